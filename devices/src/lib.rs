@@ -1,0 +1,17 @@
+//! Guest physical memory and platform devices of the dirtybit machine.
+//!
+//! [`GuestMemory`] is guest RAM: KVM-style memory slots, each a `memmap2` anonymous mapping,
+//! addressed by [`GuestPhysAddr`]. Everything the CPU, the MMU and the guest OS share lives
+//! here, so every access is either a relaxed atomic (plain data) or an explicit
+//! acquire/release atomic (PTEs, LR/SC, AMOs): several host threads may touch guest RAM at
+//! once. All `unsafe` code of the mapping is in the private `ram` module.
+//!
+//! Devices ([`Clint`]) see offsets and byte slices, never the CPU.
+
+mod addr;
+mod clint;
+mod ram;
+
+pub use addr::{GuestPhysAddr, PAGE_SHIFT, PAGE_SIZE};
+pub use clint::{Clint, ClockSource, CLINT_MTIME_HZ};
+pub use ram::{AmoOp, GuestMemory, HostPage, MemoryError};

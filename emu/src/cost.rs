@@ -1,0 +1,205 @@
+//! The cycle model: deterministic *modelled cycles* per instruction class and per MMU and
+//! trap event, from a table the user can override (`--cost key=value,...`).
+//!
+//! Modelled cycles are a model, not time: the same program with the same knobs always
+//! costs the same number of cycles, which is what lets tests assert on them and lets
+//! experiments compare, say, Svadu against Svade without host noise. The default values
+//! are loosely those of a simple in-order RV64 core (SiFive U74-class latencies); they are
+//! documented here and printed by `dirtybit run --stats --cost-table`.
+
+use crate::inst::Op;
+
+macro_rules! cost_table {
+    ($( $(#[doc = $doc:literal])* $name:ident = $default:expr ),* $(,)?) => {
+        /// Modelled cycles per event. Every field is overridable by name.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct CostModel {
+            $( $(#[doc = $doc])* pub $name: u32, )*
+        }
+
+        impl Default for CostModel {
+            fn default() -> Self {
+                Self { $( $name: $default, )* }
+            }
+        }
+
+        impl CostModel {
+            /// `(name, value)` for every entry, in table order.
+            pub fn entries(&self) -> Vec<(&'static str, u32)> {
+                vec![$( (stringify!($name), self.$name), )*]
+            }
+
+            fn field_mut(&mut self, name: &str) -> Option<&mut u32> {
+                match name {
+                    $( stringify!($name) => Some(&mut self.$name), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+cost_table! {
+    /// Integer ALU op, `lui`/`auipc`, not-taken branch.
+    alu = 1,
+    /// Extra cycles for a taken branch or a jump (front-end redirect).
+    taken_branch = 2,
+    /// Integer multiply.
+    mul = 3,
+    /// Integer divide / remainder.
+    div = 20,
+    /// Load that hits (L1).
+    load = 2,
+    /// Store.
+    store = 1,
+    /// LR/SC.
+    lr_sc = 4,
+    /// AMO.
+    amo = 8,
+    /// CSR access.
+    csr = 2,
+    /// FENCE / FENCE.I / SFENCE.VMA.
+    fence = 4,
+    /// FP add/sub/mul/min/max/sign-inject/compare/class/move.
+    fp = 4,
+    /// FP fused multiply-add.
+    fp_fma = 5,
+    /// FP divide.
+    fp_div = 18,
+    /// FP square root.
+    fp_sqrt = 20,
+    /// FP conversion.
+    fp_cvt = 3,
+    /// FP load/store.
+    fp_mem = 2,
+    /// Trap entry (ecall, fault, breakpoint) into the OS.
+    trap_entry = 30,
+    /// Return from trap (sret) back to the program.
+    trap_exit = 15,
+    /// A TLB miss (fixed cost before the walk starts).
+    tlb_miss = 5,
+    /// One page-table level walked (one PTE load from memory).
+    walk_level = 20,
+    /// A hardware A/D compare-and-swap on a PTE (Svadu).
+    ad_update = 25,
+    /// Kernel primitive: one PTE load by a software page-table walk.
+    k_pte_load = 20,
+    /// Kernel primitive: one atomic refcount/pincount update on page metadata.
+    k_atomic = 20,
+    /// Kernel primitive: copying one 4 KiB page.
+    k_page_copy = 600,
+    /// Kernel primitive: zeroing one 4 KiB page.
+    k_page_zero = 300,
+    /// Kernel primitive: taking and releasing an uncontended lock.
+    k_lock = 30,
+}
+
+/// A `--cost` override that cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CostModelError {
+    /// Not of the form `name=value`.
+    #[error("cost override {0:?} is not NAME=CYCLES")]
+    Syntax(String),
+    /// No such entry.
+    #[error("unknown cost entry {0:?} (see --cost-table for the names)")]
+    UnknownEntry(String),
+    /// The value is not a non-negative integer that fits in 32 bits.
+    #[error("cost {name} = {value:?}: not a cycle count")]
+    BadValue {
+        /// The entry.
+        name: String,
+        /// The value given.
+        value: String,
+    },
+}
+
+impl CostModel {
+    /// Applies overrides written as `name=cycles`, separated by commas, whitespace or
+    /// newlines; `#` starts a comment to the end of the line (so a file of `name = cycles`
+    /// lines works too, once `' = '` is normalised).
+    ///
+    /// # Errors
+    /// [`CostModelError`] for the first override that is malformed, unknown or out of range;
+    /// nothing is applied then.
+    pub fn apply_overrides(&mut self, spec: &str) -> Result<(), CostModelError> {
+        let mut next = self.clone();
+        for line in spec.lines() {
+            let line = line.split('#').next().unwrap_or("").replace(" = ", "=");
+            for item in line.split([',', ' ', '\t']).filter(|s| !s.is_empty()) {
+                let (name, value) = item
+                    .split_once('=')
+                    .ok_or_else(|| CostModelError::Syntax(item.to_string()))?;
+                let slot = next
+                    .field_mut(name)
+                    .ok_or_else(|| CostModelError::UnknownEntry(name.to_string()))?;
+                *slot = value.parse().map_err(|_| CostModelError::BadValue {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })?;
+            }
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// Base cycles of executing `op` (memory-system and taken-branch extras are added by the
+    /// hart as they happen).
+    pub fn op_cycles(&self, op: Op) -> u32 {
+        use Op::*;
+        match op {
+            Mul | Mulh | Mulhsu | Mulhu | Mulw => self.mul,
+            Div | Divu | Rem | Remu | Divw | Divuw | Remw | Remuw => self.div,
+            Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu => self.load,
+            Sb | Sh | Sw | Sd => self.store,
+            LrW | ScW | LrD | ScD => self.lr_sc,
+            AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW
+            | AmomaxuW | AmoswapD | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD
+            | AmominuD | AmomaxuD => self.amo,
+            Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => self.csr,
+            Fence | FenceI | SfenceVma => self.fence,
+            Flw | Fsw | Fld | Fsd => self.fp_mem,
+            FmaddS | FmsubS | FnmsubS | FnmaddS | FmaddD | FmsubD | FnmsubD | FnmaddD => {
+                self.fp_fma
+            }
+            FdivS | FdivD => self.fp_div,
+            FsqrtS | FsqrtD => self.fp_sqrt,
+            FcvtWS | FcvtWuS | FcvtLS | FcvtLuS | FcvtSW | FcvtSWu | FcvtSL | FcvtSLu | FcvtSD
+            | FcvtDS | FcvtWD | FcvtWuD | FcvtLD | FcvtLuD | FcvtDW | FcvtDWu | FcvtDL
+            | FcvtDLu => self.fp_cvt,
+            FaddS | FsubS | FmulS | FsgnjS | FsgnjnS | FsgnjxS | FminS | FmaxS | FmvXW | FeqS
+            | FltS | FleS | FclassS | FmvWX | FaddD | FsubD | FmulD | FsgnjD | FsgnjnD
+            | FsgnjxD | FminD | FmaxD | FmvXD | FeqD | FltD | FleD | FclassD | FmvDX => self.fp,
+            Ecall | Ebreak => self.trap_entry,
+            Sret | Mret => self.trap_exit,
+            _ => self.alu,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_apply_atomically() {
+        let mut c = CostModel::default();
+        c.apply_overrides("alu=2, walk_level=50\n# comment\nad_update = 7")
+            .unwrap();
+        assert_eq!((c.alu, c.walk_level, c.ad_update), (2, 50, 7));
+        let before = c.clone();
+        assert_eq!(
+            c.apply_overrides("mul=9,bogus=1"),
+            Err(CostModelError::UnknownEntry("bogus".into()))
+        );
+        assert_eq!(c, before, "nothing applied on error");
+        assert!(matches!(
+            c.apply_overrides("mul=-1"),
+            Err(CostModelError::BadValue { .. })
+        ));
+        assert!(matches!(
+            c.apply_overrides("mul"),
+            Err(CostModelError::Syntax(_))
+        ));
+        assert_eq!(c.op_cycles(Op::Divw), c.div);
+    }
+}

@@ -1,0 +1,1 @@
+//! ELF loading and the initial stack (being written).

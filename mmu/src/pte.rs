@@ -1,0 +1,132 @@
+//! Page-table entries for Sv39/Sv48 (*Priv §Sv39 "Sv39 page table entry"*, Svpbmt, Svnapot).
+//!
+//! Layout (64 bits): `N`(63) `PBMT`(62:61) reserved(60:54) `PPN`(53:10) `RSW`(9:8)
+//! `D A G U X W R V`(7:0).
+
+use bitflags::bitflags;
+
+bitflags! {
+    /// The low eight permission/status bits of a PTE.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct PteFlags: u64 {
+        /// Valid.
+        const V = 1 << 0;
+        /// Readable.
+        const R = 1 << 1;
+        /// Writable.
+        const W = 1 << 2;
+        /// Executable.
+        const X = 1 << 3;
+        /// Accessible to U-mode.
+        const U = 1 << 4;
+        /// Global mapping (present in all address spaces).
+        const G = 1 << 5;
+        /// Accessed: the page was read, written or fetched since A was last cleared.
+        const A = 1 << 6;
+        /// Dirty: the page was written since D was last cleared.
+        const D = 1 << 7;
+    }
+}
+
+/// Page-based memory type (Svpbmt, PTE bits 62:61).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pbmt {
+    /// 0: no override of the PMA.
+    Pma,
+    /// 1: non-cacheable, idempotent, weakly-ordered main memory.
+    Nc,
+    /// 2: non-cacheable, non-idempotent, strongly-ordered I/O.
+    Io,
+    /// 3: reserved for future standard use (a PTE using it faults).
+    Reserved,
+}
+
+/// A raw 64-bit page-table entry.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Pte(pub u64);
+
+impl Pte {
+    /// Bits 60:54, reserved for future standard use: must be zero.
+    pub const RESERVED_MASK: u64 = 0x7f << 54;
+    /// Bit 63, Svnapot's N.
+    pub const N_BIT: u64 = 1 << 63;
+    const PPN_SHIFT: u32 = 10;
+    const PPN_MASK: u64 = (1 << 44) - 1;
+
+    /// A leaf or pointer PTE for physical page `ppn` with `flags`.
+    #[inline]
+    pub const fn new(ppn: u64, flags: PteFlags) -> Self {
+        Self(((ppn & Self::PPN_MASK) << Self::PPN_SHIFT) | flags.bits())
+    }
+
+    /// The 44-bit physical page number.
+    #[inline]
+    pub const fn ppn(self) -> u64 {
+        (self.0 >> Self::PPN_SHIFT) & Self::PPN_MASK
+    }
+
+    /// The flag bits 7:0.
+    #[inline]
+    pub const fn flags(self) -> PteFlags {
+        PteFlags::from_bits_truncate(self.0)
+    }
+
+    /// The two software bits (RSW, 9:8).
+    #[inline]
+    pub const fn rsw(self) -> u8 {
+        ((self.0 >> 8) & 3) as u8
+    }
+
+    /// The memory type (Svpbmt).
+    #[inline]
+    pub const fn pbmt(self) -> Pbmt {
+        match (self.0 >> 61) & 3 {
+            0 => Pbmt::Pma,
+            1 => Pbmt::Nc,
+            2 => Pbmt::Io,
+            _ => Pbmt::Reserved,
+        }
+    }
+
+    /// Svnapot's N bit.
+    #[inline]
+    pub const fn n(self) -> bool {
+        self.0 & Self::N_BIT != 0
+    }
+
+    /// `V` set.
+    #[inline]
+    pub const fn is_valid(self) -> bool {
+        self.0 & PteFlags::V.bits() != 0
+    }
+
+    /// A leaf: R or X set (*Priv §Translation, step 4*).
+    #[inline]
+    pub const fn is_leaf(self) -> bool {
+        self.0 & (PteFlags::R.bits() | PteFlags::X.bits()) != 0
+    }
+
+    /// `self` with `flags` added.
+    #[inline]
+    pub const fn with(self, flags: PteFlags) -> Self {
+        Self(self.0 | flags.bits())
+    }
+
+    /// `self` with `flags` removed.
+    #[inline]
+    pub const fn without(self, flags: PteFlags) -> Self {
+        Self(self.0 & !flags.bits())
+    }
+}
+
+impl std::fmt::Debug for Pte {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Pte({:#x}: ppn={:#x} {:?})",
+            self.0,
+            self.ppn(),
+            self.flags()
+        )
+    }
+}

@@ -1,0 +1,483 @@
+//! The hardware page-table walker, step by step as *Priv §Translation* ("Virtual Address
+//! Translation Process") describes it, with the Svadu and Svade A/D schemes.
+
+use std::sync::atomic::Ordering;
+
+use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
+
+use crate::addr::GuestVirtAddr;
+use crate::counters::MmuCounters;
+use crate::mode::{PagingMode, Satp, SatpMode, Sv39, Sv48};
+use crate::pte::{Pbmt, Pte, PteFlags};
+
+/// Size of a PTE in bytes (PTESIZE).
+const PTESIZE: u64 = 8;
+
+/// The kind of the original memory access; it selects which fault is raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessType {
+    /// Instruction fetch (instruction page fault, cause 12).
+    Fetch,
+    /// Load or LR (load page fault, cause 13).
+    Load,
+    /// Store, SC or AMO (store/AMO page fault, cause 15).
+    Store,
+}
+
+/// The privilege context that *Priv §Translation, step 5* checks a leaf against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PrivCtx {
+    /// The effective privilege is U-mode (otherwise S-mode).
+    pub user: bool,
+    /// `sstatus.SUM`: S-mode may load/store U pages.
+    pub sum: bool,
+    /// `sstatus.MXR`: loads from executable pages succeed.
+    pub mxr: bool,
+}
+
+impl PrivCtx {
+    /// A user-mode access (SUM and MXR irrelevant).
+    pub const USER: PrivCtx = PrivCtx {
+        user: true,
+        sum: false,
+        mxr: false,
+    };
+    /// A supervisor access with SUM=1, the way a kernel's `copy_{to,from}_user` runs.
+    pub const KERNEL_UACCESS: PrivCtx = PrivCtx {
+        user: false,
+        sum: true,
+        mxr: false,
+    };
+}
+
+/// How the A and D bits are maintained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdScheme {
+    /// Svadu: the walker sets A (and D on a store) in guest RAM with a compare-and-swap.
+    Svadu,
+    /// Svade: the walker raises a page fault when A=0, or D=0 on a store; the OS sets them.
+    Svade,
+}
+
+/// Why a walk failed. Combined with the [`AccessType`] it names the exception.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalkFault {
+    /// A page fault (invalid/reserved PTE, permission, misaligned superpage, non-canonical
+    /// VA, or A/D clear under Svade).
+    PageFault,
+    /// An access fault: a PTE address outside guest RAM (the PMA check of step 2).
+    AccessFault,
+}
+
+/// A successful translation: the leaf PTE that maps the page, and where it sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Translation {
+    /// Level of the leaf: 0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB, 3 = 512 GiB (Sv48).
+    pub level: u8,
+    /// The leaf PTE's value as the walker left it (A/D included).
+    pub pte: Pte,
+    /// Guest-physical address of the leaf PTE.
+    pub pte_addr: GuestPhysAddr,
+}
+
+impl Translation {
+    /// The leaf page size in bytes (`4 KiB << 9*level`).
+    #[inline]
+    pub const fn page_size(&self) -> u64 {
+        PAGE_SIZE << (9 * self.level as u32)
+    }
+
+    /// The leaf's flags.
+    #[inline]
+    pub const fn flags(&self) -> PteFlags {
+        self.pte.flags()
+    }
+
+    /// The physical address of `va` under this translation (*step 8*: offset bits of the
+    /// page, and for a superpage the VPN bits below the leaf level, come from `va`).
+    #[inline]
+    pub const fn pa(&self, va: GuestVirtAddr) -> GuestPhysAddr {
+        let mask = self.page_size() - 1;
+        GuestPhysAddr(((self.pte.ppn() << 12) & !mask) | (va.0 & mask))
+    }
+}
+
+/// Whether a leaf with `flags` allows `access` in `ctx` (*step 5*). Shared by the walker
+/// and by TLB hits, which re-check cached permissions on every access.
+#[inline]
+pub fn check_leaf_permission(flags: PteFlags, access: AccessType, ctx: PrivCtx) -> bool {
+    let u_page = flags.contains(PteFlags::U);
+    if ctx.user {
+        if !u_page {
+            return false;
+        }
+    } else if u_page && (access == AccessType::Fetch || !ctx.sum) {
+        // S-mode never executes from U pages, and touches them only with SUM=1.
+        return false;
+    }
+    match access {
+        AccessType::Fetch => flags.contains(PteFlags::X),
+        AccessType::Load => flags.contains(PteFlags::R) || (ctx.mxr && flags.contains(PteFlags::X)),
+        AccessType::Store => flags.contains(PteFlags::W),
+    }
+}
+
+/// Translates `va` for `access` through the page table rooted at `satp`, reading and
+/// updating PTEs in `mem`.
+///
+/// Follows *Priv §Translation* steps 1–8; A/D per `ad` (step 7, Svadu/Svade). Under
+/// Svadu the A/D update is a compare-and-swap on the PTE in guest RAM; if the PTE changed
+/// since it was loaded the walker returns to step 2 and reloads it. For `satp.MODE=Bare`
+/// the translation is the identity with every permission (level 0).
+///
+/// Counts `walks`, `pte_loads` and `ad_updates` in `counters`; page faults are counted by
+/// the caller that raises them.
+///
+/// # Errors
+/// [`WalkFault::PageFault`] or [`WalkFault::AccessFault`] as the spec says; the caller maps
+/// it with `access` to the exception cause.
+pub fn walk(
+    mem: &GuestMemory,
+    satp: Satp,
+    va: GuestVirtAddr,
+    access: AccessType,
+    ctx: PrivCtx,
+    ad: AdScheme,
+    counters: &mut MmuCounters,
+) -> Result<Translation, WalkFault> {
+    match satp.mode() {
+        Some(SatpMode::Sv39) => walk_mode::<Sv39>(mem, satp, va, access, ctx, ad, counters),
+        Some(SatpMode::Sv48) => walk_mode::<Sv48>(mem, satp, va, access, ctx, ad, counters),
+        Some(SatpMode::Bare) | None => Ok(Translation {
+            level: 0,
+            pte: Pte::new(
+                va.0 >> 12,
+                PteFlags::V
+                    | PteFlags::R
+                    | PteFlags::W
+                    | PteFlags::X
+                    | PteFlags::U
+                    | PteFlags::A
+                    | PteFlags::D,
+            ),
+            pte_addr: GuestPhysAddr(0),
+        }),
+    }
+}
+
+fn walk_mode<M: PagingMode>(
+    mem: &GuestMemory,
+    satp: Satp,
+    va: GuestVirtAddr,
+    access: AccessType,
+    ctx: PrivCtx,
+    ad: AdScheme,
+    counters: &mut MmuCounters,
+) -> Result<Translation, WalkFault> {
+    counters.walks += 1;
+    // Sv39/Sv48: "instruction fetch addresses and load and store effective addresses, which
+    // are 64 bits, must have bits 63–VA_BITS all equal to bit VA_BITS-1, or else a page-fault
+    // exception will occur."
+    if !va.is_canonical(M::VA_BITS) {
+        return Err(WalkFault::PageFault);
+    }
+    // Step 1: a = satp.ppn × PAGESIZE, i = LEVELS − 1.
+    let mut a = satp.root_ppn() * PAGE_SIZE;
+    let mut i = M::LEVELS - 1;
+    loop {
+        // Step 2: pte = value at a + va.vpn[i] × PTESIZE (PMA check → access fault).
+        let vpn_i = (va.0 >> (12 + 9 * i)) & 0x1ff;
+        let pte_addr = GuestPhysAddr(a + vpn_i * PTESIZE);
+        let pte = Pte(mem
+            .load_u64(pte_addr, Ordering::Acquire)
+            .map_err(|_| WalkFault::AccessFault)?);
+        counters.pte_loads += 1;
+        let f = pte.flags();
+
+        // Step 3: invalid, W without R, or reserved bits/encodings set → page fault.
+        if !pte.is_valid() || (!f.contains(PteFlags::R) && f.contains(PteFlags::W)) {
+            return Err(WalkFault::PageFault);
+        }
+        // Bits 60:54 are reserved; N is reserved (Svnapot is not implemented); PBMT=3 is
+        // reserved (Svpbmt).
+        if pte.0 & Pte::RESERVED_MASK != 0 || pte.n() || pte.pbmt() == Pbmt::Reserved {
+            return Err(WalkFault::PageFault);
+        }
+
+        // Step 4: not a leaf → next level.
+        if !pte.is_leaf() {
+            // For non-leaf PTEs the D, A and U bits and PBMT are reserved for future
+            // standard use: a set one is a reserved encoding (step 3).
+            if f.intersects(PteFlags::D | PteFlags::A | PteFlags::U) || pte.pbmt() != Pbmt::Pma {
+                return Err(WalkFault::PageFault);
+            }
+            if i == 0 {
+                return Err(WalkFault::PageFault);
+            }
+            i -= 1;
+            a = pte.ppn() * PAGE_SIZE;
+            continue;
+        }
+
+        // Step 5: a leaf; check R/W/X/U against the privilege, SUM and MXR.
+        if !check_leaf_permission(f, access, ctx) {
+            return Err(WalkFault::PageFault);
+        }
+
+        // Step 6: misaligned superpage.
+        if i > 0 && pte.ppn() & ((1u64 << (9 * i)) - 1) != 0 {
+            return Err(WalkFault::PageFault);
+        }
+
+        // Step 7: A/D.
+        let need_d = access == AccessType::Store;
+        if !f.contains(PteFlags::A) || (need_d && !f.contains(PteFlags::D)) {
+            match ad {
+                AdScheme::Svade => return Err(WalkFault::PageFault),
+                AdScheme::Svadu => {
+                    let mut new = pte.with(PteFlags::A);
+                    if need_d {
+                        new = new.with(PteFlags::D);
+                    }
+                    match mem.compare_exchange_u64(pte_addr, pte.0, new.0) {
+                        Ok(Ok(_)) => {
+                            counters.ad_updates += 1;
+                            return Ok(Translation {
+                                level: i as u8,
+                                pte: new,
+                                pte_addr,
+                            });
+                        }
+                        // The PTE changed under us: return to step 2 at the same level.
+                        Ok(Err(_)) => continue,
+                        Err(_) => return Err(WalkFault::AccessFault),
+                    }
+                }
+            }
+        }
+
+        // Step 8: success.
+        return Ok(Translation {
+            level: i as u8,
+            pte,
+            pte_addr,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAM: u64 = 0x8000_0000;
+
+    fn setup() -> (GuestMemory, Satp) {
+        let mem = GuestMemory::new(&[(GuestPhysAddr(RAM), 1 << 20)]).unwrap();
+        (mem, Satp::new(SatpMode::Sv39, 1, RAM >> 12))
+    }
+
+    fn map4k(mem: &GuestMemory, va: u64, pa: u64, flags: PteFlags) {
+        // root at RAM, L1 at RAM+0x1000, L0 at RAM+0x2000 (single chain).
+        let v = |l: u64| (va >> (12 + 9 * l)) & 0x1ff;
+        let root = RAM;
+        let l1 = RAM + 0x1000;
+        let l0 = RAM + 0x2000;
+        mem.write_u64(
+            GuestPhysAddr(root + v(2) * 8),
+            Pte::new(l1 >> 12, PteFlags::V).0,
+        )
+        .unwrap();
+        mem.write_u64(
+            GuestPhysAddr(l1 + v(1) * 8),
+            Pte::new(l0 >> 12, PteFlags::V).0,
+        )
+        .unwrap();
+        mem.write_u64(
+            GuestPhysAddr(l0 + v(0) * 8),
+            Pte::new(pa >> 12, flags | PteFlags::V).0,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn svadu_sets_a_then_d() {
+        let (mem, satp) = setup();
+        let va = GuestVirtAddr(0x1234_5678);
+        map4k(
+            &mem,
+            va.0,
+            RAM + 0x10_000,
+            PteFlags::R | PteFlags::W | PteFlags::U,
+        );
+        let mut c = MmuCounters::default();
+        let t = walk(
+            &mem,
+            satp,
+            va,
+            AccessType::Load,
+            PrivCtx::USER,
+            AdScheme::Svadu,
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(t.pa(va), GuestPhysAddr(RAM + 0x10_678));
+        assert!(t.flags().contains(PteFlags::A) && !t.flags().contains(PteFlags::D));
+        assert_eq!(
+            Pte(mem.read_u64(t.pte_addr).unwrap()),
+            t.pte,
+            "A written to guest RAM"
+        );
+        let t = walk(
+            &mem,
+            satp,
+            va,
+            AccessType::Store,
+            PrivCtx::USER,
+            AdScheme::Svadu,
+            &mut c,
+        )
+        .unwrap();
+        assert!(t.flags().contains(PteFlags::D));
+        assert_eq!(c.ad_updates, 2);
+        assert_eq!(c.pte_loads, 6);
+        let t2 = walk(
+            &mem,
+            satp,
+            va,
+            AccessType::Store,
+            PrivCtx::USER,
+            AdScheme::Svadu,
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(t2, t);
+        assert_eq!(c.ad_updates, 2, "no update when A and D are already set");
+    }
+
+    #[test]
+    fn svade_faults_on_clear_a_or_d() {
+        let (mem, satp) = setup();
+        let va = GuestVirtAddr(0x4000);
+        map4k(
+            &mem,
+            va.0,
+            RAM + 0x10_000,
+            PteFlags::R | PteFlags::W | PteFlags::U,
+        );
+        let mut c = MmuCounters::default();
+        let r = walk(
+            &mem,
+            satp,
+            va,
+            AccessType::Load,
+            PrivCtx::USER,
+            AdScheme::Svade,
+            &mut c,
+        );
+        assert_eq!(r, Err(WalkFault::PageFault));
+        map4k(
+            &mem,
+            va.0,
+            RAM + 0x10_000,
+            PteFlags::R | PteFlags::W | PteFlags::U | PteFlags::A,
+        );
+        assert!(walk(
+            &mem,
+            satp,
+            va,
+            AccessType::Load,
+            PrivCtx::USER,
+            AdScheme::Svade,
+            &mut c
+        )
+        .is_ok());
+        let r = walk(
+            &mem,
+            satp,
+            va,
+            AccessType::Store,
+            PrivCtx::USER,
+            AdScheme::Svade,
+            &mut c,
+        );
+        assert_eq!(r, Err(WalkFault::PageFault));
+        assert_eq!(c.ad_updates, 0);
+    }
+
+    #[test]
+    fn permissions_sum_mxr() {
+        let (mem, satp) = setup();
+        let va = GuestVirtAddr(0x4000);
+        map4k(&mem, va.0, RAM + 0x10_000, PteFlags::X | PteFlags::U);
+        let mut c = MmuCounters::default();
+        let w = |acc, ctx, c: &mut MmuCounters| {
+            walk(&mem, satp, va, acc, ctx, AdScheme::Svadu, c).is_ok()
+        };
+        assert!(w(AccessType::Fetch, PrivCtx::USER, &mut c));
+        assert!(!w(AccessType::Load, PrivCtx::USER, &mut c));
+        assert!(w(
+            AccessType::Load,
+            PrivCtx {
+                user: true,
+                sum: false,
+                mxr: true
+            },
+            &mut c
+        ));
+        assert!(
+            !w(AccessType::Fetch, PrivCtx::KERNEL_UACCESS, &mut c),
+            "S never executes U pages"
+        );
+        assert!(!w(
+            AccessType::Load,
+            PrivCtx {
+                user: false,
+                sum: false,
+                mxr: true
+            },
+            &mut c
+        ));
+    }
+
+    #[test]
+    fn non_canonical_and_bad_pte() {
+        let (mem, satp) = setup();
+        let mut c = MmuCounters::default();
+        let r = walk(
+            &mem,
+            satp,
+            GuestVirtAddr(1 << 40),
+            AccessType::Load,
+            PrivCtx::USER,
+            AdScheme::Svadu,
+            &mut c,
+        );
+        assert_eq!(r, Err(WalkFault::PageFault));
+        assert_eq!(c.pte_loads, 0);
+        // W without R is reserved.
+        map4k(&mem, 0x4000, RAM + 0x10_000, PteFlags::W | PteFlags::U);
+        let r = walk(
+            &mem,
+            satp,
+            GuestVirtAddr(0x4000),
+            AccessType::Store,
+            PrivCtx::USER,
+            AdScheme::Svadu,
+            &mut c,
+        );
+        assert_eq!(r, Err(WalkFault::PageFault));
+        // A pointer PTE outside RAM → access fault.
+        mem.write_u64(GuestPhysAddr(RAM), Pte::new(0x10, PteFlags::V).0)
+            .unwrap();
+        let r = walk(
+            &mem,
+            satp,
+            GuestVirtAddr(0x4000),
+            AccessType::Load,
+            PrivCtx::USER,
+            AdScheme::Svadu,
+            &mut c,
+        );
+        assert_eq!(r, Err(WalkFault::AccessFault));
+    }
+}

@@ -1,0 +1,2 @@
+//! The dirtybit command-line tool (being written).
+fn main() {}
