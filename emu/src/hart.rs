@@ -1,5 +1,1067 @@
-//! The hart (being written).
-#![allow(missing_docs)]
-pub struct Hart;
-pub struct HartConfig;
-pub struct HartStats;
+//! The hart: an RV64GC interpreter that runs until the OS is needed.
+//!
+//! Execution path, fastest first:
+//! - **Fetch**: the front end keeps the translation of the page it is fetching from (a
+//!   one-entry micro-ITLB, flushed with the TLB) and a decoded-instruction cache keyed by
+//!   *physical* page; an instruction is decoded once and then dispatched from the cache.
+//!   The TLB is consulted only when the PC leaves the current page.
+//! - **Data**: a direct-mapped host-pointer cache (QEMU softmmu style) in front of the TLB,
+//!   one read tag and one write tag per entry. It is kept *inclusive* of the TLB — an entry
+//!   is filled only from a TLB entry, and dropped whenever that TLB entry is evicted or
+//!   invalidated (`sfence.vma`, `satp` writes) — so it never lets an access through that
+//!   the TLB would not, and the TLB counters stay exact. A write tag is installed only
+//!   from a TLB entry whose cached PTE has W=1 and D=1, so a store to a clean page always
+//!   reaches the walker and sets D (*Priv §Translation, step 7*), and never for a page that
+//!   holds decoded instructions, so stores to code invalidate the decoded page.
+//! - **Slow path**: TLB lookup, then the hardware walker ([`mmu::walk`]).
+//!
+//! Traps leave `pc` and all architectural state as they were before the trapping
+//! instruction and return an [`Exit`].
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use devices::{AmoOp, Clint, GuestMemory, GuestPhysAddr, HostPage};
+use mmu::{
+    check_leaf_permission, walk, AccessType, AdScheme, GuestVirtAddr, MmuCounters, PrivCtx,
+    PteFlags, Satp, SatpMode, Tlb, TlbEntry, TlbGeometry, WalkFault,
+};
+
+use crate::cost::CostModel;
+use crate::decode::decode;
+use crate::exit::Exit;
+use crate::fpu::{self, nan_box, RoundingMode};
+use crate::inst::{Inst, Op};
+
+/// Entries of the host-pointer data cache (direct-mapped on the low VPN bits).
+const FAST_ENTRIES: usize = 256;
+/// Instruction slots per decoded page (one per halfword).
+const SLOTS: usize = 2048;
+/// An impossible VPN, marking an invalid tag.
+const NO_VPN: u64 = u64::MAX;
+
+/// Machine knobs of one hart.
+#[derive(Debug, Clone)]
+pub struct HartConfig {
+    /// `mhartid`.
+    pub hart_id: usize,
+    /// TLB shape.
+    pub tlb: TlbGeometry,
+    /// How A/D bits are maintained.
+    pub ad: AdScheme,
+    /// The cycle model.
+    pub cost: CostModel,
+}
+
+impl Default for HartConfig {
+    fn default() -> Self {
+        Self {
+            hart_id: 0,
+            tlb: TlbGeometry::default(),
+            ad: AdScheme::Svadu,
+            cost: CostModel::default(),
+        }
+    }
+}
+
+/// What one hart has done. Counts are events; `cycles` are modelled cycles, not time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HartStats {
+    /// Instructions retired (`minstret`).
+    pub instret: u64,
+    /// Modelled cycles (`mcycle`), per [`CostModel`].
+    pub cycles: u64,
+    /// MMU counters.
+    pub mmu: MmuCounters,
+    /// Traps taken to the OS (ecalls, faults, breakpoints, illegal instructions).
+    pub traps: u64,
+    /// Instructions decoded into the decoded-instruction cache.
+    pub decodes: u64,
+}
+
+impl HartStats {
+    /// Adds `other` into `self`.
+    pub fn accumulate(&mut self, other: &HartStats) {
+        self.instret += other.instret;
+        self.cycles += other.cycles;
+        self.mmu.accumulate(&other.mmu);
+        self.traps += other.traps;
+        self.decodes += other.decodes;
+    }
+}
+
+/// The user-visible register state of a task: what a context switch saves and restores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserContext {
+    /// x0..x31 (x0 is always 0).
+    pub x: [u64; 32],
+    /// f0..f31 as raw 64-bit patterns (singles NaN-boxed).
+    pub f: [u64; 32],
+    /// The program counter.
+    pub pc: u64,
+    /// `fcsr`: `frm` in bits 7:5, `fflags` in bits 4:0.
+    pub fcsr: u32,
+}
+
+impl Default for UserContext {
+    fn default() -> Self {
+        Self {
+            x: [0; 32],
+            f: [0; 32],
+            pc: 0,
+            fcsr: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct FastEntry<'m> {
+    tag_r: u64,
+    tag_w: u64,
+    page: Option<HostPage<'m>>,
+}
+
+impl FastEntry<'_> {
+    const EMPTY: Self = Self {
+        tag_r: NO_VPN,
+        tag_w: NO_VPN,
+        page: None,
+    };
+}
+
+struct DecodedPage {
+    ppn: u64,
+    slots: Box<[Option<Inst>; SLOTS]>,
+}
+
+/// Decoded instructions by physical page.
+#[derive(Default)]
+struct DecodeCache {
+    index: HashMap<u64, usize>,
+    pages: Vec<DecodedPage>,
+    spare: Vec<Box<[Option<Inst>; SLOTS]>>,
+}
+
+impl DecodeCache {
+    fn get_or_insert(&mut self, ppn: u64) -> (usize, bool) {
+        if let Some(&i) = self.index.get(&ppn) {
+            return (i, false);
+        }
+        let slots = self.spare.pop().unwrap_or_else(|| Box::new([None; SLOTS]));
+        self.pages.push(DecodedPage { ppn, slots });
+        let i = self.pages.len() - 1;
+        self.index.insert(ppn, i);
+        (i, true)
+    }
+
+    fn remove(&mut self, ppn: u64) -> bool {
+        let Some(i) = self.index.remove(&ppn) else {
+            return false;
+        };
+        let mut page = self.pages.swap_remove(i);
+        if let Some(moved) = self.pages.get(i) {
+            self.index.insert(moved.ppn, i);
+        }
+        page.slots.fill(None);
+        self.spare.push(page.slots);
+        true
+    }
+
+    fn clear(&mut self) {
+        for mut p in self.pages.drain(..) {
+            p.slots.fill(None);
+            self.spare.push(p.slots);
+        }
+        self.index.clear();
+    }
+}
+
+/// One RV64GC hart in U-mode, executing against guest RAM through its MMU.
+pub struct Hart<'m> {
+    /// Integer registers; `x[0]` is kept 0.
+    pub x: [u64; 32],
+    /// FP registers as raw bits.
+    pub f: [u64; 32],
+    /// Program counter.
+    pub pc: u64,
+    fcsr: u32,
+    satp: Satp,
+    mode: SatpMode,
+    asid: u16,
+    ctx: PrivCtx,
+    ad: AdScheme,
+    hart_id: usize,
+    mem: &'m GuestMemory,
+    clint: Option<&'m Clint>,
+    tlb: Tlb,
+    counters: MmuCounters,
+    instret: u64,
+    cycles: u64,
+    traps: u64,
+    decodes: u64,
+    cost: CostModel,
+    op_cost: [u32; 256],
+    fast: Box<[FastEntry<'m>; FAST_ENTRIES]>,
+    fetch_vpn: u64,
+    fetch_slot: usize,
+    fetch_page: Option<HostPage<'m>>,
+    dcache: DecodeCache,
+    reservation: Option<(GuestPhysAddr, u64)>,
+}
+
+type Step = Result<(), Exit>;
+
+impl<'m> Hart<'m> {
+    /// A hart in U-mode with all registers zero, `satp` Bare, executing against `mem`;
+    /// `clint` provides the `time` CSR (without it `time` reads as the cycle count).
+    pub fn new(mem: &'m GuestMemory, clint: Option<&'m Clint>, config: HartConfig) -> Self {
+        let mut op_cost = [0u32; 256];
+        for (i, c) in op_cost.iter_mut().enumerate() {
+            if let Some(op) = op_from_index(i) {
+                *c = config.cost.op_cycles(op);
+            }
+        }
+        Self {
+            x: [0; 32],
+            f: [0; 32],
+            pc: 0,
+            fcsr: 0,
+            satp: Satp::default(),
+            mode: SatpMode::Bare,
+            asid: 0,
+            ctx: PrivCtx::USER,
+            ad: config.ad,
+            hart_id: config.hart_id,
+            mem,
+            clint,
+            tlb: Tlb::new(config.tlb),
+            counters: MmuCounters::default(),
+            instret: 0,
+            cycles: 0,
+            traps: 0,
+            decodes: 0,
+            cost: config.cost,
+            op_cost,
+            fast: Box::new([FastEntry::EMPTY; FAST_ENTRIES]),
+            fetch_vpn: NO_VPN,
+            fetch_slot: 0,
+            fetch_page: None,
+            dcache: DecodeCache::default(),
+            reservation: None,
+        }
+    }
+
+    /// `mhartid`.
+    pub fn hart_id(&self) -> usize {
+        self.hart_id
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> HartStats {
+        HartStats {
+            instret: self.instret,
+            cycles: self.cycles,
+            mmu: self.counters,
+            traps: self.traps,
+            decodes: self.decodes,
+        }
+    }
+
+    /// The cost model in use.
+    pub fn cost(&self) -> &CostModel {
+        &self.cost
+    }
+
+    /// Charges `cycles` modelled cycles (e.g. for kernel work done on this hart's behalf).
+    pub fn charge_cycles(&mut self, cycles: u64) {
+        self.cycles += cycles;
+    }
+
+    /// Counts one trap taken to the OS and charges trap entry + exit.
+    pub fn account_trap(&mut self) {
+        self.traps += 1;
+        self.cycles += u64::from(self.cost.trap_entry) + u64::from(self.cost.trap_exit);
+    }
+
+    /// The TLB (for inspection).
+    pub fn tlb(&self) -> &Tlb {
+        &self.tlb
+    }
+
+    /// The A/D scheme.
+    pub fn ad_scheme(&self) -> AdScheme {
+        self.ad
+    }
+
+    /// `fcsr`.
+    pub fn fcsr(&self) -> u32 {
+        self.fcsr
+    }
+
+    /// Current `satp`.
+    pub fn satp(&self) -> Satp {
+        self.satp
+    }
+
+    /// Writes `satp` (a context switch to another address space). Like a real `csrw satp`
+    /// this does not flush the TLB (entries are ASID-tagged); it does drop the host-pointer
+    /// and fetch caches, which are not. An unsupported MODE leaves `satp` unchanged (WARL).
+    pub fn set_satp(&mut self, satp: Satp) {
+        let Some(mode) = satp.mode() else { return };
+        self.satp = satp;
+        self.mode = mode;
+        self.asid = satp.asid();
+        self.flush_fast();
+    }
+
+    /// `sfence.vma`: `va = None` is rs1=x0, `asid = None` is rs2=x0 (see [`Tlb::sfence_vma`]).
+    pub fn sfence_vma(&mut self, va: Option<u64>, asid: Option<u16>) {
+        self.tlb.sfence_vma(va.map(GuestVirtAddr), asid);
+        self.flush_fast();
+    }
+
+    /// `fence.i`: drops every decoded instruction. The OS also calls this when executable
+    /// mappings change, as Linux flushes the icache when it maps text.
+    pub fn flush_icache(&mut self) {
+        self.dcache.clear();
+        self.fetch_vpn = NO_VPN;
+        self.fetch_page = None;
+    }
+
+    /// Saves the user-visible registers.
+    pub fn save_context(&self) -> UserContext {
+        UserContext {
+            x: self.x,
+            f: self.f,
+            pc: self.pc,
+            fcsr: self.fcsr,
+        }
+    }
+
+    /// Restores user-visible registers (and drops any LR reservation, as a trap does).
+    pub fn restore_context(&mut self, ctx: &UserContext) {
+        self.x = ctx.x;
+        self.x[0] = 0;
+        self.f = ctx.f;
+        self.pc = ctx.pc;
+        self.fcsr = ctx.fcsr & 0xff;
+        self.reservation = None;
+    }
+
+    fn flush_fast(&mut self) {
+        self.fast.fill(FastEntry::EMPTY);
+        self.fetch_vpn = NO_VPN;
+        self.fetch_page = None;
+    }
+
+    /// Drops cached copies of a TLB entry that was displaced (inclusion).
+    fn drop_cached(&mut self, e: &TlbEntry) {
+        if e.level == 0 {
+            let f = &mut self.fast[(e.vpn as usize) & (FAST_ENTRIES - 1)];
+            if f.tag_r == e.vpn || f.tag_w == e.vpn {
+                *f = FastEntry::EMPTY;
+            }
+        } else {
+            for f in self.fast.iter_mut() {
+                if (f.tag_r != NO_VPN && e.covers(f.tag_r))
+                    || (f.tag_w != NO_VPN && e.covers(f.tag_w))
+                {
+                    *f = FastEntry::EMPTY;
+                }
+            }
+        }
+        if self.fetch_vpn != NO_VPN && e.covers(self.fetch_vpn) {
+            self.fetch_vpn = NO_VPN;
+        }
+    }
+
+    /// Runs at most `budget` instructions and returns why it stopped.
+    pub fn run(&mut self, budget: u64) -> Exit {
+        if let Some(clint) = self.clint {
+            if clint.ipi_pending(self.hart_id) {
+                return Exit::Ipi;
+            }
+            if clint.timer_pending(self.hart_id) {
+                return Exit::Timer;
+            }
+        }
+        let end = self.instret.saturating_add(budget);
+        while self.instret < end {
+            let pc = self.pc;
+            if pc >> 12 != self.fetch_vpn {
+                if let Err(e) = self.refill_fetch(pc) {
+                    return self.trap(e);
+                }
+            }
+            let off = ((pc & 0xfff) >> 1) as usize;
+            let inst = match self.dcache.pages[self.fetch_slot].slots[off] {
+                Some(i) => i,
+                None => match self.fill_slot(pc, off) {
+                    Ok(i) => i,
+                    Err(e) => return self.trap(e),
+                },
+            };
+            if let Err(e) = self.execute(inst) {
+                return self.trap(e);
+            }
+            self.instret += 1;
+            self.cycles += u64::from(self.op_cost[inst.op as usize]);
+        }
+        Exit::BudgetExhausted
+    }
+
+    fn trap(&mut self, e: Exit) -> Exit {
+        if matches!(e, Exit::PageFault { .. }) {
+            self.counters.page_faults += 1;
+        }
+        self.reservation = None;
+        e
+    }
+
+    // ---- fetch -------------------------------------------------------------------------
+
+    fn refill_fetch(&mut self, pc: u64) -> Step {
+        let page = self.translate_page(pc, AccessType::Fetch)?;
+        let ppn = page.pa().ppn();
+        let (slot, new) = self.dcache.get_or_insert(ppn);
+        if new {
+            // Stores to this page must now take the slow path, which invalidates it.
+            for f in self.fast.iter_mut() {
+                if f.tag_w != NO_VPN && f.page.is_some_and(|p| p.pa().ppn() == ppn) {
+                    f.tag_w = NO_VPN;
+                }
+            }
+        }
+        self.fetch_vpn = pc >> 12;
+        self.fetch_slot = slot;
+        self.fetch_page = Some(page);
+        Ok(())
+    }
+
+    fn fill_slot(&mut self, pc: u64, off: usize) -> Result<Inst, Exit> {
+        let page = self.fetch_page.ok_or(Exit::AccessFault {
+            va: GuestVirtAddr(pc),
+            access: AccessType::Fetch,
+        })?;
+        let o = (pc & 0xfff) as usize;
+        let lo = page.load_u16(o).unwrap_or(0);
+        let (bits, cacheable) = if lo & 3 != 3 {
+            (u32::from(lo), true)
+        } else if let Some(w) = page.load_u32(o) {
+            (w, true)
+        } else {
+            // A 32-bit instruction straddling two pages: fetch the upper half through its
+            // own translation every time (stval names the half that faults).
+            let next = self.translate_page(pc + 2, AccessType::Fetch)?;
+            let hi = next.load_u16(0).unwrap_or(0);
+            (u32::from(lo) | (u32::from(hi) << 16), false)
+        };
+        let inst = decode(bits).map_err(|e| Exit::IllegalInstruction { bits: e.bits })?;
+        self.decodes += 1;
+        if cacheable {
+            self.dcache.pages[self.fetch_slot].slots[off] = Some(inst);
+        }
+        Ok(inst)
+    }
+
+    // ---- translation -------------------------------------------------------------------
+
+    /// Translates the page of `va` for `access` through the TLB (filling it from the walker
+    /// on a miss), fills the host-pointer cache for data accesses, and returns the host page.
+    fn translate_page(&mut self, va: u64, access: AccessType) -> Result<HostPage<'m>, Exit> {
+        let vaddr = GuestVirtAddr(va);
+        let fault = |access| Exit::PageFault { va: vaddr, access };
+        let (pa, flags) = if self.mode == SatpMode::Bare {
+            (GuestPhysAddr(va), None)
+        } else {
+            let need_dirty = access == AccessType::Store;
+            let hit = self
+                .tlb
+                .lookup(vaddr, self.asid, need_dirty)
+                .map(TlbEntry::translation);
+            let t = match hit {
+                Some(t) => {
+                    self.counters.tlb_hits += 1;
+                    t
+                }
+                None => {
+                    self.counters.tlb_misses += 1;
+                    let before = self.counters;
+                    let r = walk(
+                        self.mem,
+                        self.satp,
+                        vaddr,
+                        access,
+                        self.ctx,
+                        self.ad,
+                        &mut self.counters,
+                    );
+                    self.cycles += u64::from(self.cost.tlb_miss)
+                        + (self.counters.pte_loads - before.pte_loads)
+                            * u64::from(self.cost.walk_level)
+                        + (self.counters.ad_updates - before.ad_updates)
+                            * u64::from(self.cost.ad_update);
+                    let t = r.map_err(|f| match f {
+                        WalkFault::PageFault => fault(access),
+                        WalkFault::AccessFault => Exit::AccessFault { va: vaddr, access },
+                    })?;
+                    if let Some(victim) = self.tlb.insert(vaddr, self.asid, &t) {
+                        self.drop_cached(&victim);
+                    }
+                    t
+                }
+            };
+            // A TLB hit re-checks the cached permissions (the walker checked them on a fill).
+            if !check_leaf_permission(t.flags(), access, self.ctx) {
+                return Err(fault(access));
+            }
+            (t.pa(vaddr), Some(t.flags()))
+        };
+        let page = self
+            .mem
+            .host_page(pa)
+            .ok_or(Exit::AccessFault { va: vaddr, access })?;
+        if access != AccessType::Fetch {
+            let vpn = va >> 12;
+            let e = &mut self.fast[(vpn as usize) & (FAST_ENTRIES - 1)];
+            if e.page.is_none_or(|p| p.pa() != page.pa()) || (e.tag_r != vpn && e.tag_w != vpn) {
+                *e = FastEntry {
+                    tag_r: NO_VPN,
+                    tag_w: NO_VPN,
+                    page: Some(page),
+                };
+            }
+            let allow = |acc| flags.is_none_or(|f| check_leaf_permission(f, acc, self.ctx));
+            if allow(AccessType::Load) {
+                e.tag_r = vpn;
+            }
+            let dirty = flags.is_none_or(|f| f.contains(PteFlags::D));
+            if allow(AccessType::Store)
+                && dirty
+                && !self.dcache.index.contains_key(&page.pa().ppn())
+            {
+                e.tag_w = vpn;
+            }
+        }
+        Ok(page)
+    }
+
+    /// The host page for a store to `va`, invalidating decoded instructions on it.
+    fn store_page(&mut self, va: u64) -> Result<HostPage<'m>, Exit> {
+        let page = self.translate_page(va, AccessType::Store)?;
+        let ppn = page.pa().ppn();
+        if self.dcache.remove(ppn) {
+            self.fetch_vpn = NO_VPN;
+            self.fetch_page = None;
+        }
+        Ok(page)
+    }
+
+    // ---- data access -------------------------------------------------------------------
+
+    #[inline(always)]
+    fn fast_read(&self, va: u64) -> Option<HostPage<'m>> {
+        let e = &self.fast[((va >> 12) as usize) & (FAST_ENTRIES - 1)];
+        if e.tag_r == va >> 12 {
+            e.page
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn fast_write(&self, va: u64) -> Option<HostPage<'m>> {
+        let e = &self.fast[((va >> 12) as usize) & (FAST_ENTRIES - 1)];
+        if e.tag_w == va >> 12 {
+            e.page
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn load(&mut self, va: u64, size: usize) -> Result<u64, Exit> {
+        if let Some(p) = self.fast_read(va) {
+            self.counters.tlb_hits += 1;
+            let o = (va & 0xfff) as usize;
+            let v = match size {
+                1 => p.load_u8(o).map(u64::from),
+                2 => p.load_u16(o).map(u64::from),
+                4 => p.load_u32(o).map(u64::from),
+                _ => p.load_u64(o),
+            };
+            if let Some(v) = v {
+                return Ok(v);
+            }
+            self.counters.tlb_hits -= 1;
+        }
+        self.load_slow(va, size)
+    }
+
+    fn load_slow(&mut self, va: u64, size: usize) -> Result<u64, Exit> {
+        let mut bytes = [0u8; 8];
+        let first = (0x1000 - (va & 0xfff) as usize).min(size);
+        let p = self.translate_page(va, AccessType::Load)?;
+        p.read((va & 0xfff) as usize, &mut bytes[..first]);
+        if first < size {
+            // Misaligned across a page boundary: emulated byte-wise, as Linux's
+            // misaligned-access handler would.
+            let va2 = va.wrapping_add(first as u64);
+            let p2 = self.translate_page(va2, AccessType::Load)?;
+            p2.read(0, &mut bytes[first..size]);
+        }
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    #[inline(always)]
+    fn store(&mut self, va: u64, size: usize, value: u64) -> Step {
+        if let Some(p) = self.fast_write(va) {
+            let o = (va & 0xfff) as usize;
+            let ok = match size {
+                1 => p.store_u8(o, value as u8),
+                2 => p.store_u16(o, value as u16),
+                4 => p.store_u32(o, value as u32),
+                _ => p.store_u64(o, value),
+            };
+            if ok {
+                self.counters.tlb_hits += 1;
+                return Ok(());
+            }
+        }
+        self.store_slow(va, size, value)
+    }
+
+    fn store_slow(&mut self, va: u64, size: usize, value: u64) -> Step {
+        let bytes = value.to_le_bytes();
+        let first = (0x1000 - (va & 0xfff) as usize).min(size);
+        let p = self.store_page(va)?;
+        if first < size {
+            // Both pages must be writable before any byte is written.
+            let va2 = va.wrapping_add(first as u64);
+            let p2 = self.store_page(va2)?;
+            Self::write_bytes(p, (va & 0xfff) as usize, &bytes[..first]);
+            Self::write_bytes(p2, 0, &bytes[first..size]);
+        } else {
+            Self::write_bytes(p, (va & 0xfff) as usize, &bytes[..size]);
+        }
+        Ok(())
+    }
+
+    fn write_bytes(p: HostPage<'m>, off: usize, bytes: &[u8]) {
+        for (i, b) in bytes.iter().enumerate() {
+            p.store_u8(off + i, *b);
+        }
+    }
+
+    /// Physical address for an LR/SC/AMO of `size` bytes at `va` (naturally aligned).
+    fn atomic_pa(&mut self, va: u64, size: u64, access: AccessType) -> Result<GuestPhysAddr, Exit> {
+        if va % size != 0 {
+            return Err(Exit::Misaligned {
+                va: GuestVirtAddr(va),
+                access,
+            });
+        }
+        let page = if access == AccessType::Store {
+            self.store_page(va)?
+        } else {
+            self.translate_page(va, access)?
+        };
+        Ok(GuestPhysAddr(page.pa().raw() | (va & 0xfff)))
+    }
+
+    // ---- execute -----------------------------------------------------------------------
+
+    #[inline(always)]
+    fn wx(&mut self, rd: u8, v: u64) {
+        self.x[rd as usize & 31] = v;
+        self.x[0] = 0;
+    }
+
+    #[inline(always)]
+    fn rx(&self, r: u8) -> u64 {
+        self.x[r as usize & 31]
+    }
+
+    #[inline(always)]
+    fn branch(&mut self, inst: Inst, taken: bool) {
+        if taken {
+            self.pc = self.pc.wrapping_add(inst.imm as i64 as u64);
+            self.cycles += u64::from(self.cost.taken_branch);
+        } else {
+            self.pc = self.pc.wrapping_add(u64::from(inst.len));
+        }
+    }
+
+    #[inline(always)]
+    fn execute(&mut self, i: Inst) -> Step {
+        use Op::*;
+        let pc = self.pc;
+        let next = pc.wrapping_add(u64::from(i.len));
+        let a = self.rx(i.rs1);
+        let b = self.rx(i.rs2);
+        let imm = i.imm as i64 as u64;
+        let sh = (i.imm as u32) & 63;
+        match i.op {
+            Lui => self.wx(i.rd, imm),
+            Auipc => self.wx(i.rd, pc.wrapping_add(imm)),
+            Jal => {
+                self.wx(i.rd, next);
+                self.pc = pc.wrapping_add(imm);
+                self.cycles += u64::from(self.cost.taken_branch);
+                return Ok(());
+            }
+            Jalr => {
+                let target = a.wrapping_add(imm) & !1;
+                self.wx(i.rd, next);
+                self.pc = target;
+                self.cycles += u64::from(self.cost.taken_branch);
+                return Ok(());
+            }
+            Beq => return Ok(self.branch(i, a == b)),
+            Bne => return Ok(self.branch(i, a != b)),
+            Blt => return Ok(self.branch(i, (a as i64) < (b as i64))),
+            Bge => return Ok(self.branch(i, (a as i64) >= (b as i64))),
+            Bltu => return Ok(self.branch(i, a < b)),
+            Bgeu => return Ok(self.branch(i, a >= b)),
+            Lb => {
+                let v = self.load(a.wrapping_add(imm), 1)?;
+                self.wx(i.rd, v as u8 as i8 as i64 as u64);
+            }
+            Lh => {
+                let v = self.load(a.wrapping_add(imm), 2)?;
+                self.wx(i.rd, v as u16 as i16 as i64 as u64);
+            }
+            Lw => {
+                let v = self.load(a.wrapping_add(imm), 4)?;
+                self.wx(i.rd, v as u32 as i32 as i64 as u64);
+            }
+            Ld => {
+                let v = self.load(a.wrapping_add(imm), 8)?;
+                self.wx(i.rd, v);
+            }
+            Lbu => {
+                let v = self.load(a.wrapping_add(imm), 1)?;
+                self.wx(i.rd, v);
+            }
+            Lhu => {
+                let v = self.load(a.wrapping_add(imm), 2)?;
+                self.wx(i.rd, v);
+            }
+            Lwu => {
+                let v = self.load(a.wrapping_add(imm), 4)?;
+                self.wx(i.rd, v);
+            }
+            Sb => self.store(a.wrapping_add(imm), 1, b)?,
+            Sh => self.store(a.wrapping_add(imm), 2, b)?,
+            Sw => self.store(a.wrapping_add(imm), 4, b)?,
+            Sd => self.store(a.wrapping_add(imm), 8, b)?,
+            Addi => self.wx(i.rd, a.wrapping_add(imm)),
+            Slti => self.wx(i.rd, u64::from((a as i64) < (imm as i64))),
+            Sltiu => self.wx(i.rd, u64::from(a < imm)),
+            Xori => self.wx(i.rd, a ^ imm),
+            Ori => self.wx(i.rd, a | imm),
+            Andi => self.wx(i.rd, a & imm),
+            Slli => self.wx(i.rd, a << sh),
+            Srli => self.wx(i.rd, a >> sh),
+            Srai => self.wx(i.rd, ((a as i64) >> sh) as u64),
+            Add => self.wx(i.rd, a.wrapping_add(b)),
+            Sub => self.wx(i.rd, a.wrapping_sub(b)),
+            Sll => self.wx(i.rd, a << (b & 63)),
+            Slt => self.wx(i.rd, u64::from((a as i64) < (b as i64))),
+            Sltu => self.wx(i.rd, u64::from(a < b)),
+            Xor => self.wx(i.rd, a ^ b),
+            Srl => self.wx(i.rd, a >> (b & 63)),
+            Sra => self.wx(i.rd, ((a as i64) >> (b & 63)) as u64),
+            Or => self.wx(i.rd, a | b),
+            And => self.wx(i.rd, a & b),
+            Addiw => self.wx(i.rd, sext32(a.wrapping_add(imm))),
+            Slliw => self.wx(i.rd, sext32(u64::from((a as u32) << (sh & 31)))),
+            Srliw => self.wx(i.rd, sext32(u64::from((a as u32) >> (sh & 31)))),
+            Sraiw => self.wx(i.rd, ((a as i32) >> (sh & 31)) as i64 as u64),
+            Addw => self.wx(i.rd, sext32(a.wrapping_add(b))),
+            Subw => self.wx(i.rd, sext32(a.wrapping_sub(b))),
+            Sllw => self.wx(i.rd, sext32(u64::from((a as u32) << (b & 31)))),
+            Srlw => self.wx(i.rd, sext32(u64::from((a as u32) >> (b & 31)))),
+            Sraw => self.wx(i.rd, ((a as i32) >> (b & 31)) as i64 as u64),
+            Mul => self.wx(i.rd, a.wrapping_mul(b)),
+            Mulh => self.wx(
+                i.rd,
+                ((i128::from(a as i64) * i128::from(b as i64)) >> 64) as u64,
+            ),
+            Mulhsu => self.wx(i.rd, ((i128::from(a as i64) * (b as i128)) >> 64) as u64),
+            Mulhu => self.wx(i.rd, ((u128::from(a) * u128::from(b)) >> 64) as u64),
+            Div => self.wx(i.rd, div_s(a as i64, b as i64) as u64),
+            Divu => self.wx(i.rd, a.checked_div(b).unwrap_or(u64::MAX)),
+            Rem => self.wx(i.rd, rem_s(a as i64, b as i64) as u64),
+            Remu => self.wx(i.rd, if b == 0 { a } else { a % b }),
+            Mulw => self.wx(i.rd, sext32(a.wrapping_mul(b))),
+            Divw => self.wx(i.rd, i64::from(div_s32(a as i32, b as i32)) as u64),
+            Divuw => {
+                let (x, y) = (a as u32, b as u32);
+                self.wx(
+                    i.rd,
+                    sext32(u64::from(x.checked_div(y).unwrap_or(u32::MAX))),
+                );
+            }
+            Remw => self.wx(i.rd, i64::from(rem_s32(a as i32, b as i32)) as u64),
+            Remuw => {
+                let (x, y) = (a as u32, b as u32);
+                self.wx(i.rd, sext32(u64::from(if y == 0 { x } else { x % y })));
+            }
+            Fence => std::sync::atomic::fence(Ordering::SeqCst),
+            FenceI => self.flush_icache(),
+            Ecall => return Err(Exit::Ecall),
+            Ebreak => return Err(Exit::Breakpoint),
+            Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => self.exec_csr(i)?,
+            LrW | LrD => {
+                let size = if i.op == LrW { 4 } else { 8 };
+                let pa = self.atomic_pa(a, size, AccessType::Load)?;
+                let v = self.mem_atomic(
+                    |m| {
+                        if size == 4 {
+                            m.load_u32(pa, Ordering::Acquire).map(u64::from)
+                        } else {
+                            m.load_u64(pa, Ordering::Acquire)
+                        }
+                    },
+                    a,
+                    AccessType::Load,
+                )?;
+                self.reservation = Some((pa, v));
+                self.wx(i.rd, if size == 4 { sext32(v) } else { v });
+            }
+            ScW | ScD => {
+                let size = if i.op == ScW { 4 } else { 8 };
+                let pa = self.atomic_pa(a, size, AccessType::Store)?;
+                // SC succeeds iff the reservation is on this address and memory still holds
+                // the value LR saw (compare-and-swap, as QEMU implements LR/SC).
+                let ok = match self.reservation.take() {
+                    Some((rpa, old)) if rpa == pa => self.mem_atomic(
+                        |m| {
+                            if size == 4 {
+                                m.compare_exchange_u32(pa, old as u32, b as u32)
+                                    .map(|r| r.is_ok())
+                            } else {
+                                m.compare_exchange_u64(pa, old, b).map(|r| r.is_ok())
+                            }
+                        },
+                        a,
+                        AccessType::Store,
+                    )?,
+                    _ => false,
+                };
+                self.wx(i.rd, u64::from(!ok));
+            }
+            AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW
+            | AmomaxuW => {
+                let pa = self.atomic_pa(a, 4, AccessType::Store)?;
+                let op = amo_op(i.op);
+                let old = self.mem_atomic(
+                    |m| m.amo_u32(pa, op, b as u32).map(u64::from),
+                    a,
+                    AccessType::Store,
+                )?;
+                self.wx(i.rd, sext32(old));
+            }
+            AmoswapD | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD | AmominuD
+            | AmomaxuD => {
+                let pa = self.atomic_pa(a, 8, AccessType::Store)?;
+                let op = amo_op(i.op);
+                let old = self.mem_atomic(|m| m.amo_u64(pa, op, b), a, AccessType::Store)?;
+                self.wx(i.rd, old);
+            }
+            Flw => {
+                let v = self.load(a.wrapping_add(imm), 4)?;
+                self.f[i.rd as usize & 31] = nan_box(v as u32);
+            }
+            Fld => {
+                let v = self.load(a.wrapping_add(imm), 8)?;
+                self.f[i.rd as usize & 31] = v;
+            }
+            Fsw => self.store(a.wrapping_add(imm), 4, self.f[i.rs2 as usize & 31])?,
+            Fsd => self.store(a.wrapping_add(imm), 8, self.f[i.rs2 as usize & 31])?,
+            Sret | Mret | Wfi | SfenceVma => return Err(self.illegal(i)),
+            _ => self.exec_fp(i)?,
+        }
+        self.pc = next;
+        Ok(())
+    }
+
+    /// An illegal-instruction exit for `i` at `pc`, with the encoding re-read from the fetch
+    /// page for `stval` (the decoded cache does not keep raw bits).
+    fn illegal(&self, i: Inst) -> Exit {
+        let o = (self.pc & 0xfff) as usize;
+        let bits = self.fetch_page.map_or(0, |p| {
+            if i.len == 2 {
+                p.load_u16(o).map_or(0, u32::from)
+            } else {
+                p.load_u32(o).unwrap_or(0)
+            }
+        });
+        Exit::IllegalInstruction { bits }
+    }
+
+    fn mem_atomic<T>(
+        &self,
+        f: impl FnOnce(&GuestMemory) -> Result<T, devices::MemoryError>,
+        va: u64,
+        access: AccessType,
+    ) -> Result<T, Exit> {
+        f(self.mem).map_err(|_| Exit::AccessFault {
+            va: GuestVirtAddr(va),
+            access,
+        })
+    }
+
+    fn exec_fp(&mut self, i: Inst) -> Step {
+        use Op::*;
+        let frm = ((self.fcsr >> 5) & 7) as u8;
+        let rm = RoundingMode::resolve(i.rm, frm).ok_or_else(|| self.illegal(i))?;
+        let int_src = matches!(
+            i.op,
+            FcvtSW
+                | FcvtSWu
+                | FcvtSL
+                | FcvtSLu
+                | FmvWX
+                | FcvtDW
+                | FcvtDWu
+                | FcvtDL
+                | FcvtDLu
+                | FmvDX
+        );
+        let rs1 = if int_src {
+            self.rx(i.rs1)
+        } else {
+            self.f[i.rs1 as usize & 31]
+        };
+        let rs2 = self.f[i.rs2 as usize & 31];
+        let rs3 = self.f[i.rs3 as usize & 31];
+        let (v, flags) = fpu::execute(i.op, rs1, rs2, rs3, rm).ok_or_else(|| self.illegal(i))?;
+        let int_dst = matches!(
+            i.op,
+            FcvtWS
+                | FcvtWuS
+                | FcvtLS
+                | FcvtLuS
+                | FmvXW
+                | FeqS
+                | FltS
+                | FleS
+                | FclassS
+                | FcvtWD
+                | FcvtWuD
+                | FcvtLD
+                | FcvtLuD
+                | FmvXD
+                | FeqD
+                | FltD
+                | FleD
+                | FclassD
+        );
+        if int_dst {
+            self.wx(i.rd, v);
+        } else {
+            self.f[i.rd as usize & 31] = v;
+        }
+        self.fcsr |= u32::from(flags.bits());
+        Ok(())
+    }
+
+    fn exec_csr(&mut self, i: Inst) -> Step {
+        use Op::*;
+        let csr = (i.imm as u32) & 0xfff;
+        let src = match i.op {
+            Csrrwi | Csrrsi | Csrrci => u64::from(i.rs1),
+            _ => self.rx(i.rs1),
+        };
+        // Csrrs/Csrrc with rs1=x0 (or uimm 0) do not write: reading a read-only CSR is legal.
+        let writes = matches!(i.op, Csrrw | Csrrwi) || i.rs1 != 0;
+        let old = match csr {
+            0x001 => u64::from(self.fcsr & 0x1f),
+            0x002 => u64::from((self.fcsr >> 5) & 7),
+            0x003 => u64::from(self.fcsr & 0xff),
+            // cycle, time, instret (user counters; Linux's scounteren grants them and
+            // qemu-user allows them).
+            0xc00 => self.cycles,
+            0xc01 => self.clint.map_or(self.cycles, Clint::mtime),
+            0xc02 => self.instret,
+            _ => return Err(self.illegal(i)),
+        };
+        if writes {
+            if csr >= 0xc00 {
+                return Err(self.illegal(i));
+            }
+            let new = match i.op {
+                Csrrw | Csrrwi => src,
+                Csrrs | Csrrsi => old | src,
+                _ => old & !src,
+            };
+            let new = new as u32;
+            self.fcsr = match csr {
+                0x001 => (self.fcsr & !0x1f) | (new & 0x1f),
+                0x002 => (self.fcsr & 0x1f) | ((new & 7) << 5),
+                _ => new & 0xff,
+            };
+        }
+        self.wx(i.rd, old);
+        Ok(())
+    }
+}
+
+#[inline(always)]
+fn sext32(v: u64) -> u64 {
+    v as u32 as i32 as i64 as u64
+}
+
+fn div_s(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        -1
+    } else {
+        a.wrapping_div(b)
+    }
+}
+
+fn rem_s(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        a.wrapping_rem(b)
+    }
+}
+
+fn div_s32(a: i32, b: i32) -> i32 {
+    if b == 0 {
+        -1
+    } else {
+        a.wrapping_div(b)
+    }
+}
+
+fn rem_s32(a: i32, b: i32) -> i32 {
+    if b == 0 {
+        a
+    } else {
+        a.wrapping_rem(b)
+    }
+}
+
+fn amo_op(op: Op) -> AmoOp {
+    use Op::*;
+    match op {
+        AmoswapW | AmoswapD => AmoOp::Swap,
+        AmoaddW | AmoaddD => AmoOp::Add,
+        AmoxorW | AmoxorD => AmoOp::Xor,
+        AmoandW | AmoandD => AmoOp::And,
+        AmoorW | AmoorD => AmoOp::Or,
+        AmominW | AmominD => AmoOp::Min,
+        AmomaxW | AmomaxD => AmoOp::Max,
+        AmominuW | AmominuD => AmoOp::MinU,
+        _ => AmoOp::MaxU,
+    }
+}
+
+/// The `Op` with discriminant `i`, for building per-op tables.
+fn op_from_index(i: usize) -> Option<Op> {
+    crate::inst::ALL_OPS.get(i).copied()
+}

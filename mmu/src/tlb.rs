@@ -190,8 +190,10 @@ impl Tlb {
 
     /// Fills the translation of `va` under `asid`, replacing an entry of the set that
     /// already answers for `va` (e.g. the D=0 copy a store just re-walked), else a free way,
-    /// else the round-robin victim.
-    pub fn insert(&mut self, va: GuestVirtAddr, asid: u16, t: &Translation) {
+    /// else the round-robin victim. Returns the valid entry that was displaced, if any (so
+    /// a caller that caches translations in front of the TLB can drop its copies and stay
+    /// inclusive).
+    pub fn insert(&mut self, va: GuestVirtAddr, asid: u16, t: &Translation) -> Option<TlbEntry> {
         let vpn = va.vpn();
         let shift = 9 * u32::from(t.level);
         let entry = TlbEntry {
@@ -214,7 +216,7 @@ impl Tlb {
                 *v = ((w + 1) % self.geometry.ways) as u16;
                 w
             });
-        set[way] = Some(entry);
+        set[way].replace(entry)
     }
 
     /// `sfence.vma rs1, rs2`. `va = None` is rs1=x0, `asid = None` is rs2=x0:

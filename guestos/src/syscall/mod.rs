@@ -1,0 +1,4 @@
+//! System calls: numbers, dispatch and the handlers that need no subsystem of their own.
+
+pub mod misc;
+pub mod nr;
