@@ -1,2 +1,142 @@
-//! The dirtybit command-line tool (being written).
-fn main() {}
+//! `dirtybit`: run static riscv64 Linux programs on the emulated machine, benchmark it, and
+//! print what the hardware did.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use dirtybit::{bench, run_report, RunOptions};
+
+#[derive(Parser)]
+#[command(name = "dirtybit", version, about = "An emulated RISC-V machine with a tiny Linux-like guest OS", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a static riscv64 Linux ELF image.
+    Run(RunArgs),
+    /// Run the built-in benchmarks and print MIPS and modelled cycles.
+    Bench(BenchArgs),
+    /// Print the default cycle-model table (modelled cycles per event).
+    CostTable,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Print the hardware counters and modelled cycles to stderr at exit.
+    #[arg(long)]
+    stats: bool,
+    /// Trace system calls to stderr.
+    #[arg(long)]
+    strace: bool,
+    /// Copy a host file into the guest file system (`HOST[:GUEST]`; GUEST defaults to the
+    /// same absolute path). Repeatable.
+    #[arg(long = "file", value_name = "HOST[:GUEST]")]
+    files: Vec<String>,
+    /// The image to run.
+    image: PathBuf,
+    /// Arguments passed to the guest program.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Args, Clone)]
+struct MachineArgs {
+    /// Guest RAM size (bytes, or with a K/M/G suffix). Host memory grows with the pages the
+    /// guest touches, not with this value.
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    mem: u64,
+    /// Paging mode.
+    #[arg(long, default_value = "sv39", value_parser = ["sv39", "sv48"])]
+    paging: String,
+    /// A/D update scheme: hardware updating (svadu) or page faults (svade).
+    #[arg(long, default_value = "svadu", value_parser = ["svadu", "svade"])]
+    ad: String,
+    /// TLB geometry as ENTRIESxWAYS (entries/ways must be a power of two).
+    #[arg(long, default_value = "64x4")]
+    tlb: String,
+    /// Stop the guest after this many instructions (exit status 124).
+    #[arg(long, value_name = "N")]
+    max_insns: Option<u64>,
+    /// Cycle-model overrides, `NAME=CYCLES,...` (see `dirtybit cost-table`).
+    #[arg(long, value_name = "NAME=CYCLES,...")]
+    cost: Option<String>,
+    /// Seed of the guest's random sources (AT_RANDOM, getrandom, /dev/urandom).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Images to benchmark (default: the CPU workloads in guest/bin next to the sources,
+    /// else the embedded loop image).
+    images: Vec<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&s[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size (e.g. 512M, 2G)"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+impl MachineArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            mem_bytes: self.mem,
+            paging: self.paging.clone(),
+            ad: self.ad.clone(),
+            tlb: self.tlb.clone(),
+            max_insns: self.max_insns,
+            cost: self.cost.clone(),
+            seed: self.seed,
+            ..RunOptions::default()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => dirtybit::run_default_demo(),
+        Some(Command::Run(a)) => {
+            let mut opts = a.machine.options();
+            opts.stats = a.stats;
+            opts.strace = a.strace;
+            opts.files = a.files;
+            run_report(&opts, &a.image, &a.args)
+        }
+        Some(Command::Bench(b)) => bench::run(&b.machine.options(), &b.images).map(|()| 0),
+        Some(Command::CostTable) => {
+            for (name, cycles) in emu::CostModel::default().entries() {
+                println!("{name:>14} = {cycles}");
+            }
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("dirtybit: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                eprintln!("  caused by: {s}");
+                src = s.source();
+            }
+            ExitCode::from(125)
+        }
+    }
+}

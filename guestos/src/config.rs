@@ -1,0 +1,137 @@
+//! What a run of the machine is configured with, and what it reports.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use emu::{CostModel, HartStats};
+use mmu::{AdScheme, MmuCounters, SatpMode, TlbGeometry};
+
+/// Guest-physical base of RAM (as on QEMU `virt` and most RISC-V boards).
+pub const RAM_BASE: u64 = 0x8000_0000;
+
+/// Machine and kernel knobs of one run.
+#[derive(Debug, Clone)]
+pub struct KernelConfig {
+    /// Guest RAM in bytes (host memory is committed only as pages are touched).
+    pub mem_bytes: u64,
+    /// Paging mode of user address spaces.
+    pub paging: SatpMode,
+    /// A/D update scheme of the harts' walkers.
+    pub ad: AdScheme,
+    /// TLB geometry of each hart.
+    pub tlb: TlbGeometry,
+    /// The cycle model.
+    pub cost: CostModel,
+    /// Stop after this many retired instructions (the run ends with
+    /// [`ExitStatus::InsnLimit`]).
+    pub max_insns: Option<u64>,
+    /// Trace system calls to the stderr stream.
+    pub strace: bool,
+    /// Host files copied into the guest file system at start: `(host path, guest path)`.
+    pub files: Vec<(PathBuf, String)>,
+    /// Seed of AT_RANDOM, `getrandom` and `/dev/urandom`.
+    pub seed: u64,
+    /// Instructions a hart runs before it returns to the kernel's loop (the scheduling
+    /// quantum; also how often the instruction limit is checked).
+    pub quantum_insns: u64,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        Self {
+            mem_bytes: 1 << 30,
+            paging: SatpMode::Sv39,
+            ad: AdScheme::Svadu,
+            tlb: TlbGeometry::default(),
+            cost: CostModel::default(),
+            max_insns: None,
+            strace: false,
+            files: Vec::new(),
+            seed: 0,
+            quantum_insns: 1 << 20,
+        }
+    }
+}
+
+/// The host streams behind the guest's fds 0, 1 and 2.
+pub struct HostStdio {
+    /// fd 0.
+    pub stdin: Box<dyn Read + Send>,
+    /// fd 1.
+    pub stdout: Box<dyn Write + Send>,
+    /// fd 2 (also where `--strace` and kernel messages go).
+    pub stderr: Box<dyn Write + Send>,
+    /// Whether fds 0/1/2 are terminals (for `ioctl(TCGETS)`).
+    pub tty: [bool; 3],
+}
+
+impl HostStdio {
+    /// The host process's own stdin/stdout/stderr.
+    pub fn inherit() -> Self {
+        use std::io::IsTerminal;
+        Self {
+            stdin: Box::new(std::io::stdin()),
+            stdout: Box::new(std::io::stdout()),
+            stderr: Box::new(std::io::stderr()),
+            tty: [std::io::stdin().is_terminal(), std::io::stdout().is_terminal(), std::io::stderr().is_terminal()],
+        }
+    }
+}
+
+/// How the guest program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// `exit`/`exit_group` with this status (low 8 bits, as `wait` reports them).
+    Exited(u8),
+    /// Killed by a signal.
+    Signaled {
+        /// The signal number (e.g. 11 = SIGSEGV).
+        signo: u8,
+        /// `si_code` (e.g. SEGV_MAPERR = 1, SEGV_ACCERR = 2).
+        code: i32,
+        /// `si_addr`: the faulting address, or the PC for SIGILL/SIGTRAP.
+        addr: u64,
+        /// The PC of the instruction that caused it.
+        pc: u64,
+    },
+    /// Stopped by `--max-insns`.
+    InsnLimit,
+}
+
+impl ExitStatus {
+    /// The exit status a shell would report: the code, 128 + signal, or 124 (as
+    /// `timeout(1)`) for the instruction limit.
+    pub fn shell_code(&self) -> u8 {
+        match *self {
+            ExitStatus::Exited(c) => c,
+            ExitStatus::Signaled { signo, .. } => 128u8.saturating_add(signo),
+            ExitStatus::InsnLimit => 124,
+        }
+    }
+}
+
+/// Kernel-side counters of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// System calls handled.
+    pub syscalls: u64,
+    /// User page faults handled (including Svade A/D faults).
+    pub page_faults: u64,
+    /// MMU events of the kernel's own user-memory accesses (copy_to/from_user).
+    pub uaccess_mmu: MmuCounters,
+    /// Guest frames in use at the high-water mark.
+    pub peak_frames: u64,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// How the program ended.
+    pub status: ExitStatus,
+    /// Hart counters, summed over harts.
+    pub hart: HartStats,
+    /// Kernel counters.
+    pub kernel: KernelStats,
+    /// Host wall-clock seconds spent running (for MIPS).
+    pub host_seconds: f64,
+}

@@ -1,0 +1,81 @@
+//! `dirtybit bench`: MIPS and modelled cycles of guest workloads, with `qemu-riscv64`'s
+//! wall time on the same binary beside them when it is installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use guestos::HostStdio;
+
+use crate::{run_image, Error, RunOptions, LOOP_IMAGE};
+
+/// The CPU workloads measured by default, from `guest/bin`.
+pub const WORKLOADS: [&str; 5] = ["loop", "sort", "hash", "fpmatrix", "strsearch"];
+
+fn sink_stdio() -> HostStdio {
+    HostStdio {
+        stdin: Box::new(std::io::empty()),
+        stdout: Box::new(std::io::sink()),
+        stderr: Box::new(std::io::sink()),
+        tty: [false; 3],
+    }
+}
+
+fn qemu_seconds(path: &Path) -> Option<f64> {
+    let t = Instant::now();
+    let status = Command::new("qemu-riscv64")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then(|| t.elapsed().as_secs_f64())
+}
+
+/// Runs each image once and prints a table: retired instructions, modelled cycles, host
+/// seconds, MIPS, and qemu-riscv64's wall seconds on the same binary.
+///
+/// # Errors
+/// See [`Error`].
+pub fn run(opts: &RunOptions, images: &[PathBuf]) -> Result<(), Error> {
+    let mut list: Vec<(String, Option<PathBuf>)> = images.iter().map(|p| (p.display().to_string(), Some(p.clone()))).collect();
+    if list.is_empty() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/bin");
+        for w in WORKLOADS {
+            let p = dir.join(w);
+            if p.exists() {
+                list.push((w.to_string(), Some(p)));
+            }
+        }
+        if list.is_empty() {
+            list.push(("loop (embedded)".to_string(), None));
+        }
+    }
+    println!(
+        "{:<16} {:>14} {:>14} {:>6} {:>9} {:>9} {:>9} {:>8}",
+        "image", "instret", "mcycles", "CPI", "host s", "MIPS", "qemu s", "vs qemu"
+    );
+    for (name, path) in list {
+        let image = match &path {
+            Some(p) => std::fs::read(p).map_err(|source| Error::ReadImage { path: p.clone(), source })?,
+            None => LOOP_IMAGE.to_vec(),
+        };
+        let report = run_image(opts, &image, &name, &[], sink_stdio())?;
+        let h = report.hart;
+        let mips = h.instret as f64 / report.host_seconds.max(1e-9) / 1e6;
+        let qemu = path.as_deref().and_then(qemu_seconds);
+        println!(
+            "{:<16} {:>14} {:>14} {:>6.3} {:>9.3} {:>9.1} {:>9} {:>8}",
+            name,
+            h.instret,
+            h.cycles,
+            h.cycles as f64 / h.instret.max(1) as f64,
+            report.host_seconds,
+            mips,
+            qemu.map_or("-".to_string(), |q| format!("{q:.3}")),
+            qemu.map_or("-".to_string(), |q| format!("{:.2}x", report.host_seconds / q)),
+        );
+    }
+    Ok(())
+}

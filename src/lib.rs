@@ -1,0 +1,247 @@
+//! dirtybit: an emulated RISC-V machine (RV64GC harts, Sv39/Sv48 MMU with TLB and hardware
+//! A/D) hosting a tiny Linux-like guest OS.
+//!
+//! This crate is the command-line front end and re-exports the machine's crates:
+//! [`devices`] (guest RAM, CLINT), [`mmu`] (walker, TLB), [`emu`] (the hart), [`guestos`]
+//! (the kernel).
+
+pub mod bench;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use {devices, emu, guestos, mmu};
+
+use guestos::{ExitStatus, HostStdio, KernelConfig, RunReport};
+
+/// The image `cargo run --release` runs with no arguments: a guest program that touches
+/// memory in patterns that exercise the TLB, the walker and the A/D bits.
+pub const DEFAULT_IMAGE: &[u8] = include_bytes!("../guest/bin/demo");
+/// The tight integer loop used as the MIPS benchmark when no image is given.
+pub const LOOP_IMAGE: &[u8] = include_bytes!("../guest/bin/loop");
+
+/// Failures of the front end (bad flags, unreadable images, kernel errors).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag value that cannot be used.
+    #[error("{0}")]
+    BadFlag(String),
+    /// The image file cannot be read.
+    #[error("cannot read {path}")]
+    ReadImage {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kernel refused to run the image.
+    #[error(transparent)]
+    Kernel(#[from] guestos::KernelError),
+    /// Writing the report failed.
+    #[error("cannot write the report")]
+    Io(#[from] std::io::Error),
+}
+
+/// Command-line options of a run, as strings where the kernel needs them parsed.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Guest RAM in bytes.
+    pub mem_bytes: u64,
+    /// `sv39` or `sv48`.
+    pub paging: String,
+    /// `svadu` or `svade`.
+    pub ad: String,
+    /// `ENTRIESxWAYS`.
+    pub tlb: String,
+    /// Instruction limit.
+    pub max_insns: Option<u64>,
+    /// Cycle-model overrides.
+    pub cost: Option<String>,
+    /// Random seed.
+    pub seed: u64,
+    /// Print counters at exit.
+    pub stats: bool,
+    /// Trace system calls.
+    pub strace: bool,
+    /// `HOST[:GUEST]` files to copy in.
+    pub files: Vec<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            mem_bytes: 1 << 30,
+            paging: "sv39".into(),
+            ad: "svadu".into(),
+            tlb: "64x4".into(),
+            max_insns: None,
+            cost: None,
+            seed: 0,
+            stats: false,
+            strace: false,
+            files: Vec::new(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// The kernel configuration these options describe.
+    ///
+    /// # Errors
+    /// [`Error::BadFlag`] for an unknown paging mode or A/D scheme, a bad TLB geometry, a
+    /// bad cost override or a bad `--file`.
+    pub fn kernel_config(&self) -> Result<KernelConfig, Error> {
+        let paging = match self.paging.as_str() {
+            "sv39" => mmu::SatpMode::Sv39,
+            "sv48" => mmu::SatpMode::Sv48,
+            p => return Err(Error::BadFlag(format!("--paging {p}: expected sv39 or sv48"))),
+        };
+        let ad = match self.ad.as_str() {
+            "svadu" => mmu::AdScheme::Svadu,
+            "svade" => mmu::AdScheme::Svade,
+            a => return Err(Error::BadFlag(format!("--ad {a}: expected svadu or svade"))),
+        };
+        let tlb = self.tlb.parse().map_err(|e| Error::BadFlag(format!("--tlb: {e}")))?;
+        let mut cost = emu::CostModel::default();
+        if let Some(spec) = &self.cost {
+            cost.apply_overrides(spec).map_err(|e| Error::BadFlag(format!("--cost: {e}")))?;
+        }
+        if self.mem_bytes < (16 << 20) || self.mem_bytes % 4096 != 0 {
+            return Err(Error::BadFlag(format!(
+                "--mem {}: guest RAM must be a multiple of 4 KiB and at least 16 MiB",
+                self.mem_bytes
+            )));
+        }
+        let mut files = Vec::new();
+        for f in &self.files {
+            let (host, guest) = match f.split_once(':') {
+                Some((h, g)) => (h.to_string(), g.to_string()),
+                None => (f.clone(), f.clone()),
+            };
+            if !guest.starts_with('/') {
+                return Err(Error::BadFlag(format!("--file {f}: the guest path must be absolute")));
+            }
+            files.push((PathBuf::from(host), guest));
+        }
+        Ok(KernelConfig {
+            mem_bytes: self.mem_bytes,
+            paging,
+            ad,
+            tlb,
+            cost,
+            max_insns: self.max_insns,
+            strace: self.strace,
+            files,
+            seed: self.seed,
+            ..KernelConfig::default()
+        })
+    }
+}
+
+/// Runs `image` with `args` (argv[1..]); argv[0] is the image path as given and the host
+/// environment is passed through, as qemu-user does.
+///
+/// # Errors
+/// See [`Error`].
+pub fn run_image(opts: &RunOptions, image: &[u8], argv0: &str, args: &[String], stdio: HostStdio) -> Result<RunReport, Error> {
+    let config = opts.kernel_config()?;
+    let mut argv: Vec<Vec<u8>> = vec![argv0.as_bytes().to_vec()];
+    argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
+    let envp: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.into_encoded_bytes();
+            e.push(b'=');
+            e.extend(v.into_encoded_bytes());
+            e
+        })
+        .collect();
+    Ok(guestos::run(&config, stdio, image, argv0, &argv, &envp)?)
+}
+
+/// `dirtybit run`: runs the image at `path`, prints the stats if asked, returns the shell
+/// exit code (the guest's status, 128+signal, or 124 for `--max-insns`).
+///
+/// # Errors
+/// See [`Error`].
+pub fn run_report(opts: &RunOptions, path: &Path, args: &[String]) -> Result<i32, Error> {
+    let image = std::fs::read(path).map_err(|source| Error::ReadImage { path: path.to_path_buf(), source })?;
+    let report = run_image(opts, &image, &path.to_string_lossy(), args, HostStdio::inherit())?;
+    finish(opts, &report)
+}
+
+/// `cargo run --release` with no arguments: runs the embedded demo image with `--stats`.
+///
+/// # Errors
+/// See [`Error`].
+pub fn run_default_demo() -> Result<i32, Error> {
+    let opts = RunOptions { stats: true, ..RunOptions::default() };
+    eprintln!("dirtybit: running the embedded demo image (dirtybit run --help for more)");
+    let report = run_image(&opts, DEFAULT_IMAGE, "/bin/demo", &[], HostStdio::inherit())?;
+    finish(&opts, &report)
+}
+
+fn finish(opts: &RunOptions, report: &RunReport) -> Result<i32, Error> {
+    match report.status {
+        ExitStatus::Signaled { signo, code, addr, pc } => {
+            eprintln!("{} (signal {signo}, si_code {code}, address {addr:#x}, pc {pc:#x})", signal_name(signo));
+        }
+        ExitStatus::InsnLimit => {
+            eprintln!("dirtybit: stopped after {} instructions (--max-insns)", report.hart.instret);
+        }
+        ExitStatus::Exited(_) => {}
+    }
+    if opts.stats {
+        let mut err = std::io::stderr().lock();
+        write_stats(&mut err, opts, report)?;
+    }
+    Ok(i32::from(report.status.shell_code()))
+}
+
+/// The message a shell prints for a process killed by `signo`.
+pub fn signal_name(signo: u8) -> &'static str {
+    match signo {
+        4 => "Illegal instruction",
+        5 => "Trace/breakpoint trap",
+        6 => "Aborted",
+        7 => "Bus error",
+        8 => "Floating point exception",
+        9 => "Killed",
+        11 => "Segmentation fault",
+        13 => "Broken pipe",
+        _ => "Killed by a signal",
+    }
+}
+
+/// Writes the `--stats` table: what the hardware and the kernel did.
+///
+/// # Errors
+/// I/O errors of `w`.
+pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::io::Result<()> {
+    let h = &r.hart;
+    let m = &h.mmu;
+    let mips = if r.host_seconds > 0.0 { h.instret as f64 / r.host_seconds / 1e6 } else { 0.0 };
+    writeln!(w, "--- dirtybit stats ({} {} tlb {}) ---", opts.paging, opts.ad, opts.tlb)?;
+    let rows: [(&str, String); 16] = [
+        ("exit status", r.status.shell_code().to_string()),
+        ("instructions retired", h.instret.to_string()),
+        ("modelled cycles", h.cycles.to_string()),
+        ("modelled CPI", format!("{:.3}", h.cycles as f64 / h.instret.max(1) as f64)),
+        ("host seconds", format!("{:.3}", r.host_seconds)),
+        ("MIPS (host)", format!("{mips:.1}")),
+        ("TLB hits", m.tlb_hits.to_string()),
+        ("TLB misses", m.tlb_misses.to_string()),
+        ("page walks", m.walks.to_string()),
+        ("PTE loads", m.pte_loads.to_string()),
+        ("A/D updates (hw)", m.ad_updates.to_string()),
+        ("page faults (hw)", m.page_faults.to_string()),
+        ("page faults handled", r.kernel.page_faults.to_string()),
+        ("system calls", r.kernel.syscalls.to_string()),
+        ("kernel uaccess walks", r.kernel.uaccess_mmu.walks.to_string()),
+        ("peak guest frames", r.kernel.peak_frames.to_string()),
+    ];
+    for (k, v) in rows {
+        writeln!(w, "{k:>22}  {v}")?;
+    }
+    Ok(())
+}

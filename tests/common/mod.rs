@@ -1,0 +1,110 @@
+//! Shared helpers of the integration tests: run a guest image in-process with captured
+//! stdio, and find the committed images and their qemu-riscv64 reference outputs.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use dirtybit::guestos::{HostStdio, RunReport};
+use dirtybit::RunOptions;
+
+/// A `Write` that appends to a shared buffer.
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// Output of one in-process run.
+pub struct Outcome {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub code: u8,
+    pub report: RunReport,
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn image(name: &str) -> PathBuf {
+    root().join("guest/bin").join(name)
+}
+
+/// The argv[1..] the reference output was recorded with (`guest/expected/NAME.args`, one
+/// argument per line), or none.
+pub fn args_of(name: &str) -> Vec<String> {
+    std::fs::read_to_string(root().join("guest/expected").join(format!("{name}.args")))
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Runs `path` with `args` under `opts`, stdin empty, stdout/stderr captured.
+pub fn run_with(opts: &RunOptions, path: &Path, args: &[String]) -> Outcome {
+    let image = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    run_bytes(opts, &image, &path.to_string_lossy(), args)
+}
+
+pub fn run_bytes(opts: &RunOptions, image: &[u8], argv0: &str, args: &[String]) -> Outcome {
+    let out = Capture::default();
+    let err = Capture::default();
+    let stdio = HostStdio {
+        stdin: Box::new(std::io::empty()),
+        stdout: Box::new(out.clone()),
+        stderr: Box::new(err.clone()),
+        tty: [false; 3],
+    };
+    let report = dirtybit::run_image(opts, image, argv0, args, stdio).unwrap_or_else(|e| panic!("{argv0}: {e}"));
+    Outcome { stdout: out.bytes(), stderr: err.bytes(), code: report.status.shell_code(), report }
+}
+
+/// Every image that has a recorded reference output, sorted.
+pub fn images_with_expected() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("guest/expected"))
+        .expect("guest/expected exists")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".stdout")).map(str::to_string))
+        .filter(|n| image(n).exists())
+        .collect();
+    names.sort();
+    names
+}
+
+pub fn expected(name: &str) -> (Vec<u8>, u8) {
+    let dir = root().join("guest/expected");
+    let stdout = std::fs::read(dir.join(format!("{name}.stdout"))).expect("expected stdout");
+    let status = std::fs::read_to_string(dir.join(format!("{name}.status")))
+        .expect("expected status")
+        .trim()
+        .parse()
+        .expect("status is a number");
+    (stdout, status)
+}
+
+/// A readable first difference between two outputs.
+pub fn first_diff(a: &[u8], b: &[u8]) -> String {
+    let a = String::from_utf8_lossy(a);
+    let b = String::from_utf8_lossy(b);
+    for (i, (la, lb)) in a.lines().zip(b.lines()).enumerate() {
+        if la != lb {
+            return format!("line {}:\n  dirtybit: {la}\n  expected: {lb}", i + 1);
+        }
+    }
+    format!("lengths differ: dirtybit {} lines, expected {} lines", a.lines().count(), b.lines().count())
+}

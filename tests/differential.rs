@@ -1,0 +1,117 @@
+//! Differential tests: every image in `guest/bin/` must print byte-identical stdout and
+//! exit with the same status under dirtybit as under `qemu-riscv64` — in Sv39 and Sv48,
+//! with Svadu and Svade, and with a 1-entry TLB as well as the default geometry.
+//!
+//! The oracle is `guest/expected/`, recorded from qemu-riscv64 by `make -C guest expected`,
+//! so these tests need no cross toolchain. `qemu_live_agrees` re-runs qemu-riscv64 itself
+//! when it is installed (CI installs it) to prove the recordings are still qemu's output.
+
+mod common;
+
+use common::*;
+use dirtybit::RunOptions;
+
+/// The machine configurations every image must agree in.
+fn configs() -> Vec<(&'static str, RunOptions)> {
+    let base = RunOptions { mem_bytes: 512 << 20, ..RunOptions::default() };
+    vec![
+        ("sv39-svadu-64x4", base.clone()),
+        ("sv48-svadu-64x4", RunOptions { paging: "sv48".into(), ..base.clone() }),
+        ("sv39-svade-64x4", RunOptions { ad: "svade".into(), ..base.clone() }),
+        ("sv48-svade-1x1", RunOptions { paging: "sv48".into(), ad: "svade".into(), tlb: "1x1".into(), ..base.clone() }),
+        ("sv39-svadu-1x1", RunOptions { tlb: "1x1".into(), ..base }),
+    ]
+}
+
+fn check_image(name: &str) {
+    let (want_out, want_status) = expected(name);
+    let args = args_of(name);
+    let mut instret = None;
+    for (label, opts) in configs() {
+        let o = run_with(&opts, &image(name), &args);
+        assert!(
+            o.stdout == want_out,
+            "{name} [{label}]: stdout differs from qemu-riscv64's\n{}\nstderr:\n{}",
+            first_diff(&o.stdout, &want_out),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.code, want_status, "{name} [{label}]: exit status; stderr:\n{}", String::from_utf8_lossy(&o.stderr));
+        // The program is the same in every configuration: so is the instruction count,
+        // unless it reads time or counters (none of ours branch on them).
+        let n = o.report.hart.instret;
+        if let Some(prev) = instret {
+            assert_eq!(n, prev, "{name} [{label}]: retired a different number of instructions");
+        }
+        instret = Some(n);
+    }
+}
+
+macro_rules! image_tests {
+    ($($name:ident = $image:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check_image($image);
+            }
+        )*
+    };
+}
+
+image_tests!(
+    hello = "hello",
+    isa = "isa",
+    mm = "mm",
+    segv = "segv",
+    fileio = "fileio",
+    sort = "sort",
+    hash = "hash",
+    fpmatrix = "fpmatrix",
+    strsearch = "strsearch",
+    tight_loop = "loop",
+);
+
+#[test]
+fn every_image_with_a_reference_is_tested() {
+    let tested = ["hello", "isa", "mm", "segv", "fileio", "sort", "hash", "fpmatrix", "strsearch", "loop"];
+    for name in images_with_expected() {
+        if name.starts_with("rand_") {
+            continue; // covered by randinsn_all
+        }
+        assert!(tested.contains(&name.as_str()), "image {name} has a reference output but no test");
+    }
+}
+
+#[test]
+fn randinsn_all() {
+    let names: Vec<String> = images_with_expected().into_iter().filter(|n| n.starts_with("rand_")).collect();
+    assert!(!names.is_empty(), "the random-instruction images are missing");
+    for n in names {
+        check_image(&n);
+    }
+}
+
+#[test]
+fn qemu_live_agrees() {
+    if std::process::Command::new("qemu-riscv64").arg("--version").output().is_err() {
+        eprintln!("qemu-riscv64 not installed: the recorded outputs in guest/expected are the oracle");
+        return;
+    }
+    for name in images_with_expected() {
+        let (want_out, want_status) = expected(&name);
+        let out = std::process::Command::new("qemu-riscv64")
+            .arg(image(&name))
+            .args(args_of(&name))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run qemu-riscv64");
+        let status = out.status.code().map_or_else(
+            || {
+                use std::os::unix::process::ExitStatusExt;
+                128 + out.status.signal().unwrap_or(0) as u8
+            },
+            |c| c as u8,
+        );
+        assert!(out.stdout == want_out, "{name}: qemu-riscv64 no longer prints the recorded output\n{}", first_diff(&out.stdout, &want_out));
+        assert_eq!(status, want_status, "{name}: qemu-riscv64 exit status");
+    }
+}
