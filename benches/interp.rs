@@ -26,12 +26,20 @@ fn bench_images(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(INSNS));
     for name in ["loop", "sort", "hash", "fpmatrix", "strsearch"] {
-        let Ok(image) = std::fs::read(dir.join(name)) else { continue };
-        let opts = RunOptions { max_insns: Some(INSNS), ..RunOptions::default() };
+        let Ok(image) = std::fs::read(dir.join(name)) else {
+            continue;
+        };
+        let opts = RunOptions {
+            max_insns: Some(INSNS),
+            ..RunOptions::default()
+        };
         g.bench_function(name, |b| {
             b.iter(|| {
                 let r = dirtybit::run_image(&opts, &image, name, &[], sink()).expect("runs");
-                assert_eq!(r.hart.instret, INSNS, "{name} must run at least {INSNS} instructions");
+                assert_eq!(
+                    r.hart.instret, INSNS,
+                    "{name} must run at least {INSNS} instructions"
+                );
             })
         });
     }

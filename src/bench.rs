@@ -39,7 +39,10 @@ fn qemu_seconds(path: &Path) -> Option<f64> {
 /// # Errors
 /// See [`Error`].
 pub fn run(opts: &RunOptions, images: &[PathBuf]) -> Result<(), Error> {
-    let mut list: Vec<(String, Option<PathBuf>)> = images.iter().map(|p| (p.display().to_string(), Some(p.clone()))).collect();
+    let mut list: Vec<(String, Option<PathBuf>)> = images
+        .iter()
+        .map(|p| (p.display().to_string(), Some(p.clone())))
+        .collect();
     if list.is_empty() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/bin");
         for w in WORKLOADS {
@@ -58,7 +61,10 @@ pub fn run(opts: &RunOptions, images: &[PathBuf]) -> Result<(), Error> {
     );
     for (name, path) in list {
         let image = match &path {
-            Some(p) => std::fs::read(p).map_err(|source| Error::ReadImage { path: p.clone(), source })?,
+            Some(p) => std::fs::read(p).map_err(|source| Error::ReadImage {
+                path: p.clone(),
+                source,
+            })?,
             None => LOOP_IMAGE.to_vec(),
         };
         let report = run_image(opts, &image, &name, &[], sink_stdio())?;
@@ -74,7 +80,10 @@ pub fn run(opts: &RunOptions, images: &[PathBuf]) -> Result<(), Error> {
             report.host_seconds,
             mips,
             qemu.map_or("-".to_string(), |q| format!("{q:.3}")),
-            qemu.map_or("-".to_string(), |q| format!("{:.2}x", report.host_seconds / q)),
+            qemu.map_or("-".to_string(), |q| format!(
+                "{:.2}x",
+                report.host_seconds / q
+            )),
         );
     }
     Ok(())

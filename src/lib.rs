@@ -95,17 +95,25 @@ impl RunOptions {
         let paging = match self.paging.as_str() {
             "sv39" => mmu::SatpMode::Sv39,
             "sv48" => mmu::SatpMode::Sv48,
-            p => return Err(Error::BadFlag(format!("--paging {p}: expected sv39 or sv48"))),
+            p => {
+                return Err(Error::BadFlag(format!(
+                    "--paging {p}: expected sv39 or sv48"
+                )))
+            }
         };
         let ad = match self.ad.as_str() {
             "svadu" => mmu::AdScheme::Svadu,
             "svade" => mmu::AdScheme::Svade,
             a => return Err(Error::BadFlag(format!("--ad {a}: expected svadu or svade"))),
         };
-        let tlb = self.tlb.parse().map_err(|e| Error::BadFlag(format!("--tlb: {e}")))?;
+        let tlb = self
+            .tlb
+            .parse()
+            .map_err(|e| Error::BadFlag(format!("--tlb: {e}")))?;
         let mut cost = emu::CostModel::default();
         if let Some(spec) = &self.cost {
-            cost.apply_overrides(spec).map_err(|e| Error::BadFlag(format!("--cost: {e}")))?;
+            cost.apply_overrides(spec)
+                .map_err(|e| Error::BadFlag(format!("--cost: {e}")))?;
         }
         if self.mem_bytes < (16 << 20) || self.mem_bytes % 4096 != 0 {
             return Err(Error::BadFlag(format!(
@@ -120,7 +128,9 @@ impl RunOptions {
                 None => (f.clone(), f.clone()),
             };
             if !guest.starts_with('/') {
-                return Err(Error::BadFlag(format!("--file {f}: the guest path must be absolute")));
+                return Err(Error::BadFlag(format!(
+                    "--file {f}: the guest path must be absolute"
+                )));
             }
             files.push((PathBuf::from(host), guest));
         }
@@ -144,7 +154,13 @@ impl RunOptions {
 ///
 /// # Errors
 /// See [`Error`].
-pub fn run_image(opts: &RunOptions, image: &[u8], argv0: &str, args: &[String], stdio: HostStdio) -> Result<RunReport, Error> {
+pub fn run_image(
+    opts: &RunOptions,
+    image: &[u8],
+    argv0: &str,
+    args: &[String],
+    stdio: HostStdio,
+) -> Result<RunReport, Error> {
     let config = opts.kernel_config()?;
     let mut argv: Vec<Vec<u8>> = vec![argv0.as_bytes().to_vec()];
     argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
@@ -165,8 +181,17 @@ pub fn run_image(opts: &RunOptions, image: &[u8], argv0: &str, args: &[String], 
 /// # Errors
 /// See [`Error`].
 pub fn run_report(opts: &RunOptions, path: &Path, args: &[String]) -> Result<i32, Error> {
-    let image = std::fs::read(path).map_err(|source| Error::ReadImage { path: path.to_path_buf(), source })?;
-    let report = run_image(opts, &image, &path.to_string_lossy(), args, HostStdio::inherit())?;
+    let image = std::fs::read(path).map_err(|source| Error::ReadImage {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let report = run_image(
+        opts,
+        &image,
+        &path.to_string_lossy(),
+        args,
+        HostStdio::inherit(),
+    )?;
     finish(opts, &report)
 }
 
@@ -175,7 +200,10 @@ pub fn run_report(opts: &RunOptions, path: &Path, args: &[String]) -> Result<i32
 /// # Errors
 /// See [`Error`].
 pub fn run_default_demo() -> Result<i32, Error> {
-    let opts = RunOptions { stats: true, ..RunOptions::default() };
+    let opts = RunOptions {
+        stats: true,
+        ..RunOptions::default()
+    };
     eprintln!("dirtybit: running the embedded demo image (dirtybit run --help for more)");
     let report = run_image(&opts, DEFAULT_IMAGE, "/bin/demo", &[], HostStdio::inherit())?;
     finish(&opts, &report)
@@ -183,11 +211,22 @@ pub fn run_default_demo() -> Result<i32, Error> {
 
 fn finish(opts: &RunOptions, report: &RunReport) -> Result<i32, Error> {
     match report.status {
-        ExitStatus::Signaled { signo, code, addr, pc } => {
-            eprintln!("{} (signal {signo}, si_code {code}, address {addr:#x}, pc {pc:#x})", signal_name(signo));
+        ExitStatus::Signaled {
+            signo,
+            code,
+            addr,
+            pc,
+        } => {
+            eprintln!(
+                "{} (signal {signo}, si_code {code}, address {addr:#x}, pc {pc:#x})",
+                signal_name(signo)
+            );
         }
         ExitStatus::InsnLimit => {
-            eprintln!("dirtybit: stopped after {} instructions (--max-insns)", report.hart.instret);
+            eprintln!(
+                "dirtybit: stopped after {} instructions (--max-insns)",
+                report.hart.instret
+            );
         }
         ExitStatus::Exited(_) => {}
     }
@@ -220,13 +259,24 @@ pub fn signal_name(signo: u8) -> &'static str {
 pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::io::Result<()> {
     let h = &r.hart;
     let m = &h.mmu;
-    let mips = if r.host_seconds > 0.0 { h.instret as f64 / r.host_seconds / 1e6 } else { 0.0 };
-    writeln!(w, "--- dirtybit stats ({} {} tlb {}) ---", opts.paging, opts.ad, opts.tlb)?;
+    let mips = if r.host_seconds > 0.0 {
+        h.instret as f64 / r.host_seconds / 1e6
+    } else {
+        0.0
+    };
+    writeln!(
+        w,
+        "--- dirtybit stats ({} {} tlb {}) ---",
+        opts.paging, opts.ad, opts.tlb
+    )?;
     let rows: [(&str, String); 16] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
-        ("modelled CPI", format!("{:.3}", h.cycles as f64 / h.instret.max(1) as f64)),
+        (
+            "modelled CPI",
+            format!("{:.3}", h.cycles as f64 / h.instret.max(1) as f64),
+        ),
         ("host seconds", format!("{:.3}", r.host_seconds)),
         ("MIPS (host)", format!("{mips:.1}")),
         ("TLB hits", m.tlb_hits.to_string()),
@@ -237,7 +287,10 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("page faults (hw)", m.page_faults.to_string()),
         ("page faults handled", r.kernel.page_faults.to_string()),
         ("system calls", r.kernel.syscalls.to_string()),
-        ("kernel uaccess walks", r.kernel.uaccess_mmu.walks.to_string()),
+        (
+            "kernel uaccess walks",
+            r.kernel.uaccess_mmu.walks.to_string(),
+        ),
         ("peak guest frames", r.kernel.peak_frames.to_string()),
     ];
     for (k, v) in rows {

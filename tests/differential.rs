@@ -13,13 +13,42 @@ use dirtybit::RunOptions;
 
 /// The machine configurations every image must agree in.
 fn configs() -> Vec<(&'static str, RunOptions)> {
-    let base = RunOptions { mem_bytes: 512 << 20, ..RunOptions::default() };
+    let base = RunOptions {
+        mem_bytes: 512 << 20,
+        ..RunOptions::default()
+    };
     vec![
         ("sv39-svadu-64x4", base.clone()),
-        ("sv48-svadu-64x4", RunOptions { paging: "sv48".into(), ..base.clone() }),
-        ("sv39-svade-64x4", RunOptions { ad: "svade".into(), ..base.clone() }),
-        ("sv48-svade-1x1", RunOptions { paging: "sv48".into(), ad: "svade".into(), tlb: "1x1".into(), ..base.clone() }),
-        ("sv39-svadu-1x1", RunOptions { tlb: "1x1".into(), ..base }),
+        (
+            "sv48-svadu-64x4",
+            RunOptions {
+                paging: "sv48".into(),
+                ..base.clone()
+            },
+        ),
+        (
+            "sv39-svade-64x4",
+            RunOptions {
+                ad: "svade".into(),
+                ..base.clone()
+            },
+        ),
+        (
+            "sv48-svade-1x1",
+            RunOptions {
+                paging: "sv48".into(),
+                ad: "svade".into(),
+                tlb: "1x1".into(),
+                ..base.clone()
+            },
+        ),
+        (
+            "sv39-svadu-1x1",
+            RunOptions {
+                tlb: "1x1".into(),
+                ..base
+            },
+        ),
     ]
 }
 
@@ -35,12 +64,20 @@ fn check_image(name: &str) {
             first_diff(&o.stdout, &want_out),
             String::from_utf8_lossy(&o.stderr)
         );
-        assert_eq!(o.code, want_status, "{name} [{label}]: exit status; stderr:\n{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.code,
+            want_status,
+            "{name} [{label}]: exit status; stderr:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         // The program is the same in every configuration: so is the instruction count,
         // unless it reads time or counters (none of ours branch on them).
         let n = o.report.hart.instret;
         if let Some(prev) = instret {
-            assert_eq!(n, prev, "{name} [{label}]: retired a different number of instructions");
+            assert_eq!(
+                n, prev,
+                "{name} [{label}]: retired a different number of instructions"
+            );
         }
         instret = Some(n);
     }
@@ -72,19 +109,39 @@ image_tests!(
 
 #[test]
 fn every_image_with_a_reference_is_tested() {
-    let tested = ["hello", "isa", "mm", "segv", "fileio", "sort", "hash", "fpmatrix", "strsearch", "loop"];
+    let tested = [
+        "hello",
+        "isa",
+        "mm",
+        "segv",
+        "fileio",
+        "sort",
+        "hash",
+        "fpmatrix",
+        "strsearch",
+        "loop",
+    ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {
             continue; // covered by randinsn_all
         }
-        assert!(tested.contains(&name.as_str()), "image {name} has a reference output but no test");
+        assert!(
+            tested.contains(&name.as_str()),
+            "image {name} has a reference output but no test"
+        );
     }
 }
 
 #[test]
 fn randinsn_all() {
-    let names: Vec<String> = images_with_expected().into_iter().filter(|n| n.starts_with("rand_")).collect();
-    assert!(!names.is_empty(), "the random-instruction images are missing");
+    let names: Vec<String> = images_with_expected()
+        .into_iter()
+        .filter(|n| n.starts_with("rand_"))
+        .collect();
+    assert!(
+        !names.is_empty(),
+        "the random-instruction images are missing"
+    );
     for n in names {
         check_image(&n);
     }
@@ -92,8 +149,14 @@ fn randinsn_all() {
 
 #[test]
 fn qemu_live_agrees() {
-    if std::process::Command::new("qemu-riscv64").arg("--version").output().is_err() {
-        eprintln!("qemu-riscv64 not installed: the recorded outputs in guest/expected are the oracle");
+    if std::process::Command::new("qemu-riscv64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "qemu-riscv64 not installed: the recorded outputs in guest/expected are the oracle"
+        );
         return;
     }
     for name in images_with_expected() {
@@ -111,7 +174,11 @@ fn qemu_live_agrees() {
             },
             |c| c as u8,
         );
-        assert!(out.stdout == want_out, "{name}: qemu-riscv64 no longer prints the recorded output\n{}", first_diff(&out.stdout, &want_out));
+        assert!(
+            out.stdout == want_out,
+            "{name}: qemu-riscv64 no longer prints the recorded output\n{}",
+            first_diff(&out.stdout, &want_out)
+        );
         assert_eq!(status, want_status, "{name}: qemu-riscv64 exit status");
     }
 }

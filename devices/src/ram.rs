@@ -138,7 +138,7 @@ impl GuestMemory {
             if len == 0 {
                 return Err(bad("empty"));
             }
-            if base.0 % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+            if !base.0.is_multiple_of(PAGE_SIZE) || len % PAGE_SIZE != 0 {
                 return Err(bad("not page-aligned"));
             }
             let end = base
@@ -203,7 +203,7 @@ impl GuestMemory {
     }
 
     fn aligned_ptr(&self, pa: GuestPhysAddr, size: u64) -> Result<*mut u8> {
-        if pa.0 % size != 0 {
+        if !pa.0.is_multiple_of(size) {
             return Err(MemoryError::Misaligned { addr: pa, size });
         }
         self.host_ptr(pa, size)
@@ -315,12 +315,11 @@ macro_rules! scalar_access {
         pub fn $read(&self, pa: GuestPhysAddr) -> Result<$t> {
             const N: u64 = std::mem::size_of::<$t>() as u64;
             let p = self.host_ptr(pa, N)?;
-            if pa.0 % N == 0 {
+            if pa.0.is_multiple_of(N) {
                 // SAFETY: in bounds (host_ptr) and naturally aligned (the mapping is
                 // page-aligned and `pa` is a multiple of N).
-                Ok(<$t>::from_le(
-                    unsafe { <$atomic>::from_ptr(p.cast()) }.load(Ordering::Relaxed),
-                ))
+                let a = unsafe { <$atomic>::from_ptr(p.cast()) };
+                Ok(<$t>::from_le(a.load(Ordering::Relaxed)))
             } else {
                 let mut b = [0u8; N as usize];
                 // SAFETY: in bounds (host_ptr).
@@ -337,7 +336,7 @@ macro_rules! scalar_access {
         pub fn $write(&self, pa: GuestPhysAddr, value: $t) -> Result<()> {
             const N: u64 = std::mem::size_of::<$t>() as u64;
             let p = self.host_ptr(pa, N)?;
-            if pa.0 % N == 0 {
+            if pa.0.is_multiple_of(N) {
                 // SAFETY: in bounds and naturally aligned, as in the read.
                 unsafe { <$atomic>::from_ptr(p.cast()) }.store(value.to_le(), Ordering::Relaxed);
             } else {
@@ -359,9 +358,8 @@ macro_rules! atomic_access {
         pub fn $load(&self, pa: GuestPhysAddr, order: Ordering) -> Result<$t> {
             let p = self.aligned_ptr(pa, std::mem::size_of::<$t>() as u64)?;
             // SAFETY: in bounds and aligned (aligned_ptr).
-            Ok(<$t>::from_le(
-                unsafe { <$ut>::from_ptr(p.cast()) }.load(order),
-            ))
+            let a = unsafe { <$ut>::from_ptr(p.cast()) };
+            Ok(<$t>::from_le(a.load(order)))
         }
 
         /// Atomic store with `order`. `pa` must be naturally aligned.
@@ -492,11 +490,10 @@ macro_rules! page_access {
             }
             // SAFETY: offset + N <= 4096, inside the page this handle borrows.
             let p = unsafe { self.ptr.as_ptr().add(offset) };
-            if offset % N == 0 {
+            if offset.is_multiple_of(N) {
                 // SAFETY: in bounds, and aligned because the page is 4 KiB aligned.
-                Some(<$t>::from_le(
-                    unsafe { <$atomic>::from_ptr(p.cast()) }.load(Ordering::Relaxed),
-                ))
+                let a = unsafe { <$atomic>::from_ptr(p.cast()) };
+                Some(<$t>::from_le(a.load(Ordering::Relaxed)))
             } else {
                 let mut b = [0u8; N];
                 // SAFETY: in bounds.
@@ -515,7 +512,7 @@ macro_rules! page_access {
             }
             // SAFETY: offset + N <= 4096, inside the page this handle borrows.
             let p = unsafe { self.ptr.as_ptr().add(offset) };
-            if offset % N == 0 {
+            if offset.is_multiple_of(N) {
                 // SAFETY: in bounds and aligned.
                 unsafe { <$atomic>::from_ptr(p.cast()) }.store(value.to_le(), Ordering::Relaxed);
             } else {
@@ -562,7 +559,7 @@ impl HostPage<'_> {
 unsafe fn atomic_copy_out(src: *const u8, dst: &mut [u8]) {
     let mut i = 0;
     let n = dst.len();
-    while i < n && (src as usize + i) % 8 != 0 {
+    while i < n && !(src as usize + i).is_multiple_of(8) {
         // SAFETY: i < n, in bounds per the contract.
         dst[i] = unsafe { AtomicU8::from_ptr(src.add(i) as *mut u8) }.load(Ordering::Relaxed);
         i += 1;
@@ -587,7 +584,7 @@ unsafe fn atomic_copy_out(src: *const u8, dst: &mut [u8]) {
 unsafe fn atomic_copy_in(dst: *mut u8, src: &[u8]) {
     let mut i = 0;
     let n = src.len();
-    while i < n && (dst as usize + i) % 8 != 0 {
+    while i < n && !(dst as usize + i).is_multiple_of(8) {
         // SAFETY: in bounds per the contract.
         unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(src[i], Ordering::Relaxed);
         i += 1;
@@ -613,7 +610,7 @@ unsafe fn atomic_copy_in(dst: *mut u8, src: &[u8]) {
 /// `dst..dst+len` must be inside a live guest-RAM mapping.
 unsafe fn atomic_fill(dst: *mut u8, len: usize, byte: u8) {
     let mut i = 0;
-    while i < len && (dst as usize + i) % 8 != 0 {
+    while i < len && !(dst as usize + i).is_multiple_of(8) {
         // SAFETY: in bounds per the contract.
         unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(byte, Ordering::Relaxed);
         i += 1;

@@ -64,7 +64,11 @@ impl TlbGeometry {
     /// # Errors
     /// [`TlbGeometryError::Shape`] as described there.
     pub fn new(entries: usize, ways: usize) -> Result<Self, TlbGeometryError> {
-        if entries == 0 || ways == 0 || entries % ways != 0 || !(entries / ways).is_power_of_two() {
+        if entries == 0
+            || ways == 0
+            || !entries.is_multiple_of(ways)
+            || !(entries / ways).is_power_of_two()
+        {
             return Err(TlbGeometryError::Shape { entries, ways });
         }
         Ok(Self { entries, ways })

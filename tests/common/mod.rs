@@ -16,7 +16,10 @@ pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -70,8 +73,14 @@ pub fn run_bytes(opts: &RunOptions, image: &[u8], argv0: &str, args: &[String]) 
         stderr: Box::new(err.clone()),
         tty: [false; 3],
     };
-    let report = dirtybit::run_image(opts, image, argv0, args, stdio).unwrap_or_else(|e| panic!("{argv0}: {e}"));
-    Outcome { stdout: out.bytes(), stderr: err.bytes(), code: report.status.shell_code(), report }
+    let report = dirtybit::run_image(opts, image, argv0, args, stdio)
+        .unwrap_or_else(|e| panic!("{argv0}: {e}"));
+    Outcome {
+        stdout: out.bytes(),
+        stderr: err.bytes(),
+        code: report.status.shell_code(),
+        report,
+    }
 }
 
 /// Every image that has a recorded reference output, sorted.
@@ -79,7 +88,12 @@ pub fn images_with_expected() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(root().join("guest/expected"))
         .expect("guest/expected exists")
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".stdout")).map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".stdout"))
+                .map(str::to_string)
+        })
         .filter(|n| image(n).exists())
         .collect();
     names.sort();
@@ -106,5 +120,9 @@ pub fn first_diff(a: &[u8], b: &[u8]) -> String {
             return format!("line {}:\n  dirtybit: {la}\n  expected: {lb}", i + 1);
         }
     }
-    format!("lengths differ: dirtybit {} lines, expected {} lines", a.lines().count(), b.lines().count())
+    format!(
+        "lengths differ: dirtybit {} lines, expected {} lines",
+        a.lines().count(),
+        b.lines().count()
+    )
 }
