@@ -1,9 +1,13 @@
 //! Signal numbers, `si_code`s and the per-process signal bookkeeping of this version.
 //!
-//! Dispositions are recorded (`rt_sigaction`, `rt_sigprocmask`, `sigaltstack` behave as
-//! Linux's do for the caller) but handlers are not yet invoked: a synchronous fault or a
-//! self-sent fatal signal ends the process with the default action, as if no handler were
-//! installed. Handler delivery (`setup_rt_frame`, `rt_sigreturn`) comes with fork/signals.
+//! Delivery follows `arch/riscv/kernel/signal.c`: [`setup_rt_frame`] pushes a
+//! `struct rt_sigframe` (siginfo + ucontext with the full integer and D-extension state) on
+//! the user stack (or the alternate stack for SA_ONSTACK), enters the handler with
+//! `a0 = signo`, `a1 = &info`, `a2 = &uc`, and `ra` pointing at the kernel's sigreturn
+//! trampoline (Linux uses the vDSO's `__vdso_rt_sigreturn`; we map a one-page `[vdso]` with
+//! just that trampoline). [`restore_sigframe`] is `rt_sigreturn`.
+
+use emu::UserContext;
 
 use crate::errno::{Errno, KResult};
 use crate::uaccess::UserAccess;
@@ -71,6 +75,136 @@ pub struct SigAction {
     pub mask: u64,
 }
 
+/// `SA_SIGINFO`.
+pub const SA_SIGINFO: u64 = 0x4;
+/// `SA_ONSTACK`.
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+/// `SA_RESTART`.
+pub const SA_RESTART: u64 = 0x1000_0000;
+/// `SA_NODEFER`.
+pub const SA_NODEFER: u64 = 0x4000_0000;
+/// `SA_RESETHAND`.
+pub const SA_RESETHAND: u64 = 0x8000_0000;
+
+/// The fields of a `siginfo_t` that this kernel fills.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigInfo {
+    /// `si_signo`.
+    pub signo: u8,
+    /// `si_code`.
+    pub code: i32,
+    /// `si_addr` for SIGSEGV/SIGBUS/SIGILL/SIGTRAP/SIGFPE; for SI_USER/SI_TKILL the sender's
+    /// pid goes in `si_pid` (same offset) and uid 0 in `si_uid`.
+    pub addr: u64,
+}
+
+/// `sizeof(siginfo_t)`.
+const SIGINFO_SIZE: u64 = 128;
+/// Offset of `uc_mcontext` in `struct ucontext` (after flags, link, stack, a 1024-bit
+/// sigmask area, aligned to 16 because `__riscv_q_ext_state` is).
+const UC_MCONTEXT: u64 = 176;
+/// Offset of `sc_fpregs` in `struct sigcontext` (after `user_regs_struct`: pc + x1..x31).
+const SC_FPREGS: u64 = 256;
+/// `sizeof(struct rt_sigframe)`: siginfo (128) + ucontext (176 + 256 + 528).
+pub const RT_SIGFRAME_SIZE: u64 = SIGINFO_SIZE + UC_MCONTEXT + SC_FPREGS + 528;
+
+fn bit(signo: u8) -> u64 {
+    1u64 << (signo - 1)
+}
+
+/// Pushes a signal frame for `info` and redirects `ctx` to the handler of `act`
+/// (`setup_rt_frame` + `handle_signal` in Linux). Updates the blocked mask (`sa_mask`, and
+/// the signal itself unless SA_NODEFER) and applies SA_RESETHAND.
+///
+/// # Errors
+/// `EFAULT` if the frame cannot be written (Linux then forces SIGSEGV).
+pub fn setup_rt_frame(
+    u: &mut dyn UserAccess,
+    ctx: &mut UserContext,
+    state: &mut SignalState,
+    info: &SigInfo,
+    act: &SigAction,
+    trampoline: u64,
+) -> KResult<()> {
+    let (ss_sp, ss_flags, ss_size) = state.altstack;
+    let on_alt = ss_flags & SS_DISABLE == 0 && ctx.x[2].wrapping_sub(ss_sp) < ss_size;
+    let mut sp = ctx.x[2];
+    if act.flags & SA_ONSTACK != 0 && ss_flags & SS_DISABLE == 0 && !on_alt {
+        sp = ss_sp.wrapping_add(ss_size);
+    }
+    let frame = sp.checked_sub(RT_SIGFRAME_SIZE).ok_or(Errno::EFAULT)? & !0xf;
+
+    let mut buf = vec![0u8; RT_SIGFRAME_SIZE as usize];
+    let put = |b: &mut [u8], off: u64, v: u64, n: usize| {
+        b[off as usize..off as usize + n].copy_from_slice(&v.to_le_bytes()[..n]);
+    };
+    // siginfo: si_signo, si_errno, si_code, then the union.
+    put(&mut buf, 0, u64::from(info.signo), 4);
+    put(&mut buf, 8, info.code as u32 as u64, 4);
+    put(&mut buf, 16, info.addr, 8);
+    // ucontext: uc_flags, uc_link, uc_stack, uc_sigmask.
+    let uc = SIGINFO_SIZE;
+    put(&mut buf, uc + 16, ss_sp, 8);
+    put(&mut buf, uc + 24, u64::from(if on_alt { 1 } else { ss_flags }), 4);
+    put(&mut buf, uc + 32, ss_size, 8);
+    put(&mut buf, uc + 40, state.blocked, 8);
+    // sigcontext: user_regs_struct (pc in slot 0, x1..x31), then the D state.
+    let mc = uc + UC_MCONTEXT;
+    put(&mut buf, mc, ctx.pc, 8);
+    for r in 1..32u64 {
+        put(&mut buf, mc + 8 * r, ctx.x[r as usize], 8);
+    }
+    for r in 0..32u64 {
+        put(&mut buf, mc + SC_FPREGS + 8 * r, ctx.f[r as usize], 8);
+    }
+    put(&mut buf, mc + SC_FPREGS + 256, u64::from(ctx.fcsr), 4);
+    u.copy_to_user(frame, &buf)?;
+
+    ctx.x[1] = trampoline;
+    ctx.x[2] = frame;
+    ctx.x[10] = u64::from(info.signo);
+    ctx.x[11] = frame;
+    ctx.x[12] = frame + uc;
+    ctx.pc = act.handler;
+    let mut block = act.mask;
+    if act.flags & SA_NODEFER == 0 {
+        block |= bit(info.signo);
+    }
+    state.blocked |= block & !(bit(SIGKILL) | bit(SIGSTOP));
+    if act.flags & SA_RESETHAND != 0 {
+        state.set_action(info.signo, SigAction::default());
+    }
+    Ok(())
+}
+
+/// `rt_sigreturn`: restores the registers, FP state and signal mask saved by
+/// [`setup_rt_frame`] from the frame at the current `sp`.
+///
+/// # Errors
+/// `EFAULT` if the frame cannot be read (Linux then forces SIGSEGV).
+pub fn restore_sigframe(u: &mut dyn UserAccess, ctx: &mut UserContext, state: &mut SignalState) -> KResult<()> {
+    let frame = ctx.x[2];
+    let mut buf = vec![0u8; RT_SIGFRAME_SIZE as usize];
+    u.copy_from_user(frame, &mut buf)?;
+    let get = |off: u64| -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&buf[off as usize..off as usize + 8]);
+        u64::from_le_bytes(b)
+    };
+    let uc = SIGINFO_SIZE;
+    let mc = uc + UC_MCONTEXT;
+    ctx.pc = get(mc);
+    for r in 1..32u64 {
+        ctx.x[r as usize] = get(mc + 8 * r);
+    }
+    for r in 0..32u64 {
+        ctx.f[r as usize] = get(mc + SC_FPREGS + 8 * r);
+    }
+    ctx.fcsr = (get(mc + SC_FPREGS + 256) as u32) & 0xff;
+    state.blocked = get(uc + 40) & !(bit(SIGKILL) | bit(SIGSTOP));
+    Ok(())
+}
+
 /// Whether the default action of `signo` is to ignore it (SIGCHLD, SIGURG, SIGWINCH).
 pub fn default_ignored(signo: u8) -> bool {
     matches!(signo, 17 | 23 | 28)
@@ -101,6 +235,18 @@ impl SignalState {
     /// The disposition of `signo` (1..=64).
     pub fn action(&self, signo: u8) -> SigAction {
         self.actions.get(usize::from(signo).wrapping_sub(1)).copied().unwrap_or_default()
+    }
+
+    /// Sets the disposition of `signo` (1..=64; others are ignored).
+    pub fn set_action(&mut self, signo: u8, act: SigAction) {
+        if let Some(a) = self.actions.get_mut(usize::from(signo).wrapping_sub(1)) {
+            *a = act;
+        }
+    }
+
+    /// Whether `signo` is blocked.
+    pub fn is_blocked(&self, signo: u8) -> bool {
+        signo >= 1 && usize::from(signo) <= NSIG && self.blocked & bit(signo) != 0
     }
 
     /// `rt_sigaction(sig, act, oact, sigsetsize)`.
@@ -217,6 +363,38 @@ mod tests {
         assert_eq!(s.sys_rt_sigaction(&mut u, 9, 0x1000, 0, 8), Err(Errno::EINVAL));
         assert_eq!(s.sys_rt_sigaction(&mut u, 65, 0, 0, 8), Err(Errno::EINVAL));
         assert_eq!(s.sys_rt_sigaction(&mut u, 11, 0, 0, 4), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn frame_round_trip() {
+        let mut u = MockUser { base: 0x10_000, mem: vec![0; 0x4000] };
+        let mut s = SignalState::default();
+        let mut ctx = UserContext::default();
+        for r in 1..32 {
+            ctx.x[r] = 0x1000 + r as u64;
+            ctx.f[r] = 0x2000 + r as u64;
+        }
+        ctx.x[2] = 0x13_ff8;
+        ctx.pc = 0xabc0;
+        ctx.fcsr = 0x61;
+        let saved = ctx.clone();
+        let act = SigAction { handler: 0x5550, flags: SA_SIGINFO, mask: bit(SIGBUS) };
+        let info = SigInfo { signo: SIGSEGV, code: SEGV_ACCERR, addr: 0xdead_0000 };
+        setup_rt_frame(&mut u, &mut ctx, &mut s, &info, &act, 0x7770).unwrap();
+        assert_eq!(ctx.pc, 0x5550);
+        assert_eq!(ctx.x[1], 0x7770);
+        assert_eq!(ctx.x[2] % 16, 0);
+        assert_eq!(ctx.x[2], (0x13_ff8 - RT_SIGFRAME_SIZE) & !0xf);
+        assert_eq!(ctx.x[10], 11);
+        let info_va = ctx.x[11];
+        assert_eq!(u.get_user_u64(info_va + 8).unwrap() as u32, SEGV_ACCERR as u32);
+        assert_eq!(u.get_user_u64(info_va + 16).unwrap(), 0xdead_0000);
+        assert_eq!(ctx.x[12], info_va + 128);
+        assert!(s.is_blocked(SIGSEGV) && s.is_blocked(SIGBUS));
+        // The handler returns through the trampoline with sp unchanged.
+        restore_sigframe(&mut u, &mut ctx, &mut s).unwrap();
+        assert_eq!(ctx, saved);
+        assert!(!s.is_blocked(SIGSEGV));
     }
 
     #[test]

@@ -50,10 +50,10 @@ pub fn image(name: &str) -> PathBuf {
     root().join("guest/bin").join(name)
 }
 
-/// The argv[1..] the reference output was recorded with (`guest/expected/NAME.args`, one
-/// argument per line), or none.
+/// The argv[1..] the reference output was recorded with (`guest/args/NAME.args`, one
+/// argument per line, an empty line being an empty argument), or none.
 pub fn args_of(name: &str) -> Vec<String> {
-    std::fs::read_to_string(root().join("guest/expected").join(format!("{name}.args")))
+    std::fs::read_to_string(root().join("guest/args").join(format!("{name}.args")))
         .map(|s| s.lines().map(str::to_string).collect())
         .unwrap_or_default()
 }
