@@ -6,6 +6,7 @@
 
 pub mod cost;
 pub mod decode;
+pub mod disasm;
 pub mod exit;
 pub mod fpu;
 pub mod hart;
