@@ -3,8 +3,10 @@
 //! The text is what `riscv64-linux-gnu-objdump -d -M no-aliases,numeric` (GNU Binutils
 //! 2.40) prints for the 32-bit form of the instruction: registers as `x0`–`x31` /
 //! `f0`–`f31`, immediates in decimal except shift amounts and `lui`/`auipc` immediates
-//! (hex), CSRs by the name binutils knows for the number (hex otherwise; the `numeric`
-//! option does not affect CSR names), a static rounding mode as a trailing `,rne` … `,rmm`
+//! (hex), CSRs by the name binutils gives the number under privileged spec 1.12, its
+//! default when an object carries no `priv_spec` attribute (hex otherwise; the `numeric`
+//! option does not affect CSR names, and spec 1.11 objects would also name the withdrawn
+//! N-extension `ustatus`… CSRs), a static rounding mode as a trailing `,rne` … `,rmm`
 //! (`,unknown` for the reserved values 5 and 6, nothing for DYN), and branch/jump targets
 //! as the absolute address `0x…` that objdump prints when it has no symbol.
 //!
