@@ -759,18 +759,15 @@ fn decode_c(b: u32) -> Option<Inst> {
             c_inst(Op::Ld, r, SP, 0, off as i32)
         }
         (2, 0b100) => match (cbits(b, 12, 12), r, r2) {
-            (0, 0, 0) => return None,                  // C.JR x0: reserved
-            (0, _, 0) => c_inst(Op::Jalr, 0, r, 0, 0), // C.JR
-            (0, _, _) => c_inst(Op::Add, r, 0, r2, 0), // C.MV
-            (_, 0, 0) => Inst {
-                len: 2,
-                ..Inst::new(Op::Ebreak)
-            }, // C.EBREAK
-            (_, _, 0) => c_inst(Op::Jalr, 1, r, 0, 0), // C.JALR
-            _ => c_inst(Op::Add, r, r, r2, 0),         // C.ADD
+            (0, 0, 0) => return None,                    // C.JR x0: reserved
+            (0, _, 0) => c_inst(Op::Jalr, 0, r, 0, 0),   // C.JR
+            (0, _, _) => c_inst(Op::Add, r, 0, r2, 0),   // C.MV
+            (_, 0, 0) => c_inst(Op::Ebreak, 0, 0, 0, 0), // C.EBREAK
+            (_, _, 0) => c_inst(Op::Jalr, 1, r, 0, 0),   // C.JALR
+            _ => c_inst(Op::Add, r, r, r2, 0),           // C.ADD
         },
         (2, 0b101) => {
-            // C.FSDSP / C.SDSP: uimm[5:3] = bits[12:10], uimm[8:6] = bits[9:7].
+            // C.FSDSP: uimm[5:3] = bits[12:10], uimm[8:6] = bits[9:7] (as C.SDSP).
             let off = (cbits(b, 12, 10) << 3) | (cbits(b, 9, 7) << 6);
             c_inst(Op::Fsd, 0, SP, r2, off as i32)
         }
@@ -786,4 +783,368 @@ fn decode_c(b: u32) -> Option<Inst> {
         _ => return None,
     };
     Some(inst)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Hand-checked encodings, one group per format. Each 32-bit word is either built from
+    //! its fields by the small encoders below (so the field placement is visible) or
+    //! written out with its fields derived in the comment.
+
+    use super::*;
+
+    fn enc_r(funct7: u32, rs2: u32, rs1: u32, funct3: u32, rd: u32, opcode: u32) -> u32 {
+        funct7 << 25 | rs2 << 20 | rs1 << 15 | funct3 << 12 | rd << 7 | opcode
+    }
+
+    fn enc_i(imm: i32, rs1: u32, funct3: u32, rd: u32, opcode: u32) -> u32 {
+        ((imm as u32) & 0xfff) << 20 | rs1 << 15 | funct3 << 12 | rd << 7 | opcode
+    }
+
+    /// An AMO: `funct5`, then `aq:rl`, then the R-type fields, opcode 0101111.
+    fn enc_amo(funct5: u32, aqrl: u32, rs2: u32, rs1: u32, funct3: u32, rd: u32) -> u32 {
+        enc_r(funct5 << 2 | aqrl, rs2, rs1, funct3, rd, 0x2f)
+    }
+
+    fn ok(bits: u32) -> Inst {
+        match decode(bits) {
+            Ok(inst) => inst,
+            Err(e) => panic!("{bits:#010x} should decode: {e}"),
+        }
+    }
+
+    fn illegal(bits: u32) {
+        assert_eq!(decode(bits), Err(DecodeError { bits }), "{bits:#010x}");
+    }
+
+    fn inst(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32) -> Inst {
+        Inst {
+            rd,
+            rs1,
+            rs2,
+            imm,
+            ..Inst::new(op)
+        }
+    }
+
+    fn c(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32) -> Inst {
+        Inst {
+            len: 2,
+            ..inst(op, rd, rs1, rs2, imm)
+        }
+    }
+
+    #[test]
+    fn r_type() {
+        assert_eq!(ok(enc_r(0, 3, 2, 0, 1, 0x33)), inst(Op::Add, 1, 2, 3, 0));
+        assert_eq!(
+            ok(enc_r(0x20, 31, 30, 5, 29, 0x33)),
+            inst(Op::Sra, 29, 30, 31, 0)
+        );
+        assert_eq!(ok(enc_r(1, 5, 6, 3, 7, 0x33)), inst(Op::Mulhu, 7, 6, 5, 0));
+        assert_eq!(
+            ok(enc_r(0x20, 1, 2, 0, 3, 0x3b)),
+            inst(Op::Subw, 3, 2, 1, 0)
+        );
+        assert_eq!(ok(enc_r(1, 1, 2, 7, 3, 0x3b)), inst(Op::Remuw, 3, 2, 1, 0));
+        // funct7 0x20 only exists for sub/sra; mulhw-style OP-32 funct3 1..3 with M: none.
+        illegal(enc_r(0x20, 1, 2, 1, 3, 0x33));
+        illegal(enc_r(0x02, 1, 2, 0, 3, 0x33));
+        illegal(enc_r(1, 1, 2, 1, 3, 0x3b));
+        illegal(enc_r(0, 1, 2, 2, 3, 0x3b));
+    }
+
+    #[test]
+    fn i_type_and_shifts() {
+        // addi x1,x2,-5: imm 0xffb | rs1 2 | funct3 0 | rd 1 | 0010011.
+        assert_eq!(ok(0xffb1_0093), inst(Op::Addi, 1, 2, 0, -5));
+        assert_eq!(
+            ok(enc_i(2047, 4, 3, 5, 0x13)),
+            inst(Op::Sltiu, 5, 4, 0, 2047)
+        );
+        assert_eq!(
+            ok(enc_i(-2048, 4, 0, 5, 0x1b)),
+            inst(Op::Addiw, 5, 4, 0, -2048)
+        );
+        assert_eq!(ok(enc_i(-1, 9, 6, 8, 0x03)), inst(Op::Lwu, 8, 9, 0, -1));
+        assert_eq!(ok(enc_i(8, 2, 3, 1, 0x07)), inst(Op::Fld, 1, 2, 0, 8));
+        assert_eq!(ok(enc_i(-4, 2, 0, 1, 0x67)), inst(Op::Jalr, 1, 2, 0, -4));
+        illegal(enc_i(0, 2, 7, 1, 0x03)); // no load with funct3 111
+        illegal(enc_i(0, 2, 1, 1, 0x67)); // jalr needs funct3 000
+        illegal(enc_i(0, 2, 0, 1, 0x07)); // flh/flq are not RV64GC
+                                          // srai x1,x2,63: funct6 010000 | shamt 111111 | rs1 2 | 101 | rd 1 | 0010011.
+        assert_eq!(ok(0x43f1_5093), inst(Op::Srai, 1, 2, 0, 63));
+        assert_eq!(ok(enc_i(32, 2, 1, 1, 0x13)), inst(Op::Slli, 1, 2, 0, 32));
+        assert_eq!(
+            ok(enc_i(0x400 | 31, 2, 5, 1, 0x1b)),
+            inst(Op::Sraiw, 1, 2, 0, 31)
+        );
+        illegal(enc_i(0x040, 2, 1, 1, 0x13)); // slli with imm[6] set: funct6 000001
+        illegal(enc_i(0x200, 2, 5, 1, 0x13)); // srli/srai with funct6 001000
+        illegal(enc_i(32, 2, 1, 1, 0x1b)); // slliw shamt[5] = 1 is reserved on RV64
+        illegal(enc_i(0x400 | 32, 2, 5, 1, 0x1b)); // sraiw likewise
+    }
+
+    #[test]
+    fn s_b_u_j_immediates() {
+        // sd x3,-8(x2): imm 0xff8 -> imm[11:5] = 0x7f, imm[4:0] = 0x18.
+        assert_eq!(ok(0xfe31_3c23), inst(Op::Sd, 0, 2, 3, -8));
+        illegal(0xfe31_4c23); // store funct3 100
+                              // beq x1,x2,-4096: only imm[12] (bit 31) set.
+        assert_eq!(ok(0x8020_8063), inst(Op::Beq, 0, 1, 2, -4096));
+        // beq x1,x2,+2048: only imm[11] (bit 7) set.
+        assert_eq!(ok(0x0020_80e3), inst(Op::Beq, 0, 1, 2, 2048));
+        // bgeu x1,x2,+4094: imm[10:5] = bits 30:25, imm[4:1] = bits 11:8, imm[11] = bit 7.
+        assert_eq!(ok(0x7e20_ffe3), inst(Op::Bgeu, 0, 1, 2, 4094));
+        illegal(0x0020_a063); // branch funct3 010
+                              // lui x1,0xfffff: imm is the shifted value, sign-extended.
+        assert_eq!(ok(0xffff_f0b7), inst(Op::Lui, 1, 0, 0, -4096));
+        assert_eq!(ok(0x8000_0117), inst(Op::Auipc, 2, 0, 0, i32::MIN));
+        // jal x0,-2: imm[20] = bit 31, imm[10:1] = bits 30:21, imm[11] = bit 20,
+        // imm[19:12] = bits 19:12, all ones.
+        assert_eq!(ok(0xffff_f06f), inst(Op::Jal, 0, 0, 0, -2));
+        // jal x1,+0x80000 - 2... imm[19:12] only: 0x000ff0ef = +0xff000.
+        assert_eq!(ok(0x000f_f0ef), inst(Op::Jal, 1, 0, 0, 0xff000));
+    }
+
+    #[test]
+    fn system_and_fences() {
+        assert_eq!(ok(0x0000_0073), Inst::new(Op::Ecall));
+        assert_eq!(ok(0x0010_0073), Inst::new(Op::Ebreak));
+        assert_eq!(ok(0x1020_0073), Inst::new(Op::Sret));
+        assert_eq!(ok(0x3020_0073), Inst::new(Op::Mret));
+        assert_eq!(ok(0x1050_0073), Inst::new(Op::Wfi));
+        assert_eq!(ok(0x1220_8073), inst(Op::SfenceVma, 0, 1, 2, 0));
+        illegal(0x0000_00f3); // ecall with rd = 1
+        illegal(0x0020_0073); // uret (N extension, not ratified)
+        illegal(0x7b20_0073); // dret (debug mode)
+        illegal(0x1220_80f3); // sfence.vma with rd = 1
+        illegal(0x0000_4073); // funct3 100 (hypervisor loads/stores)
+                              // csrrw x1,0xfff,x2 keeps the CSR number non-negative.
+        assert_eq!(
+            ok(enc_i(-1, 2, 1, 1, 0x73)),
+            inst(Op::Csrrw, 1, 2, 0, 0xfff)
+        );
+        // csrrwi x1,0x7c0,5: uimm in rs1.
+        assert_eq!(ok(0x7c02_d0f3), inst(Op::Csrrwi, 1, 5, 0, 0x7c0));
+        assert_eq!(
+            ok(enc_i(0x300, 31, 7, 0, 0x73)),
+            inst(Op::Csrrci, 0, 31, 0, 0x300)
+        );
+        // fence iorw,iorw / fence.tso: imm = fm:pred:succ, zero-extended.
+        assert_eq!(ok(0x0ff0_000f), inst(Op::Fence, 0, 0, 0, 0x0ff));
+        assert_eq!(ok(0x8330_000f), inst(Op::Fence, 0, 0, 0, 0x833));
+        assert_eq!(ok(0x0000_100f), Inst::new(Op::FenceI));
+        illegal(0x0000_200f); // MISC-MEM funct3 010
+    }
+
+    #[test]
+    fn atomics() {
+        // amoadd.d.aqrl x1,x3,(x2): funct5 00000, aq = rl = 1.
+        let aqrl = ok(enc_amo(0b00000, 0b11, 3, 2, 3, 1));
+        assert_eq!(
+            aqrl,
+            Inst {
+                rm: 3,
+                ..inst(Op::AmoaddD, 1, 2, 3, 0)
+            }
+        );
+        let lr = ok(enc_amo(0b00010, 0b10, 0, 2, 2, 1));
+        assert_eq!(
+            lr,
+            Inst {
+                rm: 2,
+                ..inst(Op::LrW, 1, 2, 0, 0)
+            }
+        );
+        let sc = ok(enc_amo(0b00011, 0b01, 4, 5, 3, 6));
+        assert_eq!(
+            sc,
+            Inst {
+                rm: 1,
+                ..inst(Op::ScD, 6, 5, 4, 0)
+            }
+        );
+        assert_eq!(ok(enc_amo(0b11100, 0b00, 4, 5, 2, 6)).op, Op::AmomaxuW);
+        illegal(enc_amo(0b00010, 0b00, 1, 2, 2, 1)); // lr.w with rs2 != 0
+        illegal(enc_amo(0b00000, 0b00, 1, 2, 4, 1)); // amoadd.q: not RV64
+        illegal(enc_amo(0b00101, 0b00, 1, 2, 2, 1)); // funct5 00101 undefined
+    }
+
+    #[test]
+    fn floating_point() {
+        // fmadd.s f1,f2,f3,f4,rne: rs3 4 | fmt 00 | rs2 3 | rs1 2 | rm 000 | rd 1 | 1000011.
+        assert_eq!(
+            ok(0x2031_00c3),
+            Inst {
+                rs3: 4,
+                ..inst(Op::FmaddS, 1, 2, 3, 0)
+            }
+        );
+        let fnmadd_d = ok(enc_r(31 << 2 | 1, 30, 29, 7, 28, 0x4f));
+        assert_eq!(
+            fnmadd_d,
+            Inst {
+                rs3: 31,
+                rm: 7,
+                ..inst(Op::FnmaddD, 28, 29, 30, 0)
+            }
+        );
+        illegal(enc_r(4 << 2 | 2, 3, 2, 0, 1, 0x43)); // fmt = H
+        illegal(enc_r(4 << 2 | 3, 3, 2, 0, 1, 0x43)); // fmt = Q
+                                                      // fadd.d with the reserved rm 5 decodes; execute rejects it.
+        let fadd = ok(enc_r(0x01, 3, 2, 5, 1, 0x53));
+        assert_eq!(
+            fadd,
+            Inst {
+                rm: 5,
+                ..inst(Op::FaddD, 1, 2, 3, 0)
+            }
+        );
+        let fsqrt = ok(enc_r(0x2c, 0, 2, 1, 1, 0x53));
+        assert_eq!(
+            fsqrt,
+            Inst {
+                rm: 1,
+                ..inst(Op::FsqrtS, 1, 2, 0, 0)
+            }
+        );
+        illegal(enc_r(0x2c, 1, 2, 1, 1, 0x53)); // fsqrt.s with rs2 != 0
+        assert_eq!(ok(enc_r(0x20, 1, 2, 7, 1, 0x53)).op, Op::FcvtSD);
+        assert_eq!(ok(enc_r(0x21, 0, 2, 0, 1, 0x53)).op, Op::FcvtDS);
+        illegal(enc_r(0x20, 0, 2, 7, 1, 0x53)); // fcvt.s.s
+        illegal(enc_r(0x21, 1, 2, 7, 1, 0x53)); // fcvt.d.d
+        let cvt = ok(enc_r(0x61, 3, 2, 1, 1, 0x53));
+        assert_eq!(
+            cvt,
+            Inst {
+                rm: 1,
+                ..inst(Op::FcvtLuD, 1, 2, 0, 0)
+            }
+        );
+        illegal(enc_r(0x61, 4, 2, 1, 1, 0x53)); // fcvt selector 4
+        assert_eq!(ok(enc_r(0x68, 2, 5, 7, 6, 0x53)).op, Op::FcvtSL);
+        assert_eq!(
+            ok(enc_r(0x70, 0, 2, 0, 1, 0x53)),
+            inst(Op::FmvXW, 1, 2, 0, 0)
+        );
+        assert_eq!(
+            ok(enc_r(0x71, 0, 2, 1, 1, 0x53)),
+            inst(Op::FclassD, 1, 2, 0, 0)
+        );
+        illegal(enc_r(0x70, 0, 2, 2, 1, 0x53)); // funct3 010 under fmv.x.w
+        assert_eq!(
+            ok(enc_r(0x79, 0, 2, 0, 1, 0x53)),
+            inst(Op::FmvDX, 1, 2, 0, 0)
+        );
+        illegal(enc_r(0x79, 0, 2, 1, 1, 0x53)); // fmv.d.x with funct3 001
+        assert_eq!(
+            ok(enc_r(0x51, 3, 2, 1, 1, 0x53)),
+            inst(Op::FltD, 1, 2, 3, 0)
+        );
+        illegal(enc_r(0x51, 3, 2, 3, 1, 0x53));
+        assert_eq!(
+            ok(enc_r(0x14, 3, 2, 1, 1, 0x53)),
+            inst(Op::FmaxS, 1, 2, 3, 0)
+        );
+        illegal(enc_r(0x14, 3, 2, 2, 1, 0x53));
+        assert_eq!(
+            ok(enc_r(0x11, 3, 2, 2, 1, 0x53)),
+            inst(Op::FsgnjxD, 1, 2, 3, 0)
+        );
+        illegal(enc_r(0x11, 3, 2, 3, 1, 0x53));
+        assert_eq!(ok(enc_i(-8, 2, 2, 1, 0x07)), inst(Op::Flw, 1, 2, 0, -8));
+    }
+
+    #[test]
+    fn longer_encodings_are_illegal() {
+        illegal(0x0000_001f); // 48-bit prefix
+        illegal(0x0000_003f); // 64-bit prefix
+        illegal(0x0000_007f); // >= 80-bit prefix
+        illegal(0xffff_ffff);
+    }
+
+    #[test]
+    fn compressed_quadrant_0() {
+        let d = |h: u16| decode_compressed(h);
+        assert_eq!(d(0x0000), Err(DecodeError { bits: 0 }));
+        // c.addi4spn x8,x2,16: nzuimm[5:4] at bits 12:11 = 01.
+        assert_eq!(d(0x0800), Ok(c(Op::Addi, 8, 2, 0, 16)));
+        // c.addi4spn x15,x2,1020: every nzuimm bit set, rd' = 7.
+        assert_eq!(d(0x1ffc), Ok(c(Op::Addi, 15, 2, 0, 1020)));
+        // c.fld f8,248(x15): uimm[5:3] = 111 at 12:10, uimm[7:6] = 11 at 6:5.
+        assert_eq!(d(0x3fe0), Ok(c(Op::Fld, 8, 15, 0, 248)));
+        // c.lw x8,4(x9): uimm[2] at bit 6, rs1' = 1.
+        assert_eq!(d(0x40c0), Ok(c(Op::Lw, 8, 9, 0, 4)));
+        // c.sw x15,124(x15): uimm[5:3] 111, uimm[2] bit 6, uimm[6] bit 5.
+        assert_eq!(d(0xdffc), Ok(c(Op::Sw, 0, 15, 15, 124)));
+        assert_eq!(d(0xfffc), Ok(c(Op::Sd, 0, 15, 15, 248)));
+        assert_eq!(d(0x6000), Ok(c(Op::Ld, 8, 8, 0, 0)));
+        assert!(d(0x8000).is_err()); // funct3 100 reserved
+    }
+
+    #[test]
+    fn compressed_quadrant_1() {
+        let d = |h: u16| decode_compressed(h);
+        assert_eq!(d(0x0001), Ok(c(Op::Addi, 0, 0, 0, 0))); // c.nop
+        assert_eq!(d(0x0085), Ok(c(Op::Addi, 1, 1, 0, 1))); // c.addi x1,1
+        assert_eq!(d(0x50f5), Ok(c(Op::Addi, 1, 0, 0, -3))); // c.li x1,-3
+        assert_eq!(d(0x3ffd), Ok(c(Op::Addiw, 31, 31, 0, -1))); // c.addiw x31,-1
+        assert!(d(0x2001).is_err()); // c.addiw x0: reserved
+                                     // c.addi16sp x2,-64: nzimm[9] bit 12, [4] bit 6, [6] bit 5, [8:7] bits 4:3, [5] bit 2.
+        assert_eq!(d(0x7139), Ok(c(Op::Addi, 2, 2, 0, -64)));
+        assert!(d(0x6101).is_err()); // c.addi16sp with nzimm 0
+                                     // c.lui x5,0xfffe1: nzimm[17] = 1, nzimm[16:12] = 00001.
+        assert_eq!(d(0x7285), Ok(c(Op::Lui, 5, 0, 0, -0x1f000)));
+        assert!(d(0x6081).is_err()); // c.lui x1,0
+        assert_eq!(d(0x6005), Ok(c(Op::Lui, 0, 0, 0, 0x1000))); // HINT
+                                                                // c.srai x8,63: 100 1 01 000 11111 01.
+        assert_eq!(d(0x947d), Ok(c(Op::Srai, 8, 8, 0, 63)));
+        assert_eq!(d(0x800d), Ok(c(Op::Srli, 8, 8, 0, 3)));
+        assert_eq!(d(0x987d), Ok(c(Op::Andi, 8, 8, 0, -1)));
+        assert_eq!(d(0x8c05), Ok(c(Op::Sub, 8, 8, 9, 0)));
+        assert_eq!(d(0x8c65), Ok(c(Op::And, 8, 8, 9, 0)));
+        assert_eq!(d(0x9c05), Ok(c(Op::Subw, 8, 8, 9, 0)));
+        assert_eq!(d(0x9c25), Ok(c(Op::Addw, 8, 8, 9, 0)));
+        assert!(d(0x9c41).is_err()); // reserved CA slot
+        assert!(d(0x9c61).is_err());
+        // c.j -2: offset bits 12:2 all ones.
+        assert_eq!(d(0xbffd), Ok(c(Op::Jal, 0, 0, 0, -2)));
+        // c.beqz x8,-256: only offset[8] (bit 12).
+        assert_eq!(d(0xd001), Ok(c(Op::Beq, 0, 8, 0, -256)));
+        // c.bnez x15,+254: offset[7:6] bits 6:5, [4:3] bits 11:10, [2:1] bits 4:3, [5] bit 2.
+        assert_eq!(d(0xeffd), Ok(c(Op::Bne, 0, 15, 0, 254)));
+    }
+
+    #[test]
+    fn compressed_quadrant_2() {
+        let d = |h: u16| decode_compressed(h);
+        assert_eq!(d(0x1082), Ok(c(Op::Slli, 1, 1, 0, 32))); // c.slli x1,32
+        assert_eq!(d(0x0002), Ok(c(Op::Slli, 0, 0, 0, 0))); // HINT
+                                                            // c.ldsp x1,504(x2): uimm[5] bit 12, [4:3] bits 6:5, [8:6] bits 4:2.
+        assert_eq!(d(0x70fe), Ok(c(Op::Ld, 1, 2, 0, 504)));
+        assert!(d(0x6002).is_err()); // c.ldsp x0
+        assert!(d(0x4002).is_err()); // c.lwsp x0
+                                     // c.lwsp x1,252(x2): uimm[5] bit 12, [4:2] bits 6:4, [7:6] bits 3:2.
+        assert_eq!(d(0x50fe), Ok(c(Op::Lw, 1, 2, 0, 252)));
+        assert_eq!(d(0x20a2), Ok(c(Op::Fld, 1, 2, 0, 8))); // c.fldsp f1,8(x2)
+        assert_eq!(d(0x8082), Ok(c(Op::Jalr, 0, 1, 0, 0))); // c.jr x1
+        assert!(d(0x8002).is_err()); // c.jr x0
+        assert_eq!(d(0x808a), Ok(c(Op::Add, 1, 0, 2, 0))); // c.mv x1,x2
+        assert_eq!(d(0x9002), Ok(c(Op::Ebreak, 0, 0, 0, 0)));
+        assert_eq!(d(0x9082), Ok(c(Op::Jalr, 1, 1, 0, 0))); // c.jalr x1
+        assert_eq!(d(0x908a), Ok(c(Op::Add, 1, 1, 2, 0))); // c.add x1,x2
+                                                           // c.sdsp x1,504(x2): uimm[5:3] bits 12:10, [8:6] bits 9:7.
+        assert_eq!(d(0xff86), Ok(c(Op::Sd, 0, 2, 1, 504)));
+        assert_eq!(d(0xbf86), Ok(c(Op::Fsd, 0, 2, 1, 504)));
+        // c.swsp x31,252(x2): uimm[5:2] bits 12:9, [7:6] bits 8:7.
+        assert_eq!(d(0xdffe), Ok(c(Op::Sw, 0, 2, 31, 252)));
+    }
+
+    #[test]
+    fn decode_routes_by_length() {
+        // The upper half of a word whose low half is an RVC parcel is ignored.
+        assert_eq!(decode(0xdead_0085), decode_compressed(0x0085));
+        assert_eq!(decode(0xffff_0000), Err(DecodeError { bits: 0 }));
+    }
 }

@@ -3,8 +3,10 @@
 //! The text is what `riscv64-linux-gnu-objdump -d -M no-aliases,numeric` (GNU Binutils
 //! 2.40) prints for the 32-bit form of the instruction: registers as `x0`–`x31` /
 //! `f0`–`f31`, immediates in decimal except shift amounts and `lui`/`auipc` immediates
-//! (hex), CSRs by the name binutils knows for the number (hex otherwise; the `numeric`
-//! option does not affect CSR names), a static rounding mode as a trailing `,rne` … `,rmm`
+//! (hex), CSRs by the name binutils gives the number under privileged spec 1.12, its
+//! default when an object carries no `priv_spec` attribute (hex otherwise; the `numeric`
+//! option does not affect CSR names, and spec 1.11 objects would also name the withdrawn
+//! N-extension `ustatus`… CSRs), a static rounding mode as a trailing `,rne` … `,rmm`
 //! (`,unknown` for the reserved values 5 and 6, nothing for DYN), and branch/jump targets
 //! as the absolute address `0x…` that objdump prints when it has no symbol.
 //!
@@ -929,3 +931,117 @@ static CSR_NAMES: &[(u32, &str)] = &[
     (0xf15, "mconfigptr"),
     (0xfb0, "mtopi"),
 ];
+
+#[cfg(test)]
+mod tests {
+    //! Hand-written expectations in objdump's syntax; the full comparison against objdump
+    //! itself is `tests/disasm_objdump.rs`.
+
+    use super::*;
+
+    fn i(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32) -> Inst {
+        Inst {
+            rd,
+            rs1,
+            rs2,
+            imm,
+            ..Inst::new(op)
+        }
+    }
+
+    #[test]
+    fn integer_forms() {
+        assert_eq!(i(Op::Addi, 1, 2, 0, -5).to_string(), "addi\tx1,x2,-5");
+        assert_eq!(i(Op::Lui, 1, 0, 0, -4096).to_string(), "lui\tx1,0xfffff");
+        assert_eq!(i(Op::Auipc, 31, 0, 0, 0).to_string(), "auipc\tx31,0x0");
+        assert_eq!(i(Op::Srai, 1, 2, 0, 63).to_string(), "srai\tx1,x2,0x3f");
+        assert_eq!(i(Op::Sd, 0, 2, 3, -8).to_string(), "sd\tx3,-8(x2)");
+        assert_eq!(i(Op::Jalr, 0, 1, 0, 0).to_string(), "jalr\tx0,0(x1)");
+        assert_eq!(i(Op::Sub, 3, 2, 1, 0).to_string(), "sub\tx3,x2,x1");
+    }
+
+    #[test]
+    fn targets_are_absolute() {
+        let beq = i(Op::Beq, 0, 1, 2, -4);
+        assert_eq!(beq.disasm_at(0x1000).to_string(), "beq\tx1,x2,0xffc");
+        assert_eq!(beq.to_string(), "beq\tx1,x2,0xfffffffffffffffc");
+        let jal = i(Op::Jal, 1, 0, 0, 0x10);
+        assert_eq!(jal.disasm_at(0x10078).to_string(), "jal\tx1,0x10088");
+    }
+
+    #[test]
+    fn system_csr_and_fence() {
+        assert_eq!(
+            i(Op::Csrrw, 1, 2, 0, 0x300).to_string(),
+            "csrrw\tx1,mstatus,x2"
+        );
+        assert_eq!(
+            i(Op::Csrrsi, 0, 31, 0, 0x7c0).to_string(),
+            "csrrsi\tx0,0x7c0,31"
+        );
+        assert_eq!(
+            i(Op::Csrrs, 5, 0, 0, 0xc00).to_string(),
+            "csrrs\tx5,cycle,x0"
+        );
+        assert_eq!(i(Op::Fence, 0, 0, 0, 0x0ff).to_string(), "fence\tiorw,iorw");
+        assert_eq!(i(Op::Fence, 0, 0, 0, 0x031).to_string(), "fence\trw,w");
+        assert_eq!(
+            i(Op::Fence, 0, 0, 0, 0x00f).to_string(),
+            "fence\tunknown,iorw"
+        );
+        assert_eq!(i(Op::Fence, 0, 0, 0, 0x833).to_string(), "fence.tso");
+        assert_eq!(Inst::new(Op::SfenceVma).to_string(), "sfence.vma\tx0,x0");
+        assert_eq!(Inst::new(Op::Wfi).to_string(), "wfi");
+        assert_eq!(csr_name(0x180), Some("satp"));
+        assert_eq!(csr_name(0x7c0), None);
+    }
+
+    #[test]
+    fn atomics_and_fp() {
+        let lr = Inst {
+            rm: 3,
+            ..i(Op::LrD, 1, 2, 0, 0)
+        };
+        assert_eq!(lr.to_string(), "lr.d.aqrl\tx1,(x2)");
+        let amo = Inst {
+            rm: 1,
+            ..i(Op::AmoaddW, 1, 2, 3, 0)
+        };
+        assert_eq!(amo.to_string(), "amoadd.w.rl\tx1,x3,(x2)");
+        let fma = Inst {
+            rs3: 4,
+            rm: 0,
+            ..i(Op::FmaddS, 1, 2, 3, 0)
+        };
+        assert_eq!(fma.to_string(), "fmadd.s\tf1,f2,f3,f4,rne");
+        let fadd = Inst {
+            rm: 7,
+            ..i(Op::FaddD, 1, 2, 3, 0)
+        };
+        assert_eq!(fadd.to_string(), "fadd.d\tf1,f2,f3");
+        let reserved = Inst { rm: 6, ..fadd };
+        assert_eq!(reserved.to_string(), "fadd.d\tf1,f2,f3,unknown");
+        let cvt = Inst {
+            rm: 1,
+            ..i(Op::FcvtWS, 10, 11, 0, 0)
+        };
+        assert_eq!(cvt.to_string(), "fcvt.w.s\tx10,f11,rtz");
+        assert_eq!(i(Op::FcvtDW, 1, 2, 0, 0).to_string(), "fcvt.d.w\tf1,x2");
+        let widen_dyn = Inst {
+            rm: 7,
+            ..i(Op::FcvtDW, 1, 2, 0, 0)
+        };
+        assert_eq!(widen_dyn.to_string(), "fcvt.d.w\tf1,x2,dyn");
+        assert_eq!(i(Op::FmvXD, 5, 6, 0, 0).to_string(), "fmv.x.d\tx5,f6");
+        assert_eq!(i(Op::FleS, 17, 18, 19, 0).to_string(), "fle.s\tx17,f18,f19");
+        assert_eq!(i(Op::Fsd, 0, 31, 0, 2047).to_string(), "fsd\tf0,2047(x31)");
+    }
+
+    #[test]
+    fn csr_table_is_sorted_and_unique() {
+        assert!(CSR_NAMES
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.0 < b.0)));
+        assert!(CSR_NAMES.iter().all(|&(n, _)| n < 4096));
+    }
+}
