@@ -1,1 +1,383 @@
-//! Memory management (being written).
+//! Memory management: physical pages, page tables in guest RAM, VMAs, page faults, the mm
+//! system calls and kernel access to user memory.
+//!
+//! Read it next to Linux: [`page_alloc`] is `mm/page_alloc.c` + `struct page`, [`pgtable`]
+//! is the page-table half of `mm/memory.c` (plus `change_protection()` and `move_ptes()`),
+//! [`vma`] is `mm/vma.c`, [`fault`] is `handle_mm_fault()` and the riscv `do_page_fault()`,
+//! [`mmap`] is `mm/mmap.c`, `mm/mprotect.c`, `mm/mremap.c` and `mm/madvise.c`, and
+//! [`uaccess`] is `copy_{to,from}_user`.
+//!
+//! # What the kernel calls
+//! - Boot: `PhysMem::new(ram)` (or `PhysMem::with_reserved`), shared as `Arc<PhysMem>` by every address
+//!   space and by the harts (which walk the same guest RAM).
+//! - Exec: `Mm::new(phys, mode, ad, asid)`, then [`Mm::map_region`] /
+//!   [`Mm::write_region`] for the segments and bss, [`Mm::setup_stack`] for the stack,
+//!   [`Mm::init_brk`] for the heap; load `satp` from [`Mm::satp`] on the harts.
+//! - A hart's page-fault exit: [`Mm::handle_user_fault`]; `Err` is the signal to deliver.
+//! - System calls: `do_mmap`/`sys_mmap`, `do_munmap`, `mprotect`, `madvise`, `brk`,
+//!   `mremap` (in [`mmap`]); `copy_{to,from}_user` through [`crate::UserAccess`].
+//! - After every syscall or fault: [`Mm::take_tlb_flush`], and issue `sfence.vma` (and an
+//!   instruction-cache flush if asked) on the harts running this address space.
+//! - Exit: drop the `Mm` (or [`Mm::exit_mmap`]); every frame returns to the allocator.
+
+pub mod fault;
+pub mod mmap;
+pub mod page_alloc;
+pub mod pgtable;
+pub mod uaccess;
+pub mod vma;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use devices::{GuestMemory, PAGE_SIZE};
+use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
+
+pub use fault::{FaultFlags, VmFault};
+pub use page_alloc::{Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn};
+pub use pgtable::{MmuGather, PageTable, PteSlot};
+pub use vma::{MappedFile, VmFlags, Vma, VmaBacking, VmaTree};
+
+use crate::errno::KResult;
+
+/// `stack_guard_gap`: 256 pages kept free below a `VM_GROWSDOWN` VMA.
+pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+/// The default `RLIMIT_STACK` soft limit (8 MiB), the most a stack may grow to.
+pub const DEFAULT_STACK_RLIMIT: u64 = 8 << 20;
+/// `vm.mmap_min_addr`: Debian's 65536 (the kernel default is 4096). Static riscv64
+/// binaries link at 0x10000, exactly this.
+pub const MMAP_MIN_ADDR: u64 = 0x1_0000;
+/// `MIN_GAP` of `mm/util.c mmap_base()`: at least 128 MiB between the stack top and
+/// `mmap_base`.
+const MMAP_MIN_GAP: u64 = 128 << 20;
+
+/// Rounds `x` up to a page boundary (`PAGE_ALIGN`), `None` on overflow.
+#[inline]
+pub fn page_align(x: u64) -> Option<u64> {
+    x.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+}
+
+/// Whether `x` is a multiple of the page size (`PAGE_ALIGNED`).
+#[inline]
+pub fn page_aligned(x: u64) -> bool {
+    x % PAGE_SIZE == 0
+}
+
+/// Guest physical memory as the kernel manages it: the RAM and its frame allocator.
+#[derive(Debug)]
+pub struct PhysMem {
+    /// Guest RAM (page tables, user pages and everything else live here).
+    pub ram: GuestMemory,
+    /// The frame allocator and `struct page` table over `ram`.
+    pub pages: PageAlloc,
+}
+
+impl PhysMem {
+    /// Takes ownership of `ram` and manages all of it.
+    ///
+    /// # Errors
+    /// [`PageAllocError::NoFrames`] if RAM has fewer than two frames.
+    pub fn new(ram: GuestMemory) -> Result<Self, PageAllocError> {
+        Self::with_reserved(ram, 0)
+    }
+
+    /// Takes ownership of `ram` and manages every frame above its lowest `reserved_bytes`
+    /// (left to firmware or a boot image).
+    ///
+    /// # Errors
+    /// [`PageAllocError`] if the reservation is unaligned or leaves no frames.
+    pub fn with_reserved(ram: GuestMemory, reserved_bytes: u64) -> Result<Self, PageAllocError> {
+        let pages = PageAlloc::new(&ram, reserved_bytes)?;
+        Ok(Self { ram, pages })
+    }
+
+    /// `alloc_page()`, see [`PageAlloc::alloc_page`].
+    pub fn alloc_page(&self, zeroed: bool) -> Option<Pfn> {
+        self.pages.alloc_page(&self.ram, zeroed)
+    }
+
+    /// `get_page()`, see [`PageAlloc::get_page`].
+    pub fn get_page(&self, pfn: Pfn) {
+        self.pages.get_page(pfn)
+    }
+
+    /// `put_page()`, see [`PageAlloc::put_page`].
+    pub fn put_page(&self, pfn: Pfn) {
+        self.pages.put_page(&self.ram, pfn)
+    }
+}
+
+/// Which translations must be invalidated (`sfence.vma` forms, *Priv §"SFENCE.VMA"*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlbFlushRange {
+    /// Nothing changed.
+    #[default]
+    None,
+    /// Leaf translations of `[start, end)` in this ASID changed: `sfence.vma va, asid` for
+    /// each page (or the whole ASID if that is cheaper).
+    Range {
+        /// First address.
+        start: u64,
+        /// One past the last.
+        end: u64,
+    },
+    /// Non-leaf entries changed (page tables freed) or too much to list:
+    /// `sfence.vma x0, asid`.
+    All,
+}
+
+/// The pending invalidation an operation left behind, drained by the kernel with
+/// [`Mm::take_tlb_flush`] after each system call or fault (the TLB-shootdown point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TlbFlush {
+    /// TLB entries to invalidate for this address space's ASID.
+    pub range: TlbFlushRange,
+    /// An executable mapping was created, removed or changed, or the kernel wrote into an
+    /// executable page: flush the harts' decoded-instruction caches too (riscv Linux's
+    /// `flush_icache_pte()`).
+    pub icache: bool,
+}
+
+impl TlbFlush {
+    /// Whether there is nothing to do.
+    pub fn is_none(&self) -> bool {
+        self.range == TlbFlushRange::None && !self.icache
+    }
+
+    fn add_range(&mut self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        self.range = match self.range {
+            TlbFlushRange::None => TlbFlushRange::Range { start, end },
+            TlbFlushRange::Range { start: s, end: e } => TlbFlushRange::Range {
+                start: s.min(start),
+                end: e.max(end),
+            },
+            TlbFlushRange::All => TlbFlushRange::All,
+        };
+    }
+}
+
+/// Event counts of one address space (for reports and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MmStats {
+    /// Calls to `handle_mm_fault` that reached a VMA.
+    pub faults: u64,
+    /// Faults that failed (signal, OOM, or `EFAULT` for the kernel).
+    pub bad_faults: u64,
+    /// New anonymous pages allocated by faults.
+    pub anon_pages: u64,
+    /// Read faults served by mapping the shared zero page.
+    pub zero_page_maps: u64,
+    /// Write-protect faults that reused the page (`wp_page_reuse`).
+    pub wp_reuse: u64,
+    /// Write-protect faults that copied (`wp_page_copy`), including zero-page replacement.
+    pub wp_copy: u64,
+    /// Faults on a PTE that already allowed the access, after setting A/D under Svade or
+    /// on a stale TLB entry (`handle_pte_fault`'s spurious path).
+    pub spurious: u64,
+    /// Times a `VM_GROWSDOWN` stack grew on a fault.
+    pub stack_expansions: u64,
+}
+
+/// One address space (Linux `struct mm_struct`).
+#[derive(Debug)]
+pub struct Mm {
+    phys: Arc<PhysMem>,
+    pgtable: PageTable,
+    ad: AdScheme,
+    asid: u16,
+    vmas: VmaTree,
+    task_size: u64,
+    mmap_base: u64,
+    mmap_min_addr: u64,
+    start_brk: u64,
+    brk: u64,
+    stack_start: u64,
+    stack_top: u64,
+    stack_rlimit: u64,
+    pending: TlbFlush,
+    uaccess_mmu: MmuCounters,
+    stats: MmStats,
+    dead: bool,
+}
+
+impl Mm {
+    /// `mm_alloc()` + `pgd_alloc()` + `arch_pick_mmap_layout()`: an empty address space
+    /// with a fresh root table, paging `mode` (Sv39/Sv48), A/D scheme `ad` (must match the
+    /// harts') and `asid`. The layout is Linux's top-down one without randomisation:
+    /// `TASK_SIZE = 1 << (VA_BITS-1)`, the stack at `TASK_SIZE`, `mmap_base` 128 MiB below
+    /// (`mmap_base()`'s `MIN_GAP`).
+    ///
+    /// # Errors
+    /// `EINVAL` for `SatpMode::Bare`; `ENOMEM` if no frame is free for the root table.
+    pub fn new(phys: Arc<PhysMem>, mode: SatpMode, ad: AdScheme, asid: u16) -> KResult<Self> {
+        let pgtable = PageTable::new(Arc::clone(&phys), mode)?;
+        let task_size = pgtable.user_top();
+        let gap = (DEFAULT_STACK_RLIMIT + STACK_GUARD_GAP).clamp(MMAP_MIN_GAP, task_size / 6 * 5);
+        Ok(Self {
+            phys,
+            pgtable,
+            ad,
+            asid,
+            vmas: VmaTree::new(),
+            task_size,
+            mmap_base: task_size - gap,
+            mmap_min_addr: MMAP_MIN_ADDR,
+            start_brk: 0,
+            brk: 0,
+            stack_start: task_size,
+            stack_top: task_size,
+            stack_rlimit: DEFAULT_STACK_RLIMIT,
+            pending: TlbFlush::default(),
+            uaccess_mmu: MmuCounters::default(),
+            stats: MmStats::default(),
+            dead: false,
+        })
+    }
+
+    /// The `satp` value that selects this address space: mode, ASID, root PPN.
+    pub fn satp(&self) -> Satp {
+        Satp::new(self.pgtable.mode(), self.asid, self.pgtable.pgd().0)
+    }
+
+    /// The paging mode.
+    pub fn mode(&self) -> SatpMode {
+        self.pgtable.mode()
+    }
+
+    /// The A/D scheme the fault handler assumes.
+    pub fn ad_scheme(&self) -> AdScheme {
+        self.ad
+    }
+
+    /// Changes the A/D scheme (a run-time experiment knob: set it together with the
+    /// harts').
+    pub fn set_ad_scheme(&mut self, ad: AdScheme) {
+        self.ad = ad;
+    }
+
+    /// The ASID.
+    pub fn asid(&self) -> u16 {
+        self.asid
+    }
+
+    /// The shared physical memory.
+    pub fn phys(&self) -> &Arc<PhysMem> {
+        &self.phys
+    }
+
+    /// The page table (read-only use: `follow_pte`, counting tables).
+    pub fn page_table(&self) -> &PageTable {
+        &self.pgtable
+    }
+
+    /// The VMAs.
+    pub fn vmas(&self) -> &VmaTree {
+        &self.vmas
+    }
+
+    /// `TASK_SIZE`: the first address above user space.
+    pub fn task_size(&self) -> u64 {
+        self.task_size
+    }
+
+    /// `mm->mmap_base`: top-down `mmap` allocations start below this.
+    pub fn mmap_base(&self) -> u64 {
+        self.mmap_base
+    }
+
+    /// `mm->start_brk`.
+    pub fn start_brk(&self) -> u64 {
+        self.start_brk
+    }
+
+    /// `mm->brk`, the current program break.
+    pub fn current_brk(&self) -> u64 {
+        self.brk
+    }
+
+    /// `(mm->start_stack, STACK_TOP)`: the stack VMA's initial start and its top.
+    pub fn stack_bounds(&self) -> (u64, u64) {
+        (self.stack_start, self.stack_top)
+    }
+
+    /// Sets the `RLIMIT_STACK` soft limit in bytes (how far the stack may grow).
+    pub fn set_stack_rlimit(&mut self, bytes: u64) {
+        self.stack_rlimit = bytes;
+    }
+
+    /// Sets `vm.mmap_min_addr` for this address space.
+    pub fn set_mmap_min_addr(&mut self, addr: u64) {
+        self.mmap_min_addr = addr;
+    }
+
+    /// MMU counters of the kernel's own accesses to user memory (`copy_{to,from}_user`
+    /// walks through the hardware walker).
+    pub fn uaccess_counters(&self) -> MmuCounters {
+        self.uaccess_mmu
+    }
+
+    /// Fault statistics.
+    pub fn stats(&self) -> MmStats {
+        self.stats
+    }
+
+    /// Takes the pending TLB/icache invalidation, leaving none. The kernel must perform it
+    /// on every hart that may cache this ASID before those harts run user code again.
+    pub fn take_tlb_flush(&mut self) -> TlbFlush {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Records that `[start, end)`'s translation changed (`flush_tlb_range`).
+    pub(crate) fn flush_tlb_range(&mut self, start: u64, end: u64, exec: bool) {
+        self.pending.add_range(start, end);
+        self.pending.icache |= exec;
+    }
+
+    /// `tlb_finish_mmu()`: folds a gather into the pending flush and drops the page
+    /// references it collected.
+    ///
+    /// The pages are released here, before the harts have executed the `sfence.vma` that
+    /// [`Mm::take_tlb_flush`] asks for. That is safe while the only hart that can hold
+    /// this ASID's translations is the one stopped in the kernel; SMP threads sharing an
+    /// `Mm` will need the release moved after the shootdown (Linux frees after
+    /// `tlb_flush_mmu_tlbonly()`).
+    pub(crate) fn tlb_finish_mmu(&mut self, tlb: MmuGather) {
+        if tlb.freed_tables {
+            self.pending.range = TlbFlushRange::All;
+        } else if tlb.start < tlb.end {
+            self.pending.add_range(tlb.start, tlb.end);
+        }
+        self.pending.icache |= tlb.exec;
+        for pfn in tlb.pages {
+            self.phys.put_page(pfn);
+        }
+    }
+
+    /// `exit_mmap()`: unmaps everything and frees the page tables, root included. Also
+    /// done by `Drop`.
+    pub fn exit_mmap(self) {
+        drop(self);
+    }
+
+    fn teardown(&mut self) {
+        if self.dead {
+            return;
+        }
+        self.dead = true;
+        let mut tlb = MmuGather::default();
+        self.pgtable.destroy(&mut tlb);
+        self.vmas = VmaTree::new();
+        self.tlb_finish_mmu(tlb);
+    }
+}
+
+impl Drop for Mm {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}

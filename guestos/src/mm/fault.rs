@@ -1,0 +1,464 @@
+//! Page faults: riscv `do_page_fault()` (`arch/riscv/mm/fault.c`) and the generic
+//! `handle_mm_fault()` → `handle_pte_fault()` → `do_anonymous_page()` / `do_wp_page()`
+//! (`mm/memory.c`).
+//!
+//! A/D bits: the kernel creates PTEs with `A = D = 0` (see [`super::pgtable`]). Under
+//! Svadu it leaves them to the hardware — the access that faulted is retried by the hart
+//! and the walker sets A (and D for a store). Under Svade the walker faults instead, so the
+//! handler sets A, and D for a write, on the PTE it installs or finds (Linux's
+//! `pte_mkyoung()`/`pte_mkdirty()` in `handle_pte_fault()`); that is the only place the
+//! kernel writes A/D, and only for the access being served.
+
+use bitflags::bitflags;
+use devices::PAGE_SIZE;
+use mmu::{AccessType, AdScheme, PteFlags};
+
+use super::page_alloc::PageFlags;
+use super::pgtable::{
+    mk_pte, pte_exec, pte_none, pte_pfn, pte_present, pte_protnone, pte_write, vm_get_page_prot,
+};
+use super::vma::{VmFlags, Vma, VmaBacking};
+use super::{Mm, MmuGather, STACK_GUARD_GAP};
+use crate::errno::{Errno, KResult};
+
+bitflags! {
+    /// `enum fault_flag` (`include/linux/mm_types.h`), Linux's values.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct FaultFlags: u32 {
+        /// The fault was a write.
+        const WRITE = 1 << 0;
+        /// The fault is a `->page_mkwrite` upgrade of a shared PTE.
+        const MKWRITE = 1 << 1;
+        /// The fault may drop the mmap lock and ask to be retried.
+        const ALLOW_RETRY = 1 << 2;
+        /// Do not wait for I/O when retrying.
+        const RETRY_NOWAIT = 1 << 3;
+        /// A fatal signal may interrupt the fault.
+        const KILLABLE = 1 << 4;
+        /// The fault has been retried once.
+        const TRIED = 1 << 5;
+        /// The fault came from user mode.
+        const USER = 1 << 6;
+        /// The fault is on another process's mm (GUP remote).
+        const REMOTE = 1 << 7;
+        /// The fault was an instruction fetch.
+        const INSTRUCTION = 1 << 8;
+        /// Any signal may interrupt the fault.
+        const INTERRUPTIBLE = 1 << 9;
+        /// Break COW on a read (R/O pin of an anon page), without making it writable.
+        const UNSHARE = 1 << 10;
+        /// `vmf->orig_pte` is valid (internal to the fault path).
+        const ORIG_PTE_VALID = 1 << 11;
+    }
+}
+
+impl FaultFlags {
+    /// `FAULT_FLAG_DEFAULT`: `ALLOW_RETRY | KILLABLE | INTERRUPTIBLE`.
+    pub const DEFAULT: FaultFlags = FaultFlags::ALLOW_RETRY
+        .union(FaultFlags::KILLABLE)
+        .union(FaultFlags::INTERRUPTIBLE);
+}
+
+/// Why a fault could not be resolved: what the kernel delivers to the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmFault {
+    /// `SIGSEGV` / `SEGV_MAPERR`: no VMA covers the address (also `VM_FAULT_SIGSEGV`).
+    SigsegvMaperr,
+    /// `SIGSEGV` / `SEGV_ACCERR`: the VMA forbids the access (`access_error()`).
+    SigsegvAccerr,
+    /// `SIGBUS` / `BUS_ADRERR` (`VM_FAULT_SIGBUS`): e.g. a file VMA, whose faults arrive with
+    /// the file-mapping issue.
+    Sigbus,
+    /// `VM_FAULT_OOM`: no free frame (Linux runs the OOM killer).
+    Oom,
+}
+
+impl VmFault {
+    /// `SIGSEGV` (11).
+    pub const SIGSEGV: i32 = 11;
+    /// `SIGBUS` (7).
+    pub const SIGBUS: i32 = 7;
+    /// `SIGKILL` (9), the OOM killer's signal.
+    pub const SIGKILL: i32 = 9;
+
+    /// The signal number to deliver.
+    pub const fn signal(self) -> i32 {
+        match self {
+            VmFault::SigsegvMaperr | VmFault::SigsegvAccerr => Self::SIGSEGV,
+            VmFault::Sigbus => Self::SIGBUS,
+            VmFault::Oom => Self::SIGKILL,
+        }
+    }
+
+    /// `si_code`: `SEGV_MAPERR` 1, `SEGV_ACCERR` 2, `BUS_ADRERR` 2, 0 for OOM.
+    pub const fn si_code(self) -> i32 {
+        match self {
+            VmFault::SigsegvMaperr => 1,
+            VmFault::SigsegvAccerr | VmFault::Sigbus => 2,
+            VmFault::Oom => 0,
+        }
+    }
+}
+
+/// riscv `access_error()`: whether the VMA forbids the faulting access. A load needs
+/// `VM_READ` or `VM_WRITE` (write implies read), a store `VM_WRITE`, a fetch `VM_EXEC`.
+pub fn access_error(flags: FaultFlags, vm_flags: VmFlags) -> bool {
+    if flags.contains(FaultFlags::INSTRUCTION) {
+        !vm_flags.contains(VmFlags::EXEC)
+    } else if flags.contains(FaultFlags::WRITE) {
+        !vm_flags.contains(VmFlags::WRITE)
+    } else {
+        !vm_flags.intersects(VmFlags::READ | VmFlags::WRITE)
+    }
+}
+
+impl Mm {
+    /// The entry point from a hart's page-fault exit (riscv `do_page_fault()` for a U-mode
+    /// fault) at `va` (`stval`): `Fetch` → `FAULT_FLAG_INSTRUCTION`, `Store` → `FAULT_FLAG_WRITE`, plus
+    /// `FAULT_FLAG_DEFAULT | FAULT_FLAG_USER`.
+    ///
+    /// On `Ok` the kernel resumes the hart at the faulting instruction, after draining
+    /// [`Mm::take_tlb_flush`].
+    ///
+    /// # Errors
+    /// The [`VmFault`] to deliver as a signal.
+    pub fn handle_user_fault(&mut self, va: u64, access: AccessType) -> Result<(), VmFault> {
+        let mut flags = FaultFlags::DEFAULT | FaultFlags::USER;
+        match access {
+            AccessType::Fetch => flags |= FaultFlags::INSTRUCTION,
+            AccessType::Store => flags |= FaultFlags::WRITE,
+            AccessType::Load => {}
+        }
+        self.handle_mm_fault(va, flags)
+    }
+
+    /// Resolves a fault at `va`: finds the VMA (growing a `VM_GROWSDOWN` stack down to
+    /// `va` if needed, `lock_mm_and_find_vma()`), checks the access against the VMA
+    /// (`access_error()`), then [`Mm::handle_mm_fault_vma`].
+    ///
+    /// # Errors
+    /// [`VmFault::SigsegvMaperr`] (no VMA, or the stack may not grow there), [`VmFault::SigsegvAccerr`],
+    /// [`VmFault::Sigbus`], [`VmFault::Oom`].
+    pub fn handle_mm_fault(&mut self, va: u64, flags: FaultFlags) -> Result<(), VmFault> {
+        let r = self.find_vma_for_fault(va).and_then(|vma| {
+            if access_error(flags, vma.flags) {
+                return Err(VmFault::SigsegvAccerr);
+            }
+            self.handle_mm_fault_vma(&vma, va, flags)
+        });
+        if r.is_err() {
+            self.stats.bad_faults += 1;
+        }
+        r
+    }
+
+    /// `lock_mm_and_find_vma()`: the VMA containing `va`, expanding a stack below it.
+    fn find_vma_for_fault(&mut self, va: u64) -> Result<Vma, VmFault> {
+        let vma = self
+            .vmas
+            .find_vma(va)
+            .cloned()
+            .ok_or(VmFault::SigsegvMaperr)?;
+        if vma.start <= va {
+            return Ok(vma);
+        }
+        if !vma.flags.contains(VmFlags::GROWSDOWN) {
+            return Err(VmFault::SigsegvMaperr);
+        }
+        self.expand_downwards(&vma, va)
+            .map_err(|_| VmFault::SigsegvMaperr)?;
+        self.vmas
+            .vma_lookup(va)
+            .cloned()
+            .ok_or(VmFault::SigsegvMaperr)
+    }
+
+    /// `expand_downwards()`: grows the stack VMA `vma` down to the page of `addr`.
+    ///
+    /// # Errors
+    /// `EPERM` below `mmap_min_addr`; `ENOMEM` if the stack guard gap to the VMA below
+    /// would be violated or the stack would exceed `RLIMIT_STACK`.
+    fn expand_downwards(&mut self, vma: &Vma, addr: u64) -> KResult<()> {
+        let addr = addr & !(PAGE_SIZE - 1);
+        if addr < self.mmap_min_addr {
+            return Err(Errno::EPERM);
+        }
+        if let Some(prev) = self.vmas.vma_prev(vma.start) {
+            if !prev.flags.contains(VmFlags::GROWSDOWN)
+                && prev.flags.is_accessible()
+                && addr.saturating_sub(prev.end) < STACK_GUARD_GAP
+            {
+                return Err(Errno::ENOMEM);
+            }
+        }
+        if vma.end - addr > self.stack_rlimit {
+            return Err(Errno::ENOMEM);
+        }
+        if !self.vmas.set_start(vma.start, addr) {
+            return Err(Errno::ENOMEM);
+        }
+        self.stats.stack_expansions += 1;
+        Ok(())
+    }
+
+    /// Linux's `handle_mm_fault()` proper, for a `vma` the caller has already found and
+    /// checked (the GUP path checks `check_vma_flags()` instead of `access_error()`, which is
+    /// how `FOLL_FORCE` writes reach read-only private mappings). Implements
+    /// `sanitize_fault_flags()` and `handle_pte_fault()`.
+    ///
+    /// # Errors
+    /// [`VmFault::SigsegvMaperr`] for `FAULT_FLAG_UNSHARE` misuse, [`VmFault::Sigbus`] for a file
+    /// VMA or an unexpected entry, [`VmFault::Oom`].
+    pub fn handle_mm_fault_vma(
+        &mut self,
+        vma: &Vma,
+        va: u64,
+        flags: FaultFlags,
+    ) -> Result<(), VmFault> {
+        if flags.contains(FaultFlags::UNSHARE)
+            && (flags.contains(FaultFlags::WRITE) || !vma.flags.is_cow_mapping())
+        {
+            return Err(VmFault::SigsegvMaperr);
+        }
+        self.stats.faults += 1;
+        let va = va & !(PAGE_SIZE - 1);
+        let slot = self.pgtable.pte_alloc(va).map_err(|e| match e {
+            Errno::ENOMEM => VmFault::Oom,
+            _ => VmFault::Sigbus,
+        })?;
+        let pte = self.pgtable.ptep_get(slot);
+        let write = flags.contains(FaultFlags::WRITE);
+
+        if pte_none(pte) {
+            return match vma.backing {
+                VmaBacking::Anon if vma.flags.contains(VmFlags::SHARED) => {
+                    self.do_shared_anon_page(vma, va, slot, write)
+                }
+                VmaBacking::Anon => self.do_anonymous_page(vma, va, slot, flags),
+                VmaBacking::File(_) => Err(VmFault::Sigbus),
+            };
+        }
+        if !pte_present(pte) {
+            // Swap and migration entries arrive with swap support.
+            return Err(VmFault::Sigbus);
+        }
+        if pte_protnone(pte) {
+            // do_numa_page()'s restore: the VMA allows access (checked above) but the PTE
+            // still carries PAGE_NONE. Give it the VMA's protection.
+            let mut tlb = MmuGather::default();
+            self.pgtable
+                .change_protection(va, va + PAGE_SIZE, vma.flags, &mut tlb);
+            self.tlb_finish_mmu(tlb);
+            return Ok(());
+        }
+        if (write || flags.contains(FaultFlags::UNSHARE)) && !pte_write(pte) {
+            return self.do_wp_page(vma, va, slot, pte, flags);
+        }
+        // The PTE already allows the access. Under Svade the walker faulted because A (or D
+        // for a store) was clear: set them (pte_mkyoung / pte_mkdirty). Otherwise the hart
+        // used a stale TLB entry: flush it (riscv's local_flush_tlb_page in
+        // update_mmu_cache / flush_tlb_fix_spurious_fault).
+        let entry = pte.with(self.svade_ad(write));
+        if entry != pte && !self.pgtable.ptep_cmpxchg(slot, pte, entry) {
+            // The PTE changed under us (hardware A/D on another hart): retry the access.
+            return Ok(());
+        }
+        self.stats.spurious += 1;
+        self.flush_tlb_range(va, va + PAGE_SIZE, false);
+        Ok(())
+    }
+
+    /// The A/D bits the fault handler sets for an access: `A` (and `D` for a write) under
+    /// Svade, none under Svadu (the hardware sets them when the access retries).
+    fn svade_ad(&self, write: bool) -> PteFlags {
+        match self.ad {
+            AdScheme::Svadu => PteFlags::empty(),
+            AdScheme::Svade if write => PteFlags::A | PteFlags::D,
+            AdScheme::Svade => PteFlags::A,
+        }
+    }
+
+    /// `do_anonymous_page()`: first touch of a private anonymous page. A read maps the
+    /// shared zero page read-only; a write (or unshare) allocates a zeroed page, marks it
+    /// `PageAnon | PageAnonExclusive` (`folio_add_new_anon_rmap`) and maps it, writable if
+    /// the VMA is (`maybe_mkwrite`).
+    fn do_anonymous_page(
+        &mut self,
+        vma: &Vma,
+        va: u64,
+        slot: devices::GuestPhysAddr,
+        flags: FaultFlags,
+    ) -> Result<(), VmFault> {
+        let write = flags.contains(FaultFlags::WRITE);
+        let prot = vm_get_page_prot(vma.flags);
+        if !write && !flags.contains(FaultFlags::UNSHARE) {
+            let zero = self.phys.pages.zero_pfn();
+            let entry = mk_pte(zero, prot.difference(PteFlags::W)).with(self.svade_ad(false));
+            if self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+                self.stats.zero_page_maps += 1;
+                self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
+            }
+            return Ok(());
+        }
+        let pfn = self.phys.alloc_page(true).ok_or(VmFault::Oom)?;
+        if let Some(page) = self.phys.pages.page(pfn) {
+            page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
+            page.inc_mapcount();
+        }
+        let mut entry = mk_pte(pfn, prot).with(self.svade_ad(write));
+        if vma.flags.contains(VmFlags::WRITE) {
+            entry = entry.with(PteFlags::W);
+        }
+        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+            if let Some(page) = self.phys.pages.page(pfn) {
+                page.dec_mapcount();
+            }
+            self.phys.put_page(pfn);
+            return Ok(());
+        }
+        self.stats.anon_pages += 1;
+        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
+        Ok(())
+    }
+
+    /// First touch of a `MAP_SHARED|MAP_ANONYMOUS` page. Linux serves it from shmem
+    /// (`shmem_fault()`): a real page, never the zero page, mapped with the VMA's shared
+    /// protection (writable if `VM_WRITE`). Without fork the page has one mapper.
+    fn do_shared_anon_page(
+        &mut self,
+        vma: &Vma,
+        va: u64,
+        slot: devices::GuestPhysAddr,
+        write: bool,
+    ) -> Result<(), VmFault> {
+        let pfn = self.phys.alloc_page(true).ok_or(VmFault::Oom)?;
+        if let Some(page) = self.phys.pages.page(pfn) {
+            page.set(PageFlags::SWAPBACKED);
+            page.inc_mapcount();
+        }
+        let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(write));
+        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+            if let Some(page) = self.phys.pages.page(pfn) {
+                page.dec_mapcount();
+            }
+            self.phys.put_page(pfn);
+            return Ok(());
+        }
+        self.stats.anon_pages += 1;
+        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
+        Ok(())
+    }
+
+    /// `do_wp_page()`: a write (or unshare) fault on a present PTE without `W`.
+    ///
+    /// - Shared mapping: make the PTE writable (`wp_page_shared`).
+    /// - Private, anonymous page we own (`PageAnonExclusive`, or refcount 1 —
+    ///   `wp_can_reuse_anon_folio()`): reuse it (`wp_page_reuse`), writable if `VM_WRITE`;
+    ///   for unshare just mark it exclusive.
+    /// - Otherwise (the zero page, or a page shared after fork): copy (`wp_page_copy`).
+    fn do_wp_page(
+        &mut self,
+        vma: &Vma,
+        va: u64,
+        slot: devices::GuestPhysAddr,
+        pte: mmu::Pte,
+        flags: FaultFlags,
+    ) -> Result<(), VmFault> {
+        let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
+        let page = self.pgtable.vm_normal_page(pte);
+        if vma.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
+            if page.is_none() {
+                return Err(VmFault::Sigbus);
+            }
+            let mut entry = pte.with(self.svade_ad(true));
+            if vma.flags.contains(VmFlags::WRITE) {
+                entry = entry.with(PteFlags::W);
+            }
+            if entry != pte && self.pgtable.ptep_cmpxchg(slot, pte, entry) {
+                self.stats.wp_reuse += 1;
+                self.flush_tlb_range(va, va + PAGE_SIZE, false);
+            }
+            return Ok(());
+        }
+        if let Some(pfn) = page {
+            if let Some(meta) = self.phys.pages.page(pfn) {
+                let reusable = meta.test(PageFlags::ANON)
+                    && (meta.test(PageFlags::ANON_EXCLUSIVE)
+                        || (meta.refcount() == 1 && meta.mapcount() == 1));
+                if reusable {
+                    meta.set(PageFlags::ANON_EXCLUSIVE);
+                    if unshare {
+                        return Ok(());
+                    }
+                    // wp_page_reuse(): maybe_mkwrite(pte_mkyoung/mkdirty(entry)).
+                    let mut entry = pte.with(self.svade_ad(true));
+                    if vma.flags.contains(VmFlags::WRITE) {
+                        entry = entry.with(PteFlags::W);
+                    }
+                    if self.pgtable.ptep_cmpxchg(slot, pte, entry) {
+                        self.stats.wp_reuse += 1;
+                        self.flush_tlb_range(va, va + PAGE_SIZE, false);
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        self.wp_page_copy(vma, va, slot, pte, unshare)
+    }
+
+    /// `wp_page_copy()`: gives this mapping its own copy of the page behind `pte` (a
+    /// zeroed page when it is the zero page), exclusive and anonymous, replacing the PTE in
+    /// one compare-and-swap, then drops the old page's mapcount and reference. Writable if
+    /// `VM_WRITE` and this is not an unshare.
+    fn wp_page_copy(
+        &mut self,
+        vma: &Vma,
+        va: u64,
+        slot: devices::GuestPhysAddr,
+        pte: mmu::Pte,
+        unshare: bool,
+    ) -> Result<(), VmFault> {
+        let old = self.pgtable.vm_normal_page(pte);
+        let new = self.phys.alloc_page(old.is_none()).ok_or(VmFault::Oom)?;
+        if let Some(old) = old {
+            if self
+                .phys
+                .ram
+                .copy_within(old.pa(), new.pa(), PAGE_SIZE)
+                .is_err()
+            {
+                self.phys.put_page(new);
+                return Err(VmFault::Sigbus);
+            }
+        }
+        if let Some(page) = self.phys.pages.page(new) {
+            page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
+            page.inc_mapcount();
+        }
+        let mut entry = mk_pte(new, vm_get_page_prot(vma.flags)).with(self.svade_ad(!unshare));
+        if !unshare && vma.flags.contains(VmFlags::WRITE) {
+            entry = entry.with(PteFlags::W);
+        }
+        if !self.pgtable.ptep_cmpxchg(slot, pte, entry) {
+            if let Some(page) = self.phys.pages.page(new) {
+                page.dec_mapcount();
+            }
+            self.phys.put_page(new);
+            return Ok(());
+        }
+        self.stats.wp_copy += 1;
+        let mut tlb = MmuGather::default();
+        tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte) || pte_exec(entry));
+        if let Some(old) = old {
+            if let Some(page) = self.phys.pages.page(old) {
+                if !page.dec_mapcount() {
+                    self.phys.pages.note_bad_put();
+                }
+            }
+            tlb.pages.push(old);
+        }
+        debug_assert_eq!(pte_pfn(entry), new);
+        self.tlb_finish_mmu(tlb);
+        Ok(())
+    }
+}

@@ -1,0 +1,1148 @@
+//! The mm system calls with Linux semantics and errnos: `mmap` (`mm/mmap.c do_mmap()`,
+//! `mmap_region()`, `get_unmapped_area()`), `munmap` (`do_vmi_munmap()`), `mprotect`
+//! (`mm/mprotect.c`), `madvise` (`mm/madvise.c`), `brk` (`mm/mmap.c`), `mremap`
+//! (`mm/mremap.c`), plus the kernel-internal helpers exec uses to build an image
+//! ([`Mm::map_region`], [`Mm::write_region`], [`Mm::setup_stack`], [`Mm::init_brk`]).
+//!
+//! Anonymous memory only for now: a file mapping returns `ENODEV` (the file-mapping issue
+//! adds them; the `file` parameter is already in `do_mmap`'s signature).
+//! `MAP_SHARED|MAP_ANONYMOUS` is accepted; Linux backs it with a shmem object so that it
+//! survives fork shared. With no fork yet it has one mapper, so it behaves like a private
+//! mapping, except where the difference is visible inside one process: it never maps the
+//! zero page, `MADV_DONTNEED` keeps its data (the shmem page cache would), `MADV_REMOVE`
+//! frees it, and `MADV_FREE` is refused.
+//!
+//! No address-space randomisation: layouts are deterministic.
+
+use std::sync::Arc;
+
+use devices::PAGE_SIZE;
+
+use super::fault::{FaultFlags, VmFault};
+use super::page_alloc::{PageFlags, Pfn};
+use super::pgtable::pte_write;
+use super::vma::{MappedFile, VmFlags, Vma, VmaBacking};
+use super::{page_align, page_aligned, Mm, MmuGather, STACK_GUARD_GAP};
+use crate::errno::{Errno, KResult};
+
+/// `PROT_READ`.
+pub const PROT_READ: u64 = 0x1;
+/// `PROT_WRITE`.
+pub const PROT_WRITE: u64 = 0x2;
+/// `PROT_EXEC`.
+pub const PROT_EXEC: u64 = 0x4;
+/// `PROT_SEM` (accepted and ignored).
+pub const PROT_SEM: u64 = 0x8;
+/// `PROT_NONE`.
+pub const PROT_NONE: u64 = 0x0;
+/// `PROT_GROWSDOWN`: `mprotect` extends down to the start of a growsdown VMA.
+pub const PROT_GROWSDOWN: u64 = 0x0100_0000;
+/// `PROT_GROWSUP` (no `VM_GROWSUP` on riscv: always `EINVAL`).
+pub const PROT_GROWSUP: u64 = 0x0200_0000;
+
+/// `MAP_SHARED`.
+pub const MAP_SHARED: u64 = 0x01;
+/// `MAP_PRIVATE`.
+pub const MAP_PRIVATE: u64 = 0x02;
+/// `MAP_SHARED_VALIDATE`.
+pub const MAP_SHARED_VALIDATE: u64 = 0x03;
+/// `MAP_TYPE`: the mask of the three above.
+pub const MAP_TYPE: u64 = 0x0f;
+/// `MAP_FIXED`: map exactly at `addr`, replacing what is there.
+pub const MAP_FIXED: u64 = 0x10;
+/// `MAP_ANONYMOUS`: no file; `fd` is ignored.
+pub const MAP_ANONYMOUS: u64 = 0x20;
+/// `MAP_GROWSDOWN`: a stack-like mapping (`VM_GROWSDOWN`).
+pub const MAP_GROWSDOWN: u64 = 0x0100;
+/// `MAP_DENYWRITE` (ignored, as in Linux).
+pub const MAP_DENYWRITE: u64 = 0x0800;
+/// `MAP_EXECUTABLE` (ignored, as in Linux).
+pub const MAP_EXECUTABLE: u64 = 0x1000;
+/// `MAP_LOCKED`: `VM_LOCKED`, pages populated.
+pub const MAP_LOCKED: u64 = 0x2000;
+/// `MAP_NORESERVE`: `VM_NORESERVE`.
+pub const MAP_NORESERVE: u64 = 0x4000;
+/// `MAP_POPULATE`: prefault the mapping.
+pub const MAP_POPULATE: u64 = 0x8000;
+/// `MAP_NONBLOCK`: with `MAP_POPULATE`, do not populate.
+pub const MAP_NONBLOCK: u64 = 0x1_0000;
+/// `MAP_STACK`: a thread stack (`VM_NOHUGEPAGE` since Linux 6.7).
+pub const MAP_STACK: u64 = 0x2_0000;
+/// `MAP_HUGETLB`: hugetlbfs pages (none are reserved here: `ENOMEM`).
+pub const MAP_HUGETLB: u64 = 0x4_0000;
+/// `MAP_FIXED_NOREPLACE`: like `MAP_FIXED` but `EEXIST` instead of replacing.
+pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+
+/// `MREMAP_MAYMOVE`.
+pub const MREMAP_MAYMOVE: u64 = 1;
+/// `MREMAP_FIXED`.
+pub const MREMAP_FIXED: u64 = 2;
+/// `MREMAP_DONTUNMAP`.
+pub const MREMAP_DONTUNMAP: u64 = 4;
+
+/// `MADV_NORMAL`.
+pub const MADV_NORMAL: i32 = 0;
+/// `MADV_RANDOM`.
+pub const MADV_RANDOM: i32 = 1;
+/// `MADV_SEQUENTIAL`.
+pub const MADV_SEQUENTIAL: i32 = 2;
+/// `MADV_WILLNEED`.
+pub const MADV_WILLNEED: i32 = 3;
+/// `MADV_DONTNEED`.
+pub const MADV_DONTNEED: i32 = 4;
+/// `MADV_FREE`.
+pub const MADV_FREE: i32 = 8;
+/// `MADV_REMOVE`.
+pub const MADV_REMOVE: i32 = 9;
+/// `MADV_DONTFORK`.
+pub const MADV_DONTFORK: i32 = 10;
+/// `MADV_DOFORK`.
+pub const MADV_DOFORK: i32 = 11;
+/// `MADV_MERGEABLE`.
+pub const MADV_MERGEABLE: i32 = 12;
+/// `MADV_UNMERGEABLE`.
+pub const MADV_UNMERGEABLE: i32 = 13;
+/// `MADV_HUGEPAGE`.
+pub const MADV_HUGEPAGE: i32 = 14;
+/// `MADV_NOHUGEPAGE`.
+pub const MADV_NOHUGEPAGE: i32 = 15;
+/// `MADV_DONTDUMP`.
+pub const MADV_DONTDUMP: i32 = 16;
+/// `MADV_DODUMP`.
+pub const MADV_DODUMP: i32 = 17;
+/// `MADV_WIPEONFORK`.
+pub const MADV_WIPEONFORK: i32 = 18;
+/// `MADV_KEEPONFORK`.
+pub const MADV_KEEPONFORK: i32 = 19;
+/// `MADV_COLD`.
+pub const MADV_COLD: i32 = 20;
+/// `MADV_PAGEOUT`.
+pub const MADV_PAGEOUT: i32 = 21;
+
+/// `calc_vm_prot_bits()`: `PROT_READ/WRITE/EXEC` → `VM_READ/WRITE/EXEC`.
+pub fn calc_vm_prot_bits(prot: u64) -> VmFlags {
+    let mut f = VmFlags::empty();
+    if prot & PROT_READ != 0 {
+        f |= VmFlags::READ;
+    }
+    if prot & PROT_WRITE != 0 {
+        f |= VmFlags::WRITE;
+    }
+    if prot & PROT_EXEC != 0 {
+        f |= VmFlags::EXEC;
+    }
+    f
+}
+
+/// `calc_vm_flag_bits()`: `MAP_GROWSDOWN` → `VM_GROWSDOWN`, `MAP_LOCKED` → `VM_LOCKED`,
+/// `MAP_STACK` → `VM_NOHUGEPAGE`.
+pub fn calc_vm_flag_bits(flags: u64) -> VmFlags {
+    let mut f = VmFlags::empty();
+    if flags & MAP_GROWSDOWN != 0 {
+        f |= VmFlags::GROWSDOWN;
+    }
+    if flags & MAP_LOCKED != 0 {
+        f |= VmFlags::LOCKED;
+    }
+    if flags & MAP_STACK != 0 {
+        f |= VmFlags::NOHUGEPAGE;
+    }
+    f
+}
+
+/// `accountable_mapping()`: private writable mappings without `MAP_NORESERVE` are charged.
+fn accountable(flags: VmFlags) -> bool {
+    flags & (VmFlags::NORESERVE | VmFlags::SHARED | VmFlags::WRITE) == VmFlags::WRITE
+}
+
+/// `madvise_behavior_valid()` for the advice values this kernel implements.
+fn madvise_behavior_valid(advice: i32) -> bool {
+    matches!(
+        advice,
+        MADV_NORMAL
+            | MADV_RANDOM
+            | MADV_SEQUENTIAL
+            | MADV_WILLNEED
+            | MADV_DONTNEED
+            | MADV_FREE
+            | MADV_REMOVE
+            | MADV_DONTFORK
+            | MADV_DOFORK
+            | MADV_MERGEABLE
+            | MADV_UNMERGEABLE
+            | MADV_HUGEPAGE
+            | MADV_NOHUGEPAGE
+            | MADV_DONTDUMP
+            | MADV_DODUMP
+            | MADV_WIPEONFORK
+            | MADV_KEEPONFORK
+            | MADV_COLD
+            | MADV_PAGEOUT
+    )
+}
+
+impl Mm {
+    // ---------------------------------------------------------------- get_unmapped_area
+
+    /// `__get_unmapped_area()` with the top-down allocator
+    /// (`generic_get_unmapped_area_topdown()`): for `MAP_FIXED`, `addr` itself after the
+    /// checks; otherwise the hint `addr` if `[addr, addr+len)` is free (guard gaps
+    /// included), else the highest free gap below `mmap_base`, else (Linux's fallback)
+    /// the lowest free gap above `TASK_SIZE / 3`. `len` must be page-aligned.
+    ///
+    /// # Errors
+    /// `ENOMEM` (too long, out of range, or no room), `EINVAL` (unaligned fixed address),
+    /// `EPERM` (a fixed address below `mmap_min_addr`).
+    pub fn get_unmapped_area(&self, addr: u64, len: u64, flags: u64) -> KResult<u64> {
+        if len > self.task_size {
+            return Err(Errno::ENOMEM);
+        }
+        if flags & MAP_FIXED != 0 {
+            if addr > self.task_size - len {
+                return Err(Errno::ENOMEM);
+            }
+            if !page_aligned(addr) {
+                return Err(Errno::EINVAL);
+            }
+            if addr < self.mmap_min_addr {
+                return Err(Errno::EPERM);
+            }
+            return Ok(addr);
+        }
+        if addr != 0 {
+            if let Some(a) = page_align(addr) {
+                if self.range_is_free(a, len) {
+                    return Ok(a);
+                }
+            }
+        }
+        let low = PAGE_SIZE.max(self.mmap_min_addr);
+        if let Some(a) = self.unmapped_area_topdown(len, low, self.mmap_base) {
+            return Ok(a);
+        }
+        let base = page_align(self.task_size / 3).unwrap_or(self.task_size);
+        self.unmapped_area(len, base.max(low), self.task_size)
+            .ok_or(Errno::ENOMEM)
+    }
+
+    /// The hint test of `generic_get_unmapped_area_topdown()`.
+    fn range_is_free(&self, addr: u64, len: u64) -> bool {
+        if self.task_size - len < addr || addr < self.mmap_min_addr {
+            return false;
+        }
+        let next_ok = self
+            .vmas
+            .find_vma(addr)
+            .is_none_or(|v| addr + len <= v.start_gap(STACK_GUARD_GAP));
+        let prev_ok = self.vmas.vma_prev(addr).is_none_or(|p| addr >= p.end_gap());
+        next_ok && prev_ok
+    }
+
+    /// `unmapped_area_topdown()`: the highest `len`-byte gap in `[low, high)`.
+    fn unmapped_area_topdown(&self, len: u64, low: u64, high: u64) -> Option<u64> {
+        let mut gap_end = high;
+        for vma in self.vmas.iter().rev() {
+            if gap_end < low || gap_end - low < len {
+                return None;
+            }
+            let s = vma.start_gap(STACK_GUARD_GAP);
+            if s >= gap_end {
+                continue;
+            }
+            let e = vma.end_gap();
+            if e <= gap_end && gap_end - e >= len {
+                return Some(gap_end - len);
+            }
+            gap_end = s;
+        }
+        (gap_end >= low && gap_end - low >= len).then(|| gap_end - len)
+    }
+
+    /// `unmapped_area()`: the lowest `len`-byte gap in `[low, high)`.
+    fn unmapped_area(&self, len: u64, low: u64, high: u64) -> Option<u64> {
+        let mut gap_start = low;
+        for vma in self.vmas.iter() {
+            let e = vma.end_gap();
+            if e <= gap_start {
+                continue;
+            }
+            let s = vma.start_gap(STACK_GUARD_GAP);
+            if s > gap_start && s - gap_start >= len {
+                break;
+            }
+            gap_start = gap_start.max(e);
+            if gap_start >= high {
+                return None;
+            }
+        }
+        (high > gap_start && high - gap_start >= len).then_some(gap_start)
+    }
+
+    // ---------------------------------------------------------------------------- mmap
+
+    /// The `mmap` system call's body after the riscv entry (`riscv_sys_mmap()`): checks
+    /// that `offset` is page-aligned and calls [`Mm::do_mmap`] with `offset >> 12`.
+    ///
+    /// The dispatcher passes `file = None` when `MAP_ANONYMOUS` is set (the fd is ignored,
+    /// as in Linux); otherwise it looks the fd up (`EBADF` if there is none) and passes it.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unaligned offset; otherwise as [`Mm::do_mmap`].
+    pub fn sys_mmap(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        file: Option<Arc<dyn MappedFile>>,
+        offset: u64,
+    ) -> KResult<u64> {
+        if !page_aligned(offset) {
+            return Err(Errno::EINVAL);
+        }
+        self.do_mmap(addr, len, prot, flags, file, offset / PAGE_SIZE)
+    }
+
+    /// `do_mmap()` + `mmap_region()`: creates a mapping and returns its address.
+    ///
+    /// Order of checks as in Linux: `len == 0` → `EINVAL`; page-aligned `len` overflow →
+    /// `ENOMEM`; `pgoff` overflow → `EOVERFLOW`; map count → `ENOMEM`;
+    /// [`Mm::get_unmapped_area`]; `MAP_FIXED_NOREPLACE` over a mapping → `EEXIST`; a file →
+    /// `ENODEV` (not yet supported); anonymous `MAP_TYPE` other than `MAP_SHARED` or
+    /// `MAP_PRIVATE` → `EINVAL`; `MAP_SHARED|MAP_GROWSDOWN` → `EINVAL`; `MAP_HUGETLB` →
+    /// `ENOMEM` (no huge pages reserved). `MAP_FIXED` replaces existing mappings.
+    /// `MAP_POPULATE` (without `MAP_NONBLOCK`) and `MAP_LOCKED` prefault the pages, as
+    /// `mm_populate()` does (errors ignored).
+    ///
+    /// # Errors
+    /// As listed.
+    pub fn do_mmap(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        mut flags: u64,
+        file: Option<Arc<dyn MappedFile>>,
+        pgoff: u64,
+    ) -> KResult<u64> {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MAP_FIXED_NOREPLACE != 0 {
+            flags |= MAP_FIXED;
+        }
+        let mut addr = addr;
+        if flags & MAP_FIXED == 0 {
+            // round_hint_to_min()
+            addr &= !(PAGE_SIZE - 1);
+            if addr != 0 && addr < self.mmap_min_addr {
+                addr = page_align(self.mmap_min_addr).ok_or(Errno::ENOMEM)?;
+            }
+        }
+        let len = page_align(len).ok_or(Errno::ENOMEM)?;
+        if pgoff.checked_add(len / PAGE_SIZE).is_none() {
+            return Err(Errno::EOVERFLOW);
+        }
+        if self.vmas.map_count() > super::vma::DEFAULT_MAX_MAP_COUNT {
+            return Err(Errno::ENOMEM);
+        }
+        if file.is_none() && flags & MAP_HUGETLB != 0 {
+            return Err(Errno::ENOMEM);
+        }
+        let mut vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VmFlags::MAY_ALL;
+        let addr = self.get_unmapped_area(addr, len, flags)?;
+        if flags & MAP_FIXED_NOREPLACE != 0
+            && self.vmas.find_vma_intersection(addr, addr + len).is_some()
+        {
+            return Err(Errno::EEXIST);
+        }
+        if file.is_some() {
+            // The file-mapping issue implements ->mmap; until then no file supports it.
+            return Err(Errno::ENODEV);
+        }
+        let pgoff = match flags & MAP_TYPE {
+            MAP_SHARED => {
+                if vm_flags.contains(VmFlags::GROWSDOWN) {
+                    return Err(Errno::EINVAL);
+                }
+                vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                0
+            }
+            MAP_PRIVATE => addr / PAGE_SIZE,
+            _ => return Err(Errno::EINVAL),
+        };
+        if flags & MAP_NORESERVE != 0 {
+            vm_flags |= VmFlags::NORESERVE;
+        }
+        self.mmap_region(addr, len, vm_flags, pgoff, VmaBacking::Anon, None)?;
+        if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
+            || vm_flags.contains(VmFlags::LOCKED)
+        {
+            self.mm_populate(addr, addr + len);
+        }
+        Ok(addr)
+    }
+
+    /// `mmap_region()`: replaces whatever is in `[addr, addr+len)` with one new VMA and
+    /// merges it with compatible neighbours. Adds `VM_ACCOUNT` to accountable mappings.
+    fn mmap_region(
+        &mut self,
+        addr: u64,
+        len: u64,
+        mut vm_flags: VmFlags,
+        pgoff: u64,
+        backing: VmaBacking,
+        name: Option<Arc<str>>,
+    ) -> KResult<()> {
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        self.do_vmi_munmap(addr, end)?;
+        if accountable(vm_flags) {
+            vm_flags |= VmFlags::ACCOUNT;
+        }
+        self.vmas.insert(Vma {
+            start: addr,
+            end,
+            flags: vm_flags,
+            pgoff,
+            backing,
+            name,
+        })?;
+        self.vmas.merge_range(addr, end);
+        Ok(())
+    }
+
+    /// `mm_populate()` / `populate_vma_page_range()`: faults in every page of
+    /// `[start, end)` that is not already mapped suitably, with a write fault for private
+    /// writable VMAs (so they get their own pages, not the zero page). Skips `VM_IO`,
+    /// `VM_PFNMAP` and inaccessible VMAs; stops at the first failure (Linux ignores
+    /// populate errors in `mmap`).
+    pub(crate) fn mm_populate(&mut self, start: u64, end: u64) {
+        let mut cur = start;
+        while cur < end {
+            let Some(vma) = self.vmas.find_vma(cur).cloned() else {
+                return;
+            };
+            if vma.start >= end {
+                return;
+            }
+            let (s, e) = (cur.max(vma.start), end.min(vma.end));
+            if !vma.flags.intersects(VmFlags::IO | VmFlags::PFNMAP) && vma.flags.is_accessible() {
+                let write = vma.flags & (VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE;
+                let flags = if write {
+                    FaultFlags::WRITE
+                } else {
+                    FaultFlags::empty()
+                };
+                let mut va = s;
+                while va < e {
+                    let done = self
+                        .pgtable
+                        .follow_pte(va)
+                        .is_some_and(|p| !write || pte_write(p.pte));
+                    if !done && self.handle_mm_fault_vma(&vma, va, flags).is_err() {
+                        return;
+                    }
+                    va += PAGE_SIZE;
+                }
+            }
+            cur = e;
+        }
+    }
+
+    // -------------------------------------------------------------------------- munmap
+
+    /// `munmap` (`do_vmi_munmap()`): removes every mapping in `[start, start+len)`,
+    /// splitting VMAs at the ends, zapping the PTEs (frames return to the allocator once
+    /// unreferenced) and freeing page tables that became empty. Holes are fine. Returns 0.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unaligned `start`, `len == 0`, or a range beyond `TASK_SIZE`;
+    /// `ENOMEM` if splitting a VMA would exceed the map-count limit.
+    pub fn do_munmap(&mut self, start: u64, len: u64) -> KResult<u64> {
+        if !page_aligned(start) || start > self.task_size || len > self.task_size - start {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align(len).ok_or(Errno::EINVAL)?;
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.do_vmi_munmap(start, start + len)?;
+        Ok(0)
+    }
+
+    /// The body of munmap on a validated page-aligned range.
+    pub(crate) fn do_vmi_munmap(&mut self, start: u64, end: u64) -> KResult<()> {
+        let removed = self.vmas.remove_range(start, end)?;
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let mut tlb = MmuGather::default();
+        for v in &removed {
+            self.pgtable.zap_pte_range(v.start, v.end, &mut tlb);
+        }
+        self.pgtable.free_pgtables(start, end, &mut tlb);
+        self.tlb_finish_mmu(tlb);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------ mprotect
+
+    /// `mprotect` (`do_mprotect_pkey()`): sets the protection of `[start, start+len)` to
+    /// `prot`, splitting and merging VMAs, and changing the PTEs (`change_protection()`).
+    /// VMAs before a hole are changed before the hole is reported, as in Linux.
+    ///
+    /// # Errors
+    /// `EINVAL`: unaligned `start`, unknown `prot` bits, both `PROT_GROWSDOWN` and
+    /// `PROT_GROWSUP`, `PROT_GROWSUP` at all (riscv has no `VM_GROWSUP`), `PROT_GROWSDOWN`
+    /// on a VMA without `VM_GROWSDOWN`. `ENOMEM`: a `len` that overflows, an unmapped
+    /// address in the range, the map-count limit. `EACCES`: asking for an access the VMA's
+    /// `VM_MAY*` bits forbid.
+    pub fn mprotect(&mut self, start: u64, len: u64, prot: u64) -> KResult<u64> {
+        let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+        let prot = prot & !grows;
+        if grows == PROT_GROWSDOWN | PROT_GROWSUP {
+            return Err(Errno::EINVAL);
+        }
+        if !page_aligned(start) {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(0);
+        }
+        let len = page_align(len).ok_or(Errno::ENOMEM)?;
+        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let first = self
+            .vmas
+            .find_vma_intersection(start, end)
+            .cloned()
+            .ok_or(Errno::ENOMEM)?;
+        let mut start = start;
+        if grows & PROT_GROWSDOWN != 0 {
+            start = first.start;
+            if !first.flags.contains(VmFlags::GROWSDOWN) {
+                return Err(Errno::EINVAL);
+            }
+        } else {
+            if first.start > start {
+                return Err(Errno::ENOMEM);
+            }
+            if grows & PROT_GROWSUP != 0 {
+                // Linux extends `end` to the VMA's end; riscv has no VM_GROWSUP VMA.
+                return Err(Errno::EINVAL);
+            }
+        }
+
+        let mut tlb = MmuGather::default();
+        let mut tmp = first.start;
+        let mut nstart = start;
+        let mut result = Ok(0);
+        while let Some(vma) = self.vmas.find_vma(nstart).cloned() {
+            if vma.start >= end {
+                break;
+            }
+            if vma.start != tmp {
+                result = Err(Errno::ENOMEM);
+                break;
+            }
+            let newflags = calc_vm_prot_bits(prot) | (vma.flags - VmFlags::ACCESS);
+            // newflags >> 4 shifts VM_MAY* onto VM_*.
+            let bits = newflags.bits();
+            if (bits & !(bits >> 4)) & VmFlags::ACCESS.bits() != 0 {
+                result = Err(Errno::EACCES);
+                break;
+            }
+            tmp = vma.end.min(end);
+            if let Err(e) = self.mprotect_fixup(&vma, nstart, tmp, newflags, &mut tlb) {
+                result = Err(e);
+                break;
+            }
+            nstart = tmp;
+            if nstart >= end {
+                break;
+            }
+        }
+        if result.is_ok() && tmp < end {
+            result = Err(Errno::ENOMEM);
+        }
+        self.vmas.merge_range(start, tmp.max(start));
+        self.tlb_finish_mmu(tlb);
+        result
+    }
+
+    /// `mprotect_fixup()`: gives `[start, end)` (inside `vma`) the flags `newflags`.
+    fn mprotect_fixup(
+        &mut self,
+        vma: &Vma,
+        start: u64,
+        end: u64,
+        mut newflags: VmFlags,
+        tlb: &mut MmuGather,
+    ) -> KResult<()> {
+        let old = vma.flags;
+        if newflags == old {
+            return Ok(());
+        }
+        // Making a private mapping writable charges it; the charge is not dropped when it
+        // becomes read-only again.
+        if newflags.contains(VmFlags::WRITE)
+            && !old.intersects(
+                VmFlags::ACCOUNT
+                    | VmFlags::WRITE
+                    | VmFlags::HUGETLB
+                    | VmFlags::SHARED
+                    | VmFlags::NORESERVE,
+            )
+        {
+            newflags |= VmFlags::ACCOUNT;
+        }
+        self.vmas.split_at_bounds(start, end)?;
+        if let Some(v) = self.vmas.get_mut(start) {
+            v.flags = newflags;
+        }
+        self.pgtable.change_protection(start, end, newflags, tlb);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------- madvise
+
+    /// `madvise`: applies `advice` to every VMA in `[start, start+len)`.
+    ///
+    /// Implemented: `MADV_DONTNEED` and `MADV_FREE` (zap: private anonymous memory reads
+    /// back as zeros; `FREE` is treated as an immediate `DONTNEED`), `MADV_REMOVE` (shared
+    /// writable only), the flag-setting advice (`NORMAL`, `RANDOM`, `SEQUENTIAL`,
+    /// `DONTFORK`, `DOFORK`, `HUGEPAGE`, `NOHUGEPAGE`, `DONTDUMP`, `DODUMP`,
+    /// `WIPEONFORK`, `KEEPONFORK`, `MERGEABLE`, `UNMERGEABLE`), which splits and merges VMAs
+    /// like `mprotect`, and the hints `WILLNEED`, `COLD`, `PAGEOUT` (nothing to do without
+    /// swap or a page cache). Unmapped parts of the range are skipped and reported as
+    /// `ENOMEM` after the mapped parts were advised, as in Linux.
+    ///
+    /// # Errors
+    /// `EINVAL`: unknown advice, unaligned `start`, a length that wraps, or advice the VMA
+    /// does not allow (`DONTNEED` on `VM_LOCKED`/`VM_PFNMAP`, `FREE` on a non-private-anon
+    /// VMA, `DOFORK` on `VM_IO`, `DODUMP` on `VM_SPECIAL`, `WIPEONFORK` on shared/file,
+    /// `REMOVE` on a private or locked VMA). `EACCES`: `REMOVE` on a non-writable shared
+    /// VMA. `ENOMEM`: unmapped addresses, map-count limit.
+    pub fn madvise(&mut self, start: u64, len_in: u64, advice: i32) -> KResult<u64> {
+        if !madvise_behavior_valid(advice) {
+            return Err(Errno::EINVAL);
+        }
+        if !page_aligned(start) {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align(len_in).ok_or(Errno::EINVAL)?;
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        if end == start {
+            return Ok(0);
+        }
+        let mut unmapped = false;
+        let mut cur = start;
+        loop {
+            let Some(vma) = self.vmas.find_vma(cur).cloned() else {
+                return Err(Errno::ENOMEM);
+            };
+            if cur < vma.start {
+                unmapped = true;
+                cur = vma.start;
+                if cur >= end {
+                    break;
+                }
+            }
+            let tmp = vma.end.min(end);
+            self.madvise_vma(&vma, cur, tmp, advice)?;
+            cur = tmp;
+            if cur >= end {
+                break;
+            }
+        }
+        if unmapped {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// `madvise_vma_behavior()` for `[start, end)` inside `vma`.
+    fn madvise_vma(&mut self, vma: &Vma, start: u64, end: u64, advice: i32) -> KResult<()> {
+        let f = vma.flags;
+        let lru_ok = !f.intersects(VmFlags::LOCKED | VmFlags::PFNMAP | VmFlags::HUGETLB);
+        let new = match advice {
+            MADV_DONTNEED | MADV_FREE => {
+                if !lru_ok {
+                    return Err(Errno::EINVAL);
+                }
+                if advice == MADV_FREE && (!vma.is_anonymous() || f.contains(VmFlags::SHARED)) {
+                    return Err(Errno::EINVAL);
+                }
+                if !f.contains(VmFlags::SHARED) {
+                    self.zap_range(start, end);
+                }
+                return Ok(());
+            }
+            MADV_REMOVE => {
+                if f.contains(VmFlags::LOCKED) || !f.contains(VmFlags::SHARED) {
+                    return Err(Errno::EINVAL);
+                }
+                if !f.contains(VmFlags::WRITE) {
+                    return Err(Errno::EACCES);
+                }
+                self.zap_range(start, end);
+                return Ok(());
+            }
+            MADV_WILLNEED => return Ok(()),
+            MADV_COLD | MADV_PAGEOUT => {
+                return if lru_ok { Ok(()) } else { Err(Errno::EINVAL) };
+            }
+            MADV_NORMAL => f - (VmFlags::SEQ_READ | VmFlags::RAND_READ),
+            MADV_SEQUENTIAL => (f - VmFlags::RAND_READ) | VmFlags::SEQ_READ,
+            MADV_RANDOM => (f - VmFlags::SEQ_READ) | VmFlags::RAND_READ,
+            MADV_DONTFORK => f | VmFlags::DONTCOPY,
+            MADV_DOFORK => {
+                if f.contains(VmFlags::IO) {
+                    return Err(Errno::EINVAL);
+                }
+                f - VmFlags::DONTCOPY
+            }
+            MADV_WIPEONFORK => {
+                if !vma.is_anonymous() || f.contains(VmFlags::SHARED) {
+                    return Err(Errno::EINVAL);
+                }
+                f | VmFlags::WIPEONFORK
+            }
+            MADV_KEEPONFORK => f - VmFlags::WIPEONFORK,
+            MADV_DONTDUMP => f | VmFlags::DONTDUMP,
+            MADV_DODUMP => {
+                if f.intersects(VmFlags::SPECIAL) {
+                    return Err(Errno::EINVAL);
+                }
+                f - VmFlags::DONTDUMP
+            }
+            MADV_HUGEPAGE => (f - VmFlags::NOHUGEPAGE) | VmFlags::HUGEPAGE,
+            MADV_NOHUGEPAGE => (f - VmFlags::HUGEPAGE) | VmFlags::NOHUGEPAGE,
+            MADV_MERGEABLE => {
+                if f.intersects(
+                    VmFlags::MERGEABLE
+                        | VmFlags::SHARED
+                        | VmFlags::MAYSHARE
+                        | VmFlags::SPECIAL
+                        | VmFlags::HUGETLB,
+                ) {
+                    return Ok(());
+                }
+                f | VmFlags::MERGEABLE
+            }
+            MADV_UNMERGEABLE => f - VmFlags::MERGEABLE,
+            _ => return Err(Errno::EINVAL),
+        };
+        if new == f {
+            return Ok(());
+        }
+        self.vmas.split_at_bounds(start, end)?;
+        if let Some(v) = self.vmas.get_mut(start) {
+            v.flags = new;
+        }
+        self.vmas.merge_range(start, end);
+        Ok(())
+    }
+
+    /// `zap_page_range_single()`: drops every PTE in `[start, end)` (VMAs unchanged).
+    fn zap_range(&mut self, start: u64, end: u64) {
+        let mut tlb = MmuGather::default();
+        self.pgtable.zap_pte_range(start, end, &mut tlb);
+        self.tlb_finish_mmu(tlb);
+    }
+
+    // ----------------------------------------------------------------------------- brk
+
+    /// Sets the initial program break (exec, after the bss): `start_brk = brk =
+    /// PAGE_ALIGN(addr)`.
+    pub fn init_brk(&mut self, addr: u64) {
+        let b = page_align(addr).unwrap_or(addr);
+        self.start_brk = b;
+        self.brk = b;
+    }
+
+    /// `brk`: moves the program break to `brk` and returns the new break, or the old one
+    /// if the request is refused — never an errno (Linux semantics; glibc checks the
+    /// result). Below `start_brk`, beyond `TASK_SIZE`, too close to the next mapping (one
+    /// page plus the stack guard gap if it is a stack), or out of memory: refused.
+    /// Shrinking unmaps; growing maps anonymous memory
+    /// (`VM_READ|VM_WRITE|VM_MAY*|VM_ACCOUNT`), merged with the heap VMA.
+    pub fn brk(&mut self, brk: u64) -> u64 {
+        let origbrk = self.brk;
+        if brk < self.start_brk {
+            return origbrk;
+        }
+        let (Some(newbrk), Some(oldbrk)) = (page_align(brk), page_align(self.brk)) else {
+            return origbrk;
+        };
+        if newbrk > self.task_size {
+            return origbrk;
+        }
+        if oldbrk == newbrk {
+            self.brk = brk;
+            return brk;
+        }
+        if brk <= self.brk {
+            if self.do_vmi_munmap(newbrk, oldbrk).is_err() {
+                return origbrk;
+            }
+            self.brk = brk;
+            return brk;
+        }
+        let limit = newbrk.saturating_add(PAGE_SIZE + STACK_GUARD_GAP);
+        if let Some(next) = self.vmas.find_vma_intersection(oldbrk, limit) {
+            if newbrk + PAGE_SIZE > next.start_gap(STACK_GUARD_GAP) {
+                return origbrk;
+            }
+        }
+        let flags = VmFlags::READ | VmFlags::WRITE | VmFlags::MAY_ALL | VmFlags::ACCOUNT;
+        let vma = Vma::new_anon(oldbrk, newbrk, flags, None);
+        if self.vmas.insert(vma).is_err() {
+            return origbrk;
+        }
+        self.vmas.merge_range(oldbrk, newbrk);
+        self.brk = brk;
+        brk
+    }
+
+    // -------------------------------------------------------------------------- mremap
+
+    /// `mremap`: resizes and/or moves the mapping at `addr`.
+    ///
+    /// Shrinking unmaps the tail in place. Growing extends in place when the VMA ends at
+    /// `addr + old_len` and the space after it is free; otherwise, with `MREMAP_MAYMOVE`,
+    /// the mapping moves to a free area (or to `new_addr` with `MREMAP_FIXED`, replacing
+    /// what is there) by moving its PTEs — the data is not copied. `MREMAP_DONTUNMAP`
+    /// moves the PTEs and leaves the old range mapped but empty (private anonymous memory
+    /// there reads zeros afterwards). `old_len == 0` (duplicate a shared mapping) is
+    /// refused, since shared anonymous memory has no shmem object here.
+    ///
+    /// # Errors
+    /// `EINVAL`: unknown flags, `FIXED` without `MAYMOVE`, `DONTUNMAP` without `MAYMOVE`
+    /// or with a size change, unaligned `addr`/`new_addr`, `new_len == 0`, `old_len == 0`,
+    /// overlapping old and new ranges, a new range beyond `TASK_SIZE`, `pgoff` overflow.
+    /// `EFAULT`: `addr` not mapped, or the old range crosses the VMA's end, or the VMA is
+    /// `VM_DONTEXPAND`/`VM_PFNMAP` and must grow. `ENOMEM`: cannot grow in place and may
+    /// not move, no room, or out of memory.
+    pub fn mremap(
+        &mut self,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        new_addr: u64,
+    ) -> KResult<u64> {
+        if flags & !(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_DONTUNMAP != 0 && (flags & MREMAP_MAYMOVE == 0 || old_len != new_len) {
+            return Err(Errno::EINVAL);
+        }
+        if !page_aligned(addr) {
+            return Err(Errno::EINVAL);
+        }
+        let old_len = page_align(old_len).ok_or(Errno::EINVAL)?;
+        let new_len = page_align(new_len).ok_or(Errno::EINVAL)?;
+        if new_len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if self.vmas.vma_lookup(addr).is_none() {
+            return Err(Errno::EFAULT);
+        }
+        if old_len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
+            return self.mremap_to(addr, old_len, new_addr, new_len, flags);
+        }
+        if old_len >= new_len {
+            if old_len > new_len {
+                let end = addr.checked_add(old_len).ok_or(Errno::EINVAL)?;
+                self.do_vmi_munmap(addr + new_len, end)?;
+            }
+            return Ok(addr);
+        }
+        let vma = self.vma_to_resize(addr, old_len, new_len, flags)?;
+        if old_len == vma.end - addr {
+            let delta = new_len - old_len;
+            if self.vma_expandable(&vma, delta) {
+                let new_end = vma.end + delta;
+                if let Some(v) = self.vmas.get_mut(vma.start) {
+                    v.end = new_end;
+                }
+                self.vmas.merge_range(vma.start, new_end);
+                if vma.flags.contains(VmFlags::LOCKED) {
+                    self.mm_populate(addr + old_len, addr + new_len);
+                }
+                return Ok(addr);
+            }
+        }
+        if flags & MREMAP_MAYMOVE == 0 {
+            return Err(Errno::ENOMEM);
+        }
+        let map_flags = if vma.flags.contains(VmFlags::MAYSHARE) {
+            MAP_SHARED
+        } else {
+            0
+        };
+        let dst = self.get_unmapped_area(0, new_len, map_flags)?;
+        self.move_vma(&vma, addr, old_len, new_len, dst, flags)
+    }
+
+    /// `vma_to_resize()`.
+    fn vma_to_resize(&self, addr: u64, old_len: u64, new_len: u64, flags: u64) -> KResult<Vma> {
+        let vma = self.vmas.vma_lookup(addr).cloned().ok_or(Errno::EFAULT)?;
+        if old_len > vma.end - addr {
+            return Err(Errno::EFAULT);
+        }
+        if flags & MREMAP_DONTUNMAP != 0
+            && vma.flags.intersects(VmFlags::DONTEXPAND | VmFlags::PFNMAP)
+        {
+            return Err(Errno::EINVAL);
+        }
+        if new_len == old_len {
+            return Ok(vma);
+        }
+        if vma
+            .pgoff_of(addr)
+            .checked_add(new_len / PAGE_SIZE)
+            .is_none()
+        {
+            return Err(Errno::EINVAL);
+        }
+        if vma.flags.intersects(VmFlags::DONTEXPAND | VmFlags::PFNMAP) {
+            return Err(Errno::EFAULT);
+        }
+        Ok(vma)
+    }
+
+    /// `vma_expandable()`: nothing mapped in the `delta` bytes after `vma` and still inside
+    /// user space.
+    fn vma_expandable(&self, vma: &Vma, delta: u64) -> bool {
+        let Some(end) = vma.end.checked_add(delta) else {
+            return false;
+        };
+        end <= self.task_size && self.vmas.find_vma_intersection(vma.end, end).is_none()
+    }
+
+    /// `mremap_to()`: the `MREMAP_FIXED` / `MREMAP_DONTUNMAP` path.
+    fn mremap_to(
+        &mut self,
+        addr: u64,
+        mut old_len: u64,
+        new_addr: u64,
+        new_len: u64,
+        flags: u64,
+    ) -> KResult<u64> {
+        if !page_aligned(new_addr) {
+            return Err(Errno::EINVAL);
+        }
+        if new_len > self.task_size || new_addr > self.task_size - new_len {
+            return Err(Errno::EINVAL);
+        }
+        let old_end = addr.checked_add(old_len).ok_or(Errno::EINVAL)?;
+        if old_end > new_addr && new_addr + new_len > addr {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_FIXED != 0 {
+            self.do_munmap(new_addr, new_len)?;
+        }
+        if old_len > new_len {
+            self.do_vmi_munmap(addr + new_len, old_end)?;
+            old_len = new_len;
+        }
+        let vma = self.vma_to_resize(addr, old_len, new_len, flags)?;
+        let mut map_flags = 0;
+        if flags & MREMAP_FIXED != 0 {
+            map_flags |= MAP_FIXED;
+        }
+        if vma.flags.contains(VmFlags::MAYSHARE) {
+            map_flags |= MAP_SHARED;
+        }
+        let got = self.get_unmapped_area(new_addr, new_len, map_flags)?;
+        let dst = if flags & MREMAP_FIXED != 0 {
+            new_addr
+        } else {
+            got
+        };
+        self.move_vma(&vma, addr, old_len, new_len, dst, flags)
+    }
+
+    /// `move_vma()`: a new VMA at `new_addr` (same flags, backing and `vm_pgoff` as the
+    /// moved part), the PTEs moved over (`move_page_tables()`), then the old range unmapped
+    /// unless `MREMAP_DONTUNMAP`.
+    fn move_vma(
+        &mut self,
+        vma: &Vma,
+        old_addr: u64,
+        old_len: u64,
+        new_len: u64,
+        new_addr: u64,
+        flags: u64,
+    ) -> KResult<u64> {
+        // Linux: "We'd prefer to avoid failure later on in do_munmap: which may split
+        // into 2 VMAs and then add 1 at the new place".
+        if self.vmas.map_count() + 3 >= super::vma::DEFAULT_MAX_MAP_COUNT {
+            return Err(Errno::ENOMEM);
+        }
+        let new_vma = Vma {
+            start: new_addr,
+            end: new_addr + new_len,
+            flags: vma.flags,
+            pgoff: vma.pgoff_of(old_addr),
+            backing: vma.backing.clone(),
+            name: vma.name.clone(),
+        };
+        let mut tlb = MmuGather::default();
+        let moved = self
+            .pgtable
+            .move_ptes(old_addr, old_addr + old_len, new_addr, &mut tlb);
+        if let Err(e) = moved {
+            self.tlb_finish_mmu(tlb);
+            return Err(e);
+        }
+        if let Err(e) = self.vmas.insert(new_vma) {
+            // Put the PTEs back where the VMA still is.
+            let mut back = MmuGather::default();
+            let _ = self
+                .pgtable
+                .move_ptes(new_addr, new_addr + old_len, old_addr, &mut back);
+            self.pgtable
+                .free_pgtables(new_addr, new_addr + new_len, &mut back);
+            self.tlb_finish_mmu(tlb);
+            self.tlb_finish_mmu(back);
+            return Err(e);
+        }
+        self.vmas.merge_range(new_addr, new_addr + new_len);
+        self.tlb_finish_mmu(tlb);
+        if flags & MREMAP_DONTUNMAP == 0 {
+            self.do_vmi_munmap(old_addr, old_addr + old_len)?;
+        } else {
+            let mut tlb = MmuGather::default();
+            self.pgtable
+                .free_pgtables(old_addr, old_addr + old_len, &mut tlb);
+            self.tlb_finish_mmu(tlb);
+        }
+        if vma.flags.contains(VmFlags::LOCKED) && new_len > old_len {
+            self.mm_populate(new_addr + old_len, new_addr + new_len);
+        }
+        Ok(new_addr)
+    }
+
+    // ------------------------------------------------------------ exec-time helpers
+
+    /// Maps `[start, start+len)` (`len` rounded up to pages) as private anonymous memory
+    /// with `flags` (the caller gives the access bits, e.g. from an ELF segment's
+    /// `p_flags`, plus `VM_GROWSDOWN` for a stack); `VM_MAYREAD|VM_MAYWRITE|VM_MAYEXEC` and
+    /// `VM_ACCOUNT` (if writable) are added. Like `MAP_FIXED`, it replaces whatever was
+    /// there. Pages are not populated: use [`Mm::write_region`] to fill them.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unaligned `start`, `len == 0` or `VM_SHARED`; `ENOMEM` if the range
+    /// leaves user space or the map-count limit is reached.
+    pub fn map_region(
+        &mut self,
+        start: u64,
+        len: u64,
+        flags: VmFlags,
+        name: Option<&str>,
+    ) -> KResult<()> {
+        if !page_aligned(start) || len == 0 || flags.contains(VmFlags::SHARED) {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align(len).ok_or(Errno::ENOMEM)?;
+        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if end > self.task_size {
+            return Err(Errno::ENOMEM);
+        }
+        self.mmap_region(
+            start,
+            len,
+            flags | VmFlags::MAY_ALL,
+            start / PAGE_SIZE,
+            VmaBacking::Anon,
+            name.map(Arc::from),
+        )
+    }
+
+    /// Writes `data` at user address `va` regardless of the VMA's protection (the ELF
+    /// loader filling a read-only text segment; Linux's equivalent is a `FOLL_FORCE` write
+    /// or the page cache). Each page is made a private page of this mapping first (a write
+    /// fault through [`Mm::handle_mm_fault_vma`], which maps it with the VMA's protection),
+    /// then written through its physical address, and marked `PG_dirty`. The PTE's D bit
+    /// stays as it was: no user store happened.
+    ///
+    /// # Errors
+    /// `EFAULT` if part of the range has no VMA (bytes before it are written); `ENOMEM`
+    /// when out of memory.
+    pub fn write_region(&mut self, va: u64, data: &[u8]) -> KResult<()> {
+        let mut done = 0usize;
+        while done < data.len() {
+            let addr = va.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+            let off = addr % PAGE_SIZE;
+            let n = (data.len() - done).min((PAGE_SIZE - off) as usize);
+            let (pfn, exec) = self.get_page_for_kernel_write(addr)?;
+            let pa = devices::GuestPhysAddr(pfn.pa().0 + off);
+            let chunk = data.get(done..done + n).ok_or(Errno::EFAULT)?;
+            self.phys
+                .ram
+                .write_bytes(pa, chunk)
+                .map_err(|_| Errno::EFAULT)?;
+            if let Some(p) = self.phys.pages.page(pfn) {
+                p.set(PageFlags::DIRTY);
+            }
+            self.pending.icache |= exec;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// The private page mapped at `addr`, faulting one in with a write fault if needed.
+    fn get_page_for_kernel_write(&mut self, addr: u64) -> KResult<(Pfn, bool)> {
+        let vma = self.vmas.vma_lookup(addr).cloned().ok_or(Errno::EFAULT)?;
+        let exec = vma.flags.contains(VmFlags::EXEC);
+        for _ in 0..3 {
+            if let Some(slot) = self.pgtable.follow_pte(addr) {
+                if let Some(pfn) = self.pgtable.vm_normal_page(slot.pte) {
+                    let owned = self.phys.pages.page(pfn).is_some_and(|p| {
+                        p.test(PageFlags::ANON_EXCLUSIVE) || p.test(PageFlags::SWAPBACKED)
+                    });
+                    if owned {
+                        return Ok((pfn, exec));
+                    }
+                }
+            }
+            self.handle_mm_fault_vma(&vma, addr, FaultFlags::WRITE)
+                .map_err(|e| match e {
+                    VmFault::Oom => Errno::ENOMEM,
+                    _ => Errno::EFAULT,
+                })?;
+        }
+        Err(Errno::EFAULT)
+    }
+
+    /// Maps the initial stack: `[STACK_TOP - initial_len, STACK_TOP)` with
+    /// `VM_STACK_FLAGS` (`VM_GROWSDOWN`, read/write, accounted), named `"[stack]"`;
+    /// faults below it grow it up to `RLIMIT_STACK`. Returns `STACK_TOP` (= `TASK_SIZE`).
+    ///
+    /// # Errors
+    /// `E2BIG` if `initial_len` exceeds `RLIMIT_STACK`; `ENOMEM` from mapping.
+    pub fn setup_stack(&mut self, initial_len: u64) -> KResult<u64> {
+        let len = page_align(initial_len.max(PAGE_SIZE)).ok_or(Errno::E2BIG)?;
+        if len > self.stack_rlimit {
+            return Err(Errno::E2BIG);
+        }
+        let top = self.task_size;
+        let start = top - len;
+        self.map_region(start, len, VmFlags::STACK, Some("[stack]"))?;
+        self.stack_start = start;
+        self.stack_top = top;
+        Ok(top)
+    }
+}

@@ -1,0 +1,1096 @@
+//! Address-space tests against real guest RAM: every mapping is checked with the hardware
+//! walker (`mmu::walk` in U-mode), every page count with the allocator's audit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
+use mmu::{
+    walk, AccessType, AdScheme, GuestVirtAddr, MmuCounters, PrivCtx, PteFlags, SatpMode,
+    Translation, WalkFault,
+};
+use proptest::prelude::*;
+
+use super::mmap::*;
+use super::pgtable::{pte_dirty, pte_present, pte_protnone, pte_write, pte_young};
+use super::*;
+use crate::errno::Errno;
+use crate::uaccess::UserAccess;
+
+const P: u64 = PAGE_SIZE;
+const RAM: u64 = 0x8000_0000;
+const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
+const RW: u64 = PROT_READ | PROT_WRITE;
+
+fn phys(mib: u64) -> Arc<PhysMem> {
+    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), mib << 20)]).unwrap();
+    Arc::new(PhysMem::new(ram).unwrap())
+}
+
+fn mm_with(mode: SatpMode, ad: AdScheme) -> (Arc<PhysMem>, Mm) {
+    let phys = phys(16);
+    let mm = Mm::new(Arc::clone(&phys), mode, ad, 7).unwrap();
+    (phys, mm)
+}
+
+fn mm() -> (Arc<PhysMem>, Mm) {
+    mm_with(SatpMode::Sv39, AdScheme::Svadu)
+}
+
+/// One user-mode access translated by the hardware walker, with the mm's A/D scheme.
+fn uwalk(mm: &Mm, va: u64, access: AccessType) -> Result<Translation, WalkFault> {
+    let mut c = MmuCounters::default();
+    walk(
+        &mm.phys().ram,
+        mm.satp(),
+        GuestVirtAddr(va),
+        access,
+        PrivCtx::USER,
+        mm.ad_scheme(),
+        &mut c,
+    )
+}
+
+/// What a hart does: walk, and on a page fault ask the kernel and retry.
+fn touch(mm: &mut Mm, va: u64, access: AccessType) -> Result<Translation, VmFault> {
+    for _ in 0..4 {
+        match uwalk(mm, va, access) {
+            Ok(t) => return Ok(t),
+            Err(WalkFault::AccessFault) => panic!("access fault at {va:#x}"),
+            Err(WalkFault::PageFault) => mm.handle_user_fault(va, access)?,
+        }
+    }
+    panic!("fault at {va:#x} never resolved");
+}
+
+fn pte_at(mm: &Mm, va: u64) -> Option<mmu::Pte> {
+    mm.page_table().follow_pte(va).map(|s| s.pte)
+}
+
+fn vma_spans(mm: &Mm) -> Vec<(u64, u64)> {
+    mm.vmas().iter().map(|v| (v.start, v.end)).collect()
+}
+
+#[test]
+fn anon_read_maps_zero_page_then_write_copies() {
+    let (phys, mut mm) = mm();
+    let a = mm.do_mmap(0, 4 * P, RW, ANON, None, 0).unwrap();
+    assert_eq!(
+        uwalk(&mm, a, AccessType::Load),
+        Err(WalkFault::PageFault),
+        "nothing mapped yet"
+    );
+
+    let t = touch(&mut mm, a + 8, AccessType::Load).unwrap();
+    assert_eq!(
+        t.pa(GuestVirtAddr(a + 8)).ppn(),
+        phys.pages.zero_pfn().0,
+        "read → zero page"
+    );
+    assert!(
+        !t.flags().contains(PteFlags::W),
+        "zero page mapped read-only"
+    );
+    assert_eq!(mm.stats().zero_page_maps, 1);
+
+    // A store faults on the read-only zero-page PTE; do_wp_page gives a fresh page.
+    assert_eq!(
+        uwalk(&mm, a + 8, AccessType::Store),
+        Err(WalkFault::PageFault)
+    );
+    let t = touch(&mut mm, a + 8, AccessType::Store).unwrap();
+    let pfn = Pfn(t.pte.ppn());
+    assert_ne!(pfn, phys.pages.zero_pfn());
+    let page = phys.pages.page(pfn).unwrap();
+    assert!(page.test(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE));
+    assert_eq!((page.refcount(), page.mapcount()), (1, 1));
+    assert_eq!(mm.stats().wp_copy, 1);
+    // The data path: what the "hart" stores, the kernel reads back through uaccess.
+    phys.ram
+        .write_u64(t.pa(GuestVirtAddr(a + 8)), 0x1122_3344)
+        .unwrap();
+    assert_eq!(mm.get_user_u64(a + 8).unwrap(), 0x1122_3344);
+    // The other pages are untouched: still no PTE.
+    assert!(pte_at(&mm, a + P).is_none());
+}
+
+#[test]
+fn pte_policy_fresh_pte_has_a_d_clear_hardware_sets_them() {
+    let (_phys, mut mm) = mm();
+    let a = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    // Install the page with a write fault, as a store would, without walking again.
+    mm.handle_user_fault(a, AccessType::Store).unwrap();
+    let pte = pte_at(&mm, a).unwrap();
+    assert!(
+        pte_write(pte)
+            && pte
+                .flags()
+                .contains(PteFlags::U | PteFlags::R | PteFlags::V)
+    );
+    assert!(
+        !pte_young(pte) && !pte_dirty(pte),
+        "kernel leaves A/D to Svadu: {pte:?}"
+    );
+    // A load through the walker sets A only; the kernel reads what the walker wrote.
+    uwalk(&mm, a, AccessType::Load).unwrap();
+    let pte = pte_at(&mm, a).unwrap();
+    assert!(pte_young(pte) && !pte_dirty(pte));
+    uwalk(&mm, a, AccessType::Store).unwrap();
+    assert!(
+        pte_dirty(pte_at(&mm, a).unwrap()),
+        "pte_dirty() reads the walker's D"
+    );
+}
+
+#[test]
+fn svade_fault_handler_sets_a_and_d() {
+    let (_phys, mut mm) = mm_with(SatpMode::Sv39, AdScheme::Svade);
+    let a = mm.do_mmap(0, 2 * P, RW, ANON, None, 0).unwrap();
+    // Read fault: zero page with A set, D clear, so the retried load succeeds at once.
+    mm.handle_user_fault(a, AccessType::Load).unwrap();
+    let pte = pte_at(&mm, a).unwrap();
+    assert!(pte_young(pte) && !pte_dirty(pte));
+    uwalk(&mm, a, AccessType::Load).unwrap();
+    // Write fault on a fresh page: A and D set with the PTE.
+    mm.handle_user_fault(a + P, AccessType::Store).unwrap();
+    let pte = pte_at(&mm, a + P).unwrap();
+    assert!(pte_young(pte) && pte_dirty(pte) && pte_write(pte));
+    uwalk(&mm, a + P, AccessType::Store).unwrap();
+
+    // Age the page as reclaim would (clear A and D); the walker now faults and the
+    // handler's spurious path sets them again for the access that faulted.
+    let slot = mm.page_table().follow_pte(a + P).unwrap();
+    let aged = slot.pte.without(PteFlags::A | PteFlags::D);
+    mm.page_table().set_pte(slot.addr, aged);
+    assert_eq!(
+        uwalk(&mm, a + P, AccessType::Load),
+        Err(WalkFault::PageFault)
+    );
+    let before = mm.stats().spurious;
+    mm.handle_user_fault(a + P, AccessType::Load).unwrap();
+    let pte = pte_at(&mm, a + P).unwrap();
+    assert!(pte_young(pte) && !pte_dirty(pte), "load sets A only");
+    assert_eq!(
+        uwalk(&mm, a + P, AccessType::Store),
+        Err(WalkFault::PageFault)
+    );
+    touch(&mut mm, a + P, AccessType::Store).unwrap();
+    assert!(pte_dirty(pte_at(&mm, a + P).unwrap()));
+    assert_eq!(mm.stats().spurious, before + 2);
+    // Under Svade, uaccess faults are resolved the same way.
+    mm.copy_to_user(a + 16, b"svade").unwrap();
+    let mut b = [0u8; 5];
+    mm.copy_from_user(a + 16, &mut b).unwrap();
+    assert_eq!(&b, b"svade");
+}
+
+#[test]
+fn munmap_returns_frames_and_page_tables() {
+    let (phys, mut mm) = mm();
+    let base = phys.pages.audit();
+    assert_eq!(mm.page_table().nr_tables(), 1);
+    let a = mm.do_mmap(0, 64 * P, RW, ANON, None, 0).unwrap();
+    for i in 0..64 {
+        touch(&mut mm, a + i * P, AccessType::Store).unwrap();
+    }
+    let busy = phys.pages.audit();
+    assert_eq!(busy.anon_frames, base.anon_frames + 64);
+    assert_eq!(busy.total_mapcount, base.total_mapcount + 64);
+    assert!(mm.page_table().nr_tables() >= 3);
+    // Partial unmap in the middle splits the VMA and frees exactly those frames.
+    mm.do_munmap(a + 10 * P, 4 * P).unwrap();
+    assert_eq!(
+        vma_spans(&mm),
+        vec![(a, a + 10 * P), (a + 14 * P, a + 64 * P)]
+    );
+    assert_eq!(phys.pages.audit().anon_frames, base.anon_frames + 60);
+    assert_eq!(
+        touch(&mut mm, a + 11 * P, AccessType::Load),
+        Err(VmFault::SigsegvMaperr)
+    );
+    let _ = mm.take_tlb_flush();
+    mm.do_munmap(a, 64 * P).unwrap();
+    let after = phys.pages.audit();
+    assert_eq!(
+        after.used_frames, base.used_frames,
+        "frames and tables all back"
+    );
+    assert_eq!(after.pgtable_frames, 1, "only the root table remains");
+    assert_eq!(after.inconsistent_frames + after.bad_puts, 0);
+    assert_eq!(mm.page_table().nr_tables(), 1);
+    assert_eq!(
+        mm.take_tlb_flush().range,
+        TlbFlushRange::All,
+        "freed page tables need a full flush"
+    );
+    // Errors.
+    assert_eq!(mm.do_munmap(a + 1, P), Err(Errno::EINVAL));
+    assert_eq!(mm.do_munmap(a, 0), Err(Errno::EINVAL));
+    assert_eq!(mm.do_munmap(mm.task_size(), P), Err(Errno::EINVAL));
+    assert_eq!(mm.do_munmap(a, 3 * P), Ok(0), "unmapping nothing is fine");
+}
+
+#[test]
+fn mprotect_splits_changes_ptes_and_merges_back() {
+    let (_phys, mut mm) = mm();
+    let a = mm.do_mmap(0, 8 * P, RW, ANON, None, 0).unwrap();
+    for i in 0..8 {
+        mm.put_user_u64(a + i * P, i).unwrap();
+    }
+    let _ = mm.take_tlb_flush();
+    mm.mprotect(a + 3 * P, 2 * P, PROT_READ).unwrap();
+    assert_eq!(
+        vma_spans(&mm),
+        vec![
+            (a, a + 3 * P),
+            (a + 3 * P, a + 5 * P),
+            (a + 5 * P, a + 8 * P)
+        ]
+    );
+    assert_eq!(
+        mm.take_tlb_flush().range,
+        TlbFlushRange::Range {
+            start: a + 3 * P,
+            end: a + 5 * P
+        }
+    );
+    assert!(!pte_write(pte_at(&mm, a + 3 * P).unwrap()));
+    assert!(pte_write(pte_at(&mm, a + 2 * P).unwrap()));
+    assert_eq!(
+        uwalk(&mm, a + 4 * P, AccessType::Store),
+        Err(WalkFault::PageFault)
+    );
+    assert_eq!(
+        mm.handle_user_fault(a + 4 * P, AccessType::Store),
+        Err(VmFault::SigsegvAccerr)
+    );
+    assert_eq!(mm.put_user_u64(a + 4 * P, 9), Err(Errno::EFAULT));
+    assert_eq!(mm.get_user_u64(a + 4 * P), Ok(4), "still readable");
+    assert!(mm
+        .vmas()
+        .vma_lookup(a + 3 * P)
+        .unwrap()
+        .flags
+        .contains(VmFlags::ACCOUNT));
+
+    // PROT_NONE keeps the data but the hardware sees an invalid PTE.
+    mm.mprotect(a + 3 * P, P, PROT_NONE).unwrap();
+    let pte = pte_at(&mm, a + 3 * P).unwrap();
+    assert!(pte_protnone(pte) && pte_present(pte) && !pte.is_valid());
+    assert_eq!(
+        mm.handle_user_fault(a + 3 * P, AccessType::Load),
+        Err(VmFault::SigsegvAccerr)
+    );
+
+    // Back to RW: one VMA again; the exclusive anon pages get W back without a fault.
+    mm.mprotect(a, 8 * P, RW).unwrap();
+    assert_eq!(vma_spans(&mm), vec![(a, a + 8 * P)]);
+    for i in 0..8 {
+        assert!(uwalk(&mm, a + i * P, AccessType::Store).is_ok(), "page {i}");
+        assert_eq!(mm.get_user_u64(a + i * P), Ok(i));
+    }
+}
+
+#[test]
+fn mprotect_never_makes_the_zero_page_writable() {
+    let (phys, mut mm) = mm();
+    let a = mm.do_mmap(0, 2 * P, PROT_READ, ANON, None, 0).unwrap();
+    assert_eq!(mm.get_user_u64(a), Ok(0));
+    mm.mprotect(a, 2 * P, RW).unwrap();
+    let pte = pte_at(&mm, a).unwrap();
+    assert_eq!(pte.ppn(), phys.pages.zero_pfn().0);
+    assert!(
+        !pte_write(pte),
+        "can_change_pte_writable() refuses the zero page"
+    );
+    mm.put_user_u64(a, 3).unwrap();
+    assert_ne!(
+        pte_at(&mm, a).unwrap().ppn(),
+        phys.pages.zero_pfn().0,
+        "COWed"
+    );
+    let mut z = [0xffu8; 4096];
+    phys.ram
+        .read_bytes(phys.pages.zero_pfn().pa(), &mut z)
+        .unwrap();
+    assert!(z.iter().all(|&b| b == 0), "the zero page stays zero");
+}
+
+#[test]
+fn mprotect_errors_follow_linux() {
+    let (_phys, mut mm) = mm();
+    let a = mm.do_mmap(0, 6 * P, RW, ANON, None, 0).unwrap();
+    mm.do_munmap(a + 2 * P, P).unwrap();
+    assert_eq!(mm.mprotect(a + 1, P, PROT_READ), Err(Errno::EINVAL));
+    assert_eq!(mm.mprotect(a, P, 0x10), Err(Errno::EINVAL));
+    assert_eq!(
+        mm.mprotect(a, P, PROT_READ | PROT_GROWSDOWN | PROT_GROWSUP),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        mm.mprotect(a, P, PROT_READ | PROT_GROWSDOWN),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(mm.mprotect(a, 0, PROT_READ), Ok(0));
+    assert_eq!(mm.mprotect(a - 4 * P, P, PROT_READ), Err(Errno::ENOMEM));
+    // Across the hole: the part before it is changed, then ENOMEM (as Linux).
+    assert_eq!(mm.mprotect(a, 4 * P, PROT_READ), Err(Errno::ENOMEM));
+    assert!(!mm
+        .vmas()
+        .vma_lookup(a)
+        .unwrap()
+        .flags
+        .contains(VmFlags::WRITE));
+    assert!(mm
+        .vmas()
+        .vma_lookup(a + 3 * P)
+        .unwrap()
+        .flags
+        .contains(VmFlags::WRITE));
+    // EACCES: asking for more than VM_MAY* allows.
+    if let Some(v) = mm.vmas.get_mut(a + 3 * P) {
+        v.flags -= VmFlags::MAYEXEC;
+    }
+    assert_eq!(mm.mprotect(a + 3 * P, P, PROT_EXEC), Err(Errno::EACCES));
+}
+
+#[test]
+fn madvise_dontneed_zeros_and_errors() {
+    let (phys, mut mm) = mm();
+    let base = phys.pages.audit();
+    let a = mm.do_mmap(0, 4 * P, RW, ANON, None, 0).unwrap();
+    for i in 0..4 {
+        mm.put_user_u64(a + i * P, 0xabcd + i).unwrap();
+    }
+    mm.madvise(a + P, 2 * P, MADV_DONTNEED).unwrap();
+    assert_eq!(mm.get_user_u64(a), Ok(0xabcd));
+    assert_eq!(
+        mm.get_user_u64(a + P),
+        Ok(0),
+        "private anon reads back zeros"
+    );
+    assert_eq!(mm.get_user_u64(a + 2 * P), Ok(0));
+    assert_eq!(mm.get_user_u64(a + 3 * P), Ok(0xabcd + 3));
+    assert_eq!(
+        vma_spans(&mm),
+        vec![(a, a + 4 * P)],
+        "DONTNEED keeps the VMA"
+    );
+    assert_eq!(phys.pages.audit().anon_frames, base.anon_frames + 2);
+
+    assert_eq!(mm.madvise(a, P, 77), Err(Errno::EINVAL));
+    assert_eq!(mm.madvise(a + 1, P, MADV_NORMAL), Err(Errno::EINVAL));
+    assert_eq!(mm.madvise(a, 0, MADV_DONTNEED), Ok(0));
+    // A hole: the mapped part is advised, then ENOMEM.
+    mm.do_munmap(a + 3 * P, P).unwrap();
+    mm.put_user_u64(a, 5).unwrap();
+    assert_eq!(mm.madvise(a, 8 * P, MADV_DONTNEED), Err(Errno::ENOMEM));
+    assert_eq!(mm.get_user_u64(a), Ok(0));
+    // Flag advice splits and merges like mprotect.
+    mm.madvise(a + P, P, MADV_DONTFORK).unwrap();
+    assert_eq!(mm.vmas().map_count(), 3);
+    assert!(mm
+        .vmas()
+        .vma_lookup(a + P)
+        .unwrap()
+        .flags
+        .contains(VmFlags::DONTCOPY));
+    mm.madvise(a, 3 * P, MADV_DOFORK).unwrap();
+    assert_eq!(mm.vmas().map_count(), 1);
+    for adv in [
+        MADV_NORMAL,
+        MADV_RANDOM,
+        MADV_SEQUENTIAL,
+        MADV_WILLNEED,
+        MADV_HUGEPAGE,
+        MADV_NOHUGEPAGE,
+        MADV_DONTDUMP,
+        MADV_DODUMP,
+        MADV_FREE,
+        MADV_COLD,
+    ] {
+        assert_eq!(mm.madvise(a, 3 * P, adv), Ok(0), "advice {adv}");
+    }
+    assert_eq!(
+        mm.madvise(a, P, MADV_REMOVE),
+        Err(Errno::EINVAL),
+        "private mapping"
+    );
+}
+
+#[test]
+fn shared_anonymous_never_maps_zero_page_and_survives_dontneed() {
+    let (phys, mut mm) = mm();
+    let a = mm
+        .do_mmap(0, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS, None, 0)
+        .unwrap();
+    let t = touch(&mut mm, a, AccessType::Load).unwrap();
+    assert_ne!(t.pte.ppn(), phys.pages.zero_pfn().0);
+    assert!(
+        t.flags().contains(PteFlags::W),
+        "shared writable: W from vm_page_prot"
+    );
+    mm.put_user_u64(a, 42).unwrap();
+    mm.madvise(a, 2 * P, MADV_DONTNEED).unwrap();
+    assert_eq!(mm.get_user_u64(a), Ok(42), "shmem keeps the data");
+    assert_eq!(mm.madvise(a, P, MADV_FREE), Err(Errno::EINVAL));
+    mm.madvise(a, P, MADV_REMOVE).unwrap();
+    assert_eq!(mm.get_user_u64(a), Ok(0), "REMOVE punches the hole");
+    assert_eq!(
+        mm.do_mmap(
+            0,
+            P,
+            RW,
+            MAP_SHARED | MAP_ANONYMOUS | MAP_GROWSDOWN,
+            None,
+            0
+        ),
+        Err(Errno::EINVAL)
+    );
+}
+
+#[test]
+fn mremap_moves_ptes_not_data() {
+    let (phys, mut mm) = mm();
+    let a = mm.do_mmap(0, 4 * P, RW, ANON, None, 0).unwrap();
+    for i in 0..4 {
+        mm.put_user_u64(a + i * P, 100 + i).unwrap();
+    }
+    let frames: Vec<u64> = (0..4)
+        .map(|i| pte_at(&mm, a + i * P).unwrap().ppn())
+        .collect();
+    // Block in-place growth: a mapping right after.
+    mm.do_mmap(a + 4 * P, P, PROT_READ, ANON | MAP_FIXED, None, 0)
+        .unwrap();
+    assert_eq!(
+        mm.mremap(a, 4 * P, 8 * P, 0, 0),
+        Err(Errno::ENOMEM),
+        "no MAYMOVE"
+    );
+    let used = phys.pages.audit().anon_frames;
+    let b = mm.mremap(a, 4 * P, 8 * P, MREMAP_MAYMOVE, 0).unwrap();
+    assert_ne!(b, a);
+    for i in 0..4 {
+        assert_eq!(
+            pte_at(&mm, b + i * P).unwrap().ppn(),
+            frames[i as usize],
+            "same frame"
+        );
+        assert_eq!(mm.get_user_u64(b + i * P), Ok(100 + i));
+    }
+    assert_eq!(phys.pages.audit().anon_frames, used, "nothing copied");
+    assert!(mm.vmas().vma_lookup(a).is_none(), "old range unmapped");
+    assert_eq!(
+        mm.vmas().vma_lookup(b).unwrap().pgoff,
+        a / P,
+        "vm_pgoff travels"
+    );
+    assert_eq!(mm.get_user_u64(b + 6 * P), Ok(0), "the grown part is fresh");
+
+    // Shrink in place, then grow in place into the freed room.
+    assert_eq!(mm.mremap(b, 8 * P, 2 * P, 0, 0), Ok(b));
+    assert!(mm.vmas().vma_lookup(b + 2 * P).is_none());
+    assert_eq!(mm.mremap(b, 2 * P, 3 * P, 0, 0), Ok(b));
+    assert_eq!(mm.vmas().vma_lookup(b).unwrap().end, b + 3 * P);
+
+    // MREMAP_FIXED replaces the target; DONTUNMAP leaves the old range empty.
+    let c = mm.do_mmap(0, 2 * P, RW, ANON, None, 0).unwrap();
+    mm.put_user_u64(c, 7).unwrap();
+    assert_eq!(mm.mremap(b, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, c), Ok(c));
+    assert_eq!(mm.get_user_u64(c), Ok(100));
+    let d = mm
+        .mremap(c, P, P, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0)
+        .unwrap();
+    assert_eq!(mm.get_user_u64(d), Ok(100));
+    assert_eq!(mm.get_user_u64(c), Ok(0), "still mapped, now empty");
+
+    // Errors per mm/mremap.c.
+    assert_eq!(mm.mremap(d, P, P, 8, 0), Err(Errno::EINVAL));
+    assert_eq!(mm.mremap(d, P, P, MREMAP_FIXED, 0), Err(Errno::EINVAL));
+    assert_eq!(
+        mm.mremap(d, P, 2 * P, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(mm.mremap(d + 1, P, P, 0, 0), Err(Errno::EINVAL));
+    assert_eq!(mm.mremap(d, P, 0, 0, 0), Err(Errno::EINVAL));
+    assert_eq!(
+        mm.mremap(0x5000_0000, P, 2 * P, MREMAP_MAYMOVE, 0),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(
+        mm.mremap(d, 4 * P, 8 * P, MREMAP_MAYMOVE, 0),
+        Err(Errno::EFAULT),
+        "crosses the VMA end"
+    );
+    assert_eq!(
+        mm.mremap(d, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, d),
+        Err(Errno::EINVAL),
+        "overlap"
+    );
+}
+
+#[test]
+fn brk_linux_semantics() {
+    let (_phys, mut mm) = mm();
+    mm.init_brk(0x40_1234);
+    let start = 0x40_2000;
+    assert_eq!(mm.brk(0), start, "brk(0) reports the break");
+    assert_eq!(mm.brk(start + 0x3000), start + 0x3000);
+    mm.put_user_u64(start + 0x2ff8, 9).unwrap();
+    let v = mm.vmas().vma_lookup(start).unwrap();
+    assert_eq!((v.start, v.end), (start, start + 0x3000));
+    assert_eq!(mm.brk(start + 0x3800), start + 0x3800, "unaligned break");
+    assert_eq!(
+        mm.vmas().vma_lookup(start).unwrap().end,
+        start + 0x4000,
+        "merged, page-rounded"
+    );
+    assert_eq!(mm.brk(start + 0x1000), start + 0x1000, "shrink");
+    assert_eq!(
+        mm.get_user_u64(start + 0x2ff8),
+        Err(Errno::EFAULT),
+        "unmapped"
+    );
+    assert_eq!(
+        mm.brk(start - P),
+        start + 0x1000,
+        "below start_brk: refused"
+    );
+    // A mapping in the way: refused, and the old break is returned (never an errno).
+    mm.do_mmap(start + 0x10_0000, P, RW, ANON | MAP_FIXED, None, 0)
+        .unwrap();
+    assert_eq!(mm.brk(start + 0x10_0000), start + 0x1000);
+    assert_eq!(
+        mm.brk(start + 0xf_f000 - 1),
+        start + 0xf_f000 - 1,
+        "one page of gap is enough"
+    );
+    assert_eq!(mm.brk(u64::MAX), start + 0xf_f000 - 1);
+}
+
+#[test]
+fn get_unmapped_area_topdown_hint_fixed() {
+    let (_phys, mut mm) = mm();
+    let top = mm.mmap_base();
+    assert_eq!(top, (1 << 38) - (128 << 20));
+    let a = mm.do_mmap(0, 2 * P, RW, ANON, None, 0).unwrap();
+    assert_eq!(a, top - 2 * P, "top-down from mmap_base");
+    let b = mm.do_mmap(0, P, PROT_READ, ANON, None, 0).unwrap();
+    assert_eq!(b, a - P);
+    // A free hint is honoured (rounded down), an occupied one is not.
+    let h = mm.do_mmap(0x1234_5678, P, RW, ANON, None, 0).unwrap();
+    assert_eq!(h, 0x1234_5000);
+    let h2 = mm
+        .do_mmap(0x1234_5000, P, PROT_READ, ANON, None, 0)
+        .unwrap();
+    assert_eq!(h2, b - P);
+    // A hint below mmap_min_addr is raised to it.
+    assert_eq!(mm.do_mmap(0x1000, P, RW, ANON, None, 0), Ok(MMAP_MIN_ADDR));
+    // Fixed mappings.
+    assert_eq!(
+        mm.do_mmap(h, P, RW, ANON | MAP_FIXED_NOREPLACE, None, 0),
+        Err(Errno::EEXIST)
+    );
+    assert_eq!(mm.do_mmap(h, P, RW, ANON | MAP_FIXED, None, 0), Ok(h));
+    assert_eq!(
+        mm.do_mmap(h + 1, P, RW, ANON | MAP_FIXED, None, 0),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        mm.do_mmap(0x1000, P, RW, ANON | MAP_FIXED, None, 0),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        mm.do_mmap(mm.task_size() - P, 2 * P, RW, ANON | MAP_FIXED, None, 0),
+        Err(Errno::ENOMEM)
+    );
+    // Argument errors.
+    assert_eq!(mm.do_mmap(0, 0, RW, ANON, None, 0), Err(Errno::EINVAL));
+    assert_eq!(
+        mm.do_mmap(0, u64::MAX, RW, ANON, None, 0),
+        Err(Errno::ENOMEM)
+    );
+    assert_eq!(
+        mm.do_mmap(0, 1 << 40, RW, ANON, None, 0),
+        Err(Errno::ENOMEM)
+    );
+    assert_eq!(
+        mm.do_mmap(0, P, RW, MAP_ANONYMOUS, None, 0),
+        Err(Errno::EINVAL),
+        "no MAP_TYPE"
+    );
+    assert_eq!(
+        mm.do_mmap(0, P, RW, MAP_SHARED_VALIDATE | MAP_ANONYMOUS, None, 0),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        mm.do_mmap(0, P, RW, ANON | MAP_HUGETLB, None, 0),
+        Err(Errno::ENOMEM)
+    );
+    assert_eq!(mm.sys_mmap(0, P, RW, ANON, None, 12), Err(Errno::EINVAL));
+    #[derive(Debug)]
+    struct F;
+    impl MappedFile for F {
+        fn inode_id(&self) -> u64 {
+            1
+        }
+    }
+    assert_eq!(
+        mm.do_mmap(0, P, PROT_READ, MAP_PRIVATE, Some(Arc::new(F)), 0),
+        Err(Errno::ENODEV)
+    );
+    // The stack guard gap is kept below a growsdown VMA.
+    let (_phys2, mut mm2) = self::mm();
+    let stack_top = mm2.setup_stack(4 * P).unwrap();
+    let below = stack_top - 4 * P - STACK_GUARD_GAP;
+    assert_eq!(
+        mm2.do_mmap(below - P, 2 * P, RW, ANON, None, 0)
+            .map(|x| x != below - P),
+        Ok(true)
+    );
+    assert_eq!(mm2.do_mmap(below - P, P, RW, ANON, None, 0), Ok(below - P));
+}
+
+#[test]
+fn map_populate_prefaults_writable_pages() {
+    let (phys, mut mm) = mm();
+    let base = phys.pages.audit().anon_frames;
+    let a = mm
+        .do_mmap(0, 3 * P, RW, ANON | MAP_POPULATE, None, 0)
+        .unwrap();
+    assert_eq!(phys.pages.audit().anon_frames, base + 3);
+    for i in 0..3 {
+        assert!(pte_write(pte_at(&mm, a + i * P).unwrap()));
+    }
+    let r = mm
+        .do_mmap(0, 2 * P, PROT_READ, ANON | MAP_POPULATE, None, 0)
+        .unwrap();
+    assert_eq!(
+        pte_at(&mm, r).unwrap().ppn(),
+        phys.pages.zero_pfn().0,
+        "read-only: zero page"
+    );
+}
+
+#[test]
+fn uaccess_crosses_pages_and_faults() {
+    let (_phys, mut mm) = mm();
+    let a = mm.do_mmap(0, 3 * P, RW, ANON, None, 0).unwrap();
+    let data: Vec<u8> = (0..(2 * P as usize)).map(|i| (i * 7) as u8).collect();
+    mm.copy_to_user(a + P - 50, &data).unwrap();
+    let mut back = vec![0u8; data.len()];
+    mm.copy_from_user(a + P - 50, &mut back).unwrap();
+    assert_eq!(back, data);
+    let c = mm.uaccess_counters();
+    assert!(
+        c.walks >= 6 && c.page_faults == 3 && c.ad_updates >= 3,
+        "{c:?}"
+    );
+    // The kernel's store went through the walker: D is set on every written page.
+    for i in 0..3 {
+        assert!(pte_dirty(pte_at(&mm, a + i * P).unwrap()), "page {i}");
+    }
+    // EFAULT: unmapped, beyond user space, read-only for a write. Bytes before the bad
+    // page are written.
+    mm.do_mmap(a + 3 * P, P, PROT_READ, ANON | MAP_FIXED, None, 0)
+        .unwrap();
+    assert_eq!(mm.copy_to_user(a + 3 * P - 4, &[1; 8]), Err(Errno::EFAULT));
+    assert_eq!(mm.get_user_u64(a + 3 * P - 8).unwrap() >> 32, 0x0101_0101);
+    let mut b = [0u8; 8];
+    assert_eq!(mm.copy_from_user(0x10, &mut b), Err(Errno::EFAULT));
+    assert_eq!(
+        mm.copy_from_user(mm.task_size() - 4, &mut b),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(mm.copy_from_user(u64::MAX - 2, &mut b), Err(Errno::EFAULT));
+    // strncpy_from_user across a page boundary.
+    mm.copy_to_user(a + P - 3, b"hello\0").unwrap();
+    assert_eq!(mm.strncpy_from_user(a + P - 3, 64).unwrap(), b"hello");
+}
+
+#[test]
+fn exec_helpers_text_stack_and_icache() {
+    let (_phys, mut mm) = mm();
+    let text = 0x1_0000;
+    mm.map_region(text, 2 * P, VmFlags::READ | VmFlags::EXEC, None)
+        .unwrap();
+    let _ = mm.take_tlb_flush();
+    mm.write_region(text + P - 2, &[0x13, 0, 0, 0]).unwrap();
+    assert!(
+        mm.take_tlb_flush().icache,
+        "kernel wrote an executable page"
+    );
+    let t = touch(&mut mm, text + P - 2, AccessType::Fetch).unwrap();
+    assert!(t.flags().contains(PteFlags::X) && !t.flags().contains(PteFlags::W));
+    let mut insn = [0u8; 4];
+    mm.copy_from_user(text + P - 2, &mut insn).unwrap();
+    assert_eq!(insn, [0x13, 0, 0, 0]);
+    assert_eq!(
+        touch(&mut mm, text, AccessType::Store),
+        Err(VmFault::SigsegvAccerr)
+    );
+    assert_eq!(mm.write_region(0x5000_0000, &[1]), Err(Errno::EFAULT));
+
+    // Stack: grows on faults below it, up to RLIMIT_STACK.
+    let top = mm.setup_stack(2 * P).unwrap();
+    assert_eq!(top, mm.task_size());
+    let v = mm.vmas().vma_lookup(top - P).unwrap();
+    assert!(v.flags.contains(VmFlags::GROWSDOWN) && v.name.as_deref() == Some("[stack]"));
+    mm.put_user_u64(top - 100 * P, 1).unwrap();
+    assert_eq!(
+        mm.vmas().vma_lookup(top - 100 * P).unwrap().start,
+        top - 100 * P
+    );
+    assert_eq!(mm.stats().stack_expansions, 1);
+    assert_eq!(
+        touch(&mut mm, top - DEFAULT_STACK_RLIMIT - P, AccessType::Store),
+        Err(VmFault::SigsegvMaperr),
+        "beyond RLIMIT_STACK"
+    );
+    assert!(touch(&mut mm, top - DEFAULT_STACK_RLIMIT, AccessType::Store).is_ok());
+}
+
+#[test]
+fn wp_fault_copies_a_shared_anon_page() {
+    // The state fork will create: the page mapped read-only and no longer exclusive, with
+    // a second reference. A write must copy it and leave the original alone.
+    let (phys, mut mm) = mm();
+    let a = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    mm.put_user_u64(a, 0x55).unwrap();
+    let slot = mm.page_table().follow_pte(a).unwrap();
+    let old = Pfn(slot.pte.ppn());
+    let page = phys.pages.page(old).unwrap();
+    page.clear(PageFlags::ANON_EXCLUSIVE);
+    phys.get_page(old);
+    page.inc_mapcount();
+    mm.page_table()
+        .set_pte(slot.addr, slot.pte.without(PteFlags::W));
+    // FAULT_FLAG_UNSHARE on a writable-later COW page copies without making it writable.
+    mm.handle_mm_fault(a, FaultFlags::UNSHARE).unwrap();
+    let after = pte_at(&mm, a).unwrap();
+    assert_ne!(after.ppn(), old.0);
+    assert!(!pte_write(after));
+    let new = phys.pages.page(Pfn(after.ppn())).unwrap();
+    assert!(new.test(PageFlags::ANON_EXCLUSIVE));
+    assert_eq!(
+        (page.refcount(), page.mapcount()),
+        (1, 1),
+        "our reference dropped"
+    );
+    assert_eq!(mm.get_user_u64(a), Ok(0x55), "copied data");
+    // The new page is exclusive: a write now reuses it.
+    let reuse = mm.stats().wp_reuse;
+    touch(&mut mm, a, AccessType::Store).unwrap();
+    assert_eq!(pte_at(&mm, a).unwrap().ppn(), after.ppn());
+    assert_eq!(mm.stats().wp_reuse, reuse + 1);
+    assert_eq!(
+        mm.handle_mm_fault(a, FaultFlags::UNSHARE | FaultFlags::WRITE),
+        Err(VmFault::SigsegvMaperr)
+    );
+    // Drop the simulated other mapper's reference.
+    page.dec_mapcount();
+    phys.put_page(old);
+    drop(mm);
+    let audit = phys.pages.audit();
+    assert_eq!(
+        (audit.used_frames, audit.bad_puts, audit.inconsistent_frames),
+        (1, 0, 0)
+    );
+}
+
+#[test]
+fn fault_errors() {
+    let (_phys, mut mm) = mm();
+    assert_eq!(
+        mm.handle_user_fault(0x4000_0000, AccessType::Load),
+        Err(VmFault::SigsegvMaperr)
+    );
+    assert_eq!(
+        mm.handle_user_fault(u64::MAX, AccessType::Load),
+        Err(VmFault::SigsegvMaperr)
+    );
+    let x = mm.do_mmap(0, P, PROT_EXEC, ANON, None, 0).unwrap();
+    assert_eq!(
+        mm.handle_user_fault(x, AccessType::Load),
+        Err(VmFault::SigsegvAccerr)
+    );
+    assert!(touch(&mut mm, x, AccessType::Fetch).is_ok());
+    let r = mm.do_mmap(0, P, PROT_READ, ANON, None, 0).unwrap();
+    assert_eq!(
+        mm.handle_user_fault(r, AccessType::Fetch),
+        Err(VmFault::SigsegvAccerr)
+    );
+    let w = mm.do_mmap(0, P, PROT_WRITE, ANON, None, 0).unwrap();
+    assert!(
+        touch(&mut mm, w, AccessType::Load).is_ok(),
+        "write implies read"
+    );
+    assert_eq!(VmFault::SigsegvAccerr.si_code(), 2);
+    assert_eq!(VmFault::Sigbus.signal(), 7);
+}
+
+#[test]
+fn out_of_memory_is_reported_not_panicked() {
+    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), 16 * P)]).unwrap();
+    let phys = Arc::new(PhysMem::new(ram).unwrap());
+    let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+    let a = mm.do_mmap(0, 64 * P, RW, ANON, None, 0).unwrap();
+    let mut oom = false;
+    for i in 0..64 {
+        match touch(&mut mm, a + i * P, AccessType::Store) {
+            Ok(_) => {}
+            Err(VmFault::Oom) => {
+                oom = true;
+                break;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(oom);
+    assert_eq!(mm.copy_to_user(a + 63 * P, &[1]), Err(Errno::EFAULT));
+    drop(mm);
+    assert_eq!(phys.pages.audit().used_frames, 1);
+}
+
+#[test]
+fn sv48_round_trip_and_teardown() {
+    let (phys, mut mm) = mm_with(SatpMode::Sv48, AdScheme::Svadu);
+    assert_eq!(mm.task_size(), 1 << 47);
+    assert_eq!(mm.satp().mode(), Some(SatpMode::Sv48));
+    let high = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    assert!(high > 1 << 38, "above the Sv39 range: {high:#x}");
+    mm.put_user_u64(high, 48).unwrap();
+    let t = uwalk(&mm, high, AccessType::Load).unwrap();
+    assert_eq!(phys.ram.read_u64(t.pa(GuestVirtAddr(high))).unwrap(), 48);
+    assert_eq!(
+        mm.page_table().nr_tables(),
+        4,
+        "root + 3 levels for one page"
+    );
+    let top = mm.setup_stack(P).unwrap();
+    mm.put_user_u64(top - 8, 1).unwrap();
+    drop(mm);
+    let a = phys.pages.audit();
+    assert_eq!(
+        (
+            a.used_frames,
+            a.pgtable_frames,
+            a.total_mapcount,
+            a.bad_puts
+        ),
+        (1, 0, 0, 0)
+    );
+}
+
+#[test]
+fn exit_returns_everything() {
+    let (phys, mut mm) = mm();
+    let base = phys.pages.audit();
+    mm.map_region(0x1_0000, 3 * P, VmFlags::READ | VmFlags::EXEC, None)
+        .unwrap();
+    mm.write_region(0x1_0000, &[1; 100]).unwrap();
+    mm.setup_stack(4 * P).unwrap();
+    mm.init_brk(0x40_0000);
+    mm.brk(0x48_0000);
+    mm.put_user_u64(0x47_0000, 1).unwrap();
+    let a = mm
+        .do_mmap(0, 32 * P, RW, ANON | MAP_POPULATE, None, 0)
+        .unwrap();
+    mm.mremap(a, 32 * P, 64 * P, MREMAP_MAYMOVE, 0).unwrap();
+    assert!(phys.pages.audit().used_frames > base.used_frames + 35);
+    mm.exit_mmap();
+    let end = phys.pages.audit();
+    assert_eq!(end.used_frames, base.used_frames - 1, "the root table too");
+    assert_eq!(
+        (end.total_mapcount, end.bad_puts, end.inconsistent_frames),
+        (0, 0, 0)
+    );
+    assert!(phys.pages.peak_used() > 35);
+}
+
+#[test]
+fn tlb_flush_accumulates() {
+    let (_phys, mut mm) = mm();
+    let a = mm.do_mmap(0, 4 * P, RW | PROT_EXEC, ANON, None, 0).unwrap();
+    assert!(
+        mm.take_tlb_flush().is_none(),
+        "a new VMA changes no translation"
+    );
+    mm.handle_user_fault(a + P, AccessType::Store).unwrap();
+    mm.handle_user_fault(a + 3 * P, AccessType::Store).unwrap();
+    let f = mm.take_tlb_flush();
+    assert_eq!(
+        f.range,
+        TlbFlushRange::Range {
+            start: a + P,
+            end: a + 4 * P
+        }
+    );
+    assert!(f.icache, "executable PTEs created");
+    assert!(mm.take_tlb_flush().is_none());
+}
+
+// ------------------------------------------------------------------ VMA property test
+
+/// Page-granular reference model: vpn → (prot, VM_ACCOUNT).
+type Model = BTreeMap<u64, (u64, bool)>;
+
+const ARENA: u64 = 0x1000_0000;
+const ARENA_PAGES: u64 = 32;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Mmap(u64, u64, u64),
+    Munmap(u64, u64),
+    Mprotect(u64, u64, u64),
+    Touch(u64, bool),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let range = (0..ARENA_PAGES).prop_flat_map(|p| (Just(p), 1..=(ARENA_PAGES - p).min(12)));
+    prop_oneof![
+        (range.clone(), 0u64..8).prop_map(|((p, n), prot)| Op::Mmap(p, n, prot)),
+        range.clone().prop_map(|(p, n)| Op::Munmap(p, n)),
+        (range, 0u64..8).prop_map(|((p, n), prot)| Op::Mprotect(p, n, prot)),
+        (0..ARENA_PAGES, any::<bool>()).prop_map(|(p, w)| Op::Touch(p, w)),
+    ]
+}
+
+fn apply_model(model: &mut Model, op: &Op) -> Option<Result<u64, Errno>> {
+    match *op {
+        Op::Mmap(p, n, prot) => {
+            for v in p..p + n {
+                model.insert(v, (prot, prot & PROT_WRITE != 0));
+            }
+            Some(Ok(ARENA + p * P))
+        }
+        Op::Munmap(p, n) => {
+            for v in p..p + n {
+                model.remove(&v);
+            }
+            Some(Ok(0))
+        }
+        Op::Mprotect(p, n, prot) => {
+            for v in p..p + n {
+                match model.get_mut(&v) {
+                    Some(e) => *e = (prot, e.1 || prot & PROT_WRITE != 0),
+                    None => return Some(Err(Errno::ENOMEM)),
+                }
+            }
+            Some(Ok(0))
+        }
+        Op::Touch(..) => None,
+    }
+}
+
+fn expected_vmas(model: &Model) -> Vec<(u64, u64, u64, bool)> {
+    let mut out: Vec<(u64, u64, u64, bool)> = Vec::new();
+    for (&v, &(prot, acct)) in model {
+        let start = ARENA + v * P;
+        match out.last_mut() {
+            Some(last) if last.1 == start && last.2 == prot && last.3 == acct => last.1 += P,
+            _ => out.push((start, start + P, prot, acct)),
+        }
+    }
+    out
+}
+
+fn prot_of(f: VmFlags) -> u64 {
+    let mut p = 0;
+    if f.contains(VmFlags::READ) {
+        p |= PROT_READ;
+    }
+    if f.contains(VmFlags::WRITE) {
+        p |= PROT_WRITE;
+    }
+    if f.contains(VmFlags::EXEC) {
+        p |= PROT_EXEC;
+    }
+    p
+}
+
+fn check(mm: &Mm, model: &Model) -> Result<(), TestCaseError> {
+    mm.vmas().validate().map_err(TestCaseError::fail)?;
+    prop_assert!(mm.vmas().is_maximally_merged());
+    let got: Vec<(u64, u64, u64, bool)> = mm
+        .vmas()
+        .iter()
+        .map(|v| {
+            (
+                v.start,
+                v.end,
+                prot_of(v.flags),
+                v.flags.contains(VmFlags::ACCOUNT),
+            )
+        })
+        .collect();
+    prop_assert_eq!(got, expected_vmas(model));
+    for v in mm.vmas().iter() {
+        prop_assert_eq!(
+            v.flags - VmFlags::ACCESS - VmFlags::ACCOUNT,
+            VmFlags::MAY_ALL
+        );
+    }
+    // Every PTE lies in a mapped page and carries at most the model's permissions.
+    for vpn in 0..ARENA_PAGES {
+        let Some(pte) = pte_at(mm, ARENA + vpn * P) else {
+            continue;
+        };
+        let Some(&(prot, _)) = model.get(&vpn) else {
+            return Err(TestCaseError::fail(format!("PTE for unmapped page {vpn}")));
+        };
+        let f = pte.flags();
+        if pte.ppn() == mm.phys().pages.zero_pfn().0 {
+            prop_assert!(!f.contains(PteFlags::W), "writable zero page at {}", vpn);
+        }
+        prop_assert_eq!(prot == 0, pte_protnone(pte), "page {}", vpn);
+        prop_assert_eq!(
+            f.contains(PteFlags::X),
+            prot & PROT_EXEC != 0 && pte.is_valid()
+        );
+        prop_assert!(!f.contains(PteFlags::W) || prot & PROT_WRITE != 0);
+        prop_assert!(!f.contains(PteFlags::R) || prot & (PROT_READ | PROT_WRITE) != 0 || prot == 0);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #[test]
+    fn vmas_match_page_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let (phys, mut mm) = mm();
+        let base = phys.pages.audit();
+        let mut model = Model::new();
+        for op in &ops {
+            let expect = apply_model(&mut model, op);
+            let got = match *op {
+                Op::Mmap(p, n, prot) => {
+                    mm.do_mmap(ARENA + p * P, n * P, prot, ANON | MAP_FIXED, None, 0)
+                }
+                Op::Munmap(p, n) => mm.do_munmap(ARENA + p * P, n * P),
+                Op::Mprotect(p, n, prot) => mm.mprotect(ARENA + p * P, n * P, prot),
+                Op::Touch(p, write) => {
+                    let va = ARENA + p * P;
+                    let access = if write { AccessType::Store } else { AccessType::Load };
+                    let r = touch(&mut mm, va, access);
+                    let want = match model.get(&p) {
+                        None => Err(VmFault::SigsegvMaperr),
+                        Some(&(prot, _)) if write && prot & PROT_WRITE == 0 => Err(VmFault::SigsegvAccerr),
+                        Some(&(prot, _)) if !write && prot & (PROT_READ | PROT_WRITE) == 0 => {
+                            Err(VmFault::SigsegvAccerr)
+                        }
+                        Some(_) => Ok(()),
+                    };
+                    prop_assert_eq!(r.map(|_| ()), want, "{:?}", op);
+                    continue;
+                }
+            };
+            prop_assert_eq!(Some(got), expect, "{:?}", op);
+            check(&mm, &model)?;
+        }
+        drop(mm);
+        let end = phys.pages.audit();
+        prop_assert_eq!(end.used_frames, base.used_frames - 1);
+        prop_assert_eq!(end.bad_puts + end.inconsistent_frames + end.total_mapcount, 0);
+    }
+}
