@@ -9,6 +9,7 @@ pub mod errno;
 pub mod fs;
 pub mod loader;
 pub mod mm;
+pub mod syscall;
 pub mod uaccess;
 
 pub use errno::{Errno, KResult};
