@@ -1,0 +1,1243 @@
+//! The VFS proper: the tree of inodes, path walking (`fs/namei.c`), and the namespace
+//! operations (`vfs_create`, `vfs_mkdir`, `vfs_unlink`, `vfs_rmdir`, `vfs_rename`), on a
+//! single tmpfs-like file system mounted at `/` with `/dev`, `/proc/self/exe` and `/tmp`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use thiserror::Error;
+
+use super::dev::{CharDev, Prng};
+use super::inode::{
+    Body, Directory, FileType, Inode, MagicLink, PageStore, SpaceAccount, Timespec,
+};
+use super::stat::{DirentWriter, Kstat};
+use super::{lock, MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
+use crate::errno::{Errno, KResult};
+
+/// The kernel's clock for file timestamps (`current_time()`): wall-clock time, or a fixed
+/// or stepped one in tests.
+pub type Clock = Arc<dyn Fn() -> Timespec + Send + Sync>;
+
+/// Device number of the root tmpfs (an anonymous block device, as tmpfs gets).
+pub const TMPFS_DEV: (u32, u32) = (0, 20);
+/// `stx_mnt_id` of the root mount.
+pub const ROOT_MNT_ID: u64 = 1;
+
+/// `MAY_EXEC` (include/linux/fs.h): search a directory or execute a file.
+pub const MAY_EXEC: u32 = 1;
+/// `MAY_WRITE`.
+pub const MAY_WRITE: u32 = 2;
+/// `MAY_READ`.
+pub const MAY_READ: u32 = 4;
+
+/// `BOGO_DIRENT_SIZE` (mm/shmem.c): tmpfs reports a directory's size as 20 bytes per
+/// entry, `.` and `..` included.
+const BOGO_DIRENT_SIZE: u64 = 20;
+
+/// How the VFS is set up.
+#[derive(Clone)]
+pub struct VfsConfig {
+    /// Source of file timestamps.
+    pub clock: Clock,
+    /// Seed of `/dev/urandom` and of [`Vfs::fill_random`].
+    pub urandom_seed: u64,
+    /// Most bytes of file data the file system may hold (tmpfs `size=`); writes past it
+    /// fail with `ENOSPC`.
+    pub size_limit_bytes: u64,
+}
+
+impl std::fmt::Debug for VfsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VfsConfig")
+            .field("urandom_seed", &self.urandom_seed)
+            .field("size_limit_bytes", &self.size_limit_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VfsConfig {
+    /// A clock that always says `t`.
+    pub fn fixed_clock(t: Timespec) -> Clock {
+        Arc::new(move || t)
+    }
+
+    /// The host's wall clock.
+    pub fn system_clock() -> Clock {
+        Arc::new(|| {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Timespec {
+                sec: d.as_secs() as i64,
+                nsec: d.subsec_nanos(),
+            }
+        })
+    }
+}
+
+impl Default for VfsConfig {
+    /// A fixed clock at 2024-01-01T00:00:00Z, seed 0, 1 GiB of space: deterministic.
+    fn default() -> Self {
+        VfsConfig {
+            clock: Self::fixed_clock(Timespec {
+                sec: 1_704_067_200,
+                nsec: 0,
+            }),
+            urandom_seed: 0,
+            size_limit_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Who is asking, for permission checks (`struct cred`: fsuid/fsgid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cred {
+    /// File-system user id; 0 is root, which bypasses read/write/search checks
+    /// (`CAP_DAC_OVERRIDE`).
+    pub uid: u32,
+    /// File-system group id.
+    pub gid: u32,
+}
+
+/// The last component of a path, as `path_parentat` classifies it (`LAST_NORM`,
+/// `LAST_DOT`, `LAST_DOTDOT`, `LAST_ROOT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Last {
+    Name(Vec<u8>),
+    Dot,
+    DotDot,
+    Root,
+}
+
+/// A walked path up to its last component.
+pub(crate) struct Parent {
+    pub(crate) dir: Arc<Inode>,
+    pub(crate) last: Last,
+    pub(crate) trailing_slash: bool,
+}
+
+/// One path walk (`struct nameidata`): the caller's root, `/proc/self/exe` target and
+/// credentials, and the symlink budget shared by everything the walk follows.
+pub(crate) struct Namei<'a> {
+    vfs: &'a Vfs,
+    exe: &'a [u8],
+    cred: Cred,
+    links_left: u32,
+}
+
+/// The tmpfs-like file system.
+pub struct Vfs {
+    root: Arc<Inode>,
+    next_ino: AtomicU64,
+    clock: Clock,
+    prng: Mutex<Prng>,
+    space: Arc<SpaceAccount>,
+    /// Serialises namespace changes (create, unlink, mkdir, rmdir, rename).
+    ns_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Vfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vfs")
+            .field("used_bytes", &self.space.used_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vfs {
+    /// A file system holding `/` (0755), `/dev/{null,zero,urandom}` (0666), `/tmp` (1777)
+    /// and `/proc/self/exe` (a link to each process's executable path).
+    pub fn new(config: VfsConfig) -> Vfs {
+        let now = (config.clock)();
+        let root = Arc::new(Inode::new(
+            1,
+            FileType::Directory,
+            0o755,
+            now,
+            Body::Dir(Directory::new(Weak::new())),
+        ));
+        let vfs = Vfs {
+            root,
+            next_ino: AtomicU64::new(2),
+            clock: config.clock,
+            prng: Mutex::new(Prng::new(config.urandom_seed)),
+            space: Arc::new(SpaceAccount::new(config.size_limit_bytes)),
+            ns_lock: Mutex::new(()),
+        };
+        // These cannot fail on a fresh tree; an error would only leave a node missing.
+        let root = Arc::clone(&vfs.root);
+        if let Ok(dev) = vfs.add_dir(&root, b"dev", 0o755) {
+            for (name, d) in [
+                (&b"null"[..], CharDev::Null),
+                (b"zero", CharDev::Zero),
+                (b"urandom", CharDev::Urandom),
+            ] {
+                let _ = vfs.add_node(&dev, name, FileType::CharDev, 0o666, Body::CharDev(d));
+            }
+        }
+        let _ = vfs.add_dir(&root, b"tmp", 0o1777);
+        if let Ok(proc_) = vfs.add_dir(&root, b"proc", 0o555) {
+            if let Ok(selfdir) = vfs.add_dir(&proc_, b"self", 0o555) {
+                let _ = vfs.add_node(
+                    &selfdir,
+                    b"exe",
+                    FileType::Symlink,
+                    0o777,
+                    Body::Magic(MagicLink::SelfExe),
+                );
+            }
+        }
+        vfs
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> Arc<Inode> {
+        Arc::clone(&self.root)
+    }
+
+    /// The current time from the configured clock.
+    pub fn now(&self) -> Timespec {
+        (self.clock)()
+    }
+
+    /// Fills `buf` from the seeded generator behind `/dev/urandom` (also the right source
+    /// for `AT_RANDOM` and `getrandom`).
+    pub fn fill_random(&self, buf: &mut [u8]) {
+        lock(&self.prng).fill(buf);
+    }
+
+    /// A fresh inode number (also used for pipes).
+    pub fn alloc_ino(&self) -> u64 {
+        self.next_ino.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Bytes of file data held.
+    pub fn used_bytes(&self) -> u64 {
+        self.space.used_bytes()
+    }
+
+    pub(crate) fn namei<'a>(&'a self, exe: &'a [u8], cred: Cred) -> Namei<'a> {
+        Namei {
+            vfs: self,
+            exe,
+            cred,
+            links_left: MAXSYMLINKS,
+        }
+    }
+
+    fn new_inode(&self, ftype: FileType, perm: u32, body: Body) -> Arc<Inode> {
+        Arc::new(Inode::new(self.alloc_ino(), ftype, perm, self.now(), body))
+    }
+
+    /// Adds an entry `name` → a new inode to `dir` (no permission checks: kernel use).
+    fn add_node(
+        &self,
+        dir: &Arc<Inode>,
+        name: &[u8],
+        ftype: FileType,
+        perm: u32,
+        body: Body,
+    ) -> KResult<Arc<Inode>> {
+        let node = self.new_inode(ftype, perm, body);
+        let now = self.now();
+        let mut g = dir.lock();
+        let Body::Dir(d) = &mut g.body else {
+            return Err(Errno::ENOTDIR);
+        };
+        if d.dead {
+            return Err(Errno::ENOENT);
+        }
+        if d.get(name).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        d.insert(name.to_vec(), Arc::clone(&node));
+        if ftype == FileType::Directory {
+            g.nlink += 1;
+        }
+        g.mtime = now;
+        g.ctime = now;
+        Ok(node)
+    }
+
+    fn add_dir(&self, parent: &Arc<Inode>, name: &[u8], perm: u32) -> KResult<Arc<Inode>> {
+        let body = Body::Dir(Directory::new(Arc::downgrade(parent)));
+        self.add_node(parent, name, FileType::Directory, perm, body)
+    }
+
+    /// The parent of directory `dir` (`..`); the root is its own parent.
+    pub(crate) fn parent_of(&self, dir: &Arc<Inode>) -> Arc<Inode> {
+        match &dir.lock().body {
+            Body::Dir(d) => d.parent.upgrade(),
+            _ => None,
+        }
+        .unwrap_or_else(|| Arc::clone(&self.root))
+    }
+
+    // ----- Kernel-side helpers: setting up the tree (no permission checks). -----
+
+    /// Creates directory `path` (absolute) and any missing parents with permissions
+    /// `perm`, like `mkdir -p`; returns the directory.
+    ///
+    /// # Errors
+    /// `ENOTDIR` if a component exists and is not a directory; path errors.
+    pub fn create_dir_all(&self, path: &[u8], perm: u32) -> KResult<Arc<Inode>> {
+        let _ns = lock(&self.ns_lock);
+        let mut cur = self.root();
+        for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            if comp.len() > NAME_MAX {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            let next = match comp {
+                b"." => continue,
+                b".." => self.parent_of(&cur),
+                _ => match dir_get(&cur, comp)? {
+                    Some(i) if i.is_dir() => i,
+                    Some(_) => return Err(Errno::ENOTDIR),
+                    None => self.add_dir(&cur, comp, perm)?,
+                },
+            };
+            cur = next;
+        }
+        Ok(cur)
+    }
+
+    /// Creates (or replaces the contents of) regular file `path` (absolute) with `data`
+    /// and permissions `perm`, creating parent directories (0755) as needed.
+    ///
+    /// # Errors
+    /// `EISDIR` if `path` is a directory; `ENOSPC` past the size limit; path errors.
+    pub fn write_file(&self, path: &[u8], data: &[u8], perm: u32) -> KResult<Arc<Inode>> {
+        let (dir_path, name) = split_last(path)?;
+        let dir = self.create_dir_all(dir_path, 0o755)?;
+        let _ns = lock(&self.ns_lock);
+        let file = match dir_get(&dir, name)? {
+            Some(f) if f.file_type() == FileType::Regular => f,
+            Some(f) if f.is_dir() => return Err(Errno::EISDIR),
+            Some(_) => return Err(Errno::EEXIST),
+            None => self.add_node(
+                &dir,
+                name,
+                FileType::Regular,
+                perm,
+                Body::Regular(Box::new(PageStore::new(Arc::clone(&self.space)))),
+            )?,
+        };
+        let now = self.now();
+        let mut g = file.lock();
+        g.perm = perm & 0o7777;
+        g.mtime = now;
+        g.ctime = now;
+        if let Body::Regular(store) = &mut g.body {
+            store.set_len(0)?;
+            if store.write_at(0, data)? < data.len() {
+                return Err(Errno::ENOSPC);
+            }
+        }
+        drop(g);
+        Ok(file)
+    }
+
+    /// Creates symbolic link `path` (absolute) pointing at `target`, creating parent
+    /// directories as needed.
+    ///
+    /// # Errors
+    /// `EEXIST` if `path` exists; path errors.
+    pub fn symlink(&self, target: &[u8], path: &[u8]) -> KResult<Arc<Inode>> {
+        if target.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if target.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let (dir_path, name) = split_last(path)?;
+        let dir = self.create_dir_all(dir_path, 0o755)?;
+        let _ns = lock(&self.ns_lock);
+        self.add_node(
+            &dir,
+            name,
+            FileType::Symlink,
+            0o777,
+            Body::Symlink(target.to_vec()),
+        )
+    }
+
+    /// Copies a host file into the VFS (`--file HOST[:GUEST]`), keeping its permission
+    /// bits, creating parent directories.
+    ///
+    /// # Errors
+    /// [`ImportError`] if the host file cannot be read or the guest path cannot be made.
+    pub fn import_host_file(&self, arg: &FileArg) -> Result<Arc<Inode>, ImportError> {
+        let data = std::fs::read(&arg.host).map_err(|source| ImportError::Read {
+            host: arg.host.clone(),
+            source,
+        })?;
+        let perm = host_permissions(&arg.host);
+        self.write_file(&arg.guest, &data, perm)
+            .map_err(|errno| ImportError::Create {
+                guest: String::from_utf8_lossy(&arg.guest).into_owned(),
+                errno,
+            })
+    }
+
+    /// Looks `path` up from `start` (used for relative paths) on behalf of a process whose
+    /// `/proc/self/exe` is `exe`, following a final symlink if `follow`.
+    ///
+    /// # Errors
+    /// `ENOENT`, `ENOTDIR`, `ENAMETOOLONG`, `ELOOP`, `EACCES` as `path_lookupat`.
+    pub fn lookup(
+        &self,
+        start: &Arc<Inode>,
+        exe: &[u8],
+        cred: Cred,
+        path: &[u8],
+        follow: bool,
+    ) -> KResult<Arc<Inode>> {
+        self.namei(exe, cred).resolve(start, path, follow)
+    }
+
+    /// The absolute path of directory `dir` (`d_path`, for `getcwd`).
+    ///
+    /// # Errors
+    /// `ENOENT` if `dir` or an ancestor has been removed.
+    pub fn path_of(&self, dir: &Arc<Inode>) -> KResult<Vec<u8>> {
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        let mut cur = Arc::clone(dir);
+        // Each step goes one level up; a tree deeper than this cannot be built.
+        for _ in 0..=PATH_MAX {
+            if Arc::ptr_eq(&cur, &self.root) {
+                let mut out = Vec::new();
+                for p in parts.iter().rev() {
+                    out.push(b'/');
+                    out.extend_from_slice(p);
+                }
+                if out.is_empty() {
+                    out.push(b'/');
+                }
+                return Ok(out);
+            }
+            let parent = {
+                let g = cur.lock();
+                match &g.body {
+                    Body::Dir(d) if !d.dead => d.parent.upgrade(),
+                    _ => None,
+                }
+            }
+            .ok_or(Errno::ENOENT)?;
+            let name = {
+                let g = parent.lock();
+                let Body::Dir(d) = &g.body else {
+                    return Err(Errno::ENOENT);
+                };
+                d.by_name
+                    .iter()
+                    .find(|(_, (_, i))| Arc::ptr_eq(i, &cur))
+                    .map(|(n, _)| n.clone())
+            }
+            .ok_or(Errno::ENOENT)?;
+            parts.push(name);
+            cur = parent;
+        }
+        Err(Errno::ENAMETOOLONG)
+    }
+
+    /// The attributes of `inode` (`vfs_getattr` → `shmem_getattr`).
+    pub fn stat(&self, inode: &Inode) -> Kstat {
+        let g = inode.lock();
+        let (size, blocks, rdev) = match &g.body {
+            Body::Regular(s) => (s.len(), s.allocated_bytes() / 512, (0, 0)),
+            Body::Dir(d) => ((d.by_name.len() as u64 + 2) * BOGO_DIRENT_SIZE, 0, (0, 0)),
+            Body::CharDev(c) => (0, 0, c.rdev()),
+            Body::Symlink(t) => (t.len() as u64, 0, (0, 0)),
+            Body::Magic(_) => (0, 0, (0, 0)),
+        };
+        Kstat {
+            dev: TMPFS_DEV,
+            ino: inode.ino(),
+            mode: inode.file_type().mode_bits() | g.perm,
+            nlink: g.nlink,
+            uid: g.uid,
+            gid: g.gid,
+            rdev,
+            size,
+            blksize: 4096,
+            blocks,
+            atime: g.atime,
+            mtime: g.mtime,
+            ctime: g.ctime,
+            btime: g.btime,
+            mnt_id: ROOT_MNT_ID,
+        }
+    }
+
+    /// The target of symbolic link `inode` for a process whose executable is `exe`, or
+    /// `None` if it is not a link.
+    pub fn readlink(&self, inode: &Inode, exe: &[u8]) -> Option<Vec<u8>> {
+        match &inode.lock().body {
+            Body::Symlink(t) => Some(t.clone()),
+            Body::Magic(MagicLink::SelfExe) => Some(exe.to_vec()),
+            _ => None,
+        }
+    }
+
+    /// Writes directory entries of `dir` from position `pos` into `out` until it is full;
+    /// returns the position to continue from. `.` is position 0, `..` position 1, and
+    /// each entry keeps the position it was created with (`d_off` = position + 1).
+    ///
+    /// # Errors
+    /// `ENOTDIR` if `dir` is not a directory; `ENOENT` if it has been removed.
+    pub fn readdir(&self, dir: &Arc<Inode>, mut pos: u64, out: &mut DirentWriter) -> KResult<u64> {
+        let parent_ino = self.parent_of(dir).ino();
+        let g = dir.lock();
+        let Body::Dir(d) = &g.body else {
+            return Err(Errno::ENOTDIR);
+        };
+        if d.dead {
+            return Err(Errno::ENOENT);
+        }
+        if pos == 0 {
+            if !out.push(dir.ino(), 1, super::dt::DT_DIR, b".") {
+                return Ok(pos);
+            }
+            pos = 1;
+        }
+        if pos == 1 {
+            if !out.push(parent_ino, 2, super::dt::DT_DIR, b"..") {
+                return Ok(pos);
+            }
+            pos = 2;
+        }
+        for (&p, name) in d.by_pos.range(pos..) {
+            let Some((_, child)) = d.by_name.get(name) else {
+                continue;
+            };
+            if !out.push(child.ino(), p + 1, child.file_type().dirent_type(), name) {
+                return Ok(pos);
+            }
+            pos = p + 1;
+        }
+        Ok(pos)
+    }
+
+    /// `generic_permission` with `CAP_DAC_OVERRIDE` for uid 0: `mask` is a combination of
+    /// `MAY_READ`, `MAY_WRITE`, `MAY_EXEC`. Root may do anything, except execute a file
+    /// that has no execute bit at all.
+    ///
+    /// # Errors
+    /// `EACCES`.
+    pub fn check_permission(&self, inode: &Inode, cred: Cred, mask: u32) -> KResult<()> {
+        let g = inode.lock();
+        if cred.uid == 0 {
+            if mask & MAY_EXEC != 0 && !inode.is_dir() && g.perm & 0o111 == 0 {
+                return Err(Errno::EACCES);
+            }
+            return Ok(());
+        }
+        let shift = if g.uid == cred.uid {
+            6
+        } else if g.gid == cred.gid {
+            3
+        } else {
+            0
+        };
+        let have = (g.perm >> shift) & 7;
+        if mask & !have & 7 != 0 {
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    }
+
+    /// `do_truncate`: sets a regular file's size (zero-filling or freeing) and its
+    /// mtime/ctime.
+    ///
+    /// # Errors
+    /// `EISDIR` for a directory, `EINVAL` for other non-regular files, `EFBIG`.
+    pub fn truncate(&self, inode: &Inode, len: u64) -> KResult<()> {
+        super::file::truncate_inode(self, inode, len)
+    }
+
+    // ----- Namespace operations used by the system calls. -----
+
+    /// The `open` part of `path_openat`: finds or (with `O_CREAT`) creates the inode.
+    /// `perm` is the creation mode with the umask already applied. The caller checks
+    /// `O_DIRECTORY`, access to directories and `O_TRUNC`.
+    pub(crate) fn open_inode(
+        &self,
+        nd: &mut Namei<'_>,
+        start: &Arc<Inode>,
+        path: &[u8],
+        flags: u32,
+        perm: u32,
+    ) -> KResult<Arc<Inode>> {
+        let follow = flags & O_NOFOLLOW == 0;
+        if flags & O_CREAT == 0 {
+            let inode = nd.resolve(start, path, follow)?;
+            if inode.file_type() == FileType::Symlink && flags & O_PATH == 0 {
+                return Err(Errno::ELOOP);
+            }
+            return Ok(inode);
+        }
+        let mut start = Arc::clone(start);
+        let mut path = path.to_vec();
+        loop {
+            let p = nd.parent(&start, &path)?;
+            let Last::Name(name) = p.last else {
+                return Err(Errno::EISDIR);
+            };
+            if p.trailing_slash {
+                return Err(Errno::EISDIR);
+            }
+            if !p.dir.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            let _ns = lock(&self.ns_lock);
+            match dir_get(&p.dir, &name)? {
+                Some(existing) => {
+                    if flags & O_EXCL != 0 {
+                        return Err(Errno::EEXIST);
+                    }
+                    if existing.file_type() == FileType::Symlink {
+                        if !follow {
+                            return Err(Errno::ELOOP);
+                        }
+                        // Create through a (possibly dangling) link, as Linux does.
+                        path = nd.link_target(&existing)?;
+                        start = p.dir;
+                        continue;
+                    }
+                    if existing.is_dir() {
+                        return Err(Errno::EISDIR);
+                    }
+                    return Ok(existing);
+                }
+                None => {
+                    self.check_permission(&p.dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+                    let body = Body::Regular(Box::new(PageStore::new(Arc::clone(&self.space))));
+                    let node = self.add_node(&p.dir, &name, FileType::Regular, perm, body)?;
+                    set_owner(&node, nd.cred);
+                    return Ok(node);
+                }
+            }
+        }
+    }
+
+    /// `do_mkdirat`: `perm` already has the umask applied.
+    pub(crate) fn mkdir(
+        &self,
+        nd: &mut Namei<'_>,
+        start: &Arc<Inode>,
+        path: &[u8],
+        perm: u32,
+    ) -> KResult<()> {
+        let p = nd.parent(start, path)?;
+        let Last::Name(name) = p.last else {
+            return Err(Errno::EEXIST);
+        };
+        if !p.dir.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let _ns = lock(&self.ns_lock);
+        if dir_get(&p.dir, &name)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        self.check_permission(&p.dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+        let node = self.add_dir(&p.dir, &name, perm)?;
+        set_owner(&node, nd.cred);
+        Ok(())
+    }
+
+    /// `do_unlinkat` without `AT_REMOVEDIR`.
+    pub(crate) fn unlink(
+        &self,
+        nd: &mut Namei<'_>,
+        start: &Arc<Inode>,
+        path: &[u8],
+    ) -> KResult<()> {
+        let p = nd.parent(start, path)?;
+        let Last::Name(name) = p.last else {
+            return Err(Errno::EISDIR);
+        };
+        if !p.dir.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let _ns = lock(&self.ns_lock);
+        let child = dir_get(&p.dir, &name)?.ok_or(Errno::ENOENT)?;
+        if child.is_dir() {
+            return Err(Errno::EISDIR);
+        }
+        if p.trailing_slash {
+            return Err(Errno::ENOTDIR);
+        }
+        self.check_permission(&p.dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+        self.detach(&p.dir, &name, &child);
+        Ok(())
+    }
+
+    /// `do_rmdir`.
+    pub(crate) fn rmdir(&self, nd: &mut Namei<'_>, start: &Arc<Inode>, path: &[u8]) -> KResult<()> {
+        let p = nd.parent(start, path)?;
+        let name = match p.last {
+            Last::Name(n) => n,
+            Last::Dot => return Err(Errno::EINVAL),
+            Last::DotDot => return Err(Errno::ENOTEMPTY),
+            Last::Root => return Err(Errno::EBUSY),
+        };
+        if !p.dir.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let _ns = lock(&self.ns_lock);
+        let child = dir_get(&p.dir, &name)?.ok_or(Errno::ENOENT)?;
+        if !child.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if !dir_is_empty(&child) {
+            return Err(Errno::ENOTEMPTY);
+        }
+        self.check_permission(&p.dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+        self.detach(&p.dir, &name, &child);
+        Ok(())
+    }
+
+    /// Removes entry `name` (which is `child`) from `dir` and fixes link counts and times.
+    /// Called with the namespace lock held.
+    fn detach(&self, dir: &Arc<Inode>, name: &[u8], child: &Arc<Inode>) {
+        let now = self.now();
+        {
+            let mut g = dir.lock();
+            if let Body::Dir(d) = &mut g.body {
+                d.remove(name);
+            }
+            if child.is_dir() {
+                g.nlink = g.nlink.saturating_sub(1);
+            }
+            g.mtime = now;
+            g.ctime = now;
+        }
+        let mut c = child.lock();
+        c.ctime = now;
+        if let Body::Dir(d) = &mut c.body {
+            d.dead = true;
+            c.nlink = 0;
+        } else {
+            c.nlink = c.nlink.saturating_sub(1);
+        }
+    }
+
+    /// `do_renameat2` with flags 0 or `RENAME_NOREPLACE`.
+    pub(crate) fn rename(
+        &self,
+        nd: &mut Namei<'_>,
+        old_start: &Arc<Inode>,
+        old_path: &[u8],
+        new_start: &Arc<Inode>,
+        new_path: &[u8],
+        noreplace: bool,
+    ) -> KResult<()> {
+        let op = nd.parent(old_start, old_path)?;
+        nd.links_left = MAXSYMLINKS;
+        let np = nd.parent(new_start, new_path)?;
+        let (Last::Name(old_name), Last::Name(new_name)) = (&op.last, &np.last) else {
+            return Err(Errno::EBUSY);
+        };
+        if !op.dir.is_dir() || !np.dir.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let _ns = lock(&self.ns_lock);
+        let old = dir_get(&op.dir, old_name)?.ok_or(Errno::ENOENT)?;
+        if !old.is_dir() && (op.trailing_slash || np.trailing_slash) {
+            return Err(Errno::ENOTDIR);
+        }
+        let target = dir_get(&np.dir, new_name)?;
+        if noreplace && target.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        if let Some(t) = &target {
+            if Arc::ptr_eq(t, &old) {
+                return Ok(());
+            }
+        }
+        if old.is_dir() {
+            // Moving a directory into itself or below it.
+            let mut cur = Arc::clone(&np.dir);
+            for _ in 0..=PATH_MAX {
+                if Arc::ptr_eq(&cur, &old) {
+                    return Err(Errno::EINVAL);
+                }
+                if Arc::ptr_eq(&cur, &self.root) {
+                    break;
+                }
+                cur = self.parent_of(&cur);
+            }
+            if let Some(t) = &target {
+                if !t.is_dir() {
+                    return Err(Errno::ENOTDIR);
+                }
+                if !dir_is_empty(t) {
+                    return Err(Errno::ENOTEMPTY);
+                }
+            }
+        } else if target.as_ref().is_some_and(|t| t.is_dir()) {
+            return Err(Errno::EISDIR);
+        }
+        self.check_permission(&op.dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+        self.check_permission(&np.dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+        if dir_is_dead(&np.dir) {
+            return Err(Errno::ENOENT);
+        }
+        if let Some(t) = &target {
+            self.detach(&np.dir, new_name, t);
+        }
+        let now = self.now();
+        let same_dir = Arc::ptr_eq(&op.dir, &np.dir);
+        {
+            let mut g = np.dir.lock();
+            if let Body::Dir(d) = &mut g.body {
+                d.insert(new_name.clone(), Arc::clone(&old));
+                if same_dir {
+                    d.remove(old_name);
+                }
+            }
+            if old.is_dir() && !same_dir {
+                g.nlink += 1;
+            }
+            g.mtime = now;
+            g.ctime = now;
+        }
+        if !same_dir {
+            let mut g = op.dir.lock();
+            if let Body::Dir(d) = &mut g.body {
+                d.remove(old_name);
+            }
+            if old.is_dir() {
+                g.nlink = g.nlink.saturating_sub(1);
+            }
+            g.mtime = now;
+            g.ctime = now;
+        }
+        let mut g = old.lock();
+        g.ctime = now;
+        if let Body::Dir(d) = &mut g.body {
+            d.parent = Arc::downgrade(&np.dir);
+        }
+        Ok(())
+    }
+}
+
+/// Looks `name` up in `dir` without following anything.
+fn dir_get(dir: &Arc<Inode>, name: &[u8]) -> KResult<Option<Arc<Inode>>> {
+    match &dir.lock().body {
+        Body::Dir(d) if d.dead => Err(Errno::ENOENT),
+        Body::Dir(d) => Ok(d.get(name)),
+        _ => Err(Errno::ENOTDIR),
+    }
+}
+
+fn dir_is_empty(dir: &Inode) -> bool {
+    matches!(&dir.lock().body, Body::Dir(d) if d.is_empty())
+}
+
+fn dir_is_dead(dir: &Inode) -> bool {
+    matches!(&dir.lock().body, Body::Dir(d) if d.dead)
+}
+
+fn set_owner(inode: &Inode, cred: Cred) {
+    let mut g = inode.lock();
+    g.uid = cred.uid;
+    g.gid = cred.gid;
+}
+
+/// Splits an absolute kernel path into its directory and last name.
+fn split_last(path: &[u8]) -> KResult<(&[u8], &[u8])> {
+    let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+    let cut = trimmed
+        .iter()
+        .rposition(|&b| b == b'/')
+        .ok_or(Errno::ENOENT)?;
+    let name = trimmed.get(cut + 1..).unwrap_or_default();
+    if name.is_empty() || name == b"." || name == b".." {
+        return Err(Errno::EINVAL);
+    }
+    if name.len() > NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok((trimmed.get(..cut).unwrap_or_default(), name))
+}
+
+impl Namei<'_> {
+    /// `path_parentat`: walks every component but the last.
+    pub(crate) fn parent(&mut self, start: &Arc<Inode>, path: &[u8]) -> KResult<Parent> {
+        if path.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if path.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let mut cur = if path.first() == Some(&b'/') {
+            self.vfs.root()
+        } else {
+            Arc::clone(start)
+        };
+        let comps: Vec<&[u8]> = path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
+        let Some((last, dirs)) = comps.split_last() else {
+            return Ok(Parent {
+                dir: cur,
+                last: Last::Root,
+                trailing_slash: false,
+            });
+        };
+        for comp in dirs {
+            cur = self.step(&cur, comp)?;
+        }
+        if last.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let last = match *last {
+            b"." => Last::Dot,
+            b".." => Last::DotDot,
+            name => Last::Name(name.to_vec()),
+        };
+        Ok(Parent {
+            dir: cur,
+            last,
+            trailing_slash: path.last() == Some(&b'/'),
+        })
+    }
+
+    /// `path_lookupat`: the inode `path` names.
+    pub(crate) fn resolve(
+        &mut self,
+        start: &Arc<Inode>,
+        path: &[u8],
+        follow: bool,
+    ) -> KResult<Arc<Inode>> {
+        let p = self.parent(start, path)?;
+        match p.last {
+            Last::Root => Ok(p.dir),
+            Last::Dot => self.child(&p.dir, b"."),
+            Last::DotDot => self.child(&p.dir, b".."),
+            Last::Name(name) => {
+                let c = self.child(&p.dir, &name)?;
+                let c = if c.file_type() == FileType::Symlink && (follow || p.trailing_slash) {
+                    self.follow(&p.dir, &c)?
+                } else {
+                    c
+                };
+                if p.trailing_slash && !c.is_dir() {
+                    return Err(Errno::ENOTDIR);
+                }
+                Ok(c)
+            }
+        }
+    }
+
+    /// One component of a walk: the child, with a symlink followed.
+    fn step(&mut self, cur: &Arc<Inode>, name: &[u8]) -> KResult<Arc<Inode>> {
+        let c = self.child(cur, name)?;
+        if c.file_type() == FileType::Symlink {
+            self.follow(cur, &c)
+        } else {
+            Ok(c)
+        }
+    }
+
+    /// `lookup_fast`/`lookup_slow` with `may_lookup`: `name` in `dir`, nothing followed.
+    fn child(&self, dir: &Arc<Inode>, name: &[u8]) -> KResult<Arc<Inode>> {
+        if !dir.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        self.vfs.check_permission(dir, self.cred, MAY_EXEC)?;
+        if name.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        match name {
+            b"." => Ok(Arc::clone(dir)),
+            b".." => Ok(self.vfs.parent_of(dir)),
+            _ => dir_get(dir, name)?.ok_or(Errno::ENOENT),
+        }
+    }
+
+    /// The target text of a symlink, counting against the `MAXSYMLINKS` budget.
+    fn link_target(&mut self, link: &Inode) -> KResult<Vec<u8>> {
+        if self.links_left == 0 {
+            return Err(Errno::ELOOP);
+        }
+        self.links_left -= 1;
+        let target = self.vfs.readlink(link, self.exe).ok_or(Errno::EINVAL)?;
+        if target.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        Ok(target)
+    }
+
+    /// `pick_link` + walking the target from the link's directory.
+    fn follow(&mut self, dir: &Arc<Inode>, link: &Arc<Inode>) -> KResult<Arc<Inode>> {
+        let target = self.link_target(link)?;
+        self.resolve(dir, &target, true)
+    }
+}
+
+/// A `--file HOST[:GUEST]` argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileArg {
+    /// The host file to read.
+    pub host: PathBuf,
+    /// The absolute guest path to create.
+    pub guest: Vec<u8>,
+}
+
+/// Parses `HOST[:GUEST]`. The split is at the last `:` followed by `/` (guest paths are
+/// absolute), so host paths containing `:` still work; without `:GUEST` the file goes to
+/// `/` + the host file's name.
+///
+/// # Errors
+/// [`ImportError::BadArgument`] if the host part is empty or has no file name.
+pub fn parse_file_arg(arg: &str) -> Result<FileArg, ImportError> {
+    let (host, guest) = match arg.rfind(":/") {
+        Some(i) => (&arg[..i], Some(&arg[i + 1..])),
+        None => (arg, None),
+    };
+    if host.is_empty() {
+        return Err(ImportError::BadArgument(arg.to_owned()));
+    }
+    let guest = match guest {
+        Some(g) => g.as_bytes().to_vec(),
+        None => {
+            let name = Path::new(host)
+                .file_name()
+                .ok_or_else(|| ImportError::BadArgument(arg.to_owned()))?;
+            let mut g = b"/".to_vec();
+            g.extend_from_slice(name.to_string_lossy().as_bytes());
+            g
+        }
+    };
+    Ok(FileArg {
+        host: PathBuf::from(host),
+        guest,
+    })
+}
+
+/// Why a host file could not be put into the VFS.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    /// The `--file` argument is malformed.
+    #[error("bad --file argument {0:?}: expected HOST[:/GUEST/PATH]")]
+    BadArgument(String),
+    /// Reading the host file failed.
+    #[error("cannot read host file {}", host.display())]
+    Read {
+        /// The host path.
+        host: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Creating the guest file failed.
+    #[error("cannot create guest file {guest}: {errno}")]
+    Create {
+        /// The guest path.
+        guest: String,
+        /// Why.
+        errno: Errno,
+    },
+}
+
+#[cfg(unix)]
+fn host_permissions(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644)
+}
+
+#[cfg(not(unix))]
+fn host_permissions(_path: &Path) -> u32 {
+    0o755
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vfs() -> Vfs {
+        Vfs::new(VfsConfig::default())
+    }
+
+    fn look(v: &Vfs, path: &str) -> KResult<Arc<Inode>> {
+        v.lookup(
+            &v.root(),
+            b"/bin/prog",
+            Cred::default(),
+            path.as_bytes(),
+            true,
+        )
+    }
+
+    #[test]
+    fn initial_tree() {
+        let v = vfs();
+        assert!(look(&v, "/dev").unwrap().is_dir());
+        assert_eq!(look(&v, "/dev/null").unwrap().mode(), 0o020666);
+        assert_eq!(look(&v, "/tmp").unwrap().mode(), 0o041777);
+        let exe = v
+            .lookup(&v.root(), b"", Cred::default(), b"/proc/self/exe", false)
+            .unwrap();
+        assert_eq!(v.readlink(&exe, b"/bin/prog"), Some(b"/bin/prog".to_vec()));
+        // Root nlink: 2 + dev, tmp, proc.
+        assert_eq!(v.root().nlink(), 5);
+    }
+
+    #[test]
+    fn walking_rules() {
+        let v = vfs();
+        v.write_file(b"/a/b/file", b"data", 0o644).unwrap();
+        let file = look(&v, "/a/b/file").unwrap();
+        assert!(Arc::ptr_eq(&look(&v, "/a/./b/../b//file").unwrap(), &file));
+        assert!(Arc::ptr_eq(&look(&v, "/../../a/b/file").unwrap(), &file));
+        assert!(Arc::ptr_eq(&look(&v, "/").unwrap(), &v.root()));
+        assert_eq!(look(&v, "").unwrap_err(), Errno::ENOENT);
+        assert_eq!(look(&v, "/a/missing").unwrap_err(), Errno::ENOENT);
+        assert_eq!(look(&v, "/a/b/file/").unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(look(&v, "/a/b/file/x").unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(look(&v, "/a/b/file/.").unwrap_err(), Errno::ENOTDIR);
+        let long = format!("/a/{}", "n".repeat(256));
+        assert_eq!(look(&v, &long).unwrap_err(), Errno::ENAMETOOLONG);
+        let long_path = "/a".repeat(2048);
+        assert_eq!(look(&v, &long_path).unwrap_err(), Errno::ENAMETOOLONG);
+        // Relative to a start directory.
+        let b = look(&v, "/a/b").unwrap();
+        let r = v.lookup(&b, b"", Cred::default(), b"file", true).unwrap();
+        assert!(Arc::ptr_eq(&r, &file));
+    }
+
+    #[test]
+    fn symlinks_and_eloop() {
+        let v = vfs();
+        v.write_file(b"/d/target", b"x", 0o644).unwrap();
+        v.symlink(b"target", b"/d/rel").unwrap();
+        v.symlink(b"/d", b"/dirlink").unwrap();
+        v.symlink(b"/loop2", b"/loop1").unwrap();
+        v.symlink(b"/loop1", b"/loop2").unwrap();
+        let t = look(&v, "/d/target").unwrap();
+        assert!(Arc::ptr_eq(&look(&v, "/d/rel").unwrap(), &t));
+        assert!(Arc::ptr_eq(&look(&v, "/dirlink/rel").unwrap(), &t));
+        let nofollow = v
+            .lookup(&v.root(), b"", Cred::default(), b"/d/rel", false)
+            .unwrap();
+        assert_eq!(nofollow.file_type(), FileType::Symlink);
+        assert_eq!(look(&v, "/loop1").unwrap_err(), Errno::ELOOP);
+        // A trailing slash follows even without `follow`.
+        let d = v
+            .lookup(&v.root(), b"", Cred::default(), b"/dirlink/", false)
+            .unwrap();
+        assert!(d.is_dir());
+        // A chain of 40 links resolves; 41 is too many.
+        v.write_file(b"/c/0", b"", 0o644).unwrap();
+        for i in 1..=41 {
+            v.symlink(
+                format!("{}", i - 1).as_bytes(),
+                format!("/c/{i}").as_bytes(),
+            )
+            .unwrap();
+        }
+        assert!(look(&v, "/c/40").is_ok());
+        assert_eq!(look(&v, "/c/41").unwrap_err(), Errno::ELOOP);
+        // /proc/self/exe follows to the process's executable.
+        v.write_file(b"/bin/prog", b"\x7fELF", 0o755).unwrap();
+        assert!(Arc::ptr_eq(
+            &look(&v, "/proc/self/exe").unwrap(),
+            &look(&v, "/bin/prog").unwrap()
+        ));
+    }
+
+    #[test]
+    fn path_of_and_removed_directories() {
+        let v = vfs();
+        let d = v.create_dir_all(b"/x/y/z", 0o755).unwrap();
+        assert_eq!(v.path_of(&d).unwrap(), b"/x/y/z");
+        assert_eq!(v.path_of(&v.root()).unwrap(), b"/");
+        let mut nd = v.namei(b"", Cred::default());
+        v.rmdir(&mut nd, &v.root(), b"/x/y/z").unwrap();
+        assert_eq!(v.path_of(&d).unwrap_err(), Errno::ENOENT);
+        let mut w = DirentWriter::new(4096);
+        assert_eq!(v.readdir(&d, 0, &mut w).unwrap_err(), Errno::ENOENT);
+    }
+
+    #[test]
+    fn permissions_for_root_and_others() {
+        let v = vfs();
+        let f = v.write_file(b"/f", b"", 0o640).unwrap();
+        let root = Cred::default();
+        assert_eq!(v.check_permission(&f, root, MAY_READ | MAY_WRITE), Ok(()));
+        assert_eq!(v.check_permission(&f, root, MAY_EXEC), Err(Errno::EACCES));
+        let user = Cred { uid: 1000, gid: 0 };
+        assert_eq!(v.check_permission(&f, user, MAY_READ), Ok(()), "group r");
+        assert_eq!(v.check_permission(&f, user, MAY_WRITE), Err(Errno::EACCES));
+        let other = Cred { uid: 1000, gid: 5 };
+        assert_eq!(v.check_permission(&f, other, MAY_READ), Err(Errno::EACCES));
+    }
+
+    #[test]
+    fn space_limit_and_file_arg() {
+        let v = Vfs::new(VfsConfig {
+            size_limit_bytes: 8192,
+            ..VfsConfig::default()
+        });
+        v.write_file(b"/small", &[1; 8192], 0o644).unwrap();
+        assert_eq!(v.used_bytes(), 8192);
+        assert_eq!(
+            v.write_file(b"/big", &[1; 10], 0o644).unwrap_err(),
+            Errno::ENOSPC
+        );
+        assert_eq!(
+            parse_file_arg("data/in.txt").unwrap(),
+            FileArg {
+                host: "data/in.txt".into(),
+                guest: b"/in.txt".to_vec()
+            }
+        );
+        assert_eq!(
+            parse_file_arg("c:weird:name:/etc/x").unwrap(),
+            FileArg {
+                host: "c:weird:name".into(),
+                guest: b"/etc/x".to_vec()
+            }
+        );
+        assert!(parse_file_arg(":/x").is_err());
+    }
+
+    #[test]
+    fn import_host_file_creates_parents_and_keeps_mode() {
+        let dir = std::env::temp_dir().join(format!("dirtybit-import-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let host = dir.join("tool.sh");
+        std::fs::write(&host, b"#!/bin/sh\necho hi\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o750)).unwrap();
+        }
+        let v = vfs();
+        let arg = parse_file_arg(&format!("{}:/opt/bin/tool", host.display())).unwrap();
+        v.import_host_file(&arg).unwrap();
+        let f = look(&v, "/opt/bin/tool").unwrap();
+        assert_eq!(
+            f.read_all(1 << 20).unwrap().unwrap(),
+            b"#!/bin/sh\necho hi\n"
+        );
+        #[cfg(unix)]
+        assert_eq!(f.mode(), 0o100750);
+        let missing = FileArg {
+            host: dir.join("nope"),
+            guest: b"/nope".to_vec(),
+        };
+        assert!(matches!(
+            v.import_host_file(&missing),
+            Err(ImportError::Read { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,1103 @@
+//! File system calls with Linux's semantics and errnos (fs/open.c, fs/read_write.c,
+//! fs/stat.c, fs/namei.c, fs/readdir.c, fs/fcntl.c, fs/file.c, fs/pipe.c, fs/d_path.c,
+//! fs/ioctl.c, drivers/tty/tty_io.c).
+//!
+//! Every call takes the caller's [`ProcessFs`], the [`Vfs`], the caller's user memory and
+//! the raw 64-bit register arguments, and returns the value for `a0`. Arguments are
+//! narrowed as the C prototypes do: an `unsigned int fd` keeps the low 32 bits, an
+//! `int dirfd` is their signed value, `size_t`/`loff_t` stay 64-bit.
+//!
+//! Blocking: `read`, `write`, `readv` and `writev` may find a pipe empty or full. They then
+//! return [`IoError::WouldBlock`]; the scheduler parks the task on the [`WaitOn`] key and
+//! restarts the call when the pipe changes (having done nothing, the call is safe to
+//! restart). A write larger than `PIPE_BUF` that fills the pipe part-way returns the
+//! short count instead of waiting for the rest. `EPIPE` from a write-type call means the
+//! kernel must raise `SIGPIPE`.
+//!
+//! Reads copy to user memory page by page and report the bytes copied before a fault;
+//! writes copy from user memory 64 KiB at a time and report the bytes of whole chunks
+//! written before a fault.
+
+use std::sync::Arc;
+
+use crate::errno::{Errno, KResult};
+use crate::fs::{
+    FileTarget, Inode, IoError, IoResult, Kstat, OpenFile, Pipe, ProcessFs, Vfs, AT_EACCESS,
+    AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
+    AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_LARGEFILE,
+    O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF,
+    PIPE_CAPACITY,
+};
+use crate::uaccess::UserAccess;
+
+/// Result of a system call that may block.
+pub type SysResult = IoResult<u64>;
+
+/// `UIO_MAXIOV`: the most `iovec`s one `readv`/`writev` takes.
+pub const UIO_MAXIOV: u64 = 1024;
+
+/// The highest user address + 1 accepted by `access_ok` (`TASK_SIZE` for Sv48, the
+/// largest mode the machine runs; under Sv39 higher addresses fault in the copy anyway).
+pub const TASK_SIZE_MAX: u64 = 1 << 47;
+
+/// `F_DUPFD` (include/uapi/asm-generic/fcntl.h).
+pub const F_DUPFD: u32 = 0;
+/// `F_GETFD`.
+pub const F_GETFD: u32 = 1;
+/// `F_SETFD`.
+pub const F_SETFD: u32 = 2;
+/// `F_GETFL`.
+pub const F_GETFL: u32 = 3;
+/// `F_SETFL`.
+pub const F_SETFL: u32 = 4;
+/// `F_DUPFD_CLOEXEC` (include/uapi/linux/fcntl.h: `F_LINUX_SPECIFIC_BASE + 6`).
+pub const F_DUPFD_CLOEXEC: u32 = 1030;
+/// `F_GETPIPE_SZ`.
+pub const F_GETPIPE_SZ: u32 = 1032;
+/// The close-on-exec descriptor flag.
+pub const FD_CLOEXEC: u64 = 1;
+
+/// `renameat2`: do not replace an existing target.
+pub const RENAME_NOREPLACE: u32 = 1;
+
+/// `TCGETS` (include/uapi/asm-generic/ioctls.h).
+pub const TCGETS: u32 = 0x5401;
+/// `TCSETS`.
+pub const TCSETS: u32 = 0x5402;
+/// `TCSETSW`.
+pub const TCSETSW: u32 = 0x5403;
+/// `TCSETSF`.
+pub const TCSETSF: u32 = 0x5404;
+/// `TIOCGWINSZ`.
+pub const TIOCGWINSZ: u32 = 0x5413;
+/// `FIONREAD`: bytes available to read.
+pub const FIONREAD: u32 = 0x541b;
+/// `FIONBIO`: set or clear `O_NONBLOCK` from `*(int *)arg`.
+pub const FIONBIO: u32 = 0x5421;
+/// `FIONCLEX`: clear close-on-exec.
+pub const FIONCLEX: u32 = 0x5450;
+/// `FIOCLEX`: set close-on-exec.
+pub const FIOCLEX: u32 = 0x5451;
+
+/// Size of the kernel's `struct termios` for `TCGETS` on asm-generic (`NCCS` = 19):
+/// four `tcflag_t`, `c_line`, `c_cc[19]`.
+const TERMIOS_SIZE: usize = 36;
+
+// ----- Argument helpers. -----
+
+/// An `unsigned int fd` argument.
+fn fd_arg(raw: u64) -> u32 {
+    raw as u32
+}
+
+/// An `int` argument (dirfd, flags given as int).
+fn int_arg(raw: u64) -> i32 {
+    raw as u32 as i32
+}
+
+/// `access_ok`: the range `[va, va+len)` lies below the user address limit.
+fn access_ok(va: u64, len: u64) -> KResult<()> {
+    match va.checked_add(len) {
+        Some(end) if end <= TASK_SIZE_MAX => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
+/// `getname_flags`: a path from user memory; empty is `ENOENT` unless `allow_empty`.
+/// A NULL pointer counts as empty when `allow_empty` (Linux 6.11+ for `*stat*`).
+fn get_path(u: &mut dyn UserAccess, va: u64, allow_empty: bool) -> KResult<Vec<u8>> {
+    if va == 0 && allow_empty {
+        return Ok(Vec::new());
+    }
+    let path = u.strncpy_from_user(va, PATH_MAX - 1)?;
+    if path.is_empty() && !allow_empty {
+        return Err(Errno::ENOENT);
+    }
+    Ok(path)
+}
+
+/// The directory a relative path starts from (`path_init` with `dfd`).
+fn start_dir(p: &ProcessFs, dirfd: i32, path: &[u8]) -> KResult<Arc<Inode>> {
+    if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
+        return Ok(Arc::clone(&p.cwd));
+    }
+    let fd = u32::try_from(dirfd).map_err(|_| Errno::EBADF)?;
+    let f = p.fds.get(fd)?;
+    match f.inode() {
+        Some(i) if i.is_dir() => Ok(Arc::clone(i)),
+        _ => Err(Errno::ENOTDIR),
+    }
+}
+
+/// What an `AT_EMPTY_PATH` call with an empty path stands for: the file of `dirfd`, or
+/// the cwd for `AT_FDCWD`.
+enum EmptyTarget {
+    File(Arc<OpenFile>),
+    Inode(Arc<Inode>),
+}
+
+fn empty_target(p: &ProcessFs, dirfd: i32) -> KResult<EmptyTarget> {
+    if dirfd == AT_FDCWD {
+        return Ok(EmptyTarget::Inode(Arc::clone(&p.cwd)));
+    }
+    let fd = u32::try_from(dirfd).map_err(|_| Errno::EBADF)?;
+    Ok(EmptyTarget::File(p.fds.get(fd)?))
+}
+
+/// Copies `data` to user memory at `va` page by page; returns the bytes copied before a
+/// fault, or `EFAULT` if none.
+fn copy_out(u: &mut dyn UserAccess, va: u64, data: &[u8]) -> KResult<usize> {
+    let mut done = 0usize;
+    while done < data.len() {
+        let addr = va.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+        let in_page = (0x1000 - (addr & 0xfff)) as usize;
+        let n = in_page.min(data.len() - done);
+        let piece = data.get(done..done + n).unwrap_or_default();
+        if let Err(e) = u.copy_to_user(addr, piece) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        done += n;
+    }
+    Ok(done)
+}
+
+fn no_block(r: IoResult<usize>) -> KResult<u64> {
+    match r {
+        Ok(n) => Ok(n as u64),
+        Err(IoError::Errno(e)) => Err(e),
+        // Only pipes block, and they are refused (ESPIPE) before any positional I/O.
+        Err(IoError::WouldBlock(_)) => Err(Errno::EAGAIN),
+    }
+}
+
+fn do_read(
+    vfs: &Vfs,
+    f: &OpenFile,
+    u: &mut dyn UserAccess,
+    buf: u64,
+    len: usize,
+    at: Option<u64>,
+) -> IoResult<usize> {
+    let mut off = 0u64;
+    f.read(vfs, at, len, &mut |data: &[u8]| {
+        let n = copy_out(u, buf.wrapping_add(off), data)?;
+        off += n as u64;
+        Ok(n)
+    })
+}
+
+fn do_write(
+    vfs: &Vfs,
+    f: &OpenFile,
+    u: &mut dyn UserAccess,
+    buf: u64,
+    len: usize,
+    at: Option<u64>,
+) -> IoResult<usize> {
+    f.write(vfs, at, len, &mut |off: usize, dst: &mut [u8]| {
+        u.copy_from_user(buf.checked_add(off as u64).ok_or(Errno::EFAULT)?, dst)
+    })
+}
+
+// ----- open / close. -----
+
+/// `openat(dirfd, pathname, flags, mode)` (`do_sys_openat2`).
+///
+/// # Errors
+/// `EMFILE`; `ENOENT`, `ENOTDIR`, `ELOOP`, `ENAMETOOLONG`, `EACCES` from the walk; `EEXIST`
+/// for `O_CREAT|O_EXCL` on an existing name; `EISDIR` for `O_CREAT` on a directory or
+/// opening one for writing; `ENOTDIR` for `O_DIRECTORY` on a non-directory; `EINVAL` for
+/// `O_CREAT|O_DIRECTORY`; `EOPNOTSUPP` for `O_TMPFILE`; `EFAULT`.
+pub fn sys_openat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    flags: u64,
+    mode: u64,
+) -> KResult<u64> {
+    let mut flags = flags as u32;
+    let mode = mode as u32;
+    if flags & O_TMPFILE == O_TMPFILE {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if flags & O_CREAT != 0 && flags & O_DIRECTORY != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & O_PATH != 0 {
+        flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    }
+    let path = get_path(u, pathname, false)?;
+    p.fds.check_free(1)?;
+    let start = start_dir(p, int_arg(dirfd), &path)?;
+    let perm = mode & 0o7777 & !p.umask;
+    let mut nd = vfs.namei(&p.exe_path, p.cred);
+    let inode = vfs.open_inode(&mut nd, &start, &path, flags, perm)?;
+    if flags & O_DIRECTORY != 0 && !inode.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    if flags & O_PATH == 0 {
+        let (read, write) = match flags & 3 {
+            0 => (true, false),
+            1 => (false, true),
+            2 => (true, true),
+            _ => (false, false),
+        };
+        let write = write || flags & O_TRUNC != 0;
+        if inode.is_dir() && write {
+            return Err(Errno::EISDIR);
+        }
+        let mask = if read { crate::fs::MAY_READ } else { 0 }
+            | if write { crate::fs::MAY_WRITE } else { 0 };
+        vfs.check_permission(&inode, p.cred, mask)?;
+        if flags & O_TRUNC != 0 && inode.file_type() == crate::fs::FileType::Regular {
+            vfs.truncate(&inode, 0)?;
+        }
+    }
+    let file = OpenFile::new(FileTarget::Inode(inode), flags | O_LARGEFILE);
+    Ok(u64::from(p.fds.alloc(file, flags & O_CLOEXEC != 0, 0)?))
+}
+
+/// `close(fd)`.
+///
+/// # Errors
+/// `EBADF`.
+pub fn sys_close(p: &mut ProcessFs, fd: u64) -> KResult<u64> {
+    p.fds.close(fd_arg(fd))?;
+    Ok(0)
+}
+
+// ----- read / write. -----
+
+/// `read(fd, buf, count)`.
+///
+/// # Errors
+/// `EBADF`, `EISDIR`, `EFAULT`, `EINVAL`; `EAGAIN` or [`IoError::WouldBlock`] on an empty
+/// pipe.
+pub fn sys_read(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    fd: u64,
+    buf: u64,
+    count: u64,
+) -> SysResult {
+    let f = p.fds.get(fd_arg(fd))?;
+    if !f.access().0 {
+        return Err(Errno::EBADF.into());
+    }
+    access_ok(buf, count)?;
+    let len = count.min(MAX_RW_COUNT as u64) as usize;
+    Ok(do_read(vfs, &f, u, buf, len, None)? as u64)
+}
+
+/// `write(fd, buf, count)`.
+///
+/// # Errors
+/// `EBADF`, `EFAULT`, `EFBIG`, `ENOSPC`, `EPIPE` (raise `SIGPIPE`); `EAGAIN` or
+/// [`IoError::WouldBlock`] on a full pipe.
+pub fn sys_write(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    fd: u64,
+    buf: u64,
+    count: u64,
+) -> SysResult {
+    let f = p.fds.get(fd_arg(fd))?;
+    if !f.access().1 {
+        return Err(Errno::EBADF.into());
+    }
+    access_ok(buf, count)?;
+    let len = count.min(MAX_RW_COUNT as u64) as usize;
+    Ok(do_write(vfs, &f, u, buf, len, None)? as u64)
+}
+
+/// `pread64(fd, buf, count, offset)`.
+///
+/// # Errors
+/// `EBADF`, `EINVAL` (negative offset), `ESPIPE` (pipe or host stream), `EISDIR`, `EFAULT`.
+pub fn sys_pread64(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    fd: u64,
+    buf: u64,
+    count: u64,
+    offset: u64,
+) -> KResult<u64> {
+    let f = p.fds.get(fd_arg(fd))?;
+    if (offset as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if f.is_stream() {
+        return Err(Errno::ESPIPE);
+    }
+    if !f.access().0 {
+        return Err(Errno::EBADF);
+    }
+    access_ok(buf, count)?;
+    let len = count.min(MAX_RW_COUNT as u64) as usize;
+    no_block(do_read(vfs, &f, u, buf, len, Some(offset)))
+}
+
+/// `pwrite64(fd, buf, count, offset)`; with `O_APPEND` the data goes to the end anyway,
+/// as on Linux.
+///
+/// # Errors
+/// `EBADF`, `EINVAL`, `ESPIPE`, `EFAULT`, `EFBIG`, `ENOSPC`.
+pub fn sys_pwrite64(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    fd: u64,
+    buf: u64,
+    count: u64,
+    offset: u64,
+) -> KResult<u64> {
+    let f = p.fds.get(fd_arg(fd))?;
+    if (offset as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if f.is_stream() {
+        return Err(Errno::ESPIPE);
+    }
+    if !f.access().1 {
+        return Err(Errno::EBADF);
+    }
+    access_ok(buf, count)?;
+    let len = count.min(MAX_RW_COUNT as u64) as usize;
+    no_block(do_write(vfs, &f, u, buf, len, Some(offset)))
+}
+
+/// `import_iovec`: reads and checks `iovcnt` `struct iovec { void *base; size_t len; }`,
+/// clamping the total to `MAX_RW_COUNT`.
+fn import_iovec(u: &mut dyn UserAccess, iov: u64, iovcnt: u64) -> KResult<Vec<(u64, usize)>> {
+    if iovcnt > UIO_MAXIOV {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = vec![0u8; iovcnt as usize * 16];
+    u.copy_from_user(iov, &mut raw)?;
+    let mut out = Vec::with_capacity(iovcnt as usize);
+    let mut total = 0usize;
+    for chunk in raw.chunks_exact(16) {
+        let (b, l) = chunk.split_at(8);
+        let base = u64::from_le_bytes(b.try_into().map_err(|_| Errno::EFAULT)?);
+        let len = u64::from_le_bytes(l.try_into().map_err(|_| Errno::EFAULT)?);
+        if (len as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        access_ok(base, len)?;
+        let len = (len as usize).min(MAX_RW_COUNT - total);
+        total += len;
+        out.push((base, len));
+    }
+    Ok(out)
+}
+
+/// `readv(fd, iov, iovcnt)`: the segments are filled in order until one comes back short.
+///
+/// # Errors
+/// As [`sys_read`], plus `EINVAL` for `iovcnt > 1024` or a negative length.
+pub fn sys_readv(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    fd: u64,
+    iov: u64,
+    iovcnt: u64,
+) -> SysResult {
+    let f = p.fds.get(fd_arg(fd))?;
+    if !f.access().0 {
+        return Err(Errno::EBADF.into());
+    }
+    let segs = import_iovec(u, iov, iovcnt)?;
+    let mut done = 0u64;
+    for (base, len) in segs {
+        if len == 0 {
+            continue;
+        }
+        match do_read(vfs, &f, u, base, len, None) {
+            Ok(n) => {
+                done += n as u64;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+/// `writev(fd, iov, iovcnt)`: a total of at most `PIPE_BUF` bytes is gathered and written
+/// in one piece (so it is atomic on a pipe); larger totals go segment by segment.
+///
+/// # Errors
+/// As [`sys_write`], plus `EINVAL` for `iovcnt > 1024` or a negative length.
+pub fn sys_writev(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    fd: u64,
+    iov: u64,
+    iovcnt: u64,
+) -> SysResult {
+    let f = p.fds.get(fd_arg(fd))?;
+    if !f.access().1 {
+        return Err(Errno::EBADF.into());
+    }
+    let segs = import_iovec(u, iov, iovcnt)?;
+    let total: usize = segs.iter().map(|s| s.1).sum();
+    if total <= PIPE_BUF {
+        let mut gathered = Vec::with_capacity(total);
+        for &(base, len) in &segs {
+            let mut piece = vec![0u8; len];
+            u.copy_from_user(base, &mut piece)?;
+            gathered.extend_from_slice(&piece);
+        }
+        let n = f.write(vfs, None, total, &mut |off: usize, dst: &mut [u8]| {
+            let src = gathered.get(off..off + dst.len()).ok_or(Errno::EFAULT)?;
+            dst.copy_from_slice(src);
+            Ok(())
+        })?;
+        return Ok(n as u64);
+    }
+    let mut done = 0u64;
+    for (base, len) in segs {
+        if len == 0 {
+            continue;
+        }
+        match do_write(vfs, &f, u, base, len, None) {
+            Ok(n) => {
+                done += n as u64;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+/// `lseek(fd, offset, whence)`.
+///
+/// # Errors
+/// `EBADF`, `ESPIPE`, `EINVAL`, `ENXIO` (see [`OpenFile::seek`]).
+pub fn sys_lseek(p: &mut ProcessFs, fd: u64, offset: u64, whence: u64) -> KResult<u64> {
+    let f = p.fds.get(fd_arg(fd))?;
+    f.seek(offset as i64, whence as u32)
+}
+
+// ----- stat family. -----
+
+fn put_stat(u: &mut dyn UserAccess, va: u64, st: &Kstat) -> KResult<u64> {
+    u.copy_to_user(va, &st.to_stat_bytes())?;
+    Ok(0)
+}
+
+/// `fstat(fd, statbuf)` into the 128-byte asm-generic `struct stat`.
+///
+/// # Errors
+/// `EBADF`, `EFAULT`.
+pub fn sys_fstat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    fd: u64,
+    statbuf: u64,
+) -> KResult<u64> {
+    let f = p.fds.get(fd_arg(fd))?;
+    put_stat(u, statbuf, &f.stat(vfs))
+}
+
+/// The `vfs_statx` lookup shared by `newfstatat` and `statx`.
+fn stat_at(
+    p: &ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: i32,
+    pathname: u64,
+    flags: u32,
+) -> KResult<Kstat> {
+    let path = get_path(u, pathname, flags & AT_EMPTY_PATH != 0)?;
+    if path.is_empty() {
+        return Ok(match empty_target(p, dirfd)? {
+            EmptyTarget::File(f) => f.stat(vfs),
+            EmptyTarget::Inode(i) => vfs.stat(&i),
+        });
+    }
+    let start = start_dir(p, dirfd, &path)?;
+    let inode = vfs.lookup(
+        &start,
+        &p.exe_path,
+        p.cred,
+        &path,
+        flags & AT_SYMLINK_NOFOLLOW == 0,
+    )?;
+    Ok(vfs.stat(&inode))
+}
+
+/// `newfstatat(dirfd, pathname, statbuf, flags)` with `AT_EMPTY_PATH`,
+/// `AT_SYMLINK_NOFOLLOW`, `AT_NO_AUTOMOUNT`.
+///
+/// # Errors
+/// `EINVAL` for other flags; lookup errors; `EBADF`; `EFAULT`.
+pub fn sys_newfstatat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    statbuf: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let flags = flags as u32;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let st = stat_at(p, vfs, u, int_arg(dirfd), pathname, flags)?;
+    put_stat(u, statbuf, &st)
+}
+
+/// `statx(dirfd, pathname, flags, mask, statxbuf)` into the 256-byte `struct statx`.
+///
+/// # Errors
+/// `EINVAL` for unknown flags, both sync-type bits, or `STATX__RESERVED` in `mask`;
+/// lookup errors; `EBADF`; `EFAULT`.
+// One argument per register of the Linux ABI, plus the caller's state.
+#[allow(clippy::too_many_arguments)]
+pub fn sys_statx(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    flags: u64,
+    mask: u64,
+    statxbuf: u64,
+) -> KResult<u64> {
+    let flags = flags as u32;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE) != 0
+        || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
+        || mask as u32 & crate::fs::STATX_RESERVED != 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let st = stat_at(p, vfs, u, int_arg(dirfd), pathname, flags)?;
+    u.copy_to_user(statxbuf, &st.to_statx_bytes())?;
+    Ok(0)
+}
+
+// ----- namespace changes. -----
+
+/// `unlinkat(dirfd, pathname, flags)`; `AT_REMOVEDIR` makes it `rmdir`.
+///
+/// # Errors
+/// `EINVAL` for other flags; `ENOENT`, `ENOTDIR`, `EISDIR` (unlink of a directory),
+/// `ENOTEMPTY`, `EBUSY` (`rmdir("/")`), `EINVAL` (`rmdir(".")`), `EACCES`, `EFAULT`.
+pub fn sys_unlinkat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let flags = flags as u32;
+    if flags & !AT_REMOVEDIR != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = get_path(u, pathname, false)?;
+    let start = start_dir(p, int_arg(dirfd), &path)?;
+    let mut nd = vfs.namei(&p.exe_path, p.cred);
+    if flags & AT_REMOVEDIR != 0 {
+        vfs.rmdir(&mut nd, &start, &path)?;
+    } else {
+        vfs.unlink(&mut nd, &start, &path)?;
+    }
+    Ok(0)
+}
+
+/// `mkdirat(dirfd, pathname, mode)`: permissions `mode & 01777 & ~umask`.
+///
+/// # Errors
+/// `EEXIST`, `ENOENT`, `ENOTDIR`, `ENAMETOOLONG`, `EACCES`, `EFAULT`.
+pub fn sys_mkdirat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    mode: u64,
+) -> KResult<u64> {
+    let path = get_path(u, pathname, false)?;
+    let start = start_dir(p, int_arg(dirfd), &path)?;
+    let perm = mode as u32 & 0o1777 & !p.umask;
+    let mut nd = vfs.namei(&p.exe_path, p.cred);
+    vfs.mkdir(&mut nd, &start, &path, perm)?;
+    Ok(0)
+}
+
+/// `renameat2(olddirfd, oldpath, newdirfd, newpath, flags)` with flags 0 or
+/// `RENAME_NOREPLACE` (`RENAME_EXCHANGE` and `RENAME_WHITEOUT` are `EINVAL`).
+///
+/// # Errors
+/// `EINVAL` (flags, or a directory moved below itself), `ENOENT`, `ENOTDIR`, `EISDIR`,
+/// `ENOTEMPTY`, `EEXIST` (`RENAME_NOREPLACE`), `EBUSY` (`.`/`..`), `EACCES`, `EFAULT`.
+// One argument per register of the Linux ABI, plus the caller's state.
+#[allow(clippy::too_many_arguments)]
+pub fn sys_renameat2(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    olddirfd: u64,
+    oldpath: u64,
+    newdirfd: u64,
+    newpath: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let flags = flags as u32;
+    if flags & !RENAME_NOREPLACE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let old = get_path(u, oldpath, false)?;
+    let new = get_path(u, newpath, false)?;
+    let old_start = start_dir(p, int_arg(olddirfd), &old)?;
+    let new_start = start_dir(p, int_arg(newdirfd), &new)?;
+    let mut nd = vfs.namei(&p.exe_path, p.cred);
+    vfs.rename(
+        &mut nd,
+        &old_start,
+        &old,
+        &new_start,
+        &new,
+        flags & RENAME_NOREPLACE != 0,
+    )?;
+    Ok(0)
+}
+
+// ----- directories. -----
+
+/// `getdents64(fd, dirp, count)`: `struct linux_dirent64` records; 0 at the end.
+///
+/// # Errors
+/// `EBADF`, `ENOTDIR`, `EINVAL` (buffer too small for one record), `ENOENT` (removed
+/// directory), `EFAULT`.
+pub fn sys_getdents64(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    fd: u64,
+    dirp: u64,
+    count: u64,
+) -> KResult<u64> {
+    let f = p.fds.get(fd_arg(fd))?;
+    let count = count as u32 as u64;
+    access_ok(dirp, count)?;
+    let n = f.getdents(vfs, count as usize, &mut |bytes: &[u8]| {
+        u.copy_to_user(dirp, bytes)
+    })?;
+    Ok(n as u64)
+}
+
+/// `getcwd(buf, size)`: returns the length including the NUL.
+///
+/// # Errors
+/// `ERANGE` if `size` is too small; `ENOENT` if the cwd was removed; `EFAULT`.
+pub fn sys_getcwd(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    buf: u64,
+    size: u64,
+) -> KResult<u64> {
+    let mut path = vfs.path_of(&p.cwd)?;
+    path.push(0);
+    if path.len() as u64 > size {
+        return Err(Errno::ERANGE);
+    }
+    u.copy_to_user(buf, &path)?;
+    Ok(path.len() as u64)
+}
+
+/// `chdir(path)`.
+///
+/// # Errors
+/// `ENOENT`, `ENOTDIR`, `EACCES`, `ELOOP`, `ENAMETOOLONG`, `EFAULT`.
+pub fn sys_chdir(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    pathname: u64,
+) -> KResult<u64> {
+    let path = get_path(u, pathname, false)?;
+    let inode = vfs.lookup(&p.cwd, &p.exe_path, p.cred, &path, true)?;
+    if !inode.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    vfs.check_permission(&inode, p.cred, crate::fs::MAY_EXEC)?;
+    p.cwd = inode;
+    Ok(0)
+}
+
+// ----- descriptors. -----
+
+/// `fcntl(fd, cmd, arg)`: `F_DUPFD`, `F_DUPFD_CLOEXEC`, `F_GETFD`, `F_SETFD`, `F_GETFL`,
+/// `F_SETFL` (only `O_APPEND|O_NONBLOCK|O_ASYNC|O_DIRECT|O_NOATIME` change), and
+/// `F_GETPIPE_SZ`.
+///
+/// # Errors
+/// `EBADF` (also for most commands on an `O_PATH` descriptor, and `F_GETPIPE_SZ` on a
+/// non-pipe); `EINVAL` for other commands or `F_DUPFD` beyond the limit; `EMFILE`.
+pub fn sys_fcntl(p: &mut ProcessFs, fd: u64, cmd: u64, arg: u64) -> KResult<u64> {
+    let fd = fd_arg(fd);
+    let cmd = cmd as u32;
+    let f = p.fds.get(fd)?;
+    if f.is_path_only() && !matches!(cmd, F_DUPFD | F_DUPFD_CLOEXEC | F_GETFD | F_SETFD | F_GETFL) {
+        return Err(Errno::EBADF);
+    }
+    match cmd {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let min = u32::try_from(arg).unwrap_or(u32::MAX);
+            Ok(u64::from(p.fds.alloc(f, cmd == F_DUPFD_CLOEXEC, min)?))
+        }
+        F_GETFD => Ok(if p.fds.cloexec(fd)? { FD_CLOEXEC } else { 0 }),
+        F_SETFD => {
+            p.fds.set_cloexec(fd, arg & FD_CLOEXEC != 0)?;
+            Ok(0)
+        }
+        F_GETFL => Ok(u64::from(f.flags())),
+        F_SETFL => {
+            f.set_status_flags(arg as u32);
+            Ok(0)
+        }
+        F_GETPIPE_SZ => match f.target() {
+            FileTarget::Pipe(_) => Ok(PIPE_CAPACITY as u64),
+            _ => Err(Errno::EBADF),
+        },
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `dup(fd)`: the lowest free descriptor, without close-on-exec.
+///
+/// # Errors
+/// `EBADF`, `EMFILE`.
+pub fn sys_dup(p: &mut ProcessFs, fd: u64) -> KResult<u64> {
+    let f = p.fds.get(fd_arg(fd))?;
+    Ok(u64::from(p.fds.alloc(f, false, 0)?))
+}
+
+/// `dup3(oldfd, newfd, flags)`: `newfd` is closed first if open.
+///
+/// # Errors
+/// `EINVAL` for flags other than `O_CLOEXEC` or `oldfd == newfd`; `EBADF` for a bad
+/// `oldfd` or `newfd >= RLIMIT_NOFILE`.
+pub fn sys_dup3(p: &mut ProcessFs, oldfd: u64, newfd: u64, flags: u64) -> KResult<u64> {
+    let flags = flags as u32;
+    let (oldfd, newfd) = (fd_arg(oldfd), fd_arg(newfd));
+    if flags & !O_CLOEXEC != 0 || oldfd == newfd {
+        return Err(Errno::EINVAL);
+    }
+    if newfd >= p.fds.limit() {
+        return Err(Errno::EBADF);
+    }
+    let f = p.fds.get(oldfd)?;
+    p.fds.install_at(newfd, f, flags & O_CLOEXEC != 0)?;
+    Ok(u64::from(newfd))
+}
+
+/// `pipe2(pipefd, flags)`: writes `int pipefd[2]` = {read end, write end}.
+///
+/// # Errors
+/// `EINVAL` for flags other than `O_CLOEXEC|O_NONBLOCK|O_DIRECT` (notification pipes are
+/// not supported); `EMFILE`; `EFAULT` (no descriptor is left open then).
+pub fn sys_pipe2(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    pipefd: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let flags = flags as u32;
+    if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    p.fds.check_free(2)?;
+    let (r, w) = Pipe::new_pair(vfs.alloc_ino(), vfs.now());
+    let status = flags & (O_NONBLOCK | O_DIRECT);
+    let cloexec = flags & O_CLOEXEC != 0;
+    let rfd = p.fds.alloc(
+        OpenFile::new(FileTarget::Pipe(r), O_RDONLY | status),
+        cloexec,
+        0,
+    )?;
+    let wfd = match p.fds.alloc(
+        OpenFile::new(FileTarget::Pipe(w), O_WRONLY | status),
+        cloexec,
+        0,
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = p.fds.close(rfd);
+            return Err(e);
+        }
+    };
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&(rfd as i32).to_le_bytes());
+    out[4..].copy_from_slice(&(wfd as i32).to_le_bytes());
+    if let Err(e) = u.copy_to_user(pipefd, &out) {
+        let _ = p.fds.close(rfd);
+        let _ = p.fds.close(wfd);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+/// `faccessat(dirfd, pathname, mode)`: `faccessat2` with flags 0.
+///
+/// # Errors
+/// As [`sys_faccessat2`].
+pub fn sys_faccessat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    mode: u64,
+) -> KResult<u64> {
+    sys_faccessat2(p, vfs, u, dirfd, pathname, mode, 0)
+}
+
+/// `faccessat2(dirfd, pathname, mode, flags)`: `mode` is `F_OK` or a mix of
+/// `R_OK`/`W_OK`/`X_OK`; flags `AT_EACCESS`, `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH`.
+/// Root passes everything but `X_OK` on a file without any execute bit.
+///
+/// # Errors
+/// `EINVAL` for bad mode or flags; `EACCES`; lookup errors; `EFAULT`.
+pub fn sys_faccessat2(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    mode: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let flags = flags as u32;
+    let mode = mode as u32;
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = get_path(u, pathname, flags & AT_EMPTY_PATH != 0)?;
+    let dirfd = int_arg(dirfd);
+    let inode = if path.is_empty() {
+        match empty_target(p, dirfd)? {
+            EmptyTarget::Inode(i) => i,
+            EmptyTarget::File(f) => match f.inode() {
+                Some(i) => Arc::clone(i),
+                // Pipes and host streams: the owner may read and write them.
+                None => {
+                    return if mode & 1 != 0 {
+                        Err(Errno::EACCES)
+                    } else {
+                        Ok(0)
+                    }
+                }
+            },
+        }
+    } else {
+        let start = start_dir(p, dirfd, &path)?;
+        vfs.lookup(
+            &start,
+            &p.exe_path,
+            p.cred,
+            &path,
+            flags & AT_SYMLINK_NOFOLLOW == 0,
+        )?
+    };
+    // R_OK, W_OK, X_OK have MAY_READ, MAY_WRITE, MAY_EXEC's values.
+    if mode != 0 {
+        vfs.check_permission(&inode, p.cred, mode)?;
+    }
+    Ok(0)
+}
+
+/// `readlinkat(dirfd, pathname, buf, bufsiz)`: the target, truncated to `bufsiz`, no NUL.
+///
+/// # Errors
+/// `EINVAL` if `bufsiz <= 0` or the file is not a symlink; lookup errors; `EFAULT`.
+pub fn sys_readlinkat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    buf: u64,
+    bufsiz: u64,
+) -> KResult<u64> {
+    let bufsiz = int_arg(bufsiz);
+    if bufsiz <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = get_path(u, pathname, true)?;
+    let dirfd = int_arg(dirfd);
+    let inode = if path.is_empty() {
+        match empty_target(p, dirfd)? {
+            EmptyTarget::File(f) => f.inode().map(Arc::clone).ok_or(Errno::EINVAL)?,
+            EmptyTarget::Inode(_) => return Err(Errno::ENOENT),
+        }
+    } else {
+        let start = start_dir(p, dirfd, &path)?;
+        vfs.lookup(&start, &p.exe_path, p.cred, &path, false)?
+    };
+    let target = vfs.readlink(&inode, &p.exe_path).ok_or(Errno::EINVAL)?;
+    let n = target.len().min(bufsiz as usize);
+    u.copy_to_user(buf, target.get(..n).unwrap_or_default())?;
+    Ok(n as u64)
+}
+
+/// `ftruncate(fd, length)`.
+///
+/// # Errors
+/// `EINVAL` for a negative length or a descriptor that is not a regular file open for
+/// writing; `EBADF`; `EFBIG`.
+pub fn sys_ftruncate(p: &mut ProcessFs, vfs: &Vfs, fd: u64, length: u64) -> KResult<u64> {
+    if (length as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = p.fds.get(fd_arg(fd))?;
+    if f.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    f.truncate(vfs, length)?;
+    Ok(0)
+}
+
+/// The termios of a fresh terminal (`tty_std_termios`, drivers/tty/tty_io.c):
+/// `c_iflag = ICRNL|IXON`, `c_oflag = OPOST|ONLCR`, `c_cflag = B38400|CS8|CREAD|HUPCL`,
+/// `c_lflag = ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN`, `c_cc = INIT_C_CC`.
+fn std_termios() -> [u8; TERMIOS_SIZE] {
+    let mut t = [0u8; TERMIOS_SIZE];
+    let iflag: u32 = 0o400 | 0o2000;
+    let oflag: u32 = 0o1 | 0o4;
+    let cflag: u32 = 0o17 | 0o60 | 0o200 | 0o2000;
+    let lflag: u32 = 0o1 | 0o2 | 0o10 | 0o20 | 0o40 | 0o1000 | 0o4000 | 0o100000;
+    t[0..4].copy_from_slice(&iflag.to_le_bytes());
+    t[4..8].copy_from_slice(&oflag.to_le_bytes());
+    t[8..12].copy_from_slice(&cflag.to_le_bytes());
+    t[12..16].copy_from_slice(&lflag.to_le_bytes());
+    // c_line = 0 at 16; c_cc[19] at 17: INIT_C_CC (include/linux/tty.h).
+    let cc: [u8; 17] = [3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0];
+    t[17..34].copy_from_slice(&cc);
+    t
+}
+
+/// `ioctl(fd, cmd, arg)`: `FIOCLEX`, `FIONCLEX`, `FIONBIO` on any descriptor; `FIONREAD`
+/// on pipes; `TCGETS`, `TCSETS*` and `TIOCGWINSZ` (24×80) on a host stream that is a
+/// terminal.
+///
+/// # Errors
+/// `EBADF`; `ENOTTY` for everything else (files, pipes, non-terminal streams); `EFAULT`.
+pub fn sys_ioctl(
+    p: &mut ProcessFs,
+    u: &mut dyn UserAccess,
+    fd: u64,
+    cmd: u64,
+    arg: u64,
+) -> KResult<u64> {
+    let fd = fd_arg(fd);
+    let cmd = cmd as u32;
+    let f = p.fds.get(fd)?;
+    match cmd {
+        FIOCLEX | FIONCLEX => {
+            p.fds.set_cloexec(fd, cmd == FIOCLEX)?;
+            return Ok(0);
+        }
+        FIONBIO => {
+            let mut v = [0u8; 4];
+            u.copy_from_user(arg, &mut v)?;
+            let flags = f.flags();
+            let on = i32::from_le_bytes(v) != 0;
+            f.set_status_flags(if on {
+                flags | O_NONBLOCK
+            } else {
+                flags & !O_NONBLOCK
+            });
+            return Ok(0);
+        }
+        _ => {}
+    }
+    if f.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    match f.target() {
+        FileTarget::Pipe(end) if cmd == FIONREAD => {
+            let n = end.pipe().available() as i32;
+            u.copy_to_user(arg, &n.to_le_bytes())?;
+            Ok(0)
+        }
+        FileTarget::Host(streams, which) if streams.is_terminal(*which) => match cmd {
+            TCGETS => {
+                u.copy_to_user(arg, &std_termios())?;
+                Ok(0)
+            }
+            TCSETS | TCSETSW | TCSETSF => {
+                let mut t = [0u8; TERMIOS_SIZE];
+                u.copy_from_user(arg, &mut t)?;
+                Ok(0)
+            }
+            TIOCGWINSZ => {
+                let mut ws = [0u8; 8];
+                ws[0..2].copy_from_slice(&24u16.to_le_bytes());
+                ws[2..4].copy_from_slice(&80u16.to_le_bytes());
+                u.copy_to_user(arg, &ws)?;
+                Ok(0)
+            }
+            _ => Err(Errno::ENOTTY),
+        },
+        _ => Err(Errno::ENOTTY),
+    }
+}
+
+/// Reads a path argument from user memory (`getname`): at most `PATH_MAX - 1` bytes, not
+/// empty. For `execve`'s file name.
+///
+/// # Errors
+/// `EFAULT`, `ENAMETOOLONG`, `ENOENT` (empty).
+pub fn get_user_path(u: &mut dyn UserAccess, va: u64) -> KResult<Vec<u8>> {
+    get_path(u, va, false)
+}
+
+/// Opens the executable at `path` for `execve` (`do_open_execat`): follows links, checks
+/// it is a regular file with execute permission, and returns the resolved inode and its
+/// bytes.
+///
+/// # Errors
+/// Lookup errors; `EACCES` for a non-regular file or one without any execute bit;
+/// `ENOEXEC` if it is larger than `max_bytes`.
+pub fn open_exec(
+    p: &ProcessFs,
+    vfs: &Vfs,
+    path: &[u8],
+    max_bytes: u64,
+) -> KResult<(Arc<Inode>, Vec<u8>)> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let inode = vfs.lookup(&p.cwd, &p.exe_path, p.cred, path, true)?;
+    if inode.file_type() != crate::fs::FileType::Regular {
+        return Err(Errno::EACCES);
+    }
+    vfs.check_permission(&inode, p.cred, crate::fs::MAY_EXEC)?;
+    let bytes = inode
+        .read_all(max_bytes)
+        .map_err(|_| Errno::ENOEXEC)?
+        .ok_or(Errno::EACCES)?;
+    Ok((inode, bytes))
+}
