@@ -5,16 +5,11 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dirtybit::guestos::HostStdio;
+use dirtybit::guestos::HostStreams;
 use dirtybit::RunOptions;
 
-fn sink() -> HostStdio {
-    HostStdio {
-        stdin: Box::new(std::io::empty()),
-        stdout: Box::new(std::io::sink()),
-        stderr: Box::new(std::io::sink()),
-        tty: [false; 3],
-    }
+fn sink() -> HostStreams {
+    HostStreams::new(Box::new(std::io::empty()), Box::new(std::io::sink()), Box::new(std::io::sink()))
 }
 
 /// Instructions per measured run (the program is cut off by `--max-insns`).

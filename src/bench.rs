@@ -5,20 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use guestos::HostStdio;
+use guestos::HostStreams;
 
 use crate::{run_image, Error, RunOptions, LOOP_IMAGE};
 
 /// The CPU workloads measured by default, from `guest/bin`.
 pub const WORKLOADS: [&str; 5] = ["loop", "sort", "hash", "fpmatrix", "strsearch"];
 
-fn sink_stdio() -> HostStdio {
-    HostStdio {
-        stdin: Box::new(std::io::empty()),
-        stdout: Box::new(std::io::sink()),
-        stderr: Box::new(std::io::sink()),
-        tty: [false; 3],
-    }
+fn sink_stdio() -> HostStreams {
+    HostStreams::new(Box::new(std::io::empty()), Box::new(std::io::sink()), Box::new(std::io::sink()))
 }
 
 fn qemu_seconds(path: &Path) -> Option<f64> {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub use {devices, emu, guestos, mmu};
 
-use guestos::{ExitStatus, HostStdio, KernelConfig, RunReport};
+use guestos::{ExitStatus, HostStreams, KernelConfig, RunReport};
 
 /// The image `cargo run --release` runs with no arguments: a guest program that touches
 /// memory in patterns that exercise the TLB, the walker and the A/D bits.
@@ -159,7 +159,7 @@ pub fn run_image(
     image: &[u8],
     argv0: &str,
     args: &[String],
-    stdio: HostStdio,
+    stdio: HostStreams,
 ) -> Result<RunReport, Error> {
     let config = opts.kernel_config()?;
     let mut argv: Vec<Vec<u8>> = vec![argv0.as_bytes().to_vec()];
@@ -190,7 +190,7 @@ pub fn run_report(opts: &RunOptions, path: &Path, args: &[String]) -> Result<i32
         &image,
         &path.to_string_lossy(),
         args,
-        HostStdio::inherit(),
+        HostStreams::inherit(),
     )?;
     finish(opts, &report)
 }
@@ -205,7 +205,7 @@ pub fn run_default_demo() -> Result<i32, Error> {
         ..RunOptions::default()
     };
     eprintln!("dirtybit: running the embedded demo image (dirtybit run --help for more)");
-    let report = run_image(&opts, DEFAULT_IMAGE, "/bin/demo", &[], HostStdio::inherit())?;
+    let report = run_image(&opts, DEFAULT_IMAGE, "/bin/demo", &[], HostStreams::inherit())?;
     finish(&opts, &report)
 }
 

@@ -96,6 +96,7 @@ macro_rules! image_tests {
 
 image_tests!(
     hello = "hello",
+    demo = "demo",
     isa = "isa",
     mm = "mm",
     segv = "segv",

@@ -1,6 +1,5 @@
 //! What a run of the machine is configured with, and what it reports.
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use emu::{CostModel, HartStats};
@@ -49,31 +48,6 @@ impl Default for KernelConfig {
             files: Vec::new(),
             seed: 0,
             quantum_insns: 1 << 20,
-        }
-    }
-}
-
-/// The host streams behind the guest's fds 0, 1 and 2.
-pub struct HostStdio {
-    /// fd 0.
-    pub stdin: Box<dyn Read + Send>,
-    /// fd 1.
-    pub stdout: Box<dyn Write + Send>,
-    /// fd 2 (also where `--strace` and kernel messages go).
-    pub stderr: Box<dyn Write + Send>,
-    /// Whether fds 0/1/2 are terminals (for `ioctl(TCGETS)`).
-    pub tty: [bool; 3],
-}
-
-impl HostStdio {
-    /// The host process's own stdin/stdout/stderr.
-    pub fn inherit() -> Self {
-        use std::io::IsTerminal;
-        Self {
-            stdin: Box::new(std::io::stdin()),
-            stdout: Box::new(std::io::stdout()),
-            stderr: Box::new(std::io::stderr()),
-            tty: [std::io::stdin().is_terminal(), std::io::stdout().is_terminal(), std::io::stderr().is_terminal()],
         }
     }
 }

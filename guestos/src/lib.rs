@@ -5,12 +5,20 @@
 //! Names follow Linux (`Mm`, `Vma`, `handle_mm_fault`, `FOLL_*`, `FAULT_FLAG_*`, `VM_*`)
 //! so the code reads next to `mm/`.
 
+pub mod config;
 pub mod errno;
+pub mod exec;
 pub mod fs;
+pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod process;
+pub mod signal;
 pub mod syscall;
 pub mod uaccess;
 
+pub use config::{ExitStatus, KernelConfig, KernelStats, RunReport, RAM_BASE};
 pub use errno::{Errno, KResult};
+pub use fs::HostStreams;
+pub use kernel::{run, KernelError};
 pub use uaccess::UserAccess;

@@ -55,6 +55,8 @@ pub const ILL_ILLOPC: i32 = 1;
 pub const TRAP_BRKPT: i32 = 1;
 /// `si_code` SI_TKILL: sent by tkill/tgkill.
 pub const SI_TKILL: i32 = -6;
+/// `si_code` SI_KERNEL: sent by the kernel.
+pub const SI_KERNEL: i32 = 0x80;
 /// `si_code` SI_USER: sent by kill.
 pub const SI_USER: i32 = 0;
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use dirtybit::guestos::{HostStdio, RunReport};
+use dirtybit::guestos::{HostStreams, RunReport};
 use dirtybit::RunOptions;
 
 /// A `Write` that appends to a shared buffer.
@@ -67,12 +67,7 @@ pub fn run_with(opts: &RunOptions, path: &Path, args: &[String]) -> Outcome {
 pub fn run_bytes(opts: &RunOptions, image: &[u8], argv0: &str, args: &[String]) -> Outcome {
     let out = Capture::default();
     let err = Capture::default();
-    let stdio = HostStdio {
-        stdin: Box::new(std::io::empty()),
-        stdout: Box::new(out.clone()),
-        stderr: Box::new(err.clone()),
-        tty: [false; 3],
-    };
+    let stdio = HostStreams::new(Box::new(std::io::empty()), Box::new(out.clone()), Box::new(err.clone()));
     let report = dirtybit::run_image(opts, image, argv0, args, stdio)
         .unwrap_or_else(|e| panic!("{argv0}: {e}"));
     Outcome {

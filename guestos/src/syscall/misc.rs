@@ -4,6 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::errno::{Errno, KResult};
+use crate::fs::Prng;
 use crate::uaccess::UserAccess;
 
 /// `struct utsname` field length (`__NEW_UTS_LEN + 1`).
@@ -228,35 +229,6 @@ impl Rlimits {
             self.limits[r] = l;
         }
         Ok(0)
-    }
-}
-
-/// A deterministic PRNG (SplitMix64) for `getrandom`, AT_RANDOM and `/dev/urandom`, seeded
-/// by the machine config so runs are reproducible.
-#[derive(Debug, Clone)]
-pub struct Prng(u64);
-
-impl Prng {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Fills `buf`.
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
     }
 }
 

@@ -1,5 +1,261 @@
-//! System calls: numbers, dispatch and the handlers that need no subsystem of their own.
+//! System calls: the riscv64 Linux ABI (number in a7, arguments in a0–a5, result or
+//! `-errno` in a0), dispatch, `--strace`, and the handlers that need no subsystem of their
+//! own. Unknown calls return `-ENOSYS`.
 
 pub mod fs;
 pub mod misc;
 pub mod nr;
+
+use emu::Hart;
+
+use crate::config::ExitStatus;
+use crate::errno::{Errno, KResult};
+use crate::mm::mmap::MAP_ANONYMOUS;
+use crate::process::Process;
+use crate::signal::{self, restore_sigframe, SigInfo};
+use crate::uaccess::UserAccess;
+use nr::*;
+
+/// What the kernel loop does after a system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyscallOutcome {
+    /// Return this value in a0 and resume after the `ecall`.
+    Return(u64),
+    /// The registers were replaced (`rt_sigreturn`): resume at the restored pc.
+    Resume,
+    /// The process ended.
+    Exit(ExitStatus),
+}
+
+/// Modelled cycles are converted to time at this nominal clock (1 GHz) for the CPU-time
+/// clocks.
+const NOMINAL_HZ: u64 = 1_000_000_000;
+
+/// Handles the `ecall` the hart stopped at. `hart` holds the live registers.
+pub fn dispatch(proc: &mut Process, hart: &mut Hart<'_>) -> SyscallOutcome {
+    let nr = hart.x[17];
+    let a = [hart.x[10], hart.x[11], hart.x[12], hart.x[13], hart.x[14], hart.x[15]];
+    let result = handle(proc, hart, nr, a);
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => SyscallOutcome::Return(e.as_return()),
+    };
+    if proc.strace {
+        let name = nr::name(nr).map_or_else(|| format!("syscall_{nr}"), str::to_string);
+        let ret = match (outcome, result) {
+            (_, Err(e)) => format!("-1 {}", e.name()),
+            (SyscallOutcome::Return(v), _) => format!("{:#x}", v),
+            (SyscallOutcome::Resume, _) => "(resumed)".to_string(),
+            (SyscallOutcome::Exit(_), _) => "?".to_string(),
+        };
+        proc.log(&format!(
+            "{} {name}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {ret}\n",
+            proc.pid, a[0], a[1], a[2], a[3], a[4], a[5]
+        ));
+    }
+    outcome
+}
+
+fn ret(v: KResult<u64>) -> KResult<SyscallOutcome> {
+    v.map(SyscallOutcome::Return)
+}
+
+/// A read/write that would block. With one task and no scheduler yet nothing else can
+/// ever make the pipe ready, so instead of hanging forever (what Linux would do) the call
+/// fails with EAGAIN; blocking arrives with the scheduler.
+fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
+    match v {
+        Ok(n) => Ok(SyscallOutcome::Return(n)),
+        Err(crate::fs::IoError::Errno(e)) => Err(e),
+        Err(crate::fs::IoError::WouldBlock(_)) => Err(Errno::EAGAIN),
+    }
+}
+
+#[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
+fn handle(proc: &mut Process, hart: &mut Hart<'_>, nr: u64, a: [u64; 6]) -> KResult<SyscallOutcome> {
+    let p = &mut *proc;
+    let (fsx, vfs, u): (&mut crate::fs::ProcessFs, &crate::fs::Vfs, &mut dyn UserAccess) = (&mut p.fs, &p.vfs, &mut p.mm);
+    match nr {
+        // ---- files (syscall::fs) ----
+        SYS_openat => ret(fs::sys_openat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_close => ret(fs::sys_close(fsx, a[0])),
+        SYS_read => ret_io(fs::sys_read(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_write => ret_io(fs::sys_write(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_readv => ret_io(fs::sys_readv(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_writev => ret_io(fs::sys_writev(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_pread64 => ret(fs::sys_pread64(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_pwrite64 => ret(fs::sys_pwrite64(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_lseek => ret(fs::sys_lseek(fsx, a[0], a[1], a[2])),
+        SYS_fstat => ret(fs::sys_fstat(fsx, vfs, u, a[0], a[1])),
+        SYS_newfstatat => ret(fs::sys_newfstatat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_statx => ret(fs::sys_statx(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4])),
+        SYS_unlinkat => ret(fs::sys_unlinkat(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_mkdirat => ret(fs::sys_mkdirat(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_renameat2 => ret(fs::sys_renameat2(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4])),
+        SYS_renameat => ret(fs::sys_renameat2(fsx, vfs, u, a[0], a[1], a[2], a[3], 0)),
+        SYS_getdents64 => ret(fs::sys_getdents64(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_getcwd => ret(fs::sys_getcwd(fsx, vfs, u, a[0], a[1])),
+        SYS_chdir => ret(fs::sys_chdir(fsx, vfs, u, a[0])),
+        SYS_fcntl => ret(fs::sys_fcntl(fsx, a[0], a[1], a[2])),
+        SYS_dup => ret(fs::sys_dup(fsx, a[0])),
+        SYS_dup3 => ret(fs::sys_dup3(fsx, a[0], a[1], a[2])),
+        SYS_pipe2 => ret(fs::sys_pipe2(fsx, vfs, u, a[0], a[1])),
+        SYS_faccessat => ret(fs::sys_faccessat(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_faccessat2 => ret(fs::sys_faccessat2(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_readlinkat => ret(fs::sys_readlinkat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_ftruncate => ret(fs::sys_ftruncate(fsx, vfs, a[0], a[1])),
+        SYS_ioctl => ret(fs::sys_ioctl(fsx, u, a[0], a[1], a[2])),
+        SYS_umask => {
+            let old = fsx.umask;
+            fsx.umask = (a[0] as u32) & 0o777;
+            ret(Ok(u64::from(old)))
+        }
+        SYS_fsync | SYS_fdatasync => ret(fsx.fds.get(a[0] as u32).map(|_| 0)),
+
+        // ---- memory (mm::mmap) ----
+        SYS_brk => ret(Ok(p.mm.brk(a[0]))),
+        SYS_mmap => {
+            if a[3] & MAP_ANONYMOUS == 0 {
+                // File mappings come with the page cache (next issue): refuse cleanly.
+                let fd_ok = (a[4] as i32) >= 0 && p.fs.fds.get(a[4] as u32).is_ok();
+                return ret(Err(if fd_ok { Errno::ENODEV } else { Errno::EBADF }));
+            }
+            ret(p.mm.sys_mmap(a[0], a[1], a[2], a[3], None, a[5]))
+        }
+        SYS_munmap => ret(p.mm.do_munmap(a[0], a[1])),
+        SYS_mprotect => ret(p.mm.mprotect(a[0], a[1], a[2])),
+        SYS_madvise => ret(p.mm.madvise(a[0], a[1], a[2] as i32)),
+        SYS_mremap => ret(p.mm.mremap(a[0], a[1], a[2], a[3], a[4])),
+        SYS_msync => {
+            if a[0] % 4096 != 0 || a[2] & !7 != 0 {
+                return ret(Err(Errno::EINVAL));
+            }
+            ret(Ok(0))
+        }
+        SYS_riscv_flush_icache => {
+            hart.flush_icache();
+            ret(Ok(0))
+        }
+
+        // ---- process identity and exit ----
+        SYS_exit | SYS_exit_group => Ok(SyscallOutcome::Exit(ExitStatus::Exited(a[0] as u8))),
+        SYS_getpid | SYS_gettid => ret(Ok(u64::from(p.pid))),
+        SYS_getppid => ret(Ok(0)),
+        SYS_getuid | SYS_geteuid | SYS_getgid | SYS_getegid => ret(Ok(0)),
+        SYS_set_tid_address => {
+            p.clear_child_tid = a[0];
+            ret(Ok(u64::from(p.pid)))
+        }
+        SYS_set_robust_list => {
+            if a[1] != 24 {
+                return ret(Err(Errno::EINVAL));
+            }
+            p.robust_list = (a[0], a[1]);
+            ret(Ok(0))
+        }
+        SYS_prlimit64 => {
+            if a[0] != 0 && a[0] != u64::from(p.pid) {
+                return ret(Err(Errno::ESRCH));
+            }
+            ret(p.rlimits.sys_prlimit64(&mut p.mm, a[1], a[2], a[3]))
+        }
+        SYS_getrlimit => ret(p.rlimits.sys_prlimit64(&mut p.mm, a[0], 0, a[1])),
+        SYS_setrlimit => ret(p.rlimits.sys_prlimit64(&mut p.mm, a[0], a[1], 0)),
+        SYS_sched_yield => ret(Ok(0)),
+        SYS_sched_getaffinity => {
+            if a[1] < 8 {
+                return ret(Err(Errno::EINVAL));
+            }
+            p.mm.put_user_u64(a[2], 1)?;
+            ret(Ok(8))
+        }
+        SYS_uname => ret(misc::sys_uname(&mut p.mm, a[0])),
+        SYS_sysinfo => ret(sys_sysinfo(p, a[0])),
+        SYS_getrusage => {
+            p.mm.copy_to_user(a[1], &[0u8; 144])?;
+            ret(Ok(0))
+        }
+        SYS_prctl => ret(Err(Errno::EINVAL)),
+
+        // ---- time ----
+        SYS_clock_gettime => {
+            let cpu_ns = cycles_to_ns(hart.stats().cycles);
+            ret(misc::sys_clock_gettime(&mut p.mm, &p.time, cpu_ns, cpu_ns, a[0], a[1]))
+        }
+        SYS_clock_getres => ret(misc::sys_clock_getres(&mut p.mm, a[0], a[1])),
+        SYS_gettimeofday => ret(misc::sys_gettimeofday(&mut p.mm, &p.time, 0, a[0], a[1])),
+        SYS_nanosleep => ret(sys_nanosleep(p, a[0])),
+        SYS_clock_nanosleep => {
+            const TIMER_ABSTIME: u64 = 1;
+            if a[1] & TIMER_ABSTIME != 0 {
+                return ret(Ok(0));
+            }
+            ret(sys_nanosleep(p, a[2]))
+        }
+        SYS_getrandom => ret(misc::sys_getrandom(&mut p.mm, &mut p.rng, a[0], a[1], a[2])),
+
+        // ---- signals ----
+        SYS_rt_sigaction => ret(p.signals.sys_rt_sigaction(&mut p.mm, a[0], a[1], a[2], a[3])),
+        SYS_rt_sigprocmask => ret(p.signals.sys_rt_sigprocmask(&mut p.mm, a[0], a[1], a[2], a[3])),
+        SYS_sigaltstack => ret(p.signals.sys_sigaltstack(&mut p.mm, a[0], a[1])),
+        SYS_rt_sigreturn => {
+            let mut ctx = hart.save_context();
+            restore_sigframe(&mut p.mm, &mut ctx, &mut p.signals)?;
+            hart.restore_context(&ctx);
+            Ok(SyscallOutcome::Resume)
+        }
+        SYS_kill | SYS_tkill | SYS_tgkill => {
+            let (target, sig, code) = match nr {
+                SYS_kill => (a[0], a[1], signal::SI_USER),
+                SYS_tkill => (a[0], a[1], signal::SI_TKILL),
+                _ => (a[1], a[2], signal::SI_TKILL),
+            };
+            if target != u64::from(p.pid) && !(nr == SYS_kill && (target == 0 || target as i64 == -1)) {
+                return ret(Err(Errno::ESRCH));
+            }
+            if sig > signal::NSIG as u64 {
+                return ret(Err(Errno::EINVAL));
+            }
+            if sig != 0 {
+                p.pending.push(SigInfo { signo: sig as u8, code, addr: u64::from(p.pid) });
+            }
+            ret(Ok(0))
+        }
+
+        // ---- not here yet (they come with fork, threads and the page cache) ----
+        _ => ret(Err(Errno::ENOSYS)),
+    }
+}
+
+fn cycles_to_ns(cycles: u64) -> u64 {
+    (u128::from(cycles) * 1_000_000_000 / u128::from(NOMINAL_HZ)) as u64
+}
+
+/// `nanosleep(req, rem)`: sleeps the host for the requested time (as qemu-user does).
+fn sys_nanosleep(p: &mut Process, req: u64) -> KResult<u64> {
+    let sec = p.mm.get_user_u64(req)?;
+    let nsec = p.mm.get_user_u64(req + 8)?;
+    if nsec >= 1_000_000_000 || (sec as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    std::thread::sleep(std::time::Duration::new(sec, nsec as u32));
+    Ok(0)
+}
+
+/// `sysinfo(info)`: `struct sysinfo` (112 bytes on 64-bit), RAM figures from the frame
+/// allocator, `mem_unit` = 1.
+fn sys_sysinfo(p: &mut Process, info: u64) -> KResult<u64> {
+    let pages = &p.mm.phys().pages;
+    let mut b = [0u8; 112];
+    let uptime = match p.time {
+        misc::TimeSource::Host { start } => start.elapsed().as_secs(),
+        misc::TimeSource::Virtual { .. } => 0,
+    };
+    b[0..8].copy_from_slice(&uptime.to_le_bytes());
+    b[32..40].copy_from_slice(&(pages.nr_total() * 4096).to_le_bytes());
+    b[40..48].copy_from_slice(&(pages.nr_free() * 4096).to_le_bytes());
+    b[80..82].copy_from_slice(&1u16.to_le_bytes());
+    b[104..108].copy_from_slice(&1u32.to_le_bytes());
+    p.mm.copy_to_user(info, &b)?;
+    Ok(0)
+}
