@@ -1135,7 +1135,7 @@ impl Mm {
     /// `E2BIG` if `initial_len` exceeds `RLIMIT_STACK`; `ENOMEM` from mapping.
     pub fn setup_stack(&mut self, initial_len: u64) -> KResult<u64> {
         let len = page_align(initial_len.max(PAGE_SIZE)).ok_or(Errno::E2BIG)?;
-        if len > self.stack_rlimit {
+        if len > self.stack_rlimit || len >= self.task_size {
             return Err(Errno::E2BIG);
         }
         let top = self.task_size;

@@ -62,7 +62,7 @@ pub fn page_align(x: u64) -> Option<u64> {
 /// Whether `x` is a multiple of the page size (`PAGE_ALIGNED`).
 #[inline]
 pub fn page_aligned(x: u64) -> bool {
-    x % PAGE_SIZE == 0
+    x.is_multiple_of(PAGE_SIZE)
 }
 
 /// Guest physical memory as the kernel manages it: the RAM and its frame allocator.

@@ -209,7 +209,7 @@ impl PageAlloc {
     /// # Errors
     /// [`PageAllocError`] if the reservation is unaligned or leaves fewer than two frames.
     pub fn new(ram: &GuestMemory, reserved_bytes: u64) -> Result<Self, PageAllocError> {
-        if reserved_bytes % PAGE_SIZE != 0 {
+        if !reserved_bytes.is_multiple_of(PAGE_SIZE) {
             return Err(PageAllocError::UnalignedReserve(reserved_bytes));
         }
         let regions = ram.regions();

@@ -319,7 +319,10 @@ impl VmaTree {
     /// `ENOMEM` at the map-count limit; `EINVAL` for an empty, unaligned or overlapping VMA
     /// (a kernel bug, reported rather than corrupting the tree).
     pub fn insert(&mut self, vma: Vma) -> KResult<()> {
-        if vma.is_empty() || vma.start % PAGE_SIZE != 0 || vma.end % PAGE_SIZE != 0 {
+        if vma.is_empty()
+            || !vma.start.is_multiple_of(PAGE_SIZE)
+            || !vma.end.is_multiple_of(PAGE_SIZE)
+        {
             return Err(Errno::EINVAL);
         }
         if self.find_vma_intersection(vma.start, vma.end).is_some() {
@@ -350,7 +353,7 @@ impl VmaTree {
         let Some(v) = self.map.get(&old_start) else {
             return false;
         };
-        if new_start >= v.end || new_start % PAGE_SIZE != 0 {
+        if new_start >= v.end || !new_start.is_multiple_of(PAGE_SIZE) {
             return false;
         }
         if new_start < old_start && self.find_vma_intersection(new_start, old_start).is_some() {
@@ -484,7 +487,10 @@ impl VmaTree {
             if *k != v.start {
                 return Err(format!("key {k:#x} != start {:#x}", v.start));
             }
-            if v.is_empty() || v.start % PAGE_SIZE != 0 || v.end % PAGE_SIZE != 0 {
+            if v.is_empty()
+                || !v.start.is_multiple_of(PAGE_SIZE)
+                || !v.end.is_multiple_of(PAGE_SIZE)
+            {
                 return Err(format!("bad VMA [{:#x}, {:#x})", v.start, v.end));
             }
             if v.start < prev_end {
