@@ -172,7 +172,16 @@ pub fn run_image(
             e
         })
         .collect();
-    Ok(guestos::run(&config, stdio, image, argv0, &argv, &envp)?)
+    // /proc/self/exe is always absolute on Linux (glibc asserts it); qemu-user reports the
+    // image's absolute host path, and so do we.
+    let exe_path = if argv0.starts_with('/') {
+        argv0.to_string()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(argv0).to_string_lossy().into_owned())
+            .unwrap_or_else(|_| format!("/{argv0}"))
+    };
+    Ok(guestos::run(&config, stdio, image, &exe_path, &argv, &envp)?)
 }
 
 /// `dirtybit run`: runs the image at `path`, prints the stats if asked, returns the shell
