@@ -100,7 +100,7 @@ impl Pte {
         self.0 & PteFlags::V.bits() != 0
     }
 
-    /// A leaf: R or X set (*Priv §Translation, step 4*).
+    /// A leaf: R or X set (*step 4* of §"Virtual Address Translation Process").
     #[inline]
     pub const fn is_leaf(self) -> bool {
         self.0 & (PteFlags::R.bits() | PteFlags::X.bits()) != 0

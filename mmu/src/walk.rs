@@ -1,5 +1,30 @@
-//! The hardware page-table walker, step by step as *Priv §Translation* ("Virtual Address
-//! Translation Process") describes it, with the Svadu and Svade A/D schemes.
+//! The hardware page-table walker, step by step as the RISC-V Privileged Architecture,
+//! §"Virtual Address Translation Process" (the Sv32 section, which Sv39 and Sv48 reuse with
+//! LEVELS = 3/4 and PTESIZE = 8) describes it, with the Svadu and Svade A/D schemes.
+//!
+//! Step numbers (*step N*) follow the current (2024+) text of that section:
+//!
+//! | step | what | here |
+//! |------|------|------|
+//! | 1 | `a = satp.ppn × PAGESIZE`, `i = LEVELS − 1` | [`walk`] |
+//! | 2 | load the PTE at `a + va.vpn[i] × PTESIZE`; PMA failure → access fault | acquire load |
+//! | 3 | `V=0`, `W=1 ∧ R=0`, or a reserved bit/encoding → page fault | reserved bits 60:54, N (Svnapot is not implemented), PBMT=3 (Svpbmt), and on non-leaf PTEs D/A/U and PBMT≠0 |
+//! | 4 | not a leaf: `i −= 1`, `i < 0` → page fault, else descend | |
+//! | 5 | misaligned superpage → page fault | |
+//! | 6 | U bit against privilege, SUM → page fault | [`check_leaf_permission`] |
+//! | 7 | shadow-stack rules (Zicfiss) | not implemented: no SS pages exist |
+//! | 8 | R/W/X against the access, MXR → page fault | [`check_leaf_permission`] |
+//! | 9 | A=0, or a store and D=0: Svade → page fault; else compare-and-swap A (and D) into the PTE, returning to step 2 if the PTE changed | [`AdScheme`] |
+//! | 10 | success: `pa = pte.ppn[LEVELS−1:i] ‖ va.vpn[i−1:0] ‖ va.pgoff` | [`Translation::pa`] |
+//!
+//! Steps 5, 6 and 8 all raise the same page fault, so their order is not observable; the
+//! code keeps the spec's order anyway.
+//!
+//! Global mappings: the spec says a G bit on a non-leaf PTE makes every mapping below it
+//! global. [`Translation`] reports only the leaf PTE, so the TLB treats a mapping as global
+//! only when the leaf's own G is set. The spec allows this: "failing to mark a global mapping
+//! as global merely reduces performance" (§Sv32 "Addressing and Memory Protection"), and an
+//! `sfence.vma` that flushes an entry it could have kept is an allowed over-fence.
 
 use std::sync::atomic::Ordering;
 
@@ -13,6 +38,9 @@ use crate::pte::{Pbmt, Pte, PteFlags};
 /// Size of a PTE in bytes (PTESIZE).
 const PTESIZE: u64 = 8;
 
+/// Width of an RV64 physical address (44-bit PPN + 12-bit offset).
+const PA_BITS: u32 = 56;
+
 /// The kind of the original memory access; it selects which fault is raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccessType {
@@ -24,7 +52,7 @@ pub enum AccessType {
     Store,
 }
 
-/// The privilege context that *Priv §Translation, step 5* checks a leaf against.
+/// The privilege context that *steps 6 and 8* check a leaf against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PrivCtx {
     /// The effective privilege is U-mode (otherwise S-mode).
@@ -50,7 +78,9 @@ impl PrivCtx {
     };
 }
 
-/// How the A and D bits are maintained.
+/// How the A and D bits are maintained (§Sv32 "Addressing and Memory Protection", the two
+/// A/D schemes; §"Svadu" Extension: with `menvcfg.ADUE=0` Svade takes effect). All harts of
+/// a machine must use the same scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AdScheme {
     /// Svadu: the walker sets A (and D on a store) in guest RAM with a compare-and-swap.
@@ -93,8 +123,9 @@ impl Translation {
         self.pte.flags()
     }
 
-    /// The physical address of `va` under this translation (*step 8*: offset bits of the
-    /// page, and for a superpage the VPN bits below the leaf level, come from `va`).
+    /// The physical address of `va` under this translation (*step 10*: offset bits of the
+    /// page, and for a superpage the VPN bits below the leaf level, come from `va`; the PPN
+    /// bits from the leaf level up come from the PTE).
     #[inline]
     pub const fn pa(&self, va: GuestVirtAddr) -> GuestPhysAddr {
         let mask = self.page_size() - 1;
@@ -102,8 +133,14 @@ impl Translation {
     }
 }
 
-/// Whether a leaf with `flags` allows `access` in `ctx` (*step 5*). Shared by the walker
-/// and by TLB hits, which re-check cached permissions on every access.
+/// Whether a leaf with `flags` allows `access` in `ctx`: the U/SUM check of *step 6* and the
+/// R/W/X/MXR check of *step 8* (rules in §"Memory Privilege in `sstatus`" and §Sv32
+/// "Addressing and Memory Protection"). Shared by the walker and by TLB hits, which re-check
+/// cached permissions on every access.
+///
+/// U-mode needs U=1 (SUM is ignored). S-mode never fetches from a U=1 page, and loads or
+/// stores to one only with SUM=1. Fetch needs X; load needs R, or X with MXR=1; store (and
+/// AMO) needs W.
 #[inline]
 pub fn check_leaf_permission(flags: PteFlags, access: AccessType, ctx: PrivCtx) -> bool {
     let u_page = flags.contains(PteFlags::U);
@@ -125,13 +162,23 @@ pub fn check_leaf_permission(flags: PteFlags, access: AccessType, ctx: PrivCtx) 
 /// Translates `va` for `access` through the page table rooted at `satp`, reading and
 /// updating PTEs in `mem`.
 ///
-/// Follows *Priv §Translation* steps 1–8; A/D per `ad` (step 7, Svadu/Svade). Under
-/// Svadu the A/D update is a compare-and-swap on the PTE in guest RAM; if the PTE changed
-/// since it was loaded the walker returns to step 2 and reloads it. For `satp.MODE=Bare`
-/// the translation is the identity with every permission (level 0).
+/// Follows *steps 1–10* of the translation process (see the module docs); A/D per `ad`
+/// (*step 9*, Svadu/Svade). Under Svadu the A/D update is a compare-and-swap of the whole
+/// PTE in guest RAM against the value loaded in step 2; if the PTE changed since, nothing is
+/// written and the walker returns to step 2 at the same level and reloads it. A and D are
+/// written only on a translation that succeeds, D only for [`AccessType::Store`], and
+/// nothing is written when both are already set or under Svade.
 ///
-/// Counts `walks`, `pte_loads` and `ad_updates` in `counters`; page faults are counted by
-/// the caller that raises them.
+/// Before step 1, a VA that is not sign-extended from bit VA_BITS−1 raises a page fault
+/// (§Sv39/§Sv48 "Addressing and Memory Protection"), without any PTE load.
+///
+/// For `satp.MODE=Bare` (and an unimplemented MODE, which `satp`'s WARL rule keeps out of
+/// the CSR) the translation is the identity with every permission (level 0), except that a
+/// VA at or above 2^56, which no RV64 physical address can equal, is an access fault.
+///
+/// Counts in `counters`: `walks` (once per start at step 1 and once per return to step 2
+/// after a failed compare-and-swap), `pte_loads` (successful step-2 loads) and `ad_updates`
+/// (successful compare-and-swaps). Page faults are counted by the caller that raises them.
 ///
 /// # Errors
 /// [`WalkFault::PageFault`] or [`WalkFault::AccessFault`] as the spec says; the caller maps
@@ -148,6 +195,7 @@ pub fn walk(
     match satp.mode() {
         Some(SatpMode::Sv39) => walk_mode::<Sv39>(mem, satp, va, access, ctx, ad, counters),
         Some(SatpMode::Sv48) => walk_mode::<Sv48>(mem, satp, va, access, ctx, ad, counters),
+        Some(SatpMode::Bare) | None if va.0 >> PA_BITS != 0 => Err(WalkFault::AccessFault),
         Some(SatpMode::Bare) | None => Ok(Translation {
             level: 0,
             pte: Pte::new(
@@ -206,8 +254,8 @@ fn walk_mode<M: PagingMode>(
 
         // Step 4: not a leaf → next level.
         if !pte.is_leaf() {
-            // For non-leaf PTEs the D, A and U bits and PBMT are reserved for future
-            // standard use: a set one is a reserved encoding (step 3).
+            // Step 3 for pointers: "For non-leaf PTEs, the D, A, and U bits are reserved"
+            // (§Sv32) and "For non-leaf PTEs, bits 62-61 are reserved" (Svpbmt).
             if f.intersects(PteFlags::D | PteFlags::A | PteFlags::U) || pte.pbmt() != Pbmt::Pma {
                 return Err(WalkFault::PageFault);
             }
@@ -219,17 +267,17 @@ fn walk_mode<M: PagingMode>(
             continue;
         }
 
-        // Step 5: a leaf; check R/W/X/U against the privilege, SUM and MXR.
-        if !check_leaf_permission(f, access, ctx) {
-            return Err(WalkFault::PageFault);
-        }
-
-        // Step 6: misaligned superpage.
+        // Step 5: a leaf above level 0 must have pte.ppn[i-1:0] = 0 (misaligned superpage).
         if i > 0 && pte.ppn() & ((1u64 << (9 * i)) - 1) != 0 {
             return Err(WalkFault::PageFault);
         }
 
-        // Step 7: A/D.
+        // Steps 6 and 8: U/SUM, then R/W/X/MXR.
+        if !check_leaf_permission(f, access, ctx) {
+            return Err(WalkFault::PageFault);
+        }
+
+        // Step 9: A/D.
         let need_d = access == AccessType::Store;
         if !f.contains(PteFlags::A) || (need_d && !f.contains(PteFlags::D)) {
             match ad {
@@ -248,15 +296,19 @@ fn walk_mode<M: PagingMode>(
                                 pte_addr,
                             });
                         }
-                        // The PTE changed under us: return to step 2 at the same level.
-                        Ok(Err(_)) => continue,
+                        // The PTE changed since step 2: write nothing and return to step 2
+                        // at the same level (same a and i), which reloads it.
+                        Ok(Err(_)) => {
+                            counters.walks += 1;
+                            continue;
+                        }
                         Err(_) => return Err(WalkFault::AccessFault),
                     }
                 }
             }
         }
 
-        // Step 8: success.
+        // Step 10: success.
         return Ok(Translation {
             level: i as u8,
             pte,
