@@ -192,9 +192,47 @@ pub fn walk(
     ad: AdScheme,
     counters: &mut MmuCounters,
 ) -> Result<Translation, WalkFault> {
+    walk_in(mem, satp, va, access, ctx, ad, counters)
+}
+
+/// Where the walker loads PTEs (*step 2*) and compare-and-swaps A/D into them (*step 9*):
+/// guest RAM in the machine; a wrapper that plays another hart's store between the two in
+/// the unit tests below, which makes the step-9 re-walk testable without relying on thread
+/// timing.
+pub(crate) trait PteMemory {
+    /// Acquire load of the 8-byte PTE at `pa`; `None` if `pa` is not RAM (access fault).
+    fn load_pte(&self, pa: GuestPhysAddr) -> Option<u64>;
+    /// Atomic compare-and-swap of the PTE at `pa`: `Some(Ok(current))` if it held `current`
+    /// and now holds `new`, `Some(Err(actual))` if it held `actual` (nothing written),
+    /// `None` if `pa` is not RAM.
+    fn cas_pte(&self, pa: GuestPhysAddr, current: u64, new: u64) -> Option<Result<u64, u64>>;
+}
+
+impl PteMemory for GuestMemory {
+    #[inline]
+    fn load_pte(&self, pa: GuestPhysAddr) -> Option<u64> {
+        self.load_u64(pa, Ordering::Acquire).ok()
+    }
+
+    #[inline]
+    fn cas_pte(&self, pa: GuestPhysAddr, current: u64, new: u64) -> Option<Result<u64, u64>> {
+        self.compare_exchange_u64(pa, current, new).ok()
+    }
+}
+
+/// [`walk`] over any [`PteMemory`].
+fn walk_in<P: PteMemory>(
+    mem: &P,
+    satp: Satp,
+    va: GuestVirtAddr,
+    access: AccessType,
+    ctx: PrivCtx,
+    ad: AdScheme,
+    counters: &mut MmuCounters,
+) -> Result<Translation, WalkFault> {
     match satp.mode() {
-        Some(SatpMode::Sv39) => walk_mode::<Sv39>(mem, satp, va, access, ctx, ad, counters),
-        Some(SatpMode::Sv48) => walk_mode::<Sv48>(mem, satp, va, access, ctx, ad, counters),
+        Some(SatpMode::Sv39) => walk_mode::<Sv39, P>(mem, satp, va, access, ctx, ad, counters),
+        Some(SatpMode::Sv48) => walk_mode::<Sv48, P>(mem, satp, va, access, ctx, ad, counters),
         Some(SatpMode::Bare) | None if va.0 >> PA_BITS != 0 => Err(WalkFault::AccessFault),
         Some(SatpMode::Bare) | None => Ok(Translation {
             level: 0,
@@ -213,8 +251,8 @@ pub fn walk(
     }
 }
 
-fn walk_mode<M: PagingMode>(
-    mem: &GuestMemory,
+fn walk_mode<M: PagingMode, P: PteMemory>(
+    mem: &P,
     satp: Satp,
     va: GuestVirtAddr,
     access: AccessType,
@@ -236,9 +274,7 @@ fn walk_mode<M: PagingMode>(
         // Step 2: pte = value at a + va.vpn[i] × PTESIZE (PMA check → access fault).
         let vpn_i = (va.0 >> (12 + 9 * i)) & 0x1ff;
         let pte_addr = GuestPhysAddr(a + vpn_i * PTESIZE);
-        let pte = Pte(mem
-            .load_u64(pte_addr, Ordering::Acquire)
-            .map_err(|_| WalkFault::AccessFault)?);
+        let pte = Pte(mem.load_pte(pte_addr).ok_or(WalkFault::AccessFault)?);
         counters.pte_loads += 1;
         let f = pte.flags();
 
@@ -287,8 +323,8 @@ fn walk_mode<M: PagingMode>(
                     if need_d {
                         new = new.with(PteFlags::D);
                     }
-                    match mem.compare_exchange_u64(pte_addr, pte.0, new.0) {
-                        Ok(Ok(_)) => {
+                    match mem.cas_pte(pte_addr, pte.0, new.0) {
+                        Some(Ok(_)) => {
                             counters.ad_updates += 1;
                             return Ok(Translation {
                                 level: i as u8,
@@ -298,11 +334,11 @@ fn walk_mode<M: PagingMode>(
                         }
                         // The PTE changed since step 2: write nothing and return to step 2
                         // at the same level (same a and i), which reloads it.
-                        Ok(Err(_)) => {
+                        Some(Err(_)) => {
                             counters.walks += 1;
                             continue;
                         }
-                        Err(_) => return Err(WalkFault::AccessFault),
+                        None => return Err(WalkFault::AccessFault),
                     }
                 }
             }
@@ -349,6 +385,192 @@ mod tests {
             Pte::new(pa >> 12, flags | PteFlags::V).0,
         )
         .unwrap();
+    }
+
+    /// Guest RAM plus "another hart" that stores the next queued value into the PTE at `at`
+    /// right after each walker load of it, i.e. between *step 2* and *step 9*.
+    struct OtherHart<'m> {
+        mem: &'m GuestMemory,
+        at: GuestPhysAddr,
+        stores: std::cell::RefCell<std::collections::VecDeque<u64>>,
+        /// The values the walker's successful compare-and-swaps wrote, in order.
+        cas_writes: std::cell::RefCell<Vec<u64>>,
+    }
+
+    impl<'m> OtherHart<'m> {
+        fn new(mem: &'m GuestMemory, at: GuestPhysAddr, stores: &[u64]) -> Self {
+            Self {
+                mem,
+                at,
+                stores: std::cell::RefCell::new(stores.iter().copied().collect()),
+                cas_writes: std::cell::RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl PteMemory for OtherHart<'_> {
+        fn load_pte(&self, pa: GuestPhysAddr) -> Option<u64> {
+            let v = self.mem.load_pte(pa);
+            if pa == self.at {
+                if let Some(next) = self.stores.borrow_mut().pop_front() {
+                    self.mem.write_u64(pa, next).unwrap();
+                }
+            }
+            v
+        }
+
+        fn cas_pte(&self, pa: GuestPhysAddr, current: u64, new: u64) -> Option<Result<u64, u64>> {
+            let r = self.mem.cas_pte(pa, current, new);
+            if let Some(Ok(_)) = r {
+                self.cas_writes.borrow_mut().push(new);
+            }
+            r
+        }
+    }
+
+    const VA: u64 = 0x1234_5678;
+    const RW_U: PteFlags = PteFlags::V
+        .union(PteFlags::R)
+        .union(PteFlags::W)
+        .union(PteFlags::U);
+
+    /// Maps `VA` and returns the leaf PTE's address (root RAM, L1 RAM+0x1000, L0 RAM+0x2000).
+    fn leaf_of_va(mem: &GuestMemory, ppn: u64, flags: PteFlags) -> GuestPhysAddr {
+        map4k(mem, VA, ppn << 12, flags);
+        GuestPhysAddr(RAM + 0x2000 + ((VA >> 12) & 0x1ff) * 8)
+    }
+
+    fn walk_other(
+        other: &OtherHart<'_>,
+        satp: Satp,
+        access: AccessType,
+        c: &mut MmuCounters,
+    ) -> Result<Translation, WalkFault> {
+        walk_in(
+            other,
+            satp,
+            GuestVirtAddr(VA),
+            access,
+            PrivCtx::USER,
+            AdScheme::Svadu,
+            c,
+        )
+    }
+
+    #[test]
+    fn step9_rewalks_when_the_pte_changed_and_never_writes_the_stale_value() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let changed = Pte::new(0x222, RW_U).0;
+        let other = OtherHart::new(&mem, leaf, &[changed]);
+        let mut c = MmuCounters::default();
+        let t = walk_other(&other, satp, AccessType::Store, &mut c).unwrap();
+        assert_eq!(
+            t.pte.ppn(),
+            0x222,
+            "the translation uses the PTE as changed"
+        );
+        assert_eq!(t.pte, Pte(changed).with(PteFlags::A | PteFlags::D));
+        assert_eq!(mem.read_u64(leaf).unwrap(), t.pte.0);
+        assert_eq!(
+            *other.cas_writes.borrow(),
+            vec![t.pte.0],
+            "one write, of the new PTE"
+        );
+        assert_eq!(c.walks, 2, "the failed compare-and-swap counts a re-walk");
+        assert_eq!(
+            c.pte_loads, 4,
+            "3 levels, then the leaf again (step 2 at the same level)"
+        );
+        assert_eq!(c.ad_updates, 1);
+    }
+
+    #[test]
+    fn step9_rewalk_faults_on_a_pte_made_invalid_and_writes_nothing() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let invalid = Pte::new(0x111, RW_U.difference(PteFlags::V)).0;
+        let other = OtherHart::new(&mem, leaf, &[invalid]);
+        let mut c = MmuCounters::default();
+        let r = walk_other(&other, satp, AccessType::Load, &mut c);
+        assert_eq!(r, Err(WalkFault::PageFault));
+        assert_eq!(mem.read_u64(leaf).unwrap(), invalid);
+        assert!(other.cas_writes.borrow().is_empty());
+        assert_eq!(c.ad_updates, 0);
+    }
+
+    #[test]
+    fn step9_rewalk_rechecks_permissions() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let read_only = Pte::new(0x111, RW_U.difference(PteFlags::W)).0;
+        let other = OtherHart::new(&mem, leaf, &[read_only]);
+        let mut c = MmuCounters::default();
+        let r = walk_other(&other, satp, AccessType::Store, &mut c);
+        assert_eq!(
+            r,
+            Err(WalkFault::PageFault),
+            "W was removed before the update"
+        );
+        assert_eq!(
+            mem.read_u64(leaf).unwrap(),
+            read_only,
+            "no D on a read-only PTE"
+        );
+        assert!(other.cas_writes.borrow().is_empty());
+    }
+
+    #[test]
+    fn step9_rewalk_needs_no_write_when_the_other_hart_set_a() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let accessed = Pte::new(0x111, RW_U | PteFlags::A).0;
+        let other = OtherHart::new(&mem, leaf, &[accessed]);
+        let mut c = MmuCounters::default();
+        let t = walk_other(&other, satp, AccessType::Load, &mut c).unwrap();
+        assert_eq!(t.pte.0, accessed);
+        assert!(other.cas_writes.borrow().is_empty());
+        assert_eq!((c.walks, c.ad_updates), (2, 0));
+    }
+
+    #[test]
+    fn step9_rewalk_survives_repeated_interference() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let gens: Vec<u64> = (0x112..0x117).map(|p| Pte::new(p, RW_U).0).collect();
+        let other = OtherHart::new(&mem, leaf, &gens);
+        let mut c = MmuCounters::default();
+        let t = walk_other(&other, satp, AccessType::Store, &mut c).unwrap();
+        assert_eq!(
+            t.pte.ppn(),
+            0x116,
+            "the last generation, stored before the last load"
+        );
+        assert_eq!(c.walks, 6);
+        assert_eq!(other.cas_writes.borrow().len(), 1);
+    }
+
+    #[test]
+    fn step9_return_to_step2_follows_a_leaf_turned_pointer() {
+        // A 2 MiB leaf at level 1 that another hart replaces with a pointer to a level-0
+        // table before the A/D update: "return to step 2" at level 1 reads the pointer
+        // and descends to the 4 KiB leaf.
+        let (mem, satp) = setup();
+        map4k(&mem, VA, RAM + 0x10_000, RW_U);
+        let l1_slot = GuestPhysAddr(RAM + 0x1000 + ((VA >> 21) & 0x1ff) * 8);
+        let superpage = Pte::new(0x4_0000, RW_U).0;
+        mem.write_u64(l1_slot, superpage).unwrap();
+        let pointer = Pte::new((RAM + 0x2000) >> 12, PteFlags::V).0;
+        let other = OtherHart::new(&mem, l1_slot, &[pointer]);
+        let mut c = MmuCounters::default();
+        let t = walk_other(&other, satp, AccessType::Load, &mut c).unwrap();
+        assert_eq!(t.level, 0);
+        assert_eq!(t.pa(GuestVirtAddr(VA)), GuestPhysAddr(RAM + 0x10_678));
+        assert_eq!(
+            mem.read_u64(l1_slot).unwrap(),
+            pointer,
+            "no A on the pointer"
+        );
     }
 
     #[test]
