@@ -28,7 +28,10 @@ bitflags! {
     }
 }
 
-/// Page-based memory type (Svpbmt, PTE bits 62:61).
+/// Page-based memory type (Svpbmt, PTE bits 62:61; §"Svpbmt" Extension). The walker accepts
+/// NC and IO on leaves and raises a page fault for the reserved value 3 on a leaf and for any
+/// non-zero value on a non-leaf PTE; it does not change how the access itself is performed
+/// (guest RAM here has no caches to bypass).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pbmt {
     /// 0: no override of the PMA.
@@ -100,7 +103,7 @@ impl Pte {
         self.0 & PteFlags::V.bits() != 0
     }
 
-    /// A leaf: R or X set (*Priv §Translation, step 4*).
+    /// A leaf: R or X set (*step 4* of §"Virtual Address Translation Process").
     #[inline]
     pub const fn is_leaf(self) -> bool {
         self.0 & (PteFlags::R.bits() | PteFlags::X.bits()) != 0

@@ -10,8 +10,20 @@
 //! entries covering it. Replacement is round-robin per set.
 //!
 //! An entry caches the leaf PTE as it was when filled, including D. The caller must not use
-//! an entry with D=0 for a store (*step 7*: the store re-walks and sets D); see
-//! [`Tlb::lookup`].
+//! an entry with D=0 for a store: "the address-translation cache cannot be used in step 9;
+//! accessed and dirty bits may only be updated in memory directly" (§"Virtual Address
+//! Translation Process"), so the store re-walks, and the walker sets D in guest RAM with a
+//! compare-and-swap; see [`Tlb::lookup`]. A/D are never written from a TLB entry.
+//!
+//! What the spec lets this TLB do, and what it does:
+//! - cache only leaf translations of successful walks (no invalid PTEs, no non-leaf PTEs),
+//!   so `sfence.vma rs1≠x0` ("entries that contain leaf page table entries corresponding to
+//!   the virtual address in rs1") is exact, and an `rs1=x0` form covers non-leaf changes;
+//! - treat an entry as global only when the leaf PTE has G (see the `walk` module docs);
+//! - tag entries with the full 52-bit VPN of the 64-bit VA, so a VA that is not canonical
+//!   never hits an entry, and an `sfence.vma` with such an rs1 invalidates nothing (the spec:
+//!   "If the value held in rs1 is not a valid virtual address, then the SFENCE.VMA
+//!   instruction has no effect").
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,7 +34,8 @@ use crate::addr::GuestVirtAddr;
 use crate::pte::{Pte, PteFlags};
 use crate::walk::Translation;
 
-/// TLB shape: `entries` in total, `ways` per set. `entries / ways` sets, a power of two.
+/// TLB shape: `entries` in total, `ways` per set. `entries / ways` sets, a power of two;
+/// at most [`TlbGeometry::MAX_ENTRIES`] entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TlbGeometry {
     /// Total entries (≥ 1).
@@ -56,13 +69,25 @@ pub enum TlbGeometryError {
         /// Ways asked for.
         ways: usize,
     },
+    /// More than [`TlbGeometry::MAX_ENTRIES`] entries.
+    #[error("TLB geometry with {entries} entries: at most {max} are supported")]
+    TooLarge {
+        /// Entries asked for.
+        entries: usize,
+        /// The limit, [`TlbGeometry::MAX_ENTRIES`].
+        max: usize,
+    },
 }
 
 impl TlbGeometry {
+    /// The largest TLB this model builds (entries). Real L1/L2 TLBs hold tens to a few
+    /// thousand entries; the limit keeps a mistyped command line from allocating gigabytes.
+    pub const MAX_ENTRIES: usize = 1 << 16;
+
     /// Validates the shape.
     ///
     /// # Errors
-    /// [`TlbGeometryError::Shape`] as described there.
+    /// [`TlbGeometryError::Shape`] or [`TlbGeometryError::TooLarge`] as described there.
     pub fn new(entries: usize, ways: usize) -> Result<Self, TlbGeometryError> {
         if entries == 0
             || ways == 0
@@ -70,6 +95,12 @@ impl TlbGeometry {
             || !(entries / ways).is_power_of_two()
         {
             return Err(TlbGeometryError::Shape { entries, ways });
+        }
+        if entries > Self::MAX_ENTRIES {
+            return Err(TlbGeometryError::TooLarge {
+                entries,
+                max: Self::MAX_ENTRIES,
+            });
         }
         Ok(Self { entries, ways })
     }
@@ -83,14 +114,20 @@ impl TlbGeometry {
 impl FromStr for TlbGeometry {
     type Err = TlbGeometryError;
 
+    /// Parses `ENTRIESxWAYS` (decimal digits only, `x` or `X`), e.g. `64x4`, `1x1`,
+    /// `48x4` is rejected (12 sets is not a power of two, see [`TlbGeometry::new`]).
+    ///
+    /// # Errors
+    /// [`TlbGeometryError::Syntax`] for anything but two decimal numbers around one `x`;
+    /// otherwise as [`TlbGeometry::new`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (e, w) = s
-            .split_once(['x', 'X'])
-            .ok_or_else(|| TlbGeometryError::Syntax(s.to_string()))?;
+        let syntax = || TlbGeometryError::Syntax(s.to_string());
+        let (e, w) = s.split_once(['x', 'X']).ok_or_else(syntax)?;
         let parse = |t: &str| {
-            t.trim()
-                .parse::<usize>()
-                .map_err(|_| TlbGeometryError::Syntax(s.to_string()))
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(syntax());
+            }
+            t.parse::<usize>().map_err(|_| syntax())
         };
         Self::new(parse(e)?, parse(w)?)
     }
@@ -124,11 +161,12 @@ impl TlbEntry {
         self.pte.flags().contains(PteFlags::G)
     }
 
-    /// Whether the entry maps `vpn` (a 4 KiB VPN).
+    /// Whether the entry maps `vpn` (a 4 KiB VPN): the VPN bits above the leaf level are
+    /// equal.
     #[inline]
     pub fn covers(&self, vpn: u64) -> bool {
         let shift = 9 * u32::from(self.level);
-        (vpn >> shift) == (self.vpn >> shift)
+        vpn.checked_shr(shift).unwrap_or(0) == self.vpn.checked_shr(shift).unwrap_or(0)
     }
 
     /// Whether the entry answers a lookup of `vpn` under `asid`.
@@ -154,12 +192,21 @@ pub struct Tlb {
     geometry: TlbGeometry,
     set_mask: u64,
     slots: Vec<Option<TlbEntry>>,
-    next_victim: Vec<u16>,
+    /// Per set, the way the next fill of a full set replaces.
+    next_victim: Vec<usize>,
 }
 
 impl Tlb {
     /// An empty TLB of the given geometry.
+    ///
+    /// # Panics
+    /// If `geometry` is a struct literal that [`TlbGeometry::new`] would reject (a host
+    /// configuration bug, never a guest action); parse or build geometries with
+    /// [`TlbGeometry::new`] / [`str::parse`].
     pub fn new(geometry: TlbGeometry) -> Self {
+        if let Err(e) = TlbGeometry::new(geometry.entries, geometry.ways) {
+            panic!("invalid TLB geometry: {e}");
+        }
         Self {
             geometry,
             set_mask: (geometry.sets() - 1) as u64,
@@ -179,17 +226,20 @@ impl Tlb {
         set * self.geometry.ways..(set + 1) * self.geometry.ways
     }
 
-    /// Looks up `va` under `asid`. A store must not be granted by an entry whose cached PTE
-    /// has D=0: for `need_dirty` such an entry is a miss (and is left to be replaced by the
-    /// re-walk's fill).
+    /// Looks up `va` under `asid`: an entry of `va`'s set that covers it and was filled
+    /// under `asid` or is global. A store must not be granted by an entry whose cached PTE
+    /// has D=0 (*step 9* is never served from the TLB): with `need_dirty` such an entry does
+    /// not answer, and if no matching entry has D=1 the lookup misses (the D=0 entry is left
+    /// for the re-walk's fill to replace). Permissions are not checked here; the caller
+    /// re-checks them with [`crate::check_leaf_permission`].
     #[inline]
     pub fn lookup(&self, va: GuestVirtAddr, asid: u16, need_dirty: bool) -> Option<&TlbEntry> {
         let vpn = va.vpn();
         self.slots[self.set_range(vpn)]
             .iter()
             .flatten()
-            .find(|e| e.matches(vpn, asid))
-            .filter(|e| !need_dirty || e.pte.flags().contains(PteFlags::D))
+            .filter(|e| e.matches(vpn, asid))
+            .find(|e| !need_dirty || e.pte.flags().contains(PteFlags::D))
     }
 
     /// Fills the translation of `va` under `asid`, replacing an entry of the set that
@@ -216,18 +266,23 @@ impl Tlb {
             .or_else(|| set.iter().position(Option::is_none))
             .unwrap_or_else(|| {
                 let v = &mut self.next_victim[base / self.geometry.ways];
-                let w = *v as usize;
-                *v = ((w + 1) % self.geometry.ways) as u16;
+                let w = *v;
+                *v = (w + 1) % self.geometry.ways;
                 w
             });
         set[way].replace(entry)
     }
 
-    /// `sfence.vma rs1, rs2`. `va = None` is rs1=x0, `asid = None` is rs2=x0:
+    /// `sfence.vma rs1, rs2` (§"Supervisor Memory-Management Fence Instruction"). `va = None`
+    /// is rs1=x0, `asid = None` is rs2=x0; the caller passes rs2's low 16 bits (ASIDLEN=16,
+    /// the higher bits are ignored):
     /// - `(None, None)`: every entry, all address spaces;
-    /// - `(None, Some(a))`: every non-global entry of ASID `a`;
-    /// - `(Some(v), None)`: entries mapping `v` in every address space, global ones too;
-    /// - `(Some(v), Some(a))`: entries mapping `v` for ASID `a`, except global ones.
+    /// - `(None, Some(a))`: every entry of ASID `a` "except for entries containing global
+    ///   mappings";
+    /// - `(Some(v), None)`: entries whose leaf maps `v` (of any page size: superpage entries
+    ///   in every set are checked), in every address space, global ones too;
+    /// - `(Some(v), Some(a))`: entries whose leaf maps `v` and that were filled under ASID
+    ///   `a`, except global ones.
     ///
     /// Returns how many entries were invalidated.
     pub fn sfence_vma(&mut self, va: Option<GuestVirtAddr>, asid: Option<u16>) -> usize {

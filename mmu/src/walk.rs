@@ -1,5 +1,30 @@
-//! The hardware page-table walker, step by step as *Priv §Translation* ("Virtual Address
-//! Translation Process") describes it, with the Svadu and Svade A/D schemes.
+//! The hardware page-table walker, step by step as the RISC-V Privileged Architecture,
+//! §"Virtual Address Translation Process" (the Sv32 section, which Sv39 and Sv48 reuse with
+//! LEVELS = 3/4 and PTESIZE = 8) describes it, with the Svadu and Svade A/D schemes.
+//!
+//! Step numbers (*step N*) follow the current (2024+) text of that section:
+//!
+//! | step | what | here |
+//! |------|------|------|
+//! | 1 | `a = satp.ppn × PAGESIZE`, `i = LEVELS − 1` | [`walk`] |
+//! | 2 | load the PTE at `a + va.vpn[i] × PTESIZE`; PMA failure → access fault | acquire load |
+//! | 3 | `V=0`, `W=1 ∧ R=0`, or a reserved bit/encoding → page fault | reserved bits 60:54, N (Svnapot is not implemented), PBMT=3 (Svpbmt), and on non-leaf PTEs D/A/U and PBMT≠0 |
+//! | 4 | not a leaf: `i −= 1`, `i < 0` → page fault, else descend | |
+//! | 5 | misaligned superpage → page fault | |
+//! | 6 | U bit against privilege, SUM → page fault | [`check_leaf_permission`] |
+//! | 7 | shadow-stack rules (Zicfiss) | not implemented: no SS pages exist |
+//! | 8 | R/W/X against the access, MXR → page fault | [`check_leaf_permission`] |
+//! | 9 | A=0, or a store and D=0: Svade → page fault; else compare-and-swap A (and D) into the PTE, returning to step 2 if the PTE changed | [`AdScheme`] |
+//! | 10 | success: `pa = pte.ppn[LEVELS−1:i] ‖ va.vpn[i−1:0] ‖ va.pgoff` | [`Translation::pa`] |
+//!
+//! Steps 5, 6 and 8 all raise the same page fault, so their order is not observable; the
+//! code keeps the spec's order anyway.
+//!
+//! Global mappings: the spec says a G bit on a non-leaf PTE makes every mapping below it
+//! global. [`Translation`] reports only the leaf PTE, so the TLB treats a mapping as global
+//! only when the leaf's own G is set. The spec allows this: "failing to mark a global mapping
+//! as global merely reduces performance" (§Sv32 "Addressing and Memory Protection"), and an
+//! `sfence.vma` that flushes an entry it could have kept is an allowed over-fence.
 
 use std::sync::atomic::Ordering;
 
@@ -13,6 +38,9 @@ use crate::pte::{Pbmt, Pte, PteFlags};
 /// Size of a PTE in bytes (PTESIZE).
 const PTESIZE: u64 = 8;
 
+/// Width of an RV64 physical address (44-bit PPN + 12-bit offset).
+const PA_BITS: u32 = 56;
+
 /// The kind of the original memory access; it selects which fault is raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccessType {
@@ -24,7 +52,7 @@ pub enum AccessType {
     Store,
 }
 
-/// The privilege context that *Priv §Translation, step 5* checks a leaf against.
+/// The privilege context that *steps 6 and 8* check a leaf against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PrivCtx {
     /// The effective privilege is U-mode (otherwise S-mode).
@@ -50,7 +78,9 @@ impl PrivCtx {
     };
 }
 
-/// How the A and D bits are maintained.
+/// How the A and D bits are maintained (§Sv32 "Addressing and Memory Protection", the two
+/// A/D schemes; §"Svadu" Extension: with `menvcfg.ADUE=0` Svade takes effect). All harts of
+/// a machine must use the same scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AdScheme {
     /// Svadu: the walker sets A (and D on a store) in guest RAM with a compare-and-swap.
@@ -93,8 +123,9 @@ impl Translation {
         self.pte.flags()
     }
 
-    /// The physical address of `va` under this translation (*step 8*: offset bits of the
-    /// page, and for a superpage the VPN bits below the leaf level, come from `va`).
+    /// The physical address of `va` under this translation (*step 10*: offset bits of the
+    /// page, and for a superpage the VPN bits below the leaf level, come from `va`; the PPN
+    /// bits from the leaf level up come from the PTE).
     #[inline]
     pub const fn pa(&self, va: GuestVirtAddr) -> GuestPhysAddr {
         let mask = self.page_size() - 1;
@@ -102,8 +133,14 @@ impl Translation {
     }
 }
 
-/// Whether a leaf with `flags` allows `access` in `ctx` (*step 5*). Shared by the walker
-/// and by TLB hits, which re-check cached permissions on every access.
+/// Whether a leaf with `flags` allows `access` in `ctx`: the U/SUM check of *step 6* and the
+/// R/W/X/MXR check of *step 8* (rules in §"Memory Privilege in `sstatus`" and §Sv32
+/// "Addressing and Memory Protection"). Shared by the walker and by TLB hits, which re-check
+/// cached permissions on every access.
+///
+/// U-mode needs U=1 (SUM is ignored). S-mode never fetches from a U=1 page, and loads or
+/// stores to one only with SUM=1. Fetch needs X; load needs R, or X with MXR=1; store (and
+/// AMO) needs W.
 #[inline]
 pub fn check_leaf_permission(flags: PteFlags, access: AccessType, ctx: PrivCtx) -> bool {
     let u_page = flags.contains(PteFlags::U);
@@ -125,13 +162,23 @@ pub fn check_leaf_permission(flags: PteFlags, access: AccessType, ctx: PrivCtx) 
 /// Translates `va` for `access` through the page table rooted at `satp`, reading and
 /// updating PTEs in `mem`.
 ///
-/// Follows *Priv §Translation* steps 1–8; A/D per `ad` (step 7, Svadu/Svade). Under
-/// Svadu the A/D update is a compare-and-swap on the PTE in guest RAM; if the PTE changed
-/// since it was loaded the walker returns to step 2 and reloads it. For `satp.MODE=Bare`
-/// the translation is the identity with every permission (level 0).
+/// Follows *steps 1–10* of the translation process (see the module docs); A/D per `ad`
+/// (*step 9*, Svadu/Svade). Under Svadu the A/D update is a compare-and-swap of the whole
+/// PTE in guest RAM against the value loaded in step 2; if the PTE changed since, nothing is
+/// written and the walker returns to step 2 at the same level and reloads it. A and D are
+/// written only on a translation that succeeds, D only for [`AccessType::Store`], and
+/// nothing is written when both are already set or under Svade.
 ///
-/// Counts `walks`, `pte_loads` and `ad_updates` in `counters`; page faults are counted by
-/// the caller that raises them.
+/// Before step 1, a VA that is not sign-extended from bit VA_BITS−1 raises a page fault
+/// (§Sv39/§Sv48 "Addressing and Memory Protection"), without any PTE load.
+///
+/// For `satp.MODE=Bare` (and an unimplemented MODE, which `satp`'s WARL rule keeps out of
+/// the CSR) the translation is the identity with every permission (level 0), except that a
+/// VA at or above 2^56, which no RV64 physical address can equal, is an access fault.
+///
+/// Counts in `counters`: `walks` (once per start at step 1 and once per return to step 2
+/// after a failed compare-and-swap), `pte_loads` (successful step-2 loads) and `ad_updates`
+/// (successful compare-and-swaps). Page faults are counted by the caller that raises them.
 ///
 /// # Errors
 /// [`WalkFault::PageFault`] or [`WalkFault::AccessFault`] as the spec says; the caller maps
@@ -145,9 +192,48 @@ pub fn walk(
     ad: AdScheme,
     counters: &mut MmuCounters,
 ) -> Result<Translation, WalkFault> {
+    walk_in(mem, satp, va, access, ctx, ad, counters)
+}
+
+/// Where the walker loads PTEs (*step 2*) and compare-and-swaps A/D into them (*step 9*):
+/// guest RAM in the machine; a wrapper that plays another hart's store between the two in
+/// the unit tests below, which makes the step-9 re-walk testable without relying on thread
+/// timing.
+pub(crate) trait PteMemory {
+    /// Acquire load of the 8-byte PTE at `pa`; `None` if `pa` is not RAM (access fault).
+    fn load_pte(&self, pa: GuestPhysAddr) -> Option<u64>;
+    /// Atomic compare-and-swap of the PTE at `pa`: `Some(Ok(current))` if it held `current`
+    /// and now holds `new`, `Some(Err(actual))` if it held `actual` (nothing written),
+    /// `None` if `pa` is not RAM.
+    fn cas_pte(&self, pa: GuestPhysAddr, current: u64, new: u64) -> Option<Result<u64, u64>>;
+}
+
+impl PteMemory for GuestMemory {
+    #[inline]
+    fn load_pte(&self, pa: GuestPhysAddr) -> Option<u64> {
+        self.load_u64(pa, Ordering::Acquire).ok()
+    }
+
+    #[inline]
+    fn cas_pte(&self, pa: GuestPhysAddr, current: u64, new: u64) -> Option<Result<u64, u64>> {
+        self.compare_exchange_u64(pa, current, new).ok()
+    }
+}
+
+/// [`walk`] over any [`PteMemory`].
+fn walk_in<P: PteMemory>(
+    mem: &P,
+    satp: Satp,
+    va: GuestVirtAddr,
+    access: AccessType,
+    ctx: PrivCtx,
+    ad: AdScheme,
+    counters: &mut MmuCounters,
+) -> Result<Translation, WalkFault> {
     match satp.mode() {
-        Some(SatpMode::Sv39) => walk_mode::<Sv39>(mem, satp, va, access, ctx, ad, counters),
-        Some(SatpMode::Sv48) => walk_mode::<Sv48>(mem, satp, va, access, ctx, ad, counters),
+        Some(SatpMode::Sv39) => walk_mode::<Sv39, P>(mem, satp, va, access, ctx, ad, counters),
+        Some(SatpMode::Sv48) => walk_mode::<Sv48, P>(mem, satp, va, access, ctx, ad, counters),
+        Some(SatpMode::Bare) | None if va.0 >> PA_BITS != 0 => Err(WalkFault::AccessFault),
         Some(SatpMode::Bare) | None => Ok(Translation {
             level: 0,
             pte: Pte::new(
@@ -165,8 +251,8 @@ pub fn walk(
     }
 }
 
-fn walk_mode<M: PagingMode>(
-    mem: &GuestMemory,
+fn walk_mode<M: PagingMode, P: PteMemory>(
+    mem: &P,
     satp: Satp,
     va: GuestVirtAddr,
     access: AccessType,
@@ -188,9 +274,7 @@ fn walk_mode<M: PagingMode>(
         // Step 2: pte = value at a + va.vpn[i] × PTESIZE (PMA check → access fault).
         let vpn_i = (va.0 >> (12 + 9 * i)) & 0x1ff;
         let pte_addr = GuestPhysAddr(a + vpn_i * PTESIZE);
-        let pte = Pte(mem
-            .load_u64(pte_addr, Ordering::Acquire)
-            .map_err(|_| WalkFault::AccessFault)?);
+        let pte = Pte(mem.load_pte(pte_addr).ok_or(WalkFault::AccessFault)?);
         counters.pte_loads += 1;
         let f = pte.flags();
 
@@ -206,8 +290,8 @@ fn walk_mode<M: PagingMode>(
 
         // Step 4: not a leaf → next level.
         if !pte.is_leaf() {
-            // For non-leaf PTEs the D, A and U bits and PBMT are reserved for future
-            // standard use: a set one is a reserved encoding (step 3).
+            // Step 3 for pointers: "For non-leaf PTEs, the D, A, and U bits are reserved"
+            // (§Sv32) and "For non-leaf PTEs, bits 62-61 are reserved" (Svpbmt).
             if f.intersects(PteFlags::D | PteFlags::A | PteFlags::U) || pte.pbmt() != Pbmt::Pma {
                 return Err(WalkFault::PageFault);
             }
@@ -219,17 +303,17 @@ fn walk_mode<M: PagingMode>(
             continue;
         }
 
-        // Step 5: a leaf; check R/W/X/U against the privilege, SUM and MXR.
-        if !check_leaf_permission(f, access, ctx) {
-            return Err(WalkFault::PageFault);
-        }
-
-        // Step 6: misaligned superpage.
+        // Step 5: a leaf above level 0 must have pte.ppn[i-1:0] = 0 (misaligned superpage).
         if i > 0 && pte.ppn() & ((1u64 << (9 * i)) - 1) != 0 {
             return Err(WalkFault::PageFault);
         }
 
-        // Step 7: A/D.
+        // Steps 6 and 8: U/SUM, then R/W/X/MXR.
+        if !check_leaf_permission(f, access, ctx) {
+            return Err(WalkFault::PageFault);
+        }
+
+        // Step 9: A/D.
         let need_d = access == AccessType::Store;
         if !f.contains(PteFlags::A) || (need_d && !f.contains(PteFlags::D)) {
             match ad {
@@ -239,8 +323,8 @@ fn walk_mode<M: PagingMode>(
                     if need_d {
                         new = new.with(PteFlags::D);
                     }
-                    match mem.compare_exchange_u64(pte_addr, pte.0, new.0) {
-                        Ok(Ok(_)) => {
+                    match mem.cas_pte(pte_addr, pte.0, new.0) {
+                        Some(Ok(_)) => {
                             counters.ad_updates += 1;
                             return Ok(Translation {
                                 level: i as u8,
@@ -248,15 +332,19 @@ fn walk_mode<M: PagingMode>(
                                 pte_addr,
                             });
                         }
-                        // The PTE changed under us: return to step 2 at the same level.
-                        Ok(Err(_)) => continue,
-                        Err(_) => return Err(WalkFault::AccessFault),
+                        // The PTE changed since step 2: write nothing and return to step 2
+                        // at the same level (same a and i), which reloads it.
+                        Some(Err(_)) => {
+                            counters.walks += 1;
+                            continue;
+                        }
+                        None => return Err(WalkFault::AccessFault),
                     }
                 }
             }
         }
 
-        // Step 8: success.
+        // Step 10: success.
         return Ok(Translation {
             level: i as u8,
             pte,
@@ -297,6 +385,192 @@ mod tests {
             Pte::new(pa >> 12, flags | PteFlags::V).0,
         )
         .unwrap();
+    }
+
+    /// Guest RAM plus "another hart" that stores the next queued value into the PTE at `at`
+    /// right after each walker load of it, i.e. between *step 2* and *step 9*.
+    struct OtherHart<'m> {
+        mem: &'m GuestMemory,
+        at: GuestPhysAddr,
+        stores: std::cell::RefCell<std::collections::VecDeque<u64>>,
+        /// The values the walker's successful compare-and-swaps wrote, in order.
+        cas_writes: std::cell::RefCell<Vec<u64>>,
+    }
+
+    impl<'m> OtherHart<'m> {
+        fn new(mem: &'m GuestMemory, at: GuestPhysAddr, stores: &[u64]) -> Self {
+            Self {
+                mem,
+                at,
+                stores: std::cell::RefCell::new(stores.iter().copied().collect()),
+                cas_writes: std::cell::RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl PteMemory for OtherHart<'_> {
+        fn load_pte(&self, pa: GuestPhysAddr) -> Option<u64> {
+            let v = self.mem.load_pte(pa);
+            if pa == self.at {
+                if let Some(next) = self.stores.borrow_mut().pop_front() {
+                    self.mem.write_u64(pa, next).unwrap();
+                }
+            }
+            v
+        }
+
+        fn cas_pte(&self, pa: GuestPhysAddr, current: u64, new: u64) -> Option<Result<u64, u64>> {
+            let r = self.mem.cas_pte(pa, current, new);
+            if let Some(Ok(_)) = r {
+                self.cas_writes.borrow_mut().push(new);
+            }
+            r
+        }
+    }
+
+    const VA: u64 = 0x1234_5678;
+    const RW_U: PteFlags = PteFlags::V
+        .union(PteFlags::R)
+        .union(PteFlags::W)
+        .union(PteFlags::U);
+
+    /// Maps `VA` and returns the leaf PTE's address (root RAM, L1 RAM+0x1000, L0 RAM+0x2000).
+    fn leaf_of_va(mem: &GuestMemory, ppn: u64, flags: PteFlags) -> GuestPhysAddr {
+        map4k(mem, VA, ppn << 12, flags);
+        GuestPhysAddr(RAM + 0x2000 + ((VA >> 12) & 0x1ff) * 8)
+    }
+
+    fn walk_other(
+        other: &OtherHart<'_>,
+        satp: Satp,
+        access: AccessType,
+        c: &mut MmuCounters,
+    ) -> Result<Translation, WalkFault> {
+        walk_in(
+            other,
+            satp,
+            GuestVirtAddr(VA),
+            access,
+            PrivCtx::USER,
+            AdScheme::Svadu,
+            c,
+        )
+    }
+
+    #[test]
+    fn step9_rewalks_when_the_pte_changed_and_never_writes_the_stale_value() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let changed = Pte::new(0x222, RW_U).0;
+        let other = OtherHart::new(&mem, leaf, &[changed]);
+        let mut c = MmuCounters::default();
+        let t = walk_other(&other, satp, AccessType::Store, &mut c).unwrap();
+        assert_eq!(
+            t.pte.ppn(),
+            0x222,
+            "the translation uses the PTE as changed"
+        );
+        assert_eq!(t.pte, Pte(changed).with(PteFlags::A | PteFlags::D));
+        assert_eq!(mem.read_u64(leaf).unwrap(), t.pte.0);
+        assert_eq!(
+            *other.cas_writes.borrow(),
+            vec![t.pte.0],
+            "one write, of the new PTE"
+        );
+        assert_eq!(c.walks, 2, "the failed compare-and-swap counts a re-walk");
+        assert_eq!(
+            c.pte_loads, 4,
+            "3 levels, then the leaf again (step 2 at the same level)"
+        );
+        assert_eq!(c.ad_updates, 1);
+    }
+
+    #[test]
+    fn step9_rewalk_faults_on_a_pte_made_invalid_and_writes_nothing() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let invalid = Pte::new(0x111, RW_U.difference(PteFlags::V)).0;
+        let other = OtherHart::new(&mem, leaf, &[invalid]);
+        let mut c = MmuCounters::default();
+        let r = walk_other(&other, satp, AccessType::Load, &mut c);
+        assert_eq!(r, Err(WalkFault::PageFault));
+        assert_eq!(mem.read_u64(leaf).unwrap(), invalid);
+        assert!(other.cas_writes.borrow().is_empty());
+        assert_eq!(c.ad_updates, 0);
+    }
+
+    #[test]
+    fn step9_rewalk_rechecks_permissions() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let read_only = Pte::new(0x111, RW_U.difference(PteFlags::W)).0;
+        let other = OtherHart::new(&mem, leaf, &[read_only]);
+        let mut c = MmuCounters::default();
+        let r = walk_other(&other, satp, AccessType::Store, &mut c);
+        assert_eq!(
+            r,
+            Err(WalkFault::PageFault),
+            "W was removed before the update"
+        );
+        assert_eq!(
+            mem.read_u64(leaf).unwrap(),
+            read_only,
+            "no D on a read-only PTE"
+        );
+        assert!(other.cas_writes.borrow().is_empty());
+    }
+
+    #[test]
+    fn step9_rewalk_needs_no_write_when_the_other_hart_set_a() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let accessed = Pte::new(0x111, RW_U | PteFlags::A).0;
+        let other = OtherHart::new(&mem, leaf, &[accessed]);
+        let mut c = MmuCounters::default();
+        let t = walk_other(&other, satp, AccessType::Load, &mut c).unwrap();
+        assert_eq!(t.pte.0, accessed);
+        assert!(other.cas_writes.borrow().is_empty());
+        assert_eq!((c.walks, c.ad_updates), (2, 0));
+    }
+
+    #[test]
+    fn step9_rewalk_survives_repeated_interference() {
+        let (mem, satp) = setup();
+        let leaf = leaf_of_va(&mem, 0x111, RW_U);
+        let gens: Vec<u64> = (0x112..0x117).map(|p| Pte::new(p, RW_U).0).collect();
+        let other = OtherHart::new(&mem, leaf, &gens);
+        let mut c = MmuCounters::default();
+        let t = walk_other(&other, satp, AccessType::Store, &mut c).unwrap();
+        assert_eq!(
+            t.pte.ppn(),
+            0x116,
+            "the last generation, stored before the last load"
+        );
+        assert_eq!(c.walks, 6);
+        assert_eq!(other.cas_writes.borrow().len(), 1);
+    }
+
+    #[test]
+    fn step9_return_to_step2_follows_a_leaf_turned_pointer() {
+        // A 2 MiB leaf at level 1 that another hart replaces with a pointer to a level-0
+        // table before the A/D update: "return to step 2" at level 1 reads the pointer
+        // and descends to the 4 KiB leaf.
+        let (mem, satp) = setup();
+        map4k(&mem, VA, RAM + 0x10_000, RW_U);
+        let l1_slot = GuestPhysAddr(RAM + 0x1000 + ((VA >> 21) & 0x1ff) * 8);
+        let superpage = Pte::new(0x4_0000, RW_U).0;
+        mem.write_u64(l1_slot, superpage).unwrap();
+        let pointer = Pte::new((RAM + 0x2000) >> 12, PteFlags::V).0;
+        let other = OtherHart::new(&mem, l1_slot, &[pointer]);
+        let mut c = MmuCounters::default();
+        let t = walk_other(&other, satp, AccessType::Load, &mut c).unwrap();
+        assert_eq!(t.level, 0);
+        assert_eq!(t.pa(GuestVirtAddr(VA)), GuestPhysAddr(RAM + 0x10_678));
+        assert_eq!(
+            mem.read_u64(l1_slot).unwrap(),
+            pointer,
+            "no A on the pointer"
+        );
     }
 
     #[test]
