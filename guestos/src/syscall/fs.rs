@@ -1101,3 +1101,7 @@ pub fn open_exec(
         .ok_or(Errno::EACCES)?;
     Ok((inode, bytes))
 }
+
+#[cfg(test)]
+#[path = "fs_tests.rs"]
+mod tests;
