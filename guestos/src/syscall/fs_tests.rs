@@ -1314,3 +1314,89 @@ fn timestamps_follow_the_kernel_clock() {
     e.create("/g", b"");
     assert!(e.stat("/", 0).unwrap().mtime > d1);
 }
+
+#[test]
+fn file_system_state_can_be_shared_between_hart_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Vfs>();
+    assert_send_sync::<ProcessFs>();
+    assert_send_sync::<OpenFile>();
+    assert_send_sync::<HostStreams>();
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A register value: small numbers, addresses in and around the mock memory, flag-ish
+    /// bits, or anything.
+    fn reg() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..8,
+            Just(FDCWD),
+            (0u64..0x3000).prop_map(|o| BASE + o),
+            (0u64..0x100).prop_map(|o| BASE + MEM as u64 - o),
+            any::<u32>().prop_map(u64::from),
+            any::<u64>(),
+        ]
+    }
+
+    fn call(e: &mut Env, nr: u8, a: [u64; 5]) {
+        let (p, v, u) = (&mut e.p, &e.vfs, &mut e.u);
+        let _ = match nr % 27 {
+            0 => sys_openat(p, v, u, a[0], a[1], a[2], a[3]),
+            1 => sys_close(p, a[0]),
+            2 => sys_read(p, v, u, a[0], a[1], a[2] & 0xffff).map_err(|_| Errno::EIO),
+            3 => sys_write(p, v, u, a[0], a[1], a[2] & 0xffff).map_err(|_| Errno::EIO),
+            4 => sys_readv(p, v, u, a[0], a[1], a[2]).map_err(|_| Errno::EIO),
+            5 => sys_writev(p, v, u, a[0], a[1], a[2]).map_err(|_| Errno::EIO),
+            6 => sys_pread64(p, v, u, a[0], a[1], a[2] & 0xffff, a[3]),
+            7 => sys_pwrite64(p, v, u, a[0], a[1], a[2] & 0xffff, a[3]),
+            8 => sys_lseek(p, a[0], a[1], a[2]),
+            9 => sys_fstat(p, v, u, a[0], a[1]),
+            10 => sys_newfstatat(p, v, u, a[0], a[1], a[2], a[3]),
+            11 => sys_statx(p, v, u, a[0], a[1], a[2], a[3], a[4]),
+            12 => sys_unlinkat(p, v, u, a[0], a[1], a[2]),
+            13 => sys_mkdirat(p, v, u, a[0], a[1], a[2]),
+            14 => sys_getdents64(p, v, u, a[0], a[1], a[2]),
+            15 => sys_fcntl(p, a[0], a[1], a[2]),
+            16 => sys_dup(p, a[0]),
+            17 => sys_dup3(p, a[0], a[1], a[2]),
+            18 => sys_pipe2(p, v, u, a[0], a[1]),
+            19 => sys_faccessat2(p, v, u, a[0], a[1], a[2], a[3]),
+            20 => sys_readlinkat(p, v, u, a[0], a[1], a[2], a[3]),
+            21 => sys_getcwd(p, v, u, a[0], a[1]),
+            22 => sys_chdir(p, v, u, a[0]),
+            23 => sys_ftruncate(p, v, a[0], a[1]),
+            24 => sys_renameat2(p, v, u, a[0], a[1], a[2], a[3], a[4]),
+            25 => sys_ioctl(p, u, a[0], a[1], a[2]),
+            _ => sys_faccessat(p, v, u, a[0], a[1], a[2]),
+        };
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Random system calls with random arguments, over memory holding plausible paths,
+        /// never panic, and leave the tree walkable.
+        #[test]
+        fn random_calls_never_panic(
+            calls in proptest::collection::vec((any::<u8>(), [reg(), reg(), reg(), reg(), reg()]), 1..60),
+        ) {
+            let mut e = env();
+            e.create("/f", b"some bytes");
+            e.mkdir("/d", 0o755).unwrap();
+            e.vfs.symlink(b"/d", b"/l").unwrap();
+            // Paths at the start of the memory the arguments point into.
+            for (i, s) in ["/f", "/d/x", "d", "/l/y", "..", "/", "/dev/zero", "/f/"].iter().enumerate() {
+                e.put_str(BASE + 0x10 * i as u64, s);
+            }
+            for (nr, args) in calls {
+                call(&mut e, nr, args);
+            }
+            prop_assert!(e.stat("/", 0).is_ok());
+            let root = e.vfs.root();
+            prop_assert!(e.vfs.path_of(&root).is_ok());
+        }
+    }
+}
