@@ -128,7 +128,7 @@ impl OpenFile {
         lock(&self.state).flags
     }
 
-    /// `F_SETFL`: replaces the [`SETFL_MASK`] bits with those of `flags`.
+    /// `F_SETFL`: replaces the `SETFL_MASK` bits (`O_APPEND|O_NONBLOCK|O_DIRECT|O_NOATIME|O_ASYNC`) with those of `flags`.
     pub fn set_status_flags(&self, flags: u32) {
         let mut s = lock(&self.state);
         s.flags = (s.flags & !SETFL_MASK) | (flags & SETFL_MASK);
@@ -155,7 +155,7 @@ impl OpenFile {
     ///
     /// # Errors
     /// `EBADF` if not open for reading; `EISDIR` for a directory; `EINVAL` for a
-    /// symlink; pipe outcomes ([`IoError::WouldBlock`], `EAGAIN`); the sink's error if
+    /// symlink; pipe outcomes ([`super::IoError::WouldBlock`], `EAGAIN`); the sink's error if
     /// nothing was copied.
     pub fn read(
         &self,

@@ -126,14 +126,14 @@ pub trait FileStore: Send {
     /// Writes `data` at `offset`, growing the file if needed.
     ///
     /// # Errors
-    /// `EFBIG` past [`MAX_LFS_FILESIZE`]; `ENOSPC` when the budget is exhausted (then a
+    /// `EFBIG` past `MAX_LFS_FILESIZE` (`i64::MAX`); `ENOSPC` when the budget is exhausted (then a
     /// prefix of `data` may have been written; the size covers exactly what was written).
     fn write_at(&mut self, offset: u64, data: &[u8]) -> KResult<usize>;
 
     /// Sets the size, zero-filling when growing (as holes) and freeing when shrinking.
     ///
     /// # Errors
-    /// `EFBIG` past [`MAX_LFS_FILESIZE`].
+    /// `EFBIG` past `MAX_LFS_FILESIZE` (`i64::MAX`).
     fn set_len(&mut self, len: u64) -> KResult<()>;
 
     /// Bytes of storage actually allocated (for `st_blocks`).

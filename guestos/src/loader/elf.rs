@@ -655,6 +655,32 @@ mod tests {
         assert_eq!(parse_elf(&b), Err(ExecError::NoLoadSegments));
     }
 
+    /// Every single-byte flip in the headers and every truncation length: no panic, and
+    /// both outcomes occur (so the checks neither accept nor refuse everything).
+    #[test]
+    fn every_header_flip_and_every_truncation() {
+        let (mut ok, mut refused) = (0, 0);
+        for pos in 0..64 + 6 * 56 {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut b = STATIC.to_vec();
+                b[pos] ^= mask;
+                match parse_elf(&b) {
+                    Ok(_) => ok += 1,
+                    Err(_) => refused += 1,
+                }
+            }
+        }
+        assert!(
+            ok > 100 && refused > 100,
+            "accepted {ok}, refused {refused}"
+        );
+        for len in 0..STATIC.len() {
+            // Cutting the file anywhere before the end of segment 2 must be refused.
+            let r = parse_elf(&STATIC[..len]);
+            assert_eq!(r.is_ok(), len >= 0xff8 + 0x10, "length {len}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 

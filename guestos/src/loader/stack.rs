@@ -175,7 +175,7 @@ pub struct InitialStack {
     pub base: u64,
     /// The initial stack pointer: points at `argc`, 16-byte aligned.
     pub sp: u64,
-    /// `mm->arg_start`: address of argv[0]'s string.
+    /// `mm->arg_start`: address of the `argv[0]` string.
     pub arg_start: u64,
     /// `mm->arg_end` = `mm->env_start`.
     pub arg_end: u64,

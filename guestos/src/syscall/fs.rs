@@ -8,7 +8,7 @@
 //! `int dirfd` is their signed value, `size_t`/`loff_t` stay 64-bit.
 //!
 //! Blocking: `read`, `write`, `readv` and `writev` may find a pipe empty or full. They then
-//! return [`IoError::WouldBlock`]; the scheduler parks the task on the [`WaitOn`] key and
+//! return [`IoError::WouldBlock`]; the scheduler parks the task on the [`WaitOn`](crate::fs::WaitOn) key and
 //! restarts the call when the pipe changes (having done nothing, the call is safe to
 //! restart). A write larger than `PIPE_BUF` that fills the pipe part-way returns the
 //! short count instead of waiting for the rest. `EPIPE` from a write-type call means the
@@ -1014,6 +1014,10 @@ pub fn sys_ioctl(
     let fd = fd_arg(fd);
     let cmd = cmd as u32;
     let f = p.fds.get(fd)?;
+    // fdget() refuses O_PATH descriptors for every ioctl.
+    if f.is_path_only() {
+        return Err(Errno::EBADF);
+    }
     match cmd {
         FIOCLEX | FIONCLEX => {
             p.fds.set_cloexec(fd, cmd == FIOCLEX)?;
@@ -1032,9 +1036,6 @@ pub fn sys_ioctl(
             return Ok(0);
         }
         _ => {}
-    }
-    if f.is_path_only() {
-        return Err(Errno::EBADF);
     }
     match f.target() {
         FileTarget::Pipe(end) if cmd == FIONREAD => {
@@ -1101,3 +1102,7 @@ pub fn open_exec(
         .ok_or(Errno::EACCES)?;
     Ok((inode, bytes))
 }
+
+#[cfg(test)]
+#[path = "fs_tests.rs"]
+mod tests;
