@@ -9,7 +9,11 @@ use dirtybit::guestos::HostStreams;
 use dirtybit::RunOptions;
 
 fn sink() -> HostStreams {
-    HostStreams::new(Box::new(std::io::empty()), Box::new(std::io::sink()), Box::new(std::io::sink()))
+    HostStreams::new(
+        Box::new(std::io::empty()),
+        Box::new(std::io::sink()),
+        Box::new(std::io::sink()),
+    )
 }
 
 /// Instructions per measured run (the program is cut off by `--max-insns`).

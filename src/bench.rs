@@ -13,7 +13,11 @@ use crate::{run_image, Error, RunOptions, LOOP_IMAGE};
 pub const WORKLOADS: [&str; 5] = ["loop", "sort", "hash", "fpmatrix", "strsearch"];
 
 fn sink_stdio() -> HostStreams {
-    HostStreams::new(Box::new(std::io::empty()), Box::new(std::io::sink()), Box::new(std::io::sink()))
+    HostStreams::new(
+        Box::new(std::io::empty()),
+        Box::new(std::io::sink()),
+        Box::new(std::io::sink()),
+    )
 }
 
 fn qemu_seconds(path: &Path) -> Option<f64> {

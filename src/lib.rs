@@ -181,7 +181,9 @@ pub fn run_image(
             .map(|d| d.join(argv0).to_string_lossy().into_owned())
             .unwrap_or_else(|_| format!("/{argv0}"))
     };
-    Ok(guestos::run(&config, stdio, image, &exe_path, &argv, &envp)?)
+    Ok(guestos::run(
+        &config, stdio, image, &exe_path, &argv, &envp,
+    )?)
 }
 
 /// `dirtybit run`: runs the image at `path`, prints the stats if asked, returns the shell
@@ -214,7 +216,13 @@ pub fn run_default_demo() -> Result<i32, Error> {
         ..RunOptions::default()
     };
     eprintln!("dirtybit: running the embedded demo image (dirtybit run --help for more)");
-    let report = run_image(&opts, DEFAULT_IMAGE, "/bin/demo", &[], HostStreams::inherit())?;
+    let report = run_image(
+        &opts,
+        DEFAULT_IMAGE,
+        "/bin/demo",
+        &[],
+        HostStreams::inherit(),
+    )?;
     finish(&opts, &report)
 }
 

@@ -187,7 +187,8 @@ fn qemu_live_agrees() {
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("run sed");
-            std::io::Write::write_all(&mut sed.stdin.take().expect("stdin"), &out.stdout).expect("feed sed");
+            std::io::Write::write_all(&mut sed.stdin.take().expect("stdin"), &out.stdout)
+                .expect("feed sed");
             sed.wait_with_output().expect("sed output").stdout
         } else {
             out.stdout

@@ -206,6 +206,12 @@ pub struct Hart<'m> {
     fetch_slot: usize,
     fetch_page: Option<HostPage<'m>>,
     dcache: DecodeCache,
+    /// Physical pages with decoded instructions (mirrors `dcache`'s keys while `run` has the
+    /// cache out of `self`).
+    code_ppns: std::collections::HashSet<u64>,
+    /// Invalidations requested while `run` holds the cache: pages, or everything.
+    inval_pages: Vec<u64>,
+    inval_all: bool,
     reservation: Option<(GuestPhysAddr, u64)>,
 }
 
@@ -247,6 +253,9 @@ impl<'m> Hart<'m> {
             fetch_slot: 0,
             fetch_page: None,
             dcache: DecodeCache::default(),
+            code_ppns: std::collections::HashSet::new(),
+            inval_pages: Vec::new(),
+            inval_all: false,
             reservation: None,
         }
     }
@@ -324,6 +333,8 @@ impl<'m> Hart<'m> {
     /// mappings change, as Linux flushes the icache when it maps text.
     pub fn flush_icache(&mut self) {
         self.dcache.clear();
+        self.code_ppns.clear();
+        self.inval_all = true;
         self.fetch_vpn = NO_VPN;
         self.fetch_page = None;
     }
@@ -385,27 +396,55 @@ impl<'m> Hart<'m> {
                 return Exit::Timer;
             }
         }
+        // The decoded-instruction cache is moved out of `self` while the hart runs, so an
+        // instruction executes by reference from it; invalidations requested meanwhile
+        // (stores to code, fence.i) are queued and applied at the next fetch-page change,
+        // which they force.
+        let mut dc = std::mem::take(&mut self.dcache);
+        let exit = self.run_inner(&mut dc, budget);
+        self.apply_invalidations(&mut dc);
+        self.dcache = dc;
+        exit
+    }
+
+    fn apply_invalidations(&mut self, dc: &mut DecodeCache) {
+        if self.inval_all {
+            dc.clear();
+            self.inval_all = false;
+            self.inval_pages.clear();
+        }
+        for ppn in self.inval_pages.drain(..) {
+            dc.remove(ppn);
+        }
+    }
+
+    #[inline(always)]
+    fn run_inner(&mut self, dc: &mut DecodeCache, budget: u64) -> Exit {
         let end = self.instret.saturating_add(budget);
         while self.instret < end {
             let pc = self.pc;
             if pc >> 12 != self.fetch_vpn {
-                if let Err(e) = self.refill_fetch(pc) {
+                self.apply_invalidations(dc);
+                if let Err(e) = self.refill_fetch(dc, pc) {
                     return self.trap(e);
                 }
             }
             let off = ((pc & 0xfff) >> 1) as usize;
-            let inst = match self.dcache.pages[self.fetch_slot].slots[off] {
-                Some(i) => i,
-                None => match self.fill_slot(pc, off) {
-                    Ok(i) => i,
-                    Err(e) => return self.trap(e),
-                },
+            let r = if let Some(inst) = &dc.pages[self.fetch_slot].slots[off] {
+                self.execute(inst).map(|()| inst.op)
+            } else {
+                match self.fill_slot(dc, pc, off) {
+                    Ok(inst) => self.execute(&inst).map(|()| inst.op),
+                    Err(e) => Err(e),
+                }
             };
-            if let Err(e) = self.execute(inst) {
-                return self.trap(e);
+            match r {
+                Ok(op) => {
+                    self.instret += 1;
+                    self.cycles += u64::from(self.op_cost[op as usize]);
+                }
+                Err(e) => return self.trap(e),
             }
-            self.instret += 1;
-            self.cycles += u64::from(self.op_cost[inst.op as usize]);
         }
         Exit::BudgetExhausted
     }
@@ -420,11 +459,12 @@ impl<'m> Hart<'m> {
 
     // ---- fetch -------------------------------------------------------------------------
 
-    fn refill_fetch(&mut self, pc: u64) -> Step {
+    fn refill_fetch(&mut self, dc: &mut DecodeCache, pc: u64) -> Step {
         let page = self.translate_page(pc, AccessType::Fetch)?;
         let ppn = page.pa().ppn();
-        let (slot, new) = self.dcache.get_or_insert(ppn);
+        let (slot, new) = dc.get_or_insert(ppn);
         if new {
+            self.code_ppns.insert(ppn);
             // Stores to this page must now take the slow path, which invalidates it.
             for f in self.fast.iter_mut() {
                 if f.tag_w != NO_VPN && f.page.is_some_and(|p| p.pa().ppn() == ppn) {
@@ -438,7 +478,7 @@ impl<'m> Hart<'m> {
         Ok(())
     }
 
-    fn fill_slot(&mut self, pc: u64, off: usize) -> Result<Inst, Exit> {
+    fn fill_slot(&mut self, dc: &mut DecodeCache, pc: u64, off: usize) -> Result<Inst, Exit> {
         let page = self.fetch_page.ok_or(Exit::AccessFault {
             va: GuestVirtAddr(pc),
             access: AccessType::Fetch,
@@ -459,7 +499,7 @@ impl<'m> Hart<'m> {
         let inst = decode(bits).map_err(|e| Exit::IllegalInstruction { bits: e.bits })?;
         self.decodes += 1;
         if cacheable {
-            self.dcache.pages[self.fetch_slot].slots[off] = Some(inst);
+            dc.pages[self.fetch_slot].slots[off] = Some(inst);
         }
         Ok(inst)
     }
@@ -536,10 +576,7 @@ impl<'m> Hart<'m> {
                 e.tag_r = vpn;
             }
             let dirty = flags.is_none_or(|f| f.contains(PteFlags::D));
-            if allow(AccessType::Store)
-                && dirty
-                && !self.dcache.index.contains_key(&page.pa().ppn())
-            {
+            if allow(AccessType::Store) && dirty && !self.code_ppns.contains(&page.pa().ppn()) {
                 e.tag_w = vpn;
             }
         }
@@ -550,7 +587,8 @@ impl<'m> Hart<'m> {
     fn store_page(&mut self, va: u64) -> Result<HostPage<'m>, Exit> {
         let page = self.translate_page(va, AccessType::Store)?;
         let ppn = page.pa().ppn();
-        if self.dcache.remove(ppn) {
+        if self.code_ppns.remove(&ppn) {
+            self.inval_pages.push(ppn);
             self.fetch_vpn = NO_VPN;
             self.fetch_page = None;
         }
@@ -683,7 +721,7 @@ impl<'m> Hart<'m> {
     }
 
     #[inline(always)]
-    fn branch(&mut self, inst: Inst, taken: bool) {
+    fn branch(&mut self, inst: &Inst, taken: bool) {
         if taken {
             self.pc = self.pc.wrapping_add(inst.imm as i64 as u64);
             self.cycles += u64::from(self.cost.taken_branch);
@@ -693,119 +731,142 @@ impl<'m> Hart<'m> {
     }
 
     #[inline(always)]
-    fn execute(&mut self, i: Inst) -> Step {
+    fn execute(&mut self, i: &Inst) -> Step {
         use Op::*;
-        let pc = self.pc;
-        let next = pc.wrapping_add(u64::from(i.len));
-        let a = self.rx(i.rs1);
-        let b = self.rx(i.rs2);
-        let imm = i.imm as i64 as u64;
-        let sh = (i.imm as u32) & 63;
+        // Operands are read inside each arm, so an instruction pays only for what it uses.
+        macro_rules! a {
+            () => {
+                self.x[i.rs1 as usize & 31]
+            };
+        }
+        macro_rules! b {
+            () => {
+                self.x[i.rs2 as usize & 31]
+            };
+        }
+        macro_rules! imm {
+            () => {
+                (i.imm as i64 as u64)
+            };
+        }
+        macro_rules! sh {
+            () => {
+                ((i.imm as u32) & 63)
+            };
+        }
+        macro_rules! next {
+            () => {
+                self.pc.wrapping_add(u64::from(i.len))
+            };
+        }
         match i.op {
-            Lui => self.wx(i.rd, imm),
-            Auipc => self.wx(i.rd, pc.wrapping_add(imm)),
+            Lui => self.wx(i.rd, imm!()),
+            Auipc => self.wx(i.rd, self.pc.wrapping_add(imm!())),
             Jal => {
-                self.wx(i.rd, next);
-                self.pc = pc.wrapping_add(imm);
+                self.wx(i.rd, next!());
+                self.pc = self.pc.wrapping_add(imm!());
                 self.cycles += u64::from(self.cost.taken_branch);
                 return Ok(());
             }
             Jalr => {
-                let target = a.wrapping_add(imm) & !1;
-                self.wx(i.rd, next);
+                let target = a!().wrapping_add(imm!()) & !1;
+                self.wx(i.rd, next!());
                 self.pc = target;
                 self.cycles += u64::from(self.cost.taken_branch);
                 return Ok(());
             }
-            Beq => return Ok(self.branch(i, a == b)),
-            Bne => return Ok(self.branch(i, a != b)),
-            Blt => return Ok(self.branch(i, (a as i64) < (b as i64))),
-            Bge => return Ok(self.branch(i, (a as i64) >= (b as i64))),
-            Bltu => return Ok(self.branch(i, a < b)),
-            Bgeu => return Ok(self.branch(i, a >= b)),
+            Beq => return Ok(self.branch(i, a!() == b!())),
+            Bne => return Ok(self.branch(i, a!() != b!())),
+            Blt => return Ok(self.branch(i, (a!() as i64) < (b!() as i64))),
+            Bge => return Ok(self.branch(i, (a!() as i64) >= (b!() as i64))),
+            Bltu => return Ok(self.branch(i, a!() < b!())),
+            Bgeu => return Ok(self.branch(i, a!() >= b!())),
             Lb => {
-                let v = self.load(a.wrapping_add(imm), 1)?;
+                let v = self.load(a!().wrapping_add(imm!()), 1)?;
                 self.wx(i.rd, v as u8 as i8 as i64 as u64);
             }
             Lh => {
-                let v = self.load(a.wrapping_add(imm), 2)?;
+                let v = self.load(a!().wrapping_add(imm!()), 2)?;
                 self.wx(i.rd, v as u16 as i16 as i64 as u64);
             }
             Lw => {
-                let v = self.load(a.wrapping_add(imm), 4)?;
+                let v = self.load(a!().wrapping_add(imm!()), 4)?;
                 self.wx(i.rd, v as u32 as i32 as i64 as u64);
             }
             Ld => {
-                let v = self.load(a.wrapping_add(imm), 8)?;
+                let v = self.load(a!().wrapping_add(imm!()), 8)?;
                 self.wx(i.rd, v);
             }
             Lbu => {
-                let v = self.load(a.wrapping_add(imm), 1)?;
+                let v = self.load(a!().wrapping_add(imm!()), 1)?;
                 self.wx(i.rd, v);
             }
             Lhu => {
-                let v = self.load(a.wrapping_add(imm), 2)?;
+                let v = self.load(a!().wrapping_add(imm!()), 2)?;
                 self.wx(i.rd, v);
             }
             Lwu => {
-                let v = self.load(a.wrapping_add(imm), 4)?;
+                let v = self.load(a!().wrapping_add(imm!()), 4)?;
                 self.wx(i.rd, v);
             }
-            Sb => self.store(a.wrapping_add(imm), 1, b)?,
-            Sh => self.store(a.wrapping_add(imm), 2, b)?,
-            Sw => self.store(a.wrapping_add(imm), 4, b)?,
-            Sd => self.store(a.wrapping_add(imm), 8, b)?,
-            Addi => self.wx(i.rd, a.wrapping_add(imm)),
-            Slti => self.wx(i.rd, u64::from((a as i64) < (imm as i64))),
-            Sltiu => self.wx(i.rd, u64::from(a < imm)),
-            Xori => self.wx(i.rd, a ^ imm),
-            Ori => self.wx(i.rd, a | imm),
-            Andi => self.wx(i.rd, a & imm),
-            Slli => self.wx(i.rd, a << sh),
-            Srli => self.wx(i.rd, a >> sh),
-            Srai => self.wx(i.rd, ((a as i64) >> sh) as u64),
-            Add => self.wx(i.rd, a.wrapping_add(b)),
-            Sub => self.wx(i.rd, a.wrapping_sub(b)),
-            Sll => self.wx(i.rd, a << (b & 63)),
-            Slt => self.wx(i.rd, u64::from((a as i64) < (b as i64))),
-            Sltu => self.wx(i.rd, u64::from(a < b)),
-            Xor => self.wx(i.rd, a ^ b),
-            Srl => self.wx(i.rd, a >> (b & 63)),
-            Sra => self.wx(i.rd, ((a as i64) >> (b & 63)) as u64),
-            Or => self.wx(i.rd, a | b),
-            And => self.wx(i.rd, a & b),
-            Addiw => self.wx(i.rd, sext32(a.wrapping_add(imm))),
-            Slliw => self.wx(i.rd, sext32(u64::from((a as u32) << (sh & 31)))),
-            Srliw => self.wx(i.rd, sext32(u64::from((a as u32) >> (sh & 31)))),
-            Sraiw => self.wx(i.rd, ((a as i32) >> (sh & 31)) as i64 as u64),
-            Addw => self.wx(i.rd, sext32(a.wrapping_add(b))),
-            Subw => self.wx(i.rd, sext32(a.wrapping_sub(b))),
-            Sllw => self.wx(i.rd, sext32(u64::from((a as u32) << (b & 31)))),
-            Srlw => self.wx(i.rd, sext32(u64::from((a as u32) >> (b & 31)))),
-            Sraw => self.wx(i.rd, ((a as i32) >> (b & 31)) as i64 as u64),
-            Mul => self.wx(i.rd, a.wrapping_mul(b)),
+            Sb => self.store(a!().wrapping_add(imm!()), 1, b!())?,
+            Sh => self.store(a!().wrapping_add(imm!()), 2, b!())?,
+            Sw => self.store(a!().wrapping_add(imm!()), 4, b!())?,
+            Sd => self.store(a!().wrapping_add(imm!()), 8, b!())?,
+            Addi => self.wx(i.rd, a!().wrapping_add(imm!())),
+            Slti => self.wx(i.rd, u64::from((a!() as i64) < (imm!() as i64))),
+            Sltiu => self.wx(i.rd, u64::from(a!() < imm!())),
+            Xori => self.wx(i.rd, a!() ^ imm!()),
+            Ori => self.wx(i.rd, a!() | imm!()),
+            Andi => self.wx(i.rd, a!() & imm!()),
+            Slli => self.wx(i.rd, a!() << sh!()),
+            Srli => self.wx(i.rd, a!() >> sh!()),
+            Srai => self.wx(i.rd, ((a!() as i64) >> sh!()) as u64),
+            Add => self.wx(i.rd, a!().wrapping_add(b!())),
+            Sub => self.wx(i.rd, a!().wrapping_sub(b!())),
+            Sll => self.wx(i.rd, a!() << (b!() & 63)),
+            Slt => self.wx(i.rd, u64::from((a!() as i64) < (b!() as i64))),
+            Sltu => self.wx(i.rd, u64::from(a!() < b!())),
+            Xor => self.wx(i.rd, a!() ^ b!()),
+            Srl => self.wx(i.rd, a!() >> (b!() & 63)),
+            Sra => self.wx(i.rd, ((a!() as i64) >> (b!() & 63)) as u64),
+            Or => self.wx(i.rd, a!() | b!()),
+            And => self.wx(i.rd, a!() & b!()),
+            Addiw => self.wx(i.rd, sext32(a!().wrapping_add(imm!()))),
+            Slliw => self.wx(i.rd, sext32(u64::from((a!() as u32) << (sh!() & 31)))),
+            Srliw => self.wx(i.rd, sext32(u64::from((a!() as u32) >> (sh!() & 31)))),
+            Sraiw => self.wx(i.rd, ((a!() as i32) >> (sh!() & 31)) as i64 as u64),
+            Addw => self.wx(i.rd, sext32(a!().wrapping_add(b!()))),
+            Subw => self.wx(i.rd, sext32(a!().wrapping_sub(b!()))),
+            Sllw => self.wx(i.rd, sext32(u64::from((a!() as u32) << (b!() & 31)))),
+            Srlw => self.wx(i.rd, sext32(u64::from((a!() as u32) >> (b!() & 31)))),
+            Sraw => self.wx(i.rd, ((a!() as i32) >> (b!() & 31)) as i64 as u64),
+            Mul => self.wx(i.rd, a!().wrapping_mul(b!())),
             Mulh => self.wx(
                 i.rd,
-                ((i128::from(a as i64) * i128::from(b as i64)) >> 64) as u64,
+                ((i128::from(a!() as i64) * i128::from(b!() as i64)) >> 64) as u64,
             ),
-            Mulhsu => self.wx(i.rd, ((i128::from(a as i64) * (b as i128)) >> 64) as u64),
-            Mulhu => self.wx(i.rd, ((u128::from(a) * u128::from(b)) >> 64) as u64),
-            Div => self.wx(i.rd, div_s(a as i64, b as i64) as u64),
-            Divu => self.wx(i.rd, a.checked_div(b).unwrap_or(u64::MAX)),
-            Rem => self.wx(i.rd, rem_s(a as i64, b as i64) as u64),
-            Remu => self.wx(i.rd, if b == 0 { a } else { a % b }),
-            Mulw => self.wx(i.rd, sext32(a.wrapping_mul(b))),
-            Divw => self.wx(i.rd, i64::from(div_s32(a as i32, b as i32)) as u64),
+            Mulhsu => self.wx(
+                i.rd,
+                ((i128::from(a!() as i64) * (b!() as i128)) >> 64) as u64,
+            ),
+            Mulhu => self.wx(i.rd, ((u128::from(a!()) * u128::from(b!())) >> 64) as u64),
+            Div => self.wx(i.rd, div_s(a!() as i64, b!() as i64) as u64),
+            Divu => self.wx(i.rd, a!().checked_div(b!()).unwrap_or(u64::MAX)),
+            Rem => self.wx(i.rd, rem_s(a!() as i64, b!() as i64) as u64),
+            Remu => self.wx(i.rd, if b!() == 0 { a!() } else { a!() % b!() }),
+            Mulw => self.wx(i.rd, sext32(a!().wrapping_mul(b!()))),
+            Divw => self.wx(i.rd, i64::from(div_s32(a!() as i32, b!() as i32)) as u64),
             Divuw => {
-                let (x, y) = (a as u32, b as u32);
+                let (x, y) = (a!() as u32, b!() as u32);
                 self.wx(
                     i.rd,
                     sext32(u64::from(x.checked_div(y).unwrap_or(u32::MAX))),
                 );
             }
-            Remw => self.wx(i.rd, i64::from(rem_s32(a as i32, b as i32)) as u64),
+            Remw => self.wx(i.rd, i64::from(rem_s32(a!() as i32, b!() as i32)) as u64),
             Remuw => {
-                let (x, y) = (a as u32, b as u32);
+                let (x, y) = (a!() as u32, b!() as u32);
                 self.wx(i.rd, sext32(u64::from(if y == 0 { x } else { x % y })));
             }
             Fence => std::sync::atomic::fence(Ordering::SeqCst),
@@ -815,7 +876,7 @@ impl<'m> Hart<'m> {
             Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => self.exec_csr(i)?,
             LrW | LrD => {
                 let size = if i.op == LrW { 4 } else { 8 };
-                let pa = self.atomic_pa(a, size, AccessType::Load)?;
+                let pa = self.atomic_pa(a!(), size, AccessType::Load)?;
                 let v = self.mem_atomic(
                     |m| {
                         if size == 4 {
@@ -824,7 +885,7 @@ impl<'m> Hart<'m> {
                             m.load_u64(pa, Ordering::Acquire)
                         }
                     },
-                    a,
+                    a!(),
                     AccessType::Load,
                 )?;
                 self.reservation = Some((pa, v));
@@ -832,20 +893,20 @@ impl<'m> Hart<'m> {
             }
             ScW | ScD => {
                 let size = if i.op == ScW { 4 } else { 8 };
-                let pa = self.atomic_pa(a, size, AccessType::Store)?;
+                let pa = self.atomic_pa(a!(), size, AccessType::Store)?;
                 // SC succeeds iff the reservation is on this address and memory still holds
                 // the value LR saw (compare-and-swap, as QEMU implements LR/SC).
                 let ok = match self.reservation.take() {
                     Some((rpa, old)) if rpa == pa => self.mem_atomic(
                         |m| {
                             if size == 4 {
-                                m.compare_exchange_u32(pa, old as u32, b as u32)
+                                m.compare_exchange_u32(pa, old as u32, b!() as u32)
                                     .map(|r| r.is_ok())
                             } else {
-                                m.compare_exchange_u64(pa, old, b).map(|r| r.is_ok())
+                                m.compare_exchange_u64(pa, old, b!()).map(|r| r.is_ok())
                             }
                         },
-                        a,
+                        a!(),
                         AccessType::Store,
                     )?,
                     _ => false,
@@ -854,42 +915,42 @@ impl<'m> Hart<'m> {
             }
             AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW
             | AmomaxuW => {
-                let pa = self.atomic_pa(a, 4, AccessType::Store)?;
+                let pa = self.atomic_pa(a!(), 4, AccessType::Store)?;
                 let op = amo_op(i.op);
                 let old = self.mem_atomic(
-                    |m| m.amo_u32(pa, op, b as u32).map(u64::from),
-                    a,
+                    |m| m.amo_u32(pa, op, b!() as u32).map(u64::from),
+                    a!(),
                     AccessType::Store,
                 )?;
                 self.wx(i.rd, sext32(old));
             }
             AmoswapD | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD | AmominuD
             | AmomaxuD => {
-                let pa = self.atomic_pa(a, 8, AccessType::Store)?;
+                let pa = self.atomic_pa(a!(), 8, AccessType::Store)?;
                 let op = amo_op(i.op);
-                let old = self.mem_atomic(|m| m.amo_u64(pa, op, b), a, AccessType::Store)?;
+                let old = self.mem_atomic(|m| m.amo_u64(pa, op, b!()), a!(), AccessType::Store)?;
                 self.wx(i.rd, old);
             }
             Flw => {
-                let v = self.load(a.wrapping_add(imm), 4)?;
+                let v = self.load(a!().wrapping_add(imm!()), 4)?;
                 self.f[i.rd as usize & 31] = nan_box(v as u32);
             }
             Fld => {
-                let v = self.load(a.wrapping_add(imm), 8)?;
+                let v = self.load(a!().wrapping_add(imm!()), 8)?;
                 self.f[i.rd as usize & 31] = v;
             }
-            Fsw => self.store(a.wrapping_add(imm), 4, self.f[i.rs2 as usize & 31])?,
-            Fsd => self.store(a.wrapping_add(imm), 8, self.f[i.rs2 as usize & 31])?,
+            Fsw => self.store(a!().wrapping_add(imm!()), 4, self.f[i.rs2 as usize & 31])?,
+            Fsd => self.store(a!().wrapping_add(imm!()), 8, self.f[i.rs2 as usize & 31])?,
             Sret | Mret | Wfi | SfenceVma => return Err(self.illegal(i)),
             _ => self.exec_fp(i)?,
         }
-        self.pc = next;
+        self.pc = next!();
         Ok(())
     }
 
     /// An illegal-instruction exit for `i` at `pc`, with the encoding re-read from the fetch
     /// page for `stval` (the decoded cache does not keep raw bits).
-    fn illegal(&self, i: Inst) -> Exit {
+    fn illegal(&self, i: &Inst) -> Exit {
         let o = (self.pc & 0xfff) as usize;
         let bits = self.fetch_page.map_or(0, |p| {
             if i.len == 2 {
@@ -913,7 +974,7 @@ impl<'m> Hart<'m> {
         })
     }
 
-    fn exec_fp(&mut self, i: Inst) -> Step {
+    fn exec_fp(&mut self, i: &Inst) -> Step {
         use Op::*;
         let frm = ((self.fcsr >> 5) & 7) as u8;
         let rm = RoundingMode::resolve(i.rm, frm).ok_or_else(|| self.illegal(i))?;
@@ -968,7 +1029,7 @@ impl<'m> Hart<'m> {
         Ok(())
     }
 
-    fn exec_csr(&mut self, i: Inst) -> Step {
+    fn exec_csr(&mut self, i: &Inst) -> Step {
         use Op::*;
         let csr = (i.imm as u32) & 0xfff;
         let src = match i.op {

@@ -14,9 +14,9 @@ const DATA_VA: u64 = 0x20000;
 /// across a page boundary), LR/SC and AMOADD, then `ecall`. Assembled with
 /// `riscv64-linux-gnu-as -march=rv64gc` (`.option norvc`).
 const PROGRAM: [u32; 20] = [
-    0x00000293, 0x00000313, 0x00328293, 0x00534333, 0x00131393, 0x00730333, 0xfff58593, 0xfe0596e3, 0x00653023,
-    0x00053383, 0x7fe50613, 0x7e763fa3, 0x7ff63e03, 0x10053eaf, 0x001e8e93, 0x19d53f2f, 0x00500f93, 0x01f534af,
-    0x00053903, 0x00000073,
+    0x00000293, 0x00000313, 0x00328293, 0x00534333, 0x00131393, 0x00730333, 0xfff58593, 0xfe0596e3,
+    0x00653023, 0x00053383, 0x7fe50613, 0x7e763fa3, 0x7ff63e03, 0x10053eaf, 0x001e8e93, 0x19d53f2f,
+    0x00500f93, 0x01f534af, 0x00053903, 0x00000073,
 ];
 
 struct Machine {
@@ -31,22 +31,35 @@ impl Machine {
         let w = |pa: u64, pte: Pte| mem.write_u64(GuestPhysAddr(pa), pte.0).unwrap();
         w(RAM, Pte::new((RAM + 0x1000) >> 12, PteFlags::V));
         w(RAM + 0x1000, Pte::new((RAM + 0x2000) >> 12, PteFlags::V));
-        let leaf = |va: u64, f: PteFlags| w(RAM + 0x2000 + ((va >> 12) & 0x1ff) * 8, Pte::new((RAM + va) >> 12, f | PteFlags::V | PteFlags::U));
+        let leaf = |va: u64, f: PteFlags| {
+            w(
+                RAM + 0x2000 + ((va >> 12) & 0x1ff) * 8,
+                Pte::new((RAM + va) >> 12, f | PteFlags::V | PteFlags::U),
+            )
+        };
         leaf(CODE_VA, code_flags);
         leaf(DATA_VA, PteFlags::R | PteFlags::W);
         leaf(DATA_VA + 0x1000, PteFlags::R | PteFlags::W);
         for (i, word) in PROGRAM.iter().enumerate() {
-            mem.write_u32(GuestPhysAddr(RAM + CODE_VA + 4 * i as u64), *word).unwrap();
+            mem.write_u32(GuestPhysAddr(RAM + CODE_VA + 4 * i as u64), *word)
+                .unwrap();
         }
         Self { mem }
     }
 
     fn pte(&self, va: u64) -> Pte {
-        Pte(self.mem.read_u64(GuestPhysAddr(RAM + 0x2000 + ((va >> 12) & 0x1ff) * 8)).unwrap())
+        Pte(self
+            .mem
+            .read_u64(GuestPhysAddr(RAM + 0x2000 + ((va >> 12) & 0x1ff) * 8))
+            .unwrap())
     }
 
     fn hart(&self, tlb: &str, ad: AdScheme) -> Hart<'_> {
-        let cfg = HartConfig { tlb: tlb.parse::<TlbGeometry>().unwrap(), ad, ..HartConfig::default() };
+        let cfg = HartConfig {
+            tlb: tlb.parse::<TlbGeometry>().unwrap(),
+            ad,
+            ..HartConfig::default()
+        };
         let mut h = Hart::new(&self.mem, None, cfg);
         h.set_satp(Satp::new(SatpMode::Sv39, 1, RAM >> 12));
         h.pc = CODE_VA;
@@ -74,7 +87,10 @@ fn runs_to_ecall_with_hardware_ad() {
     assert_eq!(h.pc, CODE_VA + 4 * 19, "pc stays at the ecall");
     let t1 = expected_t1(1000);
     assert_eq!(h.x[6], t1);
-    assert_eq!(h.x[28], t1, "misaligned load across the page boundary reads back the store");
+    assert_eq!(
+        h.x[28], t1,
+        "misaligned load across the page boundary reads back the store"
+    );
     assert_eq!(h.x[30], 0, "sc.d succeeded");
     assert_eq!(h.x[9], t1 + 1, "amoadd returns the old value");
     assert_eq!(h.x[18], t1 + 6);
@@ -84,10 +100,16 @@ fn runs_to_ecall_with_hardware_ad() {
     let code = m.pte(CODE_VA).flags();
     assert!(code.contains(PteFlags::A) && !code.contains(PteFlags::D));
     for va in [DATA_VA, DATA_VA + 0x1000] {
-        assert!(m.pte(va).flags().contains(PteFlags::A | PteFlags::D), "{va:#x}");
+        assert!(
+            m.pte(va).flags().contains(PteFlags::A | PteFlags::D),
+            "{va:#x}"
+        );
     }
     let s = h.stats().mmu;
-    assert_eq!(s.ad_updates, 3, "A on code; A+D in one CAS on each data page");
+    assert_eq!(
+        s.ad_updates, 3,
+        "A on code; A+D in one CAS on each data page"
+    );
     assert_eq!(s.page_faults, 0);
     assert_eq!(s.walks, s.tlb_misses, "one walk per miss when no CAS races");
 }
@@ -137,7 +159,10 @@ fn one_entry_tlb_is_not_hidden_by_the_fast_path() {
     assert_eq!(one.run(1_000_000), Exit::Ecall);
     assert_eq!(one.x, big.x, "same architectural result");
     let (b, o) = (big.stats().mmu, one.stats().mmu);
-    assert_eq!(b.tlb_misses, 3, "code page and two data pages, each missed once");
+    assert_eq!(
+        b.tlb_misses, 3,
+        "code page and two data pages, each missed once"
+    );
     // With one entry, every switch between the code page and a data page misses: at least
     // one miss per data access after the loop (9 accesses, one spanning two pages).
     assert!(o.tlb_misses >= 12, "1-entry TLB misses: {}", o.tlb_misses);
@@ -157,22 +182,33 @@ fn store_to_code_invalidates_decoded_instructions() {
     h.x[10] = CODE_VA; // a0 = address, reuse the program's `sd t1,0(a0)` path is too long;
     h.x[6] = 0x00700293;
     // Execute a single `sw t1, 0(a0)` placed in the data page.
-    m.mem.write_u32(GuestPhysAddr(RAM + DATA_VA + 0x800), 0x00652023).unwrap(); // sw t1,0(a0)
-    m.mem.write_u32(GuestPhysAddr(RAM + DATA_VA + 0x804), 0x00000073).unwrap(); // ecall
-    // Make the data page executable for this step.
+    m.mem
+        .write_u32(GuestPhysAddr(RAM + DATA_VA + 0x800), 0x00652023)
+        .unwrap(); // sw t1,0(a0)
+    m.mem
+        .write_u32(GuestPhysAddr(RAM + DATA_VA + 0x804), 0x00000073)
+        .unwrap(); // ecall
+                   // Make the data page executable for this step.
     let pte_pa = GuestPhysAddr(RAM + 0x2000 + ((DATA_VA >> 12) & 0x1ff) * 8);
     let pte = Pte(m.mem.read_u64(pte_pa).unwrap()).with(PteFlags::X);
     m.mem.write_u64(pte_pa, pte.0).unwrap();
     h.sfence_vma(None, None);
     h.pc = DATA_VA + 0x800;
     assert_eq!(h.run(10), Exit::Ecall);
-    assert_eq!(m.mem.read_u32(GuestPhysAddr(RAM + CODE_VA)).unwrap(), 0x00700293);
+    assert_eq!(
+        m.mem.read_u32(GuestPhysAddr(RAM + CODE_VA)).unwrap(),
+        0x00700293
+    );
     // Re-run the program from the top: the patched first instruction must execute.
     h.pc = CODE_VA;
     h.x[10] = DATA_VA;
     h.x[11] = 1;
     assert_eq!(h.run(1_000_000), Exit::Ecall);
-    assert_eq!(h.x[5], 7 + 3, "t0 = 7 (patched li) + 3 (one loop iteration)");
+    assert_eq!(
+        h.x[5],
+        7 + 3,
+        "t0 = 7 (patched li) + 3 (one loop iteration)"
+    );
 }
 
 #[test]

@@ -2,11 +2,13 @@
 //! `create_elf_tables` (fs/binfmt_elf.c) on top of [`crate::loader`] and [`crate::mm`].
 
 use crate::errno::Errno;
-use crate::loader::{build_initial_stack, parse_elf, AuxFacts, ExecError, StackError, StackRequest};
+use crate::loader::{
+    build_initial_stack, parse_elf, AuxFacts, ExecError, StackError, StackRequest,
+};
 use crate::mm::mmap::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_EXEC, PROT_READ};
 use crate::mm::VmFlags;
-use devices::PAGE_SIZE;
 use crate::process::Process;
+use devices::PAGE_SIZE;
 
 /// Why an image could not be executed.
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +51,19 @@ fn map_err(what: &'static str) -> impl Fn(Errno) -> LoadError {
 ///
 /// # Errors
 /// [`LoadError`]; the process is unusable afterwards.
-pub fn exec(proc: &mut Process, image: &[u8], exe_path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(), LoadError> {
+pub fn exec(
+    proc: &mut Process,
+    image: &[u8],
+    exe_path: &str,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+) -> Result<(), LoadError> {
     let elf = parse_elf(image)?;
-    let bias = if elf.is_pie { elf_et_dyn_base(proc.mm.task_size()) } else { 0 };
+    let bias = if elf.is_pie {
+        elf_et_dyn_base(proc.mm.task_size())
+    } else {
+        0
+    };
     let elf = elf.with_bias(bias)?;
 
     // PT_LOAD segments: each a private anonymous VMA holding a copy of the file bytes
@@ -62,7 +74,11 @@ pub fn exec(proc: &mut Process, image: &[u8], exe_path: &str, argv: &[Vec<u8>], 
     let mut brk = 0u64;
     for seg in &elf.segments {
         let start = seg.vaddr & !(PAGE_SIZE - 1);
-        let end = seg.end().checked_add(PAGE_SIZE - 1).ok_or(ExecError::SegmentOverflows { index: 0 })? & !(PAGE_SIZE - 1);
+        let end = seg
+            .end()
+            .checked_add(PAGE_SIZE - 1)
+            .ok_or(ExecError::SegmentOverflows { index: 0 })?
+            & !(PAGE_SIZE - 1);
         let mut flags = VmFlags::empty();
         if seg.perms.read {
             flags |= VmFlags::READ;
@@ -76,21 +92,36 @@ pub fn exec(proc: &mut Process, image: &[u8], exe_path: &str, argv: &[Vec<u8>], 
         let from = start.max(mapped_end);
         if from > start {
             // The shared page: widen its permissions to cover both segments.
-            let prot = (if seg.perms.read { 1 } else { 0 }) | (if seg.perms.write { 2 } else { 0 }) | (if seg.perms.exec { 4 } else { 0 });
-            let cur = proc.mm.vmas().vma_lookup(start).map_or(VmFlags::empty(), |v| v.flags);
+            let prot = (if seg.perms.read { 1 } else { 0 })
+                | (if seg.perms.write { 2 } else { 0 })
+                | (if seg.perms.exec { 4 } else { 0 });
+            let cur = proc
+                .mm
+                .vmas()
+                .vma_lookup(start)
+                .map_or(VmFlags::empty(), |v| v.flags);
             let cur_prot = (if cur.contains(VmFlags::READ) { 1 } else { 0 })
                 | (if cur.contains(VmFlags::WRITE) { 2 } else { 0 })
                 | (if cur.contains(VmFlags::EXEC) { 4 } else { 0 });
-            proc.mm.mprotect(start, PAGE_SIZE, prot | cur_prot).map_err(map_err("a shared segment page"))?;
+            proc.mm
+                .mprotect(start, PAGE_SIZE, prot | cur_prot)
+                .map_err(map_err("a shared segment page"))?;
         }
         if end > from {
-            proc.mm.map_region(from, end - from, flags, None).map_err(map_err("a PT_LOAD segment"))?;
+            proc.mm
+                .map_region(from, end - from, flags, None)
+                .map_err(map_err("a PT_LOAD segment"))?;
         }
         mapped_end = mapped_end.max(end);
         let off = usize::try_from(seg.offset).map_err(|_| ExecError::NotElf)?;
         let len = usize::try_from(seg.filesz).map_err(|_| ExecError::NotElf)?;
-        let bytes = image.get(off..off + len).ok_or(ExecError::Truncated { what: "a segment".into(), file_len: image.len() })?;
-        proc.mm.write_region(seg.vaddr, bytes).map_err(map_err("segment contents"))?;
+        let bytes = image.get(off..off + len).ok_or(ExecError::Truncated {
+            what: "a segment".into(),
+            file_len: image.len(),
+        })?;
+        proc.mm
+            .write_region(seg.vaddr, bytes)
+            .map_err(map_err("segment contents"))?;
         brk = brk.max(end);
     }
     proc.mm.init_brk(brk);
@@ -98,17 +129,37 @@ pub fn exec(proc: &mut Process, image: &[u8], exe_path: &str, argv: &[Vec<u8>], 
     // The sigreturn trampoline page ("[vdso]").
     let tramp = proc
         .mm
-        .sys_mmap(0, PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, None, 0)
+        .sys_mmap(
+            0,
+            PAGE_SIZE,
+            PROT_READ | PROT_EXEC,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+            None,
+            0,
+        )
         .map_err(map_err("the [vdso] page"))?;
-    let code: Vec<u8> = SIGRETURN_TRAMPOLINE.iter().flat_map(|w| w.to_le_bytes()).collect();
-    proc.mm.write_region(tramp, &code).map_err(map_err("the [vdso] page"))?;
+    let code: Vec<u8> = SIGRETURN_TRAMPOLINE
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    proc.mm
+        .write_region(tramp, &code)
+        .map_err(map_err("the [vdso] page"))?;
     proc.sigreturn_trampoline = tramp;
 
     // The stack: argument area + 128 KiB, growing down on demand to RLIMIT_STACK.
     let argv_refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
     let envp_refs: Vec<&[u8]> = envp.iter().map(Vec::as_slice).collect();
-    let strings: u64 = argv.iter().chain(envp).map(|s| s.len() as u64 + 1 + 8).sum::<u64>() + exe_path.len() as u64;
-    let top = proc.mm.setup_stack(strings + STACK_EXPAND).map_err(map_err("the stack"))?;
+    let strings: u64 = argv
+        .iter()
+        .chain(envp)
+        .map(|s| s.len() as u64 + 1 + 8)
+        .sum::<u64>()
+        + exe_path.len() as u64;
+    let top = proc
+        .mm
+        .setup_stack(strings + STACK_EXPAND)
+        .map_err(map_err("the stack"))?;
     let mut random = [0u8; 16];
     proc.rng.fill(&mut random);
     let stack = build_initial_stack(&StackRequest {
@@ -119,7 +170,9 @@ pub fn exec(proc: &mut Process, image: &[u8], exe_path: &str, argv: &[Vec<u8>], 
         random,
         aux: AuxFacts::for_image(&elf, 0),
     })?;
-    proc.mm.write_region(stack.base, &stack.bytes).map_err(map_err("the initial stack"))?;
+    proc.mm
+        .write_region(stack.base, &stack.bytes)
+        .map_err(map_err("the initial stack"))?;
 
     proc.fs.exec(exe_path.as_bytes().to_vec());
     proc.ctx = emu::UserContext::default();

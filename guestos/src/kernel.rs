@@ -13,7 +13,9 @@ use crate::exec::{exec, LoadError};
 use crate::fs::{parse_file_arg, HostStreams, ImportError};
 use crate::mm::{Mm, PageAllocError, PhysMem, TlbFlushRange, VmFault};
 use crate::process::Process;
-use crate::signal::{self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGILL, SIGSEGV, SIGTRAP, SIG_DFL, SIG_IGN};
+use crate::signal::{
+    self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGILL, SIGSEGV, SIGTRAP, SIG_DFL, SIG_IGN,
+};
 use crate::syscall::{self, SyscallOutcome};
 
 /// Host-side failures that stop a run before the guest runs.
@@ -56,14 +58,19 @@ pub fn run(
     let ram = GuestMemory::new(&[(GuestPhysAddr(RAM_BASE), config.mem_bytes)])?;
     let phys = Arc::new(PhysMem::new(ram)?);
     let clint = Clint::new(1, ClockSource::Host(Instant::now()));
-    let mm = Mm::new(Arc::clone(&phys), config.paging, config.ad, FIRST_ASID).map_err(KernelError::AddressSpace)?;
+    let mm = Mm::new(Arc::clone(&phys), config.paging, config.ad, FIRST_ASID)
+        .map_err(KernelError::AddressSpace)?;
     let mut proc = Process::new(1, config, mm, Arc::new(stdio));
     for (host, guest) in &config.files {
         let arg = parse_file_arg(&format!("{}:{guest}", host.display()))?;
         proc.vfs.import_host_file(&arg)?;
     }
     // The image is also a file in the guest (for /proc/self/exe and re-reading itself).
-    if let Some(parent) = exe_path.rsplit_once('/').map(|(d, _)| d).filter(|d| d.starts_with('/') && !d.is_empty()) {
+    if let Some(parent) = exe_path
+        .rsplit_once('/')
+        .map(|(d, _)| d)
+        .filter(|d| d.starts_with('/') && !d.is_empty())
+    {
         let _ = proc.vfs.create_dir_all(parent.as_bytes(), 0o755);
     }
     if exe_path.starts_with('/') {
@@ -71,7 +78,12 @@ pub fn run(
     }
     exec(&mut proc, image, exe_path, argv, envp)?;
 
-    let hart_config = HartConfig { hart_id: 0, tlb: config.tlb, ad: config.ad, cost: config.cost.clone() };
+    let hart_config = HartConfig {
+        hart_id: 0,
+        tlb: config.tlb,
+        ad: config.ad,
+        cost: config.cost.clone(),
+    };
     let mut hart = Hart::new(&phys.ram, Some(&clint), hart_config);
     hart.set_satp(proc.mm.satp());
     hart.restore_context(&proc.ctx);
@@ -121,7 +133,9 @@ pub fn run(
                     }
                     Err(VmFault::SigsegvAccerr) => Some((SIGSEGV, signal::SEGV_ACCERR, va.raw())),
                     Err(VmFault::Sigbus) => Some((SIGBUS, 2, va.raw())),
-                    Err(VmFault::SigsegvMaperr | VmFault::Oom) => Some((SIGSEGV, signal::SEGV_MAPERR, va.raw())),
+                    Err(VmFault::SigsegvMaperr | VmFault::Oom) => {
+                        Some((SIGSEGV, signal::SEGV_MAPERR, va.raw()))
+                    }
                 }
             }
             Exit::AccessFault { va, .. } => {
@@ -142,7 +156,9 @@ pub fn run(
             }
         };
         if let Some((signo, code, addr)) = fault {
-            if let Err(status) = force_sig_fault(&mut proc, &mut hart, SigInfo { signo, code, addr }) {
+            if let Err(status) =
+                force_sig_fault(&mut proc, &mut hart, SigInfo { signo, code, addr })
+            {
                 break status;
             }
         }
@@ -153,13 +169,22 @@ pub fn run(
     let host_seconds = start.elapsed().as_secs_f64();
     stats.uaccess_mmu = proc.mm.uaccess_counters();
     stats.peak_frames = phys.pages.peak_used();
-    Ok(RunReport { status, hart: hart.stats(), kernel: stats, host_seconds })
+    Ok(RunReport {
+        status,
+        hart: hart.stats(),
+        kernel: stats,
+        host_seconds,
+    })
 }
 
 /// A synchronous fault signal (`force_sig_fault`): delivered to a handler if one is
 /// installed and the signal is not blocked; otherwise (blocked or ignored signals cannot
 /// be ignored when forced) the default action ends the process.
-fn force_sig_fault(proc: &mut Process, hart: &mut Hart<'_>, info: SigInfo) -> Result<(), ExitStatus> {
+fn force_sig_fault(
+    proc: &mut Process,
+    hart: &mut Hart<'_>,
+    info: SigInfo,
+) -> Result<(), ExitStatus> {
     let act = proc.signals.action(info.signo);
     if act.handler == SIG_DFL || act.handler == SIG_IGN || proc.signals.is_blocked(info.signo) {
         return Err(killed(info, hart.pc));
@@ -170,7 +195,11 @@ fn force_sig_fault(proc: &mut Process, hart: &mut Hart<'_>, info: SigInfo) -> Re
 /// Delivers the first deliverable pending signal, if any (`get_signal` + `handle_signal`
 /// at the return to user mode).
 fn deliver_pending(proc: &mut Process, hart: &mut Hart<'_>) -> Result<(), ExitStatus> {
-    let Some(i) = proc.pending.iter().position(|s| !proc.signals.is_blocked(s.signo) || s.signo == signal::SIGKILL) else {
+    let Some(i) = proc
+        .pending
+        .iter()
+        .position(|s| !proc.signals.is_blocked(s.signo) || s.signo == signal::SIGKILL)
+    else {
         return Ok(());
     };
     let info = proc.pending.remove(i);
@@ -183,21 +212,45 @@ fn deliver_pending(proc: &mut Process, hart: &mut Hart<'_>) -> Result<(), ExitSt
     }
 }
 
-fn handle_signal(proc: &mut Process, hart: &mut Hart<'_>, info: SigInfo, act: SigAction) -> Result<(), ExitStatus> {
+fn handle_signal(
+    proc: &mut Process,
+    hart: &mut Hart<'_>,
+    info: SigInfo,
+    act: SigAction,
+) -> Result<(), ExitStatus> {
     let mut ctx = hart.save_context();
-    match setup_rt_frame(&mut proc.mm, &mut ctx, &mut proc.signals, &info, &act, proc.sigreturn_trampoline) {
+    match setup_rt_frame(
+        &mut proc.mm,
+        &mut ctx,
+        &mut proc.signals,
+        &info,
+        &act,
+        proc.sigreturn_trampoline,
+    ) {
         Ok(()) => {
             hart.restore_context(&ctx);
             apply_flush(hart, proc);
             Ok(())
         }
         // The frame cannot be written: Linux forces SIGSEGV (force_sigsegv).
-        Err(_) => Err(killed(SigInfo { signo: SIGSEGV, code: signal::SI_KERNEL, addr: 0 }, hart.pc)),
+        Err(_) => Err(killed(
+            SigInfo {
+                signo: SIGSEGV,
+                code: signal::SI_KERNEL,
+                addr: 0,
+            },
+            hart.pc,
+        )),
     }
 }
 
 fn killed(info: SigInfo, pc: u64) -> ExitStatus {
-    ExitStatus::Signaled { signo: info.signo, code: info.code, addr: info.addr, pc }
+    ExitStatus::Signaled {
+        signo: info.signo,
+        code: info.code,
+        addr: info.addr,
+        pc,
+    }
 }
 
 /// Carries out the TLB (and icache) maintenance the mm asked for: the single-hart form of

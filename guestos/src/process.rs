@@ -67,7 +67,9 @@ impl Process {
             pending: Vec::new(),
             rlimits: Rlimits::default(),
             rng: Prng::new(config.seed),
-            time: TimeSource::Host { start: std::time::Instant::now() },
+            time: TimeSource::Host {
+                start: std::time::Instant::now(),
+            },
             strace: config.strace,
             clear_child_tid: 0,
             robust_list: (0, 0),

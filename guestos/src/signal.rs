@@ -147,7 +147,12 @@ pub fn setup_rt_frame(
     // ucontext: uc_flags, uc_link, uc_stack, uc_sigmask.
     let uc = SIGINFO_SIZE;
     put(&mut buf, uc + 16, ss_sp, 8);
-    put(&mut buf, uc + 24, u64::from(if on_alt { 1 } else { ss_flags }), 4);
+    put(
+        &mut buf,
+        uc + 24,
+        u64::from(if on_alt { 1 } else { ss_flags }),
+        4,
+    );
     put(&mut buf, uc + 32, ss_size, 8);
     put(&mut buf, uc + 40, state.blocked, 8);
     // sigcontext: user_regs_struct (pc in slot 0, x1..x31), then the D state.
@@ -184,7 +189,11 @@ pub fn setup_rt_frame(
 ///
 /// # Errors
 /// `EFAULT` if the frame cannot be read (Linux then forces SIGSEGV).
-pub fn restore_sigframe(u: &mut dyn UserAccess, ctx: &mut UserContext, state: &mut SignalState) -> KResult<()> {
+pub fn restore_sigframe(
+    u: &mut dyn UserAccess,
+    ctx: &mut UserContext,
+    state: &mut SignalState,
+) -> KResult<()> {
     let frame = ctx.x[2];
     let mut buf = vec![0u8; RT_SIGFRAME_SIZE as usize];
     u.copy_from_user(frame, &mut buf)?;
@@ -224,7 +233,11 @@ pub struct SignalState {
 
 impl Default for SignalState {
     fn default() -> Self {
-        Self { actions: [SigAction::default(); NSIG], blocked: 0, altstack: (0, SS_DISABLE, 0) }
+        Self {
+            actions: [SigAction::default(); NSIG],
+            blocked: 0,
+            altstack: (0, SS_DISABLE, 0),
+        }
     }
 }
 
@@ -236,7 +249,10 @@ const MINSIGSTKSZ: u64 = 2048;
 impl SignalState {
     /// The disposition of `signo` (1..=64).
     pub fn action(&self, signo: u8) -> SigAction {
-        self.actions.get(usize::from(signo).wrapping_sub(1)).copied().unwrap_or_default()
+        self.actions
+            .get(usize::from(signo).wrapping_sub(1))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Sets the disposition of `signo` (1..=64; others are ignored).
@@ -256,7 +272,14 @@ impl SignalState {
     /// # Errors
     /// `EINVAL` for a bad signal, SIGKILL/SIGSTOP with `act`, or `sigsetsize != 8`;
     /// `EFAULT`.
-    pub fn sys_rt_sigaction(&mut self, u: &mut dyn UserAccess, sig: u64, act: u64, oact: u64, setsize: u64) -> KResult<u64> {
+    pub fn sys_rt_sigaction(
+        &mut self,
+        u: &mut dyn UserAccess,
+        sig: u64,
+        act: u64,
+        oact: u64,
+        setsize: u64,
+    ) -> KResult<u64> {
         if setsize != 8 || sig == 0 || sig > NSIG as u64 {
             return Err(Errno::EINVAL);
         }
@@ -289,7 +312,14 @@ impl SignalState {
     ///
     /// # Errors
     /// `EINVAL` for a bad `how` or `sigsetsize`; `EFAULT`.
-    pub fn sys_rt_sigprocmask(&mut self, u: &mut dyn UserAccess, how: u64, set: u64, oset: u64, setsize: u64) -> KResult<u64> {
+    pub fn sys_rt_sigprocmask(
+        &mut self,
+        u: &mut dyn UserAccess,
+        how: u64,
+        set: u64,
+        oset: u64,
+        setsize: u64,
+    ) -> KResult<u64> {
         const SIG_BLOCK: u64 = 0;
         const SIG_UNBLOCK: u64 = 1;
         const SIG_SETMASK: u64 = 2;
@@ -339,7 +369,11 @@ impl SignalState {
             u.put_user_u64(old + 16, size)?;
         }
         if let Some(n) = new {
-            self.altstack = if n.1 & SS_DISABLE != 0 { (0, SS_DISABLE, 0) } else { n };
+            self.altstack = if n.1 & SS_DISABLE != 0 {
+                (0, SS_DISABLE, 0)
+            } else {
+                n
+            };
         }
         Ok(0)
     }
@@ -352,24 +386,37 @@ mod tests {
 
     #[test]
     fn sigaction_round_trip_and_rules() {
-        let mut u = MockUser { base: 0x1000, mem: vec![0; 256] };
+        let mut u = MockUser {
+            base: 0x1000,
+            mem: vec![0; 256],
+        };
         let mut s = SignalState::default();
         u.put_user_u64(0x1000, 0x1234).unwrap();
         u.put_user_u64(0x1008, 4).unwrap();
         u.put_user_u64(0x1010, u64::MAX).unwrap();
         s.sys_rt_sigaction(&mut u, 11, 0x1000, 0, 8).unwrap();
         assert_eq!(s.action(11).handler, 0x1234);
-        assert_eq!(s.action(11).mask & (1 << 8), 0, "SIGKILL can never be masked");
+        assert_eq!(
+            s.action(11).mask & (1 << 8),
+            0,
+            "SIGKILL can never be masked"
+        );
         s.sys_rt_sigaction(&mut u, 11, 0, 0x1040, 8).unwrap();
         assert_eq!(u.get_user_u64(0x1040).unwrap(), 0x1234);
-        assert_eq!(s.sys_rt_sigaction(&mut u, 9, 0x1000, 0, 8), Err(Errno::EINVAL));
+        assert_eq!(
+            s.sys_rt_sigaction(&mut u, 9, 0x1000, 0, 8),
+            Err(Errno::EINVAL)
+        );
         assert_eq!(s.sys_rt_sigaction(&mut u, 65, 0, 0, 8), Err(Errno::EINVAL));
         assert_eq!(s.sys_rt_sigaction(&mut u, 11, 0, 0, 4), Err(Errno::EINVAL));
     }
 
     #[test]
     fn frame_round_trip() {
-        let mut u = MockUser { base: 0x10_000, mem: vec![0; 0x4000] };
+        let mut u = MockUser {
+            base: 0x10_000,
+            mem: vec![0; 0x4000],
+        };
         let mut s = SignalState::default();
         let mut ctx = UserContext::default();
         for r in 1..32 {
@@ -380,8 +427,16 @@ mod tests {
         ctx.pc = 0xabc0;
         ctx.fcsr = 0x61;
         let saved = ctx.clone();
-        let act = SigAction { handler: 0x5550, flags: SA_SIGINFO, mask: bit(SIGBUS) };
-        let info = SigInfo { signo: SIGSEGV, code: SEGV_ACCERR, addr: 0xdead_0000 };
+        let act = SigAction {
+            handler: 0x5550,
+            flags: SA_SIGINFO,
+            mask: bit(SIGBUS),
+        };
+        let info = SigInfo {
+            signo: SIGSEGV,
+            code: SEGV_ACCERR,
+            addr: 0xdead_0000,
+        };
         setup_rt_frame(&mut u, &mut ctx, &mut s, &info, &act, 0x7770).unwrap();
         assert_eq!(ctx.pc, 0x5550);
         assert_eq!(ctx.x[1], 0x7770);
@@ -389,7 +444,10 @@ mod tests {
         assert_eq!(ctx.x[2], (0x13_ff8 - RT_SIGFRAME_SIZE) & !0xf);
         assert_eq!(ctx.x[10], 11);
         let info_va = ctx.x[11];
-        assert_eq!(u.get_user_u64(info_va + 8).unwrap() as u32, SEGV_ACCERR as u32);
+        assert_eq!(
+            u.get_user_u64(info_va + 8).unwrap() as u32,
+            SEGV_ACCERR as u32
+        );
         assert_eq!(u.get_user_u64(info_va + 16).unwrap(), 0xdead_0000);
         assert_eq!(ctx.x[12], info_va + 128);
         assert!(s.is_blocked(SIGSEGV) && s.is_blocked(SIGBUS));
@@ -401,12 +459,18 @@ mod tests {
 
     #[test]
     fn sigprocmask() {
-        let mut u = MockUser { base: 0x1000, mem: vec![0; 64] };
+        let mut u = MockUser {
+            base: 0x1000,
+            mem: vec![0; 64],
+        };
         let mut s = SignalState::default();
         u.put_user_u64(0x1000, u64::MAX).unwrap();
         s.sys_rt_sigprocmask(&mut u, 0, 0x1000, 0x1008, 8).unwrap();
         assert_eq!(u.get_user_u64(0x1008).unwrap(), 0);
         assert_eq!(s.blocked & (1 << 8), 0);
-        assert_eq!(s.sys_rt_sigprocmask(&mut u, 7, 0x1000, 0, 8), Err(Errno::EINVAL));
+        assert_eq!(
+            s.sys_rt_sigprocmask(&mut u, 7, 0x1000, 0, 8),
+            Err(Errno::EINVAL)
+        );
     }
 }

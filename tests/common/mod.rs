@@ -67,7 +67,11 @@ pub fn run_with(opts: &RunOptions, path: &Path, args: &[String]) -> Outcome {
 pub fn run_bytes(opts: &RunOptions, image: &[u8], argv0: &str, args: &[String]) -> Outcome {
     let out = Capture::default();
     let err = Capture::default();
-    let stdio = HostStreams::new(Box::new(std::io::empty()), Box::new(out.clone()), Box::new(err.clone()));
+    let stdio = HostStreams::new(
+        Box::new(std::io::empty()),
+        Box::new(out.clone()),
+        Box::new(err.clone()),
+    );
     let report = dirtybit::run_image(opts, image, argv0, args, stdio)
         .unwrap_or_else(|e| panic!("{argv0}: {e}"));
     Outcome {
