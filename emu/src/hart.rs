@@ -217,6 +217,17 @@ pub struct Hart<'m> {
 
 type Step = Result<(), Exit>;
 
+/// How an executed instruction continues.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Fall through to `pc + len` (`self.pc` not written).
+    Next,
+    /// `self.pc` holds the next PC (a control transfer).
+    Jump,
+    /// Fall through (`self.pc` not written), but re-fetch through the TLB first.
+    Resync,
+}
+
 impl<'m> Hart<'m> {
     /// A hart in U-mode with all registers zero, `satp` Bare, executing against `mem`;
     /// `clint` provides the `time` CSR (without it `time` reads as the cycle count).
@@ -420,30 +431,86 @@ impl<'m> Hart<'m> {
 
     #[inline(always)]
     fn run_inner(&mut self, dc: &mut DecodeCache, budget: u64) -> Exit {
-        let end = self.instret.saturating_add(budget);
-        while self.instret < end {
-            let pc = self.pc;
+        let mut left = budget;
+        while left > 0 {
+            let mut pc = self.pc;
             if pc >> 12 != self.fetch_vpn {
                 self.apply_invalidations(dc);
                 if let Err(e) = self.refill_fetch(dc, pc) {
                     return self.trap(e);
                 }
             }
-            let off = ((pc & 0xfff) >> 1) as usize;
-            let r = if let Some(inst) = &dc.pages[self.fetch_slot].slots[off] {
-                self.execute(inst).map(|()| inst.op)
-            } else {
-                match self.fill_slot(dc, pc, off) {
-                    Ok(inst) => self.execute(&inst).map(|()| inst.op),
-                    Err(e) => Err(e),
+            // Run inside the current fetch page: the PC stays in a register and the page is
+            // not re-translated until the PC leaves it, a trap, the budget, or an event that
+            // drops the fetch translation.
+            let mut cycles = 0u64;
+            let page = &dc.pages[self.fetch_slot];
+            let base = pc & !0xfff;
+            let mut countdown = left;
+            let result = loop {
+                // Off the end of the page (or a jump out of it) indexes past the slots.
+                let off = (pc.wrapping_sub(base) >> 1) as usize;
+                let Some(Some(inst)) = page.slots.get(off) else {
+                    break Ok(Flow::Next);
+                };
+                match self.execute(inst, pc) {
+                    Ok(flow) => {
+                        cycles += u64::from(self.op_cost[inst.op as usize]);
+                        countdown -= 1;
+                        match flow {
+                            Flow::Next => pc = pc.wrapping_add(u64::from(inst.len)),
+                            // A taken control transfer continues here; if it left the page
+                            // the slot lookup above ends the run.
+                            Flow::Jump => pc = self.pc,
+                            Flow::Resync => {
+                                pc = pc.wrapping_add(u64::from(inst.len));
+                                break Ok(Flow::Next);
+                            }
+                        }
+                        if countdown == 0 {
+                            break Ok(Flow::Next);
+                        }
+                    }
+                    Err(e) => break Err(e),
                 }
             };
-            match r {
-                Ok(op) => {
-                    self.instret += 1;
-                    self.cycles += u64::from(self.op_cost[op as usize]);
+            let retired = left - countdown;
+            self.instret += retired;
+            self.cycles += cycles;
+            left -= retired;
+            match result {
+                Ok(_) => {
+                    self.pc = pc;
+                    let off = ((pc & 0xfff) >> 1) as usize;
+                    if pc >> 12 == self.fetch_vpn
+                        && left > 0
+                        && dc.pages[self.fetch_slot].slots[off].is_none()
+                    {
+                        // Not decoded yet (or straddling a page): decode and run it alone.
+                        let inst = match self.fill_slot(dc, pc, off) {
+                            Ok(i) => i,
+                            Err(e) => return self.trap(e),
+                        };
+                        match self.execute(&inst, pc) {
+                            Ok(flow) => {
+                                if flow != Flow::Jump {
+                                    self.pc = pc.wrapping_add(u64::from(inst.len));
+                                }
+                                self.instret += 1;
+                                self.cycles += u64::from(self.op_cost[inst.op as usize]);
+                                left -= 1;
+                            }
+                            Err(e) => {
+                                self.pc = pc;
+                                return self.trap(e);
+                            }
+                        }
+                    }
                 }
-                Err(e) => return self.trap(e),
+                Err(e) => {
+                    self.pc = pc;
+                    return self.trap(e);
+                }
             }
         }
         Exit::BudgetExhausted
@@ -721,17 +788,31 @@ impl<'m> Hart<'m> {
     }
 
     #[inline(always)]
-    fn branch(&mut self, inst: &Inst, taken: bool) {
+    fn branch(&mut self, inst: &Inst, pc: u64, taken: bool) -> Flow {
         if taken {
-            self.pc = self.pc.wrapping_add(inst.imm as i64 as u64);
+            self.pc = pc.wrapping_add(inst.imm as i64 as u64);
             self.cycles += u64::from(self.cost.taken_branch);
         } else {
-            self.pc = self.pc.wrapping_add(u64::from(inst.len));
+            self.pc = pc.wrapping_add(u64::from(inst.len));
+        }
+        Flow::Jump
+    }
+
+    /// After a memory access: a slow-path translation may have displaced the fetch page's
+    /// TLB entry, or a store invalidated decoded code; either ends the in-page run.
+    #[inline(always)]
+    fn mem_flow(&self) -> Flow {
+        if self.fetch_vpn == NO_VPN {
+            Flow::Resync
+        } else {
+            Flow::Next
         }
     }
 
+    /// Executes `i` at `pc`. Sequential instructions do not write `self.pc` (the block loop
+    /// keeps the PC in a register); control transfers write it and return [`Flow::Jump`].
     #[inline(always)]
-    fn execute(&mut self, i: &Inst) -> Step {
+    fn execute(&mut self, i: &Inst, pc: u64) -> Result<Flow, Exit> {
         use Op::*;
         // Operands are read inside each arm, so an instruction pays only for what it uses.
         macro_rules! a {
@@ -756,63 +837,82 @@ impl<'m> Hart<'m> {
         }
         macro_rules! next {
             () => {
-                self.pc.wrapping_add(u64::from(i.len))
+                pc.wrapping_add(u64::from(i.len))
             };
         }
         match i.op {
             Lui => self.wx(i.rd, imm!()),
-            Auipc => self.wx(i.rd, self.pc.wrapping_add(imm!())),
+            Auipc => self.wx(i.rd, pc.wrapping_add(imm!())),
             Jal => {
                 self.wx(i.rd, next!());
-                self.pc = self.pc.wrapping_add(imm!());
+                self.pc = pc.wrapping_add(imm!());
                 self.cycles += u64::from(self.cost.taken_branch);
-                return Ok(());
+                return Ok(Flow::Jump);
             }
             Jalr => {
                 let target = a!().wrapping_add(imm!()) & !1;
                 self.wx(i.rd, next!());
                 self.pc = target;
                 self.cycles += u64::from(self.cost.taken_branch);
-                return Ok(());
+                return Ok(Flow::Jump);
             }
-            Beq => return Ok(self.branch(i, a!() == b!())),
-            Bne => return Ok(self.branch(i, a!() != b!())),
-            Blt => return Ok(self.branch(i, (a!() as i64) < (b!() as i64))),
-            Bge => return Ok(self.branch(i, (a!() as i64) >= (b!() as i64))),
-            Bltu => return Ok(self.branch(i, a!() < b!())),
-            Bgeu => return Ok(self.branch(i, a!() >= b!())),
+            Beq => return Ok(self.branch(i, pc, a!() == b!())),
+            Bne => return Ok(self.branch(i, pc, a!() != b!())),
+            Blt => return Ok(self.branch(i, pc, (a!() as i64) < (b!() as i64))),
+            Bge => return Ok(self.branch(i, pc, (a!() as i64) >= (b!() as i64))),
+            Bltu => return Ok(self.branch(i, pc, a!() < b!())),
+            Bgeu => return Ok(self.branch(i, pc, a!() >= b!())),
             Lb => {
                 let v = self.load(a!().wrapping_add(imm!()), 1)?;
                 self.wx(i.rd, v as u8 as i8 as i64 as u64);
+                return Ok(self.mem_flow());
             }
             Lh => {
                 let v = self.load(a!().wrapping_add(imm!()), 2)?;
                 self.wx(i.rd, v as u16 as i16 as i64 as u64);
+                return Ok(self.mem_flow());
             }
             Lw => {
                 let v = self.load(a!().wrapping_add(imm!()), 4)?;
                 self.wx(i.rd, v as u32 as i32 as i64 as u64);
+                return Ok(self.mem_flow());
             }
             Ld => {
                 let v = self.load(a!().wrapping_add(imm!()), 8)?;
                 self.wx(i.rd, v);
+                return Ok(self.mem_flow());
             }
             Lbu => {
                 let v = self.load(a!().wrapping_add(imm!()), 1)?;
                 self.wx(i.rd, v);
+                return Ok(self.mem_flow());
             }
             Lhu => {
                 let v = self.load(a!().wrapping_add(imm!()), 2)?;
                 self.wx(i.rd, v);
+                return Ok(self.mem_flow());
             }
             Lwu => {
                 let v = self.load(a!().wrapping_add(imm!()), 4)?;
                 self.wx(i.rd, v);
+                return Ok(self.mem_flow());
             }
-            Sb => self.store(a!().wrapping_add(imm!()), 1, b!())?,
-            Sh => self.store(a!().wrapping_add(imm!()), 2, b!())?,
-            Sw => self.store(a!().wrapping_add(imm!()), 4, b!())?,
-            Sd => self.store(a!().wrapping_add(imm!()), 8, b!())?,
+            Sb => {
+                self.store(a!().wrapping_add(imm!()), 1, b!())?;
+                return Ok(self.mem_flow());
+            }
+            Sh => {
+                self.store(a!().wrapping_add(imm!()), 2, b!())?;
+                return Ok(self.mem_flow());
+            }
+            Sw => {
+                self.store(a!().wrapping_add(imm!()), 4, b!())?;
+                return Ok(self.mem_flow());
+            }
+            Sd => {
+                self.store(a!().wrapping_add(imm!()), 8, b!())?;
+                return Ok(self.mem_flow());
+            }
             Addi => self.wx(i.rd, a!().wrapping_add(imm!())),
             Slti => self.wx(i.rd, u64::from((a!() as i64) < (imm!() as i64))),
             Sltiu => self.wx(i.rd, u64::from(a!() < imm!())),
@@ -870,10 +970,17 @@ impl<'m> Hart<'m> {
                 self.wx(i.rd, sext32(u64::from(if y == 0 { x } else { x % y })));
             }
             Fence => std::sync::atomic::fence(Ordering::SeqCst),
-            FenceI => self.flush_icache(),
+            FenceI => {
+                self.flush_icache();
+                self.pc = next!();
+                return Ok(Flow::Jump);
+            }
             Ecall => return Err(Exit::Ecall),
             Ebreak => return Err(Exit::Breakpoint),
-            Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => self.exec_csr(i)?,
+            Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => {
+                self.pc = pc;
+                self.exec_csr(i)?
+            }
             LrW | LrD => {
                 let size = if i.op == LrW { 4 } else { 8 };
                 let pa = self.atomic_pa(a!(), size, AccessType::Load)?;
@@ -890,6 +997,7 @@ impl<'m> Hart<'m> {
                 )?;
                 self.reservation = Some((pa, v));
                 self.wx(i.rd, if size == 4 { sext32(v) } else { v });
+                return Ok(self.mem_flow());
             }
             ScW | ScD => {
                 let size = if i.op == ScW { 4 } else { 8 };
@@ -912,6 +1020,7 @@ impl<'m> Hart<'m> {
                     _ => false,
                 };
                 self.wx(i.rd, u64::from(!ok));
+                return Ok(self.mem_flow());
             }
             AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW
             | AmomaxuW => {
@@ -934,18 +1043,31 @@ impl<'m> Hart<'m> {
             Flw => {
                 let v = self.load(a!().wrapping_add(imm!()), 4)?;
                 self.f[i.rd as usize & 31] = nan_box(v as u32);
+                return Ok(self.mem_flow());
             }
             Fld => {
                 let v = self.load(a!().wrapping_add(imm!()), 8)?;
                 self.f[i.rd as usize & 31] = v;
+                return Ok(self.mem_flow());
             }
-            Fsw => self.store(a!().wrapping_add(imm!()), 4, self.f[i.rs2 as usize & 31])?,
-            Fsd => self.store(a!().wrapping_add(imm!()), 8, self.f[i.rs2 as usize & 31])?,
-            Sret | Mret | Wfi | SfenceVma => return Err(self.illegal(i)),
-            _ => self.exec_fp(i)?,
+            Fsw => {
+                self.store(a!().wrapping_add(imm!()), 4, self.f[i.rs2 as usize & 31])?;
+                return Ok(self.mem_flow());
+            }
+            Fsd => {
+                self.store(a!().wrapping_add(imm!()), 8, self.f[i.rs2 as usize & 31])?;
+                return Ok(self.mem_flow());
+            }
+            Sret | Mret | Wfi | SfenceVma => {
+                self.pc = pc;
+                return Err(self.illegal(i));
+            }
+            _ => {
+                self.pc = pc;
+                self.exec_fp(i)?
+            }
         }
-        self.pc = next!();
-        Ok(())
+        Ok(Flow::Next)
     }
 
     /// An illegal-instruction exit for `i` at `pc`, with the encoding re-read from the fetch
