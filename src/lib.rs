@@ -115,7 +115,7 @@ impl RunOptions {
             cost.apply_overrides(spec)
                 .map_err(|e| Error::BadFlag(format!("--cost: {e}")))?;
         }
-        if self.mem_bytes < (16 << 20) || self.mem_bytes % 4096 != 0 {
+        if self.mem_bytes < (16 << 20) || !self.mem_bytes.is_multiple_of(4096) {
             return Err(Error::BadFlag(format!(
                 "--mem {}: guest RAM must be a multiple of 4 KiB and at least 16 MiB",
                 self.mem_bytes

@@ -91,7 +91,7 @@ impl HartStats {
 }
 
 /// The user-visible register state of a task: what a context switch saves and restores.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserContext {
     /// x0..x31 (x0 is always 0).
     pub x: [u64; 32],
@@ -101,17 +101,6 @@ pub struct UserContext {
     pub pc: u64,
     /// `fcsr`: `frm` in bits 7:5, `fflags` in bits 4:0.
     pub fcsr: u32,
-}
-
-impl Default for UserContext {
-    fn default() -> Self {
-        Self {
-            x: [0; 32],
-            f: [0; 32],
-            pc: 0,
-            fcsr: 0,
-        }
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -760,7 +749,7 @@ impl<'m> Hart<'m> {
 
     /// Physical address for an LR/SC/AMO of `size` bytes at `va` (naturally aligned).
     fn atomic_pa(&mut self, va: u64, size: u64, access: AccessType) -> Result<GuestPhysAddr, Exit> {
-        if va % size != 0 {
+        if !va.is_multiple_of(size) {
             return Err(Exit::Misaligned {
                 va: GuestVirtAddr(va),
                 access,

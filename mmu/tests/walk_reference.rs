@@ -180,7 +180,7 @@ fn judge_leaf(leaf: Leaf, va: u64, req: Request) -> Result<RefHit, RefFault> {
     let p = fields(leaf.raw);
     // Step 5: superpage alignment.
     let low_ppn_bits = 9 * leaf.level;
-    if p.ppn % (1u64 << low_ppn_bits) != 0 {
+    if !p.ppn.is_multiple_of(1u64 << low_ppn_bits) {
         return Err(RefFault::Page);
     }
     // Step 6: "U-mode software may only access the page when U=1. If the SUM bit ... is set,
