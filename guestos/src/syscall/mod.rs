@@ -34,7 +34,9 @@ const NOMINAL_HZ: u64 = 1_000_000_000;
 /// Handles the `ecall` the hart stopped at. `hart` holds the live registers.
 pub fn dispatch(proc: &mut Process, hart: &mut Hart<'_>) -> SyscallOutcome {
     let nr = hart.x[17];
-    let a = [hart.x[10], hart.x[11], hart.x[12], hart.x[13], hart.x[14], hart.x[15]];
+    let a = [
+        hart.x[10], hart.x[11], hart.x[12], hart.x[13], hart.x[14], hart.x[15],
+    ];
     let result = handle(proc, hart, nr, a);
     let outcome = match result {
         Ok(o) => o,
@@ -72,9 +74,18 @@ fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
 }
 
 #[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
-fn handle(proc: &mut Process, hart: &mut Hart<'_>, nr: u64, a: [u64; 6]) -> KResult<SyscallOutcome> {
+fn handle(
+    proc: &mut Process,
+    hart: &mut Hart<'_>,
+    nr: u64,
+    a: [u64; 6],
+) -> KResult<SyscallOutcome> {
     let p = &mut *proc;
-    let (fsx, vfs, u): (&mut crate::fs::ProcessFs, &crate::fs::Vfs, &mut dyn UserAccess) = (&mut p.fs, &p.vfs, &mut p.mm);
+    let (fsx, vfs, u): (
+        &mut crate::fs::ProcessFs,
+        &crate::fs::Vfs,
+        &mut dyn UserAccess,
+    ) = (&mut p.fs, &p.vfs, &mut p.mm);
     match nr {
         // ---- files (syscall::fs) ----
         SYS_openat => ret(fs::sys_openat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
@@ -93,6 +104,15 @@ fn handle(proc: &mut Process, hart: &mut Hart<'_>, nr: u64, a: [u64; 6]) -> KRes
         SYS_mkdirat => ret(fs::sys_mkdirat(fsx, vfs, u, a[0], a[1], a[2])),
         SYS_renameat2 => ret(fs::sys_renameat2(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4])),
         SYS_renameat => ret(fs::sys_renameat2(fsx, vfs, u, a[0], a[1], a[2], a[3], 0)),
+        SYS_linkat => ret(fs::sys_linkat(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4])),
+        SYS_symlinkat => ret(fs::sys_symlinkat(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_mknodat => ret(fs::sys_mknodat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_fchmod => ret(fs::sys_fchmod(fsx, vfs, a[0], a[1])),
+        SYS_fchmodat => ret(fs::sys_fchmodat(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_fchmodat2 => ret(fs::sys_fchmodat2(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_fchown => ret(fs::sys_fchown(fsx, vfs, a[0], a[1], a[2])),
+        SYS_fchownat => ret(fs::sys_fchownat(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4])),
+        SYS_utimensat => ret(fs::sys_utimensat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_getdents64 => ret(fs::sys_getdents64(fsx, vfs, u, a[0], a[1], a[2])),
         SYS_getcwd => ret(fs::sys_getcwd(fsx, vfs, u, a[0], a[1])),
         SYS_chdir => ret(fs::sys_chdir(fsx, vfs, u, a[0])),
@@ -180,7 +200,9 @@ fn handle(proc: &mut Process, hart: &mut Hart<'_>, nr: u64, a: [u64; 6]) -> KRes
         // ---- time ----
         SYS_clock_gettime => {
             let cpu_ns = cycles_to_ns(hart.stats().cycles);
-            ret(misc::sys_clock_gettime(&mut p.mm, &p.time, cpu_ns, cpu_ns, a[0], a[1]))
+            ret(misc::sys_clock_gettime(
+                &mut p.mm, &p.time, cpu_ns, cpu_ns, a[0], a[1],
+            ))
         }
         SYS_clock_getres => ret(misc::sys_clock_getres(&mut p.mm, a[0], a[1])),
         SYS_gettimeofday => ret(misc::sys_gettimeofday(&mut p.mm, &p.time, 0, a[0], a[1])),
@@ -195,8 +217,12 @@ fn handle(proc: &mut Process, hart: &mut Hart<'_>, nr: u64, a: [u64; 6]) -> KRes
         SYS_getrandom => ret(misc::sys_getrandom(&mut p.mm, &mut p.rng, a[0], a[1], a[2])),
 
         // ---- signals ----
-        SYS_rt_sigaction => ret(p.signals.sys_rt_sigaction(&mut p.mm, a[0], a[1], a[2], a[3])),
-        SYS_rt_sigprocmask => ret(p.signals.sys_rt_sigprocmask(&mut p.mm, a[0], a[1], a[2], a[3])),
+        SYS_rt_sigaction => ret(p
+            .signals
+            .sys_rt_sigaction(&mut p.mm, a[0], a[1], a[2], a[3])),
+        SYS_rt_sigprocmask => ret(p
+            .signals
+            .sys_rt_sigprocmask(&mut p.mm, a[0], a[1], a[2], a[3])),
         SYS_sigaltstack => ret(p.signals.sys_sigaltstack(&mut p.mm, a[0], a[1])),
         SYS_rt_sigreturn => {
             let mut ctx = hart.save_context();
@@ -210,14 +236,20 @@ fn handle(proc: &mut Process, hart: &mut Hart<'_>, nr: u64, a: [u64; 6]) -> KRes
                 SYS_tkill => (a[0], a[1], signal::SI_TKILL),
                 _ => (a[1], a[2], signal::SI_TKILL),
             };
-            if target != u64::from(p.pid) && !(nr == SYS_kill && (target == 0 || target as i64 == -1)) {
+            if target != u64::from(p.pid)
+                && !(nr == SYS_kill && (target == 0 || target as i64 == -1))
+            {
                 return ret(Err(Errno::ESRCH));
             }
             if sig > signal::NSIG as u64 {
                 return ret(Err(Errno::EINVAL));
             }
             if sig != 0 {
-                p.pending.push(SigInfo { signo: sig as u8, code, addr: u64::from(p.pid) });
+                p.pending.push(SigInfo {
+                    signo: sig as u8,
+                    code,
+                    addr: u64::from(p.pid),
+                });
             }
             ret(Ok(0))
         }
