@@ -147,7 +147,7 @@ fn handle(
         SYS_madvise => ret(p.mm.madvise(a[0], a[1], a[2] as i32)),
         SYS_mremap => ret(p.mm.mremap(a[0], a[1], a[2], a[3], a[4])),
         SYS_msync => {
-            if a[0] % 4096 != 0 || a[2] & !7 != 0 {
+            if a[0] & 0xfff != 0 || a[2] & !7 != 0 {
                 return ret(Err(Errno::EINVAL));
             }
             ret(Ok(0))
