@@ -29,8 +29,8 @@ pub use stat::{
 };
 pub use stdio::{CapturedOutput, HostStreams, StdStream};
 pub use vfs::{
-    parse_file_arg, Clock, Cred, FileArg, ImportError, Vfs, VfsConfig, MAY_EXEC, MAY_READ,
-    MAY_WRITE, TMPFS_DEV,
+    parse_file_arg, Clock, Cred, FileArg, ImportError, TimeUpdate, Vfs, VfsConfig, MAY_EXEC,
+    MAY_READ, MAY_WRITE, TMPFS_DEV,
 };
 
 use crate::errno::Errno;

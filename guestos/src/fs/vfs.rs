@@ -91,6 +91,17 @@ impl Default for VfsConfig {
     }
 }
 
+/// How `utimensat` changes one timestamp (`UTIME_OMIT`, `UTIME_NOW`, or a value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUpdate {
+    /// Leave it (`UTIME_OMIT`).
+    Omit,
+    /// Set it to the current time (`UTIME_NOW`, or a NULL `times` array).
+    Now,
+    /// Set it to this time.
+    Set(Timespec),
+}
+
 /// Who is asking, for permission checks (`struct cred`: fsuid/fsgid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cred {
@@ -722,6 +733,265 @@ impl Vfs {
         } else {
             c.nlink = c.nlink.saturating_sub(1);
         }
+    }
+
+    /// `filename_create`: walks to the parent of `path` and checks that its last
+    /// component can be created. Returns the parent directory and the name; the caller
+    /// holds the namespace lock across this and the insertion (`_ns`).
+    ///
+    /// # Errors
+    /// `EEXIST` if the last component exists or is `.`, `..` or `/`; `ENOENT` for a
+    /// trailing slash on a missing name (only directories may be created that way) or a
+    /// removed parent; `ENOTDIR`; walk errors.
+    fn create_target(
+        &self,
+        nd: &mut Namei<'_>,
+        start: &Arc<Inode>,
+        path: &[u8],
+    ) -> KResult<(Arc<Inode>, Vec<u8>)> {
+        let p = nd.parent(start, path)?;
+        let Last::Name(name) = p.last else {
+            return Err(Errno::EEXIST);
+        };
+        if !p.dir.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if dir_get(&p.dir, &name)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        if p.trailing_slash {
+            return Err(Errno::ENOENT);
+        }
+        Ok((p.dir, name))
+    }
+
+    /// `may_linkat` with `fs.protected_hardlinks = 1` (the setting distributions ship):
+    /// the owner of `inode` or root may link it; anyone else only a regular file that is
+    /// neither set-user-id nor executable set-group-id and that they may read and write.
+    fn may_linkat(&self, inode: &Inode, cred: Cred) -> KResult<()> {
+        let (owner, perm) = {
+            let g = inode.lock();
+            (g.uid, g.perm)
+        };
+        if cred.uid == 0 || owner == cred.uid {
+            return Ok(());
+        }
+        let setid = perm & 0o4000 != 0 || perm & 0o2010 == 0o2010;
+        if inode.file_type() != FileType::Regular || setid {
+            return Err(Errno::EPERM);
+        }
+        self.check_permission(inode, cred, MAY_READ | MAY_WRITE)
+            .map_err(|_| Errno::EPERM)
+    }
+
+    /// `do_linkat` after the old path is resolved, then `vfs_link` and `shmem_link`: adds
+    /// the name `new_path` for `old`, raising its link count; the new name's directory and
+    /// `old` get a new ctime, the directory a new mtime.
+    ///
+    /// # Errors
+    /// As [`Vfs::create_target`]; `EPERM` for a directory or (for other users) a file
+    /// `may_linkat` refuses; `EACCES` without write and search permission on the new
+    /// directory; `ENOENT` if `old` has no links left (an unlinked open file); `EXDEV`
+    /// for `/proc/self/exe` itself (procfs is another file system in Linux); `EMLINK`
+    /// at `u32::MAX` links.
+    pub(crate) fn link(
+        &self,
+        nd: &mut Namei<'_>,
+        old: &Arc<Inode>,
+        new_start: &Arc<Inode>,
+        new_path: &[u8],
+    ) -> KResult<()> {
+        let _ns = lock(&self.ns_lock);
+        let (dir, name) = self.create_target(nd, new_start, new_path)?;
+        if matches!(old.lock().body, Body::Magic(_)) {
+            return Err(Errno::EXDEV);
+        }
+        self.may_linkat(old, nd.cred)?;
+        self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+        if old.is_dir() {
+            return Err(Errno::EPERM);
+        }
+        let now = self.now();
+        {
+            let mut g = old.lock();
+            if g.nlink == 0 {
+                return Err(Errno::ENOENT);
+            }
+            g.nlink = g.nlink.checked_add(1).ok_or(Errno::EMLINK)?;
+            g.ctime = now;
+        }
+        let mut g = dir.lock();
+        if let Body::Dir(d) = &mut g.body {
+            d.insert(name, Arc::clone(old));
+        }
+        g.mtime = now;
+        g.ctime = now;
+        Ok(())
+    }
+
+    /// `do_symlinkat` → `shmem_symlink`: creates `path` as a symbolic link holding
+    /// `target` (mode 0777, owned by the caller).
+    ///
+    /// # Errors
+    /// As [`Vfs::create_target`]; `EACCES` without write and search permission on the
+    /// directory. (The caller has already rejected an empty or overlong `target`.)
+    pub(crate) fn symlinkat(
+        &self,
+        nd: &mut Namei<'_>,
+        target: &[u8],
+        start: &Arc<Inode>,
+        path: &[u8],
+    ) -> KResult<()> {
+        let _ns = lock(&self.ns_lock);
+        let (dir, name) = self.create_target(nd, start, path)?;
+        self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+        let body = Body::Symlink(target.to_vec());
+        let node = self.add_node(&dir, &name, FileType::Symlink, 0o777, body)?;
+        set_owner(&node, nd.cred);
+        Ok(())
+    }
+
+    /// `do_mknodat` for a regular file (`S_IFREG` or type 0): creates an empty file with
+    /// permissions `perm` (umask already applied).
+    ///
+    /// # Errors
+    /// As [`Vfs::create_target`]; `EACCES`.
+    pub(crate) fn mknod_regular(
+        &self,
+        nd: &mut Namei<'_>,
+        start: &Arc<Inode>,
+        path: &[u8],
+        perm: u32,
+    ) -> KResult<()> {
+        let _ns = lock(&self.ns_lock);
+        let (dir, name) = self.create_target(nd, start, path)?;
+        self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+        let body = Body::Regular(Box::new(PageStore::new(Arc::clone(&self.space))));
+        let node = self.add_node(&dir, &name, FileType::Regular, perm, body)?;
+        set_owner(&node, nd.cred);
+        Ok(())
+    }
+
+    /// Checks that `vfs_mknod` would get past `filename_create` and `may_create` for
+    /// `path`, for node types this file system cannot hold.
+    ///
+    /// # Errors
+    /// As [`Vfs::create_target`]; `EACCES`.
+    pub(crate) fn may_create_at(
+        &self,
+        nd: &mut Namei<'_>,
+        start: &Arc<Inode>,
+        path: &[u8],
+    ) -> KResult<()> {
+        let _ns = lock(&self.ns_lock);
+        let (dir, _) = self.create_target(nd, start, path)?;
+        self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)
+    }
+
+    // ----- Attribute changes (`notify_change` → `setattr_prepare` → `shmem_setattr`). -----
+
+    /// `chmod_common`: sets the permission bits of `inode` to `mode & 07777` and its ctime.
+    /// A caller other than root that is not in the file's group loses `S_ISGID`
+    /// (`setattr_prepare`).
+    ///
+    /// # Errors
+    /// `EPERM` unless the caller owns the file or is root (`inode_owner_or_capable`);
+    /// `EOPNOTSUPP` for a symbolic link (`fchmodat2` with `AT_SYMLINK_NOFOLLOW`).
+    pub fn chmod(&self, inode: &Inode, cred: Cred, mode: u32) -> KResult<()> {
+        if inode.file_type() == FileType::Symlink {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let now = self.now();
+        let mut g = inode.lock();
+        if cred.uid != 0 && g.uid != cred.uid {
+            return Err(Errno::EPERM);
+        }
+        let mut perm = mode & 0o7777;
+        if cred.uid != 0 && g.gid != cred.gid {
+            perm &= !0o2000;
+        }
+        g.perm = perm;
+        g.ctime = now;
+        Ok(())
+    }
+
+    /// `chown_common`: sets the owner and/or group (`None` = leave, the `-1` of the
+    /// system call) and the ctime. On anything but a directory it clears `S_ISUID`, and
+    /// `S_ISGID` when group-execute is set (or the caller is not root and not in the
+    /// group), as `ATTR_KILL_SUID` / `setattr_should_drop_sgid` do, even for root.
+    ///
+    /// # Errors
+    /// `EPERM` for a caller other than root that does not own the file, tries to change
+    /// the owner, or tries to give it a group it is not in (`chown_ok`, `chgrp_ok`).
+    pub fn chown(
+        &self,
+        inode: &Inode,
+        cred: Cred,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> KResult<()> {
+        let now = self.now();
+        let mut g = inode.lock();
+        if cred.uid != 0 {
+            let uid_ok = uid.is_none_or(|u| u == g.uid && g.uid == cred.uid);
+            let gid_ok = gid.is_none_or(|x| g.uid == cred.uid && (x == g.gid || x == cred.gid));
+            if !uid_ok || !gid_ok {
+                return Err(Errno::EPERM);
+            }
+        }
+        if let Some(u) = uid {
+            g.uid = u;
+        }
+        if let Some(x) = gid {
+            g.gid = x;
+        }
+        if !inode.is_dir() {
+            g.perm &= !0o4000;
+            let in_group = cred.uid == 0 || g.gid == cred.gid;
+            if g.perm & 0o2000 != 0 && (g.perm & 0o010 != 0 || !in_group) {
+                g.perm &= !0o2000;
+            }
+        }
+        g.ctime = now;
+        Ok(())
+    }
+
+    /// `vfs_utimes`: sets the access and modification times as `atime` and `mtime` ask,
+    /// and the ctime to now.
+    ///
+    /// # Errors
+    /// `EPERM` if an explicit time is given by a caller other than root or the owner;
+    /// `EACCES` if both are [`TimeUpdate::Now`] and such a caller may not write the file
+    /// (`setattr_prepare` with `ATTR_TIMES_SET` / `ATTR_TOUCH`).
+    pub fn set_times(
+        &self,
+        inode: &Inode,
+        cred: Cred,
+        atime: TimeUpdate,
+        mtime: TimeUpdate,
+    ) -> KResult<()> {
+        let owner = cred.uid == 0 || inode.lock().uid == cred.uid;
+        if !owner {
+            let explicit = !matches!((atime, mtime), (TimeUpdate::Now, TimeUpdate::Now));
+            if explicit {
+                return Err(Errno::EPERM);
+            }
+            self.check_permission(inode, cred, MAY_WRITE)?;
+        }
+        let now = self.now();
+        let mut g = inode.lock();
+        match atime {
+            TimeUpdate::Omit => {}
+            TimeUpdate::Now => g.atime = now,
+            TimeUpdate::Set(t) => g.atime = t,
+        }
+        match mtime {
+            TimeUpdate::Omit => {}
+            TimeUpdate::Now => g.mtime = now,
+            TimeUpdate::Set(t) => g.mtime = t,
+        }
+        g.ctime = now;
+        Ok(())
     }
 
     /// `do_renameat2` with flags 0 or `RENAME_NOREPLACE`.

@@ -22,11 +22,12 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{
-    FileTarget, Inode, IoError, IoResult, Kstat, OpenFile, Pipe, ProcessFs, Vfs, AT_EACCESS,
-    AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
-    AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_LARGEFILE,
-    O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF,
-    PIPE_CAPACITY,
+    FileTarget, Inode, IoError, IoResult, Kstat, OpenFile, Pipe, ProcessFs, TimeUpdate, Timespec,
+    Vfs, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
+    AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT, O_CLOEXEC, O_CREAT, O_DIRECT,
+    O_DIRECTORY, O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC,
+    O_WRONLY, PATH_MAX, PIPE_BUF, PIPE_CAPACITY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT,
+    S_IFREG, S_IFSOCK,
 };
 use crate::uaccess::UserAccess;
 
@@ -678,6 +679,349 @@ pub fn sys_renameat2(
         &new,
         flags & RENAME_NOREPLACE != 0,
     )?;
+    Ok(0)
+}
+
+/// `linkat(olddirfd, oldpath, newdirfd, newpath, flags)` (`do_linkat`): a new name for
+/// an existing file. `AT_SYMLINK_FOLLOW` follows a final symlink in `oldpath` (by
+/// default the link itself gets the new name); `AT_EMPTY_PATH` with an empty `oldpath`
+/// links the file `olddirfd` refers to, even an `O_PATH` one. (Linux allows that to
+/// callers with `CAP_DAC_READ_SEARCH` or whose credentials opened the descriptor; with
+/// one process and fixed credentials both always hold.)
+///
+/// # Errors
+/// `EINVAL` for other flags; lookup errors for either path; `EEXIST` if `newpath` exists
+/// or is `.`/`..`/`/`; `ENOENT` for a trailing slash on a missing `newpath` or a file with
+/// no links left; `EPERM` for a directory; `EXDEV` for a pipe or host stream (they live on
+/// other file systems) and for `/proc/self/exe` itself; `EACCES`; `EBADF`; `EFAULT`.
+// One argument per register of the Linux ABI, plus the caller's state.
+#[allow(clippy::too_many_arguments)]
+pub fn sys_linkat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    olddirfd: u64,
+    oldpath: u64,
+    newdirfd: u64,
+    newpath: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let flags = int_arg(flags) as u32;
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let follow = flags & AT_SYMLINK_FOLLOW != 0;
+    let empty_ok = flags & AT_EMPTY_PATH != 0;
+    let new = get_path(u, newpath, false)?;
+    let old = resolve_at(p, vfs, u, int_arg(olddirfd), oldpath, follow, empty_ok)?;
+    let new_start = start_dir(p, int_arg(newdirfd), &new)?;
+    let mut nd = vfs.namei(&p.exe_path, p.cred);
+    match old {
+        Some(inode) => vfs.link(&mut nd, &inode, &new_start, &new)?,
+        None => {
+            // Surface the new name's own errors first, as filename_create runs before
+            // the mount comparison.
+            vfs.may_create_at(&mut nd, &new_start, &new)?;
+            return Err(Errno::EXDEV);
+        }
+    }
+    Ok(0)
+}
+
+/// `symlinkat(target, newdirfd, linkpath)` (`do_symlinkat`): creates `linkpath` as a
+/// symbolic link whose text is `target` (not checked: it may dangle).
+///
+/// # Errors
+/// `ENOENT` for an empty `target` or a missing parent; `ENAMETOOLONG`; `EEXIST`;
+/// `ENOTDIR`; `EACCES`; `EBADF`; `EFAULT`.
+pub fn sys_symlinkat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    target: u64,
+    newdirfd: u64,
+    linkpath: u64,
+) -> KResult<u64> {
+    let target = get_path(u, target, false)?;
+    let path = get_path(u, linkpath, false)?;
+    let start = start_dir(p, int_arg(newdirfd), &path)?;
+    let mut nd = vfs.namei(&p.exe_path, p.cred);
+    vfs.symlinkat(&mut nd, &target, &start, &path)?;
+    Ok(0)
+}
+
+/// `mknodat(dirfd, pathname, mode, dev)` (`do_mknodat`): only regular files (type
+/// `S_IFREG` or 0) can be made; permissions are `mode & 07777 & ~umask`.
+///
+/// FIFOs, sockets and device nodes are refused with `EPERM` after the name checks: the
+/// file system has no named pipes or device registry yet. (Linux, as root, would create
+/// them.)
+///
+/// # Errors
+/// `EPERM` for a directory type (as Linux) and for the unsupported types above;
+/// `EINVAL` for an unknown type; `EEXIST`, `ENOENT`, `ENOTDIR`, `EACCES`, `EBADF`,
+/// `EFAULT`.
+pub fn sys_mknodat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    mode: u64,
+    _dev: u64,
+) -> KResult<u64> {
+    let mode = u32::from(mode as u16);
+    let ftype = mode & S_IFMT;
+    match ftype {
+        0 | S_IFREG | S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK => {}
+        S_IFDIR => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
+    }
+    let path = get_path(u, pathname, false)?;
+    let start = start_dir(p, int_arg(dirfd), &path)?;
+    let mut nd = vfs.namei(&p.exe_path, p.cred);
+    if ftype == 0 || ftype == S_IFREG {
+        let perm = mode & 0o7777 & !p.umask;
+        vfs.mknod_regular(&mut nd, &start, &path, perm)?;
+        return Ok(0);
+    }
+    vfs.may_create_at(&mut nd, &start, &path)?;
+    Err(Errno::EPERM)
+}
+
+// ----- attributes. -----
+
+/// The file an `*at` call names: `pathname` looked up from `dirfd` (following a final
+/// symlink if `follow`), or with `empty_ok` and an empty (or NULL) `pathname` the file of
+/// `dirfd` itself (the cwd for `AT_FDCWD`). `None` is a descriptor whose inode is not in
+/// the tree: a pipe or a host stream.
+fn resolve_at(
+    p: &ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: i32,
+    pathname: u64,
+    follow: bool,
+    empty_ok: bool,
+) -> KResult<Option<Arc<Inode>>> {
+    let path = get_path(u, pathname, empty_ok)?;
+    if path.is_empty() {
+        return Ok(match empty_target(p, dirfd)? {
+            EmptyTarget::Inode(i) => Some(i),
+            EmptyTarget::File(f) => f.inode().map(Arc::clone),
+        });
+    }
+    let start = start_dir(p, dirfd, &path)?;
+    vfs.lookup(&start, &p.exe_path, p.cred, &path, follow)
+        .map(Some)
+}
+
+/// The inode behind descriptor `fd` for `fchmod`/`fchown` (`fdget`, which refuses
+/// `O_PATH` descriptors).
+///
+/// Pipes and host streams have fixed attributes here (no inode is stored for them), so
+/// changing those fails with `EPERM` where Linux would change the pipefs or tty inode.
+fn fd_inode(p: &ProcessFs, fd: u64) -> KResult<Arc<Inode>> {
+    let f = p.fds.get(fd_arg(fd))?;
+    if f.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    f.inode().map(Arc::clone).ok_or(Errno::EPERM)
+}
+
+/// `fchmod(fd, mode)`: sets the permission bits to `mode & 07777`.
+///
+/// # Errors
+/// `EBADF` (also for `O_PATH`); `EPERM` (not the owner; pipes and host streams, see
+/// [`fd_inode`]).
+pub fn sys_fchmod(p: &mut ProcessFs, vfs: &Vfs, fd: u64, mode: u64) -> KResult<u64> {
+    let inode = fd_inode(p, fd)?;
+    vfs.chmod(&inode, p.cred, u32::from(mode as u16))?;
+    Ok(0)
+}
+
+/// `fchmodat(dirfd, pathname, mode)`: `fchmodat2` with flags 0 (symlinks are followed).
+///
+/// # Errors
+/// As [`sys_fchmodat2`].
+pub fn sys_fchmodat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    mode: u64,
+) -> KResult<u64> {
+    sys_fchmodat2(p, vfs, u, dirfd, pathname, mode, 0)
+}
+
+/// `fchmodat2(dirfd, pathname, mode, flags)` (`do_fchmodat`) with `AT_SYMLINK_NOFOLLOW`
+/// and `AT_EMPTY_PATH`.
+///
+/// # Errors
+/// `EINVAL` for other flags; `EOPNOTSUPP` on a symlink itself; `EPERM`; lookup errors;
+/// `EBADF`; `EFAULT`.
+pub fn sys_fchmodat2(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    mode: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let flags = int_arg(flags) as u32;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
+    let empty_ok = flags & AT_EMPTY_PATH != 0;
+    let inode =
+        resolve_at(p, vfs, u, int_arg(dirfd), pathname, follow, empty_ok)?.ok_or(Errno::EPERM)?;
+    vfs.chmod(&inode, p.cred, u32::from(mode as u16))?;
+    Ok(0)
+}
+
+/// A `uid_t`/`gid_t` argument: `-1` means "leave unchanged".
+fn id_arg(raw: u64) -> Option<u32> {
+    Some(raw as u32).filter(|&id| id != u32::MAX)
+}
+
+/// `fchown(fd, owner, group)`.
+///
+/// # Errors
+/// `EBADF` (also for `O_PATH`); `EPERM` (see [`Vfs::chown`]; pipes and host streams).
+pub fn sys_fchown(p: &mut ProcessFs, vfs: &Vfs, fd: u64, owner: u64, group: u64) -> KResult<u64> {
+    let inode = fd_inode(p, fd)?;
+    vfs.chown(&inode, p.cred, id_arg(owner), id_arg(group))?;
+    Ok(0)
+}
+
+/// `fchownat(dirfd, pathname, owner, group, flags)` (`do_fchownat`) with
+/// `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH`; `-1` leaves an id unchanged. Root may set
+/// any ids.
+///
+/// # Errors
+/// `EINVAL` for other flags; `EPERM`; lookup errors; `EBADF`; `EFAULT`.
+// One argument per register of the Linux ABI, plus the caller's state.
+#[allow(clippy::too_many_arguments)]
+pub fn sys_fchownat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    owner: u64,
+    group: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let flags = int_arg(flags) as u32;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
+    let empty_ok = flags & AT_EMPTY_PATH != 0;
+    let inode =
+        resolve_at(p, vfs, u, int_arg(dirfd), pathname, follow, empty_ok)?.ok_or(Errno::EPERM)?;
+    vfs.chown(&inode, p.cred, id_arg(owner), id_arg(group))?;
+    Ok(0)
+}
+
+/// `UTIME_NOW` (include/uapi/linux/stat.h): set the time to now.
+pub const UTIME_NOW: i64 = (1 << 30) - 1;
+/// `UTIME_OMIT`: leave the time unchanged.
+pub const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+/// One `struct __kernel_timespec` of `utimensat` as a [`TimeUpdate`] (`nsec_valid`).
+fn time_update(sec: i64, nsec: i64) -> KResult<TimeUpdate> {
+    match nsec {
+        UTIME_OMIT => Ok(TimeUpdate::Omit),
+        UTIME_NOW => Ok(TimeUpdate::Now),
+        0..=999_999_999 => Ok(TimeUpdate::Set(Timespec {
+            sec,
+            nsec: nsec as u32,
+        })),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `utimensat(dirfd, pathname, times, flags)` (fs/utimes.c): `times` is NULL (both
+/// now) or two `struct timespec` {access, modification}, each a time, `UTIME_NOW` or
+/// `UTIME_OMIT`. Both `UTIME_OMIT` returns 0 without looking at the path. A NULL
+/// `pathname` with a descriptor (not `AT_FDCWD`) is `futimens(dirfd, times)`. The ctime
+/// is always set to now.
+///
+/// # Errors
+/// `EINVAL` for unknown flags, flags with a NULL `pathname`, or a `tv_nsec` out of
+/// range (checked after the lookup, as `vfs_utimes` does); `EPERM` for explicit times on
+/// someone else's file; `EACCES` for "now" on a file the caller may not write; `EBADF`
+/// (also an `O_PATH` descriptor with a NULL `pathname`); lookup errors; `EFAULT`
+/// (including a NULL `pathname` with `AT_FDCWD`).
+// One argument per register of the Linux ABI, plus the caller's state.
+#[allow(clippy::too_many_arguments)]
+pub fn sys_utimensat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    times: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let flags = int_arg(flags) as u32;
+    let dirfd = int_arg(dirfd);
+    let mut raw = None;
+    if times != 0 {
+        let mut b = [0u8; 32];
+        u.copy_from_user(times, &mut b)?;
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(b.get(i * 8..i * 8 + 8).unwrap_or(&[0; 8]));
+            i64::from_le_bytes(w)
+        };
+        let t = [(word(0), word(1)), (word(2), word(3))];
+        if t[0].1 == UTIME_OMIT && t[1].1 == UTIME_OMIT {
+            return Ok(0);
+        }
+        raw = Some(t);
+    }
+    let inode = if pathname == 0 && dirfd != AT_FDCWD {
+        // do_utimes_fd: fdget refuses O_PATH descriptors.
+        if flags != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let fd = u32::try_from(dirfd).map_err(|_| Errno::EBADF)?;
+        let f = p.fds.get(fd)?;
+        if f.is_path_only() {
+            return Err(Errno::EBADF);
+        }
+        f.inode().map(Arc::clone)
+    } else {
+        if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if pathname == 0 {
+            return Err(Errno::EFAULT);
+        }
+        let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
+        resolve_at(
+            p,
+            vfs,
+            u,
+            dirfd,
+            pathname,
+            follow,
+            flags & AT_EMPTY_PATH != 0,
+        )?
+    };
+    let (atime, mtime) = match raw {
+        Some([(asec, ansec), (msec, mnsec)]) => {
+            (time_update(asec, ansec)?, time_update(msec, mnsec)?)
+        }
+        None => (TimeUpdate::Now, TimeUpdate::Now),
+    };
+    let inode = inode.ok_or(Errno::EPERM)?;
+    vfs.set_times(&inode, p.cred, atime, mtime)?;
     Ok(0)
 }
 

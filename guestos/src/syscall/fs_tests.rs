@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::fs::{
-    CapturedOutput, HostStreams, Timespec, VfsConfig, WaitOn, O_APPEND, O_CREAT, O_DIRECTORY,
+    CapturedOutput, Cred, HostStreams, Timespec, VfsConfig, WaitOn, O_APPEND, O_CREAT, O_DIRECTORY,
     O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SEEK_CUR,
     SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
 };
@@ -66,8 +66,12 @@ struct St {
     size: u64,
     blocks: u64,
     rdev: u64,
+    uid: u32,
+    gid: u32,
     atime: i64,
+    atime_nsec: u64,
     mtime: i64,
+    mtime_nsec: u64,
     ctime: i64,
 }
 
@@ -81,8 +85,12 @@ fn parse_stat(b: &[u8]) -> St {
         size: u64_at(48),
         blocks: u64_at(64),
         rdev: u64_at(32),
+        uid: u32_at(24),
+        gid: u32_at(28),
         atime: u64_at(72) as i64,
+        atime_nsec: u64_at(80),
         mtime: u64_at(88) as i64,
+        mtime_nsec: u64_at(96),
         ctime: u64_at(104) as i64,
     }
 }
@@ -181,6 +189,91 @@ impl Env {
             b,
             flags.into(),
         )
+    }
+
+    fn link(&mut self, old: &str, new: &str, flags: u32) -> KResult<u64> {
+        self.linkat(FDCWD, old, new, flags)
+    }
+
+    fn linkat(&mut self, olddirfd: u64, old: &str, new: &str, flags: u32) -> KResult<u64> {
+        let a = self.put_str(PATH_A, old);
+        let b = self.put_str(PATH_B, new);
+        sys_linkat(
+            &mut self.p,
+            &self.vfs,
+            &mut self.u,
+            olddirfd,
+            a,
+            FDCWD,
+            b,
+            flags.into(),
+        )
+    }
+
+    fn symlink(&mut self, target: &str, path: &str) -> KResult<u64> {
+        let a = self.put_str(PATH_A, target);
+        let b = self.put_str(PATH_B, path);
+        sys_symlinkat(&mut self.p, &self.vfs, &mut self.u, a, FDCWD, b)
+    }
+
+    fn readlink(&mut self, path: &str) -> Vec<u8> {
+        let va = self.put_str(PATH_A, path);
+        let n = sys_readlinkat(&mut self.p, &self.vfs, &mut self.u, FDCWD, va, BUF, 4096).unwrap();
+        self.get(BUF, n as usize)
+    }
+
+    fn chmod(&mut self, path: &str, mode: u32, flags: u32) -> KResult<u64> {
+        let va = self.put_str(PATH_A, path);
+        sys_fchmodat2(
+            &mut self.p,
+            &self.vfs,
+            &mut self.u,
+            FDCWD,
+            va,
+            mode.into(),
+            flags.into(),
+        )
+    }
+
+    fn chown(&mut self, path: &str, uid: u32, gid: u32, flags: u32) -> KResult<u64> {
+        let va = self.put_str(PATH_A, path);
+        sys_fchownat(
+            &mut self.p,
+            &self.vfs,
+            &mut self.u,
+            FDCWD,
+            va,
+            uid.into(),
+            gid.into(),
+            flags.into(),
+        )
+    }
+
+    /// `utimensat(AT_FDCWD, path, times, flags)`; `times` of `None` passes NULL.
+    fn utimens(&mut self, path: &str, times: Option<[(i64, i64); 2]>, flags: u32) -> KResult<u64> {
+        let va = self.put_str(PATH_A, path);
+        let tva = self.put_times(times);
+        sys_utimensat(
+            &mut self.p,
+            &self.vfs,
+            &mut self.u,
+            FDCWD,
+            va,
+            tva,
+            flags.into(),
+        )
+    }
+
+    /// Writes two `struct timespec` at `SMALL + 0x200` and returns the address, or 0.
+    fn put_times(&mut self, times: Option<[(i64, i64); 2]>) -> u64 {
+        let Some(t) = times else { return 0 };
+        let mut b = Vec::new();
+        for (sec, nsec) in t {
+            b.extend_from_slice(&sec.to_le_bytes());
+            b.extend_from_slice(&nsec.to_le_bytes());
+        }
+        self.put(SMALL + 0x200, &b);
+        SMALL + 0x200
     }
 
     fn create(&mut self, path: &str, data: &[u8]) -> u64 {
@@ -1182,6 +1275,436 @@ fn rename_files_and_directories() {
     assert!(e.stat("/empty", 0).unwrap().mode & S_IFDIR != 0);
 }
 
+// ----- links -----
+
+#[test]
+fn linkat_counts_links() {
+    let mut e = env_with(
+        VfsConfig {
+            clock: ticking_clock(),
+            ..VfsConfig::default()
+        },
+        b"",
+    );
+    e.create("/a", b"A");
+    let before = e.stat("/a", 0).unwrap();
+    let root_mtime = e.stat("/", 0).unwrap().mtime;
+    assert_eq!(e.link("/a", "/b", 0), Ok(0));
+    let (a, b) = (e.stat("/a", 0).unwrap(), e.stat("/b", 0).unwrap());
+    assert_eq!((a.ino, a.nlink), (b.ino, 2));
+    assert!(a.ctime > before.ctime, "shmem_link sets the inode's ctime");
+    assert_eq!(a.mtime, before.mtime, "but not its mtime");
+    assert!(e.stat("/", 0).unwrap().mtime > root_mtime);
+    assert_eq!(e.contents("/b"), b"A");
+    // Both names are the same file; unlinking one leaves the other.
+    let fd = e.open("/b", O_RDWR, 0).unwrap();
+    assert_eq!(e.unlink("/a", 0), Ok(0));
+    assert_eq!(e.stat("/b", 0).unwrap().nlink, 1);
+    assert_eq!(e.unlink("/b", 0), Ok(0));
+    assert_eq!(e.fstat(fd).unwrap().nlink, 0);
+    // An open file without names cannot get one back (vfs_link: i_nlink == 0).
+    assert_eq!(e.linkat(fd, "", "/back", AT_EMPTY_PATH), Err(Errno::ENOENT));
+    // rename onto another name of the same file does nothing (fileio's case).
+    e.create("/c", b"C");
+    e.link("/c", "/c2", 0).unwrap();
+    assert_eq!(e.rename("/c2", "/c", 0), Ok(0));
+    assert_eq!(e.stat("/c2", 0).unwrap().nlink, 2, "both names stay");
+    // rename of a link over a third file: that file goes, the link count stays 2.
+    e.create("/other", b"O");
+    assert_eq!(e.rename("/c2", "/other", 0), Ok(0));
+    assert_eq!(e.stat("/other", 0).unwrap().nlink, 2);
+    assert_eq!(e.contents("/other"), b"C");
+}
+
+#[test]
+fn linkat_error_paths() {
+    let mut e = env();
+    e.create("/f", b"x");
+    e.mkdir("/d", 0o755).unwrap();
+    assert_eq!(e.link("/f", "/f", 0), Err(Errno::EEXIST));
+    assert_eq!(e.link("/f", "/d", 0), Err(Errno::EEXIST));
+    assert_eq!(e.link("/f", "/", 0), Err(Errno::EEXIST), "LAST_ROOT");
+    assert_eq!(e.link("/f", "/d/.", 0), Err(Errno::EEXIST), "LAST_DOT");
+    assert_eq!(e.link("/f", "/d/..", 0), Err(Errno::EEXIST), "LAST_DOTDOT");
+    // filename_create runs before vfs_link's directory check.
+    assert_eq!(e.link("/d", "/f", 0), Err(Errno::EEXIST));
+    assert_eq!(e.link("/d", "/d2", 0), Err(Errno::EPERM));
+    assert_eq!(e.link("/missing", "/n", 0), Err(Errno::ENOENT));
+    assert_eq!(e.link("/f/", "/n", 0), Err(Errno::ENOTDIR));
+    assert_eq!(e.link("/f", "/nodir/n", 0), Err(Errno::ENOENT));
+    assert_eq!(e.link("/f", "/f/n", 0), Err(Errno::ENOTDIR));
+    assert_eq!(e.link("/f", "/n/", 0), Err(Errno::ENOENT), "trailing slash");
+    assert_eq!(e.link("", "/n", 0), Err(Errno::ENOENT));
+    assert_eq!(e.link("/f", "", 0), Err(Errno::ENOENT));
+    assert_eq!(e.link("/f", "/n", 0x100), Err(Errno::EINVAL));
+    let long = format!("/{}", "n".repeat(256));
+    assert_eq!(e.link("/f", &long, 0), Err(Errno::ENAMETOOLONG));
+    assert_eq!(e.linkat(77, "f", "/n", 0), Err(Errno::EBADF));
+    // Nothing was created along the way.
+    assert_eq!(e.stat("/f", 0).unwrap().nlink, 1);
+    assert_eq!(e.stat("/n", 0).unwrap_err(), Errno::ENOENT);
+}
+
+#[test]
+fn linkat_symlinks_and_empty_path() {
+    let mut e = env();
+    e.create("/t", b"T");
+    e.vfs.symlink(b"/t", b"/s").unwrap();
+    let t_ino = e.stat("/t", 0).unwrap().ino;
+    // By default the link itself gets a second name...
+    assert_eq!(e.link("/s", "/s2", 0), Ok(0));
+    let s2 = e.stat("/s2", AT_SYMLINK_NOFOLLOW).unwrap();
+    assert_eq!((s2.mode & S_IFMT, s2.nlink), (S_IFLNK, 2));
+    // ...with AT_SYMLINK_FOLLOW its target does.
+    assert_eq!(e.link("/s", "/t2", AT_SYMLINK_FOLLOW), Ok(0));
+    let t2 = e.stat("/t2", AT_SYMLINK_NOFOLLOW).unwrap();
+    assert_eq!((t2.ino, t2.nlink), (t_ino, 2));
+    // AT_EMPTY_PATH names the descriptor's file, O_PATH ones included.
+    let fd = e.open("/t", O_PATH, 0).unwrap();
+    assert_eq!(e.linkat(fd, "", "/t3", 0), Err(Errno::ENOENT));
+    assert_eq!(e.linkat(fd, "", "/t3", AT_EMPTY_PATH), Ok(0));
+    assert_eq!(e.stat("/t3", 0).unwrap().ino, t_ino);
+    assert_eq!(e.stat("/t", 0).unwrap().nlink, 3);
+    // ...and the cwd for AT_FDCWD: a directory.
+    assert_eq!(
+        e.linkat(FDCWD, "", "/cwd", AT_EMPTY_PATH),
+        Err(Errno::EPERM)
+    );
+    // Pipes and procfs live on other file systems.
+    let (r, _w) = e.pipe(0);
+    assert_eq!(e.linkat(r, "", "/p", AT_EMPTY_PATH), Err(Errno::EXDEV));
+    assert_eq!(e.linkat(r, "", "/t", AT_EMPTY_PATH), Err(Errno::EEXIST));
+    assert_eq!(e.link("/proc/self/exe", "/exe", 0), Err(Errno::EXDEV));
+}
+
+#[test]
+fn linkat_permissions_for_other_users() {
+    let mut e = env();
+    e.create("/tmp/mine", b"");
+    e.create("/tmp/shared", b"");
+    e.chmod("/tmp/mine", 0o644, 0).unwrap();
+    e.chmod("/tmp/shared", 0o666, 0).unwrap();
+    e.p.cred = Cred {
+        uid: 1000,
+        gid: 1000,
+    };
+    // protected_hardlinks: someone else's file needs read and write access.
+    assert_eq!(e.link("/tmp/mine", "/tmp/l1", 0), Err(Errno::EPERM));
+    assert_eq!(e.link("/tmp/shared", "/tmp/l2", 0), Ok(0));
+    // The new name's directory must be writable.
+    assert_eq!(e.link("/tmp/shared", "/l3", 0), Err(Errno::EACCES));
+}
+
+#[test]
+fn symlinkat_paths() {
+    let mut e = env();
+    e.mkdir("/d", 0o755).unwrap();
+    assert_eq!(e.symlink("../target", "/d/l"), Ok(0));
+    assert_eq!(e.readlink("/d/l"), b"../target");
+    let st = e.stat("/d/l", AT_SYMLINK_NOFOLLOW).unwrap();
+    assert_eq!((st.mode, st.size, st.nlink), (S_IFLNK | 0o777, 9, 1));
+    assert_eq!(
+        e.stat("/d/l", 0).unwrap_err(),
+        Errno::ENOENT,
+        "dangling is allowed"
+    );
+    e.create("/target", b"data");
+    assert_eq!(e.contents("/d/l"), b"data");
+    assert_eq!(e.symlink("x", "/d/l"), Err(Errno::EEXIST));
+    assert_eq!(e.symlink("x", "/d"), Err(Errno::EEXIST));
+    assert_eq!(e.symlink("x", "/"), Err(Errno::EEXIST));
+    assert_eq!(e.symlink("x", "/n/"), Err(Errno::ENOENT));
+    assert_eq!(e.symlink("x", "/nodir/n"), Err(Errno::ENOENT));
+    assert_eq!(e.symlink("x", "/target/n"), Err(Errno::ENOTDIR));
+    assert_eq!(e.symlink("", "/n"), Err(Errno::ENOENT), "empty target");
+    assert_eq!(e.symlink("x", ""), Err(Errno::ENOENT));
+    // Relative to a directory descriptor.
+    let dfd = e.open("/d", O_RDONLY | O_DIRECTORY, 0).unwrap();
+    let a = e.put_str(PATH_A, "/target");
+    let b = e.put_str(PATH_B, "rel");
+    assert_eq!(sys_symlinkat(&mut e.p, &e.vfs, &mut e.u, a, dfd, b), Ok(0));
+    assert_eq!(e.contents("/d/rel"), b"data");
+    // Another user needs write access to the directory, and owns the link.
+    e.p.cred = Cred {
+        uid: 1000,
+        gid: 1000,
+    };
+    assert_eq!(e.symlink("x", "/d/u"), Err(Errno::EACCES));
+    assert_eq!(e.symlink("x", "/tmp/u"), Ok(0));
+    let st = e.stat("/tmp/u", AT_SYMLINK_NOFOLLOW).unwrap();
+    assert_eq!((st.uid, st.gid), (1000, 1000));
+}
+
+#[test]
+fn mknodat_regular_files_only() {
+    let mut e = env();
+    let mknod = |e: &mut Env, path: &str, mode: u32| {
+        let va = e.put_str(PATH_A, path);
+        sys_mknodat(&mut e.p, &e.vfs, &mut e.u, FDCWD, va, mode.into(), 0)
+    };
+    assert_eq!(mknod(&mut e, "/r", S_IFREG | 0o666), Ok(0));
+    let st = e.stat("/r", 0).unwrap();
+    assert_eq!(
+        (st.mode, st.size),
+        (S_IFREG | 0o644, 0),
+        "umask 022 applies"
+    );
+    assert_eq!(mknod(&mut e, "/zero", 0o600), Ok(0), "type 0 is S_IFREG");
+    assert_eq!(e.stat("/zero", 0).unwrap().mode, S_IFREG | 0o600);
+    assert_eq!(mknod(&mut e, "/r", S_IFREG | 0o600), Err(Errno::EEXIST));
+    assert_eq!(mknod(&mut e, "/dir", S_IFDIR | 0o755), Err(Errno::EPERM));
+    assert_eq!(mknod(&mut e, "/bad", 0o030000 | 0o644), Err(Errno::EINVAL));
+    // Node types the file system cannot hold: name errors first, then EPERM.
+    assert_eq!(mknod(&mut e, "/r", S_IFIFO | 0o644), Err(Errno::EEXIST));
+    assert_eq!(mknod(&mut e, "/fifo", S_IFIFO | 0o644), Err(Errno::EPERM));
+    assert_eq!(mknod(&mut e, "/chr", S_IFCHR | 0o644), Err(Errno::EPERM));
+    assert_eq!(e.stat("/fifo", 0).unwrap_err(), Errno::ENOENT);
+}
+
+// ----- attributes -----
+
+#[test]
+fn chmod_family() {
+    let mut e = env_with(
+        VfsConfig {
+            clock: ticking_clock(),
+            ..VfsConfig::default()
+        },
+        b"",
+    );
+    let fd = e.create("/f", b"");
+    let c0 = e.stat("/f", 0).unwrap().ctime;
+    assert_eq!(sys_fchmod(&mut e.p, &e.vfs, fd, 0o104755), Ok(0));
+    let st = e.stat("/f", 0).unwrap();
+    assert_eq!(st.mode, S_IFREG | 0o4755, "type bits in mode are ignored");
+    assert!(st.ctime > c0);
+    // fchmodat follows symlinks; fchmodat2 with AT_SYMLINK_NOFOLLOW refuses the link.
+    e.vfs.symlink(b"/f", b"/l").unwrap();
+    let va = e.put_str(PATH_A, "/l");
+    assert_eq!(
+        sys_fchmodat(&mut e.p, &e.vfs, &mut e.u, FDCWD, va, 0o600),
+        Ok(0)
+    );
+    assert_eq!(e.stat("/f", 0).unwrap().mode, S_IFREG | 0o600);
+    assert_eq!(
+        e.chmod("/l", 0o644, AT_SYMLINK_NOFOLLOW),
+        Err(Errno::EOPNOTSUPP)
+    );
+    assert_eq!(e.chmod("/f", 0o644, 0x400), Err(Errno::EINVAL));
+    assert_eq!(e.chmod("/missing", 0o644, 0), Err(Errno::ENOENT));
+    assert_eq!(e.chmod("", 0o644, 0), Err(Errno::ENOENT));
+    // AT_EMPTY_PATH with an O_PATH descriptor works; fchmod on one does not (fdget).
+    let pfd = e.open("/f", O_PATH, 0).unwrap();
+    let va = e.put_str(PATH_A, "");
+    assert_eq!(
+        sys_fchmodat2(
+            &mut e.p,
+            &e.vfs,
+            &mut e.u,
+            pfd,
+            va,
+            0o640,
+            AT_EMPTY_PATH.into()
+        ),
+        Ok(0)
+    );
+    assert_eq!(e.stat("/f", 0).unwrap().mode, S_IFREG | 0o640);
+    assert_eq!(sys_fchmod(&mut e.p, &e.vfs, pfd, 0o600), Err(Errno::EBADF));
+    assert_eq!(sys_fchmod(&mut e.p, &e.vfs, 77, 0o600), Err(Errno::EBADF));
+    let (r, _w) = e.pipe(0);
+    assert_eq!(sys_fchmod(&mut e.p, &e.vfs, r, 0o600), Err(Errno::EPERM));
+    // Another user: only the owner may chmod, and S_ISGID needs group membership.
+    e.create("/tmp/g", b"");
+    e.chown("/tmp/g", 1000, 50, 0).unwrap();
+    e.p.cred = Cred {
+        uid: 1000,
+        gid: 1000,
+    };
+    assert_eq!(e.chmod("/f", 0o777, 0), Err(Errno::EPERM));
+    assert_eq!(e.chmod("/tmp/g", 0o2755, 0), Ok(0));
+    assert_eq!(e.stat("/tmp/g", 0).unwrap().mode, S_IFREG | 0o755);
+}
+
+#[test]
+fn chown_family() {
+    let mut e = env();
+    e.create("/f", b"");
+    e.chmod("/f", 0o6755, 0).unwrap();
+    assert_eq!(e.chown("/f", 1000, 100, 0), Ok(0));
+    let st = e.stat("/f", 0).unwrap();
+    assert_eq!((st.uid, st.gid), (1000, 100));
+    assert_eq!(
+        st.mode,
+        S_IFREG | 0o755,
+        "S_ISUID and group-exec S_ISGID dropped"
+    );
+    // -1 leaves an id alone; S_ISGID without group-exec survives root's chown.
+    e.chmod("/f", 0o2744, 0).unwrap();
+    assert_eq!(e.chown("/f", u32::MAX, 7, 0), Ok(0));
+    let st = e.stat("/f", 0).unwrap();
+    assert_eq!((st.uid, st.gid, st.mode), (1000, 7, S_IFREG | 0o2744));
+    // Directories keep their set-id bits.
+    e.mkdir("/d", 0o755).unwrap();
+    e.chmod("/d", 0o2775, 0).unwrap();
+    e.chown("/d", 5, 5, 0).unwrap();
+    assert_eq!(e.stat("/d", 0).unwrap().mode, S_IFDIR | 0o2775);
+    // AT_SYMLINK_NOFOLLOW changes the link itself.
+    e.vfs.symlink(b"/f", b"/l").unwrap();
+    assert_eq!(e.chown("/l", 42, 42, AT_SYMLINK_NOFOLLOW), Ok(0));
+    assert_eq!(e.stat("/l", AT_SYMLINK_NOFOLLOW).unwrap().uid, 42);
+    assert_eq!(e.stat("/l", 0).unwrap().uid, 1000);
+    assert_eq!(e.chown("/f", 0, 0, 0x400), Err(Errno::EINVAL));
+    assert_eq!(e.chown("/nope", 0, 0, 0), Err(Errno::ENOENT));
+    let fd = e.open("/f", O_RDONLY, 0).unwrap();
+    assert_eq!(sys_fchown(&mut e.p, &e.vfs, fd, 3, 4), Ok(0));
+    assert_eq!((e.fstat(fd).unwrap().uid, e.fstat(fd).unwrap().gid), (3, 4));
+    assert_eq!(sys_fchown(&mut e.p, &e.vfs, 77, 3, 4), Err(Errno::EBADF));
+    // Another user may only change the group of its own file to its own group.
+    e.chown("/f", 1000, 7, 0).unwrap();
+    e.p.cred = Cred {
+        uid: 1000,
+        gid: 1000,
+    };
+    assert_eq!(e.chown("/f", u32::MAX, 1000, 0), Ok(0));
+    assert_eq!(e.chown("/f", u32::MAX, 1000, 0), Ok(0), "same group again");
+    assert_eq!(e.chown("/f", u32::MAX, 9, 0), Err(Errno::EPERM));
+    assert_eq!(e.chown("/f", 0, u32::MAX, 0), Err(Errno::EPERM));
+    assert_eq!(e.chown("/f", 1000, u32::MAX, 0), Ok(0), "to itself");
+    assert_eq!(e.chown("/d", u32::MAX, 1000, 0), Err(Errno::EPERM));
+}
+
+#[test]
+fn utimensat_times_now_and_omit() {
+    let mut e = env_with(
+        VfsConfig {
+            clock: ticking_clock(),
+            ..VfsConfig::default()
+        },
+        b"",
+    );
+    e.create("/f", b"");
+    assert_eq!(
+        e.utimens("/f", Some([(100, 5), (200, 999_999_999)]), 0),
+        Ok(0)
+    );
+    let st = e.stat("/f", 0).unwrap();
+    assert_eq!(
+        (st.atime, st.atime_nsec, st.mtime, st.mtime_nsec),
+        (100, 5, 200, 999_999_999)
+    );
+    // UTIME_OMIT keeps one; UTIME_NOW takes the clock; ctime always moves.
+    assert_eq!(
+        e.utimens("/f", Some([(0, UTIME_OMIT), (0, UTIME_NOW)]), 0),
+        Ok(0)
+    );
+    let st2 = e.stat("/f", 0).unwrap();
+    assert_eq!((st2.atime, st2.atime_nsec), (100, 5));
+    assert!(st2.mtime > 1000 && st2.ctime > st.ctime);
+    // NULL times: both now.
+    assert_eq!(e.utimens("/f", None, 0), Ok(0));
+    let st3 = e.stat("/f", 0).unwrap();
+    assert!(st3.atime > st2.mtime && st3.mtime == st3.atime);
+    // Both UTIME_OMIT: nothing happens, the path is not even looked at.
+    assert_eq!(
+        e.utimens("/missing", Some([(0, UTIME_OMIT), (0, UTIME_OMIT)]), 0),
+        Ok(0)
+    );
+    assert_eq!(e.stat("/f", 0).unwrap().ctime, st3.ctime);
+    // tv_nsec is checked after the lookup.
+    assert_eq!(
+        e.utimens("/f", Some([(0, 1_000_000_000), (0, 0)]), 0),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        e.utimens("/f", Some([(0, 0), (0, -1)]), 0),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        e.utimens("/missing", Some([(0, -1), (0, 0)]), 0),
+        Err(Errno::ENOENT)
+    );
+    assert_eq!(e.utimens("/f", None, 0x400), Err(Errno::EINVAL));
+    let t = e.put_times(Some([(1, 0), (2, 0)]));
+    assert_eq!(
+        sys_utimensat(&mut e.p, &e.vfs, &mut e.u, FDCWD, 0x10, t, 0),
+        Err(Errno::EFAULT),
+        "bad times pointer is fine here, bad path pointer is not"
+    );
+    assert_eq!(
+        sys_utimensat(&mut e.p, &e.vfs, &mut e.u, FDCWD, PATH_A, 0x10, 0),
+        Err(Errno::EFAULT)
+    );
+}
+
+#[test]
+fn utimensat_descriptors_links_and_permissions() {
+    let mut e = env();
+    let fd = e.create("/f", b"");
+    let t = e.put_times(Some([(11, 0), (22, 0)]));
+    // A NULL path with a descriptor is futimens.
+    assert_eq!(
+        sys_utimensat(&mut e.p, &e.vfs, &mut e.u, fd, 0, t, 0),
+        Ok(0)
+    );
+    assert_eq!(e.fstat(fd).unwrap().mtime, 22);
+    assert_eq!(
+        sys_utimensat(
+            &mut e.p,
+            &e.vfs,
+            &mut e.u,
+            fd,
+            0,
+            t,
+            AT_SYMLINK_NOFOLLOW.into()
+        ),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys_utimensat(&mut e.p, &e.vfs, &mut e.u, FDCWD, 0, t, 0),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(
+        sys_utimensat(&mut e.p, &e.vfs, &mut e.u, 77, 0, t, 0),
+        Err(Errno::EBADF)
+    );
+    let pfd = e.open("/f", O_PATH, 0).unwrap();
+    assert_eq!(
+        sys_utimensat(&mut e.p, &e.vfs, &mut e.u, pfd, 0, t, 0),
+        Err(Errno::EBADF)
+    );
+    // AT_SYMLINK_NOFOLLOW sets the link's own times.
+    e.vfs.symlink(b"/f", b"/l").unwrap();
+    assert_eq!(
+        e.utimens("/l", Some([(1, 0), (2, 0)]), AT_SYMLINK_NOFOLLOW),
+        Ok(0)
+    );
+    assert_eq!(e.stat("/l", AT_SYMLINK_NOFOLLOW).unwrap().mtime, 2);
+    assert_eq!(e.stat("/f", 0).unwrap().mtime, 22);
+    // Another user: explicit times need ownership, "now" needs write access.
+    e.create("/tmp/w", b"");
+    e.chmod("/tmp/w", 0o666, 0).unwrap();
+    e.chmod("/f", 0o644, 0).unwrap();
+    e.p.cred = Cred {
+        uid: 1000,
+        gid: 1000,
+    };
+    assert_eq!(
+        e.utimens("/tmp/w", Some([(1, 0), (2, 0)]), 0),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        e.utimens("/tmp/w", Some([(0, UTIME_NOW), (0, UTIME_OMIT)]), 0),
+        Err(Errno::EPERM),
+        "only NOW/NOW counts as a plain touch"
+    );
+    assert_eq!(e.utimens("/tmp/w", None, 0), Ok(0));
+    assert_eq!(
+        e.utimens("/tmp/w", Some([(0, UTIME_NOW), (0, UTIME_NOW)]), 0),
+        Ok(0)
+    );
+    assert_eq!(e.utimens("/f", None, 0), Err(Errno::EACCES));
+}
+
 // ----- ioctl -----
 
 #[test]
@@ -1343,7 +1866,7 @@ mod fuzz {
 
     fn call(e: &mut Env, nr: u8, a: [u64; 5]) {
         let (p, v, u) = (&mut e.p, &e.vfs, &mut e.u);
-        let _ = match nr % 27 {
+        let _ = match nr % 35 {
             0 => sys_openat(p, v, u, a[0], a[1], a[2], a[3]),
             1 => sys_close(p, a[0]),
             2 => sys_read(p, v, u, a[0], a[1], a[2] & 0xffff).map_err(|_| Errno::EIO),
@@ -1370,7 +1893,15 @@ mod fuzz {
             23 => sys_ftruncate(p, v, a[0], a[1]),
             24 => sys_renameat2(p, v, u, a[0], a[1], a[2], a[3], a[4]),
             25 => sys_ioctl(p, u, a[0], a[1], a[2]),
-            _ => sys_faccessat(p, v, u, a[0], a[1], a[2]),
+            26 => sys_faccessat(p, v, u, a[0], a[1], a[2]),
+            27 => sys_linkat(p, v, u, a[0], a[1], a[2], a[3], a[4]),
+            28 => sys_symlinkat(p, v, u, a[0], a[1], a[2]),
+            29 => sys_mknodat(p, v, u, a[0], a[1], a[2], a[3]),
+            30 => sys_fchmod(p, v, a[0], a[1]),
+            31 => sys_fchmodat2(p, v, u, a[0], a[1], a[2], a[3]),
+            32 => sys_fchown(p, v, a[0], a[1], a[2]),
+            33 => sys_fchownat(p, v, u, a[0], a[1], a[2], a[3], a[4]),
+            _ => sys_utimensat(p, v, u, a[0], a[1], a[2], a[3]),
         };
     }
 
