@@ -14,7 +14,7 @@ use devices::PAGE_SIZE;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The ELF file is unusable.
-    #[error("bad image")]
+    #[error(transparent)]
     Image(#[from] ExecError),
     /// argv/envp do not fit the initial stack.
     #[error("cannot build the initial stack")]
