@@ -30,7 +30,10 @@ fn check_image(img: &ElfImage, file_len: usize) {
     assert!(!img.segments.is_empty(), "{img:?}");
     for seg in &img.segments {
         assert!(seg.filesz <= seg.memsz, "{seg:?}");
-        let file_end = seg.offset.checked_add(seg.filesz).expect("file range wraps");
+        let file_end = seg
+            .offset
+            .checked_add(seg.filesz)
+            .expect("file range wraps");
         assert!(file_end <= file_len as u64, "{seg:?} beyond {file_len}");
         assert!(seg.vaddr.checked_add(seg.memsz).is_some(), "{seg:?}");
         assert_eq!(seg.vaddr % 4096, seg.offset % 4096, "{seg:?}");

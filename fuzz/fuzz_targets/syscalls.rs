@@ -88,6 +88,7 @@ fn build_image(calls: &[[u64; 7]], scratch_init: &[u8]) -> Vec<u8> {
     put(&mut img, 0x34, &64u16.to_le_bytes()); // e_ehsize
     put(&mut img, 0x36, &56u16.to_le_bytes()); // e_phentsize
     put(&mut img, 0x38, &1u16.to_le_bytes()); // e_phnum
+
     // PT_LOAD, RWX, offset 0 at BASE, bss covering the scratch area.
     let ph = 64;
     put(&mut img, ph, &1u32.to_le_bytes());
@@ -101,7 +102,11 @@ fn build_image(calls: &[[u64; 7]], scratch_init: &[u8]) -> Vec<u8> {
     for (i, w) in CODE.iter().enumerate() {
         put(&mut img, CODE_OFF + 4 * i, &w.to_le_bytes());
     }
-    put(&mut img, RECORDS_OFF - 4, &(calls.len() as u32).to_le_bytes());
+    put(
+        &mut img,
+        RECORDS_OFF - 4,
+        &(calls.len() as u32).to_le_bytes(),
+    );
     for (i, call) in calls.iter().enumerate() {
         for (j, v) in call.iter().enumerate() {
             put(&mut img, RECORDS_OFF + 56 * i + 8 * j, &v.to_le_bytes());
