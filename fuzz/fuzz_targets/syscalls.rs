@@ -1,0 +1,168 @@
+//! Fuzz target `syscalls`: runs a tiny generated static program that issues a sequence of
+//! system calls whose numbers and arguments come from the input, through the whole
+//! machine (`dirtybit::run_image`, 32 MiB of RAM, 200 000 instructions). The kernel must
+//! answer every call with a result or an errno, or kill the guest; a host panic is a bug.
+//!
+//! Input format: byte 0 is the number of calls `k` (taken mod 33), then `k` records of
+//! seven little-endian u64s `nr, a0..a5` (zero-padded if the input is short), then up to
+//! 4 KiB of bytes that initialise the scratch area (paths, iovecs, sigactions...).
+//! Host-side adjustments before the image is built:
+//! - `nr` is taken mod 512 (riscv64 syscall numbers are below that); `nanosleep` (101)
+//!   and `clock_nanosleep` (115) become `getpid` (172), because they sleep the host.
+//! - An argument whose top byte is `0xaa` becomes a pointer into the 64 KiB scratch area:
+//!   `scratch + (a & 0xffff)`, so pointer arguments often point at mapped, writable memory.
+//!
+//! Run from `fuzz/`: `RUSTC_BOOTSTRAP=1 cargo fuzz run syscalls -- -max_total_time=300`.
+//! To replay an input with a syscall trace, set `SYSCALLS_DUMP=<file>` while running the
+//! target binary on it and run the dumped image with `dirtybit run --strace <file>`.
+
+#![no_main]
+
+use dirtybit::guestos::HostStreams;
+use dirtybit::{run_image, RunOptions};
+use libfuzzer_sys::fuzz_target;
+
+/// Link address of the single `PT_LOAD` (file offset 0).
+const BASE: u64 = 0x10000;
+/// File offset of the code (entry point = `BASE + CODE_OFF`).
+const CODE_OFF: usize = 0x80;
+/// The record count is a u32 at `CODE_OFF + 124`, the records start at `CODE_OFF + 128`.
+const RECORDS_OFF: usize = CODE_OFF + 128;
+/// Size of the scratch area that starts right after the records (file bytes, then bss).
+const SCRATCH_LEN: u64 = 0x10000;
+const MAX_CALLS: usize = 32;
+
+/// The program, assembled with `riscv64-linux-gnu-as` (`.option norvc`):
+/// ```text
+///     auipc s0, 0
+///     addi  s0, s0, 128      # s0 = &records[0]
+///     lw    s1, -4(s0)       # s1 = count
+/// 1:  beqz  s1, 2f
+///     ld a7, 0(s0); ld a0, 8(s0); ld a1, 16(s0); ld a2, 24(s0)
+///     ld a3, 32(s0); ld a4, 40(s0); ld a5, 48(s0)
+///     ecall
+///     addi s0, s0, 56
+///     addi s1, s1, -1
+///     j 1b
+/// 2:  li a7, 94              # exit_group(0)
+///     li a0, 0
+///     ecall
+/// ```
+const CODE: [u32; 18] = [
+    0x0000_0417,
+    0x0804_0413,
+    0xffc4_2483,
+    0x0204_8863,
+    0x0004_3883,
+    0x0084_3503,
+    0x0104_3583,
+    0x0184_3603,
+    0x0204_3683,
+    0x0284_3703,
+    0x0304_3783,
+    0x0000_0073,
+    0x0384_0413,
+    0xfff4_8493,
+    0xfd5f_f06f,
+    0x05e0_0893,
+    0x0000_0513,
+    0x0000_0073,
+];
+
+fn put(image: &mut [u8], off: usize, bytes: &[u8]) {
+    image[off..off + bytes.len()].copy_from_slice(bytes);
+}
+
+/// Builds the ELF image for `calls` (already adjusted) and the scratch initialiser.
+fn build_image(calls: &[[u64; 7]], scratch_init: &[u8]) -> Vec<u8> {
+    let scratch_off = RECORDS_OFF + calls.len() * 56;
+    let file_len = scratch_off + scratch_init.len();
+    let mut img = vec![0u8; file_len];
+    // ELF header (ELF64, little-endian, ET_EXEC, EM_RISCV, one program header).
+    put(&mut img, 0, b"\x7fELF\x02\x01\x01");
+    put(&mut img, 0x10, &2u16.to_le_bytes()); // e_type = ET_EXEC
+    put(&mut img, 0x12, &243u16.to_le_bytes()); // e_machine = EM_RISCV
+    put(&mut img, 0x14, &1u32.to_le_bytes()); // e_version
+    put(&mut img, 0x18, &(BASE + CODE_OFF as u64).to_le_bytes()); // e_entry
+    put(&mut img, 0x20, &64u64.to_le_bytes()); // e_phoff
+    put(&mut img, 0x34, &64u16.to_le_bytes()); // e_ehsize
+    put(&mut img, 0x36, &56u16.to_le_bytes()); // e_phentsize
+    put(&mut img, 0x38, &1u16.to_le_bytes()); // e_phnum
+
+    // PT_LOAD, RWX, offset 0 at BASE, bss covering the scratch area.
+    let ph = 64;
+    put(&mut img, ph, &1u32.to_le_bytes());
+    put(&mut img, ph + 4, &7u32.to_le_bytes());
+    put(&mut img, ph + 16, &BASE.to_le_bytes());
+    put(&mut img, ph + 24, &BASE.to_le_bytes());
+    put(&mut img, ph + 32, &(file_len as u64).to_le_bytes());
+    let memsz = (scratch_off as u64) + SCRATCH_LEN;
+    put(&mut img, ph + 40, &memsz.to_le_bytes());
+    put(&mut img, ph + 48, &0x1000u64.to_le_bytes());
+    for (i, w) in CODE.iter().enumerate() {
+        put(&mut img, CODE_OFF + 4 * i, &w.to_le_bytes());
+    }
+    put(
+        &mut img,
+        RECORDS_OFF - 4,
+        &(calls.len() as u32).to_le_bytes(),
+    );
+    for (i, call) in calls.iter().enumerate() {
+        for (j, v) in call.iter().enumerate() {
+            put(&mut img, RECORDS_OFF + 56 * i + 8 * j, &v.to_le_bytes());
+        }
+    }
+    put(&mut img, scratch_off, scratch_init);
+    img
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&count, rest)) = data.split_first() else {
+        return;
+    };
+    let count = usize::from(count) % (MAX_CALLS + 1);
+    let scratch = BASE + (RECORDS_OFF + count * 56) as u64;
+    let mut words = rest.chunks(8).map(|c| {
+        let mut b = [0u8; 8];
+        b[..c.len()].copy_from_slice(c);
+        u64::from_le_bytes(b)
+    });
+    let mut calls = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut call = [0u64; 7];
+        for v in &mut call {
+            *v = words.next().unwrap_or(0);
+        }
+        call[0] &= 0x1ff;
+        if call[0] == 101 || call[0] == 115 {
+            call[0] = 172;
+        }
+        for a in &mut call[1..] {
+            if *a >> 56 == 0xaa {
+                *a = scratch + (*a & 0xffff);
+            }
+        }
+        calls.push(call);
+    }
+    let used = (count * 56).min(rest.len());
+    let init = &rest[used..];
+    let init = &init[..init.len().min(4096)];
+    let image = build_image(&calls, init);
+    // Triage aid: `SYSCALLS_DUMP=f.elf ./syscalls crash-...` writes the generated image,
+    // which `dirtybit run --strace f.elf` then replays.
+    if let Some(path) = std::env::var_os("SYSCALLS_DUMP") {
+        let _ = std::fs::write(path, &image);
+    }
+
+    let opts = RunOptions {
+        mem_bytes: 32 << 20,
+        max_insns: Some(200_000),
+        ..Default::default()
+    };
+    let stdio = HostStreams::new(
+        Box::new(std::io::empty()),
+        Box::new(std::io::sink()),
+        Box::new(std::io::sink()),
+    );
+    let _ = run_image(&opts, &image, "/fuzz", &[], stdio);
+});
