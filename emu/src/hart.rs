@@ -189,7 +189,9 @@ pub struct Hart<'m> {
     traps: u64,
     decodes: u64,
     cost: CostModel,
-    op_cost: [u32; 256],
+    /// Modelled cycles of each op beyond `cost.alu` (charged by the op's arm; the loop
+    /// charges `alu` per retired instruction in bulk).
+    op_extra: [u64; 256],
     fast: Box<[FastEntry<'m>; FAST_ENTRIES]>,
     fetch_vpn: u64,
     fetch_slot: usize,
@@ -221,10 +223,10 @@ impl<'m> Hart<'m> {
     /// A hart in U-mode with all registers zero, `satp` Bare, executing against `mem`;
     /// `clint` provides the `time` CSR (without it `time` reads as the cycle count).
     pub fn new(mem: &'m GuestMemory, clint: Option<&'m Clint>, config: HartConfig) -> Self {
-        let mut op_cost = [0u32; 256];
-        for (i, c) in op_cost.iter_mut().enumerate() {
+        let mut op_extra = [0u64; 256];
+        for (i, c) in op_extra.iter_mut().enumerate() {
             if let Some(op) = op_from_index(i) {
-                *c = config.cost.op_cycles(op);
+                *c = u64::from(config.cost.op_cycles(op)).wrapping_sub(u64::from(config.cost.alu));
             }
         }
         Self {
@@ -247,7 +249,7 @@ impl<'m> Hart<'m> {
             traps: 0,
             decodes: 0,
             cost: config.cost,
-            op_cost,
+            op_extra,
             fast: Box::new([FastEntry::EMPTY; FAST_ENTRIES]),
             fetch_vpn: NO_VPN,
             fetch_slot: 0,
@@ -432,7 +434,6 @@ impl<'m> Hart<'m> {
             // Run inside the current fetch page: the PC stays in a register and the page is
             // not re-translated until the PC leaves it, a trap, the budget, or an event that
             // drops the fetch translation.
-            let mut cycles = 0u64;
             let page = &dc.pages[self.fetch_slot];
             let base = pc & !0xfff;
             let mut countdown = left;
@@ -444,7 +445,6 @@ impl<'m> Hart<'m> {
                 };
                 match self.execute(inst, pc) {
                     Ok(flow) => {
-                        cycles += u64::from(self.op_cost[inst.op as usize]);
                         countdown -= 1;
                         match flow {
                             Flow::Next => pc = pc.wrapping_add(u64::from(inst.len)),
@@ -465,7 +465,7 @@ impl<'m> Hart<'m> {
             };
             let retired = left - countdown;
             self.instret += retired;
-            self.cycles += cycles;
+            self.cycles = self.cycles.wrapping_add(retired * u64::from(self.cost.alu));
             left -= retired;
             match result {
                 Ok(_) => {
@@ -486,7 +486,7 @@ impl<'m> Hart<'m> {
                                     self.pc = pc.wrapping_add(u64::from(inst.len));
                                 }
                                 self.instret += 1;
-                                self.cycles += u64::from(self.op_cost[inst.op as usize]);
+                                self.cycles = self.cycles.wrapping_add(u64::from(self.cost.alu));
                                 left -= 1;
                             }
                             Err(e) => {
@@ -787,10 +787,17 @@ impl<'m> Hart<'m> {
         Flow::Jump
     }
 
+    /// Charges `i`'s modelled cycles beyond the ALU base (non-ALU ops call this once).
+    #[inline(always)]
+    fn charge(&mut self, i: &Inst) {
+        self.cycles = self.cycles.wrapping_add(self.op_extra[i.op as usize]);
+    }
+
     /// After a memory access: a slow-path translation may have displaced the fetch page's
     /// TLB entry, or a store invalidated decoded code; either ends the in-page run.
     #[inline(always)]
-    fn mem_flow(&self) -> Flow {
+    fn mem_flow(&mut self, i: &Inst) -> Flow {
+        self.charge(i);
         if self.fetch_vpn == NO_VPN {
             Flow::Resync
         } else {
@@ -854,53 +861,53 @@ impl<'m> Hart<'m> {
             Lb => {
                 let v = self.load(a!().wrapping_add(imm!()), 1)?;
                 self.wx(i.rd, v as u8 as i8 as i64 as u64);
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Lh => {
                 let v = self.load(a!().wrapping_add(imm!()), 2)?;
                 self.wx(i.rd, v as u16 as i16 as i64 as u64);
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Lw => {
                 let v = self.load(a!().wrapping_add(imm!()), 4)?;
                 self.wx(i.rd, v as u32 as i32 as i64 as u64);
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Ld => {
                 let v = self.load(a!().wrapping_add(imm!()), 8)?;
                 self.wx(i.rd, v);
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Lbu => {
                 let v = self.load(a!().wrapping_add(imm!()), 1)?;
                 self.wx(i.rd, v);
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Lhu => {
                 let v = self.load(a!().wrapping_add(imm!()), 2)?;
                 self.wx(i.rd, v);
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Lwu => {
                 let v = self.load(a!().wrapping_add(imm!()), 4)?;
                 self.wx(i.rd, v);
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Sb => {
                 self.store(a!().wrapping_add(imm!()), 1, b!())?;
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Sh => {
                 self.store(a!().wrapping_add(imm!()), 2, b!())?;
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Sw => {
                 self.store(a!().wrapping_add(imm!()), 4, b!())?;
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Sd => {
                 self.store(a!().wrapping_add(imm!()), 8, b!())?;
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Addi => self.wx(i.rd, a!().wrapping_add(imm!())),
             Slti => self.wx(i.rd, u64::from((a!() as i64) < (imm!() as i64))),
@@ -930,36 +937,75 @@ impl<'m> Hart<'m> {
             Sllw => self.wx(i.rd, sext32(u64::from((a!() as u32) << (b!() & 31)))),
             Srlw => self.wx(i.rd, sext32(u64::from((a!() as u32) >> (b!() & 31)))),
             Sraw => self.wx(i.rd, ((a!() as i32) >> (b!() & 31)) as i64 as u64),
-            Mul => self.wx(i.rd, a!().wrapping_mul(b!())),
-            Mulh => self.wx(
-                i.rd,
-                ((i128::from(a!() as i64) * i128::from(b!() as i64)) >> 64) as u64,
-            ),
-            Mulhsu => self.wx(
-                i.rd,
-                ((i128::from(a!() as i64) * (b!() as i128)) >> 64) as u64,
-            ),
-            Mulhu => self.wx(i.rd, ((u128::from(a!()) * u128::from(b!())) >> 64) as u64),
-            Div => self.wx(i.rd, div_s(a!() as i64, b!() as i64) as u64),
-            Divu => self.wx(i.rd, a!().checked_div(b!()).unwrap_or(u64::MAX)),
-            Rem => self.wx(i.rd, rem_s(a!() as i64, b!() as i64) as u64),
-            Remu => self.wx(i.rd, if b!() == 0 { a!() } else { a!() % b!() }),
-            Mulw => self.wx(i.rd, sext32(a!().wrapping_mul(b!()))),
-            Divw => self.wx(i.rd, i64::from(div_s32(a!() as i32, b!() as i32)) as u64),
+            Mul => {
+                self.charge(i);
+                self.wx(i.rd, a!().wrapping_mul(b!()))
+            }
+            Mulh => {
+                self.charge(i);
+                self.wx(
+                    i.rd,
+                    ((i128::from(a!() as i64) * i128::from(b!() as i64)) >> 64) as u64,
+                )
+            }
+            Mulhsu => {
+                self.charge(i);
+                self.wx(
+                    i.rd,
+                    ((i128::from(a!() as i64) * (b!() as i128)) >> 64) as u64,
+                )
+            }
+            Mulhu => {
+                self.charge(i);
+                self.wx(i.rd, ((u128::from(a!()) * u128::from(b!())) >> 64) as u64)
+            }
+            Div => {
+                self.charge(i);
+                self.wx(i.rd, div_s(a!() as i64, b!() as i64) as u64)
+            }
+            Divu => {
+                self.charge(i);
+                self.wx(i.rd, a!().checked_div(b!()).unwrap_or(u64::MAX))
+            }
+            Rem => {
+                self.charge(i);
+                self.wx(i.rd, rem_s(a!() as i64, b!() as i64) as u64)
+            }
+            Remu => {
+                self.charge(i);
+                self.wx(i.rd, if b!() == 0 { a!() } else { a!() % b!() })
+            }
+            Mulw => {
+                self.charge(i);
+                self.wx(i.rd, sext32(a!().wrapping_mul(b!())))
+            }
+            Divw => {
+                self.charge(i);
+                self.wx(i.rd, i64::from(div_s32(a!() as i32, b!() as i32)) as u64)
+            }
             Divuw => {
+                self.charge(i);
                 let (x, y) = (a!() as u32, b!() as u32);
                 self.wx(
                     i.rd,
                     sext32(u64::from(x.checked_div(y).unwrap_or(u32::MAX))),
                 );
             }
-            Remw => self.wx(i.rd, i64::from(rem_s32(a!() as i32, b!() as i32)) as u64),
+            Remw => {
+                self.charge(i);
+                self.wx(i.rd, i64::from(rem_s32(a!() as i32, b!() as i32)) as u64)
+            }
             Remuw => {
+                self.charge(i);
                 let (x, y) = (a!() as u32, b!() as u32);
                 self.wx(i.rd, sext32(u64::from(if y == 0 { x } else { x % y })));
             }
-            Fence => std::sync::atomic::fence(Ordering::SeqCst),
+            Fence => {
+                self.charge(i);
+                std::sync::atomic::fence(Ordering::SeqCst)
+            }
             FenceI => {
+                self.charge(i);
                 self.flush_icache();
                 self.pc = next!();
                 return Ok(Flow::Jump);
@@ -986,7 +1032,7 @@ impl<'m> Hart<'m> {
                 )?;
                 self.reservation = Some((pa, v));
                 self.wx(i.rd, if size == 4 { sext32(v) } else { v });
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             ScW | ScD => {
                 let size = if i.op == ScW { 4 } else { 8 };
@@ -1009,7 +1055,7 @@ impl<'m> Hart<'m> {
                     _ => false,
                 };
                 self.wx(i.rd, u64::from(!ok));
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW
             | AmomaxuW => {
@@ -1021,6 +1067,7 @@ impl<'m> Hart<'m> {
                     AccessType::Store,
                 )?;
                 self.wx(i.rd, sext32(old));
+                return Ok(self.mem_flow(i));
             }
             AmoswapD | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD | AmominuD
             | AmomaxuD => {
@@ -1028,24 +1075,25 @@ impl<'m> Hart<'m> {
                 let op = amo_op(i.op);
                 let old = self.mem_atomic(|m| m.amo_u64(pa, op, b!()), a!(), AccessType::Store)?;
                 self.wx(i.rd, old);
+                return Ok(self.mem_flow(i));
             }
             Flw => {
                 let v = self.load(a!().wrapping_add(imm!()), 4)?;
                 self.f[i.rd as usize & 31] = nan_box(v as u32);
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Fld => {
                 let v = self.load(a!().wrapping_add(imm!()), 8)?;
                 self.f[i.rd as usize & 31] = v;
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Fsw => {
                 self.store(a!().wrapping_add(imm!()), 4, self.f[i.rs2 as usize & 31])?;
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Fsd => {
                 self.store(a!().wrapping_add(imm!()), 8, self.f[i.rs2 as usize & 31])?;
-                return Ok(self.mem_flow());
+                return Ok(self.mem_flow(i));
             }
             Sret | Mret | Wfi | SfenceVma => {
                 self.pc = pc;
@@ -1086,6 +1134,7 @@ impl<'m> Hart<'m> {
     }
 
     fn exec_fp(&mut self, i: &Inst) -> Step {
+        self.charge(i);
         use Op::*;
         let frm = ((self.fcsr >> 5) & 7) as u8;
         let rm = RoundingMode::resolve(i.rm, frm).ok_or_else(|| self.illegal(i))?;
@@ -1141,6 +1190,7 @@ impl<'m> Hart<'m> {
     }
 
     fn exec_csr(&mut self, i: &Inst) -> Step {
+        self.charge(i);
         use Op::*;
         let csr = (i.imm as u32) & 0xfff;
         let src = match i.op {

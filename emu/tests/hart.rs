@@ -112,6 +112,12 @@ fn runs_to_ecall_with_hardware_ad() {
     );
     assert_eq!(s.page_faults, 0);
     assert_eq!(s.walks, s.tlb_misses, "one walk per miss when no CAS races");
+    // Modelled cycles are exact. With the default table (alu 1, taken_branch 2, load 2,
+    // store 1, lr_sc 4, amo 8, tlb_miss 5, walk_level 20, ad_update 25):
+    //   ALU ops 2 + 6*1000 + 3 = 6005; loads 3*2; stores 2*1; LR/SC 2*4; AMO 8   = 6029
+    //   taken branches 999 * 2                                                      = 1998
+    //   TLB misses 3 * 5, PTE loads 9 * 20, A/D updates 3 * 25                      =  270
+    assert_eq!(h.stats().cycles, 6029 + 1998 + 270);
 }
 
 #[test]
