@@ -717,6 +717,35 @@ mod tests {
         assert!(m.host_page(GuestPhysAddr(0x9000_0000)).is_none());
     }
 
+    /// Resident set size of this process in bytes (Linux `/proc/self/statm`).
+    fn rss_bytes() -> Option<u64> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        Some(pages * 4096)
+    }
+
+    #[test]
+    fn host_memory_is_committed_lazily() {
+        let Some(before) = rss_bytes() else { return };
+        let m = GuestMemory::new(&[(BASE, 8 << 30)]).unwrap();
+        for gib in 0..8u64 {
+            m.write_u64(GuestPhysAddr(BASE.0 + (gib << 30) + 8), gib)
+                .unwrap();
+        }
+        let after = rss_bytes().unwrap();
+        assert!(
+            after.saturating_sub(before) < 64 << 20,
+            "an 8 GiB guest with 8 touched pages grew RSS by {} MiB",
+            after.saturating_sub(before) >> 20
+        );
+        m.discard_page(GuestPhysAddr(BASE.0 + 8)).unwrap();
+        assert_eq!(
+            m.read_u64(GuestPhysAddr(BASE.0 + 8)).unwrap(),
+            0,
+            "a discarded page reads as zero"
+        );
+    }
+
     proptest! {
         #[test]
         fn bytes_round_trip(off in 0u64..60_000, data in proptest::collection::vec(any::<u8>(), 0..4000)) {

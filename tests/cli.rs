@@ -1,0 +1,146 @@
+//! The command line as a user meets it: exit statuses, messages for bad input, `--stats`,
+//! `--strace`, `--max-insns`, and the embedded default image.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn dirtybit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dirtybit"))
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("run dirtybit")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn image(name: &str) -> String {
+    common::image(name).to_string_lossy().into_owned()
+}
+
+#[test]
+fn default_run_is_the_demo_with_stats() {
+    let o = dirtybit(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("dirtybit demo:"));
+    let err = stderr(&o);
+    for row in [
+        "instructions retired",
+        "modelled cycles",
+        "TLB misses",
+        "A/D updates (hw)",
+        "page faults (hw)",
+    ] {
+        assert!(err.contains(row), "--stats row {row:?} missing:\n{err}");
+    }
+}
+
+#[test]
+fn not_an_elf_is_refused_with_a_reason() {
+    let dir = std::env::temp_dir().join(format!("dirtybit-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notelf");
+    std::fs::write(&path, b"#!/bin/sh\necho hi\n").unwrap();
+    let o = dirtybit(&["run", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("not an ELF file"), "{}", stderr(&o));
+    // An x86-64 ELF (this very test binary) names its machine.
+    let me = std::env::current_exe().unwrap();
+    let o = dirtybit(&["run", me.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("is not RISC-V"), "{}", stderr(&o));
+    let o = dirtybit(&["run", "/nonexistent/image"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("cannot read /nonexistent/image"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_flags_get_clear_errors() {
+    let o = dirtybit(&["run", "--tlb", "3x2", &image("hello")]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("TLB geometry 3x2"), "{}", stderr(&o));
+    let o = dirtybit(&["run", "--mem", "1M", &image("hello")]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("at least 16 MiB"), "{}", stderr(&o));
+    let o = dirtybit(&["run", "--cost", "bogus=1", &image("hello")]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("unknown cost entry"), "{}", stderr(&o));
+    let o = dirtybit(&["run", "--paging", "sv57", &image("hello")]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects the value");
+}
+
+#[test]
+fn instruction_limit_stops_a_guest() {
+    let o = dirtybit(&["run", "--stats", "--max-insns", "100000", &image("loop")]);
+    assert_eq!(o.status.code(), Some(124));
+    let err = stderr(&o);
+    assert!(err.contains("stopped after 100000 instructions"), "{err}");
+    assert!(err.contains("instructions retired  100000"), "{err}");
+}
+
+#[test]
+fn a_fatal_fault_ends_the_guest_like_linux() {
+    let o = dirtybit(&["run", &image("segv")]);
+    assert_eq!(o.status.code(), Some(139));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Segmentation fault (signal 11, si_code 2"),
+        "SEGV_ACCERR: {err}"
+    );
+}
+
+#[test]
+fn strace_names_calls_and_errnos() {
+    let o = dirtybit(&["run", "--strace", &image("hello"), "x"]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(err.contains("set_tid_address("), "{err}");
+    assert!(err.contains("readlinkat("), "{err}");
+    assert!(err.contains("exit_group("), "{err}");
+    // The mm exerciser's deliberate failures show their errno by name.
+    let o = dirtybit(&["run", "--strace", &image("mm")]);
+    let err = stderr(&o);
+    assert!(
+        err.lines()
+            .any(|l| l.contains("munmap(") && l.ends_with("= -1 EINVAL")),
+        "{err}"
+    );
+}
+
+#[test]
+fn cost_overrides_change_modelled_cycles_only() {
+    let cycles = |extra: &[&str]| -> (u64, u64) {
+        let mut args = vec!["run", "--stats"];
+        args.extend_from_slice(extra);
+        let img = image("hello");
+        args.push(&img);
+        let o = dirtybit(&args);
+        let err = stderr(&o);
+        let get = |row: &str| -> u64 {
+            err.lines()
+                .find(|l| l.trim_start().starts_with(row))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{row} in {err}"))
+        };
+        (get("instructions retired"), get("modelled cycles"))
+    };
+    let (i1, c1) = cycles(&[]);
+    let (i2, c2) = cycles(&["--cost", "alu=2"]);
+    assert_eq!(i1, i2, "the program is the same");
+    assert!(
+        c2 > c1 && c2 - c1 < i1,
+        "alu 1→2 adds one cycle per ALU instruction: {c1} → {c2}"
+    );
+    let (i3, c3) = cycles(&[]);
+    assert_eq!((i1, c1), (i3, c3), "modelled cycles are deterministic");
+}
