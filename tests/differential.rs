@@ -97,6 +97,7 @@ macro_rules! image_tests {
 image_tests!(
     hello = "hello",
     demo = "demo",
+    static_pie = "pie",
     isa = "isa",
     mm = "mm",
     segv = "segv",
@@ -113,6 +114,7 @@ fn every_image_with_a_reference_is_tested() {
     let tested = [
         "hello",
         "demo",
+        "pie",
         "isa",
         "mm",
         "segv",
