@@ -1,7 +1,16 @@
-//! The kernel's main loop: boot the machine, exec the image, run the hart and handle
-//! every exit — system calls, page faults (`handle_mm_fault`), and fatal traps turned into
-//! signals (`force_sig_fault`), delivered to a handler or ending the process.
+//! The kernel: boot the machine, exec the first image, schedule processes on the hart and
+//! handle every exit — system calls, page faults (`handle_mm_fault`), fatal traps turned
+//! into signals (`force_sig_fault`) — plus the calls that manage processes: `clone`
+//! (fork/vfork), `execve`, `exit`, `wait4`/`waitid`, `kill`/`tgkill`.
+//!
+//! Scheduling: round-robin over runnable processes, one quantum each, on one hart; each
+//! process has its own ASID, so a switch writes `satp` without flushing the TLB. A call
+//! that cannot complete (`wait4` with no zombie, a pipe read with no data) puts the process
+//! to sleep with its pc still at the `ecall`, and the call is re-issued when what it waits
+//! on may have changed (Linux's syscall restart). When nothing can ever run again the run
+//! ends instead of hanging.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,14 +18,15 @@ use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};
 use emu::{Exit, Hart, HartConfig};
 
 use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, RAM_BASE};
+use crate::errno::{Errno, KResult};
 use crate::exec::{exec, LoadError};
 use crate::fs::{parse_file_arg, HostStreams, ImportError};
+use crate::loader::parse_elf;
 use crate::mm::{Mm, PageAllocError, PhysMem, TlbFlushRange, VmFault};
-use crate::process::Process;
-use crate::signal::{
-    self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGILL, SIGSEGV, SIGTRAP, SIG_DFL, SIG_IGN,
-};
-use crate::syscall::{self, SyscallOutcome};
+use crate::process::{Process, TaskState, WaitOn};
+use crate::signal::{self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP, SIG_DFL, SIG_IGN};
+use crate::syscall::{self, nr, SyscallOutcome};
+use crate::uaccess::UserAccess;
 
 /// Host-side failures that stop a run before the guest runs.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +39,7 @@ pub enum KernelError {
     Pages(#[from] PageAllocError),
     /// The first address space could not be created.
     #[error("cannot create the address space: {0}")]
-    AddressSpace(crate::errno::Errno),
+    AddressSpace(Errno),
     /// The image cannot be executed.
     #[error("cannot execute the image")]
     Exec(#[from] LoadError),
@@ -38,11 +48,56 @@ pub enum KernelError {
     HostFile(#[from] ImportError),
 }
 
-/// ASID of the first process.
-const FIRST_ASID: u16 = 1;
+/// pid of the first process; when it exits the run ends (as a container's init).
+const INIT_PID: u32 = 1;
+
+/// `clone` flags (`include/uapi/linux/sched.h`).
+mod clone {
+    pub const CSIGNAL: u64 = 0xff;
+    pub const CLONE_VM: u64 = 0x100;
+    pub const CLONE_VFORK: u64 = 0x4000;
+    pub const CLONE_PARENT: u64 = 0x8000;
+    pub const CLONE_THREAD: u64 = 0x10000;
+    pub const CLONE_SETTLS: u64 = 0x80000;
+    pub const CLONE_PARENT_SETTID: u64 = 0x100000;
+    pub const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+    pub const CLONE_CHILD_SETTID: u64 = 0x1000000;
+    pub const CLONE_SIGHAND: u64 = 0x800;
+}
+
+/// `wait4`/`waitid` options and `waitid` id types (`include/uapi/linux/wait.h`).
+mod wait {
+    pub const WNOHANG: u64 = 1;
+    pub const WEXITED: u64 = 4;
+    pub const WSTOPPED: u64 = 2;
+    pub const WCONTINUED: u64 = 8;
+    pub const WNOWAIT: u64 = 0x0100_0000;
+    pub const P_ALL: u64 = 0;
+    pub const P_PID: u64 = 1;
+    pub const P_PGID: u64 = 2;
+    /// `si_code`s of SIGCHLD.
+    pub const CLD_EXITED: i32 = 1;
+    pub const CLD_KILLED: i32 = 2;
+}
+
+struct Kernel<'m> {
+    config: &'m KernelConfig,
+    phys: Arc<PhysMem>,
+    procs: BTreeMap<u32, Process>,
+    /// The process whose registers are live in the hart.
+    current: Option<u32>,
+    next_pid: u32,
+    next_asid: u16,
+    /// Counts system calls; a process blocked on I/O is retried once it has moved.
+    epoch: u64,
+    /// Epoch at which each I/O-blocked process went to sleep.
+    io_sleep: BTreeMap<u32, u64>,
+    stats: KernelStats,
+}
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
-/// runs it to completion (or to the instruction limit).
+/// runs it — and any processes it creates — until the first process exits (or the
+/// instruction limit).
 ///
 /// # Errors
 /// [`KernelError`] when the machine cannot be set up or the image cannot be executed; a
@@ -58,72 +113,144 @@ pub fn run(
     let ram = GuestMemory::new(&[(GuestPhysAddr(RAM_BASE), config.mem_bytes)])?;
     let phys = Arc::new(PhysMem::new(ram)?);
     let clint = Clint::new(1, ClockSource::Host(Instant::now()));
-    let mm = Mm::new(Arc::clone(&phys), config.paging, config.ad, FIRST_ASID)
-        .map_err(KernelError::AddressSpace)?;
-    let mut proc = Process::new(1, config, mm, Arc::new(stdio));
+    let vfs = Process::new_vfs(config);
     for (host, guest) in &config.files {
         let arg = parse_file_arg(&format!("{}:{guest}", host.display()))?;
-        proc.vfs.import_host_file(&arg)?;
+        vfs.import_host_file(&arg)?;
     }
     // The image is also a file in the guest (for /proc/self/exe and re-reading itself).
-    if let Some(parent) = exe_path
-        .rsplit_once('/')
-        .map(|(d, _)| d)
-        .filter(|d| d.starts_with('/') && !d.is_empty())
-    {
-        let _ = proc.vfs.create_dir_all(parent.as_bytes(), 0o755);
+    if let Some((parent, _)) = exe_path.rsplit_once('/').filter(|(d, _)| d.starts_with('/')) {
+        let _ = vfs.create_dir_all(parent.as_bytes(), 0o755);
     }
     if exe_path.starts_with('/') {
-        let _ = proc.vfs.write_file(exe_path.as_bytes(), image, 0o755);
+        let _ = vfs.write_file(exe_path.as_bytes(), image, 0o755);
     }
-    exec(&mut proc, image, exe_path, argv, envp)?;
+    let mm = Mm::new(Arc::clone(&phys), config.paging, config.ad, 1).map_err(KernelError::AddressSpace)?;
+    let mut init = Process::new(INIT_PID, config, mm, vfs, Arc::new(stdio));
+    exec(&mut init, image, exe_path, argv, envp)?;
 
-    let hart_config = HartConfig {
-        hart_id: 0,
-        tlb: config.tlb,
-        ad: config.ad,
-        cost: config.cost.clone(),
+    let mut k = Kernel {
+        config,
+        phys: Arc::clone(&phys),
+        procs: BTreeMap::from([(INIT_PID, init)]),
+        current: None,
+        next_pid: INIT_PID + 1,
+        next_asid: 2,
+        epoch: 0,
+        io_sleep: BTreeMap::new(),
+        stats: KernelStats::default(),
     };
+    let hart_config = HartConfig { hart_id: 0, tlb: config.tlb, ad: config.ad, cost: config.cost.clone() };
     let mut hart = Hart::new(&phys.ram, Some(&clint), hart_config);
-    hart.set_satp(proc.mm.satp());
-    hart.restore_context(&proc.ctx);
-    apply_flush(&mut hart, &mut proc);
-
-    let mut stats = KernelStats::default();
     let start = Instant::now();
-    let status = loop {
-        let budget = match config.max_insns {
-            Some(max) => {
-                let done = hart.stats().instret;
-                if done >= max {
-                    break ExitStatus::InsnLimit;
-                }
-                (max - done).min(config.quantum_insns)
+    let status = k.schedule(&mut hart);
+    let host_seconds = start.elapsed().as_secs_f64();
+    if let Some(init) = k.procs.get(&INIT_PID) {
+        k.stats.uaccess_mmu = init.mm.uaccess_counters();
+    }
+    k.stats.peak_frames = phys.pages.peak_used();
+    Ok(RunReport { status, hart: hart.stats(), kernel: k.stats, host_seconds })
+}
+
+impl Kernel<'_> {
+    /// The scheduler loop: runs until init exits, the instruction limit, or a deadlock.
+    fn schedule(&mut self, hart: &mut Hart<'_>) -> ExitStatus {
+        let mut cursor = 0u32;
+        loop {
+            if let Some(TaskState::Zombie(status)) = self.procs.get(&INIT_PID).map(|p| p.state) {
+                return status;
             }
-            None => config.quantum_insns,
-        };
+            let budget = match self.config.max_insns {
+                Some(max) => {
+                    let done = hart.stats().instret;
+                    if done >= max {
+                        return ExitStatus::InsnLimit;
+                    }
+                    (max - done).min(self.config.quantum_insns)
+                }
+                None => self.config.quantum_insns,
+            };
+            let Some(pid) = self.pick_next(cursor) else {
+                // Nothing can run and nothing can wake anyone: Linux would hang here.
+                if let Some(init) = self.procs.get(&INIT_PID) {
+                    init.log("dirtybit: every process is blocked and nothing can wake them (deadlock); stopping\n");
+                }
+                return ExitStatus::Signaled { signo: SIGKILL, code: signal::SI_KERNEL, addr: 0, pc: hart.pc };
+            };
+            cursor = pid;
+            self.switch_to(hart, pid);
+            self.run_quantum(hart, pid, budget);
+        }
+    }
+
+    /// The next runnable process after `after` (round robin by pid), waking I/O sleepers
+    /// whose world has moved since they slept.
+    fn pick_next(&mut self, after: u32) -> Option<u32> {
+        let epoch = self.epoch;
+        for (pid, p) in &mut self.procs {
+            if p.state == TaskState::Blocked(WaitOn::Io) && self.io_sleep.get(pid).is_some_and(|&e| e < epoch) {
+                p.state = TaskState::Runnable;
+            }
+        }
+        let runnable = |p: &Process| p.state == TaskState::Runnable;
+        self.procs
+            .range(after + 1..)
+            .chain(self.procs.range(..=after))
+            .find(|(_, p)| runnable(p))
+            .map(|(&pid, _)| pid)
+    }
+
+    /// Context switch: save the running process's registers, load `pid`'s, and its `satp`
+    /// (ASID-tagged: no TLB flush).
+    fn switch_to(&mut self, hart: &mut Hart<'_>, pid: u32) {
+        if self.current == Some(pid) {
+            return;
+        }
+        if let Some(prev) = self.current.and_then(|c| self.procs.get_mut(&c)) {
+            prev.ctx = hart.save_context();
+        }
+        if let Some(next) = self.procs.get_mut(&pid) {
+            hart.set_satp(next.mm.satp());
+            hart.restore_context(&next.ctx);
+            apply_flush(hart, next);
+        }
+        self.current = Some(pid);
+    }
+
+    fn alloc_asid(&mut self, hart: &mut Hart<'_>) -> u16 {
+        let asid = self.next_asid;
+        self.next_asid = self.next_asid.checked_add(1).unwrap_or_else(|| {
+            // ASIDs wrapped: start over with a clean TLB.
+            hart.sfence_vma(None, None);
+            2
+        });
+        // A reused ASID may still have stale entries.
+        hart.sfence_vma(None, Some(asid));
+        asid
+    }
+
+    /// Runs `pid` for up to `budget` instructions and handles what stops it.
+    fn run_quantum(&mut self, hart: &mut Hart<'_>, pid: u32, budget: u64) {
+        // Signals queued while it was not running are delivered on the way to user mode.
+        self.deliver_pending(hart, pid);
+        if self.procs.get(&pid).is_none_or(|p| p.state != TaskState::Runnable) {
+            return;
+        }
         let fault = match hart.run(budget) {
-            Exit::BudgetExhausted | Exit::Timer | Exit::Ipi | Exit::Wfi => continue,
+            Exit::BudgetExhausted | Exit::Timer | Exit::Ipi | Exit::Wfi => None,
             Exit::Ecall => {
                 hart.account_trap();
-                stats.syscalls += 1;
-                let pc = hart.pc;
-                match syscall::dispatch(&mut proc, &mut hart) {
-                    SyscallOutcome::Return(v) => {
-                        hart.x[10] = v;
-                        hart.pc = pc.wrapping_add(4);
-                    }
-                    SyscallOutcome::Resume => {}
-                    SyscallOutcome::Exit(status) => break status,
-                }
-                apply_flush(&mut hart, &mut proc);
+                self.stats.syscalls += 1;
+                self.epoch += 1;
+                self.syscall(hart, pid);
                 None
             }
             Exit::PageFault { va, access } => {
                 hart.account_trap();
-                stats.page_faults += 1;
+                self.stats.page_faults += 1;
+                let Some(proc) = self.procs.get_mut(&pid) else { return };
                 let r = proc.mm.handle_user_fault(va.raw(), access);
-                apply_flush(&mut hart, &mut proc);
+                apply_flush(hart, proc);
                 match r {
                     Ok(()) => {
                         // update_mmu_cache(): drop a translation the TLB may still hold with
@@ -133,9 +260,7 @@ pub fn run(
                     }
                     Err(VmFault::SigsegvAccerr) => Some((SIGSEGV, signal::SEGV_ACCERR, va.raw())),
                     Err(VmFault::Sigbus) => Some((SIGBUS, 2, va.raw())),
-                    Err(VmFault::SigsegvMaperr | VmFault::Oom) => {
-                        Some((SIGSEGV, signal::SEGV_MAPERR, va.raw()))
-                    }
+                    Err(VmFault::SigsegvMaperr | VmFault::Oom) => Some((SIGSEGV, signal::SEGV_MAPERR, va.raw())),
                 }
             }
             Exit::AccessFault { va, .. } => {
@@ -156,101 +281,447 @@ pub fn run(
             }
         };
         if let Some((signo, code, addr)) = fault {
-            if let Err(status) =
-                force_sig_fault(&mut proc, &mut hart, SigInfo { signo, code, addr })
-            {
-                break status;
+            self.force_sig_fault(hart, pid, SigInfo { signo, code, addr });
+        }
+        self.deliver_pending(hart, pid);
+    }
+
+    /// One system call of `pid` (whose registers are live in the hart).
+    fn syscall(&mut self, hart: &mut Hart<'_>, pid: u32) {
+        let (n, a) = syscall::args(hart);
+        let pc = hart.pc;
+        let outcome = match n {
+            nr::SYS_clone => {
+                let r = self.sys_clone(hart, pid, a);
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_clone3 => self.finish(pid, n, a, Err(Errno::ENOSYS)),
+            nr::SYS_execve => {
+                let r = self.sys_execve(hart, pid, a);
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_wait4 => {
+                let r = self.sys_wait4(pid, a);
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_waitid => {
+                let r = self.sys_waitid(pid, a);
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_kill | nr::SYS_tkill | nr::SYS_tgkill => {
+                let r = self.sys_kill(hart, pid, n, a);
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_sched_yield => self.finish(pid, n, a, Ok(SyscallOutcome::Return(0))),
+            _ => {
+                let Some(proc) = self.procs.get_mut(&pid) else { return };
+                syscall::dispatch(proc, hart)
+            }
+        };
+        match outcome {
+            SyscallOutcome::Return(v) => {
+                hart.x[10] = v;
+                hart.pc = pc.wrapping_add(4);
+            }
+            SyscallOutcome::Resume => {}
+            SyscallOutcome::Block(on) => {
+                // The pc stays at the ecall: the call is re-issued on wake-up.
+                self.block(pid, on, hart);
+            }
+            SyscallOutcome::Exit(status) => self.exit_process(hart, pid, status),
+        }
+        if let Some(proc) = self.procs.get_mut(&pid) {
+            if self.current == Some(pid) {
+                apply_flush(hart, proc);
             }
         }
-        if let Err(status) = deliver_pending(&mut proc, &mut hart) {
-            break status;
-        }
-    };
-    let host_seconds = start.elapsed().as_secs_f64();
-    stats.uaccess_mmu = proc.mm.uaccess_counters();
-    stats.peak_frames = phys.pages.peak_used();
-    Ok(RunReport {
-        status,
-        hart: hart.stats(),
-        kernel: stats,
-        host_seconds,
-    })
-}
-
-/// A synchronous fault signal (`force_sig_fault`): delivered to a handler if one is
-/// installed and the signal is not blocked; otherwise (blocked or ignored signals cannot
-/// be ignored when forced) the default action ends the process.
-fn force_sig_fault(
-    proc: &mut Process,
-    hart: &mut Hart<'_>,
-    info: SigInfo,
-) -> Result<(), ExitStatus> {
-    let act = proc.signals.action(info.signo);
-    if act.handler == SIG_DFL || act.handler == SIG_IGN || proc.signals.is_blocked(info.signo) {
-        return Err(killed(info, hart.pc));
     }
-    handle_signal(proc, hart, info, act)
-}
 
-/// Delivers the first deliverable pending signal, if any (`get_signal` + `handle_signal`
-/// at the return to user mode).
-fn deliver_pending(proc: &mut Process, hart: &mut Hart<'_>) -> Result<(), ExitStatus> {
-    let Some(i) = proc
-        .pending
-        .iter()
-        .position(|s| !proc.signals.is_blocked(s.signo) || s.signo == signal::SIGKILL)
-    else {
-        return Ok(());
-    };
-    let info = proc.pending.remove(i);
-    let act = proc.signals.action(info.signo);
-    match act.handler {
-        SIG_IGN => Ok(()),
-        SIG_DFL if signal::default_ignored(info.signo) => Ok(()),
-        SIG_DFL => Err(killed(info, hart.pc)),
-        _ => handle_signal(proc, hart, info, act),
-    }
-}
-
-fn handle_signal(
-    proc: &mut Process,
-    hart: &mut Hart<'_>,
-    info: SigInfo,
-    act: SigAction,
-) -> Result<(), ExitStatus> {
-    let mut ctx = hart.save_context();
-    match setup_rt_frame(
-        &mut proc.mm,
-        &mut ctx,
-        &mut proc.signals,
-        &info,
-        &act,
-        proc.sigreturn_trampoline,
-    ) {
-        Ok(()) => {
-            hart.restore_context(&ctx);
-            apply_flush(hart, proc);
-            Ok(())
+    fn finish(&self, pid: u32, n: u64, a: [u64; 6], r: KResult<SyscallOutcome>) -> SyscallOutcome {
+        match self.procs.get(&pid) {
+            Some(p) => syscall::finish(p, n, a, r),
+            None => r.unwrap_or(SyscallOutcome::Resume),
         }
-        // The frame cannot be written: Linux forces SIGSEGV (force_sigsegv).
-        Err(_) => Err(killed(
-            SigInfo {
-                signo: SIGSEGV,
-                code: signal::SI_KERNEL,
-                addr: 0,
-            },
-            hart.pc,
-        )),
+    }
+
+    fn block(&mut self, pid: u32, on: WaitOn, hart: &mut Hart<'_>) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.state = TaskState::Blocked(on);
+            p.ctx = hart.save_context();
+        }
+        if on == WaitOn::Io {
+            self.io_sleep.insert(pid, self.epoch);
+        }
+    }
+
+    fn wake(&mut self, pid: u32, on: WaitOn) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            if p.state == TaskState::Blocked(on) {
+                p.state = TaskState::Runnable;
+            }
+        }
+    }
+
+    // ---- fork, exec, exit, wait ------------------------------------------------------
+
+    /// `clone(flags, newsp, parent_tid, tls, child_tid)` without `CLONE_VM` (fork), or with
+    /// `CLONE_VM|CLONE_VFORK` (vfork, as posix_spawn uses it: implemented as a fork whose
+    /// parent sleeps until the child execs or exits; the child's writes go to its own copy).
+    fn sys_clone(&mut self, hart: &mut Hart<'_>, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+        use clone::*;
+        let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
+        let vfork = flags & CLONE_VFORK != 0;
+        if flags & (CLONE_THREAD | CLONE_SIGHAND) != 0 || (flags & CLONE_VM != 0 && !vfork) {
+            // Threads share the address space: they arrive with SMP.
+            return Err(Errno::ENOSYS);
+        }
+        let asid = self.alloc_asid(hart);
+        let child_pid = self.next_pid;
+        let parent = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        let child_mm = parent.mm.dup_mmap(asid)?;
+        let mut ctx = hart.save_context();
+        ctx.x[10] = 0;
+        ctx.pc = ctx.pc.wrapping_add(4);
+        if newsp != 0 {
+            ctx.x[2] = newsp;
+        }
+        if flags & CLONE_SETTLS != 0 {
+            ctx.x[4] = tls;
+        }
+        if flags & CLONE_PARENT_SETTID != 0 {
+            parent.mm.copy_to_user(ptid, &child_pid.to_le_bytes())?;
+        }
+        let mut child = parent.fork(child_pid, child_mm, ctx);
+        if flags & CLONE_PARENT != 0 {
+            child.ppid = parent.ppid;
+        }
+        child.exit_signal = (flags & CSIGNAL) as u8;
+        if flags & CLONE_CHILD_SETTID != 0 {
+            child.mm.copy_to_user(ctid, &child_pid.to_le_bytes())?;
+        }
+        if flags & CLONE_CHILD_CLEARTID != 0 {
+            child.clear_child_tid = ctid;
+        }
+        // The parent's PTEs were write-protected for COW: flush its TLB entries now.
+        apply_flush(hart, parent);
+        self.next_pid += 1;
+        self.procs.insert(child_pid, child);
+        if vfork {
+            hart.x[10] = u64::from(child_pid);
+            hart.pc = hart.pc.wrapping_add(4);
+            self.block(pid, WaitOn::VforkDone(child_pid), hart);
+            return Ok(SyscallOutcome::Resume);
+        }
+        Ok(SyscallOutcome::Return(u64::from(child_pid)))
+    }
+
+    /// `execve(path, argv, envp)`: everything that can fail with an errno is checked
+    /// before the old image is torn down (the point of no return); a failure after it kills
+    /// the process with SIGSEGV, as Linux does.
+    fn sys_execve(&mut self, hart: &mut Hart<'_>, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+        const MAX_STRINGS: usize = 0x7fff_ffff / 8;
+        let asid = self.alloc_asid(hart);
+        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        let path = syscall::fs::get_user_path(&mut proc.mm, a[0])?;
+        let mut read_vec = |mut va: u64| -> KResult<Vec<Vec<u8>>> {
+            let mut out = Vec::new();
+            if va == 0 {
+                return Ok(out);
+            }
+            loop {
+                let p = proc.mm.get_user_u64(va)?;
+                if p == 0 {
+                    return Ok(out);
+                }
+                if out.len() >= MAX_STRINGS {
+                    return Err(Errno::E2BIG);
+                }
+                out.push(proc.mm.strncpy_from_user(p, crate::loader::stack::MAX_ARG_STRLEN)?);
+                va = va.checked_add(8).ok_or(Errno::EFAULT)?;
+            }
+        };
+        let argv = read_vec(a[1])?;
+        let envp = read_vec(a[2])?;
+        let (_, image) = syscall::fs::open_exec(&proc.fs, &proc.vfs, &path, 1 << 30)?;
+        parse_elf(&image).map_err(|e| e.errno())?;
+        let exe_path = String::from_utf8_lossy(&path).into_owned();
+        let exe_path = if exe_path.starts_with('/') {
+            exe_path
+        } else {
+            let cwd = proc.vfs.path_of(&proc.fs.cwd).map(|c| String::from_utf8_lossy(&c).into_owned()).unwrap_or_default();
+            format!("{}/{exe_path}", cwd.trim_end_matches('/'))
+        };
+        // Point of no return: the new address space replaces the old one.
+        let mm = Mm::new(Arc::clone(&self.phys), self.config.paging, self.config.ad, asid)?;
+        drop(std::mem::replace(&mut proc.mm, mm));
+        proc.signals.exec_reset();
+        if exec(proc, &image, &exe_path, &argv, &envp).is_err() {
+            let pc = hart.pc;
+            self.exit_process(hart, pid, ExitStatus::Signaled { signo: SIGSEGV, code: signal::SI_KERNEL, addr: 0, pc });
+            return Ok(SyscallOutcome::Resume);
+        }
+        hart.set_satp(proc.mm.satp());
+        hart.restore_context(&proc.ctx);
+        hart.flush_icache();
+        let ppid = proc.ppid;
+        self.wake(ppid, WaitOn::VforkDone(pid));
+        Ok(SyscallOutcome::Resume)
+    }
+
+    /// The process ends: it becomes a zombie holding its exit status, its children are
+    /// re-parented to init, and its parent is woken (and sent its exit signal).
+    fn exit_process(&mut self, hart: &mut Hart<'_>, pid: u32, status: ExitStatus) {
+        let Some(proc) = self.procs.get_mut(&pid) else { return };
+        proc.state = TaskState::Zombie(status);
+        if self.current == Some(pid) {
+            proc.ctx = hart.save_context();
+        }
+        if proc.clear_child_tid != 0 {
+            let ctid = proc.clear_child_tid;
+            let _ = proc.mm.copy_to_user(ctid, &0u32.to_le_bytes());
+        }
+        let (ppid, exit_signal) = (proc.ppid, proc.exit_signal);
+        self.io_sleep.remove(&pid);
+        for p in self.procs.values_mut() {
+            if p.ppid == pid {
+                p.ppid = INIT_PID;
+            }
+        }
+        self.wake(ppid, WaitOn::Child);
+        self.wake(ppid, WaitOn::VforkDone(pid));
+        if exit_signal != 0 {
+            if let Some(parent) = self.procs.get_mut(&ppid) {
+                let act = parent.signals.action(exit_signal);
+                if act.handler != SIG_DFL && act.handler != SIG_IGN {
+                    parent.pending.push(SigInfo { signo: exit_signal, code: wait::CLD_EXITED, addr: u64::from(pid) });
+                }
+            }
+        }
+        // Anything blocked on I/O may now see EOF or EPIPE.
+        self.epoch += 1;
+    }
+
+    /// Finds a child of `pid` matching `which` (`Some(child)` or any) that is a zombie.
+    /// `Err(ECHILD)` if there is no matching child at all.
+    fn find_zombie(&self, pid: u32, which: Option<u32>) -> KResult<Option<(u32, ExitStatus)>> {
+        let mut any = false;
+        for (&cpid, c) in &self.procs {
+            if c.ppid != pid || which.is_some_and(|w| w != cpid) || cpid == pid {
+                continue;
+            }
+            any = true;
+            if let TaskState::Zombie(st) = c.state {
+                return Ok(Some((cpid, st)));
+            }
+        }
+        if any {
+            Ok(None)
+        } else {
+            Err(Errno::ECHILD)
+        }
+    }
+
+    /// `wait4(pid, wstatus, options, rusage)`.
+    fn sys_wait4(&mut self, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+        let (target, wstatus, options, rusage) = (a[0] as i64 as i32, a[1], a[2], a[3]);
+        if options & !(wait::WNOHANG | wait::WSTOPPED | wait::WCONTINUED | 0x4000_0000 | 0x8000_0000 | 0x2000_0000) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let which = if target > 0 { Some(target as u32) } else { None };
+        match self.find_zombie(pid, which)? {
+            Some((cpid, st)) => {
+                let word: u32 = match st {
+                    ExitStatus::Exited(code) => u32::from(code) << 8,
+                    ExitStatus::Signaled { signo, .. } => u32::from(signo),
+                    ExitStatus::InsnLimit => u32::from(SIGKILL),
+                };
+                let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+                if wstatus != 0 {
+                    proc.mm.copy_to_user(wstatus, &word.to_le_bytes())?;
+                }
+                if rusage != 0 {
+                    proc.mm.copy_to_user(rusage, &[0u8; 144])?;
+                }
+                self.procs.remove(&cpid);
+                Ok(SyscallOutcome::Return(u64::from(cpid)))
+            }
+            None if options & wait::WNOHANG != 0 => Ok(SyscallOutcome::Return(0)),
+            None => Ok(SyscallOutcome::Block(WaitOn::Child)),
+        }
+    }
+
+    /// `waitid(idtype, id, infop, options, rusage)`.
+    fn sys_waitid(&mut self, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+        let (idtype, id, infop, options) = (a[0], a[1], a[2], a[3]);
+        if options & (wait::WEXITED | wait::WSTOPPED | wait::WCONTINUED) == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let which = match idtype {
+            wait::P_ALL => None,
+            wait::P_PID => Some(u32::try_from(id).map_err(|_| Errno::EINVAL)?),
+            wait::P_PGID => None,
+            _ => return Err(Errno::EINVAL),
+        };
+        let found = self.find_zombie(pid, which)?;
+        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        let mut info = [0u8; 128];
+        match found {
+            Some((cpid, st)) => {
+                let (code, status) = match st {
+                    ExitStatus::Exited(c) => (wait::CLD_EXITED, i32::from(c)),
+                    ExitStatus::Signaled { signo, .. } => (wait::CLD_KILLED, i32::from(signo)),
+                    ExitStatus::InsnLimit => (wait::CLD_KILLED, i32::from(SIGKILL)),
+                };
+                info[0..4].copy_from_slice(&i32::from(SIGCHLD).to_le_bytes());
+                info[8..12].copy_from_slice(&code.to_le_bytes());
+                info[16..20].copy_from_slice(&cpid.to_le_bytes());
+                info[24..28].copy_from_slice(&status.to_le_bytes());
+                if infop != 0 {
+                    proc.mm.copy_to_user(infop, &info)?;
+                }
+                if options & wait::WNOWAIT == 0 {
+                    self.procs.remove(&cpid);
+                }
+                Ok(SyscallOutcome::Return(0))
+            }
+            None if options & wait::WNOHANG != 0 => {
+                if infop != 0 {
+                    proc.mm.copy_to_user(infop, &info)?;
+                }
+                Ok(SyscallOutcome::Return(0))
+            }
+            None => Ok(SyscallOutcome::Block(WaitOn::Child)),
+        }
+    }
+
+    // ---- signals -----------------------------------------------------------------------
+
+    /// `kill(pid, sig)`, `tkill(tid, sig)`, `tgkill(tgid, tid, sig)`.
+    fn sys_kill(&mut self, hart: &mut Hart<'_>, pid: u32, n: u64, a: [u64; 6]) -> KResult<SyscallOutcome> {
+        let (target, sig, code) = match n {
+            nr::SYS_kill => (a[0] as i64, a[1], signal::SI_USER),
+            nr::SYS_tkill => (a[0] as i64, a[1], signal::SI_TKILL),
+            _ => (a[1] as i64, a[2], signal::SI_TKILL),
+        };
+        if sig > signal::NSIG as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let targets: Vec<u32> = match target {
+            t if t > 0 => {
+                let t = t as u32;
+                if !self.procs.get(&t).is_some_and(|p| !matches!(p.state, TaskState::Zombie(_)) || sig == 0) {
+                    return Err(Errno::ESRCH);
+                }
+                vec![t]
+            }
+            // Our processes form one process group and one session.
+            0 => self.live_pids(),
+            -1 => self.live_pids().into_iter().filter(|&p| p != INIT_PID || pid == INIT_PID).collect(),
+            _ => self.live_pids(),
+        };
+        if sig != 0 {
+            for t in targets {
+                self.send_signal(hart, t, SigInfo { signo: sig as u8, code, addr: u64::from(pid) });
+            }
+        }
+        Ok(SyscallOutcome::Return(0))
+    }
+
+    fn live_pids(&self) -> Vec<u32> {
+        self.procs.iter().filter(|(_, p)| !matches!(p.state, TaskState::Zombie(_))).map(|(&pid, _)| pid).collect()
+    }
+
+    /// Queues `info` for `pid`; a default-fatal signal to a process that is not running
+    /// ends it now, a caught one interrupts a sleeping call with EINTR.
+    fn send_signal(&mut self, hart: &mut Hart<'_>, pid: u32, info: SigInfo) {
+        let running = self.current == Some(pid);
+        let Some(p) = self.procs.get_mut(&pid) else { return };
+        if matches!(p.state, TaskState::Zombie(_)) {
+            return;
+        }
+        let act = p.signals.action(info.signo);
+        let ignored = act.handler == SIG_IGN || (act.handler == SIG_DFL && signal::default_ignored(info.signo));
+        if ignored && info.signo != SIGKILL {
+            return;
+        }
+        let blocked = p.signals.is_blocked(info.signo) && info.signo != SIGKILL;
+        if !running && !blocked && (act.handler == SIG_DFL || info.signo == SIGKILL) {
+            let pc = p.ctx.pc;
+            self.exit_process(hart, pid, killed(info, pc));
+            return;
+        }
+        p.pending.push(info);
+        if !blocked {
+            if let TaskState::Blocked(on) = p.state {
+                // A vfork parent's call has already completed: nothing to interrupt.
+                if !matches!(on, WaitOn::VforkDone(_)) {
+                    // Interrupt the sleeping call: it returns EINTR (we do not restart
+                    // interrupted calls; SA_RESTART semantics come with threads/futexes).
+                    p.ctx.x[10] = Errno::EINTR.as_return();
+                    p.ctx.pc = p.ctx.pc.wrapping_add(4);
+                    p.state = TaskState::Runnable;
+                }
+            }
+        }
+    }
+
+    /// A synchronous fault signal (`force_sig_fault`): delivered to a handler if one is
+    /// installed and the signal is not blocked; otherwise the default action ends the
+    /// process (blocked or ignored fault signals cannot be ignored when forced).
+    fn force_sig_fault(&mut self, hart: &mut Hart<'_>, pid: u32, info: SigInfo) {
+        let Some(p) = self.procs.get_mut(&pid) else { return };
+        let act = p.signals.action(info.signo);
+        if act.handler == SIG_DFL || act.handler == SIG_IGN || p.signals.is_blocked(info.signo) {
+            self.exit_process(hart, pid, killed(info, hart.pc));
+            return;
+        }
+        self.handle_signal(hart, pid, info, act);
+    }
+
+    /// Delivers the first deliverable pending signal of the running process, if any
+    /// (`get_signal` + `handle_signal` at the return to user mode).
+    fn deliver_pending(&mut self, hart: &mut Hart<'_>, pid: u32) {
+        if self.current != Some(pid) {
+            return;
+        }
+        let Some(p) = self.procs.get_mut(&pid) else { return };
+        if p.state != TaskState::Runnable {
+            return;
+        }
+        let Some(i) = p.pending.iter().position(|s| !p.signals.is_blocked(s.signo) || s.signo == SIGKILL) else {
+            return;
+        };
+        let info = p.pending.remove(i);
+        let act = p.signals.action(info.signo);
+        match act.handler {
+            _ if info.signo == SIGKILL => self.exit_process(hart, pid, killed(info, hart.pc)),
+            SIG_IGN => {}
+            SIG_DFL if signal::default_ignored(info.signo) => {}
+            SIG_DFL => self.exit_process(hart, pid, killed(info, hart.pc)),
+            _ => self.handle_signal(hart, pid, info, act),
+        }
+    }
+
+    fn handle_signal(&mut self, hart: &mut Hart<'_>, pid: u32, info: SigInfo, act: SigAction) {
+        let Some(p) = self.procs.get_mut(&pid) else { return };
+        let mut ctx = hart.save_context();
+        let tramp = p.sigreturn_trampoline;
+        match setup_rt_frame(&mut p.mm, &mut ctx, &mut p.signals, &info, &act, tramp) {
+            Ok(()) => {
+                hart.restore_context(&ctx);
+                apply_flush(hart, p);
+            }
+            // The frame cannot be written: Linux forces SIGSEGV (force_sigsegv).
+            Err(_) => {
+                let info = SigInfo { signo: SIGSEGV, code: signal::SI_KERNEL, addr: 0 };
+                self.exit_process(hart, pid, killed(info, hart.pc));
+            }
+        }
     }
 }
 
 fn killed(info: SigInfo, pc: u64) -> ExitStatus {
-    ExitStatus::Signaled {
-        signo: info.signo,
-        code: info.code,
-        addr: info.addr,
-        pc,
-    }
+    ExitStatus::Signaled { signo: info.signo, code: info.code, addr: info.addr, pc }
 }
 
 /// Carries out the TLB (and icache) maintenance the mm asked for: the single-hart form of

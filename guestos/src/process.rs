@@ -8,14 +8,44 @@ use emu::UserContext;
 
 use crate::config::KernelConfig;
 use crate::fs::{HostStreams, Prng, ProcessFs, StdStream, Vfs, VfsConfig};
+
 use crate::mm::Mm;
 use crate::signal::{SigInfo, SignalState};
 use crate::syscall::misc::{Rlimits, TimeSource};
+
+/// Where a process is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Can run.
+    Runnable,
+    /// Sleeping in a system call that will be restarted when `on` may have changed
+    /// (the syscall is re-issued: the pc still points at its `ecall`).
+    Blocked(WaitOn),
+    /// Exited; waiting for its parent to reap it (`EXIT_ZOMBIE`).
+    Zombie(crate::config::ExitStatus),
+}
+
+/// What a blocked process waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOn {
+    /// A child to change state (`wait4`/`waitid`).
+    Child,
+    /// A vfork child (this pid) to exec or exit (`CLONE_VFORK`).
+    VforkDone(u32),
+    /// Pipe (or other file) I/O by another process.
+    Io,
+}
 
 /// One single-threaded process.
 pub struct Process {
     /// Process id (and thread id).
     pub pid: u32,
+    /// Parent's pid (0 for the first process).
+    pub ppid: u32,
+    /// Runnable, blocked or zombie.
+    pub state: TaskState,
+    /// Signal sent to the parent at exit (`clone`'s CSIGNAL bits; SIGCHLD for fork).
+    pub exit_signal: u8,
     /// The address space.
     pub mm: Mm,
     /// Saved user registers (live in the hart while it runs).
@@ -49,15 +79,13 @@ pub struct Process {
 impl Process {
     /// A process with no address space content yet (see [`crate::exec::exec`]), fds 0–2 on
     /// `stdio`.
-    pub fn new(pid: u32, config: &KernelConfig, mm: Mm, stdio: Arc<HostStreams>) -> Self {
-        let vfs = Arc::new(Vfs::new(VfsConfig {
-            clock: VfsConfig::system_clock(),
-            urandom_seed: config.seed ^ 0x7572_616e_646f_6d00,
-            ..VfsConfig::default()
-        }));
+    pub fn new(pid: u32, config: &KernelConfig, mm: Mm, vfs: Arc<Vfs>, stdio: Arc<HostStreams>) -> Self {
         let fs = ProcessFs::new(&vfs, &stdio);
         Self {
             pid,
+            ppid: 0,
+            state: TaskState::Runnable,
+            exit_signal: 0,
             mm,
             ctx: UserContext::default(),
             fs,
@@ -74,6 +102,41 @@ impl Process {
             clear_child_tid: 0,
             robust_list: (0, 0),
             sigreturn_trampoline: 0,
+        }
+    }
+
+    /// The file system every process shares, set up per `config`.
+    pub fn new_vfs(config: &KernelConfig) -> Arc<Vfs> {
+        Arc::new(Vfs::new(VfsConfig {
+            clock: VfsConfig::system_clock(),
+            urandom_seed: config.seed ^ 0x7572_616e_646f_6d00,
+            ..VfsConfig::default()
+        }))
+    }
+
+    /// `copy_process` for `fork`: a child with `mm` (already duplicated by
+    /// `Mm::dup_mmap`), the parent's descriptors (sharing open file descriptions),
+    /// dispositions, mask, limits and registers; no pending signals.
+    pub fn fork(&mut self, pid: u32, mm: Mm, ctx: UserContext) -> Process {
+        Process {
+            pid,
+            ppid: self.pid,
+            state: TaskState::Runnable,
+            exit_signal: crate::signal::SIGCHLD,
+            mm,
+            ctx,
+            fs: self.fs.fork(),
+            vfs: Arc::clone(&self.vfs),
+            stdio: Arc::clone(&self.stdio),
+            signals: self.signals.clone(),
+            pending: Vec::new(),
+            rlimits: self.rlimits.clone(),
+            rng: Prng::new(self.rng.next_u64()),
+            time: self.time,
+            strace: self.strace,
+            clear_child_tid: 0,
+            robust_list: (0, 0),
+            sigreturn_trampoline: self.sigreturn_trampoline,
         }
     }
 

@@ -255,6 +255,18 @@ impl SignalState {
             .unwrap_or_default()
     }
 
+    /// What `execve` does to signal state (`flush_signal_handlers`): caught signals go back
+    /// to their default action, ignored ones stay ignored; the alternate stack is cleared;
+    /// the blocked mask is kept.
+    pub fn exec_reset(&mut self) {
+        for a in &mut self.actions {
+            if a.handler != SIG_IGN {
+                *a = SigAction::default();
+            }
+        }
+        self.altstack = (0, SS_DISABLE, 0);
+    }
+
     /// Sets the disposition of `signo` (1..=64; others are ignored).
     pub fn set_action(&mut self, signo: u8, act: SigAction) {
         if let Some(a) = self.actions.get_mut(usize::from(signo).wrapping_sub(1)) {

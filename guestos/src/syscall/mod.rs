@@ -12,7 +12,7 @@ use crate::config::ExitStatus;
 use crate::errno::{Errno, KResult};
 use crate::mm::mmap::MAP_ANONYMOUS;
 use crate::process::Process;
-use crate::signal::{self, restore_sigframe, SigInfo};
+use crate::signal::restore_sigframe;
 use crate::uaccess::UserAccess;
 use nr::*;
 
@@ -25,19 +25,32 @@ pub enum SyscallOutcome {
     Resume,
     /// The process ended.
     Exit(ExitStatus),
+    /// The call cannot complete now: the process sleeps and re-issues the same `ecall`
+    /// when what it waits on may have changed (Linux's `-ERESTARTSYS` restart).
+    Block(crate::process::WaitOn),
 }
 
 /// Modelled cycles are converted to time at this nominal clock (1 GHz) for the CPU-time
 /// clocks.
 const NOMINAL_HZ: u64 = 1_000_000_000;
 
-/// Handles the `ecall` the hart stopped at. `hart` holds the live registers.
+/// The system-call number and arguments in the hart's registers (a7; a0–a5).
+pub fn args(hart: &Hart<'_>) -> (u64, [u64; 6]) {
+    (hart.x[17], [hart.x[10], hart.x[11], hart.x[12], hart.x[13], hart.x[14], hart.x[15]])
+}
+
+/// Handles the `ecall` the hart stopped at. `hart` holds the live registers. Calls that
+/// manage processes (`clone`, `execve`, `wait4`, `kill`, `exit`…) are the kernel's and are
+/// handled before this.
 pub fn dispatch(proc: &mut Process, hart: &mut Hart<'_>) -> SyscallOutcome {
-    let nr = hart.x[17];
-    let a = [
-        hart.x[10], hart.x[11], hart.x[12], hart.x[13], hart.x[14], hart.x[15],
-    ];
+    let (nr, a) = args(hart);
     let result = handle(proc, hart, nr, a);
+    finish(proc, nr, a, result)
+}
+
+/// Turns a handler's result into the outcome (errors become `-errno`) and writes the
+/// `--strace` line.
+pub fn finish(proc: &Process, nr: u64, a: [u64; 6], result: KResult<SyscallOutcome>) -> SyscallOutcome {
     let outcome = match result {
         Ok(o) => o,
         Err(e) => SyscallOutcome::Return(e.as_return()),
@@ -49,6 +62,7 @@ pub fn dispatch(proc: &mut Process, hart: &mut Hart<'_>) -> SyscallOutcome {
             (SyscallOutcome::Return(v), _) => format!("{:#x}", v),
             (SyscallOutcome::Resume, _) => "(resumed)".to_string(),
             (SyscallOutcome::Exit(_), _) => "?".to_string(),
+            (SyscallOutcome::Block(_), _) => "(blocked; restarted)".to_string(),
         };
         proc.log(&format!(
             "{} {name}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {ret}\n",
@@ -62,14 +76,13 @@ fn ret(v: KResult<u64>) -> KResult<SyscallOutcome> {
     v.map(SyscallOutcome::Return)
 }
 
-/// A read/write that would block. With one task and no scheduler yet nothing else can
-/// ever make the pipe ready, so instead of hanging forever (what Linux would do) the call
-/// fails with EAGAIN; blocking arrives with the scheduler.
+/// A read/write that would block puts the process to sleep until another process does
+/// I/O (the kernel detects the case where nothing can ever wake it).
 fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
     match v {
         Ok(n) => Ok(SyscallOutcome::Return(n)),
         Err(crate::fs::IoError::Errno(e)) => Err(e),
-        Err(crate::fs::IoError::WouldBlock(_)) => Err(Errno::EAGAIN),
+        Err(crate::fs::IoError::WouldBlock(_)) => Ok(SyscallOutcome::Block(crate::process::WaitOn::Io)),
     }
 }
 
@@ -160,7 +173,7 @@ fn handle(
         // ---- process identity and exit ----
         SYS_exit | SYS_exit_group => Ok(SyscallOutcome::Exit(ExitStatus::Exited(a[0] as u8))),
         SYS_getpid | SYS_gettid => ret(Ok(u64::from(p.pid))),
-        SYS_getppid => ret(Ok(0)),
+        SYS_getppid => ret(Ok(u64::from(p.ppid))),
         SYS_getuid | SYS_geteuid | SYS_getgid | SYS_getegid => ret(Ok(0)),
         SYS_set_tid_address => {
             p.clear_child_tid = a[0];
@@ -230,31 +243,7 @@ fn handle(
             hart.restore_context(&ctx);
             Ok(SyscallOutcome::Resume)
         }
-        SYS_kill | SYS_tkill | SYS_tgkill => {
-            let (target, sig, code) = match nr {
-                SYS_kill => (a[0], a[1], signal::SI_USER),
-                SYS_tkill => (a[0], a[1], signal::SI_TKILL),
-                _ => (a[1], a[2], signal::SI_TKILL),
-            };
-            if target != u64::from(p.pid)
-                && !(nr == SYS_kill && (target == 0 || target as i64 == -1))
-            {
-                return ret(Err(Errno::ESRCH));
-            }
-            if sig > signal::NSIG as u64 {
-                return ret(Err(Errno::EINVAL));
-            }
-            if sig != 0 {
-                p.pending.push(SigInfo {
-                    signo: sig as u8,
-                    code,
-                    addr: u64::from(p.pid),
-                });
-            }
-            ret(Ok(0))
-        }
-
-        // ---- not here yet (they come with fork, threads and the page cache) ----
+        // ---- not here yet (threads, file mappings); process management is the kernel's ----
         _ => ret(Err(Errno::ENOSYS)),
     }
 }
