@@ -32,6 +32,10 @@ static inline const char *errname(int e)
     case ERANGE: return "ERANGE";
     case ENAMETOOLONG: return "ENAMETOOLONG";
     case ENOSYS: return "ENOSYS";
+    case ESRCH: return "ESRCH";
+    case ECHILD: return "ECHILD";
+    case ENOEXEC: return "ENOEXEC";
+    case E2BIG: return "E2BIG";
     case ENOTEMPTY: return "ENOTEMPTY";
     case EOVERFLOW: return "EOVERFLOW";
     case ENOTSUP: return "ENOTSUP";
