@@ -278,8 +278,8 @@ impl Mm {
         }
     }
 
-    /// `do_anonymous_page()`: first touch of a private anonymous page. A read maps the
-    /// shared zero page read-only; a write (or unshare) allocates a zeroed page, marks it
+    /// `do_anonymous_page()`: first touch of a private anonymous page. A read (or unshare)
+    /// maps the shared zero page read-only; a write allocates a zeroed page, marks it
     /// `PageAnon | PageAnonExclusive` (`folio_add_new_anon_rmap`) and maps it, writable if
     /// the VMA is (`maybe_mkwrite`).
     fn do_anonymous_page(
@@ -291,7 +291,9 @@ impl Mm {
     ) -> Result<(), VmFault> {
         let write = flags.contains(FaultFlags::WRITE);
         let prot = vm_get_page_prot(vma.flags);
-        if !write && !flags.contains(FaultFlags::UNSHARE) {
+        // "Use the zero-page for reads": any fault without FAULT_FLAG_WRITE, unshare
+        // included (the zero page is not anonymous, so GUP need not unshare it).
+        if !write {
             let zero = self.phys.pages.zero_pfn();
             let entry = mk_pte(zero, prot.difference(PteFlags::W)).with(self.svade_ad(false));
             if self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
@@ -323,8 +325,9 @@ impl Mm {
 
     /// First touch of a `MAP_SHARED|MAP_ANONYMOUS` page. Linux serves it from shmem
     /// (`shmem_fault()`): a real page, never the zero page, mapped with the VMA's shared
-    /// protection (writable if `VM_WRITE`). Without fork the page has one mapper.
-    fn do_shared_anon_page(
+    /// protection (writable if `VM_WRITE`). Other processes share it only through PTEs
+    /// copied at fork (see [`Mm::dup_mmap`], which populates such VMAs first).
+    pub(super) fn do_shared_anon_page(
         &mut self,
         vma: &Vma,
         va: u64,
@@ -352,10 +355,13 @@ impl Mm {
     /// `do_wp_page()`: a write (or unshare) fault on a present PTE without `W`.
     ///
     /// - Shared mapping: make the PTE writable (`wp_page_shared`).
-    /// - Private, anonymous page we own (`PageAnonExclusive`, or refcount 1 —
-    ///   `wp_can_reuse_anon_folio()`): reuse it (`wp_page_reuse`), writable if `VM_WRITE`;
-    ///   for unshare just mark it exclusive.
-    /// - Otherwise (the zero page, or a page shared after fork): copy (`wp_page_copy`).
+    /// - Private, anonymous page we own (`PageAnonExclusive`, or
+    ///   `wp_can_reuse_anon_folio()`: `folio_ref_count() == 1`, our mapping's reference is
+    ///   the only one, e.g. the other side of a fork copied or exited): set
+    ///   `PageAnonExclusive` again and reuse it (`wp_page_reuse`), writable if `VM_WRITE`;
+    ///   for unshare only the flag is set and the PTE stays read-only.
+    /// - Otherwise (the zero page, a page still shared after fork, or one with extra
+    ///   references such as GUP pins): copy (`wp_page_copy`).
     fn do_wp_page(
         &mut self,
         vma: &Vma,
@@ -382,11 +388,14 @@ impl Mm {
         }
         if let Some(pfn) = page {
             if let Some(meta) = self.phys.pages.page(pfn) {
+                // wp_can_reuse_anon_folio(): no swap cache or KSM here, so only the
+                // reference count decides (a pin or a second mapper makes it > 1).
                 let reusable = meta.test(PageFlags::ANON)
-                    && (meta.test(PageFlags::ANON_EXCLUSIVE)
-                        || (meta.refcount() == 1 && meta.mapcount() == 1));
+                    && (meta.test(PageFlags::ANON_EXCLUSIVE) || meta.refcount() == 1);
                 if reusable {
-                    meta.set(PageFlags::ANON_EXCLUSIVE);
+                    if !meta.test(PageFlags::ANON_EXCLUSIVE) {
+                        meta.set(PageFlags::ANON_EXCLUSIVE);
+                    }
                     if unshare {
                         return Ok(());
                     }

@@ -7,10 +7,10 @@
 //! Anonymous memory only for now: a file mapping returns `ENODEV` (the file-mapping issue
 //! adds them; the `file` parameter is already in `do_mmap`'s signature).
 //! `MAP_SHARED|MAP_ANONYMOUS` is accepted; Linux backs it with a shmem object so that it
-//! survives fork shared. With no fork yet it has one mapper, so it behaves like a private
-//! mapping, except where the difference is visible inside one process: it never maps the
-//! zero page, `MADV_DONTNEED` keeps its data (the shmem page cache would), `MADV_REMOVE`
-//! frees it, and `MADV_FREE` is refused.
+//! survives fork shared. Here its pages are owned by the PTEs: it never maps the zero
+//! page, `MADV_DONTNEED` keeps its data (the shmem page cache would), `MADV_REMOVE` frees
+//! it, `MADV_FREE` is refused, and fork populates it and shares the pages (see
+//! [`super::fork`]).
 //!
 //! No address-space randomisation: layouts are deterministic.
 

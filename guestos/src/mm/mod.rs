@@ -4,8 +4,9 @@
 //! Read it next to Linux: [`page_alloc`] is `mm/page_alloc.c` + `struct page`, [`pgtable`]
 //! is the page-table half of `mm/memory.c` (plus `change_protection()` and `move_ptes()`),
 //! [`vma`] is `mm/vma.c`, [`fault`] is `handle_mm_fault()` and the riscv `do_page_fault()`,
-//! [`mmap`] is `mm/mmap.c`, `mm/mprotect.c`, `mm/mremap.c` and `mm/madvise.c`, and
-//! [`uaccess`] is `copy_{to,from}_user`.
+//! [`mmap`] is `mm/mmap.c`, `mm/mprotect.c`, `mm/mremap.c` and `mm/madvise.c`, [`fork`]
+//! is `dup_mmap()` (`kernel/fork.c`) with `copy_page_range()`, and [`uaccess`] is
+//! `copy_{to,from}_user`.
 //!
 //! # What the kernel calls
 //! - Boot: `PhysMem::new(ram)` (or `PhysMem::with_reserved`), shared as `Arc<PhysMem>` by every address
@@ -18,9 +19,17 @@
 //!   `mremap` (in [`mmap`]); `copy_{to,from}_user` through [`crate::UserAccess`].
 //! - After every syscall or fault: [`Mm::take_tlb_flush`], and issue `sfence.vma` (and an
 //!   instruction-cache flush if asked) on the harts running this address space.
-//! - Exit: drop the `Mm` (or [`Mm::exit_mmap`]); every frame returns to the allocator.
+//! - Fork: `child = parent.dup_mmap(new_asid)?` ([`Mm::dup_mmap`]), then drain the
+//!   **parent's** [`Mm::take_tlb_flush`] and `sfence.vma` its ASID before it runs again
+//!   (its private pages just became read-only); the child loads [`Mm::satp`] of its own
+//!   `Mm`. Later write faults on either side are ordinary [`Mm::handle_user_fault`]s.
+//! - Exit: drop the `Mm` (or [`Mm::exit_mmap`]); every page table returns to the
+//!   allocator, and every page whose last mapping this was (the other side of a fork may
+//!   still map it).
+//! - Exec in a forked process: drop the old `Mm` and build a new one as above.
 
 pub mod fault;
+pub mod fork;
 pub mod mmap;
 pub mod page_alloc;
 pub mod pgtable;
@@ -36,8 +45,10 @@ use devices::{GuestMemory, PAGE_SIZE};
 use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
 
 pub use fault::{FaultFlags, VmFault};
-pub use page_alloc::{Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn};
-pub use pgtable::{MmuGather, PageTable, PteSlot};
+pub use page_alloc::{
+    Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS,
+};
+pub use pgtable::{ForkCopy, MmuGather, PageTable, PteSlot};
 pub use vma::{MappedFile, VmFlags, Vma, VmaBacking, VmaTree};
 
 use crate::errno::KResult;
@@ -181,6 +192,10 @@ pub struct MmStats {
     pub spurious: u64,
     /// Times a `VM_GROWSDOWN` stack grew on a fault.
     pub stack_expansions: u64,
+    /// PTEs this address space lost `W` on when it forked (made copy-on-write).
+    pub fork_wrprotected: u64,
+    /// Possibly pinned pages copied for a child at fork (`copy_present_page()`).
+    pub fork_copies: u64,
 }
 
 /// One address space (Linux `struct mm_struct`).
@@ -202,6 +217,8 @@ pub struct Mm {
     pending: TlbFlush,
     uaccess_mmu: MmuCounters,
     stats: MmStats,
+    /// `MMF_HAS_PINNED`.
+    has_pinned: bool,
     dead: bool,
 }
 
@@ -235,6 +252,7 @@ impl Mm {
             pending: TlbFlush::default(),
             uaccess_mmu: MmuCounters::default(),
             stats: MmStats::default(),
+            has_pinned: false,
             dead: false,
         })
     }
@@ -358,8 +376,10 @@ impl Mm {
         }
     }
 
-    /// `exit_mmap()`: unmaps everything and frees the page tables, root included. Also
-    /// done by `Drop`.
+    /// `exit_mmap()` (reached from `mmput()` when the last user of the address space
+    /// exits or execs): unmaps everything and frees the page tables, root included. Pages
+    /// still mapped by another address space (shared by fork) only lose this mapping and
+    /// its reference; the rest are freed. Also done by `Drop`.
     pub fn exit_mmap(self) {
         drop(self);
     }

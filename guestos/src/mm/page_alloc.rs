@@ -68,10 +68,15 @@ bitflags! {
     }
 }
 
+/// `GUP_PIN_COUNTING_BIAS` (`include/linux/mm.h`): what one `FOLL_PIN` adds to the
+/// refcount of a small (order-0) folio, so that `folio_maybe_dma_pinned()` can tell pins
+/// from ordinary references without a separate counter.
+pub const GUP_PIN_COUNTING_BIAS: u32 = 1 << 10;
+
 /// Metadata of one frame (Linux `struct page`, order 0).
 ///
-/// `refcount` counts references (one per mapping, plus GUP references and, later, pins in
-/// units of `GUP_PIN_COUNTING_BIAS`); the frame is freed when it drops to zero.
+/// `refcount` counts references (one per mapping, plus GUP references, and pins in units
+/// of [`GUP_PIN_COUNTING_BIAS`]); the frame is freed when it drops to zero.
 /// `mapcount` counts page-table entries mapping it (Linux stores `_mapcount` = mapcount − 1;
 /// we store the count itself).
 #[derive(Debug, Default)]
@@ -116,6 +121,29 @@ impl Page {
     #[inline]
     pub fn clear(&self, f: PageFlags) {
         self.flags.fetch_and(!f.bits(), Ordering::AcqRel);
+    }
+
+    /// `page_ref_add()`: takes `nr` references at once (`try_grab_folio(FOLL_PIN)` adds
+    /// [`GUP_PIN_COUNTING_BIAS`]). Release them with [`PageAlloc::folio_put_refs`].
+    #[inline]
+    pub fn page_ref_add(&self, nr: u32) {
+        self.refcount.fetch_add(nr, Ordering::AcqRel);
+    }
+
+    /// `folio_maybe_dma_pinned()` for a small folio: `refcount >= GUP_PIN_COUNTING_BIAS`.
+    /// May report a false positive for a page with more than 1023 ordinary references,
+    /// exactly as Linux's does; never a false negative.
+    #[inline]
+    pub fn maybe_dma_pinned(&self) -> bool {
+        self.refcount() >= GUP_PIN_COUNTING_BIAS
+    }
+
+    /// The number of `FOLL_PIN` pins as small folios encode it: `refcount /
+    /// GUP_PIN_COUNTING_BIAS`. Linux keeps an exact `_pincount` only for large folios; for
+    /// order 0 this is the same estimate `folio_maybe_dma_pinned()` relies on.
+    #[inline]
+    pub fn pincount(&self) -> u32 {
+        self.refcount() / GUP_PIN_COUNTING_BIAS
     }
 
     /// `page_add_*_rmap()`: one more PTE maps the page.
@@ -344,6 +372,26 @@ impl PageAlloc {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1))
         {
             Ok(1) => self.free_page(ram, pfn),
+            Ok(_) => {}
+            Err(_) => {
+                self.bad_puts.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// `folio_put_refs()`: drops `nr` references at once (`unpin_user_page()` drops
+    /// [`GUP_PIN_COUNTING_BIAS`]) and frees the frame if they were the last. Dropping more
+    /// references than the page holds is counted as a bad put and leaves it untouched.
+    pub fn folio_put_refs(&self, ram: &GuestMemory, pfn: Pfn, nr: u32) {
+        if self.is_zero_pfn(pfn) || nr == 0 {
+            return;
+        }
+        let Some(p) = self.page(pfn) else { return };
+        match p
+            .refcount
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(nr))
+        {
+            Ok(r) if r == nr => self.free_page(ram, pfn),
             Ok(_) => {}
             Err(_) => {
                 self.bad_puts.fetch_add(1, Ordering::Relaxed);

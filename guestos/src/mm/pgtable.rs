@@ -198,6 +198,19 @@ impl MmuGather {
     }
 }
 
+/// What [`PageTable::copy_page_range`] did during one fork.
+#[derive(Debug, Default)]
+pub struct ForkCopy {
+    /// Entries the child now shares with the parent (zero page included).
+    pub ptes: u64,
+    /// Parent entries that lost `W` (became copy-on-write).
+    pub wrprotected: u64,
+    /// Possibly pinned pages copied for the child at fork (`copy_present_page()`).
+    pub copied: u64,
+    /// The parent's translations that changed: its flush.
+    pub parent_tlb: MmuGather,
+}
+
 /// One address space's page table, rooted at `pgd`.
 #[derive(Debug)]
 pub struct PageTable {
@@ -592,6 +605,139 @@ impl PageTable {
             tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte));
             moved.push((old_addr, new_addr));
         }
+        Ok(())
+    }
+
+    /// `ptep_set_wrprotect()` (riscv: `atomic_long_and(~_PAGE_WRITE, ptep)`): clears `W`
+    /// with one AMO, so an A/D update by a hart's walker is never lost, and returns the
+    /// entry as it was just before.
+    #[inline]
+    pub fn ptep_set_wrprotect(&self, slot: GuestPhysAddr) -> Pte {
+        Pte(self
+            .phys
+            .ram
+            .amo_u64(slot, AmoOp::And, !PteFlags::W.bits())
+            .unwrap_or(0))
+    }
+
+    /// `copy_page_range()` → `copy_pte_range()` → `copy_present_pte()` (`mm/memory.c`),
+    /// for fork: copies every present PTE of this table in `[start, end)` (one VMA with
+    /// flags `vm_flags`) into `dst` at the same address, allocating `dst`'s tables in
+    /// guest RAM as needed. Per entry, as `copy_present_pte()` + `__copy_present_ptes()`:
+    ///
+    /// - An anonymous page: `folio_try_dup_anon_rmap_pte()`. If `has_pinned`
+    ///   (`MMF_HAS_PINNED`) and the page is `PageAnonExclusive` and
+    ///   `folio_maybe_dma_pinned()`, the child gets its own copy now
+    ///   (`copy_present_page()`) and the parent's entry is left alone, writable and
+    ///   exclusive. Otherwise `PageAnonExclusive` is cleared and the page gains a
+    ///   reference and a mapping.
+    /// - Another refcounted page (shared anonymous memory, our shmem stand-in): a reference
+    ///   and a mapping (`folio_dup_file_rmap_pte()`).
+    /// - The zero page and frames without metadata: copied as is, no counts
+    ///   (`vm_normal_page()` is `NULL`).
+    /// - A COW mapping (`is_cow_mapping()`) with a writable entry: `W` is cleared in the
+    ///   parent (`ptep_set_wrprotect()`) and the child.
+    /// - The child's entry is `pte_mkold()` (A cleared) and, for a `VM_SHARED` mapping,
+    ///   `pte_mkclean()` (D cleared); a private mapping's D is kept.
+    ///
+    /// Non-present non-zero entries (swap, migration) do not exist yet and are skipped
+    /// (`copy_nonpresent_pte()`). Counts go into `st`; every parent entry that lost `W` is
+    /// added to `st.parent_tlb`, which the caller must fold into the parent's flush (Linux
+    /// ends `dup_mmap()` with `flush_tlb_mm(oldmm)`).
+    ///
+    /// # Errors
+    /// `ENOMEM` if `dst` needs a table or a pinned page's copy and no frame is free; the
+    /// entries copied so far stay in `dst` with their references (dropping `dst` releases
+    /// them), and the parent entries already write-protected stay so (a later write fault
+    /// reuses the page once the child is gone).
+    pub(crate) fn copy_page_range(
+        &self,
+        dst: &PageTable,
+        start: u64,
+        end: u64,
+        vm_flags: VmFlags,
+        has_pinned: bool,
+        st: &mut ForkCopy,
+    ) -> KResult<()> {
+        let mut entries = Vec::new();
+        self.for_each_pte(start, end, &mut |va, addr, _| entries.push((va, addr)));
+        let cow = vm_flags.is_cow_mapping();
+        for (va, src_addr) in entries {
+            let pte = self.ptep_get(src_addr);
+            if !pte_present(pte) {
+                continue;
+            }
+            let dst_addr = dst.pte_alloc(va)?;
+            if let Some(pfn) = self.vm_normal_page(pte) {
+                if let Some(page) = self.phys.pages.page(pfn) {
+                    // folio_get() first, as Linux does, then the pin check.
+                    self.phys.get_page(pfn);
+                    if page.test(PageFlags::ANON) {
+                        if has_pinned
+                            && page.maybe_dma_pinned()
+                            && page.test(PageFlags::ANON_EXCLUSIVE)
+                        {
+                            self.phys.put_page(pfn);
+                            self.copy_present_page(dst, dst_addr, pfn, vm_flags)?;
+                            st.copied += 1;
+                            continue;
+                        }
+                        page.clear(PageFlags::ANON_EXCLUSIVE);
+                    }
+                    page.inc_mapcount();
+                }
+            }
+            let mut child = pte;
+            if cow && pte_write(pte) {
+                child = self.ptep_set_wrprotect(src_addr).without(PteFlags::W);
+                st.wrprotected += 1;
+                st.parent_tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte));
+            }
+            if vm_flags.contains(VmFlags::SHARED) {
+                child = child.without(PteFlags::D);
+            }
+            dst.set_pte(dst_addr, child.without(PteFlags::A));
+            st.ptes += 1;
+        }
+        Ok(())
+    }
+
+    /// `copy_present_page()`: the child's private copy of a possibly pinned anonymous page
+    /// `src`, mapped at `dst_addr` in `dst` with the VMA's protection, writable if
+    /// `VM_WRITE` (`maybe_mkwrite()`), `PageAnon | PageAnonExclusive`
+    /// (`folio_add_new_anon_rmap(RMAP_EXCLUSIVE)`). Linux also sets `pte_mkdirty()` so
+    /// reclaim keeps the unbacked copy; per this module's PTE policy the entry gets
+    /// `A = D = 0` and the page `PG_dirty` instead.
+    ///
+    /// # Errors
+    /// `ENOMEM` if no frame is free, `EFAULT` if the copy fails (`-EHWPOISON` in Linux;
+    /// cannot happen for managed frames).
+    fn copy_present_page(
+        &self,
+        dst: &PageTable,
+        dst_addr: GuestPhysAddr,
+        src: Pfn,
+        vm_flags: VmFlags,
+    ) -> KResult<()> {
+        let new = self.phys.alloc_page(false).ok_or(Errno::ENOMEM)?;
+        if self
+            .phys
+            .ram
+            .copy_within(src.pa(), new.pa(), PAGE_SIZE)
+            .is_err()
+        {
+            self.phys.put_page(new);
+            return Err(Errno::EFAULT);
+        }
+        if let Some(page) = self.phys.pages.page(new) {
+            page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE | PageFlags::DIRTY);
+            page.inc_mapcount();
+        }
+        let mut pte = mk_pte(new, vm_get_page_prot(vm_flags));
+        if vm_flags.contains(VmFlags::WRITE) {
+            pte = pte.with(PteFlags::W);
+        }
+        dst.set_pte(dst_addr, pte);
         Ok(())
     }
 

@@ -1094,3 +1094,723 @@ proptest! {
         prop_assert_eq!(end.bad_puts + end.inconsistent_frames + end.total_mapcount, 0);
     }
 }
+
+// ------------------------------------------------------------------------------- fork
+
+/// A user load of the `u64` at `va` in `mm`, as a hart does it: the hardware walk (with
+/// faults served by `mm`), then the word at the physical address it produced.
+fn uread(mm: &mut Mm, va: u64) -> u64 {
+    let t = touch(mm, va, AccessType::Load).unwrap();
+    mm.phys().ram.read_u64(t.pa(GuestVirtAddr(va))).unwrap()
+}
+
+/// A user store of `val` at `va` in `mm` (walk, fault, retry, then the write to RAM).
+fn uwrite(mm: &mut Mm, va: u64, val: u64) {
+    let t = touch(mm, va, AccessType::Store).unwrap();
+    mm.phys()
+        .ram
+        .write_u64(t.pa(GuestVirtAddr(va)), val)
+        .unwrap();
+}
+
+/// The frame mapped at `va`.
+fn frame(mm: &Mm, va: u64) -> Pfn {
+    Pfn(pte_at(mm, va).expect("mapped").ppn())
+}
+
+/// `(refcount, mapcount)` of `pfn`.
+fn counts(phys: &PhysMem, pfn: Pfn) -> (u32, u32) {
+    let p = phys.pages.page(pfn).unwrap();
+    (p.refcount(), p.mapcount())
+}
+
+/// Checks the rmap books against the page tables of every live address space: each
+/// refcounted frame is mapped by exactly `mapcount` PTEs and holds that many references
+/// (no pins in these tests), the allocator's total mapcount equals the PTE count, and
+/// every writable PTE of a private mapping maps an exclusive anonymous page with one
+/// mapper (the COW safety property).
+fn check_rmap(phys: &PhysMem, mms: &[&Mm]) -> Result<(), String> {
+    let mut mapped: BTreeMap<Pfn, u32> = BTreeMap::new();
+    for mm in mms {
+        for vma in mm.vmas().iter() {
+            let mut va = vma.start;
+            while va < vma.end {
+                if let Some(pte) = pte_at(mm, va) {
+                    let pfn = Pfn(pte.ppn());
+                    if !phys.pages.is_zero_pfn(pfn) {
+                        *mapped.entry(pfn).or_default() += 1;
+                    }
+                    if pte_write(pte) && !vma.flags.contains(VmFlags::SHARED) {
+                        let p = phys.pages.page(pfn).ok_or("writable PTE to no page")?;
+                        if !p.test(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE) {
+                            return Err(format!("writable PTE at {va:#x} to a shared page"));
+                        }
+                    }
+                }
+                va += P;
+            }
+        }
+    }
+    let mut total = 0u64;
+    for (&pfn, &n) in &mapped {
+        let (rc, mc) = counts(phys, pfn);
+        if (rc, mc) != (n, n) {
+            return Err(format!("{pfn:?}: {n} PTEs but refcount {rc} mapcount {mc}"));
+        }
+        let p = phys.pages.page(pfn).unwrap();
+        if p.test(PageFlags::ANON_EXCLUSIVE) && n != 1 {
+            return Err(format!("{pfn:?}: exclusive but mapped {n} times"));
+        }
+        total += u64::from(n);
+    }
+    let a = phys.pages.audit();
+    if a.total_mapcount != total || a.bad_puts != 0 || a.inconsistent_frames != 0 {
+        return Err(format!("audit {a:?} vs {total} PTEs"));
+    }
+    Ok(())
+}
+
+/// The allocator is back to `base`: same frames in use, nothing mapped, no bad puts.
+fn assert_audit_clean(phys: &PhysMem, base: &PageAllocAudit) {
+    let a = phys.pages.audit();
+    assert_eq!(
+        (
+            a.used_frames,
+            a.anon_frames,
+            a.pgtable_frames,
+            a.total_mapcount,
+            a.bad_puts,
+            a.inconsistent_frames
+        ),
+        (
+            base.used_frames,
+            base.anon_frames,
+            base.pgtable_frames,
+            base.total_mapcount,
+            0,
+            0
+        ),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn fork_shares_read_only_then_parent_write_copies() {
+    let phys = phys(16);
+    let base = phys.pages.audit();
+    let mut parent = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+    let a = parent.do_mmap(0, 2 * P, RW, ANON, None, 0).unwrap();
+    uwrite(&mut parent, a, 0x11);
+    assert_eq!(uread(&mut parent, a + P), 0, "page 1 is the zero page");
+    let orig = frame(&parent, a);
+    assert!(pte_dirty(pte_at(&parent, a).unwrap()));
+    parent.take_tlb_flush();
+
+    let mut child = parent.dup_mmap(2).unwrap();
+    assert_eq!(child.asid(), 2);
+    assert_ne!(
+        child.page_table().pgd(),
+        parent.page_table().pgd(),
+        "own root table"
+    );
+    assert_eq!(vma_spans(&child), vma_spans(&parent));
+    // copy_present_pte: the same frame, read-only in both, no longer exclusive, one
+    // reference and one mapping more.
+    let (pp, cp) = (pte_at(&parent, a).unwrap(), pte_at(&child, a).unwrap());
+    assert_eq!((frame(&child, a), frame(&parent, a)), (orig, orig));
+    assert!(!pte_write(pp) && !pte_write(cp));
+    assert_eq!(counts(&phys, orig), (2, 2));
+    assert!(!phys
+        .pages
+        .page(orig)
+        .unwrap()
+        .test(PageFlags::ANON_EXCLUSIVE));
+    // The child's entry is pte_mkold (A clear); a private mapping keeps D.
+    assert!(!pte_young(cp) && pte_dirty(cp), "{cp:?}");
+    assert!(
+        pte_young(pp) && pte_dirty(pp),
+        "the parent keeps its A/D: {pp:?}"
+    );
+    // The parent's PTE lost W: its flush must cover it.
+    match parent.take_tlb_flush().range {
+        TlbFlushRange::Range { start, end } => assert!(start <= a && a + P <= end),
+        r => panic!("parent flush {r:?}"),
+    }
+    assert_eq!(parent.stats().fork_wrprotected, 1);
+    // The zero page is shared with no refcount games.
+    let zero = phys.pages.zero_pfn();
+    assert_eq!((frame(&parent, a + P), frame(&child, a + P)), (zero, zero));
+    assert_eq!(counts(&phys, zero), (1, 0));
+    check_rmap(&phys, &[&parent, &child]).unwrap();
+
+    // The parent writes: wp_page_copy gives it a new frame; the child still sees 0x11.
+    assert_eq!(
+        uwalk(&parent, a, AccessType::Store),
+        Err(WalkFault::PageFault)
+    );
+    uwrite(&mut parent, a, 0x22);
+    let pcopy = frame(&parent, a);
+    assert_ne!(pcopy, orig);
+    assert_eq!(parent.stats().wp_copy, 1);
+    assert_eq!(uread(&mut child, a), 0x11);
+    assert_eq!(uread(&mut parent, a), 0x22);
+    assert_eq!(
+        counts(&phys, orig),
+        (1, 1),
+        "the parent's reference is gone"
+    );
+    assert_eq!(counts(&phys, pcopy), (1, 1));
+    check_rmap(&phys, &[&parent, &child]).unwrap();
+
+    // The child writes: it holds the only reference, so wp_can_reuse_anon_folio reuses
+    // the original frame and marks it exclusive again.
+    uwrite(&mut child, a, 0x33);
+    assert_eq!(frame(&child, a), orig);
+    assert_eq!((child.stats().wp_reuse, child.stats().wp_copy), (1, 0));
+    assert!(phys
+        .pages
+        .page(orig)
+        .unwrap()
+        .test(PageFlags::ANON_EXCLUSIVE));
+    assert_eq!(uread(&mut parent, a), 0x22);
+    // A write to the shared zero page copies on both sides.
+    uwrite(&mut child, a + P, 0x44);
+    assert_eq!(uread(&mut parent, a + P), 0);
+    check_rmap(&phys, &[&parent, &child]).unwrap();
+
+    // The parent exits first; the child's memory is intact.
+    parent.exit_mmap();
+    assert_eq!(uread(&mut child, a), 0x33);
+    assert_eq!(uread(&mut child, a + P), 0x44);
+    check_rmap(&phys, &[&child]).unwrap();
+    child.exit_mmap();
+    assert_audit_clean(&phys, &base);
+}
+
+#[test]
+fn fork_child_write_copies_parent_keeps_old_and_child_exits_first() {
+    let (phys, mut parent) = mm();
+    let base = phys.pages.audit();
+    let a = parent.do_mmap(0, 4 * P, RW, ANON, None, 0).unwrap();
+    for i in 0..4 {
+        uwrite(&mut parent, a + i * P, 100 + i);
+    }
+    let orig: Vec<Pfn> = (0..4).map(|i| frame(&parent, a + i * P)).collect();
+    let mut child = parent.dup_mmap(9).unwrap();
+    uwrite(&mut child, a + 2 * P, 7);
+    assert_ne!(frame(&child, a + 2 * P), orig[2]);
+    assert_eq!(
+        uread(&mut parent, a + 2 * P),
+        102,
+        "parent sees the old data"
+    );
+    assert_eq!(uread(&mut child, a + 2 * P), 7);
+    // The child exits while still sharing three pages: they survive, with one mapper.
+    drop(child);
+    for (i, &pfn) in orig.iter().enumerate() {
+        assert_eq!(counts(&phys, pfn), (1, 1), "page {i}");
+        assert!(!phys
+            .pages
+            .page(pfn)
+            .unwrap()
+            .test(PageFlags::ANON_EXCLUSIVE));
+    }
+    check_rmap(&phys, &[&parent]).unwrap();
+    // The parent's writes reuse every page (refcount 1), no copies.
+    for i in 0..4 {
+        uwrite(&mut parent, a + i * P, 200 + i);
+        assert_eq!(frame(&parent, a + i * P), orig[i as usize]);
+    }
+    assert_eq!(parent.stats().wp_copy, 0);
+    assert_eq!(parent.stats().wp_reuse, 4);
+    drop(parent);
+    let mut b = base;
+    b.used_frames -= 1; // `base` was taken with the parent's root table allocated.
+    b.pgtable_frames -= 1;
+    assert_audit_clean(&phys, &b);
+}
+
+#[test]
+fn three_way_fork_gives_three_frames_and_last_writer_reuses() {
+    let (phys, mut parent) = mm();
+    let a = parent.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    uwrite(&mut parent, a, 1);
+    let orig = frame(&parent, a);
+    let mut c1 = parent.dup_mmap(2).unwrap();
+    let mut c2 = parent.dup_mmap(3).unwrap();
+    assert_eq!(counts(&phys, orig), (3, 3));
+    uwrite(&mut parent, a, 10);
+    assert_eq!(counts(&phys, orig), (2, 2));
+    uwrite(&mut c1, a, 11);
+    assert_eq!(counts(&phys, orig), (1, 1));
+    uwrite(&mut c2, a, 12);
+    let frames = [frame(&parent, a), frame(&c1, a), frame(&c2, a)];
+    assert_eq!(frames[2], orig, "the last sharer reuses the original");
+    assert!(frames[0] != frames[1] && frames[0] != orig && frames[1] != orig);
+    assert_eq!((c2.stats().wp_reuse, c2.stats().wp_copy), (1, 0));
+    for (mm, want) in [(&mut parent, 10), (&mut c1, 11), (&mut c2, 12)] {
+        assert_eq!(uread(mm, a), want);
+    }
+    check_rmap(&phys, &[&parent, &c1, &c2]).unwrap();
+}
+
+#[test]
+fn fork_copies_a_maybe_pinned_page_and_parent_stays_writable() {
+    let (phys, mut parent) = mm();
+    let base = phys.pages.audit();
+    let a = parent.do_mmap(0, 2 * P, RW, ANON, None, 0).unwrap();
+    uwrite(&mut parent, a, 0xaa);
+    uwrite(&mut parent, a + P, 0xbb);
+    let pinned = frame(&parent, a);
+    let page = phys.pages.page(pinned).unwrap();
+    // A FOLL_PIN as try_grab_folio() takes it.
+    page.page_ref_add(GUP_PIN_COUNTING_BIAS);
+    assert!(page.maybe_dma_pinned());
+    assert_eq!(page.pincount(), 1);
+
+    // Without MMF_HAS_PINNED, fork does not look at pins (folio_needs_cow_for_dma()).
+    let c0 = parent.dup_mmap(2).unwrap();
+    assert_eq!(frame(&c0, a), pinned);
+    drop(c0);
+    // The page is mapped once again but is no longer exclusive, and the pin keeps its
+    // refcount above 1: the write copies (the pin keeps the old page alive, unmapped).
+    uwrite(&mut parent, a, 0xab);
+    assert_ne!(
+        frame(&parent, a),
+        pinned,
+        "the pin blocks refcount-based reuse"
+    );
+    assert_eq!(counts(&phys, pinned), (GUP_PIN_COUNTING_BIAS, 0));
+    assert_eq!(phys.ram.read_u64(pinned.pa()).unwrap(), 0xaa);
+
+    // Start over with a fresh pinned page and MMF_HAS_PINNED set.
+    let b = parent.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    uwrite(&mut parent, b, 0xcc);
+    let pb = frame(&parent, b);
+    phys.pages
+        .page(pb)
+        .unwrap()
+        .page_ref_add(GUP_PIN_COUNTING_BIAS);
+    parent.set_has_pinned_flag();
+    parent.take_tlb_flush();
+    let mut child = parent.dup_mmap(3).unwrap();
+    assert!(!child.has_pinned(), "MMF_HAS_PINNED is not inherited");
+    // copy_present_page: the child has its own copy, writable, exclusive.
+    let cb = frame(&child, b);
+    assert_ne!(cb, pb);
+    let cpte = pte_at(&child, b).unwrap();
+    assert!(pte_write(cpte));
+    assert!(phys
+        .pages
+        .page(cb)
+        .unwrap()
+        .test(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE));
+    assert_eq!(counts(&phys, cb), (1, 1));
+    assert_eq!(uread(&mut child, b), 0xcc);
+    // The parent keeps the pinned page, writable and exclusive, untouched.
+    let ppte = pte_at(&parent, b).unwrap();
+    assert!(pte_write(ppte) && Pfn(ppte.ppn()) == pb);
+    assert!(phys.pages.page(pb).unwrap().test(PageFlags::ANON_EXCLUSIVE));
+    assert_eq!(counts(&phys, pb), (1 + GUP_PIN_COUNTING_BIAS, 1));
+    assert_eq!(parent.stats().fork_copies, 1);
+    // The unpinned page at a+P was shared copy-on-write as usual.
+    assert_eq!(frame(&child, a + P), frame(&parent, a + P));
+    // Writes on both sides need no fault on the pinned page and stay apart.
+    let faults = parent.stats().faults;
+    uwrite(&mut parent, b, 0xdd);
+    assert_eq!(parent.stats().faults, faults);
+    uwrite(&mut child, b, 0xee);
+    assert_eq!((uread(&mut parent, b), uread(&mut child, b)), (0xdd, 0xee));
+
+    // Unpin (unpin_user_page → folio_put_refs) and exit in either order.
+    phys.pages
+        .folio_put_refs(&phys.ram, pb, GUP_PIN_COUNTING_BIAS);
+    phys.pages
+        .folio_put_refs(&phys.ram, pinned, GUP_PIN_COUNTING_BIAS);
+    assert_eq!(
+        phys.pages.page(pinned).unwrap().refcount(),
+        0,
+        "freed on unpin"
+    );
+    check_rmap(&phys, &[&parent, &child]).unwrap();
+    drop(parent);
+    drop(child);
+    let mut b0 = base;
+    b0.used_frames -= 1;
+    b0.pgtable_frames -= 1;
+    assert_audit_clean(&phys, &b0);
+}
+
+#[test]
+fn fork_shares_an_already_shared_pinned_page() {
+    // __folio_try_dup_anon_rmap(): only an exclusive page must be copied; a pinned page
+    // that is already shared (a R/O pin of a COW page) is duplicated like any other.
+    let (phys, mut parent) = mm();
+    let a = parent.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    uwrite(&mut parent, a, 5);
+    let pfn = frame(&parent, a);
+    let c1 = parent.dup_mmap(2).unwrap();
+    phys.pages
+        .page(pfn)
+        .unwrap()
+        .page_ref_add(GUP_PIN_COUNTING_BIAS);
+    parent.set_has_pinned_flag();
+    let c2 = parent.dup_mmap(3).unwrap();
+    assert_eq!(frame(&c2, a), pfn);
+    assert_eq!(counts(&phys, pfn), (3 + GUP_PIN_COUNTING_BIAS, 3));
+    phys.pages
+        .folio_put_refs(&phys.ram, pfn, GUP_PIN_COUNTING_BIAS);
+    check_rmap(&phys, &[&parent, &c1, &c2]).unwrap();
+}
+
+#[test]
+fn write_fault_does_not_reuse_a_pinned_shared_page() {
+    // wp_can_reuse_anon_folio() looks at the refcount, so a pin (or a second mapper)
+    // forces a copy even when this is the only mapping.
+    let (phys, mut parent) = mm();
+    let a = parent.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    uwrite(&mut parent, a, 5);
+    let pfn = frame(&parent, a);
+    drop(parent.dup_mmap(2).unwrap());
+    phys.pages
+        .page(pfn)
+        .unwrap()
+        .page_ref_add(GUP_PIN_COUNTING_BIAS);
+    assert_eq!(counts(&phys, pfn), (1 + GUP_PIN_COUNTING_BIAS, 1));
+    uwrite(&mut parent, a, 6);
+    assert_ne!(frame(&parent, a), pfn);
+    assert_eq!(counts(&phys, pfn), (GUP_PIN_COUNTING_BIAS, 0));
+    assert_eq!(
+        phys.ram.read_u64(pfn.pa()).unwrap(),
+        5,
+        "the pinned data is kept"
+    );
+    phys.pages
+        .folio_put_refs(&phys.ram, pfn, GUP_PIN_COUNTING_BIAS);
+    assert_eq!(
+        phys.pages.page(pfn).unwrap().refcount(),
+        0,
+        "freed on unpin"
+    );
+    check_rmap(&phys, &[&parent]).unwrap();
+}
+
+#[test]
+fn unshare_after_fork_copies_read_only() {
+    let (phys, mut parent) = mm();
+    let a = parent.do_mmap(0, 2 * P, RW, ANON, None, 0).unwrap();
+    uwrite(&mut parent, a, 9);
+    let orig = frame(&parent, a);
+    let mut child = parent.dup_mmap(2).unwrap();
+    child.handle_mm_fault(a, FaultFlags::UNSHARE).unwrap();
+    let pte = pte_at(&child, a).unwrap();
+    assert_ne!(Pfn(pte.ppn()), orig);
+    assert!(!pte_write(pte), "unshare maps the copy read-only");
+    assert!(phys
+        .pages
+        .page(Pfn(pte.ppn()))
+        .unwrap()
+        .test(PageFlags::ANON_EXCLUSIVE));
+    assert_eq!(uread(&mut child, a), 9);
+    // Unshare on a missing PTE maps the zero page (do_anonymous_page without WRITE).
+    child.handle_mm_fault(a + P, FaultFlags::UNSHARE).unwrap();
+    assert_eq!(frame(&child, a + P), phys.pages.zero_pfn());
+    // The parent is now the only mapper; unshare there just re-marks it exclusive.
+    parent.handle_mm_fault(a, FaultFlags::UNSHARE).unwrap();
+    assert_eq!(frame(&parent, a), orig);
+    assert!(!pte_write(pte_at(&parent, a).unwrap()));
+    assert!(phys
+        .pages
+        .page(orig)
+        .unwrap()
+        .test(PageFlags::ANON_EXCLUSIVE));
+    check_rmap(&phys, &[&parent, &child]).unwrap();
+}
+
+#[test]
+fn madvise_dontfork_and_wipeonfork() {
+    let (phys, mut parent) = mm();
+    let base = phys.pages.audit();
+    let a = parent.do_mmap(0, 6 * P, RW, ANON, None, 0).unwrap();
+    for i in 0..6 {
+        uwrite(&mut parent, a + i * P, 1 + i);
+    }
+    parent.madvise(a, 2 * P, MADV_DONTFORK).unwrap();
+    parent.madvise(a + 4 * P, 2 * P, MADV_WIPEONFORK).unwrap();
+    assert_eq!(
+        vma_spans(&parent),
+        vec![
+            (a, a + 2 * P),
+            (a + 2 * P, a + 4 * P),
+            (a + 4 * P, a + 6 * P)
+        ]
+    );
+    parent.take_tlb_flush();
+    let mut child = parent.dup_mmap(2).unwrap();
+    // DONTFORK: no VMA in the child; the parent's PTEs were not write-protected.
+    assert_eq!(
+        vma_spans(&child),
+        vec![(a + 2 * P, a + 4 * P), (a + 4 * P, a + 6 * P)]
+    );
+    assert_eq!(
+        touch(&mut child, a, AccessType::Load).unwrap_err(),
+        VmFault::SigsegvMaperr
+    );
+    // WIPEONFORK: the VMA (with its flag) but no pages; the child reads zeros.
+    let w = child.vmas().vma_lookup(a + 4 * P).unwrap();
+    assert!(w.flags.contains(VmFlags::WIPEONFORK));
+    assert!(pte_at(&child, a + 4 * P).is_none());
+    assert_eq!(uread(&mut child, a + 5 * P), 0);
+    for i in [0, 1, 4, 5] {
+        assert!(pte_write(pte_at(&parent, a + i * P).unwrap()), "page {i}");
+        assert_eq!(uread(&mut parent, a + i * P), 1 + i);
+    }
+    assert!(!pte_write(pte_at(&parent, a + 2 * P).unwrap()));
+    assert_eq!(parent.stats().fork_wrprotected, 2);
+    assert_eq!(uread(&mut child, a + 3 * P), 4);
+    check_rmap(&phys, &[&parent, &child]).unwrap();
+    drop(child);
+
+    // DOFORK and KEEPONFORK clear the flags and the VMAs merge back; the next fork copies.
+    parent.madvise(a, 2 * P, MADV_DOFORK).unwrap();
+    parent.madvise(a + 4 * P, 2 * P, MADV_KEEPONFORK).unwrap();
+    assert_eq!(vma_spans(&parent), vec![(a, a + 6 * P)]);
+    let mut child = parent.dup_mmap(3).unwrap();
+    for i in 0..6 {
+        assert_eq!(uread(&mut child, a + i * P), 1 + i);
+    }
+    // WIPEONFORK is for private anonymous memory only.
+    let s = parent
+        .do_mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS, None, 0)
+        .unwrap();
+    assert_eq!(parent.madvise(s, P, MADV_WIPEONFORK), Err(Errno::EINVAL));
+    drop(child);
+    drop(parent);
+    let mut b = base;
+    b.used_frames -= 1;
+    b.pgtable_frames -= 1;
+    assert_audit_clean(&phys, &b);
+}
+
+#[test]
+fn fork_shares_shared_anonymous_memory_both_ways() {
+    let (phys, mut parent) = mm();
+    let s = parent
+        .do_mmap(0, 3 * P, RW, MAP_SHARED | MAP_ANONYMOUS, None, 0)
+        .unwrap();
+    uwrite(&mut parent, s, 1);
+    let mut child = parent.dup_mmap(2).unwrap();
+    // Populated at fork, shared, still writable in both (not a COW mapping), clean in
+    // the child (pte_mkclean).
+    for i in 0..3 {
+        assert_eq!(frame(&child, s + i * P), frame(&parent, s + i * P));
+        assert!(pte_write(pte_at(&child, s + i * P).unwrap()));
+        assert!(pte_write(pte_at(&parent, s + i * P).unwrap()));
+    }
+    assert!(!pte_dirty(pte_at(&child, s).unwrap()));
+    assert_eq!(parent.stats().fork_wrprotected, 0);
+    uwrite(&mut child, s, 2);
+    uwrite(&mut child, s + 2 * P, 3);
+    assert_eq!(
+        (uread(&mut parent, s), uread(&mut parent, s + 2 * P)),
+        (2, 3)
+    );
+    uwrite(&mut parent, s + P, 4);
+    assert_eq!(uread(&mut child, s + P), 4);
+    assert_eq!(counts(&phys, frame(&parent, s)), (2, 2));
+    check_rmap(&phys, &[&parent, &child]).unwrap();
+}
+
+#[test]
+fn fork_does_not_inherit_mlock_and_keeps_layout() {
+    let (_phys, mut parent) = mm();
+    let a = parent
+        .do_mmap(0, P, RW, ANON | MAP_LOCKED, None, 0)
+        .unwrap();
+    parent.init_brk(0x40_0000);
+    parent.brk(0x41_0000);
+    parent.setup_stack(2 * P).unwrap();
+    let child = parent.dup_mmap(2).unwrap();
+    assert!(parent
+        .vmas()
+        .vma_lookup(a)
+        .unwrap()
+        .flags
+        .contains(VmFlags::LOCKED));
+    assert!(!child
+        .vmas()
+        .vma_lookup(a)
+        .unwrap()
+        .flags
+        .contains(VmFlags::LOCKED));
+    assert_eq!(child.current_brk(), parent.current_brk());
+    assert_eq!(child.start_brk(), parent.start_brk());
+    assert_eq!(child.stack_bounds(), parent.stack_bounds());
+    assert_eq!(child.mmap_base(), parent.mmap_base());
+    assert_eq!(child.stats(), MmStats::default());
+}
+
+#[test]
+fn fork_sv48_svade() {
+    let (phys, mut parent) = mm_with(SatpMode::Sv48, AdScheme::Svade);
+    let base = phys.pages.audit();
+    // Far apart, so the copy needs every level of fresh tables.
+    let lo = parent
+        .do_mmap(0x1_0000_0000, P, RW, ANON | MAP_FIXED, None, 0)
+        .unwrap();
+    let hi = parent
+        .do_mmap(0x7000_0000_0000, P, RW, ANON | MAP_FIXED, None, 0)
+        .unwrap();
+    uwrite(&mut parent, lo, 1);
+    uwrite(&mut parent, hi, 2);
+    let mut child = parent.dup_mmap(2).unwrap();
+    assert_eq!(child.mode(), SatpMode::Sv48);
+    assert_eq!(
+        child.page_table().nr_tables(),
+        parent.page_table().nr_tables()
+    );
+    // Svade: the child's old PTE faults on a load; the handler sets A.
+    assert_eq!(
+        uwalk(&child, hi, AccessType::Load),
+        Err(WalkFault::PageFault)
+    );
+    assert_eq!(uread(&mut child, hi), 2);
+    assert!(pte_young(pte_at(&child, hi).unwrap()));
+    uwrite(&mut child, hi, 3);
+    uwrite(&mut parent, lo, 4);
+    assert_eq!((uread(&mut parent, hi), uread(&mut parent, lo)), (2, 4));
+    assert_eq!((uread(&mut child, hi), uread(&mut child, lo)), (3, 1));
+    check_rmap(&phys, &[&parent, &child]).unwrap();
+    drop(child);
+    drop(parent);
+    let mut b = base;
+    b.used_frames -= 1;
+    b.pgtable_frames -= 1;
+    assert_audit_clean(&phys, &b);
+}
+
+#[test]
+fn fork_out_of_memory_leaves_parent_intact() {
+    // 64 frames: enough for the parent, not for a child copying a pinned region.
+    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), 64 * P)]).unwrap();
+    let phys = Arc::new(PhysMem::new(ram).unwrap());
+    let base = phys.pages.audit();
+    let mut parent = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+    let a = parent.do_mmap(0, 40 * P, RW, ANON, None, 0).unwrap();
+    for i in 0..40 {
+        uwrite(&mut parent, a + i * P, i);
+        phys.pages
+            .page(frame(&parent, a + i * P))
+            .unwrap()
+            .page_ref_add(GUP_PIN_COUNTING_BIAS);
+    }
+    parent.set_has_pinned_flag();
+    assert_eq!(parent.dup_mmap(2).err(), Some(Errno::ENOMEM));
+    for i in 0..40 {
+        assert_eq!(uread(&mut parent, a + i * P), i);
+        phys.pages
+            .folio_put_refs(&phys.ram, frame(&parent, a + i * P), GUP_PIN_COUNTING_BIAS);
+    }
+    check_rmap(&phys, &[&parent]).unwrap();
+    drop(parent);
+    assert_audit_clean(&phys, &base);
+}
+
+// ------------------------------------------------------------------ fork property test
+
+const FORK_PAGES: u64 = 6;
+const FORK_BASE: u64 = 0x2000_0000;
+const MAX_PROCS: usize = 4;
+
+#[derive(Debug, Clone)]
+enum ForkOp {
+    Fork(usize),
+    Write(usize, u64, u64),
+    Read(usize, u64),
+    Exit(usize),
+    DontNeed(usize, u64),
+}
+
+fn fork_op() -> impl Strategy<Value = ForkOp> {
+    let who = 0..MAX_PROCS;
+    prop_oneof![
+        2 => who.clone().prop_map(ForkOp::Fork),
+        5 => (who.clone(), 0..FORK_PAGES, any::<u64>()).prop_map(|(w, p, v)| ForkOp::Write(w, p, v)),
+        3 => (who.clone(), 0..FORK_PAGES).prop_map(|(w, p)| ForkOp::Read(w, p)),
+        1 => who.clone().prop_map(ForkOp::Exit),
+        1 => (who, 0..FORK_PAGES).prop_map(|(w, p)| ForkOp::DontNeed(w, p)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Random fork/write/read/exit sequences against a model of each process's page
+    /// contents: no process ever sees another's write, the rmap books match the page
+    /// tables after every step, and the allocator is clean once all have exited.
+    #[test]
+    fn fork_isolation_matches_model(
+        ops in proptest::collection::vec(fork_op(), 1..60),
+        sv48 in any::<bool>(),
+        svade in any::<bool>(),
+    ) {
+        let mode = if sv48 { SatpMode::Sv48 } else { SatpMode::Sv39 };
+        let ad = if svade { AdScheme::Svade } else { AdScheme::Svadu };
+        let phys = phys(16);
+        let base = phys.pages.audit();
+        let mut first = Mm::new(Arc::clone(&phys), mode, ad, 1).unwrap();
+        first
+            .do_mmap(FORK_BASE, FORK_PAGES * P, RW, ANON | MAP_FIXED, None, 0)
+            .unwrap();
+        // Slots of processes: each with its Mm and the model of its pages' first words.
+        let mut procs: Vec<Option<(Mm, [u64; FORK_PAGES as usize])>> =
+            (0..MAX_PROCS).map(|_| None).collect();
+        procs[0] = Some((first, [0; FORK_PAGES as usize]));
+        let mut next_asid = 2u16;
+        for op in &ops {
+            match *op {
+                ForkOp::Fork(i) => {
+                    let Some(free) = procs.iter().position(Option::is_none) else { continue };
+                    let Some(Some((mm, model))) = procs.get_mut(i) else { continue };
+                    let model = *model;
+                    let child = mm.dup_mmap(next_asid).unwrap();
+                    next_asid += 1;
+                    procs[free] = Some((child, model));
+                }
+                ForkOp::Write(i, p, v) => {
+                    let Some(Some((mm, model))) = procs.get_mut(i) else { continue };
+                    uwrite(mm, FORK_BASE + p * P, v);
+                    model[p as usize] = v;
+                }
+                ForkOp::Read(i, p) => {
+                    let Some(Some((mm, model))) = procs.get_mut(i) else { continue };
+                    prop_assert_eq!(uread(mm, FORK_BASE + p * P), model[p as usize]);
+                }
+                ForkOp::Exit(i) => {
+                    if let Some(slot) = procs.get_mut(i) {
+                        *slot = None;
+                    }
+                }
+                ForkOp::DontNeed(i, p) => {
+                    let Some(Some((mm, model))) = procs.get_mut(i) else { continue };
+                    mm.madvise(FORK_BASE + p * P, P, MADV_DONTNEED).unwrap();
+                    model[p as usize] = 0;
+                }
+            }
+            // Every live process sees exactly its model, through the hardware walker.
+            for (mm, model) in procs.iter_mut().flatten() {
+                for (p, &want) in model.iter().enumerate() {
+                    prop_assert_eq!(uread(mm, FORK_BASE + p as u64 * P), want, "page {}", p);
+                }
+            }
+            let live: Vec<&Mm> = procs.iter().flatten().map(|(mm, _)| mm).collect();
+            check_rmap(&phys, &live).map_err(TestCaseError::fail)?;
+        }
+        drop(procs);
+        let a = phys.pages.audit();
+        prop_assert_eq!(
+            (a.used_frames, a.anon_frames, a.pgtable_frames, a.total_mapcount),
+            (base.used_frames, base.anon_frames, base.pgtable_frames, 0)
+        );
+        prop_assert_eq!(a.bad_puts + a.inconsistent_frames, 0);
+    }
+}

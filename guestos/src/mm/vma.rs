@@ -4,9 +4,11 @@
 //! after every operation that the system calls perform — maximally merged, as Linux's
 //! maple tree of VMAs is after `vma_merge()`. Keyed by `vm_start` in a `BTreeMap`.
 //!
-//! Anonymous VMAs here have no `anon_vma` object: with one process per address space and
-//! no fork yet, any two adjacent anonymous VMAs with equal flags, name and contiguous
-//! `vm_pgoff` are merge-compatible (Linux's `is_mergeable_anon_vma()` holds trivially).
+//! Anonymous VMAs here have no `anon_vma` object (there is no reverse mapping to serve):
+//! any two adjacent anonymous VMAs with equal flags, name and contiguous `vm_pgoff` are
+//! merge-compatible. Linux's `is_mergeable_anon_vma()` can refuse such a merge after fork,
+//! when the two VMAs got different `anon_vma`s; that changes only how `/proc/<pid>/maps`
+//! splits a range, never what memory holds.
 
 use std::collections::BTreeMap;
 use std::fmt;

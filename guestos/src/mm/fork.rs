@@ -1,0 +1,143 @@
+//! Fork: duplicating an address space copy-on-write (Linux `kernel/fork.c dup_mm()` /
+//! `dup_mmap()`, with `copy_page_range()` from `mm/memory.c` in [`super::pgtable`]).
+//!
+//! After [`Mm::dup_mmap`] parent and child map the same private anonymous pages
+//! read-only, none of them `PageAnonExclusive`; the first write on either side takes a
+//! write-protect fault, and `do_wp_page()` (in [`super::fault`]) copies the page, or
+//! reuses it when the other side has already copied or exited (`folio_ref_count() == 1`).
+//! Exit is [`Mm::exit_mmap`] (or dropping the `Mm`): every PTE drops its page's mapping
+//! and reference, so a page shared by fork is freed by whichever side unmaps it last.
+//!
+//! `MAP_SHARED|MAP_ANONYMOUS` memory is shared through Linux's shmem object, which this
+//! kernel does not have yet: a page that neither side had touched would be faulted in
+//! separately by each. So `dup_mmap` first populates every page of such a VMA in the
+//! parent (read-fault semantics, no data change) and then copies the PTEs, which makes
+//! the whole mapping shared as in Linux, at the cost of committing its memory at fork.
+//! `MADV_REMOVE` on such a range after fork frees the pages in one process only (Linux
+//! would punch the hole in the shared object).
+
+use std::sync::Arc;
+
+use devices::PAGE_SIZE;
+
+use super::fault::VmFault;
+use super::pgtable::{pte_none, ForkCopy};
+use super::vma::{VmFlags, Vma};
+use super::Mm;
+use crate::errno::{Errno, KResult};
+
+impl Mm {
+    /// `dup_mm()` / `dup_mmap()`: the child address space of a `fork()` (or `clone()`
+    /// without `CLONE_VM`), with a fresh root table and ASID `new_asid`, the same paging
+    /// mode and A/D scheme, and a copy of the layout (`brk`, stack, `mmap_base`, limits).
+    ///
+    /// VMAs (`vm_area_dup()`): a `VM_DONTCOPY` VMA (`MADV_DONTFORK`) is left out; the
+    /// copies lose `VM_LOCKED | VM_LOCKONFAULT` (`VM_LOCKED_MASK`: mlock is not
+    /// inherited); a `VM_WIPEONFORK` VMA is copied with its flags but none of its pages,
+    /// so the child reads zeros there. Every other VMA's PTEs are copied by
+    /// `copy_page_range()` (see [`super::pgtable::PageTable`]'s `copy_page_range` for the
+    /// per-entry rules: COW write-protection in both, refcount and mapcount of each shared
+    /// page, `PageAnonExclusive` cleared, possibly pinned pages copied at once when the
+    /// parent has `MMF_HAS_PINNED`, the child's entries old, and clean for shared
+    /// mappings). The child's page tables are allocated in guest RAM.
+    ///
+    /// The parent's pending TLB flush gains every entry that lost `W`: the kernel must
+    /// drain [`Mm::take_tlb_flush`] and `sfence.vma` the parent's ASID before the parent
+    /// runs again, or a stale writable translation would write into the shared page
+    /// (Linux: `flush_tlb_mm(oldmm)` at the end of `dup_mmap()`). The child starts with no
+    /// pending flush: if `new_asid` was used before by another address space, the kernel
+    /// must flush that ASID before the child first runs.
+    ///
+    /// Statistics (`MmStats`) start from zero in the child; `MMF_HAS_PINNED` is not
+    /// inherited (it is not in `MMF_INIT_MASK`).
+    ///
+    /// # Errors
+    /// `ENOMEM` when frames run out (page tables, a pinned page's copy, populating shared
+    /// anonymous memory) or the child's map count would exceed its limit. The partial child
+    /// is torn down; the parent keeps its VMAs and data, and any entry already
+    /// write-protected is in its pending flush.
+    pub fn dup_mmap(&mut self, new_asid: u16) -> KResult<Mm> {
+        let mut child = Mm::new(Arc::clone(&self.phys), self.mode(), self.ad, new_asid)?;
+        child.task_size = self.task_size;
+        child.mmap_base = self.mmap_base;
+        child.mmap_min_addr = self.mmap_min_addr;
+        child.start_brk = self.start_brk;
+        child.brk = self.brk;
+        child.stack_start = self.stack_start;
+        child.stack_top = self.stack_top;
+        child.stack_rlimit = self.stack_rlimit;
+
+        let vmas: Vec<Vma> = self.vmas.iter().cloned().collect();
+        for vma in vmas.iter().filter(|v| {
+            v.is_anonymous()
+                && v.flags.contains(VmFlags::SHARED)
+                && !v.flags.contains(VmFlags::DONTCOPY)
+        }) {
+            self.populate_shared_anon(vma)?;
+        }
+
+        let mut tree = self.vmas.clone();
+        for vma in &vmas {
+            if vma.flags.contains(VmFlags::DONTCOPY) {
+                tree.remove(vma.start);
+            } else if let Some(v) = tree.get_mut(vma.start) {
+                v.flags -= VmFlags::LOCKED | VmFlags::LOCKONFAULT;
+            }
+        }
+        child.vmas = tree;
+
+        let mut st = ForkCopy::default();
+        let r = vmas
+            .iter()
+            .filter(|v| !v.flags.intersects(VmFlags::DONTCOPY | VmFlags::WIPEONFORK))
+            .try_for_each(|v| {
+                self.pgtable.copy_page_range(
+                    &child.pgtable,
+                    v.start,
+                    v.end,
+                    v.flags,
+                    self.has_pinned,
+                    &mut st,
+                )
+            });
+        self.stats.fork_wrprotected += st.wrprotected;
+        self.stats.fork_copies += st.copied;
+        let parent_tlb = std::mem::take(&mut st.parent_tlb);
+        self.tlb_finish_mmu(parent_tlb);
+        r.map(|()| child)
+    }
+
+    /// Faults in every missing page of a shared anonymous VMA (see the module docs: the
+    /// stand-in for the shmem object that would share unpopulated pages).
+    ///
+    /// # Errors
+    /// `ENOMEM`.
+    fn populate_shared_anon(&mut self, vma: &Vma) -> KResult<()> {
+        let mut va = vma.start;
+        while va < vma.end {
+            let slot = self.pgtable.pte_alloc(va)?;
+            if pte_none(self.pgtable.ptep_get(slot)) {
+                self.do_shared_anon_page(vma, va, slot, false)
+                    .map_err(|e| match e {
+                        VmFault::Oom => Errno::ENOMEM,
+                        _ => Errno::EFAULT,
+                    })?;
+            }
+            va += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// `mm_set_has_pinned_flag()`: records that a page of this address space was pinned
+    /// with `FOLL_PIN` (`MMF_HAS_PINNED`). From then on fork copies possibly pinned
+    /// exclusive anonymous pages instead of sharing them (`folio_needs_cow_for_dma()`).
+    /// Never cleared, as in Linux.
+    pub fn set_has_pinned_flag(&mut self) {
+        self.has_pinned = true;
+    }
+
+    /// Whether `MMF_HAS_PINNED` is set.
+    pub fn has_pinned(&self) -> bool {
+        self.has_pinned
+    }
+}
