@@ -198,7 +198,7 @@ impl MmuGather {
     }
 }
 
-/// What [`PageTable::copy_page_range`] did during one fork.
+/// What `PageTable::copy_page_range()` (the fork copy, see [`super::Mm::dup_mmap`]) did.
 #[derive(Debug, Default)]
 pub struct ForkCopy {
     /// Entries the child now shares with the parent (zero page included).
