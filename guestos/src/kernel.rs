@@ -24,7 +24,10 @@ use crate::fs::{parse_file_arg, HostStreams, ImportError};
 use crate::loader::parse_elf;
 use crate::mm::{Mm, PageAllocError, PhysMem, TlbFlushRange, VmFault};
 use crate::process::{Process, TaskState, WaitOn};
-use crate::signal::{self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP, SIG_DFL, SIG_IGN};
+use crate::signal::{
+    self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
+    SIG_DFL, SIG_IGN,
+};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
@@ -119,13 +122,17 @@ pub fn run(
         vfs.import_host_file(&arg)?;
     }
     // The image is also a file in the guest (for /proc/self/exe and re-reading itself).
-    if let Some((parent, _)) = exe_path.rsplit_once('/').filter(|(d, _)| d.starts_with('/')) {
+    if let Some((parent, _)) = exe_path
+        .rsplit_once('/')
+        .filter(|(d, _)| d.starts_with('/'))
+    {
         let _ = vfs.create_dir_all(parent.as_bytes(), 0o755);
     }
     if exe_path.starts_with('/') {
         let _ = vfs.write_file(exe_path.as_bytes(), image, 0o755);
     }
-    let mm = Mm::new(Arc::clone(&phys), config.paging, config.ad, 1).map_err(KernelError::AddressSpace)?;
+    let mm = Mm::new(Arc::clone(&phys), config.paging, config.ad, 1)
+        .map_err(KernelError::AddressSpace)?;
     let mut init = Process::new(INIT_PID, config, mm, vfs, Arc::new(stdio));
     exec(&mut init, image, exe_path, argv, envp)?;
 
@@ -140,7 +147,12 @@ pub fn run(
         io_sleep: BTreeMap::new(),
         stats: KernelStats::default(),
     };
-    let hart_config = HartConfig { hart_id: 0, tlb: config.tlb, ad: config.ad, cost: config.cost.clone() };
+    let hart_config = HartConfig {
+        hart_id: 0,
+        tlb: config.tlb,
+        ad: config.ad,
+        cost: config.cost.clone(),
+    };
     let mut hart = Hart::new(&phys.ram, Some(&clint), hart_config);
     let start = Instant::now();
     let status = k.schedule(&mut hart);
@@ -149,7 +161,12 @@ pub fn run(
         k.stats.uaccess_mmu = init.mm.uaccess_counters();
     }
     k.stats.peak_frames = phys.pages.peak_used();
-    Ok(RunReport { status, hart: hart.stats(), kernel: k.stats, host_seconds })
+    Ok(RunReport {
+        status,
+        hart: hart.stats(),
+        kernel: k.stats,
+        host_seconds,
+    })
 }
 
 impl Kernel<'_> {
@@ -175,7 +192,12 @@ impl Kernel<'_> {
                 if let Some(init) = self.procs.get(&INIT_PID) {
                     init.log("dirtybit: every process is blocked and nothing can wake them (deadlock); stopping\n");
                 }
-                return ExitStatus::Signaled { signo: SIGKILL, code: signal::SI_KERNEL, addr: 0, pc: hart.pc };
+                return ExitStatus::Signaled {
+                    signo: SIGKILL,
+                    code: signal::SI_KERNEL,
+                    addr: 0,
+                    pc: hart.pc,
+                };
             };
             cursor = pid;
             self.switch_to(hart, pid);
@@ -188,7 +210,9 @@ impl Kernel<'_> {
     fn pick_next(&mut self, after: u32) -> Option<u32> {
         let epoch = self.epoch;
         for (pid, p) in &mut self.procs {
-            if p.state == TaskState::Blocked(WaitOn::Io) && self.io_sleep.get(pid).is_some_and(|&e| e < epoch) {
+            if p.state == TaskState::Blocked(WaitOn::Io)
+                && self.io_sleep.get(pid).is_some_and(|&e| e < epoch)
+            {
                 p.state = TaskState::Runnable;
             }
         }
@@ -233,7 +257,11 @@ impl Kernel<'_> {
     fn run_quantum(&mut self, hart: &mut Hart<'_>, pid: u32, budget: u64) {
         // Signals queued while it was not running are delivered on the way to user mode.
         self.deliver_pending(hart, pid);
-        if self.procs.get(&pid).is_none_or(|p| p.state != TaskState::Runnable) {
+        if self
+            .procs
+            .get(&pid)
+            .is_none_or(|p| p.state != TaskState::Runnable)
+        {
             return;
         }
         let fault = match hart.run(budget) {
@@ -248,7 +276,9 @@ impl Kernel<'_> {
             Exit::PageFault { va, access } => {
                 hart.account_trap();
                 self.stats.page_faults += 1;
-                let Some(proc) = self.procs.get_mut(&pid) else { return };
+                let Some(proc) = self.procs.get_mut(&pid) else {
+                    return;
+                };
                 let r = proc.mm.handle_user_fault(va.raw(), access);
                 apply_flush(hart, proc);
                 match r {
@@ -260,7 +290,9 @@ impl Kernel<'_> {
                     }
                     Err(VmFault::SigsegvAccerr) => Some((SIGSEGV, signal::SEGV_ACCERR, va.raw())),
                     Err(VmFault::Sigbus) => Some((SIGBUS, 2, va.raw())),
-                    Err(VmFault::SigsegvMaperr | VmFault::Oom) => Some((SIGSEGV, signal::SEGV_MAPERR, va.raw())),
+                    Err(VmFault::SigsegvMaperr | VmFault::Oom) => {
+                        Some((SIGSEGV, signal::SEGV_MAPERR, va.raw()))
+                    }
                 }
             }
             Exit::AccessFault { va, .. } => {
@@ -281,7 +313,16 @@ impl Kernel<'_> {
             }
         };
         if let Some((signo, code, addr)) = fault {
-            self.force_sig_fault(hart, pid, SigInfo { signo, code, addr });
+            self.force_sig_fault(
+                hart,
+                pid,
+                SigInfo {
+                    signo,
+                    code,
+                    addr,
+                    status: 0,
+                },
+            );
         }
         self.deliver_pending(hart, pid);
     }
@@ -314,7 +355,9 @@ impl Kernel<'_> {
             }
             nr::SYS_sched_yield => self.finish(pid, n, a, Ok(SyscallOutcome::Return(0))),
             _ => {
-                let Some(proc) = self.procs.get_mut(&pid) else { return };
+                let Some(proc) = self.procs.get_mut(&pid) else {
+                    return;
+                };
                 syscall::dispatch(proc, hart)
             }
         };
@@ -418,7 +461,12 @@ impl Kernel<'_> {
     /// `execve(path, argv, envp)`: everything that can fail with an errno is checked
     /// before the old image is torn down (the point of no return); a failure after it kills
     /// the process with SIGSEGV, as Linux does.
-    fn sys_execve(&mut self, hart: &mut Hart<'_>, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+    fn sys_execve(
+        &mut self,
+        hart: &mut Hart<'_>,
+        pid: u32,
+        a: [u64; 6],
+    ) -> KResult<SyscallOutcome> {
         const MAX_STRINGS: usize = 0x7fff_ffff / 8;
         let asid = self.alloc_asid(hart);
         let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
@@ -436,7 +484,10 @@ impl Kernel<'_> {
                 if out.len() >= MAX_STRINGS {
                     return Err(Errno::E2BIG);
                 }
-                out.push(proc.mm.strncpy_from_user(p, crate::loader::stack::MAX_ARG_STRLEN)?);
+                out.push(
+                    proc.mm
+                        .strncpy_from_user(p, crate::loader::stack::MAX_ARG_STRLEN)?,
+                );
                 va = va.checked_add(8).ok_or(Errno::EFAULT)?;
             }
         };
@@ -448,16 +499,34 @@ impl Kernel<'_> {
         let exe_path = if exe_path.starts_with('/') {
             exe_path
         } else {
-            let cwd = proc.vfs.path_of(&proc.fs.cwd).map(|c| String::from_utf8_lossy(&c).into_owned()).unwrap_or_default();
+            let cwd = proc
+                .vfs
+                .path_of(&proc.fs.cwd)
+                .map(|c| String::from_utf8_lossy(&c).into_owned())
+                .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
         // Point of no return: the new address space replaces the old one.
-        let mm = Mm::new(Arc::clone(&self.phys), self.config.paging, self.config.ad, asid)?;
+        let mm = Mm::new(
+            Arc::clone(&self.phys),
+            self.config.paging,
+            self.config.ad,
+            asid,
+        )?;
         drop(std::mem::replace(&mut proc.mm, mm));
         proc.signals.exec_reset();
         if exec(proc, &image, &exe_path, &argv, &envp).is_err() {
             let pc = hart.pc;
-            self.exit_process(hart, pid, ExitStatus::Signaled { signo: SIGSEGV, code: signal::SI_KERNEL, addr: 0, pc });
+            self.exit_process(
+                hart,
+                pid,
+                ExitStatus::Signaled {
+                    signo: SIGSEGV,
+                    code: signal::SI_KERNEL,
+                    addr: 0,
+                    pc,
+                },
+            );
             return Ok(SyscallOutcome::Resume);
         }
         hart.set_satp(proc.mm.satp());
@@ -471,7 +540,9 @@ impl Kernel<'_> {
     /// The process ends: it becomes a zombie holding its exit status, its children are
     /// re-parented to init, and its parent is woken (and sent its exit signal).
     fn exit_process(&mut self, hart: &mut Hart<'_>, pid: u32, status: ExitStatus) {
-        let Some(proc) = self.procs.get_mut(&pid) else { return };
+        let Some(proc) = self.procs.get_mut(&pid) else {
+            return;
+        };
         proc.state = TaskState::Zombie(status);
         if self.current == Some(pid) {
             proc.ctx = hart.save_context();
@@ -480,6 +551,8 @@ impl Kernel<'_> {
             let ctid = proc.clear_child_tid;
             let _ = proc.mm.copy_to_user(ctid, &0u32.to_le_bytes());
         }
+        // exit_files(): closing the descriptors lets pipe readers see EOF and writers EPIPE.
+        proc.fs.fds = crate::fs::FdTable::new();
         let (ppid, exit_signal) = (proc.ppid, proc.exit_signal);
         self.io_sleep.remove(&pid);
         for p in self.procs.values_mut() {
@@ -489,12 +562,26 @@ impl Kernel<'_> {
         }
         self.wake(ppid, WaitOn::Child);
         self.wake(ppid, WaitOn::VforkDone(pid));
-        if exit_signal != 0 {
-            if let Some(parent) = self.procs.get_mut(&ppid) {
-                let act = parent.signals.action(exit_signal);
-                if act.handler != SIG_DFL && act.handler != SIG_IGN {
-                    parent.pending.push(SigInfo { signo: exit_signal, code: wait::CLD_EXITED, addr: u64::from(pid) });
-                }
+        let (code, status_word) = match status {
+            ExitStatus::Exited(c) => (wait::CLD_EXITED, i32::from(c)),
+            ExitStatus::Signaled { signo, .. } => (wait::CLD_KILLED, i32::from(signo)),
+            ExitStatus::InsnLimit => (wait::CLD_KILLED, i32::from(SIGKILL)),
+        };
+        if let Some(parent) = self.procs.get_mut(&ppid) {
+            // A parent that set SIGCHLD to SIG_IGN never sees zombies: the child is reaped
+            // at once (do_notify_parent's autoreap), and its wait4 gets ECHILD.
+            let autoreap =
+                exit_signal == SIGCHLD && parent.signals.action(SIGCHLD).handler == SIG_IGN;
+            if exit_signal != 0 && !parent.signals.is_ignored(exit_signal) {
+                parent.pending.push(SigInfo {
+                    signo: exit_signal,
+                    code,
+                    addr: u64::from(pid),
+                    status: status_word,
+                });
+            }
+            if autoreap && pid != INIT_PID {
+                self.procs.remove(&pid);
             }
         }
         // Anything blocked on I/O may now see EOF or EPIPE.
@@ -524,10 +611,22 @@ impl Kernel<'_> {
     /// `wait4(pid, wstatus, options, rusage)`.
     fn sys_wait4(&mut self, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         let (target, wstatus, options, rusage) = (a[0] as i64 as i32, a[1], a[2], a[3]);
-        if options & !(wait::WNOHANG | wait::WSTOPPED | wait::WCONTINUED | 0x4000_0000 | 0x8000_0000 | 0x2000_0000) != 0 {
+        if options
+            & !(wait::WNOHANG
+                | wait::WSTOPPED
+                | wait::WCONTINUED
+                | 0x4000_0000
+                | 0x8000_0000
+                | 0x2000_0000)
+            != 0
+        {
             return Err(Errno::EINVAL);
         }
-        let which = if target > 0 { Some(target as u32) } else { None };
+        let which = if target > 0 {
+            Some(target as u32)
+        } else {
+            None
+        };
         match self.find_zombie(pid, which)? {
             Some((cpid, st)) => {
                 let word: u32 = match st {
@@ -597,7 +696,13 @@ impl Kernel<'_> {
     // ---- signals -----------------------------------------------------------------------
 
     /// `kill(pid, sig)`, `tkill(tid, sig)`, `tgkill(tgid, tid, sig)`.
-    fn sys_kill(&mut self, hart: &mut Hart<'_>, pid: u32, n: u64, a: [u64; 6]) -> KResult<SyscallOutcome> {
+    fn sys_kill(
+        &mut self,
+        hart: &mut Hart<'_>,
+        pid: u32,
+        n: u64,
+        a: [u64; 6],
+    ) -> KResult<SyscallOutcome> {
         let (target, sig, code) = match n {
             nr::SYS_kill => (a[0] as i64, a[1], signal::SI_USER),
             nr::SYS_tkill => (a[0] as i64, a[1], signal::SI_TKILL),
@@ -609,48 +714,82 @@ impl Kernel<'_> {
         let targets: Vec<u32> = match target {
             t if t > 0 => {
                 let t = t as u32;
-                if !self.procs.get(&t).is_some_and(|p| !matches!(p.state, TaskState::Zombie(_)) || sig == 0) {
+                if !self
+                    .procs
+                    .get(&t)
+                    .is_some_and(|p| !matches!(p.state, TaskState::Zombie(_)) || sig == 0)
+                {
                     return Err(Errno::ESRCH);
                 }
                 vec![t]
             }
             // Our processes form one process group and one session.
             0 => self.live_pids(),
-            -1 => self.live_pids().into_iter().filter(|&p| p != INIT_PID || pid == INIT_PID).collect(),
+            -1 => self
+                .live_pids()
+                .into_iter()
+                .filter(|&p| p != INIT_PID || pid == INIT_PID)
+                .collect(),
             _ => self.live_pids(),
         };
         if sig != 0 {
             for t in targets {
-                self.send_signal(hart, t, SigInfo { signo: sig as u8, code, addr: u64::from(pid) });
+                self.send_signal(
+                    hart,
+                    t,
+                    SigInfo {
+                        signo: sig as u8,
+                        code,
+                        addr: u64::from(pid),
+                        status: 0,
+                    },
+                );
             }
         }
         Ok(SyscallOutcome::Return(0))
     }
 
     fn live_pids(&self) -> Vec<u32> {
-        self.procs.iter().filter(|(_, p)| !matches!(p.state, TaskState::Zombie(_))).map(|(&pid, _)| pid).collect()
+        self.procs
+            .iter()
+            .filter(|(_, p)| !matches!(p.state, TaskState::Zombie(_)))
+            .map(|(&pid, _)| pid)
+            .collect()
     }
 
     /// Queues `info` for `pid`; a default-fatal signal to a process that is not running
     /// ends it now, a caught one interrupts a sleeping call with EINTR.
     fn send_signal(&mut self, hart: &mut Hart<'_>, pid: u32, info: SigInfo) {
         let running = self.current == Some(pid);
-        let Some(p) = self.procs.get_mut(&pid) else { return };
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
         if matches!(p.state, TaskState::Zombie(_)) {
             return;
         }
         let act = p.signals.action(info.signo);
-        let ignored = act.handler == SIG_IGN || (act.handler == SIG_DFL && signal::default_ignored(info.signo));
-        if ignored && info.signo != SIGKILL {
+        let blocked = p.signals.is_blocked(info.signo) && info.signo != SIGKILL;
+        // An ignored signal is dropped at once unless it is blocked (sig_ignored()).
+        if p.signals.is_ignored(info.signo) && !blocked && info.signo != SIGKILL {
             return;
         }
-        let blocked = p.signals.is_blocked(info.signo) && info.signo != SIGKILL;
         if !running && !blocked && (act.handler == SIG_DFL || info.signo == SIGKILL) {
             let pc = p.ctx.pc;
             self.exit_process(hart, pid, killed(info, pc));
             return;
         }
-        p.pending.push(info);
+        // A standard signal (< 32) is pending at most once per queue; tkill/tgkill queue on
+        // the thread (`task->pending`), kill on the process (`signal->shared_pending`), so
+        // one of each can be pending at once. Real-time signals queue every instance.
+        let thread_directed = |q: &SigInfo| q.code == signal::SI_TKILL;
+        if info.signo >= 32
+            || !p
+                .pending
+                .iter()
+                .any(|q| q.signo == info.signo && thread_directed(q) == thread_directed(&info))
+        {
+            p.pending.push(info);
+        }
         if !blocked {
             if let TaskState::Blocked(on) = p.state {
                 // A vfork parent's call has already completed: nothing to interrupt.
@@ -669,7 +808,9 @@ impl Kernel<'_> {
     /// installed and the signal is not blocked; otherwise the default action ends the
     /// process (blocked or ignored fault signals cannot be ignored when forced).
     fn force_sig_fault(&mut self, hart: &mut Hart<'_>, pid: u32, info: SigInfo) {
-        let Some(p) = self.procs.get_mut(&pid) else { return };
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
         let act = p.signals.action(info.signo);
         if act.handler == SIG_DFL || act.handler == SIG_IGN || p.signals.is_blocked(info.signo) {
             self.exit_process(hart, pid, killed(info, hart.pc));
@@ -684,11 +825,21 @@ impl Kernel<'_> {
         if self.current != Some(pid) {
             return;
         }
-        let Some(p) = self.procs.get_mut(&pid) else { return };
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
         if p.state != TaskState::Runnable {
             return;
         }
-        let Some(i) = p.pending.iter().position(|s| !p.signals.is_blocked(s.signo) || s.signo == SIGKILL) else {
+        let Some(i) = p
+            .pending
+            .iter()
+            .position(|s| !p.signals.is_blocked(s.signo) || s.signo == SIGKILL)
+        else {
+            // rt_sigsuspend's temporary mask ends with the call if no handler ran.
+            if let Some(m) = p.signals.saved_mask.take() {
+                p.signals.blocked = m;
+            }
             return;
         };
         let info = p.pending.remove(i);
@@ -703,7 +854,9 @@ impl Kernel<'_> {
     }
 
     fn handle_signal(&mut self, hart: &mut Hart<'_>, pid: u32, info: SigInfo, act: SigAction) {
-        let Some(p) = self.procs.get_mut(&pid) else { return };
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
         let mut ctx = hart.save_context();
         let tramp = p.sigreturn_trampoline;
         match setup_rt_frame(&mut p.mm, &mut ctx, &mut p.signals, &info, &act, tramp) {
@@ -713,7 +866,12 @@ impl Kernel<'_> {
             }
             // The frame cannot be written: Linux forces SIGSEGV (force_sigsegv).
             Err(_) => {
-                let info = SigInfo { signo: SIGSEGV, code: signal::SI_KERNEL, addr: 0 };
+                let info = SigInfo {
+                    signo: SIGSEGV,
+                    code: signal::SI_KERNEL,
+                    addr: 0,
+                    status: 0,
+                };
                 self.exit_process(hart, pid, killed(info, hart.pc));
             }
         }
@@ -721,7 +879,12 @@ impl Kernel<'_> {
 }
 
 fn killed(info: SigInfo, pc: u64) -> ExitStatus {
-    ExitStatus::Signaled { signo: info.signo, code: info.code, addr: info.addr, pc }
+    ExitStatus::Signaled {
+        signo: info.signo,
+        code: info.code,
+        addr: info.addr,
+        pc,
+    }
 }
 
 /// Carries out the TLB (and icache) maintenance the mm asked for: the single-hart form of

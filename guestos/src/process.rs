@@ -34,6 +34,8 @@ pub enum WaitOn {
     VforkDone(u32),
     /// Pipe (or other file) I/O by another process.
     Io,
+    /// Any signal (`rt_sigsuspend`).
+    Signal,
 }
 
 /// One single-threaded process.
@@ -79,7 +81,13 @@ pub struct Process {
 impl Process {
     /// A process with no address space content yet (see [`crate::exec::exec`]), fds 0–2 on
     /// `stdio`.
-    pub fn new(pid: u32, config: &KernelConfig, mm: Mm, vfs: Arc<Vfs>, stdio: Arc<HostStreams>) -> Self {
+    pub fn new(
+        pid: u32,
+        config: &KernelConfig,
+        mm: Mm,
+        vfs: Arc<Vfs>,
+        stdio: Arc<HostStreams>,
+    ) -> Self {
         let fs = ProcessFs::new(&vfs, &stdio);
         Self {
             pid,

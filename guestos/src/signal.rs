@@ -95,9 +95,11 @@ pub struct SigInfo {
     pub signo: u8,
     /// `si_code`.
     pub code: i32,
-    /// `si_addr` for SIGSEGV/SIGBUS/SIGILL/SIGTRAP/SIGFPE; for SI_USER/SI_TKILL the sender's
-    /// pid goes in `si_pid` (same offset) and uid 0 in `si_uid`.
+    /// `si_addr` for SIGSEGV/SIGBUS/SIGILL/SIGTRAP/SIGFPE; for SI_USER/SI_TKILL and SIGCHLD
+    /// the sender's pid goes in `si_pid` (same offset) and uid 0 in `si_uid`.
     pub addr: u64,
+    /// `si_status` of SIGCHLD (offset 24): the exit code or the killing signal.
+    pub status: i32,
 }
 
 /// `sizeof(siginfo_t)`.
@@ -144,6 +146,7 @@ pub fn setup_rt_frame(
     put(&mut buf, 0, u64::from(info.signo), 4);
     put(&mut buf, 8, info.code as u32 as u64, 4);
     put(&mut buf, 16, info.addr, 8);
+    put(&mut buf, 24, info.status as u32 as u64, 4);
     // ucontext: uc_flags, uc_link, uc_stack, uc_sigmask.
     let uc = SIGINFO_SIZE;
     put(&mut buf, uc + 16, ss_sp, 8);
@@ -154,7 +157,10 @@ pub fn setup_rt_frame(
         4,
     );
     put(&mut buf, uc + 32, ss_size, 8);
-    put(&mut buf, uc + 40, state.blocked, 8);
+    // The mask to restore at sigreturn: the one saved by rt_sigsuspend if any
+    // (sigmask_to_save()), else the current one.
+    let restore_mask = state.saved_mask.take().unwrap_or(state.blocked);
+    put(&mut buf, uc + 40, restore_mask, 8);
     // sigcontext: user_regs_struct (pc in slot 0, x1..x31), then the D state.
     let mc = uc + UC_MCONTEXT;
     put(&mut buf, mc, ctx.pc, 8);
@@ -229,6 +235,9 @@ pub struct SignalState {
     pub blocked: u64,
     /// `sigaltstack` as `(ss_sp, ss_flags, ss_size)`.
     pub altstack: (u64, u32, u64),
+    /// The mask `rt_sigsuspend` replaced, restored when the handler returns
+    /// (`current->saved_sigmask`).
+    pub saved_mask: Option<u64>,
 }
 
 impl Default for SignalState {
@@ -237,10 +246,13 @@ impl Default for SignalState {
             actions: [SigAction::default(); NSIG],
             blocked: 0,
             altstack: (0, SS_DISABLE, 0),
+            saved_mask: None,
         }
     }
 }
 
+/// `SS_ONSTACK`.
+const SS_ONSTACK: u32 = 1;
 /// `SS_DISABLE`.
 const SS_DISABLE: u32 = 2;
 /// `MINSIGSTKSZ` on riscv64.
@@ -272,6 +284,13 @@ impl SignalState {
         if let Some(a) = self.actions.get_mut(usize::from(signo).wrapping_sub(1)) {
             *a = act;
         }
+    }
+
+    /// Whether a signal sent now would be ignored (`sig_ignored` without the blocked case:
+    /// SIG_IGN, or SIG_DFL for a default-ignored signal).
+    pub fn is_ignored(&self, signo: u8) -> bool {
+        let a = self.action(signo);
+        a.handler == SIG_IGN || (a.handler == SIG_DFL && default_ignored(signo))
     }
 
     /// Whether `signo` is blocked.
@@ -359,7 +378,15 @@ impl SignalState {
     ///
     /// # Errors
     /// `EINVAL` for bad flags, `ENOMEM` for a stack smaller than MINSIGSTKSZ, `EFAULT`.
-    pub fn sys_sigaltstack(&mut self, u: &mut dyn UserAccess, ss: u64, old: u64) -> KResult<u64> {
+    pub fn sys_sigaltstack(
+        &mut self,
+        u: &mut dyn UserAccess,
+        ss: u64,
+        old: u64,
+        sp: u64,
+    ) -> KResult<u64> {
+        let (alt_sp, alt_flags, alt_size) = self.altstack;
+        let on_stack = alt_flags & SS_DISABLE == 0 && sp.wrapping_sub(alt_sp) < alt_size;
         let new = if ss != 0 {
             let sp = u.get_user_u64(ss)?;
             let flags = u.get_user_u64(ss + 8)? as u32;
@@ -374,11 +401,15 @@ impl SignalState {
         } else {
             None
         };
+        if new.is_some() && on_stack {
+            // The alternate stack cannot be changed while running on it.
+            return Err(Errno::EPERM);
+        }
         if old != 0 {
-            let (sp, flags, size) = self.altstack;
-            u.put_user_u64(old, sp)?;
+            let flags = if on_stack { SS_ONSTACK } else { alt_flags };
+            u.put_user_u64(old, alt_sp)?;
             u.put_user_u64(old + 8, u64::from(flags))?;
-            u.put_user_u64(old + 16, size)?;
+            u.put_user_u64(old + 16, alt_size)?;
         }
         if let Some(n) = new {
             self.altstack = if n.1 & SS_DISABLE != 0 {
@@ -448,6 +479,7 @@ mod tests {
             signo: SIGSEGV,
             code: SEGV_ACCERR,
             addr: 0xdead_0000,
+            status: 0,
         };
         setup_rt_frame(&mut u, &mut ctx, &mut s, &info, &act, 0x7770).unwrap();
         assert_eq!(ctx.pc, 0x5550);

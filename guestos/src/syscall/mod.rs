@@ -36,7 +36,12 @@ const NOMINAL_HZ: u64 = 1_000_000_000;
 
 /// The system-call number and arguments in the hart's registers (a7; a0–a5).
 pub fn args(hart: &Hart<'_>) -> (u64, [u64; 6]) {
-    (hart.x[17], [hart.x[10], hart.x[11], hart.x[12], hart.x[13], hart.x[14], hart.x[15]])
+    (
+        hart.x[17],
+        [
+            hart.x[10], hart.x[11], hart.x[12], hart.x[13], hart.x[14], hart.x[15],
+        ],
+    )
 }
 
 /// Handles the `ecall` the hart stopped at. `hart` holds the live registers. Calls that
@@ -50,7 +55,12 @@ pub fn dispatch(proc: &mut Process, hart: &mut Hart<'_>) -> SyscallOutcome {
 
 /// Turns a handler's result into the outcome (errors become `-errno`) and writes the
 /// `--strace` line.
-pub fn finish(proc: &Process, nr: u64, a: [u64; 6], result: KResult<SyscallOutcome>) -> SyscallOutcome {
+pub fn finish(
+    proc: &Process,
+    nr: u64,
+    a: [u64; 6],
+    result: KResult<SyscallOutcome>,
+) -> SyscallOutcome {
     let outcome = match result {
         Ok(o) => o,
         Err(e) => SyscallOutcome::Return(e.as_return()),
@@ -82,7 +92,9 @@ fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
     match v {
         Ok(n) => Ok(SyscallOutcome::Return(n)),
         Err(crate::fs::IoError::Errno(e)) => Err(e),
-        Err(crate::fs::IoError::WouldBlock(_)) => Ok(SyscallOutcome::Block(crate::process::WaitOn::Io)),
+        Err(crate::fs::IoError::WouldBlock(_)) => {
+            Ok(SyscallOutcome::Block(crate::process::WaitOn::Io))
+        }
     }
 }
 
@@ -230,13 +242,53 @@ fn handle(
         SYS_getrandom => ret(misc::sys_getrandom(&mut p.mm, &mut p.rng, a[0], a[1], a[2])),
 
         // ---- signals ----
-        SYS_rt_sigaction => ret(p
-            .signals
-            .sys_rt_sigaction(&mut p.mm, a[0], a[1], a[2], a[3])),
+        SYS_rt_sigaction => {
+            let r = p
+                .signals
+                .sys_rt_sigaction(&mut p.mm, a[0], a[1], a[2], a[3]);
+            // Setting a disposition that ignores the signal discards pending instances,
+            // blocked or not (do_sigaction's flush_sigqueue_mask).
+            if r.is_ok()
+                && a[1] != 0
+                && (1..=64).contains(&a[0])
+                && p.signals.is_ignored(a[0] as u8)
+            {
+                p.pending.retain(|s| u64::from(s.signo) != a[0]);
+            }
+            ret(r)
+        }
         SYS_rt_sigprocmask => ret(p
             .signals
             .sys_rt_sigprocmask(&mut p.mm, a[0], a[1], a[2], a[3])),
-        SYS_sigaltstack => ret(p.signals.sys_sigaltstack(&mut p.mm, a[0], a[1])),
+        SYS_sigaltstack => ret(p.signals.sys_sigaltstack(&mut p.mm, a[0], a[1], hart.x[2])),
+        SYS_rt_sigpending => {
+            if a[1] != 8 {
+                return ret(Err(Errno::EINVAL));
+            }
+            let set = p
+                .pending
+                .iter()
+                .filter(|s| p.signals.is_blocked(s.signo))
+                .fold(0u64, |m, s| m | (1u64 << (s.signo - 1)));
+            p.mm.put_user_u64(a[0], set)?;
+            ret(Ok(0))
+        }
+        SYS_rt_sigsuspend => {
+            // Sleep with the given mask until a signal is delivered; the handler's frame
+            // restores the old mask (current->saved_sigmask) and the call returns EINTR.
+            if a[1] != 8 {
+                return ret(Err(Errno::EINVAL));
+            }
+            let mask = p.mm.get_user_u64(a[0])? & !((1 << 8) | (1 << 18));
+            if p.signals.saved_mask.is_none() {
+                p.signals.saved_mask = Some(p.signals.blocked);
+            }
+            p.signals.blocked = mask;
+            if p.pending.iter().any(|s| !p.signals.is_blocked(s.signo)) {
+                return ret(Err(Errno::EINTR));
+            }
+            Ok(SyscallOutcome::Block(crate::process::WaitOn::Signal))
+        }
         SYS_rt_sigreturn => {
             let mut ctx = hart.save_context();
             restore_sigframe(&mut p.mm, &mut ctx, &mut p.signals)?;

@@ -78,6 +78,7 @@ syscalls! {
     SYS_rt_sigsuspend = 133,
     SYS_rt_sigaction = 134,
     SYS_rt_sigprocmask = 135,
+    SYS_rt_sigpending = 136,
     SYS_rt_sigreturn = 139,
     SYS_setpgid = 154,
     SYS_getpgid = 155,
