@@ -562,11 +562,7 @@ impl Kernel<'_> {
         }
         self.wake(ppid, WaitOn::Child);
         self.wake(ppid, WaitOn::VforkDone(pid));
-        let (code, status_word) = match status {
-            ExitStatus::Exited(c) => (wait::CLD_EXITED, i32::from(c)),
-            ExitStatus::Signaled { signo, .. } => (wait::CLD_KILLED, i32::from(signo)),
-            ExitStatus::InsnLimit => (wait::CLD_KILLED, i32::from(SIGKILL)),
-        };
+        let (code, status_word) = child_status(status);
         if let Some(parent) = self.procs.get_mut(&ppid) {
             // A parent that set SIGCHLD to SIG_IGN never sees zombies: the child is reaped
             // at once (do_notify_parent's autoreap), and its wait4 gets ECHILD.
@@ -629,10 +625,10 @@ impl Kernel<'_> {
         };
         match self.find_zombie(pid, which)? {
             Some((cpid, st)) => {
-                let word: u32 = match st {
-                    ExitStatus::Exited(code) => u32::from(code) << 8,
-                    ExitStatus::Signaled { signo, .. } => u32::from(signo),
-                    ExitStatus::InsnLimit => u32::from(SIGKILL),
+                // The wait status word: exit code in bits 15:8, or the killing signal.
+                let word: u32 = match child_status(st) {
+                    (wait::CLD_EXITED, code) => (code as u32) << 8,
+                    (_, signo) => signo as u32,
                 };
                 let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
                 if wstatus != 0 {
@@ -666,11 +662,7 @@ impl Kernel<'_> {
         let mut info = [0u8; 128];
         match found {
             Some((cpid, st)) => {
-                let (code, status) = match st {
-                    ExitStatus::Exited(c) => (wait::CLD_EXITED, i32::from(c)),
-                    ExitStatus::Signaled { signo, .. } => (wait::CLD_KILLED, i32::from(signo)),
-                    ExitStatus::InsnLimit => (wait::CLD_KILLED, i32::from(SIGKILL)),
-                };
+                let (code, status) = child_status(st);
                 info[0..4].copy_from_slice(&i32::from(SIGCHLD).to_le_bytes());
                 info[8..12].copy_from_slice(&code.to_le_bytes());
                 info[16..20].copy_from_slice(&cpid.to_le_bytes());
@@ -875,6 +867,16 @@ impl Kernel<'_> {
                 self.exit_process(hart, pid, killed(info, hart.pc));
             }
         }
+    }
+}
+
+/// SIGCHLD's `si_code` and `si_status` for a child that ended with `st` (CLD_EXITED and
+/// the exit code, or CLD_KILLED and the signal).
+fn child_status(st: ExitStatus) -> (i32, i32) {
+    match st {
+        ExitStatus::Exited(c) => (wait::CLD_EXITED, i32::from(c)),
+        ExitStatus::Signaled { signo, .. } => (wait::CLD_KILLED, i32::from(signo)),
+        ExitStatus::InsnLimit => (wait::CLD_KILLED, i32::from(SIGKILL)),
     }
 }
 
