@@ -66,6 +66,7 @@ impl Mm {
         child.stack_start = self.stack_start;
         child.stack_top = self.stack_top;
         child.stack_rlimit = self.stack_rlimit;
+        child.gup_gen = self.gup_gen;
 
         let vmas: Vec<Vma> = self.vmas.iter().cloned().collect();
         for vma in vmas.iter().filter(|v| {
