@@ -30,8 +30,12 @@
 //! | | `faultin_page()` after a COW fault in a `!VM_WRITE` VMA | `can_follow_write_pte()` on a read-only PTE | `FAULT_FLAG_UNSHARE` |
 //! |---|---|---|---|
 //! | [`GupGeneration::DirtyCow`] (≤ 4.8) | clears `FOLL_WRITE` | never | no |
-//! | [`GupGeneration::FollCow`] (4.9 – 5.7, commit 19be0eaffa3a) | sets `FOLL_COW` | `FOLL_FORCE && FOLL_COW && pte_dirty` | no |
-//! | [`GupGeneration::Modern`] (5.19+, commits 5535be309971, a7f226604170, 8909597d…) | nothing | `FOLL_FORCE`, private `VM_MAYWRITE` `!VM_WRITE` VMA, page `PageAnonExclusive` | R/O `FOLL_PIN` on a shared anon page (or R/O long-term pin of any non-anon page in a COW mapping) unshares first |
+//! | [`GupGeneration::FollCow`] (4.9 – 5.19; commit 19be0eaffa3a) | sets `FOLL_COW` | `FOLL_FORCE && FOLL_COW && pte_dirty` | no |
+//! | [`GupGeneration::Modern`] (6.2+; commits a7f226604170, 5535be309971, 84209e87c696) | nothing | `FOLL_FORCE`, private `VM_MAYWRITE` `!VM_WRITE` VMA, page `PageAnonExclusive` | R/O `FOLL_PIN` of a shared anon page, or R/O long-term pin of a non-anon page (zero page) in a COW mapping, unshares first |
+//!
+//! (5.19 – 6.1 mixed these: anonymous unsharing from a7f226604170 in 5.19 with `FOLL_COW`
+//! until 5535be309971 in 6.0, and non-anonymous unsharing only from 84209e87c696 in 6.2.
+//! Those intermediate kernels are not modelled.)
 //!
 //! Soft-dirty and uffd-wp, which Linux's modern `can_follow_write_pte()` also consults,
 //! do not exist in this kernel, so those terms are always "no write fault required".
@@ -89,7 +93,7 @@ bitflags! {
     /// `FOLL_*` flags with Linux's values: the public ones from `enum { FOLL_WRITE … }` in
     /// `include/linux/mm_types.h` (6.6+), the internal ones from `mm/internal.h`
     /// (`1 << __NR_FOLL_FLAGS` … with `__NR_FOLL_FLAGS == 16`), plus the historical
-    /// `FOLL_COW` of 4.9 – 5.7.
+    /// `FOLL_COW` of 4.9 – 5.19.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub struct FollFlags: u32 {
         /// Check the PTE is writable; break COW if not (a write fault).
@@ -120,7 +124,7 @@ bitflags! {
         const INTERRUPTIBLE = 1 << 11;
         /// Always honour (trigger) NUMA hinting faults on `PROT_NONE`-mapped PTEs.
         const HONOR_NUMA_FAULT = 1 << 12;
-        /// Historical (4.9 – 5.7, `#define FOLL_COW 0x4000`): `faultin_page()` broke COW
+        /// Historical (4.9 – 5.19, `#define FOLL_COW 0x4000`): `faultin_page()` broke COW
         /// for this write; `can_follow_write_pte()` may accept a dirty read-only PTE.
         /// Used only by [`GupGeneration::FollCow`]; its bit is free in current kernels.
         const COW = 0x4000;
@@ -176,11 +180,11 @@ pub enum GupGeneration {
     /// thread), the retry is a read and returns the *original* page, which the caller
     /// then writes: Dirty COW.
     DirtyCow,
-    /// 4.9 – 5.7: `faultin_page()` sets `FOLL_COW` instead and `can_follow_write_pte()`
+    /// 4.9 – 5.19: `faultin_page()` sets `FOLL_COW` instead and `can_follow_write_pte()`
     /// accepts a read-only PTE only with `FOLL_FORCE && FOLL_COW && pte_dirty()`. No
     /// unsharing: a R/O pin of a page shared after fork stays on the shared page.
     FollCow,
-    /// Current Linux (5.19+): no flag games; `can_follow_write_pte()` accepts a read-only
+    /// Current Linux (6.2+): no flag games; `can_follow_write_pte()` accepts a read-only
     /// PTE under `FOLL_FORCE` only in a private, `VM_MAYWRITE`, `!VM_WRITE` VMA and only
     /// for an exclusive anonymous page (COW already broken); R/O pins unshare first
     /// (`gup_must_unshare()`, `FAULT_FLAG_UNSHARE`).
@@ -245,8 +249,9 @@ impl GupGeneration {
         }
     }
 
-    /// Whether `gup_must_unshare()` / `FAULT_FLAG_UNSHARE` exist (5.19+; for non-anonymous
-    /// pages 6.2+, commit "mm/gup: reliable R/O long-term pinning in COW mappings").
+    /// Whether `gup_must_unshare()` / `FAULT_FLAG_UNSHARE` exist (anonymous pages since
+    /// a7f226604170 in 5.19; non-anonymous ones since 84209e87c696, "mm/gup: reliable R/O
+    /// long-term pinning in COW mappings", in 6.2).
     pub fn has_unshare(self) -> bool {
         matches!(self, GupGeneration::Modern)
     }
@@ -593,7 +598,9 @@ pub(crate) type RetryHook<'h> = Option<&'h mut dyn FnMut(&mut Mm, u64)>;
 ///
 /// # Errors
 /// `EFAULT` (no VMA, [`check_vma_flags`], a fault that would signal, `FOLL_NOFAULT`),
-/// `ENOMEM`, `EEXIST`, `EINVAL`, only when no page was taken.
+/// `ENOMEM`, `EEXIST`, only when no page was taken; `EINVAL` if `gup_flags` has neither
+/// `FOLL_GET` nor `FOLL_PIN` (Linux's `VM_BUG_ON(!!pages != !!(gup_flags & (FOLL_GET |
+/// FOLL_PIN)))`: pages are always returned here, so they must be referenced).
 pub fn __get_user_pages(
     guard: &mut MmapReadGuard<'_>,
     start: u64,
@@ -601,6 +608,9 @@ pub fn __get_user_pages(
     gup_flags: FollFlags,
     pages: &mut Vec<Pfn>,
 ) -> KResult<usize> {
+    if !gup_flags.intersects(FollFlags::GET | FollFlags::PIN) {
+        return Err(Errno::EINVAL);
+    }
     __get_user_pages_hooked(guard, start, nr_pages, gup_flags, pages, None)
 }
 
@@ -880,6 +890,20 @@ pub fn get_user_page_vma_remote<'g>(
 /// long-term writable pin of a non-anonymous page (`gup_fast_folio_allowed()` needs the
 /// file's mapping). Returns the pages taken (a prefix of the range).
 pub fn gup_fast(mm: &Mm, start: u64, nr_pages: usize, flags: FollFlags) -> Vec<Pfn> {
+    gup_fast_hooked(mm, start, nr_pages, flags, None)
+}
+
+/// What runs between the speculative reference and the PTE re-check of [`gup_fast`]
+/// (tests model another hart changing the PTE there); `None` in production.
+pub(crate) type FastHook<'h> = Option<&'h mut dyn FnMut(&Mm, u64)>;
+
+fn gup_fast_hooked(
+    mm: &Mm,
+    start: u64,
+    nr_pages: usize,
+    flags: FollFlags,
+    mut hook: FastHook<'_>,
+) -> Vec<Pfn> {
     let phys = mm.phys();
     let mut pages = Vec::new();
     // SMP: for FOLL_PIN, sample mm->write_protect_seq here (odd: fork in progress, return
@@ -907,6 +931,9 @@ pub fn gup_fast(mm: &Mm, start: u64, nr_pages: usize, flags: FollFlags) -> Vec<P
         // try_grab_folio_fast(): speculative, may race with the page being freed.
         if try_grab_folio(phys, pfn, flags).is_err() {
             break;
+        }
+        if let Some(h) = hook.as_deref_mut() {
+            h(mm, addr);
         }
         // The PTE may have changed (zapped, COWed) between our read and the reference.
         if mm.pgtable.ptep_get(slot.addr) != pte {
@@ -944,6 +971,7 @@ fn gup_fast_fallback(
     start: u64,
     nr_pages: usize,
     gup_flags: FollFlags,
+    hook: FastHook<'_>,
 ) -> KResult<Vec<Pfn>> {
     if !FollFlags::FAST_ALLOWED.contains(gup_flags) {
         return Err(Errno::EINVAL);
@@ -959,7 +987,7 @@ fn gup_fast_fallback(
     if end > mm.task_size() || !mm.access_ok(start, len) {
         return Err(Errno::EFAULT);
     }
-    let mut pages = gup_fast(mm, start, nr_pages, gup_flags);
+    let mut pages = gup_fast_hooked(mm, start, nr_pages, gup_flags, hook);
     if pages.len() == nr_pages || gup_flags.contains(FollFlags::FAST_ONLY) {
         return Ok(pages);
     }
@@ -995,7 +1023,7 @@ pub fn get_user_pages_fast(
     gup_flags: FollFlags,
 ) -> KResult<Vec<Pfn>> {
     let f = is_valid_gup_args(gup_flags, false, FollFlags::GET)?;
-    gup_fast_fallback(mm, start, nr_pages, f)
+    gup_fast_fallback(mm, start, nr_pages, f, None)
 }
 
 /// `pin_user_pages_fast()`: `FOLL_PIN` pins, lockless where possible.
@@ -1009,7 +1037,21 @@ pub fn pin_user_pages_fast(
     gup_flags: FollFlags,
 ) -> KResult<Vec<Pfn>> {
     let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
-    gup_fast_fallback(mm, start, nr_pages, f)
+    gup_fast_fallback(mm, start, nr_pages, f, None)
+}
+
+/// [`pin_user_pages_fast`] with a hook between each speculative reference and its PTE
+/// re-check (a test seam modelling another hart).
+#[cfg(test)]
+pub(crate) fn pin_user_pages_fast_racy(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    hook: &mut dyn FnMut(&Mm, u64),
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
+    gup_fast_fallback(mm, start, nr_pages, f, Some(hook))
 }
 
 /// `get_user_pages_fast_only()`: only the lockless walk, never a fault (callable where

@@ -203,13 +203,19 @@ fn pte_w(mm: &Mm, va: u64) -> bool {
 /// exploit brings back the page-cache page instead).
 #[test]
 fn dirty_cow_race_writes_the_shared_page_only_in_the_dirtycow_generation() {
-    for gen in [
+    let gens = [
         GupGeneration::DirtyCow,
         GupGeneration::FollCow,
         GupGeneration::Modern,
-    ] {
-        for race in [false, true] {
-            let (phys, mut mm) = setup(AdScheme::Svadu);
+    ];
+    for gen in gens {
+        for (ad, race) in [
+            (AdScheme::Svadu, false),
+            (AdScheme::Svadu, true),
+            (AdScheme::Svade, false),
+            (AdScheme::Svade, true),
+        ] {
+            let (phys, mut mm) = setup(ad);
             mm.set_gup_generation(gen);
             let zero = phys.pages.zero_pfn();
             let a = mm.do_mmap(0, P, PROT_READ, ANON, None, 0).unwrap();
@@ -240,9 +246,13 @@ fn dirty_cow_race_writes_the_shared_page_only_in_the_dirtycow_generation() {
             put_page(&phys, pages[0]);
 
             let bug = gen == GupGeneration::DirtyCow && race;
-            assert_eq!(pages[0] == zero, bug, "{gen:?} race={race}");
+            assert_eq!(pages[0] == zero, bug, "{gen:?} {ad:?} race={race}");
             let child_sees = hart_read(&mut child, a);
-            assert_eq!(child_sees == 0x6666, bug, "{gen:?} race={race}: child view");
+            assert_eq!(
+                child_sees == 0x6666,
+                bug,
+                "{gen:?} {ad:?} race={race}: child view"
+            );
             if !bug {
                 assert_eq!(hart_read(&mut mm, a), 0x6666, "{gen:?}: the writer's copy");
                 assert_eq!(frame(&mm, a), pages[0]);
@@ -564,4 +574,43 @@ fn generations_differ_only_in_the_three_documented_rules() {
     );
     assert_eq!(GupGeneration::default(), Modern);
     phys.put_page(pfn);
+}
+
+/// The re-check after the speculative reference: another hart write-protects the PTE
+/// (as a concurrent fork would) between `try_grab_folio()` and the re-read. The fast path
+/// must drop its reference and leave the page to the slow path, which breaks COW (here:
+/// reuses the exclusive page) and pins it once.
+#[test]
+fn gup_fast_drops_its_reference_when_the_pte_changed_and_falls_back() {
+    let (phys, mut mm) = setup(AdScheme::Svadu);
+    let a = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    hart_write(&mut mm, a, 5);
+    let pfn = frame(&mm, a);
+    let reuse = mm.stats().wp_reuse;
+    let mut seen = Vec::new();
+    let mut hook = |m: &Mm, addr: u64| {
+        seen.push(refcount(m.phys(), pfn));
+        if seen.len() == 1 {
+            let slot = m.page_table().follow_pte(addr).unwrap().addr;
+            m.page_table().ptep_set_wrprotect(slot);
+        }
+    };
+    let pin = pin_user_pages_fast_racy(&mut mm, a, 1, FollFlags::WRITE, &mut hook).unwrap();
+    assert_eq!(seen, vec![1 + BIAS], "the speculative pin was taken, once");
+    assert_eq!(pin, vec![pfn]);
+    assert_eq!(
+        refcount(&phys, pfn),
+        1 + BIAS,
+        "the aborted fast pin was dropped"
+    );
+    assert_eq!(
+        mm.stats().wp_reuse,
+        reuse + 1,
+        "the slow path's write fault ran"
+    );
+    assert!(pte_w(&mm, a));
+    unpin_user_pages(&phys, &pin);
+    assert_eq!(refcount(&phys, pfn), 1);
+    drop(mm);
+    clean(&phys);
 }
