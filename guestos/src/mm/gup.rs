@@ -15,6 +15,7 @@
 //!   speculative reference and re-checks the PTE; `gup_fast_fallback()` finishes the rest
 //!   on the slow path (`get_user_pages_fast()`, `pin_user_pages_fast()`), or does not
 //!   ([`get_user_pages_fast_only`]).
+//! - A consumer: [`access_remote_vm`] (ptrace peek/poke, `/proc/pid/mem`).
 //! - References: `FOLL_GET` adds 1 to the page's refcount and is released with
 //!   [`put_page`]; `FOLL_PIN` adds [`GUP_PIN_COUNTING_BIAS`] (order-0 folios, as Linux) and
 //!   is released with [`unpin_user_page`] / [`unpin_user_pages`] /
@@ -880,6 +881,58 @@ pub fn get_user_page_vma_remote<'g>(
             Err(Errno::EINVAL)
         }
     }
+}
+
+/// `__access_remote_vm()` (`mm/memory.c`, behind `access_process_vm()`: ptrace
+/// `PEEKDATA`/`POKEDATA` and `/proc/pid/mem`): copies between `buf` and `mm`'s memory at
+/// `addr`, one [`get_user_page_vma_remote`] page at a time. With `FOLL_WRITE` in
+/// `gup_flags` `buf` is written into the process (and the page marked `PG_dirty`,
+/// `set_page_dirty_lock()`; an executable VMA also asks for an instruction-cache flush,
+/// riscv's `copy_to_user_page()` → `flush_icache_user_page()`); otherwise `buf` is
+/// filled from it. Ptrace passes `FOLL_FORCE`.
+///
+/// Returns the number of bytes copied: `buf.len()`, or fewer (down to 0) at the first
+/// page GUP could not take. Never fails otherwise, as Linux's.
+pub fn access_remote_vm(mm: &mut Mm, addr: u64, buf: &mut [u8], gup_flags: FollFlags) -> usize {
+    let write = gup_flags.contains(FollFlags::WRITE);
+    let phys = std::sync::Arc::clone(mm.phys());
+    let mut guard = mm.mmap_read_lock();
+    let mut done = 0usize;
+    while done < buf.len() {
+        let Some(va) = addr.checked_add(done as u64) else {
+            break;
+        };
+        let Ok((pfn, vma)) = get_user_page_vma_remote(&mut guard, va, gup_flags) else {
+            break;
+        };
+        let exec = vma.flags.contains(VmFlags::EXEC);
+        let offset = va % PAGE_SIZE;
+        let bytes = (buf.len() - done).min((PAGE_SIZE - offset) as usize);
+        let pa = devices::GuestPhysAddr(pfn.pa().0 + offset);
+        let chunk = buf.get_mut(done..done + bytes);
+        let ok = match chunk {
+            Some(c) if write => phys.ram.write_bytes(pa, c).is_ok(),
+            Some(c) => phys.ram.read_bytes(pa, c).is_ok(),
+            None => false,
+        };
+        if ok && write {
+            if let Some(p) = phys.pages.page(pfn) {
+                if !phys.pages.is_zero_pfn(pfn) {
+                    p.set(PageFlags::DIRTY);
+                }
+            }
+            if exec {
+                guard.mm.pending.icache = true;
+            }
+        }
+        phys.put_page(pfn);
+        if !ok {
+            break;
+        }
+        done += bytes;
+    }
+    guard.unlock();
+    done
 }
 
 /// `gup_fast()` (`gup_fast_pgd_range()` … `gup_fast_pte_range()`): the lockless walk of

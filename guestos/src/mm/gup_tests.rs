@@ -727,3 +727,62 @@ proptest! {
         prop_assert_eq!(phys.pages.audit().used_frames, 1);
     }
 }
+
+/// A ptrace `POKEDATA` into a read-only executable private mapping (a breakpoint in
+/// text), shared with a forked child: the writer gets a private copy, the child keeps
+/// the original, an instruction-cache flush is requested, and a read stops at the first
+/// unmapped page.
+#[test]
+fn access_remote_vm_pokes_text_like_ptrace() {
+    let (phys, mut mm) = setup(AdScheme::Svadu);
+    let a = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    hart_write(&mut mm, a + 8, 0x1313_1313);
+    mm.mprotect(a, P, PROT_READ | PROT_EXEC).unwrap();
+    let mut child = mm.dup_mmap(9).unwrap();
+    mm.take_tlb_flush();
+    let brk = 0x0010_0073u32.to_le_bytes(); // ebreak
+    let mut poke = brk;
+    assert_eq!(
+        access_remote_vm(&mut mm, a + 8, &mut poke, FollFlags::WRITE),
+        0,
+        "no FORCE"
+    );
+    let n = access_remote_vm(
+        &mut mm,
+        a + 8,
+        &mut poke,
+        FollFlags::WRITE | FollFlags::FORCE,
+    );
+    assert_eq!(n, 4);
+    assert!(
+        mm.take_tlb_flush().icache,
+        "text changed: flush the harts' icaches"
+    );
+    let mut peek = [0u8; 8];
+    assert_eq!(
+        access_remote_vm(&mut mm, a + 8, &mut peek, FollFlags::FORCE),
+        8
+    );
+    assert_eq!(peek[..4], brk);
+    assert_eq!(peek[4..], [0; 4]);
+    let mut cpeek = [0u8; 4];
+    assert_eq!(
+        access_remote_vm(&mut child, a + 8, &mut cpeek, FollFlags::empty()),
+        4
+    );
+    assert_eq!(
+        u32::from_le_bytes(cpeek),
+        0x1313_1313,
+        "the child keeps the original"
+    );
+    assert_ne!(frame(&mm, a), frame(&child, a));
+    // A read running off the end of the VMA copies what it can.
+    let mut long = [0u8; 16];
+    assert_eq!(
+        access_remote_vm(&mut mm, a + P - 8, &mut long, FollFlags::FORCE),
+        8
+    );
+    drop(child);
+    drop(mm);
+    clean(&phys);
+}
