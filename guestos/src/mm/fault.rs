@@ -242,9 +242,11 @@ impl Mm {
             // Swap and migration entries arrive with swap support.
             return Err(VmFault::Sigbus);
         }
-        if pte_protnone(pte) {
+        if pte_protnone(pte) && vma.flags.is_accessible() {
             // do_numa_page()'s restore: the VMA allows access (checked above) but the PTE
-            // still carries PAGE_NONE. Give it the VMA's protection.
+            // still carries PAGE_NONE. Give it the VMA's protection. In an inaccessible
+            // (PROT_NONE) VMA only GUP with FOLL_FORCE gets here; as in Linux's
+            // handle_pte_fault() it falls through to the write/unshare handling below.
             let mut tlb = MmuGather::default();
             self.pgtable
                 .change_protection(va, va + PAGE_SIZE, vma.flags, &mut tlb);
@@ -270,7 +272,20 @@ impl Mm {
 
     /// The A/D bits the fault handler sets for an access: `A` (and `D` for a write) under
     /// Svade, none under Svadu (the hardware sets them when the access retries).
+    ///
+    /// A fault taken for GUP (`faultin_page()`, see [`super::gup`]) is different: no hart
+    /// retries the access, the kernel reads or writes the frame directly, so the handler
+    /// sets `A` (and `D` for a write) under either scheme, as Linux's unconditional
+    /// `pte_mkyoung()`/`pte_mkdirty()` do. The `FOLL_COW` generation of GUP depends on it
+    /// (`can_follow_write_pte()` tests `pte_dirty()`).
     fn svade_ad(&self, write: bool) -> PteFlags {
+        if self.gup_fault {
+            return if write {
+                PteFlags::A | PteFlags::D
+            } else {
+                PteFlags::A
+            };
+        }
         match self.ad {
             AdScheme::Svadu => PteFlags::empty(),
             AdScheme::Svade if write => PteFlags::A | PteFlags::D,

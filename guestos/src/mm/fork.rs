@@ -49,7 +49,8 @@ impl Mm {
     /// must flush that ASID before the child first runs.
     ///
     /// Statistics (`MmStats`) start from zero in the child; `MMF_HAS_PINNED` is not
-    /// inherited (it is not in `MMF_INIT_MASK`).
+    /// inherited (it is not in `MMF_INIT_MASK`). The GUP generation knob
+    /// ([`Mm::set_gup_generation`]) is: it stands for the kernel build.
     ///
     /// # Errors
     /// `ENOMEM` when frames run out (page tables, a pinned page's copy, populating shared
@@ -66,6 +67,7 @@ impl Mm {
         child.stack_start = self.stack_start;
         child.stack_top = self.stack_top;
         child.stack_rlimit = self.stack_rlimit;
+        child.gup_gen = self.gup_gen;
 
         let vmas: Vec<Vma> = self.vmas.iter().cloned().collect();
         for vma in vmas.iter().filter(|v| {

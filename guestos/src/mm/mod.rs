@@ -30,12 +30,15 @@
 
 pub mod fault;
 pub mod fork;
+pub mod gup;
 pub mod mmap;
 pub mod page_alloc;
 pub mod pgtable;
 pub mod uaccess;
 pub mod vma;
 
+#[cfg(test)]
+mod gup_tests;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +48,7 @@ use devices::{GuestMemory, PAGE_SIZE};
 use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
 
 pub use fault::{FaultFlags, VmFault};
+pub use gup::{FollFlags, GupGeneration, MmapReadGuard};
 pub use page_alloc::{
     Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS,
 };
@@ -219,6 +223,11 @@ pub struct Mm {
     stats: MmStats,
     /// `MMF_HAS_PINNED`.
     has_pinned: bool,
+    /// Which kernel generation's GUP rules apply (see [`gup::GupGeneration`]).
+    gup_gen: GupGeneration,
+    /// Set while GUP's `faultin_page()` runs the fault handler: no hart will retry the
+    /// access, so the handler sets A/D itself (see `fault.rs`).
+    gup_fault: bool,
     dead: bool,
 }
 
@@ -253,6 +262,8 @@ impl Mm {
             uaccess_mmu: MmuCounters::default(),
             stats: MmStats::default(),
             has_pinned: false,
+            gup_gen: GupGeneration::default(),
+            gup_fault: false,
             dead: false,
         })
     }

@@ -1,0 +1,1165 @@
+//! get_user_pages (Linux `mm/gup.c`, with the flag definitions of
+//! `include/linux/mm_types.h` and `mm/internal.h` and `gup_must_unshare()` from
+//! `mm/internal.h`): the kernel taking references or pins on the pages behind user
+//! addresses, faulting them in as needed.
+//!
+//! Read it next to `mm/gup.c`; the functions carry Linux's names:
+//!
+//! - Slow path, under the mmap lock: [`__get_user_pages`] walks the range page by page:
+//!   the VMA (`vma_lookup()` + [`check_vma_flags`]), then [`follow_page_pte`]; when that
+//!   finds no usable PTE, [`faultin_page`] calls the fault handler
+//!   ([`Mm::handle_mm_fault_vma`]) and the page is looked up again. [`cond_resched`] is
+//!   the point between the two where, in Linux, the task can be preempted and another
+//!   thread of the process can run (the Dirty COW race window).
+//! - Fast path, lockless: [`gup_fast`] walks the page table without a VMA, takes a
+//!   speculative reference and re-checks the PTE; `gup_fast_fallback()` finishes the rest
+//!   on the slow path (`get_user_pages_fast()`, `pin_user_pages_fast()`), or does not
+//!   ([`get_user_pages_fast_only`]).
+//! - A consumer: [`access_remote_vm`] (ptrace peek/poke, `/proc/pid/mem`).
+//! - References: `FOLL_GET` adds 1 to the page's refcount and is released with
+//!   [`put_page`]; `FOLL_PIN` adds [`GUP_PIN_COUNTING_BIAS`] (order-0 folios, as Linux) and
+//!   is released with [`unpin_user_page`] / [`unpin_user_pages`] /
+//!   [`unpin_user_pages_dirty_lock`]. Neither is taken on the shared zero page (the
+//!   allocator never refcounts it; Linux's `try_grab_folio()` skips it for `FOLL_PIN`).
+//!
+//! # Kernel generations
+//! How a `FOLL_FORCE` write into a read-only private mapping is allowed changed twice, and
+//! [`GupGeneration`] (stored in the [`Mm`], [`Mm::set_gup_generation`]) selects which rules
+//! apply. All the differences live in the three methods of `impl GupGeneration`, side by
+//! side:
+//!
+//! | | `faultin_page()` after a COW fault in a `!VM_WRITE` VMA | `can_follow_write_pte()` on a read-only PTE | `FAULT_FLAG_UNSHARE` |
+//! |---|---|---|---|
+//! | [`GupGeneration::DirtyCow`] (≤ 4.8) | clears `FOLL_WRITE` | never | no |
+//! | [`GupGeneration::FollCow`] (4.9 – 5.19; commit 19be0eaffa3a) | sets `FOLL_COW` | `FOLL_FORCE && FOLL_COW && pte_dirty` | no |
+//! | [`GupGeneration::Modern`] (6.2+; commits a7f226604170, 5535be309971, 84209e87c696) | nothing | `FOLL_FORCE`, private `VM_MAYWRITE` `!VM_WRITE` VMA, page `PageAnonExclusive` | R/O `FOLL_PIN` of a shared anon page, or R/O long-term pin of a non-anon page (zero page) in a COW mapping, unshares first |
+//!
+//! (5.19 – 6.1 mixed these: anonymous unsharing from a7f226604170 in 5.19 with `FOLL_COW`
+//! until 5535be309971 in 6.0, and non-anonymous unsharing only from 84209e87c696 in 6.2.
+//! Those intermediate kernels are not modelled.)
+//!
+//! Soft-dirty and uffd-wp, which Linux's modern `can_follow_write_pte()` also consults,
+//! do not exist in this kernel, so those terms are always "no write fault required".
+//!
+//! # The mmap lock
+//! Linux's GUP runs under `mmap_read_lock()`. The callers that pass `int *locked`
+//! (`FOLL_UNLOCKABLE`) allow the fault handler to **drop** the lock (`VM_FAULT_RETRY`),
+//! after which every `struct vm_area_struct *` the caller held may point to freed memory.
+//! That is why Linux removed the `vmas` output array from GUP (commit series "remove the
+//! vmas parameter from GUP APIs", 6.5): a VMA pointer must not outlive the lock.
+//!
+//! Here the lock is a type: [`MmapReadGuard`] borrows the [`Mm`] mutably for as long as it
+//! is held, and every `&Vma` handed out borrows the guard. Any GUP call that may fault
+//! takes `&mut MmapReadGuard`, so the borrow checker rejects a VMA reference held across
+//! it:
+//!
+//! ```compile_fail
+//! use guestos::mm::gup::{get_user_pages, FollFlags};
+//! fn f(mm: &mut guestos::mm::Mm, addr: u64) {
+//!     let mut guard = mm.mmap_read_lock();
+//!     let vma = guard.vma_lookup(addr).unwrap();
+//!     let _pages = get_user_pages(&mut guard, addr, 1, FollFlags::WRITE); // may drop the lock
+//!     let _stale = vma.flags; // error[E0502]: `guard` is also borrowed as immutable
+//! }
+//! ```
+//!
+//! [`get_user_page_vma_remote`] returns its VMA as `&'g Vma` tied to the guard borrow: it
+//! can be read until the next GUP call or [`MmapReadGuard::unlock`], and not after. The
+//! slow path itself keeps only an owned snapshot of the VMA (what Linux keeps in locals),
+//! re-looked up whenever the walk crosses `vm_end`.
+//!
+//! This kernel's fault handler never returns `VM_FAULT_RETRY`, so the lock is in practice
+//! never dropped; `FOLL_UNLOCKABLE` only adds `FAULT_FLAG_ALLOW_RETRY | KILLABLE` to the
+//! fault flags, as in Linux.
+//!
+//! # SMP
+//! Single hart for now. GUP-fast is written as the lockless walk it is in Linux (atomic PTE
+//! reads, speculative reference, re-check), but two things must be added before harts run
+//! threads of one `Mm` concurrently with the kernel: freeing of page-table pages must be
+//! deferred past concurrent walkers (Linux: IPI/RCU via `tlb_remove_table()`, here an
+//! epoch scheme) and `FOLL_PIN` fast walks must sample `mm->write_protect_seq` around the
+//! walk so a concurrent fork's write-protection is seen (marked `SMP:` below).
+
+use bitflags::bitflags;
+use devices::PAGE_SIZE;
+
+use super::fault::VmFault;
+use super::page_alloc::{Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS};
+use super::pgtable::{pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write};
+use super::vma::{VmFlags, Vma, VmaBacking};
+use super::{FaultFlags, Mm, PhysMem};
+use crate::errno::{Errno, KResult};
+
+bitflags! {
+    /// `FOLL_*` flags with Linux's values: the public ones from `enum { FOLL_WRITE … }` in
+    /// `include/linux/mm_types.h` (6.6+), the internal ones from `mm/internal.h`
+    /// (`1 << __NR_FOLL_FLAGS` … with `__NR_FOLL_FLAGS == 16`), plus the historical
+    /// `FOLL_COW` of 4.9 – 5.19.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct FollFlags: u32 {
+        /// Check the PTE is writable; break COW if not (a write fault).
+        const WRITE = 1 << 0;
+        /// Take a reference on the page (`get_page`), released with `put_page()`.
+        const GET = 1 << 1;
+        /// Core dump: give an error instead of faulting in (or returning) the zero page.
+        const DUMP = 1 << 2;
+        /// Ignore the VMA's `VM_READ`/`VM_WRITE` (ptrace, `/proc/pid/mem`); writes only
+        /// into COW mappings.
+        const FORCE = 1 << 3;
+        /// Start I/O but do not wait for it (`FAULT_FLAG_RETRY_NOWAIT`).
+        const NOWAIT = 1 << 4;
+        /// Do not fault in pages: `EFAULT` where one would be needed.
+        const NOFAULT = 1 << 5;
+        /// Report a hardware-poisoned page as `EHWPOISON` (no poison here).
+        const HWPOISON = 1 << 6;
+        /// Only anonymous VMAs (`EFAULT` for file mappings).
+        const ANON = 1 << 7;
+        /// The pin is held for an unbounded time under userspace control (RDMA, VFIO,
+        /// io_uring fixed buffers). Needs `FOLL_PIN`.
+        const LONGTERM = 1 << 8;
+        /// Split a huge PMD before returning (no huge pages here: no effect).
+        const SPLIT_PMD = 1 << 9;
+        /// Allow returning PCI P2PDMA pages (none here); incompatible with `LONGTERM`.
+        const PCI_P2PDMA = 1 << 10;
+        /// Any signal, not only a fatal one, may interrupt the faults.
+        const INTERRUPTIBLE = 1 << 11;
+        /// Always honour (trigger) NUMA hinting faults on `PROT_NONE`-mapped PTEs.
+        const HONOR_NUMA_FAULT = 1 << 12;
+        /// Historical (4.9 – 5.19, `#define FOLL_COW 0x4000`): `faultin_page()` broke COW
+        /// for this write; `can_follow_write_pte()` may accept a dirty read-only PTE.
+        /// Used only by [`GupGeneration::FollCow`]; its bit is free in current kernels.
+        const COW = 0x4000;
+        /// Internal: mark the page accessed (and dirty for a write).
+        const TOUCH = 1 << 16;
+        /// Internal: a retry after the previous pass started I/O (never set here: the
+        /// fault handler never asks for a retry).
+        const TRIED = 1 << 17;
+        /// Internal: working on a non-current mm (`FAULT_FLAG_REMOTE`).
+        const REMOTE = 1 << 18;
+        /// Internal: take a pin (`GUP_PIN_COUNTING_BIAS`), released with
+        /// `unpin_user_page()`; set by the `pin_user_pages*()` entry points.
+        const PIN = 1 << 19;
+        /// Internal: GUP-fast must not fall back to the slow path.
+        const FAST_ONLY = 1 << 20;
+        /// Internal: the mmap lock may be dropped (the caller passed `locked`).
+        const UNLOCKABLE = 1 << 21;
+        /// Internal: VMA lookup and checks as `MADV_POPULATE_(READ|WRITE)` need them.
+        const MADV_POPULATE = 1 << 22;
+    }
+}
+
+impl FollFlags {
+    /// `INTERNAL_GUP_FLAGS` (`mm/internal.h`): never accepted from a caller.
+    pub const INTERNAL: FollFlags = FollFlags::TOUCH
+        .union(FollFlags::TRIED)
+        .union(FollFlags::REMOTE)
+        .union(FollFlags::PIN)
+        .union(FollFlags::FAST_ONLY)
+        .union(FollFlags::UNLOCKABLE)
+        .union(FollFlags::MADV_POPULATE);
+
+    /// The flags `gup_fast_fallback()` accepts (anything else is `EINVAL`).
+    pub const FAST_ALLOWED: FollFlags = FollFlags::WRITE
+        .union(FollFlags::LONGTERM)
+        .union(FollFlags::FORCE)
+        .union(FollFlags::PIN)
+        .union(FollFlags::GET)
+        .union(FollFlags::FAST_ONLY)
+        .union(FollFlags::NOFAULT)
+        .union(FollFlags::PCI_P2PDMA)
+        .union(FollFlags::HONOR_NUMA_FAULT);
+}
+
+/// Which kernel generation's GUP rules to follow (see the module docs for the table).
+/// Every difference is in the three methods below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum GupGeneration {
+    /// Before commit 19be0eaffa3a ("mm: remove gup_flags FOLL_WRITE games from
+    /// __get_user_pages()", 4.9, CVE-2016-5195): after breaking COW for a write into a
+    /// `!VM_WRITE` VMA, `faultin_page()` drops `FOLL_WRITE` so the retry accepts the
+    /// read-only PTE. If the COW copy is zapped in between (`MADV_DONTNEED` from another
+    /// thread), the retry is a read and returns the *original* page, which the caller
+    /// then writes: Dirty COW.
+    DirtyCow,
+    /// 4.9 – 5.19: `faultin_page()` sets `FOLL_COW` instead and `can_follow_write_pte()`
+    /// accepts a read-only PTE only with `FOLL_FORCE && FOLL_COW && pte_dirty()`. No
+    /// unsharing: a R/O pin of a page shared after fork stays on the shared page.
+    FollCow,
+    /// Current Linux (6.2+): no flag games; `can_follow_write_pte()` accepts a read-only
+    /// PTE under `FOLL_FORCE` only in a private, `VM_MAYWRITE`, `!VM_WRITE` VMA and only
+    /// for an exclusive anonymous page (COW already broken); R/O pins unshare first
+    /// (`gup_must_unshare()`, `FAULT_FLAG_UNSHARE`).
+    #[default]
+    Modern,
+}
+
+impl GupGeneration {
+    /// `can_follow_write_pte()`: may a `FOLL_WRITE` lookup return the page behind `pte`?
+    /// `page` is the page's metadata (`None` for the zero page or a frame without
+    /// `struct page`), `vm_flags` the VMA's.
+    pub fn can_follow_write_pte(
+        self,
+        pte: mmu::Pte,
+        page: Option<&Page>,
+        vm_flags: VmFlags,
+        flags: FollFlags,
+    ) -> bool {
+        if pte_write(pte) {
+            return true;
+        }
+        match self {
+            // 4.8: `if ((flags & FOLL_WRITE) && !pte_write(pte)) return NULL;`
+            GupGeneration::DirtyCow => false,
+            // 4.9: pte_write(pte) || (FOLL_FORCE && FOLL_COW && pte_dirty(pte)).
+            GupGeneration::FollCow => {
+                flags.contains(FollFlags::FORCE | FollFlags::COW) && pte_dirty(pte)
+            }
+            GupGeneration::Modern => {
+                // Maybe FOLL_FORCE is set to override it? But not on shared mappings,
+                // not on read-only private ones, and not on writable ones (which just
+                // need a write fault).
+                flags.contains(FollFlags::FORCE)
+                    && !vm_flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE)
+                    && vm_flags.contains(VmFlags::MAYWRITE)
+                    && !vm_flags.contains(VmFlags::WRITE)
+                    // We broke COW and could map the page writable: it is an exclusive
+                    // anonymous page (see can_change_pte_writable()). No soft-dirty or
+                    // uffd-wp here, so no write fault is required for other reasons.
+                    && page.is_some_and(|p| p.test(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE))
+            }
+        }
+    }
+
+    /// The end of `faultin_page()`: what the generation does to the lookup flags after a
+    /// successful fault. `vm_fault_write` is Linux's `VM_FAULT_WRITE` (the fault went
+    /// through `do_wp_page()` and broke COW or reused the page).
+    pub fn faultin_page_fixup(
+        self,
+        vm_fault_write: bool,
+        vm_flags: VmFlags,
+        flags: &mut FollFlags,
+    ) {
+        if !vm_fault_write || vm_flags.contains(VmFlags::WRITE) {
+            return;
+        }
+        match self {
+            // "We can thus safely do subsequent page lookups as if they were reads."
+            GupGeneration::DirtyCow => flags.remove(FollFlags::WRITE),
+            GupGeneration::FollCow => flags.insert(FollFlags::COW),
+            GupGeneration::Modern => {}
+        }
+    }
+
+    /// Whether `gup_must_unshare()` / `FAULT_FLAG_UNSHARE` exist (anonymous pages since
+    /// a7f226604170 in 5.19; non-anonymous ones since 84209e87c696, "mm/gup: reliable R/O
+    /// long-term pinning in COW mappings", in 6.2).
+    pub fn has_unshare(self) -> bool {
+        matches!(self, GupGeneration::Modern)
+    }
+}
+
+/// `gup_must_unshare()` (`mm/internal.h`): must a read-only `FOLL_PIN` of `page`, mapped
+/// read-only, first break COW (`FAULT_FLAG_UNSHARE`) so that the pin stays coherent with
+/// what the process maps? `vm_flags` is `None` on the GUP-fast path (no VMA), which then
+/// has to fall back to the slow path for the non-anonymous long-term case.
+///
+/// - `FOLL_WRITE` is handled by the write fault itself; `FOLL_GET` has no coherency
+///   promise: only R/O `FOLL_PIN`.
+/// - Not anonymous (the zero page, shmem, page cache): only long-term pins care (a
+///   short-term R/O pin has snapshot semantics), and only in a COW mapping.
+/// - Anonymous: unless `PageAnonExclusive`.
+pub fn gup_must_unshare(
+    gen: GupGeneration,
+    vm_flags: Option<VmFlags>,
+    flags: FollFlags,
+    page: &Page,
+) -> bool {
+    if !gen.has_unshare() {
+        return false;
+    }
+    if flags & (FollFlags::WRITE | FollFlags::PIN) != FollFlags::PIN {
+        return false;
+    }
+    if !page.test(PageFlags::ANON) {
+        if !flags.contains(FollFlags::LONGTERM) {
+            return false;
+        }
+        return vm_flags.is_none_or(VmFlags::is_cow_mapping);
+    }
+    // SMP: paired with the barrier in folio_try_share_anon_rmap() (smp_rmb()).
+    !page.test(PageFlags::ANON_EXCLUSIVE)
+}
+
+/// The mmap lock held for read (`mmap_read_lock()`), borrowing the address space for as
+/// long as it is held. VMA references borrow the guard, so none outlives the lock or
+/// survives a call that may drop it (see the module docs).
+#[derive(Debug)]
+pub struct MmapReadGuard<'a> {
+    mm: &'a mut Mm,
+}
+
+impl Mm {
+    /// `mmap_read_lock()`.
+    pub fn mmap_read_lock(&mut self) -> MmapReadGuard<'_> {
+        MmapReadGuard { mm: self }
+    }
+
+    /// The GUP rules in force (see [`GupGeneration`]); `Modern` by default, inherited by
+    /// a forked child.
+    pub fn gup_generation(&self) -> GupGeneration {
+        self.gup_gen
+    }
+
+    /// Selects the GUP rules of a kernel generation (an experiment knob: `DirtyCow`
+    /// reproduces CVE-2016-5195).
+    pub fn set_gup_generation(&mut self, gen: GupGeneration) {
+        self.gup_gen = gen;
+    }
+}
+
+impl MmapReadGuard<'_> {
+    /// The address space (read-only).
+    pub fn mm(&self) -> &Mm {
+        self.mm
+    }
+
+    /// `vma_lookup()`: the VMA containing `addr`, valid while the guard is not used
+    /// mutably or unlocked.
+    pub fn vma_lookup(&self, addr: u64) -> Option<&Vma> {
+        self.mm.vmas.vma_lookup(addr)
+    }
+
+    /// `mmap_read_unlock()`.
+    pub fn unlock(self) {}
+}
+
+/// Why [`follow_page_pte`] returned no page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowError {
+    /// `NULL`: no usable PTE; fault it in ([`faultin_page`]) and look again.
+    NoPage,
+    /// `-EMLINK`: [`gup_must_unshare`]; fault with `FAULT_FLAG_UNSHARE` and look again.
+    Unshare,
+    /// Any other error (`-EFAULT` for `FOLL_DUMP` on the zero page, `-EEXIST` for a PFN
+    /// without `struct page`, `-ENOMEM` for a refcount overflow).
+    Err(Errno),
+}
+
+/// `cond_resched()`: the scheduling point of the `__get_user_pages()` loop. A no-op on one
+/// hart without kernel preemption; in Linux another thread of the process may run here
+/// (the Dirty COW window between `faultin_page()` and the next `follow_page_pte()`).
+#[inline]
+pub fn cond_resched() {}
+
+/// `check_vma_flags()`: may GUP with `gup_flags` touch `vma` at all?
+///
+/// # Errors
+/// `EFAULT`: `VM_IO | VM_PFNMAP`; `FOLL_ANON` on a file VMA; a write to a non-anonymous
+/// VMA under `FOLL_PIN | FOLL_LONGTERM` that needs dirty tracking
+/// (`writable_file_mapping_allowed()`: here every shared file mapping); a write to a
+/// `!VM_WRITE` VMA without `FOLL_FORCE`, to a hugetlb VMA, or to a VMA that is not a COW
+/// mapping (`is_cow_mapping()`: shared mappings are never force-written); a read of a
+/// `!VM_READ` VMA without `FOLL_FORCE` or `VM_MAYREAD`.
+pub fn check_vma_flags(vma: &Vma, gup_flags: FollFlags) -> KResult<()> {
+    let vm_flags = vma.flags;
+    let write = gup_flags.contains(FollFlags::WRITE);
+    let vma_anon = vma.is_anonymous();
+    if vm_flags.intersects(VmFlags::IO | VmFlags::PFNMAP) {
+        return Err(Errno::EFAULT);
+    }
+    if gup_flags.contains(FollFlags::ANON) && !vma_anon {
+        return Err(Errno::EFAULT);
+    }
+    if write {
+        if !vma_anon && !writable_file_mapping_allowed(vma, gup_flags) {
+            return Err(Errno::EFAULT);
+        }
+        if !vm_flags.contains(VmFlags::WRITE) {
+            if !gup_flags.contains(FollFlags::FORCE) {
+                return Err(Errno::EFAULT);
+            }
+            if vm_flags.contains(VmFlags::HUGETLB) {
+                return Err(Errno::EFAULT);
+            }
+            if !vm_flags.is_cow_mapping() {
+                return Err(Errno::EFAULT);
+            }
+        }
+    } else if !vm_flags.contains(VmFlags::READ)
+        && (!gup_flags.contains(FollFlags::FORCE) || !vm_flags.contains(VmFlags::MAYREAD))
+    {
+        return Err(Errno::EFAULT);
+    }
+    // arch_vma_access_permitted(): no protection keys on riscv.
+    Ok(())
+}
+
+/// `writable_file_mapping_allowed()`: a long-term pin for writing must not target a file
+/// mapping whose writeback needs dirty tracking (`vma_needs_dirty_tracking()`). Without
+/// a page cache yet, every shared file mapping is treated as needing it (every real
+/// filesystem with writeback does).
+fn writable_file_mapping_allowed(vma: &Vma, gup_flags: FollFlags) -> bool {
+    if !gup_flags.contains(FollFlags::PIN | FollFlags::LONGTERM) {
+        return true;
+    }
+    !(matches!(vma.backing, VmaBacking::File(_)) && vma.flags.contains(VmFlags::SHARED))
+}
+
+/// `try_grab_folio()`: takes the reference `flags` asks for on `pfn`: `FOLL_GET` one,
+/// `FOLL_PIN` [`GUP_PIN_COUNTING_BIAS`]; neither on the zero page.
+///
+/// # Errors
+/// `ENOMEM` if the refcount would overflow (Linux's `folio_ref_try_add()` failure).
+pub fn try_grab_folio(phys: &PhysMem, pfn: Pfn, flags: FollFlags) -> KResult<()> {
+    if phys.pages.is_zero_pfn(pfn) {
+        return Ok(());
+    }
+    let Some(page) = phys.pages.page(pfn) else {
+        return Err(Errno::EFAULT);
+    };
+    let refs = if flags.contains(FollFlags::PIN) {
+        GUP_PIN_COUNTING_BIAS
+    } else if flags.contains(FollFlags::GET) {
+        1
+    } else {
+        return Ok(());
+    };
+    // SMP: a compare-and-swap loop refusing a zero refcount (folio_try_get()).
+    if page.refcount() == 0 || page.refcount().checked_add(refs).is_none() {
+        return Err(Errno::ENOMEM);
+    }
+    page.page_ref_add(refs);
+    Ok(())
+}
+
+/// `gup_put_folio()`: drops what [`try_grab_folio`] took.
+fn gup_put_folio(phys: &PhysMem, pfn: Pfn, flags: FollFlags) {
+    if flags.contains(FollFlags::PIN) {
+        phys.pages
+            .folio_put_refs(&phys.ram, pfn, GUP_PIN_COUNTING_BIAS);
+    } else if flags.contains(FollFlags::GET) {
+        phys.put_page(pfn);
+    }
+}
+
+/// `follow_page_pte()` (via `follow_page_mask()`): the page mapped at `address` in `vma`
+/// if its PTE allows the access in `flags`, with the reference `flags` asks for taken.
+///
+/// # Errors
+/// See [`FollowError`].
+pub fn follow_page_pte(
+    mm: &Mm,
+    vma: &Vma,
+    address: u64,
+    flags: FollFlags,
+) -> Result<Pfn, FollowError> {
+    // FOLL_GET and FOLL_PIN are mutually exclusive.
+    if flags.contains(FollFlags::GET | FollFlags::PIN) {
+        return Err(FollowError::Err(Errno::EINVAL));
+    }
+    let Some(slot) = mm.pgtable.follow_pte(address) else {
+        return Err(FollowError::NoPage);
+    };
+    let pte = slot.pte;
+    if !pte_present(pte) {
+        return Err(FollowError::NoPage);
+    }
+    // gup_can_follow_protnone(): NUMA hinting faults only apply in accessible VMAs.
+    if pte_protnone(pte) && flags.contains(FollFlags::HONOR_NUMA_FAULT) && vma.flags.is_accessible()
+    {
+        return Err(FollowError::NoPage);
+    }
+    let phys = mm.phys();
+    let normal = mm.pgtable.vm_normal_page(pte);
+    let meta = normal.and_then(|pfn| phys.pages.page(pfn));
+    if flags.contains(FollFlags::WRITE)
+        && !mm.gup_gen.can_follow_write_pte(pte, meta, vma.flags, flags)
+    {
+        return Err(FollowError::NoPage);
+    }
+    let pfn = match normal {
+        Some(pfn) => pfn,
+        None => {
+            if flags.contains(FollFlags::DUMP) {
+                return Err(FollowError::Err(Errno::EFAULT));
+            }
+            if !phys.pages.is_zero_pfn(pte_pfn(pte)) {
+                // follow_pfn_pte(): a proper PTE exists, but no struct page.
+                return Err(FollowError::Err(Errno::EEXIST));
+            }
+            pte_pfn(pte)
+        }
+    };
+    let Some(page) = phys.pages.page(pfn) else {
+        return Err(FollowError::Err(Errno::EEXIST));
+    };
+    if !pte_write(pte) && gup_must_unshare(mm.gup_gen, Some(vma.flags), flags, page) {
+        return Err(FollowError::Unshare);
+    }
+    // VM_BUG_ON_PAGE(FOLL_PIN && PageAnon && !PageAnonExclusive): after the unshare
+    // check a pinned anonymous page is exclusive. Only the modern rules promise that.
+    if mm.gup_gen.has_unshare()
+        && flags.contains(FollFlags::PIN)
+        && page.test(PageFlags::ANON)
+        && !page.test(PageFlags::ANON_EXCLUSIVE)
+    {
+        return Err(FollowError::Err(Errno::EFAULT));
+    }
+    try_grab_folio(phys, pfn, flags).map_err(FollowError::Err)?;
+    if flags.contains(FollFlags::TOUCH)
+        && flags.contains(FollFlags::WRITE)
+        && !pte_dirty(pte)
+        && !phys.pages.is_zero_pfn(pfn)
+    {
+        // folio_mark_dirty(): the caller is about to write it behind the PTE's back.
+        page.set(PageFlags::DIRTY);
+    }
+    Ok(pfn)
+}
+
+/// `vm_fault_to_errno()`.
+fn vm_fault_to_errno(f: VmFault) -> Errno {
+    match f {
+        VmFault::Oom => Errno::ENOMEM,
+        VmFault::SigsegvMaperr | VmFault::SigsegvAccerr | VmFault::Sigbus => Errno::EFAULT,
+    }
+}
+
+/// `faultin_page()`: runs the fault handler for `address` on behalf of GUP
+/// (`FAULT_FLAG_WRITE` for `FOLL_WRITE`, `FAULT_FLAG_REMOTE` for `FOLL_REMOTE`,
+/// `FAULT_FLAG_UNSHARE` when `unshare`, `ALLOW_RETRY | KILLABLE` for `FOLL_UNLOCKABLE`),
+/// then applies the generation's rule ([`GupGeneration::faultin_page_fixup`]) to `flags`.
+///
+/// # Errors
+/// `EFAULT` for `FOLL_NOFAULT` or a fault that would signal, `ENOMEM` for OOM.
+pub fn faultin_page(
+    guard: &mut MmapReadGuard<'_>,
+    vma: &Vma,
+    address: u64,
+    flags: &mut FollFlags,
+    unshare: bool,
+) -> KResult<()> {
+    if flags.contains(FollFlags::NOFAULT) {
+        return Err(Errno::EFAULT);
+    }
+    let mut fault_flags = FaultFlags::empty();
+    if flags.contains(FollFlags::WRITE) {
+        fault_flags |= FaultFlags::WRITE;
+    }
+    if flags.contains(FollFlags::REMOTE) {
+        fault_flags |= FaultFlags::REMOTE;
+    }
+    if flags.contains(FollFlags::UNLOCKABLE) {
+        fault_flags |= FaultFlags::ALLOW_RETRY | FaultFlags::KILLABLE;
+        if flags.contains(FollFlags::INTERRUPTIBLE) {
+            fault_flags |= FaultFlags::INTERRUPTIBLE;
+        }
+    }
+    if flags.contains(FollFlags::NOWAIT) {
+        fault_flags |= FaultFlags::ALLOW_RETRY | FaultFlags::RETRY_NOWAIT;
+    }
+    if flags.contains(FollFlags::TRIED) {
+        fault_flags |= FaultFlags::TRIED;
+    }
+    if unshare {
+        // FAULT_FLAG_WRITE and FAULT_FLAG_UNSHARE are incompatible.
+        if fault_flags.contains(FaultFlags::WRITE) {
+            return Err(Errno::EFAULT);
+        }
+        fault_flags |= FaultFlags::UNSHARE;
+    }
+    let mm = &mut *guard.mm;
+    // VM_FAULT_WRITE: do_wp_page() broke COW (wp_page_copy) or reused the page.
+    let wp_before = mm.stats.wp_copy + mm.stats.wp_reuse;
+    mm.gup_fault = true;
+    let r = mm.handle_mm_fault_vma(vma, address, fault_flags);
+    mm.gup_fault = false;
+    r.map_err(vm_fault_to_errno)?;
+    let vm_fault_write = mm.stats.wp_copy + mm.stats.wp_reuse > wp_before;
+    mm.gup_gen
+        .faultin_page_fixup(vm_fault_write, vma.flags, flags);
+    Ok(())
+}
+
+/// How many times one page may be faulted in without the lookup succeeding before GUP
+/// gives up with `EFAULT`. Linux loops until a fatal signal; this kernel cannot be
+/// signalled from inside GUP, so a livelock (a kernel bug) fails instead of hanging.
+const MAX_FAULTS_PER_PAGE: u32 = 16;
+
+/// What runs at the [`cond_resched`] point before each retry (tests model another thread
+/// there); `None` in production.
+pub(crate) type RetryHook<'h> = Option<&'h mut dyn FnMut(&mut Mm, u64)>;
+
+/// `__get_user_pages()`: takes references on `nr_pages` pages from `start` (any
+/// alignment; the page containing each address), appending them to `pages`. The caller
+/// holds the mmap lock (`guard`) and has validated `gup_flags`.
+///
+/// Returns Linux's `i ? i : ret`: the number of pages taken if any (fewer than `nr_pages`
+/// on a partial failure), else the error.
+///
+/// # Errors
+/// `EFAULT` (no VMA, [`check_vma_flags`], a fault that would signal, `FOLL_NOFAULT`),
+/// `ENOMEM`, `EEXIST`, only when no page was taken; `EINVAL` if `gup_flags` has neither
+/// `FOLL_GET` nor `FOLL_PIN` (Linux's `VM_BUG_ON(!!pages != !!(gup_flags & (FOLL_GET |
+/// FOLL_PIN)))`: pages are always returned here, so they must be referenced).
+pub fn __get_user_pages(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    pages: &mut Vec<Pfn>,
+) -> KResult<usize> {
+    if !gup_flags.intersects(FollFlags::GET | FollFlags::PIN) {
+        return Err(Errno::EINVAL);
+    }
+    __get_user_pages_hooked(guard, start, nr_pages, gup_flags, pages, None)
+}
+
+pub(crate) fn __get_user_pages_hooked(
+    guard: &mut MmapReadGuard<'_>,
+    mut start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    pages: &mut Vec<Pfn>,
+    mut hook: RetryHook<'_>,
+) -> KResult<usize> {
+    let mut done = 0usize;
+    // An owned snapshot, like Linux's `vma` local: valid while the lock is held; the
+    // borrow checker keeps references into the tree out of the loop.
+    let mut vma: Option<Vma> = None;
+    let mut err = Errno::EFAULT;
+    'pages: while done < nr_pages {
+        if vma.as_ref().is_none_or(|v| start >= v.end) {
+            // gup_vma_lookup(): no stack expansion from GUP (6.5+).
+            let Some(v) = guard.vma_lookup(start).cloned() else {
+                err = Errno::EFAULT;
+                break;
+            };
+            if let Err(e) = check_vma_flags(&v, gup_flags) {
+                err = e;
+                break;
+            }
+            vma = Some(v);
+        }
+        let Some(v) = vma.as_ref() else { break };
+        // 4.x kept `foll_flags` per page: a generation's fixup lasts for this page only.
+        let mut foll_flags = gup_flags;
+        let mut faults = 0u32;
+        loop {
+            cond_resched();
+            match follow_page_pte(guard.mm, v, start, foll_flags) {
+                Ok(pfn) => {
+                    pages.push(pfn);
+                    break;
+                }
+                Err(FollowError::Err(e)) => {
+                    err = e;
+                    break 'pages;
+                }
+                Err(f) => {
+                    faults += 1;
+                    if faults > MAX_FAULTS_PER_PAGE {
+                        err = Errno::EFAULT;
+                        break 'pages;
+                    }
+                    let unshare = f == FollowError::Unshare;
+                    if let Err(e) = faultin_page(guard, v, start, &mut foll_flags, unshare) {
+                        err = e;
+                        break 'pages;
+                    }
+                    // The retry point: another thread may run here (cond_resched()).
+                    if let Some(h) = hook.as_deref_mut() {
+                        h(guard.mm, start);
+                    }
+                }
+            }
+        }
+        done += 1;
+        start = start.wrapping_add(PAGE_SIZE);
+    }
+    if done > 0 {
+        Ok(done)
+    } else {
+        Err(err)
+    }
+}
+
+/// `is_valid_gup_args()`: validates the caller's flags and adds `to_set` (and
+/// `FOLL_UNLOCKABLE` for the `locked` forms). Linux WARNs and fails on:
+/// internal flags from the caller; `FOLL_GET` with `FOLL_PIN`; `FOLL_LONGTERM` without
+/// `FOLL_PIN`; `FOLL_GET`/`FOLL_PIN` without a pages array (every entry point here has
+/// one); `FOLL_LONGTERM` with `FOLL_PCI_P2PDMA`.
+///
+/// # Errors
+/// `EINVAL`.
+pub fn is_valid_gup_args(
+    gup_flags: FollFlags,
+    locked: bool,
+    to_set: FollFlags,
+) -> KResult<FollFlags> {
+    if gup_flags.intersects(FollFlags::INTERNAL) {
+        return Err(Errno::EINVAL);
+    }
+    let mut f = gup_flags | to_set;
+    if locked {
+        f |= FollFlags::UNLOCKABLE;
+    }
+    if f.contains(FollFlags::PIN | FollFlags::GET) {
+        return Err(Errno::EINVAL);
+    }
+    if f.contains(FollFlags::LONGTERM) && !f.contains(FollFlags::PIN) {
+        return Err(Errno::EINVAL);
+    }
+    if f.contains(FollFlags::LONGTERM | FollFlags::PCI_P2PDMA) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(f)
+}
+
+/// `__get_user_pages_locked()` + `__gup_longterm_locked()`: sets `MMF_HAS_PINNED` for
+/// `FOLL_PIN`, `FOLL_GET` when not pinning (the pages are returned), and runs the walk.
+/// `check_and_migrate_movable_pages()` has nothing to do: there is no `ZONE_MOVABLE` or
+/// CMA, so every page may stay where it is under a long-term pin.
+fn __get_user_pages_locked(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    mut flags: FollFlags,
+    hook: RetryHook<'_>,
+) -> KResult<Vec<Pfn>> {
+    if flags.contains(FollFlags::PIN) {
+        guard.mm.set_has_pinned_flag();
+    } else {
+        flags |= FollFlags::GET;
+    }
+    let mut pages = Vec::with_capacity(nr_pages.min(1024));
+    if nr_pages == 0 {
+        return Ok(pages);
+    }
+    __get_user_pages_hooked(guard, start, nr_pages, flags, &mut pages, hook)?;
+    Ok(pages)
+}
+
+/// `get_user_pages()`: references (`FOLL_GET`) on `nr_pages` pages of the locked address
+/// space from `start`, faulting them in. Release each with [`put_page`].
+///
+/// Returns the pages; fewer than `nr_pages` if a later page failed.
+///
+/// # Errors
+/// `EINVAL` ([`is_valid_gup_args`]); otherwise as [`__get_user_pages`] when not even the
+/// first page could be taken.
+pub fn get_user_pages(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::TOUCH)?;
+    __get_user_pages_locked(guard, start, nr_pages, f, None)
+}
+
+/// `pin_user_pages()`: as [`get_user_pages`] with `FOLL_PIN`; release with
+/// [`unpin_user_pages`].
+///
+/// # Errors
+/// As [`get_user_pages`].
+pub fn pin_user_pages(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
+    __get_user_pages_locked(guard, start, nr_pages, f, None)
+}
+
+/// `get_user_pages_remote()`: as [`get_user_pages`] on another process's address space
+/// (`FOLL_REMOTE` → `FAULT_FLAG_REMOTE`), e.g. ptrace and `/proc/pid/mem`.
+///
+/// # Errors
+/// As [`get_user_pages`].
+pub fn get_user_pages_remote(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::TOUCH | FollFlags::REMOTE)?;
+    __get_user_pages_locked(guard, start, nr_pages, f, None)
+}
+
+/// [`get_user_pages_remote`] with a hook run at every faultin → follow retry point (a
+/// test seam modelling another thread at `cond_resched()`).
+#[cfg(test)]
+pub(crate) fn get_user_pages_remote_racy(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    hook: &mut dyn FnMut(&mut Mm, u64),
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::TOUCH | FollFlags::REMOTE)?;
+    __get_user_pages_locked(guard, start, nr_pages, f, Some(hook))
+}
+
+/// `pin_user_pages_remote()`: [`pin_user_pages`] on another process's address space.
+///
+/// # Errors
+/// As [`get_user_pages`].
+pub fn pin_user_pages_remote(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(
+        gup_flags,
+        false,
+        FollFlags::PIN | FollFlags::TOUCH | FollFlags::REMOTE,
+    )?;
+    __get_user_pages_locked(guard, start, nr_pages, f, None)
+}
+
+/// `get_user_pages_unlocked()`: takes and releases the mmap lock itself
+/// (`FOLL_UNLOCKABLE`: the faults may drop it).
+///
+/// # Errors
+/// As [`get_user_pages`].
+pub fn get_user_pages_unlocked(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, true, FollFlags::TOUCH)?;
+    let mut guard = mm.mmap_read_lock();
+    let r = __get_user_pages_locked(&mut guard, start, nr_pages, f, None);
+    guard.unlock();
+    r
+}
+
+/// `pin_user_pages_unlocked()`: [`get_user_pages_unlocked`] with `FOLL_PIN`.
+///
+/// # Errors
+/// As [`get_user_pages`].
+pub fn pin_user_pages_unlocked(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, true, FollFlags::PIN | FollFlags::TOUCH)?;
+    let mut guard = mm.mmap_read_lock();
+    let r = __get_user_pages_locked(&mut guard, start, nr_pages, f, None);
+    guard.unlock();
+    r
+}
+
+/// `get_user_page_vma_remote()`: one page of another address space (`FOLL_GET`) and the
+/// VMA mapping it. The VMA borrows `guard`: it cannot be used after the next GUP call
+/// or [`MmapReadGuard::unlock`].
+///
+/// # Errors
+/// `EINVAL` for `FOLL_NOWAIT` or invalid flags; as [`get_user_pages_remote`].
+pub fn get_user_page_vma_remote<'g>(
+    guard: &'g mut MmapReadGuard<'_>,
+    addr: u64,
+    gup_flags: FollFlags,
+) -> KResult<(Pfn, &'g Vma)> {
+    if gup_flags.contains(FollFlags::NOWAIT) {
+        return Err(Errno::EINVAL);
+    }
+    let pages = get_user_pages_remote(guard, addr, 1, gup_flags)?;
+    let Some(&pfn) = pages.first() else {
+        return Err(Errno::EFAULT);
+    };
+    let phys = std::sync::Arc::clone(guard.mm.phys());
+    match guard.vma_lookup(addr) {
+        Some(vma) => Ok((pfn, vma)),
+        None => {
+            phys.put_page(pfn);
+            Err(Errno::EINVAL)
+        }
+    }
+}
+
+/// `__access_remote_vm()` (`mm/memory.c`, behind `access_process_vm()`: ptrace
+/// `PEEKDATA`/`POKEDATA` and `/proc/pid/mem`): copies between `buf` and `mm`'s memory at
+/// `addr`, one [`get_user_page_vma_remote`] page at a time. With `FOLL_WRITE` in
+/// `gup_flags` `buf` is written into the process (and the page marked `PG_dirty`,
+/// `set_page_dirty_lock()`; an executable VMA also asks for an instruction-cache flush,
+/// riscv's `copy_to_user_page()` → `flush_icache_user_page()`); otherwise `buf` is
+/// filled from it. Ptrace passes `FOLL_FORCE`.
+///
+/// Returns the number of bytes copied: `buf.len()`, or fewer (down to 0) at the first
+/// page GUP could not take. Never fails otherwise, as Linux's.
+pub fn access_remote_vm(mm: &mut Mm, addr: u64, buf: &mut [u8], gup_flags: FollFlags) -> usize {
+    let write = gup_flags.contains(FollFlags::WRITE);
+    let phys = std::sync::Arc::clone(mm.phys());
+    let mut guard = mm.mmap_read_lock();
+    let mut done = 0usize;
+    while done < buf.len() {
+        let Some(va) = addr.checked_add(done as u64) else {
+            break;
+        };
+        let Ok((pfn, vma)) = get_user_page_vma_remote(&mut guard, va, gup_flags) else {
+            break;
+        };
+        let exec = vma.flags.contains(VmFlags::EXEC);
+        let offset = va % PAGE_SIZE;
+        let bytes = (buf.len() - done).min((PAGE_SIZE - offset) as usize);
+        let pa = devices::GuestPhysAddr(pfn.pa().0 + offset);
+        let chunk = buf.get_mut(done..done + bytes);
+        let ok = match chunk {
+            Some(c) if write => phys.ram.write_bytes(pa, c).is_ok(),
+            Some(c) => phys.ram.read_bytes(pa, c).is_ok(),
+            None => false,
+        };
+        if ok && write {
+            if let Some(p) = phys.pages.page(pfn) {
+                if !phys.pages.is_zero_pfn(pfn) {
+                    p.set(PageFlags::DIRTY);
+                }
+            }
+            if exec {
+                guard.mm.pending.icache = true;
+            }
+        }
+        phys.put_page(pfn);
+        if !ok {
+            break;
+        }
+        done += bytes;
+    }
+    guard.unlock();
+    done
+}
+
+/// `gup_fast()` (`gup_fast_pgd_range()` … `gup_fast_pte_range()`): the lockless walk of
+/// `[start, start + nr_pages pages)` without VMAs. Stops at the first page that needs
+/// the slow path: no present PTE, `PROT_NONE`, not writable for `FOLL_WRITE`, special
+/// (the zero page, frames without `struct page`), a refcount that cannot be taken, a
+/// PTE that changed after the reference was taken, a R/O pin that must unshare, or a
+/// long-term writable pin of a non-anonymous page (`gup_fast_folio_allowed()` needs the
+/// file's mapping). Returns the pages taken (a prefix of the range).
+pub fn gup_fast(mm: &Mm, start: u64, nr_pages: usize, flags: FollFlags) -> Vec<Pfn> {
+    gup_fast_hooked(mm, start, nr_pages, flags, None)
+}
+
+/// What runs between the speculative reference and the PTE re-check of [`gup_fast`]
+/// (tests model another hart changing the PTE there); `None` in production.
+pub(crate) type FastHook<'h> = Option<&'h mut dyn FnMut(&Mm, u64)>;
+
+fn gup_fast_hooked(
+    mm: &Mm,
+    start: u64,
+    nr_pages: usize,
+    flags: FollFlags,
+    mut hook: FastHook<'_>,
+) -> Vec<Pfn> {
+    let phys = mm.phys();
+    let mut pages = Vec::new();
+    // SMP: for FOLL_PIN, sample mm->write_protect_seq here (odd: fork in progress, return
+    // 0) and disable interrupts / enter the page-table-freeing epoch.
+    let mut addr = start & !(PAGE_SIZE - 1);
+    for _ in 0..nr_pages {
+        let Some(slot) = mm.pgtable.follow_pte(addr) else {
+            break;
+        };
+        let pte = slot.pte;
+        if slot.level != 0 || pte_protnone(pte) || !pte.is_valid() {
+            break;
+        }
+        // pte_access_permitted()
+        if flags.contains(FollFlags::WRITE) && !pte_write(pte) {
+            break;
+        }
+        // pte_special(): the zero page and PFN mappings need the VMA.
+        let Some(pfn) = mm.pgtable.vm_normal_page(pte) else {
+            break;
+        };
+        let Some(page) = phys.pages.page(pfn) else {
+            break;
+        };
+        // try_grab_folio_fast(): speculative, may race with the page being freed.
+        if try_grab_folio(phys, pfn, flags).is_err() {
+            break;
+        }
+        if let Some(h) = hook.as_deref_mut() {
+            h(mm, addr);
+        }
+        // The PTE may have changed (zapped, COWed) between our read and the reference.
+        if mm.pgtable.ptep_get(slot.addr) != pte {
+            gup_put_folio(phys, pfn, flags);
+            break;
+        }
+        // gup_fast_folio_allowed(): writable long-term pins of non-anonymous pages need
+        // the VMA to rule out dirty-tracked file mappings.
+        if flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE)
+            && !page.test(PageFlags::ANON)
+        {
+            gup_put_folio(phys, pfn, flags);
+            break;
+        }
+        if !pte_write(pte) && gup_must_unshare(mm.gup_gen, None, flags, page) {
+            gup_put_folio(phys, pfn, flags);
+            break;
+        }
+        pages.push(pfn);
+        addr = addr.wrapping_add(PAGE_SIZE);
+    }
+    // SMP: for FOLL_PIN, read_seqcount_retry(write_protect_seq): if a fork ran, unpin
+    // everything and return 0.
+    pages
+}
+
+/// `gup_fast_fallback()`: [`gup_fast`], then the slow path for the rest unless
+/// `FOLL_FAST_ONLY`.
+///
+/// # Errors
+/// `EINVAL` for flags outside [`FollFlags::FAST_ALLOWED`]; `EOVERFLOW` if the range
+/// wraps; `EFAULT` if it leaves user space; the slow path's error if no page was taken.
+fn gup_fast_fallback(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    hook: FastHook<'_>,
+) -> KResult<Vec<Pfn>> {
+    if !FollFlags::FAST_ALLOWED.contains(gup_flags) {
+        return Err(Errno::EINVAL);
+    }
+    if gup_flags.contains(FollFlags::PIN) {
+        mm.set_has_pinned_flag();
+    }
+    let start = start & !(PAGE_SIZE - 1);
+    let len = (nr_pages as u64)
+        .checked_mul(PAGE_SIZE)
+        .ok_or(Errno::EOVERFLOW)?;
+    let end = start.checked_add(len).ok_or(Errno::EOVERFLOW)?;
+    if end > mm.task_size() || !mm.access_ok(start, len) {
+        return Err(Errno::EFAULT);
+    }
+    let mut pages = gup_fast_hooked(mm, start, nr_pages, gup_flags, hook);
+    if pages.len() == nr_pages || gup_flags.contains(FollFlags::FAST_ONLY) {
+        return Ok(pages);
+    }
+    let nr_pinned = pages.len();
+    let mut guard = mm.mmap_read_lock();
+    let mut flags = gup_flags | FollFlags::TOUCH | FollFlags::UNLOCKABLE;
+    if !flags.contains(FollFlags::PIN) {
+        flags |= FollFlags::GET;
+    }
+    let r = __get_user_pages_hooked(
+        &mut guard,
+        start + nr_pinned as u64 * PAGE_SIZE,
+        nr_pages - nr_pinned,
+        flags,
+        &mut pages,
+        None,
+    );
+    guard.unlock();
+    match r {
+        Err(e) if nr_pinned == 0 => Err(e),
+        _ => Ok(pages),
+    }
+}
+
+/// `get_user_pages_fast()`: `FOLL_GET` references, lockless where possible.
+///
+/// # Errors
+/// As `gup_fast_fallback()`: `EINVAL`, `EOVERFLOW`, `EFAULT`, `ENOMEM`.
+pub fn get_user_pages_fast(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::GET)?;
+    gup_fast_fallback(mm, start, nr_pages, f, None)
+}
+
+/// `pin_user_pages_fast()`: `FOLL_PIN` pins, lockless where possible.
+///
+/// # Errors
+/// As [`get_user_pages_fast`].
+pub fn pin_user_pages_fast(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
+    gup_fast_fallback(mm, start, nr_pages, f, None)
+}
+
+/// [`pin_user_pages_fast`] with a hook between each speculative reference and its PTE
+/// re-check (a test seam modelling another hart).
+#[cfg(test)]
+pub(crate) fn pin_user_pages_fast_racy(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    hook: &mut dyn FnMut(&Mm, u64),
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
+    gup_fast_fallback(mm, start, nr_pages, f, Some(hook))
+}
+
+/// `get_user_pages_fast_only()`: only the lockless walk, never a fault (callable where
+/// sleeping is not allowed). Returns the pages it got, possibly none.
+///
+/// # Errors
+/// `EINVAL` for invalid flags; `EOVERFLOW` / `EFAULT` for a bad range.
+pub fn get_user_pages_fast_only(
+    mm: &Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<Vec<Pfn>> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::GET | FollFlags::FAST_ONLY)?;
+    if !FollFlags::FAST_ALLOWED.contains(f) {
+        return Err(Errno::EINVAL);
+    }
+    let start = start & !(PAGE_SIZE - 1);
+    let len = (nr_pages as u64)
+        .checked_mul(PAGE_SIZE)
+        .ok_or(Errno::EOVERFLOW)?;
+    start.checked_add(len).ok_or(Errno::EOVERFLOW)?;
+    if !mm.access_ok(start, len) {
+        return Err(Errno::EFAULT);
+    }
+    Ok(gup_fast(mm, start, nr_pages, f))
+}
+
+/// `put_page()`: releases a `FOLL_GET` reference.
+pub fn put_page(phys: &PhysMem, pfn: Pfn) {
+    phys.put_page(pfn);
+}
+
+/// `unpin_user_page()`: releases one `FOLL_PIN` pin (`gup_put_folio(FOLL_PIN)`); nothing
+/// for the zero page, which is never pinned.
+pub fn unpin_user_page(phys: &PhysMem, pfn: Pfn) {
+    gup_put_folio(phys, pfn, FollFlags::PIN);
+}
+
+/// `unpin_user_pages()`.
+pub fn unpin_user_pages(phys: &PhysMem, pages: &[Pfn]) {
+    for &pfn in pages {
+        unpin_user_page(phys, pfn);
+    }
+}
+
+/// `unpin_user_pages_dirty_lock()`: unpins, first marking each page `PG_dirty`
+/// (`folio_mark_dirty()` under the folio lock) when `make_dirty`: the device wrote it.
+pub fn unpin_user_pages_dirty_lock(phys: &PhysMem, pages: &[Pfn], make_dirty: bool) {
+    for &pfn in pages {
+        if make_dirty && !phys.pages.is_zero_pfn(pfn) {
+            if let Some(p) = phys.pages.page(pfn) {
+                p.set(PageFlags::DIRTY);
+            }
+        }
+        unpin_user_page(phys, pfn);
+    }
+}
