@@ -286,7 +286,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         "--- dirtybit stats ({} {} tlb {}) ---",
         opts.paging, opts.ad, opts.tlb
     )?;
-    let rows: [(&str, String); 16] = [
+    let rows: [(&str, String); 17] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
@@ -309,6 +309,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
             r.kernel.uaccess_mmu.walks.to_string(),
         ),
         ("peak guest frames", r.kernel.peak_frames.to_string()),
+        ("frames leaked at exit", r.kernel.frames_leaked.to_string()),
     ];
     for (k, v) in rows {
         writeln!(w, "{k:>22}  {v}")?;

@@ -95,6 +95,13 @@ pub struct KernelStats {
     pub uaccess_mmu: MmuCounters,
     /// Guest frames in use at the high-water mark.
     pub peak_frames: u64,
+    /// Frames still referenced after every process was torn down at the end of the run,
+    /// beyond those the kernel itself keeps (the zero page): leaked references or pins.
+    /// Zero on a healthy kernel.
+    pub frames_leaked: u64,
+    /// Page-metadata inconsistencies found by the final audit (`PageAlloc::audit`):
+    /// referenced-but-free or free-but-referenced frames, and puts of unreferenced pages.
+    pub page_audit_errors: u64,
 }
 
 /// What a finished run reports.

@@ -115,6 +115,7 @@ pub fn run(
 ) -> Result<RunReport, KernelError> {
     let ram = GuestMemory::new(&[(GuestPhysAddr(RAM_BASE), config.mem_bytes)])?;
     let phys = Arc::new(PhysMem::new(ram)?);
+    let baseline = phys.pages.audit();
     let clint = Clint::new(1, ClockSource::Host(Instant::now()));
     let vfs = Process::new_vfs(config);
     for (host, guest) in &config.files {
@@ -161,6 +162,12 @@ pub fn run(
         k.stats.uaccess_mmu = init.mm.uaccess_counters();
     }
     k.stats.peak_frames = phys.pages.peak_used();
+    // Tear every process down (exit_mmap) and audit page metadata: every reference, map
+    // and pin taken during the run must have been given back.
+    k.procs.clear();
+    let end = phys.pages.audit();
+    k.stats.frames_leaked = end.used_frames.saturating_sub(baseline.used_frames);
+    k.stats.page_audit_errors = end.inconsistent_frames + end.bad_puts;
     Ok(RunReport {
         status,
         hart: hart.stats(),
