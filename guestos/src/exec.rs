@@ -5,7 +5,10 @@ use crate::errno::Errno;
 use crate::loader::{
     build_initial_stack, parse_elf, AuxFacts, ExecError, StackError, StackRequest,
 };
-use crate::mm::mmap::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_EXEC, PROT_READ};
+use crate::mm::mmap::{
+    calc_vm_prot_bits, vm_flags_to_prot, MAP_ANONYMOUS, MAP_PRIVATE, PROT_EXEC, PROT_READ,
+    PROT_WRITE,
+};
 use crate::mm::VmFlags;
 use crate::process::Process;
 use devices::PAGE_SIZE;
@@ -72,53 +75,48 @@ pub fn exec(
     // first mapping's permissions widened with the second's.
     let mut mapped_end = 0u64;
     let mut brk = 0u64;
-    for seg in &elf.segments {
+    for (index, seg) in elf.segments.iter().enumerate() {
         let start = seg.vaddr & !(PAGE_SIZE - 1);
         let end = seg
             .end()
             .checked_add(PAGE_SIZE - 1)
-            .ok_or(ExecError::SegmentOverflows { index: 0 })?
+            .ok_or(ExecError::SegmentOverflows { index })?
             & !(PAGE_SIZE - 1);
-        let mut flags = VmFlags::empty();
-        if seg.perms.read {
-            flags |= VmFlags::READ;
-        }
-        if seg.perms.write {
-            flags |= VmFlags::WRITE;
-        }
-        if seg.perms.exec {
-            flags |= VmFlags::EXEC;
-        }
+        let prot = [
+            (seg.perms.read, PROT_READ),
+            (seg.perms.write, PROT_WRITE),
+            (seg.perms.exec, PROT_EXEC),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |p, (_, bit)| p | bit);
         let from = start.max(mapped_end);
         if from > start {
             // The shared page: widen its permissions to cover both segments.
-            let prot = (if seg.perms.read { 1 } else { 0 })
-                | (if seg.perms.write { 2 } else { 0 })
-                | (if seg.perms.exec { 4 } else { 0 });
             let cur = proc
                 .mm
                 .vmas()
                 .vma_lookup(start)
                 .map_or(VmFlags::empty(), |v| v.flags);
-            let cur_prot = (if cur.contains(VmFlags::READ) { 1 } else { 0 })
-                | (if cur.contains(VmFlags::WRITE) { 2 } else { 0 })
-                | (if cur.contains(VmFlags::EXEC) { 4 } else { 0 });
             proc.mm
-                .mprotect(start, PAGE_SIZE, prot | cur_prot)
+                .mprotect(start, PAGE_SIZE, prot | vm_flags_to_prot(cur))
                 .map_err(map_err("a shared segment page"))?;
         }
         if end > from {
             proc.mm
-                .map_region(from, end - from, flags, None)
+                .map_region(from, end - from, calc_vm_prot_bits(prot), None)
                 .map_err(map_err("a PT_LOAD segment"))?;
         }
         mapped_end = mapped_end.max(end);
         let off = usize::try_from(seg.offset).map_err(|_| ExecError::NotElf)?;
         let len = usize::try_from(seg.filesz).map_err(|_| ExecError::NotElf)?;
-        let bytes = image.get(off..off + len).ok_or(ExecError::Truncated {
-            what: "a segment".into(),
-            file_len: image.len(),
-        })?;
+        let bytes =
+            off.checked_add(len)
+                .and_then(|e| image.get(off..e))
+                .ok_or(ExecError::Truncated {
+                    what: "a segment".into(),
+                    file_len: image.len(),
+                })?;
         proc.mm
             .write_region(seg.vaddr, bytes)
             .map_err(map_err("segment contents"))?;

@@ -119,6 +119,22 @@ pub const MADV_COLD: i32 = 20;
 /// `MADV_PAGEOUT`.
 pub const MADV_PAGEOUT: i32 = 21;
 
+/// The `PROT_*` bits a VMA's `VM_READ/WRITE/EXEC` correspond to (the inverse of
+/// [`calc_vm_prot_bits`], as `/proc/pid/maps` and mprotect-style callers need it).
+pub fn vm_flags_to_prot(flags: VmFlags) -> u64 {
+    let mut prot = PROT_NONE;
+    if flags.contains(VmFlags::READ) {
+        prot |= PROT_READ;
+    }
+    if flags.contains(VmFlags::WRITE) {
+        prot |= PROT_WRITE;
+    }
+    if flags.contains(VmFlags::EXEC) {
+        prot |= PROT_EXEC;
+    }
+    prot
+}
+
 /// `calc_vm_prot_bits()`: `PROT_READ/WRITE/EXEC` → `VM_READ/WRITE/EXEC`.
 pub fn calc_vm_prot_bits(prot: u64) -> VmFlags {
     let mut f = VmFlags::empty();

@@ -996,17 +996,7 @@ fn expected_vmas(model: &Model) -> Vec<(u64, u64, u64, bool)> {
 }
 
 fn prot_of(f: VmFlags) -> u64 {
-    let mut p = 0;
-    if f.contains(VmFlags::READ) {
-        p |= PROT_READ;
-    }
-    if f.contains(VmFlags::WRITE) {
-        p |= PROT_WRITE;
-    }
-    if f.contains(VmFlags::EXEC) {
-        p |= PROT_EXEC;
-    }
-    p
+    super::mmap::vm_flags_to_prot(f)
 }
 
 fn check(mm: &Mm, model: &Model) -> Result<(), TestCaseError> {
