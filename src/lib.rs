@@ -66,6 +66,8 @@ pub struct RunOptions {
     pub strace: bool,
     /// `HOST[:GUEST]` files to copy in.
     pub files: Vec<String>,
+    /// Kernel generation of the GUP rules: `dirtycow`, `foll-cow` or `modern`.
+    pub gup: String,
 }
 
 impl Default for RunOptions {
@@ -81,6 +83,7 @@ impl Default for RunOptions {
             stats: false,
             strace: false,
             files: Vec::new(),
+            gup: "modern".into(),
         }
     }
 }
@@ -89,7 +92,7 @@ impl RunOptions {
     /// The kernel configuration these options describe.
     ///
     /// # Errors
-    /// [`Error::BadFlag`] for an unknown paging mode or A/D scheme, a bad TLB geometry, a
+    /// [`Error::BadFlag`] for an unknown paging mode, A/D scheme or GUP generation, a bad TLB geometry, a
     /// bad cost override or a bad `--file`.
     pub fn kernel_config(&self) -> Result<KernelConfig, Error> {
         let paging = match self.paging.as_str() {
@@ -144,6 +147,10 @@ impl RunOptions {
             strace: self.strace,
             files,
             seed: self.seed,
+            gup: self
+                .gup
+                .parse()
+                .map_err(|e| Error::BadFlag(format!("--gup {e}")))?,
             ..KernelConfig::default()
         })
     }

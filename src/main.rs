@@ -70,6 +70,11 @@ struct MachineArgs {
     /// Seed of the guest's random sources (AT_RANDOM, getrandom, /dev/urandom).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Kernel generation of the get_user_pages rules: dirtycow (before 4.9: faultin_page
+    /// drops FOLL_WRITE after COW), foll-cow (4.9-5.19: FOLL_COW + pte_dirty), modern
+    /// (6.2+: PageAnonExclusive, FAULT_FLAG_UNSHARE).
+    #[arg(long, default_value = "modern", value_parser = ["dirtycow", "foll-cow", "modern"])]
+    gup: String,
 }
 
 #[derive(Args)]
@@ -106,6 +111,7 @@ impl MachineArgs {
             max_insns: self.max_insns,
             cost: self.cost.clone(),
             seed: self.seed,
+            gup: self.gup.clone(),
             ..RunOptions::default()
         }
     }

@@ -76,6 +76,15 @@ fn bad_flags_get_clear_errors() {
     assert!(stderr(&o).contains("unknown cost entry"), "{}", stderr(&o));
     let o = dirtybit(&["run", "--paging", "sv57", &image("hello")]);
     assert_eq!(o.status.code(), Some(2), "clap rejects the value");
+    let o = dirtybit(&["run", "--gup", "2.6", &image("hello")]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects the generation");
+    // The library checks it too (callers of run_image without clap).
+    let opts = dirtybit::RunOptions {
+        gup: "2.6".into(),
+        ..Default::default()
+    };
+    let e = opts.kernel_config().unwrap_err().to_string();
+    assert!(e.contains("expected dirtycow, foll-cow or modern"), "{e}");
 }
 
 #[test]

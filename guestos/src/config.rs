@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::mm::GupGeneration;
 use emu::{CostModel, HartStats};
 use mmu::{AdScheme, MmuCounters, SatpMode, TlbGeometry};
 
@@ -30,6 +31,8 @@ pub struct KernelConfig {
     pub files: Vec<(PathBuf, String)>,
     /// Seed of AT_RANDOM, `getrandom` and `/dev/urandom`.
     pub seed: u64,
+    /// Which kernel generation's GUP rules every address space follows (`--gup`).
+    pub gup: GupGeneration,
     /// Instructions a hart runs before it returns to the kernel's loop (the scheduling
     /// quantum; also how often the instruction limit is checked).
     pub quantum_insns: u64,
@@ -47,6 +50,7 @@ impl Default for KernelConfig {
             strace: false,
             files: Vec::new(),
             seed: 0,
+            gup: GupGeneration::Modern,
             quantum_insns: 1 << 20,
         }
     }

@@ -132,8 +132,9 @@ pub fn run(
     if exe_path.starts_with('/') {
         let _ = vfs.write_file(exe_path.as_bytes(), image, 0o755);
     }
-    let mm = Mm::new(Arc::clone(&phys), config.paging, config.ad, 1)
+    let mut mm = Mm::new(Arc::clone(&phys), config.paging, config.ad, 1)
         .map_err(KernelError::AddressSpace)?;
+    mm.set_gup_generation(config.gup);
     let mut init = Process::new(INIT_PID, config, mm, vfs, Arc::new(stdio));
     exec(&mut init, image, exe_path, argv, envp)?;
 
@@ -514,12 +515,13 @@ impl Kernel<'_> {
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
         // Point of no return: the new address space replaces the old one.
-        let mm = Mm::new(
+        let mut mm = Mm::new(
             Arc::clone(&self.phys),
             self.config.paging,
             self.config.ad,
             asid,
         )?;
+        mm.set_gup_generation(self.config.gup);
         drop(std::mem::replace(&mut proc.mm, mm));
         proc.signals.exec_reset();
         if exec(proc, &image, &exe_path, &argv, &envp).is_err() {

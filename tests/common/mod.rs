@@ -100,7 +100,48 @@ pub fn images_with_expected() -> Vec<String> {
 }
 
 pub fn expected(name: &str) -> (Vec<u8>, u8) {
-    let dir = root().join("guest/expected");
+    expected_in("guest/expected", name)
+}
+
+/// Images whose reference is recorded from dirtybit itself (`guest/expected-kernel/`):
+/// programs using what only our kernel provides (gup_test, FOLL_FORCE through
+/// /proc/self/mem, pagemap, kernel generations). Sorted, without the `@GEN` variants.
+pub fn kernel_images() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("guest/expected-kernel"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".stdout"))
+                        .filter(|n| !n.contains('@'))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The reference of kernel image `name` under GUP generation `gen`: `NAME@GEN.*` where
+/// that generation behaves differently, else the modern `NAME.*`.
+pub fn expected_kernel(name: &str, gen: &str) -> (Vec<u8>, u8) {
+    let variant = format!("{name}@{gen}");
+    if root()
+        .join("guest/expected-kernel")
+        .join(format!("{variant}.stdout"))
+        .exists()
+    {
+        expected_in("guest/expected-kernel", &variant)
+    } else {
+        expected_in("guest/expected-kernel", name)
+    }
+}
+
+/// `DIR/NAME.stdout` and the exit status in `DIR/NAME.status`.
+pub fn expected_in(dir: &str, name: &str) -> (Vec<u8>, u8) {
+    let dir = root().join(dir);
     let stdout = std::fs::read(dir.join(format!("{name}.stdout"))).expect("expected stdout");
     let status = std::fs::read_to_string(dir.join(format!("{name}.status")))
         .expect("expected status")

@@ -193,7 +193,38 @@ pub enum GupGeneration {
     Modern,
 }
 
+impl std::str::FromStr for GupGeneration {
+    type Err = String;
+
+    /// Parses a [`GupGeneration::name`].
+    ///
+    /// # Errors
+    /// A message naming the accepted values.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GupGeneration::ALL
+            .into_iter()
+            .find(|g| g.name() == s)
+            .ok_or_else(|| format!("{s:?}: expected dirtycow, foll-cow or modern"))
+    }
+}
+
 impl GupGeneration {
+    /// Every generation, oldest first.
+    pub const ALL: [GupGeneration; 3] = [
+        GupGeneration::DirtyCow,
+        GupGeneration::FollCow,
+        GupGeneration::Modern,
+    ];
+
+    /// The name used on the command line (`--gup NAME`): `dirtycow`, `foll-cow`, `modern`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            GupGeneration::DirtyCow => "dirtycow",
+            GupGeneration::FollCow => "foll-cow",
+            GupGeneration::Modern => "modern",
+        }
+    }
+
     /// `can_follow_write_pte()`: may a `FOLL_WRITE` lookup return the page behind `pte`?
     /// `page` is the page's metadata (`None` for the zero page or a frame without
     /// `struct page`), `vm_flags` the VMA's.
