@@ -1056,12 +1056,14 @@ impl Mm {
     /// the mapping moves to a free area (or to `new_addr` with `MREMAP_FIXED`, replacing
     /// what is there) by moving its PTEs — the data is not copied. `MREMAP_DONTUNMAP`
     /// moves the PTEs and leaves the old range mapped but empty (private anonymous memory
-    /// there reads zeros afterwards). `old_len == 0` (duplicate a shared mapping) is
-    /// refused, since shared anonymous memory has no shmem object here.
+    /// there reads zeros afterwards). `old_len == 0` makes a second mapping of a shared
+    /// file mapping's pages (with `MREMAP_MAYMOVE`); for shared anonymous memory it is
+    /// refused, since that has no shmem object here.
     ///
     /// # Errors
     /// `EINVAL`: unknown flags, `FIXED` without `MAYMOVE`, `DONTUNMAP` without `MAYMOVE`
-    /// or with a size change, unaligned `addr`/`new_addr`, `new_len == 0`, `old_len == 0`,
+    /// or with a size change, unaligned `addr`/`new_addr`, `new_len == 0`, `old_len == 0`
+    /// on anything but a shared file mapping,
     /// overlapping old and new ranges, a new range beyond `TASK_SIZE`, `pgoff` overflow.
     /// `EFAULT`: `addr` not mapped, or the old range crosses the VMA's end, or the VMA is
     /// `VM_DONTEXPAND`/`VM_PFNMAP` and must grow. `ENOMEM`: cannot grow in place and may
@@ -1091,10 +1093,15 @@ impl Mm {
         if new_len == 0 {
             return Err(Errno::EINVAL);
         }
-        if self.vmas.vma_lookup(addr).is_none() {
+        let Some(vma) = self.vmas.vma_lookup(addr) else {
             return Err(Errno::EFAULT);
-        }
-        if old_len == 0 {
+        };
+        // "We allow a zero old-len as a special case for DOS-emu legacy (sic)": a second
+        // mapping of a shared mapping's object. Only file objects exist for that here
+        // (shared anonymous memory has no shmem object, see the module docs).
+        if old_len == 0
+            && (vma.is_anonymous() || !vma.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE))
+        {
             return Err(Errno::EINVAL);
         }
         if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {

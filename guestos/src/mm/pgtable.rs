@@ -846,7 +846,7 @@ impl PageTable {
 
 /// `__pte_alloc_one()`: a zeroed frame flagged as a page table.
 fn alloc_table(phys: &PhysMem) -> Option<Pfn> {
-    let pfn = phys.pages.alloc_page(&phys.ram, true)?;
+    let pfn = phys.alloc_page(true)?;
     if let Some(p) = phys.pages.page(pfn) {
         p.set(PageFlags::PGTABLE);
     }

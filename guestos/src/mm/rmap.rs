@@ -15,7 +15,7 @@
 //! the `MmRmap` and drained by that `Mm`'s [`super::Mm::take_tlb_flush`], which the kernel
 //! calls before the address space runs user code again (at every context switch and after
 //! each system call or fault of the running process). Frames an rmap zap released are
-//! put at once: as in [`super::Mm::tlb_finish_mmu`], that is safe while harts run user
+//! put at once: as in `Mm::tlb_finish_mmu`, that is safe while harts run user
 //! code only after the kernel has drained the flush; SMP will need Linux's deferred free.
 //!
 //! Locking: `MmRmap::inner` is the stand-in for the page-table lock of a foreign `mm`; a
