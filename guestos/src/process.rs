@@ -113,9 +113,11 @@ impl Process {
         }
     }
 
-    /// The file system every process shares, set up per `config`.
-    pub fn new_vfs(config: &KernelConfig) -> Arc<Vfs> {
+    /// The file system every process shares, set up per `config`, with its page cache in
+    /// `phys`.
+    pub fn new_vfs(config: &KernelConfig, phys: &Arc<crate::mm::PhysMem>) -> Arc<Vfs> {
         Arc::new(Vfs::new(VfsConfig {
+            phys: Some(Arc::clone(phys)),
             clock: VfsConfig::system_clock(),
             urandom_seed: config.seed ^ 0x7572_616e_646f_6d00,
             ..VfsConfig::default()

@@ -14,6 +14,7 @@ mod dev;
 mod fdtable;
 mod file;
 mod inode;
+pub mod pagecache;
 mod pipe;
 mod stat;
 mod stdio;
@@ -21,8 +22,13 @@ mod vfs;
 
 pub use dev::{CharDev, Prng};
 pub use fdtable::{FdTable, ProcessFs, RLIMIT_NOFILE};
-pub use file::{FileTarget, OpenFile, Sink, Source, MAX_RW_COUNT};
-pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec};
+pub use file::{
+    FileTarget, OpenFile, Sink, Source, FALLOC_FL_ALLOCATE_RANGE, FALLOC_FL_COLLAPSE_RANGE,
+    FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_NO_HIDE_STALE, FALLOC_FL_PUNCH_HOLE,
+    FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_ZERO_RANGE, MAX_RW_COUNT,
+};
+pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec, MAX_LFS_FILESIZE};
+pub use pagecache::{AddressSpace, CachedFile, PageCache, PageCacheStats};
 pub use pipe::{Pipe, PipeEnd, PIPE_BUF, PIPE_CAPACITY};
 pub use stat::{
     encode_dev, DirentWriter, Kstat, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, STATX_RESERVED,
