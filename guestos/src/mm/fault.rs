@@ -222,6 +222,10 @@ impl Mm {
         }
         self.stats.faults += 1;
         let va = va & !(PAGE_SIZE - 1);
+        // The PMD level first: a huge PMD there, or one to create (huge_memory.rs).
+        if let Some(r) = self.handle_pmd_fault(vma, va, flags) {
+            return r;
+        }
         let slot = self.pgtable.pte_alloc(va).map_err(|e| match e {
             Errno::ENOMEM => VmFault::Oom,
             _ => VmFault::Sigbus,
@@ -278,7 +282,7 @@ impl Mm {
     /// sets `A` (and `D` for a write) under either scheme, as Linux's unconditional
     /// `pte_mkyoung()`/`pte_mkdirty()` do. The `FOLL_COW` generation of GUP depends on it
     /// (`can_follow_write_pte()` tests `pte_dirty()`).
-    fn svade_ad(&self, write: bool) -> PteFlags {
+    pub(super) fn svade_ad(&self, write: bool) -> PteFlags {
         if self.gup_fault {
             return if write {
                 PteFlags::A | PteFlags::D
