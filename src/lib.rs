@@ -286,7 +286,8 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         "--- dirtybit stats ({} {} tlb {}) ---",
         opts.paging, opts.ad, opts.tlb
     )?;
-    let rows: [(&str, String); 17] = [
+    let t = &r.kernel.thp;
+    let rows: [(&str, String); 21] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
@@ -310,6 +311,16 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ),
         ("peak guest frames", r.kernel.peak_frames.to_string()),
         ("frames leaked at exit", r.kernel.frames_leaked.to_string()),
+        (
+            "THP faults",
+            format!("{} ({} fell back to 4K)", t.fault_alloc, t.fault_fallback),
+        ),
+        ("huge zero page maps", t.huge_zero_maps.to_string()),
+        ("THP PMD splits", t.split_pmd.to_string()),
+        (
+            "THP folio splits",
+            format!("{} ({} refused)", t.split_page, t.split_page_failed),
+        ),
     ];
     for (k, v) in rows {
         writeln!(w, "{k:>22}  {v}")?;

@@ -133,6 +133,7 @@ image_tests!(
     fpmatrix = "fpmatrix",
     strsearch = "strsearch",
     tight_loop = "loop",
+    thp = "thp",
 );
 
 #[test]
@@ -153,6 +154,7 @@ fn every_image_with_a_reference_is_tested() {
         "fpmatrix",
         "strsearch",
         "loop",
+        "thp",
     ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use emu::{CostModel, HartStats};
 use mmu::{AdScheme, MmuCounters, SatpMode, TlbGeometry};
 
+use crate::mm::ThpStats;
+
 /// Guest-physical base of RAM (as on QEMU `virt` and most RISC-V boards).
 pub const RAM_BASE: u64 = 0x8000_0000;
 
@@ -102,6 +104,9 @@ pub struct KernelStats {
     /// Page-metadata inconsistencies found by the final audit (`PageAlloc::audit`):
     /// referenced-but-free or free-but-referenced frames, and puts of unreferenced pages.
     pub page_audit_errors: u64,
+    /// Transparent-huge-page events over the whole run (faults, huge zero maps, PMD and
+    /// folio splits; Linux's `thp_*` vmstat lines), teardown included.
+    pub thp: ThpStats,
 }
 
 /// What a finished run reports.

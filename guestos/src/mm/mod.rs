@@ -43,6 +43,8 @@ pub mod vma;
 mod gup_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod thp_tests;
 
 use std::sync::Arc;
 
