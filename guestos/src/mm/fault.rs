@@ -15,7 +15,8 @@ use mmu::{AccessType, AdScheme, PteFlags};
 
 use super::page_alloc::PageFlags;
 use super::pgtable::{
-    mk_pte, pte_exec, pte_none, pte_pfn, pte_present, pte_protnone, pte_write, vm_get_page_prot,
+    mk_pte, page_remove_rmap, pte_exec, pte_none, pte_pfn, pte_present, pte_protnone, pte_write,
+    vm_get_page_prot,
 };
 use super::vma::{VmFlags, Vma, VmaBacking};
 use super::{Mm, MmuGather, STACK_GUARD_GAP};
@@ -408,9 +409,13 @@ impl Mm {
         if let Some(pfn) = page {
             if let Some(meta) = self.phys.pages.page(pfn) {
                 // wp_can_reuse_anon_folio(): no swap cache or KSM here, so only the
-                // reference count decides (a pin or a second mapper makes it > 1).
+                // reference count decides (a pin or a second mapper makes it > 1). For a
+                // page of a large folio that is the folio's count (Linux ≤ 6.14 reuses a
+                // large folio only when the page is PageAnonExclusive; a folio whose only
+                // reference is this PTE's is exclusively ours either way).
+                let folio_refs = self.phys.pages.folio(pfn).map_or(0, |(_, f)| f.refcount());
                 let reusable = meta.test(PageFlags::ANON)
-                    && (meta.test(PageFlags::ANON_EXCLUSIVE) || meta.refcount() == 1);
+                    && (meta.test(PageFlags::ANON_EXCLUSIVE) || folio_refs == 1);
                 if reusable {
                     if !meta.test(PageFlags::ANON_EXCLUSIVE) {
                         meta.set(PageFlags::ANON_EXCLUSIVE);
@@ -479,9 +484,8 @@ impl Mm {
         tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte) || pte_exec(entry));
         if let Some(old) = old {
             if let Some(page) = self.phys.pages.page(old) {
-                if !page.dec_mapcount() {
-                    self.phys.pages.note_bad_put();
-                }
+                // A page of a large folio COWed away may leave it partially mapped.
+                page_remove_rmap(&self.phys, old, page);
             }
             tlb.pages.push(old);
         }

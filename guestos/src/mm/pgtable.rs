@@ -968,6 +968,9 @@ impl PageTable {
     ///   parent (`ptep_set_wrprotect()`) and the child.
     /// - The child's entry is `pte_mkold()` (A cleared) and, for a `VM_SHARED` mapping,
     ///   `pte_mkclean()` (D cleared); a private mapping's D is kept.
+    /// - A huge PMD is shared whole by `copy_huge_pmd()` (see there); if its folio may be
+    ///   pinned it is split first and its 512 PTEs take the path above, so the child gets
+    ///   copies of the exclusive pinned subpages.
     ///
     /// Non-present non-zero entries (swap, migration) do not exist yet and are skipped
     /// (`copy_nonpresent_pte()`). Counts go into `st`; every parent entry that lost `W` is

@@ -377,6 +377,31 @@ fn fork_shares_the_pmd_and_a_write_on_either_side_splits_and_copies_4k() {
 }
 
 #[test]
+fn both_sides_cow_the_same_page_and_the_folio_is_split_at_once() {
+    let (phys, mut parent) = setup();
+    let a = thp_region(&mut parent, H);
+    hart_write(&mut parent, a + 5 * P, 1);
+    let mut child = parent.dup_mmap(6).unwrap();
+    hart_write(&mut child, a + 5 * P, 2);
+    assert_eq!(
+        phys.pages.thp_stats().split_page,
+        0,
+        "still mapped by the parent"
+    );
+    hart_write(&mut parent, a + 5 * P, 3);
+    // Nobody maps the folio's page 5 any more: wp_page_copy() queued the folio and it
+    // was split when the COW finished.
+    let t = phys.pages.thp_stats();
+    assert_eq!((t.split_pmd, t.split_page), (2, 1), "{t:?}");
+    assert_eq!(clean(&phys).large_folios, 0);
+    assert_eq!(hart_read(&mut child, a + 5 * P), 2);
+    assert_eq!(hart_read(&mut parent, a + 5 * P), 3);
+    drop(child);
+    drop(parent);
+    all_freed(&phys);
+}
+
+#[test]
 fn after_the_other_side_exits_a_write_reuses_the_whole_pmd() {
     let (phys, mut parent) = setup();
     let a = thp_region(&mut parent, H);
