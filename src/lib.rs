@@ -293,7 +293,8 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         "--- dirtybit stats ({} {} tlb {}) ---",
         opts.paging, opts.ad, opts.tlb
     )?;
-    let rows: [(&str, String); 20] = [
+    let t = &r.kernel.thp;
+    let rows: [(&str, String); 24] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
@@ -328,6 +329,16 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         (
             "pages written back",
             r.kernel.page_cache_written_back.to_string(),
+        ),
+        (
+            "THP faults",
+            format!("{} ({} fell back to 4K)", t.fault_alloc, t.fault_fallback),
+        ),
+        ("huge zero page maps", t.huge_zero_maps.to_string()),
+        ("THP PMD splits", t.split_pmd.to_string()),
+        (
+            "THP folio splits",
+            format!("{} ({} refused)", t.split_page, t.split_page_failed),
         ),
     ];
     for (k, v) in rows {

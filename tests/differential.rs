@@ -162,6 +162,7 @@ image_tests!(
     strsearch = "strsearch",
     tight_loop = "loop",
     filemap = "filemap",
+    thp = "thp",
 );
 
 #[test]
@@ -183,6 +184,7 @@ fn every_image_with_a_reference_is_tested() {
         "strsearch",
         "loop",
         "filemap",
+        "thp",
     ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {

@@ -6,6 +6,8 @@ use crate::mm::GupGeneration;
 use emu::{CostModel, HartStats};
 use mmu::{AdScheme, MmuCounters, SatpMode, TlbGeometry};
 
+use crate::mm::ThpStats;
+
 /// Guest-physical base of RAM (as on QEMU `virt` and most RISC-V boards).
 pub const RAM_BASE: u64 = 0x8000_0000;
 
@@ -117,6 +119,9 @@ pub struct KernelStats {
     pub page_cache_written_back: u64,
     /// Page-cache pages evicted under memory pressure.
     pub page_cache_evicted: u64,
+    /// Transparent-huge-page events over the whole run (faults, huge zero maps, PMD and
+    /// folio splits; Linux's `thp_*` vmstat lines), teardown included.
+    pub thp: ThpStats,
 }
 
 /// What a finished run reports.

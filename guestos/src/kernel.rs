@@ -183,6 +183,7 @@ pub fn run(
     let end = phys.pages.audit();
     k.stats.frames_leaked = end.used_frames.saturating_sub(baseline.used_frames);
     k.stats.page_audit_errors = end.inconsistent_frames + end.bad_puts + cache_errors;
+    k.stats.thp = phys.pages.thp_stats();
     Ok(RunReport {
         status,
         hart: hart.stats(),

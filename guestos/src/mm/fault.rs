@@ -15,7 +15,8 @@ use mmu::{AccessType, AdScheme, PteFlags};
 
 use super::page_alloc::PageFlags;
 use super::pgtable::{
-    mk_pte, pte_exec, pte_none, pte_pfn, pte_present, pte_protnone, pte_write, vm_get_page_prot,
+    mk_pte, page_remove_rmap, pte_exec, pte_none, pte_pfn, pte_present, pte_protnone, pte_write,
+    vm_get_page_prot,
 };
 use super::vma::{MappedFile, VmFlags, Vma, VmaBacking};
 use super::{Mm, MmuGather, STACK_GUARD_GAP};
@@ -222,6 +223,10 @@ impl Mm {
         }
         self.stats.faults += 1;
         let va = va & !(PAGE_SIZE - 1);
+        // The PMD level first: a huge PMD there, or one to create (huge_memory.rs).
+        if let Some(r) = self.handle_pmd_fault(vma, va, flags) {
+            return r;
+        }
         let slot = self.pgtable.pte_alloc(va).map_err(|e| match e {
             Errno::ENOMEM => VmFault::Oom,
             _ => VmFault::Sigbus,
@@ -278,7 +283,7 @@ impl Mm {
     /// sets `A` (and `D` for a write) under either scheme, as Linux's unconditional
     /// `pte_mkyoung()`/`pte_mkdirty()` do. The `FOLL_COW` generation of GUP depends on it
     /// (`can_follow_write_pte()` tests `pte_dirty()`).
-    fn svade_ad(&self, write: bool) -> PteFlags {
+    pub(super) fn svade_ad(&self, write: bool) -> PteFlags {
         if self.gup_fault {
             return if write {
                 PteFlags::A | PteFlags::D
@@ -504,9 +509,13 @@ impl Mm {
         if let Some(pfn) = page {
             if let Some(meta) = self.phys.pages.page(pfn) {
                 // wp_can_reuse_anon_folio(): no swap cache or KSM here, so only the
-                // reference count decides (a pin or a second mapper makes it > 1).
+                // reference count decides (a pin or a second mapper makes it > 1). For a
+                // page of a large folio that is the folio's count (Linux ≤ 6.14 reuses a
+                // large folio only when the page is PageAnonExclusive; a folio whose only
+                // reference is this PTE's is exclusively ours either way).
+                let folio_refs = self.phys.pages.folio(pfn).map_or(0, |(_, f)| f.refcount());
                 let reusable = meta.test(PageFlags::ANON)
-                    && (meta.test(PageFlags::ANON_EXCLUSIVE) || meta.refcount() == 1);
+                    && (meta.test(PageFlags::ANON_EXCLUSIVE) || folio_refs == 1);
                 if reusable {
                     if !meta.test(PageFlags::ANON_EXCLUSIVE) {
                         meta.set(PageFlags::ANON_EXCLUSIVE);
@@ -583,9 +592,8 @@ impl Mm {
         tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte) || pte_exec(entry));
         if let Some(old) = old {
             if let Some(page) = self.phys.pages.page(old) {
-                if !page.dec_mapcount() {
-                    self.phys.pages.note_bad_put();
-                }
+                // A page of a large folio COWed away may leave it partially mapped.
+                page_remove_rmap(&self.phys, old, page);
             }
             tlb.pages.push(old);
         }

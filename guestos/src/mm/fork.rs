@@ -115,6 +115,14 @@ impl Mm {
                     &mut st,
                 )
             });
+        if st.huge_zero {
+            // copy_huge_pmd(): mm_get_huge_zero_folio(dst_mm). It exists: we map it.
+            child.huge_zero_ref = self
+                .phys
+                .pages
+                .mm_get_huge_zero_folio(&self.phys.ram)
+                .is_some();
+        }
         self.stats.fork_wrprotected += st.wrprotected;
         self.stats.fork_copies += st.copied;
         let parent_tlb = std::mem::take(&mut st.parent_tlb);

@@ -16,11 +16,28 @@
 //!   on the slow path (`get_user_pages_fast()`, `pin_user_pages_fast()`), or does not
 //!   ([`get_user_pages_fast_only`]).
 //! - A consumer: [`access_remote_vm`] (ptrace peek/poke, `/proc/pid/mem`).
-//! - References: `FOLL_GET` adds 1 to the page's refcount and is released with
-//!   [`put_page`]; `FOLL_PIN` adds [`GUP_PIN_COUNTING_BIAS`] (order-0 folios, as Linux) and
-//!   is released with [`unpin_user_page`] / [`unpin_user_pages`] /
-//!   [`unpin_user_pages_dirty_lock`]. Neither is taken on the shared zero page (the
-//!   allocator never refcounts it; Linux's `try_grab_folio()` skips it for `FOLL_PIN`).
+//! - References: `FOLL_GET` adds 1 to the folio's refcount and is released with
+//!   [`put_page`]; `FOLL_PIN` adds [`GUP_PIN_COUNTING_BIAS`] to an order-0 folio, and 1
+//!   reference plus 1 `_pincount` to a large one (as Linux), and is released with
+//!   [`unpin_user_page`] / [`unpin_user_pages`] / [`unpin_user_pages_dirty_lock`].
+//!   Neither is taken on the shared zero page or the huge zero folio (the allocator never
+//!   refcounts them for mappings; Linux's `try_grab_folio()` skips the zero page for
+//!   `FOLL_PIN`).
+//!
+//! # Huge PMDs
+//! A 2 MiB transparent huge page mapped by one level-1 leaf is followed by
+//! [`follow_huge_pmd`], which returns the subpage and a `page_mask` of 511, so that
+//! [`__get_user_pages`] takes the references for all the following subpages of the same
+//! folio in one operation (`page_increm`, `try_grab_folio(folio, page_increm - 1)`): two
+//! refcount operations per PMD instead of 512. GUP-fast grabs all the subpages it needs
+//! from one PMD with a single `try_grab_folio_fast(refs)` (`gup_fast_pmd_leaf()`), and
+//! [`unpin_user_pages`] releases consecutive pages of one folio with one
+//! `gup_put_folio(refs)`. The write and unshare rules are the PTE ones applied to the PMD
+//! and its head page (`can_follow_write_pmd()`, `gup_must_unshare()`), for every
+//! generation; `PageAnonExclusive` of a PMD-mapped folio is its head's. The huge zero
+//! folio is "special" to GUP-fast (falls back) and, like the small zero page, makes a R/O
+//! long-term pin in a COW mapping unshare (the PMD is split and the PTE level copies).
+//! `FOLL_SPLIT_PMD` (used by uprobes) is not implemented: the huge PMD is followed as is.
 //!
 //! # Kernel generations
 //! How a `FOLL_FORCE` write into a read-only private mapping is allowed changed twice, and
@@ -81,11 +98,11 @@
 //! walk so a concurrent fork's write-protection is seen (marked `SMP:` below).
 
 use bitflags::bitflags;
-use devices::PAGE_SIZE;
+use devices::{PAGE_SHIFT, PAGE_SIZE};
 
 use super::fault::VmFault;
-use super::page_alloc::{Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS};
-use super::pgtable::{pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write};
+use super::page_alloc::{Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR};
+use super::pgtable::{pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write, PteSlot};
 use super::vma::{VmFlags, Vma, VmaBacking};
 use super::{FaultFlags, Mm, PhysMem};
 use crate::errno::{Errno, KResult};
@@ -117,7 +134,7 @@ bitflags! {
         /// The pin is held for an unbounded time under userspace control (RDMA, VFIO,
         /// io_uring fixed buffers). Needs `FOLL_PIN`.
         const LONGTERM = 1 << 8;
-        /// Split a huge PMD before returning (no huge pages here: no effect).
+        /// Split a huge PMD before returning (uprobes; not implemented: no effect).
         const SPLIT_PMD = 1 << 9;
         /// Allow returning PCI P2PDMA pages (none here); incompatible with `LONGTERM`.
         const PCI_P2PDMA = 1 << 10;
@@ -437,45 +454,157 @@ fn writable_file_mapping_allowed(vma: &Vma, gup_flags: FollFlags) -> bool {
     !(matches!(vma.backing, VmaBacking::File(_)) && vma.flags.contains(VmFlags::SHARED))
 }
 
-/// `try_grab_folio()`: takes the reference `flags` asks for on `pfn`: `FOLL_GET` one,
-/// `FOLL_PIN` [`GUP_PIN_COUNTING_BIAS`]; neither on the zero page.
+/// `try_grab_folio()` for one page: see [`try_grab_folio_refs`].
 ///
 /// # Errors
-/// `ENOMEM` if the refcount would overflow (Linux's `folio_ref_try_add()` failure).
+/// As [`try_grab_folio_refs`].
 pub fn try_grab_folio(phys: &PhysMem, pfn: Pfn, flags: FollFlags) -> KResult<()> {
-    if phys.pages.is_zero_pfn(pfn) {
+    try_grab_folio_refs(phys, pfn, 1, flags)
+}
+
+/// `try_grab_folio(folio, refs, flags)`: takes `refs` of the references `flags` asks for
+/// on the folio containing `pfn`, in one atomic operation: `FOLL_GET` adds `refs`;
+/// `FOLL_PIN` adds `refs * GUP_PIN_COUNTING_BIAS` to a small folio, or `refs` to a large
+/// folio's refcount and `refs` to its `_pincount` (two operations). Nothing on the zero
+/// page or the huge zero folio.
+///
+/// # Errors
+/// `ENOMEM` if the folio is free or the refcount would overflow (Linux's
+/// `folio_ref_try_add()` failure); `EFAULT` for a frame without metadata.
+pub fn try_grab_folio_refs(phys: &PhysMem, pfn: Pfn, refs: u32, flags: FollFlags) -> KResult<()> {
+    if phys.pages.is_zero_pfn(pfn) || phys.pages.is_huge_zero_pfn(pfn) {
         return Ok(());
     }
-    let Some(page) = phys.pages.page(pfn) else {
+    let Some((head, folio)) = phys.pages.folio(pfn) else {
         return Err(Errno::EFAULT);
     };
-    let refs = if flags.contains(FollFlags::PIN) {
-        GUP_PIN_COUNTING_BIAS
-    } else if flags.contains(FollFlags::GET) {
-        1
-    } else {
+    let pin = flags.contains(FollFlags::PIN);
+    if !pin && !flags.contains(FollFlags::GET) {
         return Ok(());
+    }
+    let large = folio.is_head();
+    let add = if pin && !large {
+        refs.checked_mul(GUP_PIN_COUNTING_BIAS)
+            .ok_or(Errno::ENOMEM)?
+    } else {
+        refs
     };
     // SMP: a compare-and-swap loop refusing a zero refcount (folio_try_get()).
-    if page.refcount() == 0 || page.refcount().checked_add(refs).is_none() {
+    if folio.refcount() == 0 || folio.refcount().checked_add(add).is_none() {
         return Err(Errno::ENOMEM);
     }
-    page.page_ref_add(refs);
+    if pin && large {
+        phys.pages.folio_pin_large(head, refs);
+    } else {
+        phys.pages.folio_ref_add(head, add);
+    }
     Ok(())
 }
 
-/// `gup_put_folio()`: drops what [`try_grab_folio`] took.
-fn gup_put_folio(phys: &PhysMem, pfn: Pfn, flags: FollFlags) {
+/// `gup_put_folio(folio, refs, flags)`: drops what [`try_grab_folio_refs`] took.
+fn gup_put_folio(phys: &PhysMem, pfn: Pfn, refs: u32, flags: FollFlags) {
+    if phys.pages.is_zero_pfn(pfn) || phys.pages.is_huge_zero_pfn(pfn) {
+        return;
+    }
     if flags.contains(FollFlags::PIN) {
-        phys.pages
-            .folio_put_refs(&phys.ram, pfn, GUP_PIN_COUNTING_BIAS);
+        if phys.pages.folio(pfn).is_some_and(|(_, f)| f.is_head()) {
+            phys.pages.folio_unpin_large(&phys.ram, pfn, refs);
+        } else {
+            phys.pages
+                .folio_put_refs(&phys.ram, pfn, refs.saturating_mul(GUP_PIN_COUNTING_BIAS));
+        }
     } else if flags.contains(FollFlags::GET) {
-        phys.put_page(pfn);
+        phys.pages.folio_put_refs(&phys.ram, pfn, refs);
     }
 }
 
+/// `follow_page_mask()`: the page mapped at `address` in `vma` if its entry allows the
+/// access in `flags`, with one reference of the kind `flags` asks for taken, and the
+/// `page_mask` of the mapping: 0 for a 4 KiB PTE ([`follow_page_pte`]'s case),
+/// `HPAGE_PMD_NR - 1` for a huge PMD ([`follow_huge_pmd`]).
+///
+/// # Errors
+/// See [`FollowError`].
+pub fn follow_page_mask(
+    mm: &Mm,
+    vma: &Vma,
+    address: u64,
+    flags: FollFlags,
+) -> Result<(Pfn, u64), FollowError> {
+    // FOLL_GET and FOLL_PIN are mutually exclusive.
+    if flags.contains(FollFlags::GET | FollFlags::PIN) {
+        return Err(FollowError::Err(Errno::EINVAL));
+    }
+    let Some(slot) = mm.pgtable.follow_pte(address) else {
+        return Err(FollowError::NoPage);
+    };
+    if slot.level > 0 {
+        return follow_huge_pmd(mm, vma, address, slot, flags).map(|p| (p, HPAGE_PMD_NR - 1));
+    }
+    follow_pte_slot(mm, vma, slot, flags).map(|p| (p, 0))
+}
+
+/// `follow_huge_pmd()`: the subpage at `address` of the huge PMD `slot`, with one
+/// reference taken on its folio (the caller takes the rest of `page_increm`). The checks
+/// are the PTE ones applied to the PMD and its head page: `can_follow_write_pmd()` (the
+/// generation's rule), `FOLL_DUMP` on the huge zero folio, NUMA-hinting `PROT_NONE`,
+/// `gup_must_unshare()`; `FOLL_TOUCH` with `FOLL_WRITE` marks the folio dirty.
+///
+/// # Errors
+/// See [`FollowError`].
+pub fn follow_huge_pmd(
+    mm: &Mm,
+    vma: &Vma,
+    address: u64,
+    slot: PteSlot,
+    flags: FollFlags,
+) -> Result<Pfn, FollowError> {
+    let pmd = slot.pte;
+    let phys = mm.phys();
+    let head = pte_pfn(pmd);
+    let huge_zero = phys.pages.is_huge_zero_pfn(head);
+    let Some(head_page) = phys.pages.page(head) else {
+        return Err(FollowError::Err(Errno::EEXIST));
+    };
+    let meta = (!huge_zero).then_some(head_page);
+    if flags.contains(FollFlags::WRITE)
+        && !mm.gup_gen.can_follow_write_pte(pmd, meta, vma.flags, flags)
+    {
+        return Err(FollowError::NoPage);
+    }
+    // Avoid dumping the huge zero page.
+    if flags.contains(FollFlags::DUMP) && huge_zero {
+        return Err(FollowError::Err(Errno::EFAULT));
+    }
+    if pte_protnone(pmd) && flags.contains(FollFlags::HONOR_NUMA_FAULT) && vma.flags.is_accessible()
+    {
+        return Err(FollowError::NoPage);
+    }
+    if !pte_write(pmd) && gup_must_unshare(mm.gup_gen, Some(vma.flags), flags, head_page) {
+        return Err(FollowError::Unshare);
+    }
+    if mm.gup_gen.has_unshare()
+        && flags.contains(FollFlags::PIN)
+        && head_page.test(PageFlags::ANON)
+        && !head_page.test(PageFlags::ANON_EXCLUSIVE)
+    {
+        return Err(FollowError::Err(Errno::EFAULT));
+    }
+    try_grab_folio(phys, head, flags).map_err(FollowError::Err)?;
+    if flags.contains(FollFlags::TOUCH)
+        && flags.contains(FollFlags::WRITE)
+        && !pte_dirty(pmd)
+        && !huge_zero
+    {
+        // touch_pmd(FOLL_WRITE) / folio_mark_dirty().
+        head_page.set(PageFlags::DIRTY);
+    }
+    Ok(slot.pfn_at(address))
+}
+
 /// `follow_page_pte()` (via `follow_page_mask()`): the page mapped at `address` in `vma`
-/// if its PTE allows the access in `flags`, with the reference `flags` asks for taken.
+/// if its PTE allows the access in `flags`, with the reference `flags` asks for taken
+/// (for a huge PMD, the subpage at `address`, with one reference).
 ///
 /// # Errors
 /// See [`FollowError`].
@@ -485,13 +614,16 @@ pub fn follow_page_pte(
     address: u64,
     flags: FollFlags,
 ) -> Result<Pfn, FollowError> {
-    // FOLL_GET and FOLL_PIN are mutually exclusive.
-    if flags.contains(FollFlags::GET | FollFlags::PIN) {
-        return Err(FollowError::Err(Errno::EINVAL));
-    }
-    let Some(slot) = mm.pgtable.follow_pte(address) else {
-        return Err(FollowError::NoPage);
-    };
+    follow_page_mask(mm, vma, address, flags).map(|(pfn, _)| pfn)
+}
+
+/// The body of `follow_page_pte()` for the level-0 entry `slot`.
+fn follow_pte_slot(
+    mm: &Mm,
+    vma: &Vma,
+    slot: PteSlot,
+    flags: FollFlags,
+) -> Result<Pfn, FollowError> {
     let pte = slot.pte;
     if !pte_present(pte) {
         return Err(FollowError::NoPage);
@@ -677,12 +809,25 @@ pub(crate) fn __get_user_pages_hooked(
         // 4.x kept `foll_flags` per page: a generation's fixup lasts for this page only.
         let mut foll_flags = gup_flags;
         let mut faults = 0u32;
-        loop {
+        let page_increm = loop {
             cond_resched();
-            match follow_page_pte(guard.mm, v, start, foll_flags) {
-                Ok(pfn) => {
-                    pages.push(pfn);
-                    break;
+            match follow_page_mask(guard.mm, v, start, foll_flags) {
+                Ok((pfn, page_mask)) => {
+                    // The rest of a large folio's pages up to the end of its mapping, in
+                    // one reference operation (Linux's page_increm).
+                    let increm =
+                        (1 + (!(start >> PAGE_SHIFT) & page_mask)).min((nr_pages - done) as u64);
+                    if increm > 1 {
+                        let phys = guard.mm.phys();
+                        let more = u32::try_from(increm - 1).unwrap_or(u32::MAX);
+                        if try_grab_folio_refs(phys, pfn, more, foll_flags).is_err() {
+                            gup_put_folio(phys, pfn, 1, foll_flags);
+                            err = Errno::EFAULT;
+                            break 'pages;
+                        }
+                    }
+                    pages.extend((0..increm).map(|j| Pfn(pfn.0 + j)));
+                    break increm;
                 }
                 Err(FollowError::Err(e)) => {
                     err = e;
@@ -705,9 +850,9 @@ pub(crate) fn __get_user_pages_hooked(
                     }
                 }
             }
-        }
-        done += 1;
-        start = start.wrapping_add(PAGE_SIZE);
+        };
+        done += page_increm as usize;
+        start = start.wrapping_add(page_increm * PAGE_SIZE);
     }
     if done > 0 {
         Ok(done)
@@ -994,12 +1139,21 @@ fn gup_fast_hooked(
     // SMP: for FOLL_PIN, sample mm->write_protect_seq here (odd: fork in progress, return
     // 0) and disable interrupts / enter the page-table-freeing epoch.
     let mut addr = start & !(PAGE_SIZE - 1);
-    for _ in 0..nr_pages {
+    while pages.len() < nr_pages {
         let Some(slot) = mm.pgtable.follow_pte(addr) else {
             break;
         };
+        if slot.level > 0 {
+            let want = nr_pages - pages.len();
+            let Some(n) = gup_fast_pmd_leaf(mm, addr, slot, want, flags, &mut pages, &mut hook)
+            else {
+                break;
+            };
+            addr = addr.wrapping_add(n * PAGE_SIZE);
+            continue;
+        }
         let pte = slot.pte;
-        if slot.level != 0 || pte_protnone(pte) || !pte.is_valid() {
+        if pte_protnone(pte) || !pte.is_valid() {
             break;
         }
         // pte_access_permitted()
@@ -1022,7 +1176,7 @@ fn gup_fast_hooked(
         }
         // The PTE may have changed (zapped, COWed) between our read and the reference.
         if mm.pgtable.ptep_get(slot.addr) != pte {
-            gup_put_folio(phys, pfn, flags);
+            gup_put_folio(phys, pfn, 1, flags);
             break;
         }
         // gup_fast_folio_allowed(): writable long-term pins of non-anonymous pages need
@@ -1030,11 +1184,11 @@ fn gup_fast_hooked(
         if flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE)
             && !page.test(PageFlags::ANON)
         {
-            gup_put_folio(phys, pfn, flags);
+            gup_put_folio(phys, pfn, 1, flags);
             break;
         }
         if !pte_write(pte) && gup_must_unshare(mm.gup_gen, None, flags, page) {
-            gup_put_folio(phys, pfn, flags);
+            gup_put_folio(phys, pfn, 1, flags);
             break;
         }
         pages.push(pfn);
@@ -1043,6 +1197,57 @@ fn gup_fast_hooked(
     // SMP: for FOLL_PIN, read_seqcount_retry(write_protect_seq): if a fork ran, unpin
     // everything and return 0.
     pages
+}
+
+/// `gup_fast_pmd_leaf()`: the lockless walk's huge PMD case. Takes the `refs` subpages
+/// from `addr` to the end of the PMD (at most `want`) with one `try_grab_folio_fast(refs)`,
+/// re-checks the PMD, then the unshare and long-term rules on the head page; appends them
+/// to `pages` and returns `refs`, or `None` (nothing taken) when the slow path must handle
+/// it: `PROT_NONE`, not writable for `FOLL_WRITE`, the huge zero folio (`pmd_special()`),
+/// a PMD that changed, a R/O pin that must unshare, a long-term writable pin of a
+/// non-anonymous folio.
+fn gup_fast_pmd_leaf(
+    mm: &Mm,
+    addr: u64,
+    slot: PteSlot,
+    want: usize,
+    flags: FollFlags,
+    pages: &mut Vec<Pfn>,
+    hook: &mut FastHook<'_>,
+) -> Option<u64> {
+    let pmd = slot.pte;
+    let phys = mm.phys();
+    if pte_protnone(pmd) || !pmd.is_valid() {
+        return None;
+    }
+    if flags.contains(FollFlags::WRITE) && !pte_write(pmd) {
+        return None;
+    }
+    let head = mm.pgtable.vm_normal_page(pmd)?;
+    let head_page = phys.pages.page(head)?;
+    let sub = slot.pfn_at(addr);
+    let refs = (HPAGE_PMD_NR - (sub.0 - head.0)).min(want as u64);
+    let refs32 = u32::try_from(refs).ok()?;
+    try_grab_folio_refs(phys, head, refs32, flags).ok()?;
+    if let Some(h) = hook.as_deref_mut() {
+        h(mm, addr);
+    }
+    if mm.pgtable.ptep_get(slot.addr) != pmd {
+        gup_put_folio(phys, head, refs32, flags);
+        return None;
+    }
+    if flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE)
+        && !head_page.test(PageFlags::ANON)
+    {
+        gup_put_folio(phys, head, refs32, flags);
+        return None;
+    }
+    if !pte_write(pmd) && gup_must_unshare(mm.gup_gen, None, flags, head_page) {
+        gup_put_folio(phys, head, refs32, flags);
+        return None;
+    }
+    pages.extend((0..refs).map(|i| Pfn(sub.0 + i)));
+    Some(refs)
 }
 
 /// `gup_fast_fallback()`: [`gup_fast`], then the slow path for the rest unless
@@ -1171,27 +1376,55 @@ pub fn put_page(phys: &PhysMem, pfn: Pfn) {
 }
 
 /// `unpin_user_page()`: releases one `FOLL_PIN` pin (`gup_put_folio(FOLL_PIN)`); nothing
-/// for the zero page, which is never pinned.
+/// for the zero pages, which are never pinned.
 pub fn unpin_user_page(phys: &PhysMem, pfn: Pfn) {
-    gup_put_folio(phys, pfn, FollFlags::PIN);
+    gup_put_folio(phys, pfn, 1, FollFlags::PIN);
 }
 
-/// `unpin_user_pages()`.
+/// `gup_folio_next()`: the folio of `pages[0]` and how many consecutive entries from the
+/// start belong to it.
+fn gup_folio_next(phys: &PhysMem, pages: &[Pfn]) -> (Pfn, usize) {
+    let Some(&first) = pages.first() else {
+        return (Pfn(0), 0);
+    };
+    let head = phys.pages.folio(first).map_or(first, |(h, _)| h);
+    let large = phys.pages.folio_nr_pages(head) > 1;
+    let n = if large {
+        1 + pages
+            .iter()
+            .skip(1)
+            .take_while(|&&p| p.0 >= head.0 && p.0 < head.0 + HPAGE_PMD_NR)
+            .count()
+    } else {
+        1
+    };
+    (head, n)
+}
+
+/// `unpin_user_pages()`: releases the pins, one `gup_put_folio(folio, n)` per run of
+/// consecutive entries in the same folio.
 pub fn unpin_user_pages(phys: &PhysMem, pages: &[Pfn]) {
-    for &pfn in pages {
-        unpin_user_page(phys, pfn);
-    }
+    unpin_user_pages_dirty_lock(phys, pages, false);
 }
 
-/// `unpin_user_pages_dirty_lock()`: unpins, first marking each page `PG_dirty`
-/// (`folio_mark_dirty()` under the folio lock) when `make_dirty`: the device wrote it.
+/// `unpin_user_pages_dirty_lock()`: unpins as [`unpin_user_pages`], first marking each
+/// folio `PG_dirty` (`folio_mark_dirty()` under the folio lock) when `make_dirty`: the
+/// device wrote it.
 pub fn unpin_user_pages_dirty_lock(phys: &PhysMem, pages: &[Pfn], make_dirty: bool) {
-    for &pfn in pages {
-        if make_dirty && !phys.pages.is_zero_pfn(pfn) {
-            if let Some(p) = phys.pages.page(pfn) {
+    let mut rest = pages;
+    while !rest.is_empty() {
+        let (head, n) = gup_folio_next(phys, rest);
+        if make_dirty && !phys.pages.is_zero_pfn(head) && !phys.pages.is_huge_zero_pfn(head) {
+            if let Some(p) = phys.pages.page(head) {
                 p.set(PageFlags::DIRTY);
             }
         }
-        unpin_user_page(phys, pfn);
+        gup_put_folio(
+            phys,
+            head,
+            u32::try_from(n).unwrap_or(u32::MAX),
+            FollFlags::PIN,
+        );
+        rest = rest.get(n.max(1)..).unwrap_or(&[]);
     }
 }

@@ -825,6 +825,7 @@ impl Mm {
         {
             newflags |= VmFlags::ACCOUNT;
         }
+        self.vma_adjust_trans_huge(start, end);
         self.vmas.split_at_bounds(start, end)?;
         if let Some(v) = self.vmas.get_mut(start) {
             v.flags = newflags;
@@ -978,6 +979,7 @@ impl Mm {
         if new == f {
             return Ok(());
         }
+        self.vma_adjust_trans_huge(start, end);
         self.vmas.split_at_bounds(start, end)?;
         if let Some(v) = self.vmas.get_mut(start) {
             v.flags = new;
@@ -1361,12 +1363,13 @@ impl Mm {
         let exec = vma.flags.contains(VmFlags::EXEC);
         for _ in 0..3 {
             if let Some(slot) = self.pgtable.follow_pte(addr) {
-                if let Some(pfn) = self.pgtable.vm_normal_page(slot.pte) {
-                    let owned = self.phys.pages.page(pfn).is_some_and(|p| {
+                // For a huge PMD the head's PageAnonExclusive speaks for the mapping.
+                if let Some(owner) = self.pgtable.vm_normal_page(slot.pte) {
+                    let owned = self.phys.pages.page(owner).is_some_and(|p| {
                         p.test(PageFlags::ANON_EXCLUSIVE) || p.test(PageFlags::SWAPBACKED)
                     });
                     if owned {
-                        return Ok((pfn, exec));
+                        return Ok((slot.pfn_at(addr), exec));
                     }
                 }
             }

@@ -5,7 +5,8 @@
 //! is the page-table half of `mm/memory.c` (plus `change_protection()` and `move_ptes()`),
 //! [`vma`] is `mm/vma.c`, [`fault`] is `handle_mm_fault()` and the riscv `do_page_fault()`,
 //! [`mmap`] is `mm/mmap.c`, `mm/mprotect.c`, `mm/mremap.c` and `mm/madvise.c`, [`fork`]
-//! is `dup_mmap()` (`kernel/fork.c`) with `copy_page_range()`, and [`uaccess`] is
+//! is `dup_mmap()` (`kernel/fork.c`) with `copy_page_range()`, [`huge_memory`] is the
+//! fault side of `mm/huge_memory.c` (transparent huge pages), and [`uaccess`] is
 //! `copy_{to,from}_user`.
 //!
 //! # What the kernel calls
@@ -31,6 +32,7 @@
 pub mod fault;
 pub mod fork;
 pub mod gup;
+pub mod huge_memory;
 pub mod mmap;
 pub mod page_alloc;
 pub mod pgtable;
@@ -44,6 +46,8 @@ mod filemap_tests;
 mod gup_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod thp_tests;
 
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -53,7 +57,8 @@ use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
 pub use fault::{FaultFlags, VmFault};
 pub use gup::{FollFlags, GupGeneration, MmapReadGuard};
 pub use page_alloc::{
-    Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS,
+    Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, SplitError, ThpStats,
+    GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE,
 };
 pub use pgtable::{ForkCopy, MmuGather, PageTable, PteSlot};
 pub use rmap::{FileVmaRange, MmRmap};
@@ -264,6 +269,15 @@ pub struct MmStats {
     /// Private copies of page-cache pages made by write faults on private file VMAs
     /// (`do_cow_fault()`, and `wp_page_copy()` of a mapped page-cache page).
     pub file_cow: u64,
+    /// Transparent huge pages allocated and mapped by a PMD at a fault
+    /// (`thp_fault_alloc`), including writes to the huge zero folio.
+    pub thp_fault_alloc: u64,
+    /// Faults that wanted a huge page and fell back to 4 KiB pages (`thp_fault_fallback`).
+    pub thp_fault_fallback: u64,
+    /// Read faults served by mapping the huge zero folio.
+    pub huge_zero_maps: u64,
+    /// Huge PMDs split into page tables in this address space (`thp_split_pmd`).
+    pub thp_split_pmd: u64,
 }
 
 /// One address space (Linux `struct mm_struct`).
@@ -287,6 +301,8 @@ pub struct Mm {
     stats: MmStats,
     /// `MMF_HAS_PINNED`.
     has_pinned: bool,
+    /// `MMF_HUGE_ZERO_PAGE`: this address space holds a reference on the huge zero folio.
+    huge_zero_ref: bool,
     /// Which kernel generation's GUP rules apply (see [`gup::GupGeneration`]).
     gup_gen: GupGeneration,
     /// Set while GUP's `faultin_page()` runs the fault handler: no hart will retry the
@@ -333,6 +349,7 @@ impl Mm {
             uaccess_mmu: MmuCounters::default(),
             stats: MmStats::default(),
             has_pinned: false,
+            huge_zero_ref: false,
             gup_gen: GupGeneration::default(),
             gup_fault: false,
             rmap,
@@ -425,7 +442,10 @@ impl Mm {
 
     /// Fault statistics.
     pub fn stats(&self) -> MmStats {
-        self.stats
+        MmStats {
+            thp_split_pmd: self.pgtable.nr_split_pmds(),
+            ..self.stats
+        }
     }
 
     /// Takes the pending TLB/icache invalidation, leaving none. The kernel must perform it
@@ -452,7 +472,9 @@ impl Mm {
     }
 
     /// `tlb_finish_mmu()`: folds a gather into the pending flush and drops the page
-    /// references it collected.
+    /// references it collected. Then large folios left partially mapped are split
+    /// (the deferred-split queue, see [`PageAlloc::deferred_split_scan`]; Linux runs it
+    /// from a shrinker under memory pressure, this kernel at once).
     ///
     /// The pages are released here, before the harts have executed the `sfence.vma` that
     /// [`Mm::take_tlb_flush`] asks for. That is safe while the only hart that can hold
@@ -468,6 +490,9 @@ impl Mm {
         self.pending.icache |= tlb.exec;
         for pfn in tlb.pages {
             self.phys.put_page(pfn);
+        }
+        if self.phys.pages.has_deferred_split() {
+            self.phys.pages.deferred_split_scan(&self.phys.ram);
         }
     }
 
@@ -490,6 +515,9 @@ impl Mm {
         self.pgtable.destroy(&mut tlb);
         self.vmas = VmaTree::new();
         self.tlb_finish_mmu(tlb);
+        if std::mem::take(&mut self.huge_zero_ref) {
+            self.phys.pages.mm_put_huge_zero_folio(&self.phys.ram);
+        }
     }
 }
 

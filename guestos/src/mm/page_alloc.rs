@@ -1,18 +1,56 @@
 //! The physical page allocator and the per-frame metadata table (Linux `mm/page_alloc.c`
-//! and `struct page` / folio, reduced to order-0 pages).
+//! and `struct page` / `struct folio`).
 //!
 //! Every 4 KiB frame of guest RAM above the reserved prefix has a [`Page`] holding an
-//! atomic `refcount`, `mapcount` and `flags`, so that the fault, COW and GUP code of later
-//! issues can take references and pins on frames exactly as Linux does on folios. The free
-//! list is a `Mutex<Vec<Pfn>>` (a stack: the most recently freed frame is reused first, as
-//! with Linux's per-cpu lists).
+//! atomic `refcount`, `mapcount` and `flags`, so that the fault, COW and GUP code can take
+//! references and pins on frames exactly as Linux does on folios.
+//!
+//! # Folios
+//! A folio is either one frame (order 0) or a naturally aligned run of
+//! [`HPAGE_PMD_NR`] = 512 frames (order [`HPAGE_PMD_ORDER`] = 9, 2 MiB: a transparent huge
+//! page that one Sv39/Sv48 level-1 leaf can map). mTHP orders between the two are not
+//! modelled. As in Linux, a large folio's state lives in its **head** page
+//! ([`PageFlags::HEAD`]): the reference count, the `_entire_mapcount` (PMD mappings) and
+//! the `_pincount`; every page keeps its own `mapcount` (PTE mappings of that subpage)
+//! and its own `PageAnonExclusive`. Tail pages ([`PageFlags::TAIL`]) have refcount 0;
+//! their head is the frame at the 2 MiB-aligned PFN below them. (Linux keeps
+//! `_entire_mapcount` and `_pincount` in the first tail page's `struct page`; here they are
+//! fields of the head's.) Folio-level flags (`PageAnon`, `PG_swapbacked`) are set on
+//! every page of the folio so that a per-page test reads the folio's value, as Linux's
+//! `PageAnon(page)` does through `compound_head()`.
+//!
+//! Pins: a small folio counts a `FOLL_PIN` as [`GUP_PIN_COUNTING_BIAS`] references; a
+//! large folio counts it as one reference plus one in `_pincount`
+//! (`try_grab_folio()`), so `folio_maybe_dma_pinned()` is exact for large folios.
+//!
+//! # Free lists
+//! Two lists under one lock, a two-order buddy allocator: whole free 2 MiB blocks
+//! (`huge`), and single frames (`order0`, a stack: the most recently freed frame is reused
+//! first, as with Linux's per-cpu lists). An order-0 allocation pops `order0`, and when it
+//! is empty breaks the lowest whole block into it (`expand()`). An order-9 allocation pops
+//! `huge`; when that is empty, blocks whose 512 frames all came back to `order0` are
+//! merged back (a deferred buddy merge: a per-block count of free frames tells which,
+//! so the 4 KiB paths stay O(1) and only a THP allocation that would otherwise fail
+//! pays for one pass over `order0`).
 //!
 //! Freed frames are handed back to the host with [`GuestMemory::discard_page`], so host RSS
 //! tracks the guest's live memory, and they read back as zeros.
 //!
+//! # Zero pages
 //! One frame is the **shared zero page** (`ZERO_PAGE(0)`): never freed, flagged
 //! [`PageFlags::ZERO`] | [`PageFlags::RESERVED`]. As in Linux (`vm_normal_page()` returns
 //! `NULL` for `is_zero_pfn()`), mapping it does not touch its refcount or mapcount.
+//! The **huge zero folio** (`huge_zero_folio`, 2 MiB of zeros mapped read-only by one PMD)
+//! is allocated on first use ([`PageAlloc::mm_get_huge_zero_folio`]) and counts one
+//! reference per address space that mapped it (`MMF_HUGE_ZERO_PAGE`); it is freed when the
+//! last such address space goes away (Linux's shrinker frees it when only its own
+//! reference is left). Its pages are `ZERO | RESERVED`: mapping it and GUP on it take no
+//! references, as for the small zero page.
+//!
+//! # Counters
+//! [`PageAlloc::ref_atomic_ops`] counts the atomic read-modify-write operations on folio
+//! reference counts (`_refcount`, and `_pincount` of large folios): the cost that large
+//! folios amortise (one operation per folio instead of one per 4 KiB page).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -44,6 +82,14 @@ impl std::fmt::Debug for Pfn {
     }
 }
 
+/// `HPAGE_PMD_ORDER`: the order of a PMD-mappable transparent huge page (Sv39/Sv48: a
+/// level-1 leaf maps 2^9 pages).
+pub const HPAGE_PMD_ORDER: u32 = 9;
+/// `HPAGE_PMD_NR`: pages in a PMD-sized folio (512).
+pub const HPAGE_PMD_NR: u64 = 1 << HPAGE_PMD_ORDER;
+/// `HPAGE_PMD_SIZE`: bytes mapped by one huge PMD (2 MiB).
+pub const HPAGE_PMD_SIZE: u64 = PAGE_SIZE << HPAGE_PMD_ORDER;
+
 bitflags! {
     /// Per-frame flags (Linux `enum pageflags` plus the `PAGE_MAPPING_ANON` bit, which Linux
     /// keeps in `page->mapping`). Bit positions are ours; the meanings are Linux's.
@@ -52,14 +98,16 @@ bitflags! {
         /// `PageAnon`: the frame backs anonymous memory (Linux: `PAGE_MAPPING_ANON`).
         const ANON = 1 << 0;
         /// `PageAnonExclusive`: exactly one process maps this anon page and it may be written
-        /// without a COW copy (Linux `PG_anon_exclusive`).
+        /// without a COW copy (Linux `PG_anon_exclusive`). Per page, also in large folios;
+        /// while a large folio is mapped by a PMD, the head page's flag speaks for the
+        /// whole PMD mapping (as in Linux).
         const ANON_EXCLUSIVE = 1 << 1;
-        /// The shared zero page (`is_zero_pfn()`).
+        /// The shared zero page (`is_zero_pfn()`), or a page of the huge zero folio.
         const ZERO = 1 << 2;
         /// `PG_dirty`: the contents differ from backing store (set when a dirty PTE is
         /// zapped, or when the kernel writes the page).
         const DIRTY = 1 << 3;
-        /// `PG_reserved`: never freed (the zero page).
+        /// `PG_reserved`: never freed through `put_page` (the zero pages).
         const RESERVED = 1 << 4;
         /// The frame holds a page table (Linux `PageTable` page type).
         const PGTABLE = 1 << 5;
@@ -69,6 +117,12 @@ bitflags! {
         /// `folio->index` its page offset (see [`Page::mapping`]). The cache holds one
         /// reference on it; never [`PageFlags::ANON`].
         const PAGECACHE = 1 << 16;
+        /// `PG_head`: the first page of a large folio; holds the folio's refcount,
+        /// entire mapcount and pincount.
+        const HEAD = 1 << 7;
+        /// A tail page of a large folio (Linux: bit 0 of `page->compound_head`); its head
+        /// is the frame at the `HPAGE_PMD_NR`-aligned PFN below.
+        const TAIL = 1 << 8;
     }
 }
 
@@ -77,12 +131,13 @@ bitflags! {
 /// from ordinary references without a separate counter.
 pub const GUP_PIN_COUNTING_BIAS: u32 = 1 << 10;
 
-/// Metadata of one frame (Linux `struct page`, order 0).
+/// Metadata of one frame (Linux `struct page`; for a large folio's head page also the
+/// folio's fields).
 ///
-/// `refcount` counts references (one per mapping, plus GUP references, and pins in units
-/// of [`GUP_PIN_COUNTING_BIAS`]); the frame is freed when it drops to zero.
-/// `mapcount` counts page-table entries mapping it (Linux stores `_mapcount` = mapcount − 1;
-/// we store the count itself).
+/// `refcount` counts references (one per mapping, plus GUP references, and pins); the
+/// folio is freed when it drops to zero. Only order-0 pages and head pages have one; tail
+/// pages read 0. `mapcount` counts page-table entries mapping this page at 4 KiB
+/// granularity (Linux stores `_mapcount` = mapcount − 1; we store the count itself).
 #[derive(Debug, Default)]
 pub struct Page {
     refcount: AtomicU32,
@@ -92,19 +147,31 @@ pub struct Page {
     mapping: AtomicU64,
     /// `folio->index`: the page's offset in its file, in pages.
     index: AtomicU64,
+    /// Head page of a large folio: `_entire_mapcount`, the number of PMDs mapping it.
+    entire_mapcount: AtomicU32,
+    /// Head page of a large folio: `_pincount`, the number of `FOLL_PIN` pins.
+    large_pincount: AtomicU32,
 }
 
 impl Page {
-    /// `page_ref_count()`.
+    /// `page_ref_count()` (of a head or order-0 page; 0 for a tail).
     #[inline]
     pub fn refcount(&self) -> u32 {
         self.refcount.load(Ordering::Acquire)
     }
 
-    /// `page_mapcount()`: the number of PTEs mapping the page.
+    /// `page_mapcount()`: the number of PTEs mapping this page (PMD mappings of a large
+    /// folio are in [`Page::entire_mapcount`]).
     #[inline]
     pub fn mapcount(&self) -> u32 {
         self.mapcount.load(Ordering::Acquire)
+    }
+
+    /// `folio_entire_mapcount()`: on a large folio's head, the number of PMDs mapping the
+    /// whole folio; 0 elsewhere.
+    #[inline]
+    pub fn entire_mapcount(&self) -> u32 {
+        self.entire_mapcount.load(Ordering::Acquire)
     }
 
     /// The flags.
@@ -131,26 +198,46 @@ impl Page {
         self.flags.fetch_and(!f.bits(), Ordering::AcqRel);
     }
 
-    /// `page_ref_add()`: takes `nr` references at once (`try_grab_folio(FOLL_PIN)` adds
-    /// [`GUP_PIN_COUNTING_BIAS`]). Release them with [`PageAlloc::folio_put_refs`].
+    /// `folio_test_large()`: whether this is the head of a large folio.
+    #[inline]
+    pub fn is_head(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & PageFlags::HEAD.bits() != 0
+    }
+
+    /// `PageTail()`.
+    #[inline]
+    pub fn is_tail(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & PageFlags::TAIL.bits() != 0
+    }
+
+    /// `page_ref_add()` on this page's own counter, not counted in
+    /// [`PageAlloc::ref_atomic_ops`] (a test helper for order-0 pages; kernel paths use
+    /// [`PageAlloc::folio_ref_add`], which finds the head and counts).
     #[inline]
     pub fn page_ref_add(&self, nr: u32) {
         self.refcount.fetch_add(nr, Ordering::AcqRel);
     }
 
-    /// `folio_maybe_dma_pinned()` for a small folio: `refcount >= GUP_PIN_COUNTING_BIAS`.
-    /// May report a false positive for a page with more than 1023 ordinary references,
-    /// exactly as Linux's does; never a false negative.
+    /// `folio_maybe_dma_pinned()`, called on an order-0 page or a large folio's head:
+    /// for a large folio `_pincount > 0` (exact); for a small one `refcount >=
+    /// GUP_PIN_COUNTING_BIAS`, which may report a false positive for a page with more than
+    /// 1023 ordinary references, exactly as Linux's does; never a false negative.
     #[inline]
     pub fn maybe_dma_pinned(&self) -> bool {
+        if self.is_head() {
+            return self.large_pincount.load(Ordering::Acquire) > 0;
+        }
         self.refcount() >= GUP_PIN_COUNTING_BIAS
     }
 
-    /// The number of `FOLL_PIN` pins as small folios encode it: `refcount /
-    /// GUP_PIN_COUNTING_BIAS`. Linux keeps an exact `_pincount` only for large folios; for
-    /// order 0 this is the same estimate `folio_maybe_dma_pinned()` relies on.
+    /// The number of `FOLL_PIN` pins: a large folio's `_pincount` (on its head), or for a
+    /// small folio `refcount / GUP_PIN_COUNTING_BIAS` (the estimate
+    /// `folio_maybe_dma_pinned()` relies on).
     #[inline]
     pub fn pincount(&self) -> u32 {
+        if self.is_head() {
+            return self.large_pincount.load(Ordering::Acquire);
+        }
         self.refcount() / GUP_PIN_COUNTING_BIAS
     }
 
@@ -197,6 +284,20 @@ impl Page {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| m.checked_sub(1))
             .is_ok()
     }
+
+    /// `folio_add_*_rmap_pmd()`: one more PMD maps the (head's) folio.
+    #[inline]
+    pub fn inc_entire_mapcount(&self) {
+        self.entire_mapcount.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// `folio_remove_rmap_pmd()`: one PMD fewer; `false` on underflow (an accounting bug).
+    #[inline]
+    pub fn dec_entire_mapcount(&self) -> bool {
+        self.entire_mapcount
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| m.checked_sub(1))
+            .is_ok()
+    }
 }
 
 /// A contiguous run of managed frames (one per RAM slot, minus the reserved prefix).
@@ -206,6 +307,23 @@ struct Zone {
     nr_pages: u64,
     /// Index of `first_pfn`'s [`Page`] in the metadata table.
     meta_base: usize,
+    /// First `HPAGE_PMD_NR`-aligned PFN of the zone's whole 2 MiB blocks.
+    first_block_pfn: u64,
+    /// Number of whole aligned 2 MiB blocks in the zone.
+    nr_blocks: u64,
+    /// Index of the first block's free-frame count in `FreeArea::block_free`.
+    block_base: usize,
+}
+
+/// The free lists (see the module docs).
+#[derive(Debug, Default)]
+struct FreeArea {
+    /// Free single frames, a stack.
+    order0: Vec<Pfn>,
+    /// Heads of whole free 2 MiB blocks, a stack (lowest block on top at boot).
+    huge: Vec<Pfn>,
+    /// Per whole 2 MiB block: how many of its frames are free (on either list).
+    block_free: Vec<u16>,
 }
 
 /// Why the allocator could not be built (a host configuration error).
@@ -225,14 +343,74 @@ pub enum PageAllocError {
     ZeroPage,
 }
 
+/// Why [`PageAlloc::split_folio`] refused (Linux `split_folio()`'s errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitError {
+    /// `-EBUSY`: not a splittable large folio (order 0, the huge zero folio, free), or
+    /// still mapped by a PMD (Linux unmaps it first; we split only PTE-mapped folios).
+    Busy,
+    /// `-EAGAIN`: references beyond the mappings' (GUP references, pins): a pinned folio
+    /// must stay large (`can_split_folio()`).
+    Again,
+}
+
+/// Transparent-huge-page event counts over the whole machine (the `thp_*` lines of
+/// Linux's `/proc/vmstat`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThpStats {
+    /// `thp_fault_alloc`: huge pages allocated and mapped by a PMD at a fault.
+    pub fault_alloc: u64,
+    /// `thp_fault_fallback`: faults that wanted a huge page and fell back to 4 KiB
+    /// because no 2 MiB block was free.
+    pub fault_fallback: u64,
+    /// Read faults served by mapping the huge zero folio with a PMD.
+    pub huge_zero_maps: u64,
+    /// `thp_zero_page_alloc`: times the huge zero folio was allocated.
+    pub zero_page_alloc: u64,
+    /// `thp_split_pmd`: huge PMDs replaced by a table of 512 PTEs.
+    pub split_pmd: u64,
+    /// `thp_split_page`: large folios split into 512 order-0 pages.
+    pub split_page: u64,
+    /// `thp_split_page_failed`: split attempts refused (extra references: pins).
+    pub split_page_failed: u64,
+    /// `thp_deferred_split_page`: partially unmapped folios queued for splitting.
+    pub deferred_split_page: u64,
+}
+
+#[derive(Debug, Default)]
+struct ThpEvents {
+    fault_alloc: AtomicU64,
+    fault_fallback: AtomicU64,
+    huge_zero_maps: AtomicU64,
+    zero_page_alloc: AtomicU64,
+    split_pmd: AtomicU64,
+    split_page: AtomicU64,
+    split_page_failed: AtomicU64,
+    deferred_split_page: AtomicU64,
+}
+
+/// Which THP event to count (see [`ThpStats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThpEvent {
+    /// [`ThpStats::fault_alloc`].
+    FaultAlloc,
+    /// [`ThpStats::fault_fallback`].
+    FaultFallback,
+    /// [`ThpStats::huge_zero_maps`].
+    HugeZeroMap,
+    /// [`ThpStats::split_pmd`].
+    SplitPmd,
+}
+
 /// A snapshot of the allocator's books (see [`PageAlloc::audit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PageAllocAudit {
     /// Frames managed by the allocator (RAM minus the reserved prefix).
     pub total_frames: u64,
-    /// Frames on the free list.
+    /// Frames on the free lists.
     pub free_frames: u64,
-    /// Frames with a nonzero refcount (in use), the zero page included.
+    /// Frames in use: order-0 pages with a nonzero refcount (the zero page included) and
+    /// every page of a live large folio.
     pub used_frames: u64,
     /// Used frames flagged [`PageFlags::PGTABLE`].
     pub pgtable_frames: u64,
@@ -240,16 +418,21 @@ pub struct PageAllocAudit {
     pub anon_frames: u64,
     /// Used frames flagged [`PageFlags::PAGECACHE`] (page-cache pages).
     pub pagecache_frames: u64,
-    /// Sum of all mapcounts (the zero page's is always zero).
+    /// Live large folios (the huge zero folio included).
+    pub large_folios: u64,
+    /// Sum of all mapcounts: per-page PTE mapcounts plus large folios' entire (PMD)
+    /// mapcounts (the zero pages' are always zero).
     pub total_mapcount: u64,
     /// Frames that are neither free nor referenced (leaked by a refcount bug), or on the
-    /// free list with a nonzero refcount/mapcount. Zero on a healthy system.
+    /// free list with a nonzero refcount/mapcount, or a large folio whose books disagree
+    /// (a tail with a refcount, a tail without its head, fewer references than mappings,
+    /// more pins than references). Zero on a healthy system.
     pub inconsistent_frames: u64,
     /// `put_page` on a frame whose refcount was already zero, or a mapcount underflow.
     pub bad_puts: u64,
-    /// Total successful allocations since boot.
+    /// Total successful allocations since boot (a large folio counts once).
     pub allocs: u64,
-    /// Total frees since boot.
+    /// Total frees since boot (a large folio counts once).
     pub frees: u64,
 }
 
@@ -259,11 +442,20 @@ pub struct PageAllocAudit {
 pub struct PageAlloc {
     zones: Vec<Zone>,
     pages: Vec<Page>,
-    free: Mutex<Vec<Pfn>>,
+    free: Mutex<FreeArea>,
     zero_pfn: Pfn,
+    /// The huge zero folio's head, if allocated.
+    huge_zero: Mutex<Option<Pfn>>,
+    /// `huge_zero_pfn + 1` for lock-free `is_huge_zero_pfn()`; 0 when there is none.
+    huge_zero_hint: AtomicU64,
+    /// Large folios partially unmapped, to be split (`deferred_split_queue`).
+    deferred_split: Mutex<Vec<Pfn>>,
     allocs: AtomicU64,
     frees: AtomicU64,
     bad_puts: AtomicU64,
+    /// Atomic RMW operations on folio `_refcount` / `_pincount` (see the module docs).
+    ref_ops: AtomicU64,
+    thp: ThpEvents,
     /// Highest number of frames in use at once (zero page included).
     peak_used: AtomicU64,
 }
@@ -285,46 +477,77 @@ impl PageAlloc {
             .map_or(0, |(b, _)| b.0.saturating_add(reserved_bytes));
         let mut zones = Vec::new();
         let mut total = 0usize;
+        let mut blocks = 0usize;
         for (base, len) in regions {
             let end = base.0.saturating_add(len);
             let start = base.0.max(reserve_end);
             if start >= end {
                 continue;
             }
+            let first_pfn = start / PAGE_SIZE;
             let nr_pages = (end - start) / PAGE_SIZE;
+            let first_block_pfn = first_pfn.next_multiple_of(HPAGE_PMD_NR);
+            let end_pfn = first_pfn + nr_pages;
+            let nr_blocks = end_pfn.saturating_sub(first_block_pfn) / HPAGE_PMD_NR;
             zones.push(Zone {
-                first_pfn: start / PAGE_SIZE,
+                first_pfn,
                 nr_pages,
                 meta_base: total,
+                first_block_pfn,
+                nr_blocks,
+                block_base: blocks,
             });
             total += nr_pages as usize;
+            blocks += nr_blocks as usize;
         }
         if total < 2 {
             return Err(PageAllocError::NoFrames { reserved_bytes });
         }
         let pages: Vec<Page> = (0..total).map(|_| Page::default()).collect();
-        // Free list as a stack: push high frames first so allocation starts at the lowest.
-        let mut free: Vec<Pfn> = Vec::with_capacity(total);
+        // Whole aligned blocks go on the huge list, the frames around them on the order-0
+        // stack; both pushed high first so allocation starts at the lowest frame.
+        let mut area = FreeArea {
+            order0: Vec::new(),
+            huge: Vec::with_capacity(blocks),
+            block_free: vec![HPAGE_PMD_NR as u16; blocks],
+        };
         for z in zones.iter().rev() {
-            for i in (0..z.nr_pages).rev() {
-                free.push(Pfn(z.first_pfn + i));
+            let blocks_end = z.first_block_pfn + z.nr_blocks * HPAGE_PMD_NR;
+            for pfn in (z.first_pfn..z.first_pfn + z.nr_pages).rev() {
+                if pfn < z.first_block_pfn || pfn >= blocks_end {
+                    area.order0.push(Pfn(pfn));
+                }
+            }
+            for b in (0..z.nr_blocks).rev() {
+                area.huge.push(Pfn(z.first_block_pfn + b * HPAGE_PMD_NR));
             }
         }
-        let zero_pfn = free
-            .pop()
-            .ok_or(PageAllocError::NoFrames { reserved_bytes })?;
-        ram.fill(zero_pfn.pa(), PAGE_SIZE, 0)
-            .map_err(|_| PageAllocError::ZeroPage)?;
-        let this = Self {
+        let mut this = Self {
             zones,
             pages,
-            free: Mutex::new(free),
-            zero_pfn,
+            free: Mutex::new(area),
+            zero_pfn: Pfn(0),
+            huge_zero: Mutex::new(None),
+            huge_zero_hint: AtomicU64::new(0),
+            deferred_split: Mutex::new(Vec::new()),
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
             bad_puts: AtomicU64::new(0),
+            ref_ops: AtomicU64::new(0),
+            thp: ThpEvents::default(),
             peak_used: AtomicU64::new(1),
         };
+        let zero_pfn = {
+            let mut area = this
+                .free
+                .lock()
+                .map_err(|_| PageAllocError::NoFrames { reserved_bytes })?;
+            this.take_order0(&mut area)
+                .ok_or(PageAllocError::NoFrames { reserved_bytes })?
+        };
+        ram.fill(zero_pfn.pa(), PAGE_SIZE, 0)
+            .map_err(|_| PageAllocError::ZeroPage)?;
+        this.zero_pfn = zero_pfn;
         if let Some(zp) = this.page(zero_pfn) {
             zp.refcount.store(1, Ordering::Release);
             zp.set(PageFlags::ZERO | PageFlags::RESERVED);
@@ -333,17 +556,33 @@ impl PageAlloc {
     }
 
     /// `pfn_to_page()`: the metadata of a managed frame, `None` for frames outside the
-    /// allocator (reserved prefix, MMIO, garbage PPNs).
+    /// allocator (reserved prefix, MMIO, garbage PPNs). For a page of a large folio this
+    /// is the subpage's own metadata (its mapcount, `PageAnonExclusive`); the folio's
+    /// refcount and pins are in [`PageAlloc::folio`].
     #[inline]
     pub fn page(&self, pfn: Pfn) -> Option<&Page> {
-        self.zones.iter().find_map(|z| {
-            let off = pfn.0.checked_sub(z.first_pfn)?;
-            if off < z.nr_pages {
-                self.pages.get(z.meta_base + off as usize)
-            } else {
-                None
-            }
-        })
+        self.meta_index(pfn).and_then(|i| self.pages.get(i))
+    }
+
+    /// `page_folio()`: the head frame and metadata of the folio containing `pfn` (the
+    /// page itself for order 0).
+    #[inline]
+    pub fn folio(&self, pfn: Pfn) -> Option<(Pfn, &Page)> {
+        let p = self.page(pfn)?;
+        if !p.is_tail() {
+            return Some((pfn, p));
+        }
+        let head = Pfn(pfn.0 & !(HPAGE_PMD_NR - 1));
+        self.page(head).map(|h| (head, h))
+    }
+
+    /// `folio_nr_pages()` of the folio containing `pfn` (1 for order 0 and unmanaged
+    /// frames).
+    pub fn folio_nr_pages(&self, pfn: Pfn) -> u64 {
+        match self.folio(pfn) {
+            Some((_, h)) if h.is_head() => HPAGE_PMD_NR,
+            _ => 1,
+        }
     }
 
     /// `my_zero_pfn()`: the shared zero page.
@@ -352,10 +591,96 @@ impl PageAlloc {
         self.zero_pfn
     }
 
-    /// `is_zero_pfn()`.
+    /// `is_zero_pfn()`: the small shared zero page only.
     #[inline]
     pub fn is_zero_pfn(&self, pfn: Pfn) -> bool {
         pfn == self.zero_pfn
+    }
+
+    /// The huge zero folio's head, if it is allocated.
+    #[inline]
+    pub fn huge_zero_pfn(&self) -> Option<Pfn> {
+        match self.huge_zero_hint.load(Ordering::Acquire) {
+            0 => None,
+            h => Some(Pfn(h - 1)),
+        }
+    }
+
+    /// `is_huge_zero_pfn()`: whether `pfn` is a page of the huge zero folio.
+    #[inline]
+    pub fn is_huge_zero_pfn(&self, pfn: Pfn) -> bool {
+        let hint = self.huge_zero_hint.load(Ordering::Acquire);
+        hint != 0 && pfn.0 >= hint - 1 && pfn.0 < hint - 1 + HPAGE_PMD_NR
+    }
+
+    /// Atomic read-modify-write operations on folio reference counts since boot
+    /// (`_refcount` of every folio and `_pincount` of large ones): `get_page`,
+    /// `put_page`, `folio_put_refs`, `folio_ref_add`, `try_grab_folio`, the refcount
+    /// freeze of a split. Plain stores (allocation) are not counted.
+    pub fn ref_atomic_ops(&self) -> u64 {
+        self.ref_ops.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn count_ref_op(&self, n: u64) {
+        self.ref_ops.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a THP event (see [`ThpStats`]).
+    pub fn count_thp_event(&self, ev: ThpEvent) {
+        let c = match ev {
+            ThpEvent::FaultAlloc => &self.thp.fault_alloc,
+            ThpEvent::FaultFallback => &self.thp.fault_fallback,
+            ThpEvent::HugeZeroMap => &self.thp.huge_zero_maps,
+            ThpEvent::SplitPmd => &self.thp.split_pmd,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The THP event counts since boot.
+    pub fn thp_stats(&self) -> ThpStats {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ThpStats {
+            fault_alloc: r(&self.thp.fault_alloc),
+            fault_fallback: r(&self.thp.fault_fallback),
+            huge_zero_maps: r(&self.thp.huge_zero_maps),
+            zero_page_alloc: r(&self.thp.zero_page_alloc),
+            split_pmd: r(&self.thp.split_pmd),
+            split_page: r(&self.thp.split_page),
+            split_page_failed: r(&self.thp.split_page_failed),
+            deferred_split_page: r(&self.thp.deferred_split_page),
+        }
+    }
+
+    fn block_index(&self, pfn: Pfn) -> Option<usize> {
+        self.zones.iter().find_map(|z| {
+            let off = pfn.0.checked_sub(z.first_block_pfn)?;
+            let b = off / HPAGE_PMD_NR;
+            (b < z.nr_blocks).then_some(z.block_base + b as usize)
+        })
+    }
+
+    /// Pops one frame, breaking a whole block if `order0` is empty (`expand()`).
+    fn take_order0(&self, area: &mut FreeArea) -> Option<Pfn> {
+        if area.order0.is_empty() {
+            let head = area.huge.pop()?;
+            for i in (1..HPAGE_PMD_NR).rev() {
+                area.order0.push(Pfn(head.0 + i));
+            }
+            area.order0.push(head);
+        }
+        let pfn = area.order0.pop()?;
+        if let Some(c) = self
+            .block_index(pfn)
+            .and_then(|b| area.block_free.get_mut(b))
+        {
+            *c = c.saturating_sub(1);
+        }
+        Some(pfn)
+    }
+
+    fn nr_free_locked(area: &FreeArea) -> u64 {
+        area.order0.len() as u64 + area.huge.len() as u64 * HPAGE_PMD_NR
     }
 
     /// `alloc_page(GFP_KERNEL | (zeroed ? __GFP_ZERO : 0))`: takes a frame off the free list
@@ -368,9 +693,9 @@ impl PageAlloc {
     /// `VM_FAULT_OOM`).
     pub fn alloc_page(&self, ram: &GuestMemory, zeroed: bool) -> Option<Pfn> {
         let (pfn, nr_free) = {
-            let mut free = self.free.lock().ok()?;
-            let pfn = free.pop()?;
-            (pfn, free.len() as u64)
+            let mut area = self.free.lock().ok()?;
+            let pfn = self.take_order0(&mut area)?;
+            (pfn, Self::nr_free_locked(&area))
         };
         self.peak_used
             .fetch_max(self.nr_total() - nr_free, Ordering::Relaxed);
@@ -390,49 +715,134 @@ impl PageAlloc {
         Some(pfn)
     }
 
-    /// `get_page()`: takes a reference. No-op for frames without metadata and the zero page.
-    pub fn get_page(&self, pfn: Pfn) {
-        if self.is_zero_pfn(pfn) {
-            return;
+    /// `folio_alloc(GFP_TRANSHUGE, HPAGE_PMD_ORDER)` (`vma_alloc_folio()` for a THP
+    /// fault): a naturally aligned 2 MiB large folio — head refcount 1, every mapcount,
+    /// the entire mapcount and the pincount 0, head flagged [`PageFlags::HEAD`] and the 511
+    /// others [`PageFlags::TAIL`] — zero-filled if `zeroed`.
+    ///
+    /// Returns `None` when no whole 2 MiB block is free even after merging free frames
+    /// back into blocks (the caller falls back to 4 KiB pages).
+    pub fn alloc_large_folio(&self, ram: &GuestMemory, zeroed: bool) -> Option<Pfn> {
+        let (head, nr_free) = {
+            let mut area = self.free.lock().ok()?;
+            if area.huge.is_empty() {
+                self.merge_free_blocks(&mut area);
+            }
+            let head = area.huge.pop()?;
+            if let Some(c) = self
+                .block_index(head)
+                .and_then(|b| area.block_free.get_mut(b))
+            {
+                *c = 0;
+            }
+            (head, Self::nr_free_locked(&area))
+        };
+        self.peak_used
+            .fetch_max(self.nr_total() - nr_free, Ordering::Relaxed);
+        if zeroed && ram.fill(head.pa(), HPAGE_PMD_SIZE, 0).is_err() {
+            return None;
         }
-        if let Some(p) = self.page(pfn) {
-            p.refcount.fetch_add(1, Ordering::AcqRel);
+        for i in 0..HPAGE_PMD_NR {
+            if let Some(p) = self.page(Pfn(head.0 + i)) {
+                let f = if i == 0 {
+                    PageFlags::HEAD
+                } else {
+                    PageFlags::TAIL
+                };
+                p.flags.store(f.bits(), Ordering::Release);
+                p.mapcount.store(0, Ordering::Release);
+                p.refcount.store(0, Ordering::Release);
+                p.entire_mapcount.store(0, Ordering::Release);
+                p.large_pincount.store(0, Ordering::Release);
+            }
         }
+        if let Some(h) = self.page(head) {
+            h.refcount.store(1, Ordering::Release);
+        }
+        self.allocs.fetch_add(1, Ordering::Relaxed);
+        Some(head)
     }
 
-    /// `put_page()`: drops a reference and frees the frame (`free_page`) when it was the
-    /// last. No-op for the zero page and for frames without metadata. A put on a zero
-    /// refcount is counted as a bad put (see [`PageAllocAudit::bad_puts`]), never a panic.
-    pub fn put_page(&self, ram: &GuestMemory, pfn: Pfn) {
-        if self.is_zero_pfn(pfn) {
+    /// The deferred buddy merge: moves every block whose frames are all free from
+    /// `order0` back to `huge`. One pass over `order0`, only when a block exists.
+    fn merge_free_blocks(&self, area: &mut FreeArea) {
+        let full: Vec<bool> = area
+            .block_free
+            .iter()
+            .map(|&c| u64::from(c) == HPAGE_PMD_NR)
+            .collect();
+        if !full.iter().any(|&f| f) {
             return;
         }
-        let Some(p) = self.page(pfn) else { return };
-        match p
-            .refcount
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1))
-        {
-            Ok(1) => self.free_page(ram, pfn),
-            Ok(_) => {}
-            Err(_) => {
-                self.bad_puts.fetch_add(1, Ordering::Relaxed);
+        let is_full = |pfn: Pfn| {
+            self.block_index(pfn)
+                .and_then(|b| full.get(b).copied())
+                .unwrap_or(false)
+        };
+        area.order0.retain(|&p| !is_full(p));
+        for z in self.zones.iter().rev() {
+            for b in (0..z.nr_blocks).rev() {
+                if full
+                    .get(z.block_base + b as usize)
+                    .copied()
+                    .unwrap_or(false)
+                {
+                    area.huge.push(Pfn(z.first_block_pfn + b * HPAGE_PMD_NR));
+                }
             }
         }
     }
 
-    /// `folio_put_refs()`: drops `nr` references at once (`unpin_user_page()` drops
-    /// [`GUP_PIN_COUNTING_BIAS`]) and frees the frame if they were the last. Dropping more
-    /// references than the page holds is counted as a bad put and leaves it untouched.
+    /// `get_page()` / `folio_get()`: takes a reference on the folio containing `pfn`.
+    /// No-op for frames without metadata and the zero pages.
+    pub fn get_page(&self, pfn: Pfn) {
+        self.folio_ref_add(pfn, 1);
+    }
+
+    /// `folio_ref_add()`: takes `nr` references at once on the folio containing `pfn`
+    /// (one atomic operation). No-op for frames without metadata and the zero pages.
+    pub fn folio_ref_add(&self, pfn: Pfn, nr: u32) {
+        if self.is_zero_pfn(pfn) || nr == 0 {
+            return;
+        }
+        let Some((_, head)) = self.folio(pfn) else {
+            return;
+        };
+        if head.test(PageFlags::RESERVED) {
+            return;
+        }
+        head.refcount.fetch_add(nr, Ordering::AcqRel);
+        self.count_ref_op(1);
+    }
+
+    /// `put_page()` / `folio_put()`: drops a reference on the folio containing `pfn` and
+    /// frees the folio (`free_page`, or all 512 frames of a large one) when it was the
+    /// last. No-op for the zero pages and for frames without metadata. A put on a zero
+    /// refcount is counted as a bad put (see [`PageAllocAudit::bad_puts`]), never a panic.
+    pub fn put_page(&self, ram: &GuestMemory, pfn: Pfn) {
+        self.folio_put_refs(ram, pfn, 1);
+    }
+
+    /// `folio_put_refs()`: drops `nr` references at once (`unpin_user_page()` of a small
+    /// folio drops [`GUP_PIN_COUNTING_BIAS`]) on the folio containing `pfn`, and frees it
+    /// if they were the last. Dropping more references than the folio holds is counted as
+    /// a bad put and leaves it untouched.
     pub fn folio_put_refs(&self, ram: &GuestMemory, pfn: Pfn, nr: u32) {
         if self.is_zero_pfn(pfn) || nr == 0 {
             return;
         }
-        let Some(p) = self.page(pfn) else { return };
-        match p
+        let Some((head_pfn, head)) = self.folio(pfn) else {
+            return;
+        };
+        if head.test(PageFlags::RESERVED) {
+            return;
+        }
+        self.count_ref_op(1);
+        match head
             .refcount
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(nr))
         {
-            Ok(r) if r == nr => self.free_page(ram, pfn),
+            Ok(r) if r == nr => self.free_folio(ram, head_pfn),
             Ok(_) => {}
             Err(_) => {
                 self.bad_puts.fetch_add(1, Ordering::Relaxed);
@@ -440,14 +850,106 @@ impl PageAlloc {
         }
     }
 
-    /// `free_unref_page()`: returns a frame whose refcount reached zero to the free list,
-    /// discarding its host memory (it reads back as zeros). Callers other than `put_page`
-    /// must own the last reference.
+    /// `gup_put_folio(FOLL_PIN)` on a large folio: drops `refs` pins (`_pincount`) and
+    /// `refs` references. For a small folio use [`PageAlloc::folio_put_refs`] with
+    /// `refs * GUP_PIN_COUNTING_BIAS`.
+    pub fn folio_unpin_large(&self, ram: &GuestMemory, pfn: Pfn, refs: u32) {
+        let Some((_, head)) = self.folio(pfn) else {
+            return;
+        };
+        if !head.is_head() || head.test(PageFlags::RESERVED) {
+            return;
+        }
+        self.count_ref_op(1);
+        if head
+            .large_pincount
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| p.checked_sub(refs))
+            .is_err()
+        {
+            self.bad_puts.fetch_add(1, Ordering::Relaxed);
+        }
+        self.folio_put_refs(ram, pfn, refs);
+    }
+
+    /// `try_grab_folio()`'s arithmetic for `FOLL_PIN` on a large folio: `refs` references
+    /// and `refs` pins (two atomic operations). Callers check the folio is live first.
+    pub fn folio_pin_large(&self, pfn: Pfn, refs: u32) {
+        let Some((_, head)) = self.folio(pfn) else {
+            return;
+        };
+        if !head.is_head() || head.test(PageFlags::RESERVED) {
+            return;
+        }
+        head.refcount.fetch_add(refs, Ordering::AcqRel);
+        head.large_pincount.fetch_add(refs, Ordering::AcqRel);
+        self.count_ref_op(2);
+    }
+
+    /// `free_unref_page()` / `free_unref_folios()`: returns a folio whose refcount reached
+    /// zero to the free lists, discarding its host memory (it reads back as zeros).
+    /// Callers other than `put_page` must own the last reference. `pfn` may be any page
+    /// of the folio.
     pub fn free_page(&self, ram: &GuestMemory, pfn: Pfn) {
         if self.is_zero_pfn(pfn) {
             return;
         }
-        let Some(p) = self.page(pfn) else { return };
+        if let Some((head, _)) = self.folio(pfn) {
+            self.free_folio(ram, head);
+        }
+    }
+
+    fn free_folio(&self, ram: &GuestMemory, head_pfn: Pfn) {
+        let Some(head) = self.page(head_pfn) else {
+            return;
+        };
+        if !head.is_head() {
+            self.free_one(ram, head_pfn, head);
+            if let Ok(mut area) = self.free.lock() {
+                area.order0.push(head_pfn);
+                if let Some(c) = self
+                    .block_index(head_pfn)
+                    .and_then(|b| area.block_free.get_mut(b))
+                {
+                    *c = (*c + 1).min(HPAGE_PMD_NR as u16);
+                }
+                self.frees.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        if head.entire_mapcount.swap(0, Ordering::AcqRel) != 0
+            || head.large_pincount.swap(0, Ordering::AcqRel) != 0
+        {
+            self.bad_puts.fetch_add(1, Ordering::Relaxed);
+        }
+        for i in 0..HPAGE_PMD_NR {
+            let pfn = Pfn(head_pfn.0 + i);
+            if let Some(p) = self.page(pfn) {
+                self.free_one(ram, pfn, p);
+            }
+        }
+        if let Ok(mut q) = self.deferred_split.lock() {
+            q.retain(|&h| h != head_pfn);
+        }
+        if let Ok(mut area) = self.free.lock() {
+            match self
+                .block_index(head_pfn)
+                .and_then(|b| area.block_free.get_mut(b))
+            {
+                Some(c) => {
+                    *c = HPAGE_PMD_NR as u16;
+                    area.huge.push(head_pfn);
+                }
+                // Cannot happen (large folios come from whole blocks); keep the frames.
+                None => area
+                    .order0
+                    .extend((0..HPAGE_PMD_NR).map(|i| Pfn(head_pfn.0 + i))),
+            }
+            self.frees.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Clears one frame's metadata and discards its host memory.
+    fn free_one(&self, ram: &GuestMemory, pfn: Pfn, p: &Page) {
         p.refcount.store(0, Ordering::Release);
         if p.mapcount.swap(0, Ordering::AcqRel) != 0 {
             self.bad_puts.fetch_add(1, Ordering::Relaxed);
@@ -457,10 +959,6 @@ impl PageAlloc {
         // The frame is managed, so it is inside guest RAM; an error would only mean the
         // host refused MADV_DONTNEED, and discard_page already falls back to zeroing.
         let _ = ram.discard_page(pfn.pa());
-        if let Ok(mut free) = self.free.lock() {
-            free.push(pfn);
-            self.frees.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     /// Records a mapcount underflow found by a caller.
@@ -468,9 +966,219 @@ impl PageAlloc {
         self.bad_puts.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Frames currently on the free list.
+    // ------------------------------------------------------------------ huge zero folio
+
+    /// `mm_get_huge_zero_folio()`: the huge zero folio's head, allocating and zeroing it on
+    /// first use, with one more reference for the calling address space (which records
+    /// that it holds one, `MMF_HUGE_ZERO_PAGE`, and drops it at exit with
+    /// [`PageAlloc::mm_put_huge_zero_folio`]). `None` if no 2 MiB block is free.
+    pub fn mm_get_huge_zero_folio(&self, ram: &GuestMemory) -> Option<Pfn> {
+        let mut hz = self.huge_zero.lock().ok()?;
+        if let Some(head) = *hz {
+            if let Some(h) = self.page(head) {
+                h.refcount.fetch_add(1, Ordering::AcqRel);
+            }
+            return Some(head);
+        }
+        let head = self.alloc_large_folio(ram, true)?;
+        for i in 0..HPAGE_PMD_NR {
+            if let Some(p) = self.page(Pfn(head.0 + i)) {
+                p.set(PageFlags::ZERO | PageFlags::RESERVED);
+            }
+        }
+        *hz = Some(head);
+        self.huge_zero_hint.store(head.0 + 1, Ordering::Release);
+        self.thp.zero_page_alloc.fetch_add(1, Ordering::Relaxed);
+        Some(head)
+    }
+
+    /// `mm_put_huge_zero_folio()`: an address space that held a reference on the huge zero
+    /// folio is gone. The folio is freed when no address space holds one (Linux's shrinker
+    /// does that lazily).
+    pub fn mm_put_huge_zero_folio(&self, ram: &GuestMemory) {
+        let Ok(mut hz) = self.huge_zero.lock() else {
+            return;
+        };
+        let Some(head_pfn) = *hz else { return };
+        let Some(head) = self.page(head_pfn) else {
+            return;
+        };
+        match head
+            .refcount
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1))
+        {
+            Ok(1) => {
+                self.huge_zero_hint.store(0, Ordering::Release);
+                *hz = None;
+                drop(hz);
+                for i in 0..HPAGE_PMD_NR {
+                    if let Some(p) = self.page(Pfn(head_pfn.0 + i)) {
+                        p.clear(PageFlags::ZERO | PageFlags::RESERVED);
+                    }
+                }
+                self.free_folio(ram, head_pfn);
+            }
+            Ok(_) => {}
+            Err(_) => self.note_bad_put(),
+        }
+    }
+
+    // ------------------------------------------------------------------------ splitting
+
+    /// `deferred_split_folio()`: queues a large folio that lost some of its PTE mappings
+    /// for [`PageAlloc::deferred_split_scan`].
+    pub fn deferred_split_folio(&self, pfn: Pfn) {
+        let Some((head_pfn, head)) = self.folio(pfn) else {
+            return;
+        };
+        if !head.is_head() || head.test(PageFlags::RESERVED) {
+            return;
+        }
+        if let Ok(mut q) = self.deferred_split.lock() {
+            if !q.contains(&head_pfn) {
+                q.push(head_pfn);
+                self.thp.deferred_split_page.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether any folio waits on the deferred-split queue.
+    pub fn has_deferred_split(&self) -> bool {
+        self.deferred_split.lock().is_ok_and(|q| !q.is_empty())
+    }
+
+    /// `deferred_split_scan()` (Linux runs it from a shrinker; this kernel runs it after
+    /// every unmap, see `Mm::tlb_finish_mmu`): splits every queued folio that is still
+    /// partially mapped. A folio that is fully mapped again, or no longer large, leaves the
+    /// queue; one that cannot be split now (pinned: `EAGAIN`) stays queued, PTE-mapped,
+    /// and is retried at the next scan. Returns the number of folios split.
+    pub fn deferred_split_scan(&self, ram: &GuestMemory) -> u64 {
+        let queue: Vec<Pfn> = match self.deferred_split.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => return 0,
+        };
+        let mut keep = Vec::new();
+        let mut split = 0;
+        for head_pfn in queue {
+            let Some(head) = self.page(head_pfn) else {
+                continue;
+            };
+            if !head.is_head() || head.refcount() == 0 || !self.folio_partially_mapped(head_pfn) {
+                continue;
+            }
+            match self.split_folio(ram, head_pfn) {
+                Ok(()) => split += 1,
+                Err(SplitError::Again) => keep.push(head_pfn),
+                Err(SplitError::Busy) => {}
+            }
+        }
+        if let Ok(mut q) = self.deferred_split.lock() {
+            for h in keep {
+                if !q.contains(&h) {
+                    q.push(h);
+                }
+            }
+        }
+        split
+    }
+
+    /// Whether a large folio has PTE-unmapped pages while others are still mapped and no
+    /// PMD maps it (`folio_test_partially_mapped()`).
+    pub fn folio_partially_mapped(&self, head_pfn: Pfn) -> bool {
+        let Some(head) = self.page(head_pfn) else {
+            return false;
+        };
+        if !head.is_head() || head.entire_mapcount() != 0 {
+            return false;
+        }
+        let mut mapped = false;
+        let mut unmapped = false;
+        for i in 0..HPAGE_PMD_NR {
+            match self.page(Pfn(head_pfn.0 + i)).map(Page::mapcount) {
+                Some(0) | None => unmapped = true,
+                Some(_) => mapped = true,
+            }
+        }
+        mapped && unmapped
+    }
+
+    /// `split_folio()` (`split_huge_page_to_list_to_order(…, 0)`): turns a PTE-mapped large
+    /// folio into 512 order-0 pages. Each page's refcount becomes its mapcount (one
+    /// reference per PTE, which is what the folio's refcount was made of); pages no PTE
+    /// maps are freed at once. Flags carry over (`PageAnon` per page already, `PG_dirty`
+    /// from the head to every page, `PageAnonExclusive` per page unchanged). The folio's
+    /// refcount is frozen at its expected value with one compare-and-swap
+    /// (`folio_ref_freeze()`), so a reference taken concurrently makes the split fail.
+    ///
+    /// # Errors
+    /// [`SplitError::Busy`] for an order-0 page, the huge zero folio or a PMD-mapped
+    /// folio; [`SplitError::Again`] when the folio holds references beyond its mappings
+    /// (GUP references or pins: `can_split_folio()`).
+    pub fn split_folio(&self, ram: &GuestMemory, pfn: Pfn) -> Result<(), SplitError> {
+        let (head_pfn, head) = self.folio(pfn).ok_or(SplitError::Busy)?;
+        if !head.is_head() || head.test(PageFlags::RESERVED) || head.entire_mapcount() != 0 {
+            return Err(SplitError::Busy);
+        }
+        let expected: u64 = (0..HPAGE_PMD_NR)
+            .filter_map(|i| self.page(Pfn(head_pfn.0 + i)))
+            .map(|p| u64::from(p.mapcount()))
+            .sum();
+        let expected = u32::try_from(expected).map_err(|_| SplitError::Busy)?;
+        self.count_ref_op(1);
+        if head.large_pincount.load(Ordering::Acquire) != 0
+            || head
+                .refcount
+                .compare_exchange(expected, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            self.thp.split_page_failed.fetch_add(1, Ordering::Relaxed);
+            return Err(SplitError::Again);
+        }
+        if let Ok(mut q) = self.deferred_split.lock() {
+            q.retain(|&h| h != head_pfn);
+        }
+        let dirty = head.test(PageFlags::DIRTY);
+        let mut unmapped = Vec::new();
+        for i in 0..HPAGE_PMD_NR {
+            let pfn = Pfn(head_pfn.0 + i);
+            let Some(p) = self.page(pfn) else { continue };
+            p.clear(PageFlags::HEAD | PageFlags::TAIL);
+            if dirty {
+                p.set(PageFlags::DIRTY);
+            }
+            let mc = p.mapcount();
+            p.refcount.store(mc, Ordering::Release);
+            if mc == 0 {
+                unmapped.push(pfn);
+            }
+        }
+        self.thp.split_page.fetch_add(1, Ordering::Relaxed);
+        // The folio was one allocation; its pages are now individual ones.
+        self.allocs.fetch_add(HPAGE_PMD_NR - 1, Ordering::Relaxed);
+        if let Ok(mut area) = self.free.lock() {
+            if let Some(c) = self
+                .block_index(head_pfn)
+                .and_then(|b| area.block_free.get_mut(b))
+            {
+                *c = 0;
+            }
+        }
+        for pfn in unmapped {
+            self.free_folio(ram, pfn);
+        }
+        Ok(())
+    }
+
+    // --------------------------------------------------------------------------- books
+
+    /// Frames currently on the free lists.
     pub fn nr_free(&self) -> u64 {
-        self.free.lock().map_or(0, |f| f.len() as u64)
+        self.free.lock().map_or(0, |a| Self::nr_free_locked(&a))
+    }
+
+    /// Whole free 2 MiB blocks (without merging free frames back into blocks).
+    pub fn nr_free_huge(&self) -> u64 {
+        self.free.lock().map_or(0, |a| a.huge.len() as u64)
     }
 
     /// The most frames ever in use at once (the zero page and page tables included): the
@@ -484,36 +1192,53 @@ impl PageAlloc {
         self.pages.len() as u64
     }
 
-    /// Walks the whole metadata table and the free list and returns the books. A leak
+    /// Walks the whole metadata table and the free lists and returns the books. A leak
     /// check compares two audits (e.g. before a process starts and after it exits): `used`,
-    /// `anon`, `pgtable` and `total_mapcount` must return to their earlier values, and
-    /// `inconsistent_frames` and `bad_puts` must stay zero.
+    /// `anon`, `pgtable`, `large_folios` and `total_mapcount` must return to their earlier
+    /// values, and `inconsistent_frames` and `bad_puts` must stay zero.
     pub fn audit(&self) -> PageAllocAudit {
-        let free: Vec<Pfn> = self.free.lock().map(|f| f.clone()).unwrap_or_default();
+        let (order0, huge) = self
+            .free
+            .lock()
+            .map(|a| (a.order0.clone(), a.huge.clone()))
+            .unwrap_or_default();
         let mut on_free = vec![false; self.pages.len()];
         let mut a = PageAllocAudit {
             total_frames: self.pages.len() as u64,
-            free_frames: free.len() as u64,
+            free_frames: order0.len() as u64 + huge.len() as u64 * HPAGE_PMD_NR,
             allocs: self.allocs.load(Ordering::Relaxed),
             frees: self.frees.load(Ordering::Relaxed),
             bad_puts: self.bad_puts.load(Ordering::Relaxed),
             ..Default::default()
         };
-        for pfn in &free {
-            if let Some(i) = self.meta_index(*pfn) {
-                if let Some(slot) = on_free.get_mut(i) {
-                    *slot = true;
-                }
+        let frees = order0.iter().copied().chain(
+            huge.iter()
+                .flat_map(|h| (0..HPAGE_PMD_NR).map(move |i| Pfn(h.0 + i))),
+        );
+        for pfn in frees {
+            if let Some(slot) = self.meta_index(pfn).and_then(|i| on_free.get_mut(i)) {
+                *slot = true;
             }
         }
         for (i, p) in self.pages.iter().enumerate() {
             let rc = p.refcount();
             let mc = p.mapcount();
+            let f = p.flags();
             let free_here = on_free.get(i).copied().unwrap_or(false);
             if free_here {
-                if rc != 0 || mc != 0 {
+                if rc != 0 || mc != 0 || f.intersects(PageFlags::HEAD | PageFlags::TAIL) {
                     a.inconsistent_frames += 1;
                 }
+                continue;
+            }
+            if f.contains(PageFlags::TAIL) {
+                // Checked with its head below.
+                a.used_frames += 1;
+                a.total_mapcount += u64::from(mc);
+                if rc != 0 {
+                    a.inconsistent_frames += 1;
+                }
+                self.count_flags(&mut a, f);
                 continue;
             }
             if rc == 0 {
@@ -522,12 +1247,11 @@ impl PageAlloc {
             }
             a.used_frames += 1;
             a.total_mapcount += u64::from(mc);
-            let f = p.flags();
-            if f.contains(PageFlags::PGTABLE) {
-                a.pgtable_frames += 1;
-            }
-            if f.contains(PageFlags::ANON) {
-                a.anon_frames += 1;
+            self.count_flags(&mut a, f);
+            if f.contains(PageFlags::HEAD) {
+                a.large_folios += 1;
+                a.total_mapcount += u64::from(p.entire_mapcount());
+                a.inconsistent_frames += self.audit_large(i, p);
             }
             if f.contains(PageFlags::PAGECACHE) {
                 a.pagecache_frames += 1;
@@ -539,6 +1263,39 @@ impl PageAlloc {
             }
         }
         a
+    }
+
+    fn count_flags(&self, a: &mut PageAllocAudit, f: PageFlags) {
+        if f.contains(PageFlags::PGTABLE) {
+            a.pgtable_frames += 1;
+        }
+        if f.contains(PageFlags::ANON) {
+            a.anon_frames += 1;
+        }
+    }
+
+    /// The books of one large folio whose head is `pages[i]`: its tails must follow it,
+    /// every mapping must hold a reference (unless it is the huge zero folio), and pins
+    /// are references. Returns the number of inconsistencies (and adds the entire
+    /// mapcount to the total).
+    fn audit_large(&self, i: usize, head: &Page) -> u64 {
+        let mut bad = 0;
+        let mut mapped = u64::from(head.entire_mapcount());
+        for j in 1..HPAGE_PMD_NR as usize {
+            match self.pages.get(i + j) {
+                Some(t) if t.is_tail() => mapped += u64::from(t.mapcount()),
+                _ => bad += 1,
+            }
+        }
+        mapped += u64::from(head.mapcount());
+        let rc = u64::from(head.refcount());
+        if !head.test(PageFlags::RESERVED) && rc < mapped {
+            bad += 1;
+        }
+        if u64::from(head.large_pincount.load(Ordering::Acquire)) > rc {
+            bad += 1;
+        }
+        bad
     }
 
     fn meta_index(&self, pfn: Pfn) -> Option<usize> {

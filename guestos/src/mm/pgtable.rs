@@ -5,9 +5,19 @@
 //! (`GuestMemory::load_u64`/`store_u64`/`compare_exchange_u64`/`amo_u64`), so the
 //! hardware walker (`mmu::walk`) sees exactly what the kernel wrote and the kernel sees the
 //! A/D bits the walker set. The number of levels comes from the paging mode
-//! (`SatpMode::levels()`); nothing here special-cases a level number. This kernel maps only
-//! 4 KiB leaves (no THP yet); a non-table entry above level 0 is never created and is
-//! skipped if found.
+//! (`SatpMode::levels()`).
+//!
+//! # Huge PMDs
+//! Besides 4 KiB leaves at level 0, a leaf at level 1 ([`PMD_LEVEL`], Linux's PMD in
+//! both Sv39 and Sv48) maps a 2 MiB transparent huge page (`pmd_trans_huge()`); the
+//! creation and the fault side are in [`super::huge_memory`]. Every walk here handles such a
+//! leaf: an operation covering the whole 2 MiB acts on the one entry (`zap_huge_pmd()`,
+//! `change_huge_pmd()`, `move_huge_pmd()`, `copy_huge_pmd()`); one covering part of it
+//! first splits it into a table of 512 PTEs mapping the same pages
+//! ([`PageTable::split_huge_pmd`], Linux `__split_huge_pmd()`). As in Linux, a page-table
+//! page is allocated with every huge PMD and **deposited** (`pgtable_trans_huge_deposit()`)
+//! so that a split never fails for lack of memory; it is freed with the PMD. No leaf is
+//! ever created above level 1; one found there is skipped.
 //!
 //! # PTE policy (deliberate)
 //! User PTEs are created with `V`, `U` and `R`/`W`/`X` from the VMA, and **`A = 0`,
@@ -25,13 +35,14 @@
 //! issue) will need them deferred (Linux `tlb_remove_table()`), which plugs into
 //! [`MmuGather`].
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use devices::{AmoOp, GuestPhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use mmu::{Pte, PteFlags, SatpMode};
 
-use super::page_alloc::{PageFlags, Pfn};
+use super::page_alloc::{PageFlags, Pfn, ThpEvent, HPAGE_PMD_NR, HPAGE_PMD_SIZE};
 use super::vma::VmFlags;
 use super::PhysMem;
 use crate::errno::{Errno, KResult};
@@ -53,6 +64,9 @@ const PTE_PROT_BITS: PteFlags = PteFlags::V
     .union(PteFlags::X)
     .union(PteFlags::U)
     .union(PteFlags::G);
+
+/// The level of a PMD entry: a leaf there maps 2 MiB.
+pub const PMD_LEVEL: usize = 1;
 
 /// `PAGE_NONE`: what a `PROT_NONE` VMA's PTEs carry.
 pub const PAGE_NONE: PteFlags = PAGE_PROT_NONE.union(PteFlags::R);
@@ -107,6 +121,15 @@ pub fn pte_is_table(pte: Pte) -> bool {
             .intersects(PteFlags::R | PteFlags::W | PteFlags::X)
 }
 
+/// `pmd_trans_huge()` for an entry above level 0: a present (valid or `PROT_NONE`) leaf.
+#[inline]
+pub fn pmd_trans_huge(pmd: Pte) -> bool {
+    pte_present(pmd)
+        && pmd
+            .flags()
+            .intersects(PteFlags::R | PteFlags::W | PteFlags::X)
+}
+
 /// `pte_write()`.
 #[inline]
 pub fn pte_write(pte: Pte) -> bool {
@@ -157,9 +180,32 @@ pub struct PteSlot {
     pub addr: GuestPhysAddr,
     /// Its value when read.
     pub pte: Pte,
-    /// Level of the entry (0 = 4 KiB leaf).
+    /// Level of the entry (0 = 4 KiB leaf, 1 = 2 MiB huge PMD).
     pub level: usize,
 }
+
+impl PteSlot {
+    /// The frame that maps `va` through this entry: the entry's own PFN for a 4 KiB leaf,
+    /// the subpage `pfn + (va's offset in the leaf) / 4 KiB` for a huge one.
+    #[inline]
+    pub fn pfn_at(&self, va: u64) -> Pfn {
+        let span = 1u64 << (BITS_PER_LEVEL * self.level as u32);
+        Pfn(self.pte.ppn() + ((va >> PAGE_SHIFT) & (span - 1)))
+    }
+}
+
+/// What a walk does after its callback saw a huge PMD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Go on with the next entry.
+    Next,
+    /// The callback split the PMD: walk the new table's PTEs.
+    Descend,
+}
+
+/// A walk callback: `(va, entry address, entry, level)`; the answer matters only for
+/// level-1 leaves.
+type WalkFn<'a> = dyn FnMut(u64, GuestPhysAddr, Pte, usize) -> Step + 'a;
 
 /// Linux's `struct mmu_gather`: what a zap/unmap/protection change has to flush, and the
 /// pages whose last reference it dropped, which are released only after the entries that
@@ -209,6 +255,10 @@ pub struct ForkCopy {
     pub copied: u64,
     /// The parent's translations that changed: its flush.
     pub parent_tlb: MmuGather,
+    /// Huge PMDs the child now shares with the parent (each also counted in `ptes`).
+    pub huge_pmds: u64,
+    /// The child maps the huge zero folio and must hold a reference on it.
+    pub huge_zero: bool,
 }
 
 /// One address space's page table, rooted at `pgd`.
@@ -218,6 +268,11 @@ pub struct PageTable {
     mode: SatpMode,
     levels: usize,
     pgd: Pfn,
+    /// Page tables deposited with huge PMDs, by the PMD's 2 MiB-aligned address
+    /// (`pmd_huge_pte`). Shared with [`PageTable::alias`] handles.
+    deposited: Arc<Mutex<BTreeMap<u64, Pfn>>>,
+    /// Huge PMDs split in this address space (shared with aliases).
+    split_pmds: Arc<AtomicU64>,
 }
 
 impl PageTable {
@@ -236,6 +291,8 @@ impl PageTable {
             mode,
             levels,
             pgd,
+            deposited: Arc::new(Mutex::new(BTreeMap::new())),
+            split_pmds: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -250,6 +307,8 @@ impl PageTable {
             mode: self.mode,
             levels: self.levels,
             pgd: self.pgd,
+            deposited: Arc::clone(&self.deposited),
+            split_pmds: Arc::clone(&self.split_pmds),
         }
     }
 
@@ -343,18 +402,43 @@ impl PageTable {
         Some(Self::slot(table, Self::index(va, 0)))
     }
 
+    /// `pmd_offset()`: the level-1 entry for `va` if all tables above it exist.
+    pub fn pmd_offset(&self, va: u64) -> Option<GuestPhysAddr> {
+        if !self.is_user(va) {
+            return None;
+        }
+        let mut table = self.pgd;
+        for level in (PMD_LEVEL + 1..self.levels).rev() {
+            let pte = self.ptep_get(Self::slot(table, Self::index(va, level)));
+            table = self.child_table(pte)?;
+        }
+        Some(Self::slot(table, Self::index(va, PMD_LEVEL)))
+    }
+
     /// `pte_alloc()` / `walk_alloc`: the level-0 entry for `va`, allocating missing
     /// intermediate tables.
     ///
     /// # Errors
     /// `ENOMEM` when a table cannot be allocated; `EFAULT` for a non-user `va` or a
-    /// non-table entry in the way (never created by this kernel).
+    /// non-table entry in the way (a huge PMD: split it first).
     pub fn pte_alloc(&self, va: u64) -> KResult<GuestPhysAddr> {
+        self.walk_alloc(va, 0)
+    }
+
+    /// `pmd_alloc()`: the level-1 entry for `va`, allocating missing tables above it.
+    ///
+    /// # Errors
+    /// `ENOMEM` when a table cannot be allocated; `EFAULT` for a non-user `va`.
+    pub fn pmd_alloc(&self, va: u64) -> KResult<GuestPhysAddr> {
+        self.walk_alloc(va, PMD_LEVEL)
+    }
+
+    fn walk_alloc(&self, va: u64, stop: usize) -> KResult<GuestPhysAddr> {
         if !self.is_user(va) {
             return Err(Errno::EFAULT);
         }
         let mut table = self.pgd;
-        for level in (1..self.levels).rev() {
+        for level in (stop + 1..self.levels).rev() {
             let slot = Self::slot(table, Self::index(va, level));
             let pte = self.ptep_get(slot);
             if let Some(child) = self.child_table(pte) {
@@ -374,11 +458,13 @@ impl PageTable {
             }
             table = new;
         }
-        Ok(Self::slot(table, Self::index(va, 0)))
+        Ok(Self::slot(table, Self::index(va, stop)))
     }
 
-    /// `follow_pte()`: the kernel's own software walk. Returns the present leaf mapping
-    /// `va` (its entry address, value and level), or `None` if there is none.
+    /// `follow_pte()` (and `follow_pmd_mask()`'s huge case): the kernel's own software
+    /// walk. Returns the present leaf mapping `va` — a 4 KiB PTE, or a huge PMD at level 1
+    /// (valid or `PROT_NONE`; use [`PteSlot::pfn_at`] for the subpage) — with its entry
+    /// address, value and level, or `None` if there is none.
     pub fn follow_pte(&self, va: u64) -> Option<PteSlot> {
         if !self.is_user(va) {
             return None;
@@ -392,17 +478,19 @@ impl PageTable {
                     table = child;
                     continue;
                 }
-                // A superpage leaf would be returned here; this kernel creates none.
-                return (pte.is_valid() && pte.is_leaf()).then_some(PteSlot { addr, pte, level });
+                return pmd_trans_huge(pte).then_some(PteSlot { addr, pte, level });
             }
             return pte_present(pte).then_some(PteSlot { addr, pte, level });
         }
         None
     }
 
-    /// Calls `f(va, entry_addr, pte)` for every non-zero level-0 entry in `[start, end)`,
-    /// skipping absent tables entirely (so huge sparse ranges cost only their tables).
-    fn for_each_pte(&self, start: u64, end: u64, f: &mut dyn FnMut(u64, GuestPhysAddr, Pte)) {
+    /// Calls `f(va, entry_addr, pte, level)` for every non-zero level-0 entry and every
+    /// huge PMD (level 1) in `[start, end)`, skipping absent tables entirely (so huge
+    /// sparse ranges cost only their tables). A huge PMD is reported with its aligned
+    /// address even if `[start, end)` covers only part of it; if the callback splits it
+    /// and answers [`Step::Descend`], the new table's PTEs inside the range follow.
+    fn for_each_pte(&self, start: u64, end: u64, f: &mut WalkFn<'_>) {
         let end = end.min(self.user_top());
         if start < end {
             self.walk_level(self.pgd, self.levels - 1, 0, start, end, f);
@@ -416,7 +504,7 @@ impl PageTable {
         base: u64,
         start: u64,
         end: u64,
-        f: &mut dyn FnMut(u64, GuestPhysAddr, Pte),
+        f: &mut WalkFn<'_>,
     ) {
         let shift = Self::shift(level);
         let table_end = base.saturating_add(PTRS_PER_TABLE << shift);
@@ -433,17 +521,195 @@ impl PageTable {
             }
             let va = base + (idx << shift);
             if level == 0 {
-                f(va, addr, pte);
+                f(va, addr, pte, 0);
             } else if let Some(child) = self.child_table(pte) {
                 self.walk_level(child, level - 1, va, start, end, f);
+            } else if level == PMD_LEVEL
+                && pmd_trans_huge(pte)
+                && f(va, addr, pte, level) == Step::Descend
+            {
+                if let Some(child) = self.child_table(self.ptep_get(addr)) {
+                    self.walk_level(child, level - 1, va, start, end, f);
+                }
             }
         }
     }
 
-    /// `zap_pte_range()` (via `unmap_page_range()`): clears every PTE in `[start, end)`
-    /// atomically, drops the mapcount of each mapped page, marks it `PG_dirty` if the
-    /// hardware had set D, and queues its reference in `tlb` for release after the flush.
-    /// Returns the number of present PTEs removed.
+    /// Whether `[start, end)` covers the whole huge PMD at `haddr`.
+    #[inline]
+    fn covers_pmd(haddr: u64, start: u64, end: u64) -> bool {
+        start <= haddr && haddr.saturating_add(HPAGE_PMD_SIZE) <= end
+    }
+
+    // ------------------------------------------------------------------- huge PMDs
+
+    /// `pgtable_trans_huge_deposit()`: keeps `table` (an empty page-table page) with the
+    /// huge PMD at `haddr`, for its split.
+    pub(crate) fn deposit(&self, haddr: u64, table: Pfn) {
+        let old = self
+            .deposited
+            .lock()
+            .ok()
+            .and_then(|mut d| d.insert(haddr, table));
+        if let Some(old) = old {
+            free_table(&self.phys, old);
+        }
+    }
+
+    /// `pgtable_trans_huge_withdraw()`: takes back the table deposited at `haddr`.
+    pub(crate) fn withdraw(&self, haddr: u64) -> Option<Pfn> {
+        self.deposited.lock().ok()?.remove(&haddr)
+    }
+
+    /// Allocates a page-table page for a deposit (`pte_alloc_one()`).
+    pub(crate) fn alloc_deposit_table(&self) -> Option<Pfn> {
+        alloc_table(&self.phys)
+    }
+
+    /// Releases a page-table page allocated with [`PageTable::alloc_deposit_table`] and
+    /// never deposited (`pte_free()`).
+    pub(crate) fn free_deposit_table(&self, table: Pfn) {
+        free_table(&self.phys, table);
+    }
+
+    /// Huge PMDs split in this address space so far.
+    pub fn nr_split_pmds(&self) -> u64 {
+        self.split_pmds.load(Ordering::Relaxed)
+    }
+
+    /// The huge PMD mapping `va`, if there is one: its entry address and value.
+    pub fn huge_pmd_at(&self, va: u64) -> Option<(GuestPhysAddr, Pte)> {
+        let slot = self.pmd_offset(va)?;
+        let pmd = self.ptep_get(slot);
+        pmd_trans_huge(pmd).then_some((slot, pmd))
+    }
+
+    /// `split_huge_pmd_address()`: splits the huge PMD mapping `va`, if any (used where a
+    /// VMA boundary falls inside it: Linux's `vma_adjust_trans_huge()`). Returns whether
+    /// one was split.
+    pub fn split_huge_pmd_address(&self, va: u64, tlb: &mut MmuGather) -> bool {
+        let haddr = va & !(HPAGE_PMD_SIZE - 1);
+        match self.huge_pmd_at(haddr) {
+            Some((slot, _)) => self.split_huge_pmd(haddr, slot, tlb),
+            None => false,
+        }
+    }
+
+    /// `__split_huge_pmd()` → `__split_huge_pmd_locked()`: replaces the huge PMD at
+    /// `haddr` (entry at `slot`) by its deposited table filled with 512 PTEs mapping the
+    /// folio's subpages with the PMD's permissions and A/D bits (`pte_mkdirty` /
+    /// `pte_mkold` as the PMD was), and flushes the 2 MiB. The folio gains 511 references
+    /// (one per PTE, the PMD's becomes the first's), loses its entire mapcount and each
+    /// subpage gains one mapcount; `PageAnonExclusive` of the head (the PMD mapping's) is
+    /// given to every subpage. The huge zero folio is split into PTEs mapping the small
+    /// zero page (`__split_huge_zero_page_pmd()`). The entry is cleared with one atomic
+    /// swap first (`pmdp_invalidate()`), so an A/D bit the hardware sets meanwhile is not
+    /// lost. Returns `false` if there is no huge PMD there or no table could be found.
+    pub fn split_huge_pmd(&self, haddr: u64, slot: GuestPhysAddr, tlb: &mut MmuGather) -> bool {
+        if !pmd_trans_huge(self.ptep_get(slot)) {
+            return false;
+        }
+        let Some(table) = self.withdraw(haddr).or_else(|| alloc_table(&self.phys)) else {
+            return false;
+        };
+        let old = self.ptep_get_and_clear(slot);
+        if !pmd_trans_huge(old) {
+            self.set_pte(slot, old);
+            self.deposit(haddr, table);
+            return false;
+        }
+        let head = pte_pfn(old);
+        let pages = &self.phys.pages;
+        // Everything but the PPN (flags, RSW, PBMT) carries over to the PTEs.
+        let rest = old.0 - Pte::new(old.ppn(), PteFlags::empty()).0;
+        if pages.is_huge_zero_pfn(head) {
+            let zero = Pte::new(pages.zero_pfn().0, PteFlags::empty()).0;
+            for i in 0..PTRS_PER_TABLE {
+                self.set_pte(Self::slot(table, i), Pte(rest | zero));
+            }
+        } else {
+            let exclusive = pages
+                .page(head)
+                .is_some_and(|p| p.test(PageFlags::ANON_EXCLUSIVE));
+            for i in 0..HPAGE_PMD_NR {
+                let pfn = Pfn(head.0 + i);
+                if let Some(p) = pages.page(pfn) {
+                    p.inc_mapcount();
+                    if exclusive {
+                        p.set(PageFlags::ANON_EXCLUSIVE);
+                    } else {
+                        p.clear(PageFlags::ANON_EXCLUSIVE);
+                    }
+                }
+                self.set_pte(
+                    Self::slot(table, i),
+                    Pte(rest | Pte::new(pfn.0, PteFlags::empty()).0),
+                );
+            }
+            pages.folio_ref_add(head, (HPAGE_PMD_NR - 1) as u32);
+            if !pages.page(head).is_some_and(|p| p.dec_entire_mapcount()) {
+                pages.note_bad_put();
+            }
+        }
+        // pmd_populate(): non-leaf entries carry V only.
+        self.set_pte(slot, Pte::new(table.0, PteFlags::V));
+        tlb.add_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(old));
+        self.split_pmds.fetch_add(1, Ordering::Relaxed);
+        pages.count_thp_event(ThpEvent::SplitPmd);
+        true
+    }
+
+    /// `zap_huge_pmd()`: clears the huge PMD at `haddr`, frees its deposited table
+    /// (`zap_deposited_table()`), and for a THP drops the entire mapcount, marks the folio
+    /// `PG_dirty` if the hardware set D, and queues the PMD's reference in `tlb`.
+    fn zap_huge_pmd(&self, haddr: u64, slot: GuestPhysAddr, tlb: &mut MmuGather) {
+        let old = self.ptep_get_and_clear(slot);
+        if let Some(t) = self.withdraw(haddr) {
+            free_table(&self.phys, t);
+        }
+        if !pmd_trans_huge(old) {
+            return;
+        }
+        tlb.add_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(old));
+        let head = pte_pfn(old);
+        if self.phys.pages.is_huge_zero_pfn(head) {
+            return;
+        }
+        if let Some(page) = self.phys.pages.page(head) {
+            if pte_dirty(old) {
+                page.set(PageFlags::DIRTY);
+            }
+            if !page.dec_entire_mapcount() {
+                self.phys.pages.note_bad_put();
+            }
+            tlb.pages.push(head);
+        }
+    }
+
+    /// For a huge PMD the walk found at `haddr`: splits it if `[start, end)` covers only
+    /// part of it (and answers [`Step::Descend`]); `None` if the whole PMD is covered.
+    fn split_if_partial(
+        &self,
+        haddr: u64,
+        slot: GuestPhysAddr,
+        start: u64,
+        end: u64,
+        tlb: &mut MmuGather,
+    ) -> Option<Step> {
+        if Self::covers_pmd(haddr, start, end) {
+            return None;
+        }
+        self.split_huge_pmd(haddr, slot, tlb);
+        Some(Step::Descend)
+    }
+
+    /// `zap_pmd_range()` + `zap_pte_range()` (via `unmap_page_range()`): clears every
+    /// PTE in `[start, end)` atomically, drops the mapcount of each mapped page, marks it
+    /// `PG_dirty` if the hardware had set D, and queues its reference in `tlb` for release
+    /// after the flush. A huge PMD inside the range goes whole (`zap_huge_pmd()`); one
+    /// the range covers only partly is split first. A large folio that loses some of its
+    /// PTE mappings is queued for a deferred split. Returns the number of 4 KiB pages
+    /// unmapped (512 for a huge PMD).
     pub fn zap_pte_range(&self, start: u64, end: u64, tlb: &mut MmuGather) -> u64 {
         self.zap_pte_range_if(start, end, tlb, &|_| true)
     }
@@ -460,30 +726,37 @@ impl PageTable {
     ) -> u64 {
         let mut zapped = 0;
         let phys = Arc::clone(&self.phys);
-        self.for_each_pte(start, end, &mut |va, addr, pte| {
+        self.for_each_pte(start, end, &mut |va, addr, pte, level| {
             if pte_present(pte) && !want(pte) {
-                return;
+                return Step::Next;
+            }
+            if level > 0 {
+                if let Some(step) = self.split_if_partial(va, addr, start, end, tlb) {
+                    return step;
+                }
+                self.zap_huge_pmd(va, addr, tlb);
+                zapped += HPAGE_PMD_NR;
+                return Step::Next;
             }
             let old = self.ptep_get_and_clear(addr);
             if !pte_present(old) {
                 // Swap entries do not exist yet; any other non-zero entry is dropped.
-                return;
+                return Step::Next;
             }
             zapped += 1;
             tlb.add_range(va, va + PAGE_SIZE, pte_exec(old));
             let pfn = pte_pfn(old);
             if phys.pages.is_zero_pfn(pfn) {
-                return;
+                return Step::Next;
             }
             if let Some(page) = phys.pages.page(pfn) {
                 if pte_dirty(old) {
                     page.set(PageFlags::DIRTY);
                 }
-                if !page.dec_mapcount() {
-                    phys.pages.note_bad_put();
-                }
+                page_remove_rmap(&phys, pfn, page);
                 tlb.pages.push(pfn);
             }
+            Step::Next
         });
         zapped
     }
@@ -498,9 +771,9 @@ impl PageTable {
     /// Returns the number of PTEs cleaned.
     pub fn mkclean_range(&self, start: u64, end: u64, tlb: &mut MmuGather) -> u64 {
         let mut cleaned = 0;
-        self.for_each_pte(start, end, &mut |va, addr, pte| {
+        self.for_each_pte(start, end, &mut |va, addr, pte, level| {
             if !pte.is_valid() || !pte_dirty(pte) {
-                return;
+                return Step::Next;
             }
             let old = Pte(self
                 .phys
@@ -508,7 +781,7 @@ impl PageTable {
                 .amo_u64(addr, AmoOp::And, !PteFlags::D.bits())
                 .unwrap_or(0));
             if !pte_dirty(old) {
-                return;
+                return Step::Next;
             }
             if let Some(pfn) = self.vm_normal_page(old) {
                 if let Some(page) = self.phys.pages.page(pfn) {
@@ -516,7 +789,9 @@ impl PageTable {
                 }
             }
             cleaned += 1;
-            tlb.add_range(va, va + PAGE_SIZE, pte_exec(old));
+            let size = if level > 0 { HPAGE_PMD_SIZE } else { PAGE_SIZE };
+            tlb.add_range(va, va + size, pte_exec(old));
+            Step::Next
         });
         cleaned
     }
@@ -574,8 +849,9 @@ impl PageTable {
     /// `[start, end)` the protection of `vm_flags` with `pte_modify()` (keeping PFN and the
     /// hardware A/D bits, with a compare-and-swap so a concurrent A/D update is not lost),
     /// then, for a private writable VMA, adds `W` where `can_change_pte_writable()` allows
-    /// (an exclusively owned anonymous page; never the zero page). Returns the number of
-    /// PTEs changed.
+    /// (an exclusively owned anonymous page; never the zero page). A huge PMD the range
+    /// covers is changed as one entry (`change_huge_pmd()`), one it covers partly is split
+    /// first. Returns the number of entries changed.
     pub fn change_protection(
         &self,
         start: u64,
@@ -586,22 +862,32 @@ impl PageTable {
         let newprot = vm_get_page_prot(vm_flags);
         let try_write = vm_flags.contains(VmFlags::WRITE) && !vm_flags.contains(VmFlags::SHARED);
         let mut changed = 0;
-        self.for_each_pte(start, end, &mut |va, addr, _| loop {
-            let old = self.ptep_get(addr);
-            if !pte_present(old) {
-                return;
-            }
-            let mut new = pte_modify(old, newprot);
-            if try_write && !pte_write(new) && self.can_change_pte_writable(vm_flags, new) {
-                new = new.with(PteFlags::W);
-            }
-            if new == old {
-                return;
-            }
-            if self.ptep_cmpxchg(addr, old, new) {
-                changed += 1;
-                tlb.add_range(va, va + PAGE_SIZE, pte_exec(old) || pte_exec(new));
-                return;
+        self.for_each_pte(start, end, &mut |va, addr, _, level| {
+            let size = if level > 0 {
+                if let Some(step) = self.split_if_partial(va, addr, start, end, tlb) {
+                    return step;
+                }
+                HPAGE_PMD_SIZE
+            } else {
+                PAGE_SIZE
+            };
+            loop {
+                let old = self.ptep_get(addr);
+                if !pte_present(old) || (level > 0 && !pmd_trans_huge(old)) {
+                    return Step::Next;
+                }
+                let mut new = pte_modify(old, newprot);
+                if try_write && !pte_write(new) && self.can_change_pte_writable(vm_flags, new) {
+                    new = new.with(PteFlags::W);
+                }
+                if new == old {
+                    return Step::Next;
+                }
+                if self.ptep_cmpxchg(addr, old, new) {
+                    changed += 1;
+                    tlb.add_range(va, va + size, pte_exec(old) || pte_exec(new));
+                    return Step::Next;
+                }
             }
         });
         changed
@@ -625,17 +911,23 @@ impl PageTable {
         pte_dirty(pte)
     }
 
-    /// `vm_normal_page()`: the refcounted page behind a present PTE, or `None` for the
-    /// zero page and frames without metadata.
+    /// `vm_normal_page()` / `vm_normal_page_pmd()`: the refcounted page behind a present
+    /// PTE (for a huge PMD, its head page), or `None` for the zero pages and frames
+    /// without metadata.
     pub fn vm_normal_page(&self, pte: Pte) -> Option<Pfn> {
         let pfn = pte_pfn(pte);
-        (!self.phys.pages.is_zero_pfn(pfn) && self.phys.pages.page(pfn).is_some()).then_some(pfn)
+        let pages = &self.phys.pages;
+        (!pages.is_zero_pfn(pfn) && !pages.is_huge_zero_pfn(pfn) && pages.page(pfn).is_some())
+            .then_some(pfn)
     }
 
     /// `move_ptes()` / `move_page_tables()`: moves every entry of
     /// `[old_start, old_end)` to the same offset from `new_start` (the target range must be
-    /// empty), keeping PFN, protection and A/D: the data does not move. On `ENOMEM` for a
-    /// new table, the entries already moved are moved back, so nothing changed.
+    /// empty), keeping PFN, protection and A/D: the data does not move. A huge PMD moves as
+    /// one entry with its deposited table (`move_huge_pmd()`) when the range covers it and
+    /// its new address is 2 MiB-aligned with an empty PMD there; otherwise it is split and
+    /// its PTEs move. On `ENOMEM` for a new table, the entries already moved are moved
+    /// back, so nothing changed but splits.
     ///
     /// # Errors
     /// `ENOMEM` (tables could not be allocated) or `EFAULT` (target outside user space).
@@ -647,26 +939,67 @@ impl PageTable {
         tlb: &mut MmuGather,
     ) -> KResult<()> {
         let mut entries = Vec::new();
-        self.for_each_pte(old_start, old_end, &mut |va, addr, _| {
-            entries.push((va, addr))
+        let mut split_failed = false;
+        self.for_each_pte(old_start, old_end, &mut |va, addr, _, level| {
+            if level > 0 {
+                let new_va = new_start.wrapping_add(va.wrapping_sub(old_start));
+                if Self::covers_pmd(va, old_start, old_end)
+                    && new_va.is_multiple_of(HPAGE_PMD_SIZE)
+                    && self
+                        .pmd_offset(new_va)
+                        .is_none_or(|s| pte_none(self.ptep_get(s)))
+                {
+                    entries.push((va, addr, level));
+                    return Step::Next;
+                }
+                if self.split_huge_pmd(va, addr, tlb) {
+                    return Step::Descend;
+                }
+                split_failed = true;
+                return Step::Next;
+            }
+            entries.push((va, addr, 0));
+            Step::Next
         });
-        let mut moved: Vec<(GuestPhysAddr, GuestPhysAddr)> = Vec::with_capacity(entries.len());
-        for (va, old_addr) in entries {
+        if split_failed {
+            return Err(Errno::ENOMEM);
+        }
+        // (old entry, new entry, Some((old, new)) addresses for a huge PMD's deposit)
+        type MovedEntry = (GuestPhysAddr, GuestPhysAddr, Option<(u64, u64)>);
+        let mut moved: Vec<MovedEntry> = Vec::with_capacity(entries.len());
+        for (va, old_addr, level) in entries {
             let new_va = new_start + (va - old_start);
-            let new_addr = match self.pte_alloc(new_va) {
+            let new_addr = if level > 0 {
+                self.pmd_alloc(new_va)
+            } else {
+                self.pte_alloc(new_va)
+            };
+            let new_addr = match new_addr {
                 Ok(a) => a,
                 Err(e) => {
-                    for (o, n) in moved.into_iter().rev() {
+                    for (o, n, huge) in moved.into_iter().rev() {
                         let pte = self.ptep_get_and_clear(n);
                         self.set_pte(o, pte);
+                        if let Some((old_h, new_h)) = huge {
+                            if let Some(t) = self.withdraw(new_h) {
+                                self.deposit(old_h, t);
+                            }
+                        }
                     }
                     return Err(e);
                 }
             };
             let pte = self.ptep_get_and_clear(old_addr);
             self.set_pte(new_addr, pte);
-            tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte));
-            moved.push((old_addr, new_addr));
+            let huge = (level > 0).then(|| {
+                if let Some(t) = self.withdraw(va) {
+                    self.deposit(new_va, t);
+                }
+                (va, new_va)
+            });
+            let size = if level > 0 { HPAGE_PMD_SIZE } else { PAGE_SIZE };
+            tlb.add_range(va, va + size, pte_exec(pte));
+            moved.push((old_addr, new_addr, huge));
         }
         Ok(())
     }
@@ -702,6 +1035,9 @@ impl PageTable {
     ///   parent (`ptep_set_wrprotect()`) and the child.
     /// - The child's entry is `pte_mkold()` (A cleared) and, for a `VM_SHARED` mapping,
     ///   `pte_mkclean()` (D cleared); a private mapping's D is kept.
+    /// - A huge PMD is shared whole by `copy_huge_pmd()` (see there); if its folio may be
+    ///   pinned it is split first and its 512 PTEs take the path above, so the child gets
+    ///   copies of the exclusive pinned subpages.
     ///
     /// Non-present non-zero entries (swap, migration) do not exist yet and are skipped
     /// (`copy_nonpresent_pte()`). Counts go into `st`; every parent entry that lost `W` is
@@ -723,46 +1059,160 @@ impl PageTable {
         st: &mut ForkCopy,
     ) -> KResult<()> {
         let mut entries = Vec::new();
-        self.for_each_pte(start, end, &mut |va, addr, _| entries.push((va, addr)));
-        let cow = vm_flags.is_cow_mapping();
-        for (va, src_addr) in entries {
-            let pte = self.ptep_get(src_addr);
-            if !pte_present(pte) {
-                continue;
-            }
-            let dst_addr = dst.pte_alloc(va)?;
-            if let Some(pfn) = self.vm_normal_page(pte) {
-                if let Some(page) = self.phys.pages.page(pfn) {
-                    // folio_get() first, as Linux does, then the pin check.
-                    self.phys.get_page(pfn);
-                    if page.test(PageFlags::ANON) {
-                        if has_pinned
-                            && page.maybe_dma_pinned()
-                            && page.test(PageFlags::ANON_EXCLUSIVE)
-                        {
-                            self.phys.put_page(pfn);
-                            self.copy_present_page(dst, dst_addr, pfn, vm_flags)?;
-                            st.copied += 1;
-                            continue;
-                        }
-                        page.clear(PageFlags::ANON_EXCLUSIVE);
-                    }
-                    page.inc_mapcount();
+        let parent_tlb = &mut st.parent_tlb;
+        self.for_each_pte(start, end, &mut |va, addr, _, level| {
+            // A VMA never ends inside a huge PMD (the boundary splits it), but be safe.
+            if level > 0 {
+                if let Some(step) = self.split_if_partial(va, addr, start, end, parent_tlb) {
+                    return step;
                 }
             }
-            let mut child = pte;
-            if cow && pte_write(pte) {
-                child = self.ptep_set_wrprotect(src_addr).without(PteFlags::W);
-                st.wrprotected += 1;
-                st.parent_tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte));
+            entries.push((va, addr, level));
+            Step::Next
+        });
+        for (va, src_addr, level) in entries {
+            if level > 0 {
+                if self.copy_huge_pmd(dst, va, src_addr, vm_flags, has_pinned, st)? {
+                    continue;
+                }
+                // Possibly pinned: split, and let the PTE path copy what must be copied.
+                if !self.split_huge_pmd(va, src_addr, &mut st.parent_tlb) {
+                    return Err(Errno::ENOMEM);
+                }
+                let Some(table) = self.child_table(self.ptep_get(src_addr)) else {
+                    return Err(Errno::ENOMEM);
+                };
+                for i in 0..PTRS_PER_TABLE {
+                    let sub = va + i * PAGE_SIZE;
+                    self.copy_present_pte(
+                        dst,
+                        sub,
+                        Self::slot(table, i),
+                        vm_flags,
+                        has_pinned,
+                        st,
+                    )?;
+                }
+                continue;
             }
-            if vm_flags.contains(VmFlags::SHARED) {
-                child = child.without(PteFlags::D);
-            }
-            dst.set_pte(dst_addr, child.without(PteFlags::A));
-            st.ptes += 1;
+            self.copy_present_pte(dst, va, src_addr, vm_flags, has_pinned, st)?;
         }
         Ok(())
+    }
+
+    /// `copy_present_pte()` for one parent entry (see [`PageTable::copy_page_range`]). For
+    /// a page of a large folio the pin test reads the folio (`folio_maybe_dma_pinned()`)
+    /// and `PageAnonExclusive` the page.
+    fn copy_present_pte(
+        &self,
+        dst: &PageTable,
+        va: u64,
+        src_addr: GuestPhysAddr,
+        vm_flags: VmFlags,
+        has_pinned: bool,
+        st: &mut ForkCopy,
+    ) -> KResult<()> {
+        let pte = self.ptep_get(src_addr);
+        if !pte_present(pte) {
+            return Ok(());
+        }
+        let dst_addr = dst.pte_alloc(va)?;
+        if let Some(pfn) = self.vm_normal_page(pte) {
+            if let (Some(page), Some((_, folio))) =
+                (self.phys.pages.page(pfn), self.phys.pages.folio(pfn))
+            {
+                // folio_get() first, as Linux does, then the pin check.
+                self.phys.get_page(pfn);
+                if page.test(PageFlags::ANON) {
+                    if has_pinned
+                        && folio.maybe_dma_pinned()
+                        && page.test(PageFlags::ANON_EXCLUSIVE)
+                    {
+                        self.phys.put_page(pfn);
+                        self.copy_present_page(dst, dst_addr, pfn, vm_flags)?;
+                        st.copied += 1;
+                        return Ok(());
+                    }
+                    page.clear(PageFlags::ANON_EXCLUSIVE);
+                }
+                page.inc_mapcount();
+            }
+        }
+        let mut child = pte;
+        if vm_flags.is_cow_mapping() && pte_write(pte) {
+            child = self.ptep_set_wrprotect(src_addr).without(PteFlags::W);
+            st.wrprotected += 1;
+            st.parent_tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte));
+        }
+        if vm_flags.contains(VmFlags::SHARED) {
+            child = child.without(PteFlags::D);
+        }
+        dst.set_pte(dst_addr, child.without(PteFlags::A));
+        st.ptes += 1;
+        Ok(())
+    }
+
+    /// `copy_huge_pmd()`: shares the huge PMD at `haddr` with the child: a new deposited
+    /// table for it, one more folio reference and entire mapcount
+    /// (`folio_try_dup_anon_rmap_pmd()`: `PageAnonExclusive` of the head cleared), both
+    /// entries write-protected (`pmdp_set_wrprotect()`), the child's old (A cleared). The
+    /// huge zero folio is shared as is (the child takes its own reference on it, see
+    /// [`ForkCopy::huge_zero`]). Returns `Ok(false)` without copying when the folio may be
+    /// pinned (`MMF_HUGE_PINNED` and `folio_maybe_dma_pinned()` on an exclusive folio):
+    /// Linux then splits the PMD and copies at PTE level (`-EAGAIN`).
+    ///
+    /// # Errors
+    /// `ENOMEM` if a table for the child cannot be allocated.
+    fn copy_huge_pmd(
+        &self,
+        dst: &PageTable,
+        haddr: u64,
+        src_slot: GuestPhysAddr,
+        vm_flags: VmFlags,
+        has_pinned: bool,
+        st: &mut ForkCopy,
+    ) -> KResult<bool> {
+        let pmd = self.ptep_get(src_slot);
+        if !pmd_trans_huge(pmd) {
+            return Ok(true);
+        }
+        let table = alloc_table(&self.phys).ok_or(Errno::ENOMEM)?;
+        let dst_slot = match dst.pmd_alloc(haddr) {
+            Ok(s) => s,
+            Err(e) => {
+                free_table(&self.phys, table);
+                return Err(e);
+            }
+        };
+        let head = pte_pfn(pmd);
+        if self.phys.pages.is_huge_zero_pfn(head) {
+            st.huge_zero = true;
+        } else if let Some(page) = self.phys.pages.page(head) {
+            self.phys.get_page(head);
+            if has_pinned
+                && vm_flags.is_cow_mapping()
+                && page.maybe_dma_pinned()
+                && page.test(PageFlags::ANON_EXCLUSIVE)
+            {
+                self.phys.put_page(head);
+                free_table(&self.phys, table);
+                return Ok(false);
+            }
+            page.clear(PageFlags::ANON_EXCLUSIVE);
+            page.inc_entire_mapcount();
+        }
+        dst.deposit(haddr, table);
+        let mut child = pmd;
+        if vm_flags.is_cow_mapping() && pte_write(pmd) {
+            child = self.ptep_set_wrprotect(src_slot).without(PteFlags::W);
+            st.wrprotected += 1;
+            st.parent_tlb
+                .add_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(pmd));
+        }
+        dst.set_pte(dst_slot, child.without(PteFlags::A));
+        st.ptes += 1;
+        st.huge_pmds += 1;
+        Ok(true)
     }
 
     /// `copy_present_page()`: the child's private copy of a possibly pinned anonymous page
@@ -809,6 +1259,14 @@ impl PageTable {
     pub(crate) fn destroy(&self, tlb: &mut MmuGather) {
         self.zap_pte_range(0, self.user_top(), tlb);
         self.free_tree(self.pgd, self.levels - 1);
+        let left: Vec<Pfn> = self
+            .deposited
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d).into_values().collect())
+            .unwrap_or_default();
+        for t in left {
+            free_table(&self.phys, t);
+        }
         tlb.freed_tables = true;
     }
 
@@ -851,6 +1309,18 @@ fn alloc_table(phys: &PhysMem) -> Option<Pfn> {
         p.set(PageFlags::PGTABLE);
     }
     Some(pfn)
+}
+
+/// `folio_remove_rmap_pte()`: one PTE fewer maps `pfn` (metadata `page`); a large folio
+/// left partially mapped is queued for a deferred split (`deferred_split_folio()`). A
+/// mapcount underflow is recorded as a bad put.
+pub(crate) fn page_remove_rmap(phys: &PhysMem, pfn: Pfn, page: &super::page_alloc::Page) {
+    if !page.dec_mapcount() {
+        phys.pages.note_bad_put();
+    }
+    if page.mapcount() == 0 && (page.is_head() || page.is_tail()) {
+        phys.pages.deferred_split_folio(pfn);
+    }
 }
 
 /// `pte_free()`: releases a page-table frame.

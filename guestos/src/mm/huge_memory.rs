@@ -1,0 +1,339 @@
+//! Transparent huge pages, the fault side (Linux `mm/huge_memory.c`): the PMD level of
+//! `__handle_mm_fault()`, `do_huge_pmd_anonymous_page()`, `do_huge_pmd_wp_page()`,
+//! `huge_pmd_set_accessed()`, `do_huge_pmd_numa_page()`'s protection restore, and
+//! `vma_adjust_trans_huge()`. The page-table side (split, zap, protection change, move,
+//! fork copy of a huge PMD) is in [`super::pgtable`]; the 2 MiB folios, the huge zero
+//! folio and folio splitting are in [`super::page_alloc`]; GUP on huge PMDs in
+//! [`super::gup`].
+//!
+//! # Policy
+//! `/sys/kernel/mm/transparent_hugepage/enabled = madvise` (Debian's default) and
+//! `use_zero_page = 1`: a fault in a private anonymous VMA with `VM_HUGEPAGE`
+//! (`MADV_HUGEPAGE`) and without `VM_NOHUGEPAGE` gets a 2 MiB mapping when the aligned
+//! 2 MiB around the address lies inside the VMA (and the VMA's `vm_pgoff` is congruent
+//! with its address modulo 2 MiB, as `transhuge_vma_suitable()` requires) and the PMD is
+//! empty:
+//!
+//! - a write allocates a zeroed 2 MiB folio and maps it with one level-1 leaf
+//!   (`PageAnonExclusive` on the head), writable if `VM_WRITE`;
+//! - a read (or unshare) maps the huge zero folio read-only;
+//! - no free 2 MiB block: `VM_FAULT_FALLBACK`, the fault is served with 4 KiB pages
+//!   (`thp_fault_fallback`).
+//!
+//! Entries are created with `A = D = 0` (the module policy of [`super::pgtable`]): the
+//! hardware walker sets them on the megapage PTE under Svadu; under Svade the handler sets
+//! them for the faulting access.
+//!
+//! Write faults on a read-only huge PMD follow Linux ≥ 5.8 (commit 3917c80280c9, "thp:
+//! change CoW semantics for anon-THP"): an exclusive folio (`PageAnonExclusive`, or only
+//! our PMD's reference) is reused; anything else splits the PMD and lets the PTE level
+//! copy one 4 KiB page. One deliberate difference: a **write** fault on the huge zero
+//! folio allocates a fresh zeroed THP (as Linux did before 5.8); when no 2 MiB block is
+//! free, or for `FAULT_FLAG_UNSHARE`, the PMD is split into PTEs mapping the small zero
+//! page and the PTE level handles the fault, as Linux ≥ 5.8 always does.
+//!
+//! No `khugepaged`: 4 KiB pages are never collapsed into huge ones, and `MADV_HUGEPAGE`
+//! on populated memory changes only later faults.
+
+use mmu::PteFlags;
+
+use super::fault::{FaultFlags, VmFault};
+use super::page_alloc::{PageFlags, Pfn, ThpEvent, HPAGE_PMD_NR, HPAGE_PMD_SIZE};
+use super::pgtable::{
+    mk_pte, pmd_trans_huge, pte_exec, pte_none, pte_pfn, pte_protnone, pte_write, vm_get_page_prot,
+};
+use super::vma::{VmFlags, Vma};
+use super::{Mm, MmuGather};
+use crate::errno::Errno;
+
+/// `VM_NO_KHUGEPAGED`: VMAs that never get transparent huge pages.
+const VM_NO_THP: VmFlags = VmFlags::SPECIAL.union(VmFlags::HUGETLB);
+
+impl Mm {
+    /// `thp_vma_allowable_order(vma, …, PMD_ORDER)` under the "madvise" policy, with
+    /// `transhuge_vma_suitable()`: may the fault at `haddr` (2 MiB-aligned) in `vma` get a
+    /// huge PMD? Private anonymous, `VM_HUGEPAGE` and not `VM_NOHUGEPAGE`, no
+    /// `VM_SPECIAL`/`VM_HUGETLB`, the whole 2 MiB inside the VMA, and `vm_pgoff`
+    /// congruent with `vm_start` modulo 512 pages. (Shared anonymous memory is shmem in
+    /// Linux, whose huge pages are a separate knob, not modelled.)
+    pub fn thp_vma_allowable(&self, vma: &Vma, haddr: u64) -> bool {
+        vma.is_anonymous()
+            && !vma
+                .flags
+                .intersects(VmFlags::SHARED | VmFlags::MAYSHARE | VM_NO_THP)
+            && vma.flags.contains(VmFlags::HUGEPAGE)
+            && !vma.flags.contains(VmFlags::NOHUGEPAGE)
+            && haddr.is_multiple_of(HPAGE_PMD_SIZE)
+            && haddr >= vma.start
+            && haddr
+                .checked_add(HPAGE_PMD_SIZE)
+                .is_some_and(|e| e <= vma.end)
+            && ((vma.start >> 12).wrapping_sub(vma.pgoff)).is_multiple_of(HPAGE_PMD_NR)
+    }
+
+    /// The PMD level of `__handle_mm_fault()` for the page-aligned `va` in `vma`: creates
+    /// a huge PMD in an empty one ([`Mm::thp_vma_allowable`]), or handles a fault on an
+    /// existing huge PMD (NUMA-hinting protection restore, write-protect fault,
+    /// `huge_pmd_set_accessed()` for Svade A/D and stale TLB entries).
+    ///
+    /// Returns `None` when the PTE level must handle the fault: no huge PMD and none
+    /// allowed, `VM_FAULT_FALLBACK`, or a huge PMD that was just split.
+    pub(super) fn handle_pmd_fault(
+        &mut self,
+        vma: &Vma,
+        va: u64,
+        flags: FaultFlags,
+    ) -> Option<Result<(), VmFault>> {
+        let haddr = va & !(HPAGE_PMD_SIZE - 1);
+        let slot = match self.pgtable.pmd_alloc(va) {
+            Ok(s) => s,
+            Err(Errno::ENOMEM) => return Some(Err(VmFault::Oom)),
+            Err(_) => return Some(Err(VmFault::Sigbus)),
+        };
+        let pmd = self.pgtable.ptep_get(slot);
+        if pte_none(pmd) {
+            if !self.thp_vma_allowable(vma, haddr) {
+                return None;
+            }
+            return self.do_huge_pmd_anonymous_page(vma, haddr, slot, flags);
+        }
+        if !pmd_trans_huge(pmd) {
+            return None;
+        }
+        let write = flags.contains(FaultFlags::WRITE);
+        if pte_protnone(pmd) && vma.flags.is_accessible() {
+            // do_huge_pmd_numa_page(): the VMA allows access but the PMD still carries
+            // PAGE_NONE; give it the VMA's protection (see the PTE case in fault.rs).
+            let mut tlb = MmuGather::default();
+            self.pgtable
+                .change_protection(haddr, haddr + HPAGE_PMD_SIZE, vma.flags, &mut tlb);
+            self.tlb_finish_mmu(tlb);
+            return Some(Ok(()));
+        }
+        if (write || flags.contains(FaultFlags::UNSHARE)) && !pte_write(pmd) {
+            return self.do_huge_pmd_wp_page(vma, haddr, slot, pmd, flags);
+        }
+        // huge_pmd_set_accessed(): Svade A/D, or a stale TLB entry.
+        let entry = pmd.with(self.svade_ad(write));
+        if entry != pmd && !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
+            return Some(Ok(()));
+        }
+        self.stats.spurious += 1;
+        self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
+        Some(Ok(()))
+    }
+
+    /// The huge zero folio, taking this address space's reference on it at its first use
+    /// (`mm_get_huge_zero_folio()`, `MMF_HUGE_ZERO_PAGE`). `None` if it cannot be
+    /// allocated.
+    fn mm_get_huge_zero_folio(&mut self) -> Option<Pfn> {
+        if self.huge_zero_ref {
+            if let Some(h) = self.phys.pages.huge_zero_pfn() {
+                return Some(h);
+            }
+        }
+        let h = self.phys.pages.mm_get_huge_zero_folio(&self.phys.ram)?;
+        self.huge_zero_ref = true;
+        Some(h)
+    }
+
+    /// Counts `thp_fault_fallback` and asks for the PTE level.
+    fn thp_fallback(&mut self) -> Option<Result<(), VmFault>> {
+        self.stats.thp_fault_fallback += 1;
+        self.phys.pages.count_thp_event(ThpEvent::FaultFallback);
+        None
+    }
+
+    /// `folio_add_new_anon_rmap(folio, vma, haddr, RMAP_EXCLUSIVE)` for a new PMD-mapped
+    /// folio: `PageAnon` on every page, `PageAnonExclusive` on the head (it speaks for the
+    /// PMD mapping), entire mapcount 1.
+    fn folio_add_new_anon_rmap_pmd(&self, head: Pfn) {
+        let pages = &self.phys.pages;
+        for i in 0..HPAGE_PMD_NR {
+            if let Some(p) = pages.page(Pfn(head.0 + i)) {
+                p.set(PageFlags::ANON);
+            }
+        }
+        if let Some(h) = pages.page(head) {
+            h.set(PageFlags::ANON_EXCLUSIVE);
+            h.inc_entire_mapcount();
+        }
+    }
+
+    /// Undoes [`Mm::folio_add_new_anon_rmap_pmd`] and frees the folio (a lost race).
+    fn discard_new_huge_folio(&self, head: Pfn) {
+        if let Some(h) = self.phys.pages.page(head) {
+            h.dec_entire_mapcount();
+        }
+        self.phys.put_page(head);
+    }
+
+    /// `do_huge_pmd_anonymous_page()`: first touch of a 2 MiB range. A read (or unshare)
+    /// maps the huge zero folio read-only (`set_huge_zero_folio()`); a write maps a new
+    /// zeroed THP (`__do_huge_pmd_anonymous_page()`). A page table is deposited with the
+    /// PMD. `None` (fallback to 4 KiB) when the folio cannot be allocated.
+    fn do_huge_pmd_anonymous_page(
+        &mut self,
+        vma: &Vma,
+        haddr: u64,
+        slot: devices::GuestPhysAddr,
+        flags: FaultFlags,
+    ) -> Option<Result<(), VmFault>> {
+        let prot = vm_get_page_prot(vma.flags);
+        if !flags.contains(FaultFlags::WRITE) {
+            let Some(hz) = self.mm_get_huge_zero_folio() else {
+                return self.thp_fallback();
+            };
+            let Some(table) = self.pgtable.alloc_deposit_table() else {
+                return Some(Err(VmFault::Oom));
+            };
+            let entry = mk_pte(hz, prot.difference(PteFlags::W)).with(self.svade_ad(false));
+            if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+                self.pgtable.free_deposit_table(table);
+                return Some(Ok(()));
+            }
+            self.pgtable.deposit(haddr, table);
+            self.stats.huge_zero_maps += 1;
+            self.phys.pages.count_thp_event(ThpEvent::HugeZeroMap);
+            self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(entry));
+            return Some(Ok(()));
+        }
+        let Some(head) = self.phys.pages.alloc_large_folio(&self.phys.ram, true) else {
+            return self.thp_fallback();
+        };
+        let Some(table) = self.pgtable.alloc_deposit_table() else {
+            self.phys.put_page(head);
+            return Some(Err(VmFault::Oom));
+        };
+        self.folio_add_new_anon_rmap_pmd(head);
+        let mut entry = mk_pte(head, prot).with(self.svade_ad(true));
+        if vma.flags.contains(VmFlags::WRITE) {
+            entry = entry.with(PteFlags::W);
+        }
+        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+            self.discard_new_huge_folio(head);
+            self.pgtable.free_deposit_table(table);
+            return Some(Ok(()));
+        }
+        self.pgtable.deposit(haddr, table);
+        self.stats.thp_fault_alloc += 1;
+        self.phys.pages.count_thp_event(ThpEvent::FaultAlloc);
+        self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(entry));
+        Some(Ok(()))
+    }
+
+    /// `do_huge_pmd_wp_page()`: a write (or unshare) fault on a huge PMD without `W`.
+    ///
+    /// - The huge zero folio: a write gets a new zeroed THP
+    ///   ([`Mm::do_huge_pmd_wp_zero_page`], see the module docs); an unshare, or a write
+    ///   when no 2 MiB block is free, splits the PMD (`VM_FAULT_FALLBACK`).
+    /// - A folio we own — `PageAnonExclusive` on the head, or only our PMD's reference
+    ///   (`folio_ref_count() == 1`: the other side of a fork is gone), which makes it
+    ///   exclusive again — is reused: writable if `VM_WRITE`; for unshare only the flag.
+    /// - Otherwise (shared after fork, GUP references, pins): split the PMD and fall back
+    ///   to the PTE level, which copies the one 4 KiB page.
+    fn do_huge_pmd_wp_page(
+        &mut self,
+        vma: &Vma,
+        haddr: u64,
+        slot: devices::GuestPhysAddr,
+        pmd: mmu::Pte,
+        flags: FaultFlags,
+    ) -> Option<Result<(), VmFault>> {
+        let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
+        let head = pte_pfn(pmd);
+        if self.phys.pages.is_huge_zero_pfn(head) {
+            if !unshare {
+                if let Some(r) = self.do_huge_pmd_wp_zero_page(vma, haddr, slot, pmd) {
+                    return Some(r);
+                }
+            }
+            return self.split_huge_pmd_fallback(haddr, slot);
+        }
+        let reusable = self.phys.pages.page(head).is_some_and(|p| {
+            if p.test(PageFlags::ANON_EXCLUSIVE) {
+                return true;
+            }
+            // Only our PMD's reference: no other mapping, no GUP reference or pin.
+            if p.test(PageFlags::ANON) && p.is_head() && p.refcount() == 1 {
+                p.set(PageFlags::ANON_EXCLUSIVE);
+                return true;
+            }
+            false
+        });
+        if !reusable {
+            return self.split_huge_pmd_fallback(haddr, slot);
+        }
+        if unshare {
+            return Some(Ok(()));
+        }
+        // pmd_mkyoung(), maybe_pmd_mkwrite(pmd_mkdirty()).
+        let mut entry = pmd.with(self.svade_ad(true));
+        if vma.flags.contains(VmFlags::WRITE) {
+            entry = entry.with(PteFlags::W);
+        }
+        if entry != pmd && self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
+            self.stats.wp_reuse += 1;
+            self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
+        }
+        Some(Ok(()))
+    }
+
+    /// A write fault on the huge zero folio: maps a new zeroed, exclusive THP in its
+    /// place (the deposited table stays with the PMD). `None` if no 2 MiB block is free.
+    fn do_huge_pmd_wp_zero_page(
+        &mut self,
+        vma: &Vma,
+        haddr: u64,
+        slot: devices::GuestPhysAddr,
+        pmd: mmu::Pte,
+    ) -> Option<Result<(), VmFault>> {
+        let Some(head) = self.phys.pages.alloc_large_folio(&self.phys.ram, true) else {
+            self.stats.thp_fault_fallback += 1;
+            self.phys.pages.count_thp_event(ThpEvent::FaultFallback);
+            return None;
+        };
+        self.folio_add_new_anon_rmap_pmd(head);
+        let mut entry = mk_pte(head, vm_get_page_prot(vma.flags)).with(self.svade_ad(true));
+        if vma.flags.contains(VmFlags::WRITE) {
+            entry = entry.with(PteFlags::W);
+        }
+        if !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
+            self.discard_new_huge_folio(head);
+            return Some(Ok(()));
+        }
+        self.stats.thp_fault_alloc += 1;
+        self.stats.wp_copy += 1;
+        self.phys.pages.count_thp_event(ThpEvent::FaultAlloc);
+        self.flush_tlb_range(
+            haddr,
+            haddr + HPAGE_PMD_SIZE,
+            pte_exec(pmd) || pte_exec(entry),
+        );
+        Some(Ok(()))
+    }
+
+    /// `__split_huge_pmd()` + `VM_FAULT_FALLBACK`.
+    fn split_huge_pmd_fallback(
+        &mut self,
+        haddr: u64,
+        slot: devices::GuestPhysAddr,
+    ) -> Option<Result<(), VmFault>> {
+        let mut tlb = MmuGather::default();
+        self.pgtable.split_huge_pmd(haddr, slot, &mut tlb);
+        self.tlb_finish_mmu(tlb);
+        None
+    }
+
+    /// `vma_adjust_trans_huge()`: before a VMA is split at `start` and/or `end`, splits
+    /// the huge PMDs those boundaries fall inside, so no huge PMD straddles two VMAs.
+    pub(super) fn vma_adjust_trans_huge(&mut self, start: u64, end: u64) {
+        let mut tlb = MmuGather::default();
+        for a in [start, end] {
+            if !a.is_multiple_of(HPAGE_PMD_SIZE) {
+                self.pgtable.split_huge_pmd_address(a, &mut tlb);
+            }
+        }
+        self.tlb_finish_mmu(tlb);
+    }
+}
