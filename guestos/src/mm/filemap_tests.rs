@@ -569,3 +569,72 @@ fn reclaim_evicts_unmapped_pages_and_writes_dirty_ones_back() {
         "shutdown wrote the mapping's store back"
     );
 }
+
+/// CVE-2016-5195 in its original, file-backed form (seed 003): a read-only file (opened
+/// `O_RDONLY`, like `/etc/passwd` in the proof of concept) mapped `PROT_READ` +
+/// `MAP_PRIVATE`, a `FOLL_FORCE` write through `/proc/self/mem` (`access_remote_vm`), and
+/// another thread running `MADV_DONTNEED` between `faultin_page()` and the retried
+/// `follow_page_pte()` — here a deterministic hook at that retry point. Only the
+/// `DirtyCow` generation returns the page-cache page to the writer, so the write reaches
+/// the file (the cache, then the disk at writeback); `FollCow` and `Modern` write into the
+/// private COW copy every time.
+#[test]
+fn dirty_cow_file_race_reaches_the_file_only_in_the_dirtycow_generation() {
+    use super::gup::{get_user_pages_remote_racy, FollFlags, GupGeneration};
+    for gen in GupGeneration::ALL {
+        for race in [false, true] {
+            for ad in [AdScheme::Svadu, AdScheme::Svade] {
+                let e = env();
+                let inode = e.file("/etc/passwd", 1);
+                let f = open(&inode, O_RDONLY);
+                let m = mapping(&f);
+                let mut mm = e.mm(ad, 7);
+                mm.set_gup_generation(gen);
+                let a = mm
+                    .do_mmap(0, P, PROT_READ, MAP_PRIVATE, as_file(&f), 0)
+                    .unwrap();
+                assert_eq!(load(&mut mm, a), b'a');
+                let cache = m.cached_page(0).unwrap();
+
+                let mut zaps = 0;
+                let mut hook = |m: &mut Mm, addr: u64| {
+                    if race && zaps == 0 {
+                        zaps += 1;
+                        m.madvise(addr & !(P - 1), P, MADV_DONTNEED).unwrap();
+                    }
+                };
+                let mut g = mm.mmap_read_lock();
+                let pages = get_user_pages_remote_racy(
+                    &mut g,
+                    a,
+                    1,
+                    FollFlags::WRITE | FollFlags::FORCE,
+                    &mut hook,
+                )
+                .unwrap();
+                g.unlock();
+                // mem_rw()'s copy into the page, then put_page().
+                e.phys.ram.write_bytes(pages[0].pa(), b"X").unwrap();
+                e.phys.put_page(pages[0]);
+
+                let bug = gen == GupGeneration::DirtyCow && race;
+                let what = format!("{gen:?} {ad:?} race={race}");
+                assert_eq!(pages[0] == cache, bug, "{what}: page handed to the writer");
+                assert_eq!(file_byte(&m, 0) == b'X', bug, "{what}: the file changed");
+                assert_eq!(f.fsync(), Ok(()));
+                if bug {
+                    // The exploit's write is a store into the cache page by the kernel, not
+                    // through a PTE: nothing marked it dirty, so it lives in the cache only
+                    // (Linux 4.8 likewise lost it at eviction unless something dirtied it).
+                    assert_eq!(disk_byte(&m, 0), b'a', "{what}: not on disk");
+                } else {
+                    assert_eq!(load(&mut mm, a), b'X', "{what}: the writer's private copy");
+                    assert_ne!(frame(&mm, a), cache, "{what}");
+                    assert_eq!(disk_byte(&m, 0), b'a', "{what}");
+                }
+                drop(mm);
+                e.cache_clean();
+            }
+        }
+    }
+}
