@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::mm::GupGeneration;
+use crate::mm::{GupGeneration, KernelEventCounts};
 use emu::{CostModel, HartStats};
 use mmu::{AdScheme, MmuCounters, SatpMode, TlbGeometry};
 
@@ -106,6 +106,11 @@ pub struct KernelStats {
     /// Page-metadata inconsistencies found by the final audit (`PageAlloc::audit`):
     /// referenced-but-free or free-but-referenced frames, and puts of unreferenced pages.
     pub page_audit_errors: u64,
+    /// Kernel-primitive events of the system calls and faults handled (see
+    /// `mm::events`), including the `WARN()`s printed.
+    pub kernel_events: KernelEventCounts,
+    /// Their modelled cycles, charged to the harts (included in `HartStats::cycles`).
+    pub kernel_cycles: u64,
 }
 
 /// What a finished run reports.

@@ -15,6 +15,7 @@ mod fdtable;
 mod file;
 mod inode;
 mod pipe;
+mod special;
 mod stat;
 mod stdio;
 mod vfs;
@@ -24,6 +25,7 @@ pub use fdtable::{FdTable, ProcessFs, RLIMIT_NOFILE};
 pub use file::{FileTarget, OpenFile, Sink, Source, MAX_RW_COUNT};
 pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec};
 pub use pipe::{Pipe, PipeEnd, PIPE_BUF, PIPE_CAPACITY};
+pub use special::{SpecialCtx, SpecialFile, SpecialNode};
 pub use stat::{
     encode_dev, DirentWriter, Kstat, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, STATX_RESERVED,
 };

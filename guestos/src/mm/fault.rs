@@ -445,6 +445,7 @@ impl Mm {
         let old = self.pgtable.vm_normal_page(pte);
         let new = self.phys.alloc_page(old.is_none()).ok_or(VmFault::Oom)?;
         if let Some(old) = old {
+            self.phys.pages.events.page_copies.inc();
             if self
                 .phys
                 .ram

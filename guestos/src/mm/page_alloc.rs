@@ -227,6 +227,8 @@ pub struct PageAlloc {
     bad_puts: AtomicU64,
     /// Highest number of frames in use at once (zero page included).
     peak_used: AtomicU64,
+    /// Kernel-primitive event counters ([`super::events`]), counted by the primitives.
+    pub events: super::events::KernelEvents,
 }
 
 impl PageAlloc {
@@ -285,6 +287,7 @@ impl PageAlloc {
             frees: AtomicU64::new(0),
             bad_puts: AtomicU64::new(0),
             peak_used: AtomicU64::new(1),
+            events: super::events::KernelEvents::default(),
         };
         if let Some(zp) = this.page(zero_pfn) {
             zp.refcount.store(1, Ordering::Release);
@@ -335,6 +338,7 @@ impl PageAlloc {
         };
         self.peak_used
             .fetch_max(self.nr_total() - nr_free, Ordering::Relaxed);
+        self.events.page_allocs.inc();
         if zeroed && ram.fill(pfn.pa(), PAGE_SIZE, 0).is_err() {
             // Cannot happen for a managed frame; keep the frame off the list rather than
             // hand out garbage.
@@ -345,6 +349,7 @@ impl PageAlloc {
             p.mapcount.store(0, Ordering::Release);
             p.refcount.store(1, Ordering::Release);
         }
+        self.events.page_zeroes.add(u64::from(zeroed));
         self.allocs.fetch_add(1, Ordering::Relaxed);
         Some(pfn)
     }
@@ -355,6 +360,7 @@ impl PageAlloc {
             return;
         }
         if let Some(p) = self.page(pfn) {
+            self.events.refcount_ops.inc();
             p.refcount.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -367,6 +373,7 @@ impl PageAlloc {
             return;
         }
         let Some(p) = self.page(pfn) else { return };
+        self.events.refcount_ops.inc();
         match p
             .refcount
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1))
@@ -387,6 +394,7 @@ impl PageAlloc {
             return;
         }
         let Some(p) = self.page(pfn) else { return };
+        self.events.refcount_ops.inc();
         match p
             .refcount
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(nr))
@@ -407,6 +415,7 @@ impl PageAlloc {
             return;
         }
         let Some(p) = self.page(pfn) else { return };
+        self.events.page_frees.inc();
         p.refcount.store(0, Ordering::Release);
         if p.mapcount.swap(0, Ordering::AcqRel) != 0 {
             self.bad_puts.fetch_add(1, Ordering::Relaxed);
