@@ -293,7 +293,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         "--- dirtybit stats ({} {} tlb {}) ---",
         opts.paging, opts.ad, opts.tlb
     )?;
-    let rows: [(&str, String); 17] = [
+    let rows: [(&str, String); 20] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
@@ -317,6 +317,18 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ),
         ("peak guest frames", r.kernel.peak_frames.to_string()),
         ("frames leaked at exit", r.kernel.frames_leaked.to_string()),
+        (
+            "page-cache peak pages",
+            r.kernel.page_cache_peak_pages.to_string(),
+        ),
+        (
+            "page-cache read-ins",
+            r.kernel.page_cache_read_ins.to_string(),
+        ),
+        (
+            "pages written back",
+            r.kernel.page_cache_written_back.to_string(),
+        ),
     ];
     for (k, v) in rows {
         writeln!(w, "{k:>22}  {v}")?;

@@ -161,6 +161,7 @@ image_tests!(
     fpmatrix = "fpmatrix",
     strsearch = "strsearch",
     tight_loop = "loop",
+    filemap = "filemap",
 );
 
 #[test]
@@ -181,6 +182,7 @@ fn every_image_with_a_reference_is_tested() {
         "fpmatrix",
         "strsearch",
         "loop",
+        "filemap",
     ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {

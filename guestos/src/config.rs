@@ -104,8 +104,19 @@ pub struct KernelStats {
     /// Zero on a healthy kernel.
     pub frames_leaked: u64,
     /// Page-metadata inconsistencies found by the final audit (`PageAlloc::audit`):
-    /// referenced-but-free or free-but-referenced frames, and puts of unreferenced pages.
+    /// referenced-but-free or free-but-referenced frames, and puts of unreferenced pages;
+    /// and page-cache pages whose metadata disagree with the cache index
+    /// (`PageCache::audit`).
     pub page_audit_errors: u64,
+    /// The most page-cache pages (guest frames holding file data) at once.
+    pub page_cache_peak_pages: u64,
+    /// Page-cache pages read in from the backing store.
+    pub page_cache_read_ins: u64,
+    /// Dirty page-cache pages written back to the backing store (fsync, msync, sync,
+    /// reclaim, shutdown).
+    pub page_cache_written_back: u64,
+    /// Page-cache pages evicted under memory pressure.
+    pub page_cache_evicted: u64,
     /// Kernel-primitive events of the system calls and faults handled (see
     /// `mm::events`), including the `WARN()`s printed.
     pub kernel_events: KernelEventCounts,

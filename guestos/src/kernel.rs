@@ -117,7 +117,8 @@ pub fn run(
     let phys = Arc::new(PhysMem::new(ram)?);
     let baseline = phys.pages.audit();
     let clint = Clint::new(1, ClockSource::Host(Instant::now()));
-    let vfs = Process::new_vfs(config);
+    let vfs = Process::new_vfs(config, &phys);
+    let fs_handle = Arc::clone(&vfs);
     for (host, guest) in &config.files {
         let arg = parse_file_arg(&format!("{}:{guest}", host.display()))?;
         vfs.import_host_file(&arg)?;
@@ -164,11 +165,24 @@ pub fn run(
     }
     k.stats.peak_frames = phys.pages.peak_used();
     // Tear every process down (exit_mmap) and audit page metadata: every reference, map
-    // and pin taken during the run must have been given back.
+    // and pin taken during the run must have been given back. The page cache is checked
+    // against the frame table, written back and emptied first: its own references are
+    // not leaks.
     k.procs.clear();
+    let mut cache_errors = 0;
+    if let Some(cache) = fs_handle.page_cache() {
+        cache_errors = cache.audit();
+        cache.shutdown();
+        let st = cache.stats();
+        k.stats.page_cache_peak_pages = st.peak_pages;
+        k.stats.page_cache_read_ins = st.read_ins;
+        k.stats.page_cache_written_back = st.written_back;
+        k.stats.page_cache_evicted = st.evicted;
+    }
+    drop(fs_handle);
     let end = phys.pages.audit();
     k.stats.frames_leaked = end.used_frames.saturating_sub(baseline.used_frames);
-    k.stats.page_audit_errors = end.inconsistent_frames + end.bad_puts;
+    k.stats.page_audit_errors = end.inconsistent_frames + end.bad_puts + cache_errors;
     Ok(RunReport {
         status,
         hart: hart.stats(),

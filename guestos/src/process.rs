@@ -113,10 +113,11 @@ impl Process {
         }
     }
 
-    /// The file system every process shares, set up per `config`, with the kernel's
-    /// debugfs files.
-    pub fn new_vfs(config: &KernelConfig) -> Arc<Vfs> {
+    /// The file system every process shares, set up per `config`, with its page cache in
+    /// `phys` and the kernel's debugfs files.
+    pub fn new_vfs(config: &KernelConfig, phys: &Arc<crate::mm::PhysMem>) -> Arc<Vfs> {
         let vfs = Vfs::new(VfsConfig {
+            phys: Some(Arc::clone(phys)),
             clock: VfsConfig::system_clock(),
             urandom_seed: config.seed ^ 0x7572_616e_646f_6d00,
             ..VfsConfig::default()

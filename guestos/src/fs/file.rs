@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use super::dev::CharDev;
 use super::inode::{Body, FileType, Inode, Timespec};
+use super::pagecache::AddressSpace;
 use super::pipe::PipeEnd;
 use super::stat::{DirentWriter, Kstat};
 use super::stdio::{HostStreams, StdStream};
@@ -21,6 +22,31 @@ use super::{
     S_IFIFO,
 };
 use crate::errno::{Errno, KResult};
+use crate::mm::{FMode, MappedFile, MmRmap, MmapOp, Pfn, VmFault};
+
+/// `fallocate` mode: allocate (the default, no bit).
+pub const FALLOC_FL_ALLOCATE_RANGE: u32 = 0x00;
+/// `fallocate`: do not change the file size.
+pub const FALLOC_FL_KEEP_SIZE: u32 = 0x01;
+/// `fallocate`: free the range (with `KEEP_SIZE` only).
+pub const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
+/// `fallocate`: obsolete flag, never accepted.
+pub const FALLOC_FL_NO_HIDE_STALE: u32 = 0x04;
+/// `fallocate`: remove the range and shift the rest down.
+pub const FALLOC_FL_COLLAPSE_RANGE: u32 = 0x08;
+/// `fallocate`: zero the range.
+pub const FALLOC_FL_ZERO_RANGE: u32 = 0x10;
+/// `fallocate`: insert a hole and shift the rest up.
+pub const FALLOC_FL_INSERT_RANGE: u32 = 0x20;
+/// `fallocate`: unshare shared blocks.
+pub const FALLOC_FL_UNSHARE_RANGE: u32 = 0x40;
+/// `FALLOC_FL_MODE_MASK` (include/linux/falloc.h): the mutually exclusive modes.
+const FALLOC_FL_MODE_MASK: u32 = FALLOC_FL_ALLOCATE_RANGE
+    | FALLOC_FL_PUNCH_HOLE
+    | FALLOC_FL_COLLAPSE_RANGE
+    | FALLOC_FL_ZERO_RANGE
+    | FALLOC_FL_INSERT_RANGE
+    | FALLOC_FL_UNSHARE_RANGE;
 
 /// `MAX_RW_COUNT` (include/linux/fs.h): `INT_MAX & PAGE_MASK`, the most one `read`/`write`
 /// transfers.
@@ -59,7 +85,8 @@ struct FileState {
 }
 
 /// An open file description. Shared through `Arc` by every descriptor `dup`ed or
-/// inherited from it.
+/// inherited from it, and by every mapping made from it (`vma->vm_file`: it implements
+/// [`MappedFile`]).
 #[derive(Debug)]
 pub struct OpenFile {
     target: FileTarget,
@@ -69,6 +96,10 @@ pub struct OpenFile {
     readable: bool,
     writable: bool,
     state: Mutex<FileState>,
+    /// The path it was opened by (`f_path`, shown for its mappings).
+    path: Vec<u8>,
+    /// `f_mapping`: the page cache of a regular file.
+    mapping: Option<Arc<AddressSpace>>,
 }
 
 /// A function that copies file bytes out to user memory: given the bytes, it returns how
@@ -81,19 +112,33 @@ impl OpenFile {
     /// An open file description for `target`, with `flags` (access mode and status flags
     /// as given to `open`; creation flags are dropped).
     pub fn new(target: FileTarget, flags: u32) -> Arc<OpenFile> {
-        Self::with_special(target, flags, None)
+        Self::new_named(target, flags, Vec::new())
     }
 
-    /// [`OpenFile::new`] for a special file, keeping its per-open state `special`
+    /// [`OpenFile::new`] with the path the file was opened by (what `/proc/<pid>/maps`
+    /// shows for mappings of it).
+    pub fn new_named(target: FileTarget, flags: u32, path: Vec<u8>) -> Arc<OpenFile> {
+        Self::with_special(target, flags, path, None)
+    }
+
+    /// [`OpenFile::new_named`] for a special file, keeping its per-open state `special`
     /// (see [`super::SpecialFile`]).
     pub fn with_special(
         target: FileTarget,
         flags: u32,
+        path: Vec<u8>,
         special: Option<Arc<dyn super::SpecialFile>>,
     ) -> Arc<OpenFile> {
         let path_only = flags & O_PATH != 0;
         let acc = flags & O_ACCMODE;
         let keep = O_ACCMODE | O_PATH | SETFL_MASK | super::O_LARGEFILE | super::O_SYNC;
+        let mapping = match &target {
+            FileTarget::Inode(i) => match &i.lock().body {
+                Body::Regular(store) => store.address_space(),
+                _ => None,
+            },
+            _ => None,
+        };
         Arc::new(OpenFile {
             target,
             special,
@@ -103,7 +148,102 @@ impl OpenFile {
                 pos: 0,
                 flags: flags & keep,
             }),
+            path,
+            mapping,
         })
+    }
+
+    /// The path the file was opened by (empty if unknown).
+    pub fn path(&self) -> &[u8] {
+        &self.path
+    }
+
+    /// The page cache of a regular file (`file->f_mapping`).
+    pub fn mapping(&self) -> Option<&Arc<AddressSpace>> {
+        self.mapping.as_ref()
+    }
+
+    /// `vfs_fsync()` (`fsync`, `fdatasync`): writes the file's dirty pages back, D bits of
+    /// its shared mappings included. Other files have nothing to write.
+    ///
+    /// # Errors
+    /// `EINVAL` for pipes and host streams (no `->fsync`); a writeback error.
+    pub fn fsync(&self) -> KResult<()> {
+        match (&self.target, &self.mapping) {
+            (_, Some(m)) => m.writeback_range(0, u64::MAX),
+            (FileTarget::Inode(_), None) => Ok(()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// `vfs_fallocate()` → `shmem_fallocate()`: `mode` 0 allocates `[offset, offset+len)`
+    /// and extends the file, `FALLOC_FL_KEEP_SIZE` allocates without extending,
+    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE` frees the range (it reads as zeros and
+    /// is unmapped from every mapping).
+    ///
+    /// # Errors
+    /// `EINVAL` for a negative offset or a length `<= 0`; `EOPNOTSUPP` for other modes
+    /// (`COLLAPSE_RANGE`, `ZERO_RANGE`, …) or `PUNCH_HOLE` without `KEEP_SIZE`; `EBADF`
+    /// unless open for writing; `ESPIPE` for a pipe; `EISDIR`; `ENODEV` for anything but
+    /// a regular file; `EFBIG` past `MAX_LFS_FILESIZE`; `ENOSPC`.
+    pub fn fallocate(&self, vfs: &Vfs, mode: u32, offset: i64, len: i64) -> KResult<()> {
+        if offset < 0 || len <= 0 {
+            return Err(Errno::EINVAL);
+        }
+        const SUPPORTED_MASK: u32 = FALLOC_FL_KEEP_SIZE | FALLOC_FL_MODE_MASK;
+        if mode & !SUPPORTED_MASK != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        match mode & FALLOC_FL_MODE_MASK {
+            FALLOC_FL_ALLOCATE_RANGE | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_ZERO_RANGE => {}
+            FALLOC_FL_PUNCH_HOLE => {
+                if mode & FALLOC_FL_KEEP_SIZE == 0 {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+            }
+            FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE => {
+                if mode & FALLOC_FL_KEEP_SIZE != 0 {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+            }
+            _ => return Err(Errno::EOPNOTSUPP),
+        }
+        if !self.writable {
+            return Err(Errno::EBADF);
+        }
+        let inode = match &self.target {
+            FileTarget::Pipe(_) => return Err(Errno::ESPIPE),
+            FileTarget::Host(..) => return Err(Errno::ENODEV),
+            FileTarget::Inode(i) => i,
+        };
+        match inode.file_type() {
+            FileType::Regular => {}
+            FileType::Directory => return Err(Errno::EISDIR),
+            FileType::Fifo => return Err(Errno::ESPIPE),
+            _ => return Err(Errno::ENODEV),
+        }
+        let (offset, len) = (offset as u64, len as u64);
+        if offset
+            .checked_add(len)
+            .is_none_or(|e| e > super::inode::MAX_LFS_FILESIZE)
+        {
+            return Err(Errno::EFBIG);
+        }
+        // shmem_fallocate() supports only these two.
+        let keep = mode & FALLOC_FL_KEEP_SIZE != 0;
+        let now = vfs.now();
+        let mut g = inode.lock();
+        let Body::Regular(store) = &mut g.body else {
+            return Err(Errno::ENODEV);
+        };
+        match mode & !FALLOC_FL_KEEP_SIZE {
+            FALLOC_FL_ALLOCATE_RANGE => store.allocate(offset, len, keep)?,
+            FALLOC_FL_PUNCH_HOLE => store.punch_hole(offset, len)?,
+            _ => return Err(Errno::EOPNOTSUPP),
+        }
+        g.mtime = now;
+        g.ctime = now;
+        Ok(())
     }
 
     /// Descriptor for a host stream: stdin read-only, stdout/stderr write-only.
@@ -589,4 +729,68 @@ pub(crate) fn truncate_inode(vfs: &Vfs, inode: &Inode, len: u64) -> KResult<()> 
     g.mtime = now;
     g.ctime = now;
     Ok(())
+}
+
+/// `vma->vm_file`: a mapping keeps its open file description, and through it the file.
+impl MappedFile for OpenFile {
+    fn inode_id(&self) -> u64 {
+        match &self.target {
+            FileTarget::Inode(i) => i.ino(),
+            FileTarget::Pipe(end) => end.pipe().id(),
+            FileTarget::Host(_, which) => *which as u64,
+        }
+    }
+
+    fn path(&self) -> Vec<u8> {
+        self.path.clone()
+    }
+
+    fn f_mode(&self) -> FMode {
+        FMode {
+            read: self.readable,
+            write: self.writable,
+        }
+    }
+
+    fn mmap_op(&self) -> MmapOp {
+        if self.mapping.is_some() {
+            return MmapOp::PageCache;
+        }
+        match &self.target {
+            FileTarget::Inode(i) if matches!(i.lock().body, Body::CharDev(CharDev::Zero)) => {
+                MmapOp::AnonZero
+            }
+            _ => MmapOp::None,
+        }
+    }
+
+    fn size(&self) -> u64 {
+        self.mapping.as_ref().map_or(0, |m| m.size())
+    }
+
+    fn fault(&self, index: u64, may_write: bool) -> Result<Pfn, VmFault> {
+        self.mapping
+            .as_ref()
+            .ok_or(VmFault::Sigbus)?
+            .fault(index, may_write)
+    }
+
+    fn i_mmap_link(&self, mm: &Arc<MmRmap>) {
+        if let Some(m) = &self.mapping {
+            m.link_mm(mm);
+        }
+    }
+
+    fn fsync_range(&self, start: u64, end: u64) -> KResult<()> {
+        self.mapping
+            .as_ref()
+            .map_or(Ok(()), |m| m.fsync_range(start, end))
+    }
+
+    fn punch_hole(&self, offset: u64, len: u64) -> KResult<()> {
+        self.mapping
+            .as_ref()
+            .ok_or(Errno::EOPNOTSUPP)?
+            .punch_hole(offset, len)
+    }
 }

@@ -1,9 +1,10 @@
 //! Inodes: metadata, regular-file storage behind the [`FileStore`] seam, directories and
 //! links.
 //!
-//! A regular file's bytes live in a [`FileStore`]; today that is [`PageStore`], a sparse
-//! map of 4 KiB pages on the host heap (shmem's page cache, minus the guest RAM). When the
-//! page cache moves into guest RAM, only a new `FileStore` is needed.
+//! A regular file's bytes live in a [`FileStore`]. [`PageStore`], a sparse map of 4 KiB
+//! pages on the host heap, is the backing store (the "disk"); with guest RAM available the
+//! inode holds a [`super::pagecache::CachedFile`] instead, the page cache in guest frames
+//! in front of a `PageStore`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -146,6 +147,34 @@ pub trait FileStore: Send {
     /// `SEEK_HOLE`: the first offset `>= from` inside a hole; the end of the file counts as
     /// a hole. Only called with `from < len()`.
     fn seek_hole(&self, from: u64) -> u64;
+
+    /// `fallocate` mode 0 (or `FALLOC_FL_KEEP_SIZE` with `keep_size`): allocates storage
+    /// for every page of bytes `[offset, offset + len)` (reading as zeros where nothing
+    /// was written) and, without `keep_size`, extends the size to `offset + len`.
+    ///
+    /// # Errors
+    /// `EFBIG` past `MAX_LFS_FILESIZE`; `ENOSPC` (nothing is allocated then);
+    /// `EOPNOTSUPP` if the store cannot preallocate.
+    fn allocate(&mut self, offset: u64, len: u64, keep_size: bool) -> KResult<()> {
+        let _ = (offset, len, keep_size);
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`: bytes `[offset, offset + len)` read
+    /// as zeros afterwards, whole pages in the range are freed; the size is unchanged.
+    ///
+    /// # Errors
+    /// `EOPNOTSUPP` if the store cannot punch holes.
+    fn punch_hole(&mut self, offset: u64, len: u64) -> KResult<()> {
+        let _ = (offset, len);
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// The page cache in front of this store (`inode->i_mapping`), if it has one: what
+    /// `mmap` maps and `fsync` writes back.
+    fn address_space(&self) -> Option<Arc<super::pagecache::AddressSpace>> {
+        None
+    }
 }
 
 const PAGE: u64 = 4096;
@@ -269,6 +298,68 @@ impl FileStore for PageStore {
             index += 1;
         }
         (index * PAGE).max(from).min(self.size)
+    }
+
+    fn allocate(&mut self, offset: u64, len: u64, keep_size: bool) -> KResult<()> {
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= MAX_LFS_FILESIZE)
+            .ok_or(Errno::EFBIG)?;
+        if len == 0 {
+            return Ok(());
+        }
+        // shmem_fallocate(): on failure the pages this call allocated are freed again.
+        let mut added = Vec::new();
+        for index in offset / PAGE..end.div_ceil(PAGE) {
+            if self.pages.contains_key(&index) {
+                continue;
+            }
+            if let Err(e) = self.account.charge(PAGE) {
+                for i in added {
+                    self.pages.remove(&i);
+                    self.account.uncharge(PAGE);
+                }
+                return Err(e);
+            }
+            self.pages.insert(index, Box::new([0; PAGE as usize]));
+            added.push(index);
+        }
+        if !keep_size && end > self.size {
+            self.size = end;
+        }
+        Ok(())
+    }
+
+    fn punch_hole(&mut self, offset: u64, len: u64) -> KResult<()> {
+        let end = offset.saturating_add(len);
+        if len == 0 {
+            return Ok(());
+        }
+        let first_whole = offset.div_ceil(PAGE);
+        let end_whole = end / PAGE;
+        // Partial pages at either end are zeroed in place.
+        for index in [offset / PAGE, end.saturating_sub(1) / PAGE] {
+            if index >= first_whole && index < end_whole {
+                continue;
+            }
+            if let Some(page) = self.pages.get_mut(&index) {
+                let lo = offset.max(index * PAGE) - index * PAGE;
+                let hi = end.min((index + 1) * PAGE) - index * PAGE;
+                page[lo as usize..hi as usize].fill(0);
+            }
+        }
+        if first_whole < end_whole {
+            let gone: Vec<u64> = self
+                .pages
+                .range(first_whole..end_whole)
+                .map(|(&i, _)| i)
+                .collect();
+            for i in gone {
+                self.pages.remove(&i);
+                self.account.uncharge(PAGE);
+            }
+        }
+        Ok(())
     }
 }
 

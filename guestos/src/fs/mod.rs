@@ -14,6 +14,7 @@ mod dev;
 mod fdtable;
 mod file;
 mod inode;
+pub mod pagecache;
 mod pipe;
 mod special;
 mod stat;
@@ -22,8 +23,13 @@ mod vfs;
 
 pub use dev::{CharDev, Prng};
 pub use fdtable::{FdTable, ProcessFs, RLIMIT_NOFILE};
-pub use file::{FileTarget, OpenFile, Sink, Source, MAX_RW_COUNT};
-pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec};
+pub use file::{
+    FileTarget, OpenFile, Sink, Source, FALLOC_FL_ALLOCATE_RANGE, FALLOC_FL_COLLAPSE_RANGE,
+    FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_NO_HIDE_STALE, FALLOC_FL_PUNCH_HOLE,
+    FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_ZERO_RANGE, MAX_RW_COUNT,
+};
+pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec, MAX_LFS_FILESIZE};
+pub use pagecache::{AddressSpace, CachedFile, PageCache, PageCacheStats};
 pub use pipe::{Pipe, PipeEnd, PIPE_BUF, PIPE_CAPACITY};
 pub use special::{SpecialCtx, SpecialFile, SpecialNode};
 pub use stat::{

@@ -10,11 +10,13 @@ use thiserror::Error;
 
 use super::dev::{CharDev, Prng};
 use super::inode::{
-    Body, Directory, FileType, Inode, MagicLink, PageStore, SpaceAccount, Timespec,
+    Body, Directory, FileStore, FileType, Inode, MagicLink, PageStore, SpaceAccount, Timespec,
 };
+use super::pagecache::{CachedFile, PageCache};
 use super::stat::{DirentWriter, Kstat};
 use super::{lock, MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
 use crate::errno::{Errno, KResult};
+use crate::mm::PhysMem;
 
 /// The kernel's clock for file timestamps (`current_time()`): wall-clock time, or a fixed
 /// or stepped one in tests.
@@ -46,6 +48,11 @@ pub struct VfsConfig {
     /// Most bytes of file data the file system may hold (tmpfs `size=`); writes past it
     /// fail with `ENOSPC`.
     pub size_limit_bytes: u64,
+    /// Guest RAM for the page cache. With it every regular file's data pages in use live
+    /// in guest frames ([`PageCache`]) and files can be mapped; without it (host-side
+    /// tools, namespace tests) file I/O goes straight to the backing store and `mmap` of a
+    /// file fails with `ENODEV`.
+    pub phys: Option<Arc<PhysMem>>,
 }
 
 impl std::fmt::Debug for VfsConfig {
@@ -53,6 +60,7 @@ impl std::fmt::Debug for VfsConfig {
         f.debug_struct("VfsConfig")
             .field("urandom_seed", &self.urandom_seed)
             .field("size_limit_bytes", &self.size_limit_bytes)
+            .field("page_cache", &self.phys.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +95,7 @@ impl Default for VfsConfig {
             }),
             urandom_seed: 0,
             size_limit_bytes: 1 << 30,
+            phys: None,
         }
     }
 }
@@ -145,6 +154,8 @@ pub struct Vfs {
     clock: Clock,
     prng: Mutex<Prng>,
     space: Arc<SpaceAccount>,
+    /// The page cache in guest RAM, if the VFS has guest RAM.
+    cache: Option<Arc<PageCache>>,
     /// Serialises namespace changes (create, unlink, mkdir, rmdir, rename).
     ns_lock: Mutex<()>,
 }
@@ -175,6 +186,7 @@ impl Vfs {
             clock: config.clock,
             prng: Mutex::new(Prng::new(config.urandom_seed)),
             space: Arc::new(SpaceAccount::new(config.size_limit_bytes)),
+            cache: config.phys.map(PageCache::new),
             ns_lock: Mutex::new(()),
         };
         // These cannot fail on a fresh tree; an error would only leave a node missing.
@@ -242,6 +254,38 @@ impl Vfs {
         Arc::new(Inode::new(self.alloc_ino(), ftype, perm, self.now(), body))
     }
 
+    /// A new regular file, not linked anywhere: its bytes in a backing store charged to
+    /// the file system's space, behind a page cache in guest RAM when the VFS has one
+    /// (`shmem_get_inode()` + `mapping_set_*`).
+    pub(crate) fn new_regular(&self, perm: u32) -> Arc<Inode> {
+        let ino = self.alloc_ino();
+        let store: Box<dyn FileStore> = Box::new(PageStore::new(Arc::clone(&self.space)));
+        let store: Box<dyn FileStore> = match &self.cache {
+            Some(cache) => Box::new(CachedFile::new(cache.new_mapping(ino, store))),
+            None => store,
+        };
+        Arc::new(Inode::new(
+            ino,
+            FileType::Regular,
+            perm,
+            self.now(),
+            Body::Regular(store),
+        ))
+    }
+
+    /// The page cache, if the VFS was given guest RAM ([`VfsConfig::phys`]).
+    pub fn page_cache(&self) -> Option<&Arc<PageCache>> {
+        self.cache.as_ref()
+    }
+
+    /// `sync()` / `syncfs()`: writes every dirty page-cache page back.
+    ///
+    /// # Errors
+    /// The first writeback error.
+    pub fn sync(&self) -> KResult<()> {
+        self.cache.as_ref().map_or(Ok(()), |c| c.sync_all())
+    }
+
     /// Adds an entry `name` → a new inode to `dir` (no permission checks: kernel use).
     fn add_node(
         &self,
@@ -252,6 +296,18 @@ impl Vfs {
         body: Body,
     ) -> KResult<Arc<Inode>> {
         let node = self.new_inode(ftype, perm, body);
+        self.link_node(dir, name, node)
+    }
+
+    /// Adds a new regular file `name` to `dir` (see [`Vfs::new_regular`]).
+    fn add_regular(&self, dir: &Arc<Inode>, name: &[u8], perm: u32) -> KResult<Arc<Inode>> {
+        let node = self.new_regular(perm);
+        self.link_node(dir, name, node)
+    }
+
+    /// Adds an entry `name` → `node` to `dir`.
+    fn link_node(&self, dir: &Arc<Inode>, name: &[u8], node: Arc<Inode>) -> KResult<Arc<Inode>> {
+        let ftype = node.file_type();
         let now = self.now();
         let mut g = dir.lock();
         let Body::Dir(d) = &mut g.body else {
@@ -346,13 +402,7 @@ impl Vfs {
             Some(f) if f.file_type() == FileType::Regular => f,
             Some(f) if f.is_dir() => return Err(Errno::EISDIR),
             Some(_) => return Err(Errno::EEXIST),
-            None => self.add_node(
-                &dir,
-                name,
-                FileType::Regular,
-                perm,
-                Body::Regular(Box::new(PageStore::new(Arc::clone(&self.space)))),
-            )?,
+            None => self.add_regular(&dir, name, perm)?,
         };
         let now = self.now();
         let mut g = file.lock();
@@ -643,13 +693,49 @@ impl Vfs {
                 }
                 None => {
                     self.check_permission(&p.dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
-                    let body = Body::Regular(Box::new(PageStore::new(Arc::clone(&self.space))));
-                    let node = self.add_node(&p.dir, &name, FileType::Regular, perm, body)?;
+                    let node = self.add_regular(&p.dir, &name, perm)?;
                     set_owner(&node, nd.cred);
                     return Ok(node);
                 }
             }
         }
+    }
+
+    /// `memfd_create()` → `shmem_file_setup()`: a new regular file that is in no
+    /// directory (link count 0), mode 0777 less `exec_mask` bits, owned by `cred`. It lives
+    /// as long as a descriptor or a mapping refers to it.
+    pub fn memfd_inode(&self, cred: Cred, exec_mask: u32) -> Arc<Inode> {
+        let node = self.new_regular(0o777 & !exec_mask);
+        set_owner(&node, cred);
+        node.lock().nlink = 0;
+        node
+    }
+
+    /// `O_TMPFILE` (`vfs_tmpfile()` → `shmem_tmpfile()`): an unnamed regular file with
+    /// permissions `perm` (umask applied) in directory `path`, link count 0.
+    ///
+    /// # Errors
+    /// Walk errors; `ENOTDIR` if `path` is not a directory; `ENOENT` if it was removed;
+    /// `EACCES` without write and search permission on it.
+    pub(crate) fn tmpfile(
+        &self,
+        nd: &mut Namei<'_>,
+        start: &Arc<Inode>,
+        path: &[u8],
+        perm: u32,
+    ) -> KResult<Arc<Inode>> {
+        let dir = nd.resolve(start, path, true)?;
+        if !dir.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if dir_is_dead(&dir) {
+            return Err(Errno::ENOENT);
+        }
+        self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
+        let node = self.new_regular(perm);
+        set_owner(&node, nd.cred);
+        node.lock().nlink = 0;
+        Ok(node)
     }
 
     /// `do_mkdirat`: `perm` already has the umask applied.
@@ -885,8 +971,7 @@ impl Vfs {
         let _ns = lock(&self.ns_lock);
         let (dir, name) = self.create_target(nd, start, path)?;
         self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
-        let body = Body::Regular(Box::new(PageStore::new(Arc::clone(&self.space))));
-        let node = self.add_node(&dir, &name, FileType::Regular, perm, body)?;
+        let node = self.add_regular(&dir, &name, perm)?;
         set_owner(&node, nd.cred);
         Ok(())
     }

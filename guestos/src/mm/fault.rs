@@ -17,7 +17,7 @@ use super::page_alloc::PageFlags;
 use super::pgtable::{
     mk_pte, pte_exec, pte_none, pte_pfn, pte_present, pte_protnone, pte_write, vm_get_page_prot,
 };
-use super::vma::{VmFlags, Vma, VmaBacking};
+use super::vma::{MappedFile, VmFlags, Vma, VmaBacking};
 use super::{Mm, MmuGather, STACK_GUARD_GAP};
 use crate::errno::{Errno, KResult};
 
@@ -66,8 +66,8 @@ pub enum VmFault {
     SigsegvMaperr,
     /// `SIGSEGV` / `SEGV_ACCERR`: the VMA forbids the access (`access_error()`).
     SigsegvAccerr,
-    /// `SIGBUS` / `BUS_ADRERR` (`VM_FAULT_SIGBUS`): e.g. a file VMA, whose faults arrive with
-    /// the file-mapping issue.
+    /// `SIGBUS` / `BUS_ADRERR` (`VM_FAULT_SIGBUS`): an access to a file mapping beyond the
+    /// end of the file, or a page the file system cannot provide.
     Sigbus,
     /// `VM_FAULT_OOM`: no free frame (Linux runs the OOM killer).
     Oom,
@@ -208,7 +208,7 @@ impl Mm {
     ///
     /// # Errors
     /// [`VmFault::SigsegvMaperr`] for `FAULT_FLAG_UNSHARE` misuse, [`VmFault::Sigbus`] for a file
-    /// VMA or an unexpected entry, [`VmFault::Oom`].
+    /// page beyond the end of the file or an unexpected entry, [`VmFault::Oom`].
     pub fn handle_mm_fault_vma(
         &mut self,
         vma: &Vma,
@@ -230,12 +230,12 @@ impl Mm {
         let write = flags.contains(FaultFlags::WRITE);
 
         if pte_none(pte) {
-            return match vma.backing {
+            return match &vma.backing {
                 VmaBacking::Anon if vma.flags.contains(VmFlags::SHARED) => {
                     self.do_shared_anon_page(vma, va, slot, write)
                 }
                 VmaBacking::Anon => self.do_anonymous_page(vma, va, slot, flags),
-                VmaBacking::File(_) => Err(VmFault::Sigbus),
+                VmaBacking::File(file) => self.do_fault(vma, file.as_ref(), va, slot, flags),
             };
         }
         if !pte_present(pte) {
@@ -367,6 +367,111 @@ impl Mm {
         Ok(())
     }
 
+    /// `do_fault()`: first touch of a page of a file VMA. A write fault in a private VMA
+    /// copies the page-cache page (`do_cow_fault()`); any other fault maps the
+    /// page-cache page itself (`do_read_fault()` / `do_shared_fault()`).
+    ///
+    /// Dirty tracking of shared mappings is the hardware's: the page-cache page is mapped
+    /// with the VMA's protection — writable for a `VM_SHARED | VM_WRITE` VMA even on a read
+    /// fault, as Linux does for VMAs without write-notify (`vm_page_prot` = `PAGE_SHARED`)
+    /// — and with `D = 0`, so the first store makes the walker set D (or, under Svade,
+    /// fault to the spurious path, which sets it). Writeback reads and clears D through the
+    /// reverse map (`folio_mkclean()`, see [`super::rmap`]), instead of Linux's
+    /// write-protect + `->page_mkwrite` cycle for file systems that need write-notify.
+    fn do_fault(
+        &mut self,
+        vma: &Vma,
+        file: &dyn MappedFile,
+        va: u64,
+        slot: devices::GuestPhysAddr,
+        flags: FaultFlags,
+    ) -> Result<(), VmFault> {
+        let index = vma.pgoff_of(va);
+        // filemap_fault(): "index >= max_idx" → VM_FAULT_SIGBUS.
+        if index >= file.size().div_ceil(PAGE_SIZE) {
+            return Err(VmFault::Sigbus);
+        }
+        let write = flags.contains(FaultFlags::WRITE);
+        let shared = vma.flags.contains(VmFlags::SHARED);
+        if write && !shared {
+            return self.do_cow_fault(vma, file, index, va, slot);
+        }
+        let may_write = shared && vma.flags.contains(VmFlags::WRITE);
+        let pfn = file.fault(index, may_write)?;
+        if let Some(page) = self.phys.pages.page(pfn) {
+            page.inc_mapcount();
+        }
+        // finish_fault() → set_pte_range(): the VMA's protection (W only for a writable
+        // shared VMA: vm_get_page_prot() gives private VMAs PAGE_COPY).
+        let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(write));
+        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+            if let Some(page) = self.phys.pages.page(pfn) {
+                page.dec_mapcount();
+            }
+            self.phys.put_page(pfn);
+            return Ok(());
+        }
+        self.stats.file_maps += 1;
+        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
+        Ok(())
+    }
+
+    /// `do_cow_fault()`: a write fault on an unmapped page of a private file VMA. The
+    /// page-cache page is copied into a new exclusive anonymous page (never mapped itself:
+    /// the write must not reach the file), writable if `VM_WRITE` (a `FOLL_FORCE` write
+    /// into a read-only private VMA gets a read-only exclusive copy, as
+    /// `maybe_mkwrite()` decides).
+    fn do_cow_fault(
+        &mut self,
+        vma: &Vma,
+        file: &dyn MappedFile,
+        index: u64,
+        va: u64,
+        slot: devices::GuestPhysAddr,
+    ) -> Result<(), VmFault> {
+        let src = file.fault(index, false)?;
+        let new = self.phys.alloc_page(false);
+        self.phys
+            .pages
+            .events
+            .page_copies
+            .add(u64::from(new.is_some()));
+        let copied = new.is_some_and(|new| {
+            self.phys
+                .ram
+                .copy_within(src.pa(), new.pa(), PAGE_SIZE)
+                .is_ok()
+        });
+        self.phys.put_page(src);
+        let new = match (new, copied) {
+            (Some(new), true) => new,
+            (Some(new), false) => {
+                self.phys.put_page(new);
+                return Err(VmFault::Sigbus);
+            }
+            (None, _) => return Err(VmFault::Oom),
+        };
+        if let Some(page) = self.phys.pages.page(new) {
+            page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
+            page.inc_mapcount();
+        }
+        let mut entry = mk_pte(new, vm_get_page_prot(vma.flags)).with(self.svade_ad(true));
+        if vma.flags.contains(VmFlags::WRITE) {
+            entry = entry.with(PteFlags::W);
+        }
+        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+            if let Some(page) = self.phys.pages.page(new) {
+                page.dec_mapcount();
+            }
+            self.phys.put_page(new);
+            return Ok(());
+        }
+        self.stats.file_cow += 1;
+        self.stats.anon_pages += 1;
+        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
+        Ok(())
+    }
+
     /// `do_wp_page()`: a write (or unshare) fault on a present PTE without `W`.
     ///
     /// - Shared mapping: make the PTE writable (`wp_page_shared`).
@@ -472,6 +577,14 @@ impl Mm {
             return Ok(());
         }
         self.stats.wp_copy += 1;
+        if old.is_some_and(|p| {
+            self.phys
+                .pages
+                .page(p)
+                .is_some_and(|m| m.test(PageFlags::PAGECACHE))
+        }) {
+            self.stats.file_cow += 1;
+        }
         let mut tlb = MmuGather::default();
         tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte) || pte_exec(entry));
         if let Some(old) = old {

@@ -8,6 +8,11 @@
 //! Exit is [`Mm::exit_mmap`] (or dropping the `Mm`): every PTE drops its page's mapping
 //! and reference, so a page shared by fork is freed by whichever side unmaps it last.
 //!
+//! File VMAs are copied like the rest: a shared file VMA's PTEs map the same page-cache
+//! pages in the child (clean there: `pte_mkclean()`, the parent keeps its D bits for
+//! writeback), a private one shares the read-only page-cache pages and its anonymous COW
+//! copies copy-on-write. The child is linked into each file's `i_mmap` list.
+//!
 //! `MAP_SHARED|MAP_ANONYMOUS` memory is shared through Linux's shmem object, which this
 //! kernel does not have yet: a page that neither side had touched would be faulted in
 //! separately by each. So `dup_mmap` first populates every page of such a VMA in the
@@ -87,6 +92,14 @@ impl Mm {
             }
         }
         child.vmas = tree;
+        // vma_link_file() for each copied file VMA: the child's PTEs of the file become
+        // reachable for truncation and writeback before they are copied.
+        for v in child.vmas.iter() {
+            if let Some(f) = v.file() {
+                f.i_mmap_link(&child.rmap);
+            }
+        }
+        child.sync_file_rmap();
 
         let mut st = ForkCopy::default();
         let r = vmas

@@ -427,9 +427,10 @@ pub fn check_vma_flags(vma: &Vma, gup_flags: FollFlags) -> KResult<()> {
 }
 
 /// `writable_file_mapping_allowed()`: a long-term pin for writing must not target a file
-/// mapping whose writeback needs dirty tracking (`vma_needs_dirty_tracking()`). Without
-/// a page cache yet, every shared file mapping is treated as needing it (every real
-/// filesystem with writeback does).
+/// mapping whose writeback needs dirty tracking (`vma_needs_dirty_tracking()`). Every
+/// shared file mapping here is written back from the page cache using the PTE D bits
+/// (see `fs::pagecache`), which a device writing through a pin never sets, so every one
+/// needs it.
 fn writable_file_mapping_allowed(vma: &Vma, gup_flags: FollFlags) -> bool {
     if !gup_flags.contains(FollFlags::PIN | FollFlags::LONGTERM) {
         return true;

@@ -4,8 +4,9 @@
 //! (`mm/mremap.c`), plus the kernel-internal helpers exec uses to build an image
 //! ([`Mm::map_region`], [`Mm::write_region`], [`Mm::setup_stack`], [`Mm::init_brk`]).
 //!
-//! Anonymous memory only for now: a file mapping returns `ENODEV` (the file-mapping issue
-//! adds them; the `file` parameter is already in `do_mmap`'s signature).
+//! File mappings (`MAP_PRIVATE`, `MAP_SHARED`, `MAP_SHARED_VALIDATE`) are served from the
+//! file's page cache through [`MappedFile`]; `msync` writes shared mappings back
+//! ([`Mm::msync`]). `/dev/zero` maps anonymous memory, as its `mmap_zero()` does.
 //! `MAP_SHARED|MAP_ANONYMOUS` is accepted; Linux backs it with a shmem object so that it
 //! survives fork shared. Here its pages are owned by the PTEs: it never maps the zero
 //! page, `MADV_DONTNEED` keeps its data (the shmem page cache would), `MADV_REMOVE` frees
@@ -21,7 +22,8 @@ use devices::PAGE_SIZE;
 use super::fault::{FaultFlags, VmFault};
 use super::page_alloc::{PageFlags, Pfn};
 use super::pgtable::pte_write;
-use super::vma::{MappedFile, VmFlags, Vma, VmaBacking};
+use super::rmap::FileVmaRange;
+use super::vma::{MappedFile, MmapOp, VmFlags, Vma, VmaBacking};
 use super::{page_align, page_aligned, Mm, MmuGather, STACK_GUARD_GAP};
 use crate::errno::{Errno, KResult};
 
@@ -72,6 +74,34 @@ pub const MAP_STACK: u64 = 0x2_0000;
 pub const MAP_HUGETLB: u64 = 0x4_0000;
 /// `MAP_FIXED_NOREPLACE`: like `MAP_FIXED` but `EEXIST` instead of replacing.
 pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+/// `MAP_SYNC` (DAX only: refused with `EOPNOTSUPP` under `MAP_SHARED_VALIDATE`).
+pub const MAP_SYNC: u64 = 0x8_0000;
+/// `LEGACY_MAP_MASK` (`include/linux/mman.h`): the flags every `mmap` implementation
+/// accepts; `MAP_SHARED_VALIDATE` refuses any other with `EOPNOTSUPP`.
+pub const LEGACY_MAP_MASK: u64 = MAP_SHARED
+    | MAP_PRIVATE
+    | MAP_FIXED
+    | MAP_ANONYMOUS
+    | MAP_DENYWRITE
+    | MAP_EXECUTABLE
+    | MAP_UNINITIALIZED
+    | MAP_GROWSDOWN
+    | MAP_LOCKED
+    | MAP_NORESERVE
+    | MAP_POPULATE
+    | MAP_NONBLOCK
+    | MAP_STACK
+    | MAP_HUGETLB;
+/// `MAP_UNINITIALIZED` (ignored without `CONFIG_MMAP_ALLOW_UNINITIALIZED`).
+pub const MAP_UNINITIALIZED: u64 = 0x400_0000;
+
+/// `MS_ASYNC`: schedule writeback.
+pub const MS_ASYNC: u64 = 1;
+/// `MS_INVALIDATE`: invalidate other mappings (nothing to do with a coherent page cache;
+/// `EBUSY` on locked memory).
+pub const MS_INVALIDATE: u64 = 2;
+/// `MS_SYNC`: write back and wait.
+pub const MS_SYNC: u64 = 4;
 
 /// `MREMAP_MAYMOVE`.
 pub const MREMAP_MAYMOVE: u64 = 1;
@@ -323,10 +353,12 @@ impl Mm {
     ///
     /// Order of checks as in Linux: `len == 0` → `EINVAL`; page-aligned `len` overflow →
     /// `ENOMEM`; `pgoff` overflow → `EOVERFLOW`; map count → `ENOMEM`;
-    /// [`Mm::get_unmapped_area`]; `MAP_FIXED_NOREPLACE` over a mapping → `EEXIST`; a file →
-    /// `ENODEV` (not yet supported); anonymous `MAP_TYPE` other than `MAP_SHARED` or
-    /// `MAP_PRIVATE` → `EINVAL`; `MAP_SHARED|MAP_GROWSDOWN` → `EINVAL`; `MAP_HUGETLB` →
-    /// `ENOMEM` (no huge pages reserved). `MAP_FIXED` replaces existing mappings.
+    /// [`Mm::get_unmapped_area`]; `MAP_FIXED_NOREPLACE` over a mapping → `EEXIST`; then
+    /// for a file ([`Mm::mmap_file_flags`]) the `f_mode` and `MAP_TYPE` checks (`EACCES`,
+    /// `EOPNOTSUPP`, `EINVAL`) and `ENODEV` for a file without `->mmap`; for anonymous
+    /// memory a `MAP_TYPE` other than `MAP_SHARED` or `MAP_PRIVATE` → `EINVAL`;
+    /// `MAP_SHARED|MAP_GROWSDOWN` → `EINVAL`; anonymous `MAP_HUGETLB` → `ENOMEM` (no huge
+    /// pages reserved). `MAP_FIXED` replaces existing mappings.
     /// `MAP_POPULATE` (without `MAP_NONBLOCK`) and `MAP_LOCKED` prefault the pages, as
     /// `mm_populate()` does (errors ignored).
     ///
@@ -359,11 +391,22 @@ impl Mm {
         if pgoff.checked_add(len / PAGE_SIZE).is_none() {
             return Err(Errno::EOVERFLOW);
         }
+        // file_mmap_ok(): the mapping must end within MAX_LFS_FILESIZE.
+        if file.is_some() {
+            let max = crate::fs::MAX_LFS_FILESIZE;
+            if len > max || pgoff > (max - len) / PAGE_SIZE {
+                return Err(Errno::EOVERFLOW);
+            }
+        }
         if self.vmas.map_count() > super::vma::DEFAULT_MAX_MAP_COUNT {
             return Err(Errno::ENOMEM);
         }
         if file.is_none() && flags & MAP_HUGETLB != 0 {
             return Err(Errno::ENOMEM);
+        }
+        if file.is_some() && flags & MAP_HUGETLB != 0 {
+            // ksys_mmap_pgoff(): MAP_HUGETLB with a file that is not on hugetlbfs.
+            return Err(Errno::EINVAL);
         }
         let mut vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VmFlags::MAY_ALL;
         let addr = self.get_unmapped_area(addr, len, flags)?;
@@ -372,25 +415,38 @@ impl Mm {
         {
             return Err(Errno::EEXIST);
         }
-        if file.is_some() {
-            // The file-mapping issue implements ->mmap; until then no file supports it.
-            return Err(Errno::ENODEV);
-        }
-        let pgoff = match flags & MAP_TYPE {
-            MAP_SHARED => {
-                if vm_flags.contains(VmFlags::GROWSDOWN) {
-                    return Err(Errno::EINVAL);
+        let (pgoff, backing) = match file {
+            Some(file) => {
+                vm_flags = Self::mmap_file_flags(file.as_ref(), prot, flags, vm_flags)?;
+                match file.mmap_op() {
+                    MmapOp::PageCache => (pgoff, VmaBacking::File(file)),
+                    // mmap_zero(): a private mapping is anonymous memory
+                    // (vma_set_anonymous(), keeping the file offset as vm_pgoff); a
+                    // shared one is shared anonymous memory (shmem_zero_setup()).
+                    MmapOp::AnonZero if vm_flags.contains(VmFlags::SHARED) => (0, VmaBacking::Anon),
+                    MmapOp::AnonZero => (pgoff, VmaBacking::Anon),
+                    MmapOp::None => return Err(Errno::ENODEV),
                 }
-                vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
-                0
             }
-            MAP_PRIVATE => addr / PAGE_SIZE,
-            _ => return Err(Errno::EINVAL),
+            None => {
+                let pgoff = match flags & MAP_TYPE {
+                    MAP_SHARED => {
+                        if vm_flags.contains(VmFlags::GROWSDOWN) {
+                            return Err(Errno::EINVAL);
+                        }
+                        vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                        0
+                    }
+                    MAP_PRIVATE => addr / PAGE_SIZE,
+                    _ => return Err(Errno::EINVAL),
+                };
+                (pgoff, VmaBacking::Anon)
+            }
         };
         if flags & MAP_NORESERVE != 0 {
             vm_flags |= VmFlags::NORESERVE;
         }
-        self.mmap_region(addr, len, vm_flags, pgoff, VmaBacking::Anon, None)?;
+        self.mmap_region(addr, len, vm_flags, pgoff, backing, None)?;
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
             || vm_flags.contains(VmFlags::LOCKED)
         {
@@ -415,6 +471,10 @@ impl Mm {
         if accountable(vm_flags) {
             vm_flags |= VmFlags::ACCOUNT;
         }
+        if let VmaBacking::File(f) = &backing {
+            f.i_mmap_link(&self.rmap);
+        }
+        let is_file = !matches!(backing, VmaBacking::Anon);
         self.vmas.insert(Vma {
             start: addr,
             end,
@@ -424,7 +484,85 @@ impl Mm {
             name,
         })?;
         self.vmas.merge_range(addr, end);
+        if is_file {
+            self.sync_file_rmap();
+        }
         Ok(())
+    }
+
+    /// The `do_mmap()` checks of a file mapping against how the file is open, and the
+    /// `VM_SHARED`/`VM_MAYSHARE` flags it gets:
+    ///
+    /// - `MAP_SHARED` drops flags outside [`LEGACY_MAP_MASK`]; `MAP_SHARED_VALIDATE`
+    ///   refuses them (`EOPNOTSUPP`).
+    /// - Shared: `PROT_WRITE` needs the file open for writing (`EACCES`); the VMA gets
+    ///   `VM_SHARED | VM_MAYSHARE`, but a file open read-only loses `VM_MAYWRITE` and
+    ///   `VM_SHARED` (so `mprotect(PROT_WRITE)` fails with `EACCES` later).
+    /// - Any mapping needs the file open for reading (`EACCES`, `O_WRONLY`).
+    /// - `MAP_GROWSDOWN` → `EINVAL`; another `MAP_TYPE` → `EINVAL`.
+    ///
+    /// # Errors
+    /// As listed.
+    pub fn mmap_file_flags(
+        file: &dyn MappedFile,
+        prot: u64,
+        flags: u64,
+        mut vm_flags: VmFlags,
+    ) -> KResult<VmFlags> {
+        let mode = file.f_mode();
+        match flags & MAP_TYPE {
+            t @ (MAP_SHARED | MAP_SHARED_VALIDATE) => {
+                let flags = if t == MAP_SHARED {
+                    flags & LEGACY_MAP_MASK
+                } else {
+                    flags
+                };
+                if flags & !LEGACY_MAP_MASK != 0 {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                if prot & PROT_WRITE != 0 && !mode.write {
+                    return Err(Errno::EACCES);
+                }
+                vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                if !mode.write {
+                    vm_flags -= VmFlags::MAYWRITE | VmFlags::SHARED;
+                }
+            }
+            MAP_PRIVATE => {}
+            _ => return Err(Errno::EINVAL),
+        }
+        if !mode.read {
+            return Err(Errno::EACCES);
+        }
+        if file.mmap_op() == MmapOp::None {
+            return Err(Errno::ENODEV);
+        }
+        if vm_flags.contains(VmFlags::GROWSDOWN) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(vm_flags)
+    }
+
+    /// Publishes this address space's file VMAs to the reverse map ([`super::rmap`]),
+    /// after anything that changed which file pages are mapped where.
+    pub(crate) fn sync_file_rmap(&mut self) {
+        let vmas: Vec<FileVmaRange> = self
+            .vmas
+            .iter()
+            .filter_map(|v| {
+                v.file().map(|f| FileVmaRange {
+                    start: v.start,
+                    end: v.end,
+                    pgoff: v.pgoff,
+                    ino: f.inode_id(),
+                    shared: v.flags.contains(VmFlags::SHARED),
+                })
+            })
+            .collect();
+        if !vmas.is_empty() || self.has_file_vmas {
+            self.has_file_vmas = !vmas.is_empty();
+            self.rmap.set_file_vmas(vmas);
+        }
     }
 
     /// `mm_populate()` / `populate_vma_page_range()`: faults in every page of
@@ -498,7 +636,80 @@ impl Mm {
         }
         self.pgtable.free_pgtables(start, end, &mut tlb);
         self.tlb_finish_mmu(tlb);
+        if removed.iter().any(|v| !v.is_anonymous()) {
+            self.sync_file_rmap();
+        }
         Ok(())
+    }
+
+    // --------------------------------------------------------------------------- msync
+
+    /// `msync` (`mm/msync.c`): writes the shared file mappings in `[start, start+len)`
+    /// back to their files (`vfs_fsync_range()` over each VMA's file range), after the
+    /// reverse map has moved the hardware D bits of every mapping of those pages into
+    /// the page cache. `MS_SYNC` and `MS_ASYNC` both write back now (Linux's `MS_ASYNC`
+    /// is a no-op since dirty pages are tracked anyway; doing the writeback at once is one
+    /// of the behaviours POSIX allows, and makes the call observable in the statistics).
+    /// `MS_INVALIDATE` has nothing to invalidate in a coherent page cache. Unmapped parts
+    /// of the range are skipped and reported as `ENOMEM` at the end; with plain `MS_ASYNC`
+    /// the first hole ends the call with `ENOMEM` at once, as in Linux.
+    ///
+    /// # Errors
+    /// `EINVAL`: flags other than `MS_ASYNC | MS_INVALIDATE | MS_SYNC`, both `MS_ASYNC` and
+    /// `MS_SYNC`, or an unaligned `start`. `ENOMEM`: the length wraps, or part of the range
+    /// is unmapped. `EBUSY`: `MS_INVALIDATE` on `VM_LOCKED` memory. A writeback error of a
+    /// file (`EIO`, `ENOSPC`).
+    pub fn msync(&mut self, start: u64, len: u64, flags: u64) -> KResult<u64> {
+        if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if !page_aligned(start) {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align(len).ok_or(Errno::ENOMEM)?;
+        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if end == start {
+            return Ok(0);
+        }
+        let mut unmapped = false;
+        let mut start = start;
+        loop {
+            let Some(vma) = self.vmas.find_vma(start).cloned() else {
+                return Err(Errno::ENOMEM);
+            };
+            if start < vma.start {
+                if flags == MS_ASYNC {
+                    return Err(Errno::ENOMEM);
+                }
+                start = vma.start;
+                if start >= end {
+                    return Err(Errno::ENOMEM);
+                }
+                unmapped = true;
+            }
+            if flags & MS_INVALIDATE != 0 && vma.flags.contains(VmFlags::LOCKED) {
+                return Err(Errno::EBUSY);
+            }
+            let fstart = vma.pgoff_of(start).saturating_mul(PAGE_SIZE);
+            let fend = fstart.saturating_add(end.min(vma.end) - start - 1);
+            start = vma.end;
+            if flags & (MS_SYNC | MS_ASYNC) != 0 && vma.flags.contains(VmFlags::SHARED) {
+                if let Some(file) = vma.file() {
+                    file.fsync_range(fstart, fend)?;
+                }
+            }
+            if start >= end {
+                break;
+            }
+        }
+        if unmapped {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(0)
+        }
     }
 
     // ------------------------------------------------------------------------ mprotect
@@ -692,7 +903,11 @@ impl Mm {
                 if advice == MADV_FREE && (!vma.is_anonymous() || f.contains(VmFlags::SHARED)) {
                     return Err(Errno::EINVAL);
                 }
-                if !f.contains(VmFlags::SHARED) {
+                // Private memory and file pages drop their PTEs (the next access faults
+                // the file's page back in, or zeros for anonymous memory; a dirty shared
+                // file PTE hands its D bit to the page first). Shared anonymous memory
+                // keeps its PTEs: they are its only copy here (see the module docs).
+                if !f.contains(VmFlags::SHARED) || !vma.is_anonymous() {
                     self.zap_range(start, end);
                 }
                 return Ok(());
@@ -704,7 +919,15 @@ impl Mm {
                 if !f.contains(VmFlags::WRITE) {
                     return Err(Errno::EACCES);
                 }
-                self.zap_range(start, end);
+                match vma.file() {
+                    // madvise_remove(): vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file
+                    // range, which unmaps it from every mapping.
+                    Some(file) => {
+                        let offset = vma.pgoff_of(start).saturating_mul(PAGE_SIZE);
+                        file.punch_hole(offset, end - start)?;
+                    }
+                    None => self.zap_range(start, end),
+                }
                 return Ok(());
             }
             MADV_WILLNEED => return Ok(()),
@@ -833,12 +1056,14 @@ impl Mm {
     /// the mapping moves to a free area (or to `new_addr` with `MREMAP_FIXED`, replacing
     /// what is there) by moving its PTEs — the data is not copied. `MREMAP_DONTUNMAP`
     /// moves the PTEs and leaves the old range mapped but empty (private anonymous memory
-    /// there reads zeros afterwards). `old_len == 0` (duplicate a shared mapping) is
-    /// refused, since shared anonymous memory has no shmem object here.
+    /// there reads zeros afterwards). `old_len == 0` makes a second mapping of a shared
+    /// file mapping's pages (with `MREMAP_MAYMOVE`); for shared anonymous memory it is
+    /// refused, since that has no shmem object here.
     ///
     /// # Errors
     /// `EINVAL`: unknown flags, `FIXED` without `MAYMOVE`, `DONTUNMAP` without `MAYMOVE`
-    /// or with a size change, unaligned `addr`/`new_addr`, `new_len == 0`, `old_len == 0`,
+    /// or with a size change, unaligned `addr`/`new_addr`, `new_len == 0`, `old_len == 0`
+    /// on anything but a shared file mapping,
     /// overlapping old and new ranges, a new range beyond `TASK_SIZE`, `pgoff` overflow.
     /// `EFAULT`: `addr` not mapped, or the old range crosses the VMA's end, or the VMA is
     /// `VM_DONTEXPAND`/`VM_PFNMAP` and must grow. `ENOMEM`: cannot grow in place and may
@@ -868,10 +1093,15 @@ impl Mm {
         if new_len == 0 {
             return Err(Errno::EINVAL);
         }
-        if self.vmas.vma_lookup(addr).is_none() {
+        let Some(vma) = self.vmas.vma_lookup(addr) else {
             return Err(Errno::EFAULT);
-        }
-        if old_len == 0 {
+        };
+        // "We allow a zero old-len as a special case for DOS-emu legacy (sic)": a second
+        // mapping of a shared mapping's object. Only file objects exist for that here
+        // (shared anonymous memory has no shmem object, see the module docs).
+        if old_len == 0
+            && (vma.is_anonymous() || !vma.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE))
+        {
             return Err(Errno::EINVAL);
         }
         if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
@@ -893,6 +1123,9 @@ impl Mm {
                     v.end = new_end;
                 }
                 self.vmas.merge_range(vma.start, new_end);
+                if !vma.is_anonymous() {
+                    self.sync_file_rmap();
+                }
                 if vma.flags.contains(VmFlags::LOCKED) {
                     self.mm_populate(addr + old_len, addr + new_len);
                 }
@@ -1037,6 +1270,9 @@ impl Mm {
         }
         self.vmas.merge_range(new_addr, new_addr + new_len);
         self.tlb_finish_mmu(tlb);
+        if !vma.is_anonymous() {
+            self.sync_file_rmap();
+        }
         if flags & MREMAP_DONTUNMAP == 0 {
             self.do_vmi_munmap(old_addr, old_addr + old_len)?;
         } else {

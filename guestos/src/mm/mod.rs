@@ -36,9 +36,12 @@ pub mod gup_test;
 pub mod mmap;
 pub mod page_alloc;
 pub mod pgtable;
+pub mod rmap;
 pub mod uaccess;
 pub mod vma;
 
+#[cfg(test)]
+mod filemap_tests;
 #[cfg(test)]
 mod gup_test_tests;
 #[cfg(test)]
@@ -46,7 +49,7 @@ mod gup_tests;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use devices::{GuestMemory, PAGE_SIZE};
 use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
@@ -58,7 +61,8 @@ pub use page_alloc::{
     Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS,
 };
 pub use pgtable::{ForkCopy, MmuGather, PageTable, PteSlot};
-pub use vma::{MappedFile, VmFlags, Vma, VmaBacking, VmaTree};
+pub use rmap::{FileVmaRange, MmRmap};
+pub use vma::{FMode, MappedFile, MmapOp, VmFlags, Vma, VmaBacking, VmaTree};
 
 use crate::errno::KResult;
 
@@ -85,14 +89,37 @@ pub fn page_aligned(x: u64) -> bool {
     x.is_multiple_of(PAGE_SIZE)
 }
 
+/// Something that can give frames back when an allocation finds none free: Linux's
+/// shrinkers, called from direct reclaim (`__alloc_pages_direct_reclaim()` →
+/// `shrink_node()`). The page cache is the one this kernel has.
+pub trait Reclaim: Send + Sync {
+    /// Frees up to `nr_pages` frames that nothing but the reclaimer itself references;
+    /// returns how many it freed. Must not block on a lock the allocating caller may hold
+    /// (use `try_lock`).
+    fn reclaim(&self, nr_pages: u64) -> u64;
+}
+
 /// Guest physical memory as the kernel manages it: the RAM and its frame allocator.
-#[derive(Debug)]
 pub struct PhysMem {
     /// Guest RAM (page tables, user pages and everything else live here).
     pub ram: GuestMemory,
     /// The frame allocator and `struct page` table over `ram`.
     pub pages: PageAlloc,
+    /// Direct reclaim, registered once by the page cache ([`PhysMem::set_reclaim`]).
+    reclaim: OnceLock<Weak<dyn Reclaim>>,
 }
+
+impl std::fmt::Debug for PhysMem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhysMem")
+            .field("ram", &self.ram)
+            .field("pages", &self.pages)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Frames direct reclaim tries to free when an allocation fails (`SWAP_CLUSTER_MAX`).
+const RECLAIM_BATCH: u64 = 32;
 
 impl PhysMem {
     /// Takes ownership of `ram` and manages all of it.
@@ -110,11 +137,32 @@ impl PhysMem {
     /// [`PageAllocError`] if the reservation is unaligned or leaves no frames.
     pub fn with_reserved(ram: GuestMemory, reserved_bytes: u64) -> Result<Self, PageAllocError> {
         let pages = PageAlloc::new(&ram, reserved_bytes)?;
-        Ok(Self { ram, pages })
+        Ok(Self {
+            ram,
+            pages,
+            reclaim: OnceLock::new(),
+        })
     }
 
-    /// `alloc_page()`, see [`PageAlloc::alloc_page`].
+    /// Registers the reclaimer [`PhysMem::alloc_page`] calls when no frame is free (the
+    /// page cache does this when it is created). Only the first registration counts;
+    /// returns whether this one did.
+    pub fn set_reclaim(&self, r: Weak<dyn Reclaim>) -> bool {
+        self.reclaim.set(r).is_ok()
+    }
+
+    /// `alloc_page()`, see [`PageAlloc::alloc_page`]. When no frame is free, direct
+    /// reclaim asks the registered [`Reclaim`]er (the page cache: clean, unmapped pages
+    /// first, then dirty ones after writing them back) for a batch and tries once more,
+    /// as `__alloc_pages_slowpath()` does before giving up.
     pub fn alloc_page(&self, zeroed: bool) -> Option<Pfn> {
+        if let Some(pfn) = self.pages.alloc_page(&self.ram, zeroed) {
+            return Some(pfn);
+        }
+        let r = self.reclaim.get().and_then(Weak::upgrade)?;
+        if r.reclaim(RECLAIM_BATCH) == 0 {
+            return None;
+        }
         self.pages.alloc_page(&self.ram, zeroed)
     }
 
@@ -173,6 +221,16 @@ impl TlbFlush {
         self.range == TlbFlushRange::None && !self.icache
     }
 
+    /// Adds everything `other` asks for.
+    fn merge(&mut self, other: TlbFlush) {
+        match other.range {
+            TlbFlushRange::None => {}
+            TlbFlushRange::All => self.range = TlbFlushRange::All,
+            TlbFlushRange::Range { start, end } => self.add_range(start, end),
+        }
+        self.icache |= other.icache;
+    }
+
     fn add_range(&mut self, start: u64, end: u64) {
         if start >= end {
             return;
@@ -212,6 +270,12 @@ pub struct MmStats {
     pub fork_wrprotected: u64,
     /// Possibly pinned pages copied for a child at fork (`copy_present_page()`).
     pub fork_copies: u64,
+    /// Page-cache pages mapped by faults on file VMAs (`do_read_fault()`,
+    /// `do_shared_fault()`).
+    pub file_maps: u64,
+    /// Private copies of page-cache pages made by write faults on private file VMAs
+    /// (`do_cow_fault()`, and `wp_page_copy()` of a mapped page-cache page).
+    pub file_cow: u64,
 }
 
 /// One address space (Linux `struct mm_struct`).
@@ -240,6 +304,12 @@ pub struct Mm {
     /// Set while GUP's `faultin_page()` runs the fault handler: no hart will retry the
     /// access, so the handler sets A/D itself (see `fault.rs`).
     gup_fault: bool,
+    /// What the files this address space maps see of it (their `i_mmap` entries): the
+    /// file VMAs and a second handle on the page table, for truncation and writeback
+    /// started from another process. See [`rmap`].
+    rmap: Arc<MmRmap>,
+    /// Whether the last list published to `rmap` was non-empty.
+    has_file_vmas: bool,
     dead: bool,
 }
 
@@ -254,6 +324,7 @@ impl Mm {
     /// `EINVAL` for `SatpMode::Bare`; `ENOMEM` if no frame is free for the root table.
     pub fn new(phys: Arc<PhysMem>, mode: SatpMode, ad: AdScheme, asid: u16) -> KResult<Self> {
         let pgtable = PageTable::new(Arc::clone(&phys), mode)?;
+        let rmap = Arc::new(MmRmap::new(pgtable.alias()));
         let task_size = pgtable.user_top();
         let gap = (DEFAULT_STACK_RLIMIT + STACK_GUARD_GAP).clamp(MMAP_MIN_GAP, task_size / 6 * 5);
         Ok(Self {
@@ -276,6 +347,8 @@ impl Mm {
             has_pinned: false,
             gup_gen: GupGeneration::default(),
             gup_fault: false,
+            rmap,
+            has_file_vmas: false,
             dead: false,
         })
     }
@@ -369,8 +442,19 @@ impl Mm {
 
     /// Takes the pending TLB/icache invalidation, leaving none. The kernel must perform it
     /// on every hart that may cache this ASID before those harts run user code again.
+    ///
+    /// This includes what file operations of any process (truncation, hole punching,
+    /// writeback cleaning D bits) did to this address space's PTEs through its
+    /// [`MmRmap`].
     pub fn take_tlb_flush(&mut self) -> TlbFlush {
+        let remote = self.rmap.take_flush();
+        self.pending.merge(remote);
         std::mem::take(&mut self.pending)
+    }
+
+    /// The reverse-map handle files keep for this address space (`i_mmap` entries).
+    pub fn rmap(&self) -> &Arc<MmRmap> {
+        &self.rmap
     }
 
     /// Records that `[start, end)`'s translation changed (`flush_tlb_range`).
@@ -412,6 +496,8 @@ impl Mm {
             return;
         }
         self.dead = true;
+        // Files must not reach the page table any more once it is freed.
+        self.rmap.kill();
         let mut tlb = MmuGather::default();
         self.pgtable.destroy(&mut tlb);
         self.vmas = VmaTree::new();

@@ -65,6 +65,10 @@ bitflags! {
         const PGTABLE = 1 << 5;
         /// `PG_swapbacked`: the page is backed by swap or shmem (`MAP_SHARED|MAP_ANONYMOUS`).
         const SWAPBACKED = 1 << 6;
+        /// The frame is a page-cache page: `folio->mapping` is a file's address space and
+        /// `folio->index` its page offset (see [`Page::mapping`]). The cache holds one
+        /// reference on it; never [`PageFlags::ANON`].
+        const PAGECACHE = 1 << 16;
     }
 }
 
@@ -84,6 +88,10 @@ pub struct Page {
     refcount: AtomicU32,
     mapcount: AtomicU32,
     flags: AtomicU32,
+    /// `folio->mapping` of a page-cache page: the inode number of its file (0 = none).
+    mapping: AtomicU64,
+    /// `folio->index`: the page's offset in its file, in pages.
+    index: AtomicU64,
 }
 
 impl Page {
@@ -146,6 +154,35 @@ impl Page {
         self.refcount() / GUP_PIN_COUNTING_BIAS
     }
 
+    /// `folio->mapping` / `folio->index` of a page-cache page: `Some((inode number, page
+    /// offset))` while [`PageFlags::PAGECACHE`] is set, `None` otherwise.
+    #[inline]
+    pub fn mapping(&self) -> Option<(u64, u64)> {
+        if !self.test(PageFlags::PAGECACHE) {
+            return None;
+        }
+        Some((
+            self.mapping.load(Ordering::Acquire),
+            self.index.load(Ordering::Acquire),
+        ))
+    }
+
+    /// `filemap_add_folio()`'s metadata part: marks the page as page-cache page `index` of
+    /// inode `ino` (sets [`PageFlags::PAGECACHE`]).
+    pub fn set_mapping(&self, ino: u64, index: u64) {
+        self.mapping.store(ino, Ordering::Release);
+        self.index.store(index, Ordering::Release);
+        self.set(PageFlags::PAGECACHE);
+    }
+
+    /// `page_cache_delete()`'s metadata part (`folio->mapping = NULL`): the page leaves the
+    /// cache (truncation, eviction) and lives on only as long as other references do.
+    pub fn clear_mapping(&self) {
+        self.clear(PageFlags::PAGECACHE | PageFlags::DIRTY);
+        self.mapping.store(0, Ordering::Release);
+        self.index.store(0, Ordering::Release);
+    }
+
     /// `page_add_*_rmap()`: one more PTE maps the page.
     #[inline]
     pub fn inc_mapcount(&self) {
@@ -201,6 +238,8 @@ pub struct PageAllocAudit {
     pub pgtable_frames: u64,
     /// Used frames flagged [`PageFlags::ANON`].
     pub anon_frames: u64,
+    /// Used frames flagged [`PageFlags::PAGECACHE`] (page-cache pages).
+    pub pagecache_frames: u64,
     /// Sum of all mapcounts (the zero page's is always zero).
     pub total_mapcount: u64,
     /// Frames that are neither free nor referenced (leaked by a refcount bug), or on the
@@ -346,6 +385,8 @@ impl PageAlloc {
         }
         if let Some(p) = self.page(pfn) {
             p.flags.store(0, Ordering::Release);
+            p.mapping.store(0, Ordering::Release);
+            p.index.store(0, Ordering::Release);
             p.mapcount.store(0, Ordering::Release);
             p.refcount.store(1, Ordering::Release);
         }
@@ -421,6 +462,7 @@ impl PageAlloc {
             self.bad_puts.fetch_add(1, Ordering::Relaxed);
         }
         p.flags.store(0, Ordering::Release);
+        p.mapping.store(0, Ordering::Release);
         // The frame is managed, so it is inside guest RAM; an error would only mean the
         // host refused MADV_DONTNEED, and discard_page already falls back to zeroing.
         let _ = ram.discard_page(pfn.pa());
@@ -495,6 +537,14 @@ impl PageAlloc {
             }
             if f.contains(PageFlags::ANON) {
                 a.anon_frames += 1;
+            }
+            if f.contains(PageFlags::PAGECACHE) {
+                a.pagecache_frames += 1;
+                // A page-cache page is never anonymous, and the cache's own reference
+                // is always there.
+                if f.contains(PageFlags::ANON) || rc < 1 + mc {
+                    a.inconsistent_frames += 1;
+                }
             }
         }
         a

@@ -239,6 +239,20 @@ impl PageTable {
         })
     }
 
+    /// A second handle on the same tables (same root, same `PhysMem`), for the reverse
+    /// map ([`super::rmap::MmRmap`]) to reach this address space's PTEs from another
+    /// process's system call. `PageTable` has no destructor; the owner frees the tables
+    /// with [`PageTable::destroy`], after which the alias must not be used (the rmap
+    /// drops it first, see `MmRmap::kill`).
+    pub(crate) fn alias(&self) -> PageTable {
+        PageTable {
+            phys: Arc::clone(&self.phys),
+            mode: self.mode,
+            levels: self.levels,
+            pgd: self.pgd,
+        }
+    }
+
     /// The root table's frame (`satp.PPN`).
     pub fn pgd(&self) -> Pfn {
         self.pgd
@@ -435,9 +449,25 @@ impl PageTable {
     /// hardware had set D, and queues its reference in `tlb` for release after the flush.
     /// Returns the number of present PTEs removed.
     pub fn zap_pte_range(&self, start: u64, end: u64, tlb: &mut MmuGather) -> u64 {
+        self.zap_pte_range_if(start, end, tlb, &|_| true)
+    }
+
+    /// [`PageTable::zap_pte_range`] limited to the present PTEs for which `want(pte)`
+    /// holds (`zap_details` with a `single_folio` / `even_cows = false` filter in Linux:
+    /// a hole punched in a file unmaps its page-cache pages but keeps private COW copies).
+    pub fn zap_pte_range_if(
+        &self,
+        start: u64,
+        end: u64,
+        tlb: &mut MmuGather,
+        want: &dyn Fn(Pte) -> bool,
+    ) -> u64 {
         let mut zapped = 0;
         let phys = Arc::clone(&self.phys);
-        self.for_each_pte(start, end, &mut |va, addr, _| {
+        self.for_each_pte(start, end, &mut |va, addr, pte| {
+            if pte_present(pte) && !want(pte) {
+                return;
+            }
             let old = self.ptep_get_and_clear(addr);
             if !pte_present(old) {
                 // Swap entries do not exist yet; any other non-zero entry is dropped.
@@ -460,6 +490,39 @@ impl PageTable {
             }
         });
         zapped
+    }
+
+    /// `page_mkclean_one()` for the D-bit half (`folio_mkclean()` over one VMA range):
+    /// every present PTE in `[start, end)` whose D bit the hardware (or the Svade fault
+    /// path) set has D cleared with one AMO — so a concurrent A/D update by a walker is not
+    /// lost — and its page marked `PG_dirty`. `W` is kept: a TLB entry cached with D = 0
+    /// grants no store (the walker must re-walk and set D again), which is the dirty
+    /// tracking this kernel relies on instead of Linux's write-protect + `->page_mkwrite`.
+    /// Cleaned entries are added to `tlb` (the translations cached with D = 1 must go).
+    /// Returns the number of PTEs cleaned.
+    pub fn mkclean_range(&self, start: u64, end: u64, tlb: &mut MmuGather) -> u64 {
+        let mut cleaned = 0;
+        self.for_each_pte(start, end, &mut |va, addr, pte| {
+            if !pte.is_valid() || !pte_dirty(pte) {
+                return;
+            }
+            let old = Pte(self
+                .phys
+                .ram
+                .amo_u64(addr, AmoOp::And, !PteFlags::D.bits())
+                .unwrap_or(0));
+            if !pte_dirty(old) {
+                return;
+            }
+            if let Some(pfn) = self.vm_normal_page(old) {
+                if let Some(page) = self.phys.pages.page(pfn) {
+                    page.set(PageFlags::DIRTY);
+                }
+            }
+            cleaned += 1;
+            tlb.add_range(va, va + PAGE_SIZE, pte_exec(old));
+        });
+        cleaned
     }
 
     /// `free_pgtables()`: frees the page-table pages under `[start, end)` that hold no
@@ -789,7 +852,7 @@ impl PageTable {
 
 /// `__pte_alloc_one()`: a zeroed frame flagged as a page table.
 fn alloc_table(phys: &PhysMem) -> Option<Pfn> {
-    let pfn = phys.pages.alloc_page(&phys.ram, true)?;
+    let pfn = phys.alloc_page(true)?;
     if let Some(p) = phys.pages.page(pfn) {
         p.set(PageFlags::PGTABLE);
     }

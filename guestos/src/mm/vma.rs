@@ -17,6 +17,9 @@ use std::sync::Arc;
 use bitflags::bitflags;
 use devices::PAGE_SIZE;
 
+use super::fault::VmFault;
+use super::page_alloc::Pfn;
+use super::rmap::MmRmap;
 use crate::errno::{Errno, KResult};
 
 bitflags! {
@@ -113,12 +116,103 @@ impl VmFlags {
     }
 }
 
-/// A file that can back a mapping. Placeholder for the file-mapping issue: the page cache
-/// access (`->fault`, `->page_mkwrite`) is added there; today only identity is needed so two
-/// file VMAs can be compared for merging.
+/// How a file is opened, as `do_mmap()` checks it (`file->f_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FMode {
+    /// `FMODE_READ`.
+    pub read: bool,
+    /// `FMODE_WRITE`.
+    pub write: bool,
+}
+
+/// What the file's `f_op->mmap` does (`call_mmap()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MmapOp {
+    /// No `->mmap`: `do_mmap()` fails with `ENODEV` (pipes, most devices, directories).
+    None,
+    /// `generic_file_mmap()` / `shmem_mmap()`: a file VMA served from the page cache
+    /// through [`MappedFile::fault`].
+    PageCache,
+    /// `mmap_zero()` (`/dev/zero`): the VMA becomes anonymous memory (private) or shared
+    /// anonymous memory (shared).
+    AnonZero,
+}
+
+/// A file that can back a mapping: Linux's `vma->vm_file` with the `vm_operations_struct`
+/// a page-cache file installs (`filemap_fault`, `shmem_fault`).
+///
+/// Every method but [`MappedFile::inode_id`] has a default for a file without a page
+/// cache (`->mmap` absent: `ENODEV`).
 pub trait MappedFile: Send + Sync + fmt::Debug {
     /// A stable identity of the underlying object (the inode number).
     fn inode_id(&self) -> u64;
+
+    /// The name `/proc/<pid>/maps` shows for the mapping (`d_path()` of the file the
+    /// mapping was made from; `"/memfd:NAME (deleted)"` for a memfd).
+    fn path(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// `file->f_mode`: how the file was opened.
+    fn f_mode(&self) -> FMode {
+        FMode {
+            read: true,
+            write: true,
+        }
+    }
+
+    /// What `->mmap` does with this file.
+    fn mmap_op(&self) -> MmapOp {
+        MmapOp::None
+    }
+
+    /// `i_size_read()`: the file size in bytes. A fault on a page at or beyond
+    /// `ceil(size / PAGE_SIZE)` gets `SIGBUS`.
+    fn size(&self) -> u64 {
+        0
+    }
+
+    /// `->fault` (`filemap_fault()` / `shmem_fault()`): the page-cache page holding file
+    /// page `index`, read in from the backing store if it is not cached, with one
+    /// reference taken for the caller (the PTE it installs keeps it). `may_write`: the
+    /// page will be mapped writable by a shared mapping, so its backing store is allocated
+    /// now (a later writeback cannot fail for lack of space; tmpfs charges at fault time
+    /// too).
+    ///
+    /// # Errors
+    /// [`VmFault::Sigbus`] beyond the end of the file or when the backing store is full
+    /// (`ENOSPC`); [`VmFault::Oom`] when no frame is free.
+    fn fault(&self, index: u64, may_write: bool) -> Result<Pfn, VmFault> {
+        let _ = (index, may_write);
+        Err(VmFault::Sigbus)
+    }
+
+    /// `vma_link_file()`: records that the address space behind `mm` maps this file, so
+    /// that truncation and writeback reach its PTEs.
+    fn i_mmap_link(&self, mm: &Arc<MmRmap>) {
+        let _ = mm;
+    }
+
+    /// `vfs_fsync_range()` (what `msync(MS_SYNC)` calls): writes the dirty page-cache
+    /// pages of bytes `[start, end]` back to the backing store, after collecting the
+    /// hardware D bits of every shared mapping.
+    ///
+    /// # Errors
+    /// A writeback error recorded on the file (`EIO`, `ENOSPC`).
+    fn fsync_range(&self, start: u64, end: u64) -> KResult<()> {
+        let _ = (start, end);
+        Ok(())
+    }
+
+    /// `vfs_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)` for `madvise(MADV_REMOVE)`:
+    /// frees bytes `[offset, offset + len)` of the file; they read back as zeros.
+    ///
+    /// # Errors
+    /// `EOPNOTSUPP` if the file cannot punch holes.
+    fn punch_hole(&self, offset: u64, len: u64) -> KResult<()> {
+        let _ = (offset, len);
+        Err(Errno::EOPNOTSUPP)
+    }
 }
 
 /// What backs a VMA's pages.
@@ -127,8 +221,8 @@ pub enum VmaBacking {
     /// Anonymous memory (zero-filled on first touch). `MAP_SHARED|MAP_ANONYMOUS` is also
     /// anonymous here (Linux backs it with shmem); see [`super::mmap`].
     Anon,
-    /// A file mapping: `vm_file` with `vm_pgoff` counting pages into it. Not created yet
-    /// (`do_mmap` returns `ENODEV` for files until the file-mapping issue).
+    /// A file mapping: `vm_file` with `vm_pgoff` counting pages into it, served from the
+    /// file's page cache (see [`super::fault`]).
     File(Arc<dyn MappedFile>),
 }
 
@@ -190,6 +284,15 @@ impl Vma {
     #[inline]
     pub fn is_anonymous(&self) -> bool {
         matches!(self.backing, VmaBacking::Anon)
+    }
+
+    /// `vma->vm_file`: the mapped file, if any.
+    #[inline]
+    pub fn file(&self) -> Option<&Arc<dyn MappedFile>> {
+        match &self.backing {
+            VmaBacking::File(f) => Some(f),
+            VmaBacking::Anon => None,
+        }
     }
 
     /// Whether `addr` is inside.

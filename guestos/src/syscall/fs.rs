@@ -220,8 +220,8 @@ pub fn sys_openat(
 ) -> KResult<u64> {
     let mut flags = flags as u32;
     let mode = mode as u32;
-    if flags & O_TMPFILE == O_TMPFILE {
-        return Err(Errno::EOPNOTSUPP);
+    if flags & O_TMPFILE_BIT != 0 {
+        return openat_tmpfile(p, vfs, u, dirfd, pathname, flags, mode);
     }
     if flags & O_CREAT != 0 && flags & O_DIRECTORY != 0 {
         return Err(Errno::EINVAL);
@@ -256,13 +256,73 @@ pub fn sys_openat(
             vfs.truncate(&inode, 0)?;
         }
     }
+    let shown = shown_path(p, vfs, &start, &path);
     // A special file's open operation makes its per-open state (not for O_PATH).
     let special = if flags & O_PATH == 0 {
         inode.open_special(flags)
     } else {
         None
     };
-    let file = OpenFile::with_special(FileTarget::Inode(inode), flags | O_LARGEFILE, special);
+    let file = OpenFile::with_special(
+        FileTarget::Inode(inode),
+        flags | O_LARGEFILE,
+        shown,
+        special,
+    );
+    Ok(u64::from(p.fds.alloc(file, flags & O_CLOEXEC != 0, 0)?))
+}
+
+/// `__O_TMPFILE`, the bit `O_TMPFILE` adds to `O_DIRECTORY`.
+const O_TMPFILE_BIT: u32 = O_TMPFILE & !O_DIRECTORY;
+
+/// The path `/proc/<pid>/maps` shows for a file opened as `path` from `start`: `path`
+/// itself if absolute, else `start`'s path joined with it (not normalised: `..` and
+/// symbolic links stay as written).
+fn shown_path(p: &ProcessFs, vfs: &Vfs, start: &Arc<Inode>, path: &[u8]) -> Vec<u8> {
+    let _ = p;
+    if path.first() == Some(&b'/') {
+        return path.to_vec();
+    }
+    let mut out = vfs.path_of(start).unwrap_or_default();
+    if out.last() != Some(&b'/') {
+        out.push(b'/');
+    }
+    out.extend_from_slice(path);
+    out
+}
+
+/// `openat` with `O_TMPFILE` (`build_open_flags()` + `vfs_tmpfile()`): an unnamed
+/// regular file in directory `pathname`.
+///
+/// # Errors
+/// `EINVAL` unless `O_DIRECTORY` is part of the flags and `O_CREAT` is not, or without
+/// write access (`O_WRONLY`/`O_RDWR`); `ENOTDIR`, `EACCES`, walk errors; `EMFILE`.
+fn openat_tmpfile(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    flags: u32,
+    mode: u32,
+) -> KResult<u64> {
+    // O_TMPFILE_MASK = __O_TMPFILE | O_DIRECTORY | O_CREAT must be exactly O_TMPFILE.
+    if flags & (O_TMPFILE | O_CREAT) != O_TMPFILE {
+        return Err(Errno::EINVAL);
+    }
+    if flags & 3 == O_RDONLY || flags & 3 == 3 {
+        return Err(Errno::EINVAL);
+    }
+    let path = get_path(u, pathname, false)?;
+    p.fds.check_free(1)?;
+    let start = start_dir(p, int_arg(dirfd), &path)?;
+    let perm = mode & 0o7777 & !p.umask;
+    let mut nd = vfs.namei(&p.exe_path, p.cred);
+    let inode = vfs.tmpfile(&mut nd, &start, &path, perm)?;
+    let mut shown = shown_path(p, vfs, &start, &path);
+    shown.extend_from_slice(format!("/#{} (deleted)", inode.ino()).as_bytes());
+    let open_flags = (flags & !(O_TMPFILE_BIT | O_DIRECTORY)) | O_LARGEFILE;
+    let file = OpenFile::new_named(FileTarget::Inode(inode), open_flags, shown);
     Ok(u64::from(p.fds.alloc(file, flags & O_CLOEXEC != 0, 0)?))
 }
 
@@ -1327,6 +1387,159 @@ pub fn sys_ftruncate(p: &mut ProcessFs, vfs: &Vfs, fd: u64, length: u64) -> KRes
     }
     f.truncate(vfs, length)?;
     Ok(0)
+}
+
+/// `truncate(path, length)` (`do_sys_truncate()` → `vfs_truncate()`).
+///
+/// # Errors
+/// `EINVAL` for a negative length or a file that is neither regular nor a directory;
+/// `EISDIR`; `EACCES` without write permission; `EFBIG`; walk errors.
+pub fn sys_truncate(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    pathname: u64,
+    length: u64,
+) -> KResult<u64> {
+    if (length as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = get_path(u, pathname, false)?;
+    let start = start_dir(p, AT_FDCWD, &path)?;
+    let inode = vfs.lookup(&start, &p.exe_path, p.cred, &path, true)?;
+    if inode.is_dir() {
+        return Err(Errno::EISDIR);
+    }
+    if inode.file_type() != crate::fs::FileType::Regular {
+        return Err(Errno::EINVAL);
+    }
+    vfs.check_permission(&inode, p.cred, crate::fs::MAY_WRITE)?;
+    vfs.truncate(&inode, length)?;
+    Ok(0)
+}
+
+/// `fsync(fd)` / `fdatasync(fd)` (`vfs_fsync_range()`): writes the file's dirty page-cache
+/// pages back, D bits of its shared mappings included (the page cache keeps no metadata
+/// that `fsync` would flush and `fdatasync` not).
+///
+/// # Errors
+/// `EBADF`; `EINVAL` for a pipe or host stream; a writeback error.
+pub fn sys_fsync(p: &mut ProcessFs, fd: u64) -> KResult<u64> {
+    let f = p.fds.get(fd_arg(fd))?;
+    if f.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    f.fsync()?;
+    Ok(0)
+}
+
+/// `syncfs(fd)`: writes back every file of the file system `fd` is on (there is one).
+///
+/// # Errors
+/// `EBADF`; a writeback error.
+pub fn sys_syncfs(p: &mut ProcessFs, vfs: &Vfs, fd: u64) -> KResult<u64> {
+    let f = p.fds.get(fd_arg(fd))?;
+    if f.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    vfs.sync()?;
+    Ok(0)
+}
+
+/// `fallocate(fd, mode, offset, len)`: see [`OpenFile::fallocate`].
+///
+/// # Errors
+/// `EBADF`; as [`OpenFile::fallocate`].
+pub fn sys_fallocate(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    fd: u64,
+    mode: u64,
+    offset: u64,
+    len: u64,
+) -> KResult<u64> {
+    let f = p.fds.get(fd_arg(fd))?;
+    if f.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    f.fallocate(vfs, mode as u32, offset as i64, len as i64)?;
+    Ok(0)
+}
+
+/// `MFD_CLOEXEC` (include/uapi/linux/memfd.h).
+pub const MFD_CLOEXEC: u32 = 0x1;
+/// `MFD_ALLOW_SEALING` (accepted; seals are not implemented, `F_ADD_SEALS` fails).
+pub const MFD_ALLOW_SEALING: u32 = 0x2;
+/// `MFD_HUGETLB`.
+pub const MFD_HUGETLB: u32 = 0x4;
+/// `MFD_NOEXEC_SEAL`: the file is created without execute permission.
+pub const MFD_NOEXEC_SEAL: u32 = 0x8;
+/// `MFD_EXEC`.
+pub const MFD_EXEC: u32 = 0x10;
+/// `MFD_NAME_PREFIX_LEN`: `"memfd:"`.
+const MFD_NAME_PREFIX: &[u8] = b"memfd:";
+/// The longest name: `NAME_MAX - strlen("memfd:")`.
+const MFD_NAME_MAX_LEN: usize = crate::fs::NAME_MAX - MFD_NAME_PREFIX.len();
+
+/// `memfd_create(name, flags)` (`mm/memfd.c`): an anonymous regular file of size 0 with a
+/// page cache, open `O_RDWR`, that lives until its last descriptor and mapping are gone.
+/// Its descriptor's path reads `/memfd:NAME (deleted)`.
+///
+/// # Errors
+/// `EINVAL` for unknown flags, `MFD_HUGETLB` (no huge pages here), both `MFD_EXEC` and
+/// `MFD_NOEXEC_SEAL`, or a name longer than 249 bytes; `EFAULT`; `EMFILE`.
+pub fn sys_memfd_create(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    uname: u64,
+    flags: u64,
+) -> KResult<u64> {
+    let known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC;
+    let flags = u32::try_from(flags).map_err(|_| Errno::EINVAL)?;
+    if flags & !known != 0 || flags & MFD_HUGETLB != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & MFD_EXEC != 0 && flags & MFD_NOEXEC_SEAL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let name = u.strncpy_from_user(uname, MFD_NAME_MAX_LEN + 1)?;
+    if name.len() > MFD_NAME_MAX_LEN {
+        return Err(Errno::EINVAL);
+    }
+    p.fds.check_free(1)?;
+    let exec_mask = if flags & MFD_NOEXEC_SEAL != 0 {
+        0o111
+    } else {
+        0
+    };
+    let inode = vfs.memfd_inode(p.cred, exec_mask);
+    let mut shown = b"/".to_vec();
+    shown.extend_from_slice(MFD_NAME_PREFIX);
+    shown.extend_from_slice(&name);
+    shown.extend_from_slice(b" (deleted)");
+    let file = OpenFile::new_named(
+        FileTarget::Inode(inode),
+        crate::fs::O_RDWR | O_LARGEFILE,
+        shown,
+    );
+    Ok(u64::from(p.fds.alloc(file, flags & MFD_CLOEXEC != 0, 0)?))
+}
+
+/// The file behind `mmap`'s `fd` (`ksys_mmap_pgoff()`'s `fget()`).
+///
+/// # Errors
+/// `EBADF` for a negative, closed or `O_PATH` descriptor.
+pub fn mmap_file(p: &ProcessFs, fd: u64) -> KResult<Arc<OpenFile>> {
+    let fd = int_arg(fd);
+    if fd < 0 {
+        return Err(Errno::EBADF);
+    }
+    let f = p.fds.get(fd as u32)?;
+    if f.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    Ok(f)
 }
 
 /// The termios of a fresh terminal (`tty_std_termios`, drivers/tty/tty_io.c):

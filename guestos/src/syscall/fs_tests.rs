@@ -30,7 +30,17 @@ struct Env {
     out: CapturedOutput,
 }
 
-fn env_with(config: VfsConfig, stdin: &[u8]) -> Env {
+/// Guest RAM for the page cache every test's files go through.
+fn guest_ram() -> Arc<crate::mm::PhysMem> {
+    let ram = devices::GuestMemory::new(&[(devices::GuestPhysAddr(0x8000_0000), 8 << 20)])
+        .expect("guest RAM");
+    Arc::new(crate::mm::PhysMem::new(ram).expect("frames"))
+}
+
+fn env_with(mut config: VfsConfig, stdin: &[u8]) -> Env {
+    if config.phys.is_none() {
+        config.phys = Some(guest_ram());
+    }
     let vfs = Vfs::new(config);
     let (streams, out) = HostStreams::capture(stdin.to_vec());
     let p = ProcessFs::new(&vfs, &Arc::new(streams));
@@ -367,7 +377,7 @@ fn openat_error_paths() {
     );
     assert_eq!(
         e.open("/x", crate::fs::O_TMPFILE | O_RDWR, 0o644),
-        Err(Errno::EOPNOTSUPP)
+        Err(Errno::ENOENT)
     );
     assert_eq!(e.open("", O_RDONLY, 0), Err(Errno::ENOENT));
     let long = format!("/{}", "a".repeat(256));
@@ -1811,6 +1821,125 @@ fn open_exec_checks() {
 }
 
 #[test]
+fn memfd_tmpfile_truncate_fallocate_and_fsync() {
+    let mut e = env();
+    // memfd_create: an unlinked O_RDWR regular file named "memfd:NAME".
+    let name = e.put_str(PATH_A, "buf");
+    let fd = sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, name, u64::from(MFD_CLOEXEC)).unwrap();
+    let st = e.fstat(fd).unwrap();
+    assert_eq!((st.mode, st.nlink, st.size), (S_IFREG | 0o777, 0, 0));
+    assert_eq!(
+        e.p.fds.get(fd as u32).unwrap().path(),
+        b"/memfd:buf (deleted)"
+    );
+    assert_eq!(sys_fcntl(&mut e.p, fd, 1, 0), Ok(1), "FD_CLOEXEC");
+    assert_eq!(sys_ftruncate(&mut e.p, &e.vfs, fd, 10_000), Ok(0));
+    assert_eq!(e.write(fd, b"hello"), Ok(5));
+    assert_eq!(e.fstat(fd).unwrap().size, 10_000);
+    assert_eq!(sys_fsync(&mut e.p, fd), Ok(0));
+    for bad in [MFD_HUGETLB, 0x100, MFD_EXEC | MFD_NOEXEC_SEAL] {
+        assert_eq!(
+            sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, name, u64::from(bad)),
+            Err(Errno::EINVAL)
+        );
+    }
+    let long = e.put_str(PATH_A, &"n".repeat(250));
+    assert_eq!(
+        sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, long, 0),
+        Err(Errno::EINVAL)
+    );
+    let ok = e.put_str(PATH_A, &"n".repeat(249));
+    assert!(sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, ok, u64::from(MFD_NOEXEC_SEAL)).is_ok());
+
+    // O_TMPFILE: needs write access and a directory; the file has no name.
+    e.mkdir("/d", 0o755).unwrap();
+    let tmp = crate::fs::O_TMPFILE;
+    assert_eq!(e.open("/d", tmp | O_RDONLY, 0o600), Err(Errno::EINVAL));
+    assert_eq!(
+        e.open("/d", tmp | O_CREAT | O_RDWR, 0o600),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        e.open("/d", (tmp & !O_DIRECTORY) | O_RDWR, 0o600),
+        Err(Errno::EINVAL)
+    );
+    e.create("/d/file", b"x");
+    assert_eq!(e.open("/d/file", tmp | O_RDWR, 0o600), Err(Errno::ENOTDIR));
+    let t = e.open("/d", tmp | O_RDWR, 0o640).unwrap();
+    assert_eq!(e.write(t, b"abc"), Ok(3));
+    let st = e.fstat(t).unwrap();
+    assert_eq!((st.mode, st.nlink, st.size), (S_IFREG | 0o640, 0, 3));
+    assert_eq!(
+        e.stat("/d", 0).unwrap().size,
+        3 * 20,
+        "one entry: the tmpfile has none"
+    );
+
+    // truncate(path).
+    let path = e.put_str(PATH_A, "/d/file");
+    assert_eq!(sys_truncate(&mut e.p, &e.vfs, &mut e.u, path, 5000), Ok(0));
+    assert_eq!(e.stat("/d/file", 0).unwrap().size, 5000);
+    assert_eq!(
+        sys_truncate(&mut e.p, &e.vfs, &mut e.u, path, u64::MAX),
+        Err(Errno::EINVAL)
+    );
+    let dir = e.put_str(PATH_A, "/d");
+    assert_eq!(
+        sys_truncate(&mut e.p, &e.vfs, &mut e.u, dir, 0),
+        Err(Errno::EISDIR)
+    );
+    let null = e.put_str(PATH_A, "/dev/null");
+    assert_eq!(
+        sys_truncate(&mut e.p, &e.vfs, &mut e.u, null, 0),
+        Err(Errno::EINVAL)
+    );
+
+    // fallocate.
+    let f = e.open("/d/file", O_RDWR, 0).unwrap();
+    let fa = |e: &mut Env, fd: u64, mode: u32, off: i64, len: i64| {
+        sys_fallocate(&mut e.p, &e.vfs, fd, mode.into(), off as u64, len as u64)
+    };
+    assert_eq!(fa(&mut e, f, 0, 0, 0), Err(Errno::EINVAL));
+    assert_eq!(fa(&mut e, f, 0, -1, 10), Err(Errno::EINVAL));
+    assert_eq!(
+        fa(&mut e, f, 0x2, 0, 10),
+        Err(Errno::EOPNOTSUPP),
+        "hole needs KEEP_SIZE"
+    );
+    assert_eq!(fa(&mut e, f, 0x100, 0, 10), Err(Errno::EOPNOTSUPP));
+    assert_eq!(
+        fa(&mut e, f, 0x10, 0, 10),
+        Err(Errno::EOPNOTSUPP),
+        "ZERO_RANGE on tmpfs"
+    );
+    assert_eq!(fa(&mut e, f, 0, i64::MAX, 10), Err(Errno::EFBIG));
+    assert_eq!(fa(&mut e, f, 0, 0, 3 * 4096), Ok(0));
+    let st = e.fstat(f).unwrap();
+    assert_eq!((st.size, st.blocks), (3 * 4096, 24));
+    assert_eq!(fa(&mut e, f, 1, 0, 5 * 4096), Ok(0));
+    let st = e.fstat(f).unwrap();
+    assert_eq!(
+        (st.size, st.blocks),
+        (3 * 4096, 40),
+        "KEEP_SIZE allocates only"
+    );
+    assert_eq!(e.write(f, b"0123456789"), Ok(10));
+    assert_eq!(fa(&mut e, f, 3, 2, 4096 + 100), Ok(0));
+    let st = e.fstat(f).unwrap();
+    assert_eq!(st.size, 3 * 4096);
+    let fd2 = e.open("/d/file", O_RDONLY, 0).unwrap();
+    assert_eq!(e.read(fd2, 12).unwrap(), b"01\0\0\0\0\0\0\0\0\0\0".to_vec());
+    assert_eq!(fa(&mut e, fd2, 0, 0, 1), Err(Errno::EBADF), "read-only");
+    let (r, w) = e.pipe(0);
+    assert_eq!(fa(&mut e, w, 0, 0, 1), Err(Errno::ESPIPE));
+    assert_eq!(sys_fsync(&mut e.p, r), Err(Errno::EINVAL));
+    let dfd = e.open("/d", O_RDONLY | O_DIRECTORY, 0).unwrap();
+    assert_eq!(sys_fsync(&mut e.p, dfd), Ok(0));
+    assert_eq!(sys_syncfs(&mut e.p, &e.vfs, dfd), Ok(0));
+    assert_eq!(sys_fsync(&mut e.p, 99), Err(Errno::EBADF));
+}
+
+#[test]
 fn timestamps_follow_the_kernel_clock() {
     let mut e = env_with(
         VfsConfig {
@@ -1866,7 +1995,7 @@ mod fuzz {
 
     fn call(e: &mut Env, nr: u8, a: [u64; 5]) {
         let (p, v, u) = (&mut e.p, &e.vfs, &mut e.u);
-        let _ = match nr % 35 {
+        let _ = match nr % 40 {
             0 => sys_openat(p, v, u, a[0], a[1], a[2], a[3]),
             1 => sys_close(p, a[0]),
             2 => sys_read(p, v, u, a[0], a[1], a[2] & 0xffff).map_err(|_| Errno::EIO),
@@ -1901,6 +2030,11 @@ mod fuzz {
             31 => sys_fchmodat2(p, v, u, a[0], a[1], a[2], a[3]),
             32 => sys_fchown(p, v, a[0], a[1], a[2]),
             33 => sys_fchownat(p, v, u, a[0], a[1], a[2], a[3], a[4]),
+            34 => sys_truncate(p, v, u, a[0], a[1] & 0xf_ffff),
+            35 => sys_fallocate(p, v, a[0], a[1], a[2] & 0xf_ffff, a[3] & 0xf_ffff),
+            36 => sys_memfd_create(p, v, u, a[0], a[1]),
+            37 => sys_fsync(p, a[0]),
+            38 => sys_syncfs(p, v, a[0]),
             _ => sys_utimensat(p, v, u, a[0], a[1], a[2], a[3]),
         };
     }

@@ -10,7 +10,10 @@ use emu::Hart;
 
 use crate::config::ExitStatus;
 use crate::errno::{Errno, KResult};
+use std::sync::Arc;
+
 use crate::mm::mmap::MAP_ANONYMOUS;
+use crate::mm::MappedFile;
 use crate::process::Process;
 use crate::signal::restore_sigframe;
 use crate::uaccess::UserAccess;
@@ -179,28 +182,35 @@ fn handle(
             fsx.umask = (a[0] as u32) & 0o777;
             ret(Ok(u64::from(old)))
         }
-        SYS_fsync | SYS_fdatasync => ret(fsx.fds.get(a[0] as u32).map(|_| 0)),
+        SYS_fsync | SYS_fdatasync => ret(fs::sys_fsync(fsx, a[0])),
+        SYS_sync => {
+            // ksys_sync() returns nothing: errors stay recorded on the files.
+            let _ = vfs.sync();
+            ret(Ok(0))
+        }
+        SYS_syncfs => ret(fs::sys_syncfs(fsx, vfs, a[0])),
+        SYS_truncate => ret(fs::sys_truncate(fsx, vfs, u, a[0], a[1])),
+        SYS_fallocate => ret(fs::sys_fallocate(fsx, vfs, a[0], a[1], a[2], a[3])),
+        SYS_memfd_create => ret(fs::sys_memfd_create(fsx, vfs, u, a[0], a[1])),
 
         // ---- memory (mm::mmap) ----
         SYS_brk => ret(Ok(p.mm.brk(a[0]))),
         SYS_mmap => {
-            if a[3] & MAP_ANONYMOUS == 0 {
-                // File mappings come with the page cache (next issue): refuse cleanly.
-                let fd_ok = (a[4] as i32) >= 0 && p.fs.fds.get(a[4] as u32).is_ok();
-                return ret(Err(if fd_ok { Errno::ENODEV } else { Errno::EBADF }));
-            }
-            ret(p.mm.sys_mmap(a[0], a[1], a[2], a[3], None, a[5]))
+            let file: Option<Arc<dyn MappedFile>> = if a[3] & MAP_ANONYMOUS == 0 {
+                match fs::mmap_file(&p.fs, a[4]) {
+                    Ok(f) => Some(f),
+                    Err(e) => return ret(Err(e)),
+                }
+            } else {
+                None
+            };
+            ret(p.mm.sys_mmap(a[0], a[1], a[2], a[3], file, a[5]))
         }
         SYS_munmap => ret(p.mm.do_munmap(a[0], a[1])),
         SYS_mprotect => ret(p.mm.mprotect(a[0], a[1], a[2])),
         SYS_madvise => ret(p.mm.madvise(a[0], a[1], a[2] as i32)),
         SYS_mremap => ret(p.mm.mremap(a[0], a[1], a[2], a[3], a[4])),
-        SYS_msync => {
-            if !a[0].is_multiple_of(4096) || a[2] & !7 != 0 {
-                return ret(Err(Errno::EINVAL));
-            }
-            ret(Ok(0))
-        }
+        SYS_msync => ret(p.mm.msync(a[0], a[1], a[2])),
         SYS_riscv_flush_icache => {
             hart.flush_icache();
             ret(Ok(0))
