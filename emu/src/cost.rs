@@ -1,5 +1,7 @@
-//! The cycle model: deterministic *modelled cycles* per instruction class and per MMU and
-//! trap event, from a table the user can override (`--cost key=value,...`).
+//! The cycle model: deterministic *modelled cycles* per instruction class, per MMU and
+//! trap event, and per kernel primitive (the `k_*` entries, which the guest OS counts and
+//! charges to the hart after each system call and fault), from a table the user can
+//! override (`--cost key=value,...`).
 //!
 //! Modelled cycles are a model, not time: the same program with the same knobs always
 //! costs the same number of cycles, which is what lets tests assert on them and lets
