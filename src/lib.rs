@@ -344,5 +344,25 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
     for (k, v) in rows {
         writeln!(w, "{k:>22}  {v}")?;
     }
+    // Kernel work of the system calls and faults, priced by the cost model's k_* entries
+    // and charged to the hart (part of "modelled cycles" above).
+    let cost = match opts.kernel_config() {
+        Ok(c) => c.cost,
+        Err(_) => emu::CostModel::default(),
+    };
+    let ke = &r.kernel.kernel_events;
+    writeln!(
+        w,
+        "{:>22}  {}",
+        "kernel modelled cycles", r.kernel.kernel_cycles
+    )?;
+    for (name, count, entry, cycles) in ke.rows(&cost) {
+        writeln!(
+            w,
+            "{:>22}  {count} ({entry}: {cycles} cycles)",
+            format!("kernel {name}")
+        )?;
+    }
+    writeln!(w, "{:>22}  {}", "kernel warnings", ke.warnings)?;
     Ok(())
 }

@@ -19,7 +19,8 @@ struct Cli {
 enum Command {
     /// Run a static riscv64 Linux ELF image.
     Run(RunArgs),
-    /// Run the built-in benchmarks and print MIPS and modelled cycles.
+    /// Run the built-in benchmarks and print MIPS and modelled cycles (`bench pin`: the
+    /// cost of GUP references and pins per page).
     Bench(BenchArgs),
     /// Print the default cycle-model table (modelled cycles per event).
     CostTable,
@@ -78,12 +79,39 @@ struct MachineArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct BenchArgs {
+    #[command(subcommand)]
+    what: Option<BenchCommand>,
     #[command(flatten)]
     machine: MachineArgs,
     /// Images to benchmark (default: the CPU workloads in guest/bin next to the sources,
     /// else the embedded loop image).
     images: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// get_user_pages_fast, pin_user_pages_fast, pin_user_pages and pin_user_pages with
+    /// FOLL_LONGTERM: modelled cycles and host ns per page, 1/16/512 pages per call,
+    /// populated or faulting, by folio size (the gup_test ioctl's kernel code).
+    Pin(PinBenchArgs),
+}
+
+#[derive(Args)]
+struct PinBenchArgs {
+    /// Pages (4 KiB) per run.
+    #[arg(long, default_value_t = 8192)]
+    pages: u64,
+    /// Runs per row (host time is their median).
+    #[arg(long, default_value_t = 5)]
+    samples: usize,
+    /// Paging mode of the address space.
+    #[arg(long, default_value = "sv39", value_parser = ["sv39", "sv48"])]
+    paging: String,
+    /// Cycle-model overrides, `NAME=CYCLES,...` (the k_* entries price kernel work).
+    #[arg(long, value_name = "NAME=CYCLES,...")]
+    cost: Option<String>,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -127,6 +155,17 @@ fn main() -> ExitCode {
             opts.strace = a.strace;
             opts.files = a.files;
             run_report(&opts, &a.image, &a.args)
+        }
+        Some(Command::Bench(BenchArgs {
+            what: Some(BenchCommand::Pin(p)),
+            ..
+        })) => {
+            let opts = RunOptions {
+                paging: p.paging,
+                cost: p.cost,
+                ..RunOptions::default()
+            };
+            bench::pin::run(&opts, p.pages, p.samples).map(|()| 0)
         }
         Some(Command::Bench(b)) => bench::run(&b.machine.options(), &b.images).map(|()| 0),
         Some(Command::CostTable) => {

@@ -153,3 +153,95 @@ fn cost_overrides_change_modelled_cycles_only() {
     let (i3, c3) = cycles(&[]);
     assert_eq!((i1, c1), (i3, c3), "modelled cycles are deterministic");
 }
+
+/// The `--stats` value of a row (its first number after the label).
+fn stat(err: &str, row: &str) -> u64 {
+    err.lines()
+        .find(|l| l.trim_start().starts_with(row))
+        .and_then(|l| l.trim_start()[row.len()..].split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{row} in {err}"))
+}
+
+#[test]
+fn kernel_work_is_charged_to_the_hart_and_listed() {
+    let run = |extra: &[&str]| -> String {
+        let mut args = vec!["run", "--stats"];
+        args.extend_from_slice(extra);
+        let img = image("hello");
+        args.push(&img);
+        stderr(&dirtybit(&args))
+    };
+    let a = run(&[]);
+    let b = run(&["--cost", "k_page_zero=0,k_pte_load=1"]);
+    let zeroes = stat(&a, "kernel page_zeroes");
+    let loads = stat(&a, "kernel pte_loads");
+    assert!(zeroes > 0 && loads > 0, "{a}");
+    assert_eq!(stat(&a, "kernel warnings"), 0);
+    // Exactly the repriced kernel events leave the hart's modelled cycles.
+    let saved = zeroes * 300 + loads * 19;
+    assert_eq!(
+        stat(&a, "modelled cycles") - stat(&b, "modelled cycles"),
+        saved,
+        "{a}\n{b}"
+    );
+    assert_eq!(
+        stat(&a, "kernel modelled cycles") - stat(&b, "kernel modelled cycles"),
+        saved
+    );
+}
+
+#[test]
+fn bench_pin_prices_the_gup_paths_per_page() {
+    let o = dirtybit(&["bench", "pin", "--pages", "1024", "--samples", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let row = |api: &str, folio: &str, batch: &str, state: &str| -> Vec<String> {
+        out.lines()
+            .find(|l| {
+                l.starts_with(api) && {
+                    let f: Vec<&str> = l[api.len()..].split_whitespace().collect();
+                    f.first() == Some(&folio)
+                        && f.get(1) == Some(&batch)
+                        && f.get(2) == Some(&state)
+                }
+            })
+            .map(|l| {
+                l[api.len()..]
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_else(|| panic!("{api} {folio} {batch} {state} in\n{out}"))
+    };
+    // pin_user_pages_fast, 512 populated pages per call: per call one GUP entry (40) and
+    // two upper-level PTE loads (2 × 20), per page two PTE loads (the walk and the
+    // re-check) and one refcount update (3 × 20): (80 + 512 × 60) / 512 = 60.16.
+    let r = row("pin_user_pages_fast ", "4K", "512", "populated");
+    assert_eq!(&r[3..5], ["60.2", "20.0"], "{out}");
+    assert_eq!(r[7], "2.00", "one refcount update to pin, one to unpin");
+    // One page per call walks the upper levels every time.
+    let r = row("get_user_pages_fast ", "4K", "1", "populated");
+    assert_eq!(r[3], "140.0");
+    // 2 MiB folios are not in this build.
+    let r = row("pin_user_pages LONGTERM ", "2M", "16", "fault");
+    assert_eq!(r[3], "unavailable:", "{out}");
+    // The k_* entries price it: free PTE loads leave (40 + 512 × 20) / 512.
+    let o = dirtybit(&[
+        "bench",
+        "pin",
+        "--pages",
+        "512",
+        "--samples",
+        "1",
+        "--cost",
+        "k_pte_load=0",
+    ]);
+    let out2 = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out2.lines().any(|l| l.starts_with("pin_user_pages_fast ")
+            && l.split_whitespace().collect::<Vec<_>>()[1..5]
+                == ["4K", "512", "populated", "20.1"]),
+        "{out2}"
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::mm::GupGeneration;
+use crate::mm::{GupGeneration, KernelEventCounts};
 use emu::{CostModel, HartStats};
 use mmu::{AdScheme, MmuCounters, SatpMode, TlbGeometry};
 
@@ -122,6 +122,11 @@ pub struct KernelStats {
     /// Transparent-huge-page events over the whole run (faults, huge zero maps, PMD and
     /// folio splits; Linux's `thp_*` vmstat lines), teardown included.
     pub thp: ThpStats,
+    /// Kernel-primitive events of the system calls and faults handled (see
+    /// `mm::events`), including the `WARN()`s printed.
+    pub kernel_events: KernelEventCounts,
+    /// Their modelled cycles, charged to the harts (included in `HartStats::cycles`).
+    pub kernel_cycles: u64,
 }
 
 /// What a finished run reports.

@@ -22,7 +22,7 @@ use crate::errno::{Errno, KResult};
 use crate::exec::{exec, LoadError};
 use crate::fs::{parse_file_arg, HostStreams, ImportError};
 use crate::loader::parse_elf;
-use crate::mm::{Mm, PageAllocError, PhysMem, TlbFlushRange, VmFault};
+use crate::mm::{KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlushRange, VmFault};
 use crate::process::{Process, TaskState, WaitOn};
 use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
@@ -293,22 +293,27 @@ impl Kernel<'_> {
                 hart.account_trap();
                 self.stats.syscalls += 1;
                 self.epoch += 1;
+                let before = self.phys.events().snapshot();
                 self.syscall(hart, pid);
+                self.charge_kernel_work(hart, &before);
                 None
             }
             Exit::PageFault { va, access } => {
                 hart.account_trap();
                 self.stats.page_faults += 1;
+                let before = self.phys.events().snapshot();
                 let Some(proc) = self.procs.get_mut(&pid) else {
                     return;
                 };
                 let r = proc.mm.handle_user_fault(va.raw(), access);
                 apply_flush(hart, proc);
+                let asid = proc.mm.asid();
+                self.charge_kernel_work(hart, &before);
                 match r {
                     Ok(()) => {
                         // update_mmu_cache(): drop a translation the TLB may still hold with
                         // the old permissions (a spurious fault on an upgraded PTE).
-                        hart.sfence_vma(Some(va.raw()), Some(proc.mm.asid()));
+                        hart.sfence_vma(Some(va.raw()), Some(asid));
                         None
                     }
                     Err(VmFault::SigsegvAccerr) => Some((SIGSEGV, signal::SEGV_ACCERR, va.raw())),
@@ -348,6 +353,18 @@ impl Kernel<'_> {
             );
         }
         self.deliver_pending(hart, pid);
+    }
+
+    /// Charges the kernel work done since `before` (a [`crate::mm::KernelEvents`]
+    /// snapshot taken when the hart trapped) to the hart, priced by the cost model: a
+    /// guest reading `rdcycle` around an `ecall` sees it. Also adds it to the run's
+    /// kernel statistics.
+    fn charge_kernel_work(&mut self, hart: &mut Hart<'_>, before: &KernelEventCounts) {
+        let work = self.phys.events().snapshot().since(before);
+        let cycles = work.cycles(&self.config.cost);
+        hart.charge_cycles(cycles);
+        self.stats.kernel_events.accumulate(&work);
+        self.stats.kernel_cycles += cycles;
     }
 
     /// One system call of `pid` (whose registers are live in the hart).

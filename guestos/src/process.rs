@@ -114,14 +114,18 @@ impl Process {
     }
 
     /// The file system every process shares, set up per `config`, with its page cache in
-    /// `phys`.
+    /// `phys` and the kernel's debugfs files.
     pub fn new_vfs(config: &KernelConfig, phys: &Arc<crate::mm::PhysMem>) -> Arc<Vfs> {
-        Arc::new(Vfs::new(VfsConfig {
+        let vfs = Vfs::new(VfsConfig {
             phys: Some(Arc::clone(phys)),
             clock: VfsConfig::system_clock(),
             urandom_seed: config.seed ^ 0x7572_616e_646f_6d00,
             ..VfsConfig::default()
-        }))
+        });
+        // debugfs: /sys/kernel/debug/gup_test. Cannot fail on a fresh tree; an error
+        // would only leave the file missing (ENOENT, as on a kernel without it).
+        let _ = crate::mm::gup_test::register(&vfs);
+        Arc::new(vfs)
     }
 
     /// `copy_process` for `fork`: a child with `mm` (already duplicated by

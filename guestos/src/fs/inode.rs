@@ -425,6 +425,8 @@ pub(crate) enum Body {
     CharDev(CharDev),
     Symlink(Vec<u8>),
     Magic(MagicLink),
+    /// A file implemented by kernel code (`super::special`).
+    Special(super::special::SpecialNode),
 }
 
 /// Mutable inode state, under the inode's lock.
@@ -528,6 +530,16 @@ impl Inode {
         let n = store.read_at(0, &mut buf);
         buf.truncate(n);
         Ok(Some(buf))
+    }
+
+    /// For a special file ([`super::SpecialNode`]): runs its `open` for an open with
+    /// `flags` and returns the per-open state; `None` for every other inode.
+    pub fn open_special(&self, flags: u32) -> Option<Arc<dyn super::SpecialFile>> {
+        let open = match &self.lock().body {
+            Body::Special(n) => n.open,
+            _ => return None,
+        };
+        Some(open(flags))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, InodeInner> {

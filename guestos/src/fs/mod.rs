@@ -16,6 +16,7 @@ mod file;
 mod inode;
 pub mod pagecache;
 mod pipe;
+mod special;
 mod stat;
 mod stdio;
 mod vfs;
@@ -30,6 +31,7 @@ pub use file::{
 pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec, MAX_LFS_FILESIZE};
 pub use pagecache::{AddressSpace, CachedFile, PageCache, PageCacheStats};
 pub use pipe::{Pipe, PipeEnd, PIPE_BUF, PIPE_CAPACITY};
+pub use special::{SpecialCtx, SpecialFile, SpecialNode};
 pub use stat::{
     encode_dev, DirentWriter, Kstat, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, STATX_RESERVED,
 };

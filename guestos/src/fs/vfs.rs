@@ -370,6 +370,25 @@ impl Vfs {
         Ok(cur)
     }
 
+    /// Adds the special file `name` ([`super::SpecialNode`]: a regular file whose
+    /// operations are kernel code, as a debugfs file) with permissions `perm` to the
+    /// directory `dir` (absolute), creating `dir` and its parents with `dir_perm`.
+    ///
+    /// # Errors
+    /// `EEXIST` if the name is taken; path errors.
+    pub fn add_special_file(
+        &self,
+        dir: &[u8],
+        dir_perm: u32,
+        name: &[u8],
+        perm: u32,
+        node: super::SpecialNode,
+    ) -> KResult<Arc<Inode>> {
+        let parent = self.create_dir_all(dir, dir_perm)?;
+        let _ns = lock(&self.ns_lock);
+        self.add_node(&parent, name, FileType::Regular, perm, Body::Special(node))
+    }
+
     /// Creates (or replaces the contents of) regular file `path` (absolute) with `data`
     /// and permissions `perm`, creating parent directories (0755) as needed.
     ///
@@ -511,7 +530,7 @@ impl Vfs {
             Body::Dir(d) => ((d.by_name.len() as u64 + 2) * BOGO_DIRENT_SIZE, 0, (0, 0)),
             Body::CharDev(c) => (0, 0, c.rdev()),
             Body::Symlink(t) => (t.len() as u64, 0, (0, 0)),
-            Body::Magic(_) => (0, 0, (0, 0)),
+            Body::Magic(_) | Body::Special(_) => (0, 0, (0, 0)),
         };
         Kstat {
             dev: TMPFS_DEV,

@@ -436,6 +436,11 @@ impl Mm {
     ) -> Result<(), VmFault> {
         let src = file.fault(index, false)?;
         let new = self.phys.alloc_page(false);
+        self.phys
+            .pages
+            .events
+            .page_copies
+            .add(u64::from(new.is_some()));
         let copied = new.is_some_and(|new| {
             self.phys
                 .ram
@@ -554,6 +559,7 @@ impl Mm {
         let old = self.pgtable.vm_normal_page(pte);
         let new = self.phys.alloc_page(old.is_none()).ok_or(VmFault::Oom)?;
         if let Some(old) = old {
+            self.phys.pages.events.page_copies.inc();
             if self
                 .phys
                 .ram

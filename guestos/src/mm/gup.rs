@@ -349,6 +349,7 @@ pub struct MmapReadGuard<'a> {
 impl Mm {
     /// `mmap_read_lock()`.
     pub fn mmap_read_lock(&mut self) -> MmapReadGuard<'_> {
+        self.phys.pages.events.lock_ops.inc();
         MmapReadGuard { mm: self }
     }
 
@@ -787,6 +788,7 @@ pub(crate) fn __get_user_pages_hooked(
     pages: &mut Vec<Pfn>,
     mut hook: RetryHook<'_>,
 ) -> KResult<usize> {
+    guard.mm.phys.pages.events.gup_calls.inc();
     let mut done = 0usize;
     // An owned snapshot, like Linux's `vma` local: valid while the lock is held; the
     // borrow checker keeps references into the tree out of the loop.
@@ -901,20 +903,33 @@ fn __get_user_pages_locked(
     guard: &mut MmapReadGuard<'_>,
     start: u64,
     nr_pages: usize,
-    mut flags: FollFlags,
+    flags: FollFlags,
     hook: RetryHook<'_>,
 ) -> KResult<Vec<Pfn>> {
+    let mut pages = Vec::with_capacity(nr_pages.min(1024));
+    __get_user_pages_locked_into(guard, start, nr_pages, flags, hook, &mut pages)?;
+    Ok(pages)
+}
+
+/// [`__get_user_pages_locked`] appending to the caller's `pages` (Linux's `pages + i`
+/// argument); returns how many were appended.
+fn __get_user_pages_locked_into(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    mut flags: FollFlags,
+    hook: RetryHook<'_>,
+    pages: &mut Vec<Pfn>,
+) -> KResult<usize> {
     if flags.contains(FollFlags::PIN) {
         guard.mm.set_has_pinned_flag();
     } else {
         flags |= FollFlags::GET;
     }
-    let mut pages = Vec::with_capacity(nr_pages.min(1024));
     if nr_pages == 0 {
-        return Ok(pages);
+        return Ok(0);
     }
-    __get_user_pages_hooked(guard, start, nr_pages, flags, &mut pages, hook)?;
-    Ok(pages)
+    __get_user_pages_hooked(guard, start, nr_pages, flags, pages, hook)
 }
 
 /// `get_user_pages()`: references (`FOLL_GET`) on `nr_pages` pages of the locked address
@@ -935,6 +950,22 @@ pub fn get_user_pages(
     __get_user_pages_locked(guard, start, nr_pages, f, None)
 }
 
+/// [`get_user_pages`] appending the pages to `pages` (Linux's `struct page **pages`
+/// argument) instead of returning a new vector. Returns how many were appended.
+///
+/// # Errors
+/// As [`get_user_pages`]; nothing is appended then.
+pub fn get_user_pages_into(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    pages: &mut Vec<Pfn>,
+) -> KResult<usize> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::TOUCH)?;
+    __get_user_pages_locked_into(guard, start, nr_pages, f, None, pages)
+}
+
 /// `pin_user_pages()`: as [`get_user_pages`] with `FOLL_PIN`; release with
 /// [`unpin_user_pages`].
 ///
@@ -948,6 +979,21 @@ pub fn pin_user_pages(
 ) -> KResult<Vec<Pfn>> {
     let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
     __get_user_pages_locked(guard, start, nr_pages, f, None)
+}
+
+/// [`pin_user_pages`] appending the pages to `pages`. Returns how many were appended.
+///
+/// # Errors
+/// As [`get_user_pages`]; nothing is appended then.
+pub fn pin_user_pages_into(
+    guard: &mut MmapReadGuard<'_>,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    pages: &mut Vec<Pfn>,
+) -> KResult<usize> {
+    let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
+    __get_user_pages_locked_into(guard, start, nr_pages, f, None, pages)
 }
 
 /// `get_user_pages_remote()`: as [`get_user_pages`] on another process's address space
@@ -1120,83 +1166,106 @@ pub fn access_remote_vm(mm: &mut Mm, addr: u64, buf: &mut [u8], gup_flags: FollF
 /// long-term writable pin of a non-anonymous page (`gup_fast_folio_allowed()` needs the
 /// file's mapping). Returns the pages taken (a prefix of the range).
 pub fn gup_fast(mm: &Mm, start: u64, nr_pages: usize, flags: FollFlags) -> Vec<Pfn> {
-    gup_fast_hooked(mm, start, nr_pages, flags, None)
+    let mut pages = Vec::with_capacity(nr_pages.min(1024));
+    gup_fast_hooked(mm, start, nr_pages, flags, None, &mut pages);
+    pages
 }
 
 /// What runs between the speculative reference and the PTE re-check of [`gup_fast`]
 /// (tests model another hart changing the PTE there); `None` in production.
 pub(crate) type FastHook<'h> = Option<&'h mut dyn FnMut(&Mm, u64)>;
 
+/// The span one last-level table maps (`PMD_SIZE`: 512 entries of 4 KiB, 2 MiB in Sv39
+/// and Sv48): [`gup_fast`] walks the upper levels once per span, as Linux's
+/// `gup_fast_pmd_range()` calls `gup_fast_pte_range()` once per PMD.
+const PMD_SIZE: u64 = 512 * PAGE_SIZE;
+
+/// Size in bytes of one PTE.
+const PTE_BYTES: u64 = 8;
+
+/// [`gup_fast`] appending to `pages`; returns how many were appended.
 fn gup_fast_hooked(
     mm: &Mm,
     start: u64,
     nr_pages: usize,
     flags: FollFlags,
     mut hook: FastHook<'_>,
-) -> Vec<Pfn> {
+    pages: &mut Vec<Pfn>,
+) -> usize {
     let phys = mm.phys();
-    let mut pages = Vec::new();
+    phys.pages.events.gup_calls.inc();
+    let before = pages.len();
+    let write = flags.contains(FollFlags::WRITE);
+    let longterm_write_pin =
+        flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE);
     // SMP: for FOLL_PIN, sample mm->write_protect_seq here (odd: fork in progress, return
     // 0) and disable interrupts / enter the page-table-freeing epoch.
     let mut addr = start & !(PAGE_SIZE - 1);
-    while pages.len() < nr_pages {
-        let Some(slot) = mm.pgtable.follow_pte(addr) else {
-            break;
-        };
-        if slot.level > 0 {
-            let want = nr_pages - pages.len();
-            let Some(n) = gup_fast_pmd_leaf(mm, addr, slot, want, flags, &mut pages, &mut hook)
-            else {
+    let mut left = nr_pages;
+    'tables: while left > 0 {
+        // gup_fast_pgd_range() … gup_fast_pmd_range(): the upper levels, once per table.
+        let Some(mut slot) = mm.pgtable.pte_offset(addr) else {
+            // No last-level table: a huge PMD (gup_fast_pmd_leaf(), one grab for all its
+            // pages in range), or nothing mapped — the slow path.
+            let Some(pmd) = mm.pgtable.follow_pte(addr).filter(|s| s.level > 0) else {
+                break;
+            };
+            let Some(n) = gup_fast_pmd_leaf(mm, addr, pmd, left, flags, pages, &mut hook) else {
                 break;
             };
             addr = addr.wrapping_add(n * PAGE_SIZE);
+            left -= n as usize;
             continue;
-        }
-        let pte = slot.pte;
-        if pte_protnone(pte) || !pte.is_valid() {
-            break;
-        }
-        // pte_access_permitted()
-        if flags.contains(FollFlags::WRITE) && !pte_write(pte) {
-            break;
-        }
-        // pte_special(): the zero page and PFN mappings need the VMA.
-        let Some(pfn) = mm.pgtable.vm_normal_page(pte) else {
-            break;
         };
-        let Some(page) = phys.pages.page(pfn) else {
-            break;
-        };
-        // try_grab_folio_fast(): speculative, may race with the page being freed.
-        if try_grab_folio(phys, pfn, flags).is_err() {
-            break;
+        let in_table = ((PMD_SIZE - (addr & (PMD_SIZE - 1))) / PAGE_SIZE) as usize;
+        // gup_fast_pte_range()
+        for _ in 0..in_table.min(left) {
+            let pte = mm.pgtable.ptep_get(slot);
+            if pte_protnone(pte) || !pte.is_valid() {
+                break 'tables;
+            }
+            // pte_access_permitted()
+            if write && !pte_write(pte) {
+                break 'tables;
+            }
+            // pte_special(): the zero page and PFN mappings need the VMA.
+            let Some(pfn) = mm.pgtable.vm_normal_page(pte) else {
+                break 'tables;
+            };
+            let Some(page) = phys.pages.page(pfn) else {
+                break 'tables;
+            };
+            // try_grab_folio_fast(): speculative, may race with the page being freed.
+            if try_grab_folio(phys, pfn, flags).is_err() {
+                break 'tables;
+            }
+            if let Some(h) = hook.as_deref_mut() {
+                h(mm, addr);
+            }
+            // The PTE may have changed (zapped, COWed) between our read and the reference.
+            if mm.pgtable.ptep_get(slot) != pte {
+                gup_put_folio(phys, pfn, 1, flags);
+                break 'tables;
+            }
+            // gup_fast_folio_allowed(): writable long-term pins of non-anonymous pages
+            // need the VMA to rule out dirty-tracked file mappings.
+            if longterm_write_pin && !page.test(PageFlags::ANON) {
+                gup_put_folio(phys, pfn, 1, flags);
+                break 'tables;
+            }
+            if !pte_write(pte) && gup_must_unshare(mm.gup_gen, None, flags, page) {
+                gup_put_folio(phys, pfn, 1, flags);
+                break 'tables;
+            }
+            pages.push(pfn);
+            addr = addr.wrapping_add(PAGE_SIZE);
+            slot = devices::GuestPhysAddr(slot.0 + PTE_BYTES);
+            left -= 1;
         }
-        if let Some(h) = hook.as_deref_mut() {
-            h(mm, addr);
-        }
-        // The PTE may have changed (zapped, COWed) between our read and the reference.
-        if mm.pgtable.ptep_get(slot.addr) != pte {
-            gup_put_folio(phys, pfn, 1, flags);
-            break;
-        }
-        // gup_fast_folio_allowed(): writable long-term pins of non-anonymous pages need
-        // the VMA to rule out dirty-tracked file mappings.
-        if flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE)
-            && !page.test(PageFlags::ANON)
-        {
-            gup_put_folio(phys, pfn, 1, flags);
-            break;
-        }
-        if !pte_write(pte) && gup_must_unshare(mm.gup_gen, None, flags, page) {
-            gup_put_folio(phys, pfn, 1, flags);
-            break;
-        }
-        pages.push(pfn);
-        addr = addr.wrapping_add(PAGE_SIZE);
     }
     // SMP: for FOLL_PIN, read_seqcount_retry(write_protect_seq): if a fork ran, unpin
     // everything and return 0.
-    pages
+    pages.len() - before
 }
 
 /// `gup_fast_pmd_leaf()`: the lockless walk's huge PMD case. Takes the `refs` subpages
@@ -1251,7 +1320,7 @@ fn gup_fast_pmd_leaf(
 }
 
 /// `gup_fast_fallback()`: [`gup_fast`], then the slow path for the rest unless
-/// `FOLL_FAST_ONLY`.
+/// `FOLL_FAST_ONLY`, appending to `pages`; returns how many were appended.
 ///
 /// # Errors
 /// `EINVAL` for flags outside [`FollFlags::FAST_ALLOWED`]; `EOVERFLOW` if the range
@@ -1262,7 +1331,8 @@ fn gup_fast_fallback(
     nr_pages: usize,
     gup_flags: FollFlags,
     hook: FastHook<'_>,
-) -> KResult<Vec<Pfn>> {
+    pages: &mut Vec<Pfn>,
+) -> KResult<usize> {
     if !FollFlags::FAST_ALLOWED.contains(gup_flags) {
         return Err(Errno::EINVAL);
     }
@@ -1277,11 +1347,10 @@ fn gup_fast_fallback(
     if end > mm.task_size() || !mm.access_ok(start, len) {
         return Err(Errno::EFAULT);
     }
-    let mut pages = gup_fast_hooked(mm, start, nr_pages, gup_flags, hook);
-    if pages.len() == nr_pages || gup_flags.contains(FollFlags::FAST_ONLY) {
-        return Ok(pages);
+    let nr_pinned = gup_fast_hooked(mm, start, nr_pages, gup_flags, hook, pages);
+    if nr_pinned == nr_pages || gup_flags.contains(FollFlags::FAST_ONLY) {
+        return Ok(nr_pinned);
     }
-    let nr_pinned = pages.len();
     let mut guard = mm.mmap_read_lock();
     let mut flags = gup_flags | FollFlags::TOUCH | FollFlags::UNLOCKABLE;
     if !flags.contains(FollFlags::PIN) {
@@ -1292,13 +1361,16 @@ fn gup_fast_fallback(
         start + nr_pinned as u64 * PAGE_SIZE,
         nr_pages - nr_pinned,
         flags,
-        &mut pages,
+        pages,
         None,
     );
     guard.unlock();
     match r {
+        // The caller has to release what was taken, so an error is returned only if
+        // nothing was.
         Err(e) if nr_pinned == 0 => Err(e),
-        _ => Ok(pages),
+        Err(_) => Ok(nr_pinned),
+        Ok(n) => Ok(nr_pinned + n),
     }
 }
 
@@ -1312,8 +1384,25 @@ pub fn get_user_pages_fast(
     nr_pages: usize,
     gup_flags: FollFlags,
 ) -> KResult<Vec<Pfn>> {
+    let mut pages = Vec::with_capacity(nr_pages.min(1024));
+    get_user_pages_fast_into(mm, start, nr_pages, gup_flags, &mut pages)?;
+    Ok(pages)
+}
+
+/// [`get_user_pages_fast`] appending to `pages` (Linux's `struct page **pages`
+/// argument); returns how many were appended.
+///
+/// # Errors
+/// As [`get_user_pages_fast`]; nothing is appended then.
+pub fn get_user_pages_fast_into(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    pages: &mut Vec<Pfn>,
+) -> KResult<usize> {
     let f = is_valid_gup_args(gup_flags, false, FollFlags::GET)?;
-    gup_fast_fallback(mm, start, nr_pages, f, None)
+    gup_fast_fallback(mm, start, nr_pages, f, None, pages)
 }
 
 /// `pin_user_pages_fast()`: `FOLL_PIN` pins, lockless where possible.
@@ -1326,8 +1415,24 @@ pub fn pin_user_pages_fast(
     nr_pages: usize,
     gup_flags: FollFlags,
 ) -> KResult<Vec<Pfn>> {
+    let mut pages = Vec::with_capacity(nr_pages.min(1024));
+    pin_user_pages_fast_into(mm, start, nr_pages, gup_flags, &mut pages)?;
+    Ok(pages)
+}
+
+/// [`pin_user_pages_fast`] appending to `pages`; returns how many were appended.
+///
+/// # Errors
+/// As [`get_user_pages_fast`]; nothing is appended then.
+pub fn pin_user_pages_fast_into(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+    pages: &mut Vec<Pfn>,
+) -> KResult<usize> {
     let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
-    gup_fast_fallback(mm, start, nr_pages, f, None)
+    gup_fast_fallback(mm, start, nr_pages, f, None, pages)
 }
 
 /// [`pin_user_pages_fast`] with a hook between each speculative reference and its PTE
@@ -1341,7 +1446,9 @@ pub(crate) fn pin_user_pages_fast_racy(
     hook: &mut dyn FnMut(&Mm, u64),
 ) -> KResult<Vec<Pfn>> {
     let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
-    gup_fast_fallback(mm, start, nr_pages, f, Some(hook))
+    let mut pages = Vec::new();
+    gup_fast_fallback(mm, start, nr_pages, f, Some(hook), &mut pages)?;
+    Ok(pages)
 }
 
 /// `get_user_pages_fast_only()`: only the lockless walk, never a fault (callable where

@@ -29,9 +29,11 @@
 //!   still map it).
 //! - Exec in a forked process: drop the old `Mm` and build a new one as above.
 
+pub mod events;
 pub mod fault;
 pub mod fork;
 pub mod gup;
+pub mod gup_test;
 pub mod huge_memory;
 pub mod mmap;
 pub mod page_alloc;
@@ -42,6 +44,8 @@ pub mod vma;
 
 #[cfg(test)]
 mod filemap_tests;
+#[cfg(test)]
+mod gup_test_tests;
 #[cfg(test)]
 mod gup_tests;
 #[cfg(test)]
@@ -54,6 +58,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use devices::{GuestMemory, PAGE_SIZE};
 use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
 
+pub use events::{EventCounter, KernelEventCounts, KernelEvents};
 pub use fault::{FaultFlags, VmFault};
 pub use gup::{FollFlags, GupGeneration, MmapReadGuard};
 pub use page_alloc::{
@@ -174,6 +179,13 @@ impl PhysMem {
     /// `put_page()`, see [`PageAlloc::put_page`].
     pub fn put_page(&self, pfn: Pfn) {
         self.pages.put_page(&self.ram, pfn)
+    }
+
+    /// The kernel-primitive event counters ([`events`]): take a
+    /// [`KernelEvents::snapshot`] before and after some kernel work and price the
+    /// difference with [`KernelEventCounts::cycles`].
+    pub fn events(&self) -> &KernelEvents {
+        &self.pages.events
     }
 }
 

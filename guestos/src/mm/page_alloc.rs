@@ -453,8 +453,10 @@ pub struct PageAlloc {
     allocs: AtomicU64,
     frees: AtomicU64,
     bad_puts: AtomicU64,
-    /// Atomic RMW operations on folio `_refcount` / `_pincount` (see the module docs).
-    ref_ops: AtomicU64,
+    /// Kernel-primitive event counters ([`super::events`]), counted by the primitives;
+    /// `refcount_ops` is the count of atomic RMW operations on folio `_refcount` /
+    /// `_pincount` (see [`PageAlloc::ref_atomic_ops`]).
+    pub events: super::events::KernelEvents,
     thp: ThpEvents,
     /// Highest number of frames in use at once (zero page included).
     peak_used: AtomicU64,
@@ -533,7 +535,7 @@ impl PageAlloc {
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
             bad_puts: AtomicU64::new(0),
-            ref_ops: AtomicU64::new(0),
+            events: super::events::KernelEvents::default(),
             thp: ThpEvents::default(),
             peak_used: AtomicU64::new(1),
         };
@@ -618,12 +620,12 @@ impl PageAlloc {
     /// `put_page`, `folio_put_refs`, `folio_ref_add`, `try_grab_folio`, the refcount
     /// freeze of a split. Plain stores (allocation) are not counted.
     pub fn ref_atomic_ops(&self) -> u64 {
-        self.ref_ops.load(Ordering::Relaxed)
+        self.events.refcount_ops.get()
     }
 
     #[inline]
     fn count_ref_op(&self, n: u64) {
-        self.ref_ops.fetch_add(n, Ordering::Relaxed);
+        self.events.refcount_ops.add(n);
     }
 
     /// Counts a THP event (see [`ThpStats`]).
@@ -697,6 +699,8 @@ impl PageAlloc {
             let pfn = self.take_order0(&mut area)?;
             (pfn, Self::nr_free_locked(&area))
         };
+        self.events.page_allocs.inc();
+        self.events.page_zeroes.add(u64::from(zeroed));
         self.peak_used
             .fetch_max(self.nr_total() - nr_free, Ordering::Relaxed);
         if zeroed && ram.fill(pfn.pa(), PAGE_SIZE, 0).is_err() {
@@ -737,6 +741,10 @@ impl PageAlloc {
             }
             (head, Self::nr_free_locked(&area))
         };
+        self.events.page_allocs.inc();
+        self.events
+            .page_zeroes
+            .add(if zeroed { HPAGE_PMD_NR } else { 0 });
         self.peak_used
             .fetch_max(self.nr_total() - nr_free, Ordering::Relaxed);
         if zeroed && ram.fill(head.pa(), HPAGE_PMD_SIZE, 0).is_err() {
@@ -894,6 +902,7 @@ impl PageAlloc {
             return;
         }
         if let Some((head, _)) = self.folio(pfn) {
+            self.events.page_frees.inc();
             self.free_folio(ram, head);
         }
     }

@@ -346,12 +346,14 @@ impl PageTable {
     /// `ptep_get()`: an acquire load of the entry (zero if the address is not in RAM).
     #[inline]
     pub fn ptep_get(&self, slot: GuestPhysAddr) -> Pte {
+        self.phys.pages.events.pte_loads.inc();
         Pte(self.phys.ram.load_u64(slot, Ordering::Acquire).unwrap_or(0))
     }
 
     /// `set_pte()`: a release store.
     #[inline]
     pub fn set_pte(&self, slot: GuestPhysAddr, pte: Pte) {
+        self.phys.pages.events.pte_stores.inc();
         let _ = self.phys.ram.store_u64(slot, pte.0, Ordering::Release);
     }
 
@@ -359,6 +361,7 @@ impl PageTable {
     /// including any A/D bit the hardware set up to that instant.
     #[inline]
     pub fn ptep_get_and_clear(&self, slot: GuestPhysAddr) -> Pte {
+        self.phys.pages.events.pte_rmws.inc();
         Pte(self.phys.ram.amo_u64(slot, AmoOp::Swap, 0).unwrap_or(0))
     }
 
@@ -366,6 +369,7 @@ impl PageTable {
     /// hardware walker may have set A/D in between). Returns whether it did.
     #[inline]
     pub fn ptep_cmpxchg(&self, slot: GuestPhysAddr, old: Pte, new: Pte) -> bool {
+        self.phys.pages.events.pte_rmws.inc();
         matches!(
             self.phys.ram.compare_exchange_u64(slot, old.0, new.0),
             Ok(Ok(_))
@@ -1009,6 +1013,7 @@ impl PageTable {
     /// entry as it was just before.
     #[inline]
     pub fn ptep_set_wrprotect(&self, slot: GuestPhysAddr) -> Pte {
+        self.phys.pages.events.pte_rmws.inc();
         Pte(self
             .phys
             .ram
@@ -1233,6 +1238,7 @@ impl PageTable {
         vm_flags: VmFlags,
     ) -> KResult<()> {
         let new = self.phys.alloc_page(false).ok_or(Errno::ENOMEM)?;
+        self.phys.pages.events.page_copies.inc();
         if self
             .phys
             .ram

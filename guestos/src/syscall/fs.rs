@@ -257,7 +257,18 @@ pub fn sys_openat(
         }
     }
     let shown = shown_path(p, vfs, &start, &path);
-    let file = OpenFile::new_named(FileTarget::Inode(inode), flags | O_LARGEFILE, shown);
+    // A special file's open operation makes its per-open state (not for O_PATH).
+    let special = if flags & O_PATH == 0 {
+        inode.open_special(flags)
+    } else {
+        None
+    };
+    let file = OpenFile::with_special(
+        FileTarget::Inode(inode),
+        flags | O_LARGEFILE,
+        shown,
+        special,
+    );
     Ok(u64::from(p.fds.alloc(file, flags & O_CLOEXEC != 0, 0)?))
 }
 
@@ -1548,6 +1559,12 @@ fn std_termios() -> [u8; TERMIOS_SIZE] {
     let cc: [u8; 17] = [3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0];
     t[17..34].copy_from_slice(&cc);
     t
+}
+
+/// Whether `cmd` is one of the commands `do_vfs_ioctl()` handles for every file before
+/// the file's own `unlocked_ioctl` (`FIOCLEX`, `FIONCLEX`, `FIONBIO`).
+pub fn is_generic_ioctl(cmd: u32) -> bool {
+    matches!(cmd, FIOCLEX | FIONCLEX | FIONBIO)
 }
 
 /// `ioctl(fd, cmd, arg)`: `FIOCLEX`, `FIONCLEX`, `FIONBIO` on any descriptor; `FIONREAD`
