@@ -526,29 +526,7 @@ fn write_pipe(
     nonblock: bool,
     source: &mut Source<'_>,
 ) -> IoResult<usize> {
-    if len <= super::PIPE_BUF {
-        let mut buf = vec![0u8; len];
-        source(0, &mut buf)?;
-        return end.pipe().write(&buf, nonblock);
-    }
-    let mut done = 0usize;
-    while done < len {
-        let mut buf = vec![0u8; (len - done).min(CHUNK)];
-        if let Err(e) = source(done, &mut buf) {
-            return partial(done, e);
-        }
-        match end.pipe().write(&buf, nonblock) {
-            Ok(n) => {
-                done += n;
-                if n < buf.len() {
-                    break;
-                }
-            }
-            Err(e) if done == 0 => return Err(e),
-            Err(_) => break,
-        }
-    }
-    Ok(done)
+    end.pipe().write_with(len, nonblock, source)
 }
 
 /// `do_truncate` on an inode: sets the size and the times.

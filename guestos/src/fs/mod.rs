@@ -23,7 +23,7 @@ pub use dev::{CharDev, Prng};
 pub use fdtable::{FdTable, ProcessFs, RLIMIT_NOFILE};
 pub use file::{FileTarget, OpenFile, Sink, Source, MAX_RW_COUNT};
 pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec};
-pub use pipe::{Pipe, PipeEnd, PIPE_BUF, PIPE_CAPACITY};
+pub use pipe::{Pipe, PipeEnd, PipePage, PIPE_BUF, PIPE_CAPACITY, PIPE_DEF_BUFFERS};
 pub use stat::{
     encode_dev, DirentWriter, Kstat, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, STATX_RESERVED,
 };

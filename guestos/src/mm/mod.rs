@@ -229,7 +229,12 @@ pub struct Mm {
     /// access, so the handler sets A/D itself (see `fault.rs`).
     gup_fault: bool,
     dead: bool,
+    /// A number no other address space of this run has (see [`Mm::id`]).
+    id: u64,
 }
+
+/// Source of [`Mm::id`]s.
+static NEXT_MM_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Mm {
     /// `mm_alloc()` + `pgd_alloc()` + `arch_pick_mmap_layout()`: an empty address space
@@ -265,6 +270,7 @@ impl Mm {
             gup_gen: GupGeneration::default(),
             gup_fault: false,
             dead: false,
+            id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -393,6 +399,28 @@ impl Mm {
     /// its reference; the rest are freed. Also done by `Drop`.
     pub fn exit_mmap(self) {
         drop(self);
+    }
+
+    /// `exit_mm()` → `mmput()` of the last user, done in place: the address space is torn
+    /// down as [`Mm::exit_mmap`] does (page tables, root included, and every page
+    /// reference go back) and the `Mm` stays behind as an empty, dead husk for a task
+    /// that is a zombie until its parent reaps it. Nothing may map, fault or copy through
+    /// a dead `Mm`: check [`Mm::is_dead`] first (`mmget_not_zero()` failing).
+    pub fn release(&mut self) {
+        self.teardown();
+    }
+
+    /// Whether the address space has been released ([`Mm::release`]): Linux's
+    /// `mm_users == 0`, where `mmget_not_zero()` fails and `/proc/<pid>/mem` reads 0.
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// The identity of this address space, unique for the run (never reused, unlike
+    /// pids or ASIDs): what a `/proc/<pid>/mem` descriptor holds on to (`mmgrab()`), so
+    /// that after the target execs it does not reach the new image.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     fn teardown(&mut self) {
