@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use super::dev::CharDev;
 use super::inode::{Body, FileType, Inode, Timespec};
+use super::kfile::KernelFile;
 use super::pipe::PipeEnd;
 use super::stat::{DirentWriter, Kstat};
 use super::stdio::{HostStreams, StdStream};
@@ -48,6 +49,9 @@ pub enum FileTarget {
     Pipe(PipeEnd),
     /// A host stream.
     Host(Arc<HostStreams>, StdStream),
+    /// A file whose read, write, seek and ioctl the kernel serves (`/proc/<pid>/mem`…,
+    /// see [`super::kfile`]).
+    Kernel(KernelFile),
 }
 
 #[derive(Debug)]
@@ -114,6 +118,7 @@ impl OpenFile {
     pub fn inode(&self) -> Option<&Arc<Inode>> {
         match &self.target {
             FileTarget::Inode(i) => Some(i),
+            FileTarget::Kernel(k) => Some(k.inode()),
             _ => None,
         }
     }
@@ -147,7 +152,21 @@ impl OpenFile {
     /// `true` if the file has no seekable offset (`FMODE_PREAD` unset): pipes and host
     /// streams.
     pub fn is_stream(&self) -> bool {
-        !matches!(self.target, FileTarget::Inode(_))
+        !matches!(self.target, FileTarget::Inode(_) | FileTarget::Kernel(_))
+    }
+
+    /// The kernel-served file this describes, if it is one.
+    pub fn kernel_file(&self) -> Option<&KernelFile> {
+        match &self.target {
+            FileTarget::Kernel(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Sets the offset (`f_pos`), for the kernel's own `read`/`write`/`lseek` of a
+    /// kernel-served file.
+    pub fn set_pos(&self, pos: u64) {
+        lock(&self.state).pos = pos;
     }
 
     /// `vfs_read`: reads up to `len` bytes at the file offset (advancing it) or, for
@@ -172,6 +191,8 @@ impl OpenFile {
         let nonblock = st.flags & O_NONBLOCK != 0;
         match &self.target {
             FileTarget::Pipe(end) => end.pipe().read_with(len, nonblock, sink),
+            // Served by the kernel before the file system sees the call.
+            FileTarget::Kernel(_) => Err(Errno::EIO.into()),
             FileTarget::Host(streams, _) => {
                 let mut buf = vec![0u8; len.min(CHUNK)];
                 let n = streams.read_stdin(&mut buf)?;
@@ -210,6 +231,7 @@ impl OpenFile {
         let nonblock = st.flags & O_NONBLOCK != 0;
         match &self.target {
             FileTarget::Pipe(end) => write_pipe(end, len, nonblock, source),
+            FileTarget::Kernel(_) => Err(Errno::EIO.into()),
             FileTarget::Host(streams, which) => {
                 let mut done = 0;
                 while done < len {
@@ -244,8 +266,10 @@ impl OpenFile {
     /// `ESPIPE` for pipes and host streams; `EINVAL` for a bad `whence` or a negative
     /// result; `ENXIO` for `SEEK_DATA`/`SEEK_HOLE` at or past the end.
     pub fn seek(&self, offset: i64, whence: u32) -> KResult<u64> {
-        let FileTarget::Inode(inode) = &self.target else {
-            return Err(Errno::ESPIPE);
+        let inode = match &self.target {
+            FileTarget::Inode(inode) => inode,
+            FileTarget::Kernel(_) => return Err(Errno::EIO),
+            _ => return Err(Errno::ESPIPE),
         };
         if whence > SEEK_HOLE {
             return Err(Errno::EINVAL);
@@ -280,7 +304,7 @@ impl OpenFile {
                     _ => return Err(Errno::EINVAL),
                 }
             }
-            Body::Symlink(_) | Body::Magic(_) => return Err(Errno::EBADF),
+            Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EBADF),
         };
         drop(g);
         st.pos = new;
@@ -341,6 +365,7 @@ impl OpenFile {
     pub fn stat(&self, vfs: &Vfs) -> Kstat {
         match &self.target {
             FileTarget::Inode(i) => vfs.stat(i),
+            FileTarget::Kernel(k) => vfs.stat(k.inode()),
             FileTarget::Pipe(end) => {
                 let t = end.pipe().created();
                 Kstat {
@@ -428,7 +453,7 @@ fn read_inode(
         Body::Regular(_) => None,
         Body::CharDev(d) => Some(*d),
         Body::Dir(_) => return Err(Errno::EISDIR.into()),
-        Body::Symlink(_) | Body::Magic(_) => return Err(Errno::EINVAL.into()),
+        Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EINVAL.into()),
     };
     let mut done = 0usize;
     let mut buf = vec![0u8; len.min(CHUNK)];
@@ -482,7 +507,7 @@ fn write_inode(
         // write_null / write_zero / random_write_iter: accept and discard.
         Body::CharDev(_) => return Ok((len, start)),
         Body::Dir(_) => return Err(Errno::EISDIR.into()),
-        Body::Symlink(_) | Body::Magic(_) => return Err(Errno::EINVAL.into()),
+        Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EINVAL.into()),
     }
     let mut done = 0usize;
     let mut pos = start;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::dev::CharDev;
+use super::kfile::KernelNode;
 use super::{dt, lock, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::errno::{Errno, KResult};
 
@@ -334,6 +335,8 @@ pub(crate) enum Body {
     CharDev(CharDev),
     Symlink(Vec<u8>),
     Magic(MagicLink),
+    /// A file the kernel serves (see [`super::kfile`]); a regular file to `stat`.
+    Kernel(KernelNode),
 }
 
 /// Mutable inode state, under the inode's lock.
@@ -437,6 +440,14 @@ impl Inode {
         let n = store.read_at(0, &mut buf);
         buf.truncate(n);
         Ok(Some(buf))
+    }
+
+    /// What a kernel-served file's inode holds, `None` for every other inode.
+    pub fn kernel_node(&self) -> Option<KernelNode> {
+        match &self.lock().body {
+            Body::Kernel(n) => Some(*n),
+            _ => None,
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, InodeInner> {

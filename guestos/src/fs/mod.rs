@@ -14,6 +14,7 @@ mod dev;
 mod fdtable;
 mod file;
 mod inode;
+mod kfile;
 mod pipe;
 mod stat;
 mod stdio;
@@ -23,6 +24,7 @@ pub use dev::{CharDev, Prng};
 pub use fdtable::{FdTable, ProcessFs, RLIMIT_NOFILE};
 pub use file::{FileTarget, OpenFile, Sink, Source, MAX_RW_COUNT};
 pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec};
+pub use kfile::{KernelFile, KernelFileBinding, KernelFileKind, KernelNode, ProcTask};
 pub use pipe::{Pipe, PipeEnd, PipePage, PIPE_BUF, PIPE_CAPACITY, PIPE_DEF_BUFFERS};
 pub use stat::{
     encode_dev, DirentWriter, Kstat, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, STATX_RESERVED,

@@ -12,6 +12,7 @@ use super::dev::{CharDev, Prng};
 use super::inode::{
     Body, Directory, FileType, Inode, MagicLink, PageStore, SpaceAccount, Timespec,
 };
+use super::kfile::{KernelFileKind, KernelNode, ProcTask};
 use super::stat::{DirentWriter, Kstat};
 use super::{lock, MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
 use crate::errno::{Errno, KResult};
@@ -198,9 +199,58 @@ impl Vfs {
                     0o777,
                     Body::Magic(MagicLink::SelfExe),
                 );
+                vfs.add_kernel_files(&selfdir, ProcTask::Opener);
+            }
+            if let Ok(thread_self) = vfs.add_dir(&proc_, b"thread-self", 0o555) {
+                vfs.add_kernel_files(&thread_self, ProcTask::Opener);
             }
         }
         vfs
+    }
+
+    /// Adds the per-task kernel-served files (`mem`, `maps`, `pagemap`) of `task` to
+    /// `dir`.
+    fn add_kernel_files(&self, dir: &Arc<Inode>, task: ProcTask) {
+        for kind in KernelFileKind::PROC_PID {
+            let node = Body::Kernel(KernelNode { kind, task });
+            let _ = self.add_node(
+                dir,
+                kind.name().as_bytes(),
+                FileType::Regular,
+                kind.perm(),
+                node,
+            );
+        }
+    }
+
+    /// Creates `/proc/<pid>` with the task's kernel-served files (the kernel calls it
+    /// when it creates task `pid`; Linux's `proc_pid_lookup()` finds the task instead).
+    ///
+    /// # Errors
+    /// `EEXIST` if it exists; `ENOENT` if `/proc` has been removed.
+    pub fn proc_register(&self, pid: u32) -> KResult<()> {
+        let _ns = lock(&self.ns_lock);
+        let proc_ = dir_get(&self.root, b"proc")?.ok_or(Errno::ENOENT)?;
+        let dir = self.add_dir(&proc_, pid.to_string().as_bytes(), 0o555)?;
+        self.add_kernel_files(&dir, ProcTask::Pid(pid));
+        Ok(())
+    }
+
+    /// Removes `/proc/<pid>` (the kernel calls it when task `pid` is reaped). Open
+    /// descriptors of its files stay valid and find no task any more.
+    pub fn proc_unregister(&self, pid: u32) {
+        let _ns = lock(&self.ns_lock);
+        let Ok(Some(proc_)) = dir_get(&self.root, b"proc") else {
+            return;
+        };
+        let name = pid.to_string();
+        if let Ok(Some(dir)) = dir_get(&proc_, name.as_bytes()) {
+            if let Body::Dir(d) = &mut dir.lock().body {
+                d.by_name.clear();
+                d.by_pos.clear();
+            }
+            self.detach(&proc_, name.as_bytes(), &dir);
+        }
     }
 
     /// The root directory.
@@ -461,7 +511,7 @@ impl Vfs {
             Body::Dir(d) => ((d.by_name.len() as u64 + 2) * BOGO_DIRENT_SIZE, 0, (0, 0)),
             Body::CharDev(c) => (0, 0, c.rdev()),
             Body::Symlink(t) => (t.len() as u64, 0, (0, 0)),
-            Body::Magic(_) => (0, 0, (0, 0)),
+            Body::Magic(_) | Body::Kernel(_) => (0, 0, (0, 0)),
         };
         Kstat {
             dev: TMPFS_DEV,
@@ -803,7 +853,7 @@ impl Vfs {
     ) -> KResult<()> {
         let _ns = lock(&self.ns_lock);
         let (dir, name) = self.create_target(nd, new_start, new_path)?;
-        if matches!(old.lock().body, Body::Magic(_)) {
+        if matches!(old.lock().body, Body::Magic(_) | Body::Kernel(_)) {
             return Err(Errno::EXDEV);
         }
         self.may_linkat(old, nd.cred)?;

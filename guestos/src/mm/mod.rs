@@ -423,6 +423,28 @@ impl Mm {
         self.id
     }
 
+    /// Names the mapping `[start, start + len)` as `_install_special_mapping()` names the
+    /// `[vdso]` (`vm_special_mapping.name`), splitting it out of a larger VMA if needed.
+    /// `name` should be bracketed: `/proc/<pid>/maps` prints such names as they are.
+    ///
+    /// # Errors
+    /// `EINVAL` if no single VMA covers the range; `ENOMEM` if a split would exceed the
+    /// map count.
+    pub fn name_special_mapping(&mut self, start: u64, len: u64, name: &str) -> KResult<()> {
+        let end = start.checked_add(len).ok_or(crate::errno::Errno::EINVAL)?;
+        match self.vmas.vma_lookup(start) {
+            Some(v) if v.end >= end => {}
+            _ => return Err(crate::errno::Errno::EINVAL),
+        }
+        self.vmas.split_at_bounds(start, end)?;
+        let vma = self
+            .vmas
+            .get_mut(start)
+            .ok_or(crate::errno::Errno::EINVAL)?;
+        vma.name = Some(Arc::from(name));
+        Ok(())
+    }
+
     fn teardown(&mut self) {
         if self.dead {
             return;

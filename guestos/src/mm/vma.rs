@@ -119,6 +119,19 @@ impl VmFlags {
 pub trait MappedFile: Send + Sync + fmt::Debug {
     /// A stable identity of the underlying object (the inode number).
     fn inode_id(&self) -> u64;
+
+    /// The path `/proc/<pid>/maps` shows for the mapping (`d_path()` of `vm_file`, e.g.
+    /// `/tmp/data` or `/tmp/data (deleted)`). The default, for a file that cannot name
+    /// itself, is empty (the line then ends after the inode number).
+    fn path(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// `(major, minor)` of the device holding the file (`inode->i_sb->s_dev`), as
+    /// `/proc/<pid>/maps` shows it. The default is `(0, 0)`.
+    fn dev(&self) -> (u32, u32) {
+        (0, 0)
+    }
 }
 
 /// What backs a VMA's pages.

@@ -22,12 +22,12 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{
-    FileTarget, Inode, IoError, IoResult, Kstat, OpenFile, Pipe, ProcessFs, TimeUpdate, Timespec,
-    Vfs, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
-    AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT, O_CLOEXEC, O_CREAT, O_DIRECT,
-    O_DIRECTORY, O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC,
-    O_WRONLY, PATH_MAX, PIPE_BUF, PIPE_CAPACITY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT,
-    S_IFREG, S_IFSOCK,
+    FileTarget, Inode, IoError, IoResult, KernelFile, Kstat, OpenFile, Pipe, ProcessFs, TimeUpdate,
+    Timespec, Vfs, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR,
+    AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT, O_CLOEXEC, O_CREAT,
+    O_DIRECT, O_DIRECTORY, O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_TMPFILE,
+    O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF, PIPE_CAPACITY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
+    S_IFMT, S_IFREG, S_IFSOCK,
 };
 use crate::uaccess::UserAccess;
 
@@ -256,7 +256,13 @@ pub fn sys_openat(
             vfs.truncate(&inode, 0)?;
         }
     }
-    let file = OpenFile::new(FileTarget::Inode(inode), flags | O_LARGEFILE);
+    // A kernel-served file (/proc/<pid>/mem…) gets a descriptor the kernel finishes
+    // opening and serves (see fs::kfile); an O_PATH one stays a plain reference.
+    let target = match inode.kernel_node() {
+        Some(node) if flags & O_PATH == 0 => FileTarget::Kernel(KernelFile::new(inode, node)),
+        _ => FileTarget::Inode(inode),
+    };
+    let file = OpenFile::new(target, flags | O_LARGEFILE);
     Ok(u64::from(p.fds.alloc(file, flags & O_CLOEXEC != 0, 0)?))
 }
 
@@ -374,7 +380,11 @@ pub fn sys_pwrite64(
 
 /// `import_iovec`: reads and checks `iovcnt` `struct iovec { void *base; size_t len; }`,
 /// clamping the total to `MAX_RW_COUNT`.
-fn import_iovec(u: &mut dyn UserAccess, iov: u64, iovcnt: u64) -> KResult<Vec<(u64, usize)>> {
+pub(crate) fn import_iovec(
+    u: &mut dyn UserAccess,
+    iov: u64,
+    iovcnt: u64,
+) -> KResult<Vec<(u64, usize)>> {
     if iovcnt > UIO_MAXIOV {
         return Err(Errno::EINVAL);
     }
