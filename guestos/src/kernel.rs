@@ -9,6 +9,13 @@
 //! to sleep with its pc still at the `ecall`, and the call is re-issued when what it waits
 //! on may have changed (Linux's syscall restart). When nothing can ever run again the run
 //! ends instead of hanging.
+//!
+//! Calls that reach into another process are served here, with the process table:
+//! `process_vm_readv/writev`, and every descriptor call on a kernel-served file
+//! (`/proc/<pid>/mem`, `maps`, `pagemap`: see `fs::kfile` and [`crate::procfs`]), whose
+//! `openat` the kernel also completes (the file's `->open`). The kernel adds
+//! `/proc/<pid>` when it creates a task and removes it when it reaps it; a task that
+//! exits releases its address space at once (`exit_mm()`) and stays a zombie until then.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -50,7 +50,7 @@ pub enum FileTarget {
     /// A host stream.
     Host(Arc<HostStreams>, StdStream),
     /// A file whose read, write, seek and ioctl the kernel serves (`/proc/<pid>/mem`…,
-    /// see [`super::kfile`]).
+    /// see `fs::kfile`).
     Kernel(KernelFile),
 }
 

@@ -1,6 +1,7 @@
 //! The in-memory file system: a tmpfs-like VFS ([`Vfs`]), open file descriptions
 //! ([`OpenFile`]), per-process descriptor tables ([`FdTable`], [`ProcessFs`]), pipes, host
-//! stdio and the `stat`/`statx`/`getdents64` record layouts.
+//! stdio, the `stat`/`statx`/`getdents64` record layouts, and the files the kernel serves
+//! itself (`/proc/<pid>/mem`…, [`KernelFile`]).
 //!
 //! Names follow Linux (`struct inode`, `struct file`, `files_struct`, `fs_struct`); the
 //! numeric values of flags are those of the riscv64 ABI (include/uapi/asm-generic/fcntl.h,

@@ -159,8 +159,10 @@ impl std::fmt::Debug for Vfs {
 }
 
 impl Vfs {
-    /// A file system holding `/` (0755), `/dev/{null,zero,urandom}` (0666), `/tmp` (1777)
-    /// and `/proc/self/exe` (a link to each process's executable path).
+    /// A file system holding `/` (0755), `/dev/{null,zero,urandom}` (0666), `/tmp` (1777),
+    /// `/proc/self/exe` (a link to each process's executable path) and the kernel-served
+    /// `/proc/self/{mem,maps,pagemap}` and `/proc/thread-self/{mem,maps,pagemap}`
+    /// (`/proc/<pid>` comes and goes with each task: [`Vfs::proc_register`]).
     pub fn new(config: VfsConfig) -> Vfs {
         let now = (config.clock)();
         let root = Arc::new(Inode::new(

@@ -15,7 +15,10 @@
 //!   speculative reference and re-checks the PTE; `gup_fast_fallback()` finishes the rest
 //!   on the slow path (`get_user_pages_fast()`, `pin_user_pages_fast()`), or does not
 //!   ([`get_user_pages_fast_only`]).
-//! - A consumer: [`access_remote_vm`] (ptrace peek/poke, `/proc/pid/mem`).
+//! - Consumers: [`access_remote_vm`] (ptrace peek/poke, `/proc/<pid>/mem` in
+//!   `crate::procfs`), `pin_user_pages_remote()` for `process_vm_readv/writev`
+//!   (`crate::syscall::process_vm`), `get_user_pages_fast()` without `FOLL_WRITE` for
+//!   `vmsplice()` (`crate::syscall::splice`).
 //! - References: `FOLL_GET` adds 1 to the page's refcount and is released with
 //!   [`put_page`]; `FOLL_PIN` adds [`GUP_PIN_COUNTING_BIAS`] (order-0 folios, as Linux) and
 //!   is released with [`unpin_user_page`] / [`unpin_user_pages`] /

@@ -25,7 +25,8 @@
 //!   `Mm`. Later write faults on either side are ordinary [`Mm::handle_user_fault`]s.
 //! - Exit: drop the `Mm` (or [`Mm::exit_mmap`]); every page table returns to the
 //!   allocator, and every page whose last mapping this was (the other side of a fork may
-//!   still map it).
+//!   still map it). A task that stays behind as a zombie calls [`Mm::release`] instead,
+//!   which does the same and leaves a dead `Mm` ([`Mm::is_dead`]) in the task.
 //! - Exec in a forked process: drop the old `Mm` and build a new one as above.
 
 pub mod fault;
