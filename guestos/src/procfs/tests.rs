@@ -826,3 +826,106 @@ fn vmsplice_after_fork_leaks_the_parents_write_only_with_the_mapcount_rule() {
         }
     }
 }
+
+/// Garbage arguments never panic the host and never unbalance the page books: every
+/// descriptor call on the three kernel-served files, `process_vm_{readv,writev}` and
+/// `vmsplice`, with arguments that are often pointers into the scratch area, often
+/// small, sometimes anything.
+#[test]
+fn garbage_arguments_get_errnos_not_panics() {
+    let mut w = World::new(GupGeneration::Modern);
+    let page = w.mmap(1, RW, ANON, 4);
+    w.poke(1, page, b"data");
+    w.fork(1, 2);
+    let mem = w.open(1, "/proc/2/mem", O_RDWR).unwrap();
+    let maps = w.open(1, "/proc/self/maps", O_RDONLY).unwrap();
+    let pm = w.open(1, "/proc/self/pagemap", O_RDONLY).unwrap();
+    let (r, wr) = pipe(&mut w, 1);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let scratch = w.scratch;
+    let mut arg = |next: &mut dyn FnMut() -> u64| match next() % 4 {
+        0 => scratch + next() % (8 * P),
+        1 => page + next() % (4 * P),
+        2 => next() % 40,
+        _ => next(),
+    };
+    // Random iovec arrays in the scratch area.
+    let junk: Vec<u8> = (0..P).map(|_| (next() % 7) as u8).collect();
+    w.poke(1, scratch + 8 * P, &junk);
+    let mut iov = Vec::new();
+    for k in 0..64 {
+        // Mostly mapped bases (the scratch area or the fork-shared pages), some not.
+        let base = match k % 8 {
+            7 => arg(&mut next),
+            k if k % 2 == 0 => scratch + next() % (8 * P),
+            _ => page + next() % (4 * P),
+        };
+        iov.extend_from_slice(&base.to_le_bytes());
+        iov.extend_from_slice(&(next() % 9000).to_le_bytes());
+    }
+    w.poke(1, scratch + 9 * P, &iov);
+    let calls = [
+        nr::SYS_read,
+        nr::SYS_write,
+        nr::SYS_pread64,
+        nr::SYS_pwrite64,
+        nr::SYS_readv,
+        nr::SYS_writev,
+        nr::SYS_lseek,
+        nr::SYS_ioctl,
+    ];
+    let mut ok = [0usize; 3];
+    for i in 0..3000 {
+        let mut a = [0u64; 6];
+        for x in &mut a {
+            *x = arg(&mut next);
+        }
+        if next() % 2 == 0 {
+            a[1] = scratch + 9 * P + (next() % 64) * 16;
+            a[2] = next() % 8;
+        }
+        match i % 5 {
+            0..=2 => {
+                a[0] = [mem, maps, pm][i % 3];
+                let n = calls[(next() % calls.len() as u64) as usize];
+                ok[0] += usize::from(w.call(1, n, a).is_ok_and(|v| v > 0));
+            }
+            3 => {
+                a[0] = if next() % 4 == 0 { next() % 5 } else { 2 };
+                a[3] = scratch + 9 * P + (next() % 64) * 16;
+                a[4] = next() % 6;
+                if next() % 3 != 0 {
+                    a[5] = 0;
+                }
+                let r = sys_process_vm_rw(&mut Tasks::new(&mut w.procs), 1, a, next() % 2 == 0);
+                ok[1] += usize::from(r.is_ok_and(|v| v > 0));
+            }
+            _ => {
+                if next() % 4 == 0 {
+                    let p = w.p(1);
+                    let _ = crate::syscall::fs::sys_read(
+                        &mut p.fs,
+                        &p.vfs,
+                        &mut p.mm,
+                        r,
+                        scratch + 4 * P,
+                        next() % 9000,
+                    );
+                }
+                let p = w.p(1);
+                let fd = if next() % 4 == 0 { a[0] } else { wr };
+                let r = sys_vmsplice(&mut p.fs, &mut p.mm, fd, a[1], a[2], a[3] % 17);
+                ok[2] += usize::from(r.is_ok_and(|v| v > 0));
+            }
+        }
+    }
+    // The garbage reached the real paths, not only the argument checks.
+    assert!(ok.iter().all(|&n| n >= 5), "successful calls: {ok:?}");
+    w.assert_clean();
+}
