@@ -849,7 +849,7 @@ fn garbage_arguments_get_errnos_not_panics() {
         seed
     };
     let scratch = w.scratch;
-    let mut arg = |next: &mut dyn FnMut() -> u64| match next() % 4 {
+    let arg = |next: &mut dyn FnMut() -> u64| match next() % 4 {
         0 => scratch + next() % (8 * P),
         1 => page + next() % (4 * P),
         2 => next() % 40,
