@@ -143,6 +143,9 @@ pub fn exec(
     proc.mm
         .write_region(tramp, &code)
         .map_err(map_err("the [vdso] page"))?;
+    proc.mm
+        .name_special_mapping(tramp, PAGE_SIZE, "[vdso]")
+        .map_err(map_err("the [vdso] page"))?;
     proc.sigreturn_trampoline = tramp;
 
     // The stack: argument area + 128 KiB, growing down on demand to RLIMIT_STACK.

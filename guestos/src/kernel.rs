@@ -9,6 +9,13 @@
 //! to sleep with its pc still at the `ecall`, and the call is re-issued when what it waits
 //! on may have changed (Linux's syscall restart). When nothing can ever run again the run
 //! ends instead of hanging.
+//!
+//! Calls that reach into another process are served here, with the process table:
+//! `process_vm_readv/writev`, and every descriptor call on a kernel-served file
+//! (`/proc/<pid>/mem`, `maps`, `pagemap`: see `fs::kfile` and [`crate::procfs`]), whose
+//! `openat` the kernel also completes (the file's `->open`). The kernel adds
+//! `/proc/<pid>` when it creates a task and removes it when it reaps it; a task that
+//! exits releases its address space at once (`exit_mm()`) and stays a zombie until then.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,10 +27,11 @@ use emu::{Exit, Hart, HartConfig};
 use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, RAM_BASE};
 use crate::errno::{Errno, KResult};
 use crate::exec::{exec, LoadError};
-use crate::fs::{parse_file_arg, HostStreams, ImportError};
+use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
 use crate::loader::parse_elf;
 use crate::mm::{KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlushRange, VmFault};
-use crate::process::{Process, TaskState, WaitOn};
+use crate::process::{Process, TaskState, Tasks, WaitOn};
+use crate::procfs;
 use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
     SIG_DFL, SIG_IGN,
@@ -136,6 +144,8 @@ pub fn run(
     let mut mm = Mm::new(Arc::clone(&phys), config.paging, config.ad, 1)
         .map_err(KernelError::AddressSpace)?;
     mm.set_gup_generation(config.gup);
+    // /proc/1 (a fresh file system has no such entry: cannot fail).
+    let _ = vfs.proc_register(INIT_PID);
     let mut init = Process::new(INIT_PID, config, mm, vfs, Arc::new(stdio));
     exec(&mut init, image, exe_path, argv, envp)?;
 
@@ -394,6 +404,59 @@ impl Kernel<'_> {
                 self.finish(pid, n, a, r)
             }
             nr::SYS_sched_yield => self.finish(pid, n, a, Ok(SyscallOutcome::Return(0))),
+            nr::SYS_process_vm_readv | nr::SYS_process_vm_writev => {
+                let write = n == nr::SYS_process_vm_writev;
+                let r = syscall::process_vm::sys_process_vm_rw(
+                    &mut Tasks::new(&mut self.procs),
+                    pid,
+                    a,
+                    write,
+                )
+                .map(SyscallOutcome::Return);
+                self.finish(pid, n, a, r)
+            }
+            // Descriptor calls on a kernel-served file (/proc/<pid>/mem…): the kernel
+            // serves them with the process table (see fs::kfile, procfs).
+            nr::SYS_read
+            | nr::SYS_write
+            | nr::SYS_pread64
+            | nr::SYS_pwrite64
+            | nr::SYS_readv
+            | nr::SYS_writev
+            | nr::SYS_lseek
+            | nr::SYS_ioctl
+                if self.kernel_file_of(pid, a[0]).is_some() =>
+            {
+                let r = match self.kernel_file_of(pid, a[0]) {
+                    Some(file) => procfs::serve(&mut Tasks::new(&mut self.procs), pid, &file, n, a)
+                        .map(SyscallOutcome::Return),
+                    None => Err(Errno::EBADF),
+                };
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_openat => {
+                let Some(proc) = self.procs.get_mut(&pid) else {
+                    return;
+                };
+                let mut r = syscall::handle(proc, hart, n, a);
+                // The file's ->open for a kernel-served file: bind it to its task, or
+                // fail the open.
+                if let Ok(SyscallOutcome::Return(fd)) = r {
+                    if let Some(file) = self.kernel_file_of(pid, fd) {
+                        if let Some(kf) = file.kernel_file() {
+                            let opened =
+                                procfs::kernel_file_open(&mut Tasks::new(&mut self.procs), pid, kf);
+                            if let Err(e) = opened {
+                                if let Some(p) = self.procs.get_mut(&pid) {
+                                    let _ = p.fs.fds.close(fd as u32);
+                                }
+                                r = Err(e);
+                            }
+                        }
+                    }
+                }
+                self.finish(pid, n, a, r)
+            }
             _ => {
                 let Some(proc) = self.procs.get_mut(&pid) else {
                     return;
@@ -417,6 +480,21 @@ impl Kernel<'_> {
             if self.current == Some(pid) {
                 apply_flush(hart, proc);
             }
+        }
+    }
+
+    /// The open file description behind descriptor `fd` (an `unsigned int`) of `pid` if
+    /// it is a kernel-served file.
+    fn kernel_file_of(&self, pid: u32, fd: u64) -> Option<Arc<OpenFile>> {
+        let fd = u32::try_from(fd).ok()?;
+        let file = self.procs.get(&pid)?.fs.fds.get(fd).ok()?;
+        file.kernel_file().is_some().then_some(file)
+    }
+
+    /// `release_task()`: the reaped task disappears, with its `/proc/<pid>`.
+    fn release_task(&mut self, pid: u32) {
+        if let Some(p) = self.procs.remove(&pid) {
+            p.vfs.proc_unregister(pid);
         }
     }
 
@@ -488,6 +566,8 @@ impl Kernel<'_> {
         // The parent's PTEs were write-protected for COW: flush its TLB entries now.
         apply_flush(hart, parent);
         self.next_pid += 1;
+        // /proc/<pid> appears with the task (pids are never reused: cannot fail).
+        let _ = child.vfs.proc_register(child_pid);
         self.procs.insert(child_pid, child);
         if vfork {
             hart.x[10] = u64::from(child_pid);
@@ -594,6 +674,11 @@ impl Kernel<'_> {
         }
         // exit_files(): closing the descriptors lets pipe readers see EOF and writers EPIPE.
         proc.fs.fds = crate::fs::FdTable::new();
+        // exit_mm(): the address space goes now (mmput() → exit_mmap()); only the task
+        // and its exit status stay until the parent reaps it. Its translations and any
+        // executable frames freed must not survive in the hart.
+        proc.mm.release();
+        apply_flush(hart, proc);
         let (ppid, exit_signal) = (proc.ppid, proc.exit_signal);
         self.io_sleep.remove(&pid);
         for p in self.procs.values_mut() {
@@ -618,7 +703,7 @@ impl Kernel<'_> {
                 });
             }
             if autoreap && pid != INIT_PID {
-                self.procs.remove(&pid);
+                self.release_task(pid);
             }
         }
         // Anything blocked on I/O may now see EOF or EPIPE.
@@ -678,7 +763,7 @@ impl Kernel<'_> {
                 if rusage != 0 {
                     proc.mm.copy_to_user(rusage, &[0u8; 144])?;
                 }
-                self.procs.remove(&cpid);
+                self.release_task(cpid);
                 Ok(SyscallOutcome::Return(u64::from(cpid)))
             }
             None if options & wait::WNOHANG != 0 => Ok(SyscallOutcome::Return(0)),
@@ -712,7 +797,7 @@ impl Kernel<'_> {
                     proc.mm.copy_to_user(infop, &info)?;
                 }
                 if options & wait::WNOWAIT == 0 {
-                    self.procs.remove(&cpid);
+                    self.release_task(cpid);
                 }
                 Ok(SyscallOutcome::Return(0))
             }

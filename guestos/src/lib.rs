@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod loader;
 pub mod mm;
 pub mod process;
+pub mod procfs;
 pub mod signal;
 pub mod syscall;
 pub mod uaccess;

@@ -159,3 +159,38 @@ impl Process {
         let _ = self.stdio.write_out(StdStream::Stderr, msg.as_bytes());
     }
 }
+
+/// The process table as seen by code that serves one process's request on another's
+/// address space (`/proc/<pid>/mem`, `process_vm_readv`): Linux's `find_task_by_vpid()`
+/// + `mm_access()`/`mmget_not_zero()`, over the kernel's map of processes by pid.
+pub struct Tasks<'a> {
+    procs: &'a mut std::collections::BTreeMap<u32, Process>,
+}
+
+impl<'a> Tasks<'a> {
+    /// A view of `procs`.
+    pub fn new(procs: &'a mut std::collections::BTreeMap<u32, Process>) -> Self {
+        Tasks { procs }
+    }
+
+    /// The process `pid` (a zombie included), `None` if there is none.
+    pub fn get(&mut self, pid: u32) -> Option<&mut Process> {
+        self.procs.get_mut(&pid)
+    }
+
+    /// `get_task_mm()`: the address space of `pid`, `None` if there is no such task or
+    /// it has none any more (a zombie: released at exit).
+    pub fn mm_of(&mut self, pid: u32) -> Option<&mut Mm> {
+        self.procs
+            .get_mut(&pid)
+            .map(|p| &mut p.mm)
+            .filter(|mm| !mm.is_dead())
+    }
+
+    /// `mmget_not_zero()` on the address space a descriptor grabbed at open: task `pid`'s
+    /// address space if it is still the one numbered `mm_id` ([`Mm::id`]) and alive;
+    /// `None` once the task has exited, been reaped or exec'd another image.
+    pub fn mm_by_id(&mut self, pid: u32, mm_id: u64) -> Option<&mut Mm> {
+        self.mm_of(pid).filter(|mm| mm.id() == mm_id)
+    }
+}

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use super::dev::CharDev;
 use super::inode::{Body, FileType, Inode, Timespec};
+use super::kfile::KernelFile;
 use super::pagecache::AddressSpace;
 use super::pipe::PipeEnd;
 use super::stat::{DirentWriter, Kstat};
@@ -74,6 +75,9 @@ pub enum FileTarget {
     Pipe(PipeEnd),
     /// A host stream.
     Host(Arc<HostStreams>, StdStream),
+    /// A file whose read, write, seek and ioctl the kernel serves (`/proc/<pid>/mem`…,
+    /// see `fs::kfile`).
+    Kernel(KernelFile),
 }
 
 #[derive(Debug)]
@@ -214,6 +218,8 @@ impl OpenFile {
         let inode = match &self.target {
             FileTarget::Pipe(_) => return Err(Errno::ESPIPE),
             FileTarget::Host(..) => return Err(Errno::ENODEV),
+            // A regular file to the VFS, without a ->fallocate operation.
+            FileTarget::Kernel(_) => return Err(Errno::EOPNOTSUPP),
             FileTarget::Inode(i) => i,
         };
         match inode.file_type() {
@@ -274,6 +280,7 @@ impl OpenFile {
     pub fn inode(&self) -> Option<&Arc<Inode>> {
         match &self.target {
             FileTarget::Inode(i) => Some(i),
+            FileTarget::Kernel(k) => Some(k.inode()),
             _ => None,
         }
     }
@@ -307,7 +314,21 @@ impl OpenFile {
     /// `true` if the file has no seekable offset (`FMODE_PREAD` unset): pipes and host
     /// streams.
     pub fn is_stream(&self) -> bool {
-        !matches!(self.target, FileTarget::Inode(_))
+        !matches!(self.target, FileTarget::Inode(_) | FileTarget::Kernel(_))
+    }
+
+    /// The kernel-served file this describes, if it is one.
+    pub fn kernel_file(&self) -> Option<&KernelFile> {
+        match &self.target {
+            FileTarget::Kernel(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Sets the offset (`f_pos`), for the kernel's own `read`/`write`/`lseek` of a
+    /// kernel-served file.
+    pub fn set_pos(&self, pos: u64) {
+        lock(&self.state).pos = pos;
     }
 
     /// `vfs_read`: reads up to `len` bytes at the file offset (advancing it) or, for
@@ -332,6 +353,8 @@ impl OpenFile {
         let nonblock = st.flags & O_NONBLOCK != 0;
         match &self.target {
             FileTarget::Pipe(end) => end.pipe().read_with(len, nonblock, sink),
+            // Served by the kernel before the file system sees the call.
+            FileTarget::Kernel(_) => Err(Errno::EIO.into()),
             FileTarget::Host(streams, _) => {
                 let mut buf = vec![0u8; len.min(CHUNK)];
                 let n = streams.read_stdin(&mut buf)?;
@@ -370,6 +393,7 @@ impl OpenFile {
         let nonblock = st.flags & O_NONBLOCK != 0;
         match &self.target {
             FileTarget::Pipe(end) => write_pipe(end, len, nonblock, source),
+            FileTarget::Kernel(_) => Err(Errno::EIO.into()),
             FileTarget::Host(streams, which) => {
                 let mut done = 0;
                 while done < len {
@@ -404,8 +428,10 @@ impl OpenFile {
     /// `ESPIPE` for pipes and host streams; `EINVAL` for a bad `whence` or a negative
     /// result; `ENXIO` for `SEEK_DATA`/`SEEK_HOLE` at or past the end.
     pub fn seek(&self, offset: i64, whence: u32) -> KResult<u64> {
-        let FileTarget::Inode(inode) = &self.target else {
-            return Err(Errno::ESPIPE);
+        let inode = match &self.target {
+            FileTarget::Inode(inode) => inode,
+            FileTarget::Kernel(_) => return Err(Errno::EIO),
+            _ => return Err(Errno::ESPIPE),
         };
         if whence > SEEK_HOLE {
             return Err(Errno::EINVAL);
@@ -440,7 +466,7 @@ impl OpenFile {
                     _ => return Err(Errno::EINVAL),
                 }
             }
-            Body::Symlink(_) | Body::Magic(_) => return Err(Errno::EBADF),
+            Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EBADF),
             // nonseekable_open()
             Body::Special(_) => return Err(Errno::ESPIPE),
         };
@@ -503,6 +529,7 @@ impl OpenFile {
     pub fn stat(&self, vfs: &Vfs) -> Kstat {
         match &self.target {
             FileTarget::Inode(i) => vfs.stat(i),
+            FileTarget::Kernel(k) => vfs.stat(k.inode()),
             FileTarget::Pipe(end) => {
                 let t = end.pipe().created();
                 Kstat {
@@ -591,7 +618,9 @@ fn read_inode(
         Body::CharDev(d) => Some(*d),
         Body::Dir(_) => return Err(Errno::EISDIR.into()),
         // No read operation (vfs_read() without FMODE_CAN_READ).
-        Body::Symlink(_) | Body::Magic(_) | Body::Special(_) => return Err(Errno::EINVAL.into()),
+        Body::Symlink(_) | Body::Magic(_) | Body::Special(_) | Body::Kernel(_) => {
+            return Err(Errno::EINVAL.into())
+        }
     };
     let mut done = 0usize;
     let mut buf = vec![0u8; len.min(CHUNK)];
@@ -646,7 +675,9 @@ fn write_inode(
         Body::CharDev(_) => return Ok((len, start)),
         Body::Dir(_) => return Err(Errno::EISDIR.into()),
         // No write operation (vfs_write() without FMODE_CAN_WRITE).
-        Body::Symlink(_) | Body::Magic(_) | Body::Special(_) => return Err(Errno::EINVAL.into()),
+        Body::Symlink(_) | Body::Magic(_) | Body::Special(_) | Body::Kernel(_) => {
+            return Err(Errno::EINVAL.into())
+        }
     }
     let mut done = 0usize;
     let mut pos = start;
@@ -690,29 +721,7 @@ fn write_pipe(
     nonblock: bool,
     source: &mut Source<'_>,
 ) -> IoResult<usize> {
-    if len <= super::PIPE_BUF {
-        let mut buf = vec![0u8; len];
-        source(0, &mut buf)?;
-        return end.pipe().write(&buf, nonblock);
-    }
-    let mut done = 0usize;
-    while done < len {
-        let mut buf = vec![0u8; (len - done).min(CHUNK)];
-        if let Err(e) = source(done, &mut buf) {
-            return partial(done, e);
-        }
-        match end.pipe().write(&buf, nonblock) {
-            Ok(n) => {
-                done += n;
-                if n < buf.len() {
-                    break;
-                }
-            }
-            Err(e) if done == 0 => return Err(e),
-            Err(_) => break,
-        }
-    }
-    Ok(done)
+    end.pipe().write_with(len, nonblock, source)
 }
 
 /// `do_truncate` on an inode: sets the size and the times.
@@ -738,6 +747,7 @@ impl MappedFile for OpenFile {
             FileTarget::Inode(i) => i.ino(),
             FileTarget::Pipe(end) => end.pipe().id(),
             FileTarget::Host(_, which) => *which as u64,
+            FileTarget::Kernel(k) => k.inode().ino(),
         }
     }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::dev::CharDev;
+use super::kfile::KernelNode;
 use super::{dt, lock, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::errno::{Errno, KResult};
 
@@ -427,6 +428,8 @@ pub(crate) enum Body {
     Magic(MagicLink),
     /// A file implemented by kernel code (`super::special`).
     Special(super::special::SpecialNode),
+    /// A file the kernel serves (see [`super::kfile`]); a regular file to `stat`.
+    Kernel(KernelNode),
 }
 
 /// Mutable inode state, under the inode's lock.
@@ -540,6 +543,14 @@ impl Inode {
             _ => return None,
         };
         Some(open(flags))
+    }
+
+    /// What a kernel-served file's inode holds, `None` for every other inode.
+    pub fn kernel_node(&self) -> Option<KernelNode> {
+        match &self.lock().body {
+            Body::Kernel(n) => Some(*n),
+            _ => None,
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, InodeInner> {

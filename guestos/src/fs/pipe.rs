@@ -1,7 +1,23 @@
-//! Anonymous pipes (fs/pipe.c): a 64 KiB ring, `PIPE_BUF` atomicity, `EPIPE` without
-//! readers, end-of-file without writers, and a would-block outcome for the scheduler.
+//! Anonymous pipes (fs/pipe.c): a ring of [`PIPE_DEF_BUFFERS`] page-sized buffers
+//! (`struct pipe_buffer`), `PIPE_BUF` atomicity, `EPIPE` without readers, end-of-file
+//! without writers, and a would-block outcome for the scheduler.
+//!
+//! A buffer holds its bytes in one of two kinds of page, as Linux's `pipe_buf_operations`
+//! distinguish them:
+//! - a page the pipe owns (`anon_pipe_buf_ops`), filled by `write()`; small writes merge
+//!   into the last one while it has room (`PIPE_BUF_FLAG_CAN_MERGE`);
+//! - a page someone else owns, of which the buffer holds a reference
+//!   (`user_page_pipe_buf_ops`): what `vmsplice()` puts in the pipe, a user page taken
+//!   with `get_user_pages_fast()`. The reader copies out of that page when it reads, so
+//!   whatever is written to the page after the `vmsplice()` and before the read is what
+//!   it gets. Releasing the buffer (read to the end, or the pipe freed unread) drops the
+//!   reference (`pipe_buf_release()` → `put_page()`), through [`PipePage`]'s `Drop`.
+//!
+//! Capacity is counted in buffers, as in Linux: a buffer occupies its slot until it has
+//! been read completely, however few bytes are left in it.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use super::inode::Timespec;
@@ -10,14 +26,80 @@ use crate::errno::{Errno, KResult};
 
 /// Writes of at most this many bytes are atomic (include/uapi/linux/limits.h).
 pub const PIPE_BUF: usize = 4096;
-/// The ring's capacity: `PIPE_DEF_BUFFERS` (16) pages.
-pub const PIPE_CAPACITY: usize = 16 * 4096;
+/// Buffers in a pipe's ring (`PIPE_DEF_BUFFERS`, the default `pipe->max_usage`).
+pub const PIPE_DEF_BUFFERS: usize = 16;
+/// Size of one buffer's page.
+const PIPE_PAGE: usize = 4096;
+/// The pipe's capacity in bytes (`F_GETPIPE_SZ`): `PIPE_DEF_BUFFERS` pages.
+pub const PIPE_CAPACITY: usize = PIPE_DEF_BUFFERS * PIPE_PAGE;
 
+/// A page a pipe buffer refers to instead of owning it: the reference `vmsplice()` took
+/// on a user page. Dropping it releases that reference (`put_page()`).
+pub trait PipePage: Send + Sync + fmt::Debug {
+    /// Copies the page's bytes at `offset` into `buf` (`offset + buf.len()` is at most
+    /// the page size). Returns `false` if the page cannot be read.
+    fn read(&self, offset: usize, buf: &mut [u8]) -> bool;
+}
+
+/// The page behind a buffer.
 #[derive(Debug)]
+enum BufPage {
+    /// The pipe's own page (`anon_pipe_buf_ops`).
+    Anon(Box<[u8; PIPE_PAGE]>),
+    /// A referenced page (`user_page_pipe_buf_ops`).
+    Ref(Box<dyn PipePage>),
+}
+
+/// One slot of the ring (`struct pipe_buffer`): `len` bytes at `offset` in its page.
+#[derive(Debug)]
+struct PipeBuffer {
+    page: BufPage,
+    offset: usize,
+    len: usize,
+    /// `PIPE_BUF_FLAG_CAN_MERGE`: later writes may append to this buffer.
+    can_merge: bool,
+    /// `PIPE_BUF_FLAG_GIFT`: `vmsplice(SPLICE_F_GIFT)`; only a `splice()` to a file could
+    /// steal the page, which this kernel does not have.
+    gift: bool,
+}
+
+impl PipeBuffer {
+    /// Copies `out.len()` bytes from the start of the buffer's data.
+    fn copy_out(&self, out: &mut [u8]) -> bool {
+        match &self.page {
+            BufPage::Anon(p) => match p.get(self.offset..self.offset + out.len()) {
+                Some(src) => {
+                    out.copy_from_slice(src);
+                    true
+                }
+                None => false,
+            },
+            BufPage::Ref(p) => p.read(self.offset, out),
+        }
+    }
+}
+
 struct PipeInner {
-    buf: VecDeque<u8>,
+    bufs: VecDeque<PipeBuffer>,
     readers: usize,
     writers: usize,
+}
+
+impl fmt::Debug for PipeInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeInner")
+            .field("buffers", &self.bufs.len())
+            .field("readers", &self.readers)
+            .field("writers", &self.writers)
+            .finish()
+    }
+}
+
+impl PipeInner {
+    /// `pipe_full()`.
+    fn full(&self) -> bool {
+        self.bufs.len() >= PIPE_DEF_BUFFERS
+    }
 }
 
 /// A pipe (`struct pipe_inode_info`), shared by its read and write ends.
@@ -67,7 +149,7 @@ impl Pipe {
             id,
             created: now,
             inner: Mutex::new(PipeInner {
-                buf: VecDeque::new(),
+                bufs: VecDeque::new(),
                 readers: 1,
                 writers: 1,
             }),
@@ -93,27 +175,37 @@ impl Pipe {
 
     /// Bytes waiting to be read (`FIONREAD`).
     pub fn available(&self) -> usize {
-        lock(&self.inner).buf.len()
+        lock(&self.inner).bufs.iter().map(|b| b.len).sum()
     }
 
-    /// Reads up to `max` bytes, handing them to `sink` while the pipe is locked; only the
-    /// bytes `sink` accepts (its `Ok` count) are consumed, so a fault copying to user
-    /// memory loses nothing (`pipe_read` stops at a failed copy the same way).
+    /// Buffers in use (of [`PIPE_DEF_BUFFERS`]).
+    pub fn buffers_used(&self) -> usize {
+        lock(&self.inner).bufs.len()
+    }
+
+    /// `pipe_read()`: reads up to `max` bytes buffer by buffer from the oldest, handing
+    /// each piece to `sink` while the pipe is locked; only the bytes `sink` accepts (its
+    /// `Ok` count) are consumed, so a fault copying to user memory loses nothing. A
+    /// buffer read to its end is released (a referenced page loses the pipe's reference).
     ///
-    /// Returns `Ok(0)` at end of file (empty, no writers).
+    /// Returns `Ok(0)` at end of file (empty, no writers) and for `max == 0`.
     ///
     /// # Errors
     /// `EAGAIN` if empty with writers and `nonblock`; [`IoError::WouldBlock`] if empty
-    /// with writers otherwise; whatever `sink` returns.
+    /// with writers otherwise; `sink`'s error if it took nothing of the first piece;
+    /// `EFAULT` if a referenced page cannot be read and nothing was read before.
     pub fn read_with(
         &self,
         max: usize,
         nonblock: bool,
         sink: &mut dyn FnMut(&[u8]) -> KResult<usize>,
     ) -> IoResult<usize> {
+        if max == 0 {
+            return Ok(0);
+        }
         let mut g = lock(&self.inner);
-        if g.buf.is_empty() {
-            if g.writers == 0 || max == 0 {
+        if g.bufs.is_empty() {
+            if g.writers == 0 {
                 return Ok(0);
             }
             return Err(if nonblock {
@@ -122,58 +214,185 @@ impl Pipe {
                 IoError::WouldBlock(WaitOn::PipeReadable(self.id))
             });
         }
-        let n = max.min(g.buf.len());
-        let (a, b) = g.buf.as_slices();
-        let mut chunk = Vec::with_capacity(n);
-        chunk.extend_from_slice(&a[..n.min(a.len())]);
-        if n > a.len() {
-            chunk.extend_from_slice(&b[..n - a.len()]);
+        let mut done = 0usize;
+        while done < max {
+            let Some(buf) = g.bufs.front_mut() else {
+                break;
+            };
+            let chars = buf.len.min(max - done);
+            let mut chunk = vec![0u8; chars];
+            if !buf.copy_out(&mut chunk) {
+                return partial(done, Errno::EFAULT);
+            }
+            let taken = match sink(&chunk) {
+                Ok(n) => n.min(chars),
+                Err(e) => return partial(done, e),
+            };
+            buf.offset += taken;
+            buf.len -= taken;
+            done += taken;
+            if buf.len == 0 {
+                // pipe_buf_release(): drops the page (and a referenced page's reference).
+                g.bufs.pop_front();
+            }
+            if taken < chars {
+                break;
+            }
         }
-        let taken = sink(&chunk)?.min(n);
-        g.buf.drain(..taken);
-        Ok(taken)
+        Ok(done)
     }
 
-    /// Writes `data`, all of it or none when `data.len() <= PIPE_BUF`; a larger write
-    /// stores what fits and returns that count (a short write: the guest OS does not keep
-    /// a half-done blocking write across a wait, see the module docs of `syscall::fs`).
+    /// `pipe_write()`: writes `len` bytes fetched from `source(offset, buf)`. The first
+    /// `len % PAGE_SIZE` bytes are merged into the newest buffer if it is the pipe's own
+    /// page with room for them; the rest goes into new buffers of up to a page each while
+    /// slots are free. So a write of at most `PIPE_BUF` bytes goes in whole or not at
+    /// all. A larger write that fills the pipe part-way returns the short count (the guest
+    /// OS does not keep a half-done blocking write across a wait, see the module docs of
+    /// `syscall::fs`).
     ///
     /// # Errors
     /// `EPIPE` with no readers (the caller raises `SIGPIPE`); `EAGAIN` / `WouldBlock`
-    /// when nothing can be written now.
-    pub fn write(&self, data: &[u8], nonblock: bool) -> IoResult<usize> {
+    /// when nothing can be written now; `source`'s error if nothing was written.
+    pub fn write_with(
+        &self,
+        len: usize,
+        nonblock: bool,
+        source: &mut dyn FnMut(usize, &mut [u8]) -> KResult<()>,
+    ) -> IoResult<usize> {
+        if len == 0 {
+            return Ok(0);
+        }
         let mut g = lock(&self.inner);
         if g.readers == 0 {
             return Err(IoError::Errno(Errno::EPIPE));
         }
-        if data.is_empty() {
-            return Ok(0);
-        }
-        let free = PIPE_CAPACITY - g.buf.len();
-        let n = if data.len() <= PIPE_BUF {
-            if free >= data.len() {
-                data.len()
-            } else {
-                0
+        let mut done = 0usize;
+        let chars = len % PIPE_PAGE;
+        if chars != 0 {
+            if let Some(last) = g.bufs.back_mut() {
+                let end = last.offset + last.len;
+                if let (true, BufPage::Anon(page)) = (last.can_merge, &mut last.page) {
+                    if end + chars <= PIPE_PAGE {
+                        let dst = page.get_mut(end..end + chars).unwrap_or_default();
+                        source(0, dst)?;
+                        last.len += chars;
+                        done = chars;
+                    }
+                }
             }
-        } else {
-            free.min(data.len())
-        };
-        if n == 0 {
-            return Err(if nonblock {
-                IoError::Errno(Errno::EAGAIN)
-            } else {
-                IoError::WouldBlock(WaitOn::PipeWritable(self.id))
-            });
         }
-        g.buf.extend(&data[..n]);
-        Ok(n)
+        while done < len {
+            if g.full() {
+                if done > 0 {
+                    break;
+                }
+                return Err(if nonblock {
+                    IoError::Errno(Errno::EAGAIN)
+                } else {
+                    IoError::WouldBlock(WaitOn::PipeWritable(self.id))
+                });
+            }
+            let n = (len - done).min(PIPE_PAGE);
+            let mut page = Box::new([0u8; PIPE_PAGE]);
+            if let Err(e) = source(done, &mut page[..n]) {
+                return partial(done, e);
+            }
+            g.bufs.push_back(PipeBuffer {
+                page: BufPage::Anon(page),
+                offset: 0,
+                len: n,
+                can_merge: true,
+                gift: false,
+            });
+            done += n;
+        }
+        Ok(done)
+    }
+
+    /// [`Pipe::write_with`] from a byte slice.
+    ///
+    /// # Errors
+    /// As [`Pipe::write_with`].
+    pub fn write(&self, data: &[u8], nonblock: bool) -> IoResult<usize> {
+        self.write_with(data.len(), nonblock, &mut |off, dst| {
+            let src = data.get(off..off + dst.len()).ok_or(Errno::EFAULT)?;
+            dst.copy_from_slice(src);
+            Ok(())
+        })
+    }
+
+    /// `wait_for_space()` (fs/splice.c): whether a buffer can be added now.
+    ///
+    /// # Errors
+    /// `EPIPE` with no readers (Linux also sends `SIGPIPE`); `EAGAIN` when full and
+    /// `nonblock` (`SPLICE_F_NONBLOCK`); [`IoError::WouldBlock`] when full otherwise.
+    pub fn wait_for_space(&self, nonblock: bool) -> IoResult<()> {
+        let g = lock(&self.inner);
+        if g.readers == 0 {
+            return Err(IoError::Errno(Errno::EPIPE));
+        }
+        if !g.full() {
+            return Ok(());
+        }
+        Err(if nonblock {
+            IoError::Errno(Errno::EAGAIN)
+        } else {
+            IoError::WouldBlock(WaitOn::PipeWritable(self.id))
+        })
+    }
+
+    /// `add_to_pipe()` of a `user_page_pipe_buf_ops` buffer: `len` bytes at `offset` in
+    /// `page`, whose reference the pipe now holds. Returns `len`.
+    ///
+    /// # Errors
+    /// `EPIPE` without readers, `EAGAIN` when every slot is in use; the page is released
+    /// (dropped) then, as `add_to_pipe()` releases the buffer it could not add.
+    pub fn add_page(
+        &self,
+        page: Box<dyn PipePage>,
+        offset: usize,
+        len: usize,
+        gift: bool,
+    ) -> KResult<usize> {
+        let mut g = lock(&self.inner);
+        if g.readers == 0 {
+            return Err(Errno::EPIPE);
+        }
+        if g.full() {
+            return Err(Errno::EAGAIN);
+        }
+        if offset.checked_add(len).is_none_or(|e| e > PIPE_PAGE) {
+            return Err(Errno::EINVAL);
+        }
+        g.bufs.push_back(PipeBuffer {
+            page: BufPage::Ref(page),
+            offset,
+            len,
+            can_merge: false,
+            gift,
+        });
+        Ok(len)
+    }
+
+    /// Whether the oldest buffer is a gifted page (`PIPE_BUF_FLAG_GIFT`), for tests.
+    pub fn front_is_gift(&self) -> bool {
+        lock(&self.inner).bufs.front().is_some_and(|b| b.gift)
+    }
+}
+
+/// A short count if anything was done, else the error.
+fn partial(done: usize, e: Errno) -> IoResult<usize> {
+    if done > 0 {
+        Ok(done)
+    } else {
+        Err(e.into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn read_all(p: &Pipe, max: usize) -> IoResult<Vec<u8>> {
         let mut out = Vec::new();
@@ -189,8 +408,14 @@ mod tests {
         let (r, w) = Pipe::new_pair(5, Timespec::default());
         assert_eq!(w.pipe().write(b"hello ", false), Ok(6));
         assert_eq!(w.pipe().write(b"world", false), Ok(5));
+        assert_eq!(w.pipe().buffers_used(), 1, "small writes merge");
         assert_eq!(read_all(r.pipe(), 8).unwrap(), b"hello wo");
         assert_eq!(read_all(r.pipe(), 100).unwrap(), b"rld");
+        assert_eq!(
+            r.pipe().buffers_used(),
+            0,
+            "a buffer read to its end is released"
+        );
         // Empty with a writer: would block (or EAGAIN with O_NONBLOCK).
         assert_eq!(
             r.pipe().read_with(1, false, &mut |d| Ok(d.len())),
@@ -205,19 +430,23 @@ mod tests {
             "EOF once the writer is gone"
         );
         let (r2, w2) = Pipe::new_pair(6, Timespec::default());
+        assert_eq!(w2.pipe().write(b"", false), Ok(0), "a null write succeeds");
         drop(r2);
         assert_eq!(
             w2.pipe().write(b"x", false),
             Err(IoError::Errno(Errno::EPIPE))
         );
+        assert_eq!(w2.pipe().write(b"", false), Ok(0), "even without readers");
     }
 
     #[test]
-    fn pipe_buf_atomicity_and_capacity() {
+    fn capacity_is_sixteen_buffers_and_small_writes_are_atomic() {
         let (r, w) = Pipe::new_pair(1, Timespec::default());
         let big = vec![7u8; PIPE_CAPACITY - 100];
         assert_eq!(w.pipe().write(&big, false), Ok(PIPE_CAPACITY - 100));
-        // 200 <= PIPE_BUF does not fit in the 100 bytes left: nothing is written.
+        assert_eq!(w.pipe().buffers_used(), PIPE_DEF_BUFFERS);
+        // The last buffer has 100 bytes of room: a 200-byte (<= PIPE_BUF) write does not
+        // fit there and no slot is free: nothing is written.
         assert_eq!(
             w.pipe().write(&[1; 200], false),
             Err(IoError::WouldBlock(WaitOn::PipeWritable(1)))
@@ -226,8 +455,13 @@ mod tests {
             w.pipe().write(&[1; 200], true),
             Err(IoError::Errno(Errno::EAGAIN))
         );
-        // A large write takes what fits.
-        assert_eq!(w.pipe().write(&[2; PIPE_BUF + 1], true), Ok(100));
+        // 4097 bytes: the 1-byte remainder merges, the page-sized rest finds no slot.
+        assert_eq!(w.pipe().write(&[2; PIPE_BUF + 1], true), Ok(1));
+        assert_eq!(
+            w.pipe().write(&[3; 99], true),
+            Ok(99),
+            "merges into the room"
+        );
         assert_eq!(r.pipe().available(), PIPE_CAPACITY);
         // A failed copy consumes nothing.
         assert_eq!(
@@ -235,5 +469,92 @@ mod tests {
             Err(IoError::Errno(Errno::EFAULT))
         );
         assert_eq!(r.pipe().available(), PIPE_CAPACITY);
+        // A partly read buffer keeps its slot: still full.
+        assert_eq!(read_all(r.pipe(), 100).unwrap().len(), 100);
+        assert_eq!(
+            w.pipe().write(b"x", true),
+            Err(IoError::Errno(Errno::EAGAIN))
+        );
+        assert_eq!(
+            read_all(r.pipe(), PIPE_PAGE - 100).unwrap().len(),
+            PIPE_PAGE - 100
+        );
+        assert_eq!(w.pipe().write(b"x", true), Ok(1), "one slot free again");
+        // A fault in the source part-way through a large write: the pages copied stay.
+        let (r2, w2) = Pipe::new_pair(2, Timespec::default());
+        let n = w2.pipe().write_with(3 * PIPE_PAGE, true, &mut |off, _| {
+            if off >= 2 * PIPE_PAGE {
+                Err(Errno::EFAULT)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(n, Ok(2 * PIPE_PAGE));
+        assert_eq!(r2.pipe().available(), 2 * PIPE_PAGE);
+    }
+
+    #[derive(Debug)]
+    struct FakePage {
+        byte: u8,
+        released: Arc<AtomicUsize>,
+    }
+
+    impl PipePage for FakePage {
+        fn read(&self, offset: usize, buf: &mut [u8]) -> bool {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = self.byte.wrapping_add((offset + i) as u8);
+            }
+            true
+        }
+    }
+
+    impl Drop for FakePage {
+        fn drop(&mut self) {
+            self.released.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn referenced_pages_are_read_in_place_and_released_once() {
+        let released = Arc::new(AtomicUsize::new(0));
+        let page = |byte| {
+            Box::new(FakePage {
+                byte,
+                released: Arc::clone(&released),
+            })
+        };
+        let (r, w) = Pipe::new_pair(3, Timespec::default());
+        assert_eq!(w.pipe().write(b"ab", true), Ok(2));
+        assert_eq!(w.pipe().add_page(page(10), 5, 3, true), Ok(3));
+        // A referenced page is never merged into.
+        assert_eq!(w.pipe().write(b"c", true), Ok(1));
+        assert_eq!(w.pipe().buffers_used(), 3);
+        assert_eq!(read_all(r.pipe(), 3).unwrap(), [b'a', b'b', 15]);
+        assert!(r.pipe().front_is_gift());
+        assert_eq!(
+            released.load(Ordering::Relaxed),
+            0,
+            "still one byte to read"
+        );
+        assert_eq!(read_all(r.pipe(), 10).unwrap(), [16, 17, b'c']);
+        assert_eq!(released.load(Ordering::Relaxed), 1, "released when read");
+        // A full pipe refuses (and releases) the page; so does one without readers.
+        for _ in 0..PIPE_DEF_BUFFERS {
+            w.pipe().add_page(page(0), 0, 1, false).unwrap();
+        }
+        assert_eq!(w.pipe().wait_for_space(true), Err(Errno::EAGAIN.into()));
+        assert_eq!(
+            w.pipe().wait_for_space(false),
+            Err(IoError::WouldBlock(WaitOn::PipeWritable(3)))
+        );
+        assert_eq!(w.pipe().add_page(page(0), 0, 1, false), Err(Errno::EAGAIN));
+        assert_eq!(released.load(Ordering::Relaxed), 2);
+        drop(r);
+        assert_eq!(w.pipe().wait_for_space(true), Err(Errno::EPIPE.into()));
+        assert_eq!(w.pipe().add_page(page(0), 0, 1, false), Err(Errno::EPIPE));
+        assert_eq!(released.load(Ordering::Relaxed), 3);
+        // Closing the pipe unread releases every buffer's page.
+        drop(w);
+        assert_eq!(released.load(Ordering::Relaxed), 3 + PIPE_DEF_BUFFERS);
     }
 }

@@ -12,6 +12,7 @@ use super::dev::{CharDev, Prng};
 use super::inode::{
     Body, Directory, FileStore, FileType, Inode, MagicLink, PageStore, SpaceAccount, Timespec,
 };
+use super::kfile::{KernelFileKind, KernelNode, ProcTask};
 use super::pagecache::{CachedFile, PageCache};
 use super::stat::{DirentWriter, Kstat};
 use super::{lock, MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
@@ -169,8 +170,10 @@ impl std::fmt::Debug for Vfs {
 }
 
 impl Vfs {
-    /// A file system holding `/` (0755), `/dev/{null,zero,urandom}` (0666), `/tmp` (1777)
-    /// and `/proc/self/exe` (a link to each process's executable path).
+    /// A file system holding `/` (0755), `/dev/{null,zero,urandom}` (0666), `/tmp` (1777),
+    /// `/proc/self/exe` (a link to each process's executable path) and the kernel-served
+    /// `/proc/self/{mem,maps,pagemap}` and `/proc/thread-self/{mem,maps,pagemap}`
+    /// (`/proc/<pid>` comes and goes with each task: [`Vfs::proc_register`]).
     pub fn new(config: VfsConfig) -> Vfs {
         let now = (config.clock)();
         let root = Arc::new(Inode::new(
@@ -210,9 +213,58 @@ impl Vfs {
                     0o777,
                     Body::Magic(MagicLink::SelfExe),
                 );
+                vfs.add_kernel_files(&selfdir, ProcTask::Opener);
+            }
+            if let Ok(thread_self) = vfs.add_dir(&proc_, b"thread-self", 0o555) {
+                vfs.add_kernel_files(&thread_self, ProcTask::Opener);
             }
         }
         vfs
+    }
+
+    /// Adds the per-task kernel-served files (`mem`, `maps`, `pagemap`) of `task` to
+    /// `dir`.
+    fn add_kernel_files(&self, dir: &Arc<Inode>, task: ProcTask) {
+        for kind in KernelFileKind::PROC_PID {
+            let node = Body::Kernel(KernelNode { kind, task });
+            let _ = self.add_node(
+                dir,
+                kind.name().as_bytes(),
+                FileType::Regular,
+                kind.perm(),
+                node,
+            );
+        }
+    }
+
+    /// Creates `/proc/<pid>` with the task's kernel-served files (the kernel calls it
+    /// when it creates task `pid`; Linux's `proc_pid_lookup()` finds the task instead).
+    ///
+    /// # Errors
+    /// `EEXIST` if it exists; `ENOENT` if `/proc` has been removed.
+    pub fn proc_register(&self, pid: u32) -> KResult<()> {
+        let _ns = lock(&self.ns_lock);
+        let proc_ = dir_get(&self.root, b"proc")?.ok_or(Errno::ENOENT)?;
+        let dir = self.add_dir(&proc_, pid.to_string().as_bytes(), 0o555)?;
+        self.add_kernel_files(&dir, ProcTask::Pid(pid));
+        Ok(())
+    }
+
+    /// Removes `/proc/<pid>` (the kernel calls it when task `pid` is reaped). Open
+    /// descriptors of its files stay valid and find no task any more.
+    pub fn proc_unregister(&self, pid: u32) {
+        let _ns = lock(&self.ns_lock);
+        let Ok(Some(proc_)) = dir_get(&self.root, b"proc") else {
+            return;
+        };
+        let name = pid.to_string();
+        if let Ok(Some(dir)) = dir_get(&proc_, name.as_bytes()) {
+            if let Body::Dir(d) = &mut dir.lock().body {
+                d.by_name.clear();
+                d.by_pos.clear();
+            }
+            self.detach(&proc_, name.as_bytes(), &dir);
+        }
     }
 
     /// The root directory.
@@ -530,7 +582,7 @@ impl Vfs {
             Body::Dir(d) => ((d.by_name.len() as u64 + 2) * BOGO_DIRENT_SIZE, 0, (0, 0)),
             Body::CharDev(c) => (0, 0, c.rdev()),
             Body::Symlink(t) => (t.len() as u64, 0, (0, 0)),
-            Body::Magic(_) | Body::Special(_) => (0, 0, (0, 0)),
+            Body::Magic(_) | Body::Special(_) | Body::Kernel(_) => (0, 0, (0, 0)),
         };
         Kstat {
             dev: TMPFS_DEV,
@@ -908,7 +960,7 @@ impl Vfs {
     ) -> KResult<()> {
         let _ns = lock(&self.ns_lock);
         let (dir, name) = self.create_target(nd, new_start, new_path)?;
-        if matches!(old.lock().body, Body::Magic(_)) {
+        if matches!(old.lock().body, Body::Magic(_) | Body::Kernel(_)) {
             return Err(Errno::EXDEV);
         }
         self.may_linkat(old, nd.cred)?;

@@ -480,11 +480,13 @@ impl Mm {
     /// `do_wp_page()`: a write (or unshare) fault on a present PTE without `W`.
     ///
     /// - Shared mapping: make the PTE writable (`wp_page_shared`).
-    /// - Private, anonymous page we own (`PageAnonExclusive`, or
-    ///   `wp_can_reuse_anon_folio()`: `folio_ref_count() == 1`, our mapping's reference is
-    ///   the only one, e.g. the other side of a fork copied or exited): set
-    ///   `PageAnonExclusive` again and reuse it (`wp_page_reuse`), writable if `VM_WRITE`;
-    ///   for unshare only the flag is set and the PTE stays read-only.
+    /// - Private, anonymous page we own (`PageAnonExclusive`, or the generation's reuse
+    ///   rule, [`super::GupGeneration::wp_can_reuse_anon_page`]: modern
+    ///   `wp_can_reuse_anon_folio()` wants `folio_ref_count() == 1`, our mapping's
+    ///   reference the only one, e.g. the other side of a fork copied or exited; ≤ 5.8's
+    ///   `reuse_swap_page()` only a mapcount of 1): set `PageAnonExclusive` again and
+    ///   reuse it (`wp_page_reuse`), writable if `VM_WRITE`; for unshare only the flag is
+    ///   set and the PTE stays read-only.
     /// - Otherwise (the zero page, a page still shared after fork, or one with extra
     ///   references such as GUP pins): copy (`wp_page_copy`).
     fn do_wp_page(
@@ -513,14 +515,16 @@ impl Mm {
         }
         if let Some(pfn) = page {
             if let Some(meta) = self.phys.pages.page(pfn) {
-                // wp_can_reuse_anon_folio(): no swap cache or KSM here, so only the
-                // reference count decides (a pin or a second mapper makes it > 1). For a
-                // page of a large folio that is the folio's count (Linux ≤ 6.14 reuses a
-                // large folio only when the page is PageAnonExclusive; a folio whose only
-                // reference is this PTE's is exclusively ours either way).
-                let folio_refs = self.phys.pages.folio(pfn).map_or(0, |(_, f)| f.refcount());
+                // wp_can_reuse_anon_folio(): an exclusive anonymous page is ours; a shared
+                // one only if the kernel generation's reuse rule says so (the folio's
+                // refcount on modern, the page's mapcount before 5.9; see
+                // GupGeneration::wp_can_reuse_anon_page). No swap cache or KSM here. For a
+                // page of a large folio the refcount is the folio's.
                 let reusable = meta.test(PageFlags::ANON)
-                    && (meta.test(PageFlags::ANON_EXCLUSIVE) || folio_refs == 1);
+                    && (meta.test(PageFlags::ANON_EXCLUSIVE)
+                        || self.phys.pages.folio(pfn).is_some_and(|(_, folio)| {
+                            self.gup_gen.wp_can_reuse_anon_page(folio, meta)
+                        }));
                 if reusable {
                     if !meta.test(PageFlags::ANON_EXCLUSIVE) {
                         meta.set(PageFlags::ANON_EXCLUSIVE);

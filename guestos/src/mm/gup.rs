@@ -15,7 +15,11 @@
 //!   speculative reference and re-checks the PTE; `gup_fast_fallback()` finishes the rest
 //!   on the slow path (`get_user_pages_fast()`, `pin_user_pages_fast()`), or does not
 //!   ([`get_user_pages_fast_only`]).
-//! - A consumer: [`access_remote_vm`] (ptrace peek/poke, `/proc/pid/mem`).
+//! - Consumers: [`access_remote_vm`] (ptrace peek/poke, `/proc/<pid>/mem` in
+//!   `crate::procfs`), `pin_user_pages_remote()` for `process_vm_readv/writev`
+//!   (`crate::syscall::process_vm`), `get_user_pages_fast()` without `FOLL_WRITE` for
+//!   `vmsplice()` (`crate::syscall::splice`), and `/sys/kernel/debug/gup_test`
+//!   ([`super::gup_test`]).
 //! - References: `FOLL_GET` adds 1 to the folio's refcount and is released with
 //!   [`put_page`]; `FOLL_PIN` adds [`GUP_PIN_COUNTING_BIAS`] to an order-0 folio, and 1
 //!   reference plus 1 `_pincount` to a large one (as Linux), and is released with
@@ -42,18 +46,25 @@
 //! # Kernel generations
 //! How a `FOLL_FORCE` write into a read-only private mapping is allowed changed twice, and
 //! [`GupGeneration`] (stored in the [`Mm`], [`Mm::set_gup_generation`]) selects which rules
-//! apply. All the differences live in the three methods of `impl GupGeneration`, side by
+//! apply. All the differences live in the four methods of `impl GupGeneration`, side by
 //! side:
 //!
-//! | | `faultin_page()` after a COW fault in a `!VM_WRITE` VMA | `can_follow_write_pte()` on a read-only PTE | `FAULT_FLAG_UNSHARE` |
-//! |---|---|---|---|
-//! | [`GupGeneration::DirtyCow`] (≤ 4.8) | clears `FOLL_WRITE` | never | no |
-//! | [`GupGeneration::FollCow`] (4.9 – 5.19; commit 19be0eaffa3a) | sets `FOLL_COW` | `FOLL_FORCE && FOLL_COW && pte_dirty` | no |
-//! | [`GupGeneration::Modern`] (6.2+; commits a7f226604170, 5535be309971, 84209e87c696) | nothing | `FOLL_FORCE`, private `VM_MAYWRITE` `!VM_WRITE` VMA, page `PageAnonExclusive` | R/O `FOLL_PIN` of a shared anon page, or R/O long-term pin of a non-anon page (zero page) in a COW mapping, unshares first |
+//! | | `faultin_page()` after a COW fault in a `!VM_WRITE` VMA | `can_follow_write_pte()` on a read-only PTE | `FAULT_FLAG_UNSHARE` | `do_wp_page()` reuses a non-exclusive anon page when |
+//! |---|---|---|---|---|
+//! | [`GupGeneration::DirtyCow`] (≤ 4.8) | clears `FOLL_WRITE` | never | no | `reuse_swap_page()`: mapcount 1 |
+//! | [`GupGeneration::FollCow`] (4.9 – 5.19; commit 19be0eaffa3a) | sets `FOLL_COW` | `FOLL_FORCE && FOLL_COW && pte_dirty` | no | `reuse_swap_page()`: mapcount 1 (≤ 5.8) |
+//! | [`GupGeneration::Modern`] (6.2+; commits a7f226604170, 5535be309971, 84209e87c696) | nothing | `FOLL_FORCE`, private `VM_MAYWRITE` `!VM_WRITE` VMA, page `PageAnonExclusive` | R/O `FOLL_PIN` of a shared anon page, or R/O long-term pin of a non-anonymous page (zero page) in a COW mapping, unshares first | `wp_can_reuse_anon_folio()`: refcount 1 (since 09854ba94c6a, 5.9) |
 //!
 //! (5.19 – 6.1 mixed these: anonymous unsharing from a7f226604170 in 5.19 with `FOLL_COW`
 //! until 5535be309971 in 6.0, and non-anonymous unsharing only from 84209e87c696 in 6.2.
-//! Those intermediate kernels are not modelled.)
+//! For the `do_wp_page()` column `FollCow` stands for 4.9 – 5.8: from 5.9 to 5.19 kernels
+//! had `FOLL_COW` *and* the refcount rule. Those intermediate kernels are not modelled.)
+//!
+//! The last column is CVE-2020-29374: with the mapcount rule a page that a GUP user
+//! (`vmsplice()`, a `FOLL_GET` reference without `FOLL_WRITE`) still holds is reused by
+//! the process that writes it after the other side of a fork unmapped it, so the GUP
+//! user sees writes made after it took its reference. The refcount rule counts that
+//! reference and copies instead.
 //!
 //! Soft-dirty and uffd-wp, which Linux's modern `can_follow_write_pte()` also consults,
 //! do not exist in this kernel, so those terms are always "no write fault required".
@@ -188,7 +199,7 @@ impl FollFlags {
 }
 
 /// Which kernel generation's GUP rules to follow (see the module docs for the table).
-/// Every difference is in the three methods below.
+/// Every difference is in the four methods below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum GupGeneration {
     /// Before commit 19be0eaffa3a ("mm: remove gup_flags FOLL_WRITE games from
@@ -295,6 +306,27 @@ impl GupGeneration {
             GupGeneration::DirtyCow => flags.remove(FollFlags::WRITE),
             GupGeneration::FollCow => flags.insert(FollFlags::COW),
             GupGeneration::Modern => {}
+        }
+    }
+
+    /// The reuse test of `do_wp_page()` for an anonymous page that is not
+    /// `PageAnonExclusive` (a write fault on a read-only PTE of a private mapping, e.g.
+    /// after fork): may the faulting mapping take the page over instead of copying it?
+    ///
+    /// - `Modern` (`wp_can_reuse_anon_folio()`, commit 09854ba94c6a in 5.9, no swap cache
+    ///   or KSM here): only if `folio_ref_count() == 1`, the faulting PTE's own reference.
+    ///   Any other reference (another mapping, a GUP reference or pin, a pipe buffer
+    ///   holding a `vmsplice()`d page) forces a copy.
+    /// - `FollCow` and `DirtyCow` (`reuse_swap_page()` of ≤ 5.8, no swap cache here): if
+    ///   the page is mapped once (`page_mapcount() == 1`), whatever its refcount. A page a
+    ///   GUP user still references is reused and written in place (CVE-2020-29374).
+    ///
+    /// `folio` is the metadata of the folio's head (the page itself for an order-0 folio),
+    /// which holds the refcount; `page` is the faulting page, which holds its mapcount.
+    pub fn wp_can_reuse_anon_page(self, folio: &Page, page: &Page) -> bool {
+        match self {
+            GupGeneration::Modern => folio.refcount() == 1,
+            GupGeneration::FollCow | GupGeneration::DirtyCow => page.mapcount() == 1,
         }
     }
 

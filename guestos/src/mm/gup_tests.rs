@@ -535,7 +535,7 @@ fn bad_arguments_get_linux_errnos() {
 }
 
 #[test]
-fn generations_differ_only_in_the_three_documented_rules() {
+fn generations_differ_only_in_the_four_documented_rules() {
     use mmu::{Pte, PteFlags};
     let (phys, _mm) = setup(AdScheme::Svadu);
     let pfn = phys.alloc_page(true).unwrap();
@@ -573,6 +573,29 @@ fn generations_differ_only_in_the_three_documented_rules() {
         [false, false, true]
     );
     assert_eq!(GupGeneration::default(), Modern);
+    // do_wp_page() on a non-exclusive anonymous page mapped once: only the modern
+    // refcount rule sees an extra (GUP, pipe) reference.
+    page.inc_mapcount();
+    assert_eq!(
+        [DirtyCow, FollCow, Modern].map(|g| g.wp_can_reuse_anon_page(page, page)),
+        [true, true, true],
+        "mapcount 1, refcount 1"
+    );
+    phys.get_page(pfn);
+    assert_eq!(
+        [DirtyCow, FollCow, Modern].map(|g| g.wp_can_reuse_anon_page(page, page)),
+        [true, true, false],
+        "mapcount 1, refcount 2: reuse_swap_page() reuses, wp_can_reuse_anon_folio() copies"
+    );
+    page.inc_mapcount();
+    assert_eq!(
+        [DirtyCow, FollCow, Modern].map(|g| g.wp_can_reuse_anon_page(page, page)),
+        [false, false, false],
+        "mapped twice"
+    );
+    page.dec_mapcount();
+    page.dec_mapcount();
+    phys.put_page(pfn);
     phys.put_page(pfn);
 }
 

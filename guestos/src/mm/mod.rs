@@ -26,7 +26,8 @@
 //!   `Mm`. Later write faults on either side are ordinary [`Mm::handle_user_fault`]s.
 //! - Exit: drop the `Mm` (or [`Mm::exit_mmap`]); every page table returns to the
 //!   allocator, and every page whose last mapping this was (the other side of a fork may
-//!   still map it).
+//!   still map it). A task that stays behind as a zombie calls [`Mm::release`] instead,
+//!   which does the same and leaves a dead `Mm` ([`Mm::is_dead`]) in the task.
 //! - Exec in a forked process: drop the old `Mm` and build a new one as above.
 
 pub mod events;
@@ -327,7 +328,12 @@ pub struct Mm {
     /// Whether the last list published to `rmap` was non-empty.
     has_file_vmas: bool,
     dead: bool,
+    /// A number no other address space of this run has (see [`Mm::id`]).
+    id: u64,
 }
+
+/// Source of [`Mm::id`]s.
+static NEXT_MM_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Mm {
     /// `mm_alloc()` + `pgd_alloc()` + `arch_pick_mmap_layout()`: an empty address space
@@ -367,6 +373,7 @@ impl Mm {
             rmap,
             has_file_vmas: false,
             dead: false,
+            id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -514,6 +521,50 @@ impl Mm {
     /// its reference; the rest are freed. Also done by `Drop`.
     pub fn exit_mmap(self) {
         drop(self);
+    }
+
+    /// `exit_mm()` → `mmput()` of the last user, done in place: the address space is torn
+    /// down as [`Mm::exit_mmap`] does (page tables, root included, and every page
+    /// reference go back) and the `Mm` stays behind as an empty, dead husk for a task
+    /// that is a zombie until its parent reaps it. Nothing may map, fault or copy through
+    /// a dead `Mm`: check [`Mm::is_dead`] first (`mmget_not_zero()` failing).
+    pub fn release(&mut self) {
+        self.teardown();
+    }
+
+    /// Whether the address space has been released ([`Mm::release`]): Linux's
+    /// `mm_users == 0`, where `mmget_not_zero()` fails and `/proc/<pid>/mem` reads 0.
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// The identity of this address space, unique for the run (never reused, unlike
+    /// pids or ASIDs): what a `/proc/<pid>/mem` descriptor holds on to (`mmgrab()`), so
+    /// that after the target execs it does not reach the new image.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Names the mapping `[start, start + len)` as `_install_special_mapping()` names the
+    /// `[vdso]` (`vm_special_mapping.name`), splitting it out of a larger VMA if needed.
+    /// `name` should be bracketed: `/proc/<pid>/maps` prints such names as they are.
+    ///
+    /// # Errors
+    /// `EINVAL` if no single VMA covers the range; `ENOMEM` if a split would exceed the
+    /// map count.
+    pub fn name_special_mapping(&mut self, start: u64, len: u64, name: &str) -> KResult<()> {
+        let end = start.checked_add(len).ok_or(crate::errno::Errno::EINVAL)?;
+        match self.vmas.vma_lookup(start) {
+            Some(v) if v.end >= end => {}
+            _ => return Err(crate::errno::Errno::EINVAL),
+        }
+        self.vmas.split_at_bounds(start, end)?;
+        let vma = self
+            .vmas
+            .get_mut(start)
+            .ok_or(crate::errno::Errno::EINVAL)?;
+        vma.name = Some(Arc::from(name));
+        Ok(())
     }
 
     fn teardown(&mut self) {

@@ -24,9 +24,10 @@ use crate::uaccess::UserAccess;
 const MAX_UACCESS_FAULTS: usize = 4;
 
 impl Mm {
-    /// `access_ok()`: `[va, va+len)` lies in user space.
+    /// `access_ok()`: `[va, va+len)` lies in user space. Never true for a released
+    /// address space ([`Mm::release`]), whose page tables are gone.
     pub fn access_ok(&self, va: u64, len: u64) -> bool {
-        va.checked_add(len).is_some_and(|end| end <= self.task_size)
+        !self.dead && va.checked_add(len).is_some_and(|end| end <= self.task_size)
     }
 
     /// Translates one user address for a kernel access through the hardware walker,

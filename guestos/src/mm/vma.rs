@@ -148,7 +148,9 @@ pub trait MappedFile: Send + Sync + fmt::Debug {
     fn inode_id(&self) -> u64;
 
     /// The name `/proc/<pid>/maps` shows for the mapping (`d_path()` of the file the
-    /// mapping was made from; `"/memfd:NAME (deleted)"` for a memfd).
+    /// mapping was made from, e.g. `/tmp/data`; `"/memfd:NAME (deleted)"` for a memfd).
+    /// The default, for a file that cannot name itself, is empty (the line then ends
+    /// after the inode number).
     fn path(&self) -> Vec<u8> {
         Vec::new()
     }
@@ -212,6 +214,12 @@ pub trait MappedFile: Send + Sync + fmt::Debug {
     fn punch_hole(&self, offset: u64, len: u64) -> KResult<()> {
         let _ = (offset, len);
         Err(Errno::EOPNOTSUPP)
+    }
+
+    /// `(major, minor)` of the device holding the file (`inode->i_sb->s_dev`), as
+    /// `/proc/<pid>/maps` shows it. The default is `(0, 0)`.
+    fn dev(&self) -> (u32, u32) {
+        (0, 0)
     }
 }
 

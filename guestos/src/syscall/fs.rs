@@ -22,12 +22,12 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{
-    FileTarget, Inode, IoError, IoResult, Kstat, OpenFile, Pipe, ProcessFs, TimeUpdate, Timespec,
-    Vfs, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
-    AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT, O_CLOEXEC, O_CREAT, O_DIRECT,
-    O_DIRECTORY, O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC,
-    O_WRONLY, PATH_MAX, PIPE_BUF, PIPE_CAPACITY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT,
-    S_IFREG, S_IFSOCK,
+    FileTarget, Inode, IoError, IoResult, KernelFile, Kstat, OpenFile, Pipe, ProcessFs, TimeUpdate,
+    Timespec, Vfs, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR,
+    AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT, O_CLOEXEC, O_CREAT,
+    O_DIRECT, O_DIRECTORY, O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_TMPFILE,
+    O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF, PIPE_CAPACITY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
+    S_IFMT, S_IFREG, S_IFSOCK,
 };
 use crate::uaccess::UserAccess;
 
@@ -257,18 +257,18 @@ pub fn sys_openat(
         }
     }
     let shown = shown_path(p, vfs, &start, &path);
-    // A special file's open operation makes its per-open state (not for O_PATH).
-    let special = if flags & O_PATH == 0 {
-        inode.open_special(flags)
+    // A kernel-served file (/proc/<pid>/mem…) gets a descriptor the kernel finishes
+    // opening and serves (see fs::kfile); a special file's open operation makes its
+    // per-open state (fs::special); an O_PATH descriptor stays a plain reference.
+    let (target, special) = if flags & O_PATH != 0 {
+        (FileTarget::Inode(inode), None)
+    } else if let Some(node) = inode.kernel_node() {
+        (FileTarget::Kernel(KernelFile::new(inode, node)), None)
     } else {
-        None
+        let special = inode.open_special(flags);
+        (FileTarget::Inode(inode), special)
     };
-    let file = OpenFile::with_special(
-        FileTarget::Inode(inode),
-        flags | O_LARGEFILE,
-        shown,
-        special,
-    );
+    let file = OpenFile::with_special(target, flags | O_LARGEFILE, shown, special);
     Ok(u64::from(p.fds.alloc(file, flags & O_CLOEXEC != 0, 0)?))
 }
 
@@ -440,7 +440,11 @@ pub fn sys_pwrite64(
 
 /// `import_iovec`: reads and checks `iovcnt` `struct iovec { void *base; size_t len; }`,
 /// clamping the total to `MAX_RW_COUNT`.
-fn import_iovec(u: &mut dyn UserAccess, iov: u64, iovcnt: u64) -> KResult<Vec<(u64, usize)>> {
+pub(crate) fn import_iovec(
+    u: &mut dyn UserAccess,
+    iov: u64,
+    iovcnt: u64,
+) -> KResult<Vec<(u64, usize)>> {
     if iovcnt > UIO_MAXIOV {
         return Err(Errno::EINVAL);
     }

@@ -1066,15 +1066,31 @@ fn pipe_capacity_atomicity_and_flags() {
     // Non-blocking large write: takes the 64 KiB that fit.
     assert_eq!(e.write(w, &big), Ok(65536));
     assert_eq!(e.write(w, b"x"), Err(errno(Errno::EAGAIN)));
+    // Capacity is 16 page buffers (Linux's pipe ring): a partly read buffer keeps its
+    // slot, so after reading 100 bytes the pipe is still full.
     assert_eq!(e.read(r, 100).unwrap().len(), 100);
-    // 100 bytes free: a 200-byte (<= PIPE_BUF) writev is all or nothing.
-    put_iov(&mut e, &[(BUF, 100), (BUF + 1000, 100)]);
+    put_iov(&mut e, &[(BUF, 60), (BUF + 1000, 40)]);
     assert_eq!(
         sys_writev(&mut e.p, &e.vfs, &mut e.u, w, SMALL, 2),
         Err(errno(Errno::EAGAIN))
     );
+    assert_eq!(e.read(r, 4096 - 100).unwrap().len(), 4096 - 100);
+    // One slot free: a 200-byte (<= PIPE_BUF) writev goes in whole, 3800 more merge
+    // into its page, and then a 100-byte one is all or nothing: nothing.
+    put_iov(&mut e, &[(BUF, 100), (BUF + 1000, 100)]);
+    assert_eq!(sys_writev(&mut e.p, &e.vfs, &mut e.u, w, SMALL, 2), Ok(200));
+    put_iov(&mut e, &[(BUF, 3800)]);
+    assert_eq!(
+        sys_writev(&mut e.p, &e.vfs, &mut e.u, w, SMALL, 1),
+        Ok(3800)
+    );
     put_iov(&mut e, &[(BUF, 60), (BUF + 1000, 40)]);
-    assert_eq!(sys_writev(&mut e.p, &e.vfs, &mut e.u, w, SMALL, 2), Ok(100));
+    assert_eq!(
+        sys_writev(&mut e.p, &e.vfs, &mut e.u, w, SMALL, 2),
+        Err(errno(Errno::EAGAIN))
+    );
+    put_iov(&mut e, &[(BUF, 60), (BUF + 1000, 36)]);
+    assert_eq!(sys_writev(&mut e.p, &e.vfs, &mut e.u, w, SMALL, 2), Ok(96));
     // Blocking descriptors report WouldBlock instead.
     sys_fcntl(&mut e.p, w, F_SETFL.into(), 0).unwrap();
     let id = e.fstat(w).unwrap().ino;

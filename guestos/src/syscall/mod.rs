@@ -5,6 +5,8 @@
 pub mod fs;
 pub mod misc;
 pub mod nr;
+pub mod process_vm;
+pub mod splice;
 
 use emu::Hart;
 
@@ -101,8 +103,14 @@ fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
     }
 }
 
+/// Runs system call `nr` with arguments `a` for `proc` without the `--strace` line and
+/// without turning errors into `-errno` (the kernel finishes calls it completes itself,
+/// e.g. `openat` of a kernel-served file, with [`finish`]).
+///
+/// # Errors
+/// The call's errno.
 #[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
-fn handle(
+pub fn handle(
     proc: &mut Process,
     hart: &mut Hart<'_>,
     nr: u64,
@@ -148,6 +156,9 @@ fn handle(
         SYS_dup => ret(fs::sys_dup(fsx, a[0])),
         SYS_dup3 => ret(fs::sys_dup3(fsx, a[0], a[1], a[2])),
         SYS_pipe2 => ret(fs::sys_pipe2(fsx, vfs, u, a[0], a[1])),
+        SYS_vmsplice => ret_io(splice::sys_vmsplice(
+            &mut p.fs, &mut p.mm, a[0], a[1], a[2], a[3],
+        )),
         SYS_faccessat => ret(fs::sys_faccessat(fsx, vfs, u, a[0], a[1], a[2])),
         SYS_faccessat2 => ret(fs::sys_faccessat2(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_readlinkat => ret(fs::sys_readlinkat(fsx, vfs, u, a[0], a[1], a[2], a[3])),

@@ -1,0 +1,161 @@
+//! `/proc/<pid>/maps`: `show_map_vma()` (`fs/proc/task_mmu.c`), one line per VMA:
+//!
+//! ```text
+//! 00010000-00074000 r-xp 00000000 00:00 0                                  [vdso]
+//! ```
+//!
+//! `start-end` (`%08lx`, at least 8 hex digits), permissions `rwx` and `p`rivate or
+//! `s`hared (`VM_MAYSHARE`), the file offset (`%08llx`, 0 for anonymous memory), the
+//! device (`%02x:%02x`) and inode (`%lu`), then — if the VMA has a name — spaces up to
+//! column 73 (`seq_setwidth(25 + 6 * sizeof(void *) - 1)` + `seq_pad(' ')`) and the name:
+//! the file's path; a special mapping's name (`[vdso]`); `[heap]` for the VMA holding the
+//! initial heap (`vma_is_initial_heap()`); `[stack]` for the one holding the initial stack
+//! (`vma_is_initial_stack()`); `[anon:NAME]` for a `PR_SET_VMA_ANON_NAME` name. A
+//! `MAP_SHARED|MAP_ANONYMOUS` mapping is a shmem file in Linux, shown as
+//! `/dev/zero (deleted)` on device `00:01`; it has no inode here, so its inode number is
+//! printed as 0 (Linux prints the shmem inode's).
+//!
+//! The text is generated when read, from the VMAs of that moment: each `read()` call
+//! renders the whole table and returns the bytes at the file offset. `seq_file`
+//! regenerates records from the offset at each read as well, so sequential reads agree as
+//! long as the mappings do not change in between (when they do, Linux may repeat or skip
+//! a line at the seam; here a line may be cut differently).
+
+use devices::PAGE_SIZE;
+
+use super::copy_out;
+use crate::errno::KResult;
+use crate::fs::KernelFileBinding;
+use crate::mm::{Mm, VmFlags, Vma, VmaBacking};
+use crate::process::Tasks;
+
+/// Column at which a name starts, minus the one space `seq_pad()` adds
+/// (`25 + sizeof(void *) * 6 - 1` on 64-bit).
+const NAME_COLUMN: usize = 25 + 8 * 6 - 1;
+
+/// The whole of `/proc/<pid>/maps` for `mm`: [`show_map_vma`] of every VMA in address
+/// order. Empty for a released address space.
+pub fn show_maps(mm: &Mm) -> Vec<u8> {
+    let mut out = Vec::new();
+    if mm.is_dead() {
+        return out;
+    }
+    for vma in mm.vmas().iter() {
+        show_map_vma(&mut out, mm, vma);
+    }
+    out
+}
+
+/// Appends `vma`'s line (newline included) to `out`.
+pub fn show_map_vma(out: &mut Vec<u8>, mm: &Mm, vma: &Vma) {
+    let line_start = out.len();
+    let flags = vma.flags;
+    let (pgoff, dev, ino, path): (u64, (u32, u32), u64, Option<Vec<u8>>) = match &vma.backing {
+        VmaBacking::File(f) => (
+            vma.pgoff.wrapping_mul(PAGE_SIZE),
+            f.dev(),
+            f.inode_id(),
+            Some(f.path()),
+        ),
+        // shmem_zero_setup(): a shared anonymous mapping is the file "/dev/zero" on the
+        // internal shm mount, deleted.
+        VmaBacking::Anon if flags.contains(VmFlags::MAYSHARE) => (
+            vma.pgoff.wrapping_mul(PAGE_SIZE),
+            (0, 1),
+            0,
+            Some(b"/dev/zero (deleted)".to_vec()),
+        ),
+        VmaBacking::Anon => (0, (0, 0), 0, None),
+    };
+    let perm = |f: VmFlags, c: char| if flags.contains(f) { c } else { '-' };
+    let header = format!(
+        "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
+        vma.start,
+        vma.end,
+        perm(VmFlags::READ, 'r'),
+        perm(VmFlags::WRITE, 'w'),
+        perm(VmFlags::EXEC, 'x'),
+        if flags.contains(VmFlags::MAYSHARE) {
+            's'
+        } else {
+            'p'
+        },
+        pgoff,
+        dev.0,
+        dev.1,
+        ino
+    );
+    out.extend_from_slice(header.as_bytes());
+    let name = match path {
+        Some(p) if !p.is_empty() => Some(p),
+        Some(_) => None,
+        None => vma_name(mm, vma),
+    };
+    if let Some(name) = name {
+        // seq_pad(m, ' '): spaces up to the column, then one more.
+        while out.len() - line_start < NAME_COLUMN {
+            out.push(b' ');
+        }
+        out.push(b' ');
+        out.extend_from_slice(&name);
+    }
+    out.push(b'\n');
+}
+
+/// `get_vma_name()` for a VMA without a file.
+fn vma_name(mm: &Mm, vma: &Vma) -> Option<Vec<u8>> {
+    let anon_name = vma.name.as_deref();
+    // A kernel-installed special mapping names itself (vm_special_mapping.name, e.g.
+    // "[vdso]"); user names (PR_SET_VMA_ANON_NAME) can never contain '[' or ']'.
+    if let Some(n) = anon_name.filter(|n| n.starts_with('[') && *n != "[stack]") {
+        return Some(n.as_bytes().to_vec());
+    }
+    // vma_is_initial_heap(): overlaps [start_brk, brk).
+    if vma.start < mm.current_brk() && vma.end > mm.start_brk() {
+        return Some(b"[heap]".to_vec());
+    }
+    // vma_is_initial_stack(): contains mm->start_stack, the initial stack pointer. The
+    // Mm keeps the stack's top instead; the initial stack pointer lies in the top page
+    // (below argv/envp strings and auxv), so that page stands for it.
+    let start_stack = mm.stack_bounds().1.saturating_sub(1);
+    if vma.start <= start_stack && vma.end >= start_stack {
+        return Some(b"[stack]".to_vec());
+    }
+    match anon_name {
+        Some(n) if !n.starts_with('[') => Some(format!("[anon:{n}]").into_bytes()),
+        _ => None,
+    }
+}
+
+/// `seq_read()` of the maps of the bound address space: `count` bytes at `pos` of the
+/// text rendered now, copied to the caller's `buf`. Returns the result and the new file
+/// position.
+pub(super) fn maps_read(
+    tasks: &mut Tasks<'_>,
+    caller: u32,
+    binding: Option<KernelFileBinding>,
+    buf: u64,
+    count: usize,
+    pos: u64,
+) -> (KResult<usize>, u64) {
+    let text = match binding {
+        Some(KernelFileBinding {
+            pid,
+            mm: Some(mm_id),
+        }) => tasks
+            .mm_by_id(pid, mm_id)
+            .map(|mm| show_maps(mm))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let start = usize::try_from(pos).unwrap_or(usize::MAX).min(text.len());
+    let end = start.saturating_add(count).min(text.len());
+    let piece = text.get(start..end).unwrap_or_default();
+    if piece.is_empty() {
+        return (Ok(0), pos);
+    }
+    match copy_out(tasks, caller, buf, piece) {
+        Ok(n) => (Ok(n), pos + n as u64),
+        Err(e) => (Err(e), pos),
+    }
+}

@@ -1,0 +1,96 @@
+//! `/proc/<pid>/mem`: `mem_rw()` (`fs/proc/base.c`). The file offset is the address in
+//! the target; every transfer goes through [`access_remote_vm`] with `FOLL_FORCE` (and
+//! `FOLL_WRITE` for a write), a page-sized bounce buffer at a time.
+//!
+//! `FOLL_FORCE` is what debuggers (and Dirty COW) use: a read ignores `PROT_NONE`-less
+//! read permission (`VM_MAYREAD` suffices), a write reaches a read-only *private*
+//! mapping (its program text, a `PROT_READ` `MAP_PRIVATE` page), where it lands in the
+//! process's own COW copy; a read-only *shared* mapping is never written
+//! (`check_vma_flags()`: not a COW mapping). Which PTE the write may then follow is the
+//! GUP generation's business (see [`crate::mm::gup`]).
+
+use devices::PAGE_SIZE;
+
+use crate::errno::{Errno, KResult};
+use crate::fs::KernelFileBinding;
+use crate::mm::gup::access_remote_vm;
+use crate::mm::FollFlags;
+use crate::process::Tasks;
+use crate::uaccess::UserAccess;
+
+/// `mem_rw()`: moves up to `count` bytes between the caller's buffer at `buf` and the
+/// bound address space at address `pos`, page by page: for a write, copy a piece from
+/// the caller (`copy_from_user`), then [`access_remote_vm`] it into the target; for a
+/// read, the other way round. Returns the result and the new file position (the address
+/// after the last byte moved; unchanged if the address space is gone).
+///
+/// The result is the bytes moved, `Ok(0)` for a descriptor without an address space
+/// (a zombie at open) or whose address space has gone since (`mmget_not_zero()` fails).
+///
+/// # Errors
+/// `EIO` if not even the first piece could be transferred (an unmapped address, a
+/// forced write into a shared read-only mapping, an address beyond `TASK_SIZE`);
+/// `EFAULT` if the caller's buffer faults (even after some bytes moved: Linux's
+/// `copied = -EFAULT`; the file position still advances past what moved).
+pub fn mem_rw(
+    tasks: &mut Tasks<'_>,
+    caller: u32,
+    binding: Option<KernelFileBinding>,
+    mut buf: u64,
+    mut count: usize,
+    pos: u64,
+    write: bool,
+) -> (KResult<usize>, u64) {
+    let Some(KernelFileBinding {
+        pid,
+        mm: Some(mm_id),
+    }) = binding
+    else {
+        return (Ok(0), pos);
+    };
+    if tasks.mm_by_id(pid, mm_id).is_none() {
+        return (Ok(0), pos);
+    }
+    let flags = if write {
+        FollFlags::FORCE | FollFlags::WRITE
+    } else {
+        FollFlags::FORCE
+    };
+    let mut page = vec![0u8; PAGE_SIZE as usize];
+    let mut addr = pos;
+    let mut copied: KResult<usize> = Ok(0);
+    while count > 0 {
+        let this_len = count.min(PAGE_SIZE as usize);
+        let chunk = page.get_mut(..this_len).unwrap_or_default();
+        if write {
+            let from = tasks.mm_of(caller).map(|mm| mm.copy_from_user(buf, chunk));
+            if !matches!(from, Some(Ok(()))) {
+                copied = Err(Errno::EFAULT);
+                break;
+            }
+        }
+        let Some(mm) = tasks.mm_by_id(pid, mm_id) else {
+            break;
+        };
+        let n = access_remote_vm(mm, addr, chunk, flags);
+        if n == 0 {
+            if copied == Ok(0) {
+                copied = Err(Errno::EIO);
+            }
+            break;
+        }
+        if !write {
+            let piece = chunk.get(..n).unwrap_or_default();
+            let to = tasks.mm_of(caller).map(|mm| mm.copy_to_user(buf, piece));
+            if !matches!(to, Some(Ok(()))) {
+                copied = Err(Errno::EFAULT);
+                break;
+            }
+        }
+        buf = buf.wrapping_add(n as u64);
+        addr = addr.wrapping_add(n as u64);
+        copied = copied.map(|c| c + n);
+        count -= n;
+    }
+    (copied, addr)
+}

@@ -1,0 +1,163 @@
+//! `/proc/<pid>/pagemap`: `pagemap_read()` and `pte_to_pagemap_entry()`
+//! (`fs/proc/task_mmu.c`, `Documentation/admin-guide/mm/pagemap.rst`). One 64-bit entry
+//! per virtual page, the file offset being `(address / PAGE_SIZE) * 8`:
+//!
+//! | bits | meaning |
+//! |---|---|
+//! | 0–54 | PFN if present (shown: the reader has `CAP_SYS_ADMIN`) |
+//! | 55 | `PM_SOFT_DIRTY` (no soft-dirty tracking on riscv: always 0) |
+//! | 56 | `PM_MMAP_EXCLUSIVE`: the page is mapped exactly once |
+//! | 57 | `PM_UFFD_WP` (no userfaultfd: 0) |
+//! | 61 | `PM_FILE`: a file page or shared anonymous (shmem) page |
+//! | 62 | `PM_SWAP` (no swap yet: 0) |
+//! | 63 | `PM_PRESENT` |
+//!
+//! Only the page tables are read; nothing is faulted in. The shared zero page is present
+//! with its PFN but neither `PM_FILE` nor `PM_MMAP_EXCLUSIVE` (`vm_normal_page()` gives no
+//! page for it). Addresses outside every VMA, and pages never touched, read as 0.
+
+use devices::PAGE_SIZE;
+
+use crate::errno::{Errno, KResult};
+use crate::fs::KernelFileBinding;
+use crate::mm::pgtable::pte_pfn;
+use crate::mm::{Mm, PageFlags, Pfn};
+use crate::process::Tasks;
+use crate::uaccess::UserAccess;
+
+/// Bytes per entry (`PM_ENTRY_BYTES`).
+pub const PM_ENTRY_BYTES: u64 = 8;
+/// The PFN field (`PM_PFRAME_MASK`, bits 0–54).
+pub const PM_PFRAME_MASK: u64 = (1 << 55) - 1;
+/// `PM_SOFT_DIRTY`.
+pub const PM_SOFT_DIRTY: u64 = 1 << 55;
+/// `PM_MMAP_EXCLUSIVE`.
+pub const PM_MMAP_EXCLUSIVE: u64 = 1 << 56;
+/// `PM_FILE`.
+pub const PM_FILE: u64 = 1 << 61;
+/// `PM_SWAP`.
+pub const PM_SWAP: u64 = 1 << 62;
+/// `PM_PRESENT`.
+pub const PM_PRESENT: u64 = 1 << 63;
+
+/// `PAGEMAP_WALK_SIZE` (`PMD_SIZE`): entries are produced and copied out in chunks that
+/// end on a multiple of this.
+const PAGEMAP_WALK_SIZE: u64 = 512 * PAGE_SIZE;
+
+/// The entry of the page at `addr` in `mm` (`pte_to_pagemap_entry()`, or a hole's 0).
+/// `show_pfn` is `file_ns_capable(CAP_SYS_ADMIN)` at open.
+pub fn pagemap_entry(mm: &Mm, addr: u64, show_pfn: bool) -> u64 {
+    if mm.is_dead() || mm.vmas().vma_lookup(addr).is_none() {
+        return 0;
+    }
+    // follow_pte() returns only present entries (PROT_NONE ones included). Swap and
+    // migration entries arrive with swap support (PM_SWAP).
+    let Some(slot) = mm.page_table().follow_pte(addr) else {
+        return 0;
+    };
+    // A leaf above level 0 maps a huge page: the PFN of the 4 KiB page inside it.
+    let span_pages = 1u64 << (9 * slot.level.min(6));
+    let pfn = Pfn(pte_pfn(slot.pte).0 + ((addr / PAGE_SIZE) & (span_pages - 1)));
+    let phys = mm.phys();
+    let mut flags = PM_PRESENT;
+    // vm_normal_page(): no page for the zero page or a frame without metadata.
+    let page = (!phys.pages.is_zero_pfn(pfn))
+        .then(|| phys.pages.page(pfn))
+        .flatten();
+    if let Some(page) = page {
+        if !page.test(PageFlags::ANON) {
+            flags |= PM_FILE;
+        }
+        if page.mapcount() == 1 {
+            flags |= PM_MMAP_EXCLUSIVE;
+        }
+    }
+    let frame = if show_pfn { pfn.0 & PM_PFRAME_MASK } else { 0 };
+    frame | flags
+}
+
+/// `pagemap_read()`: `count` bytes of entries from file offset `pos` into the caller's
+/// buffer at `buf`. Returns the result and the new file position.
+///
+/// The result is the bytes copied: fewer than `count` where the range reaches
+/// `TASK_SIZE`; 0 for a descriptor without a live address space or `count == 0`.
+///
+/// # Errors
+/// `EINVAL` if `pos` or `count` is not a multiple of 8; `EFAULT` if the caller's buffer
+/// faults (nothing is reported copied then, and the position does not move).
+pub fn pagemap_read(
+    tasks: &mut Tasks<'_>,
+    caller: u32,
+    binding: Option<KernelFileBinding>,
+    mut buf: u64,
+    mut count: usize,
+    pos: u64,
+) -> (KResult<usize>, u64) {
+    let Some(KernelFileBinding {
+        pid,
+        mm: Some(mm_id),
+    }) = binding
+    else {
+        return (Ok(0), pos);
+    };
+    let Some(task_size) = tasks.mm_by_id(pid, mm_id).map(|mm| mm.task_size()) else {
+        return (Ok(0), pos);
+    };
+    if !pos.is_multiple_of(PM_ENTRY_BYTES) || !(count as u64).is_multiple_of(PM_ENTRY_BYTES) {
+        return (Err(Errno::EINVAL), pos);
+    }
+    if count == 0 {
+        return (Ok(0), pos);
+    }
+    let svpfn = pos / PM_ENTRY_BYTES;
+    let mut end_vaddr = task_size;
+    let mut start_vaddr = end_vaddr;
+    if svpfn <= u64::MAX / PAGE_SIZE {
+        start_vaddr = svpfn * PAGE_SIZE;
+        let pages = count as u64 / PM_ENTRY_BYTES;
+        if let Some(end) = pages
+            .checked_mul(PAGE_SIZE)
+            .and_then(|l| start_vaddr.checked_add(l))
+        {
+            if end < task_size {
+                end_vaddr = end;
+            }
+        }
+    }
+    // Ensure the address is inside the task.
+    if start_vaddr > task_size {
+        start_vaddr = end_vaddr;
+    }
+    let mut copied = 0usize;
+    while count > 0 && start_vaddr < end_vaddr {
+        let mut end = start_vaddr.saturating_add(PAGEMAP_WALK_SIZE) & !(PAGEMAP_WALK_SIZE - 1);
+        if end <= start_vaddr || end > end_vaddr {
+            end = end_vaddr;
+        }
+        let bytes: Vec<u8> = {
+            let Some(mm) = tasks.mm_by_id(pid, mm_id) else {
+                break;
+            };
+            let mut v = Vec::new();
+            let mut addr = start_vaddr;
+            while addr < end {
+                v.extend_from_slice(&pagemap_entry(mm, addr, true).to_le_bytes());
+                addr += PAGE_SIZE;
+            }
+            v
+        };
+        start_vaddr = end;
+        let len = count.min(bytes.len());
+        let piece = bytes.get(..len).unwrap_or_default();
+        let ok = tasks
+            .mm_of(caller)
+            .map(|mm| mm.copy_to_user(buf, piece).is_ok());
+        if ok != Some(true) {
+            return (Err(Errno::EFAULT), pos);
+        }
+        copied += len;
+        buf = buf.wrapping_add(len as u64);
+        count -= len;
+    }
+    (Ok(copied), pos.wrapping_add(copied as u64))
+}
