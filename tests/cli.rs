@@ -219,13 +219,66 @@ fn bench_pin_prices_the_gup_paths_per_page() {
     // re-check) and one refcount update (3 × 20): (80 + 512 × 60) / 512 = 60.16.
     let r = row("pin_user_pages_fast ", "4K", "512", "populated");
     assert_eq!(&r[3..5], ["60.2", "20.0"], "{out}");
-    assert_eq!(r[7], "2.00", "one refcount update to pin, one to unpin");
+    assert_eq!(r[7], "2.0000", "one refcount update to pin, one to unpin");
     // One page per call walks the upper levels every time.
     let r = row("get_user_pages_fast ", "4K", "1", "populated");
     assert_eq!(r[3], "140.0");
-    // 2 MiB folios are not in this build.
-    let r = row("pin_user_pages LONGTERM ", "2M", "16", "fault");
-    assert_eq!(r[3], "unavailable:", "{out}");
+    // 2 MiB folios: a row for every API, batch and state, with numbers.
+    for (api, _) in dirtybit::bench::pin::APIS {
+        for batch in ["1", "16", "512"] {
+            for state in ["populated", "fault"] {
+                let r = row(&format!("{api} "), "2M", batch, state);
+                let nums: Vec<f64> = r[3..8].iter().map(|v| v.parse().unwrap()).collect();
+                assert!(
+                    nums.iter().all(|v| v.is_finite() && *v >= 0.0) && nums[4] > 0.0,
+                    "{api} 2M {batch} {state}: {r:?}\n{out}"
+                );
+            }
+        }
+    }
+    // GUP-fast on a huge PMD: per call one GUP entry (40), the upper level and the PMD
+    // (2 × 20), one grab of the folio for all 512 pages (a large-folio pin: _refcount and
+    // _pincount, 2 × 20) and the PMD re-check (20): 2 PMDs × 140 / 1024 = 0.27 per page;
+    // the release, one gup_put_folio() per folio (2 × 20): 0.08.
+    let r = row("pin_user_pages_fast ", "2M", "512", "populated");
+    assert_eq!(&r[3..5], ["0.3", "0.1"], "{out}");
+    assert_eq!(r[7], "0.0078", "2 + 2 atomics per 512 pages");
+    // One page per call: 40 + 2 × 20 + 20 + 20, the 4 KiB path's cost less one PTE load.
+    let r = row("get_user_pages_fast ", "2M", "1", "populated");
+    assert_eq!(r[3], "120.0", "{out}");
+    // The slow path: follow_huge_pmd() pins one page, page_increm the other 511 (2 + 2),
+    // the release 2: 6 atomics per 512 pages, populated or faulted in.
+    for state in ["populated", "fault"] {
+        let r = row("pin_user_pages ", "2M", "512", state);
+        assert_eq!(r[7], "0.0117", "{state}\n{out}");
+    }
+    // The summary: the target of 50× fewer refcount operations per 4 KiB.
+    for api in ["pin_user_pages_fast", "pin_user_pages"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("refcount ops per 4 KiB, {api}, 512")))
+            .unwrap_or_else(|| panic!("{api} summary in\n{out}"));
+        let ratio: f64 = line
+            .split("ratio ")
+            .nth(1)
+            .and_then(|r| r.split('x').next())
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("ratio in {line}"));
+        assert!(ratio >= 50.0, "{line}");
+        assert!(
+            line.contains("4K folios 2.0000") && line.contains(": met)"),
+            "{line}"
+        );
+    }
+    // A range that is not a whole number of 2 MiB has no 2 MiB rows.
+    let o = dirtybit(&["bench", "pin", "--pages", "16", "--samples", "1"]);
+    let out16 = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out16
+            .lines()
+            .any(|l| l.starts_with("pin_user_pages_fast ") && l.contains("unavailable: --pages 16")),
+        "{out16}"
+    );
     // The k_* entries price it: free PTE loads leave (40 + 512 × 20) / 512.
     let o = dirtybit(&[
         "bench",

@@ -113,7 +113,9 @@ use devices::{PAGE_SHIFT, PAGE_SIZE};
 
 use super::fault::VmFault;
 use super::page_alloc::{Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR};
-use super::pgtable::{pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write, PteSlot};
+use super::pgtable::{
+    pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write, PteSlot,
+};
 use super::vma::{VmFlags, Vma, VmaBacking};
 use super::{FaultFlags, Mm, PhysMem};
 use crate::errno::{Errno, KResult};
@@ -1235,19 +1237,29 @@ fn gup_fast_hooked(
     let mut addr = start & !(PAGE_SIZE - 1);
     let mut left = nr_pages;
     'tables: while left > 0 {
-        // gup_fast_pgd_range() … gup_fast_pmd_range(): the upper levels, once per table.
-        let Some(mut slot) = mm.pgtable.pte_offset(addr) else {
-            // No last-level table: a huge PMD (gup_fast_pmd_leaf(), one grab for all its
-            // pages in range), or nothing mapped — the slow path.
-            let Some(pmd) = mm.pgtable.follow_pte(addr).filter(|s| s.level > 0) else {
-                break;
+        // gup_fast_pgd_range() … gup_fast_pmd_range(): the upper levels and the PMD (one
+        // pmdp_get_lockless()), once per PMD.
+        let Some(pmd_slot) = mm.pgtable.pmd_offset(addr) else {
+            break;
+        };
+        let pmd = mm.pgtable.ptep_get(pmd_slot);
+        if pmd_trans_huge(pmd) {
+            // A huge PMD: gup_fast_pmd_leaf(), one grab for all its pages in range.
+            let leaf = PteSlot {
+                addr: pmd_slot,
+                pte: pmd,
+                level: 1,
             };
-            let Some(n) = gup_fast_pmd_leaf(mm, addr, pmd, left, flags, pages, &mut hook) else {
+            let Some(n) = gup_fast_pmd_leaf(mm, addr, leaf, left, flags, pages, &mut hook) else {
                 break;
             };
             addr = addr.wrapping_add(n * PAGE_SIZE);
             left -= n as usize;
             continue;
+        }
+        // pte_offset_map(): no last-level table (nothing mapped) is for the slow path.
+        let Some(mut slot) = mm.pgtable.pte_offset_pmd(pmd, addr) else {
+            break;
         };
         let in_table = ((PMD_SIZE - (addr & (PMD_SIZE - 1))) / PAGE_SIZE) as usize;
         // gup_fast_pte_range()

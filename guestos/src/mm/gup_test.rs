@@ -443,8 +443,10 @@ fn verify_dma_pinned(
         return;
     }
     for (i, &pfn) in pages.iter().enumerate() {
-        let pinned = phys.pages.page(pfn).is_some_and(|p| p.maybe_dma_pinned());
-        if !pinned {
+        // folio_maybe_dma_pinned(page_folio(pages[i])): a large folio's pins are
+        // counted on its head (`_pincount`), never on the tail page taken.
+        let folio = phys.pages.folio(pfn);
+        if !folio.is_some_and(|(_, f)| f.maybe_dma_pinned()) {
             warn(
                 phys,
                 log,
@@ -452,7 +454,8 @@ fn verify_dma_pinned(
                 &format!("pages[{i}] is NOT dma-pinned"),
                 "verify_dma_pinned",
             );
-            dump_page(phys, pfn, "gup_test failure", log);
+            let head = folio.map_or(pfn, |(h, _)| h);
+            dump_page(phys, head, "gup_test failure", log);
             break;
         }
     }

@@ -164,6 +164,69 @@ fn pin_fast_kernel_events_are_exact() {
 }
 
 #[test]
+fn pins_of_a_huge_pmd_are_per_folio_and_verified_on_the_head() {
+    // One 2 MiB THP (MADV_HUGEPAGE, written): every pin command pins all 512 pages and
+    // verify_dma_pinned() sees them pinned (the pincount is the folio's, on its head;
+    // the pages taken are tail pages). GUP-fast reads the upper levels and the PMD once
+    // (Sv39: two PTE loads), grabs the folio once for 512 pages (a large-folio pin is two
+    // atomics: _refcount and _pincount) and re-checks the PMD; the release is one
+    // gup_put_folio() for the run of 512 (two atomics).
+    let (phys, mut mm) = setup();
+    let len = 2 << 20;
+    let raw = mm.do_mmap(0, 2 * len, RW, ANON, None, 0).unwrap();
+    let a = raw.next_multiple_of(len);
+    mm.madvise(a, len, MADV_HUGEPAGE).unwrap();
+    for i in 0..512 {
+        mm.copy_to_user(a + i * P, &[1]).unwrap();
+    }
+    let leaf = mm.page_table().follow_pte(a).unwrap();
+    assert_eq!(leaf.level, 1, "mapped by a huge PMD");
+    let c = CostModel::default();
+    let g = GupTest {
+        addr: a,
+        size: len,
+        nr_pages_per_call: 512,
+        gup_flags: FollFlags::WRITE.bits(),
+        ..GupTest::default()
+    };
+    for cmd in [
+        GupTestCmd::PinFastBenchmark,
+        GupTestCmd::PinBasicTest,
+        GupTestCmd::PinLongtermBenchmark,
+    ] {
+        let mut g = g;
+        let (r, log) = run(&mut mm, cmd, &mut g);
+        let r = r.unwrap();
+        assert_eq!(
+            (r.nr_pages, g.size, log.as_str()),
+            (512, len, ""),
+            "{cmd:?}"
+        );
+        assert_eq!(r.put_events.refcount_ops, 2, "{cmd:?}");
+        let e = r.get_events;
+        if cmd == GupTestCmd::PinFastBenchmark {
+            assert_eq!((e.gup_calls, e.pte_loads, e.refcount_ops), (1, 3, 2));
+            assert_eq!(e.cycles(&c), 40 + 3 * 20 + 2 * 20);
+        } else {
+            // follow_huge_pmd() pins the first page, page_increm the other 511.
+            assert_eq!((e.gup_calls, e.refcount_ops), (1, 4), "{cmd:?}");
+        }
+    }
+    // FOLL_GET: one reference for the 512 on the walk; gup_test's put_back_pages() is a
+    // put_page() per page.
+    let mut gg = g;
+    let (r, _) = run(&mut mm, GupTestCmd::GupFastBenchmark, &mut gg);
+    let r = r.unwrap();
+    assert_eq!(
+        (r.get_events.refcount_ops, r.put_events.refcount_ops),
+        (1, 512)
+    );
+    let head = phys.pages.page(leaf.pfn_at(a)).unwrap();
+    assert_eq!((head.refcount(), head.pincount()), (1, 0), "all given back");
+    clean(&phys);
+}
+
+#[test]
 fn gup_errors_shorten_size_but_the_ioctl_succeeds() {
     let (phys, mut mm) = setup();
     let a = populated(&mut mm, 8);

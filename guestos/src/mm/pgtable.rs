@@ -406,6 +406,18 @@ impl PageTable {
         Some(Self::slot(table, Self::index(va, 0)))
     }
 
+    /// `pte_offset_map(pmd, va)`: the level-0 entry for `va` in the table the level-1
+    /// entry `pmd` (already read) points to, or `None` if `pmd` is not a pointer to one
+    /// of our tables (empty, or a huge PMD). Reads nothing: a walker that loaded the PMD
+    /// itself (GUP-fast, which must tell a huge PMD from a table) does not walk twice.
+    pub fn pte_offset_pmd(&self, pmd: Pte, va: u64) -> Option<GuestPhysAddr> {
+        if !self.is_user(va) {
+            return None;
+        }
+        self.child_table(pmd)
+            .map(|table| Self::slot(table, Self::index(va, 0)))
+    }
+
     /// `pmd_offset()`: the level-1 entry for `va` if all tables above it exist.
     pub fn pmd_offset(&self, va: u64) -> Option<GuestPhysAddr> {
         if !self.is_user(va) {
