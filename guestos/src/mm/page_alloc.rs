@@ -902,12 +902,12 @@ impl PageAlloc {
             return;
         }
         if let Some((head, _)) = self.folio(pfn) {
-            self.events.page_frees.inc();
             self.free_folio(ram, head);
         }
     }
 
     fn free_folio(&self, ram: &GuestMemory, head_pfn: Pfn) {
+        self.events.page_frees.inc();
         let Some(head) = self.page(head_pfn) else {
             return;
         };
