@@ -13,7 +13,6 @@ use super::gup_test::*;
 use super::mmap::*;
 use super::*;
 use crate::errno::Errno;
-use crate::fs::{SpecialCtx, SpecialFile};
 use crate::uaccess::UserAccess;
 
 const P: u64 = PAGE_SIZE;
@@ -330,13 +329,7 @@ fn dump_user_pages_zeroes_out_of_range_indices() {
 
 fn ioctl(f: &GupTestFile, mm: &mut Mm, cmd: u32, arg: u64) -> (KResult<u64>, String) {
     let mut log = String::new();
-    let mut l = |m: &str| log.push_str(m);
-    let mut ctx = SpecialCtx {
-        pid: 1,
-        mm,
-        log: &mut l,
-    };
-    let r = f.ioctl(&mut ctx, cmd, arg);
+    let r = f.ioctl(mm, cmd, arg, &mut |m| log.push_str(m), 1);
     (r, log)
 }
 
@@ -492,6 +485,6 @@ fn gup_test_file_in_the_vfs() {
         )
         .unwrap();
     assert_eq!(d.mode(), 0o040700);
-    assert!(i.open_special(2).is_some());
+    assert_eq!(i.kernel_node(), Some(crate::fs::KernelNode::GupTest));
     assert_eq!(register(&vfs), Err(Errno::EEXIST));
 }
