@@ -4,27 +4,18 @@
 
 use std::sync::Arc;
 
-use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
 use emu::CostModel;
 use mmu::{AdScheme, SatpMode};
 
 use super::gup::FollFlags;
 use super::gup_test::*;
-use super::mmap::*;
+use super::test_support::{clean, ANON, P, RW};
 use super::*;
 use crate::errno::Errno;
 use crate::uaccess::UserAccess;
 
-const P: u64 = PAGE_SIZE;
-const RAM: u64 = 0x8000_0000;
-const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
-const RW: u64 = PROT_READ | PROT_WRITE;
-
 fn setup() -> (Arc<PhysMem>, Mm) {
-    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), 32 << 20)]).unwrap();
-    let phys = Arc::new(PhysMem::new(ram).unwrap());
-    let mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 3).unwrap();
-    (phys, mm)
+    super::test_support::setup_mm(32, SatpMode::Sv39, AdScheme::Svadu, 3)
 }
 
 /// A 2 MiB-aligned populated (written) anonymous range of `pages` pages.
@@ -42,11 +33,6 @@ fn run(mm: &mut Mm, cmd: GupTestCmd, gup: &mut GupTest) -> (KResult<GupTestRun>,
     let mut log = String::new();
     let r = gup_test_run(mm, cmd, gup, &mut |m| log.push_str(m), 7);
     (r, log)
-}
-
-fn clean(phys: &PhysMem) {
-    let a = phys.pages.audit();
-    assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0), "{a:?}");
 }
 
 #[test]

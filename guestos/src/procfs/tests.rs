@@ -6,23 +6,19 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
 use mmu::{AdScheme, SatpMode};
 
 use super::*;
 use crate::config::{ExitStatus, KernelConfig};
 use crate::fs::{HostStreams, IoError, WaitOn, AT_FDCWD, O_RDONLY, O_RDWR};
-use crate::mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
+use crate::mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ};
+use crate::mm::test_support::{ANON, P, RW};
 use crate::mm::{GupGeneration, MappedFile, Mm, PhysMem, VmFlags, Vma, VmaBacking};
 use crate::process::{Process, TaskState, Tasks};
 use crate::syscall::fs::sys_openat;
 use crate::syscall::kfile;
 use crate::syscall::process_vm::sys_process_vm_rw;
 use crate::syscall::splice::{sys_vmsplice, SPLICE_F_GIFT, SPLICE_F_NONBLOCK};
-
-const P: u64 = PAGE_SIZE;
-const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
-const RW: u64 = PROT_READ | PROT_WRITE;
 
 /// A kernel's worth of state without a hart: processes by pid, and a scratch area (the
 /// same address in every process, made before any fork) for paths, buffers and iovecs.
@@ -34,8 +30,7 @@ struct World {
 
 impl World {
     fn new(gen: GupGeneration) -> World {
-        let ram = GuestMemory::new(&[(GuestPhysAddr(0x8000_0000), 32 << 20)]).unwrap();
-        let phys = Arc::new(PhysMem::new(ram).unwrap());
+        let phys = crate::mm::test_support::phys(32);
         let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
         mm.set_gup_generation(gen);
         let scratch = mm.do_mmap(0, 16 * P, RW, ANON, None, 0).unwrap();
