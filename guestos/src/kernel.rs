@@ -12,8 +12,9 @@
 //!
 //! Calls that reach into another process are served here, with the process table:
 //! `process_vm_readv/writev`, and every descriptor call on a kernel-served file
-//! (`/proc/<pid>/mem`, `maps`, `pagemap`: see `fs::kfile` and [`crate::procfs`]), whose
-//! `openat` the kernel also completes (the file's `->open`). The kernel adds
+//! (`/proc/<pid>/mem`, `maps`, `pagemap`, `/sys/kernel/debug/gup_test`: see `fs::kfile`
+//! and [`crate::syscall::kfile`]), whose `openat` the kernel also completes (the file's
+//! `->open`). The kernel adds
 //! `/proc/<pid>` when it creates a task and removes it when it reaps it; a task that
 //! exits releases its address space at once (`exit_mm()`) and stays a zombie until then.
 
@@ -31,7 +32,6 @@ use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
 use crate::loader::parse_elf;
 use crate::mm::{KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlushRange, VmFault};
 use crate::process::{Process, TaskState, Tasks, WaitOn};
-use crate::procfs;
 use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
     SIG_DFL, SIG_IGN,
@@ -415,21 +415,14 @@ impl Kernel<'_> {
                 .map(SyscallOutcome::Return);
                 self.finish(pid, n, a, r)
             }
-            // Descriptor calls on a kernel-served file (/proc/<pid>/mem…): the kernel
-            // serves them with the process table (see fs::kfile, procfs).
-            nr::SYS_read
-            | nr::SYS_write
-            | nr::SYS_pread64
-            | nr::SYS_pwrite64
-            | nr::SYS_readv
-            | nr::SYS_writev
-            | nr::SYS_lseek
-            | nr::SYS_ioctl
-                if self.kernel_file_of(pid, a[0]).is_some() =>
-            {
+            // Descriptor calls on a kernel-served file (/proc/<pid>/mem…, gup_test): the
+            // kernel serves them with the process table (see fs::kfile, syscall::kfile).
+            _ if syscall::kfile::serves(n, a) && self.kernel_file_of(pid, a[0]).is_some() => {
                 let r = match self.kernel_file_of(pid, a[0]) {
-                    Some(file) => procfs::serve(&mut Tasks::new(&mut self.procs), pid, &file, n, a)
-                        .map(SyscallOutcome::Return),
+                    Some(file) => {
+                        syscall::kfile::serve(&mut Tasks::new(&mut self.procs), pid, &file, n, a)
+                            .map(SyscallOutcome::Return)
+                    }
                     None => Err(Errno::EBADF),
                 };
                 self.finish(pid, n, a, r)
@@ -445,7 +438,7 @@ impl Kernel<'_> {
                     if let Some(file) = self.kernel_file_of(pid, fd) {
                         if let Some(kf) = file.kernel_file() {
                             let opened =
-                                procfs::kernel_file_open(&mut Tasks::new(&mut self.procs), pid, kf);
+                                syscall::kfile::open(&mut Tasks::new(&mut self.procs), pid, kf);
                             if let Err(e) = opened {
                                 if let Some(p) = self.procs.get_mut(&pid) {
                                     let _ = p.fs.fds.close(fd as u32);

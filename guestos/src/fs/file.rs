@@ -75,8 +75,8 @@ pub enum FileTarget {
     Pipe(PipeEnd),
     /// A host stream.
     Host(Arc<HostStreams>, StdStream),
-    /// A file whose read, write, seek and ioctl the kernel serves (`/proc/<pid>/mem`…,
-    /// see `fs::kfile`).
+    /// A file whose read, write, seek and ioctl the kernel serves (`/proc/<pid>/mem`,
+    /// `/sys/kernel/debug/gup_test`…, see `fs::kfile`).
     Kernel(KernelFile),
 }
 
@@ -94,9 +94,6 @@ struct FileState {
 #[derive(Debug)]
 pub struct OpenFile {
     target: FileTarget,
-    /// A special file's per-open state and operations (`file->private_data`), dropped
-    /// with the description (`release`).
-    special: Option<Arc<dyn super::SpecialFile>>,
     readable: bool,
     writable: bool,
     state: Mutex<FileState>,
@@ -122,17 +119,6 @@ impl OpenFile {
     /// [`OpenFile::new`] with the path the file was opened by (what `/proc/<pid>/maps`
     /// shows for mappings of it).
     pub fn new_named(target: FileTarget, flags: u32, path: Vec<u8>) -> Arc<OpenFile> {
-        Self::with_special(target, flags, path, None)
-    }
-
-    /// [`OpenFile::new_named`] for a special file, keeping its per-open state `special`
-    /// (see [`super::SpecialFile`]).
-    pub fn with_special(
-        target: FileTarget,
-        flags: u32,
-        path: Vec<u8>,
-        special: Option<Arc<dyn super::SpecialFile>>,
-    ) -> Arc<OpenFile> {
         let path_only = flags & O_PATH != 0;
         let acc = flags & O_ACCMODE;
         let keep = O_ACCMODE | O_PATH | SETFL_MASK | super::O_LARGEFILE | super::O_SYNC;
@@ -145,7 +131,6 @@ impl OpenFile {
         };
         Arc::new(OpenFile {
             target,
-            special,
             readable: !path_only && (acc == O_RDONLY || acc == O_RDWR),
             writable: !path_only && (acc == O_WRONLY || acc == O_RDWR),
             state: Mutex::new(FileState {
@@ -263,12 +248,6 @@ impl OpenFile {
             FileTarget::Host(Arc::clone(streams), which),
             acc | super::O_LARGEFILE,
         )
-    }
-
-    /// A special file's operations ([`super::SpecialFile`]), `None` for other files and
-    /// for `O_PATH` descriptors.
-    pub fn special(&self) -> Option<&Arc<dyn super::SpecialFile>> {
-        self.special.as_ref()
     }
 
     /// What the description refers to.
@@ -467,8 +446,6 @@ impl OpenFile {
                 }
             }
             Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EBADF),
-            // nonseekable_open()
-            Body::Special(_) => return Err(Errno::ESPIPE),
         };
         drop(g);
         st.pos = new;
@@ -480,7 +457,7 @@ impl OpenFile {
     /// # Errors
     /// `EINVAL` unless a regular file open for writing; `EFBIG` beyond the maximum size.
     pub fn truncate(&self, vfs: &Vfs, len: u64) -> KResult<()> {
-        let FileTarget::Inode(inode) = &self.target else {
+        let Some(inode) = self.inode() else {
             return Err(Errno::EINVAL);
         };
         if !self.writable || inode.file_type() != FileType::Regular {
@@ -618,9 +595,7 @@ fn read_inode(
         Body::CharDev(d) => Some(*d),
         Body::Dir(_) => return Err(Errno::EISDIR.into()),
         // No read operation (vfs_read() without FMODE_CAN_READ).
-        Body::Symlink(_) | Body::Magic(_) | Body::Special(_) | Body::Kernel(_) => {
-            return Err(Errno::EINVAL.into())
-        }
+        Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EINVAL.into()),
     };
     let mut done = 0usize;
     let mut buf = vec![0u8; len.min(CHUNK)];
@@ -675,9 +650,7 @@ fn write_inode(
         Body::CharDev(_) => return Ok((len, start)),
         Body::Dir(_) => return Err(Errno::EISDIR.into()),
         // No write operation (vfs_write() without FMODE_CAN_WRITE).
-        Body::Symlink(_) | Body::Magic(_) | Body::Special(_) | Body::Kernel(_) => {
-            return Err(Errno::EINVAL.into())
-        }
+        Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EINVAL.into()),
     }
     let mut done = 0usize;
     let mut pos = start;
@@ -730,8 +703,9 @@ pub(crate) fn truncate_inode(vfs: &Vfs, inode: &Inode, len: u64) -> KResult<()> 
     let mut g = inode.lock();
     match &mut g.body {
         Body::Regular(store) => store.set_len(len)?,
-        // simple_setattr(): a kernel-implemented file has no data to truncate.
-        Body::Special(_) => {}
+        // A kernel-served file has no data to truncate: its ->setattr (debugfs's
+        // simple_setattr(), procfs's proc_setattr()) accepts the size and changes nothing.
+        Body::Kernel(_) => {}
         Body::Dir(_) => return Err(Errno::EISDIR),
         _ => return Err(Errno::EINVAL),
     }

@@ -426,8 +426,6 @@ pub(crate) enum Body {
     CharDev(CharDev),
     Symlink(Vec<u8>),
     Magic(MagicLink),
-    /// A file implemented by kernel code (`super::special`).
-    Special(super::special::SpecialNode),
     /// A file the kernel serves (see [`super::kfile`]); a regular file to `stat`.
     Kernel(KernelNode),
 }
@@ -533,16 +531,6 @@ impl Inode {
         let n = store.read_at(0, &mut buf);
         buf.truncate(n);
         Ok(Some(buf))
-    }
-
-    /// For a special file ([`super::SpecialNode`]): runs its `open` for an open with
-    /// `flags` and returns the per-open state; `None` for every other inode.
-    pub fn open_special(&self, flags: u32) -> Option<Arc<dyn super::SpecialFile>> {
-        let open = match &self.lock().body {
-            Body::Special(n) => n.open,
-            _ => return None,
-        };
-        Some(open(flags))
     }
 
     /// What a kernel-served file's inode holds, `None` for every other inode.

@@ -1,49 +1,60 @@
 //! Files whose operations the kernel serves itself, with its own state, instead of the
-//! file system: `/proc/<pid>/mem`, `/proc/<pid>/maps`, `/proc/<pid>/pagemap` (procfs's
-//! per-task `file_operations`). The VFS only stores and finds them; what they do needs
-//! the process table (another process's address space), which only the kernel has.
+//! file system: the per-task files of procfs (`/proc/<pid>/mem`, `maps`, `pagemap`) and
+//! the debugfs file `/sys/kernel/debug/gup_test`. This is Linux's `file->f_op` together
+//! with `file->private_data`: the VFS only stores and finds these files; what they do
+//! needs kernel state the VFS does not have (another process's address space, the
+//! caller's address space, the page allocator), so the kernel serves them.
 //!
 //! How a kernel-served file works:
-//! 1. The inode carries a [`KernelNode`]: which kind of file ([`KernelFileKind`]) and
-//!    whose ([`ProcTask`]). `/proc/self/…` and `/proc/thread-self/…` exist from boot;
-//!    the kernel adds `/proc/<pid>/…` when a task is created and removes it when the task
-//!    is reaped ([`super::Vfs::proc_register`], [`super::Vfs::proc_unregister`]).
+//! 1. The inode (a regular file to `stat`, as procfs and debugfs files are) carries a
+//!    [`KernelNode`]: which file it is. `/proc/self/…` and `/proc/thread-self/…` exist
+//!    from boot; the kernel adds `/proc/<pid>/…` when a task is created and removes it
+//!    when the task is reaped ([`super::Vfs::proc_register`],
+//!    [`super::Vfs::proc_unregister`]); other subsystems add theirs with
+//!    [`super::Vfs::add_kernel_file`].
 //! 2. `openat` (the VFS walk and permission checks) gives the descriptor a
-//!    [`KernelFile`] (`FileTarget::Kernel`), not yet bound to anything.
-//! 3. The kernel finishes the open (the file's `->open`, e.g. `mem_open()`), binding the
-//!    descriptor to the task and its address space of that moment
-//!    ([`KernelFile::bind`]; Linux's `mmgrab()` into `file->private_data`).
-//! 4. `read`, `pread64`, `readv`, `write`, `pwrite64`, `writev`, `lseek` and `ioctl` on
-//!    such a descriptor are served by the kernel (`crate::procfs`) before the ordinary
-//!    file system calls would see them; the VFS-side [`super::OpenFile`] operations
-//!    refuse them with `EIO` should one ever arrive there.
+//!    [`KernelFile`] (`FileTarget::Kernel`) with no per-open state yet.
+//! 3. The kernel finishes the open (the file's `->open`: `mem_open()`,
+//!    `nonseekable_open()`…), giving the open file description its state
+//!    ([`KernelFile::open`] with a [`KernelFilePrivate`]). `dup` and `fork` share it with
+//!    the description.
+//! 4. `read`, `pread64`, `readv`, `write`, `pwrite64`, `writev`, `lseek` and the file's
+//!    own `ioctl` commands on such a descriptor are served by the kernel
+//!    (`crate::syscall::kfile`) before the ordinary file system calls would see them; the
+//!    VFS-side [`super::OpenFile`] operations refuse them with `EIO` should one ever
+//!    arrive there. The commands `do_vfs_ioctl()` handles for every file (`FIOCLEX`,
+//!    `FIONCLEX`, `FIONBIO`) stay with the generic `ioctl`.
+//! 5. When the last descriptor of the description is closed (or its process exits), the
+//!    description is dropped and with it the [`KernelFilePrivate`]: its `Drop` is the
+//!    file's `release`.
 //!
-//! Adding another kind (e.g. a debugfs device served from kernel state) means a
-//! [`KernelFileKind`] variant, a node in the tree, and its arm in the kernel's dispatch.
+//! Adding another file means a [`KernelNode`] variant, its [`KernelFilePrivate`], a node
+//! in the tree, and its arms in the kernel's `open` and dispatch.
 
 use std::sync::{Arc, OnceLock};
 
 use super::inode::Inode;
+use crate::mm::gup_test::GupTestFile;
 
-/// Which `file_operations` a kernel-served file has.
+/// Which file of a `/proc/<pid>` directory (procfs's per-task `file_operations`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KernelFileKind {
+pub enum ProcFile {
     /// `/proc/<pid>/mem` (`proc_mem_operations`): the task's memory, read and written
     /// through `access_remote_vm()` with `FOLL_FORCE`, the file offset being the address.
-    ProcMem,
+    Mem,
     /// `/proc/<pid>/maps` (`proc_pid_maps_operations`): one line per VMA.
-    ProcMaps,
+    Maps,
     /// `/proc/<pid>/pagemap` (`proc_pagemap_operations`): 8 bytes per virtual page.
-    ProcPagemap,
+    Pagemap,
 }
 
-impl KernelFileKind {
+impl ProcFile {
     /// The name of the file in a `/proc/<pid>` directory.
     pub fn name(self) -> &'static str {
         match self {
-            KernelFileKind::ProcMem => "mem",
-            KernelFileKind::ProcMaps => "maps",
-            KernelFileKind::ProcPagemap => "pagemap",
+            ProcFile::Mem => "mem",
+            ProcFile::Maps => "maps",
+            ProcFile::Pagemap => "pagemap",
         }
     }
 
@@ -51,18 +62,14 @@ impl KernelFileKind {
     /// S_IWUSR, …)`, `REG("maps", S_IRUGO, …)`, `REG("pagemap", S_IRUSR, …)`).
     pub fn perm(self) -> u32 {
         match self {
-            KernelFileKind::ProcMem => 0o600,
-            KernelFileKind::ProcMaps => 0o444,
-            KernelFileKind::ProcPagemap => 0o400,
+            ProcFile::Mem => 0o600,
+            ProcFile::Maps => 0o444,
+            ProcFile::Pagemap => 0o400,
         }
     }
 
     /// Every per-task file, in directory order.
-    pub const PROC_PID: [KernelFileKind; 3] = [
-        KernelFileKind::ProcMaps,
-        KernelFileKind::ProcMem,
-        KernelFileKind::ProcPagemap,
-    ];
+    pub const ALL: [ProcFile; 3] = [ProcFile::Maps, ProcFile::Mem, ProcFile::Pagemap];
 }
 
 /// Whose file a `/proc` entry is.
@@ -75,16 +82,21 @@ pub enum ProcTask {
     Pid(u32),
 }
 
-/// What an inode of a kernel-served file holds.
+/// What an inode of a kernel-served file holds: which file it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KernelNode {
-    /// Which file.
-    pub kind: KernelFileKind,
-    /// Whose.
-    pub task: ProcTask,
+pub enum KernelNode {
+    /// A per-task procfs file.
+    Proc {
+        /// Which file.
+        file: ProcFile,
+        /// Whose.
+        task: ProcTask,
+    },
+    /// `/sys/kernel/debug/gup_test` (`gup_test_fops`, see [`crate::mm::gup_test`]).
+    GupTest,
 }
 
-/// What the kernel's `->open` bound a descriptor to (`file->private_data`).
+/// What a procfs file's `->open` bound a descriptor to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelFileBinding {
     /// The task the file is about.
@@ -94,21 +106,31 @@ pub struct KernelFileBinding {
     pub mm: Option<u64>,
 }
 
+/// The per-open state of a kernel-served file (`file->private_data`), made by the
+/// file's `->open` and dropped with the open file description (`->release`).
+#[derive(Debug)]
+pub enum KernelFilePrivate {
+    /// A procfs file: the task and address space it is bound to.
+    Proc(KernelFileBinding),
+    /// `gup_test`: the description's long-term pin test (unpinned on release).
+    GupTest(GupTestFile),
+}
+
 /// The open-file side of a kernel-served file (`FileTarget::Kernel`).
 #[derive(Debug)]
 pub struct KernelFile {
     inode: Arc<Inode>,
     node: KernelNode,
-    binding: OnceLock<KernelFileBinding>,
+    private: OnceLock<KernelFilePrivate>,
 }
 
 impl KernelFile {
-    /// An unbound descriptor for `inode`, which holds `node`.
+    /// A descriptor for `inode`, which holds `node`, not yet opened by the kernel.
     pub fn new(inode: Arc<Inode>, node: KernelNode) -> Self {
         KernelFile {
             inode,
             node,
-            binding: OnceLock::new(),
+            private: OnceLock::new(),
         }
     }
 
@@ -117,19 +139,27 @@ impl KernelFile {
         &self.inode
     }
 
-    /// Which file and whose.
+    /// Which file.
     pub fn node(&self) -> KernelNode {
         self.node
     }
 
-    /// What the open bound it to, `None` until then.
-    pub fn binding(&self) -> Option<KernelFileBinding> {
-        self.binding.get().copied()
+    /// The per-open state, `None` until the kernel's `->open` has run.
+    pub fn private(&self) -> Option<&KernelFilePrivate> {
+        self.private.get()
     }
 
-    /// Binds the descriptor (once; later calls keep the first binding and return
-    /// `false`).
-    pub fn bind(&self, binding: KernelFileBinding) -> bool {
-        self.binding.set(binding).is_ok()
+    /// What a procfs file's open bound it to, `None` until then (or for another file).
+    pub fn binding(&self) -> Option<KernelFileBinding> {
+        match self.private()? {
+            KernelFilePrivate::Proc(b) => Some(*b),
+            KernelFilePrivate::GupTest(_) => None,
+        }
+    }
+
+    /// Sets the per-open state (once; a later call keeps the first state, drops
+    /// `private` and returns `false`).
+    pub fn open(&self, private: KernelFilePrivate) -> bool {
+        self.private.set(private).is_ok()
     }
 }

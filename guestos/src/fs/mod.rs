@@ -1,7 +1,7 @@
 //! The in-memory file system: a tmpfs-like VFS ([`Vfs`]), open file descriptions
 //! ([`OpenFile`]), per-process descriptor tables ([`FdTable`], [`ProcessFs`]), pipes, host
 //! stdio, the `stat`/`statx`/`getdents64` record layouts, and the files the kernel serves
-//! itself (`/proc/<pid>/mem`…, [`KernelFile`]).
+//! itself (`/proc/<pid>/mem`…, `/sys/kernel/debug/gup_test`: [`KernelFile`]).
 //!
 //! Names follow Linux (`struct inode`, `struct file`, `files_struct`, `fs_struct`); the
 //! numeric values of flags are those of the riscv64 ABI (include/uapi/asm-generic/fcntl.h,
@@ -18,7 +18,6 @@ mod inode;
 mod kfile;
 pub mod pagecache;
 mod pipe;
-mod special;
 mod stat;
 mod stdio;
 mod vfs;
@@ -31,10 +30,9 @@ pub use file::{
     FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_ZERO_RANGE, MAX_RW_COUNT,
 };
 pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec, MAX_LFS_FILESIZE};
-pub use kfile::{KernelFile, KernelFileBinding, KernelFileKind, KernelNode, ProcTask};
+pub use kfile::{KernelFile, KernelFileBinding, KernelFilePrivate, KernelNode, ProcFile, ProcTask};
 pub use pagecache::{AddressSpace, CachedFile, PageCache, PageCacheStats};
 pub use pipe::{Pipe, PipeEnd, PipePage, PIPE_BUF, PIPE_CAPACITY, PIPE_DEF_BUFFERS};
-pub use special::{SpecialCtx, SpecialFile, SpecialNode};
 pub use stat::{
     encode_dev, DirentWriter, Kstat, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, STATX_RESERVED,
 };

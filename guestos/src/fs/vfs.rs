@@ -12,7 +12,7 @@ use super::dev::{CharDev, Prng};
 use super::inode::{
     Body, Directory, FileStore, FileType, Inode, MagicLink, PageStore, SpaceAccount, Timespec,
 };
-use super::kfile::{KernelFileKind, KernelNode, ProcTask};
+use super::kfile::{KernelNode, ProcFile, ProcTask};
 use super::pagecache::{CachedFile, PageCache};
 use super::stat::{DirentWriter, Kstat};
 use super::{lock, MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
@@ -213,10 +213,10 @@ impl Vfs {
                     0o777,
                     Body::Magic(MagicLink::SelfExe),
                 );
-                vfs.add_kernel_files(&selfdir, ProcTask::Opener);
+                vfs.add_proc_files(&selfdir, ProcTask::Opener);
             }
             if let Ok(thread_self) = vfs.add_dir(&proc_, b"thread-self", 0o555) {
-                vfs.add_kernel_files(&thread_self, ProcTask::Opener);
+                vfs.add_proc_files(&thread_self, ProcTask::Opener);
             }
         }
         vfs
@@ -224,14 +224,14 @@ impl Vfs {
 
     /// Adds the per-task kernel-served files (`mem`, `maps`, `pagemap`) of `task` to
     /// `dir`.
-    fn add_kernel_files(&self, dir: &Arc<Inode>, task: ProcTask) {
-        for kind in KernelFileKind::PROC_PID {
-            let node = Body::Kernel(KernelNode { kind, task });
+    fn add_proc_files(&self, dir: &Arc<Inode>, task: ProcTask) {
+        for file in ProcFile::ALL {
+            let node = Body::Kernel(KernelNode::Proc { file, task });
             let _ = self.add_node(
                 dir,
-                kind.name().as_bytes(),
+                file.name().as_bytes(),
                 FileType::Regular,
-                kind.perm(),
+                file.perm(),
                 node,
             );
         }
@@ -246,7 +246,7 @@ impl Vfs {
         let _ns = lock(&self.ns_lock);
         let proc_ = dir_get(&self.root, b"proc")?.ok_or(Errno::ENOENT)?;
         let dir = self.add_dir(&proc_, pid.to_string().as_bytes(), 0o555)?;
-        self.add_kernel_files(&dir, ProcTask::Pid(pid));
+        self.add_proc_files(&dir, ProcTask::Pid(pid));
         Ok(())
     }
 
@@ -422,23 +422,24 @@ impl Vfs {
         Ok(cur)
     }
 
-    /// Adds the special file `name` ([`super::SpecialNode`]: a regular file whose
-    /// operations are kernel code, as a debugfs file) with permissions `perm` to the
-    /// directory `dir` (absolute), creating `dir` and its parents with `dir_perm`.
+    /// Adds the kernel-served file `name` ([`KernelNode`]: a regular file whose
+    /// operations are kernel code, as a debugfs file; see `fs::kfile`) with permissions
+    /// `perm` to the directory `dir` (absolute), creating `dir` and its parents with
+    /// `dir_perm`.
     ///
     /// # Errors
     /// `EEXIST` if the name is taken; path errors.
-    pub fn add_special_file(
+    pub fn add_kernel_file(
         &self,
         dir: &[u8],
         dir_perm: u32,
         name: &[u8],
         perm: u32,
-        node: super::SpecialNode,
+        node: KernelNode,
     ) -> KResult<Arc<Inode>> {
         let parent = self.create_dir_all(dir, dir_perm)?;
         let _ns = lock(&self.ns_lock);
-        self.add_node(&parent, name, FileType::Regular, perm, Body::Special(node))
+        self.add_node(&parent, name, FileType::Regular, perm, Body::Kernel(node))
     }
 
     /// Creates (or replaces the contents of) regular file `path` (absolute) with `data`
@@ -582,7 +583,7 @@ impl Vfs {
             Body::Dir(d) => ((d.by_name.len() as u64 + 2) * BOGO_DIRENT_SIZE, 0, (0, 0)),
             Body::CharDev(c) => (0, 0, c.rdev()),
             Body::Symlink(t) => (t.len() as u64, 0, (0, 0)),
-            Body::Magic(_) | Body::Special(_) | Body::Kernel(_) => (0, 0, (0, 0)),
+            Body::Magic(_) | Body::Kernel(_) => (0, 0, (0, 0)),
         };
         Kstat {
             dev: TMPFS_DEV,

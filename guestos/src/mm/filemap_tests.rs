@@ -4,20 +4,16 @@
 
 use std::sync::Arc;
 
-use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
-use mmu::{walk, AccessType, AdScheme, GuestVirtAddr, MmuCounters, PrivCtx, SatpMode, WalkFault};
+use mmu::{AccessType, AdScheme, SatpMode};
 
 use super::mmap::*;
 use super::pgtable::{pte_dirty, pte_write};
+use super::test_support::{hart, load, store, P, RW};
 use super::*;
 use crate::errno::Errno;
 use crate::fs::{
     AddressSpace, FileTarget, Inode, OpenFile, Vfs, VfsConfig, O_RDONLY, O_RDWR, O_WRONLY,
 };
-
-const P: u64 = PAGE_SIZE;
-const RAM: u64 = 0x8000_0000;
-const RW: u64 = PROT_READ | PROT_WRITE;
 
 struct Env {
     phys: Arc<PhysMem>,
@@ -25,8 +21,7 @@ struct Env {
 }
 
 fn env_with(mib: u64) -> Env {
-    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), mib << 20)]).unwrap();
-    let phys = Arc::new(PhysMem::new(ram).unwrap());
+    let phys = super::test_support::phys(mib);
     let vfs = Vfs::new(VfsConfig {
         phys: Some(Arc::clone(&phys)),
         ..VfsConfig::default()
@@ -73,40 +68,6 @@ fn as_file(f: &Arc<OpenFile>) -> Option<Arc<dyn MappedFile>> {
 
 fn mapping(f: &Arc<OpenFile>) -> Arc<AddressSpace> {
     Arc::clone(f.mapping().unwrap())
-}
-
-/// A hart's access: walk, fault, retry. Returns the guest-physical address.
-fn hart(mm: &mut Mm, va: u64, access: AccessType) -> Result<GuestPhysAddr, VmFault> {
-    for _ in 0..4 {
-        let mut c = MmuCounters::default();
-        let r = walk(
-            &mm.phys().ram,
-            mm.satp(),
-            GuestVirtAddr(va),
-            access,
-            PrivCtx::USER,
-            mm.ad_scheme(),
-            &mut c,
-        );
-        match r {
-            Ok(t) => return Ok(t.pa(GuestVirtAddr(va))),
-            Err(WalkFault::PageFault) => mm.handle_user_fault(va, access)?,
-            Err(e) => panic!("{e:?} at {va:#x}"),
-        }
-    }
-    panic!("fault at {va:#x} never resolved");
-}
-
-fn load(mm: &mut Mm, va: u64) -> u8 {
-    let pa = hart(mm, va, AccessType::Load).unwrap();
-    let mut b = [0u8];
-    mm.phys().ram.read_bytes(pa, &mut b).unwrap();
-    b[0]
-}
-
-fn store(mm: &mut Mm, va: u64, v: u8) {
-    let pa = hart(mm, va, AccessType::Store).unwrap();
-    mm.phys().ram.write_bytes(pa, &[v]).unwrap();
 }
 
 fn pte(mm: &Mm, va: u64) -> Option<mmu::Pte> {

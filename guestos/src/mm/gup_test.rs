@@ -64,7 +64,7 @@ use super::gup::{
 use super::page_alloc::Pfn;
 use super::{Mm, PhysMem};
 use crate::errno::{Errno, KResult};
-use crate::fs::{SpecialCtx, SpecialFile, SpecialNode, Vfs};
+use crate::fs::{KernelNode, Vfs};
 use crate::uaccess::UserAccess;
 
 /// `_IOC_NONE` (include/uapi/asm-generic/ioctl.h).
@@ -503,18 +503,16 @@ impl Drop for LongtermPins {
 }
 
 /// One open of `/sys/kernel/debug/gup_test`: its long-term pin test (see the module
-/// docs on why per open file).
+/// docs on why per open file). The kernel's `->open` of the file makes a default one
+/// (no test running) as the open file description's state
+/// ([`crate::fs::KernelFilePrivate::GupTest`]); dropping it with the description is the
+/// file's `release`.
 #[derive(Debug, Default)]
 pub struct GupTestFile {
     longterm: Mutex<Option<LongtermPins>>,
 }
 
 impl GupTestFile {
-    /// `gup_test_fops.open` (`nonseekable_open()`): a file with no test running.
-    pub fn open(_flags: u32) -> Arc<dyn SpecialFile> {
-        Arc::new(GupTestFile::default())
-    }
-
     /// The pages currently held by `PIN_LONGTERM_TEST_START` (for tests).
     pub fn longterm_pages(&self) -> usize {
         crate::fs::lock(&self.longterm)
@@ -523,13 +521,13 @@ impl GupTestFile {
     }
 
     /// `pin_longterm_test_start()`.
-    fn longterm_start(&self, ctx: &mut SpecialCtx<'_>, arg: u64) -> KResult<u64> {
+    fn longterm_start(&self, mm: &mut Mm, arg: u64) -> KResult<u64> {
         let mut state = crate::fs::lock(&self.longterm);
         if state.is_some() {
             return Err(Errno::EINVAL);
         }
         let mut b = [0u8; PIN_LONGTERM_TEST_SIZE];
-        ctx.mm.copy_from_user(arg, &mut b)?;
+        mm.copy_from_user(arg, &mut b)?;
         let (addr, size, flags) = (u64_at(&b, 0), u64_at(&b, 8), u32_at(&b, 16));
         if flags & !(PIN_LONGTERM_TEST_FLAG_USE_WRITE | PIN_LONGTERM_TEST_FLAG_USE_FAST) != 0 {
             return Err(Errno::EINVAL);
@@ -541,7 +539,7 @@ impl GupTestFile {
         if nr_pages == 0 {
             return Err(Errno::EINVAL);
         }
-        let phys = Arc::clone(ctx.mm.phys());
+        let phys = Arc::clone(mm.phys());
         let pages = kvcalloc_pages(&phys, nr_pages)?;
         let mut gup_flags = FollFlags::LONGTERM;
         if flags & PIN_LONGTERM_TEST_FLAG_USE_WRITE != 0 {
@@ -564,9 +562,9 @@ impl GupTestFile {
             Ok(())
         };
         if fast {
-            pin_all(&mut |a, n, p| pin_user_pages_fast_into(ctx.mm, a, n, gup_flags, p))?;
+            pin_all(&mut |a, n, p| pin_user_pages_fast_into(mm, a, n, gup_flags, p))?;
         } else {
-            let mut guard = ctx.mm.mmap_read_lock();
+            let mut guard = mm.mmap_read_lock();
             let r = pin_all(&mut |a, n, p| pin_user_pages_into(&mut guard, a, n, gup_flags, p));
             guard.unlock();
             r?;
@@ -577,12 +575,12 @@ impl GupTestFile {
 
     /// `pin_longterm_test_read()`: copies each pinned page to consecutive pages of user
     /// memory from the address `arg` points to.
-    fn longterm_read(&self, ctx: &mut SpecialCtx<'_>, arg: u64) -> KResult<u64> {
+    fn longterm_read(&self, mm: &mut Mm, arg: u64) -> KResult<u64> {
         let state = crate::fs::lock(&self.longterm);
         let Some(pins) = state.as_ref() else {
             return Err(Errno::EINVAL);
         };
-        let mut user_addr = ctx.mm.get_user_u64(arg)?;
+        let mut user_addr = mm.get_user_u64(arg)?;
         let mut buf = vec![0u8; PAGE_SIZE as usize];
         for &pfn in &pins.pages {
             // kmap_local_page() + copy_to_user() of a whole page.
@@ -591,35 +589,42 @@ impl GupTestFile {
                 .ram
                 .read_bytes(pfn.pa(), &mut buf)
                 .map_err(|_| Errno::EFAULT)?;
-            ctx.mm.copy_to_user(user_addr, &buf)?;
+            mm.copy_to_user(user_addr, &buf)?;
             user_addr = user_addr.wrapping_add(PAGE_SIZE);
         }
         Ok(0)
     }
-}
 
-impl SpecialFile for GupTestFile {
-    /// `gup_test_ioctl()`.
+    /// `gup_test_ioctl()`: command `cmd` with argument `arg`, made by task `pid` whose
+    /// address space (`current->mm`, also its user memory) is `mm`; kernel messages go to
+    /// `log` (`printk`: whole lines).
     ///
     /// # Errors
     /// `EINVAL` for an unknown command and the argument checks above; `EFAULT` when the
     /// argument cannot be copied; `ENOMEM`; the pin's errno for `PIN_LONGTERM_TEST_START`.
-    fn ioctl(&self, ctx: &mut SpecialCtx<'_>, cmd: u32, arg: u64) -> KResult<u64> {
+    pub fn ioctl(
+        &self,
+        mm: &mut Mm,
+        cmd: u32,
+        arg: u64,
+        log: &mut dyn FnMut(&str),
+        pid: u32,
+    ) -> KResult<u64> {
         match cmd {
-            PIN_LONGTERM_TEST_START => return self.longterm_start(ctx, arg),
+            PIN_LONGTERM_TEST_START => return self.longterm_start(mm, arg),
             PIN_LONGTERM_TEST_STOP => {
                 crate::fs::lock(&self.longterm).take();
                 return Ok(0);
             }
-            PIN_LONGTERM_TEST_READ => return self.longterm_read(ctx, arg),
+            PIN_LONGTERM_TEST_READ => return self.longterm_read(mm, arg),
             _ => {}
         }
         let cmd = GupTestCmd::from_ioctl(cmd).ok_or(Errno::EINVAL)?;
         let mut b = [0u8; GUP_TEST_SIZE];
-        ctx.mm.copy_from_user(arg, &mut b)?;
+        mm.copy_from_user(arg, &mut b)?;
         let mut gup = GupTest::from_bytes(&b);
-        gup_test_run(ctx.mm, cmd, &mut gup, ctx.log, ctx.pid)?;
-        ctx.mm.copy_to_user(arg, &gup.to_bytes())?;
+        gup_test_run(mm, cmd, &mut gup, log, pid)?;
+        mm.copy_to_user(arg, &gup.to_bytes())?;
         Ok(0)
     }
 }
@@ -628,17 +633,15 @@ impl SpecialFile for GupTestFile {
 /// `/sys/kernel/debug` 0700 as debugfs is mounted) in `vfs`.
 ///
 /// # Errors
-/// As [`Vfs::add_special_file`].
+/// As [`Vfs::add_kernel_file`].
 pub fn register(vfs: &Vfs) -> KResult<()> {
     vfs.create_dir_all(b"/sys/kernel", 0o555)?;
-    vfs.add_special_file(
+    vfs.add_kernel_file(
         b"/sys/kernel/debug",
         0o700,
         b"gup_test",
         0o600,
-        SpecialNode {
-            open: GupTestFile::open,
-        },
+        KernelNode::GupTest,
     )?;
     Ok(())
 }

@@ -4,28 +4,18 @@
 
 use std::sync::Arc;
 
-use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
 use emu::CostModel;
 use mmu::{AdScheme, SatpMode};
 
 use super::gup::FollFlags;
 use super::gup_test::*;
-use super::mmap::*;
+use super::test_support::{clean, ANON, P, RW};
 use super::*;
 use crate::errno::Errno;
-use crate::fs::{SpecialCtx, SpecialFile};
 use crate::uaccess::UserAccess;
 
-const P: u64 = PAGE_SIZE;
-const RAM: u64 = 0x8000_0000;
-const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
-const RW: u64 = PROT_READ | PROT_WRITE;
-
 fn setup() -> (Arc<PhysMem>, Mm) {
-    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), 32 << 20)]).unwrap();
-    let phys = Arc::new(PhysMem::new(ram).unwrap());
-    let mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 3).unwrap();
-    (phys, mm)
+    super::test_support::setup_mm(32, SatpMode::Sv39, AdScheme::Svadu, 3)
 }
 
 /// A 2 MiB-aligned populated (written) anonymous range of `pages` pages.
@@ -43,11 +33,6 @@ fn run(mm: &mut Mm, cmd: GupTestCmd, gup: &mut GupTest) -> (KResult<GupTestRun>,
     let mut log = String::new();
     let r = gup_test_run(mm, cmd, gup, &mut |m| log.push_str(m), 7);
     (r, log)
-}
-
-fn clean(phys: &PhysMem) {
-    let a = phys.pages.audit();
-    assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0), "{a:?}");
 }
 
 #[test]
@@ -393,13 +378,7 @@ fn dump_user_pages_zeroes_out_of_range_indices() {
 
 fn ioctl(f: &GupTestFile, mm: &mut Mm, cmd: u32, arg: u64) -> (KResult<u64>, String) {
     let mut log = String::new();
-    let mut l = |m: &str| log.push_str(m);
-    let mut ctx = SpecialCtx {
-        pid: 1,
-        mm,
-        log: &mut l,
-    };
-    let r = f.ioctl(&mut ctx, cmd, arg);
+    let r = f.ioctl(mm, cmd, arg, &mut |m| log.push_str(m), 1);
     (r, log)
 }
 
@@ -555,6 +534,6 @@ fn gup_test_file_in_the_vfs() {
         )
         .unwrap();
     assert_eq!(d.mode(), 0o040700);
-    assert!(i.open_special(2).is_some());
+    assert_eq!(i.kernel_node(), Some(crate::fs::KernelNode::GupTest));
     assert_eq!(register(&vfs), Err(Errno::EEXIST));
 }

@@ -4,57 +4,18 @@
 
 use std::sync::Arc;
 
-use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
-use mmu::{walk, AccessType, AdScheme, GuestVirtAddr, MmuCounters, PrivCtx, SatpMode, WalkFault};
+use mmu::{AdScheme, SatpMode};
 
 use super::gup::*;
 use super::mmap::*;
+use super::test_support::{clean, hart_read, hart_write, ANON, P, RW};
 use super::*;
 use crate::errno::Errno;
 
-const P: u64 = PAGE_SIZE;
-const RAM: u64 = 0x8000_0000;
-const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
-const RW: u64 = PROT_READ | PROT_WRITE;
 const BIAS: u32 = GUP_PIN_COUNTING_BIAS;
 
 fn setup(ad: AdScheme) -> (Arc<PhysMem>, Mm) {
-    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), 16 << 20)]).unwrap();
-    let phys = Arc::new(PhysMem::new(ram).unwrap());
-    let mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, ad, 3).unwrap();
-    (phys, mm)
-}
-
-/// A hart's access: walk, fault, retry. Returns the guest-physical address.
-fn hart(mm: &mut Mm, va: u64, access: AccessType) -> GuestPhysAddr {
-    for _ in 0..4 {
-        let mut c = MmuCounters::default();
-        let r = walk(
-            &mm.phys().ram,
-            mm.satp(),
-            GuestVirtAddr(va),
-            access,
-            PrivCtx::USER,
-            mm.ad_scheme(),
-            &mut c,
-        );
-        match r {
-            Ok(t) => return t.pa(GuestVirtAddr(va)),
-            Err(WalkFault::PageFault) => mm.handle_user_fault(va, access).unwrap(),
-            Err(e) => panic!("{e:?} at {va:#x}"),
-        }
-    }
-    panic!("fault at {va:#x} never resolved");
-}
-
-fn hart_read(mm: &mut Mm, va: u64) -> u64 {
-    let pa = hart(mm, va, AccessType::Load);
-    mm.phys().ram.read_u64(pa).unwrap()
-}
-
-fn hart_write(mm: &mut Mm, va: u64, v: u64) {
-    let pa = hart(mm, va, AccessType::Store);
-    mm.phys().ram.write_u64(pa, v).unwrap();
+    super::test_support::setup_mm(16, SatpMode::Sv39, ad, 3)
 }
 
 fn frame(mm: &Mm, va: u64) -> Pfn {
@@ -63,11 +24,6 @@ fn frame(mm: &Mm, va: u64) -> Pfn {
 
 fn refcount(phys: &PhysMem, pfn: Pfn) -> u32 {
     phys.pages.page(pfn).unwrap().refcount()
-}
-
-fn clean(phys: &PhysMem) {
-    let a = phys.pages.audit();
-    assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0), "{a:?}");
 }
 
 #[test]

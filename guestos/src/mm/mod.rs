@@ -50,6 +50,8 @@ mod gup_test_tests;
 #[cfg(test)]
 mod gup_tests;
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod thp_tests;

@@ -4,63 +4,23 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
-use mmu::{
-    walk, AccessType, AdScheme, GuestVirtAddr, MmuCounters, PrivCtx, PteFlags, SatpMode,
-    Translation, WalkFault,
-};
+use devices::{GuestMemory, GuestPhysAddr};
+use mmu::{AccessType, AdScheme, GuestVirtAddr, PteFlags, SatpMode, WalkFault};
 use proptest::prelude::*;
 
 use super::mmap::*;
 use super::pgtable::{pte_dirty, pte_present, pte_protnone, pte_write, pte_young};
+use super::test_support::{phys, touch, uwalk, ANON, P, RAM, RW};
 use super::*;
 use crate::errno::Errno;
 use crate::uaccess::UserAccess;
 
-const P: u64 = PAGE_SIZE;
-const RAM: u64 = 0x8000_0000;
-const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
-const RW: u64 = PROT_READ | PROT_WRITE;
-
-fn phys(mib: u64) -> Arc<PhysMem> {
-    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), mib << 20)]).unwrap();
-    Arc::new(PhysMem::new(ram).unwrap())
-}
-
 fn mm_with(mode: SatpMode, ad: AdScheme) -> (Arc<PhysMem>, Mm) {
-    let phys = phys(16);
-    let mm = Mm::new(Arc::clone(&phys), mode, ad, 7).unwrap();
-    (phys, mm)
+    super::test_support::setup_mm(16, mode, ad, 7)
 }
 
 fn mm() -> (Arc<PhysMem>, Mm) {
     mm_with(SatpMode::Sv39, AdScheme::Svadu)
-}
-
-/// One user-mode access translated by the hardware walker, with the mm's A/D scheme.
-fn uwalk(mm: &Mm, va: u64, access: AccessType) -> Result<Translation, WalkFault> {
-    let mut c = MmuCounters::default();
-    walk(
-        &mm.phys().ram,
-        mm.satp(),
-        GuestVirtAddr(va),
-        access,
-        PrivCtx::USER,
-        mm.ad_scheme(),
-        &mut c,
-    )
-}
-
-/// What a hart does: walk, and on a page fault ask the kernel and retry.
-fn touch(mm: &mut Mm, va: u64, access: AccessType) -> Result<Translation, VmFault> {
-    for _ in 0..4 {
-        match uwalk(mm, va, access) {
-            Ok(t) => return Ok(t),
-            Err(WalkFault::AccessFault) => panic!("access fault at {va:#x}"),
-            Err(WalkFault::PageFault) => mm.handle_user_fault(va, access)?,
-        }
-    }
-    panic!("fault at {va:#x} never resolved");
 }
 
 fn pte_at(mm: &Mm, va: u64) -> Option<mmu::Pte> {

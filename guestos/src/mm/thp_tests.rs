@@ -6,32 +6,23 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
-use mmu::{
-    walk, AccessType, AdScheme, GuestVirtAddr, MmuCounters, PrivCtx, PteFlags, SatpMode,
-    Translation, WalkFault,
-};
+use devices::{GuestMemory, GuestPhysAddr};
+use mmu::{AccessType, AdScheme, GuestVirtAddr, PteFlags, SatpMode};
 use proptest::prelude::*;
 
 use super::gup::*;
 use super::mmap::*;
 use super::pgtable::{pte_dirty, pte_write, pte_young};
+use super::test_support::{clean, hart_read, hart_write, touch, uwalk, ANON, P, RAM, RW};
 use super::*;
 use crate::uaccess::UserAccess;
 
-const P: u64 = PAGE_SIZE;
 const H: u64 = HPAGE_PMD_SIZE;
-const RAM: u64 = 0x8000_0000;
-const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
-const RW: u64 = PROT_READ | PROT_WRITE;
 /// A 2 MiB-aligned user address for the THP regions.
 const BASE: u64 = 0x4000_0000;
 
 fn setup_with(mib: u64, mode: SatpMode, ad: AdScheme) -> (Arc<PhysMem>, Mm) {
-    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), mib << 20)]).unwrap();
-    let phys = Arc::new(PhysMem::new(ram).unwrap());
-    let mm = Mm::new(Arc::clone(&phys), mode, ad, 5).unwrap();
-    (phys, mm)
+    super::test_support::setup_mm(mib, mode, ad, 5)
 }
 
 fn setup() -> (Arc<PhysMem>, Mm) {
@@ -48,51 +39,10 @@ fn thp_region(mm: &mut Mm, len: u64) -> u64 {
     a
 }
 
-fn uwalk(mm: &Mm, va: u64, access: AccessType) -> Result<Translation, WalkFault> {
-    let mut c = MmuCounters::default();
-    walk(
-        &mm.phys().ram,
-        mm.satp(),
-        GuestVirtAddr(va),
-        access,
-        PrivCtx::USER,
-        mm.ad_scheme(),
-        &mut c,
-    )
-}
-
-/// What a hart does: walk, and on a page fault ask the kernel and retry.
-fn touch(mm: &mut Mm, va: u64, access: AccessType) -> Result<Translation, VmFault> {
-    for _ in 0..4 {
-        match uwalk(mm, va, access) {
-            Ok(t) => return Ok(t),
-            Err(WalkFault::AccessFault) => panic!("access fault at {va:#x}"),
-            Err(WalkFault::PageFault) => mm.handle_user_fault(va, access)?,
-        }
-    }
-    panic!("fault at {va:#x} never resolved");
-}
-
-fn hart_write(mm: &mut Mm, va: u64, v: u64) {
-    let t = touch(mm, va, AccessType::Store).unwrap();
-    mm.phys().ram.write_u64(t.pa(GuestVirtAddr(va)), v).unwrap();
-}
-
-fn hart_read(mm: &mut Mm, va: u64) -> u64 {
-    let t = touch(mm, va, AccessType::Load).unwrap();
-    mm.phys().ram.read_u64(t.pa(GuestVirtAddr(va))).unwrap()
-}
-
 /// The frame mapping `va` (the subpage for a huge PMD) and the level of its entry.
 fn frame(mm: &Mm, va: u64) -> (Pfn, usize) {
     let s = mm.page_table().follow_pte(va).expect("mapped");
     (s.pfn_at(va), s.level)
-}
-
-fn clean(phys: &PhysMem) -> PageAllocAudit {
-    let a = phys.pages.audit();
-    assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0), "{a:?}");
-    a
 }
 
 /// After everything is torn down: only the zero page is in use, every block is whole

@@ -2,12 +2,12 @@
 //! `/proc/<pid>/mem` (`fs/proc/base.c`), `/proc/<pid>/maps` and `/proc/<pid>/pagemap`
 //! (`fs/proc/task_mmu.c`), also under `/proc/self` and `/proc/thread-self`.
 //!
-//! They are kernel-served files (see [`crate::fs::KernelFileKind`] and the module docs of
-//! `fs::kfile`): the VFS finds them and makes the descriptor, then the kernel calls
-//! [`kernel_file_open`] (the file's `->open`: `mem_open()`, `proc_maps_open()`,
-//! `pagemap_open()`) and serves every `read`, `pread64`, `readv`, `write`, `pwrite64`,
-//! `writev`, `lseek` and `ioctl` on the descriptor with [`serve`], which sees the whole
-//! process table ([`Tasks`]).
+//! They are kernel-served files (see [`crate::fs::KernelNode`] and the module docs of
+//! `fs::kfile`): the VFS finds them and makes the descriptor, then the kernel's dispatch
+//! ([`crate::syscall::kfile`]) calls [`open`] (the file's `->open`: `mem_open()`,
+//! `proc_maps_open()`, `pagemap_open()`) and serves every `read`, `pread64`, `readv`,
+//! `write`, `pwrite64`, `writev`, `lseek` and `ioctl` on the descriptor with [`serve`],
+//! which sees the whole process table ([`Tasks`]).
 //!
 //! What a descriptor refers to: the task and the address space it had at open
 //! (`mmgrab()`). A read or write first checks that this address space is still alive
@@ -36,27 +36,28 @@ pub use pagemap::{
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{
-    KernelFile, KernelFileBinding, KernelFileKind, OpenFile, ProcTask, MAX_RW_COUNT, SEEK_CUR,
-    SEEK_SET,
+    KernelFileBinding, KernelNode, OpenFile, ProcFile, ProcTask, MAX_RW_COUNT, SEEK_CUR, SEEK_SET,
 };
 use crate::process::{TaskState, Tasks};
 use crate::syscall::fs::{import_iovec, TASK_SIZE_MAX};
 use crate::syscall::nr;
 use crate::uaccess::UserAccess;
 
-/// The file's `->open`: binds descriptor `kf`, just opened by task `opener`, to its task
-/// and that task's current address space (`proc_mem_open()`: `mm_access()` + `mmgrab()`).
-/// A zombie target has no address space: `maps` and `pagemap` then read as empty. Does
-/// nothing for a descriptor already bound (a `dup` shares the binding).
+/// The file's `->open` for `file` of `task`, just opened by task `opener`: returns what
+/// the descriptor is bound to, the task and its current address space
+/// (`proc_mem_open()`: `mm_access()` + `mmgrab()`). A zombie target has no address
+/// space: `maps` and `pagemap` then read as empty.
 ///
 /// # Errors
 /// `ESRCH` for `mem` of a task without an address space (`__mem_open()`); the caller
 /// closes the descriptor and fails the `open`.
-pub fn kernel_file_open(tasks: &mut Tasks<'_>, opener: u32, kf: &KernelFile) -> KResult<()> {
-    if kf.binding().is_some() {
-        return Ok(());
-    }
-    let pid = match kf.node().task {
+pub fn open(
+    tasks: &mut Tasks<'_>,
+    opener: u32,
+    file: ProcFile,
+    task: ProcTask,
+) -> KResult<KernelFileBinding> {
+    let pid = match task {
         ProcTask::Opener => opener,
         ProcTask::Pid(pid) => pid,
     };
@@ -68,15 +69,14 @@ pub fn kernel_file_open(tasks: &mut Tasks<'_>, opener: u32, kf: &KernelFile) -> 
     } else {
         tasks.mm_of(pid).map(|mm| mm.id())
     };
-    if mm.is_none() && kf.node().kind == KernelFileKind::ProcMem {
+    if mm.is_none() && file == ProcFile::Mem {
         return Err(Errno::ESRCH);
     }
-    kf.bind(KernelFileBinding { pid, mm });
-    Ok(())
+    Ok(KernelFileBinding { pid, mm })
 }
 
 /// Serves system call `n` with arguments `a`, made by task `caller` on a descriptor of a
-/// kernel-served file (`a[0]` is the descriptor, `file` its open file description).
+/// procfs file (`a[0]` is the descriptor, `file` its open file description).
 /// `read`/`write` and their `p`/`v` forms follow `vfs_read()`/`vfs_write()`
 /// (`rw_verify_area()`, `MAX_RW_COUNT`) and `do_loop_readv_writev()`; the work is the
 /// file's `->read`/`->write` ([`mem_rw`], `seq_read()` of [`show_maps`],
@@ -85,7 +85,8 @@ pub fn kernel_file_open(tasks: &mut Tasks<'_>, opener: u32, kf: &KernelFile) -> 
 /// # Errors
 /// `EBADF` (not open for reading / writing), `EFAULT` (bad user buffer), `EINVAL` (bad
 /// offset, `whence`, or a write to `maps`/`pagemap`), `EOVERFLOW`, `EIO` (`mem`: nothing
-/// could be transferred), `ENOTTY` (`ioctl`), `ENOSYS` for any other call.
+/// could be transferred), `ENOTTY` (`ioctl`), `ENOSYS` for any other call; `EBADF` if
+/// `file` is not a procfs file.
 pub fn serve(
     tasks: &mut Tasks<'_>,
     caller: u32,
@@ -96,7 +97,9 @@ pub fn serve(
     let Some(kf) = file.kernel_file() else {
         return Err(Errno::EBADF);
     };
-    let kind = kf.node().kind;
+    let KernelNode::Proc { file: kind, .. } = kf.node() else {
+        return Err(Errno::EBADF);
+    };
     let binding = kf.binding();
     let (readable, writable) = file.access();
     match n {
@@ -173,9 +176,9 @@ fn user_count(buf: u64, count: u64) -> KResult<usize> {
 /// `rw_verify_area()`: `mem` has `FMODE_UNSIGNED_OFFSET` (any 64-bit address is an
 /// offset, except that a "negative" one must not reach 0 again: `EOVERFLOW`); the others
 /// refuse negative offsets and ranges that overflow `loff_t` (`EINVAL`).
-fn rw_verify_area(kind: KernelFileKind, pos: u64, count: usize) -> KResult<()> {
+fn rw_verify_area(kind: ProcFile, pos: u64, count: usize) -> KResult<()> {
     let spos = pos as i64;
-    let unsigned = kind == KernelFileKind::ProcMem;
+    let unsigned = kind == ProcFile::Mem;
     if spos < 0 {
         if !unsigned {
             return Err(Errno::EINVAL);
@@ -195,7 +198,7 @@ fn rw_verify_area(kind: KernelFileKind, pos: u64, count: usize) -> KResult<()> {
 fn transfer(
     tasks: &mut Tasks<'_>,
     caller: u32,
-    kind: KernelFileKind,
+    kind: ProcFile,
     binding: Option<KernelFileBinding>,
     buf: u64,
     count: usize,
@@ -203,27 +206,23 @@ fn transfer(
     write: bool,
 ) -> (KResult<usize>, u64) {
     match (kind, write) {
-        (KernelFileKind::ProcMem, _) => mem_rw(tasks, caller, binding, buf, count, pos, write),
-        (KernelFileKind::ProcMaps, false) => {
-            maps::maps_read(tasks, caller, binding, buf, count, pos)
-        }
-        (KernelFileKind::ProcPagemap, false) => {
-            pagemap_read(tasks, caller, binding, buf, count, pos)
-        }
+        (ProcFile::Mem, _) => mem_rw(tasks, caller, binding, buf, count, pos, write),
+        (ProcFile::Maps, false) => maps::maps_read(tasks, caller, binding, buf, count, pos),
+        (ProcFile::Pagemap, false) => pagemap_read(tasks, caller, binding, buf, count, pos),
         // No ->write: vfs_write() refuses without FMODE_CAN_WRITE.
-        (KernelFileKind::ProcMaps | KernelFileKind::ProcPagemap, true) => (Err(Errno::EINVAL), pos),
+        (ProcFile::Maps | ProcFile::Pagemap, true) => (Err(Errno::EINVAL), pos),
     }
 }
 
 /// `mem_lseek()` (`mem`, `pagemap`: `SEEK_SET` and `SEEK_CUR` to any 64-bit value) or
 /// `seq_lseek()` (`maps`: the same, refusing negative results).
-fn llseek(kind: KernelFileKind, file: &OpenFile, offset: i64, whence: u32) -> KResult<u64> {
+fn llseek(kind: ProcFile, file: &OpenFile, offset: i64, whence: u32) -> KResult<u64> {
     let new = match whence {
         SEEK_SET => offset as u64,
         SEEK_CUR => file.pos().wrapping_add(offset as u64),
         _ => return Err(Errno::EINVAL),
     };
-    if kind == KernelFileKind::ProcMaps && (new as i64) < 0 {
+    if kind == ProcFile::Maps && (new as i64) < 0 {
         return Err(Errno::EINVAL);
     }
     file.set_pos(new);

@@ -1,27 +1,24 @@
 //! procfs, `process_vm_readv/writev` and `vmsplice` against real processes (address
 //! spaces in guest RAM, the VFS, descriptor tables), driven through the same entry points
-//! the kernel uses: `sys_openat` + [`kernel_file_open`] + [`serve`], and the system-call
+//! the kernel uses: `sys_openat` + [`kfile::open`] + [`kfile::serve`], and the system-call
 //! functions. Every test ends with the page audit balanced.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
 use mmu::{AdScheme, SatpMode};
 
 use super::*;
 use crate::config::{ExitStatus, KernelConfig};
 use crate::fs::{HostStreams, IoError, WaitOn, AT_FDCWD, O_RDONLY, O_RDWR};
-use crate::mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
+use crate::mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ};
+use crate::mm::test_support::{ANON, P, RW};
 use crate::mm::{GupGeneration, MappedFile, Mm, PhysMem, VmFlags, Vma, VmaBacking};
 use crate::process::{Process, TaskState, Tasks};
 use crate::syscall::fs::sys_openat;
+use crate::syscall::kfile;
 use crate::syscall::process_vm::sys_process_vm_rw;
 use crate::syscall::splice::{sys_vmsplice, SPLICE_F_GIFT, SPLICE_F_NONBLOCK};
-
-const P: u64 = PAGE_SIZE;
-const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
-const RW: u64 = PROT_READ | PROT_WRITE;
 
 /// A kernel's worth of state without a hart: processes by pid, and a scratch area (the
 /// same address in every process, made before any fork) for paths, buffers and iovecs.
@@ -33,8 +30,7 @@ struct World {
 
 impl World {
     fn new(gen: GupGeneration) -> World {
-        let ram = GuestMemory::new(&[(GuestPhysAddr(0x8000_0000), 32 << 20)]).unwrap();
-        let phys = Arc::new(PhysMem::new(ram).unwrap());
+        let phys = crate::mm::test_support::phys(32);
         let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
         mm.set_gup_generation(gen);
         let scratch = mm.do_mmap(0, 16 * P, RW, ANON, None, 0).unwrap();
@@ -114,7 +110,7 @@ impl World {
         )?;
         let file = p.fs.fds.get(fd as u32).unwrap();
         if let Some(kf) = file.kernel_file() {
-            if let Err(e) = kernel_file_open(&mut Tasks::new(&mut self.procs), pid, kf) {
+            if let Err(e) = kfile::open(&mut Tasks::new(&mut self.procs), pid, kf) {
                 self.p(pid).fs.fds.close(fd as u32).unwrap();
                 return Err(e);
             }
@@ -125,7 +121,7 @@ impl World {
     /// A system call on a kernel-served descriptor `a[0]`.
     fn call(&mut self, pid: u32, n: u64, a: [u64; 6]) -> KResult<u64> {
         let file = self.p(pid).fs.fds.get(a[0] as u32)?;
-        serve(&mut Tasks::new(&mut self.procs), pid, &file, n, a)
+        kfile::serve(&mut Tasks::new(&mut self.procs), pid, &file, n, a)
     }
 
     fn pread(&mut self, pid: u32, fd: u64, len: usize, pos: u64) -> KResult<Vec<u8>> {
@@ -927,5 +923,104 @@ fn garbage_arguments_get_errnos_not_panics() {
     }
     // The garbage reached the real paths, not only the argument checks.
     assert!(ok.iter().all(|&n| n >= 5), "successful calls: {ok:?}");
+    w.assert_clean();
+}
+
+#[test]
+fn gup_test_is_served_by_the_same_dispatch_with_its_state_per_open() {
+    use crate::mm::gup_test::{PIN_LONGTERM_TEST_START, PIN_LONGTERM_TEST_STOP};
+    let mut w = World::new(GupGeneration::Modern);
+    let a = w.mmap(1, RW, ANON, 2);
+    w.poke(1, a, &[1u8; 2 * P as usize]);
+    let fd = w.open(1, "/sys/kernel/debug/gup_test", O_RDWR).unwrap();
+    // No read, write or llseek (nonseekable_open()).
+    let buf = w.scratch;
+    let iov = w.scratch + P;
+    w.poke(1, iov, &[buf.to_le_bytes(), 8u64.to_le_bytes()].concat());
+    for n in [nr::SYS_read, nr::SYS_write, nr::SYS_readv, nr::SYS_writev] {
+        let a2 = if n == nr::SYS_readv || n == nr::SYS_writev {
+            iov
+        } else {
+            buf
+        };
+        let a3 = if a2 == iov { 1 } else { 8 };
+        assert_eq!(
+            w.call(1, n, [fd, a2, a3, 0, 0, 0]),
+            Err(Errno::EINVAL),
+            "{n}"
+        );
+    }
+    assert_eq!(
+        w.call(1, nr::SYS_pread64, [fd, buf, 8, 0, 0, 0]),
+        Err(Errno::ESPIPE)
+    );
+    assert_eq!(
+        w.call(1, nr::SYS_pwrite64, [fd, buf, 8, u64::MAX, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        w.call(1, nr::SYS_lseek, [fd, 0, 0, 0, 0, 0]),
+        Err(Errno::ESPIPE)
+    );
+    assert_eq!(
+        w.call(1, nr::SYS_lseek, [fd, 0, 5, 0, 0, 0]),
+        Err(Errno::EINVAL)
+    );
+    let ro = w.open(1, "/sys/kernel/debug/gup_test", O_RDONLY).unwrap();
+    assert_eq!(
+        w.call(1, nr::SYS_write, [ro, buf, 8, 0, 0, 0]),
+        Err(Errno::EBADF)
+    );
+    // The generic ioctls are not the file's: they stay with sys_ioctl.
+    assert!(!kfile::serves(nr::SYS_ioctl, [fd, 0x5451, 0, 0, 0, 0]));
+    assert!(kfile::serves(
+        nr::SYS_ioctl,
+        [fd, PIN_LONGTERM_TEST_STOP as u64, 0, 0, 0, 0]
+    ));
+    assert_eq!(
+        w.call(1, nr::SYS_ioctl, [fd, 0xc050_6710, 0, 0, 0, 0]),
+        Err(Errno::EINVAL),
+        "unknown command"
+    );
+    // A long-term pin belongs to the open file description: a dup shares it, another
+    // open has its own, and the last close unpins.
+    let args = w.scratch + 2 * P;
+    let mut b = [0u8; 24];
+    b[0..8].copy_from_slice(&a.to_le_bytes());
+    b[8..16].copy_from_slice(&(2 * P).to_le_bytes());
+    w.poke(1, args, &b);
+    let start = PIN_LONGTERM_TEST_START as u64;
+    assert_eq!(w.call(1, nr::SYS_ioctl, [fd, start, args, 0, 0, 0]), Ok(0));
+    let dup = crate::syscall::fs::sys_dup(&mut w.p(1).fs, fd).unwrap();
+    assert_eq!(
+        w.call(1, nr::SYS_ioctl, [dup, start, args, 0, 0, 0]),
+        Err(Errno::EINVAL),
+        "the same description: one test"
+    );
+    assert_eq!(w.call(1, nr::SYS_ioctl, [ro, start, args, 0, 0, 0]), Ok(0));
+    let pinned = |w: &mut World| {
+        let pfn = w.pagemap(1, a) & PM_PFRAME_MASK;
+        let page = w.phys.pages.page(crate::mm::Pfn(pfn)).unwrap();
+        page.refcount()
+    };
+    let with_two_pins = pinned(&mut w);
+    w.p(1).fs.fds.close(ro as u32).unwrap();
+    let with_one_pin = pinned(&mut w);
+    assert!(
+        with_one_pin < with_two_pins,
+        "close of the other open unpins"
+    );
+    w.p(1).fs.fds.close(fd as u32).unwrap();
+    assert_eq!(
+        pinned(&mut w),
+        with_one_pin,
+        "the dup still holds the description"
+    );
+    w.p(1).fs.fds.close(dup as u32).unwrap();
+    assert_eq!(
+        pinned(&mut w),
+        1,
+        "the last close is release: only the mapping's ref"
+    );
     w.assert_clean();
 }

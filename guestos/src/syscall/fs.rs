@@ -257,18 +257,14 @@ pub fn sys_openat(
         }
     }
     let shown = shown_path(p, vfs, &start, &path);
-    // A kernel-served file (/proc/<pid>/mem…) gets a descriptor the kernel finishes
-    // opening and serves (see fs::kfile); a special file's open operation makes its
-    // per-open state (fs::special); an O_PATH descriptor stays a plain reference.
-    let (target, special) = if flags & O_PATH != 0 {
-        (FileTarget::Inode(inode), None)
-    } else if let Some(node) = inode.kernel_node() {
-        (FileTarget::Kernel(KernelFile::new(inode, node)), None)
-    } else {
-        let special = inode.open_special(flags);
-        (FileTarget::Inode(inode), special)
+    // A kernel-served file (/proc/<pid>/mem, /sys/kernel/debug/gup_test…) gets a
+    // descriptor the kernel finishes opening and serves (see fs::kfile); an O_PATH
+    // descriptor stays a plain reference.
+    let target = match inode.kernel_node() {
+        Some(node) if flags & O_PATH == 0 => FileTarget::Kernel(KernelFile::new(inode, node)),
+        _ => FileTarget::Inode(inode),
     };
-    let file = OpenFile::with_special(target, flags | O_LARGEFILE, shown, special);
+    let file = OpenFile::new_named(target, flags | O_LARGEFILE, shown);
     Ok(u64::from(p.fds.alloc(file, flags & O_CLOEXEC != 0, 0)?))
 }
 

@@ -3,6 +3,7 @@
 //! own. Unknown calls return `-ENOSYS`.
 
 pub mod fs;
+pub mod kfile;
 pub mod misc;
 pub mod nr;
 pub mod process_vm;
@@ -163,31 +164,7 @@ pub fn handle(
         SYS_faccessat2 => ret(fs::sys_faccessat2(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_readlinkat => ret(fs::sys_readlinkat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_ftruncate => ret(fs::sys_ftruncate(fsx, vfs, a[0], a[1])),
-        SYS_ioctl => {
-            // A special file's own commands go to its ioctl with the caller's context;
-            // the generic ones (and every other file) to sys_ioctl.
-            let special = fsx
-                .fds
-                .get(a[0] as u32)
-                .ok()
-                .filter(|f| !f.is_path_only())
-                .and_then(|f| f.special().cloned());
-            match special {
-                Some(sp) if !fs::is_generic_ioctl(a[1] as u32) => {
-                    let stdio = std::sync::Arc::clone(&p.stdio);
-                    let mut log = |m: &str| {
-                        let _ = stdio.write_out(crate::fs::StdStream::Stderr, m.as_bytes());
-                    };
-                    let mut ctx = crate::fs::SpecialCtx {
-                        pid: p.pid,
-                        mm: &mut p.mm,
-                        log: &mut log,
-                    };
-                    ret(sp.ioctl(&mut ctx, a[1] as u32, a[2]))
-                }
-                _ => ret(fs::sys_ioctl(fsx, u, a[0], a[1], a[2])),
-            }
-        }
+        SYS_ioctl => ret(fs::sys_ioctl(fsx, u, a[0], a[1], a[2])),
         SYS_umask => {
             let old = fsx.umask;
             fsx.umask = (a[0] as u32) & 0o777;

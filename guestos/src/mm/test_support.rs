@@ -1,0 +1,110 @@
+//! What the mm unit tests (and procfs's) share: fresh guest RAM with its page allocator
+//! and an address space in it, a hart's user-mode access (the hardware walker, and on a
+//! page fault the kernel's `handle_user_fault()` and a retry, as the trap path does), and
+//! the page allocator's audit.
+
+use std::sync::Arc;
+
+use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
+use mmu::{
+    walk, AccessType, AdScheme, GuestVirtAddr, MmuCounters, PrivCtx, SatpMode, Translation,
+    WalkFault,
+};
+
+use super::mmap::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+use super::{Mm, PageAllocAudit, PhysMem, VmFault};
+
+/// One base page, in bytes.
+pub const P: u64 = PAGE_SIZE;
+/// Where guest RAM starts.
+pub const RAM: u64 = 0x8000_0000;
+/// `MAP_PRIVATE | MAP_ANONYMOUS`.
+pub const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
+/// `PROT_READ | PROT_WRITE`.
+pub const RW: u64 = PROT_READ | PROT_WRITE;
+
+/// `mib` MiB of guest RAM at [`RAM`] with its page allocator.
+pub fn phys(mib: u64) -> Arc<PhysMem> {
+    let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), mib << 20)]).unwrap();
+    Arc::new(PhysMem::new(ram).unwrap())
+}
+
+/// An empty address space (paging `mode`, A/D scheme `ad`, `asid`) in fresh RAM of `mib`
+/// MiB.
+pub fn setup_mm(mib: u64, mode: SatpMode, ad: AdScheme, asid: u16) -> (Arc<PhysMem>, Mm) {
+    let phys = phys(mib);
+    let mm = Mm::new(Arc::clone(&phys), mode, ad, asid).unwrap();
+    (phys, mm)
+}
+
+/// One user-mode access translated by the hardware walker, with the mm's A/D scheme.
+pub fn uwalk(mm: &Mm, va: u64, access: AccessType) -> Result<Translation, WalkFault> {
+    let mut c = MmuCounters::default();
+    walk(
+        &mm.phys().ram,
+        mm.satp(),
+        GuestVirtAddr(va),
+        access,
+        PrivCtx::USER,
+        mm.ad_scheme(),
+        &mut c,
+    )
+}
+
+/// What a hart does: walk, and on a page fault ask the kernel and retry. Panics on an
+/// access fault or a fault the kernel never resolves.
+///
+/// # Errors
+/// The kernel's verdict on a fault it refuses (`SIGSEGV`, `SIGBUS`…).
+pub fn touch(mm: &mut Mm, va: u64, access: AccessType) -> Result<Translation, VmFault> {
+    for _ in 0..4 {
+        match uwalk(mm, va, access) {
+            Ok(t) => return Ok(t),
+            Err(WalkFault::AccessFault) => panic!("access fault at {va:#x}"),
+            Err(WalkFault::PageFault) => mm.handle_user_fault(va, access)?,
+        }
+    }
+    panic!("fault at {va:#x} never resolved");
+}
+
+/// [`touch`], returning the guest-physical address `va` reaches.
+///
+/// # Errors
+/// As [`touch`].
+pub fn hart(mm: &mut Mm, va: u64, access: AccessType) -> Result<GuestPhysAddr, VmFault> {
+    touch(mm, va, access).map(|t| t.pa(GuestVirtAddr(va)))
+}
+
+/// A hart's 8-byte load at `va` (which must succeed).
+pub fn hart_read(mm: &mut Mm, va: u64) -> u64 {
+    let pa = hart(mm, va, AccessType::Load).unwrap();
+    mm.phys().ram.read_u64(pa).unwrap()
+}
+
+/// A hart's 8-byte store of `v` at `va` (which must succeed).
+pub fn hart_write(mm: &mut Mm, va: u64, v: u64) {
+    let pa = hart(mm, va, AccessType::Store).unwrap();
+    mm.phys().ram.write_u64(pa, v).unwrap();
+}
+
+/// A hart's byte load at `va` (which must succeed).
+pub fn load(mm: &mut Mm, va: u64) -> u8 {
+    let pa = hart(mm, va, AccessType::Load).unwrap();
+    let mut b = [0u8];
+    mm.phys().ram.read_bytes(pa, &mut b).unwrap();
+    b[0]
+}
+
+/// A hart's byte store of `v` at `va` (which must succeed).
+pub fn store(mm: &mut Mm, va: u64, v: u8) {
+    let pa = hart(mm, va, AccessType::Store).unwrap();
+    mm.phys().ram.write_bytes(pa, &[v]).unwrap();
+}
+
+/// The page allocator's audit, asserting that no page was put too often and no frame's
+/// metadata is inconsistent.
+pub fn clean(phys: &PhysMem) -> PageAllocAudit {
+    let a = phys.pages.audit();
+    assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0), "{a:?}");
+    a
+}
