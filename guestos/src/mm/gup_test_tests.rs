@@ -9,6 +9,7 @@ use mmu::{AdScheme, SatpMode};
 
 use super::gup::FollFlags;
 use super::gup_test::*;
+use super::mmap::MADV_HUGEPAGE;
 use super::test_support::{clean, ANON, P, RW};
 use super::*;
 use crate::errno::Errno;
