@@ -298,6 +298,34 @@ impl Mm {
         }
     }
 
+    /// `finish_fault()` → `set_pte_range()` for a page a fault just obtained (a new anon
+    /// page, a shmem page, a page-cache page or a COW copy): takes the mapcount the PTE
+    /// will hold and installs `entry` at `slot` if it is still empty, queueing the TLB
+    /// flush for `va`. If another fault filled the slot first (`!pte_none()` under the
+    /// page-table lock in Linux), undoes the mapcount and drops the caller's reference on
+    /// `pfn` instead. Returns whether `entry` was installed.
+    fn set_new_pte(
+        &mut self,
+        slot: devices::GuestPhysAddr,
+        va: u64,
+        pfn: super::Pfn,
+        entry: mmu::Pte,
+    ) -> bool {
+        let page = self.phys.pages.page(pfn);
+        if let Some(p) = page {
+            p.inc_mapcount();
+        }
+        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+            if let Some(p) = page {
+                p.dec_mapcount();
+            }
+            self.phys.put_page(pfn);
+            return false;
+        }
+        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
+        true
+    }
+
     /// `do_anonymous_page()`: first touch of a private anonymous page. A read (or unshare)
     /// maps the shared zero page read-only; a write allocates a zeroed page, marks it
     /// `PageAnon | PageAnonExclusive` (`folio_add_new_anon_rmap`) and maps it, writable if
@@ -325,21 +353,14 @@ impl Mm {
         let pfn = self.phys.alloc_page(true).ok_or(VmFault::Oom)?;
         if let Some(page) = self.phys.pages.page(pfn) {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
-            page.inc_mapcount();
         }
         let mut entry = mk_pte(pfn, prot).with(self.svade_ad(write));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
-        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
-            if let Some(page) = self.phys.pages.page(pfn) {
-                page.dec_mapcount();
-            }
-            self.phys.put_page(pfn);
-            return Ok(());
+        if self.set_new_pte(slot, va, pfn, entry) {
+            self.stats.anon_pages += 1;
         }
-        self.stats.anon_pages += 1;
-        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
         Ok(())
     }
 
@@ -357,18 +378,11 @@ impl Mm {
         let pfn = self.phys.alloc_page(true).ok_or(VmFault::Oom)?;
         if let Some(page) = self.phys.pages.page(pfn) {
             page.set(PageFlags::SWAPBACKED);
-            page.inc_mapcount();
         }
         let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(write));
-        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
-            if let Some(page) = self.phys.pages.page(pfn) {
-                page.dec_mapcount();
-            }
-            self.phys.put_page(pfn);
-            return Ok(());
+        if self.set_new_pte(slot, va, pfn, entry) {
+            self.stats.anon_pages += 1;
         }
-        self.stats.anon_pages += 1;
-        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
         Ok(())
     }
 
@@ -403,21 +417,12 @@ impl Mm {
         }
         let may_write = shared && vma.flags.contains(VmFlags::WRITE);
         let pfn = file.fault(index, may_write)?;
-        if let Some(page) = self.phys.pages.page(pfn) {
-            page.inc_mapcount();
-        }
         // finish_fault() → set_pte_range(): the VMA's protection (W only for a writable
         // shared VMA: vm_get_page_prot() gives private VMAs PAGE_COPY).
         let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(write));
-        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
-            if let Some(page) = self.phys.pages.page(pfn) {
-                page.dec_mapcount();
-            }
-            self.phys.put_page(pfn);
-            return Ok(());
+        if self.set_new_pte(slot, va, pfn, entry) {
+            self.stats.file_maps += 1;
         }
-        self.stats.file_maps += 1;
-        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
         Ok(())
     }
 
@@ -458,22 +463,15 @@ impl Mm {
         };
         if let Some(page) = self.phys.pages.page(new) {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
-            page.inc_mapcount();
         }
         let mut entry = mk_pte(new, vm_get_page_prot(vma.flags)).with(self.svade_ad(true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
-        if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
-            if let Some(page) = self.phys.pages.page(new) {
-                page.dec_mapcount();
-            }
-            self.phys.put_page(new);
-            return Ok(());
+        if self.set_new_pte(slot, va, new, entry) {
+            self.stats.file_cow += 1;
+            self.stats.anon_pages += 1;
         }
-        self.stats.file_cow += 1;
-        self.stats.anon_pages += 1;
-        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
         Ok(())
     }
 
