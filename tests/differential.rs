@@ -164,6 +164,7 @@ image_tests!(
     tight_loop = "loop",
     filemap = "filemap",
     thp = "thp",
+    pthreads = "pthreads",
 );
 
 #[test]
@@ -186,6 +187,7 @@ fn every_image_with_a_reference_is_tested() {
         "loop",
         "filemap",
         "thp",
+        "pthreads",
     ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {
