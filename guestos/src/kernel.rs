@@ -1728,3 +1728,7 @@ fn apply_flush(hart: &mut Hart<'_>, proc: &mut Process) {
         hart.flush_icache();
     }
 }
+
+#[cfg(test)]
+#[path = "thread_tests.rs"]
+mod tests;
