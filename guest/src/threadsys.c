@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -152,6 +153,52 @@ static void futex_threads(void) {
     pthread_join(bt, NULL);
 }
 
+/* ---- shared futexes: keyed by the page, not the address ---- */
+static uint32_t *shared_a;
+static atomic_int shared_queued;
+
+static void *shared_waiter(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&shared_queued, 1);
+    while (__atomic_load_n(shared_a, __ATOMIC_SEQ_CST) == 0)
+        futex(shared_a, FUTEX_WAIT, 0, NULL, NULL, 0);
+    return NULL;
+}
+
+static void futex_shared(void) {
+    int fd = memfd_create("futex", 0);
+    ftruncate(fd, 4096);
+    shared_a = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    uint32_t *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, shared_waiter, NULL);
+    while (atomic_load(&shared_queued) < 1)
+        sched_yield();
+    msleep(50);
+    printf("two mappings of one page at different addresses: %s\n",
+           shared_a != b ? "yes" : "no");
+    printf("private WAKE through the other mapping: %ld\n",
+           futex(b, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0));
+    __atomic_store_n(b, 1, __ATOMIC_SEQ_CST);
+    printf("shared WAKE through the other mapping: %ld\n", futex(b, FUTEX_WAKE, 1, NULL, NULL, 0));
+    pthread_join(t, NULL);
+
+    /* Across fork: a MAP_SHARED anonymous word. */
+    uint32_t *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        msleep(50);
+        __atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
+        syscall(SYS_exit_group, (int)futex(w, FUTEX_WAKE, 1, NULL, NULL, 0));
+    }
+    while (__atomic_load_n(w, __ATOMIC_SEQ_CST) == 0)
+        futex(w, FUTEX_WAIT, 0, NULL, NULL, 0);
+    int st;
+    waitpid(c, &st, 0);
+    printf("shared futex across fork: the child's WAKE woke %d\n", WEXITSTATUS(st));
+}
+
 /* ---- exit of threads and of the group ---- */
 static void *raw_exit(void *arg) {
     (void)arg;
@@ -279,6 +326,7 @@ int main(void) {
     clone_flags();
     futex_single();
     futex_threads();
+    futex_shared();
     exits();
     misc();
     return 0;

@@ -81,7 +81,7 @@ pub fn finish(
         };
         proc.log(&format!(
             "{} {name}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {ret}\n",
-            proc.pid, a[0], a[1], a[2], a[3], a[4], a[5]
+            proc.tid, a[0], a[1], a[2], a[3], a[4], a[5]
         ));
     }
     outcome
