@@ -1,13 +1,20 @@
 //! The kernel: boot the machine, exec the first image, schedule processes on the hart and
 //! handle every exit — system calls, page faults (`handle_mm_fault`), fatal traps turned
-//! into signals (`force_sig_fault`) — plus the calls that manage processes: `clone`
-//! (fork/vfork), `execve`, `exit`, `wait4`/`waitid`, `kill`/`tgkill`.
+//! into signals (`force_sig_fault`) — plus the calls that manage processes and threads:
+//! `clone` (fork/vfork/threads), `execve`, `exit`/`exit_group`, `wait4`/`waitid`,
+//! `kill`/`tkill`/`tgkill`, `futex`, `nanosleep`/`clock_nanosleep`, `get_robust_list`.
 //!
-//! Scheduling: round-robin over runnable processes, one quantum each, on one hart; each
-//! process has its own ASID, so a switch writes `satp` without flushing the TLB. A call
-//! that cannot complete (`wait4` with no zombie, a pipe read with no data) puts the process
-//! to sleep with its pc still at the `ecall`, and the call is re-issued when what it waits
-//! on may have changed (Linux's syscall restart). When nothing can ever run again the run
+//! Scheduling: round-robin over runnable threads (`(pid, tid)` order), one quantum or
+//! one trap each, on one hart; each process has its own ASID, shared by its threads, so a
+//! switch writes `satp` without flushing the TLB. Threads (`clone(CLONE_THREAD)`) live in
+//! their process (see [`crate::process`]): they share its address space, files, fs
+//! information and signal handlers, and have their own registers, signal mask and
+//! pending queue. A call that cannot complete (`wait4` with no zombie, a pipe read with no
+//! data) puts the thread to sleep with its pc still at the `ecall`, and the call is
+//! re-issued when what it waits on may have changed (Linux's syscall restart); a futex
+//! wait or a `nanosleep` is instead completed by whoever ends it (a `FUTEX_WAKE`, the
+//! timer, a signal). Timers run on the guest's CLOCK_MONOTONIC; with every thread asleep
+//! the kernel idles until the first deadline. When nothing can ever run again the run
 //! ends instead of hanging.
 //!
 //! Calls that reach into another process are served here, with the process table:
