@@ -246,7 +246,8 @@ pub fn handle(
             ret(Ok(0))
         }
         SYS_prlimit64 => {
-            if a[0] != 0 && a[0] != u64::from(p.pid) {
+            // The caller's process, by its pid or any of its threads' ids.
+            if a[0] != 0 && a[0] != u64::from(p.pid) && !p.tids().contains(&(a[0] as u32)) {
                 return ret(Err(Errno::ESRCH));
             }
             ret(p.rlimits.sys_prlimit64(&mut p.mm, a[1], a[2], a[3]))
