@@ -293,6 +293,47 @@ static void exits(void) {
     report("fault in a thread", st);
 }
 
+/* ---- execve from a thread that is not the leader (de_thread) ---- */
+static char self_exe[4096];
+static char pid_arg[32];
+
+static void *exec_from_thread(void *arg) {
+    (void)arg;
+    char *argv[] = {"threadsys", "after-exec", pid_arg, NULL};
+    execve(self_exe, argv, environ);
+    _exit(100);
+}
+
+static int after_exec(const char *pid_before) {
+    char line[120];
+    int n = snprintf(line, sizeof line, "after execve from a thread: pid kept: %s, tid == pid: %s\n",
+                     atoi(pid_before) == getpid() ? "yes" : "no",
+                     syscall(SYS_gettid) == getpid() ? "yes" : "no");
+    write(1, line, n);
+    return 3;
+}
+
+static void exec_in_thread(void) {
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (n <= 0) {
+        printf("readlink /proc/self/exe failed\n");
+        return;
+    }
+    self_exe[n] = 0;
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        snprintf(pid_arg, sizeof pid_arg, "%d", getpid());
+        pthread_t t1, t2;
+        pthread_create(&t1, NULL, block_forever, NULL);
+        pthread_create(&t2, NULL, exec_from_thread, NULL);
+        block_forever(NULL);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    report("execve from a thread, the others blocked", st);
+}
+
 /* ---- signals, affinity, sleeping ---- */
 static atomic_int slept;
 static void *sleeper(void *arg) {
@@ -322,12 +363,15 @@ static void misc(void) {
     printf("main ran while a thread slept: %s\n", spins > 0 ? "yes" : "no");
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "after-exec") == 0)
+        return after_exec(argv[2]);
     clone_flags();
     futex_single();
     futex_threads();
     futex_shared();
     exits();
+    exec_in_thread();
     misc();
     return 0;
 }
