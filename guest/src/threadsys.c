@@ -343,6 +343,35 @@ static void *sleeper(void *arg) {
     return NULL;
 }
 
+static atomic_int nap_tid;
+static void on_usr2(int sig) { (void)sig; }
+static void *napper(void *arg) {
+    long *out = arg;
+    atomic_store(&nap_tid, (int)syscall(SYS_gettid));
+    struct timespec req = {0, 200 * 1000000L}, rem = {-1, -1};
+    long r = syscall(SYS_nanosleep, &req, &rem);
+    out[0] = r == -1 && errno == EINTR;
+    out[1] = rem.tv_sec == 0 && rem.tv_nsec > 0 && rem.tv_nsec < 200 * 1000000L;
+    return NULL;
+}
+
+static void interrupted_sleep(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
+    long out[2] = {0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, napper, out);
+    while (atomic_load(&nap_tid) == 0)
+        sched_yield();
+    msleep(30);
+    syscall(SYS_tgkill, getpid(), atomic_load(&nap_tid), SIGUSR2);
+    pthread_join(t, NULL);
+    printf("nanosleep interrupted by a handler: EINTR %s, time left stored %s\n",
+           out[0] ? "yes" : "no", out[1] ? "yes" : "no");
+}
+
 static void misc(void) {
     printf("tkill tid 0: %s\n", err(syscall(SYS_tkill, 0, SIGUSR1)));
     printf("tgkill tgid -1: %s\n", err(syscall(SYS_tgkill, -1, getpid(), SIGUSR1)));
@@ -373,5 +402,6 @@ int main(int argc, char **argv) {
     exits();
     exec_in_thread();
     misc();
+    interrupted_sleep();
     return 0;
 }

@@ -1336,6 +1336,37 @@ impl Kernel<'_> {
         Ok(SyscallOutcome::Block(WaitOn::Sleep))
     }
 
+    /// A relative `nanosleep`/`clock_nanosleep` of thread `tid` interrupted by a signal
+    /// stores the time left in its `rem` (if not NULL), as `hrtimer_nanosleep_restart`'s
+    /// `nanosleep_copyout()`. The call is read from the thread's saved registers.
+    fn write_sleep_remaining(&mut self, hart: &Hart<'_>, pid: u32, tid: u32) {
+        let Some(&deadline) = self.timers.get(&(pid, tid)) else {
+            return;
+        };
+        let (_, now) = self.clock_now(hart);
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        let Some((_, ctx)) = p.thread_parts(tid) else {
+            return;
+        };
+        let rem = match ctx.x[17] {
+            nr::SYS_nanosleep => ctx.x[11],
+            nr::SYS_clock_nanosleep if ctx.x[11] & 1 == 0 => ctx.x[13],
+            _ => 0,
+        };
+        if rem == 0 {
+            return;
+        }
+        let left = deadline.saturating_sub(now);
+        let mut ts = [0u8; 16];
+        ts[..8].copy_from_slice(&(left / 1_000_000_000).to_le_bytes());
+        ts[8..].copy_from_slice(&(left % 1_000_000_000).to_le_bytes());
+        // A bad rem is the caller's problem: Linux returns EFAULT instead of EINTR, we
+        // keep EINTR.
+        let _ = p.mm.copy_to_user(rem, &ts);
+    }
+
     /// `get_robust_list(pid, head_ptr, len_ptr)`: the robust list head of thread `pid`
     /// (0: the caller) of the caller's process, and its length.
     ///
@@ -1531,6 +1562,9 @@ impl Kernel<'_> {
                 if !matches!(on, WaitOn::VforkDone(_)) {
                     // Interrupt the sleeping call: it returns EINTR (interrupted calls
                     // are not restarted, SA_RESTART or not).
+                    if on == WaitOn::Sleep {
+                        self.write_sleep_remaining(hart, pid, target);
+                    }
                     self.complete_blocked(pid, target, Errno::EINTR.as_return());
                 }
             }
@@ -1615,7 +1649,8 @@ impl Kernel<'_> {
 /// `exit_robust_list()`: walks the robust list at `head` (`struct robust_list_head`:
 /// `list.next`, `futex_offset`, `list_op_pending`) of the exiting thread `tid` and marks
 /// each lock word it owns (`handle_futex_death()`): `FUTEX_OWNER_DIED`, keeping
-/// `FUTEX_WAITERS`. Returns the addresses whose waiters must be woken. At most
+/// `FUTEX_WAITERS`; a `list_op_pending` lock still 0 gets a waiter woken (the thread died
+/// before taking it). Returns the addresses whose waiters must be woken. At most
 /// `ROBUST_LIST_LIMIT` (2048) entries; a fault ends the walk.
 fn exit_robust_list(u: &mut dyn UserAccess, head: u64, tid: u32) -> Vec<u64> {
     const ROBUST_LIST_LIMIT: usize = 2048;
@@ -1623,12 +1658,17 @@ fn exit_robust_list(u: &mut dyn UserAccess, head: u64, tid: u32) -> Vec<u64> {
     const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
     const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
     let mut wake = Vec::new();
-    let mut death = |u: &mut dyn UserAccess, addr: u64| {
+    let mut death = |u: &mut dyn UserAccess, addr: u64, pending_op: bool| {
         let mut w = [0u8; 4];
         if !addr.is_multiple_of(4) || u.copy_from_user(addr, &mut w).is_err() {
             return;
         }
         let v = u32::from_le_bytes(w);
+        // Died between taking the list entry and the lock: a waiter may need waking.
+        if pending_op && v == 0 {
+            wake.push(addr);
+            return;
+        }
         if v & FUTEX_TID_MASK != tid {
             return;
         }
@@ -1655,12 +1695,12 @@ fn exit_robust_list(u: &mut dyn UserAccess, head: u64, tid: u32) -> Vec<u64> {
         };
         // The lock being taken or released (list_op_pending) is handled last.
         if entry != pending {
-            death(u, entry.wrapping_add_signed(offset));
+            death(u, entry.wrapping_add_signed(offset), false);
         }
         entry = next & !1;
     }
     if pending != 0 {
-        death(u, pending.wrapping_add_signed(offset));
+        death(u, pending.wrapping_add_signed(offset), true);
     }
     wake
 }

@@ -76,7 +76,12 @@ fn robust_list_marks_owned_locks_and_pending() {
         0x4000_0000,
         "list_op_pending handled"
     );
+    // A pending lock still free: its waiter is woken.
+    put32(&mut u, 0x1310, 0);
+    put32(&mut u, 0x1110, 0);
+    assert_eq!(exit_robust_list(&mut u, 0x1000, tid), [0x1310]);
     // A cycle that never returns to the head stops at ROBUST_LIST_LIMIT.
+    u.put_user_u64(0x1010, 0).unwrap();
     u.put_user_u64(0x1200, 0x1100).unwrap();
     assert!(exit_robust_list(&mut u, 0x1000, tid).is_empty());
 }
