@@ -1221,7 +1221,9 @@ impl Kernel<'_> {
                 } else {
                     let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
                     let sec = proc.mm.get_user_u64(timeout)?;
-                    let nsec = proc.mm.get_user_u64(timeout + 8)?;
+                    let nsec = proc
+                        .mm
+                        .get_user_u64(timeout.checked_add(8).ok_or(Errno::EFAULT)?)?;
                     let t = futex::timespec_ns(sec, nsec)?;
                     Some(if op.cmd == futex::FUTEX_WAIT {
                         mono.saturating_add(t)
@@ -1318,7 +1320,9 @@ impl Kernel<'_> {
         };
         let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
         let sec = proc.mm.get_user_u64(req)?;
-        let nsec = proc.mm.get_user_u64(req + 8)?;
+        let nsec = proc
+            .mm
+            .get_user_u64(req.checked_add(8).ok_or(Errno::EFAULT)?)?;
         let t = futex::timespec_ns(sec, nsec)?;
         let tid = proc.tid;
         let (real, mono) = self.clock_now(hart);
@@ -1517,7 +1521,7 @@ impl Kernel<'_> {
                 p.threads.iter().find(|th| th.tid == t).map(|th| th.blocked)
             }
         };
-        let bit = 1u64 << (info.signo - 1).min(63);
+        let bit = 1u64 << info.signo.wrapping_sub(1).min(63);
         let target = match tid {
             Some(t) => t,
             None => p
