@@ -233,6 +233,13 @@ static void *outlive_leader(void *arg) {
     return NULL;
 }
 
+static void *last_thread_exit_6(void *arg) {
+    (void)arg;
+    msleep(30);
+    syscall(SYS_exit, 6); /* the last thread, with exit(), not exit_group() */
+    return NULL;
+}
+
 static volatile int *volatile null_ptr;
 static void *crash(void *arg) {
     (void)arg;
@@ -283,6 +290,14 @@ static void exits(void) {
            waitpid(c, &st, WNOHANG) == 0 ? "yes" : "no");
     waitpid(c, &st, 0);
     report("group after the leader exited first", st);
+
+    c = fork();
+    if (c == 0) {
+        pthread_create(&t, NULL, last_thread_exit_6, NULL);
+        syscall(SYS_exit, 4);
+    }
+    waitpid(c, &st, 0);
+    report("leader exit(4), then the last thread exit(6)", st);
 
     c = fork();
     if (c == 0) {
