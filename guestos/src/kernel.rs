@@ -1,13 +1,20 @@
 //! The kernel: boot the machine, exec the first image, schedule processes on the hart and
 //! handle every exit — system calls, page faults (`handle_mm_fault`), fatal traps turned
-//! into signals (`force_sig_fault`) — plus the calls that manage processes: `clone`
-//! (fork/vfork), `execve`, `exit`, `wait4`/`waitid`, `kill`/`tgkill`.
+//! into signals (`force_sig_fault`) — plus the calls that manage processes and threads:
+//! `clone` (fork/vfork/threads), `execve`, `exit`/`exit_group`, `wait4`/`waitid`,
+//! `kill`/`tkill`/`tgkill`, `futex`, `nanosleep`/`clock_nanosleep`, `get_robust_list`.
 //!
-//! Scheduling: round-robin over runnable processes, one quantum each, on one hart; each
-//! process has its own ASID, so a switch writes `satp` without flushing the TLB. A call
-//! that cannot complete (`wait4` with no zombie, a pipe read with no data) puts the process
-//! to sleep with its pc still at the `ecall`, and the call is re-issued when what it waits
-//! on may have changed (Linux's syscall restart). When nothing can ever run again the run
+//! Scheduling: round-robin over runnable threads (`(pid, tid)` order), one quantum or
+//! one trap each, on one hart; each process has its own ASID, shared by its threads, so a
+//! switch writes `satp` without flushing the TLB. Threads (`clone(CLONE_THREAD)`) live in
+//! their process (see [`crate::process`]): they share its address space, files, fs
+//! information and signal handlers, and have their own registers, signal mask and
+//! pending queue. A call that cannot complete (`wait4` with no zombie, a pipe read with no
+//! data) puts the thread to sleep with its pc still at the `ecall`, and the call is
+//! re-issued when what it waits on may have changed (Linux's syscall restart); a futex
+//! wait or a `nanosleep` is instead completed by whoever ends it (a `FUTEX_WAKE`, the
+//! timer, a signal). Timers run on the guest's CLOCK_MONOTONIC; with every thread asleep
+//! the kernel idles until the first deadline. When nothing can ever run again the run
 //! ends instead of hanging.
 //!
 //! Calls that reach into another process are served here, with the process table:
@@ -29,6 +36,7 @@ use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, RAM_BASE};
 use crate::errno::{Errno, KResult};
 use crate::exec::{exec, LoadError};
 use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
+use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::mm::{KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlushRange, VmFault};
 use crate::process::{Process, TaskState, Tasks, WaitOn};
@@ -66,6 +74,12 @@ const INIT_PID: u32 = 1;
 mod clone {
     pub const CSIGNAL: u64 = 0xff;
     pub const CLONE_VM: u64 = 0x100;
+    pub const CLONE_FS: u64 = 0x200;
+    pub const CLONE_FILES: u64 = 0x400;
+    pub const CLONE_PIDFD: u64 = 0x1000;
+    pub const CLONE_NEWNS: u64 = 0x20000;
+    pub const CLONE_NEWUSER: u64 = 0x1000_0000;
+    pub const CLONE_NEWPID: u64 = 0x2000_0000;
     pub const CLONE_VFORK: u64 = 0x4000;
     pub const CLONE_PARENT: u64 = 0x8000;
     pub const CLONE_THREAD: u64 = 0x10000;
@@ -95,14 +109,21 @@ struct Kernel<'m> {
     config: &'m KernelConfig,
     phys: Arc<PhysMem>,
     procs: BTreeMap<u32, Process>,
-    /// The process whose registers are live in the hart.
-    current: Option<u32>,
+    /// The thread (`(pid, tid)`) whose registers are live in the hart; it is the loaded
+    /// thread of its process. `None` when no registers are live (the last one blocked
+    /// or exited: its registers are saved).
+    current: Option<(u32, u32)>,
     next_pid: u32,
     next_asid: u16,
-    /// Counts system calls; a process blocked on I/O is retried once it has moved.
+    /// Counts system calls; a thread blocked on I/O is retried once it has moved.
     epoch: u64,
-    /// Epoch at which each I/O-blocked process went to sleep.
-    io_sleep: BTreeMap<u32, u64>,
+    /// Epoch at which each I/O-blocked thread went to sleep.
+    io_sleep: BTreeMap<(u32, u32), u64>,
+    /// Futex waiters.
+    futex: FutexTable,
+    /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
+    /// or `nanosleep`.
+    timers: BTreeMap<(u32, u32), u64>,
     stats: KernelStats,
 }
 
@@ -158,6 +179,8 @@ pub fn run(
         next_asid: 2,
         epoch: 0,
         io_sleep: BTreeMap::new(),
+        futex: FutexTable::default(),
+        timers: BTreeMap::new(),
         stats: KernelStats::default(),
     };
     let hart_config = HartConfig {
@@ -205,7 +228,7 @@ pub fn run(
 impl Kernel<'_> {
     /// The scheduler loop: runs until init exits, the instruction limit, or a deadlock.
     fn schedule(&mut self, hart: &mut Hart<'_>) -> ExitStatus {
-        let mut cursor = 0u32;
+        let mut cursor = (0u32, 0u32);
         loop {
             if let Some(TaskState::Zombie(status)) = self.procs.get(&INIT_PID).map(|p| p.state) {
                 return status;
@@ -220,7 +243,12 @@ impl Kernel<'_> {
                 }
                 None => self.config.quantum_insns,
             };
-            let Some(pid) = self.pick_next(cursor) else {
+            self.fire_timers(hart);
+            let Some((pid, tid)) = self.pick_next(cursor) else {
+                // Nothing runs: sleep until the first timer, if one is set.
+                if self.idle_until_timer(hart) {
+                    continue;
+                }
                 // Nothing can run and nothing can wake anyone: Linux would hang here.
                 if let Some(init) = self.procs.get(&INIT_PID) {
                     init.log("dirtybit: every process is blocked and nothing can wake them (deadlock); stopping\n");
@@ -232,46 +260,137 @@ impl Kernel<'_> {
                     pc: hart.pc,
                 };
             };
-            cursor = pid;
-            self.switch_to(hart, pid);
+            cursor = (pid, tid);
+            self.switch_to(hart, pid, tid);
             self.run_quantum(hart, pid, budget);
         }
     }
 
-    /// The next runnable process after `after` (round robin by pid), waking I/O sleepers
-    /// whose world has moved since they slept.
-    fn pick_next(&mut self, after: u32) -> Option<u32> {
-        let epoch = self.epoch;
-        for (pid, p) in &mut self.procs {
-            if p.state == TaskState::Blocked(WaitOn::Io)
-                && self.io_sleep.get(pid).is_some_and(|&e| e < epoch)
-            {
-                p.state = TaskState::Runnable;
-            }
-        }
-        let runnable = |p: &Process| p.state == TaskState::Runnable;
-        self.procs
-            .range(after + 1..)
-            .chain(self.procs.range(..=after))
-            .find(|(_, p)| runnable(p))
-            .map(|(&pid, _)| pid)
+    /// The guest's clocks now: `(CLOCK_REALTIME, CLOCK_MONOTONIC)` in ns, as
+    /// `clock_gettime` gives them to the guest.
+    fn clock_now(&self, hart: &Hart<'_>) -> (u64, u64) {
+        let time = self.procs.get(&INIT_PID).map_or(
+            crate::syscall::misc::TimeSource::Host {
+                start: std::time::Instant::now(),
+            },
+            |p| p.time,
+        );
+        time.now(syscall::cycles_to_ns(hart.stats().cycles))
     }
 
-    /// Context switch: save the running process's registers, load `pid`'s, and its `satp`
-    /// (ASID-tagged: no TLB flush).
-    fn switch_to(&mut self, hart: &mut Hart<'_>, pid: u32) {
-        if self.current == Some(pid) {
+    /// Completes the calls of sleepers whose deadline has passed: a futex wait returns
+    /// `ETIMEDOUT`, a `nanosleep` 0.
+    fn fire_timers(&mut self, hart: &Hart<'_>) {
+        if self.timers.is_empty() {
             return;
         }
-        if let Some(prev) = self.current.and_then(|c| self.procs.get_mut(&c)) {
+        let (_, now) = self.clock_now(hart);
+        let due: Vec<(u32, u32)> = self
+            .timers
+            .iter()
+            .filter(|(_, &d)| d <= now)
+            .map(|(&k, _)| k)
+            .collect();
+        for (pid, tid) in due {
+            let value = match self.procs.get(&pid).and_then(|p| p.thread_state(tid)) {
+                Some(TaskState::Blocked(WaitOn::Futex)) => Errno::ETIMEDOUT.as_return(),
+                _ => 0,
+            };
+            self.complete_blocked(pid, tid, value);
+        }
+    }
+
+    /// With no thread runnable: waits for the earliest timer (the host sleeps for a host
+    /// clock; a virtual clock is advanced by idle cycles) and returns `true`, or returns
+    /// `false` if no timer is set.
+    fn idle_until_timer(&mut self, hart: &mut Hart<'_>) -> bool {
+        let Some(&deadline) = self.timers.values().min() else {
+            return false;
+        };
+        let (_, now) = self.clock_now(hart);
+        let wait = deadline.saturating_sub(now);
+        let host = self
+            .procs
+            .get(&INIT_PID)
+            .is_none_or(|p| matches!(p.time, crate::syscall::misc::TimeSource::Host { .. }));
+        if host {
+            std::thread::sleep(std::time::Duration::from_nanos(wait));
+        } else {
+            hart.charge_cycles(wait.max(1));
+        }
+        self.fire_timers(hart);
+        true
+    }
+
+    /// The next runnable thread after `after` (round robin by `(pid, tid)`), waking I/O
+    /// sleepers whose world has moved since they slept.
+    fn pick_next(&mut self, after: (u32, u32)) -> Option<(u32, u32)> {
+        let epoch = self.epoch;
+        let mut runnable = Vec::new();
+        for (&pid, p) in &mut self.procs {
+            if matches!(p.state, TaskState::Zombie(_)) {
+                continue;
+            }
+            for tid in p.tids() {
+                let Some((state, _)) = p.thread_parts(tid) else {
+                    continue;
+                };
+                if *state == TaskState::Blocked(WaitOn::Io)
+                    && self.io_sleep.get(&(pid, tid)).is_some_and(|&e| e < epoch)
+                {
+                    *state = TaskState::Runnable;
+                }
+                if *state == TaskState::Runnable {
+                    runnable.push((pid, tid));
+                }
+            }
+        }
+        runnable
+            .iter()
+            .find(|&&t| t > after)
+            .or_else(|| runnable.first())
+            .copied()
+    }
+
+    /// Context switch: save the running thread's registers, load thread `tid` of `pid`
+    /// (into its process, then its registers into the hart) and its `satp` (ASID-tagged:
+    /// no TLB flush; threads of one process share it).
+    fn switch_to(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32) {
+        if self.current == Some((pid, tid)) {
+            return;
+        }
+        if let Some(prev) = self.current.and_then(|(c, _)| self.procs.get_mut(&c)) {
             prev.ctx = hart.save_context();
         }
         if let Some(next) = self.procs.get_mut(&pid) {
+            next.load_thread(tid);
             hart.set_satp(next.mm.satp());
             hart.restore_context(&next.ctx);
             apply_flush(hart, next);
         }
-        self.current = Some(pid);
+        self.current = Some((pid, tid));
+    }
+
+    /// Whether `pid`'s loaded thread is the one live in the hart.
+    fn is_current(&self, pid: u32) -> bool {
+        self.current.is_some_and(|(c, _)| c == pid)
+    }
+
+    /// Completes the sleeping call of thread `tid` of `pid` with `value` in a0 (a futex
+    /// wait woken or timed out, a sleep ended, a call interrupted): it resumes after its
+    /// `ecall`. Nothing happens unless the thread is blocked.
+    fn complete_blocked(&mut self, pid: u32, tid: u32, value: u64) {
+        self.timers.remove(&(pid, tid));
+        self.futex.remove(pid, tid);
+        self.io_sleep.remove(&(pid, tid));
+        let Some((state, ctx)) = self.procs.get_mut(&pid).and_then(|p| p.thread_parts(tid)) else {
+            return;
+        };
+        if matches!(state, TaskState::Blocked(_)) {
+            ctx.x[10] = value;
+            ctx.pc = ctx.pc.wrapping_add(4);
+            *state = TaskState::Runnable;
+        }
     }
 
     fn alloc_asid(&mut self, hart: &mut Hart<'_>) -> u16 {
@@ -404,6 +523,28 @@ impl Kernel<'_> {
                 self.finish(pid, n, a, r)
             }
             nr::SYS_sched_yield => self.finish(pid, n, a, Ok(SyscallOutcome::Return(0))),
+            nr::SYS_exit => {
+                // One thread ends; the group ends with its last thread.
+                let _ = self.finish(pid, n, a, Ok(SyscallOutcome::Exit(ExitStatus::Exited(0))));
+                self.exit_thread(hart, pid, ExitStatus::Exited(a[0] as u8));
+                return;
+            }
+            nr::SYS_futex => {
+                let r = self.sys_futex(hart, pid, a);
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_nanosleep => {
+                let r = self.sys_nanosleep(hart, pid, 1, 0, a[0]);
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_clock_nanosleep => {
+                let r = self.sys_nanosleep(hart, pid, a[0], a[1], a[2]);
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_get_robust_list => {
+                let r = self.sys_get_robust_list(pid, a);
+                self.finish(pid, n, a, r)
+            }
             nr::SYS_process_vm_readv | nr::SYS_process_vm_writev => {
                 let write = n == nr::SYS_process_vm_writev;
                 let r = syscall::process_vm::sys_process_vm_rw(
@@ -470,7 +611,7 @@ impl Kernel<'_> {
             SyscallOutcome::Exit(status) => self.exit_process(hart, pid, status),
         }
         if let Some(proc) = self.procs.get_mut(&pid) {
-            if self.current == Some(pid) {
+            if self.current.is_some_and(|(c, _)| c == pid) {
                 apply_flush(hart, proc);
             }
         }
@@ -498,35 +639,63 @@ impl Kernel<'_> {
         }
     }
 
+    /// Puts the running (loaded) thread of `pid` to sleep on `on`, its registers saved:
+    /// none are live in the hart any more.
     fn block(&mut self, pid: u32, on: WaitOn, hart: &mut Hart<'_>) {
-        if let Some(p) = self.procs.get_mut(&pid) {
-            p.state = TaskState::Blocked(on);
-            p.ctx = hart.save_context();
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        p.state = TaskState::Blocked(on);
+        p.ctx = hart.save_context();
+        let tid = p.tid;
+        if self.current == Some((pid, tid)) {
+            self.current = None;
         }
         if on == WaitOn::Io {
-            self.io_sleep.insert(pid, self.epoch);
+            self.io_sleep.insert((pid, tid), self.epoch);
         }
     }
 
+    /// Wakes every thread of `pid` sleeping on `on` (its call is re-issued).
     fn wake(&mut self, pid: u32, on: WaitOn) {
         if let Some(p) = self.procs.get_mut(&pid) {
-            if p.state == TaskState::Blocked(on) {
-                p.state = TaskState::Runnable;
+            for tid in p.tids() {
+                if let Some((state, _)) = p.thread_parts(tid) {
+                    if *state == TaskState::Blocked(on) {
+                        *state = TaskState::Runnable;
+                    }
+                }
             }
         }
     }
 
     // ---- fork, exec, exit, wait ------------------------------------------------------
 
-    /// `clone(flags, newsp, parent_tid, tls, child_tid)` without `CLONE_VM` (fork), or with
+    /// `clone(flags, newsp, parent_tid, tls, child_tid)`: a thread with `CLONE_THREAD`
+    /// (see [`Kernel::clone_thread`]); a process without `CLONE_VM` (fork), or with
     /// `CLONE_VM|CLONE_VFORK` (vfork, as posix_spawn uses it: implemented as a fork whose
     /// parent sleeps until the child execs or exits; the child's writes go to its own copy).
+    ///
+    /// Flag checks as `copy_process()`: `CLONE_NEWNS|CLONE_FS` or `CLONE_NEWUSER|CLONE_FS`
+    /// together, `CLONE_THREAD` without `CLONE_SIGHAND`, `CLONE_SIGHAND` without `CLONE_VM`,
+    /// `CLONE_THREAD` with `CLONE_NEWUSER`/`CLONE_NEWPID`, `CLONE_PIDFD` with
+    /// `CLONE_THREAD` are `EINVAL`. Models this kernel does not have are `ENOSYS`: a
+    /// second process sharing the address space (`CLONE_VM` without `CLONE_THREAD` or
+    /// `CLONE_VFORK`), and threads that do not share files and fs information
+    /// (`CLONE_THREAD` without `CLONE_FILES|CLONE_FS`: threads share the process's).
     fn sys_clone(&mut self, hart: &mut Hart<'_>, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         use clone::*;
         let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
         let vfork = flags & CLONE_VFORK != 0;
-        if flags & (CLONE_THREAD | CLONE_SIGHAND) != 0 || (flags & CLONE_VM != 0 && !vfork) {
-            // Threads share the address space: they arrive with SMP.
+        clone_flags_valid(flags)?;
+        if flags & CLONE_THREAD != 0 {
+            if flags & (CLONE_FILES | CLONE_FS) != CLONE_FILES | CLONE_FS {
+                return Err(Errno::ENOSYS);
+            }
+            return self.clone_thread(hart, pid, a);
+        }
+        if flags & CLONE_VM != 0 && !vfork {
+            // Two processes on one address space: not in this kernel's model.
             return Err(Errno::ENOSYS);
         }
         let asid = self.alloc_asid(hart);
@@ -569,6 +738,46 @@ impl Kernel<'_> {
             return Ok(SyscallOutcome::Resume);
         }
         Ok(SyscallOutcome::Return(u64::from(child_pid)))
+    }
+
+    /// `clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|…)`: a new thread of
+    /// `pid` starting after the `ecall` with a0 = 0, on stack `newsp` (if not 0), with `tp`
+    /// = `tls` for `CLONE_SETTLS`; its tid is stored at `parent_tid` for
+    /// `CLONE_PARENT_SETTID` and at `child_tid` for `CLONE_CHILD_SETTID` (one address
+    /// space: the same store), and `child_tid` is remembered for `CLONE_CHILD_CLEARTID`.
+    /// Returns the new tid. A thread has no exit signal (`exit_signal = -1`).
+    fn clone_thread(
+        &mut self,
+        hart: &mut Hart<'_>,
+        pid: u32,
+        a: [u64; 6],
+    ) -> KResult<SyscallOutcome> {
+        use clone::*;
+        let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
+        let tid = self.next_pid;
+        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        let mut ctx = hart.save_context();
+        ctx.x[10] = 0;
+        ctx.pc = ctx.pc.wrapping_add(4);
+        if newsp != 0 {
+            ctx.x[2] = newsp;
+        }
+        if flags & CLONE_SETTLS != 0 {
+            ctx.x[4] = tls;
+        }
+        if flags & CLONE_PARENT_SETTID != 0 {
+            proc.mm.copy_to_user(ptid, &tid.to_le_bytes())?;
+        }
+        if flags & CLONE_CHILD_SETTID != 0 {
+            proc.mm.copy_to_user(ctid, &tid.to_le_bytes())?;
+        }
+        let mut t = proc.new_thread(tid, ctx);
+        if flags & CLONE_CHILD_CLEARTID != 0 {
+            t.clear_child_tid = ctid;
+        }
+        proc.add_thread(t);
+        self.next_pid += 1;
+        Ok(SyscallOutcome::Return(u64::from(tid)))
     }
 
     /// `execve(path, argv, envp)`: everything that can fail with an errno is checked
@@ -619,7 +828,11 @@ impl Kernel<'_> {
                 .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
-        // Point of no return: the new address space replaces the old one.
+        // Point of no return. de_thread(): the other threads die and the caller takes
+        // the leader's id; exec_mm_release() clears its child_tid and robust list.
+        self.de_thread(hart, pid);
+        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        // The new address space replaces the old one.
         let mut mm = Mm::new(
             Arc::clone(&self.phys),
             self.config.paging,
@@ -651,20 +864,128 @@ impl Kernel<'_> {
         Ok(SyscallOutcome::Resume)
     }
 
-    /// The process ends: it becomes a zombie holding its exit status, its children are
-    /// re-parented to init, and its parent is woken (and sent its exit signal).
+    /// `de_thread()` for an `execve` by the running thread of `pid`: every other thread
+    /// exits, and the caller continues as the leader (tid = pid), with no
+    /// `clear_child_tid` or robust list (`exec_mm_release()`).
+    fn de_thread(&mut self, hart: &mut Hart<'_>, pid: u32) {
+        let Some(proc) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        proc.ctx = hart.save_context();
+        let me = proc.tid;
+        let others: Vec<u32> = proc.threads.iter().map(|t| t.tid).collect();
+        for tid in others {
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.load_thread(tid);
+            }
+            self.mm_release(pid);
+            self.timers.remove(&(pid, tid));
+            self.futex.remove(pid, tid);
+            self.io_sleep.remove(&(pid, tid));
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.drop_loaded_thread();
+            }
+        }
+        self.mm_release(pid);
+        if let Some(p) = self.procs.get_mut(&pid) {
+            debug_assert_eq!(p.tid, me);
+            p.tid = pid;
+        }
+        self.current = Some((pid, pid));
+    }
+
+    /// `exit(code)` of the loaded thread of `pid` (`do_exit()` of one task): its robust
+    /// futexes are released and its `clear_child_tid` cleared and woken (`mm_release()`),
+    /// then it goes. The last thread's exit ends the process with `status`.
+    fn exit_thread(&mut self, hart: &mut Hart<'_>, pid: u32, status: ExitStatus) {
+        let Some(proc) = self.procs.get(&pid) else {
+            return;
+        };
+        if proc.threads.is_empty() {
+            self.exit_process(hart, pid, status);
+            return;
+        }
+        let tid = proc.tid;
+        self.mm_release(pid);
+        self.timers.remove(&(pid, tid));
+        self.futex.remove(pid, tid);
+        self.io_sleep.remove(&(pid, tid));
+        if let Some(proc) = self.procs.get_mut(&pid) {
+            proc.drop_loaded_thread();
+        }
+        if self.current == Some((pid, tid)) {
+            self.current = None;
+        }
+    }
+
+    /// `mm_release()` and `exit_robust_list()` for the loaded thread of `pid`: each lock
+    /// on its robust list that it holds gets `FUTEX_OWNER_DIED` (and a waiter woken); a
+    /// non-zero `clear_child_tid` gets 0 stored and one waiter woken (`pthread_join`).
+    fn mm_release(&mut self, pid: u32) {
+        let Some(proc) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        let (tid, ctid, robust) = (proc.tid, proc.clear_child_tid, proc.robust_list);
+        proc.clear_child_tid = 0;
+        proc.robust_list = (0, 0);
+        if proc.mm.is_dead() {
+            return;
+        }
+        let mut wake = Vec::new();
+        if robust.0 != 0 {
+            wake.extend(exit_robust_list(&mut proc.mm, robust.0, tid));
+        }
+        if ctid != 0 && proc.mm.copy_to_user(ctid, &0u32.to_le_bytes()).is_ok() {
+            wake.push(ctid);
+        }
+        for addr in wake {
+            if let Ok(key) = self.futex_key(pid, addr, false) {
+                self.futex_wake(key, 1, FUTEX_BITSET_MATCH_ANY);
+            }
+        }
+    }
+
+    /// The process ends (`do_group_exit()`): its other threads are killed, it becomes a
+    /// zombie holding its exit status, its children are re-parented to init, and its
+    /// parent is woken (and sent its exit signal).
     fn exit_process(&mut self, hart: &mut Hart<'_>, pid: u32, status: ExitStatus) {
+        if self.is_current(pid) {
+            if let Some(proc) = self.procs.get_mut(&pid) {
+                proc.ctx = hart.save_context();
+            }
+        }
+        // zap_other_threads(): each of the others exits (mm_release included).
+        let others: Vec<u32> = self
+            .procs
+            .get(&pid)
+            .map(|p| p.threads.iter().map(|t| t.tid).collect())
+            .unwrap_or_default();
+        for tid in others {
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.load_thread(tid);
+            }
+            self.mm_release(pid);
+            self.timers.remove(&(pid, tid));
+            self.futex.remove(pid, tid);
+            self.io_sleep.remove(&(pid, tid));
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.drop_loaded_thread();
+            }
+        }
+        if self.is_current(pid) {
+            self.current = None;
+        }
+        let Some(proc) = self.procs.get(&pid) else {
+            return;
+        };
+        let tid = proc.tid;
+        self.mm_release(pid);
+        self.timers.remove(&(pid, tid));
+        self.futex.remove(pid, tid);
         let Some(proc) = self.procs.get_mut(&pid) else {
             return;
         };
         proc.state = TaskState::Zombie(status);
-        if self.current == Some(pid) {
-            proc.ctx = hart.save_context();
-        }
-        if proc.clear_child_tid != 0 {
-            let ctid = proc.clear_child_tid;
-            let _ = proc.mm.copy_to_user(ctid, &0u32.to_le_bytes());
-        }
         // exit_files(): closing the descriptors lets pipe readers see EOF and writers EPIPE.
         proc.fs.fds = crate::fs::FdTable::new();
         // exit_mm(): the address space goes now (mmput() → exit_mmap()); only the task
@@ -673,7 +994,7 @@ impl Kernel<'_> {
         proc.mm.release();
         apply_flush(hart, proc);
         let (ppid, exit_signal) = (proc.ppid, proc.exit_signal);
-        self.io_sleep.remove(&pid);
+        self.io_sleep.remove(&(pid, tid));
         for p in self.procs.values_mut() {
             if p.ppid == pid {
                 p.ppid = INIT_PID;
@@ -804,9 +1125,280 @@ impl Kernel<'_> {
         }
     }
 
+    // ---- futexes and sleeping ---------------------------------------------------------
+
+    /// `get_futex_key()`: the key of the futex word at `uaddr` in `pid`'s address space —
+    /// `(mm, uaddr)` when `private` or the mapping is private, `(frame, offset)` for a
+    /// `MAP_SHARED` mapping.
+    ///
+    /// # Errors
+    /// `EINVAL` for a misaligned address, `EFAULT` for an address outside the address
+    /// space or a shared page that cannot be faulted in.
+    fn futex_key(&mut self, pid: u32, uaddr: u64, private: bool) -> KResult<FutexKey> {
+        futex::check_uaddr(uaddr)?;
+        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        let mm = &mut proc.mm;
+        if !mm.access_ok(uaddr, 4) {
+            return Err(Errno::EFAULT);
+        }
+        let shared = !private
+            && mm
+                .vmas()
+                .find_vma(uaddr)
+                .is_some_and(|v| v.start <= uaddr && v.flags.contains(crate::mm::VmFlags::SHARED));
+        if !shared {
+            return Ok(FutexKey::Private {
+                mm: mm.id(),
+                addr: uaddr,
+            });
+        }
+        let page = uaddr & !0xfff;
+        let phys = Arc::clone(mm.phys());
+        let mut guard = mm.mmap_read_lock();
+        let pfns = crate::mm::gup::get_user_pages(
+            &mut guard,
+            page,
+            1,
+            crate::mm::gup::FollFlags::empty(),
+        )?;
+        guard.unlock();
+        let pfn = *pfns.first().ok_or(Errno::EFAULT)?;
+        for &p in &pfns {
+            crate::mm::gup::put_page(&phys, p);
+        }
+        Ok(FutexKey::Shared {
+            pfn: pfn.0,
+            offset: uaddr & 0xfff,
+        })
+    }
+
+    /// Wakes up to `n` waiters on `key` matching `bitset`: their waits return 0.
+    /// Returns how many were woken.
+    fn futex_wake(&mut self, key: FutexKey, n: i32, bitset: u32) -> u64 {
+        let woken = self.futex.wake(key, n, bitset);
+        for w in &woken {
+            self.complete_blocked(w.pid, w.tid, 0);
+        }
+        woken.len() as u64
+    }
+
+    /// `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` for `FUTEX_WAIT`,
+    /// `FUTEX_WAKE`, `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, `FUTEX_WAIT_BITSET`,
+    /// `FUTEX_WAKE_BITSET` (`do_futex()`), with `FUTEX_PRIVATE_FLAG` and
+    /// `FUTEX_CLOCK_REALTIME`. A wait whose word still holds `val` sleeps until woken
+    /// (returns 0), its timeout passes (`ETIMEDOUT`: relative on CLOCK_MONOTONIC for
+    /// `FUTEX_WAIT`, absolute for `FUTEX_WAIT_BITSET` on CLOCK_MONOTONIC or, with the flag,
+    /// CLOCK_REALTIME) or a signal interrupts it (`EINTR`).
+    ///
+    /// # Errors
+    /// `EAGAIN` when the word differs from `val` (or `val3` for `FUTEX_CMP_REQUEUE`),
+    /// `EINVAL` for a misaligned address, a zero bitset, a bad timeout or negative
+    /// requeue counts, `EFAULT`, `ENOSYS` for other commands, `ETIMEDOUT` for a deadline
+    /// already past.
+    fn sys_futex(&mut self, hart: &mut Hart<'_>, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+        let (uaddr, val, timeout, uaddr2, val3) = (a[0], a[2] as u32, a[3], a[4], a[5] as u32);
+        let op = futex::decode_op(a[1])?;
+        match op.cmd {
+            futex::FUTEX_WAIT | futex::FUTEX_WAIT_BITSET => {
+                let bitset = if op.cmd == futex::FUTEX_WAIT {
+                    FUTEX_BITSET_MATCH_ANY
+                } else {
+                    val3
+                };
+                if bitset == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let (real, mono) = self.clock_now(hart);
+                let deadline = if timeout == 0 {
+                    None
+                } else {
+                    let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+                    let sec = proc.mm.get_user_u64(timeout)?;
+                    let nsec = proc
+                        .mm
+                        .get_user_u64(timeout.checked_add(8).ok_or(Errno::EFAULT)?)?;
+                    let t = futex::timespec_ns(sec, nsec)?;
+                    Some(if op.cmd == futex::FUTEX_WAIT {
+                        mono.saturating_add(t)
+                    } else if op.realtime {
+                        // An absolute CLOCK_REALTIME deadline, on the monotonic timeline.
+                        mono.saturating_add(t.saturating_sub(real))
+                    } else {
+                        t
+                    })
+                };
+                let key = self.futex_key(pid, uaddr, op.private)?;
+                let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+                let mut word = [0u8; 4];
+                proc.mm.copy_from_user(uaddr, &mut word)?;
+                if u32::from_le_bytes(word) != val {
+                    return Err(Errno::EAGAIN);
+                }
+                if deadline.is_some_and(|d| d <= mono) {
+                    return Err(Errno::ETIMEDOUT);
+                }
+                let tid = proc.tid;
+                self.futex.enqueue(key, bitset, pid, tid);
+                if let Some(d) = deadline {
+                    self.timers.insert((pid, tid), d);
+                }
+                Ok(SyscallOutcome::Block(WaitOn::Futex))
+            }
+            futex::FUTEX_WAKE | futex::FUTEX_WAKE_BITSET => {
+                let bitset = if op.cmd == futex::FUTEX_WAKE {
+                    FUTEX_BITSET_MATCH_ANY
+                } else {
+                    val3
+                };
+                if bitset == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let key = self.futex_key(pid, uaddr, op.private)?;
+                Ok(SyscallOutcome::Return(
+                    self.futex_wake(key, val as i32, bitset),
+                ))
+            }
+            _ => {
+                // FUTEX_REQUEUE / FUTEX_CMP_REQUEUE: val2 is the timeout argument.
+                let (nr_wake, nr_requeue) = (val as i32, timeout as u32 as i32);
+                if nr_wake < 0 || nr_requeue < 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let from = self.futex_key(pid, uaddr, op.private)?;
+                let to = self.futex_key(pid, uaddr2, op.private)?;
+                if op.cmd == futex::FUTEX_CMP_REQUEUE {
+                    let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+                    let mut word = [0u8; 4];
+                    proc.mm.copy_from_user(uaddr, &mut word)?;
+                    if u32::from_le_bytes(word) != val3 {
+                        return Err(Errno::EAGAIN);
+                    }
+                }
+                let (woken, moved) = self.futex.requeue(from, to, nr_wake, nr_requeue);
+                for w in &woken {
+                    self.complete_blocked(w.pid, w.tid, 0);
+                }
+                Ok(SyscallOutcome::Return(
+                    woken.len() as u64 + u64::from(moved),
+                ))
+            }
+        }
+    }
+
+    /// `nanosleep(req, rem)` (`clk` = CLOCK_MONOTONIC, `flags` = 0) and
+    /// `clock_nanosleep(clk, flags, req, rem)`: the thread sleeps until the deadline on
+    /// the guest clock while others run; `TIMER_ABSTIME` makes `req` absolute. A signal
+    /// ends the sleep with `EINTR` (`rem` is not written).
+    ///
+    /// # Errors
+    /// `EINVAL` for a bad `req`, an unknown clock or flags, CLOCK_THREAD_CPUTIME_ID;
+    /// `EFAULT`.
+    fn sys_nanosleep(
+        &mut self,
+        hart: &mut Hart<'_>,
+        pid: u32,
+        clk: u64,
+        flags: u64,
+        req: u64,
+    ) -> KResult<SyscallOutcome> {
+        use crate::syscall::misc::clock;
+        const TIMER_ABSTIME: u64 = 1;
+        if flags & !TIMER_ABSTIME != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let realtime = match clk {
+            clock::REALTIME => true,
+            clock::MONOTONIC | clock::BOOTTIME | clock::PROCESS_CPUTIME_ID => false,
+            _ => return Err(Errno::EINVAL),
+        };
+        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        let sec = proc.mm.get_user_u64(req)?;
+        let nsec = proc
+            .mm
+            .get_user_u64(req.checked_add(8).ok_or(Errno::EFAULT)?)?;
+        let t = futex::timespec_ns(sec, nsec)?;
+        let tid = proc.tid;
+        let (real, mono) = self.clock_now(hart);
+        let deadline = if flags & TIMER_ABSTIME == 0 {
+            mono.saturating_add(t)
+        } else if realtime {
+            mono.saturating_add(t.saturating_sub(real))
+        } else {
+            t
+        };
+        if deadline <= mono {
+            return Ok(SyscallOutcome::Return(0));
+        }
+        self.timers.insert((pid, tid), deadline);
+        Ok(SyscallOutcome::Block(WaitOn::Sleep))
+    }
+
+    /// A relative `nanosleep`/`clock_nanosleep` of thread `tid` interrupted by a signal
+    /// stores the time left in its `rem` (if not NULL), as `hrtimer_nanosleep_restart`'s
+    /// `nanosleep_copyout()`. The call is read from the thread's saved registers.
+    fn write_sleep_remaining(&mut self, hart: &Hart<'_>, pid: u32, tid: u32) {
+        let Some(&deadline) = self.timers.get(&(pid, tid)) else {
+            return;
+        };
+        let (_, now) = self.clock_now(hart);
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        let Some((_, ctx)) = p.thread_parts(tid) else {
+            return;
+        };
+        let rem = match ctx.x[17] {
+            nr::SYS_nanosleep => ctx.x[11],
+            nr::SYS_clock_nanosleep if ctx.x[11] & 1 == 0 => ctx.x[13],
+            _ => 0,
+        };
+        if rem == 0 {
+            return;
+        }
+        let left = deadline.saturating_sub(now);
+        let mut ts = [0u8; 16];
+        ts[..8].copy_from_slice(&(left / 1_000_000_000).to_le_bytes());
+        ts[8..].copy_from_slice(&(left % 1_000_000_000).to_le_bytes());
+        // A bad rem is the caller's problem: Linux returns EFAULT instead of EINTR, we
+        // keep EINTR.
+        let _ = p.mm.copy_to_user(rem, &ts);
+    }
+
+    /// `get_robust_list(pid, head_ptr, len_ptr)`: the robust list head of thread `pid`
+    /// (0: the caller) of the caller's process, and its length.
+    ///
+    /// # Errors
+    /// `ESRCH` for an unknown thread, `EFAULT`.
+    fn sys_get_robust_list(&mut self, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+        let tid = a[0] as u32;
+        let found = self.procs.iter().find_map(|(&p, proc)| {
+            if tid == 0 && p == pid {
+                return Some(proc.robust_list);
+            }
+            if proc.tid == tid && !matches!(proc.state, TaskState::Zombie(_)) {
+                return Some(proc.robust_list);
+            }
+            proc.threads
+                .iter()
+                .find(|t| t.tid == tid)
+                .map(|t| t.robust_list)
+        });
+        let (head, len) = found.ok_or(Errno::ESRCH)?;
+        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        proc.mm.put_user_u64(a[1], head)?;
+        proc.mm.put_user_u64(a[2], len)?;
+        Ok(SyscallOutcome::Return(0))
+    }
+
     // ---- signals -----------------------------------------------------------------------
 
-    /// `kill(pid, sig)`, `tkill(tid, sig)`, `tgkill(tgid, tid, sig)`.
+    /// `kill(pid, sig)`, `tkill(tid, sig)`, `tgkill(tgid, tid, sig)`. `kill` of a
+    /// positive id signals the thread group holding that thread (Linux's
+    /// `kill_pid_info()` on any tid); `tkill`/`tgkill` queue on one thread.
+    ///
+    /// # Errors
+    /// `EINVAL` for a bad signal number or a non-positive tid/tgid of `tkill`/`tgkill`;
+    /// `ESRCH` when the target does not exist (or is not in `tgid`).
     fn sys_kill(
         &mut self,
         hart: &mut Hart<'_>,
@@ -814,25 +1406,56 @@ impl Kernel<'_> {
         n: u64,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
-        let (target, sig, code) = match n {
-            nr::SYS_kill => (a[0] as i64, a[1], signal::SI_USER),
-            nr::SYS_tkill => (a[0] as i64, a[1], signal::SI_TKILL),
-            _ => (a[1] as i64, a[2], signal::SI_TKILL),
+        let sig = match n {
+            nr::SYS_tgkill => a[2],
+            _ => a[1],
         };
         if sig > signal::NSIG as u64 {
             return Err(Errno::EINVAL);
         }
+        let info = SigInfo {
+            signo: sig as u8,
+            code: if n == nr::SYS_kill {
+                signal::SI_USER
+            } else {
+                signal::SI_TKILL
+            },
+            addr: u64::from(pid),
+            status: 0,
+        };
+        if n != nr::SYS_kill {
+            let (tgid, tid) = match n {
+                nr::SYS_tkill => (None, a[0] as i64 as i32),
+                _ => (Some(a[0] as i64 as i32), a[1] as i64 as i32),
+            };
+            if tid <= 0 || tgid.is_some_and(|g| g <= 0) {
+                return Err(Errno::EINVAL);
+            }
+            let tid = tid as u32;
+            let group = self.group_of(tid).ok_or(Errno::ESRCH)?;
+            if tgid.is_some_and(|g| g as u32 != group) {
+                return Err(Errno::ESRCH);
+            }
+            if sig != 0 {
+                self.send_signal(hart, group, Some(tid), info);
+            }
+            return Ok(SyscallOutcome::Return(0));
+        }
+        let target = a[0] as i64;
         let targets: Vec<u32> = match target {
             t if t > 0 => {
-                let t = t as u32;
-                if !self
+                let group = u32::try_from(t)
+                    .ok()
+                    .and_then(|t| self.group_of(t))
+                    .ok_or(Errno::ESRCH)?;
+                let zombie = self
                     .procs
-                    .get(&t)
-                    .is_some_and(|p| !matches!(p.state, TaskState::Zombie(_)) || sig == 0)
-                {
+                    .get(&group)
+                    .is_none_or(|p| matches!(p.state, TaskState::Zombie(_)));
+                if zombie && sig != 0 {
                     return Err(Errno::ESRCH);
                 }
-                vec![t]
+                vec![group]
             }
             // Our processes form one process group and one session.
             0 => self.live_pids(),
@@ -845,19 +1468,22 @@ impl Kernel<'_> {
         };
         if sig != 0 {
             for t in targets {
-                self.send_signal(
-                    hart,
-                    t,
-                    SigInfo {
-                        signo: sig as u8,
-                        code,
-                        addr: u64::from(pid),
-                        status: 0,
-                    },
-                );
+                self.send_signal(hart, t, None, info);
             }
         }
         Ok(SyscallOutcome::Return(0))
+    }
+
+    /// The process (tgid) whose thread `tid` is, zombies included (the leader's id
+    /// finds the group even after the leader thread has exited).
+    fn group_of(&self, tid: u32) -> Option<u32> {
+        if self.procs.contains_key(&tid) {
+            return Some(tid);
+        }
+        self.procs
+            .iter()
+            .find(|(_, p)| p.tid == tid || p.threads.iter().any(|t| t.tid == tid))
+            .map(|(&pid, _)| pid)
     }
 
     fn live_pids(&self) -> Vec<u32> {
@@ -868,18 +1494,42 @@ impl Kernel<'_> {
             .collect()
     }
 
-    /// Queues `info` for `pid`; a default-fatal signal to a process that is not running
-    /// ends it now, a caught one interrupts a sleeping call with EINTR.
-    fn send_signal(&mut self, hart: &mut Hart<'_>, pid: u32, info: SigInfo) {
-        let running = self.current == Some(pid);
+    /// Queues `info` for process `pid` (`tid` = `None`: the shared queue) or for its
+    /// thread `tid`. A default-fatal signal to a process that is not running ends it now
+    /// (the whole group); otherwise a thread that does not block it — the target thread,
+    /// or for a process-directed signal the first such thread (`complete_signal()`) — has
+    /// its sleeping call interrupted with EINTR.
+    fn send_signal(&mut self, hart: &mut Hart<'_>, pid: u32, tid: Option<u32>, info: SigInfo) {
+        let running = self.is_current(pid);
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
         };
         if matches!(p.state, TaskState::Zombie(_)) {
             return;
         }
+        let mask_of = |p: &Process, t: u32| -> Option<u64> {
+            if t == p.tid {
+                Some(p.signals.blocked)
+            } else {
+                p.threads.iter().find(|th| th.tid == t).map(|th| th.blocked)
+            }
+        };
+        let bit = 1u64 << info.signo.wrapping_sub(1).min(63);
+        let target = match tid {
+            Some(t) => t,
+            None => p
+                .tids()
+                .into_iter()
+                .filter(|&t| mask_of(p, t).is_some_and(|m| m & bit == 0))
+                // The loaded (most recently run) thread first, as Linux prefers current.
+                .min_by_key(|&t| t != p.tid)
+                .unwrap_or(p.tid),
+        };
+        let Some(mask) = mask_of(p, target) else {
+            return;
+        };
         let act = p.signals.action(info.signo);
-        let blocked = p.signals.is_blocked(info.signo) && info.signo != SIGKILL;
+        let blocked = mask & bit != 0 && info.signo != SIGKILL;
         // An ignored signal is dropped at once unless it is blocked (sig_ignored()).
         if p.signals.is_ignored(info.signo) && !blocked && info.signo != SIGKILL {
             return;
@@ -890,26 +1540,29 @@ impl Kernel<'_> {
             return;
         }
         // A standard signal (< 32) is pending at most once per queue; tkill/tgkill queue on
-        // the thread (`task->pending`), kill on the process (`signal->shared_pending`), so
-        // one of each can be pending at once. Real-time signals queue every instance.
-        let thread_directed = |q: &SigInfo| q.code == signal::SI_TKILL;
-        if info.signo >= 32
-            || !p
-                .pending
-                .iter()
-                .any(|q| q.signo == info.signo && thread_directed(q) == thread_directed(&info))
-        {
-            p.pending.push(info);
+        // the thread (`task->pending`), kill on the process (`signal->shared_pending`).
+        // Real-time signals queue every instance.
+        let queue = match tid {
+            None => Some(&mut p.pending),
+            Some(t) if t == p.tid => Some(&mut p.thread_pending),
+            Some(t) => p.thread_mut(t).map(|th| &mut th.pending),
+        };
+        let Some(queue) = queue else {
+            return;
+        };
+        if info.signo >= 32 || !queue.iter().any(|q| q.signo == info.signo) {
+            queue.push(info);
         }
         if !blocked {
-            if let TaskState::Blocked(on) = p.state {
+            if let Some(TaskState::Blocked(on)) = p.thread_state(target) {
                 // A vfork parent's call has already completed: nothing to interrupt.
                 if !matches!(on, WaitOn::VforkDone(_)) {
-                    // Interrupt the sleeping call: it returns EINTR (we do not restart
-                    // interrupted calls; SA_RESTART semantics come with threads/futexes).
-                    p.ctx.x[10] = Errno::EINTR.as_return();
-                    p.ctx.pc = p.ctx.pc.wrapping_add(4);
-                    p.state = TaskState::Runnable;
+                    // Interrupt the sleeping call: it returns EINTR (interrupted calls
+                    // are not restarted, SA_RESTART or not).
+                    if on == WaitOn::Sleep {
+                        self.write_sleep_remaining(hart, pid, target);
+                    }
+                    self.complete_blocked(pid, target, Errno::EINTR.as_return());
                 }
             }
         }
@@ -930,10 +1583,11 @@ impl Kernel<'_> {
         self.handle_signal(hart, pid, info, act);
     }
 
-    /// Delivers the first deliverable pending signal of the running process, if any
-    /// (`get_signal` + `handle_signal` at the return to user mode).
+    /// Delivers the first deliverable pending signal of the running thread of `pid`, if
+    /// any — its own queue first, then the process's (`dequeue_signal()`) — at the
+    /// return to user mode (`get_signal` + `handle_signal`).
     fn deliver_pending(&mut self, hart: &mut Hart<'_>, pid: u32) {
-        if self.current != Some(pid) {
+        if !self.is_current(pid) {
             return;
         }
         let Some(p) = self.procs.get_mut(&pid) else {
@@ -942,18 +1596,18 @@ impl Kernel<'_> {
         if p.state != TaskState::Runnable {
             return;
         }
-        let Some(i) = p
-            .pending
-            .iter()
-            .position(|s| !p.signals.is_blocked(s.signo) || s.signo == SIGKILL)
-        else {
+        let deliverable = |s: &SigInfo| !p.signals.is_blocked(s.signo) || s.signo == SIGKILL;
+        let info = if let Some(i) = p.thread_pending.iter().position(deliverable) {
+            p.thread_pending.remove(i)
+        } else if let Some(i) = p.pending.iter().position(deliverable) {
+            p.pending.remove(i)
+        } else {
             // rt_sigsuspend's temporary mask ends with the call if no handler ran.
             if let Some(m) = p.signals.saved_mask.take() {
                 p.signals.blocked = m;
             }
             return;
         };
-        let info = p.pending.remove(i);
         let act = p.signals.action(info.signo);
         match act.handler {
             _ if info.signo == SIGKILL => self.exit_process(hart, pid, killed(info, hart.pc)),
@@ -987,6 +1641,90 @@ impl Kernel<'_> {
             }
         }
     }
+}
+
+/// `exit_robust_list()`: walks the robust list at `head` (`struct robust_list_head`:
+/// `list.next`, `futex_offset`, `list_op_pending`) of the exiting thread `tid` and marks
+/// each lock word it owns (`handle_futex_death()`): `FUTEX_OWNER_DIED`, keeping
+/// `FUTEX_WAITERS`; a `list_op_pending` lock still 0 gets a waiter woken (the thread died
+/// before taking it). Returns the addresses whose waiters must be woken. At most
+/// `ROBUST_LIST_LIMIT` (2048) entries; a fault ends the walk.
+fn exit_robust_list(u: &mut dyn UserAccess, head: u64, tid: u32) -> Vec<u64> {
+    const ROBUST_LIST_LIMIT: usize = 2048;
+    const FUTEX_WAITERS: u32 = 0x8000_0000;
+    const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+    const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+    let mut wake = Vec::new();
+    let mut death = |u: &mut dyn UserAccess, addr: u64, pending_op: bool| {
+        let mut w = [0u8; 4];
+        if !addr.is_multiple_of(4) || u.copy_from_user(addr, &mut w).is_err() {
+            return;
+        }
+        let v = u32::from_le_bytes(w);
+        // Died between taking the list entry and the lock: a waiter may need waking.
+        if pending_op && v == 0 {
+            wake.push(addr);
+            return;
+        }
+        if v & FUTEX_TID_MASK != tid {
+            return;
+        }
+        let new = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+        if u.copy_to_user(addr, &new.to_le_bytes()).is_ok() && v & FUTEX_WAITERS != 0 {
+            wake.push(addr);
+        }
+    };
+    let (Ok(first), Ok(offset), Ok(pending)) = (
+        u.get_user_u64(head),
+        u.get_user_u64(head.wrapping_add(8)),
+        u.get_user_u64(head.wrapping_add(16)),
+    ) else {
+        return wake;
+    };
+    let (pending, offset) = (pending & !1, offset as i64);
+    let mut entry = first & !1;
+    for _ in 0..ROBUST_LIST_LIMIT {
+        if entry == head {
+            break;
+        }
+        let Ok(next) = u.get_user_u64(entry) else {
+            break;
+        };
+        // The lock being taken or released (list_op_pending) is handled last.
+        if entry != pending {
+            death(u, entry.wrapping_add_signed(offset), false);
+        }
+        entry = next & !1;
+    }
+    if pending != 0 {
+        death(u, pending.wrapping_add_signed(offset), true);
+    }
+    wake
+}
+
+/// `copy_process()`'s checks of `clone` flags that hold for every kind of task.
+///
+/// # Errors
+/// `EINVAL` for a combination Linux refuses (see [`Kernel::sys_clone`]).
+fn clone_flags_valid(flags: u64) -> KResult<()> {
+    use clone::*;
+    let both = |a: u64, b: u64| flags & (a | b) == a | b;
+    if both(CLONE_NEWNS, CLONE_FS) || both(CLONE_NEWUSER, CLONE_FS) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_THREAD != 0 && flags & (CLONE_NEWUSER | CLONE_NEWPID) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_PIDFD != 0 && flags & CLONE_THREAD != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
 }
 
 /// SIGCHLD's `si_code` and `si_status` for a child that ended with `st` (CLD_EXITED and
@@ -1034,3 +1772,7 @@ fn apply_flush(hart: &mut Hart<'_>, proc: &mut Process) {
         hart.flush_icache();
     }
 }
+
+#[cfg(test)]
+#[path = "thread_tests.rs"]
+mod tests;

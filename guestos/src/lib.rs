@@ -9,6 +9,7 @@ pub mod config;
 pub mod errno;
 pub mod exec;
 pub mod fs;
+pub mod futex;
 pub mod kernel;
 pub mod loader;
 pub mod mm;

@@ -1,6 +1,16 @@
-//! A process: its address space, registers, files, signals and limits (`task_struct` with
-//! `mm_struct`, `files_struct`/`fs_struct`, `signal_struct` folded in — one thread each
-//! until threads arrive).
+//! A process (thread group): its address space, files, signal handlers and limits
+//! (`mm_struct`, `files_struct`/`fs_struct`, `sighand_struct`/`signal_struct`), and its
+//! threads (`task_struct`s of one `tgid`).
+//!
+//! Ownership: the process owns its one [`Mm`], so the address space lives until the last
+//! thread of the group has exited (Linux's `mm_users` reaching zero), and fork, exec, exit
+//! and the page audit see one owner as before. Of its threads, one is *loaded*: its
+//! per-thread state (registers, state, blocked mask, alternate stack, private pending
+//! queue, `clear_child_tid`, robust list) sits in the process's own fields, so system calls
+//! serve the calling thread through the process as before; the others wait in
+//! [`Process::threads`]. The kernel loads a thread ([`Process::load_thread`]) when it
+//! switches to it. Threads therefore always share `CLONE_VM | CLONE_FS | CLONE_FILES |
+//! CLONE_SIGHAND`: the only thread model this design holds (see `sys_clone`).
 
 use std::sync::Arc;
 
@@ -36,21 +46,54 @@ pub enum WaitOn {
     Io,
     /// Any signal (`rt_sigsuspend`).
     Signal,
+    /// A `FUTEX_WAKE` (or requeue and wake) on the futex it is queued on, or its timeout;
+    /// the call is completed by the waker, not re-issued.
+    Futex,
+    /// Its timeout (`nanosleep`, `clock_nanosleep`); completed by the kernel at the
+    /// deadline, not re-issued.
+    Sleep,
 }
 
-/// One single-threaded process.
+/// The per-thread state of a thread that is not loaded (see the module docs): what
+/// `task_struct` holds beyond the shared structures.
+#[derive(Debug, Clone)]
+pub struct Thread {
+    /// Thread id.
+    pub tid: u32,
+    /// Runnable or blocked (a thread that exits is removed; the group's zombie state is
+    /// the process's).
+    pub state: TaskState,
+    /// Saved user registers.
+    pub ctx: UserContext,
+    /// Blocked signals (`task->blocked`).
+    pub blocked: u64,
+    /// `sigaltstack` (`(ss_sp, ss_flags, ss_size)`).
+    pub altstack: (u64, u32, u64),
+    /// The mask `rt_sigsuspend` replaced (`saved_sigmask`).
+    pub saved_mask: Option<u64>,
+    /// Signals sent to this thread (`task->pending`: tkill/tgkill, faults).
+    pub pending: Vec<SigInfo>,
+    /// `set_tid_address` / `CLONE_CHILD_CLEARTID` pointer.
+    pub clear_child_tid: u64,
+    /// `set_robust_list` head and length.
+    pub robust_list: (u64, u64),
+}
+
+/// One process (thread group) and its loaded thread.
 pub struct Process {
-    /// Process id (and thread id).
+    /// Process id (`tgid`).
     pub pid: u32,
+    /// Thread id of the loaded thread (`== pid` for the leader).
+    pub tid: u32,
     /// Parent's pid (0 for the first process).
     pub ppid: u32,
-    /// Runnable, blocked or zombie.
+    /// The loaded thread's state; `Zombie` once the whole group has exited.
     pub state: TaskState,
     /// Signal sent to the parent at exit (`clone`'s CSIGNAL bits; SIGCHLD for fork).
     pub exit_signal: u8,
     /// The address space.
     pub mm: Mm,
-    /// Saved user registers (live in the hart while it runs).
+    /// The loaded thread's saved user registers (live in the hart while it runs).
     pub ctx: UserContext,
     /// Descriptor table, cwd, umask, credentials, executable path.
     pub fs: ProcessFs,
@@ -58,10 +101,15 @@ pub struct Process {
     pub vfs: Arc<Vfs>,
     /// The host streams behind fds 0–2, also where `--strace` writes.
     pub stdio: Arc<HostStreams>,
-    /// Dispositions, blocked mask, alternate stack.
+    /// Dispositions (shared by the threads); blocked mask, alternate stack and saved mask
+    /// of the loaded thread.
     pub signals: SignalState,
-    /// Signals sent to the process and not yet delivered.
+    /// Signals sent to the process (`signal->shared_pending`) and not yet delivered.
     pub pending: Vec<SigInfo>,
+    /// Signals sent to the loaded thread (`task->pending`).
+    pub thread_pending: Vec<SigInfo>,
+    /// The group's other threads (not loaded), in creation order.
+    pub threads: Vec<Thread>,
     /// Resource limits.
     pub rlimits: Rlimits,
     /// AT_RANDOM and `getrandom`.
@@ -70,9 +118,9 @@ pub struct Process {
     pub time: TimeSource,
     /// Trace system calls.
     pub strace: bool,
-    /// `set_tid_address` pointer (`clear_child_tid`).
+    /// The loaded thread's `set_tid_address` pointer (`clear_child_tid`).
     pub clear_child_tid: u64,
-    /// `set_robust_list` head and length.
+    /// The loaded thread's `set_robust_list` head and length.
     pub robust_list: (u64, u64),
     /// User address of the `rt_sigreturn` trampoline (the one-page `[vdso]`).
     pub sigreturn_trampoline: u64,
@@ -91,6 +139,7 @@ impl Process {
         let fs = ProcessFs::new(&vfs, &stdio);
         Self {
             pid,
+            tid: pid,
             ppid: 0,
             state: TaskState::Runnable,
             exit_signal: 0,
@@ -101,6 +150,8 @@ impl Process {
             stdio,
             signals: SignalState::default(),
             pending: Vec::new(),
+            thread_pending: Vec::new(),
+            threads: Vec::new(),
             rlimits: Rlimits::default(),
             rng: Prng::new(config.seed),
             time: TimeSource::Host {
@@ -134,6 +185,7 @@ impl Process {
     pub fn fork(&mut self, pid: u32, mm: Mm, ctx: UserContext) -> Process {
         Process {
             pid,
+            tid: pid,
             ppid: self.pid,
             state: TaskState::Runnable,
             exit_signal: crate::signal::SIGCHLD,
@@ -144,6 +196,8 @@ impl Process {
             stdio: Arc::clone(&self.stdio),
             signals: self.signals.clone(),
             pending: Vec::new(),
+            thread_pending: Vec::new(),
+            threads: Vec::new(),
             rlimits: self.rlimits.clone(),
             rng: Prng::new(self.rng.next_u64()),
             time: self.time,
@@ -152,6 +206,117 @@ impl Process {
             robust_list: (0, 0),
             sigreturn_trampoline: self.sigreturn_trampoline,
         }
+    }
+
+    /// The loaded thread's per-thread state, moved out (its fields in the process are
+    /// left as they were; the caller replaces them).
+    fn loaded_as_thread(&mut self) -> Thread {
+        Thread {
+            tid: self.tid,
+            state: self.state,
+            ctx: self.ctx.clone(),
+            blocked: self.signals.blocked,
+            altstack: self.signals.altstack,
+            saved_mask: self.signals.saved_mask,
+            pending: std::mem::take(&mut self.thread_pending),
+            clear_child_tid: self.clear_child_tid,
+            robust_list: self.robust_list,
+        }
+    }
+
+    /// Makes `t` the loaded thread (its fields into the process's).
+    fn install(&mut self, t: Thread) {
+        self.tid = t.tid;
+        self.state = t.state;
+        self.ctx = t.ctx;
+        self.signals.blocked = t.blocked;
+        self.signals.altstack = t.altstack;
+        self.signals.saved_mask = t.saved_mask;
+        self.thread_pending = t.pending;
+        self.clear_child_tid = t.clear_child_tid;
+        self.robust_list = t.robust_list;
+    }
+
+    /// Loads thread `tid` (the loaded one goes to [`Process::threads`]). Returns whether
+    /// `tid` is a thread of this group; nothing changes if it is not.
+    pub fn load_thread(&mut self, tid: u32) -> bool {
+        if self.tid == tid {
+            return true;
+        }
+        let Some(i) = self.threads.iter().position(|t| t.tid == tid) else {
+            return false;
+        };
+        let next = self.threads.remove(i);
+        let prev = self.loaded_as_thread();
+        self.install(next);
+        self.threads.push(prev);
+        true
+    }
+
+    /// Adds a new thread (not loaded) to the group.
+    pub fn add_thread(&mut self, t: Thread) {
+        self.threads.push(t);
+    }
+
+    /// A new thread's per-thread state as `clone(CLONE_THREAD)` makes it from the loaded
+    /// thread: registers `ctx`, the caller's blocked mask, no alternate stack
+    /// (`CLONE_VM` without `CLONE_VFORK` clears `sas_ss_sp`), no pending signals.
+    pub fn new_thread(&self, tid: u32, ctx: UserContext) -> Thread {
+        Thread {
+            tid,
+            state: TaskState::Runnable,
+            ctx,
+            blocked: self.signals.blocked,
+            altstack: (0, 2, 0),
+            saved_mask: None,
+            pending: Vec::new(),
+            clear_child_tid: 0,
+            robust_list: (0, 0),
+        }
+    }
+
+    /// Removes the loaded thread from the group (it exited) and loads another one.
+    /// Returns `false` (and changes nothing) if it is the last thread.
+    pub fn drop_loaded_thread(&mut self) -> bool {
+        if self.threads.is_empty() {
+            return false;
+        }
+        let next = self.threads.remove(0);
+        self.install(next);
+        true
+    }
+
+    /// Thread ids of the group, the loaded one included, ascending.
+    pub fn tids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = std::iter::once(self.tid)
+            .chain(self.threads.iter().map(|t| t.tid))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The state of thread `tid`, `None` if there is no such thread in the group.
+    pub fn thread_state(&self, tid: u32) -> Option<TaskState> {
+        if tid == self.tid {
+            return Some(self.state);
+        }
+        self.threads.iter().find(|t| t.tid == tid).map(|t| t.state)
+    }
+
+    /// State and registers of thread `tid`, loaded or not.
+    pub fn thread_parts(&mut self, tid: u32) -> Option<(&mut TaskState, &mut UserContext)> {
+        if tid == self.tid {
+            return Some((&mut self.state, &mut self.ctx));
+        }
+        self.threads
+            .iter_mut()
+            .find(|t| t.tid == tid)
+            .map(|t| (&mut t.state, &mut t.ctx))
+    }
+
+    /// The not-loaded thread `tid`.
+    pub fn thread_mut(&mut self, tid: u32) -> Option<&mut Thread> {
+        self.threads.iter_mut().find(|t| t.tid == tid)
     }
 
     /// Writes a kernel message (strace line, fatal-signal note) to the guest's stderr stream.

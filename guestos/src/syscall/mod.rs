@@ -82,7 +82,7 @@ pub fn finish(
         };
         proc.log(&format!(
             "{} {name}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {ret}\n",
-            proc.pid, a[0], a[1], a[2], a[3], a[4], a[5]
+            proc.tid, a[0], a[1], a[2], a[3], a[4], a[5]
         ));
     }
     outcome
@@ -205,13 +205,15 @@ pub fn handle(
         }
 
         // ---- process identity and exit ----
+        // `exit` of one thread is the kernel's; here it ends a single-threaded caller.
         SYS_exit | SYS_exit_group => Ok(SyscallOutcome::Exit(ExitStatus::Exited(a[0] as u8))),
-        SYS_getpid | SYS_gettid => ret(Ok(u64::from(p.pid))),
+        SYS_getpid => ret(Ok(u64::from(p.pid))),
+        SYS_gettid => ret(Ok(u64::from(p.tid))),
         SYS_getppid => ret(Ok(u64::from(p.ppid))),
         SYS_getuid | SYS_geteuid | SYS_getgid | SYS_getegid => ret(Ok(0)),
         SYS_set_tid_address => {
             p.clear_child_tid = a[0];
-            ret(Ok(u64::from(p.pid)))
+            ret(Ok(u64::from(p.tid)))
         }
         SYS_set_robust_list => {
             if a[1] != 24 {
@@ -221,7 +223,8 @@ pub fn handle(
             ret(Ok(0))
         }
         SYS_prlimit64 => {
-            if a[0] != 0 && a[0] != u64::from(p.pid) {
+            // The caller's process, by its pid or any of its threads' ids.
+            if a[0] != 0 && a[0] != u64::from(p.pid) && !p.tids().contains(&(a[0] as u32)) {
                 return ret(Err(Errno::ESRCH));
             }
             ret(p.rlimits.sys_prlimit64(&mut p.mm, a[1], a[2], a[3]))
@@ -230,8 +233,14 @@ pub fn handle(
         SYS_setrlimit => ret(p.rlimits.sys_prlimit64(&mut p.mm, a[0], a[1], 0)),
         SYS_sched_yield => ret(Ok(0)),
         SYS_sched_getaffinity => {
-            if a[1] < 8 {
+            // One CPU: mask 0x1 in an `unsigned long` (cpumask_size() with
+            // nr_cpu_ids = 1); the length must be a multiple of it. The pid is the
+            // caller (0) or one of its threads.
+            if a[1] < 8 || !a[1].is_multiple_of(8) {
                 return ret(Err(Errno::EINVAL));
+            }
+            if a[0] != 0 && !p.tids().contains(&(a[0] as u32)) {
+                return ret(Err(Errno::ESRCH));
             }
             p.mm.put_user_u64(a[2], 1)?;
             ret(Ok(8))
@@ -253,14 +262,7 @@ pub fn handle(
         }
         SYS_clock_getres => ret(misc::sys_clock_getres(&mut p.mm, a[0], a[1])),
         SYS_gettimeofday => ret(misc::sys_gettimeofday(&mut p.mm, &p.time, 0, a[0], a[1])),
-        SYS_nanosleep => ret(sys_nanosleep(p, a[0])),
-        SYS_clock_nanosleep => {
-            const TIMER_ABSTIME: u64 = 1;
-            if a[1] & TIMER_ABSTIME != 0 {
-                return ret(Ok(0));
-            }
-            ret(sys_nanosleep(p, a[2]))
-        }
+        // nanosleep, clock_nanosleep and futex sleep in the scheduler: the kernel's.
         SYS_getrandom => ret(misc::sys_getrandom(&mut p.mm, &mut p.rng, a[0], a[1], a[2])),
 
         // ---- signals ----
@@ -276,6 +278,10 @@ pub fn handle(
                 && p.signals.is_ignored(a[0] as u8)
             {
                 p.pending.retain(|s| u64::from(s.signo) != a[0]);
+                p.thread_pending.retain(|s| u64::from(s.signo) != a[0]);
+                for t in &mut p.threads {
+                    t.pending.retain(|s| u64::from(s.signo) != a[0]);
+                }
             }
             ret(r)
         }
@@ -290,6 +296,7 @@ pub fn handle(
             let set = p
                 .pending
                 .iter()
+                .chain(&p.thread_pending)
                 .filter(|s| p.signals.is_blocked(s.signo))
                 .fold(0u64, |m, s| m | (1u64 << (s.signo - 1)));
             p.mm.put_user_u64(a[0], set)?;
@@ -306,7 +313,11 @@ pub fn handle(
                 p.signals.saved_mask = Some(p.signals.blocked);
             }
             p.signals.blocked = mask;
-            if p.pending.iter().any(|s| !p.signals.is_blocked(s.signo)) {
+            if p.pending
+                .iter()
+                .chain(&p.thread_pending)
+                .any(|s| !p.signals.is_blocked(s.signo))
+            {
                 return ret(Err(Errno::EINTR));
             }
             Ok(SyscallOutcome::Block(crate::process::WaitOn::Signal))
@@ -317,24 +328,13 @@ pub fn handle(
             hart.restore_context(&ctx);
             Ok(SyscallOutcome::Resume)
         }
-        // ---- not here yet (threads, file mappings); process management is the kernel's ----
+        // ---- process management, futexes and sleeping are the kernel's ----
         _ => ret(Err(Errno::ENOSYS)),
     }
 }
 
-fn cycles_to_ns(cycles: u64) -> u64 {
+pub(crate) fn cycles_to_ns(cycles: u64) -> u64 {
     (u128::from(cycles) * 1_000_000_000 / u128::from(NOMINAL_HZ)) as u64
-}
-
-/// `nanosleep(req, rem)`: sleeps the host for the requested time (as qemu-user does).
-fn sys_nanosleep(p: &mut Process, req: u64) -> KResult<u64> {
-    let sec = p.mm.get_user_u64(req)?;
-    let nsec = p.mm.get_user_u64(req + 8)?;
-    if nsec >= 1_000_000_000 || (sec as i64) < 0 {
-        return Err(Errno::EINVAL);
-    }
-    std::thread::sleep(std::time::Duration::new(sec, nsec as u32));
-    Ok(0)
 }
 
 /// `sysinfo(info)`: `struct sysinfo` (112 bytes on 64-bit), RAM figures from the frame
