@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};
-use emu::{Exit, Hart, HartConfig};
+use emu::{Exit, Hart, HartConfig, UserContext};
 
 use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, RAM_BASE};
 use crate::errno::{Errno, KResult};
@@ -702,15 +702,7 @@ impl Kernel<'_> {
         let child_pid = self.next_pid;
         let parent = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
         let child_mm = parent.mm.dup_mmap(asid)?;
-        let mut ctx = hart.save_context();
-        ctx.x[10] = 0;
-        ctx.pc = ctx.pc.wrapping_add(4);
-        if newsp != 0 {
-            ctx.x[2] = newsp;
-        }
-        if flags & CLONE_SETTLS != 0 {
-            ctx.x[4] = tls;
-        }
+        let ctx = copy_thread(hart, flags, newsp, tls);
         if flags & CLONE_PARENT_SETTID != 0 {
             parent.mm.copy_to_user(ptid, &child_pid.to_le_bytes())?;
         }
@@ -756,15 +748,7 @@ impl Kernel<'_> {
         let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
         let tid = self.next_pid;
         let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let mut ctx = hart.save_context();
-        ctx.x[10] = 0;
-        ctx.pc = ctx.pc.wrapping_add(4);
-        if newsp != 0 {
-            ctx.x[2] = newsp;
-        }
-        if flags & CLONE_SETTLS != 0 {
-            ctx.x[4] = tls;
-        }
+        let ctx = copy_thread(hart, flags, newsp, tls);
         if flags & CLONE_PARENT_SETTID != 0 {
             proc.mm.copy_to_user(ptid, &tid.to_le_bytes())?;
         }
@@ -1744,6 +1728,22 @@ fn killed(info: SigInfo, pc: u64) -> ExitStatus {
         addr: info.addr,
         pc,
     }
+}
+
+/// `copy_thread()` (arch/riscv/kernel/process.c): the registers a new task created by
+/// `clone` starts with — the caller's, resuming after the `ecall` with a0 = 0, on stack
+/// `newsp` if it is not 0, and with `tp = tls` for `CLONE_SETTLS`.
+fn copy_thread(hart: &Hart<'_>, flags: u64, newsp: u64, tls: u64) -> UserContext {
+    let mut ctx = hart.save_context();
+    ctx.x[10] = 0;
+    ctx.pc = ctx.pc.wrapping_add(4);
+    if newsp != 0 {
+        ctx.x[2] = newsp;
+    }
+    if flags & clone::CLONE_SETTLS != 0 {
+        ctx.x[4] = tls;
+    }
+    ctx
 }
 
 /// Carries out the TLB (and icache) maintenance the mm asked for: the single-hart form of
