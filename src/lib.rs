@@ -68,6 +68,9 @@ pub struct RunOptions {
     pub files: Vec<String>,
     /// Kernel generation of the GUP rules: `dirtycow`, `foll-cow` or `modern`.
     pub gup: String,
+    /// Scheduler: `parallel` (round robin, host clocks) or `deterministic` (seeded by
+    /// `seed`, virtual clocks).
+    pub sched: String,
 }
 
 impl Default for RunOptions {
@@ -84,6 +87,7 @@ impl Default for RunOptions {
             strace: false,
             files: Vec::new(),
             gup: "modern".into(),
+            sched: "parallel".into(),
         }
     }
 }
@@ -151,6 +155,15 @@ impl RunOptions {
                 .gup
                 .parse()
                 .map_err(|e| Error::BadFlag(format!("--gup {e}")))?,
+            sched: match self.sched.as_str() {
+                "parallel" => guestos::SchedMode::Parallel,
+                "deterministic" => guestos::SchedMode::Deterministic,
+                s => {
+                    return Err(Error::BadFlag(format!(
+                        "--sched {s}: expected parallel or deterministic"
+                    )))
+                }
+            },
             ..KernelConfig::default()
         })
     }

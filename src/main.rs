@@ -68,7 +68,8 @@ struct MachineArgs {
     /// Cycle-model overrides, `NAME=CYCLES,...` (see `dirtybit cost-table`).
     #[arg(long, value_name = "NAME=CYCLES,...")]
     cost: Option<String>,
-    /// Seed of the guest's random sources (AT_RANDOM, getrandom, /dev/urandom).
+    /// Seed of the guest's random sources (AT_RANDOM, getrandom, /dev/urandom) and, with
+    /// --sched deterministic, of the scheduler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Kernel generation of the get_user_pages rules: dirtycow (before 4.9: faultin_page
@@ -76,6 +77,11 @@ struct MachineArgs {
     /// (6.2+: PageAnonExclusive, FAULT_FLAG_UNSHARE).
     #[arg(long, default_value = "modern", value_parser = ["dirtycow", "foll-cow", "modern"])]
     gup: String,
+    /// Scheduler: parallel (round robin, host clocks; one host thread per hart) or
+    /// deterministic (every scheduling choice and quantum drawn from --seed, virtual
+    /// clocks: the same seed gives the same interleaving, output and cycles).
+    #[arg(long, default_value = "parallel", value_parser = ["parallel", "deterministic"])]
+    sched: String,
 }
 
 #[derive(Args)]
@@ -140,6 +146,7 @@ impl MachineArgs {
             cost: self.cost.clone(),
             seed: self.seed,
             gup: self.gup.clone(),
+            sched: self.sched.clone(),
             ..RunOptions::default()
         }
     }

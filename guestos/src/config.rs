@@ -35,10 +35,30 @@ pub struct KernelConfig {
     pub seed: u64,
     /// Which kernel generation's GUP rules every address space follows (`--gup`).
     pub gup: GupGeneration,
+    /// How threads are scheduled and what the guest clocks follow (`--sched`).
+    pub sched: SchedMode,
     /// Instructions a hart runs before it returns to the kernel's loop (the scheduling
     /// quantum; also how often the instruction limit is checked).
     pub quantum_insns: u64,
 }
+
+/// How the kernel schedules threads, and what the guest clocks follow (`--sched`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SchedMode {
+    /// Round robin over the runnable threads in `(pid, tid)` order, a full quantum each;
+    /// the guest clocks are the host's. Each hart is one host thread (one hart today).
+    #[default]
+    Parallel,
+    /// A scheduler seeded by [`KernelConfig::seed`] picks the next runnable thread and
+    /// the length of its quantum (1 to `quantum_insns` instructions) at every scheduling
+    /// point, and the guest clocks are virtual (modelled cycles at 1 GHz from
+    /// [`DETERMINISTIC_EPOCH_NS`]): the same seed gives the same interleaving, output,
+    /// counters and modelled cycles; another seed, another interleaving.
+    Deterministic,
+}
+
+/// `CLOCK_REALTIME` at boot in [`SchedMode::Deterministic`]: 2026-01-01T00:00:00Z in ns.
+pub const DETERMINISTIC_EPOCH_NS: u64 = 1_767_225_600_000_000_000;
 
 impl Default for KernelConfig {
     fn default() -> Self {
@@ -53,6 +73,7 @@ impl Default for KernelConfig {
             files: Vec::new(),
             seed: 0,
             gup: GupGeneration::Modern,
+            sched: SchedMode::Parallel,
             quantum_insns: 1 << 20,
         }
     }

@@ -32,9 +32,10 @@ use std::time::Instant;
 use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};
 use emu::{Exit, Hart, HartConfig, UserContext};
 
-use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, RAM_BASE};
+use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, RAM_BASE};
 use crate::errno::{Errno, KResult};
 use crate::exec::{exec, LoadError};
+use crate::fs::Prng;
 use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
 use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
@@ -124,6 +125,9 @@ struct Kernel<'m> {
     /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
     /// or `nanosleep`.
     timers: BTreeMap<(u32, u32), u64>,
+    /// [`SchedMode::Deterministic`]: the seeded source of every scheduling decision (which
+    /// runnable thread runs next, for how many instructions). `None`: round robin.
+    sched_rng: Option<Prng>,
     stats: KernelStats,
 }
 
@@ -181,6 +185,9 @@ pub fn run(
         io_sleep: BTreeMap::new(),
         futex: FutexTable::default(),
         timers: BTreeMap::new(),
+        // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
+        sched_rng: (config.sched == SchedMode::Deterministic)
+            .then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
         stats: KernelStats::default(),
     };
     let hart_config = HartConfig {
@@ -242,6 +249,12 @@ impl Kernel<'_> {
                     (max - done).min(self.config.quantum_insns)
                 }
                 None => self.config.quantum_insns,
+            };
+            // Deterministic mode: a seeded quantum length, so preemption points move
+            // with the seed (the same seed, the same points).
+            let budget = match self.sched_rng.as_mut() {
+                Some(rng) => 1 + rng.next_u64() % budget.max(1),
+                None => budget,
             };
             self.fire_timers(hart);
             let Some((pid, tid)) = self.pick_next(cursor) else {
@@ -322,7 +335,8 @@ impl Kernel<'_> {
         true
     }
 
-    /// The next runnable thread after `after` (round robin by `(pid, tid)`), waking I/O
+    /// The next runnable thread after `after` (round robin by `(pid, tid)`; in
+    /// [`SchedMode::Deterministic`] a seeded pick among the runnable ones), waking I/O
     /// sleepers whose world has moved since they slept.
     fn pick_next(&mut self, after: (u32, u32)) -> Option<(u32, u32)> {
         let epoch = self.epoch;
@@ -344,6 +358,13 @@ impl Kernel<'_> {
                     runnable.push((pid, tid));
                 }
             }
+        }
+        if let Some(rng) = self.sched_rng.as_mut() {
+            if runnable.is_empty() {
+                return None;
+            }
+            let i = (rng.next_u64() % runnable.len() as u64) as usize;
+            return runnable.get(i).copied();
         }
         runnable
             .iter()

@@ -19,7 +19,9 @@ pub mod signal;
 pub mod syscall;
 pub mod uaccess;
 
-pub use config::{ExitStatus, KernelConfig, KernelStats, RunReport, RAM_BASE};
+pub use config::{
+    ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, DETERMINISTIC_EPOCH_NS, RAM_BASE,
+};
 pub use errno::{Errno, KResult};
 pub use fs::HostStreams;
 pub use kernel::{run, KernelError};

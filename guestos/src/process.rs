@@ -154,8 +154,13 @@ impl Process {
             threads: Vec::new(),
             rlimits: Rlimits::default(),
             rng: Prng::new(config.seed),
-            time: TimeSource::Host {
-                start: std::time::Instant::now(),
+            time: match config.sched {
+                crate::config::SchedMode::Parallel => TimeSource::Host {
+                    start: std::time::Instant::now(),
+                },
+                crate::config::SchedMode::Deterministic => TimeSource::Virtual {
+                    epoch_ns: crate::config::DETERMINISTIC_EPOCH_NS,
+                },
             },
             strace: config.strace,
             clear_child_tid: 0,
