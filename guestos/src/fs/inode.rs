@@ -132,6 +132,18 @@ pub trait FileStore: Send {
     /// prefix of `data` may have been written; the size covers exactly what was written).
     fn write_at(&mut self, offset: u64, data: &[u8]) -> KResult<usize>;
 
+    /// Writes `data` at `offset` as content already on the backing store ("on disk")
+    /// rather than as a write by the guest: how the file system is seeded at boot (the
+    /// image, `--file`). A cached file puts it in its backing store without going through
+    /// the page cache, so nothing is dirty or cached afterwards. Otherwise as
+    /// [`FileStore::write_at`].
+    ///
+    /// # Errors
+    /// As [`FileStore::write_at`].
+    fn install_at(&mut self, offset: u64, data: &[u8]) -> KResult<usize> {
+        self.write_at(offset, data)
+    }
+
     /// Sets the size, zero-filling when growing (as holes) and freeing when shrinking.
     ///
     /// # Errors

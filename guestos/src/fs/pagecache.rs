@@ -337,6 +337,30 @@ impl AddressSpace {
         self.lock().store.read_at(offset, buf)
     }
 
+    /// Writes `data` at `offset` into the backing store directly, as content that was on
+    /// "disk" before the cache saw it (see [`FileStore::install_at`]). Falls back to a
+    /// cached [`AddressSpace::write`] if a page of the range is cached, so the cache never
+    /// holds older data than the store.
+    ///
+    /// # Errors
+    /// As [`AddressSpace::write`].
+    pub fn install(&self, offset: u64, data: &[u8]) -> KResult<usize> {
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|&e| e <= MAX_LFS_FILESIZE)
+            .ok_or(Errno::EFBIG)?;
+        let mut g = self.lock();
+        if g.pages
+            .range(offset / PAGE..end.div_ceil(PAGE))
+            .next()
+            .is_some()
+        {
+            drop(g);
+            return self.write(offset, data);
+        }
+        g.store.write_at(offset, data)
+    }
+
     /// The cached page at `index`, if any (for tests and diagnostics).
     pub fn cached_page(&self, index: u64) -> Option<Pfn> {
         self.lock().pages.get(&index).copied()
@@ -794,6 +818,10 @@ impl FileStore for CachedFile {
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> KResult<usize> {
         self.mapping.write(offset, data)
+    }
+
+    fn install_at(&mut self, offset: u64, data: &[u8]) -> KResult<usize> {
+        self.mapping.install(offset, data)
     }
 
     fn set_len(&mut self, len: u64) -> KResult<()> {

@@ -464,7 +464,8 @@ impl Vfs {
         g.ctime = now;
         if let Body::Regular(store) = &mut g.body {
             store.set_len(0)?;
-            if store.write_at(0, data)? < data.len() {
+            // Seeded content is on "disk", not a dirty page-cache write.
+            if store.install_at(0, data)? < data.len() {
                 return Err(Errno::ENOSPC);
             }
         }

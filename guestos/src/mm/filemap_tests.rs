@@ -513,7 +513,10 @@ fn reclaim_evicts_unmapped_pages_and_writes_dirty_ones_back() {
     let a = mm.do_mmap(0, P, RW, MAP_SHARED, as_file(&f), 0).unwrap();
     store(&mut mm, a, b'M'); // mapped: must survive reclaim
     let big: Vec<u8> = (0..4u64 << 20).map(|i| (i / P) as u8).collect();
-    let bf = e.vfs.write_file(b"/big", &big, 0o644).unwrap();
+    // Written through the cache, as write(2) does (write_file would seed the disk).
+    let bf = e.vfs.write_file(b"/big", b"", 0o644).unwrap();
+    let bm = mapping(&open(&bf, O_RDWR));
+    assert_eq!(bm.write(0, &big), Ok(big.len()));
     let st = e.vfs.page_cache().unwrap().stats();
     assert!(st.evicted > 0 && st.written_back > 0, "{st:?}");
     assert_eq!(bf.read_all(8 << 20).unwrap().unwrap(), big);
@@ -598,4 +601,24 @@ fn dirty_cow_file_race_reaches_the_file_only_in_the_dirtycow_generation() {
             }
         }
     }
+}
+
+/// Files seeded at boot (`Vfs::write_file`: the image, `--file`) are on the backing store,
+/// not dirty page-cache pages: nothing is cached or written back until the guest reads.
+#[test]
+fn seeded_files_start_on_disk_and_are_read_in_on_first_use() {
+    let e = env();
+    let inode = e.vfs.write_file(b"/seed", &[7u8; 3 * 4096], 0o644).unwrap();
+    let cache = e.vfs.page_cache().unwrap();
+    let m = mapping(&open(&inode, O_RDONLY));
+    assert_eq!(
+        (m.nr_pages(), cache.stats().pages),
+        (0, 0),
+        "nothing cached"
+    );
+    assert_eq!(disk_byte(&m, 2 * P), 7, "on disk");
+    assert_eq!(file_byte(&m, P), 7);
+    let st = cache.stats();
+    assert_eq!((st.read_ins, st.written_back, m.nr_pages()), (1, 0, 1));
+    e.cache_clean();
 }
