@@ -125,7 +125,7 @@ static void futex_threads(void) {
         pthread_create(&t[i], NULL, waiter_a, NULL);
     while (atomic_load(&queued) < 3)
         sched_yield();
-    msleep(50); /* let them reach the kernel */
+    msleep(200); /* let them reach the kernel (generous: qemu-user under a loaded CI) */
     printf("CMP_REQUEUE with a stale value: %s\n",
            err(futex(&fa, FUTEX_CMP_REQUEUE_PRIVATE, 1, (void *)(long)INT_MAX, &fb, 1)));
     printf("CMP_REQUEUE negative count: %s\n",
@@ -144,7 +144,7 @@ static void futex_threads(void) {
     pthread_create(&bt, NULL, waiter_bits, NULL);
     while (atomic_load(&queued) < 1)
         sched_yield();
-    msleep(50);
+    msleep(200);
     printf("WAKE_BITSET 0x1 (waiter waits on 0x2): %ld\n",
            futex(&fbits, FUTEX_WAKE_BITSET_PRIVATE, INT_MAX, NULL, NULL, 0x1));
     __atomic_store_n(&fbits, 1, __ATOMIC_SEQ_CST);
@@ -174,7 +174,7 @@ static void futex_shared(void) {
     pthread_create(&t, NULL, shared_waiter, NULL);
     while (atomic_load(&shared_queued) < 1)
         sched_yield();
-    msleep(50);
+    msleep(200);
     printf("two mappings of one page at different addresses: %s\n",
            shared_a != b ? "yes" : "no");
     printf("private WAKE through the other mapping: %ld\n",
@@ -188,7 +188,7 @@ static void futex_shared(void) {
     fflush(stdout);
     pid_t c = fork();
     if (c == 0) {
-        msleep(50);
+        msleep(200);
         __atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
         syscall(SYS_exit_group, (int)futex(w, FUTEX_WAKE, 1, NULL, NULL, 0));
     }
