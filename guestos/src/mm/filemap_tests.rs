@@ -544,7 +544,8 @@ fn reclaim_evicts_unmapped_pages_and_writes_dirty_ones_back() {
 /// private COW copy every time.
 #[test]
 fn dirty_cow_file_race_reaches_the_file_only_in_the_dirtycow_generation() {
-    use super::gup::{get_user_pages_remote_racy, FollFlags, GupGeneration};
+    use super::gup::GupGeneration;
+    use super::test_support::forced_write_lookup;
     for gen in GupGeneration::ALL {
         for race in [false, true] {
             for ad in [AdScheme::Svadu, AdScheme::Svade] {
@@ -560,23 +561,7 @@ fn dirty_cow_file_race_reaches_the_file_only_in_the_dirtycow_generation() {
                 assert_eq!(load(&mut mm, a), b'a');
                 let cache = m.cached_page(0).unwrap();
 
-                let mut zaps = 0;
-                let mut hook = |m: &mut Mm, addr: u64| {
-                    if race && zaps == 0 {
-                        zaps += 1;
-                        m.madvise(addr & !(P - 1), P, MADV_DONTNEED).unwrap();
-                    }
-                };
-                let mut g = mm.mmap_read_lock();
-                let pages = get_user_pages_remote_racy(
-                    &mut g,
-                    a,
-                    1,
-                    FollFlags::WRITE | FollFlags::FORCE,
-                    &mut hook,
-                )
-                .unwrap();
-                g.unlock();
+                let pages = [forced_write_lookup(&mut mm, a, race)];
                 // mem_rw()'s copy into the page, then put_page().
                 e.phys.ram.write_bytes(pages[0].pa(), b"X").unwrap();
                 e.phys.put_page(pages[0]);

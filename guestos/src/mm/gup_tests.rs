@@ -8,7 +8,7 @@ use mmu::{AdScheme, SatpMode};
 
 use super::gup::*;
 use super::mmap::*;
-use super::test_support::{clean, hart_read, hart_write, ANON, P, RW};
+use super::test_support::{clean, forced_write_lookup, hart_read, hart_write, ANON, P, RW};
 use super::*;
 use crate::errno::Errno;
 
@@ -180,23 +180,7 @@ fn dirty_cow_race_writes_the_shared_page_only_in_the_dirtycow_generation() {
             assert_eq!(child.gup_generation(), gen, "inherited");
             assert_eq!(frame(&child, a), zero);
 
-            let mut zaps = 0;
-            let mut hook = |m: &mut Mm, addr: u64| {
-                if race && zaps == 0 {
-                    zaps += 1;
-                    m.madvise(addr & !(P - 1), P, MADV_DONTNEED).unwrap();
-                }
-            };
-            let mut g = mm.mmap_read_lock();
-            let pages = get_user_pages_remote_racy(
-                &mut g,
-                a,
-                1,
-                FollFlags::WRITE | FollFlags::FORCE,
-                &mut hook,
-            )
-            .unwrap();
-            g.unlock();
+            let pages = [forced_write_lookup(&mut mm, a, race)];
             // The ptrace poke itself.
             phys.ram.write_u64(pages[0].pa(), 0x6666).unwrap();
             put_page(&phys, pages[0]);

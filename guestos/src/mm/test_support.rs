@@ -108,3 +108,31 @@ pub fn clean(phys: &PhysMem) -> PageAllocAudit {
     assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0), "{a:?}");
     a
 }
+
+/// The ptrace / `/proc/self/mem` side of the Dirty COW interleaving: a forced write
+/// lookup (`FOLL_WRITE | FOLL_FORCE`, `get_user_pages_remote()`) of the page at `addr`,
+/// with — if `race` — another thread's `madvise(MADV_DONTNEED)` of that page run once at
+/// the `faultin_page()` → `follow_page_pte()` retry point. Returns the page handed to the
+/// writer, with the lookup's reference (drop it with `put_page`).
+pub fn forced_write_lookup(mm: &mut Mm, addr: u64, race: bool) -> super::Pfn {
+    use super::gup::{get_user_pages_remote_racy, FollFlags};
+    let mut zaps = 0;
+    let mut hook = |m: &mut Mm, at: u64| {
+        if race && zaps == 0 {
+            zaps += 1;
+            m.madvise(at & !(P - 1), P, super::mmap::MADV_DONTNEED)
+                .unwrap();
+        }
+    };
+    let mut g = mm.mmap_read_lock();
+    let pages = get_user_pages_remote_racy(
+        &mut g,
+        addr,
+        1,
+        FollFlags::WRITE | FollFlags::FORCE,
+        &mut hook,
+    )
+    .unwrap();
+    g.unlock();
+    pages[0]
+}
