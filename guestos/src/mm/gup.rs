@@ -112,9 +112,11 @@ use bitflags::bitflags;
 use devices::{PAGE_SHIFT, PAGE_SIZE};
 
 use super::fault::VmFault;
-use super::page_alloc::{Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR};
+use super::page_alloc::{
+    Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_SIZE,
+};
 use super::pgtable::{
-    pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write, PteSlot,
+    pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write, PteSlot, PTE_SIZE,
 };
 use super::vma::{VmFlags, Vma, VmaBacking};
 use super::{FaultFlags, Mm, PhysMem};
@@ -1209,14 +1211,6 @@ pub fn gup_fast(mm: &Mm, start: u64, nr_pages: usize, flags: FollFlags) -> Vec<P
 /// (tests model another hart changing the PTE there); `None` in production.
 pub(crate) type FastHook<'h> = Option<&'h mut dyn FnMut(&Mm, u64)>;
 
-/// The span one last-level table maps (`PMD_SIZE`: 512 entries of 4 KiB, 2 MiB in Sv39
-/// and Sv48): [`gup_fast`] walks the upper levels once per span, as Linux's
-/// `gup_fast_pmd_range()` calls `gup_fast_pte_range()` once per PMD.
-const PMD_SIZE: u64 = 512 * PAGE_SIZE;
-
-/// Size in bytes of one PTE.
-const PTE_BYTES: u64 = 8;
-
 /// [`gup_fast`] appending to `pages`; returns how many were appended.
 fn gup_fast_hooked(
     mm: &Mm,
@@ -1261,7 +1255,10 @@ fn gup_fast_hooked(
         let Some(mut slot) = mm.pgtable.pte_offset_pmd(pmd, addr) else {
             break;
         };
-        let in_table = ((PMD_SIZE - (addr & (PMD_SIZE - 1))) / PAGE_SIZE) as usize;
+        // The span one last-level table maps is PMD_SIZE (= HPAGE_PMD_SIZE, 2 MiB in Sv39
+        // and Sv48): the upper levels are walked once per span, as Linux's
+        // gup_fast_pmd_range() calls gup_fast_pte_range() once per PMD.
+        let in_table = ((HPAGE_PMD_SIZE - (addr & (HPAGE_PMD_SIZE - 1))) / PAGE_SIZE) as usize;
         // gup_fast_pte_range()
         for _ in 0..in_table.min(left) {
             let pte = mm.pgtable.ptep_get(slot);
@@ -1303,7 +1300,7 @@ fn gup_fast_hooked(
             }
             pages.push(pfn);
             addr = addr.wrapping_add(PAGE_SIZE);
-            slot = devices::GuestPhysAddr(slot.0 + PTE_BYTES);
+            slot = devices::GuestPhysAddr(slot.0 + PTE_SIZE);
             left -= 1;
         }
     }

@@ -52,7 +52,7 @@ const PTRS_PER_TABLE: u64 = 512;
 /// Bits of VPN per level.
 const BITS_PER_LEVEL: u32 = 9;
 /// PTE size in bytes.
-const PTE_SIZE: u64 = 8;
+pub(crate) const PTE_SIZE: u64 = 8;
 
 /// `_PAGE_PROT_NONE` (riscv: the global bit, meaningful only while `V = 0`).
 const PAGE_PROT_NONE: PteFlags = PteFlags::G;
