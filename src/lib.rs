@@ -71,6 +71,8 @@ pub struct RunOptions {
     /// Scheduler: `parallel` (round robin, host clocks) or `deterministic` (seeded by
     /// `seed`, virtual clocks).
     pub sched: String,
+    /// Number of harts.
+    pub harts: usize,
 }
 
 impl Default for RunOptions {
@@ -88,6 +90,7 @@ impl Default for RunOptions {
             files: Vec::new(),
             gup: "modern".into(),
             sched: "parallel".into(),
+            harts: 1,
         }
     }
 }
@@ -128,6 +131,13 @@ impl RunOptions {
                 self.mem_bytes
             )));
         }
+        if !(1..=guestos::MAX_HARTS).contains(&self.harts) {
+            return Err(Error::BadFlag(format!(
+                "--harts {}: expected 1 to {}",
+                self.harts,
+                guestos::MAX_HARTS
+            )));
+        }
         let mut files = Vec::new();
         for f in &self.files {
             let (host, guest) = match f.split_once(':') {
@@ -164,6 +174,7 @@ impl RunOptions {
                     )))
                 }
             },
+            harts: self.harts,
             ..KernelConfig::default()
         })
     }
@@ -377,5 +388,28 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         )?;
     }
     writeln!(w, "{:>22}  {}", "kernel warnings", ke.warnings)?;
+    // SMP: what each hart did and what crossed between them.
+    if r.per_hart.len() > 1 {
+        for (i, ph) in r.per_hart.iter().enumerate() {
+            writeln!(
+                w,
+                "{:>22}  {} instructions, {} cycles",
+                format!("hart {i}"),
+                ph.instret,
+                ph.cycles
+            )?;
+        }
+    }
+    let k = &r.kernel;
+    let smp_rows = [
+        ("TLB shootdowns", k.tlb_shootdowns),
+        ("IPIs", k.ipis),
+        ("shootdown ack waits", k.shootdown_ack_waits),
+        ("resched stops (GUP)", k.resched_stops),
+        ("baton switches", k.baton_switches),
+    ];
+    for (name, v) in smp_rows {
+        writeln!(w, "{name:>22}  {v}")?;
+    }
     Ok(())
 }

@@ -82,6 +82,9 @@ struct MachineArgs {
     /// clocks: the same seed gives the same interleaving, output and cycles).
     #[arg(long, default_value = "parallel", value_parser = ["parallel", "deterministic"])]
     sched: String,
+    /// Number of harts (1-64). Parallel mode runs each on its own host thread.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    harts: usize,
 }
 
 #[derive(Args)]
@@ -147,6 +150,7 @@ impl MachineArgs {
             seed: self.seed,
             gup: self.gup.clone(),
             sched: self.sched.clone(),
+            harts: self.harts,
             ..RunOptions::default()
         }
     }

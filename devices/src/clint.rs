@@ -75,6 +75,14 @@ impl Clint {
             .is_some_and(|m| m.load(Ordering::Acquire) & 1 != 0)
     }
 
+    /// Raises (`true`) or clears hart `hart`'s software interrupt (`msip` bit 0), as a
+    /// store to its `msip` register does. No effect for a hart the CLINT does not have.
+    pub fn set_msip(&self, hart: usize, pending: bool) {
+        if let Some(m) = self.msip.get(hart) {
+            m.store(u32::from(pending), Ordering::Release);
+        }
+    }
+
     /// A load of `data.len()` bytes (4 or 8) at `offset`. Unmapped offsets read as zero.
     pub fn read(&self, offset: u64, data: &mut [u8]) {
         let value: u64 = match offset {

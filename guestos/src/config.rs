@@ -40,18 +40,26 @@ pub struct KernelConfig {
     /// Instructions a hart runs before it returns to the kernel's loop (the scheduling
     /// quantum; also how often the instruction limit is checked).
     pub quantum_insns: u64,
+    /// Number of harts (`--harts`, 1 to [`MAX_HARTS`]).
+    pub harts: usize,
 }
+
+/// The most harts a machine may have (`--harts`).
+pub const MAX_HARTS: usize = 64;
 
 /// How the kernel schedules threads, and what the guest clocks follow (`--sched`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SchedMode {
-    /// Round robin over the runnable threads in `(pid, tid)` order, a full quantum each;
-    /// the guest clocks are the host's. Each hart is one host thread (one hart today).
+    /// Each hart is one host thread running guest code in parallel with the others; a hart
+    /// picks runnable threads round robin in `(pid, tid)` order, a full quantum each; the
+    /// guest clocks are the host's.
     #[default]
     Parallel,
-    /// A scheduler seeded by [`KernelConfig::seed`] picks the next runnable thread and
-    /// the length of its quantum (1 to `quantum_insns` instructions) at every scheduling
-    /// point, and the guest clocks are virtual (modelled cycles at 1 GHz from
+    /// A scheduler seeded by [`KernelConfig::seed`] decides at every scheduling point —
+    /// a quantum's end, a kernel entry (taking the kernel lock), a `cond_resched()` in
+    /// GUP, blocking — which hart runs next (only one host thread runs at a time), which
+    /// runnable thread it picks and the length of its quantum (1 to `quantum_insns`
+    /// instructions), and the guest clocks are virtual (modelled cycles at 1 GHz from
     /// [`DETERMINISTIC_EPOCH_NS`]): the same seed gives the same interleaving, output,
     /// counters and modelled cycles; another seed, another interleaving.
     Deterministic,
@@ -75,6 +83,7 @@ impl Default for KernelConfig {
             gup: GupGeneration::Modern,
             sched: SchedMode::Parallel,
             quantum_insns: 1 << 20,
+            harts: 1,
         }
     }
 }
@@ -148,6 +157,17 @@ pub struct KernelStats {
     pub kernel_events: KernelEventCounts,
     /// Their modelled cycles, charged to the harts (included in `HartStats::cycles`).
     pub kernel_cycles: u64,
+    /// TLB shootdown requests posted to remote harts (one per remote hart per flush).
+    pub tlb_shootdowns: u64,
+    /// Software interrupts raised between harts (shootdowns and kicks).
+    pub ipis: u64,
+    /// Shootdowns that had to wait for a hart in user mode to acknowledge.
+    pub shootdown_ack_waits: u64,
+    /// System calls that stopped at a scheduling point (`cond_resched()` in GUP) and were
+    /// re-issued to resume.
+    pub resched_stops: u64,
+    /// Deterministic mode: scheduling points at which another hart took over.
+    pub baton_switches: u64,
 }
 
 /// What a finished run reports.
@@ -157,6 +177,8 @@ pub struct RunReport {
     pub status: ExitStatus,
     /// Hart counters, summed over harts.
     pub hart: HartStats,
+    /// Each hart's counters, by hart id.
+    pub per_hart: Vec<HartStats>,
     /// Kernel counters.
     pub kernel: KernelStats,
     /// Host wall-clock seconds spent running (for MIPS).

@@ -26,11 +26,12 @@
 //! exits releases its address space at once (`exit_mm()`) and stays a zombie until then.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};
-use emu::{Exit, Hart, HartConfig, UserContext};
+use emu::{Exit, Hart, HartConfig, HartStats, UserContext};
 
 use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, RAM_BASE};
 use crate::errno::{Errno, KResult};
@@ -39,12 +40,14 @@ use crate::fs::Prng;
 use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
 use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
-use crate::mm::{KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlushRange, VmFault};
+use crate::mm::{KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlush, TlbFlushRange, VmFault};
+use crate::percpu::Resume;
 use crate::process::{Process, TaskState, Tasks, WaitOn};
 use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
     SIG_DFL, SIG_IGN,
 };
+use crate::smp::{Baton, Smp};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
@@ -110,10 +113,23 @@ struct Kernel<'m> {
     config: &'m KernelConfig,
     phys: Arc<PhysMem>,
     procs: BTreeMap<u32, Process>,
-    /// The thread (`(pid, tid)`) whose registers are live in the hart; it is the loaded
-    /// thread of its process. `None` when no registers are live (the last one blocked
-    /// or exited: its registers are saved).
-    current: Option<(u32, u32)>,
+    /// The harts' shared state: TLB shootdown, kicks.
+    smp: &'m Smp<'m>,
+    /// The hart whose kernel entry holds the kernel lock now.
+    this: usize,
+    /// Per hart: the thread (`(pid, tid)`) whose registers are live in it, if any. When a
+    /// hart enters the kernel its thread becomes the loaded thread of its process.
+    on_hart: Vec<Option<(u32, u32)>>,
+    /// Per hart: where its round robin stands.
+    cursor: Vec<(u32, u32)>,
+    /// Per hart: waiting for work.
+    idle: Vec<bool>,
+    /// The run is over: how it ended.
+    finished: Option<ExitStatus>,
+    /// Instructions retired by all harts.
+    insns_done: u64,
+    /// The largest modelled cycle count any hart has reached: the virtual clock's source.
+    vclock_cycles: u64,
     next_pid: u32,
     next_asid: u16,
     /// Counts system calls; a thread blocked on I/O is retried once it has moved.
@@ -125,10 +141,40 @@ struct Kernel<'m> {
     /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
     /// or `nanosleep`.
     timers: BTreeMap<(u32, u32), u64>,
+    /// Calls stopped at a scheduling point, by thread: `(nr, args, where to resume)`.
+    resume: BTreeMap<(u32, u32), (u64, [u64; 6], Resume)>,
     /// [`SchedMode::Deterministic`]: the seeded source of every scheduling decision (which
     /// runnable thread runs next, for how many instructions). `None`: round robin.
     sched_rng: Option<Prng>,
     stats: KernelStats,
+}
+
+/// The machine's kernel lock and what harts waiting for work sleep on.
+struct Machine<'m> {
+    kernel: Mutex<Kernel<'m>>,
+    /// Idle harts wait here for runnable threads (parallel mode).
+    work: Condvar,
+    /// Harts waiting to take the kernel lock: `need_resched()` in parallel mode.
+    waiters: Arc<AtomicUsize>,
+    /// Times the kernel lock was taken (a hart that yields it waits for this to move).
+    acquisitions: AtomicU64,
+    /// [`SchedMode::Deterministic`]: who runs.
+    baton: Option<Arc<Baton>>,
+}
+
+impl<'m> Machine<'m> {
+    /// Takes the kernel lock for hart `id` (a scheduling point in deterministic mode).
+    fn lock(&self, id: usize) -> MutexGuard<'_, Kernel<'m>> {
+        if let Some(b) = &self.baton {
+            b.yield_point(id);
+        }
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut k = self.kernel.lock().unwrap_or_else(PoisonError::into_inner);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.acquisitions.fetch_add(1, Ordering::SeqCst);
+        k.this = id;
+        k
+    }
 }
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
@@ -149,7 +195,9 @@ pub fn run(
     let ram = GuestMemory::new(&[(GuestPhysAddr(RAM_BASE), config.mem_bytes)])?;
     let phys = Arc::new(PhysMem::new(ram)?);
     let baseline = phys.pages.audit();
-    let clint = Clint::new(1, ClockSource::Host(Instant::now()));
+    let nharts = config.harts.clamp(1, crate::config::MAX_HARTS);
+    let clint = Clint::new(nharts, ClockSource::Host(Instant::now()));
+    let smp = Smp::new(nharts, &clint);
     let vfs = Process::new_vfs(config, &phys);
     let fs_handle = Arc::clone(&vfs);
     for (host, guest) in &config.files {
@@ -174,35 +222,79 @@ pub fn run(
     let mut init = Process::new(INIT_PID, config, mm, vfs, Arc::new(stdio));
     exec(&mut init, image, exe_path, argv, envp)?;
 
-    let mut k = Kernel {
+    let deterministic = config.sched == SchedMode::Deterministic;
+    let k = Kernel {
         config,
         phys: Arc::clone(&phys),
         procs: BTreeMap::from([(INIT_PID, init)]),
-        current: None,
+        smp: &smp,
+        this: 0,
+        on_hart: vec![None; nharts],
+        cursor: vec![(0, 0); nharts],
+        idle: vec![false; nharts],
+        finished: None,
+        insns_done: 0,
+        vclock_cycles: 0,
         next_pid: INIT_PID + 1,
         next_asid: 2,
         epoch: 0,
         io_sleep: BTreeMap::new(),
         futex: FutexTable::default(),
         timers: BTreeMap::new(),
+        resume: BTreeMap::new(),
         // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
-        sched_rng: (config.sched == SchedMode::Deterministic)
-            .then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
+        sched_rng: deterministic.then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
         stats: KernelStats::default(),
     };
-    let hart_config = HartConfig {
-        hart_id: 0,
-        tlb: config.tlb,
-        ad: config.ad,
-        cost: config.cost.clone(),
+    let machine = Machine {
+        kernel: Mutex::new(k),
+        work: Condvar::new(),
+        waiters: Arc::new(AtomicUsize::new(0)),
+        acquisitions: AtomicU64::new(0),
+        baton: deterministic.then(|| {
+            Arc::new(Baton::new(
+                nharts,
+                Prng::new(config.seed ^ 0xba70_5eed_0002),
+            ))
+        }),
     };
-    let mut hart = Hart::new(&phys.ram, Some(&clint), hart_config);
+    let mut harts: Vec<Hart<'_>> = (0..nharts)
+        .map(|hart_id| {
+            let hart_config = HartConfig {
+                hart_id,
+                tlb: config.tlb,
+                ad: config.ad,
+                cost: config.cost.clone(),
+            };
+            Hart::new(&phys.ram, Some(&clint), hart_config)
+        })
+        .collect();
     let start = Instant::now();
-    let status = k.schedule(&mut hart);
+    if let [hart] = harts.as_mut_slice() {
+        hart_main(&machine, hart);
+    } else {
+        std::thread::scope(|s| {
+            for hart in &mut harts {
+                let machine = &machine;
+                s.spawn(move || hart_main(machine, hart));
+            }
+        });
+    }
     let host_seconds = start.elapsed().as_secs_f64();
+    let baton_switches = machine.baton.as_ref().map_or(0, |b| b.switches());
+    let mut k = machine
+        .kernel
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    let status = k.finished.unwrap_or(ExitStatus::InsnLimit);
     if let Some(init) = k.procs.get(&INIT_PID) {
         k.stats.uaccess_mmu = init.mm.uaccess_counters();
     }
+    let counts = smp.counts();
+    k.stats.tlb_shootdowns = counts.shootdowns;
+    k.stats.ipis = counts.ipis;
+    k.stats.shootdown_ack_waits = counts.ack_waits;
+    k.stats.baton_switches = baton_switches;
     k.stats.peak_frames = phys.pages.peak_used();
     // Tear every process down (exit_mmap) and audit page metadata: every reference, map
     // and pin taken during the run must have been given back. The page cache is checked
@@ -224,63 +316,244 @@ pub fn run(
     k.stats.frames_leaked = end.used_frames.saturating_sub(baseline.used_frames);
     k.stats.page_audit_errors = end.inconsistent_frames + end.bad_puts + cache_errors;
     k.stats.thp = phys.pages.thp_stats();
+    let per_hart: Vec<HartStats> = harts.iter().map(Hart::stats).collect();
+    let mut total = HartStats::default();
+    for h in &per_hart {
+        total.accumulate(h);
+    }
     Ok(RunReport {
         status,
-        hart: hart.stats(),
+        hart: total,
+        per_hart,
         kernel: k.stats,
         host_seconds,
     })
 }
 
-impl Kernel<'_> {
-    /// The scheduler loop: runs until init exits, the instruction limit, or a deadlock.
-    fn schedule(&mut self, hart: &mut Hart<'_>) -> ExitStatus {
-        let mut cursor = (0u32, 0u32);
-        loop {
-            if let Some(TaskState::Zombie(status)) = self.procs.get(&INIT_PID).map(|p| p.state) {
-                return status;
+/// One hart's life, on its own host thread: take the kernel lock, pick a thread, run it
+/// in user mode without the lock, come back with what stopped it, handle that, repeat —
+/// until the run is over.
+fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
+    let id = hart.hart_id();
+    // need_resched() inside a call: another hart wants the kernel (parallel), or a
+    // seeded coin (deterministic: one time in four).
+    let policy: crate::percpu::ReschedPolicy = match &machine.baton {
+        Some(b) => {
+            let b = Arc::clone(b);
+            Box::new(move || b.coin(4))
+        }
+        None => {
+            let waiters = Arc::clone(&machine.waiters);
+            Box::new(move || waiters.load(Ordering::Relaxed) > 0)
+        }
+    };
+    crate::percpu::set_resched_policy(Some(policy));
+    if let Some(b) = &machine.baton {
+        b.wait_turn(id);
+    }
+    let mut k = machine.lock(id);
+    loop {
+        if k.finished.is_some() {
+            break;
+        }
+        let Some((pid, tid, budget)) = k.schedule_next(hart) else {
+            if k.finished.is_some() {
+                break;
             }
-            let budget = match self.config.max_insns {
-                Some(max) => {
-                    let done = hart.stats().instret;
-                    if done >= max {
-                        return ExitStatus::InsnLimit;
+            k = idle(machine, k, hart);
+            continue;
+        };
+        let smp = k.smp;
+        smp.enter_user(hart);
+        drop(k);
+        let before = hart.stats();
+        let exit = hart.run(budget);
+        smp.leave_user(hart);
+        k = machine.lock(id);
+        smp.drain(hart);
+        let after = hart.stats();
+        k.insns_done += after.instret - before.instret;
+        k.vclock_cycles = k.vclock_cycles.max(after.cycles);
+        let restart = k.handle_exit(hart, pid, tid, exit);
+        k.sync_remote_tlbs(hart);
+        k.wake_idle_harts(machine);
+        if restart && machine.baton.is_none() && machine.waiters.load(Ordering::SeqCst) > 0 {
+            // The call stopped for a hart waiting on the kernel lock: let it in before
+            // the call is re-issued.
+            let seen = machine.acquisitions.load(Ordering::SeqCst);
+            drop(k);
+            let t0 = Instant::now();
+            while machine.acquisitions.load(Ordering::SeqCst) == seen
+                && machine.waiters.load(Ordering::SeqCst) > 0
+                && t0.elapsed() < std::time::Duration::from_millis(1)
+            {
+                std::hint::spin_loop();
+            }
+            k = machine.lock(id);
+        }
+    }
+    // The run is over: the other harts must see it.
+    for h in 0..k.smp.harts() {
+        k.smp.kick(h);
+    }
+    drop(k);
+    machine.work.notify_all();
+    if let Some(b) = &machine.baton {
+        b.finish(id);
+    }
+    crate::percpu::set_resched_policy(None);
+}
+
+/// Hart `k.this` has no thread to run: wait (without burning the host CPU) until another
+/// hart makes one runnable or the first timer is due, or end the run if nothing can ever
+/// run again. Returns the kernel lock.
+fn idle<'a, 'm>(
+    machine: &'a Machine<'m>,
+    mut k: MutexGuard<'a, Kernel<'m>>,
+    hart: &mut Hart<'_>,
+) -> MutexGuard<'a, Kernel<'m>> {
+    let id = k.this;
+    if let Some(b) = &machine.baton {
+        // Deterministic: the baton goes to a hart that can run; if none can, this hart
+        // is the last one awake and advances virtual time to the first timer.
+        let smp = k.smp;
+        k.idle[id] = true;
+        drop(k);
+        let woken = b.idle(id);
+        k = machine.lock(id);
+        k.idle[id] = false;
+        smp.drain(hart);
+        if !woken && !k.idle_until_timer(hart) {
+            k.deadlock(hart);
+        }
+        return k;
+    }
+    let others_idle = (0..k.idle.len()).all(|h| h == id || k.idle[h]);
+    let deadline = k.timers.values().min().copied();
+    if others_idle && deadline.is_none() {
+        k.deadlock(hart);
+        return k;
+    }
+    k.idle[id] = true;
+    let wait = match deadline {
+        Some(d) => {
+            let (_, now) = k.clock_now(hart);
+            std::time::Duration::from_nanos(d.saturating_sub(now))
+        }
+        // Another hart is running: it will wake this one (or end the run).
+        None => std::time::Duration::from_secs(1),
+    };
+    let (mut k, _) = machine
+        .work
+        .wait_timeout(k, wait)
+        .unwrap_or_else(PoisonError::into_inner);
+    k.this = id;
+    k.idle[id] = false;
+    k.smp.drain(hart);
+    k
+}
+
+impl Kernel<'_> {
+    /// The thread whose registers are live in the hart in the kernel now.
+    fn cur(&self) -> Option<(u32, u32)> {
+        self.on_hart.get(self.this).copied().flatten()
+    }
+
+    fn set_cur(&mut self, t: Option<(u32, u32)>) {
+        if let Some(c) = self.on_hart.get_mut(self.this) {
+            *c = t;
+        }
+    }
+
+    /// Stops every other hart running a thread of `pid` (they leave user mode; what they
+    /// were running is gone or going) and forgets them there: the caller is about to
+    /// kill those threads or tear down the address space.
+    fn stop_other_harts_of(&mut self, pid: u32) {
+        for h in 0..self.on_hart.len() {
+            if h != self.this && self.on_hart[h].is_some_and(|(p, _)| p == pid) {
+                self.smp.wait_out_of_user(h);
+            }
+        }
+    }
+
+    /// Ends the run with a deadlock: every thread waits and nothing can wake one.
+    fn deadlock(&mut self, hart: &Hart<'_>) {
+        if let Some(init) = self.procs.get(&INIT_PID) {
+            init.log("dirtybit: every process is blocked and nothing can wake them (deadlock); stopping\n");
+        }
+        self.finished = Some(ExitStatus::Signaled {
+            signo: SIGKILL,
+            code: signal::SI_KERNEL,
+            addr: 0,
+            pc: hart.pc,
+        });
+    }
+
+    /// The top of the scheduler loop for this hart: ends the run when init has exited or
+    /// the instruction limit is reached; otherwise fires due timers, picks the next
+    /// thread (`None`: nothing to run), switches to it and delivers its pending signals
+    /// on the way to user mode. Returns the thread and its quantum.
+    fn schedule_next(&mut self, hart: &mut Hart<'_>) -> Option<(u32, u32, u64)> {
+        if let Some(TaskState::Zombie(status)) = self.procs.get(&INIT_PID).map(|p| p.state) {
+            self.finished = Some(status);
+            return None;
+        }
+        let budget = match self.config.max_insns {
+            Some(max) => {
+                if self.insns_done >= max {
+                    self.finished = Some(ExitStatus::InsnLimit);
+                    return None;
+                }
+                (max - self.insns_done).min(self.config.quantum_insns)
+            }
+            None => self.config.quantum_insns,
+        };
+        // Deterministic mode: a seeded quantum length, so preemption points move
+        // with the seed (the same seed, the same points).
+        let budget = match self.sched_rng.as_mut() {
+            Some(rng) => 1 + rng.next_u64() % budget.max(1),
+            None => budget,
+        };
+        self.fire_timers(hart);
+        let cursor = self.cursor.get(self.this).copied().unwrap_or_default();
+        let (pid, tid) = self.pick_next(cursor)?;
+        if let Some(c) = self.cursor.get_mut(self.this) {
+            *c = (pid, tid);
+        }
+        self.switch_to(hart, pid, tid);
+        // Signals queued while it was not running are delivered on the way to user mode.
+        self.deliver_pending(hart, pid);
+        if self.cur() != Some((pid, tid))
+            || self
+                .procs
+                .get(&pid)
+                .is_none_or(|p| p.state != TaskState::Runnable)
+        {
+            return self.schedule_next(hart);
+        }
+        Some((pid, tid, budget))
+    }
+
+    /// Wakes idle harts if a thread no hart runs is runnable.
+    fn wake_idle_harts(&mut self, machine: &Machine<'_>) {
+        if !self.idle.iter().any(|&i| i) || self.runnable().is_empty() {
+            return;
+        }
+        match &machine.baton {
+            Some(b) => {
+                for (h, &i) in self.idle.iter().enumerate() {
+                    if i {
+                        b.wake(h);
                     }
-                    (max - done).min(self.config.quantum_insns)
                 }
-                None => self.config.quantum_insns,
-            };
-            // Deterministic mode: a seeded quantum length, so preemption points move
-            // with the seed (the same seed, the same points).
-            let budget = match self.sched_rng.as_mut() {
-                Some(rng) => 1 + rng.next_u64() % budget.max(1),
-                None => budget,
-            };
-            self.fire_timers(hart);
-            let Some((pid, tid)) = self.pick_next(cursor) else {
-                // Nothing runs: sleep until the first timer, if one is set.
-                if self.idle_until_timer(hart) {
-                    continue;
-                }
-                // Nothing can run and nothing can wake anyone: Linux would hang here.
-                if let Some(init) = self.procs.get(&INIT_PID) {
-                    init.log("dirtybit: every process is blocked and nothing can wake them (deadlock); stopping\n");
-                }
-                return ExitStatus::Signaled {
-                    signo: SIGKILL,
-                    code: signal::SI_KERNEL,
-                    addr: 0,
-                    pc: hart.pc,
-                };
-            };
-            cursor = (pid, tid);
-            self.switch_to(hart, pid, tid);
-            self.run_quantum(hart, pid, budget);
+            }
+            None => machine.work.notify_all(),
         }
     }
 
     /// The guest's clocks now: `(CLOCK_REALTIME, CLOCK_MONOTONIC)` in ns, as
-    /// `clock_gettime` gives them to the guest.
+    /// `clock_gettime` gives them to the guest. A virtual clock follows the furthest any
+    /// hart has got in modelled cycles, so it never runs backwards across harts.
     fn clock_now(&self, hart: &Hart<'_>) -> (u64, u64) {
         let time = self.procs.get(&INIT_PID).map_or(
             crate::syscall::misc::TimeSource::Host {
@@ -288,7 +561,8 @@ impl Kernel<'_> {
             },
             |p| p.time,
         );
-        time.now(syscall::cycles_to_ns(hart.stats().cycles))
+        let cycles = self.vclock_cycles.max(hart.stats().cycles);
+        time.now(syscall::cycles_to_ns(cycles))
     }
 
     /// Completes the calls of sleepers whose deadline has passed: a futex wait returns
@@ -313,8 +587,8 @@ impl Kernel<'_> {
         }
     }
 
-    /// With no thread runnable: waits for the earliest timer (the host sleeps for a host
-    /// clock; a virtual clock is advanced by idle cycles) and returns `true`, or returns
+    /// With no thread runnable and the guest clocks virtual: advances time to the
+    /// earliest timer (idle cycles charged to the hart) and returns `true`, or returns
     /// `false` if no timer is set.
     fn idle_until_timer(&mut self, hart: &mut Hart<'_>) -> bool {
         let Some(&deadline) = self.timers.values().min() else {
@@ -329,16 +603,18 @@ impl Kernel<'_> {
         if host {
             std::thread::sleep(std::time::Duration::from_nanos(wait));
         } else {
-            hart.charge_cycles(wait.max(1));
+            // The hart idles from the furthest point any hart has reached.
+            let behind = self.vclock_cycles.saturating_sub(hart.stats().cycles);
+            hart.charge_cycles(behind + wait.max(1));
+            self.vclock_cycles = self.vclock_cycles.max(hart.stats().cycles);
         }
         self.fire_timers(hart);
         true
     }
 
-    /// The next runnable thread after `after` (round robin by `(pid, tid)`; in
-    /// [`SchedMode::Deterministic`] a seeded pick among the runnable ones), waking I/O
+    /// The runnable threads no other hart runs, in `(pid, tid)` order, waking I/O
     /// sleepers whose world has moved since they slept.
-    fn pick_next(&mut self, after: (u32, u32)) -> Option<(u32, u32)> {
+    fn runnable(&mut self) -> Vec<(u32, u32)> {
         let epoch = self.epoch;
         let mut runnable = Vec::new();
         for (&pid, p) in &mut self.procs {
@@ -359,6 +635,21 @@ impl Kernel<'_> {
                 }
             }
         }
+        let this = self.this;
+        runnable.retain(|t| {
+            !self
+                .on_hart
+                .iter()
+                .enumerate()
+                .any(|(h, o)| h != this && *o == Some(*t))
+        });
+        runnable
+    }
+
+    /// The next thread for this hart after `after` (round robin by `(pid, tid)`; in
+    /// [`SchedMode::Deterministic`] a seeded pick among the runnable ones).
+    fn pick_next(&mut self, after: (u32, u32)) -> Option<(u32, u32)> {
+        let runnable = self.runnable();
         if let Some(rng) = self.sched_rng.as_mut() {
             if runnable.is_empty() {
                 return None;
@@ -373,28 +664,35 @@ impl Kernel<'_> {
             .copied()
     }
 
-    /// Context switch: save the running thread's registers, load thread `tid` of `pid`
-    /// (into its process, then its registers into the hart) and its `satp` (ASID-tagged:
-    /// no TLB flush; threads of one process share it).
+    /// Context switch on this hart: save the running thread's registers, load thread
+    /// `tid` of `pid` (into its process, then its registers into the hart) and its `satp`
+    /// (ASID-tagged: no TLB flush; threads of one process share it).
     fn switch_to(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32) {
-        if self.current == Some((pid, tid)) {
+        if self.cur() == Some((pid, tid)) {
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.load_thread(tid);
+            }
             return;
         }
-        if let Some(prev) = self.current.and_then(|(c, _)| self.procs.get_mut(&c)) {
-            prev.ctx = hart.save_context();
+        if let Some((ppid, ptid)) = self.cur() {
+            if let Some(prev) = self.procs.get_mut(&ppid) {
+                if prev.load_thread(ptid) {
+                    prev.ctx = hart.save_context();
+                }
+            }
         }
         if let Some(next) = self.procs.get_mut(&pid) {
             next.load_thread(tid);
             hart.set_satp(next.mm.satp());
             hart.restore_context(&next.ctx);
-            apply_flush(hart, next);
+            apply_flush(self.smp, hart, next);
         }
-        self.current = Some((pid, tid));
+        self.set_cur(Some((pid, tid)));
     }
 
-    /// Whether `pid`'s loaded thread is the one live in the hart.
+    /// Whether `pid`'s loaded thread is the one live in this hart.
     fn is_current(&self, pid: u32) -> bool {
-        self.current.is_some_and(|(c, _)| c == pid)
+        self.cur().is_some_and(|(c, _)| c == pid)
     }
 
     /// Completes the sleeping call of thread `tid` of `pid` with `value` in a0 (a futex
@@ -416,35 +714,55 @@ impl Kernel<'_> {
 
     fn alloc_asid(&mut self, hart: &mut Hart<'_>) -> u16 {
         let asid = self.next_asid;
+        let all = TlbFlush {
+            range: TlbFlushRange::All,
+            icache: false,
+        };
         self.next_asid = self.next_asid.checked_add(1).unwrap_or_else(|| {
-            // ASIDs wrapped: start over with a clean TLB.
-            hart.sfence_vma(None, None);
+            // ASIDs wrapped: start over with clean TLBs on every hart.
+            for a in 0..=u16::MAX {
+                self.smp.flush_tlb(hart, a, all);
+            }
             2
         });
         // A reused ASID may still have stale entries.
-        hart.sfence_vma(None, Some(asid));
+        self.smp.flush_tlb(hart, asid, all);
         asid
     }
 
-    /// Runs `pid` for up to `budget` instructions and handles what stops it.
-    fn run_quantum(&mut self, hart: &mut Hart<'_>, pid: u32, budget: u64) {
-        // Signals queued while it was not running are delivered on the way to user mode.
-        self.deliver_pending(hart, pid);
-        if self
-            .procs
-            .get(&pid)
-            .is_none_or(|p| p.state != TaskState::Runnable)
-        {
-            return;
+    /// `flush_tlb_mm_range()` for every address space a kernel path left a flush pending
+    /// in (the reverse map unmaps pages of other processes; a fork write-protects the
+    /// parent): on this hart and, by IPI, on the others.
+    fn sync_remote_tlbs(&mut self, hart: &mut Hart<'_>) {
+        for p in self.procs.values_mut() {
+            apply_flush(self.smp, hart, p);
         }
-        let fault = match hart.run(budget) {
+    }
+
+    /// Handles what stopped thread `tid` of `pid` on this hart (`exit`), then delivers
+    /// its pending signals on the way back to user mode. Returns whether a system call
+    /// stopped at a scheduling point (it is re-issued).
+    fn handle_exit(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32, exit: Exit) -> bool {
+        // The thread may have been killed meanwhile by another hart (its group exited,
+        // an execve): then what it was doing is moot.
+        let alive = self.procs.get_mut(&pid).is_some_and(|p| {
+            p.state != TaskState::Zombie(ExitStatus::InsnLimit)
+                && !matches!(p.state, TaskState::Zombie(_))
+                && p.load_thread(tid)
+        });
+        if !alive {
+            self.set_cur(None);
+            return false;
+        }
+        let mut restart = false;
+        let fault = match exit {
             Exit::BudgetExhausted | Exit::Timer | Exit::Ipi | Exit::Wfi => None,
             Exit::Ecall => {
                 hart.account_trap();
                 self.stats.syscalls += 1;
                 self.epoch += 1;
                 let before = self.phys.events().snapshot();
-                self.syscall(hart, pid);
+                restart = self.syscall(hart, pid, tid);
                 self.charge_kernel_work(hart, &before);
                 None
             }
@@ -453,10 +771,10 @@ impl Kernel<'_> {
                 self.stats.page_faults += 1;
                 let before = self.phys.events().snapshot();
                 let Some(proc) = self.procs.get_mut(&pid) else {
-                    return;
+                    return false;
                 };
                 let r = proc.mm.handle_user_fault(va.raw(), access);
-                apply_flush(hart, proc);
+                apply_flush(self.smp, hart, proc);
                 let asid = proc.mm.asid();
                 self.charge_kernel_work(hart, &before);
                 match r {
@@ -503,6 +821,7 @@ impl Kernel<'_> {
             );
         }
         self.deliver_pending(hart, pid);
+        restart
     }
 
     /// Charges the kernel work done since `before` (a [`crate::mm::KernelEvents`]
@@ -517,10 +836,31 @@ impl Kernel<'_> {
         self.stats.kernel_cycles += cycles;
     }
 
-    /// One system call of `pid` (whose registers are live in the hart).
-    fn syscall(&mut self, hart: &mut Hart<'_>, pid: u32) {
+    /// One system call of thread `tid` of `pid` (whose registers are live in the hart).
+    /// Returns whether it stopped at a scheduling point (it is re-issued and resumes).
+    fn syscall(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32) -> bool {
         let (n, a) = syscall::args(hart);
         let pc = hart.pc;
+        // A call that stopped at a scheduling point gets its resume state back if it is
+        // re-issued as it was (a signal handler may have run in between).
+        let resume = self
+            .resume
+            .remove(&(pid, tid))
+            .filter(|&(rn, ra, _)| rn == n && ra == a)
+            .map(|(_, _, r)| r);
+        crate::percpu::enter_syscall(resume);
+        self.syscall_inner(hart, pid, n, a, pc);
+        match crate::percpu::exit_syscall() {
+            Some(r) => {
+                self.stats.resched_stops += 1;
+                self.resume.insert((pid, tid), (n, a, r));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn syscall_inner(&mut self, hart: &mut Hart<'_>, pid: u32, n: u64, a: [u64; 6], pc: u64) {
         let outcome = match n {
             nr::SYS_clone => {
                 let r = self.sys_clone(hart, pid, a);
@@ -630,10 +970,12 @@ impl Kernel<'_> {
                 self.block(pid, on, hart);
             }
             SyscallOutcome::Exit(status) => self.exit_process(hart, pid, status),
+            // The pc stays at the ecall: the thread re-issues the call and it resumes.
+            SyscallOutcome::Restart => {}
         }
-        if let Some(proc) = self.procs.get_mut(&pid) {
-            if self.current.is_some_and(|(c, _)| c == pid) {
-                apply_flush(hart, proc);
+        if self.is_current(pid) {
+            if let Some(proc) = self.procs.get_mut(&pid) {
+                apply_flush(self.smp, hart, proc);
             }
         }
     }
@@ -669,8 +1011,8 @@ impl Kernel<'_> {
         p.state = TaskState::Blocked(on);
         p.ctx = hart.save_context();
         let tid = p.tid;
-        if self.current == Some((pid, tid)) {
-            self.current = None;
+        if self.cur() == Some((pid, tid)) {
+            self.set_cur(None);
         }
         if on == WaitOn::Io {
             self.io_sleep.insert((pid, tid), self.epoch);
@@ -739,7 +1081,7 @@ impl Kernel<'_> {
             child.clear_child_tid = ctid;
         }
         // The parent's PTEs were write-protected for COW: flush its TLB entries now.
-        apply_flush(hart, parent);
+        apply_flush(self.smp, hart, parent);
         self.next_pid += 1;
         // /proc/<pid> appears with the task (pids are never reused: cannot fail).
         let _ = child.vfs.proc_register(child_pid);
@@ -873,6 +1215,8 @@ impl Kernel<'_> {
     /// exits, and the caller continues as the leader (tid = pid), with no
     /// `clear_child_tid` or robust list (`exec_mm_release()`).
     fn de_thread(&mut self, hart: &mut Hart<'_>, pid: u32) {
+        // The other threads may be running on other harts: stop them first.
+        self.stop_other_harts_of(pid);
         let Some(proc) = self.procs.get_mut(&pid) else {
             return;
         };
@@ -896,7 +1240,7 @@ impl Kernel<'_> {
             debug_assert_eq!(p.tid, me);
             p.tid = pid;
         }
-        self.current = Some((pid, pid));
+        self.set_cur(Some((pid, pid)));
     }
 
     /// `exit(code)` of the loaded thread of `pid` (`do_exit()` of one task): its robust
@@ -918,8 +1262,8 @@ impl Kernel<'_> {
         if let Some(proc) = self.procs.get_mut(&pid) {
             proc.drop_loaded_thread();
         }
-        if self.current == Some((pid, tid)) {
-            self.current = None;
+        if self.cur() == Some((pid, tid)) {
+            self.set_cur(None);
         }
     }
 
@@ -954,6 +1298,9 @@ impl Kernel<'_> {
     /// zombie holding its exit status, its children are re-parented to init, and its
     /// parent is woken (and sent its exit signal).
     fn exit_process(&mut self, hart: &mut Hart<'_>, pid: u32, status: ExitStatus) {
+        // Threads of the group running on other harts leave user mode before anything
+        // of theirs goes (their address space above all).
+        self.stop_other_harts_of(pid);
         if self.is_current(pid) {
             if let Some(proc) = self.procs.get_mut(&pid) {
                 proc.ctx = hart.save_context();
@@ -978,7 +1325,7 @@ impl Kernel<'_> {
             }
         }
         if self.is_current(pid) {
-            self.current = None;
+            self.set_cur(None);
         }
         let Some(proc) = self.procs.get(&pid) else {
             return;
@@ -997,7 +1344,7 @@ impl Kernel<'_> {
         // and its exit status stay until the parent reaps it. Its translations and any
         // executable frames freed must not survive in the hart.
         proc.mm.release();
-        apply_flush(hart, proc);
+        apply_flush(self.smp, hart, proc);
         let (ppid, exit_signal) = (proc.ppid, proc.exit_signal);
         self.io_sleep.remove(&(pid, tid));
         for p in self.procs.values_mut() {
@@ -1558,6 +1905,14 @@ impl Kernel<'_> {
         if info.signo >= 32 || !queue.iter().any(|q| q.signo == info.signo) {
             queue.push(info);
         }
+        // signal_wake_up() → kick_process(): a target running on another hart comes back
+        // to the kernel, which delivers it.
+        let this = self.this;
+        if let Some(h) =
+            (0..self.on_hart.len()).find(|&h| h != this && self.on_hart[h] == Some((pid, target)))
+        {
+            self.smp.kick(h);
+        }
         if !blocked {
             if let Some(TaskState::Blocked(on)) = p.thread_state(target) {
                 // A vfork parent's call has already completed: nothing to interrupt.
@@ -1632,7 +1987,7 @@ impl Kernel<'_> {
         match setup_rt_frame(&mut p.mm, &mut ctx, &mut p.signals, &info, &act, tramp) {
             Ok(()) => {
                 hart.restore_context(&ctx);
-                apply_flush(hart, p);
+                apply_flush(self.smp, hart, p);
             }
             // The frame cannot be written: Linux forces SIGSEGV (force_sigsegv).
             Err(_) => {
@@ -1767,31 +2122,13 @@ fn copy_thread(hart: &Hart<'_>, flags: u64, newsp: u64, tls: u64) -> UserContext
     ctx
 }
 
-/// Carries out the TLB (and icache) maintenance the mm asked for: the single-hart form of
-/// `flush_tlb_range()` / `flush_tlb_mm()` and `flush_icache_all()`.
-fn apply_flush(hart: &mut Hart<'_>, proc: &mut Process) {
+/// Carries out the TLB (and icache) maintenance the mm asked for — `flush_tlb_range()` /
+/// `flush_tlb_mm()` and `flush_icache_all()` — on this hart and, by IPI with
+/// acknowledgement, on the others ([`Smp::flush_tlb`]).
+fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, proc: &mut Process) {
     let asid = proc.mm.asid();
     let flush = proc.mm.take_tlb_flush();
-    match flush.range {
-        TlbFlushRange::None => {}
-        TlbFlushRange::All => hart.sfence_vma(None, Some(asid)),
-        TlbFlushRange::Range { start, end } => {
-            // As Linux's flush_tlb_range(): page by page up to a ceiling, then the ASID.
-            const CEILING_PAGES: u64 = 64;
-            if (end - start) / 4096 > CEILING_PAGES {
-                hart.sfence_vma(None, Some(asid));
-            } else {
-                let mut va = start & !0xfff;
-                while va < end {
-                    hart.sfence_vma(Some(va), Some(asid));
-                    va += 4096;
-                }
-            }
-        }
-    }
-    if flush.icache {
-        hart.flush_icache();
-    }
+    smp.flush_tlb(hart, asid, flush);
 }
 
 #[cfg(test)]

@@ -13,14 +13,17 @@ pub mod futex;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod percpu;
 pub mod process;
 pub mod procfs;
 pub mod signal;
+pub mod smp;
 pub mod syscall;
 pub mod uaccess;
 
 pub use config::{
-    ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, DETERMINISTIC_EPOCH_NS, RAM_BASE,
+    ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, DETERMINISTIC_EPOCH_NS, MAX_HARTS,
+    RAM_BASE,
 };
 pub use errno::{Errno, KResult};
 pub use fs::HostStreams;

@@ -8,9 +8,11 @@
 //! - Slow path, under the mmap lock: [`__get_user_pages`] walks the range page by page:
 //!   the VMA (`vma_lookup()` + [`check_vma_flags`]), then [`follow_page_pte`]; when that
 //!   finds no usable PTE, [`faultin_page`] calls the fault handler
-//!   ([`Mm::handle_mm_fault_vma`]) and the page is looked up again. [`cond_resched`] is
-//!   the point between the two where, in Linux, the task can be preempted and another
-//!   thread of the process can run (the Dirty COW race window).
+//!   ([`Mm::handle_mm_fault_vma`]) and the page is looked up again. `cond_resched()`
+//!   ([`crate::percpu::cond_resched`]) at the top of the retry loop is the point between
+//!   the two where another thread of the process can run (the Dirty COW race window): a
+//!   resumable caller (`/proc/<pid>/mem`) stops there when the scheduler wants the hart,
+//!   and resumes with the same `foll_flags` when re-issued.
 //! - Fast path, lockless: [`gup_fast`] walks the page table without a VMA, takes a
 //!   speculative reference and re-checks the PTE; `gup_fast_fallback()` finishes the rest
 //!   on the slow path (`get_user_pages_fast()`, `pin_user_pages_fast()`), or does not
@@ -430,12 +432,6 @@ pub enum FollowError {
     Err(Errno),
 }
 
-/// `cond_resched()`: the scheduling point of the `__get_user_pages()` loop. A no-op on one
-/// hart without kernel preemption; in Linux another thread of the process may run here
-/// (the Dirty COW window between `faultin_page()` and the next `follow_page_pte()`).
-#[inline]
-pub fn cond_resched() {}
-
 /// `check_vma_flags()`: may GUP with `gup_flags` touch `vma` at all?
 ///
 /// # Errors
@@ -787,7 +783,7 @@ pub fn faultin_page(
 /// signalled from inside GUP, so a livelock (a kernel bug) fails instead of hanging.
 const MAX_FAULTS_PER_PAGE: u32 = 16;
 
-/// What runs at the [`cond_resched`] point before each retry (tests model another thread
+/// What runs at the `cond_resched()` point before each retry (tests model another thread
 /// there); `None` in production.
 pub(crate) type RetryHook<'h> = Option<&'h mut dyn FnMut(&mut Mm, u64)>;
 
@@ -845,10 +841,22 @@ pub(crate) fn __get_user_pages_hooked(
         }
         let Some(v) = vma.as_ref() else { break };
         // 4.x kept `foll_flags` per page: a generation's fixup lasts for this page only.
-        let mut foll_flags = gup_flags;
+        // A call re-issued after stopping at cond_resched() continues with the flags it
+        // had there, from the lookup.
+        let resumed = crate::percpu::gup_resume(start);
+        let mut foll_flags = resumed.unwrap_or(gup_flags);
+        let mut just_resumed = resumed.is_some();
         let mut faults = 0u32;
         let page_increm = loop {
-            cond_resched();
+            // cond_resched(): another thread may run here; a resumable call stops and is
+            // re-issued (see crate::percpu).
+            if !std::mem::take(&mut just_resumed)
+                && done == 0
+                && crate::percpu::cond_resched(start, foll_flags)
+            {
+                err = Errno::ERESTARTNOINTR;
+                break 'pages;
+            }
             match follow_page_mask(guard.mm, v, start, foll_flags) {
                 Ok((pfn, page_mask)) => {
                     // The rest of a large folio's pages up to the end of its mapping, in

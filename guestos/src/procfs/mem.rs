@@ -15,6 +15,7 @@ use crate::errno::{Errno, KResult};
 use crate::fs::KernelFileBinding;
 use crate::mm::gup::access_remote_vm;
 use crate::mm::FollFlags;
+use crate::percpu::ResumableSection;
 use crate::process::Tasks;
 use crate::uaccess::UserAccess;
 
@@ -31,7 +32,9 @@ use crate::uaccess::UserAccess;
 /// `EIO` if not even the first piece could be transferred (an unmapped address, a
 /// forced write into a shared read-only mapping, an address beyond `TASK_SIZE`);
 /// `EFAULT` if the caller's buffer faults (even after some bytes moved: Linux's
-/// `copied = -EFAULT`; the file position still advances past what moved).
+/// `copied = -EFAULT`; the file position still advances past what moved);
+/// `ERESTARTNOINTR` (kernel-internal) if GUP stopped at `cond_resched()`: the position is
+/// unchanged and the re-issued call continues after the bytes already moved.
 pub fn mem_rw(
     tasks: &mut Tasks<'_>,
     caller: u32,
@@ -57,8 +60,14 @@ pub fn mem_rw(
         FollFlags::FORCE
     };
     let mut page = vec![0u8; PAGE_SIZE as usize];
-    let mut addr = pos;
-    let mut copied: KResult<usize> = Ok(0);
+    // access_remote_vm() may stop at cond_resched() (another thread runs): the call is
+    // then re-issued and continues after the bytes it had completed.
+    let (section, progress) = ResumableSection::enter();
+    let progress = progress.min(count);
+    buf = buf.wrapping_add(progress as u64);
+    count -= progress;
+    let mut addr = pos.wrapping_add(progress as u64);
+    let mut copied: KResult<usize> = Ok(progress);
     while count > 0 {
         let this_len = count.min(PAGE_SIZE as usize);
         let chunk = page.get_mut(..this_len).unwrap_or_default();
@@ -73,6 +82,17 @@ pub fn mem_rw(
             break;
         };
         let n = access_remote_vm(mm, addr, chunk, flags);
+        if section.stopped(copied.unwrap_or(0) + n) {
+            if !write {
+                // The bytes read before the stop reach the caller now; the resumed call
+                // reads on after them.
+                let piece = chunk.get(..n).unwrap_or_default();
+                if let Some(mm) = tasks.mm_of(caller) {
+                    let _ = mm.copy_to_user(buf, piece);
+                }
+            }
+            return (Err(Errno::ERESTARTNOINTR), pos);
+        }
         if n == 0 {
             if copied == Ok(0) {
                 copied = Err(Errno::EIO);

@@ -34,6 +34,10 @@ pub enum SyscallOutcome {
     /// The call cannot complete now: the process sleeps and re-issues the same `ecall`
     /// when what it waits on may have changed (Linux's `-ERESTARTSYS` restart).
     Block(crate::process::WaitOn),
+    /// The call stopped at a scheduling point (`-ERESTARTNOINTR`, see
+    /// [`crate::percpu`]): the thread stays runnable with its pc at the `ecall`, and the
+    /// re-issued call resumes where it stopped.
+    Restart,
 }
 
 /// Modelled cycles are converted to time at this nominal clock (1 GHz) for the CPU-time
@@ -69,6 +73,7 @@ pub fn finish(
 ) -> SyscallOutcome {
     let outcome = match result {
         Ok(o) => o,
+        Err(Errno::ERESTARTNOINTR) => SyscallOutcome::Restart,
         Err(e) => SyscallOutcome::Return(e.as_return()),
     };
     if proc.strace {
@@ -79,6 +84,7 @@ pub fn finish(
             (SyscallOutcome::Resume, _) => "(resumed)".to_string(),
             (SyscallOutcome::Exit(_), _) => "?".to_string(),
             (SyscallOutcome::Block(_), _) => "(blocked; restarted)".to_string(),
+            (SyscallOutcome::Restart, _) => "? ERESTARTNOINTR (to be restarted)".to_string(),
         };
         proc.log(&format!(
             "{} {name}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {ret}\n",

@@ -1,0 +1,183 @@
+//! Per-hart ("per-CPU") kernel state, and how a system call stops at a scheduling point
+//! and later resumes where it stopped.
+//!
+//! Each hart enters the kernel on its own host thread, so the state here is thread-local:
+//! Linux's per-CPU variables. It holds the scheduling policy of this hart's
+//! `need_resched()` and, while a system call runs, its resume state.
+//!
+//! A system call runs to completion on the host thread; a task cannot sleep in the middle
+//! of one with its kernel stack kept. Where Linux may reschedule inside a call —
+//! [`cond_resched`] at the top of the `__get_user_pages()` retry loop, where another thread
+//! can run between `faultin_page()` and the next `follow_page_mask()` (the Dirty COW
+//! window) — this kernel ends the call with `-ERESTARTNOINTR` instead and keeps what the
+//! call needs to continue exactly there ([`Resume`]: the bytes already copied, the GUP
+//! address and its `foll_flags` as `faultin_page()` left them). The call is re-issued (the
+//! pc stays at its `ecall`), the resume state is handed back to it, and it continues from
+//! the point after `cond_resched()`. Between the two halves the scheduler runs other
+//! threads, on this hart or another: the window Linux's `cond_resched()` opens.
+//!
+//! Only calls that know how to resume ([`ResumableSection`]: `/proc/<pid>/mem` reads and
+//! writes) stop; elsewhere [`cond_resched`] is a no-op, as on a kernel without
+//! preemption whose `need_resched` is clear.
+
+use std::cell::RefCell;
+
+use crate::mm::FollFlags;
+
+/// Where a stopped system call continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resume {
+    /// Bytes the call had completed before it stopped.
+    pub progress: usize,
+    /// The `__get_user_pages()` position it stopped at: the address and `foll_flags`
+    /// (which the generation's `faultin_page()` fixup may have changed).
+    pub gup: Option<(u64, FollFlags)>,
+}
+
+/// `need_resched()` of this hart: asked at each scheduling point.
+pub type ReschedPolicy = Box<dyn FnMut() -> bool>;
+
+#[derive(Default)]
+struct PerCpu {
+    policy: Option<ReschedPolicy>,
+    /// Inside a call that can stop and resume.
+    resumable: bool,
+    /// Handed to the running call at entry (consumed piece by piece).
+    resume: Option<Resume>,
+    /// Set when the running call stopped at a scheduling point.
+    stopped: Option<Resume>,
+}
+
+thread_local! {
+    static CPU: RefCell<PerCpu> = RefCell::new(PerCpu::default());
+}
+
+/// Installs this hart's `need_resched()` (`None`: never reschedule inside a call).
+pub fn set_resched_policy(policy: Option<ReschedPolicy>) {
+    CPU.with(|c| c.borrow_mut().policy = policy);
+}
+
+/// At system-call entry: the resume state of the call being re-issued, if it stopped.
+pub fn enter_syscall(resume: Option<Resume>) {
+    CPU.with(|c| {
+        let mut c = c.borrow_mut();
+        c.resume = resume;
+        c.stopped = None;
+    });
+}
+
+/// At system-call exit: the resume state if the call stopped at a scheduling point
+/// (it returned `ERESTARTNOINTR`), else `None`. Clears what is left.
+pub fn exit_syscall() -> Option<Resume> {
+    CPU.with(|c| {
+        let mut c = c.borrow_mut();
+        c.resume = None;
+        c.stopped.take()
+    })
+}
+
+/// A call that can stop at a scheduling point and resume, for as long as it lives.
+#[derive(Debug)]
+pub struct ResumableSection(());
+
+impl ResumableSection {
+    /// Enters the section; returns it and the bytes a previous, stopped instance of the
+    /// call completed.
+    pub fn enter() -> (Self, usize) {
+        let progress = CPU.with(|c| {
+            let mut c = c.borrow_mut();
+            c.resumable = true;
+            c.resume.as_ref().map_or(0, |r| r.progress)
+        });
+        (Self(()), progress)
+    }
+
+    /// Whether the call stopped at a scheduling point (it must return
+    /// `ERESTARTNOINTR` at once); `progress` is recorded as the bytes it completed.
+    pub fn stopped(&self, progress: usize) -> bool {
+        CPU.with(|c| {
+            let mut c = c.borrow_mut();
+            match c.stopped.as_mut() {
+                Some(s) => {
+                    s.progress = progress;
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+}
+
+impl Drop for ResumableSection {
+    fn drop(&mut self) {
+        CPU.with(|c| c.borrow_mut().resumable = false);
+    }
+}
+
+/// The `foll_flags` to resume `__get_user_pages()` with at `addr`, if the re-issued call
+/// stopped there (consumed: `None` afterwards). The caller continues after its
+/// `cond_resched()`, with the page lookup.
+pub fn gup_resume(addr: u64) -> Option<FollFlags> {
+    CPU.with(|c| {
+        let mut c = c.borrow_mut();
+        let r = c.resume.as_mut()?;
+        match r.gup {
+            Some((a, flags)) if a == addr => {
+                r.gup = None;
+                Some(flags)
+            }
+            _ => None,
+        }
+    })
+}
+
+/// `cond_resched()` in the `__get_user_pages()` loop, about to look up `addr` with
+/// `foll_flags`: returns `true` if the call must stop here (a resumable call, and this
+/// hart's `need_resched()` says another thread should run); the position is kept for
+/// [`gup_resume`].
+pub fn cond_resched(addr: u64, foll_flags: FollFlags) -> bool {
+    CPU.with(|c| {
+        let mut c = c.borrow_mut();
+        if !c.resumable || c.stopped.is_some() {
+            return false;
+        }
+        let yes = c.policy.as_mut().is_some_and(|p| p());
+        if yes {
+            c.stopped = Some(Resume {
+                progress: 0,
+                gup: Some((addr, foll_flags)),
+            });
+        }
+        yes
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_is_kept_only_inside_a_resumable_section() {
+        set_resched_policy(Some(Box::new(|| true)));
+        enter_syscall(None);
+        assert!(!cond_resched(0x1000, FollFlags::WRITE));
+        let (section, progress) = ResumableSection::enter();
+        assert_eq!(progress, 0);
+        assert!(cond_resched(0x1000, FollFlags::FORCE));
+        assert!(section.stopped(7));
+        drop(section);
+        let r = exit_syscall().expect("stopped");
+        assert_eq!(r.progress, 7);
+        assert_eq!(r.gup, Some((0x1000, FollFlags::FORCE)));
+        // Re-issued: the progress and the GUP position come back once.
+        enter_syscall(Some(r));
+        let (_section, progress) = ResumableSection::enter();
+        assert_eq!(progress, 7);
+        assert_eq!(gup_resume(0x2000), None);
+        assert_eq!(gup_resume(0x1000), Some(FollFlags::FORCE));
+        assert_eq!(gup_resume(0x1000), None);
+        set_resched_policy(None);
+        assert!(!cond_resched(0x1000, FollFlags::FORCE));
+        assert_eq!(exit_syscall(), None);
+    }
+}

@@ -1,0 +1,400 @@
+//! What the harts share beyond the kernel lock: TLB shootdown by IPI, kicks, and the
+//! deterministic scheduler's baton.
+//!
+//! **TLB shootdown** (Linux's `flush_tlb_mm_range()` → `on_each_cpu_mask()`, riscv's
+//! `__flush_tlb_range()` → SBI remote fence). A kernel path that changed PTEs of an
+//! address space other harts may have cached (an ASID-tagged TLB keeps entries across
+//! context switches) posts the `sfence.vma` to every other hart's mailbox, raises its
+//! software interrupt (the CLINT's `msip`), and waits for the acknowledgement of each
+//! hart that is running guest code. A hart that is not in user mode has nothing to do
+//! yet: it drains its mailbox before it next enters user mode. The handshake is the
+//! Dekker-style pair "set `in_user`, then drain" / "post, then read `in_user`" in
+//! sequentially consistent order, so a request is either seen by the drain or waited for.
+//! The initiator holds the kernel lock while it waits, so no page or page table it freed
+//! is reused by another kernel path before every hart has dropped the stale translations.
+//!
+//! **Kicks**: the same interrupt without a request makes a hart leave user mode at its
+//! next check (a fatal signal for a thread it runs, the end of the run):
+//! [`Smp::kick`], and [`Smp::wait_out_of_user`] for callers that must know the hart
+//! no longer runs guest code (tearing down an address space).
+//!
+//! **Baton** ([`Baton`], `--sched deterministic`): every hart still has its host thread,
+//! but only the holder of the baton runs; at each scheduling point a seeded choice among
+//! the harts that can run decides who continues. All inter-hart interaction happens in
+//! between, so a seed fixes the interleaving.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use devices::Clint;
+use emu::Hart;
+
+use crate::fs::Prng;
+use crate::mm::{TlbFlush, TlbFlushRange};
+
+/// One `sfence.vma` request for a remote hart.
+#[derive(Debug, Clone, Copy)]
+pub struct Shootdown {
+    /// The address space's ASID.
+    pub asid: u16,
+    /// What to invalidate.
+    pub flush: TlbFlush,
+}
+
+#[derive(Debug, Default)]
+struct HartSlot {
+    /// Running guest code (between [`Smp::enter_user`] and [`Smp::leave_user`]).
+    in_user: AtomicBool,
+    mailbox: Mutex<Vec<Shootdown>>,
+    /// Requests posted / acknowledged (each drain acknowledges all posted before it).
+    posted: AtomicU64,
+    acked: AtomicU64,
+}
+
+/// Counts of inter-hart traffic (for `--stats`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SmpCounts {
+    /// Shootdown requests posted to remote harts.
+    pub shootdowns: u64,
+    /// Software interrupts raised (shootdowns and kicks).
+    pub ipis: u64,
+    /// Times an initiator waited for a hart in user mode to acknowledge.
+    pub ack_waits: u64,
+}
+
+/// The harts' shared state (see the module docs).
+#[derive(Debug)]
+pub struct Smp<'c> {
+    clint: &'c Clint,
+    slots: Vec<HartSlot>,
+    shootdowns: AtomicU64,
+    ipis: AtomicU64,
+    ack_waits: AtomicU64,
+}
+
+impl<'c> Smp<'c> {
+    /// State for `harts` harts whose interrupts are `clint`'s `msip` bits.
+    pub fn new(harts: usize, clint: &'c Clint) -> Self {
+        Self {
+            clint,
+            slots: (0..harts).map(|_| HartSlot::default()).collect(),
+            shootdowns: AtomicU64::new(0),
+            ipis: AtomicU64::new(0),
+            ack_waits: AtomicU64::new(0),
+        }
+    }
+
+    /// Number of harts.
+    pub fn harts(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Inter-hart traffic so far.
+    pub fn counts(&self) -> SmpCounts {
+        SmpCounts {
+            shootdowns: self.shootdowns.load(Ordering::Relaxed),
+            ipis: self.ipis.load(Ordering::Relaxed),
+            ack_waits: self.ack_waits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Hart `hart` is about to run guest code: from now on shootdowns wait for it.
+    /// Drains its mailbox (after publishing `in_user`, see the module docs).
+    pub fn enter_user(&self, hart: &mut Hart<'_>) {
+        let id = hart.hart_id();
+        if let Some(slot) = self.slots.get(id) {
+            slot.in_user.store(true, Ordering::SeqCst);
+        }
+        self.drain(hart);
+    }
+
+    /// Hart `hart` has stopped running guest code (a trap, its quantum, a kick).
+    pub fn leave_user(&self, hart: &Hart<'_>) {
+        if let Some(slot) = self.slots.get(hart.hart_id()) {
+            slot.in_user.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Applies every request in `hart`'s mailbox to its TLB, acknowledges them, and
+    /// clears its software interrupt.
+    pub fn drain(&self, hart: &mut Hart<'_>) {
+        let id = hart.hart_id();
+        let Some(slot) = self.slots.get(id) else {
+            return;
+        };
+        self.clint.set_msip(id, false);
+        let posted = slot.posted.load(Ordering::SeqCst);
+        let requests = std::mem::take(&mut *lock(&slot.mailbox));
+        for r in requests {
+            flush_local(hart, r.asid, r.flush);
+        }
+        slot.acked.fetch_max(posted, Ordering::SeqCst);
+    }
+
+    /// `flush_tlb_mm_range()` across harts: applies `flush` for `asid` on `hart` (the
+    /// caller's) and posts it to every other hart, then waits until each of them that is
+    /// running guest code has acknowledged it.
+    pub fn flush_tlb(&self, hart: &mut Hart<'_>, asid: u16, flush: TlbFlush) {
+        flush_local(hart, asid, flush);
+        if self.slots.len() < 2 || flush.is_none() {
+            return;
+        }
+        let me = hart.hart_id();
+        let mut waits = Vec::new();
+        for (id, slot) in self.slots.iter().enumerate() {
+            if id == me {
+                continue;
+            }
+            lock(&slot.mailbox).push(Shootdown { asid, flush });
+            let ticket = slot.posted.fetch_add(1, Ordering::SeqCst) + 1;
+            self.shootdowns.fetch_add(1, Ordering::Relaxed);
+            self.raise(id);
+            waits.push((id, ticket));
+        }
+        for (id, ticket) in waits {
+            let Some(slot) = self.slots.get(id) else {
+                continue;
+            };
+            let mut waited = false;
+            while slot.in_user.load(Ordering::SeqCst) && slot.acked.load(Ordering::SeqCst) < ticket
+            {
+                waited = true;
+                std::thread::yield_now();
+            }
+            if waited {
+                self.ack_waits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Makes hart `id` leave user mode at its next interrupt check.
+    pub fn kick(&self, id: usize) {
+        if self
+            .slots
+            .get(id)
+            .is_some_and(|s| s.in_user.load(Ordering::SeqCst))
+        {
+            self.raise(id);
+        }
+    }
+
+    /// Kicks hart `id` and returns once it no longer runs guest code.
+    pub fn wait_out_of_user(&self, id: usize) {
+        let Some(slot) = self.slots.get(id) else {
+            return;
+        };
+        self.raise(id);
+        while slot.in_user.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Raises hart `id`'s software interrupt.
+    fn raise(&self, id: usize) {
+        self.ipis.fetch_add(1, Ordering::Relaxed);
+        self.clint.set_msip(id, true);
+    }
+}
+
+/// `local_flush_tlb_range()` / `local_flush_tlb_mm()`: the `sfence.vma` forms for `flush`
+/// on this hart (page by page up to a ceiling, then the whole ASID, as Linux's
+/// `flush_tlb_range()`), and the decoded-instruction cache if asked.
+pub fn flush_local(hart: &mut Hart<'_>, asid: u16, flush: TlbFlush) {
+    match flush.range {
+        TlbFlushRange::None => {}
+        TlbFlushRange::All => hart.sfence_vma(None, Some(asid)),
+        TlbFlushRange::Range { start, end } => {
+            const CEILING_PAGES: u64 = 64;
+            if (end - start) / 4096 > CEILING_PAGES {
+                hart.sfence_vma(None, Some(asid));
+            } else {
+                let mut va = start & !0xfff;
+                while va < end {
+                    hart.sfence_vma(Some(va), Some(asid));
+                    va += 4096;
+                }
+            }
+        }
+    }
+    if flush.icache {
+        hart.flush_icache();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The deterministic scheduler's baton: one hart thread runs at a time, and a seeded
+/// choice at every scheduling point decides which.
+#[derive(Debug)]
+pub struct Baton {
+    state: Mutex<BatonState>,
+    turn: Condvar,
+}
+
+#[derive(Debug)]
+struct BatonState {
+    /// The hart that may run.
+    holder: usize,
+    /// Harts that have something to do (not idle, not finished).
+    ready: Vec<bool>,
+    finished: Vec<bool>,
+    rng: Prng,
+    /// Scheduling points at which the baton moved to another hart.
+    switches: u64,
+}
+
+impl Baton {
+    /// A baton for `harts` harts, held by hart 0, every hart ready; choices drawn from
+    /// `rng`.
+    pub fn new(harts: usize, rng: Prng) -> Self {
+        Self {
+            state: Mutex::new(BatonState {
+                holder: 0,
+                ready: vec![true; harts],
+                finished: vec![false; harts],
+                rng,
+                switches: 0,
+            }),
+            turn: Condvar::new(),
+        }
+    }
+
+    /// Waits until hart `me` holds the baton.
+    pub fn wait_turn(&self, me: usize) {
+        let mut s = lock(&self.state);
+        while s.holder != me {
+            s = self.turn.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// A scheduling point of hart `me` (which holds the baton): a seeded pick among the
+    /// ready harts (`me` included) runs next; returns when `me` holds the baton again.
+    pub fn yield_point(&self, me: usize) {
+        let mut s = lock(&self.state);
+        let Some(next) = pick(&mut s, Some(me)) else {
+            return;
+        };
+        if next == me {
+            return;
+        }
+        s.switches += 1;
+        s.holder = next;
+        self.turn.notify_all();
+        while s.holder != me {
+            s = self.turn.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// A seeded coin for `need_resched()` inside the kernel: `true` one time in `odds`.
+    pub fn coin(&self, odds: u64) -> bool {
+        let mut s = lock(&self.state);
+        s.rng.next_u64() % odds.max(1) == 0
+    }
+
+    /// Hart `me` has nothing to run: it is no longer ready and the baton goes to a ready
+    /// hart; returns `true` when `me` has been woken ([`Baton::wake`]) and holds the baton
+    /// again, or `false` at once (still holding it, still ready) if no other hart is
+    /// ready — the caller is the last one awake and must advance time or stop.
+    pub fn idle(&self, me: usize) -> bool {
+        let mut s = lock(&self.state);
+        if let Some(r) = s.ready.get_mut(me) {
+            *r = false;
+        }
+        let Some(next) = pick(&mut s, None) else {
+            if let Some(r) = s.ready.get_mut(me) {
+                *r = true;
+            }
+            return false;
+        };
+        s.switches += 1;
+        s.holder = next;
+        self.turn.notify_all();
+        while s.holder != me {
+            s = self.turn.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+        true
+    }
+
+    /// Makes hart `h` ready again (work for it appeared).
+    pub fn wake(&self, h: usize) {
+        let mut s = lock(&self.state);
+        if !s.finished.get(h).copied().unwrap_or(true) {
+            if let Some(r) = s.ready.get_mut(h) {
+                *r = true;
+            }
+        }
+    }
+
+    /// Whether hart `h` is idle (not ready and not finished).
+    pub fn is_idle(&self, h: usize) -> bool {
+        let s = lock(&self.state);
+        !s.ready.get(h).copied().unwrap_or(true) && !s.finished.get(h).copied().unwrap_or(true)
+    }
+
+    /// Hart `me` leaves for good (the run is over): every other unfinished hart is made
+    /// ready so that it sees the end, and the baton passes on.
+    pub fn finish(&self, me: usize) {
+        let mut s = lock(&self.state);
+        if let Some(f) = s.finished.get_mut(me) {
+            *f = true;
+        }
+        let n = s.ready.len();
+        for h in 0..n {
+            s.ready[h] = !s.finished[h];
+        }
+        if let Some(next) = (0..n).find(|&h| !s.finished[h]) {
+            s.holder = next;
+        }
+        self.turn.notify_all();
+    }
+
+    /// Scheduling points at which the baton moved to another hart.
+    pub fn switches(&self) -> u64 {
+        lock(&self.state).switches
+    }
+}
+
+/// A seeded pick among the ready harts (and `also`).
+fn pick(s: &mut BatonState, also: Option<usize>) -> Option<usize> {
+    let candidates: Vec<usize> = (0..s.ready.len())
+        .filter(|&h| s.ready[h] || Some(h) == also)
+        .collect();
+    if candidates.is_empty() {
+        return None;
+    }
+    let i = (s.rng.next_u64() % candidates.len() as u64) as usize;
+    candidates.get(i).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_baton_is_held_by_one_hart_at_a_time_and_replays_with_its_seed() {
+        fn trace(seed: u64) -> Vec<usize> {
+            let baton = Baton::new(3, Prng::new(seed));
+            let log = Mutex::new(Vec::new());
+            std::thread::scope(|s| {
+                for me in 0..3 {
+                    let (baton, log) = (&baton, &log);
+                    s.spawn(move || {
+                        baton.wait_turn(me);
+                        for _ in 0..20 {
+                            lock(log).push(me);
+                            baton.yield_point(me);
+                        }
+                        baton.finish(me);
+                    });
+                }
+            });
+            log.into_inner().unwrap_or_default()
+        }
+        let a = trace(7);
+        assert_eq!(a.len(), 60);
+        assert_eq!(a, trace(7));
+        assert_ne!(a, trace(8));
+    }
+}
