@@ -13,5 +13,5 @@ mod clint;
 mod ram;
 
 pub use addr::{GuestPhysAddr, PAGE_SHIFT, PAGE_SIZE};
-pub use clint::{Clint, ClockSource, CLINT_MTIME_HZ};
+pub use clint::{Clint, ClockSource, MsipLine, CLINT_MTIME_HZ};
 pub use ram::{AmoOp, GuestMemory, HostPage, MemoryError};

@@ -49,6 +49,9 @@ pub enum Exit {
     BudgetExhausted,
     /// The machine timer fired (CLINT `mtime >= mtimecmp`).
     Timer,
-    /// A software interrupt (CLINT `msip`) is pending.
+    /// A software interrupt (CLINT `msip`) is pending: another hart (the OS on another
+    /// host thread) wants this one out of user mode, e.g. for a TLB shootdown. Taken
+    /// between instructions: `pc` is the next instruction to run. `msip` stays set until
+    /// the OS clears it ([`devices::Clint::set_msip`]).
     Ipi,
 }

@@ -17,11 +17,18 @@
 //!
 //! Traps leave `pc` and all architectural state as they were before the trapping
 //! instruction and return an [`Exit`].
+//!
+//! **SMP.** Each hart is driven by one host thread (`Hart` is `Send`); all harts share one
+//! [`GuestMemory`], where every access is atomic, and one [`Clint`]. A hart polls its
+//! `msip` bit between runs of instructions (see [`Hart::run`]), so another thread stops it
+//! with [`Clint::set_msip`]; TLBs, the host-pointer cache and the decoded-instruction cache
+//! are per hart, so remote TLB and icache maintenance is the OS's job (`sfence.vma` /
+//! `fence.i` on each hart, as Linux does with shootdown IPIs).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use devices::{AmoOp, Clint, GuestMemory, GuestPhysAddr, HostPage};
+use devices::{AmoOp, Clint, GuestMemory, GuestPhysAddr, HostPage, MsipLine};
 use mmu::{
     check_leaf_permission, walk, AccessType, AdScheme, GuestVirtAddr, MmuCounters, PrivCtx,
     PteFlags, Satp, SatpMode, Tlb, TlbEntry, TlbGeometry, WalkFault,
@@ -39,6 +46,12 @@ const FAST_ENTRIES: usize = 256;
 const SLOTS: usize = 2048;
 /// An impossible VPN, marking an invalid tag.
 const NO_VPN: u64 = u64::MAX;
+/// Most instructions the hart runs between two polls of its `msip` bit. The poll happens
+/// each time execution leaves the current fetch page, and at least this often inside one
+/// page (a loop that never leaves its page), so an IPI stops even `j .` within this many
+/// instructions (tens of microseconds of host time), while the poll costs one atomic load
+/// per few thousand instructions.
+pub const IRQ_POLL_INSNS: u64 = 4096;
 
 /// Machine knobs of one hart.
 #[derive(Debug, Clone)]
@@ -166,6 +179,37 @@ impl DecodeCache {
 }
 
 /// One RV64GC hart in U-mode, executing against guest RAM through its MMU.
+///
+/// `Hart` is `Send`: each hart of an SMP machine runs on its own host thread, sharing
+/// guest RAM and the CLINT by reference.
+///
+/// # LR/SC
+///
+/// `lr.w`/`lr.d` record a reservation: the physical address and the value loaded. `sc`
+/// succeeds only if the reservation is for the same physical address and memory still
+/// holds that value, checked and written by one atomic compare-and-swap on guest RAM
+/// (QEMU implements LR/SC the same way); success writes 0 to `rd`, failure 1 and leaves
+/// memory alone. Every `sc`, every trap and interrupt exit, and
+/// [`Hart::restore_context`] drop the reservation (the spec's "SC to a scratch word on a
+/// preemptive context switch"; Linux's `ret_from_exception` does the same with a dummy
+/// `sc`), and since the reservation names a physical address, an `sc` through a page that
+/// was remapped meanwhile fails.
+///
+/// A store by another hart, or by the OS, that *changes* the reserved word makes the
+/// compare fail, hence the `sc`, as the A extension requires ("The SC must fail if a store
+/// to the reservation set from another hart can be observed to occur between the LR and
+/// SC", *Unprivileged ISA, §Load-Reserved/Store-Conditional Instructions*).
+///
+/// **Caveat (ABA):** a store that leaves the *same* value in the word (A→A, or A→B→A) is
+/// not noticed, and such an `sc` succeeds where the spec says it must fail; the spec
+/// chose LR/SC over CAS precisely because LR/SC does not have this problem. In a
+/// constrained LR/SC loop (no other loads or stores between LR and SC, which is what
+/// Linux's and glibc's atomics are) the result is the same as if the LR had executed just
+/// after the last such store and read its value, so no program can tell; an unconstrained
+/// sequence that orders other accesses between LR and SC (e.g. `lr.aq` followed by a load
+/// of a flag the other hart set between its two stores) can observe the difference.
+/// Stores by the same hart between LR and SC also make the `sc` fail when they change the
+/// word, which the spec allows (an SC may fail for any reason outside constrained loops).
 pub struct Hart<'m> {
     /// Integer registers; `x[0]` is kept 0.
     pub x: [u64; 32],
@@ -182,6 +226,8 @@ pub struct Hart<'m> {
     hart_id: usize,
     mem: &'m GuestMemory,
     clint: Option<&'m Clint>,
+    /// This hart's `msip` bit, cached from `clint` so the poll in `run` is one load.
+    msip: Option<MsipLine<'m>>,
     tlb: Tlb,
     counters: MmuCounters,
     instret: u64,
@@ -203,6 +249,7 @@ pub struct Hart<'m> {
     /// Invalidations requested while `run` holds the cache: pages, or everything.
     inval_pages: Vec<u64>,
     inval_all: bool,
+    /// The LR reservation: the physical address and the value LR loaded (see "LR/SC").
     reservation: Option<(GuestPhysAddr, u64)>,
 }
 
@@ -221,7 +268,9 @@ enum Flow {
 
 impl<'m> Hart<'m> {
     /// A hart in U-mode with all registers zero, `satp` Bare, executing against `mem`;
-    /// `clint` provides the `time` CSR (without it `time` reads as the cycle count).
+    /// `clint` provides the `time` CSR (without it `time` reads as the cycle count) and
+    /// the timer and software interrupts of hart `config.hart_id` (a hart id the CLINT does
+    /// not have never sees an interrupt).
     pub fn new(mem: &'m GuestMemory, clint: Option<&'m Clint>, config: HartConfig) -> Self {
         let mut op_extra = [0u64; 256];
         for (i, c) in op_extra.iter_mut().enumerate() {
@@ -242,6 +291,7 @@ impl<'m> Hart<'m> {
             hart_id: config.hart_id,
             mem,
             clint,
+            msip: clint.and_then(|c| c.msip_line(config.hart_id)),
             tlb: Tlb::new(config.tlb),
             counters: MmuCounters::default(),
             instret: 0,
@@ -389,13 +439,27 @@ impl<'m> Hart<'m> {
     }
 
     /// Runs at most `budget` instructions and returns why it stopped.
+    ///
+    /// Interrupts: on entry, a pending software interrupt (CLINT `msip`) returns
+    /// [`Exit::Ipi`] and then a pending timer (`mtime >= mtimecmp`) [`Exit::Timer`], before
+    /// any instruction runs. While running, the hart polls `msip` (one `Acquire` load)
+    /// each time execution leaves the current fetch page and at least every
+    /// [`IRQ_POLL_INSNS`] instructions, and stops with [`Exit::Ipi`] when it is set, also
+    /// in preference to [`Exit::BudgetExhausted`] when both happen at once. On that exit,
+    /// `pc` is the next instruction to execute, every instruction before it has retired and
+    /// been counted in `instret` and `cycles`, and none after it has. `msip` is a level: the
+    /// OS clears it with [`Clint::set_msip`] or the next `run` returns `Ipi` again at once.
+    /// As on any trap, an interrupt exit drops the LR reservation (Linux's
+    /// `ret_from_exception` in `arch/riscv/kernel/entry.S` clears it with a dummy `sc` for
+    /// the same reason). The timer is checked only on entry; the OS bounds a quantum with
+    /// `budget`.
     pub fn run(&mut self, budget: u64) -> Exit {
+        if self.msip.is_some_and(|m| m.is_raised()) {
+            return self.trap(Exit::Ipi);
+        }
         if let Some(clint) = self.clint {
-            if clint.ipi_pending(self.hart_id) {
-                return Exit::Ipi;
-            }
             if clint.timer_pending(self.hart_id) {
-                return Exit::Timer;
+                return self.trap(Exit::Timer);
             }
         }
         // The decoded-instruction cache is moved out of `self` while the hart runs, so an
@@ -436,7 +500,8 @@ impl<'m> Hart<'m> {
             // drops the fetch translation.
             let page = &dc.pages[self.fetch_slot];
             let base = pc & !0xfff;
-            let mut countdown = left;
+            let chunk = left.min(IRQ_POLL_INSNS);
+            let mut countdown = chunk;
             let result = loop {
                 // Off the end of the page (or a jump out of it) indexes past the slots.
                 let off = (pc.wrapping_sub(base) >> 1) as usize;
@@ -463,7 +528,7 @@ impl<'m> Hart<'m> {
                     Err(e) => break Err(e),
                 }
             };
-            let retired = left - countdown;
+            let retired = chunk - countdown;
             self.instret += retired;
             self.cycles = self.cycles.wrapping_add(retired * u64::from(self.cost.alu));
             left -= retired;
@@ -500,6 +565,10 @@ impl<'m> Hart<'m> {
                     self.pc = pc;
                     return self.trap(e);
                 }
+            }
+            // The interrupt check, between instructions: `self.pc` is the next one.
+            if self.msip.is_some_and(|m| m.is_raised()) {
+                return self.trap(Exit::Ipi);
             }
         }
         Exit::BudgetExhausted
@@ -1038,7 +1107,8 @@ impl<'m> Hart<'m> {
                 let size = if i.op == ScW { 4 } else { 8 };
                 let pa = self.atomic_pa(a!(), size, AccessType::Store)?;
                 // SC succeeds iff the reservation is on this address and memory still holds
-                // the value LR saw (compare-and-swap, as QEMU implements LR/SC).
+                // the value LR saw, checked and written by one compare-and-swap (see "LR/SC"
+                // on `Hart` for why, and for the ABA caveat).
                 let ok = match self.reservation.take() {
                     Some((rpa, old)) if rpa == pa => self.mem_atomic(
                         |m| {
