@@ -168,6 +168,7 @@ image_tests!(
     thp = "thp",
     pthreads = "pthreads",
     threadsys = "threadsys",
+    parallel = "parallel",
 );
 
 #[test]
@@ -192,6 +193,7 @@ fn every_image_with_a_reference_is_tested() {
         "thp",
         "pthreads",
         "threadsys",
+        "parallel",
     ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {
