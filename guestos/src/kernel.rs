@@ -122,6 +122,9 @@ struct Kernel<'m> {
     on_hart: Vec<Option<(u32, u32)>>,
     /// Per hart: where its round robin stands.
     cursor: Vec<(u32, u32)>,
+    /// Per hart: instructions left in the running thread's time slice (parallel mode: a
+    /// thread keeps its hart across traps until its slice is used up or it blocks).
+    slice_left: Vec<u64>,
     /// Per hart: waiting for work.
     idle: Vec<bool>,
     /// The run is over: how it ended.
@@ -231,6 +234,7 @@ pub fn run(
         this: 0,
         on_hart: vec![None; nharts],
         cursor: vec![(0, 0); nharts],
+        slice_left: vec![0; nharts],
         idle: vec![false; nharts],
         finished: None,
         insns_done: 0,
@@ -335,8 +339,10 @@ pub fn run(
 /// until the run is over.
 fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
     let id = hart.hart_id();
-    // need_resched() inside a call: another hart wants the kernel (parallel), or a
-    // seeded coin (deterministic: one time in four).
+    // need_resched() inside a call, as if a scheduler tick had landed at a random point
+    // of it: deterministic, a seeded coin (one time in four); parallel, another hart
+    // waits for the kernel and a coin from a host-seeded stream comes up (one time in
+    // two), so that a call does not always stop at its first scheduling point.
     let policy: crate::percpu::ReschedPolicy = match &machine.baton {
         Some(b) => {
             let b = Arc::clone(b);
@@ -344,7 +350,13 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         }
         None => {
             let waiters = Arc::clone(&machine.waiters);
-            Box::new(move || waiters.load(Ordering::Relaxed) > 0)
+            let mut coin = Prng::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+                    ^ id as u64,
+            );
+            Box::new(move || waiters.load(Ordering::Relaxed) > 0 && coin.next_u64() % 2 == 0)
         }
     };
     crate::percpu::set_resched_policy(Some(policy));
@@ -372,7 +384,11 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         k = machine.lock(id);
         smp.drain(hart);
         let after = hart.stats();
-        k.insns_done += after.instret - before.instret;
+        let ran = after.instret - before.instret;
+        k.insns_done += ran;
+        if let Some(s) = k.slice_left.get_mut(id) {
+            *s = s.saturating_sub(ran);
+        }
         k.vclock_cycles = k.vclock_cycles.max(after.cycles);
         let restart = k.handle_exit(hart, pid, tid, exit);
         k.sync_remote_tlbs(hart);
@@ -515,11 +531,33 @@ impl Kernel<'_> {
             None => budget,
         };
         self.fire_timers(hart);
-        let cursor = self.cursor.get(self.this).copied().unwrap_or_default();
-        let (pid, tid) = self.pick_next(cursor)?;
-        if let Some(c) = self.cursor.get_mut(self.this) {
-            *c = (pid, tid);
-        }
+        let this = self.this;
+        // Round robin: the running thread keeps the hart until its slice is used up
+        // (deterministic mode draws a thread at every scheduling point instead).
+        let slice = self.slice_left.get(this).copied().unwrap_or(0);
+        let keep = self.cur().filter(|&(pid, tid)| {
+            self.sched_rng.is_none()
+                && slice > 0
+                && self.procs.get(&pid).is_some_and(|p| {
+                    !matches!(p.state, TaskState::Zombie(_))
+                        && p.thread_state(tid) == Some(TaskState::Runnable)
+                })
+        });
+        let (pid, tid) = match keep {
+            Some(t) => t,
+            None => {
+                let cursor = self.cursor.get(this).copied().unwrap_or_default();
+                let next = self.pick_next(cursor)?;
+                if let Some(c) = self.cursor.get_mut(this) {
+                    *c = next;
+                }
+                if let Some(s) = self.slice_left.get_mut(this) {
+                    *s = self.config.quantum_insns;
+                }
+                next
+            }
+        };
+        let budget = budget.min(self.slice_left.get(this).copied().unwrap_or(budget).max(1));
         self.switch_to(hart, pid, tid);
         // Signals queued while it was not running are delivered on the way to user mode.
         self.deliver_pending(hart, pid);

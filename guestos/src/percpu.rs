@@ -46,6 +46,9 @@ struct PerCpu {
     resume: Option<Resume>,
     /// Set when the running call stopped at a scheduling point.
     stopped: Option<Resume>,
+    /// The running call is a resumed one: it has just been rescheduled (a fresh time
+    /// slice), so it does not stop again.
+    resumed: bool,
 }
 
 thread_local! {
@@ -61,6 +64,7 @@ pub fn set_resched_policy(policy: Option<ReschedPolicy>) {
 pub fn enter_syscall(resume: Option<Resume>) {
     CPU.with(|c| {
         let mut c = c.borrow_mut();
+        c.resumed = resume.is_some();
         c.resume = resume;
         c.stopped = None;
     });
@@ -134,11 +138,12 @@ pub fn gup_resume(addr: u64) -> Option<FollFlags> {
 /// `cond_resched()` in the `__get_user_pages()` loop, about to look up `addr` with
 /// `foll_flags`: returns `true` if the call must stop here (a resumable call, and this
 /// hart's `need_resched()` says another thread should run); the position is kept for
-/// [`gup_resume`].
+/// [`gup_resume`]. A resumed call has just been rescheduled and runs on to completion
+/// (its `need_resched` is clear for a fresh time slice).
 pub fn cond_resched(addr: u64, foll_flags: FollFlags) -> bool {
     CPU.with(|c| {
         let mut c = c.borrow_mut();
-        if !c.resumable || c.stopped.is_some() {
+        if !c.resumable || c.resumed || c.stopped.is_some() {
             return false;
         }
         let yes = c.policy.as_mut().is_some_and(|p| p());
@@ -176,6 +181,10 @@ mod tests {
         assert_eq!(gup_resume(0x2000), None);
         assert_eq!(gup_resume(0x1000), Some(FollFlags::FORCE));
         assert_eq!(gup_resume(0x1000), None);
+        assert!(
+            !cond_resched(0x1000, FollFlags::FORCE),
+            "a resumed call runs on"
+        );
         set_resched_policy(None);
         assert!(!cond_resched(0x1000, FollFlags::FORCE));
         assert_eq!(exit_syscall(), None);
