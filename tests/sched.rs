@@ -4,7 +4,10 @@
 //! multi-threaded images to that: the same seed twice gives bit-identical stdout, hart
 //! counters, modelled cycles and kernel counters; different seeds give different
 //! interleavings (different instruction counts: the spin and wait paths differ) and,
-//! for these race-free programs, still qemu-riscv64's output.
+//! for these race-free programs, still qemu-riscv64's output — on one hart and on
+//! several (`--harts`), where the seed also decides which hart runs at each scheduling
+//! point. Parallel mode on 2 and 4 harts (one host thread each) must give qemu's output
+//! too.
 
 mod common;
 
@@ -20,22 +23,31 @@ fn deterministic(seed: u64) -> RunOptions {
     }
 }
 
-fn run_seeded(name: &str, seed: u64) -> Outcome {
-    let o = run_with(&deterministic(seed), &image(name), &args_of(name));
+/// Runs `name` with `opts` and checks it against qemu-riscv64's output and the page audit.
+fn run_checked(name: &str, opts: &RunOptions) -> Outcome {
+    let what = format!(
+        "{name} ({} harts, {} seed {})",
+        opts.harts, opts.sched, opts.seed
+    );
+    let o = run_with(opts, &image(name), &args_of(name));
     let (want_out, want_status) = expected(name);
     assert!(
         o.stdout == want_out,
-        "{name} seed {seed}: stdout differs from qemu-riscv64's\n{}",
+        "{what}: stdout differs from qemu-riscv64's\n{}",
         first_diff(&o.stdout, &want_out)
     );
-    assert_eq!(o.code, want_status, "{name} seed {seed}: exit status");
+    assert_eq!(o.code, want_status, "{what}: exit status");
     let k = &o.report.kernel;
     assert_eq!(
         (k.frames_leaked, k.page_audit_errors),
         (0, 0),
-        "{name} seed {seed}: page audit"
+        "{what}: page audit"
     );
     o
+}
+
+fn run_seeded(name: &str, seed: u64) -> Outcome {
+    run_checked(name, &deterministic(seed))
 }
 
 #[test]
@@ -77,4 +89,65 @@ fn a_bad_scheduler_name_is_refused() {
     };
     let e = opts.kernel_config().unwrap_err().to_string();
     assert!(e.contains("expected parallel or deterministic"), "{e}");
+}
+
+#[test]
+fn pthreads_gives_qemus_output_on_1_2_and_4_harts_in_both_modes() {
+    for harts in [1, 2, 4] {
+        for sched in ["parallel", "deterministic"] {
+            let opts = RunOptions {
+                harts,
+                sched: sched.into(),
+                seed: 5,
+                ..deterministic(0)
+            };
+            let o = run_checked("pthreads", &opts);
+            assert_eq!(o.report.per_hart.len(), harts);
+            if harts > 1 {
+                let busy = o.report.per_hart.iter().filter(|h| h.instret > 0).count();
+                assert!(
+                    busy > 1,
+                    "{harts} harts, {sched}: only one hart ran guest code"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn several_harts_replay_bit_for_bit_with_the_same_seed() {
+    for name in ["pthreads", "threadsys"] {
+        let opts = |seed| RunOptions {
+            harts: 2,
+            ..deterministic(seed)
+        };
+        let a = run_checked(name, &opts(11));
+        let b = run_checked(name, &opts(11));
+        assert_eq!(
+            a.report.per_hart, b.report.per_hart,
+            "{name}: per-hart counters"
+        );
+        assert_eq!(a.report.kernel, b.report.kernel, "{name}: kernel counters");
+        assert!(
+            a.report.kernel.baton_switches > 0,
+            "{name}: the harts took turns"
+        );
+        let c = run_checked(name, &opts(12));
+        assert_ne!(
+            a.report.per_hart, c.report.per_hart,
+            "{name}: seeds 11 and 12 interleaved the harts identically"
+        );
+    }
+}
+
+#[test]
+fn a_bad_hart_count_is_refused() {
+    for harts in [0, 65] {
+        let opts = RunOptions {
+            harts,
+            ..RunOptions::default()
+        };
+        let e = opts.kernel_config().unwrap_err().to_string();
+        assert!(e.contains("--harts"), "{e}");
+    }
 }
