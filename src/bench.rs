@@ -10,6 +10,7 @@ use guestos::HostStreams;
 use crate::{run_image, Error, RunOptions, LOOP_IMAGE};
 
 pub mod pin;
+pub mod smp;
 
 /// The CPU workloads measured by default, from `guest/bin`.
 pub const WORKLOADS: [&str; 5] = ["loop", "sort", "hash", "fpmatrix", "strsearch"];

@@ -105,6 +105,25 @@ enum BenchCommand {
     /// FOLL_LONGTERM: modelled cycles and host ns per page, 1/16/512 pages per call,
     /// populated or faulting, by folio size (the gup_test ioctl's kernel code).
     Pin(PinBenchArgs),
+    /// Throughput of an embarrassingly parallel guest workload (guest/bin/parallel,
+    /// embedded) on 1 and more harts in parallel mode, and deterministic mode's cost.
+    Smp(SmpBenchArgs),
+}
+
+#[derive(Args)]
+struct SmpBenchArgs {
+    /// Guest threads.
+    #[arg(long, default_value_t = 4)]
+    threads: u32,
+    /// Work units per thread (about 240k instructions each).
+    #[arg(long, default_value_t = 320)]
+    units: u32,
+    /// Hart counts to run in parallel mode (deterministic mode runs the largest).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    harts: Vec<usize>,
+    /// Runs per row (host time is their median).
+    #[arg(long, default_value_t = 3)]
+    samples: usize,
 }
 
 #[derive(Args)]
@@ -177,6 +196,13 @@ fn main() -> ExitCode {
                 ..RunOptions::default()
             };
             bench::pin::run(&opts, p.pages, p.samples).map(|()| 0)
+        }
+        Some(Command::Bench(BenchArgs {
+            what: Some(BenchCommand::Smp(a)),
+            machine,
+            ..
+        })) => {
+            bench::smp::run(&machine.options(), a.threads, a.units, &a.harts, a.samples).map(|()| 0)
         }
         Some(Command::Bench(b)) => bench::run(&b.machine.options(), &b.images).map(|()| 0),
         Some(Command::CostTable) => {

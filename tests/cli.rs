@@ -298,3 +298,42 @@ fn bench_pin_prices_the_gup_paths_per_page() {
         "{out2}"
     );
 }
+
+#[test]
+fn bench_smp_runs_the_parallel_workload_on_each_hart_count() {
+    let o = dirtybit(&[
+        "bench",
+        "smp",
+        "--units",
+        "4",
+        "--harts",
+        "1,2,4",
+        "--samples",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // One row per mode and hart count; the checksums of every run were equal.
+    for row in [
+        "parallel           1",
+        "parallel           2",
+        "parallel           4",
+        "deterministic      4",
+    ] {
+        assert!(out.contains(row), "row {row:?} missing:\n{out}");
+    }
+    assert!(out.contains("deterministic mode on 4 harts costs"), "{out}");
+}
+
+#[test]
+fn harts_flag_runs_several_harts_and_reports_each() {
+    let o = dirtybit(&["run", "--harts", "2", "--stats", &image("pthreads")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    for row in ["hart 0", "hart 1", "TLB shootdowns", "IPIs"] {
+        assert!(err.contains(row), "--stats row {row:?} missing:\n{err}");
+    }
+    let o = dirtybit(&["run", "--harts", "0", &image("hello")]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("--harts 0"), "{}", stderr(&o));
+}

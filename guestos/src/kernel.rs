@@ -356,7 +356,9 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
                     .map_or(1, |d| d.as_nanos() as u64)
                     ^ id as u64,
             );
-            Box::new(move || waiters.load(Ordering::Relaxed) > 0 && coin.next_u64() % 2 == 0)
+            Box::new(move || {
+                waiters.load(Ordering::Relaxed) > 0 && coin.next_u64().is_multiple_of(2)
+            })
         }
     };
     crate::percpu::set_resched_policy(Some(policy));

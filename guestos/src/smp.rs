@@ -290,7 +290,7 @@ impl Baton {
     /// A seeded coin for `need_resched()` inside the kernel: `true` one time in `odds`.
     pub fn coin(&self, odds: u64) -> bool {
         let mut s = lock(&self.state);
-        s.rng.next_u64() % odds.max(1) == 0
+        s.rng.next_u64().is_multiple_of(odds.max(1))
     }
 
     /// Hart `me` has nothing to run: it is no longer ready and the baton goes to a ready
