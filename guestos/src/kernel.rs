@@ -377,6 +377,8 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
             k = idle(machine, k, hart);
             continue;
         };
+        // A thread no hart runs is runnable: wake an idle hart for it.
+        k.wake_idle_harts(machine);
         let smp = k.smp;
         smp.enter_user(hart);
         drop(k);
@@ -394,7 +396,6 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         k.vclock_cycles = k.vclock_cycles.max(after.cycles);
         let restart = k.handle_exit(hart, pid, tid, exit);
         k.sync_remote_tlbs(hart);
-        k.wake_idle_harts(machine);
         if restart && machine.baton.is_none() && machine.waiters.load(Ordering::SeqCst) > 0 {
             // The call stopped for a hart waiting on the kernel lock: let it in before
             // the call is re-issued.
@@ -574,9 +575,13 @@ impl Kernel<'_> {
         Some((pid, tid, budget))
     }
 
-    /// Wakes idle harts if a thread no hart runs is runnable.
+    /// Wakes idle harts if a thread no hart runs (this one included) is runnable.
     fn wake_idle_harts(&mut self, machine: &Machine<'_>) {
-        if !self.idle.iter().any(|&i| i) || self.runnable().is_empty() {
+        if !self.idle.iter().any(|&i| i) {
+            return;
+        }
+        let mine = self.cur();
+        if self.runnable().into_iter().all(|t| Some(t) == mine) {
             return;
         }
         match &machine.baton {
