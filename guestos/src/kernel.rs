@@ -485,12 +485,14 @@ impl Kernel<'_> {
     }
 
     /// Stops every other hart running a thread of `pid` (they leave user mode; what they
-    /// were running is gone or going) and forgets them there: the caller is about to
-    /// kill those threads or tear down the address space.
+    /// were running is gone or going) and takes the threads from them: the caller is
+    /// about to kill those threads or tear down the address space. (A hart whose thread
+    /// was taken drops what stopped it: see [`Kernel::handle_exit`].)
     fn stop_other_harts_of(&mut self, pid: u32) {
         for h in 0..self.on_hart.len() {
             if h != self.this && self.on_hart[h].is_some_and(|(p, _)| p == pid) {
                 self.smp.wait_out_of_user(h);
+                self.on_hart[h] = None;
             }
         }
     }
@@ -550,7 +552,12 @@ impl Kernel<'_> {
             Some(t) => t,
             None => {
                 let cursor = self.cursor.get(this).copied().unwrap_or_default();
-                let next = self.pick_next(cursor)?;
+                let Some(next) = self.pick_next(cursor) else {
+                    // Going idle: whatever this hart last ran is saved and no longer
+                    // its own, so any hart may run it once it can run again.
+                    self.switch_out(hart);
+                    return None;
+                };
                 if let Some(c) = self.cursor.get_mut(this) {
                     *c = next;
                 }
@@ -719,13 +726,7 @@ impl Kernel<'_> {
             }
             return;
         }
-        if let Some((ppid, ptid)) = self.cur() {
-            if let Some(prev) = self.procs.get_mut(&ppid) {
-                if prev.load_thread(ptid) {
-                    prev.ctx = hart.save_context();
-                }
-            }
-        }
+        self.switch_out(hart);
         if let Some(next) = self.procs.get_mut(&pid) {
             next.load_thread(tid);
             hart.set_satp(next.mm.satp());
@@ -733,6 +734,19 @@ impl Kernel<'_> {
             apply_flush(self.smp, hart, next);
         }
         self.set_cur(Some((pid, tid)));
+    }
+
+    /// Saves the registers of the thread live in this hart (if it still exists) into its
+    /// process; none are live afterwards.
+    fn switch_out(&mut self, hart: &Hart<'_>) {
+        if let Some((ppid, ptid)) = self.cur() {
+            if let Some(prev) = self.procs.get_mut(&ppid) {
+                if prev.load_thread(ptid) {
+                    prev.ctx = hart.save_context();
+                }
+            }
+        }
+        self.set_cur(None);
     }
 
     /// Whether `pid`'s loaded thread is the one live in this hart.
@@ -789,12 +803,14 @@ impl Kernel<'_> {
     /// stopped at a scheduling point (it is re-issued).
     fn handle_exit(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32, exit: Exit) -> bool {
         // The thread may have been killed meanwhile by another hart (its group exited,
-        // an execve): then what it was doing is moot.
-        let alive = self.procs.get_mut(&pid).is_some_and(|p| {
-            p.state != TaskState::Zombie(ExitStatus::InsnLimit)
-                && !matches!(p.state, TaskState::Zombie(_))
-                && p.load_thread(tid)
-        });
+        // an execve — whose caller may even have taken its tid): then what it was doing
+        // is moot.
+        let alive = self.cur() == Some((pid, tid))
+            && self.procs.get_mut(&pid).is_some_and(|p| {
+                p.state != TaskState::Zombie(ExitStatus::InsnLimit)
+                    && !matches!(p.state, TaskState::Zombie(_))
+                    && p.load_thread(tid)
+            });
         if !alive {
             self.set_cur(None);
             return false;
