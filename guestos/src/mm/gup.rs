@@ -324,15 +324,22 @@ impl GupGeneration {
     ///   Any other reference (another mapping, a GUP reference or pin, a pipe buffer
     ///   holding a `vmsplice()`d page) forces a copy.
     /// - `FollCow` and `DirtyCow` (`reuse_swap_page()` of ≤ 5.8, no swap cache here): if
-    ///   the page is mapped once (`page_mapcount() == 1`), whatever its refcount. A page a
-    ///   GUP user still references is reused and written in place (CVE-2020-29374).
+    ///   the page is mapped once, whatever its refcount. A page a GUP user still
+    ///   references is reused and written in place (CVE-2020-29374). The count is
+    ///   `page_trans_huge_map_swapcount()`'s: the page's PTE mappings plus its folio's PMD
+    ///   mappings (`compound_mapcount()`), so a subpage that another process still maps
+    ///   through the whole THP's PMD is copied. (Linux takes the largest PTE mapcount of
+    ///   any subpage of the folio, not the faulting one's; that only makes it copy more.)
     ///
     /// `folio` is the metadata of the folio's head (the page itself for an order-0 folio),
-    /// which holds the refcount; `page` is the faulting page, which holds its mapcount.
+    /// which holds the refcount and the PMD mapcount; `page` is the faulting page, which
+    /// holds its PTE mapcount.
     pub fn wp_can_reuse_anon_page(self, folio: &Page, page: &Page) -> bool {
         match self {
             GupGeneration::Modern => folio.refcount() == 1,
-            GupGeneration::FollCow | GupGeneration::DirtyCow => page.mapcount() == 1,
+            GupGeneration::FollCow | GupGeneration::DirtyCow => {
+                page.mapcount() + folio.entire_mapcount() == 1
+            }
         }
     }
 

@@ -326,6 +326,42 @@ fn fork_shares_the_pmd_and_a_write_on_either_side_splits_and_copies_4k() {
     all_freed(&phys);
 }
 
+/// COW isolation of a THP shared by fork holds under every generation's reuse rule: the
+/// child's write splits its PMD, and the subpage it writes is then mapped by the child's
+/// PTE and by the parent's PMD. Before 5.9, `reuse_swap_page()` counted the compound
+/// mapcount too (`page_trans_huge_map_swapcount()`: 2), so the child copies; the modern
+/// rule sees the folio's refcount. Neither may write into the parent's page.
+#[test]
+fn every_generation_copies_a_subpage_still_mapped_by_the_other_sides_pmd() {
+    for gen in [
+        GupGeneration::DirtyCow,
+        GupGeneration::FollCow,
+        GupGeneration::Modern,
+    ] {
+        let (phys, mut parent) = setup();
+        parent.set_gup_generation(gen);
+        let a = thp_region(&mut parent, H);
+        hart_write(&mut parent, a + 0x40000, 7);
+        let (head, _) = frame(&parent, a);
+        let mut child = parent.dup_mmap(6).unwrap();
+        let _ = parent.take_tlb_flush();
+        hart_write(&mut child, a + 0x40000, 999);
+        assert_eq!(child.stats().thp_split_pmd, 1, "{gen:?}");
+        assert_eq!(child.stats().wp_copy, 1, "{gen:?}: the child copies");
+        let (cpfn, _) = frame(&child, a + 0x40000);
+        assert_ne!(phys.pages.folio(cpfn).unwrap().0, head, "{gen:?}");
+        assert_eq!(
+            hart_read(&mut parent, a + 0x40000),
+            7,
+            "{gen:?}: parent's data"
+        );
+        assert_eq!(hart_read(&mut child, a + 0x40000), 999, "{gen:?}");
+        drop(child);
+        drop(parent);
+        all_freed(&phys);
+    }
+}
+
 #[test]
 fn both_sides_cow_the_same_page_and_the_folio_is_split_at_once() {
     let (phys, mut parent) = setup();

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | 0–54 | PFN if present (shown: the reader has `CAP_SYS_ADMIN`) |
 //! | 55 | `PM_SOFT_DIRTY` (no soft-dirty tracking on riscv: always 0) |
-//! | 56 | `PM_MMAP_EXCLUSIVE`: the page is mapped exactly once |
+//! | 56 | `PM_MMAP_EXCLUSIVE`: the page is mapped exactly once (by a PTE or its folio's PMD) |
 //! | 57 | `PM_UFFD_WP` (no userfaultfd: 0) |
 //! | 61 | `PM_FILE`: a file page or shared anonymous (shmem) page |
 //! | 62 | `PM_SWAP` (no swap yet: 0) |
@@ -68,7 +68,14 @@ pub fn pagemap_entry(mm: &Mm, addr: u64, show_pfn: bool) -> u64 {
         if !page.test(PageFlags::ANON) {
             flags |= PM_FILE;
         }
-        if page.mapcount() == 1 {
+        // page_mapcount() (folio_precise_page_mapcount() since Linux 6.10): the PTEs
+        // mapping this page plus the PMDs mapping its whole folio, so a PMD-mapped THP
+        // mapped once is exclusive in every one of its 512 entries.
+        let entire = phys
+            .pages
+            .folio(pfn)
+            .map_or(0, |(_, head)| head.entire_mapcount());
+        if page.mapcount() + entire == 1 {
             flags |= PM_MMAP_EXCLUSIVE;
         }
     }

@@ -11,9 +11,9 @@ use mmu::{AdScheme, SatpMode};
 use super::*;
 use crate::config::{ExitStatus, KernelConfig};
 use crate::fs::{HostStreams, IoError, WaitOn, AT_FDCWD, O_RDONLY, O_RDWR};
-use crate::mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ};
+use crate::mm::mmap::{MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ};
 use crate::mm::test_support::{ANON, P, RW};
-use crate::mm::{GupGeneration, MappedFile, Mm, PhysMem, VmFlags, Vma, VmaBacking};
+use crate::mm::{GupGeneration, MappedFile, Mm, PhysMem, VmFlags, Vma, VmaBacking, HPAGE_PMD_SIZE};
 use crate::process::{Process, TaskState, Tasks};
 use crate::syscall::fs::sys_openat;
 use crate::syscall::kfile;
@@ -467,6 +467,54 @@ fn maps_lines_are_show_map_vma_byte_for_byte() {
     );
     assert_eq!(w.call(1, nr::SYS_lseek, [fd, 10, 0, 0, 0, 0]), Ok(10));
     assert_eq!(w.call(1, nr::SYS_lseek, [fd, 5, 1, 0, 0, 0]), Ok(15));
+    w.assert_clean();
+}
+
+/// `pagemap_pmd_range()`: every 4 KiB entry of a PMD-mapped THP gets its subpage's PFN,
+/// and `PM_MMAP_EXCLUSIVE` from `page_mapcount()`, which counts the folio's PMD mappings:
+/// exclusive while one process maps it, not while a fork shares the PMD.
+#[test]
+fn pagemap_shows_a_pmd_mapped_thp_exclusive_until_a_fork_shares_it() {
+    let h = HPAGE_PMD_SIZE;
+    let mut w = World::new(GupGeneration::Modern);
+    let a = w
+        .p(1)
+        .mm
+        .do_mmap(0x4000_0000, h, RW, ANON | MAP_FIXED, None, 0)
+        .unwrap();
+    w.p(1).mm.madvise(a, h, MADV_HUGEPAGE).unwrap();
+    w.poke(1, a + P, b"x");
+    assert_eq!(
+        w.p(1).mm.page_table().follow_pte(a).unwrap().level,
+        1,
+        "mapped by a PMD"
+    );
+    let head = w.pagemap(1, a) & PM_PFRAME_MASK;
+    let offsets = [0, P, h / 2, h - P];
+    for off in offsets {
+        let e = w.pagemap(1, a + off);
+        assert_eq!(
+            e & !PM_PFRAME_MASK,
+            PM_PRESENT | PM_MMAP_EXCLUSIVE,
+            "offset {off:#x}"
+        );
+        assert_eq!(e & PM_PFRAME_MASK, head + off / P, "offset {off:#x}");
+    }
+    w.fork(1, 2);
+    for (pid, off) in [1, 2].into_iter().flat_map(|p| offsets.map(|o| (p, o))) {
+        let e = w.pagemap(pid, a + off);
+        assert_eq!(
+            e & !PM_PFRAME_MASK,
+            PM_PRESENT,
+            "pid {pid} offset {off:#x}: shared"
+        );
+        assert_eq!(e & PM_PFRAME_MASK, head + off / P);
+    }
+    w.exit(2);
+    for off in offsets {
+        assert_ne!(w.pagemap(1, a + off) & PM_MMAP_EXCLUSIVE, 0, "{off:#x}");
+    }
+    w.reap(2);
     w.assert_clean();
 }
 
