@@ -28,7 +28,7 @@ use devices::PAGE_SIZE;
 use super::fault::VmFault;
 use super::pgtable::{pte_none, ForkCopy};
 use super::vma::{VmFlags, Vma};
-use super::Mm;
+use super::{Mm, MmShared};
 use crate::errno::{Errno, KResult};
 
 impl Mm {
@@ -102,6 +102,12 @@ impl Mm {
         child.sync_file_rmap();
 
         let mut st = ForkCopy::default();
+        // copy_page_range(): write-protecting the parent's anonymous PTEs is a write
+        // section of write_protect_seq, so a concurrent gup_fast() that pinned a page
+        // meanwhile gives its pins back instead of pinning a page now shared with the
+        // child.
+        let has_pinned = self.shared.has_pinned();
+        self.shared.write_protect_seq_bump();
         let r = vmas
             .iter()
             .filter(|v| !v.flags.intersects(VmFlags::DONTCOPY | VmFlags::WIPEONFORK))
@@ -111,10 +117,11 @@ impl Mm {
                     v.start,
                     v.end,
                     v.flags,
-                    self.has_pinned,
+                    has_pinned,
                     &mut st,
                 )
             });
+        self.shared.write_protect_seq_bump();
         if st.huge_zero {
             // copy_huge_pmd(): mm_get_huge_zero_folio(dst_mm). It exists: we map it.
             child.huge_zero_ref = self
@@ -156,11 +163,16 @@ impl Mm {
     /// exclusive anonymous pages instead of sharing them (`folio_needs_cow_for_dma()`).
     /// Never cleared, as in Linux.
     pub fn set_has_pinned_flag(&mut self) {
-        self.has_pinned = true;
+        self.shared.set_has_pinned();
     }
 
     /// Whether `MMF_HAS_PINNED` is set.
     pub fn has_pinned(&self) -> bool {
-        self.has_pinned
+        self.shared.has_pinned()
+    }
+
+    /// The state lockless walkers share with this address space.
+    pub fn shared(&self) -> &Arc<MmShared> {
+        &self.shared
     }
 }

@@ -121,7 +121,9 @@ use super::pgtable::{
     pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write, PteSlot, PTE_SIZE,
 };
 use super::vma::{VmFlags, Vma, VmaBacking};
-use super::{FaultFlags, Mm, PhysMem};
+use std::sync::Arc;
+
+use super::{FaultFlags, Mm, MmShared, PageTable, PhysMem};
 use crate::errno::{Errno, KResult};
 
 bitflags! {
@@ -529,16 +531,19 @@ pub fn try_grab_folio_refs(phys: &PhysMem, pfn: Pfn, refs: u32, flags: FollFlags
     } else {
         refs
     };
-    // SMP: a compare-and-swap loop refusing a zero refcount (folio_try_get()).
-    if folio.refcount() == 0 || folio.refcount().checked_add(add).is_none() {
-        return Err(Errno::ENOMEM);
-    }
-    if pin && large {
-        phys.pages.folio_pin_large(head, refs);
+    // One compare-and-swap loop refusing a zero refcount (folio_ref_try_add()): a
+    // lockless walker may hold a PTE whose page is being freed.
+    let _ = folio;
+    let grabbed = if pin && large {
+        phys.pages.folio_try_pin_large(head, refs)
     } else {
-        phys.pages.folio_ref_add(head, add);
+        phys.pages.folio_ref_try_add(head, add)
+    };
+    if grabbed {
+        Ok(())
+    } else {
+        Err(Errno::ENOMEM)
     }
-    Ok(())
 }
 
 /// `gup_put_folio(folio, refs, flags)`: drops what [`try_grab_folio_refs`] took.
@@ -1218,31 +1223,103 @@ pub fn access_remote_vm(mm: &mut Mm, addr: u64, buf: &mut [u8], gup_flags: FollF
 /// file's mapping). Returns the pages taken (a prefix of the range).
 pub fn gup_fast(mm: &Mm, start: u64, nr_pages: usize, flags: FollFlags) -> Vec<Pfn> {
     let mut pages = Vec::with_capacity(nr_pages.min(1024));
-    gup_fast_hooked(mm, start, nr_pages, flags, None, &mut pages);
+    gup_fast_hooked(mm.fast_view(), start, nr_pages, flags, None, &mut pages);
     pages
+}
+
+/// What the lockless walk reads of an address space — its page table, its GUP rules and
+/// what it shares with its owner ([`MmShared`]) — borrowed from an [`Mm`]
+/// ([`Mm::fast_view`]) or from a [`GupFastMm`] handle on another thread.
+#[derive(Debug, Clone, Copy)]
+pub struct FastView<'a> {
+    pgtable: &'a PageTable,
+    gup_gen: GupGeneration,
+    shared: &'a MmShared,
+}
+
+impl Mm {
+    /// The lockless walk's view of this address space.
+    pub fn fast_view(&self) -> FastView<'_> {
+        FastView {
+            pgtable: &self.pgtable,
+            gup_gen: self.gup_gen,
+            shared: &self.shared,
+        }
+    }
+
+    /// A handle for lockless walks of this address space from another thread while its
+    /// owner maps, unmaps and forks: what a CPU in `gup_fast()` has — `current->mm`,
+    /// without the mmap lock. It must be dropped before this `Mm` (whose drop frees the
+    /// page tables); walks through it are protected from page-table frees by
+    /// [`PhysMem::gup_fast_begin`] and from forks by `write_protect_seq`.
+    pub fn gup_fast_handle(&self) -> GupFastMm {
+        GupFastMm {
+            pgtable: self.pgtable.alias(),
+            gup_gen: self.gup_gen,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// An owned lockless-walk handle on an address space (see [`Mm::gup_fast_handle`]).
+#[derive(Debug)]
+pub struct GupFastMm {
+    pgtable: PageTable,
+    gup_gen: GupGeneration,
+    shared: Arc<MmShared>,
+}
+
+impl GupFastMm {
+    /// [`gup_fast`] through this handle: the pages taken, a prefix of the range.
+    pub fn gup_fast(&self, start: u64, nr_pages: usize, flags: FollFlags) -> Vec<Pfn> {
+        let view = FastView {
+            pgtable: &self.pgtable,
+            gup_gen: self.gup_gen,
+            shared: &self.shared,
+        };
+        let mut pages = Vec::with_capacity(nr_pages.min(1024));
+        gup_fast_hooked(view, start, nr_pages, flags, None, &mut pages);
+        pages
+    }
+
+    /// `unpin_user_pages()` of pages [`GupFastMm::gup_fast`] pinned (`FOLL_PIN`).
+    pub fn unpin_user_pages(&self, pages: &[Pfn]) {
+        let phys = self.pgtable.phys();
+        for &pfn in pages {
+            gup_put_folio(phys, pfn, 1, FollFlags::PIN);
+        }
+    }
 }
 
 /// What runs between the speculative reference and the PTE re-check of [`gup_fast`]
 /// (tests model another hart changing the PTE there); `None` in production.
-pub(crate) type FastHook<'h> = Option<&'h mut dyn FnMut(&Mm, u64)>;
+pub(crate) type FastHook<'h> = Option<&'h mut dyn FnMut(&PageTable, u64)>;
 
 /// [`gup_fast`] appending to `pages`; returns how many were appended.
 fn gup_fast_hooked(
-    mm: &Mm,
+    mm: FastView<'_>,
     start: u64,
     nr_pages: usize,
     flags: FollFlags,
     mut hook: FastHook<'_>,
     pages: &mut Vec<Pfn>,
 ) -> usize {
-    let phys = mm.phys();
+    let phys = mm.pgtable.phys();
     phys.pages.events.gup_calls.inc();
     let before = pages.len();
     let write = flags.contains(FollFlags::WRITE);
     let longterm_write_pin =
         flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE);
-    // SMP: for FOLL_PIN, sample mm->write_protect_seq here (odd: fork in progress, return
-    // 0) and disable interrupts / enter the page-table-freeing epoch.
+    // FOLL_PIN: a fork write-protecting the parent now (odd count) would share what we
+    // pin with the child; the slow path, under the mmap lock, handles it.
+    let seq = flags
+        .contains(FollFlags::PIN)
+        .then(|| mm.shared.write_protect_seq());
+    if seq.is_some_and(|s| s & 1 != 0) {
+        return 0;
+    }
+    // local_irq_save(): no page table we walk is freed until we are done.
+    let walk = phys.gup_fast_begin();
     let mut addr = start & !(PAGE_SIZE - 1);
     let mut left = nr_pages;
     'tables: while left > 0 {
@@ -1296,7 +1373,7 @@ fn gup_fast_hooked(
                 break 'tables;
             }
             if let Some(h) = hook.as_deref_mut() {
-                h(mm, addr);
+                h(mm.pgtable, addr);
             }
             // The PTE may have changed (zapped, COWed) between our read and the reference.
             if mm.pgtable.ptep_get(slot) != pte {
@@ -1319,8 +1396,16 @@ fn gup_fast_hooked(
             left -= 1;
         }
     }
-    // SMP: for FOLL_PIN, read_seqcount_retry(write_protect_seq): if a fork ran, unpin
-    // everything and return 0.
+    drop(walk);
+    // read_seqcount_retry(write_protect_seq): a fork ran meanwhile and may have shared a
+    // page we pinned with its child before we pinned it: give them all back.
+    if seq.is_some_and(|s| mm.shared.write_protect_seq_retry(s)) {
+        for pfn in pages.drain(before..) {
+            gup_put_folio(phys, pfn, 1, flags);
+        }
+        mm.shared.count_fork_race();
+        return 0;
+    }
     pages.len() - before
 }
 
@@ -1332,7 +1417,7 @@ fn gup_fast_hooked(
 /// a PMD that changed, a R/O pin that must unshare, a long-term writable pin of a
 /// non-anonymous folio.
 fn gup_fast_pmd_leaf(
-    mm: &Mm,
+    mm: FastView<'_>,
     addr: u64,
     slot: PteSlot,
     want: usize,
@@ -1341,7 +1426,7 @@ fn gup_fast_pmd_leaf(
     hook: &mut FastHook<'_>,
 ) -> Option<u64> {
     let pmd = slot.pte;
-    let phys = mm.phys();
+    let phys = mm.pgtable.phys();
     if pte_protnone(pmd) || !pmd.is_valid() {
         return None;
     }
@@ -1355,7 +1440,7 @@ fn gup_fast_pmd_leaf(
     let refs32 = u32::try_from(refs).ok()?;
     try_grab_folio_refs(phys, head, refs32, flags).ok()?;
     if let Some(h) = hook.as_deref_mut() {
-        h(mm, addr);
+        h(mm.pgtable, addr);
     }
     if mm.pgtable.ptep_get(slot.addr) != pmd {
         gup_put_folio(phys, head, refs32, flags);
@@ -1403,7 +1488,7 @@ fn gup_fast_fallback(
     if end > mm.task_size() || !mm.access_ok(start, len) {
         return Err(Errno::EFAULT);
     }
-    let nr_pinned = gup_fast_hooked(mm, start, nr_pages, gup_flags, hook, pages);
+    let nr_pinned = gup_fast_hooked(mm.fast_view(), start, nr_pages, gup_flags, hook, pages);
     if nr_pinned == nr_pages || gup_flags.contains(FollFlags::FAST_ONLY) {
         return Ok(nr_pinned);
     }
@@ -1499,7 +1584,7 @@ pub(crate) fn pin_user_pages_fast_racy(
     start: u64,
     nr_pages: usize,
     gup_flags: FollFlags,
-    hook: &mut dyn FnMut(&Mm, u64),
+    hook: &mut dyn FnMut(&PageTable, u64),
 ) -> KResult<Vec<Pfn>> {
     let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
     let mut pages = Vec::new();

@@ -551,11 +551,11 @@ fn gup_fast_drops_its_reference_when_the_pte_changed_and_falls_back() {
     let pfn = frame(&mm, a);
     let reuse = mm.stats().wp_reuse;
     let mut seen = Vec::new();
-    let mut hook = |m: &Mm, addr: u64| {
-        seen.push(refcount(m.phys(), pfn));
+    let mut hook = |t: &PageTable, addr: u64| {
+        seen.push(refcount(t.phys(), pfn));
         if seen.len() == 1 {
-            let slot = m.page_table().follow_pte(addr).unwrap().addr;
-            m.page_table().ptep_set_wrprotect(slot);
+            let slot = t.follow_pte(addr).unwrap().addr;
+            t.ptep_set_wrprotect(slot);
         }
     };
     let pin = pin_user_pages_fast_racy(&mut mm, a, 1, FollFlags::WRITE, &mut hook).unwrap();

@@ -50,20 +50,23 @@ mod gup_test_tests;
 #[cfg(test)]
 mod gup_tests;
 #[cfg(test)]
+mod smp_tests;
+#[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod thp_tests;
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use devices::{GuestMemory, PAGE_SIZE};
 use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
 
 pub use events::{EventCounter, KernelEventCounts, KernelEvents};
 pub use fault::{FaultFlags, VmFault};
-pub use gup::{FollFlags, GupGeneration, MmapReadGuard};
+pub use gup::{FastView, FollFlags, GupFastMm, GupGeneration, MmapReadGuard};
 pub use page_alloc::{
     Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, SplitError, ThpStats,
     GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE,
@@ -115,6 +118,23 @@ pub struct PhysMem {
     pub pages: PageAlloc,
     /// Direct reclaim, registered once by the page cache ([`PhysMem::set_reclaim`]).
     reclaim: OnceLock<Weak<dyn Reclaim>>,
+    /// Lockless page-table walkers in progress and the page-table pages waiting for them
+    /// (see [`PhysMem::gup_fast_begin`]).
+    pt_walkers: AtomicUsize,
+    pt_deferred: Mutex<Vec<Pfn>>,
+}
+
+/// A lockless page-table walk in progress ([`PhysMem::gup_fast_begin`]); ending it (drop)
+/// frees the page-table pages unlinked meanwhile once no walk is left.
+#[derive(Debug)]
+pub struct LocklessWalk<'p>(&'p PhysMem);
+
+impl Drop for LocklessWalk<'_> {
+    fn drop(&mut self) {
+        if self.0.pt_walkers.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.reclaim_pgtables();
+        }
+    }
 }
 
 impl std::fmt::Debug for PhysMem {
@@ -149,7 +169,60 @@ impl PhysMem {
             ram,
             pages,
             reclaim: OnceLock::new(),
+            pt_walkers: AtomicUsize::new(0),
+            pt_deferred: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Starts a lockless page-table walk (`gup_fast()`'s `local_irq_save()`): until the
+    /// returned guard is dropped, no page-table page unlinked from any address space is
+    /// freed ([`PhysMem::free_pgtable`] defers it), so the walk never reads a table that
+    /// was freed and reused — what disabled interrupts (holding off the TLB-shootdown IPI)
+    /// or RCU table freeing guarantee in Linux. A simple reader count with a deferred list:
+    /// the list is freed as soon as no walk is in progress, which keeps frees immediate
+    /// (and runs deterministic) when nobody walks, unlike an epoch scheme's eventual
+    /// collection.
+    pub fn gup_fast_begin(&self) -> LocklessWalk<'_> {
+        self.pt_walkers.fetch_add(1, Ordering::SeqCst);
+        // Dekker with free_pgtable(): our count before our first table load, its
+        // unlinking store before its count load.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        LocklessWalk(self)
+    }
+
+    /// `pte_free()` / `tlb_remove_table()` of a page-table page already unlinked from its
+    /// parent entry (and out of every TLB): freed now if no lockless walk is in progress,
+    /// else when the last one ends.
+    pub fn free_pgtable(&self, pfn: Pfn) {
+        if let Some(p) = self.pages.page(pfn) {
+            p.clear(PageFlags::PGTABLE);
+        }
+        self.pt_deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(pfn);
+        // The caller's unlinking store is ordered before this load (see gup_fast_begin).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.pt_walkers.load(Ordering::SeqCst) == 0 {
+            self.reclaim_pgtables();
+        }
+    }
+
+    /// Page-table pages waiting for lockless walks to end.
+    pub fn deferred_pgtables(&self) -> usize {
+        self.pt_deferred.lock().map_or(0, |d| d.len())
+    }
+
+    fn reclaim_pgtables(&self) {
+        let freed = std::mem::take(
+            &mut *self
+                .pt_deferred
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for pfn in freed {
+            self.pages.put_page(&self.ram, pfn);
+        }
     }
 
     /// Registers the reclaimer [`PhysMem::alloc_page`] calls when no frame is free (the
@@ -295,6 +368,56 @@ pub struct MmStats {
     pub thp_split_pmd: u64,
 }
 
+/// The parts of an address space that lockless walkers (`gup_fast()`) read while the
+/// owner changes the rest: `mm->write_protect_seq` and `MMF_HAS_PINNED`.
+#[derive(Debug, Default)]
+pub struct MmShared {
+    /// `write_protect_seq`: odd while `dup_mmap()` write-protects the parent's anonymous
+    /// PTEs (`copy_page_range()` → `raw_write_seqcount_begin/end`).
+    write_protect_seq: AtomicU64,
+    /// `MMF_HAS_PINNED`: a page of this address space was ever pinned (`FOLL_PIN`).
+    has_pinned: AtomicBool,
+    /// `gup_fast()` calls that gave back their pins because a fork overlapped them.
+    fork_races: AtomicU64,
+}
+
+impl MmShared {
+    /// `raw_read_seqcount()`.
+    pub fn write_protect_seq(&self) -> u64 {
+        self.write_protect_seq.load(Ordering::Acquire)
+    }
+
+    /// `raw_write_seqcount_begin()` / `_end()`: bumps the count (odd = a write-protect in
+    /// progress).
+    pub(crate) fn write_protect_seq_bump(&self) {
+        self.write_protect_seq.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// `read_seqcount_retry()` of a value sampled by [`MmShared::write_protect_seq`].
+    pub fn write_protect_seq_retry(&self, seq: u64) -> bool {
+        self.write_protect_seq.load(Ordering::SeqCst) != seq
+    }
+
+    /// `gup_fast()` calls that unpinned everything because a fork overlapped them.
+    pub fn fork_races(&self) -> u64 {
+        self.fork_races.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_fork_race(&self) {
+        self.fork_races.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `test_bit(MMF_HAS_PINNED)`.
+    pub fn has_pinned(&self) -> bool {
+        self.has_pinned.load(Ordering::Acquire)
+    }
+
+    /// `mm_set_has_pinned_flag()`.
+    pub fn set_has_pinned(&self) {
+        self.has_pinned.store(true, Ordering::Release);
+    }
+}
+
 /// One address space (Linux `struct mm_struct`).
 #[derive(Debug)]
 pub struct Mm {
@@ -314,8 +437,9 @@ pub struct Mm {
     pending: TlbFlush,
     uaccess_mmu: MmuCounters,
     stats: MmStats,
+    /// What lockless walkers share with the owner: `write_protect_seq`,
     /// `MMF_HAS_PINNED`.
-    has_pinned: bool,
+    shared: Arc<MmShared>,
     /// `MMF_HUGE_ZERO_PAGE`: this address space holds a reference on the huge zero folio.
     huge_zero_ref: bool,
     /// Which kernel generation's GUP rules apply (see [`gup::GupGeneration`]).
@@ -368,7 +492,7 @@ impl Mm {
             pending: TlbFlush::default(),
             uaccess_mmu: MmuCounters::default(),
             stats: MmStats::default(),
-            has_pinned: false,
+            shared: Arc::new(MmShared::default()),
             huge_zero_ref: false,
             gup_gen: GupGeneration::default(),
             gup_fault: false,

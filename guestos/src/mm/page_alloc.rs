@@ -823,6 +823,34 @@ impl PageAlloc {
         self.count_ref_op(1);
     }
 
+    /// `folio_ref_try_add()`: adds `nr` references to the folio containing `pfn` unless
+    /// its refcount is zero (a folio being freed: a lockless walker must not resurrect
+    /// it) or would overflow — one compare-and-swap loop. Returns whether it did; always
+    /// `true` (and nothing changes) for the zero page and reserved frames.
+    pub fn folio_ref_try_add(&self, pfn: Pfn, nr: u32) -> bool {
+        if self.is_zero_pfn(pfn) || nr == 0 {
+            return true;
+        }
+        let Some((_, head)) = self.folio(pfn) else {
+            return false;
+        };
+        if head.test(PageFlags::RESERVED) {
+            return true;
+        }
+        let ok = head
+            .refcount
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                if c == 0 {
+                    None
+                } else {
+                    c.checked_add(nr)
+                }
+            })
+            .is_ok();
+        self.count_ref_op(1);
+        ok
+    }
+
     /// `put_page()` / `folio_put()`: drops a reference on the folio containing `pfn` and
     /// frees the folio (`free_page`, or all 512 frames of a large one) when it was the
     /// last. No-op for the zero pages and for frames without metadata. A put on a zero
@@ -891,6 +919,23 @@ impl PageAlloc {
         head.refcount.fetch_add(refs, Ordering::AcqRel);
         head.large_pincount.fetch_add(refs, Ordering::AcqRel);
         self.count_ref_op(2);
+    }
+
+    /// [`PageAlloc::folio_pin_large`] unless the folio's refcount is zero or would
+    /// overflow (see [`PageAlloc::folio_ref_try_add`]). Returns whether it pinned.
+    pub fn folio_try_pin_large(&self, pfn: Pfn, refs: u32) -> bool {
+        let Some((_, head)) = self.folio(pfn) else {
+            return false;
+        };
+        if !head.is_head() || head.test(PageFlags::RESERVED) {
+            return false;
+        }
+        if !self.folio_ref_try_add(pfn, refs) {
+            return false;
+        }
+        head.large_pincount.fetch_add(refs, Ordering::AcqRel);
+        self.count_ref_op(1);
+        true
     }
 
     /// `free_unref_page()` / `free_unref_folios()`: returns a folio whose refcount reached

@@ -301,6 +301,11 @@ impl PageTable {
     /// process's system call. `PageTable` has no destructor; the owner frees the tables
     /// with [`PageTable::destroy`], after which the alias must not be used (the rmap
     /// drops it first, see `MmRmap::kill`).
+    /// The physical memory the tables live in.
+    pub fn phys(&self) -> &Arc<PhysMem> {
+        &self.phys
+    }
+
     pub(crate) fn alias(&self) -> PageTable {
         PageTable {
             phys: Arc::clone(&self.phys),
@@ -1343,8 +1348,5 @@ pub(crate) fn page_remove_rmap(phys: &PhysMem, pfn: Pfn, page: &super::page_allo
 
 /// `pte_free()`: releases a page-table frame.
 fn free_table(phys: &PhysMem, pfn: Pfn) {
-    if let Some(p) = phys.pages.page(pfn) {
-        p.clear(PageFlags::PGTABLE);
-    }
-    phys.pages.put_page(&phys.ram, pfn);
+    phys.free_pgtable(pfn);
 }

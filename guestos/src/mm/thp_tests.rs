@@ -632,11 +632,11 @@ fn gup_fast_on_a_pmd_drops_all_its_references_when_the_pmd_changed() {
     hart_write(&mut mm, a, 5);
     let (head, _) = frame(&mm, a);
     let mut seen = Vec::new();
-    let mut hook = |m: &Mm, addr: u64| {
-        seen.push(m.phys().pages.page(head).unwrap().refcount());
+    let mut hook = |t: &PageTable, addr: u64| {
+        seen.push(t.phys().pages.page(head).unwrap().refcount());
         if seen.len() == 1 {
-            let slot = m.page_table().follow_pte(addr).unwrap().addr;
-            m.page_table().ptep_set_wrprotect(slot);
+            let slot = t.follow_pte(addr).unwrap().addr;
+            t.ptep_set_wrprotect(slot);
         }
     };
     let pins = pin_user_pages_fast_racy(&mut mm, a, 16, FollFlags::WRITE, &mut hook).unwrap();

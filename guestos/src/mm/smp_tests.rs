@@ -1,0 +1,165 @@
+//! The lockless walk against a concurrent owner, on two host threads: `gup_fast()` through
+//! a [`GupFastMm`] handle while the owning thread unmaps and remaps (page tables freed
+//! under the walker), or forks (anonymous PTEs write-protected and shared with a child).
+//! Real page tables in guest RAM, real frames freed and reused; nothing is mocked.
+//!
+//! - Against `munmap`: every page the walker pins holds the marker of the address it was
+//!   pinned at, or nothing yet (a freed-and-reused table would hand it some other page),
+//!   and when both threads are done every frame is accounted for.
+//! - Against `fork`: a `FOLL_PIN` that `gup_fast()` returns is never COW-shared with a
+//!   child — while it holds the pin, the page is mapped once and anonymous-exclusive
+//!   (fork copies pinned pages); `write_protect_seq` makes a walk that overlapped
+//!   `copy_page_range()` give its pins back. Without that check the walker can pin a page
+//!   fork has just shared.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use mmu::{AdScheme, SatpMode};
+
+use super::mmap::MAP_FIXED;
+use super::page_alloc::PageFlags;
+use super::test_support::{clean, hart_write, setup_mm, ANON, P, RW};
+use super::*;
+
+const PAGES: u64 = 64;
+
+/// The owner keeps changing the address space for at least `MIN_ROUNDS` rounds and until
+/// the walker has pinned `MIN_PINS` pages (it may start late on a busy host), at most
+/// `MAX_ROUNDS`.
+const MIN_ROUNDS: u32 = 200;
+const MIN_PINS: u64 = 20_000;
+const MAX_ROUNDS: u32 = 200_000;
+
+fn keep_going(round: u32, pinned: &AtomicU64) -> bool {
+    round < MIN_ROUNDS || (pinned.load(Ordering::Relaxed) < MIN_PINS && round < MAX_ROUNDS)
+}
+
+fn populate(mm: &mut Mm, base: u64) {
+    for i in 0..PAGES {
+        let va = base + i * P;
+        // The marker: the page's own address.
+        hart_write(mm, va, va);
+    }
+}
+
+#[test]
+fn gup_fast_pins_only_live_pages_while_the_owner_unmaps_and_remaps() {
+    let (phys, mut mm) = setup_mm(64, SatpMode::Sv39, AdScheme::Svadu, 1);
+    let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+    populate(&mut mm, base);
+    let handle = mm.gup_fast_handle();
+    let done = AtomicBool::new(false);
+    let progress = AtomicU64::new(0);
+    let (pinned, wrong) = std::thread::scope(|s| {
+        let walker = s.spawn(|| {
+            let (mut pinned, mut wrong) = (0u64, 0u64);
+            while !done.load(Ordering::Acquire) {
+                let pages =
+                    handle.gup_fast(base, PAGES as usize, FollFlags::PIN | FollFlags::WRITE);
+                for (i, &pfn) in pages.iter().enumerate() {
+                    let want = base + i as u64 * P;
+                    // 0: a page just faulted in whose marker is not written yet.
+                    let got = phys.ram.read_u64(pfn.pa()).unwrap_or(u64::MAX);
+                    wrong += u64::from(got != want && got != 0);
+                }
+                pinned += pages.len() as u64;
+                progress.fetch_add(pages.len() as u64, Ordering::Relaxed);
+                handle.unpin_user_pages(&pages);
+            }
+            (pinned, wrong)
+        });
+        let mut round = 0;
+        while keep_going(round, &progress) {
+            round += 1;
+            mm.do_munmap(base, PAGES * P).unwrap();
+            let _ = mm.take_tlb_flush();
+            let again = mm
+                .do_mmap(base, PAGES * P, RW, ANON | MAP_FIXED, None, 0)
+                .unwrap();
+            assert_eq!(again, base);
+            populate(&mut mm, base);
+        }
+        done.store(true, Ordering::Release);
+        walker.join().unwrap()
+    });
+    assert!(pinned > 0, "the walker never pinned anything");
+    assert_eq!(
+        wrong, 0,
+        "pinned pages that were not mapped where they were found"
+    );
+    assert_eq!(phys.deferred_pgtables(), 0, "page tables left waiting");
+    drop(handle);
+    drop(mm);
+    clean(&phys);
+}
+
+#[test]
+fn a_pin_gup_fast_returns_is_never_shared_with_a_concurrent_fork_child() {
+    let (phys, mut mm) = setup_mm(128, SatpMode::Sv39, AdScheme::Svadu, 1);
+    let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+    populate(&mut mm, base);
+    mm.set_has_pinned_flag();
+    let handle = mm.gup_fast_handle();
+    let shared = Arc::clone(mm.shared());
+    let done = AtomicBool::new(false);
+    let progress = AtomicU64::new(0);
+    let (pinned, violations) = std::thread::scope(|s| {
+        let walker = s.spawn(|| {
+            let (mut pinned, mut violations) = (0u64, 0u64);
+            while !done.load(Ordering::Acquire) {
+                let pages =
+                    handle.gup_fast(base, PAGES as usize, FollFlags::PIN | FollFlags::WRITE);
+                for &pfn in &pages {
+                    // While we hold the pin no fork may share the page: it stays mapped
+                    // once, exclusively.
+                    let page = phys.pages.page(pfn).unwrap();
+                    if page.mapcount() != 1 || !page.test(PageFlags::ANON_EXCLUSIVE) {
+                        violations += 1;
+                    }
+                }
+                pinned += pages.len() as u64;
+                progress.fetch_add(pages.len() as u64, Ordering::Relaxed);
+                handle.unpin_user_pages(&pages);
+            }
+            (pinned, violations)
+        });
+        let mut round = 0u32;
+        while keep_going(round, &progress) {
+            round += 1;
+            let child = mm.dup_mmap(2 + (round % 100) as u16).unwrap();
+            let _ = mm.take_tlb_flush();
+            drop(child);
+            // The parent writes again: its pages become exclusive and writable.
+            populate(&mut mm, base);
+        }
+        done.store(true, Ordering::Release);
+        walker.join().unwrap()
+    });
+    assert!(pinned > 0, "the walker never pinned anything");
+    assert_eq!(violations, 0, "a pinned page was shared with a fork child");
+    eprintln!(
+        "{pinned} pages pinned; {} walks gave their pins back after overlapping a fork",
+        shared.fork_races()
+    );
+    drop(handle);
+    drop(mm);
+    clean(&phys);
+}
+
+#[test]
+fn page_tables_unlinked_during_a_walk_wait_for_it() {
+    let (phys, mut mm) = setup_mm(64, SatpMode::Sv39, AdScheme::Svadu, 1);
+    let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+    populate(&mut mm, base);
+    let walk = phys.gup_fast_begin();
+    let used = phys.pages.audit().used_frames;
+    mm.do_munmap(base, PAGES * P).unwrap();
+    let waiting = phys.deferred_pgtables();
+    assert!(waiting > 0, "munmap freed no page table");
+    // The data pages went at once; the tables wait for the walk.
+    assert!(phys.pages.audit().used_frames < used);
+    drop(walk);
+    assert_eq!(phys.deferred_pgtables(), 0);
+    drop(mm);
+    clean(&phys);
+}
