@@ -54,36 +54,7 @@
 
 #include "errname.h"
 
-/* ---- mm/gup_test.h (the ABI), as in guptest.c ---- */
-#define GUP_TEST_MAX_PAGES_TO_DUMP 8
-
-struct gup_test {
-    uint64_t get_delta_usec;
-    uint64_t put_delta_usec;
-    uint64_t addr;
-    uint64_t size;
-    uint32_t nr_pages_per_call;
-    uint32_t gup_flags;
-    uint32_t test_flags;
-    uint32_t which_pages[GUP_TEST_MAX_PAGES_TO_DUMP];
-};
-
-#define GUP_FAST_BENCHMARK _IOWR('g', 1, struct gup_test)
-#define PIN_FAST_BENCHMARK _IOWR('g', 2, struct gup_test)
-#define PIN_LONGTERM_BENCHMARK _IOWR('g', 3, struct gup_test)
-#define GUP_BASIC_TEST _IOWR('g', 4, struct gup_test)
-#define PIN_BASIC_TEST _IOWR('g', 5, struct gup_test)
-
-/* The values dirtybit's kernel decodes (guestos/src/mm/gup_test.rs). */
-_Static_assert(sizeof(struct gup_test) == 80, "struct gup_test");
-_Static_assert(GUP_FAST_BENCHMARK == 0xc0506701u, "GUP_FAST_BENCHMARK");
-_Static_assert(PIN_FAST_BENCHMARK == 0xc0506702u, "PIN_FAST_BENCHMARK");
-_Static_assert(PIN_LONGTERM_BENCHMARK == 0xc0506703u, "PIN_LONGTERM_BENCHMARK");
-_Static_assert(GUP_BASIC_TEST == 0xc0506704u, "GUP_BASIC_TEST");
-_Static_assert(PIN_BASIC_TEST == 0xc0506705u, "PIN_BASIC_TEST");
-
-/* FOLL_WRITE (include/linux/mm_types.h). */
-#define FOLL_WRITE 0x01
+#include "gup_test_abi.h"
 
 /* ---- pagemap (Documentation/admin-guide/mm/pagemap.rst) ---- */
 #define PM_PFRAME_MASK ((1ULL << 55) - 1)

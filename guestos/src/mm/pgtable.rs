@@ -1160,6 +1160,11 @@ impl PageTable {
                 page.inc_mapcount();
             }
         }
+        // Between the pin check above and the write-protect below a lockless walker may
+        // still pin the page through the writable PTE: the window write_protect_seq
+        // closes. Test builds widen it so the concurrent tests (mm/smp_tests.rs) meet it.
+        #[cfg(test)]
+        std::thread::yield_now();
         let mut child = pte;
         if vm_flags.is_cow_mapping() && pte_write(pte) {
             child = self.ptep_set_wrprotect(src_addr).without(PteFlags::W);

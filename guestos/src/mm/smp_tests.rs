@@ -42,53 +42,75 @@ fn populate(mm: &mut Mm, base: u64) {
     }
 }
 
-#[test]
-fn gup_fast_pins_only_live_pages_while_the_owner_unmaps_and_remaps() {
-    let (phys, mut mm) = setup_mm(64, SatpMode::Sv39, AdScheme::Svadu, 1);
-    let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
-    populate(&mut mm, base);
+/// Races a `FOLL_PIN | FOLL_WRITE` lockless walker over `[base, base + PAGES)` (pin,
+/// check each page with `bad(index, pfn)` while pinned, unpin) against `owner(round)`,
+/// which runs on this thread until [`keep_going`] says stop. Returns the pages pinned
+/// and how many were bad.
+fn race_walker(
+    mm: &mut Mm,
+    base: u64,
+    bad: impl Fn(usize, Pfn) -> bool + Sync,
+    mut owner: impl FnMut(&mut Mm, u32),
+) -> (u64, u64) {
     let handle = mm.gup_fast_handle();
     let done = AtomicBool::new(false);
     let progress = AtomicU64::new(0);
-    let (pinned, wrong) = std::thread::scope(|s| {
+    let r = std::thread::scope(|s| {
         let walker = s.spawn(|| {
-            let (mut pinned, mut wrong) = (0u64, 0u64);
+            let (mut pinned, mut bad_pages) = (0u64, 0u64);
             while !done.load(Ordering::Acquire) {
                 let pages =
                     handle.gup_fast(base, PAGES as usize, FollFlags::PIN | FollFlags::WRITE);
                 for (i, &pfn) in pages.iter().enumerate() {
-                    let want = base + i as u64 * P;
-                    // 0: a page just faulted in whose marker is not written yet.
-                    let got = phys.ram.read_u64(pfn.pa()).unwrap_or(u64::MAX);
-                    wrong += u64::from(got != want && got != 0);
+                    bad_pages += u64::from(bad(i, pfn));
                 }
                 pinned += pages.len() as u64;
                 progress.fetch_add(pages.len() as u64, Ordering::Relaxed);
                 handle.unpin_user_pages(&pages);
             }
-            (pinned, wrong)
+            (pinned, bad_pages)
         });
         let mut round = 0;
         while keep_going(round, &progress) {
             round += 1;
+            owner(mm, round);
+        }
+        done.store(true, Ordering::Release);
+        walker.join().unwrap()
+    });
+    drop(handle);
+    r
+}
+
+#[test]
+fn gup_fast_pins_only_live_pages_while_the_owner_unmaps_and_remaps() {
+    let (phys, mut mm) = setup_mm(64, SatpMode::Sv39, AdScheme::Svadu, 1);
+    let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+    populate(&mut mm, base);
+    let (pinned, wrong) = race_walker(
+        &mut mm,
+        base,
+        |i, pfn| {
+            // 0: a page just faulted in whose marker is not written yet.
+            let got = phys.ram.read_u64(pfn.pa()).unwrap_or(u64::MAX);
+            got != base + i as u64 * P && got != 0
+        },
+        |mm, _| {
             mm.do_munmap(base, PAGES * P).unwrap();
             let _ = mm.take_tlb_flush();
             let again = mm
                 .do_mmap(base, PAGES * P, RW, ANON | MAP_FIXED, None, 0)
                 .unwrap();
             assert_eq!(again, base);
-            populate(&mut mm, base);
-        }
-        done.store(true, Ordering::Release);
-        walker.join().unwrap()
-    });
+            populate(mm, base);
+        },
+    );
     assert!(pinned > 0, "the walker never pinned anything");
     assert_eq!(
         wrong, 0,
         "pinned pages that were not mapped where they were found"
     );
     assert_eq!(phys.deferred_pgtables(), 0, "page tables left waiting");
-    drop(handle);
     drop(mm);
     clean(&phys);
 }
@@ -99,49 +121,30 @@ fn a_pin_gup_fast_returns_is_never_shared_with_a_concurrent_fork_child() {
     let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
     populate(&mut mm, base);
     mm.set_has_pinned_flag();
-    let handle = mm.gup_fast_handle();
     let shared = Arc::clone(mm.shared());
-    let done = AtomicBool::new(false);
-    let progress = AtomicU64::new(0);
-    let (pinned, violations) = std::thread::scope(|s| {
-        let walker = s.spawn(|| {
-            let (mut pinned, mut violations) = (0u64, 0u64);
-            while !done.load(Ordering::Acquire) {
-                let pages =
-                    handle.gup_fast(base, PAGES as usize, FollFlags::PIN | FollFlags::WRITE);
-                for &pfn in &pages {
-                    // While we hold the pin no fork may share the page: it stays mapped
-                    // once, exclusively.
-                    let page = phys.pages.page(pfn).unwrap();
-                    if page.mapcount() != 1 || !page.test(PageFlags::ANON_EXCLUSIVE) {
-                        violations += 1;
-                    }
-                }
-                pinned += pages.len() as u64;
-                progress.fetch_add(pages.len() as u64, Ordering::Relaxed);
-                handle.unpin_user_pages(&pages);
-            }
-            (pinned, violations)
-        });
-        let mut round = 0u32;
-        while keep_going(round, &progress) {
-            round += 1;
+    let (pinned, violations) = race_walker(
+        &mut mm,
+        base,
+        |_, pfn| {
+            // While we hold the pin no fork may share the page: it stays mapped once,
+            // exclusively.
+            let page = phys.pages.page(pfn).unwrap();
+            page.mapcount() != 1 || !page.test(PageFlags::ANON_EXCLUSIVE)
+        },
+        |mm, round| {
             let child = mm.dup_mmap(2 + (round % 100) as u16).unwrap();
             let _ = mm.take_tlb_flush();
             drop(child);
             // The parent writes again: its pages become exclusive and writable.
-            populate(&mut mm, base);
-        }
-        done.store(true, Ordering::Release);
-        walker.join().unwrap()
-    });
+            populate(mm, base);
+        },
+    );
     assert!(pinned > 0, "the walker never pinned anything");
     assert_eq!(violations, 0, "a pinned page was shared with a fork child");
     eprintln!(
         "{pinned} pages pinned; {} walks gave their pins back after overlapping a fork",
         shared.fork_races()
     );
-    drop(handle);
     drop(mm);
     clean(&phys);
 }
