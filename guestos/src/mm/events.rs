@@ -19,40 +19,54 @@
 //! `ecall` sees trap entry + trap exit + the modelled cycles of the kernel work of that
 //! call. Host time plays no part, so the numbers are deterministic and tests assert them.
 //!
-//! # Concurrency
-//! [`EventCounter::inc`] is a relaxed load and store, not an atomic read-modify-write, so
-//! that counting costs the GUP fast path next to nothing on the host (a locked add per PTE
-//! would cost more than the PTE load it counts). That is exact while one host thread runs
-//! kernel code at a time, which is the case for this kernel (one kernel thread; harts
-//! never run kernel code). SMP kernel threads will need per-CPU counters summed on read,
-//! as Linux's `vm_event_states` are.
+//! # Concurrency: per-CPU counters
+//! The counters are per host thread — per hart, since each hart enters the kernel on its
+//! own thread — like Linux's per-CPU `vm_event_states`: [`EventCounter::inc`] is a plain
+//! add to a thread-local slot (no locked instruction on the GUP fast path), and
+//! [`KernelEvents::snapshot`] reads the calling thread's slots. Every use is a difference
+//! of two snapshots taken on one thread around work done on that thread (a system call, a
+//! fault, a benchmark run), so the work of other harts — running at the same time, or
+//! between the two halves of a call that dropped the kernel lock — never lands in it.
+//! (All `KernelEvents` of one thread share its slots: snapshots count the thread's work,
+//! whichever `PhysMem` it touched.)
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 use emu::CostModel;
 
-/// One event counter (a per-CPU `vm_event_states` slot in Linux).
-#[derive(Debug, Default)]
-pub struct EventCounter(AtomicU64);
+/// Slots of the per-thread counters (more than there are events).
+const SLOTS: usize = 16;
+
+thread_local! {
+    static PERCPU: [Cell<u64>; SLOTS] = const { [const { Cell::new(0) }; SLOTS] };
+}
+
+/// One event counter: a slot of the calling thread's per-CPU counters (a
+/// `vm_event_states` item in Linux).
+#[derive(Debug)]
+pub struct EventCounter(usize);
 
 impl EventCounter {
-    /// Counts one event (see the module docs for why this is not a locked add).
+    /// Counts one event on this thread.
     #[inline(always)]
     pub fn inc(&self) {
         self.add(1);
     }
 
-    /// Counts `n` events.
+    /// Counts `n` events on this thread.
     #[inline(always)]
     pub fn add(&self, n: u64) {
-        let v = self.0.load(Ordering::Relaxed);
-        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+        PERCPU.with(|c| {
+            if let Some(slot) = c.get(self.0) {
+                slot.set(slot.get().wrapping_add(n));
+            }
+        });
     }
 
-    /// The count so far.
+    /// This thread's count so far.
     #[inline]
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        PERCPU.with(|c| c.get(self.0).map_or(0, Cell::get))
     }
 }
 
@@ -60,10 +74,24 @@ macro_rules! kernel_events {
     ($( $(#[doc = $doc:literal])* $name:ident => $cost:ident ),* $(,)?
      ; $( $(#[doc = $udoc:literal])* $uname:ident ),* $(,)?) => {
         /// The live counters, one per kernel primitive (see the module docs).
-        #[derive(Debug, Default)]
+        #[derive(Debug)]
         pub struct KernelEvents {
             $( $(#[doc = $doc])* pub $name: EventCounter, )*
             $( $(#[doc = $udoc])* pub $uname: EventCounter, )*
+        }
+
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        enum Slot { $( $name, )* $( $uname, )* Count }
+
+        const _: () = assert!((Slot::Count as usize) <= SLOTS, "more events than slots");
+
+        impl Default for KernelEvents {
+            fn default() -> Self {
+                Self {
+                    $( $name: EventCounter(Slot::$name as usize), )*
+                    $( $uname: EventCounter(Slot::$uname as usize), )*
+                }
+            }
         }
 
         /// A copy of the counters at one instant, or the difference of two.
