@@ -406,6 +406,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("IPIs", k.ipis),
         ("shootdown ack waits", k.shootdown_ack_waits),
         ("resched stops (GUP)", k.resched_stops),
+        ("calls run unlocked", k.unlocked_calls),
         ("baton switches", k.baton_switches),
     ];
     for (name, v) in smp_rows {

@@ -166,6 +166,9 @@ pub struct KernelStats {
     /// System calls that stopped at a scheduling point (`cond_resched()` in GUP) and were
     /// re-issued to resume.
     pub resched_stops: u64,
+    /// System calls that handed work to their hart to run without the kernel lock (the
+    /// lockless `gup_fast()` walks of the gup_test fast benchmarks).
+    pub unlocked_calls: u64,
     /// Deterministic mode: scheduling points at which another hart took over.
     pub baton_switches: u64,
 }

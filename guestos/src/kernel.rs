@@ -362,6 +362,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         }
     };
     crate::percpu::set_resched_policy(Some(policy));
+    crate::percpu::set_unlocked_allowed(true);
     if let Some(b) = &machine.baton {
         b.wait_turn(id);
     }
@@ -394,7 +395,19 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
             *s = s.saturating_sub(ran);
         }
         k.vclock_cycles = k.vclock_cycles.max(after.cycles);
-        let restart = k.handle_exit(hart, pid, tid, exit);
+        let mut restart = k.handle_exit(hart, pid, tid, exit);
+        // Work the call handed over to run without the kernel lock (a gup_test fast
+        // benchmark's lockless walks): run it, then finish the call at once.
+        while let Some(work) = crate::percpu::take_unlocked() {
+            let phys = Arc::clone(&k.phys);
+            drop(k);
+            let before = phys.events().snapshot();
+            let result = work();
+            k = machine.lock(id);
+            k.charge_kernel_work(hart, &before);
+            crate::percpu::set_unlocked_result(result);
+            restart = k.continue_syscall(hart, pid, tid);
+        }
         k.sync_remote_tlbs(hart);
         if restart && machine.baton.is_none() && machine.waiters.load(Ordering::SeqCst) > 0 {
             // The call stopped for a hart waiting on the kernel lock: let it in before
@@ -421,6 +434,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         b.finish(id);
     }
     crate::percpu::set_resched_policy(None);
+    crate::percpu::set_unlocked_allowed(false);
 }
 
 /// Hart `k.this` has no thread to run: wait (without burning the host CPU) until another
@@ -881,7 +895,33 @@ impl Kernel<'_> {
                 },
             );
         }
-        self.deliver_pending(hart, pid);
+        // A call finishing after unlocked work is still in progress: no signal now.
+        if !crate::percpu::has_unlocked() {
+            self.deliver_pending(hart, pid);
+        }
+        restart
+    }
+
+    /// Re-issues the system call thread `tid` of `pid` stopped in to hand work to the
+    /// hart ([`crate::percpu::defer_unlocked`]), now that the work has run: the same
+    /// `ecall`, without a return to user mode. Returns as [`Kernel::handle_exit`].
+    fn continue_syscall(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32) -> bool {
+        let alive = self.cur() == Some((pid, tid))
+            && self
+                .procs
+                .get_mut(&pid)
+                .is_some_and(|p| !matches!(p.state, TaskState::Zombie(_)) && p.load_thread(tid));
+        if !alive {
+            crate::percpu::clear_unlocked_result();
+            self.set_cur(None);
+            return false;
+        }
+        let before = self.phys.events().snapshot();
+        let restart = self.syscall(hart, pid, tid);
+        self.charge_kernel_work(hart, &before);
+        if !crate::percpu::has_unlocked() {
+            self.deliver_pending(hart, pid);
+        }
         restart
     }
 
@@ -913,7 +953,11 @@ impl Kernel<'_> {
         self.syscall_inner(hart, pid, n, a, pc);
         match crate::percpu::exit_syscall() {
             Some(r) => {
-                self.stats.resched_stops += 1;
+                if crate::percpu::has_unlocked() {
+                    self.stats.unlocked_calls += 1;
+                } else {
+                    self.stats.resched_stops += 1;
+                }
                 self.resume.insert((pid, tid), (n, a, r));
                 true
             }

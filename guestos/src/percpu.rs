@@ -19,7 +19,15 @@
 //! Only calls that know how to resume ([`ResumableSection`]: `/proc/<pid>/mem` reads and
 //! writes) stop; elsewhere [`cond_resched`] is a no-op, as on a kernel without
 //! preemption whose `need_resched` is clear.
+//!
+//! A call may also hand its hart work to do *without the kernel lock*
+//! ([`defer_unlocked`]: the lockless `gup_fast()` walks of the gup_test fast benchmarks)
+//! and stop; the hart drops the lock, runs it, takes the lock again and re-issues the
+//! call at once (no return to user mode), which picks the work's result up
+//! ([`take_unlocked_result`]) and finishes. A result nobody picks up (the thread was
+//! killed meanwhile) is dropped, and its `Drop` releases what it holds.
 
+use std::any::Any;
 use std::cell::RefCell;
 
 use crate::mm::FollFlags;
@@ -37,6 +45,10 @@ pub struct Resume {
 /// `need_resched()` of this hart: asked at each scheduling point.
 pub type ReschedPolicy = Box<dyn FnMut() -> bool>;
 
+/// Work a system call hands to its hart to run without the kernel lock; its result goes
+/// back to the re-issued call.
+pub type UnlockedWork = Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>;
+
 #[derive(Default)]
 struct PerCpu {
     policy: Option<ReschedPolicy>,
@@ -49,6 +61,12 @@ struct PerCpu {
     /// The running call is a resumed one: it has just been rescheduled (a fresh time
     /// slice), so it does not stop again.
     resumed: bool,
+    /// This thread is a hart that can run work without the kernel lock.
+    unlocked_allowed: bool,
+    /// Work the running call handed over ([`defer_unlocked`]).
+    unlocked: Option<UnlockedWork>,
+    /// The result of that work, for the re-issued call.
+    unlocked_result: Option<Box<dyn Any + Send>>,
 }
 
 thread_local! {
@@ -71,13 +89,64 @@ pub fn enter_syscall(resume: Option<Resume>) {
 }
 
 /// At system-call exit: the resume state if the call stopped at a scheduling point
-/// (it returned `ERESTARTNOINTR`), else `None`. Clears what is left.
+/// (it returned `ERESTARTNOINTR`), else `None`. Clears what is left (an unlocked work's
+/// result the call did not take is dropped).
 pub fn exit_syscall() -> Option<Resume> {
-    CPU.with(|c| {
+    let (stopped, unused) = CPU.with(|c| {
         let mut c = c.borrow_mut();
         c.resume = None;
-        c.stopped.take()
-    })
+        let stopped = c
+            .stopped
+            .take()
+            .or_else(|| c.unlocked.is_some().then(Resume::default));
+        (stopped, c.unlocked_result.take())
+    });
+    drop(unused);
+    stopped
+}
+
+/// Marks this thread as a hart that can run work without the kernel lock.
+pub fn set_unlocked_allowed(allowed: bool) {
+    CPU.with(|c| c.borrow_mut().unlocked_allowed = allowed);
+}
+
+/// Whether the running call may hand work to its hart ([`defer_unlocked`]).
+pub fn unlocked_allowed() -> bool {
+    CPU.with(|c| c.borrow().unlocked_allowed)
+}
+
+/// Hands `work` to this hart to run without the kernel lock; the caller then returns
+/// `ERESTARTNOINTR`, and is re-issued with the result ([`take_unlocked_result`]).
+pub fn defer_unlocked(work: UnlockedWork) {
+    CPU.with(|c| c.borrow_mut().unlocked = Some(work));
+}
+
+/// Whether the running (or last) call handed work over that the hart has not taken.
+pub fn has_unlocked() -> bool {
+    CPU.with(|c| c.borrow().unlocked.is_some())
+}
+
+/// Drops a result no call took (its thread is gone): its `Drop` releases what it holds.
+pub fn clear_unlocked_result() {
+    let old = CPU.with(|c| c.borrow_mut().unlocked_result.take());
+    drop(old);
+}
+
+/// The work the last call handed over, if any (for the hart).
+pub fn take_unlocked() -> Option<UnlockedWork> {
+    CPU.with(|c| c.borrow_mut().unlocked.take())
+}
+
+/// Hands the work's result to the call about to be re-issued.
+pub fn set_unlocked_result(r: Box<dyn Any + Send>) {
+    let old = CPU.with(|c| c.borrow_mut().unlocked_result.replace(r));
+    drop(old);
+}
+
+/// The result of the work this call handed over before it was re-issued, if it is a `T`.
+pub fn take_unlocked_result<T: Any>() -> Option<Box<T>> {
+    let r = CPU.with(|c| c.borrow_mut().unlocked_result.take())?;
+    r.downcast::<T>().ok()
 }
 
 /// A call that can stop at a scheduling point and resume, for as long as it lives.

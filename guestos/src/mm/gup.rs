@@ -1474,11 +1474,28 @@ fn gup_fast_fallback(
     hook: FastHook<'_>,
     pages: &mut Vec<Pfn>,
 ) -> KResult<usize> {
+    let start = gup_fast_prepare(mm, start, nr_pages, gup_flags)?;
+    let nr_pinned = gup_fast_hooked(mm.fast_view(), start, nr_pages, gup_flags, hook, pages);
+    gup_fast_slow(mm, start, nr_pages, nr_pinned, gup_flags, pages)
+}
+
+/// The checks `gup_fast_fallback()` makes before its lockless walk (flags, the range,
+/// `MMF_HAS_PINNED` for `FOLL_PIN`); returns the page-aligned start. A range that passes
+/// them passes them in every sub-range.
+///
+/// # Errors
+/// As `gup_fast_fallback()`.
+pub(crate) fn gup_fast_prepare(
+    mm: &Mm,
+    start: u64,
+    nr_pages: usize,
+    gup_flags: FollFlags,
+) -> KResult<u64> {
     if !FollFlags::FAST_ALLOWED.contains(gup_flags) {
         return Err(Errno::EINVAL);
     }
     if gup_flags.contains(FollFlags::PIN) {
-        mm.set_has_pinned_flag();
+        mm.shared.set_has_pinned();
     }
     let start = start & !(PAGE_SIZE - 1);
     let len = (nr_pages as u64)
@@ -1488,7 +1505,23 @@ fn gup_fast_fallback(
     if end > mm.task_size() || !mm.access_ok(start, len) {
         return Err(Errno::EFAULT);
     }
-    let nr_pinned = gup_fast_hooked(mm.fast_view(), start, nr_pages, gup_flags, hook, pages);
+    Ok(start)
+}
+
+/// The rest of `gup_fast_fallback()` once the lockless walk took `nr_pinned` of the
+/// `nr_pages` from `start`: done if it took them all (or `FOLL_FAST_ONLY`), else the slow
+/// path under the mmap lock for the others. Returns the total taken.
+///
+/// # Errors
+/// The slow path's error if no page was taken at all.
+pub(crate) fn gup_fast_slow(
+    mm: &mut Mm,
+    start: u64,
+    nr_pages: usize,
+    nr_pinned: usize,
+    gup_flags: FollFlags,
+    pages: &mut Vec<Pfn>,
+) -> KResult<usize> {
     if nr_pinned == nr_pages || gup_flags.contains(FollFlags::FAST_ONLY) {
         return Ok(nr_pinned);
     }

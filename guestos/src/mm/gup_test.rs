@@ -58,8 +58,9 @@ use devices::PAGE_SIZE;
 
 use super::events::KernelEventCounts;
 use super::gup::{
-    get_user_pages_fast_into, get_user_pages_into, pin_user_pages_fast_into, pin_user_pages_into,
-    put_page, unpin_user_pages, FollFlags, MmapReadGuard,
+    get_user_pages_fast_into, get_user_pages_into, gup_fast_prepare, gup_fast_slow,
+    is_valid_gup_args, pin_user_pages_fast_into, pin_user_pages_into, put_page, unpin_user_pages,
+    FollFlags, GupFastMm, MmapReadGuard,
 };
 use super::page_alloc::Pfn;
 use super::{Mm, PhysMem};
@@ -272,32 +273,70 @@ fn kvcalloc_pages(phys: &PhysMem, nr_pages: u64) -> KResult<Vec<Pfn>> {
 /// One GUP call of the benchmark loop: `(addr, nr_pages, pages) -> pages taken`.
 type GupCall<'c> = dyn FnMut(u64, usize, &mut Vec<Pfn>) -> KResult<usize> + 'c;
 
-/// The walk of `__gup_test_ioctl()`: `nr_pages_per_call` pages per call from `addr` to
-/// `end`, stopping after a call that took fewer than asked (or failed). Returns the
-/// address reached (`gup->size = addr - gup->addr`).
-fn gup_test_walk(gup: &GupTest, end: u64, pages: &mut Vec<Pfn>, call: &mut GupCall<'_>) -> u64 {
-    let per_call = i64::from(gup.nr_pages_per_call);
-    let mut nr = per_call;
-    let mut addr = gup.addr;
-    while addr < end {
-        if nr != per_call {
-            break;
+/// Where the loop of `__gup_test_ioctl()` stands: `nr_pages_per_call` pages per call from
+/// `addr` to `end`, stopping after a call that took fewer than asked (or failed).
+#[derive(Debug, Clone, Copy)]
+struct Walk {
+    addr: u64,
+    end: u64,
+    per_call: i64,
+    /// What the last call returned (a negative errno in Linux: only its sign matters).
+    nr: i64,
+    stopped: bool,
+}
+
+impl Walk {
+    fn new(gup: &GupTest, end: u64) -> Self {
+        let per_call = i64::from(gup.nr_pages_per_call);
+        Self {
+            addr: gup.addr,
+            end,
+            per_call,
+            nr: per_call,
+            stopped: false,
+        }
+    }
+
+    /// The next call's `(addr, nr_pages, next)`, or `None` when the loop is over.
+    fn next_call(&self) -> Option<(u64, usize, u64)> {
+        if self.stopped || self.addr >= self.end || self.nr != self.per_call {
+            return None;
         }
         // unsigned long arithmetic, as Linux: a wrap is left to GUP to refuse.
-        let mut next = addr.wrapping_add((nr as u64).wrapping_mul(PAGE_SIZE));
-        if next > end {
-            next = end;
-            nr = ((next - addr) / PAGE_SIZE) as i64;
+        let mut nr = self.nr;
+        let mut next = self.addr.wrapping_add((nr as u64).wrapping_mul(PAGE_SIZE));
+        if next > self.end {
+            next = self.end;
+            nr = ((next - self.addr) / PAGE_SIZE) as i64;
         }
-        // A negative errno in Linux: only its sign matters here.
-        nr = call(addr, nr as usize, pages).map_or(-1, |n| n as i64);
-        if nr <= 0 {
-            // `break` skips the `addr = next` of Linux's for loop.
-            break;
-        }
-        addr = next;
+        Some((self.addr, nr as usize, next))
     }
-    addr
+
+    /// Records what the call returned; `next` is from [`Walk::next_call`].
+    fn record(&mut self, r: KResult<usize>, next: u64) {
+        self.nr = r.map_or(-1, |n| n as i64);
+        if self.nr <= 0 {
+            // `break` skips the `addr = next` of Linux's for loop.
+            self.stopped = true;
+        } else {
+            self.addr = next;
+        }
+    }
+
+    /// Runs the loop to its end with `call`; returns the address reached
+    /// (`gup->size = addr - gup->addr`).
+    fn run(&mut self, pages: &mut Vec<Pfn>, call: &mut GupCall<'_>) -> u64 {
+        while let Some((addr, nr, next)) = self.next_call() {
+            let r = call(addr, nr, pages);
+            self.record(r, next);
+        }
+        self.addr
+    }
+}
+
+/// The walk of `__gup_test_ioctl()` (see [`Walk`]). Returns the address reached.
+fn gup_test_walk(gup: &GupTest, end: u64, pages: &mut Vec<Pfn>, call: &mut GupCall<'_>) -> u64 {
+    Walk::new(gup, end).run(pages, call)
 }
 
 /// Linux's `__gup_test_ioctl()` on `mm` for `cmd`: walks the range of `gup` with the
@@ -347,29 +386,166 @@ pub fn gup_test_run(
             _ => get_user_pages_fast_into(mm, addr, nr, flags, pages),
         })
     };
+    Ok(gup_test_finish(
+        &phys,
+        cmd,
+        gup,
+        &pages,
+        reached,
+        (ev0, t0),
+        log,
+        pid,
+    ))
+}
+
+/// The end of `__gup_test_ioctl()` once the walk started at `start` (events, host time)
+/// has reached `reached` with `pages`: verify the pins, dump pages, release everything,
+/// fill in `gup`'s outputs.
+#[allow(clippy::too_many_arguments)]
+fn gup_test_finish(
+    phys: &PhysMem,
+    cmd: GupTestCmd,
+    gup: &mut GupTest,
+    pages: &[Pfn],
+    reached: u64,
+    start: (KernelEventCounts, Instant),
+    log: &mut dyn FnMut(&str),
+    pid: u32,
+) -> GupTestRun {
+    let (ev0, t0) = start;
+    let use_pin = gup.test_flags & GUP_TEST_FLAG_DUMP_PAGES_USE_PIN != 0;
     let get_time = t0.elapsed();
     let ev1 = phys.events().snapshot();
     gup.get_delta_usec = get_time.as_micros() as u64;
     gup.size = reached.wrapping_sub(gup.addr);
 
     // Take an un-benchmark-timed moment to verify DMA pinned state.
-    verify_dma_pinned(&phys, cmd, &pages, log, pid);
+    verify_dma_pinned(phys, cmd, pages, log, pid);
     if cmd == GupTestCmd::DumpUserPagesTest {
-        dump_pages_test(&phys, gup, &pages, log);
+        dump_pages_test(phys, gup, pages, log);
     }
 
     let ev2 = phys.events().snapshot();
     let t1 = Instant::now();
-    put_back_pages(&phys, cmd, &pages, use_pin);
+    put_back_pages(phys, cmd, pages, use_pin);
     let put_time = t1.elapsed();
     gup.put_delta_usec = put_time.as_micros() as u64;
-    Ok(GupTestRun {
+    GupTestRun {
         nr_pages: pages.len(),
         get_time,
         put_time,
         get_events: ev1.since(&ev0),
         put_events: phys.events().snapshot().since(&ev2),
-    })
+    }
+}
+
+/// The first, lockless half of a fast benchmark (`GUP_FAST_BENCHMARK`,
+/// `PIN_FAST_BENCHMARK`) when the hart can run it without the kernel lock (see
+/// [`crate::percpu::defer_unlocked`]): each call's `gup_fast()` walk runs through a
+/// [`GupFastMm`] handle while other harts run the kernel — `munmap`, `fork`,
+/// `madvise` on the same address space — and the first call the lockless walk cannot
+/// complete is left, with what it took, to [`FastPhase::finish`] under the lock (the
+/// slow path of `gup_fast_fallback()`), which then walks on as usual. The same calls, in
+/// the same order, with the same events as the locked loop.
+struct FastPhase {
+    phys: Arc<PhysMem>,
+    cmd: GupTestCmd,
+    gup: GupTest,
+    flags: FollFlags,
+    walk: Walk,
+    pages: Vec<Pfn>,
+    /// The call the lockless walk could not complete: `(addr, nr, taken, next)`.
+    pending: Option<(u64, usize, usize, u64)>,
+    start: (KernelEventCounts, Instant),
+    /// Handed to [`FastPhase::finish`] (else dropping it releases the pages).
+    finished: bool,
+}
+
+impl FastPhase {
+    /// Prepares the lockless half of `cmd` over `gup` for `mm`, or `None` if the plain
+    /// locked loop must run instead (a range or flags the checks refuse: the locked loop
+    /// gets the errors right).
+    fn prepare(mm: &Mm, cmd: GupTestCmd, gup: &GupTest) -> Option<(Self, GupFastMm)> {
+        let end = gup.addr.checked_add(gup.size)?;
+        if (gup.addr | gup.size) % PAGE_SIZE != 0 || gup.nr_pages_per_call == 0 {
+            return None;
+        }
+        let to_set = if cmd == GupTestCmd::PinFastBenchmark {
+            FollFlags::PIN
+        } else {
+            FollFlags::GET
+        };
+        let flags =
+            is_valid_gup_args(FollFlags::from_bits_retain(gup.gup_flags), false, to_set).ok()?;
+        // Every call's range is inside this one: its checks hold for each.
+        gup_fast_prepare(mm, gup.addr, (gup.size / PAGE_SIZE) as usize, flags).ok()?;
+        let phys = Arc::clone(mm.phys());
+        let pages = kvcalloc_pages(&phys, gup.size / PAGE_SIZE).ok()?;
+        Some((
+            Self {
+                phys,
+                cmd,
+                gup: *gup,
+                flags,
+                walk: Walk::new(gup, end),
+                pages,
+                pending: None,
+                start: (KernelEventCounts::default(), Instant::now()),
+                finished: false,
+            },
+            mm.gup_fast_handle(),
+        ))
+    }
+
+    /// The lockless half, on the hart without the kernel lock.
+    fn run_unlocked(mut self, handle: &GupFastMm) -> Self {
+        // The address space may go meanwhile (its last thread exits on another hart):
+        // its page tables wait for this walk to end (see PhysMem::gup_fast_begin).
+        let phys = Arc::clone(&self.phys);
+        let _walk = phys.gup_fast_begin();
+        self.start = (self.phys.events().snapshot(), Instant::now());
+        while let Some((addr, nr, next)) = self.walk.next_call() {
+            let got = handle.gup_fast(addr, nr, self.flags);
+            let taken = got.len();
+            self.pages.extend(got);
+            if taken == nr || self.flags.contains(FollFlags::FAST_ONLY) {
+                self.walk.record(Ok(taken), next);
+            } else {
+                self.pending = Some((addr, nr, taken, next));
+                break;
+            }
+        }
+        self
+    }
+
+    /// The locked half: the pending call's slow path, the rest of the loop, and the end
+    /// of the ioctl. Returns the filled-in `struct gup_test`.
+    fn finish(mut self, mm: &mut Mm, log: &mut dyn FnMut(&str), pid: u32) -> GupTest {
+        self.finished = true;
+        let mut pages = std::mem::take(&mut self.pages);
+        if let Some((addr, nr, taken, next)) = self.pending.take() {
+            let r = gup_fast_slow(mm, addr, nr, taken, self.flags, &mut pages);
+            self.walk.record(r, next);
+        }
+        let (cmd, flags) = (self.cmd, FollFlags::from_bits_retain(self.gup.gup_flags));
+        let reached = self.walk.run(&mut pages, &mut |addr, nr, pages| match cmd {
+            GupTestCmd::PinFastBenchmark => pin_user_pages_fast_into(mm, addr, nr, flags, pages),
+            _ => get_user_pages_fast_into(mm, addr, nr, flags, pages),
+        });
+        let mut gup = self.gup;
+        gup_test_finish(
+            &self.phys, cmd, &mut gup, &pages, reached, self.start, log, pid,
+        );
+        gup
+    }
+}
+
+impl Drop for FastPhase {
+    fn drop(&mut self) {
+        if !self.finished {
+            put_back_pages(&self.phys, self.cmd, &self.pages, false);
+        }
+    }
 }
 
 /// `put_back_pages()`: `put_page()` for the `FOLL_GET` commands, `unpin_user_pages()`
@@ -620,9 +796,23 @@ impl GupTestFile {
             _ => {}
         }
         let cmd = GupTestCmd::from_ioctl(cmd).ok_or(Errno::EINVAL)?;
+        // The second half of a fast benchmark whose lockless half the hart has run.
+        if let Some(phase) = crate::percpu::take_unlocked_result::<FastPhase>() {
+            let gup = phase.finish(mm, log, pid);
+            mm.copy_to_user(arg, &gup.to_bytes())?;
+            return Ok(0);
+        }
         let mut b = [0u8; GUP_TEST_SIZE];
         mm.copy_from_user(arg, &mut b)?;
         let mut gup = GupTest::from_bytes(&b);
+        if !cmd.needs_mmap_lock() && crate::percpu::unlocked_allowed() {
+            if let Some((phase, handle)) = FastPhase::prepare(mm, cmd, &gup) {
+                crate::percpu::defer_unlocked(Box::new(move || {
+                    Box::new(phase.run_unlocked(&handle))
+                }));
+                return Err(Errno::ERESTARTNOINTR);
+            }
+        }
         gup_test_run(mm, cmd, &mut gup, log, pid)?;
         mm.copy_to_user(arg, &gup.to_bytes())?;
         Ok(0)
