@@ -467,7 +467,7 @@ impl FastPhase {
     /// gets the errors right).
     fn prepare(mm: &Mm, cmd: GupTestCmd, gup: &GupTest) -> Option<(Self, GupFastMm)> {
         let end = gup.addr.checked_add(gup.size)?;
-        if (gup.addr | gup.size) % PAGE_SIZE != 0 || gup.nr_pages_per_call == 0 {
+        if !(gup.addr | gup.size).is_multiple_of(PAGE_SIZE) || gup.nr_pages_per_call == 0 {
             return None;
         }
         let to_set = if cmd == GupTestCmd::PinFastBenchmark {
