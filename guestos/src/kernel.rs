@@ -539,7 +539,11 @@ impl Kernel<'_> {
                     self.finished = Some(ExitStatus::InsnLimit);
                     return None;
                 }
-                (max - self.insns_done).min(self.config.quantum_insns)
+                // Harts running at once share what is left: one hart stops exactly at the
+                // limit; with several, the others' shares in flight may pass it a little.
+                (max - self.insns_done)
+                    .div_ceil(self.on_hart.len().max(1) as u64)
+                    .min(self.config.quantum_insns)
             }
             None => self.config.quantum_insns,
         };
