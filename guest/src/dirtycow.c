@@ -15,7 +15,8 @@
  *
  * argv[1]: the most iterations each thread makes (default 100000). The writer stops at
  * the first write seen in the file or at its budget, and then stops the madviser too; the
- * madviser stops at its own budget or when told.
+ * madviser runs until told (as long as the writer writes), with a cap of 64 times the
+ * budget so that it cannot spin forever.
  *
  * stdout, exactly two lines whatever the outcome (the caller decides which is expected):
  *   dirtycow: file modified after N writes   |   dirtycow: file unchanged after N writes
@@ -80,7 +81,7 @@ static void *madviser(void *arg)
     int e = pthread_barrier_wait(&start);
     if (e != 0 && e != PTHREAD_BARRIER_SERIAL_THREAD)
         check_pthread(e, "pthread_barrier_wait");
-    while (madvises < budget && !atomic_load_explicit(&stop, memory_order_relaxed)) {
+    while (madvises < 64 * budget && !atomic_load_explicit(&stop, memory_order_relaxed)) {
         if (madvise(map, 100, MADV_DONTNEED) != 0)
             die("madvise MADV_DONTNEED");
         madvises++;

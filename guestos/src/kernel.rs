@@ -27,7 +27,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};
@@ -157,8 +159,10 @@ struct Machine<'m> {
     kernel: Mutex<Kernel<'m>>,
     /// Idle harts wait here for runnable threads (parallel mode).
     work: Condvar,
-    /// Harts waiting to take the kernel lock: `need_resched()` in parallel mode.
+    /// Harts waiting to take the kernel lock.
     waiters: Arc<AtomicUsize>,
+    /// Harts not idle (running a thread, in user mode or in the kernel).
+    busy: Arc<AtomicUsize>,
     /// Times the kernel lock was taken (a hart that yields it waits for this to move).
     acquisitions: AtomicU64,
     /// [`SchedMode::Deterministic`]: who runs.
@@ -172,7 +176,7 @@ impl<'m> Machine<'m> {
             b.yield_point(id);
         }
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        let mut k = self.kernel.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut k = self.kernel.lock();
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.this = id;
@@ -254,6 +258,7 @@ pub fn run(
         kernel: Mutex::new(k),
         work: Condvar::new(),
         waiters: Arc::new(AtomicUsize::new(0)),
+        busy: Arc::new(AtomicUsize::new(nharts)),
         acquisitions: AtomicU64::new(0),
         baton: deterministic.then(|| {
             Arc::new(Baton::new(
@@ -286,10 +291,7 @@ pub fn run(
     }
     let host_seconds = start.elapsed().as_secs_f64();
     let baton_switches = machine.baton.as_ref().map_or(0, |b| b.switches());
-    let mut k = machine
-        .kernel
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner);
+    let mut k = machine.kernel.into_inner();
     let status = k.finished.unwrap_or(ExitStatus::InsnLimit);
     if let Some(init) = k.procs.get(&INIT_PID) {
         k.stats.uaccess_mmu = init.mm.uaccess_counters();
@@ -340,25 +342,23 @@ pub fn run(
 fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
     let id = hart.hart_id();
     // need_resched() inside a call, as if a scheduler tick had landed at a random point
-    // of it: deterministic, a seeded coin (one time in four); parallel, another hart
-    // waits for the kernel and a coin from a host-seeded stream comes up (one time in
-    // two), so that a call does not always stop at its first scheduling point.
+    // of it: deterministic, a seeded coin (one time in four); parallel, another hart is
+    // busy (it may want the kernel) and a coin from a host-seeded stream comes up (one
+    // time in two), so that a call does not always stop at its first scheduling point.
     let policy: crate::percpu::ReschedPolicy = match &machine.baton {
         Some(b) => {
             let b = Arc::clone(b);
             Box::new(move || b.coin(4))
         }
         None => {
-            let waiters = Arc::clone(&machine.waiters);
+            let busy = Arc::clone(&machine.busy);
             let mut coin = Prng::new(
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_nanos() as u64)
                     ^ id as u64,
             );
-            Box::new(move || {
-                waiters.load(Ordering::Relaxed) > 0 && coin.next_u64().is_multiple_of(2)
-            })
+            Box::new(move || busy.load(Ordering::Relaxed) > 1 && coin.next_u64().is_multiple_of(2))
         }
     };
     crate::percpu::set_resched_policy(Some(policy));
@@ -382,7 +382,10 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         k.wake_idle_harts(machine);
         let smp = k.smp;
         smp.enter_user(hart);
-        drop(k);
+        // A fair unlock: a hart waiting for the kernel gets it before this one comes back
+        // (the kernel lock is a ticket lock in spirit; a barging mutex starves a thread
+        // whose calls are long against one whose calls are short).
+        MutexGuard::unlock_fair(k);
         let before = hart.stats();
         let exit = hart.run(budget);
         smp.leave_user(hart);
@@ -409,17 +412,17 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
             restart = k.continue_syscall(hart, pid, tid);
         }
         k.sync_remote_tlbs(hart);
-        if restart && machine.baton.is_none() && machine.waiters.load(Ordering::SeqCst) > 0 {
-            // The call stopped for a hart waiting on the kernel lock: let it in before
-            // the call is re-issued.
+        if restart && machine.baton.is_none() {
+            // The call stopped so that another hart may run the kernel: give one that
+            // wants it (or is about to, from user mode) the chance before the call is
+            // re-issued — the time a rescheduled task spends off the CPU.
             let seen = machine.acquisitions.load(Ordering::SeqCst);
             drop(k);
             let t0 = Instant::now();
             while machine.acquisitions.load(Ordering::SeqCst) == seen
-                && machine.waiters.load(Ordering::SeqCst) > 0
-                && t0.elapsed() < std::time::Duration::from_millis(1)
+                && t0.elapsed() < std::time::Duration::from_micros(50)
             {
-                std::hint::spin_loop();
+                std::thread::yield_now();
             }
             k = machine.lock(id);
         }
@@ -468,6 +471,7 @@ fn idle<'a, 'm>(
         return k;
     }
     k.idle[id] = true;
+    machine.busy.fetch_sub(1, Ordering::SeqCst);
     let wait = match deadline {
         Some(d) => {
             let (_, now) = k.clock_now(hart);
@@ -476,12 +480,10 @@ fn idle<'a, 'm>(
         // Another hart is running: it will wake this one (or end the run).
         None => std::time::Duration::from_secs(1),
     };
-    let (mut k, _) = machine
-        .work
-        .wait_timeout(k, wait)
-        .unwrap_or_else(PoisonError::into_inner);
+    let _ = machine.work.wait_for(&mut k, wait);
     k.this = id;
     k.idle[id] = false;
+    machine.busy.fetch_add(1, Ordering::SeqCst);
     k.smp.drain(hart);
     k
 }
@@ -617,7 +619,9 @@ impl Kernel<'_> {
                     }
                 }
             }
-            None => machine.work.notify_all(),
+            None => {
+                machine.work.notify_all();
+            }
         }
     }
 

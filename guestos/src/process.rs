@@ -124,6 +124,8 @@ pub struct Process {
     pub robust_list: (u64, u64),
     /// User address of the `rt_sigreturn` trampoline (the one-page `[vdso]`).
     pub sigreturn_trampoline: u64,
+    /// Harts of the machine (`nr_cpu_ids`: `sched_getaffinity`'s mask).
+    pub nr_cpus: usize,
 }
 
 impl Process {
@@ -166,6 +168,7 @@ impl Process {
             clear_child_tid: 0,
             robust_list: (0, 0),
             sigreturn_trampoline: 0,
+            nr_cpus: config.harts.clamp(1, crate::config::MAX_HARTS),
         }
     }
 
@@ -210,6 +213,7 @@ impl Process {
             clear_child_tid: 0,
             robust_list: (0, 0),
             sigreturn_trampoline: self.sigreturn_trampoline,
+            nr_cpus: self.nr_cpus,
         }
     }
 

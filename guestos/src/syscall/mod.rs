@@ -239,8 +239,8 @@ pub fn handle(
         SYS_setrlimit => ret(p.rlimits.sys_prlimit64(&mut p.mm, a[0], a[1], 0)),
         SYS_sched_yield => ret(Ok(0)),
         SYS_sched_getaffinity => {
-            // One CPU: mask 0x1 in an `unsigned long` (cpumask_size() with
-            // nr_cpu_ids = 1); the length must be a multiple of it. The pid is the
+            // Every hart, one bit each, in an `unsigned long` (cpumask_size() with
+            // nr_cpu_ids <= 64); the length must be a multiple of it. The pid is the
             // caller (0) or one of its threads.
             if a[1] < 8 || !a[1].is_multiple_of(8) {
                 return ret(Err(Errno::EINVAL));
@@ -248,7 +248,8 @@ pub fn handle(
             if a[0] != 0 && !p.tids().contains(&(a[0] as u32)) {
                 return ret(Err(Errno::ESRCH));
             }
-            p.mm.put_user_u64(a[2], 1)?;
+            let mask = u64::MAX >> (64 - p.nr_cpus.clamp(1, 64));
+            p.mm.put_user_u64(a[2], mask)?;
             ret(Ok(8))
         }
         SYS_uname => ret(misc::sys_uname(&mut p.mm, a[0])),
