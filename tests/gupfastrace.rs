@@ -1,0 +1,85 @@
+//! The lockless `gup_fast()` walk raced for real: `guest/bin/gupfastrace` has two threads
+//! loop `PIN_FAST_BENCHMARK` and `GUP_FAST_BENCHMARK` over a 64-page region while a third
+//! munmaps it (zap, `free_pgtables()`), maps it again and rewrites it, and a fourth forks
+//! (`copy_page_range()` under `write_protect_seq`) with children writing into their copy.
+//! The fast benchmarks run without the kernel lock on their harts' host threads, so on
+//! several parallel harts the walks really overlap the munmaps and forks. Its stdout is the
+//! same for every interleaving, so every run must print the reviewed reference
+//! (`guest/expected-kernel/gupfastrace.stdout`), exit 0 and end with the page audit clean;
+//! and the run must show that walks did run unlocked and, on parallel harts, that the zaps
+//! shot down other harts' TLBs.
+
+mod common;
+
+use common::*;
+use dirtybit::RunOptions;
+
+const NAME: &str = "gupfastrace";
+
+fn opts(sched: &str, seed: u64, harts: usize) -> RunOptions {
+    RunOptions {
+        mem_bytes: 512 << 20,
+        sched: sched.into(),
+        seed,
+        harts,
+        ..RunOptions::default()
+    }
+}
+
+/// Runs gupfastrace under `opts` and checks stdout against the reference, the exit status,
+/// the page audit and that fast benchmark calls ran without the kernel lock; on parallel
+/// harts also that TLB shootdowns happened.
+fn run_checked(opts: &RunOptions) {
+    let what = format!(
+        "--sched {} --seed {} --harts {}",
+        opts.sched, opts.seed, opts.harts
+    );
+    let o = run_with(opts, &image(NAME), &args_of(NAME));
+    let (want_out, want_status) = expected_kernel(NAME, &opts.gup);
+    assert!(
+        o.stdout == want_out,
+        "{what}: stdout differs from the reviewed reference\n{}\nstderr:\n{}",
+        first_diff(&o.stdout, &want_out),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.code, want_status, "{what}: exit status");
+    assert_eq!(o.code, 0, "{what}: exit status");
+    let k = &o.report.kernel;
+    assert!(
+        k.frames_leaked == 0 && k.page_audit_errors == 0,
+        "{what}: page audit: {} frames leaked, {} errors",
+        k.frames_leaked,
+        k.page_audit_errors
+    );
+    assert!(
+        k.unlocked_calls > 0,
+        "{what}: no fast benchmark call ran without the kernel lock"
+    );
+    if opts.sched == "parallel" {
+        assert!(
+            k.tlb_shootdowns > 0,
+            "{what}: no munmap ever shot down another hart's TLB"
+        );
+    }
+}
+
+#[test]
+fn parallel_on_2_harts_prints_the_reference_every_time() {
+    for _ in 0..3 {
+        run_checked(&opts("parallel", 0, 2));
+    }
+}
+
+#[test]
+fn parallel_on_4_harts_prints_the_reference_every_time() {
+    for _ in 0..3 {
+        run_checked(&opts("parallel", 0, 4));
+    }
+}
+
+#[test]
+fn deterministic_on_4_harts_prints_the_reference_for_seeds_1_to_3() {
+    for seed in 1..=3 {
+        run_checked(&opts("deterministic", seed, 4));
+    }
+}
