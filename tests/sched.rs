@@ -29,21 +29,7 @@ fn run_checked(name: &str, opts: &RunOptions) -> Outcome {
         "{name} ({} harts, {} seed {})",
         opts.harts, opts.sched, opts.seed
     );
-    let o = run_with(opts, &image(name), &args_of(name));
-    let (want_out, want_status) = expected(name);
-    assert!(
-        o.stdout == want_out,
-        "{what}: stdout differs from qemu-riscv64's\n{}",
-        first_diff(&o.stdout, &want_out)
-    );
-    assert_eq!(o.code, want_status, "{what}: exit status");
-    let k = &o.report.kernel;
-    assert_eq!(
-        (k.frames_leaked, k.page_audit_errors),
-        (0, 0),
-        "{what}: page audit"
-    );
-    o
+    run_against(name, opts, expected(name), &what)
 }
 
 fn run_seeded(name: &str, seed: u64) -> Outcome {

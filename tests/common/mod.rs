@@ -166,3 +166,27 @@ pub fn first_diff(a: &[u8], b: &[u8]) -> String {
         b.lines().count()
     )
 }
+
+/// Runs image `name` with its recorded arguments under `opts` and checks it against
+/// `want` (stdout, exit status) and the page audit (no leaked frame, no inconsistent
+/// metadata); `what` names the run in failure messages. Returns the outcome for more
+/// checks.
+pub fn run_against(name: &str, opts: &RunOptions, want: (Vec<u8>, u8), what: &str) -> Outcome {
+    let o = run_with(opts, &image(name), &args_of(name));
+    let (want_out, want_status) = want;
+    assert!(
+        o.stdout == want_out,
+        "{what}: stdout differs from the reference\n{}\nstderr:\n{}",
+        first_diff(&o.stdout, &want_out),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.code, want_status, "{what}: exit status");
+    let k = &o.report.kernel;
+    assert!(
+        k.frames_leaked == 0 && k.page_audit_errors == 0,
+        "{what}: page audit: {} frames leaked, {} errors",
+        k.frames_leaked,
+        k.page_audit_errors
+    );
+    o
+}
