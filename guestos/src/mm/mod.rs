@@ -593,6 +593,12 @@ impl Mm {
         }
     }
 
+    /// Asks every hart that may run this address space to flush its decoded-instruction
+    /// cache with the next TLB maintenance (`flush_icache_mm()`).
+    pub fn request_icache_flush(&mut self) {
+        self.pending.icache = true;
+    }
+
     /// Takes the pending TLB/icache invalidation, leaving none. The kernel must perform it
     /// on every hart that may cache this ASID before those harts run user code again.
     ///

@@ -206,7 +206,17 @@ pub fn handle(
         SYS_mremap => ret(p.mm.mremap(a[0], a[1], a[2], a[3], a[4])),
         SYS_msync => ret(p.mm.msync(a[0], a[1], a[2])),
         SYS_riscv_flush_icache => {
+            // riscv's sys_riscv_flush_icache(start, end, flags): this hart now; without
+            // SYS_RISCV_FLUSH_ICACHE_LOCAL every hart that may run the address space
+            // too (flush_icache_mm(): by IPI, with the next TLB maintenance).
+            const SYS_RISCV_FLUSH_ICACHE_LOCAL: u64 = 1;
+            if a[2] & !SYS_RISCV_FLUSH_ICACHE_LOCAL != 0 {
+                return ret(Err(Errno::EINVAL));
+            }
             hart.flush_icache();
+            if a[2] & SYS_RISCV_FLUSH_ICACHE_LOCAL == 0 {
+                p.mm.request_icache_flush();
+            }
             ret(Ok(0))
         }
 
