@@ -780,9 +780,7 @@ impl Kernel<'_> {
     /// wait woken or timed out, a sleep ended, a call interrupted): it resumes after its
     /// `ecall`. Nothing happens unless the thread is blocked.
     fn complete_blocked(&mut self, pid: u32, tid: u32, value: u64) {
-        self.timers.remove(&(pid, tid));
-        self.futex.remove(pid, tid);
-        self.io_sleep.remove(&(pid, tid));
+        self.forget_sleeper(pid, tid);
         let Some((state, ctx)) = self.procs.get_mut(&pid).and_then(|p| p.thread_parts(tid)) else {
             return;
         };
@@ -824,17 +822,7 @@ impl Kernel<'_> {
     /// its pending signals on the way back to user mode. Returns whether a system call
     /// stopped at a scheduling point (it is re-issued).
     fn handle_exit(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32, exit: Exit) -> bool {
-        // The thread may have been killed meanwhile by another hart (its group exited,
-        // an execve — whose caller may even have taken its tid): then what it was doing
-        // is moot.
-        let alive = self.cur() == Some((pid, tid))
-            && self.procs.get_mut(&pid).is_some_and(|p| {
-                p.state != TaskState::Zombie(ExitStatus::InsnLimit)
-                    && !matches!(p.state, TaskState::Zombie(_))
-                    && p.load_thread(tid)
-            });
-        if !alive {
-            self.set_cur(None);
+        if !self.reload_current(pid, tid) {
             return false;
         }
         let mut restart = false;
@@ -910,18 +898,29 @@ impl Kernel<'_> {
         restart
     }
 
-    /// Re-issues the system call thread `tid` of `pid` stopped in to hand work to the
-    /// hart ([`crate::percpu::defer_unlocked`]), now that the work has run: the same
-    /// `ecall`, without a return to user mode. Returns as [`Kernel::handle_exit`].
-    fn continue_syscall(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32) -> bool {
+    /// Back in the kernel for thread `tid` of `pid`, which this hart was running: loads
+    /// it and returns `true` if it is still this hart's and alive. Another hart may have
+    /// killed it meanwhile (its group exited, an `execve` — whose caller may even have
+    /// taken its tid): then what it was doing is moot, this hart runs nothing, and the
+    /// answer is `false`.
+    fn reload_current(&mut self, pid: u32, tid: u32) -> bool {
         let alive = self.cur() == Some((pid, tid))
             && self
                 .procs
                 .get_mut(&pid)
                 .is_some_and(|p| !matches!(p.state, TaskState::Zombie(_)) && p.load_thread(tid));
         if !alive {
-            crate::percpu::clear_unlocked_result();
             self.set_cur(None);
+        }
+        alive
+    }
+
+    /// Re-issues the system call thread `tid` of `pid` stopped in to hand work to the
+    /// hart ([`crate::percpu::defer_unlocked`]), now that the work has run: the same
+    /// `ecall`, without a return to user mode. Returns as [`Kernel::handle_exit`].
+    fn continue_syscall(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32) -> bool {
+        if !self.reload_current(pid, tid) {
+            crate::percpu::clear_unlocked_result();
             return false;
         }
         let before = self.phys.events().snapshot();
@@ -1328,26 +1327,10 @@ impl Kernel<'_> {
     /// exits, and the caller continues as the leader (tid = pid), with no
     /// `clear_child_tid` or robust list (`exec_mm_release()`).
     fn de_thread(&mut self, hart: &mut Hart<'_>, pid: u32) {
-        // The other threads may be running on other harts: stop them first.
-        self.stop_other_harts_of(pid);
-        let Some(proc) = self.procs.get_mut(&pid) else {
+        let Some(me) = self.procs.get(&pid).map(|p| p.tid) else {
             return;
         };
-        proc.ctx = hart.save_context();
-        let me = proc.tid;
-        let others: Vec<u32> = proc.threads.iter().map(|t| t.tid).collect();
-        for tid in others {
-            if let Some(p) = self.procs.get_mut(&pid) {
-                p.load_thread(tid);
-            }
-            self.mm_release(pid);
-            self.timers.remove(&(pid, tid));
-            self.futex.remove(pid, tid);
-            self.io_sleep.remove(&(pid, tid));
-            if let Some(p) = self.procs.get_mut(&pid) {
-                p.drop_loaded_thread();
-            }
-        }
+        self.zap_other_threads(hart, pid);
         self.mm_release(pid);
         if let Some(p) = self.procs.get_mut(&pid) {
             debug_assert_eq!(p.tid, me);
@@ -1368,15 +1351,56 @@ impl Kernel<'_> {
             return;
         }
         let tid = proc.tid;
-        self.mm_release(pid);
-        self.timers.remove(&(pid, tid));
-        self.futex.remove(pid, tid);
-        self.io_sleep.remove(&(pid, tid));
+        self.release_loaded_thread(pid);
         if let Some(proc) = self.procs.get_mut(&pid) {
             proc.drop_loaded_thread();
         }
         if self.cur() == Some((pid, tid)) {
             self.set_cur(None);
+        }
+    }
+
+    /// The loaded thread of `pid` leaves (`do_exit()`'s part for one task): its
+    /// `mm_release()`, and no timer, futex queue or I/O sleep holds it any more.
+    fn release_loaded_thread(&mut self, pid: u32) {
+        let Some(tid) = self.procs.get(&pid).map(|p| p.tid) else {
+            return;
+        };
+        self.mm_release(pid);
+        self.forget_sleeper(pid, tid);
+    }
+
+    /// Thread `tid` of `pid` is no longer on a timer, a futex queue or an I/O sleep.
+    fn forget_sleeper(&mut self, pid: u32, tid: u32) {
+        self.timers.remove(&(pid, tid));
+        self.futex.remove(pid, tid);
+        self.io_sleep.remove(&(pid, tid));
+    }
+
+    /// `zap_other_threads()`: every thread of `pid` but the loaded one exits. Those
+    /// running on other harts leave user mode first (before anything of theirs goes,
+    /// their address space above all), and the loaded thread's registers are saved if
+    /// it is this hart's.
+    fn zap_other_threads(&mut self, hart: &Hart<'_>, pid: u32) {
+        self.stop_other_harts_of(pid);
+        if self.is_current(pid) {
+            if let Some(proc) = self.procs.get_mut(&pid) {
+                proc.ctx = hart.save_context();
+            }
+        }
+        let others: Vec<u32> = self
+            .procs
+            .get(&pid)
+            .map(|p| p.threads.iter().map(|t| t.tid).collect())
+            .unwrap_or_default();
+        for tid in others {
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.load_thread(tid);
+            }
+            self.release_loaded_thread(pid);
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.drop_loaded_thread();
+            }
         }
     }
 
@@ -1411,42 +1435,11 @@ impl Kernel<'_> {
     /// zombie holding its exit status, its children are re-parented to init, and its
     /// parent is woken (and sent its exit signal).
     fn exit_process(&mut self, hart: &mut Hart<'_>, pid: u32, status: ExitStatus) {
-        // Threads of the group running on other harts leave user mode before anything
-        // of theirs goes (their address space above all).
-        self.stop_other_harts_of(pid);
-        if self.is_current(pid) {
-            if let Some(proc) = self.procs.get_mut(&pid) {
-                proc.ctx = hart.save_context();
-            }
-        }
-        // zap_other_threads(): each of the others exits (mm_release included).
-        let others: Vec<u32> = self
-            .procs
-            .get(&pid)
-            .map(|p| p.threads.iter().map(|t| t.tid).collect())
-            .unwrap_or_default();
-        for tid in others {
-            if let Some(p) = self.procs.get_mut(&pid) {
-                p.load_thread(tid);
-            }
-            self.mm_release(pid);
-            self.timers.remove(&(pid, tid));
-            self.futex.remove(pid, tid);
-            self.io_sleep.remove(&(pid, tid));
-            if let Some(p) = self.procs.get_mut(&pid) {
-                p.drop_loaded_thread();
-            }
-        }
+        self.zap_other_threads(hart, pid);
         if self.is_current(pid) {
             self.set_cur(None);
         }
-        let Some(proc) = self.procs.get(&pid) else {
-            return;
-        };
-        let tid = proc.tid;
-        self.mm_release(pid);
-        self.timers.remove(&(pid, tid));
-        self.futex.remove(pid, tid);
+        self.release_loaded_thread(pid);
         let Some(proc) = self.procs.get_mut(&pid) else {
             return;
         };
@@ -1459,7 +1452,6 @@ impl Kernel<'_> {
         proc.mm.release();
         apply_flush(self.smp, hart, proc);
         let (ppid, exit_signal) = (proc.ppid, proc.exit_signal);
-        self.io_sleep.remove(&(pid, tid));
         for p in self.procs.values_mut() {
             if p.ppid == pid {
                 p.ppid = INIT_PID;

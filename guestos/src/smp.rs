@@ -327,12 +327,6 @@ impl Baton {
         }
     }
 
-    /// Whether hart `h` is idle (not ready and not finished).
-    pub fn is_idle(&self, h: usize) -> bool {
-        let s = lock(&self.state);
-        !s.ready.get(h).copied().unwrap_or(true) && !s.finished.get(h).copied().unwrap_or(true)
-    }
-
     /// Hart `me` leaves for good (the run is over): every other unfinished hart is made
     /// ready so that it sees the end, and the baton passes on.
     pub fn finish(&self, me: usize) {
