@@ -191,6 +191,8 @@ pub const REG_CTRL: u64 = 0x1c;
 pub const REG_CMD: u64 = 0x20;
 /// Byte offset of the `STATUS` register (32-bit [`DmaStatus`] and [`DmaErrorCode`]).
 pub const REG_STATUS: u64 = 0x24;
+/// The first byte past the registers; the rest of the page is reserved (RAZ/WI).
+const REGS_END: u64 = 0x28;
 
 bitflags! {
     /// The `CTRL` register.
@@ -372,7 +374,7 @@ impl BusDevice for DmaEngine<'_> {
             REG_LEN..REG_FILL => (r.len, REG_LEN, 8),
             REG_FILL..REG_CTRL => (u64::from(r.fill), REG_FILL, 4),
             REG_CTRL..REG_CMD => (u64::from(r.ctrl.bits()), REG_CTRL, 4),
-            REG_STATUS..0x28 => (u64::from(r.status_reg()), REG_STATUS, 4),
+            REG_STATUS..REGS_END => (u64::from(r.status_reg()), REG_STATUS, 4),
             _ => return,
         };
         reg_read(value, width, offset - base, data);
@@ -406,7 +408,7 @@ impl BusDevice for DmaEngine<'_> {
                     self.ring(cmd);
                 }
             }
-            REG_STATUS..0x28 => {
+            REG_STATUS..REGS_END => {
                 if let Some(v) = field(0, REG_STATUS, 4) {
                     let w1c = DmaStatus::from_bits_truncate(v as u32)
                         & (DmaStatus::DONE | DmaStatus::ERROR);
