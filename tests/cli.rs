@@ -337,3 +337,51 @@ fn harts_flag_runs_several_harts_and_reports_each() {
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("--harts 0"), "{}", stderr(&o));
 }
+
+/// The `--stats` line of the kernel lock class: (acquisitions, contended, wait ms).
+fn kernel_lock_line(err: &str) -> (u64, u64, f64) {
+    // `lock kernel_lock  A acquisitions, C contended, W ms waiting`
+    let line = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("lock kernel_lock "))
+        .unwrap_or_else(|| panic!("no kernel lock line:\n{err}"));
+    let w: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        (w.len(), w[3], w[5], w[7], w[8]),
+        (9, "acquisitions,", "contended,", "ms", "waiting"),
+        "{line}"
+    );
+    let num = |i: usize| w[i].parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
+    (num(2) as u64, num(4) as u64, num(6))
+}
+
+#[test]
+fn stats_list_each_lock_class_as_lock_stat_does() {
+    for harts in ["1", "2"] {
+        let o = dirtybit(&[
+            "run",
+            "--harts",
+            harts,
+            "--stats",
+            &image("faults"),
+            "threads",
+            "2",
+            "2",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let err = stderr(&o);
+        let (acquisitions, contended, wait_ms) = kernel_lock_line(&err);
+        // Every system call and page fault is handled under the kernel lock.
+        let entries = stat(&err, "system calls") + stat(&err, "page faults handled");
+        assert!(
+            acquisitions >= entries,
+            "{harts} harts: {acquisitions} acquisitions < {entries} kernel entries"
+        );
+        assert!(contended <= acquisitions, "{harts} harts: {err}");
+        if harts == "1" {
+            // One hart, one host thread: nobody else can hold the lock (this process
+            // runs one machine, so the counts are the run's alone).
+            assert_eq!((contended, wait_ms), (0, 0.0), "{err}");
+        }
+    }
+}
