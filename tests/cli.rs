@@ -385,3 +385,94 @@ fn stats_list_each_lock_class_as_lock_stat_does() {
         }
     }
 }
+
+#[test]
+fn bench_faults_runs_both_workloads_on_each_hart_count() {
+    let o = dirtybit(&[
+        "bench",
+        "faults",
+        "--procs",
+        "2",
+        "--threads",
+        "3",
+        "--rounds",
+        "2",
+        "--harts",
+        "1,2",
+        "--samples",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut lines = out.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("faults workload:")),
+        "{out}"
+    );
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "workload",
+            "workers",
+            "harts",
+            "host",
+            "s",
+            "speedup",
+            "mcycles",
+            "faults",
+            "lock",
+            "acq",
+            "contended",
+            "wait",
+            "ms"
+        ],
+        "{out}"
+    );
+    // One row per mode and hart count, in that order: workload, workers, harts, host s,
+    // speedup, modelled cycles, faults, lock acquisitions, contended, wait ms (lock
+    // classes other than the kernel lock, indented, under their row).
+    let rest: Vec<&str> = lines.collect();
+    let rows: Vec<Vec<&str>> = rest
+        .iter()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with("lock acq"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let want = [
+        ("procs", "2", "1"),
+        ("procs", "2", "2"),
+        ("threads", "3", "1"),
+        ("threads", "3", "2"),
+    ];
+    for (row, (mode, workers, harts)) in rows.iter().zip(want) {
+        assert_eq!(row.len(), 10, "{row:?}\n{out}");
+        assert_eq!((row[0], row[1], row[2]), (mode, workers, harts), "{out}");
+        let num = |i: usize| row[i].parse::<f64>().unwrap_or_else(|_| panic!("{row:?}"));
+        assert!(num(3) > 0.0, "host seconds: {row:?}");
+        assert!(row[4].ends_with('x'), "speedup: {row:?}");
+        if harts == "1" {
+            assert_eq!(row[4], "1.00x", "the 1-hart row is the baseline: {row:?}");
+        }
+        // Each worker faults in 256 pages a round; every fault takes the kernel lock.
+        let written: f64 = workers.parse::<f64>().unwrap_or(0.0) * 2.0 * 256.0;
+        assert!(num(6) >= written, "faults {} < {written}: {row:?}", num(6));
+        assert!(num(7) >= num(6), "lock acquisitions < faults: {row:?}");
+        assert!(num(8) <= num(7), "contended > acquisitions: {row:?}");
+        if harts == "1" {
+            assert_eq!(
+                (num(8), num(9)),
+                (0.0, 0.0),
+                "one hart cannot contend: {row:?}"
+            );
+        }
+        assert!(num(5) > 0.0, "modelled cycles: {row:?}");
+    }
+    assert_eq!(rows.len(), 4, "{out}");
+    assert!(
+        rest.last()
+            .is_some_and(|l| l.starts_with("lock acq / contended / wait ms")),
+        "{out}"
+    );
+}
