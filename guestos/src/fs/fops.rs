@@ -248,8 +248,8 @@ impl<'a, 'p> FileCtx<'a, 'p> {
     }
 
     /// The read loop of a file that produces its bytes in pieces: up to `len` bytes to
-    /// the caller's memory at `buf`, [`CHUNK`] bytes at a time, each piece made by `fill`
-    /// (given the bytes done so far and the piece to fill, it returns how many it
+    /// the caller's memory at `buf`, 64 KiB (`CHUNK`) at a time, each piece made by
+    /// `fill` (given the bytes done so far and the piece to fill, it returns how many it
     /// produced: 0 is the end of the data). Stops at the end of the data or at a short
     /// copy.
     ///
@@ -288,8 +288,8 @@ impl<'a, 'p> FileCtx<'a, 'p> {
     }
 
     /// The write loop of a file that consumes its bytes in pieces: `len` bytes of `src`,
-    /// [`CHUNK`] bytes at a time, each piece handed to `put`, which returns how many it
-    /// took. Stops at a short `put`.
+    /// 64 KiB (`CHUNK`) at a time, each piece handed to `put`, which returns how many
+    /// it took. Stops at a short `put`.
     ///
     /// # Errors
     /// The copy's or `put`'s error if nothing was written; else the bytes written.
@@ -447,3 +447,114 @@ pub trait FileOperations: Send + Sync + fmt::Debug {
 pub(super) struct NoFileOps;
 
 impl FileOperations for NoFileOps {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::fs::{FileTarget, Pipe, Timespec, VfsConfig, FIONREAD, O_RDONLY, O_WRONLY};
+
+    /// User memory that faults everywhere: no default may touch it.
+    struct NoMemory;
+
+    impl UserAccess for NoMemory {
+        fn copy_from_user(&mut self, _va: u64, _buf: &mut [u8]) -> KResult<()> {
+            Err(Errno::EFAULT)
+        }
+
+        fn copy_to_user(&mut self, _va: u64, _data: &[u8]) -> KResult<()> {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    fn pipe() -> (Arc<OpenFile>, Arc<OpenFile>) {
+        let (r, w) = Pipe::new_pair(7, Timespec::default());
+        (
+            OpenFile::new(FileTarget::Pipe(r), O_RDONLY),
+            OpenFile::new(FileTarget::Pipe(w), O_WRONLY),
+        )
+    }
+
+    /// A file that provides nothing: every operation is Linux's default for a `NULL`
+    /// pointer in `struct file_operations`.
+    #[derive(Debug)]
+    struct Nothing;
+    impl FileOperations for Nothing {}
+
+    #[test]
+    fn missing_operations_get_linux_defaults() {
+        let vfs = Vfs::new(VfsConfig::default());
+        let mut user = NoMemory;
+        let mut ctx = FileCtx::current(&vfs, &mut user);
+        let (file, _w) = pipe();
+        let mut iocb = Kiocb { pos: 5, flags: 0 };
+        assert_eq!(Nothing.open(&mut ctx), Ok(()));
+        // vfs_read()/vfs_write() without FMODE_CAN_READ/FMODE_CAN_WRITE.
+        assert_eq!(
+            Nothing.read(&file, &mut ctx, &mut iocb, 0x1000, 1),
+            Err(Errno::EINVAL.into())
+        );
+        assert_eq!(
+            Nothing.write(&file, &mut ctx, &mut iocb, WriteSource::Kernel(b"x"), 1),
+            Err(Errno::EINVAL.into())
+        );
+        assert_eq!(iocb.pos, 5, "the position is left alone");
+        // vfs_llseek() without FMODE_LSEEK, vfs_ioctl() without unlocked_ioctl.
+        assert_eq!(Nothing.llseek(&file, 0, 0, 5), Err(Errno::ESPIPE));
+        assert_eq!(
+            Nothing.unlocked_ioctl(&file, &mut ctx, FIONREAD, 0x1000),
+            Err(Errno::ENOTTY)
+        );
+        // call_mmap() without ->mmap is ENODEV; vfs_poll() without ->poll.
+        assert_eq!(Nothing.mmap(&file), MmapOp::None);
+        assert_eq!(Nothing.poll(&file), DEFAULT_POLLMASK);
+        assert_eq!(
+            DEFAULT_POLLMASK.bits(),
+            0x0001 | 0x0004 | 0x0040 | 0x0100,
+            "EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM"
+        );
+        assert!(!Nothing.is_stream() && !Nothing.unsigned_offset());
+        // Without the process table, a file that needs it gets EIO.
+        assert_eq!(ctx.tasks().err(), Some(Errno::EIO));
+    }
+
+    #[test]
+    fn pipe_poll_reports_data_room_hangup_and_error_as_pipe_poll() {
+        let (r, w) = pipe();
+        let rd = PollMask::POLLIN | PollMask::POLLRDNORM;
+        let wr = PollMask::POLLOUT | PollMask::POLLWRNORM;
+        assert_eq!(
+            r.poll(),
+            PollMask::empty(),
+            "empty, a writer: nothing ready"
+        );
+        assert_eq!(w.poll(), wr);
+        let vfs = Vfs::new(VfsConfig::default());
+        let mut user = NoMemory;
+        let mut ctx = FileCtx::current(&vfs, &mut user);
+        assert_eq!(
+            w.write(&mut ctx, None, WriteSource::Kernel(b"hi"), 2),
+            Ok(2)
+        );
+        assert_eq!(r.poll(), rd);
+        // Fill every buffer: no room.
+        let page = [0u8; 4096];
+        while w.write(&mut ctx, None, WriteSource::Kernel(&page), 4096) == Ok(4096) {}
+        assert_eq!(w.poll(), PollMask::empty());
+        // The writer goes: data and hang-up; the reader goes: error for the writer.
+        let (r2, w2) = pipe();
+        drop(w);
+        assert_eq!(r.poll(), rd | PollMask::POLLHUP);
+        drop(r2);
+        assert_eq!(w2.poll(), wr | PollMask::POLLERR);
+        // Pipes have no position.
+        assert!(r.is_stream());
+        assert_eq!(r.seek(0, crate::fs::SEEK_SET), Err(Errno::ESPIPE));
+        assert_eq!(
+            r.seek(0, 5),
+            Err(Errno::EINVAL),
+            "ksys_lseek() checks whence first"
+        );
+    }
+}

@@ -180,8 +180,8 @@ impl HostFile {
 }
 
 impl FileOperations for HostFile {
-    /// One host read of stdin of at most [`CHUNK`] bytes (it blocks the host thread
-    /// until the host has data or reaches its end).
+    /// One host read of stdin of at most 64 KiB (`CHUNK`); it blocks the host thread
+    /// until the host has data or reaches its end.
     fn read(
         &self,
         _file: &OpenFile,
