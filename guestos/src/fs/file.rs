@@ -333,22 +333,7 @@ impl OpenFile {
     /// # Errors
     /// `EINVAL`, `EOVERFLOW`.
     pub fn rw_verify_area(&self, at: Option<u64>, count: usize) -> KResult<()> {
-        let op = self.f_op();
-        if op.is_stream() {
-            return Ok(());
-        }
-        let pos = at.unwrap_or_else(|| self.pos()) as i64;
-        if pos < 0 {
-            if !op.unsigned_offset() {
-                return Err(Errno::EINVAL);
-            }
-            if count as u64 >= pos.wrapping_neg() as u64 {
-                return Err(Errno::EOVERFLOW);
-            }
-        } else if pos.checked_add(count as i64).is_none() && !op.unsigned_offset() {
-            return Err(Errno::EINVAL);
-        }
-        Ok(())
+        verify_area(self.f_op(), at.unwrap_or_else(|| self.pos()), count)
     }
 
     /// `vfs_read()`: reads up to `len` bytes (clamped to `MAX_RW_COUNT`) to the caller's
@@ -370,13 +355,13 @@ impl OpenFile {
             return Err(Errno::EBADF.into());
         }
         let len = len.min(MAX_RW_COUNT);
-        self.rw_verify_area(at, len)?;
         let op = self.f_op();
         let mut st = lock(&self.state);
         let mut iocb = Kiocb {
             pos: at.unwrap_or(st.pos),
             flags: st.flags,
         };
+        verify_area(op, iocb.pos, len)?;
         let r = op.read(self, ctx, &mut iocb, buf, len);
         if at.is_none() && !op.is_stream() {
             st.pos = iocb.pos;
@@ -403,13 +388,13 @@ impl OpenFile {
             return Err(Errno::EBADF.into());
         }
         let len = len.min(MAX_RW_COUNT);
-        self.rw_verify_area(at, len)?;
         let op = self.f_op();
         let mut st = lock(&self.state);
         let mut iocb = Kiocb {
             pos: at.unwrap_or(st.pos),
             flags: st.flags,
         };
+        verify_area(op, iocb.pos, len)?;
         let r = op.write(self, ctx, &mut iocb, src, len);
         if at.is_none() && !op.is_stream() {
             st.pos = iocb.pos;
@@ -545,6 +530,25 @@ impl OpenFile {
             }
         }
     }
+}
+
+/// `rw_verify_area()` of `count` bytes at `pos` for a file with operations `op`.
+fn verify_area(op: &dyn FileOperations, pos: u64, count: usize) -> KResult<()> {
+    if op.is_stream() {
+        return Ok(());
+    }
+    let pos = pos as i64;
+    if pos < 0 {
+        if !op.unsigned_offset() {
+            return Err(Errno::EINVAL);
+        }
+        if count as u64 >= pos.wrapping_neg() as u64 {
+            return Err(Errno::EOVERFLOW);
+        }
+    } else if pos.checked_add(count as i64).is_none() && !op.unsigned_offset() {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
 }
 
 fn checked_pos(base: u64, offset: i64) -> KResult<u64> {
