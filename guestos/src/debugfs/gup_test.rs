@@ -55,6 +55,16 @@ impl FileOperations for GupTestFops {
         self.test.longterm_stop();
     }
 
+    /// No `read`.
+    fn can_read(&self) -> bool {
+        false
+    }
+
+    /// No `write`.
+    fn can_write(&self) -> bool {
+        false
+    }
+
     /// `nonseekable_open()`.
     fn is_stream(&self) -> bool {
         true

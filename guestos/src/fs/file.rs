@@ -325,6 +325,28 @@ impl OpenFile {
         }
     }
 
+    /// The checks `vfs_read()` (or `vfs_write()` when `write`) makes before anything
+    /// else: open for it (`FMODE_READ`/`FMODE_WRITE`, else `EBADF`) and a file that has
+    /// the operation (`FMODE_CAN_READ`/`FMODE_CAN_WRITE`, else `EINVAL`).
+    ///
+    /// # Errors
+    /// `EBADF`, `EINVAL`.
+    pub fn may_access(&self, write: bool) -> KResult<()> {
+        let op = self.f_op();
+        let (open, can) = if write {
+            (self.writable, op.can_write())
+        } else {
+            (self.readable, op.can_read())
+        };
+        if !open {
+            return Err(Errno::EBADF);
+        }
+        if !can {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
     /// `rw_verify_area()` for `count` bytes at `at` (or the file position): nothing to
     /// check for a stream; a file with `FMODE_UNSIGNED_OFFSET` takes any position whose
     /// range does not wrap to 0 (`EOVERFLOW`); the others refuse negative positions and
@@ -341,8 +363,9 @@ impl OpenFile {
     /// for `pread`, at `at` (leaving it).
     ///
     /// # Errors
-    /// `EBADF` if not open for reading; `rw_verify_area()`'s; the file's (`EISDIR` for a
-    /// directory, `EINVAL` for a file without `read`, would-block outcomes of a pipe,
+    /// `EBADF` if not open for reading, `EINVAL` for a file without `read`
+    /// ([`OpenFile::may_access`]); `rw_verify_area()`'s; the file's (`EISDIR` for a
+    /// directory, would-block outcomes of a pipe,
     /// `EFAULT` if nothing could be copied).
     pub fn read(
         &self,
@@ -351,9 +374,7 @@ impl OpenFile {
         buf: u64,
         len: usize,
     ) -> IoResult<usize> {
-        if !self.readable {
-            return Err(Errno::EBADF.into());
-        }
+        self.may_access(false)?;
         let len = len.min(MAX_RW_COUNT);
         let op = self.f_op();
         let mut st = lock(&self.state);
@@ -374,7 +395,8 @@ impl OpenFile {
     /// `pwrite`, as Linux does) or at `at`.
     ///
     /// # Errors
-    /// `EBADF` if not open for writing; `rw_verify_area()`'s; the file's (`EPIPE` without
+    /// `EBADF` if not open for writing, `EINVAL` for a file without `write`
+    /// ([`OpenFile::may_access`]); `rw_verify_area()`'s; the file's (`EPIPE` without
     /// pipe readers: the caller raises `SIGPIPE`; `EFBIG`, `ENOSPC`; would-block outcomes;
     /// `EFAULT` if nothing could be copied).
     pub fn write(
@@ -384,9 +406,7 @@ impl OpenFile {
         src: WriteSource<'_>,
         len: usize,
     ) -> IoResult<usize> {
-        if !self.writable {
-            return Err(Errno::EBADF.into());
-        }
+        self.may_access(true)?;
         let len = len.min(MAX_RW_COUNT);
         let op = self.f_op();
         let mut st = lock(&self.state);

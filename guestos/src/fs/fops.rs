@@ -427,6 +427,17 @@ pub trait FileOperations: Send + Sync + fmt::Debug {
         let _ = file;
     }
 
+    /// `FMODE_CAN_READ`: the file has a `read`. Without one, `read` and `readv` fail
+    /// with `EINVAL` before their buffer is looked at (`vfs_read()`, `vfs_readv()`).
+    fn can_read(&self) -> bool {
+        true
+    }
+
+    /// `FMODE_CAN_WRITE`: the file has a `write` (as [`FileOperations::can_read`]).
+    fn can_write(&self) -> bool {
+        true
+    }
+
     /// `FMODE_STREAM` (`stream_open()`, `nonseekable_open()`): the file has no position;
     /// `pread`/`pwrite` fail with `ESPIPE`.
     fn is_stream(&self) -> bool {
@@ -446,7 +457,15 @@ pub trait FileOperations: Send + Sync + fmt::Debug {
 #[derive(Debug)]
 pub(super) struct NoFileOps;
 
-impl FileOperations for NoFileOps {}
+impl FileOperations for NoFileOps {
+    fn can_read(&self) -> bool {
+        false
+    }
+
+    fn can_write(&self) -> bool {
+        false
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -480,7 +499,15 @@ mod tests {
     /// pointer in `struct file_operations`.
     #[derive(Debug)]
     struct Nothing;
-    impl FileOperations for Nothing {}
+    impl FileOperations for Nothing {
+        fn can_read(&self) -> bool {
+            false
+        }
+
+        fn can_write(&self) -> bool {
+            false
+        }
+    }
 
     #[test]
     fn missing_operations_get_linux_defaults() {

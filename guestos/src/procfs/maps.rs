@@ -190,6 +190,11 @@ impl FileOperations for ProcMapsFile {
         self.seq.read(&self.binding, ctx, iocb, buf, len)
     }
 
+    /// No `write`.
+    fn can_write(&self) -> bool {
+        false
+    }
+
     fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
         seq_lseek(offset, whence, pos)
     }

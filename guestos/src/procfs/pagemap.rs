@@ -110,6 +110,11 @@ impl FileOperations for ProcPagemapFile {
         })
     }
 
+    /// No `write`.
+    fn can_write(&self) -> bool {
+        false
+    }
+
     fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
         mem_lseek(offset, whence, pos)
     }

@@ -1059,6 +1059,12 @@ fn gup_test_is_served_by_the_same_dispatch_with_its_state_per_open() {
             Err(Errno::EINVAL),
             "{n}"
         );
+        // Without FMODE_CAN_READ/FMODE_CAN_WRITE, before the buffer is looked at.
+        assert_eq!(
+            w.call(1, n, [fd, 1 << 60, a3, 0, 0, 0]),
+            Err(Errno::EINVAL),
+            "{n} with a bad buffer"
+        );
     }
     assert_eq!(
         w.call(1, nr::SYS_pread64, [fd, buf, 8, 0, 0, 0]),

@@ -292,12 +292,10 @@ pub fn sys_read(
 /// at the file position, through the file's `read`.
 ///
 /// # Errors
-/// `EBADF` if not open for reading; `EFAULT` for a buffer beyond user space; the file's
-/// (`EISDIR`, `EINVAL`…; `EAGAIN` or [`IoError::WouldBlock`] on an empty pipe).
+/// `EBADF` if not open for reading; `EINVAL` for a file without `read`; `EFAULT` for a
+/// buffer beyond user space; the file's (`EISDIR`…; `EAGAIN` or [`IoError::WouldBlock`] on an empty pipe).
 pub fn ksys_read(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, buf: u64, count: u64) -> SysResult {
-    if !f.access().0 {
-        return Err(Errno::EBADF.into());
-    }
+    f.may_access(false)?;
     access_ok(buf, count)?;
     Ok(f.read(ctx, None, buf, clamp_count(count))? as u64)
 }
@@ -327,12 +325,11 @@ pub fn sys_write(
 /// through the file's `write`.
 ///
 /// # Errors
-/// `EBADF` if not open for writing; `EFAULT`; the file's (`EFBIG`, `ENOSPC`, `EPIPE`:
+/// `EBADF` if not open for writing; `EINVAL` for a file without `write`; `EFAULT`; the
+/// file's (`EFBIG`, `ENOSPC`, `EPIPE`:
 /// raise `SIGPIPE`; `EAGAIN` or [`IoError::WouldBlock`] on a full pipe).
 pub fn ksys_write(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, buf: u64, count: u64) -> SysResult {
-    if !f.access().1 {
-        return Err(Errno::EBADF.into());
-    }
+    f.may_access(true)?;
     access_ok(buf, count)?;
     Ok(f.write(ctx, None, WriteSource::User(buf), clamp_count(count))? as u64)
 }
@@ -374,7 +371,7 @@ pub fn ksys_pread64(
 
 /// The checks of `ksys_pread64()`/`ksys_pwrite64()` before the file's: a non-negative
 /// `offset` (`EINVAL`), a file with a position (`ESPIPE`, `FMODE_PREAD`/`FMODE_PWRITE`),
-/// open for reading (or writing when `write`: `EBADF`).
+/// open for reading (or writing when `write`: `EBADF`), with the operation (`EINVAL`).
 fn positional_ok(f: &OpenFile, offset: u64, write: bool) -> KResult<()> {
     if (offset as i64) < 0 {
         return Err(Errno::EINVAL);
@@ -382,11 +379,7 @@ fn positional_ok(f: &OpenFile, offset: u64, write: bool) -> KResult<()> {
     if f.is_stream() {
         return Err(Errno::ESPIPE);
     }
-    let (readable, writable) = f.access();
-    if !(if write { writable } else { readable }) {
-        return Err(Errno::EBADF);
-    }
-    Ok(())
+    f.may_access(write)
 }
 
 /// `pwrite64(fd, buf, count, offset)`; with `O_APPEND` the data goes to the end anyway,
@@ -480,9 +473,7 @@ pub fn sys_readv(
 /// As [`ksys_read`], plus `EINVAL` for `iovcnt > 1024`, a negative length or a range
 /// `rw_verify_area()` refuses.
 pub fn do_readv(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, iov: u64, iovcnt: u64) -> SysResult {
-    if !f.access().0 {
-        return Err(Errno::EBADF.into());
-    }
+    f.may_access(false)?;
     let segs = import_iovec(ctx.user()?, iov, iovcnt)?;
     f.rw_verify_area(None, segs.iter().map(|s| s.1).sum())?;
     let mut done = 0u64;
@@ -529,9 +520,7 @@ pub fn sys_writev(
 /// As [`ksys_write`], plus `EINVAL` for `iovcnt > 1024`, a negative length or a range
 /// `rw_verify_area()` refuses.
 pub fn do_writev(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, iov: u64, iovcnt: u64) -> SysResult {
-    if !f.access().1 {
-        return Err(Errno::EBADF.into());
-    }
+    f.may_access(true)?;
     let segs = import_iovec(ctx.user()?, iov, iovcnt)?;
     let total: usize = segs.iter().map(|s| s.1).sum();
     f.rw_verify_area(None, total)?;
