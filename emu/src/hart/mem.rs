@@ -379,6 +379,8 @@ impl<'m> Hart<'m> {
     /// on an address that guest RAM refuses.
     #[inline(always)]
     pub(crate) fn data_access(&mut self, op: MemOp) -> Result<u64, Exit> {
+        #[cfg(test)]
+        self.seam_log.push(op);
         match op.kind {
             MemOpKind::Load => {
                 if let Some(v) = self
@@ -536,5 +538,143 @@ impl<'m> Hart<'m> {
             va: GuestVirtAddr(op.va),
             access: op.kind.access_type(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use devices::{AmoOp, GuestMemory, GuestPhysAddr};
+    use mmu::{AccessType, GuestVirtAddr};
+
+    use super::{MemOp, MemOpKind};
+    use crate::exit::Exit;
+    use crate::hart::{Hart, HartConfig};
+
+    const RAM: u64 = 0x8000_0000;
+    const RAM_BYTES: u64 = 1 << 20;
+    /// The data page; `D + 0xffe` starts an access that crosses into the next page.
+    const D: u64 = RAM + 0x1000;
+    const A1: u64 = 0x1122_3344_5566_7788;
+    const A2: u64 = 0xdead_beef_0000_0001;
+
+    /// One of every kind of data access (`.option norvc`, `riscv64-linux-gnu-as
+    /// -march=rv64gc`), with a0 = D, a1 = A1, a2 = A2, a3 = D + 0x800.
+    const EVERY_ACCESS: [u32; 13] = [
+        0x00b53023, // sd       a1, 0(a0)
+        0x00050283, // lb       t0, 0(a0)
+        0x00255303, // lhu      t1, 2(a0)
+        0x00452383, // lw       t2, 4(a0)
+        0x00b51423, // sh       a1, 8(a0)
+        0x7eb6af23, // sw       a1, 2046(a3)    D+0xffe: split across two pages
+        0x7fc6be03, // ld       t3, 2044(a3)    D+0xffc: split
+        0x00053007, // fld      ft0, 0(a0)
+        0x00052827, // fsw      ft0, 16(a0)
+        0x10053eaf, // lr.d     t4, (a0)
+        0x18c53f2f, // sc.d     t5, a2, (a0)
+        0x00b52faf, // amoadd.w t6, a1, (a0)
+        0x00000073, // ecall
+    ];
+
+    /// Guest RAM with `code` at `RAM`, and a hart (satp Bare) about to run it.
+    fn machine(code: &[u32]) -> GuestMemory {
+        let mem = GuestMemory::new(&[(GuestPhysAddr(RAM), RAM_BYTES)]).unwrap();
+        for (i, w) in code.iter().enumerate() {
+            mem.write_u32(GuestPhysAddr(RAM + 4 * i as u64), *w)
+                .unwrap();
+        }
+        mem
+    }
+
+    fn hart(mem: &GuestMemory, a0: u64) -> Hart<'_> {
+        let mut h = Hart::new(mem, None, HartConfig::default());
+        h.pc = RAM;
+        h.x[10] = a0;
+        h.x[11] = A1;
+        h.x[12] = A2;
+        h.x[13] = a0 + 0x800;
+        h
+    }
+
+    fn op(va: u64, size: u8, kind: MemOpKind) -> MemOp {
+        MemOp { va, size, kind }
+    }
+
+    #[test]
+    fn every_data_access_passes_the_seam_once() {
+        let mem = machine(&EVERY_ACCESS);
+        let mut h = hart(&mem, D);
+        assert_eq!(h.run(100), Exit::Ecall);
+        assert_eq!(h.pc, RAM + 4 * 12);
+        assert_eq!(
+            h.seam_log,
+            [
+                MemOp::store(D, 8, A1),
+                MemOp::load(D, 1),
+                MemOp::load(D + 2, 2),
+                MemOp::load(D + 4, 4),
+                MemOp::store(D + 8, 2, A1),
+                MemOp::store(D + 0xffe, 4, A1),
+                MemOp::load(D + 0xffc, 8),
+                MemOp::load(D, 8),
+                MemOp::store(D + 16, 4, A1),
+                op(D, 8, MemOpKind::LoadReserved),
+                op(D, 8, MemOpKind::StoreConditional(A2)),
+                op(D, 4, MemOpKind::Amo(AmoOp::Add, A1)),
+            ]
+        );
+        // And each did what the instruction says.
+        let x = |r: usize| h.x[r];
+        assert_eq!(x(5), 0xffff_ffff_ffff_ff88, "lb sign-extends");
+        assert_eq!(x(6), 0x5566, "lhu");
+        assert_eq!(x(7), 0x1122_3344, "lw");
+        assert_eq!(x(28), 0x0000_5566_7788_0000, "split ld sees the split sw");
+        assert_eq!(h.f[0], A1, "fld");
+        assert_eq!(x(29), A1, "lr.d");
+        assert_eq!(x(30), 0, "sc.d succeeded");
+        assert_eq!(x(31), 1, "amoadd.w returns the old low word of A2");
+        let r32 = |pa: u64| mem.read_u32(GuestPhysAddr(pa)).unwrap();
+        assert_eq!(mem.read_u16(GuestPhysAddr(D + 8)).unwrap(), 0x7788);
+        assert_eq!(r32(D + 0xffc), 0x7788_0000);
+        assert_eq!(r32(D + 0x1000), 0x5566);
+        assert_eq!(r32(D + 16), 0x5566_7788, "fsw of the low word");
+        assert_eq!(
+            r32(D),
+            0x5566_7789,
+            "sc.d wrote A2, amoadd.w added the low word of A1"
+        );
+        assert_eq!(r32(D + 4), 0xdead_beef);
+    }
+
+    #[test]
+    fn misaligned_amo_traps_in_the_seam_with_nothing_changed() {
+        let mem = machine(&[0x00b52faf]); // amoadd.w t6, a1, (a0)
+        let mut h = hart(&mem, D + 2);
+        assert_eq!(
+            h.run(10),
+            Exit::Misaligned {
+                va: GuestVirtAddr(D + 2),
+                access: AccessType::Store
+            }
+        );
+        assert_eq!(h.seam_log, [op(D + 2, 4, MemOpKind::Amo(AmoOp::Add, A1))]);
+        assert_eq!((h.pc, h.x[31], h.stats().instret), (RAM, 0, 0));
+        assert_eq!(mem.read_u64(GuestPhysAddr(D)).unwrap(), 0);
+    }
+
+    #[test]
+    fn split_store_faulting_on_its_second_page_writes_nothing() {
+        let last = RAM + RAM_BYTES - 4;
+        let mem = machine(&[0x00b53023]); // sd a1, 0(a0)
+        let mut h = hart(&mem, last);
+        assert_eq!(
+            h.run(10),
+            Exit::AccessFault {
+                va: GuestVirtAddr(RAM + RAM_BYTES),
+                access: AccessType::Store
+            }
+        );
+        assert_eq!(h.seam_log, [MemOp::store(last, 8, A1)]);
+        assert_eq!(mem.read_u32(GuestPhysAddr(last)).unwrap(), 0);
+        assert_eq!((h.pc, h.stats().instret), (RAM, 0));
     }
 }

@@ -192,6 +192,10 @@ pub struct Hart<'m> {
     inval_all: bool,
     /// The LR reservation: the physical address and the value LR loaded (see "LR/SC").
     reservation: Option<(GuestPhysAddr, u64)>,
+    /// Every access the data-memory seam performed, in order (unit tests only: they check
+    /// that no data access bypasses `data_access`).
+    #[cfg(test)]
+    seam_log: Vec<mem::MemOp>,
 }
 
 impl<'m> Hart<'m> {
@@ -237,6 +241,8 @@ impl<'m> Hart<'m> {
             inval_pages: Vec::new(),
             inval_all: false,
             reservation: None,
+            #[cfg(test)]
+            seam_log: Vec::new(),
         }
     }
 
