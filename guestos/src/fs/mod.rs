@@ -14,6 +14,7 @@
 mod dev;
 mod fdtable;
 mod file;
+mod hostfile;
 mod inode;
 mod kfile;
 pub mod pagecache;
@@ -29,6 +30,7 @@ pub use file::{
     FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_NO_HIDE_STALE, FALLOC_FL_PUNCH_HOLE,
     FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_ZERO_RANGE, MAX_RW_COUNT,
 };
+pub use hostfile::{read_host_file, HostFile, HostFileError};
 pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec, MAX_LFS_FILESIZE};
 pub use kfile::{KernelFile, KernelFileBinding, KernelFilePrivate, KernelNode, ProcFile, ProcTask};
 pub use pagecache::{AddressSpace, CachedFile, PageCache, PageCacheStats};
