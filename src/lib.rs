@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub use {devices, emu, guestos, mmu};
 
 use guestos::exec::LoadError;
-use guestos::fs::{HostFile, HostFileError};
+use guestos::fs::{HostFileError, HostInput};
 use guestos::loader::ExecError;
 use guestos::{ExitStatus, HostStreams, KernelConfig, KernelError, RunReport};
 
@@ -257,7 +257,7 @@ pub fn read_image(path: &Path, limit_bytes: u64) -> Result<Vec<u8>, Error> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = HostFile::open(path).map_err(read_error)?;
+    let mut file = HostInput::open(path).map_err(read_error)?;
     let header = file.read_header(ELF_HEADER_BYTES).map_err(read_error)?;
     if let Err(e) = guestos::loader::parse_elf(&header) {
         // Only the program headers past the first 64 bytes are missing: read on.
@@ -467,6 +467,17 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
     ];
     for (name, v) in smp_rows {
         writeln!(w, "{name:>22}  {v}")?;
+    }
+    // /proc/lock_stat: one line per lock class taken during the run.
+    for l in &r.lock_stat {
+        writeln!(
+            w,
+            "{:>22}  {} acquisitions, {} contended, {:.3} ms waiting",
+            format!("lock {}", l.name),
+            l.acquisitions,
+            l.contentions,
+            l.wait_ms()
+        )?;
     }
     Ok(())
 }

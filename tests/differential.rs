@@ -193,6 +193,7 @@ image_tests!(
     pthreads = "pthreads",
     threadsys = "threadsys",
     parallel = "parallel",
+    faults = "faults",
     badargs = "badargs",
 );
 
@@ -219,6 +220,7 @@ fn every_image_with_a_reference_is_tested() {
         "pthreads",
         "threadsys",
         "parallel",
+        "faults",
         "badargs",
     ];
     for name in images_with_expected() {

@@ -6,12 +6,14 @@
 //! so the code reads next to `mm/`.
 
 pub mod config;
+pub mod debugfs;
 pub mod errno;
 pub mod exec;
 pub mod fs;
 pub mod futex;
 pub mod kernel;
 pub mod loader;
+pub mod lockstat;
 pub mod mm;
 pub mod percpu;
 pub mod process;

@@ -38,24 +38,24 @@ pub enum HostFileError {
 
 /// An open regular host file, not yet read.
 #[derive(Debug)]
-pub struct HostFile {
+pub struct HostInput {
     file: File,
     len: u64,
 }
 
-impl HostFile {
+impl HostInput {
     /// Opens `path` (following symlinks) if it is a regular file.
     ///
     /// # Errors
     /// [`HostFileError::Io`] if it cannot be opened, [`HostFileError::NotRegular`] for a
     /// directory, FIFO, socket or device.
-    pub fn open(path: &Path) -> Result<HostFile, HostFileError> {
+    pub fn open(path: &Path) -> Result<HostInput, HostFileError> {
         check_regular(&std::fs::metadata(path)?)?;
         let file = File::open(path)?;
         // It may have been replaced between the stat and the open.
         let meta = file.metadata()?;
         check_regular(&meta)?;
-        Ok(HostFile {
+        Ok(HostInput {
             file,
             len: meta.len(),
         })
@@ -82,7 +82,7 @@ impl HostFile {
         Ok(header)
     }
 
-    /// Reads the whole file into memory, `header` (what [`HostFile::read_header`]
+    /// Reads the whole file into memory, `header` (what [`HostInput::read_header`]
     /// returned) first, if it is at most `limit_bytes` long; a file that grows while it is
     /// read is refused once it passes the limit, so at most `limit_bytes + 1` bytes are
     /// ever held.
@@ -122,13 +122,13 @@ impl HostFile {
 /// Reads the regular host file at `path` if it is at most `limit_bytes` long.
 ///
 /// # Errors
-/// As [`HostFile::open`] and [`HostFile::read_all`].
+/// As [`HostInput::open`] and [`HostInput::read_all`].
 pub fn read_host_file(
     path: &Path,
     limit_bytes: u64,
     why: &'static str,
 ) -> Result<Vec<u8>, HostFileError> {
-    HostFile::open(path)?.read_all(Vec::new(), limit_bytes, why)
+    HostInput::open(path)?.read_all(Vec::new(), limit_bytes, why)
 }
 
 fn check_regular(meta: &std::fs::Metadata) -> Result<(), HostFileError> {
@@ -164,15 +164,15 @@ mod tests {
 
     #[test]
     fn non_regular_files_are_refused_without_reading() {
-        let e = HostFile::open(Path::new("/dev/zero")).unwrap_err();
+        let e = HostInput::open(Path::new("/dev/zero")).unwrap_err();
         assert!(
             matches!(e, HostFileError::NotRegular("a character device")),
             "{e}"
         );
-        let e = HostFile::open(Path::new("/")).unwrap_err();
+        let e = HostInput::open(Path::new("/")).unwrap_err();
         assert!(matches!(e, HostFileError::NotRegular("a directory")), "{e}");
         assert!(matches!(
-            HostFile::open(Path::new("/nonexistent/x")),
+            HostInput::open(Path::new("/nonexistent/x")),
             Err(HostFileError::Io(_))
         ));
     }
@@ -183,7 +183,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("f");
         std::fs::write(&path, b"0123456789").unwrap();
-        let mut f = HostFile::open(&path).unwrap();
+        let mut f = HostInput::open(&path).unwrap();
         assert_eq!(f.len(), 10);
         let header = f.read_header(4).unwrap();
         assert_eq!(header, b"0123");
