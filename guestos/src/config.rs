@@ -89,6 +89,16 @@ impl Default for KernelConfig {
     }
 }
 
+impl KernelConfig {
+    /// The size of the guest's in-memory file system in bytes: tmpfs's default `size=`,
+    /// half of RAM (`shmem_default_max_blocks()`: `totalram_pages() / 2`). File data,
+    /// `--file` contents and the image's copy (`/proc/self/exe`) are charged to it, so
+    /// they take at most this much host memory.
+    pub fn tmpfs_size_bytes(&self) -> u64 {
+        self.mem_bytes / 2
+    }
+}
+
 /// How the guest program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {

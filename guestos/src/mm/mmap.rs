@@ -1109,10 +1109,12 @@ impl Mm {
         if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
             return self.mremap_to(addr, old_len, new_addr, new_len, flags);
         }
+        // "Always allow a shrinking remap: that just unmaps the unnecessary pages" — with
+        // munmap's range checks, so a huge old_len is EINVAL, never an unmap of
+        // everything above addr.
         if old_len >= new_len {
             if old_len > new_len {
-                let end = addr.checked_add(old_len).ok_or(Errno::EINVAL)?;
-                self.do_vmi_munmap(addr + new_len, end)?;
+                self.munmap_tail(addr, old_len, new_len)?;
             }
             return Ok(addr);
         }
@@ -1144,6 +1146,14 @@ impl Mm {
         };
         let dst = self.get_unmapped_area(0, new_len, map_flags)?;
         self.move_vma(&vma, addr, old_len, new_len, dst, flags)
+    }
+
+    /// Unmaps `[addr + new_len, addr + old_len)` for a shrinking `mremap`
+    /// (`do_vmi_munmap(addr + new_len, old_len - new_len)`): `EINVAL` unless the range lies
+    /// inside user space, as for `munmap`.
+    fn munmap_tail(&mut self, addr: u64, old_len: u64, new_len: u64) -> KResult<()> {
+        let start = addr.checked_add(new_len).ok_or(Errno::EINVAL)?;
+        self.do_munmap(start, old_len - new_len).map(|_| ())
     }
 
     /// `vma_to_resize()`.
@@ -1205,7 +1215,7 @@ impl Mm {
             self.do_munmap(new_addr, new_len)?;
         }
         if old_len > new_len {
-            self.do_vmi_munmap(addr + new_len, old_end)?;
+            self.munmap_tail(addr, old_len, new_len)?;
             old_len = new_len;
         }
         let vma = self.vma_to_resize(addr, old_len, new_len, flags)?;
