@@ -15,7 +15,8 @@
 //! - Exec: `Mm::new(phys, mode, ad, asid)`, then [`Mm::map_region`] /
 //!   [`Mm::write_region`] for the segments and bss, [`Mm::setup_stack`] for the stack,
 //!   [`Mm::init_brk`] for the heap; load `satp` from [`Mm::satp`] on the harts.
-//! - A hart's page-fault exit: [`Mm::handle_user_fault`]; `Err` is the signal to deliver.
+//! - A hart's page-fault exit: [`Mm::do_page_fault`]; `Err` is the signal to deliver or
+//!   the OOM killer to run ([`UserFaultError`]).
 //! - System calls: `do_mmap`/`sys_mmap`, `do_munmap`, `mprotect`, `madvise`, `brk`,
 //!   `mremap` (in [`mmap`]); `copy_{to,from}_user` through [`crate::UserAccess`].
 //! - After every syscall or fault: [`Mm::take_tlb_flush`], and issue `sfence.vma` (and an
@@ -23,7 +24,7 @@
 //! - Fork: `child = parent.dup_mmap(new_asid)?` ([`Mm::dup_mmap`]), then drain the
 //!   **parent's** [`Mm::take_tlb_flush`] and `sfence.vma` its ASID before it runs again
 //!   (its private pages just became read-only); the child loads [`Mm::satp`] of its own
-//!   `Mm`. Later write faults on either side are ordinary [`Mm::handle_user_fault`]s.
+//!   `Mm`. Later write faults on either side are ordinary [`Mm::do_page_fault`]s.
 //! - Exit: drop the `Mm` (or [`Mm::exit_mmap`]); every page table returns to the
 //!   allocator, and every page whose last mapping this was (the other side of a fork may
 //!   still map it). A task that stays behind as a zombie calls [`Mm::release`] instead,
@@ -65,7 +66,7 @@ use devices::{GuestMemory, PAGE_SIZE};
 use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
 
 pub use events::{EventCounter, KernelEventCounts, KernelEvents};
-pub use fault::{FaultFlags, VmFault};
+pub use fault::{mm_fault_error, FaultFlags, UserFaultError, VmFault};
 pub use gup::{FastView, FollFlags, GupFastMm, GupGeneration, MmapReadGuard};
 pub use page_alloc::{
     Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, SplitError, ThpStats,
@@ -444,9 +445,6 @@ pub struct Mm {
     huge_zero_ref: bool,
     /// Which kernel generation's GUP rules apply (see [`gup::GupGeneration`]).
     gup_gen: GupGeneration,
-    /// Set while GUP's `faultin_page()` runs the fault handler: no hart will retry the
-    /// access, so the handler sets A/D itself (see `fault.rs`).
-    gup_fault: bool,
     /// What the files this address space maps see of it (their `i_mmap` entries): the
     /// file VMAs and a second handle on the page table, for truncation and writeback
     /// started from another process. See [`rmap`].
@@ -495,7 +493,6 @@ impl Mm {
             shared: Arc::new(MmShared::default()),
             huge_zero_ref: false,
             gup_gen: GupGeneration::default(),
-            gup_fault: false,
             rmap,
             has_file_vmas: false,
             dead: false,
