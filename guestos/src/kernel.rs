@@ -861,8 +861,11 @@ impl Kernel<'_> {
                         None
                     }
                     Err(UserFaultError::Signal { signo, code }) => Some((signo, code, va.raw())),
-                    // Until the OOM killer: the old SIGSEGV.
-                    Err(UserFaultError::Oom) => Some((SIGSEGV, signal::SEGV_MAPERR, va.raw())),
+                    Err(UserFaultError::Oom) => {
+                        // The access is re-executed, unless this task was the victim.
+                        self.pagefault_out_of_memory(hart, pid);
+                        None
+                    }
                 }
             }
             Exit::AccessFault { va, .. } => {
@@ -2238,6 +2241,9 @@ fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, proc: &mut Process) {
     let flush = proc.mm.take_tlb_flush();
     smp.flush_tlb(hart, asid, flush);
 }
+
+#[path = "oom.rs"]
+mod oom;
 
 #[cfg(test)]
 #[path = "thread_tests.rs"]

@@ -451,6 +451,9 @@ pub struct Mm {
     rmap: Arc<MmRmap>,
     /// Whether the last list published to `rmap` was non-empty.
     has_file_vmas: bool,
+    /// `MMF_OOM_SKIP`: the OOM reaper has taken this address space's memory
+    /// ([`Mm::oom_reap_task_mm`]); the OOM killer no longer considers it.
+    oom_skip: bool,
     dead: bool,
     /// A number no other address space of this run has (see [`Mm::id`]).
     id: u64,
@@ -495,6 +498,7 @@ impl Mm {
             gup_gen: GupGeneration::default(),
             rmap,
             has_file_vmas: false,
+            oom_skip: false,
             dead: false,
             id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
@@ -659,6 +663,58 @@ impl Mm {
     /// a dead `Mm`: check [`Mm::is_dead`] first (`mmget_not_zero()` failing).
     pub fn release(&mut self) {
         self.teardown();
+    }
+
+    /// `get_mm_rss()`: resident pages, in 4 KiB pages (see [`PageTable::rss_pages`]).
+    pub fn get_mm_rss(&self) -> u64 {
+        if self.dead {
+            return 0;
+        }
+        self.pgtable.rss_pages()
+    }
+
+    /// `mm_pgtables_bytes() / PAGE_SIZE`: page-table frames, the root included.
+    pub fn mm_pgtables_pages(&self) -> u64 {
+        if self.dead {
+            return 0;
+        }
+        self.pgtable.nr_tables()
+    }
+
+    /// `MMF_OOM_SKIP`: whether the OOM reaper already took this address space's memory.
+    pub fn mmf_oom_skip(&self) -> bool {
+        self.oom_skip
+    }
+
+    /// `__oom_reap_task_mm()` (`mm/oom_kill.c`): unmaps the memory of an OOM victim that
+    /// cannot exit at once (it runs on another hart): every VMA except `VM_HUGETLB |
+    /// VM_PFNMAP` ones that is private (anonymous or a file's COW copies; Linux's
+    /// `vma_is_anonymous() || !VM_SHARED`; shared anonymous memory is shmem in Linux, so
+    /// it stays) has its PTEs zapped; VMAs stay. Then sets `MMF_OOM_SKIP`. The caller
+    /// drains [`Mm::take_tlb_flush`] on the harts. Returns the pages unmapped (4 KiB
+    /// units).
+    pub fn oom_reap_task_mm(&mut self) -> u64 {
+        if self.dead || self.oom_skip {
+            self.oom_skip = true;
+            return 0;
+        }
+        let ranges: Vec<(u64, u64)> = self
+            .vmas
+            .iter()
+            .filter(|v| {
+                !v.flags
+                    .intersects(VmFlags::HUGETLB | VmFlags::PFNMAP | VmFlags::SHARED)
+            })
+            .map(|v| (v.start, v.end))
+            .collect();
+        let mut tlb = MmuGather::default();
+        let reaped = ranges
+            .into_iter()
+            .map(|(start, end)| self.pgtable.zap_pte_range(start, end, &mut tlb))
+            .sum();
+        self.tlb_finish_mmu(tlb);
+        self.oom_skip = true;
+        reaped
     }
 
     /// Whether the address space has been released ([`Mm::release`]): Linux's

@@ -883,6 +883,34 @@ fn vm_fault_to_errno_follows_linux() {
 }
 
 #[test]
+fn oom_reaper_unmaps_private_memory_and_sets_mmf_oom_skip() {
+    let (phys, mut mm) = mm();
+    let a = mm.do_mmap(0, 8 * P, RW, ANON, None, 0).unwrap();
+    let s = mm
+        .do_mmap(0, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS, None, 0)
+        .unwrap();
+    for i in 0..8 {
+        touch(&mut mm, a + i * P, AccessType::Store).unwrap();
+    }
+    touch(&mut mm, s, AccessType::Store).unwrap();
+    let rss = mm.get_mm_rss();
+    assert_eq!(rss, 9, "8 private pages and 1 shared");
+    assert!(mm.mm_pgtables_pages() >= 3, "root, middle and leaf tables");
+    assert!(!mm.mmf_oom_skip());
+    assert_eq!(
+        mm.oom_reap_task_mm(),
+        8,
+        "the shared anonymous page is shmem's: kept"
+    );
+    assert!(mm.mmf_oom_skip());
+    assert_eq!(mm.get_mm_rss(), 1);
+    assert_eq!(mm.vmas().iter().count(), 2, "the VMAs stay");
+    let _ = mm.take_tlb_flush();
+    drop(mm);
+    assert_eq!(phys.pages.audit().used_frames, 1, "only the zero page");
+}
+
+#[test]
 fn out_of_memory_is_reported_not_panicked() {
     let ram = GuestMemory::new(&[(GuestPhysAddr(RAM), 16 * P)]).unwrap();
     let phys = Arc::new(PhysMem::new(ram).unwrap());
