@@ -374,7 +374,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         opts.paging, opts.ad, opts.tlb
     )?;
     let t = &r.kernel.thp;
-    let rows: [(&str, String); 24] = [
+    let rows: [(&str, String); 25] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
@@ -391,6 +391,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("A/D updates (hw)", m.ad_updates.to_string()),
         ("page faults (hw)", m.page_faults.to_string()),
         ("page faults handled", r.kernel.page_faults.to_string()),
+        ("OOM kills", r.kernel.oom_kills.to_string()),
         ("system calls", r.kernel.syscalls.to_string()),
         (
             "kernel uaccess walks",

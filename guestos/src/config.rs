@@ -138,6 +138,8 @@ pub struct KernelStats {
     pub syscalls: u64,
     /// User page faults handled (including Svade A/D faults).
     pub page_faults: u64,
+    /// Processes killed by the OOM killer (`oom_kill` in `/proc/vmstat`).
+    pub oom_kills: u64,
     /// MMU events of the kernel's own user-memory accesses (copy_to/from_user).
     pub uaccess_mmu: MmuCounters,
     /// Guest frames in use at the high-water mark.

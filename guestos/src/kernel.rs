@@ -43,7 +43,9 @@ use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
 use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
-use crate::mm::{KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlush, TlbFlushRange, VmFault};
+use crate::mm::{
+    KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlush, TlbFlushRange, UserFaultError,
+};
 use crate::percpu::Resume;
 use crate::process::{Process, TaskState, Tasks, WaitOn};
 use crate::signal::{
@@ -847,7 +849,7 @@ impl Kernel<'_> {
                 let Some(proc) = self.procs.get_mut(&pid) else {
                     return false;
                 };
-                let r = proc.mm.handle_user_fault(va.raw(), access);
+                let r = proc.mm.do_page_fault(va.raw(), access);
                 apply_flush(self.smp, hart, proc);
                 let asid = proc.mm.asid();
                 self.charge_kernel_work(hart, &before);
@@ -858,10 +860,11 @@ impl Kernel<'_> {
                         hart.sfence_vma(Some(va.raw()), Some(asid));
                         None
                     }
-                    Err(VmFault::SigsegvAccerr) => Some((SIGSEGV, signal::SEGV_ACCERR, va.raw())),
-                    Err(VmFault::Sigbus) => Some((SIGBUS, 2, va.raw())),
-                    Err(VmFault::SigsegvMaperr | VmFault::Oom) => {
-                        Some((SIGSEGV, signal::SEGV_MAPERR, va.raw()))
+                    Err(UserFaultError::Signal { signo, code }) => Some((signo, code, va.raw())),
+                    Err(UserFaultError::Oom) => {
+                        // The access is re-executed, unless this task was the victim.
+                        self.pagefault_out_of_memory(hart, pid);
+                        None
                     }
                 }
             }
@@ -2237,6 +2240,9 @@ fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, proc: &mut Process) {
     let flush = proc.mm.take_tlb_flush();
     smp.flush_tlb(hart, asid, flush);
 }
+
+#[path = "oom.rs"]
+mod oom;
 
 #[cfg(test)]
 #[path = "thread_tests.rs"]

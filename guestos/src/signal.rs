@@ -49,6 +49,8 @@ pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
 /// `si_code` BUS_ADRALN: invalid address alignment.
 pub const BUS_ADRALN: i32 = 1;
+/// `si_code` BUS_ADRERR: nonexistent physical address (a page a mapping cannot provide).
+pub const BUS_ADRERR: i32 = 2;
 /// `si_code` ILL_ILLOPC: illegal opcode.
 pub const ILL_ILLOPC: i32 = 1;
 /// `si_code` TRAP_BRKPT: process breakpoint.

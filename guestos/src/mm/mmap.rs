@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use devices::PAGE_SIZE;
 
-use super::fault::{FaultFlags, VmFault};
+use super::fault::FaultFlags;
 use super::page_alloc::{PageFlags, Pfn};
 use super::pgtable::pte_write;
 use super::rmap::FileVmaRange;
@@ -593,7 +593,7 @@ impl Mm {
                         .pgtable
                         .follow_pte(va)
                         .is_some_and(|p| !write || pte_write(p.pte));
-                    if !done && self.handle_mm_fault_vma(&vma, va, flags).is_err() {
+                    if !done && self.handle_mm_fault_vma(&vma, va, flags).is_error() {
                         return;
                     }
                     va += PAGE_SIZE;
@@ -1383,11 +1383,10 @@ impl Mm {
                     }
                 }
             }
-            self.handle_mm_fault_vma(&vma, addr, FaultFlags::WRITE)
-                .map_err(|e| match e {
-                    VmFault::Oom => Errno::ENOMEM,
-                    _ => Errno::EFAULT,
-                })?;
+            let ret = self.handle_mm_fault_vma(&vma, addr, FaultFlags::WRITE);
+            if let Some(e) = super::gup::vm_fault_to_errno(ret, super::FollFlags::empty()) {
+                return Err(e);
+            }
         }
         Err(Errno::EFAULT)
     }
