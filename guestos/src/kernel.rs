@@ -29,7 +29,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};
@@ -53,6 +52,7 @@ use crate::signal::{
     SIG_DFL, SIG_IGN,
 };
 use crate::smp::{Baton, Smp};
+use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
@@ -159,7 +159,7 @@ struct Kernel<'m> {
 
 /// The machine's kernel lock and what harts waiting for work sleep on.
 struct Machine<'m> {
-    kernel: Mutex<Kernel<'m>>,
+    kernel: CondvarMutex<Kernel<'m>>,
     /// Idle harts wait here for runnable threads (parallel mode).
     work: Condvar,
     /// Harts waiting to take the kernel lock.
@@ -174,12 +174,12 @@ struct Machine<'m> {
 
 impl<'m> Machine<'m> {
     /// Takes the kernel lock for hart `id` (a scheduling point in deterministic mode).
-    fn lock(&self, id: usize) -> MutexGuard<'_, Kernel<'m>> {
+    fn lock(&self, id: usize) -> CondvarMutexGuard<'_, Kernel<'m>> {
         if let Some(b) = &self.baton {
             b.yield_point(id);
         }
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        let mut k = lockstat::KERNEL_LOCK.lock(&self.kernel);
+        let mut k = self.kernel.lock_with(|m| lockstat::KERNEL_LOCK.lock(m));
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.this = id;
@@ -258,7 +258,7 @@ pub fn run(
         stats: KernelStats::default(),
     };
     let machine = Machine {
-        kernel: Mutex::new(k),
+        kernel: CondvarMutex::new(k),
         work: Condvar::new(),
         waiters: Arc::new(AtomicUsize::new(0)),
         busy: Arc::new(AtomicUsize::new(nharts)),
@@ -450,9 +450,9 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
 /// run again. Returns the kernel lock.
 fn idle<'a, 'm>(
     machine: &'a Machine<'m>,
-    mut k: MutexGuard<'a, Kernel<'m>>,
+    mut k: CondvarMutexGuard<'a, Kernel<'m>>,
     hart: &mut Hart<'_>,
-) -> MutexGuard<'a, Kernel<'m>> {
+) -> CondvarMutexGuard<'a, Kernel<'m>> {
     let id = k.this;
     if let Some(b) = &machine.baton {
         // Deterministic: the baton goes to a hart that can run; if none can, this hart
@@ -485,7 +485,7 @@ fn idle<'a, 'm>(
         // Another hart is running: it will wake this one (or end the run).
         None => std::time::Duration::from_secs(1),
     };
-    let _ = machine.work.wait_for(&mut k, wait);
+    let _ = k.wait_for(&machine.work, wait);
     k.this = id;
     k.idle[id] = false;
     machine.busy.fetch_add(1, Ordering::SeqCst);
