@@ -28,7 +28,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-
 use std::time::Instant;
 
 use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};

@@ -30,7 +30,7 @@ use emu::Hart;
 
 use crate::fs::Prng;
 use crate::mm::{TlbFlush, TlbFlushRange};
-use crate::sync::{Condvar, CondvarMutex, Mutex, MutexGuard};
+use crate::sync::{Condvar, CondvarMutex, Mutex};
 
 /// One `sfence.vma` request for a remote hart.
 #[derive(Debug, Clone, Copy)]
@@ -124,7 +124,7 @@ impl<'c> Smp<'c> {
         };
         self.clint.set_msip(id, false);
         let posted = slot.posted.load(Ordering::SeqCst);
-        let requests = std::mem::take(&mut *lock(&slot.mailbox));
+        let requests = std::mem::take(&mut *slot.mailbox.lock());
         for r in requests {
             flush_local(hart, r.asid, r.flush);
         }
@@ -145,7 +145,7 @@ impl<'c> Smp<'c> {
             if id == me {
                 continue;
             }
-            lock(&slot.mailbox).push(Shootdown { asid, flush });
+            slot.mailbox.lock().push(Shootdown { asid, flush });
             let ticket = slot.posted.fetch_add(1, Ordering::SeqCst) + 1;
             self.shootdowns.fetch_add(1, Ordering::Relaxed);
             self.raise(id);
@@ -219,10 +219,6 @@ pub fn flush_local(hart: &mut Hart<'_>, asid: u16, flush: TlbFlush) {
     if flush.icache {
         hart.flush_icache();
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock()
 }
 
 /// The deterministic scheduler's baton: one hart thread runs at a time, and a seeded
@@ -377,7 +373,7 @@ mod tests {
                     s.spawn(move || {
                         baton.wait_turn(me);
                         for _ in 0..20 {
-                            lock(log).push(me);
+                            log.lock().push(me);
                             baton.yield_point(me);
                         }
                         baton.finish(me);

@@ -21,39 +21,59 @@
 //! lock is released by the thread that took it.
 //!
 //! # Lock order
-//! Outermost first; a lock may be taken while holding only locks above it. A lock with
-//! nothing below it is a leaf: nothing is taken while it is held.
+//! As `mm/rmap.c`'s header: each line is a lock (the field, its file), indented under
+//! the locks that may be held when it is taken — outermost first. A lock may be taken
+//! while holding only locks on its path up the tree; taking one while holding a lock
+//! below it, or beside it, is an inversion the checker refuses. A *leaf* takes nothing
+//! while it is held. Trylocks ([`trylock`]) may be taken under anything.
 //!
 //! ```text
-//! Machine::kernel             (kernel.rs: the kernel lock, a CondvarMutex)
-//!   smp::Baton::state         (deterministic mode: taken at a scheduling point
-//!                              and in kick/idle, before or under the kernel lock; leaf)
-//!   MmStruct::mmap_lock       (mm/mm_struct.rs, RwLock: faults, GUP, MADV_DONTNEED,
-//!                              /proc/<pid>/mem read; mmap, munmap, mprotect, mremap,
-//!                              brk, dup_mmap write)
-//!     AddressSpace::inner     (fs/pagecache.rs: one file's page cache, i_pages)
-//!       PageCache::mappings   (fs/pagecache.rs: the list of live address spaces; leaf)
-//!     MmRmap::inner           (mm/rmap.rs: one mm's reverse map; leaf)
-//!     RmapRegistry::mms       (mm/rmap.rs: the list of live mms' rmaps; leaf)
-//!     PhysMem::pt_deferred    (mm/mod.rs: page-table pages freed while a lockless
-//!                              GUP-fast walker may still read them; leaf)
-//!     PageTable::deposited    (mm/pgtable.rs: deposited PTE tables, pgtable_trans_huge_deposit; leaf)
-//!     FrameAllocator::free / huge_zero / deferred_split
-//!                             (mm/page_alloc.rs: zone->lock, the huge zero folio,
-//!                              the deferred-split queue; leaves)
-//!   Vfs::ns_lock              (fs/vfs.rs: the namespace, rename_lock-like)
-//!     Inode::inner            (fs/inode.rs: inode->i_rwsem and its fields)
-//!       AddressSpace::inner   (as above: truncate, write through the page cache)
-//!   File::state               (fs/file.rs: f_pos_lock and the file's flags)
-//!     Inode::inner            (read/write of a regular file)
-//!     SeqFile::m              (fs/seq_file.rs: seq_file's m->lock; leaf)
-//!   Pipe::inner               (fs/pipe.rs: pipe->mutex; leaf)
-//!   Vfs::prng                 (fs/vfs.rs: /dev/urandom's generator; leaf)
-//!   StdStreams::stdin / stdout / stderr, MemStreams' buffers
-//!                             (fs/stdio.rs: the host streams; leaves)
-//!   GupTest::longterm         (mm/gup_test.rs: PIN_LONGTERM_BENCHMARK's pins; leaf)
-//!   HartSlot::mailbox         (smp.rs: a hart's shootdown requests; leaf)
+//! Machine::kernel           kernel.rs: the kernel lock (every kernel entry: system
+//!                           call, fault, trap, idle harts). A CondvarMutex.
+//!   Baton::state            smp.rs: the deterministic scheduler's baton (scheduling
+//!                           points, idle, wake-ups). A CondvarMutex; leaf. Also taken
+//!                           with no lock held (the yield point before the kernel lock).
+//!   HartSlot::mailbox       smp.rs: a hart's pending shootdowns (post, drain); leaf.
+//!   File::state             fs/file.rs: f_pos_lock and the f_flags (read, write,
+//!                           llseek, getdents of an open file description).
+//!     Vfs::ns_lock          fs/vfs.rs: the namespace (create, link, unlink, rename,
+//!                           lookups that must see one tree): s_vfs_rename_mutex.
+//!       Inode::inner        fs/inode.rs: an inode's fields and data (i_rwsem);
+//!                           a directory's entries.
+//!         AddressSpace::inner  (see below: a regular file's data, its truncation)
+//!     SeqFile::m            fs/seq_file.rs: a seq_file's buffer and position (m->lock).
+//!     Pipe::inner           fs/pipe.rs: the pipe's buffers (pipe->mutex); leaf.
+//!     StdStreams::stdin/stdout/stderr, MemStreams' buffers
+//!                           fs/stdio.rs: the host streams; leaves.
+//!     Vfs::prng             fs/vfs.rs: /dev/urandom's generator; leaf.
+//!   GupTest::longterm       mm/gup_test.rs: PIN_LONGTERM_BENCHMARK's pins.
+//!   (mmap_lock: the Mm, borrowed under the kernel lock; no lock of its own yet)
+//!     AddressSpace::inner   fs/pagecache.rs: one file's page cache (the i_pages lock
+//!                           and i_rwsem in one): faults, read, write, truncation,
+//!                           writeback.
+//!       IMmap::mms          mm/rmap.rs: the file's i_mmap list (link, walk: the list
+//!                           is copied out, so it is a leaf).
+//!       MmRmap::inner       mm/rmap.rs: one mm's published file VMAs and page-table
+//!                           alias (the foreign mm's page-table lock of an rmap walk);
+//!                           leaf.
+//!       PageCache::mappings fs/pagecache.rs: the live address spaces (the list is
+//!                           copied out); leaf.
+//!       PageAlloc::huge_zero   mm/page_alloc.rs: the huge zero folio (mm_get/put_
+//!                              huge_zero_folio).
+//!         PageAlloc::free      mm/page_alloc.rs: the free lists (zone->lock); leaf,
+//!                              except that direct reclaim trylocks AddressSpace::inner
+//!                              from an allocation made under it.
+//!       PageAlloc::deferred_split  mm/page_alloc.rs: the deferred-split queue
+//!                              (ds_queue->split_queue_lock); leaf.
+//!       PhysMem::pt_deferred   mm/mod.rs: page-table pages freed while a lockless
+//!                              GUP-fast walk may still read them; leaf.
+//!       PageTable::deposited   mm/pgtable.rs: PTE tables deposited under huge PMDs
+//!                              (pgtable_trans_huge_deposit, the pmd lock's list); leaf.
 //! ```
+//!
+//! Every lock below `Machine::kernel` is also taken without it where its owner runs
+//! outside the kernel lock (a hart draining its mailbox before user mode, GUP-fast's
+//! `PhysMem` walk, unit tests): the order among the others holds there too.
 //!
 //! Not kernel locks, so not in the table: `lockstat`'s class registry (a raw
 //! `parking_lot::Mutex`, a leaf taken inside a lock statistic's first use) and
