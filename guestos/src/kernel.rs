@@ -1282,7 +1282,7 @@ impl Kernel<'_> {
         } else {
             let cwd = proc
                 .vfs
-                .path_of(&proc.fs.cwd)
+                .path_of(&proc.fs.fs.pwd())
                 .map(|c| String::from_utf8_lossy(&c).into_owned())
                 .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
@@ -1445,7 +1445,7 @@ impl Kernel<'_> {
         };
         proc.state = TaskState::Zombie(status);
         // exit_files(): closing the descriptors lets pipe readers see EOF and writers EPIPE.
-        proc.fs.fds = crate::fs::FdTable::new();
+        proc.fs.exit_files();
         // exit_mm(): the address space goes now (mmput() → exit_mmap()); only the task
         // and its exit status stay until the parent reaps it. Its translations and any
         // executable frames freed must not survive in the hart.

@@ -66,7 +66,7 @@ impl World {
     fn exit(&mut self, pid: u32) {
         let p = self.p(pid);
         p.state = TaskState::Zombie(ExitStatus::Exited(0));
-        p.fs.fds = crate::fs::FdTable::new();
+        p.fs.exit_files();
         p.mm.release();
     }
 

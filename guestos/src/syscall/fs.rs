@@ -120,7 +120,7 @@ fn get_path(u: &mut dyn UserAccess, va: u64, allow_empty: bool) -> KResult<Vec<u
 /// The directory a relative path starts from (`path_init` with `dfd`).
 fn start_dir(p: &ProcessFs, dirfd: i32, path: &[u8]) -> KResult<Arc<Inode>> {
     if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
-        return Ok(Arc::clone(&p.cwd));
+        return Ok(p.fs.pwd());
     }
     let fd = u32::try_from(dirfd).map_err(|_| Errno::EBADF)?;
     let f = p.fds.get(fd)?;
@@ -139,7 +139,7 @@ enum EmptyTarget {
 
 fn empty_target(p: &ProcessFs, dirfd: i32) -> KResult<EmptyTarget> {
     if dirfd == AT_FDCWD {
-        return Ok(EmptyTarget::Inode(Arc::clone(&p.cwd)));
+        return Ok(EmptyTarget::Inode(p.fs.pwd()));
     }
     let fd = u32::try_from(dirfd).map_err(|_| Errno::EBADF)?;
     Ok(EmptyTarget::File(p.fds.get(fd)?))
@@ -232,7 +232,7 @@ pub fn sys_openat(
     let path = get_path(u, pathname, false)?;
     p.fds.check_free(1)?;
     let start = start_dir(p, int_arg(dirfd), &path)?;
-    let perm = mode & 0o7777 & !p.umask;
+    let perm = mode & 0o7777 & !p.fs.umask();
     let mut nd = vfs.namei(&p.exe_path, p.cred);
     let inode = vfs.open_inode(&mut nd, &start, &path, flags, perm)?;
     if flags & O_DIRECTORY != 0 && !inode.is_dir() {
@@ -312,7 +312,7 @@ fn openat_tmpfile(
     let path = get_path(u, pathname, false)?;
     p.fds.check_free(1)?;
     let start = start_dir(p, int_arg(dirfd), &path)?;
-    let perm = mode & 0o7777 & !p.umask;
+    let perm = mode & 0o7777 & !p.fs.umask();
     let mut nd = vfs.namei(&p.exe_path, p.cred);
     let inode = vfs.tmpfile(&mut nd, &start, &path, perm)?;
     let mut shown = shown_path(p, vfs, &start, &path);
@@ -704,7 +704,7 @@ pub fn sys_mkdirat(
 ) -> KResult<u64> {
     let path = get_path(u, pathname, false)?;
     let start = start_dir(p, int_arg(dirfd), &path)?;
-    let perm = mode as u32 & 0o1777 & !p.umask;
+    let perm = mode as u32 & 0o1777 & !p.fs.umask();
     let mut nd = vfs.namei(&p.exe_path, p.cred);
     vfs.mkdir(&mut nd, &start, &path, perm)?;
     Ok(0)
@@ -847,7 +847,7 @@ pub fn sys_mknodat(
     let start = start_dir(p, int_arg(dirfd), &path)?;
     let mut nd = vfs.namei(&p.exe_path, p.cred);
     if ftype == 0 || ftype == S_IFREG {
-        let perm = mode & 0o7777 & !p.umask;
+        let perm = mode & 0o7777 & !p.fs.umask();
         vfs.mknod_regular(&mut nd, &start, &path, perm)?;
         return Ok(0);
     }
@@ -1126,7 +1126,7 @@ pub fn sys_getcwd(
     buf: u64,
     size: u64,
 ) -> KResult<u64> {
-    let mut path = vfs.path_of(&p.cwd)?;
+    let mut path = vfs.path_of(&p.fs.pwd())?;
     path.push(0);
     if path.len() as u64 > size {
         return Err(Errno::ERANGE);
@@ -1146,12 +1146,12 @@ pub fn sys_chdir(
     pathname: u64,
 ) -> KResult<u64> {
     let path = get_path(u, pathname, false)?;
-    let inode = vfs.lookup(&p.cwd, &p.exe_path, p.cred, &path, true)?;
+    let inode = vfs.lookup(&p.fs.pwd(), &p.exe_path, p.cred, &path, true)?;
     if !inode.is_dir() {
         return Err(Errno::ENOTDIR);
     }
     vfs.check_permission(&inode, p.cred, crate::fs::MAY_EXEC)?;
-    p.cwd = inode;
+    p.fs.set_pwd(inode);
     Ok(0)
 }
 
@@ -1660,7 +1660,7 @@ pub fn open_exec(
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let inode = vfs.lookup(&p.cwd, &p.exe_path, p.cred, path, true)?;
+    let inode = vfs.lookup(&p.fs.pwd(), &p.exe_path, p.cred, path, true)?;
     if inode.file_type() != crate::fs::FileType::Regular {
         return Err(Errno::EACCES);
     }

@@ -172,8 +172,7 @@ pub fn handle(
         SYS_ftruncate => ret(fs::sys_ftruncate(fsx, vfs, a[0], a[1])),
         SYS_ioctl => ret(fs::sys_ioctl(fsx, u, a[0], a[1], a[2])),
         SYS_umask => {
-            let old = fsx.umask;
-            fsx.umask = (a[0] as u32) & 0o777;
+            let old = fsx.fs.set_umask((a[0] as u32) & 0o777);
             ret(Ok(u64::from(old)))
         }
         SYS_fsync | SYS_fdatasync => ret(fs::sys_fsync(fsx, a[0])),
