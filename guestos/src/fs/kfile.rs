@@ -97,13 +97,14 @@ pub enum KernelNode {
 }
 
 /// What a procfs file's `->open` bound a descriptor to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct KernelFileBinding {
     /// The task the file is about.
     pub pid: u32,
-    /// [`crate::mm::Mm::id`] of its address space at open, or `None` if it had none
-    /// (a zombie): then reads return 0, as for a NULL `private_data`.
-    pub mm: Option<u64>,
+    /// Its address space at open, grabbed (`mmgrab()`: the structure, not the pages;
+    /// each access takes `mmget_not_zero()`), or `None` if it had none (a zombie): then
+    /// reads return 0, as for a NULL `private_data`.
+    pub mm: Option<crate::mm::MmGrab>,
 }
 
 /// The per-open state of a kernel-served file (`file->private_data`), made by the
@@ -152,7 +153,7 @@ impl KernelFile {
     /// What a procfs file's open bound it to, `None` until then (or for another file).
     pub fn binding(&self) -> Option<KernelFileBinding> {
         match self.private()? {
-            KernelFilePrivate::Proc(b) => Some(*b),
+            KernelFilePrivate::Proc(b) => Some(b.clone()),
             KernelFilePrivate::GupTest(_) => None,
         }
     }

@@ -139,12 +139,9 @@ pub(super) fn maps_read(
     pos: u64,
 ) -> (KResult<usize>, u64) {
     let text = match binding {
-        Some(KernelFileBinding {
-            pid,
-            mm: Some(mm_id),
-        }) => tasks
-            .mm_by_id(pid, mm_id)
-            .map(|mm| show_maps(mm))
+        Some(KernelFileBinding { mm: Some(grab), .. }) => grab
+            .mmget_not_zero()
+            .map(|mm| show_maps(&mm.mmap_write_lock()))
             .unwrap_or_default(),
         _ => Vec::new(),
     };

@@ -61,14 +61,13 @@ pub fn open(
         ProcTask::Opener => opener,
         ProcTask::Pid(pid) => pid,
     };
-    let zombie = tasks
+    // mm_access() + mmgrab(): a zombie has no address space.
+    let mm = tasks
         .get(pid)
-        .is_none_or(|p| matches!(p.state, TaskState::Zombie(_)));
-    let mm = if zombie {
-        None
-    } else {
-        tasks.mm_of(pid).map(|mm| mm.id())
-    };
+        .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
+        .and_then(|t| t.mm.as_ref())
+        .filter(|mm| mm.mm_users() > 0)
+        .map(crate::mm::MmUsers::mmgrab);
     if mm.is_none() && file == ProcFile::Mem {
         return Err(Errno::ESRCH);
     }
@@ -133,8 +132,9 @@ pub fn serve(
             if !(if write { writable } else { readable }) {
                 return Err(Errno::EBADF);
             }
-            let caller_mm = tasks.mm_of(caller).ok_or(Errno::EFAULT)?;
-            let segs = import_iovec(caller_mm, a[1], a[2])?;
+            let mut caller_mm = tasks.mm_of(caller).ok_or(Errno::EFAULT)?;
+            let segs = import_iovec(&mut *caller_mm, a[1], a[2])?;
+            drop(caller_mm);
             let total: usize = segs.iter().map(|s| s.1).sum();
             rw_verify_area(kind, file.pos(), total)?;
             // do_loop_readv_writev(): one ->read/->write per segment until one is short.
@@ -144,7 +144,8 @@ pub fn serve(
                     continue;
                 }
                 let pos = file.pos();
-                let (r, new_pos) = transfer(tasks, caller, kind, binding, base, len, pos, write);
+                let (r, new_pos) =
+                    transfer(tasks, caller, kind, binding.clone(), base, len, pos, write);
                 file.set_pos(new_pos);
                 match r {
                     Ok(got) => {
@@ -232,7 +233,7 @@ fn llseek(kind: ProcFile, file: &OpenFile, offset: i64, whence: u32) -> KResult<
 /// Copies `data` to the caller's memory at `va`, page by page: the bytes copied before a
 /// fault, or `EFAULT` if none (`copy_to_iter()` as `seq_read()` uses it).
 fn copy_out(tasks: &mut Tasks<'_>, caller: u32, va: u64, data: &[u8]) -> KResult<usize> {
-    let mm = tasks.mm_of(caller).ok_or(Errno::EFAULT)?;
+    let mut mm = tasks.mm_of(caller).ok_or(Errno::EFAULT)?;
     let mut done = 0usize;
     while done < data.len() {
         let addr = va.checked_add(done as u64).ok_or(Errno::EFAULT)?;

@@ -116,7 +116,9 @@ fn serve_gup_test(
             let mut log = |m: &str| {
                 let _ = stdio.write_out(StdStream::Stderr, m.as_bytes());
             };
-            gt.ioctl(&mut p.mm, a[1] as u32, a[2], &mut log, caller)
+            let mm = p.mm.clone().ok_or(Errno::ESRCH)?;
+            let mut mm = mm.mmap_write_lock();
+            gt.ioctl(&mut mm, a[1] as u32, a[2], &mut log, caller)
         }
         _ => Err(Errno::ENOSYS),
     }
