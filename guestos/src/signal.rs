@@ -478,6 +478,33 @@ mod tests {
     use crate::uaccess::MockUser;
 
     #[test]
+    fn handlers_are_shared_until_unshared_and_exec_resets_its_own_copy() {
+        let handler = |h| SigAction {
+            handler: h,
+            ..SigAction::default()
+        };
+        let mut a = SignalState::default();
+        // CLONE_SIGHAND: one set of handlers; the masks stay per task.
+        let mut b = a.clone();
+        b.blocked = 1;
+        a.set_action(10, handler(0x1000));
+        assert_eq!(b.action(10).handler, 0x1000);
+        assert_eq!(a.blocked, 0);
+        // fork (copy_sighand()): a copy, changed on its own.
+        let mut c = a.clone();
+        c.unshare_sighand();
+        c.set_action(10, handler(0x2000));
+        assert_eq!(a.action(10).handler, 0x1000);
+        // execve: b gets its own handlers back to SIG_DFL; a and c keep theirs.
+        a.set_action(12, handler(SIG_IGN));
+        b.exec_reset();
+        assert_eq!(b.action(10).handler, SIG_DFL);
+        assert_eq!(b.action(12).handler, SIG_IGN, "ignored stays ignored");
+        assert_eq!(a.action(10).handler, 0x1000);
+        assert_eq!(c.action(10).handler, 0x2000);
+    }
+
+    #[test]
     fn sigaction_round_trip_and_rules() {
         let mut u = MockUser {
             base: 0x1000,
