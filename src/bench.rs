@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use guestos::HostStreams;
+use std::sync::{Arc, Mutex};
+
+use guestos::{HostStreams, RunReport};
 
 use crate::{run_image, Error, RunOptions, LOOP_IMAGE};
 
+pub mod faults;
 pub mod pin;
 pub mod smp;
 
@@ -21,6 +24,59 @@ fn sink_stdio() -> HostStreams {
         Box::new(std::io::sink()),
         Box::new(std::io::sink()),
     )
+}
+
+/// A guest's stdout, kept in memory.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs an embedded workload `image` (as `argv0`, with `args`) and returns its report and
+/// its stdout (stdin empty, stderr discarded).
+///
+/// # Errors
+/// [`Error`] from the run; [`Error::BadFlag`] naming `what` if the guest did not exit
+/// with status 0.
+fn run_workload(
+    opts: &RunOptions,
+    image: &[u8],
+    argv0: &str,
+    args: &[String],
+    what: &str,
+) -> Result<(RunReport, Vec<u8>), Error> {
+    let out = Capture::default();
+    let stdio = HostStreams::new(
+        Box::new(std::io::empty()),
+        Box::new(out.clone()),
+        Box::new(std::io::sink()),
+    );
+    let report = run_image(opts, image, argv0, args, stdio)?;
+    if report.status != guestos::ExitStatus::Exited(0) {
+        return Err(Error::BadFlag(format!(
+            "the {what} failed on {} harts ({}): {:?}",
+            opts.harts, opts.sched, report.status
+        )));
+    }
+    let bytes = out.0.lock().map(|v| v.clone()).unwrap_or_default();
+    Ok((report, bytes))
+}
+
+/// The median of `samples` (host seconds); 0 for none.
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn qemu_seconds(path: &Path) -> Option<f64> {

@@ -412,5 +412,16 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
     for (name, v) in smp_rows {
         writeln!(w, "{name:>22}  {v}")?;
     }
+    // /proc/lock_stat: one line per lock class taken during the run.
+    for l in &r.lock_stat {
+        writeln!(
+            w,
+            "{:>22}  {} acquisitions, {} contended, {:.3} ms waiting",
+            format!("lock {}", l.name),
+            l.acquisitions,
+            l.contentions,
+            l.wait_ms()
+        )?;
+    }
     Ok(())
 }

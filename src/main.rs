@@ -108,6 +108,29 @@ enum BenchCommand {
     /// Throughput of an embarrassingly parallel guest workload (guest/bin/parallel,
     /// embedded) on 1 and more harts in parallel mode, and deterministic mode's cost.
     Smp(SmpBenchArgs),
+    /// Page-fault throughput (guest/bin/faults, embedded): processes that mmap, touch and
+    /// munmap, and threads that touch and MADV_DONTNEED, on 1 and more harts in parallel
+    /// mode, with page faults handled and the kernel lock's contention (lock_stat).
+    Faults(FaultsBenchArgs),
+}
+
+#[derive(Args)]
+struct FaultsBenchArgs {
+    /// Processes of the `procs` workload (1-64).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    procs: u32,
+    /// Threads of the `threads` workload (1-64).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: u32,
+    /// Rounds per worker; each round faults in 256 pages (4 KiB).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rounds: u32,
+    /// Hart counts to run (parallel mode).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    harts: Vec<usize>,
+    /// Runs per row (the row is the median run by host time).
+    #[arg(long, default_value_t = 3)]
+    samples: usize,
 }
 
 #[derive(Args)]
@@ -203,6 +226,20 @@ fn main() -> ExitCode {
             ..
         })) => {
             bench::smp::run(&machine.options(), a.threads, a.units, &a.harts, a.samples).map(|()| 0)
+        }
+        Some(Command::Bench(BenchArgs {
+            what: Some(BenchCommand::Faults(a)),
+            machine,
+            ..
+        })) => {
+            let faults = bench::faults::FaultsBench {
+                procs: a.procs,
+                threads: a.threads,
+                rounds: a.rounds,
+                harts: a.harts,
+                samples: a.samples,
+            };
+            bench::faults::run(&machine.options(), &faults).map(|()| 0)
         }
         Some(Command::Bench(b)) => bench::run(&b.machine.options(), &b.images).map(|()| 0),
         Some(Command::CostTable) => {

@@ -337,3 +337,142 @@ fn harts_flag_runs_several_harts_and_reports_each() {
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("--harts 0"), "{}", stderr(&o));
 }
+
+/// The `--stats` line of the kernel lock class: (acquisitions, contended, wait ms).
+fn kernel_lock_line(err: &str) -> (u64, u64, f64) {
+    // `lock kernel_lock  A acquisitions, C contended, W ms waiting`
+    let line = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("lock kernel_lock "))
+        .unwrap_or_else(|| panic!("no kernel lock line:\n{err}"));
+    let w: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        (w.len(), w[3], w[5], w[7], w[8]),
+        (9, "acquisitions,", "contended,", "ms", "waiting"),
+        "{line}"
+    );
+    let num = |i: usize| w[i].parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
+    (num(2) as u64, num(4) as u64, num(6))
+}
+
+#[test]
+fn stats_list_each_lock_class_as_lock_stat_does() {
+    for harts in ["1", "2"] {
+        let o = dirtybit(&[
+            "run",
+            "--harts",
+            harts,
+            "--stats",
+            &image("faults"),
+            "threads",
+            "2",
+            "2",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let err = stderr(&o);
+        let (acquisitions, contended, wait_ms) = kernel_lock_line(&err);
+        // Every system call and page fault is handled under the kernel lock.
+        let entries = stat(&err, "system calls") + stat(&err, "page faults handled");
+        assert!(
+            acquisitions >= entries,
+            "{harts} harts: {acquisitions} acquisitions < {entries} kernel entries"
+        );
+        assert!(contended <= acquisitions, "{harts} harts: {err}");
+        if harts == "1" {
+            // One hart, one host thread: nobody else can hold the lock (this process
+            // runs one machine, so the counts are the run's alone).
+            assert_eq!((contended, wait_ms), (0, 0.0), "{err}");
+        }
+    }
+}
+
+#[test]
+fn bench_faults_runs_both_workloads_on_each_hart_count() {
+    let o = dirtybit(&[
+        "bench",
+        "faults",
+        "--procs",
+        "2",
+        "--threads",
+        "3",
+        "--rounds",
+        "2",
+        "--harts",
+        "1,2",
+        "--samples",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut lines = out.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("faults workload:")),
+        "{out}"
+    );
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "workload",
+            "workers",
+            "harts",
+            "host",
+            "s",
+            "speedup",
+            "mcycles",
+            "faults",
+            "lock",
+            "acq",
+            "contended",
+            "wait",
+            "ms"
+        ],
+        "{out}"
+    );
+    // One row per mode and hart count, in that order: workload, workers, harts, host s,
+    // speedup, modelled cycles, faults, lock acquisitions, contended, wait ms (lock
+    // classes other than the kernel lock, indented, under their row).
+    let rest: Vec<&str> = lines.collect();
+    let rows: Vec<Vec<&str>> = rest
+        .iter()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with("lock acq"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let want = [
+        ("procs", "2", "1"),
+        ("procs", "2", "2"),
+        ("threads", "3", "1"),
+        ("threads", "3", "2"),
+    ];
+    for (row, (mode, workers, harts)) in rows.iter().zip(want) {
+        assert_eq!(row.len(), 10, "{row:?}\n{out}");
+        assert_eq!((row[0], row[1], row[2]), (mode, workers, harts), "{out}");
+        let num = |i: usize| row[i].parse::<f64>().unwrap_or_else(|_| panic!("{row:?}"));
+        assert!(num(3) > 0.0, "host seconds: {row:?}");
+        assert!(row[4].ends_with('x'), "speedup: {row:?}");
+        if harts == "1" {
+            assert_eq!(row[4], "1.00x", "the 1-hart row is the baseline: {row:?}");
+        }
+        // Each worker faults in 256 pages a round; every fault takes the kernel lock.
+        let written: f64 = workers.parse::<f64>().unwrap_or(0.0) * 2.0 * 256.0;
+        assert!(num(6) >= written, "faults {} < {written}: {row:?}", num(6));
+        assert!(num(7) >= num(6), "lock acquisitions < faults: {row:?}");
+        assert!(num(8) <= num(7), "contended > acquisitions: {row:?}");
+        if harts == "1" {
+            assert_eq!(
+                (num(8), num(9)),
+                (0.0, 0.0),
+                "one hart cannot contend: {row:?}"
+            );
+        }
+        assert!(num(5) > 0.0, "modelled cycles: {row:?}");
+    }
+    assert_eq!(rows.len(), 4, "{out}");
+    assert!(
+        rest.last()
+            .is_some_and(|l| l.starts_with("lock acq / contended / wait ms")),
+        "{out}"
+    );
+}

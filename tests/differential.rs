@@ -193,6 +193,7 @@ image_tests!(
     pthreads = "pthreads",
     threadsys = "threadsys",
     parallel = "parallel",
+    faults = "faults",
 );
 
 #[test]
@@ -218,6 +219,7 @@ fn every_image_with_a_reference_is_tested() {
         "pthreads",
         "threadsys",
         "parallel",
+        "faults",
     ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {

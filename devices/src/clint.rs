@@ -2,7 +2,8 @@
 //!
 //! Register layout follows the SiFive CLINT used by QEMU `virt` and OpenSBI:
 //! `msip[hart]` at `0x0000 + 4*hart`, `mtimecmp[hart]` at `0x4000 + 8*hart`,
-//! `mtime` at `0xbff8`. The device sees offsets and byte slices only.
+//! `mtime` at `0xbff8`. The device sees offsets and byte slices only: it is a
+//! [`BusDevice`], [`Clint::MMIO_BYTES`] long.
 //!
 //! The host side (the guest OS) raises and clears a hart's software interrupt with
 //! [`Clint::set_msip`]; a running hart polls its own bit through an [`MsipLine`], which it
@@ -10,6 +11,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
+
+use crate::bus::{reg_read, reg_write, BusDevice};
 
 /// Frequency of `mtime` in Hz (10 MHz, as on QEMU `virt`; reported to the guest as the
 /// `time` CSR's rate).
@@ -32,6 +35,8 @@ pub enum ClockSource {
 #[derive(Debug)]
 pub struct Clint {
     clock: ClockSource,
+    /// Added (wrapping) to the clock: what a store to `mtime` changed.
+    mtime_offset: AtomicU64,
     msip: Vec<AtomicU32>,
     mtimecmp: Vec<AtomicU64>,
 }
@@ -42,20 +47,31 @@ impl Clint {
     pub fn new(harts: usize, clock: ClockSource) -> Self {
         Self {
             clock,
+            mtime_offset: AtomicU64::new(0),
             msip: (0..harts).map(|_| AtomicU32::new(0)).collect(),
             mtimecmp: (0..harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
         }
     }
 
-    /// The current `mtime` value in ticks of [`CLINT_MTIME_HZ`].
+    /// The current `mtime` value in ticks of [`CLINT_MTIME_HZ`]: the clock, plus whatever
+    /// a [`Clint::set_mtime`] moved it by.
     pub fn mtime(&self) -> u64 {
-        match &self.clock {
+        let clock = match &self.clock {
             ClockSource::Host(start) => {
                 let ns = start.elapsed().as_nanos();
                 (ns * u128::from(CLINT_MTIME_HZ) / 1_000_000_000) as u64
             }
             ClockSource::Virtual(t) => t.load(Ordering::Acquire),
-        }
+        };
+        clock.wrapping_add(self.mtime_offset.load(Ordering::Acquire))
+    }
+
+    /// Sets `mtime` to `ticks`, as a store to the register does (RISC-V Privileged §3.2.1:
+    /// `mtime` is writable); it keeps counting from there.
+    pub fn set_mtime(&self, ticks: u64) {
+        let now = self.mtime();
+        self.mtime_offset
+            .fetch_add(ticks.wrapping_sub(now), Ordering::AcqRel);
     }
 
     /// Advances a virtual clock by `ticks`; no effect on a host clock.
@@ -113,39 +129,97 @@ impl Clint {
     pub fn msip_line(&self, hart: usize) -> Option<MsipLine<'_>> {
         self.msip.get(hart).map(|bit| MsipLine { bit })
     }
+}
 
-    /// A load of `data.len()` bytes (4 or 8) at `offset`. Unmapped offsets read as zero.
-    pub fn read(&self, offset: u64, data: &mut [u8]) {
-        let value: u64 = match offset {
-            MTIME => self.mtime(),
-            o if (MTIMECMP_BASE..MTIMECMP_BASE + 8 * self.mtimecmp.len() as u64).contains(&o) => {
-                self.mtimecmp[((o - MTIMECMP_BASE) / 8) as usize].load(Ordering::Acquire)
-            }
-            o if (MSIP_BASE..MSIP_BASE + 4 * self.msip.len() as u64).contains(&o) => {
-                u64::from(self.msip[((o - MSIP_BASE) / 4) as usize].load(Ordering::Acquire))
-            }
-            _ => 0,
+/// A CLINT register, decoded from an MMIO offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reg {
+    /// `msip[hart]`, 32 bits.
+    Msip(usize),
+    /// `mtimecmp[hart]`, 64 bits.
+    Mtimecmp(usize),
+    /// `mtime`, 64 bits.
+    Mtime,
+}
+
+impl Clint {
+    /// Bytes of guest-physical address space the CLINT decodes (`0x1_0000`, its size in
+    /// QEMU `virt`'s memory map at `0x0200_0000`).
+    pub const MMIO_BYTES: u64 = 0x1_0000;
+
+    /// The register at `offset`, the byte offset of the access inside it and the
+    /// register's width in bytes; `None` for a reserved offset or a hart this CLINT does
+    /// not have. `msip` spans `0x0000..0x4000` and `mtimecmp` `0x4000..0xbff8`, so MMIO
+    /// reaches harts 0..4095 only.
+    fn decode(&self, offset: u64) -> Option<(Reg, u64, u64)> {
+        let hart = |rel: u64, width: u64, harts: usize| {
+            usize::try_from(rel / width)
+                .ok()
+                .filter(|&h| h < harts)
+                .map(|h| (h, rel % width))
         };
-        let bytes = value.to_le_bytes();
-        let n = data.len().min(8);
-        data[..n].copy_from_slice(&bytes[..n]);
+        match offset {
+            MTIME..=0xbfff => Some((Reg::Mtime, offset - MTIME, 8)),
+            MTIMECMP_BASE..MTIME => hart(offset - MTIMECMP_BASE, 8, self.mtimecmp.len())
+                .map(|(h, at)| (Reg::Mtimecmp(h), at, 8)),
+            MSIP_BASE..MTIMECMP_BASE => {
+                hart(offset - MSIP_BASE, 4, self.msip.len()).map(|(h, at)| (Reg::Msip(h), at, 4))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The CLINT's MMIO registers, as QEMU's `riscv_aclint` models them: 4- and 8-byte
+/// naturally aligned accesses (only 4-byte ones reach an `msip`), 4-byte halves of the
+/// 64-bit `mtimecmp` and `mtime` allowed (an RV32 driver writes them that way). Reserved
+/// offsets, other widths and absent harts read as zero and ignore writes.
+impl BusDevice for Clint {
+    fn read(&self, offset: u64, data: &mut [u8]) {
+        data.fill(0);
+        let Some((reg, at, width)) = self.decode(offset).filter(|_| matches!(data.len(), 4 | 8))
+        else {
+            return;
+        };
+        let value = match reg {
+            Reg::Msip(h) => self
+                .msip
+                .get(h)
+                .map_or(0, |m| u64::from(m.load(Ordering::Acquire))),
+            Reg::Mtimecmp(h) => self
+                .mtimecmp
+                .get(h)
+                .map_or(0, |c| c.load(Ordering::Acquire)),
+            Reg::Mtime => self.mtime(),
+        };
+        reg_read(value, width, at, data);
     }
 
-    /// A store of `data` (4 or 8 bytes) at `offset`. Writes to `mtime` and unmapped offsets
-    /// are ignored.
-    pub fn write(&self, offset: u64, data: &[u8]) {
-        let mut bytes = [0u8; 8];
-        let n = data.len().min(8);
-        bytes[..n].copy_from_slice(&data[..n]);
-        let value = u64::from_le_bytes(bytes);
-        match offset {
-            o if (MTIMECMP_BASE..MTIMECMP_BASE + 8 * self.mtimecmp.len() as u64).contains(&o) => {
-                self.mtimecmp[((o - MTIMECMP_BASE) / 8) as usize].store(value, Ordering::Release);
+    fn write(&self, offset: u64, data: &[u8]) {
+        let Some((reg, at, width)) = self.decode(offset).filter(|_| matches!(data.len(), 4 | 8))
+        else {
+            return;
+        };
+        match reg {
+            Reg::Msip(h) => {
+                if let Some(v) = reg_write(0, width, at, data) {
+                    self.set_msip(h, v & 1 != 0);
+                }
             }
-            o if (MSIP_BASE..MSIP_BASE + 4 * self.msip.len() as u64).contains(&o) => {
-                self.set_msip(((o - MSIP_BASE) / 4) as usize, value & 1 != 0);
+            Reg::Mtimecmp(h) => {
+                if let Some(c) = self.mtimecmp.get(h) {
+                    // A read-modify-write, so a 4-byte store to one half cannot lose a
+                    // concurrent store to the other.
+                    let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                        reg_write(old, width, at, data)
+                    });
+                }
             }
-            _ => {}
+            Reg::Mtime => {
+                if let Some(v) = reg_write(self.mtime(), width, at, data) {
+                    self.set_mtime(v);
+                }
+            }
         }
     }
 }
@@ -229,6 +303,53 @@ mod tests {
         assert!(!clint.set_msip(2, true), "out-of-range hart");
         assert!(clint.msip_line(2).is_none());
         assert!(!clint.ipi_pending(2));
+    }
+
+    #[test]
+    fn mmio_registers_at_sifive_offsets() {
+        let clint = Clint::new(2, ClockSource::Virtual(AtomicU64::new(0)));
+        let r = |offset: u64, len: usize| {
+            let mut b = [0xffu8; 8];
+            clint.read(offset, &mut b[..len]);
+            let mut v = [0u8; 8];
+            v[..len].copy_from_slice(&b[..len]);
+            u64::from_le_bytes(v)
+        };
+        // mtimecmp[1] as two 32-bit halves (how an RV32 driver programs it).
+        clint.write(0x4008, &0x10u32.to_le_bytes());
+        assert_eq!(r(0x4008, 8), 0xffff_ffff_0000_0010, "low half only");
+        clint.write(0x400c, &0u32.to_le_bytes());
+        assert_eq!(r(0x4008, 8), 0x10);
+        assert_eq!(r(0x400c, 4), 0);
+        assert_eq!(r(0x4000, 8), u64::MAX, "mtimecmp[0] untouched");
+        clint.advance(0x10);
+        assert!(clint.timer_pending(1) && !clint.timer_pending(0));
+        // mtime is writable and keeps counting from the value written.
+        clint.write(MTIME, &0x1_0000_0000u64.to_le_bytes());
+        assert_eq!(clint.mtime(), 0x1_0000_0000);
+        clint.advance(5);
+        assert_eq!(r(MTIME, 8), 0x1_0000_0005);
+        assert_eq!(r(MTIME + 4, 4), 1, "high half of mtime");
+        clint.write(MTIME + 4, &0u32.to_le_bytes());
+        assert_eq!(clint.mtime(), 5);
+        // Widths QEMU's CLINT does not decode, absent harts and reserved offsets are
+        // RAZ/WI: an 8-byte access to the 32-bit msip, 1- and 2-byte accesses,
+        // misaligned ones, hart 2's registers, the space past mtime.
+        clint.write(MSIP_BASE, &1u64.to_le_bytes());
+        clint.write(MSIP_BASE, &[1]);
+        clint.write(MSIP_BASE + 8, &1u32.to_le_bytes());
+        assert!(!clint.ipi_pending(0) && !clint.ipi_pending(1));
+        clint.set_msip(0, true);
+        assert_eq!(r(MSIP_BASE, 8), 0);
+        assert_eq!(r(MSIP_BASE, 2), 0);
+        assert_eq!(r(MSIP_BASE, 4), 1);
+        clint.write(0x4004, &7u64.to_le_bytes());
+        assert_eq!(r(0x4000, 8), u64::MAX);
+        clint.write(0x4010, &0u64.to_le_bytes());
+        assert_eq!(r(0x4010, 8), 0);
+        assert!(!clint.timer_pending(2));
+        assert_eq!(r(0xc000, 8), 0);
+        assert_eq!(r(0xbff4, 4), 0, "last mtimecmp slot of a 2-hart CLINT");
     }
 
     #[test]

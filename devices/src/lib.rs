@@ -6,12 +6,18 @@
 //! acquire/release atomic (PTEs, LR/SC, AMOs): several host threads may touch guest RAM at
 //! once. All `unsafe` code of the mapping is in the private `ram` module.
 //!
-//! Devices ([`Clint`]) see offsets and byte slices, never the CPU.
+//! Devices ([`Clint`], [`DmaEngine`]) see offsets and byte slices, never the CPU: they are
+//! [`BusDevice`]s on a [`Bus`] of guest-physical ranges, raise interrupts through an
+//! [`IrqLine`], and reach guest RAM only through [`Dma`], by guest-physical address.
 
 mod addr;
+mod bus;
 mod clint;
+pub mod dma;
 mod ram;
 
 pub use addr::{GuestPhysAddr, PAGE_SHIFT, PAGE_SIZE};
+pub use bus::{Bus, BusDevice, BusError, IrqLine};
 pub use clint::{Clint, ClockSource, MsipLine, CLINT_MTIME_HZ};
+pub use dma::{Dma, DmaEngine, DmaError};
 pub use ram::{AmoOp, GuestMemory, HostPage, MemoryError};

@@ -6,6 +6,7 @@ use crate::mm::{GupGeneration, KernelEventCounts};
 use emu::{CostModel, HartStats};
 use mmu::{AdScheme, MmuCounters, SatpMode, TlbGeometry};
 
+use crate::lockstat::LockClassStats;
 use crate::mm::ThpStats;
 
 /// Guest-physical base of RAM (as on QEMU `virt` and most RISC-V boards).
@@ -184,6 +185,9 @@ pub struct RunReport {
     pub per_hart: Vec<HartStats>,
     /// Kernel counters.
     pub kernel: KernelStats,
+    /// Lock statistics over the run, one entry per lock class taken (`/proc/lock_stat`;
+    /// see [`crate::lockstat`] for what a concurrent run in the same host process adds).
+    pub lock_stat: Vec<LockClassStats>,
     /// Host wall-clock seconds spent running (for MIPS).
     pub host_seconds: f64,
 }

@@ -55,6 +55,7 @@ use crate::fs::Prng;
 use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
 use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
+use crate::lockstat;
 use crate::mm::{
     KernelEventCounts, Mm, MmUsers, PageAllocError, PhysMem, TlbFlush, TlbFlushRange, VmFault,
 };
@@ -192,7 +193,7 @@ impl<'m> Machine<'m> {
             b.yield_point(id);
         }
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        let mut k = self.kernel.lock();
+        let mut k = lockstat::KERNEL_LOCK.lock(&self.kernel);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.this = id;
@@ -294,6 +295,7 @@ pub fn run(
             Hart::new(&phys.ram, Some(&clint), hart_config)
         })
         .collect();
+    let locks_before = lockstat::snapshot();
     let start = Instant::now();
     if let [hart] = harts.as_mut_slice() {
         hart_main(&machine, hart);
@@ -348,6 +350,7 @@ pub fn run(
         hart: total,
         per_hart,
         kernel: k.stats,
+        lock_stat: lockstat::since(&locks_before),
         host_seconds,
     })
 }

@@ -12,6 +12,7 @@ pub mod fs;
 pub mod futex;
 pub mod kernel;
 pub mod loader;
+pub mod lockstat;
 pub mod mm;
 pub mod percpu;
 pub mod process;

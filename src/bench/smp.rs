@@ -9,30 +9,11 @@
 //! own host thread; deterministic mode runs the same harts but one host thread at a time
 //! (the seeded baton), so its cost is the serialisation plus the scheduler's choices.
 
-use std::sync::{Arc, Mutex};
-
-use guestos::HostStreams;
-
-use crate::{run_image, Error, RunOptions};
+use super::{median, run_workload};
+use crate::{Error, RunOptions};
 
 /// The parallel workload image (`guest/src/parallel.c`).
 pub const PARALLEL_IMAGE: &[u8] = include_bytes!("../../guest/bin/parallel");
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// One measured configuration.
 #[derive(Debug, Clone)]
@@ -77,20 +58,13 @@ pub fn measure(
         let mut times = Vec::new();
         let mut instret = 0;
         for _ in 0..samples.max(1) {
-            let out = Capture::default();
-            let stdio = HostStreams::new(
-                Box::new(std::io::empty()),
-                Box::new(out.clone()),
-                Box::new(std::io::sink()),
-            );
-            let report = run_image(&opts, PARALLEL_IMAGE, "parallel", &args, stdio)?;
-            let bytes = out.0.lock().map(|v| v.clone()).unwrap_or_default();
-            if report.status != guestos::ExitStatus::Exited(0) {
-                return Err(Error::BadFlag(format!(
-                    "the parallel workload failed on {h} harts ({sched}): {:?}",
-                    report.status
-                )));
-            }
+            let (report, bytes) = run_workload(
+                &opts,
+                PARALLEL_IMAGE,
+                "parallel",
+                &args,
+                "parallel workload",
+            )?;
             match &reference {
                 None => reference = Some(bytes),
                 Some(r) if *r != bytes => {
@@ -103,11 +77,10 @@ pub fn measure(
             times.push(report.host_seconds);
             instret = report.hart.instret;
         }
-        times.sort_by(f64::total_cmp);
         rows.push(SmpRow {
             sched,
             harts: h,
-            seconds: times[times.len() / 2],
+            seconds: median(times),
             instret,
         });
     }
