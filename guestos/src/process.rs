@@ -348,3 +348,88 @@ impl<'a> Tasks<'a> {
         Some(mm.mmap_write_lock()).filter(|mm| !mm.is_dead())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmu::{AdScheme, SatpMode};
+
+    fn init() -> Task {
+        let phys = crate::mm::test_support::phys(8);
+        let mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+        let config = KernelConfig::default();
+        let vfs = Task::new_vfs(&config, &phys);
+        let stdio = Arc::new(HostStreams::new(
+            Box::new(std::io::empty()),
+            Box::new(std::io::sink()),
+            Box::new(std::io::sink()),
+        ));
+        Task::new(1, &config, mm, vfs, stdio)
+    }
+
+    #[test]
+    fn copy_process_shares_or_copies_each_part_as_the_flags_say() {
+        let mut parent = init();
+        parent.signals.blocked = 0b100;
+        let ctx = UserContext::default();
+        let all = CloneShare {
+            files: true,
+            fs: true,
+            sighand: true,
+            thread: true,
+        };
+        let users = parent.mm.clone().unwrap();
+        let thread = parent.copy_process(2, all, users, ctx.clone(), true);
+        assert_eq!((thread.tid, thread.tgid), (2, 1));
+        assert!(Arc::ptr_eq(&thread.signal, &parent.signal));
+        assert!(Arc::ptr_eq(&thread.fs.fds, &parent.fs.fds));
+        assert!(Arc::ptr_eq(&thread.fs.fs, &parent.fs.fs));
+        assert!(Arc::ptr_eq(
+            thread.signals.sighand(),
+            parent.signals.sighand()
+        ));
+        assert_eq!(parent.signal.threads(), vec![1, 2]);
+        assert_eq!(
+            parent.mm.as_ref().unwrap().mm_users(),
+            2,
+            "one mm, two users"
+        );
+        assert_eq!(thread.signals.blocked, 0b100, "the mask is inherited");
+        assert_eq!(
+            thread.signals.altstack.1, 2,
+            "CLONE_VM without CLONE_VFORK: SS_DISABLE"
+        );
+
+        // fork: nothing shared, a new thread group that is the caller's child.
+        let copy = parent
+            .mm
+            .as_ref()
+            .unwrap()
+            .mmap_write_lock()
+            .dup_mmap(2)
+            .unwrap();
+        let child = parent.copy_process(3, CloneShare::default(), MmUsers::new(copy), ctx, false);
+        assert_eq!((child.tgid, child.signal.ppid()), (3, 1));
+        assert_eq!(child.signal.threads(), vec![3]);
+        assert_eq!(
+            parent.signal.threads(),
+            vec![1, 2],
+            "the parent's group is unchanged"
+        );
+        assert!(!Arc::ptr_eq(&child.fs.fds, &parent.fs.fds));
+        assert_eq!(child.fs.fds.open_fds(), parent.fs.fds.open_fds());
+        assert!(!Arc::ptr_eq(&child.fs.fs, &parent.fs.fs));
+        assert!(!Arc::ptr_eq(
+            child.signals.sighand(),
+            parent.signals.sighand()
+        ));
+        assert_eq!(parent.mm.as_ref().unwrap().mm_users(), 2);
+
+        // The task table hands out one address space at a time, by tid.
+        let mut table = BTreeMap::from([(1, parent), (2, thread), (3, child)]);
+        let mut tasks = Tasks::new(&mut table);
+        assert!(tasks.mm_of(2).is_some());
+        assert_eq!(tasks.get_task_mm(3).map(|m| m.mm_users()), Some(2));
+        assert!(tasks.mm_of(4).is_none());
+    }
+}
