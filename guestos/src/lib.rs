@@ -6,6 +6,7 @@
 //! so the code reads next to `mm/`.
 
 pub mod config;
+pub mod debugfs;
 pub mod errno;
 pub mod exec;
 pub mod fs;

@@ -246,7 +246,7 @@ impl Task {
         });
         // debugfs: /sys/kernel/debug/gup_test. Cannot fail on a fresh tree; an error
         // would only leave the file missing (ENOENT, as on a kernel without it).
-        let _ = crate::mm::gup_test::register(&vfs);
+        let _ = crate::debugfs::register(&vfs);
         Arc::new(vfs)
     }
 

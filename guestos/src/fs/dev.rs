@@ -1,7 +1,14 @@
-//! Character devices (`/dev/null`, `/dev/zero`, `/dev/urandom`) and the deterministic
-//! random number generator behind `/dev/urandom` and `AT_RANDOM`.
+//! Character devices (`/dev/null`, `/dev/zero`, `/dev/urandom`), their file operations
+//! (drivers/char/mem.c `null_fops`, `zero_fops`; drivers/char/random.c
+//! `urandom_fops`), and the deterministic random number generator behind `/dev/urandom`
+//! and `AT_RANDOM`.
 //!
 //! Major/minor numbers are Linux's `mem` devices (drivers/char/mem.c, `devlist`).
+
+use super::fops::{FileCtx, FileOperations, Kiocb, WriteSource};
+use super::{IoResult, OpenFile};
+use crate::errno::KResult;
+use crate::mm::MmapOp;
 
 /// A character device node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +29,70 @@ impl CharDev {
             CharDev::Null => (1, 3),
             CharDev::Zero => (1, 5),
             CharDev::Urandom => (1, 9),
+        }
+    }
+
+    /// The device's `file_operations` (`chrdev_open()` finding the driver's `fops`).
+    pub(crate) fn file_operations(self) -> &'static dyn FileOperations {
+        match self {
+            CharDev::Null => &CharDev::Null,
+            CharDev::Zero => &CharDev::Zero,
+            CharDev::Urandom => &CharDev::Urandom,
+        }
+    }
+}
+
+impl FileOperations for CharDev {
+    /// `read_null()` (end of file), `read_iter_zero()`, `urandom_read_iter()`.
+    fn read(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        _iocb: &mut Kiocb,
+        buf: u64,
+        len: usize,
+    ) -> IoResult<usize> {
+        let vfs = ctx.vfs();
+        let dev = *self;
+        let n = ctx.read_pieces(buf, len, &mut |_, chunk| {
+            match dev {
+                CharDev::Null => return Ok(0),
+                CharDev::Zero => chunk.fill(0),
+                CharDev::Urandom => vfs.fill_random(chunk),
+            }
+            Ok(chunk.len())
+        })?;
+        Ok(n)
+    }
+
+    /// `write_null()`, `write_zero()` (the same), `random_write_iter()` (entropy that
+    /// does not credit the pool): every byte is accepted and discarded, without reading
+    /// it.
+    fn write(
+        &self,
+        _file: &OpenFile,
+        _ctx: &mut FileCtx<'_, '_>,
+        _iocb: &mut Kiocb,
+        _src: WriteSource<'_>,
+        len: usize,
+    ) -> IoResult<usize> {
+        Ok(len)
+    }
+
+    /// `null_lseek()` (also `zero_lseek`): the position is always 0; `/dev/urandom` has
+    /// `noop_llseek()`: the position stays.
+    fn llseek(&self, _file: &OpenFile, _offset: i64, _whence: u32, pos: u64) -> KResult<u64> {
+        Ok(match self {
+            CharDev::Null | CharDev::Zero => 0,
+            CharDev::Urandom => pos,
+        })
+    }
+
+    /// `mmap_zero()`: `/dev/zero` maps as anonymous memory; the others have no `mmap`.
+    fn mmap(&self, _file: &OpenFile) -> MmapOp {
+        match self {
+            CharDev::Zero => MmapOp::AnonZero,
+            CharDev::Null | CharDev::Urandom => MmapOp::None,
         }
     }
 }

@@ -1,21 +1,24 @@
 //! Open file descriptions (`struct file`): the object a descriptor points at, holding the
-//! offset and status flags that `dup`, `fork` and `F_DUPFD` share, and the read, write,
-//! seek and truncate operations for each kind of file (`f_op`).
+//! offset and status flags that `dup`, `fork` and `F_DUPFD` share. Reads, writes, seeks,
+//! `ioctl`s, `mmap` and `poll` go to the file's operations ([`OpenFile::f_op`], see
+//! [`super::fops`]) through the entry points here, which do what `vfs_read()`,
+//! `vfs_write()`, `vfs_llseek()` and `vfs_ioctl()` do for every file (access mode,
+//! `rw_verify_area()`, `MAX_RW_COUNT`, the position lock); the operations of tmpfs
+//! regular files and directories are here too (`ShmemFile`, `DirFile`).
 //!
-//! Data moves between the file and user memory in chunks of at most [`CHUNK`] bytes
-//! through caller-supplied copy functions, so a guest asking for a 2 GiB read never makes
-//! the host allocate 2 GiB, and a fault part-way returns the bytes done so far, as Linux
-//! does.
+//! Data moves between the file and user memory in chunks of at most [`CHUNK`] bytes, so
+//! a guest asking for a 2 GiB read never makes the host allocate 2 GiB, and a fault
+//! part-way returns the bytes done so far, as Linux does.
 
 use std::sync::{Arc, Mutex};
 
-use super::dev::CharDev;
+use super::fops::{FileCtx, FileOperations, Kiocb, NoFileOps, PollMask, WriteSource};
 use super::inode::{Body, FileType, Inode, Timespec};
 use super::kfile::KernelFile;
 use super::pagecache::AddressSpace;
 use super::pipe::PipeEnd;
 use super::stat::{DirentWriter, Kstat};
-use super::stdio::{HostStreams, StdStream};
+use super::stdio::{HostFile, HostStreams, StdStream};
 use super::vfs::Vfs;
 use super::{
     lock, IoResult, O_ACCMODE, O_APPEND, O_ASYNC, O_DIRECT, O_NOATIME, O_NONBLOCK, O_PATH,
@@ -74,8 +77,8 @@ pub enum FileTarget {
     /// One end of a pipe.
     Pipe(PipeEnd),
     /// A host stream.
-    Host(Arc<HostStreams>, StdStream),
-    /// A file whose read, write, seek and ioctl the kernel serves (`/proc/<pid>/mem`,
+    Host(HostFile),
+    /// A file whose operations need the process table (`/proc/<pid>/mem`,
     /// `/sys/kernel/debug/gup_test`…, see `fs::kfile`).
     Kernel(KernelFile),
 }
@@ -101,6 +104,8 @@ pub struct OpenFile {
     path: Vec<u8>,
     /// `f_mapping`: the page cache of a regular file.
     mapping: Option<Arc<AddressSpace>>,
+    /// `f_op` of a VFS file (`inode->i_fop`); the other targets carry their own.
+    inode_fop: &'static dyn FileOperations,
 }
 
 /// A function that copies file bytes out to user memory: given the bytes, it returns how
@@ -122,12 +127,16 @@ impl OpenFile {
         let path_only = flags & O_PATH != 0;
         let acc = flags & O_ACCMODE;
         let keep = O_ACCMODE | O_PATH | SETFL_MASK | super::O_LARGEFILE | super::O_SYNC;
-        let mapping = match &target {
-            FileTarget::Inode(i) => match &i.lock().body {
-                Body::Regular(store) => store.address_space(),
-                _ => None,
-            },
-            _ => None,
+        let (mapping, inode_fop) = match &target {
+            FileTarget::Inode(i) => {
+                let g = i.lock();
+                let mapping = match &g.body {
+                    Body::Regular(store) => store.address_space(),
+                    _ => None,
+                };
+                (mapping, inode_fops(&g.body))
+            }
+            _ => (None, &NoFileOps as &'static dyn FileOperations),
         };
         Arc::new(OpenFile {
             target,
@@ -139,7 +148,19 @@ impl OpenFile {
             }),
             path,
             mapping,
+            inode_fop,
         })
+    }
+
+    /// `file->f_op`: the operations (and per-open state) of what the description refers
+    /// to.
+    pub fn f_op(&self) -> &dyn FileOperations {
+        match &self.target {
+            FileTarget::Inode(_) => self.inode_fop,
+            FileTarget::Pipe(end) => end,
+            FileTarget::Host(host) => host,
+            FileTarget::Kernel(k) => k.f_op(),
+        }
     }
 
     /// The path the file was opened by (empty if unknown).
@@ -202,7 +223,7 @@ impl OpenFile {
         }
         let inode = match &self.target {
             FileTarget::Pipe(_) => return Err(Errno::ESPIPE),
-            FileTarget::Host(..) => return Err(Errno::ENODEV),
+            FileTarget::Host(_) => return Err(Errno::ENODEV),
             // A regular file to the VFS, without a ->fallocate operation.
             FileTarget::Kernel(_) => return Err(Errno::EOPNOTSUPP),
             FileTarget::Inode(i) => i,
@@ -245,7 +266,7 @@ impl OpenFile {
             O_WRONLY
         };
         Self::new(
-            FileTarget::Host(Arc::clone(streams), which),
+            FileTarget::Host(HostFile::new(Arc::clone(streams), which)),
             acc | super::O_LARGEFILE,
         )
     }
@@ -290,10 +311,10 @@ impl OpenFile {
         (self.readable, self.writable)
     }
 
-    /// `true` if the file has no seekable offset (`FMODE_PREAD` unset): pipes and host
-    /// streams.
+    /// `true` if the file has no position (`FMODE_STREAM`, `FMODE_PREAD` unset): pipes,
+    /// host streams, `gup_test`.
     pub fn is_stream(&self) -> bool {
-        !matches!(self.target, FileTarget::Inode(_) | FileTarget::Kernel(_))
+        self.f_op().is_stream()
     }
 
     /// The kernel-served file this describes, if it is one.
@@ -304,152 +325,135 @@ impl OpenFile {
         }
     }
 
-    /// Sets the offset (`f_pos`), for the kernel's own `read`/`write`/`lseek` of a
-    /// kernel-served file.
-    pub fn set_pos(&self, pos: u64) {
-        lock(&self.state).pos = pos;
-    }
-
-    /// `vfs_read`: reads up to `len` bytes at the file offset (advancing it) or, for
-    /// `pread`, at `at` (leaving it), passing them to `sink` chunk by chunk.
+    /// The checks `vfs_read()` (or `vfs_write()` when `write`) makes before anything
+    /// else: open for it (`FMODE_READ`/`FMODE_WRITE`, else `EBADF`) and a file that has
+    /// the operation (`FMODE_CAN_READ`/`FMODE_CAN_WRITE`, else `EINVAL`).
     ///
     /// # Errors
-    /// `EBADF` if not open for reading; `EISDIR` for a directory; `EINVAL` for a
-    /// symlink; pipe outcomes ([`super::IoError::WouldBlock`], `EAGAIN`); the sink's error if
-    /// nothing was copied.
+    /// `EBADF`, `EINVAL`.
+    pub fn may_access(&self, write: bool) -> KResult<()> {
+        let op = self.f_op();
+        let (open, can) = if write {
+            (self.writable, op.can_write())
+        } else {
+            (self.readable, op.can_read())
+        };
+        if !open {
+            return Err(Errno::EBADF);
+        }
+        if !can {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    /// `rw_verify_area()` for `count` bytes at `at` (or the file position): nothing to
+    /// check for a stream; a file with `FMODE_UNSIGNED_OFFSET` takes any position whose
+    /// range does not wrap to 0 (`EOVERFLOW`); the others refuse negative positions and
+    /// ranges that overflow `loff_t` (`EINVAL`).
+    ///
+    /// # Errors
+    /// `EINVAL`, `EOVERFLOW`.
+    pub fn rw_verify_area(&self, at: Option<u64>, count: usize) -> KResult<()> {
+        verify_area(self.f_op(), at.unwrap_or_else(|| self.pos()), count)
+    }
+
+    /// `vfs_read()`: reads up to `len` bytes (clamped to `MAX_RW_COUNT`) to the caller's
+    /// memory at `buf` with the file's `read`, at the file position (advancing it) or,
+    /// for `pread`, at `at` (leaving it).
+    ///
+    /// # Errors
+    /// `EBADF` if not open for reading, `EINVAL` for a file without `read`
+    /// ([`OpenFile::may_access`]); `rw_verify_area()`'s; the file's (`EISDIR` for a
+    /// directory, would-block outcomes of a pipe,
+    /// `EFAULT` if nothing could be copied).
     pub fn read(
         &self,
-        vfs: &Vfs,
+        ctx: &mut FileCtx<'_, '_>,
         at: Option<u64>,
+        buf: u64,
         len: usize,
-        sink: &mut Sink<'_>,
     ) -> IoResult<usize> {
-        if !self.readable {
-            return Err(Errno::EBADF.into());
-        }
+        self.may_access(false)?;
         let len = len.min(MAX_RW_COUNT);
+        let op = self.f_op();
         let mut st = lock(&self.state);
-        let nonblock = st.flags & O_NONBLOCK != 0;
-        match &self.target {
-            FileTarget::Pipe(end) => end.pipe().read_with(len, nonblock, sink),
-            // Served by the kernel before the file system sees the call.
-            FileTarget::Kernel(_) => Err(Errno::EIO.into()),
-            FileTarget::Host(streams, _) => {
-                let mut buf = vec![0u8; len.min(CHUNK)];
-                let n = streams.read_stdin(&mut buf)?;
-                Ok(sink(buf.get(..n).unwrap_or_default())?)
-            }
-            FileTarget::Inode(inode) => {
-                let start = at.unwrap_or(st.pos);
-                let n = read_inode(vfs, inode, start, len, st.flags & O_NOATIME != 0, sink)?;
-                if at.is_none() {
-                    st.pos = start.saturating_add(n as u64);
-                }
-                Ok(n)
-            }
+        let mut iocb = Kiocb {
+            pos: at.unwrap_or(st.pos),
+            flags: st.flags,
+        };
+        verify_area(op, iocb.pos, len)?;
+        let r = op.read(self, ctx, &mut iocb, buf, len);
+        if at.is_none() && !op.is_stream() {
+            st.pos = iocb.pos;
         }
+        r
     }
 
-    /// `vfs_write`: writes `len` bytes fetched from `source` at the file offset (or the
-    /// end with `O_APPEND`, also for `pwrite`, as Linux does) or at `at`.
+    /// `vfs_write()`: writes `len` bytes (clamped to `MAX_RW_COUNT`) of `src` with the
+    /// file's `write`, at the file position (or the end with `O_APPEND`, also for
+    /// `pwrite`, as Linux does) or at `at`.
     ///
     /// # Errors
-    /// `EBADF` if not open for writing; `EPIPE` without pipe readers (the caller raises
-    /// `SIGPIPE`); `EFBIG`, `ENOSPC`; pipe outcomes; the source's error if nothing was
-    /// written.
+    /// `EBADF` if not open for writing, `EINVAL` for a file without `write`
+    /// ([`OpenFile::may_access`]); `rw_verify_area()`'s; the file's (`EPIPE` without
+    /// pipe readers: the caller raises `SIGPIPE`; `EFBIG`, `ENOSPC`; would-block outcomes;
+    /// `EFAULT` if nothing could be copied).
     pub fn write(
         &self,
-        vfs: &Vfs,
+        ctx: &mut FileCtx<'_, '_>,
         at: Option<u64>,
+        src: WriteSource<'_>,
         len: usize,
-        source: &mut Source<'_>,
     ) -> IoResult<usize> {
-        if !self.writable {
-            return Err(Errno::EBADF.into());
-        }
+        self.may_access(true)?;
         let len = len.min(MAX_RW_COUNT);
+        let op = self.f_op();
         let mut st = lock(&self.state);
-        let nonblock = st.flags & O_NONBLOCK != 0;
-        match &self.target {
-            FileTarget::Pipe(end) => write_pipe(end, len, nonblock, source),
-            FileTarget::Kernel(_) => Err(Errno::EIO.into()),
-            FileTarget::Host(streams, which) => {
-                let mut done = 0;
-                while done < len {
-                    let mut buf = vec![0u8; (len - done).min(CHUNK)];
-                    if let Err(e) = source(done, &mut buf) {
-                        return partial(done, e);
-                    }
-                    if let Err(e) = streams.write_out(*which, &buf) {
-                        return partial(done, e);
-                    }
-                    done += buf.len();
-                }
-                Ok(done)
-            }
-            FileTarget::Inode(inode) => {
-                let append = st.flags & O_APPEND != 0;
-                let start = at.unwrap_or(st.pos);
-                let (n, end) = write_inode(vfs, inode, start, append, len, source)?;
-                if at.is_none() {
-                    st.pos = end;
-                }
-                Ok(n)
-            }
+        let mut iocb = Kiocb {
+            pos: at.unwrap_or(st.pos),
+            flags: st.flags,
+        };
+        verify_area(op, iocb.pos, len)?;
+        let r = op.write(self, ctx, &mut iocb, src, len);
+        if at.is_none() && !op.is_stream() {
+            st.pos = iocb.pos;
         }
+        r
     }
 
-    /// `vfs_llseek`: `generic_file_llseek` for regular files (with `SEEK_DATA`/
-    /// `SEEK_HOLE`), `offset_dir_llseek` for directories (`SEEK_SET`/`SEEK_CUR`),
-    /// `null_lseek` (always 0) for `/dev/null` and `noop_llseek` for the other devices.
+    /// `ksys_lseek()` + `vfs_llseek()`: the file's `llseek` from the current position.
     ///
     /// # Errors
-    /// `ESPIPE` for pipes and host streams; `EINVAL` for a bad `whence` or a negative
-    /// result; `ENXIO` for `SEEK_DATA`/`SEEK_HOLE` at or past the end.
+    /// `EBADF` for an `O_PATH` descriptor; `EINVAL` for a `whence` above `SEEK_HOLE`; the
+    /// file's (`ESPIPE` without `llseek`, `EINVAL` for a negative result, `ENXIO` for
+    /// `SEEK_DATA`/`SEEK_HOLE` at or past the end).
     pub fn seek(&self, offset: i64, whence: u32) -> KResult<u64> {
-        let inode = match &self.target {
-            FileTarget::Inode(inode) => inode,
-            FileTarget::Kernel(_) => return Err(Errno::EIO),
-            _ => return Err(Errno::ESPIPE),
-        };
+        if self.is_path_only() {
+            return Err(Errno::EBADF);
+        }
         if whence > SEEK_HOLE {
             return Err(Errno::EINVAL);
         }
+        let op = self.f_op();
         let mut st = lock(&self.state);
-        let g = inode.lock();
-        let new = match &g.body {
-            Body::CharDev(CharDev::Null) => 0,
-            Body::CharDev(_) => st.pos,
-            Body::Dir(_) => match whence {
-                SEEK_SET => checked_pos(0, offset)?,
-                SEEK_CUR => checked_pos(st.pos, offset)?,
-                _ => return Err(Errno::EINVAL),
-            },
-            Body::Regular(store) => {
-                let size = store.len();
-                match whence {
-                    SEEK_SET => checked_pos(0, offset)?,
-                    SEEK_CUR => checked_pos(st.pos, offset)?,
-                    SEEK_END => checked_pos(size, offset)?,
-                    SEEK_DATA | SEEK_HOLE => {
-                        let from = u64::try_from(offset).map_err(|_| Errno::ENXIO)?;
-                        if from >= size {
-                            return Err(Errno::ENXIO);
-                        }
-                        if whence == SEEK_DATA {
-                            store.seek_data(from).ok_or(Errno::ENXIO)?
-                        } else {
-                            store.seek_hole(from)
-                        }
-                    }
-                    _ => return Err(Errno::EINVAL),
-                }
-            }
-            Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EBADF),
-        };
-        drop(g);
+        let new = op.llseek(self, offset, whence, st.pos)?;
         st.pos = new;
         Ok(new)
+    }
+
+    /// `vfs_ioctl()`: the file's `unlocked_ioctl` (the commands `do_vfs_ioctl()` serves
+    /// for every file are the caller's).
+    ///
+    /// # Errors
+    /// The command's; `ENOTTY` for a file without `ioctl`.
+    pub fn ioctl(&self, ctx: &mut FileCtx<'_, '_>, cmd: u32, arg: u64) -> KResult<u64> {
+        self.f_op().unlocked_ioctl(self, ctx, cmd, arg)
+    }
+
+    /// `vfs_poll()`: the events ready on the file now.
+    pub fn poll(&self) -> PollMask {
+        self.f_op().poll(self)
     }
 
     /// `do_ftruncate` on this description.
@@ -522,7 +526,8 @@ impl OpenFile {
                     ..Kstat::default()
                 }
             }
-            FileTarget::Host(streams, which) => {
+            FileTarget::Host(host) => {
+                let (streams, which) = (host.streams(), &host.which());
                 let tty = streams.is_terminal(*which);
                 let t = vfs.now();
                 Kstat {
@@ -547,13 +552,23 @@ impl OpenFile {
     }
 }
 
-/// A short count if anything was done, else the error.
-fn partial(done: usize, e: Errno) -> IoResult<usize> {
-    if done > 0 {
-        Ok(done)
-    } else {
-        Err(e.into())
+/// `rw_verify_area()` of `count` bytes at `pos` for a file with operations `op`.
+fn verify_area(op: &dyn FileOperations, pos: u64, count: usize) -> KResult<()> {
+    if op.is_stream() {
+        return Ok(());
     }
+    let pos = pos as i64;
+    if pos < 0 {
+        if !op.unsigned_offset() {
+            return Err(Errno::EINVAL);
+        }
+        if count as u64 >= pos.wrapping_neg() as u64 {
+            return Err(Errno::EOVERFLOW);
+        }
+    } else if pos.checked_add(count as i64).is_none() && !op.unsigned_offset() {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
 }
 
 fn checked_pos(base: u64, offset: i64) -> KResult<u64> {
@@ -582,119 +597,168 @@ fn touch_atime(inode: &Inode, now: Timespec) {
     }
 }
 
-fn read_inode(
-    vfs: &Vfs,
-    inode: &Arc<Inode>,
-    start: u64,
-    len: usize,
-    noatime: bool,
-    sink: &mut Sink<'_>,
-) -> IoResult<usize> {
-    let dev = match &inode.lock().body {
-        Body::Regular(_) => None,
-        Body::CharDev(d) => Some(*d),
-        Body::Dir(_) => return Err(Errno::EISDIR.into()),
-        // No read operation (vfs_read() without FMODE_CAN_READ).
-        Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EINVAL.into()),
-    };
-    let mut done = 0usize;
-    let mut buf = vec![0u8; len.min(CHUNK)];
-    while done < len {
-        let want = (len - done).min(CHUNK);
-        let chunk = buf.get_mut(..want).unwrap_or_default();
-        let got = match dev {
-            Some(CharDev::Null) => 0,
-            Some(CharDev::Zero) => {
-                chunk.fill(0);
-                want
-            }
-            Some(CharDev::Urandom) => {
-                vfs.fill_random(chunk);
-                want
-            }
-            None => match &inode.lock().body {
+/// `inode->i_fop` of a VFS file: chosen by what the inode holds.
+fn inode_fops(body: &Body) -> &'static dyn FileOperations {
+    match body {
+        Body::Regular(_) => &ShmemFile,
+        Body::Dir(_) => &DirFile,
+        Body::CharDev(dev) => dev.file_operations(),
+        // Reached only through O_PATH descriptors.
+        Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => &NoFileOps,
+    }
+}
+
+/// `shmem_file_operations`: a regular file of the in-memory file system, read and
+/// written through its page store, mapped from its page cache.
+#[derive(Debug)]
+struct ShmemFile;
+
+impl ShmemFile {
+    fn inode(file: &OpenFile) -> KResult<&Arc<Inode>> {
+        file.inode().ok_or(Errno::EBADF)
+    }
+}
+
+impl FileOperations for ShmemFile {
+    /// `shmem_file_read_iter()`; the access time is updated unless `O_NOATIME`
+    /// (`relatime`).
+    fn read(
+        &self,
+        file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        iocb: &mut Kiocb,
+        buf: u64,
+        len: usize,
+    ) -> IoResult<usize> {
+        let inode = Self::inode(file)?;
+        let start = iocb.pos;
+        let n = ctx.read_pieces(buf, len, &mut |done, chunk| {
+            Ok(match &inode.lock().body {
                 Body::Regular(store) => store.read_at(start.saturating_add(done as u64), chunk),
                 _ => 0,
-            },
-        };
-        if got == 0 {
-            break;
+            })
+        })?;
+        if !iocb.noatime() {
+            touch_atime(inode, ctx.vfs().now());
         }
-        let copied = match sink(chunk.get(..got).unwrap_or_default()) {
-            Ok(c) => c.min(got),
-            Err(e) => return partial(done, e),
-        };
-        done += copied;
-        if copied < got {
-            break;
-        }
+        iocb.pos = start.saturating_add(n as u64);
+        Ok(n)
     }
-    if dev.is_none() && !noatime {
-        touch_atime(inode, vfs.now());
-    }
-    Ok(done)
-}
 
-/// Returns (bytes written, file offset after the write).
-fn write_inode(
-    vfs: &Vfs,
-    inode: &Arc<Inode>,
-    start: u64,
-    append: bool,
-    len: usize,
-    source: &mut Source<'_>,
-) -> IoResult<(usize, u64)> {
-    match &inode.lock().body {
-        Body::Regular(_) => {}
-        // write_null / write_zero / random_write_iter: accept and discard.
-        Body::CharDev(_) => return Ok((len, start)),
-        Body::Dir(_) => return Err(Errno::EISDIR.into()),
-        // No write operation (vfs_write() without FMODE_CAN_WRITE).
-        Body::Symlink(_) | Body::Magic(_) | Body::Kernel(_) => return Err(Errno::EINVAL.into()),
-    }
-    let mut done = 0usize;
-    let mut pos = start;
-    let mut buf = vec![0u8; len.min(CHUNK)];
-    while done < len {
-        let want = (len - done).min(CHUNK);
-        let chunk = buf.get_mut(..want).unwrap_or_default();
-        if let Err(e) = source(done, chunk) {
-            return partial(done, e).map(|n| (n, pos));
-        }
-        let now = vfs.now();
-        let mut g = inode.lock();
-        let Body::Regular(store) = &mut g.body else {
-            break;
-        };
-        if append {
-            pos = store.len();
-        }
-        let wrote = match store.write_at(pos, chunk) {
-            Ok(n) => n,
-            Err(e) => {
-                drop(g);
-                return partial(done, e).map(|n| (n, pos));
+    /// `shmem_file_write_iter()`: piece by piece at the position (at the end of the file
+    /// with `O_APPEND`), updating the times.
+    fn write(
+        &self,
+        file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        iocb: &mut Kiocb,
+        src: WriteSource<'_>,
+        len: usize,
+    ) -> IoResult<usize> {
+        let inode = Self::inode(file)?;
+        let vfs = ctx.vfs();
+        let append = iocb.append();
+        let mut pos = iocb.pos;
+        let r = ctx.write_pieces(src, len, &mut |chunk| {
+            let now = vfs.now();
+            let mut g = inode.lock();
+            let Body::Regular(store) = &mut g.body else {
+                return Ok(0);
+            };
+            if append {
+                pos = store.len();
             }
+            let wrote = store.write_at(pos, chunk)?;
+            g.mtime = now;
+            g.ctime = now;
+            pos += wrote as u64;
+            Ok(wrote)
+        });
+        iocb.pos = pos;
+        Ok(r?)
+    }
+
+    /// `generic_file_llseek()` with `SEEK_DATA`/`SEEK_HOLE` (`shmem_file_llseek()`).
+    fn llseek(&self, file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
+        let g = Self::inode(file)?.lock();
+        let Body::Regular(store) = &g.body else {
+            return Err(Errno::EBADF);
         };
-        g.mtime = now;
-        g.ctime = now;
-        drop(g);
-        done += wrote;
-        pos += wrote as u64;
-        if wrote < want {
-            break;
+        let size = store.len();
+        match whence {
+            SEEK_SET => checked_pos(0, offset),
+            SEEK_CUR => checked_pos(pos, offset),
+            SEEK_END => checked_pos(size, offset),
+            SEEK_DATA | SEEK_HOLE => {
+                let from = u64::try_from(offset).map_err(|_| Errno::ENXIO)?;
+                if from >= size {
+                    return Err(Errno::ENXIO);
+                }
+                if whence == SEEK_DATA {
+                    store.seek_data(from).ok_or(Errno::ENXIO)
+                } else {
+                    Ok(store.seek_hole(from))
+                }
+            }
+            _ => Err(Errno::EINVAL),
         }
     }
-    Ok((done, pos))
+
+    /// `shmem_mmap()`: mapped from the page cache (a store without one cannot be mapped).
+    fn mmap(&self, file: &OpenFile) -> MmapOp {
+        if file.mapping().is_some() {
+            MmapOp::PageCache
+        } else {
+            MmapOp::None
+        }
+    }
 }
 
-fn write_pipe(
-    end: &PipeEnd,
-    len: usize,
-    nonblock: bool,
-    source: &mut Source<'_>,
-) -> IoResult<usize> {
-    end.pipe().write_with(len, nonblock, source)
+/// `simple_dir_operations`: a directory is read with `getdents64`, not `read`.
+#[derive(Debug)]
+struct DirFile;
+
+impl FileOperations for DirFile {
+    /// `generic_read_dir()`.
+    fn read(
+        &self,
+        _file: &OpenFile,
+        _ctx: &mut FileCtx<'_, '_>,
+        _iocb: &mut Kiocb,
+        _buf: u64,
+        _len: usize,
+    ) -> IoResult<usize> {
+        Err(Errno::EISDIR.into())
+    }
+
+    /// A directory is never open for writing (`EISDIR` at open); should a write arrive,
+    /// it is refused the same way.
+    fn write(
+        &self,
+        _file: &OpenFile,
+        _ctx: &mut FileCtx<'_, '_>,
+        _iocb: &mut Kiocb,
+        _src: WriteSource<'_>,
+        _len: usize,
+    ) -> IoResult<usize> {
+        Err(Errno::EISDIR.into())
+    }
+
+    /// `offset_dir_llseek()`: `SEEK_SET` and `SEEK_CUR` over the `readdir` positions.
+    fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
+        match whence {
+            SEEK_SET => checked_pos(0, offset),
+            SEEK_CUR => checked_pos(pos, offset),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+/// `fput()` of the last reference: the file's `release`, then its state is dropped.
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        self.f_op().release(self);
+    }
 }
 
 /// `do_truncate` on an inode: sets the size and the times.
@@ -720,7 +784,7 @@ impl MappedFile for OpenFile {
         match &self.target {
             FileTarget::Inode(i) => i.ino(),
             FileTarget::Pipe(end) => end.pipe().id(),
-            FileTarget::Host(_, which) => *which as u64,
+            FileTarget::Host(host) => host.which() as u64,
             FileTarget::Kernel(k) => k.inode().ino(),
         }
     }
@@ -737,15 +801,7 @@ impl MappedFile for OpenFile {
     }
 
     fn mmap_op(&self) -> MmapOp {
-        if self.mapping.is_some() {
-            return MmapOp::PageCache;
-        }
-        match &self.target {
-            FileTarget::Inode(i) if matches!(i.lock().body, Body::CharDev(CharDev::Zero)) => {
-                MmapOp::AnonZero
-            }
-            _ => MmapOp::None,
-        }
+        self.f_op().mmap(self)
     }
 
     fn size(&self) -> u64 {

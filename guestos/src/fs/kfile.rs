@@ -1,11 +1,10 @@
-//! Files whose operations the kernel serves itself, with its own state, instead of the
-//! file system: the per-task files of procfs (`/proc/<pid>/mem`, `maps`, `pagemap`) and
-//! the debugfs file `/sys/kernel/debug/gup_test`. This is Linux's `file->f_op` together
-//! with `file->private_data`: the VFS only stores and finds these files; what they do
-//! needs kernel state the VFS does not have (another process's address space, the
-//! caller's address space, the page allocator), so the kernel serves them.
+//! Files whose operations need the kernel's process table: the per-task files of procfs
+//! (`/proc/<pid>/mem`, `maps`, `pagemap`) and the debugfs file
+//! `/sys/kernel/debug/gup_test`. The VFS only stores and finds them; their
+//! [`FileOperations`] reach another process's address space or the caller's, so the
+//! kernel serves every call on them with the process table (`crate::syscall::kfile`).
 //!
-//! How a kernel-served file works:
+//! How such a file works:
 //! 1. The inode (a regular file to `stat`, as procfs and debugfs files are) carries a
 //!    [`KernelNode`]: which file it is. `/proc/self/…` and `/proc/thread-self/…` exist
 //!    from boot; the kernel adds `/proc/<pid>/…` when a task is created and removes it
@@ -13,28 +12,26 @@
 //!    [`super::Vfs::proc_unregister`]); other subsystems add theirs with
 //!    [`super::Vfs::add_kernel_file`].
 //! 2. `openat` (the VFS walk and permission checks) gives the descriptor a
-//!    [`KernelFile`] (`FileTarget::Kernel`) with no per-open state yet.
-//! 3. The kernel finishes the open (the file's `->open`: `mem_open()`,
-//!    `nonseekable_open()`…), giving the open file description its state
-//!    ([`KernelFile::open`] with a [`KernelFilePrivate`]). `dup` and `fork` share it with
-//!    the description.
+//!    [`KernelFile`] (`FileTarget::Kernel`) whose operations [`KernelNode::file_operations`]
+//!    chose (Linux's `inode->i_fop`).
+//! 3. The kernel finishes the open with the file's [`FileOperations::open`]
+//!    (`mem_open()`, `nonseekable_open()`…), which gives the operations their per-open
+//!    state (`file->private_data`). `dup` and `fork` share it with the description.
 //! 4. `read`, `pread64`, `readv`, `write`, `pwrite64`, `writev`, `lseek` and the file's
-//!    own `ioctl` commands on such a descriptor are served by the kernel
-//!    (`crate::syscall::kfile`) before the ordinary file system calls would see them; the
-//!    VFS-side [`super::OpenFile`] operations refuse them with `EIO` should one ever
-//!    arrive there. The commands `do_vfs_ioctl()` handles for every file (`FIOCLEX`,
-//!    `FIONCLEX`, `FIONBIO`) stay with the generic `ioctl`.
-//! 5. When the last descriptor of the description is closed (or its process exits), the
-//!    description is dropped and with it the [`KernelFilePrivate`]: its `Drop` is the
-//!    file's `release`.
+//!    own `ioctl` commands on such a descriptor go to the same entry points as on any
+//!    other file, with a [`super::FileCtx`] that holds the process table. The commands
+//!    `do_vfs_ioctl()` handles for every file (`FIOCLEX`, `FIONCLEX`, `FIONBIO`) stay with
+//!    the generic `ioctl`.
+//! 5. When the last reference to the description goes, its [`FileOperations::release`]
+//!    runs and the per-open state is dropped.
 //!
-//! Adding another file means a [`KernelNode`] variant, its [`KernelFilePrivate`], a node
-//! in the tree, and its arms in the kernel's `open` and dispatch.
+//! Adding another file means a [`KernelNode`] variant, its arm in
+//! [`KernelNode::file_operations`], its [`FileOperations`], and a node in the tree.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
+use super::fops::FileOperations;
 use super::inode::Inode;
-use crate::mm::gup_test::GupTestFile;
 
 /// Which file of a `/proc/<pid>` directory (procfs's per-task `file_operations`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,6 +93,17 @@ pub enum KernelNode {
     GupTest,
 }
 
+impl KernelNode {
+    /// The file's operations, fresh for one open (`inode->i_fop`, with room for the
+    /// state its `open` makes).
+    pub fn file_operations(self) -> Box<dyn FileOperations> {
+        match self {
+            KernelNode::Proc { file, task } => crate::procfs::file_operations(file, task),
+            KernelNode::GupTest => crate::debugfs::gup_test::file_operations(),
+        }
+    }
+}
+
 /// What a procfs file's `->open` bound a descriptor to.
 #[derive(Debug, Clone)]
 pub struct KernelFileBinding {
@@ -107,31 +115,22 @@ pub struct KernelFileBinding {
     pub mm: Option<crate::mm::MmGrab>,
 }
 
-/// The per-open state of a kernel-served file (`file->private_data`), made by the
-/// file's `->open` and dropped with the open file description (`->release`).
-#[derive(Debug)]
-pub enum KernelFilePrivate {
-    /// A procfs file: the task and address space it is bound to.
-    Proc(KernelFileBinding),
-    /// `gup_test`: the description's long-term pin test (unpinned on release).
-    GupTest(GupTestFile),
-}
-
 /// The open-file side of a kernel-served file (`FileTarget::Kernel`).
 #[derive(Debug)]
 pub struct KernelFile {
     inode: Arc<Inode>,
     node: KernelNode,
-    private: OnceLock<KernelFilePrivate>,
+    f_op: Box<dyn FileOperations>,
 }
 
 impl KernelFile {
-    /// A descriptor for `inode`, which holds `node`, not yet opened by the kernel.
+    /// A descriptor for `inode`, which holds `node`, with the node's operations, not yet
+    /// opened by the kernel.
     pub fn new(inode: Arc<Inode>, node: KernelNode) -> Self {
         KernelFile {
             inode,
             node,
-            private: OnceLock::new(),
+            f_op: node.file_operations(),
         }
     }
 
@@ -145,22 +144,8 @@ impl KernelFile {
         self.node
     }
 
-    /// The per-open state, `None` until the kernel's `->open` has run.
-    pub fn private(&self) -> Option<&KernelFilePrivate> {
-        self.private.get()
-    }
-
-    /// What a procfs file's open bound it to, `None` until then (or for another file).
-    pub fn binding(&self) -> Option<KernelFileBinding> {
-        match self.private()? {
-            KernelFilePrivate::Proc(b) => Some(b.clone()),
-            KernelFilePrivate::GupTest(_) => None,
-        }
-    }
-
-    /// Sets the per-open state (once; a later call keeps the first state, drops
-    /// `private` and returns `false`).
-    pub fn open(&self, private: KernelFilePrivate) -> bool {
-        self.private.set(private).is_ok()
+    /// The file's operations and per-open state.
+    pub fn f_op(&self) -> &dyn FileOperations {
+        self.f_op.as_ref()
     }
 }

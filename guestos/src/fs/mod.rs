@@ -1,7 +1,9 @@
 //! The in-memory file system: a tmpfs-like VFS ([`Vfs`]), open file descriptions
-//! ([`OpenFile`]), per-process descriptor tables ([`FdTable`], [`ProcessFs`]), pipes, host
-//! stdio, the `stat`/`statx`/`getdents64` record layouts, and the files the kernel serves
-//! itself (`/proc/<pid>/mem`…, `/sys/kernel/debug/gup_test`: [`KernelFile`]).
+//! ([`OpenFile`]) and the operations of each kind of file ([`FileOperations`]),
+//! per-process descriptor tables ([`FdTable`], [`ProcessFs`]), pipes, host stdio, the
+//! `stat`/`statx`/`getdents64` record layouts, `seq_file` ([`SeqFile`]), and the files
+//! whose operations need the process table (`/proc/<pid>/mem`…,
+//! `/sys/kernel/debug/gup_test`: [`KernelFile`]).
 //!
 //! Names follow Linux (`struct inode`, `struct file`, `files_struct`, `fs_struct`); the
 //! numeric values of flags are those of the riscv64 ABI (include/uapi/asm-generic/fcntl.h,
@@ -14,10 +16,12 @@
 mod dev;
 mod fdtable;
 mod file;
+mod fops;
 mod inode;
 mod kfile;
 pub mod pagecache;
 mod pipe;
+mod seq_file;
 mod stat;
 mod stdio;
 mod vfs;
@@ -29,14 +33,18 @@ pub use file::{
     FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_NO_HIDE_STALE, FALLOC_FL_PUNCH_HOLE,
     FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_ZERO_RANGE, MAX_RW_COUNT,
 };
+pub use fops::{FileCtx, FileOperations, Kiocb, PollMask, WriteSource, DEFAULT_POLLMASK};
 pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec, MAX_LFS_FILESIZE};
-pub use kfile::{KernelFile, KernelFileBinding, KernelFilePrivate, KernelNode, ProcFile, ProcTask};
+pub use kfile::{KernelFile, KernelFileBinding, KernelNode, ProcFile, ProcTask};
 pub use pagecache::{AddressSpace, CachedFile, PageCache, PageCacheStats};
-pub use pipe::{Pipe, PipeEnd, PipePage, PIPE_BUF, PIPE_CAPACITY, PIPE_DEF_BUFFERS};
+pub use pipe::{Pipe, PipeEnd, PipePage, FIONREAD, PIPE_BUF, PIPE_CAPACITY, PIPE_DEF_BUFFERS};
+pub use seq_file::{seq_lseek, SeqFile, SeqOperations};
 pub use stat::{
     encode_dev, DirentWriter, Kstat, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, STATX_RESERVED,
 };
-pub use stdio::{CapturedOutput, HostStreams, StdStream};
+pub use stdio::{
+    CapturedOutput, HostFile, HostStreams, StdStream, TCGETS, TCSETS, TCSETSF, TCSETSW, TIOCGWINSZ,
+};
 pub use vfs::{
     parse_file_arg, Clock, Cred, FileArg, ImportError, TimeUpdate, Vfs, VfsConfig, MAY_EXEC,
     MAY_READ, MAY_WRITE, TMPFS_DEV,

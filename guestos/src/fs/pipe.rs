@@ -20,9 +20,13 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use super::fops::{partial, FileCtx, FileOperations, Kiocb, PollMask, WriteSource};
 use super::inode::Timespec;
-use super::{lock, IoError, IoResult, WaitOn};
+use super::{lock, IoError, IoResult, OpenFile, WaitOn};
 use crate::errno::{Errno, KResult};
+
+/// `FIONREAD` (include/uapi/asm-generic/ioctls.h): `*(int *)arg` = bytes available.
+pub const FIONREAD: u32 = 0x541b;
 
 /// Writes of at most this many bytes are atomic (include/uapi/linux/limits.h).
 pub const PIPE_BUF: usize = 4096;
@@ -131,6 +135,66 @@ impl PipeEnd {
     }
 }
 
+/// `pipefifo_fops`: `pipe_read()`, `pipe_write()`, `pipe_ioctl()`, `pipe_poll()`; opened
+/// with `stream_open()` (no position). `pipe_release()` is [`PipeEnd`]'s `Drop`, which
+/// uncounts the end when the description goes.
+impl FileOperations for PipeEnd {
+    fn read(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        iocb: &mut Kiocb,
+        buf: u64,
+        len: usize,
+    ) -> IoResult<usize> {
+        let mut off = 0u64;
+        self.pipe
+            .read_with(len, iocb.nonblock(), &mut |data: &[u8]| {
+                let n = ctx.copy_to_user(buf.wrapping_add(off), data)?;
+                off += n as u64;
+                Ok(n)
+            })
+    }
+
+    fn write(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        iocb: &mut Kiocb,
+        src: WriteSource<'_>,
+        len: usize,
+    ) -> IoResult<usize> {
+        self.pipe
+            .write_with(len, iocb.nonblock(), &mut |off, dst: &mut [u8]| {
+                ctx.copy_from_source(src, off, dst)
+            })
+    }
+
+    /// `pipe_ioctl()`: `FIONREAD`.
+    fn unlocked_ioctl(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        cmd: u32,
+        arg: u64,
+    ) -> KResult<u64> {
+        if cmd != FIONREAD {
+            return Err(Errno::ENOTTY);
+        }
+        let n = self.pipe.available() as i32;
+        ctx.user()?.copy_to_user(arg, &n.to_le_bytes())?;
+        Ok(0)
+    }
+
+    fn poll(&self, _file: &OpenFile) -> PollMask {
+        self.pipe.poll(!self.write)
+    }
+
+    fn is_stream(&self) -> bool {
+        true
+    }
+}
+
 impl Drop for PipeEnd {
     fn drop(&mut self) {
         let mut g = lock(&self.pipe.inner);
@@ -178,6 +242,30 @@ impl Pipe {
         lock(&self.inner).bufs.iter().map(|b| b.len).sum()
     }
 
+    /// `pipe_poll()` for an end open for reading (`read_end`) or for writing: readable
+    /// (`POLLIN | POLLRDNORM`) with data, hung up (`POLLHUP`) without writers; writable
+    /// (`POLLOUT | POLLWRNORM`) with a free buffer, in error (`POLLERR`) without readers.
+    pub fn poll(&self, read_end: bool) -> PollMask {
+        let g = lock(&self.inner);
+        let mut mask = PollMask::empty();
+        if read_end {
+            if !g.bufs.is_empty() {
+                mask |= PollMask::POLLIN | PollMask::POLLRDNORM;
+            }
+            if g.writers == 0 {
+                mask |= PollMask::POLLHUP;
+            }
+        } else {
+            if !g.full() {
+                mask |= PollMask::POLLOUT | PollMask::POLLWRNORM;
+            }
+            if g.readers == 0 {
+                mask |= PollMask::POLLERR;
+            }
+        }
+        mask
+    }
+
     /// Buffers in use (of [`PIPE_DEF_BUFFERS`]).
     pub fn buffers_used(&self) -> usize {
         lock(&self.inner).bufs.len()
@@ -222,11 +310,11 @@ impl Pipe {
             let chars = buf.len.min(max - done);
             let mut chunk = vec![0u8; chars];
             if !buf.copy_out(&mut chunk) {
-                return partial(done, Errno::EFAULT);
+                return Ok(partial(done, Errno::EFAULT)?);
             }
             let taken = match sink(&chunk) {
                 Ok(n) => n.min(chars),
-                Err(e) => return partial(done, e),
+                Err(e) => return Ok(partial(done, e)?),
             };
             buf.offset += taken;
             buf.len -= taken;
@@ -295,7 +383,7 @@ impl Pipe {
             let n = (len - done).min(PIPE_PAGE);
             let mut page = Box::new([0u8; PIPE_PAGE]);
             if let Err(e) = source(done, &mut page[..n]) {
-                return partial(done, e);
+                return Ok(partial(done, e)?);
             }
             g.bufs.push_back(PipeBuffer {
                 page: BufPage::Anon(page),
@@ -377,15 +465,6 @@ impl Pipe {
     /// Whether the oldest buffer is a gifted page (`PIPE_BUF_FLAG_GIFT`), for tests.
     pub fn front_is_gift(&self) -> bool {
         lock(&self.inner).bufs.front().is_some_and(|b| b.gift)
-    }
-}
-
-/// A short count if anything was done, else the error.
-fn partial(done: usize, e: Errno) -> IoResult<usize> {
-    if done > 0 {
-        Ok(done)
-    } else {
-        Err(e.into())
     }
 }
 

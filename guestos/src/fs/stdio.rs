@@ -1,4 +1,5 @@
-//! Host streams behind the guest's descriptors 0, 1 and 2.
+//! Host streams behind the guest's descriptors 0, 1 and 2, and their file operations
+//! ([`HostFile`]).
 //!
 //! The kernel's configuration supplies them as boxed `Read`/`Write` objects, plus whether
 //! each is a terminal (which must be decided before boxing, with
@@ -8,8 +9,25 @@
 use std::io::{IsTerminal, Read, Write};
 use std::sync::{Arc, Mutex};
 
-use super::lock;
+use super::file::CHUNK;
+use super::fops::{FileCtx, FileOperations, Kiocb, PollMask, WriteSource};
+use super::{lock, IoResult, OpenFile};
 use crate::errno::{Errno, KResult};
+
+/// `TCGETS` (include/uapi/asm-generic/ioctls.h).
+pub const TCGETS: u32 = 0x5401;
+/// `TCSETS`.
+pub const TCSETS: u32 = 0x5402;
+/// `TCSETSW`.
+pub const TCSETSW: u32 = 0x5403;
+/// `TCSETSF`.
+pub const TCSETSF: u32 = 0x5404;
+/// `TIOCGWINSZ`.
+pub const TIOCGWINSZ: u32 = 0x5413;
+
+/// Size of the kernel's `struct termios` for `TCGETS` on asm-generic (`NCCS` = 19):
+/// four `tcflag_t`, `c_line`, `c_cc[19]`.
+const TERMIOS_SIZE: usize = 36;
 
 /// Which standard stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +151,129 @@ impl HostStreams {
             Err(_) => Err(Errno::EIO),
         }
     }
+}
+
+/// A descriptor's host stream: one of the [`HostStreams`], and its file operations — a
+/// terminal's (`tty_fops`: `TCGETS`, `TCSETS*`, `TIOCGWINSZ`) if the stream is one, a
+/// pipe's otherwise. Opened as a stream (no position).
+#[derive(Debug, Clone)]
+pub struct HostFile {
+    streams: Arc<HostStreams>,
+    which: StdStream,
+}
+
+impl HostFile {
+    /// Stream `which` of `streams`.
+    pub fn new(streams: Arc<HostStreams>, which: StdStream) -> Self {
+        HostFile { streams, which }
+    }
+
+    /// The streams.
+    pub fn streams(&self) -> &Arc<HostStreams> {
+        &self.streams
+    }
+
+    /// Which stream.
+    pub fn which(&self) -> StdStream {
+        self.which
+    }
+}
+
+impl FileOperations for HostFile {
+    /// One host read of stdin of at most 64 KiB (`CHUNK`); it blocks the host thread
+    /// until the host has data or reaches its end.
+    fn read(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        _iocb: &mut Kiocb,
+        buf: u64,
+        len: usize,
+    ) -> IoResult<usize> {
+        let mut data = vec![0u8; len.min(CHUNK)];
+        let n = self.streams.read_stdin(&mut data)?;
+        let got = data.get(..n).unwrap_or_default();
+        if got.is_empty() {
+            return Ok(0);
+        }
+        Ok(ctx.copy_to_user(buf, got)?)
+    }
+
+    /// Written through to the host stream, piece by piece.
+    fn write(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        _iocb: &mut Kiocb,
+        src: WriteSource<'_>,
+        len: usize,
+    ) -> IoResult<usize> {
+        let which = self.which;
+        Ok(ctx.write_pieces(src, len, &mut |chunk| self.streams.write_out(which, chunk))?)
+    }
+
+    /// `tty_ioctl()` on a terminal: `TCGETS` (the termios of a fresh terminal),
+    /// `TCSETS*` (accepted, changing nothing), `TIOCGWINSZ` (24×80); `ENOTTY` for
+    /// everything else and on a stream that is no terminal.
+    fn unlocked_ioctl(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        cmd: u32,
+        arg: u64,
+    ) -> KResult<u64> {
+        if !self.streams.is_terminal(self.which) {
+            return Err(Errno::ENOTTY);
+        }
+        let mut u = ctx.user()?;
+        match cmd {
+            TCGETS => u.copy_to_user(arg, &std_termios())?,
+            TCSETS | TCSETSW | TCSETSF => {
+                let mut t = [0u8; TERMIOS_SIZE];
+                u.copy_from_user(arg, &mut t)?;
+            }
+            TIOCGWINSZ => {
+                let mut ws = [0u8; 8];
+                ws[0..2].copy_from_slice(&24u16.to_le_bytes());
+                ws[2..4].copy_from_slice(&80u16.to_le_bytes());
+                u.copy_to_user(arg, &ws)?;
+            }
+            _ => return Err(Errno::ENOTTY),
+        }
+        Ok(0)
+    }
+
+    /// Stdin is always readable and stdout/stderr always writable: a host read or write
+    /// completes (or blocks the host thread) rather than making the guest wait.
+    fn poll(&self, _file: &OpenFile) -> PollMask {
+        match self.which {
+            StdStream::Stdin => PollMask::POLLIN | PollMask::POLLRDNORM,
+            StdStream::Stdout | StdStream::Stderr => PollMask::POLLOUT | PollMask::POLLWRNORM,
+        }
+    }
+
+    fn is_stream(&self) -> bool {
+        true
+    }
+}
+
+/// The termios of a fresh terminal (`tty_std_termios`, drivers/tty/tty_io.c):
+/// `c_iflag = ICRNL|IXON`, `c_oflag = OPOST|ONLCR`, `c_cflag = B38400|CS8|CREAD|HUPCL`,
+/// `c_lflag = ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN`, `c_cc = INIT_C_CC`.
+fn std_termios() -> [u8; TERMIOS_SIZE] {
+    let mut t = [0u8; TERMIOS_SIZE];
+    let iflag: u32 = 0o400 | 0o2000;
+    let oflag: u32 = 0o1 | 0o4;
+    let cflag: u32 = 0o17 | 0o60 | 0o200 | 0o2000;
+    let lflag: u32 = 0o1 | 0o2 | 0o10 | 0o20 | 0o40 | 0o1000 | 0o4000 | 0o100000;
+    t[0..4].copy_from_slice(&iflag.to_le_bytes());
+    t[4..8].copy_from_slice(&oflag.to_le_bytes());
+    t[8..12].copy_from_slice(&cflag.to_le_bytes());
+    t[12..16].copy_from_slice(&lflag.to_le_bytes());
+    // c_line = 0 at 16; c_cc[19] at 17: INIT_C_CC (include/linux/tty.h).
+    let cc: [u8; 17] = [3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0];
+    t[17..34].copy_from_slice(&cc);
+    t
 }
 
 /// What the guest wrote to stdout and stderr, for tests.

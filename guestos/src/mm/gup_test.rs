@@ -65,7 +65,6 @@ use super::gup::{
 use super::page_alloc::Pfn;
 use super::{Mm, PhysMem};
 use crate::errno::{Errno, KResult};
-use crate::fs::{KernelNode, Vfs};
 use crate::uaccess::UserAccess;
 
 /// `_IOC_NONE` (include/uapi/asm-generic/ioctl.h).
@@ -679,10 +678,9 @@ impl Drop for LongtermPins {
 }
 
 /// One open of `/sys/kernel/debug/gup_test`: its long-term pin test (see the module
-/// docs on why per open file). The kernel's `->open` of the file makes a default one
-/// (no test running) as the open file description's state
-/// ([`crate::fs::KernelFilePrivate::GupTest`]); dropping it with the description is the
-/// file's `release`.
+/// docs on why per open file). The file's operations
+/// ([`crate::debugfs::gup_test::GupTestFops`]) hold a default one (no test running) as
+/// the open file description's state; their `release` stops the test.
 #[derive(Debug, Default)]
 pub struct GupTestFile {
     longterm: Mutex<Option<LongtermPins>>,
@@ -694,6 +692,11 @@ impl GupTestFile {
         crate::fs::lock(&self.longterm)
             .as_ref()
             .map_or(0, |p| p.pages.len())
+    }
+
+    /// `pin_longterm_test_stop()`: unpins the pages of the running test, if any.
+    pub fn longterm_stop(&self) {
+        crate::fs::lock(&self.longterm).take();
     }
 
     /// `pin_longterm_test_start()`.
@@ -789,7 +792,7 @@ impl GupTestFile {
         match cmd {
             PIN_LONGTERM_TEST_START => return self.longterm_start(mm, arg),
             PIN_LONGTERM_TEST_STOP => {
-                crate::fs::lock(&self.longterm).take();
+                self.longterm_stop();
                 return Ok(0);
             }
             PIN_LONGTERM_TEST_READ => return self.longterm_read(mm, arg),
@@ -817,21 +820,4 @@ impl GupTestFile {
         mm.copy_to_user(arg, &gup.to_bytes())?;
         Ok(0)
     }
-}
-
-/// Creates `/sys/kernel/debug/gup_test` (mode 0600, as `debugfs_create_file_unsafe()`;
-/// `/sys/kernel/debug` 0700 as debugfs is mounted) in `vfs`.
-///
-/// # Errors
-/// As [`Vfs::add_kernel_file`].
-pub fn register(vfs: &Vfs) -> KResult<()> {
-    vfs.create_dir_all(b"/sys/kernel", 0o555)?;
-    vfs.add_kernel_file(
-        b"/sys/kernel/debug",
-        0o700,
-        b"gup_test",
-        0o600,
-        KernelNode::GupTest,
-    )?;
-    Ok(())
 }

@@ -510,31 +510,3 @@ fn longterm_test_is_per_file_and_unpins_on_stop_and_release() {
     }
     clean(&phys);
 }
-
-#[test]
-fn gup_test_file_in_the_vfs() {
-    let vfs = crate::fs::Vfs::new(crate::fs::VfsConfig::default());
-    register(&vfs).unwrap();
-    let i = vfs
-        .lookup(
-            &vfs.root(),
-            b"/bin/x",
-            crate::fs::Cred::default(),
-            b"/sys/kernel/debug/gup_test",
-            true,
-        )
-        .unwrap();
-    assert_eq!(i.mode(), 0o100600, "a debugfs regular file, 0600");
-    let d = vfs
-        .lookup(
-            &vfs.root(),
-            b"/bin/x",
-            crate::fs::Cred::default(),
-            b"/sys/kernel/debug",
-            true,
-        )
-        .unwrap();
-    assert_eq!(d.mode(), 0o040700);
-    assert_eq!(i.kernel_node(), Some(crate::fs::KernelNode::GupTest));
-    assert_eq!(register(&vfs), Err(Errno::EEXIST));
-}

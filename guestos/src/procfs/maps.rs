@@ -15,19 +15,21 @@
 //! `/dev/zero (deleted)` on device `00:01`; it has no inode here, so its inode number is
 //! printed as 0 (Linux prints the shmem inode's).
 //!
-//! The text is generated when read, from the VMAs of that moment: each `read()` call
-//! renders the whole table and returns the bytes at the file offset. `seq_file`
-//! regenerates records from the offset at each read as well, so sequential reads agree as
-//! long as the mappings do not change in between (when they do, Linux may repeat or skip
-//! a line at the seam; here a line may be cut differently).
+//! The file is a `seq_file` ([`SeqFile`]) whose records are the VMAs in address order
+//! (`m_start()`/`m_next()`/`show_map()`): the iterator position is the end address of
+//! the last VMA shown, and the next record is the first VMA ending above it
+//! ([`crate::mm::VmaTree::find_vma`]), so a read costs one look-up (O(log n)) plus the
+//! lines it returns, whatever the size of the table. When the mappings change between two
+//! reads, the second carries on after the last VMA shown, as Linux's does.
 
 use devices::PAGE_SIZE;
 
-use super::copy_out;
+use super::{KernelFileBinding, ProcBinding};
 use crate::errno::KResult;
-use crate::fs::KernelFileBinding;
+use crate::fs::{
+    seq_lseek, FileCtx, FileOperations, IoResult, Kiocb, OpenFile, SeqFile, SeqOperations,
+};
 use crate::mm::{Mm, VmFlags, Vma, VmaBacking};
-use crate::process::Tasks;
 
 /// Column at which a name starts, minus the one space `seq_pad()` adds
 /// (`25 + sizeof(void *) * 6 - 1` on 64-bit).
@@ -127,32 +129,71 @@ fn vma_name(mm: &Mm, vma: &Vma) -> Option<Vec<u8>> {
     }
 }
 
-/// `seq_read()` of the maps of the bound address space: `count` bytes at `pos` of the
-/// text rendered now, copied to the caller's `buf`. Returns the result and the new file
-/// position.
-pub(super) fn maps_read(
-    tasks: &mut Tasks<'_>,
-    caller: u32,
-    binding: Option<KernelFileBinding>,
-    buf: u64,
-    count: usize,
-    pos: u64,
-) -> (KResult<usize>, u64) {
-    let text = match binding {
-        Some(KernelFileBinding { mm: Some(grab), .. }) => grab
-            .mmget_not_zero()
-            .map(|mm| show_maps(&mm.mmap_write_lock()))
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    let start = usize::try_from(pos).unwrap_or(usize::MAX).min(text.len());
-    let end = start.saturating_add(count).min(text.len());
-    let piece = text.get(start..end).unwrap_or_default();
-    if piece.is_empty() {
-        return (Ok(0), pos);
+/// `proc_pid_maps_operations`: `seq_read_iter()` over the VMAs, `seq_lseek()`, opened
+/// by `proc_maps_open()`; no `write` (`EINVAL`).
+#[derive(Debug)]
+pub struct ProcMapsFile {
+    binding: ProcBinding,
+    seq: SeqFile,
+}
+
+impl ProcMapsFile {
+    pub(super) fn new(binding: ProcBinding) -> Self {
+        ProcMapsFile {
+            binding,
+            seq: SeqFile::new(),
+        }
     }
-    match copy_out(tasks, caller, buf, piece) {
-        Ok(n) => (Ok(n), pos + n as u64),
-        Err(e) => (Err(e), pos),
+
+    /// The `seq_file` state (how many lines the reads have rendered).
+    pub fn seq_file(&self) -> &SeqFile {
+        &self.seq
+    }
+}
+
+/// `m_start()` + `show_map()` + `m_next()`: the line of the first VMA of the bound
+/// address space ending above `last_end`; the next position is that VMA's end. Nothing
+/// for a descriptor without a live address space.
+impl SeqOperations for ProcBinding {
+    fn show(&self, _ctx: &mut FileCtx<'_, '_>, last_end: u64, out: &mut Vec<u8>) -> Option<u64> {
+        let KernelFileBinding { mm: Some(grab), .. } = self.get()? else {
+            return None;
+        };
+        // mmget_not_zero() on the address space grabbed at open, its mmap_lock for
+        // this line.
+        let users = grab.mmget_not_zero()?;
+        let mm = users.mmap_write_lock();
+        if mm.is_dead() {
+            return None;
+        }
+        let vma = mm.vmas().find_vma(last_end)?;
+        show_map_vma(out, &mm, vma);
+        Some(vma.end)
+    }
+}
+
+impl FileOperations for ProcMapsFile {
+    fn open(&self, ctx: &mut FileCtx<'_, '_>) -> KResult<()> {
+        self.binding.open(ctx)
+    }
+
+    fn read(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        iocb: &mut Kiocb,
+        buf: u64,
+        len: usize,
+    ) -> IoResult<usize> {
+        self.seq.read(&self.binding, ctx, iocb, buf, len)
+    }
+
+    /// No `write`.
+    fn can_write(&self) -> bool {
+        false
+    }
+
+    fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
+        seq_lseek(offset, whence, pos)
     }
 }

@@ -11,13 +11,70 @@
 
 use devices::PAGE_SIZE;
 
+use super::{mem_lseek, task_rw, ProcBinding};
 use crate::errno::{Errno, KResult};
-use crate::fs::KernelFileBinding;
+use crate::fs::{
+    FileCtx, FileOperations, IoResult, KernelFileBinding, Kiocb, OpenFile, WriteSource,
+};
 use crate::mm::gup::access_remote_vm;
 use crate::mm::FollFlags;
 use crate::percpu::ResumableSection;
 use crate::process::Tasks;
 use crate::uaccess::UserAccess;
+
+/// `proc_mem_operations`: `mem_read()`/`mem_write()` ([`mem_rw`]), `mem_lseek()`,
+/// opened by `mem_open()` (`FMODE_UNSIGNED_OFFSET`).
+#[derive(Debug)]
+pub struct ProcMemFile {
+    pub(super) binding: ProcBinding,
+}
+
+impl FileOperations for ProcMemFile {
+    fn open(&self, ctx: &mut FileCtx<'_, '_>) -> KResult<()> {
+        self.binding.open(ctx)
+    }
+
+    fn read(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        iocb: &mut Kiocb,
+        buf: u64,
+        len: usize,
+    ) -> IoResult<usize> {
+        let binding = self.binding.get();
+        task_rw(ctx, iocb, |tasks, caller, pos| {
+            mem_rw(tasks, caller, binding, buf, len, pos, false)
+        })
+    }
+
+    /// The bytes come from the caller's memory (a `writev` goes segment by segment, as
+    /// `do_loop_readv_writev()` does for a file with only `->write`).
+    fn write(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        iocb: &mut Kiocb,
+        src: WriteSource<'_>,
+        len: usize,
+    ) -> IoResult<usize> {
+        let WriteSource::User(buf) = src else {
+            return Err(Errno::EFAULT.into());
+        };
+        let binding = self.binding.get();
+        task_rw(ctx, iocb, |tasks, caller, pos| {
+            mem_rw(tasks, caller, binding, buf, len, pos, true)
+        })
+    }
+
+    fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
+        mem_lseek(offset, whence, pos)
+    }
+
+    fn unsigned_offset(&self) -> bool {
+        true
+    }
+}
 
 /// `mem_rw()`: moves up to `count` bytes between the caller's buffer at `buf` and the
 /// bound address space at address `pos`, page by page: for a write, copy a piece from

@@ -18,8 +18,9 @@
 
 use devices::PAGE_SIZE;
 
+use super::{mem_lseek, task_rw, ProcBinding};
 use crate::errno::{Errno, KResult};
-use crate::fs::KernelFileBinding;
+use crate::fs::{FileCtx, FileOperations, IoResult, KernelFileBinding, Kiocb, OpenFile};
 use crate::mm::pgtable::pte_pfn;
 use crate::mm::{Mm, PageFlags, Pfn};
 use crate::process::Tasks;
@@ -81,6 +82,42 @@ pub fn pagemap_entry(mm: &Mm, addr: u64, show_pfn: bool) -> u64 {
     }
     let frame = if show_pfn { pfn.0 & PM_PFRAME_MASK } else { 0 };
     frame | flags
+}
+
+/// `proc_pagemap_operations`: [`pagemap_read`], `mem_lseek()`, opened by
+/// `pagemap_open()`; no `write` (`EINVAL`).
+#[derive(Debug)]
+pub struct ProcPagemapFile {
+    pub(super) binding: ProcBinding,
+}
+
+impl FileOperations for ProcPagemapFile {
+    fn open(&self, ctx: &mut FileCtx<'_, '_>) -> KResult<()> {
+        self.binding.open(ctx)
+    }
+
+    fn read(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        iocb: &mut Kiocb,
+        buf: u64,
+        len: usize,
+    ) -> IoResult<usize> {
+        let binding = self.binding.get();
+        task_rw(ctx, iocb, |tasks, caller, pos| {
+            pagemap_read(tasks, caller, binding, buf, len, pos)
+        })
+    }
+
+    /// No `write`.
+    fn can_write(&self) -> bool {
+        false
+    }
+
+    fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
+        mem_lseek(offset, whence, pos)
+    }
 }
 
 /// `pagemap_read()`: `count` bytes of entries from file offset `pos` into the caller's

@@ -22,12 +22,12 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{
-    FileTarget, Inode, IoError, IoResult, KernelFile, Kstat, OpenFile, Pipe, ProcessFs, TimeUpdate,
-    Timespec, Vfs, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR,
-    AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT, O_CLOEXEC, O_CREAT,
-    O_DIRECT, O_DIRECTORY, O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_TMPFILE,
-    O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF, PIPE_CAPACITY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
-    S_IFMT, S_IFREG, S_IFSOCK,
+    FileCtx, FileTarget, Inode, IoError, IoResult, KernelFile, Kstat, OpenFile, Pipe, ProcessFs,
+    TimeUpdate, Timespec, Vfs, WriteSource, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT,
+    AT_REMOVEDIR, AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT,
+    O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH,
+    O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF, PIPE_CAPACITY, S_IFBLK, S_IFCHR,
+    S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK,
 };
 use crate::uaccess::UserAccess;
 
@@ -61,28 +61,13 @@ pub const FD_CLOEXEC: u64 = 1;
 /// `renameat2`: do not replace an existing target.
 pub const RENAME_NOREPLACE: u32 = 1;
 
-/// `TCGETS` (include/uapi/asm-generic/ioctls.h).
-pub const TCGETS: u32 = 0x5401;
-/// `TCSETS`.
-pub const TCSETS: u32 = 0x5402;
-/// `TCSETSW`.
-pub const TCSETSW: u32 = 0x5403;
-/// `TCSETSF`.
-pub const TCSETSF: u32 = 0x5404;
-/// `TIOCGWINSZ`.
-pub const TIOCGWINSZ: u32 = 0x5413;
-/// `FIONREAD`: bytes available to read.
-pub const FIONREAD: u32 = 0x541b;
+pub use crate::fs::{FIONREAD, TCGETS, TCSETS, TCSETSF, TCSETSW, TIOCGWINSZ};
 /// `FIONBIO`: set or clear `O_NONBLOCK` from `*(int *)arg`.
 pub const FIONBIO: u32 = 0x5421;
 /// `FIONCLEX`: clear close-on-exec.
 pub const FIONCLEX: u32 = 0x5450;
 /// `FIOCLEX`: set close-on-exec.
 pub const FIOCLEX: u32 = 0x5451;
-
-/// Size of the kernel's `struct termios` for `TCGETS` on asm-generic (`NCCS` = 19):
-/// four `tcflag_t`, `c_line`, `c_cc[19]`.
-const TERMIOS_SIZE: usize = 36;
 
 // ----- Argument helpers. -----
 
@@ -145,23 +130,6 @@ fn empty_target(p: &ProcessFs, dirfd: i32) -> KResult<EmptyTarget> {
     Ok(EmptyTarget::File(p.fds.get(fd)?))
 }
 
-/// Copies `data` to user memory at `va` page by page; returns the bytes copied before a
-/// fault, or `EFAULT` if none.
-fn copy_out(u: &mut dyn UserAccess, va: u64, data: &[u8]) -> KResult<usize> {
-    let mut done = 0usize;
-    while done < data.len() {
-        let addr = va.checked_add(done as u64).ok_or(Errno::EFAULT)?;
-        let in_page = (0x1000 - (addr & 0xfff)) as usize;
-        let n = in_page.min(data.len() - done);
-        let piece = data.get(done..done + n).unwrap_or_default();
-        if let Err(e) = u.copy_to_user(addr, piece) {
-            return if done > 0 { Ok(done) } else { Err(e) };
-        }
-        done += n;
-    }
-    Ok(done)
-}
-
 fn no_block(r: IoResult<usize>) -> KResult<u64> {
     match r {
         Ok(n) => Ok(n as u64),
@@ -169,35 +137,6 @@ fn no_block(r: IoResult<usize>) -> KResult<u64> {
         // Only pipes block, and they are refused (ESPIPE) before any positional I/O.
         Err(IoError::WouldBlock(_)) => Err(Errno::EAGAIN),
     }
-}
-
-fn do_read(
-    vfs: &Vfs,
-    f: &OpenFile,
-    u: &mut dyn UserAccess,
-    buf: u64,
-    len: usize,
-    at: Option<u64>,
-) -> IoResult<usize> {
-    let mut off = 0u64;
-    f.read(vfs, at, len, &mut |data: &[u8]| {
-        let n = copy_out(u, buf.wrapping_add(off), data)?;
-        off += n as u64;
-        Ok(n)
-    })
-}
-
-fn do_write(
-    vfs: &Vfs,
-    f: &OpenFile,
-    u: &mut dyn UserAccess,
-    buf: u64,
-    len: usize,
-    at: Option<u64>,
-) -> IoResult<usize> {
-    f.write(vfs, at, len, &mut |off: usize, dst: &mut [u8]| {
-        u.copy_from_user(buf.checked_add(off as u64).ok_or(Errno::EFAULT)?, dst)
-    })
 }
 
 // ----- open / close. -----
@@ -336,8 +275,7 @@ pub fn sys_close(p: &mut ProcessFs, fd: u64) -> KResult<u64> {
 /// `read(fd, buf, count)`.
 ///
 /// # Errors
-/// `EBADF`, `EISDIR`, `EFAULT`, `EINVAL`; `EAGAIN` or [`IoError::WouldBlock`] on an empty
-/// pipe.
+/// As [`ksys_read`], plus `EBADF` for a bad descriptor.
 pub fn sys_read(
     p: &mut ProcessFs,
     vfs: &Vfs,
@@ -347,19 +285,30 @@ pub fn sys_read(
     count: u64,
 ) -> SysResult {
     let f = p.fds.get(fd_arg(fd))?;
-    if !f.access().0 {
-        return Err(Errno::EBADF.into());
-    }
+    ksys_read(&mut FileCtx::current(vfs, u), &f, buf, count)
+}
+
+/// `ksys_read()` on description `f`: `count` bytes (clamped to `MAX_RW_COUNT`) to `buf`
+/// at the file position, through the file's `read`.
+///
+/// # Errors
+/// `EBADF` if not open for reading; `EINVAL` for a file without `read`; `EFAULT` for a
+/// buffer beyond user space; the file's (`EISDIR`…; `EAGAIN` or [`IoError::WouldBlock`] on an empty pipe).
+pub fn ksys_read(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, buf: u64, count: u64) -> SysResult {
+    f.may_access(false)?;
     access_ok(buf, count)?;
-    let len = count.min(MAX_RW_COUNT as u64) as usize;
-    Ok(do_read(vfs, &f, u, buf, len, None)? as u64)
+    Ok(f.read(ctx, None, buf, clamp_count(count))? as u64)
+}
+
+/// `count` clamped to `MAX_RW_COUNT`.
+fn clamp_count(count: u64) -> usize {
+    count.min(MAX_RW_COUNT as u64) as usize
 }
 
 /// `write(fd, buf, count)`.
 ///
 /// # Errors
-/// `EBADF`, `EFAULT`, `EFBIG`, `ENOSPC`, `EPIPE` (raise `SIGPIPE`); `EAGAIN` or
-/// [`IoError::WouldBlock`] on a full pipe.
+/// As [`ksys_write`], plus `EBADF` for a bad descriptor.
 pub fn sys_write(
     p: &mut ProcessFs,
     vfs: &Vfs,
@@ -369,18 +318,26 @@ pub fn sys_write(
     count: u64,
 ) -> SysResult {
     let f = p.fds.get(fd_arg(fd))?;
-    if !f.access().1 {
-        return Err(Errno::EBADF.into());
-    }
+    ksys_write(&mut FileCtx::current(vfs, u), &f, buf, count)
+}
+
+/// `ksys_write()` on description `f`: `count` bytes of `buf` at the file position
+/// through the file's `write`.
+///
+/// # Errors
+/// `EBADF` if not open for writing; `EINVAL` for a file without `write`; `EFAULT`; the
+/// file's (`EFBIG`, `ENOSPC`, `EPIPE`:
+/// raise `SIGPIPE`; `EAGAIN` or [`IoError::WouldBlock`] on a full pipe).
+pub fn ksys_write(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, buf: u64, count: u64) -> SysResult {
+    f.may_access(true)?;
     access_ok(buf, count)?;
-    let len = count.min(MAX_RW_COUNT as u64) as usize;
-    Ok(do_write(vfs, &f, u, buf, len, None)? as u64)
+    Ok(f.write(ctx, None, WriteSource::User(buf), clamp_count(count))? as u64)
 }
 
 /// `pread64(fd, buf, count, offset)`.
 ///
 /// # Errors
-/// `EBADF`, `EINVAL` (negative offset), `ESPIPE` (pipe or host stream), `EISDIR`, `EFAULT`.
+/// As [`ksys_pread64`], plus `EBADF` for a bad descriptor.
 pub fn sys_pread64(
     p: &mut ProcessFs,
     vfs: &Vfs,
@@ -391,25 +348,45 @@ pub fn sys_pread64(
     offset: u64,
 ) -> KResult<u64> {
     let f = p.fds.get(fd_arg(fd))?;
+    ksys_pread64(&mut FileCtx::current(vfs, u), &f, buf, count, offset)
+}
+
+/// `ksys_pread64()` on description `f`: `count` bytes at `offset`, leaving the file
+/// position.
+///
+/// # Errors
+/// `EINVAL` (negative offset), `ESPIPE` (a stream: pipe, host stream, `gup_test`),
+/// `EBADF`, `EFAULT`; the file's.
+pub fn ksys_pread64(
+    ctx: &mut FileCtx<'_, '_>,
+    f: &OpenFile,
+    buf: u64,
+    count: u64,
+    offset: u64,
+) -> KResult<u64> {
+    positional_ok(f, offset, false)?;
+    access_ok(buf, count)?;
+    no_block(f.read(ctx, Some(offset), buf, clamp_count(count)))
+}
+
+/// The checks of `ksys_pread64()`/`ksys_pwrite64()` before the file's: a non-negative
+/// `offset` (`EINVAL`), a file with a position (`ESPIPE`, `FMODE_PREAD`/`FMODE_PWRITE`),
+/// open for reading (or writing when `write`: `EBADF`), with the operation (`EINVAL`).
+fn positional_ok(f: &OpenFile, offset: u64, write: bool) -> KResult<()> {
     if (offset as i64) < 0 {
         return Err(Errno::EINVAL);
     }
     if f.is_stream() {
         return Err(Errno::ESPIPE);
     }
-    if !f.access().0 {
-        return Err(Errno::EBADF);
-    }
-    access_ok(buf, count)?;
-    let len = count.min(MAX_RW_COUNT as u64) as usize;
-    no_block(do_read(vfs, &f, u, buf, len, Some(offset)))
+    f.may_access(write)
 }
 
 /// `pwrite64(fd, buf, count, offset)`; with `O_APPEND` the data goes to the end anyway,
 /// as on Linux.
 ///
 /// # Errors
-/// `EBADF`, `EINVAL`, `ESPIPE`, `EFAULT`, `EFBIG`, `ENOSPC`.
+/// As [`ksys_pwrite64`], plus `EBADF` for a bad descriptor.
 pub fn sys_pwrite64(
     p: &mut ProcessFs,
     vfs: &Vfs,
@@ -420,18 +397,28 @@ pub fn sys_pwrite64(
     offset: u64,
 ) -> KResult<u64> {
     let f = p.fds.get(fd_arg(fd))?;
-    if (offset as i64) < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if f.is_stream() {
-        return Err(Errno::ESPIPE);
-    }
-    if !f.access().1 {
-        return Err(Errno::EBADF);
-    }
+    ksys_pwrite64(&mut FileCtx::current(vfs, u), &f, buf, count, offset)
+}
+
+/// `ksys_pwrite64()` on description `f`: `count` bytes at `offset`.
+///
+/// # Errors
+/// `EINVAL`, `ESPIPE`, `EBADF`, `EFAULT`; the file's (`EFBIG`, `ENOSPC`…).
+pub fn ksys_pwrite64(
+    ctx: &mut FileCtx<'_, '_>,
+    f: &OpenFile,
+    buf: u64,
+    count: u64,
+    offset: u64,
+) -> KResult<u64> {
+    positional_ok(f, offset, true)?;
     access_ok(buf, count)?;
-    let len = count.min(MAX_RW_COUNT as u64) as usize;
-    no_block(do_write(vfs, &f, u, buf, len, Some(offset)))
+    no_block(f.write(
+        ctx,
+        Some(offset),
+        WriteSource::User(buf),
+        clamp_count(count),
+    ))
 }
 
 /// `import_iovec`: reads and checks `iovcnt` `struct iovec { void *base; size_t len; }`,
@@ -463,10 +450,10 @@ pub(crate) fn import_iovec(
     Ok(out)
 }
 
-/// `readv(fd, iov, iovcnt)`: the segments are filled in order until one comes back short.
+/// `readv(fd, iov, iovcnt)`.
 ///
 /// # Errors
-/// As [`sys_read`], plus `EINVAL` for `iovcnt > 1024` or a negative length.
+/// As [`do_readv`], plus `EBADF` for a bad descriptor.
 pub fn sys_readv(
     p: &mut ProcessFs,
     vfs: &Vfs,
@@ -476,16 +463,25 @@ pub fn sys_readv(
     iovcnt: u64,
 ) -> SysResult {
     let f = p.fds.get(fd_arg(fd))?;
-    if !f.access().0 {
-        return Err(Errno::EBADF.into());
-    }
-    let segs = import_iovec(u, iov, iovcnt)?;
+    do_readv(&mut FileCtx::current(vfs, u), &f, iov, iovcnt)
+}
+
+/// `vfs_readv()` on description `f`: the segments are read in order
+/// (`do_loop_readv_writev()`) until one comes back short.
+///
+/// # Errors
+/// As [`ksys_read`], plus `EINVAL` for `iovcnt > 1024`, a negative length or a range
+/// `rw_verify_area()` refuses.
+pub fn do_readv(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, iov: u64, iovcnt: u64) -> SysResult {
+    f.may_access(false)?;
+    let segs = import_iovec(&mut *ctx.user()?, iov, iovcnt)?;
+    f.rw_verify_area(None, segs.iter().map(|s| s.1).sum())?;
     let mut done = 0u64;
     for (base, len) in segs {
         if len == 0 {
             continue;
         }
-        match do_read(vfs, &f, u, base, len, None) {
+        match f.read(ctx, None, base, len) {
             Ok(n) => {
                 done += n as u64;
                 if n < len {
@@ -499,11 +495,10 @@ pub fn sys_readv(
     Ok(done)
 }
 
-/// `writev(fd, iov, iovcnt)`: a total of at most `PIPE_BUF` bytes is gathered and written
-/// in one piece (so it is atomic on a pipe); larger totals go segment by segment.
+/// `writev(fd, iov, iovcnt)`.
 ///
 /// # Errors
-/// As [`sys_write`], plus `EINVAL` for `iovcnt > 1024` or a negative length.
+/// As [`do_writev`], plus `EBADF` for a bad descriptor.
 pub fn sys_writev(
     p: &mut ProcessFs,
     vfs: &Vfs,
@@ -513,23 +508,30 @@ pub fn sys_writev(
     iovcnt: u64,
 ) -> SysResult {
     let f = p.fds.get(fd_arg(fd))?;
-    if !f.access().1 {
-        return Err(Errno::EBADF.into());
-    }
-    let segs = import_iovec(u, iov, iovcnt)?;
+    do_writev(&mut FileCtx::current(vfs, u), &f, iov, iovcnt)
+}
+
+/// `vfs_writev()` on description `f`: on a stream (a pipe) a total of at most
+/// `PIPE_BUF` bytes is gathered and written in one piece, so it is atomic, as
+/// `pipe_write()` takes the whole `iov_iter`; otherwise segment by segment until one is
+/// short.
+///
+/// # Errors
+/// As [`ksys_write`], plus `EINVAL` for `iovcnt > 1024`, a negative length or a range
+/// `rw_verify_area()` refuses.
+pub fn do_writev(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, iov: u64, iovcnt: u64) -> SysResult {
+    f.may_access(true)?;
+    let segs = import_iovec(&mut *ctx.user()?, iov, iovcnt)?;
     let total: usize = segs.iter().map(|s| s.1).sum();
-    if total <= PIPE_BUF {
+    f.rw_verify_area(None, total)?;
+    if total <= PIPE_BUF && f.is_stream() {
         let mut gathered = Vec::with_capacity(total);
         for &(base, len) in &segs {
             let mut piece = vec![0u8; len];
-            u.copy_from_user(base, &mut piece)?;
+            ctx.user()?.copy_from_user(base, &mut piece)?;
             gathered.extend_from_slice(&piece);
         }
-        let n = f.write(vfs, None, total, &mut |off: usize, dst: &mut [u8]| {
-            let src = gathered.get(off..off + dst.len()).ok_or(Errno::EFAULT)?;
-            dst.copy_from_slice(src);
-            Ok(())
-        })?;
+        let n = f.write(ctx, None, WriteSource::Kernel(&gathered), total)?;
         return Ok(n as u64);
     }
     let mut done = 0u64;
@@ -537,7 +539,7 @@ pub fn sys_writev(
         if len == 0 {
             continue;
         }
-        match do_write(vfs, &f, u, base, len, None) {
+        match f.write(ctx, None, WriteSource::User(base), len) {
             Ok(n) => {
                 done += n as u64;
                 if n < len {
@@ -554,7 +556,7 @@ pub fn sys_writev(
 /// `lseek(fd, offset, whence)`.
 ///
 /// # Errors
-/// `EBADF`, `ESPIPE`, `EINVAL`, `ENXIO` (see [`OpenFile::seek`]).
+/// `EBADF`; the rest as [`OpenFile::seek`].
 pub fn sys_lseek(p: &mut ProcessFs, fd: u64, offset: u64, whence: u64) -> KResult<u64> {
     let f = p.fds.get(fd_arg(fd))?;
     f.seek(offset as i64, whence as u32)
@@ -1542,39 +1544,23 @@ pub fn mmap_file(p: &ProcessFs, fd: u64) -> KResult<Arc<OpenFile>> {
     Ok(f)
 }
 
-/// The termios of a fresh terminal (`tty_std_termios`, drivers/tty/tty_io.c):
-/// `c_iflag = ICRNL|IXON`, `c_oflag = OPOST|ONLCR`, `c_cflag = B38400|CS8|CREAD|HUPCL`,
-/// `c_lflag = ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN`, `c_cc = INIT_C_CC`.
-fn std_termios() -> [u8; TERMIOS_SIZE] {
-    let mut t = [0u8; TERMIOS_SIZE];
-    let iflag: u32 = 0o400 | 0o2000;
-    let oflag: u32 = 0o1 | 0o4;
-    let cflag: u32 = 0o17 | 0o60 | 0o200 | 0o2000;
-    let lflag: u32 = 0o1 | 0o2 | 0o10 | 0o20 | 0o40 | 0o1000 | 0o4000 | 0o100000;
-    t[0..4].copy_from_slice(&iflag.to_le_bytes());
-    t[4..8].copy_from_slice(&oflag.to_le_bytes());
-    t[8..12].copy_from_slice(&cflag.to_le_bytes());
-    t[12..16].copy_from_slice(&lflag.to_le_bytes());
-    // c_line = 0 at 16; c_cc[19] at 17: INIT_C_CC (include/linux/tty.h).
-    let cc: [u8; 17] = [3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0];
-    t[17..34].copy_from_slice(&cc);
-    t
-}
-
 /// Whether `cmd` is one of the commands `do_vfs_ioctl()` handles for every file before
 /// the file's own `unlocked_ioctl` (`FIOCLEX`, `FIONCLEX`, `FIONBIO`).
 pub fn is_generic_ioctl(cmd: u32) -> bool {
     matches!(cmd, FIOCLEX | FIONCLEX | FIONBIO)
 }
 
-/// `ioctl(fd, cmd, arg)`: `FIOCLEX`, `FIONCLEX`, `FIONBIO` on any descriptor; `FIONREAD`
-/// on pipes; `TCGETS`, `TCSETS*` and `TIOCGWINSZ` (24×80) on a host stream that is a
-/// terminal.
+/// `ioctl(fd, cmd, arg)`: `FIOCLEX`, `FIONCLEX`, `FIONBIO` on any descriptor
+/// (`do_vfs_ioctl()`); every other command goes to the file's `unlocked_ioctl`
+/// ([`OpenFile::ioctl`]: `FIONREAD` on pipes; `TCGETS`, `TCSETS*` and `TIOCGWINSZ` on a
+/// host stream that is a terminal).
 ///
 /// # Errors
-/// `EBADF`; `ENOTTY` for everything else (files, pipes, non-terminal streams); `EFAULT`.
+/// `EBADF` (also for an `O_PATH` descriptor); `EFAULT`; the file's (`ENOTTY` for a file
+/// without the command).
 pub fn sys_ioctl(
     p: &mut ProcessFs,
+    vfs: &Vfs,
     u: &mut dyn UserAccess,
     fd: u64,
     cmd: u64,
@@ -1590,7 +1576,7 @@ pub fn sys_ioctl(
     match cmd {
         FIOCLEX | FIONCLEX => {
             p.fds.set_cloexec(fd, cmd == FIOCLEX)?;
-            return Ok(0);
+            Ok(0)
         }
         FIONBIO => {
             let mut v = [0u8; 4];
@@ -1602,36 +1588,9 @@ pub fn sys_ioctl(
             } else {
                 flags & !O_NONBLOCK
             });
-            return Ok(0);
-        }
-        _ => {}
-    }
-    match f.target() {
-        FileTarget::Pipe(end) if cmd == FIONREAD => {
-            let n = end.pipe().available() as i32;
-            u.copy_to_user(arg, &n.to_le_bytes())?;
             Ok(0)
         }
-        FileTarget::Host(streams, which) if streams.is_terminal(*which) => match cmd {
-            TCGETS => {
-                u.copy_to_user(arg, &std_termios())?;
-                Ok(0)
-            }
-            TCSETS | TCSETSW | TCSETSF => {
-                let mut t = [0u8; TERMIOS_SIZE];
-                u.copy_from_user(arg, &mut t)?;
-                Ok(0)
-            }
-            TIOCGWINSZ => {
-                let mut ws = [0u8; 8];
-                ws[0..2].copy_from_slice(&24u16.to_le_bytes());
-                ws[2..4].copy_from_slice(&80u16.to_le_bytes());
-                u.copy_to_user(arg, &ws)?;
-                Ok(0)
-            }
-            _ => Err(Errno::ENOTTY),
-        },
-        _ => Err(Errno::ENOTTY),
+        _ => f.ioctl(&mut FileCtx::current(vfs, u), cmd, arg),
     }
 }
 

@@ -1027,7 +1027,7 @@ fn pipe_round_trip_eof_and_epipe() {
     put_iov(&mut e, &[(BUF, 4)]);
     // FIONREAD.
     assert_eq!(
-        sys_ioctl(&mut e.p, &mut e.u, r, FIONREAD.into(), SMALL + 64),
+        sys_ioctl(&mut e.p, &e.vfs, &mut e.u, r, FIONREAD.into(), SMALL + 64),
         Ok(0)
     );
     assert_eq!(e.get(SMALL + 64, 4), 4i32.to_le_bytes());
@@ -1737,29 +1737,35 @@ fn utimensat_descriptors_links_and_permissions() {
 fn ioctl_terminal_and_not() {
     let mut e = env();
     assert_eq!(
-        sys_ioctl(&mut e.p, &mut e.u, 1, TCGETS.into(), SMALL),
+        sys_ioctl(&mut e.p, &e.vfs, &mut e.u, 1, TCGETS.into(), SMALL),
         Err(Errno::ENOTTY)
     );
     let fd = e.create("/f", b"");
     assert_eq!(
-        sys_ioctl(&mut e.p, &mut e.u, fd, TCGETS.into(), SMALL),
+        sys_ioctl(&mut e.p, &e.vfs, &mut e.u, fd, TCGETS.into(), SMALL),
         Err(Errno::ENOTTY)
     );
     assert_eq!(
-        sys_ioctl(&mut e.p, &mut e.u, fd, TIOCGWINSZ.into(), SMALL),
+        sys_ioctl(&mut e.p, &e.vfs, &mut e.u, fd, TIOCGWINSZ.into(), SMALL),
         Err(Errno::ENOTTY)
     );
     assert_eq!(
-        sys_ioctl(&mut e.p, &mut e.u, 99, TCGETS.into(), SMALL),
+        sys_ioctl(&mut e.p, &e.vfs, &mut e.u, 99, TCGETS.into(), SMALL),
         Err(Errno::EBADF)
     );
-    assert_eq!(sys_ioctl(&mut e.p, &mut e.u, fd, FIOCLEX.into(), 0), Ok(0));
+    assert_eq!(
+        sys_ioctl(&mut e.p, &e.vfs, &mut e.u, fd, FIOCLEX.into(), 0),
+        Ok(0)
+    );
     assert_eq!(sys_fcntl(&mut e.p, fd, F_GETFD.into(), 0), Ok(FD_CLOEXEC));
-    assert_eq!(sys_ioctl(&mut e.p, &mut e.u, fd, FIONCLEX.into(), 0), Ok(0));
+    assert_eq!(
+        sys_ioctl(&mut e.p, &e.vfs, &mut e.u, fd, FIONCLEX.into(), 0),
+        Ok(0)
+    );
     assert_eq!(sys_fcntl(&mut e.p, fd, F_GETFD.into(), 0), Ok(0));
     e.put(SMALL, &1i32.to_le_bytes());
     assert_eq!(
-        sys_ioctl(&mut e.p, &mut e.u, fd, FIONBIO.into(), SMALL),
+        sys_ioctl(&mut e.p, &e.vfs, &mut e.u, fd, FIONBIO.into(), SMALL),
         Ok(0)
     );
     assert_eq!(
@@ -1775,26 +1781,29 @@ fn ioctl_terminal_and_not() {
         [true, true, false],
     );
     let mut p = ProcessFs::new(&vfs, &Arc::new(streams));
-    assert_eq!(sys_ioctl(&mut p, &mut e.u, 1, TCGETS.into(), SMALL), Ok(0));
+    assert_eq!(
+        sys_ioctl(&mut p, &vfs, &mut e.u, 1, TCGETS.into(), SMALL),
+        Ok(0)
+    );
     let t = e.get(SMALL, 36);
     let lflag = u32::from_le_bytes(t[12..16].try_into().unwrap());
     assert_ne!(lflag & 0o2, 0, "ICANON");
     assert_eq!(t[17], 3, "VINTR is ^C");
     assert_eq!(
-        sys_ioctl(&mut p, &mut e.u, 0, TIOCGWINSZ.into(), SMALL),
+        sys_ioctl(&mut p, &vfs, &mut e.u, 0, TIOCGWINSZ.into(), SMALL),
         Ok(0)
     );
     assert_eq!(e.get(SMALL, 4), [24, 0, 80, 0]);
     assert_eq!(
-        sys_ioctl(&mut p, &mut e.u, 2, TCGETS.into(), SMALL),
+        sys_ioctl(&mut p, &vfs, &mut e.u, 2, TCGETS.into(), SMALL),
         Err(Errno::ENOTTY)
     );
     assert_eq!(
-        sys_ioctl(&mut p, &mut e.u, 1, TCGETS.into(), 0x10),
+        sys_ioctl(&mut p, &vfs, &mut e.u, 1, TCGETS.into(), 0x10),
         Err(Errno::EFAULT)
     );
     assert_eq!(
-        sys_ioctl(&mut p, &mut e.u, 1, 0x1234, SMALL),
+        sys_ioctl(&mut p, &vfs, &mut e.u, 1, 0x1234, SMALL),
         Err(Errno::ENOTTY)
     );
     let st = {
@@ -2037,7 +2046,7 @@ mod fuzz {
             22 => sys_chdir(p, v, u, a[0]),
             23 => sys_ftruncate(p, v, a[0], a[1]),
             24 => sys_renameat2(p, v, u, a[0], a[1], a[2], a[3], a[4]),
-            25 => sys_ioctl(p, u, a[0], a[1], a[2]),
+            25 => sys_ioctl(p, v, u, a[0], a[1], a[2]),
             26 => sys_faccessat(p, v, u, a[0], a[1], a[2]),
             27 => sys_linkat(p, v, u, a[0], a[1], a[2], a[3], a[4]),
             28 => sys_symlinkat(p, v, u, a[0], a[1], a[2]),

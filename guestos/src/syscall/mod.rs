@@ -174,7 +174,7 @@ pub fn handle(
         SYS_faccessat2 => ret(fs::sys_faccessat2(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_readlinkat => ret(fs::sys_readlinkat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_ftruncate => ret(fs::sys_ftruncate(fsx, vfs, a[0], a[1])),
-        SYS_ioctl => ret(fs::sys_ioctl(fsx, u, a[0], a[1], a[2])),
+        SYS_ioctl => ret(fs::sys_ioctl(fsx, vfs, u, a[0], a[1], a[2])),
         SYS_umask => {
             let old = fsx.fs.set_umask((a[0] as u32) & 0o777);
             ret(Ok(u64::from(old)))
