@@ -6,7 +6,7 @@
 //! `Condvar` waits on it, a [`CondvarMutex`]). In unit tests and with the `lockdep`
 //! cargo feature (of `guestos`, forwarded by the `dirtybit` package's `lockdep`, and on
 //! for the workspace's integration tests through a dev-dependency) they are
-//! [`tracing_mutex`]'s dependency-tracking `parking_lot` locks: every acquisition made
+//! tracing-mutex's dependency-tracking `parking_lot` locks: every acquisition made
 //! while another lock is held adds an edge *held → taken* to a process-wide lock graph,
 //! and an acquisition that would close a cycle — a lock-order inversion, a potential ABBA
 //! deadlock, whether or not the two paths ever raced — panics with the cycle (with
@@ -34,42 +34,63 @@
 //!                           points, idle, wake-ups). A CondvarMutex; leaf. Also taken
 //!                           with no lock held (the yield point before the kernel lock).
 //!   HartSlot::mailbox       smp.rs: a hart's pending shootdowns (post, drain); leaf.
-//!   File::state             fs/file.rs: f_pos_lock and the f_flags (read, write,
+//!   MmStruct::mmap_lock     mm/mm_struct.rs: the address space (Mm). Write: a task's
+//!                           own for each of its system calls and faults, exec, exit,
+//!                           fork's dup_mmap of the parent; a target's for
+//!                           /proc/<pid>/mem, /proc/<pid>/maps and pagemap,
+//!                           process_vm_*, the OOM reaper. Read: satp, statistics, OOM
+//!                           badness. Never two at once: a remote access drops the
+//!                           target's before it takes the caller's.
+//!     File::state           fs/file.rs: f_pos_lock and the f_flags (read, write,
 //!                           llseek, getdents of an open file description).
-//!     Vfs::ns_lock          fs/vfs.rs: the namespace (create, link, unlink, rename,
+//!       Vfs::ns_lock        fs/vfs.rs: the namespace (create, link, unlink, rename,
 //!                           lookups that must see one tree): s_vfs_rename_mutex.
-//!       Inode::inner        fs/inode.rs: an inode's fields and data (i_rwsem);
-//!                           a directory's entries.
-//!         AddressSpace::inner  (see below: a regular file's data, its truncation)
-//!     SeqFile::m            fs/seq_file.rs: a seq_file's buffer and position (m->lock).
-//!     Pipe::inner           fs/pipe.rs: the pipe's buffers (pipe->mutex); leaf.
-//!     StdStreams::stdin/stdout/stderr, MemStreams' buffers
+//!         Inode::inner      fs/inode.rs: an inode's fields and data (i_rwsem); a
+//!                           directory's entries.
+//!           AddressSpace::inner  (below: a regular file's data, its truncation)
+//!       SeqFile::m          fs/seq_file.rs: a seq_file's buffer and position
+//!                           (m->lock); a /proc/<pid>/maps line then takes the
+//!                           target's mmap_lock, the caller's not being held (kernel
+//!                           files are served without it).
+//!       Pipe::inner         fs/pipe.rs: the pipe's buffers (pipe->mutex); leaf.
+//!       StdStreams::stdin/stdout/stderr, MemStreams' buffers
 //!                           fs/stdio.rs: the host streams; leaves.
-//!     Vfs::prng             fs/vfs.rs: /dev/urandom's generator; leaf.
-//!   GupTest::longterm       mm/gup_test.rs: PIN_LONGTERM_BENCHMARK's pins.
-//!   (mmap_lock: the Mm, borrowed under the kernel lock; no lock of its own yet)
+//!       Vfs::prng           fs/vfs.rs: /dev/urandom's generator; leaf.
+//!     FilesStruct::fdt      fs/fdtable.rs: the descriptor table (files->file_lock),
+//!                           held by each method for its own length; leaf.
+//!     FsStruct::inner       fs/fdtable.rs: cwd and umask (fs->lock); leaf.
+//!     SignalStruct::inner   process.rs: the thread group (signal->siglock: shared
+//!                           pending, group exit, threads, rlimits, AT_RANDOM); leaf.
+//!     SigHand::action       signal.rs: the handlers (sighand->siglock); leaf.
+//!     GupTest::longterm     mm/gup_test.rs: PIN_LONGTERM_BENCHMARK's pins.
 //!     AddressSpace::inner   fs/pagecache.rs: one file's page cache (the i_pages lock
 //!                           and i_rwsem in one): faults, read, write, truncation,
 //!                           writeback.
 //!       IMmap::mms          mm/rmap.rs: the file's i_mmap list (link, walk: the list
-//!                           is copied out, so it is a leaf).
+//!                           is copied out); leaf.
 //!       MmRmap::inner       mm/rmap.rs: one mm's published file VMAs and page-table
-//!                           alias (the foreign mm's page-table lock of an rmap walk);
-//!                           leaf.
+//!                           alias (a foreign mm's page-table lock in an rmap walk:
+//!                           truncation, writeback's folio_mkclean); leaf.
 //!       PageCache::mappings fs/pagecache.rs: the live address spaces (the list is
 //!                           copied out); leaf.
-//!       PageAlloc::huge_zero   mm/page_alloc.rs: the huge zero folio (mm_get/put_
-//!                              huge_zero_folio).
-//!         PageAlloc::free      mm/page_alloc.rs: the free lists (zone->lock); leaf,
-//!                              except that direct reclaim trylocks AddressSpace::inner
-//!                              from an allocation made under it.
+//!       PageAlloc::huge_zero   mm/page_alloc.rs: the huge zero folio
+//!                              (mm_get/put_huge_zero_folio).
+//!         PageAlloc::free      mm/page_alloc.rs: the free lists (zone->lock); leaf.
+//!                              (Direct reclaim, from an allocation, trylocks each
+//!                              AddressSpace::inner: never with `free` held.)
 //!       PageAlloc::deferred_split  mm/page_alloc.rs: the deferred-split queue
 //!                              (ds_queue->split_queue_lock); leaf.
 //!       PhysMem::pt_deferred   mm/mod.rs: page-table pages freed while a lockless
 //!                              GUP-fast walk may still read them; leaf.
 //!       PageTable::deposited   mm/pgtable.rs: PTE tables deposited under huge PMDs
-//!                              (pgtable_trans_huge_deposit, the pmd lock's list); leaf.
+//!                              (pgtable_trans_huge_deposit); leaf.
 //! ```
+//!
+//! Linux's order differs in one place, for now: a system call here holds its task's
+//! `mmap_lock` (write) for its whole length, so `mmap_lock` sits above `f_pos_lock` and
+//! `i_rwsem`, where Linux takes `i_rwsem` → `mmap_lock` (a fault while copying under
+//! `i_rwsem`). The tree is the order of *this* kernel, checked by the tests; it moves
+//! to Linux's as system calls stop holding the `mmap_lock`.
 //!
 //! Every lock below `Machine::kernel` is also taken without it where its owner runs
 //! outside the kernel lock (a hart draining its mailbox before user mode, GUP-fast's
