@@ -54,6 +54,8 @@ use crate::smp::{Baton, Smp};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
+mod poll;
+
 /// Host-side failures that stop a run before the guest runs.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -147,6 +149,9 @@ struct Kernel<'m> {
     /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
     /// or `nanosleep`.
     timers: BTreeMap<(u32, u32), u64>,
+    /// Sleeping calls that are re-issued with state of their own, by thread: a
+    /// `ppoll`/`pselect6` deadline, the file a `read`/`write` holds (see `kernel/poll.rs`).
+    blocked_calls: BTreeMap<(u32, u32), poll::BlockedCall>,
     /// Calls stopped at a scheduling point, by thread: `(nr, args, where to resume)`.
     resume: BTreeMap<(u32, u32), (u64, [u64; 6], Resume)>,
     /// [`SchedMode::Deterministic`]: the seeded source of every scheduling decision (which
@@ -250,6 +255,7 @@ pub fn run(
         io_sleep: BTreeMap::new(),
         futex: FutexTable::default(),
         timers: BTreeMap::new(),
+        blocked_calls: BTreeMap::new(),
         resume: BTreeMap::new(),
         // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
         sched_rng: deterministic.then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
@@ -656,6 +662,9 @@ impl Kernel<'_> {
             .map(|(&k, _)| k)
             .collect();
         for (pid, tid) in due {
+            if self.wake_blocked_call(pid, tid) {
+                continue;
+            }
             let value = match self.procs.get(&pid).and_then(|p| p.thread_state(tid)) {
                 Some(TaskState::Blocked(WaitOn::Futex)) => Errno::ETIMEDOUT.as_return(),
                 _ => 0,
@@ -1021,6 +1030,14 @@ impl Kernel<'_> {
                 let r = self.sys_get_robust_list(pid, a);
                 self.finish(pid, n, a, r)
             }
+            nr::SYS_ppoll => {
+                let r = self.sys_ppoll(hart, pid, n, a);
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_pselect6 => {
+                let r = self.sys_pselect6(hart, pid, n, a);
+                self.finish(pid, n, a, r)
+            }
             nr::SYS_process_vm_readv | nr::SYS_process_vm_writev => {
                 let write = n == nr::SYS_process_vm_writev;
                 let r = syscall::process_vm::sys_process_vm_rw(
@@ -1042,6 +1059,10 @@ impl Kernel<'_> {
                     }
                     None => Err(Errno::EBADF),
                 };
+                self.finish(pid, n, a, r)
+            }
+            nr::SYS_read | nr::SYS_write | nr::SYS_readv | nr::SYS_writev => {
+                let r = self.sys_rw_fdget(pid, n, a);
                 self.finish(pid, n, a, r)
             }
             nr::SYS_openat => {
@@ -1074,6 +1095,7 @@ impl Kernel<'_> {
                 syscall::dispatch(proc, hart)
             }
         };
+        self.sigpipe_on_epipe(hart, pid, n, outcome);
         match outcome {
             SyscallOutcome::Return(v) => {
                 hart.x[10] = v;
@@ -1378,6 +1400,7 @@ impl Kernel<'_> {
         self.timers.remove(&(pid, tid));
         self.futex.remove(pid, tid);
         self.io_sleep.remove(&(pid, tid));
+        self.blocked_calls.remove(&(pid, tid));
     }
 
     /// `zap_other_threads()`: every thread of `pid` but the loaded one exits. Those
@@ -2030,6 +2053,7 @@ impl Kernel<'_> {
                     if on == WaitOn::Sleep {
                         self.write_sleep_remaining(hart, pid, target);
                     }
+                    self.poll_interrupted(hart, pid, target);
                     self.complete_blocked(pid, target, Errno::EINTR.as_return());
                 }
             }
