@@ -197,6 +197,7 @@ image_tests!(
     threadsys = "threadsys",
     parallel = "parallel",
     faults = "faults",
+    badargs = "badargs",
     pollpipe = "pollpipe",
 );
 
@@ -224,6 +225,7 @@ fn every_image_with_a_reference_is_tested() {
         "threadsys",
         "parallel",
         "faults",
+        "badargs",
         "pollpipe",
     ];
     for name in images_with_expected() {

@@ -37,13 +37,15 @@ use emu::{Exit, Hart, HartConfig, HartStats, UserContext};
 
 use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, RAM_BASE};
 use crate::errno::{Errno, KResult};
-use crate::exec::{exec, LoadError};
+use crate::exec::{copy_exec_args, exec, ExecArgs, LoadError};
 use crate::fs::Prng;
 use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
 use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
-use crate::mm::{KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlush, TlbFlushRange, VmFault};
+use crate::mm::{
+    KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlush, TlbFlushRange, UserFaultError,
+};
 use crate::percpu::Resume;
 use crate::process::{Process, TaskState, Tasks, WaitOn};
 use crate::signal::{
@@ -856,7 +858,7 @@ impl Kernel<'_> {
                 let Some(proc) = self.procs.get_mut(&pid) else {
                     return false;
                 };
-                let r = proc.mm.handle_user_fault(va.raw(), access);
+                let r = proc.mm.do_page_fault(va.raw(), access);
                 apply_flush(self.smp, hart, proc);
                 let asid = proc.mm.asid();
                 self.charge_kernel_work(hart, &before);
@@ -867,10 +869,11 @@ impl Kernel<'_> {
                         hart.sfence_vma(Some(va.raw()), Some(asid));
                         None
                     }
-                    Err(VmFault::SigsegvAccerr) => Some((SIGSEGV, signal::SEGV_ACCERR, va.raw())),
-                    Err(VmFault::Sigbus) => Some((SIGBUS, 2, va.raw())),
-                    Err(VmFault::SigsegvMaperr | VmFault::Oom) => {
-                        Some((SIGSEGV, signal::SEGV_MAPERR, va.raw()))
+                    Err(UserFaultError::Signal { signo, code }) => Some((signo, code, va.raw())),
+                    Err(UserFaultError::Oom) => {
+                        // The access is re-executed, unless this task was the victim.
+                        self.pagefault_out_of_memory(hart, pid);
+                        None
                     }
                 }
             }
@@ -1188,6 +1191,12 @@ impl Kernel<'_> {
         let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
         let vfork = flags & CLONE_VFORK != 0;
         clone_flags_valid(flags)?;
+        // "Siblings of global init remain as zombies on exit since they are not reaped by
+        // their parent (swapper)... prevent global and container-inits from creating
+        // siblings" (copy_process(), SIGNAL_UNKILLABLE).
+        if flags & CLONE_PARENT != 0 && pid == INIT_PID {
+            return Err(Errno::EINVAL);
+        }
         if flags & CLONE_THREAD != 0 {
             if flags & (CLONE_FILES | CLONE_FS) != CLONE_FILES | CLONE_FS {
                 return Err(Errno::ENOSYS);
@@ -1207,10 +1216,16 @@ impl Kernel<'_> {
             parent.mm.copy_to_user(ptid, &child_pid.to_le_bytes())?;
         }
         let mut child = parent.fork(child_pid, child_mm, ctx);
+        // copy_process(): CLONE_PARENT re-uses the parent's parent and the exit signal of
+        // the parent's group leader; otherwise the exit signal is CSIGNAL as given, even
+        // one that is not a valid signal (legacy clone() does not check it: exit_notify()
+        // then sends nothing, see do_notify_parent()).
         if flags & CLONE_PARENT != 0 {
             child.ppid = parent.ppid;
+            child.exit_signal = parent.exit_signal;
+        } else {
+            child.exit_signal = (flags & CSIGNAL) as u8;
         }
-        child.exit_signal = (flags & CSIGNAL) as u8;
         if flags & CLONE_CHILD_SETTID != 0 {
             child.mm.copy_to_user(ctid, &child_pid.to_le_bytes())?;
         }
@@ -1273,34 +1288,9 @@ impl Kernel<'_> {
         pid: u32,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
-        const MAX_STRINGS: usize = 0x7fff_ffff / 8;
         let asid = self.alloc_asid(hart);
         let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
         let path = syscall::fs::get_user_path(&mut proc.mm, a[0])?;
-        let mut read_vec = |mut va: u64| -> KResult<Vec<Vec<u8>>> {
-            let mut out = Vec::new();
-            if va == 0 {
-                return Ok(out);
-            }
-            loop {
-                let p = proc.mm.get_user_u64(va)?;
-                if p == 0 {
-                    return Ok(out);
-                }
-                if out.len() >= MAX_STRINGS {
-                    return Err(Errno::E2BIG);
-                }
-                out.push(
-                    proc.mm
-                        .strncpy_from_user(p, crate::loader::stack::MAX_ARG_STRLEN)?,
-                );
-                va = va.checked_add(8).ok_or(Errno::EFAULT)?;
-            }
-        };
-        let argv = read_vec(a[1])?;
-        let envp = read_vec(a[2])?;
-        let (_, image) = syscall::fs::open_exec(&proc.fs, &proc.vfs, &path, 1 << 30)?;
-        parse_elf(&image).map_err(|e| e.errno())?;
         let exe_path = String::from_utf8_lossy(&path).into_owned();
         let exe_path = if exe_path.starts_with('/') {
             exe_path
@@ -1312,6 +1302,13 @@ impl Kernel<'_> {
                 .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
+        // Bounded copies checked as Linux checks them: E2BIG/EFAULT leave the caller as
+        // it was. The new stack's AT_EXECFN string is exe_path, so that is what is charged.
+        let rlim_stack = crate::exec::stack_rlimit_bytes(proc);
+        let ExecArgs { argv, envp } =
+            copy_exec_args(&mut proc.mm, exe_path.as_bytes(), a[1], a[2], rlim_stack)?;
+        let (_, image) = syscall::fs::open_exec(&proc.fs, &proc.vfs, &path, 1 << 30)?;
+        parse_elf(&image).map_err(|e| e.errno())?;
         // Point of no return. de_thread(): the other threads die and the caller takes
         // the leader's id; exec_mm_release() clears its child_tid and robust list.
         self.de_thread(hart, pid);
@@ -1480,7 +1477,9 @@ impl Kernel<'_> {
         let (ppid, exit_signal) = (proc.ppid, proc.exit_signal);
         for p in self.procs.values_mut() {
             if p.ppid == pid {
+                // reparent_leader(): "We don't want people slaying init."
                 p.ppid = INIT_PID;
+                p.exit_signal = SIGCHLD;
             }
         }
         self.wake(ppid, WaitOn::Child);
@@ -1491,7 +1490,12 @@ impl Kernel<'_> {
             // at once (do_notify_parent's autoreap), and its wait4 gets ECHILD.
             let autoreap =
                 exit_signal == SIGCHLD && parent.signals.action(SIGCHLD).handler == SIG_IGN;
-            if exit_signal != 0 && !parent.signals.is_ignored(exit_signal) {
+            // do_notify_parent(): only a valid signal is sent (a legacy clone() may
+            // have asked for any of 0-255); the parent is woken either way.
+            if signal::valid_signal(u64::from(exit_signal))
+                && exit_signal != 0
+                && !parent.signals.is_ignored(exit_signal)
+            {
                 parent.pending.push(SigInfo {
                     signo: exit_signal,
                     code,
@@ -1889,11 +1893,12 @@ impl Kernel<'_> {
         n: u64,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
+        // `int sig`, as valid_signal() sees it after the sign extension.
         let sig = match n {
             nr::SYS_tgkill => a[2],
             _ => a[1],
-        };
-        if sig > signal::NSIG as u64 {
+        } as u32 as i32 as i64 as u64;
+        if !signal::valid_signal(sig) {
             return Err(Errno::EINVAL);
         }
         let info = SigInfo {
@@ -1924,37 +1929,42 @@ impl Kernel<'_> {
             }
             return Ok(SyscallOutcome::Return(0));
         }
-        let target = a[0] as i64;
-        let targets: Vec<u32> = match target {
-            t if t > 0 => {
-                let group = u32::try_from(t)
-                    .ok()
-                    .and_then(|t| self.group_of(t))
-                    .ok_or(Errno::ESRCH)?;
-                let zombie = self
-                    .procs
-                    .get(&group)
-                    .is_none_or(|p| matches!(p.state, TaskState::Zombie(_)));
-                if zombie && sig != 0 {
-                    return Err(Errno::ESRCH);
-                }
-                vec![group]
-            }
-            // Our processes form one process group and one session.
-            0 => self.live_pids(),
-            -1 => self
-                .live_pids()
-                .into_iter()
-                .filter(|&p| p != INIT_PID || pid == INIT_PID)
-                .collect(),
-            _ => self.live_pids(),
-        };
+        let targets = self.kill_targets(pid, a[0] as u32 as i32)?;
         if sig != 0 {
             for t in targets {
                 self.send_signal(hart, t, None, info);
             }
         }
         Ok(SyscallOutcome::Return(0))
+    }
+
+    /// The processes `kill(target, sig)` from `pid` signals (`kill_something_info()`):
+    /// `target > 0` the process holding that thread; `0` the caller's process group;
+    /// `-1` every process but init (pid 1) and the caller; below `-1` the process group
+    /// `-target`; `INT_MIN` (whose negation overflows) none. Zombies count: the signal
+    /// reaches them and does nothing, and the call succeeds, as on Linux. This kernel has
+    /// one process group and session, init's (pgid 1): every process is in it.
+    ///
+    /// # Errors
+    /// `ESRCH` when nothing matches.
+    fn kill_targets(&self, pid: u32, target: i32) -> KResult<Vec<u32>> {
+        let targets: Vec<u32> = match target {
+            t if t > 0 => vec![self.group_of(t as u32).ok_or(Errno::ESRCH)?],
+            i32::MIN => return Err(Errno::ESRCH),
+            0 => self.procs.keys().copied().collect(),
+            -1 => self
+                .procs
+                .keys()
+                .copied()
+                .filter(|&p| p > INIT_PID && p != pid)
+                .collect(),
+            // Process group -t: only group 1 exists, and -1 means "all" instead.
+            _ => Vec::new(),
+        };
+        if targets.is_empty() {
+            return Err(Errno::ESRCH);
+        }
+        Ok(targets)
     }
 
     /// The process (tgid) whose thread `tid` is, zombies included (the leader's id
@@ -1967,14 +1977,6 @@ impl Kernel<'_> {
             .iter()
             .find(|(_, p)| p.tid == tid || p.threads.iter().any(|t| t.tid == tid))
             .map(|(&pid, _)| pid)
-    }
-
-    fn live_pids(&self) -> Vec<u32> {
-        self.procs
-            .iter()
-            .filter(|(_, p)| !matches!(p.state, TaskState::Zombie(_)))
-            .map(|(&pid, _)| pid)
-            .collect()
     }
 
     /// Queues `info` for process `pid` (`tid` = `None`: the shared queue) or for its
@@ -2262,6 +2264,9 @@ fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, proc: &mut Process) {
     let flush = proc.mm.take_tlb_flush();
     smp.flush_tlb(hart, asid, flush);
 }
+
+#[path = "oom.rs"]
+mod oom;
 
 #[cfg(test)]
 #[path = "thread_tests.rs"]
