@@ -1052,6 +1052,13 @@ impl Kernel<'_> {
                 .map(SyscallOutcome::Return);
                 self.finish(pid, n, a, r)
             }
+            // A call that slept holding its file goes on with it, whatever the fd is now.
+            nr::SYS_read | nr::SYS_write | nr::SYS_readv | nr::SYS_writev
+                if self.holds_file(pid, n, a) || self.kernel_file_of(pid, a[0]).is_none() =>
+            {
+                let r = self.sys_rw_fdget(pid, n, a);
+                self.finish(pid, n, a, r)
+            }
             // Descriptor calls on a kernel-served file (/proc/<pid>/mem…, gup_test): the
             // kernel serves them with the process table (see fs::kfile, syscall::kfile).
             _ if syscall::kfile::serves(n, a) && self.kernel_file_of(pid, a[0]).is_some() => {
@@ -1062,10 +1069,6 @@ impl Kernel<'_> {
                     }
                     None => Err(Errno::EBADF),
                 };
-                self.finish(pid, n, a, r)
-            }
-            nr::SYS_read | nr::SYS_write | nr::SYS_readv | nr::SYS_writev => {
-                let r = self.sys_rw_fdget(pid, n, a);
                 self.finish(pid, n, a, r)
             }
             nr::SYS_openat => {

@@ -68,6 +68,16 @@ impl Kernel<'_> {
             .filter(|b| b.nr == n && b.args == a)
     }
 
+    /// Whether the call `(n, a)` of `pid`'s loaded thread is a re-issued one that holds
+    /// its file.
+    pub(super) fn holds_file(&self, pid: u32, n: u64, a: [u64; 6]) -> bool {
+        self.caller_tid(pid).is_ok_and(|tid| {
+            self.blocked_calls
+                .get(&(pid, tid))
+                .is_some_and(|b| b.nr == n && b.args == a && b.file.is_some())
+        })
+    }
+
     /// A timer of a thread whose sleeping call is re-issued has fired: the thread runs
     /// again and its call sees the deadline passed. Returns `false` if the thread has no
     /// such call (the timer is someone else's: futex, nanosleep).
