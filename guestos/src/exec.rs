@@ -11,7 +11,7 @@ use crate::mm::mmap::{
     PROT_WRITE,
 };
 use crate::mm::VmFlags;
-use crate::process::Process;
+use crate::process::Task;
 use crate::syscall::misc::RLIMIT_STACK;
 use crate::uaccess::UserAccess;
 use devices::PAGE_SIZE;
@@ -58,15 +58,20 @@ fn map_err(what: &'static str) -> impl Fn(Errno) -> LoadError {
 /// # Errors
 /// [`LoadError`]; the process is unusable afterwards.
 pub fn exec(
-    proc: &mut Process,
+    proc: &mut Task,
     image: &[u8],
     exe_path: &str,
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
 ) -> Result<(), LoadError> {
     let elf = parse_elf(image)?;
+    let mm_users = proc.mm.clone().ok_or(LoadError::Map {
+        what: "the address space",
+        errno: crate::errno::Errno::ESRCH,
+    })?;
+    let mut mm = mm_users.mmap_write_lock();
     let bias = if elf.is_pie {
-        elf_et_dyn_base(proc.mm.task_size())
+        elf_et_dyn_base(mm.task_size())
     } else {
         0
     };
@@ -96,18 +101,15 @@ pub fn exec(
         let from = start.max(mapped_end);
         if from > start {
             // The shared page: widen its permissions to cover both segments.
-            let cur = proc
-                .mm
+            let cur = mm
                 .vmas()
                 .vma_lookup(start)
                 .map_or(VmFlags::empty(), |v| v.flags);
-            proc.mm
-                .mprotect(start, PAGE_SIZE, prot | vm_flags_to_prot(cur))
+            mm.mprotect(start, PAGE_SIZE, prot | vm_flags_to_prot(cur))
                 .map_err(map_err("a shared segment page"))?;
         }
         if end > from {
-            proc.mm
-                .map_region(from, end - from, calc_vm_prot_bits(prot), None)
+            mm.map_region(from, end - from, calc_vm_prot_bits(prot), None)
                 .map_err(map_err("a PT_LOAD segment"))?;
         }
         mapped_end = mapped_end.max(end);
@@ -120,16 +122,14 @@ pub fn exec(
                     what: "a segment".into(),
                     file_len: image.len(),
                 })?;
-        proc.mm
-            .write_region(seg.vaddr, bytes)
+        mm.write_region(seg.vaddr, bytes)
             .map_err(map_err("segment contents"))?;
         brk = brk.max(end);
     }
-    proc.mm.init_brk(brk);
+    mm.init_brk(brk);
 
     // The sigreturn trampoline page ("[vdso]").
-    let tramp = proc
-        .mm
+    let tramp = mm
         .sys_mmap(
             0,
             PAGE_SIZE,
@@ -143,11 +143,9 @@ pub fn exec(
         .iter()
         .flat_map(|w| w.to_le_bytes())
         .collect();
-    proc.mm
-        .write_region(tramp, &code)
+    mm.write_region(tramp, &code)
         .map_err(map_err("the [vdso] page"))?;
-    proc.mm
-        .name_special_mapping(tramp, PAGE_SIZE, "[vdso]")
+    mm.name_special_mapping(tramp, PAGE_SIZE, "[vdso]")
         .map_err(map_err("the [vdso] page"))?;
     proc.sigreturn_trampoline = tramp;
 
@@ -160,12 +158,11 @@ pub fn exec(
         .map(|s| s.len() as u64 + 1 + 8)
         .sum::<u64>()
         + exe_path.len() as u64;
-    let top = proc
-        .mm
+    let top = mm
         .setup_stack(strings + STACK_EXPAND)
         .map_err(map_err("the stack"))?;
     let mut random = [0u8; 16];
-    proc.rng.fill(&mut random);
+    proc.signal.lock().rng.fill(&mut random);
     let stack = build_initial_stack(&StackRequest {
         stack_top: top,
         argv: &argv_refs,
@@ -175,8 +172,7 @@ pub fn exec(
         aux: AuxFacts::for_image(&elf, 0),
         stack_rlimit_bytes: stack_rlimit_bytes(proc),
     })?;
-    proc.mm
-        .write_region(stack.base, &stack.bytes)
+    mm.write_region(stack.base, &stack.bytes)
         .map_err(map_err("the initial stack"))?;
 
     proc.fs.exec(exe_path.as_bytes().to_vec());
@@ -186,9 +182,11 @@ pub fn exec(
     Ok(())
 }
 
-/// `RLIMIT_STACK`'s soft limit of `proc` in bytes (`bprm->rlim_stack`).
-pub fn stack_rlimit_bytes(proc: &Process) -> u64 {
-    proc.rlimits
+/// `RLIMIT_STACK`'s soft limit of `proc`'s process in bytes (`bprm->rlim_stack`).
+pub fn stack_rlimit_bytes(proc: &Task) -> u64 {
+    proc.signal
+        .lock()
+        .rlimits
         .get(RLIMIT_STACK)
         .map_or(crate::loader::stack::STK_LIM, |(cur, _)| cur)
 }

@@ -1,29 +1,42 @@
-//! The kernel: boot the machine, exec the first image, schedule processes on the hart and
+//! The kernel: boot the machine, exec the first image, schedule tasks on the harts and
 //! handle every exit — system calls, page faults (`handle_mm_fault`), fatal traps turned
 //! into signals (`force_sig_fault`) — plus the calls that manage processes and threads:
 //! `clone` (fork/vfork/threads), `execve`, `exit`/`exit_group`, `wait4`/`waitid`,
 //! `kill`/`tkill`/`tgkill`, `futex`, `nanosleep`/`clock_nanosleep`, `get_robust_list`.
 //!
-//! Scheduling: round-robin over runnable threads (`(pid, tid)` order), one quantum or
-//! one trap each, on one hart; each process has its own ASID, shared by its threads, so a
-//! switch writes `satp` without flushing the TLB. Threads (`clone(CLONE_THREAD)`) live in
-//! their process (see [`crate::process`]): they share its address space, files, fs
-//! information and signal handlers, and have their own registers, signal mask and
-//! pending queue. A call that cannot complete (`wait4` with no zombie, a pipe read with no
-//! data) puts the thread to sleep with its pc still at the `ecall`, and the call is
-//! re-issued when what it waits on may have changed (Linux's syscall restart); a futex
-//! wait or a `nanosleep` is instead completed by whoever ends it (a `FUTEX_WAKE`, the
-//! timer, a signal). Timers run on the guest's CLOCK_MONOTONIC; with every thread asleep
-//! the kernel idles until the first deadline. When nothing can ever run again the run
-//! ends instead of hanging.
+//! Tasks: the kernel keeps every task ([`crate::process::Task`], `task_struct`) by tid.
+//! A task points at shared, reference-counted parts — address space, descriptor table,
+//! fs information, handlers, thread group — and `clone()` shares or copies each as its
+//! flags say (`copy_process()`): a thread shares them all, a fork none, and any valid
+//! mix in between is allowed (`CLONE_VM` for `vfork`/`posix_spawn` and processes on one
+//! address space, `CLONE_FILES` between processes…). A process is the tasks of one
+//! `tgid`; its leader's entry stands for it (and stays, exited, while other threads
+//! run) until it is reaped.
 //!
-//! Calls that reach into another process are served here, with the process table:
+//! Scheduling: round-robin over runnable tasks (tid order), one quantum or one trap each;
+//! each address space has its own ASID, shared by the tasks that share it, so a switch
+//! writes `satp` without flushing the TLB. A call that cannot complete (`wait4` with no
+//! zombie, a pipe read with no data) puts the task to sleep with its pc still at the
+//! `ecall`, and the call is re-issued when what it waits on may have changed (Linux's
+//! syscall restart); a futex wait or a `nanosleep` is instead completed by whoever ends it
+//! (a `FUTEX_WAKE`, the timer, a signal). Timers run on the guest's CLOCK_MONOTONIC; with
+//! every task asleep the kernel idles until the first deadline. When nothing can ever run
+//! again the run ends instead of hanging.
+//!
+//! Locks: the kernel lock (`Machine::lock`) still serialises every kernel path; under it each
+//! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
+//! `sighand->siglock`, the thread group's). The order, outermost first: kernel lock →
+//! one `mmap_lock` (never two at once: [`Tasks`] hands out one at a time) → descriptor
+//! table / fs / handlers / thread group, each held only for its own short operation.
+//!
+//! Calls that reach into another task are served here, with the task table:
 //! `process_vm_readv/writev`, and every descriptor call on a kernel-served file
 //! (`/proc/<pid>/mem`, `maps`, `pagemap`, `/sys/kernel/debug/gup_test`: see `fs::kfile`
 //! and [`crate::syscall::kfile`]), whose `openat` the kernel also completes (the file's
-//! `->open`). The kernel adds
-//! `/proc/<pid>` when it creates a task and removes it when it reaps it; a task that
-//! exits releases its address space at once (`exit_mm()`) and stays a zombie until then.
+//! `->open`, which grabs the target's address space: `mmgrab()`). The kernel adds
+//! `/proc/<pid>` when it creates a process and removes it when it reaps it; a task that
+//! exits releases its address space at once (`exit_mm()`: the last user's `mmput()`
+//! tears it down) and a leader stays a zombie until it is reaped.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -44,10 +57,11 @@ use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
 use crate::mm::{
-    KernelEventCounts, Mm, PageAllocError, PhysMem, TlbFlush, TlbFlushRange, UserFaultError,
+    KernelEventCounts, Mm, MmUsers, PageAllocError, PhysMem, TlbFlush, TlbFlushRange,
+    UserFaultError,
 };
 use crate::percpu::Resume;
-use crate::process::{Process, TaskState, Tasks, WaitOn};
+use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
 use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
     SIG_DFL, SIG_IGN,
@@ -119,16 +133,17 @@ mod wait {
 struct Kernel<'m> {
     config: &'m KernelConfig,
     phys: Arc<PhysMem>,
-    procs: BTreeMap<u32, Process>,
+    /// Every task by tid (`find_task_by_vpid()`); a thread group is the tasks of one
+    /// `tgid`, its leader's entry standing for the process.
+    tasks: BTreeMap<u32, Task>,
     /// The harts' shared state: TLB shootdown, kicks.
     smp: &'m Smp<'m>,
     /// The hart whose kernel entry holds the kernel lock now.
     this: usize,
-    /// Per hart: the thread (`(pid, tid)`) whose registers are live in it, if any. When a
-    /// hart enters the kernel its thread becomes the loaded thread of its process.
-    on_hart: Vec<Option<(u32, u32)>>,
-    /// Per hart: where its round robin stands.
-    cursor: Vec<(u32, u32)>,
+    /// Per hart: the task (tid) whose registers are live in it, if any.
+    on_hart: Vec<Option<u32>>,
+    /// Per hart: where its round robin stands (a tid).
+    cursor: Vec<u32>,
     /// Per hart: instructions left in the running thread's time slice (parallel mode: a
     /// thread keeps its hart across traps until its slice is used up or it blocks).
     slice_left: Vec<u64>,
@@ -145,17 +160,17 @@ struct Kernel<'m> {
     /// Counts system calls; a thread blocked on I/O is retried once it has moved.
     epoch: u64,
     /// Epoch at which each I/O-blocked thread went to sleep.
-    io_sleep: BTreeMap<(u32, u32), u64>,
+    io_sleep: BTreeMap<u32, u64>,
     /// Futex waiters.
     futex: FutexTable,
     /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
     /// or `nanosleep`.
-    timers: BTreeMap<(u32, u32), u64>,
-    /// Sleeping calls that are re-issued with state of their own, by thread: a
+    timers: BTreeMap<u32, u64>,
+    /// Sleeping calls that are re-issued with state of their own, by task: a
     /// `ppoll`/`pselect6` deadline, the file a `read`/`write` holds (see `kernel/poll.rs`).
-    blocked_calls: BTreeMap<(u32, u32), poll::BlockedCall>,
-    /// Calls stopped at a scheduling point, by thread: `(nr, args, where to resume)`.
-    resume: BTreeMap<(u32, u32), (u64, [u64; 6], Resume)>,
+    blocked_calls: BTreeMap<u32, poll::BlockedCall>,
+    /// Calls stopped at a scheduling point, by task: `(nr, args, where to resume)`.
+    resume: BTreeMap<u32, (u64, [u64; 6], Resume)>,
     /// [`SchedMode::Deterministic`]: the seeded source of every scheduling decision (which
     /// runnable thread runs next, for how many instructions). `None`: round robin.
     sched_rng: Option<Prng>,
@@ -213,7 +228,7 @@ pub fn run(
     let nharts = config.harts.clamp(1, crate::config::MAX_HARTS);
     let clint = Clint::new(nharts, ClockSource::Host(Instant::now()));
     let smp = Smp::new(nharts, &clint);
-    let vfs = Process::new_vfs(config, &phys);
+    let vfs = Task::new_vfs(config, &phys);
     let fs_handle = Arc::clone(&vfs);
     for (host, guest) in &config.files {
         let arg = parse_file_arg(&format!("{}:{guest}", host.display()))?;
@@ -234,18 +249,18 @@ pub fn run(
     mm.set_gup_generation(config.gup);
     // /proc/1 (a fresh file system has no such entry: cannot fail).
     let _ = vfs.proc_register(INIT_PID);
-    let mut init = Process::new(INIT_PID, config, mm, vfs, Arc::new(stdio));
+    let mut init = Task::new(INIT_PID, config, mm, vfs, Arc::new(stdio));
     exec(&mut init, image, exe_path, argv, envp)?;
 
     let deterministic = config.sched == SchedMode::Deterministic;
     let k = Kernel {
         config,
         phys: Arc::clone(&phys),
-        procs: BTreeMap::from([(INIT_PID, init)]),
+        tasks: BTreeMap::from([(INIT_PID, init)]),
         smp: &smp,
         this: 0,
         on_hart: vec![None; nharts],
-        cursor: vec![(0, 0); nharts],
+        cursor: vec![0; nharts],
         slice_left: vec![0; nharts],
         idle: vec![false; nharts],
         finished: None,
@@ -303,8 +318,8 @@ pub fn run(
     let baton_switches = machine.baton.as_ref().map_or(0, |b| b.switches());
     let mut k = machine.kernel.into_inner();
     let status = k.finished.unwrap_or(ExitStatus::InsnLimit);
-    if let Some(init) = k.procs.get(&INIT_PID) {
-        k.stats.uaccess_mmu = init.mm.uaccess_counters();
+    if let Some(mm) = k.tasks.get(&INIT_PID).and_then(|t| t.mm.as_ref()) {
+        k.stats.uaccess_mmu = mm.mmap_read_lock().uaccess_counters();
     }
     let counts = smp.counts();
     k.stats.tlb_shootdowns = counts.shootdowns;
@@ -316,7 +331,7 @@ pub fn run(
     // and pin taken during the run must have been given back. The page cache is checked
     // against the frame table, written back and emptied first: its own references are
     // not leaks.
-    k.procs.clear();
+    k.tasks.clear();
     let mut cache_errors = 0;
     if let Some(cache) = fs_handle.page_cache() {
         cache_errors = cache.audit();
@@ -382,7 +397,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         if k.finished.is_some() {
             break;
         }
-        let Some((pid, tid, budget)) = k.schedule_next(hart) else {
+        let Some((tid, budget)) = k.schedule_next(hart) else {
             if k.finished.is_some() {
                 break;
             }
@@ -409,7 +424,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
             *s = s.saturating_sub(ran);
         }
         k.vclock_cycles = k.vclock_cycles.max(after.cycles);
-        let mut restart = k.handle_exit(hart, pid, tid, exit);
+        let mut restart = k.handle_exit(hart, tid, exit);
         // Work the call handed over to run without the kernel lock (a gup_test fast
         // benchmark's lockless walks): run it, then finish the call at once.
         while let Some(work) = crate::percpu::take_unlocked() {
@@ -420,7 +435,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
             k = machine.lock(id);
             k.charge_kernel_work(hart, &before);
             crate::percpu::set_unlocked_result(result);
-            restart = k.continue_syscall(hart, pid, tid);
+            restart = k.continue_syscall(hart, tid);
         }
         k.sync_remote_tlbs(hart);
         if restart && machine.baton.is_none() {
@@ -500,24 +515,48 @@ fn idle<'a, 'm>(
 }
 
 impl Kernel<'_> {
-    /// The thread whose registers are live in the hart in the kernel now.
-    fn cur(&self) -> Option<(u32, u32)> {
+    /// The task whose registers are live in the hart in the kernel now.
+    fn cur(&self) -> Option<u32> {
         self.on_hart.get(self.this).copied().flatten()
     }
 
-    fn set_cur(&mut self, t: Option<(u32, u32)>) {
+    fn set_cur(&mut self, t: Option<u32>) {
         if let Some(c) = self.on_hart.get_mut(self.this) {
             *c = t;
         }
     }
 
-    /// Stops every other hart running a thread of `pid` (they leave user mode; what they
-    /// were running is gone or going) and takes the threads from them: the caller is
-    /// about to kill those threads or tear down the address space. (A hart whose thread
-    /// was taken drops what stopped it: see [`Kernel::handle_exit`].)
-    fn stop_other_harts_of(&mut self, pid: u32) {
+    /// The thread group (tgid) of task `tid`, zombies included (the leader's id finds
+    /// the group even after the leader thread has exited).
+    fn group_of(&self, tid: u32) -> Option<u32> {
+        self.tasks.get(&tid).map(|t| t.tgid)
+    }
+
+    /// Every task of thread group `tgid` in the table, the leader (even an exited one)
+    /// included, ascending.
+    fn group_tids(&self, tgid: u32) -> Vec<u32> {
+        self.tasks
+            .values()
+            .filter(|t| t.tgid == tgid)
+            .map(|t| t.tid)
+            .collect()
+    }
+
+    /// Whether the process `tgid` has exited as a whole (or is gone).
+    fn group_dead(&self, tgid: u32) -> bool {
+        self.tasks
+            .get(&tgid)
+            .is_none_or(|t| t.signal.group_exit().is_some())
+    }
+
+    /// Stops every other hart running a task of thread group `tgid` (they leave user
+    /// mode; what they were running is gone or going) and takes the tasks from them: the
+    /// caller is about to kill those tasks. (A hart whose task was taken drops what
+    /// stopped it: see [`Kernel::handle_exit`].)
+    fn stop_other_harts_of(&mut self, tgid: u32) {
         for h in 0..self.on_hart.len() {
-            if h != self.this && self.on_hart[h].is_some_and(|(p, _)| p == pid) {
+            let of_group = self.on_hart[h].is_some_and(|t| self.group_of(t) == Some(tgid));
+            if h != self.this && of_group {
                 self.smp.wait_out_of_user(h);
                 self.on_hart[h] = None;
             }
@@ -526,7 +565,7 @@ impl Kernel<'_> {
 
     /// Ends the run with a deadlock: every thread waits and nothing can wake one.
     fn deadlock(&mut self, hart: &Hart<'_>) {
-        if let Some(init) = self.procs.get(&INIT_PID) {
+        if let Some(init) = self.tasks.get(&INIT_PID) {
             init.log("dirtybit: every process is blocked and nothing can wake them (deadlock); stopping\n");
         }
         self.finished = Some(ExitStatus::Signaled {
@@ -539,10 +578,14 @@ impl Kernel<'_> {
 
     /// The top of the scheduler loop for this hart: ends the run when init has exited or
     /// the instruction limit is reached; otherwise fires due timers, picks the next
-    /// thread (`None`: nothing to run), switches to it and delivers its pending signals
-    /// on the way to user mode. Returns the thread and its quantum.
-    fn schedule_next(&mut self, hart: &mut Hart<'_>) -> Option<(u32, u32, u64)> {
-        if let Some(TaskState::Zombie(status)) = self.procs.get(&INIT_PID).map(|p| p.state) {
+    /// task (`None`: nothing to run), switches to it and delivers its pending signals
+    /// on the way to user mode. Returns the task and its quantum.
+    fn schedule_next(&mut self, hart: &mut Hart<'_>) -> Option<(u32, u64)> {
+        if let Some(status) = self
+            .tasks
+            .get(&INIT_PID)
+            .and_then(|t| t.signal.group_exit())
+        {
             self.finished = Some(status);
             return None;
         }
@@ -568,18 +611,18 @@ impl Kernel<'_> {
         };
         self.fire_timers(hart);
         let this = self.this;
-        // Round robin: the running thread keeps the hart until its slice is used up
-        // (deterministic mode draws a thread at every scheduling point instead).
+        // Round robin: the running task keeps the hart until its slice is used up
+        // (deterministic mode draws a task at every scheduling point instead).
         let slice = self.slice_left.get(this).copied().unwrap_or(0);
-        let keep = self.cur().filter(|&(pid, tid)| {
+        let keep = self.cur().filter(|&tid| {
             self.sched_rng.is_none()
                 && slice > 0
-                && self.procs.get(&pid).is_some_and(|p| {
-                    !matches!(p.state, TaskState::Zombie(_))
-                        && p.thread_state(tid) == Some(TaskState::Runnable)
-                })
+                && self
+                    .tasks
+                    .get(&tid)
+                    .is_some_and(|t| t.state == TaskState::Runnable)
         });
-        let (pid, tid) = match keep {
+        let tid = match keep {
             Some(t) => t,
             None => {
                 let cursor = self.cursor.get(this).copied().unwrap_or_default();
@@ -599,21 +642,21 @@ impl Kernel<'_> {
             }
         };
         let budget = budget.min(self.slice_left.get(this).copied().unwrap_or(budget).max(1));
-        self.switch_to(hart, pid, tid);
+        self.switch_to(hart, tid);
         // Signals queued while it was not running are delivered on the way to user mode.
-        self.deliver_pending(hart, pid);
-        if self.cur() != Some((pid, tid))
+        self.deliver_pending(hart, tid);
+        if self.cur() != Some(tid)
             || self
-                .procs
-                .get(&pid)
-                .is_none_or(|p| p.state != TaskState::Runnable)
+                .tasks
+                .get(&tid)
+                .is_none_or(|t| t.state != TaskState::Runnable)
         {
             return self.schedule_next(hart);
         }
-        Some((pid, tid, budget))
+        Some((tid, budget))
     }
 
-    /// Wakes idle harts if a thread no hart runs (this one included) is runnable.
+    /// Wakes idle harts if a task no hart runs (this one included) is runnable.
     fn wake_idle_harts(&mut self, machine: &Machine<'_>) {
         if !self.idle.iter().any(|&i| i) {
             return;
@@ -640,11 +683,11 @@ impl Kernel<'_> {
     /// `clock_gettime` gives them to the guest. A virtual clock follows the furthest any
     /// hart has got in modelled cycles, so it never runs backwards across harts.
     fn clock_now(&self, hart: &Hart<'_>) -> (u64, u64) {
-        let time = self.procs.get(&INIT_PID).map_or(
+        let time = self.tasks.get(&INIT_PID).map_or(
             crate::syscall::misc::TimeSource::Host {
                 start: std::time::Instant::now(),
             },
-            |p| p.time,
+            |t| t.time,
         );
         let cycles = self.vclock_cycles.max(hart.stats().cycles);
         time.now(syscall::cycles_to_ns(cycles))
@@ -657,25 +700,25 @@ impl Kernel<'_> {
             return;
         }
         let (_, now) = self.clock_now(hart);
-        let due: Vec<(u32, u32)> = self
+        let due: Vec<u32> = self
             .timers
             .iter()
             .filter(|(_, &d)| d <= now)
             .map(|(&k, _)| k)
             .collect();
-        for (pid, tid) in due {
-            if self.wake_blocked_call(pid, tid) {
+        for tid in due {
+            if self.wake_blocked_call(tid) {
                 continue;
             }
-            let value = match self.procs.get(&pid).and_then(|p| p.thread_state(tid)) {
+            let value = match self.tasks.get(&tid).map(|t| t.state) {
                 Some(TaskState::Blocked(WaitOn::Futex)) => Errno::ETIMEDOUT.as_return(),
                 _ => 0,
             };
-            self.complete_blocked(pid, tid, value);
+            self.complete_blocked(tid, value);
         }
     }
 
-    /// With no thread runnable and the guest clocks virtual: advances time to the
+    /// With no task runnable and the guest clocks virtual: advances time to the
     /// earliest timer (idle cycles charged to the hart) and returns `true`, or returns
     /// `false` if no timer is set.
     fn idle_until_timer(&mut self, hart: &mut Hart<'_>) -> bool {
@@ -685,9 +728,9 @@ impl Kernel<'_> {
         let (_, now) = self.clock_now(hart);
         let wait = deadline.saturating_sub(now);
         let host = self
-            .procs
+            .tasks
             .get(&INIT_PID)
-            .is_none_or(|p| matches!(p.time, crate::syscall::misc::TimeSource::Host { .. }));
+            .is_none_or(|t| matches!(t.time, crate::syscall::misc::TimeSource::Host { .. }));
         if host {
             std::thread::sleep(std::time::Duration::from_nanos(wait));
         } else {
@@ -700,27 +743,19 @@ impl Kernel<'_> {
         true
     }
 
-    /// The runnable threads no other hart runs, in `(pid, tid)` order, waking I/O
-    /// sleepers whose world has moved since they slept.
-    fn runnable(&mut self) -> Vec<(u32, u32)> {
+    /// The runnable tasks no other hart runs, by tid, waking I/O sleepers whose world
+    /// has moved since they slept.
+    fn runnable(&mut self) -> Vec<u32> {
         let epoch = self.epoch;
         let mut runnable = Vec::new();
-        for (&pid, p) in &mut self.procs {
-            if matches!(p.state, TaskState::Zombie(_)) {
-                continue;
+        for (&tid, t) in &mut self.tasks {
+            if t.state == TaskState::Blocked(WaitOn::Io)
+                && self.io_sleep.get(&tid).is_some_and(|&e| e < epoch)
+            {
+                t.state = TaskState::Runnable;
             }
-            for tid in p.tids() {
-                let Some((state, _)) = p.thread_parts(tid) else {
-                    continue;
-                };
-                if *state == TaskState::Blocked(WaitOn::Io)
-                    && self.io_sleep.get(&(pid, tid)).is_some_and(|&e| e < epoch)
-                {
-                    *state = TaskState::Runnable;
-                }
-                if *state == TaskState::Runnable {
-                    runnable.push((pid, tid));
-                }
+            if t.state == TaskState::Runnable {
+                runnable.push(tid);
             }
         }
         let this = self.this;
@@ -734,9 +769,9 @@ impl Kernel<'_> {
         runnable
     }
 
-    /// The next thread for this hart after `after` (round robin by `(pid, tid)`; in
+    /// The next task for this hart after `after` (round robin by tid; in
     /// [`SchedMode::Deterministic`] a seeded pick among the runnable ones).
-    fn pick_next(&mut self, after: (u32, u32)) -> Option<(u32, u32)> {
+    fn pick_next(&mut self, after: u32) -> Option<u32> {
         let runnable = self.runnable();
         if let Some(rng) = self.sched_rng.as_mut() {
             if runnable.is_empty() {
@@ -752,56 +787,52 @@ impl Kernel<'_> {
             .copied()
     }
 
-    /// Context switch on this hart: save the running thread's registers, load thread
-    /// `tid` of `pid` (into its process, then its registers into the hart) and its `satp`
-    /// (ASID-tagged: no TLB flush; threads of one process share it).
-    fn switch_to(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32) {
-        if self.cur() == Some((pid, tid)) {
-            if let Some(p) = self.procs.get_mut(&pid) {
-                p.load_thread(tid);
-            }
+    /// Context switch on this hart: save the running task's registers, load task
+    /// `tid`'s registers into the hart and its address space's `satp` (each address
+    /// space has its own ASID, shared by the tasks that share it: no TLB flush).
+    fn switch_to(&mut self, hart: &mut Hart<'_>, tid: u32) {
+        if self.cur() == Some(tid) {
             return;
         }
         self.switch_out(hart);
-        if let Some(next) = self.procs.get_mut(&pid) {
-            next.load_thread(tid);
-            hart.set_satp(next.mm.satp());
+        if let Some(next) = self.tasks.get(&tid) {
+            if let Some(mm) = &next.mm {
+                hart.set_satp(mm.mmap_read_lock().satp());
+            }
             hart.restore_context(&next.ctx);
             apply_flush(self.smp, hart, next);
         }
-        self.set_cur(Some((pid, tid)));
+        self.set_cur(Some(tid));
     }
 
-    /// Saves the registers of the thread live in this hart (if it still exists) into its
-    /// process; none are live afterwards.
+    /// Saves the registers of the task live in this hart (if it still exists); none
+    /// are live afterwards.
     fn switch_out(&mut self, hart: &Hart<'_>) {
-        if let Some((ppid, ptid)) = self.cur() {
-            if let Some(prev) = self.procs.get_mut(&ppid) {
-                if prev.load_thread(ptid) {
-                    prev.ctx = hart.save_context();
-                }
+        if let Some(tid) = self.cur() {
+            if let Some(prev) = self.tasks.get_mut(&tid) {
+                prev.ctx = hart.save_context();
             }
         }
         self.set_cur(None);
     }
 
-    /// Whether `pid`'s loaded thread is the one live in this hart.
-    fn is_current(&self, pid: u32) -> bool {
-        self.cur().is_some_and(|(c, _)| c == pid)
+    /// Whether task `tid` is the one live in this hart.
+    fn is_current(&self, tid: u32) -> bool {
+        self.cur() == Some(tid)
     }
 
-    /// Completes the sleeping call of thread `tid` of `pid` with `value` in a0 (a futex
-    /// wait woken or timed out, a sleep ended, a call interrupted): it resumes after its
-    /// `ecall`. Nothing happens unless the thread is blocked.
-    fn complete_blocked(&mut self, pid: u32, tid: u32, value: u64) {
-        self.forget_sleeper(pid, tid);
-        let Some((state, ctx)) = self.procs.get_mut(&pid).and_then(|p| p.thread_parts(tid)) else {
+    /// Completes the sleeping call of task `tid` with `value` in a0 (a futex wait woken
+    /// or timed out, a sleep ended, a call interrupted): it resumes after its `ecall`.
+    /// Nothing happens unless the task is blocked.
+    fn complete_blocked(&mut self, tid: u32, value: u64) {
+        self.forget_sleeper(tid);
+        let Some(t) = self.tasks.get_mut(&tid) else {
             return;
         };
-        if matches!(state, TaskState::Blocked(_)) {
-            ctx.x[10] = value;
-            ctx.pc = ctx.pc.wrapping_add(4);
-            *state = TaskState::Runnable;
+        if matches!(t.state, TaskState::Blocked(_)) {
+            t.ctx.x[10] = value;
+            t.ctx.pc = t.ctx.pc.wrapping_add(4);
+            t.state = TaskState::Runnable;
         }
     }
 
@@ -827,16 +858,16 @@ impl Kernel<'_> {
     /// in (the reverse map unmaps pages of other processes; a fork write-protects the
     /// parent): on this hart and, by IPI, on the others.
     fn sync_remote_tlbs(&mut self, hart: &mut Hart<'_>) {
-        for p in self.procs.values_mut() {
-            apply_flush(self.smp, hart, p);
+        for t in self.tasks.values() {
+            apply_flush(self.smp, hart, t);
         }
     }
 
-    /// Handles what stopped thread `tid` of `pid` on this hart (`exit`), then delivers
-    /// its pending signals on the way back to user mode. Returns whether a system call
-    /// stopped at a scheduling point (it is re-issued).
-    fn handle_exit(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32, exit: Exit) -> bool {
-        if !self.reload_current(pid, tid) {
+    /// Handles what stopped task `tid` on this hart (`exit`), then delivers its pending
+    /// signals on the way back to user mode. Returns whether a system call stopped at a
+    /// scheduling point (it is re-issued).
+    fn handle_exit(&mut self, hart: &mut Hart<'_>, tid: u32, exit: Exit) -> bool {
+        if !self.reload_current(tid) {
             return false;
         }
         let mut restart = false;
@@ -847,7 +878,7 @@ impl Kernel<'_> {
                 self.stats.syscalls += 1;
                 self.epoch += 1;
                 let before = self.phys.events().snapshot();
-                restart = self.syscall(hart, pid, tid);
+                restart = self.syscall(hart, tid);
                 self.charge_kernel_work(hart, &before);
                 None
             }
@@ -855,12 +886,17 @@ impl Kernel<'_> {
                 hart.account_trap();
                 self.stats.page_faults += 1;
                 let before = self.phys.events().snapshot();
-                let Some(proc) = self.procs.get_mut(&pid) else {
+                let Some(task) = self.tasks.get(&tid) else {
                     return false;
                 };
-                let r = proc.mm.do_page_fault(va.raw(), access);
-                apply_flush(self.smp, hart, proc);
-                let asid = proc.mm.asid();
+                let Some(mm) = task.mm.as_ref() else {
+                    return false;
+                };
+                let (r, asid) = {
+                    let mut mm = mm.mmap_write_lock();
+                    (mm.do_page_fault(va.raw(), access), mm.asid())
+                };
+                apply_flush(self.smp, hart, task);
                 self.charge_kernel_work(hart, &before);
                 match r {
                     Ok(()) => {
@@ -872,7 +908,7 @@ impl Kernel<'_> {
                     Err(UserFaultError::Signal { signo, code }) => Some((signo, code, va.raw())),
                     Err(UserFaultError::Oom) => {
                         // The access is re-executed, unless this task was the victim.
-                        self.pagefault_out_of_memory(hart, pid);
+                        self.pagefault_out_of_memory(hart, tid);
                         None
                     }
                 }
@@ -897,7 +933,7 @@ impl Kernel<'_> {
         if let Some((signo, code, addr)) = fault {
             self.force_sig_fault(
                 hart,
-                pid,
+                tid,
                 SigInfo {
                     signo,
                     code,
@@ -908,41 +944,40 @@ impl Kernel<'_> {
         }
         // A call finishing after unlocked work is still in progress: no signal now.
         if !crate::percpu::has_unlocked() {
-            self.deliver_pending(hart, pid);
+            self.deliver_pending(hart, tid);
         }
         restart
     }
 
-    /// Back in the kernel for thread `tid` of `pid`, which this hart was running: loads
-    /// it and returns `true` if it is still this hart's and alive. Another hart may have
-    /// killed it meanwhile (its group exited, an `execve` — whose caller may even have
-    /// taken its tid): then what it was doing is moot, this hart runs nothing, and the
-    /// answer is `false`.
-    fn reload_current(&mut self, pid: u32, tid: u32) -> bool {
-        let alive = self.cur() == Some((pid, tid))
+    /// Back in the kernel for task `tid`, which this hart was running: returns `true`
+    /// if it is still this hart's and alive. Another hart may have killed it meanwhile
+    /// (its group exited, an `execve` — whose caller may even have taken its tid): then
+    /// what it was doing is moot, this hart runs nothing, and the answer is `false`.
+    fn reload_current(&mut self, tid: u32) -> bool {
+        let alive = self.cur() == Some(tid)
             && self
-                .procs
-                .get_mut(&pid)
-                .is_some_and(|p| !matches!(p.state, TaskState::Zombie(_)) && p.load_thread(tid));
+                .tasks
+                .get(&tid)
+                .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
         if !alive {
             self.set_cur(None);
         }
         alive
     }
 
-    /// Re-issues the system call thread `tid` of `pid` stopped in to hand work to the
-    /// hart ([`crate::percpu::defer_unlocked`]), now that the work has run: the same
+    /// Re-issues the system call task `tid` stopped in to hand work to the hart
+    /// ([`crate::percpu::defer_unlocked`]), now that the work has run: the same
     /// `ecall`, without a return to user mode. Returns as [`Kernel::handle_exit`].
-    fn continue_syscall(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32) -> bool {
-        if !self.reload_current(pid, tid) {
+    fn continue_syscall(&mut self, hart: &mut Hart<'_>, tid: u32) -> bool {
+        if !self.reload_current(tid) {
             crate::percpu::clear_unlocked_result();
             return false;
         }
         let before = self.phys.events().snapshot();
-        let restart = self.syscall(hart, pid, tid);
+        let restart = self.syscall(hart, tid);
         self.charge_kernel_work(hart, &before);
         if !crate::percpu::has_unlocked() {
-            self.deliver_pending(hart, pid);
+            self.deliver_pending(hart, tid);
         }
         restart
     }
@@ -959,20 +994,20 @@ impl Kernel<'_> {
         self.stats.kernel_cycles += cycles;
     }
 
-    /// One system call of thread `tid` of `pid` (whose registers are live in the hart).
-    /// Returns whether it stopped at a scheduling point (it is re-issued and resumes).
-    fn syscall(&mut self, hart: &mut Hart<'_>, pid: u32, tid: u32) -> bool {
+    /// One system call of task `tid` (whose registers are live in the hart). Returns
+    /// whether it stopped at a scheduling point (it is re-issued and resumes).
+    fn syscall(&mut self, hart: &mut Hart<'_>, tid: u32) -> bool {
         let (n, a) = syscall::args(hart);
         let pc = hart.pc;
         // A call that stopped at a scheduling point gets its resume state back if it is
         // re-issued as it was (a signal handler may have run in between).
         let resume = self
             .resume
-            .remove(&(pid, tid))
+            .remove(&tid)
             .filter(|&(rn, ra, _)| rn == n && ra == a)
             .map(|(_, _, r)| r);
         crate::percpu::enter_syscall(resume);
-        self.syscall_inner(hart, pid, n, a, pc);
+        self.syscall_inner(hart, tid, n, a, pc);
         match crate::percpu::exit_syscall() {
             Some(r) => {
                 if crate::percpu::has_unlocked() {
@@ -980,128 +1015,155 @@ impl Kernel<'_> {
                 } else {
                     self.stats.resched_stops += 1;
                 }
-                self.resume.insert((pid, tid), (n, a, r));
+                self.resume.insert(tid, (n, a, r));
                 true
             }
             None => false,
         }
     }
 
-    fn syscall_inner(&mut self, hart: &mut Hart<'_>, pid: u32, n: u64, a: [u64; 6], pc: u64) {
+    fn syscall_inner(&mut self, hart: &mut Hart<'_>, tid: u32, n: u64, a: [u64; 6], pc: u64) {
         let outcome = match n {
             nr::SYS_clone => {
-                let r = self.sys_clone(hart, pid, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_clone(hart, tid, a);
+                self.finish(tid, n, a, r)
             }
-            nr::SYS_clone3 => self.finish(pid, n, a, Err(Errno::ENOSYS)),
+            nr::SYS_clone3 => self.finish(tid, n, a, Err(Errno::ENOSYS)),
             nr::SYS_execve => {
-                let r = self.sys_execve(hart, pid, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_execve(hart, tid, a);
+                // A successful execve may have given the caller the leader's tid.
+                let now = self.cur().unwrap_or(tid);
+                self.finish(now, n, a, r)
             }
             nr::SYS_wait4 => {
-                let r = self.sys_wait4(pid, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_wait4(tid, a);
+                self.finish(tid, n, a, r)
             }
             nr::SYS_waitid => {
-                let r = self.sys_waitid(pid, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_waitid(tid, a);
+                self.finish(tid, n, a, r)
             }
             nr::SYS_kill | nr::SYS_tkill | nr::SYS_tgkill => {
-                let r = self.sys_kill(hart, pid, n, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_kill(hart, tid, n, a);
+                self.finish(tid, n, a, r)
             }
-            nr::SYS_sched_yield => self.finish(pid, n, a, Ok(SyscallOutcome::Return(0))),
+            nr::SYS_sched_yield => self.finish(tid, n, a, Ok(SyscallOutcome::Return(0))),
             nr::SYS_exit => {
                 // One thread ends; the group ends with its last thread.
-                let _ = self.finish(pid, n, a, Ok(SyscallOutcome::Exit(ExitStatus::Exited(0))));
-                self.exit_thread(hart, pid, ExitStatus::Exited(a[0] as u8));
+                let _ = self.finish(tid, n, a, Ok(SyscallOutcome::Exit(ExitStatus::Exited(0))));
+                self.exit_thread(hart, tid, ExitStatus::Exited(a[0] as u8));
                 return;
             }
             nr::SYS_futex => {
-                let r = self.sys_futex(hart, pid, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_futex(hart, tid, a);
+                self.finish(tid, n, a, r)
             }
             nr::SYS_nanosleep => {
-                let r = self.sys_nanosleep(hart, pid, 1, 0, a[0]);
-                self.finish(pid, n, a, r)
+                let r = self.sys_nanosleep(hart, tid, 1, 0, a[0]);
+                self.finish(tid, n, a, r)
             }
             nr::SYS_clock_nanosleep => {
-                let r = self.sys_nanosleep(hart, pid, a[0], a[1], a[2]);
-                self.finish(pid, n, a, r)
+                let r = self.sys_nanosleep(hart, tid, a[0], a[1], a[2]);
+                self.finish(tid, n, a, r)
             }
             nr::SYS_get_robust_list => {
-                let r = self.sys_get_robust_list(pid, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_get_robust_list(tid, a);
+                self.finish(tid, n, a, r)
+            }
+            nr::SYS_rt_sigaction => {
+                let Some(task) = self.tasks.get_mut(&tid) else {
+                    return;
+                };
+                let r = syscall::handle(task, hart, n, a);
+                // Setting a disposition that ignores the signal discards its pending
+                // instances, blocked or not, in every thread (do_sigaction's
+                // flush_sigqueue_mask() on the shared and each thread's queue).
+                let sig = a[0];
+                if r.is_ok()
+                    && a[1] != 0
+                    && (1..=64).contains(&sig)
+                    && task.signals.is_ignored(sig as u8)
+                {
+                    let keep = |s: &SigInfo| u64::from(s.signo) != sig;
+                    task.signal.lock().shared_pending.retain(keep);
+                    let tgid = task.tgid;
+                    for t in self.tasks.values_mut().filter(|t| t.tgid == tgid) {
+                        t.pending.retain(keep);
+                    }
+                }
+                self.finish(tid, n, a, r)
             }
             nr::SYS_ppoll => {
-                let r = self.sys_ppoll(hart, pid, n, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_ppoll(hart, tid, n, a);
+                self.finish(tid, n, a, r)
             }
             nr::SYS_pselect6 => {
-                let r = self.sys_pselect6(hart, pid, n, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_pselect6(hart, tid, n, a);
+                self.finish(tid, n, a, r)
             }
             nr::SYS_process_vm_readv | nr::SYS_process_vm_writev => {
                 let write = n == nr::SYS_process_vm_writev;
                 let r = syscall::process_vm::sys_process_vm_rw(
-                    &mut Tasks::new(&mut self.procs),
-                    pid,
+                    &mut Tasks::new(&mut self.tasks),
+                    tid,
                     a,
                     write,
                 )
                 .map(SyscallOutcome::Return);
-                self.finish(pid, n, a, r)
+                self.finish(tid, n, a, r)
             }
             // A call that slept holding its file goes on with it, whatever the fd is now.
             nr::SYS_read | nr::SYS_write | nr::SYS_readv | nr::SYS_writev
-                if self.holds_file(pid, n, a) || self.kernel_file_of(pid, a[0]).is_none() =>
+                if self.holds_file(tid, n, a) || self.kernel_file_of(tid, a[0]).is_none() =>
             {
-                let r = self.sys_rw_fdget(pid, n, a);
-                self.finish(pid, n, a, r)
+                let r = self.sys_rw_fdget(tid, n, a);
+                self.finish(tid, n, a, r)
             }
             // Descriptor calls on a kernel-served file (/proc/<pid>/mem…, gup_test): the
-            // kernel serves them with the process table (see fs::kfile, syscall::kfile).
-            _ if syscall::kfile::serves(n, a) && self.kernel_file_of(pid, a[0]).is_some() => {
-                let r = match self.kernel_file_of(pid, a[0]) {
+            // kernel serves them with the task table (see fs::kfile, syscall::kfile).
+            _ if syscall::kfile::serves(n, a) && self.kernel_file_of(tid, a[0]).is_some() => {
+                let r = match self.kernel_file_of(tid, a[0]) {
                     Some(file) => {
-                        syscall::kfile::serve(&mut Tasks::new(&mut self.procs), pid, &file, n, a)
+                        syscall::kfile::serve(&mut Tasks::new(&mut self.tasks), tid, &file, n, a)
                             .map(SyscallOutcome::Return)
                     }
                     None => Err(Errno::EBADF),
                 };
-                self.finish(pid, n, a, r)
+                self.finish(tid, n, a, r)
             }
             nr::SYS_openat => {
-                let Some(proc) = self.procs.get_mut(&pid) else {
+                let Some(task) = self.tasks.get_mut(&tid) else {
                     return;
                 };
-                let mut r = syscall::handle(proc, hart, n, a);
+                let mut r = syscall::handle(task, hart, n, a);
                 // The file's ->open for a kernel-served file: bind it to its task, or
                 // fail the open.
                 if let Ok(SyscallOutcome::Return(fd)) = r {
-                    if let Some(file) = self.kernel_file_of(pid, fd) {
+                    if let Some(file) = self.kernel_file_of(tid, fd) {
                         if let Some(kf) = file.kernel_file() {
                             let opened =
-                                syscall::kfile::open(&mut Tasks::new(&mut self.procs), pid, kf);
+                                syscall::kfile::open(&mut Tasks::new(&mut self.tasks), tid, kf);
                             if let Err(e) = opened {
-                                if let Some(p) = self.procs.get_mut(&pid) {
-                                    let _ = p.fs.fds.close(fd as u32);
+                                if let Some(t) = self.tasks.get(&tid) {
+                                    let _ = t.fs.fds.close(fd as u32);
                                 }
                                 r = Err(e);
                             }
                         }
                     }
                 }
-                self.finish(pid, n, a, r)
+                self.finish(tid, n, a, r)
             }
             _ => {
-                let Some(proc) = self.procs.get_mut(&pid) else {
+                let Some(task) = self.tasks.get_mut(&tid) else {
                     return;
                 };
-                syscall::dispatch(proc, hart)
+                syscall::dispatch(task, hart)
             }
         };
-        self.sigpipe_on_epipe(hart, pid, n, outcome);
+        // execve may have moved the caller to the leader's tid.
+        let tid = self.cur().unwrap_or(tid);
+        self.sigpipe_on_epipe(hart, tid, n, outcome);
         match outcome {
             SyscallOutcome::Return(v) => {
                 hart.x[10] = v;
@@ -1110,127 +1172,148 @@ impl Kernel<'_> {
             SyscallOutcome::Resume => {}
             SyscallOutcome::Block(on) => {
                 // The pc stays at the ecall: the call is re-issued on wake-up.
-                self.block(pid, on, hart);
+                self.block(tid, on, hart);
             }
-            SyscallOutcome::Exit(status) => self.exit_process(hart, pid, status),
+            SyscallOutcome::Exit(status) => {
+                if let Some(tgid) = self.group_of(tid) {
+                    self.exit_process(hart, tgid, status);
+                }
+            }
             // The pc stays at the ecall: the thread re-issues the call and it resumes.
             SyscallOutcome::Restart => {}
         }
-        if self.is_current(pid) {
-            if let Some(proc) = self.procs.get_mut(&pid) {
-                apply_flush(self.smp, hart, proc);
+        if self.is_current(tid) {
+            if let Some(task) = self.tasks.get(&tid) {
+                apply_flush(self.smp, hart, task);
             }
         }
     }
 
-    /// The open file description behind descriptor `fd` (an `unsigned int`) of `pid` if
-    /// it is a kernel-served file.
-    fn kernel_file_of(&self, pid: u32, fd: u64) -> Option<Arc<OpenFile>> {
+    /// The open file description behind descriptor `fd` (an `unsigned int`) of task
+    /// `tid` if it is a kernel-served file.
+    fn kernel_file_of(&self, tid: u32, fd: u64) -> Option<Arc<OpenFile>> {
         let fd = u32::try_from(fd).ok()?;
-        let file = self.procs.get(&pid)?.fs.fds.get(fd).ok()?;
+        let file = self.tasks.get(&tid)?.fs.fds.get(fd).ok()?;
         file.kernel_file().is_some().then_some(file)
     }
 
-    /// `release_task()`: the reaped task disappears, with its `/proc/<pid>`.
-    fn release_task(&mut self, pid: u32) {
-        if let Some(p) = self.procs.remove(&pid) {
-            p.vfs.proc_unregister(pid);
+    /// `release_task()`: the reaped process (its leader, the last of its tasks)
+    /// disappears, with its `/proc/<pid>`.
+    fn release_task(&mut self, tgid: u32) {
+        for tid in self.group_tids(tgid) {
+            if let Some(t) = self.tasks.remove(&tid) {
+                if tid == tgid {
+                    t.vfs.proc_unregister(tgid);
+                }
+            }
         }
     }
 
-    fn finish(&self, pid: u32, n: u64, a: [u64; 6], r: KResult<SyscallOutcome>) -> SyscallOutcome {
-        match self.procs.get(&pid) {
-            Some(p) => syscall::finish(p, n, a, r),
+    fn finish(&self, tid: u32, n: u64, a: [u64; 6], r: KResult<SyscallOutcome>) -> SyscallOutcome {
+        match self.tasks.get(&tid) {
+            Some(t) => syscall::finish(t, n, a, r),
             None => r.unwrap_or(SyscallOutcome::Resume),
         }
     }
 
-    /// Puts the running (loaded) thread of `pid` to sleep on `on`, its registers saved:
+    /// Puts task `tid` (running on this hart) to sleep on `on`, its registers saved:
     /// none are live in the hart any more.
-    fn block(&mut self, pid: u32, on: WaitOn, hart: &mut Hart<'_>) {
-        let Some(p) = self.procs.get_mut(&pid) else {
+    fn block(&mut self, tid: u32, on: WaitOn, hart: &mut Hart<'_>) {
+        let Some(t) = self.tasks.get_mut(&tid) else {
             return;
         };
-        p.state = TaskState::Blocked(on);
-        p.ctx = hart.save_context();
-        let tid = p.tid;
-        if self.cur() == Some((pid, tid)) {
+        t.state = TaskState::Blocked(on);
+        t.ctx = hart.save_context();
+        if self.cur() == Some(tid) {
             self.set_cur(None);
         }
         if on == WaitOn::Io {
-            self.io_sleep.insert((pid, tid), self.epoch);
+            self.io_sleep.insert(tid, self.epoch);
         }
     }
 
-    /// Wakes every thread of `pid` sleeping on `on` (its call is re-issued).
-    fn wake(&mut self, pid: u32, on: WaitOn) {
-        if let Some(p) = self.procs.get_mut(&pid) {
-            for tid in p.tids() {
-                if let Some((state, _)) = p.thread_parts(tid) {
-                    if *state == TaskState::Blocked(on) {
-                        *state = TaskState::Runnable;
-                    }
-                }
+    /// Wakes every task of thread group `tgid` sleeping on `on` (its call is re-issued).
+    fn wake(&mut self, tgid: u32, on: WaitOn) {
+        for t in self.tasks.values_mut().filter(|t| t.tgid == tgid) {
+            if t.state == TaskState::Blocked(on) {
+                t.state = TaskState::Runnable;
             }
         }
     }
 
     // ---- fork, exec, exit, wait ------------------------------------------------------
 
-    /// `clone(flags, newsp, parent_tid, tls, child_tid)`: a thread with `CLONE_THREAD`
-    /// (see [`Kernel::clone_thread`]); a process without `CLONE_VM` (fork), or with
-    /// `CLONE_VM|CLONE_VFORK` (vfork, as posix_spawn uses it: implemented as a fork whose
-    /// parent sleeps until the child execs or exits; the child's writes go to its own copy).
+    /// `clone(flags, newsp, parent_tid, tls, child_tid)` by task `tid`: `copy_process()`.
+    /// Each of `CLONE_VM`, `CLONE_FILES`, `CLONE_FS`, `CLONE_SIGHAND` and `CLONE_THREAD`
+    /// decides whether the new task shares that part with the caller or gets a copy
+    /// (`CLONE_VM` off: `dup_mmap()` into a new address space with its own ASID). The new
+    /// task starts after the `ecall` with a0 = 0, on stack `newsp` (if not 0), with `tp` =
+    /// `tls` for `CLONE_SETTLS`; its tid is stored at `parent_tid` in the caller's address
+    /// space for `CLONE_PARENT_SETTID` and at `child_tid` in the new task's for
+    /// `CLONE_CHILD_SETTID`, and `child_tid` is remembered for `CLONE_CHILD_CLEARTID`. A
+    /// thread (`CLONE_THREAD`) joins the caller's group and has no exit signal; a process
+    /// is a child of the caller's process (of its parent with `CLONE_PARENT`) and sends
+    /// the `CSIGNAL` bits at exit. `CLONE_VFORK`: the caller sleeps until the child
+    /// execs or exits (`posix_spawn`, `vfork`: with `CLONE_VM` the child runs in the
+    /// caller's address space, and what it writes there the caller sees).
     ///
-    /// Flag checks as `copy_process()`: `CLONE_NEWNS|CLONE_FS` or `CLONE_NEWUSER|CLONE_FS`
-    /// together, `CLONE_THREAD` without `CLONE_SIGHAND`, `CLONE_SIGHAND` without `CLONE_VM`,
-    /// `CLONE_THREAD` with `CLONE_NEWUSER`/`CLONE_NEWPID`, `CLONE_PIDFD` with
-    /// `CLONE_THREAD` are `EINVAL`. Models this kernel does not have are `ENOSYS`: a
-    /// second process sharing the address space (`CLONE_VM` without `CLONE_THREAD` or
-    /// `CLONE_VFORK`), and threads that do not share files and fs information
-    /// (`CLONE_THREAD` without `CLONE_FILES|CLONE_FS`: threads share the process's).
-    fn sys_clone(&mut self, hart: &mut Hart<'_>, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+    /// # Errors
+    /// `EINVAL` for a combination `copy_process()` refuses ([`clone_flags_valid`]);
+    /// `EFAULT` for a `parent_tid`/`child_tid` store that faults; `ENOMEM` if the
+    /// address space cannot be copied.
+    fn sys_clone(&mut self, hart: &mut Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         use clone::*;
         let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
-        let vfork = flags & CLONE_VFORK != 0;
         clone_flags_valid(flags)?;
+        let vfork = flags & CLONE_VFORK != 0;
         // "Siblings of global init remain as zombies on exit since they are not reaped by
         // their parent (swapper)... prevent global and container-inits from creating
         // siblings" (copy_process(), SIGNAL_UNKILLABLE).
-        if flags & CLONE_PARENT != 0 && pid == INIT_PID {
+        if flags & CLONE_PARENT != 0 && self.group_of(tid) == Some(INIT_PID) {
             return Err(Errno::EINVAL);
         }
-        if flags & CLONE_THREAD != 0 {
-            if flags & (CLONE_FILES | CLONE_FS) != CLONE_FILES | CLONE_FS {
-                return Err(Errno::ENOSYS);
-            }
-            return self.clone_thread(hart, pid, a);
-        }
-        if flags & CLONE_VM != 0 && !vfork {
-            // Two processes on one address space: not in this kernel's model.
-            return Err(Errno::ENOSYS);
-        }
-        let asid = self.alloc_asid(hart);
-        let child_pid = self.next_pid;
-        let parent = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let child_mm = parent.mm.dup_mmap(asid)?;
+        let share = CloneShare {
+            files: flags & CLONE_FILES != 0,
+            fs: flags & CLONE_FS != 0,
+            sighand: flags & CLONE_SIGHAND != 0,
+            thread: flags & CLONE_THREAD != 0,
+        };
+        let share_vm = flags & CLONE_VM != 0;
+        let asid = if share_vm { 0 } else { self.alloc_asid(hart) };
+        let child_tid = self.next_pid;
+        let parent = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
+        let parent_mm = parent.mm.as_ref().ok_or(Errno::ESRCH)?;
+        // copy_mm(): the same address space (mmget()) or a copy of it.
+        let mm = if share_vm {
+            parent_mm.clone()
+        } else {
+            MmUsers::new(parent_mm.mmap_write_lock().dup_mmap(asid)?)
+        };
         let ctx = copy_thread(hart, flags, newsp, tls);
         if flags & CLONE_PARENT_SETTID != 0 {
-            parent.mm.copy_to_user(ptid, &child_pid.to_le_bytes())?;
+            parent_mm
+                .mmap_write_lock()
+                .copy_to_user(ptid, &child_tid.to_le_bytes())?;
         }
-        let mut child = parent.fork(child_pid, child_mm, ctx);
+        if flags & CLONE_CHILD_SETTID != 0 {
+            mm.mmap_write_lock()
+                .copy_to_user(ctid, &child_tid.to_le_bytes())?;
+        }
+        let mut child = parent.copy_process(child_tid, share, mm, ctx, share_vm && !vfork);
         // copy_process(): CLONE_PARENT re-uses the parent's parent and the exit signal of
         // the parent's group leader; otherwise the exit signal is CSIGNAL as given, even
         // one that is not a valid signal (legacy clone() does not check it: exit_notify()
-        // then sends nothing, see do_notify_parent()).
-        if flags & CLONE_PARENT != 0 {
-            child.ppid = parent.ppid;
-            child.exit_signal = parent.exit_signal;
-        } else {
-            child.exit_signal = (flags & CSIGNAL) as u8;
-        }
-        if flags & CLONE_CHILD_SETTID != 0 {
-            child.mm.copy_to_user(ctid, &child_pid.to_le_bytes())?;
+        // then sends nothing, see do_notify_parent()). A thread has none.
+        if !share.thread {
+            if flags & CLONE_PARENT != 0 {
+                child.signal.lock().ppid = parent.signal.ppid();
+                child.exit_signal = self
+                    .tasks
+                    .get(&parent.tgid)
+                    .map_or(parent.exit_signal, |l| l.exit_signal);
+            } else {
+                child.exit_signal = (flags & CSIGNAL) as u8;
+            }
         }
         if flags & CLONE_CHILD_CLEARTID != 0 {
             child.clear_child_tid = ctid;
@@ -1238,85 +1321,65 @@ impl Kernel<'_> {
         // The parent's PTEs were write-protected for COW: flush its TLB entries now.
         apply_flush(self.smp, hart, parent);
         self.next_pid += 1;
-        // /proc/<pid> appears with the task (pids are never reused: cannot fail).
-        let _ = child.vfs.proc_register(child_pid);
-        self.procs.insert(child_pid, child);
+        if !share.thread {
+            // /proc/<pid> appears with the process (pids are never reused: cannot fail).
+            let _ = child.vfs.proc_register(child_tid);
+        }
+        self.tasks.insert(child_tid, child);
         if vfork {
-            hart.x[10] = u64::from(child_pid);
+            hart.x[10] = u64::from(child_tid);
             hart.pc = hart.pc.wrapping_add(4);
-            self.block(pid, WaitOn::VforkDone(child_pid), hart);
+            self.block(tid, WaitOn::VforkDone(child_tid), hart);
             return Ok(SyscallOutcome::Resume);
         }
-        Ok(SyscallOutcome::Return(u64::from(child_pid)))
+        Ok(SyscallOutcome::Return(u64::from(child_tid)))
     }
 
-    /// `clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|…)`: a new thread of
-    /// `pid` starting after the `ecall` with a0 = 0, on stack `newsp` (if not 0), with `tp`
-    /// = `tls` for `CLONE_SETTLS`; its tid is stored at `parent_tid` for
-    /// `CLONE_PARENT_SETTID` and at `child_tid` for `CLONE_CHILD_SETTID` (one address
-    /// space: the same store), and `child_tid` is remembered for `CLONE_CHILD_CLEARTID`.
-    /// Returns the new tid. A thread has no exit signal (`exit_signal = -1`).
-    fn clone_thread(
-        &mut self,
-        hart: &mut Hart<'_>,
-        pid: u32,
-        a: [u64; 6],
-    ) -> KResult<SyscallOutcome> {
-        use clone::*;
-        let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
-        let tid = self.next_pid;
-        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let ctx = copy_thread(hart, flags, newsp, tls);
-        if flags & CLONE_PARENT_SETTID != 0 {
-            proc.mm.copy_to_user(ptid, &tid.to_le_bytes())?;
-        }
-        if flags & CLONE_CHILD_SETTID != 0 {
-            proc.mm.copy_to_user(ctid, &tid.to_le_bytes())?;
-        }
-        let mut t = proc.new_thread(tid, ctx);
-        if flags & CLONE_CHILD_CLEARTID != 0 {
-            t.clear_child_tid = ctid;
-        }
-        proc.add_thread(t);
-        self.next_pid += 1;
-        Ok(SyscallOutcome::Return(u64::from(tid)))
-    }
-
-    /// `execve(path, argv, envp)`: everything that can fail with an errno is checked
-    /// before the old image is torn down (the point of no return); a failure after it kills
-    /// the process with SIGSEGV, as Linux does.
+    /// `execve(path, argv, envp)` by task `tid`: everything that can fail with an errno
+    /// is checked before the old image is torn down (the point of no return); a failure
+    /// after it kills the process with SIGSEGV, as Linux does. The caller gets an
+    /// address space, descriptor table and handlers of its own (`exec_mmap()`,
+    /// `unshare_files()`, `unshare_sighand()`): another process that shared them by
+    /// `clone` keeps the old ones.
     fn sys_execve(
         &mut self,
         hart: &mut Hart<'_>,
-        pid: u32,
+        tid: u32,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
         let asid = self.alloc_asid(hart);
-        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let path = syscall::fs::get_user_path(&mut proc.mm, a[0])?;
+        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
+        let old_mm = task.mm.clone().ok_or(Errno::ESRCH)?;
+        let path = syscall::fs::get_user_path(&mut *old_mm.mmap_write_lock(), a[0])?;
         let exe_path = String::from_utf8_lossy(&path).into_owned();
         let exe_path = if exe_path.starts_with('/') {
             exe_path
         } else {
-            let cwd = proc
+            let cwd = task
                 .vfs
-                .path_of(&proc.fs.cwd)
+                .path_of(&task.fs.fs.pwd())
                 .map(|c| String::from_utf8_lossy(&c).into_owned())
                 .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
         // Bounded copies checked as Linux checks them: E2BIG/EFAULT leave the caller as
         // it was. The new stack's AT_EXECFN string is exe_path, so that is what is charged.
-        let rlim_stack = crate::exec::stack_rlimit_bytes(proc);
-        let ExecArgs { argv, envp } =
-            copy_exec_args(&mut proc.mm, exe_path.as_bytes(), a[1], a[2], rlim_stack)?;
-        let (_, image) = syscall::fs::open_exec(&proc.fs, &proc.vfs, &path, 1 << 30)?;
+        let rlim_stack = crate::exec::stack_rlimit_bytes(task);
+        let ExecArgs { argv, envp } = copy_exec_args(
+            &mut *old_mm.mmap_write_lock(),
+            exe_path.as_bytes(),
+            a[1],
+            a[2],
+            rlim_stack,
+        )?;
+        drop(old_mm);
+        let (_, image) = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
         parse_elf(&image).map_err(|e| e.errno())?;
         // Point of no return. de_thread(): the other threads die and the caller takes
         // the leader's id; exec_mm_release() clears its child_tid and robust list.
-        self.de_thread(hart, pid);
-        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        // The new address space replaces the old one.
+        let tid = self.de_thread(hart, tid);
+        // The new address space replaces the old one (exec_mmap(): mmput() of the old,
+        // which another process sharing it by CLONE_VM, a vfork parent, keeps).
         let mut mm = Mm::new(
             Arc::clone(&self.phys),
             self.config.paging,
@@ -1324,13 +1387,18 @@ impl Kernel<'_> {
             asid,
         )?;
         mm.set_gup_generation(self.config.gup);
-        drop(std::mem::replace(&mut proc.mm, mm));
-        proc.signals.exec_reset();
-        if exec(proc, &image, &exe_path, &argv, &envp).is_err() {
+        let task = self.tasks.get_mut(&tid).ok_or(Errno::ESRCH)?;
+        let old = task.mm.replace(MmUsers::new(mm));
+        if let Some((old_asid, flush)) = old.and_then(MmUsers::mmput) {
+            self.smp.flush_tlb(hart, old_asid, flush);
+        }
+        task.fs.unshare_files();
+        task.signals.exec_reset();
+        if exec(task, &image, &exe_path, &argv, &envp).is_err() {
             let pc = hart.pc;
             self.exit_process(
                 hart,
-                pid,
+                tid,
                 ExitStatus::Signaled {
                     signo: SIGSEGV,
                     code: signal::SI_KERNEL,
@@ -1340,155 +1408,208 @@ impl Kernel<'_> {
             );
             return Ok(SyscallOutcome::Resume);
         }
-        hart.set_satp(proc.mm.satp());
-        hart.restore_context(&proc.ctx);
+        if let Some(mm) = &task.mm {
+            hart.set_satp(mm.mmap_read_lock().satp());
+        }
+        hart.restore_context(&task.ctx);
         hart.flush_icache();
-        let ppid = proc.ppid;
-        self.wake(ppid, WaitOn::VforkDone(pid));
+        let ppid = task.signal.ppid();
+        self.wake(ppid, WaitOn::VforkDone(tid));
         Ok(SyscallOutcome::Resume)
     }
 
-    /// `de_thread()` for an `execve` by the running thread of `pid`: every other thread
-    /// exits, and the caller continues as the leader (tid = pid), with no
-    /// `clear_child_tid` or robust list (`exec_mm_release()`).
-    fn de_thread(&mut self, hart: &mut Hart<'_>, pid: u32) {
-        let Some(me) = self.procs.get(&pid).map(|p| p.tid) else {
-            return;
+    /// `de_thread()` for an `execve` by task `tid`: every other thread of its group
+    /// exits, and the caller continues as the leader (its tid becomes the tgid), with
+    /// no `clear_child_tid` or robust list (`exec_mm_release()`). Returns the caller's
+    /// tid now.
+    fn de_thread(&mut self, hart: &mut Hart<'_>, tid: u32) -> u32 {
+        let Some(tgid) = self.group_of(tid) else {
+            return tid;
         };
-        self.zap_other_threads(hart, pid);
-        self.mm_release(pid);
-        if let Some(p) = self.procs.get_mut(&pid) {
-            debug_assert_eq!(p.tid, me);
-            p.tid = pid;
+        self.zap_other_threads(hart, tid);
+        self.mm_release(tid);
+        if tid != tgid {
+            // The exec'ing thread takes over the leader's identity (exchange_tids()).
+            self.tasks.remove(&tgid);
+            self.forget_sleeper(tid);
+            self.resume.remove(&tid);
+            if let Some(mut me) = self.tasks.remove(&tid) {
+                me.tid = tgid;
+                me.signal.lock().threads = vec![tgid];
+                self.tasks.insert(tgid, me);
+            }
         }
-        self.set_cur(Some((pid, pid)));
+        self.set_cur(Some(tgid));
+        tgid
     }
 
-    /// `exit(code)` of the loaded thread of `pid` (`do_exit()` of one task): its robust
-    /// futexes are released and its `clear_child_tid` cleared and woken (`mm_release()`),
-    /// then it goes. The last thread's exit ends the process with `status`.
-    fn exit_thread(&mut self, hart: &mut Hart<'_>, pid: u32, status: ExitStatus) {
-        let Some(proc) = self.procs.get(&pid) else {
+    /// `exit(code)` of task `tid` (`do_exit()` of one task): its robust futexes are
+    /// released and its `clear_child_tid` cleared and woken (`mm_release()`), it drops
+    /// its address space and descriptor table (`exit_mm()`, `exit_files()`), and it
+    /// goes; a group leader stays, exited, until its group is reaped
+    /// (`delay_group_leader()`). The last thread's exit ends the process with `status`.
+    fn exit_thread(&mut self, hart: &mut Hart<'_>, tid: u32, status: ExitStatus) {
+        let Some(task) = self.tasks.get(&tid) else {
             return;
         };
-        if proc.threads.is_empty() {
-            self.exit_process(hart, pid, status);
+        let tgid = task.tgid;
+        if task.signal.threads().iter().all(|&t| t == tid) {
+            self.exit_process(hart, tgid, status);
             return;
         }
-        let tid = proc.tid;
-        self.release_loaded_thread(pid);
-        if let Some(proc) = self.procs.get_mut(&pid) {
-            proc.drop_loaded_thread();
-        }
-        if self.cur() == Some((pid, tid)) {
+        self.release_thread(hart, tid, status);
+        if self.cur() == Some(tid) {
             self.set_cur(None);
         }
     }
 
-    /// The loaded thread of `pid` leaves (`do_exit()`'s part for one task): its
-    /// `mm_release()`, and no timer, futex queue or I/O sleep holds it any more.
-    fn release_loaded_thread(&mut self, pid: u32) {
-        let Some(tid) = self.procs.get(&pid).map(|p| p.tid) else {
+    /// Task `tid` leaves (`do_exit()`'s part for one task of a group that goes on): its
+    /// `mm_release()`, no timer, futex queue or I/O sleep holds it any more, it leaves
+    /// the group's thread list and drops its address space and descriptor table; a
+    /// leader stays behind as `Zombie(status)`, any other task leaves the table.
+    fn release_thread(&mut self, hart: &mut Hart<'_>, tid: u32, status: ExitStatus) {
+        self.mm_release(tid);
+        self.forget_sleeper(tid);
+        let Some(task) = self.tasks.get_mut(&tid) else {
             return;
         };
-        self.mm_release(pid);
-        self.forget_sleeper(pid, tid);
-    }
-
-    /// Thread `tid` of `pid` is no longer on a timer, a futex queue or an I/O sleep.
-    fn forget_sleeper(&mut self, pid: u32, tid: u32) {
-        self.timers.remove(&(pid, tid));
-        self.futex.remove(pid, tid);
-        self.io_sleep.remove(&(pid, tid));
-        self.blocked_calls.remove(&(pid, tid));
-    }
-
-    /// `zap_other_threads()`: every thread of `pid` but the loaded one exits. Those
-    /// running on other harts leave user mode first (before anything of theirs goes,
-    /// their address space above all), and the loaded thread's registers are saved if
-    /// it is this hart's.
-    fn zap_other_threads(&mut self, hart: &Hart<'_>, pid: u32) {
-        self.stop_other_harts_of(pid);
-        if self.is_current(pid) {
-            if let Some(proc) = self.procs.get_mut(&pid) {
-                proc.ctx = hart.save_context();
-            }
+        task.signal.lock().threads.retain(|&t| t != tid);
+        task.fs.exit_files();
+        let mm = task.mm.take();
+        if let Some((asid, flush)) = mm.and_then(MmUsers::mmput) {
+            self.smp.flush_tlb(hart, asid, flush);
         }
-        let others: Vec<u32> = self
-            .procs
-            .get(&pid)
-            .map(|p| p.threads.iter().map(|t| t.tid).collect())
-            .unwrap_or_default();
-        for tid in others {
-            if let Some(p) = self.procs.get_mut(&pid) {
-                p.load_thread(tid);
-            }
-            self.release_loaded_thread(pid);
-            if let Some(p) = self.procs.get_mut(&pid) {
-                p.drop_loaded_thread();
-            }
+        if tid == task.tgid {
+            task.state = TaskState::Zombie(status);
+        } else {
+            self.tasks.remove(&tid);
         }
     }
 
-    /// `mm_release()` and `exit_robust_list()` for the loaded thread of `pid`: each lock
-    /// on its robust list that it holds gets `FUTEX_OWNER_DIED` (and a waiter woken); a
-    /// non-zero `clear_child_tid` gets 0 stored and one waiter woken (`pthread_join`).
-    fn mm_release(&mut self, pid: u32) {
-        let Some(proc) = self.procs.get_mut(&pid) else {
+    /// Task `tid` is no longer on a timer, a futex queue or an I/O sleep.
+    fn forget_sleeper(&mut self, tid: u32) {
+        self.timers.remove(&tid);
+        if let Some(tgid) = self.group_of(tid) {
+            self.futex.remove(tgid, tid);
+        }
+        self.io_sleep.remove(&tid);
+        self.blocked_calls.remove(&tid);
+    }
+
+    /// `zap_other_threads()`: every task of `tid`'s group but `tid` exits. Those running
+    /// on other harts leave user mode first (before anything of theirs goes), and the
+    /// registers of `tid` are saved if it is this hart's.
+    fn zap_other_threads(&mut self, hart: &mut Hart<'_>, tid: u32) {
+        let Some(tgid) = self.group_of(tid) else {
             return;
         };
-        let (tid, ctid, robust) = (proc.tid, proc.clear_child_tid, proc.robust_list);
-        proc.clear_child_tid = 0;
-        proc.robust_list = (0, 0);
-        if proc.mm.is_dead() {
-            return;
+        self.stop_other_harts_of(tgid);
+        if self.is_current(tid) {
+            if let Some(t) = self.tasks.get_mut(&tid) {
+                t.ctx = hart.save_context();
+            }
         }
+        for other in self.group_tids(tgid) {
+            if other == tid {
+                continue;
+            }
+            let live = self
+                .tasks
+                .get(&other)
+                .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+            if live {
+                self.release_thread(hart, other, ExitStatus::Exited(0));
+            }
+        }
+    }
+
+    /// `mm_release()` and `exit_robust_list()` for task `tid`: each lock on its robust
+    /// list that it holds gets `FUTEX_OWNER_DIED` (and a waiter woken); a non-zero
+    /// `clear_child_tid` gets 0 stored and one waiter woken (`pthread_join`).
+    fn mm_release(&mut self, tid: u32) {
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        let (ctid, robust) = (task.clear_child_tid, task.robust_list);
+        task.clear_child_tid = 0;
+        task.robust_list = (0, 0);
+        let Some(mm) = task.mm.clone() else {
+            return;
+        };
         let mut wake = Vec::new();
-        if robust.0 != 0 {
-            wake.extend(exit_robust_list(&mut proc.mm, robust.0, tid));
-        }
-        if ctid != 0 && proc.mm.copy_to_user(ctid, &0u32.to_le_bytes()).is_ok() {
-            wake.push(ctid);
+        {
+            let mut mm = mm.mmap_write_lock();
+            if mm.is_dead() {
+                return;
+            }
+            if robust.0 != 0 {
+                wake.extend(exit_robust_list(&mut *mm, robust.0, tid));
+            }
+            if ctid != 0 && mm.copy_to_user(ctid, &0u32.to_le_bytes()).is_ok() {
+                wake.push(ctid);
+            }
         }
         for addr in wake {
-            if let Ok(key) = self.futex_key(pid, addr, false) {
+            if let Ok(key) = self.futex_key(tid, addr, false) {
                 self.futex_wake(key, 1, FUTEX_BITSET_MATCH_ANY);
             }
         }
     }
 
-    /// The process ends (`do_group_exit()`): its other threads are killed, it becomes a
-    /// zombie holding its exit status, its children are re-parented to init, and its
-    /// parent is woken (and sent its exit signal).
-    fn exit_process(&mut self, hart: &mut Hart<'_>, pid: u32, status: ExitStatus) {
-        self.zap_other_threads(hart, pid);
-        if self.is_current(pid) {
-            self.set_cur(None);
-        }
-        self.release_loaded_thread(pid);
-        let Some(proc) = self.procs.get_mut(&pid) else {
+    /// The process `tgid` ends (`do_group_exit()`): every task of it is killed, the
+    /// leader becomes a zombie holding the exit status (`signal->group_exit`), its
+    /// children are re-parented to init, and its parent is woken (and sent its exit
+    /// signal).
+    fn exit_process(&mut self, hart: &mut Hart<'_>, tgid: u32, status: ExitStatus) {
+        let Some(leader) = self.tasks.get(&tgid) else {
             return;
         };
-        proc.state = TaskState::Zombie(status);
-        // exit_files(): closing the descriptors lets pipe readers see EOF and writers EPIPE.
-        proc.fs.fds = crate::fs::FdTable::new();
-        // exit_mm(): the address space goes now (mmput() → exit_mmap()); only the task
-        // and its exit status stay until the parent reaps it. Its translations and any
-        // executable frames freed must not survive in the hart.
-        proc.mm.release();
-        apply_flush(self.smp, hart, proc);
-        let (ppid, exit_signal) = (proc.ppid, proc.exit_signal);
-        for p in self.procs.values_mut() {
-            if p.ppid == pid {
+        // Any live task of the group: the leader if it still runs.
+        let any = leader.signal.threads().first().copied().unwrap_or(tgid);
+        self.zap_other_threads(hart, any);
+        if self.cur().is_some_and(|t| self.group_of(t) == Some(tgid)) {
+            self.set_cur(None);
+        }
+        if tgid == INIT_PID {
+            if let Some(mm) = self.tasks.get(&any).and_then(|t| t.mm.as_ref()) {
+                self.stats.uaccess_mmu = mm.mmap_read_lock().uaccess_counters();
+            }
+        }
+        // exit_files() and exit_mm() of the last task: closing the descriptors lets
+        // pipe readers see EOF and writers EPIPE; the address space goes now (mmput()
+        // → exit_mmap() unless another process shares it), its translations and any
+        // executable frames freed with it out of every hart.
+        let live = self
+            .tasks
+            .get(&any)
+            .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+        if live {
+            self.release_thread(hart, any, status);
+        }
+        let Some(leader) = self.tasks.get_mut(&tgid) else {
+            return;
+        };
+        leader.state = TaskState::Zombie(status);
+        let (ppid, exit_signal) = {
+            let mut g = leader.signal.lock();
+            g.group_exit = Some(status);
+            g.threads.clear();
+            g.shared_pending.clear();
+            (g.ppid, leader.exit_signal)
+        };
+        for t in self.tasks.values_mut().filter(|t| t.tid == t.tgid) {
+            let mut g = t.signal.lock();
+            if g.ppid == tgid {
                 // reparent_leader(): "We don't want people slaying init."
-                p.ppid = INIT_PID;
-                p.exit_signal = SIGCHLD;
+                g.ppid = INIT_PID;
+                drop(g);
+                t.exit_signal = SIGCHLD;
             }
         }
         self.wake(ppid, WaitOn::Child);
-        self.wake(ppid, WaitOn::VforkDone(pid));
+        self.wake(ppid, WaitOn::VforkDone(tgid));
         let (code, status_word) = child_status(status);
-        if let Some(parent) = self.procs.get_mut(&ppid) {
+        if let Some(parent) = self.tasks.get(&ppid) {
             // A parent that set SIGCHLD to SIG_IGN never sees zombies: the child is reaped
             // at once (do_notify_parent's autoreap), and its wait4 gets ECHILD.
             let autoreap =
@@ -1499,31 +1620,35 @@ impl Kernel<'_> {
                 && exit_signal != 0
                 && !parent.signals.is_ignored(exit_signal)
             {
-                parent.pending.push(SigInfo {
+                parent.signal.lock().shared_pending.push(SigInfo {
                     signo: exit_signal,
                     code,
-                    addr: u64::from(pid),
+                    addr: u64::from(tgid),
                     status: status_word,
                 });
             }
-            if autoreap && pid != INIT_PID {
-                self.release_task(pid);
+            if autoreap && tgid != INIT_PID {
+                self.release_task(tgid);
             }
         }
         // Anything blocked on I/O may now see EOF or EPIPE.
         self.epoch += 1;
     }
 
-    /// Finds a child of `pid` matching `which` (`Some(child)` or any) that is a zombie.
-    /// `Err(ECHILD)` if there is no matching child at all.
-    fn find_zombie(&self, pid: u32, which: Option<u32>) -> KResult<Option<(u32, ExitStatus)>> {
+    /// Finds a child process of `tgid` matching `which` (`Some(child)` or any) that is
+    /// a zombie. `Err(ECHILD)` if there is no matching child at all.
+    fn find_zombie(&self, tgid: u32, which: Option<u32>) -> KResult<Option<(u32, ExitStatus)>> {
         let mut any = false;
-        for (&cpid, c) in &self.procs {
-            if c.ppid != pid || which.is_some_and(|w| w != cpid) || cpid == pid {
+        for (&cpid, c) in &self.tasks {
+            if c.tid != c.tgid
+                || cpid == tgid
+                || which.is_some_and(|w| w != cpid)
+                || c.signal.ppid() != tgid
+            {
                 continue;
             }
             any = true;
-            if let TaskState::Zombie(st) = c.state {
+            if let Some(st) = c.signal.group_exit() {
                 return Ok(Some((cpid, st)));
             }
         }
@@ -1535,7 +1660,7 @@ impl Kernel<'_> {
     }
 
     /// `wait4(pid, wstatus, options, rusage)`.
-    fn sys_wait4(&mut self, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+    fn sys_wait4(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         let (target, wstatus, options, rusage) = (a[0] as i64 as i32, a[1], a[2], a[3]);
         if options
             & !(wait::WNOHANG
@@ -1553,20 +1678,24 @@ impl Kernel<'_> {
         } else {
             None
         };
-        match self.find_zombie(pid, which)? {
+        let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
+        match self.find_zombie(tgid, which)? {
             Some((cpid, st)) => {
                 // The wait status word: exit code in bits 15:8, or the killing signal.
                 let word: u32 = match child_status(st) {
                     (wait::CLD_EXITED, code) => (code as u32) << 8,
                     (_, signo) => signo as u32,
                 };
-                let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+                let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
+                let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
+                let mut mm = mm.mmap_write_lock();
                 if wstatus != 0 {
-                    proc.mm.copy_to_user(wstatus, &word.to_le_bytes())?;
+                    mm.copy_to_user(wstatus, &word.to_le_bytes())?;
                 }
                 if rusage != 0 {
-                    proc.mm.copy_to_user(rusage, &[0u8; 144])?;
+                    mm.copy_to_user(rusage, &[0u8; 144])?;
                 }
+                drop(mm);
                 self.release_task(cpid);
                 Ok(SyscallOutcome::Return(u64::from(cpid)))
             }
@@ -1576,7 +1705,7 @@ impl Kernel<'_> {
     }
 
     /// `waitid(idtype, id, infop, options, rusage)`.
-    fn sys_waitid(&mut self, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+    fn sys_waitid(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         let (idtype, id, infop, options) = (a[0], a[1], a[2], a[3]);
         if options & (wait::WEXITED | wait::WSTOPPED | wait::WCONTINUED) == 0 {
             return Err(Errno::EINVAL);
@@ -1587,8 +1716,13 @@ impl Kernel<'_> {
             wait::P_PGID => None,
             _ => return Err(Errno::EINVAL),
         };
-        let found = self.find_zombie(pid, which)?;
-        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
+        let found = self.find_zombie(tgid, which)?;
+        let mm = self
+            .tasks
+            .get(&tid)
+            .and_then(|t| t.mm.clone())
+            .ok_or(Errno::ESRCH)?;
         let mut info = [0u8; 128];
         match found {
             Some((cpid, st)) => {
@@ -1598,7 +1732,7 @@ impl Kernel<'_> {
                 info[16..20].copy_from_slice(&cpid.to_le_bytes());
                 info[24..28].copy_from_slice(&status.to_le_bytes());
                 if infop != 0 {
-                    proc.mm.copy_to_user(infop, &info)?;
+                    mm.mmap_write_lock().copy_to_user(infop, &info)?;
                 }
                 if options & wait::WNOWAIT == 0 {
                     self.release_task(cpid);
@@ -1607,7 +1741,7 @@ impl Kernel<'_> {
             }
             None if options & wait::WNOHANG != 0 => {
                 if infop != 0 {
-                    proc.mm.copy_to_user(infop, &info)?;
+                    mm.mmap_write_lock().copy_to_user(infop, &info)?;
                 }
                 Ok(SyscallOutcome::Return(0))
             }
@@ -1617,17 +1751,19 @@ impl Kernel<'_> {
 
     // ---- futexes and sleeping ---------------------------------------------------------
 
-    /// `get_futex_key()`: the key of the futex word at `uaddr` in `pid`'s address space —
+    /// `get_futex_key()`: the key of the futex word at `uaddr` in task `tid`'s address
+    /// space —
     /// `(mm, uaddr)` when `private` or the mapping is private, `(frame, offset)` for a
     /// `MAP_SHARED` mapping.
     ///
     /// # Errors
     /// `EINVAL` for a misaligned address, `EFAULT` for an address outside the address
     /// space or a shared page that cannot be faulted in.
-    fn futex_key(&mut self, pid: u32, uaddr: u64, private: bool) -> KResult<FutexKey> {
+    fn futex_key(&mut self, tid: u32, uaddr: u64, private: bool) -> KResult<FutexKey> {
         futex::check_uaddr(uaddr)?;
-        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let mm = &mut proc.mm;
+        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
+        let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
+        let mut mm = mm.mmap_write_lock();
         if !mm.access_ok(uaddr, 4) {
             return Err(Errno::EFAULT);
         }
@@ -1667,7 +1803,7 @@ impl Kernel<'_> {
     fn futex_wake(&mut self, key: FutexKey, n: i32, bitset: u32) -> u64 {
         let woken = self.futex.wake(key, n, bitset);
         for w in &woken {
-            self.complete_blocked(w.pid, w.tid, 0);
+            self.complete_blocked(w.tid, 0);
         }
         woken.len() as u64
     }
@@ -1685,7 +1821,7 @@ impl Kernel<'_> {
     /// `EINVAL` for a misaligned address, a zero bitset, a bad timeout or negative
     /// requeue counts, `EFAULT`, `ENOSYS` for other commands, `ETIMEDOUT` for a deadline
     /// already past.
-    fn sys_futex(&mut self, hart: &mut Hart<'_>, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+    fn sys_futex(&mut self, hart: &mut Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         let (uaddr, val, timeout, uaddr2, val3) = (a[0], a[2] as u32, a[3], a[4], a[5] as u32);
         let op = futex::decode_op(a[1])?;
         match op.cmd {
@@ -1702,11 +1838,7 @@ impl Kernel<'_> {
                 let deadline = if timeout == 0 {
                     None
                 } else {
-                    let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-                    let sec = proc.mm.get_user_u64(timeout)?;
-                    let nsec = proc
-                        .mm
-                        .get_user_u64(timeout.checked_add(8).ok_or(Errno::EFAULT)?)?;
+                    let (sec, nsec) = self.get_timespec(tid, timeout)?;
                     let t = futex::timespec_ns(sec, nsec)?;
                     Some(if op.cmd == futex::FUTEX_WAIT {
                         mono.saturating_add(t)
@@ -1717,20 +1849,17 @@ impl Kernel<'_> {
                         t
                     })
                 };
-                let key = self.futex_key(pid, uaddr, op.private)?;
-                let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-                let mut word = [0u8; 4];
-                proc.mm.copy_from_user(uaddr, &mut word)?;
-                if u32::from_le_bytes(word) != val {
+                let key = self.futex_key(tid, uaddr, op.private)?;
+                if self.get_futex_word(tid, uaddr)? != val {
                     return Err(Errno::EAGAIN);
                 }
                 if deadline.is_some_and(|d| d <= mono) {
                     return Err(Errno::ETIMEDOUT);
                 }
-                let tid = proc.tid;
-                self.futex.enqueue(key, bitset, pid, tid);
+                let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
+                self.futex.enqueue(key, bitset, tgid, tid);
                 if let Some(d) = deadline {
-                    self.timers.insert((pid, tid), d);
+                    self.timers.insert(tid, d);
                 }
                 Ok(SyscallOutcome::Block(WaitOn::Futex))
             }
@@ -1743,7 +1872,7 @@ impl Kernel<'_> {
                 if bitset == 0 {
                     return Err(Errno::EINVAL);
                 }
-                let key = self.futex_key(pid, uaddr, op.private)?;
+                let key = self.futex_key(tid, uaddr, op.private)?;
                 Ok(SyscallOutcome::Return(
                     self.futex_wake(key, val as i32, bitset),
                 ))
@@ -1754,19 +1883,14 @@ impl Kernel<'_> {
                 if nr_wake < 0 || nr_requeue < 0 {
                     return Err(Errno::EINVAL);
                 }
-                let from = self.futex_key(pid, uaddr, op.private)?;
-                let to = self.futex_key(pid, uaddr2, op.private)?;
-                if op.cmd == futex::FUTEX_CMP_REQUEUE {
-                    let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-                    let mut word = [0u8; 4];
-                    proc.mm.copy_from_user(uaddr, &mut word)?;
-                    if u32::from_le_bytes(word) != val3 {
-                        return Err(Errno::EAGAIN);
-                    }
+                let from = self.futex_key(tid, uaddr, op.private)?;
+                let to = self.futex_key(tid, uaddr2, op.private)?;
+                if op.cmd == futex::FUTEX_CMP_REQUEUE && self.get_futex_word(tid, uaddr)? != val3 {
+                    return Err(Errno::EAGAIN);
                 }
                 let (woken, moved) = self.futex.requeue(from, to, nr_wake, nr_requeue);
                 for w in &woken {
-                    self.complete_blocked(w.pid, w.tid, 0);
+                    self.complete_blocked(w.tid, 0);
                 }
                 Ok(SyscallOutcome::Return(
                     woken.len() as u64 + u64::from(moved),
@@ -1786,7 +1910,7 @@ impl Kernel<'_> {
     fn sys_nanosleep(
         &mut self,
         hart: &mut Hart<'_>,
-        pid: u32,
+        tid: u32,
         clk: u64,
         flags: u64,
         req: u64,
@@ -1801,13 +1925,8 @@ impl Kernel<'_> {
             clock::MONOTONIC | clock::BOOTTIME | clock::PROCESS_CPUTIME_ID => false,
             _ => return Err(Errno::EINVAL),
         };
-        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let sec = proc.mm.get_user_u64(req)?;
-        let nsec = proc
-            .mm
-            .get_user_u64(req.checked_add(8).ok_or(Errno::EFAULT)?)?;
+        let (sec, nsec) = self.get_timespec(tid, req)?;
         let t = futex::timespec_ns(sec, nsec)?;
-        let tid = proc.tid;
         let (real, mono) = self.clock_now(hart);
         let deadline = if flags & TIMER_ABSTIME == 0 {
             mono.saturating_add(t)
@@ -1819,24 +1938,22 @@ impl Kernel<'_> {
         if deadline <= mono {
             return Ok(SyscallOutcome::Return(0));
         }
-        self.timers.insert((pid, tid), deadline);
+        self.timers.insert(tid, deadline);
         Ok(SyscallOutcome::Block(WaitOn::Sleep))
     }
 
     /// A relative `nanosleep`/`clock_nanosleep` of thread `tid` interrupted by a signal
     /// stores the time left in its `rem` (if not NULL), as `hrtimer_nanosleep_restart`'s
     /// `nanosleep_copyout()`. The call is read from the thread's saved registers.
-    fn write_sleep_remaining(&mut self, hart: &Hart<'_>, pid: u32, tid: u32) {
-        let Some(&deadline) = self.timers.get(&(pid, tid)) else {
+    fn write_sleep_remaining(&mut self, hart: &Hart<'_>, tid: u32) {
+        let Some(&deadline) = self.timers.get(&tid) else {
             return;
         };
         let (_, now) = self.clock_now(hart);
-        let Some(p) = self.procs.get_mut(&pid) else {
+        let Some(t) = self.tasks.get(&tid) else {
             return;
         };
-        let Some((_, ctx)) = p.thread_parts(tid) else {
-            return;
-        };
+        let ctx = &t.ctx;
         let rem = match ctx.x[17] {
             nr::SYS_nanosleep => ctx.x[11],
             nr::SYS_clock_nanosleep if ctx.x[11] & 1 == 0 => ctx.x[13],
@@ -1851,40 +1968,63 @@ impl Kernel<'_> {
         ts[8..].copy_from_slice(&(left % 1_000_000_000).to_le_bytes());
         // A bad rem is the caller's problem: Linux returns EFAULT instead of EINTR, we
         // keep EINTR.
-        let _ = p.mm.copy_to_user(rem, &ts);
+        if let Some(mm) = &t.mm {
+            let _ = mm.mmap_write_lock().copy_to_user(rem, &ts);
+        }
     }
 
-    /// `get_robust_list(pid, head_ptr, len_ptr)`: the robust list head of thread `pid`
-    /// (0: the caller) of the caller's process, and its length.
+    /// Reads a `struct timespec` (`tv_sec`, `tv_nsec`) at `va` in task `tid`'s memory.
     ///
     /// # Errors
-    /// `ESRCH` for an unknown thread, `EFAULT`.
-    fn sys_get_robust_list(&mut self, pid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
-        let tid = a[0] as u32;
-        let found = self.procs.iter().find_map(|(&p, proc)| {
-            if tid == 0 && p == pid {
-                return Some(proc.robust_list);
-            }
-            if proc.tid == tid && !matches!(proc.state, TaskState::Zombie(_)) {
-                return Some(proc.robust_list);
-            }
-            proc.threads
-                .iter()
-                .find(|t| t.tid == tid)
-                .map(|t| t.robust_list)
-        });
-        let (head, len) = found.ok_or(Errno::ESRCH)?;
-        let proc = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        proc.mm.put_user_u64(a[1], head)?;
-        proc.mm.put_user_u64(a[2], len)?;
+    /// `EFAULT`; `ESRCH` for a task without an address space.
+    fn get_timespec(&self, tid: u32, va: u64) -> KResult<(u64, u64)> {
+        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
+        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.mmap_write_lock();
+        let sec = mm.get_user_u64(va)?;
+        let nsec = mm.get_user_u64(va.checked_add(8).ok_or(Errno::EFAULT)?)?;
+        Ok((sec, nsec))
+    }
+
+    /// The futex word at `uaddr` in task `tid`'s memory (`get_futex_value_locked()`).
+    ///
+    /// # Errors
+    /// `EFAULT`; `ESRCH` for a task without an address space.
+    fn get_futex_word(&self, tid: u32, uaddr: u64) -> KResult<u32> {
+        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
+        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.mmap_write_lock();
+        let mut word = [0u8; 4];
+        mm.copy_from_user(uaddr, &mut word)?;
+        Ok(u32::from_le_bytes(word))
+    }
+
+    /// `get_robust_list(pid, head_ptr, len_ptr)`: the robust list head of task `pid`
+    /// (0: the caller) and its length, written to the caller's memory.
+    ///
+    /// # Errors
+    /// `ESRCH` for an unknown or exited task, `EFAULT`.
+    fn sys_get_robust_list(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+        let target = match a[0] as u32 {
+            0 => tid,
+            t => t,
+        };
+        let (head, len) = self
+            .tasks
+            .get(&target)
+            .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
+            .map(|t| t.robust_list)
+            .ok_or(Errno::ESRCH)?;
+        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
+        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.mmap_write_lock();
+        mm.put_user_u64(a[1], head)?;
+        mm.put_user_u64(a[2], len)?;
         Ok(SyscallOutcome::Return(0))
     }
 
     // ---- signals -----------------------------------------------------------------------
 
-    /// `kill(pid, sig)`, `tkill(tid, sig)`, `tgkill(tgid, tid, sig)`. `kill` of a
-    /// positive id signals the thread group holding that thread (Linux's
-    /// `kill_pid_info()` on any tid); `tkill`/`tgkill` queue on one thread.
+    /// `kill(pid, sig)`, `tkill(tid, sig)`, `tgkill(tgid, tid, sig)` by task `tid`.
+    /// `kill` of a positive id signals the thread group holding that task (Linux's
+    /// `kill_pid_info()` on any tid); `tkill`/`tgkill` queue on one task.
     ///
     /// # Errors
     /// `EINVAL` for a bad signal number or a non-positive tid/tgid of `tkill`/`tgkill`;
@@ -1892,10 +2032,11 @@ impl Kernel<'_> {
     fn sys_kill(
         &mut self,
         hart: &mut Hart<'_>,
-        pid: u32,
+        tid: u32,
         n: u64,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
+        let sender = self.group_of(tid).ok_or(Errno::ESRCH)?;
         // `int sig`, as valid_signal() sees it after the sign extension.
         let sig = match n {
             nr::SYS_tgkill => a[2],
@@ -1911,28 +2052,32 @@ impl Kernel<'_> {
             } else {
                 signal::SI_TKILL
             },
-            addr: u64::from(pid),
+            addr: u64::from(sender),
             status: 0,
         };
         if n != nr::SYS_kill {
-            let (tgid, tid) = match n {
+            let (tgid, target) = match n {
                 nr::SYS_tkill => (None, a[0] as i64 as i32),
                 _ => (Some(a[0] as i64 as i32), a[1] as i64 as i32),
             };
-            if tid <= 0 || tgid.is_some_and(|g| g <= 0) {
+            if target <= 0 || tgid.is_some_and(|g| g <= 0) {
                 return Err(Errno::EINVAL);
             }
-            let tid = tid as u32;
-            let group = self.group_of(tid).ok_or(Errno::ESRCH)?;
+            let target = target as u32;
+            let live = self
+                .tasks
+                .get(&target)
+                .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+            let group = self.group_of(target).filter(|_| live).ok_or(Errno::ESRCH)?;
             if tgid.is_some_and(|g| g as u32 != group) {
                 return Err(Errno::ESRCH);
             }
             if sig != 0 {
-                self.send_signal(hart, group, Some(tid), info);
+                self.send_signal(hart, group, Some(target), info);
             }
             return Ok(SyscallOutcome::Return(0));
         }
-        let targets = self.kill_targets(pid, a[0] as u32 as i32)?;
+        let targets = self.kill_targets(sender, a[0] as u32 as i32)?;
         if sig != 0 {
             for t in targets {
                 self.send_signal(hart, t, None, info);
@@ -1954,11 +2099,10 @@ impl Kernel<'_> {
         let targets: Vec<u32> = match target {
             t if t > 0 => vec![self.group_of(t as u32).ok_or(Errno::ESRCH)?],
             i32::MIN => return Err(Errno::ESRCH),
-            0 => self.procs.keys().copied().collect(),
+            0 => self.all_pids(),
             -1 => self
-                .procs
-                .keys()
-                .copied()
+                .all_pids()
+                .into_iter()
                 .filter(|&p| p > INIT_PID && p != pid)
                 .collect(),
             // Process group -t: only group 1 exists, and -1 means "all" instead.
@@ -1970,161 +2114,182 @@ impl Kernel<'_> {
         Ok(targets)
     }
 
-    /// The process (tgid) whose thread `tid` is, zombies included (the leader's id
-    /// finds the group even after the leader thread has exited).
-    fn group_of(&self, tid: u32) -> Option<u32> {
-        if self.procs.contains_key(&tid) {
-            return Some(tid);
-        }
-        self.procs
-            .iter()
-            .find(|(_, p)| p.tid == tid || p.threads.iter().any(|t| t.tid == tid))
-            .map(|(&pid, _)| pid)
+    /// Every process (thread group id), zombies included (`for_each_process()`).
+    fn all_pids(&self) -> Vec<u32> {
+        self.tasks
+            .values()
+            .filter(|t| t.tid == t.tgid)
+            .map(|t| t.tgid)
+            .collect()
     }
 
-    /// Queues `info` for process `pid` (`tid` = `None`: the shared queue) or for its
-    /// thread `tid`. A default-fatal signal to a process that is not running ends it now
-    /// (the whole group); otherwise a thread that does not block it — the target thread,
-    /// or for a process-directed signal the first such thread (`complete_signal()`) — has
-    /// its sleeping call interrupted with EINTR.
-    fn send_signal(&mut self, hart: &mut Hart<'_>, pid: u32, tid: Option<u32>, info: SigInfo) {
-        let running = self.is_current(pid);
-        let Some(p) = self.procs.get_mut(&pid) else {
-            return;
-        };
-        if matches!(p.state, TaskState::Zombie(_)) {
+    /// Queues `info` for process `tgid` (`tid` = `None`: the shared queue) or for its
+    /// task `tid`. A default-fatal signal to a process none of whose tasks runs on this
+    /// hart ends it now (the whole group); otherwise a task that does not block it — the
+    /// target task, or for a process-directed signal the one running here if it does not
+    /// block it, else the first such thread (`complete_signal()`) — has its sleeping call
+    /// interrupted with EINTR.
+    fn send_signal(&mut self, hart: &mut Hart<'_>, tgid: u32, tid: Option<u32>, info: SigInfo) {
+        if self.group_dead(tgid) {
             return;
         }
-        let mask_of = |p: &Process, t: u32| -> Option<u64> {
-            if t == p.tid {
-                Some(p.signals.blocked)
-            } else {
-                p.threads.iter().find(|th| th.tid == t).map(|th| th.blocked)
-            }
+        let Some(leader) = self.tasks.get(&tgid) else {
+            return;
+        };
+        let threads = leader.signal.threads();
+        let cur = self.cur();
+        let running = cur.is_some_and(|t| threads.contains(&t));
+        let mask_of = |k: &Self, t: u32| -> Option<u64> {
+            k.tasks
+                .get(&t)
+                .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
+                .map(|t| t.signals.blocked)
         };
         let bit = 1u64 << info.signo.wrapping_sub(1).min(63);
         let target = match tid {
             Some(t) => t,
-            None => p
-                .tids()
-                .into_iter()
-                .filter(|&t| mask_of(p, t).is_some_and(|m| m & bit == 0))
-                // The loaded (most recently run) thread first, as Linux prefers current.
-                .min_by_key(|&t| t != p.tid)
-                .unwrap_or(p.tid),
+            None => threads
+                .iter()
+                .copied()
+                .filter(|&t| mask_of(self, t).is_some_and(|m| m & bit == 0))
+                // The task running here first, as Linux prefers current.
+                .min_by_key(|&t| Some(t) != cur)
+                .unwrap_or_else(|| threads.first().copied().unwrap_or(tgid)),
         };
-        let Some(mask) = mask_of(p, target) else {
+        let Some(mask) = mask_of(self, target) else {
             return;
         };
-        let act = p.signals.action(info.signo);
+        let Some(task) = self.tasks.get_mut(&target) else {
+            return;
+        };
+        let act = task.signals.action(info.signo);
         let blocked = mask & bit != 0 && info.signo != SIGKILL;
         // An ignored signal is dropped at once unless it is blocked (sig_ignored()).
-        if p.signals.is_ignored(info.signo) && !blocked && info.signo != SIGKILL {
+        if task.signals.is_ignored(info.signo) && !blocked && info.signo != SIGKILL {
             return;
         }
         if !running && !blocked && (act.handler == SIG_DFL || info.signo == SIGKILL) {
-            let pc = p.ctx.pc;
-            self.exit_process(hart, pid, killed(info, pc));
+            let pc = task.ctx.pc;
+            self.exit_process(hart, tgid, killed(info, pc));
             return;
         }
         // A standard signal (< 32) is pending at most once per queue; tkill/tgkill queue on
-        // the thread (`task->pending`), kill on the process (`signal->shared_pending`).
+        // the task (`task->pending`), kill on the process (`signal->shared_pending`).
         // Real-time signals queue every instance.
-        let queue = match tid {
-            None => Some(&mut p.pending),
-            Some(t) if t == p.tid => Some(&mut p.thread_pending),
-            Some(t) => p.thread_mut(t).map(|th| &mut th.pending),
+        let push = |queue: &mut Vec<SigInfo>| {
+            if info.signo >= 32 || !queue.iter().any(|q| q.signo == info.signo) {
+                queue.push(info);
+            }
         };
-        let Some(queue) = queue else {
-            return;
-        };
-        if info.signo >= 32 || !queue.iter().any(|q| q.signo == info.signo) {
-            queue.push(info);
+        match tid {
+            None => push(&mut task.signal.lock().shared_pending),
+            Some(_) => push(&mut task.pending),
         }
+        let state = task.state;
         // signal_wake_up() → kick_process(): a target running on another hart comes back
         // to the kernel, which delivers it.
         let this = self.this;
         if let Some(h) =
-            (0..self.on_hart.len()).find(|&h| h != this && self.on_hart[h] == Some((pid, target)))
+            (0..self.on_hart.len()).find(|&h| h != this && self.on_hart[h] == Some(target))
         {
             self.smp.kick(h);
         }
         if !blocked {
-            if let Some(TaskState::Blocked(on)) = p.thread_state(target) {
+            if let TaskState::Blocked(on) = state {
                 // A vfork parent's call has already completed: nothing to interrupt.
                 if !matches!(on, WaitOn::VforkDone(_)) {
                     // Interrupt the sleeping call: it returns EINTR (interrupted calls
                     // are not restarted, SA_RESTART or not).
                     if on == WaitOn::Sleep {
-                        self.write_sleep_remaining(hart, pid, target);
+                        self.write_sleep_remaining(hart, target);
                     }
-                    self.poll_interrupted(hart, pid, target);
-                    self.complete_blocked(pid, target, Errno::EINTR.as_return());
+                    self.poll_interrupted(hart, target);
+                    self.complete_blocked(target, Errno::EINTR.as_return());
                 }
             }
         }
     }
 
-    /// A synchronous fault signal (`force_sig_fault`): delivered to a handler if one is
-    /// installed and the signal is not blocked; otherwise the default action ends the
-    /// process (blocked or ignored fault signals cannot be ignored when forced).
-    fn force_sig_fault(&mut self, hart: &mut Hart<'_>, pid: u32, info: SigInfo) {
-        let Some(p) = self.procs.get_mut(&pid) else {
+    /// A synchronous fault signal (`force_sig_fault`) for task `tid`: delivered to a
+    /// handler if one is installed and the signal is not blocked; otherwise the default
+    /// action ends the process (blocked or ignored fault signals cannot be ignored when
+    /// forced).
+    fn force_sig_fault(&mut self, hart: &mut Hart<'_>, tid: u32, info: SigInfo) {
+        let Some(task) = self.tasks.get(&tid) else {
             return;
         };
-        let act = p.signals.action(info.signo);
-        if act.handler == SIG_DFL || act.handler == SIG_IGN || p.signals.is_blocked(info.signo) {
-            self.exit_process(hart, pid, killed(info, hart.pc));
+        let act = task.signals.action(info.signo);
+        if act.handler == SIG_DFL || act.handler == SIG_IGN || task.signals.is_blocked(info.signo) {
+            let tgid = task.tgid;
+            self.exit_process(hart, tgid, killed(info, hart.pc));
             return;
         }
-        self.handle_signal(hart, pid, info, act);
+        self.handle_signal(hart, tid, info, act);
     }
 
-    /// Delivers the first deliverable pending signal of the running thread of `pid`, if
-    /// any — its own queue first, then the process's (`dequeue_signal()`) — at the
+    /// Delivers the first deliverable pending signal of task `tid` running on this hart,
+    /// if any — its own queue first, then the process's (`dequeue_signal()`) — at the
     /// return to user mode (`get_signal` + `handle_signal`).
-    fn deliver_pending(&mut self, hart: &mut Hart<'_>, pid: u32) {
-        if !self.is_current(pid) {
+    fn deliver_pending(&mut self, hart: &mut Hart<'_>, tid: u32) {
+        if !self.is_current(tid) {
             return;
         }
-        let Some(p) = self.procs.get_mut(&pid) else {
+        let Some(task) = self.tasks.get_mut(&tid) else {
             return;
         };
-        if p.state != TaskState::Runnable {
+        if task.state != TaskState::Runnable {
             return;
         }
-        let deliverable = |s: &SigInfo| !p.signals.is_blocked(s.signo) || s.signo == SIGKILL;
-        let info = if let Some(i) = p.thread_pending.iter().position(deliverable) {
-            p.thread_pending.remove(i)
-        } else if let Some(i) = p.pending.iter().position(deliverable) {
-            p.pending.remove(i)
+        let signals = &task.signals;
+        let deliverable = |s: &SigInfo| !signals.is_blocked(s.signo) || s.signo == SIGKILL;
+        let info = if let Some(i) = task.pending.iter().position(deliverable) {
+            task.pending.remove(i)
         } else {
-            // rt_sigsuspend's temporary mask ends with the call if no handler ran.
-            if let Some(m) = p.signals.saved_mask.take() {
-                p.signals.blocked = m;
+            let mut g = task.signal.lock();
+            match g.shared_pending.iter().position(deliverable) {
+                Some(i) => g.shared_pending.remove(i),
+                None => {
+                    drop(g);
+                    // rt_sigsuspend's temporary mask ends with the call if no handler ran.
+                    if let Some(m) = task.signals.saved_mask.take() {
+                        task.signals.blocked = m;
+                    }
+                    return;
+                }
             }
-            return;
         };
-        let act = p.signals.action(info.signo);
+        let act = task.signals.action(info.signo);
+        let tgid = task.tgid;
         match act.handler {
-            _ if info.signo == SIGKILL => self.exit_process(hart, pid, killed(info, hart.pc)),
+            _ if info.signo == SIGKILL => self.exit_process(hart, tgid, killed(info, hart.pc)),
             SIG_IGN => {}
             SIG_DFL if signal::default_ignored(info.signo) => {}
-            SIG_DFL => self.exit_process(hart, pid, killed(info, hart.pc)),
-            _ => self.handle_signal(hart, pid, info, act),
+            SIG_DFL => self.exit_process(hart, tgid, killed(info, hart.pc)),
+            _ => self.handle_signal(hart, tid, info, act),
         }
     }
 
-    fn handle_signal(&mut self, hart: &mut Hart<'_>, pid: u32, info: SigInfo, act: SigAction) {
-        let Some(p) = self.procs.get_mut(&pid) else {
+    fn handle_signal(&mut self, hart: &mut Hart<'_>, tid: u32, info: SigInfo, act: SigAction) {
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        let Some(mm) = task.mm.clone() else {
             return;
         };
         let mut ctx = hart.save_context();
-        let tramp = p.sigreturn_trampoline;
-        match setup_rt_frame(&mut p.mm, &mut ctx, &mut p.signals, &info, &act, tramp) {
+        let (tramp, tgid) = (task.sigreturn_trampoline, task.tgid);
+        let r = setup_rt_frame(
+            &mut *mm.mmap_write_lock(),
+            &mut ctx,
+            &mut task.signals,
+            &info,
+            &act,
+            tramp,
+        );
+        match r {
             Ok(()) => {
                 hart.restore_context(&ctx);
-                apply_flush(self.smp, hart, p);
+                apply_flush(self.smp, hart, task);
             }
             // The frame cannot be written: Linux forces SIGSEGV (force_sigsegv).
             Err(_) => {
@@ -2134,7 +2299,7 @@ impl Kernel<'_> {
                     addr: 0,
                     status: 0,
                 };
-                self.exit_process(hart, pid, killed(info, hart.pc));
+                self.exit_process(hart, tgid, killed(info, hart.pc));
             }
         }
     }
@@ -2262,9 +2427,14 @@ fn copy_thread(hart: &Hart<'_>, flags: u64, newsp: u64, tls: u64) -> UserContext
 /// Carries out the TLB (and icache) maintenance the mm asked for — `flush_tlb_range()` /
 /// `flush_tlb_mm()` and `flush_icache_all()` — on this hart and, by IPI with
 /// acknowledgement, on the others ([`Smp::flush_tlb`]).
-fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, proc: &mut Process) {
-    let asid = proc.mm.asid();
-    let flush = proc.mm.take_tlb_flush();
+fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, task: &Task) {
+    let Some(mm) = &task.mm else {
+        return;
+    };
+    let (asid, flush) = {
+        let mut mm = mm.mmap_write_lock();
+        (mm.asid(), mm.take_tlb_flush())
+    };
     smp.flush_tlb(hart, asid, flush);
 }
 

@@ -28,7 +28,6 @@
 
 use super::{Kernel, INIT_PID};
 use crate::mm::Mm;
-use crate::process::TaskState;
 use crate::signal::{self, SigInfo, SIGKILL};
 use emu::Hart;
 
@@ -60,31 +59,61 @@ pub fn select_bad_process(candidates: impl IntoIterator<Item = (u32, Option<u64>
 }
 
 impl Kernel<'_> {
-    /// `pagefault_out_of_memory()` for process `pid`, whose user fault returned
+    /// `pagefault_out_of_memory()` for task `tid`, whose user fault returned
     /// `VM_FAULT_OOM`: nothing to do if it is already dying (`fatal_signal_pending()`),
     /// else [`Kernel::out_of_memory`]. The caller returns to user mode without a signal:
     /// the access is re-executed, or the task dies of its pending `SIGKILL`.
-    pub(super) fn pagefault_out_of_memory(&mut self, hart: &mut Hart<'_>, pid: u32) {
-        let dying = self.procs.get(&pid).is_none_or(|p| {
-            p.pending
+    pub(super) fn pagefault_out_of_memory(&mut self, hart: &mut Hart<'_>, tid: u32) {
+        let Some(task) = self.tasks.get(&tid) else {
+            return;
+        };
+        let dying = task.pending.iter().any(|s| s.signo == SIGKILL)
+            || task
+                .signal
+                .lock()
+                .shared_pending
                 .iter()
-                .chain(&p.thread_pending)
-                .any(|s| s.signo == SIGKILL)
-        });
+                .any(|s| s.signo == SIGKILL);
+        let tgid = task.tgid;
         if !dying {
-            self.out_of_memory(hart, pid);
+            self.out_of_memory(hart, tgid);
         }
+    }
+
+    /// A live task of process `tgid` that still has an address space (the leader may
+    /// have exited before its threads).
+    fn oom_mm_of(&self, tgid: u32) -> Option<crate::mm::MmUsers> {
+        let leader = self.tasks.get(&tgid)?;
+        if leader.signal.group_exit().is_some() {
+            return None;
+        }
+        leader
+            .signal
+            .threads()
+            .iter()
+            .find_map(|t| self.tasks.get(t)?.mm.clone())
     }
 
     /// `out_of_memory()`: chooses the victim ([`select_bad_process`] over every live
     /// process but the global init, `oom_unkillable_task()`) and kills it; with no
     /// candidate, kills `current` (where Linux panics: see the module docs).
     fn out_of_memory(&mut self, hart: &mut Hart<'_>, current: u32) {
-        let candidates = self
-            .procs
-            .iter()
-            .filter(|&(&pid, p)| pid != INIT_PID && !matches!(p.state, TaskState::Zombie(_)))
-            .map(|(&pid, p)| (pid, oom_badness(&p.mm)));
+        let pids: Vec<u32> = self
+            .tasks
+            .values()
+            .filter(|t| t.tid == t.tgid && t.tgid != INIT_PID)
+            .map(|t| t.tgid)
+            .collect();
+        // Processes that share an address space (CLONE_VM) each count it, as Linux's
+        // for_each_process() does.
+        let candidates: Vec<(u32, Option<u64>)> = pids
+            .into_iter()
+            .filter_map(|pid| {
+                let mm = self.oom_mm_of(pid)?;
+                let points = oom_badness(&mm.mmap_read_lock());
+                Some((pid, points))
+            })
+            .collect();
         let victim = select_bad_process(candidates).unwrap_or(current);
         self.oom_kill_process(hart, victim);
     }
@@ -102,11 +131,13 @@ impl Kernel<'_> {
             status: 0,
         };
         self.send_signal(hart, victim, None, info);
-        if let Some(p) = self.procs.get_mut(&victim) {
-            if !matches!(p.state, TaskState::Zombie(_)) {
-                p.mm.oom_reap_task_mm();
-                super::apply_flush(self.smp, hart, p);
-            }
+        if let Some(mm) = self.oom_mm_of(victim) {
+            let (asid, flush) = {
+                let mut mm = mm.mmap_write_lock();
+                mm.oom_reap_task_mm();
+                (mm.asid(), mm.take_tlb_flush())
+            };
+            self.smp.flush_tlb(hart, asid, flush);
         }
     }
 }

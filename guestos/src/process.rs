@@ -1,29 +1,27 @@
-//! A process (thread group): its address space, files, signal handlers and limits
-//! (`mm_struct`, `files_struct`/`fs_struct`, `sighand_struct`/`signal_struct`), and its
-//! threads (`task_struct`s of one `tgid`).
-//!
-//! Ownership: the process owns its one [`Mm`], so the address space lives until the last
-//! thread of the group has exited (Linux's `mm_users` reaching zero), and fork, exec, exit
-//! and the page audit see one owner as before. Of its threads, one is *loaded*: its
-//! per-thread state (registers, state, blocked mask, alternate stack, private pending
-//! queue, `clear_child_tid`, robust list) sits in the process's own fields, so system calls
-//! serve the calling thread through the process as before; the others wait in
-//! [`Process::threads`]. The kernel loads a thread ([`Process::load_thread`]) when it
-//! switches to it. Threads therefore always share `CLONE_VM | CLONE_FS | CLONE_FILES |
-//! CLONE_SIGHAND`: the only thread model this design holds (see `sys_clone`).
+//! Tasks (`task_struct`) and the shared parts they point at, as Linux splits them: the
+//! address space ([`MmUsers`] on a [`crate::mm::MmStruct`]: `mm_struct`), the descriptor table and
+//! fs information ([`ProcessFs`]'s `files_struct` and `fs_struct`), the signal handlers
+//! ([`SignalState`]'s `sighand_struct`) and the thread group ([`SignalStruct`]:
+//! `signal_struct`). Each shared part is reference-counted and has its own lock;
+//! `clone()` decides which the new task shares and which it copies
+//! ([`Task::copy_process`]). The kernel keeps tasks by tid and finds a thread group
+//! through its `tgid` and `signal`; no task's state ever sits in another's.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use emu::UserContext;
 
-use crate::config::KernelConfig;
+use crate::config::{ExitStatus, KernelConfig};
 use crate::fs::{HostStreams, Prng, ProcessFs, StdStream, Vfs, VfsConfig};
 
-use crate::mm::Mm;
+use crate::mm::{Mm, MmUsers, MmapWriteLock};
 use crate::signal::{SigInfo, SignalState};
 use crate::syscall::misc::{Rlimits, TimeSource};
 
-/// Where a process is in its life.
+/// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
     /// Can run.
@@ -35,7 +33,7 @@ pub enum TaskState {
     Zombie(crate::config::ExitStatus),
 }
 
-/// What a blocked process waits for.
+/// What a blocked task waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitOn {
     /// A child to change state (`wait4`/`waitid`).
@@ -54,83 +52,147 @@ pub enum WaitOn {
     Sleep,
 }
 
-/// The per-thread state of a thread that is not loaded (see the module docs): what
-/// `task_struct` holds beyond the shared structures.
-#[derive(Debug, Clone)]
-pub struct Thread {
-    /// Thread id.
-    pub tid: u32,
-    /// Runnable or blocked (a thread that exits is removed; the group's zombie state is
-    /// the process's).
-    pub state: TaskState,
-    /// Saved user registers.
-    pub ctx: UserContext,
-    /// Blocked signals (`task->blocked`).
-    pub blocked: u64,
-    /// `sigaltstack` (`(ss_sp, ss_flags, ss_size)`).
-    pub altstack: (u64, u32, u64),
-    /// The mask `rt_sigsuspend` replaced (`saved_sigmask`).
-    pub saved_mask: Option<u64>,
-    /// Signals sent to this thread (`task->pending`: tkill/tgkill, faults).
-    pub pending: Vec<SigInfo>,
-    /// `set_tid_address` / `CLONE_CHILD_CLEARTID` pointer.
-    pub clear_child_tid: u64,
-    /// `set_robust_list` head and length.
-    pub robust_list: (u64, u64),
+/// The thread group's shared state (`struct signal_struct`): shared by every thread
+/// (`clone(CLONE_THREAD)`), new for every process. Behind its own lock (`siglock`).
+#[derive(Debug, Default)]
+pub struct SignalStruct {
+    inner: Mutex<SignalInner>,
 }
 
-/// One process (thread group) and its loaded thread.
-pub struct Process {
-    /// Process id (`tgid`).
-    pub pid: u32,
-    /// Thread id of the loaded thread (`== pid` for the leader).
-    pub tid: u32,
-    /// Parent's pid (0 for the first process).
+/// What [`SignalStruct`] holds.
+#[derive(Debug)]
+pub struct SignalInner {
+    /// Signals sent to the process (`signal->shared_pending`) and not yet delivered.
+    pub shared_pending: Vec<SigInfo>,
+    /// The group has exited (`SIGNAL_GROUP_EXIT` and the leader's `EXIT_ZOMBIE`): its
+    /// status, kept until the parent reaps it.
+    pub group_exit: Option<ExitStatus>,
+    /// The parent process's pid (`real_parent->tgid`; 0 for the first process).
     pub ppid: u32,
-    /// The loaded thread's state; `Zombie` once the whole group has exited.
+    /// The ids of the group's live threads, ascending (`signal->thread_head`); the leader
+    /// leaves it when it exits, even while other threads run (`delay_group_leader()`).
+    pub threads: Vec<u32>,
+    /// Resource limits (`signal->rlim`).
+    pub rlimits: Rlimits,
+    /// AT_RANDOM and `getrandom` of this process.
+    pub rng: Prng,
+}
+
+impl Default for SignalInner {
+    fn default() -> Self {
+        SignalInner {
+            shared_pending: Vec::new(),
+            group_exit: None,
+            ppid: 0,
+            threads: Vec::new(),
+            rlimits: Rlimits::default(),
+            rng: Prng::new(0),
+        }
+    }
+}
+
+impl SignalStruct {
+    /// A group whose only thread is `tid`, child of `ppid`, with `rlimits` and the
+    /// random stream `rng`.
+    pub fn new(tid: u32, ppid: u32, rlimits: Rlimits, rng: Prng) -> Self {
+        SignalStruct {
+            inner: Mutex::new(SignalInner {
+                threads: vec![tid],
+                ppid,
+                rlimits,
+                rng,
+                ..SignalInner::default()
+            }),
+        }
+    }
+
+    /// The group's state, locked.
+    pub fn lock(&self) -> MutexGuard<'_, SignalInner> {
+        self.inner.lock()
+    }
+
+    /// The parent's pid.
+    pub fn ppid(&self) -> u32 {
+        self.inner.lock().ppid
+    }
+
+    /// The group has exited: its status.
+    pub fn group_exit(&self) -> Option<ExitStatus> {
+        self.inner.lock().group_exit
+    }
+
+    /// The ids of the live threads, ascending.
+    pub fn threads(&self) -> Vec<u32> {
+        self.inner.lock().threads.clone()
+    }
+}
+
+/// A task (`struct task_struct`): one thread of execution with its own registers,
+/// blocked mask, private signal queue, `clear_child_tid` and robust list, and handles on
+/// the shared, reference-counted parts that `clone()` shares or copies: the address
+/// space (`mm`), the descriptor table and fs information (`fs`), the handlers (`signals`'
+/// sighand) and the thread group (`signal`).
+pub struct Task {
+    /// Thread id.
+    pub tid: u32,
+    /// Thread group id: the process id (the leader's tid).
+    pub tgid: u32,
+    /// Runnable, blocked, or `Zombie` once it has exited (a group leader stays in the
+    /// table until the group is reaped; other threads leave it at once).
     pub state: TaskState,
-    /// Signal sent to the parent at exit (`clone`'s CSIGNAL bits; SIGCHLD for fork).
+    /// Signal sent to the parent at exit (`clone`'s CSIGNAL bits; SIGCHLD for fork; 0 for
+    /// a thread).
     pub exit_signal: u8,
-    /// The address space.
-    pub mm: Mm,
-    /// The loaded thread's saved user registers (live in the hart while it runs).
+    /// The address space (`task->mm`): one `mm_users` reference; `None` once the task
+    /// has exited (`exit_mm()`).
+    pub mm: Option<MmUsers>,
+    /// Saved user registers (live in the hart while it runs).
     pub ctx: UserContext,
-    /// Descriptor table, cwd, umask, credentials, executable path.
+    /// Handles on the descriptor table and fs information, credentials, executable.
     pub fs: ProcessFs,
-    /// The file system (shared by all processes).
+    /// The file system (shared by all tasks).
     pub vfs: Arc<Vfs>,
     /// The host streams behind fds 0–2, also where `--strace` writes.
     pub stdio: Arc<HostStreams>,
-    /// Dispositions (shared by the threads); blocked mask, alternate stack and saved mask
-    /// of the loaded thread.
+    /// Blocked mask, alternate stack, saved mask, and the handle on the handlers.
     pub signals: SignalState,
-    /// Signals sent to the process (`signal->shared_pending`) and not yet delivered.
+    /// Signals sent to this task (`task->pending`: tkill/tgkill, faults).
     pub pending: Vec<SigInfo>,
-    /// Signals sent to the loaded thread (`task->pending`).
-    pub thread_pending: Vec<SigInfo>,
-    /// The group's other threads (not loaded), in creation order.
-    pub threads: Vec<Thread>,
-    /// Resource limits.
-    pub rlimits: Rlimits,
-    /// AT_RANDOM and `getrandom`.
-    pub rng: Prng,
+    /// The thread group (`task->signal`).
+    pub signal: Arc<SignalStruct>,
     /// Where clocks come from.
     pub time: TimeSource,
     /// Trace system calls.
     pub strace: bool,
-    /// The loaded thread's `set_tid_address` pointer (`clear_child_tid`).
+    /// `set_tid_address` / `CLONE_CHILD_CLEARTID` pointer (`clear_child_tid`).
     pub clear_child_tid: u64,
-    /// The loaded thread's `set_robust_list` head and length.
+    /// `set_robust_list` head and length.
     pub robust_list: (u64, u64),
-    /// User address of the `rt_sigreturn` trampoline (the one-page `[vdso]`).
+    /// User address of the `rt_sigreturn` trampoline (the one-page `[vdso]`; Linux keeps
+    /// it in `mm->context.vdso`, and the tasks sharing an address space agree on it).
     pub sigreturn_trampoline: u64,
     /// Harts of the machine (`nr_cpu_ids`: `sched_getaffinity`'s mask).
     pub nr_cpus: usize,
 }
 
-impl Process {
-    /// A process with no address space content yet (see [`crate::exec::exec`]), fds 0–2 on
-    /// `stdio`.
+/// What `clone()` shares between the caller and the new task: `copy_process()`'s
+/// `CLONE_FILES`, `CLONE_FS`, `CLONE_SIGHAND`, `CLONE_THREAD` (the caller decides the
+/// address space, `CLONE_VM`, itself).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloneShare {
+    /// `CLONE_FILES`: one descriptor table.
+    pub files: bool,
+    /// `CLONE_FS`: one cwd and umask.
+    pub fs: bool,
+    /// `CLONE_SIGHAND`: one set of handlers.
+    pub sighand: bool,
+    /// `CLONE_THREAD`: one thread group.
+    pub thread: bool,
+}
+
+impl Task {
+    /// The first task (init's), its address space `mm` still empty (see
+    /// [`crate::exec::exec`]), fds 0–2 on `stdio`.
     pub fn new(
         pid: u32,
         config: &KernelConfig,
@@ -140,22 +202,23 @@ impl Process {
     ) -> Self {
         let fs = ProcessFs::new(&vfs, &stdio);
         Self {
-            pid,
             tid: pid,
-            ppid: 0,
+            tgid: pid,
             state: TaskState::Runnable,
             exit_signal: 0,
-            mm,
+            mm: Some(MmUsers::new(mm)),
             ctx: UserContext::default(),
             fs,
             vfs,
             stdio,
             signals: SignalState::default(),
             pending: Vec::new(),
-            thread_pending: Vec::new(),
-            threads: Vec::new(),
-            rlimits: Rlimits::default(),
-            rng: Prng::new(config.seed),
+            signal: Arc::new(SignalStruct::new(
+                pid,
+                0,
+                Rlimits::default(),
+                Prng::new(config.seed),
+            )),
             time: match config.sched {
                 crate::config::SchedMode::Parallel => TimeSource::Host {
                     start: std::time::Instant::now(),
@@ -187,27 +250,54 @@ impl Process {
         Arc::new(vfs)
     }
 
-    /// `copy_process` for `fork`: a child with `mm` (already duplicated by
-    /// `Mm::dup_mmap`), the parent's descriptors (sharing open file descriptions),
-    /// dispositions, mask, limits and registers; no pending signals.
-    pub fn fork(&mut self, pid: u32, mm: Mm, ctx: UserContext) -> Process {
-        Process {
-            pid,
-            tid: pid,
-            ppid: self.pid,
+    /// `copy_process()`: a new task `tid` with registers `ctx` in address space `mm`
+    /// (this task's shared by `CLONE_VM`, or a `Mm::dup_mmap` copy), sharing or copying
+    /// the rest as `share` says. A new thread group (no `CLONE_THREAD`) is a child of
+    /// this task's process, with its limits and a random stream drawn from it. The
+    /// blocked mask is inherited, pending signals are not; `clear_altstack` (`CLONE_VM`
+    /// without `CLONE_VFORK`) leaves the new task without an alternate stack.
+    pub fn copy_process(
+        &self,
+        tid: u32,
+        share: CloneShare,
+        mm: MmUsers,
+        ctx: UserContext,
+        clear_altstack: bool,
+    ) -> Task {
+        let mut signals = self.signals.clone();
+        signals.saved_mask = None;
+        if clear_altstack {
+            signals.altstack = (0, 2, 0);
+        }
+        if !share.sighand {
+            signals.unshare_sighand();
+        }
+        let signal = if share.thread {
+            let mut g = self.signal.lock();
+            g.threads.push(tid);
+            g.threads.sort_unstable();
+            drop(g);
+            Arc::clone(&self.signal)
+        } else {
+            let mut g = self.signal.lock();
+            let rng = Prng::new(g.rng.next_u64());
+            let s = SignalStruct::new(tid, self.tgid, g.rlimits.clone(), rng);
+            drop(g);
+            Arc::new(s)
+        };
+        Task {
+            tid,
+            tgid: if share.thread { self.tgid } else { tid },
             state: TaskState::Runnable,
-            exit_signal: crate::signal::SIGCHLD,
-            mm,
+            exit_signal: 0,
+            mm: Some(mm),
             ctx,
-            fs: self.fs.fork(),
+            fs: self.fs.copy(share.files, share.fs),
             vfs: Arc::clone(&self.vfs),
             stdio: Arc::clone(&self.stdio),
-            signals: self.signals.clone(),
+            signals,
             pending: Vec::new(),
-            thread_pending: Vec::new(),
-            threads: Vec::new(),
-            rlimits: self.rlimits.clone(),
-            rng: Prng::new(self.rng.next_u64()),
+            signal,
             time: self.time,
             strace: self.strace,
             clear_child_tid: 0,
@@ -217,154 +307,129 @@ impl Process {
         }
     }
 
-    /// The loaded thread's per-thread state, moved out (its fields in the process are
-    /// left as they were; the caller replaces them).
-    fn loaded_as_thread(&mut self) -> Thread {
-        Thread {
-            tid: self.tid,
-            state: self.state,
-            ctx: self.ctx.clone(),
-            blocked: self.signals.blocked,
-            altstack: self.signals.altstack,
-            saved_mask: self.signals.saved_mask,
-            pending: std::mem::take(&mut self.thread_pending),
-            clear_child_tid: self.clear_child_tid,
-            robust_list: self.robust_list,
-        }
-    }
-
-    /// Makes `t` the loaded thread (its fields into the process's).
-    fn install(&mut self, t: Thread) {
-        self.tid = t.tid;
-        self.state = t.state;
-        self.ctx = t.ctx;
-        self.signals.blocked = t.blocked;
-        self.signals.altstack = t.altstack;
-        self.signals.saved_mask = t.saved_mask;
-        self.thread_pending = t.pending;
-        self.clear_child_tid = t.clear_child_tid;
-        self.robust_list = t.robust_list;
-    }
-
-    /// Loads thread `tid` (the loaded one goes to [`Process::threads`]). Returns whether
-    /// `tid` is a thread of this group; nothing changes if it is not.
-    pub fn load_thread(&mut self, tid: u32) -> bool {
-        if self.tid == tid {
-            return true;
-        }
-        let Some(i) = self.threads.iter().position(|t| t.tid == tid) else {
-            return false;
-        };
-        let next = self.threads.remove(i);
-        let prev = self.loaded_as_thread();
-        self.install(next);
-        self.threads.push(prev);
-        true
-    }
-
-    /// Adds a new thread (not loaded) to the group.
-    pub fn add_thread(&mut self, t: Thread) {
-        self.threads.push(t);
-    }
-
-    /// A new thread's per-thread state as `clone(CLONE_THREAD)` makes it from the loaded
-    /// thread: registers `ctx`, the caller's blocked mask, no alternate stack
-    /// (`CLONE_VM` without `CLONE_VFORK` clears `sas_ss_sp`), no pending signals.
-    pub fn new_thread(&self, tid: u32, ctx: UserContext) -> Thread {
-        Thread {
-            tid,
-            state: TaskState::Runnable,
-            ctx,
-            blocked: self.signals.blocked,
-            altstack: (0, 2, 0),
-            saved_mask: None,
-            pending: Vec::new(),
-            clear_child_tid: 0,
-            robust_list: (0, 0),
-        }
-    }
-
-    /// Removes the loaded thread from the group (it exited) and loads another one.
-    /// Returns `false` (and changes nothing) if it is the last thread.
-    pub fn drop_loaded_thread(&mut self) -> bool {
-        if self.threads.is_empty() {
-            return false;
-        }
-        let next = self.threads.remove(0);
-        self.install(next);
-        true
-    }
-
-    /// Thread ids of the group, the loaded one included, ascending.
-    pub fn tids(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = std::iter::once(self.tid)
-            .chain(self.threads.iter().map(|t| t.tid))
-            .collect();
-        v.sort_unstable();
-        v
-    }
-
-    /// The state of thread `tid`, `None` if there is no such thread in the group.
-    pub fn thread_state(&self, tid: u32) -> Option<TaskState> {
-        if tid == self.tid {
-            return Some(self.state);
-        }
-        self.threads.iter().find(|t| t.tid == tid).map(|t| t.state)
-    }
-
-    /// State and registers of thread `tid`, loaded or not.
-    pub fn thread_parts(&mut self, tid: u32) -> Option<(&mut TaskState, &mut UserContext)> {
-        if tid == self.tid {
-            return Some((&mut self.state, &mut self.ctx));
-        }
-        self.threads
-            .iter_mut()
-            .find(|t| t.tid == tid)
-            .map(|t| (&mut t.state, &mut t.ctx))
-    }
-
-    /// The not-loaded thread `tid`.
-    pub fn thread_mut(&mut self, tid: u32) -> Option<&mut Thread> {
-        self.threads.iter_mut().find(|t| t.tid == tid)
-    }
-
     /// Writes a kernel message (strace line, fatal-signal note) to the guest's stderr stream.
     pub fn log(&self, msg: &str) {
         let _ = self.stdio.write_out(StdStream::Stderr, msg.as_bytes());
     }
 }
 
-/// The process table as seen by code that serves one process's request on another's
-/// address space (`/proc/<pid>/mem`, `process_vm_readv`): Linux's `find_task_by_vpid()`
-/// + `mm_access()`/`mmget_not_zero()`, over the kernel's map of processes by pid.
+/// The task table as seen by code that serves one task's request on another's address
+/// space (`/proc/<pid>/mem`, `process_vm_readv`): Linux's `find_task_by_vpid()` +
+/// `get_task_mm()`, over the kernel's map of tasks by tid. Each address space handed out
+/// is locked for writing ([`crate::mm::MmStruct::mmap_write_lock`]) and borrows the view, so at
+/// most one is locked at a time: a task reaching its own address space through two
+/// paths cannot deadlock on its `mmap_lock`.
 pub struct Tasks<'a> {
-    procs: &'a mut std::collections::BTreeMap<u32, Process>,
+    tasks: &'a mut BTreeMap<u32, Task>,
 }
 
 impl<'a> Tasks<'a> {
-    /// A view of `procs`.
-    pub fn new(procs: &'a mut std::collections::BTreeMap<u32, Process>) -> Self {
-        Tasks { procs }
+    /// A view of `tasks`.
+    pub fn new(tasks: &'a mut BTreeMap<u32, Task>) -> Self {
+        Tasks { tasks }
     }
 
-    /// The process `pid` (a zombie included), `None` if there is none.
-    pub fn get(&mut self, pid: u32) -> Option<&mut Process> {
-        self.procs.get_mut(&pid)
+    /// The task `tid` (a zombie included), `None` if there is none.
+    pub fn get(&mut self, tid: u32) -> Option<&mut Task> {
+        self.tasks.get_mut(&tid)
     }
 
-    /// `get_task_mm()`: the address space of `pid`, `None` if there is no such task or
-    /// it has none any more (a zombie: released at exit).
-    pub fn mm_of(&mut self, pid: u32) -> Option<&mut Mm> {
-        self.procs
-            .get_mut(&pid)
-            .map(|p| &mut p.mm)
-            .filter(|mm| !mm.is_dead())
+    /// `get_task_mm()`: a user reference to the address space of `tid` (`mmget()`),
+    /// `None` if there is no such task or it has none any more (it exited).
+    pub fn get_task_mm(&self, tid: u32) -> Option<MmUsers> {
+        let mm = self.tasks.get(&tid)?.mm.as_ref()?;
+        (mm.mm_users() > 0).then(|| mm.clone())
     }
 
-    /// `mmget_not_zero()` on the address space a descriptor grabbed at open: task `pid`'s
-    /// address space if it is still the one numbered `mm_id` ([`Mm::id`]) and alive;
-    /// `None` once the task has exited, been reaped or exec'd another image.
-    pub fn mm_by_id(&mut self, pid: u32, mm_id: u64) -> Option<&mut Mm> {
-        self.mm_of(pid).filter(|mm| mm.id() == mm_id)
+    /// The address space of `tid`, locked for writing, `None` if there is no such task
+    /// or it has exited.
+    pub fn mm_of(&mut self, tid: u32) -> Option<MmapWriteLock<'_>> {
+        let mm = self.tasks.get(&tid)?.mm.as_ref()?;
+        Some(mm.mmap_write_lock()).filter(|mm| !mm.is_dead())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmu::{AdScheme, SatpMode};
+
+    fn init() -> Task {
+        let phys = crate::mm::test_support::phys(8);
+        let mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+        let config = KernelConfig::default();
+        let vfs = Task::new_vfs(&config, &phys);
+        let stdio = Arc::new(HostStreams::new(
+            Box::new(std::io::empty()),
+            Box::new(std::io::sink()),
+            Box::new(std::io::sink()),
+        ));
+        Task::new(1, &config, mm, vfs, stdio)
+    }
+
+    #[test]
+    fn copy_process_shares_or_copies_each_part_as_the_flags_say() {
+        let mut parent = init();
+        parent.signals.blocked = 0b100;
+        let ctx = UserContext::default();
+        let all = CloneShare {
+            files: true,
+            fs: true,
+            sighand: true,
+            thread: true,
+        };
+        let users = parent.mm.clone().unwrap();
+        let thread = parent.copy_process(2, all, users, ctx.clone(), true);
+        assert_eq!((thread.tid, thread.tgid), (2, 1));
+        assert!(Arc::ptr_eq(&thread.signal, &parent.signal));
+        assert!(Arc::ptr_eq(&thread.fs.fds, &parent.fs.fds));
+        assert!(Arc::ptr_eq(&thread.fs.fs, &parent.fs.fs));
+        assert!(Arc::ptr_eq(
+            thread.signals.sighand(),
+            parent.signals.sighand()
+        ));
+        assert_eq!(parent.signal.threads(), vec![1, 2]);
+        assert_eq!(
+            parent.mm.as_ref().unwrap().mm_users(),
+            2,
+            "one mm, two users"
+        );
+        assert_eq!(thread.signals.blocked, 0b100, "the mask is inherited");
+        assert_eq!(
+            thread.signals.altstack.1, 2,
+            "CLONE_VM without CLONE_VFORK: SS_DISABLE"
+        );
+
+        // fork: nothing shared, a new thread group that is the caller's child.
+        let copy = parent
+            .mm
+            .as_ref()
+            .unwrap()
+            .mmap_write_lock()
+            .dup_mmap(2)
+            .unwrap();
+        let child = parent.copy_process(3, CloneShare::default(), MmUsers::new(copy), ctx, false);
+        assert_eq!((child.tgid, child.signal.ppid()), (3, 1));
+        assert_eq!(child.signal.threads(), vec![3]);
+        assert_eq!(
+            parent.signal.threads(),
+            vec![1, 2],
+            "the parent's group is unchanged"
+        );
+        assert!(!Arc::ptr_eq(&child.fs.fds, &parent.fs.fds));
+        assert_eq!(child.fs.fds.open_fds(), parent.fs.fds.open_fds());
+        assert!(!Arc::ptr_eq(&child.fs.fs, &parent.fs.fs));
+        assert!(!Arc::ptr_eq(
+            child.signals.sighand(),
+            parent.signals.sighand()
+        ));
+        assert_eq!(parent.mm.as_ref().unwrap().mm_users(), 2);
+
+        // The task table hands out one address space at a time, by tid.
+        let mut table = BTreeMap::from([(1, parent), (2, thread), (3, child)]);
+        let mut tasks = Tasks::new(&mut table);
+        assert!(tasks.mm_of(2).is_some());
+        assert_eq!(tasks.get_task_mm(3).map(|m| m.mm_users()), Some(2));
+        assert!(tasks.mm_of(4).is_none());
     }
 }

@@ -256,10 +256,38 @@ pub fn default_ignored(signo: u8) -> bool {
     matches!(signo, 17 | 23 | 28)
 }
 
-/// Per-process signal state.
+/// The signal handlers (`struct sighand_struct`): one disposition per signal, shared by
+/// the tasks of `clone(CLONE_SIGHAND)` (every thread) and copied by `fork`
+/// (`copy_sighand()`), behind its own lock (`sighand->siglock`).
+#[derive(Debug)]
+pub struct SigHand {
+    action: parking_lot::Mutex<[SigAction; NSIG]>,
+}
+
+impl Default for SigHand {
+    fn default() -> Self {
+        SigHand {
+            action: parking_lot::Mutex::new([SigAction::default(); NSIG]),
+        }
+    }
+}
+
+impl SigHand {
+    /// `copy_sighand()` without `CLONE_SIGHAND`: a copy of the dispositions.
+    pub fn copy(&self) -> SigHand {
+        SigHand {
+            action: parking_lot::Mutex::new(*self.action.lock()),
+        }
+    }
+}
+
+/// A task's signal state: its own blocked mask, alternate stack and saved mask
+/// (`task->blocked`, `task->sas_ss_*`, `task->saved_sigmask`) and its handle on the
+/// shared handlers (`task->sighand`). Cloning shares the handlers (`CLONE_SIGHAND`);
+/// [`SignalState::unshare_sighand`] gives the task a copy of its own.
 #[derive(Debug, Clone)]
 pub struct SignalState {
-    actions: [SigAction; NSIG],
+    sighand: std::sync::Arc<SigHand>,
     /// Blocked signals.
     pub blocked: u64,
     /// `sigaltstack` as `(ss_sp, ss_flags, ss_size)`.
@@ -272,7 +300,7 @@ pub struct SignalState {
 impl Default for SignalState {
     fn default() -> Self {
         Self {
-            actions: [SigAction::default(); NSIG],
+            sighand: std::sync::Arc::default(),
             blocked: 0,
             altstack: (0, SS_DISABLE, 0),
             saved_mask: None,
@@ -290,17 +318,34 @@ const MINSIGSTKSZ: u64 = 2048;
 impl SignalState {
     /// The disposition of `signo` (1..=64).
     pub fn action(&self, signo: u8) -> SigAction {
-        self.actions
+        self.sighand
+            .action
+            .lock()
             .get(usize::from(signo).wrapping_sub(1))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// The shared handlers.
+    pub fn sighand(&self) -> &std::sync::Arc<SigHand> {
+        &self.sighand
+    }
+
+    /// `copy_sighand()` without `CLONE_SIGHAND` (`fork`), or `unshare_sighand()` of
+    /// `execve` when another process still shares the handlers: this task gets a copy
+    /// of its own.
+    pub fn unshare_sighand(&mut self) {
+        if std::sync::Arc::strong_count(&self.sighand) > 1 {
+            self.sighand = std::sync::Arc::new(self.sighand.copy());
+        }
     }
 
     /// What `execve` does to signal state (`flush_signal_handlers`): caught signals go back
     /// to their default action, ignored ones stay ignored; the alternate stack is cleared;
     /// the blocked mask is kept.
     pub fn exec_reset(&mut self) {
-        for a in &mut self.actions {
+        self.unshare_sighand();
+        for a in self.sighand.action.lock().iter_mut() {
             if a.handler != SIG_IGN {
                 *a = SigAction::default();
             }
@@ -310,7 +355,12 @@ impl SignalState {
 
     /// Sets the disposition of `signo` (1..=64; others are ignored).
     pub fn set_action(&mut self, signo: u8, act: SigAction) {
-        if let Some(a) = self.actions.get_mut(usize::from(signo).wrapping_sub(1)) {
+        if let Some(a) = self
+            .sighand
+            .action
+            .lock()
+            .get_mut(usize::from(signo).wrapping_sub(1))
+        {
             *a = act;
         }
     }
@@ -357,13 +407,13 @@ impl SignalState {
             None
         };
         if oact != 0 {
-            let old = self.actions[idx];
+            let old = self.sighand.action.lock()[idx];
             u.put_user_u64(oact, old.handler)?;
             u.put_user_u64(oact + 8, old.flags)?;
             u.put_user_u64(oact + 16, old.mask)?;
         }
         if let Some(n) = new {
-            self.actions[idx] = n;
+            self.sighand.action.lock()[idx] = n;
         }
         Ok(0)
     }
@@ -455,6 +505,33 @@ impl SignalState {
 mod tests {
     use super::*;
     use crate::uaccess::MockUser;
+
+    #[test]
+    fn handlers_are_shared_until_unshared_and_exec_resets_its_own_copy() {
+        let handler = |h| SigAction {
+            handler: h,
+            ..SigAction::default()
+        };
+        let mut a = SignalState::default();
+        // CLONE_SIGHAND: one set of handlers; the masks stay per task.
+        let mut b = a.clone();
+        b.blocked = 1;
+        a.set_action(10, handler(0x1000));
+        assert_eq!(b.action(10).handler, 0x1000);
+        assert_eq!(a.blocked, 0);
+        // fork (copy_sighand()): a copy, changed on its own.
+        let mut c = a.clone();
+        c.unshare_sighand();
+        c.set_action(10, handler(0x2000));
+        assert_eq!(a.action(10).handler, 0x1000);
+        // execve: b gets its own handlers back to SIG_DFL; a and c keep theirs.
+        a.set_action(12, handler(SIG_IGN));
+        b.exec_reset();
+        assert_eq!(b.action(10).handler, SIG_DFL);
+        assert_eq!(b.action(12).handler, SIG_IGN, "ignored stays ignored");
+        assert_eq!(a.action(10).handler, 0x1000);
+        assert_eq!(c.action(10).handler, 0x2000);
+    }
 
     #[test]
     fn sigaction_round_trip_and_rules() {

@@ -47,7 +47,9 @@ impl FileOperations for GupTestFops {
         let mut log = |m: &str| {
             let _ = stdio.write_out(StdStream::Stderr, m.as_bytes());
         };
-        self.test.ioctl(&mut p.mm, cmd, arg, &mut log, caller)
+        let mm = p.mm.clone().ok_or(Errno::ESRCH)?;
+        let mut mm = mm.mmap_write_lock();
+        self.test.ioctl(&mut mm, cmd, arg, &mut log, caller)
     }
 
     /// `gup_test_release()` → `pin_longterm_test_stop()`: the pins go.

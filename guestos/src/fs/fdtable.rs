@@ -1,8 +1,11 @@
-//! Per-process file state: the descriptor table (`struct files_struct`, fs/file.c) and
-//! the working directory, umask, credentials and executable path (`struct fs_struct` and
-//! friends), bundled as [`ProcessFs`].
+//! Per-task file state: the descriptor table ([`FdTable`] behind [`FilesStruct`],
+//! `struct files_struct` of fs/file.c), the working directory and umask ([`FsStruct`],
+//! `struct fs_struct`), and the task's handles on them with its credentials and
+//! executable path, bundled as [`ProcessFs`].
 
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::file::OpenFile;
 use super::inode::Inode;
@@ -158,16 +161,19 @@ impl FdTable {
         Ok(slot.file)
     }
 
-    /// `do_close_on_exec`: closes every descriptor with `FD_CLOEXEC`.
-    pub fn close_on_exec(&mut self) {
+    /// `do_close_on_exec`: closes every descriptor with `FD_CLOEXEC`; returns their
+    /// descriptions (closed when the caller drops them).
+    pub fn close_on_exec(&mut self) -> Vec<Arc<OpenFile>> {
+        let mut closed = Vec::new();
         for s in &mut self.slots {
             if s.as_ref().is_some_and(|s| s.cloexec) {
-                *s = None;
+                closed.extend(s.take().map(|s| s.file));
             }
         }
         while matches!(self.slots.last(), Some(None)) {
             self.slots.pop();
         }
+        closed
     }
 
     /// The open descriptors, ascending.
@@ -181,15 +187,174 @@ impl FdTable {
     }
 }
 
-/// A process's file-system state: what every file system call needs besides the VFS.
+/// `struct files_struct` (fs/file.c): a descriptor table that tasks share
+/// (`clone(CLONE_FILES)`, and every thread) or copy (`fork`: [`FilesStruct::dup_fd`]),
+/// behind its own lock (`files->file_lock`). Every method takes the lock for its own
+/// duration only: a file's last reference (the final `fput`) is dropped after it is
+/// released.
+#[derive(Debug, Default)]
+pub struct FilesStruct {
+    fdt: Mutex<FdTable>,
+}
+
+impl FilesStruct {
+    /// A table holding `fdt`.
+    pub fn new(fdt: FdTable) -> Self {
+        FilesStruct {
+            fdt: Mutex::new(fdt),
+        }
+    }
+
+    /// `dup_fd()`: a new table with the same descriptors, sharing their open file
+    /// descriptions (`fork` without `CLONE_FILES`).
+    pub fn dup_fd(&self) -> FilesStruct {
+        FilesStruct::new(self.fdt.lock().clone())
+    }
+
+    /// See [`FdTable::limit`].
+    pub fn limit(&self) -> u32 {
+        self.fdt.lock().limit()
+    }
+
+    /// `fget()`: see [`FdTable::get`].
+    ///
+    /// # Errors
+    /// `EBADF` if `fd` is not open.
+    pub fn get(&self, fd: u32) -> KResult<Arc<OpenFile>> {
+        self.fdt.lock().get(fd)
+    }
+
+    /// See [`FdTable::cloexec`].
+    ///
+    /// # Errors
+    /// `EBADF` if `fd` is not open.
+    pub fn cloexec(&self, fd: u32) -> KResult<bool> {
+        self.fdt.lock().cloexec(fd)
+    }
+
+    /// See [`FdTable::set_cloexec`].
+    ///
+    /// # Errors
+    /// `EBADF` if `fd` is not open.
+    pub fn set_cloexec(&self, fd: u32, on: bool) -> KResult<()> {
+        self.fdt.lock().set_cloexec(fd, on)
+    }
+
+    /// See [`FdTable::alloc`].
+    ///
+    /// # Errors
+    /// `EINVAL` if `min >= limit`; `EMFILE` if all are in use.
+    pub fn alloc(&self, file: Arc<OpenFile>, cloexec: bool, min: u32) -> KResult<u32> {
+        self.fdt.lock().alloc(file, cloexec, min)
+    }
+
+    /// See [`FdTable::check_free`]. Another task sharing the table may take the free
+    /// descriptors before the caller's [`FilesStruct::alloc`]; that call then fails
+    /// with `EMFILE` itself (today the kernel lock keeps the two together).
+    ///
+    /// # Errors
+    /// `EMFILE`.
+    pub fn check_free(&self, n: usize) -> KResult<()> {
+        self.fdt.lock().check_free(n)
+    }
+
+    /// See [`FdTable::install_at`]; what was at `fd` is returned after the lock is
+    /// released (closed when the caller drops it).
+    ///
+    /// # Errors
+    /// `EBADF` if `fd >= limit`.
+    pub fn install_at(
+        &self,
+        fd: u32,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+    ) -> KResult<Option<Arc<OpenFile>>> {
+        self.fdt.lock().install_at(fd, file, cloexec)
+    }
+
+    /// See [`FdTable::close`].
+    ///
+    /// # Errors
+    /// `EBADF` if `fd` is not open.
+    pub fn close(&self, fd: u32) -> KResult<Arc<OpenFile>> {
+        self.fdt.lock().close(fd)
+    }
+
+    /// See [`FdTable::close_on_exec`]. The descriptions it closes are dropped after the
+    /// lock is released.
+    pub fn close_on_exec(&self) {
+        let closed = self.fdt.lock().close_on_exec();
+        drop(closed);
+    }
+
+    /// See [`FdTable::open_fds`].
+    pub fn open_fds(&self) -> Vec<u32> {
+        self.fdt.lock().open_fds()
+    }
+}
+
+/// What `struct fs_struct` holds here: the working directory (`fs->pwd`) and the
+/// creation mask (`fs->umask`), shared by `clone(CLONE_FS)` (and every thread) or copied
+/// (`copy_fs_struct()`), behind its own lock (`fs->lock`).
+#[derive(Debug)]
+pub struct FsStruct {
+    inner: Mutex<FsInfo>,
+}
+
+#[derive(Debug, Clone)]
+struct FsInfo {
+    pwd: Arc<Inode>,
+    umask: u32,
+}
+
+impl FsStruct {
+    /// Working directory `pwd`, creation mask `umask`.
+    pub fn new(pwd: Arc<Inode>, umask: u32) -> Self {
+        FsStruct {
+            inner: Mutex::new(FsInfo { pwd, umask }),
+        }
+    }
+
+    /// `copy_fs_struct()`: an unshared copy (`fork` without `CLONE_FS`).
+    pub fn copy(&self) -> FsStruct {
+        FsStruct {
+            inner: Mutex::new(self.inner.lock().clone()),
+        }
+    }
+
+    /// `get_fs_pwd()`: the working directory.
+    pub fn pwd(&self) -> Arc<Inode> {
+        Arc::clone(&self.inner.lock().pwd)
+    }
+
+    /// `set_fs_pwd()`: changes the working directory of every task sharing this.
+    pub fn set_pwd(&self, pwd: Arc<Inode>) {
+        let old = std::mem::replace(&mut self.inner.lock().pwd, pwd);
+        drop(old);
+    }
+
+    /// The creation mask (`current_umask()`).
+    pub fn umask(&self) -> u32 {
+        self.inner.lock().umask
+    }
+
+    /// `umask(mask)`: sets the creation mask, returns the old one.
+    pub fn set_umask(&self, mask: u32) -> u32 {
+        std::mem::replace(&mut self.inner.lock().umask, mask)
+    }
+}
+
+/// A task's file-system handles: what every file system call needs besides the VFS.
+/// The descriptor table and the `fs_struct` are shared, reference-counted parts
+/// (`task->files`, `task->fs`); the credentials (`task->cred`) and the executable's
+/// path (`mm->exe_file`, kept with the task here: the tasks that share an address
+/// space share the path too, as nothing but `execve` changes it) are the task's own.
 #[derive(Debug, Clone)]
 pub struct ProcessFs {
-    /// The descriptor table.
-    pub fds: FdTable,
-    /// The working directory (`fs->pwd`).
-    pub cwd: Arc<Inode>,
-    /// The creation mask (`fs->umask`), 022 by default.
-    pub umask: u32,
+    /// The descriptor table (`task->files`).
+    pub fds: Arc<FilesStruct>,
+    /// Working directory and umask (`task->fs`).
+    pub fs: Arc<FsStruct>,
     /// The credentials used for permission checks (root by default).
     pub cred: Cred,
     /// The path `/proc/self/exe` points at; the exec path sets it.
@@ -206,25 +371,62 @@ impl ProcessFs {
             let _ = fds.alloc(OpenFile::host(stdio, which), false, 0);
         }
         ProcessFs {
-            fds,
-            cwd: vfs.root(),
-            umask: 0o022,
+            fds: Arc::new(FilesStruct::new(fds)),
+            fs: Arc::new(FsStruct::new(vfs.root(), 0o022)),
             cred: Cred::default(),
             exe_path: Vec::new(),
         }
     }
 
+    /// `copy_files()` + `copy_fs()` of `copy_process()`: the new task shares the
+    /// descriptor table with `share_files` (`CLONE_FILES`) and gets a copy sharing the
+    /// open file descriptions otherwise; it shares the `fs_struct` with `share_fs`
+    /// (`CLONE_FS`) and gets a copy otherwise. Credentials and executable path are
+    /// copied.
+    pub fn copy(&self, share_files: bool, share_fs: bool) -> ProcessFs {
+        ProcessFs {
+            fds: if share_files {
+                Arc::clone(&self.fds)
+            } else {
+                Arc::new(self.fds.dup_fd())
+            },
+            fs: if share_fs {
+                Arc::clone(&self.fs)
+            } else {
+                Arc::new(self.fs.copy())
+            },
+            cred: self.cred,
+            exe_path: self.exe_path.clone(),
+        }
+    }
+
     /// `copy_files` + `copy_fs` for `fork`: a new table sharing the same open file
-    /// descriptions, the same cwd, umask, credentials and executable.
+    /// descriptions, the same cwd, umask, credentials and executable, nothing shared.
     pub fn fork(&self) -> ProcessFs {
-        self.clone()
+        self.copy(false, false)
     }
 
     /// The file-system part of a successful `execve` (`begin_new_exec`): closes the
-    /// close-on-exec descriptors and records the new executable's path.
+    /// close-on-exec descriptors and records the new executable's path. (The caller
+    /// has already given the task a table of its own: `unshare_files()`.)
     pub fn exec(&mut self, exe_path: Vec<u8>) {
         self.fds.close_on_exec();
         self.exe_path = exe_path;
+    }
+
+    /// `unshare_files()` of `execve`: a table still shared with another process (by
+    /// `clone(CLONE_FILES)`) is replaced by a copy of its own, so that the close-on-exec
+    /// descriptors close for this task alone.
+    pub fn unshare_files(&mut self) {
+        if Arc::strong_count(&self.fds) > 1 {
+            self.fds = Arc::new(self.fds.dup_fd());
+        }
+    }
+
+    /// `exit_files()`: the task drops its reference to the descriptor table; the last
+    /// reference closes every descriptor (pipe readers see EOF, writers EPIPE).
+    pub fn exit_files(&mut self) {
+        self.fds = Arc::new(FilesStruct::default());
     }
 }
 
@@ -265,6 +467,7 @@ mod tests {
         let (streams, _out) = HostStreams::capture(Vec::new());
         let mut p = ProcessFs::new(&vfs, &Arc::new(streams));
         assert_eq!(p.fds.open_fds(), vec![0, 1, 2]);
+        let shared = p.copy(true, true);
         let f = file(&vfs);
         let fd = p.fds.alloc(Arc::clone(&f), true, 0).unwrap();
         assert_eq!(fd, 3);
@@ -274,5 +477,14 @@ mod tests {
         assert_eq!(p.fds.open_fds(), vec![0, 1, 2]);
         assert_eq!(p.exe_path, b"/bin/new");
         assert_eq!(child.fds.open_fds(), vec![0, 1, 2, 3]);
+        // CLONE_FILES: the sharer sees the close too; CLONE_FS: and a chdir.
+        assert_eq!(shared.fds.open_fds(), vec![0, 1, 2]);
+        let d = vfs.create_dir_all(b"/d", 0o755).unwrap();
+        p.fs.set_pwd(Arc::clone(&d));
+        assert!(Arc::ptr_eq(&shared.fs.pwd(), &d));
+        assert!(!Arc::ptr_eq(&child.fs.pwd(), &d));
+        assert_eq!(shared.fs.set_umask(0o77), 0o022);
+        assert_eq!(p.fs.umask(), 0o77);
+        assert_eq!(child.fs.umask(), 0o022);
     }
 }

@@ -129,6 +129,36 @@ pub struct FileCtx<'a, 'p> {
     kernel: KernelView<'a, 'p>,
 }
 
+/// The caller's memory as [`FileCtx::user`] hands it out: the memory a plain file call
+/// was given, or the caller's address space locked for writing (`mmap_lock`) through
+/// the task table for as long as this lives.
+pub enum UserMem<'u> {
+    /// The calling task's memory, borrowed from the system call.
+    Current(&'u mut dyn UserAccess),
+    /// The caller's address space, its `mmap_lock` held for writing.
+    Locked(crate::mm::MmapWriteLock<'u>),
+}
+
+impl<'u> std::ops::Deref for UserMem<'u> {
+    type Target = dyn UserAccess + 'u;
+
+    fn deref(&self) -> &(dyn UserAccess + 'u) {
+        match self {
+            UserMem::Current(u) => &**u,
+            UserMem::Locked(mm) => &**mm,
+        }
+    }
+}
+
+impl<'u> std::ops::DerefMut for UserMem<'u> {
+    fn deref_mut(&mut self) -> &mut (dyn UserAccess + 'u) {
+        match self {
+            UserMem::Current(u) => &mut **u,
+            UserMem::Locked(mm) => &mut **mm,
+        }
+    }
+}
+
 /// What of the kernel a [`FileCtx`] holds besides the VFS.
 enum KernelView<'a, 'p> {
     /// Only the calling task's memory (the system calls that run with the caller's own
@@ -182,12 +212,12 @@ impl<'a, 'p> FileCtx<'a, 'p> {
     ///
     /// # Errors
     /// `EFAULT` if the caller has no address space any more.
-    pub fn user(&mut self) -> KResult<&mut dyn UserAccess> {
+    pub fn user(&mut self) -> KResult<UserMem<'_>> {
         match &mut self.kernel {
-            KernelView::Current(u) => Ok(&mut **u),
+            KernelView::Current(u) => Ok(UserMem::Current(&mut **u)),
             KernelView::Tasks { tasks, caller } => tasks
                 .mm_of(*caller)
-                .map(|mm| mm as &mut dyn UserAccess)
+                .map(UserMem::Locked)
                 .ok_or(Errno::EFAULT),
         }
     }
@@ -210,7 +240,7 @@ impl<'a, 'p> FileCtx<'a, 'p> {
     /// # Errors
     /// `EFAULT` if not even the first byte could be copied.
     pub fn copy_to_user(&mut self, va: u64, data: &[u8]) -> KResult<usize> {
-        let u = self.user()?;
+        let mut u = self.user()?;
         let mut done = 0usize;
         while done < data.len() {
             let addr = va.checked_add(done as u64).ok_or(Errno::EFAULT)?;

@@ -105,13 +105,14 @@ impl KernelNode {
 }
 
 /// What a procfs file's `->open` bound a descriptor to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct KernelFileBinding {
     /// The task the file is about.
     pub pid: u32,
-    /// [`crate::mm::Mm::id`] of its address space at open, or `None` if it had none
-    /// (a zombie): then reads return 0, as for a NULL `private_data`.
-    pub mm: Option<u64>,
+    /// Its address space at open, grabbed (`mmgrab()`: the structure, not the pages;
+    /// each access takes `mmget_not_zero()`), or `None` if it had none (a zombie): then
+    /// reads return 0, as for a NULL `private_data`.
+    pub mm: Option<crate::mm::MmGrab>,
 }
 
 /// The open-file side of a kernel-served file (`FileTarget::Kernel`).

@@ -28,7 +28,7 @@ mod stdio;
 mod vfs;
 
 pub use dev::{CharDev, Prng};
-pub use fdtable::{FdTable, ProcessFs, RLIMIT_NOFILE};
+pub use fdtable::{FdTable, FilesStruct, FsStruct, ProcessFs, RLIMIT_NOFILE};
 pub use file::{
     FileTarget, OpenFile, Sink, Source, FALLOC_FL_ALLOCATE_RANGE, FALLOC_FL_COLLAPSE_RANGE,
     FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_NO_HIDE_STALE, FALLOC_FL_PUNCH_HOLE,

@@ -232,7 +232,7 @@ impl FileOperations for HostFile {
         if !self.streams.is_terminal(self.which) {
             return Err(Errno::ENOTTY);
         }
-        let u = ctx.user()?;
+        let mut u = ctx.user()?;
         match cmd {
             TCGETS => u.copy_to_user(arg, &std_termios())?,
             TCSETS | TCSETSW | TCSETSF => {

@@ -26,7 +26,7 @@ use emu::Hart;
 use super::Kernel;
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileCtx, OpenFile};
-use crate::process::{Process, TaskState, WaitOn};
+use crate::process::{Task, TaskState, WaitOn};
 use crate::signal::{SigInfo, SIGPIPE, SI_USER};
 use crate::syscall::misc::RLIMIT_NOFILE;
 use crate::syscall::poll::{
@@ -49,55 +49,57 @@ pub(super) struct BlockedCall {
 }
 
 impl Kernel<'_> {
-    /// The loaded (calling) thread of `pid`.
-    fn caller_tid(&self, pid: u32) -> KResult<u32> {
-        self.procs.get(&pid).map(|p| p.tid).ok_or(Errno::ESRCH)
+    /// Runs `f` on task `tid` with its address space locked (`mmap_lock`), as the
+    /// system-call layer does.
+    ///
+    /// # Errors
+    /// `ESRCH` for a task that is gone or has no address space; `f`'s.
+    fn with_task_mm<R>(
+        &mut self,
+        tid: u32,
+        f: impl FnOnce(&mut Task, &mut dyn UserAccess) -> KResult<R>,
+    ) -> KResult<R> {
+        let task = self.tasks.get_mut(&tid).ok_or(Errno::ESRCH)?;
+        let mm_users = task.mm.clone().ok_or(Errno::ESRCH)?;
+        let mut mm = mm_users.mmap_write_lock();
+        f(task, &mut *mm)
     }
 
-    /// The state thread `tid` left when its call `(n, a)` went to sleep, if this is that
+    /// The state task `tid` left when its call `(n, a)` went to sleep, if this is that
     /// call re-issued (another call discards it).
-    fn take_blocked_call(
-        &mut self,
-        pid: u32,
-        tid: u32,
-        n: u64,
-        a: [u64; 6],
-    ) -> Option<BlockedCall> {
+    fn take_blocked_call(&mut self, tid: u32, n: u64, a: [u64; 6]) -> Option<BlockedCall> {
         self.blocked_calls
-            .remove(&(pid, tid))
+            .remove(&tid)
             .filter(|b| b.nr == n && b.args == a)
     }
 
-    /// Whether the call `(n, a)` of `pid`'s loaded thread is a re-issued one that holds
-    /// its file.
-    pub(super) fn holds_file(&self, pid: u32, n: u64, a: [u64; 6]) -> bool {
-        self.caller_tid(pid).is_ok_and(|tid| {
-            self.blocked_calls
-                .get(&(pid, tid))
-                .is_some_and(|b| b.nr == n && b.args == a && b.file.is_some())
-        })
+    /// Whether the call `(n, a)` of task `tid` is a re-issued one that holds its file.
+    pub(super) fn holds_file(&self, tid: u32, n: u64, a: [u64; 6]) -> bool {
+        self.blocked_calls
+            .get(&tid)
+            .is_some_and(|b| b.nr == n && b.args == a && b.file.is_some())
     }
 
-    /// A timer of a thread whose sleeping call is re-issued has fired: the thread runs
-    /// again and its call sees the deadline passed. Returns `false` if the thread has no
-    /// such call (the timer is someone else's: futex, nanosleep).
-    pub(super) fn wake_blocked_call(&mut self, pid: u32, tid: u32) -> bool {
-        if !self.blocked_calls.contains_key(&(pid, tid)) {
+    /// A timer of a task whose sleeping call is re-issued has fired: the task runs again
+    /// and its call sees the deadline passed. Returns `false` if the task has no such
+    /// call (the timer is someone else's: futex, nanosleep).
+    pub(super) fn wake_blocked_call(&mut self, tid: u32) -> bool {
+        if !self.blocked_calls.contains_key(&tid) {
             return false;
         }
-        self.timers.remove(&(pid, tid));
-        if let Some((state, _)) = self.procs.get_mut(&pid).and_then(|p| p.thread_parts(tid)) {
-            if matches!(state, TaskState::Blocked(_)) {
-                *state = TaskState::Runnable;
+        self.timers.remove(&tid);
+        if let Some(task) = self.tasks.get_mut(&tid) {
+            if matches!(task.state, TaskState::Blocked(_)) {
+                task.state = TaskState::Runnable;
             }
         }
         true
     }
 
-    /// A signal interrupts the sleeping `ppoll`/`pselect6` of thread `tid`: the time
-    /// left goes to its timeout argument (`poll_select_finish()` on `-ERESTARTNOHAND`).
-    pub(super) fn poll_interrupted(&mut self, hart: &Hart<'_>, pid: u32, tid: u32) {
-        let Some(b) = self.blocked_calls.get(&(pid, tid)) else {
+    /// A signal interrupts the sleeping `ppoll`/`pselect6` of task `tid`: the time left
+    /// goes to its timeout argument (`poll_select_finish()` on `-ERESTARTNOHAND`).
+    pub(super) fn poll_interrupted(&mut self, hart: &Hart<'_>, tid: u32) {
+        let Some(b) = self.blocked_calls.get(&tid) else {
             return;
         };
         let tsp = match b.nr {
@@ -109,10 +111,10 @@ impl Kernel<'_> {
             return;
         };
         let (_, now) = self.clock_now(hart);
-        if let Some(p) = self.procs.get_mut(&pid) {
-            // A fault here is the caller's: Linux keeps EINTR too (STICKY_TIMEOUTS path).
-            let _ = write_timespec(&mut p.mm, tsp, deadline.saturating_sub(now));
-        }
+        // A fault here is the caller's: Linux keeps EINTR too (STICKY_TIMEOUTS path).
+        let _ = self.with_task_mm(tid, |_, u| {
+            write_timespec(u, tsp, deadline.saturating_sub(now))
+        });
     }
 
     /// `ppoll(ufds, nfds, tsp, sigmask, sigsetsize)` (`do_sys_poll()` + `do_poll()`).
@@ -123,22 +125,22 @@ impl Kernel<'_> {
     pub(super) fn sys_ppoll(
         &mut self,
         hart: &Hart<'_>,
-        pid: u32,
+        tid: u32,
         n: u64,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
         let (ufds, nfds) = (a[0], a[1]);
-        let scan = |p: &mut Process| {
-            let nofile = p.rlimits.get(RLIMIT_NOFILE).map_or(u64::MAX, |l| l.0);
-            if nfds > nofile {
+        let scan = |t: &mut Task, u: &mut dyn UserAccess| {
+            let limit = t.signal.lock().rlimits.get(RLIMIT_NOFILE);
+            if nfds > limit.map_or(u64::MAX, |l| l.0) {
                 return Err(Errno::EINVAL);
             }
-            let mut fds = read_pollfds(&mut p.mm, ufds, nfds)?;
-            let count = do_poll_scan(&p.fs.fds, &mut fds);
+            let mut fds = read_pollfds(u, ufds, nfds)?;
+            let count = do_poll_scan(&t.fs.fds, &mut fds);
             Ok((count, nfds == 0, fds))
         };
-        let copy_out = |p: &mut Process, fds: Vec<_>| write_revents(&mut p.mm, ufds, &fds);
-        self.poll_select(hart, pid, n, a, a[2], |_| Ok((a[3], a[4])), scan, copy_out)
+        let copy_out = |u: &mut dyn UserAccess, fds: Vec<_>| write_revents(u, ufds, &fds);
+        self.poll_select(hart, tid, n, a, a[2], |_| Ok((a[3], a[4])), scan, copy_out)
     }
 
     /// `pselect6(n, inp, outp, exp, tsp, sig)` (`core_sys_select()` + `do_select()`);
@@ -151,29 +153,29 @@ impl Kernel<'_> {
     pub(super) fn sys_pselect6(
         &mut self,
         hart: &Hart<'_>,
-        pid: u32,
+        tid: u32,
         n: u64,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
         let (nfds, ptrs, sig) = (a[0], [a[1], a[2], a[3]], a[5]);
         // get_sigset_argpack(): the `{ss, ss_len}` pair.
-        let mask = |p: &mut Process| {
+        let mask = |u: &mut dyn UserAccess| {
             if sig == 0 {
                 return Ok((0, 0));
             }
             let len_at = sig.checked_add(8).ok_or(Errno::EFAULT)?;
-            Ok((p.mm.get_user_u64(sig)?, p.mm.get_user_u64(len_at)?))
+            Ok((u.get_user_u64(sig)?, u.get_user_u64(len_at)?))
         };
-        let scan = |p: &mut Process| {
+        let scan = |t: &mut Task, u: &mut dyn UserAccess| {
             // An `int`: negative is EINVAL; beyond the table it is clamped.
             let nfds = u32::try_from(nfds as i32).map_err(|_| Errno::EINVAL)?;
-            let nfds = nfds.min(max_fds(&p.fs.fds));
-            let sets = read_fd_sets(&mut p.mm, nfds, ptrs)?;
-            let (count, res) = do_select_scan(&p.fs.fds, nfds, &sets)?;
+            let nfds = nfds.min(max_fds(&t.fs.fds));
+            let sets = read_fd_sets(u, nfds, ptrs)?;
+            let (count, res) = do_select_scan(&t.fs.fds, nfds, &sets)?;
             Ok((count, nfds == 0, res))
         };
-        let copy_out = |p: &mut Process, res| write_fd_sets(&mut p.mm, ptrs, &res);
-        self.poll_select(hart, pid, n, a, a[4], mask, scan, copy_out)
+        let copy_out = |u: &mut dyn UserAccess, res| write_fd_sets(u, ptrs, &res);
+        self.poll_select(hart, tid, n, a, a[4], mask, scan, copy_out)
     }
 
     /// The body `ppoll` and `pselect6` share: on the first issue the timeout at `tsp`
@@ -184,35 +186,32 @@ impl Kernel<'_> {
     fn poll_select<R>(
         &mut self,
         hart: &Hart<'_>,
-        pid: u32,
+        tid: u32,
         n: u64,
         a: [u64; 6],
         tsp: u64,
-        mask: impl FnOnce(&mut Process) -> KResult<(u64, u64)>,
-        scan: impl FnOnce(&mut Process) -> KResult<(u64, bool, R)>,
-        copy_out: impl FnOnce(&mut Process, R) -> KResult<()>,
+        mask: impl FnOnce(&mut dyn UserAccess) -> KResult<(u64, u64)>,
+        scan: impl FnOnce(&mut Task, &mut dyn UserAccess) -> KResult<(u64, bool, R)>,
+        copy_out: impl FnOnce(&mut dyn UserAccess, R) -> KResult<()>,
     ) -> KResult<SyscallOutcome> {
-        let tid = self.caller_tid(pid)?;
-        let deadline = match self.take_blocked_call(pid, tid, n, a) {
+        let deadline = match self.take_blocked_call(tid, n, a) {
             Some(b) => b.deadline,
             None => {
-                let (umask, size) = mask(self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?)?;
-                self.enter_poll_select(hart, pid, tsp, umask, size)?
+                let (umask, size) = self.with_task_mm(tid, |_, u| mask(u))?;
+                self.enter_poll_select(hart, tid, tsp, umask, size)?
             }
         };
-        let p = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let (count, no_fds, res) = match scan(p) {
+        let (count, no_fds, res) = match self.with_task_mm(tid, scan) {
             Ok(r) => r,
-            Err(e) => return self.poll_select_finish(hart, pid, tsp, deadline, Err(e)),
+            Err(e) => return self.poll_select_finish(hart, tid, tsp, deadline, Err(e)),
         };
-        if let Some(stop) =
-            self.poll_select_wait(hart, pid, tid, n, a, tsp, deadline, count, no_fds)
-        {
+        if let Some(stop) = self.poll_select_wait(hart, tid, n, a, tsp, deadline, count, no_fds) {
             return stop;
         }
-        let p = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let r = copy_out(p, res).map(|()| count);
-        self.poll_select_finish(hart, pid, tsp, deadline, r)
+        let r = self
+            .with_task_mm(tid, |_, u| copy_out(u, res))
+            .map(|()| count);
+        self.poll_select_finish(hart, tid, tsp, deadline, r)
     }
 
     /// The first issue of a `ppoll`/`pselect6`: the timeout at `tsp` becomes a deadline
@@ -221,22 +220,23 @@ impl Kernel<'_> {
     fn enter_poll_select(
         &mut self,
         hart: &Hart<'_>,
-        pid: u32,
+        tid: u32,
         tsp: u64,
         umask: u64,
         sigsetsize: u64,
     ) -> KResult<Option<u64>> {
         let (_, now) = self.clock_now(hart);
-        let p = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let deadline =
-            read_timeout(&mut p.mm, tsp)?.map(|t| if t == 0 { 0 } else { now.saturating_add(t) });
-        if let Some(mask) = read_sigmask(&mut p.mm, umask, sigsetsize)? {
-            if p.signals.saved_mask.is_none() {
-                p.signals.saved_mask = Some(p.signals.blocked);
+        self.with_task_mm(tid, |t, u| {
+            let deadline =
+                read_timeout(u, tsp)?.map(|t| if t == 0 { 0 } else { now.saturating_add(t) });
+            if let Some(mask) = read_sigmask(u, umask, sigsetsize)? {
+                if t.signals.saved_mask.is_none() {
+                    t.signals.saved_mask = Some(t.signals.blocked);
+                }
+                t.signals.blocked = mask;
             }
-            p.signals.blocked = mask;
-        }
-        Ok(deadline)
+            Ok(deadline)
+        })
     }
 
     /// Whether `deadline` (0: a zero timeout) has passed.
@@ -244,14 +244,16 @@ impl Kernel<'_> {
         deadline.is_some_and(|d| d == 0 || d <= self.clock_now(hart).1)
     }
 
-    /// Whether the loaded thread of `pid` has a pending signal its (possibly temporary)
-    /// mask lets through and that is not ignored (`signal_pending()`).
-    fn signal_pending(&self, pid: u32) -> bool {
-        self.procs.get(&pid).is_some_and(|p| {
-            p.pending
+    /// Whether task `tid` has a pending signal (its own or its group's) that its
+    /// (possibly temporary) mask lets through and that is not ignored
+    /// (`signal_pending()`).
+    fn signal_pending(&self, tid: u32) -> bool {
+        self.tasks.get(&tid).is_some_and(|t| {
+            let shared = t.signal.lock().shared_pending.clone();
+            shared
                 .iter()
-                .chain(&p.thread_pending)
-                .any(|s| !p.signals.is_blocked(s.signo) && !p.signals.is_ignored(s.signo))
+                .chain(&t.pending)
+                .any(|s| !t.signals.is_blocked(s.signo) && !t.signals.is_ignored(s.signo))
         })
     }
 
@@ -264,7 +266,6 @@ impl Kernel<'_> {
     fn poll_select_wait(
         &mut self,
         hart: &Hart<'_>,
-        pid: u32,
         tid: u32,
         n: u64,
         a: [u64; 6],
@@ -276,14 +277,14 @@ impl Kernel<'_> {
         if count != 0 || self.timed_out(hart, deadline) {
             return None;
         }
-        if self.signal_pending(pid) {
-            return Some(self.poll_select_finish(hart, pid, tsp, deadline, Err(Errno::EINTR)));
+        if self.signal_pending(tid) {
+            return Some(self.poll_select_finish(hart, tid, tsp, deadline, Err(Errno::EINTR)));
         }
         if let Some(d) = deadline {
-            self.timers.insert((pid, tid), d);
+            self.timers.insert(tid, d);
         }
         self.blocked_calls.insert(
-            (pid, tid),
+            tid,
             BlockedCall {
                 nr: n,
                 args: a,
@@ -305,58 +306,60 @@ impl Kernel<'_> {
     fn poll_select_finish(
         &mut self,
         hart: &Hart<'_>,
-        pid: u32,
+        tid: u32,
         tsp: u64,
         deadline: Option<u64>,
         r: KResult<u64>,
     ) -> KResult<SyscallOutcome> {
         let (_, now) = self.clock_now(hart);
-        let p = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        self.timers.remove(&(pid, p.tid));
-        if r != Err(Errno::EINTR) {
-            if let Some(m) = p.signals.saved_mask.take() {
-                p.signals.blocked = m;
+        self.timers.remove(&tid);
+        self.with_task_mm(tid, |t, u| {
+            if r != Err(Errno::EINTR) {
+                if let Some(m) = t.signals.saved_mask.take() {
+                    t.signals.blocked = m;
+                }
             }
-        }
-        if let Some(d) = deadline.filter(|&d| d != 0) {
-            // The time left is written even after success; a fault is ignored (Linux
-            // keeps the result then too).
-            let _ = write_timespec(&mut p.mm, tsp, d.saturating_sub(now));
-        }
+            if let Some(d) = deadline.filter(|&d| d != 0) {
+                // The time left is written even after success; a fault is ignored
+                // (Linux keeps the result then too).
+                let _ = write_timespec(u, tsp, d.saturating_sub(now));
+            }
+            Ok(())
+        })?;
         r.map(SyscallOutcome::Return)
     }
 
-    /// `read`/`write`/`readv`/`writev` of `pid` through `fdget()`: the descriptor's file,
-    /// or, for a re-issued call that slept, the file it held when it started. A call that
-    /// sleeps keeps the file.
+    /// `read`/`write`/`readv`/`writev` of task `tid` through `fdget()`: the descriptor's
+    /// file, or, for a re-issued call that slept, the file it held when it started. A
+    /// call that sleeps keeps the file.
     ///
     /// # Errors
     /// `EBADF` for a descriptor not open at the start; the call's.
     pub(super) fn sys_rw_fdget(
         &mut self,
-        pid: u32,
+        tid: u32,
         n: u64,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
-        let tid = self.caller_tid(pid)?;
-        let held = self.take_blocked_call(pid, tid, n, a).and_then(|b| b.file);
-        let p = self.procs.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let file = match held {
-            Some(f) => f,
-            // An `unsigned int fd`.
-            None => p.fs.fds.get(a[0] as u32)?,
-        };
-        let mut ctx = FileCtx::current(&p.vfs, &mut p.mm);
-        let r = match n {
-            nr::SYS_read => syscall::fs::ksys_read(&mut ctx, &file, a[1], a[2]),
-            nr::SYS_write => syscall::fs::ksys_write(&mut ctx, &file, a[1], a[2]),
-            nr::SYS_readv => syscall::fs::do_readv(&mut ctx, &file, a[1], a[2]),
-            _ => syscall::fs::do_writev(&mut ctx, &file, a[1], a[2]),
-        };
-        let out = syscall::ret_io(r)?;
+        let held = self.take_blocked_call(tid, n, a).and_then(|b| b.file);
+        let (out, file) = self.with_task_mm(tid, |t, u| {
+            let file = match held {
+                Some(f) => f,
+                // An `unsigned int fd`.
+                None => t.fs.fds.get(a[0] as u32)?,
+            };
+            let mut ctx = FileCtx::current(&t.vfs, u);
+            let r = match n {
+                nr::SYS_read => syscall::fs::ksys_read(&mut ctx, &file, a[1], a[2]),
+                nr::SYS_write => syscall::fs::ksys_write(&mut ctx, &file, a[1], a[2]),
+                nr::SYS_readv => syscall::fs::do_readv(&mut ctx, &file, a[1], a[2]),
+                _ => syscall::fs::do_writev(&mut ctx, &file, a[1], a[2]),
+            };
+            Ok((syscall::ret_io(r)?, file))
+        })?;
         if matches!(out, SyscallOutcome::Block(_)) {
             self.blocked_calls.insert(
-                (pid, tid),
+                tid,
                 BlockedCall {
                     nr: n,
                     args: a,
@@ -368,13 +371,13 @@ impl Kernel<'_> {
         Ok(out)
     }
 
-    /// A write-side call of `pid`'s loaded thread ended with `EPIPE`: the thread gets
-    /// `SIGPIPE` (`send_sig(SIGPIPE, current, 0)`: `SI_USER` from itself); an ignored
-    /// one is dropped by [`Kernel::send_signal`] and only `EPIPE` remains.
+    /// A write-side call of task `tid` ended with `EPIPE`: the task gets `SIGPIPE`
+    /// (`send_sig(SIGPIPE, current, 0)`: `SI_USER` from its own process); an ignored one
+    /// is dropped by [`Kernel::send_signal`] and only `EPIPE` remains.
     pub(super) fn sigpipe_on_epipe(
         &mut self,
         hart: &mut Hart<'_>,
-        pid: u32,
+        tid: u32,
         n: u64,
         outcome: SyscallOutcome,
     ) {
@@ -385,15 +388,15 @@ impl Kernel<'_> {
         if !writes || outcome != SyscallOutcome::Return(Errno::EPIPE.as_return()) {
             return;
         }
-        let Ok(tid) = self.caller_tid(pid) else {
+        let Some(tgid) = self.group_of(tid) else {
             return;
         };
         let info = SigInfo {
             signo: SIGPIPE,
             code: SI_USER,
-            addr: u64::from(pid),
+            addr: u64::from(tgid),
             status: 0,
         };
-        self.send_signal(hart, pid, Some(tid), info);
+        self.send_signal(hart, tgid, Some(tid), info);
     }
 }

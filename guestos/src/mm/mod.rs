@@ -37,6 +37,7 @@ pub mod fork;
 pub mod gup;
 pub mod gup_test;
 pub mod huge_memory;
+pub mod mm_struct;
 pub mod mmap;
 pub mod page_alloc;
 pub mod pgtable;
@@ -68,6 +69,7 @@ use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
 pub use events::{EventCounter, KernelEventCounts, KernelEvents};
 pub use fault::{mm_fault_error, FaultFlags, UserFaultError, VmFault};
 pub use gup::{FastView, FollFlags, GupFastMm, GupGeneration, MmapReadGuard};
+pub use mm_struct::{MmGrab, MmStruct, MmUsers, MmapReadLock, MmapWriteLock};
 pub use page_alloc::{
     Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, SplitError, ThpStats,
     GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE,

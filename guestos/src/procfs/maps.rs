@@ -155,21 +155,19 @@ impl ProcMapsFile {
 /// address space ending above `last_end`; the next position is that VMA's end. Nothing
 /// for a descriptor without a live address space.
 impl SeqOperations for ProcBinding {
-    fn show(&self, ctx: &mut FileCtx<'_, '_>, last_end: u64, out: &mut Vec<u8>) -> Option<u64> {
-        let KernelFileBinding {
-            pid,
-            mm: Some(mm_id),
-        } = self.get()?
-        else {
+    fn show(&self, _ctx: &mut FileCtx<'_, '_>, last_end: u64, out: &mut Vec<u8>) -> Option<u64> {
+        let KernelFileBinding { mm: Some(grab), .. } = self.get()? else {
             return None;
         };
-        let (tasks, _) = ctx.tasks().ok()?;
-        let mm = tasks.mm_by_id(pid, mm_id)?;
+        // mmget_not_zero() on the address space grabbed at open, its mmap_lock for
+        // this line.
+        let users = grab.mmget_not_zero()?;
+        let mm = users.mmap_write_lock();
         if mm.is_dead() {
             return None;
         }
         let vma = mm.vmas().find_vma(last_end)?;
-        show_map_vma(out, mm, vma);
+        show_map_vma(out, &mm, vma);
         Some(vma.end)
     }
 }

@@ -101,16 +101,14 @@ pub fn mem_rw(
     pos: u64,
     write: bool,
 ) -> (KResult<usize>, u64) {
-    let Some(KernelFileBinding {
-        pid,
-        mm: Some(mm_id),
-    }) = binding
-    else {
+    let Some(KernelFileBinding { mm: Some(grab), .. }) = binding else {
         return (Ok(0), pos);
     };
-    if tasks.mm_by_id(pid, mm_id).is_none() {
+    // mmget_not_zero(): the bound address space, while it has users (its task has not
+    // exited or exec'd away from it).
+    let Some(target) = grab.mmget_not_zero() else {
         return (Ok(0), pos);
-    }
+    };
     let flags = if write {
         FollFlags::FORCE | FollFlags::WRITE
     } else {
@@ -129,22 +127,29 @@ pub fn mem_rw(
         let this_len = count.min(PAGE_SIZE as usize);
         let chunk = page.get_mut(..this_len).unwrap_or_default();
         if write {
-            let from = tasks.mm_of(caller).map(|mm| mm.copy_from_user(buf, chunk));
+            let from = tasks
+                .mm_of(caller)
+                .map(|mut mm| mm.copy_from_user(buf, chunk));
             if !matches!(from, Some(Ok(()))) {
                 copied = Err(Errno::EFAULT);
                 break;
             }
         }
-        let Some(mm) = tasks.mm_by_id(pid, mm_id) else {
-            break;
+        // The target's mmap_lock is dropped before the caller's is taken: for
+        // /proc/self/mem they are one lock.
+        let n = {
+            let mut mm = target.mmap_write_lock();
+            if mm.is_dead() {
+                break;
+            }
+            access_remote_vm(&mut mm, addr, chunk, flags)
         };
-        let n = access_remote_vm(mm, addr, chunk, flags);
         if section.stopped(copied.unwrap_or(0) + n) {
             if !write {
                 // The bytes read before the stop reach the caller now; the resumed call
                 // reads on after them.
                 let piece = chunk.get(..n).unwrap_or_default();
-                if let Some(mm) = tasks.mm_of(caller) {
+                if let Some(mut mm) = tasks.mm_of(caller) {
                     let _ = mm.copy_to_user(buf, piece);
                 }
             }
@@ -158,7 +163,9 @@ pub fn mem_rw(
         }
         if !write {
             let piece = chunk.get(..n).unwrap_or_default();
-            let to = tasks.mm_of(caller).map(|mm| mm.copy_to_user(buf, piece));
+            let to = tasks
+                .mm_of(caller)
+                .map(|mut mm| mm.copy_to_user(buf, piece));
             if !matches!(to, Some(Ok(()))) {
                 copied = Err(Errno::EFAULT);
                 break;

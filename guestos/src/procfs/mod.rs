@@ -88,7 +88,7 @@ impl ProcBinding {
 
     /// What the open bound the file to (`None` before the open).
     pub fn get(&self) -> Option<KernelFileBinding> {
-        self.bound.get().copied()
+        self.bound.get().cloned()
     }
 }
 
@@ -110,14 +110,13 @@ pub fn open(
         ProcTask::Opener => opener,
         ProcTask::Pid(pid) => pid,
     };
-    let zombie = tasks
+    // mm_access() + mmgrab(): a zombie has no address space.
+    let mm = tasks
         .get(pid)
-        .is_none_or(|p| matches!(p.state, TaskState::Zombie(_)));
-    let mm = if zombie {
-        None
-    } else {
-        tasks.mm_of(pid).map(|mm| mm.id())
-    };
+        .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
+        .and_then(|t| t.mm.as_ref())
+        .filter(|mm| mm.mm_users() > 0)
+        .map(crate::mm::MmUsers::mmgrab);
     if mm.is_none() && file == ProcFile::Mem {
         return Err(Errno::ESRCH);
     }

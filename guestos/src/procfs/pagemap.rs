@@ -137,16 +137,14 @@ pub fn pagemap_read(
     mut count: usize,
     pos: u64,
 ) -> (KResult<usize>, u64) {
-    let Some(KernelFileBinding {
-        pid,
-        mm: Some(mm_id),
-    }) = binding
-    else {
+    let Some(KernelFileBinding { mm: Some(grab), .. }) = binding else {
         return (Ok(0), pos);
     };
-    let Some(task_size) = tasks.mm_by_id(pid, mm_id).map(|mm| mm.task_size()) else {
+    // mmget_not_zero() for the whole read; the lock is taken per walk step.
+    let Some(target) = grab.mmget_not_zero() else {
         return (Ok(0), pos);
     };
+    let task_size = target.mmap_read_lock().task_size();
     if !pos.is_multiple_of(PM_ENTRY_BYTES) || !(count as u64).is_multiple_of(PM_ENTRY_BYTES) {
         return (Err(Errno::EINVAL), pos);
     }
@@ -179,13 +177,14 @@ pub fn pagemap_read(
             end = end_vaddr;
         }
         let bytes: Vec<u8> = {
-            let Some(mm) = tasks.mm_by_id(pid, mm_id) else {
+            let mm = target.mmap_write_lock();
+            if mm.is_dead() {
                 break;
-            };
+            }
             let mut v = Vec::new();
             let mut addr = start_vaddr;
             while addr < end {
-                v.extend_from_slice(&pagemap_entry(mm, addr, true).to_le_bytes());
+                v.extend_from_slice(&pagemap_entry(&mm, addr, true).to_le_bytes());
                 addr += PAGE_SIZE;
             }
             v
@@ -195,7 +194,7 @@ pub fn pagemap_read(
         let piece = bytes.get(..len).unwrap_or_default();
         let ok = tasks
             .mm_of(caller)
-            .map(|mm| mm.copy_to_user(buf, piece).is_ok());
+            .map(|mut mm| mm.copy_to_user(buf, piece).is_ok());
         if ok != Some(true) {
             return (Err(Errno::EFAULT), pos);
         }

@@ -105,7 +105,7 @@ fn get_path(u: &mut dyn UserAccess, va: u64, allow_empty: bool) -> KResult<Vec<u
 /// The directory a relative path starts from (`path_init` with `dfd`).
 fn start_dir(p: &ProcessFs, dirfd: i32, path: &[u8]) -> KResult<Arc<Inode>> {
     if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
-        return Ok(Arc::clone(&p.cwd));
+        return Ok(p.fs.pwd());
     }
     let fd = u32::try_from(dirfd).map_err(|_| Errno::EBADF)?;
     let f = p.fds.get(fd)?;
@@ -124,7 +124,7 @@ enum EmptyTarget {
 
 fn empty_target(p: &ProcessFs, dirfd: i32) -> KResult<EmptyTarget> {
     if dirfd == AT_FDCWD {
-        return Ok(EmptyTarget::Inode(Arc::clone(&p.cwd)));
+        return Ok(EmptyTarget::Inode(p.fs.pwd()));
     }
     let fd = u32::try_from(dirfd).map_err(|_| Errno::EBADF)?;
     Ok(EmptyTarget::File(p.fds.get(fd)?))
@@ -171,7 +171,7 @@ pub fn sys_openat(
     let path = get_path(u, pathname, false)?;
     p.fds.check_free(1)?;
     let start = start_dir(p, int_arg(dirfd), &path)?;
-    let perm = mode & 0o7777 & !p.umask;
+    let perm = mode & 0o7777 & !p.fs.umask();
     let mut nd = vfs.namei(&p.exe_path, p.cred);
     let inode = vfs.open_inode(&mut nd, &start, &path, flags, perm)?;
     if flags & O_DIRECTORY != 0 && !inode.is_dir() {
@@ -251,7 +251,7 @@ fn openat_tmpfile(
     let path = get_path(u, pathname, false)?;
     p.fds.check_free(1)?;
     let start = start_dir(p, int_arg(dirfd), &path)?;
-    let perm = mode & 0o7777 & !p.umask;
+    let perm = mode & 0o7777 & !p.fs.umask();
     let mut nd = vfs.namei(&p.exe_path, p.cred);
     let inode = vfs.tmpfile(&mut nd, &start, &path, perm)?;
     let mut shown = shown_path(p, vfs, &start, &path);
@@ -474,7 +474,7 @@ pub fn sys_readv(
 /// `rw_verify_area()` refuses.
 pub fn do_readv(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, iov: u64, iovcnt: u64) -> SysResult {
     f.may_access(false)?;
-    let segs = import_iovec(ctx.user()?, iov, iovcnt)?;
+    let segs = import_iovec(&mut *ctx.user()?, iov, iovcnt)?;
     f.rw_verify_area(None, segs.iter().map(|s| s.1).sum())?;
     let mut done = 0u64;
     for (base, len) in segs {
@@ -521,7 +521,7 @@ pub fn sys_writev(
 /// `rw_verify_area()` refuses.
 pub fn do_writev(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, iov: u64, iovcnt: u64) -> SysResult {
     f.may_access(true)?;
-    let segs = import_iovec(ctx.user()?, iov, iovcnt)?;
+    let segs = import_iovec(&mut *ctx.user()?, iov, iovcnt)?;
     let total: usize = segs.iter().map(|s| s.1).sum();
     f.rw_verify_area(None, total)?;
     if total <= PIPE_BUF && f.is_stream() {
@@ -706,7 +706,7 @@ pub fn sys_mkdirat(
 ) -> KResult<u64> {
     let path = get_path(u, pathname, false)?;
     let start = start_dir(p, int_arg(dirfd), &path)?;
-    let perm = mode as u32 & 0o1777 & !p.umask;
+    let perm = mode as u32 & 0o1777 & !p.fs.umask();
     let mut nd = vfs.namei(&p.exe_path, p.cred);
     vfs.mkdir(&mut nd, &start, &path, perm)?;
     Ok(0)
@@ -849,7 +849,7 @@ pub fn sys_mknodat(
     let start = start_dir(p, int_arg(dirfd), &path)?;
     let mut nd = vfs.namei(&p.exe_path, p.cred);
     if ftype == 0 || ftype == S_IFREG {
-        let perm = mode & 0o7777 & !p.umask;
+        let perm = mode & 0o7777 & !p.fs.umask();
         vfs.mknod_regular(&mut nd, &start, &path, perm)?;
         return Ok(0);
     }
@@ -1128,7 +1128,7 @@ pub fn sys_getcwd(
     buf: u64,
     size: u64,
 ) -> KResult<u64> {
-    let mut path = vfs.path_of(&p.cwd)?;
+    let mut path = vfs.path_of(&p.fs.pwd())?;
     path.push(0);
     if path.len() as u64 > size {
         return Err(Errno::ERANGE);
@@ -1148,12 +1148,12 @@ pub fn sys_chdir(
     pathname: u64,
 ) -> KResult<u64> {
     let path = get_path(u, pathname, false)?;
-    let inode = vfs.lookup(&p.cwd, &p.exe_path, p.cred, &path, true)?;
+    let inode = vfs.lookup(&p.fs.pwd(), &p.exe_path, p.cred, &path, true)?;
     if !inode.is_dir() {
         return Err(Errno::ENOTDIR);
     }
     vfs.check_permission(&inode, p.cred, crate::fs::MAY_EXEC)?;
-    p.cwd = inode;
+    p.fs.set_pwd(inode);
     Ok(0)
 }
 
@@ -1619,7 +1619,7 @@ pub fn open_exec(
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let inode = vfs.lookup(&p.cwd, &p.exe_path, p.cred, path, true)?;
+    let inode = vfs.lookup(&p.fs.pwd(), &p.exe_path, p.cred, path, true)?;
     if inode.file_type() != crate::fs::FileType::Regular {
         return Err(Errno::EACCES);
     }

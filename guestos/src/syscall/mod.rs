@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::mm::mmap::MAP_ANONYMOUS;
 use crate::mm::MappedFile;
-use crate::process::Process;
+use crate::process::Task;
 use crate::signal::{force_sig, restore_sigframe, SIGSEGV};
 use crate::uaccess::UserAccess;
 use nr::*;
@@ -58,16 +58,16 @@ pub fn args(hart: &Hart<'_>) -> (u64, [u64; 6]) {
 /// Handles the `ecall` the hart stopped at. `hart` holds the live registers. Calls that
 /// manage processes (`clone`, `execve`, `wait4`, `kill`, `exit`…) are the kernel's and are
 /// handled before this.
-pub fn dispatch(proc: &mut Process, hart: &mut Hart<'_>) -> SyscallOutcome {
+pub fn dispatch(task: &mut Task, hart: &mut Hart<'_>) -> SyscallOutcome {
     let (nr, a) = args(hart);
-    let result = handle(proc, hart, nr, a);
-    finish(proc, nr, a, result)
+    let result = handle(task, hart, nr, a);
+    finish(task, nr, a, result)
 }
 
 /// Turns a handler's result into the outcome (errors become `-errno`) and writes the
 /// `--strace` line.
 pub fn finish(
-    proc: &Process,
+    proc: &Task,
     nr: u64,
     a: [u64; 6],
     result: KResult<SyscallOutcome>,
@@ -111,7 +111,8 @@ pub(crate) fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
     }
 }
 
-/// Runs system call `nr` with arguments `a` for `proc` without the `--strace` line and
+/// Runs system call `nr` with arguments `a` for the current task `task` (whose address
+/// space it holds for writing for the length of the call) without the `--strace` line and
 /// without turning errors into `-errno` (the kernel finishes calls it completes itself,
 /// e.g. `openat` of a kernel-served file, with [`finish`]).
 ///
@@ -119,17 +120,20 @@ pub(crate) fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
 /// The call's errno.
 #[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
 pub fn handle(
-    proc: &mut Process,
+    task: &mut Task,
     hart: &mut Hart<'_>,
     nr: u64,
     a: [u64; 6],
 ) -> KResult<SyscallOutcome> {
-    let p = &mut *proc;
+    let p = &mut *task;
+    // A running task has an address space: it loses it only when it exits.
+    let mm_users = p.mm.clone().ok_or(Errno::ESRCH)?;
+    let mut mm = mm_users.mmap_write_lock();
     let (fsx, vfs, u): (
         &mut crate::fs::ProcessFs,
         &crate::fs::Vfs,
         &mut dyn UserAccess,
-    ) = (&mut p.fs, &p.vfs, &mut p.mm);
+    ) = (&mut p.fs, &p.vfs, &mut *mm);
     match nr {
         // ---- files (syscall::fs) ----
         SYS_openat => ret(fs::sys_openat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
@@ -165,7 +169,7 @@ pub fn handle(
         SYS_dup3 => ret(fs::sys_dup3(fsx, a[0], a[1], a[2])),
         SYS_pipe2 => ret(fs::sys_pipe2(fsx, vfs, u, a[0], a[1])),
         SYS_vmsplice => ret_io(splice::sys_vmsplice(
-            &mut p.fs, &mut p.mm, a[0], a[1], a[2], a[3],
+            &mut p.fs, &mut mm, a[0], a[1], a[2], a[3],
         )),
         SYS_faccessat => ret(fs::sys_faccessat(fsx, vfs, u, a[0], a[1], a[2])),
         SYS_faccessat2 => ret(fs::sys_faccessat2(fsx, vfs, u, a[0], a[1], a[2], a[3])),
@@ -173,8 +177,7 @@ pub fn handle(
         SYS_ftruncate => ret(fs::sys_ftruncate(fsx, vfs, a[0], a[1])),
         SYS_ioctl => ret(fs::sys_ioctl(fsx, vfs, u, a[0], a[1], a[2])),
         SYS_umask => {
-            let old = fsx.umask;
-            fsx.umask = (a[0] as u32) & 0o777;
+            let old = fsx.fs.set_umask((a[0] as u32) & 0o777);
             ret(Ok(u64::from(old)))
         }
         SYS_fsync | SYS_fdatasync => ret(fs::sys_fsync(fsx, a[0])),
@@ -189,7 +192,7 @@ pub fn handle(
         SYS_memfd_create => ret(fs::sys_memfd_create(fsx, vfs, u, a[0], a[1])),
 
         // ---- memory (mm::mmap) ----
-        SYS_brk => ret(Ok(p.mm.brk(a[0]))),
+        SYS_brk => ret(Ok(mm.brk(a[0]))),
         SYS_mmap => {
             let file: Option<Arc<dyn MappedFile>> = if a[3] & MAP_ANONYMOUS == 0 {
                 match fs::mmap_file(&p.fs, a[4]) {
@@ -199,13 +202,13 @@ pub fn handle(
             } else {
                 None
             };
-            ret(p.mm.sys_mmap(a[0], a[1], a[2], a[3], file, a[5]))
+            ret(mm.sys_mmap(a[0], a[1], a[2], a[3], file, a[5]))
         }
-        SYS_munmap => ret(p.mm.do_munmap(a[0], a[1])),
-        SYS_mprotect => ret(p.mm.mprotect(a[0], a[1], a[2])),
-        SYS_madvise => ret(p.mm.madvise(a[0], a[1], a[2] as i32)),
-        SYS_mremap => ret(p.mm.mremap(a[0], a[1], a[2], a[3], a[4])),
-        SYS_msync => ret(p.mm.msync(a[0], a[1], a[2])),
+        SYS_munmap => ret(mm.do_munmap(a[0], a[1])),
+        SYS_mprotect => ret(mm.mprotect(a[0], a[1], a[2])),
+        SYS_madvise => ret(mm.madvise(a[0], a[1], a[2] as i32)),
+        SYS_mremap => ret(mm.mremap(a[0], a[1], a[2], a[3], a[4])),
+        SYS_msync => ret(mm.msync(a[0], a[1], a[2])),
         SYS_riscv_flush_icache => {
             // riscv's sys_riscv_flush_icache(start, end, flags): this hart now; without
             // SYS_RISCV_FLUSH_ICACHE_LOCAL every hart that may run the address space
@@ -216,7 +219,7 @@ pub fn handle(
             }
             hart.flush_icache();
             if a[2] & SYS_RISCV_FLUSH_ICACHE_LOCAL == 0 {
-                p.mm.request_icache_flush();
+                mm.request_icache_flush();
             }
             ret(Ok(0))
         }
@@ -224,9 +227,9 @@ pub fn handle(
         // ---- process identity and exit ----
         // `exit` of one thread is the kernel's; here it ends a single-threaded caller.
         SYS_exit | SYS_exit_group => Ok(SyscallOutcome::Exit(ExitStatus::Exited(a[0] as u8))),
-        SYS_getpid => ret(Ok(u64::from(p.pid))),
+        SYS_getpid => ret(Ok(u64::from(p.tgid))),
         SYS_gettid => ret(Ok(u64::from(p.tid))),
-        SYS_getppid => ret(Ok(u64::from(p.ppid))),
+        SYS_getppid => ret(Ok(u64::from(p.signal.ppid()))),
         SYS_getuid | SYS_geteuid | SYS_getgid | SYS_getegid => ret(Ok(0)),
         SYS_set_tid_address => {
             p.clear_child_tid = a[0];
@@ -241,13 +244,28 @@ pub fn handle(
         }
         SYS_prlimit64 => {
             // The caller's process, by its pid or any of its threads' ids.
-            if a[0] != 0 && a[0] != u64::from(p.pid) && !p.tids().contains(&(a[0] as u32)) {
+            if a[0] != 0
+                && a[0] != u64::from(p.tgid)
+                && !p.signal.threads().contains(&(a[0] as u32))
+            {
                 return ret(Err(Errno::ESRCH));
             }
-            ret(p.rlimits.sys_prlimit64(&mut p.mm, a[1], a[2], a[3]))
+            ret(p
+                .signal
+                .lock()
+                .rlimits
+                .sys_prlimit64(&mut *mm, a[1], a[2], a[3]))
         }
-        SYS_getrlimit => ret(p.rlimits.sys_prlimit64(&mut p.mm, a[0], 0, a[1])),
-        SYS_setrlimit => ret(p.rlimits.sys_prlimit64(&mut p.mm, a[0], a[1], 0)),
+        SYS_getrlimit => ret(p
+            .signal
+            .lock()
+            .rlimits
+            .sys_prlimit64(&mut *mm, a[0], 0, a[1])),
+        SYS_setrlimit => ret(p
+            .signal
+            .lock()
+            .rlimits
+            .sys_prlimit64(&mut *mm, a[0], a[1], 0)),
         SYS_sched_yield => ret(Ok(0)),
         SYS_sched_getaffinity => {
             // Every hart, one bit each, in an `unsigned long` (cpumask_size() with
@@ -256,17 +274,17 @@ pub fn handle(
             if a[1] < 8 || !a[1].is_multiple_of(8) {
                 return ret(Err(Errno::EINVAL));
             }
-            if a[0] != 0 && !p.tids().contains(&(a[0] as u32)) {
+            if a[0] != 0 && !p.signal.threads().contains(&(a[0] as u32)) {
                 return ret(Err(Errno::ESRCH));
             }
             let mask = u64::MAX >> (64 - p.nr_cpus.clamp(1, 64));
-            p.mm.put_user_u64(a[2], mask)?;
+            mm.put_user_u64(a[2], mask)?;
             ret(Ok(8))
         }
-        SYS_uname => ret(misc::sys_uname(&mut p.mm, a[0])),
-        SYS_sysinfo => ret(sys_sysinfo(p, a[0])),
+        SYS_uname => ret(misc::sys_uname(&mut *mm, a[0])),
+        SYS_sysinfo => ret(sys_sysinfo(&mut mm, p.time, a[0])),
         SYS_getrusage => {
-            p.mm.copy_to_user(a[1], &[0u8; 144])?;
+            mm.copy_to_user(a[1], &[0u8; 144])?;
             ret(Ok(0))
         }
         SYS_prctl => ret(Err(Errno::EINVAL)),
@@ -275,49 +293,41 @@ pub fn handle(
         SYS_clock_gettime => {
             let cpu_ns = cycles_to_ns(hart.stats().cycles);
             ret(misc::sys_clock_gettime(
-                &mut p.mm, &p.time, cpu_ns, cpu_ns, a[0], a[1],
+                &mut *mm, &p.time, cpu_ns, cpu_ns, a[0], a[1],
             ))
         }
-        SYS_clock_getres => ret(misc::sys_clock_getres(&mut p.mm, a[0], a[1])),
-        SYS_gettimeofday => ret(misc::sys_gettimeofday(&mut p.mm, &p.time, 0, a[0], a[1])),
+        SYS_clock_getres => ret(misc::sys_clock_getres(&mut *mm, a[0], a[1])),
+        SYS_gettimeofday => ret(misc::sys_gettimeofday(&mut *mm, &p.time, 0, a[0], a[1])),
         // nanosleep, clock_nanosleep and futex sleep in the scheduler: the kernel's.
-        SYS_getrandom => ret(misc::sys_getrandom(&mut p.mm, &mut p.rng, a[0], a[1], a[2])),
+        SYS_getrandom => ret(misc::sys_getrandom(
+            &mut *mm,
+            &mut p.signal.lock().rng,
+            a[0],
+            a[1],
+            a[2],
+        )),
 
         // ---- signals ----
         SYS_rt_sigaction => {
-            let r = p
-                .signals
-                .sys_rt_sigaction(&mut p.mm, a[0], a[1], a[2], a[3]);
-            // Setting a disposition that ignores the signal discards pending instances,
-            // blocked or not (do_sigaction's flush_sigqueue_mask).
-            if r.is_ok()
-                && a[1] != 0
-                && (1..=64).contains(&a[0])
-                && p.signals.is_ignored(a[0] as u8)
-            {
-                p.pending.retain(|s| u64::from(s.signo) != a[0]);
-                p.thread_pending.retain(|s| u64::from(s.signo) != a[0]);
-                for t in &mut p.threads {
-                    t.pending.retain(|s| u64::from(s.signo) != a[0]);
-                }
-            }
-            ret(r)
+            // Discarding the pending instances of a signal this makes ignored is the
+            // kernel's (do_sigaction's flush_sigqueue_mask() over every thread).
+            ret(p.signals.sys_rt_sigaction(&mut *mm, a[0], a[1], a[2], a[3]))
         }
         SYS_rt_sigprocmask => ret(p
             .signals
-            .sys_rt_sigprocmask(&mut p.mm, a[0], a[1], a[2], a[3])),
-        SYS_sigaltstack => ret(p.signals.sys_sigaltstack(&mut p.mm, a[0], a[1], hart.x[2])),
+            .sys_rt_sigprocmask(&mut *mm, a[0], a[1], a[2], a[3])),
+        SYS_sigaltstack => ret(p.signals.sys_sigaltstack(&mut *mm, a[0], a[1], hart.x[2])),
         SYS_rt_sigpending => {
             if a[1] != 8 {
                 return ret(Err(Errno::EINVAL));
             }
-            let set = p
-                .pending
+            let shared = p.signal.lock().shared_pending.clone();
+            let set = shared
                 .iter()
-                .chain(&p.thread_pending)
+                .chain(&p.pending)
                 .filter(|s| p.signals.is_blocked(s.signo))
                 .fold(0u64, |m, s| m | (1u64 << (s.signo - 1)));
-            p.mm.put_user_u64(a[0], set)?;
+            mm.put_user_u64(a[0], set)?;
             ret(Ok(0))
         }
         SYS_rt_sigsuspend => {
@@ -326,14 +336,15 @@ pub fn handle(
             if a[1] != 8 {
                 return ret(Err(Errno::EINVAL));
             }
-            let mask = p.mm.get_user_u64(a[0])? & !((1 << 8) | (1 << 18));
+            let mask = mm.get_user_u64(a[0])? & !((1 << 8) | (1 << 18));
             if p.signals.saved_mask.is_none() {
                 p.signals.saved_mask = Some(p.signals.blocked);
             }
             p.signals.blocked = mask;
-            if p.pending
+            let shared = p.signal.lock().shared_pending.clone();
+            if shared
                 .iter()
-                .chain(&p.thread_pending)
+                .chain(&p.pending)
                 .any(|s| !p.signals.is_blocked(s.signo))
             {
                 return ret(Err(Errno::EINTR));
@@ -342,9 +353,9 @@ pub fn handle(
         }
         SYS_rt_sigreturn => {
             let mut ctx = hart.save_context();
-            if restore_sigframe(&mut p.mm, &mut ctx, &mut p.signals).is_err() {
+            if restore_sigframe(&mut *mm, &mut ctx, &mut p.signals).is_err() {
                 // badframe: force_sig(SIGSEGV); return 0.
-                force_sig(&mut p.signals, &mut p.thread_pending, SIGSEGV);
+                force_sig(&mut p.signals, &mut p.pending, SIGSEGV);
                 return Ok(SyscallOutcome::Return(0));
             }
             hart.restore_context(&ctx);
@@ -361,10 +372,10 @@ pub(crate) fn cycles_to_ns(cycles: u64) -> u64 {
 
 /// `sysinfo(info)`: `struct sysinfo` (112 bytes on 64-bit), RAM figures from the frame
 /// allocator, `mem_unit` = 1.
-fn sys_sysinfo(p: &mut Process, info: u64) -> KResult<u64> {
-    let pages = &p.mm.phys().pages;
+fn sys_sysinfo(mm: &mut crate::mm::Mm, time: misc::TimeSource, info: u64) -> KResult<u64> {
+    let pages = &mm.phys().pages;
     let mut b = [0u8; 112];
-    let uptime = match p.time {
+    let uptime = match time {
         misc::TimeSource::Host { start } => start.elapsed().as_secs(),
         misc::TimeSource::Virtual { .. } => 0,
     };
@@ -373,6 +384,6 @@ fn sys_sysinfo(p: &mut Process, info: u64) -> KResult<u64> {
     b[40..48].copy_from_slice(&(pages.nr_free() * 4096).to_le_bytes());
     b[80..82].copy_from_slice(&1u16.to_le_bytes());
     b[104..108].copy_from_slice(&1u32.to_le_bytes());
-    p.mm.copy_to_user(info, &b)?;
+    mm.copy_to_user(info, &b)?;
     Ok(0)
 }

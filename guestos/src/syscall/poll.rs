@@ -4,7 +4,7 @@
 //! deadline and signals are the kernel's (`kernel/poll.rs`): a scan here never blocks.
 
 use crate::errno::{Errno, KResult};
-use crate::fs::FdTable;
+use crate::fs::FilesStruct;
 use crate::fs::PollMask;
 use crate::futex::timespec_ns;
 use crate::uaccess::UserAccess;
@@ -78,7 +78,7 @@ pub fn write_revents(u: &mut dyn UserAccess, ufds: u64, fds: &[PollFd]) -> KResu
 /// file's `->poll` reports, filtered by `events | POLLERR | POLLHUP`; an fd that is not
 /// open gets `POLLNVAL`; a negative fd gets 0. Returns how many entries have a non-zero
 /// `revents`.
-pub fn do_poll_scan(table: &FdTable, fds: &mut [PollFd]) -> u64 {
+pub fn do_poll_scan(table: &FilesStruct, fds: &mut [PollFd]) -> u64 {
     let mut count = 0;
     for f in fds.iter_mut() {
         let mask = match u32::try_from(f.fd) {
@@ -118,7 +118,7 @@ fn fds_words(n: u32) -> usize {
 /// `max_fds` of the caller's file table as `core_sys_select()` clamps `n` to it: Linux's
 /// table starts at `NR_OPEN_DEFAULT` (64) slots and grows by powers of two as
 /// descriptors are allocated; here it is sized by the highest open descriptor.
-pub fn max_fds(table: &FdTable) -> u32 {
+pub fn max_fds(table: &FilesStruct) -> u32 {
     let top = table
         .open_fds()
         .last()
@@ -181,7 +181,7 @@ fn bit(set: &Option<Vec<u64>>, fd: u32) -> bool {
 ///
 /// # Errors
 /// `EBADF` if a set names a descriptor that is not open (`max_select_fd()`).
-pub fn do_select_scan(table: &FdTable, n: u32, sets: &FdSets) -> KResult<(u64, FdSets)> {
+pub fn do_select_scan(table: &FilesStruct, n: u32, sets: &FdSets) -> KResult<(u64, FdSets)> {
     let mut res = FdSets {
         sets: sets.sets.clone().map(|s| s.map(|w| vec![0u64; w.len()])),
     };
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn poll_scan_reports_nval_and_skips_negative() {
-        let table = FdTable::new();
+        let table = FilesStruct::default();
         let mut fds = [
             PollFd {
                 fd: -5,
@@ -327,7 +327,7 @@ mod tests {
         let sets = read_fd_sets(&mut m, 3, [0x1000, 0, 0]).unwrap();
         assert_eq!(sets.sets[0], Some(vec![0b111]));
         assert_eq!(sets.sets[1], None);
-        let table = FdTable::new();
+        let table = FilesStruct::default();
         assert_eq!(do_select_scan(&table, 3, &sets), Err(Errno::EBADF));
         let empty = read_fd_sets(&mut m, 0, [0x1000, 0x1000, 0]).unwrap();
         assert_eq!(do_select_scan(&table, 0, &empty).unwrap().0, 0);

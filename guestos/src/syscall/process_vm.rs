@@ -13,7 +13,7 @@ use devices::{GuestPhysAddr, PAGE_SIZE};
 use super::fs::{import_iovec, UIO_MAXIOV};
 use crate::errno::{Errno, KResult};
 use crate::mm::gup::{pin_user_pages_remote, unpin_user_pages_dirty_lock};
-use crate::mm::FollFlags;
+use crate::mm::{FollFlags, MmUsers};
 use crate::process::Tasks;
 use crate::uaccess::UserAccess;
 
@@ -104,8 +104,8 @@ pub fn sys_process_vm_rw(
     if flags != 0 {
         return Err(Errno::EINVAL);
     }
-    let caller_mm = tasks.mm_of(caller).ok_or(Errno::ESRCH)?;
-    let local = import_iovec(caller_mm, lvec, liovcnt)?;
+    let mut caller_mm = tasks.mm_of(caller).ok_or(Errno::ESRCH)?;
+    let local = import_iovec(&mut *caller_mm, lvec, liovcnt)?;
     let mut iter = LocalIter {
         segs: local,
         seg: 0,
@@ -115,7 +115,8 @@ pub fn sys_process_vm_rw(
     if total == 0 {
         return Ok(0);
     }
-    let remote = iovec_from_user(caller_mm, rvec, riovcnt)?;
+    let remote = iovec_from_user(&mut *caller_mm, rvec, riovcnt)?;
+    drop(caller_mm);
     // process_vm_rw_core(): nothing to do for empty remote iovecs, before any lookup.
     if remote.iter().all(|r| r.1 == 0) {
         return Ok(0);
@@ -124,16 +125,16 @@ pub fn sys_process_vm_rw(
         .ok()
         .filter(|&p| p > 0)
         .ok_or(Errno::ESRCH)?;
-    // find_get_task_by_vpid() + mm_access(): a zombie has no mm (ESRCH too).
-    if tasks.mm_of(target).is_none() {
-        return Err(Errno::ESRCH);
-    }
+    // find_get_task_by_vpid() + mm_access(): the target's address space, held
+    // (mmget()) for the whole call even if the target exits or execs meanwhile; a
+    // zombie has none (ESRCH too).
+    let target_mm = tasks.get_task_mm(target).ok_or(Errno::ESRCH)?;
     let mut rc = Ok(());
     for &(addr, len) in &remote {
         if iter.count() == 0 || rc.is_err() {
             break;
         }
-        rc = rw_single_vec(tasks, caller, target, addr, len, &mut iter, write);
+        rc = rw_single_vec(tasks, caller, &target_mm, addr, len, &mut iter, write);
     }
     let copied = total - iter.count();
     match rc {
@@ -147,7 +148,7 @@ pub fn sys_process_vm_rw(
 fn rw_single_vec(
     tasks: &mut Tasks<'_>,
     caller: u32,
-    target: u32,
+    target: &MmUsers,
     addr: u64,
     mut len: u64,
     iter: &mut LocalIter,
@@ -168,7 +169,12 @@ fn rw_single_vec(
     while nr_pages > 0 && iter.count() > 0 {
         let want = nr_pages.min(MAX_PAGES_PER_LOOP);
         let (pages, phys) = {
-            let mm = tasks.mm_of(target).ok_or(Errno::EFAULT)?;
+            // The target's mmap_lock is released before the caller's is taken: for
+            // the caller's own address space they are one lock.
+            let mut mm = target.mmap_write_lock();
+            if mm.is_dead() {
+                return Err(Errno::EFAULT);
+            }
             let phys = std::sync::Arc::clone(mm.phys());
             let mut guard = mm.mmap_read_lock();
             let r = pin_user_pages_remote(&mut guard, pa, want, flags);
@@ -229,7 +235,7 @@ fn rw_pages(
             };
             let pa = GuestPhysAddr(pfn.pa().0 + offset as u64);
             let chunk = buf.get_mut(..n).unwrap_or_default();
-            let caller_mm = tasks.mm_of(caller).ok_or(Errno::EFAULT)?;
+            let mut caller_mm = tasks.mm_of(caller).ok_or(Errno::EFAULT)?;
             let ok = if write {
                 caller_mm.copy_from_user(va, chunk).is_ok()
                     && phys.ram.write_bytes(pa, chunk).is_ok()

@@ -1,0 +1,273 @@
+//! `struct mm_struct` as tasks share it: an address space ([`Mm`]) behind its
+//! `mmap_lock`, with Linux's two reference counts (`include/linux/sched/mm.h`).
+//!
+//! - `mm_users` counts the users of the address space: every task whose `task->mm` it is
+//!   (threads, `clone(CLONE_VM)` children, a `vfork` child) and every remote user that
+//!   holds it for the length of an access (`/proc/<pid>/mem`, `process_vm_readv`):
+//!   [`MmUsers`], taken by `mmget()` ([`MmUsers::clone`], after [`MmUsers::new`]) or `mmget_not_zero()`
+//!   ([`MmGrab::mmget_not_zero`]) and given back by `mmput()` (drop, or
+//!   [`MmUsers::mmput`]). The last `mmput()` tears the address space down
+//!   (`exit_mmap()`: every page and page table goes back) while the structure stays.
+//! - `mm_count` counts references to the structure itself: [`MmGrab`] (`mmgrab()` /
+//!   `mmdrop()`), what an open `/proc/<pid>/mem` holds so that it can later try
+//!   `mmget_not_zero()` without keeping the pages alive. All users together hold one
+//!   `mm_count` reference, as in Linux. The memory of the structure is an `Arc`'s and
+//!   goes with the last handle of either kind.
+//!
+//! The `mmap_lock` is a reader/writer lock (`parking_lot::RwLock`). Today every kernel
+//! path that changes or walks the address space (system calls, page faults, GUP, the
+//! `/proc` files) takes the write side, [`MmStruct::mmap_write_lock`], because [`Mm`]'s
+//! methods take `&mut self`; the read side serves what only looks
+//! ([`MmStruct::mmap_read_lock`]: `satp`, the ASID, statistics). Page faults, GUP,
+//! `MADV_DONTNEED` and `/proc/<pid>/mem` move to the read side once the page tables have
+//! their own locks (split PTLs), as Linux's do; the kernel lock still serialises every
+//! kernel path meanwhile.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::{Mm, TlbFlush};
+
+/// An address space shared by tasks (`struct mm_struct`): see the module docs.
+#[derive(Debug)]
+pub struct MmStruct {
+    /// Users of the address space (`mm->mm_users`).
+    mm_users: AtomicU32,
+    /// References to the structure (`mm->mm_count`): the [`MmGrab`]s, plus one for all
+    /// users together.
+    mm_count: AtomicU32,
+    /// The identity of the address space ([`Mm::id`]), readable without the lock.
+    id: u64,
+    /// The address space behind `mm->mmap_lock`.
+    mmap_lock: RwLock<Mm>,
+}
+
+/// The write side of an `mmap_lock` (`mmap_write_lock()`): the address space, mutable.
+pub type MmapWriteLock<'a> = RwLockWriteGuard<'a, Mm>;
+/// The read side of an `mmap_lock` (`mmap_read_lock()`): the address space, shared.
+pub type MmapReadLock<'a> = RwLockReadGuard<'a, Mm>;
+
+impl MmStruct {
+    /// `mmap_write_lock()`: the address space to change (see the module docs for which
+    /// paths take which side).
+    pub fn mmap_write_lock(&self) -> MmapWriteLock<'_> {
+        self.mmap_lock.write()
+    }
+
+    /// `mmap_read_lock()`: the address space to look at.
+    pub fn mmap_read_lock(&self) -> MmapReadLock<'_> {
+        self.mmap_lock.read()
+    }
+
+    /// `atomic_read(&mm->mm_users)`.
+    pub fn mm_users(&self) -> u32 {
+        self.mm_users.load(Ordering::Acquire)
+    }
+
+    /// `atomic_read(&mm->mm_count)`.
+    pub fn mm_count(&self) -> u32 {
+        self.mm_count.load(Ordering::Acquire)
+    }
+
+    /// The identity of the address space ([`Mm::id`]): unique for the run.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// `mmput()`'s tail for the last user: `exit_mmap()` in place, returning the TLB
+    /// and icache maintenance the teardown left (the caller carries it out on the harts
+    /// before any freed frame can be reused through a stale translation), and the ASID.
+    fn exit_mmap(&self) -> (u16, TlbFlush) {
+        let mut mm = self.mmap_lock.write();
+        mm.release();
+        (mm.asid(), mm.take_tlb_flush())
+    }
+}
+
+/// One `mm_users` reference to an address space: what `task->mm` holds, and what a
+/// remote access holds while it runs. Cloning is `mmget()`; dropping is `mmput()` (the
+/// last one tears the address space down: use [`MmUsers::mmput`] to learn the TLB
+/// maintenance that needs).
+#[derive(Debug)]
+pub struct MmUsers {
+    mm: Arc<MmStruct>,
+    /// Still holds its `mm_users` reference (not given back by [`MmUsers::mmput`]).
+    counted: bool,
+}
+
+impl MmUsers {
+    /// `mm_alloc()` + `mm_init()`: `mm` shared from now on, with its first user (the
+    /// task that will run in it): `mm_users == 1`, `mm_count == 1`.
+    pub fn new(mm: Mm) -> Self {
+        MmUsers::from_counted(Arc::new(MmStruct {
+            mm_users: AtomicU32::new(1),
+            mm_count: AtomicU32::new(1),
+            id: mm.id(),
+            mmap_lock: RwLock::new(mm),
+        }))
+    }
+
+    /// A handle on `mm` for a `mm_users` reference already counted.
+    fn from_counted(mm: Arc<MmStruct>) -> Self {
+        MmUsers { mm, counted: true }
+    }
+
+    /// `mmgrab()`: a reference to the structure that does not keep the pages.
+    pub fn mmgrab(&self) -> MmGrab {
+        self.mm.mm_count.fetch_add(1, Ordering::AcqRel);
+        MmGrab(Arc::clone(&self.mm))
+    }
+
+    /// `mmput()`: gives this user reference back. Returns the ASID and the TLB
+    /// maintenance the teardown left if this was the last user (`exit_mmap()` ran),
+    /// `None` otherwise.
+    pub fn mmput(mut self) -> Option<(u16, TlbFlush)> {
+        self.counted = false;
+        Self::put(&self.mm)
+    }
+
+    fn put(mm: &Arc<MmStruct>) -> Option<(u16, TlbFlush)> {
+        if mm.mm_users.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return None;
+        }
+        let r = mm.exit_mmap();
+        // The users' collective mm_count reference.
+        mm.mm_count.fetch_sub(1, Ordering::AcqRel);
+        Some(r)
+    }
+
+    /// Whether `self` and `other` are the same address space.
+    pub fn ptr_eq(&self, other: &MmStruct) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.mm), other)
+    }
+}
+
+impl Clone for MmUsers {
+    /// `mmget()`: one more user of an address space that has users.
+    fn clone(&self) -> Self {
+        self.mm.mm_users.fetch_add(1, Ordering::AcqRel);
+        MmUsers::from_counted(Arc::clone(&self.mm))
+    }
+}
+
+impl Drop for MmUsers {
+    /// `mmput()`; a teardown's TLB maintenance is left to the harts' next full flush of
+    /// the ASID (use [`MmUsers::mmput`] where it matters).
+    fn drop(&mut self) {
+        if self.counted {
+            let _ = Self::put(&self.mm);
+        }
+    }
+}
+
+impl std::ops::Deref for MmUsers {
+    type Target = MmStruct;
+
+    fn deref(&self) -> &MmStruct {
+        &self.mm
+    }
+}
+
+/// One `mm_count` reference (`mmgrab()`): keeps the structure, not the pages. Dropping
+/// it is `mmdrop()`.
+#[derive(Debug)]
+pub struct MmGrab(Arc<MmStruct>);
+
+impl MmGrab {
+    /// `mmget_not_zero()`: a user reference if the address space still has users (its
+    /// task has not exited or exec'd away from it), `None` once it was torn down.
+    pub fn mmget_not_zero(&self) -> Option<MmUsers> {
+        let mut n = self.0.mm_users.load(Ordering::Acquire);
+        loop {
+            if n == 0 {
+                return None;
+            }
+            match self.0.mm_users.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(MmUsers::from_counted(Arc::clone(&self.0))),
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    /// The identity of the address space ([`Mm::id`]).
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+}
+
+impl Clone for MmGrab {
+    /// `mmgrab()` again.
+    fn clone(&self) -> Self {
+        self.0.mm_count.fetch_add(1, Ordering::AcqRel);
+        MmGrab(Arc::clone(&self.0))
+    }
+}
+
+impl Drop for MmGrab {
+    /// `mmdrop()`.
+    fn drop(&mut self) {
+        self.0.mm_count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::test_support::{ANON, P, RW};
+    use mmu::{AdScheme, SatpMode};
+
+    fn mm_with_a_page() -> (Arc<crate::mm::PhysMem>, MmUsers, u64) {
+        let phys = crate::mm::test_support::phys(8);
+        let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+        let va = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+        crate::uaccess::UserAccess::copy_to_user(&mut mm, va, b"x").unwrap();
+        (phys, MmUsers::new(mm), va)
+    }
+
+    #[test]
+    fn the_last_mmput_tears_down_and_mmget_not_zero_fails_after() {
+        let (phys, first, va) = mm_with_a_page();
+        let used = phys.pages.audit().used_frames;
+        assert_eq!((first.mm_users(), first.mm_count()), (1, 1));
+        let second = first.clone();
+        let grab = first.mmgrab();
+        assert_eq!((first.mm_users(), first.mm_count()), (2, 2));
+        // A remote user while the task runs.
+        let remote = grab.mmget_not_zero().expect("users left");
+        assert_eq!(first.mm_users(), 3);
+        drop(remote);
+        assert_eq!(first.mmput(), None, "not the last user");
+        assert!(!second.mmap_read_lock().is_dead());
+        let (asid, flush) = second.mmput().expect("the last user tears down");
+        assert_eq!(asid, 1);
+        assert!(!flush.is_none(), "the teardown leaves TLB maintenance");
+        assert!(
+            grab.mmget_not_zero().is_none(),
+            "no users: mmget_not_zero() fails"
+        );
+        assert_eq!(grab.0.mm_count(), 1, "only the grab holds the structure");
+        // Every page and page table went back when the last user left, not at mmdrop.
+        assert!(phys.pages.audit().used_frames < used);
+        let mut mm = grab.0.mmap_write_lock();
+        assert!(mm.is_dead());
+        assert!(crate::uaccess::UserAccess::copy_from_user(&mut *mm, va, &mut [0]).is_err());
+    }
+
+    #[test]
+    fn dropping_the_last_user_tears_down_too() {
+        let (phys, users, _) = mm_with_a_page();
+        let grab = users.mmgrab();
+        drop(users);
+        assert!(grab.mmget_not_zero().is_none());
+        drop(grab);
+        let a = phys.pages.audit();
+        assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0), "{a:?}");
+    }
+}
