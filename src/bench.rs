@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use guestos::{HostStreams, RunReport};
 
-use crate::{run_image, Error, RunOptions, LOOP_IMAGE};
+use crate::{read_image, run_image, Error, RunOptions, LOOP_IMAGE};
 
 pub mod faults;
 pub mod pin;
@@ -113,23 +113,27 @@ pub fn run(opts: &RunOptions, images: &[PathBuf]) -> Result<(), Error> {
             list.push(("loop (embedded)".to_string(), None));
         }
     }
-    println!(
+    outln!(
         "{:<16} {:>14} {:>14} {:>6} {:>9} {:>9} {:>9} {:>8}",
-        "image", "instret", "mcycles", "CPI", "host s", "MIPS", "qemu s", "vs qemu"
+        "image",
+        "instret",
+        "mcycles",
+        "CPI",
+        "host s",
+        "MIPS",
+        "qemu s",
+        "vs qemu"
     );
     for (name, path) in list {
         let image = match &path {
-            Some(p) => std::fs::read(p).map_err(|source| Error::ReadImage {
-                path: p.clone(),
-                source,
-            })?,
+            Some(p) => read_image(p, opts.kernel_config()?.tmpfs_size_bytes())?,
             None => LOOP_IMAGE.to_vec(),
         };
         let report = run_image(opts, &image, &name, &[], sink_stdio())?;
         let h = report.hart;
         let mips = h.instret as f64 / report.host_seconds.max(1e-9) / 1e6;
         let qemu = path.as_deref().and_then(qemu_seconds);
-        println!(
+        outln!(
             "{:<16} {:>14} {:>14} {:>6.3} {:>9.3} {:>9.1} {:>9} {:>8}",
             name,
             h.instret,

@@ -5,14 +5,39 @@
 //! [`devices`] (guest RAM, CLINT), [`mmu`] (walker, TLB), [`emu`] (the hart), [`guestos`]
 //! (the kernel).
 
-pub mod bench;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use {devices, emu, guestos, mmu};
 
-use guestos::{ExitStatus, HostStreams, KernelConfig, RunReport};
+use guestos::exec::LoadError;
+use guestos::fs::{HostFileError, HostInput};
+use guestos::loader::ExecError;
+use guestos::{ExitStatus, HostStreams, KernelConfig, KernelError, RunReport};
+
+/// Writes `args` and a newline to dirtybit's own stdout. A failed write (a closed pipe: Rust
+/// ignores SIGPIPE, so the write fails with `EPIPE`; a full disk) is ignored: `println!`
+/// would panic, and the exit status must stay the one the guest earned.
+pub fn host_println(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout().lock(), "{args}");
+}
+
+/// [`host_println`] for dirtybit's own stderr (where `eprintln!` would panic).
+pub fn host_eprintln(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
+/// `println!` that cannot panic: see [`host_println`].
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::host_println(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` that cannot panic: see [`host_eprintln`].
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::host_eprintln(format_args!($($arg)*)) };
+}
+
+pub mod bench;
 
 /// The image `cargo run --release` runs with no arguments: a guest program that touches
 /// memory in patterns that exercise the TLB, the walker and the A/D bits.
@@ -26,14 +51,14 @@ pub enum Error {
     /// A flag value that cannot be used.
     #[error("{0}")]
     BadFlag(String),
-    /// The image file cannot be read.
+    /// The image file cannot be read: missing, not a regular file, or too large.
     #[error("cannot read {path}")]
     ReadImage {
         /// The path given.
         path: PathBuf,
         /// Why.
         #[source]
-        source: std::io::Error,
+        source: HostFileError,
     },
     /// The kernel refused to run the image.
     #[error(transparent)]
@@ -217,16 +242,46 @@ pub fn run_image(
     )?)
 }
 
+/// Bytes of an image read before anything else: the ELF header (`Elf64_Ehdr`).
+const ELF_HEADER_BYTES: usize = 64;
+
+/// Reads the image at `path` with a bound on host memory: only a regular file (as
+/// `execve`'s `EACCES` for anything else), refused after its first 64 bytes if they are
+/// not a RISC-V executable's ELF header (as `search_binary_handler` looks at the first
+/// bytes), and read whole only if it is at most `limit_bytes` long.
+///
+/// # Errors
+/// [`Error::ReadImage`]; [`Error::Kernel`] with the loader's reason for a bad header.
+pub fn read_image(path: &Path, limit_bytes: u64) -> Result<Vec<u8>, Error> {
+    let read_error = |source| Error::ReadImage {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = HostInput::open(path).map_err(read_error)?;
+    let header = file.read_header(ELF_HEADER_BYTES).map_err(read_error)?;
+    if let Err(e) = guestos::loader::parse_elf(&header) {
+        // Only the program headers past the first 64 bytes are missing: read on.
+        let needs_more =
+            matches!(e, ExecError::Truncated { .. }) && (header.len() as u64) < file.len();
+        if !needs_more {
+            return Err(Error::Kernel(KernelError::Exec(LoadError::Image(e))));
+        }
+    }
+    file.read_all(
+        header,
+        limit_bytes,
+        "the guest's tmpfs, half of --mem, holds the image as /proc/self/exe",
+    )
+    .map_err(read_error)
+}
+
 /// `dirtybit run`: runs the image at `path`, prints the stats if asked, returns the shell
 /// exit code (the guest's status, 128+signal, or 124 for `--max-insns`).
 ///
 /// # Errors
 /// See [`Error`].
 pub fn run_report(opts: &RunOptions, path: &Path, args: &[String]) -> Result<i32, Error> {
-    let image = std::fs::read(path).map_err(|source| Error::ReadImage {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let image = read_image(path, opts.kernel_config()?.tmpfs_size_bytes())?;
     let report = run_image(
         opts,
         &image,
@@ -246,7 +301,7 @@ pub fn run_default_demo() -> Result<i32, Error> {
         stats: true,
         ..RunOptions::default()
     };
-    eprintln!("dirtybit: running the embedded demo image (dirtybit run --help for more)");
+    errln!("dirtybit: running the embedded demo image (dirtybit run --help for more)");
     let report = run_image(
         &opts,
         DEFAULT_IMAGE,
@@ -257,6 +312,8 @@ pub fn run_default_demo() -> Result<i32, Error> {
     finish(&opts, &report)
 }
 
+/// Reports how the guest ended on stderr (and the stats if asked) and returns its shell
+/// status. Nothing written to stderr can change that status: a failed write is ignored.
 fn finish(opts: &RunOptions, report: &RunReport) -> Result<i32, Error> {
     match report.status {
         ExitStatus::Signaled {
@@ -265,13 +322,13 @@ fn finish(opts: &RunOptions, report: &RunReport) -> Result<i32, Error> {
             addr,
             pc,
         } => {
-            eprintln!(
+            errln!(
                 "{} (signal {signo}, si_code {code}, address {addr:#x}, pc {pc:#x})",
                 signal_name(signo)
             );
         }
         ExitStatus::InsnLimit => {
-            eprintln!(
+            errln!(
                 "dirtybit: stopped after {} instructions (--max-insns)",
                 report.hart.instret
             );
@@ -279,8 +336,7 @@ fn finish(opts: &RunOptions, report: &RunReport) -> Result<i32, Error> {
         ExitStatus::Exited(_) => {}
     }
     if opts.stats {
-        let mut err = std::io::stderr().lock();
-        write_stats(&mut err, opts, report)?;
+        let _ = write_stats(&mut std::io::stderr().lock(), opts, report);
     }
     Ok(i32::from(report.status.shell_code()))
 }
@@ -318,7 +374,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         opts.paging, opts.ad, opts.tlb
     )?;
     let t = &r.kernel.thp;
-    let rows: [(&str, String); 24] = [
+    let rows: [(&str, String); 25] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
@@ -335,6 +391,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("A/D updates (hw)", m.ad_updates.to_string()),
         ("page faults (hw)", m.page_faults.to_string()),
         ("page faults handled", r.kernel.page_faults.to_string()),
+        ("OOM kills", r.kernel.oom_kills.to_string()),
         ("system calls", r.kernel.syscalls.to_string()),
         (
             "kernel uaccess walks",

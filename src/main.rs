@@ -244,7 +244,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(b)) => bench::run(&b.machine.options(), &b.images).map(|()| 0),
         Some(Command::CostTable) => {
             for (name, cycles) in emu::CostModel::default().entries() {
-                println!("{name:>14} = {cycles}");
+                dirtybit::host_println(format_args!("{name:>14} = {cycles}"));
             }
             Ok(0)
         }
@@ -252,10 +252,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            eprintln!("dirtybit: {e}");
+            dirtybit::host_eprintln(format_args!("dirtybit: {e}"));
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
-                eprintln!("  caused by: {s}");
+                dirtybit::host_eprintln(format_args!("  caused by: {s}"));
                 src = s.source();
             }
             ExitCode::from(125)

@@ -194,6 +194,7 @@ image_tests!(
     threadsys = "threadsys",
     parallel = "parallel",
     faults = "faults",
+    badargs = "badargs",
 );
 
 #[test]
@@ -220,6 +221,7 @@ fn every_image_with_a_reference_is_tested() {
         "threadsys",
         "parallel",
         "faults",
+        "badargs",
     ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {

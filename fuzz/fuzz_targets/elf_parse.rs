@@ -91,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
             execfn: b"/fuzz",
             random: [7; 16],
             aux: AuxFacts::for_image(&img, bias),
+            stack_rlimit_bytes: 8 << 20,
         };
         let stack = build_initial_stack(&req).expect("a well-formed request is accepted");
         check_stack(&stack, top);

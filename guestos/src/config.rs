@@ -89,6 +89,16 @@ impl Default for KernelConfig {
     }
 }
 
+impl KernelConfig {
+    /// The size of the guest's in-memory file system in bytes: tmpfs's default `size=`,
+    /// half of RAM (`shmem_default_max_blocks()`: `totalram_pages() / 2`). File data,
+    /// `--file` contents and the image's copy (`/proc/self/exe`) are charged to it, so
+    /// they take at most this much host memory.
+    pub fn tmpfs_size_bytes(&self) -> u64 {
+        self.mem_bytes / 2
+    }
+}
+
 /// How the guest program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -128,6 +138,8 @@ pub struct KernelStats {
     pub syscalls: u64,
     /// User page faults handled (including Svade A/D faults).
     pub page_faults: u64,
+    /// Processes killed by the OOM killer (`oom_kill` in `/proc/vmstat`).
+    pub oom_kills: u64,
     /// MMU events of the kernel's own user-memory accesses (copy_to/from_user).
     pub uaccess_mmu: MmuCounters,
     /// Guest frames in use at the high-water mark.

@@ -106,6 +106,8 @@ errnos! {
     ETIMEDOUT = 110,
     /// Owner died (robust futexes).
     EOWNERDEAD = 130,
+    /// Memory page has hardware error (GUP with `FOLL_HWPOISON`).
+    EHWPOISON = 133,
     /// Kernel-internal (`include/linux/errno.h`), never seen by the guest: restart the
     /// system call, whatever the signal disposition. Here: the call stopped at a
     /// scheduling point ([`crate::percpu::cond_resched`]) and is re-issued to resume.

@@ -1,7 +1,8 @@
 //! `execve` of a static ELF image into a fresh address space: `load_elf_binary` +
 //! `create_elf_tables` (fs/binfmt_elf.c) on top of [`crate::loader`] and [`crate::mm`].
 
-use crate::errno::Errno;
+use crate::errno::{Errno, KResult};
+use crate::loader::stack::{arg_space_bytes, ArgSpace, MAX_ARG_STRINGS, MAX_ARG_STRLEN};
 use crate::loader::{
     build_initial_stack, parse_elf, AuxFacts, ExecError, StackError, StackRequest,
 };
@@ -11,6 +12,8 @@ use crate::mm::mmap::{
 };
 use crate::mm::VmFlags;
 use crate::process::Task;
+use crate::syscall::misc::RLIMIT_STACK;
+use crate::uaccess::UserAccess;
 use devices::PAGE_SIZE;
 
 /// Why an image could not be executed.
@@ -167,6 +170,7 @@ pub fn exec(
         execfn: exe_path.as_bytes(),
         random,
         aux: AuxFacts::for_image(&elf, 0),
+        stack_rlimit_bytes: stack_rlimit_bytes(proc),
     })?;
     mm.write_region(stack.base, &stack.bytes)
         .map_err(map_err("the initial stack"))?;
@@ -176,4 +180,117 @@ pub fn exec(
     proc.ctx.pc = elf.entry;
     proc.ctx.x[2] = stack.sp;
     Ok(())
+}
+
+/// `RLIMIT_STACK`'s soft limit of `proc`'s process in bytes (`bprm->rlim_stack`).
+pub fn stack_rlimit_bytes(proc: &Task) -> u64 {
+    proc.signal
+        .lock()
+        .rlimits
+        .get(RLIMIT_STACK)
+        .map_or(crate::loader::stack::STK_LIM, |(cur, _)| cur)
+}
+
+/// The argument and environment strings of an `execve`, without their NULs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecArgs {
+    /// `argv[0..argc]` (never empty: an empty argv gets an empty `argv[0]`).
+    pub argv: Vec<Vec<u8>>,
+    /// `envp[0..envc]`.
+    pub envp: Vec<Vec<u8>>,
+}
+
+/// Copies the `execve` vectors at `argv_va` and `envp_va` (NULL-terminated arrays of
+/// string pointers; 0 is an empty vector) from user memory with Linux's limits, before
+/// anything of the caller is torn down (`do_execveat_common`): `count()` of each vector,
+/// `bprm_stack_limits()` on the pointers, then `copy_strings()` of the file name (the
+/// `execfn` the new stack will hold), the environment and the arguments, last string
+/// first, each checked against `MAX_ARG_STRLEN` and the running total as it is copied. An
+/// empty argv gets an empty `argv[0]`, charged too (Linux 5.18+). The host memory held is
+/// at most the argument space ([`arg_space_bytes`], 6 MiB at most) plus one string.
+///
+/// Unlike Linux, `count()` stops at the first count whose pointers alone exceed the
+/// argument space (at most 786,432 pointers instead of `MAX_ARG_STRINGS`), so that host
+/// work is bounded too: the answer is `E2BIG` either way, except that an unreadable
+/// pointer further on in that same vector would have given `EFAULT`.
+///
+/// # Errors
+/// `EFAULT` for an unreadable pointer or string; `E2BIG` for a string longer than
+/// `MAX_ARG_STRLEN` (NUL included), too many strings or too many bytes in total.
+pub fn copy_exec_args(
+    u: &mut dyn UserAccess,
+    execfn: &[u8],
+    argv_va: u64,
+    envp_va: u64,
+    rlim_stack_cur: u64,
+) -> KResult<ExecArgs> {
+    let e2big = |e: StackError| e.errno();
+    let cap = arg_space_bytes(rlim_stack_cur) / 8;
+    let argc = count_user_ptrs(u, argv_va, cap)?;
+    let envc = count_user_ptrs(u, envp_va, cap)?;
+    let mut space = ArgSpace::new(rlim_stack_cur, argc, envc).map_err(e2big)?;
+    space.charge(execfn.len() + 1).map_err(e2big)?;
+    let envp = copy_user_strings(u, envp_va, envc, &mut space)?;
+    let mut argv = copy_user_strings(u, argv_va, argc, &mut space)?;
+    if argv.is_empty() {
+        space.charge(1).map_err(e2big)?;
+        argv.push(Vec::new());
+    }
+    Ok(ExecArgs { argv, envp })
+}
+
+/// The address of pointer `i` of the vector at `va`.
+fn user_ptr_at(va: u64, i: u64) -> KResult<u64> {
+    i.checked_mul(8)
+        .and_then(|off| va.checked_add(off))
+        .ok_or(Errno::EFAULT)
+}
+
+/// `count()`: the pointers before the NULL of the vector at `va` (0: none), stopping at
+/// `cap` (see [`copy_exec_args`]).
+///
+/// # Errors
+/// `EFAULT` for an unreadable pointer; `E2BIG` past `MAX_ARG_STRINGS`.
+fn count_user_ptrs(u: &mut dyn UserAccess, va: u64, cap: u64) -> KResult<u64> {
+    if va == 0 {
+        return Ok(0);
+    }
+    let mut n = 0u64;
+    while n < cap {
+        if u.get_user_u64(user_ptr_at(va, n)?)? == 0 {
+            return Ok(n);
+        }
+        if n >= MAX_ARG_STRINGS {
+            return Err(Errno::E2BIG);
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// `copy_strings()`: the `n` strings of the vector at `va`, read last first and each
+/// charged to `space` as it is read; returned in vector order.
+///
+/// # Errors
+/// `EFAULT`; `E2BIG` (see [`ArgSpace::charge`]).
+fn copy_user_strings(
+    u: &mut dyn UserAccess,
+    va: u64,
+    n: u64,
+    space: &mut ArgSpace,
+) -> KResult<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for i in (0..n).rev() {
+        let p = u.get_user_u64(user_ptr_at(va, i)?)?;
+        // Read at most MAX_ARG_STRLEN bytes: a longer string is E2BIG (strnlen_user()
+        // returned more than the limit), whatever follows it.
+        let s = match u.strncpy_from_user(p, MAX_ARG_STRLEN - 1) {
+            Err(Errno::ENAMETOOLONG) => return Err(Errno::E2BIG),
+            r => r?,
+        };
+        space.charge(s.len() + 1).map_err(|e| e.errno())?;
+        out.push(s);
+    }
+    out.reverse();
+    Ok(out)
 }

@@ -69,7 +69,7 @@ use emu::{Exit, Hart, HartConfig, HartStats, UserContext};
 
 use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, RAM_BASE};
 use crate::errno::{Errno, KResult};
-use crate::exec::{exec, LoadError};
+use crate::exec::{copy_exec_args, exec, ExecArgs, LoadError};
 use crate::fs::Prng;
 use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
 use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
@@ -77,7 +77,7 @@ use crate::loader::parse_elf;
 use crate::lockstat;
 use crate::mm::{
     KernelEventCounts, Mm, MmGrab, MmStruct, MmUsers, PageAllocError, PhysMem, TlbFlush,
-    TlbFlushRange, VmFault,
+    TlbFlushRange, UserFaultError,
 };
 use crate::percpu::Resume;
 use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
@@ -263,7 +263,7 @@ enum KernelEntry {
     /// finished under it ([`Kernel::finish_unlocked_fault`]).
     Fault {
         va: u64,
-        result: Result<(), VmFault>,
+        result: Result<(), UserFaultError>,
     },
 }
 
@@ -336,7 +336,7 @@ fn unlocked_fault(
     va: u64,
     access: mmu::AccessType,
     tally: &mut HartTally,
-) -> Option<Result<(), VmFault>> {
+) -> Option<Result<(), UserFaultError>> {
     let smp = u.smp;
     if smp.notified(hart.hart_id()) {
         return None;
@@ -1087,18 +1087,22 @@ impl Kernel<'_> {
         restart
     }
 
-    /// The signal a failed user fault of task `tid` at `va` sends (`mm_fault_error()`).
+    /// What a failed user fault of task `tid` at `va` leads to (`mm_fault_error()`): the
+    /// signal to force, or, for `VM_FAULT_OOM`, `pagefault_out_of_memory()` and none
+    /// (the access is re-executed, unless this task was the victim).
     fn fault_signal(
         &mut self,
-        _hart: &mut Hart<'_>,
-        _tid: u32,
+        hart: &mut Hart<'_>,
+        tid: u32,
         va: u64,
-        err: VmFault,
+        err: UserFaultError,
     ) -> Option<(u8, i32, u64)> {
         match err {
-            VmFault::SigsegvAccerr => Some((SIGSEGV, signal::SEGV_ACCERR, va)),
-            VmFault::Sigbus => Some((SIGBUS, 2, va)),
-            VmFault::SigsegvMaperr | VmFault::Oom => Some((SIGSEGV, signal::SEGV_MAPERR, va)),
+            UserFaultError::Signal { signo, code } => Some((signo, code, va)),
+            UserFaultError::Oom => {
+                self.pagefault_out_of_memory(hart, tid);
+                None
+            }
         }
     }
 
@@ -1133,7 +1137,7 @@ impl Kernel<'_> {
         hart: &mut Hart<'_>,
         tid: u32,
         va: u64,
-        r: Result<(), VmFault>,
+        r: Result<(), UserFaultError>,
     ) -> bool {
         if !self.reload_current(tid) {
             return false;
@@ -1456,6 +1460,12 @@ impl Kernel<'_> {
         let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
         clone_flags_valid(flags)?;
         let vfork = flags & CLONE_VFORK != 0;
+        // "Siblings of global init remain as zombies on exit since they are not reaped by
+        // their parent (swapper)... prevent global and container-inits from creating
+        // siblings" (copy_process(), SIGNAL_UNKILLABLE).
+        if flags & CLONE_PARENT != 0 && self.group_of(tid) == Some(INIT_PID) {
+            return Err(Errno::EINVAL);
+        }
         let share = CloneShare {
             files: flags & CLONE_FILES != 0,
             fs: flags & CLONE_FS != 0,
@@ -1484,10 +1494,19 @@ impl Kernel<'_> {
                 .copy_to_user(ctid, &child_tid.to_le_bytes())?;
         }
         let mut child = parent.copy_process(child_tid, share, mm, ctx, share_vm && !vfork);
+        // copy_process(): CLONE_PARENT re-uses the parent's parent and the exit signal of
+        // the parent's group leader; otherwise the exit signal is CSIGNAL as given, even
+        // one that is not a valid signal (legacy clone() does not check it: exit_notify()
+        // then sends nothing, see do_notify_parent()). A thread has none.
         if !share.thread {
-            child.exit_signal = (flags & CSIGNAL) as u8;
             if flags & CLONE_PARENT != 0 {
                 child.signal.lock().ppid = parent.signal.ppid();
+                child.exit_signal = self
+                    .tasks
+                    .get(&parent.tgid)
+                    .map_or(parent.exit_signal, |l| l.exit_signal);
+            } else {
+                child.exit_signal = (flags & CSIGNAL) as u8;
             }
         }
         if flags & CLONE_CHILD_CLEARTID != 0 {
@@ -1522,37 +1541,10 @@ impl Kernel<'_> {
         tid: u32,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
-        const MAX_STRINGS: usize = 0x7fff_ffff / 8;
         let asid = self.alloc_asid(hart);
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
         let old_mm = task.mm.clone().ok_or(Errno::ESRCH)?;
-        let (path, argv, envp) = {
-            let mut mm = old_mm.mmap_write_lock();
-            let path = syscall::fs::get_user_path(&mut *mm, a[0])?;
-            let mut read_vec = |mut va: u64| -> KResult<Vec<Vec<u8>>> {
-                let mut out = Vec::new();
-                if va == 0 {
-                    return Ok(out);
-                }
-                loop {
-                    let p = mm.get_user_u64(va)?;
-                    if p == 0 {
-                        return Ok(out);
-                    }
-                    if out.len() >= MAX_STRINGS {
-                        return Err(Errno::E2BIG);
-                    }
-                    out.push(mm.strncpy_from_user(p, crate::loader::stack::MAX_ARG_STRLEN)?);
-                    va = va.checked_add(8).ok_or(Errno::EFAULT)?;
-                }
-            };
-            let argv = read_vec(a[1])?;
-            let envp = read_vec(a[2])?;
-            (path, argv, envp)
-        };
-        drop(old_mm);
-        let (_, image) = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
-        parse_elf(&image).map_err(|e| e.errno())?;
+        let path = syscall::fs::get_user_path(&mut *old_mm.mmap_write_lock(), a[0])?;
         let exe_path = String::from_utf8_lossy(&path).into_owned();
         let exe_path = if exe_path.starts_with('/') {
             exe_path
@@ -1564,6 +1556,19 @@ impl Kernel<'_> {
                 .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
+        // Bounded copies checked as Linux checks them: E2BIG/EFAULT leave the caller as
+        // it was. The new stack's AT_EXECFN string is exe_path, so that is what is charged.
+        let rlim_stack = crate::exec::stack_rlimit_bytes(task);
+        let ExecArgs { argv, envp } = copy_exec_args(
+            &mut *old_mm.mmap_write_lock(),
+            exe_path.as_bytes(),
+            a[1],
+            a[2],
+            rlim_stack,
+        )?;
+        drop(old_mm);
+        let (_, image) = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
+        parse_elf(&image).map_err(|e| e.errno())?;
         // Point of no return. de_thread(): the other threads die and the caller takes
         // the leader's id; exec_mm_release() clears its child_tid and robust list.
         let tid = self.de_thread(hart, tid);
@@ -1785,10 +1790,13 @@ impl Kernel<'_> {
             g.shared_pending.clear();
             (g.ppid, leader.exit_signal)
         };
-        for t in self.tasks.values().filter(|t| t.tid == t.tgid) {
+        for t in self.tasks.values_mut().filter(|t| t.tid == t.tgid) {
             let mut g = t.signal.lock();
             if g.ppid == tgid {
+                // reparent_leader(): "We don't want people slaying init."
                 g.ppid = INIT_PID;
+                drop(g);
+                t.exit_signal = SIGCHLD;
             }
         }
         self.wake(ppid, WaitOn::Child);
@@ -1799,7 +1807,12 @@ impl Kernel<'_> {
             // at once (do_notify_parent's autoreap), and its wait4 gets ECHILD.
             let autoreap =
                 exit_signal == SIGCHLD && parent.signals.action(SIGCHLD).handler == SIG_IGN;
-            if exit_signal != 0 && !parent.signals.is_ignored(exit_signal) {
+            // do_notify_parent(): only a valid signal is sent (a legacy clone() may
+            // have asked for any of 0-255); the parent is woken either way.
+            if signal::valid_signal(u64::from(exit_signal))
+                && exit_signal != 0
+                && !parent.signals.is_ignored(exit_signal)
+            {
                 parent.signal.lock().shared_pending.push(SigInfo {
                     signo: exit_signal,
                     code,
@@ -2217,11 +2230,12 @@ impl Kernel<'_> {
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
         let sender = self.group_of(tid).ok_or(Errno::ESRCH)?;
+        // `int sig`, as valid_signal() sees it after the sign extension.
         let sig = match n {
             nr::SYS_tgkill => a[2],
             _ => a[1],
-        };
-        if sig > signal::NSIG as u64 {
+        } as u32 as i32 as i64 as u64;
+        if !signal::valid_signal(sig) {
             return Err(Errno::EINVAL);
         }
         let info = SigInfo {
@@ -2256,27 +2270,7 @@ impl Kernel<'_> {
             }
             return Ok(SyscallOutcome::Return(0));
         }
-        let target = a[0] as i64;
-        let targets: Vec<u32> = match target {
-            t if t > 0 => {
-                let group = u32::try_from(t)
-                    .ok()
-                    .and_then(|t| self.group_of(t))
-                    .ok_or(Errno::ESRCH)?;
-                if self.group_dead(group) && sig != 0 {
-                    return Err(Errno::ESRCH);
-                }
-                vec![group]
-            }
-            // Our processes form one process group and one session.
-            0 => self.live_pids(),
-            -1 => self
-                .live_pids()
-                .into_iter()
-                .filter(|&p| p != INIT_PID || sender == INIT_PID)
-                .collect(),
-            _ => self.live_pids(),
-        };
+        let targets = self.kill_targets(sender, a[0] as u32 as i32)?;
         if sig != 0 {
             for t in targets {
                 self.send_signal(hart, t, None, info);
@@ -2285,11 +2279,39 @@ impl Kernel<'_> {
         Ok(SyscallOutcome::Return(0))
     }
 
-    /// The processes (thread group ids) that have not exited.
-    fn live_pids(&self) -> Vec<u32> {
+    /// The processes `kill(target, sig)` from `pid` signals (`kill_something_info()`):
+    /// `target > 0` the process holding that thread; `0` the caller's process group;
+    /// `-1` every process but init (pid 1) and the caller; below `-1` the process group
+    /// `-target`; `INT_MIN` (whose negation overflows) none. Zombies count: the signal
+    /// reaches them and does nothing, and the call succeeds, as on Linux. This kernel has
+    /// one process group and session, init's (pgid 1): every process is in it.
+    ///
+    /// # Errors
+    /// `ESRCH` when nothing matches.
+    fn kill_targets(&self, pid: u32, target: i32) -> KResult<Vec<u32>> {
+        let targets: Vec<u32> = match target {
+            t if t > 0 => vec![self.group_of(t as u32).ok_or(Errno::ESRCH)?],
+            i32::MIN => return Err(Errno::ESRCH),
+            0 => self.all_pids(),
+            -1 => self
+                .all_pids()
+                .into_iter()
+                .filter(|&p| p > INIT_PID && p != pid)
+                .collect(),
+            // Process group -t: only group 1 exists, and -1 means "all" instead.
+            _ => Vec::new(),
+        };
+        if targets.is_empty() {
+            return Err(Errno::ESRCH);
+        }
+        Ok(targets)
+    }
+
+    /// Every process (thread group id), zombies included (`for_each_process()`).
+    fn all_pids(&self) -> Vec<u32> {
         self.tasks
             .values()
-            .filter(|t| t.tid == t.tgid && t.signal.group_exit().is_none())
+            .filter(|t| t.tid == t.tgid)
             .map(|t| t.tgid)
             .collect()
     }
@@ -2637,23 +2659,26 @@ fn price_kernel_work(
 /// that no frame it freed is reused here before every hart has let go of it.
 ///
 /// # Errors
-/// The fault's [`VmFault`] when it cannot be resolved.
+/// [`UserFaultError`] when the fault cannot be resolved (`mm_fault_error()`'s cases).
 fn user_fault(
     smp: &Smp<'_>,
     hart: &mut Hart<'_>,
     mm: &MmStruct,
     va: u64,
     access: mmu::AccessType,
-) -> Result<(), VmFault> {
+) -> Result<(), UserFaultError> {
     let mut mm = lockstat::MMAP_LOCK.acquire(|| mm.mmap_write_trylock(), || mm.mmap_write_lock());
     flush_pending(smp, hart, &mut mm);
-    let r = mm.handle_user_fault(va, access);
+    let r = mm.do_page_fault(va, access);
     flush_pending(smp, hart, &mut mm);
     if r.is_ok() {
         hart.sfence_vma(Some(va), Some(mm.asid()));
     }
     r
 }
+
+#[path = "oom.rs"]
+mod oom;
 
 #[cfg(test)]
 #[path = "thread_tests.rs"]

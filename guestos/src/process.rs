@@ -242,7 +242,7 @@ impl Task {
             phys: Some(Arc::clone(phys)),
             clock: VfsConfig::system_clock(),
             urandom_seed: config.seed ^ 0x7572_616e_646f_6d00,
-            ..VfsConfig::default()
+            size_limit_bytes: config.tmpfs_size_bytes(),
         });
         // debugfs: /sys/kernel/debug/gup_test. Cannot fail on a fresh tree; an error
         // would only leave the file missing (ENOENT, as on a kernel without it).

@@ -49,6 +49,8 @@ pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
 /// `si_code` BUS_ADRALN: invalid address alignment.
 pub const BUS_ADRALN: i32 = 1;
+/// `si_code` BUS_ADRERR: nonexistent physical address (a page a mapping cannot provide).
+pub const BUS_ADRERR: i32 = 2;
 /// `si_code` ILL_ILLOPC: illegal opcode.
 pub const ILL_ILLOPC: i32 = 1;
 /// `si_code` TRAP_BRKPT: process breakpoint.
@@ -190,11 +192,38 @@ pub fn setup_rt_frame(
     Ok(())
 }
 
+/// `valid_signal()` (include/linux/signal.h): `sig <= _NSIG` (0, the null signal, is
+/// valid). System calls that take an `int` signal pass it sign-extended, so a negative one
+/// is not valid.
+pub fn valid_signal(sig: u64) -> bool {
+    sig <= NSIG as u64
+}
+
+/// `force_sig(signo)` (`force_sig_info_to_task(..., HANDLER_CURRENT)`, kernel/signal.c)
+/// for the running thread, whose private queue is `thread_pending`: a signal the thread
+/// blocks is unblocked and one it ignores gets the default action back (so it cannot be
+/// ignored), then it is queued with `SI_KERNEL`; it is delivered on the way back to user
+/// mode (a handler runs if one is installed).
+pub fn force_sig(state: &mut SignalState, thread_pending: &mut Vec<SigInfo>, signo: u8) {
+    let blocked = state.is_blocked(signo);
+    if blocked || state.action(signo).handler == SIG_IGN {
+        state.set_action(signo, SigAction::default());
+        state.blocked &= !bit(signo);
+    }
+    thread_pending.push(SigInfo {
+        signo,
+        code: SI_KERNEL,
+        addr: 0,
+        status: 0,
+    });
+}
+
 /// `rt_sigreturn`: restores the registers, FP state and signal mask saved by
 /// [`setup_rt_frame`] from the frame at the current `sp`.
 ///
 /// # Errors
-/// `EFAULT` if the frame cannot be read (Linux then forces SIGSEGV).
+/// `EFAULT` if the frame cannot be read; the caller then forces SIGSEGV ([`force_sig`]),
+/// as `sys_rt_sigreturn`'s `badframe` path does, nothing restored.
 pub fn restore_sigframe(
     u: &mut dyn UserAccess,
     ctx: &mut UserContext,

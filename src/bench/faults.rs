@@ -198,12 +198,12 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
         samples,
         ..
     } = bench;
-    println!(
+    outln!(
         "faults workload: procs {procs} x {rounds} rounds, threads {threads} x {rounds} rounds, \
          {PAGES_PER_ROUND} pages a round; parallel mode, median of {samples} runs, {} host CPUs",
         std::thread::available_parallelism().map_or(1, usize::from)
     );
-    println!(
+    outln!(
         "{:<8} {:>7} {:>5} {:>9} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10}",
         "workload",
         "workers",
@@ -224,7 +224,7 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
         let speedup = one.map_or("-".to_string(), |o| {
             format!("{:.2}x", o / r.seconds.max(1e-9))
         });
-        println!(
+        outln!(
             "{:<8} {:>7} {:>5} {:>9.3} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10.3}",
             r.workload.label(),
             r.workers,
@@ -238,7 +238,7 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
             r.kernel_lock.wait_ms()
         );
         for l in &r.other_locks {
-            println!(
+            outln!(
                 "{:>67} {:>10} {:>10} {:>10.3}",
                 format!("lock {}", l.name),
                 l.acquisitions,
@@ -247,7 +247,7 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
             );
         }
     }
-    println!(
+    outln!(
         "lock acq / contended / wait ms: the kernel lock ({}) as /proc/lock_stat counts it \
          (acquisitions, contentions, total wait); other lock classes on their own lines",
         KERNEL_LOCK.name()

@@ -468,14 +468,14 @@ pub fn run(opts: &RunOptions, pages: u64, samples: usize) -> Result<(), Error> {
         return Err(Error::BadFlag("--pages must be at least 1".into()));
     }
     let rows = measure(pages, samples, &config.cost, config.paging)?;
-    println!(
+    outln!(
         "dirtybit bench pin: {pages} pages ({} KiB) per run, FOLL_WRITE, {} paging; \
          cycles: modelled (cost model k_* entries, deterministic); ns: host, median of {samples} runs; \
          refs: refcount/pincount atomics",
         pages * PAGE_SIZE / 1024,
         opts.paging
     );
-    println!(
+    outln!(
         "{:<24} {:>5} {:>5} {:<9} {:>11} {:>11} {:>9} {:>9} {:>9}",
         "api",
         "folio",
@@ -490,7 +490,7 @@ pub fn run(opts: &RunOptions, pages: u64, samples: usize) -> Result<(), Error> {
     for r in &rows {
         let state = if r.populated { "populated" } else { "fault" };
         match &r.result {
-            Ok(n) => println!(
+            Ok(n) => outln!(
                 "{:<24} {:>5} {:>5} {:<9} {:>11.1} {:>11.1} {:>9.1} {:>9.1} {:>9.4}",
                 r.api,
                 r.folio.label(),
@@ -502,7 +502,7 @@ pub fn run(opts: &RunOptions, pages: u64, samples: usize) -> Result<(), Error> {
                 n.put_ns,
                 n.refcount_ops
             ),
-            Err(why) => println!(
+            Err(why) => outln!(
                 "{:<24} {:>5} {:>5} {:<9} {why}",
                 r.api,
                 r.folio.label(),
@@ -530,7 +530,7 @@ pub fn run(opts: &RunOptions, pages: u64, samples: usize) -> Result<(), Error> {
         } else {
             format!("(target >= {REFCOUNT_RATIO_TARGET}x: NOT met)")
         };
-        println!(
+        outln!(
             "refcount ops per 4 KiB, {api}, 512 pages per call, populated: \
              4K folios {small:.4}, 2M folios {huge:.4}, ratio {ratio:.1}x {verdict}"
         );

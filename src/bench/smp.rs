@@ -99,13 +99,18 @@ pub fn run(
     samples: usize,
 ) -> Result<(), Error> {
     let rows = measure(base, threads, units, harts, samples)?;
-    println!(
+    outln!(
         "parallel workload: {threads} threads x {units} units, median of {samples} runs, {} host CPUs",
         std::thread::available_parallelism().map_or(1, usize::from)
     );
-    println!(
+    outln!(
         "{:<14} {:>5} {:>14} {:>9} {:>9} {:>10}",
-        "sched", "harts", "instret", "host s", "MIPS", "speedup"
+        "sched",
+        "harts",
+        "instret",
+        "host s",
+        "MIPS",
+        "speedup"
     );
     let one = rows
         .iter()
@@ -115,7 +120,7 @@ pub fn run(
         let speedup = one.map_or("-".to_string(), |o| {
             format!("{:.2}x", o / r.seconds.max(1e-9))
         });
-        println!(
+        outln!(
             "{:<14} {:>5} {:>14} {:>9.3} {:>9.1} {:>10}",
             r.sched,
             r.harts,
@@ -135,7 +140,7 @@ pub fn run(
         .find(|r| r.sched == "parallel" && Some(r.harts) == max);
     let det = rows.iter().find(|r| r.sched == "deterministic");
     if let (Some(p), Some(d)) = (par, det) {
-        println!(
+        outln!(
             "deterministic mode on {} harts costs {:.2}x the parallel mode's time",
             d.harts,
             d.seconds / p.seconds.max(1e-9)

@@ -811,7 +811,7 @@ impl MappedFile for OpenFile {
     fn fault(&self, index: u64, may_write: bool) -> Result<Pfn, VmFault> {
         self.mapping
             .as_ref()
-            .ok_or(VmFault::Sigbus)?
+            .ok_or(VmFault::SIGBUS)?
             .fault(index, may_write)
     }
 

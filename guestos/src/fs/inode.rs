@@ -80,6 +80,11 @@ impl SpaceAccount {
         }
     }
 
+    /// The budget in bytes.
+    pub fn limit_bytes(&self) -> u64 {
+        self.limit
+    }
+
     /// Bytes currently charged.
     pub fn used_bytes(&self) -> u64 {
         self.used.load(Ordering::Relaxed)

@@ -17,6 +17,7 @@ mod dev;
 mod fdtable;
 mod file;
 mod fops;
+mod hostfile;
 mod inode;
 mod kfile;
 pub mod pagecache;
@@ -34,6 +35,7 @@ pub use file::{
     FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_ZERO_RANGE, MAX_RW_COUNT,
 };
 pub use fops::{FileCtx, FileOperations, Kiocb, PollMask, WriteSource, DEFAULT_POLLMASK};
+pub use hostfile::{read_host_file, HostFileError, HostInput};
 pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec, MAX_LFS_FILESIZE};
 pub use kfile::{KernelFile, KernelFileBinding, KernelNode, ProcFile, ProcTask};
 pub use pagecache::{AddressSpace, CachedFile, PageCache, PageCacheStats};

@@ -637,20 +637,20 @@ impl AddressSpace {
     /// `filemap_fault()` / `shmem_fault()`: see [`crate::mm::MappedFile::fault`].
     ///
     /// # Errors
-    /// [`VmFault::Sigbus`] at or beyond the end of the file or on `ENOSPC`,
-    /// [`VmFault::Oom`].
+    /// `VM_FAULT_SIGBUS` at or beyond the end of the file or on `ENOSPC`,
+    /// `VM_FAULT_OOM`.
     pub fn fault(&self, index: u64, may_write: bool) -> Result<Pfn, VmFault> {
         let mut g = self.lock();
         if index >= g.store.len().div_ceil(PAGE) {
-            return Err(VmFault::Sigbus);
+            return Err(VmFault::SIGBUS);
         }
         if may_write {
-            let pos = index.checked_mul(PAGE).ok_or(VmFault::Sigbus)?;
+            let pos = index.checked_mul(PAGE).ok_or(VmFault::SIGBUS)?;
             g.store
                 .allocate(pos, PAGE, true)
-                .map_err(|_| VmFault::Sigbus)?;
+                .map_err(|_| VmFault::SIGBUS)?;
         }
-        let pfn = self.get_page(&mut g, index).ok_or(VmFault::Oom)?;
+        let pfn = self.get_page(&mut g, index).ok_or(VmFault::OOM)?;
         self.phys().get_page(pfn);
         Ok(pfn)
     }

@@ -135,7 +135,8 @@ impl HostStreams {
     ///
     /// # Errors
     /// `EPIPE` if the host stream is a closed pipe (the kernel then raises `SIGPIPE`, as
-    /// if the guest had written to that pipe itself); `EIO` for other host failures;
+    /// if the guest had written to that pipe itself); `ENOSPC`/`EFBIG` for a full disk or
+    /// file behind it (as Linux's `write` to that file); `EIO` for other host failures;
     /// `EBADF` for `StdStream::Stdin`.
     pub fn write_out(&self, which: StdStream, data: &[u8]) -> KResult<usize> {
         let stream = match which {
@@ -147,8 +148,14 @@ impl HostStreams {
         let result = w.write_all(data).and_then(|()| w.flush());
         match result {
             Ok(()) => Ok(data.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Errno::EPIPE),
-            Err(_) => Err(Errno::EIO),
+            Err(e) => Err(match e.kind() {
+                std::io::ErrorKind::BrokenPipe => Errno::EPIPE,
+                // A full disk or file behind the host stream: what Linux's write() to
+                // that file returns.
+                std::io::ErrorKind::StorageFull => Errno::ENOSPC,
+                std::io::ErrorKind::FileTooLarge => Errno::EFBIG,
+                _ => Errno::EIO,
+            }),
         }
     }
 }
@@ -305,5 +312,44 @@ impl Write for SharedBuf {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host stream whose every write fails with `kind`.
+    struct Failing(std::io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn host_write_failures_are_the_guests_errnos() {
+        // Rust ignores SIGPIPE, so a closed host pipe is a BrokenPipe error: the guest's
+        // write(1, ...) gets EPIPE, as a write to a pipe without readers does on Linux.
+        let streams = HostStreams::new(
+            Box::new(std::io::empty()),
+            Box::new(Failing(std::io::ErrorKind::BrokenPipe)),
+            Box::new(Failing(std::io::ErrorKind::StorageFull)),
+        );
+        assert_eq!(
+            streams.write_out(StdStream::Stdout, b"x"),
+            Err(Errno::EPIPE)
+        );
+        // A full disk behind the stream (stdout redirected to /dev/full): ENOSPC.
+        assert_eq!(
+            streams.write_out(StdStream::Stderr, b"x"),
+            Err(Errno::ENOSPC)
+        );
+        assert_eq!(streams.write_out(StdStream::Stdin, b"x"), Err(Errno::EBADF));
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use thiserror::Error;
 
 use super::dev::{CharDev, Prng};
+use super::hostfile::{read_host_file, HostFileError};
 use super::inode::{
     Body, Directory, FileStore, FileType, Inode, MagicLink, PageStore, SpaceAccount, Timespec,
 };
@@ -498,15 +499,24 @@ impl Vfs {
     }
 
     /// Copies a host file into the VFS (`--file HOST[:GUEST]`), keeping its permission
-    /// bits, creating parent directories.
+    /// bits, creating parent directories. The file is charged to the file system's space
+    /// (tmpfs `size=`): one larger than the space left is refused before it is read, so
+    /// host memory stays within that space.
     ///
     /// # Errors
-    /// [`ImportError`] if the host file cannot be read or the guest path cannot be made.
+    /// [`ImportError`] if the host file is not a regular file, cannot be read or does not
+    /// fit, or the guest path cannot be made.
     pub fn import_host_file(&self, arg: &FileArg) -> Result<Arc<Inode>, ImportError> {
-        let data = std::fs::read(&arg.host).map_err(|source| ImportError::Read {
-            host: arg.host.clone(),
-            source,
-        })?;
+        let room = self
+            .space
+            .limit_bytes()
+            .saturating_sub(self.space.used_bytes());
+        let data = read_host_file(&arg.host, room, "the space left in the guest's tmpfs").map_err(
+            |source| ImportError::Read {
+                host: arg.host.clone(),
+                source,
+            },
+        )?;
         let perm = host_permissions(&arg.host);
         self.write_file(&arg.guest, &data, perm)
             .map_err(|errno| ImportError::Create {
@@ -1459,9 +1469,9 @@ pub enum ImportError {
     Read {
         /// The host path.
         host: PathBuf,
-        /// The I/O error.
+        /// Why.
         #[source]
-        source: std::io::Error,
+        source: HostFileError,
     },
     /// Creating the guest file failed.
     #[error("cannot create guest file {guest}: {errno}")]

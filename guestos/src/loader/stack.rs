@@ -105,9 +105,73 @@ pub const CLOCKS_PER_SEC: u64 = 100;
 /// or environment string, NUL included.
 pub const MAX_ARG_STRLEN: usize = 32 * 4096;
 
-/// The largest total of strings and pointers accepted: Linux allows a quarter of the stack
-/// rlimit (8 MiB default → 2 MiB), see `get_arg_page` / `bprm_stack_limits`.
-pub const MAX_ARG_TOTAL: usize = 2 << 20;
+/// `MAX_ARG_STRINGS` (include/uapi/linux/binfmts.h): the most argv (or envp) pointers
+/// `count()` accepts before `E2BIG`.
+pub const MAX_ARG_STRINGS: u64 = 0x7fff_ffff;
+
+/// `ARG_MAX` (include/uapi/linux/limits.h): 32 pages of argument space that every stack
+/// rlimit allows, however small.
+pub const ARG_MAX: u64 = 32 * 4096;
+
+/// `_STK_LIM` (include/uapi/linux/resource.h): the default stack rlimit, 8 MiB.
+pub const STK_LIM: u64 = 8 << 20;
+
+/// `bprm_stack_limits()` (fs/exec.c): the bytes that the argv and envp strings, the file
+/// name and the argv/envp pointers may take together, for a stack rlimit of
+/// `rlim_stack_cur` bytes: a quarter of it, at most ¾ of `_STK_LIM` (6 MiB), at least
+/// `ARG_MAX` (128 KiB). The default 8 MiB rlimit gives 2 MiB.
+pub fn arg_space_bytes(rlim_stack_cur: u64) -> u64 {
+    (STK_LIM / 4 * 3).min(rlim_stack_cur / 4).max(ARG_MAX)
+}
+
+/// The argument space of one `execve`, charged as `do_execveat_common` does: first the
+/// argv/envp pointers (`bprm_stack_limits()`), then each string with its NUL as it is
+/// copied (`copy_strings()`: `bprm->p` must stay above `bprm->argmin`), so a caller that
+/// copies strings one by one never holds more than the space plus one string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgSpace {
+    left_bytes: u64,
+}
+
+impl ArgSpace {
+    /// The space for `argc` arguments and `envc` environment strings under a stack rlimit
+    /// of `rlim_stack_cur` bytes, less their pointers: `max(argc, 1) + envc` of them (an
+    /// empty argv gets an empty `argv[0]`).
+    ///
+    /// # Errors
+    /// [`StackError::TooBig`] (`E2BIG`) if the pointers alone take all the space.
+    pub fn new(rlim_stack_cur: u64, argc: u64, envc: u64) -> Result<ArgSpace, StackError> {
+        let limit = arg_space_bytes(rlim_stack_cur);
+        let ptr_bytes = argc
+            .max(1)
+            .checked_add(envc)
+            .and_then(|n| n.checked_mul(8))
+            .ok_or(StackError::TooBig(u64::MAX))?;
+        if limit <= ptr_bytes {
+            return Err(StackError::TooBig(ptr_bytes));
+        }
+        Ok(ArgSpace {
+            left_bytes: limit - ptr_bytes,
+        })
+    }
+
+    /// Charges one string of `len_with_nul` bytes (`valid_arg_len()`, then the `argmin`
+    /// check).
+    ///
+    /// # Errors
+    /// [`StackError::StringTooLong`] past `MAX_ARG_STRLEN`, [`StackError::TooBig`] past
+    /// the space left (both `E2BIG`); nothing is charged then.
+    pub fn charge(&mut self, len_with_nul: usize) -> Result<(), StackError> {
+        if len_with_nul > MAX_ARG_STRLEN {
+            return Err(StackError::StringTooLong(len_with_nul));
+        }
+        self.left_bytes = self
+            .left_bytes
+            .checked_sub(len_with_nul as u64)
+            .ok_or(StackError::TooBig(len_with_nul as u64))?;
+        Ok(())
+    }
+}
 
 /// The facts about the loaded program that go into the auxiliary vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +228,9 @@ pub struct StackRequest<'a> {
     pub random: [u8; 16],
     /// The program's facts.
     pub aux: AuxFacts,
+    /// `RLIMIT_STACK`'s soft limit in bytes, which decides how much argument space there
+    /// is ([`arg_space_bytes`]).
+    pub stack_rlimit_bytes: u64,
 }
 
 /// The built stack: `bytes` go at `[base, stack_top)` in the new address space.
@@ -200,9 +267,13 @@ pub enum StackError {
     /// A single string is longer than `MAX_ARG_STRLEN`.
     #[error("a string of {0} bytes exceeds the 128 KiB limit")]
     StringTooLong(usize),
-    /// The strings and pointers together exceed [`MAX_ARG_TOTAL`].
-    #[error("arguments and environment take {0} bytes, more than the 2 MiB limit")]
-    TooBig(usize),
+    /// The strings and pointers together exceed the argument space
+    /// ([`arg_space_bytes`]); the number is the string or pointer bytes that did not fit.
+    #[error(
+        "arguments and environment do not fit the argument space ({0} bytes more): a \
+         quarter of RLIMIT_STACK, at least 128 KiB, at most 6 MiB"
+    )]
+    TooBig(u64),
     /// `stack_top` is not 16-byte aligned or too low to hold the stack.
     #[error("stack top {0:#x} is misaligned or too low")]
     BadStackTop(u64),
@@ -240,21 +311,25 @@ pub fn build_initial_stack(req: &StackRequest<'_>) -> Result<InitialStack, Stack
     check_strings("an environment string", req.envp)?;
     check_strings("the file name", &[req.execfn])?;
 
-    let strings_len: usize = req
+    // The same account as execve's (see `ArgSpace`), so what execve accepted fits here.
+    let mut space = ArgSpace::new(
+        req.stack_rlimit_bytes,
+        req.argv.len() as u64,
+        req.envp.len() as u64,
+    )?;
+    for s in req
         .argv
         .iter()
         .chain(req.envp)
         .chain(std::iter::once(&req.execfn))
-        .map(|s| s.len() + 1)
-        .sum();
-    let pointers_len = (req.argv.len() + req.envp.len() + 2) * 8;
-    if strings_len + pointers_len > MAX_ARG_TOTAL {
-        return Err(StackError::TooBig(strings_len + pointers_len));
+    {
+        space.charge(s.len() + 1)?;
     }
 
     let top = req.stack_top;
-    // Everything below is bounded by MAX_ARG_TOTAL plus a few hundred bytes of tables.
-    let max_len = (MAX_ARG_TOTAL + 1024) as u64;
+    // Everything below is bounded by the argument space plus a few hundred bytes of
+    // tables (auxv, AT_RANDOM, argc, the NULL pointers, alignment).
+    let max_len = arg_space_bytes(req.stack_rlimit_bytes) + 1024;
     if top < max_len {
         return Err(StackError::BadStackTop(top));
     }
@@ -369,9 +444,6 @@ fn check_strings(what: &'static str, strings: &[&[u8]]) -> Result<(), StackError
         if s.contains(&0) {
             return Err(StackError::EmbeddedNul(what));
         }
-        if s.len() + 1 > MAX_ARG_STRLEN {
-            return Err(StackError::StringTooLong(s.len() + 1));
-        }
     }
     Ok(())
 }
@@ -455,6 +527,42 @@ mod tests {
     }
 
     #[test]
+    fn arg_space_follows_bprm_stack_limits() {
+        assert_eq!(arg_space_bytes(8 << 20), 2 << 20);
+        assert_eq!(
+            arg_space_bytes(64 << 20),
+            6 << 20,
+            "at most 3/4 of _STK_LIM"
+        );
+        assert_eq!(arg_space_bytes(u64::MAX), 6 << 20, "RLIM_INFINITY");
+        assert_eq!(arg_space_bytes(4096), 128 << 10, "at least ARG_MAX");
+        // 2 MiB less two pointers: fifteen 128 KiB strings, then exactly what is left.
+        let mut space = ArgSpace::new(8 << 20, 1, 1).unwrap();
+        for _ in 0..15 {
+            space.charge(MAX_ARG_STRLEN).unwrap();
+        }
+        assert_eq!(
+            space.charge(MAX_ARG_STRLEN),
+            Err(StackError::TooBig(MAX_ARG_STRLEN as u64))
+        );
+        space.charge(MAX_ARG_STRLEN - 16).unwrap();
+        assert_eq!(space.charge(1), Err(StackError::TooBig(1)));
+        // valid_arg_len(): 128 KiB with the NUL is the longest string.
+        let mut space = ArgSpace::new(8 << 20, 1, 0).unwrap();
+        assert_eq!(
+            space.charge(MAX_ARG_STRLEN + 1),
+            Err(StackError::StringTooLong(MAX_ARG_STRLEN + 1))
+        );
+        assert_eq!(space.charge(MAX_ARG_STRLEN), Ok(()));
+        // An empty argv still has room for one pointer; pointers alone can exhaust it.
+        assert_eq!(ArgSpace::new(8 << 20, 0, 0), ArgSpace::new(8 << 20, 1, 0));
+        assert!(ArgSpace::new(8 << 20, (2 << 20) / 8, 0).is_err());
+        assert!(ArgSpace::new(8 << 20, (2 << 20) / 8 - 1, 0).is_ok());
+        assert!(ArgSpace::new(8 << 20, u64::MAX, 1).is_err());
+        assert_eq!(StackError::TooBig(1).errno(), Errno::E2BIG);
+    }
+
+    #[test]
     fn hwcap_is_imafdc() {
         // 'a'=0, 'c'=2, 'd'=3, 'f'=5, 'i'=8, 'm'=12.
         assert_eq!(HWCAP_RV64IMAFDC, 0x112d);
@@ -472,6 +580,7 @@ mod tests {
             execfn: b"/bin/prog",
             random,
             aux: facts(),
+            stack_rlimit_bytes: STK_LIM,
         })
         .unwrap();
         assert_eq!(st.sp % 16, 0);
@@ -524,6 +633,7 @@ mod tests {
             execfn: b"a",
             random: [0; 16],
             aux: facts(),
+            stack_rlimit_bytes: STK_LIM,
         })
         .unwrap();
         let keys: Vec<u64> = st.auxv.iter().map(|e| e.0).collect();
@@ -549,6 +659,7 @@ mod tests {
                 execfn: &s,
                 random: [7; 16],
                 aux: facts(),
+                stack_rlimit_bytes: STK_LIM,
             })
             .unwrap();
             assert_eq!(st.sp % 16, 0);
@@ -567,6 +678,7 @@ mod tests {
             execfn: b"x",
             random: [0; 16],
             aux: facts(),
+            stack_rlimit_bytes: STK_LIM,
         };
         assert_eq!(
             build_initial_stack(&req(&[b"a\0b"], TOP)),
@@ -589,6 +701,7 @@ mod tests {
             execfn: b"x",
             random: [0; 16],
             aux: facts(),
+            stack_rlimit_bytes: STK_LIM,
         };
         let e = build_initial_stack(&r).unwrap_err();
         assert_eq!(e, StackError::StringTooLong(MAX_ARG_STRLEN + 1));

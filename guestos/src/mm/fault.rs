@@ -1,13 +1,20 @@
-//! Page faults: riscv `do_page_fault()` (`arch/riscv/mm/fault.c`) and the generic
-//! `handle_mm_fault()` → `handle_pte_fault()` → `do_anonymous_page()` / `do_wp_page()`
-//! (`mm/memory.c`).
+//! Page faults: riscv `do_page_fault()` / `handle_page_fault()` and `mm_fault_error()`
+//! (`arch/riscv/mm/fault.c`) and the generic `handle_mm_fault()` → `handle_pte_fault()` →
+//! `do_anonymous_page()` / `do_wp_page()` (`mm/memory.c`).
 //!
-//! A/D bits: the kernel creates PTEs with `A = D = 0` (see [`super::pgtable`]). Under
-//! Svadu it leaves them to the hardware — the access that faulted is retried by the hart
-//! and the walker sets A (and D for a store). Under Svade the walker faults instead, so the
-//! handler sets A, and D for a write, on the PTE it installs or finds (Linux's
-//! `pte_mkyoung()`/`pte_mkdirty()` in `handle_pte_fault()`); that is the only place the
-//! kernel writes A/D, and only for the access being served.
+//! Results: every handler returns Linux's `vm_fault_t` bits ([`VmFault`]). The user fault
+//! path turns an error into what the task gets with one function, [`mm_fault_error`]
+//! (a signal, or [`UserFaultError::Oom`] for the OOM killer, `crate::oom`); GUP turns it
+//! into an errno with `vm_fault_to_errno()` (see [`super::gup`]).
+//!
+//! A/D bits: the kernel creates PTEs with `A = D = 0` (see [`super::pgtable`]). For a user
+//! fault (`FAULT_FLAG_USER`) under Svadu it leaves them to the hardware — the access that
+//! faulted is retried by the hart and the walker sets A (and D for a store). Under Svade
+//! the walker faults instead, so the handler sets A, and D for a write, on the PTE it
+//! installs or finds (Linux's `pte_mkyoung()`/`pte_mkdirty()` in `handle_pte_fault()`).
+//! A fault without `FAULT_FLAG_USER` (GUP, populate, the ELF loader, the kernel's own
+//! accesses) gets A/D from the handler under both schemes ([`Mm::svade_ad`]). The fault
+//! handler is the only place the kernel writes A/D, and only for the access being served.
 
 use bitflags::bitflags;
 use devices::PAGE_SIZE;
@@ -21,6 +28,7 @@ use super::pgtable::{
 use super::vma::{MappedFile, VmFlags, Vma, VmaBacking};
 use super::{Mm, MmuGather, STACK_GUARD_GAP};
 use crate::errno::{Errno, KResult};
+use crate::signal::{BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGSEGV};
 
 bitflags! {
     /// `enum fault_flag` (`include/linux/mm_types.h`), Linux's values.
@@ -60,44 +68,123 @@ impl FaultFlags {
         .union(FaultFlags::INTERRUPTIBLE);
 }
 
-/// Why a fault could not be resolved: what the kernel delivers to the task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VmFault {
-    /// `SIGSEGV` / `SEGV_MAPERR`: no VMA covers the address (also `VM_FAULT_SIGSEGV`).
-    SigsegvMaperr,
-    /// `SIGSEGV` / `SEGV_ACCERR`: the VMA forbids the access (`access_error()`).
-    SigsegvAccerr,
-    /// `SIGBUS` / `BUS_ADRERR` (`VM_FAULT_SIGBUS`): an access to a file mapping beyond the
-    /// end of the file, or a page the file system cannot provide.
-    Sigbus,
-    /// `VM_FAULT_OOM`: no free frame (Linux runs the OOM killer).
-    Oom,
+bitflags! {
+    /// `vm_fault_t`: what [`Mm::handle_mm_fault_vma`] and every handler under it return,
+    /// the bits of `enum vm_fault_reason` (`include/linux/mm_types.h`) with Linux's
+    /// values. Empty means the fault was handled (the access can be retried). Callers
+    /// turn it into a signal ([`mm_fault_error`], the user fault path) or an errno
+    /// ([`super::gup::vm_fault_to_errno`], GUP); nothing else reports a fault's outcome.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct VmFault: u32 {
+        /// `VM_FAULT_OOM`: no memory for a page or a page table.
+        const OOM = 0x0001;
+        /// `VM_FAULT_SIGBUS`: the page cannot be provided (beyond the end of a file, a
+        /// full backing store, an entry the kernel cannot handle).
+        const SIGBUS = 0x0002;
+        /// `VM_FAULT_MAJOR`: the fault needed I/O (not reported here: page-cache reads
+        /// are not accounted as major faults).
+        const MAJOR = 0x0004;
+        /// `VM_FAULT_WRITE` (Linux ≤ 6.0; removed in 6.1 once 5535be309971 had dropped
+        /// `FOLL_COW`, its only reader): `do_wp_page()` broke COW or reused the page, so
+        /// the PTE now belongs to this mapping. Returned only under the generations that
+        /// had it ([`super::GupGeneration::vm_fault_write`]), for `faultin_page()`'s
+        /// Dirty COW / `FOLL_COW` rule.
+        const WRITE = 0x0008;
+        /// `VM_FAULT_HWPOISON`: the page is hardware-poisoned (no poison here).
+        const HWPOISON = 0x0010;
+        /// `VM_FAULT_HWPOISON_LARGE`: a poisoned huge page; the index is in `HINDEX_MASK`.
+        const HWPOISON_LARGE = 0x0020;
+        /// `VM_FAULT_SIGSEGV`: the fault must raise `SIGSEGV` (e.g. `FAULT_FLAG_UNSHARE`
+        /// misuse in `sanitize_fault_flags()`).
+        const SIGSEGV = 0x0040;
+        /// `VM_FAULT_NOPAGE`: `->fault` installed the PTE itself.
+        const NOPAGE = 0x0100;
+        /// `VM_FAULT_LOCKED`: `->fault` returns the page locked.
+        const LOCKED = 0x0200;
+        /// `VM_FAULT_RETRY`: the handler dropped the mmap lock; retry with
+        /// `FAULT_FLAG_TRIED` (never returned here: the lock is never dropped).
+        const RETRY = 0x0400;
+        /// `VM_FAULT_FALLBACK`: a huge-page handler could not map a huge page; the PTE
+        /// level must handle the fault (internal to [`Mm::handle_mm_fault_vma`]).
+        const FALLBACK = 0x0800;
+        /// `VM_FAULT_DONE_COW`: `->fault` fully handled COW (DAX only).
+        const DONE_COW = 0x1000;
+        /// `VM_FAULT_NEEDDSYNC`: the PTE needs `fsync()` to be installed (DAX only).
+        const NEEDDSYNC = 0x2000;
+        /// `VM_FAULT_COMPLETED`: the fault completed with the mmap lock released.
+        const COMPLETED = 0x4000;
+        /// `VM_FAULT_HINDEX_MASK`: the huge-page size index of `HWPOISON_LARGE`.
+        const HINDEX_MASK = 0x0f_0000;
+    }
 }
 
 impl VmFault {
-    /// `SIGSEGV` (11).
-    pub const SIGSEGV: i32 = 11;
-    /// `SIGBUS` (7).
-    pub const SIGBUS: i32 = 7;
-    /// `SIGKILL` (9), the OOM killer's signal.
-    pub const SIGKILL: i32 = 9;
+    /// `VM_FAULT_ERROR`: `OOM | SIGBUS | SIGSEGV | HWPOISON | HWPOISON_LARGE | FALLBACK`.
+    pub const ERROR: VmFault = VmFault::OOM
+        .union(VmFault::SIGBUS)
+        .union(VmFault::SIGSEGV)
+        .union(VmFault::HWPOISON)
+        .union(VmFault::HWPOISON_LARGE)
+        .union(VmFault::FALLBACK);
 
-    /// The signal number to deliver.
-    pub const fn signal(self) -> i32 {
-        match self {
-            VmFault::SigsegvMaperr | VmFault::SigsegvAccerr => Self::SIGSEGV,
-            VmFault::Sigbus => Self::SIGBUS,
-            VmFault::Oom => Self::SIGKILL,
-        }
+    /// `fault & VM_FAULT_ERROR`: whether the fault failed.
+    pub const fn is_error(self) -> bool {
+        self.intersects(VmFault::ERROR)
     }
+}
 
-    /// `si_code`: `SEGV_MAPERR` 1, `SEGV_ACCERR` 2, `BUS_ADRERR` 2, 0 for OOM.
-    pub const fn si_code(self) -> i32 {
-        match self {
-            VmFault::SigsegvMaperr => 1,
-            VmFault::SigsegvAccerr | VmFault::Sigbus => 2,
-            VmFault::Oom => 0,
-        }
+/// What the kernel must do about a user page fault that [`Mm::do_page_fault`] could not
+/// resolve: riscv's `bad_area()` / `mm_fault_error()` (`arch/riscv/mm/fault.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserFaultError {
+    /// `do_trap()` / `force_sig_fault(signo, code, addr)`: deliver `signo` with
+    /// `si_code` `code` at the faulting address.
+    Signal {
+        /// The signal number (`SIGSEGV`, `SIGBUS`).
+        signo: u8,
+        /// `si_code`: `SEGV_MAPERR`, `SEGV_ACCERR`, `BUS_ADRERR`.
+        code: i32,
+    },
+    /// `VM_FAULT_OOM`: run `pagefault_out_of_memory()` (the OOM killer, see
+    /// `crate::oom`), then return to user mode, which re-executes the access (or dies,
+    /// if the task was the victim).
+    Oom,
+}
+
+impl UserFaultError {
+    /// `bad_area(SEGV_MAPERR)`: no VMA covers the address (or `VM_FAULT_SIGSEGV`).
+    pub const SEGV_MAPERR: UserFaultError = UserFaultError::Signal {
+        signo: SIGSEGV,
+        code: SEGV_MAPERR,
+    };
+    /// `bad_area(SEGV_ACCERR)`: the VMA forbids the access (`access_error()`).
+    pub const SEGV_ACCERR: UserFaultError = UserFaultError::Signal {
+        signo: SIGSEGV,
+        code: SEGV_ACCERR,
+    };
+    /// `SIGBUS` / `BUS_ADRERR`: `VM_FAULT_SIGBUS` or `VM_FAULT_HWPOISON*`.
+    pub const BUS_ADRERR: UserFaultError = UserFaultError::Signal {
+        signo: SIGBUS,
+        code: BUS_ADRERR,
+    };
+}
+
+/// riscv `mm_fault_error()` for a user-mode fault: the one mapping from a failed fault
+/// (`fault.is_error()`) to what the task gets. `VM_FAULT_OOM` → the OOM killer
+/// ([`UserFaultError::Oom`]); `VM_FAULT_SIGBUS | HWPOISON | HWPOISON_LARGE` → `SIGBUS` /
+/// `BUS_ADRERR`; `VM_FAULT_SIGSEGV` → `SIGSEGV` / `SEGV_MAPERR`. Linux `BUG()`s on any
+/// other error bit (a `VM_FAULT_FALLBACK` that leaked out); that is a kernel bug, which
+/// here becomes `SIGBUS` rather than a host panic.
+pub fn mm_fault_error(fault: VmFault) -> UserFaultError {
+    if fault.contains(VmFault::OOM) {
+        UserFaultError::Oom
+    } else if fault.intersects(VmFault::SIGBUS | VmFault::HWPOISON | VmFault::HWPOISON_LARGE) {
+        UserFaultError::BUS_ADRERR
+    } else if fault.contains(VmFault::SIGSEGV) {
+        UserFaultError::SEGV_MAPERR
+    } else {
+        debug_assert!(false, "mm_fault_error() without an error bit: {fault:?}");
+        UserFaultError::BUS_ADRERR
     }
 }
 
@@ -113,39 +200,68 @@ pub fn access_error(flags: FaultFlags, vm_flags: VmFlags) -> bool {
     }
 }
 
+/// How many times [`Mm::handle_page_fault`] re-runs a fault that asked to be retried
+/// (`VM_FAULT_RETRY`) before it gives up with `SIGBUS`. Linux retries until the fault
+/// completes or a fatal signal is pending; no handler here drops the mmap lock, so a
+/// retry loop can only be a kernel bug, which must not hang the host.
+const MAX_FAULT_RETRIES: u32 = 8;
+
 impl Mm {
-    /// The entry point from a hart's page-fault exit (riscv `do_page_fault()` for a U-mode
-    /// fault) at `va` (`stval`): `Fetch` → `FAULT_FLAG_INSTRUCTION`, `Store` → `FAULT_FLAG_WRITE`, plus
-    /// `FAULT_FLAG_DEFAULT | FAULT_FLAG_USER`.
+    /// riscv `do_page_fault()` for a U-mode page fault at `va` (`stval`): `Fetch` →
+    /// `FAULT_FLAG_INSTRUCTION`, `Store` → `FAULT_FLAG_WRITE`, plus `FAULT_FLAG_DEFAULT |
+    /// FAULT_FLAG_USER`; then [`Mm::handle_page_fault`].
     ///
     /// On `Ok` the kernel resumes the hart at the faulting instruction, after draining
     /// [`Mm::take_tlb_flush`].
     ///
     /// # Errors
-    /// The [`VmFault`] to deliver as a signal.
-    pub fn handle_user_fault(&mut self, va: u64, access: AccessType) -> Result<(), VmFault> {
+    /// The [`UserFaultError`]: a signal to force, or the OOM killer to run.
+    pub fn do_page_fault(&mut self, va: u64, access: AccessType) -> Result<(), UserFaultError> {
         let mut flags = FaultFlags::DEFAULT | FaultFlags::USER;
         match access {
             AccessType::Fetch => flags |= FaultFlags::INSTRUCTION,
             AccessType::Store => flags |= FaultFlags::WRITE,
             AccessType::Load => {}
         }
-        self.handle_mm_fault(va, flags)
+        self.handle_page_fault(va, flags)
     }
 
-    /// Resolves a fault at `va`: finds the VMA (growing a `VM_GROWSDOWN` stack down to
-    /// `va` if needed, `lock_mm_and_find_vma()`), checks the access against the VMA
-    /// (`access_error()`), then [`Mm::handle_mm_fault_vma`].
+    /// riscv `handle_page_fault()` after the flags are known, for a user fault or a
+    /// kernel access to user memory (`flags` without `FAULT_FLAG_USER`):
+    /// `lock_mm_and_find_vma()` (growing a `VM_GROWSDOWN` stack down to `va` if needed;
+    /// none → `bad_area_nosemaphore(SEGV_MAPERR)`), `access_error()` (→
+    /// `bad_area(SEGV_ACCERR)`), [`Mm::handle_mm_fault_vma`] (again with
+    /// `FAULT_FLAG_TRIED` after `VM_FAULT_RETRY`; done at `VM_FAULT_COMPLETED`), and
+    /// [`mm_fault_error`] for an error. A kernel-mode caller turns any `Err` into
+    /// `EFAULT` (`no_context()` → the exception fixup).
     ///
     /// # Errors
-    /// [`VmFault::SigsegvMaperr`] (no VMA, or the stack may not grow there), [`VmFault::SigsegvAccerr`],
-    /// [`VmFault::Sigbus`], [`VmFault::Oom`].
-    pub fn handle_mm_fault(&mut self, va: u64, flags: FaultFlags) -> Result<(), VmFault> {
+    /// [`UserFaultError::SEGV_MAPERR`], [`UserFaultError::SEGV_ACCERR`],
+    /// [`UserFaultError::BUS_ADRERR`], [`UserFaultError::Oom`].
+    pub fn handle_page_fault(
+        &mut self,
+        va: u64,
+        mut flags: FaultFlags,
+    ) -> Result<(), UserFaultError> {
         let r = self.find_vma_for_fault(va).and_then(|vma| {
             if access_error(flags, vma.flags) {
-                return Err(VmFault::SigsegvAccerr);
+                return Err(UserFaultError::SEGV_ACCERR);
             }
-            self.handle_mm_fault_vma(&vma, va, flags)
+            for _ in 0..=MAX_FAULT_RETRIES {
+                let fault = self.handle_mm_fault_vma(&vma, va, flags);
+                if fault.contains(VmFault::COMPLETED) {
+                    return Ok(());
+                }
+                if fault.contains(VmFault::RETRY) {
+                    flags |= FaultFlags::TRIED;
+                    continue;
+                }
+                if fault.is_error() {
+                    return Err(mm_fault_error(fault));
+                }
+                return Ok(());
+            }
+            Err(UserFaultError::BUS_ADRERR)
         });
         if r.is_err() {
             self.stats.bad_faults += 1;
@@ -154,24 +270,17 @@ impl Mm {
     }
 
     /// `lock_mm_and_find_vma()`: the VMA containing `va`, expanding a stack below it.
-    fn find_vma_for_fault(&mut self, va: u64) -> Result<Vma, VmFault> {
-        let vma = self
-            .vmas
-            .find_vma(va)
-            .cloned()
-            .ok_or(VmFault::SigsegvMaperr)?;
+    fn find_vma_for_fault(&mut self, va: u64) -> Result<Vma, UserFaultError> {
+        const MAPERR: UserFaultError = UserFaultError::SEGV_MAPERR;
+        let vma = self.vmas.find_vma(va).cloned().ok_or(MAPERR)?;
         if vma.start <= va {
             return Ok(vma);
         }
         if !vma.flags.contains(VmFlags::GROWSDOWN) {
-            return Err(VmFault::SigsegvMaperr);
+            return Err(MAPERR);
         }
-        self.expand_downwards(&vma, va)
-            .map_err(|_| VmFault::SigsegvMaperr)?;
-        self.vmas
-            .vma_lookup(va)
-            .cloned()
-            .ok_or(VmFault::SigsegvMaperr)
+        self.expand_downwards(&vma, va).map_err(|_| MAPERR)?;
+        self.vmas.vma_lookup(va).cloned().ok_or(MAPERR)
     }
 
     /// `expand_downwards()`: grows the stack VMA `vma` down to the page of `addr`.
@@ -205,39 +314,42 @@ impl Mm {
     /// Linux's `handle_mm_fault()` proper, for a `vma` the caller has already found and
     /// checked (the GUP path checks `check_vma_flags()` instead of `access_error()`, which is
     /// how `FOLL_FORCE` writes reach read-only private mappings). Implements
-    /// `sanitize_fault_flags()` and `handle_pte_fault()`.
+    /// `sanitize_fault_flags()`, `__handle_mm_fault()` (the PMD level, see
+    /// [`super::huge_memory`]) and `handle_pte_fault()`.
     ///
-    /// # Errors
-    /// [`VmFault::SigsegvMaperr`] for `FAULT_FLAG_UNSHARE` misuse, [`VmFault::Sigbus`] for a file
-    /// page beyond the end of the file or an unexpected entry, [`VmFault::Oom`].
-    pub fn handle_mm_fault_vma(
-        &mut self,
-        vma: &Vma,
-        va: u64,
-        flags: FaultFlags,
-    ) -> Result<(), VmFault> {
+    /// Returns the `vm_fault_t` bits: empty when handled; `VM_FAULT_SIGSEGV` for
+    /// `FAULT_FLAG_UNSHARE` misuse, `VM_FAULT_SIGBUS` for a file page beyond the end of
+    /// the file or an unexpected entry, `VM_FAULT_OOM` when no page or page table could
+    /// be allocated; `VM_FAULT_WRITE` after a COW break or reuse under the generations
+    /// that had it. Never `VM_FAULT_FALLBACK` (consumed at the PMD level).
+    ///
+    /// Without `FAULT_FLAG_USER` no hart retries the access (GUP, the kernel's own
+    /// accesses), so the handler sets the PTE's A/D bits itself (see [`Mm::svade_ad`]).
+    pub fn handle_mm_fault_vma(&mut self, vma: &Vma, va: u64, flags: FaultFlags) -> VmFault {
         if flags.contains(FaultFlags::UNSHARE)
             && (flags.contains(FaultFlags::WRITE) || !vma.flags.is_cow_mapping())
         {
-            return Err(VmFault::SigsegvMaperr);
+            return VmFault::SIGSEGV;
         }
         self.stats.faults += 1;
         let va = va & !(PAGE_SIZE - 1);
         // The PMD level first: a huge PMD there, or one to create (huge_memory.rs).
-        if let Some(r) = self.handle_pmd_fault(vma, va, flags) {
-            return r;
+        let ret = self.handle_pmd_fault(vma, va, flags);
+        if !ret.contains(VmFault::FALLBACK) {
+            return ret;
         }
-        let slot = self.pgtable.pte_alloc(va).map_err(|e| match e {
-            Errno::ENOMEM => VmFault::Oom,
-            _ => VmFault::Sigbus,
-        })?;
+        let slot = match self.pgtable.pte_alloc(va) {
+            Ok(slot) => slot,
+            Err(Errno::ENOMEM) => return VmFault::OOM,
+            Err(_) => return VmFault::SIGBUS,
+        };
         let pte = self.pgtable.ptep_get(slot);
         let write = flags.contains(FaultFlags::WRITE);
 
         if pte_none(pte) {
             return match &vma.backing {
                 VmaBacking::Anon if vma.flags.contains(VmFlags::SHARED) => {
-                    self.do_shared_anon_page(vma, va, slot, write)
+                    self.do_shared_anon_page(vma, va, slot, flags)
                 }
                 VmaBacking::Anon => self.do_anonymous_page(vma, va, slot, flags),
                 VmaBacking::File(file) => self.do_fault(vma, file.as_ref(), va, slot, flags),
@@ -245,7 +357,7 @@ impl Mm {
         }
         if !pte_present(pte) {
             // Swap and migration entries arrive with swap support.
-            return Err(VmFault::Sigbus);
+            return VmFault::SIGBUS;
         }
         if pte_protnone(pte) && vma.flags.is_accessible() {
             // do_numa_page()'s restore: the VMA allows access (checked above) but the PTE
@@ -256,7 +368,7 @@ impl Mm {
             self.pgtable
                 .change_protection(va, va + PAGE_SIZE, vma.flags, &mut tlb);
             self.tlb_finish_mmu(tlb);
-            return Ok(());
+            return VmFault::empty();
         }
         if (write || flags.contains(FaultFlags::UNSHARE)) && !pte_write(pte) {
             return self.do_wp_page(vma, va, slot, pte, flags);
@@ -265,26 +377,27 @@ impl Mm {
         // for a store) was clear: set them (pte_mkyoung / pte_mkdirty). Otherwise the hart
         // used a stale TLB entry: flush it (riscv's local_flush_tlb_page in
         // update_mmu_cache / flush_tlb_fix_spurious_fault).
-        let entry = pte.with(self.svade_ad(write));
+        let entry = pte.with(self.svade_ad(flags, write));
         if entry != pte && !self.pgtable.ptep_cmpxchg(slot, pte, entry) {
             // The PTE changed under us (hardware A/D on another hart): retry the access.
-            return Ok(());
+            return VmFault::empty();
         }
         self.stats.spurious += 1;
         self.flush_tlb_range(va, va + PAGE_SIZE, false);
-        Ok(())
+        VmFault::empty()
     }
 
     /// The A/D bits the fault handler sets for an access: `A` (and `D` for a write) under
     /// Svade, none under Svadu (the hardware sets them when the access retries).
     ///
-    /// A fault taken for GUP (`faultin_page()`, see [`super::gup`]) is different: no hart
-    /// retries the access, the kernel reads or writes the frame directly, so the handler
-    /// sets `A` (and `D` for a write) under either scheme, as Linux's unconditional
+    /// A fault without `FAULT_FLAG_USER` is different: it was not taken by a hart running
+    /// user code that will retry the access — GUP's `faultin_page()` (see [`super::gup`]),
+    /// populate, the ELF loader, or a kernel access to user memory — so the handler sets
+    /// `A` (and `D` for a write) under either scheme, as Linux's unconditional
     /// `pte_mkyoung()`/`pte_mkdirty()` do. The `FOLL_COW` generation of GUP depends on it
     /// (`can_follow_write_pte()` tests `pte_dirty()`).
-    pub(super) fn svade_ad(&self, write: bool) -> PteFlags {
-        if self.gup_fault {
+    pub(super) fn svade_ad(&self, flags: FaultFlags, write: bool) -> PteFlags {
+        if !flags.contains(FaultFlags::USER) {
             return if write {
                 PteFlags::A | PteFlags::D
             } else {
@@ -336,32 +449,35 @@ impl Mm {
         va: u64,
         slot: devices::GuestPhysAddr,
         flags: FaultFlags,
-    ) -> Result<(), VmFault> {
+    ) -> VmFault {
         let write = flags.contains(FaultFlags::WRITE);
         let prot = vm_get_page_prot(vma.flags);
         // "Use the zero-page for reads": any fault without FAULT_FLAG_WRITE, unshare
         // included (the zero page is not anonymous, so GUP need not unshare it).
         if !write {
             let zero = self.phys.pages.zero_pfn();
-            let entry = mk_pte(zero, prot.difference(PteFlags::W)).with(self.svade_ad(false));
+            let entry =
+                mk_pte(zero, prot.difference(PteFlags::W)).with(self.svade_ad(flags, false));
             if self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
                 self.stats.zero_page_maps += 1;
                 self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
             }
-            return Ok(());
+            return VmFault::empty();
         }
-        let pfn = self.phys.alloc_page(true).ok_or(VmFault::Oom)?;
+        let Some(pfn) = self.phys.alloc_page(true) else {
+            return VmFault::OOM;
+        };
         if let Some(page) = self.phys.pages.page(pfn) {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
         }
-        let mut entry = mk_pte(pfn, prot).with(self.svade_ad(write));
+        let mut entry = mk_pte(pfn, prot).with(self.svade_ad(flags, write));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
         if self.set_new_pte(slot, va, pfn, entry) {
             self.stats.anon_pages += 1;
         }
-        Ok(())
+        VmFault::empty()
     }
 
     /// First touch of a `MAP_SHARED|MAP_ANONYMOUS` page. Linux serves it from shmem
@@ -373,17 +489,20 @@ impl Mm {
         vma: &Vma,
         va: u64,
         slot: devices::GuestPhysAddr,
-        write: bool,
-    ) -> Result<(), VmFault> {
-        let pfn = self.phys.alloc_page(true).ok_or(VmFault::Oom)?;
+        flags: FaultFlags,
+    ) -> VmFault {
+        let Some(pfn) = self.phys.alloc_page(true) else {
+            return VmFault::OOM;
+        };
         if let Some(page) = self.phys.pages.page(pfn) {
             page.set(PageFlags::SWAPBACKED);
         }
-        let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(write));
+        let write = flags.contains(FaultFlags::WRITE);
+        let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, write));
         if self.set_new_pte(slot, va, pfn, entry) {
             self.stats.anon_pages += 1;
         }
-        Ok(())
+        VmFault::empty()
     }
 
     /// `do_fault()`: first touch of a page of a file VMA. A write fault in a private VMA
@@ -404,26 +523,29 @@ impl Mm {
         va: u64,
         slot: devices::GuestPhysAddr,
         flags: FaultFlags,
-    ) -> Result<(), VmFault> {
+    ) -> VmFault {
         let index = vma.pgoff_of(va);
         // filemap_fault(): "index >= max_idx" → VM_FAULT_SIGBUS.
         if index >= file.size().div_ceil(PAGE_SIZE) {
-            return Err(VmFault::Sigbus);
+            return VmFault::SIGBUS;
         }
         let write = flags.contains(FaultFlags::WRITE);
         let shared = vma.flags.contains(VmFlags::SHARED);
         if write && !shared {
-            return self.do_cow_fault(vma, file, index, va, slot);
+            return self.do_cow_fault(vma, file, index, va, slot, flags);
         }
         let may_write = shared && vma.flags.contains(VmFlags::WRITE);
-        let pfn = file.fault(index, may_write)?;
+        let pfn = match file.fault(index, may_write) {
+            Ok(pfn) => pfn,
+            Err(fault) => return fault,
+        };
         // finish_fault() → set_pte_range(): the VMA's protection (W only for a writable
         // shared VMA: vm_get_page_prot() gives private VMAs PAGE_COPY).
-        let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(write));
+        let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, write));
         if self.set_new_pte(slot, va, pfn, entry) {
             self.stats.file_maps += 1;
         }
-        Ok(())
+        VmFault::empty()
     }
 
     /// `do_cow_fault()`: a write fault on an unmapped page of a private file VMA. The
@@ -438,8 +560,12 @@ impl Mm {
         index: u64,
         va: u64,
         slot: devices::GuestPhysAddr,
-    ) -> Result<(), VmFault> {
-        let src = file.fault(index, false)?;
+        flags: FaultFlags,
+    ) -> VmFault {
+        let src = match file.fault(index, false) {
+            Ok(pfn) => pfn,
+            Err(fault) => return fault,
+        };
         let new = self.phys.alloc_page(false);
         self.phys
             .pages
@@ -457,14 +583,14 @@ impl Mm {
             (Some(new), true) => new,
             (Some(new), false) => {
                 self.phys.put_page(new);
-                return Err(VmFault::Sigbus);
+                return VmFault::SIGBUS;
             }
-            (None, _) => return Err(VmFault::Oom),
+            (None, _) => return VmFault::OOM,
         };
         if let Some(page) = self.phys.pages.page(new) {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
         }
-        let mut entry = mk_pte(new, vm_get_page_prot(vma.flags)).with(self.svade_ad(true));
+        let mut entry = mk_pte(new, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
@@ -472,7 +598,7 @@ impl Mm {
             self.stats.file_cow += 1;
             self.stats.anon_pages += 1;
         }
-        Ok(())
+        VmFault::empty()
     }
 
     /// `do_wp_page()`: a write (or unshare) fault on a present PTE without `W`.
@@ -487,6 +613,10 @@ impl Mm {
     ///   set and the PTE stays read-only.
     /// - Otherwise (the zero page, a page still shared after fork, or one with extra
     ///   references such as GUP pins): copy (`wp_page_copy`).
+    ///
+    /// A reuse or copy that installed its PTE returns `VM_FAULT_WRITE` under the
+    /// generations that had it ([`super::GupGeneration::vm_fault_write`]), as Linux ≤ 6.0's
+    /// `wp_page_reuse()` / `wp_page_copy()` did.
     fn do_wp_page(
         &mut self,
         vma: &Vma,
@@ -494,22 +624,23 @@ impl Mm {
         slot: devices::GuestPhysAddr,
         pte: mmu::Pte,
         flags: FaultFlags,
-    ) -> Result<(), VmFault> {
+    ) -> VmFault {
         let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
         let page = self.pgtable.vm_normal_page(pte);
         if vma.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
             if page.is_none() {
-                return Err(VmFault::Sigbus);
+                return VmFault::SIGBUS;
             }
-            let mut entry = pte.with(self.svade_ad(true));
+            let mut entry = pte.with(self.svade_ad(flags, true));
             if vma.flags.contains(VmFlags::WRITE) {
                 entry = entry.with(PteFlags::W);
             }
             if entry != pte && self.pgtable.ptep_cmpxchg(slot, pte, entry) {
                 self.stats.wp_reuse += 1;
                 self.flush_tlb_range(va, va + PAGE_SIZE, false);
+                return self.gup_gen.vm_fault_write();
             }
-            return Ok(());
+            return VmFault::empty();
         }
         if let Some(pfn) = page {
             if let Some(meta) = self.phys.pages.page(pfn) {
@@ -528,22 +659,23 @@ impl Mm {
                         meta.set(PageFlags::ANON_EXCLUSIVE);
                     }
                     if unshare {
-                        return Ok(());
+                        return VmFault::empty();
                     }
                     // wp_page_reuse(): maybe_mkwrite(pte_mkyoung/mkdirty(entry)).
-                    let mut entry = pte.with(self.svade_ad(true));
+                    let mut entry = pte.with(self.svade_ad(flags, true));
                     if vma.flags.contains(VmFlags::WRITE) {
                         entry = entry.with(PteFlags::W);
                     }
                     if self.pgtable.ptep_cmpxchg(slot, pte, entry) {
                         self.stats.wp_reuse += 1;
                         self.flush_tlb_range(va, va + PAGE_SIZE, false);
+                        return self.gup_gen.vm_fault_write();
                     }
-                    return Ok(());
+                    return VmFault::empty();
                 }
             }
         }
-        self.wp_page_copy(vma, va, slot, pte, unshare)
+        self.wp_page_copy(vma, va, slot, pte, flags)
     }
 
     /// `wp_page_copy()`: gives this mapping its own copy of the page behind `pte` (a
@@ -556,10 +688,13 @@ impl Mm {
         va: u64,
         slot: devices::GuestPhysAddr,
         pte: mmu::Pte,
-        unshare: bool,
-    ) -> Result<(), VmFault> {
+        flags: FaultFlags,
+    ) -> VmFault {
+        let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
         let old = self.pgtable.vm_normal_page(pte);
-        let new = self.phys.alloc_page(old.is_none()).ok_or(VmFault::Oom)?;
+        let Some(new) = self.phys.alloc_page(old.is_none()) else {
+            return VmFault::OOM;
+        };
         if let Some(old) = old {
             self.phys.pages.events.page_copies.inc();
             if self
@@ -569,14 +704,15 @@ impl Mm {
                 .is_err()
             {
                 self.phys.put_page(new);
-                return Err(VmFault::Sigbus);
+                return VmFault::SIGBUS;
             }
         }
         if let Some(page) = self.phys.pages.page(new) {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
             page.inc_mapcount();
         }
-        let mut entry = mk_pte(new, vm_get_page_prot(vma.flags)).with(self.svade_ad(!unshare));
+        let mut entry =
+            mk_pte(new, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, !unshare));
         if !unshare && vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
@@ -585,7 +721,7 @@ impl Mm {
                 page.dec_mapcount();
             }
             self.phys.put_page(new);
-            return Ok(());
+            return VmFault::empty();
         }
         self.stats.wp_copy += 1;
         if old.is_some_and(|p| {
@@ -607,6 +743,6 @@ impl Mm {
         }
         debug_assert_eq!(pte_pfn(entry), new);
         self.tlb_finish_mmu(tlb);
-        Ok(())
+        self.gup_gen.vm_fault_write()
     }
 }

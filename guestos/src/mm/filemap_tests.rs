@@ -224,7 +224,7 @@ fn truncate_unmaps_every_mapping_and_faults_beyond_eof_get_sigbus() {
     store(&mut mm, pr + 2 * P, b'C'); // a private COW copy of page 2
     assert_eq!(
         hart(&mut mm, sh + 3 * P, AccessType::Load),
-        Err(VmFault::Sigbus)
+        Err(UserFaultError::BUS_ADRERR)
     );
     let mut child = mm.dup_mmap(6).unwrap();
     assert_eq!(load(&mut child, sh + 2 * P), b'c');
@@ -241,11 +241,11 @@ fn truncate_unmaps_every_mapping_and_faults_beyond_eof_get_sigbus() {
     assert_eq!(m.cached_page(2), None);
     assert_eq!(
         hart(&mut mm, sh + 2 * P, AccessType::Load),
-        Err(VmFault::Sigbus)
+        Err(UserFaultError::BUS_ADRERR)
     );
     assert_eq!(
         hart(&mut child, pr + 2 * P, AccessType::Store),
-        Err(VmFault::Sigbus)
+        Err(UserFaultError::BUS_ADRERR)
     );
     assert_eq!(load(&mut mm, sh + P + 9), b'b');
     assert_eq!(
@@ -349,7 +349,10 @@ fn mmap_checks_the_open_mode_and_the_file_type() {
         .do_mmap(0, 3 * P, PROT_READ, MAP_SHARED, as_file(&ro), 0)
         .unwrap();
     assert_eq!(load(&mut mm, c), b'a');
-    assert_eq!(hart(&mut mm, c + P, AccessType::Load), Err(VmFault::Sigbus));
+    assert_eq!(
+        hart(&mut mm, c + P, AccessType::Load),
+        Err(UserFaultError::BUS_ADRERR)
+    );
     // Page offsets: page 1 of a 2-page file at the start of the mapping.
     let two = e.file("/two", 2);
     let tf = open(&two, O_RDONLY);
@@ -474,7 +477,10 @@ fn mremap_keeps_pgoff_and_the_reverse_map_follows_the_move() {
         pte(&mm, b + 2 * P).is_none(),
         "truncation found the moved VMA"
     );
-    assert_eq!(hart(&mut mm, b + P, AccessType::Load), Err(VmFault::Sigbus));
+    assert_eq!(
+        hart(&mut mm, b + P, AccessType::Load),
+        Err(UserFaultError::BUS_ADRERR)
+    );
     assert_eq!(load(&mut mm, b), b'b');
     drop(mm);
     e.cache_clean();

@@ -25,11 +25,12 @@ use std::sync::Arc;
 
 use devices::PAGE_SIZE;
 
-use super::fault::VmFault;
+use super::fault::FaultFlags;
+use super::gup::{vm_fault_to_errno, FollFlags};
 use super::pgtable::{pte_none, ForkCopy};
 use super::vma::{VmFlags, Vma};
 use super::{Mm, MmShared};
-use crate::errno::{Errno, KResult};
+use crate::errno::KResult;
 
 impl Mm {
     /// `dup_mm()` / `dup_mmap()`: the child address space of a `fork()` (or `clone()`
@@ -147,11 +148,10 @@ impl Mm {
         while va < vma.end {
             let slot = self.pgtable.pte_alloc(va)?;
             if pte_none(self.pgtable.ptep_get(slot)) {
-                self.do_shared_anon_page(vma, va, slot, false)
-                    .map_err(|e| match e {
-                        VmFault::Oom => Errno::ENOMEM,
-                        _ => Errno::EFAULT,
-                    })?;
+                let ret = self.do_shared_anon_page(vma, va, slot, FaultFlags::empty());
+                if let Some(e) = vm_fault_to_errno(ret, FollFlags::empty()) {
+                    return Err(e);
+                }
             }
             va += PAGE_SIZE;
         }

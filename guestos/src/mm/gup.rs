@@ -297,16 +297,23 @@ impl GupGeneration {
         }
     }
 
+    /// What `do_wp_page()` returns when it broke COW or reused the page: Linux ≤ 6.0's
+    /// `VM_FAULT_WRITE` for `DirtyCow` and `FollCow`, nothing for `Modern` (the bit was
+    /// removed once `FOLL_COW` went). It is the only way `faultin_page()` learns about
+    /// the COW.
+    pub const fn vm_fault_write(self) -> VmFault {
+        match self {
+            GupGeneration::DirtyCow | GupGeneration::FollCow => VmFault::WRITE,
+            GupGeneration::Modern => VmFault::empty(),
+        }
+    }
+
     /// The end of `faultin_page()`: what the generation does to the lookup flags after a
-    /// successful fault. `vm_fault_write` is Linux's `VM_FAULT_WRITE` (the fault went
-    /// through `do_wp_page()` and broke COW or reused the page).
-    pub fn faultin_page_fixup(
-        self,
-        vm_fault_write: bool,
-        vm_flags: VmFlags,
-        flags: &mut FollFlags,
-    ) {
-        if !vm_fault_write || vm_flags.contains(VmFlags::WRITE) {
+    /// successful fault that returned `ret`. `if ((ret & VM_FAULT_WRITE) && !(vma->vm_flags
+    /// & VM_WRITE))`: the fault went through `do_wp_page()` and broke COW or reused the
+    /// page in a VMA the lookup may not write ([`GupGeneration::vm_fault_write`]).
+    pub fn faultin_page_fixup(self, ret: VmFault, vm_flags: VmFlags, flags: &mut FollFlags) {
+        if !ret.contains(VmFault::WRITE) || vm_flags.contains(VmFlags::WRITE) {
             return;
         }
         match self {
@@ -726,12 +733,25 @@ fn follow_pte_slot(
     Ok(pfn)
 }
 
-/// `vm_fault_to_errno()`.
-fn vm_fault_to_errno(f: VmFault) -> Errno {
-    match f {
-        VmFault::Oom => Errno::ENOMEM,
-        VmFault::SigsegvMaperr | VmFault::SigsegvAccerr | VmFault::Sigbus => Errno::EFAULT,
+/// `vm_fault_to_errno()` (`include/linux/mm.h`): the errno for a fault result, `None`
+/// (Linux's 0) if it has none of the bits it maps. `VM_FAULT_OOM` → `ENOMEM`;
+/// `VM_FAULT_HWPOISON | HWPOISON_LARGE` → `EHWPOISON` with `FOLL_HWPOISON`, else
+/// `EFAULT`; `VM_FAULT_SIGBUS | SIGSEGV` → `EFAULT`.
+pub fn vm_fault_to_errno(fault: VmFault, foll_flags: FollFlags) -> Option<Errno> {
+    if fault.contains(VmFault::OOM) {
+        return Some(Errno::ENOMEM);
     }
+    if fault.intersects(VmFault::HWPOISON | VmFault::HWPOISON_LARGE) {
+        return Some(if foll_flags.contains(FollFlags::HWPOISON) {
+            Errno::EHWPOISON
+        } else {
+            Errno::EFAULT
+        });
+    }
+    if fault.intersects(VmFault::SIGBUS | VmFault::SIGSEGV) {
+        return Some(Errno::EFAULT);
+    }
+    None
 }
 
 /// `faultin_page()`: runs the fault handler for `address` on behalf of GUP
@@ -739,8 +759,17 @@ fn vm_fault_to_errno(f: VmFault) -> Errno {
 /// `FAULT_FLAG_UNSHARE` when `unshare`, `ALLOW_RETRY | KILLABLE` for `FOLL_UNLOCKABLE`),
 /// then applies the generation's rule ([`GupGeneration::faultin_page_fixup`]) to `flags`.
 ///
+/// The handler's `vm_fault_t` is converted as Linux does: `VM_FAULT_COMPLETED` and
+/// `VM_FAULT_RETRY` (the handler dropped the mmap lock) make Linux return `-EAGAIN` /
+/// `-EBUSY` and `__get_user_pages_locked()` re-take the lock and fault again with
+/// `FOLL_TRIED`; the [`MmapReadGuard`] is never dropped here, so the page is looked up
+/// again at once (with `FOLL_TRIED` after a retry). No handler returns either today. An
+/// error goes through [`vm_fault_to_errno`]; one it does not map (Linux `BUG()`s) is
+/// `EFAULT`. No OOM killer runs for GUP: the caller gets `ENOMEM`.
+///
 /// # Errors
-/// `EFAULT` for `FOLL_NOFAULT` or a fault that would signal, `ENOMEM` for OOM.
+/// `EFAULT` for `FOLL_NOFAULT` or a fault that would signal, `ENOMEM` for OOM,
+/// `EHWPOISON` for a poisoned page with `FOLL_HWPOISON`.
 pub fn faultin_page(
     guard: &mut MmapReadGuard<'_>,
     vma: &Vma,
@@ -778,15 +807,19 @@ pub fn faultin_page(
         fault_flags |= FaultFlags::UNSHARE;
     }
     let mm = &mut *guard.mm;
-    // VM_FAULT_WRITE: do_wp_page() broke COW (wp_page_copy) or reused the page.
-    let wp_before = mm.stats.wp_copy + mm.stats.wp_reuse;
-    mm.gup_fault = true;
-    let r = mm.handle_mm_fault_vma(vma, address, fault_flags);
-    mm.gup_fault = false;
-    r.map_err(vm_fault_to_errno)?;
-    let vm_fault_write = mm.stats.wp_copy + mm.stats.wp_reuse > wp_before;
-    mm.gup_gen
-        .faultin_page_fixup(vm_fault_write, vma.flags, flags);
+    // No FAULT_FLAG_USER: the handler sets A/D itself (no hart retries the access).
+    let ret = mm.handle_mm_fault_vma(vma, address, fault_flags);
+    if ret.contains(VmFault::COMPLETED) {
+        return Ok(());
+    }
+    if ret.is_error() {
+        return Err(vm_fault_to_errno(ret, *flags).unwrap_or(Errno::EFAULT));
+    }
+    if ret.contains(VmFault::RETRY) {
+        flags.insert(FollFlags::TRIED);
+        return Ok(());
+    }
+    mm.gup_gen.faultin_page_fixup(ret, vma.flags, flags);
     Ok(())
 }
 

@@ -502,10 +502,10 @@ fn generations_differ_only_in_the_four_documented_rules() {
         (Modern, f),
     ] {
         let mut flags = f;
-        gen.faultin_page_fixup(true, vmf, &mut flags);
+        gen.faultin_page_fixup(VmFault::WRITE, vmf, &mut flags);
         assert_eq!(flags, want, "{gen:?}");
         let mut flags = f;
-        gen.faultin_page_fixup(true, vmf | VmFlags::WRITE, &mut flags);
+        gen.faultin_page_fixup(VmFault::WRITE, vmf | VmFlags::WRITE, &mut flags);
         assert_eq!(flags, f, "{gen:?}: VM_WRITE VMAs are left alone");
     }
     assert_eq!(

@@ -76,29 +76,26 @@ impl Mm {
     /// existing huge PMD (NUMA-hinting protection restore, write-protect fault,
     /// `huge_pmd_set_accessed()` for Svade A/D and stale TLB entries).
     ///
-    /// Returns `None` when the PTE level must handle the fault: no huge PMD and none
-    /// allowed, `VM_FAULT_FALLBACK`, or a huge PMD that was just split.
-    pub(super) fn handle_pmd_fault(
-        &mut self,
-        vma: &Vma,
-        va: u64,
-        flags: FaultFlags,
-    ) -> Option<Result<(), VmFault>> {
+    /// Returns `VM_FAULT_FALLBACK` when the PTE level must handle the fault (no huge PMD
+    /// and none allowed, no huge page to allocate, or a huge PMD that was just split), as
+    /// `create_huge_pmd()` / `wp_huge_pmd()` do for `__handle_mm_fault()`; otherwise the
+    /// fault's result.
+    pub(super) fn handle_pmd_fault(&mut self, vma: &Vma, va: u64, flags: FaultFlags) -> VmFault {
         let haddr = va & !(HPAGE_PMD_SIZE - 1);
         let slot = match self.pgtable.pmd_alloc(va) {
             Ok(s) => s,
-            Err(Errno::ENOMEM) => return Some(Err(VmFault::Oom)),
-            Err(_) => return Some(Err(VmFault::Sigbus)),
+            Err(Errno::ENOMEM) => return VmFault::OOM,
+            Err(_) => return VmFault::SIGBUS,
         };
         let pmd = self.pgtable.ptep_get(slot);
         if pte_none(pmd) {
             if !self.thp_vma_allowable(vma, haddr) {
-                return None;
+                return VmFault::FALLBACK;
             }
             return self.do_huge_pmd_anonymous_page(vma, haddr, slot, flags);
         }
         if !pmd_trans_huge(pmd) {
-            return None;
+            return VmFault::FALLBACK;
         }
         let write = flags.contains(FaultFlags::WRITE);
         if pte_protnone(pmd) && vma.flags.is_accessible() {
@@ -108,19 +105,19 @@ impl Mm {
             self.pgtable
                 .change_protection(haddr, haddr + HPAGE_PMD_SIZE, vma.flags, &mut tlb);
             self.tlb_finish_mmu(tlb);
-            return Some(Ok(()));
+            return VmFault::empty();
         }
         if (write || flags.contains(FaultFlags::UNSHARE)) && !pte_write(pmd) {
             return self.do_huge_pmd_wp_page(vma, haddr, slot, pmd, flags);
         }
         // huge_pmd_set_accessed(): Svade A/D, or a stale TLB entry.
-        let entry = pmd.with(self.svade_ad(write));
+        let entry = pmd.with(self.svade_ad(flags, write));
         if entry != pmd && !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
-            return Some(Ok(()));
+            return VmFault::empty();
         }
         self.stats.spurious += 1;
         self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
-        Some(Ok(()))
+        VmFault::empty()
     }
 
     /// The huge zero folio, taking this address space's reference on it at its first use
@@ -137,11 +134,11 @@ impl Mm {
         Some(h)
     }
 
-    /// Counts `thp_fault_fallback` and asks for the PTE level.
-    fn thp_fallback(&mut self) -> Option<Result<(), VmFault>> {
+    /// Counts `thp_fault_fallback` and asks for the PTE level (`VM_FAULT_FALLBACK`).
+    fn thp_fallback(&mut self) -> VmFault {
         self.stats.thp_fault_fallback += 1;
         self.phys.pages.count_thp_event(ThpEvent::FaultFallback);
-        None
+        VmFault::FALLBACK
     }
 
     /// `folio_add_new_anon_rmap(folio, vma, haddr, RMAP_EXCLUSIVE)` for a new PMD-mapped
@@ -171,55 +168,55 @@ impl Mm {
     /// `do_huge_pmd_anonymous_page()`: first touch of a 2 MiB range. A read (or unshare)
     /// maps the huge zero folio read-only (`set_huge_zero_folio()`); a write maps a new
     /// zeroed THP (`__do_huge_pmd_anonymous_page()`). A page table is deposited with the
-    /// PMD. `None` (fallback to 4 KiB) when the folio cannot be allocated.
+    /// PMD. `VM_FAULT_FALLBACK` (to 4 KiB pages) when the folio cannot be allocated.
     fn do_huge_pmd_anonymous_page(
         &mut self,
         vma: &Vma,
         haddr: u64,
         slot: devices::GuestPhysAddr,
         flags: FaultFlags,
-    ) -> Option<Result<(), VmFault>> {
+    ) -> VmFault {
         let prot = vm_get_page_prot(vma.flags);
         if !flags.contains(FaultFlags::WRITE) {
             let Some(hz) = self.mm_get_huge_zero_folio() else {
                 return self.thp_fallback();
             };
             let Some(table) = self.pgtable.alloc_deposit_table() else {
-                return Some(Err(VmFault::Oom));
+                return VmFault::OOM;
             };
-            let entry = mk_pte(hz, prot.difference(PteFlags::W)).with(self.svade_ad(false));
+            let entry = mk_pte(hz, prot.difference(PteFlags::W)).with(self.svade_ad(flags, false));
             if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
                 self.pgtable.free_deposit_table(table);
-                return Some(Ok(()));
+                return VmFault::empty();
             }
             self.pgtable.deposit(haddr, table);
             self.stats.huge_zero_maps += 1;
             self.phys.pages.count_thp_event(ThpEvent::HugeZeroMap);
             self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(entry));
-            return Some(Ok(()));
+            return VmFault::empty();
         }
         let Some(head) = self.phys.pages.alloc_large_folio(&self.phys.ram, true) else {
             return self.thp_fallback();
         };
         let Some(table) = self.pgtable.alloc_deposit_table() else {
             self.phys.put_page(head);
-            return Some(Err(VmFault::Oom));
+            return VmFault::OOM;
         };
         self.folio_add_new_anon_rmap_pmd(head);
-        let mut entry = mk_pte(head, prot).with(self.svade_ad(true));
+        let mut entry = mk_pte(head, prot).with(self.svade_ad(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
         if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
             self.discard_new_huge_folio(head);
             self.pgtable.free_deposit_table(table);
-            return Some(Ok(()));
+            return VmFault::empty();
         }
         self.pgtable.deposit(haddr, table);
         self.stats.thp_fault_alloc += 1;
         self.phys.pages.count_thp_event(ThpEvent::FaultAlloc);
         self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(entry));
-        Some(Ok(()))
+        VmFault::empty()
     }
 
     /// `do_huge_pmd_wp_page()`: a write (or unshare) fault on a huge PMD without `W`.
@@ -239,13 +236,14 @@ impl Mm {
         slot: devices::GuestPhysAddr,
         pmd: mmu::Pte,
         flags: FaultFlags,
-    ) -> Option<Result<(), VmFault>> {
+    ) -> VmFault {
         let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
         let head = pte_pfn(pmd);
         if self.phys.pages.is_huge_zero_pfn(head) {
             if !unshare {
-                if let Some(r) = self.do_huge_pmd_wp_zero_page(vma, haddr, slot, pmd) {
-                    return Some(r);
+                let ret = self.do_huge_pmd_wp_zero_page(vma, haddr, slot, pmd, flags);
+                if !ret.contains(VmFault::FALLBACK) {
+                    return ret;
                 }
             }
             return self.split_huge_pmd_fallback(haddr, slot);
@@ -265,42 +263,43 @@ impl Mm {
             return self.split_huge_pmd_fallback(haddr, slot);
         }
         if unshare {
-            return Some(Ok(()));
+            return VmFault::empty();
         }
         // pmd_mkyoung(), maybe_pmd_mkwrite(pmd_mkdirty()).
-        let mut entry = pmd.with(self.svade_ad(true));
+        let mut entry = pmd.with(self.svade_ad(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
         if entry != pmd && self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
             self.stats.wp_reuse += 1;
             self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
+            return self.gup_gen.vm_fault_write();
         }
-        Some(Ok(()))
+        VmFault::empty()
     }
 
     /// A write fault on the huge zero folio: maps a new zeroed, exclusive THP in its
-    /// place (the deposited table stays with the PMD). `None` if no 2 MiB block is free.
+    /// place (the deposited table stays with the PMD). `VM_FAULT_FALLBACK` if no 2 MiB
+    /// block is free.
     fn do_huge_pmd_wp_zero_page(
         &mut self,
         vma: &Vma,
         haddr: u64,
         slot: devices::GuestPhysAddr,
         pmd: mmu::Pte,
-    ) -> Option<Result<(), VmFault>> {
+        flags: FaultFlags,
+    ) -> VmFault {
         let Some(head) = self.phys.pages.alloc_large_folio(&self.phys.ram, true) else {
-            self.stats.thp_fault_fallback += 1;
-            self.phys.pages.count_thp_event(ThpEvent::FaultFallback);
-            return None;
+            return self.thp_fallback();
         };
         self.folio_add_new_anon_rmap_pmd(head);
-        let mut entry = mk_pte(head, vm_get_page_prot(vma.flags)).with(self.svade_ad(true));
+        let mut entry = mk_pte(head, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
         if !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
             self.discard_new_huge_folio(head);
-            return Some(Ok(()));
+            return VmFault::empty();
         }
         self.stats.thp_fault_alloc += 1;
         self.stats.wp_copy += 1;
@@ -310,19 +309,15 @@ impl Mm {
             haddr + HPAGE_PMD_SIZE,
             pte_exec(pmd) || pte_exec(entry),
         );
-        Some(Ok(()))
+        self.gup_gen.vm_fault_write()
     }
 
     /// `__split_huge_pmd()` + `VM_FAULT_FALLBACK`.
-    fn split_huge_pmd_fallback(
-        &mut self,
-        haddr: u64,
-        slot: devices::GuestPhysAddr,
-    ) -> Option<Result<(), VmFault>> {
+    fn split_huge_pmd_fallback(&mut self, haddr: u64, slot: devices::GuestPhysAddr) -> VmFault {
         let mut tlb = MmuGather::default();
         self.pgtable.split_huge_pmd(haddr, slot, &mut tlb);
         self.tlb_finish_mmu(tlb);
-        None
+        VmFault::FALLBACK
     }
 
     /// `vma_adjust_trans_huge()`: before a VMA is split at `start` and/or `end`, splits

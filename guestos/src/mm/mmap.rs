@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use devices::PAGE_SIZE;
 
-use super::fault::{FaultFlags, VmFault};
+use super::fault::FaultFlags;
 use super::page_alloc::{PageFlags, Pfn};
 use super::pgtable::pte_write;
 use super::rmap::FileVmaRange;
@@ -593,7 +593,7 @@ impl Mm {
                         .pgtable
                         .follow_pte(va)
                         .is_some_and(|p| !write || pte_write(p.pte));
-                    if !done && self.handle_mm_fault_vma(&vma, va, flags).is_err() {
+                    if !done && self.handle_mm_fault_vma(&vma, va, flags).is_error() {
                         return;
                     }
                     va += PAGE_SIZE;
@@ -1109,10 +1109,12 @@ impl Mm {
         if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
             return self.mremap_to(addr, old_len, new_addr, new_len, flags);
         }
+        // "Always allow a shrinking remap: that just unmaps the unnecessary pages" — with
+        // munmap's range checks, so a huge old_len is EINVAL, never an unmap of
+        // everything above addr.
         if old_len >= new_len {
             if old_len > new_len {
-                let end = addr.checked_add(old_len).ok_or(Errno::EINVAL)?;
-                self.do_vmi_munmap(addr + new_len, end)?;
+                self.munmap_tail(addr, old_len, new_len)?;
             }
             return Ok(addr);
         }
@@ -1144,6 +1146,14 @@ impl Mm {
         };
         let dst = self.get_unmapped_area(0, new_len, map_flags)?;
         self.move_vma(&vma, addr, old_len, new_len, dst, flags)
+    }
+
+    /// Unmaps `[addr + new_len, addr + old_len)` for a shrinking `mremap`
+    /// (`do_vmi_munmap(addr + new_len, old_len - new_len)`): `EINVAL` unless the range lies
+    /// inside user space, as for `munmap`.
+    fn munmap_tail(&mut self, addr: u64, old_len: u64, new_len: u64) -> KResult<()> {
+        let start = addr.checked_add(new_len).ok_or(Errno::EINVAL)?;
+        self.do_munmap(start, old_len - new_len).map(|_| ())
     }
 
     /// `vma_to_resize()`.
@@ -1205,7 +1215,7 @@ impl Mm {
             self.do_munmap(new_addr, new_len)?;
         }
         if old_len > new_len {
-            self.do_vmi_munmap(addr + new_len, old_end)?;
+            self.munmap_tail(addr, old_len, new_len)?;
             old_len = new_len;
         }
         let vma = self.vma_to_resize(addr, old_len, new_len, flags)?;
@@ -1373,11 +1383,10 @@ impl Mm {
                     }
                 }
             }
-            self.handle_mm_fault_vma(&vma, addr, FaultFlags::WRITE)
-                .map_err(|e| match e {
-                    VmFault::Oom => Errno::ENOMEM,
-                    _ => Errno::EFAULT,
-                })?;
+            let ret = self.handle_mm_fault_vma(&vma, addr, FaultFlags::WRITE);
+            if let Some(e) = super::gup::vm_fault_to_errno(ret, super::FollFlags::empty()) {
+                return Err(e);
+            }
         }
         Err(Errno::EFAULT)
     }

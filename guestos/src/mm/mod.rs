@@ -15,7 +15,8 @@
 //! - Exec: `Mm::new(phys, mode, ad, asid)`, then [`Mm::map_region`] /
 //!   [`Mm::write_region`] for the segments and bss, [`Mm::setup_stack`] for the stack,
 //!   [`Mm::init_brk`] for the heap; load `satp` from [`Mm::satp`] on the harts.
-//! - A hart's page-fault exit: [`Mm::handle_user_fault`]; `Err` is the signal to deliver.
+//! - A hart's page-fault exit: [`Mm::do_page_fault`]; `Err` is the signal to deliver or
+//!   the OOM killer to run ([`UserFaultError`]).
 //! - System calls: `do_mmap`/`sys_mmap`, `do_munmap`, `mprotect`, `madvise`, `brk`,
 //!   `mremap` (in [`mmap`]); `copy_{to,from}_user` through [`crate::UserAccess`].
 //! - After every syscall or fault: [`Mm::take_tlb_flush`], and issue `sfence.vma` (and an
@@ -23,7 +24,7 @@
 //! - Fork: `child = parent.dup_mmap(new_asid)?` ([`Mm::dup_mmap`]), then drain the
 //!   **parent's** [`Mm::take_tlb_flush`] and `sfence.vma` its ASID before it runs again
 //!   (its private pages just became read-only); the child loads [`Mm::satp`] of its own
-//!   `Mm`. Later write faults on either side are ordinary [`Mm::handle_user_fault`]s.
+//!   `Mm`. Later write faults on either side are ordinary [`Mm::do_page_fault`]s.
 //! - Exit: drop the `Mm` (or [`Mm::exit_mmap`]); every page table returns to the
 //!   allocator, and every page whose last mapping this was (the other side of a fork may
 //!   still map it). A task that stays behind as a zombie calls [`Mm::release`] instead,
@@ -66,7 +67,7 @@ use devices::{GuestMemory, PAGE_SIZE};
 use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
 
 pub use events::{EventCounter, KernelEventCounts, KernelEvents};
-pub use fault::{FaultFlags, VmFault};
+pub use fault::{mm_fault_error, FaultFlags, UserFaultError, VmFault};
 pub use gup::{FastView, FollFlags, GupFastMm, GupGeneration, MmapReadGuard};
 pub use mm_struct::{MmGrab, MmStruct, MmUsers, MmapReadLock, MmapWriteLock};
 pub use page_alloc::{
@@ -446,15 +447,15 @@ pub struct Mm {
     huge_zero_ref: bool,
     /// Which kernel generation's GUP rules apply (see [`gup::GupGeneration`]).
     gup_gen: GupGeneration,
-    /// Set while GUP's `faultin_page()` runs the fault handler: no hart will retry the
-    /// access, so the handler sets A/D itself (see `fault.rs`).
-    gup_fault: bool,
     /// What the files this address space maps see of it (their `i_mmap` entries): the
     /// file VMAs and a second handle on the page table, for truncation and writeback
     /// started from another process. See [`rmap`].
     rmap: Arc<MmRmap>,
     /// Whether the last list published to `rmap` was non-empty.
     has_file_vmas: bool,
+    /// `MMF_OOM_SKIP`: the OOM reaper has taken this address space's memory
+    /// ([`Mm::oom_reap_task_mm`]); the OOM killer no longer considers it.
+    oom_skip: bool,
     dead: bool,
     /// A number no other address space of this run has (see [`Mm::id`]).
     id: u64,
@@ -497,9 +498,9 @@ impl Mm {
             shared: Arc::new(MmShared::default()),
             huge_zero_ref: false,
             gup_gen: GupGeneration::default(),
-            gup_fault: false,
             rmap,
             has_file_vmas: false,
+            oom_skip: false,
             dead: false,
             id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
@@ -664,6 +665,58 @@ impl Mm {
     /// a dead `Mm`: check [`Mm::is_dead`] first (`mmget_not_zero()` failing).
     pub fn release(&mut self) {
         self.teardown();
+    }
+
+    /// `get_mm_rss()`: resident pages, in 4 KiB pages (see [`PageTable::rss_pages`]).
+    pub fn get_mm_rss(&self) -> u64 {
+        if self.dead {
+            return 0;
+        }
+        self.pgtable.rss_pages()
+    }
+
+    /// `mm_pgtables_bytes() / PAGE_SIZE`: page-table frames, the root included.
+    pub fn mm_pgtables_pages(&self) -> u64 {
+        if self.dead {
+            return 0;
+        }
+        self.pgtable.nr_tables()
+    }
+
+    /// `MMF_OOM_SKIP`: whether the OOM reaper already took this address space's memory.
+    pub fn mmf_oom_skip(&self) -> bool {
+        self.oom_skip
+    }
+
+    /// `__oom_reap_task_mm()` (`mm/oom_kill.c`): unmaps the memory of an OOM victim that
+    /// cannot exit at once (it runs on another hart): every VMA except `VM_HUGETLB |
+    /// VM_PFNMAP` ones that is private (anonymous or a file's COW copies; Linux's
+    /// `vma_is_anonymous() || !VM_SHARED`; shared anonymous memory is shmem in Linux, so
+    /// it stays) has its PTEs zapped; VMAs stay. Then sets `MMF_OOM_SKIP`. The caller
+    /// drains [`Mm::take_tlb_flush`] on the harts. Returns the pages unmapped (4 KiB
+    /// units).
+    pub fn oom_reap_task_mm(&mut self) -> u64 {
+        if self.dead || self.oom_skip {
+            self.oom_skip = true;
+            return 0;
+        }
+        let ranges: Vec<(u64, u64)> = self
+            .vmas
+            .iter()
+            .filter(|v| {
+                !v.flags
+                    .intersects(VmFlags::HUGETLB | VmFlags::PFNMAP | VmFlags::SHARED)
+            })
+            .map(|v| (v.start, v.end))
+            .collect();
+        let mut tlb = MmuGather::default();
+        let reaped = ranges
+            .into_iter()
+            .map(|(start, end)| self.pgtable.zap_pte_range(start, end, &mut tlb))
+            .sum();
+        self.tlb_finish_mmu(tlb);
+        self.oom_skip = true;
+        reaped
     }
 
     /// Whether the address space has been released ([`Mm::release`]): Linux's

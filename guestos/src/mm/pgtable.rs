@@ -1317,6 +1317,21 @@ impl PageTable {
         self.count_tables(self.pgd, self.levels - 1)
     }
 
+    /// `get_mm_rss()`: 4 KiB pages mapped by present user entries (a huge PMD counts
+    /// 512), the zero pages and frames without `struct page` excluded (Linux's
+    /// `MM_ANONPAGES + MM_FILEPAGES + MM_SHMEMPAGES`, which a zero-page mapping does not
+    /// increment). Walks the page table: the counters Linux keeps are not kept here.
+    pub fn rss_pages(&self) -> u64 {
+        let mut rss = 0;
+        self.for_each_pte(0, self.user_top(), &mut |_, _, pte, level| {
+            if pte_present(pte) && self.vm_normal_page(pte).is_some() {
+                rss += if level == 0 { 1 } else { HPAGE_PMD_NR };
+            }
+            Step::Next
+        });
+        rss
+    }
+
     fn count_tables(&self, table: Pfn, level: usize) -> u64 {
         let mut n = 1;
         if level > 0 {

@@ -1,6 +1,6 @@
 //! What the mm unit tests (and procfs's) share: fresh guest RAM with its page allocator
 //! and an address space in it, a hart's user-mode access (the hardware walker, and on a
-//! page fault the kernel's `handle_user_fault()` and a retry, as the trap path does), and
+//! page fault the kernel's `do_page_fault()` and a retry, as the trap path does), and
 //! the page allocator's audit.
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use mmu::{
 };
 
 use super::mmap::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
-use super::{Mm, PageAllocAudit, PhysMem, VmFault};
+use super::{Mm, PageAllocAudit, PhysMem, UserFaultError};
 
 /// One base page, in bytes.
 pub const P: u64 = PAGE_SIZE;
@@ -56,12 +56,12 @@ pub fn uwalk(mm: &Mm, va: u64, access: AccessType) -> Result<Translation, WalkFa
 ///
 /// # Errors
 /// The kernel's verdict on a fault it refuses (`SIGSEGV`, `SIGBUS`…).
-pub fn touch(mm: &mut Mm, va: u64, access: AccessType) -> Result<Translation, VmFault> {
+pub fn touch(mm: &mut Mm, va: u64, access: AccessType) -> Result<Translation, UserFaultError> {
     for _ in 0..4 {
         match uwalk(mm, va, access) {
             Ok(t) => return Ok(t),
             Err(WalkFault::AccessFault) => panic!("access fault at {va:#x}"),
-            Err(WalkFault::PageFault) => mm.handle_user_fault(va, access)?,
+            Err(WalkFault::PageFault) => mm.do_page_fault(va, access)?,
         }
     }
     panic!("fault at {va:#x} never resolved");
@@ -71,7 +71,7 @@ pub fn touch(mm: &mut Mm, va: u64, access: AccessType) -> Result<Translation, Vm
 ///
 /// # Errors
 /// As [`touch`].
-pub fn hart(mm: &mut Mm, va: u64, access: AccessType) -> Result<GuestPhysAddr, VmFault> {
+pub fn hart(mm: &mut Mm, va: u64, access: AccessType) -> Result<GuestPhysAddr, UserFaultError> {
     touch(mm, va, access).map(|t| t.pa(GuestVirtAddr(va)))
 }
 

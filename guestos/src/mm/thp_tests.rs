@@ -66,7 +66,7 @@ fn write_fault_maps_one_level1_leaf_and_the_hardware_sets_d_on_it() {
         let huge_before = phys.pages.nr_free_huge();
         let tables_before = mm.page_table().nr_tables();
         let va = a + H + 0x1238;
-        mm.handle_user_fault(va, AccessType::Store).unwrap();
+        mm.do_page_fault(va, AccessType::Store).unwrap();
         let slot = mm.page_table().follow_pte(va).unwrap();
         assert_eq!(slot.level, 1, "one level-1 leaf (a PMD)");
         assert!(pte_write(slot.pte));
@@ -434,7 +434,7 @@ fn partial_munmap_splits_the_pmd_then_the_folio_frees_the_hole() {
     }
     assert_eq!(
         touch(&mut mm, a + 100 * P, AccessType::Load),
-        Err(VmFault::SigsegvMaperr)
+        Err(UserFaultError::SEGV_MAPERR)
     );
     drop(mm);
     all_freed(&phys);
@@ -451,7 +451,7 @@ fn mprotect_whole_pmd_changes_one_entry_partial_splits() {
     assert!(s.level == 1 && !pte_write(s.pte));
     assert_eq!(
         touch(&mut mm, a, AccessType::Store),
-        Err(VmFault::SigsegvAccerr)
+        Err(UserFaultError::SEGV_ACCERR)
     );
     mm.mprotect(a, H, RW).unwrap();
     assert!(
@@ -465,7 +465,7 @@ fn mprotect_whole_pmd_changes_one_entry_partial_splits() {
     assert_eq!(mm.vmas().iter().count(), 3);
     assert_eq!(
         touch(&mut mm, a + 8 * P, AccessType::Store),
-        Err(VmFault::SigsegvAccerr)
+        Err(UserFaultError::SEGV_ACCERR)
     );
     hart_write(&mut mm, a + 9 * P, 5);
     assert_eq!(hart_read(&mut mm, a), 1);
@@ -945,7 +945,7 @@ impl Model {
     }
 }
 
-fn byte_at(mm: &mut Mm, va: u64, access: AccessType) -> Result<GuestPhysAddr, VmFault> {
+fn byte_at(mm: &mut Mm, va: u64, access: AccessType) -> Result<GuestPhysAddr, UserFaultError> {
     touch(mm, va, access).map(|t| t.pa(GuestVirtAddr(va)))
 }
 
@@ -972,9 +972,9 @@ proptest! {
                     let pg = (off / P) as usize;
                     let r = byte_at(&mut mm, a + off, AccessType::Store);
                     if m.unmapped[pg] {
-                        prop_assert_eq!(r, Err(VmFault::SigsegvMaperr));
+                        prop_assert_eq!(r, Err(UserFaultError::SEGV_MAPERR));
                     } else if m.ro[pg] {
-                        prop_assert_eq!(r, Err(VmFault::SigsegvAccerr));
+                        prop_assert_eq!(r, Err(UserFaultError::SEGV_ACCERR));
                     } else {
                         phys.ram.write_bytes(r.unwrap(), &[v]).unwrap();
                         m.bytes.insert(off, v);
@@ -984,7 +984,7 @@ proptest! {
                     let pg = (off / P) as usize;
                     let r = byte_at(&mut mm, a + off, AccessType::Load);
                     if m.unmapped[pg] {
-                        prop_assert_eq!(r, Err(VmFault::SigsegvMaperr));
+                        prop_assert_eq!(r, Err(UserFaultError::SEGV_MAPERR));
                     } else {
                         let mut b = [0u8];
                         phys.ram.read_bytes(r.unwrap(), &mut b).unwrap();

@@ -59,7 +59,10 @@ impl Mm {
                     } else {
                         FaultFlags::DEFAULT
                     };
-                    self.handle_mm_fault(va, flags).map_err(|_| Errno::EFAULT)?;
+                    // A kernel-mode fault: mm_fault_error() → no_context() → the
+                    // exception fixup, EFAULT, whatever the fault result.
+                    self.handle_page_fault(va, flags)
+                        .map_err(|_| Errno::EFAULT)?;
                     // This walker has no TLB, so the retry sees the new PTE at once; the
                     // flush the fault recorded is for the harts.
                 }

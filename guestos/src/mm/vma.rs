@@ -181,12 +181,15 @@ pub trait MappedFile: Send + Sync + fmt::Debug {
     /// now (a later writeback cannot fail for lack of space; tmpfs charges at fault time
     /// too).
     ///
+    /// Linux's `->fault` returns its `vm_fault_t` and the page in `vmf->page`; here the
+    /// page is the `Ok` value and the error bits the `Err` value.
+    ///
     /// # Errors
-    /// [`VmFault::Sigbus`] beyond the end of the file or when the backing store is full
-    /// (`ENOSPC`); [`VmFault::Oom`] when no frame is free.
+    /// `VM_FAULT_SIGBUS` beyond the end of the file or when the backing store is full
+    /// (`ENOSPC`); `VM_FAULT_OOM` when no frame is free.
     fn fault(&self, index: u64, may_write: bool) -> Result<Pfn, VmFault> {
         let _ = (index, may_write);
-        Err(VmFault::Sigbus)
+        Err(VmFault::SIGBUS)
     }
 
     /// `vma_link_file()`: records that the address space behind `mm` maps this file, so

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::mm::mmap::MAP_ANONYMOUS;
 use crate::mm::MappedFile;
 use crate::process::Task;
-use crate::signal::restore_sigframe;
+use crate::signal::{force_sig, restore_sigframe, SIGSEGV};
 use crate::uaccess::UserAccess;
 use nr::*;
 
@@ -352,7 +352,11 @@ pub fn handle(
         }
         SYS_rt_sigreturn => {
             let mut ctx = hart.save_context();
-            restore_sigframe(&mut *mm, &mut ctx, &mut p.signals)?;
+            if restore_sigframe(&mut *mm, &mut ctx, &mut p.signals).is_err() {
+                // badframe: force_sig(SIGSEGV); return 0.
+                force_sig(&mut p.signals, &mut p.pending, SIGSEGV);
+                return Ok(SyscallOutcome::Return(0));
+            }
             hart.restore_context(&ctx);
             Ok(SyscallOutcome::Resume)
         }

@@ -1,0 +1,687 @@
+//! Data memory: the one seam every data access of the hart passes through.
+//!
+//! # The seam
+//!
+//! Every load, store, LR, SC and AMO the hart executes — integer and FP, aligned or
+//! misaligned, within a page or split across two — is described by one [`MemOp`]
+//! (effective virtual address, width in bytes, [`MemOpKind`]) and carried out by
+//! [`Hart::data_access`], and by nothing else. Instruction fetch is not a data access: it
+//! has its own one-page micro-ITLB (`fetch.rs`) and shares only [`Hart::translate_page`]
+//! with this module.
+//!
+//! `data_access` has two paths:
+//! - **Fast** (inline at every call site): a load or store that lies inside one page whose
+//!   VPN is tagged in the direct-mapped host-pointer cache (QEMU softmmu's TLB with its
+//!   addend, made safe by [`HostPage`]) moves the bytes with one relaxed atomic access and
+//!   counts a TLB hit. The cache is *inclusive* of the TLB: an entry is filled only from a
+//!   TLB entry, in `translate_page`, and dropped whenever that TLB entry is evicted or
+//!   invalidated (`sfence.vma`, `satp` writes), so it never lets an access through that
+//!   the TLB would not, and the TLB counters stay exact. A write tag is installed only
+//!   from a TLB entry whose cached PTE has W=1 and D=1, so a store to a clean page always
+//!   reaches the walker and sets D (*Privileged ISA, §"Virtual Address Translation
+//!   Process", step 9*), and never for a page that holds decoded instructions, so stores
+//!   to code invalidate the decoded page.
+//! - **Slow** (out of line): everything else — LR/SC/AMO, accesses that cross a page,
+//!   and loads and stores that miss the host-pointer cache. [`Hart::data_pages`] resolves
+//!   the one or two pages the access touches through the TLB, then the hardware walker
+//!   ([`mmu::walk`], which sets A/D under Svadu), before a single byte moves, so a split
+//!   store that faults on its second page writes nothing; then the access is performed on
+//!   those pages.
+//!
+//! # Where a memory-tag check attaches
+//!
+//! A Zimt tag check (DESIGN.md: the pointer's 4-bit tag against the tag of every 16-byte
+//! granule the access touches; a mismatch is the software-check exception, cause 18,
+//! `stval` 4) needs the pointer tag (the top bits of `MemOp::va`, masked off under
+//! Ssnpm before translation), and the physical granules. It is added here in two lines
+//! and nowhere else:
+//! 1. in [`Hart::data_pages`], after both pages are resolved and before any access is
+//!    performed: compare the tag of each granule of `[va, va + size)` on `DataPages`
+//!    with the pointer tag and return `Exit::TagCheckFault` on a mismatch — the state
+//!    is then untouched, as for any other trap;
+//! 2. in `translate_page`, where fast-path entries are installed: a page whose PTE
+//!    enables tag checks gets no read or write tag, so all its accesses take the slow
+//!    path and therefore step 1 (an entry could instead carry the page's tag storage and
+//!    check inline; the slow path keeps the fast path's cost for untagged pages at zero).
+//!
+//! A block or JIT tier calls `data_access` with the same `MemOp` and inherits the fast
+//! path, the walker, the counters, precise faults and the tag check unchanged.
+
+use std::sync::atomic::Ordering;
+
+use devices::{AmoOp, GuestMemory, GuestPhysAddr, HostPage};
+use mmu::{
+    check_leaf_permission, walk, AccessType, AdScheme, GuestVirtAddr, PteFlags, SatpMode, Tlb,
+    TlbEntry, WalkFault,
+};
+
+use super::{Hart, NO_VPN};
+use crate::exit::Exit;
+
+/// Entries of the host-pointer data cache (direct-mapped on the low VPN bits).
+pub(super) const FAST_ENTRIES: usize = 256;
+/// Bytes per page (the host-pointer cache and the split logic work on 4 KiB pages).
+const PAGE_BYTES: u64 = 0x1000;
+
+/// One entry of the host-pointer cache: the VPN it grants loads for (`tag_r`), the VPN it
+/// grants stores for (`tag_w`), either [`NO_VPN`], and the host page they map to.
+#[derive(Clone, Copy)]
+pub(super) struct FastEntry<'m> {
+    tag_r: u64,
+    tag_w: u64,
+    page: Option<HostPage<'m>>,
+}
+
+impl FastEntry<'_> {
+    pub(super) const EMPTY: Self = Self {
+        tag_r: NO_VPN,
+        tag_w: NO_VPN,
+        page: None,
+    };
+}
+
+/// What a data access does to memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MemOpKind {
+    /// A load (`lb`…`ld`, `lbu`…`lwu`, `flw`, `fld`): yields the `size` bytes at `va`,
+    /// zero-extended.
+    Load,
+    /// A store (`sb`…`sd`, `fsw`, `fsd`) of the low `size` bytes of the value; yields 0.
+    Store(u64),
+    /// `lr.w`/`lr.d`: an acquire load that records the reservation (see "LR/SC" on
+    /// [`Hart`]); yields the value, zero-extended.
+    LoadReserved,
+    /// `sc.w`/`sc.d` of the value: yields what `rd` receives, 0 on success, 1 on failure.
+    StoreConditional(u64),
+    /// An AMO (`amoswap`…`amomaxu`, `.w` or `.d`) with the value of `rs2`: yields the old
+    /// value, zero-extended.
+    Amo(AmoOp, u64),
+}
+
+impl MemOpKind {
+    /// The access it translates and faults as: LR is a load; SC and AMOs raise store/AMO
+    /// faults (exception codes 6, 7 and 15 of *Privileged ISA, §"Machine Cause Register
+    /// (mcause)"*).
+    #[inline(always)]
+    fn access_type(self) -> AccessType {
+        match self {
+            Self::Load | Self::LoadReserved => AccessType::Load,
+            Self::Store(_) | Self::StoreConditional(_) | Self::Amo(..) => AccessType::Store,
+        }
+    }
+
+    /// LR/SC/AMO: must be naturally aligned and are performed as one atomic operation on
+    /// guest RAM.
+    #[inline(always)]
+    fn is_atomic(self) -> bool {
+        !matches!(self, Self::Load | Self::Store(_))
+    }
+}
+
+/// One data access as the seam sees it: what [`Hart::data_access`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemOp {
+    /// The effective virtual address (`rs1 + imm`, or `rs1` for LR/SC/AMO).
+    pub va: u64,
+    /// Width in bytes: 1, 2, 4 or 8.
+    pub size: u8,
+    /// What the access does.
+    pub kind: MemOpKind,
+}
+
+impl MemOp {
+    /// A load of `size` bytes at `va`.
+    #[inline(always)]
+    pub(crate) fn load(va: u64, size: u8) -> Self {
+        Self {
+            va,
+            size,
+            kind: MemOpKind::Load,
+        }
+    }
+
+    /// A store of the low `size` bytes of `value` at `va`.
+    #[inline(always)]
+    pub(crate) fn store(va: u64, size: u8, value: u64) -> Self {
+        Self {
+            va,
+            size,
+            kind: MemOpKind::Store(value),
+        }
+    }
+
+    /// Byte offset of `va` in its page.
+    #[inline(always)]
+    fn offset(&self) -> usize {
+        (self.va & (PAGE_BYTES - 1)) as usize
+    }
+}
+
+/// The host pages a slow-path access touches, resolved (translated, permission-checked,
+/// A/D set) before any byte of it moves.
+#[derive(Clone, Copy)]
+struct DataPages<'m> {
+    /// The page of `va`.
+    first: HostPage<'m>,
+    /// For an access that crosses into the next page: the bytes that fall in `first`, and
+    /// the next page.
+    split: Option<(usize, HostPage<'m>)>,
+}
+
+impl DataPages<'_> {
+    /// The guest-physical address of `op.va` (of its first byte).
+    fn pa(&self, op: &MemOp) -> GuestPhysAddr {
+        GuestPhysAddr(self.first.pa().raw() | op.offset() as u64)
+    }
+}
+
+/// Loads `size` bytes at `offset` of `p`, zero-extended; `None` if they cross the page end.
+#[inline(always)]
+fn page_load(p: HostPage<'_>, offset: usize, size: u8) -> Option<u64> {
+    match size {
+        1 => p.load_u8(offset).map(u64::from),
+        2 => p.load_u16(offset).map(u64::from),
+        4 => p.load_u32(offset).map(u64::from),
+        _ => p.load_u64(offset),
+    }
+}
+
+/// Stores the low `size` bytes of `value` at `offset` of `p`; `false` (nothing written) if
+/// they cross the page end.
+#[inline(always)]
+fn page_store(p: HostPage<'_>, offset: usize, size: u8, value: u64) -> bool {
+    match size {
+        1 => p.store_u8(offset, value as u8),
+        2 => p.store_u16(offset, value as u16),
+        4 => p.store_u32(offset, value as u32),
+        _ => p.store_u64(offset, value),
+    }
+}
+
+impl<'m> Hart<'m> {
+    /// The TLB (for inspection).
+    pub fn tlb(&self) -> &Tlb {
+        &self.tlb
+    }
+
+    /// The A/D scheme.
+    pub fn ad_scheme(&self) -> AdScheme {
+        self.ad
+    }
+
+    /// `sfence.vma`: `va = None` is rs1=x0, `asid = None` is rs2=x0 (see [`Tlb::sfence_vma`]).
+    pub fn sfence_vma(&mut self, va: Option<u64>, asid: Option<u16>) {
+        self.tlb.sfence_vma(va.map(GuestVirtAddr), asid);
+        self.flush_fast();
+    }
+
+    /// Drops the whole host-pointer cache and the fetch translation (they are not
+    /// ASID-tagged).
+    pub(super) fn flush_fast(&mut self) {
+        self.fast.fill(FastEntry::EMPTY);
+        self.fetch_vpn = NO_VPN;
+        self.fetch_page = None;
+    }
+
+    /// Drops cached copies of a TLB entry that was displaced (inclusion).
+    fn drop_cached(&mut self, e: &TlbEntry) {
+        if e.level == 0 {
+            let f = &mut self.fast[(e.vpn as usize) & (FAST_ENTRIES - 1)];
+            if f.tag_r == e.vpn || f.tag_w == e.vpn {
+                *f = FastEntry::EMPTY;
+            }
+        } else {
+            for f in self.fast.iter_mut() {
+                if (f.tag_r != NO_VPN && e.covers(f.tag_r))
+                    || (f.tag_w != NO_VPN && e.covers(f.tag_w))
+                {
+                    *f = FastEntry::EMPTY;
+                }
+            }
+        }
+        if self.fetch_vpn != NO_VPN && e.covers(self.fetch_vpn) {
+            self.fetch_vpn = NO_VPN;
+        }
+    }
+
+    /// Revokes the write tags of every host-pointer entry on physical page `ppn`, so that
+    /// stores to it take the slow path (it now holds decoded instructions).
+    pub(super) fn revoke_fast_writes(&mut self, ppn: u64) {
+        for f in self.fast.iter_mut() {
+            if f.tag_w != NO_VPN && f.page.is_some_and(|p| p.pa().ppn() == ppn) {
+                f.tag_w = NO_VPN;
+            }
+        }
+    }
+
+    /// Translates the page of `va` for `access` through the TLB (filling it from the walker
+    /// on a miss, and charging the walk's modelled cycles), fills the host-pointer cache
+    /// for data accesses, and returns the host page.
+    ///
+    /// # Errors
+    /// [`Exit::PageFault`] when the walk or the cached permissions refuse `access`;
+    /// [`Exit::AccessFault`] when a PTE or the page itself is outside guest RAM.
+    pub(super) fn translate_page(
+        &mut self,
+        va: u64,
+        access: AccessType,
+    ) -> Result<HostPage<'m>, Exit> {
+        let vaddr = GuestVirtAddr(va);
+        let fault = |access| Exit::PageFault { va: vaddr, access };
+        let (pa, flags) = if self.mode == SatpMode::Bare {
+            (GuestPhysAddr(va), None)
+        } else {
+            let need_dirty = access == AccessType::Store;
+            let hit = self
+                .tlb
+                .lookup(vaddr, self.asid, need_dirty)
+                .map(TlbEntry::translation);
+            let t = match hit {
+                Some(t) => {
+                    self.counters.tlb_hits += 1;
+                    t
+                }
+                None => {
+                    self.counters.tlb_misses += 1;
+                    let before = self.counters;
+                    let r = walk(
+                        self.mem,
+                        self.satp,
+                        vaddr,
+                        access,
+                        self.ctx,
+                        self.ad,
+                        &mut self.counters,
+                    );
+                    self.cycles += u64::from(self.cost.tlb_miss)
+                        + (self.counters.pte_loads - before.pte_loads)
+                            * u64::from(self.cost.walk_level)
+                        + (self.counters.ad_updates - before.ad_updates)
+                            * u64::from(self.cost.ad_update);
+                    let t = r.map_err(|f| match f {
+                        WalkFault::PageFault => fault(access),
+                        WalkFault::AccessFault => Exit::AccessFault { va: vaddr, access },
+                    })?;
+                    if let Some(victim) = self.tlb.insert(vaddr, self.asid, &t) {
+                        self.drop_cached(&victim);
+                    }
+                    t
+                }
+            };
+            // A TLB hit re-checks the cached permissions (the walker checked them on a fill).
+            if !check_leaf_permission(t.flags(), access, self.ctx) {
+                return Err(fault(access));
+            }
+            (t.pa(vaddr), Some(t.flags()))
+        };
+        let page = self
+            .mem
+            .host_page(pa)
+            .ok_or(Exit::AccessFault { va: vaddr, access })?;
+        if access != AccessType::Fetch {
+            let vpn = va >> 12;
+            let e = &mut self.fast[(vpn as usize) & (FAST_ENTRIES - 1)];
+            if e.page.is_none_or(|p| p.pa() != page.pa()) || (e.tag_r != vpn && e.tag_w != vpn) {
+                *e = FastEntry {
+                    tag_r: NO_VPN,
+                    tag_w: NO_VPN,
+                    page: Some(page),
+                };
+            }
+            let allow = |acc| flags.is_none_or(|f| check_leaf_permission(f, acc, self.ctx));
+            if allow(AccessType::Load) {
+                e.tag_r = vpn;
+            }
+            let dirty = flags.is_none_or(|f| f.contains(PteFlags::D));
+            if allow(AccessType::Store) && dirty && !self.code_ppns.contains(&page.pa().ppn()) {
+                e.tag_w = vpn;
+            }
+        }
+        Ok(page)
+    }
+
+    // ---- the seam ----------------------------------------------------------------------
+
+    /// The host page for a load from `va`, if the host-pointer cache grants it.
+    #[inline(always)]
+    fn fast_read(&self, va: u64) -> Option<HostPage<'m>> {
+        let e = &self.fast[((va >> 12) as usize) & (FAST_ENTRIES - 1)];
+        if e.tag_r == va >> 12 {
+            e.page
+        } else {
+            None
+        }
+    }
+
+    /// The host page for a store to `va`, if the host-pointer cache grants it.
+    #[inline(always)]
+    fn fast_write(&self, va: u64) -> Option<HostPage<'m>> {
+        let e = &self.fast[((va >> 12) as usize) & (FAST_ENTRIES - 1)];
+        if e.tag_w == va >> 12 {
+            e.page
+        } else {
+            None
+        }
+    }
+
+    /// Performs the data access `op` — the one seam through which every load, store, LR,
+    /// SC and AMO of the hart passes (see the module docs) — and returns what it yields
+    /// (see [`MemOpKind`]): the loaded value zero-extended, 0 for a store, the `rd` value
+    /// of an SC, the old value of an AMO.
+    ///
+    /// Loads and stores of any alignment are carried out, also across a page boundary,
+    /// as Linux's misaligned-access emulation would; a split access checks both pages
+    /// before it touches either.
+    ///
+    /// Only the fast path is inlined; every slow path is `#[cold]` and out of line, which
+    /// keeps the interpreter loop in [`Hart::run`] (into which this inlines) at its
+    /// register allocation: inlined, the slow paths cost it 2–3 host instructions per
+    /// guest instruction (measured with callgrind).
+    ///
+    /// # Errors
+    /// The trap, with nothing written and `rd` untouched: [`Exit::PageFault`] or
+    /// [`Exit::AccessFault`] from translation (`stval` is the address of the page that
+    /// faulted, the second page's first byte for a split access), [`Exit::Misaligned`]
+    /// for an LR/SC/AMO that is not naturally aligned, [`Exit::AccessFault`] for an atomic
+    /// on an address that guest RAM refuses.
+    #[inline(always)]
+    pub(crate) fn data_access(&mut self, op: MemOp) -> Result<u64, Exit> {
+        #[cfg(test)]
+        self.seam_log.push(op);
+        match op.kind {
+            MemOpKind::Load => {
+                if let Some(v) = self
+                    .fast_read(op.va)
+                    .and_then(|p| page_load(p, op.offset(), op.size))
+                {
+                    self.counters.tlb_hits += 1;
+                    return Ok(v);
+                }
+                self.load_slow(&op)
+            }
+            MemOpKind::Store(value) => {
+                if self
+                    .fast_write(op.va)
+                    .is_some_and(|p| page_store(p, op.offset(), op.size, value))
+                {
+                    self.counters.tlb_hits += 1;
+                    return Ok(0);
+                }
+                self.store_slow(&op, value)
+            }
+            MemOpKind::LoadReserved => self.load_reserved(&op),
+            MemOpKind::StoreConditional(value) => self.store_conditional(&op, value),
+            MemOpKind::Amo(amo, value) => self.amo(&op, amo, value),
+        }
+    }
+
+    /// The page of `va` for a data access, translated for `access`; a store to a page with
+    /// decoded instructions invalidates them.
+    fn data_page(&mut self, va: u64, access: AccessType) -> Result<HostPage<'m>, Exit> {
+        let page = self.translate_page(va, access)?;
+        if access == AccessType::Store {
+            self.code_written(page.pa().ppn());
+        }
+        Ok(page)
+    }
+
+    /// Resolves the pages `op` touches, in address order, before the access is performed.
+    /// (A tag check goes at the end of this function: see the module docs.)
+    fn data_pages(&mut self, op: &MemOp) -> Result<DataPages<'m>, Exit> {
+        let access = op.kind.access_type();
+        let size = usize::from(op.size);
+        if op.kind.is_atomic() && !op.va.is_multiple_of(u64::from(op.size)) {
+            return Err(Exit::Misaligned {
+                va: GuestVirtAddr(op.va),
+                access,
+            });
+        }
+        let first = self.data_page(op.va, access)?;
+        let in_first = (PAGE_BYTES as usize - op.offset()).min(size);
+        let split = if in_first < size {
+            // Misaligned across a page boundary: both pages must allow the access before
+            // any byte moves.
+            let next = self.data_page(op.va.wrapping_add(in_first as u64), access)?;
+            Some((in_first, next))
+        } else {
+            None
+        };
+        Ok(DataPages { first, split })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn load_slow(&mut self, op: &MemOp) -> Result<u64, Exit> {
+        let pages = self.data_pages(op)?;
+        let Some((in_first, next)) = pages.split else {
+            return Ok(page_load(pages.first, op.offset(), op.size).unwrap_or(0));
+        };
+        // Byte-wise, as Linux's misaligned-access handler would.
+        let mut bytes = [0u8; 8];
+        let size = usize::from(op.size);
+        pages.first.read(op.offset(), &mut bytes[..in_first]);
+        next.read(0, &mut bytes[in_first..size]);
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn store_slow(&mut self, op: &MemOp, value: u64) -> Result<u64, Exit> {
+        let pages = self.data_pages(op)?;
+        let Some((in_first, next)) = pages.split else {
+            page_store(pages.first, op.offset(), op.size, value);
+            return Ok(0);
+        };
+        let bytes = value.to_le_bytes();
+        let size = usize::from(op.size);
+        Self::write_bytes(pages.first, op.offset(), &bytes[..in_first]);
+        Self::write_bytes(next, 0, &bytes[in_first..size]);
+        Ok(0)
+    }
+
+    fn write_bytes(p: HostPage<'m>, off: usize, bytes: &[u8]) {
+        for (i, b) in bytes.iter().enumerate() {
+            p.store_u8(off + i, *b);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn load_reserved(&mut self, op: &MemOp) -> Result<u64, Exit> {
+        let pa = self.data_pages(op)?.pa(op);
+        let v = self.mem_atomic(op, |m| {
+            if op.size == 4 {
+                m.load_u32(pa, Ordering::Acquire).map(u64::from)
+            } else {
+                m.load_u64(pa, Ordering::Acquire)
+            }
+        })?;
+        self.reservation = Some((pa, v));
+        Ok(v)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn store_conditional(&mut self, op: &MemOp, value: u64) -> Result<u64, Exit> {
+        let pa = self.data_pages(op)?.pa(op);
+        // SC succeeds iff the reservation is on this address and memory still holds the
+        // value LR saw, checked and written by one compare-and-swap (see "LR/SC" on `Hart`
+        // for why, and for the ABA caveat).
+        let ok = match self.reservation.take() {
+            Some((rpa, old)) if rpa == pa => self.mem_atomic(op, |m| {
+                if op.size == 4 {
+                    m.compare_exchange_u32(pa, old as u32, value as u32)
+                        .map(|r| r.is_ok())
+                } else {
+                    m.compare_exchange_u64(pa, old, value).map(|r| r.is_ok())
+                }
+            })?,
+            _ => false,
+        };
+        Ok(u64::from(!ok))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn amo(&mut self, op: &MemOp, amo: AmoOp, value: u64) -> Result<u64, Exit> {
+        let pa = self.data_pages(op)?.pa(op);
+        self.mem_atomic(op, |m| {
+            if op.size == 4 {
+                m.amo_u32(pa, amo, value as u32).map(u64::from)
+            } else {
+                m.amo_u64(pa, amo, value)
+            }
+        })
+    }
+
+    /// Runs an atomic operation on guest RAM for `op`; guest RAM refusing it is an access
+    /// fault at `op.va`.
+    fn mem_atomic<T>(
+        &self,
+        op: &MemOp,
+        f: impl FnOnce(&GuestMemory) -> Result<T, devices::MemoryError>,
+    ) -> Result<T, Exit> {
+        f(self.mem).map_err(|_| Exit::AccessFault {
+            va: GuestVirtAddr(op.va),
+            access: op.kind.access_type(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use devices::{AmoOp, GuestMemory, GuestPhysAddr};
+    use mmu::{AccessType, GuestVirtAddr};
+
+    use super::{MemOp, MemOpKind};
+    use crate::exit::Exit;
+    use crate::hart::{Hart, HartConfig};
+
+    const RAM: u64 = 0x8000_0000;
+    const RAM_BYTES: u64 = 1 << 20;
+    /// The data page; `D + 0xffe` starts an access that crosses into the next page.
+    const D: u64 = RAM + 0x1000;
+    const A1: u64 = 0x1122_3344_5566_7788;
+    const A2: u64 = 0xdead_beef_0000_0001;
+
+    /// One of every kind of data access (`.option norvc`, `riscv64-linux-gnu-as
+    /// -march=rv64gc`), with a0 = D, a1 = A1, a2 = A2, a3 = D + 0x800.
+    const EVERY_ACCESS: [u32; 13] = [
+        0x00b53023, // sd       a1, 0(a0)
+        0x00050283, // lb       t0, 0(a0)
+        0x00255303, // lhu      t1, 2(a0)
+        0x00452383, // lw       t2, 4(a0)
+        0x00b51423, // sh       a1, 8(a0)
+        0x7eb6af23, // sw       a1, 2046(a3)    D+0xffe: split across two pages
+        0x7fc6be03, // ld       t3, 2044(a3)    D+0xffc: split
+        0x00053007, // fld      ft0, 0(a0)
+        0x00052827, // fsw      ft0, 16(a0)
+        0x10053eaf, // lr.d     t4, (a0)
+        0x18c53f2f, // sc.d     t5, a2, (a0)
+        0x00b52faf, // amoadd.w t6, a1, (a0)
+        0x00000073, // ecall
+    ];
+
+    /// Guest RAM with `code` at `RAM`, and a hart (satp Bare) about to run it.
+    fn machine(code: &[u32]) -> GuestMemory {
+        let mem = GuestMemory::new(&[(GuestPhysAddr(RAM), RAM_BYTES)]).unwrap();
+        for (i, w) in code.iter().enumerate() {
+            mem.write_u32(GuestPhysAddr(RAM + 4 * i as u64), *w)
+                .unwrap();
+        }
+        mem
+    }
+
+    fn hart(mem: &GuestMemory, a0: u64) -> Hart<'_> {
+        let mut h = Hart::new(mem, None, HartConfig::default());
+        h.pc = RAM;
+        h.x[10] = a0;
+        h.x[11] = A1;
+        h.x[12] = A2;
+        h.x[13] = a0 + 0x800;
+        h
+    }
+
+    fn op(va: u64, size: u8, kind: MemOpKind) -> MemOp {
+        MemOp { va, size, kind }
+    }
+
+    #[test]
+    fn every_data_access_passes_the_seam_once() {
+        let mem = machine(&EVERY_ACCESS);
+        let mut h = hart(&mem, D);
+        assert_eq!(h.run(100), Exit::Ecall);
+        assert_eq!(h.pc, RAM + 4 * 12);
+        assert_eq!(
+            h.seam_log,
+            [
+                MemOp::store(D, 8, A1),
+                MemOp::load(D, 1),
+                MemOp::load(D + 2, 2),
+                MemOp::load(D + 4, 4),
+                MemOp::store(D + 8, 2, A1),
+                MemOp::store(D + 0xffe, 4, A1),
+                MemOp::load(D + 0xffc, 8),
+                MemOp::load(D, 8),
+                MemOp::store(D + 16, 4, A1),
+                op(D, 8, MemOpKind::LoadReserved),
+                op(D, 8, MemOpKind::StoreConditional(A2)),
+                op(D, 4, MemOpKind::Amo(AmoOp::Add, A1)),
+            ]
+        );
+        // And each did what the instruction says.
+        let x = |r: usize| h.x[r];
+        assert_eq!(x(5), 0xffff_ffff_ffff_ff88, "lb sign-extends");
+        assert_eq!(x(6), 0x5566, "lhu");
+        assert_eq!(x(7), 0x1122_3344, "lw");
+        assert_eq!(x(28), 0x0000_5566_7788_0000, "split ld sees the split sw");
+        assert_eq!(h.f[0], A1, "fld");
+        assert_eq!(x(29), A1, "lr.d");
+        assert_eq!(x(30), 0, "sc.d succeeded");
+        assert_eq!(x(31), 1, "amoadd.w returns the old low word of A2");
+        let r32 = |pa: u64| mem.read_u32(GuestPhysAddr(pa)).unwrap();
+        assert_eq!(mem.read_u16(GuestPhysAddr(D + 8)).unwrap(), 0x7788);
+        assert_eq!(r32(D + 0xffc), 0x7788_0000);
+        assert_eq!(r32(D + 0x1000), 0x5566);
+        assert_eq!(r32(D + 16), 0x5566_7788, "fsw of the low word");
+        assert_eq!(
+            r32(D),
+            0x5566_7789,
+            "sc.d wrote A2, amoadd.w added the low word of A1"
+        );
+        assert_eq!(r32(D + 4), 0xdead_beef);
+    }
+
+    #[test]
+    fn misaligned_amo_traps_in_the_seam_with_nothing_changed() {
+        let mem = machine(&[0x00b52faf]); // amoadd.w t6, a1, (a0)
+        let mut h = hart(&mem, D + 2);
+        assert_eq!(
+            h.run(10),
+            Exit::Misaligned {
+                va: GuestVirtAddr(D + 2),
+                access: AccessType::Store
+            }
+        );
+        assert_eq!(h.seam_log, [op(D + 2, 4, MemOpKind::Amo(AmoOp::Add, A1))]);
+        assert_eq!((h.pc, h.x[31], h.stats().instret), (RAM, 0, 0));
+        assert_eq!(mem.read_u64(GuestPhysAddr(D)).unwrap(), 0);
+    }
+
+    #[test]
+    fn split_store_faulting_on_its_second_page_writes_nothing() {
+        let last = RAM + RAM_BYTES - 4;
+        let mem = machine(&[0x00b53023]); // sd a1, 0(a0)
+        let mut h = hart(&mem, last);
+        assert_eq!(
+            h.run(10),
+            Exit::AccessFault {
+                va: GuestVirtAddr(RAM + RAM_BYTES),
+                access: AccessType::Store
+            }
+        );
+        assert_eq!(h.seam_log, [MemOp::store(last, 8, A1)]);
+        assert_eq!(mem.read_u32(GuestPhysAddr(last)).unwrap(), 0);
+        assert_eq!((h.pc, h.stats().instret), (RAM, 0));
+    }
+}

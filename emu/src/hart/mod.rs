@@ -1,0 +1,417 @@
+//! The hart: an RV64GC interpreter that runs until the OS is needed.
+//!
+//! The hart is split the way a pipeline is drawn, one module per stage, with [`Hart`] (this
+//! module) owning the state and the run loop that joins them:
+//! - `fetch` — the front end: the translation of the page being fetched from (a one-entry
+//!   micro-ITLB, flushed with the TLB) and a decoded-instruction cache keyed by *physical*
+//!   page; an instruction is decoded once and then dispatched from the cache. The TLB is
+//!   consulted only when the PC leaves the current page.
+//! - `execute` — the instruction semantics and their modelled cycles.
+//! - `mem` — data memory: **the one seam every data access passes through**
+//!   (`Hart::data_access`, taking a `MemOp`: virtual address, size, load / store / LR /
+//!   SC / AMO), with the host-pointer fast path inline and the TLB and the hardware
+//!   walker ([`mmu::walk`]) on the slow path. Its module docs say how the cache stays
+//!   inclusive of the TLB, and where a memory-tag check (Zimt) or another execution tier
+//!   attaches.
+//! - `csr` — `fcsr`, the user counters, `satp`.
+//! - `trap` — exceptions and interrupts to an [`Exit`] with precise `pc`, `instret` and
+//!   `cycles`.
+//!
+//! Traps leave `pc` and all architectural state as they were before the trapping
+//! instruction and return an [`Exit`].
+//!
+//! **SMP.** Each hart is driven by one host thread (`Hart` is `Send`); all harts share one
+//! [`GuestMemory`], where every access is atomic, and one [`Clint`]. A hart polls its
+//! `msip` bit between runs of instructions (see [`Hart::run`]), so another thread stops it
+//! with [`Clint::set_msip`]; TLBs, the host-pointer cache and the decoded-instruction cache
+//! are per hart, so remote TLB and icache maintenance is the OS's job (`sfence.vma` /
+//! `fence.i` on each hart, as Linux does with shootdown IPIs).
+
+mod csr;
+mod execute;
+mod fetch;
+mod mem;
+mod trap;
+
+use devices::{Clint, GuestMemory, GuestPhysAddr, HostPage, MsipLine};
+use mmu::{AdScheme, MmuCounters, PrivCtx, Satp, SatpMode, Tlb, TlbGeometry};
+
+use crate::cost::CostModel;
+use crate::exit::Exit;
+use crate::inst::Op;
+
+use execute::Flow;
+use fetch::DecodeCache;
+use mem::{FastEntry, FAST_ENTRIES};
+
+/// The outcome of one step that may trap.
+type Step = Result<(), Exit>;
+
+/// An impossible VPN, marking an invalid tag.
+const NO_VPN: u64 = u64::MAX;
+/// Most instructions the hart runs between two polls of its `msip` bit. The poll happens
+/// each time execution leaves the current fetch page, and at least this often inside one
+/// page (a loop that never leaves its page), so an IPI stops even `j .` within this many
+/// instructions (tens of microseconds of host time), while the poll costs one atomic load
+/// per few thousand instructions.
+pub const IRQ_POLL_INSNS: u64 = 4096;
+
+/// Machine knobs of one hart.
+#[derive(Debug, Clone)]
+pub struct HartConfig {
+    /// `mhartid`.
+    pub hart_id: usize,
+    /// TLB shape.
+    pub tlb: TlbGeometry,
+    /// How A/D bits are maintained.
+    pub ad: AdScheme,
+    /// The cycle model.
+    pub cost: CostModel,
+}
+
+impl Default for HartConfig {
+    fn default() -> Self {
+        Self {
+            hart_id: 0,
+            tlb: TlbGeometry::default(),
+            ad: AdScheme::Svadu,
+            cost: CostModel::default(),
+        }
+    }
+}
+
+/// What one hart has done. Counts are events; `cycles` are modelled cycles, not time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HartStats {
+    /// Instructions retired (`minstret`).
+    pub instret: u64,
+    /// Modelled cycles (`mcycle`), per [`CostModel`].
+    pub cycles: u64,
+    /// MMU counters.
+    pub mmu: MmuCounters,
+    /// Traps taken to the OS (ecalls, faults, breakpoints, illegal instructions).
+    pub traps: u64,
+    /// Instructions decoded into the decoded-instruction cache.
+    pub decodes: u64,
+}
+
+impl HartStats {
+    /// Adds `other` into `self`.
+    pub fn accumulate(&mut self, other: &HartStats) {
+        self.instret += other.instret;
+        self.cycles += other.cycles;
+        self.mmu.accumulate(&other.mmu);
+        self.traps += other.traps;
+        self.decodes += other.decodes;
+    }
+}
+
+/// The user-visible register state of a task: what a context switch saves and restores.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserContext {
+    /// x0..x31 (x0 is always 0).
+    pub x: [u64; 32],
+    /// f0..f31 as raw 64-bit patterns (singles NaN-boxed).
+    pub f: [u64; 32],
+    /// The program counter.
+    pub pc: u64,
+    /// `fcsr`: `frm` in bits 7:5, `fflags` in bits 4:0.
+    pub fcsr: u32,
+}
+
+/// One RV64GC hart in U-mode, executing against guest RAM through its MMU.
+///
+/// `Hart` is `Send`: each hart of an SMP machine runs on its own host thread, sharing
+/// guest RAM and the CLINT by reference.
+///
+/// # LR/SC
+///
+/// `lr.w`/`lr.d` record a reservation: the physical address and the value loaded. `sc`
+/// succeeds only if the reservation is for the same physical address and memory still
+/// holds that value, checked and written by one atomic compare-and-swap on guest RAM
+/// (QEMU implements LR/SC the same way); success writes 0 to `rd`, failure 1 and leaves
+/// memory alone. Every `sc`, every trap and interrupt exit, and
+/// [`Hart::restore_context`] drop the reservation (the spec's "SC to a scratch word on a
+/// preemptive context switch"; Linux's `ret_from_exception` does the same with a dummy
+/// `sc`), and since the reservation names a physical address, an `sc` through a page that
+/// was remapped meanwhile fails.
+///
+/// A store by another hart, or by the OS, that *changes* the reserved word makes the
+/// compare fail, hence the `sc`, as the A extension requires ("The SC must fail if a store
+/// to the reservation set from another hart can be observed to occur between the LR and
+/// SC", *Unprivileged ISA, §Load-Reserved/Store-Conditional Instructions*).
+///
+/// **Caveat (ABA):** a store that leaves the *same* value in the word (A→A, or A→B→A) is
+/// not noticed, and such an `sc` succeeds where the spec says it must fail; the spec
+/// chose LR/SC over CAS precisely because LR/SC does not have this problem. In a
+/// constrained LR/SC loop (no other loads or stores between LR and SC, which is what
+/// Linux's and glibc's atomics are) the result is the same as if the LR had executed just
+/// after the last such store and read its value, so no program can tell; an unconstrained
+/// sequence that orders other accesses between LR and SC (e.g. `lr.aq` followed by a load
+/// of a flag the other hart set between its two stores) can observe the difference.
+/// Stores by the same hart between LR and SC also make the `sc` fail when they change the
+/// word, which the spec allows (an SC may fail for any reason outside constrained loops).
+pub struct Hart<'m> {
+    /// Integer registers; `x[0]` is kept 0.
+    pub x: [u64; 32],
+    /// FP registers as raw bits.
+    pub f: [u64; 32],
+    /// Program counter.
+    pub pc: u64,
+    fcsr: u32,
+    satp: Satp,
+    mode: SatpMode,
+    asid: u16,
+    ctx: PrivCtx,
+    ad: AdScheme,
+    hart_id: usize,
+    mem: &'m GuestMemory,
+    clint: Option<&'m Clint>,
+    /// This hart's `msip` bit, cached from `clint` so the poll in `run` is one load.
+    msip: Option<MsipLine<'m>>,
+    tlb: Tlb,
+    counters: MmuCounters,
+    instret: u64,
+    cycles: u64,
+    traps: u64,
+    decodes: u64,
+    cost: CostModel,
+    /// Modelled cycles of each op beyond `cost.alu` (charged by the op's arm; the loop
+    /// charges `alu` per retired instruction in bulk).
+    op_extra: [u64; 256],
+    fast: Box<[FastEntry<'m>; FAST_ENTRIES]>,
+    fetch_vpn: u64,
+    fetch_slot: usize,
+    fetch_page: Option<HostPage<'m>>,
+    dcache: DecodeCache,
+    /// Physical pages with decoded instructions (mirrors `dcache`'s keys while `run` has the
+    /// cache out of `self`).
+    code_ppns: std::collections::HashSet<u64>,
+    /// Invalidations requested while `run` holds the cache: pages, or everything.
+    inval_pages: Vec<u64>,
+    inval_all: bool,
+    /// The LR reservation: the physical address and the value LR loaded (see "LR/SC").
+    reservation: Option<(GuestPhysAddr, u64)>,
+    /// Every access the data-memory seam performed, in order (unit tests only: they check
+    /// that no data access bypasses `data_access`).
+    #[cfg(test)]
+    seam_log: Vec<mem::MemOp>,
+}
+
+impl<'m> Hart<'m> {
+    /// A hart in U-mode with all registers zero, `satp` Bare, executing against `mem`;
+    /// `clint` provides the `time` CSR (without it `time` reads as the cycle count) and
+    /// the timer and software interrupts of hart `config.hart_id` (a hart id the CLINT does
+    /// not have never sees an interrupt).
+    pub fn new(mem: &'m GuestMemory, clint: Option<&'m Clint>, config: HartConfig) -> Self {
+        let mut op_extra = [0u64; 256];
+        for (i, c) in op_extra.iter_mut().enumerate() {
+            if let Some(op) = op_from_index(i) {
+                *c = u64::from(config.cost.op_cycles(op)).wrapping_sub(u64::from(config.cost.alu));
+            }
+        }
+        Self {
+            x: [0; 32],
+            f: [0; 32],
+            pc: 0,
+            fcsr: 0,
+            satp: Satp::default(),
+            mode: SatpMode::Bare,
+            asid: 0,
+            ctx: PrivCtx::USER,
+            ad: config.ad,
+            hart_id: config.hart_id,
+            mem,
+            clint,
+            msip: clint.and_then(|c| c.msip_line(config.hart_id)),
+            tlb: Tlb::new(config.tlb),
+            counters: MmuCounters::default(),
+            instret: 0,
+            cycles: 0,
+            traps: 0,
+            decodes: 0,
+            cost: config.cost,
+            op_extra,
+            fast: Box::new([FastEntry::EMPTY; FAST_ENTRIES]),
+            fetch_vpn: NO_VPN,
+            fetch_slot: 0,
+            fetch_page: None,
+            dcache: DecodeCache::default(),
+            code_ppns: std::collections::HashSet::new(),
+            inval_pages: Vec::new(),
+            inval_all: false,
+            reservation: None,
+            #[cfg(test)]
+            seam_log: Vec::new(),
+        }
+    }
+
+    /// `mhartid`.
+    pub fn hart_id(&self) -> usize {
+        self.hart_id
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> HartStats {
+        HartStats {
+            instret: self.instret,
+            cycles: self.cycles,
+            mmu: self.counters,
+            traps: self.traps,
+            decodes: self.decodes,
+        }
+    }
+
+    /// The cost model in use.
+    pub fn cost(&self) -> &CostModel {
+        &self.cost
+    }
+
+    /// Charges `cycles` modelled cycles (e.g. for kernel work done on this hart's behalf).
+    pub fn charge_cycles(&mut self, cycles: u64) {
+        self.cycles += cycles;
+    }
+
+    /// Saves the user-visible registers.
+    pub fn save_context(&self) -> UserContext {
+        UserContext {
+            x: self.x,
+            f: self.f,
+            pc: self.pc,
+            fcsr: self.fcsr,
+        }
+    }
+
+    /// Restores user-visible registers (and drops any LR reservation, as a trap does).
+    pub fn restore_context(&mut self, ctx: &UserContext) {
+        self.x = ctx.x;
+        self.x[0] = 0;
+        self.f = ctx.f;
+        self.pc = ctx.pc;
+        self.fcsr = ctx.fcsr & 0xff;
+        self.reservation = None;
+    }
+
+    /// Runs at most `budget` instructions and returns why it stopped.
+    ///
+    /// Interrupts: on entry, a pending software interrupt (CLINT `msip`) returns
+    /// [`Exit::Ipi`] and then a pending timer (`mtime >= mtimecmp`) [`Exit::Timer`], before
+    /// any instruction runs. While running, the hart polls `msip` (one `Acquire` load)
+    /// each time execution leaves the current fetch page and at least every
+    /// [`IRQ_POLL_INSNS`] instructions, and stops with [`Exit::Ipi`] when it is set, also
+    /// in preference to [`Exit::BudgetExhausted`] when both happen at once. On that exit,
+    /// `pc` is the next instruction to execute, every instruction before it has retired and
+    /// been counted in `instret` and `cycles`, and none after it has. `msip` is a level: the
+    /// OS clears it with [`Clint::set_msip`] or the next `run` returns `Ipi` again at once.
+    /// As on any trap, an interrupt exit drops the LR reservation (Linux's
+    /// `ret_from_exception` in `arch/riscv/kernel/entry.S` clears it with a dummy `sc` for
+    /// the same reason). The timer is checked only on entry; the OS bounds a quantum with
+    /// `budget`.
+    pub fn run(&mut self, budget: u64) -> Exit {
+        if let Some(irq) = self.pending_interrupt() {
+            return self.trap(irq);
+        }
+        // The decoded-instruction cache is moved out of `self` while the hart runs, so an
+        // instruction executes by reference from it; invalidations requested meanwhile
+        // (stores to code, fence.i) are queued and applied at the next fetch-page change,
+        // which they force.
+        let mut dc = std::mem::take(&mut self.dcache);
+        let exit = self.run_inner(&mut dc, budget);
+        self.apply_invalidations(&mut dc);
+        self.dcache = dc;
+        exit
+    }
+
+    #[inline(always)]
+    fn run_inner(&mut self, dc: &mut DecodeCache, budget: u64) -> Exit {
+        let mut left = budget;
+        while left > 0 {
+            let mut pc = self.pc;
+            if pc >> 12 != self.fetch_vpn {
+                self.apply_invalidations(dc);
+                if let Err(e) = self.refill_fetch(dc, pc) {
+                    return self.trap(e);
+                }
+            }
+            // Run inside the current fetch page: the PC stays in a register and the page is
+            // not re-translated until the PC leaves it, a trap, the budget, or an event that
+            // drops the fetch translation.
+            let page = &dc.pages[self.fetch_slot];
+            let base = pc & !0xfff;
+            let chunk = left.min(IRQ_POLL_INSNS);
+            let mut countdown = chunk;
+            let result = loop {
+                // Off the end of the page (or a jump out of it) indexes past the slots.
+                let off = (pc.wrapping_sub(base) >> 1) as usize;
+                let Some(Some(inst)) = page.slots.get(off) else {
+                    break Ok(Flow::Next);
+                };
+                match self.execute(inst, pc) {
+                    Ok(flow) => {
+                        countdown -= 1;
+                        match flow {
+                            Flow::Next => pc = pc.wrapping_add(u64::from(inst.len)),
+                            // A taken control transfer continues here; if it left the page
+                            // the slot lookup above ends the run.
+                            Flow::Jump => pc = self.pc,
+                            Flow::Resync => {
+                                pc = pc.wrapping_add(u64::from(inst.len));
+                                break Ok(Flow::Next);
+                            }
+                        }
+                        if countdown == 0 {
+                            break Ok(Flow::Next);
+                        }
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            let retired = chunk - countdown;
+            self.retire(retired);
+            left -= retired;
+            match result {
+                Ok(_) => {
+                    self.pc = pc;
+                    let off = ((pc & 0xfff) >> 1) as usize;
+                    if pc >> 12 == self.fetch_vpn
+                        && left > 0
+                        && dc.pages[self.fetch_slot].slots[off].is_none()
+                    {
+                        // Not decoded yet (or straddling a page): decode and run it alone.
+                        let inst = match self.fill_slot(dc, pc, off) {
+                            Ok(i) => i,
+                            Err(e) => return self.trap(e),
+                        };
+                        match self.execute(&inst, pc) {
+                            Ok(flow) => {
+                                if flow != Flow::Jump {
+                                    self.pc = pc.wrapping_add(u64::from(inst.len));
+                                }
+                                self.retire(1);
+                                left -= 1;
+                            }
+                            Err(e) => {
+                                self.pc = pc;
+                                return self.trap(e);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.pc = pc;
+                    return self.trap(e);
+                }
+            }
+            // The interrupt check, between instructions: `self.pc` is the next one.
+            if self.ipi_raised() {
+                return self.trap(Exit::Ipi);
+            }
+        }
+        Exit::BudgetExhausted
+    }
+}
+
+/// The `Op` with discriminant `i`, for building per-op tables.
+fn op_from_index(i: usize) -> Option<Op> {
+    crate::inst::ALL_OPS.get(i).copied()
+}
