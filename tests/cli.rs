@@ -500,3 +500,29 @@ fn bench_faults_runs_both_workloads_on_each_hart_count() {
         "{out}"
     );
 }
+
+/// A guest writing into `| head -1` dies as under Linux: the host's stdout is a closed
+/// pipe, the guest's write gets `EPIPE` and `SIGPIPE` at its default action kills it, so
+/// dirtybit exits with 128 + 13 (the guest's own error path, status 3, is never reached).
+#[test]
+fn closed_host_stdout_kills_the_guest_with_sigpipe() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dirtybit"))
+        .args(["run", &image("pollpipe"), "flood"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run dirtybit");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read the first line");
+    // The reader goes, as `head -1` exits: the pipe has no reader any more.
+    assert_eq!(first, "line 0\n");
+    let o = child.wait_with_output().expect("wait for dirtybit");
+    assert_eq!(o.status.code(), Some(141), "{}", stderr(&o));
+}

@@ -89,6 +89,8 @@ use crate::smp::{Baton, Smp};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
+mod poll;
+
 /// Host-side failures that stop a run before the guest runs.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -183,6 +185,9 @@ struct Kernel<'m> {
     /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
     /// or `nanosleep`.
     timers: BTreeMap<u32, u64>,
+    /// Sleeping calls that are re-issued with state of their own, by task: a
+    /// `ppoll`/`pselect6` deadline, the file a `read`/`write` holds (see `kernel/poll.rs`).
+    blocked_calls: BTreeMap<u32, poll::BlockedCall>,
     /// Calls stopped at a scheduling point, by task: `(nr, args, where to resume)`.
     resume: BTreeMap<u32, (u64, [u64; 6], Resume)>,
     /// [`SchedMode::Deterministic`]: the seeded source of every scheduling decision (which
@@ -422,6 +427,7 @@ pub fn run(
         io_sleep: BTreeMap::new(),
         futex: FutexTable::default(),
         timers: BTreeMap::new(),
+        blocked_calls: BTreeMap::new(),
         resume: BTreeMap::new(),
         // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
         sched_rng: deterministic.then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
@@ -882,6 +888,9 @@ impl Kernel<'_> {
             .map(|(&k, _)| k)
             .collect();
         for tid in due {
+            if self.wake_blocked_call(tid) {
+                continue;
+            }
             let value = match self.tasks.get(&tid).map(|t| t.state) {
                 Some(TaskState::Blocked(WaitOn::Futex)) => Errno::ETIMEDOUT.as_return(),
                 _ => 0,
@@ -1303,6 +1312,14 @@ impl Kernel<'_> {
                 }
                 self.finish(tid, n, a, r)
             }
+            nr::SYS_ppoll => {
+                let r = self.sys_ppoll(hart, tid, n, a);
+                self.finish(tid, n, a, r)
+            }
+            nr::SYS_pselect6 => {
+                let r = self.sys_pselect6(hart, tid, n, a);
+                self.finish(tid, n, a, r)
+            }
             nr::SYS_process_vm_readv | nr::SYS_process_vm_writev => {
                 let write = n == nr::SYS_process_vm_writev;
                 let r = syscall::process_vm::sys_process_vm_rw(
@@ -1312,6 +1329,13 @@ impl Kernel<'_> {
                     write,
                 )
                 .map(SyscallOutcome::Return);
+                self.finish(tid, n, a, r)
+            }
+            // A call that slept holding its file goes on with it, whatever the fd is now.
+            nr::SYS_read | nr::SYS_write | nr::SYS_readv | nr::SYS_writev
+                if self.holds_file(tid, n, a) || self.kernel_file_of(tid, a[0]).is_none() =>
+            {
+                let r = self.sys_rw_fdget(tid, n, a);
                 self.finish(tid, n, a, r)
             }
             // Descriptor calls on a kernel-served file (/proc/<pid>/mem…, gup_test): the
@@ -1358,6 +1382,7 @@ impl Kernel<'_> {
         };
         // execve may have moved the caller to the leader's tid.
         let tid = self.cur().unwrap_or(tid);
+        self.sigpipe_on_epipe(hart, tid, n, outcome);
         match outcome {
             SyscallOutcome::Return(v) => {
                 hart.x[10] = v;
@@ -1687,6 +1712,7 @@ impl Kernel<'_> {
             self.futex.remove(tgid, tid);
         }
         self.io_sleep.remove(&tid);
+        self.blocked_calls.remove(&tid);
     }
 
     /// `zap_other_threads()`: every task of `tid`'s group but `tid` exits. Those running
@@ -2396,6 +2422,7 @@ impl Kernel<'_> {
                     if on == WaitOn::Sleep {
                         self.write_sleep_remaining(hart, target);
                     }
+                    self.poll_interrupted(hart, target);
                     self.complete_blocked(target, Errno::EINTR.as_return());
                 }
             }

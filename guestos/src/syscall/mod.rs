@@ -6,6 +6,7 @@ pub mod fs;
 pub mod kfile;
 pub mod misc;
 pub mod nr;
+pub mod poll;
 pub mod process_vm;
 pub mod splice;
 
@@ -100,7 +101,7 @@ fn ret(v: KResult<u64>) -> KResult<SyscallOutcome> {
 
 /// A read/write that would block puts the process to sleep until another process does
 /// I/O (the kernel detects the case where nothing can ever wake it).
-fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
+pub(crate) fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
     match v {
         Ok(n) => Ok(SyscallOutcome::Return(n)),
         Err(crate::fs::IoError::Errno(e)) => Err(e),

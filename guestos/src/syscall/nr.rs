@@ -52,6 +52,7 @@ syscalls! {
     SYS_writev = 66,
     SYS_pread64 = 67,
     SYS_pwrite64 = 68,
+    SYS_pselect6 = 72,
     SYS_ppoll = 73,
     SYS_vmsplice = 75,
     SYS_readlinkat = 78,

@@ -1,0 +1,402 @@
+//! Descriptor calls that sleep, served by the kernel because they need its timers,
+//! signals or a hold on a file across the sleep:
+//!
+//! - `ppoll` and `pselect6` (`fs/select.c`; riscv64 has no `poll`, `select` or `pause`:
+//!   glibc builds them on these two, `pause()` being `ppoll(NULL, 0, NULL, NULL)`). A
+//!   scan ([`crate::syscall::poll`]) that finds nothing ready puts the caller to sleep
+//!   with its deadline; it is re-issued when I/O may have changed something
+//!   ([`WaitOn::Io`]) or the deadline passes, and interrupted with `EINTR` by a signal it
+//!   does not block (Linux's `-ERESTARTNOHAND` turned into `EINTR` by the handler; a
+//!   signal without a handler is dropped or kills before it reaches a sleeper here). The
+//!   temporary mask works as `rt_sigsuspend`'s: it stays until a handler has run or the
+//!   call returns otherwise (`restore_saved_sigmask_unless()`). The time left is written
+//!   back as `poll_select_finish()` does.
+//! - `read`, `write`, `readv`, `writev` with `fdget()`'s hold: a call that sleeps keeps
+//!   its `Arc<OpenFile>` ([`BlockedCall::file`]) and the re-issued call uses it, not the
+//!   descriptor, so a concurrent `close()` does not end it (it completes when data or end
+//!   of file arrives) and the pipe keeps its reader or writer meanwhile.
+//! - `SIGPIPE`: a write that finds no reader (`EPIPE`, a pipe, a FIFO or the host's
+//!   closed stdout) sends `SIGPIPE` to the writing thread (`pipe_write()`'s
+//!   `send_sig(SIGPIPE, current, 0)`).
+
+use std::sync::Arc;
+
+use emu::Hart;
+
+use super::Kernel;
+use crate::errno::{Errno, KResult};
+use crate::fs::{FileCtx, OpenFile};
+use crate::process::{Task, TaskState, WaitOn};
+use crate::signal::{SigInfo, SIGPIPE, SI_USER};
+use crate::syscall::misc::RLIMIT_NOFILE;
+use crate::syscall::poll::{
+    do_poll_scan, do_select_scan, max_fds, read_fd_sets, read_pollfds, read_sigmask, read_timeout,
+    write_fd_sets, write_revents, write_timespec,
+};
+use crate::syscall::{self, nr, SyscallOutcome};
+use crate::uaccess::UserAccess;
+
+/// A sleeping call's state kept for its re-issue (the part of Linux's kernel stack that a
+/// re-issued call here would otherwise lose).
+pub(super) struct BlockedCall {
+    /// The call (`a7`) and its arguments: a re-issue must match them.
+    nr: u64,
+    args: [u64; 6],
+    /// `ppoll`/`pselect6`: the CLOCK_MONOTONIC deadline in ns (`None`: no timeout).
+    deadline: Option<u64>,
+    /// `read`/`write`…: the file `fdget()` took when the call started.
+    file: Option<Arc<OpenFile>>,
+}
+
+impl Kernel<'_> {
+    /// Runs `f` on task `tid` with its address space locked (`mmap_lock`), as the
+    /// system-call layer does.
+    ///
+    /// # Errors
+    /// `ESRCH` for a task that is gone or has no address space; `f`'s.
+    fn with_task_mm<R>(
+        &mut self,
+        tid: u32,
+        f: impl FnOnce(&mut Task, &mut dyn UserAccess) -> KResult<R>,
+    ) -> KResult<R> {
+        let task = self.tasks.get_mut(&tid).ok_or(Errno::ESRCH)?;
+        let mm_users = task.mm.clone().ok_or(Errno::ESRCH)?;
+        let mut mm = mm_users.mmap_write_lock();
+        f(task, &mut *mm)
+    }
+
+    /// The state task `tid` left when its call `(n, a)` went to sleep, if this is that
+    /// call re-issued (another call discards it).
+    fn take_blocked_call(&mut self, tid: u32, n: u64, a: [u64; 6]) -> Option<BlockedCall> {
+        self.blocked_calls
+            .remove(&tid)
+            .filter(|b| b.nr == n && b.args == a)
+    }
+
+    /// Whether the call `(n, a)` of task `tid` is a re-issued one that holds its file.
+    pub(super) fn holds_file(&self, tid: u32, n: u64, a: [u64; 6]) -> bool {
+        self.blocked_calls
+            .get(&tid)
+            .is_some_and(|b| b.nr == n && b.args == a && b.file.is_some())
+    }
+
+    /// A timer of a task whose sleeping call is re-issued has fired: the task runs again
+    /// and its call sees the deadline passed. Returns `false` if the task has no such
+    /// call (the timer is someone else's: futex, nanosleep).
+    pub(super) fn wake_blocked_call(&mut self, tid: u32) -> bool {
+        if !self.blocked_calls.contains_key(&tid) {
+            return false;
+        }
+        self.timers.remove(&tid);
+        if let Some(task) = self.tasks.get_mut(&tid) {
+            if matches!(task.state, TaskState::Blocked(_)) {
+                task.state = TaskState::Runnable;
+            }
+        }
+        true
+    }
+
+    /// A signal interrupts the sleeping `ppoll`/`pselect6` of task `tid`: the time left
+    /// goes to its timeout argument (`poll_select_finish()` on `-ERESTARTNOHAND`).
+    pub(super) fn poll_interrupted(&mut self, hart: &Hart<'_>, tid: u32) {
+        let Some(b) = self.blocked_calls.get(&tid) else {
+            return;
+        };
+        let tsp = match b.nr {
+            nr::SYS_ppoll => b.args[2],
+            nr::SYS_pselect6 => b.args[4],
+            _ => return,
+        };
+        let Some(deadline) = b.deadline else {
+            return;
+        };
+        let (_, now) = self.clock_now(hart);
+        // A fault here is the caller's: Linux keeps EINTR too (STICKY_TIMEOUTS path).
+        let _ = self.with_task_mm(tid, |_, u| {
+            write_timespec(u, tsp, deadline.saturating_sub(now))
+        });
+    }
+
+    /// `ppoll(ufds, nfds, tsp, sigmask, sigsetsize)` (`do_sys_poll()` + `do_poll()`).
+    ///
+    /// # Errors
+    /// `EFAULT`; `EINVAL` for a bad timeout or `sigsetsize`, or `nfds` over
+    /// `RLIMIT_NOFILE`; `EINTR` when a signal it does not block arrives first.
+    pub(super) fn sys_ppoll(
+        &mut self,
+        hart: &Hart<'_>,
+        tid: u32,
+        n: u64,
+        a: [u64; 6],
+    ) -> KResult<SyscallOutcome> {
+        let (ufds, nfds) = (a[0], a[1]);
+        let scan = |t: &mut Task, u: &mut dyn UserAccess| {
+            let limit = t.signal.lock().rlimits.get(RLIMIT_NOFILE);
+            if nfds > limit.map_or(u64::MAX, |l| l.0) {
+                return Err(Errno::EINVAL);
+            }
+            let mut fds = read_pollfds(u, ufds, nfds)?;
+            let count = do_poll_scan(&t.fs.fds, &mut fds);
+            Ok((count, nfds == 0, fds))
+        };
+        let copy_out = |u: &mut dyn UserAccess, fds: Vec<_>| write_revents(u, ufds, &fds);
+        self.poll_select(hart, tid, n, a, a[2], |_| Ok((a[3], a[4])), scan, copy_out)
+    }
+
+    /// `pselect6(n, inp, outp, exp, tsp, sig)` (`core_sys_select()` + `do_select()`);
+    /// `sig` points at `{ const sigset_t *ss; size_t ss_len; }`.
+    ///
+    /// # Errors
+    /// `EFAULT`; `EINVAL` for a negative `n`, a bad timeout or `ss_len`; `EBADF` for a
+    /// set naming a descriptor that is not open; `EINTR` when a signal it does not block
+    /// arrives first (the sets are then left as they were).
+    pub(super) fn sys_pselect6(
+        &mut self,
+        hart: &Hart<'_>,
+        tid: u32,
+        n: u64,
+        a: [u64; 6],
+    ) -> KResult<SyscallOutcome> {
+        let (nfds, ptrs, sig) = (a[0], [a[1], a[2], a[3]], a[5]);
+        // get_sigset_argpack(): the `{ss, ss_len}` pair.
+        let mask = |u: &mut dyn UserAccess| {
+            if sig == 0 {
+                return Ok((0, 0));
+            }
+            let len_at = sig.checked_add(8).ok_or(Errno::EFAULT)?;
+            Ok((u.get_user_u64(sig)?, u.get_user_u64(len_at)?))
+        };
+        let scan = |t: &mut Task, u: &mut dyn UserAccess| {
+            // An `int`: negative is EINVAL; beyond the table it is clamped.
+            let nfds = u32::try_from(nfds as i32).map_err(|_| Errno::EINVAL)?;
+            let nfds = nfds.min(max_fds(&t.fs.fds));
+            let sets = read_fd_sets(u, nfds, ptrs)?;
+            let (count, res) = do_select_scan(&t.fs.fds, nfds, &sets)?;
+            Ok((count, nfds == 0, res))
+        };
+        let copy_out = |u: &mut dyn UserAccess, res| write_fd_sets(u, ptrs, &res);
+        self.poll_select(hart, tid, n, a, a[4], mask, scan, copy_out)
+    }
+
+    /// The body `ppoll` and `pselect6` share: on the first issue the timeout at `tsp`
+    /// and the temporary mask (`mask` reads `(umask, sigsetsize)`); then one `scan`
+    /// (`(ready count, no descriptor to watch, result)`); the result goes out with
+    /// `copy_out` once the call returns other than by a signal.
+    #[allow(clippy::too_many_arguments)] // the call, its timeout and its three steps
+    fn poll_select<R>(
+        &mut self,
+        hart: &Hart<'_>,
+        tid: u32,
+        n: u64,
+        a: [u64; 6],
+        tsp: u64,
+        mask: impl FnOnce(&mut dyn UserAccess) -> KResult<(u64, u64)>,
+        scan: impl FnOnce(&mut Task, &mut dyn UserAccess) -> KResult<(u64, bool, R)>,
+        copy_out: impl FnOnce(&mut dyn UserAccess, R) -> KResult<()>,
+    ) -> KResult<SyscallOutcome> {
+        let deadline = match self.take_blocked_call(tid, n, a) {
+            Some(b) => b.deadline,
+            None => {
+                let (umask, size) = self.with_task_mm(tid, |_, u| mask(u))?;
+                self.enter_poll_select(hart, tid, tsp, umask, size)?
+            }
+        };
+        let (count, no_fds, res) = match self.with_task_mm(tid, scan) {
+            Ok(r) => r,
+            Err(e) => return self.poll_select_finish(hart, tid, tsp, deadline, Err(e)),
+        };
+        if let Some(stop) = self.poll_select_wait(hart, tid, n, a, tsp, deadline, count, no_fds) {
+            return stop;
+        }
+        let r = self
+            .with_task_mm(tid, |_, u| copy_out(u, res))
+            .map(|()| count);
+        self.poll_select_finish(hart, tid, tsp, deadline, r)
+    }
+
+    /// The first issue of a `ppoll`/`pselect6`: the timeout at `tsp` becomes a deadline
+    /// (`poll_select_set_timeout()`: `None` = none, `Some(0)` = do not sleep), then the
+    /// temporary mask `(umask, sigsetsize)` is installed (`set_user_sigmask()`).
+    fn enter_poll_select(
+        &mut self,
+        hart: &Hart<'_>,
+        tid: u32,
+        tsp: u64,
+        umask: u64,
+        sigsetsize: u64,
+    ) -> KResult<Option<u64>> {
+        let (_, now) = self.clock_now(hart);
+        self.with_task_mm(tid, |t, u| {
+            let deadline =
+                read_timeout(u, tsp)?.map(|t| if t == 0 { 0 } else { now.saturating_add(t) });
+            if let Some(mask) = read_sigmask(u, umask, sigsetsize)? {
+                if t.signals.saved_mask.is_none() {
+                    t.signals.saved_mask = Some(t.signals.blocked);
+                }
+                t.signals.blocked = mask;
+            }
+            Ok(deadline)
+        })
+    }
+
+    /// Whether `deadline` (0: a zero timeout) has passed.
+    fn timed_out(&self, hart: &Hart<'_>, deadline: Option<u64>) -> bool {
+        deadline.is_some_and(|d| d == 0 || d <= self.clock_now(hart).1)
+    }
+
+    /// Whether task `tid` has a pending signal (its own or its group's) that its
+    /// (possibly temporary) mask lets through and that is not ignored
+    /// (`signal_pending()`).
+    fn signal_pending(&self, tid: u32) -> bool {
+        self.tasks.get(&tid).is_some_and(|t| {
+            let shared = t.signal.lock().shared_pending.clone();
+            shared
+                .iter()
+                .chain(&t.pending)
+                .any(|s| !t.signals.is_blocked(s.signo) && !t.signals.is_ignored(s.signo))
+        })
+    }
+
+    /// The end of one pass of `do_poll()`/`do_select()` that found `count` ready: `None`
+    /// if the call returns its result now (something is ready, or the deadline passed);
+    /// `EINTR` if a signal is pending (`-ERESTARTNOHAND`); otherwise the caller sleeps
+    /// with its deadline armed and the call is re-issued — on I/O, or, with no
+    /// descriptor to watch (`pause()`), on a signal or the deadline alone.
+    #[allow(clippy::too_many_arguments)] // the call, its timeout and the scan's result
+    fn poll_select_wait(
+        &mut self,
+        hart: &Hart<'_>,
+        tid: u32,
+        n: u64,
+        a: [u64; 6],
+        tsp: u64,
+        deadline: Option<u64>,
+        count: u64,
+        no_fds: bool,
+    ) -> Option<KResult<SyscallOutcome>> {
+        if count != 0 || self.timed_out(hart, deadline) {
+            return None;
+        }
+        if self.signal_pending(tid) {
+            return Some(self.poll_select_finish(hart, tid, tsp, deadline, Err(Errno::EINTR)));
+        }
+        if let Some(d) = deadline {
+            self.timers.insert(tid, d);
+        }
+        self.blocked_calls.insert(
+            tid,
+            BlockedCall {
+                nr: n,
+                args: a,
+                deadline,
+                file: None,
+            },
+        );
+        Some(Ok(SyscallOutcome::Block(if no_fds {
+            WaitOn::Signal
+        } else {
+            WaitOn::Io
+        })))
+    }
+
+    /// `poll_select_finish()`: the call ends with `r`. Its timer is disarmed; the
+    /// temporary mask is restored unless the call was interrupted (a handler runs
+    /// first, its `rt_sigreturn` restores it); the time left goes to `tsp` unless the
+    /// timeout was zero or absent.
+    fn poll_select_finish(
+        &mut self,
+        hart: &Hart<'_>,
+        tid: u32,
+        tsp: u64,
+        deadline: Option<u64>,
+        r: KResult<u64>,
+    ) -> KResult<SyscallOutcome> {
+        let (_, now) = self.clock_now(hart);
+        self.timers.remove(&tid);
+        self.with_task_mm(tid, |t, u| {
+            if r != Err(Errno::EINTR) {
+                if let Some(m) = t.signals.saved_mask.take() {
+                    t.signals.blocked = m;
+                }
+            }
+            if let Some(d) = deadline.filter(|&d| d != 0) {
+                // The time left is written even after success; a fault is ignored
+                // (Linux keeps the result then too).
+                let _ = write_timespec(u, tsp, d.saturating_sub(now));
+            }
+            Ok(())
+        })?;
+        r.map(SyscallOutcome::Return)
+    }
+
+    /// `read`/`write`/`readv`/`writev` of task `tid` through `fdget()`: the descriptor's
+    /// file, or, for a re-issued call that slept, the file it held when it started. A
+    /// call that sleeps keeps the file.
+    ///
+    /// # Errors
+    /// `EBADF` for a descriptor not open at the start; the call's.
+    pub(super) fn sys_rw_fdget(
+        &mut self,
+        tid: u32,
+        n: u64,
+        a: [u64; 6],
+    ) -> KResult<SyscallOutcome> {
+        let held = self.take_blocked_call(tid, n, a).and_then(|b| b.file);
+        let (out, file) = self.with_task_mm(tid, |t, u| {
+            let file = match held {
+                Some(f) => f,
+                // An `unsigned int fd`.
+                None => t.fs.fds.get(a[0] as u32)?,
+            };
+            let mut ctx = FileCtx::current(&t.vfs, u);
+            let r = match n {
+                nr::SYS_read => syscall::fs::ksys_read(&mut ctx, &file, a[1], a[2]),
+                nr::SYS_write => syscall::fs::ksys_write(&mut ctx, &file, a[1], a[2]),
+                nr::SYS_readv => syscall::fs::do_readv(&mut ctx, &file, a[1], a[2]),
+                _ => syscall::fs::do_writev(&mut ctx, &file, a[1], a[2]),
+            };
+            Ok((syscall::ret_io(r)?, file))
+        })?;
+        if matches!(out, SyscallOutcome::Block(_)) {
+            self.blocked_calls.insert(
+                tid,
+                BlockedCall {
+                    nr: n,
+                    args: a,
+                    deadline: None,
+                    file: Some(file),
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// A write-side call of task `tid` ended with `EPIPE`: the task gets `SIGPIPE`
+    /// (`send_sig(SIGPIPE, current, 0)`: `SI_USER` from its own process); an ignored one
+    /// is dropped by [`Kernel::send_signal`] and only `EPIPE` remains.
+    pub(super) fn sigpipe_on_epipe(
+        &mut self,
+        hart: &mut Hart<'_>,
+        tid: u32,
+        n: u64,
+        outcome: SyscallOutcome,
+    ) {
+        let writes = matches!(
+            n,
+            nr::SYS_write | nr::SYS_writev | nr::SYS_pwrite64 | nr::SYS_vmsplice
+        );
+        if !writes || outcome != SyscallOutcome::Return(Errno::EPIPE.as_return()) {
+            return;
+        }
+        let Some(tgid) = self.group_of(tid) else {
+            return;
+        };
+        let info = SigInfo {
+            signo: SIGPIPE,
+            code: SI_USER,
+            addr: u64::from(tgid),
+            status: 0,
+        };
+        self.send_signal(hart, tgid, Some(tid), info);
+    }
+}
