@@ -23,11 +23,30 @@
 //! every task asleep the kernel idles until the first deadline. When nothing can ever run
 //! again the run ends instead of hanging.
 //!
-//! Locks: the kernel lock (`Machine::lock`) still serialises every kernel path; under it each
+//! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but one: a user
+//! page fault is handled on the hart that took it without the kernel lock (`run_user`,
+//! `unlocked_fault`: under its address space's `mmap_lock` only, then straight back to
+//! user mode), falling back to the kernel lock for a fault that fails (signal, OOM), a
+//! hart that was kicked, a used-up slice or an armed timer. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
-//! `sighand->siglock`, the thread group's). The order, outermost first: kernel lock →
-//! one `mmap_lock` (never two at once: [`Tasks`] hands out one at a time) → descriptor
-//! table / fs / handlers / thread group, each held only for its own short operation.
+//! `sighand->siglock`, the thread group's). The order, outermost first (as
+//! `mm/rmap.c`'s header writes it):
+//!
+//! ```text
+//! kernel lock (Machine::lock)          every kernel path but the unlocked user fault
+//!   mmap_lock (MmStruct)               one at a time ([`Tasks`] hands out one); the
+//!                                      unlocked fault takes it with no lock held and
+//!                                      never takes the kernel lock while holding it
+//!     smp mailbox (per hart)           posting a shootdown (flush_tlb), under mmap_lock
+//!                                      by apply_flush and the unlocked fault
+//!     page allocator, deferred lists   inside Mm's methods
+//!   files_struct / fs_struct /         each held only for its own short operation
+//!   sighand / signal_struct
+//! ```
+//!
+//! Waiting for shootdown acknowledgements is not a lock, but it is one in effect: a
+//! hart waits only for harts in user mode, which never hold a kernel lock (see
+//! [`crate::smp`]).
 //!
 //! Calls that reach into another task are served here, with the task table:
 //! `process_vm_readv/writev`, and every descriptor call on a kernel-served file
@@ -39,7 +58,7 @@
 //! tears it down) and a leader stays a zombie until it is reaped.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,8 +74,8 @@ use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
 use crate::mm::{
-    KernelEventCounts, Mm, MmUsers, PageAllocError, PhysMem, TlbFlush, TlbFlushRange,
-    UserFaultError,
+    KernelEventCounts, Mm, MmGrab, MmStruct, MmUsers, PageAllocError, PhysMem, TlbFlush,
+    TlbFlushRange, UserFaultError,
 };
 use crate::percpu::Resume;
 use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
@@ -189,6 +208,10 @@ struct Machine<'m> {
     acquisitions: AtomicU64,
     /// [`SchedMode::Deterministic`]: who runs.
     baton: Option<Arc<Baton>>,
+    /// Some task sleeps with a deadline (`Kernel::timers` is not empty), as of the last
+    /// time a hart dropped the kernel lock on its way to user mode or to idle: a fault
+    /// handled without the lock then goes back through it, whose scheduler fires timers.
+    timers_armed: AtomicBool,
 }
 
 impl<'m> Machine<'m> {
@@ -202,8 +225,140 @@ impl<'m> Machine<'m> {
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.this = id;
+        k.smp.clear_notify(id);
         k
     }
+}
+
+/// What a hart keeps, while it runs a task in user mode, to handle the task's page
+/// faults without the kernel lock ([`run_user`]): captured under the kernel lock when
+/// the task is switched in ([`Kernel::unlocked_faults`]).
+struct UnlockedFaults<'m> {
+    config: &'m KernelConfig,
+    smp: &'m Smp<'m>,
+    /// The task's address space (`mmgrab()`: the hart does not keep its pages; a fault
+    /// takes a user reference with `mmget_not_zero()` for its length).
+    mm: MmGrab,
+    phys: Arc<PhysMem>,
+    /// Instructions left in the task's time slice.
+    slice_left: u64,
+}
+
+/// What a hart did without the kernel lock since it last held it, added to the kernel's
+/// books when it takes the lock ([`Kernel::account_unlocked`]).
+#[derive(Default)]
+struct HartTally {
+    /// Instructions retired in user mode.
+    insns: u64,
+    /// The hart's modelled cycle count at its last return from user mode.
+    cycles: u64,
+    /// User page faults handled without the kernel lock.
+    page_faults: u64,
+    /// Their kernel work, priced ([`price_kernel_work`]).
+    kernel_cycles: u64,
+    kernel_events: KernelEventCounts,
+}
+
+/// Why a hart running a task in user mode came back to the kernel lock.
+enum KernelEntry {
+    /// Something the kernel handles under its lock.
+    Exit(Exit),
+    /// A user fault at `va` handled without the kernel lock whose result `result` is
+    /// finished under it ([`Kernel::finish_unlocked_fault`]).
+    Fault {
+        va: u64,
+        result: Result<(), UserFaultError>,
+    },
+}
+
+/// Runs the task live in `hart` in user mode for up to `budget` instructions (the
+/// caller has entered user mode, [`Smp::enter_user`]), and — given `unlocked` — handles
+/// its user page faults without the kernel lock ([`unlocked_fault`]), as it does the
+/// interrupt of a TLB shootdown, and goes back to user mode while it can: the fault
+/// succeeded, the slice has instructions left, no
+/// timer is armed and the hart was not kicked ([`Smp::enter_user_unless_notified`]: a
+/// signal, an `exit_group`/`execve` taking the task, the end of the run). Counts what
+/// ran in `tally`. Returns, out of user mode, what the kernel handles under its lock.
+fn run_user(
+    machine: &Machine<'_>,
+    smp: &Smp<'_>,
+    hart: &mut Hart<'_>,
+    mut budget: u64,
+    mut unlocked: Option<&mut UnlockedFaults<'_>>,
+    tally: &mut HartTally,
+) -> KernelEntry {
+    loop {
+        let before = hart.stats().instret;
+        let exit = hart.run(budget);
+        smp.leave_user(hart);
+        let after = hart.stats();
+        let ran = after.instret - before;
+        tally.insns += ran;
+        tally.cycles = tally.cycles.max(after.cycles);
+        let Some(u) = unlocked.as_deref_mut() else {
+            return KernelEntry::Exit(exit);
+        };
+        u.slice_left = u.slice_left.saturating_sub(ran);
+        // Back to user mode without the kernel lock if nothing asks for it: as the
+        // scheduler would keep the task (slice left, no timer to fire), and unless kicked.
+        let may_resume = |u: &UnlockedFaults<'_>, hart: &mut Hart<'_>| {
+            u.slice_left > 0
+                && !machine.timers_armed.load(Ordering::SeqCst)
+                && smp.enter_user_unless_notified(hart)
+        };
+        match exit {
+            Exit::PageFault { va, access } => {
+                let va = va.raw();
+                let Some(result) = unlocked_fault(hart, u, va, access, tally) else {
+                    return KernelEntry::Exit(exit);
+                };
+                if !(result.is_ok() && may_resume(u, hart)) {
+                    return KernelEntry::Fault { va, result };
+                }
+            }
+            // A shootdown's interrupt (a kick sets `notify` too, and goes to the kernel):
+            // re-entering user mode drains the mailbox.
+            Exit::Ipi => {
+                if !may_resume(u, hart) {
+                    return KernelEntry::Exit(exit);
+                }
+            }
+            _ => return KernelEntry::Exit(exit),
+        }
+        budget = u.slice_left;
+    }
+}
+
+/// The user page fault at `va` (`access`) of the task live in `hart`, handled without
+/// the kernel lock ([`user_fault`]) and accounted as the locked path accounts it (trap,
+/// fault count, priced kernel work) in `tally`. `None`, having done nothing, if the
+/// kernel has something for the hart (it was kicked) or the address space has no users
+/// left (the task is being killed): the kernel lock decides then.
+fn unlocked_fault(
+    hart: &mut Hart<'_>,
+    u: &UnlockedFaults<'_>,
+    va: u64,
+    access: mmu::AccessType,
+    tally: &mut HartTally,
+) -> Option<Result<(), UserFaultError>> {
+    let smp = u.smp;
+    if smp.notified(hart.hart_id()) {
+        return None;
+    }
+    let mm = u.mm.mmget_not_zero()?;
+    hart.account_trap();
+    tally.page_faults += 1;
+    let before = u.phys.events().snapshot();
+    let r = user_fault(smp, hart, &mm, va, access);
+    // The task was killed meanwhile and this was the last user: the teardown's
+    // maintenance, as exit_mm() would have done it.
+    if let Some((asid, flush)) = mm.mmput() {
+        smp.flush_tlb(hart, asid, flush);
+    }
+    let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
+    tally.kernel_cycles += cycles;
+    tally.kernel_events.accumulate(&work);
+    Some(r)
 }
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
@@ -283,6 +438,7 @@ pub fn run(
         waiters: Arc::new(AtomicUsize::new(0)),
         busy: Arc::new(AtomicUsize::new(nharts)),
         acquisitions: AtomicU64::new(0),
+        timers_armed: AtomicBool::new(false),
         baton: deterministic.then(|| {
             Arc::new(Baton::new(
                 nharts,
@@ -392,6 +548,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         b.wait_turn(id);
     }
     let mut k = machine.lock(id);
+    let mut tally = HartTally::default();
     loop {
         if k.finished.is_some() {
             break;
@@ -406,24 +563,23 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         // A thread no hart runs is runnable: wake an idle hart for it.
         k.wake_idle_harts(machine);
         let smp = k.smp;
+        let mut unlocked = k.unlocked_faults(machine, tid);
         smp.enter_user(hart);
+        machine
+            .timers_armed
+            .store(!k.timers.is_empty(), Ordering::SeqCst);
         // parking_lot's mutex is eventually fair (a waiter gets it within about 0.5 ms):
         // std's barging mutex let a thread making tiny calls starve one making long ones;
         // a fair unlock at every return to user mode costs a host context switch each.
         drop(k);
-        let before = hart.stats();
-        let exit = hart.run(budget);
-        smp.leave_user(hart);
+        let entry = run_user(machine, smp, hart, budget, unlocked.as_mut(), &mut tally);
         k = machine.lock(id);
         smp.drain(hart);
-        let after = hart.stats();
-        let ran = after.instret - before.instret;
-        k.insns_done += ran;
-        if let Some(s) = k.slice_left.get_mut(id) {
-            *s = s.saturating_sub(ran);
-        }
-        k.vclock_cycles = k.vclock_cycles.max(after.cycles);
-        let mut restart = k.handle_exit(hart, tid, exit);
+        k.account_unlocked(&mut tally);
+        let mut restart = match entry {
+            KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
+            KernelEntry::Fault { va, result } => k.finish_unlocked_fault(hart, tid, va, result),
+        };
         // Work the call handed over to run without the kernel lock (a gup_test fast
         // benchmark's lockless walks): run it, then finish the call at once.
         while let Some(work) = crate::percpu::take_unlocked() {
@@ -489,6 +645,9 @@ fn idle<'a, 'm>(
         }
         return k;
     }
+    machine
+        .timers_armed
+        .store(!k.timers.is_empty(), Ordering::SeqCst);
     let others_idle = (0..k.idle.len()).all(|h| h == id || k.idle[h]);
     let deadline = k.timers.values().min().copied();
     if others_idle && deadline.is_none() {
@@ -511,6 +670,28 @@ fn idle<'a, 'm>(
     machine.busy.fetch_add(1, Ordering::SeqCst);
     k.smp.drain(hart);
     k
+}
+
+impl<'m> Kernel<'m> {
+    /// What hart `self.this`, about to run task `tid` in user mode, needs to handle the
+    /// task's page faults without the kernel lock ([`run_user`]), or `None` where that
+    /// path is not taken: in deterministic mode (every trap is a seeded scheduling
+    /// decision there), under an instruction limit (the budget is shared across harts
+    /// through the kernel), on more than two harts (see `smp`'s module docs: frames are
+    /// freed before their shootdown), for a task without an address space.
+    fn unlocked_faults(&self, machine: &Machine<'_>, tid: u32) -> Option<UnlockedFaults<'m>> {
+        if machine.baton.is_some() || self.config.max_insns.is_some() || self.smp.harts() > 2 {
+            return None;
+        }
+        let mm = self.tasks.get(&tid)?.mm.as_ref()?;
+        Some(UnlockedFaults {
+            config: self.config,
+            smp: self.smp,
+            mm: mm.mmgrab(),
+            phys: Arc::clone(&self.phys),
+            slice_left: self.slice_left.get(self.this).copied().unwrap_or(0),
+        })
+    }
 }
 
 impl Kernel<'_> {
@@ -885,32 +1066,13 @@ impl Kernel<'_> {
                 hart.account_trap();
                 self.stats.page_faults += 1;
                 let before = self.phys.events().snapshot();
-                let Some(task) = self.tasks.get(&tid) else {
+                let Some(mm) = self.tasks.get(&tid).and_then(|t| t.mm.as_ref()) else {
                     return false;
                 };
-                let Some(mm) = task.mm.as_ref() else {
-                    return false;
-                };
-                let (r, asid) = {
-                    let mut mm = mm.mmap_write_lock();
-                    (mm.do_page_fault(va.raw(), access), mm.asid())
-                };
-                apply_flush(self.smp, hart, task);
+                let r = user_fault(self.smp, hart, mm, va.raw(), access);
                 self.charge_kernel_work(hart, &before);
-                match r {
-                    Ok(()) => {
-                        // update_mmu_cache(): drop a translation the TLB may still hold with
-                        // the old permissions (a spurious fault on an upgraded PTE).
-                        hart.sfence_vma(Some(va.raw()), Some(asid));
-                        None
-                    }
-                    Err(UserFaultError::Signal { signo, code }) => Some((signo, code, va.raw())),
-                    Err(UserFaultError::Oom) => {
-                        // The access is re-executed, unless this task was the victim.
-                        self.pagefault_out_of_memory(hart, tid);
-                        None
-                    }
-                }
+                r.err()
+                    .and_then(|e| self.fault_signal(hart, tid, va.raw(), e))
             }
             Exit::AccessFault { va, .. } => {
                 hart.account_trap();
@@ -929,6 +1091,32 @@ impl Kernel<'_> {
                 Some((SIGTRAP, signal::TRAP_BRKPT, hart.pc))
             }
         };
+        self.return_to_user(hart, tid, fault);
+        restart
+    }
+
+    /// What a failed user fault of task `tid` at `va` leads to (`mm_fault_error()`): the
+    /// signal to force, or, for `VM_FAULT_OOM`, `pagefault_out_of_memory()` and none
+    /// (the access is re-executed, unless this task was the victim).
+    fn fault_signal(
+        &mut self,
+        hart: &mut Hart<'_>,
+        tid: u32,
+        va: u64,
+        err: UserFaultError,
+    ) -> Option<(u8, i32, u64)> {
+        match err {
+            UserFaultError::Signal { signo, code } => Some((signo, code, va)),
+            UserFaultError::Oom => {
+                self.pagefault_out_of_memory(hart, tid);
+                None
+            }
+        }
+    }
+
+    /// The way back to user mode of task `tid` after a trap: the fault signal `fault`
+    /// (`(signo, si_code, si_addr)`) is forced, then pending signals are delivered.
+    fn return_to_user(&mut self, hart: &mut Hart<'_>, tid: u32, fault: Option<(u8, i32, u64)>) {
         if let Some((signo, code, addr)) = fault {
             self.force_sig_fault(
                 hart,
@@ -945,7 +1133,40 @@ impl Kernel<'_> {
         if !crate::percpu::has_unlocked() {
             self.deliver_pending(hart, tid);
         }
-        restart
+    }
+
+    /// Finishes, under the kernel lock, a user fault of task `tid` at `va` that this
+    /// hart handled without it ([`unlocked_fault`]) with result `r`, but could not
+    /// return from to user mode on its own (the fault failed, the hart was kicked, the
+    /// slice is used up, a timer is armed): as the tail of [`Kernel::handle_exit`].
+    /// Returns as that (a fault never restarts a call).
+    fn finish_unlocked_fault(
+        &mut self,
+        hart: &mut Hart<'_>,
+        tid: u32,
+        va: u64,
+        r: Result<(), UserFaultError>,
+    ) -> bool {
+        if !self.reload_current(tid) {
+            return false;
+        }
+        let fault = r.err().and_then(|e| self.fault_signal(hart, tid, va, e));
+        self.return_to_user(hart, tid, fault);
+        false
+    }
+
+    /// Adds to the kernel's books what hart `self.this` did without the kernel lock
+    /// since it last held it ([`HartTally`]), and empties the tally.
+    fn account_unlocked(&mut self, tally: &mut HartTally) {
+        let t = std::mem::take(tally);
+        self.insns_done += t.insns;
+        if let Some(s) = self.slice_left.get_mut(self.this) {
+            *s = s.saturating_sub(t.insns);
+        }
+        self.vclock_cycles = self.vclock_cycles.max(t.cycles);
+        self.stats.page_faults += t.page_faults;
+        self.stats.kernel_cycles += t.kernel_cycles;
+        self.stats.kernel_events.accumulate(&t.kernel_events);
     }
 
     /// Back in the kernel for task `tid`, which this hart was running: returns `true`
@@ -986,9 +1207,7 @@ impl Kernel<'_> {
     /// guest reading `rdcycle` around an `ecall` sees it. Also adds it to the run's
     /// kernel statistics.
     fn charge_kernel_work(&mut self, hart: &mut Hart<'_>, before: &KernelEventCounts) {
-        let work = self.phys.events().snapshot().since(before);
-        let cycles = work.cycles(&self.config.cost);
-        hart.charge_cycles(cycles);
+        let (work, cycles) = price_kernel_work(&self.phys, self.config, hart, before);
         self.stats.kernel_events.accumulate(&work);
         self.stats.kernel_cycles += cycles;
     }
@@ -2425,16 +2644,63 @@ fn copy_thread(hart: &Hart<'_>, flags: u64, newsp: u64, tls: u64) -> UserContext
 
 /// Carries out the TLB (and icache) maintenance the mm asked for — `flush_tlb_range()` /
 /// `flush_tlb_mm()` and `flush_icache_all()` — on this hart and, by IPI with
-/// acknowledgement, on the others ([`Smp::flush_tlb`]).
+/// acknowledgement, on the others ([`Smp::flush_tlb`]), holding the mm's `mmap_lock`
+/// until every hart in user mode has acknowledged (see `smp`'s module docs: a fault on
+/// another hart, without the kernel lock, must not reuse a frame freed here first).
 fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, task: &Task) {
-    let Some(mm) = &task.mm else {
-        return;
-    };
-    let (asid, flush) = {
-        let mut mm = mm.mmap_write_lock();
-        (mm.asid(), mm.take_tlb_flush())
-    };
-    smp.flush_tlb(hart, asid, flush);
+    if let Some(mm) = &task.mm {
+        flush_pending(smp, hart, &mut mm.mmap_write_lock());
+    }
+}
+
+/// [`Smp::flush_tlb`] of the maintenance `mm` (whose `mmap_lock` the caller holds) has
+/// pending.
+fn flush_pending(smp: &Smp<'_>, hart: &mut Hart<'_>, mm: &mut Mm) {
+    let flush = mm.take_tlb_flush();
+    smp.flush_tlb(hart, mm.asid(), flush);
+}
+
+/// Prices the kernel work this hart's thread did since `before` (a
+/// [`crate::mm::KernelEvents`] snapshot) with the cost model and charges it to `hart`.
+/// Returns the work and its cycles, for the run's statistics.
+fn price_kernel_work(
+    phys: &PhysMem,
+    config: &KernelConfig,
+    hart: &mut Hart<'_>,
+    before: &KernelEventCounts,
+) -> (KernelEventCounts, u64) {
+    let work = phys.events().snapshot().since(before);
+    let cycles = work.cycles(&config.cost);
+    hart.charge_cycles(cycles);
+    (work, cycles)
+}
+
+/// A user page fault at `va` in `mm` (`do_page_fault()` → `handle_mm_fault()`), under
+/// the `mmap_lock` — its write side, because [`Mm`]'s methods take `&mut self` (Linux
+/// takes the read side and the page-table lock) — with the TLB maintenance it leaves
+/// carried out before the lock is dropped, and, for a fault that succeeded,
+/// `update_mmu_cache()`: the translation the TLB may still hold with the old
+/// permissions (a spurious fault on an upgraded PTE) is dropped. Maintenance another
+/// kernel path left pending in `mm` (its flush not yet posted) is carried out first, so
+/// that no frame it freed is reused here before every hart has let go of it.
+///
+/// # Errors
+/// [`UserFaultError`] when the fault cannot be resolved (`mm_fault_error()`'s cases).
+fn user_fault(
+    smp: &Smp<'_>,
+    hart: &mut Hart<'_>,
+    mm: &MmStruct,
+    va: u64,
+    access: mmu::AccessType,
+) -> Result<(), UserFaultError> {
+    let mut mm = lockstat::MMAP_LOCK.acquire(|| mm.mmap_write_trylock(), || mm.mmap_write_lock());
+    flush_pending(smp, hart, &mut mm);
+    let r = mm.do_page_fault(va, access);
+    flush_pending(smp, hart, &mut mm);
+    if r.is_ok() {
+        hart.sfence_vma(Some(va), Some(mm.asid()));
+    }
+    r
 }
 
 #[path = "oom.rs"]

@@ -10,8 +10,9 @@
 //! tries the lock first and only on failure times the wait, as `lock_contended()` /
 //! `lock_acquired()` do: an uncontended acquisition costs one atomic add.
 //!
-//! Today the kernel lock ([`KERNEL_LOCK`], `Machine::lock`) is the one class; a finer
-//! lock (an `mmap_lock`, a page-table lock, a futex hash bucket) adds its own `static`
+//! Today the kernel lock ([`KERNEL_LOCK`], `Machine::lock`) and the `mmap_lock` of the
+//! unlocked user-fault path ([`MMAP_LOCK`]) are the classes; a finer lock (a page-table
+//! lock, a futex hash bucket) adds its own `static`
 //! class beside it and takes its lock through the class, and its line appears in
 //! `--stats` and `dirtybit bench faults` with no other change.
 //!
@@ -39,6 +40,11 @@ pub struct LockClass {
 /// The kernel lock: the one lock of the machine's kernel state today (`Machine::lock`),
 /// taken at every kernel entry (system call, page fault, trap) and by idle harts.
 pub static KERNEL_LOCK: LockClass = LockClass::new("kernel_lock");
+
+/// An address space's `mmap_lock` (`MmStruct`), as the kernel's unlocked user-fault path
+/// takes it (the paths under the kernel lock take it uncounted: while every kernel path
+/// holds the kernel lock they cannot contend on it).
+pub static MMAP_LOCK: LockClass = LockClass::new("mmap_lock");
 
 /// Every class taken at least once in this host process, in order of first use.
 static REGISTRY: Mutex<Vec<&'static LockClass>> = Mutex::new(Vec::new());

@@ -10,13 +10,36 @@
 //! yet: it drains its mailbox before it next enters user mode. The handshake is the
 //! Dekker-style pair "set `in_user`, then drain" / "post, then read `in_user`" in
 //! sequentially consistent order, so a request is either seen by the drain or waited for.
-//! The initiator holds the kernel lock while it waits, so no page or page table it freed
-//! is reused by another kernel path before every hart has dropped the stale translations.
+//! A locked initiator holds the kernel lock while it waits, so no page or page table it
+//! freed is reused by another locked kernel path before every hart has dropped the stale
+//! translations.
+//!
+//! **Flushers without the kernel lock.** A user page fault is handled without the kernel
+//! lock (`kernel.rs`, the unlocked fault path), so two harts may flush at once. That is
+//! safe: a flusher has left user mode before it posts (its `in_user` is clear while it
+//! waits), so two flushers never wait for each other — each sees the other out of user
+//! mode and leaves its request in the mailbox, drained before that hart next enters
+//! user mode; the mailboxes are mutexes and the tickets `fetch_add`/`fetch_max`, so no
+//! request is lost. The unlocked path flushes while it holds the address space's
+//! `mmap_lock`, and first carries out a flush a locked path left pending in that mm
+//! (`apply_flush` holds the `mmap_lock` across its post too), so no path of the same mm
+//! reuses a frame freed there before the flush was posted. A frame freed in one mm and
+//! reused by an unlocked fault in another is safe while there are at most two harts (a
+//! hart holding a stale translation would have to be a third one, in user mode); with
+//! more, freeing must wait for the flush (Linux's `mmu_gather`), so the unlocked path is
+//! limited to two harts until then.
 //!
 //! **Kicks**: the same interrupt without a request makes a hart leave user mode at its
 //! next check (a fatal signal for a thread it runs, the end of the run):
 //! [`Smp::kick`], and [`Smp::wait_out_of_user`] for callers that must know the hart
-//! no longer runs guest code (tearing down an address space).
+//! no longer runs guest code (tearing down an address space). A kick also sets the
+//! hart's `notify` flag (Linux's `TIF_NOTIFY_RESUME`/`TIF_SIGPENDING` seen on the way
+//! back to user mode): a hart handling a fault without the kernel lock returns to user
+//! mode only through [`Smp::enter_user_unless_notified`], which refuses once the flag is
+//! set — the same Dekker pair, "set `in_user`, then read `notify`" against "set
+//! `notify`, then read `in_user`", so a kick either stops that return or finds the hart
+//! in user mode and interrupts it. The flag is cleared when the hart takes the kernel
+//! lock ([`Smp::clear_notify`]), which then sees whatever the kicker changed.
 //!
 //! **Baton** ([`Baton`], `--sched deterministic`): every hart still has its host thread,
 //! but only the holder of the baton runs; at each scheduling point a seeded choice among
@@ -45,6 +68,8 @@ pub struct Shootdown {
 struct HartSlot {
     /// Running guest code (between [`Smp::enter_user`] and [`Smp::leave_user`]).
     in_user: AtomicBool,
+    /// Kicked since the hart last took the kernel lock (see the module docs).
+    notify: AtomicBool,
     mailbox: Mutex<Vec<Shootdown>>,
     /// Requests posted / acknowledged (each drain acknowledges all posted before it).
     posted: AtomicU64,
@@ -108,6 +133,37 @@ impl<'c> Smp<'c> {
         self.drain(hart);
     }
 
+    /// Hart `hart`, back from a fault it handled without the kernel lock, re-enters user
+    /// mode unless it was kicked since it last took the kernel lock: returns `true` if
+    /// it did (its mailbox drained, as [`Smp::enter_user`]), `false` if it stays out of
+    /// user mode and must take the kernel lock (see the module docs).
+    pub fn enter_user_unless_notified(&self, hart: &mut Hart<'_>) -> bool {
+        let Some(slot) = self.slots.get(hart.hart_id()) else {
+            return false;
+        };
+        slot.in_user.store(true, Ordering::SeqCst);
+        if slot.notify.load(Ordering::SeqCst) {
+            slot.in_user.store(false, Ordering::SeqCst);
+            return false;
+        }
+        self.drain(hart);
+        true
+    }
+
+    /// Whether hart `id` was kicked since it last took the kernel lock.
+    pub fn notified(&self, id: usize) -> bool {
+        self.slots
+            .get(id)
+            .is_some_and(|s| s.notify.load(Ordering::SeqCst))
+    }
+
+    /// Hart `id` holds the kernel lock: what a kick asked for is visible to it there.
+    pub fn clear_notify(&self, id: usize) {
+        if let Some(slot) = self.slots.get(id) {
+            slot.notify.store(false, Ordering::SeqCst);
+        }
+    }
+
     /// Hart `hart` has stopped running guest code (a trap, its quantum, a kick).
     pub fn leave_user(&self, hart: &Hart<'_>) {
         if let Some(slot) = self.slots.get(hart.hart_id()) {
@@ -167,22 +223,25 @@ impl<'c> Smp<'c> {
         }
     }
 
-    /// Makes hart `id` leave user mode at its next interrupt check.
+    /// Makes hart `id` leave user mode at its next interrupt check, and keeps it from
+    /// going back without the kernel lock.
     pub fn kick(&self, id: usize) {
-        if self
-            .slots
-            .get(id)
-            .is_some_and(|s| s.in_user.load(Ordering::SeqCst))
-        {
+        let Some(slot) = self.slots.get(id) else {
+            return;
+        };
+        slot.notify.store(true, Ordering::SeqCst);
+        if slot.in_user.load(Ordering::SeqCst) {
             self.raise(id);
         }
     }
 
-    /// Kicks hart `id` and returns once it no longer runs guest code.
+    /// Kicks hart `id` and returns once it no longer runs guest code; it will not go
+    /// back to guest code before it has taken the kernel lock.
     pub fn wait_out_of_user(&self, id: usize) {
         let Some(slot) = self.slots.get(id) else {
             return;
         };
+        slot.notify.store(true, Ordering::SeqCst);
         self.raise(id);
         while slot.in_user.load(Ordering::SeqCst) {
             std::thread::yield_now();

@@ -21,7 +21,9 @@
 //! ([`MmStruct::mmap_read_lock`]: `satp`, the ASID, statistics). Page faults, GUP,
 //! `MADV_DONTNEED` and `/proc/<pid>/mem` move to the read side once the page tables have
 //! their own locks (split PTLs), as Linux's do; the kernel lock still serialises every
-//! kernel path meanwhile.
+//! kernel path meanwhile but the user page fault, which a hart handles under the
+//! `mmap_lock` alone (`kernel.rs`, the unlocked fault path): two processes fault at
+//! once, two threads of one process still one after the other.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -54,6 +56,11 @@ impl MmStruct {
     /// paths take which side).
     pub fn mmap_write_lock(&self) -> MmapWriteLock<'_> {
         self.mmap_lock.write()
+    }
+
+    /// `mmap_write_trylock()`: the address space to change, if nobody holds the lock.
+    pub fn mmap_write_trylock(&self) -> Option<MmapWriteLock<'_>> {
+        self.mmap_lock.try_write()
     }
 
     /// `mmap_read_lock()`: the address space to look at.
