@@ -29,20 +29,10 @@
 //! user mode), falling back to the kernel lock for a fault that fails (signal, OOM), a
 //! hart that was kicked, a used-up slice or an armed timer. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
-//! `sighand->siglock`, the thread group's). The order, outermost first (as
-//! `mm/rmap.c`'s header writes it):
-//!
-//! ```text
-//! kernel lock (Machine::lock)          every kernel path but the unlocked user fault
-//!   mmap_lock (MmStruct)               one at a time ([`Tasks`] hands out one); the
-//!                                      unlocked fault takes it with no lock held and
-//!                                      never takes the kernel lock while holding it
-//!     smp mailbox (per hart)           posting a shootdown (flush_tlb), under mmap_lock
-//!                                      by apply_flush and the unlocked fault
-//!     page allocator, deferred lists   inside Mm's methods
-//!   files_struct / fs_struct /         each held only for its own short operation
-//!   sighand / signal_struct
-//! ```
+//! `sighand->siglock`, the thread group's). The lock order of the whole kernel, every
+//! lock outermost first, is written down in one place, [`crate::sync`]'s module docs,
+//! and checked at run time in the tests; the unlocked fault takes the `mmap_lock` with
+//! no lock held and never takes the kernel lock while holding it.
 //!
 //! Waiting for shootdown acknowledgements is not a lock, but it is one in effect: a
 //! hart waits only for harts in user mode, which never hold a kernel lock (see

@@ -33,14 +33,21 @@
 //!   Baton::state            smp.rs: the deterministic scheduler's baton (scheduling
 //!                           points, idle, wake-ups). A CondvarMutex; leaf. Also taken
 //!                           with no lock held (the yield point before the kernel lock).
-//!   HartSlot::mailbox       smp.rs: a hart's pending shootdowns (post, drain); leaf.
 //!   MmStruct::mmap_lock     mm/mm_struct.rs: the address space (Mm). Write: a task's
 //!                           own for each of its system calls and faults, exec, exit,
 //!                           fork's dup_mmap of the parent; a target's for
 //!                           /proc/<pid>/mem, /proc/<pid>/maps and pagemap,
 //!                           process_vm_*, the OOM reaper. Read: satp, statistics, OOM
 //!                           badness. Never two at once: a remote access drops the
-//!                           target's before it takes the caller's.
+//!                           target's before it takes the caller's. A user fault on a
+//!                           hart without the kernel lock (kernel.rs, `user_fault`)
+//!                           takes it with no lock held, and never takes the kernel
+//!                           lock while holding it.
+//!     HartSlot::mailbox     smp.rs: a hart's pending shootdowns (posted by
+//!                           flush_tlb under the mmap_lock, drained by the hart);
+//!                           leaf. Waiting for the acknowledgements is a lock in
+//!                           effect, outside this tree: a hart waits only for harts in
+//!                           user mode, which hold no kernel lock.
 //!     File::state           fs/file.rs: f_pos_lock and the f_flags (read, write,
 //!                           llseek, getdents of an open file description).
 //!       Vfs::ns_lock        fs/vfs.rs: the namespace (create, link, unlink, rename,
