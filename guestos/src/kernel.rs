@@ -967,7 +967,7 @@ impl Kernel<'_> {
         self.switch_out(hart);
         if let Some(next) = self.tasks.get(&tid) {
             if let Some(mm) = &next.mm {
-                hart.set_satp(mm.mmap_read_lock().satp());
+                switch_mm(self.smp, hart, &mm.mmap_read_lock());
             }
             hart.restore_context(&next.ctx);
             apply_flush(self.smp, hart, next);
@@ -1010,7 +1010,7 @@ impl Kernel<'_> {
         let asid = self.next_asid;
         let all = TlbFlush {
             range: TlbFlushRange::All,
-            icache: false,
+            ..TlbFlush::default()
         };
         self.next_asid = self.next_asid.checked_add(1).unwrap_or_else(|| {
             // ASIDs wrapped: start over with clean TLBs on every hart.
@@ -1617,7 +1617,7 @@ impl Kernel<'_> {
             return Ok(SyscallOutcome::Resume);
         }
         if let Some(mm) = &task.mm {
-            hart.set_satp(mm.mmap_read_lock().satp());
+            switch_mm(self.smp, hart, &mm.mmap_read_lock());
         }
         hart.restore_context(&task.ctx);
         hart.flush_icache();
@@ -2641,6 +2641,14 @@ fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, task: &Task) {
     if let Some(mm) = &task.mm {
         flush_pending(smp, hart, &mut mm.mmap_write_lock());
     }
+}
+
+/// `switch_mm()`: loads `mm`'s `satp` on `hart`, after adding the hart to the harts that
+/// may cache its ASID (`cpumask_set_cpu(cpu, mm_cpumask(next))`), which shootdowns of
+/// that ASID go to.
+fn switch_mm(smp: &Smp<'_>, hart: &mut Hart<'_>, mm: &Mm) {
+    smp.note_asid(hart.hart_id(), mm.asid());
+    hart.set_satp(mm.satp());
 }
 
 /// [`Smp::flush_tlb`] of the maintenance `mm` (whose `mmap_lock` the caller holds) has

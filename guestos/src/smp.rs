@@ -92,6 +92,11 @@ pub struct SmpCounts {
 pub struct Smp<'c> {
     clint: &'c Clint,
     slots: Vec<HartSlot>,
+    /// Per ASID: the harts that have loaded it and may cache its translations (Linux's
+    /// `mm_cpumask()`), bit `i` for hart `i`. Bits are never cleared: with ASIDs a hart
+    /// keeps an address space's entries after switching away, as riscv Linux keeps the
+    /// bit.
+    asid_harts: Box<[AtomicU64]>,
     shootdowns: AtomicU64,
     ipis: AtomicU64,
     ack_waits: AtomicU64,
@@ -103,6 +108,7 @@ impl<'c> Smp<'c> {
         Self {
             clint,
             slots: (0..harts).map(|_| HartSlot::default()).collect(),
+            asid_harts: (0..=u16::MAX).map(|_| AtomicU64::new(0)).collect(),
             shootdowns: AtomicU64::new(0),
             ipis: AtomicU64::new(0),
             ack_waits: AtomicU64::new(0),
@@ -112,6 +118,30 @@ impl<'c> Smp<'c> {
     /// Number of harts.
     pub fn harts(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Hart `hart` is about to load ASID `asid` into `satp` (`switch_mm()`): from now on
+    /// shootdowns of that ASID reach it. The bit is published before the hart walks a
+    /// page table of the ASID; a flusher reads the mask after its PTE stores (both
+    /// `SeqCst`), so a flusher that misses the bit made its change before the hart's first
+    /// walk could see the old entry (Dekker).
+    pub fn note_asid(&self, hart: usize, asid: u16) {
+        if let Some(m) = self.asid_harts.get(usize::from(asid)) {
+            m.fetch_or(1u64 << (hart % 64), Ordering::SeqCst);
+        }
+    }
+
+    /// The harts a shootdown of `flush` for `asid` must reach: those that have loaded the
+    /// ASID, or every hart when decoded instructions must go (the decoded-instruction
+    /// cache is physically indexed: a frame's old code may sit in any hart's cache).
+    fn flush_targets(&self, asid: u16, flush: &TlbFlush) -> u64 {
+        if flush.icache || self.slots.len() > 64 {
+            return u64::MAX;
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.asid_harts
+            .get(usize::from(asid))
+            .map_or(u64::MAX, |m| m.load(Ordering::SeqCst))
     }
 
     /// Inter-hart traffic so far.
@@ -192,13 +222,15 @@ impl<'c> Smp<'c> {
     /// running guest code has acknowledged it.
     pub fn flush_tlb(&self, hart: &mut Hart<'_>, asid: u16, flush: TlbFlush) {
         flush_local(hart, asid, flush);
-        if self.slots.len() < 2 || flush.is_none() {
+        if self.slots.len() < 2 || !flush.needs_shootdown() {
             return;
         }
+        let targets = self.flush_targets(asid, &flush);
+        let flush = flush.remote();
         let me = hart.hart_id();
         let mut waits = Vec::new();
         for (id, slot) in self.slots.iter().enumerate() {
-            if id == me {
+            if id == me || targets & (1u64 << (id % 64)) == 0 {
                 continue;
             }
             slot.mailbox.lock().push(Shootdown { asid, flush });
@@ -259,7 +291,15 @@ impl<'c> Smp<'c> {
 /// on this hart (page by page up to a ceiling, then the whole ASID, as Linux's
 /// `flush_tlb_range()`), and the decoded-instruction cache if asked.
 pub fn flush_local(hart: &mut Hart<'_>, asid: u16, flush: TlbFlush) {
-    match flush.range {
+    flush_range_local(hart, asid, flush.range);
+    flush_range_local(hart, asid, flush.local);
+    if flush.icache {
+        hart.flush_icache();
+    }
+}
+
+fn flush_range_local(hart: &mut Hart<'_>, asid: u16, range: TlbFlushRange) {
+    match range {
         TlbFlushRange::None => {}
         TlbFlushRange::All => hart.sfence_vma(None, Some(asid)),
         TlbFlushRange::Range { start, end } => {
@@ -274,9 +314,6 @@ pub fn flush_local(hart: &mut Hart<'_>, asid: u16, flush: TlbFlush) {
                 }
             }
         }
-    }
-    if flush.icache {
-        hart.flush_icache();
     }
 }
 

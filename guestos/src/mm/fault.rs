@@ -411,10 +411,22 @@ impl Mm {
         }
     }
 
+    /// The TLB maintenance after the PTE of `va` went from none to `entry`: the local
+    /// hart's `update_mmu_cache()` only, unless `entry` is executable — then every hart's
+    /// decoded-instruction cache must drop what it decoded from the frame's earlier life
+    /// (`flush_icache_pte()`), which takes a shootdown.
+    fn update_mmu_cache_new(&mut self, va: u64, entry: mmu::Pte) {
+        if pte_exec(entry) {
+            self.flush_tlb_range(va, va + PAGE_SIZE, true);
+        } else {
+            self.update_mmu_cache(va);
+        }
+    }
+
     /// `finish_fault()` → `set_pte_range()` for a page a fault just obtained (a new anon
     /// page, a shmem page, a page-cache page or a COW copy): takes the mapcount the PTE
     /// will hold and installs `entry` at `slot` if it is still empty, queueing the TLB
-    /// flush for `va`. If another fault filled the slot first (`!pte_none()` under the
+    /// maintenance for `va`. If another fault filled the slot first (`!pte_none()` under the
     /// page-table lock in Linux), undoes the mapcount and drops the caller's reference on
     /// `pfn` instead. Returns whether `entry` was installed.
     fn set_new_pte(
@@ -435,7 +447,7 @@ impl Mm {
             self.phys.put_page(pfn);
             return false;
         }
-        self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
+        self.update_mmu_cache_new(va, entry);
         true
     }
 
@@ -460,7 +472,7 @@ impl Mm {
                 mk_pte(zero, prot.difference(PteFlags::W)).with(self.svade_ad(flags, false));
             if self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
                 self.stats.zero_page_maps += 1;
-                self.flush_tlb_range(va, va + PAGE_SIZE, pte_exec(entry));
+                self.update_mmu_cache_new(va, entry);
             }
             return VmFault::empty();
         }

@@ -285,8 +285,16 @@ pub enum TlbFlushRange {
 /// [`Mm::take_tlb_flush`] after each system call or fault (the TLB-shootdown point).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TlbFlush {
-    /// TLB entries to invalidate for this address space's ASID.
+    /// TLB entries to invalidate for this address space's ASID, on every hart that may
+    /// cache it (a shootdown).
     pub range: TlbFlushRange,
+    /// Entries only the hart that drains the flush invalidates (`update_mmu_cache()`,
+    /// riscv Linux's `local_flush_tlb_page()`): a PTE that went from none to present. No
+    /// other hart can hold a translation for it — the walker caches only successful walks
+    /// (`mmu::tlb`) — and a hart that had cached the invalid entry would take a spurious
+    /// fault and flush it itself (`flush_tlb_fix_spurious_fault()`), so sending every
+    /// other hart an IPI for each fault (as this kernel did) buys nothing.
+    pub local: TlbFlushRange,
     /// An executable mapping was created, removed or changed, or the kernel wrote into an
     /// executable page: flush the harts' decoded-instruction caches too (riscv Linux's
     /// `flush_icache_pte()`).
@@ -296,24 +304,50 @@ pub struct TlbFlush {
 impl TlbFlush {
     /// Whether there is nothing to do.
     pub fn is_none(&self) -> bool {
-        self.range == TlbFlushRange::None && !self.icache
+        self.range == TlbFlushRange::None && self.local == TlbFlushRange::None && !self.icache
+    }
+
+    /// Whether other harts have anything to do (a shootdown is needed).
+    pub fn needs_shootdown(&self) -> bool {
+        self.range != TlbFlushRange::None || self.icache
+    }
+
+    /// What other harts must do: everything but the local entries.
+    pub fn remote(&self) -> TlbFlush {
+        TlbFlush {
+            local: TlbFlushRange::None,
+            ..*self
+        }
     }
 
     /// Adds everything `other` asks for.
     fn merge(&mut self, other: TlbFlush) {
-        match other.range {
-            TlbFlushRange::None => {}
-            TlbFlushRange::All => self.range = TlbFlushRange::All,
-            TlbFlushRange::Range { start, end } => self.add_range(start, end),
-        }
+        self.range.merge(other.range);
+        self.local.merge(other.local);
         self.icache |= other.icache;
     }
 
     fn add_range(&mut self, start: u64, end: u64) {
+        self.range.add(start, end);
+    }
+}
+
+impl TlbFlushRange {
+    /// Adds everything `other` covers.
+    fn merge(&mut self, other: TlbFlushRange) {
+        match other {
+            TlbFlushRange::None => {}
+            TlbFlushRange::All => *self = TlbFlushRange::All,
+            TlbFlushRange::Range { start, end } => self.add(start, end),
+        }
+    }
+
+    /// Adds `[start, end)`.
+    fn add(&mut self, start: u64, end: u64) {
         if start >= end {
             return;
         }
-        self.range = match self.range {
+        *self = match *self {
             TlbFlushRange::None => TlbFlushRange::Range { start, end },
             TlbFlushRange::Range { start: s, end: e } => TlbFlushRange::Range {
                 start: s.min(start),
@@ -611,6 +645,12 @@ impl Mm {
     /// The reverse-map handle files keep for this address space (`i_mmap` entries).
     pub fn rmap(&self) -> &Arc<MmRmap> {
         &self.rmap
+    }
+
+    /// `update_mmu_cache()` after the PTE of `va` went from none to present: only the
+    /// hart that drains the flush invalidates it (see [`TlbFlush::local`]).
+    pub(crate) fn update_mmu_cache(&mut self, va: u64) {
+        self.pending.local.add(va, va + PAGE_SIZE);
     }
 
     /// Records that `[start, end)`'s translation changed (`flush_tlb_range`).

@@ -33,8 +33,14 @@
 //! so the 4 KiB paths stay O(1) and only a THP allocation that would otherwise fail
 //! pays for one pass over `order0`).
 //!
-//! Freed frames are handed back to the host with [`GuestMemory::discard_page`], so host RSS
-//! tracks the guest's live memory, and they read back as zeros.
+//! Freed frames are zeroed, so free frames read as zeros. They stay resident in the host:
+//! host RSS follows the most guest memory ever touched (at most `--mem`), not the live
+//! amount. Handing each freed frame back with `MADV_DONTNEED`
+//! ([`GuestMemory::discard_page`]) kept RSS at the live amount but cost a host system call
+//! and, with hart threads on several host CPUs, a host TLB shootdown per freed frame: the
+//! `faults` workload (mmap, touch, munmap) ran 2.5x slower on one hart for it
+//! (`dirtybit bench faults`: 0.315 s → 0.126 s) and its second hart thread spent its time
+//! in the host's flush IPIs.
 //!
 //! # Zero pages
 //! One frame is the **shared zero page** (`ZERO_PAGE(0)`): never freed, flagged
@@ -685,7 +691,7 @@ impl PageAlloc {
 
     /// `alloc_page(GFP_KERNEL | (zeroed ? __GFP_ZERO : 0))`: takes a frame off the free list
     /// with refcount 1, mapcount 0 and no flags. With `zeroed` the frame is cleared even
-    /// though free frames normally read as zero already (they were discarded when freed):
+    /// though free frames normally read as zero already (they were zeroed when freed):
     /// a stale-TLB experiment may have written a free frame, and a zeroed allocation must
     /// not leak that.
     ///
@@ -937,7 +943,7 @@ impl PageAlloc {
     }
 
     /// `free_unref_page()` / `free_unref_folios()`: returns a folio whose refcount reached
-    /// zero to the free lists, discarding its host memory (it reads back as zeros).
+    /// zero to the free lists, zeroed (see the module docs for why not discarded).
     /// Callers other than `put_page` must own the last reference. `pfn` may be any page
     /// of the folio.
     pub fn free_page(&self, ram: &GuestMemory, pfn: Pfn) {
@@ -1000,7 +1006,7 @@ impl PageAlloc {
         }
     }
 
-    /// Clears one frame's metadata and discards its host memory.
+    /// Clears one frame's metadata and zeroes the frame.
     fn free_one(&self, ram: &GuestMemory, pfn: Pfn, p: &Page) {
         p.refcount.store(0, Ordering::Release);
         if p.mapcount.swap(0, Ordering::AcqRel) != 0 {
@@ -1008,9 +1014,8 @@ impl PageAlloc {
         }
         p.flags.store(0, Ordering::Release);
         p.mapping.store(0, Ordering::Release);
-        // The frame is managed, so it is inside guest RAM; an error would only mean the
-        // host refused MADV_DONTNEED, and discard_page already falls back to zeroing.
-        let _ = ram.discard_page(pfn.pa());
+        // The frame is managed, so it is inside guest RAM: the fill cannot fail.
+        let _ = ram.fill(pfn.pa(), PAGE_SIZE, 0);
     }
 
     /// Records a mapcount underflow found by a caller.
@@ -1404,7 +1409,7 @@ mod tests {
         assert_eq!(pa.nr_free(), before.free_frames - 1, "still referenced");
         pa.put_page(&ram, p);
         assert_eq!(pa.nr_free(), before.free_frames, "freed at zero");
-        // LIFO: the same frame comes back, zeroed by the discard.
+        // LIFO: the same frame comes back, zeroed when freed.
         let q = pa.alloc_page(&ram, false).unwrap();
         assert_eq!(q, p);
         assert_eq!(ram.read_u64(q.pa()).unwrap(), 0);
