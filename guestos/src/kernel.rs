@@ -29,20 +29,10 @@
 //! user mode), falling back to the kernel lock for a fault that fails (signal, OOM), a
 //! hart that was kicked, a used-up slice or an armed timer. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
-//! `sighand->siglock`, the thread group's). The order, outermost first (as
-//! `mm/rmap.c`'s header writes it):
-//!
-//! ```text
-//! kernel lock (Machine::lock)          every kernel path but the unlocked user fault
-//!   mmap_lock (MmStruct)               one at a time ([`Tasks`] hands out one); the
-//!                                      unlocked fault takes it with no lock held and
-//!                                      never takes the kernel lock while holding it
-//!     smp mailbox (per hart)           posting a shootdown (flush_tlb), under mmap_lock
-//!                                      by apply_flush and the unlocked fault
-//!     page allocator, deferred lists   inside Mm's methods
-//!   files_struct / fs_struct /         each held only for its own short operation
-//!   sighand / signal_struct
-//! ```
+//! `sighand->siglock`, the thread group's). The lock order of the whole kernel, every
+//! lock outermost first, is written down in one place, [`crate::sync`]'s module docs,
+//! and checked at run time in the tests; the unlocked fault takes the `mmap_lock` with
+//! no lock held and never takes the kernel lock while holding it.
 //!
 //! Waiting for shootdown acknowledgements is not a lock, but it is one in effect: a
 //! hart waits only for harts in user mode, which never hold a kernel lock (see
@@ -60,8 +50,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-
-use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};
@@ -86,6 +74,7 @@ use crate::signal::{
     SIG_DFL, SIG_IGN,
 };
 use crate::smp::{Baton, Smp};
+use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
@@ -198,7 +187,7 @@ struct Kernel<'m> {
 
 /// The machine's kernel lock and what harts waiting for work sleep on.
 struct Machine<'m> {
-    kernel: Mutex<Kernel<'m>>,
+    kernel: CondvarMutex<Kernel<'m>>,
     /// Idle harts wait here for runnable threads (parallel mode).
     work: Condvar,
     /// Harts waiting to take the kernel lock.
@@ -217,12 +206,12 @@ struct Machine<'m> {
 
 impl<'m> Machine<'m> {
     /// Takes the kernel lock for hart `id` (a scheduling point in deterministic mode).
-    fn lock(&self, id: usize) -> MutexGuard<'_, Kernel<'m>> {
+    fn lock(&self, id: usize) -> CondvarMutexGuard<'_, Kernel<'m>> {
         if let Some(b) = &self.baton {
             b.yield_point(id);
         }
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        let mut k = lockstat::KERNEL_LOCK.lock(&self.kernel);
+        let mut k = self.kernel.lock_with(|m| lockstat::KERNEL_LOCK.lock(m));
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.this = id;
@@ -434,7 +423,7 @@ pub fn run(
         stats: KernelStats::default(),
     };
     let machine = Machine {
-        kernel: Mutex::new(k),
+        kernel: CondvarMutex::new(k),
         work: Condvar::new(),
         waiters: Arc::new(AtomicUsize::new(0)),
         busy: Arc::new(AtomicUsize::new(nharts)),
@@ -627,9 +616,9 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
 /// run again. Returns the kernel lock.
 fn idle<'a, 'm>(
     machine: &'a Machine<'m>,
-    mut k: MutexGuard<'a, Kernel<'m>>,
+    mut k: CondvarMutexGuard<'a, Kernel<'m>>,
     hart: &mut Hart<'_>,
-) -> MutexGuard<'a, Kernel<'m>> {
+) -> CondvarMutexGuard<'a, Kernel<'m>> {
     let id = k.this;
     if let Some(b) = &machine.baton {
         // Deterministic: the baton goes to a hart that can run; if none can, this hart
@@ -665,7 +654,7 @@ fn idle<'a, 'm>(
         // Another hart is running: it will wake this one (or end the run).
         None => std::time::Duration::from_secs(1),
     };
-    let _ = machine.work.wait_for(&mut k, wait);
+    let _ = k.wait_for(&machine.work, wait);
     k.this = id;
     k.idle[id] = false;
     machine.busy.fetch_add(1, Ordering::SeqCst);

@@ -20,6 +20,7 @@ pub mod process;
 pub mod procfs;
 pub mod signal;
 pub mod smp;
+pub mod sync;
 pub mod syscall;
 pub mod uaccess;
 

@@ -10,8 +10,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use parking_lot::{Mutex, MutexGuard};
-
 use emu::UserContext;
 
 use crate::config::{ExitStatus, KernelConfig};
@@ -19,6 +17,7 @@ use crate::fs::{HostStreams, Prng, ProcessFs, StdStream, Vfs, VfsConfig};
 
 use crate::mm::{Mm, MmUsers, MmapWriteLock};
 use crate::signal::{SigInfo, SignalState};
+use crate::sync::{Mutex, MutexGuard};
 use crate::syscall::misc::{Rlimits, TimeSource};
 
 /// Where a task is in its life.

@@ -261,13 +261,13 @@ pub fn default_ignored(signo: u8) -> bool {
 /// (`copy_sighand()`), behind its own lock (`sighand->siglock`).
 #[derive(Debug)]
 pub struct SigHand {
-    action: parking_lot::Mutex<[SigAction; NSIG]>,
+    action: crate::sync::Mutex<[SigAction; NSIG]>,
 }
 
 impl Default for SigHand {
     fn default() -> Self {
         SigHand {
-            action: parking_lot::Mutex::new([SigAction::default(); NSIG]),
+            action: crate::sync::Mutex::new([SigAction::default(); NSIG]),
         }
     }
 }
@@ -276,7 +276,7 @@ impl SigHand {
     /// `copy_sighand()` without `CLONE_SIGHAND`: a copy of the dispositions.
     pub fn copy(&self) -> SigHand {
         SigHand {
-            action: parking_lot::Mutex::new(*self.action.lock()),
+            action: crate::sync::Mutex::new(*self.action.lock()),
         }
     }
 }

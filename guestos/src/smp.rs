@@ -47,13 +47,13 @@
 //! between, so a seed fixes the interleaving.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use devices::Clint;
 use emu::Hart;
 
 use crate::fs::Prng;
 use crate::mm::{TlbFlush, TlbFlushRange};
+use crate::sync::{Condvar, CondvarMutex, Mutex};
 
 /// One `sfence.vma` request for a remote hart.
 #[derive(Debug, Clone, Copy)]
@@ -210,7 +210,7 @@ impl<'c> Smp<'c> {
         };
         self.clint.set_msip(id, false);
         let posted = slot.posted.load(Ordering::SeqCst);
-        let requests = std::mem::take(&mut *lock(&slot.mailbox));
+        let requests = std::mem::take(&mut *slot.mailbox.lock());
         for r in requests {
             flush_local(hart, r.asid, r.flush);
         }
@@ -233,7 +233,7 @@ impl<'c> Smp<'c> {
             if id == me || targets & (1u64 << (id % 64)) == 0 {
                 continue;
             }
-            lock(&slot.mailbox).push(Shootdown { asid, flush });
+            slot.mailbox.lock().push(Shootdown { asid, flush });
             let ticket = slot.posted.fetch_add(1, Ordering::SeqCst) + 1;
             self.shootdowns.fetch_add(1, Ordering::Relaxed);
             self.raise(id);
@@ -317,15 +317,11 @@ fn flush_range_local(hart: &mut Hart<'_>, asid: u16, range: TlbFlushRange) {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// The deterministic scheduler's baton: one hart thread runs at a time, and a seeded
 /// choice at every scheduling point decides which.
 #[derive(Debug)]
 pub struct Baton {
-    state: Mutex<BatonState>,
+    state: CondvarMutex<BatonState>,
     turn: Condvar,
 }
 
@@ -346,7 +342,7 @@ impl Baton {
     /// `rng`.
     pub fn new(harts: usize, rng: Prng) -> Self {
         Self {
-            state: Mutex::new(BatonState {
+            state: CondvarMutex::new(BatonState {
                 holder: 0,
                 ready: vec![true; harts],
                 finished: vec![false; harts],
@@ -359,16 +355,16 @@ impl Baton {
 
     /// Waits until hart `me` holds the baton.
     pub fn wait_turn(&self, me: usize) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         while s.holder != me {
-            s = self.turn.wait(s).unwrap_or_else(PoisonError::into_inner);
+            s.wait(&self.turn);
         }
     }
 
     /// A scheduling point of hart `me` (which holds the baton): a seeded pick among the
     /// ready harts (`me` included) runs next; returns when `me` holds the baton again.
     pub fn yield_point(&self, me: usize) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         let Some(next) = pick(&mut s, Some(me)) else {
             return;
         };
@@ -379,13 +375,13 @@ impl Baton {
         s.holder = next;
         self.turn.notify_all();
         while s.holder != me {
-            s = self.turn.wait(s).unwrap_or_else(PoisonError::into_inner);
+            s.wait(&self.turn);
         }
     }
 
     /// A seeded coin for `need_resched()` inside the kernel: `true` one time in `odds`.
     pub fn coin(&self, odds: u64) -> bool {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         s.rng.next_u64().is_multiple_of(odds.max(1))
     }
 
@@ -394,7 +390,7 @@ impl Baton {
     /// again, or `false` at once (still holding it, still ready) if no other hart is
     /// ready — the caller is the last one awake and must advance time or stop.
     pub fn idle(&self, me: usize) -> bool {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if let Some(r) = s.ready.get_mut(me) {
             *r = false;
         }
@@ -408,14 +404,14 @@ impl Baton {
         s.holder = next;
         self.turn.notify_all();
         while s.holder != me {
-            s = self.turn.wait(s).unwrap_or_else(PoisonError::into_inner);
+            s.wait(&self.turn);
         }
         true
     }
 
     /// Makes hart `h` ready again (work for it appeared).
     pub fn wake(&self, h: usize) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if !s.finished.get(h).copied().unwrap_or(true) {
             if let Some(r) = s.ready.get_mut(h) {
                 *r = true;
@@ -426,7 +422,7 @@ impl Baton {
     /// Hart `me` leaves for good (the run is over): every other unfinished hart is made
     /// ready so that it sees the end, and the baton passes on.
     pub fn finish(&self, me: usize) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         if let Some(f) = s.finished.get_mut(me) {
             *f = true;
         }
@@ -442,7 +438,7 @@ impl Baton {
 
     /// Scheduling points at which the baton moved to another hart.
     pub fn switches(&self) -> u64 {
-        lock(&self.state).switches
+        self.state.lock().switches
     }
 }
 
@@ -473,14 +469,14 @@ mod tests {
                     s.spawn(move || {
                         baton.wait_turn(me);
                         for _ in 0..20 {
-                            lock(log).push(me);
+                            log.lock().push(me);
                             baton.yield_point(me);
                         }
                         baton.finish(me);
                     });
                 }
             });
-            log.into_inner().unwrap_or_default()
+            log.into_inner()
         }
         let a = trace(7);
         assert_eq!(a.len(), 60);

@@ -5,13 +5,12 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use super::file::OpenFile;
 use super::inode::Inode;
 use super::stdio::{HostStreams, StdStream};
 use super::vfs::{Cred, Vfs};
 use crate::errno::{Errno, KResult};
+use crate::sync::Mutex;
 
 /// `RLIMIT_NOFILE`'s default soft limit: descriptors are `0..1024`.
 pub const RLIMIT_NOFILE: u32 = 1024;

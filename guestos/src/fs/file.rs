@@ -10,7 +10,9 @@
 //! a guest asking for a 2 GiB read never makes the host allocate 2 GiB, and a fault
 //! part-way returns the bytes done so far, as Linux does.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sync::Mutex;
 
 use super::fops::{FileCtx, FileOperations, Kiocb, NoFileOps, PollMask, WriteSource};
 use super::inode::{Body, FileType, Inode, Timespec};

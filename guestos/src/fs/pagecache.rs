@@ -49,7 +49,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
+
+use crate::sync::{Mutex, MutexGuard};
 
 use devices::{GuestPhysAddr, PAGE_SIZE};
 
@@ -283,10 +285,7 @@ impl Drop for AddressSpace {
     /// The inode is gone (unlinked and closed, or the file system dropped): its pages
     /// leave the cache without writeback, as `truncate_inode_pages_final()` at eviction.
     fn drop(&mut self) {
-        let g = self
-            .inner
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let g = self.inner.get_mut();
         let pages = std::mem::take(&mut g.pages);
         let n = pages.len() as u64;
         for (_, pfn) in pages {
@@ -737,7 +736,7 @@ impl AddressSpace {
     /// Reclaim from this file: evicts up to `nr` pages nobody but the cache references,
     /// writing dirty ones back first. Skips the file if its lock is busy.
     fn shrink(&self, nr: u64) -> u64 {
-        let Ok(mut g) = self.inner.try_lock() else {
+        let Some(mut g) = crate::sync::trylock(&self.inner) else {
             return 0;
         };
         self.shrink_locked(&mut g, nr)

@@ -18,7 +18,9 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sync::Mutex;
 
 use super::fops::{partial, FileCtx, FileOperations, Kiocb, PollMask, WriteSource};
 use super::inode::Timespec;

@@ -19,7 +19,7 @@
 use super::fops::{FileCtx, Kiocb};
 use super::{lock, IoResult, SEEK_CUR, SEEK_SET};
 use crate::errno::{Errno, KResult};
-use std::sync::Mutex;
+use crate::sync::Mutex;
 
 /// `struct seq_operations`: how a `seq_file`'s records are found and shown.
 pub trait SeqOperations {

@@ -7,7 +7,9 @@
 //! buffering is the guest C library's own.
 
 use std::io::{IsTerminal, Read, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sync::Mutex;
 
 use super::file::CHUNK;
 use super::fops::{FileCtx, FileOperations, Kiocb, PollMask, WriteSource};

@@ -51,7 +51,9 @@
 //! the modelled cycles of that call — the modelled counterpart of `get_delta_usec` +
 //! `put_delta_usec`. `dirtybit bench pin` reports the same per page.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use devices::PAGE_SIZE;

@@ -14,7 +14,7 @@
 //!   `mm_count` reference, as in Linux. The memory of the structure is an `Arc`'s and
 //!   goes with the last handle of either kind.
 //!
-//! The `mmap_lock` is a reader/writer lock (`parking_lot::RwLock`). Today every kernel
+//! The `mmap_lock` is a reader/writer lock ([`crate::sync::RwLock`]). Today every kernel
 //! path that changes or walks the address space (system calls, page faults, GUP, the
 //! `/proc` files) takes the write side, [`MmStruct::mmap_write_lock`], because [`Mm`]'s
 //! methods take `&mut self`; the read side serves what only looks
@@ -28,7 +28,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{Mm, TlbFlush};
 

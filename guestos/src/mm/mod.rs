@@ -61,10 +61,12 @@ mod tests;
 mod thp_tests;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use devices::{GuestMemory, PAGE_SIZE};
 use mmu::{AdScheme, MmuCounters, Satp, SatpMode};
+
+use crate::sync::Mutex;
 
 pub use events::{EventCounter, KernelEventCounts, KernelEvents};
 pub use fault::{mm_fault_error, FaultFlags, UserFaultError, VmFault};
@@ -200,10 +202,7 @@ impl PhysMem {
         if let Some(p) = self.pages.page(pfn) {
             p.clear(PageFlags::PGTABLE);
         }
-        self.pt_deferred
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(pfn);
+        self.pt_deferred.lock().push(pfn);
         // The caller's unlinking store is ordered before this load (see gup_fast_begin).
         std::sync::atomic::fence(Ordering::SeqCst);
         if self.pt_walkers.load(Ordering::SeqCst) == 0 {
@@ -213,16 +212,11 @@ impl PhysMem {
 
     /// Page-table pages waiting for lockless walks to end.
     pub fn deferred_pgtables(&self) -> usize {
-        self.pt_deferred.lock().map_or(0, |d| d.len())
+        self.pt_deferred.lock().len()
     }
 
     fn reclaim_pgtables(&self) {
-        let freed = std::mem::take(
-            &mut *self
-                .pt_deferred
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let freed = std::mem::take(&mut *self.pt_deferred.lock());
         for pfn in freed {
             self.pages.put_page(&self.ram, pfn);
         }

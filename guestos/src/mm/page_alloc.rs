@@ -59,10 +59,11 @@
 //! folios amortise (one operation per folio instead of one per 4 KiB page).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use bitflags::bitflags;
 use devices::{GuestMemory, GuestPhysAddr, PAGE_SIZE};
+
+use crate::sync::Mutex;
 
 /// A physical frame number: guest-physical address >> 12 (Linux `pfn`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -546,10 +547,7 @@ impl PageAlloc {
             peak_used: AtomicU64::new(1),
         };
         let zero_pfn = {
-            let mut area = this
-                .free
-                .lock()
-                .map_err(|_| PageAllocError::NoFrames { reserved_bytes })?;
+            let mut area = this.free.lock();
             this.take_order0(&mut area)
                 .ok_or(PageAllocError::NoFrames { reserved_bytes })?
         };
@@ -701,7 +699,7 @@ impl PageAlloc {
     /// `VM_FAULT_OOM`).
     pub fn alloc_page(&self, ram: &GuestMemory, zeroed: bool) -> Option<Pfn> {
         let (pfn, nr_free) = {
-            let mut area = self.free.lock().ok()?;
+            let mut area = self.free.lock();
             let pfn = self.take_order0(&mut area)?;
             (pfn, Self::nr_free_locked(&area))
         };
@@ -734,7 +732,7 @@ impl PageAlloc {
     /// back into blocks (the caller falls back to 4 KiB pages).
     pub fn alloc_large_folio(&self, ram: &GuestMemory, zeroed: bool) -> Option<Pfn> {
         let (head, nr_free) = {
-            let mut area = self.free.lock().ok()?;
+            let mut area = self.free.lock();
             if area.huge.is_empty() {
                 self.merge_free_blocks(&mut area);
             }
@@ -964,7 +962,8 @@ impl PageAlloc {
         };
         if !head.is_head() {
             self.free_one(ram, head_pfn, head);
-            if let Ok(mut area) = self.free.lock() {
+            {
+                let mut area = self.free.lock();
                 area.order0.push(head_pfn);
                 if let Some(c) = self
                     .block_index(head_pfn)
@@ -987,10 +986,9 @@ impl PageAlloc {
                 self.free_one(ram, pfn, p);
             }
         }
-        if let Ok(mut q) = self.deferred_split.lock() {
-            q.retain(|&h| h != head_pfn);
-        }
-        if let Ok(mut area) = self.free.lock() {
+        self.deferred_split.lock().retain(|&h| h != head_pfn);
+        {
+            let mut area = self.free.lock();
             match self
                 .block_index(head_pfn)
                 .and_then(|b| area.block_free.get_mut(b))
@@ -1032,7 +1030,7 @@ impl PageAlloc {
     /// that it holds one, `MMF_HUGE_ZERO_PAGE`, and drops it at exit with
     /// [`PageAlloc::mm_put_huge_zero_folio`]). `None` if no 2 MiB block is free.
     pub fn mm_get_huge_zero_folio(&self, ram: &GuestMemory) -> Option<Pfn> {
-        let mut hz = self.huge_zero.lock().ok()?;
+        let mut hz = self.huge_zero.lock();
         if let Some(head) = *hz {
             if let Some(h) = self.page(head) {
                 h.refcount.fetch_add(1, Ordering::AcqRel);
@@ -1055,9 +1053,7 @@ impl PageAlloc {
     /// folio is gone. The folio is freed when no address space holds one (Linux's shrinker
     /// does that lazily).
     pub fn mm_put_huge_zero_folio(&self, ram: &GuestMemory) {
-        let Ok(mut hz) = self.huge_zero.lock() else {
-            return;
-        };
+        let mut hz = self.huge_zero.lock();
         let Some(head_pfn) = *hz else { return };
         let Some(head) = self.page(head_pfn) else {
             return;
@@ -1093,7 +1089,8 @@ impl PageAlloc {
         if !head.is_head() || head.test(PageFlags::RESERVED) {
             return;
         }
-        if let Ok(mut q) = self.deferred_split.lock() {
+        {
+            let mut q = self.deferred_split.lock();
             if !q.contains(&head_pfn) {
                 q.push(head_pfn);
                 self.thp.deferred_split_page.fetch_add(1, Ordering::Relaxed);
@@ -1103,7 +1100,7 @@ impl PageAlloc {
 
     /// Whether any folio waits on the deferred-split queue.
     pub fn has_deferred_split(&self) -> bool {
-        self.deferred_split.lock().is_ok_and(|q| !q.is_empty())
+        !self.deferred_split.lock().is_empty()
     }
 
     /// `deferred_split_scan()` (Linux runs it from a shrinker; this kernel runs it after
@@ -1112,10 +1109,7 @@ impl PageAlloc {
     /// queue; one that cannot be split now (pinned: `EAGAIN`) stays queued, PTE-mapped,
     /// and is retried at the next scan. Returns the number of folios split.
     pub fn deferred_split_scan(&self, ram: &GuestMemory) -> u64 {
-        let queue: Vec<Pfn> = match self.deferred_split.lock() {
-            Ok(mut q) => std::mem::take(&mut *q),
-            Err(_) => return 0,
-        };
+        let queue: Vec<Pfn> = std::mem::take(&mut *self.deferred_split.lock());
         let mut keep = Vec::new();
         let mut split = 0;
         for head_pfn in queue {
@@ -1131,7 +1125,8 @@ impl PageAlloc {
                 Err(SplitError::Busy) => {}
             }
         }
-        if let Ok(mut q) = self.deferred_split.lock() {
+        {
+            let mut q = self.deferred_split.lock();
             for h in keep {
                 if !q.contains(&h) {
                     q.push(h);
@@ -1193,9 +1188,7 @@ impl PageAlloc {
             self.thp.split_page_failed.fetch_add(1, Ordering::Relaxed);
             return Err(SplitError::Again);
         }
-        if let Ok(mut q) = self.deferred_split.lock() {
-            q.retain(|&h| h != head_pfn);
-        }
+        self.deferred_split.lock().retain(|&h| h != head_pfn);
         let dirty = head.test(PageFlags::DIRTY);
         let mut unmapped = Vec::new();
         for i in 0..HPAGE_PMD_NR {
@@ -1214,7 +1207,8 @@ impl PageAlloc {
         self.thp.split_page.fetch_add(1, Ordering::Relaxed);
         // The folio was one allocation; its pages are now individual ones.
         self.allocs.fetch_add(HPAGE_PMD_NR - 1, Ordering::Relaxed);
-        if let Ok(mut area) = self.free.lock() {
+        {
+            let mut area = self.free.lock();
             if let Some(c) = self
                 .block_index(head_pfn)
                 .and_then(|b| area.block_free.get_mut(b))
@@ -1232,12 +1226,12 @@ impl PageAlloc {
 
     /// Frames currently on the free lists.
     pub fn nr_free(&self) -> u64 {
-        self.free.lock().map_or(0, |a| Self::nr_free_locked(&a))
+        Self::nr_free_locked(&self.free.lock())
     }
 
     /// Whole free 2 MiB blocks (without merging free frames back into blocks).
     pub fn nr_free_huge(&self) -> u64 {
-        self.free.lock().map_or(0, |a| a.huge.len() as u64)
+        self.free.lock().huge.len() as u64
     }
 
     /// The most frames ever in use at once (the zero page and page tables included): the
@@ -1256,11 +1250,10 @@ impl PageAlloc {
     /// `anon`, `pgtable`, `large_folios` and `total_mapcount` must return to their earlier
     /// values, and `inconsistent_frames` and `bad_puts` must stay zero.
     pub fn audit(&self) -> PageAllocAudit {
-        let (order0, huge) = self
-            .free
-            .lock()
-            .map(|a| (a.order0.clone(), a.huge.clone()))
-            .unwrap_or_default();
+        let (order0, huge) = {
+            let a = self.free.lock();
+            (a.order0.clone(), a.huge.clone())
+        };
         let mut on_free = vec![false; self.pages.len()];
         let mut a = PageAllocAudit {
             total_frames: self.pages.len() as u64,

@@ -37,7 +37,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sync::Mutex;
 
 use devices::{AmoOp, GuestPhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use mmu::{Pte, PteFlags, SatpMode};
@@ -567,11 +569,7 @@ impl PageTable {
     /// `pgtable_trans_huge_deposit()`: keeps `table` (an empty page-table page) with the
     /// huge PMD at `haddr`, for its split.
     pub(crate) fn deposit(&self, haddr: u64, table: Pfn) {
-        let old = self
-            .deposited
-            .lock()
-            .ok()
-            .and_then(|mut d| d.insert(haddr, table));
+        let old = self.deposited.lock().insert(haddr, table);
         if let Some(old) = old {
             free_table(&self.phys, old);
         }
@@ -579,7 +577,7 @@ impl PageTable {
 
     /// `pgtable_trans_huge_withdraw()`: takes back the table deposited at `haddr`.
     pub(crate) fn withdraw(&self, haddr: u64) -> Option<Pfn> {
-        self.deposited.lock().ok()?.remove(&haddr)
+        self.deposited.lock().remove(&haddr)
     }
 
     /// Allocates a page-table page for a deposit (`pte_alloc_one()`).
@@ -1287,11 +1285,9 @@ impl PageTable {
     pub(crate) fn destroy(&self, tlb: &mut MmuGather) {
         self.zap_pte_range(0, self.user_top(), tlb);
         self.free_tree(self.pgd, self.levels - 1);
-        let left: Vec<Pfn> = self
-            .deposited
-            .lock()
-            .map(|mut d| std::mem::take(&mut *d).into_values().collect())
-            .unwrap_or_default();
+        let left: Vec<Pfn> = std::mem::take(&mut *self.deposited.lock())
+            .into_values()
+            .collect();
         for t in left {
             free_table(&self.phys, t);
         }

@@ -22,7 +22,9 @@
 //! file takes its `i_mmap` lock, then each `MmRmap`'s. Nothing here takes a file lock,
 //! and the owning `Mm` never holds its `MmRmap` lock while calling into a file.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use crate::sync::{Mutex, MutexGuard};
 
 use devices::PAGE_SIZE;
 use mmu::Pte;
@@ -94,9 +96,7 @@ impl MmRmap {
     }
 
     fn lock(&self) -> MutexGuard<'_, RmapInner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.lock()
     }
 
     /// Replaces the published list of file VMAs (the owner calls this whenever its file
@@ -208,9 +208,7 @@ impl IMmap {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<std::sync::Weak<MmRmap>>> {
-        self.mms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.mms.lock()
     }
 
     /// `vma_link_file()`: adds `mm` (once), pruning expired entries.
