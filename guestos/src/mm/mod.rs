@@ -326,10 +326,6 @@ impl TlbFlush {
         self.local.merge(other.local);
         self.icache |= other.icache;
     }
-
-    fn add_range(&mut self, start: u64, end: u64) {
-        self.range.add(start, end);
-    }
 }
 
 impl TlbFlushRange {
@@ -343,7 +339,7 @@ impl TlbFlushRange {
     }
 
     /// Adds `[start, end)`.
-    fn add(&mut self, start: u64, end: u64) {
+    pub(crate) fn add(&mut self, start: u64, end: u64) {
         if start >= end {
             return;
         }
@@ -655,7 +651,7 @@ impl Mm {
 
     /// Records that `[start, end)`'s translation changed (`flush_tlb_range`).
     pub(crate) fn flush_tlb_range(&mut self, start: u64, end: u64, exec: bool) {
-        self.pending.add_range(start, end);
+        self.pending.range.add(start, end);
         self.pending.icache |= exec;
     }
 
@@ -673,7 +669,7 @@ impl Mm {
         if tlb.freed_tables {
             self.pending.range = TlbFlushRange::All;
         } else if tlb.start < tlb.end {
-            self.pending.add_range(tlb.start, tlb.end);
+            self.pending.range.add(tlb.start, tlb.end);
         }
         self.pending.icache |= tlb.exec;
         for pfn in tlb.pages {

@@ -161,7 +161,7 @@ impl MmRmap {
             };
         }
         if tlb.start < tlb.end {
-            g.flush.add_range(tlb.start, tlb.end);
+            g.flush.range.add(tlb.start, tlb.end);
         }
         g.flush.icache |= tlb.exec;
         for pfn in tlb.pages {
@@ -188,7 +188,7 @@ impl MmRmap {
             }
         }
         if tlb.start < tlb.end {
-            g.flush.add_range(tlb.start, tlb.end);
+            g.flush.range.add(tlb.start, tlb.end);
         }
         cleaned
     }
