@@ -23,9 +23,8 @@ use super::stat::{DirentWriter, Kstat};
 use super::stdio::{HostFile, HostStreams, StdStream};
 use super::vfs::Vfs;
 use super::{
-    lock, IoResult, O_ACCMODE, O_APPEND, O_ASYNC, O_DIRECT, O_NOATIME, O_NONBLOCK, O_PATH,
-    O_RDONLY, O_RDWR, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFCHR,
-    S_IFIFO,
+    IoResult, O_ACCMODE, O_APPEND, O_ASYNC, O_DIRECT, O_NOATIME, O_NONBLOCK, O_PATH, O_RDONLY,
+    O_RDWR, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFCHR, S_IFIFO,
 };
 use crate::errno::{Errno, KResult};
 use crate::mm::{FMode, MappedFile, MmRmap, MmapOp, Pfn, VmFault};
@@ -294,18 +293,18 @@ impl OpenFile {
 
     /// `f_flags`: what `F_GETFL` returns.
     pub fn flags(&self) -> u32 {
-        lock(&self.state).flags
+        self.state.lock().flags
     }
 
     /// `F_SETFL`: replaces the `SETFL_MASK` bits (`O_APPEND|O_NONBLOCK|O_DIRECT|O_NOATIME|O_ASYNC`) with those of `flags`.
     pub fn set_status_flags(&self, flags: u32) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         s.flags = (s.flags & !SETFL_MASK) | (flags & SETFL_MASK);
     }
 
     /// The current offset.
     pub fn pos(&self) -> u64 {
-        lock(&self.state).pos
+        self.state.lock().pos
     }
 
     /// Whether the description is open for reading / writing.
@@ -379,7 +378,7 @@ impl OpenFile {
         self.may_access(false)?;
         let len = len.min(MAX_RW_COUNT);
         let op = self.f_op();
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         let mut iocb = Kiocb {
             pos: at.unwrap_or(st.pos),
             flags: st.flags,
@@ -411,7 +410,7 @@ impl OpenFile {
         self.may_access(true)?;
         let len = len.min(MAX_RW_COUNT);
         let op = self.f_op();
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         let mut iocb = Kiocb {
             pos: at.unwrap_or(st.pos),
             flags: st.flags,
@@ -438,7 +437,7 @@ impl OpenFile {
             return Err(Errno::EINVAL);
         }
         let op = self.f_op();
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         let new = op.llseek(self, offset, whence, st.pos)?;
         st.pos = new;
         Ok(new)
@@ -494,7 +493,7 @@ impl OpenFile {
         if !inode.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         let mut w = DirentWriter::new(capacity);
         let new_pos = vfs.readdir(inode, st.pos, &mut w)?;
         if w.bytes().is_empty() {

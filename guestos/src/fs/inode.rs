@@ -14,7 +14,7 @@ use crate::sync::{Mutex, MutexGuard};
 
 use super::dev::CharDev;
 use super::kfile::KernelNode;
-use super::{dt, lock, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
+use super::{dt, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::errno::{Errno, KResult};
 
 /// A point in time: seconds and nanoseconds since the Unix epoch (`struct timespec64`).
@@ -561,6 +561,6 @@ impl Inode {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, InodeInner> {
-        lock(&self.inner)
+        self.inner.lock()
     }
 }

@@ -200,10 +200,3 @@ impl From<Errno> for IoError {
 
 /// Result of an operation that may block.
 pub type IoResult<T> = Result<T, IoError>;
-
-/// Locks `m` (a kernel lock of [`crate::sync`]: not poisoned by a panic elsewhere, so a
-/// panic cannot turn into a second one here; every critical section leaves its data
-/// consistent before anything can panic).
-pub(crate) fn lock<T: ?Sized>(m: &crate::sync::Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
-    m.lock()
-}

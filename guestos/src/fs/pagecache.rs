@@ -56,7 +56,6 @@ use crate::sync::{Mutex, MutexGuard};
 use devices::{GuestPhysAddr, PAGE_SIZE};
 
 use super::inode::{FileStore, MAX_LFS_FILESIZE};
-use super::lock;
 use crate::errno::{Errno, KResult};
 use crate::mm::rmap::IMmap;
 use crate::mm::{MmRmap, PageFlags, Pfn, PhysMem, Reclaim, VmFault};
@@ -146,14 +145,15 @@ impl PageCache {
             }),
             i_mmap: IMmap::new(),
         });
-        let mut g = lock(&self.mappings);
+        let mut g = self.mappings.lock();
         g.retain(|w| w.strong_count() > 0);
         g.push(Arc::downgrade(&mapping));
         mapping
     }
 
     fn live(&self) -> Vec<Arc<AddressSpace>> {
-        lock(&self.mappings)
+        self.mappings
+            .lock()
             .iter()
             .filter_map(Weak::upgrade)
             .collect()
@@ -308,7 +308,7 @@ impl PageCache {
 
 impl AddressSpace {
     fn lock(&self) -> MutexGuard<'_, AsInner> {
-        lock(&self.inner)
+        self.inner.lock()
     }
 
     fn phys(&self) -> &PhysMem {

@@ -24,7 +24,7 @@ use crate::sync::Mutex;
 
 use super::fops::{partial, FileCtx, FileOperations, Kiocb, PollMask, WriteSource};
 use super::inode::Timespec;
-use super::{lock, IoError, IoResult, OpenFile, WaitOn};
+use super::{IoError, IoResult, OpenFile, WaitOn};
 use crate::errno::{Errno, KResult};
 
 /// `FIONREAD` (include/uapi/asm-generic/ioctls.h): `*(int *)arg` = bytes available.
@@ -199,7 +199,7 @@ impl FileOperations for PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        let mut g = lock(&self.pipe.inner);
+        let mut g = self.pipe.inner.lock();
         if self.write {
             g.writers = g.writers.saturating_sub(1);
         } else {
@@ -241,14 +241,14 @@ impl Pipe {
 
     /// Bytes waiting to be read (`FIONREAD`).
     pub fn available(&self) -> usize {
-        lock(&self.inner).bufs.iter().map(|b| b.len).sum()
+        self.inner.lock().bufs.iter().map(|b| b.len).sum()
     }
 
     /// `pipe_poll()` for an end open for reading (`read_end`) or for writing: readable
     /// (`POLLIN | POLLRDNORM`) with data, hung up (`POLLHUP`) without writers; writable
     /// (`POLLOUT | POLLWRNORM`) with a free buffer, in error (`POLLERR`) without readers.
     pub fn poll(&self, read_end: bool) -> PollMask {
-        let g = lock(&self.inner);
+        let g = self.inner.lock();
         let mut mask = PollMask::empty();
         if read_end {
             if !g.bufs.is_empty() {
@@ -270,7 +270,7 @@ impl Pipe {
 
     /// Buffers in use (of [`PIPE_DEF_BUFFERS`]).
     pub fn buffers_used(&self) -> usize {
-        lock(&self.inner).bufs.len()
+        self.inner.lock().bufs.len()
     }
 
     /// `pipe_read()`: reads up to `max` bytes buffer by buffer from the oldest, handing
@@ -293,7 +293,7 @@ impl Pipe {
         if max == 0 {
             return Ok(0);
         }
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.bufs.is_empty() {
             if g.writers == 0 {
                 return Ok(0);
@@ -352,7 +352,7 @@ impl Pipe {
         if len == 0 {
             return Ok(0);
         }
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.readers == 0 {
             return Err(IoError::Errno(Errno::EPIPE));
         }
@@ -417,7 +417,7 @@ impl Pipe {
     /// `EPIPE` with no readers (Linux also sends `SIGPIPE`); `EAGAIN` when full and
     /// `nonblock` (`SPLICE_F_NONBLOCK`); [`IoError::WouldBlock`] when full otherwise.
     pub fn wait_for_space(&self, nonblock: bool) -> IoResult<()> {
-        let g = lock(&self.inner);
+        let g = self.inner.lock();
         if g.readers == 0 {
             return Err(IoError::Errno(Errno::EPIPE));
         }
@@ -444,7 +444,7 @@ impl Pipe {
         len: usize,
         gift: bool,
     ) -> KResult<usize> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.readers == 0 {
             return Err(Errno::EPIPE);
         }
@@ -466,7 +466,7 @@ impl Pipe {
 
     /// Whether the oldest buffer is a gifted page (`PIPE_BUF_FLAG_GIFT`), for tests.
     pub fn front_is_gift(&self) -> bool {
-        lock(&self.inner).bufs.front().is_some_and(|b| b.gift)
+        self.inner.lock().bufs.front().is_some_and(|b| b.gift)
     }
 }
 

@@ -17,7 +17,7 @@
 //! as in Linux.
 
 use super::fops::{FileCtx, Kiocb};
-use super::{lock, IoResult, SEEK_CUR, SEEK_SET};
+use super::{IoResult, SEEK_CUR, SEEK_SET};
 use crate::errno::{Errno, KResult};
 use crate::sync::Mutex;
 
@@ -100,7 +100,7 @@ impl SeqFile {
     /// How many records have been rendered since the open: the cost of the reads so
     /// far, in records.
     pub fn records_shown(&self) -> u64 {
-        lock(&self.m).shown
+        self.m.lock().shown
     }
 
     /// `seq_read_iter()`: up to `len` bytes at `iocb.pos` to the caller's memory at
@@ -120,7 +120,7 @@ impl SeqFile {
         if len == 0 {
             return Ok(0);
         }
-        let mut m = lock(&self.m);
+        let mut m = self.m.lock();
         if iocb.pos == 0 {
             m.rewind();
         } else if iocb.pos != m.read_pos {

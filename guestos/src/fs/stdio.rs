@@ -13,7 +13,7 @@ use crate::sync::Mutex;
 
 use super::file::CHUNK;
 use super::fops::{FileCtx, FileOperations, Kiocb, PollMask, WriteSource};
-use super::{lock, IoResult, OpenFile};
+use super::{IoResult, OpenFile};
 use crate::errno::{Errno, KResult};
 
 /// `TCGETS` (include/uapi/asm-generic/ioctls.h).
@@ -123,7 +123,7 @@ impl HostStreams {
     /// # Errors
     /// `EIO` if the host read fails.
     pub fn read_stdin(&self, buf: &mut [u8]) -> KResult<usize> {
-        let mut r = lock(&self.stdin);
+        let mut r = self.stdin.lock();
         loop {
             match r.read(buf) {
                 Ok(n) => return Ok(n),
@@ -146,7 +146,7 @@ impl HostStreams {
             StdStream::Stderr => &self.stderr,
             StdStream::Stdin => return Err(Errno::EBADF),
         };
-        let mut w = lock(stream);
+        let mut w = stream.lock();
         let result = w.write_all(data).and_then(|()| w.flush());
         match result {
             Ok(()) => Ok(data.len()),
@@ -295,12 +295,12 @@ pub struct CapturedOutput {
 impl CapturedOutput {
     /// Everything written to stdout so far.
     pub fn stdout(&self) -> Vec<u8> {
-        lock(&self.stdout).clone()
+        self.stdout.lock().clone()
     }
 
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> Vec<u8> {
-        lock(&self.stderr).clone()
+        self.stderr.lock().clone()
     }
 }
 
@@ -308,7 +308,7 @@ struct SharedBuf(Arc<Mutex<Vec<u8>>>);
 
 impl Write for SharedBuf {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(data);
+        self.0.lock().extend_from_slice(data);
         Ok(data.len())
     }
 

@@ -18,7 +18,7 @@ use super::inode::{
 use super::kfile::{KernelNode, ProcFile, ProcTask};
 use super::pagecache::{CachedFile, PageCache};
 use super::stat::{DirentWriter, Kstat};
-use super::{lock, MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
+use super::{MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
 use crate::errno::{Errno, KResult};
 use crate::mm::PhysMem;
 
@@ -246,7 +246,7 @@ impl Vfs {
     /// # Errors
     /// `EEXIST` if it exists; `ENOENT` if `/proc` has been removed.
     pub fn proc_register(&self, pid: u32) -> KResult<()> {
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let proc_ = dir_get(&self.root, b"proc")?.ok_or(Errno::ENOENT)?;
         let dir = self.add_dir(&proc_, pid.to_string().as_bytes(), 0o555)?;
         self.add_proc_files(&dir, ProcTask::Pid(pid));
@@ -256,7 +256,7 @@ impl Vfs {
     /// Removes `/proc/<pid>` (the kernel calls it when task `pid` is reaped). Open
     /// descriptors of its files stay valid and find no task any more.
     pub fn proc_unregister(&self, pid: u32) {
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let Ok(Some(proc_)) = dir_get(&self.root, b"proc") else {
             return;
         };
@@ -283,7 +283,7 @@ impl Vfs {
     /// Fills `buf` from the seeded generator behind `/dev/urandom` (also the right source
     /// for `AT_RANDOM` and `getrandom`).
     pub fn fill_random(&self, buf: &mut [u8]) {
-        lock(&self.prng).fill(buf);
+        self.prng.lock().fill(buf);
     }
 
     /// A fresh inode number (also used for pipes).
@@ -405,7 +405,7 @@ impl Vfs {
     /// # Errors
     /// `ENOTDIR` if a component exists and is not a directory; path errors.
     pub fn create_dir_all(&self, path: &[u8], perm: u32) -> KResult<Arc<Inode>> {
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let mut cur = self.root();
         for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
             if comp.len() > NAME_MAX {
@@ -441,7 +441,7 @@ impl Vfs {
         node: KernelNode,
     ) -> KResult<Arc<Inode>> {
         let parent = self.create_dir_all(dir, dir_perm)?;
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         self.add_node(&parent, name, FileType::Regular, perm, Body::Kernel(node))
     }
 
@@ -453,7 +453,7 @@ impl Vfs {
     pub fn write_file(&self, path: &[u8], data: &[u8], perm: u32) -> KResult<Arc<Inode>> {
         let (dir_path, name) = split_last(path)?;
         let dir = self.create_dir_all(dir_path, 0o755)?;
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let file = match dir_get(&dir, name)? {
             Some(f) if f.file_type() == FileType::Regular => f,
             Some(f) if f.is_dir() => return Err(Errno::EISDIR),
@@ -490,7 +490,7 @@ impl Vfs {
         }
         let (dir_path, name) = split_last(path)?;
         let dir = self.create_dir_all(dir_path, 0o755)?;
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         self.add_node(
             &dir,
             name,
@@ -737,7 +737,7 @@ impl Vfs {
             if !p.dir.is_dir() {
                 return Err(Errno::ENOTDIR);
             }
-            let _ns = lock(&self.ns_lock);
+            let _ns = self.ns_lock.lock();
             match dir_get(&p.dir, &name)? {
                 Some(existing) => {
                     if flags & O_EXCL != 0 {
@@ -819,7 +819,7 @@ impl Vfs {
         if !p.dir.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         if dir_get(&p.dir, &name)?.is_some() {
             return Err(Errno::EEXIST);
         }
@@ -843,7 +843,7 @@ impl Vfs {
         if !p.dir.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let child = dir_get(&p.dir, &name)?.ok_or(Errno::ENOENT)?;
         if child.is_dir() {
             return Err(Errno::EISDIR);
@@ -868,7 +868,7 @@ impl Vfs {
         if !p.dir.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let child = dir_get(&p.dir, &name)?.ok_or(Errno::ENOENT)?;
         if !child.is_dir() {
             return Err(Errno::ENOTDIR);
@@ -972,7 +972,7 @@ impl Vfs {
         new_start: &Arc<Inode>,
         new_path: &[u8],
     ) -> KResult<()> {
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let (dir, name) = self.create_target(nd, new_start, new_path)?;
         if matches!(old.lock().body, Body::Magic(_) | Body::Kernel(_)) {
             return Err(Errno::EXDEV);
@@ -1013,7 +1013,7 @@ impl Vfs {
         start: &Arc<Inode>,
         path: &[u8],
     ) -> KResult<()> {
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let (dir, name) = self.create_target(nd, start, path)?;
         self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
         let body = Body::Symlink(target.to_vec());
@@ -1034,7 +1034,7 @@ impl Vfs {
         path: &[u8],
         perm: u32,
     ) -> KResult<()> {
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let (dir, name) = self.create_target(nd, start, path)?;
         self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
         let node = self.add_regular(&dir, &name, perm)?;
@@ -1053,7 +1053,7 @@ impl Vfs {
         start: &Arc<Inode>,
         path: &[u8],
     ) -> KResult<()> {
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let (dir, _) = self.create_target(nd, start, path)?;
         self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)
     }
@@ -1183,7 +1183,7 @@ impl Vfs {
         if !op.dir.is_dir() || !np.dir.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let _ns = lock(&self.ns_lock);
+        let _ns = self.ns_lock.lock();
         let old = dir_get(&op.dir, old_name)?.ok_or(Errno::ENOENT)?;
         if !old.is_dir() && (op.trailing_slash || np.trailing_slash) {
             return Err(Errno::ENOTDIR);

@@ -691,19 +691,17 @@ pub struct GupTestFile {
 impl GupTestFile {
     /// The pages currently held by `PIN_LONGTERM_TEST_START` (for tests).
     pub fn longterm_pages(&self) -> usize {
-        crate::fs::lock(&self.longterm)
-            .as_ref()
-            .map_or(0, |p| p.pages.len())
+        self.longterm.lock().as_ref().map_or(0, |p| p.pages.len())
     }
 
     /// `pin_longterm_test_stop()`: unpins the pages of the running test, if any.
     pub fn longterm_stop(&self) {
-        crate::fs::lock(&self.longterm).take();
+        self.longterm.lock().take();
     }
 
     /// `pin_longterm_test_start()`.
     fn longterm_start(&self, mm: &mut Mm, arg: u64) -> KResult<u64> {
-        let mut state = crate::fs::lock(&self.longterm);
+        let mut state = self.longterm.lock();
         if state.is_some() {
             return Err(Errno::EINVAL);
         }
@@ -757,7 +755,7 @@ impl GupTestFile {
     /// `pin_longterm_test_read()`: copies each pinned page to consecutive pages of user
     /// memory from the address `arg` points to.
     fn longterm_read(&self, mm: &mut Mm, arg: u64) -> KResult<u64> {
-        let state = crate::fs::lock(&self.longterm);
+        let state = self.longterm.lock();
         let Some(pins) = state.as_ref() else {
             return Err(Errno::EINVAL);
         };
