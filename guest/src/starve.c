@@ -194,6 +194,14 @@ static void timers(void) {
            (long)old.it_interval.tv_sec, (long)old.it_interval.tv_usec, (long)v.it_value.tv_sec,
            (long)v.it_value.tv_usec, (long)v.it_interval.tv_sec, (long)v.it_interval.tv_usec);
 
+    /* Centuries saturate at KTIME_MAX (about 292 years): armed, never due. */
+    struct itimerval far = {{0, 0}, {0x7fffffffffffffffL, 999999}};
+    r = setitimer(ITIMER_REAL, &far, 0);
+    getitimer(ITIMER_REAL, &v);
+    printf("setitimer(ITIMER_REAL, LONG_MAX s): %s; left > 9e9 s: %s\n", err(r),
+           v.it_value.tv_sec > 9000000000L ? "yes" : "no");
+    setitimer(ITIMER_REAL, &zero, 0);
+
     /* A periodic ITIMER_REAL: three SIGALRMs, 10 ms apart. */
     alarms = 0;
     struct itimerval periodic = {{0, 10000}, {0, 10000}};

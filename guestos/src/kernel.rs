@@ -915,13 +915,15 @@ impl Kernel<'_> {
     }
 
     /// The earliest deadline of any timer — a sleeper's, an `ITIMER_REAL` — on
-    /// CLOCK_MONOTONIC, in ns.
+    /// CLOCK_MONOTONIC, in ns. Deadlines at or past [`sched::KTIME_MAX`] never fire and
+    /// are not counted.
     fn next_deadline(&self) -> Option<u64> {
         let sleepers = self.timers.values().min().copied();
-        match (sleepers, self.next_itimer_real()) {
+        let next = match (sleepers, self.next_itimer_real()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
+        };
+        next.filter(|&d| d < sched::KTIME_MAX)
     }
 
     /// Publishes to the parallel-mode tick ([`sched::Tick`]) what it must watch as this
@@ -998,8 +1000,11 @@ impl Kernel<'_> {
             std::thread::sleep(std::time::Duration::from_nanos(wait));
         } else {
             // The hart idles from the furthest point any hart has reached.
-            let behind = self.vclock_cycles.saturating_sub(hart.stats().cycles);
-            hart.charge_cycles(behind + wait.max(1));
+            let cycles = hart.stats().cycles;
+            let behind = self.vclock_cycles.saturating_sub(cycles);
+            // A deadline is below KTIME_MAX: the cycle count stays far from overflow.
+            let idle = behind.saturating_add(wait.max(1));
+            hart.charge_cycles(idle.min(u64::MAX - cycles));
             self.vclock_cycles = self.vclock_cycles.max(hart.stats().cycles);
         }
         self.fire_timers(hart);

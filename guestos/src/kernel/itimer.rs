@@ -17,6 +17,7 @@
 
 use emu::Hart;
 
+use super::sched::KTIME_MAX;
 use super::Kernel;
 use crate::errno::{Errno, KResult};
 use crate::signal::{SigInfo, SI_KERNEL};
@@ -94,10 +95,11 @@ impl OldItimerval {
                 .ok()
                 .filter(|&u| u < USEC_PER_SEC)
                 .ok_or(Errno::EINVAL)?;
-            // A value past what u64 ns can hold is as good as never.
+            // timespec64_to_ktime() saturates at KTIME_MAX (a timer there never fires).
             Ok(sec
                 .saturating_mul(1_000_000_000)
-                .saturating_add(usec * NSEC_PER_USEC))
+                .saturating_add(usec * NSEC_PER_USEC)
+                .min(KTIME_MAX))
         };
         Ok((ns(self.value)?, ns(self.interval)?))
     }
@@ -161,10 +163,11 @@ impl Kernel<'_> {
         let old = self.itimer_get(hart, tgid, which)?;
         let now = self.itimer_clock(hart, tgid, which);
         let timer = ITimer {
+            // ktime_add_safe(): at most KTIME_MAX.
             expires_ns: if value_ns == 0 {
                 0
             } else {
-                now.saturating_add(value_ns).max(1)
+                now.saturating_add(value_ns).clamp(1, KTIME_MAX)
             },
             interval_ns: if value_ns == 0 { 0 } else { interval_ns },
         };
@@ -278,7 +281,8 @@ impl Kernel<'_> {
                     0 => 0,
                     p => {
                         let missed = (now - t.expires_ns) / p + 1;
-                        t.expires_ns.saturating_add(missed.saturating_mul(p))
+                        let next = t.expires_ns.saturating_add(missed.saturating_mul(p));
+                        next.min(KTIME_MAX)
                     }
                 };
             }
@@ -317,6 +321,12 @@ mod tests {
             };
             assert_eq!(v.to_ns(), Err(Errno::EINVAL), "{bad:?}");
         }
+        // Centuries saturate at KTIME_MAX, a deadline that never fires.
+        let far = OldItimerval {
+            interval: (0, 0),
+            value: (i64::MAX, 999_999),
+        };
+        assert_eq!(far.to_ns(), Ok((KTIME_MAX, 0)));
         assert_eq!(
             OldItimerval::from_ns(1_500_000_999, 0),
             OldItimerval {

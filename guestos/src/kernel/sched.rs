@@ -59,6 +59,9 @@ pub(super) const SCHED_MIN_GRANULARITY_NS: u64 = 750_000;
 /// `sysctl_sched_wakeup_granularity`: how far behind a running task a woken task's
 /// vruntime must be to preempt it, in ns (Linux: 1 ms).
 pub(super) const SCHED_WAKEUP_GRANULARITY_NS: u64 = 1_000_000;
+/// `KTIME_MAX`: the latest time a timer can be set for, in ns (about 292 years); a
+/// deadline at or past it never fires (an hrtimer there never expires).
+pub(super) const KTIME_MAX: u64 = i64::MAX as u64;
 /// The host-side tick's period in parallel mode (`HZ=1000`).
 const TICK: Duration = Duration::from_millis(1);
 
