@@ -485,12 +485,18 @@ pub fn run(
             let (machine, smp) = (&machine, &smp);
             s.spawn(move || tick.run(smp, || machine.timer_due(smp)));
         }
+        // The first hart to leave — the run is over, or it panicked — stops the tick,
+        // which the scope would otherwise wait for.
         if let [hart] = harts.as_mut_slice() {
+            let _stop = sched::StopTick(machine.tick.as_ref());
             hart_main(&machine, hart);
         } else {
             for hart in &mut harts {
                 let machine = &machine;
-                s.spawn(move || hart_main(machine, hart));
+                s.spawn(move || {
+                    let _stop = sched::StopTick(machine.tick.as_ref());
+                    hart_main(machine, hart)
+                });
             }
         }
     });
@@ -634,12 +640,9 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
             k = machine.lock(id);
         }
     }
-    // The run is over: the other harts must see it, and the tick stops.
+    // The run is over: the other harts must see it.
     for h in 0..k.smp.harts() {
         k.smp.kick(h);
-    }
-    if let Some(tick) = &machine.tick {
-        tick.stop();
     }
     drop(k);
     machine.work.notify_all();

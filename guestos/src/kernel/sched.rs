@@ -413,6 +413,18 @@ impl Tick {
     }
 }
 
+/// Stops the tick ([`Tick::stop`]) when dropped: held by each hart's thread, so the tick
+/// ends with the first hart to leave, by the end of the run or by a panic.
+pub(super) struct StopTick<'a>(pub Option<&'a Tick>);
+
+impl Drop for StopTick<'_> {
+    fn drop(&mut self) {
+        if let Some(tick) = self.0 {
+            tick.stop();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
