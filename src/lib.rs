@@ -93,8 +93,8 @@ pub struct RunOptions {
     pub files: Vec<String>,
     /// Kernel generation of the GUP rules: `dirtycow`, `foll-cow` or `modern`.
     pub gup: String,
-    /// Scheduler: `parallel` (round robin, host clocks) or `deterministic` (seeded by
-    /// `seed`, virtual clocks).
+    /// Scheduler: `parallel` (fair, time slices in host time, host clocks) or
+    /// `deterministic` (seeded by `seed`, time in modelled cycles, virtual clocks).
     pub sched: String,
     /// Number of harts.
     pub harts: usize,

@@ -77,7 +77,8 @@ struct MachineArgs {
     /// (6.2+: PageAnonExclusive, FAULT_FLAG_UNSHARE).
     #[arg(long, default_value = "modern", value_parser = ["dirtycow", "foll-cow", "modern"])]
     gup: String,
-    /// Scheduler: parallel (round robin, host clocks; one host thread per hart) or
+    /// Scheduler: parallel (fair: least CPU time first, time slices in host time, host
+    /// clocks; one host thread per hart) or
     /// deterministic (every scheduling choice and quantum drawn from --seed, virtual
     /// clocks: the same seed gives the same interleaving, output and cycles).
     #[arg(long, default_value = "parallel", value_parser = ["parallel", "deterministic"])]

@@ -137,3 +137,77 @@ fn a_bad_hart_count_is_refused() {
         assert!(e.contains("--harts"), "{e}");
     }
 }
+
+/// What `starve` measured, from its stderr: the worst oversleep of a 2 ms `usleep` among
+/// threads looping mmap/munmap and among threads looping getpid, and how long the
+/// fork/exit/wait rounds among spinning threads took, in µs of the guest's
+/// CLOCK_MONOTONIC (modelled time in deterministic mode).
+fn starve_figures(o: &Outcome) -> (u64, u64, u64) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    let figure = |key: &str| -> u64 {
+        err.lines()
+            .find(|l| l.contains(key))
+            .and_then(|l| l.rsplit(' ').nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no `{key}` figure in starve's stderr:\n{err}"))
+    };
+    (
+        figure("mmap/munmap: max oversleep"),
+        figure("getpid: max oversleep"),
+        figure("fork/exit/wait rounds"),
+    )
+}
+
+/// Issue 10's starvation cases, in modelled time: a sleeper among 8 threads living in
+/// system calls wakes within 5 ms of its 2 ms deadline (it took 5-16 s when slices were
+/// counted in instructions), and 50 fork/exit/wait rounds among 4 spinning threads take
+/// under a second (Linux: well under one) — on 1 and 2 harts, for several seeds.
+#[test]
+fn a_sleeper_wakes_on_time_and_forks_finish_among_busy_threads_in_modelled_time() {
+    for harts in [1, 2] {
+        for seed in [1, 2] {
+            let opts = RunOptions {
+                harts,
+                ..deterministic(seed)
+            };
+            let o = run_checked("starve", &opts);
+            let (mmap_us, getpid_us, forks_us) = starve_figures(&o);
+            let what = format!("{harts} harts, seed {seed}");
+            assert!(
+                mmap_us < 5_000,
+                "{what}: overslept {mmap_us} us (mmap/munmap)"
+            );
+            assert!(
+                getpid_us < 5_000,
+                "{what}: overslept {getpid_us} us (getpid)"
+            );
+            assert!(
+                forks_us < 1_000_000,
+                "{what}: fork rounds took {forks_us} us"
+            );
+        }
+    }
+}
+
+/// The same program in parallel mode on 2 and 4 harts gives qemu's output: each of its
+/// bounds held (oversleep under 500 ms, forks under 20 s, alarm and interval timers
+/// delivered). The wall-clock budget is only a hang guard.
+#[test]
+fn starve_gives_qemus_output_in_parallel_mode_within_a_hang_guard() {
+    for harts in [2, 4] {
+        let opts = RunOptions {
+            harts,
+            sched: "parallel".into(),
+            ..deterministic(0)
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let o = run_checked("starve", &opts);
+            let _ = tx.send(starve_figures(&o));
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(600)) {
+            Ok(figures) => eprintln!("starve, {harts} harts, parallel: {figures:?}"),
+            Err(e) => panic!("starve on {harts} harts in parallel mode: no result ({e})"),
+        }
+    }
+}

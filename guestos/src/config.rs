@@ -38,8 +38,9 @@ pub struct KernelConfig {
     pub gup: GupGeneration,
     /// How threads are scheduled and what the guest clocks follow (`--sched`).
     pub sched: SchedMode,
-    /// Instructions a hart runs before it returns to the kernel's loop (the scheduling
-    /// quantum; also how often the instruction limit is checked).
+    /// Instructions a hart runs at most before it returns to the kernel's loop (how often
+    /// the instruction limit is checked; in deterministic mode the bound of the seeded
+    /// quantum). The time slice itself is measured in time (see [`SchedMode`]).
     pub quantum_insns: u64,
     /// Number of harts (`--harts`, 1 to [`MAX_HARTS`]).
     pub harts: usize,
@@ -52,15 +53,19 @@ pub const MAX_HARTS: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SchedMode {
     /// Each hart is one host thread running guest code in parallel with the others; a hart
-    /// picks runnable threads round robin in `(pid, tid)` order, a full quantum each; the
-    /// guest clocks are the host's.
+    /// picks the runnable thread that has had the least CPU time (user and kernel, in host
+    /// time) and runs it for a time slice (6 ms shared by the runnable threads, at least
+    /// 0.75 ms) unless a woken thread preempts it, as Linux's CFS; the guest clocks are
+    /// the host's.
     #[default]
     Parallel,
     /// A scheduler seeded by [`KernelConfig::seed`] decides at every scheduling point —
     /// a quantum's end, a kernel entry (taking the kernel lock), a `cond_resched()` in
     /// GUP, blocking — which hart runs next (only one host thread runs at a time), which
-    /// runnable thread it picks and the length of its quantum (1 to `quantum_insns`
-    /// instructions), and the guest clocks are virtual (modelled cycles at 1 GHz from
+    /// runnable thread it picks among those within 0.75 ms of CPU time of the least-run
+    /// one (CPU time in modelled cycles, kernel work included) and the length of its
+    /// quantum (1 to `quantum_insns` instructions, ending by the earliest timer), and the
+    /// guest clocks are virtual (modelled cycles at 1 GHz from
     /// [`DETERMINISTIC_EPOCH_NS`]): the same seed gives the same interleaving, output,
     /// counters and modelled cycles; another seed, another interleaving.
     Deterministic,

@@ -13,14 +13,19 @@
 //! `tgid`; its leader's entry stands for it (and stays, exited, while other threads
 //! run) until it is reaped.
 //!
-//! Scheduling: round-robin over runnable tasks (tid order), one quantum or one trap each;
-//! each address space has its own ASID, shared by the tasks that share it, so a switch
-//! writes `satp` without flushing the TLB. A call that cannot complete (`wait4` with no
+//! Scheduling: fair ([`sched`], after CFS): the runnable task that has had the least CPU
+//! time — user and kernel — runs next, for a time slice measured in time (modelled cycles
+//! in deterministic mode, host time in parallel mode); a woken task that deserves the CPU
+//! more than a running one preempts it, and a sleeper wakes at its deadline however busy
+//! the others are (a host-side tick kicks harts in parallel mode). Each address space has
+//! its own ASID, shared by the tasks that share it, so a switch writes `satp` without
+//! flushing the TLB. A call that cannot complete (`wait4` with no
 //! zombie, a pipe read with no data) puts the task to sleep with its pc still at the
 //! `ecall`, and the call is re-issued when what it waits on may have changed (Linux's
 //! syscall restart); a futex wait or a `nanosleep` is instead completed by whoever ends it
-//! (a `FUTEX_WAKE`, the timer, a signal). Timers run on the guest's CLOCK_MONOTONIC; with
-//! every task asleep the kernel idles until the first deadline. When nothing can ever run
+//! (a `FUTEX_WAKE`, the timer, a signal). Timers — sleepers' deadlines and interval timers
+//! ([`itimer`]: `setitimer`, `alarm`) — run on the guest's CLOCK_MONOTONIC; with every
+//! task asleep the kernel idles until the first deadline. When nothing can ever run
 //! again the run ends instead of hanging.
 //!
 //! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but one: a user
@@ -78,7 +83,9 @@ use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
+mod itimer;
 mod poll;
+mod sched;
 
 /// Host-side failures that stop a run before the guest runs.
 #[derive(Debug, thiserror::Error)]
@@ -150,10 +157,10 @@ struct Kernel<'m> {
     this: usize,
     /// Per hart: the task (tid) whose registers are live in it, if any.
     on_hart: Vec<Option<u32>>,
-    /// Per hart: where its round robin stands (a tid).
-    cursor: Vec<u32>,
-    /// Per hart: instructions left in the running thread's time slice (parallel mode: a
-    /// thread keeps its hart across traps until its slice is used up or it blocks).
+    /// The fair scheduler's books: runtimes, slices, preemption ([`sched`]).
+    fair: sched::Fair,
+    /// Per hart: instructions the running thread may retire before its hart comes back
+    /// to the kernel lock (its quantum; the time slice is [`Kernel::fair`]'s).
     slice_left: Vec<u64>,
     /// Per hart: waiting for work.
     idle: Vec<bool>,
@@ -174,13 +181,16 @@ struct Kernel<'m> {
     /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
     /// or `nanosleep`.
     timers: BTreeMap<u32, u64>,
+    /// Interval timers (`setitimer`) by process (tgid): see [`itimer`].
+    itimers: BTreeMap<u32, itimer::ITimers>,
     /// Sleeping calls that are re-issued with state of their own, by task: a
     /// `ppoll`/`pselect6` deadline, the file a `read`/`write` holds (see `kernel/poll.rs`).
     blocked_calls: BTreeMap<u32, poll::BlockedCall>,
     /// Calls stopped at a scheduling point, by task: `(nr, args, where to resume)`.
     resume: BTreeMap<u32, (u64, [u64; 6], Resume)>,
     /// [`SchedMode::Deterministic`]: the seeded source of every scheduling decision (which
-    /// runnable thread runs next, for how many instructions). `None`: round robin.
+    /// runnable thread runs next among the fair candidates, for how many instructions).
+    /// `None`: the fair pick alone.
     sched_rng: Option<Prng>,
     stats: KernelStats,
 }
@@ -202,6 +212,8 @@ struct Machine<'m> {
     /// time a hart dropped the kernel lock on its way to user mode or to idle: a fault
     /// handled without the lock then goes back through it, whose scheduler fires timers.
     timers_armed: AtomicBool,
+    /// Parallel mode: what the host-side scheduler tick watches ([`sched::Tick`]).
+    tick: Option<sched::Tick>,
 }
 
 impl<'m> Machine<'m> {
@@ -217,6 +229,16 @@ impl<'m> Machine<'m> {
         k.this = id;
         k.smp.clear_notify(id);
         k
+    }
+
+    /// The tick found the earliest timer due ([`sched::Tick::run`]): idle harts wake
+    /// (each one's wait ends at the deadline anyway) and every hart comes back to the
+    /// kernel, whose scheduler fires the timers and lets the woken preempt.
+    fn timer_due(&self, smp: &Smp<'_>) {
+        self.work.notify_all();
+        for h in 0..smp.harts() {
+            smp.kick(h);
+        }
     }
 }
 
@@ -404,7 +426,14 @@ pub fn run(
         smp: &smp,
         this: 0,
         on_hart: vec![None; nharts],
-        cursor: vec![0; nharts],
+        fair: sched::Fair::new(
+            nharts,
+            if deterministic {
+                sched::SchedClock::Cycles
+            } else {
+                sched::SchedClock::Host(Instant::now())
+            },
+        ),
         slice_left: vec![0; nharts],
         idle: vec![false; nharts],
         finished: None,
@@ -416,6 +445,7 @@ pub fn run(
         io_sleep: BTreeMap::new(),
         futex: FutexTable::default(),
         timers: BTreeMap::new(),
+        itimers: BTreeMap::new(),
         blocked_calls: BTreeMap::new(),
         resume: BTreeMap::new(),
         // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
@@ -429,6 +459,7 @@ pub fn run(
         busy: Arc::new(AtomicUsize::new(nharts)),
         acquisitions: AtomicU64::new(0),
         timers_armed: AtomicBool::new(false),
+        tick: (!deterministic).then(|| sched::Tick::new(nharts)),
         baton: deterministic.then(|| {
             Arc::new(Baton::new(
                 nharts,
@@ -449,16 +480,26 @@ pub fn run(
         .collect();
     let locks_before = lockstat::snapshot();
     let start = Instant::now();
-    if let [hart] = harts.as_mut_slice() {
-        hart_main(&machine, hart);
-    } else {
-        std::thread::scope(|s| {
+    std::thread::scope(|s| {
+        if let Some(tick) = &machine.tick {
+            let (machine, smp) = (&machine, &smp);
+            s.spawn(move || tick.run(smp, || machine.timer_due(smp)));
+        }
+        // The first hart to leave — the run is over, or it panicked — stops the tick,
+        // which the scope would otherwise wait for.
+        if let [hart] = harts.as_mut_slice() {
+            let _stop = sched::StopTick(machine.tick.as_ref());
+            hart_main(&machine, hart);
+        } else {
             for hart in &mut harts {
                 let machine = &machine;
-                s.spawn(move || hart_main(machine, hart));
+                s.spawn(move || {
+                    let _stop = sched::StopTick(machine.tick.as_ref());
+                    hart_main(machine, hart)
+                });
             }
-        });
-    }
+        }
+    });
     let host_seconds = start.elapsed().as_secs_f64();
     let baton_switches = machine.baton.as_ref().map_or(0, |b| b.switches());
     let mut k = machine.kernel.into_inner();
@@ -557,7 +598,8 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         smp.enter_user(hart);
         machine
             .timers_armed
-            .store(!k.timers.is_empty(), Ordering::SeqCst);
+            .store(k.next_deadline().is_some(), Ordering::SeqCst);
+        k.arm_tick(machine, hart, true);
         // parking_lot's mutex is eventually fair (a waiter gets it within about 0.5 ms):
         // std's barging mutex let a thread making tiny calls starve one making long ones;
         // a fair unlock at every return to user mode costs a host context switch each.
@@ -637,9 +679,10 @@ fn idle<'a, 'm>(
     }
     machine
         .timers_armed
-        .store(!k.timers.is_empty(), Ordering::SeqCst);
+        .store(k.next_deadline().is_some(), Ordering::SeqCst);
+    k.arm_tick(machine, hart, false);
     let others_idle = (0..k.idle.len()).all(|h| h == id || k.idle[h]);
-    let deadline = k.timers.values().min().copied();
+    let deadline = k.next_deadline();
     if others_idle && deadline.is_none() {
         k.deadlock(hart);
         return k;
@@ -779,39 +822,48 @@ impl Kernel<'_> {
             Some(rng) => 1 + rng.next_u64() % budget.max(1),
             None => budget,
         };
+        // Deterministic mode: back in the kernel by the earliest deadline (an
+        // instruction takes at least a cycle, a nanosecond of the virtual clock).
+        let budget = match (self.sched_rng.is_some(), self.next_deadline()) {
+            (true, Some(d)) => budget.min(d.saturating_sub(self.clock_now(hart).1).max(1)),
+            _ => budget,
+        };
         self.fire_timers(hart);
         let this = self.this;
-        // Round robin: the running task keeps the hart until its slice is used up
-        // (deterministic mode draws a task at every scheduling point instead).
-        let slice = self.slice_left.get(this).copied().unwrap_or(0);
+        // update_curr(): the time since the last scheduling point, user and kernel, is
+        // the running task's (and its process's CPU time, which may fire its timers).
+        let now = self.fair.now(hart.stats().cycles);
+        if let Some(tgid) = self.fair.update_curr(this, now) {
+            self.fire_itimers_cputime(hart, tgid);
+        }
+        let runnable = self.runnable();
+        // The running task keeps the hart until its time slice is used up, a wake-up
+        // preempts it or it blocks (deterministic mode draws at every scheduling point).
         let keep = self.cur().filter(|&tid| {
             self.sched_rng.is_none()
-                && slice > 0
-                && self
-                    .tasks
-                    .get(&tid)
-                    .is_some_and(|t| t.state == TaskState::Runnable)
+                && self.fair.curr(this) == Some(tid)
+                && !self.fair.need_resched(this)
+                && self.fair.slice_left_ns(this, now) > 0
+                && runnable.contains(&tid)
         });
         let tid = match keep {
             Some(t) => t,
             None => {
-                let cursor = self.cursor.get(this).copied().unwrap_or_default();
-                let Some(next) = self.pick_next(cursor) else {
+                self.fair.put_prev(this, now);
+                let Some(next) = self.fair.pick(&runnable, self.sched_rng.as_mut()) else {
                     // Going idle: whatever this hart last ran is saved and no longer
                     // its own, so any hart may run it once it can run again.
                     self.switch_out(hart);
                     return None;
                 };
-                if let Some(c) = self.cursor.get_mut(this) {
-                    *c = next;
-                }
-                if let Some(s) = self.slice_left.get_mut(this) {
-                    *s = self.config.quantum_insns;
-                }
+                let tgid = self.group_of(next).unwrap_or(next);
+                self.fair.set_next(this, next, tgid, now);
                 next
             }
         };
-        let budget = budget.min(self.slice_left.get(this).copied().unwrap_or(budget).max(1));
+        if let Some(s) = self.slice_left.get_mut(this) {
+            *s = budget;
+        }
         self.switch_to(hart, tid);
         // Signals queued while it was not running are delivered on the way to user mode.
         self.deliver_pending(hart, tid);
@@ -849,6 +901,51 @@ impl Kernel<'_> {
         }
     }
 
+    /// A task `tid` woke (or is new): if it deserves the CPU more than a running task
+    /// and no hart is idle to take it, that task's hart reschedules
+    /// (`check_preempt_wakeup()` → `resched_curr()`), kicked out of user mode in
+    /// parallel mode (in deterministic mode every scheduling point picks anew).
+    fn wakeup_preempt(&mut self, tid: u32) {
+        if self.idle.iter().any(|&i| i) {
+            return;
+        }
+        let Some(h) = self.fair.check_preempt_wakeup(tid) else {
+            return;
+        };
+        if h != self.this && self.sched_rng.is_none() {
+            self.smp.kick(h);
+        }
+    }
+
+    /// The earliest deadline of any timer — a sleeper's, an `ITIMER_REAL` — on
+    /// CLOCK_MONOTONIC, in ns. Deadlines at or past [`sched::KTIME_MAX`] never fire and
+    /// are not counted.
+    fn next_deadline(&self) -> Option<u64> {
+        let sleepers = self.timers.values().min().copied();
+        let next = match (sleepers, self.next_itimer_real()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.filter(|&d| d < sched::KTIME_MAX)
+    }
+
+    /// Publishes to the parallel-mode tick ([`sched::Tick`]) what it must watch as this
+    /// hart leaves the kernel lock: the end of its task's slice if it goes to user mode
+    /// (`to_user`), and the earliest timer.
+    fn arm_tick(&self, machine: &Machine<'_>, hart: &Hart<'_>, to_user: bool) {
+        let Some(tick) = &machine.tick else {
+            return;
+        };
+        let now = self.fair.now(hart.stats().cycles);
+        tick.arm_slice(
+            self.this,
+            to_user.then(|| self.fair.slice_left_ns(self.this, now)),
+            self.fair.nr_waiting(),
+        );
+        let (_, mono) = self.clock_now(hart);
+        tick.arm_timer(self.next_deadline().map(|d| d.saturating_sub(mono)));
+    }
+
     /// The guest's clocks now: `(CLOCK_REALTIME, CLOCK_MONOTONIC)` in ns, as
     /// `clock_gettime` gives them to the guest. A virtual clock follows the furthest any
     /// hart has got in modelled cycles, so it never runs backwards across harts.
@@ -863,13 +960,14 @@ impl Kernel<'_> {
         time.now(syscall::cycles_to_ns(cycles))
     }
 
-    /// Completes the calls of sleepers whose deadline has passed: a futex wait returns
-    /// `ETIMEDOUT`, a `nanosleep` 0.
-    fn fire_timers(&mut self, hart: &Hart<'_>) {
-        if self.timers.is_empty() {
+    /// Completes the calls of sleepers whose deadline has passed — a futex wait returns
+    /// `ETIMEDOUT`, a `nanosleep` 0 — and fires the interval timers that are due.
+    fn fire_timers(&mut self, hart: &mut Hart<'_>) {
+        if self.next_deadline().is_none() {
             return;
         }
         let (_, now) = self.clock_now(hart);
+        self.fire_itimers_real(hart, now);
         let due: Vec<u32> = self
             .timers
             .iter()
@@ -892,7 +990,7 @@ impl Kernel<'_> {
     /// earliest timer (idle cycles charged to the hart) and returns `true`, or returns
     /// `false` if no timer is set.
     fn idle_until_timer(&mut self, hart: &mut Hart<'_>) -> bool {
-        let Some(&deadline) = self.timers.values().min() else {
+        let Some(deadline) = self.next_deadline() else {
             return false;
         };
         let (_, now) = self.clock_now(hart);
@@ -905,8 +1003,11 @@ impl Kernel<'_> {
             std::thread::sleep(std::time::Duration::from_nanos(wait));
         } else {
             // The hart idles from the furthest point any hart has reached.
-            let behind = self.vclock_cycles.saturating_sub(hart.stats().cycles);
-            hart.charge_cycles(behind + wait.max(1));
+            let cycles = hart.stats().cycles;
+            let behind = self.vclock_cycles.saturating_sub(cycles);
+            // A deadline is below KTIME_MAX: the cycle count stays far from overflow.
+            let idle = behind.saturating_add(wait.max(1));
+            hart.charge_cycles(idle.min(u64::MAX - cycles));
             self.vclock_cycles = self.vclock_cycles.max(hart.stats().cycles);
         }
         self.fire_timers(hart);
@@ -914,19 +1015,37 @@ impl Kernel<'_> {
     }
 
     /// The runnable tasks no other hart runs, by tid, waking I/O sleepers whose world
-    /// has moved since they slept.
+    /// has moved since they slept. The scheduler sees every task's state: the woken are
+    /// placed ([`sched::Fair::scan`]) and may preempt a running task
+    /// ([`Kernel::wakeup_preempt`]).
     fn runnable(&mut self) -> Vec<u32> {
         let epoch = self.epoch;
         let mut runnable = Vec::new();
+        let mut maybe_woken = Vec::new();
         for (&tid, t) in &mut self.tasks {
             if t.state == TaskState::Blocked(WaitOn::Io)
                 && self.io_sleep.get(&tid).is_some_and(|&e| e < epoch)
             {
                 t.state = TaskState::Runnable;
+                maybe_woken.push(tid);
             }
             if t.state == TaskState::Runnable {
                 runnable.push(tid);
             }
+        }
+        let states = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| !matches!(t.state, TaskState::Zombie(_)))
+            .map(|(&tid, t)| (tid, t.state == TaskState::Runnable));
+        let woken = self.fair.scan(states);
+        let tasks = &self.tasks;
+        self.fair.retain_groups(|g| tasks.contains_key(&g));
+        // An I/O sleeper re-issues its call whenever the world may have moved (any
+        // system call): most such wake-ups find nothing and sleep again, so they are
+        // placed but do not preempt.
+        for tid in woken.into_iter().filter(|t| !maybe_woken.contains(t)) {
+            self.wakeup_preempt(tid);
         }
         let this = self.this;
         runnable.retain(|t| {
@@ -937,24 +1056,6 @@ impl Kernel<'_> {
                 .any(|(h, o)| h != this && *o == Some(*t))
         });
         runnable
-    }
-
-    /// The next task for this hart after `after` (round robin by tid; in
-    /// [`SchedMode::Deterministic`] a seeded pick among the runnable ones).
-    fn pick_next(&mut self, after: u32) -> Option<u32> {
-        let runnable = self.runnable();
-        if let Some(rng) = self.sched_rng.as_mut() {
-            if runnable.is_empty() {
-                return None;
-            }
-            let i = (rng.next_u64() % runnable.len() as u64) as usize;
-            return runnable.get(i).copied();
-        }
-        runnable
-            .iter()
-            .find(|&&t| t > after)
-            .or_else(|| runnable.first())
-            .copied()
     }
 
     /// Context switch on this hart: save the running task's registers, load task
@@ -1299,6 +1400,14 @@ impl Kernel<'_> {
                         t.pending.retain(keep);
                     }
                 }
+                self.finish(tid, n, a, r)
+            }
+            nr::SYS_getitimer => {
+                let r = self.sys_getitimer(hart, tid, a).map(SyscallOutcome::Return);
+                self.finish(tid, n, a, r)
+            }
+            nr::SYS_setitimer => {
+                let r = self.sys_setitimer(hart, tid, a).map(SyscallOutcome::Return);
                 self.finish(tid, n, a, r)
             }
             nr::SYS_ppoll => {

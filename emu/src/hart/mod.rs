@@ -96,10 +96,12 @@ pub struct HartStats {
 }
 
 impl HartStats {
-    /// Adds `other` into `self`.
+    /// Adds `other` into `self`. Cycles saturate: a hart that idled to a timer set
+    /// centuries ahead (up to `KTIME_MAX` ns of the virtual clock) holds nearly half of
+    /// `u64`'s range.
     pub fn accumulate(&mut self, other: &HartStats) {
         self.instret += other.instret;
-        self.cycles += other.cycles;
+        self.cycles = self.cycles.saturating_add(other.cycles);
         self.mmu.accumulate(&other.mmu);
         self.traps += other.traps;
         self.decodes += other.decodes;

@@ -70,6 +70,8 @@ syscalls! {
     SYS_set_robust_list = 99,
     SYS_get_robust_list = 100,
     SYS_nanosleep = 101,
+    SYS_getitimer = 102,
+    SYS_setitimer = 103,
     SYS_clock_gettime = 113,
     SYS_clock_getres = 114,
     SYS_clock_nanosleep = 115,
