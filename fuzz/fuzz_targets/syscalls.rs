@@ -1,14 +1,16 @@
 //! Fuzz target `syscalls`: runs a tiny generated static program that issues a sequence of
 //! system calls whose numbers and arguments come from the input, through the whole
-//! machine (`dirtybit::run_image`, 32 MiB of RAM, 200 000 instructions). The kernel must
-//! answer every call with a result or an errno, or kill the guest; a host panic is a bug.
+//! machine (`dirtybit::run_image`, 32 MiB of RAM, 200 000 instructions, deterministic
+//! mode). The kernel must answer every call with a result or an errno, or kill the guest;
+//! a host panic is a bug. Deterministic mode runs on modelled time, so a call that sleeps
+//! (`nanosleep`, `ppoll`/`pselect6` with a timeout, `pause` after `setitimer`) advances the
+//! virtual clock instead of sleeping the host, and the instruction budget bounds the run.
 //!
 //! Input format: byte 0 is the number of calls `k` (taken mod 33), then `k` records of
 //! seven little-endian u64s `nr, a0..a5` (zero-padded if the input is short), then up to
 //! 4 KiB of bytes that initialise the scratch area (paths, iovecs, sigactions...).
 //! Host-side adjustments before the image is built:
-//! - `nr` is taken mod 512 (riscv64 syscall numbers are below that); `nanosleep` (101)
-//!   and `clock_nanosleep` (115) become `getpid` (172), because they sleep the host.
+//! - `nr` is taken mod 512 (riscv64 syscall numbers are below that).
 //! - An argument whose top byte is `0xaa` becomes a pointer into the 64 KiB scratch area:
 //!   `scratch + (a & 0xffff)`, so pointer arguments often point at mapped, writable memory.
 //!
@@ -134,9 +136,6 @@ fuzz_target!(|data: &[u8]| {
             *v = words.next().unwrap_or(0);
         }
         call[0] &= 0x1ff;
-        if call[0] == 101 || call[0] == 115 {
-            call[0] = 172;
-        }
         for a in &mut call[1..] {
             if *a >> 56 == 0xaa {
                 *a = scratch + (*a & 0xffff);
@@ -157,6 +156,7 @@ fuzz_target!(|data: &[u8]| {
     let opts = RunOptions {
         mem_bytes: 32 << 20,
         max_insns: Some(200_000),
+        sched: "deterministic".into(),
         ..Default::default()
     };
     let stdio = HostStreams::new(
