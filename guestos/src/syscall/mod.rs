@@ -112,7 +112,8 @@ pub(crate) fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
 }
 
 /// Runs system call `nr` with arguments `a` for the current task `task` (whose address
-/// space it holds for writing for the length of the call) without the `--strace` line and
+/// space it holds for writing for the length of the call, or for reading for
+/// `madvise()` advice that leaves the VMAs alone) without the `--strace` line and
 /// without turning errors into `-errno` (the kernel finishes calls it completes itself,
 /// e.g. `openat` of a kernel-served file, with [`finish`]).
 ///
@@ -128,6 +129,13 @@ pub fn handle(
     let p = &mut *task;
     // A running task has an address space: it loses it only when it exits.
     let mm_users = p.mm.clone().ok_or(Errno::ESRCH)?;
+    // madvise() advice that only zaps or hints takes the read side, as Linux's
+    // do_madvise() does (madvise_need_mmap_write()): faults of other threads go on.
+    if nr == SYS_madvise && !crate::mm::mmap::madvise_need_mmap_write(a[2] as i32) {
+        return ret(mm_users
+            .mmap_read_lock()
+            .madvise_read(a[0], a[1], a[2] as i32));
+    }
     let mut mm = mm_users.mmap_write_lock();
     let (fsx, vfs, u): (
         &mut crate::fs::ProcessFs,
