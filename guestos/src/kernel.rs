@@ -1160,6 +1160,7 @@ impl Kernel<'_> {
         }
         self.vclock_cycles = self.vclock_cycles.max(t.cycles);
         self.stats.page_faults += t.page_faults;
+        self.stats.unlocked_faults += t.page_faults;
         self.stats.kernel_cycles += t.kernel_cycles;
         self.stats.kernel_events.accumulate(&t.kernel_events);
     }

@@ -326,6 +326,90 @@ mod tests {
     }
 
     #[test]
+    fn zapped_and_unmapped_frames_of_a_shared_mm_wait_for_the_shootdown() {
+        const PAGES: u64 = 16;
+        let phys = crate::mm::test_support::phys(16);
+        let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+        let va = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+        for i in 0..PAGES {
+            crate::uaccess::UserAccess::copy_to_user(&mut mm, va + i * P, b"x").unwrap();
+        }
+        let users = MmUsers::new(mm);
+        drop(users.mmap_read_lock().take_tlb_batch());
+        let used = phys.pages.audit().used_frames;
+        // MADV_DONTNEED on the read side: the PTEs go, the pages wait.
+        let mm = users.mmap_read_lock();
+        mm.madvise_read(va, PAGES * P, crate::mm::mmap::MADV_DONTNEED)
+            .unwrap();
+        assert!(mm.page_table().follow_pte(va).is_none(), "zapped");
+        assert_eq!(
+            phys.pages.audit().used_frames,
+            used,
+            "nothing is freed before the flush"
+        );
+        let batch = mm.take_tlb_batch();
+        assert!(batch.flush.needs_shootdown());
+        assert_eq!(batch.frames(), PAGES as usize);
+        drop(batch);
+        assert_eq!(phys.pages.audit().used_frames, used - PAGES);
+        drop(mm);
+        // munmap on the write side: the emptied page tables wait too.
+        let mut mm = users.mmap_write_lock();
+        mm.do_munmap(va, PAGES * P).unwrap();
+        let tables = mm.take_tlb_batch();
+        assert_eq!(tables.flush.range, crate::mm::TlbFlushRange::All);
+        assert!(tables.frames() > 0, "the page tables wait for the flush");
+        let before = phys.pages.audit().used_frames;
+        drop(tables);
+        assert!(phys.pages.audit().used_frames < before);
+        drop(mm);
+        drop(users);
+        let a = phys.pages.audit();
+        assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0), "{a:?}");
+    }
+
+    #[test]
+    fn lock_mm_and_find_vma_grows_the_stack_on_the_write_side() {
+        let phys = crate::mm::test_support::phys(16);
+        let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+        mm.setup_stack(P).unwrap();
+        let (start, _) = mm.stack_bounds();
+        let users = MmUsers::new(mm);
+        let (mm, vma) = users.lock_mm_and_find_vma(start + 8).unwrap();
+        assert!(vma.start <= start, "inside the stack: no growth");
+        assert_eq!(mm.stats().stack_expansions, 0);
+        drop(mm);
+        let below = start - 3 * P;
+        let (mm, vma) = users.lock_mm_and_find_vma(below).unwrap();
+        assert_eq!(vma.start, below, "grown down to the faulting page");
+        assert_eq!(mm.stats().stack_expansions, 1);
+        // Downgraded to the read side: a reader on another thread gets in.
+        let other = std::thread::scope(|s| {
+            s.spawn(|| users.mmap_read_trylock().is_some())
+                .join()
+                .unwrap()
+        });
+        assert!(other, "the read side is held, not the write side");
+        mm.handle_page_fault_vma(
+            &vma,
+            below,
+            crate::mm::FaultFlags::for_user_access(mmu::AccessType::Store),
+        )
+        .unwrap();
+        assert!(mm.page_table().follow_pte(below).is_some());
+        drop(mm);
+        // Beyond RLIMIT_STACK: SIGSEGV, counted, no lock left held.
+        let far = start - crate::mm::DEFAULT_STACK_RLIMIT - P;
+        assert_eq!(
+            users.lock_mm_and_find_vma(far).map(|_| ()),
+            Err(UserFaultError::SEGV_MAPERR)
+        );
+        let mm = users.mmap_write_trylock().expect("no lock held");
+        assert_eq!(mm.stats().bad_faults, 1);
+        assert_eq!(mm.stats().stack_expansions, 1);
+    }
+
+    #[test]
     fn dropping_the_last_user_tears_down_too() {
         let (phys, users, _) = mm_with_a_page();
         let grab = users.mmgrab();
