@@ -662,7 +662,8 @@ pub fn follow_page_mask(
     if flags.contains(FollFlags::GET | FollFlags::PIN) {
         return Err(FollowError::Err(Errno::EINVAL));
     }
-    let Some(slot) = mm.pgtable.follow_pte(address) else {
+    // Under the entry's lock until the reference is taken (see follow_pte_locked()).
+    let Some((slot, _ptl)) = mm.pgtable.follow_pte_locked(address) else {
         return Err(FollowError::NoPage);
     };
     if slot.level > 0 {

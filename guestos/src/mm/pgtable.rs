@@ -564,6 +564,39 @@ impl PageTable {
         None
     }
 
+    /// [`PageTable::follow_pte`] with the entry's lock held while the caller uses what it
+    /// found (`follow_page_pte()`'s `pte_offset_map_lock()`, `follow_huge_pmd()`'s
+    /// `pmd_lock()`): the leaf entry is read under its PTE table's lock, a level-1 entry
+    /// under [`PageTable::pmd_lock`], so a concurrent zap cannot clear it (and queue its
+    /// page for freeing) between the read and the reference the caller takes.
+    pub fn follow_pte_locked(&self, va: u64) -> Option<(PteSlot, PtlGuard<'_>)> {
+        if !self.is_user(va) {
+            return None;
+        }
+        let mut table = self.pgd;
+        for level in (0..self.levels).rev() {
+            let addr = Self::slot(table, Self::index(va, level));
+            let ptl = match level {
+                0 => self.pte_lock(addr),
+                PMD_LEVEL => Some(self.pmd_lock()),
+                _ => None,
+            };
+            let pte = self.ptep_get(addr);
+            if level > 0 {
+                if let Some(child) = self.child_table(pte) {
+                    table = child;
+                    continue;
+                }
+                let found = PteSlot { addr, pte, level };
+                return pmd_trans_huge(pte).then_some(found).zip(ptl);
+            }
+            return pte_present(pte)
+                .then_some(PteSlot { addr, pte, level })
+                .zip(ptl);
+        }
+        None
+    }
+
     /// Calls `f(va, entry_addr, pte, level)` for every non-zero level-0 entry and every
     /// huge PMD (level 1) in `[start, end)`, skipping absent tables entirely (so huge
     /// sparse ranges cost only their tables). A huge PMD is reported with its aligned
