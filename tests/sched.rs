@@ -101,12 +101,13 @@ fn pthreads_gives_qemus_output_on_1_2_and_4_harts_in_both_modes() {
 }
 
 #[test]
-fn threads_and_processes_fault_without_the_kernel_lock_on_4_harts() {
+fn threads_and_processes_fault_and_map_without_the_kernel_lock_on_4_harts() {
     // Parallel mode on four harts: user faults are handled on the hart, under the read
     // side of the mmap_lock (threads of one process at once) — no longer limited to two
-    // harts now that frames are freed only after their shootdown — and every page still
-    // holds what its worker wrote (the workload checks each word), the page audit is
-    // clean, and the output is qemu's.
+    // harts now that frames are freed only after their shootdown — and so are mmap,
+    // munmap and madvise, under the mmap_lock alone; every page still holds what its
+    // worker wrote (the workload checks each word), the page audit is clean, and the
+    // output is qemu's.
     let opts = RunOptions {
         harts: 4,
         sched: "parallel".into(),
@@ -118,7 +119,12 @@ fn threads_and_processes_fault_without_the_kernel_lock_on_4_harts() {
         k.unlocked_faults > 0 && k.unlocked_faults <= k.page_faults,
         "no fault was handled without the kernel lock: {k:?}"
     );
-    // Deterministic mode keeps every fault under the kernel lock (a seed must replay).
+    assert!(
+        k.unlocked_syscalls > 0 && k.unlocked_syscalls <= k.syscalls,
+        "no memory-map call was handled without the kernel lock: {k:?}"
+    );
+    // Deterministic mode keeps every fault and call under the kernel lock (a seed must
+    // replay bit for bit).
     let o = run_checked(
         "faults",
         &RunOptions {
@@ -126,7 +132,8 @@ fn threads_and_processes_fault_without_the_kernel_lock_on_4_harts() {
             ..deterministic(9)
         },
     );
-    assert_eq!(o.report.kernel.unlocked_faults, 0);
+    let k = &o.report.kernel;
+    assert_eq!((k.unlocked_faults, k.unlocked_syscalls), (0, 0));
 }
 
 #[test]

@@ -23,12 +23,14 @@
 //! every task asleep the kernel idles until the first deadline. When nothing can ever run
 //! again the run ends instead of hanging.
 //!
-//! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but one: a user
-//! page fault is handled on the hart that took it without the kernel lock (`run_user`,
-//! `unlocked_fault`: under the read side of its address space's `mmap_lock` and the
-//! page-table locks only, so threads of one process fault at once, then straight back
-//! to user mode), falling back to the kernel lock for a fault that fails (signal, OOM),
-//! a hart that was kicked, a used-up slice or an armed timer. Under the kernel lock each
+//! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but two, which
+//! the hart that trapped handles without it in parallel mode (`run_user`): a user page
+//! fault (`unlocked_fault`: under the read side of its address space's `mmap_lock` and
+//! the page-table locks only, so threads of one process fault at once) and the
+//! memory-map calls `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`
+//! (`unlocked_syscall`: under the `mmap_lock` alone, the side Linux takes), then
+//! straight back to user mode, falling back to the kernel lock for a fault that fails
+//! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
 //! `sighand->siglock`, the thread group's). The lock order of the whole kernel, every
 //! lock outermost first, is written down in one place, [`crate::sync`]'s module docs,
@@ -233,6 +235,8 @@ struct UnlockedFaults<'m> {
     phys: Arc<PhysMem>,
     /// Instructions left in the task's time slice.
     slice_left: u64,
+    /// `--strace` is on for the task: its calls go through the kernel lock, which logs.
+    strace: bool,
 }
 
 /// What a hart did without the kernel lock since it last held it, added to the kernel's
@@ -245,6 +249,8 @@ struct HartTally {
     cycles: u64,
     /// User page faults handled without the kernel lock.
     page_faults: u64,
+    /// System calls handled without the kernel lock ([`unlocked_syscall`]).
+    syscalls: u64,
     /// Their kernel work, priced ([`price_kernel_work`]).
     kernel_cycles: u64,
     kernel_events: KernelEventCounts,
@@ -254,8 +260,9 @@ struct HartTally {
 enum KernelEntry {
     /// Something the kernel handles under its lock.
     Exit(Exit),
-    /// A user fault at `va` handled without the kernel lock whose result `result` is
-    /// finished under it ([`Kernel::finish_unlocked_fault`]).
+    /// A user fault at `va` (or, with `va` 0 and `Ok`, a system call) handled without
+    /// the kernel lock whose result `result` is finished under it
+    /// ([`Kernel::finish_unlocked_fault`]).
     Fault {
         va: u64,
         result: Result<(), UserFaultError>,
@@ -307,6 +314,17 @@ fn run_user(
                     return KernelEntry::Fault { va, result };
                 }
             }
+            Exit::Ecall => {
+                if unlocked_syscall(hart, u, tally).is_none() {
+                    return KernelEntry::Exit(exit);
+                }
+                if !may_resume(u, hart) {
+                    return KernelEntry::Fault {
+                        va: 0,
+                        result: Ok(()),
+                    };
+                }
+            }
             // A shootdown's interrupt (a kick sets `notify` too, and goes to the kernel):
             // re-entering user mode drains the mailbox.
             Exit::Ipi => {
@@ -350,6 +368,46 @@ fn unlocked_fault(
     tally.kernel_cycles += cycles;
     tally.kernel_events.accumulate(&work);
     Some(r)
+}
+
+/// The system call the task live in `hart` stopped at, if it is one of
+/// [`crate::syscall::mm_call`]'s memory-map calls (`brk`, anonymous `mmap`, `munmap`,
+/// `mprotect`, `madvise`), handled without the kernel lock: under the caller's
+/// `mmap_lock` alone, as Linux serves them, then its TLB maintenance carried out on the
+/// harts and the frames it freed released after it ([`flush_pending`]); the result goes
+/// to `a0` and the hart past the `ecall`. Accounted as the locked path accounts a call
+/// (trap, call count, priced kernel work) in `tally`. `None`, having done nothing, for
+/// any other call, a task under `--strace`, a kicked hart or an address space without
+/// users: the kernel lock handles the call then.
+fn unlocked_syscall(
+    hart: &mut Hart<'_>,
+    u: &UnlockedFaults<'_>,
+    tally: &mut HartTally,
+) -> Option<()> {
+    if u.strace || u.smp.notified(hart.hart_id()) {
+        return None;
+    }
+    let (n, a) = crate::syscall::args(hart);
+    let mm = u.mm.mmget_not_zero()?;
+    let before = u.phys.events().snapshot();
+    let r = crate::syscall::mm_call(&mm, n, a);
+    if r.is_some() {
+        flush_pending(u.smp, hart, &mm.mmap_read_lock());
+    }
+    // The task was killed meanwhile and this was the last user: the teardown's
+    // maintenance, as exit_mm() would have done it.
+    if let Some((asid, batch)) = mm.mmput() {
+        shootdown(u.smp, hart, asid, batch);
+    }
+    let r = r?;
+    hart.account_trap();
+    tally.syscalls += 1;
+    hart.x[10] = r.unwrap_or_else(Errno::as_return);
+    hart.pc = hart.pc.wrapping_add(4);
+    let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
+    tally.kernel_cycles += cycles;
+    tally.kernel_events.accumulate(&work);
+    Some(())
 }
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
@@ -685,6 +743,7 @@ impl<'m> Kernel<'m> {
             mm: mm.mmgrab(),
             phys: Arc::clone(&self.phys),
             slice_left: self.slice_left.get(self.this).copied().unwrap_or(0),
+            strace: self.tasks.get(&tid).is_some_and(|t| t.strace),
         })
     }
 }
@@ -1161,6 +1220,8 @@ impl Kernel<'_> {
         self.vclock_cycles = self.vclock_cycles.max(t.cycles);
         self.stats.page_faults += t.page_faults;
         self.stats.unlocked_faults += t.page_faults;
+        self.stats.syscalls += t.syscalls;
+        self.stats.unlocked_syscalls += t.syscalls;
         self.stats.kernel_cycles += t.kernel_cycles;
         self.stats.kernel_events.accumulate(&t.kernel_events);
     }

@@ -42,9 +42,9 @@ pub struct LockClass {
 /// taken at every kernel entry (system call, page fault, trap) and by idle harts.
 pub static KERNEL_LOCK: LockClass = LockClass::new("kernel_lock");
 
-/// An address space's `mmap_lock` (`MmStruct`), as the kernel's unlocked user-fault path
-/// takes it (the paths under the kernel lock take it uncounted: while every kernel path
-/// holds the kernel lock they cannot contend on it).
+/// An address space's `mmap_lock` (`MmStruct`), as user faults and the memory-map calls
+/// take it (`lock_mm_and_find_vma()`, `syscall::mm_call`), with or without the kernel
+/// lock; the other paths under the kernel lock take it uncounted.
 pub static MMAP_LOCK: LockClass = LockClass::new("mmap_lock");
 
 /// The split page-table lock of a PTE-table page (`ptlock_ptr()`, in its `struct page`:

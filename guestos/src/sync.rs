@@ -42,10 +42,11 @@
 //!                           target's /proc/<pid>/mem and process_vm_*, satp,
 //!                           statistics, OOM badness. Never two at once: a remote
 //!                           access drops the target's before it takes the caller's.
-//!                           A user fault on a hart without the kernel lock
-//!                           (kernel.rs, `user_fault`) takes the read side with no
-//!                           lock held, and never takes the kernel lock while
-//!                           holding it.
+//!                           A user fault or a memory-map call (brk, mmap,
+//!                           munmap, mprotect, madvise) on a hart without the kernel
+//!                           lock (kernel.rs, `user_fault`, `unlocked_syscall`)
+//!                           takes it with no lock held, and never takes the kernel
+//!                           lock while holding it.
 //!     PageTable::page_table_lock  mm/pgtable.rs: mm->page_table_lock (pmd_lock()):
 //!                           populating an upper-level entry (__pte_alloc), creating,
 //!                           changing, splitting or zapping a huge PMD. Never held
