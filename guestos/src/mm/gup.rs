@@ -84,7 +84,7 @@
 //! Any GUP call that may fault takes `&mut MmapReadGuard`, so the borrow checker rejects
 //! a VMA reference held across it:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0502
 //! use guestos::mm::gup::{get_user_pages, FollFlags};
 //! fn f(mm: &mut guestos::mm::Mm, addr: u64) {
 //!     let mut guard = mm.mmap_read_lock();
@@ -97,7 +97,7 @@
 //! The same holds for the read side of a shared address space's lock, which is what
 //! the kernel takes; used right, it compiles:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0502
 //! use guestos::mm::gup::{get_user_pages, FollFlags};
 //! fn f(mm: &guestos::mm::MmStruct, addr: u64) {
 //!     let mut guard = mm.mmap_read_lock();
