@@ -1090,11 +1090,16 @@ impl Kernel<'_> {
 
     /// `flush_tlb_mm_range()` for every address space a kernel path left a flush pending
     /// in (the reverse map unmaps pages of other processes; a fork write-protects the
-    /// parent): on this hart and, by IPI, on the others.
+    /// parent): on this hart and, by IPI, on the others; then the frames that waited for
+    /// it are freed (`tlb_finish_mmu()`'s tail). That freeing is the kernel work of the
+    /// call or fault that unmapped them, done after its shootdown: it is charged to this
+    /// hart before it returns to user mode, as it was when the call freed them itself.
     fn sync_remote_tlbs(&mut self, hart: &mut Hart<'_>) {
+        let before = self.phys.events().snapshot();
         for t in self.tasks.values() {
             apply_flush(self.smp, hart, t);
         }
+        self.charge_kernel_work(hart, &before);
     }
 
     /// Handles what stopped task `tid` on this hart (`exit`), then delivers its pending

@@ -444,7 +444,6 @@ enum ReadHeld<'a> {
 impl<'a> MmapReadGuard<'a> {
     /// Wraps the read side of an `mmap_lock` ([`super::MmStruct::mmap_read_lock`]).
     pub(crate) fn locked(g: crate::sync::RwLockReadGuard<'a, Mm>) -> Self {
-        g.phys.pages.events.lock_ops.inc();
         MmapReadGuard {
             held: ReadHeld::Lock(g),
         }

@@ -111,6 +111,16 @@ impl MmStruct {
         }
     }
 
+    /// [`MmStruct::mmap_read_lock`] for a GUP caller (`/proc/<pid>/mem`,
+    /// `process_vm_*`): the acquisition is also counted as a kernel-primitive event
+    /// (`lock_ops`, priced `k_lock`), as [`Mm::mmap_read_lock`] counts it for GUP; the
+    /// kernel's own acquisitions (faults, flushes, `satp`) are not priced.
+    pub fn gup_read_lock(&self) -> MmapReadGuard<'_> {
+        let g = self.mmap_read_lock();
+        g.phys().pages.events.lock_ops.inc();
+        g
+    }
+
     /// `mmap_read_trylock()`: the read side, if no writer holds or waits for the lock.
     pub fn mmap_read_trylock(&self) -> Option<MmapReadGuard<'_>> {
         self.mmap_lock.try_read().map(MmapReadGuard::locked)

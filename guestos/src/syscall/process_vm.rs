@@ -171,7 +171,7 @@ fn rw_single_vec(
         let (pages, phys) = {
             // The target's mmap_lock is released before the caller's is taken: for
             // the caller's own address space they are one lock.
-            let mut guard = target.mmap_read_lock();
+            let mut guard = target.gup_read_lock();
             if guard.is_dead() {
                 return Err(Errno::EFAULT);
             }
