@@ -143,6 +143,12 @@ pub struct KernelStats {
     pub syscalls: u64,
     /// User page faults handled (including Svade A/D faults).
     pub page_faults: u64,
+    /// Of those, the ones a hart handled without the kernel lock, under the read side of
+    /// the address space's `mmap_lock` (parallel mode, see `kernel.rs`).
+    pub unlocked_faults: u64,
+    /// System calls a hart served without the kernel lock, under its address space's
+    /// `mmap_lock` alone (the memory-map calls, parallel mode, see `kernel.rs`).
+    pub unlocked_syscalls: u64,
     /// Processes killed by the OOM killer (`oom_kill` in `/proc/vmstat`).
     pub oom_kills: u64,
     /// MMU events of the kernel's own user-memory accesses (copy_to/from_user).

@@ -28,11 +28,14 @@
 //! task asleep the kernel idles until the first deadline. When nothing can ever run
 //! again the run ends instead of hanging.
 //!
-//! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but one: a user
-//! page fault is handled on the hart that took it without the kernel lock (`run_user`,
-//! `unlocked_fault`: under its address space's `mmap_lock` only, then straight back to
-//! user mode), falling back to the kernel lock for a fault that fails (signal, OOM), a
-//! hart that was kicked, a used-up slice or an armed timer. Under the kernel lock each
+//! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but two, which
+//! the hart that trapped handles without it in parallel mode (`run_user`): a user page
+//! fault (`unlocked_fault`: under the read side of its address space's `mmap_lock` and
+//! the page-table locks only, so threads of one process fault at once) and the
+//! memory-map calls `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`
+//! (`unlocked_syscall`: under the `mmap_lock` alone, the side Linux takes), then
+//! straight back to user mode, falling back to the kernel lock for a fault that fails
+//! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
 //! `sighand->siglock`, the thread group's). The lock order of the whole kernel, every
 //! lock outermost first, is written down in one place, [`crate::sync`]'s module docs,
@@ -69,8 +72,8 @@ use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
 use crate::mm::{
-    KernelEventCounts, Mm, MmGrab, MmStruct, MmUsers, PageAllocError, PhysMem, TlbFlush,
-    TlbFlushRange, UserFaultError,
+    FaultFlags, KernelEventCounts, Mm, MmGrab, MmStruct, MmUsers, PageAllocError, PhysMem,
+    TlbFlush, TlbFlushRange, UserFaultError,
 };
 use crate::percpu::Resume;
 use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
@@ -254,6 +257,8 @@ struct UnlockedFaults<'m> {
     phys: Arc<PhysMem>,
     /// Instructions left in the task's time slice.
     slice_left: u64,
+    /// `--strace` is on for the task: its calls go through the kernel lock, which logs.
+    strace: bool,
 }
 
 /// What a hart did without the kernel lock since it last held it, added to the kernel's
@@ -266,6 +271,8 @@ struct HartTally {
     cycles: u64,
     /// User page faults handled without the kernel lock.
     page_faults: u64,
+    /// System calls handled without the kernel lock ([`unlocked_syscall`]).
+    syscalls: u64,
     /// Their kernel work, priced ([`price_kernel_work`]).
     kernel_cycles: u64,
     kernel_events: KernelEventCounts,
@@ -275,8 +282,9 @@ struct HartTally {
 enum KernelEntry {
     /// Something the kernel handles under its lock.
     Exit(Exit),
-    /// A user fault at `va` handled without the kernel lock whose result `result` is
-    /// finished under it ([`Kernel::finish_unlocked_fault`]).
+    /// A user fault at `va` (or, with `va` 0 and `Ok`, a system call) handled without
+    /// the kernel lock whose result `result` is finished under it
+    /// ([`Kernel::finish_unlocked_fault`]).
     Fault {
         va: u64,
         result: Result<(), UserFaultError>,
@@ -328,6 +336,17 @@ fn run_user(
                     return KernelEntry::Fault { va, result };
                 }
             }
+            Exit::Ecall => {
+                if unlocked_syscall(hart, u, tally).is_none() {
+                    return KernelEntry::Exit(exit);
+                }
+                if !may_resume(u, hart) {
+                    return KernelEntry::Fault {
+                        va: 0,
+                        result: Ok(()),
+                    };
+                }
+            }
             // A shootdown's interrupt (a kick sets `notify` too, and goes to the kernel):
             // re-entering user mode drains the mailbox.
             Exit::Ipi => {
@@ -364,13 +383,53 @@ fn unlocked_fault(
     let r = user_fault(smp, hart, &mm, va, access);
     // The task was killed meanwhile and this was the last user: the teardown's
     // maintenance, as exit_mm() would have done it.
-    if let Some((asid, flush)) = mm.mmput() {
-        smp.flush_tlb(hart, asid, flush);
+    if let Some((asid, batch)) = mm.mmput() {
+        shootdown(smp, hart, asid, batch);
     }
     let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
     tally.kernel_cycles += cycles;
     tally.kernel_events.accumulate(&work);
     Some(r)
+}
+
+/// The system call the task live in `hart` stopped at, if it is one of
+/// [`crate::syscall::mm_call`]'s memory-map calls (`brk`, anonymous `mmap`, `munmap`,
+/// `mprotect`, `madvise`), handled without the kernel lock: under the caller's
+/// `mmap_lock` alone, as Linux serves them, then its TLB maintenance carried out on the
+/// harts and the frames it freed released after it ([`flush_pending`]); the result goes
+/// to `a0` and the hart past the `ecall`. Accounted as the locked path accounts a call
+/// (trap, call count, priced kernel work) in `tally`. `None`, having done nothing, for
+/// any other call, a task under `--strace`, a kicked hart or an address space without
+/// users: the kernel lock handles the call then.
+fn unlocked_syscall(
+    hart: &mut Hart<'_>,
+    u: &UnlockedFaults<'_>,
+    tally: &mut HartTally,
+) -> Option<()> {
+    if u.strace || u.smp.notified(hart.hart_id()) {
+        return None;
+    }
+    let (n, a) = crate::syscall::args(hart);
+    let mm = u.mm.mmget_not_zero()?;
+    let before = u.phys.events().snapshot();
+    let r = crate::syscall::mm_call(&mm, n, a);
+    if r.is_some() {
+        flush_pending(u.smp, hart, &mm.mmap_read_lock());
+    }
+    // The task was killed meanwhile and this was the last user: the teardown's
+    // maintenance, as exit_mm() would have done it.
+    if let Some((asid, batch)) = mm.mmput() {
+        shootdown(u.smp, hart, asid, batch);
+    }
+    let r = r?;
+    hart.account_trap();
+    tally.syscalls += 1;
+    hart.x[10] = r.unwrap_or_else(Errno::as_return);
+    hart.pc = hart.pc.wrapping_add(4);
+    let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
+    tally.kernel_cycles += cycles;
+    tally.kernel_events.accumulate(&work);
+    Some(())
 }
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
@@ -709,11 +768,15 @@ impl<'m> Kernel<'m> {
     /// What hart `self.this`, about to run task `tid` in user mode, needs to handle the
     /// task's page faults without the kernel lock ([`run_user`]), or `None` where that
     /// path is not taken: in deterministic mode (every trap is a seeded scheduling
-    /// decision there), under an instruction limit (the budget is shared across harts
-    /// through the kernel), on more than two harts (see `smp`'s module docs: frames are
-    /// freed before their shootdown), for a task without an address space.
+    /// decision taken under the kernel lock there, which is what makes a seed replay bit
+    /// for bit: a fault handled beside the kernel lock would interleave with other harts
+    /// by host timing), under an instruction limit (the budget is shared across harts
+    /// through the kernel lock, which must see every trap to stop the run at the same
+    /// instruction), for a task without an address space. Any number of harts may take
+    /// it: frames are freed only after the shootdown that drops their translations
+    /// ([`crate::mm::Mm::take_tlb_batch`]).
     fn unlocked_faults(&self, machine: &Machine<'_>, tid: u32) -> Option<UnlockedFaults<'m>> {
-        if machine.baton.is_some() || self.config.max_insns.is_some() || self.smp.harts() > 2 {
+        if machine.baton.is_some() || self.config.max_insns.is_some() {
             return None;
         }
         let mm = self.tasks.get(&tid)?.mm.as_ref()?;
@@ -723,6 +786,7 @@ impl<'m> Kernel<'m> {
             mm: mm.mmgrab(),
             phys: Arc::clone(&self.phys),
             slice_left: self.slice_left.get(self.this).copied().unwrap_or(0),
+            strace: self.tasks.get(&tid).is_some_and(|t| t.strace),
         })
     }
 }
@@ -1127,11 +1191,16 @@ impl Kernel<'_> {
 
     /// `flush_tlb_mm_range()` for every address space a kernel path left a flush pending
     /// in (the reverse map unmaps pages of other processes; a fork write-protects the
-    /// parent): on this hart and, by IPI, on the others.
+    /// parent): on this hart and, by IPI, on the others; then the frames that waited for
+    /// it are freed (`tlb_finish_mmu()`'s tail). That freeing is the kernel work of the
+    /// call or fault that unmapped them, done after its shootdown: it is charged to this
+    /// hart before it returns to user mode, as it was when the call freed them itself.
     fn sync_remote_tlbs(&mut self, hart: &mut Hart<'_>) {
+        let before = self.phys.events().snapshot();
         for t in self.tasks.values() {
             apply_flush(self.smp, hart, t);
         }
+        self.charge_kernel_work(hart, &before);
     }
 
     /// Handles what stopped task `tid` on this hart (`exit`), then delivers its pending
@@ -1256,6 +1325,9 @@ impl Kernel<'_> {
         }
         self.vclock_cycles = self.vclock_cycles.max(t.cycles);
         self.stats.page_faults += t.page_faults;
+        self.stats.unlocked_faults += t.page_faults;
+        self.stats.syscalls += t.syscalls;
+        self.stats.unlocked_syscalls += t.syscalls;
         self.stats.kernel_cycles += t.kernel_cycles;
         self.stats.kernel_events.accumulate(&t.kernel_events);
     }
@@ -1706,8 +1778,8 @@ impl Kernel<'_> {
         mm.set_gup_generation(self.config.gup);
         let task = self.tasks.get_mut(&tid).ok_or(Errno::ESRCH)?;
         let old = task.mm.replace(MmUsers::new(mm));
-        if let Some((old_asid, flush)) = old.and_then(MmUsers::mmput) {
-            self.smp.flush_tlb(hart, old_asid, flush);
+        if let Some((old_asid, batch)) = old.and_then(MmUsers::mmput) {
+            shootdown(self.smp, hart, old_asid, batch);
         }
         task.fs.unshare_files();
         task.signals.exec_reset();
@@ -1793,8 +1865,8 @@ impl Kernel<'_> {
         task.signal.lock().threads.retain(|&t| t != tid);
         task.fs.exit_files();
         let mm = task.mm.take();
-        if let Some((asid, flush)) = mm.and_then(MmUsers::mmput) {
-            self.smp.flush_tlb(hart, asid, flush);
+        if let Some((asid, batch)) = mm.and_then(MmUsers::mmput) {
+            shootdown(self.smp, hart, asid, batch);
         }
         if tid == task.tgid {
             task.state = TaskState::Zombie(status);
@@ -2743,12 +2815,13 @@ fn copy_thread(hart: &Hart<'_>, flags: u64, newsp: u64, tls: u64) -> UserContext
 
 /// Carries out the TLB (and icache) maintenance the mm asked for — `flush_tlb_range()` /
 /// `flush_tlb_mm()` and `flush_icache_all()` — on this hart and, by IPI with
-/// acknowledgement, on the others ([`Smp::flush_tlb`]), holding the mm's `mmap_lock`
-/// until every hart in user mode has acknowledged (see `smp`'s module docs: a fault on
-/// another hart, without the kernel lock, must not reuse a frame freed here first).
+/// acknowledgement, on the others ([`Smp::flush_tlb`]) — of what `task`'s address space
+/// has pending, then the frees that waited for it ([`flush_pending`]). The read side of
+/// the `mmap_lock` is enough: the pending batch has its own lock, and faults on other
+/// harts may go on meanwhile (a frame is freed only after every hart let go of it).
 fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, task: &Task) {
     if let Some(mm) = &task.mm {
-        flush_pending(smp, hart, &mut mm.mmap_write_lock());
+        flush_pending(smp, hart, &mm.mmap_read_lock());
     }
 }
 
@@ -2760,11 +2833,20 @@ fn switch_mm(smp: &Smp<'_>, hart: &mut Hart<'_>, mm: &Mm) {
     hart.set_satp(mm.satp());
 }
 
-/// [`Smp::flush_tlb`] of the maintenance `mm` (whose `mmap_lock` the caller holds) has
-/// pending.
-fn flush_pending(smp: &Smp<'_>, hart: &mut Hart<'_>, mm: &mut Mm) {
-    let flush = mm.take_tlb_flush();
-    smp.flush_tlb(hart, mm.asid(), flush);
+/// `tlb_finish_mmu()`'s second half for `mm` (whose `mmap_lock` the caller holds, either
+/// side): the maintenance it has pending, carried out on the harts, then the frames
+/// that waited for it freed ([`shootdown`]).
+fn flush_pending(smp: &Smp<'_>, hart: &mut Hart<'_>, mm: &Mm) {
+    shootdown(smp, hart, mm.asid(), mm.take_tlb_batch());
+}
+
+/// `tlb_flush_mmu_tlbonly()` then `tlb_batch_pages_flush()`: the batch's maintenance
+/// for `asid` on this hart and, acknowledged, on every other hart that may cache it
+/// ([`Smp::flush_tlb`]); only then are its frames freed (the batch's drop), so no hart
+/// can still reach a frame that is reused.
+fn shootdown(smp: &Smp<'_>, hart: &mut Hart<'_>, asid: u16, batch: crate::mm::TlbBatch) {
+    smp.flush_tlb(hart, asid, batch.flush);
+    drop(batch);
 }
 
 /// Prices the kernel work this hart's thread did since `before` (a
@@ -2782,14 +2864,16 @@ fn price_kernel_work(
     (work, cycles)
 }
 
-/// A user page fault at `va` in `mm` (`do_page_fault()` → `handle_mm_fault()`), under
-/// the `mmap_lock` — its write side, because [`Mm`]'s methods take `&mut self` (Linux
-/// takes the read side and the page-table lock) — with the TLB maintenance it leaves
-/// carried out before the lock is dropped, and, for a fault that succeeded,
-/// `update_mmu_cache()`: the translation the TLB may still hold with the old
-/// permissions (a spurious fault on an upgraded PTE) is dropped. Maintenance another
-/// kernel path left pending in `mm` (its flush not yet posted) is carried out first, so
-/// that no frame it freed is reused here before every hart has let go of it.
+/// A user page fault at `va` in `mm` (riscv `do_page_fault()` → `handle_mm_fault()`),
+/// under the read side of the `mmap_lock` as Linux takes it: `lock_mm_and_find_vma()`
+/// ([`MmStruct::lock_mm_and_find_vma`], which takes the write side only to grow a
+/// stack), then [`Mm::handle_page_fault_vma`], whose PTE changes take the page-table
+/// locks. Faults of threads of one address space on several harts run at once. The
+/// TLB maintenance the fault leaves (and any another path left pending in `mm`) is
+/// carried out before the lock is dropped, the frames it freed only after that
+/// ([`flush_pending`]); for a fault that succeeded, `update_mmu_cache()`: the
+/// translation the TLB may still hold with the old permissions (a spurious fault on an
+/// upgraded PTE) is dropped.
 ///
 /// # Errors
 /// [`UserFaultError`] when the fault cannot be resolved (`mm_fault_error()`'s cases).
@@ -2800,10 +2884,9 @@ fn user_fault(
     va: u64,
     access: mmu::AccessType,
 ) -> Result<(), UserFaultError> {
-    let mut mm = lockstat::MMAP_LOCK.acquire(|| mm.mmap_write_trylock(), || mm.mmap_write_lock());
-    flush_pending(smp, hart, &mut mm);
-    let r = mm.do_page_fault(va, access);
-    flush_pending(smp, hart, &mut mm);
+    let (mm, vma) = mm.lock_mm_and_find_vma(va)?;
+    let r = mm.handle_page_fault_vma(&vma, va, FaultFlags::for_user_access(access));
+    flush_pending(smp, hart, &mm);
     if r.is_ok() {
         hart.sfence_vma(Some(va), Some(mm.asid()));
     }

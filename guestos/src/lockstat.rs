@@ -10,11 +10,12 @@
 //! tries the lock first and only on failure times the wait, as `lock_contended()` /
 //! `lock_acquired()` do: an uncontended acquisition costs one atomic add.
 //!
-//! Today the kernel lock ([`KERNEL_LOCK`], `Machine::lock`) and the `mmap_lock` of the
-//! unlocked user-fault path ([`MMAP_LOCK`]) are the classes; a finer lock (a page-table
-//! lock, a futex hash bucket) adds its own `static`
-//! class beside it and takes its lock through the class, and its line appears in
-//! `--stats` and `dirtybit bench faults` with no other change.
+//! The classes: the kernel lock ([`KERNEL_LOCK`], `Machine::lock`), the `mmap_lock` of
+//! the unlocked user-fault path ([`MMAP_LOCK`]), and the page-table locks ([`PTE_PTL`],
+//! the split lock of each PTE-table page; [`PAGE_TABLE_LOCK`], an address space's lock
+//! for its upper levels and huge PMDs). A finer lock (a futex hash bucket) adds its own
+//! `static` class beside them and takes its lock through the class, and its line appears
+//! in `--stats` and `dirtybit bench faults` with no other change.
 //!
 //! The counters are host-process-wide, as `/proc/lock_stat` is system-wide: a run reports
 //! [`since`] its start ([`snapshot`]), which is exactly its own locking when one machine
@@ -41,10 +42,19 @@ pub struct LockClass {
 /// taken at every kernel entry (system call, page fault, trap) and by idle harts.
 pub static KERNEL_LOCK: LockClass = LockClass::new("kernel_lock");
 
-/// An address space's `mmap_lock` (`MmStruct`), as the kernel's unlocked user-fault path
-/// takes it (the paths under the kernel lock take it uncounted: while every kernel path
-/// holds the kernel lock they cannot contend on it).
+/// An address space's `mmap_lock` (`MmStruct`), as user faults and the memory-map calls
+/// take it (`lock_mm_and_find_vma()`, `syscall::mm_call`), with or without the kernel
+/// lock; the other paths under the kernel lock take it uncounted.
 pub static MMAP_LOCK: LockClass = LockClass::new("mmap_lock");
+
+/// The split page-table lock of a PTE-table page (`ptlock_ptr()`, in its `struct page`:
+/// [`crate::mm::Page`]), taken around installing and changing PTEs
+/// (`pte_offset_map_lock()`).
+pub static PTE_PTL: LockClass = LockClass::new("ptl");
+
+/// An address space's `mm->page_table_lock`: populating the upper levels
+/// (`__pte_alloc()`, `__pmd_alloc()`) and huge PMDs (`pmd_lock()`).
+pub static PAGE_TABLE_LOCK: LockClass = LockClass::new("page_table_lock");
 
 /// Every class taken at least once in this host process, in order of first use.
 static REGISTRY: Mutex<Vec<&'static LockClass>> = Mutex::new(Vec::new());

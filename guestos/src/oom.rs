@@ -132,12 +132,13 @@ impl Kernel<'_> {
         };
         self.send_signal(hart, victim, None, info);
         if let Some(mm) = self.oom_mm_of(victim) {
-            let (asid, flush) = {
+            let (asid, batch) = {
                 let mut mm = mm.mmap_write_lock();
                 mm.oom_reap_task_mm();
-                (mm.asid(), mm.take_tlb_flush())
+                (mm.asid(), mm.take_tlb_batch())
             };
-            self.smp.flush_tlb(hart, asid, flush);
+            // The reaped frames are freed after the shootdown (the batch's drop).
+            self.smp.flush_tlb(hart, asid, batch.flush);
         }
     }
 }

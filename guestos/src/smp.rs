@@ -20,14 +20,17 @@
 //! waits), so two flushers never wait for each other — each sees the other out of user
 //! mode and leaves its request in the mailbox, drained before that hart next enters
 //! user mode; the mailboxes are mutexes and the tickets `fetch_add`/`fetch_max`, so no
-//! request is lost. The unlocked path flushes while it holds the address space's
-//! `mmap_lock`, and first carries out a flush a locked path left pending in that mm
-//! (`apply_flush` holds the `mmap_lock` across its post too), so no path of the same mm
-//! reuses a frame freed there before the flush was posted. A frame freed in one mm and
-//! reused by an unlocked fault in another is safe while there are at most two harts (a
-//! hart holding a stale translation would have to be a third one, in user mode); with
-//! more, freeing must wait for the flush (Linux's `mmu_gather`), so the unlocked path is
-//! limited to two harts until then.
+//! request is lost.
+//!
+//! **Frames are freed after their shootdown** (Linux's `mmu_gather`: `tlb_finish_mmu()`
+//! → `tlb_flush_mmu_tlbonly()` → `tlb_batch_pages_flush()`). A path that unmaps pages
+//! or frees page tables leaves them in its address space's pending batch
+//! (`Mm::tlb_finish_mmu`); whoever carries out the flush takes the batch
+//! (`Mm::take_tlb_batch`), posts the shootdown, waits for the harts in user mode to
+//! acknowledge, and only then frees the frames. A hart out of user mode drains its
+//! mailbox before it enters user mode again, so once the frames are freed no hart can
+//! reach one through a stale translation, whichever path (with or without the kernel
+//! lock, in this address space or another) reuses it, on any number of harts.
 //!
 //! **Kicks**: the same interrupt without a request makes a hart leave user mode at its
 //! next check (a fatal signal for a thread it runs, the end of the run):

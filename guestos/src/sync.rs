@@ -34,15 +34,36 @@
 //!                           points, idle, wake-ups). A CondvarMutex; leaf. Also taken
 //!                           with no lock held (the yield point before the kernel lock).
 //!   MmStruct::mmap_lock     mm/mm_struct.rs: the address space (Mm). Write: a task's
-//!                           own for each of its system calls and faults, exec, exit,
-//!                           fork's dup_mmap of the parent; a target's for
-//!                           /proc/<pid>/mem, /proc/<pid>/maps and pagemap,
-//!                           process_vm_*, the OOM reaper. Read: satp, statistics, OOM
-//!                           badness. Never two at once: a remote access drops the
-//!                           target's before it takes the caller's. A user fault on a
-//!                           hart without the kernel lock (kernel.rs, `user_fault`)
+//!                           own for each of its system calls (but madvise's zaps and
+//!                           hints), exec, exit, fork's dup_mmap of the parent, a
+//!                           fault that grows a stack; a target's for
+//!                           /proc/<pid>/maps and pagemap, the OOM reaper. Read: user
+//!                           faults, GUP, madvise(MADV_DONTNEED/FREE/REMOVE/…), a
+//!                           target's /proc/<pid>/mem and process_vm_*, satp,
+//!                           statistics, OOM badness. Never two at once: a remote
+//!                           access drops the target's before it takes the caller's.
+//!                           A user fault or a memory-map call (brk, mmap,
+//!                           munmap, mprotect, madvise) on a hart without the kernel
+//!                           lock (kernel.rs, `user_fault`, `unlocked_syscall`)
 //!                           takes it with no lock held, and never takes the kernel
 //!                           lock while holding it.
+//!     PageTable::page_table_lock  mm/pgtable.rs: mm->page_table_lock (pmd_lock()):
+//!                           populating an upper-level entry (__pte_alloc), creating,
+//!                           changing, splitting or zapping a huge PMD. Never held
+//!                           with a ptl.
+//!       PageTable::deposited, PageAlloc::free, PhysMem::pt_deferred (below),
+//!       Mm::pending (below); leaves.
+//!     Page::ptl             mm/page_alloc.rs: the split page-table lock of one PTE
+//!                           table (ptlock_ptr(), pte_offset_map_lock()): installing,
+//!                           zapping, write-protecting or re-protecting its PTEs. One
+//!                           at a time. Also under MmRmap::inner (an rmap zap or
+//!                           mkclean of a foreign mm's PTEs).
+//!       Mm::pending         mm/mod.rs: the TLB flush and the frames waiting for it
+//!                           (faults add to it under the read side); leaf. Also taken
+//!                           under mmap_lock alone.
+//!       PageAlloc::deferred_split  (below; a zap's rmap removal); leaf.
+//!     Mm::uaccess_mmu       mm/mod.rs: the counters of kernel accesses to user
+//!                           memory; leaf.
 //!     HartSlot::mailbox     smp.rs: a hart's pending shootdowns (posted by
 //!                           flush_tlb under the mmap_lock, drained by the hart);
 //!                           leaf. Waiting for the acknowledgements is a lock in
@@ -76,8 +97,8 @@
 //!       IMmap::mms          mm/rmap.rs: the file's i_mmap list (link, walk: the list
 //!                           is copied out); leaf.
 //!       MmRmap::inner       mm/rmap.rs: one mm's published file VMAs and page-table
-//!                           alias (a foreign mm's page-table lock in an rmap walk:
-//!                           truncation, writeback's folio_mkclean); leaf.
+//!                           alias (truncation, writeback's folio_mkclean); the walk
+//!                           takes each PTE table's Page::ptl (above) under it.
 //!       PageCache::mappings fs/pagecache.rs: the live address spaces (the list is
 //!                           copied out); leaf.
 //!       PageAlloc::huge_zero   mm/page_alloc.rs: the huge zero folio

@@ -527,7 +527,7 @@ impl AddressSpace {
                 .is_some_and(|(m, _)| m == ino)
         };
         for mm in self.i_mmap.mms() {
-            mm.unmap_file_range(phys, ino, first, last, even_cows, &is_file_page);
+            mm.unmap_file_range(ino, first, last, even_cows, &is_file_page);
         }
     }
 

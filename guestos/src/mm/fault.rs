@@ -206,49 +206,83 @@ pub fn access_error(flags: FaultFlags, vm_flags: VmFlags) -> bool {
 /// retry loop can only be a kernel bug, which must not hang the host.
 const MAX_FAULT_RETRIES: u32 = 8;
 
-impl Mm {
-    /// riscv `do_page_fault()` for a U-mode page fault at `va` (`stval`): `Fetch` →
+impl FaultFlags {
+    /// riscv `do_page_fault()`'s flags for a U-mode page fault of kind `access`: `Fetch` →
     /// `FAULT_FLAG_INSTRUCTION`, `Store` → `FAULT_FLAG_WRITE`, plus `FAULT_FLAG_DEFAULT |
-    /// FAULT_FLAG_USER`; then [`Mm::handle_page_fault`].
+    /// FAULT_FLAG_USER`.
+    pub fn for_user_access(access: AccessType) -> FaultFlags {
+        let flags = FaultFlags::DEFAULT | FaultFlags::USER;
+        match access {
+            AccessType::Fetch => flags | FaultFlags::INSTRUCTION,
+            AccessType::Store => flags | FaultFlags::WRITE,
+            AccessType::Load => flags,
+        }
+    }
+}
+
+impl Mm {
+    /// riscv `do_page_fault()` for a U-mode page fault at `va` (`stval`) in an address
+    /// space the caller has exclusively (the `mmap_lock` write side, or an `Mm` no one
+    /// else reaches): [`FaultFlags::for_user_access`], then [`Mm::handle_page_fault`].
+    /// The kernel's user fault path runs under the read side instead:
+    /// [`super::MmStruct::lock_mm_and_find_vma`], then [`Mm::handle_page_fault_vma`].
     ///
     /// On `Ok` the kernel resumes the hart at the faulting instruction, after draining
-    /// [`Mm::take_tlb_flush`].
+    /// [`Mm::take_tlb_batch`].
     ///
     /// # Errors
     /// The [`UserFaultError`]: a signal to force, or the OOM killer to run.
     pub fn do_page_fault(&mut self, va: u64, access: AccessType) -> Result<(), UserFaultError> {
-        let mut flags = FaultFlags::DEFAULT | FaultFlags::USER;
-        match access {
-            AccessType::Fetch => flags |= FaultFlags::INSTRUCTION,
-            AccessType::Store => flags |= FaultFlags::WRITE,
-            AccessType::Load => {}
-        }
-        self.handle_page_fault(va, flags)
+        self.handle_page_fault(va, FaultFlags::for_user_access(access))
     }
 
     /// riscv `handle_page_fault()` after the flags are known, for a user fault or a
-    /// kernel access to user memory (`flags` without `FAULT_FLAG_USER`):
-    /// `lock_mm_and_find_vma()` (growing a `VM_GROWSDOWN` stack down to `va` if needed;
-    /// none → `bad_area_nosemaphore(SEGV_MAPERR)`), `access_error()` (→
-    /// `bad_area(SEGV_ACCERR)`), [`Mm::handle_mm_fault_vma`] (again with
-    /// `FAULT_FLAG_TRIED` after `VM_FAULT_RETRY`; done at `VM_FAULT_COMPLETED`), and
-    /// [`mm_fault_error`] for an error. A kernel-mode caller turns any `Err` into
-    /// `EFAULT` (`no_context()` → the exception fixup).
+    /// kernel access to user memory (`flags` without `FAULT_FLAG_USER`), in an address
+    /// space the caller has exclusively: `lock_mm_and_find_vma()` (growing a
+    /// `VM_GROWSDOWN` stack down to `va` if needed; none →
+    /// `bad_area_nosemaphore(SEGV_MAPERR)`), then [`Mm::handle_page_fault_vma`]. A
+    /// kernel-mode caller turns any `Err` into `EFAULT` (`no_context()` → the exception
+    /// fixup).
     ///
     /// # Errors
     /// [`UserFaultError::SEGV_MAPERR`], [`UserFaultError::SEGV_ACCERR`],
     /// [`UserFaultError::BUS_ADRERR`], [`UserFaultError::Oom`].
-    pub fn handle_page_fault(
-        &mut self,
+    pub fn handle_page_fault(&mut self, va: u64, flags: FaultFlags) -> Result<(), UserFaultError> {
+        let vma = match self.vma_for_fault(va) {
+            Ok(Some(vma)) => Ok(vma),
+            Ok(None) => self.expand_stack(va),
+            Err(e) => Err(e),
+        };
+        match vma {
+            Ok(vma) => self.handle_page_fault_vma(&vma, va, flags),
+            Err(e) => {
+                super::count_event(&self.stats.bad_faults);
+                Err(e)
+            }
+        }
+    }
+
+    /// riscv `handle_page_fault()` once `lock_mm_and_find_vma()` has found `vma` for
+    /// `va`, under either side of the `mmap_lock`: `access_error()` (→
+    /// `bad_area(SEGV_ACCERR)`), [`Mm::handle_mm_fault_vma`] (again with
+    /// `FAULT_FLAG_TRIED` after `VM_FAULT_RETRY`; done at `VM_FAULT_COMPLETED`), and
+    /// [`mm_fault_error`] for an error.
+    ///
+    /// # Errors
+    /// [`UserFaultError::SEGV_ACCERR`], [`UserFaultError::BUS_ADRERR`],
+    /// [`UserFaultError::SEGV_MAPERR`] (`VM_FAULT_SIGSEGV`), [`UserFaultError::Oom`].
+    pub fn handle_page_fault_vma(
+        &self,
+        vma: &Vma,
         va: u64,
         mut flags: FaultFlags,
     ) -> Result<(), UserFaultError> {
-        let r = self.find_vma_for_fault(va).and_then(|vma| {
+        let r = (|| {
             if access_error(flags, vma.flags) {
                 return Err(UserFaultError::SEGV_ACCERR);
             }
             for _ in 0..=MAX_FAULT_RETRIES {
-                let fault = self.handle_mm_fault_vma(&vma, va, flags);
+                let fault = self.handle_mm_fault_vma(vma, va, flags);
                 if fault.contains(VmFault::COMPLETED) {
                     return Ok(());
                 }
@@ -262,23 +296,43 @@ impl Mm {
                 return Ok(());
             }
             Err(UserFaultError::BUS_ADRERR)
-        });
+        })();
         if r.is_err() {
-            self.stats.bad_faults += 1;
+            super::count_event(&self.stats.bad_faults);
         }
         r
     }
 
-    /// `lock_mm_and_find_vma()`: the VMA containing `va`, expanding a stack below it.
-    fn find_vma_for_fault(&mut self, va: u64) -> Result<Vma, UserFaultError> {
-        const MAPERR: UserFaultError = UserFaultError::SEGV_MAPERR;
-        let vma = self.vmas.find_vma(va).cloned().ok_or(MAPERR)?;
+    /// The read-side half of `lock_mm_and_find_vma()`: the VMA containing `va`
+    /// (`Some`), or `None` when `va` lies below a `VM_GROWSDOWN` VMA that must first
+    /// grow down to it, which takes the write side ([`Mm::expand_stack`]).
+    ///
+    /// # Errors
+    /// [`UserFaultError::SEGV_MAPERR`]: no VMA at or above `va` that could cover it.
+    pub fn vma_for_fault(&self, va: u64) -> Result<Option<Vma>, UserFaultError> {
+        let vma = self.vmas.find_vma(va).ok_or(UserFaultError::SEGV_MAPERR)?;
         if vma.start <= va {
-            return Ok(vma);
+            return Ok(Some(vma.clone()));
         }
         if !vma.flags.contains(VmFlags::GROWSDOWN) {
-            return Err(MAPERR);
+            return Err(UserFaultError::SEGV_MAPERR);
         }
+        Ok(None)
+    }
+
+    /// `expand_stack_locked()` under the write side of the `mmap_lock`: grows the
+    /// `VM_GROWSDOWN` VMA above `va` down to it and returns the grown VMA (or the VMA
+    /// that covers `va` already: another fault may have grown it first).
+    ///
+    /// # Errors
+    /// [`UserFaultError::SEGV_MAPERR`] if there is no such VMA or it may not grow
+    /// (`expand_downwards()`'s limits).
+    pub fn expand_stack(&mut self, va: u64) -> Result<Vma, UserFaultError> {
+        const MAPERR: UserFaultError = UserFaultError::SEGV_MAPERR;
+        let vma = match self.vma_for_fault(va)? {
+            Some(vma) => return Ok(vma),
+            None => self.vmas.find_vma(va).cloned().ok_or(MAPERR)?,
+        };
         self.expand_downwards(&vma, va).map_err(|_| MAPERR)?;
         self.vmas.vma_lookup(va).cloned().ok_or(MAPERR)
     }
@@ -307,7 +361,7 @@ impl Mm {
         if !self.vmas.set_start(vma.start, addr) {
             return Err(Errno::ENOMEM);
         }
-        self.stats.stack_expansions += 1;
+        super::count_event(&self.stats.stack_expansions);
         Ok(())
     }
 
@@ -317,6 +371,16 @@ impl Mm {
     /// `sanitize_fault_flags()`, `__handle_mm_fault()` (the PMD level, see
     /// [`super::huge_memory`]) and `handle_pte_fault()`.
     ///
+    /// Runs under the read side of the `mmap_lock` (or the write side): faults of several
+    /// harts in one address space run at once. Each handler reads the PTE without a lock
+    /// (`vmf->orig_pte`), prepares what it needs (a page allocated, zeroed or copied; a
+    /// page-cache lookup), then takes the PTE table's lock ([`PageTable::pte_lock`],
+    /// `pte_offset_map_lock()`) and installs its entry only if the PTE is still the one
+    /// it read (`pte_same()`, with a compare-and-swap because the hardware walker sets
+    /// A/D without the lock); a fault that lost the race undoes its work and returns
+    /// empty, and the access retries. Huge PMDs are changed under
+    /// [`PageTable::pmd_lock`] instead.
+    ///
     /// Returns the `vm_fault_t` bits: empty when handled; `VM_FAULT_SIGSEGV` for
     /// `FAULT_FLAG_UNSHARE` misuse, `VM_FAULT_SIGBUS` for a file page beyond the end of
     /// the file or an unexpected entry, `VM_FAULT_OOM` when no page or page table could
@@ -325,13 +389,13 @@ impl Mm {
     ///
     /// Without `FAULT_FLAG_USER` no hart retries the access (GUP, the kernel's own
     /// accesses), so the handler sets the PTE's A/D bits itself (see [`Mm::svade_ad`]).
-    pub fn handle_mm_fault_vma(&mut self, vma: &Vma, va: u64, flags: FaultFlags) -> VmFault {
+    pub fn handle_mm_fault_vma(&self, vma: &Vma, va: u64, flags: FaultFlags) -> VmFault {
         if flags.contains(FaultFlags::UNSHARE)
             && (flags.contains(FaultFlags::WRITE) || !vma.flags.is_cow_mapping())
         {
             return VmFault::SIGSEGV;
         }
-        self.stats.faults += 1;
+        super::count_event(&self.stats.faults);
         let va = va & !(PAGE_SIZE - 1);
         // The PMD level first: a huge PMD there, or one to create (huge_memory.rs).
         let ret = self.handle_pmd_fault(vma, va, flags);
@@ -341,6 +405,9 @@ impl Mm {
         let slot = match self.pgtable.pte_alloc(va) {
             Ok(slot) => slot,
             Err(Errno::ENOMEM) => return VmFault::OOM,
+            // Another fault made the PMD huge meanwhile (__pte_alloc() finds it
+            // pmd_trans_huge, pte_offset_map() fails): retry the access.
+            Err(_) if self.pgtable.huge_pmd_at(va).is_some() => return VmFault::empty(),
             Err(_) => return VmFault::SIGBUS,
         };
         let pte = self.pgtable.ptep_get(slot);
@@ -377,12 +444,14 @@ impl Mm {
         // for a store) was clear: set them (pte_mkyoung / pte_mkdirty). Otherwise the hart
         // used a stale TLB entry: flush it (riscv's local_flush_tlb_page in
         // update_mmu_cache / flush_tlb_fix_spurious_fault).
+        let _ptl = self.pgtable.pte_lock(slot);
         let entry = pte.with(self.svade_ad(flags, write));
         if entry != pte && !self.pgtable.ptep_cmpxchg(slot, pte, entry) {
-            // The PTE changed under us (hardware A/D on another hart): retry the access.
+            // Not pte_same(): the PTE changed under us (another fault, or hardware A/D
+            // on another hart): retry the access.
             return VmFault::empty();
         }
-        self.stats.spurious += 1;
+        super::count_event(&self.stats.spurious);
         self.flush_tlb_range(va, va + PAGE_SIZE, false);
         VmFault::empty()
     }
@@ -415,7 +484,7 @@ impl Mm {
     /// hart's `update_mmu_cache()` only, unless `entry` is executable — then every hart's
     /// decoded-instruction cache must drop what it decoded from the frame's earlier life
     /// (`flush_icache_pte()`), which takes a shootdown.
-    fn update_mmu_cache_new(&mut self, va: u64, entry: mmu::Pte) {
+    fn update_mmu_cache_new(&self, va: u64, entry: mmu::Pte) {
         if pte_exec(entry) {
             self.flush_tlb_range(va, va + PAGE_SIZE, true);
         } else {
@@ -430,7 +499,7 @@ impl Mm {
     /// page-table lock in Linux), undoes the mapcount and drops the caller's reference on
     /// `pfn` instead. Returns whether `entry` was installed.
     fn set_new_pte(
-        &mut self,
+        &self,
         slot: devices::GuestPhysAddr,
         va: u64,
         pfn: super::Pfn,
@@ -440,7 +509,9 @@ impl Mm {
         if let Some(p) = page {
             p.inc_mapcount();
         }
+        let ptl = self.pgtable.pte_lock(slot);
         if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+            drop(ptl);
             if let Some(p) = page {
                 p.dec_mapcount();
             }
@@ -456,7 +527,7 @@ impl Mm {
     /// `PageAnon | PageAnonExclusive` (`folio_add_new_anon_rmap`) and maps it, writable if
     /// the VMA is (`maybe_mkwrite`).
     fn do_anonymous_page(
-        &mut self,
+        &self,
         vma: &Vma,
         va: u64,
         slot: devices::GuestPhysAddr,
@@ -470,8 +541,9 @@ impl Mm {
             let zero = self.phys.pages.zero_pfn();
             let entry =
                 mk_pte(zero, prot.difference(PteFlags::W)).with(self.svade_ad(flags, false));
+            let _ptl = self.pgtable.pte_lock(slot);
             if self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
-                self.stats.zero_page_maps += 1;
+                super::count_event(&self.stats.zero_page_maps);
                 self.update_mmu_cache_new(va, entry);
             }
             return VmFault::empty();
@@ -487,7 +559,7 @@ impl Mm {
             entry = entry.with(PteFlags::W);
         }
         if self.set_new_pte(slot, va, pfn, entry) {
-            self.stats.anon_pages += 1;
+            super::count_event(&self.stats.anon_pages);
         }
         VmFault::empty()
     }
@@ -497,7 +569,7 @@ impl Mm {
     /// protection (writable if `VM_WRITE`). Other processes share it only through PTEs
     /// copied at fork (see [`Mm::dup_mmap`], which populates such VMAs first).
     pub(super) fn do_shared_anon_page(
-        &mut self,
+        &self,
         vma: &Vma,
         va: u64,
         slot: devices::GuestPhysAddr,
@@ -512,7 +584,7 @@ impl Mm {
         let write = flags.contains(FaultFlags::WRITE);
         let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, write));
         if self.set_new_pte(slot, va, pfn, entry) {
-            self.stats.anon_pages += 1;
+            super::count_event(&self.stats.anon_pages);
         }
         VmFault::empty()
     }
@@ -529,7 +601,7 @@ impl Mm {
     /// reverse map (`folio_mkclean()`, see [`super::rmap`]), instead of Linux's
     /// write-protect + `->page_mkwrite` cycle for file systems that need write-notify.
     fn do_fault(
-        &mut self,
+        &self,
         vma: &Vma,
         file: &dyn MappedFile,
         va: u64,
@@ -555,7 +627,7 @@ impl Mm {
         // shared VMA: vm_get_page_prot() gives private VMAs PAGE_COPY).
         let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, write));
         if self.set_new_pte(slot, va, pfn, entry) {
-            self.stats.file_maps += 1;
+            super::count_event(&self.stats.file_maps);
         }
         VmFault::empty()
     }
@@ -566,7 +638,7 @@ impl Mm {
     /// into a read-only private VMA gets a read-only exclusive copy, as
     /// `maybe_mkwrite()` decides).
     fn do_cow_fault(
-        &mut self,
+        &self,
         vma: &Vma,
         file: &dyn MappedFile,
         index: u64,
@@ -607,8 +679,8 @@ impl Mm {
             entry = entry.with(PteFlags::W);
         }
         if self.set_new_pte(slot, va, new, entry) {
-            self.stats.file_cow += 1;
-            self.stats.anon_pages += 1;
+            super::count_event(&self.stats.file_cow);
+            super::count_event(&self.stats.anon_pages);
         }
         VmFault::empty()
     }
@@ -630,7 +702,7 @@ impl Mm {
     /// generations that had it ([`super::GupGeneration::vm_fault_write`]), as Linux ≤ 6.0's
     /// `wp_page_reuse()` / `wp_page_copy()` did.
     fn do_wp_page(
-        &mut self,
+        &self,
         vma: &Vma,
         va: u64,
         slot: devices::GuestPhysAddr,
@@ -639,6 +711,9 @@ impl Mm {
     ) -> VmFault {
         let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
         let page = self.pgtable.vm_normal_page(pte);
+        // pte_offset_map_lock(): the reuse decisions and the upgrade under the PTE
+        // table's lock; every change is a compare-and-swap against `pte` (pte_same()).
+        let ptl = self.pgtable.pte_lock(slot);
         if vma.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
             if page.is_none() {
                 return VmFault::SIGBUS;
@@ -648,7 +723,7 @@ impl Mm {
                 entry = entry.with(PteFlags::W);
             }
             if entry != pte && self.pgtable.ptep_cmpxchg(slot, pte, entry) {
-                self.stats.wp_reuse += 1;
+                super::count_event(&self.stats.wp_reuse);
                 self.flush_tlb_range(va, va + PAGE_SIZE, false);
                 return self.gup_gen.vm_fault_write();
             }
@@ -679,7 +754,7 @@ impl Mm {
                         entry = entry.with(PteFlags::W);
                     }
                     if self.pgtable.ptep_cmpxchg(slot, pte, entry) {
-                        self.stats.wp_reuse += 1;
+                        super::count_event(&self.stats.wp_reuse);
                         self.flush_tlb_range(va, va + PAGE_SIZE, false);
                         return self.gup_gen.vm_fault_write();
                     }
@@ -687,6 +762,7 @@ impl Mm {
                 }
             }
         }
+        drop(ptl);
         self.wp_page_copy(vma, va, slot, pte, flags)
     }
 
@@ -695,7 +771,7 @@ impl Mm {
     /// one compare-and-swap, then drops the old page's mapcount and reference. Writable if
     /// `VM_WRITE` and this is not an unshare.
     fn wp_page_copy(
-        &mut self,
+        &self,
         vma: &Vma,
         va: u64,
         slot: devices::GuestPhysAddr,
@@ -728,21 +804,23 @@ impl Mm {
         if !unshare && vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
+        let ptl = self.pgtable.pte_lock(slot);
         if !self.pgtable.ptep_cmpxchg(slot, pte, entry) {
+            drop(ptl);
             if let Some(page) = self.phys.pages.page(new) {
                 page.dec_mapcount();
             }
             self.phys.put_page(new);
             return VmFault::empty();
         }
-        self.stats.wp_copy += 1;
+        super::count_event(&self.stats.wp_copy);
         if old.is_some_and(|p| {
             self.phys
                 .pages
                 .page(p)
                 .is_some_and(|m| m.test(PageFlags::PAGECACHE))
         }) {
-            self.stats.file_cow += 1;
+            super::count_event(&self.stats.file_cow);
         }
         let mut tlb = MmuGather::default();
         tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte) || pte_exec(entry));
@@ -753,6 +831,7 @@ impl Mm {
             }
             tlb.pages.push(old);
         }
+        drop(ptl);
         debug_assert_eq!(pte_pfn(entry), new);
         self.tlb_finish_mmu(tlb);
         self.gup_gen.vm_fault_write()

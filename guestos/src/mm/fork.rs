@@ -21,6 +21,7 @@
 //! `MADV_REMOVE` on such a range after fork frees the pages in one process only (Linux
 //! would punch the hole in the shared object).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use devices::PAGE_SIZE;
@@ -125,14 +126,19 @@ impl Mm {
         self.shared.write_protect_seq_bump();
         if st.huge_zero {
             // copy_huge_pmd(): mm_get_huge_zero_folio(dst_mm). It exists: we map it.
-            child.huge_zero_ref = self
+            let got = self
                 .phys
                 .pages
                 .mm_get_huge_zero_folio(&self.phys.ram)
                 .is_some();
+            child.huge_zero_ref.store(got, Ordering::Release);
         }
-        self.stats.fork_wrprotected += st.wrprotected;
-        self.stats.fork_copies += st.copied;
+        self.stats
+            .fork_wrprotected
+            .fetch_add(st.wrprotected, Ordering::Relaxed);
+        self.stats
+            .fork_copies
+            .fetch_add(st.copied, Ordering::Relaxed);
         let parent_tlb = std::mem::take(&mut st.parent_tlb);
         self.tlb_finish_mmu(parent_tlb);
         r.map(|()| child)
@@ -162,7 +168,7 @@ impl Mm {
     /// with `FOLL_PIN` (`MMF_HAS_PINNED`). From then on fork copies possibly pinned
     /// exclusive anonymous pages instead of sharing them (`folio_needs_cow_for_dma()`).
     /// Never cleared, as in Linux.
-    pub fn set_has_pinned_flag(&mut self) {
+    pub fn set_has_pinned_flag(&self) {
         self.shared.set_has_pinned();
     }
 

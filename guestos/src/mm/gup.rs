@@ -78,18 +78,42 @@
 //! That is why Linux removed the `vmas` output array from GUP (commit series "remove the
 //! vmas parameter from GUP APIs", 6.5): a VMA pointer must not outlive the lock.
 //!
-//! Here the lock is a type: [`MmapReadGuard`] borrows the [`Mm`] mutably for as long as it
-//! is held, and every `&Vma` handed out borrows the guard. Any GUP call that may fault
-//! takes `&mut MmapReadGuard`, so the borrow checker rejects a VMA reference held across
-//! it:
+//! Here the lock is a type: [`MmapReadGuard`] holds the read side of the address space's
+//! `mmap_lock` ([`super::MmStruct::mmap_read_lock`]; or borrows an `Mm` the caller has
+//! exclusively, [`Mm::mmap_read_lock`]), and every `&Vma` handed out borrows the guard.
+//! Any GUP call that may fault takes `&mut MmapReadGuard`, so the borrow checker rejects
+//! a VMA reference held across it:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0502
 //! use guestos::mm::gup::{get_user_pages, FollFlags};
 //! fn f(mm: &mut guestos::mm::Mm, addr: u64) {
 //!     let mut guard = mm.mmap_read_lock();
 //!     let vma = guard.vma_lookup(addr).unwrap();
 //!     let _pages = get_user_pages(&mut guard, addr, 1, FollFlags::WRITE); // may drop the lock
 //!     let _stale = vma.flags; // error[E0502]: `guard` is also borrowed as immutable
+//! }
+//! ```
+//!
+//! The same holds for the read side of a shared address space's lock, which is what
+//! the kernel takes; used right, it compiles:
+//!
+//! ```compile_fail,E0502
+//! use guestos::mm::gup::{get_user_pages, FollFlags};
+//! fn f(mm: &guestos::mm::MmStruct, addr: u64) {
+//!     let mut guard = mm.mmap_read_lock();
+//!     let vma = guard.vma_lookup(addr).unwrap();
+//!     let _pages = get_user_pages(&mut guard, addr, 1, FollFlags::WRITE);
+//!     let _stale = vma.flags; // error[E0502]
+//! }
+//! ```
+//!
+//! ```
+//! use guestos::mm::gup::{get_user_pages, FollFlags};
+//! fn f(mm: &guestos::mm::MmStruct, addr: u64) {
+//!     let mut guard = mm.mmap_read_lock();
+//!     let flags = guard.vma_lookup(addr).map(|vma| vma.flags); // an owned copy
+//!     let _pages = get_user_pages(&mut guard, addr, 1, FollFlags::WRITE);
+//!     let _still_fine = flags;
 //! }
 //! ```
 //!
@@ -103,12 +127,13 @@
 //! fault flags, as in Linux.
 //!
 //! # SMP
-//! Single hart for now. GUP-fast is written as the lockless walk it is in Linux (atomic PTE
-//! reads, speculative reference, re-check), but two things must be added before harts run
-//! threads of one `Mm` concurrently with the kernel: freeing of page-table pages must be
-//! deferred past concurrent walkers (Linux: IPI/RCU via `tlb_remove_table()`, here an
-//! epoch scheme) and `FOLL_PIN` fast walks must sample `mm->write_protect_seq` around the
-//! walk so a concurrent fork's write-protection is seen (marked `SMP:` below).
+//! The slow path runs under the read side: GUP of several harts, and their faults, in
+//! one address space at once, every PTE change under its page-table lock (see
+//! [`super::fault`]). GUP-fast is the lockless walk it is in Linux (atomic PTE reads,
+//! speculative reference, re-check): page-table pages are freed past concurrent walkers
+//! ([`super::PhysMem::gup_fast_begin`]), and `FOLL_PIN` fast walks sample
+//! `mm->write_protect_seq` so a concurrent fork's write-protection is seen (marked
+//! `SMP:` below).
 
 use bitflags::bitflags;
 use devices::{PAGE_SHIFT, PAGE_SIZE};
@@ -394,17 +419,66 @@ pub fn gup_must_unshare(
 
 /// The mmap lock held for read (`mmap_read_lock()`), borrowing the address space for as
 /// long as it is held. VMA references borrow the guard, so none outlives the lock or
-/// survives a call that may drop it (see the module docs).
+/// survives a call that may drop it (see the module docs). It derefs to the [`Mm`]:
+/// everything a reader may do takes `&Mm`.
+///
+/// Two ways to hold it: the read side of a shared address space's `mmap_lock`
+/// ([`super::MmStruct::mmap_read_lock`]: other readers — faults on other harts, GUP —
+/// run at once, writers wait), or an exclusive borrow of an [`Mm`]
+/// ([`Mm::mmap_read_lock`]: the caller holds the write side, or owns an address space
+/// no one else can reach yet, which excludes writers as well as the read side does).
 #[derive(Debug)]
 pub struct MmapReadGuard<'a> {
-    mm: &'a mut Mm,
+    held: ReadHeld<'a>,
+}
+
+/// How an [`MmapReadGuard`] holds its address space.
+#[derive(Debug)]
+enum ReadHeld<'a> {
+    /// The read side of `mm->mmap_lock`.
+    Lock(crate::sync::RwLockReadGuard<'a, Mm>),
+    /// The address space borrowed exclusively.
+    Exclusive(&'a mut Mm),
+}
+
+impl<'a> MmapReadGuard<'a> {
+    /// Wraps the read side of an `mmap_lock` ([`super::MmStruct::mmap_read_lock`]).
+    pub(crate) fn locked(g: crate::sync::RwLockReadGuard<'a, Mm>) -> Self {
+        MmapReadGuard {
+            held: ReadHeld::Lock(g),
+        }
+    }
+
+    /// The address space, mutable only when the guard borrows it exclusively (a test
+    /// seam that models another thread at a retry point; `None` under a shared lock).
+    fn mm_mut(&mut self) -> Option<&mut Mm> {
+        match &mut self.held {
+            ReadHeld::Lock(_) => None,
+            ReadHeld::Exclusive(mm) => Some(mm),
+        }
+    }
+}
+
+impl std::ops::Deref for MmapReadGuard<'_> {
+    type Target = Mm;
+
+    fn deref(&self) -> &Mm {
+        match &self.held {
+            ReadHeld::Lock(g) => g,
+            ReadHeld::Exclusive(mm) => mm,
+        }
+    }
 }
 
 impl Mm {
-    /// `mmap_read_lock()`.
+    /// `mmap_read_lock()` of an address space the caller has exclusively (it holds the
+    /// `mmap_lock` write side, or nobody else can reach the `Mm`): see
+    /// [`MmapReadGuard`].
     pub fn mmap_read_lock(&mut self) -> MmapReadGuard<'_> {
         self.phys.pages.events.lock_ops.inc();
-        MmapReadGuard { mm: self }
+        MmapReadGuard {
+            held: ReadHeld::Exclusive(self),
+        }
     }
 
     /// The GUP rules in force (see [`GupGeneration`]); `Modern` by default, inherited by
@@ -423,13 +497,13 @@ impl Mm {
 impl MmapReadGuard<'_> {
     /// The address space (read-only).
     pub fn mm(&self) -> &Mm {
-        self.mm
+        self
     }
 
     /// `vma_lookup()`: the VMA containing `addr`, valid while the guard is not used
     /// mutably or unlocked.
     pub fn vma_lookup(&self, addr: u64) -> Option<&Vma> {
-        self.mm.vmas.vma_lookup(addr)
+        self.vmas.vma_lookup(addr)
     }
 
     /// `mmap_read_unlock()`.
@@ -587,7 +661,8 @@ pub fn follow_page_mask(
     if flags.contains(FollFlags::GET | FollFlags::PIN) {
         return Err(FollowError::Err(Errno::EINVAL));
     }
-    let Some(slot) = mm.pgtable.follow_pte(address) else {
+    // Under the entry's lock until the reference is taken (see follow_pte_locked()).
+    let Some((slot, _ptl)) = mm.pgtable.follow_pte_locked(address) else {
         return Err(FollowError::NoPage);
     };
     if slot.level > 0 {
@@ -806,7 +881,7 @@ pub fn faultin_page(
         }
         fault_flags |= FaultFlags::UNSHARE;
     }
-    let mm = &mut *guard.mm;
+    let mm = guard.mm();
     // No FAULT_FLAG_USER: the handler sets A/D itself (no hart retries the access).
     let ret = mm.handle_mm_fault_vma(vma, address, fault_flags);
     if ret.contains(VmFault::COMPLETED) {
@@ -865,7 +940,7 @@ pub(crate) fn __get_user_pages_hooked(
     pages: &mut Vec<Pfn>,
     mut hook: RetryHook<'_>,
 ) -> KResult<usize> {
-    guard.mm.phys.pages.events.gup_calls.inc();
+    guard.phys.pages.events.gup_calls.inc();
     let mut done = 0usize;
     // An owned snapshot, like Linux's `vma` local: valid while the lock is held; the
     // borrow checker keeps references into the tree out of the loop.
@@ -902,14 +977,14 @@ pub(crate) fn __get_user_pages_hooked(
                 err = Errno::ERESTARTNOINTR;
                 break 'pages;
             }
-            match follow_page_mask(guard.mm, v, start, foll_flags) {
+            match follow_page_mask(guard.mm(), v, start, foll_flags) {
                 Ok((pfn, page_mask)) => {
                     // The rest of a large folio's pages up to the end of its mapping, in
                     // one reference operation (Linux's page_increm).
                     let increm =
                         (1 + (!(start >> PAGE_SHIFT) & page_mask)).min((nr_pages - done) as u64);
                     if increm > 1 {
-                        let phys = guard.mm.phys();
+                        let phys = guard.phys();
                         let more = u32::try_from(increm - 1).unwrap_or(u32::MAX);
                         if try_grab_folio_refs(phys, pfn, more, foll_flags).is_err() {
                             gup_put_folio(phys, pfn, 1, foll_flags);
@@ -936,8 +1011,8 @@ pub(crate) fn __get_user_pages_hooked(
                         break 'pages;
                     }
                     // The retry point: another thread may run here (cond_resched()).
-                    if let Some(h) = hook.as_deref_mut() {
-                        h(guard.mm, start);
+                    if let (Some(h), Some(mm)) = (hook.as_deref_mut(), guard.mm_mut()) {
+                        h(mm, start);
                     }
                 }
             }
@@ -1011,7 +1086,7 @@ fn __get_user_pages_locked_into(
     pages: &mut Vec<Pfn>,
 ) -> KResult<usize> {
     if flags.contains(FollFlags::PIN) {
-        guard.mm.set_has_pinned_flag();
+        guard.set_has_pinned_flag();
     } else {
         flags |= FollFlags::GET;
     }
@@ -1185,7 +1260,7 @@ pub fn get_user_page_vma_remote<'g>(
     let Some(&pfn) = pages.first() else {
         return Err(Errno::EFAULT);
     };
-    let phys = std::sync::Arc::clone(guard.mm.phys());
+    let phys = std::sync::Arc::clone(guard.phys());
     match guard.vma_lookup(addr) {
         Some(vma) => Ok((pfn, vma)),
         None => {
@@ -1204,17 +1279,22 @@ pub fn get_user_page_vma_remote<'g>(
 /// filled from it. Ptrace passes `FOLL_FORCE`.
 ///
 /// Returns the number of bytes copied: `buf.len()`, or fewer (down to 0) at the first
-/// page GUP could not take. Never fails otherwise, as Linux's.
-pub fn access_remote_vm(mm: &mut Mm, addr: u64, buf: &mut [u8], gup_flags: FollFlags) -> usize {
+/// page GUP could not take. Never fails otherwise, as Linux's. The caller holds the
+/// target's `mmap_lock` for read (`guard`), as `__access_remote_vm()` does.
+pub fn access_remote_vm(
+    guard: &mut MmapReadGuard<'_>,
+    addr: u64,
+    buf: &mut [u8],
+    gup_flags: FollFlags,
+) -> usize {
     let write = gup_flags.contains(FollFlags::WRITE);
-    let phys = std::sync::Arc::clone(mm.phys());
-    let mut guard = mm.mmap_read_lock();
+    let phys = std::sync::Arc::clone(guard.phys());
     let mut done = 0usize;
     while done < buf.len() {
         let Some(va) = addr.checked_add(done as u64) else {
             break;
         };
-        let Ok((pfn, vma)) = get_user_page_vma_remote(&mut guard, va, gup_flags) else {
+        let Ok((pfn, vma)) = get_user_page_vma_remote(guard, va, gup_flags) else {
             break;
         };
         let exec = vma.flags.contains(VmFlags::EXEC);
@@ -1234,7 +1314,7 @@ pub fn access_remote_vm(mm: &mut Mm, addr: u64, buf: &mut [u8], gup_flags: FollF
                 }
             }
             if exec {
-                guard.mm.pending.icache = true;
+                guard.request_icache_flush();
             }
         }
         phys.put_page(pfn);
@@ -1243,7 +1323,6 @@ pub fn access_remote_vm(mm: &mut Mm, addr: u64, buf: &mut [u8], gup_flags: FollF
         }
         done += bytes;
     }
-    guard.unlock();
     done
 }
 

@@ -706,12 +706,12 @@ fn access_remote_vm_pokes_text_like_ptrace() {
     let brk = 0x0010_0073u32.to_le_bytes(); // ebreak
     let mut poke = brk;
     assert_eq!(
-        access_remote_vm(&mut mm, a + 8, &mut poke, FollFlags::WRITE),
+        access_remote_vm(&mut mm.mmap_read_lock(), a + 8, &mut poke, FollFlags::WRITE),
         0,
         "no FORCE"
     );
     let n = access_remote_vm(
-        &mut mm,
+        &mut mm.mmap_read_lock(),
         a + 8,
         &mut poke,
         FollFlags::WRITE | FollFlags::FORCE,
@@ -723,14 +723,19 @@ fn access_remote_vm_pokes_text_like_ptrace() {
     );
     let mut peek = [0u8; 8];
     assert_eq!(
-        access_remote_vm(&mut mm, a + 8, &mut peek, FollFlags::FORCE),
+        access_remote_vm(&mut mm.mmap_read_lock(), a + 8, &mut peek, FollFlags::FORCE),
         8
     );
     assert_eq!(peek[..4], brk);
     assert_eq!(peek[4..], [0; 4]);
     let mut cpeek = [0u8; 4];
     assert_eq!(
-        access_remote_vm(&mut child, a + 8, &mut cpeek, FollFlags::empty()),
+        access_remote_vm(
+            &mut child.mmap_read_lock(),
+            a + 8,
+            &mut cpeek,
+            FollFlags::empty()
+        ),
         4
     );
     assert_eq!(
@@ -742,7 +747,12 @@ fn access_remote_vm_pokes_text_like_ptrace() {
     // A read running off the end of the VMA copies what it can.
     let mut long = [0u8; 16];
     assert_eq!(
-        access_remote_vm(&mut mm, a + P - 8, &mut long, FollFlags::FORCE),
+        access_remote_vm(
+            &mut mm.mmap_read_lock(),
+            a + P - 8,
+            &mut long,
+            FollFlags::FORCE
+        ),
         8
     );
     drop(child);

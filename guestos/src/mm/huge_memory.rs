@@ -35,6 +35,8 @@
 //! No `khugepaged`: 4 KiB pages are never collapsed into huge ones, and `MADV_HUGEPAGE`
 //! on populated memory changes only later faults.
 
+use std::sync::atomic::Ordering;
+
 use mmu::PteFlags;
 
 use super::fault::{FaultFlags, VmFault};
@@ -80,7 +82,7 @@ impl Mm {
     /// and none allowed, no huge page to allocate, or a huge PMD that was just split), as
     /// `create_huge_pmd()` / `wp_huge_pmd()` do for `__handle_mm_fault()`; otherwise the
     /// fault's result.
-    pub(super) fn handle_pmd_fault(&mut self, vma: &Vma, va: u64, flags: FaultFlags) -> VmFault {
+    pub(super) fn handle_pmd_fault(&self, vma: &Vma, va: u64, flags: FaultFlags) -> VmFault {
         let haddr = va & !(HPAGE_PMD_SIZE - 1);
         let slot = match self.pgtable.pmd_alloc(va) {
             Ok(s) => s,
@@ -115,7 +117,7 @@ impl Mm {
         if entry != pmd && !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
             return VmFault::empty();
         }
-        self.stats.spurious += 1;
+        super::count_event(&self.stats.spurious);
         self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
         VmFault::empty()
     }
@@ -123,20 +125,23 @@ impl Mm {
     /// The huge zero folio, taking this address space's reference on it at its first use
     /// (`mm_get_huge_zero_folio()`, `MMF_HUGE_ZERO_PAGE`). `None` if it cannot be
     /// allocated.
-    fn mm_get_huge_zero_folio(&mut self) -> Option<Pfn> {
-        if self.huge_zero_ref {
+    fn mm_get_huge_zero_folio(&self) -> Option<Pfn> {
+        if self.huge_zero_ref.load(Ordering::Acquire) {
             if let Some(h) = self.phys.pages.huge_zero_pfn() {
                 return Some(h);
             }
         }
         let h = self.phys.pages.mm_get_huge_zero_folio(&self.phys.ram)?;
-        self.huge_zero_ref = true;
+        // Two faults may race to take the reference: the loser gives its back.
+        if self.huge_zero_ref.swap(true, Ordering::AcqRel) {
+            self.phys.pages.mm_put_huge_zero_folio(&self.phys.ram);
+        }
         Some(h)
     }
 
     /// Counts `thp_fault_fallback` and asks for the PTE level (`VM_FAULT_FALLBACK`).
-    fn thp_fallback(&mut self) -> VmFault {
-        self.stats.thp_fault_fallback += 1;
+    fn thp_fallback(&self) -> VmFault {
+        super::count_event(&self.stats.thp_fault_fallback);
         self.phys.pages.count_thp_event(ThpEvent::FaultFallback);
         VmFault::FALLBACK
     }
@@ -170,7 +175,7 @@ impl Mm {
     /// zeroed THP (`__do_huge_pmd_anonymous_page()`). A page table is deposited with the
     /// PMD. `VM_FAULT_FALLBACK` (to 4 KiB pages) when the folio cannot be allocated.
     fn do_huge_pmd_anonymous_page(
-        &mut self,
+        &self,
         vma: &Vma,
         haddr: u64,
         slot: devices::GuestPhysAddr,
@@ -185,12 +190,16 @@ impl Mm {
                 return VmFault::OOM;
             };
             let entry = mk_pte(hz, prot.difference(PteFlags::W)).with(self.svade_ad(flags, false));
+            // set_huge_zero_folio() under pmd_lock(), with the deposit.
+            let ptl = self.pgtable.pmd_lock();
             if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+                drop(ptl);
                 self.pgtable.free_deposit_table(table);
                 return VmFault::empty();
             }
             self.pgtable.deposit(haddr, table);
-            self.stats.huge_zero_maps += 1;
+            drop(ptl);
+            super::count_event(&self.stats.huge_zero_maps);
             self.phys.pages.count_thp_event(ThpEvent::HugeZeroMap);
             self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(entry));
             return VmFault::empty();
@@ -207,13 +216,16 @@ impl Mm {
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
+        let ptl = self.pgtable.pmd_lock();
         if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
+            drop(ptl);
             self.discard_new_huge_folio(head);
             self.pgtable.free_deposit_table(table);
             return VmFault::empty();
         }
         self.pgtable.deposit(haddr, table);
-        self.stats.thp_fault_alloc += 1;
+        drop(ptl);
+        super::count_event(&self.stats.thp_fault_alloc);
         self.phys.pages.count_thp_event(ThpEvent::FaultAlloc);
         self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(entry));
         VmFault::empty()
@@ -230,7 +242,7 @@ impl Mm {
     /// - Otherwise (shared after fork, GUP references, pins): split the PMD and fall back
     ///   to the PTE level, which copies the one 4 KiB page.
     fn do_huge_pmd_wp_page(
-        &mut self,
+        &self,
         vma: &Vma,
         haddr: u64,
         slot: devices::GuestPhysAddr,
@@ -270,8 +282,9 @@ impl Mm {
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
+        let _ptl = self.pgtable.pmd_lock();
         if entry != pmd && self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
-            self.stats.wp_reuse += 1;
+            super::count_event(&self.stats.wp_reuse);
             self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
             return self.gup_gen.vm_fault_write();
         }
@@ -282,7 +295,7 @@ impl Mm {
     /// place (the deposited table stays with the PMD). `VM_FAULT_FALLBACK` if no 2 MiB
     /// block is free.
     fn do_huge_pmd_wp_zero_page(
-        &mut self,
+        &self,
         vma: &Vma,
         haddr: u64,
         slot: devices::GuestPhysAddr,
@@ -297,12 +310,15 @@ impl Mm {
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
+        let ptl = self.pgtable.pmd_lock();
         if !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
+            drop(ptl);
             self.discard_new_huge_folio(head);
             return VmFault::empty();
         }
-        self.stats.thp_fault_alloc += 1;
-        self.stats.wp_copy += 1;
+        drop(ptl);
+        super::count_event(&self.stats.thp_fault_alloc);
+        super::count_event(&self.stats.wp_copy);
         self.phys.pages.count_thp_event(ThpEvent::FaultAlloc);
         self.flush_tlb_range(
             haddr,
@@ -313,7 +329,7 @@ impl Mm {
     }
 
     /// `__split_huge_pmd()` + `VM_FAULT_FALLBACK`.
-    fn split_huge_pmd_fallback(&mut self, haddr: u64, slot: devices::GuestPhysAddr) -> VmFault {
+    fn split_huge_pmd_fallback(&self, haddr: u64, slot: devices::GuestPhysAddr) -> VmFault {
         let mut tlb = MmuGather::default();
         self.pgtable.split_huge_pmd(haddr, slot, &mut tlb);
         self.tlb_finish_mmu(tlb);
@@ -322,7 +338,7 @@ impl Mm {
 
     /// `vma_adjust_trans_huge()`: before a VMA is split at `start` and/or `end`, splits
     /// the huge PMDs those boundaries fall inside, so no huge PMD straddles two VMAs.
-    pub(super) fn vma_adjust_trans_huge(&mut self, start: u64, end: u64) {
+    pub(super) fn vma_adjust_trans_huge(&self, start: u64, end: u64) {
         let mut tlb = MmuGather::default();
         for a in [start, end] {
             if !a.is_multiple_of(HPAGE_PMD_SIZE) {

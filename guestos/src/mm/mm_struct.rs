@@ -14,23 +14,28 @@
 //!   `mm_count` reference, as in Linux. The memory of the structure is an `Arc`'s and
 //!   goes with the last handle of either kind.
 //!
-//! The `mmap_lock` is a reader/writer lock ([`crate::sync::RwLock`]). Today every kernel
-//! path that changes or walks the address space (system calls, page faults, GUP, the
-//! `/proc` files) takes the write side, [`MmStruct::mmap_write_lock`], because [`Mm`]'s
-//! methods take `&mut self`; the read side serves what only looks
-//! ([`MmStruct::mmap_read_lock`]: `satp`, the ASID, statistics). Page faults, GUP,
-//! `MADV_DONTNEED` and `/proc/<pid>/mem` move to the read side once the page tables have
-//! their own locks (split PTLs), as Linux's do; the kernel lock still serialises every
-//! kernel path meanwhile but the user page fault, which a hart handles under the
-//! `mmap_lock` alone (`kernel.rs`, the unlocked fault path): two processes fault at
-//! once, two threads of one process still one after the other.
+//! The `mmap_lock` is a reader/writer lock ([`crate::sync::RwLock`]), taken as Linux
+//! takes it. Readers ([`MmStruct::mmap_read_lock`], an [`MmapReadGuard`] that derefs to
+//! `&Mm`): page faults ([`MmStruct::lock_mm_and_find_vma`], then
+//! [`Mm::handle_page_fault_vma`]), GUP, `MADV_DONTNEED`, `/proc/<pid>/mem` and
+//! `process_vm_*`, and what only looks (`satp`, statistics). Every method they call
+//! takes `&self`: PTEs change by atomics under the page-table locks
+//! ([`super::pgtable`]), counters are atomics, and the pending TLB flush with the frames
+//! waiting for it is a small lock of its own. Writers ([`MmStruct::mmap_write_lock`],
+//! `&mut Mm`): what changes the VMAs or frees page tables — mmap, munmap, mprotect,
+//! mremap, brk, fork's `dup_mmap`, exec, exit, and a fault that must grow a stack. The
+//! kernel lock still serialises every kernel path but the user page fault, which a hart
+//! handles under the read side alone (`kernel.rs`, the unlocked fault path): two
+//! processes, or two threads of one process, fault at once.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{RwLock, RwLockWriteGuard};
 
-use super::{Mm, TlbFlush};
+use super::fault::UserFaultError;
+use super::{count_event, Mm, MmapReadGuard, TlbBatch, Vma};
+use crate::lockstat;
 
 /// An address space shared by tasks (`struct mm_struct`): see the module docs.
 #[derive(Debug)]
@@ -48,8 +53,6 @@ pub struct MmStruct {
 
 /// The write side of an `mmap_lock` (`mmap_write_lock()`): the address space, mutable.
 pub type MmapWriteLock<'a> = RwLockWriteGuard<'a, Mm>;
-/// The read side of an `mmap_lock` (`mmap_read_lock()`): the address space, shared.
-pub type MmapReadLock<'a> = RwLockReadGuard<'a, Mm>;
 
 impl MmStruct {
     /// `mmap_write_lock()`: the address space to change (see the module docs for which
@@ -63,9 +66,64 @@ impl MmStruct {
         self.mmap_lock.try_write()
     }
 
-    /// `mmap_read_lock()`: the address space to look at.
-    pub fn mmap_read_lock(&self) -> MmapReadLock<'_> {
-        self.mmap_lock.read()
+    /// `mmap_read_lock()`: the address space to look at, or to fault in, pin or zap
+    /// (`MADV_DONTNEED`) pages of: readers run at once, each PTE change under its
+    /// page-table lock (see [`super::pgtable`]).
+    pub fn mmap_read_lock(&self) -> MmapReadGuard<'_> {
+        MmapReadGuard::locked(self.mmap_lock.read())
+    }
+
+    /// `lock_mm_and_find_vma()` (Linux 6.5+, `mm/memory.c`) for a user fault at `va`:
+    /// the read side of the `mmap_lock` (counted in [`lockstat::MMAP_LOCK`]) and the VMA
+    /// that covers `va`. When `va` lies below a `VM_GROWSDOWN` stack that must grow, the
+    /// read side is dropped, the write side taken, the stack expanded
+    /// ([`Mm::expand_stack`]: the VMA is looked up again, another fault may have grown
+    /// it), and the lock downgraded to the read side (`mmap_write_downgrade()`), as Linux
+    /// does.
+    ///
+    /// # Errors
+    /// [`UserFaultError::SEGV_MAPERR`] (no VMA, or the stack may not grow there), with no
+    /// lock held (`bad_area_nosemaphore()`); counted as a bad fault.
+    pub fn lock_mm_and_find_vma(
+        &self,
+        va: u64,
+    ) -> Result<(MmapReadGuard<'_>, Vma), UserFaultError> {
+        let read =
+            || lockstat::MMAP_LOCK.acquire(|| self.mmap_read_trylock(), || self.mmap_read_lock());
+        let mm = read();
+        match mm.vma_for_fault(va) {
+            Ok(Some(vma)) => return Ok((mm, vma)),
+            Ok(None) => {}
+            Err(e) => {
+                count_event(&mm.counters().bad_faults);
+                return Err(e);
+            }
+        }
+        drop(mm);
+        let mut mm =
+            lockstat::MMAP_LOCK.acquire(|| self.mmap_write_trylock(), || self.mmap_write_lock());
+        match mm.expand_stack(va) {
+            Ok(vma) => Ok((MmapReadGuard::locked(RwLockWriteGuard::downgrade(mm)), vma)),
+            Err(e) => {
+                count_event(&mm.counters().bad_faults);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`MmStruct::mmap_read_lock`] for a GUP caller (`/proc/<pid>/mem`,
+    /// `process_vm_*`): the acquisition is also counted as a kernel-primitive event
+    /// (`lock_ops`, priced `k_lock`), as [`Mm::mmap_read_lock`] counts it for GUP; the
+    /// kernel's own acquisitions (faults, flushes, `satp`) are not priced.
+    pub fn gup_read_lock(&self) -> MmapReadGuard<'_> {
+        let g = self.mmap_read_lock();
+        g.phys().pages.events.lock_ops.inc();
+        g
+    }
+
+    /// `mmap_read_trylock()`: the read side, if no writer holds or waits for the lock.
+    pub fn mmap_read_trylock(&self) -> Option<MmapReadGuard<'_>> {
+        self.mmap_lock.try_read().map(MmapReadGuard::locked)
     }
 
     /// `atomic_read(&mm->mm_users)`.
@@ -83,13 +141,13 @@ impl MmStruct {
         self.id
     }
 
-    /// `mmput()`'s tail for the last user: `exit_mmap()` in place, returning the TLB
-    /// and icache maintenance the teardown left (the caller carries it out on the harts
-    /// before any freed frame can be reused through a stale translation), and the ASID.
-    fn exit_mmap(&self) -> (u16, TlbFlush) {
+    /// `mmput()`'s tail for the last user: `exit_mmap()` in place, returning the ASID and
+    /// the TLB and icache maintenance the teardown left with the frames waiting for it
+    /// (the caller carries it out on the harts, then drops the batch, which frees them).
+    fn exit_mmap(&self) -> (u16, TlbBatch) {
         let mut mm = self.mmap_lock.write();
         mm.release();
-        (mm.asid(), mm.take_tlb_flush())
+        (mm.asid(), mm.take_tlb_batch())
     }
 }
 
@@ -108,6 +166,8 @@ impl MmUsers {
     /// `mm_alloc()` + `mm_init()`: `mm` shared from now on, with its first user (the
     /// task that will run in it): `mm_users == 1`, `mm_count == 1`.
     pub fn new(mm: Mm) -> Self {
+        // From now on harts may load it: frames wait for their shootdown.
+        mm.set_defer_frees();
         MmUsers::from_counted(Arc::new(MmStruct {
             mm_users: AtomicU32::new(1),
             mm_count: AtomicU32::new(1),
@@ -128,14 +188,15 @@ impl MmUsers {
     }
 
     /// `mmput()`: gives this user reference back. Returns the ASID and the TLB
-    /// maintenance the teardown left if this was the last user (`exit_mmap()` ran),
+    /// maintenance the teardown left, with the frames that wait for it
+    /// ([`super::Mm::take_tlb_batch`]), if this was the last user (`exit_mmap()` ran);
     /// `None` otherwise.
-    pub fn mmput(mut self) -> Option<(u16, TlbFlush)> {
+    pub fn mmput(mut self) -> Option<(u16, TlbBatch)> {
         self.counted = false;
         Self::put(&self.mm)
     }
 
-    fn put(mm: &Arc<MmStruct>) -> Option<(u16, TlbFlush)> {
+    fn put(mm: &Arc<MmStruct>) -> Option<(u16, TlbBatch)> {
         if mm.mm_users.fetch_sub(1, Ordering::AcqRel) != 1 {
             return None;
         }
@@ -250,11 +311,18 @@ mod tests {
         let remote = grab.mmget_not_zero().expect("users left");
         assert_eq!(first.mm_users(), 3);
         drop(remote);
-        assert_eq!(first.mmput(), None, "not the last user");
+        assert!(first.mmput().is_none(), "not the last user");
         assert!(!second.mmap_read_lock().is_dead());
-        let (asid, flush) = second.mmput().expect("the last user tears down");
+        let (asid, batch) = second.mmput().expect("the last user tears down");
         assert_eq!(asid, 1);
-        assert!(!flush.is_none(), "the teardown leaves TLB maintenance");
+        assert!(
+            !batch.flush.is_none(),
+            "the teardown leaves TLB maintenance"
+        );
+        let waiting = phys.pages.audit().used_frames;
+        assert!(batch.frames() > 0, "the frames wait for the flush");
+        drop(batch);
+        assert!(phys.pages.audit().used_frames < waiting, "freed after it");
         assert!(
             grab.mmget_not_zero().is_none(),
             "no users: mmget_not_zero() fails"
@@ -265,6 +333,90 @@ mod tests {
         let mut mm = grab.0.mmap_write_lock();
         assert!(mm.is_dead());
         assert!(crate::uaccess::UserAccess::copy_from_user(&mut *mm, va, &mut [0]).is_err());
+    }
+
+    #[test]
+    fn zapped_and_unmapped_frames_of_a_shared_mm_wait_for_the_shootdown() {
+        const PAGES: u64 = 16;
+        let phys = crate::mm::test_support::phys(16);
+        let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+        let va = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+        for i in 0..PAGES {
+            crate::uaccess::UserAccess::copy_to_user(&mut mm, va + i * P, b"x").unwrap();
+        }
+        let users = MmUsers::new(mm);
+        drop(users.mmap_read_lock().take_tlb_batch());
+        let used = phys.pages.audit().used_frames;
+        // MADV_DONTNEED on the read side: the PTEs go, the pages wait.
+        let mm = users.mmap_read_lock();
+        mm.madvise_read(va, PAGES * P, crate::mm::mmap::MADV_DONTNEED)
+            .unwrap();
+        assert!(mm.page_table().follow_pte(va).is_none(), "zapped");
+        assert_eq!(
+            phys.pages.audit().used_frames,
+            used,
+            "nothing is freed before the flush"
+        );
+        let batch = mm.take_tlb_batch();
+        assert!(batch.flush.needs_shootdown());
+        assert_eq!(batch.frames(), PAGES as usize);
+        drop(batch);
+        assert_eq!(phys.pages.audit().used_frames, used - PAGES);
+        drop(mm);
+        // munmap on the write side: the emptied page tables wait too.
+        let mut mm = users.mmap_write_lock();
+        mm.do_munmap(va, PAGES * P).unwrap();
+        let tables = mm.take_tlb_batch();
+        assert_eq!(tables.flush.range, crate::mm::TlbFlushRange::All);
+        assert!(tables.frames() > 0, "the page tables wait for the flush");
+        let before = phys.pages.audit().used_frames;
+        drop(tables);
+        assert!(phys.pages.audit().used_frames < before);
+        drop(mm);
+        drop(users);
+        let a = phys.pages.audit();
+        assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0), "{a:?}");
+    }
+
+    #[test]
+    fn lock_mm_and_find_vma_grows_the_stack_on_the_write_side() {
+        let phys = crate::mm::test_support::phys(16);
+        let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+        mm.setup_stack(P).unwrap();
+        let (start, _) = mm.stack_bounds();
+        let users = MmUsers::new(mm);
+        let (mm, vma) = users.lock_mm_and_find_vma(start + 8).unwrap();
+        assert!(vma.start <= start, "inside the stack: no growth");
+        assert_eq!(mm.stats().stack_expansions, 0);
+        drop(mm);
+        let below = start - 3 * P;
+        let (mm, vma) = users.lock_mm_and_find_vma(below).unwrap();
+        assert_eq!(vma.start, below, "grown down to the faulting page");
+        assert_eq!(mm.stats().stack_expansions, 1);
+        // Downgraded to the read side: a reader on another thread gets in.
+        let other = std::thread::scope(|s| {
+            s.spawn(|| users.mmap_read_trylock().is_some())
+                .join()
+                .unwrap()
+        });
+        assert!(other, "the read side is held, not the write side");
+        mm.handle_page_fault_vma(
+            &vma,
+            below,
+            crate::mm::FaultFlags::for_user_access(mmu::AccessType::Store),
+        )
+        .unwrap();
+        assert!(mm.page_table().follow_pte(below).is_some());
+        drop(mm);
+        // Beyond RLIMIT_STACK: SIGSEGV, counted, no lock left held.
+        let far = start - crate::mm::DEFAULT_STACK_RLIMIT - P;
+        assert_eq!(
+            users.lock_mm_and_find_vma(far).map(|_| ()),
+            Err(UserFaultError::SEGV_MAPERR)
+        );
+        let mm = users.mmap_write_trylock().expect("no lock held");
+        assert_eq!(mm.stats().bad_faults, 1);
+        assert_eq!(mm.stats().stack_expansions, 1);
     }
 
     #[test]

@@ -227,6 +227,65 @@ fn madvise_behavior_valid(advice: i32) -> bool {
     )
 }
 
+/// `madvise_need_mmap_write()`: whether `advice` changes VMAs (the write side of the
+/// `mmap_lock`) or only pages and page tables (the read side): `MADV_REMOVE`,
+/// `MADV_WILLNEED`, `MADV_DONTNEED`, `MADV_COLD`, `MADV_PAGEOUT` and `MADV_FREE` read;
+/// everything else, unknown values included, writes.
+pub fn madvise_need_mmap_write(advice: i32) -> bool {
+    !matches!(
+        advice,
+        MADV_REMOVE | MADV_WILLNEED | MADV_DONTNEED | MADV_COLD | MADV_PAGEOUT | MADV_FREE
+    )
+}
+
+/// `do_madvise()` → `madvise_walk_vmas()` over `[start, start + len_in)` of `mm` (an
+/// `Mm` under either side of its lock): validates the range, then calls `apply(mm, vma,
+/// from, to)` for each piece of a VMA in it, the VMA found again after each (`find`,
+/// `find_vma()`), since applying may split or merge VMAs. Returns 0, or `ENOMEM` when
+/// part of the range was unmapped (after applying to the rest, as Linux does).
+fn madvise_walk<M>(
+    mm: &mut M,
+    start: u64,
+    len_in: u64,
+    advice: i32,
+    find: impl Fn(&M, u64) -> Option<Vma>,
+    mut apply: impl FnMut(&mut M, &Vma, u64, u64) -> KResult<()>,
+) -> KResult<u64> {
+    if !madvise_behavior_valid(advice) || !page_aligned(start) {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_align(len_in).ok_or(Errno::EINVAL)?;
+    let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+    if end == start {
+        return Ok(0);
+    }
+    let mut unmapped = false;
+    let mut cur = start;
+    loop {
+        let Some(vma) = find(mm, cur) else {
+            return Err(Errno::ENOMEM);
+        };
+        if cur < vma.start {
+            unmapped = true;
+            cur = vma.start;
+            if cur >= end {
+                break;
+            }
+        }
+        let tmp = vma.end.min(end);
+        apply(mm, &vma, cur, tmp)?;
+        cur = tmp;
+        if cur >= end {
+            break;
+        }
+    }
+    if unmapped {
+        Err(Errno::ENOMEM)
+    } else {
+        Ok(0)
+    }
+}
+
 impl Mm {
     // ---------------------------------------------------------------- get_unmapped_area
 
@@ -854,49 +913,47 @@ impl Mm {
     /// `REMOVE` on a private or locked VMA). `EACCES`: `REMOVE` on a non-writable shared
     /// VMA. `ENOMEM`: unmapped addresses, map-count limit.
     pub fn madvise(&mut self, start: u64, len_in: u64, advice: i32) -> KResult<u64> {
-        if !madvise_behavior_valid(advice) {
-            return Err(Errno::EINVAL);
+        if !madvise_need_mmap_write(advice) {
+            return self.madvise_read(start, len_in, advice);
         }
-        if !page_aligned(start) {
-            return Err(Errno::EINVAL);
-        }
-        let len = page_align(len_in).ok_or(Errno::EINVAL)?;
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        if end == start {
-            return Ok(0);
-        }
-        let mut unmapped = false;
-        let mut cur = start;
-        loop {
-            let Some(vma) = self.vmas.find_vma(cur).cloned() else {
-                return Err(Errno::ENOMEM);
-            };
-            if cur < vma.start {
-                unmapped = true;
-                cur = vma.start;
-                if cur >= end {
-                    break;
-                }
-            }
-            let tmp = vma.end.min(end);
-            self.madvise_vma(&vma, cur, tmp, advice)?;
-            cur = tmp;
-            if cur >= end {
-                break;
-            }
-        }
-        if unmapped {
-            Err(Errno::ENOMEM)
-        } else {
-            Ok(0)
-        }
+        madvise_walk(
+            self,
+            start,
+            len_in,
+            advice,
+            |mm, cur| mm.vmas.find_vma(cur).cloned(),
+            |mm, vma, s, e| mm.madvise_vma(vma, s, e, advice),
+        )
     }
 
-    /// `madvise_vma_behavior()` for `[start, end)` inside `vma`.
-    fn madvise_vma(&mut self, vma: &Vma, start: u64, end: u64, advice: i32) -> KResult<()> {
+    /// `do_madvise()` for the advice that leaves the VMAs alone
+    /// ([`madvise_need_mmap_write`] false: `MADV_DONTNEED`, `MADV_FREE`, `MADV_REMOVE`,
+    /// `MADV_WILLNEED`, `MADV_COLD`, `MADV_PAGEOUT`), under the read side of the
+    /// `mmap_lock` as Linux takes it: a zap changes PTEs under their page-table locks
+    /// only, so faults of other threads go on meanwhile. Other advice is `EINVAL` here.
+    ///
+    /// # Errors
+    /// As [`Mm::madvise`].
+    pub fn madvise_read(&self, start: u64, len_in: u64, advice: i32) -> KResult<u64> {
+        if madvise_need_mmap_write(advice) {
+            return Err(Errno::EINVAL);
+        }
+        madvise_walk(
+            &mut &*self,
+            start,
+            len_in,
+            advice,
+            |mm, cur| mm.vmas.find_vma(cur).cloned(),
+            |mm, vma, s, e| mm.madvise_vma_read(vma, s, e, advice),
+        )
+    }
+
+    /// `madvise_vma_behavior()` for `[start, end)` inside `vma`, for the advice that
+    /// needs only the read side of the `mmap_lock` (see [`Mm::madvise_read`]).
+    fn madvise_vma_read(&self, vma: &Vma, start: u64, end: u64, advice: i32) -> KResult<()> {
         let f = vma.flags;
         let lru_ok = !f.intersects(VmFlags::LOCKED | VmFlags::PFNMAP | VmFlags::HUGETLB);
-        let new = match advice {
+        match advice {
             MADV_DONTNEED | MADV_FREE => {
                 if !lru_ok {
                     return Err(Errno::EINVAL);
@@ -911,7 +968,7 @@ impl Mm {
                 if !f.contains(VmFlags::SHARED) || !vma.is_anonymous() {
                     self.zap_range(start, end);
                 }
-                return Ok(());
+                Ok(())
             }
             MADV_REMOVE => {
                 if f.contains(VmFlags::LOCKED) || !f.contains(VmFlags::SHARED) {
@@ -929,12 +986,22 @@ impl Mm {
                     }
                     None => self.zap_range(start, end),
                 }
-                return Ok(());
+                Ok(())
             }
-            MADV_WILLNEED => return Ok(()),
-            MADV_COLD | MADV_PAGEOUT => {
-                return if lru_ok { Ok(()) } else { Err(Errno::EINVAL) };
-            }
+            MADV_WILLNEED => Ok(()),
+            MADV_COLD | MADV_PAGEOUT if lru_ok => Ok(()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// `madvise_vma_behavior()` for `[start, end)` inside `vma`, for the advice that
+    /// changes VMA flags (the write side of the `mmap_lock`).
+    fn madvise_vma(&mut self, vma: &Vma, start: u64, end: u64, advice: i32) -> KResult<()> {
+        if !madvise_need_mmap_write(advice) {
+            return self.madvise_vma_read(vma, start, end, advice);
+        }
+        let f = vma.flags;
+        let new = match advice {
             MADV_NORMAL => f - (VmFlags::SEQ_READ | VmFlags::RAND_READ),
             MADV_SEQUENTIAL => (f - VmFlags::RAND_READ) | VmFlags::SEQ_READ,
             MADV_RANDOM => (f - VmFlags::SEQ_READ) | VmFlags::RAND_READ,
@@ -988,8 +1055,9 @@ impl Mm {
         Ok(())
     }
 
-    /// `zap_page_range_single()`: drops every PTE in `[start, end)` (VMAs unchanged).
-    fn zap_range(&mut self, start: u64, end: u64) {
+    /// `zap_page_range_single()`: drops every PTE in `[start, end)` (VMAs unchanged),
+    /// under the PTE tables' locks; the pages go after the shootdown.
+    fn zap_range(&self, start: u64, end: u64) {
         let mut tlb = MmuGather::default();
         self.pgtable.zap_pte_range(start, end, &mut tlb);
         self.tlb_finish_mmu(tlb);
@@ -1361,7 +1429,9 @@ impl Mm {
             if let Some(p) = self.phys.pages.page(pfn) {
                 p.set(PageFlags::DIRTY);
             }
-            self.pending.icache |= exec;
+            if exec {
+                self.request_icache_flush();
+            }
             done += n;
         }
         Ok(())

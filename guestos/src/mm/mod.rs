@@ -71,7 +71,7 @@ use crate::sync::Mutex;
 pub use events::{EventCounter, KernelEventCounts, KernelEvents};
 pub use fault::{mm_fault_error, FaultFlags, UserFaultError, VmFault};
 pub use gup::{FastView, FollFlags, GupFastMm, GupGeneration, MmapReadGuard};
-pub use mm_struct::{MmGrab, MmStruct, MmUsers, MmapReadLock, MmapWriteLock};
+pub use mm_struct::{MmGrab, MmStruct, MmUsers, MmapWriteLock};
 pub use page_alloc::{
     Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, SplitError, ThpStats,
     GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE,
@@ -354,45 +354,76 @@ impl TlbFlushRange {
     }
 }
 
-/// Event counts of one address space (for reports and tests).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MmStats {
+macro_rules! mm_stats {
+    ($( $(#[doc = $doc:literal])* $name:ident, )*) => {
+        /// Event counts of one address space (for reports and tests): a snapshot of
+        /// [`MmCounters`].
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct MmStats {
+            $( $(#[doc = $doc])* pub $name: u64, )*
+        }
+
+        /// The live counters behind [`MmStats`]: relaxed atomics, so that faults of
+        /// several harts under the read side of the `mmap_lock` count at once (as
+        /// Linux's per-mm `rss_stat` are per-CPU counters and its fault events
+        /// `count_vm_event()`s).
+        #[derive(Debug, Default)]
+        pub struct MmCounters {
+            $( $(#[doc = $doc])* pub $name: AtomicU64, )*
+        }
+
+        impl MmCounters {
+            /// The counts now.
+            pub fn snapshot(&self) -> MmStats {
+                MmStats { $( $name: self.$name.load(Ordering::Relaxed), )* }
+            }
+        }
+    };
+}
+
+mm_stats! {
     /// Calls to `handle_mm_fault` that reached a VMA.
-    pub faults: u64,
+    faults,
     /// Faults that failed (signal, OOM, or `EFAULT` for the kernel).
-    pub bad_faults: u64,
+    bad_faults,
     /// New anonymous pages allocated by faults.
-    pub anon_pages: u64,
+    anon_pages,
     /// Read faults served by mapping the shared zero page.
-    pub zero_page_maps: u64,
+    zero_page_maps,
     /// Write-protect faults that reused the page (`wp_page_reuse`).
-    pub wp_reuse: u64,
+    wp_reuse,
     /// Write-protect faults that copied (`wp_page_copy`), including zero-page replacement.
-    pub wp_copy: u64,
+    wp_copy,
     /// Faults on a PTE that already allowed the access, after setting A/D under Svade or
     /// on a stale TLB entry (`handle_pte_fault`'s spurious path).
-    pub spurious: u64,
+    spurious,
     /// Times a `VM_GROWSDOWN` stack grew on a fault.
-    pub stack_expansions: u64,
+    stack_expansions,
     /// PTEs this address space lost `W` on when it forked (made copy-on-write).
-    pub fork_wrprotected: u64,
+    fork_wrprotected,
     /// Possibly pinned pages copied for a child at fork (`copy_present_page()`).
-    pub fork_copies: u64,
+    fork_copies,
     /// Page-cache pages mapped by faults on file VMAs (`do_read_fault()`,
     /// `do_shared_fault()`).
-    pub file_maps: u64,
+    file_maps,
     /// Private copies of page-cache pages made by write faults on private file VMAs
     /// (`do_cow_fault()`, and `wp_page_copy()` of a mapped page-cache page).
-    pub file_cow: u64,
+    file_cow,
     /// Transparent huge pages allocated and mapped by a PMD at a fault
     /// (`thp_fault_alloc`), including writes to the huge zero folio.
-    pub thp_fault_alloc: u64,
+    thp_fault_alloc,
     /// Faults that wanted a huge page and fell back to 4 KiB pages (`thp_fault_fallback`).
-    pub thp_fault_fallback: u64,
+    thp_fault_fallback,
     /// Read faults served by mapping the huge zero folio.
-    pub huge_zero_maps: u64,
+    huge_zero_maps,
     /// Huge PMDs split into page tables in this address space (`thp_split_pmd`).
-    pub thp_split_pmd: u64,
+    thp_split_pmd,
+}
+
+/// Counts one event in an [`MmCounters`] field.
+#[inline]
+pub(crate) fn count_event(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
 }
 
 /// The parts of an address space that lockless walkers (`gup_fast()`) read while the
@@ -461,14 +492,21 @@ pub struct Mm {
     stack_start: u64,
     stack_top: u64,
     stack_rlimit: u64,
-    pending: TlbFlush,
-    uaccess_mmu: MmuCounters,
-    stats: MmStats,
+    /// The TLB maintenance and the frames to free after it (`mm->tlb_flush_pending` with
+    /// the `mmu_gather` batches): a leaf lock, so that faults on several harts under the
+    /// read side of the `mmap_lock` add to it at once.
+    pending: Mutex<PendingTlb>,
+    /// Whether a hart may have loaded this address space (it was shared as an
+    /// [`MmStruct`]): frames its operations unmap are then freed only after the
+    /// shootdown ([`Mm::take_tlb_batch`]); before, at once.
+    defer_frees: AtomicBool,
+    uaccess_mmu: Mutex<MmuCounters>,
+    stats: MmCounters,
     /// What lockless walkers share with the owner: `write_protect_seq`,
     /// `MMF_HAS_PINNED`.
     shared: Arc<MmShared>,
     /// `MMF_HUGE_ZERO_PAGE`: this address space holds a reference on the huge zero folio.
-    huge_zero_ref: bool,
+    huge_zero_ref: AtomicBool,
     /// Which kernel generation's GUP rules apply (see [`gup::GupGeneration`]).
     gup_gen: GupGeneration,
     /// What the files this address space maps see of it (their `i_mmap` entries): the
@@ -516,11 +554,12 @@ impl Mm {
             stack_start: task_size,
             stack_top: task_size,
             stack_rlimit: DEFAULT_STACK_RLIMIT,
-            pending: TlbFlush::default(),
-            uaccess_mmu: MmuCounters::default(),
-            stats: MmStats::default(),
+            pending: Mutex::new(PendingTlb::default()),
+            defer_frees: AtomicBool::new(false),
+            uaccess_mmu: Mutex::new(MmuCounters::default()),
+            stats: MmCounters::default(),
             shared: Arc::new(MmShared::default()),
-            huge_zero_ref: false,
+            huge_zero_ref: AtomicBool::new(false),
             gup_gen: GupGeneration::default(),
             rmap,
             has_file_vmas: false,
@@ -609,33 +648,63 @@ impl Mm {
     /// MMU counters of the kernel's own accesses to user memory (`copy_{to,from}_user`
     /// walks through the hardware walker).
     pub fn uaccess_counters(&self) -> MmuCounters {
-        self.uaccess_mmu
+        *self.uaccess_mmu.lock()
     }
 
     /// Fault statistics.
     pub fn stats(&self) -> MmStats {
         MmStats {
             thp_split_pmd: self.pgtable.nr_split_pmds(),
-            ..self.stats
+            ..self.stats.snapshot()
         }
+    }
+
+    /// The live fault counters (see [`MmCounters`]).
+    pub(crate) fn counters(&self) -> &MmCounters {
+        &self.stats
     }
 
     /// Asks every hart that may run this address space to flush its decoded-instruction
     /// cache with the next TLB maintenance (`flush_icache_mm()`).
-    pub fn request_icache_flush(&mut self) {
-        self.pending.icache = true;
+    pub fn request_icache_flush(&self) {
+        self.pending.lock().flush.icache = true;
     }
 
-    /// Takes the pending TLB/icache invalidation, leaving none. The kernel must perform it
-    /// on every hart that may cache this ASID before those harts run user code again.
+    /// From now on a hart may load this address space (the kernel shares it as an
+    /// [`MmStruct`]): frames unmapped are freed only once the shootdown that drops their
+    /// translations is done ([`Mm::take_tlb_batch`]).
+    pub(crate) fn set_defer_frees(&self) {
+        self.defer_frees.store(true, Ordering::Release);
+    }
+
+    /// Takes the pending TLB/icache invalidation and the frames waiting for it, leaving
+    /// none: `tlb_finish_mmu()`'s second half as the kernel runs it. Carry out
+    /// [`TlbBatch::flush`] on every hart that may cache this ASID (the shootdown, waiting
+    /// for the acknowledgements) and then drop the batch, which frees the pages and page
+    /// tables (`tlb_flush_mmu_tlbonly()` before `tlb_batch_pages_flush()` /
+    /// `tlb_remove_table()`), so that no hart can still reach a frame that was reused.
     ///
     /// This includes what file operations of any process (truncation, hole punching,
     /// writeback cleaning D bits) did to this address space's PTEs through its
     /// [`MmRmap`].
-    pub fn take_tlb_flush(&mut self) -> TlbFlush {
-        let remote = self.rmap.take_flush();
-        self.pending.merge(remote);
-        std::mem::take(&mut self.pending)
+    pub fn take_tlb_batch(&self) -> TlbBatch {
+        let (remote, remote_pages) = self.rmap.take_flush();
+        let mut p = std::mem::take(&mut *self.pending.lock());
+        p.flush.merge(remote);
+        p.pages.extend(remote_pages);
+        TlbBatch {
+            flush: p.flush,
+            pages: p.pages,
+            tables: p.tables,
+            phys: Arc::clone(&self.phys),
+        }
+    }
+
+    /// [`Mm::take_tlb_batch`] for a caller that knows no hart can still use the
+    /// translations (a single-threaded test, an address space no hart has loaded): the
+    /// frames are freed at once and the maintenance returned.
+    pub fn take_tlb_flush(&self) -> TlbFlush {
+        self.take_tlb_batch().finish()
     }
 
     /// The reverse-map handle files keep for this address space (`i_mmap` entries).
@@ -645,39 +714,42 @@ impl Mm {
 
     /// `update_mmu_cache()` after the PTE of `va` went from none to present: only the
     /// hart that drains the flush invalidates it (see [`TlbFlush::local`]).
-    pub(crate) fn update_mmu_cache(&mut self, va: u64) {
-        self.pending.local.add(va, va + PAGE_SIZE);
+    pub(crate) fn update_mmu_cache(&self, va: u64) {
+        self.pending.lock().flush.local.add(va, va + PAGE_SIZE);
     }
 
     /// Records that `[start, end)`'s translation changed (`flush_tlb_range`).
-    pub(crate) fn flush_tlb_range(&mut self, start: u64, end: u64, exec: bool) {
-        self.pending.range.add(start, end);
-        self.pending.icache |= exec;
+    pub(crate) fn flush_tlb_range(&self, start: u64, end: u64, exec: bool) {
+        let mut p = self.pending.lock();
+        p.flush.range.add(start, end);
+        p.flush.icache |= exec;
     }
 
-    /// `tlb_finish_mmu()`: folds a gather into the pending flush and drops the page
-    /// references it collected. Then large folios left partially mapped are split
-    /// (the deferred-split queue, see [`PageAlloc::deferred_split_scan`]; Linux runs it
-    /// from a shrinker under memory pressure, this kernel at once).
-    ///
-    /// The pages are released here, before the harts have executed the `sfence.vma` that
-    /// [`Mm::take_tlb_flush`] asks for. That is safe while the only hart that can hold
-    /// this ASID's translations is the one stopped in the kernel; SMP threads sharing an
-    /// `Mm` will need the release moved after the shootdown (Linux frees after
-    /// `tlb_flush_mmu_tlbonly()`).
-    pub(crate) fn tlb_finish_mmu(&mut self, tlb: MmuGather) {
+    /// `tlb_finish_mmu()`: folds a gather into the pending flush, with the page
+    /// references and page-table pages it collected. Once harts may run this address
+    /// space (see [`Mm::set_defer_frees`]) those wait in the pending batch until the
+    /// kernel has carried out the shootdown ([`Mm::take_tlb_batch`]), as Linux frees
+    /// only after `tlb_flush_mmu_tlbonly()`: a hart must not reach, through a translation
+    /// it still caches, a frame that was freed and reused. Before that (an address space
+    /// being built, a unit test) they are released at once. Large folios left partially
+    /// mapped are split when the pages go (the deferred-split queue, see
+    /// [`PageAlloc::deferred_split_scan`]; Linux runs it from a shrinker under memory
+    /// pressure, this kernel at once).
+    pub(crate) fn tlb_finish_mmu(&self, tlb: MmuGather) {
+        let mut p = self.pending.lock();
         if tlb.freed_tables {
-            self.pending.range = TlbFlushRange::All;
+            p.flush.range = TlbFlushRange::All;
         } else if tlb.start < tlb.end {
-            self.pending.range.add(tlb.start, tlb.end);
+            p.flush.range.add(tlb.start, tlb.end);
         }
-        self.pending.icache |= tlb.exec;
-        for pfn in tlb.pages {
-            self.phys.put_page(pfn);
+        p.flush.icache |= tlb.exec;
+        if self.defer_frees.load(Ordering::Acquire) {
+            p.pages.extend(tlb.pages);
+            p.tables.extend(tlb.tables);
+            return;
         }
-        if self.phys.pages.has_deferred_split() {
-            self.phys.pages.deferred_split_scan(&self.phys.ram);
-        }
+        drop(p);
+        free_batch(&self.phys, tlb.pages, tlb.tables);
     }
 
     /// `exit_mmap()` (reached from `mmput()` when the last user of the address space
@@ -795,7 +867,7 @@ impl Mm {
         self.pgtable.destroy(&mut tlb);
         self.vmas = VmaTree::new();
         self.tlb_finish_mmu(tlb);
-        if std::mem::take(&mut self.huge_zero_ref) {
+        if self.huge_zero_ref.swap(false, Ordering::AcqRel) {
             self.phys.pages.mm_put_huge_zero_folio(&self.phys.ram);
         }
     }
@@ -804,5 +876,69 @@ impl Mm {
 impl Drop for Mm {
     fn drop(&mut self) {
         self.teardown();
+        // Nobody can flush for a dropped address space: what waited goes now.
+        drop(self.take_tlb_batch());
+    }
+}
+
+/// What waits in an address space for the next shootdown ([`Mm::tlb_finish_mmu`]).
+#[derive(Debug, Default)]
+struct PendingTlb {
+    flush: TlbFlush,
+    /// Page references to drop after it (`tlb_remove_page()`'s batch).
+    pages: Vec<Pfn>,
+    /// Page-table pages to free after it (`tlb_remove_table()`).
+    tables: Vec<Pfn>,
+}
+
+/// `tlb_batch_pages_flush()` + `tlb_remove_table()`'s free: drops the page references
+/// and frees the page-table pages an `mmu_gather` collected, then runs the
+/// deferred-split queue.
+fn free_batch(phys: &PhysMem, pages: Vec<Pfn>, tables: Vec<Pfn>) {
+    for pfn in pages {
+        phys.put_page(pfn);
+    }
+    for pfn in tables {
+        phys.free_pgtable(pfn);
+    }
+    if phys.pages.has_deferred_split() {
+        phys.pages.deferred_split_scan(&phys.ram);
+    }
+}
+
+/// The TLB maintenance an address space had pending and the frames waiting for it
+/// ([`Mm::take_tlb_batch`]): Linux's `mmu_gather` between `tlb_flush_mmu_tlbonly()` and
+/// `tlb_batch_pages_flush()`. Carry out [`TlbBatch::flush`] on the harts (the shootdown,
+/// acknowledged), then drop the batch or call [`TlbBatch::finish`]: that frees the
+/// frames.
+#[derive(Debug)]
+#[must_use = "dropping the batch frees its frames: carry out its flush first"]
+pub struct TlbBatch {
+    /// What the harts must invalidate.
+    pub flush: TlbFlush,
+    pages: Vec<Pfn>,
+    tables: Vec<Pfn>,
+    phys: Arc<PhysMem>,
+}
+
+impl TlbBatch {
+    /// Frees the frames (the flush has been carried out) and returns the flush.
+    pub fn finish(self) -> TlbFlush {
+        self.flush
+    }
+
+    /// Page references and page-table pages waiting for the flush.
+    pub fn frames(&self) -> usize {
+        self.pages.len() + self.tables.len()
+    }
+}
+
+impl Drop for TlbBatch {
+    fn drop(&mut self) {
+        free_batch(
+            &self.phys,
+            std::mem::take(&mut self.pages),
+            std::mem::take(&mut self.tables),
+        );
     }
 }

@@ -158,9 +158,24 @@ pub struct Page {
     entire_mapcount: AtomicU32,
     /// Head page of a large folio: `_pincount`, the number of `FOLL_PIN` pins.
     large_pincount: AtomicU32,
+    /// A PTE-table page's split page-table lock (`ptdesc->ptl`, `ptlock_ptr()`): see
+    /// [`Page::ptl`].
+    ptl: Mutex<()>,
 }
 
 impl Page {
+    /// `ptlock_ptr()`: the lock of the PTEs in this page when it is a PTE table
+    /// ([`PageFlags::PGTABLE`]), taken by `pte_offset_map_lock()` (see
+    /// [`super::PageTable::pte_lock`]). Linux keeps it in `struct ptdesc`, the page's
+    /// descriptor while it is a page table (inline when `spinlock_t` fits, else a
+    /// `ptlock_alloc()`ed pointer); here it lives in every `struct page` inline — one
+    /// byte with padding in a release build — which needs no constructor or destructor
+    /// when a frame becomes a page table and cannot be missing when a walker reaches one.
+    #[inline]
+    pub fn ptl(&self) -> &Mutex<()> {
+        &self.ptl
+    }
+
     /// `page_ref_count()` (of a head or order-0 page; 0 for a tail).
     #[inline]
     pub fn refcount(&self) -> u32 {

@@ -31,15 +31,28 @@
 //! and the PFN kept, so the hardware faults while the kernel still sees a present page
 //! (`pte_present()` = `V | PROT_NONE`). User mappings are never global, so `G` is free.
 //!
-//! Freed page-table frames go back to the allocator at once; lockless GUP-fast (a later
-//! issue) will need them deferred (Linux `tlb_remove_table()`), which plugs into
-//! [`MmuGather`].
+//! # Locks
+//! PTEs are read and changed with atomics (the hardware walker sets A/D concurrently),
+//! and, as in Linux, under page-table locks that order the kernel's multi-step updates:
+//! the split lock of the PTE-table page ([`PageTable::pte_lock`], Linux's
+//! `pte_offset_map_lock()` → `ptlock_ptr()`, kept in the table's `struct page`) around
+//! installing, zapping, write-protecting or re-protecting its PTEs; and the address
+//! space's `page_table_lock` ([`PageTable::pmd_lock`]) around populating an upper-level
+//! entry (`__pte_alloc()`, `__pmd_alloc()`) and creating, changing, splitting or zapping
+//! a huge PMD (`pmd_lock()`). The two are never nested. The `mmap_lock` is taken first
+//! (read for faults, GUP and `MADV_DONTNEED`; write for what changes VMAs or frees page
+//! tables), see [`crate::sync`].
+//!
+//! Page-table frames unlinked by [`PageTable::free_pgtables`] go into the
+//! [`MmuGather`] and are freed after the TLB flush (Linux's `tlb_remove_table()`), and
+//! past any lockless GUP-fast walk ([`super::PhysMem::free_pgtable`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::sync::Mutex;
+use crate::lockstat;
+use crate::sync::{Mutex, MutexGuard};
 
 use devices::{AmoOp, GuestPhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use mmu::{Pte, PteFlags, SatpMode};
@@ -209,6 +222,19 @@ enum Step {
 /// level-1 leaves.
 type WalkFn<'a> = dyn FnMut(u64, GuestPhysAddr, Pte, usize) -> Step + 'a;
 
+/// Whether a walk holds each PTE table's split lock while it visits its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WalkLock {
+    /// `pte_offset_map_lock()` per table: the walk changes PTEs.
+    Ptl,
+    /// No lock: the walk only reads, or the `mmap_lock` write side excludes every other
+    /// kernel path that changes these PTEs.
+    None,
+}
+
+/// A held page-table lock ([`PageTable::pte_lock`], [`PageTable::pmd_lock`]).
+pub type PtlGuard<'a> = MutexGuard<'a, ()>;
+
 /// Linux's `struct mmu_gather`: what a zap/unmap/protection change has to flush, and the
 /// pages whose last reference it dropped, which are released only after the entries that
 /// mapped them are gone (`tlb_finish_mmu`).
@@ -223,8 +249,11 @@ pub struct MmuGather {
     pub freed_tables: bool,
     /// An executable translation was created, removed or changed.
     pub exec: bool,
-    /// Pages to `put_page()` once the entries are cleared.
+    /// Pages to `put_page()` once the entries are cleared and the TLBs flushed.
     pub pages: Vec<Pfn>,
+    /// Page-table pages unlinked from their parent entry, to free once the TLBs are
+    /// flushed (`tlb_remove_table()`): a hart in the middle of a walk may still read one.
+    pub tables: Vec<Pfn>,
 }
 
 impl MmuGather {
@@ -275,6 +304,8 @@ pub struct PageTable {
     deposited: Arc<Mutex<BTreeMap<u64, Pfn>>>,
     /// Huge PMDs split in this address space (shared with aliases).
     split_pmds: Arc<AtomicU64>,
+    /// `mm->page_table_lock` (shared with aliases): see [`PageTable::pmd_lock`].
+    page_table_lock: Arc<Mutex<()>>,
 }
 
 impl PageTable {
@@ -295,6 +326,7 @@ impl PageTable {
             pgd,
             deposited: Arc::new(Mutex::new(BTreeMap::new())),
             split_pmds: Arc::new(AtomicU64::new(0)),
+            page_table_lock: Arc::new(Mutex::new(())),
         })
     }
 
@@ -316,7 +348,25 @@ impl PageTable {
             pgd: self.pgd,
             deposited: Arc::clone(&self.deposited),
             split_pmds: Arc::clone(&self.split_pmds),
+            page_table_lock: Arc::clone(&self.page_table_lock),
         }
+    }
+
+    /// `pte_lockptr()` + `spin_lock()`: takes the split lock of the PTE table that holds
+    /// the entry `slot` (its `struct page`'s, [`super::Page::ptl`]). `None` only for an
+    /// entry outside managed RAM, which no table of ours is.
+    pub fn pte_lock(&self, slot: GuestPhysAddr) -> Option<PtlGuard<'_>> {
+        let page = self.phys.pages.page(Pfn(slot.0 >> PAGE_SHIFT))?;
+        let ptl = page.ptl();
+        Some(lockstat::PTE_PTL.acquire(|| ptl.try_lock(), || ptl.lock()))
+    }
+
+    /// `pmd_lock()` / `spin_lock(&mm->page_table_lock)`: the address space's lock for its
+    /// upper-level entries and huge PMDs (Linux splits it per PMD table with
+    /// `USE_SPLIT_PMD_PTLOCKS`; one per address space is what it falls back to).
+    pub fn pmd_lock(&self) -> PtlGuard<'_> {
+        let l = &*self.page_table_lock;
+        lockstat::PAGE_TABLE_LOCK.acquire(|| l.try_lock(), || l.lock())
     }
 
     /// The root table's frame (`satp.PPN`).
@@ -471,9 +521,15 @@ impl PageTable {
             if !pte_none(pte) {
                 return Err(Errno::EFAULT);
             }
+            // __pte_alloc(): the table is allocated outside the lock, then installed
+            // under it if the entry is still empty (another fault may have populated it,
+            // or made it a huge PMD, meanwhile).
             let new = alloc_table(&self.phys).ok_or(Errno::ENOMEM)?;
+            let ptl = self.pmd_lock();
             // Non-leaf entries: V only (D, A, U are reserved there).
-            if !self.ptep_cmpxchg(slot, pte, Pte::new(new.0, PteFlags::V)) {
+            let installed = self.ptep_cmpxchg(slot, pte, Pte::new(new.0, PteFlags::V));
+            drop(ptl);
+            if !installed {
                 free_table(&self.phys, new);
                 let now = self.ptep_get(slot);
                 table = self.child_table(now).ok_or(Errno::EFAULT)?;
@@ -508,18 +564,54 @@ impl PageTable {
         None
     }
 
+    /// [`PageTable::follow_pte`] with the entry's lock held while the caller uses what it
+    /// found (`follow_page_pte()`'s `pte_offset_map_lock()`, `follow_huge_pmd()`'s
+    /// `pmd_lock()`): the leaf entry is read under its PTE table's lock, a level-1 entry
+    /// under [`PageTable::pmd_lock`], so a concurrent zap cannot clear it (and queue its
+    /// page for freeing) between the read and the reference the caller takes.
+    pub fn follow_pte_locked(&self, va: u64) -> Option<(PteSlot, PtlGuard<'_>)> {
+        if !self.is_user(va) {
+            return None;
+        }
+        let mut table = self.pgd;
+        for level in (0..self.levels).rev() {
+            let addr = Self::slot(table, Self::index(va, level));
+            let ptl = match level {
+                0 => self.pte_lock(addr),
+                PMD_LEVEL => Some(self.pmd_lock()),
+                _ => None,
+            };
+            let pte = self.ptep_get(addr);
+            if level > 0 {
+                if let Some(child) = self.child_table(pte) {
+                    table = child;
+                    continue;
+                }
+                let found = PteSlot { addr, pte, level };
+                return pmd_trans_huge(pte).then_some(found).zip(ptl);
+            }
+            return pte_present(pte)
+                .then_some(PteSlot { addr, pte, level })
+                .zip(ptl);
+        }
+        None
+    }
+
     /// Calls `f(va, entry_addr, pte, level)` for every non-zero level-0 entry and every
     /// huge PMD (level 1) in `[start, end)`, skipping absent tables entirely (so huge
     /// sparse ranges cost only their tables). A huge PMD is reported with its aligned
     /// address even if `[start, end)` covers only part of it; if the callback splits it
     /// and answers [`Step::Descend`], the new table's PTEs inside the range follow.
-    fn for_each_pte(&self, start: u64, end: u64, f: &mut WalkFn<'_>) {
+    /// With [`WalkLock::Ptl`] each PTE table's split lock is held while its entries are
+    /// visited (not while a huge PMD is: the callback takes [`PageTable::pmd_lock`]).
+    fn for_each_pte(&self, start: u64, end: u64, lock: WalkLock, f: &mut WalkFn<'_>) {
         let end = end.min(self.user_top());
         if start < end {
-            self.walk_level(self.pgd, self.levels - 1, 0, start, end, f);
+            self.walk_level(self.pgd, self.levels - 1, 0, start, end, lock, f);
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk_level(
         &self,
         table: Pfn,
@@ -527,6 +619,7 @@ impl PageTable {
         base: u64,
         start: u64,
         end: u64,
+        lock: WalkLock,
         f: &mut WalkFn<'_>,
     ) {
         let shift = Self::shift(level);
@@ -536,6 +629,9 @@ impl PageTable {
         if lo >= hi {
             return;
         }
+        let _ptl = (level == 0 && lock == WalkLock::Ptl)
+            .then(|| self.pte_lock(Self::slot(table, 0)))
+            .flatten();
         for idx in ((lo - base) >> shift)..=((hi - 1 - base) >> shift) {
             let addr = Self::slot(table, idx);
             let pte = self.ptep_get(addr);
@@ -546,13 +642,13 @@ impl PageTable {
             if level == 0 {
                 f(va, addr, pte, 0);
             } else if let Some(child) = self.child_table(pte) {
-                self.walk_level(child, level - 1, va, start, end, f);
+                self.walk_level(child, level - 1, va, start, end, lock, f);
             } else if level == PMD_LEVEL
                 && pmd_trans_huge(pte)
                 && f(va, addr, pte, level) == Step::Descend
             {
                 if let Some(child) = self.child_table(self.ptep_get(addr)) {
-                    self.walk_level(child, level - 1, va, start, end, f);
+                    self.walk_level(child, level - 1, va, start, end, lock, f);
                 }
             }
         }
@@ -625,6 +721,7 @@ impl PageTable {
     /// swap first (`pmdp_invalidate()`), so an A/D bit the hardware sets meanwhile is not
     /// lost. Returns `false` if there is no huge PMD there or no table could be found.
     pub fn split_huge_pmd(&self, haddr: u64, slot: GuestPhysAddr, tlb: &mut MmuGather) -> bool {
+        let _ptl = self.pmd_lock();
         if !pmd_trans_huge(self.ptep_get(slot)) {
             return false;
         }
@@ -682,8 +779,11 @@ impl PageTable {
     /// (`zap_deposited_table()`), and for a THP drops the entire mapcount, marks the folio
     /// `PG_dirty` if the hardware set D, and queues the PMD's reference in `tlb`.
     fn zap_huge_pmd(&self, haddr: u64, slot: GuestPhysAddr, tlb: &mut MmuGather) {
+        let ptl = self.pmd_lock();
         let old = self.ptep_get_and_clear(slot);
-        if let Some(t) = self.withdraw(haddr) {
+        let deposited = self.withdraw(haddr);
+        drop(ptl);
+        if let Some(t) = deposited {
             free_table(&self.phys, t);
         }
         if !pmd_trans_huge(old) {
@@ -745,7 +845,7 @@ impl PageTable {
     ) -> u64 {
         let mut zapped = 0;
         let phys = Arc::clone(&self.phys);
-        self.for_each_pte(start, end, &mut |va, addr, pte, level| {
+        self.for_each_pte(start, end, WalkLock::Ptl, &mut |va, addr, pte, level| {
             if pte_present(pte) && !want(pte) {
                 return Step::Next;
             }
@@ -790,7 +890,7 @@ impl PageTable {
     /// Returns the number of PTEs cleaned.
     pub fn mkclean_range(&self, start: u64, end: u64, tlb: &mut MmuGather) -> u64 {
         let mut cleaned = 0;
-        self.for_each_pte(start, end, &mut |va, addr, pte, level| {
+        self.for_each_pte(start, end, WalkLock::Ptl, &mut |va, addr, pte, level| {
             if !pte.is_valid() || !pte_dirty(pte) {
                 return Step::Next;
             }
@@ -853,7 +953,7 @@ impl PageTable {
             self.free_level(child, level - 1, va, start, end, tlb);
             if self.table_is_empty(child) {
                 self.set_pte(addr, Pte(0));
-                free_table(&self.phys, child);
+                tlb.tables.push(child);
                 tlb.freed_tables = true;
                 tlb.add_range(va, va.saturating_add(1 << shift), false);
             }
@@ -881,7 +981,7 @@ impl PageTable {
         let newprot = vm_get_page_prot(vm_flags);
         let try_write = vm_flags.contains(VmFlags::WRITE) && !vm_flags.contains(VmFlags::SHARED);
         let mut changed = 0;
-        self.for_each_pte(start, end, &mut |va, addr, _, level| {
+        self.for_each_pte(start, end, WalkLock::Ptl, &mut |va, addr, _, level| {
             let size = if level > 0 {
                 if let Some(step) = self.split_if_partial(va, addr, start, end, tlb) {
                     return step;
@@ -890,6 +990,8 @@ impl PageTable {
             } else {
                 PAGE_SIZE
             };
+            // change_huge_pmd() under pmd_lock(); a PTE's table lock the walk holds.
+            let _ptl = (level > 0).then(|| self.pmd_lock());
             loop {
                 let old = self.ptep_get(addr);
                 if !pte_present(old) || (level > 0 && !pmd_trans_huge(old)) {
@@ -959,27 +1061,32 @@ impl PageTable {
     ) -> KResult<()> {
         let mut entries = Vec::new();
         let mut split_failed = false;
-        self.for_each_pte(old_start, old_end, &mut |va, addr, _, level| {
-            if level > 0 {
-                let new_va = new_start.wrapping_add(va.wrapping_sub(old_start));
-                if Self::covers_pmd(va, old_start, old_end)
-                    && new_va.is_multiple_of(HPAGE_PMD_SIZE)
-                    && self
-                        .pmd_offset(new_va)
-                        .is_none_or(|s| pte_none(self.ptep_get(s)))
-                {
-                    entries.push((va, addr, level));
+        self.for_each_pte(
+            old_start,
+            old_end,
+            WalkLock::None,
+            &mut |va, addr, _, level| {
+                if level > 0 {
+                    let new_va = new_start.wrapping_add(va.wrapping_sub(old_start));
+                    if Self::covers_pmd(va, old_start, old_end)
+                        && new_va.is_multiple_of(HPAGE_PMD_SIZE)
+                        && self
+                            .pmd_offset(new_va)
+                            .is_none_or(|s| pte_none(self.ptep_get(s)))
+                    {
+                        entries.push((va, addr, level));
+                        return Step::Next;
+                    }
+                    if self.split_huge_pmd(va, addr, tlb) {
+                        return Step::Descend;
+                    }
+                    split_failed = true;
                     return Step::Next;
                 }
-                if self.split_huge_pmd(va, addr, tlb) {
-                    return Step::Descend;
-                }
-                split_failed = true;
-                return Step::Next;
-            }
-            entries.push((va, addr, 0));
-            Step::Next
-        });
+                entries.push((va, addr, 0));
+                Step::Next
+            },
+        );
         if split_failed {
             return Err(Errno::ENOMEM);
         }
@@ -1080,7 +1187,7 @@ impl PageTable {
     ) -> KResult<()> {
         let mut entries = Vec::new();
         let parent_tlb = &mut st.parent_tlb;
-        self.for_each_pte(start, end, &mut |va, addr, _, level| {
+        self.for_each_pte(start, end, WalkLock::None, &mut |va, addr, _, level| {
             // A VMA never ends inside a huge PMD (the boundary splits it), but be safe.
             if level > 0 {
                 if let Some(step) = self.split_if_partial(va, addr, start, end, parent_tlb) {
@@ -1319,12 +1426,17 @@ impl PageTable {
     /// increment). Walks the page table: the counters Linux keeps are not kept here.
     pub fn rss_pages(&self) -> u64 {
         let mut rss = 0;
-        self.for_each_pte(0, self.user_top(), &mut |_, _, pte, level| {
-            if pte_present(pte) && self.vm_normal_page(pte).is_some() {
-                rss += if level == 0 { 1 } else { HPAGE_PMD_NR };
-            }
-            Step::Next
-        });
+        self.for_each_pte(
+            0,
+            self.user_top(),
+            WalkLock::None,
+            &mut |_, _, pte, level| {
+                if pte_present(pte) && self.vm_normal_page(pte).is_some() {
+                    rss += if level == 0 { 1 } else { HPAGE_PMD_NR };
+                }
+                Step::Next
+            },
+        );
         rss
     }
 

@@ -31,7 +31,7 @@ use mmu::Pte;
 
 use super::page_alloc::Pfn;
 use super::pgtable::{pte_pfn, MmuGather, PageTable};
-use super::{PhysMem, TlbFlush};
+use super::TlbFlush;
 
 /// One file VMA as the reverse map sees it: `[start, end)` maps pages `pgoff..` of the
 /// file with inode number `ino`.
@@ -75,6 +75,8 @@ struct RmapInner {
     file_vmas: Vec<FileVmaRange>,
     /// Invalidations owed to the owner.
     flush: TlbFlush,
+    /// Page references dropped once the owner has carried out `flush`.
+    pages: Vec<Pfn>,
 }
 
 /// What files see of one address space (see the module docs).
@@ -91,6 +93,7 @@ impl MmRmap {
                 pgtable: Some(pgtable),
                 file_vmas: Vec::new(),
                 flush: TlbFlush::default(),
+                pages: Vec::new(),
             }),
         }
     }
@@ -122,9 +125,11 @@ impl MmRmap {
         g.file_vmas.clear();
     }
 
-    /// Takes the invalidation rmap operations left for the owner.
-    pub(crate) fn take_flush(&self) -> TlbFlush {
-        std::mem::take(&mut self.lock().flush)
+    /// Takes the invalidation rmap operations left for the owner, and the page
+    /// references to drop once it is carried out.
+    pub(crate) fn take_flush(&self) -> (TlbFlush, Vec<Pfn>) {
+        let mut g = self.lock();
+        (std::mem::take(&mut g.flush), std::mem::take(&mut g.pages))
     }
 
     /// `unmap_mapping_range_tree()` for this address space: zaps the PTEs mapping file
@@ -133,10 +138,9 @@ impl MmRmap {
     /// finds the new end of file; without (a punched hole), a private VMA keeps its COW
     /// copies and loses only PTEs of page-cache pages, which `is_file_page` recognises.
     /// Zapped PTEs hand their hardware D bit to the page (`PG_dirty`), drop their
-    /// mapcount and their reference. Returns the number of PTEs removed.
+    /// mapcount and their reference (dropped after the owner's shootdown). Returns the number of PTEs removed.
     pub fn unmap_file_range(
         &self,
-        phys: &PhysMem,
         ino: u64,
         first: u64,
         last: u64,
@@ -164,9 +168,8 @@ impl MmRmap {
             g.flush.range.add(tlb.start, tlb.end);
         }
         g.flush.icache |= tlb.exec;
-        for pfn in tlb.pages {
-            phys.put_page(pfn);
-        }
+        // Freed with the owner's flush (Mm::take_tlb_batch): another hart may run it.
+        g.pages.extend(tlb.pages);
         zapped
     }
 

@@ -11,6 +11,9 @@
 //!   (fork copies pinned pages); `write_protect_seq` makes a walk that overlapped
 //!   `copy_page_range()` give its pins back. Without that check the walker can pin a page
 //!   fork has just shared.
+//! - Threads of one address space faulting and zapping at once under the read side of
+//!   its `mmap_lock` (the kernel's user-fault path and `madvise(MADV_DONTNEED)`): every
+//!   page holds what its thread wrote, every fault is counted, every frame comes back.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -165,4 +168,68 @@ fn page_tables_unlinked_during_a_walk_wait_for_it() {
     assert_eq!(phys.deferred_pgtables(), 0);
     drop(mm);
     clean(&phys);
+}
+
+#[test]
+fn threads_fault_and_zap_one_mm_at_once_under_the_read_side() {
+    const THREADS: u64 = 2;
+    const ROUNDS: u64 = 40;
+    let phys = super::test_support::phys(32);
+    let used_before = clean(&phys).used_frames;
+    let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+    let base = mm
+        .do_mmap(0, THREADS * PAGES * P, RW, ANON, None, 0)
+        .unwrap();
+    let users = MmUsers::new(mm);
+    let marker = |t: u64, round: u64, i: u64| (t << 48) | (round << 24) | i;
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let users = &users;
+            s.spawn(move || {
+                let region = base + t * PAGES * P;
+                for round in 0..ROUNDS {
+                    for i in 0..PAGES {
+                        let va = region + i * P;
+                        // The kernel's user_fault(): lock_mm_and_find_vma(), then the
+                        // fault on the read side, then the flush and the frees.
+                        let (mm, vma) = users.lock_mm_and_find_vma(va).unwrap();
+                        let store = mmu::AccessType::Store;
+                        mm.handle_page_fault_vma(&vma, va, FaultFlags::for_user_access(store))
+                            .unwrap();
+                        // The hart's retried store: the walker sets A and D.
+                        let pa = super::test_support::uwalk(&mm, va, store)
+                            .unwrap()
+                            .pa(mmu::GuestVirtAddr(va));
+                        mm.phys().ram.write_u64(pa, marker(t, round, i)).unwrap();
+                        drop(mm.take_tlb_batch());
+                    }
+                    let mm = users.mmap_read_lock();
+                    for i in 0..PAGES {
+                        let va = region + i * P;
+                        let pa = super::test_support::uwalk(&mm, va, mmu::AccessType::Load)
+                            .unwrap()
+                            .pa(mmu::GuestVirtAddr(va));
+                        assert_eq!(mm.phys().ram.read_u64(pa).unwrap(), marker(t, round, i));
+                    }
+                    mm.madvise_read(region, PAGES * P, super::mmap::MADV_DONTNEED)
+                        .unwrap();
+                    drop(mm.take_tlb_batch());
+                }
+            });
+        }
+    });
+    let st = users.mmap_read_lock().stats();
+    assert_eq!(
+        st.anon_pages,
+        THREADS * ROUNDS * PAGES,
+        "one new page per fault"
+    );
+    assert_eq!(st.faults, THREADS * ROUNDS * PAGES);
+    assert_eq!(st.bad_faults, 0);
+    drop(users);
+    assert_eq!(
+        clean(&phys).used_frames,
+        used_before,
+        "every frame came back"
+    );
 }

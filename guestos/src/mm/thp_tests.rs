@@ -788,7 +788,7 @@ fn generations_follow_the_same_table_on_huge_pmds() {
         assert_eq!(hart_read(&mut mm, a + 8), 0, "huge zero folio");
         let mut buf = 0x55u64.to_le_bytes();
         let n = access_remote_vm(
-            &mut mm,
+            &mut mm.mmap_read_lock(),
             a + 8,
             &mut buf,
             FollFlags::WRITE | FollFlags::FORCE,

@@ -47,13 +47,13 @@ impl Mm {
                 access,
                 PrivCtx::KERNEL_UACCESS,
                 self.ad,
-                &mut self.uaccess_mmu,
+                self.uaccess_mmu.get_mut(),
             );
             match r {
                 Ok(t) => return Ok((t.pa(gva), t.flags().contains(PteFlags::X))),
                 Err(WalkFault::AccessFault) => return Err(Errno::EFAULT),
                 Err(WalkFault::PageFault) => {
-                    self.uaccess_mmu.page_faults += 1;
+                    self.uaccess_mmu.get_mut().page_faults += 1;
                     let flags = if access == AccessType::Store {
                         FaultFlags::DEFAULT | FaultFlags::WRITE
                     } else {
@@ -89,7 +89,7 @@ fn for_each_page(
         let n = (len - done).min((PAGE_SIZE - addr % PAGE_SIZE) as usize);
         let (pa, exec) = mm.uaccess_translate(addr, access)?;
         if exec && access == AccessType::Store {
-            mm.pending.icache = true;
+            mm.request_icache_flush();
         }
         f(mm, pa, done, n)?;
         done += n;

@@ -138,7 +138,7 @@ pub fn mem_rw(
         // The target's mmap_lock is dropped before the caller's is taken: for
         // /proc/self/mem they are one lock.
         let n = {
-            let mut mm = target.mmap_write_lock();
+            let mut mm = target.gup_read_lock();
             if mm.is_dead() {
                 break;
             }

@@ -111,8 +111,36 @@ pub(crate) fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
     }
 }
 
+/// The memory-map calls that need nothing of the caller but its address space:
+/// `brk`, anonymous `mmap`, `munmap`, `mprotect` and `madvise`, each under the
+/// `mmap_lock` side Linux takes (the write side; the read side for `madvise()` advice
+/// that leaves the VMAs alone, `madvise_need_mmap_write()`, so that faults of other
+/// threads go on). `None` for any other call. The TLB maintenance they leave is pending
+/// in `mm` ([`crate::mm::Mm::take_tlb_batch`]). Served by [`handle`] under the kernel
+/// lock, and by a hart without it (`kernel.rs`, the unlocked path).
+#[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
+pub fn mm_call(mm: &crate::mm::MmStruct, nr: u64, a: [u64; 6]) -> Option<KResult<u64>> {
+    use crate::lockstat::MMAP_LOCK;
+    let write = || MMAP_LOCK.acquire(|| mm.mmap_write_trylock(), || mm.mmap_write_lock());
+    let advice = a[2] as i32;
+    Some(match nr {
+        SYS_brk => Ok(write().brk(a[0])),
+        SYS_mmap if a[3] & MAP_ANONYMOUS != 0 => {
+            write().sys_mmap(a[0], a[1], a[2], a[3], None, a[5])
+        }
+        SYS_munmap => write().do_munmap(a[0], a[1]),
+        SYS_mprotect => write().mprotect(a[0], a[1], a[2]),
+        SYS_madvise if !crate::mm::mmap::madvise_need_mmap_write(advice) => MMAP_LOCK
+            .acquire(|| mm.mmap_read_trylock(), || mm.mmap_read_lock())
+            .madvise_read(a[0], a[1], advice),
+        SYS_madvise => write().madvise(a[0], a[1], advice),
+        _ => return None,
+    })
+}
+
 /// Runs system call `nr` with arguments `a` for the current task `task` (whose address
-/// space it holds for writing for the length of the call) without the `--strace` line and
+/// space it holds for writing for the length of the call, but for [`mm_call`]'s calls,
+/// which take the side they need) without the `--strace` line and
 /// without turning errors into `-errno` (the kernel finishes calls it completes itself,
 /// e.g. `openat` of a kernel-served file, with [`finish`]).
 ///
@@ -128,6 +156,9 @@ pub fn handle(
     let p = &mut *task;
     // A running task has an address space: it loses it only when it exits.
     let mm_users = p.mm.clone().ok_or(Errno::ESRCH)?;
+    if let Some(r) = mm_call(&mm_users, nr, a) {
+        return ret(r);
+    }
     let mut mm = mm_users.mmap_write_lock();
     let (fsx, vfs, u): (
         &mut crate::fs::ProcessFs,
@@ -192,7 +223,6 @@ pub fn handle(
         SYS_memfd_create => ret(fs::sys_memfd_create(fsx, vfs, u, a[0], a[1])),
 
         // ---- memory (mm::mmap) ----
-        SYS_brk => ret(Ok(mm.brk(a[0]))),
         SYS_mmap => {
             let file: Option<Arc<dyn MappedFile>> = if a[3] & MAP_ANONYMOUS == 0 {
                 match fs::mmap_file(&p.fs, a[4]) {
@@ -204,9 +234,6 @@ pub fn handle(
             };
             ret(mm.sys_mmap(a[0], a[1], a[2], a[3], file, a[5]))
         }
-        SYS_munmap => ret(mm.do_munmap(a[0], a[1])),
-        SYS_mprotect => ret(mm.mprotect(a[0], a[1], a[2])),
-        SYS_madvise => ret(mm.madvise(a[0], a[1], a[2] as i32)),
         SYS_mremap => ret(mm.mremap(a[0], a[1], a[2], a[3], a[4])),
         SYS_msync => ret(mm.msync(a[0], a[1], a[2])),
         SYS_riscv_flush_icache => {

@@ -171,12 +171,11 @@ fn rw_single_vec(
         let (pages, phys) = {
             // The target's mmap_lock is released before the caller's is taken: for
             // the caller's own address space they are one lock.
-            let mut mm = target.mmap_write_lock();
-            if mm.is_dead() {
+            let mut guard = target.gup_read_lock();
+            if guard.is_dead() {
                 return Err(Errno::EFAULT);
             }
-            let phys = std::sync::Arc::clone(mm.phys());
-            let mut guard = mm.mmap_read_lock();
+            let phys = std::sync::Arc::clone(guard.phys());
             let r = pin_user_pages_remote(&mut guard, pa, want, flags);
             guard.unlock();
             match r {
