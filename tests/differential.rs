@@ -198,6 +198,7 @@ image_tests!(
     parallel = "parallel",
     faults = "faults",
     badargs = "badargs",
+    badargs2 = "badargs2",
     pollpipe = "pollpipe",
 );
 
@@ -226,6 +227,7 @@ fn every_image_with_a_reference_is_tested() {
         "parallel",
         "faults",
         "badargs",
+        "badargs2",
         "pollpipe",
     ];
     for name in images_with_expected() {

@@ -101,7 +101,7 @@ pub enum KernelError {
 }
 
 /// pid of the first process; when it exits the run ends (as a container's init).
-const INIT_PID: u32 = 1;
+pub(crate) const INIT_PID: u32 = 1;
 
 /// `clone` flags (`include/uapi/linux/sched.h`).
 mod clone {
@@ -130,6 +130,13 @@ mod wait {
     pub const WSTOPPED: u64 = 2;
     pub const WCONTINUED: u64 = 8;
     pub const WNOWAIT: u64 = 0x0100_0000;
+    /// `__WNOTHREAD | __WALL | __WCLONE`: the options both calls also take.
+    pub const W_KERNEL_BITS: u64 = 0x2000_0000 | 0x4000_0000 | 0x8000_0000;
+    /// `wait4`'s options (`kernel_wait4()`).
+    pub const WAIT4_OPTIONS: u64 = WNOHANG | WSTOPPED | WCONTINUED | W_KERNEL_BITS;
+    /// `waitid`'s options (`kernel_waitid()`).
+    pub const WAITID_OPTIONS: u64 =
+        WNOHANG | WNOWAIT | WEXITED | WSTOPPED | WCONTINUED | W_KERNEL_BITS;
     pub const P_ALL: u64 = 0;
     pub const P_PID: u64 = 1;
     pub const P_PGID: u64 = 2;
@@ -1309,6 +1316,16 @@ impl Kernel<'_> {
                 let r = self.sys_pselect6(hart, tid, n, a);
                 self.finish(tid, n, a, r)
             }
+            nr::SYS_sched_getaffinity | nr::SYS_getpgid => {
+                // find_process_by_pid(): 0 is the caller; any task, zombies included.
+                let pid = a[0] as u32 as i32;
+                let found = pid == 0 || (pid > 0 && self.tasks.contains_key(&(pid as u32)));
+                let r = match self.tasks.get(&tid) {
+                    Some(task) => syscall::sys_find_task_call(task, n, a, found),
+                    None => return,
+                };
+                self.finish(tid, n, a, r)
+            }
             nr::SYS_process_vm_readv | nr::SYS_process_vm_writev => {
                 let write = n == nr::SYS_process_vm_writev;
                 let r = syscall::process_vm::sys_process_vm_rw(
@@ -1870,16 +1887,12 @@ impl Kernel<'_> {
     /// `wait4(pid, wstatus, options, rusage)`.
     fn sys_wait4(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         let (target, wstatus, options, rusage) = (a[0] as i64 as i32, a[1], a[2], a[3]);
-        if options
-            & !(wait::WNOHANG
-                | wait::WSTOPPED
-                | wait::WCONTINUED
-                | 0x4000_0000
-                | 0x8000_0000
-                | 0x2000_0000)
-            != 0
-        {
+        if options & !wait::WAIT4_OPTIONS != 0 {
             return Err(Errno::EINVAL);
+        }
+        // kernel_wait4(): "-INT_MIN is not defined".
+        if target == i32::MIN {
+            return Err(Errno::ESRCH);
         }
         let which = if target > 0 {
             Some(target as u32)
@@ -1914,14 +1927,23 @@ impl Kernel<'_> {
 
     /// `waitid(idtype, id, infop, options, rusage)`.
     fn sys_waitid(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
-        let (idtype, id, infop, options) = (a[0], a[1], a[2], a[3]);
-        if options & (wait::WEXITED | wait::WSTOPPED | wait::WCONTINUED) == 0 {
+        // kernel_waitid()'s checks, in its order; `id` is a `pid_t`.
+        let (idtype, id, infop, options) = (a[0], a[1] as u32 as i32, a[2], a[3]);
+        const P_PIDFD: u64 = 3;
+        if options & !wait::WAITID_OPTIONS != 0
+            || options & (wait::WEXITED | wait::WSTOPPED | wait::WCONTINUED) == 0
+        {
             return Err(Errno::EINVAL);
         }
         let which = match idtype {
             wait::P_ALL => None,
-            wait::P_PID => Some(u32::try_from(id).map_err(|_| Errno::EINVAL)?),
+            wait::P_PID if id <= 0 => return Err(Errno::EINVAL),
+            wait::P_PID => Some(id as u32),
+            // One process group (init's) holds every process.
+            wait::P_PGID | P_PIDFD if id < 0 => return Err(Errno::EINVAL),
             wait::P_PGID => None,
+            // pidfd_get_pid(): no descriptor is a pidfd here.
+            P_PIDFD => return Err(Errno::EBADF),
             _ => return Err(Errno::EINVAL),
         };
         let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
@@ -2123,16 +2145,10 @@ impl Kernel<'_> {
         flags: u64,
         req: u64,
     ) -> KResult<SyscallOutcome> {
-        use crate::syscall::misc::clock;
+        // clock_nanosleep(): the clock, then the timespec; `flags &= TIMER_ABSTIME`.
         const TIMER_ABSTIME: u64 = 1;
-        if flags & !TIMER_ABSTIME != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let realtime = match clk {
-            clock::REALTIME => true,
-            clock::MONOTONIC | clock::BOOTTIME | clock::PROCESS_CPUTIME_ID => false,
-            _ => return Err(Errno::EINVAL),
-        };
+        let realtime = crate::syscall::misc::KClock::for_nsleep(clk)?;
+        let flags = flags & TIMER_ABSTIME;
         let (sec, nsec) = self.get_timespec(tid, req)?;
         let t = futex::timespec_ns(sec, nsec)?;
         let (real, mono) = self.clock_now(hart);
@@ -2235,8 +2251,9 @@ impl Kernel<'_> {
     /// `kill_pid_info()` on any tid); `tkill`/`tgkill` queue on one task.
     ///
     /// # Errors
-    /// `EINVAL` for a bad signal number or a non-positive tid/tgid of `tkill`/`tgkill`;
-    /// `ESRCH` when the target does not exist (or is not in `tgid`).
+    /// `EINVAL` for a non-positive tid/tgid of `tkill`/`tgkill`; `ESRCH` when the target
+    /// does not exist (or is not in `tgid`), whatever the signal; then `EINVAL` for a bad
+    /// signal number (`check_kill_permission()` runs on a found target).
     fn sys_kill(
         &mut self,
         hart: &mut Hart<'_>,
@@ -2250,9 +2267,15 @@ impl Kernel<'_> {
             nr::SYS_tgkill => a[2],
             _ => a[1],
         } as u32 as i32 as i64 as u64;
-        if !signal::valid_signal(sig) {
-            return Err(Errno::EINVAL);
-        }
+        // The target is looked up first: ESRCH for a target that does not exist, bad
+        // signal or not; check_kill_permission()'s valid_signal() sees a target.
+        let valid = || {
+            if signal::valid_signal(sig) {
+                Ok(())
+            } else {
+                Err(Errno::EINVAL)
+            }
+        };
         let info = SigInfo {
             signo: sig as u8,
             code: if n == nr::SYS_kill {
@@ -2280,12 +2303,14 @@ impl Kernel<'_> {
             if tgid.is_some_and(|g| g as u32 != group) {
                 return Err(Errno::ESRCH);
             }
+            valid()?;
             if sig != 0 {
                 self.send_signal(hart, group, Some(target), info);
             }
             return Ok(SyscallOutcome::Return(0));
         }
         let targets = self.kill_targets(sender, a[0] as u32 as i32)?;
+        valid()?;
         if sig != 0 {
             for t in targets {
                 self.send_signal(hart, t, None, info);

@@ -377,11 +377,13 @@ impl SignalState {
         signo >= 1 && usize::from(signo) <= NSIG && self.blocked & bit(signo) != 0
     }
 
-    /// `rt_sigaction(sig, act, oact, sigsetsize)`.
+    /// `rt_sigaction(sig, act, oact, sigsetsize)` (`kernel/signal.c`: the syscall, then
+    /// `do_sigaction()`).
     ///
     /// # Errors
-    /// `EINVAL` for a bad signal, SIGKILL/SIGSTOP with `act`, or `sigsetsize != 8`;
-    /// `EFAULT`.
+    /// In Linux's order: `EINVAL` for `sigsetsize != 8`; `EFAULT` for an unreadable `act`;
+    /// `EINVAL` for a signal outside 1..=64 or SIGKILL/SIGSTOP with `act`; `EFAULT` for an
+    /// unwritable `oact` (the new action is already set).
     pub fn sys_rt_sigaction(
         &mut self,
         u: &mut dyn UserAccess,
@@ -390,14 +392,12 @@ impl SignalState {
         oact: u64,
         setsize: u64,
     ) -> KResult<u64> {
-        if setsize != 8 || sig == 0 || sig > NSIG as u64 {
+        // The rt_sigaction syscall: the set size, then the copy of `act` (EFAULT), then
+        // do_sigaction()'s signal checks; `oact` is written after the change.
+        if setsize != 8 {
             return Err(Errno::EINVAL);
         }
-        let idx = (sig - 1) as usize;
         let new = if act != 0 {
-            if sig == u64::from(SIGKILL) || sig == u64::from(SIGSTOP) {
-                return Err(Errno::EINVAL);
-            }
             Some(SigAction {
                 handler: u.get_user_u64(act)?,
                 flags: u.get_user_u64(act + 8)?,
@@ -406,14 +406,25 @@ impl SignalState {
         } else {
             None
         };
+        if sig == 0
+            || sig > NSIG as u64
+            || (new.is_some() && (sig == u64::from(SIGKILL) || sig == u64::from(SIGSTOP)))
+        {
+            return Err(Errno::EINVAL);
+        }
+        let idx = (sig - 1) as usize;
+        let old = {
+            let mut actions = self.sighand.action.lock();
+            let old = actions[idx];
+            if let Some(n) = new {
+                actions[idx] = n;
+            }
+            old
+        };
         if oact != 0 {
-            let old = self.sighand.action.lock()[idx];
             u.put_user_u64(oact, old.handler)?;
             u.put_user_u64(oact + 8, old.flags)?;
             u.put_user_u64(oact + 16, old.mask)?;
-        }
-        if let Some(n) = new {
-            self.sighand.action.lock()[idx] = n;
         }
         Ok(0)
     }
@@ -453,10 +464,16 @@ impl SignalState {
         Ok(0)
     }
 
-    /// `sigaltstack(ss, old_ss)` (`stack_t` = `ss_sp`, `ss_flags` (int, padded), `ss_size`).
+    /// `sigaltstack(ss, old_ss)` (`stack_t` = `ss_sp`, `ss_flags` (int, padded), `ss_size`),
+    /// as `do_sigaltstack()`: `ss` is read first, then the checks in Linux's order; the
+    /// old stack is written to `old_ss` after the new one is set. `ss_flags` is 0,
+    /// `SS_ONSTACK` (accepted as 0 for old programs) or `SS_DISABLE`, with or without
+    /// `SS_AUTODISARM`.
     ///
     /// # Errors
-    /// `EINVAL` for bad flags, `ENOMEM` for a stack smaller than MINSIGSTKSZ, `EFAULT`.
+    /// `EFAULT` for an unreadable `ss`; `EPERM` while running on the alternate stack;
+    /// `EINVAL` for other flags; `ENOMEM` for a stack smaller than `MINSIGSTKSZ`; `EFAULT`
+    /// for an unwritable `old_ss`.
     pub fn sys_sigaltstack(
         &mut self,
         u: &mut dyn UserAccess,
@@ -464,38 +481,34 @@ impl SignalState {
         old: u64,
         sp: u64,
     ) -> KResult<u64> {
+        const SS_AUTODISARM: u32 = 1 << 31;
         let (alt_sp, alt_flags, alt_size) = self.altstack;
         let on_stack = alt_flags & SS_DISABLE == 0 && sp.wrapping_sub(alt_sp) < alt_size;
-        let new = if ss != 0 {
+        if ss != 0 {
             let sp = u.get_user_u64(ss)?;
             let flags = u.get_user_u64(ss + 8)? as u32;
             let size = u.get_user_u64(ss + 16)?;
-            if flags & !(SS_DISABLE | (1 << 31)) != 0 {
+            if on_stack {
+                // The alternate stack cannot be changed while running on it.
+                return Err(Errno::EPERM);
+            }
+            let mode = flags & !SS_AUTODISARM;
+            if mode != 0 && mode != SS_ONSTACK && mode != SS_DISABLE {
                 return Err(Errno::EINVAL);
             }
-            if flags & SS_DISABLE == 0 && size < MINSIGSTKSZ {
+            self.altstack = if mode == SS_DISABLE {
+                (0, SS_DISABLE, 0)
+            } else if size < MINSIGSTKSZ {
                 return Err(Errno::ENOMEM);
-            }
-            Some((sp, flags, size))
-        } else {
-            None
-        };
-        if new.is_some() && on_stack {
-            // The alternate stack cannot be changed while running on it.
-            return Err(Errno::EPERM);
+            } else {
+                (sp, flags & SS_AUTODISARM, size)
+            };
         }
         if old != 0 {
             let flags = if on_stack { SS_ONSTACK } else { alt_flags };
             u.put_user_u64(old, alt_sp)?;
             u.put_user_u64(old + 8, u64::from(flags))?;
             u.put_user_u64(old + 16, alt_size)?;
-        }
-        if let Some(n) = new {
-            self.altstack = if n.1 & SS_DISABLE != 0 {
-                (0, SS_DISABLE, 0)
-            } else {
-                n
-            };
         }
         Ok(0)
     }
