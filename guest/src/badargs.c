@@ -19,7 +19,10 @@
  *   - kill(-1, sig) reaches every process but init and the caller; ESRCH when there is
  *     none; a process group that does not exist is ESRCH;
  *   - mremap with a huge old length is EINVAL and leaves the stack mapped;
- *   - execve under a 256 KiB RLIMIT_STACK allows only ARG_MAX (128 KiB).
+ *   - execve under a 256 KiB RLIMIT_STACK allows only ARG_MAX (128 KiB);
+ *   - a system-call number with bits above 31 set is ENOSYS (riscv compares the whole a7;
+ *     qemu-user truncates it to an int), riscv_flush_icache with an unknown flag is
+ *     EINVAL (qemu-user 7.2 ignores the flags).
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -313,6 +316,20 @@ static void exec_small_rlimit(void)
     free(s);
 }
 
+/* arch/riscv/kernel/traps.c do_trap_ecall_u(): `long syscall = regs->a7` is compared with
+ * NR_syscalls whole, so (1 << 32) | SYS_getpid is no system call; arch/riscv/kernel/
+ * sys_riscv.c riscv_flush_icache: flags other than SYS_RISCV_FLUSH_ICACHE_LOCAL are
+ * EINVAL. */
+static void arch_cases(void)
+{
+    long r = syscall((1L << 32) | SYS_getpid);
+    printf("syscall (1 << 32) | getpid: %s\n", r < 0 ? errname(errno) : "a pid");
+    r = syscall(SYS_riscv_flush_icache, 0, 0, 2);
+    printf("riscv_flush_icache unknown flag: %s\n", r < 0 ? errname(errno) : "OK");
+    r = syscall(SYS_riscv_flush_icache, 0, 0, 1);
+    printf("riscv_flush_icache SYS_RISCV_FLUSH_ICACHE_LOCAL: %s\n", r < 0 ? errname(errno) : "OK");
+}
+
 int main(int argc, char **argv)
 {
     self = argv[0];
@@ -327,6 +344,7 @@ int main(int argc, char **argv)
         kill_all_cases();
         mremap_cases();
         exec_small_rlimit();
+        arch_cases();
         printf("done\n");
         return 0;
     }

@@ -657,6 +657,17 @@ static void time_cases(void)
     T("getrandom unknown flag, unmapped (EINVAL first)", S(SYS_getrandom, BAD, 16, 0x10));
 }
 
+/* A raw clone(flags, 0, ptid): a child that is made exits at once and is reaped. */
+static long clone_raw(unsigned long flags, void *ptid)
+{
+    long r = S(SYS_clone, flags, 0, ptid, 0, 0);
+    if (r == 0)
+        _exit(0);
+    if (r > 0)
+        waitpid((pid_t)r, NULL, __WALL);
+    return r > 0 ? 0 : r;
+}
+
 static void proc_cases(void)
 {
     int st;
@@ -684,6 +695,9 @@ static void proc_cases(void)
     }
     T("waitid WNOHANG, child running", S(SYS_waitid, P_PID, c, &si, WEXITED | WNOHANG, NULL));
     TV("wait4 WNOHANG, child running", S(SYS_wait4, c, &st, WNOHANG, NULL));
+    T("wait4 WNOHANG, a process group with no child", S(SYS_wait4, -0x3ffff0, &st, WNOHANG, NULL));
+    T("waitid P_PGID with no child, WNOHANG", S(SYS_waitid, P_PGID, 0x3ffff0, &si, WEXITED | WNOHANG, NULL));
+    T("waitid P_PID of a non-child", S(SYS_waitid, P_PID, 1, &si, WEXITED | WNOHANG, NULL));
     /* kernel/sched/syscalls.c sched_getaffinity: any task, not just the caller's */
     unsigned long mask[16];
     T("sched_getaffinity of a child", S(SYS_sched_getaffinity, c, sizeof mask, mask));
@@ -694,6 +708,13 @@ static void proc_cases(void)
     T("sched_getaffinity unmapped", S(SYS_sched_getaffinity, 0, sizeof mask, BAD));
     kill(c, SIGKILL);
     waitpid(c, &st, 0);
+    /* kernel/fork.c copy_process(): flag combinations refused before anything is made */
+    T("clone CLONE_THREAD without CLONE_SIGHAND", clone_raw(CLONE_THREAD | SIGCHLD, NULL));
+    T("clone CLONE_SIGHAND without CLONE_VM", clone_raw(CLONE_SIGHAND | SIGCHLD, NULL));
+    T("clone CLONE_NEWNS|CLONE_FS", clone_raw(CLONE_NEWNS | CLONE_FS | SIGCHLD, NULL));
+    T("clone CLONE_NEWUSER|CLONE_FS", clone_raw(CLONE_NEWUSER | CLONE_FS | SIGCHLD, NULL));
+    /* kernel_clone(): a parent_tid that cannot be written does not stop the fork */
+    T("clone CLONE_PARENT_SETTID to unmapped memory", clone_raw(CLONE_PARENT_SETTID | SIGCHLD, BAD));
     /* kernel/sys.c */
     T("getpgid no such pid", S(SYS_getpgid, 0x3fffff));
     T("getpgid -1", S(SYS_getpgid, -1));

@@ -1484,8 +1484,8 @@ impl Kernel<'_> {
     ///
     /// # Errors
     /// `EINVAL` for a combination `copy_process()` refuses ([`clone_flags_valid`]);
-    /// `EFAULT` for a `parent_tid`/`child_tid` store that faults; `ENOMEM` if the
-    /// address space cannot be copied.
+    /// `ENOMEM` if the address space cannot be copied. A `parent_tid`/`child_tid` store
+    /// that faults is ignored, as Linux ignores it.
     fn sys_clone(&mut self, hart: &mut Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         use clone::*;
         let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
@@ -1515,14 +1515,17 @@ impl Kernel<'_> {
             MmUsers::new(parent_mm.mmap_write_lock().dup_mmap(asid)?)
         };
         let ctx = copy_thread(hart, flags, newsp, tls);
+        // kernel_clone()'s put_user() to parent_tid and schedule_tail()'s to child_tid
+        // ignore a fault: the child exists either way.
         if flags & CLONE_PARENT_SETTID != 0 {
-            parent_mm
+            let _ = parent_mm
                 .mmap_write_lock()
-                .copy_to_user(ptid, &child_tid.to_le_bytes())?;
+                .copy_to_user(ptid, &child_tid.to_le_bytes());
         }
         if flags & CLONE_CHILD_SETTID != 0 {
-            mm.mmap_write_lock()
-                .copy_to_user(ctid, &child_tid.to_le_bytes())?;
+            let _ = mm
+                .mmap_write_lock()
+                .copy_to_user(ctid, &child_tid.to_le_bytes());
         }
         let mut child = parent.copy_process(child_tid, share, mm, ctx, share_vm && !vfork);
         // copy_process(): CLONE_PARENT re-uses the parent's parent and the exit signal of
@@ -1894,6 +1897,10 @@ impl Kernel<'_> {
         if target == i32::MIN {
             return Err(Errno::ESRCH);
         }
+        // A process group other than init's (the only one here) has no child in it.
+        if target < -1 && target != -(INIT_PID as i32) {
+            return Err(Errno::ECHILD);
+        }
         let which = if target > 0 {
             Some(target as u32)
         } else {
@@ -1941,6 +1948,7 @@ impl Kernel<'_> {
             wait::P_PID => Some(id as u32),
             // One process group (init's) holds every process.
             wait::P_PGID | P_PIDFD if id < 0 => return Err(Errno::EINVAL),
+            wait::P_PGID if id != 0 && id as u32 != INIT_PID => return Err(Errno::ECHILD),
             wait::P_PGID => None,
             // pidfd_get_pid(): no descriptor is a pidfd here.
             P_PIDFD => return Err(Errno::EBADF),
