@@ -64,3 +64,8 @@ s/^process_vm_readv remote unmapped: ENOSYS$/process_vm_readv remote unmapped: E
 s/^process_vm_readv local iov unmapped: ENOSYS$/process_vm_readv local iov unmapped: EFAULT/
 s/^process_vm_readv no such pid, unknown flag (EINVAL first): ENOSYS$/process_vm_readv no such pid, unknown flag (EINVAL first): EINVAL/
 s/^process_vm_writev liovcnt 0: ENOSYS$/process_vm_writev liovcnt 0: OK 0/
+# fs/exec.c do_execveat_common(): alloc_bprm() opens the file (do_open_execat(): ENOENT,
+# EACCES) before count() reads argv and envp (qemu-user copies them from the guest first).
+s/^execve missing, unmapped argv (ENOENT first): EFAULT$/execve missing, unmapped argv (ENOENT first): ENOENT/
+s/^execve a directory, unmapped envp (EACCES first): EFAULT$/execve a directory, unmapped envp (EACCES first): EACCES/
+s/^execve not executable, unmapped argv (EACCES first): EFAULT$/execve not executable, unmapped argv (EACCES first): EACCES/

@@ -503,6 +503,10 @@ static void path_cases(int dirfd)
     T("execve a directory", S(SYS_execve, DIR_, NULL, NULL));
     T("execve not executable", S(SYS_execve, DIR_ "/f", NULL, NULL));
     T("execve unmapped path", S(SYS_execve, BAD, NULL, NULL));
+    /* fs/exec.c alloc_bprm() opens the file before count() reads argv */
+    T("execve missing, unmapped argv (ENOENT first)", S(SYS_execve, DIR_ "/none", BAD, NULL));
+    T("execve a directory, unmapped envp (EACCES first)", S(SYS_execve, DIR_, NULL, BAD));
+    T("execve not executable, unmapped argv (EACCES first)", S(SYS_execve, DIR_ "/f", BAD, NULL));
 }
 
 static volatile sig_atomic_t got;

@@ -130,8 +130,12 @@ mod wait {
     pub const WSTOPPED: u64 = 2;
     pub const WCONTINUED: u64 = 8;
     pub const WNOWAIT: u64 = 0x0100_0000;
+    /// `__WCLONE`: wait for "clone" children only (exit signal other than SIGCHLD).
+    pub const WCLONE: u64 = 0x8000_0000;
+    /// `__WALL`: wait for every child.
+    pub const WALL: u64 = 0x4000_0000;
     /// `__WNOTHREAD | __WALL | __WCLONE`: the options both calls also take.
-    pub const W_KERNEL_BITS: u64 = 0x2000_0000 | 0x4000_0000 | 0x8000_0000;
+    pub const W_KERNEL_BITS: u64 = 0x2000_0000 | WALL | WCLONE;
     /// `wait4`'s options (`kernel_wait4()`).
     pub const WAIT4_OPTIONS: u64 = WNOHANG | WSTOPPED | WCONTINUED | W_KERNEL_BITS;
     /// `waitid`'s options (`kernel_waitid()`).
@@ -1590,6 +1594,9 @@ impl Kernel<'_> {
                 .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
+        // alloc_bprm() opens the file first (do_open_execat(): ENOENT, EACCES...), then
+        // the argument strings are counted and copied.
+        let (_, image) = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
         // Bounded copies checked as Linux checks them: E2BIG/EFAULT leave the caller as
         // it was. The new stack's AT_EXECFN string is exe_path, so that is what is charged.
         let rlim_stack = crate::exec::stack_rlimit_bytes(task);
@@ -1601,7 +1608,6 @@ impl Kernel<'_> {
             rlim_stack,
         )?;
         drop(old_mm);
-        let (_, image) = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
         parse_elf(&image).map_err(|e| e.errno())?;
         // Point of no return. de_thread(): the other threads die and the caller takes
         // the leader's id; exec_mm_release() clears its child_tid and robust list.
@@ -1664,6 +1670,8 @@ impl Kernel<'_> {
             if let Some(mut me) = self.tasks.remove(&tid) {
                 me.tid = tgid;
                 me.signal.lock().threads = vec![tgid];
+                // de_thread(): "tsk->exit_signal = SIGCHLD" (a thread had none).
+                me.exit_signal = SIGCHLD;
                 self.tasks.insert(tgid, me);
             }
         }
@@ -1863,9 +1871,15 @@ impl Kernel<'_> {
         self.epoch += 1;
     }
 
-    /// Finds a child process of `tgid` matching `which` (`Some(child)` or any) that is
-    /// a zombie. `Err(ECHILD)` if there is no matching child at all.
-    fn find_zombie(&self, tgid: u32, which: Option<u32>) -> KResult<Option<(u32, ExitStatus)>> {
+    /// Finds a child process of `tgid` matching `which` (`Some(child)` or any) and the
+    /// `__WALL`/`__WCLONE` bits of `options` (`eligible_child()`) that is a zombie.
+    /// `Err(ECHILD)` if there is no matching child at all.
+    fn find_zombie(
+        &self,
+        tgid: u32,
+        which: Option<u32>,
+        options: u64,
+    ) -> KResult<Option<(u32, ExitStatus)>> {
         let mut any = false;
         for (&cpid, c) in &self.tasks {
             if c.tid != c.tgid
@@ -1873,6 +1887,12 @@ impl Kernel<'_> {
                 || which.is_some_and(|w| w != cpid)
                 || c.signal.ppid() != tgid
             {
+                continue;
+            }
+            // eligible_child(): without __WALL, a "clone" child (exit signal other than
+            // SIGCHLD) is waited for with __WCLONE only, any other child without it.
+            let clone_child = c.exit_signal != SIGCHLD;
+            if options & wait::WALL == 0 && clone_child != (options & wait::WCLONE != 0) {
                 continue;
             }
             any = true;
@@ -1889,7 +1909,9 @@ impl Kernel<'_> {
 
     /// `wait4(pid, wstatus, options, rusage)`.
     fn sys_wait4(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
-        let (target, wstatus, options, rusage) = (a[0] as i64 as i32, a[1], a[2], a[3]);
+        // `int options`: __WCLONE (bit 31) arrives sign-extended.
+        let (target, wstatus, options, rusage) =
+            (a[0] as i64 as i32, a[1], a[2] as u32 as u64, a[3]);
         if options & !wait::WAIT4_OPTIONS != 0 {
             return Err(Errno::EINVAL);
         }
@@ -1907,7 +1929,7 @@ impl Kernel<'_> {
             None
         };
         let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
-        match self.find_zombie(tgid, which)? {
+        match self.find_zombie(tgid, which, options)? {
             Some((cpid, st)) => {
                 // The wait status word: exit code in bits 15:8, or the killing signal.
                 let word: u32 = match child_status(st) {
@@ -1935,7 +1957,7 @@ impl Kernel<'_> {
     /// `waitid(idtype, id, infop, options, rusage)`.
     fn sys_waitid(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         // kernel_waitid()'s checks, in its order; `id` is a `pid_t`.
-        let (idtype, id, infop, options) = (a[0], a[1] as u32 as i32, a[2], a[3]);
+        let (idtype, id, infop, options) = (a[0], a[1] as u32 as i32, a[2], a[3] as u32 as u64);
         const P_PIDFD: u64 = 3;
         if options & !wait::WAITID_OPTIONS != 0
             || options & (wait::WEXITED | wait::WSTOPPED | wait::WCONTINUED) == 0
@@ -1955,7 +1977,7 @@ impl Kernel<'_> {
             _ => return Err(Errno::EINVAL),
         };
         let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
-        let found = self.find_zombie(tgid, which)?;
+        let found = self.find_zombie(tgid, which, options)?;
         let mm = self
             .tasks
             .get(&tid)

@@ -218,12 +218,16 @@ pub fn force_sig(state: &mut SignalState, thread_pending: &mut Vec<SigInfo>, sig
     });
 }
 
-/// `rt_sigreturn`: restores the registers, FP state and signal mask saved by
-/// [`setup_rt_frame`] from the frame at the current `sp`.
+/// `rt_sigreturn` (arch/riscv/kernel/signal.c `sys_rt_sigreturn()`): restores the
+/// registers, FP state and signal mask saved by [`setup_rt_frame`] from the frame at the
+/// current `sp`, then the alternate stack from `uc_stack` (`restore_altstack()`: its
+/// errors are ignored, as Linux squashes all but `EFAULT`).
 ///
 /// # Errors
-/// `EFAULT` if the frame cannot be read; the caller then forces SIGSEGV ([`force_sig`]),
-/// as `sys_rt_sigreturn`'s `badframe` path does, nothing restored.
+/// `EFAULT` if the frame cannot be read; `EINVAL` if the word after the FP state
+/// (`sc_extdesc.reserved`) is not 0 or the extension header that follows is not the end
+/// marker (`restore_sigcontext()`: magic 0, size 0; this hart has no V state). The caller
+/// then forces SIGSEGV ([`force_sig`]), as the `badframe` path does, nothing restored.
 pub fn restore_sigframe(
     u: &mut dyn UserAccess,
     ctx: &mut UserContext,
@@ -239,6 +243,11 @@ pub fn restore_sigframe(
     };
     let uc = SIGINFO_SIZE;
     let mc = uc + UC_MCONTEXT;
+    // sc_extdesc: `reserved` at 516, then `hdr` {magic, size} at 520 of sc_fpregs.
+    let ext = mc + SC_FPREGS + 516;
+    if get(ext) != 0 || get(ext + 4) != 0 {
+        return Err(Errno::EINVAL);
+    }
     ctx.pc = get(mc);
     for r in 1..32u64 {
         ctx.x[r as usize] = get(mc + 8 * r);
@@ -248,6 +257,8 @@ pub fn restore_sigframe(
     }
     ctx.fcsr = (get(mc + SC_FPREGS + 256) as u32) & 0xff;
     state.blocked = get(uc + 40) & !(bit(SIGKILL) | bit(SIGSTOP));
+    // restore_altstack(): do_sigaltstack() from uc_stack at the restored sp.
+    let _ = state.sys_sigaltstack(u, frame + uc + 16, 0, ctx.x[2]);
     Ok(())
 }
 
