@@ -209,6 +209,7 @@ image_tests!(
     parallel = "parallel",
     faults = "faults",
     badargs = "badargs",
+    badargs2 = "badargs2",
     pollpipe = "pollpipe",
     starve = "starve",
 );
@@ -238,6 +239,7 @@ fn every_image_with_a_reference_is_tested() {
         "parallel",
         "faults",
         "badargs",
+        "badargs2",
         "pollpipe",
         "starve",
     ];

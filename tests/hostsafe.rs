@@ -256,16 +256,26 @@ fn a_file_that_fits_the_tmpfs_is_copied() {
 ///   `do_notify_parent()` sends only `valid_signal(sig) && sig`, so 127 kills nobody and
 ///   the child is a `__WALL` child; a valid custom signal is delivered; `CLONE_PARENT`
 ///   takes the parent's group leader's exit signal (`copy_process()`); init may not use it
-///   (`SIGNAL_UNKILLABLE` → `EINVAL`).
+///   (`SIGNAL_UNKILLABLE` → `EINVAL`). `eligible_child()`: without `__WALL`, a child
+///   whose exit signal is not SIGCHLD is a "clone" child, waited for with `__WCLONE`
+///   only, and a SIGCHLD child only without it (`ECHILD` otherwise).
 /// - kill (`kill_something_info()`): -1 signals every process with pid > 1 outside the
 ///   caller's thread group, `ESRCH` if there is none; a group that does not exist is
 ///   `ESRCH` (`__kill_pgrp_info()`).
+/// - rt_sigreturn (arch/riscv/kernel/signal.c `restore_sigcontext()`): the word after the
+///   FP state (`sc_extdesc.reserved`) must be 0 and the extension header the end marker
+///   (magic 0, size 0), else `badframe` forces SIGSEGV (qemu-user checks neither);
+///   `restore_altstack()` makes the frame's `uc_stack` the alternate stack (native Linux
+///   prints the same line).
 /// - mremap (mm/mremap.c): a shrinking remap is `do_vmi_munmap(addr + new_len, old_len -
 ///   new_len)`, `EINVAL` when that range leaves user space; `PAGE_ALIGN(~0)` wraps to 0,
 ///   and a zero `old_len` on a private mapping is `EINVAL` (`vma_to_resize()`); a new
 ///   length no `get_unmapped_area()` can place is `ENOMEM`.
 /// - execve under a 256 KiB stack rlimit: `bprm_stack_limits()` allows max(256K / 4,
 ///   `ARG_MAX`) = 128 KiB.
+/// - riscv's `do_trap_ecall_u()` compares the whole `a7` (a `long`) with `NR_syscalls`:
+///   `(1 << 32) | __NR_getpid` is `ENOSYS` (qemu-user truncates it to an `int`);
+///   `riscv_flush_icache` refuses flags other than `SYS_RISCV_FLUSH_ICACHE_LOCAL`.
 #[test]
 fn bad_arguments_get_linux_answers() {
     let o = common::run_with(
@@ -285,6 +295,12 @@ grandchild reaped by the grandparent without __WALL: yes
 CLONE_PARENT child: exited 9
 SIGUSR1 handler ran 1 time(s)
 clone(CLONE_PARENT) from init: EINVAL
+exit signal 0: waitpid without __WCLONE: ECHILD, with __WCLONE: reaped
+exit signal 10: waitpid without __WCLONE: ECHILD, with __WCLONE: reaped
+exit signal 64: waitpid without __WCLONE: ECHILD, with __WCLONE: reaped
+exit signal 65: waitpid without __WCLONE: ECHILD, with __WCLONE: reaped
+exit signal 255: waitpid without __WCLONE: ECHILD, with __WCLONE: reaped
+SIGCHLD child: waitpid with __WCLONE: ECHILD, without: reaped
 kill(-1, 0) alone: ESRCH
 kill(-4000, 0) (no such group): ESRCH
 kill(-1, SIGTERM) from init: OK
@@ -292,6 +308,10 @@ child: killed by signal 15
 child: killed by signal 15
 kill(-1, SIGUSR2) from a child with no siblings: exited 103
 init's SIGUSR2 handler ran 0 time(s)
+rt_sigreturn with a nonzero sc_extdesc.reserved: killed by signal 11
+rt_sigreturn with a nonzero extension magic: killed by signal 11
+rt_sigreturn with a nonzero extension size: killed by signal 11
+alternate stack after a handler set uc_stack: the new one, size 65536, flags 0
 mremap(old_len 1<<46, new_len 4096): EINVAL
 mremap(old_len ~0 - 4095): EINVAL
 mremap(old_len ~0, wraps to 0, private): EINVAL
@@ -299,6 +319,9 @@ mremap(new_len ~0 - 4095): ENOMEM
 mremap(old_len past the mapping, shrinking): OK
 stack still mapped: 5, mapping still reads 1
 execve 2 x 100000 bytes under a 256 KiB stack rlimit (ARG_MAX = 128 KiB): E2BIG, caller carries on
+syscall (1 << 32) | getpid: ENOSYS
+riscv_flush_icache unknown flag: EINVAL
+riscv_flush_icache SYS_RISCV_FLUSH_ICACHE_LOCAL: OK
 done
 ";
     assert_eq!(String::from_utf8_lossy(&o.stdout), want);

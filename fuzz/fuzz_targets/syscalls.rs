@@ -24,6 +24,10 @@ use dirtybit::guestos::HostStreams;
 use dirtybit::{run_image, RunOptions};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "program.rs"]
+mod program;
+use program::{le_words, next_call, put, static_elf};
+
 /// Link address of the single `PT_LOAD` (file offset 0).
 const BASE: u64 = 0x10000;
 /// File offset of the code (entry point = `BASE + CODE_OFF`).
@@ -71,36 +75,12 @@ const CODE: [u32; 18] = [
     0x0000_0073,
 ];
 
-fn put(image: &mut [u8], off: usize, bytes: &[u8]) {
-    image[off..off + bytes.len()].copy_from_slice(bytes);
-}
-
 /// Builds the ELF image for `calls` (already adjusted) and the scratch initialiser.
 fn build_image(calls: &[[u64; 7]], scratch_init: &[u8]) -> Vec<u8> {
     let scratch_off = RECORDS_OFF + calls.len() * 56;
     let file_len = scratch_off + scratch_init.len();
-    let mut img = vec![0u8; file_len];
-    // ELF header (ELF64, little-endian, ET_EXEC, EM_RISCV, one program header).
-    put(&mut img, 0, b"\x7fELF\x02\x01\x01");
-    put(&mut img, 0x10, &2u16.to_le_bytes()); // e_type = ET_EXEC
-    put(&mut img, 0x12, &243u16.to_le_bytes()); // e_machine = EM_RISCV
-    put(&mut img, 0x14, &1u32.to_le_bytes()); // e_version
-    put(&mut img, 0x18, &(BASE + CODE_OFF as u64).to_le_bytes()); // e_entry
-    put(&mut img, 0x20, &64u64.to_le_bytes()); // e_phoff
-    put(&mut img, 0x34, &64u16.to_le_bytes()); // e_ehsize
-    put(&mut img, 0x36, &56u16.to_le_bytes()); // e_phentsize
-    put(&mut img, 0x38, &1u16.to_le_bytes()); // e_phnum
-
-    // PT_LOAD, RWX, offset 0 at BASE, bss covering the scratch area.
-    let ph = 64;
-    put(&mut img, ph, &1u32.to_le_bytes());
-    put(&mut img, ph + 4, &7u32.to_le_bytes());
-    put(&mut img, ph + 16, &BASE.to_le_bytes());
-    put(&mut img, ph + 24, &BASE.to_le_bytes());
-    put(&mut img, ph + 32, &(file_len as u64).to_le_bytes());
     let memsz = (scratch_off as u64) + SCRATCH_LEN;
-    put(&mut img, ph + 40, &memsz.to_le_bytes());
-    put(&mut img, ph + 48, &0x1000u64.to_le_bytes());
+    let mut img = static_elf(BASE, BASE + CODE_OFF as u64, file_len, memsz);
     for (i, w) in CODE.iter().enumerate() {
         put(&mut img, CODE_OFF + 4 * i, &w.to_le_bytes());
     }
@@ -124,24 +104,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let count = usize::from(count) % (MAX_CALLS + 1);
     let scratch = BASE + (RECORDS_OFF + count * 56) as u64;
-    let mut words = rest.chunks(8).map(|c| {
-        let mut b = [0u8; 8];
-        b[..c.len()].copy_from_slice(c);
-        u64::from_le_bytes(b)
-    });
+    let mut words = le_words(rest);
     let mut calls = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut call = [0u64; 7];
-        for v in &mut call {
-            *v = words.next().unwrap_or(0);
-        }
-        call[0] &= 0x1ff;
-        for a in &mut call[1..] {
-            if *a >> 56 == 0xaa {
-                *a = scratch + (*a & 0xffff);
-            }
-        }
-        calls.push(call);
+        calls.push(next_call(&mut words, scratch));
     }
     let used = (count * 56).min(rest.len());
     let init = &rest[used..];

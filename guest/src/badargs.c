@@ -15,11 +15,17 @@
  * and range-checks mremap itself, and kill(-1) on the host would reach every process):
  *   - clone with an invalid exit signal succeeds and the parent is not signalled
  *     (do_notify_parent: valid_signal()); CLONE_PARENT takes the parent's exit signal; a
- *     valid custom exit signal is delivered;
+ *     valid custom exit signal is delivered; a child whose exit signal is not SIGCHLD is
+ *     waited for with __WCLONE only (eligible_child()), a SIGCHLD child without it;
  *   - kill(-1, sig) reaches every process but init and the caller; ESRCH when there is
  *     none; a process group that does not exist is ESRCH;
  *   - mremap with a huge old length is EINVAL and leaves the stack mapped;
- *   - execve under a 256 KiB RLIMIT_STACK allows only ARG_MAX (128 KiB).
+ *   - execve under a 256 KiB RLIMIT_STACK allows only ARG_MAX (128 KiB);
+ *   - a system-call number with bits above 31 set is ENOSYS (riscv compares the whole a7;
+ *     qemu-user truncates it to an int), riscv_flush_icache with an unknown flag is
+ *     EINVAL (qemu-user 7.2 ignores the flags);
+ *   - rt_sigreturn of a frame whose word after the FP state, or extension header, is not
+ *     0 kills with SIGSEGV; a handler's uc_stack becomes the alternate stack.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -33,6 +39,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "errname.h"
@@ -244,6 +251,35 @@ static void clone_cases(void)
     signal(SIGUSR1, SIG_DFL);
 }
 
+/* kernel/exit.c eligible_child(): without __WALL, a child whose exit signal is not SIGCHLD
+ * (a "clone" child) is waited for only with __WCLONE, and then only such children. */
+static void clone_child_waits(void)
+{
+    int sigs[] = {0, SIGUSR1, 64, 65, 255};
+    signal(SIGUSR1, SIG_IGN);
+    signal(64, SIG_IGN);
+    for (int i = 0; i < 5; i++) {
+        pid_t pid = raw_clone((unsigned long)sigs[i]);
+        if (pid == 0)
+            _exit(5);
+        int st = 0;
+        pid_t w = waitpid(pid, &st, 0);
+        printf("exit signal %d: waitpid without __WCLONE: %s", sigs[i], w < 0 ? errname(errno) : "reaped");
+        w = waitpid(pid, &st, __WCLONE);
+        printf(", with __WCLONE: %s\n", w == pid ? "reaped" : errname(errno));
+    }
+    pid_t pid = raw_clone(SIGCHLD);
+    if (pid == 0)
+        _exit(6);
+    int st = 0;
+    pid_t w = waitpid(pid, &st, __WCLONE | WNOHANG);
+    printf("SIGCHLD child: waitpid with __WCLONE: %s", w < 0 ? errname(errno) : "found");
+    w = waitpid(pid, &st, 0);
+    printf(", without: %s\n", w == pid ? "reaped" : errname(errno));
+    signal(SIGUSR1, SIG_DFL);
+    signal(64, SIG_DFL);
+}
+
 static void kill_all_cases(void)
 {
     printf("kill(-1, 0) alone: %s\n", kill(-1, 0) < 0 ? errname(errno) : "OK");
@@ -313,6 +349,75 @@ static void exec_small_rlimit(void)
     free(s);
 }
 
+/* arch/riscv/kernel/signal.c restore_sigcontext(): the word after the FP state
+ * (sc_extdesc.reserved) must be 0 and the extension header after it the end marker
+ * (magic 0, size 0), else badframe: force_sig(SIGSEGV). restore_altstack(): uc_stack is
+ * the alternate stack after the return. */
+static int frame_word; /* u32 index into __fpregs to corrupt: 129 reserved, 130 magic */
+static char new_altstack[65536];
+static void corrupting_handler(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig;
+    (void)si;
+    ucontext_t *uc = ctx;
+    uint32_t *fp = (uint32_t *)&uc->uc_mcontext.__fpregs;
+    if (frame_word)
+        fp[frame_word] = 0x1234;
+    else {
+        uc->uc_stack.ss_sp = new_altstack;
+        uc->uc_stack.ss_size = sizeof new_altstack;
+        uc->uc_stack.ss_flags = 0;
+    }
+}
+
+static void sigreturn_frame_cases(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = corrupting_handler;
+    sa.sa_flags = SA_SIGINFO;
+    int words[] = {129, 130, 131};
+    const char *names[] = {"sc_extdesc.reserved", "extension magic", "extension size"};
+    for (int i = 0; i < 3; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            frame_word = words[i];
+            sigaction(SIGUSR1, &sa, NULL);
+            raise(SIGUSR1);
+            _exit(0);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        char line[96];
+        snprintf(line, sizeof line, "rt_sigreturn with a nonzero %s", names[i]);
+        show_status(line, st);
+    }
+    frame_word = 0;
+    sigaction(SIGUSR1, &sa, NULL);
+    raise(SIGUSR1);
+    stack_t now;
+    sigaltstack(NULL, &now);
+    printf("alternate stack after a handler set uc_stack: %s, size %zu, flags %d\n",
+           now.ss_sp == new_altstack ? "the new one" : "unchanged", now.ss_size, now.ss_flags);
+    now.ss_flags = SS_DISABLE;
+    sigaltstack(&now, NULL);
+    signal(SIGUSR1, SIG_DFL);
+}
+
+/* arch/riscv/kernel/traps.c do_trap_ecall_u(): `long syscall = regs->a7` is compared with
+ * NR_syscalls whole, so (1 << 32) | SYS_getpid is no system call; arch/riscv/kernel/
+ * sys_riscv.c riscv_flush_icache: flags other than SYS_RISCV_FLUSH_ICACHE_LOCAL are
+ * EINVAL. */
+static void arch_cases(void)
+{
+    long r = syscall((1L << 32) | SYS_getpid);
+    printf("syscall (1 << 32) | getpid: %s\n", r < 0 ? errname(errno) : "a pid");
+    r = syscall(SYS_riscv_flush_icache, 0, 0, 2);
+    printf("riscv_flush_icache unknown flag: %s\n", r < 0 ? errname(errno) : "OK");
+    r = syscall(SYS_riscv_flush_icache, 0, 0, 1);
+    printf("riscv_flush_icache SYS_RISCV_FLUSH_ICACHE_LOCAL: %s\n", r < 0 ? errname(errno) : "OK");
+}
+
 int main(int argc, char **argv)
 {
     self = argv[0];
@@ -324,9 +429,12 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc == 2 && strcmp(argv[1], "linux") == 0) {
         clone_cases();
+        clone_child_waits();
         kill_all_cases();
+        sigreturn_frame_cases(); /* before mremap_cases, which may unmap the trampoline */
         mremap_cases();
         exec_small_rlimit();
+        arch_cases();
         printf("done\n");
         return 0;
     }

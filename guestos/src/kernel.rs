@@ -111,7 +111,7 @@ pub enum KernelError {
 }
 
 /// pid of the first process; when it exits the run ends (as a container's init).
-const INIT_PID: u32 = 1;
+pub(crate) const INIT_PID: u32 = 1;
 
 /// `clone` flags (`include/uapi/linux/sched.h`).
 mod clone {
@@ -140,6 +140,17 @@ mod wait {
     pub const WSTOPPED: u64 = 2;
     pub const WCONTINUED: u64 = 8;
     pub const WNOWAIT: u64 = 0x0100_0000;
+    /// `__WCLONE`: wait for "clone" children only (exit signal other than SIGCHLD).
+    pub const WCLONE: u64 = 0x8000_0000;
+    /// `__WALL`: wait for every child.
+    pub const WALL: u64 = 0x4000_0000;
+    /// `__WNOTHREAD | __WALL | __WCLONE`: the options both calls also take.
+    pub const W_KERNEL_BITS: u64 = 0x2000_0000 | WALL | WCLONE;
+    /// `wait4`'s options (`kernel_wait4()`).
+    pub const WAIT4_OPTIONS: u64 = WNOHANG | WSTOPPED | WCONTINUED | W_KERNEL_BITS;
+    /// `waitid`'s options (`kernel_waitid()`).
+    pub const WAITID_OPTIONS: u64 =
+        WNOHANG | WNOWAIT | WEXITED | WSTOPPED | WCONTINUED | W_KERNEL_BITS;
     pub const P_ALL: u64 = 0;
     pub const P_PID: u64 = 1;
     pub const P_PGID: u64 = 2;
@@ -1490,6 +1501,16 @@ impl Kernel<'_> {
                 let r = self.sys_pselect6(hart, tid, n, a);
                 self.finish(tid, n, a, r)
             }
+            nr::SYS_sched_getaffinity | nr::SYS_getpgid => {
+                // find_process_by_pid(): 0 is the caller; any task, zombies included.
+                let pid = a[0] as u32 as i32;
+                let found = pid == 0 || (pid > 0 && self.tasks.contains_key(&(pid as u32)));
+                let r = match self.tasks.get(&tid) {
+                    Some(task) => syscall::sys_find_task_call(task, n, a, found),
+                    None => return,
+                };
+                self.finish(tid, n, a, r)
+            }
             nr::SYS_process_vm_readv | nr::SYS_process_vm_writev => {
                 let write = n == nr::SYS_process_vm_writev;
                 let r = syscall::process_vm::sys_process_vm_rw(
@@ -1648,8 +1669,8 @@ impl Kernel<'_> {
     ///
     /// # Errors
     /// `EINVAL` for a combination `copy_process()` refuses ([`clone_flags_valid`]);
-    /// `EFAULT` for a `parent_tid`/`child_tid` store that faults; `ENOMEM` if the
-    /// address space cannot be copied.
+    /// `ENOMEM` if the address space cannot be copied. A `parent_tid`/`child_tid` store
+    /// that faults is ignored, as Linux ignores it.
     fn sys_clone(&mut self, hart: &mut Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         use clone::*;
         let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
@@ -1679,14 +1700,17 @@ impl Kernel<'_> {
             MmUsers::new(parent_mm.mmap_write_lock().dup_mmap(asid)?)
         };
         let ctx = copy_thread(hart, flags, newsp, tls);
+        // kernel_clone()'s put_user() to parent_tid and schedule_tail()'s to child_tid
+        // ignore a fault: the child exists either way.
         if flags & CLONE_PARENT_SETTID != 0 {
-            parent_mm
+            let _ = parent_mm
                 .mmap_write_lock()
-                .copy_to_user(ptid, &child_tid.to_le_bytes())?;
+                .copy_to_user(ptid, &child_tid.to_le_bytes());
         }
         if flags & CLONE_CHILD_SETTID != 0 {
-            mm.mmap_write_lock()
-                .copy_to_user(ctid, &child_tid.to_le_bytes())?;
+            let _ = mm
+                .mmap_write_lock()
+                .copy_to_user(ctid, &child_tid.to_le_bytes());
         }
         let mut child = parent.copy_process(child_tid, share, mm, ctx, share_vm && !vfork);
         // copy_process(): CLONE_PARENT re-uses the parent's parent and the exit signal of
@@ -1751,6 +1775,9 @@ impl Kernel<'_> {
                 .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
+        // alloc_bprm() opens the file first (do_open_execat(): ENOENT, EACCES...), then
+        // the argument strings are counted and copied.
+        let (_, image) = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
         // Bounded copies checked as Linux checks them: E2BIG/EFAULT leave the caller as
         // it was. The new stack's AT_EXECFN string is exe_path, so that is what is charged.
         let rlim_stack = crate::exec::stack_rlimit_bytes(task);
@@ -1762,7 +1789,6 @@ impl Kernel<'_> {
             rlim_stack,
         )?;
         drop(old_mm);
-        let (_, image) = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
         parse_elf(&image).map_err(|e| e.errno())?;
         // Point of no return. de_thread(): the other threads die and the caller takes
         // the leader's id; exec_mm_release() clears its child_tid and robust list.
@@ -1825,6 +1851,8 @@ impl Kernel<'_> {
             if let Some(mut me) = self.tasks.remove(&tid) {
                 me.tid = tgid;
                 me.signal.lock().threads = vec![tgid];
+                // de_thread(): "tsk->exit_signal = SIGCHLD" (a thread had none).
+                me.exit_signal = SIGCHLD;
                 self.tasks.insert(tgid, me);
             }
         }
@@ -2024,9 +2052,15 @@ impl Kernel<'_> {
         self.epoch += 1;
     }
 
-    /// Finds a child process of `tgid` matching `which` (`Some(child)` or any) that is
-    /// a zombie. `Err(ECHILD)` if there is no matching child at all.
-    fn find_zombie(&self, tgid: u32, which: Option<u32>) -> KResult<Option<(u32, ExitStatus)>> {
+    /// Finds a child process of `tgid` matching `which` (`Some(child)` or any) and the
+    /// `__WALL`/`__WCLONE` bits of `options` (`eligible_child()`) that is a zombie.
+    /// `Err(ECHILD)` if there is no matching child at all.
+    fn find_zombie(
+        &self,
+        tgid: u32,
+        which: Option<u32>,
+        options: u64,
+    ) -> KResult<Option<(u32, ExitStatus)>> {
         let mut any = false;
         for (&cpid, c) in &self.tasks {
             if c.tid != c.tgid
@@ -2034,6 +2068,12 @@ impl Kernel<'_> {
                 || which.is_some_and(|w| w != cpid)
                 || c.signal.ppid() != tgid
             {
+                continue;
+            }
+            // eligible_child(): without __WALL, a "clone" child (exit signal other than
+            // SIGCHLD) is waited for with __WCLONE only, any other child without it.
+            let clone_child = c.exit_signal != SIGCHLD;
+            if options & wait::WALL == 0 && clone_child != (options & wait::WCLONE != 0) {
                 continue;
             }
             any = true;
@@ -2050,17 +2090,19 @@ impl Kernel<'_> {
 
     /// `wait4(pid, wstatus, options, rusage)`.
     fn sys_wait4(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
-        let (target, wstatus, options, rusage) = (a[0] as i64 as i32, a[1], a[2], a[3]);
-        if options
-            & !(wait::WNOHANG
-                | wait::WSTOPPED
-                | wait::WCONTINUED
-                | 0x4000_0000
-                | 0x8000_0000
-                | 0x2000_0000)
-            != 0
-        {
+        // `int options`: __WCLONE (bit 31) arrives sign-extended.
+        let (target, wstatus, options, rusage) =
+            (a[0] as i64 as i32, a[1], a[2] as u32 as u64, a[3]);
+        if options & !wait::WAIT4_OPTIONS != 0 {
             return Err(Errno::EINVAL);
+        }
+        // kernel_wait4(): "-INT_MIN is not defined".
+        if target == i32::MIN {
+            return Err(Errno::ESRCH);
+        }
+        // A process group other than init's (the only one here) has no child in it.
+        if target < -1 && target != -(INIT_PID as i32) {
+            return Err(Errno::ECHILD);
         }
         let which = if target > 0 {
             Some(target as u32)
@@ -2068,7 +2110,7 @@ impl Kernel<'_> {
             None
         };
         let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
-        match self.find_zombie(tgid, which)? {
+        match self.find_zombie(tgid, which, options)? {
             Some((cpid, st)) => {
                 // The wait status word: exit code in bits 15:8, or the killing signal.
                 let word: u32 = match child_status(st) {
@@ -2095,18 +2137,28 @@ impl Kernel<'_> {
 
     /// `waitid(idtype, id, infop, options, rusage)`.
     fn sys_waitid(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
-        let (idtype, id, infop, options) = (a[0], a[1], a[2], a[3]);
-        if options & (wait::WEXITED | wait::WSTOPPED | wait::WCONTINUED) == 0 {
+        // kernel_waitid()'s checks, in its order; `id` is a `pid_t`.
+        let (idtype, id, infop, options) = (a[0], a[1] as u32 as i32, a[2], a[3] as u32 as u64);
+        const P_PIDFD: u64 = 3;
+        if options & !wait::WAITID_OPTIONS != 0
+            || options & (wait::WEXITED | wait::WSTOPPED | wait::WCONTINUED) == 0
+        {
             return Err(Errno::EINVAL);
         }
         let which = match idtype {
             wait::P_ALL => None,
-            wait::P_PID => Some(u32::try_from(id).map_err(|_| Errno::EINVAL)?),
+            wait::P_PID if id <= 0 => return Err(Errno::EINVAL),
+            wait::P_PID => Some(id as u32),
+            // One process group (init's) holds every process.
+            wait::P_PGID | P_PIDFD if id < 0 => return Err(Errno::EINVAL),
+            wait::P_PGID if id != 0 && id as u32 != INIT_PID => return Err(Errno::ECHILD),
             wait::P_PGID => None,
+            // pidfd_get_pid(): no descriptor is a pidfd here.
+            P_PIDFD => return Err(Errno::EBADF),
             _ => return Err(Errno::EINVAL),
         };
         let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
-        let found = self.find_zombie(tgid, which)?;
+        let found = self.find_zombie(tgid, which, options)?;
         let mm = self
             .tasks
             .get(&tid)
@@ -2304,16 +2356,10 @@ impl Kernel<'_> {
         flags: u64,
         req: u64,
     ) -> KResult<SyscallOutcome> {
-        use crate::syscall::misc::clock;
+        // clock_nanosleep(): the clock, then the timespec; `flags &= TIMER_ABSTIME`.
         const TIMER_ABSTIME: u64 = 1;
-        if flags & !TIMER_ABSTIME != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let realtime = match clk {
-            clock::REALTIME => true,
-            clock::MONOTONIC | clock::BOOTTIME | clock::PROCESS_CPUTIME_ID => false,
-            _ => return Err(Errno::EINVAL),
-        };
+        let realtime = crate::syscall::misc::KClock::for_nsleep(clk)?;
+        let flags = flags & TIMER_ABSTIME;
         let (sec, nsec) = self.get_timespec(tid, req)?;
         let t = futex::timespec_ns(sec, nsec)?;
         let (real, mono) = self.clock_now(hart);
@@ -2416,8 +2462,9 @@ impl Kernel<'_> {
     /// `kill_pid_info()` on any tid); `tkill`/`tgkill` queue on one task.
     ///
     /// # Errors
-    /// `EINVAL` for a bad signal number or a non-positive tid/tgid of `tkill`/`tgkill`;
-    /// `ESRCH` when the target does not exist (or is not in `tgid`).
+    /// `EINVAL` for a non-positive tid/tgid of `tkill`/`tgkill`; `ESRCH` when the target
+    /// does not exist (or is not in `tgid`), whatever the signal; then `EINVAL` for a bad
+    /// signal number (`check_kill_permission()` runs on a found target).
     fn sys_kill(
         &mut self,
         hart: &mut Hart<'_>,
@@ -2431,9 +2478,15 @@ impl Kernel<'_> {
             nr::SYS_tgkill => a[2],
             _ => a[1],
         } as u32 as i32 as i64 as u64;
-        if !signal::valid_signal(sig) {
-            return Err(Errno::EINVAL);
-        }
+        // The target is looked up first: ESRCH for a target that does not exist, bad
+        // signal or not; check_kill_permission()'s valid_signal() sees a target.
+        let valid = || {
+            if signal::valid_signal(sig) {
+                Ok(())
+            } else {
+                Err(Errno::EINVAL)
+            }
+        };
         let info = SigInfo {
             signo: sig as u8,
             code: if n == nr::SYS_kill {
@@ -2461,12 +2514,14 @@ impl Kernel<'_> {
             if tgid.is_some_and(|g| g as u32 != group) {
                 return Err(Errno::ESRCH);
             }
+            valid()?;
             if sig != 0 {
                 self.send_signal(hart, group, Some(target), info);
             }
             return Ok(SyscallOutcome::Return(0));
         }
         let targets = self.kill_targets(sender, a[0] as u32 as i32)?;
+        valid()?;
         if sig != 0 {
             for t in targets {
                 self.send_signal(hart, t, None, info);

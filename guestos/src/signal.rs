@@ -218,12 +218,16 @@ pub fn force_sig(state: &mut SignalState, thread_pending: &mut Vec<SigInfo>, sig
     });
 }
 
-/// `rt_sigreturn`: restores the registers, FP state and signal mask saved by
-/// [`setup_rt_frame`] from the frame at the current `sp`.
+/// `rt_sigreturn` (arch/riscv/kernel/signal.c `sys_rt_sigreturn()`): restores the
+/// registers, FP state and signal mask saved by [`setup_rt_frame`] from the frame at the
+/// current `sp`, then the alternate stack from `uc_stack` (`restore_altstack()`: its
+/// errors are ignored, as Linux squashes all but `EFAULT`).
 ///
 /// # Errors
-/// `EFAULT` if the frame cannot be read; the caller then forces SIGSEGV ([`force_sig`]),
-/// as `sys_rt_sigreturn`'s `badframe` path does, nothing restored.
+/// `EFAULT` if the frame cannot be read; `EINVAL` if the word after the FP state
+/// (`sc_extdesc.reserved`) is not 0 or the extension header that follows is not the end
+/// marker (`restore_sigcontext()`: magic 0, size 0; this hart has no V state). The caller
+/// then forces SIGSEGV ([`force_sig`]), as the `badframe` path does, nothing restored.
 pub fn restore_sigframe(
     u: &mut dyn UserAccess,
     ctx: &mut UserContext,
@@ -239,6 +243,11 @@ pub fn restore_sigframe(
     };
     let uc = SIGINFO_SIZE;
     let mc = uc + UC_MCONTEXT;
+    // sc_extdesc: `reserved` at 516, then `hdr` {magic, size} at 520 of sc_fpregs.
+    let ext = mc + SC_FPREGS + 516;
+    if get(ext) != 0 || get(ext + 4) != 0 {
+        return Err(Errno::EINVAL);
+    }
     ctx.pc = get(mc);
     for r in 1..32u64 {
         ctx.x[r as usize] = get(mc + 8 * r);
@@ -248,6 +257,8 @@ pub fn restore_sigframe(
     }
     ctx.fcsr = (get(mc + SC_FPREGS + 256) as u32) & 0xff;
     state.blocked = get(uc + 40) & !(bit(SIGKILL) | bit(SIGSTOP));
+    // restore_altstack(): do_sigaltstack() from uc_stack at the restored sp.
+    let _ = state.sys_sigaltstack(u, frame + uc + 16, 0, ctx.x[2]);
     Ok(())
 }
 
@@ -377,11 +388,13 @@ impl SignalState {
         signo >= 1 && usize::from(signo) <= NSIG && self.blocked & bit(signo) != 0
     }
 
-    /// `rt_sigaction(sig, act, oact, sigsetsize)`.
+    /// `rt_sigaction(sig, act, oact, sigsetsize)` (`kernel/signal.c`: the syscall, then
+    /// `do_sigaction()`).
     ///
     /// # Errors
-    /// `EINVAL` for a bad signal, SIGKILL/SIGSTOP with `act`, or `sigsetsize != 8`;
-    /// `EFAULT`.
+    /// In Linux's order: `EINVAL` for `sigsetsize != 8`; `EFAULT` for an unreadable `act`;
+    /// `EINVAL` for a signal outside 1..=64 or SIGKILL/SIGSTOP with `act`; `EFAULT` for an
+    /// unwritable `oact` (the new action is already set).
     pub fn sys_rt_sigaction(
         &mut self,
         u: &mut dyn UserAccess,
@@ -390,14 +403,12 @@ impl SignalState {
         oact: u64,
         setsize: u64,
     ) -> KResult<u64> {
-        if setsize != 8 || sig == 0 || sig > NSIG as u64 {
+        // The rt_sigaction syscall: the set size, then the copy of `act` (EFAULT), then
+        // do_sigaction()'s signal checks; `oact` is written after the change.
+        if setsize != 8 {
             return Err(Errno::EINVAL);
         }
-        let idx = (sig - 1) as usize;
         let new = if act != 0 {
-            if sig == u64::from(SIGKILL) || sig == u64::from(SIGSTOP) {
-                return Err(Errno::EINVAL);
-            }
             Some(SigAction {
                 handler: u.get_user_u64(act)?,
                 flags: u.get_user_u64(act + 8)?,
@@ -406,14 +417,25 @@ impl SignalState {
         } else {
             None
         };
+        if sig == 0
+            || sig > NSIG as u64
+            || (new.is_some() && (sig == u64::from(SIGKILL) || sig == u64::from(SIGSTOP)))
+        {
+            return Err(Errno::EINVAL);
+        }
+        let idx = (sig - 1) as usize;
+        let old = {
+            let mut actions = self.sighand.action.lock();
+            let old = actions[idx];
+            if let Some(n) = new {
+                actions[idx] = n;
+            }
+            old
+        };
         if oact != 0 {
-            let old = self.sighand.action.lock()[idx];
             u.put_user_u64(oact, old.handler)?;
             u.put_user_u64(oact + 8, old.flags)?;
             u.put_user_u64(oact + 16, old.mask)?;
-        }
-        if let Some(n) = new {
-            self.sighand.action.lock()[idx] = n;
         }
         Ok(0)
     }
@@ -453,10 +475,16 @@ impl SignalState {
         Ok(0)
     }
 
-    /// `sigaltstack(ss, old_ss)` (`stack_t` = `ss_sp`, `ss_flags` (int, padded), `ss_size`).
+    /// `sigaltstack(ss, old_ss)` (`stack_t` = `ss_sp`, `ss_flags` (int, padded), `ss_size`),
+    /// as `do_sigaltstack()`: `ss` is read first, then the checks in Linux's order; the
+    /// old stack is written to `old_ss` after the new one is set. `ss_flags` is 0,
+    /// `SS_ONSTACK` (accepted as 0 for old programs) or `SS_DISABLE`, with or without
+    /// `SS_AUTODISARM`.
     ///
     /// # Errors
-    /// `EINVAL` for bad flags, `ENOMEM` for a stack smaller than MINSIGSTKSZ, `EFAULT`.
+    /// `EFAULT` for an unreadable `ss`; `EPERM` while running on the alternate stack;
+    /// `EINVAL` for other flags; `ENOMEM` for a stack smaller than `MINSIGSTKSZ`; `EFAULT`
+    /// for an unwritable `old_ss`.
     pub fn sys_sigaltstack(
         &mut self,
         u: &mut dyn UserAccess,
@@ -464,38 +492,34 @@ impl SignalState {
         old: u64,
         sp: u64,
     ) -> KResult<u64> {
+        const SS_AUTODISARM: u32 = 1 << 31;
         let (alt_sp, alt_flags, alt_size) = self.altstack;
         let on_stack = alt_flags & SS_DISABLE == 0 && sp.wrapping_sub(alt_sp) < alt_size;
-        let new = if ss != 0 {
+        if ss != 0 {
             let sp = u.get_user_u64(ss)?;
             let flags = u.get_user_u64(ss + 8)? as u32;
             let size = u.get_user_u64(ss + 16)?;
-            if flags & !(SS_DISABLE | (1 << 31)) != 0 {
+            if on_stack {
+                // The alternate stack cannot be changed while running on it.
+                return Err(Errno::EPERM);
+            }
+            let mode = flags & !SS_AUTODISARM;
+            if mode != 0 && mode != SS_ONSTACK && mode != SS_DISABLE {
                 return Err(Errno::EINVAL);
             }
-            if flags & SS_DISABLE == 0 && size < MINSIGSTKSZ {
+            self.altstack = if mode == SS_DISABLE {
+                (0, SS_DISABLE, 0)
+            } else if size < MINSIGSTKSZ {
                 return Err(Errno::ENOMEM);
-            }
-            Some((sp, flags, size))
-        } else {
-            None
-        };
-        if new.is_some() && on_stack {
-            // The alternate stack cannot be changed while running on it.
-            return Err(Errno::EPERM);
+            } else {
+                (sp, flags & SS_AUTODISARM, size)
+            };
         }
         if old != 0 {
             let flags = if on_stack { SS_ONSTACK } else { alt_flags };
             u.put_user_u64(old, alt_sp)?;
             u.put_user_u64(old + 8, u64::from(flags))?;
             u.put_user_u64(old + 16, alt_size)?;
-        }
-        if let Some(n) = new {
-            self.altstack = if n.1 & SS_DISABLE != 0 {
-                (0, SS_DISABLE, 0)
-            } else {
-                n
-            };
         }
         Ok(0)
     }

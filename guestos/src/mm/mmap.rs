@@ -715,8 +715,8 @@ impl Mm {
     ///
     /// # Errors
     /// `EINVAL`: flags other than `MS_ASYNC | MS_INVALIDATE | MS_SYNC`, both `MS_ASYNC` and
-    /// `MS_SYNC`, or an unaligned `start`. `ENOMEM`: the length wraps, or part of the range
-    /// is unmapped. `EBUSY`: `MS_INVALIDATE` on `VM_LOCKED` memory. A writeback error of a
+    /// `MS_SYNC`, or an unaligned `start`. `ENOMEM`: the range wraps past 2^64 (a length
+    /// that wraps to 0 when page-aligned is an empty range, 0), or part of it is unmapped. `EBUSY`: `MS_INVALIDATE` on `VM_LOCKED` memory. A writeback error of a
     /// file (`EIO`, `ENOSPC`).
     pub fn msync(&mut self, start: u64, len: u64, flags: u64) -> KResult<u64> {
         if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 {
@@ -728,7 +728,8 @@ impl Mm {
         if flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
             return Err(Errno::EINVAL);
         }
-        let len = page_align(len).ok_or(Errno::ENOMEM)?;
+        // `(len + ~PAGE_MASK) & PAGE_MASK` wraps a length within a page of 2^64 to 0.
+        let len = len.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
         let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
         if end == start {
             return Ok(0);
@@ -822,7 +823,33 @@ impl Mm {
         }
 
         let mut tlb = MmuGather::default();
-        let mut tmp = first.start;
+        let (result, tmp) = self.walk_vma_range(start, end, first.start, |mm, vma, s, e| {
+            let newflags = calc_vm_prot_bits(prot) | (vma.flags - VmFlags::ACCESS);
+            // newflags >> 4 shifts VM_MAY* onto VM_*.
+            let bits = newflags.bits();
+            if (bits & !(bits >> 4)) & VmFlags::ACCESS.bits() != 0 {
+                return Err(Errno::EACCES);
+            }
+            mm.mprotect_fixup(vma, s, e, newflags, &mut tlb)
+        });
+        self.vmas.merge_range(start, tmp.max(start));
+        self.tlb_finish_mmu(tlb);
+        result
+    }
+
+    /// The walk `do_mprotect_pkey()` and `apply_vma_lock_flags()` share: `f(mm, vma, s, e)`
+    /// for each piece `[s, e)` of `[start, end)` inside a VMA, from the VMA that starts
+    /// at `first_start`; a hole ends the walk with `ENOMEM`, the pieces before it done,
+    /// and so does an error of `f`. Returns the result and the end of the last piece
+    /// reached (where the caller's `merge_range` stops).
+    fn walk_vma_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        first_start: u64,
+        mut f: impl FnMut(&mut Self, &Vma, u64, u64) -> KResult<()>,
+    ) -> (KResult<u64>, u64) {
+        let mut tmp = first_start;
         let mut nstart = start;
         let mut result = Ok(0);
         while let Some(vma) = self.vmas.find_vma(nstart).cloned() {
@@ -833,15 +860,8 @@ impl Mm {
                 result = Err(Errno::ENOMEM);
                 break;
             }
-            let newflags = calc_vm_prot_bits(prot) | (vma.flags - VmFlags::ACCESS);
-            // newflags >> 4 shifts VM_MAY* onto VM_*.
-            let bits = newflags.bits();
-            if (bits & !(bits >> 4)) & VmFlags::ACCESS.bits() != 0 {
-                result = Err(Errno::EACCES);
-                break;
-            }
             tmp = vma.end.min(end);
-            if let Err(e) = self.mprotect_fixup(&vma, nstart, tmp, newflags, &mut tlb) {
+            if let Err(e) = f(self, &vma, nstart, tmp) {
                 result = Err(e);
                 break;
             }
@@ -853,9 +873,7 @@ impl Mm {
         if result.is_ok() && tmp < end {
             result = Err(Errno::ENOMEM);
         }
-        self.vmas.merge_range(start, tmp.max(start));
-        self.tlb_finish_mmu(tlb);
-        result
+        (result, tmp)
     }
 
     /// `mprotect_fixup()`: gives `[start, end)` (inside `vma`) the flags `newflags`.
@@ -891,6 +909,57 @@ impl Mm {
         }
         self.pgtable.change_protection(start, end, newflags, tlb);
         Ok(())
+    }
+
+    // --------------------------------------------------------------------------- mlock
+
+    /// `mlock(start, len)` (`lock`) and `munlock(start, len)` (`mm/mlock.c` `do_mlock()`,
+    /// `munlock` syscall): `start` is rounded down to its page and `len + (start & 0xfff)`
+    /// up (`PAGE_ALIGN`, wrapping: a length within a page of 2^64 is an empty range), then
+    /// `apply_vma_lock_flags()` sets or clears `VM_LOCKED` on every VMA of the range,
+    /// splitting and merging them as `mlock_fixup()` does (`VM_SPECIAL` and hugetlb VMAs
+    /// are left alone), and `mlock` faults the pages in (`__mm_populate()`). The caller is
+    /// root (`CAP_IPC_LOCK`): `RLIMIT_MEMLOCK` does not apply.
+    ///
+    /// # Errors
+    /// `EINVAL` when the rounded range wraps past 2^64; `ENOMEM` when `start` is not in a
+    /// VMA (nothing changed), or a hole follows (the VMAs before it changed), or the
+    /// map-count limit.
+    pub fn mlock(&mut self, start: u64, len: u64, lock: bool) -> KResult<u64> {
+        let len = len
+            .wrapping_add(start & (PAGE_SIZE - 1))
+            .wrapping_add(PAGE_SIZE - 1)
+            & !(PAGE_SIZE - 1);
+        let start = start & !(PAGE_SIZE - 1);
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        if end == start {
+            return Ok(0);
+        }
+        let first = self
+            .vmas
+            .find_vma(start)
+            .filter(|v| v.start <= start)
+            .cloned()
+            .ok_or(Errno::ENOMEM)?;
+        let (result, tmp) = self.walk_vma_range(start, end, first.start, |mm, vma, s, e| {
+            let mut newflags = vma.flags - (VmFlags::LOCKED | VmFlags::LOCKONFAULT);
+            if lock {
+                newflags |= VmFlags::LOCKED;
+            }
+            let fixed = vma.flags.intersects(VmFlags::SPECIAL | VmFlags::HUGETLB);
+            if newflags != vma.flags && !fixed {
+                mm.vmas.split_at_bounds(s, e)?;
+                if let Some(v) = mm.vmas.get_mut(s) {
+                    v.flags = newflags;
+                }
+            }
+            Ok(())
+        });
+        self.vmas.merge_range(start, tmp.max(start));
+        if result.is_ok() && lock {
+            self.mm_populate(start, end);
+        }
+        result
     }
 
     // ------------------------------------------------------------------------- madvise

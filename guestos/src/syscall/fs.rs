@@ -55,6 +55,8 @@ pub const F_SETFL: u32 = 4;
 pub const F_DUPFD_CLOEXEC: u32 = 1030;
 /// `F_GETPIPE_SZ`.
 pub const F_GETPIPE_SZ: u32 = 1032;
+/// `F_SETPIPE_SZ`.
+pub const F_SETPIPE_SZ: u32 = 1031;
 /// The close-on-exec descriptor flag.
 pub const FD_CLOEXEC: u64 = 1;
 
@@ -347,6 +349,10 @@ pub fn sys_pread64(
     count: u64,
     offset: u64,
 ) -> KResult<u64> {
+    // ksys_pread64()/ksys_pwrite64(): a negative offset is refused before the fd.
+    if (offset as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
     let f = p.fds.get(fd_arg(fd))?;
     ksys_pread64(&mut FileCtx::current(vfs, u), &f, buf, count, offset)
 }
@@ -396,6 +402,10 @@ pub fn sys_pwrite64(
     count: u64,
     offset: u64,
 ) -> KResult<u64> {
+    // ksys_pread64()/ksys_pwrite64(): a negative offset is refused before the fd.
+    if (offset as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
     let f = p.fds.get(fd_arg(fd))?;
     ksys_pwrite64(&mut FileCtx::current(vfs, u), &f, buf, count, offset)
 }
@@ -1164,8 +1174,9 @@ pub fn sys_chdir(
 /// `F_GETPIPE_SZ`.
 ///
 /// # Errors
-/// `EBADF` (also for most commands on an `O_PATH` descriptor, and `F_GETPIPE_SZ` on a
-/// non-pipe); `EINVAL` for other commands or `F_DUPFD` beyond the limit; `EMFILE`.
+/// `EBADF` (also for most commands on an `O_PATH` descriptor, and `F_GETPIPE_SZ` or
+/// `F_SETPIPE_SZ` on a non-pipe); `EINVAL` for other commands (`F_SETPIPE_SZ` on a pipe
+/// among them: pipes keep their 64 KiB) or `F_DUPFD` beyond the limit; `EMFILE`.
 pub fn sys_fcntl(p: &mut ProcessFs, fd: u64, cmd: u64, arg: u64) -> KResult<u64> {
     let fd = fd_arg(fd);
     let cmd = cmd as u32;
@@ -1188,10 +1199,11 @@ pub fn sys_fcntl(p: &mut ProcessFs, fd: u64, cmd: u64, arg: u64) -> KResult<u64>
             f.set_status_flags(arg as u32);
             Ok(0)
         }
-        F_GETPIPE_SZ => match f.target() {
-            FileTarget::Pipe(_) => Ok(PIPE_CAPACITY as u64),
-            _ => Err(Errno::EBADF),
-        },
+        // pipe_fcntl(): get_pipe_info() first, EBADF for a descriptor that is no pipe.
+        F_GETPIPE_SZ | F_SETPIPE_SZ if !matches!(f.target(), FileTarget::Pipe(_)) => {
+            Err(Errno::EBADF)
+        }
+        F_GETPIPE_SZ => Ok(PIPE_CAPACITY as u64),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -1505,7 +1517,12 @@ pub fn sys_memfd_create(
     if flags & MFD_EXEC != 0 && flags & MFD_NOEXEC_SEAL != 0 {
         return Err(Errno::EINVAL);
     }
-    let name = u.strncpy_from_user(uname, MFD_NAME_MAX_LEN + 1)?;
+    // strnlen_user(uname, MFD_NAME_MAX_LEN + 1): a longer name is EINVAL, not
+    // ENAMETOOLONG.
+    let name = match u.strncpy_from_user(uname, MFD_NAME_MAX_LEN + 1) {
+        Err(Errno::ENAMETOOLONG) => return Err(Errno::EINVAL),
+        r => r?,
+    };
     if name.len() > MFD_NAME_MAX_LEN {
         return Err(Errno::EINVAL);
     }
@@ -1550,8 +1567,9 @@ pub fn is_generic_ioctl(cmd: u32) -> bool {
     matches!(cmd, FIOCLEX | FIONCLEX | FIONBIO)
 }
 
-/// `ioctl(fd, cmd, arg)`: `FIOCLEX`, `FIONCLEX`, `FIONBIO` on any descriptor
-/// (`do_vfs_ioctl()`); every other command goes to the file's `unlocked_ioctl`
+/// `ioctl(fd, cmd, arg)`: `FIOCLEX`, `FIONCLEX`, `FIONBIO` on any descriptor and
+/// `FIONREAD` on a regular file (the bytes after the position) (`do_vfs_ioctl()`); every
+/// other command goes to the file's `unlocked_ioctl`
 /// ([`OpenFile::ioctl`]: `FIONREAD` on pipes; `TCGETS`, `TCSETS*` and `TIOCGWINSZ` on a
 /// host stream that is a terminal).
 ///
@@ -1576,6 +1594,12 @@ pub fn sys_ioctl(
     match cmd {
         FIOCLEX | FIONCLEX => {
             p.fds.set_cloexec(fd, cmd == FIOCLEX)?;
+            Ok(0)
+        }
+        // do_vfs_ioctl(): FIONREAD on a regular file is i_size - f_pos, as an int.
+        FIONREAD if f.inode().is_some_and(|i| i.mode() & S_IFMT == S_IFREG) => {
+            let left = f.inode().map_or(0, |i| i.size()).wrapping_sub(f.pos());
+            u.copy_to_user(arg, &(left as i32).to_le_bytes())?;
             Ok(0)
         }
         FIONBIO => {

@@ -51,6 +51,12 @@ pub mod clock {
     pub const MONOTONIC_COARSE: u64 = 6;
     /// CLOCK_BOOTTIME.
     pub const BOOTTIME: u64 = 7;
+    /// CLOCK_REALTIME_ALARM.
+    pub const REALTIME_ALARM: u64 = 8;
+    /// CLOCK_BOOTTIME_ALARM.
+    pub const BOOTTIME_ALARM: u64 = 9;
+    /// CLOCK_TAI.
+    pub const TAI: u64 = 11;
 }
 
 /// Where time comes from: the host clock, or a virtual clock derived from modelled cycles
@@ -92,37 +98,175 @@ fn timespec(ns: u64) -> [u8; 16] {
     b
 }
 
-/// `clock_gettime(clk, tp)`. `cpu_ns` is the task's CPU time (for the CPU-time clocks).
+/// The caller of a clock call: `(tgid, tid, the tids of its thread group)`.
+pub type Caller<'a> = (u32, u32, &'a [u32]);
+
+/// What a `clockid_t` names (`clockid_to_kclock()`, `kernel/time/posix-timers.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KClock {
+    /// `CLOCK_REALTIME`, `CLOCK_REALTIME_COARSE`, and `CLOCK_TAI` (the TAI offset is 0
+    /// until NTP sets it, as on a fresh Linux).
+    Realtime,
+    /// `CLOCK_MONOTONIC`, `_RAW`, `_COARSE` and `CLOCK_BOOTTIME` (the machine never
+    /// suspends).
+    Monotonic,
+    /// A CPU-time clock (`clock_posix_cpu`): `CLOCK_PROCESS_CPUTIME_ID`,
+    /// `CLOCK_THREAD_CPUTIME_ID`, or a negative id `~pid << 3 | which` (with bit 2 for a
+    /// thread's clock; `pid` 0 is the caller).
+    Cpu {
+        /// The clock of one thread rather than of its process.
+        thread: bool,
+        /// The process or thread id in the clock id; 0 for the caller.
+        pid: i32,
+        /// A fixed id (`CLOCK_*_CPUTIME_ID`) rather than a `pid` clock.
+        fixed: bool,
+    },
+    /// `CLOCK_REALTIME_ALARM`, `CLOCK_BOOTTIME_ALARM`: this machine has no RTC device, so
+    /// they are refused as Linux refuses them without one (`alarmtimer_get_rtcdev()`).
+    Alarm,
+    /// Clocks that exist but cannot be slept on (`kc->nsleep == NULL`):
+    /// `CLOCK_MONOTONIC_RAW`, the `_COARSE` clocks.
+    NoSleep(&'static KClock),
+}
+
+impl KClock {
+    /// The clock named by `clk` (a `clockid_t`, an `int`).
+    ///
+    /// # Errors
+    /// `EINVAL` for an id that names no clock: 10 (`CLOCK_SGI_CYCLE`, gone), 12..=15, 16
+    /// and above, a CPU clock whose `which` is `CPUCLOCK_MAX` (3) or more, and a dynamic
+    /// (`CLOCKFD`) clock, since no descriptor here is a posix clock (`get_clock_desc()`).
+    pub fn from_id(clk: u64) -> KResult<KClock> {
+        const CPUCLOCK_PERTHREAD_MASK: i32 = 4;
+        const CPUCLOCK_CLOCK_MASK: i32 = 3;
+        const CLOCKFD: i32 = 3;
+        let id = clk as u32 as i32;
+        if id < 0 {
+            // `(id & CLOCKFD_MASK) == CLOCKFD` is a dynamic clock; `which` 3 is the same
+            // bits with the thread bit clear, CPUCLOCK_MAX.
+            if id & CPUCLOCK_CLOCK_MASK == CLOCKFD {
+                return Err(Errno::EINVAL);
+            }
+            return Ok(KClock::Cpu {
+                thread: id & CPUCLOCK_PERTHREAD_MASK != 0,
+                pid: !(id >> 3),
+                fixed: false,
+            });
+        }
+        Ok(match clk {
+            clock::REALTIME | clock::TAI => KClock::Realtime,
+            clock::MONOTONIC | clock::BOOTTIME => KClock::Monotonic,
+            clock::REALTIME_COARSE => KClock::NoSleep(&KClock::Realtime),
+            clock::MONOTONIC_RAW | clock::MONOTONIC_COARSE => KClock::NoSleep(&KClock::Monotonic),
+            clock::PROCESS_CPUTIME_ID | clock::THREAD_CPUTIME_ID => KClock::Cpu {
+                thread: clk == clock::THREAD_CPUTIME_ID,
+                pid: 0,
+                fixed: true,
+            },
+            clock::REALTIME_ALARM | clock::BOOTTIME_ALARM => KClock::Alarm,
+            _ => return Err(Errno::EINVAL),
+        })
+    }
+
+    /// The clock `clk` as `clock_gettime`/`clock_getres` see it, for caller `tid` in
+    /// thread group `tgid` whose threads are `threads` (`pid_for_clock()`): a process
+    /// clock must name the caller's process (pid 0, its tgid, or for `clock_gettime` the
+    /// caller's own tid), a thread clock the caller (0) or one of its threads; this
+    /// kernel keeps CPU time for the caller only, so another process's clock is refused
+    /// like one that does not exist.
+    ///
+    /// # Errors
+    /// As [`KClock::from_id`]; `EINVAL` for a CPU clock of another process, an alarm clock.
+    pub fn for_read(clk: u64, (tgid, tid, threads): Caller<'_>) -> KResult<KClock> {
+        let k = KClock::from_id(clk)?;
+        match k {
+            KClock::Cpu { thread, pid, .. } => {
+                let pid = pid as u32;
+                let own = pid == 0
+                    || if thread {
+                        threads.contains(&pid)
+                    } else {
+                        pid == tgid || pid == tid
+                    };
+                if own {
+                    Ok(k)
+                } else {
+                    Err(Errno::EINVAL)
+                }
+            }
+            KClock::Alarm => Err(Errno::EINVAL),
+            _ => Ok(k),
+        }
+    }
+
+    /// The clock `clock_nanosleep(clk, ..)` sleeps on (`do_clock_nanosleep()`):
+    /// `Ok(true)` for the realtime clock (an absolute deadline moves with it), `Ok(false)`
+    /// for the monotonic ones and the caller's process CPU-time clock (slept on as
+    /// monotonic time: this kernel does not account CPU time per process).
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown clock, a thread CPU-time clock of the caller
+    /// (`posix_cpu_nsleep()`), or a CPU clock of another task; `EOPNOTSUPP` for a clock
+    /// without `nsleep` (`CLOCK_THREAD_CPUTIME_ID`, `_RAW`, `_COARSE`) and the alarm
+    /// clocks (no RTC; Linux reads the timespec first for those).
+    pub fn for_nsleep(clk: u64) -> KResult<bool> {
+        match KClock::from_id(clk)? {
+            KClock::Realtime => Ok(true),
+            KClock::Monotonic => Ok(false),
+            KClock::Cpu {
+                thread: true,
+                fixed: true,
+                ..
+            }
+            | KClock::NoSleep(_)
+            | KClock::Alarm => Err(Errno::EOPNOTSUPP),
+            KClock::Cpu {
+                thread: false,
+                pid: 0,
+                ..
+            } => Ok(false),
+            KClock::Cpu { .. } => Err(Errno::EINVAL),
+        }
+    }
+}
+
+/// `clock_gettime(clk, tp)` for `caller`. `cpu_ns`
+/// is the task's CPU time (for the CPU-time clocks).
 ///
 /// # Errors
-/// `EINVAL` for an unknown clock, `EFAULT` for a bad `tp`.
+/// `EINVAL` for a clock [`KClock::for_read`] refuses, then `EFAULT` for a bad `tp`.
+#[allow(clippy::too_many_arguments)] // the syscall's two arguments and the caller's clocks
 pub fn sys_clock_gettime(
     u: &mut dyn UserAccess,
     time: &TimeSource,
     virtual_ns: u64,
     cpu_ns: u64,
+    caller: Caller<'_>,
     clk: u64,
     tp: u64,
 ) -> KResult<u64> {
     let (real, mono) = time.now(virtual_ns);
-    let ns = match clk {
-        clock::REALTIME | clock::REALTIME_COARSE => real,
-        clock::MONOTONIC | clock::MONOTONIC_RAW | clock::MONOTONIC_COARSE | clock::BOOTTIME => mono,
-        clock::PROCESS_CPUTIME_ID | clock::THREAD_CPUTIME_ID => cpu_ns,
-        _ => return Err(Errno::EINVAL),
+    let k = KClock::for_read(clk, caller)?;
+    let ns = match k {
+        KClock::Realtime | KClock::NoSleep(KClock::Realtime) => real,
+        KClock::Cpu { .. } => cpu_ns,
+        _ => mono,
     };
     u.copy_to_user(tp, &timespec(ns))?;
     Ok(0)
 }
 
-/// `clock_getres(clk, res)`: 1 ns for every clock.
+/// `clock_getres(clk, res)`: 1 ns for every clock (`res` may be NULL).
 ///
 /// # Errors
-/// `EINVAL` for an unknown clock, `EFAULT` for a bad `res`.
-pub fn sys_clock_getres(u: &mut dyn UserAccess, clk: u64, res: u64) -> KResult<u64> {
-    if clk > clock::BOOTTIME {
-        return Err(Errno::EINVAL);
-    }
+/// `EINVAL` for a clock [`KClock::for_read`] refuses, then `EFAULT` for a bad `res`.
+pub fn sys_clock_getres(
+    u: &mut dyn UserAccess,
+    caller: Caller<'_>,
+    clk: u64,
+    res: u64,
+) -> KResult<u64> {
+    KClock::for_read(clk, caller)?;
     if res != 0 {
         u.copy_to_user(res, &timespec(1))?;
     }
@@ -167,6 +311,8 @@ pub const RLIM_NLIMITS: usize = 16;
 pub const RLIMIT_STACK: usize = 3;
 /// RLIMIT_NOFILE.
 pub const RLIMIT_NOFILE: usize = 7;
+/// `fs.nr_open`'s default (`sysctl_nr_open`, 1024 * 1024): the highest `RLIMIT_NOFILE`.
+pub const NR_OPEN: u64 = 1 << 20;
 
 impl Default for Rlimits {
     /// Linux's defaults for a root shell: 8 MiB stack, 1024/4096 files, the rest unlimited
@@ -197,8 +343,9 @@ impl Rlimits {
     /// `prlimit64(0, resource, new, old)` on the calling process.
     ///
     /// # Errors
-    /// `EINVAL` for a bad resource or `cur > max`; `EPERM` for raising `max` (we are root,
-    /// so this never happens); `EFAULT`.
+    /// `EINVAL` for a bad resource or `cur > max`; `EPERM` for an `RLIMIT_NOFILE` maximum
+    /// above `fs.nr_open` ([`NR_OPEN`]; raising other maxima needs `CAP_SYS_RESOURCE`,
+    /// which root has); `EFAULT` (an unwritable `old` after the new limit is set).
     pub fn sys_prlimit64(
         &mut self,
         u: &mut dyn UserAccess,
@@ -216,17 +363,21 @@ impl Rlimits {
             if cur > max {
                 return Err(Errno::EINVAL);
             }
+            if r == RLIMIT_NOFILE && max > NR_OPEN {
+                return Err(Errno::EPERM);
+            }
             Some((cur, max))
         } else {
             None
         };
-        if old != 0 {
-            let (cur, max) = self.limits[r];
-            u.put_user_u64(old, cur)?;
-            u.put_user_u64(old + 8, max)?;
-        }
+        // do_prlimit() sets the new limit, then the syscall copies the old one out.
+        let (cur, max) = self.limits[r];
         if let Some(l) = new_lim {
             self.limits[r] = l;
+        }
+        if old != 0 {
+            u.put_user_u64(old, cur)?;
+            u.put_user_u64(old + 8, max)?;
         }
         Ok(0)
     }
@@ -236,7 +387,7 @@ impl Rlimits {
 /// `MAX_RW_COUNT`; we cap lower to bound host work).
 ///
 /// # Errors
-/// `EINVAL` for unknown flags, `EFAULT`.
+/// `EINVAL` for unknown flags or `GRND_RANDOM | GRND_INSECURE`, `EFAULT`.
 pub fn sys_getrandom(
     u: &mut dyn UserAccess,
     rng: &mut Prng,
@@ -247,7 +398,9 @@ pub fn sys_getrandom(
     const GRND_NONBLOCK: u64 = 1;
     const GRND_RANDOM: u64 = 2;
     const GRND_INSECURE: u64 = 4;
-    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0 {
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
+        || flags & (GRND_RANDOM | GRND_INSECURE) == GRND_RANDOM | GRND_INSECURE
+    {
         return Err(Errno::EINVAL);
     }
     let len = len.min(32 << 20) as usize;
@@ -289,15 +442,53 @@ mod tests {
         let t = TimeSource::Virtual {
             epoch_ns: 1_700_000_000_000_000_000,
         };
-        sys_clock_gettime(&mut u, &t, 2_500_000_000, 7, clock::MONOTONIC, 0x1000).unwrap();
+        let me = (5, 5, &[5u32, 6][..]);
+        sys_clock_gettime(&mut u, &t, 2_500_000_000, 7, me, clock::MONOTONIC, 0x1000).unwrap();
         assert_eq!(u.get_user_u64(0x1000).unwrap(), 2);
         assert_eq!(u.get_user_u64(0x1008).unwrap(), 500_000_000);
-        sys_clock_gettime(&mut u, &t, 0, 7, clock::THREAD_CPUTIME_ID, 0x1000).unwrap();
+        sys_clock_gettime(&mut u, &t, 0, 7, me, clock::THREAD_CPUTIME_ID, 0x1000).unwrap();
         assert_eq!(u.get_user_u64(0x1008).unwrap(), 7);
+        for bad in [10, 12, 16, 99, u64::from(u32::MAX)] {
+            assert_eq!(
+                sys_clock_gettime(&mut u, &t, 0, 0, me, bad, 0x1000),
+                Err(Errno::EINVAL),
+                "clock {bad}"
+            );
+        }
+        // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED) = ~pid << 3 | 2; thread clocks | 4.
+        let cpu =
+            |pid: i32, thread: bool| u64::from((!pid << 3 | 2 | i32::from(thread) << 2) as u32);
+        for (id, want) in [
+            (cpu(0, false), Ok(0)),
+            (cpu(5, false), Ok(0)),
+            (cpu(6, true), Ok(0)),
+            (cpu(6, false), Err(Errno::EINVAL)), // a thread, not the caller: no process
+            (cpu(77, false), Err(Errno::EINVAL)),
+            (u64::from((!0i32 << 3 | 3) as u32), Err(Errno::EINVAL)), // CLOCKFD
+        ] {
+            assert_eq!(
+                sys_clock_gettime(&mut u, &t, 0, 7, me, id, 0x1000),
+                want,
+                "{id:#x}"
+            );
+        }
+        assert_eq!(sys_clock_getres(&mut u, me, clock::TAI, 0), Ok(0));
         assert_eq!(
-            sys_clock_gettime(&mut u, &t, 0, 0, 99, 0x1000),
-            Err(Errno::EINVAL)
+            sys_clock_getres(&mut u, me, clock::MONOTONIC, 0x10),
+            Err(Errno::EFAULT)
         );
+        assert_eq!(sys_clock_getres(&mut u, me, 100, 0x10), Err(Errno::EINVAL));
+        assert_eq!(KClock::for_nsleep(clock::TAI), Ok(true));
+        assert_eq!(
+            KClock::for_nsleep(clock::THREAD_CPUTIME_ID),
+            Err(Errno::EOPNOTSUPP)
+        );
+        assert_eq!(
+            KClock::for_nsleep(clock::MONOTONIC_RAW),
+            Err(Errno::EOPNOTSUPP)
+        );
+        assert_eq!(KClock::for_nsleep(cpu(0, true)), Err(Errno::EINVAL));
+        assert_eq!(KClock::for_nsleep(cpu(0, false)), Ok(false));
         sys_gettimeofday(&mut u, &t, 1_000, 0x1000, 0).unwrap();
         assert_eq!(u.get_user_u64(0x1000).unwrap(), 1_700_000_000);
         assert_eq!(u.get_user_u64(0x1008).unwrap(), 1);

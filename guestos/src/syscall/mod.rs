@@ -236,6 +236,8 @@ pub fn handle(
         }
         SYS_mremap => ret(mm.mremap(a[0], a[1], a[2], a[3], a[4])),
         SYS_msync => ret(mm.msync(a[0], a[1], a[2])),
+        SYS_mlock => ret(mm.mlock(a[0], a[1], true)),
+        SYS_munlock => ret(mm.mlock(a[0], a[1], false)),
         SYS_riscv_flush_icache => {
             // riscv's sys_riscv_flush_icache(start, end, flags): this hart now; without
             // SYS_RISCV_FLUSH_ICACHE_LOCAL every hart that may run the address space
@@ -294,36 +296,43 @@ pub fn handle(
             .rlimits
             .sys_prlimit64(&mut *mm, a[0], a[1], 0)),
         SYS_sched_yield => ret(Ok(0)),
-        SYS_sched_getaffinity => {
-            // Every hart, one bit each, in an `unsigned long` (cpumask_size() with
-            // nr_cpu_ids <= 64); the length must be a multiple of it. The pid is the
-            // caller (0) or one of its threads.
-            if a[1] < 8 || !a[1].is_multiple_of(8) {
-                return ret(Err(Errno::EINVAL));
-            }
-            if a[0] != 0 && !p.signal.threads().contains(&(a[0] as u32)) {
-                return ret(Err(Errno::ESRCH));
-            }
-            let mask = u64::MAX >> (64 - p.nr_cpus.clamp(1, 64));
-            mm.put_user_u64(a[2], mask)?;
-            ret(Ok(8))
-        }
         SYS_uname => ret(misc::sys_uname(&mut *mm, a[0])),
         SYS_sysinfo => ret(sys_sysinfo(&mut mm, p.time, a[0])),
         SYS_getrusage => {
+            // kernel/sys.c getrusage: `who` (an int) is RUSAGE_SELF (0), RUSAGE_CHILDREN
+            // (-1) or RUSAGE_THREAD (1), checked before the copy.
+            if !matches!(a[0] as u32 as i32, -1..=1) {
+                return ret(Err(Errno::EINVAL));
+            }
             mm.copy_to_user(a[1], &[0u8; 144])?;
             ret(Ok(0))
         }
+        SYS_membarrier => ret(sys_membarrier(a[0], a[1])),
         SYS_prctl => ret(Err(Errno::EINVAL)),
 
         // ---- time ----
         SYS_clock_gettime => {
             let cpu_ns = cycles_to_ns(hart.stats().cycles);
+            let threads = p.signal.threads();
             ret(misc::sys_clock_gettime(
-                &mut *mm, &p.time, cpu_ns, cpu_ns, a[0], a[1],
+                &mut *mm,
+                &p.time,
+                cpu_ns,
+                cpu_ns,
+                (p.tgid, p.tid, &threads),
+                a[0],
+                a[1],
             ))
         }
-        SYS_clock_getres => ret(misc::sys_clock_getres(&mut *mm, a[0], a[1])),
+        SYS_clock_getres => {
+            let threads = p.signal.threads();
+            ret(misc::sys_clock_getres(
+                &mut *mm,
+                (p.tgid, p.tid, &threads),
+                a[0],
+                a[1],
+            ))
+        }
         SYS_gettimeofday => ret(misc::sys_gettimeofday(&mut *mm, &p.time, 0, a[0], a[1])),
         // nanosleep, clock_nanosleep and futex sleep in the scheduler: the kernel's.
         SYS_getrandom => ret(misc::sys_getrandom(
@@ -345,7 +354,9 @@ pub fn handle(
             .sys_rt_sigprocmask(&mut *mm, a[0], a[1], a[2], a[3])),
         SYS_sigaltstack => ret(p.signals.sys_sigaltstack(&mut *mm, a[0], a[1], hart.x[2])),
         SYS_rt_sigpending => {
-            if a[1] != 8 {
+            // do_sigpending() + copy_to_user(uset, &set, sigsetsize): a smaller set gets
+            // the low bytes; only a larger one is EINVAL.
+            if a[1] > 8 {
                 return ret(Err(Errno::EINVAL));
             }
             let shared = p.signal.lock().shared_pending.clone();
@@ -354,7 +365,7 @@ pub fn handle(
                 .chain(&p.pending)
                 .filter(|s| p.signals.is_blocked(s.signo))
                 .fold(0u64, |m, s| m | (1u64 << (s.signo - 1)));
-            mm.put_user_u64(a[0], set)?;
+            mm.copy_to_user(a[0], &set.to_le_bytes()[..a[1] as usize])?;
             ret(Ok(0))
         }
         SYS_rt_sigsuspend => {
@@ -391,6 +402,70 @@ pub fn handle(
         // ---- process management, futexes and sleeping are the kernel's ----
         _ => ret(Err(Errno::ENOSYS)),
     }
+}
+
+/// The calls that name any task of the machine by its id (`find_process_by_pid()`, or
+/// `find_task_by_vpid()`: 0 is the caller, a zombie is still found), run by `task` once
+/// the kernel has looked `a[0]` up (`found`):
+/// - `sched_getaffinity(pid, len, mask)` (`kernel/sched/syscalls.c`): `len` must hold
+///   `nr_cpu_ids` bits and be a multiple of `sizeof(unsigned long)` (`EINVAL`, checked
+///   before the pid); every hart, one bit each; returns the bytes written,
+///   `min(len, cpumask_size())` = 8;
+/// - `getpgid(pid)` (`kernel/sys.c`): this kernel has one process group, init's (1).
+///
+/// # Errors
+/// `EINVAL` as above; `ESRCH` when `a[0]` names no task; `EFAULT`.
+#[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
+pub fn sys_find_task_call(
+    task: &Task,
+    nr: u64,
+    a: [u64; 6],
+    found: bool,
+) -> KResult<SyscallOutcome> {
+    match nr {
+        SYS_sched_getaffinity => {
+            let nr_cpu_ids = task.nr_cpus.clamp(1, 64) as u64;
+            let len = a[1];
+            if len.saturating_mul(8) < nr_cpu_ids || !len.is_multiple_of(8) {
+                return Err(Errno::EINVAL);
+            }
+            if !found {
+                return Err(Errno::ESRCH);
+            }
+            let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
+            let mask = u64::MAX >> (64 - nr_cpu_ids);
+            mm.mmap_write_lock().put_user_u64(a[2], mask)?;
+            ret(Ok(8))
+        }
+        SYS_getpgid if found => ret(Ok(u64::from(crate::kernel::INIT_PID))),
+        SYS_getpgid => Err(Errno::ESRCH),
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+/// `membarrier(cmd, flags, cpu_id)` (`kernel/sched/membarrier.c`): `flags` must be 0
+/// (or `MEMBARRIER_CMD_FLAG_CPU` with `MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ`), then
+/// `MEMBARRIER_CMD_QUERY` returns the supported commands. This machine supports none
+/// (0, as a kernel without `CONFIG_MEMBARRIER` commands would): the harts are host
+/// threads that no system call can make execute a barrier at a given point, so every
+/// other command is `EINVAL`, as Linux answers a command it does not offer.
+///
+/// # Errors
+/// `EINVAL`.
+fn sys_membarrier(cmd: u64, flags: u64) -> KResult<u64> {
+    const MEMBARRIER_CMD_QUERY: i32 = 0;
+    const MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ: i32 = 1 << 7;
+    const MEMBARRIER_CMD_FLAG_CPU: u32 = 1;
+    let (cmd, flags) = (cmd as u32 as i32, flags as u32);
+    let flags_ok = if cmd == MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ {
+        flags == 0 || flags == MEMBARRIER_CMD_FLAG_CPU
+    } else {
+        flags == 0
+    };
+    if !flags_ok || cmd != MEMBARRIER_CMD_QUERY {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
 }
 
 pub(crate) fn cycles_to_ns(cycles: u64) -> u64 {
