@@ -722,12 +722,28 @@ mod tests {
         (shared.into_inner(), baton.lock_waits())
     }
 
+    /// [`two_harts_on_a_baton`] on a thread of its own, failing if it has not finished
+    /// within a minute: a contended lock that blocked instead of passing the baton hangs.
+    fn two_harts_on_a_baton_or_fail(seed: u64) -> (Vec<usize>, u64) {
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(two_harts_on_a_baton(seed));
+        });
+        result
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("seed {seed}: the two harts did not finish: {e}"))
+    }
+
     #[test]
     fn a_contended_lock_passes_the_baton_and_the_seed_fixes_the_order() {
-        let runs: Vec<(Vec<usize>, u64)> = (1..=8).map(two_harts_on_a_baton).collect();
+        let runs: Vec<(Vec<usize>, u64)> = (1..=8).map(two_harts_on_a_baton_or_fail).collect();
         for (seed, run) in (1..=8).zip(&runs) {
             assert_eq!(run.0.len(), 20, "seed {seed}");
-            assert_eq!(*run, two_harts_on_a_baton(seed), "seed {seed}: a replay");
+            assert_eq!(
+                *run,
+                two_harts_on_a_baton_or_fail(seed),
+                "seed {seed}: a replay"
+            );
         }
         // The mechanism ran: some seed parked a hart holding `shared` and the other
         // found it taken, and gave the baton back instead of blocking on it.
