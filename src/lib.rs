@@ -465,6 +465,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("resched stops (GUP)", k.resched_stops),
         ("calls run unlocked", k.unlocked_calls),
         ("baton switches", k.baton_switches),
+        ("baton lock waits", k.baton_lock_waits),
     ];
     for (name, v) in smp_rows {
         writeln!(w, "{name:>22}  {v}")?;

@@ -195,6 +195,9 @@ pub struct KernelStats {
     pub unlocked_calls: u64,
     /// Deterministic mode: scheduling points at which another hart took over.
     pub baton_switches: u64,
+    /// Deterministic mode: of those, the ones at a contended lock acquisition (the lock
+    /// held by a hart parked at a scheduling point; see `sync`'s *Scheduling points*).
+    pub baton_lock_waits: u64,
 }
 
 /// What a finished run reports.

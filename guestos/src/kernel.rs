@@ -40,7 +40,10 @@
 //! `sighand->siglock`, the thread group's). The lock order of the whole kernel, every
 //! lock outermost first, is written down in one place, [`crate::sync`]'s module docs,
 //! and checked at run time in the tests; the unlocked fault takes the `mmap_lock` with
-//! no lock held and never takes the kernel lock while holding it.
+//! no lock held and never takes the kernel lock while holding it. In deterministic mode
+//! every lock acquisition is a scheduling point of the baton, and a contended one passes
+//! it on instead of blocking ([`crate::sync`], *Scheduling points*): the unlocked fault
+//! runs there too, and a seed decides where it is parked and who runs meanwhile.
 //!
 //! Waiting for shootdown acknowledgements is not a lock, but it is one in effect: a
 //! hart waits only for harts in user mode, which never hold a kernel lock (see
@@ -56,6 +59,7 @@
 //! tears it down) and a leader stays a zombie until it is reaped.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -81,7 +85,7 @@ use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
     SIG_DFL, SIG_IGN,
 };
-use crate::smp::{Baton, Smp};
+use crate::smp::{Baton, BatonHook, Smp};
 use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
@@ -572,6 +576,7 @@ pub fn run(
     });
     let host_seconds = start.elapsed().as_secs_f64();
     let baton_switches = machine.baton.as_ref().map_or(0, |b| b.switches());
+    let baton_lock_waits = machine.baton.as_ref().map_or(0, |b| b.lock_waits());
     let mut k = machine.kernel.into_inner();
     let status = k.finished.unwrap_or(ExitStatus::InsnLimit);
     if let Some(mm) = k.tasks.get(&INIT_PID).and_then(|t| t.mm.as_ref()) {
@@ -582,6 +587,7 @@ pub fn run(
     k.stats.ipis = counts.ipis;
     k.stats.shootdown_ack_waits = counts.ack_waits;
     k.stats.baton_switches = baton_switches;
+    k.stats.baton_lock_waits = baton_lock_waits;
     k.stats.peak_frames = phys.pages.peak_used();
     // Tear every process down (exit_mmap) and audit page metadata: every reference, map
     // and pin taken during the run must have been given back. The page cache is checked
@@ -647,6 +653,8 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
     crate::percpu::set_unlocked_allowed(true);
     if let Some(b) = &machine.baton {
         b.wait_turn(id);
+        // Every lock this hart takes from now on is a scheduling point of the baton.
+        crate::sync::set_sched_hook(Some(Rc::new(BatonHook::new(Arc::clone(b), id))));
     }
     let mut k = machine.lock(id);
     let mut tally = HartTally::default();
@@ -664,7 +672,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         // A thread no hart runs is runnable: wake an idle hart for it.
         k.wake_idle_harts(machine);
         let smp = k.smp;
-        let mut unlocked = k.unlocked_faults(machine, tid);
+        let mut unlocked = k.unlocked_faults(tid);
         smp.enter_user(hart);
         machine
             .timers_armed
@@ -717,6 +725,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
     drop(k);
     machine.work.notify_all();
     if let Some(b) = &machine.baton {
+        crate::sync::set_sched_hook(None);
         b.finish(id);
     }
     crate::percpu::set_resched_policy(None);
@@ -778,16 +787,19 @@ fn idle<'a, 'm>(
 impl<'m> Kernel<'m> {
     /// What hart `self.this`, about to run task `tid` in user mode, needs to handle the
     /// task's page faults without the kernel lock ([`run_user`]), or `None` where that
-    /// path is not taken: in deterministic mode (every trap is a seeded scheduling
-    /// decision taken under the kernel lock there, which is what makes a seed replay bit
-    /// for bit: a fault handled beside the kernel lock would interleave with other harts
-    /// by host timing), under an instruction limit (the budget is shared across harts
+    /// path is not taken: under an instruction limit (the budget is shared across harts
     /// through the kernel lock, which must see every trap to stop the run at the same
     /// instruction), for a task without an address space. Any number of harts may take
     /// it: frames are freed only after the shootdown that drops their translations
     /// ([`crate::mm::Mm::take_tlb_batch`]).
-    fn unlocked_faults(&self, machine: &Machine<'_>, tid: u32) -> Option<UnlockedFaults<'m>> {
-        if machine.baton.is_some() || self.config.max_insns.is_some() {
+    ///
+    /// Deterministic mode takes it too: only the baton's holder runs, and every lock the
+    /// fault takes is a scheduling point of the baton (`sync`'s *Scheduling points*), so
+    /// a seed may park the fault holding the `mmap_lock` or a page-table lock while
+    /// another hart's system call runs — and that call, finding the lock held, hands the
+    /// baton back instead of blocking. The interleaving is still the seed's alone.
+    fn unlocked_faults(&self, tid: u32) -> Option<UnlockedFaults<'m>> {
+        if self.config.max_insns.is_some() {
             return None;
         }
         let mm = self.tasks.get(&tid)?.mm.as_ref()?;

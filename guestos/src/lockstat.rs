@@ -80,9 +80,11 @@ impl LockClass {
     /// `lock()` and count the acquisition as contended, with the host time it waited.
     /// Returns the guard of whichever succeeded. Works for any lock kind (mutex, rwlock
     /// read or write side, a spinlock): the two closures are its two ways of taking it.
+    /// With a deterministic scheduler on this thread, the wait is its scheduling points
+    /// ([`crate::sync::acquire_contended`]): tries with other harts run in between.
     pub fn acquire<G>(
         &'static self,
-        try_lock: impl FnOnce() -> Option<G>,
+        mut try_lock: impl FnMut() -> Option<G>,
         lock: impl FnOnce() -> G,
     ) -> G {
         self.register();
@@ -90,7 +92,7 @@ impl LockClass {
             Some(g) => g,
             None => {
                 let start = Instant::now();
-                let g = lock();
+                let g = crate::sync::acquire_contended(try_lock, lock);
                 let waited = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 self.contentions.fetch_add(1, Ordering::Relaxed);
                 self.wait_ns.fetch_add(waited, Ordering::Relaxed);

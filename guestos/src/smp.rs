@@ -50,13 +50,14 @@
 //! between, so a seed fixes the interleaving.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use devices::Clint;
 use emu::Hart;
 
 use crate::fs::Prng;
 use crate::mm::{TlbFlush, TlbFlushRange};
-use crate::sync::{Condvar, CondvarMutex, Mutex};
+use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard, Mutex, SchedHook};
 
 /// One `sfence.vma` request for a remote hart.
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +214,10 @@ impl<'c> Smp<'c> {
         };
         self.clint.set_msip(id, false);
         let posted = slot.posted.load(Ordering::SeqCst);
+        // The hart may already count as running guest code (`in_user` is published
+        // before the drain): parked here by the deterministic scheduler, it would leave a
+        // flusher waiting for its acknowledgement forever, holding the baton.
+        let _nopreempt = crate::sync::preempt_disable();
         let requests = std::mem::take(&mut *slot.mailbox.lock());
         for r in requests {
             flush_local(hart, r.asid, r.flush);
@@ -338,6 +343,8 @@ struct BatonState {
     rng: Prng,
     /// Scheduling points at which the baton moved to another hart.
     switches: u64,
+    /// Of those, the ones at a contended lock acquisition ([`Baton::contended`]).
+    lock_waits: u64,
 }
 
 impl Baton {
@@ -351,6 +358,7 @@ impl Baton {
                 finished: vec![false; harts],
                 rng,
                 switches: 0,
+                lock_waits: 0,
             }),
             turn: Condvar::new(),
         }
@@ -374,12 +382,26 @@ impl Baton {
         if next == me {
             return;
         }
-        s.switches += 1;
-        s.holder = next;
-        self.turn.notify_all();
-        while s.holder != me {
-            s.wait(&self.turn);
-        }
+        self.hand_over(&mut s, me, next);
+    }
+
+    /// Hart `me` (which holds the baton) wants a lock another hart holds — a hart parked
+    /// at a scheduling point, since only the baton's holder runs: the baton goes to a
+    /// seeded pick among the *other* ready harts (the holder is one of them: a hart
+    /// parked at a scheduling point stays ready), and this returns when `me` holds it
+    /// again, to try the lock again. Returns `false` at once if no other hart is ready:
+    /// then no hart can release the lock (a deadlock).
+    pub fn contended(&self, me: usize) -> bool {
+        let mut s = self.state.lock();
+        let st = &mut *s;
+        let ready = &st.ready;
+        let others = (0..ready.len()).filter(|&h| h != me && ready[h]);
+        let Some(next) = pick_from(&mut st.rng, others) else {
+            return false;
+        };
+        s.lock_waits += 1;
+        self.hand_over(&mut s, me, next);
+        true
     }
 
     /// A seeded coin for `need_resched()` inside the kernel: `true` one time in `odds`.
@@ -403,13 +425,19 @@ impl Baton {
             }
             return false;
         };
+        self.hand_over(&mut s, me, next);
+        true
+    }
+
+    /// Hart `me` passes the baton (its state locked in `s`) to hart `next` and waits
+    /// until it holds it again.
+    fn hand_over(&self, s: &mut CondvarMutexGuard<'_, BatonState>, me: usize, next: usize) {
         s.switches += 1;
         s.holder = next;
         self.turn.notify_all();
         while s.holder != me {
             s.wait(&self.turn);
         }
-        true
     }
 
     /// Makes hart `h` ready again (work for it appeared).
@@ -443,18 +471,55 @@ impl Baton {
     pub fn switches(&self) -> u64 {
         self.state.lock().switches
     }
+
+    /// Of those, the ones at a contended lock acquisition ([`Baton::contended`]).
+    pub fn lock_waits(&self) -> u64 {
+        self.state.lock().lock_waits
+    }
 }
 
 /// A seeded pick among the ready harts (and `also`).
 fn pick(s: &mut BatonState, also: Option<usize>) -> Option<usize> {
-    let candidates: Vec<usize> = (0..s.ready.len())
-        .filter(|&h| s.ready[h] || Some(h) == also)
-        .collect();
+    let ready = &s.ready;
+    let candidates = (0..ready.len()).filter(|&h| ready[h] || Some(h) == also);
+    pick_from(&mut s.rng, candidates)
+}
+
+/// A seeded pick among `candidates` (`None` if there are none).
+fn pick_from(rng: &mut Prng, candidates: impl Iterator<Item = usize>) -> Option<usize> {
+    let candidates: Vec<usize> = candidates.collect();
     if candidates.is_empty() {
         return None;
     }
-    let i = (s.rng.next_u64() % candidates.len() as u64) as usize;
+    let i = (rng.next_u64() % candidates.len() as u64) as usize;
     candidates.get(i).copied()
+}
+
+/// Hart `me`'s scheduler as the kernel's lock types see it ([`crate::sync::SchedHook`],
+/// installed on the hart's thread in deterministic mode): a lock acquisition with
+/// preemption enabled is a [`Baton::yield_point`], and a contended one passes the baton
+/// ([`Baton::contended`]).
+#[derive(Debug)]
+pub struct BatonHook {
+    baton: Arc<Baton>,
+    me: usize,
+}
+
+impl BatonHook {
+    /// The hook of hart `me` on `baton`.
+    pub fn new(baton: Arc<Baton>, me: usize) -> Self {
+        Self { baton, me }
+    }
+}
+
+impl SchedHook for BatonHook {
+    fn sched_point(&self) {
+        self.baton.yield_point(self.me);
+    }
+
+    fn contended(&self) -> bool {
+        self.baton.contended(self.me)
+    }
 }
 
 #[cfg(test)]

@@ -1484,6 +1484,9 @@ fn gup_fast_hooked(
             if try_grab_folio(phys, pfn, flags).is_err() {
                 break 'tables;
             }
+            // Other harts run on meanwhile (a munmap, a COW, a fork): in deterministic
+            // mode this is a scheduling point, so a seed may put them here.
+            crate::sync::sched_point();
             if let Some(h) = hook.as_deref_mut() {
                 h(mm.pgtable, addr);
             }

@@ -1,0 +1,145 @@
+//! The kernel stress guest (`guest/bin/stress`): four workers at once — fork/exec/exit
+//! with `/proc/<pid>/mem` and `process_vm_readv/writev` on each child, a thread faulting,
+//! pinning, `mprotect`ing and zapping its region, one mapping, unmapping, `mprotect`ing
+//! and `mremap`ping a region another thread reads, writes, faults on (SIGSEGV handled)
+//! and walks with `/sys/kernel/debug/gup_test` — whose stdout is the same for every
+//! interleaving (`guest/expected-kernel/stress.stdout`).
+//!
+//! Every run here must print that reference with exit status 0 and end with the page
+//! audit clean, under the lock-order checker (this test binary has it: a lock-order
+//! inversion panics the hart that took it and fails the run), and within a budget: an
+//! instruction limit on four harts, and a host wall-clock limit on every run (a deadlock
+//! fails the test instead of hanging it). In parallel mode on four harts (three runs)
+//! and on two (where user page faults are handled without the kernel lock); in
+//! deterministic mode over seeds 1..=N on four harts and on two (N = 8, or
+//! `STRESS_SEEDS`), where the same seed must give the same bits: stdout, per-hart
+//! counters and modelled cycles, kernel counters. On two deterministic harts the
+//! unlocked fault path runs under the baton, and kernel paths wait for locks a parked
+//! fault holds: the baton must have passed at contended locks.
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+use dirtybit::RunOptions;
+
+const NAME: &str = "stress";
+
+/// Host wall-clock limit of one run: far above what a run takes (well under a second in
+/// a release build, a few seconds in a loaded debug build), so only a hang reaches it.
+const WALL_LIMIT: Duration = Duration::from_secs(300);
+
+/// Instruction limit of a run on four harts: a few times what it retires (the unlocked
+/// fault path, taken on up to two harts, is off under a limit).
+const INSN_LIMIT: u64 = 400_000_000;
+
+// Without the checker on, a lock-order inversion would pass unseen.
+const _: () = assert!(guestos::sync::LOCKDEP, "guestos built without lockdep");
+
+fn opts(sched: &str, seed: u64, harts: usize) -> RunOptions {
+    RunOptions {
+        mem_bytes: 512 << 20,
+        sched: sched.into(),
+        seed,
+        harts,
+        max_insns: (harts > 2).then_some(INSN_LIMIT),
+        ..RunOptions::default()
+    }
+}
+
+/// Seeds for the deterministic runs: `1..=STRESS_SEEDS` (default 8).
+fn seeds() -> std::ops::RangeInclusive<u64> {
+    let n = std::env::var("STRESS_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    1..=n
+}
+
+/// Runs the stress guest under `opts` on a thread of its own and checks it against the
+/// reference and the page audit; fails if it has not finished within [`WALL_LIMIT`].
+fn run_checked(opts: &RunOptions) -> Outcome {
+    let what = format!(
+        "stress --sched {} --seed {} --harts {}",
+        opts.sched, opts.seed, opts.harts
+    );
+    let (done, outcome) = mpsc::channel();
+    let (o, w) = (opts.clone(), what.clone());
+    std::thread::spawn(move || {
+        let o = run_against(NAME, &o, expected_kernel(NAME, "modern"), &w);
+        let _ = done.send(o);
+    });
+    let o = match outcome.recv_timeout(WALL_LIMIT) {
+        Ok(o) => o,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: still running after {WALL_LIMIT:?}: a deadlock")
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("{what}: the run failed (see its panic above)")
+        }
+    };
+    assert_eq!(o.report.per_hart.len(), opts.harts, "{what}");
+    let busy = o.report.per_hart.iter().filter(|h| h.instret > 0).count();
+    assert!(busy > 1, "{what}: only one hart ran guest code");
+    o
+}
+
+#[test]
+fn parallel_mode_on_4_and_2_harts_prints_the_reference() {
+    for _ in 0..3 {
+        run_checked(&opts("parallel", 0, 4));
+    }
+    run_checked(&opts("parallel", 0, 2));
+}
+
+/// Deterministic runs over `seeds()` on `harts`: each prints the reference; seed 1 runs
+/// twice and must replay bit for bit. Returns the baton's contended passes, summed.
+fn deterministic_over_seeds(harts: usize) -> u64 {
+    let mut lock_waits = 0;
+    let mut cycles = std::collections::BTreeSet::new();
+    for seed in seeds() {
+        let o = run_checked(&opts("deterministic", seed, harts));
+        let k = &o.report.kernel;
+        assert!(k.baton_switches > 0, "seed {seed}: the harts took no turns");
+        lock_waits += k.baton_lock_waits;
+        cycles.insert(o.report.hart.cycles);
+        if seed == 1 {
+            let again = run_checked(&opts("deterministic", seed, harts));
+            assert_eq!(again.stdout, o.stdout, "seed {seed}: replay stdout");
+            assert_eq!(
+                again.report.per_hart, o.report.per_hart,
+                "seed {seed}, {harts} harts: replay per-hart counters and cycles"
+            );
+            assert_eq!(
+                again.report.kernel, o.report.kernel,
+                "seed {seed}, {harts} harts: replay kernel counters"
+            );
+        }
+    }
+    let n = seeds().count();
+    eprintln!(
+        "stress: {harts} deterministic harts, {n} seeds: {} distinct cycle counts, \
+         {lock_waits} contended lock waits",
+        cycles.len()
+    );
+    if n > 1 {
+        assert!(cycles.len() > 1, "{n} seeds ran one interleaving");
+    }
+    lock_waits
+}
+
+#[test]
+fn deterministic_mode_on_4_harts_prints_the_reference_and_replays() {
+    deterministic_over_seeds(4);
+}
+
+#[test]
+fn deterministic_mode_on_2_harts_passes_the_baton_at_contended_locks() {
+    let lock_waits = deterministic_over_seeds(2);
+    assert!(
+        lock_waits > 0,
+        "no kernel path ever found a lock held by a parked fault"
+    );
+}
