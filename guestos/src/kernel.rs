@@ -414,14 +414,18 @@ fn unlocked_fault(
 /// harts and the frames it freed released after it ([`flush_pending`]); the result goes
 /// to `a0` and the hart past the `ecall`. Accounted as the locked path accounts a call
 /// (trap, call count, priced kernel work) in `tally`. `None`, having done nothing, for
-/// any other call, a task under `--strace`, a kicked hart or an address space without
-/// users: the kernel lock handles the call then.
+/// any other call, a task under `--strace`, a kicked hart, an address space without
+/// users, or in deterministic mode: the kernel lock handles the call then. Deterministic
+/// mode promises a seeded scheduling point at every kernel entry; a call served here
+/// would skip it, and with it the interleavings a seed explores there — on one hart, the
+/// Dirty COW PoC's `madvise()` between two retries of the other thread's GUP never ran
+/// and the race was never won (`tests/dirtycow.rs`).
 fn unlocked_syscall(
     hart: &mut Hart<'_>,
     u: &UnlockedFaults<'_>,
     tally: &mut HartTally,
 ) -> Option<()> {
-    if u.strace || u.smp.notified(hart.hart_id()) {
+    if u.strace || u.smp.notified(hart.hart_id()) || u.config.sched == SchedMode::Deterministic {
         return None;
     }
     let (n, a) = crate::syscall::args(hart);
