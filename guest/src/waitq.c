@@ -12,7 +12,12 @@
  *    the next write gets EPIPE and SIGPIPE again. A signal with a handler interrupting
  *    such a write: it returns the bytes written so far, not EINTR.
  * 4. Children cloned with exit signal SIGUSR2 ("clone" children) and forked ones:
- *    waited for with and without __WCLONE and __WALL, and the options' EINVAL checks. */
+ *    waited for with and without __WCLONE and __WALL, and the options' EINVAL checks.
+ *
+ * With argument "precise" (tests/waitq.rs, not qemu): only a read() blocked on an empty pipe
+ * while this thread makes 2000 unrelated system calls and then writes one byte; the test
+ * counts how often the read was issued (`--strace`): a sleeper on a wait queue runs again
+ * only when its pipe wakes it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -276,9 +281,34 @@ static void clone_children(void)
     printf("wait4(-1, __WALL) with no children: %d %s\n", r, errname(errno));
 }
 
-int main(void)
+static void *read_one(void *arg)
+{
+    (void)arg;
+    char c = 0;
+    return (void *)read(p[0], &c, 1);
+}
+
+/* The "precise" mode: see the header. */
+static int precise(void)
+{
+    pipe(p);
+    pthread_t t;
+    pthread_create(&t, NULL, read_one, NULL);
+    msleep(5);
+    for (int i = 0; i < 2000; i++)
+        getppid();
+    write(p[1], "x", 1);
+    void *r;
+    pthread_join(t, &r);
+    printf("precise: the blocked read returned %ld\n", (long)r);
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && !strcmp(argv[1], "precise"))
+        return precise();
     big_write_drained();
     poll_and_read_woken();
     partial_writes();
