@@ -4,7 +4,8 @@
  *
  * 1. One write() of 256 KiB into a pipe (four times its capacity) while another thread
  *    drains it in 1000-byte reads: the writer sleeps on the full pipe and goes on until
- *    every byte is written (write returns 262144), the reader gets them all, in order.
+ *    every byte is written (write returns 262144), the reader gets them all, in order;
+ *    then the same with writev() of three pieces.
  * 2. poll() on an empty pipe, with no timeout, woken by another thread's write; then a
  *    read() blocked the same way.
  * 3. A 200 KiB write that fills the pipe and sleeps: the last reader closes (by another
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,7 +94,7 @@ static void *drain(void *arg)
     return (void *)(got * 2 + (bad != 0));
 }
 
-static void big_write_drained(void)
+static void big_write_drained(int vector)
 {
     static unsigned char data[BIG];
     for (long i = 0; i < BIG; i++)
@@ -100,12 +102,13 @@ static void big_write_drained(void)
     pipe(p);
     pthread_t t;
     pthread_create(&t, NULL, drain, NULL);
-    ssize_t w = write(p[1], data, BIG);
+    struct iovec iov[3] = {{data, 1000}, {data + 1000, BIG / 2 - 1000}, {data + BIG / 2, BIG / 2}};
+    ssize_t w = vector ? writev(p[1], iov, 3) : write(p[1], data, BIG);
     void *r;
     pthread_join(t, &r);
     long v = (long)r;
-    printf("write of %d bytes into a drained pipe: %zd; reader got %ld, in order: %s\n", BIG,
-           w, v / 2, v % 2 ? "no" : "yes");
+    printf("%s of %d bytes into a drained pipe: %zd; reader got %ld, in order: %s\n",
+           vector ? "writev" : "write", BIG, w, v / 2, v % 2 ? "no" : "yes");
     close(p[0]);
     close(p[1]);
 }
@@ -309,7 +312,8 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 1 && !strcmp(argv[1], "precise"))
         return precise();
-    big_write_drained();
+    big_write_drained(0);
+    big_write_drained(1);
     poll_and_read_woken();
     partial_writes();
     clone_children();

@@ -17,7 +17,8 @@
 //!   descriptor, so a concurrent `close()` does not end it (it completes when data or end
 //!   of file arrives) and the pipe keeps its reader or writer meanwhile. The sleeper
 //!   waits on the file's wait queue (a pipe's `rd_wait` or `wr_wait`).
-//! - A blocking `write` keeps going until all of it is written (`pipe_write()`'s loop):
+//! - A blocking `write` or `writev` keeps going until all of it is written
+//!   (`pipe_write()`'s loop):
 //!   a write that filled the pipe part-way sleeps with its count
 //!   ([`BlockedCall::written`]) and goes on from there when a reader makes room. It
 //!   returns the count so far when the last reader goes (and `SIGPIPE` is sent, as
@@ -391,28 +392,33 @@ impl Kernel<'_> {
         let held = self.take_blocked_call(tid, n, a);
         let written = held.as_ref().map_or(0, |b| b.written);
         let held = held.and_then(|b| b.file);
-        let (r, file) = self.with_task_mm(tid, |t, u| {
+        let (r, want, file) = self.with_task_mm(tid, |t, u| {
             let file = match held {
                 Some(f) => f,
                 // An `unsigned int fd`.
                 None => t.fs.fds.get(a[0] as u32)?,
             };
+            // The bytes a write pass is asked for (0 for a vector the pass refuses).
+            let want = match n {
+                nr::SYS_write => a[2].saturating_sub(written),
+                nr::SYS_writev => syscall::fs::import_iovec(u, a[1], a[2])
+                    .map_or(0, |segs| segs.iter().map(|s| s.1 as u64).sum::<u64>())
+                    .saturating_sub(written),
+                _ => 0,
+            };
             let mut ctx = FileCtx::current(&t.vfs, u);
             let r = match n {
                 nr::SYS_read => syscall::fs::ksys_read(&mut ctx, &file, a[1], a[2]),
-                nr::SYS_write => syscall::fs::ksys_write(
-                    &mut ctx,
-                    &file,
-                    a[1].wrapping_add(written),
-                    a[2].saturating_sub(written),
-                ),
+                nr::SYS_write => {
+                    syscall::fs::ksys_write(&mut ctx, &file, a[1].wrapping_add(written), want)
+                }
                 nr::SYS_readv => syscall::fs::do_readv(&mut ctx, &file, a[1], a[2]),
-                _ => syscall::fs::do_writev(&mut ctx, &file, a[1], a[2]),
+                _ => syscall::fs::do_writev_from(&mut ctx, &file, a[1], a[2], written),
             };
-            Ok((r, file))
+            Ok((r, want, file))
         })?;
-        let (out, written) = if n == nr::SYS_write {
-            match self.pipe_write_loop(hart, tid, &file, a[2], written, r) {
+        let (out, written) = if n == nr::SYS_write || n == nr::SYS_writev {
+            match self.pipe_write_loop(hart, tid, &file, want, written, r) {
                 Some(done) => return done.map(SyscallOutcome::Return),
                 None => (SyscallOutcome::Block(WaitOn::Io), written + r.unwrap_or(0)),
             }
@@ -437,8 +443,8 @@ impl Kernel<'_> {
         Ok(out)
     }
 
-    /// `pipe_write()`'s loop around one pass `r` of a `write` of `len` bytes of which
-    /// `written` went in before: `Some(result)` if the call returns now, `None` if it
+    /// `pipe_write()`'s loop around one pass `r` of a `write`/`writev` asked for `want`
+    /// bytes, `written` having gone in before: `Some(result)` if the call returns now, `None` if it
     /// sleeps until there is room. A short pass on a blocking file that is full and
     /// still has readers sleeps (every byte is written before a blocking write returns);
     /// with bytes written before, an error ends the call with their count, `EPIPE`
@@ -449,13 +455,13 @@ impl Kernel<'_> {
         hart: &mut Hart<'_>,
         tid: u32,
         file: &OpenFile,
-        len: u64,
+        want: u64,
         written: u64,
         r: crate::fs::IoResult<u64>,
     ) -> Option<KResult<u64>> {
         let total = written.saturating_add(*r.as_ref().unwrap_or(&0));
         match r {
-            Ok(_) if total >= len => Some(Ok(total)),
+            Ok(now) if now >= want => Some(Ok(total)),
             Ok(_) => {
                 let blocking = file.flags() & O_NONBLOCK == 0;
                 let mask = file.poll();
