@@ -139,9 +139,9 @@ fn check_runs(name: &str, oracle: &str, runs: Vec<(String, RunOptions, (Vec<u8>,
         // and Svade or a tiny TLB adds returns (A/D faults), as on Linux — or it parses
         // /proc/self/maps, whose text holds addresses as wide as the paging mode's — or
         // it sleeps (threadsys: threads sleep on the host clock while another spins on
-        // sched_yield, so how often it spins depends on the host's speed; pollpipe: a
-        // sleeping poll or read is re-issued each time another thread's I/O may have
-        // woken it; starve: its threads work until the sleeper has slept).
+        // sched_yield, so how often it spins depends on the host's speed; pollpipe and
+        // waitq: threads sleep on the host clock and wait for each other on pipes;
+        // starve: its threads work until the sleeper has slept).
         // On several harts, how long a thread waits (spinning, or in the kernel) depends
         // on the interleaving — and so it does on one hart for threads or processes that
         // wait for each other (pthreads, parallel, faults, gupconc, gupfastrace), since
@@ -152,6 +152,7 @@ fn check_runs(name: &str, oracle: &str, runs: Vec<(String, RunOptions, (Vec<u8>,
         if [
             "sigs",
             "pollpipe",
+            "waitq",
             "procmem",
             "threadsys",
             "starve",
@@ -216,6 +217,7 @@ image_tests!(
     badargs2 = "badargs2",
     pollpipe = "pollpipe",
     starve = "starve",
+    waitq = "waitq",
 );
 
 #[test]
@@ -246,6 +248,7 @@ fn every_image_with_a_reference_is_tested() {
         "badargs2",
         "pollpipe",
         "starve",
+        "waitq",
     ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {

@@ -22,7 +22,8 @@
 //! flushing the TLB. A call that cannot complete (`wait4` with no
 //! zombie, a pipe read with no data) puts the task to sleep with its pc still at the
 //! `ecall`, and the call is re-issued when what it waits on may have changed (Linux's
-//! syscall restart); a futex wait or a `nanosleep` is instead completed by whoever ends it
+//! syscall restart): a child's exit, or for a pipe, the wait queue of the file it sleeps
+//! on ([`crate::fs::WaitQueueHead`]); a futex wait or a `nanosleep` is instead completed by whoever ends it
 //! (a `FUTEX_WAKE`, the timer, a signal). Timers — sleepers' deadlines and interval timers
 //! ([`itimer`]: `setitimer`, `alarm`) — run on the guest's CLOCK_MONOTONIC; with every
 //! task asleep the kernel idles until the first deadline. When nothing can ever run
@@ -71,7 +72,7 @@ use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode,
 use crate::errno::{Errno, KResult};
 use crate::exec::{copy_exec_args, exec, ExecArgs, LoadError};
 use crate::fs::Prng;
-use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile};
+use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile, PollTable, WakeQ};
 use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
@@ -190,10 +191,11 @@ struct Kernel<'m> {
     vclock_cycles: u64,
     next_pid: u32,
     next_asid: u16,
-    /// Counts system calls; a thread blocked on I/O is retried once it has moved.
-    epoch: u64,
-    /// Epoch at which each I/O-blocked thread went to sleep.
-    io_sleep: BTreeMap<u32, u64>,
+    /// Tasks woken by a file's wait queue and not yet made runnable (`wake_q`): drained
+    /// by [`Kernel::wake_up_q`].
+    wake_q: Arc<WakeQ>,
+    /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), by tid.
+    io_waits: BTreeMap<u32, PollTable>,
     /// Futex waiters.
     futex: FutexTable,
     /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
@@ -519,8 +521,8 @@ pub fn run(
         vclock_cycles: 0,
         next_pid: INIT_PID + 1,
         next_asid: 2,
-        epoch: 0,
-        io_sleep: BTreeMap::new(),
+        wake_q: Arc::default(),
+        io_waits: BTreeMap::new(),
         futex: FutexTable::default(),
         timers: BTreeMap::new(),
         itimers: BTreeMap::new(),
@@ -1105,21 +1107,41 @@ impl Kernel<'_> {
         true
     }
 
-    /// The runnable tasks no other hart runs, by tid, waking I/O sleepers whose world
-    /// has moved since they slept. The scheduler sees every task's state: the woken are
-    /// placed ([`sched::Fair::scan`]) and may preempt a running task
-    /// ([`Kernel::wakeup_preempt`]).
-    fn runnable(&mut self) -> Vec<u32> {
-        let epoch = self.epoch;
-        let mut runnable = Vec::new();
-        let mut maybe_woken = Vec::new();
-        for (&tid, t) in &mut self.tasks {
-            if t.state == TaskState::Blocked(WaitOn::Io)
-                && self.io_sleep.get(&tid).is_some_and(|&e| e < epoch)
-            {
-                t.state = TaskState::Runnable;
-                maybe_woken.push(tid);
+    /// `wake_up_q()`: every task a file's wait queue woke ([`WaitQueueHead::wake_up`])
+    /// leaves its other queues and becomes runnable; its call is re-issued.
+    ///
+    /// [`WaitQueueHead::wake_up`]: crate::fs::WaitQueueHead::wake_up
+    fn wake_up_q(&mut self) {
+        for tid in self.wake_q.take() {
+            if let Some(pt) = self.io_waits.remove(&tid) {
+                pt.free(tid, &self.wake_q);
             }
+            if let Some(t) = self.tasks.get_mut(&tid) {
+                if t.state == TaskState::Blocked(WaitOn::Io) {
+                    t.state = TaskState::Runnable;
+                }
+            }
+        }
+    }
+
+    /// Task `tid`'s call is about to sleep on I/O ([`WaitOn::Io`]): it sleeps on the wait
+    /// queues in `pt` (it leaves those of an earlier sleep first).
+    fn io_wait(&mut self, tid: u32, pt: PollTable) {
+        if let Some(old) = self.io_waits.remove(&tid) {
+            old.free(tid, &self.wake_q);
+        }
+        pt.arm(tid, &self.wake_q);
+        self.io_waits.insert(tid, pt);
+    }
+
+    /// The runnable tasks no other hart runs, by tid, after the tasks woken by wait
+    /// queues are made runnable ([`Kernel::wake_up_q`]). The scheduler sees every task's
+    /// state: the woken are placed ([`sched::Fair::scan`]) and may preempt a running
+    /// task ([`Kernel::wakeup_preempt`]).
+    fn runnable(&mut self) -> Vec<u32> {
+        self.wake_up_q();
+        let mut runnable = Vec::new();
+        for (&tid, t) in &self.tasks {
             if t.state == TaskState::Runnable {
                 runnable.push(tid);
             }
@@ -1132,10 +1154,7 @@ impl Kernel<'_> {
         let woken = self.fair.scan(states);
         let tasks = &self.tasks;
         self.fair.retain_groups(|g| tasks.contains_key(&g));
-        // An I/O sleeper re-issues its call whenever the world may have moved (any
-        // system call): most such wake-ups find nothing and sleep again, so they are
-        // placed but do not preempt.
-        for tid in woken.into_iter().filter(|t| !maybe_woken.contains(t)) {
+        for tid in woken {
             self.wakeup_preempt(tid);
         }
         let this = self.this;
@@ -1243,7 +1262,6 @@ impl Kernel<'_> {
             Exit::Ecall => {
                 hart.account_trap();
                 self.stats.syscalls += 1;
-                self.epoch += 1;
                 let before = self.phys.events().snapshot();
                 restart = self.syscall(hart, tid);
                 self.charge_kernel_work(hart, &before);
@@ -1542,7 +1560,7 @@ impl Kernel<'_> {
             nr::SYS_read | nr::SYS_write | nr::SYS_readv | nr::SYS_writev
                 if self.holds_file(tid, n, a) || self.kernel_file_of(tid, a[0]).is_none() =>
             {
-                let r = self.sys_rw_fdget(tid, n, a);
+                let r = self.sys_rw_fdget(hart, tid, n, a);
                 self.finish(tid, n, a, r)
             }
             // Descriptor calls on a kernel-served file (/proc/<pid>/mem…, gup_test): the
@@ -1597,6 +1615,11 @@ impl Kernel<'_> {
             }
             SyscallOutcome::Resume => {}
             SyscallOutcome::Block(on) => {
+                if on == WaitOn::Io && !self.io_waits.contains_key(&tid) {
+                    // A call that did not say what it waits for (`vmsplice`): the
+                    // queues of the file it names.
+                    self.io_wait_on_fd(tid, a[0]);
+                }
                 // The pc stays at the ecall: the call is re-issued on wake-up.
                 self.block(tid, on, hart);
             }
@@ -1652,9 +1675,6 @@ impl Kernel<'_> {
         t.ctx = hart.save_context();
         if self.cur() == Some(tid) {
             self.set_cur(None);
-        }
-        if on == WaitOn::Io {
-            self.io_sleep.insert(tid, self.epoch);
         }
     }
 
@@ -1867,7 +1887,8 @@ impl Kernel<'_> {
             if let Some(mut me) = self.tasks.remove(&tid) {
                 me.tid = tgid;
                 me.signal.lock().threads = vec![tgid];
-                // de_thread(): "tsk->exit_signal = SIGCHLD" (a thread had none).
+                // de_thread(): "tsk->exit_signal = SIGCHLD" (a thread had none), so a
+                // wait4 without __WCLONE sees the new leader.
                 me.exit_signal = SIGCHLD;
                 self.tasks.insert(tgid, me);
             }
@@ -1925,7 +1946,9 @@ impl Kernel<'_> {
         if let Some(tgid) = self.group_of(tid) {
             self.futex.remove(tgid, tid);
         }
-        self.io_sleep.remove(&tid);
+        if let Some(pt) = self.io_waits.remove(&tid) {
+            pt.free(tid, &self.wake_q);
+        }
         self.blocked_calls.remove(&tid);
     }
 
@@ -2064,8 +2087,6 @@ impl Kernel<'_> {
                 self.release_task(tgid);
             }
         }
-        // Anything blocked on I/O may now see EOF or EPIPE.
-        self.epoch += 1;
     }
 
     /// Finds a child process of `tgid` matching `which` (`Some(child)` or any) and the
@@ -2104,7 +2125,12 @@ impl Kernel<'_> {
         }
     }
 
-    /// `wait4(pid, wstatus, options, rusage)`.
+    /// `wait4(pid, wstatus, options, rusage)` (`kernel_wait4()`); `options` is an `int`.
+    ///
+    /// # Errors
+    /// `EINVAL` for an option other than `WNOHANG|WUNTRACED|WCONTINUED|__WNOTHREAD|
+    /// __WCLONE|__WALL`; `ESRCH` for pid `INT_MIN`; `ECHILD` without an eligible child;
+    /// `EFAULT`.
     fn sys_wait4(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         // `int options`: __WCLONE (bit 31) arrives sign-extended.
         let (target, wstatus, options, rusage) =
@@ -2151,7 +2177,14 @@ impl Kernel<'_> {
         }
     }
 
-    /// `waitid(idtype, id, infop, options, rusage)`.
+    /// `waitid(idtype, id, infop, options, rusage)` (`kernel_waitid()`); `id` (a
+    /// `pid_t`) and `options` are `int`s.
+    ///
+    /// # Errors
+    /// `EINVAL` for an option other than `WNOHANG|WNOWAIT|WEXITED|WSTOPPED|WCONTINUED|
+    /// __WNOTHREAD|__WCLONE|__WALL`, for none of `WEXITED|WSTOPPED|WCONTINUED`, for an
+    /// unknown `idtype` or a `P_PID` id not above 0; `ECHILD` without an eligible child;
+    /// `EFAULT`.
     fn sys_waitid(&mut self, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
         // kernel_waitid()'s checks, in its order; `id` is a `pid_t`.
         let (idtype, id, infop, options) = (a[0], a[1] as u32 as i32, a[2], a[3] as u32 as u64);
@@ -2664,7 +2697,8 @@ impl Kernel<'_> {
                         self.write_sleep_remaining(hart, target);
                     }
                     self.poll_interrupted(hart, target);
-                    self.complete_blocked(target, Errno::EINTR.as_return());
+                    let value = self.interrupted_return(target);
+                    self.complete_blocked(target, value);
                 }
             }
         }

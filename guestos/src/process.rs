@@ -39,7 +39,8 @@ pub enum WaitOn {
     Child,
     /// A vfork child (this pid) to exec or exit (`CLONE_VFORK`).
     VforkDone(u32),
-    /// Pipe (or other file) I/O by another process.
+    /// A file's readiness (a pipe's data, room or last close): the task sleeps on the
+    /// wait queues of the files its call named and a wake-up on one re-issues it.
     Io,
     /// Any signal (`rt_sigsuspend`).
     Signal,

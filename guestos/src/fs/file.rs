@@ -457,6 +457,12 @@ impl OpenFile {
         self.f_op().poll(self)
     }
 
+    /// `vfs_poll()`'s registration half: the wait queues a caller blocked on this file
+    /// sleeps on go into `pt` (see [`FileOperations::poll_wait`]).
+    pub fn poll_wait(&self, pt: &mut super::PollTable) {
+        self.f_op().poll_wait(self, pt);
+    }
+
     /// `do_ftruncate` on this description.
     ///
     /// # Errors

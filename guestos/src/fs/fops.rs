@@ -451,6 +451,13 @@ pub trait FileOperations: Send + Sync + fmt::Debug {
         DEFAULT_POLLMASK
     }
 
+    /// The wait queues a caller blocked on this file sleeps on (`poll_wait()` calls in
+    /// `->poll`): each goes into `pt`. The default is none: the file never makes a
+    /// caller wait.
+    fn poll_wait(&self, file: &OpenFile, pt: &mut super::PollTable) {
+        let _ = (file, pt);
+    }
+
     /// `->release`: the last reference to the description is gone (its last descriptor
     /// closed, its last mapping unmapped). Runs once, before the state is dropped.
     fn release(&self, file: &OpenFile) {

@@ -26,6 +26,7 @@ mod seq_file;
 mod stat;
 mod stdio;
 mod vfs;
+mod wait;
 
 pub use dev::{CharDev, Prng};
 pub use fdtable::{FdTable, FilesStruct, FsStruct, ProcessFs, RLIMIT_NOFILE};
@@ -51,6 +52,7 @@ pub use vfs::{
     parse_file_arg, Clock, Cred, FileArg, ImportError, TimeUpdate, Vfs, VfsConfig, MAY_EXEC,
     MAY_READ, MAY_WRITE, TMPFS_DEV,
 };
+pub use wait::{PollTable, WaitQueueEntry, WaitQueueHead, WakeQ};
 
 use crate::errno::Errno;
 

@@ -24,6 +24,7 @@ use crate::sync::Mutex;
 
 use super::fops::{partial, FileCtx, FileOperations, Kiocb, PollMask, WriteSource};
 use super::inode::Timespec;
+use super::wait::{PollTable, WaitQueueHead};
 use super::{IoError, IoResult, OpenFile, WaitOn};
 use crate::errno::{Errno, KResult};
 
@@ -114,6 +115,12 @@ pub struct Pipe {
     id: u64,
     created: Timespec,
     inner: Mutex<PipeInner>,
+    /// `pipe->rd_wait`: readers (and read-end pollers) waiting for data or the last
+    /// writer to go.
+    rd_wait: Arc<WaitQueueHead>,
+    /// `pipe->wr_wait`: writers (and write-end pollers) waiting for room or the last
+    /// reader to go.
+    wr_wait: Arc<WaitQueueHead>,
 }
 
 /// One end of a pipe, held by an open file description. Creating one counts a reader or
@@ -192,18 +199,36 @@ impl FileOperations for PipeEnd {
         self.pipe.poll(!self.write)
     }
 
+    /// `pipe_poll()`'s `poll_wait()`: the read end sleeps on `rd_wait`, the write end on
+    /// `wr_wait`.
+    fn poll_wait(&self, _file: &OpenFile, pt: &mut PollTable) {
+        pt.poll_wait(if self.write {
+            &self.pipe.wr_wait
+        } else {
+            &self.pipe.rd_wait
+        });
+    }
+
     fn is_stream(&self) -> bool {
         true
     }
 }
 
+/// `pipe_release()`: the last writer gone wakes the readers (end of file), the last
+/// reader gone wakes the writers (`EPIPE`).
 impl Drop for PipeEnd {
     fn drop(&mut self) {
         let mut g = self.pipe.inner.lock();
-        if self.write {
-            g.writers = g.writers.saturating_sub(1);
+        let (count, other) = if self.write {
+            (&mut g.writers, &self.pipe.rd_wait)
         } else {
-            g.readers = g.readers.saturating_sub(1);
+            (&mut g.readers, &self.pipe.wr_wait)
+        };
+        *count = count.saturating_sub(1);
+        let last = *count == 0;
+        drop(g);
+        if last {
+            other.wake_up();
         }
     }
 }
@@ -219,6 +244,8 @@ impl Pipe {
                 readers: 1,
                 writers: 1,
             }),
+            rd_wait: Arc::default(),
+            wr_wait: Arc::default(),
         });
         (
             PipeEnd {
@@ -304,6 +331,25 @@ impl Pipe {
                 IoError::WouldBlock(WaitOn::PipeReadable(self.id))
             });
         }
+        let was_full = g.full();
+        let r = g.read_bufs(max, sink);
+        // pipe_read(): a slot freed in a full pipe wakes the writers.
+        if was_full && !g.full() {
+            drop(g);
+            self.wr_wait.wake_up();
+        }
+        r
+    }
+}
+
+impl PipeInner {
+    /// The copy loop of [`Pipe::read_with`] with the pipe locked.
+    fn read_bufs(
+        &mut self,
+        max: usize,
+        sink: &mut dyn FnMut(&[u8]) -> KResult<usize>,
+    ) -> IoResult<usize> {
+        let g = self;
         let mut done = 0usize;
         while done < max {
             let Some(buf) = g.bufs.front_mut() else {
@@ -331,14 +377,16 @@ impl Pipe {
         }
         Ok(done)
     }
+}
 
+impl Pipe {
     /// `pipe_write()`: writes `len` bytes fetched from `source(offset, buf)`. The first
     /// `len % PAGE_SIZE` bytes are merged into the newest buffer if it is the pipe's own
     /// page with room for them; the rest goes into new buffers of up to a page each while
     /// slots are free. So a write of at most `PIPE_BUF` bytes goes in whole or not at
-    /// all. A larger write that fills the pipe part-way returns the short count (the guest
-    /// OS does not keep a half-done blocking write across a wait, see the module docs of
-    /// `syscall::fs`).
+    /// all. A larger write that fills the pipe part-way returns the short count; a blocking
+    /// `write()` then sleeps on `wr_wait` and goes on (`kernel/poll.rs`). Data written
+    /// into an empty pipe wakes `rd_wait`.
     ///
     /// # Errors
     /// `EPIPE` with no readers (the caller raises `SIGPIPE`); `EAGAIN` / `WouldBlock`
@@ -356,6 +404,27 @@ impl Pipe {
         if g.readers == 0 {
             return Err(IoError::Errno(Errno::EPIPE));
         }
+        let was_empty = g.bufs.is_empty();
+        let r = g.write_bufs(self.id, len, nonblock, source);
+        // pipe_write(): data in an empty pipe wakes the readers.
+        if was_empty && !g.bufs.is_empty() {
+            drop(g);
+            self.rd_wait.wake_up();
+        }
+        r
+    }
+}
+
+impl PipeInner {
+    /// The copy loop of [`Pipe::write_with`] with pipe `id` locked.
+    fn write_bufs(
+        &mut self,
+        id: u64,
+        len: usize,
+        nonblock: bool,
+        source: &mut dyn FnMut(usize, &mut [u8]) -> KResult<()>,
+    ) -> IoResult<usize> {
+        let g = self;
         let mut done = 0usize;
         let chars = len % PIPE_PAGE;
         if chars != 0 {
@@ -379,7 +448,7 @@ impl Pipe {
                 return Err(if nonblock {
                     IoError::Errno(Errno::EAGAIN)
                 } else {
-                    IoError::WouldBlock(WaitOn::PipeWritable(self.id))
+                    IoError::WouldBlock(WaitOn::PipeWritable(id))
                 });
             }
             let n = (len - done).min(PIPE_PAGE);
@@ -398,7 +467,9 @@ impl Pipe {
         }
         Ok(done)
     }
+}
 
+impl Pipe {
     /// [`Pipe::write_with`] from a byte slice.
     ///
     /// # Errors
@@ -454,6 +525,7 @@ impl Pipe {
         if offset.checked_add(len).is_none_or(|e| e > PIPE_PAGE) {
             return Err(Errno::EINVAL);
         }
+        let was_empty = g.bufs.is_empty();
         g.bufs.push_back(PipeBuffer {
             page: BufPage::Ref(page),
             offset,
@@ -461,6 +533,10 @@ impl Pipe {
             can_merge: false,
             gift,
         });
+        drop(g);
+        if was_empty {
+            self.rd_wait.wake_up();
+        }
         Ok(len)
     }
 
@@ -572,6 +648,64 @@ mod tests {
         });
         assert_eq!(n, Ok(2 * PIPE_PAGE));
         assert_eq!(r2.pipe().available(), 2 * PIPE_PAGE);
+    }
+
+    #[test]
+    fn readiness_changes_wake_exactly_their_queue() {
+        use crate::fs::{WaitQueueEntry, WakeQ};
+        let k = Arc::new(WakeQ::default());
+        let sleep = |head: &WaitQueueHead, tid| {
+            head.add(WaitQueueEntry {
+                tid,
+                wake_q: Arc::clone(&k),
+            })
+        };
+        let (r, w) = Pipe::new_pair(9, Timespec::default());
+        let pipe = Arc::clone(r.pipe());
+        sleep(&pipe.rd_wait, 1);
+        sleep(&pipe.wr_wait, 2);
+        assert_eq!(w.pipe().write(b"a", true), Ok(1));
+        assert_eq!(
+            k.take(),
+            vec![1],
+            "data in an empty pipe wakes the reader only"
+        );
+        sleep(&pipe.rd_wait, 1);
+        assert_eq!(w.pipe().write(b"b", true), Ok(1));
+        assert!(
+            k.take().is_empty(),
+            "a pipe that was not empty wakes nobody"
+        );
+        assert_eq!(read_all(&pipe, 2).unwrap(), b"ab");
+        assert!(
+            k.take().is_empty(),
+            "room in a pipe that was not full wakes nobody"
+        );
+        assert_eq!(w.pipe().write(&[0; PIPE_CAPACITY], true), Ok(PIPE_CAPACITY));
+        assert_eq!(
+            k.take(),
+            vec![1],
+            "the emptied pipe refilled wakes the reader again"
+        );
+        assert_eq!(read_all(&pipe, 1).unwrap().len(), 1);
+        assert!(k.take().is_empty(), "a partly read buffer frees no slot");
+        assert_eq!(read_all(&pipe, PIPE_PAGE - 1).unwrap().len(), PIPE_PAGE - 1);
+        assert_eq!(
+            k.take(),
+            vec![2],
+            "a freed slot in a full pipe wakes the writer"
+        );
+        sleep(&pipe.wr_wait, 2);
+        drop(r);
+        assert_eq!(k.take(), vec![2], "the last reader gone wakes the writers");
+        sleep(&pipe.rd_wait, 1);
+        sleep(&pipe.rd_wait, 3);
+        drop(w);
+        assert_eq!(
+            k.take(),
+            vec![1, 3],
+            "the last writer gone wakes the readers"
+        );
     }
 
     #[derive(Debug)]

@@ -4,7 +4,8 @@
 //! - `ppoll` and `pselect6` (`fs/select.c`; riscv64 has no `poll`, `select` or `pause`:
 //!   glibc builds them on these two, `pause()` being `ppoll(NULL, 0, NULL, NULL)`). A
 //!   scan ([`crate::syscall::poll`]) that finds nothing ready puts the caller to sleep
-//!   with its deadline; it is re-issued when I/O may have changed something
+//!   with its deadline on the wait queues of the files it watches (`poll_wait()`, see
+//!   [`crate::fs::PollTable`]); it is re-issued when one of them wakes it
 //!   ([`WaitOn::Io`]) or the deadline passes, and interrupted with `EINTR` by a signal it
 //!   does not block (Linux's `-ERESTARTNOHAND` turned into `EINTR` by the handler; a
 //!   signal without a handler is dropped or kills before it reaches a sleeper here). The
@@ -14,7 +15,15 @@
 //! - `read`, `write`, `readv`, `writev` with `fdget()`'s hold: a call that sleeps keeps
 //!   its `Arc<OpenFile>` ([`BlockedCall::file`]) and the re-issued call uses it, not the
 //!   descriptor, so a concurrent `close()` does not end it (it completes when data or end
-//!   of file arrives) and the pipe keeps its reader or writer meanwhile.
+//!   of file arrives) and the pipe keeps its reader or writer meanwhile. The sleeper
+//!   waits on the file's wait queue (a pipe's `rd_wait` or `wr_wait`).
+//! - A blocking `write` or `writev` keeps going until all of it is written
+//!   (`pipe_write()`'s loop):
+//!   a write that filled the pipe part-way sleeps with its count
+//!   ([`BlockedCall::written`]) and goes on from there when a reader makes room. It
+//!   returns the count so far when the last reader goes (and `SIGPIPE` is sent, as
+//!   `pipe_write()` does before `break`), on a fault, or when a signal interrupts it
+//!   (`-ERESTARTSYS` only if nothing was written).
 //! - `SIGPIPE`: a write that finds no reader (`EPIPE`, a pipe, a FIFO or the host's
 //!   closed stdout) sends `SIGPIPE` to the writing thread (`pipe_write()`'s
 //!   `send_sig(SIGPIPE, current, 0)`).
@@ -25,7 +34,7 @@ use emu::Hart;
 
 use super::Kernel;
 use crate::errno::{Errno, KResult};
-use crate::fs::{FileCtx, OpenFile};
+use crate::fs::{FileCtx, IoError, OpenFile, PollMask, PollTable, O_NONBLOCK};
 use crate::process::{Task, TaskState, WaitOn};
 use crate::signal::{SigInfo, SIGPIPE, SI_USER};
 use crate::syscall::misc::RLIMIT_NOFILE;
@@ -46,6 +55,8 @@ pub(super) struct BlockedCall {
     deadline: Option<u64>,
     /// `read`/`write`…: the file `fdget()` took when the call started.
     file: Option<Arc<OpenFile>>,
+    /// `write`: the bytes written before it slept (`pipe_write()`'s `ret`).
+    written: u64,
 }
 
 impl Kernel<'_> {
@@ -88,6 +99,9 @@ impl Kernel<'_> {
             return false;
         }
         self.timers.remove(&tid);
+        if let Some(pt) = self.io_waits.remove(&tid) {
+            pt.free(tid, &self.wake_q);
+        }
         if let Some(task) = self.tasks.get_mut(&tid) {
             if matches!(task.state, TaskState::Blocked(_)) {
                 task.state = TaskState::Runnable;
@@ -137,7 +151,16 @@ impl Kernel<'_> {
             }
             let mut fds = read_pollfds(u, ufds, nfds)?;
             let count = do_poll_scan(&t.fs.fds, &mut fds);
-            Ok((count, nfds == 0, fds))
+            let mut pt = PollTable::default();
+            for f in &fds {
+                if let Some(file) = u32::try_from(f.fd)
+                    .ok()
+                    .and_then(|fd| t.fs.fds.get(fd).ok())
+                {
+                    file.poll_wait(&mut pt);
+                }
+            }
+            Ok((count, nfds == 0, fds, pt))
         };
         let copy_out = |u: &mut dyn UserAccess, fds: Vec<_>| write_revents(u, ufds, &fds);
         self.poll_select(hart, tid, n, a, a[2], |_| Ok((a[3], a[4])), scan, copy_out)
@@ -172,7 +195,18 @@ impl Kernel<'_> {
             let nfds = nfds.min(max_fds(&t.fs.fds));
             let sets = read_fd_sets(u, nfds, ptrs)?;
             let (count, res) = do_select_scan(&t.fs.fds, nfds, &sets)?;
-            Ok((count, nfds == 0, res))
+            let mut pt = PollTable::default();
+            for fd in 0..nfds {
+                let named = sets.sets.iter().flatten().any(|words| {
+                    words
+                        .get((fd / 64) as usize)
+                        .is_some_and(|w| w >> (fd % 64) & 1 != 0)
+                });
+                if let Some(file) = named.then(|| t.fs.fds.get(fd).ok()).flatten() {
+                    file.poll_wait(&mut pt);
+                }
+            }
+            Ok((count, nfds == 0, res, pt))
         };
         let copy_out = |u: &mut dyn UserAccess, res| write_fd_sets(u, ptrs, &res);
         self.poll_select(hart, tid, n, a, a[4], mask, scan, copy_out)
@@ -180,7 +214,8 @@ impl Kernel<'_> {
 
     /// The body `ppoll` and `pselect6` share: on the first issue the timeout at `tsp`
     /// and the temporary mask (`mask` reads `(umask, sigsetsize)`); then one `scan`
-    /// (`(ready count, no descriptor to watch, result)`); the result goes out with
+    /// (`(ready count, no descriptor to watch, result, the watched files' wait
+    /// queues)`); the result goes out with
     /// `copy_out` once the call returns other than by a signal.
     #[allow(clippy::too_many_arguments)] // the call, its timeout and its three steps
     fn poll_select<R>(
@@ -191,7 +226,7 @@ impl Kernel<'_> {
         a: [u64; 6],
         tsp: u64,
         mask: impl FnOnce(&mut dyn UserAccess) -> KResult<(u64, u64)>,
-        scan: impl FnOnce(&mut Task, &mut dyn UserAccess) -> KResult<(u64, bool, R)>,
+        scan: impl FnOnce(&mut Task, &mut dyn UserAccess) -> KResult<(u64, bool, R, PollTable)>,
         copy_out: impl FnOnce(&mut dyn UserAccess, R) -> KResult<()>,
     ) -> KResult<SyscallOutcome> {
         let deadline = match self.take_blocked_call(tid, n, a) {
@@ -201,11 +236,17 @@ impl Kernel<'_> {
                 self.enter_poll_select(hart, tid, tsp, umask, size)?
             }
         };
-        let (count, no_fds, res) = match self.with_task_mm(tid, scan) {
+        let (count, no_fds, res, pt) = match self.with_task_mm(tid, scan) {
             Ok(r) => r,
             Err(e) => return self.poll_select_finish(hart, tid, tsp, deadline, Err(e)),
         };
-        if let Some(stop) = self.poll_select_wait(hart, tid, n, a, tsp, deadline, count, no_fds) {
+        let sleep = PollSleep {
+            deadline,
+            count,
+            no_fds,
+            pt,
+        };
+        if let Some(stop) = self.poll_select_wait(hart, tid, n, a, tsp, sleep) {
             return stop;
         }
         let r = self
@@ -257,12 +298,12 @@ impl Kernel<'_> {
         })
     }
 
-    /// The end of one pass of `do_poll()`/`do_select()` that found `count` ready: `None`
-    /// if the call returns its result now (something is ready, or the deadline passed);
-    /// `EINTR` if a signal is pending (`-ERESTARTNOHAND`); otherwise the caller sleeps
-    /// with its deadline armed and the call is re-issued — on I/O, or, with no
-    /// descriptor to watch (`pause()`), on a signal or the deadline alone.
-    #[allow(clippy::too_many_arguments)] // the call, its timeout and the scan's result
+    /// The end of one pass of `do_poll()`/`do_select()` that found `sleep.count` ready:
+    /// `None` if the call returns its result now (something is ready, or the deadline
+    /// passed); `EINTR` if a signal is pending (`-ERESTARTNOHAND`); otherwise the caller
+    /// sleeps with its deadline armed on the watched files' wait queues and the call is
+    /// re-issued — when one wakes it, or, with no descriptor to watch (`pause()`), on a
+    /// signal or the deadline alone.
     fn poll_select_wait(
         &mut self,
         hart: &Hart<'_>,
@@ -270,10 +311,14 @@ impl Kernel<'_> {
         n: u64,
         a: [u64; 6],
         tsp: u64,
-        deadline: Option<u64>,
-        count: u64,
-        no_fds: bool,
+        sleep: PollSleep,
     ) -> Option<KResult<SyscallOutcome>> {
+        let PollSleep {
+            deadline,
+            count,
+            no_fds,
+            pt,
+        } = sleep;
         if count != 0 || self.timed_out(hart, deadline) {
             return None;
         }
@@ -290,13 +335,14 @@ impl Kernel<'_> {
                 args: a,
                 deadline,
                 file: None,
+                written: 0,
             },
         );
-        Some(Ok(SyscallOutcome::Block(if no_fds {
-            WaitOn::Signal
-        } else {
-            WaitOn::Io
-        })))
+        if no_fds {
+            return Some(Ok(SyscallOutcome::Block(WaitOn::Signal)));
+        }
+        self.io_wait(tid, pt);
+        Some(Ok(SyscallOutcome::Block(WaitOn::Io)))
     }
 
     /// `poll_select_finish()`: the call ends with `r`. Its timer is disarmed; the
@@ -331,33 +377,58 @@ impl Kernel<'_> {
 
     /// `read`/`write`/`readv`/`writev` of task `tid` through `fdget()`: the descriptor's
     /// file, or, for a re-issued call that slept, the file it held when it started. A
-    /// call that sleeps keeps the file.
+    /// call that sleeps keeps the file and sleeps on its wait queue. A blocking `write`
+    /// goes on where it stopped (see the module docs).
     ///
     /// # Errors
     /// `EBADF` for a descriptor not open at the start; the call's.
     pub(super) fn sys_rw_fdget(
         &mut self,
+        hart: &mut Hart<'_>,
         tid: u32,
         n: u64,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
-        let held = self.take_blocked_call(tid, n, a).and_then(|b| b.file);
-        let (out, file) = self.with_task_mm(tid, |t, u| {
+        let held = self.take_blocked_call(tid, n, a);
+        let written = held.as_ref().map_or(0, |b| b.written);
+        let held = held.and_then(|b| b.file);
+        let (r, want, file) = self.with_task_mm(tid, |t, u| {
             let file = match held {
                 Some(f) => f,
                 // An `unsigned int fd`.
                 None => t.fs.fds.get(a[0] as u32)?,
             };
+            // The bytes a write pass is asked for (0 for a vector the pass refuses).
+            let want = match n {
+                nr::SYS_write => a[2].saturating_sub(written),
+                nr::SYS_writev => syscall::fs::import_iovec(u, a[1], a[2])
+                    .map_or(0, |segs| segs.iter().map(|s| s.1 as u64).sum::<u64>())
+                    .saturating_sub(written),
+                _ => 0,
+            };
             let mut ctx = FileCtx::current(&t.vfs, u);
             let r = match n {
                 nr::SYS_read => syscall::fs::ksys_read(&mut ctx, &file, a[1], a[2]),
-                nr::SYS_write => syscall::fs::ksys_write(&mut ctx, &file, a[1], a[2]),
+                nr::SYS_write => {
+                    syscall::fs::ksys_write(&mut ctx, &file, a[1].wrapping_add(written), want)
+                }
                 nr::SYS_readv => syscall::fs::do_readv(&mut ctx, &file, a[1], a[2]),
-                _ => syscall::fs::do_writev(&mut ctx, &file, a[1], a[2]),
+                _ => syscall::fs::do_writev_from(&mut ctx, &file, a[1], a[2], written),
             };
-            Ok((syscall::ret_io(r)?, file))
+            Ok((r, want, file))
         })?;
+        let (out, written) = if n == nr::SYS_write || n == nr::SYS_writev {
+            match self.pipe_write_loop(hart, tid, &file, want, written, r) {
+                Some(done) => return done.map(SyscallOutcome::Return),
+                None => (SyscallOutcome::Block(WaitOn::Io), written + r.unwrap_or(0)),
+            }
+        } else {
+            (syscall::ret_io(r)?, 0)
+        };
         if matches!(out, SyscallOutcome::Block(_)) {
+            let mut pt = PollTable::default();
+            file.poll_wait(&mut pt);
+            self.io_wait(tid, pt);
             self.blocked_calls.insert(
                 tid,
                 BlockedCall {
@@ -365,10 +436,73 @@ impl Kernel<'_> {
                     args: a,
                     deadline: None,
                     file: Some(file),
+                    written,
                 },
             );
         }
         Ok(out)
+    }
+
+    /// `pipe_write()`'s loop around one pass `r` of a `write`/`writev` asked for `want`
+    /// bytes, `written` having gone in before: `Some(result)` if the call returns now, `None` if it
+    /// sleeps until there is room. A short pass on a blocking file that is full and
+    /// still has readers sleeps (every byte is written before a blocking write returns);
+    /// with bytes written before, an error ends the call with their count, `EPIPE`
+    /// after sending `SIGPIPE`. An error with nothing written is the call's
+    /// (`EPIPE`'s `SIGPIPE` is then sent by [`Kernel::sigpipe_on_epipe`]).
+    fn pipe_write_loop(
+        &mut self,
+        hart: &mut Hart<'_>,
+        tid: u32,
+        file: &OpenFile,
+        want: u64,
+        written: u64,
+        r: crate::fs::IoResult<u64>,
+    ) -> Option<KResult<u64>> {
+        let total = written.saturating_add(*r.as_ref().unwrap_or(&0));
+        match r {
+            Ok(now) if now >= want => Some(Ok(total)),
+            Ok(_) => {
+                let blocking = file.flags() & O_NONBLOCK == 0;
+                let mask = file.poll();
+                let full = !mask.intersects(PollMask::POLLOUT | PollMask::POLLERR);
+                if blocking && full {
+                    None
+                } else {
+                    Some(Ok(total))
+                }
+            }
+            Err(IoError::WouldBlock(_)) => None,
+            Err(IoError::Errno(e)) if written == 0 => Some(Err(e)),
+            Err(IoError::Errno(e)) => {
+                if e == Errno::EPIPE {
+                    self.send_sigpipe(hart, tid);
+                }
+                Some(Ok(written))
+            }
+        }
+    }
+
+    /// The value a sleeping call of task `tid` returns when a signal interrupts it:
+    /// the count of a `write` that wrote part of its bytes, `EINTR` otherwise.
+    pub(super) fn interrupted_return(&self, tid: u32) -> u64 {
+        match self.blocked_calls.get(&tid) {
+            Some(b) if b.written > 0 => b.written,
+            _ => Errno::EINTR.as_return(),
+        }
+    }
+
+    /// A call of task `tid` that did not name the wait queues it sleeps on sleeps on
+    /// those of descriptor `fd` (`vmsplice` on a full pipe).
+    pub(super) fn io_wait_on_fd(&mut self, tid: u32, fd: u64) {
+        let mut pt = PollTable::default();
+        if let Some(file) = u32::try_from(fd)
+            .ok()
+            .and_then(|fd| self.tasks.get(&tid)?.fs.fds.get(fd).ok())
+        {
+            file.poll_wait(&mut pt);
+        }
+        self.io_wait(tid, pt);
     }
 
     /// A write-side call of task `tid` ended with `EPIPE`: the task gets `SIGPIPE`
@@ -388,6 +522,11 @@ impl Kernel<'_> {
         if !writes || outcome != SyscallOutcome::Return(Errno::EPIPE.as_return()) {
             return;
         }
+        self.send_sigpipe(hart, tid);
+    }
+
+    /// `send_sig(SIGPIPE, current, 0)` to task `tid`: `SI_USER` from its own process.
+    fn send_sigpipe(&mut self, hart: &mut Hart<'_>, tid: u32) {
         let Some(tgid) = self.group_of(tid) else {
             return;
         };
@@ -399,4 +538,16 @@ impl Kernel<'_> {
         };
         self.send_signal(hart, tgid, Some(tid), info);
     }
+}
+
+/// What one `do_poll()`/`do_select()` pass found, for [`Kernel::poll_select_wait`].
+struct PollSleep {
+    /// The call's CLOCK_MONOTONIC deadline in ns (`None`: no timeout; 0: do not sleep).
+    deadline: Option<u64>,
+    /// Descriptors found ready.
+    count: u64,
+    /// No descriptor to watch (`pause()`).
+    no_fds: bool,
+    /// The wait queues of the watched files.
+    pt: PollTable,
 }

@@ -40,9 +40,8 @@
 //! Where it differs from Linux: one run queue for all harts under the kernel lock (no
 //! per-CPU queues, no load balancing, no affinity); no weights or groups; wake-ups are
 //! found by a scan of the task table at each scheduling point rather than at each
-//! `try_to_wake_up()` call site; a task sleeping on I/O is woken whenever the world may
-//! have moved (the kernel does not track which file it waits on), so those wake-ups are
-//! placed but do not preempt.
+//! `try_to_wake_up()` call site (a task a file's wait queue woke is made runnable there,
+//! from the kernel's `wake_q`, and preempts like any other).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

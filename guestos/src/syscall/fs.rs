@@ -530,11 +530,35 @@ pub fn sys_writev(
 /// As [`ksys_write`], plus `EINVAL` for `iovcnt > 1024`, a negative length or a range
 /// `rw_verify_area()` refuses.
 pub fn do_writev(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, iov: u64, iovcnt: u64) -> SysResult {
+    do_writev_from(ctx, f, iov, iovcnt, 0)
+}
+
+/// [`do_writev`] from byte `skip` of the vector on: the rest of a blocking `writev` that
+/// slept after writing `skip` bytes (`pipe_write()` goes on with its `iov_iter` where it
+/// stopped). Returns the bytes written now.
+///
+/// # Errors
+/// As [`do_writev`].
+pub fn do_writev_from(
+    ctx: &mut FileCtx<'_, '_>,
+    f: &OpenFile,
+    iov: u64,
+    iovcnt: u64,
+    skip: u64,
+) -> SysResult {
     f.may_access(true)?;
-    let segs = import_iovec(&mut *ctx.user()?, iov, iovcnt)?;
+    let mut segs = import_iovec(&mut *ctx.user()?, iov, iovcnt)?;
     let total: usize = segs.iter().map(|s| s.1).sum();
     f.rw_verify_area(None, total)?;
-    if total <= PIPE_BUF && f.is_stream() {
+    // iov_iter_advance(): drop the first `skip` bytes.
+    let mut left = skip;
+    for seg in &mut segs {
+        let n = (seg.1 as u64).min(left);
+        seg.0 = seg.0.wrapping_add(n);
+        seg.1 -= n as usize;
+        left -= n;
+    }
+    if skip == 0 && total <= PIPE_BUF && f.is_stream() {
         let mut gathered = Vec::with_capacity(total);
         for &(base, len) in &segs {
             let mut piece = vec![0u8; len];
