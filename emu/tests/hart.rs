@@ -233,3 +233,35 @@ fn faults_leave_state_untouched() {
     assert_eq!(h.pc, CODE_VA + 4 * 8, "pc at the faulting sd");
     assert_eq!(h.stats().mmu.page_faults, 1);
 }
+
+#[test]
+fn a_fence_for_one_address_drops_that_pages_cached_translation_only_there() {
+    // Run the program once: the data pages are in the TLB and the host-pointer cache.
+    let m = Machine::new(PteFlags::R | PteFlags::X);
+    let mut h = m.hart("64x4", AdScheme::Svadu);
+    assert!(matches!(h.run(1_000_000), Exit::Ecall));
+    // Remap DATA_VA to another frame holding a marker, as the kernel does on a COW break.
+    let other = RAM + 0x30000;
+    m.mem.write_u64(GuestPhysAddr(other), 0x5eed_f00d).unwrap();
+    let slot = GuestPhysAddr(RAM + 0x2000 + ((DATA_VA >> 12) & 0x1ff) * 8);
+    let old = m.pte(DATA_VA);
+    m.mem
+        .write_u64(slot, Pte::new(other >> 12, old.flags()).0)
+        .unwrap();
+    // `ld x18, 0(x10)` then `ecall`, the program's last two instructions.
+    let reload = |h: &mut Hart<'_>| {
+        h.pc = CODE_VA + 4 * 18;
+        h.x[10] = DATA_VA;
+        assert!(matches!(h.run(10), Exit::Ecall));
+        h.x[18]
+    };
+    // Without a fence the hart may keep using the old translation (RISC-V allows it; ours
+    // does): the load still reads the old frame.
+    let stale = reload(&mut h);
+    assert_ne!(stale, 0x5eed_f00d);
+    // A fence for another page leaves it; a fence for this page drops it.
+    h.sfence_vma(Some(DATA_VA + 0x1000), None);
+    assert_eq!(reload(&mut h), stale);
+    h.sfence_vma(Some(DATA_VA), None);
+    assert_eq!(reload(&mut h), 0x5eed_f00d);
+}

@@ -286,12 +286,25 @@ impl Tlb {
     ///
     /// Returns how many entries were invalidated.
     pub fn sfence_vma(&mut self, va: Option<GuestVirtAddr>, asid: Option<u16>) -> usize {
+        self.sfence_vma_each(va, asid, |_| {})
+    }
+
+    /// [`Tlb::sfence_vma`], calling `dropped` with each entry it invalidates, so that a
+    /// cache kept inclusive of the TLB (a hart's host-pointer cache) drops its copies of
+    /// those entries alone. Returns how many entries were invalidated.
+    pub fn sfence_vma_each(
+        &mut self,
+        va: Option<GuestVirtAddr>,
+        asid: Option<u16>,
+        mut dropped: impl FnMut(&TlbEntry),
+    ) -> usize {
         let mut n = 0;
         for slot in &mut self.slots {
             let Some(e) = slot else { continue };
             let addr_ok = va.is_none_or(|v| e.covers(v.vpn()));
             let asid_ok = asid.is_none_or(|a| !e.global() && e.asid == a);
             if addr_ok && asid_ok {
+                dropped(e);
                 *slot = None;
                 n += 1;
             }

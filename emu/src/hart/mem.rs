@@ -210,9 +210,27 @@ impl<'m> Hart<'m> {
     }
 
     /// `sfence.vma`: `va = None` is rs1=x0, `asid = None` is rs2=x0 (see [`Tlb::sfence_vma`]).
+    ///
+    /// The host-pointer cache and the fetch translation are inclusive of the TLB (an
+    /// entry displaced from the TLB drops its copies), so a fence for one address drops
+    /// only the copies of the TLB entries it invalidates — one slot for a 4 KiB leaf, a
+    /// scan for a superpage — rather than the whole cache: the kernel fences page by page
+    /// after every fault and zap. A fence for every address, or in Bare mode (whose cache
+    /// entries have no TLB entry behind them), drops the whole cache.
     pub fn sfence_vma(&mut self, va: Option<u64>, asid: Option<u16>) {
-        self.tlb.sfence_vma(va.map(GuestVirtAddr), asid);
-        self.flush_fast();
+        match va {
+            Some(va) if self.mode != SatpMode::Bare => {
+                let (fast, fetch_vpn) = (&mut self.fast[..], &mut self.fetch_vpn);
+                self.tlb
+                    .sfence_vma_each(Some(GuestVirtAddr(va)), asid, |e| {
+                        drop_cached_copies(fast, fetch_vpn, e)
+                    });
+            }
+            _ => {
+                self.tlb.sfence_vma(va.map(GuestVirtAddr), asid);
+                self.flush_fast();
+            }
+        }
     }
 
     /// Drops the whole host-pointer cache and the fetch translation (they are not
@@ -225,23 +243,7 @@ impl<'m> Hart<'m> {
 
     /// Drops cached copies of a TLB entry that was displaced (inclusion).
     fn drop_cached(&mut self, e: &TlbEntry) {
-        if e.level == 0 {
-            let f = &mut self.fast[(e.vpn as usize) & (FAST_ENTRIES - 1)];
-            if f.tag_r == e.vpn || f.tag_w == e.vpn {
-                *f = FastEntry::EMPTY;
-            }
-        } else {
-            for f in self.fast.iter_mut() {
-                if (f.tag_r != NO_VPN && e.covers(f.tag_r))
-                    || (f.tag_w != NO_VPN && e.covers(f.tag_w))
-                {
-                    *f = FastEntry::EMPTY;
-                }
-            }
-        }
-        if self.fetch_vpn != NO_VPN && e.covers(self.fetch_vpn) {
-            self.fetch_vpn = NO_VPN;
-        }
+        drop_cached_copies(&mut self.fast[..], &mut self.fetch_vpn, e);
     }
 
     /// Revokes the write tags of every host-pointer entry on physical page `ppn`, so that
@@ -683,5 +685,26 @@ mod tests {
         assert_eq!(h.seam_log, [MemOp::store(last, 8, A1)]);
         assert_eq!(mem.read_u32(GuestPhysAddr(last)).unwrap(), 0);
         assert_eq!((h.pc, h.stats().instret), (RAM, 0));
+    }
+}
+
+/// Drops the host-pointer cache entries and the fetch translation that copy TLB entry `e`
+/// (displaced or fenced): the one slot of a 4 KiB leaf, every slot a superpage covers.
+fn drop_cached_copies(fast: &mut [FastEntry], fetch_vpn: &mut u64, e: &TlbEntry) {
+    if e.level == 0 {
+        let f = &mut fast[(e.vpn as usize) & (FAST_ENTRIES - 1)];
+        if f.tag_r == e.vpn || f.tag_w == e.vpn {
+            *f = FastEntry::EMPTY;
+        }
+    } else {
+        for f in fast.iter_mut() {
+            if (f.tag_r != NO_VPN && e.covers(f.tag_r)) || (f.tag_w != NO_VPN && e.covers(f.tag_w))
+            {
+                *f = FastEntry::EMPTY;
+            }
+        }
+    }
+    if *fetch_vpn != NO_VPN && e.covers(*fetch_vpn) {
+        *fetch_vpn = NO_VPN;
     }
 }
