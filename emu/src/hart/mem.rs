@@ -550,6 +550,27 @@ impl<'m> Hart<'m> {
     }
 }
 
+/// Drops the host-pointer cache entries and the fetch translation that copy TLB entry `e`
+/// (displaced or fenced): the one slot of a 4 KiB leaf, every slot a superpage covers.
+fn drop_cached_copies(fast: &mut [FastEntry], fetch_vpn: &mut u64, e: &TlbEntry) {
+    if e.level == 0 {
+        let f = &mut fast[(e.vpn as usize) & (FAST_ENTRIES - 1)];
+        if f.tag_r == e.vpn || f.tag_w == e.vpn {
+            *f = FastEntry::EMPTY;
+        }
+    } else {
+        for f in fast.iter_mut() {
+            if (f.tag_r != NO_VPN && e.covers(f.tag_r)) || (f.tag_w != NO_VPN && e.covers(f.tag_w))
+            {
+                *f = FastEntry::EMPTY;
+            }
+        }
+    }
+    if *fetch_vpn != NO_VPN && e.covers(*fetch_vpn) {
+        *fetch_vpn = NO_VPN;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use devices::{AmoOp, GuestMemory, GuestPhysAddr};
@@ -685,26 +706,5 @@ mod tests {
         assert_eq!(h.seam_log, [MemOp::store(last, 8, A1)]);
         assert_eq!(mem.read_u32(GuestPhysAddr(last)).unwrap(), 0);
         assert_eq!((h.pc, h.stats().instret), (RAM, 0));
-    }
-}
-
-/// Drops the host-pointer cache entries and the fetch translation that copy TLB entry `e`
-/// (displaced or fenced): the one slot of a 4 KiB leaf, every slot a superpage covers.
-fn drop_cached_copies(fast: &mut [FastEntry], fetch_vpn: &mut u64, e: &TlbEntry) {
-    if e.level == 0 {
-        let f = &mut fast[(e.vpn as usize) & (FAST_ENTRIES - 1)];
-        if f.tag_r == e.vpn || f.tag_w == e.vpn {
-            *f = FastEntry::EMPTY;
-        }
-    } else {
-        for f in fast.iter_mut() {
-            if (f.tag_r != NO_VPN && e.covers(f.tag_r)) || (f.tag_w != NO_VPN && e.covers(f.tag_w))
-            {
-                *f = FastEntry::EMPTY;
-            }
-        }
-    }
-    if *fetch_vpn != NO_VPN && e.covers(*fetch_vpn) {
-        *fetch_vpn = NO_VPN;
     }
 }
