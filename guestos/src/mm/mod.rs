@@ -60,7 +60,7 @@ mod tests;
 #[cfg(test)]
 mod thp_tests;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use devices::{GuestMemory, PAGE_SIZE};
@@ -496,6 +496,9 @@ pub struct Mm {
     /// the `mmu_gather` batches): a leaf lock, so that faults on several harts under the
     /// read side of the `mmap_lock` add to it at once.
     pending: Mutex<PendingTlb>,
+    /// Batches taken from `pending` whose shootdown has not finished yet
+    /// ([`Mm::wait_tlb_flushes`]).
+    flushes_in_flight: Arc<AtomicU32>,
     /// Whether a hart may have loaded this address space (it was shared as an
     /// [`MmStruct`]): frames its operations unmap are then freed only after the
     /// shootdown ([`Mm::take_tlb_batch`]); before, at once.
@@ -555,6 +558,7 @@ impl Mm {
             stack_top: task_size,
             stack_rlimit: DEFAULT_STACK_RLIMIT,
             pending: Mutex::new(PendingTlb::default()),
+            flushes_in_flight: Arc::new(AtomicU32::new(0)),
             defer_frees: AtomicBool::new(false),
             uaccess_mmu: Mutex::new(MmuCounters::default()),
             stats: MmCounters::default(),
@@ -689,15 +693,41 @@ impl Mm {
     /// [`MmRmap`].
     pub fn take_tlb_batch(&self) -> TlbBatch {
         let (remote, remote_pages) = self.rmap.take_flush();
-        let mut p = std::mem::take(&mut *self.pending.lock());
+        let mut pending = self.pending.lock();
+        let mut p = std::mem::take(&mut *pending);
         p.flush.merge(remote);
         p.pages.extend(remote_pages);
+        // Counted before the pending lock goes, so that a hart finding nothing pending
+        // afterwards knows to wait for this batch ([`Mm::wait_tlb_flushes`]).
+        let in_flight = p.flush.needs_shootdown().then(|| {
+            self.flushes_in_flight.fetch_add(1, Ordering::SeqCst);
+            Arc::clone(&self.flushes_in_flight)
+        });
+        drop(pending);
         TlbBatch {
             flush: p.flush,
             pages: p.pages,
             tables: p.tables,
             phys: Arc::clone(&self.phys),
+            in_flight,
         }
+    }
+
+    /// Waits until every batch taken so far ([`Mm::take_tlb_batch`]), by any hart, has
+    /// had its shootdown carried out (the batch dropped). A kernel path calls it after
+    /// its own shootdown, before its hart goes back to user mode: the range it changed may
+    /// have been taken, merged into another hart's batch, by that hart — whose
+    /// shootdown posts to this hart's mailbox, drained on the way to user mode — and
+    /// without the wait this hart could run user code on a stale translation before the
+    /// post (Linux's `tlb_flush_pending` check in the fault path guards the same window).
+    /// A wait of the deterministic scheduler's is a scheduling point.
+    pub fn wait_tlb_flushes(&self) {
+        let done = || (self.flushes_in_flight.load(Ordering::SeqCst) == 0).then_some(());
+        crate::sync::acquire_contended(done, || {
+            while done().is_none() {
+                std::thread::yield_now();
+            }
+        });
     }
 
     /// [`Mm::take_tlb_batch`] for a caller that knows no hart can still use the
@@ -919,6 +949,8 @@ pub struct TlbBatch {
     pages: Vec<Pfn>,
     tables: Vec<Pfn>,
     phys: Arc<PhysMem>,
+    /// The address space's count of batches in flight, if this one is counted there.
+    in_flight: Option<Arc<AtomicU32>>,
 }
 
 impl TlbBatch {
@@ -940,5 +972,8 @@ impl Drop for TlbBatch {
             std::mem::take(&mut self.pages),
             std::mem::take(&mut self.tables),
         );
+        if let Some(n) = self.in_flight.take() {
+            n.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
