@@ -16,16 +16,6 @@ use dirtybit::RunOptions;
 
 const NAME: &str = "gupfastrace";
 
-fn opts(sched: &str, seed: u64, harts: usize) -> RunOptions {
-    RunOptions {
-        mem_bytes: 512 << 20,
-        sched: sched.into(),
-        seed,
-        harts,
-        ..RunOptions::default()
-    }
-}
-
 /// Runs gupfastrace under `opts` and checks stdout against the reference, the exit status,
 /// the page audit and that fast benchmark calls ran without the kernel lock; on parallel
 /// harts also that TLB shootdowns happened.
@@ -52,20 +42,20 @@ fn run_checked(opts: &RunOptions) {
 #[test]
 fn parallel_on_2_harts_prints_the_reference_every_time() {
     for _ in 0..3 {
-        run_checked(&opts("parallel", 0, 2));
+        run_checked(&sched_opts("parallel", 0, 2));
     }
 }
 
 #[test]
 fn parallel_on_4_harts_prints_the_reference_every_time() {
     for _ in 0..3 {
-        run_checked(&opts("parallel", 0, 4));
+        run_checked(&sched_opts("parallel", 0, 4));
     }
 }
 
 #[test]
 fn deterministic_on_4_harts_prints_the_reference_for_seeds_1_to_3() {
     for seed in 1..=3 {
-        run_checked(&opts("deterministic", seed, 4));
+        run_checked(&sched_opts("deterministic", seed, 4));
     }
 }

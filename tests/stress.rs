@@ -35,16 +35,6 @@ const WALL_LIMIT: Duration = Duration::from_secs(300);
 // Without the checker on, a lock-order inversion would pass unseen.
 const _: () = assert!(guestos::sync::LOCKDEP, "guestos built without lockdep");
 
-fn opts(sched: &str, seed: u64, harts: usize) -> RunOptions {
-    RunOptions {
-        mem_bytes: 512 << 20,
-        sched: sched.into(),
-        seed,
-        harts,
-        ..RunOptions::default()
-    }
-}
-
 /// Seeds for the deterministic runs: `1..=STRESS_SEEDS` (default 8).
 fn seeds() -> std::ops::RangeInclusive<u64> {
     let n = std::env::var("STRESS_SEEDS")
@@ -85,9 +75,9 @@ fn run_checked(opts: &RunOptions) -> Outcome {
 #[test]
 fn parallel_mode_on_4_and_2_harts_prints_the_reference() {
     for _ in 0..3 {
-        run_checked(&opts("parallel", 0, 4));
+        run_checked(&sched_opts("parallel", 0, 4));
     }
-    run_checked(&opts("parallel", 0, 2));
+    run_checked(&sched_opts("parallel", 0, 2));
 }
 
 /// Deterministic runs over `seeds()` on `harts`: each prints the reference; seed 1 runs
@@ -96,13 +86,13 @@ fn deterministic_over_seeds(harts: usize) -> u64 {
     let mut lock_waits = 0;
     let mut cycles = std::collections::BTreeSet::new();
     for seed in seeds() {
-        let o = run_checked(&opts("deterministic", seed, harts));
+        let o = run_checked(&sched_opts("deterministic", seed, harts));
         let k = &o.report.kernel;
         assert!(k.baton_switches > 0, "seed {seed}: the harts took no turns");
         lock_waits += k.baton_lock_waits;
         cycles.insert(o.report.hart.cycles);
         if seed == 1 {
-            let again = run_checked(&opts("deterministic", seed, harts));
+            let again = run_checked(&sched_opts("deterministic", seed, harts));
             assert_eq!(again.stdout, o.stdout, "seed {seed}: replay stdout");
             assert_eq!(
                 again.report.per_hart, o.report.per_hart,

@@ -190,3 +190,15 @@ pub fn run_against(name: &str, opts: &RunOptions, want: (Vec<u8>, u8), what: &st
     );
     o
 }
+
+/// A run of 512 MiB under scheduler `sched` (`parallel` or `deterministic`) with `seed`
+/// on `harts` harts: the race tests' machine.
+pub fn sched_opts(sched: &str, seed: u64, harts: usize) -> RunOptions {
+    RunOptions {
+        mem_bytes: 512 << 20,
+        sched: sched.into(),
+        seed,
+        harts,
+        ..RunOptions::default()
+    }
+}
