@@ -1799,7 +1799,7 @@ impl Kernel<'_> {
         let asid = self.alloc_asid(hart);
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
         let old_mm = task.mm.clone().ok_or(Errno::ESRCH)?;
-        let path = syscall::fs::get_user_path(&mut *old_mm.mmap_write_lock(), a[0])?;
+        let path = syscall::fs::get_user_path(&mut old_mm.uaccess(), a[0])?;
         let exe_path = String::from_utf8_lossy(&path).into_owned();
         let exe_path = if exe_path.starts_with('/') {
             exe_path
@@ -1818,7 +1818,7 @@ impl Kernel<'_> {
         // it was. The new stack's AT_EXECFN string is exe_path, so that is what is charged.
         let rlim_stack = crate::exec::stack_rlimit_bytes(task);
         let ExecArgs { argv, envp } = copy_exec_args(
-            &mut *old_mm.mmap_write_lock(),
+            &mut old_mm.uaccess(),
             exe_path.as_bytes(),
             a[1],
             a[2],
@@ -2453,7 +2453,7 @@ impl Kernel<'_> {
         // A bad rem is the caller's problem: Linux returns EFAULT instead of EINTR, we
         // keep EINTR.
         if let Some(mm) = &t.mm {
-            let _ = mm.mmap_write_lock().copy_to_user(rem, &ts);
+            let _ = mm.uaccess().copy_to_user(rem, &ts);
         }
     }
 
@@ -2463,7 +2463,7 @@ impl Kernel<'_> {
     /// `EFAULT`; `ESRCH` for a task without an address space.
     fn get_timespec(&self, tid: u32, va: u64) -> KResult<(u64, u64)> {
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.mmap_write_lock();
+        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
         let sec = mm.get_user_u64(va)?;
         let nsec = mm.get_user_u64(va.checked_add(8).ok_or(Errno::EFAULT)?)?;
         Ok((sec, nsec))
@@ -2475,7 +2475,7 @@ impl Kernel<'_> {
     /// `EFAULT`; `ESRCH` for a task without an address space.
     fn get_futex_word(&self, tid: u32, uaddr: u64) -> KResult<u32> {
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.mmap_write_lock();
+        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
         let mut word = [0u8; 4];
         mm.copy_from_user(uaddr, &mut word)?;
         Ok(u32::from_le_bytes(word))
@@ -2498,7 +2498,7 @@ impl Kernel<'_> {
             .map(|t| t.robust_list)
             .ok_or(Errno::ESRCH)?;
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.mmap_write_lock();
+        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
         mm.put_user_u64(a[1], head)?;
         mm.put_user_u64(a[2], len)?;
         Ok(SyscallOutcome::Return(0))
@@ -2773,7 +2773,7 @@ impl Kernel<'_> {
         let mut ctx = hart.save_context();
         let (tramp, tgid) = (task.sigreturn_trampoline, task.tgid);
         let r = setup_rt_frame(
-            &mut *mm.mmap_write_lock(),
+            &mut mm.uaccess(),
             &mut ctx,
             &mut task.signals,
             &info,

@@ -120,7 +120,7 @@ impl World {
         let fd = sys_openat(
             &mut p.fs,
             &p.vfs,
-            &mut *mm.mmap_write_lock(),
+            &mut mm.uaccess(),
             AT_FDCWD as u64,
             at,
             u64::from(flags),
@@ -815,22 +815,14 @@ fn vmsplice(
     }
     let p = w.p(pid);
     let mm = p.mm.clone().unwrap();
-    let r = sys_vmsplice(
-        &mut p.fs,
-        &mut mm.mmap_write_lock(),
-        fd,
-        iov,
-        segs.len() as u64,
-        u64::from(flags),
-    );
-    r
+    sys_vmsplice(&p.fs, &mm, fd, iov, segs.len() as u64, u64::from(flags))
 }
 
 fn pipe(w: &mut World, pid: u32) -> (u64, u64) {
     let at = w.scratch + 11 * P;
     let p = w.p(pid);
     let mm = p.mm.clone().unwrap();
-    crate::syscall::fs::sys_pipe2(&mut p.fs, &p.vfs, &mut *mm.mmap_write_lock(), at, 0).unwrap();
+    crate::syscall::fs::sys_pipe2(&mut p.fs, &p.vfs, &mut mm.uaccess(), at, 0).unwrap();
     let fds = w.peek(pid, at, 8);
     (
         u64::from(u32::from_le_bytes(fds[..4].try_into().unwrap())),
@@ -842,15 +834,8 @@ fn read_pipe(w: &mut World, pid: u32, fd: u64, len: usize) -> Vec<u8> {
     let at = w.scratch + 12 * P;
     let p = w.p(pid);
     let mm = p.mm.clone().unwrap();
-    let n = crate::syscall::fs::sys_read(
-        &mut p.fs,
-        &p.vfs,
-        &mut *mm.mmap_write_lock(),
-        fd,
-        at,
-        len as u64,
-    )
-    .unwrap();
+    let n = crate::syscall::fs::sys_read(&mut p.fs, &p.vfs, &mut mm.uaccess(), fd, at, len as u64)
+        .unwrap();
     w.peek(pid, at, n as usize)
 }
 
@@ -1045,7 +1030,7 @@ fn garbage_arguments_get_errnos_not_panics() {
                     let _ = crate::syscall::fs::sys_read(
                         &mut p.fs,
                         &p.vfs,
-                        &mut *mm.mmap_write_lock(),
+                        &mut mm.uaccess(),
                         r,
                         scratch + 4 * P,
                         next() % 9000,
@@ -1054,14 +1039,7 @@ fn garbage_arguments_get_errnos_not_panics() {
                 let p = w.p(1);
                 let fd = if next() % 4 == 0 { a[0] } else { wr };
                 let mm = p.mm.clone().unwrap();
-                let r = sys_vmsplice(
-                    &mut p.fs,
-                    &mut mm.mmap_write_lock(),
-                    fd,
-                    a[1],
-                    a[2],
-                    a[3] % 17,
-                );
+                let r = sys_vmsplice(&p.fs, &mm, fd, a[1], a[2], a[3] % 17);
                 ok[2] += usize::from(r.is_ok_and(|v| v > 0));
             }
         }
