@@ -9,8 +9,8 @@ use std::sync::Arc;
 use mmu::{AdScheme, SatpMode};
 
 use super::*;
-use crate::config::{ExitStatus, KernelConfig};
-use crate::fs::{HostStreams, IoError, WaitOn, AT_FDCWD, O_RDONLY, O_RDWR};
+use crate::config::ExitStatus;
+use crate::fs::{IoError, WaitOn, AT_FDCWD, O_RDONLY, O_RDWR};
 use crate::mm::mmap::{MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ};
 use crate::mm::test_support::{ANON, P, RW};
 use crate::mm::{GupGeneration, MappedFile, Mm, PhysMem, VmFlags, Vma, VmaBacking, HPAGE_PMD_SIZE};
@@ -36,15 +36,8 @@ impl World {
         let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
         mm.set_gup_generation(gen);
         let scratch = mm.do_mmap(0, 16 * P, RW, ANON, None, 0).unwrap();
-        let config = KernelConfig::default();
-        let vfs = Task::new_vfs(&config, &phys);
-        vfs.proc_register(1).unwrap();
-        let stdio = Arc::new(HostStreams::new(
-            Box::new(std::io::empty()),
-            Box::new(std::io::sink()),
-            Box::new(std::io::sink()),
-        ));
-        let init = Task::new(1, &config, mm, vfs, stdio);
+        let init = crate::process::test_init(mm);
+        init.vfs.proc_register(1).unwrap();
         World {
             phys,
             procs: BTreeMap::from([(1, init)]),

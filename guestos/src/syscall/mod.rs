@@ -9,6 +9,7 @@ pub mod nr;
 pub mod poll;
 pub mod process_vm;
 pub mod splice;
+pub mod unlocked;
 
 use emu::Hart;
 
