@@ -2302,8 +2302,9 @@ impl Kernel<'_> {
     fn futex_key(&mut self, tid: u32, uaddr: u64, private: bool) -> KResult<FutexKey> {
         futex::check_uaddr(uaddr)?;
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
-        let mut mm = mm.mmap_write_lock();
+        let mm_struct = task.mm.as_ref().ok_or(Errno::ESRCH)?;
+        // The read side: the key is looked up, nothing of the VMAs changes.
+        let mm = mm_struct.mmap_read_lock();
         if !mm.access_ok(uaddr, 4) {
             return Err(Errno::EFAULT);
         }
@@ -2320,7 +2321,10 @@ impl Kernel<'_> {
         }
         let page = uaddr & !0xfff;
         let phys = Arc::clone(mm.phys());
-        let mut guard = mm.mmap_read_lock();
+        // Taken again as GUP takes it (counted, as before): a VMA gone meanwhile is
+        // GUP's EFAULT.
+        drop(mm);
+        let mut guard = mm_struct.gup_read_lock();
         let pfns = crate::mm::gup::get_user_pages(
             &mut guard,
             page,

@@ -90,8 +90,9 @@
 //!                           exit, fork's dup_mmap of the parent, a fault that grows a
 //!                           stack, a vmsplice GUP batch; a target's /proc/<pid>/maps
 //!                           and pagemap, the OOM reaper; still, kernel-served files'
-//!                           copies to their caller and wait4/waitid's and futex's
-//!                           accesses (kernel.rs). Read: user faults, every system
+//!                           copies to their caller, wait4/waitid's copies and the
+//!                           robust-list walk at exit (kernel.rs). Read: user faults,
+//!                           futex keys, every system
 //!                           call's copy_{to,from}_user() (taken for the one access,
 //!                           with no lock of this table held but those above: see
 //!                           `impl UserAccess for &MmStruct`), GUP,
