@@ -463,6 +463,8 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("IPIs", k.ipis),
         ("shootdown ack waits", k.shootdown_ack_waits),
         ("resched stops (GUP)", k.resched_stops),
+        ("unlocked page faults", k.unlocked_faults),
+        ("unlocked system calls", k.unlocked_syscalls),
         ("calls run unlocked", k.unlocked_calls),
         ("baton switches", k.baton_switches),
         ("baton lock waits", k.baton_lock_waits),

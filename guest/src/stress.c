@@ -26,6 +26,19 @@
  *   child go; the child checks both halves, and execs /proc/self/exe ("stress child K"),
  *   which exits with status K; the parent reaps it and checks the status.
  *
+ * - two filers (their shared file filled by main before the workers start, a word at a
+ *   time: 8192 small pwrite()s): file I/O on tmpfs in the address space the others
+ *   fault in, each
+ *   round into fresh anonymous buffers (so every copy to or from user memory faults
+ *   its pages in): a private file written with write(), checked with fstat(), read back
+ *   with read(), pread() and readv(); its own half of a shared file written with
+ *   pwrite() and read back (the other half, the other filer's, must read as whole words
+ *   of that filer); /dev/zero and /dev/urandom read, /tmp listed (getdents64) with its
+ *   own file in it, getcwd(), getpid(); and a race on one descriptor number: filer 0
+ *   dup3()s the shared file there and close()s it again, while filer 1 pread()s through
+ *   that number (the shared file's data or EBADF, nothing else) and reads a private
+ *   file through a dup() whose original it closed (the open file lives on).
+ *
  * stdout is the same for every interleaving, hart count and scheduler: it prints what was
  * asked and that the checks held, never counts that depend on the interleaving (those go
  * to stderr: faults handled, ioctls cut short). Exit status 0 when every check holds, 1
@@ -42,6 +55,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +80,9 @@ static int remapper_done;
 static int others_done;
 
 static pthread_barrier_t start;
+
+/* The workers that wait at `start`. */
+#define WORKERS 6
 
 /* The first failure of any thread, printed by main. */
 static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -515,6 +533,224 @@ static void *forker(void *arg)
     return NULL;
 }
 
+
+/* ---- filers ---- */
+
+#define FILE_PAGES 8
+/* The descriptor number filer 0 dup3()s the shared file to and closes, under filer 1's
+ * reads. */
+#define RACE_FD 200
+#define RACE_TRIES 16
+
+static int shared_fd;
+static pid_t main_pid;
+
+/* Word i of filer `id`'s data in round r: its top byte is id + 1, so a word of the
+ * shared file tells whose it is. */
+static inline uint64_t file_word(unsigned id, unsigned r, size_t i)
+{
+    return ((uint64_t)(id + 1) << 56) | ((uint64_t)r << 40) | (uint64_t)i;
+}
+
+/* Creates the shared file: both filers' halves, each holding its round-0 data. */
+static int shared_file_init(void)
+{
+    main_pid = getpid();
+    shared_fd = open("/tmp/stress-shared", O_CREAT | O_TRUNC | O_RDWR, 0600);
+    if (shared_fd < 0) {
+        printf("open /tmp/stress-shared: %s\n", ename(errno));
+        return 1;
+    }
+    size_t words = FILE_PAGES * PG / sizeof(uint64_t);
+    for (unsigned id = 0; id < 2; id++)
+        for (size_t i = 0; i < words; i++) {
+            uint64_t w = file_word(id, 0, i);
+            off_t at = (off_t)((id * words + i) * sizeof w);
+            if (pwrite(shared_fd, &w, sizeof w, at) != (ssize_t)sizeof w) {
+                printf("pwrite /tmp/stress-shared: %s\n", ename(errno));
+                return 1;
+            }
+        }
+    return 0;
+}
+
+/* Whether every word of `p` (`words` of them) belongs to filer `id`. */
+static int words_of(const uint64_t *p, size_t words, unsigned id)
+{
+    for (size_t i = 0; i < words; i++)
+        if (p[i] >> 56 != id + 1)
+            return 0;
+    return 1;
+}
+
+static void *fresh(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* One round of filer `id`; returns 0, or 1 after fail(). */
+static int filer_round(unsigned id, unsigned r, const char *name)
+{
+    size_t size = FILE_PAGES * PG, words = size / sizeof(uint64_t);
+    int ret = 1, fd = -1;
+    uint64_t *out = fresh(size), *back = fresh(size);
+    if (!out || !back) {
+        fail("filer: mmap", ename(errno));
+        goto done;
+    }
+    for (size_t i = 0; i < words; i++)
+        out[i] = file_word(id, r, i);
+
+    /* A private file: write, fstat, read, pread, readv. */
+    fd = open(name, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    if (fd < 0) {
+        fail("filer: open", ename(errno));
+        goto done;
+    }
+    if (write(fd, out, size) != (ssize_t)size) {
+        fail("filer: write", ename(errno));
+        goto done;
+    }
+    struct stat st;
+    if (fstat(fd, &st) || st.st_size != (off_t)size) {
+        fail("filer: fstat", "the size is not what was written");
+        goto done;
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0 || read(fd, back, size) != (ssize_t)size ||
+        memcmp(back, out, size)) {
+        fail("filer: read", "the data read back differs");
+        goto done;
+    }
+    memset(back, 0, size);
+    if (pread(fd, back, size / 2, size / 2) != (ssize_t)(size / 2) ||
+        memcmp(back, (char *)out + size / 2, size / 2)) {
+        fail("filer: pread", "the data read back differs");
+        goto done;
+    }
+    struct iovec iov[2] = { { (char *)back + size / 2, size / 2 }, { back, size / 2 } };
+    if (lseek(fd, 0, SEEK_SET) != 0 || readv(fd, iov, 2) != (ssize_t)size ||
+        memcmp(back, (char *)out + size / 2, size / 2) ||
+        memcmp((char *)back + size / 2, out, size / 2)) {
+        fail("filer: readv", "the data read back differs");
+        goto done;
+    }
+
+    /* The shared file: its own half written and read back, the other's whole words. */
+    if (pwrite(shared_fd, out, size, (off_t)(id * size)) != (ssize_t)size) {
+        fail("filer: pwrite", ename(errno));
+        goto done;
+    }
+    if (pread(shared_fd, back, size, (off_t)(id * size)) != (ssize_t)size ||
+        memcmp(back, out, size)) {
+        fail("filer: pread of the shared file", "its own half differs");
+        goto done;
+    }
+    if (pread(shared_fd, back, size, (off_t)((1 - id) * size)) != (ssize_t)size ||
+        !words_of(back, words, 1 - id)) {
+        fail("filer: pread of the shared file", "a word of the other half is not the other's");
+        goto done;
+    }
+
+    /* Devices, the directory, identity. */
+    int z = open("/dev/zero", O_RDONLY), u = open("/dev/urandom", O_RDONLY);
+    if (z < 0 || u < 0 || read(z, back, size) != (ssize_t)size || read(u, out, 64) != 64) {
+        fail("filer: /dev/zero, /dev/urandom", ename(errno));
+        close(z);
+        close(u);
+        goto done;
+    }
+    close(z);
+    close(u);
+    for (size_t i = 0; i < words; i++)
+        if (back[i]) {
+            fail("filer: /dev/zero", "a byte read is not zero");
+            goto done;
+        }
+    int dfd = open("/tmp", O_RDONLY | O_DIRECTORY);
+    if (dfd < 0) {
+        fail("filer: open /tmp", ename(errno));
+        goto done;
+    }
+    int found = 0;
+    long n;
+    const char *base = strrchr(name, '/') + 1;
+    while ((n = syscall(SYS_getdents64, dfd, back, size)) > 0)
+        for (long off = 0; off < n;) {
+            struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type;
+                     char name[]; } *d = (void *)((char *)back + off);
+            found |= strcmp(d->name, base) == 0;
+            off += d->reclen;
+        }
+    close(dfd);
+    if (n < 0 || !found) {
+        fail("filer: getdents64 of /tmp", n < 0 ? ename(errno) : "its own file is missing");
+        goto done;
+    }
+    char cwd[64];
+    if (!getcwd(cwd, sizeof cwd) || getpid() != main_pid || gettid() == main_pid) {
+        fail("filer: getcwd, getpid, gettid", "a wrong answer");
+        goto done;
+    }
+
+    /* The race on RACE_FD, and a file that outlives its descriptor. */
+    for (int k = 0; k < RACE_TRIES; k++) {
+        if (id == 0) {
+            if (dup3(shared_fd, RACE_FD, O_CLOEXEC) != RACE_FD) {
+                fail("filer: dup3", ename(errno));
+                goto done;
+            }
+            if (close(RACE_FD) && errno != EBADF) {
+                fail("filer: close", ename(errno));
+                goto done;
+            }
+            continue;
+        }
+        ssize_t got = pread(RACE_FD, back, PG, 0);
+        if (got < 0 ? errno != EBADF : (got != PG || !words_of(back, PG / 8, 0))) {
+            fail("filer: pread of a descriptor being closed", "neither the data nor EBADF");
+            goto done;
+        }
+        int f = fcntl(RACE_FD, F_GETFD);
+        if (f < 0 ? errno != EBADF : f != FD_CLOEXEC) {
+            fail("filer: fcntl of a descriptor being closed", "neither FD_CLOEXEC nor EBADF");
+            goto done;
+        }
+    }
+    int again = dup(fd);
+    if (again < 0 || close(fd)) {
+        fail("filer: dup, close", ename(errno));
+        goto done;
+    }
+    fd = again;
+    if (pread(fd, back, size, 0) != (ssize_t)size || !words_of(back, words, id)) {
+        fail("filer: pread through a dup of a closed descriptor", "the data differs");
+        goto done;
+    }
+    ret = 0;
+done:
+    if (fd >= 0)
+        close(fd);
+    if (out)
+        munmap(out, size);
+    if (back)
+        munmap(back, size);
+    return ret;
+}
+
+static void *filer(void *arg)
+{
+    unsigned id = (unsigned)(uintptr_t)arg;
+    char name[40];
+    snprintf(name, sizeof name, "/tmp/stress-file-%u", id);
+    pthread_barrier_wait(&start);
+    for (unsigned r = 1; r <= rounds; r++)
+        if (filer_round(id, r, name))
+            break;
+    unlink(name);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "child") == 0) {
@@ -554,18 +790,24 @@ int main(int argc, char **argv)
     region_b = (char *)B_ADDR;
     region_moved = (char *)B_ADDR + 2 * REMAP_PAGES * PG;
 
-    printf("stress: toucher, remapper, prober and forker, %u rounds each\n", rounds);
-    pthread_barrier_init(&start, NULL, 4);
-    pthread_t t[4];
-    void *(*fns[4])(void *) = { toucher, remapper, prober, forker };
-    for (int i = 0; i < 4; i++)
-        if (pthread_create(&t[i], NULL, fns[i], NULL)) {
+    printf("stress: toucher, remapper, prober, forker and two filers, %u rounds each\n",
+           rounds);
+    if (shared_file_init())
+        return 1;
+    pthread_barrier_init(&start, NULL, WORKERS);
+    pthread_t t[WORKERS];
+    void *(*fns[WORKERS])(void *) = { toucher, remapper, prober, forker, filer, filer };
+    void *args[WORKERS] = { NULL, NULL, NULL, NULL, (void *)0, (void *)1 };
+    for (int i = 0; i < WORKERS; i++)
+        if (pthread_create(&t[i], NULL, fns[i], args[i])) {
             printf("pthread_create failed\n");
             return 1;
         }
     pthread_join(t[0], NULL);
     pthread_join(t[1], NULL);
     pthread_join(t[3], NULL);
+    pthread_join(t[4], NULL);
+    pthread_join(t[5], NULL);
     __atomic_store_n(&others_done, 1, __ATOMIC_RELEASE);
     pthread_join(t[2], NULL);
 
@@ -579,6 +821,9 @@ int main(int argc, char **argv)
     printf("remapper: %u rounds of mmap, munmap, mprotect, mremap: data ok\n", rounds);
     printf("prober: B read as its values or zeros, SIGSEGV handled, gup_test sizes ok\n");
     printf("forker: %u children: process_vm_readv/writev, /proc/<pid>/mem, exec, status ok\n",
+           rounds);
+    printf("filers: %u rounds of read, write, pread, pwrite, readv, fstat, getdents64, "
+           "dup3/close races: data ok\n",
            rounds);
     printf("stress: ok\n");
     return 0;

@@ -146,8 +146,9 @@ pub struct KernelStats {
     /// Of those, the ones a hart handled without the kernel lock, under the read side of
     /// the address space's `mmap_lock` (parallel mode, see `kernel.rs`).
     pub unlocked_faults: u64,
-    /// System calls a hart served without the kernel lock, under its address space's
-    /// `mmap_lock` alone (the memory-map calls, parallel mode, see `kernel.rs`).
+    /// System calls a hart served without the kernel lock, under the locks of the state
+    /// they reach (the memory-map calls under the `mmap_lock`; the file and identity
+    /// calls of `syscall::unlocked`; parallel mode, see `kernel.rs`).
     pub unlocked_syscalls: u64,
     /// Processes killed by the OOM killer (`oom_kill` in `/proc/vmstat`).
     pub oom_kills: u64,

@@ -29,22 +29,50 @@
 //! task asleep the kernel idles until the first deadline. When nothing can ever run
 //! again the run ends instead of hanging.
 //!
-//! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but two, which
+//! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but three, which
 //! the hart that trapped handles without it in parallel mode (`run_user`): a user page
 //! fault (`unlocked_fault`: under the read side of its address space's `mmap_lock` and
-//! the page-table locks only, so threads of one process fault at once) and the
+//! the page-table locks only, so threads of one process fault at once), the
 //! memory-map calls `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`
-//! (`unlocked_syscall`: under the `mmap_lock` alone, the side Linux takes), then
+//! (`unlocked_syscall`: under the `mmap_lock` alone, the side Linux takes), and the file
+//! and identity calls that neither block nor wake another task
+//! ([`crate::syscall::unlocked`]: `read`/`write`/`pread64`/`pwrite64`/`readv`/`writev`/
+//! `lseek`/`getdents64` of a VFS file, `openat` of anything but a kernel-served file,
+//! `close`, `dup`, `dup3`, `fcntl`, the `stat` family, `getcwd`, `umask`, the ids,
+//! `uname`, `clock_gettime`, `getrandom`: under the descriptor table's, the
+//! description's, the inode's and the thread group's locks, and the `mmap_lock` read side
+//! for each copy to or from user memory), then
 //! straight back to user mode, falling back to the kernel lock for a fault that fails
-//! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer. Under the kernel lock each
+//! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, and for a
+//! `close`/`dup3` that took a pipe end or a kernel-served file out of the table (its
+//! release, which may wake the other end, runs under the kernel lock: the deferred
+//! `fput()`). Every system call copies to and from user memory under the read side of
+//! the `mmap_lock`, taken for each access ([`crate::mm::MmStruct::uaccess`]); only
+//! the calls that change the VMAs take the write side. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
 //! `sighand->siglock`, the thread group's). The lock order of the whole kernel, every
 //! lock outermost first, is written down in one place, [`crate::sync`]'s module docs,
-//! and checked at run time in the tests; the unlocked fault takes the `mmap_lock` with
-//! no lock held and never takes the kernel lock while holding it. In deterministic mode
-//! every lock acquisition is a scheduling point of the baton, and a contended one passes
-//! it on instead of blocking ([`crate::sync`], *Scheduling points*): the unlocked fault
-//! runs there too, and a seed decides where it is parked and who runs meanwhile.
+//! and checked at run time in the tests; the unlocked paths take the `mmap_lock` with
+//! no kernel lock held and never take the kernel lock while holding it. In deterministic
+//! mode every lock acquisition is a scheduling point of the baton, and a contended one
+//! passes it on instead of blocking ([`crate::sync`], *Scheduling points*): the unlocked
+//! fault runs there too, and a seed decides where it is parked and who runs meanwhile;
+//! system calls all go through the kernel lock there (a seeded scheduling point at
+//! every kernel entry), as they do under `--strace` (which logs under it).
+//!
+//! What the kernel lock still guards (`struct Kernel`, one per machine), with what
+//! takes it:
+//!
+//! | state | fields | Linux's lock |
+//! |---|---|---|
+//! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
+//! | the run queues and the scheduler's books: who runs on which hart, runtimes, slices, idle harts, the deterministic scheduler's generator | `on_hart`, `fair`, `slice_left`, `idle`, `sched_rng` | per-CPU `rq->lock` |
+//! | timers: sleepers' deadlines, interval timers, the virtual clock | `timers`, `itimers`, `vclock_cycles` | hrtimer base locks, `siglock` for itimers |
+//! | futex waiters | `futex` | the futex hash buckets' `hb->lock` |
+//! | wait queues and sleeping calls: who sleeps on which file, the woken not yet runnable, the continuation of a sleeping `read`/`write`/`ppoll`, calls stopped at a scheduling point | `io_waits`, `wake_q`, `blocked_calls`, `resume` | each `wait_queue_head_t`'s lock; the task's own stack |
+//! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
+//! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid | (through `tasks`) | RCU + `get_task_struct()` |
+//! | ASIDs, the instruction budget, the run's statistics and end | `next_asid`, `insns_done`, `stats`, `finished` | per-mm context ids; per-CPU counters |
 //!
 //! Waiting for shootdown acknowledgements is not a lock, but it is one in effect: a
 //! hart waits only for harts in user mode, which never hold a kernel lock (see
@@ -276,6 +304,10 @@ struct UnlockedFaults<'m> {
     slice_left: u64,
     /// `--strace` is on for the task: its calls go through the kernel lock, which logs.
     strace: bool,
+    /// The task's handles for the file and identity calls served without the kernel
+    /// lock ([`crate::syscall::unlocked`]); `None` under `--strace` or when the task's
+    /// last call sleeps holding its file (its re-issue is the kernel's).
+    current: Option<crate::syscall::unlocked::Current>,
 }
 
 /// What a hart did without the kernel lock since it last held it, added to the kernel's
@@ -293,6 +325,10 @@ struct HartTally {
     /// Their kernel work, priced ([`price_kernel_work`]).
     kernel_cycles: u64,
     kernel_events: KernelEventCounts,
+    /// Descriptions that `close`/`dup3` without the kernel lock took out of a table and
+    /// whose release is the kernel's (a pipe end's wakes the other end): released when
+    /// the hart next takes the lock, as Linux runs a final `fput()` from `task_work`.
+    deferred_fput: Vec<Arc<OpenFile>>,
 }
 
 /// Why a hart running a task in user mode came back to the kernel lock.
@@ -357,7 +393,7 @@ fn run_user(
                 if unlocked_syscall(hart, u, tally).is_none() {
                     return KernelEntry::Exit(exit);
                 }
-                if !may_resume(u, hart) {
+                if !tally.deferred_fput.is_empty() || !may_resume(u, hart) {
                     return KernelEntry::Fault {
                         va: 0,
                         result: Ok(()),
@@ -411,10 +447,13 @@ fn unlocked_fault(
 
 /// The system call the task live in `hart` stopped at, if it is one of
 /// [`crate::syscall::mm_call`]'s memory-map calls (`brk`, anonymous `mmap`, `munmap`,
-/// `mprotect`, `madvise`), handled without the kernel lock: under the caller's
-/// `mmap_lock` alone, as Linux serves them, then its TLB maintenance carried out on the
-/// harts and the frames it freed released after it ([`flush_pending`]); the result goes
-/// to `a0` and the hart past the `ecall`. Accounted as the locked path accounts a call
+/// `mprotect`, `madvise`) or [`crate::syscall::unlocked::file_call`]'s file and identity
+/// calls (`read`/`write`… of a VFS file, `openat`, `close`, `fstat`, `getpid`…),
+/// handled without the kernel lock: under the caller's `mmap_lock` and the locks of the
+/// state the call reaches alone, as Linux serves them, then its TLB maintenance carried
+/// out on the harts and the frames it freed released after it ([`flush_pending`]); the
+/// result goes to `a0` and the hart past the `ecall`. Descriptions whose release is the
+/// kernel's go to `tally.deferred_fput`. Accounted as the locked path accounts a call
 /// (trap, call count, priced kernel work) in `tally`. `None`, having done nothing, for
 /// any other call, a task under `--strace`, a kicked hart, an address space without
 /// users, or in deterministic mode: the kernel lock handles the call then. Deterministic
@@ -424,7 +463,7 @@ fn unlocked_fault(
 /// and the race was never won (`tests/dirtycow.rs`).
 fn unlocked_syscall(
     hart: &mut Hart<'_>,
-    u: &UnlockedFaults<'_>,
+    u: &mut UnlockedFaults<'_>,
     tally: &mut HartTally,
 ) -> Option<()> {
     if u.strace || u.smp.notified(hart.hart_id()) || u.config.sched == SchedMode::Deterministic {
@@ -433,7 +472,11 @@ fn unlocked_syscall(
     let (n, a) = crate::syscall::args(hart);
     let mm = u.mm.mmget_not_zero()?;
     let before = u.phys.events().snapshot();
-    let r = crate::syscall::mm_call(&mm, n, a);
+    let cpu_ns = crate::syscall::cycles_to_ns(hart.stats().cycles);
+    let r = crate::syscall::mm_call(&mm, n, a).or_else(|| {
+        let cur = u.current.as_mut()?;
+        crate::syscall::unlocked::file_call(cur, &mm, cpu_ns, n, a, &mut tally.deferred_fput)
+    });
     if r.is_some() {
         flush_pending(u.smp, hart, &mm.mmap_read_lock());
     }
@@ -816,6 +859,11 @@ impl<'m> Kernel<'m> {
             phys: Arc::clone(&self.phys),
             slice_left: self.slice_left.get(self.this).copied().unwrap_or(0),
             strace: self.tasks.get(&tid).is_some_and(|t| t.strace),
+            current: self
+                .tasks
+                .get(&tid)
+                .filter(|t| !t.strace && !self.blocked_calls.contains_key(&tid))
+                .map(crate::syscall::unlocked::Current::of),
         })
     }
 }
@@ -1375,6 +1423,8 @@ impl Kernel<'_> {
         self.stats.unlocked_syscalls += t.syscalls;
         self.stats.kernel_cycles += t.kernel_cycles;
         self.stats.kernel_events.accumulate(&t.kernel_events);
+        // The final fput() of what the unlocked close/dup3 took out, under the lock.
+        drop(t.deferred_fput);
     }
 
     /// Back in the kernel for task `tid`, which this hart was running: returns `true`
@@ -1799,7 +1849,7 @@ impl Kernel<'_> {
         let asid = self.alloc_asid(hart);
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
         let old_mm = task.mm.clone().ok_or(Errno::ESRCH)?;
-        let path = syscall::fs::get_user_path(&mut *old_mm.mmap_write_lock(), a[0])?;
+        let path = syscall::fs::get_user_path(&mut old_mm.uaccess(), a[0])?;
         let exe_path = String::from_utf8_lossy(&path).into_owned();
         let exe_path = if exe_path.starts_with('/') {
             exe_path
@@ -1818,7 +1868,7 @@ impl Kernel<'_> {
         // it was. The new stack's AT_EXECFN string is exe_path, so that is what is charged.
         let rlim_stack = crate::exec::stack_rlimit_bytes(task);
         let ExecArgs { argv, envp } = copy_exec_args(
-            &mut *old_mm.mmap_write_lock(),
+            &mut old_mm.uaccess(),
             exe_path.as_bytes(),
             a[1],
             a[2],
@@ -2252,8 +2302,9 @@ impl Kernel<'_> {
     fn futex_key(&mut self, tid: u32, uaddr: u64, private: bool) -> KResult<FutexKey> {
         futex::check_uaddr(uaddr)?;
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
-        let mut mm = mm.mmap_write_lock();
+        let mm_struct = task.mm.as_ref().ok_or(Errno::ESRCH)?;
+        // The read side: the key is looked up, nothing of the VMAs changes.
+        let mm = mm_struct.mmap_read_lock();
         if !mm.access_ok(uaddr, 4) {
             return Err(Errno::EFAULT);
         }
@@ -2270,7 +2321,10 @@ impl Kernel<'_> {
         }
         let page = uaddr & !0xfff;
         let phys = Arc::clone(mm.phys());
-        let mut guard = mm.mmap_read_lock();
+        // Taken again as GUP takes it (counted, as before): a VMA gone meanwhile is
+        // GUP's EFAULT.
+        drop(mm);
+        let mut guard = mm_struct.gup_read_lock();
         let pfns = crate::mm::gup::get_user_pages(
             &mut guard,
             page,
@@ -2453,7 +2507,7 @@ impl Kernel<'_> {
         // A bad rem is the caller's problem: Linux returns EFAULT instead of EINTR, we
         // keep EINTR.
         if let Some(mm) = &t.mm {
-            let _ = mm.mmap_write_lock().copy_to_user(rem, &ts);
+            let _ = mm.uaccess().copy_to_user(rem, &ts);
         }
     }
 
@@ -2463,7 +2517,7 @@ impl Kernel<'_> {
     /// `EFAULT`; `ESRCH` for a task without an address space.
     fn get_timespec(&self, tid: u32, va: u64) -> KResult<(u64, u64)> {
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.mmap_write_lock();
+        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
         let sec = mm.get_user_u64(va)?;
         let nsec = mm.get_user_u64(va.checked_add(8).ok_or(Errno::EFAULT)?)?;
         Ok((sec, nsec))
@@ -2475,7 +2529,7 @@ impl Kernel<'_> {
     /// `EFAULT`; `ESRCH` for a task without an address space.
     fn get_futex_word(&self, tid: u32, uaddr: u64) -> KResult<u32> {
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.mmap_write_lock();
+        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
         let mut word = [0u8; 4];
         mm.copy_from_user(uaddr, &mut word)?;
         Ok(u32::from_le_bytes(word))
@@ -2498,7 +2552,7 @@ impl Kernel<'_> {
             .map(|t| t.robust_list)
             .ok_or(Errno::ESRCH)?;
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.mmap_write_lock();
+        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
         mm.put_user_u64(a[1], head)?;
         mm.put_user_u64(a[2], len)?;
         Ok(SyscallOutcome::Return(0))
@@ -2773,7 +2827,7 @@ impl Kernel<'_> {
         let mut ctx = hart.save_context();
         let (tramp, tgid) = (task.sigreturn_trampoline, task.tgid);
         let r = setup_rt_frame(
-            &mut *mm.mmap_write_lock(),
+            &mut mm.uaccess(),
             &mut ctx,
             &mut task.signals,
             &info,

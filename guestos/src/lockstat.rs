@@ -11,9 +11,11 @@
 //! `lock_acquired()` do: an uncontended acquisition costs one atomic add.
 //!
 //! The classes: the kernel lock ([`KERNEL_LOCK`], `Machine::lock`), the `mmap_lock` of
-//! the unlocked user-fault path ([`MMAP_LOCK`]), and the page-table locks ([`PTE_PTL`],
-//! the split lock of each PTE-table page; [`PAGE_TABLE_LOCK`], an address space's lock
-//! for its upper levels and huge PMDs). A finer lock (a futex hash bucket) adds its own
+//! the unlocked user-fault path, the memory-map calls and every system call's access to
+//! user memory ([`MMAP_LOCK`]), the page-table locks ([`PTE_PTL`], the split lock of
+//! each PTE-table page; [`PAGE_TABLE_LOCK`], an address space's lock for its upper
+//! levels and huge PMDs), and the file locks the file system calls take with or without
+//! the kernel lock ([`FILES_LOCK`], [`F_POS_LOCK`], [`I_RWSEM`]). A finer lock (a futex hash bucket) adds its own
 //! `static` class beside them and takes its lock through the class, and its line appears
 //! in `--stats` and `dirtybit bench faults` with no other change.
 //!
@@ -55,6 +57,18 @@ pub static PTE_PTL: LockClass = LockClass::new("ptl");
 /// An address space's `mm->page_table_lock`: populating the upper levels
 /// (`__pte_alloc()`, `__pmd_alloc()`) and huge PMDs (`pmd_lock()`).
 pub static PAGE_TABLE_LOCK: LockClass = LockClass::new("page_table_lock");
+
+/// A descriptor table's lock (`files->file_lock`, [`crate::fs::FilesStruct`]): every
+/// look-up, install and close of a descriptor, for the method's own length.
+pub static FILES_LOCK: LockClass = LockClass::new("file_lock");
+
+/// An open file description's position lock (`file->f_pos_lock`, `OpenFile`'s state):
+/// held around a read, write, seek or getdents of the description.
+pub static F_POS_LOCK: LockClass = LockClass::new("f_pos_lock");
+
+/// An inode's lock (`inode->i_rwsem`, `Inode`): its fields, a regular file's data for
+/// each piece read or written, a directory's entries.
+pub static I_RWSEM: LockClass = LockClass::new("i_rwsem");
 
 /// Every class taken at least once in this host process, in order of first use.
 static REGISTRY: Mutex<Vec<&'static LockClass>> = Mutex::new(Vec::new());

@@ -349,6 +349,20 @@ impl<'a> Tasks<'a> {
     }
 }
 
+/// A first task (pid 1) for unit tests: address space `mm`, a fresh VFS on `mm`'s
+/// physical memory, the default configuration, fds 0–2 on an empty stdin and sinks.
+#[cfg(test)]
+pub(crate) fn test_init(mm: Mm) -> Task {
+    let config = KernelConfig::default();
+    let vfs = Task::new_vfs(&config, mm.phys());
+    let stdio = Arc::new(HostStreams::new(
+        Box::new(std::io::empty()),
+        Box::new(std::io::sink()),
+        Box::new(std::io::sink()),
+    ));
+    Task::new(1, &config, mm, vfs, stdio)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,15 +370,7 @@ mod tests {
 
     fn init() -> Task {
         let phys = crate::mm::test_support::phys(8);
-        let mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
-        let config = KernelConfig::default();
-        let vfs = Task::new_vfs(&config, &phys);
-        let stdio = Arc::new(HostStreams::new(
-            Box::new(std::io::empty()),
-            Box::new(std::io::sink()),
-            Box::new(std::io::sink()),
-        ));
-        Task::new(1, &config, mm, vfs, stdio)
+        test_init(Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap())
     }
 
     #[test]

@@ -75,92 +75,107 @@
 //!                           with no lock held (the yield point before the kernel lock)
 //!                           and under any other lock of this table (the scheduling
 //!                           point of an acquisition, a contended wait: see above).
-//!   MmStruct::mmap_lock     mm/mm_struct.rs: the address space (Mm). Write: a task's
-//!                           own for each of its system calls (but madvise's zaps and
-//!                           hints), exec, exit, fork's dup_mmap of the parent, a
-//!                           fault that grows a stack; a target's for
-//!                           /proc/<pid>/maps and pagemap, the OOM reaper. Read: user
-//!                           faults, GUP, madvise(MADV_DONTNEED/FREE/REMOVE/…), a
-//!                           target's /proc/<pid>/mem and process_vm_*, satp,
-//!                           statistics, OOM badness. Never two at once: a remote
-//!                           access drops the target's before it takes the caller's.
-//!                           A user fault or a memory-map call (brk, mmap,
-//!                           munmap, mprotect, madvise) on a hart without the kernel
-//!                           lock (kernel.rs, `user_fault`, `unlocked_syscall`)
-//!                           takes it with no lock held, and never takes the kernel
-//!                           lock while holding it.
-//!     PageTable::page_table_lock  mm/pgtable.rs: mm->page_table_lock (pmd_lock()):
-//!                           populating an upper-level entry (__pte_alloc), creating,
-//!                           changing, splitting or zapping a huge PMD. Never held
-//!                           with a ptl.
-//!       PageTable::deposited, PageAlloc::free, PhysMem::pt_deferred (below),
-//!       Mm::pending (below); leaves.
-//!     Page::ptl             mm/page_alloc.rs: the split page-table lock of one PTE
-//!                           table (ptlock_ptr(), pte_offset_map_lock()): installing,
-//!                           zapping, write-protecting or re-protecting its PTEs. One
-//!                           at a time. Also under MmRmap::inner (an rmap zap or
-//!                           mkclean of a foreign mm's PTEs).
-//!       Mm::pending         mm/mod.rs: the TLB flush and the frames waiting for it
-//!                           (faults add to it under the read side); leaf. Also taken
-//!                           under mmap_lock alone.
-//!       PageAlloc::deferred_split  (below; a zap's rmap removal); leaf.
-//!     Mm::uaccess_mmu       mm/mod.rs: the counters of kernel accesses to user
-//!                           memory; leaf.
-//!     HartSlot::mailbox     smp.rs: a hart's pending shootdowns (posted by
-//!                           flush_tlb under the mmap_lock, drained by the hart);
-//!                           leaf. Waiting for the acknowledgements is a lock in
-//!                           effect, outside this tree: a hart waits only for harts in
-//!                           user mode, which hold no kernel lock.
-//!     File::state           fs/file.rs: f_pos_lock and the f_flags (read, write,
-//!                           llseek, getdents of an open file description).
-//!       Vfs::ns_lock        fs/vfs.rs: the namespace (create, link, unlink, rename,
-//!                           lookups that must see one tree): s_vfs_rename_mutex.
-//!         Inode::inner      fs/inode.rs: an inode's fields and data (i_rwsem); a
-//!                           directory's entries.
-//!           AddressSpace::inner  (below: a regular file's data, its truncation)
-//!       SeqFile::m          fs/seq_file.rs: a seq_file's buffer and position
+//!   File::state             fs/file.rs: f_pos_lock (read, write, llseek, getdents of
+//!                           an open file description), held across the copies to and
+//!                           from user memory (the mmap_lock's read side, below).
+//!     SeqFile::m            fs/seq_file.rs: a seq_file's buffer and position
 //!                           (m->lock); a /proc/<pid>/maps line then takes the
-//!                           target's mmap_lock, the caller's not being held (kernel
-//!                           files are served without it).
-//!       Pipe::inner         fs/pipe.rs: the pipe's buffers (pipe->mutex); leaf.
-//!       StdStreams::stdin/stdout/stderr, MemStreams' buffers
-//!                           fs/stdio.rs: the host streams; leaves.
-//!       Vfs::prng           fs/vfs.rs: /dev/urandom's generator; leaf.
-//!     FilesStruct::fdt      fs/fdtable.rs: the descriptor table (files->file_lock),
-//!                           held by each method for its own length; leaf.
-//!     FsStruct::inner       fs/fdtable.rs: cwd and umask (fs->lock); leaf.
-//!     SignalStruct::inner   process.rs: the thread group (signal->siglock: shared
-//!                           pending, group exit, threads, rlimits, AT_RANDOM); leaf.
-//!     SigHand::action       signal.rs: the handlers (sighand->siglock); leaf.
-//!     GupTest::longterm     mm/gup_test.rs: PIN_LONGTERM_BENCHMARK's pins.
-//!     AddressSpace::inner   fs/pagecache.rs: one file's page cache (the i_pages lock
-//!                           and i_rwsem in one): faults, read, write, truncation,
-//!                           writeback.
-//!       IMmap::mms          mm/rmap.rs: the file's i_mmap list (link, walk: the list
-//!                           is copied out); leaf.
-//!       MmRmap::inner       mm/rmap.rs: one mm's published file VMAs and page-table
-//!                           alias (truncation, writeback's folio_mkclean); the walk
-//!                           takes each PTE table's Page::ptl (above) under it.
-//!       PageCache::mappings fs/pagecache.rs: the live address spaces (the list is
-//!                           copied out); leaf.
-//!       PageAlloc::huge_zero   mm/page_alloc.rs: the huge zero folio
-//!                              (mm_get/put_huge_zero_folio).
-//!         PageAlloc::free      mm/page_alloc.rs: the free lists (zone->lock); leaf.
-//!                              (Direct reclaim, from an allocation, trylocks each
-//!                              AddressSpace::inner: never with `free` held.)
-//!       PageAlloc::deferred_split  mm/page_alloc.rs: the deferred-split queue
-//!                              (ds_queue->split_queue_lock); leaf.
-//!       PhysMem::pt_deferred   mm/mod.rs: page-table pages freed while a lockless
-//!                              GUP-fast walk may still read them; leaf.
-//!       PageTable::deposited   mm/pgtable.rs: PTE tables deposited under huge PMDs
-//!                              (pgtable_trans_huge_deposit); leaf.
+//!                           target's mmap_lock, the caller's not being held.
+//!       Pipe::inner         fs/pipe.rs: the pipe's buffers (pipe->mutex), held across
+//!                           pipe_read()'s copy_to_user() (a fault takes the mmap_lock,
+//!                           as Linux's pipe->mutex → mmap_lock).
+//!         MmStruct::mmap_lock  mm/mm_struct.rs: the address space (Mm). Write: the
+//!                           calls that change the VMAs (brk, mmap, munmap, mprotect,
+//!                           mremap, mlock, msync, madvise that changes VMAs), exec,
+//!                           exit, fork's dup_mmap of the parent, a fault that grows a
+//!                           stack, a vmsplice GUP batch; a target's /proc/<pid>/maps
+//!                           and pagemap, the OOM reaper; still, kernel-served files'
+//!                           copies to their caller, wait4/waitid's copies and the
+//!                           robust-list walk at exit (kernel.rs). Read: user faults,
+//!                           futex keys, every system
+//!                           call's copy_{to,from}_user() (taken for the one access,
+//!                           with no lock of this table held but those above: see
+//!                           `impl UserAccess for &MmStruct`), GUP,
+//!                           madvise(MADV_DONTNEED/FREE/REMOVE/…), a target's
+//!                           /proc/<pid>/mem and process_vm_*, satp, statistics, OOM
+//!                           badness. Never two at once: a remote access drops the
+//!                           target's before it takes the caller's. A user fault, a
+//!                           memory-map call or a file call on a hart without the
+//!                           kernel lock (kernel.rs, `user_fault`, `unlocked_syscall`)
+//!                           takes it with no kernel lock held, and never takes the
+//!                           kernel lock while holding it.
+//!           Vfs::ns_lock    fs/vfs.rs: the namespace (create, link, unlink, rename,
+//!                           lookups that must see one tree): s_vfs_rename_mutex.
+//!             Inode::inner  fs/inode.rs: an inode's fields and data (i_rwsem) for
+//!                           one piece of a read or write (released before the copy
+//!                           to user memory); a directory's entries.
+//!               AddressSpace::inner  (below: a regular file's data, its truncation)
+//!           PageTable::page_table_lock  mm/pgtable.rs: mm->page_table_lock (pmd_lock()):
+//!                                 populating an upper-level entry (__pte_alloc), creating,
+//!                                 changing, splitting or zapping a huge PMD. Never held
+//!                                 with a ptl.
+//!             PageTable::deposited, PageAlloc::free, PhysMem::pt_deferred (below),
+//!             Mm::pending (below); leaves.
+//!           Page::ptl             mm/page_alloc.rs: the split page-table lock of one PTE
+//!                                 table (ptlock_ptr(), pte_offset_map_lock()): installing,
+//!                                 zapping, write-protecting or re-protecting its PTEs. One
+//!                                 at a time. Also under MmRmap::inner (an rmap zap or
+//!                                 mkclean of a foreign mm's PTEs).
+//!             Mm::pending         mm/mod.rs: the TLB flush and the frames waiting for it
+//!                                 (faults add to it under the read side); leaf. Also taken
+//!                                 under mmap_lock alone.
+//!             PageAlloc::deferred_split  (below; a zap's rmap removal); leaf.
+//!           Mm::uaccess_mmu       mm/mod.rs: the counters of kernel accesses to user
+//!                                 memory; leaf.
+//!           HartSlot::mailbox     smp.rs: a hart's pending shootdowns (posted by
+//!                                 flush_tlb under the mmap_lock, drained by the hart);
+//!                                 leaf. Waiting for the acknowledgements is a lock in
+//!                                 effect, outside this tree: a hart waits only for harts in
+//!                                 user mode, which hold no kernel lock.
+//!           StdStreams::stdin/stdout/stderr, MemStreams' buffers
+//!                                 fs/stdio.rs: the host streams (a piece at a time, the
+//!                                 copy from user memory done before); leaves.
+//!           Vfs::prng             fs/vfs.rs: /dev/urandom's generator; leaf.
+//!           FilesStruct::fdt      fs/fdtable.rs: the descriptor table (files->file_lock),
+//!                                 held by each method for its own length; leaf.
+//!           FsStruct::inner       fs/fdtable.rs: cwd and umask (fs->lock); leaf.
+//!           SignalStruct::inner   process.rs: the thread group (signal->siglock: shared
+//!                                 pending, group exit, threads, rlimits, AT_RANDOM); leaf
+//!                                 (prlimit64 and getrandom copy to and from user memory
+//!                                 outside it).
+//!           SigHand::action       signal.rs: the handlers (sighand->siglock); leaf.
+//!           GupTest::longterm     mm/gup_test.rs: PIN_LONGTERM_BENCHMARK's pins.
+//!           AddressSpace::inner   fs/pagecache.rs: one file's page cache (the i_pages lock
+//!                                 and i_rwsem in one): faults, read, write, truncation,
+//!                                 writeback.
+//!             IMmap::mms          mm/rmap.rs: the file's i_mmap list (link, walk: the list
+//!                                 is copied out); leaf.
+//!             MmRmap::inner       mm/rmap.rs: one mm's published file VMAs and page-table
+//!                                 alias (truncation, writeback's folio_mkclean); the walk
+//!                                 takes each PTE table's Page::ptl (above) under it.
+//!             PageCache::mappings fs/pagecache.rs: the live address spaces (the list is
+//!                                 copied out); leaf.
+//!             PageAlloc::huge_zero   mm/page_alloc.rs: the huge zero folio
+//!                                    (mm_get/put_huge_zero_folio).
+//!               PageAlloc::free      mm/page_alloc.rs: the free lists (zone->lock); leaf.
+//!                                    (Direct reclaim, from an allocation, trylocks each
+//!                                    AddressSpace::inner: never with `free` held.)
+//!             PageAlloc::deferred_split  mm/page_alloc.rs: the deferred-split queue
+//!                                    (ds_queue->split_queue_lock); leaf.
+//!             PhysMem::pt_deferred   mm/mod.rs: page-table pages freed while a lockless
+//!                                    GUP-fast walk may still read them; leaf.
+//!             PageTable::deposited   mm/pgtable.rs: PTE tables deposited under huge PMDs
+//!                                    (pgtable_trans_huge_deposit); leaf.
 //! ```
 //!
-//! Linux's order differs in one place, for now: a system call here holds its task's
-//! `mmap_lock` (write) for its whole length, so `mmap_lock` sits above `f_pos_lock` and
-//! `i_rwsem`, where Linux takes `i_rwsem` → `mmap_lock` (a fault while copying under
-//! `i_rwsem`). The tree is the order of *this* kernel, checked by the tests; it moves
-//! to Linux's as system calls stop holding the `mmap_lock`.
+//! Linux's order, as `mm/filemap.c`'s and `mm/rmap.c`'s headers give it: `f_pos_lock`
+//! and `pipe->mutex` above `mmap_lock` (a system call's copy to or from user memory
+//! faults under them), no system call holding the `mmap_lock` but those that change the
+//! VMAs. One difference: Linux's `generic_perform_write()` copies from user memory under
+//! `i_rwsem` (`i_rwsem` → `mmap_lock`, the copy made with page faults disabled and the
+//! pages faulted in outside); here a write copies each piece into a kernel buffer before
+//! it takes `Inode::inner`, so `Inode::inner` sits below the `mmap_lock`, where a fault
+//! on a file mapping and a file `mmap` take it.
 //!
 //! Every lock below `Machine::kernel` is also taken without it where its owner runs
 //! outside the kernel lock (a hart draining its mailbox before user mode, GUP-fast's

@@ -204,15 +204,22 @@ impl FilesStruct {
         }
     }
 
+    /// The table under `files->file_lock` (counted in [`crate::lockstat::FILES_LOCK`]).
+    fn table(&self) -> crate::sync::MutexGuard<'_, FdTable> {
+        // The scheduling point a plain acquisition makes (sync.rs), kept.
+        crate::sync::sched_point();
+        crate::lockstat::FILES_LOCK.acquire(|| self.fdt.try_lock(), || self.fdt.lock())
+    }
+
     /// `dup_fd()`: a new table with the same descriptors, sharing their open file
     /// descriptions (`fork` without `CLONE_FILES`).
     pub fn dup_fd(&self) -> FilesStruct {
-        FilesStruct::new(self.fdt.lock().clone())
+        FilesStruct::new(self.table().clone())
     }
 
     /// See [`FdTable::limit`].
     pub fn limit(&self) -> u32 {
-        self.fdt.lock().limit()
+        self.table().limit()
     }
 
     /// `fget()`: see [`FdTable::get`].
@@ -220,7 +227,7 @@ impl FilesStruct {
     /// # Errors
     /// `EBADF` if `fd` is not open.
     pub fn get(&self, fd: u32) -> KResult<Arc<OpenFile>> {
-        self.fdt.lock().get(fd)
+        self.table().get(fd)
     }
 
     /// See [`FdTable::cloexec`].
@@ -228,7 +235,7 @@ impl FilesStruct {
     /// # Errors
     /// `EBADF` if `fd` is not open.
     pub fn cloexec(&self, fd: u32) -> KResult<bool> {
-        self.fdt.lock().cloexec(fd)
+        self.table().cloexec(fd)
     }
 
     /// See [`FdTable::set_cloexec`].
@@ -236,7 +243,7 @@ impl FilesStruct {
     /// # Errors
     /// `EBADF` if `fd` is not open.
     pub fn set_cloexec(&self, fd: u32, on: bool) -> KResult<()> {
-        self.fdt.lock().set_cloexec(fd, on)
+        self.table().set_cloexec(fd, on)
     }
 
     /// See [`FdTable::alloc`].
@@ -244,7 +251,7 @@ impl FilesStruct {
     /// # Errors
     /// `EINVAL` if `min >= limit`; `EMFILE` if all are in use.
     pub fn alloc(&self, file: Arc<OpenFile>, cloexec: bool, min: u32) -> KResult<u32> {
-        self.fdt.lock().alloc(file, cloexec, min)
+        self.table().alloc(file, cloexec, min)
     }
 
     /// See [`FdTable::check_free`]. Another task sharing the table may take the free
@@ -254,7 +261,7 @@ impl FilesStruct {
     /// # Errors
     /// `EMFILE`.
     pub fn check_free(&self, n: usize) -> KResult<()> {
-        self.fdt.lock().check_free(n)
+        self.table().check_free(n)
     }
 
     /// See [`FdTable::install_at`]; what was at `fd` is returned after the lock is
@@ -268,7 +275,7 @@ impl FilesStruct {
         file: Arc<OpenFile>,
         cloexec: bool,
     ) -> KResult<Option<Arc<OpenFile>>> {
-        self.fdt.lock().install_at(fd, file, cloexec)
+        self.table().install_at(fd, file, cloexec)
     }
 
     /// See [`FdTable::close`].
@@ -276,19 +283,19 @@ impl FilesStruct {
     /// # Errors
     /// `EBADF` if `fd` is not open.
     pub fn close(&self, fd: u32) -> KResult<Arc<OpenFile>> {
-        self.fdt.lock().close(fd)
+        self.table().close(fd)
     }
 
     /// See [`FdTable::close_on_exec`]. The descriptions it closes are dropped after the
     /// lock is released.
     pub fn close_on_exec(&self) {
-        let closed = self.fdt.lock().close_on_exec();
+        let closed = self.table().close_on_exec();
         drop(closed);
     }
 
     /// See [`FdTable::open_fds`].
     pub fn open_fds(&self) -> Vec<u32> {
-        self.fdt.lock().open_fds()
+        self.table().open_fds()
     }
 }
 

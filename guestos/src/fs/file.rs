@@ -153,6 +153,14 @@ impl OpenFile {
         })
     }
 
+    /// The description's position and flags under `f_pos_lock` (counted in
+    /// [`crate::lockstat::F_POS_LOCK`]).
+    fn f_pos_lock(&self) -> crate::sync::MutexGuard<'_, FileState> {
+        // The scheduling point a plain acquisition makes (sync.rs), kept.
+        crate::sync::sched_point();
+        crate::lockstat::F_POS_LOCK.acquire(|| self.state.try_lock(), || self.state.lock())
+    }
+
     /// `file->f_op`: the operations (and per-open state) of what the description refers
     /// to.
     pub fn f_op(&self) -> &dyn FileOperations {
@@ -293,18 +301,18 @@ impl OpenFile {
 
     /// `f_flags`: what `F_GETFL` returns.
     pub fn flags(&self) -> u32 {
-        self.state.lock().flags
+        self.f_pos_lock().flags
     }
 
     /// `F_SETFL`: replaces the `SETFL_MASK` bits (`O_APPEND|O_NONBLOCK|O_DIRECT|O_NOATIME|O_ASYNC`) with those of `flags`.
     pub fn set_status_flags(&self, flags: u32) {
-        let mut s = self.state.lock();
+        let mut s = self.f_pos_lock();
         s.flags = (s.flags & !SETFL_MASK) | (flags & SETFL_MASK);
     }
 
     /// The current offset.
     pub fn pos(&self) -> u64 {
-        self.state.lock().pos
+        self.f_pos_lock().pos
     }
 
     /// Whether the description is open for reading / writing.
@@ -378,7 +386,7 @@ impl OpenFile {
         self.may_access(false)?;
         let len = len.min(MAX_RW_COUNT);
         let op = self.f_op();
-        let mut st = self.state.lock();
+        let mut st = self.f_pos_lock();
         let mut iocb = Kiocb {
             pos: at.unwrap_or(st.pos),
             flags: st.flags,
@@ -410,7 +418,7 @@ impl OpenFile {
         self.may_access(true)?;
         let len = len.min(MAX_RW_COUNT);
         let op = self.f_op();
-        let mut st = self.state.lock();
+        let mut st = self.f_pos_lock();
         let mut iocb = Kiocb {
             pos: at.unwrap_or(st.pos),
             flags: st.flags,
@@ -437,7 +445,7 @@ impl OpenFile {
             return Err(Errno::EINVAL);
         }
         let op = self.f_op();
-        let mut st = self.state.lock();
+        let mut st = self.f_pos_lock();
         let new = op.llseek(self, offset, whence, st.pos)?;
         st.pos = new;
         Ok(new)
@@ -499,7 +507,7 @@ impl OpenFile {
         if !inode.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let mut st = self.state.lock();
+        let mut st = self.f_pos_lock();
         let mut w = DirentWriter::new(capacity);
         let new_pos = vfs.readdir(inode, st.pos, &mut w)?;
         if w.bytes().is_empty() {

@@ -560,7 +560,11 @@ impl Inode {
         }
     }
 
+    /// The inode's fields and data under its lock (`i_rwsem`, counted in
+    /// [`crate::lockstat::I_RWSEM`]).
     pub(crate) fn lock(&self) -> MutexGuard<'_, InodeInner> {
-        self.inner.lock()
+        // The scheduling point a plain acquisition makes (sync.rs), kept.
+        crate::sync::sched_point();
+        crate::lockstat::I_RWSEM.acquire(|| self.inner.try_lock(), || self.inner.lock())
     }
 }

@@ -157,7 +157,7 @@ impl Kernel<'_> {
             let mut b = [0u8; OldItimerval::SIZE];
             let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
             let mm = task.mm.as_ref().ok_or(Errno::EFAULT)?;
-            mm.mmap_write_lock().copy_from_user(value, &mut b)?;
+            mm.uaccess().copy_from_user(value, &mut b)?;
             OldItimerval::from_bytes(&b).to_ns()?
         };
         let old = self.itimer_get(hart, tgid, which)?;
@@ -210,7 +210,7 @@ impl Kernel<'_> {
     fn put_itimerval(&self, tid: u32, va: u64, v: OldItimerval) -> KResult<()> {
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
         let mm = task.mm.as_ref().ok_or(Errno::EFAULT)?;
-        let r = mm.mmap_write_lock().copy_to_user(va, &v.to_bytes());
+        let r = mm.uaccess().copy_to_user(va, &v.to_bytes());
         r
     }
 

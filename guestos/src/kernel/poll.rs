@@ -60,8 +60,8 @@ pub(super) struct BlockedCall {
 }
 
 impl Kernel<'_> {
-    /// Runs `f` on task `tid` with its address space locked (`mmap_lock`), as the
-    /// system-call layer does.
+    /// Runs `f` on task `tid` with access to its memory as the system-call layer has
+    /// it: each access under the read side of the `mmap_lock` (`copy_to_user()`).
     ///
     /// # Errors
     /// `ESRCH` for a task that is gone or has no address space; `f`'s.
@@ -72,8 +72,8 @@ impl Kernel<'_> {
     ) -> KResult<R> {
         let task = self.tasks.get_mut(&tid).ok_or(Errno::ESRCH)?;
         let mm_users = task.mm.clone().ok_or(Errno::ESRCH)?;
-        let mut mm = mm_users.mmap_write_lock();
-        f(task, &mut *mm)
+        let mut user: &crate::mm::MmStruct = &mm_users;
+        f(task, &mut user)
     }
 
     /// The state task `tid` left when its call `(n, a)` went to sleep, if this is that

@@ -121,6 +121,14 @@ impl MmStruct {
         g
     }
 
+    /// The address space as a system call's `copy_{to,from}_user()` reaches it: a
+    /// [`crate::uaccess::UserAccess`] that takes the read side for each access and
+    /// faults pages in under it (see `impl UserAccess for &MmStruct` in
+    /// [`super::uaccess`]). The caller must hold neither side of this `mmap_lock`.
+    pub fn uaccess(&self) -> &Self {
+        self
+    }
+
     /// `mmap_read_trylock()`: the read side, if no writer holds or waits for the lock.
     pub fn mmap_read_trylock(&self) -> Option<MmapReadGuard<'_>> {
         self.mmap_lock.try_read().map(MmapReadGuard::locked)

@@ -14,14 +14,25 @@ use devices::{GuestPhysAddr, PAGE_SIZE};
 use mmu::{walk, AccessType, GuestVirtAddr, PrivCtx, PteFlags, WalkFault};
 
 use super::fault::FaultFlags;
-use super::Mm;
+use super::{Mm, MmStruct, MmapReadGuard};
 use crate::errno::{Errno, KResult};
+use crate::lockstat;
 use crate::uaccess::UserAccess;
 
 /// How many times one page is faulted in before giving up (a fault that "succeeds" but
 /// leaves the access still faulting would otherwise loop). Under Svade a write to a fresh
 /// page needs at most two (install, then nothing: the handler sets A/D at install).
 const MAX_UACCESS_FAULTS: usize = 4;
+
+/// Why a kernel access to user memory could not translate a page.
+enum UaccessFault {
+    /// The exception-table fixup's `EFAULT`: no VMA, a refused access, a fault that
+    /// failed, or a fault that did not make the page accessible.
+    Efault,
+    /// The address lies below a `VM_GROWSDOWN` stack that must first grow down to it,
+    /// which takes the `mmap_lock` write side ([`Mm::expand_stack`]).
+    ExpandStack,
+}
 
 impl Mm {
     /// `access_ok()`: `[va, va+len)` lies in user space. Never true for a released
@@ -31,63 +42,151 @@ impl Mm {
     }
 
     /// Translates one user address for a kernel access through the hardware walker,
-    /// faulting the page in as needed. Returns the physical address and whether the page
-    /// is executable (a kernel write there must flush the decoded-instruction cache).
-    ///
-    /// # Errors
-    /// `EFAULT`.
-    fn uaccess_translate(&mut self, va: u64, access: AccessType) -> KResult<(GuestPhysAddr, bool)> {
+    /// faulting the page in under either side of the `mmap_lock` as riscv
+    /// `handle_page_fault()` does for a kernel-mode fault on a user address (the VMA
+    /// found, [`Mm::handle_page_fault_vma`] without `FAULT_FLAG_USER`). Returns the
+    /// physical address and whether the page is executable (a kernel write there must
+    /// flush the decoded-instruction cache). Walks are counted in `counters`.
+    fn uaccess_translate(
+        &self,
+        va: u64,
+        access: AccessType,
+        counters: &mut mmu::MmuCounters,
+    ) -> Result<(GuestPhysAddr, bool), UaccessFault> {
         let gva = GuestVirtAddr(va);
         for _ in 0..=MAX_UACCESS_FAULTS {
-            let satp = self.satp();
             let r = walk(
                 &self.phys.ram,
-                satp,
+                self.satp(),
                 gva,
                 access,
                 PrivCtx::KERNEL_UACCESS,
                 self.ad,
-                self.uaccess_mmu.get_mut(),
+                counters,
             );
             match r {
                 Ok(t) => return Ok((t.pa(gva), t.flags().contains(PteFlags::X))),
-                Err(WalkFault::AccessFault) => return Err(Errno::EFAULT),
+                Err(WalkFault::AccessFault) => return Err(UaccessFault::Efault),
                 Err(WalkFault::PageFault) => {
-                    self.uaccess_mmu.get_mut().page_faults += 1;
+                    counters.page_faults += 1;
                     let flags = if access == AccessType::Store {
                         FaultFlags::DEFAULT | FaultFlags::WRITE
                     } else {
                         FaultFlags::DEFAULT
                     };
+                    let vma = match self.vma_for_fault(va) {
+                        Ok(Some(vma)) => vma,
+                        Ok(None) => return Err(UaccessFault::ExpandStack),
+                        Err(_) => {
+                            super::count_event(&self.stats.bad_faults);
+                            return Err(UaccessFault::Efault);
+                        }
+                    };
                     // A kernel-mode fault: mm_fault_error() → no_context() → the
                     // exception fixup, EFAULT, whatever the fault result.
-                    self.handle_page_fault(va, flags)
-                        .map_err(|_| Errno::EFAULT)?;
+                    self.handle_page_fault_vma(&vma, va, flags)
+                        .map_err(|_| UaccessFault::Efault)?;
                     // This walker has no TLB, so the retry sees the new PTE at once; the
                     // flush the fault recorded is for the harts.
                 }
             }
         }
-        Err(Errno::EFAULT)
+        Err(UaccessFault::Efault)
     }
 }
 
-/// Calls `f(pa, offset_in_buf, len)` for each page-sized piece of `[va, va+len)`.
+/// The address space a kernel access to user memory goes through, and how it gets a
+/// stack grown.
+trait UaccessMm {
+    /// The address space, under the side of the `mmap_lock` held now (`None`: no side
+    /// is held, after a stack expansion that failed to take it back; never so today).
+    fn mm(&self) -> Option<&Mm>;
+
+    /// Grows the stack down to `va` ([`Mm::expand_stack`] under the write side).
+    ///
+    /// # Errors
+    /// `EFAULT` if the stack may not grow there.
+    fn expand_stack(&mut self, va: u64) -> KResult<()>;
+}
+
+impl UaccessMm for Mm {
+    fn mm(&self) -> Option<&Mm> {
+        Some(self)
+    }
+
+    fn expand_stack(&mut self, va: u64) -> KResult<()> {
+        match Mm::expand_stack(self, va) {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                super::count_event(&self.stats.bad_faults);
+                Err(Errno::EFAULT)
+            }
+        }
+    }
+}
+
+/// The read side of a shared address space's `mmap_lock`, as a kernel access to user
+/// memory holds it: [`MmStruct::lock_mm_and_find_vma`] grows a stack (the read side
+/// dropped, the write side taken, then downgraded), as Linux's kernel-mode fault does.
+struct ReadLocked<'a> {
+    mm: &'a MmStruct,
+    guard: Option<MmapReadGuard<'a>>,
+}
+
+impl UaccessMm for ReadLocked<'_> {
+    fn mm(&self) -> Option<&Mm> {
+        // Held from construction to drop but inside `expand_stack`, which puts it back.
+        self.guard.as_deref()
+    }
+
+    fn expand_stack(&mut self, va: u64) -> KResult<()> {
+        self.guard = None;
+        let (guard, _vma) = match self.mm.lock_mm_and_find_vma(va) {
+            Ok(g) => g,
+            Err(_) => {
+                // bad_area_nosemaphore(): no lock held; take the read side back for the
+                // caller, who returns EFAULT under it.
+                self.guard = Some(read_lock(self.mm));
+                return Err(Errno::EFAULT);
+            }
+        };
+        self.guard = Some(guard);
+        Ok(())
+    }
+}
+
+/// The read side of `mm`'s `mmap_lock`, counted in [`lockstat::MMAP_LOCK`].
+fn read_lock(mm: &MmStruct) -> MmapReadGuard<'_> {
+    lockstat::MMAP_LOCK.acquire(|| mm.mmap_read_trylock(), || mm.mmap_read_lock())
+}
+
+/// Calls `f(mm, pa, offset_in_buf, len)` for each page-sized piece of `[va, va+len)`,
+/// the walks counted in `counters`.
 fn for_each_page(
-    mm: &mut Mm,
+    m: &mut dyn UaccessMm,
     va: u64,
     len: usize,
     access: AccessType,
+    counters: &mut mmu::MmuCounters,
     f: &mut dyn FnMut(&Mm, GuestPhysAddr, usize, usize) -> KResult<()>,
 ) -> KResult<()> {
-    if !mm.access_ok(va, len as u64) {
+    if !m.mm().is_some_and(|mm| mm.access_ok(va, len as u64)) {
         return Err(Errno::EFAULT);
     }
     let mut done = 0usize;
     while done < len {
         let addr = va + done as u64;
         let n = (len - done).min((PAGE_SIZE - addr % PAGE_SIZE) as usize);
-        let (pa, exec) = mm.uaccess_translate(addr, access)?;
+        let mm = m.mm().ok_or(Errno::EFAULT)?;
+        let (pa, exec) = match mm.uaccess_translate(addr, access, counters) {
+            Ok(t) => t,
+            Err(UaccessFault::Efault) => return Err(Errno::EFAULT),
+            Err(UaccessFault::ExpandStack) => {
+                m.expand_stack(addr)?;
+                continue;
+            }
+        };
+        let mm = m.mm().ok_or(Errno::EFAULT)?;
         if exec && access == AccessType::Store {
             mm.request_icache_flush();
         }
@@ -97,25 +196,86 @@ fn for_each_page(
     Ok(())
 }
 
+/// `copy_from_user()` of `buf.len()` bytes at `va` through `m`.
+fn copy_from(
+    m: &mut dyn UaccessMm,
+    va: u64,
+    buf: &mut [u8],
+    c: &mut mmu::MmuCounters,
+) -> KResult<()> {
+    let len = buf.len();
+    for_each_page(m, va, len, AccessType::Load, c, &mut |mm, pa, off, n| {
+        let dst = buf.get_mut(off..off + n).ok_or(Errno::EFAULT)?;
+        mm.phys.ram.read_bytes(pa, dst).map_err(|_| Errno::EFAULT)
+    })
+}
+
+/// `copy_to_user()` of `data` at `va` through `m`.
+fn copy_to(m: &mut dyn UaccessMm, va: u64, data: &[u8], c: &mut mmu::MmuCounters) -> KResult<()> {
+    for_each_page(
+        m,
+        va,
+        data.len(),
+        AccessType::Store,
+        c,
+        &mut |mm, pa, off, n| {
+            let src = data.get(off..off + n).ok_or(Errno::EFAULT)?;
+            mm.phys.ram.write_bytes(pa, src).map_err(|_| Errno::EFAULT)
+        },
+    )
+}
+
+/// The accesses of a caller that holds the address space exclusively (the `mmap_lock`
+/// write side, or an `Mm` nobody else reaches: exec building the new stack).
 impl UserAccess for Mm {
     fn copy_from_user(&mut self, va: u64, buf: &mut [u8]) -> KResult<()> {
-        let len = buf.len();
-        for_each_page(self, va, len, AccessType::Load, &mut |mm, pa, off, n| {
-            let dst = buf.get_mut(off..off + n).ok_or(Errno::EFAULT)?;
-            mm.phys.ram.read_bytes(pa, dst).map_err(|_| Errno::EFAULT)
-        })
+        let mut c = mmu::MmuCounters::default();
+        let r = copy_from(self, va, buf, &mut c);
+        self.uaccess_mmu.get_mut().accumulate(&c);
+        r
     }
 
     fn copy_to_user(&mut self, va: u64, data: &[u8]) -> KResult<()> {
-        for_each_page(
-            self,
-            va,
-            data.len(),
-            AccessType::Store,
-            &mut |mm, pa, off, n| {
-                let src = data.get(off..off + n).ok_or(Errno::EFAULT)?;
-                mm.phys.ram.write_bytes(pa, src).map_err(|_| Errno::EFAULT)
-            },
-        )
+        let mut c = mmu::MmuCounters::default();
+        let r = copy_to(self, va, data, &mut c);
+        self.uaccess_mmu.get_mut().accumulate(&c);
+        r
     }
+}
+
+/// The accesses of a system call to its caller's memory, as Linux's `copy_to_user()`
+/// makes them: no `mmap_lock` held by the call, each access taking the read side for
+/// its length (counted in [`lockstat::MMAP_LOCK`]) and faulting pages in under it like
+/// a kernel-mode page fault (`do_page_fault()` → `lock_mm_and_find_vma()` →
+/// `handle_mm_fault()`), so that page faults of the caller's other threads go on
+/// meanwhile and only the calls that change the VMAs wait. The caller must hold no
+/// side of this `mmap_lock` (a read side taken again behind a waiting writer would
+/// deadlock).
+impl UserAccess for &MmStruct {
+    fn copy_from_user(&mut self, va: u64, buf: &mut [u8]) -> KResult<()> {
+        read_locked(self, &mut |m, c| copy_from(m, va, buf, c))
+    }
+
+    fn copy_to_user(&mut self, va: u64, data: &[u8]) -> KResult<()> {
+        read_locked(self, &mut |m, c| copy_to(m, va, data, c))
+    }
+}
+
+/// Runs the access `f` on `mm` under the read side of its `mmap_lock`, taken for `f`'s
+/// length (and given back and taken again if `f` grows a stack), then adds the walks
+/// it counted to `mm`'s uaccess counters.
+fn read_locked(
+    mm: &MmStruct,
+    f: &mut dyn FnMut(&mut dyn UaccessMm, &mut mmu::MmuCounters) -> KResult<()>,
+) -> KResult<()> {
+    let mut c = mmu::MmuCounters::default();
+    let mut m = ReadLocked {
+        mm,
+        guard: Some(read_lock(mm)),
+    };
+    let r = f(&mut m, &mut c);
+    if let Some(mm) = m.mm() {
+        mm.uaccess_mmu.lock().accumulate(&c);
+    }
+    r
 }

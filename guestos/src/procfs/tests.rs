@@ -9,8 +9,8 @@ use std::sync::Arc;
 use mmu::{AdScheme, SatpMode};
 
 use super::*;
-use crate::config::{ExitStatus, KernelConfig};
-use crate::fs::{HostStreams, IoError, WaitOn, AT_FDCWD, O_RDONLY, O_RDWR};
+use crate::config::ExitStatus;
+use crate::fs::{IoError, WaitOn, AT_FDCWD, O_RDONLY, O_RDWR};
 use crate::mm::mmap::{MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ};
 use crate::mm::test_support::{ANON, P, RW};
 use crate::mm::{GupGeneration, MappedFile, Mm, PhysMem, VmFlags, Vma, VmaBacking, HPAGE_PMD_SIZE};
@@ -36,15 +36,8 @@ impl World {
         let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
         mm.set_gup_generation(gen);
         let scratch = mm.do_mmap(0, 16 * P, RW, ANON, None, 0).unwrap();
-        let config = KernelConfig::default();
-        let vfs = Task::new_vfs(&config, &phys);
-        vfs.proc_register(1).unwrap();
-        let stdio = Arc::new(HostStreams::new(
-            Box::new(std::io::empty()),
-            Box::new(std::io::sink()),
-            Box::new(std::io::sink()),
-        ));
-        let init = Task::new(1, &config, mm, vfs, stdio);
+        let init = crate::process::test_init(mm);
+        init.vfs.proc_register(1).unwrap();
         World {
             phys,
             procs: BTreeMap::from([(1, init)]),
@@ -120,7 +113,7 @@ impl World {
         let fd = sys_openat(
             &mut p.fs,
             &p.vfs,
-            &mut *mm.mmap_write_lock(),
+            &mut mm.uaccess(),
             AT_FDCWD as u64,
             at,
             u64::from(flags),
@@ -815,22 +808,14 @@ fn vmsplice(
     }
     let p = w.p(pid);
     let mm = p.mm.clone().unwrap();
-    let r = sys_vmsplice(
-        &mut p.fs,
-        &mut mm.mmap_write_lock(),
-        fd,
-        iov,
-        segs.len() as u64,
-        u64::from(flags),
-    );
-    r
+    sys_vmsplice(&p.fs, &mm, fd, iov, segs.len() as u64, u64::from(flags))
 }
 
 fn pipe(w: &mut World, pid: u32) -> (u64, u64) {
     let at = w.scratch + 11 * P;
     let p = w.p(pid);
     let mm = p.mm.clone().unwrap();
-    crate::syscall::fs::sys_pipe2(&mut p.fs, &p.vfs, &mut *mm.mmap_write_lock(), at, 0).unwrap();
+    crate::syscall::fs::sys_pipe2(&mut p.fs, &p.vfs, &mut mm.uaccess(), at, 0).unwrap();
     let fds = w.peek(pid, at, 8);
     (
         u64::from(u32::from_le_bytes(fds[..4].try_into().unwrap())),
@@ -842,15 +827,8 @@ fn read_pipe(w: &mut World, pid: u32, fd: u64, len: usize) -> Vec<u8> {
     let at = w.scratch + 12 * P;
     let p = w.p(pid);
     let mm = p.mm.clone().unwrap();
-    let n = crate::syscall::fs::sys_read(
-        &mut p.fs,
-        &p.vfs,
-        &mut *mm.mmap_write_lock(),
-        fd,
-        at,
-        len as u64,
-    )
-    .unwrap();
+    let n = crate::syscall::fs::sys_read(&mut p.fs, &p.vfs, &mut mm.uaccess(), fd, at, len as u64)
+        .unwrap();
     w.peek(pid, at, n as usize)
 }
 
@@ -1045,7 +1023,7 @@ fn garbage_arguments_get_errnos_not_panics() {
                     let _ = crate::syscall::fs::sys_read(
                         &mut p.fs,
                         &p.vfs,
-                        &mut *mm.mmap_write_lock(),
+                        &mut mm.uaccess(),
                         r,
                         scratch + 4 * P,
                         next() % 9000,
@@ -1054,14 +1032,7 @@ fn garbage_arguments_get_errnos_not_panics() {
                 let p = w.p(1);
                 let fd = if next() % 4 == 0 { a[0] } else { wr };
                 let mm = p.mm.clone().unwrap();
-                let r = sys_vmsplice(
-                    &mut p.fs,
-                    &mut mm.mmap_write_lock(),
-                    fd,
-                    a[1],
-                    a[2],
-                    a[3] % 17,
-                );
+                let r = sys_vmsplice(&p.fs, &mm, fd, a[1], a[2], a[3] % 17);
                 ok[2] += usize::from(r.is_ok_and(|v| v > 0));
             }
         }

@@ -159,23 +159,65 @@ pub fn sys_openat(
     flags: u64,
     mode: u64,
 ) -> KResult<u64> {
+    do_openat(p, vfs, u, dirfd, pathname, flags, mode, true).unwrap_or(Err(Errno::EIO))
+}
+
+/// [`sys_openat`], or — without `kernel_files` — `None` as soon as the path is found to
+/// lead to a kernel-served file (whose `->open` the kernel completes with the task
+/// table, see `fs::kfile`), before the open has any effect: no descriptor taken, no
+/// file created or truncated. Always `Some` with `kernel_files`.
+#[allow(clippy::too_many_arguments)] // the call's four arguments and the context
+pub fn do_openat(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    dirfd: u64,
+    pathname: u64,
+    flags: u64,
+    mode: u64,
+    kernel_files: bool,
+) -> Option<KResult<u64>> {
     let mut flags = flags as u32;
     let mode = mode as u32;
     if flags & O_TMPFILE_BIT != 0 {
-        return openat_tmpfile(p, vfs, u, dirfd, pathname, flags, mode);
+        return Some(openat_tmpfile(p, vfs, u, dirfd, pathname, flags, mode));
     }
-    if flags & O_CREAT != 0 && flags & O_DIRECTORY != 0 {
-        return Err(Errno::EINVAL);
+    let opened = (|| {
+        if flags & O_CREAT != 0 && flags & O_DIRECTORY != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & O_PATH != 0 {
+            flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+        }
+        let path = get_path(u, pathname, false)?;
+        p.fds.check_free(1)?;
+        let start = start_dir(p, int_arg(dirfd), &path)?;
+        let perm = mode & 0o7777 & !p.fs.umask();
+        let mut nd = vfs.namei(&p.exe_path, p.cred);
+        // O_CREAT makes a regular file, never a kernel-served one: one found here existed.
+        let inode = vfs.open_inode(&mut nd, &start, &path, flags, perm)?;
+        Ok((path, start, inode))
+    })();
+    let (path, start, inode) = match opened {
+        Ok(o) => o,
+        Err(e) => return Some(Err(e)),
+    };
+    if !kernel_files && flags & O_PATH == 0 && inode.kernel_node().is_some() {
+        return None;
     }
-    if flags & O_PATH != 0 {
-        flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    }
-    let path = get_path(u, pathname, false)?;
-    p.fds.check_free(1)?;
-    let start = start_dir(p, int_arg(dirfd), &path)?;
-    let perm = mode & 0o7777 & !p.fs.umask();
-    let mut nd = vfs.namei(&p.exe_path, p.cred);
-    let inode = vfs.open_inode(&mut nd, &start, &path, flags, perm)?;
+    Some(open_inode_file(p, vfs, flags, &path, &start, inode))
+}
+
+/// The rest of [`do_openat`] once the walk found `inode` for `path` (from `start`):
+/// the checks on it, `O_TRUNC`, and the descriptor.
+fn open_inode_file(
+    p: &mut ProcessFs,
+    vfs: &Vfs,
+    flags: u32,
+    path: &[u8],
+    start: &Arc<Inode>,
+    inode: Arc<Inode>,
+) -> KResult<u64> {
     if flags & O_DIRECTORY != 0 && !inode.is_dir() {
         return Err(Errno::ENOTDIR);
     }
@@ -197,7 +239,7 @@ pub fn sys_openat(
             vfs.truncate(&inode, 0)?;
         }
     }
-    let shown = shown_path(p, vfs, &start, &path);
+    let shown = shown_path(p, vfs, start, path);
     // A kernel-served file (/proc/<pid>/mem, /sys/kernel/debug/gup_test…) gets a
     // descriptor the kernel finishes opening and serves (see fs::kfile); an O_PATH
     // descriptor stays a plain reference.
@@ -268,8 +310,17 @@ fn openat_tmpfile(
 /// # Errors
 /// `EBADF`.
 pub fn sys_close(p: &mut ProcessFs, fd: u64) -> KResult<u64> {
-    p.fds.close(fd_arg(fd))?;
+    close_fd(p, fd)?;
     Ok(0)
+}
+
+/// `close_fd()`: takes descriptor `fd` (an `unsigned int`) out of the table and returns
+/// its description, for the caller to release (`fput()`: the last reference dropped).
+///
+/// # Errors
+/// `EBADF`.
+pub fn close_fd(p: &ProcessFs, fd: u64) -> KResult<Arc<OpenFile>> {
+    p.fds.close(fd_arg(fd))
 }
 
 // ----- read / write. -----
@@ -1143,6 +1194,21 @@ pub fn sys_getdents64(
     count: u64,
 ) -> KResult<u64> {
     let f = p.fds.get(fd_arg(fd))?;
+    getdents64(vfs, u, &f, dirp, count)
+}
+
+/// `getdents64()` on description `f` (the descriptor looked up): records to `dirp`,
+/// at most `count` (an `unsigned int`) bytes.
+///
+/// # Errors
+/// As [`sys_getdents64`] but `EBADF` for the descriptor.
+pub fn getdents64(
+    vfs: &Vfs,
+    u: &mut dyn UserAccess,
+    f: &OpenFile,
+    dirp: u64,
+    count: u64,
+) -> KResult<u64> {
     let count = count as u32 as u64;
     access_ok(dirp, count)?;
     let n = f.getdents(vfs, count as usize, &mut |bytes: &[u8]| {
@@ -1247,6 +1313,20 @@ pub fn sys_dup(p: &mut ProcessFs, fd: u64) -> KResult<u64> {
 /// `EINVAL` for flags other than `O_CLOEXEC` or `oldfd == newfd`; `EBADF` for a bad
 /// `oldfd` or `newfd >= RLIMIT_NOFILE`.
 pub fn sys_dup3(p: &mut ProcessFs, oldfd: u64, newfd: u64, flags: u64) -> KResult<u64> {
+    do_dup3(p, oldfd, newfd, flags).map(|(fd, _closed)| fd)
+}
+
+/// [`sys_dup3`], returning with `newfd` the description it displaced, for the caller
+/// to release (`do_dup2()`'s `filp_close()` of `tofree`).
+///
+/// # Errors
+/// As [`sys_dup3`].
+pub fn do_dup3(
+    p: &ProcessFs,
+    oldfd: u64,
+    newfd: u64,
+    flags: u64,
+) -> KResult<(u64, Option<Arc<OpenFile>>)> {
     let flags = flags as u32;
     let (oldfd, newfd) = (fd_arg(oldfd), fd_arg(newfd));
     if flags & !O_CLOEXEC != 0 || oldfd == newfd {
@@ -1256,8 +1336,8 @@ pub fn sys_dup3(p: &mut ProcessFs, oldfd: u64, newfd: u64, flags: u64) -> KResul
         return Err(Errno::EBADF);
     }
     let f = p.fds.get(oldfd)?;
-    p.fds.install_at(newfd, f, flags & O_CLOEXEC != 0)?;
-    Ok(u64::from(newfd))
+    let closed = p.fds.install_at(newfd, f, flags & O_CLOEXEC != 0)?;
+    Ok((u64::from(newfd), closed))
 }
 
 /// `pipe2(pipefd, flags)`: writes `int pipefd[2]` = {read end, write end}.

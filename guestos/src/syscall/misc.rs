@@ -4,7 +4,6 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::errno::{Errno, KResult};
-use crate::fs::Prng;
 use crate::uaccess::UserAccess;
 
 /// `struct utsname` field length (`__NEW_UTS_LEN + 1`).
@@ -340,12 +339,11 @@ impl Rlimits {
         self.limits.get(resource).copied()
     }
 
-    /// `prlimit64(0, resource, new, old)` on the calling process.
+    /// `prlimit64(0, resource, new, old)` on the calling process, whose limits are
+    /// `self`: [`sys_prlimit64`] with `self` as the limits.
     ///
     /// # Errors
-    /// `EINVAL` for a bad resource or `cur > max`; `EPERM` for an `RLIMIT_NOFILE` maximum
-    /// above `fs.nr_open` ([`NR_OPEN`]; raising other maxima needs `CAP_SYS_RESOURCE`,
-    /// which root has); `EFAULT` (an unwritable `old` after the new limit is set).
+    /// As [`sys_prlimit64`].
     pub fn sys_prlimit64(
         &mut self,
         u: &mut dyn UserAccess,
@@ -353,44 +351,77 @@ impl Rlimits {
         new: u64,
         old: u64,
     ) -> KResult<u64> {
-        let r = usize::try_from(resource)
-            .ok()
-            .filter(|&r| r < RLIM_NLIMITS)
-            .ok_or(Errno::EINVAL)?;
-        let new_lim = if new != 0 {
-            let cur = u.get_user_u64(new)?;
-            let max = u.get_user_u64(new + 8)?;
-            if cur > max {
-                return Err(Errno::EINVAL);
-            }
-            if r == RLIMIT_NOFILE && max > NR_OPEN {
-                return Err(Errno::EPERM);
-            }
-            Some((cur, max))
-        } else {
-            None
+        sys_prlimit64(u, resource, new, old, &mut |r, l| self.exchange(r, l))
+    }
+
+    /// `do_prlimit()`'s exchange: the `(cur, max)` of resource `r` (an index checked
+    /// against [`RLIM_NLIMITS`]), replaced by `new` if given; `(0, 0)` for no resource.
+    pub fn exchange(&mut self, r: usize, new: Option<(u64, u64)>) -> (u64, u64) {
+        let Some(l) = self.limits.get_mut(r) else {
+            return (0, 0);
         };
-        // do_prlimit() sets the new limit, then the syscall copies the old one out.
-        let (cur, max) = self.limits[r];
-        if let Some(l) = new_lim {
-            self.limits[r] = l;
+        let was = *l;
+        if let Some(n) = new {
+            *l = n;
         }
-        if old != 0 {
-            u.put_user_u64(old, cur)?;
-            u.put_user_u64(old + 8, max)?;
-        }
-        Ok(0)
+        was
     }
 }
 
+/// `prlimit64(0, resource, new, old)` on the calling process: the new limit is read
+/// from `new` (0: none) and the old one written to `old` (0: none) with no lock held,
+/// and `do_prlimit()`'s exchange is `exchange(resource, new)` ([`Rlimits::exchange`]
+/// on the process's limits under their lock, `task_lock(tsk->group_leader)`; here the
+/// thread group's `siglock`), which returns the old limit: a copy may fault, and takes
+/// the `mmap_lock`, so none is made under that lock.
+///
+/// # Errors
+/// `EINVAL` for a bad resource or `cur > max`; `EPERM` for an `RLIMIT_NOFILE` maximum
+/// above `fs.nr_open` ([`NR_OPEN`]; raising other maxima needs `CAP_SYS_RESOURCE`,
+/// which root has); `EFAULT` (an unwritable `old` after the new limit is set).
+pub fn sys_prlimit64(
+    u: &mut dyn UserAccess,
+    resource: u64,
+    new: u64,
+    old: u64,
+    exchange: &mut dyn FnMut(usize, Option<(u64, u64)>) -> (u64, u64),
+) -> KResult<u64> {
+    let r = usize::try_from(resource)
+        .ok()
+        .filter(|&r| r < RLIM_NLIMITS)
+        .ok_or(Errno::EINVAL)?;
+    let new_lim = if new != 0 {
+        let cur = u.get_user_u64(new)?;
+        let max = u.get_user_u64(new + 8)?;
+        if cur > max {
+            return Err(Errno::EINVAL);
+        }
+        if r == RLIMIT_NOFILE && max > NR_OPEN {
+            return Err(Errno::EPERM);
+        }
+        Some((cur, max))
+    } else {
+        None
+    };
+    // do_prlimit() sets the new limit, then the syscall copies the old one out.
+    let (cur, max) = exchange(r, new_lim);
+    if old != 0 {
+        u.put_user_u64(old, cur)?;
+        u.put_user_u64(old + 8, max)?;
+    }
+    Ok(0)
+}
+
 /// `getrandom(buf, len, flags)`: fills up to 32 MiB per call (Linux caps a call at
-/// `MAX_RW_COUNT`; we cap lower to bound host work).
+/// `MAX_RW_COUNT`; we cap lower to bound host work), 256 bytes at a time, each piece
+/// filled by `rng` (which takes the generator's lock for that piece only: the copy to
+/// user memory may fault, and takes the `mmap_lock`).
 ///
 /// # Errors
 /// `EINVAL` for unknown flags or `GRND_RANDOM | GRND_INSECURE`, `EFAULT`.
 pub fn sys_getrandom(
     u: &mut dyn UserAccess,
-    rng: &mut Prng,
+    rng: &mut dyn FnMut(&mut [u8]),
     buf: u64,
     len: u64,
     flags: u64,
@@ -408,7 +439,7 @@ pub fn sys_getrandom(
     let mut chunk = [0u8; 256];
     while done < len {
         let n = (len - done).min(chunk.len());
-        rng.fill(&mut chunk[..n]);
+        rng(&mut chunk[..n]);
         u.copy_to_user(buf + done as u64, &chunk[..n])?;
         done += n;
     }
@@ -418,6 +449,7 @@ pub fn sys_getrandom(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::Prng;
     use crate::uaccess::MockUser;
 
     fn user() -> MockUser {
@@ -515,13 +547,16 @@ mod tests {
     fn getrandom_is_seeded() {
         let mut u = user();
         let mut a = Prng::new(1);
-        assert_eq!(sys_getrandom(&mut u, &mut a, 0x1000, 16, 0), Ok(16));
+        assert_eq!(
+            sys_getrandom(&mut u, &mut |c| a.fill(c), 0x1000, 16, 0),
+            Ok(16)
+        );
         let first = u.mem[..16].to_vec();
         let mut b = Prng::new(1);
-        sys_getrandom(&mut u, &mut b, 0x1000, 16, 0).unwrap();
+        sys_getrandom(&mut u, &mut |c| b.fill(c), 0x1000, 16, 0).unwrap();
         assert_eq!(u.mem[..16], first[..]);
         assert_eq!(
-            sys_getrandom(&mut u, &mut b, 0x1000, 16, 8),
+            sys_getrandom(&mut u, &mut |c| b.fill(c), 0x1000, 16, 8),
             Err(Errno::EINVAL)
         );
     }

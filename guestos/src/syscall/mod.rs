@@ -9,6 +9,7 @@ pub mod nr;
 pub mod poll;
 pub mod process_vm;
 pub mod splice;
+pub mod unlocked;
 
 use emu::Hart;
 
@@ -138,9 +139,11 @@ pub fn mm_call(mm: &crate::mm::MmStruct, nr: u64, a: [u64; 6]) -> Option<KResult
     })
 }
 
-/// Runs system call `nr` with arguments `a` for the current task `task` (whose address
-/// space it holds for writing for the length of the call, but for [`mm_call`]'s calls,
-/// which take the side they need) without the `--strace` line and
+/// Runs system call `nr` with arguments `a` for the current task `task` — its accesses to
+/// the caller's memory under the read side of the `mmap_lock`, taken for each access
+/// (`copy_to_user()`, see `impl UserAccess for &MmStruct`), the calls that change the
+/// VMAs ([`mm_call`]'s, file `mmap`, `mremap`, `mlock`) under the write side for their
+/// own length — without the `--strace` line and
 /// without turning errors into `-errno` (the kernel finishes calls it completes itself,
 /// e.g. `openat` of a kernel-served file, with [`finish`]).
 ///
@@ -159,12 +162,20 @@ pub fn handle(
     if let Some(r) = mm_call(&mm_users, nr, a) {
         return ret(r);
     }
-    let mut mm = mm_users.mmap_write_lock();
+    // copy_{to,from}_user() take the read side for each access, as a fault does; only
+    // the calls that change the VMAs take the write side, for their own length.
+    let mut user: &crate::mm::MmStruct = &mm_users;
+    let write = || {
+        crate::lockstat::MMAP_LOCK.acquire(
+            || mm_users.mmap_write_trylock(),
+            || mm_users.mmap_write_lock(),
+        )
+    };
     let (fsx, vfs, u): (
         &mut crate::fs::ProcessFs,
         &crate::fs::Vfs,
         &mut dyn UserAccess,
-    ) = (&mut p.fs, &p.vfs, &mut *mm);
+    ) = (&mut p.fs, &p.vfs, &mut user);
     match nr {
         // ---- files (syscall::fs) ----
         SYS_openat => ret(fs::sys_openat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
@@ -200,7 +211,7 @@ pub fn handle(
         SYS_dup3 => ret(fs::sys_dup3(fsx, a[0], a[1], a[2])),
         SYS_pipe2 => ret(fs::sys_pipe2(fsx, vfs, u, a[0], a[1])),
         SYS_vmsplice => ret_io(splice::sys_vmsplice(
-            &mut p.fs, &mut mm, a[0], a[1], a[2], a[3],
+            &p.fs, &mm_users, a[0], a[1], a[2], a[3],
         )),
         SYS_faccessat => ret(fs::sys_faccessat(fsx, vfs, u, a[0], a[1], a[2])),
         SYS_faccessat2 => ret(fs::sys_faccessat2(fsx, vfs, u, a[0], a[1], a[2], a[3])),
@@ -232,12 +243,12 @@ pub fn handle(
             } else {
                 None
             };
-            ret(mm.sys_mmap(a[0], a[1], a[2], a[3], file, a[5]))
+            ret(write().sys_mmap(a[0], a[1], a[2], a[3], file, a[5]))
         }
-        SYS_mremap => ret(mm.mremap(a[0], a[1], a[2], a[3], a[4])),
-        SYS_msync => ret(mm.msync(a[0], a[1], a[2])),
-        SYS_mlock => ret(mm.mlock(a[0], a[1], true)),
-        SYS_munlock => ret(mm.mlock(a[0], a[1], false)),
+        SYS_mremap => ret(write().mremap(a[0], a[1], a[2], a[3], a[4])),
+        SYS_msync => ret(write().msync(a[0], a[1], a[2])),
+        SYS_mlock => ret(write().mlock(a[0], a[1], true)),
+        SYS_munlock => ret(write().mlock(a[0], a[1], false)),
         SYS_riscv_flush_icache => {
             // riscv's sys_riscv_flush_icache(start, end, flags): this hart now; without
             // SYS_RISCV_FLUSH_ICACHE_LOCAL every hart that may run the address space
@@ -248,7 +259,7 @@ pub fn handle(
             }
             hart.flush_icache();
             if a[2] & SYS_RISCV_FLUSH_ICACHE_LOCAL == 0 {
-                mm.request_icache_flush();
+                mm_users.mmap_read_lock().request_icache_flush();
             }
             ret(Ok(0))
         }
@@ -279,32 +290,23 @@ pub fn handle(
             {
                 return ret(Err(Errno::ESRCH));
             }
-            ret(p
-                .signal
-                .lock()
-                .rlimits
-                .sys_prlimit64(&mut *mm, a[1], a[2], a[3]))
+            ret(prlimit64(&p.signal, u, a[1], a[2], a[3]))
         }
-        SYS_getrlimit => ret(p
-            .signal
-            .lock()
-            .rlimits
-            .sys_prlimit64(&mut *mm, a[0], 0, a[1])),
-        SYS_setrlimit => ret(p
-            .signal
-            .lock()
-            .rlimits
-            .sys_prlimit64(&mut *mm, a[0], a[1], 0)),
+        SYS_getrlimit => ret(prlimit64(&p.signal, u, a[0], 0, a[1])),
+        SYS_setrlimit => ret(prlimit64(&p.signal, u, a[0], a[1], 0)),
         SYS_sched_yield => ret(Ok(0)),
-        SYS_uname => ret(misc::sys_uname(&mut *mm, a[0])),
-        SYS_sysinfo => ret(sys_sysinfo(&mut mm, p.time, a[0])),
+        SYS_uname => ret(misc::sys_uname(u, a[0])),
+        SYS_sysinfo => {
+            let phys = Arc::clone(mm_users.mmap_read_lock().phys());
+            ret(sys_sysinfo(u, &phys, p.time, a[0]))
+        }
         SYS_getrusage => {
             // kernel/sys.c getrusage: `who` (an int) is RUSAGE_SELF (0), RUSAGE_CHILDREN
             // (-1) or RUSAGE_THREAD (1), checked before the copy.
             if !matches!(a[0] as u32 as i32, -1..=1) {
                 return ret(Err(Errno::EINVAL));
             }
-            mm.copy_to_user(a[1], &[0u8; 144])?;
+            u.copy_to_user(a[1], &[0u8; 144])?;
             ret(Ok(0))
         }
         SYS_membarrier => ret(sys_membarrier(a[0], a[1])),
@@ -315,7 +317,7 @@ pub fn handle(
             let cpu_ns = cycles_to_ns(hart.stats().cycles);
             let threads = p.signal.threads();
             ret(misc::sys_clock_gettime(
-                &mut *mm,
+                u,
                 &p.time,
                 cpu_ns,
                 cpu_ns,
@@ -327,32 +329,24 @@ pub fn handle(
         SYS_clock_getres => {
             let threads = p.signal.threads();
             ret(misc::sys_clock_getres(
-                &mut *mm,
+                u,
                 (p.tgid, p.tid, &threads),
                 a[0],
                 a[1],
             ))
         }
-        SYS_gettimeofday => ret(misc::sys_gettimeofday(&mut *mm, &p.time, 0, a[0], a[1])),
+        SYS_gettimeofday => ret(misc::sys_gettimeofday(u, &p.time, 0, a[0], a[1])),
         // nanosleep, clock_nanosleep and futex sleep in the scheduler: the kernel's.
-        SYS_getrandom => ret(misc::sys_getrandom(
-            &mut *mm,
-            &mut p.signal.lock().rng,
-            a[0],
-            a[1],
-            a[2],
-        )),
+        SYS_getrandom => ret(getrandom(&p.signal, u, a)),
 
         // ---- signals ----
         SYS_rt_sigaction => {
             // Discarding the pending instances of a signal this makes ignored is the
             // kernel's (do_sigaction's flush_sigqueue_mask() over every thread).
-            ret(p.signals.sys_rt_sigaction(&mut *mm, a[0], a[1], a[2], a[3]))
+            ret(p.signals.sys_rt_sigaction(u, a[0], a[1], a[2], a[3]))
         }
-        SYS_rt_sigprocmask => ret(p
-            .signals
-            .sys_rt_sigprocmask(&mut *mm, a[0], a[1], a[2], a[3])),
-        SYS_sigaltstack => ret(p.signals.sys_sigaltstack(&mut *mm, a[0], a[1], hart.x[2])),
+        SYS_rt_sigprocmask => ret(p.signals.sys_rt_sigprocmask(u, a[0], a[1], a[2], a[3])),
+        SYS_sigaltstack => ret(p.signals.sys_sigaltstack(u, a[0], a[1], hart.x[2])),
         SYS_rt_sigpending => {
             // do_sigpending() + copy_to_user(uset, &set, sigsetsize): a smaller set gets
             // the low bytes; only a larger one is EINVAL.
@@ -365,7 +359,7 @@ pub fn handle(
                 .chain(&p.pending)
                 .filter(|s| p.signals.is_blocked(s.signo))
                 .fold(0u64, |m, s| m | (1u64 << (s.signo - 1)));
-            mm.copy_to_user(a[0], &set.to_le_bytes()[..a[1] as usize])?;
+            u.copy_to_user(a[0], &set.to_le_bytes()[..a[1] as usize])?;
             ret(Ok(0))
         }
         SYS_rt_sigsuspend => {
@@ -374,7 +368,7 @@ pub fn handle(
             if a[1] != 8 {
                 return ret(Err(Errno::EINVAL));
             }
-            let mask = mm.get_user_u64(a[0])? & !((1 << 8) | (1 << 18));
+            let mask = u.get_user_u64(a[0])? & !((1 << 8) | (1 << 18));
             if p.signals.saved_mask.is_none() {
                 p.signals.saved_mask = Some(p.signals.blocked);
             }
@@ -391,7 +385,7 @@ pub fn handle(
         }
         SYS_rt_sigreturn => {
             let mut ctx = hart.save_context();
-            if restore_sigframe(&mut *mm, &mut ctx, &mut p.signals).is_err() {
+            if restore_sigframe(u, &mut ctx, &mut p.signals).is_err() {
                 // badframe: force_sig(SIGSEGV); return 0.
                 force_sig(&mut p.signals, &mut p.pending, SIGSEGV);
                 return Ok(SyscallOutcome::Return(0));
@@ -434,13 +428,44 @@ pub fn sys_find_task_call(
             }
             let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
             let mask = u64::MAX >> (64 - nr_cpu_ids);
-            mm.mmap_write_lock().put_user_u64(a[2], mask)?;
+            let mut user: &crate::mm::MmStruct = mm;
+            user.put_user_u64(a[2], mask)?;
             ret(Ok(8))
         }
         SYS_getpgid if found => ret(Ok(u64::from(crate::kernel::INIT_PID))),
         SYS_getpgid => Err(Errno::ESRCH),
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// `prlimit64()` on the caller's process, whose limits its thread group `signal` holds
+/// (see [`misc::sys_prlimit64`]).
+///
+/// # Errors
+/// As [`misc::sys_prlimit64`].
+fn prlimit64(
+    signal: &crate::process::SignalStruct,
+    u: &mut dyn UserAccess,
+    resource: u64,
+    new: u64,
+    old: u64,
+) -> KResult<u64> {
+    misc::sys_prlimit64(u, resource, new, old, &mut |r, l| {
+        signal.lock().rlimits.exchange(r, l)
+    })
+}
+
+/// `getrandom(a[0], a[1], a[2])` from the generator of the caller's thread group
+/// `signal` (see [`misc::sys_getrandom`]).
+///
+/// # Errors
+/// As [`misc::sys_getrandom`].
+pub(crate) fn getrandom(
+    signal: &crate::process::SignalStruct,
+    u: &mut dyn UserAccess,
+    a: [u64; 6],
+) -> KResult<u64> {
+    misc::sys_getrandom(u, &mut |c| signal.lock().rng.fill(c), a[0], a[1], a[2])
 }
 
 /// `membarrier(cmd, flags, cpu_id)` (`kernel/sched/membarrier.c`): `flags` must be 0
@@ -474,8 +499,13 @@ pub(crate) fn cycles_to_ns(cycles: u64) -> u64 {
 
 /// `sysinfo(info)`: `struct sysinfo` (112 bytes on 64-bit), RAM figures from the frame
 /// allocator, `mem_unit` = 1.
-fn sys_sysinfo(mm: &mut crate::mm::Mm, time: misc::TimeSource, info: u64) -> KResult<u64> {
-    let pages = &mm.phys().pages;
+fn sys_sysinfo(
+    u: &mut dyn UserAccess,
+    phys: &crate::mm::PhysMem,
+    time: misc::TimeSource,
+    info: u64,
+) -> KResult<u64> {
+    let pages = &phys.pages;
     let mut b = [0u8; 112];
     let uptime = match time {
         misc::TimeSource::Host { start } => start.elapsed().as_secs(),
@@ -486,6 +516,6 @@ fn sys_sysinfo(mm: &mut crate::mm::Mm, time: misc::TimeSource, info: u64) -> KRe
     b[40..48].copy_from_slice(&(pages.nr_free() * 4096).to_le_bytes());
     b[80..82].copy_from_slice(&1u16.to_le_bytes());
     b[104..108].copy_from_slice(&1u32.to_le_bytes());
-    mm.copy_to_user(info, &b)?;
+    u.copy_to_user(info, &b)?;
     Ok(0)
 }

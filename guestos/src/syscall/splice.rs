@@ -25,7 +25,7 @@ use super::fs::import_iovec;
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileTarget, IoError, IoResult, Pipe, PipePage, ProcessFs};
 use crate::mm::gup::get_user_pages_fast;
-use crate::mm::{FollFlags, Mm, Pfn, PhysMem};
+use crate::mm::{FollFlags, MmStruct, Pfn, PhysMem};
 use crate::uaccess::UserAccess;
 
 /// `SPLICE_F_MOVE`: move pages instead of copying (a hint).
@@ -89,8 +89,8 @@ impl Drop for UserPageRef {
 /// be taken (an unmapped address); `EPIPE` without readers; `EAGAIN` for a full (empty)
 /// pipe with `SPLICE_F_NONBLOCK`, [`IoError::WouldBlock`] without it.
 pub fn sys_vmsplice(
-    p: &mut ProcessFs,
-    mm: &mut Mm,
+    p: &ProcessFs,
+    mm: &MmStruct,
     fd: u64,
     iov: u64,
     nr_segs: u64,
@@ -105,7 +105,7 @@ pub fn sys_vmsplice(
     if !readable && !writable {
         return Err(Errno::EBADF.into());
     }
-    let segs = import_iovec(mm, iov, nr_segs)?;
+    let segs = import_iovec(&mut { mm }, iov, nr_segs)?;
     if segs.iter().all(|s| s.1 == 0) {
         return Ok(0);
     }
@@ -126,13 +126,13 @@ pub fn sys_vmsplice(
 /// each segment, 16 at a time, one buffer each, until the pipe is full.
 fn vmsplice_to_pipe(
     pipe: &Pipe,
-    mm: &mut Mm,
+    mm: &MmStruct,
     segs: &[(u64, usize)],
     nonblock: bool,
     gift: bool,
 ) -> IoResult<u64> {
     pipe.wait_for_space(nonblock)?;
-    let phys = Arc::clone(mm.phys());
+    let phys = Arc::clone(mm.mmap_read_lock().phys());
     let mut total = 0usize;
     let mut err = None;
     'segments: for &(base, len) in segs {
@@ -143,8 +143,14 @@ fn vmsplice_to_pipe(
             let npages = (start + left)
                 .div_ceil(PAGE_SIZE as usize)
                 .min(PAGES_PER_BATCH);
-            // iov_iter_get_pages2() → get_user_pages_fast(): FOLL_GET, read-only.
-            let pages = match get_user_pages_fast(mm, addr, npages, FollFlags::empty()) {
+            // iov_iter_get_pages2() → get_user_pages_fast(): FOLL_GET, read-only. The
+            // mmap_lock is dropped before the pages go into the pipe (pipe->mutex is
+            // taken before mmap_lock, as pipe_read()'s copy_to_user() faults under it).
+            // Deviation: the slow path runs here under the write side, for the batch
+            // only (this GUP-fast entry takes an exclusive `Mm`).
+            let got =
+                get_user_pages_fast(&mut mm.mmap_write_lock(), addr, npages, FollFlags::empty());
+            let pages = match got {
                 Ok(p) if !p.is_empty() => p,
                 Ok(_) => {
                     err = Some(Errno::EFAULT);
@@ -185,7 +191,7 @@ fn vmsplice_to_pipe(
 /// `nonblock`) only while nothing has been copied, and stops when the pipe runs empty.
 fn vmsplice_to_user(
     pipe: &Pipe,
-    mm: &mut Mm,
+    mm: &MmStruct,
     segs: &[(u64, usize)],
     nonblock: bool,
 ) -> IoResult<u64> {
@@ -214,7 +220,7 @@ fn vmsplice_to_user(
 
 /// Copies `data` to user memory page by page: the bytes copied before a fault, or the
 /// fault if none.
-fn copy_out(mm: &mut Mm, va: u64, data: &[u8]) -> KResult<usize> {
+fn copy_out(mut mm: &MmStruct, va: u64, data: &[u8]) -> KResult<usize> {
     let mut done = 0usize;
     while done < data.len() {
         let addr = va.checked_add(done as u64).ok_or(Errno::EFAULT)?;
