@@ -28,7 +28,7 @@
 //! killed meanwhile) is dropped, and its `Drop` releases what it holds.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::mm::FollFlags;
 
@@ -71,6 +71,23 @@ struct PerCpu {
 
 thread_local! {
     static CPU: RefCell<PerCpu> = RefCell::new(PerCpu::default());
+    /// This thread's hart id ([`set_smp_processor_id`]).
+    static CPU_ID: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Makes this thread hart `id`'s (`None`: no hart's, as at the end of its run): what
+/// [`smp_processor_id`] returns from now on. Set by each hart thread when it starts.
+pub fn set_smp_processor_id(id: Option<usize>) {
+    CPU_ID.with(|c| c.set(id));
+}
+
+/// `smp_processor_id()`: the hart this thread runs the kernel for, `None` on a thread
+/// that is no hart's (a unit test, a host worker). Per-hart data (the page allocator's
+/// per-CPU free lists) is indexed by it; a hart thread never migrates, so, unlike
+/// Linux, no `preempt_disable()` is needed to keep it valid.
+#[inline]
+pub fn smp_processor_id() -> Option<usize> {
+    CPU_ID.with(Cell::get)
 }
 
 /// Installs this hart's `need_resched()` (`None`: never reschedule inside a call).

@@ -114,7 +114,7 @@
 //!                                 populating an upper-level entry (__pte_alloc), creating,
 //!                                 changing, splitting or zapping a huge PMD. Never held
 //!                                 with a ptl.
-//!             PageTable::deposited, PageAlloc::free, PhysMem::pt_deferred (below),
+//!             PageTable::deposited, PageAlloc::pcp, PhysMem::pt_deferred (below),
 //!             Mm::pending (below); leaves.
 //!           Page::ptl             mm/page_alloc.rs: the split page-table lock of one PTE
 //!                                 table (ptlock_ptr(), pte_offset_map_lock()): installing,
@@ -157,9 +157,16 @@
 //!                                 copied out); leaf.
 //!             PageAlloc::huge_zero   mm/page_alloc.rs: the huge zero folio
 //!                                    (mm_get/put_huge_zero_folio).
-//!               PageAlloc::free      mm/page_alloc.rs: the free lists (zone->lock); leaf.
-//!                                    (Direct reclaim, from an allocation, trylocks each
-//!                                    AddressSpace::inner: never with `free` held.)
+//!               PageAlloc::pcp       mm/page_alloc.rs: one hart's free list
+//!                                    (per_cpu_pages: its own hart's, or each in turn
+//!                                    in drain_all_pages(), never two at once).
+//!                 PageAlloc::free    mm/page_alloc.rs: the zone's free lists
+//!                                    (zone->lock), under a pcp lock with preemption
+//!                                    off; leaf. Also taken without one (a large
+//!                                    folio, a thread that is no hart's). (Direct
+//!                                    reclaim, from an allocation, trylocks each
+//!                                    AddressSpace::inner: never with `free` or a pcp
+//!                                    lock held.)
 //!             PageAlloc::deferred_split  mm/page_alloc.rs: the deferred-split queue
 //!                                    (ds_queue->split_queue_lock); leaf.
 //!             PhysMem::pt_deferred   mm/mod.rs: page-table pages freed while a lockless
