@@ -29,6 +29,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::mm::FollFlags;
 
@@ -40,6 +41,56 @@ pub struct Resume {
     /// The `__get_user_pages()` position it stopped at: the address and `foll_flags`
     /// (which the generation's `faultin_page()` fixup may have changed).
     pub gup: Option<(u64, FollFlags)>,
+}
+
+/// A counter kept per hart (Linux's `struct percpu_counter`, or a `DEFINE_PER_CPU`
+/// statistic such as `lock_stat`'s `cpu_lock_stats`): [`PerCpuCounter::add`] adds to the
+/// calling hart's own slot, on a cache line of its own, so harts counting the same event
+/// at once do not pull one cache line back and forth (one shared atomic counted at every
+/// page fault on two harts did); [`PerCpuCounter::sum`] adds the slots up
+/// (`percpu_counter_sum()`). Threads that are no hart's share one extra slot.
+#[derive(Debug)]
+pub struct PerCpuCounter {
+    slots: [CounterSlot; crate::config::MAX_HARTS + 1],
+}
+
+/// One hart's slot of a [`PerCpuCounter`], alone on its cache line.
+#[derive(Debug)]
+#[repr(align(64))]
+struct CounterSlot(AtomicU64);
+
+impl PerCpuCounter {
+    /// A counter at zero (usable in a `static`).
+    pub const fn new() -> Self {
+        Self {
+            slots: [const { CounterSlot(AtomicU64::new(0)) }; crate::config::MAX_HARTS + 1],
+        }
+    }
+
+    /// Adds `n` on this hart's slot (`this_cpu_add()`).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        let i = smp_processor_id().map_or(crate::config::MAX_HARTS, |id| {
+            id.min(crate::config::MAX_HARTS)
+        });
+        if let Some(slot) = self.slots.get(i) {
+            slot.0.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The total over every slot (`percpu_counter_sum()`): exact once the counting has
+    /// stopped, a value it passed through otherwise.
+    pub fn sum(&self) -> u64 {
+        self.slots
+            .iter()
+            .fold(0u64, |t, s| t.wrapping_add(s.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl Default for PerCpuCounter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// `need_resched()` of this hart: asked at each scheduling point.
@@ -274,5 +325,28 @@ mod tests {
         set_resched_policy(None);
         assert!(!cond_resched(0x1000, FollFlags::FORCE));
         assert_eq!(exit_syscall(), None);
+    }
+
+    #[test]
+    fn a_per_cpu_counter_sums_every_harts_slot_and_the_others() {
+        static C: PerCpuCounter = PerCpuCounter::new();
+        std::thread::scope(|s| {
+            for id in [Some(0), Some(3), None, Some(crate::config::MAX_HARTS + 5)] {
+                s.spawn(move || {
+                    set_smp_processor_id(id);
+                    for _ in 0..1000 {
+                        C.add(2);
+                    }
+                });
+            }
+        });
+        assert_eq!(C.sum(), 8000);
+        assert_eq!(C.slots[0].0.load(Ordering::Relaxed), 2000);
+        assert_eq!(C.slots[3].0.load(Ordering::Relaxed), 2000);
+        assert_eq!(
+            C.slots[crate::config::MAX_HARTS].0.load(Ordering::Relaxed),
+            4000,
+            "no hart's, and an id out of range, share the last slot"
+        );
     }
 }

@@ -301,6 +301,35 @@ impl Drop for PreemptDisabled {
     }
 }
 
+/// How long [`spin_until`] spins before it yields the host CPU between checks.
+pub const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(50);
+
+/// Waits until `done()` holds, as Linux's `csd_lock_wait()` waits for the
+/// acknowledgement of an IPI (`smp_cond_load_acquire()`: a spin with `cpu_relax()`):
+/// spinning (`std::hint::spin_loop`) for up to [`SPIN_BEFORE_YIELD`] — another hart
+/// answers a shootdown or finishes one within microseconds, a `sched_yield()` per check
+/// costs a host system call each and, with more runnable host threads than CPUs, hands
+/// the CPU away for a time slice — then yielding between checks (the other hart's host
+/// thread may be descheduled). Returns whether it had to wait at all.
+pub fn spin_until(mut done: impl FnMut() -> bool) -> bool {
+    if done() {
+        return false;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < SPIN_BEFORE_YIELD {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+        if done() {
+            return true;
+        }
+    }
+    while !done() {
+        std::thread::yield_now();
+    }
+    true
+}
+
 /// A scheduling point outside any lock acquisition, where another hart may run before
 /// this one goes on (a lockless walk between its speculative reference and its
 /// re-check): with a scheduler installed and preemption enabled, [`SchedHook::sched_point`];

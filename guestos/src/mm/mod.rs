@@ -724,9 +724,7 @@ impl Mm {
     pub fn wait_tlb_flushes(&self) {
         let done = || (self.flushes_in_flight.load(Ordering::SeqCst) == 0).then_some(());
         crate::sync::acquire_contended(done, || {
-            while done().is_none() {
-                std::thread::yield_now();
-            }
+            crate::sync::spin_until(|| done().is_some());
         });
     }
 
