@@ -700,6 +700,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
     };
     crate::percpu::set_resched_policy(Some(policy));
     crate::percpu::set_unlocked_allowed(true);
+    crate::percpu::set_smp_processor_id(Some(id));
     if let Some(b) = &machine.baton {
         b.wait_turn(id);
         // Every lock this hart takes from now on is a scheduling point of the baton.
@@ -779,6 +780,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
     }
     crate::percpu::set_resched_policy(None);
     crate::percpu::set_unlocked_allowed(false);
+    crate::percpu::set_smp_processor_id(None);
 }
 
 /// Hart `k.this` has no thread to run: wait (without burning the host CPU) until another

@@ -8,7 +8,9 @@
 //! locks is taken (`register_lock_class()`). A lock is taken through
 //! [`LockClass::acquire`] (or [`LockClass::lock`] for a `parking_lot::Mutex`), which
 //! tries the lock first and only on failure times the wait, as `lock_contended()` /
-//! `lock_acquired()` do: an uncontended acquisition costs one atomic add.
+//! `lock_acquired()` do: an uncontended acquisition costs one atomic add, on the taking
+//! hart's own slot of the counter (per-CPU, as Linux's `cpu_lock_stats`: a shared counter
+//! bounced between the harts' host CPUs at every page fault).
 //!
 //! The classes: the kernel lock ([`KERNEL_LOCK`], `Machine::lock`), the `mmap_lock` of
 //! the unlocked user-fault path, the memory-map calls and every system call's access to
@@ -24,19 +26,21 @@
 //! runs at a time in the host process (the CLI, `dirtybit bench`) and also counts the
 //! other machines' when several run at once (the test harness).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Mutex, MutexGuard};
+
+use crate::percpu::PerCpuCounter;
 
 /// A class of locks and its statistics (Linux's `lock_class` with its
 /// `lock_class_stats`). Define one as a `static` per lock site.
 #[derive(Debug)]
 pub struct LockClass {
     name: &'static str,
-    acquisitions: AtomicU64,
-    contentions: AtomicU64,
-    wait_ns: AtomicU64,
+    acquisitions: PerCpuCounter,
+    contentions: PerCpuCounter,
+    wait_ns: PerCpuCounter,
     registered: AtomicBool,
 }
 
@@ -78,9 +82,9 @@ impl LockClass {
     pub const fn new(name: &'static str) -> Self {
         Self {
             name,
-            acquisitions: AtomicU64::new(0),
-            contentions: AtomicU64::new(0),
-            wait_ns: AtomicU64::new(0),
+            acquisitions: PerCpuCounter::new(),
+            contentions: PerCpuCounter::new(),
+            wait_ns: PerCpuCounter::new(),
             registered: AtomicBool::new(false),
         }
     }
@@ -108,12 +112,12 @@ impl LockClass {
                 let start = Instant::now();
                 let g = crate::sync::acquire_contended(try_lock, lock);
                 let waited = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                self.contentions.fetch_add(1, Ordering::Relaxed);
-                self.wait_ns.fetch_add(waited, Ordering::Relaxed);
+                self.contentions.add(1);
+                self.wait_ns.add(waited);
                 g
             }
         };
-        self.acquisitions.fetch_add(1, Ordering::Relaxed);
+        self.acquisitions.add(1);
         guard
     }
 
@@ -126,9 +130,9 @@ impl LockClass {
     pub fn stats(&self) -> LockClassStats {
         LockClassStats {
             name: self.name,
-            acquisitions: self.acquisitions.load(Ordering::Relaxed),
-            contentions: self.contentions.load(Ordering::Relaxed),
-            wait_ns: self.wait_ns.load(Ordering::Relaxed),
+            acquisitions: self.acquisitions.sum(),
+            contentions: self.contentions.sum(),
+            wait_ns: self.wait_ns.sum(),
         }
     }
 

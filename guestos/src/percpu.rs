@@ -28,7 +28,8 @@
 //! killed meanwhile) is dropped, and its `Drop` releases what it holds.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::mm::FollFlags;
 
@@ -40,6 +41,56 @@ pub struct Resume {
     /// The `__get_user_pages()` position it stopped at: the address and `foll_flags`
     /// (which the generation's `faultin_page()` fixup may have changed).
     pub gup: Option<(u64, FollFlags)>,
+}
+
+/// A counter kept per hart (Linux's `struct percpu_counter`, or a `DEFINE_PER_CPU`
+/// statistic such as `lock_stat`'s `cpu_lock_stats`): [`PerCpuCounter::add`] adds to the
+/// calling hart's own slot, on a cache line of its own, so harts counting the same event
+/// at once do not pull one cache line back and forth (one shared atomic counted at every
+/// page fault on two harts did); [`PerCpuCounter::sum`] adds the slots up
+/// (`percpu_counter_sum()`). Threads that are no hart's share one extra slot.
+#[derive(Debug)]
+pub struct PerCpuCounter {
+    slots: [CounterSlot; crate::config::MAX_HARTS + 1],
+}
+
+/// One hart's slot of a [`PerCpuCounter`], alone on its cache line.
+#[derive(Debug)]
+#[repr(align(64))]
+struct CounterSlot(AtomicU64);
+
+impl PerCpuCounter {
+    /// A counter at zero (usable in a `static`).
+    pub const fn new() -> Self {
+        Self {
+            slots: [const { CounterSlot(AtomicU64::new(0)) }; crate::config::MAX_HARTS + 1],
+        }
+    }
+
+    /// Adds `n` on this hart's slot (`this_cpu_add()`).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        let i = smp_processor_id().map_or(crate::config::MAX_HARTS, |id| {
+            id.min(crate::config::MAX_HARTS)
+        });
+        if let Some(slot) = self.slots.get(i) {
+            slot.0.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The total over every slot (`percpu_counter_sum()`): exact once the counting has
+    /// stopped, a value it passed through otherwise.
+    pub fn sum(&self) -> u64 {
+        self.slots
+            .iter()
+            .fold(0u64, |t, s| t.wrapping_add(s.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl Default for PerCpuCounter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// `need_resched()` of this hart: asked at each scheduling point.
@@ -71,6 +122,23 @@ struct PerCpu {
 
 thread_local! {
     static CPU: RefCell<PerCpu> = RefCell::new(PerCpu::default());
+    /// This thread's hart id ([`set_smp_processor_id`]).
+    static CPU_ID: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Makes this thread hart `id`'s (`None`: no hart's, as at the end of its run): what
+/// [`smp_processor_id`] returns from now on. Set by each hart thread when it starts.
+pub fn set_smp_processor_id(id: Option<usize>) {
+    CPU_ID.with(|c| c.set(id));
+}
+
+/// `smp_processor_id()`: the hart this thread runs the kernel for, `None` on a thread
+/// that is no hart's (a unit test, a host worker). Per-hart data (the page allocator's
+/// per-CPU free lists) is indexed by it; a hart thread never migrates, so, unlike
+/// Linux, no `preempt_disable()` is needed to keep it valid.
+#[inline]
+pub fn smp_processor_id() -> Option<usize> {
+    CPU_ID.with(Cell::get)
 }
 
 /// Installs this hart's `need_resched()` (`None`: never reschedule inside a call).
@@ -257,5 +325,28 @@ mod tests {
         set_resched_policy(None);
         assert!(!cond_resched(0x1000, FollFlags::FORCE));
         assert_eq!(exit_syscall(), None);
+    }
+
+    #[test]
+    fn a_per_cpu_counter_sums_every_harts_slot_and_the_others() {
+        static C: PerCpuCounter = PerCpuCounter::new();
+        std::thread::scope(|s| {
+            for id in [Some(0), Some(3), None, Some(crate::config::MAX_HARTS + 5)] {
+                s.spawn(move || {
+                    set_smp_processor_id(id);
+                    for _ in 0..1000 {
+                        C.add(2);
+                    }
+                });
+            }
+        });
+        assert_eq!(C.sum(), 8000);
+        assert_eq!(C.slots[0].0.load(Ordering::Relaxed), 2000);
+        assert_eq!(C.slots[3].0.load(Ordering::Relaxed), 2000);
+        assert_eq!(
+            C.slots[crate::config::MAX_HARTS].0.load(Ordering::Relaxed),
+            4000,
+            "no hart's, and an id out of range, share the last slot"
+        );
     }
 }

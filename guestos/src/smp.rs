@@ -6,7 +6,8 @@
 //! address space other harts may have cached (an ASID-tagged TLB keeps entries across
 //! context switches) posts the `sfence.vma` to every other hart's mailbox, raises its
 //! software interrupt (the CLINT's `msip`), and waits for the acknowledgement of each
-//! hart that is running guest code. A hart that is not in user mode has nothing to do
+//! hart that is running guest code (spinning first, as `csd_lock_wait()` does:
+//! [`crate::sync::spin_until`]). A hart that is not in user mode has nothing to do
 //! yet: it drains its mailbox before it next enters user mode. The handshake is the
 //! Dekker-style pair "set `in_user`, then drain" / "post, then read `in_user`" in
 //! sequentially consistent order, so a request is either seen by the drain or waited for.
@@ -57,6 +58,7 @@ use emu::Hart;
 
 use crate::fs::Prng;
 use crate::mm::{TlbFlush, TlbFlushRange};
+use crate::percpu::PerCpuCounter;
 use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard, Mutex, SchedHook};
 
 /// One `sfence.vma` request for a remote hart.
@@ -101,9 +103,10 @@ pub struct Smp<'c> {
     /// keeps an address space's entries after switching away, as riscv Linux keeps the
     /// bit.
     asid_harts: Box<[AtomicU64]>,
-    shootdowns: AtomicU64,
-    ipis: AtomicU64,
-    ack_waits: AtomicU64,
+    /// Per hart, so that two harts flushing at once do not share a counter's cache line.
+    shootdowns: PerCpuCounter,
+    ipis: PerCpuCounter,
+    ack_waits: PerCpuCounter,
 }
 
 impl<'c> Smp<'c> {
@@ -113,9 +116,9 @@ impl<'c> Smp<'c> {
             clint,
             slots: (0..harts).map(|_| HartSlot::default()).collect(),
             asid_harts: (0..=u16::MAX).map(|_| AtomicU64::new(0)).collect(),
-            shootdowns: AtomicU64::new(0),
-            ipis: AtomicU64::new(0),
-            ack_waits: AtomicU64::new(0),
+            shootdowns: PerCpuCounter::new(),
+            ipis: PerCpuCounter::new(),
+            ack_waits: PerCpuCounter::new(),
         }
     }
 
@@ -151,9 +154,9 @@ impl<'c> Smp<'c> {
     /// Inter-hart traffic so far.
     pub fn counts(&self) -> SmpCounts {
         SmpCounts {
-            shootdowns: self.shootdowns.load(Ordering::Relaxed),
-            ipis: self.ipis.load(Ordering::Relaxed),
-            ack_waits: self.ack_waits.load(Ordering::Relaxed),
+            shootdowns: self.shootdowns.sum(),
+            ipis: self.ipis.sum(),
+            ack_waits: self.ack_waits.sum(),
         }
     }
 
@@ -243,7 +246,7 @@ impl<'c> Smp<'c> {
             }
             slot.mailbox.lock().push(Shootdown { asid, flush });
             let ticket = slot.posted.fetch_add(1, Ordering::SeqCst) + 1;
-            self.shootdowns.fetch_add(1, Ordering::Relaxed);
+            self.shootdowns.add(1);
             self.raise(id);
             waits.push((id, ticket));
         }
@@ -251,14 +254,11 @@ impl<'c> Smp<'c> {
             let Some(slot) = self.slots.get(id) else {
                 continue;
             };
-            let mut waited = false;
-            while slot.in_user.load(Ordering::SeqCst) && slot.acked.load(Ordering::SeqCst) < ticket
-            {
-                waited = true;
-                std::thread::yield_now();
-            }
+            let waited = crate::sync::spin_until(|| {
+                !slot.in_user.load(Ordering::SeqCst) || slot.acked.load(Ordering::SeqCst) >= ticket
+            });
             if waited {
-                self.ack_waits.fetch_add(1, Ordering::Relaxed);
+                self.ack_waits.add(1);
             }
         }
     }
@@ -283,14 +283,12 @@ impl<'c> Smp<'c> {
         };
         slot.notify.store(true, Ordering::SeqCst);
         self.raise(id);
-        while slot.in_user.load(Ordering::SeqCst) {
-            std::thread::yield_now();
-        }
+        crate::sync::spin_until(|| !slot.in_user.load(Ordering::SeqCst));
     }
 
     /// Raises hart `id`'s software interrupt.
     fn raise(&self, id: usize) {
-        self.ipis.fetch_add(1, Ordering::Relaxed);
+        self.ipis.add(1);
         self.clint.set_msip(id, true);
     }
 }

@@ -114,7 +114,7 @@
 //!                                 populating an upper-level entry (__pte_alloc), creating,
 //!                                 changing, splitting or zapping a huge PMD. Never held
 //!                                 with a ptl.
-//!             PageTable::deposited, PageAlloc::free, PhysMem::pt_deferred (below),
+//!             PageTable::deposited, PageAlloc::pcp, PhysMem::pt_deferred (below),
 //!             Mm::pending (below); leaves.
 //!           Page::ptl             mm/page_alloc.rs: the split page-table lock of one PTE
 //!                                 table (ptlock_ptr(), pte_offset_map_lock()): installing,
@@ -157,9 +157,16 @@
 //!                                 copied out); leaf.
 //!             PageAlloc::huge_zero   mm/page_alloc.rs: the huge zero folio
 //!                                    (mm_get/put_huge_zero_folio).
-//!               PageAlloc::free      mm/page_alloc.rs: the free lists (zone->lock); leaf.
-//!                                    (Direct reclaim, from an allocation, trylocks each
-//!                                    AddressSpace::inner: never with `free` held.)
+//!               PageAlloc::pcp       mm/page_alloc.rs: one hart's free list
+//!                                    (per_cpu_pages: its own hart's, or each in turn
+//!                                    in drain_all_pages(), never two at once).
+//!                 PageAlloc::free    mm/page_alloc.rs: the zone's free lists
+//!                                    (zone->lock), under a pcp lock with preemption
+//!                                    off; leaf. Also taken without one (a large
+//!                                    folio, a thread that is no hart's). (Direct
+//!                                    reclaim, from an allocation, trylocks each
+//!                                    AddressSpace::inner: never with `free` or a pcp
+//!                                    lock held.)
 //!             PageAlloc::deferred_split  mm/page_alloc.rs: the deferred-split queue
 //!                                    (ds_queue->split_queue_lock); leaf.
 //!             PhysMem::pt_deferred   mm/mod.rs: page-table pages freed while a lockless
@@ -292,6 +299,35 @@ impl Drop for PreemptDisabled {
     fn drop(&mut self) {
         PREEMPT_COUNT.with(|c| c.set(c.get().saturating_sub(1)));
     }
+}
+
+/// How long [`spin_until`] spins before it yields the host CPU between checks.
+pub const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(50);
+
+/// Waits until `done()` holds, as Linux's `csd_lock_wait()` waits for the
+/// acknowledgement of an IPI (`smp_cond_load_acquire()`: a spin with `cpu_relax()`):
+/// spinning (`std::hint::spin_loop`) for up to [`SPIN_BEFORE_YIELD`] — another hart
+/// answers a shootdown or finishes one within microseconds, a `sched_yield()` per check
+/// costs a host system call each and, with more runnable host threads than CPUs, hands
+/// the CPU away for a time slice — then yielding between checks (the other hart's host
+/// thread may be descheduled). Returns whether it had to wait at all.
+pub fn spin_until(mut done: impl FnMut() -> bool) -> bool {
+    if done() {
+        return false;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < SPIN_BEFORE_YIELD {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+        if done() {
+            return true;
+        }
+    }
+    while !done() {
+        std::thread::yield_now();
+    }
+    true
 }
 
 /// A scheduling point outside any lock acquisition, where another hart may run before

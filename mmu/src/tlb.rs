@@ -7,7 +7,8 @@
 //! probed there; another 4 KiB page of the same superpage that indexes a different set
 //! misses and fills its own copy (as a split L1 TLB that holds superpages in 4 KiB-indexed
 //! sets does). `sfence.vma` with an address therefore checks every set for superpage
-//! entries covering it. Replacement is round-robin per set.
+//! entries covering it — when the TLB holds any: without, it checks only the address's set
+//! (the kernel fences one page per page fault). Replacement is round-robin per set.
 //!
 //! An entry caches the leaf PTE as it was when filled, including D. The caller must not use
 //! an entry with D=0 for a store: "the address-translation cache cannot be used in step 9;
@@ -194,6 +195,10 @@ pub struct Tlb {
     slots: Vec<Option<TlbEntry>>,
     /// Per set, the way the next fill of a full set replaces.
     next_victim: Vec<usize>,
+    /// Valid superpage entries (level > 0): while there are none, an `sfence.vma` with an
+    /// address checks only the set of the address's 4 KiB page, the one set a 4 KiB entry
+    /// for it can be in.
+    superpages: usize,
 }
 
 impl Tlb {
@@ -212,6 +217,7 @@ impl Tlb {
             set_mask: (geometry.sets() - 1) as u64,
             slots: vec![None; geometry.entries],
             next_victim: vec![0; geometry.sets()],
+            superpages: 0,
         }
     }
 
@@ -270,7 +276,10 @@ impl Tlb {
                 *v = (w + 1) % self.geometry.ways;
                 w
             });
-        set[way].replace(entry)
+        let old = set[way].replace(entry);
+        self.superpages += usize::from(entry.level > 0);
+        self.superpages -= usize::from(old.is_some_and(|o| o.level > 0));
+        old
     }
 
     /// `sfence.vma rs1, rs2` (§"Supervisor Memory-Management Fence Instruction"). `va = None`
@@ -298,13 +307,21 @@ impl Tlb {
         asid: Option<u16>,
         mut dropped: impl FnMut(&TlbEntry),
     ) -> usize {
+        // A 4 KiB entry covering `va` sits in `va`'s set; a superpage entry in any set.
+        let range = match va {
+            Some(v) if self.superpages == 0 => self.set_range(v.vpn()),
+            _ => 0..self.slots.len(),
+        };
         let mut n = 0;
-        for slot in &mut self.slots {
+        for slot in &mut self.slots[range] {
             let Some(e) = slot else { continue };
             let addr_ok = va.is_none_or(|v| e.covers(v.vpn()));
             let asid_ok = asid.is_none_or(|a| !e.global() && e.asid == a);
             if addr_ok && asid_ok {
                 dropped(e);
+                if e.level > 0 {
+                    self.superpages -= 1;
+                }
                 *slot = None;
                 n += 1;
             }
@@ -315,6 +332,7 @@ impl Tlb {
     /// Invalidates everything (`sfence.vma x0, x0`).
     pub fn flush_all(&mut self) {
         self.slots.iter_mut().for_each(|s| *s = None);
+        self.superpages = 0;
     }
 
     /// The valid entries, for inspection and tests.

@@ -24,18 +24,50 @@
 //! (`try_grab_folio()`), so `folio_maybe_dma_pinned()` is exact for large folios.
 //!
 //! # Free lists
-//! Two lists under one lock, a two-order buddy allocator: whole free 2 MiB blocks
-//! (`huge`), and single frames (`order0`, a stack: the most recently freed frame is reused
-//! first, as with Linux's per-cpu lists). An order-0 allocation pops `order0`, and when it
-//! is empty breaks the lowest whole block into it (`expand()`). An order-9 allocation pops
-//! `huge`; when that is empty, blocks whose 512 frames all came back to `order0` are
-//! merged back (a deferred buddy merge: a per-block count of free frames tells which,
-//! so the 4 KiB paths stay O(1) and only a THP allocation that would otherwise fail
-//! pays for one pass over `order0`).
+//! The zone: two lists under one lock (`zone->lock`), a two-order buddy allocator: whole
+//! free 2 MiB blocks (`huge`), and single frames (`order0`, a stack). An order-0
+//! allocation from the zone pops `order0`, and when it is empty breaks the lowest whole
+//! block into it (`expand()`). An order-9 allocation pops `huge`; when that is empty,
+//! blocks whose 512 frames all came back to `order0` are merged back (a deferred buddy
+//! merge: a per-block count of the zone's free frames tells which, so the 4 KiB paths
+//! stay O(1) and only a THP allocation that would otherwise fail pays for one pass over
+//! `order0`).
 //!
-//! Freed frames are zeroed, so free frames read as zeros. They stay resident in the host:
-//! host RSS follows the most guest memory ever touched (at most `--mem`), not the live
-//! amount. Handing each freed frame back with `MADV_DONTNEED`
+//! # Per-hart lists (`struct per_cpu_pages`)
+//! In front of the zone, each hart has its own list of free order-0 frames under its own
+//! lock, as Linux's per-CPU page lists: `alloc_page` on a hart pops its list
+//! (`rmqueue_pcplist()`), refilled with `pcp->batch` frames at once from the zone under
+//! `zone->lock` when empty (`rmqueue_bulk()`); a freed order-0 frame goes on the freeing
+//! hart's list (`free_unref_page()`), and when the list reaches `pcp->high` its `batch`
+//! coldest frames go back to the zone (`free_pcppages_bulk()`). `batch` is Linux's
+//! `zone_batchsize()` (63 for a zone of 1 GiB), `high` is `6 * batch`
+//! (`pageset_set_batch()`, the rule before Linux 5.14's watermark-derived `high`). So the
+//! zone lock is taken once per `batch` allocations or frees, not for each, and a frame a
+//! hart freed is the next one it allocates: still in its host CPU's cache, not pulled over
+//! from the other CPU's (with one shared stack, the `faults` threads workload's frames
+//! moved between the two hart threads' host CPUs at every reuse, and `alloc_page` spent
+//! most of its time on the cache misses of clearing them). Frames on the lists are free:
+//! [`PageAlloc::nr_free`] and [`PageAlloc::audit`] count them, and an allocation that finds
+//! the zone empty drains every hart's list back to it (`drain_all_pages()`, as
+//! `__alloc_pages_direct_reclaim()` does) and tries once more before it fails, so no frame
+//! is stranded on another hart's list when memory runs out (the OOM killer runs only then).
+//! Threads that are no hart's (unit tests, host workers: [`crate::percpu::smp_processor_id`]
+//! is `None`) allocate from and free to the zone directly. A list's lock is taken only by
+//! its hart, but for a drain; the zone lock under it is taken with preemption off (Linux's
+//! `pcp_spin_lock()` disables it), so in deterministic mode an allocation or a free has one
+//! scheduling point, the list's lock, as it had the zone lock's before.
+//!
+//! # Clearing
+//! A frame is cleared when it is allocated zeroed (`__GFP_ZERO`: `clear_page()` in
+//! `post_alloc_hook()`), outside any lock, and not when it is freed (Linux's default,
+//! `init_on_free=0`): a free frame holds what it held. Callers that allocate unzeroed
+//! overwrite the whole frame (a COW copy, a page-cache read). Clearing at both ends cost
+//! the threads workload a second pass over every frame. (The free paths keep their guest
+//! RAM parameter, unused since, so that their callers did not change.)
+//!
+//! Free frames stay resident in the host: host RSS follows the most guest memory ever
+//! touched (at most `--mem`), not the live amount. Handing each freed frame back with
+//! `MADV_DONTNEED`
 //! ([`GuestMemory::discard_page`]) kept RSS at the live amount but cost a host system call
 //! and, with hart threads on several host CPUs, a host TLB shootdown per freed frame: the
 //! `faults` workload (mmap, touch, munmap) ran 2.5x slower on one hart for it
@@ -344,8 +376,46 @@ struct FreeArea {
     order0: Vec<Pfn>,
     /// Heads of whole free 2 MiB blocks, a stack (lowest block on top at boot).
     huge: Vec<Pfn>,
-    /// Per whole 2 MiB block: how many of its frames are free (on either list).
+    /// Per whole 2 MiB block: how many of its frames are free on the zone's lists (not
+    /// counting those on the harts' lists, which are merged only once drained).
     block_free: Vec<u16>,
+    /// Allocations and frees served by the zone directly (a large folio counts once), not
+    /// through a hart's list.
+    allocs: u64,
+    frees: u64,
+}
+
+/// `struct per_cpu_pages`: one hart's free order-0 frames (see the module docs).
+#[derive(Debug, Default)]
+struct PerCpuPages {
+    /// `pcp->lists`: the free frames, a stack (the most recently freed, cache-hot frame
+    /// on top, the coldest at index 0); its length is `pcp->count`.
+    list: Vec<Pfn>,
+    /// Allocations and frees served from and to this list.
+    allocs: u64,
+    frees: u64,
+}
+
+/// One hart's [`PerCpuPages`] on cache lines of its own, with its length mirrored for
+/// readers that do not take its lock.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct PcpSlot {
+    pcp: Mutex<PerCpuPages>,
+    /// `pcp->count` as of the last change (stored under `pcp`; read without it by
+    /// [`PageAlloc::nr_free`], the peak sampling and a drain that skips empty lists).
+    count: AtomicU64,
+}
+
+/// `zone_batchsize()` (`mm/page_alloc.c`): the frames a hart's list takes from or gives
+/// back to a zone of `managed` frames at once — about a quarter of a 1024th of the zone,
+/// at most 64, rounded to a power of two minus one (63 from 1 GiB up), at least 1.
+fn zone_batchsize(managed: u64) -> usize {
+    let batch = ((managed >> 10).min((1 << 20) / PAGE_SIZE) / 4).max(1);
+    let batch = batch + batch / 2;
+    // rounddown_pow_of_two(batch) - 1
+    let pow2 = 1u64 << (63 - batch.leading_zeros());
+    usize::try_from(pow2 - 1).unwrap_or(1).max(1)
 }
 
 /// Why the allocator could not be built (a host configuration error).
@@ -429,7 +499,7 @@ pub enum ThpEvent {
 pub struct PageAllocAudit {
     /// Frames managed by the allocator (RAM minus the reserved prefix).
     pub total_frames: u64,
-    /// Frames on the free lists.
+    /// Frames on the free lists: the zone's and the harts' (`per_cpu_pages`).
     pub free_frames: u64,
     /// Frames in use: order-0 pages with a nonzero refcount (the zero page included) and
     /// every page of a live large folio.
@@ -445,8 +515,8 @@ pub struct PageAllocAudit {
     /// Sum of all mapcounts: per-page PTE mapcounts plus large folios' entire (PMD)
     /// mapcounts (the zero pages' are always zero).
     pub total_mapcount: u64,
-    /// Frames that are neither free nor referenced (leaked by a refcount bug), or on the
-    /// free list with a nonzero refcount/mapcount, or a large folio whose books disagree
+    /// Frames that are neither free nor referenced (leaked by a refcount bug), or on a
+    /// free list with a nonzero refcount/mapcount, or on two free lists at once, or a large folio whose books disagree
     /// (a tail with a refcount, a tail without its head, fewer references than mappings,
     /// more pins than references). Zero on a healthy system.
     pub inconsistent_frames: u64,
@@ -465,6 +535,13 @@ pub struct PageAlloc {
     zones: Vec<Zone>,
     pages: Vec<Page>,
     free: Mutex<FreeArea>,
+    /// `zone->per_cpu_pageset`: each hart's free list, indexed by
+    /// [`crate::percpu::smp_processor_id`].
+    pcp: Vec<PcpSlot>,
+    /// `pcp->batch`: frames moved between a hart's list and the zone at once.
+    pcp_batch: usize,
+    /// `pcp->high`: a hart's list gives `pcp_batch` frames back when it reaches this many.
+    pcp_high: usize,
     zero_pfn: Pfn,
     /// The huge zero folio's head, if allocated.
     huge_zero: Mutex<Option<Pfn>>,
@@ -472,15 +549,16 @@ pub struct PageAlloc {
     huge_zero_hint: AtomicU64,
     /// Large folios partially unmapped, to be split (`deferred_split_queue`).
     deferred_split: Mutex<Vec<Pfn>>,
-    allocs: AtomicU64,
-    frees: AtomicU64,
+    /// Allocations split into more (a split large folio's pages beyond the first).
+    split_allocs: AtomicU64,
     bad_puts: AtomicU64,
     /// Kernel-primitive event counters ([`super::events`]), counted by the primitives;
     /// `refcount_ops` is the count of atomic RMW operations on folio `_refcount` /
     /// `_pincount` (see [`PageAlloc::ref_atomic_ops`]).
     pub events: super::events::KernelEvents,
     thp: ThpEvents,
-    /// Highest number of frames in use at once (zero page included).
+    /// Highest number of frames in use at once (zero page included), sampled when
+    /// frames leave the zone (see [`PageAlloc::peak_used`]).
     peak_used: AtomicU64,
 }
 
@@ -534,7 +612,10 @@ impl PageAlloc {
             order0: Vec::new(),
             huge: Vec::with_capacity(blocks),
             block_free: vec![HPAGE_PMD_NR as u16; blocks],
+            allocs: 0,
+            frees: 0,
         };
+        let pcp_batch = zone_batchsize(total as u64);
         for z in zones.iter().rev() {
             let blocks_end = z.first_block_pfn + z.nr_blocks * HPAGE_PMD_NR;
             for pfn in (z.first_pfn..z.first_pfn + z.nr_pages).rev() {
@@ -550,12 +631,16 @@ impl PageAlloc {
             zones,
             pages,
             free: Mutex::new(area),
+            pcp: (0..crate::config::MAX_HARTS)
+                .map(|_| PcpSlot::default())
+                .collect(),
+            pcp_batch,
+            pcp_high: 6 * pcp_batch,
             zero_pfn: Pfn(0),
             huge_zero: Mutex::new(None),
             huge_zero_hint: AtomicU64::new(0),
             deferred_split: Mutex::new(Vec::new()),
-            allocs: AtomicU64::new(0),
-            frees: AtomicU64::new(0),
+            split_allocs: AtomicU64::new(0),
             bad_puts: AtomicU64::new(0),
             events: super::events::KernelEvents::default(),
             thp: ThpEvents::default(),
@@ -704,24 +789,154 @@ impl PageAlloc {
         area.order0.len() as u64 + area.huge.len() as u64 * HPAGE_PMD_NR
     }
 
-    /// `alloc_page(GFP_KERNEL | (zeroed ? __GFP_ZERO : 0))`: takes a frame off the free list
-    /// with refcount 1, mapcount 0 and no flags. With `zeroed` the frame is cleared even
-    /// though free frames normally read as zero already (they were zeroed when freed):
-    /// a stale-TLB experiment may have written a free frame, and a zeroed allocation must
-    /// not leak that.
-    ///
-    /// Returns `None` when memory is exhausted (the caller turns that into `ENOMEM` or
-    /// `VM_FAULT_OOM`).
-    pub fn alloc_page(&self, ram: &GuestMemory, zeroed: bool) -> Option<Pfn> {
-        let (pfn, nr_free) = {
-            let mut area = self.free.lock();
-            let pfn = self.take_order0(&mut area)?;
-            (pfn, Self::nr_free_locked(&area))
+    /// This hart's list (`this_cpu_ptr(zone->per_cpu_pageset)`), `None` on a thread that
+    /// is no hart's.
+    #[inline]
+    fn this_pcp(&self) -> Option<&PcpSlot> {
+        crate::percpu::smp_processor_id().and_then(|id| self.pcp.get(id))
+    }
+
+    /// Frames on all harts' lists, from the mirrored counts.
+    fn pcp_frames(&self) -> u64 {
+        self.pcp
+            .iter()
+            .map(|s| s.count.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Samples the frames in use for [`PageAlloc::peak_used`], `zone_free` being the
+    /// zone's free frames (its lock held).
+    fn note_used(&self, zone_free: u64) {
+        let used = self
+            .nr_total()
+            .saturating_sub(zone_free + self.pcp_frames());
+        self.peak_used.fetch_max(used, Ordering::Relaxed);
+    }
+
+    /// Puts an order-0 frame back on the zone's list (`__free_one_page()` of order 0).
+    fn free_to_zone(&self, area: &mut FreeArea, pfn: Pfn) {
+        area.order0.push(pfn);
+        if let Some(c) = self
+            .block_index(pfn)
+            .and_then(|b| area.block_free.get_mut(b))
+        {
+            *c = (*c + 1).min(HPAGE_PMD_NR as u16);
+        }
+    }
+
+    /// `rmqueue()` of one order-0 frame: from this hart's list, or on another thread from
+    /// the zone; if none is left there, every hart's list is drained back to the zone and
+    /// the zone tried once more (see the module docs).
+    fn rmqueue(&self) -> Option<Pfn> {
+        let pfn = match self.this_pcp() {
+            Some(slot) => self.rmqueue_pcplist(slot),
+            None => self.rmqueue_zone(),
         };
+        pfn.or_else(|| {
+            if self.drain_all_pages() == 0 {
+                return None;
+            }
+            self.rmqueue_zone()
+        })
+    }
+
+    /// One frame from the zone, under its lock.
+    fn rmqueue_zone(&self) -> Option<Pfn> {
+        let mut area = self.free.lock();
+        let pfn = self.take_order0(&mut area)?;
+        area.allocs += 1;
+        self.note_used(Self::nr_free_locked(&area));
+        Some(pfn)
+    }
+
+    /// `rmqueue_pcplist()`: one frame from `slot`'s list, refilled first with `pcp_batch`
+    /// frames from the zone if it is empty (`rmqueue_bulk()`). `None` if both are empty.
+    fn rmqueue_pcplist(&self, slot: &PcpSlot) -> Option<Pfn> {
+        let mut pcp = slot.pcp.lock();
+        let mut zone_free = None;
+        if pcp.list.is_empty() {
+            let _nopreempt = crate::sync::preempt_disable();
+            let mut area = self.free.lock();
+            while pcp.list.len() < self.pcp_batch {
+                let Some(pfn) = self.take_order0(&mut area) else {
+                    break;
+                };
+                pcp.list.push(pfn);
+            }
+            // The zone hands out its lowest frames first; so does the list.
+            pcp.list.reverse();
+            zone_free = Some(Self::nr_free_locked(&area));
+        }
+        let pfn = pcp.list.pop();
+        pcp.allocs += u64::from(pfn.is_some());
+        slot.count.store(pcp.list.len() as u64, Ordering::Relaxed);
+        if let Some(zone_free) = zone_free {
+            self.note_used(zone_free);
+        }
+        pfn
+    }
+
+    /// `free_unref_page()` of an order-0 frame whose metadata is cleared: onto this hart's
+    /// list, whose `pcp_batch` coldest frames go back to the zone when it reaches
+    /// `pcp_high` (`free_pcppages_bulk()`); on another thread, to the zone.
+    fn free_unref_page(&self, pfn: Pfn) {
+        let Some(slot) = self.this_pcp() else {
+            let mut area = self.free.lock();
+            self.free_to_zone(&mut area, pfn);
+            area.frees += 1;
+            return;
+        };
+        let mut pcp = slot.pcp.lock();
+        pcp.list.push(pfn);
+        pcp.frees += 1;
+        if pcp.list.len() >= self.pcp_high {
+            let n = self.pcp_batch.min(pcp.list.len());
+            let _nopreempt = crate::sync::preempt_disable();
+            let mut area = self.free.lock();
+            for pfn in pcp.list.drain(..n) {
+                self.free_to_zone(&mut area, pfn);
+            }
+        }
+        slot.count.store(pcp.list.len() as u64, Ordering::Relaxed);
+    }
+
+    /// `drain_all_pages()`: moves the frames on every hart's list back to the zone (an
+    /// allocation found the zone empty, or a 2 MiB block is wanted). Returns how many
+    /// frames moved. Lists whose mirrored count is zero are skipped without their lock.
+    pub fn drain_all_pages(&self) -> u64 {
+        let mut moved = 0;
+        for slot in &self.pcp {
+            if slot.count.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let mut pcp = slot.pcp.lock();
+            let _nopreempt = crate::sync::preempt_disable();
+            let mut area = self.free.lock();
+            moved += pcp.list.len() as u64;
+            for pfn in pcp.list.drain(..) {
+                self.free_to_zone(&mut area, pfn);
+            }
+            slot.count.store(0, Ordering::Relaxed);
+        }
+        moved
+    }
+
+    /// `pcp->batch` and `pcp->high` of every hart's list (see the module docs).
+    pub fn pcp_batch_high(&self) -> (usize, usize) {
+        (self.pcp_batch, self.pcp_high)
+    }
+
+    /// `alloc_page(GFP_KERNEL | (zeroed ? __GFP_ZERO : 0))`: takes a frame off this hart's
+    /// free list (see the module docs) with refcount 1, mapcount 0 and no flags. With
+    /// `zeroed` the frame is cleared (outside any lock); without, it holds whatever it held
+    /// when it was freed, and the caller must overwrite all of it before it is mapped.
+    ///
+    /// Returns `None` when memory is exhausted — the zone and every hart's list are empty
+    /// (the caller turns that into `ENOMEM` or `VM_FAULT_OOM`).
+    pub fn alloc_page(&self, ram: &GuestMemory, zeroed: bool) -> Option<Pfn> {
+        let pfn = self.rmqueue()?;
         self.events.page_allocs.inc();
         self.events.page_zeroes.add(u64::from(zeroed));
-        self.peak_used
-            .fetch_max(self.nr_total() - nr_free, Ordering::Relaxed);
         if zeroed && ram.fill(pfn.pa(), PAGE_SIZE, 0).is_err() {
             // Cannot happen for a managed frame; keep the frame off the list rather than
             // hand out garbage.
@@ -734,7 +949,6 @@ impl PageAlloc {
             p.mapcount.store(0, Ordering::Release);
             p.refcount.store(1, Ordering::Release);
         }
-        self.allocs.fetch_add(1, Ordering::Relaxed);
         Some(pfn)
     }
 
@@ -744,11 +958,18 @@ impl PageAlloc {
     /// others [`PageFlags::TAIL`] — zero-filled if `zeroed`.
     ///
     /// Returns `None` when no whole 2 MiB block is free even after merging free frames
-    /// back into blocks (the caller falls back to 4 KiB pages).
+    /// back into blocks, the harts' lists drained first if they hold frames (the caller
+    /// falls back to 4 KiB pages).
     pub fn alloc_large_folio(&self, ram: &GuestMemory, zeroed: bool) -> Option<Pfn> {
-        let (head, nr_free) = {
+        let head = {
             let mut area = self.free.lock();
             if area.huge.is_empty() {
+                self.merge_free_blocks(&mut area);
+            }
+            if area.huge.is_empty() && self.pcp_frames() > 0 {
+                drop(area);
+                self.drain_all_pages();
+                area = self.free.lock();
                 self.merge_free_blocks(&mut area);
             }
             let head = area.huge.pop()?;
@@ -758,14 +979,14 @@ impl PageAlloc {
             {
                 *c = 0;
             }
-            (head, Self::nr_free_locked(&area))
+            area.allocs += 1;
+            self.note_used(Self::nr_free_locked(&area));
+            head
         };
         self.events.page_allocs.inc();
         self.events
             .page_zeroes
             .add(if zeroed { HPAGE_PMD_NR } else { 0 });
-        self.peak_used
-            .fetch_max(self.nr_total() - nr_free, Ordering::Relaxed);
         if zeroed && ram.fill(head.pa(), HPAGE_PMD_SIZE, 0).is_err() {
             return None;
         }
@@ -786,7 +1007,6 @@ impl PageAlloc {
         if let Some(h) = self.page(head) {
             h.refcount.store(1, Ordering::Release);
         }
-        self.allocs.fetch_add(1, Ordering::Relaxed);
         Some(head)
     }
 
@@ -882,7 +1102,7 @@ impl PageAlloc {
     /// folio drops [`GUP_PIN_COUNTING_BIAS`]) on the folio containing `pfn`, and frees it
     /// if they were the last. Dropping more references than the folio holds is counted as
     /// a bad put and leaves it untouched.
-    pub fn folio_put_refs(&self, ram: &GuestMemory, pfn: Pfn, nr: u32) {
+    pub fn folio_put_refs(&self, _ram: &GuestMemory, pfn: Pfn, nr: u32) {
         if self.is_zero_pfn(pfn) || nr == 0 {
             return;
         }
@@ -897,7 +1117,7 @@ impl PageAlloc {
             .refcount
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(nr))
         {
-            Ok(r) if r == nr => self.free_folio(ram, head_pfn),
+            Ok(r) if r == nr => self.free_folio(head_pfn),
             Ok(_) => {}
             Err(_) => {
                 self.bad_puts.fetch_add(1, Ordering::Relaxed);
@@ -961,33 +1181,23 @@ impl PageAlloc {
     /// zero to the free lists, zeroed (see the module docs for why not discarded).
     /// Callers other than `put_page` must own the last reference. `pfn` may be any page
     /// of the folio.
-    pub fn free_page(&self, ram: &GuestMemory, pfn: Pfn) {
+    pub fn free_page(&self, _ram: &GuestMemory, pfn: Pfn) {
         if self.is_zero_pfn(pfn) {
             return;
         }
         if let Some((head, _)) = self.folio(pfn) {
-            self.free_folio(ram, head);
+            self.free_folio(head);
         }
     }
 
-    fn free_folio(&self, ram: &GuestMemory, head_pfn: Pfn) {
+    fn free_folio(&self, head_pfn: Pfn) {
         self.events.page_frees.inc();
         let Some(head) = self.page(head_pfn) else {
             return;
         };
         if !head.is_head() {
-            self.free_one(ram, head_pfn, head);
-            {
-                let mut area = self.free.lock();
-                area.order0.push(head_pfn);
-                if let Some(c) = self
-                    .block_index(head_pfn)
-                    .and_then(|b| area.block_free.get_mut(b))
-                {
-                    *c = (*c + 1).min(HPAGE_PMD_NR as u16);
-                }
-                self.frees.fetch_add(1, Ordering::Relaxed);
-            }
+            self.free_one(head);
+            self.free_unref_page(head_pfn);
             return;
         }
         if head.entire_mapcount.swap(0, Ordering::AcqRel) != 0
@@ -998,7 +1208,7 @@ impl PageAlloc {
         for i in 0..HPAGE_PMD_NR {
             let pfn = Pfn(head_pfn.0 + i);
             if let Some(p) = self.page(pfn) {
-                self.free_one(ram, pfn, p);
+                self.free_one(p);
             }
         }
         self.deferred_split.lock().retain(|&h| h != head_pfn);
@@ -1017,20 +1227,18 @@ impl PageAlloc {
                     .order0
                     .extend((0..HPAGE_PMD_NR).map(|i| Pfn(head_pfn.0 + i))),
             }
-            self.frees.fetch_add(1, Ordering::Relaxed);
+            area.frees += 1;
         }
     }
 
-    /// Clears one frame's metadata and zeroes the frame.
-    fn free_one(&self, ram: &GuestMemory, pfn: Pfn, p: &Page) {
+    /// Clears one frame's metadata (not its contents: see the module docs).
+    fn free_one(&self, p: &Page) {
         p.refcount.store(0, Ordering::Release);
         if p.mapcount.swap(0, Ordering::AcqRel) != 0 {
             self.bad_puts.fetch_add(1, Ordering::Relaxed);
         }
         p.flags.store(0, Ordering::Release);
         p.mapping.store(0, Ordering::Release);
-        // The frame is managed, so it is inside guest RAM: the fill cannot fail.
-        let _ = ram.fill(pfn.pa(), PAGE_SIZE, 0);
     }
 
     /// Records a mapcount underflow found by a caller.
@@ -1067,7 +1275,7 @@ impl PageAlloc {
     /// `mm_put_huge_zero_folio()`: an address space that held a reference on the huge zero
     /// folio is gone. The folio is freed when no address space holds one (Linux's shrinker
     /// does that lazily).
-    pub fn mm_put_huge_zero_folio(&self, ram: &GuestMemory) {
+    pub fn mm_put_huge_zero_folio(&self, _ram: &GuestMemory) {
         let mut hz = self.huge_zero.lock();
         let Some(head_pfn) = *hz else { return };
         let Some(head) = self.page(head_pfn) else {
@@ -1086,7 +1294,7 @@ impl PageAlloc {
                         p.clear(PageFlags::ZERO | PageFlags::RESERVED);
                     }
                 }
-                self.free_folio(ram, head_pfn);
+                self.free_folio(head_pfn);
             }
             Ok(_) => {}
             Err(_) => self.note_bad_put(),
@@ -1183,7 +1391,7 @@ impl PageAlloc {
     /// [`SplitError::Busy`] for an order-0 page, the huge zero folio or a PMD-mapped
     /// folio; [`SplitError::Again`] when the folio holds references beyond its mappings
     /// (GUP references or pins: `can_split_folio()`).
-    pub fn split_folio(&self, ram: &GuestMemory, pfn: Pfn) -> Result<(), SplitError> {
+    pub fn split_folio(&self, _ram: &GuestMemory, pfn: Pfn) -> Result<(), SplitError> {
         let (head_pfn, head) = self.folio(pfn).ok_or(SplitError::Busy)?;
         if !head.is_head() || head.test(PageFlags::RESERVED) || head.entire_mapcount() != 0 {
             return Err(SplitError::Busy);
@@ -1221,7 +1429,8 @@ impl PageAlloc {
         }
         self.thp.split_page.fetch_add(1, Ordering::Relaxed);
         // The folio was one allocation; its pages are now individual ones.
-        self.allocs.fetch_add(HPAGE_PMD_NR - 1, Ordering::Relaxed);
+        self.split_allocs
+            .fetch_add(HPAGE_PMD_NR - 1, Ordering::Relaxed);
         {
             let mut area = self.free.lock();
             if let Some(c) = self
@@ -1232,16 +1441,17 @@ impl PageAlloc {
             }
         }
         for pfn in unmapped {
-            self.free_folio(ram, pfn);
+            self.free_folio(pfn);
         }
         Ok(())
     }
 
     // --------------------------------------------------------------------------- books
 
-    /// Frames currently on the free lists.
+    /// Frames currently free: on the zone's lists and on the harts' (the latter from
+    /// their mirrored counts, exact when no hart is allocating or freeing).
     pub fn nr_free(&self) -> u64 {
-        Self::nr_free_locked(&self.free.lock())
+        Self::nr_free_locked(&self.free.lock()) + self.pcp_frames()
     }
 
     /// Whole free 2 MiB blocks (without merging free frames back into blocks).
@@ -1250,7 +1460,9 @@ impl PageAlloc {
     }
 
     /// The most frames ever in use at once (the zero page and page tables included): the
-    /// guest's peak physical memory footprint in pages.
+    /// guest's peak physical memory footprint in pages. Sampled whenever frames leave
+    /// the zone (a hart's list refilled, a large folio, an allocation off a hart), so it
+    /// may miss up to `pcp->batch` frames per hart taken from their lists since.
     pub fn peak_used(&self) -> u64 {
         self.peak_used.load(Ordering::Relaxed)
     }
@@ -1265,25 +1477,41 @@ impl PageAlloc {
     /// `anon`, `pgtable`, `large_folios` and `total_mapcount` must return to their earlier
     /// values, and `inconsistent_frames` and `bad_puts` must stay zero.
     pub fn audit(&self) -> PageAllocAudit {
+        let mut pcp_frames = Vec::new();
+        let (mut allocs, mut frees) = (0, 0);
+        for slot in &self.pcp {
+            let pcp = slot.pcp.lock();
+            pcp_frames.extend_from_slice(&pcp.list);
+            allocs += pcp.allocs;
+            frees += pcp.frees;
+        }
         let (order0, huge) = {
             let a = self.free.lock();
+            allocs += a.allocs;
+            frees += a.frees;
             (a.order0.clone(), a.huge.clone())
         };
         let mut on_free = vec![false; self.pages.len()];
         let mut a = PageAllocAudit {
             total_frames: self.pages.len() as u64,
-            free_frames: order0.len() as u64 + huge.len() as u64 * HPAGE_PMD_NR,
-            allocs: self.allocs.load(Ordering::Relaxed),
-            frees: self.frees.load(Ordering::Relaxed),
+            free_frames: pcp_frames.len() as u64
+                + order0.len() as u64
+                + huge.len() as u64 * HPAGE_PMD_NR,
+            allocs: allocs + self.split_allocs.load(Ordering::Relaxed),
+            frees,
             bad_puts: self.bad_puts.load(Ordering::Relaxed),
             ..Default::default()
         };
-        let frees = order0.iter().copied().chain(
+        let free_lists = pcp_frames.iter().chain(&order0).copied().chain(
             huge.iter()
                 .flat_map(|h| (0..HPAGE_PMD_NR).map(move |i| Pfn(h.0 + i))),
         );
-        for pfn in frees {
+        for pfn in free_lists {
             if let Some(slot) = self.meta_index(pfn).and_then(|i| on_free.get_mut(i)) {
+                // On two free lists at once (freed twice).
+                if *slot {
+                    a.inconsistent_frames += 1;
+                }
                 *slot = true;
             }
         }
@@ -1424,8 +1652,13 @@ mod tests {
         assert_eq!(pa.nr_free(), before.free_frames - 1, "still referenced");
         pa.put_page(&ram, p);
         assert_eq!(pa.nr_free(), before.free_frames, "freed at zero");
-        // LIFO: the same frame comes back, zeroed when freed.
+        // LIFO: the same frame comes back, not cleared when freed (init_on_free=0), so
+        // an unzeroed allocation sees the old contents and a zeroed one does not.
         let q = pa.alloc_page(&ram, false).unwrap();
+        assert_eq!(q, p);
+        assert_eq!(ram.read_u64(q.pa()).unwrap(), 0xdead_beef);
+        pa.put_page(&ram, q);
+        let q = pa.alloc_page(&ram, true).unwrap();
         assert_eq!(q, p);
         assert_eq!(ram.read_u64(q.pa()).unwrap(), 0);
         pa.put_page(&ram, q);
@@ -1453,5 +1686,129 @@ mod tests {
             pa.put_page(&ram, p);
         }
         assert_eq!(pa.nr_free(), 3);
+    }
+
+    /// Runs `f` as hart `id`'s kernel thread would (its per-CPU list in use), on a thread
+    /// of its own.
+    fn on_hart<R: Send>(id: usize, f: impl FnOnce() -> R + Send) -> R {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                crate::percpu::set_smp_processor_id(Some(id));
+                f()
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    #[test]
+    fn zone_batchsize_is_linuxs() {
+        // 1 GiB and more: 63; 64 MiB: 16384 frames >> 10 = 16, / 4 = 4, 4 + 2 = 6 → 4 - 1.
+        assert_eq!(zone_batchsize(1 << 18), 63);
+        assert_eq!(zone_batchsize(1 << 22), 63);
+        assert_eq!(zone_batchsize(1 << 14), 3);
+        assert_eq!(zone_batchsize(16), 1, "at least one");
+    }
+
+    #[test]
+    fn pcp_refills_in_batches_and_gives_back_the_coldest_at_high() {
+        // 64 MiB: batch 3, high 18.
+        let ram = ram(1 << 14);
+        let pa = PageAlloc::new(&ram, 0).unwrap();
+        let (batch, high) = pa.pcp_batch_high();
+        assert_eq!((batch, high), (3, 18));
+        let free0 = pa.nr_free();
+        let zone_free = |pa: &PageAlloc| PageAlloc::nr_free_locked(&pa.free.lock());
+        on_hart(1, || {
+            // The first allocation takes a batch from the zone: one for the caller, the
+            // rest on hart 1's list, still free.
+            let p = pa.alloc_page(&ram, true).unwrap();
+            assert_eq!(zone_free(&pa), free0 - batch as u64);
+            assert_eq!(pa.nr_free(), free0 - 1);
+            assert_eq!(pa.pcp[1].count.load(Ordering::Relaxed), batch as u64 - 1);
+            // The next batch - 1 come from the list without touching the zone.
+            let mut got = vec![p];
+            for _ in 1..batch {
+                got.push(pa.alloc_page(&ram, true).unwrap());
+            }
+            assert_eq!(zone_free(&pa), free0 - batch as u64);
+            assert_eq!(pa.pcp[1].count.load(Ordering::Relaxed), 0);
+            // In the zone's order: lowest frames first.
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");
+            // Freed frames stay on the list (LIFO: the last freed comes back first).
+            let last = *got.last().unwrap();
+            for &p in &got {
+                pa.put_page(&ram, p);
+            }
+            assert_eq!(pa.pcp[1].count.load(Ordering::Relaxed), batch as u64);
+            assert_eq!(pa.alloc_page(&ram, false), Some(last));
+            pa.put_page(&ram, last);
+            // Up to high: at `high` frames the `batch` coldest go back to the zone.
+            let more: Vec<_> = (0..high)
+                .map(|_| pa.alloc_page(&ram, false).unwrap())
+                .collect();
+            let coldest_first = more.clone();
+            for &p in &more {
+                pa.put_page(&ram, p);
+            }
+            let count = pa.pcp[1].count.load(Ordering::Relaxed) as usize;
+            assert!(count < high, "a list never holds high frames: {count}");
+            assert_eq!(count, high - batch, "{count}");
+            let list = pa.pcp[1].pcp.lock().list.clone();
+            assert!(
+                !list.contains(&coldest_first[0]),
+                "the first freed (coldest) went back to the zone"
+            );
+            assert_eq!(list.last(), more.last(), "the last freed is on top");
+        });
+        // Frames on a hart's list are free to the books: the audit is clean and counts them.
+        let a = pa.audit();
+        assert_eq!(a.free_frames, free0);
+        assert_eq!(pa.nr_free(), free0);
+        assert_eq!(a.used_frames, 1, "the zero page");
+        assert_eq!((a.inconsistent_frames, a.bad_puts), (0, 0));
+        assert_eq!(a.allocs, a.frees);
+    }
+
+    #[test]
+    fn exhaustion_drains_every_harts_list_before_it_fails() {
+        let ram = ram(1 << 14);
+        let pa = PageAlloc::new(&ram, 0).unwrap();
+        let total_free = pa.nr_free();
+        // Hart 0 leaves frames on its list.
+        on_hart(0, || {
+            let p = pa.alloc_page(&ram, true).unwrap();
+            pa.put_page(&ram, p);
+        });
+        let stranded = pa.pcp[0].count.load(Ordering::Relaxed);
+        assert!(stranded > 0);
+        // Hart 1 takes everything: the last frames come from hart 0's list.
+        let got = on_hart(1, || {
+            let got: Vec<_> = std::iter::from_fn(|| pa.alloc_page(&ram, false)).collect();
+            assert_eq!(pa.alloc_page(&ram, true), None, "really exhausted");
+            got
+        });
+        assert_eq!(got.len() as u64, total_free, "no frame stranded");
+        assert_eq!(pa.pcp[0].count.load(Ordering::Relaxed), 0, "drained");
+        for &p in &got {
+            pa.put_page(&ram, p);
+        }
+        let a = pa.audit();
+        assert_eq!(
+            (a.free_frames, a.inconsistent_frames, a.bad_puts),
+            (total_free, 0, 0)
+        );
+        // A 2 MiB block is put back together from frames on the lists.
+        on_hart(1, || {
+            let p = pa.alloc_page(&ram, true).unwrap();
+            pa.put_page(&ram, p);
+        });
+        let blocks = (1u64 << 14) / HPAGE_PMD_NR;
+        let folios: Vec<_> = std::iter::from_fn(|| pa.alloc_large_folio(&ram, false)).collect();
+        assert_eq!(
+            folios.len() as u64,
+            blocks - 1,
+            "every block but the zero page's"
+        );
     }
 }
