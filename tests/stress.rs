@@ -70,9 +70,21 @@ fn run_checked(opts: &RunOptions) -> Outcome {
         }
     };
     assert_eq!(o.report.per_hart.len(), opts.harts, "{what}");
-    let busy = o.report.per_hart.iter().filter(|h| h.instret > 0).count();
-    assert!(busy > 1, "{what}: only one hart ran guest code");
+    // In deterministic mode the seeded baton decides who runs; in parallel mode the host
+    // scheduler does, and a loaded host may let one hart thread do all the work in a run,
+    // so the parallel test asks it of one run in several.
+    if opts.sched != "parallel" {
+        assert!(
+            harts_that_ran(&o) > 1,
+            "{what}: only one hart ran guest code"
+        );
+    }
     o
+}
+
+/// The harts that retired guest instructions in the run.
+fn harts_that_ran(o: &Outcome) -> usize {
+    o.report.per_hart.iter().filter(|h| h.instret > 0).count()
 }
 
 /// The system calls a parallel run must have served without the kernel lock, at least:
@@ -82,8 +94,10 @@ const MIN_UNLOCKED_SYSCALLS: u64 = 4096;
 
 #[test]
 fn parallel_mode_on_4_and_2_harts_prints_the_reference() {
+    let mut most_harts = 0;
     for harts in [4, 4, 4, 2] {
         let o = run_checked(&sched_opts("parallel", 0, harts));
+        most_harts = most_harts.max(harts_that_ran(&o));
         let k = &o.report.kernel;
         assert!(
             k.unlocked_syscalls >= MIN_UNLOCKED_SYSCALLS,
@@ -92,6 +106,10 @@ fn parallel_mode_on_4_and_2_harts_prints_the_reference() {
             k.syscalls
         );
     }
+    assert!(
+        most_harts > 1,
+        "no parallel run had more than one hart run guest code"
+    );
 }
 
 /// Deterministic runs over `seeds()` on `harts`: each prints the reference; seed 1 runs
