@@ -48,3 +48,40 @@ fn setpgid_after_exec_comm_and_proc_stat_follow_linux() {
         );
     }
 }
+
+/// `ITIMER_VIRTUAL` counts user time only, `ITIMER_PROF` user and system time: `pgrp
+/// itimer` arms both with a 1 ms period, then spins in `read()` of /dev/zero until 40
+/// SIGPROF ticks (fewer than half as many SIGVTALRM ticks: the time is the kernel's),
+/// then in user-mode arithmetic until 40 SIGVTALRM ticks (SIGPROF within a quarter of
+/// that). With one clock for both timers the first relation fails (about 40 and 40).
+#[test]
+fn itimer_virtual_counts_user_time_and_itimer_prof_both() {
+    for (label, opts) in [
+        ("parallel", RunOptions::default()),
+        (
+            "parallel 2 harts",
+            RunOptions {
+                harts: 2,
+                ..RunOptions::default()
+            },
+        ),
+        (
+            "deterministic",
+            RunOptions {
+                sched: "deterministic".into(),
+                seed: 1,
+                ..RunOptions::default()
+            },
+        ),
+    ] {
+        let o = run_with(&opts, &image("pgrp"), &["itimer".to_string()]);
+        let counts = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "busy in system calls: SIGVTALRM fewer than half the SIGPROF ticks: yes\n\
+             busy in user mode: SIGPROF and SIGVTALRM ticks within a quarter of each other: yes\n",
+            "{label}: {counts}"
+        );
+        assert_eq!(o.code, 0, "{label}");
+    }
+}

@@ -10,8 +10,10 @@
  *
  * `pgrp linux` (tests/pgrp.rs, not qemu: qemu-user cannot execve a riscv64 image without
  * binfmt_misc) adds what needs an execve or dirtybit's /proc: setpgid on a child that has
- * exec'd (EACCES), the name execve gives a task, /proc/<pid>/stat and comm. */
+ * exec'd (EACCES), the name execve gives a task, /proc/<pid>/stat and comm. `pgrp
+ * itimer`: ITIMER_VIRTUAL against ITIMER_PROF (relations only, see itimers()). */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -419,12 +422,66 @@ static void linux_only(void)
     printf("exec'd child: %s\n", status_str(st));
 }
 
+static volatile sig_atomic_t vt_ticks, prof_ticks;
+static void on_vt(int sig)
+{
+    (void)sig;
+    vt_ticks++;
+}
+static void on_prof(int sig)
+{
+    (void)sig;
+    prof_ticks++;
+}
+
+/* ITIMER_VIRTUAL counts user time only, ITIMER_PROF user and system time
+ * (kernel/time/itimer.c, posix_cpu_timers): a process busy in read() of /dev/zero (16 KiB
+ * a call: the kernel's time) gets SIGPROF ticks and few SIGVTALRM ones; busy in user mode
+ * it gets both about equally. Prints relations; the counts go to stderr. */
+static void itimers(void)
+{
+    signal(SIGVTALRM, on_vt);
+    signal(SIGPROF, on_prof);
+    struct itimerval tv = {{0, 1000}, {0, 1000}};
+    vt_ticks = prof_ticks = 0;
+    setitimer(ITIMER_VIRTUAL, &tv, NULL);
+    setitimer(ITIMER_PROF, &tv, NULL);
+    long calls = 0;
+    static char zeros[16384];
+    int zfd = open("/dev/zero", O_RDONLY);
+    while (prof_ticks < 40) {
+        read(zfd, zeros, sizeof zeros);
+        calls++;
+    }
+    close(zfd);
+    int vt = vt_ticks, prof = prof_ticks;
+    fprintf(stderr, "syscall spin: %ld calls, SIGVTALRM %d, SIGPROF %d\n", calls, vt, prof);
+    check("busy in system calls: SIGVTALRM fewer than half the SIGPROF ticks", 2 * vt < prof);
+    vt_ticks = prof_ticks = 0;
+    volatile unsigned long x = 1;
+    while (vt_ticks < 40)
+        for (int i = 0; i < 1000; i++)
+            x = x * 6364136223846793005ul + 1442695040888963407ul;
+    vt = vt_ticks;
+    prof = prof_ticks;
+    fprintf(stderr, "user spin: SIGVTALRM %d, SIGPROF %d\n", vt, prof);
+    check("busy in user mode: SIGPROF and SIGVTALRM ticks within a quarter of each other",
+          4 * prof >= 3 * vt && 4 * prof <= 5 * vt);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_VIRTUAL, &off, NULL);
+    setitimer(ITIMER_PROF, &off, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "sleeper") == 0) {
         char b;
         while (read(0, &b, 1) > 0)
             ;
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "itimer") == 0) {
+        itimers();
         return 0;
     }
     int linux_mode = argc > 1 && strcmp(argv[1], "linux") == 0;

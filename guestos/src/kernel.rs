@@ -701,10 +701,14 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         // parking_lot's mutex is eventually fair (a waiter gets it within about 0.5 ms):
         // std's barging mutex let a thread making tiny calls starve one making long ones;
         // a fair unlock at every return to user mode costs a host context switch each.
+        let clock = k.fair.clock();
+        let user_from = clock.now(hart.stats().cycles);
         drop(k);
         let entry = run_user(machine, smp, hart, budget, unlocked.as_mut(), &mut tally);
+        let user_to = clock.now(hart.stats().cycles);
         k = machine.lock(id);
         smp.drain(hart);
+        k.account_user_time(tid, user_to.saturating_sub(user_from), &tally);
         k.account_unlocked(&mut tally);
         let mut restart = match entry {
             KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
@@ -1372,6 +1376,20 @@ impl Kernel<'_> {
         let fault = r.err().and_then(|e| self.fault_signal(hart, tid, va, e));
         self.return_to_user(hart, tid, fault);
         false
+    }
+
+    /// `account_user_time()`: task `tid` was in user mode for `ran_ns` (the time since it
+    /// returned to user mode), less the kernel work `tally` counts there, priced in
+    /// cycles (one per ns on the deterministic clock; the host clock has no price for it).
+    fn account_user_time(&mut self, tid: u32, ran_ns: u64, tally: &HartTally) {
+        let kernel_ns = match self.fair.clock() {
+            sched::SchedClock::Cycles => tally.kernel_cycles,
+            sched::SchedClock::Host(_) => 0,
+        };
+        if let Some(tgid) = self.group_of(tid) {
+            self.fair
+                .account_user(tgid, ran_ns.saturating_sub(kernel_ns));
+        }
     }
 
     /// Adds to the kernel's books what hart `self.this` did without the kernel lock
