@@ -85,3 +85,50 @@ fn itimer_virtual_counts_user_time_and_itimer_prof_both() {
         assert_eq!(o.code, 0, "{label}");
     }
 }
+
+/// Pipe buffers are guest frames (issue 10: they were host memory outside `--mem`): `pgrp
+/// pipes` fills 1 MiB pipes (`F_SETPIPE_SZ`) until guest RAM is used up — the write that
+/// meets the end returns a short count, the next one `ENOMEM` (`pipe_write()` when
+/// `alloc_page()` fails) — then reads one pipe and writes again. The frames go back to
+/// the allocator as they are read and when the pipes are closed: the page audit at
+/// teardown is clean.
+#[test]
+fn pipes_filled_beyond_guest_ram_fail_with_enomem_and_free_their_frames() {
+    for (label, opts) in [
+        (
+            "16 MiB",
+            RunOptions {
+                mem_bytes: 16 << 20,
+                ..RunOptions::default()
+            },
+        ),
+        (
+            "48 MiB, 2 harts deterministic",
+            RunOptions {
+                mem_bytes: 48 << 20,
+                harts: 2,
+                sched: "deterministic".into(),
+                seed: 2,
+                ..RunOptions::default()
+            },
+        ),
+    ] {
+        let o = run_with(&opts, &image("pgrp"), &["pipes".to_string()]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "filling pipes beyond RAM: a short write, then ENOMEM\n\
+             more than 4 MiB went into pipes first: yes\n\
+             a short write came first: yes\n\
+             with one pipe read, a write goes in again: yes\n",
+            "{label}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.code, 0, "{label}");
+        let k = &o.report.kernel;
+        assert_eq!(
+            (k.frames_leaked, k.page_audit_errors),
+            (0, 0),
+            "{label}: page audit after teardown"
+        );
+    }
+}

@@ -422,6 +422,86 @@ static void linux_only(void)
     printf("exec'd child: %s\n", status_str(st));
 }
 
+/* F_GETPIPE_SZ/F_SETPIPE_SZ (fs/pipe.c pipe_set_size(), round_pipe_size()): a power-of-two
+ * number of pages, at least one; EBUSY when the data does not fit; EINVAL above 2 GiB. */
+static void pipesz(void)
+{
+    int p[2];
+    pipe2(p, O_NONBLOCK);
+    printf("F_GETPIPE_SZ: %d\n", fcntl(p[1], F_GETPIPE_SZ));
+    printf("F_SETPIPE_SZ 0: %d\n", fcntl(p[1], F_SETPIPE_SZ, 0));
+    printf("F_SETPIPE_SZ 4097: %d\n", fcntl(p[1], F_SETPIPE_SZ, 4097));
+    printf("F_SETPIPE_SZ 40000 on the read end: %d\n", fcntl(p[0], F_SETPIPE_SZ, 40000));
+    printf("F_GETPIPE_SZ on the write end: %d\n", fcntl(p[1], F_GETPIPE_SZ));
+    static char buf[300000];
+    long n = write(p[1], buf, sizeof buf);
+    printf("a 300000-byte write fills it: %ld, then %s\n", n,
+           write(p[1], buf, 1) < 0 ? errname(errno) : "ok");
+    SHOW("F_SETPIPE_SZ 8192 with 16 pages in it", fcntl(p[1], F_SETPIPE_SZ, 8192));
+    SHOW("F_SETPIPE_SZ 2^31 + 1", fcntl(p[1], F_SETPIPE_SZ, (1u << 31) + 1));
+    SHOW("F_SETPIPE_SZ -1", fcntl(p[1], F_SETPIPE_SZ, -1));
+    printf("F_GETPIPE_SZ after the refusals: %d\n", fcntl(p[1], F_GETPIPE_SZ));
+    printf("F_SETPIPE_SZ 1 MiB: %d\n", fcntl(p[1], F_SETPIPE_SZ, 1 << 20));
+    n = write(p[1], buf, sizeof buf);
+    printf("then %ld more bytes fit\n", n);
+    SHOW("F_GETPIPE_SZ on a closed descriptor", fcntl(0x3ff, F_GETPIPE_SZ));
+    close(p[0]);
+    close(p[1]);
+}
+
+/* dirtybit only (`pgrp pipes`, a small --mem): pipe buffers are guest frames. Pipes of
+ * 1 MiB each are filled until a write fails: with RAM used up it returns a short count,
+ * then ENOMEM (pipe_write(): alloc_page() failing). Reading one pipe frees its frames,
+ * and a write succeeds again. (Linux would rather run its OOM killer for an order-0
+ * page than fail it; this kernel's pipe_write() takes the failure path.) */
+static __attribute__((noinline)) void touch_stack(void)
+{
+    volatile char pad[256 << 10];
+    for (size_t i = 0; i < sizeof pad; i += 4096)
+        pad[i] = 1;
+}
+
+static void pipes_beyond_ram(void)
+{
+    touch_stack();
+    static char buf[1 << 20];
+    int fds[64][2], n = 0, err = 0, shorts = 0;
+    long total = 0;
+    /* Touched first, as is the stack: later reads and calls must not need frames the
+     * pipes took (a page fault finding none would call the OOM killer, which would
+     * choose us). */
+    memset(buf, 1, sizeof buf);
+    for (; n < 64 && !err; n++) {
+        if (pipe2(fds[n], O_NONBLOCK) < 0 || fcntl(fds[n][1], F_SETPIPE_SZ, 1 << 20) < 0)
+            break;
+        long w = write(fds[n][1], buf, sizeof buf);
+        if (w < 0)
+            err = errno;
+        else {
+            total += w;
+            if (w < (long)sizeof buf) {
+                shorts++;
+                if (write(fds[n][1], buf, 4096) < 0)
+                    err = errno;
+            }
+        }
+    }
+    fprintf(stderr, "pipes: %d, %ld MiB written\n", n, total >> 20);
+    printf("filling pipes beyond RAM: a short write, then %s\n", errname(err));
+    check("more than 4 MiB went into pipes first", total > (4 << 20));
+    check("a short write came first", shorts == 1);
+    char *rb = buf;
+    long r, got = 0;
+    while ((r = read(fds[0][0], rb, sizeof buf)) > 0)
+        got += r;
+    long w = write(fds[n - 1][1], buf, 4096);
+    check("with one pipe read, a write goes in again", got > 0 && w == 4096);
+    for (int i = 0; i < n; i++) {
+        close(fds[i][0]);
+        close(fds[i][1]);
+    }
+}
+
 static volatile sig_atomic_t vt_ticks, prof_ticks;
 static void on_vt(int sig)
 {
@@ -480,12 +560,17 @@ int main(int argc, char **argv)
             ;
         return 0;
     }
+    setvbuf(stdout, NULL, _IONBF, 0);
+    setvbuf(stderr, NULL, _IONBF, 0);
+    if (argc > 1 && strcmp(argv[1], "pipes") == 0) {
+        pipes_beyond_ram();
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "itimer") == 0) {
         itimers();
         return 0;
     }
     int linux_mode = argc > 1 && strcmp(argv[1], "linux") == 0;
-    setvbuf(stdout, NULL, _IONBF, 0);
     pid_t s = fork();
     if (s == 0) {
         sessions();
@@ -494,6 +579,7 @@ int main(int argc, char **argv)
         prctls();
         pdeath();
         nothread();
+        pipesz();
         if (linux_mode)
             linux_only();
         _exit(0);
