@@ -380,8 +380,8 @@ static void nothread(void)
     pid_t own = fork();
     if (own == 0)
         _exit(10);
-    r = waitpid(-1, &st, __WNOTHREAD);
-    check("waitpid(-1, __WNOTHREAD) reaps our own", r == own && WEXITSTATUS(st) == 10);
+    r = waitpid(own, &st, __WNOTHREAD);
+    check("waitpid(own child, __WNOTHREAD) reaps it", r == own && WEXITSTATUS(st) == 10);
 }
 
 /* dirtybit only: what needs an execve (qemu-user cannot run one) or /proc/<pid>/stat. */
