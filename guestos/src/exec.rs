@@ -53,7 +53,9 @@ fn map_err(what: &'static str) -> impl Fn(Errno) -> LoadError {
 }
 
 /// Loads `image` into `proc`'s (empty) address space and sets up registers so the program
-/// starts at its entry point with the Linux initial stack (argc, argv, envp, auxv).
+/// starts at its entry point with the Linux initial stack (argc, argv, envp, auxv). The
+/// task is named after the file (`begin_new_exec()`: `__set_task_comm(me,
+/// kbasename(bprm->filename))`).
 ///
 /// # Errors
 /// [`LoadError`]; the process is unusable afterwards.
@@ -65,6 +67,7 @@ pub fn exec(
     envp: &[Vec<u8>],
 ) -> Result<(), LoadError> {
     let elf = parse_elf(image)?;
+    proc.set_comm(exe_path.rsplit('/').next().unwrap_or_default().as_bytes());
     let mm_users = proc.mm.clone().ok_or(LoadError::Map {
         what: "the address space",
         errno: crate::errno::Errno::ESRCH,

@@ -120,6 +120,7 @@ use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
 mod itimer;
+mod pgrp;
 mod poll;
 mod sched;
 
@@ -177,8 +178,10 @@ mod wait {
     pub const WCLONE: u64 = 0x8000_0000;
     /// `__WALL`: wait for every child.
     pub const WALL: u64 = 0x4000_0000;
+    /// `__WNOTHREAD`: wait for the caller's own children only, not its threads'.
+    pub const WNOTHREAD: u64 = 0x2000_0000;
     /// `__WNOTHREAD | __WALL | __WCLONE`: the options both calls also take.
-    pub const W_KERNEL_BITS: u64 = 0x2000_0000 | WALL | WCLONE;
+    pub const W_KERNEL_BITS: u64 = WNOTHREAD | WALL | WCLONE;
     /// `wait4`'s options (`kernel_wait4()`).
     pub const WAIT4_OPTIONS: u64 = WNOHANG | WSTOPPED | WCONTINUED | W_KERNEL_BITS;
     /// `waitid`'s options (`kernel_waitid()`).
@@ -190,6 +193,17 @@ mod wait {
     /// `si_code`s of SIGCHLD.
     pub const CLD_EXITED: i32 = 1;
     pub const CLD_KILLED: i32 = 2;
+}
+
+/// Which children a `wait4`/`waitid` is for (`wo_type` and `wo_pid`, `eligible_pid()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WaitPid {
+    /// Any child (`PIDTYPE_MAX`).
+    Any,
+    /// The child with this pid (`PIDTYPE_PID`).
+    Pid(u32),
+    /// The children in this process group (`PIDTYPE_PGID`).
+    Pgid(u32),
 }
 
 struct Kernel<'m> {
@@ -731,10 +745,14 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         // parking_lot's mutex is eventually fair (a waiter gets it within about 0.5 ms):
         // std's barging mutex let a thread making tiny calls starve one making long ones;
         // a fair unlock at every return to user mode costs a host context switch each.
+        let clock = k.fair.clock();
+        let user_from = clock.now(hart.stats().cycles);
         drop(k);
         let entry = run_user(machine, smp, hart, budget, unlocked.as_mut(), &mut tally);
+        let user_to = clock.now(hart.stats().cycles);
         k = machine.lock(id);
         smp.drain(hart);
+        k.account_user_time(tid, user_to.saturating_sub(user_from), &tally);
         k.account_unlocked(&mut tally);
         let mut restart = match entry {
             KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
@@ -1410,6 +1428,20 @@ impl Kernel<'_> {
         false
     }
 
+    /// `account_user_time()`: task `tid` was in user mode for `ran_ns` (the time since it
+    /// returned to user mode), less the kernel work `tally` counts there, priced in
+    /// cycles (one per ns on the deterministic clock; the host clock has no price for it).
+    fn account_user_time(&mut self, tid: u32, ran_ns: u64, tally: &HartTally) {
+        let kernel_ns = match self.fair.clock() {
+            sched::SchedClock::Cycles => tally.kernel_cycles,
+            sched::SchedClock::Host(_) => 0,
+        };
+        if let Some(tgid) = self.group_of(tid) {
+            self.fair
+                .account_user(tgid, ran_ns.saturating_sub(kernel_ns));
+        }
+    }
+
     /// Adds to the kernel's books what hart `self.this` did without the kernel lock
     /// since it last held it ([`HartTally`]), and empties the tally.
     fn account_unlocked(&mut self, tally: &mut HartTally) {
@@ -1587,7 +1619,11 @@ impl Kernel<'_> {
                 let r = self.sys_pselect6(hart, tid, n, a);
                 self.finish(tid, n, a, r)
             }
-            nr::SYS_sched_getaffinity | nr::SYS_getpgid => {
+            nr::SYS_setpgid | nr::SYS_getpgid | nr::SYS_setsid | nr::SYS_getsid => {
+                let r = self.sys_pgrp_call(tid, n, a).map(SyscallOutcome::Return);
+                self.finish(tid, n, a, r)
+            }
+            nr::SYS_sched_getaffinity => {
                 // find_process_by_pid(): 0 is the caller; any task, zombies included.
                 let pid = a[0] as u32 as i32;
                 let found = pid == 0 || (pid > 0 && self.tasks.contains_key(&(pid as u32)));
@@ -1807,7 +1843,9 @@ impl Kernel<'_> {
         // then sends nothing, see do_notify_parent()). A thread has none.
         if !share.thread {
             if flags & CLONE_PARENT != 0 {
-                child.signal.lock().ppid = parent.signal.ppid();
+                child
+                    .signal
+                    .set_parent(parent.signal.ppid(), parent.signal.real_parent());
                 child.exit_signal = self
                     .tasks
                     .get(&parent.tgid)
@@ -1897,6 +1935,10 @@ impl Kernel<'_> {
         }
         task.fs.unshare_files();
         task.signals.exec_reset();
+        // begin_new_exec(): PF_FORKNOEXEC is cleared and the process is dumpable again
+        // (`set_dumpable(SUID_DUMP_USER)`); exec() names the task after the file.
+        task.forknoexec = false;
+        task.signal.lock().dumpable = crate::process::SUID_DUMP_USER;
         if exec(task, &image, &exe_path, &argv, &envp).is_err() {
             let pc = hart.pc;
             self.exit_process(
@@ -1936,6 +1978,13 @@ impl Kernel<'_> {
             self.tasks.remove(&tgid);
             self.forget_sleeper(tid);
             self.resume.remove(&tid);
+            // Its children keep it as their parent under its new id.
+            for c in self.tasks.values().filter(|c| c.tid == c.tgid) {
+                let mut g = c.signal.lock();
+                if g.ppid == tgid && g.real_parent == tid {
+                    g.real_parent = tgid;
+                }
+            }
             if let Some(mut me) = self.tasks.remove(&tid) {
                 me.tid = tgid;
                 me.signal.lock().threads = vec![tgid];
@@ -1971,8 +2020,9 @@ impl Kernel<'_> {
 
     /// Task `tid` leaves (`do_exit()`'s part for one task of a group that goes on): its
     /// `mm_release()`, no timer, futex queue or I/O sleep holds it any more, it leaves
-    /// the group's thread list and drops its address space and descriptor table; a
-    /// leader stays behind as `Zombie(status)`, any other task leaves the table.
+    /// the group's thread list and drops its address space and descriptor table, its
+    /// children get a new parent (`forget_original_parent()`); a leader stays behind as
+    /// `Zombie(status)`, any other task leaves the table.
     fn release_thread(&mut self, hart: &mut Hart<'_>, tid: u32, status: ExitStatus) {
         self.mm_release(tid);
         self.forget_sleeper(tid);
@@ -1985,6 +2035,10 @@ impl Kernel<'_> {
         if let Some((asid, batch)) = mm.and_then(MmUsers::mmput) {
             shootdown(self.smp, hart, asid, batch);
         }
+        self.forget_original_parent(hart, tid);
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
         if tid == task.tgid {
             task.state = TaskState::Zombie(status);
         } else {
@@ -2098,22 +2152,23 @@ impl Kernel<'_> {
             return;
         };
         leader.state = TaskState::Zombie(status);
-        let (ppid, exit_signal) = {
+        {
             let mut g = leader.signal.lock();
             g.group_exit = Some(status);
             g.threads.clear();
             g.shared_pending.clear();
-            (g.ppid, leader.exit_signal)
-        };
-        for t in self.tasks.values_mut().filter(|t| t.tid == t.tgid) {
-            let mut g = t.signal.lock();
-            if g.ppid == tgid {
-                // reparent_leader(): "We don't want people slaying init."
-                g.ppid = INIT_PID;
-                drop(g);
-                t.exit_signal = SIGCHLD;
-            }
         }
+        self.notify_parent(tgid, status);
+    }
+
+    /// `do_notify_parent()` for process `tgid`, which has exited with `status`: its
+    /// parent's waiters are woken, the exit signal is sent, and a child whose parent
+    /// ignores SIGCHLD is reaped at once.
+    fn notify_parent(&mut self, tgid: u32, status: ExitStatus) {
+        let Some(leader) = self.tasks.get(&tgid) else {
+            return;
+        };
+        let (ppid, exit_signal) = (leader.signal.ppid(), leader.exit_signal);
         self.wake(ppid, WaitOn::Child);
         self.wake(ppid, WaitOn::VforkDone(tgid));
         let (code, status_word) = child_status(status);
@@ -2141,22 +2196,37 @@ impl Kernel<'_> {
         }
     }
 
-    /// Finds a child process of `tgid` matching `which` (`Some(child)` or any) and the
-    /// `__WALL`/`__WCLONE` bits of `options` (`eligible_child()`) that is a zombie.
-    /// `Err(ECHILD)` if there is no matching child at all.
+    /// Finds a zombie among the children of task `tid` (of every thread of its process,
+    /// or with `__WNOTHREAD` of `tid` alone: `do_wait()`'s `while_each_thread` loop over
+    /// each thread's `children`) matching `which` (`eligible_pid()`) and the
+    /// `__WALL`/`__WCLONE` bits of `options` (`eligible_child()`). `Err(ECHILD)` if no
+    /// child matches at all.
     fn find_zombie(
         &self,
-        tgid: u32,
-        which: Option<u32>,
+        tid: u32,
+        which: WaitPid,
         options: u64,
     ) -> KResult<Option<(u32, ExitStatus)>> {
+        let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
+        let nothread = options & wait::WNOTHREAD != 0;
         let mut any = false;
         for (&cpid, c) in &self.tasks {
-            if c.tid != c.tgid
-                || cpid == tgid
-                || which.is_some_and(|w| w != cpid)
-                || c.signal.ppid() != tgid
-            {
+            if c.tid != c.tgid || cpid == tgid {
+                continue;
+            }
+            let (ppid, real_parent, pgrp) = {
+                let g = c.signal.lock();
+                (g.ppid, g.real_parent, g.pgrp)
+            };
+            if ppid != tgid || (nothread && real_parent != tid) {
+                continue;
+            }
+            let eligible_pid = match which {
+                WaitPid::Any => true,
+                WaitPid::Pid(p) => p == cpid,
+                WaitPid::Pgid(g) => g == pgrp,
+            };
+            if !eligible_pid {
                 continue;
             }
             // eligible_child(): without __WALL, a "clone" child (exit signal other than
@@ -2194,17 +2264,14 @@ impl Kernel<'_> {
         if target == i32::MIN {
             return Err(Errno::ESRCH);
         }
-        // A process group other than init's (the only one here) has no child in it.
-        if target < -1 && target != -(INIT_PID as i32) {
-            return Err(Errno::ECHILD);
-        }
-        let which = if target > 0 {
-            Some(target as u32)
-        } else {
-            None
+        // -1: any child; below: process group -pid; 0: the caller's process group.
+        let which = match target {
+            -1 => WaitPid::Any,
+            t if t < 0 => WaitPid::Pgid(t.unsigned_abs()),
+            0 => WaitPid::Pgid(self.pgrp_of(tid)?),
+            t => WaitPid::Pid(t as u32),
         };
-        let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
-        match self.find_zombie(tgid, which, options)? {
+        match self.find_zombie(tid, which, options)? {
             Some((cpid, st)) => {
                 // The wait status word: exit code in bits 15:8, or the killing signal.
                 let word: u32 = match child_status(st) {
@@ -2247,19 +2314,18 @@ impl Kernel<'_> {
             return Err(Errno::EINVAL);
         }
         let which = match idtype {
-            wait::P_ALL => None,
+            wait::P_ALL => WaitPid::Any,
             wait::P_PID if id <= 0 => return Err(Errno::EINVAL),
-            wait::P_PID => Some(id as u32),
-            // One process group (init's) holds every process.
+            wait::P_PID => WaitPid::Pid(id as u32),
             wait::P_PGID | P_PIDFD if id < 0 => return Err(Errno::EINVAL),
-            wait::P_PGID if id != 0 && id as u32 != INIT_PID => return Err(Errno::ECHILD),
-            wait::P_PGID => None,
+            // Since Linux 5.4, P_PGID with id 0 is the caller's process group.
+            wait::P_PGID if id == 0 => WaitPid::Pgid(self.pgrp_of(tid)?),
+            wait::P_PGID => WaitPid::Pgid(id as u32),
             // pidfd_get_pid(): no descriptor is a pidfd here.
             P_PIDFD => return Err(Errno::EBADF),
             _ => return Err(Errno::EINVAL),
         };
-        let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
-        let found = self.find_zombie(tgid, which, options)?;
+        let found = self.find_zombie(tid, which, options)?;
         let mm = self
             .tasks
             .get(&tid)
@@ -2635,27 +2701,26 @@ impl Kernel<'_> {
         Ok(SyscallOutcome::Return(0))
     }
 
-    /// The processes `kill(target, sig)` from `pid` signals (`kill_something_info()`):
-    /// `target > 0` the process holding that thread; `0` the caller's process group;
-    /// `-1` every process but init (pid 1) and the caller; below `-1` the process group
-    /// `-target`; `INT_MIN` (whose negation overflows) none. Zombies count: the signal
-    /// reaches them and does nothing, and the call succeeds, as on Linux. This kernel has
-    /// one process group and session, init's (pgid 1): every process is in it.
+    /// The processes `kill(target, sig)` from process `pid` signals
+    /// (`kill_something_info()`): `target > 0` the process holding that thread; `0` the
+    /// caller's process group; `-1` every process but init (pid 1) and the caller; below
+    /// `-1` the process group `-target` (`__kill_pgrp_info()`); `INT_MIN` (whose negation
+    /// overflows) none. Zombies count: the signal reaches them and does nothing, and the
+    /// call succeeds, as on Linux.
     ///
     /// # Errors
-    /// `ESRCH` when nothing matches.
+    /// `ESRCH` when nothing matches (an empty process group).
     fn kill_targets(&self, pid: u32, target: i32) -> KResult<Vec<u32>> {
         let targets: Vec<u32> = match target {
             t if t > 0 => vec![self.group_of(t as u32).ok_or(Errno::ESRCH)?],
             i32::MIN => return Err(Errno::ESRCH),
-            0 => self.all_pids(),
+            0 => self.pgrp_members(self.pgrp_of(pid)?).collect(),
             -1 => self
                 .all_pids()
                 .into_iter()
                 .filter(|&p| p > INIT_PID && p != pid)
                 .collect(),
-            // Process group -t: only group 1 exists, and -1 means "all" instead.
-            _ => Vec::new(),
+            t => self.pgrp_members(t.unsigned_abs()).collect(),
         };
         if targets.is_empty() {
             return Err(Errno::ESRCH);

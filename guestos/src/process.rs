@@ -69,6 +69,23 @@ pub struct SignalInner {
     pub group_exit: Option<ExitStatus>,
     /// The parent process's pid (`real_parent->tgid`; 0 for the first process).
     pub ppid: u32,
+    /// The parent thread (`real_parent`): the task of process `ppid` that created this
+    /// process (or, after that one exited, the thread the group was re-parented to). A
+    /// `wait4` with `__WNOTHREAD` finds only the children whose `real_parent` it is.
+    pub real_parent: u32,
+    /// Process group id (`task_pgrp()`, the group's `PIDTYPE_PGID`): inherited by fork,
+    /// set by `setpgid`/`setsid`.
+    pub pgrp: u32,
+    /// Session id (`task_session()`, `PIDTYPE_SID`): inherited by fork, set by `setsid`.
+    pub session: u32,
+    /// `signal->leader`: the process is a session leader (it called `setsid`).
+    pub leader: bool,
+    /// `signal->is_child_subreaper` (`PR_SET_CHILD_SUBREAPER`): orphaned descendants are
+    /// re-parented to this process instead of init.
+    pub is_child_subreaper: bool,
+    /// `get_dumpable(mm)`: `SUID_DUMP_USER` (1) or `SUID_DUMP_DISABLE` (0)
+    /// (`PR_SET_DUMPABLE`); inherited by fork, reset to 1 by `execve`.
+    pub dumpable: u8,
     /// The ids of the group's live threads, ascending (`signal->thread_head`); the leader
     /// leaves it when it exits, even while other threads run (`delay_group_leader()`).
     pub threads: Vec<u32>,
@@ -84,6 +101,12 @@ impl Default for SignalInner {
             shared_pending: Vec::new(),
             group_exit: None,
             ppid: 0,
+            real_parent: 0,
+            pgrp: 0,
+            session: 0,
+            leader: false,
+            is_child_subreaper: false,
+            dumpable: SUID_DUMP_USER,
             threads: Vec::new(),
             rlimits: Rlimits::default(),
             rng: Prng::new(0),
@@ -93,12 +116,16 @@ impl Default for SignalInner {
 
 impl SignalStruct {
     /// A group whose only thread is `tid`, child of `ppid`, with `rlimits` and the
-    /// random stream `rng`.
+    /// random stream `rng`, in process group and session `tid` (init's; a forked
+    /// process takes its parent's: [`Task::copy_process`]).
     pub fn new(tid: u32, ppid: u32, rlimits: Rlimits, rng: Prng) -> Self {
         SignalStruct {
             inner: Mutex::new(SignalInner {
                 threads: vec![tid],
                 ppid,
+                real_parent: ppid,
+                pgrp: tid,
+                session: tid,
                 rlimits,
                 rng,
                 ..SignalInner::default()
@@ -125,7 +152,35 @@ impl SignalStruct {
     pub fn threads(&self) -> Vec<u32> {
         self.inner.lock().threads.clone()
     }
+
+    /// The process group id (`task_pgrp_vnr()`).
+    pub fn pgrp(&self) -> u32 {
+        self.inner.lock().pgrp
+    }
+
+    /// The session id (`task_session_vnr()`).
+    pub fn session(&self) -> u32 {
+        self.inner.lock().session
+    }
+
+    /// The parent thread (`real_parent`'s tid).
+    pub fn real_parent(&self) -> u32 {
+        self.inner.lock().real_parent
+    }
+
+    /// Makes thread `tid` of process `tgid` the group's parent (`real_parent`).
+    pub fn set_parent(&self, tgid: u32, tid: u32) {
+        let mut g = self.inner.lock();
+        g.ppid = tgid;
+        g.real_parent = tid;
+    }
 }
+
+/// `SUID_DUMP_USER` (`include/linux/sched/coredump.h`): the default dumpable mode.
+pub const SUID_DUMP_USER: u8 = 1;
+
+/// Bytes of a task's name (`TASK_COMM_LEN`), the terminating NUL included.
+pub const TASK_COMM_LEN: usize = 16;
 
 /// A task (`struct task_struct`): one thread of execution with its own registers,
 /// blocked mask, private signal queue, `clear_child_tid` and robust list, and handles on
@@ -173,6 +228,36 @@ pub struct Task {
     pub sigreturn_trampoline: u64,
     /// Harts of the machine (`nr_cpu_ids`: `sched_getaffinity`'s mask).
     pub nr_cpus: usize,
+    /// The task's name (`task->comm`): NUL-padded, at most 15 bytes of name. Copied by
+    /// `clone`, set from the file name by `execve` and by `PR_SET_NAME`.
+    pub comm: [u8; TASK_COMM_LEN],
+    /// `pdeath_signal` (`PR_SET_PDEATHSIG`): sent to this task's process when its parent
+    /// thread exits; 0: none. Not inherited by `clone`.
+    pub pdeath_signal: u8,
+    /// `PF_FORKNOEXEC`: created by `clone` and has not called `execve` (`setpgid` on a
+    /// child that has exec'd is `EACCES`).
+    pub forknoexec: bool,
+    /// `no_new_privs` (`PR_SET_NO_NEW_PRIVS`): inherited by `clone`, kept across `execve`.
+    pub no_new_privs: bool,
+}
+
+impl Task {
+    /// The task's name as `/proc/<pid>/comm` shows it: the bytes up to the NUL.
+    pub fn comm(&self) -> &[u8] {
+        let n = self
+            .comm
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(TASK_COMM_LEN);
+        &self.comm[..n]
+    }
+
+    /// `__set_task_comm()`: the name becomes `name` cut to `TASK_COMM_LEN - 1` bytes.
+    pub fn set_comm(&mut self, name: &[u8]) {
+        self.comm = [0; TASK_COMM_LEN];
+        let n = name.len().min(TASK_COMM_LEN - 1);
+        self.comm[..n].copy_from_slice(&name[..n]);
+    }
 }
 
 /// What `clone()` shares between the caller and the new task: `copy_process()`'s
@@ -201,6 +286,10 @@ impl Task {
         stdio: Arc<HostStreams>,
     ) -> Self {
         let fs = ProcessFs::new(&vfs, &stdio);
+        let signal = SignalStruct::new(pid, 0, Rlimits::default(), Prng::new(config.seed));
+        // The first process leads its own session and process group, as a container's
+        // init does (it is started by `setsid`).
+        signal.lock().leader = true;
         Self {
             tid: pid,
             tgid: pid,
@@ -213,12 +302,7 @@ impl Task {
             stdio,
             signals: SignalState::default(),
             pending: Vec::new(),
-            signal: Arc::new(SignalStruct::new(
-                pid,
-                0,
-                Rlimits::default(),
-                Prng::new(config.seed),
-            )),
+            signal: Arc::new(signal),
             time: match config.sched {
                 crate::config::SchedMode::Parallel => TimeSource::Host {
                     start: std::time::Instant::now(),
@@ -232,6 +316,10 @@ impl Task {
             robust_list: (0, 0),
             sigreturn_trampoline: 0,
             nr_cpus: config.harts.clamp(1, crate::config::MAX_HARTS),
+            comm: [0; TASK_COMM_LEN],
+            pdeath_signal: 0,
+            forknoexec: false,
+            no_new_privs: false,
         }
     }
 
@@ -282,6 +370,16 @@ impl Task {
             let mut g = self.signal.lock();
             let rng = Prng::new(g.rng.next_u64());
             let s = SignalStruct::new(tid, self.tgid, g.rlimits.clone(), rng);
+            // copy_process(): the new process joins the caller's process group and
+            // session (`init_task_pid(p, PIDTYPE_PGID, task_pgrp(current))`) and is
+            // dumpable as the caller's mm is (dup_mm() copies mm->flags).
+            {
+                let mut c = s.lock();
+                c.real_parent = self.tid;
+                c.pgrp = g.pgrp;
+                c.session = g.session;
+                c.dumpable = g.dumpable;
+            }
             drop(g);
             Arc::new(s)
         };
@@ -304,6 +402,11 @@ impl Task {
             robust_list: (0, 0),
             sigreturn_trampoline: self.sigreturn_trampoline,
             nr_cpus: self.nr_cpus,
+            comm: self.comm,
+            // copy_process(): "p->pdeath_signal = 0"; PF_FORKNOEXEC set.
+            pdeath_signal: 0,
+            forknoexec: true,
+            no_new_privs: self.no_new_privs,
         }
     }
 
@@ -416,6 +519,12 @@ mod tests {
             .unwrap();
         let child = parent.copy_process(3, CloneShare::default(), MmUsers::new(copy), ctx, false);
         assert_eq!((child.tgid, child.signal.ppid()), (3, 1));
+        assert_eq!(child.signal.real_parent(), 1, "the thread that forked");
+        assert_eq!(
+            (child.signal.pgrp(), child.signal.session()),
+            (1, 1),
+            "fork inherits the process group and session"
+        );
         assert_eq!(child.signal.threads(), vec![3]);
         assert_eq!(
             parent.signal.threads(),

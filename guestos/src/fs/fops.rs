@@ -525,7 +525,7 @@ mod tests {
     }
 
     fn pipe() -> (Arc<OpenFile>, Arc<OpenFile>) {
-        let (r, w) = Pipe::new_pair(7, Timespec::default());
+        let (r, w) = Pipe::new_pair(7, Timespec::default(), None);
         (
             OpenFile::new(FileTarget::Pipe(r), O_RDONLY),
             OpenFile::new(FileTarget::Pipe(w), O_WRONLY),

@@ -43,6 +43,10 @@ pub enum ProcFile {
     Maps,
     /// `/proc/<pid>/pagemap` (`proc_pagemap_operations`): 8 bytes per virtual page.
     Pagemap,
+    /// `/proc/<pid>/stat` (`proc_tgid_stat()`): the process's status line.
+    Stat,
+    /// `/proc/<pid>/comm` (`comm_show()`): the task's name and a newline.
+    Comm,
 }
 
 impl ProcFile {
@@ -52,21 +56,31 @@ impl ProcFile {
             ProcFile::Mem => "mem",
             ProcFile::Maps => "maps",
             ProcFile::Pagemap => "pagemap",
+            ProcFile::Stat => "stat",
+            ProcFile::Comm => "comm",
         }
     }
 
     /// Its permission bits (`fs/proc/base.c` `tgid_base_stuff[]`: `REG("mem", S_IRUSR |
-    /// S_IWUSR, …)`, `REG("maps", S_IRUGO, …)`, `REG("pagemap", S_IRUSR, …)`).
+    /// S_IWUSR, …)`, `REG("maps", S_IRUGO, …)`, `REG("pagemap", S_IRUSR, …)`,
+    /// `ONE("stat", S_IRUGO, …)`; `comm` is `S_IRUGO|S_IWUSR` in Linux, read-only here).
     pub fn perm(self) -> u32 {
         match self {
             ProcFile::Mem => 0o600,
             ProcFile::Maps => 0o444,
             ProcFile::Pagemap => 0o400,
+            ProcFile::Stat | ProcFile::Comm => 0o444,
         }
     }
 
     /// Every per-task file, in directory order.
-    pub const ALL: [ProcFile; 3] = [ProcFile::Maps, ProcFile::Mem, ProcFile::Pagemap];
+    pub const ALL: [ProcFile; 5] = [
+        ProcFile::Comm,
+        ProcFile::Maps,
+        ProcFile::Mem,
+        ProcFile::Pagemap,
+        ProcFile::Stat,
+    ];
 }
 
 /// Whose file a `/proc` entry is.

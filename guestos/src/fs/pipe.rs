@@ -1,11 +1,18 @@
-//! Anonymous pipes (fs/pipe.c): a ring of [`PIPE_DEF_BUFFERS`] page-sized buffers
-//! (`struct pipe_buffer`), `PIPE_BUF` atomicity, `EPIPE` without readers, end-of-file
-//! without writers, and a would-block outcome for the scheduler.
+//! Anonymous pipes (fs/pipe.c): a ring of page-sized buffers (`struct pipe_buffer`),
+//! [`PIPE_DEF_BUFFERS`] slots unless `F_SETPIPE_SZ` changes it ([`Pipe::set_size`]),
+//! `PIPE_BUF` atomicity, `EPIPE` without readers, end-of-file without writers, and a
+//! would-block outcome for the scheduler.
 //!
 //! A buffer holds its bytes in one of two kinds of page, as Linux's `pipe_buf_operations`
 //! distinguish them:
 //! - a page the pipe owns (`anon_pipe_buf_ops`), filled by `write()`; small writes merge
-//!   into the last one while it has room (`PIPE_BUF_FLAG_CAN_MERGE`);
+//!   into the last one while it has room (`PIPE_BUF_FLAG_CAN_MERGE`). It is a guest frame
+//!   from the page allocator (`pipe_write()`'s `alloc_page(GFP_HIGHUSER |
+//!   __GFP_ACCOUNT)`), so the guest's RAM bounds what its pipes hold; it goes back to
+//!   the allocator when the buffer has been read or the pipe is freed. A write that
+//!   finds no free frame (after reclaim) stops there: it returns what it wrote, or
+//!   `ENOMEM` if nothing. A file system without guest RAM (unit tests) keeps these pages
+//!   in host memory;
 //! - a page someone else owns, of which the buffer holds a reference
 //!   (`user_page_pipe_buf_ops`): what `vmsplice()` puts in the pipe, a user page taken
 //!   with `get_user_pages_fast()`. The reader copies out of that page when it reads, so
@@ -20,6 +27,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::mm::{Pfn, PhysMem};
 use crate::sync::Mutex;
 
 use super::fops::{partial, FileCtx, FileOperations, Kiocb, PollMask, WriteSource};
@@ -37,8 +45,11 @@ pub const PIPE_BUF: usize = 4096;
 pub const PIPE_DEF_BUFFERS: usize = 16;
 /// Size of one buffer's page.
 const PIPE_PAGE: usize = 4096;
-/// The pipe's capacity in bytes (`F_GETPIPE_SZ`): `PIPE_DEF_BUFFERS` pages.
+/// A new pipe's capacity in bytes (`F_GETPIPE_SZ`): `PIPE_DEF_BUFFERS` pages.
 pub const PIPE_CAPACITY: usize = PIPE_DEF_BUFFERS * PIPE_PAGE;
+/// The largest size `F_SETPIPE_SZ` can ask for (`round_pipe_size()`: above `1 << 31`
+/// the size is 0, `EINVAL`), in bytes.
+const PIPE_SIZE_MAX: u32 = 1 << 31;
 
 /// A page a pipe buffer refers to instead of owning it: the reference `vmsplice()` took
 /// on a user page. Dropping it releases that reference (`put_page()`).
@@ -52,9 +63,86 @@ pub trait PipePage: Send + Sync + fmt::Debug {
 #[derive(Debug)]
 enum BufPage {
     /// The pipe's own page (`anon_pipe_buf_ops`).
-    Anon(Box<[u8; PIPE_PAGE]>),
+    Anon(AnonPage),
     /// A referenced page (`user_page_pipe_buf_ops`).
     Ref(Box<dyn PipePage>),
+}
+
+/// A page the pipe owns: a guest frame holding the pipe's one reference, put back
+/// (`put_page()`) when dropped; or, without guest RAM, host memory.
+#[derive(Debug)]
+enum AnonPage {
+    /// A frame of `phys`.
+    Frame { phys: Arc<PhysMem>, pfn: Pfn },
+    /// Host memory (a file system without guest RAM).
+    Host(Box<[u8; PIPE_PAGE]>),
+}
+
+impl AnonPage {
+    /// `alloc_page(GFP_HIGHUSER | __GFP_ACCOUNT)` from `phys` (with reclaim), or a host
+    /// page without it; `None` when guest RAM is exhausted.
+    fn alloc(phys: Option<&Arc<PhysMem>>) -> Option<AnonPage> {
+        match phys {
+            Some(phys) => Some(AnonPage::Frame {
+                phys: Arc::clone(phys),
+                pfn: phys.alloc_page(false)?,
+            }),
+            None => Some(AnonPage::Host(Box::new([0; PIPE_PAGE]))),
+        }
+    }
+
+    /// Copies `buf.len()` bytes at `offset` out of the page; `false` if out of range.
+    fn read(&self, offset: usize, buf: &mut [u8]) -> bool {
+        if offset + buf.len() > PIPE_PAGE {
+            return false;
+        }
+        match self {
+            AnonPage::Frame { phys, pfn } => pfn
+                .pa()
+                .checked_add(offset as u64)
+                .is_some_and(|pa| phys.ram.read_bytes(pa, buf).is_ok()),
+            AnonPage::Host(p) => match p.get(offset..offset + buf.len()) {
+                Some(src) => {
+                    buf.copy_from_slice(src);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// Fills `len` bytes at `offset` from `source` (which fills a slice).
+    ///
+    /// # Errors
+    /// `source`'s; `EFAULT` if out of range.
+    fn fill(
+        &mut self,
+        offset: usize,
+        len: usize,
+        source: impl FnOnce(&mut [u8]) -> KResult<()>,
+    ) -> KResult<()> {
+        if offset + len > PIPE_PAGE {
+            return Err(Errno::EFAULT);
+        }
+        match self {
+            AnonPage::Frame { phys, pfn } => {
+                let mut tmp = [0u8; PIPE_PAGE];
+                let tmp = &mut tmp[..len];
+                source(tmp)?;
+                let pa = pfn.pa().checked_add(offset as u64).ok_or(Errno::EFAULT)?;
+                phys.ram.write_bytes(pa, tmp).map_err(|_| Errno::EFAULT)
+            }
+            AnonPage::Host(p) => source(p.get_mut(offset..offset + len).ok_or(Errno::EFAULT)?),
+        }
+    }
+}
+
+impl Drop for AnonPage {
+    fn drop(&mut self) {
+        if let AnonPage::Frame { phys, pfn } = self {
+            phys.put_page(*pfn);
+        }
+    }
 }
 
 /// One slot of the ring (`struct pipe_buffer`): `len` bytes at `offset` in its page.
@@ -74,28 +162,30 @@ impl PipeBuffer {
     /// Copies `out.len()` bytes from the start of the buffer's data.
     fn copy_out(&self, out: &mut [u8]) -> bool {
         match &self.page {
-            BufPage::Anon(p) => match p.get(self.offset..self.offset + out.len()) {
-                Some(src) => {
-                    out.copy_from_slice(src);
-                    true
-                }
-                None => false,
-            },
+            BufPage::Anon(p) => p.read(self.offset, out),
             BufPage::Ref(p) => p.read(self.offset, out),
         }
     }
 }
 
 struct PipeInner {
+    /// The buffers in use, oldest first (the ring's occupied slots: host memory for a
+    /// slot only while it holds a page).
     bufs: VecDeque<PipeBuffer>,
+    /// `pipe->max_usage`: how many slots the ring has ([`PIPE_DEF_BUFFERS`], or what
+    /// `F_SETPIPE_SZ` set).
+    max_usage: usize,
     readers: usize,
     writers: usize,
+    /// Where the pipe's own pages come from (`None`: host memory).
+    phys: Option<Arc<PhysMem>>,
 }
 
 impl fmt::Debug for PipeInner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipeInner")
             .field("buffers", &self.bufs.len())
+            .field("max_usage", &self.max_usage)
             .field("readers", &self.readers)
             .field("writers", &self.writers)
             .finish()
@@ -105,7 +195,7 @@ impl fmt::Debug for PipeInner {
 impl PipeInner {
     /// `pipe_full()`.
     fn full(&self) -> bool {
-        self.bufs.len() >= PIPE_DEF_BUFFERS
+        self.bufs.len() >= self.max_usage
     }
 }
 
@@ -234,15 +324,18 @@ impl Drop for PipeEnd {
 }
 
 impl Pipe {
-    /// A new pipe numbered `id` (also its inode number), returning its read and write ends.
-    pub fn new_pair(id: u64, now: Timespec) -> (PipeEnd, PipeEnd) {
+    /// A new pipe numbered `id` (also its inode number) whose pages come from `phys`
+    /// (`None`: host memory), returning its read and write ends.
+    pub fn new_pair(id: u64, now: Timespec, phys: Option<Arc<PhysMem>>) -> (PipeEnd, PipeEnd) {
         let pipe = Arc::new(Pipe {
             id,
             created: now,
             inner: Mutex::new(PipeInner {
                 bufs: VecDeque::new(),
+                max_usage: PIPE_DEF_BUFFERS,
                 readers: 1,
                 writers: 1,
+                phys,
             }),
             rd_wait: Arc::default(),
             wr_wait: Arc::default(),
@@ -295,9 +388,45 @@ impl Pipe {
         mask
     }
 
-    /// Buffers in use (of [`PIPE_DEF_BUFFERS`]).
+    /// Buffers in use (of [`Pipe::size`] / page size).
     pub fn buffers_used(&self) -> usize {
         self.inner.lock().bufs.len()
+    }
+
+    /// The capacity in bytes (`F_GETPIPE_SZ`: `pipe->max_usage * PAGE_SIZE`).
+    pub fn size(&self) -> usize {
+        self.inner.lock().max_usage * PIPE_PAGE
+    }
+
+    /// `F_SETPIPE_SZ` (`pipe_set_size()`): the ring gets `round_pipe_size(arg)` / page
+    /// size slots — `arg` rounded up to a power-of-two number of pages, at least one —
+    /// and the new capacity in bytes is returned. The caller is root (`CAP_SYS_RESOURCE`),
+    /// so neither `/proc/sys/fs/pipe-max-size` nor the per-user limits apply; the slots
+    /// cost host memory only while they hold a page (a guest frame).
+    ///
+    /// # Errors
+    /// `EINVAL` for `arg` above `1 << 31`; `EBUSY` if the buffers in use do not fit in the
+    /// new ring (`pipe_resize_ring()`).
+    pub fn set_size(&self, arg: u32) -> KResult<usize> {
+        // round_pipe_size().
+        let size = match arg {
+            a if a > PIPE_SIZE_MAX => return Err(Errno::EINVAL),
+            a if (a as usize) < PIPE_PAGE => PIPE_PAGE,
+            a => (a as usize).next_power_of_two(),
+        };
+        let nr_slots = size / PIPE_PAGE;
+        let mut g = self.inner.lock();
+        if nr_slots < g.bufs.len() {
+            return Err(Errno::EBUSY);
+        }
+        let grew = nr_slots > g.max_usage;
+        g.max_usage = nr_slots;
+        drop(g);
+        // pipe_resize_ring(): "This might have made more room for writers".
+        if grew {
+            self.wr_wait.wake_up();
+        }
+        Ok(size)
     }
 
     /// `pipe_read()`: reads up to `max` bytes buffer by buffer from the oldest, handing
@@ -432,8 +561,7 @@ impl PipeInner {
                 let end = last.offset + last.len;
                 if let (true, BufPage::Anon(page)) = (last.can_merge, &mut last.page) {
                     if end + chars <= PIPE_PAGE {
-                        let dst = page.get_mut(end..end + chars).unwrap_or_default();
-                        source(0, dst)?;
+                        page.fill(end, chars, |dst| source(0, dst))?;
                         last.len += chars;
                         done = chars;
                     }
@@ -452,8 +580,11 @@ impl PipeInner {
                 });
             }
             let n = (len - done).min(PIPE_PAGE);
-            let mut page = Box::new([0u8; PIPE_PAGE]);
-            if let Err(e) = source(done, &mut page[..n]) {
+            // pipe_write(): "ret = ret ? : -ENOMEM" when no page can be had.
+            let Some(mut page) = AnonPage::alloc(g.phys.as_ref()) else {
+                return Ok(partial(done, Errno::ENOMEM)?);
+            };
+            if let Err(e) = page.fill(0, n, |dst| source(done, dst)) {
                 return Ok(partial(done, e)?);
             }
             g.bufs.push_back(PipeBuffer {
@@ -551,6 +682,12 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A pipe whose pages are frames of a fresh 1 MiB of guest RAM.
+    fn pair(id: u64) -> (PipeEnd, PipeEnd) {
+        let phys = crate::mm::test_support::phys(1);
+        Pipe::new_pair(id, Timespec::default(), Some(phys))
+    }
+
     fn read_all(p: &Pipe, max: usize) -> IoResult<Vec<u8>> {
         let mut out = Vec::new();
         p.read_with(max, true, &mut |d| {
@@ -562,7 +699,7 @@ mod tests {
 
     #[test]
     fn fifo_order_eof_and_epipe() {
-        let (r, w) = Pipe::new_pair(5, Timespec::default());
+        let (r, w) = pair(5);
         assert_eq!(w.pipe().write(b"hello ", false), Ok(6));
         assert_eq!(w.pipe().write(b"world", false), Ok(5));
         assert_eq!(w.pipe().buffers_used(), 1, "small writes merge");
@@ -586,7 +723,7 @@ mod tests {
             b"",
             "EOF once the writer is gone"
         );
-        let (r2, w2) = Pipe::new_pair(6, Timespec::default());
+        let (r2, w2) = pair(6);
         assert_eq!(w2.pipe().write(b"", false), Ok(0), "a null write succeeds");
         drop(r2);
         assert_eq!(
@@ -598,7 +735,7 @@ mod tests {
 
     #[test]
     fn capacity_is_sixteen_buffers_and_small_writes_are_atomic() {
-        let (r, w) = Pipe::new_pair(1, Timespec::default());
+        let (r, w) = pair(1);
         let big = vec![7u8; PIPE_CAPACITY - 100];
         assert_eq!(w.pipe().write(&big, false), Ok(PIPE_CAPACITY - 100));
         assert_eq!(w.pipe().buffers_used(), PIPE_DEF_BUFFERS);
@@ -638,7 +775,7 @@ mod tests {
         );
         assert_eq!(w.pipe().write(b"x", true), Ok(1), "one slot free again");
         // A fault in the source part-way through a large write: the pages copied stay.
-        let (r2, w2) = Pipe::new_pair(2, Timespec::default());
+        let (r2, w2) = pair(2);
         let n = w2.pipe().write_with(3 * PIPE_PAGE, true, &mut |off, _| {
             if off >= 2 * PIPE_PAGE {
                 Err(Errno::EFAULT)
@@ -660,7 +797,7 @@ mod tests {
                 wake_q: Arc::clone(&k),
             })
         };
-        let (r, w) = Pipe::new_pair(9, Timespec::default());
+        let (r, w) = pair(9);
         let pipe = Arc::clone(r.pipe());
         sleep(&pipe.rd_wait, 1);
         sleep(&pipe.wr_wait, 2);
@@ -738,7 +875,7 @@ mod tests {
                 released: Arc::clone(&released),
             })
         };
-        let (r, w) = Pipe::new_pair(3, Timespec::default());
+        let (r, w) = pair(3);
         assert_eq!(w.pipe().write(b"ab", true), Ok(2));
         assert_eq!(w.pipe().add_page(page(10), 5, 3, true), Ok(3));
         // A referenced page is never merged into.
@@ -771,5 +908,76 @@ mod tests {
         // Closing the pipe unread releases every buffer's page.
         drop(w);
         assert_eq!(released.load(Ordering::Relaxed), 3 + PIPE_DEF_BUFFERS);
+    }
+
+    #[test]
+    fn f_setpipe_sz_rounds_to_a_power_of_two_of_pages_and_keeps_the_data() {
+        let (r, w) = pair(11);
+        let p = w.pipe();
+        assert_eq!(p.size(), PIPE_CAPACITY);
+        // round_pipe_size(): below a page, a page; otherwise the next power of two.
+        assert_eq!(p.set_size(0), Ok(PIPE_PAGE));
+        assert_eq!(p.set_size(1), Ok(PIPE_PAGE));
+        assert_eq!(p.set_size(4097), Ok(2 * PIPE_PAGE));
+        assert_eq!(p.set_size(3 * 4096), Ok(4 * PIPE_PAGE));
+        assert_eq!(
+            p.set_size(1 << 31),
+            Ok(1 << 31),
+            "root may go past pipe-max-size"
+        );
+        assert_eq!(p.set_size((1 << 31) + 1), Err(Errno::EINVAL));
+        assert_eq!(p.set_size(u32::MAX), Err(Errno::EINVAL));
+        assert_eq!(p.size(), 1 << 31, "a refused size changes nothing");
+        // Three buffers in use: a one- or two-slot ring cannot hold them.
+        p.set_size(4 * 4096).unwrap();
+        assert_eq!(p.write(&[5; 3 * PIPE_PAGE], true), Ok(3 * PIPE_PAGE));
+        assert_eq!(p.set_size(2 * 4096), Err(Errno::EBUSY));
+        assert_eq!(p.size(), 4 * PIPE_PAGE);
+        // Four slots: the fourth page fits, a fifth does not.
+        assert_eq!(p.write(&[6; 2 * PIPE_PAGE], true), Ok(PIPE_PAGE));
+        assert_eq!(p.write(&[7], true), Err(IoError::Errno(Errno::EAGAIN)));
+        let data = read_all(r.pipe(), 4 * PIPE_PAGE).unwrap();
+        assert_eq!(data.len(), 4 * PIPE_PAGE);
+        assert!(data[..3 * PIPE_PAGE].iter().all(|&b| b == 5));
+        assert!(data[3 * PIPE_PAGE..].iter().all(|&b| b == 6));
+        assert_eq!(p.set_size(4096), Ok(PIPE_PAGE), "empty: any size fits");
+    }
+
+    #[test]
+    fn pipe_pages_are_guest_frames_bounded_by_ram_and_freed_when_read_or_closed() {
+        let phys = crate::mm::test_support::phys(1);
+        let free0 = phys.pages.audit().free_frames;
+        let (r, w) = Pipe::new_pair(12, Timespec::default(), Some(Arc::clone(&phys)));
+        w.pipe().set_size(4 << 20).unwrap();
+        // More than RAM: the write stops where the frames run out (pipe_write()'s
+        // alloc_page() failing: the count so far), then ENOMEM.
+        let n = w.pipe().write(&vec![9u8; 2 << 20], true).unwrap();
+        assert!(n > 0 && n < (1 << 20), "{n} bytes in 1 MiB of RAM");
+        assert_eq!(n % PIPE_PAGE, 0);
+        assert_eq!(
+            phys.pages.audit().free_frames,
+            free0 - (n / PIPE_PAGE) as u64
+        );
+        assert_eq!(
+            w.pipe().write(&[1; 10], true),
+            Err(IoError::Errno(Errno::ENOMEM))
+        );
+        // Reading a buffer to its end gives its frame back.
+        assert_eq!(read_all(r.pipe(), PIPE_PAGE).unwrap(), vec![9u8; PIPE_PAGE]);
+        assert_eq!(
+            phys.pages.audit().free_frames,
+            free0 - (n / PIPE_PAGE) as u64 + 1
+        );
+        assert_eq!(
+            w.pipe().write(&[1; 10], true),
+            Ok(10),
+            "a frame is free again"
+        );
+        // The last close frees what is left unread; the allocator's books balance.
+        drop(r);
+        drop(w);
+        let a = phys.pages.audit();
+        assert_eq!(a.free_frames, free0);
+        assert_eq!((a.bad_puts, a.inconsistent_frames), (0, 0));
     }
 }

@@ -7,11 +7,13 @@
 //! (`posix_cpu_timers`' `it[]`). They are kept by tgid: a fork does not inherit them, an
 //! `execve` keeps them, and they go with the process.
 //!
-//! Where it differs from Linux: the CPU time is the scheduler's runtime of the process
-//! ([`super::sched::Fair::group_runtime`]), which does not split user from kernel time,
-//! so `ITIMER_VIRTUAL` counts the kernel time of system calls and faults as `ITIMER_PROF`
-//! does; CPU-time expiry is checked when a hart accounts the process's runtime (each
-//! scheduling point), not at the exact moment. A periodic `ITIMER_REAL` is re-armed when
+//! `ITIMER_PROF`'s clock is the scheduler's runtime of the process
+//! ([`super::sched::Fair::group_runtime`], user and kernel time), `ITIMER_VIRTUAL`'s its
+//! user-mode part ([`super::sched::Fair::group_utime`]): the time from each return to
+//! user mode to the next kernel entry, less the kernel work done on the way without the
+//! kernel lock (priced in cycles; in parallel mode the host time of such a fault stays
+//! counted as user time). Where it differs from Linux: CPU-time expiry is checked when a
+//! hart accounts the process's runtime (each scheduling point), not at the exact moment. A periodic `ITIMER_REAL` is re-armed when
 //! it fires (Linux re-arms when SIGALRM is dequeued: the same period, unless the signal
 //! stays blocked).
 
@@ -123,6 +125,7 @@ impl Kernel<'_> {
     fn itimer_clock(&self, hart: &Hart<'_>, tgid: u32, which: u64) -> u64 {
         match which {
             ITIMER_REAL => self.clock_now(hart).1,
+            ITIMER_VIRTUAL => self.fair.group_utime(tgid),
             _ => self.fair.group_runtime(tgid),
         }
     }
@@ -237,8 +240,9 @@ impl Kernel<'_> {
         if !self.itimers.contains_key(&tgid) {
             return;
         }
+        let utime = self.fair.group_utime(tgid);
         let cputime = self.fair.group_runtime(tgid);
-        self.fire_itimers(hart, Some(tgid), ITIMER_VIRTUAL, cputime);
+        self.fire_itimers(hart, Some(tgid), ITIMER_VIRTUAL, utime);
         self.fire_itimers(hart, Some(tgid), ITIMER_PROF, cputime);
     }
 

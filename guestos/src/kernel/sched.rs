@@ -114,6 +114,8 @@ pub(super) struct Fair {
     entities: BTreeMap<u32, SchedEntity>,
     /// By tgid: CPU time of the thread group, exited threads included, in ns.
     group_runtime: BTreeMap<u32, u64>,
+    /// By tgid: the part of `group_runtime` spent in user mode (`utime`), in ns.
+    group_utime: BTreeMap<u32, u64>,
     /// Per hart: the task it runs.
     curr: Vec<Option<Curr>>,
     /// Per hart: `TIF_NEED_RESCHED` — a wake-up preempted its task.
@@ -131,6 +133,7 @@ impl Fair {
             clock,
             entities: BTreeMap::new(),
             group_runtime: BTreeMap::new(),
+            group_utime: BTreeMap::new(),
             curr: vec![None; harts],
             need_resched: vec![false; harts],
             min_vruntime: 0,
@@ -152,6 +155,22 @@ impl Fair {
     /// CPU time of thread group `tgid` so far, in ns.
     pub(super) fn group_runtime(&self, tgid: u32) -> u64 {
         self.group_runtime.get(&tgid).copied().unwrap_or(0)
+    }
+
+    /// User-mode CPU time of thread group `tgid` so far (`utime`), in ns.
+    pub(super) fn group_utime(&self, tgid: u32) -> u64 {
+        self.group_utime.get(&tgid).copied().unwrap_or(0)
+    }
+
+    /// `account_user_time()`: thread group `tgid` ran `user_ns` in user mode.
+    pub(super) fn account_user(&mut self, tgid: u32, user_ns: u64) {
+        let u = self.group_utime.entry(tgid).or_default();
+        *u = u.saturating_add(user_ns);
+    }
+
+    /// The clock the books are kept on.
+    pub(super) fn clock(&self) -> SchedClock {
+        self.clock
     }
 
     /// The task hart `hart` runs, if any.
@@ -277,6 +296,7 @@ impl Fair {
     /// Forgets thread groups not in `alive` (their CPU time is no longer asked for).
     pub(super) fn retain_groups(&mut self, alive: impl Fn(u32) -> bool) {
         self.group_runtime.retain(|&g, _| alive(g));
+        self.group_utime.retain(|&g, _| alive(g));
     }
 
     /// `pick_next_entity()` among `candidates` (runnable tasks no other hart runs):

@@ -1,6 +1,7 @@
 //! The per-task files of procfs that reach into another process's address space:
 //! `/proc/<pid>/mem` (`fs/proc/base.c`), `/proc/<pid>/maps` and `/proc/<pid>/pagemap`
-//! (`fs/proc/task_mmu.c`), also under `/proc/self` and `/proc/thread-self`.
+//! (`fs/proc/task_mmu.c`), also under `/proc/self` and `/proc/thread-self`; and the
+//! process-table lines `/proc/<pid>/stat` and `comm` ([`stat`]).
 //!
 //! Each has its own [`FileOperations`] (`proc_mem_operations`,
 //! `proc_pid_maps_operations`, `proc_pagemap_operations`, chosen by [`file_operations`]);
@@ -24,6 +25,7 @@
 mod maps;
 mod mem;
 mod pagemap;
+mod stat;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +35,7 @@ pub use pagemap::{
     pagemap_entry, pagemap_read, ProcPagemapFile, PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFRAME_MASK,
     PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP,
 };
+pub use stat::{show_stat, ProcStatFile};
 
 use std::sync::OnceLock;
 
@@ -50,6 +53,10 @@ pub fn file_operations(file: ProcFile, task: ProcTask) -> Box<dyn FileOperations
         ProcFile::Mem => Box::new(ProcMemFile { binding }),
         ProcFile::Maps => Box::new(ProcMapsFile::new(binding)),
         ProcFile::Pagemap => Box::new(ProcPagemapFile { binding }),
+        ProcFile::Stat | ProcFile::Comm => Box::new(ProcStatFile {
+            comm_only: file == ProcFile::Comm,
+            binding,
+        }),
     }
 }
 

@@ -26,8 +26,8 @@ use crate::fs::{
     TimeUpdate, Timespec, Vfs, WriteSource, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT,
     AT_REMOVEDIR, AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, MAX_RW_COUNT,
     O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH,
-    O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF, PIPE_CAPACITY, S_IFBLK, S_IFCHR,
-    S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK,
+    O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
+    S_IFMT, S_IFREG, S_IFSOCK,
 };
 use crate::uaccess::UserAccess;
 
@@ -1260,13 +1260,14 @@ pub fn sys_chdir(
 // ----- descriptors. -----
 
 /// `fcntl(fd, cmd, arg)`: `F_DUPFD`, `F_DUPFD_CLOEXEC`, `F_GETFD`, `F_SETFD`, `F_GETFL`,
-/// `F_SETFL` (only `O_APPEND|O_NONBLOCK|O_ASYNC|O_DIRECT|O_NOATIME` change), and
-/// `F_GETPIPE_SZ`.
+/// `F_SETFL` (only `O_APPEND|O_NONBLOCK|O_ASYNC|O_DIRECT|O_NOATIME` change),
+/// `F_GETPIPE_SZ` and `F_SETPIPE_SZ` ([`Pipe::set_size`]).
 ///
 /// # Errors
 /// `EBADF` (also for most commands on an `O_PATH` descriptor, and `F_GETPIPE_SZ` or
-/// `F_SETPIPE_SZ` on a non-pipe); `EINVAL` for other commands (`F_SETPIPE_SZ` on a pipe
-/// among them: pipes keep their 64 KiB) or `F_DUPFD` beyond the limit; `EMFILE`.
+/// `F_SETPIPE_SZ` on a non-pipe); `EINVAL` for other commands, `F_DUPFD` beyond the
+/// limit or an `F_SETPIPE_SZ` size above 2 GiB; `EBUSY` for a size the pipe's data does
+/// not fit in; `EMFILE`.
 pub fn sys_fcntl(p: &mut ProcessFs, fd: u64, cmd: u64, arg: u64) -> KResult<u64> {
     let fd = fd_arg(fd);
     let cmd = cmd as u32;
@@ -1293,7 +1294,12 @@ pub fn sys_fcntl(p: &mut ProcessFs, fd: u64, cmd: u64, arg: u64) -> KResult<u64>
         F_GETPIPE_SZ | F_SETPIPE_SZ if !matches!(f.target(), FileTarget::Pipe(_)) => {
             Err(Errno::EBADF)
         }
-        F_GETPIPE_SZ => Ok(PIPE_CAPACITY as u64),
+        F_GETPIPE_SZ | F_SETPIPE_SZ => match f.target() {
+            FileTarget::Pipe(end) if cmd == F_GETPIPE_SZ => Ok(end.pipe().size() as u64),
+            // pipe_fcntl()'s `unsigned int arg`.
+            FileTarget::Pipe(end) => Ok(end.pipe().set_size(arg as u32)? as u64),
+            _ => Err(Errno::EBADF),
+        },
         _ => Err(Errno::EINVAL),
     }
 }
@@ -1357,7 +1363,9 @@ pub fn sys_pipe2(
         return Err(Errno::EINVAL);
     }
     p.fds.check_free(2)?;
-    let (r, w) = Pipe::new_pair(vfs.alloc_ino(), vfs.now());
+    // The pipe's pages are guest frames (the page cache's RAM).
+    let phys = vfs.page_cache().map(|c| Arc::clone(c.phys()));
+    let (r, w) = Pipe::new_pair(vfs.alloc_ino(), vfs.now(), phys);
     let status = flags & (O_NONBLOCK | O_DIRECT);
     let cloexec = flags & O_CLOEXEC != 0;
     let rfd = p.fds.alloc(

@@ -7,6 +7,7 @@ pub mod kfile;
 pub mod misc;
 pub mod nr;
 pub mod poll;
+pub mod prctl;
 pub mod process_vm;
 pub mod splice;
 pub mod unlocked;
@@ -310,7 +311,7 @@ pub fn handle(
             ret(Ok(0))
         }
         SYS_membarrier => ret(sys_membarrier(a[0], a[1])),
-        SYS_prctl => ret(Err(Errno::EINVAL)),
+        SYS_prctl => ret(prctl::sys_prctl(p, &mut *mm, a)),
 
         // ---- time ----
         SYS_clock_gettime => {
@@ -404,8 +405,7 @@ pub fn handle(
 /// - `sched_getaffinity(pid, len, mask)` (`kernel/sched/syscalls.c`): `len` must hold
 ///   `nr_cpu_ids` bits and be a multiple of `sizeof(unsigned long)` (`EINVAL`, checked
 ///   before the pid); every hart, one bit each; returns the bytes written,
-///   `min(len, cpumask_size())` = 8;
-/// - `getpgid(pid)` (`kernel/sys.c`): this kernel has one process group, init's (1).
+///   `min(len, cpumask_size())` = 8.
 ///
 /// # Errors
 /// `EINVAL` as above; `ESRCH` when `a[0]` names no task; `EFAULT`.
@@ -432,8 +432,6 @@ pub fn sys_find_task_call(
             user.put_user_u64(a[2], mask)?;
             ret(Ok(8))
         }
-        SYS_getpgid if found => ret(Ok(u64::from(crate::kernel::INIT_PID))),
-        SYS_getpgid => Err(Errno::ESRCH),
         _ => Err(Errno::ENOSYS),
     }
 }

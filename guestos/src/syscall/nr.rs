@@ -88,6 +88,7 @@ syscalls! {
     SYS_rt_sigreturn = 139,
     SYS_setpgid = 154,
     SYS_getpgid = 155,
+    SYS_getsid = 156,
     SYS_setsid = 157,
     SYS_uname = 160,
     SYS_getrlimit = 163,

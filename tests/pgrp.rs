@@ -1,0 +1,134 @@
+//! Process groups, sessions and prctl (issue 10): `pgrp linux`, the part of the `pgrp`
+//! guest qemu-user cannot be the oracle of because it needs an `execve` (qemu-user runs a
+//! riscv64 image only through binfmt_misc) or dirtybit's `/proc/<pid>/stat`. The qemu-
+//! comparable part is `tests/differential.rs`'s `pgrp`; here the same run must print it
+//! too, then Linux's answers spelled out: `sys_setpgid()` refuses a child that has called
+//! `execve` (`PF_FORKNOEXEC` clear: `EACCES`), `begin_new_exec()` names the task after
+//! the file (`kbasename("/proc/self/exe")` = "exe"), and `do_task_stat()` shows the
+//! process group and session the child inherited, no terminal (`tty_nr` 0, `tpgid` -1).
+
+mod common;
+
+use common::*;
+use dirtybit::RunOptions;
+
+#[test]
+fn setpgid_after_exec_comm_and_proc_stat_follow_linux() {
+    let qemu_part = String::from_utf8(expected("pgrp").0).unwrap();
+    let qemu_part = qemu_part
+        .strip_suffix("session child: exit 0\n")
+        .expect("the reference ends with the session child's status");
+    for (label, opts) in [
+        ("1 hart", RunOptions::default()),
+        (
+            "4 harts deterministic",
+            RunOptions {
+                harts: 4,
+                sched: "deterministic".into(),
+                seed: 5,
+                ..RunOptions::default()
+            },
+        ),
+    ] {
+        let o = run_with(&opts, &image("pgrp"), &["linux".to_string()]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.code, 0, "{label}: {out}");
+        let linux_part = out
+            .strip_prefix(qemu_part)
+            .unwrap_or_else(|| panic!("{label}: the qemu-comparable part differs:\n{out}"));
+        assert_eq!(
+            linux_part,
+            "setpgid(child that has exec'd, 0): EACCES\n\
+             setpgid(child that has exec'd, own group): EACCES\n\
+             comm after exec: exe\n\
+             stat: fields 8, comm (exe), ppid ok yes, pgrp ok yes, session ok yes, tty 0, tpgid -1\n\
+             exec'd child: exit 0\n\
+             session child: exit 0\n",
+            "{label}"
+        );
+    }
+}
+
+/// `ITIMER_VIRTUAL` counts user time only, `ITIMER_PROF` user and system time: `pgrp
+/// itimer` arms both with a 1 ms period, then spins in `read()` of /dev/zero until 40
+/// SIGPROF ticks (fewer than half as many SIGVTALRM ticks: the time is the kernel's),
+/// then in user-mode arithmetic until 40 SIGVTALRM ticks (SIGPROF within a quarter of
+/// that). With one clock for both timers the first relation fails (about 40 and 40).
+#[test]
+fn itimer_virtual_counts_user_time_and_itimer_prof_both() {
+    for (label, opts) in [
+        ("parallel", RunOptions::default()),
+        (
+            "parallel 2 harts",
+            RunOptions {
+                harts: 2,
+                ..RunOptions::default()
+            },
+        ),
+        (
+            "deterministic",
+            RunOptions {
+                sched: "deterministic".into(),
+                seed: 1,
+                ..RunOptions::default()
+            },
+        ),
+    ] {
+        let o = run_with(&opts, &image("pgrp"), &["itimer".to_string()]);
+        let counts = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "busy in system calls: SIGVTALRM fewer than half the SIGPROF ticks: yes\n\
+             busy in user mode: SIGPROF and SIGVTALRM ticks within a quarter of each other: yes\n",
+            "{label}: {counts}"
+        );
+        assert_eq!(o.code, 0, "{label}");
+    }
+}
+
+/// Pipe buffers are guest frames (issue 10: they were host memory outside `--mem`): `pgrp
+/// pipes` fills 1 MiB pipes (`F_SETPIPE_SZ`) until guest RAM is used up — the write that
+/// meets the end returns a short count, the next one `ENOMEM` (`pipe_write()` when
+/// `alloc_page()` fails) — then reads one pipe and writes again. The frames go back to
+/// the allocator as they are read and when the pipes are closed: the page audit at
+/// teardown is clean.
+#[test]
+fn pipes_filled_beyond_guest_ram_fail_with_enomem_and_free_their_frames() {
+    for (label, opts) in [
+        (
+            "16 MiB",
+            RunOptions {
+                mem_bytes: 16 << 20,
+                ..RunOptions::default()
+            },
+        ),
+        (
+            "48 MiB, 2 harts deterministic",
+            RunOptions {
+                mem_bytes: 48 << 20,
+                harts: 2,
+                sched: "deterministic".into(),
+                seed: 2,
+                ..RunOptions::default()
+            },
+        ),
+    ] {
+        let o = run_with(&opts, &image("pgrp"), &["pipes".to_string()]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "filling pipes beyond RAM: a short write, then ENOMEM\n\
+             more than 4 MiB went into pipes first: yes\n\
+             a short write came first: yes\n\
+             with one pipe read, a write goes in again: yes\n",
+            "{label}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.code, 0, "{label}");
+        let k = &o.report.kernel;
+        assert_eq!(
+            (k.frames_leaked, k.page_audit_errors),
+            (0, 0),
+            "{label}: page audit after teardown"
+        );
+    }
+}
