@@ -311,7 +311,7 @@ pub fn handle(
             ret(Ok(0))
         }
         SYS_membarrier => ret(sys_membarrier(a[0], a[1])),
-        SYS_prctl => ret(prctl::sys_prctl(p, &mut *mm, a)),
+        SYS_prctl => ret(prctl::sys_prctl(p, u, a)),
 
         // ---- time ----
         SYS_clock_gettime => {
