@@ -338,6 +338,9 @@ struct HartTally {
     syscalls: u64,
     /// Their kernel work, priced ([`price_kernel_work`]).
     kernel_cycles: u64,
+    /// Their kernel work in host time, ns: system time for the parallel mode's clock
+    /// ([`Kernel::account_user_time`]).
+    kernel_host_ns: u64,
     kernel_events: KernelEventCounts,
     /// Descriptions that `close`/`dup3` without the kernel lock took out of a table and
     /// whose release is the kernel's (a pipe end's wakes the other end): released when
@@ -396,7 +399,10 @@ fn run_user(
         match exit {
             Exit::PageFault { va, access } => {
                 let va = va.raw();
-                let Some(result) = unlocked_fault(hart, u, va, access, tally) else {
+                let start = Instant::now();
+                let result = unlocked_fault(hart, u, va, access, tally);
+                tally.kernel_host_ns += start.elapsed().as_nanos() as u64;
+                let Some(result) = result else {
                     return KernelEntry::Exit(exit);
                 };
                 if !(result.is_ok() && may_resume(u, hart)) {
@@ -404,7 +410,10 @@ fn run_user(
                 }
             }
             Exit::Ecall => {
-                if unlocked_syscall(hart, u, tally).is_none() {
+                let start = Instant::now();
+                let served = unlocked_syscall(hart, u, tally);
+                tally.kernel_host_ns += start.elapsed().as_nanos() as u64;
+                if served.is_none() {
                     return KernelEntry::Exit(exit);
                 }
                 if !tally.deferred_fput.is_empty() || !may_resume(u, hart) {
@@ -1098,9 +1107,13 @@ impl Kernel<'_> {
             return;
         };
         let now = self.fair.now(hart.stats().cycles);
+        let cputimer = self.on_hart[self.this]
+            .and_then(|tid| self.group_of(tid))
+            .is_some_and(|tgid| self.cputimers_armed(tgid));
         tick.arm_slice(
             self.this,
             to_user.then(|| self.fair.slice_left_ns(self.this, now)),
+            cputimer,
             self.fair.nr_waiting(),
         );
         let (_, mono) = self.clock_now(hart);
@@ -1429,12 +1442,12 @@ impl Kernel<'_> {
     }
 
     /// `account_user_time()`: task `tid` was in user mode for `ran_ns` (the time since it
-    /// returned to user mode), less the kernel work `tally` counts there, priced in
-    /// cycles (one per ns on the deterministic clock; the host clock has no price for it).
+    /// returned to user mode), less the kernel work `tally` counts there: priced in
+    /// cycles on the deterministic clock (one per ns), in host time on the host clock.
     fn account_user_time(&mut self, tid: u32, ran_ns: u64, tally: &HartTally) {
         let kernel_ns = match self.fair.clock() {
             sched::SchedClock::Cycles => tally.kernel_cycles,
-            sched::SchedClock::Host(_) => 0,
+            sched::SchedClock::Host(_) => tally.kernel_host_ns,
         };
         if let Some(tgid) = self.group_of(tid) {
             self.fair

@@ -11,9 +11,10 @@
 //! ([`super::sched::Fair::group_runtime`], user and kernel time), `ITIMER_VIRTUAL`'s its
 //! user-mode part ([`super::sched::Fair::group_utime`]): the time from each return to
 //! user mode to the next kernel entry, less the kernel work done on the way without the
-//! kernel lock (priced in cycles; in parallel mode the host time of such a fault stays
-//! counted as user time). Where it differs from Linux: CPU-time expiry is checked when a
-//! hart accounts the process's runtime (each scheduling point), not at the exact moment. A periodic `ITIMER_REAL` is re-armed when
+//! kernel lock (faults and system calls: priced in cycles in deterministic mode, timed
+//! on the host in parallel mode). Where it differs from Linux: CPU-time expiry is checked
+//! when a hart accounts the process's runtime (each scheduling point), not at the exact
+//! moment. A periodic `ITIMER_REAL` is re-armed when
 //! it fires (Linux re-arms when SIGALRM is dequeued: the same period, unless the signal
 //! stays blocked).
 
@@ -121,6 +122,14 @@ impl OldItimerval {
 }
 
 impl Kernel<'_> {
+    /// Process `tgid` has `ITIMER_VIRTUAL` or `ITIMER_PROF` armed: the parallel mode's
+    /// tick then brings its hart to the kernel every tick to fire them.
+    pub(super) fn cputimers_armed(&self, tgid: u32) -> bool {
+        self.itimers.get(&tgid).is_some_and(|t| {
+            t[ITIMER_VIRTUAL as usize].expires_ns != 0 || t[ITIMER_PROF as usize].expires_ns != 0
+        })
+    }
+
     /// Now on the clock of interval timer `which` of process `tgid`, in ns.
     fn itimer_clock(&self, hart: &Hart<'_>, tgid: u32, which: u64) -> u64 {
         match which {

@@ -360,6 +360,10 @@ pub(super) struct Tick {
     resched_at: Vec<AtomicU64>,
     /// When the earliest timer (sleeper, interval timer) is due.
     timer_at: AtomicU64,
+    /// Per hart: its task's process has a CPU-time interval timer armed
+    /// (`ITIMER_VIRTUAL`/`ITIMER_PROF`), checked at every tick as Linux's
+    /// `update_process_times()` → `run_posix_cpu_timers()` checks the current task's.
+    cputimer: Vec<AtomicBool>,
     /// Runnable tasks no hart runs, as of the last time a hart left the kernel lock: a
     /// slice ends with a kick only if some task waits for it (`check_preempt_tick()`
     /// preempts only for another task).
@@ -375,6 +379,7 @@ impl Tick {
             start: Instant::now(),
             resched_at: (0..harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
             timer_at: AtomicU64::new(u64::MAX),
+            cputimer: (0..harts).map(|_| AtomicBool::new(false)).collect(),
             waiting: AtomicUsize::new(0),
             done: AtomicBool::new(false),
         }
@@ -386,13 +391,22 @@ impl Tick {
     }
 
     /// Hart `hart`'s task has `left_ns` of its slice left as it goes to user mode
-    /// (`None`: no slice to end, e.g. the hart goes idle), and `waiting` runnable tasks
-    /// wait for a hart.
-    pub(super) fn arm_slice(&self, hart: usize, left_ns: Option<u64>, waiting: usize) {
+    /// (`None`: no slice to end, e.g. the hart goes idle), its process has a CPU-time
+    /// interval timer armed (`cputimer`), and `waiting` runnable tasks wait for a hart.
+    pub(super) fn arm_slice(
+        &self,
+        hart: usize,
+        left_ns: Option<u64>,
+        cputimer: bool,
+        waiting: usize,
+    ) {
         self.waiting.store(waiting, Ordering::SeqCst);
         if let Some(at) = self.resched_at.get(hart) {
             let when = left_ns.map_or(u64::MAX, |l| self.now_ns().saturating_add(l));
             at.store(when, Ordering::SeqCst);
+        }
+        if let Some(c) = self.cputimer.get(hart) {
+            c.store(cputimer && left_ns.is_some(), Ordering::SeqCst);
         }
     }
 
@@ -408,7 +422,8 @@ impl Tick {
     }
 
     /// The tick thread: every [`TICK`], kicks each hart whose slice has ended if a task
-    /// waits for a hart, and —
+    /// waits for a hart, each hart whose process has a CPU-time timer armed (its kernel
+    /// entry accounts the process's time and fires what is due), and —
     /// when the earliest timer is due — calls `timer_due` (which wakes an idle hart or
     /// kicks a busy one: its scheduler fires the timers and preempts for the woken).
     /// A deadline or slice end is cleared once acted on; the harts re-arm them when
@@ -418,9 +433,11 @@ impl Tick {
             std::thread::sleep(TICK);
             let now = self.now_ns();
             let waiting = self.waiting.load(Ordering::SeqCst) > 0;
-            for (h, at) in self.resched_at.iter().enumerate() {
+            for (h, (at, cputimer)) in self.resched_at.iter().zip(&self.cputimer).enumerate() {
                 if waiting && at.load(Ordering::SeqCst) <= now {
                     at.store(u64::MAX, Ordering::SeqCst);
+                    smp.kick(h);
+                } else if cputimer.load(Ordering::SeqCst) {
                     smp.kick(h);
                 }
             }
