@@ -617,6 +617,52 @@ impl Vfs {
         }
     }
 
+    /// The absolute path, with every symbolic link resolved, of the file `path` names
+    /// from `start` for a process whose executable is `exe` (`d_path()` of the file
+    /// `do_open_execat()` opened): what `/proc/<pid>/exe` of a process that `execve`d
+    /// `path` links to. A path through `/proc/self/exe` names the caller's executable,
+    /// so exec'ing it again and again never makes the link point at itself.
+    ///
+    /// # Errors
+    /// As [`Vfs::lookup`]; `ELOOP` after 40 links (`MAXSYMLINKS`).
+    pub fn resolved_path(
+        &self,
+        start: &Arc<Inode>,
+        exe: &[u8],
+        cred: Cred,
+        path: &[u8],
+    ) -> KResult<Vec<u8>> {
+        const MAXSYMLINKS: usize = 40;
+        let mut dir = Arc::clone(start);
+        let mut path = path.to_vec();
+        for _ in 0..=MAXSYMLINKS {
+            let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+                Some(0) => (&b"/"[..], &path[1..]),
+                Some(i) => (&path[..i], &path[i + 1..]),
+                None => (&b"."[..], &path[..]),
+            };
+            let parent = self.lookup(&dir, exe, cred, parent, true)?;
+            let file = self.lookup(&parent, exe, cred, name, false)?;
+            match self.readlink(&file, exe) {
+                Some(target) => {
+                    dir = parent;
+                    path = target;
+                }
+                None => {
+                    let mut out = self.path_of(&parent)?;
+                    if !matches!(name, b"" | b"." | b"..") {
+                        if out.last() != Some(&b'/') {
+                            out.push(b'/');
+                        }
+                        out.extend_from_slice(name);
+                    }
+                    return Ok(out);
+                }
+            }
+        }
+        Err(Errno::ELOOP)
+    }
+
     /// The target of symbolic link `inode` for a process whose executable is `exe`, or
     /// `None` if it is not a link.
     pub fn readlink(&self, inode: &Inode, exe: &[u8]) -> Option<Vec<u8>> {
@@ -1528,6 +1574,42 @@ mod tests {
         assert_eq!(v.readlink(&exe, b"/bin/prog"), Some(b"/bin/prog".to_vec()));
         // Root nlink: 2 + dev, tmp, proc.
         assert_eq!(v.root().nlink(), 5);
+    }
+
+    /// `/proc/<pid>/exe` after an `execve` names the file itself: links followed,
+    /// `/proc/self/exe` replaced by the caller's executable (never itself), relative
+    /// paths made absolute, link loops `ELOOP`.
+    #[test]
+    fn resolved_path_is_the_files_own_path() {
+        let v = vfs();
+        v.write_file(b"/bin/prog", b"x", 0o755).unwrap();
+        v.symlink(b"prog", b"/bin/rel").unwrap();
+        v.symlink(b"/bin", b"/binlink").unwrap();
+        v.symlink(b"/loop2", b"/loop1").unwrap();
+        v.symlink(b"/loop1", b"/loop2").unwrap();
+        let resolve = |start: &Arc<Inode>, exe: &[u8], path: &str| {
+            v.resolved_path(start, exe, Cred::default(), path.as_bytes())
+                .map(|p| String::from_utf8(p).unwrap())
+        };
+        let root = v.root();
+        let bin = look(&v, "/bin").unwrap();
+        assert_eq!(resolve(&root, b"", "/bin/prog").unwrap(), "/bin/prog");
+        assert_eq!(resolve(&root, b"", "/binlink/rel").unwrap(), "/bin/prog");
+        assert_eq!(resolve(&bin, b"", "rel").unwrap(), "/bin/prog");
+        assert_eq!(resolve(&bin, b"", "./../bin/prog").unwrap(), "/bin/prog");
+        assert_eq!(
+            resolve(&root, b"/bin/prog", "/proc/self/exe").unwrap(),
+            "/bin/prog"
+        );
+        assert_eq!(
+            resolve(&root, b"/binlink/rel", "/proc/self/exe").unwrap(),
+            "/bin/prog"
+        );
+        assert_eq!(resolve(&root, b"", "/loop1").unwrap_err(), Errno::ELOOP);
+        assert_eq!(
+            resolve(&root, b"", "/bin/missing").unwrap_err(),
+            Errno::ENOENT
+        );
     }
 
     #[test]
