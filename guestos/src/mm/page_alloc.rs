@@ -890,14 +890,22 @@ impl PageAlloc {
         pcp.list.push(pfn);
         pcp.frees += 1;
         if pcp.list.len() >= self.pcp_high {
-            let n = self.pcp_batch.min(pcp.list.len());
-            let _nopreempt = crate::sync::preempt_disable();
-            let mut area = self.free.lock();
-            for pfn in pcp.list.drain(..n) {
-                self.free_to_zone(&mut area, pfn);
-            }
+            self.free_pcppages_bulk(&mut pcp, self.pcp_batch);
         }
         slot.count.store(pcp.list.len() as u64, Ordering::Relaxed);
+    }
+
+    /// `free_pcppages_bulk()`: moves the first (coldest) `count` frames of the locked
+    /// list `pcp` back to the zone, under the zone lock taken with preemption off (one
+    /// scheduling point per list operation in deterministic mode). Returns how many moved.
+    fn free_pcppages_bulk(&self, pcp: &mut PerCpuPages, count: usize) -> u64 {
+        let n = count.min(pcp.list.len());
+        let _nopreempt = crate::sync::preempt_disable();
+        let mut area = self.free.lock();
+        for pfn in pcp.list.drain(..n) {
+            self.free_to_zone(&mut area, pfn);
+        }
+        n as u64
     }
 
     /// `drain_all_pages()`: moves the frames on every hart's list back to the zone (an
@@ -910,12 +918,7 @@ impl PageAlloc {
                 continue;
             }
             let mut pcp = slot.pcp.lock();
-            let _nopreempt = crate::sync::preempt_disable();
-            let mut area = self.free.lock();
-            moved += pcp.list.len() as u64;
-            for pfn in pcp.list.drain(..) {
-                self.free_to_zone(&mut area, pfn);
-            }
+            moved += self.free_pcppages_bulk(&mut pcp, usize::MAX);
             slot.count.store(0, Ordering::Relaxed);
         }
         moved
