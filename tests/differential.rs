@@ -127,12 +127,7 @@ fn check_runs(name: &str, oracle: &str, runs: Vec<(String, RunOptions, (Vec<u8>,
             String::from_utf8_lossy(&o.stderr)
         );
         // Every run ends with the page audit: no leaked reference, map or pin.
-        let k = &o.report.kernel;
-        assert_eq!(
-            (k.frames_leaked, k.page_audit_errors),
-            (0, 0),
-            "{name} [{label}]: page audit after teardown"
-        );
+        assert_page_audit_clean(&o, &format!("{name} [{label}]: after teardown"));
         // The program is the same in every configuration: so is the instruction count,
         // unless it reads time or counters (none of ours branch on them) — or it is
         // signal-driven: a pending signal is delivered at the next return to user mode,

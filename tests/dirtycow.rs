@@ -30,12 +30,7 @@ fn dirtycow(opts: &RunOptions, writes: u32) -> (String, guestos::RunReport) {
     let o = run_with(opts, &image("dirtycow"), &[writes.to_string()]);
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.code, 0, "{what}: exit status; stdout:\n{out}");
-    let k = &o.report.kernel;
-    assert_eq!(
-        (k.frames_leaked, k.page_audit_errors),
-        (0, 0),
-        "{what}: page audit"
-    );
+    assert_page_audit_clean(&o, &what);
     (out, o.report)
 }
 

@@ -124,11 +124,6 @@ fn pipes_filled_beyond_guest_ram_fail_with_enomem_and_free_their_frames() {
             String::from_utf8_lossy(&o.stderr)
         );
         assert_eq!(o.code, 0, "{label}");
-        let k = &o.report.kernel;
-        assert_eq!(
-            (k.frames_leaked, k.page_audit_errors),
-            (0, 0),
-            "{label}: page audit after teardown"
-        );
+        assert_page_audit_clean(&o, &format!("{label}: after teardown"));
     }
 }

@@ -181,6 +181,13 @@ pub fn run_against(name: &str, opts: &RunOptions, want: (Vec<u8>, u8), what: &st
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(o.code, want_status, "{what}: exit status");
+    assert_page_audit_clean(&o, what);
+    o
+}
+
+/// Checks the page audit the run ended with: no leaked frame, no inconsistent page
+/// metadata (reference, map or pin counts); `what` names the run in the failure message.
+pub fn assert_page_audit_clean(o: &Outcome, what: &str) {
     let k = &o.report.kernel;
     assert!(
         k.frames_leaked == 0 && k.page_audit_errors == 0,
@@ -188,7 +195,6 @@ pub fn run_against(name: &str, opts: &RunOptions, want: (Vec<u8>, u8), what: &st
         k.frames_leaked,
         k.page_audit_errors
     );
-    o
 }
 
 /// A run of 512 MiB under scheduler `sched` (`parallel` or `deterministic`) with `seed`
