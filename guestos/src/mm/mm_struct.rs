@@ -34,6 +34,7 @@ use std::sync::Arc;
 use crate::sync::{RwLock, RwLockWriteGuard};
 
 use super::fault::UserFaultError;
+use super::gup::GupFastMm;
 use super::{count_event, Mm, MmapReadGuard, TlbBatch, Vma};
 use crate::lockstat;
 
@@ -47,6 +48,10 @@ pub struct MmStruct {
     mm_count: AtomicU32,
     /// The identity of the address space ([`Mm::id`]), readable without the lock.
     id: u64,
+    /// What `gup_fast()` reads without the lock (`mm->pgd`, `write_protect_seq`,
+    /// `MMF_HAS_PINNED`, the GUP rules fixed when the address space was shared): valid
+    /// while there are users. Declared before `mmap_lock`, so dropped before the `Mm`.
+    gup_fast: GupFastMm,
     /// The address space behind `mm->mmap_lock`.
     mmap_lock: RwLock<Mm>,
 }
@@ -129,6 +134,12 @@ impl MmStruct {
         self
     }
 
+    /// The lockless view `get_user_pages_fast()` walks (see
+    /// [`super::gup::CurrentMm`]): no side of the `mmap_lock` is taken.
+    pub fn gup_fast(&self) -> &GupFastMm {
+        &self.gup_fast
+    }
+
     /// `mmap_read_trylock()`: the read side, if no writer holds or waits for the lock.
     pub fn mmap_read_trylock(&self) -> Option<MmapReadGuard<'_>> {
         self.mmap_lock.try_read().map(MmapReadGuard::locked)
@@ -180,6 +191,7 @@ impl MmUsers {
             mm_users: AtomicU32::new(1),
             mm_count: AtomicU32::new(1),
             id: mm.id(),
+            gup_fast: mm.gup_fast_handle(),
             mmap_lock: RwLock::new(mm),
         }))
     }
