@@ -2117,18 +2117,17 @@ impl Kernel<'_> {
         let Some(mm) = task.mm.clone() else {
             return;
         };
+        // Plain user accesses (exit_robust_list()'s get_user()/futex_cmpxchg_value_locked(),
+        // mm_release()'s put_user()): each takes the read side of the mmap_lock for its
+        // own length, as a kernel-mode fault does; nothing here changes the VMAs. A
+        // released address space fails every access (access_ok()).
+        let mut user = mm.uaccess();
         let mut wake = Vec::new();
-        {
-            let mut mm = mm.mmap_write_lock();
-            if mm.is_dead() {
-                return;
-            }
-            if robust.0 != 0 {
-                wake.extend(exit_robust_list(&mut *mm, robust.0, tid));
-            }
-            if ctid != 0 && mm.copy_to_user(ctid, &0u32.to_le_bytes()).is_ok() {
-                wake.push(ctid);
-            }
+        if robust.0 != 0 {
+            wake.extend(exit_robust_list(&mut user, robust.0, tid));
+        }
+        if ctid != 0 && user.copy_to_user(ctid, &0u32.to_le_bytes()).is_ok() {
+            wake.push(ctid);
         }
         for addr in wake {
             if let Ok(key) = self.futex_key(tid, addr, false) {
@@ -2297,16 +2296,16 @@ impl Kernel<'_> {
                     (wait::CLD_EXITED, code) => (code as u32) << 8,
                     (_, signo) => signo as u32,
                 };
+                // put_user() of the status, copy_to_user() of the rusage: each access
+                // under the read side of the mmap_lock alone.
                 let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-                let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
-                let mut mm = mm.mmap_write_lock();
+                let mut user = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
                 if wstatus != 0 {
-                    mm.copy_to_user(wstatus, &word.to_le_bytes())?;
+                    user.copy_to_user(wstatus, &word.to_le_bytes())?;
                 }
                 if rusage != 0 {
-                    mm.copy_to_user(rusage, &[0u8; 144])?;
+                    user.copy_to_user(rusage, &[0u8; 144])?;
                 }
-                drop(mm);
                 self.release_task(cpid);
                 Ok(SyscallOutcome::Return(u64::from(cpid)))
             }
@@ -2345,6 +2344,8 @@ impl Kernel<'_> {
             _ => return Err(Errno::EINVAL),
         };
         let found = self.find_zombie(tid, which, options)?;
+        // The siginfo goes out with copy_to_user() (Linux's unsafe_put_user()s): under
+        // the read side of the mmap_lock, for the access's length.
         let mm = self
             .tasks
             .get(&tid)
@@ -2359,7 +2360,7 @@ impl Kernel<'_> {
                 info[16..20].copy_from_slice(&cpid.to_le_bytes());
                 info[24..28].copy_from_slice(&status.to_le_bytes());
                 if infop != 0 {
-                    mm.mmap_write_lock().copy_to_user(infop, &info)?;
+                    mm.uaccess().copy_to_user(infop, &info)?;
                 }
                 if options & wait::WNOWAIT == 0 {
                     self.release_task(cpid);
@@ -2368,7 +2369,7 @@ impl Kernel<'_> {
             }
             None if options & wait::WNOHANG != 0 => {
                 if infop != 0 {
-                    mm.mmap_write_lock().copy_to_user(infop, &info)?;
+                    mm.uaccess().copy_to_user(infop, &info)?;
                 }
                 Ok(SyscallOutcome::Return(0))
             }

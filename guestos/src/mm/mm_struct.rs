@@ -17,8 +17,11 @@
 //! The `mmap_lock` is a reader/writer lock ([`crate::sync::RwLock`]), taken as Linux
 //! takes it. Readers ([`MmStruct::mmap_read_lock`], an [`MmapReadGuard`] that derefs to
 //! `&Mm`): page faults ([`MmStruct::lock_mm_and_find_vma`], then
-//! [`Mm::handle_page_fault_vma`]), GUP, `MADV_DONTNEED`, `/proc/<pid>/mem` and
-//! `process_vm_*`, and what only looks (`satp`, statistics). Every method they call
+//! [`Mm::handle_page_fault_vma`]), GUP's slow path, `MADV_DONTNEED`, `/proc/<pid>/mem`,
+//! `maps` and `pagemap`, `process_vm_*`, gup_test, `msync`'s VMA look-ups, every
+//! `copy_{to,from}_user()` ([`MmStruct::uaccess`]: `wait4`'s status, the robust-list
+//! walk at exit), and what only looks (`satp`, statistics); `get_user_pages_fast()`
+//! takes no side at all ([`MmStruct::gup_fast`]). Every method they call
 //! takes `&self`: PTEs change by atomics under the page-table locks
 //! ([`super::pgtable`]), counters are atomics, and the pending TLB flush with the frames
 //! waiting for it is a small lock of its own. Writers ([`MmStruct::mmap_write_lock`],
