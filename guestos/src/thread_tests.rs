@@ -126,6 +126,29 @@ fn exit_robust_list_and_clear_child_tid_run_beside_a_reader() {
     assert_eq!(u32::from_le_bytes(w), 0, "clear_child_tid stored");
 }
 
+/// One set of idle flags answers every question the scheduler asks of it: which harts
+/// to wake, whether all the others wait (nothing can ever run once this one idles
+/// too), and how many are busy (a hart's `need_resched()` policy, without the lock).
+#[test]
+fn idle_harts_answer_wake_deadlock_and_busy_from_one_set_of_flags() {
+    let idle = IdleHarts::new(3);
+    assert_eq!((idle.any(), idle.busy()), (false, 3));
+    assert!(!idle.all_but(0));
+    idle.set(1, true);
+    idle.set(2, true);
+    assert_eq!(idle.idle_harts().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!((idle.any(), idle.busy()), (true, 1));
+    assert!(idle.all_but(0), "hart 0 is the last one awake");
+    assert!(!idle.all_but(1));
+    idle.set(1, false);
+    assert_eq!(idle.idle_harts().collect::<Vec<_>>(), [2]);
+    assert_eq!(idle.busy(), 2);
+    idle.set(7, true); // no such hart: ignored
+    assert_eq!(idle.busy(), 2);
+    let one = IdleHarts::new(1);
+    assert!(one.all_but(0), "a lone hart has no others to wait for");
+}
+
 // ---- tiny images ----
 
 fn i_type(op: u32, rd: u32, f3: u32, rs1: u32, imm: i32) -> u32 {
