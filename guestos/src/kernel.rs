@@ -1954,7 +1954,13 @@ impl Kernel<'_> {
         let path = syscall::fs::get_user_path(&mut old_mm.uaccess(), a[0])?;
         // alloc_bprm() opens the file first (do_open_execat(): ENOENT, EACCES...), then
         // the argument strings are counted and copied.
-        let (_, image) = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
+        // One walk: the file, and its own path (d_path of bprm->file) for
+        // /proc/<pid>/exe.
+        let syscall::fs::ExecFile {
+            bytes: image,
+            path: exe_file,
+            ..
+        } = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
         // The name the caller gave (made absolute): AT_EXECFN and the task's comm.
         let exe_path = String::from_utf8_lossy(&path).into_owned();
         let exe_path = if exe_path.starts_with('/') {
@@ -1967,10 +1973,6 @@ impl Kernel<'_> {
                 .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
-        // The file's own path (d_path of bprm->file): /proc/<pid>/exe.
-        let exe_file =
-            task.vfs
-                .resolved_path(&task.fs.fs.pwd(), &task.fs.exe_path, task.fs.cred, &path)?;
         // Bounded copies checked as Linux checks them: E2BIG/EFAULT leave the caller as
         // it was. The new stack's AT_EXECFN string is exe_path, so that is what is charged.
         let rlim_stack = crate::exec::stack_rlimit_bytes(task);
