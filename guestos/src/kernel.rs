@@ -223,8 +223,8 @@ struct Kernel<'m> {
     /// Per hart: instructions the running thread may retire before its hart comes back
     /// to the kernel lock (its quantum; the time slice is [`Kernel::fair`]'s).
     slice_left: Vec<u64>,
-    /// Per hart: waiting for work.
-    idle: Vec<bool>,
+    /// The harts waiting for work ([`IdleHarts`], shared with [`Machine::idle`]).
+    idle: Arc<IdleHarts>,
     /// The run is over: how it ended.
     finished: Option<ExitStatus>,
     /// Instructions retired by all harts.
@@ -257,6 +257,57 @@ struct Kernel<'m> {
     stats: KernelStats,
 }
 
+/// Which harts wait for work (Linux's `idle_cpu()`, `nohz.idle_cpus_mask`): one flag
+/// per hart, set and cleared by the hart itself under the kernel lock around its wait
+/// ([`idle`]). The kernel reads them under the lock — to wake idle harts for a runnable
+/// task, to skip wake-up preemption while a hart is free, to see that nothing can ever
+/// run again — and a hart's `need_resched()` policy reads them without it (another
+/// hart busy: it may want the kernel lock).
+#[derive(Debug)]
+struct IdleHarts(Vec<AtomicBool>);
+
+impl IdleHarts {
+    /// `nharts` harts, none idle.
+    fn new(nharts: usize) -> Self {
+        IdleHarts((0..nharts).map(|_| AtomicBool::new(false)).collect())
+    }
+
+    /// Hart `hart` starts (`true`) or stops waiting for work.
+    fn set(&self, hart: usize, idle: bool) {
+        if let Some(f) = self.0.get(hart) {
+            f.store(idle, Ordering::SeqCst);
+        }
+    }
+
+    /// The harts waiting for work, in order.
+    fn idle_harts(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.load(Ordering::SeqCst))
+            .map(|(h, _)| h)
+    }
+
+    /// Whether any hart waits for work.
+    fn any(&self) -> bool {
+        self.idle_harts().next().is_some()
+    }
+
+    /// Whether every hart but `hart` waits for work.
+    fn all_but(&self, hart: usize) -> bool {
+        self.0
+            .iter()
+            .enumerate()
+            .all(|(h, f)| h == hart || f.load(Ordering::SeqCst))
+    }
+
+    /// How many harts do not wait for work (they run a task, in user mode or in the
+    /// kernel).
+    fn busy(&self) -> usize {
+        self.0.len() - self.idle_harts().count()
+    }
+}
+
 /// The machine's kernel lock and what harts waiting for work sleep on.
 struct Machine<'m> {
     kernel: CondvarMutex<Kernel<'m>>,
@@ -264,8 +315,9 @@ struct Machine<'m> {
     work: Condvar,
     /// Harts waiting to take the kernel lock.
     waiters: Arc<AtomicUsize>,
-    /// Harts not idle (running a thread, in user mode or in the kernel).
-    busy: Arc<AtomicUsize>,
+    /// The harts waiting for work, as the kernel sees them ([`Kernel::idle`]: one
+    /// object), read here without the kernel lock by each hart's `need_resched()`.
+    idle: Arc<IdleHarts>,
     /// Times the kernel lock was taken (a hart that yields it waits for this to move).
     acquisitions: AtomicU64,
     /// [`SchedMode::Deterministic`]: who runs.
@@ -565,6 +617,7 @@ pub fn run(
     exec(&mut init, image, exe_path, argv, envp)?;
 
     let deterministic = config.sched == SchedMode::Deterministic;
+    let idle = Arc::new(IdleHarts::new(nharts));
     let k = Kernel {
         config,
         phys: Arc::clone(&phys),
@@ -581,7 +634,7 @@ pub fn run(
             },
         ),
         slice_left: vec![0; nharts],
-        idle: vec![false; nharts],
+        idle: Arc::clone(&idle),
         finished: None,
         insns_done: 0,
         vclock_cycles: 0,
@@ -602,7 +655,7 @@ pub fn run(
         kernel: CondvarMutex::new(k),
         work: Condvar::new(),
         waiters: Arc::new(AtomicUsize::new(0)),
-        busy: Arc::new(AtomicUsize::new(nharts)),
+        idle,
         acquisitions: AtomicU64::new(0),
         timers_armed: AtomicBool::new(false),
         tick: (!deterministic).then(|| sched::Tick::new(nharts)),
@@ -711,14 +764,14 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
             Box::new(move || b.coin(4))
         }
         None => {
-            let busy = Arc::clone(&machine.busy);
+            let idle = Arc::clone(&machine.idle);
             let mut coin = Prng::new(
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_nanos() as u64)
                     ^ id as u64,
             );
-            Box::new(move || busy.load(Ordering::Relaxed) > 1 && coin.next_u64().is_multiple_of(2))
+            Box::new(move || idle.busy() > 1 && coin.next_u64().is_multiple_of(2))
         }
     };
     crate::percpu::set_resched_policy(Some(policy));
@@ -823,11 +876,11 @@ fn idle<'a, 'm>(
         // Deterministic: the baton goes to a hart that can run; if none can, this hart
         // is the last one awake and advances virtual time to the first timer.
         let smp = k.smp;
-        k.idle[id] = true;
+        k.idle.set(id, true);
         drop(k);
         let woken = b.idle(id);
         k = machine.lock(id);
-        k.idle[id] = false;
+        k.idle.set(id, false);
         smp.drain(hart);
         if !woken && !k.idle_until_timer(hart) {
             k.deadlock(hart);
@@ -838,14 +891,13 @@ fn idle<'a, 'm>(
         .timers_armed
         .store(k.next_deadline().is_some(), Ordering::SeqCst);
     k.arm_tick(machine, hart, false);
-    let others_idle = (0..k.idle.len()).all(|h| h == id || k.idle[h]);
+    let others_idle = k.idle.all_but(id);
     let deadline = k.next_deadline();
     if others_idle && deadline.is_none() {
         k.deadlock(hart);
         return k;
     }
-    k.idle[id] = true;
-    machine.busy.fetch_sub(1, Ordering::SeqCst);
+    k.idle.set(id, true);
     let wait = match deadline {
         Some(d) => {
             let (_, now) = k.clock_now(hart);
@@ -856,8 +908,7 @@ fn idle<'a, 'm>(
     };
     let _ = k.wait_for(&machine.work, wait);
     k.this = id;
-    k.idle[id] = false;
-    machine.busy.fetch_add(1, Ordering::SeqCst);
+    k.idle.set(id, false);
     k.smp.drain(hart);
     k
 }
@@ -1050,7 +1101,7 @@ impl Kernel<'_> {
 
     /// Wakes idle harts if a task no hart runs (this one included) is runnable.
     fn wake_idle_harts(&mut self, machine: &Machine<'_>) {
-        if !self.idle.iter().any(|&i| i) {
+        if !self.idle.any() {
             return;
         }
         let mine = self.cur();
@@ -1059,10 +1110,8 @@ impl Kernel<'_> {
         }
         match &machine.baton {
             Some(b) => {
-                for (h, &i) in self.idle.iter().enumerate() {
-                    if i {
-                        b.wake(h);
-                    }
+                for h in self.idle.idle_harts() {
+                    b.wake(h);
                 }
             }
             None => {
@@ -1076,7 +1125,7 @@ impl Kernel<'_> {
     /// (`check_preempt_wakeup()` → `resched_curr()`), kicked out of user mode in
     /// parallel mode (in deterministic mode every scheduling point picks anew).
     fn wakeup_preempt(&mut self, tid: u32) {
-        if self.idle.iter().any(|&i| i) {
+        if self.idle.any() {
             return;
         }
         let Some(h) = self.fair.check_preempt_wakeup(tid) else {
@@ -1905,7 +1954,13 @@ impl Kernel<'_> {
         let path = syscall::fs::get_user_path(&mut old_mm.uaccess(), a[0])?;
         // alloc_bprm() opens the file first (do_open_execat(): ENOENT, EACCES...), then
         // the argument strings are counted and copied.
-        let (_, image) = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
+        // One walk: the file, and its own path (d_path of bprm->file) for
+        // /proc/<pid>/exe.
+        let syscall::fs::ExecFile {
+            bytes: image,
+            path: exe_file,
+            ..
+        } = syscall::fs::open_exec(&task.fs, &task.vfs, &path, 1 << 30)?;
         // The name the caller gave (made absolute): AT_EXECFN and the task's comm.
         let exe_path = String::from_utf8_lossy(&path).into_owned();
         let exe_path = if exe_path.starts_with('/') {
@@ -1918,10 +1973,6 @@ impl Kernel<'_> {
                 .unwrap_or_default();
             format!("{}/{exe_path}", cwd.trim_end_matches('/'))
         };
-        // The file's own path (d_path of bprm->file): /proc/<pid>/exe.
-        let exe_file =
-            task.vfs
-                .resolved_path(&task.fs.fs.pwd(), &task.fs.exe_path, task.fs.cred, &path)?;
         // Bounded copies checked as Linux checks them: E2BIG/EFAULT leave the caller as
         // it was. The new stack's AT_EXECFN string is exe_path, so that is what is charged.
         let rlim_stack = crate::exec::stack_rlimit_bytes(task);
@@ -2117,18 +2168,17 @@ impl Kernel<'_> {
         let Some(mm) = task.mm.clone() else {
             return;
         };
+        // Plain user accesses (exit_robust_list()'s get_user()/futex_cmpxchg_value_locked(),
+        // mm_release()'s put_user()): each takes the read side of the mmap_lock for its
+        // own length, as a kernel-mode fault does; nothing here changes the VMAs. A
+        // released address space fails every access (access_ok()).
+        let mut user = mm.uaccess();
         let mut wake = Vec::new();
-        {
-            let mut mm = mm.mmap_write_lock();
-            if mm.is_dead() {
-                return;
-            }
-            if robust.0 != 0 {
-                wake.extend(exit_robust_list(&mut *mm, robust.0, tid));
-            }
-            if ctid != 0 && mm.copy_to_user(ctid, &0u32.to_le_bytes()).is_ok() {
-                wake.push(ctid);
-            }
+        if robust.0 != 0 {
+            wake.extend(exit_robust_list(&mut user, robust.0, tid));
+        }
+        if ctid != 0 && user.copy_to_user(ctid, &0u32.to_le_bytes()).is_ok() {
+            wake.push(ctid);
         }
         for addr in wake {
             if let Ok(key) = self.futex_key(tid, addr, false) {
@@ -2297,16 +2347,16 @@ impl Kernel<'_> {
                     (wait::CLD_EXITED, code) => (code as u32) << 8,
                     (_, signo) => signo as u32,
                 };
+                // put_user() of the status, copy_to_user() of the rusage: each access
+                // under the read side of the mmap_lock alone.
                 let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-                let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
-                let mut mm = mm.mmap_write_lock();
+                let mut user = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
                 if wstatus != 0 {
-                    mm.copy_to_user(wstatus, &word.to_le_bytes())?;
+                    user.copy_to_user(wstatus, &word.to_le_bytes())?;
                 }
                 if rusage != 0 {
-                    mm.copy_to_user(rusage, &[0u8; 144])?;
+                    user.copy_to_user(rusage, &[0u8; 144])?;
                 }
-                drop(mm);
                 self.release_task(cpid);
                 Ok(SyscallOutcome::Return(u64::from(cpid)))
             }
@@ -2345,6 +2395,8 @@ impl Kernel<'_> {
             _ => return Err(Errno::EINVAL),
         };
         let found = self.find_zombie(tid, which, options)?;
+        // The siginfo goes out with copy_to_user() (Linux's unsafe_put_user()s): under
+        // the read side of the mmap_lock, for the access's length.
         let mm = self
             .tasks
             .get(&tid)
@@ -2359,7 +2411,7 @@ impl Kernel<'_> {
                 info[16..20].copy_from_slice(&cpid.to_le_bytes());
                 info[24..28].copy_from_slice(&status.to_le_bytes());
                 if infop != 0 {
-                    mm.mmap_write_lock().copy_to_user(infop, &info)?;
+                    mm.uaccess().copy_to_user(infop, &info)?;
                 }
                 if options & wait::WNOWAIT == 0 {
                     self.release_task(cpid);
@@ -2368,7 +2420,7 @@ impl Kernel<'_> {
             }
             None if options & wait::WNOHANG != 0 => {
                 if infop != 0 {
-                    mm.mmap_write_lock().copy_to_user(infop, &info)?;
+                    mm.uaccess().copy_to_user(infop, &info)?;
                 }
                 Ok(SyscallOutcome::Return(0))
             }

@@ -15,7 +15,7 @@ use emu::UserContext;
 use crate::config::{ExitStatus, KernelConfig};
 use crate::fs::{HostStreams, Prng, ProcessFs, StdStream, Vfs, VfsConfig};
 
-use crate::mm::{Mm, MmUsers, MmapWriteLock};
+use crate::mm::{Mm, MmUsers};
 use crate::signal::{SigInfo, SignalState};
 use crate::sync::{Mutex, MutexGuard};
 use crate::syscall::misc::{Rlimits, TimeSource};
@@ -418,10 +418,12 @@ impl Task {
 
 /// The task table as seen by code that serves one task's request on another's address
 /// space (`/proc/<pid>/mem`, `process_vm_readv`): Linux's `find_task_by_vpid()` +
-/// `get_task_mm()`, over the kernel's map of tasks by tid. Each address space handed out
-/// is locked for writing ([`crate::mm::MmStruct::mmap_write_lock`]) and borrows the view, so at
-/// most one is locked at a time: a task reaching its own address space through two
-/// paths cannot deadlock on its `mmap_lock`.
+/// `get_task_mm()`, over the kernel's map of tasks by tid. An address space is handed
+/// out as a user reference ([`Tasks::get_task_mm`]), no side of its `mmap_lock` held:
+/// the caller's copies take the read side for each access
+/// ([`crate::mm::MmStruct::uaccess`]) and a target's GUP takes it around each batch, one
+/// at a time, so a task reaching its own address space through two paths (for
+/// `/proc/self/mem` they are one lock) never takes it twice.
 pub struct Tasks<'a> {
     tasks: &'a mut BTreeMap<u32, Task>,
 }
@@ -442,13 +444,6 @@ impl<'a> Tasks<'a> {
     pub fn get_task_mm(&self, tid: u32) -> Option<MmUsers> {
         let mm = self.tasks.get(&tid)?.mm.as_ref()?;
         (mm.mm_users() > 0).then(|| mm.clone())
-    }
-
-    /// The address space of `tid`, locked for writing, `None` if there is no such task
-    /// or it has exited.
-    pub fn mm_of(&mut self, tid: u32) -> Option<MmapWriteLock<'_>> {
-        let mm = self.tasks.get(&tid)?.mm.as_ref()?;
-        Some(mm.mmap_write_lock()).filter(|mm| !mm.is_dead())
     }
 }
 
@@ -540,11 +535,11 @@ mod tests {
         ));
         assert_eq!(parent.mm.as_ref().unwrap().mm_users(), 2);
 
-        // The task table hands out one address space at a time, by tid.
+        // The task table hands out address spaces by tid, as user references.
         let mut table = BTreeMap::from([(1, parent), (2, thread), (3, child)]);
-        let mut tasks = Tasks::new(&mut table);
-        assert!(tasks.mm_of(2).is_some());
+        let tasks = Tasks::new(&mut table);
+        assert_eq!(tasks.get_task_mm(2).map(|m| m.mm_users()), Some(3));
         assert_eq!(tasks.get_task_mm(3).map(|m| m.mm_users()), Some(2));
-        assert!(tasks.mm_of(4).is_none());
+        assert!(tasks.get_task_mm(4).is_none());
     }
 }

@@ -86,6 +86,69 @@ fn robust_list_marks_owned_locks_and_pending() {
     assert!(exit_robust_list(&mut u, 0x1000, tid).is_empty());
 }
 
+/// `mm_release()`'s user accesses — the robust-list walk (`exit_robust_list()`) and the
+/// `clear_child_tid` store — go through `MmStruct::uaccess()`: each takes the read side
+/// of the `mmap_lock` for its own length, so they run while another thread (a fault of
+/// a sibling) holds the read side. With the write side they would wait for it.
+#[test]
+fn exit_robust_list_and_clear_child_tid_run_beside_a_reader() {
+    use crate::mm::test_support::{beside_mmap_lock, setup_mm, MmapSide, ANON, RW};
+    let (_phys, mut mm) = setup_mm(8, mmu::SatpMode::Sv39, mmu::AdScheme::Svadu, 1);
+    let base = mm.do_mmap(0, 0x1000, RW, ANON, None, 0).unwrap();
+    let users = MmUsers::new(mm);
+    let tid = 42u32;
+    let mut u = users.uaccess();
+    // head: next = the one entry, futex_offset 16, no list_op_pending; the entry links
+    // back to the head, its lock word owned by `tid` with waiters.
+    u.put_user_u64(base, base + 0x100).unwrap();
+    u.put_user_u64(base + 8, 16).unwrap();
+    u.put_user_u64(base + 0x100, base).unwrap();
+    u.copy_to_user(base + 0x110, &(tid | 0x8000_0000).to_le_bytes())
+        .unwrap();
+    u.copy_to_user(base + 0x200, &tid.to_le_bytes()).unwrap();
+    let ((wake, cleared), in_time) = beside_mmap_lock(
+        &users,
+        MmapSide::Read,
+        crate::mm::test_support::BESIDE_TIMEOUT,
+        || {
+            let mut user = users.uaccess();
+            let wake = exit_robust_list(&mut user, base, tid);
+            (wake, user.copy_to_user(base + 0x200, &0u32.to_le_bytes()))
+        },
+    );
+    assert!(in_time, "mm_release()'s accesses waited for a reader");
+    assert_eq!(wake, [base + 0x110]);
+    assert_eq!(cleared, Ok(()));
+    let mut w = [0u8; 4];
+    u.copy_from_user(base + 0x110, &mut w).unwrap();
+    assert_eq!(u32::from_le_bytes(w), 0xc000_0000, "OWNER_DIED | WAITERS");
+    u.copy_from_user(base + 0x200, &mut w).unwrap();
+    assert_eq!(u32::from_le_bytes(w), 0, "clear_child_tid stored");
+}
+
+/// One set of idle flags answers every question the scheduler asks of it: which harts
+/// to wake, whether all the others wait (nothing can ever run once this one idles
+/// too), and how many are busy (a hart's `need_resched()` policy, without the lock).
+#[test]
+fn idle_harts_answer_wake_deadlock_and_busy_from_one_set_of_flags() {
+    let idle = IdleHarts::new(3);
+    assert_eq!((idle.any(), idle.busy()), (false, 3));
+    assert!(!idle.all_but(0));
+    idle.set(1, true);
+    idle.set(2, true);
+    assert_eq!(idle.idle_harts().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!((idle.any(), idle.busy()), (true, 1));
+    assert!(idle.all_but(0), "hart 0 is the last one awake");
+    assert!(!idle.all_but(1));
+    idle.set(1, false);
+    assert_eq!(idle.idle_harts().collect::<Vec<_>>(), [2]);
+    assert_eq!(idle.busy(), 2);
+    idle.set(7, true); // no such hart: ignored
+    assert_eq!(idle.busy(), 2);
+    let one = IdleHarts::new(1);
+    assert!(one.all_but(0), "a lone hart has no others to wait for");
+}
+
 // ---- tiny images ----
 
 fn i_type(op: u32, rd: u32, f3: u32, rs1: u32, imm: i32) -> u32 {

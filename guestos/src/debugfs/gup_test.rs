@@ -47,9 +47,11 @@ impl FileOperations for GupTestFops {
         let mut log = |m: &str| {
             let _ = stdio.write_out(StdStream::Stderr, m.as_bytes());
         };
+        // gup_test_ioctl() on current->mm with no mmap_lock held: __gup_test_ioctl()
+        // takes the read side around the slow GUP calls (needs_mmap_lock), none for
+        // the GUP-fast ones, and the argument goes in and out by copy_{from,to}_user().
         let mm = p.mm.clone().ok_or(Errno::ESRCH)?;
-        let mut mm = mm.mmap_write_lock();
-        self.test.ioctl(&mut mm, cmd, arg, &mut log, caller)
+        self.test.ioctl(&*mm, cmd, arg, &mut log, caller)
     }
 
     /// `gup_test_release()` → `pin_longterm_test_stop()`: the pins go.

@@ -130,13 +130,14 @@ pub struct FileCtx<'a, 'p> {
 }
 
 /// The caller's memory as [`FileCtx::user`] hands it out: the memory a plain file call
-/// was given, or the caller's address space locked for writing (`mmap_lock`) through
-/// the task table for as long as this lives.
+/// was given, or the caller's address space found through the task table (a user
+/// reference, `mmget()`), each access taking the read side of its `mmap_lock` for its
+/// own length as `copy_to_user()` does.
 pub enum UserMem<'u> {
     /// The calling task's memory, borrowed from the system call.
     Current(&'u mut dyn UserAccess),
-    /// The caller's address space, its `mmap_lock` held for writing.
-    Locked(crate::mm::MmapWriteLock<'u>),
+    /// The caller's address space, no side of its `mmap_lock` held between accesses.
+    Task(crate::mm::MmUsers),
 }
 
 impl<'u> std::ops::Deref for UserMem<'u> {
@@ -145,7 +146,7 @@ impl<'u> std::ops::Deref for UserMem<'u> {
     fn deref(&self) -> &(dyn UserAccess + 'u) {
         match self {
             UserMem::Current(u) => &**u,
-            UserMem::Locked(mm) => &**mm,
+            UserMem::Task(mm) => mm,
         }
     }
 }
@@ -154,7 +155,7 @@ impl<'u> std::ops::DerefMut for UserMem<'u> {
     fn deref_mut(&mut self) -> &mut (dyn UserAccess + 'u) {
         match self {
             UserMem::Current(u) => &mut **u,
-            UserMem::Locked(mm) => &mut **mm,
+            UserMem::Task(mm) => mm,
         }
     }
 }
@@ -195,7 +196,7 @@ impl<'a, 'p> FileCtx<'a, 'p> {
     }
 
     /// A context with the process table, the call being made by task `caller` (its
-    /// memory is `tasks.mm_of(caller)`).
+    /// memory is `tasks.get_task_mm(caller)`).
     pub fn with_tasks(vfs: &'a Vfs, tasks: &'a mut Tasks<'p>, caller: u32) -> Self {
         FileCtx {
             vfs,
@@ -216,8 +217,8 @@ impl<'a, 'p> FileCtx<'a, 'p> {
         match &mut self.kernel {
             KernelView::Current(u) => Ok(UserMem::Current(&mut **u)),
             KernelView::Tasks { tasks, caller } => tasks
-                .mm_of(*caller)
-                .map(UserMem::Locked)
+                .get_task_mm(*caller)
+                .map(UserMem::Task)
                 .ok_or(Errno::EFAULT),
         }
     }

@@ -617,21 +617,22 @@ impl Vfs {
         }
     }
 
-    /// The absolute path, with every symbolic link resolved, of the file `path` names
-    /// from `start` for a process whose executable is `exe` (`d_path()` of the file
-    /// `do_open_execat()` opened): what `/proc/<pid>/exe` of a process that `execve`d
-    /// `path` links to. A path through `/proc/self/exe` names the caller's executable,
-    /// so exec'ing it again and again never makes the link point at itself.
+    /// The file `path` names from `start` for a process whose executable is `exe`,
+    /// every symbolic link followed, and its absolute path with the links resolved: the
+    /// `struct file` `do_open_execat()` opens and the `d_path()` of its `f_path`, what
+    /// `/proc/<pid>/exe` of a process that `execve`d `path` links to. A path through
+    /// `/proc/self/exe` names the caller's executable, so exec'ing it again and again
+    /// never makes the link point at itself. One walk gives both.
     ///
     /// # Errors
     /// As [`Vfs::lookup`]; `ELOOP` after 40 links (`MAXSYMLINKS`).
-    pub fn resolved_path(
+    pub fn lookup_resolved(
         &self,
         start: &Arc<Inode>,
         exe: &[u8],
         cred: Cred,
         path: &[u8],
-    ) -> KResult<Vec<u8>> {
+    ) -> KResult<(Arc<Inode>, Vec<u8>)> {
         const MAXSYMLINKS: usize = 40;
         let mut dir = Arc::clone(start);
         let mut path = path.to_vec();
@@ -656,7 +657,7 @@ impl Vfs {
                         }
                         out.extend_from_slice(name);
                     }
-                    return Ok(out);
+                    return Ok((file, out));
                 }
             }
         }
@@ -1580,7 +1581,7 @@ mod tests {
     /// `/proc/self/exe` replaced by the caller's executable (never itself), relative
     /// paths made absolute, link loops `ELOOP`.
     #[test]
-    fn resolved_path_is_the_files_own_path() {
+    fn lookup_resolved_gives_the_file_and_its_own_path() {
         let v = vfs();
         v.write_file(b"/bin/prog", b"x", 0o755).unwrap();
         v.symlink(b"prog", b"/bin/rel").unwrap();
@@ -1588,11 +1589,18 @@ mod tests {
         v.symlink(b"/loop2", b"/loop1").unwrap();
         v.symlink(b"/loop1", b"/loop2").unwrap();
         let resolve = |start: &Arc<Inode>, exe: &[u8], path: &str| {
-            v.resolved_path(start, exe, Cred::default(), path.as_bytes())
-                .map(|p| String::from_utf8(p).unwrap())
+            v.lookup_resolved(start, exe, Cred::default(), path.as_bytes())
+                .map(|(_, p)| String::from_utf8(p).unwrap())
         };
         let root = v.root();
         let bin = look(&v, "/bin").unwrap();
+        let (file, _) = v
+            .lookup_resolved(&root, b"", Cred::default(), b"/binlink/rel")
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(&file, &look(&v, "/bin/prog").unwrap()),
+            "the file itself"
+        );
         assert_eq!(resolve(&root, b"", "/bin/prog").unwrap(), "/bin/prog");
         assert_eq!(resolve(&root, b"", "/binlink/rel").unwrap(), "/bin/prog");
         assert_eq!(resolve(&bin, b"", "rel").unwrap(), "/bin/prog");

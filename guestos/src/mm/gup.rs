@@ -1388,14 +1388,32 @@ pub struct GupFastMm {
 impl GupFastMm {
     /// [`gup_fast`] through this handle: the pages taken, a prefix of the range.
     pub fn gup_fast(&self, start: u64, nr_pages: usize, flags: FollFlags) -> Vec<Pfn> {
-        let view = FastView {
+        let mut pages = Vec::with_capacity(nr_pages.min(1024));
+        gup_fast_hooked(self.view(), start, nr_pages, flags, None, &mut pages);
+        pages
+    }
+
+    /// The lockless walk's view through this handle.
+    pub fn view(&self) -> FastView<'_> {
+        FastView {
             pgtable: &self.pgtable,
             gup_gen: self.gup_gen,
             shared: &self.shared,
-        };
-        let mut pages = Vec::with_capacity(nr_pages.min(1024));
-        gup_fast_hooked(view, start, nr_pages, flags, None, &mut pages);
-        pages
+        }
+    }
+
+    /// Another handle on the same address space.
+    pub fn alias(&self) -> GupFastMm {
+        GupFastMm {
+            pgtable: self.pgtable.alias(),
+            gup_gen: self.gup_gen,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The first address above user space (`TASK_SIZE`).
+    pub fn task_size(&self) -> u64 {
+        self.pgtable.user_top()
     }
 
     /// `unpin_user_pages()` of pages [`GupFastMm::gup_fast`] pinned (`FOLL_PIN`).
@@ -1404,6 +1422,122 @@ impl GupFastMm {
         for &pfn in pages {
             gup_put_folio(phys, pfn, 1, FollFlags::PIN);
         }
+    }
+}
+
+/// The caller's own address space (`current->mm`) as the GUP-fast entry points
+/// (`get_user_pages_fast()`, `pin_user_pages_fast()`) and `gup_test` reach it: a
+/// lockless view for `gup_fast()`, which takes no `mmap_lock` at all, and the read side
+/// of the `mmap_lock` for the slow path only (`gup_fast_fallback()` →
+/// `__gup_longterm_unlocked()`/`get_user_pages_unlocked()`: `mmap_read_lock()` around
+/// `__get_user_pages_locked()`), plus `copy_{to,from}_user()` for an ioctl's argument.
+///
+/// Two kinds: a shared address space ([`super::MmStruct`], what the kernel holds: the
+/// walk goes through the lockless handle the address space keeps, the slow path takes
+/// the read side, each user access takes it for its own length), and an [`Mm`] the
+/// caller has exclusively (tests, benchmarks: every lock is implied). `&mut` of either
+/// is one too.
+pub trait CurrentMm {
+    /// The lockless walk's view of the page table (`current->mm->pgd`), the GUP rules
+    /// and what the walk shares with the owner ([`MmShared`]).
+    fn fast_view(&self) -> FastView<'_>;
+
+    /// An owned handle for a lockless walk on another thread (see [`Mm::gup_fast_handle`]).
+    fn gup_fast_handle(&self) -> GupFastMm;
+
+    /// `access_ok()`: `[va, va+len)` lies in user space.
+    fn access_ok(&self, va: u64, len: u64) -> bool;
+
+    /// The physical memory the address space lives in.
+    fn phys(&self) -> &Arc<PhysMem>;
+
+    /// `mmap_read_lock()` for GUP's slow path (counted as a kernel `lock_ops` event, as
+    /// [`Mm::mmap_read_lock`] and [`super::MmStruct::gup_read_lock`] count it).
+    fn mmap_read_lock(&mut self) -> MmapReadGuard<'_>;
+
+    /// `copy_{to,from}_user()` on this address space (no side of its `mmap_lock` may be
+    /// held by the caller for a shared one).
+    fn user(&mut self) -> &mut dyn crate::uaccess::UserAccess;
+}
+
+impl CurrentMm for Mm {
+    fn fast_view(&self) -> FastView<'_> {
+        Mm::fast_view(self)
+    }
+
+    fn gup_fast_handle(&self) -> GupFastMm {
+        Mm::gup_fast_handle(self)
+    }
+
+    fn access_ok(&self, va: u64, len: u64) -> bool {
+        Mm::access_ok(self, va, len)
+    }
+
+    fn phys(&self) -> &Arc<PhysMem> {
+        Mm::phys(self)
+    }
+
+    fn mmap_read_lock(&mut self) -> MmapReadGuard<'_> {
+        Mm::mmap_read_lock(self)
+    }
+
+    fn user(&mut self) -> &mut dyn crate::uaccess::UserAccess {
+        self
+    }
+}
+
+/// A shared address space that the caller uses (it holds an `mm_users` reference,
+/// so its page tables stay: `exit_mmap()` runs at the last `mmput()`).
+impl CurrentMm for &super::MmStruct {
+    fn fast_view(&self) -> FastView<'_> {
+        self.gup_fast().view()
+    }
+
+    fn gup_fast_handle(&self) -> GupFastMm {
+        self.gup_fast().alias()
+    }
+
+    fn access_ok(&self, va: u64, len: u64) -> bool {
+        va.checked_add(len)
+            .is_some_and(|end| end <= self.gup_fast().task_size())
+    }
+
+    fn phys(&self) -> &Arc<PhysMem> {
+        self.gup_fast().pgtable.phys()
+    }
+
+    fn mmap_read_lock(&mut self) -> MmapReadGuard<'_> {
+        self.gup_read_lock()
+    }
+
+    fn user(&mut self) -> &mut dyn crate::uaccess::UserAccess {
+        self
+    }
+}
+
+impl<T: CurrentMm + ?Sized> CurrentMm for &mut T {
+    fn fast_view(&self) -> FastView<'_> {
+        (**self).fast_view()
+    }
+
+    fn gup_fast_handle(&self) -> GupFastMm {
+        (**self).gup_fast_handle()
+    }
+
+    fn access_ok(&self, va: u64, len: u64) -> bool {
+        (**self).access_ok(va, len)
+    }
+
+    fn phys(&self) -> &Arc<PhysMem> {
+        (**self).phys()
+    }
+
+    fn mmap_read_lock(&mut self) -> MmapReadGuard<'_> {
+        (**self).mmap_read_lock()
+    }
+
+    fn user(&mut self) -> &mut dyn crate::uaccess::UserAccess {
+        (**self).user()
     }
 }
 
@@ -1586,7 +1720,7 @@ fn gup_fast_pmd_leaf(
 /// `EINVAL` for flags outside [`FollFlags::FAST_ALLOWED`]; `EOVERFLOW` if the range
 /// wraps; `EFAULT` if it leaves user space; the slow path's error if no page was taken.
 fn gup_fast_fallback(
-    mm: &mut Mm,
+    mm: &mut dyn CurrentMm,
     start: u64,
     nr_pages: usize,
     gup_flags: FollFlags,
@@ -1594,6 +1728,7 @@ fn gup_fast_fallback(
     pages: &mut Vec<Pfn>,
 ) -> KResult<usize> {
     let start = gup_fast_prepare(mm, start, nr_pages, gup_flags)?;
+    // No mmap_lock: the walk is gup_fast()'s alone.
     let nr_pinned = gup_fast_hooked(mm.fast_view(), start, nr_pages, gup_flags, hook, pages);
     gup_fast_slow(mm, start, nr_pages, nr_pinned, gup_flags, pages)
 }
@@ -1605,7 +1740,7 @@ fn gup_fast_fallback(
 /// # Errors
 /// As `gup_fast_fallback()`.
 pub(crate) fn gup_fast_prepare(
-    mm: &Mm,
+    mm: &dyn CurrentMm,
     start: u64,
     nr_pages: usize,
     gup_flags: FollFlags,
@@ -1614,14 +1749,15 @@ pub(crate) fn gup_fast_prepare(
         return Err(Errno::EINVAL);
     }
     if gup_flags.contains(FollFlags::PIN) {
-        mm.shared.set_has_pinned();
+        mm.fast_view().shared.set_has_pinned();
     }
     let start = start & !(PAGE_SIZE - 1);
     let len = (nr_pages as u64)
         .checked_mul(PAGE_SIZE)
         .ok_or(Errno::EOVERFLOW)?;
-    let end = start.checked_add(len).ok_or(Errno::EOVERFLOW)?;
-    if end > mm.task_size() || !mm.access_ok(start, len) {
+    start.checked_add(len).ok_or(Errno::EOVERFLOW)?;
+    // access_ok() includes the TASK_SIZE check.
+    if !mm.access_ok(start, len) {
         return Err(Errno::EFAULT);
     }
     Ok(start)
@@ -1629,12 +1765,12 @@ pub(crate) fn gup_fast_prepare(
 
 /// The rest of `gup_fast_fallback()` once the lockless walk took `nr_pinned` of the
 /// `nr_pages` from `start`: done if it took them all (or `FOLL_FAST_ONLY`), else the slow
-/// path under the mmap lock for the others. Returns the total taken.
+/// path under the read side of the mmap lock for the others. Returns the total taken.
 ///
 /// # Errors
 /// The slow path's error if no page was taken at all.
 pub(crate) fn gup_fast_slow(
-    mm: &mut Mm,
+    mm: &mut dyn CurrentMm,
     start: u64,
     nr_pages: usize,
     nr_pinned: usize,
@@ -1667,18 +1803,21 @@ pub(crate) fn gup_fast_slow(
     }
 }
 
-/// `get_user_pages_fast()`: `FOLL_GET` references, lockless where possible.
+/// `get_user_pages_fast()`: `FOLL_GET` references to `nr_pages` pages from `start` of the
+/// caller's address space `mm`. The lockless walk (`gup_fast()`) takes no `mmap_lock`;
+/// only the pages it could not take are faulted in, under the read side
+/// (`gup_fast_fallback()`, see [`CurrentMm`]).
 ///
 /// # Errors
 /// As `gup_fast_fallback()`: `EINVAL`, `EOVERFLOW`, `EFAULT`, `ENOMEM`.
 pub fn get_user_pages_fast(
-    mm: &mut Mm,
+    mut mm: impl CurrentMm,
     start: u64,
     nr_pages: usize,
     gup_flags: FollFlags,
 ) -> KResult<Vec<Pfn>> {
     let mut pages = Vec::with_capacity(nr_pages.min(1024));
-    get_user_pages_fast_into(mm, start, nr_pages, gup_flags, &mut pages)?;
+    get_user_pages_fast_into(&mut mm, start, nr_pages, gup_flags, &mut pages)?;
     Ok(pages)
 }
 
@@ -1688,28 +1827,29 @@ pub fn get_user_pages_fast(
 /// # Errors
 /// As [`get_user_pages_fast`]; nothing is appended then.
 pub fn get_user_pages_fast_into(
-    mm: &mut Mm,
+    mut mm: impl CurrentMm,
     start: u64,
     nr_pages: usize,
     gup_flags: FollFlags,
     pages: &mut Vec<Pfn>,
 ) -> KResult<usize> {
     let f = is_valid_gup_args(gup_flags, false, FollFlags::GET)?;
-    gup_fast_fallback(mm, start, nr_pages, f, None, pages)
+    gup_fast_fallback(&mut mm, start, nr_pages, f, None, pages)
 }
 
-/// `pin_user_pages_fast()`: `FOLL_PIN` pins, lockless where possible.
+/// `pin_user_pages_fast()`: `FOLL_PIN` pins, as [`get_user_pages_fast`] takes its
+/// references (lockless, the slow path under the read side).
 ///
 /// # Errors
 /// As [`get_user_pages_fast`].
 pub fn pin_user_pages_fast(
-    mm: &mut Mm,
+    mut mm: impl CurrentMm,
     start: u64,
     nr_pages: usize,
     gup_flags: FollFlags,
 ) -> KResult<Vec<Pfn>> {
     let mut pages = Vec::with_capacity(nr_pages.min(1024));
-    pin_user_pages_fast_into(mm, start, nr_pages, gup_flags, &mut pages)?;
+    pin_user_pages_fast_into(&mut mm, start, nr_pages, gup_flags, &mut pages)?;
     Ok(pages)
 }
 
@@ -1718,14 +1858,14 @@ pub fn pin_user_pages_fast(
 /// # Errors
 /// As [`get_user_pages_fast`]; nothing is appended then.
 pub fn pin_user_pages_fast_into(
-    mm: &mut Mm,
+    mut mm: impl CurrentMm,
     start: u64,
     nr_pages: usize,
     gup_flags: FollFlags,
     pages: &mut Vec<Pfn>,
 ) -> KResult<usize> {
     let f = is_valid_gup_args(gup_flags, false, FollFlags::PIN)?;
-    gup_fast_fallback(mm, start, nr_pages, f, None, pages)
+    gup_fast_fallback(&mut mm, start, nr_pages, f, None, pages)
 }
 
 /// [`pin_user_pages_fast`] with a hook between each speculative reference and its PTE

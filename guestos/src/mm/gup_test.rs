@@ -62,12 +62,11 @@ use super::events::KernelEventCounts;
 use super::gup::{
     get_user_pages_fast_into, get_user_pages_into, gup_fast_prepare, gup_fast_slow,
     is_valid_gup_args, pin_user_pages_fast_into, pin_user_pages_into, put_page, unpin_user_pages,
-    FollFlags, GupFastMm, MmapReadGuard,
+    CurrentMm, FollFlags, GupFastMm, MmapReadGuard,
 };
 use super::page_alloc::Pfn;
-use super::{Mm, PhysMem};
+use super::PhysMem;
 use crate::errno::{Errno, KResult};
-use crate::uaccess::UserAccess;
 
 /// `_IOC_NONE` (include/uapi/asm-generic/ioctl.h).
 const IOC_NONE: u32 = 0;
@@ -351,7 +350,7 @@ fn gup_test_walk(gup: &GupTest, end: u64, pages: &mut Vec<Pfn>, call: &mut GupCa
 /// # Errors
 /// `EINVAL` if `addr + size` overflows; `ENOMEM` if the page array cannot be allocated.
 pub fn gup_test_run(
-    mm: &mut Mm,
+    mut mm: impl CurrentMm,
     cmd: GupTestCmd,
     gup: &mut GupTest,
     log: &mut dyn FnMut(&str),
@@ -382,9 +381,12 @@ pub fn gup_test_run(
         guard.unlock();
         r
     } else {
+        // No mmap_lock: gup_fast() is lockless, its slow path takes the read side.
         gup_test_walk(gup, end, &mut pages, &mut |addr, nr, pages| match cmd {
-            GupTestCmd::PinFastBenchmark => pin_user_pages_fast_into(mm, addr, nr, flags, pages),
-            _ => get_user_pages_fast_into(mm, addr, nr, flags, pages),
+            GupTestCmd::PinFastBenchmark => {
+                pin_user_pages_fast_into(&mut mm, addr, nr, flags, pages)
+            }
+            _ => get_user_pages_fast_into(&mut mm, addr, nr, flags, pages),
         })
     };
     Ok(gup_test_finish(
@@ -466,7 +468,7 @@ impl FastPhase {
     /// Prepares the lockless half of `cmd` over `gup` for `mm`, or `None` if the plain
     /// locked loop must run instead (a range or flags the checks refuse: the locked loop
     /// gets the errors right).
-    fn prepare(mm: &Mm, cmd: GupTestCmd, gup: &GupTest) -> Option<(Self, GupFastMm)> {
+    fn prepare(mm: &dyn CurrentMm, cmd: GupTestCmd, gup: &GupTest) -> Option<(Self, GupFastMm)> {
         let end = gup.addr.checked_add(gup.size)?;
         if !(gup.addr | gup.size).is_multiple_of(PAGE_SIZE) || gup.nr_pages_per_call == 0 {
             return None;
@@ -521,7 +523,7 @@ impl FastPhase {
 
     /// The locked half: the pending call's slow path, the rest of the loop, and the end
     /// of the ioctl. Returns the filled-in `struct gup_test`.
-    fn finish(mut self, mm: &mut Mm, log: &mut dyn FnMut(&str), pid: u32) -> GupTest {
+    fn finish(mut self, mm: &mut dyn CurrentMm, log: &mut dyn FnMut(&str), pid: u32) -> GupTest {
         self.finished = true;
         let mut pages = std::mem::take(&mut self.pages);
         if let Some((addr, nr, taken, next)) = self.pending.take() {
@@ -530,8 +532,10 @@ impl FastPhase {
         }
         let (cmd, flags) = (self.cmd, FollFlags::from_bits_retain(self.gup.gup_flags));
         let reached = self.walk.run(&mut pages, &mut |addr, nr, pages| match cmd {
-            GupTestCmd::PinFastBenchmark => pin_user_pages_fast_into(mm, addr, nr, flags, pages),
-            _ => get_user_pages_fast_into(mm, addr, nr, flags, pages),
+            GupTestCmd::PinFastBenchmark => {
+                pin_user_pages_fast_into(&mut *mm, addr, nr, flags, pages)
+            }
+            _ => get_user_pages_fast_into(&mut *mm, addr, nr, flags, pages),
         });
         let mut gup = self.gup;
         gup_test_finish(
@@ -700,13 +704,13 @@ impl GupTestFile {
     }
 
     /// `pin_longterm_test_start()`.
-    fn longterm_start(&self, mm: &mut Mm, arg: u64) -> KResult<u64> {
+    fn longterm_start(&self, mm: &mut dyn CurrentMm, arg: u64) -> KResult<u64> {
         let mut state = self.longterm.lock();
         if state.is_some() {
             return Err(Errno::EINVAL);
         }
         let mut b = [0u8; PIN_LONGTERM_TEST_SIZE];
-        mm.copy_from_user(arg, &mut b)?;
+        mm.user().copy_from_user(arg, &mut b)?;
         let (addr, size, flags) = (u64_at(&b, 0), u64_at(&b, 8), u32_at(&b, 16));
         if flags & !(PIN_LONGTERM_TEST_FLAG_USE_WRITE | PIN_LONGTERM_TEST_FLAG_USE_FAST) != 0 {
             return Err(Errno::EINVAL);
@@ -741,7 +745,7 @@ impl GupTestFile {
             Ok(())
         };
         if fast {
-            pin_all(&mut |a, n, p| pin_user_pages_fast_into(mm, a, n, gup_flags, p))?;
+            pin_all(&mut |a, n, p| pin_user_pages_fast_into(&mut *mm, a, n, gup_flags, p))?;
         } else {
             let mut guard = mm.mmap_read_lock();
             let r = pin_all(&mut |a, n, p| pin_user_pages_into(&mut guard, a, n, gup_flags, p));
@@ -754,12 +758,12 @@ impl GupTestFile {
 
     /// `pin_longterm_test_read()`: copies each pinned page to consecutive pages of user
     /// memory from the address `arg` points to.
-    fn longterm_read(&self, mm: &mut Mm, arg: u64) -> KResult<u64> {
+    fn longterm_read(&self, mm: &mut dyn CurrentMm, arg: u64) -> KResult<u64> {
         let state = self.longterm.lock();
         let Some(pins) = state.as_ref() else {
             return Err(Errno::EINVAL);
         };
-        let mut user_addr = mm.get_user_u64(arg)?;
+        let mut user_addr = mm.user().get_user_u64(arg)?;
         let mut buf = vec![0u8; PAGE_SIZE as usize];
         for &pfn in &pins.pages {
             // kmap_local_page() + copy_to_user() of a whole page.
@@ -768,7 +772,7 @@ impl GupTestFile {
                 .ram
                 .read_bytes(pfn.pa(), &mut buf)
                 .map_err(|_| Errno::EFAULT)?;
-            mm.copy_to_user(user_addr, &buf)?;
+            mm.user().copy_to_user(user_addr, &buf)?;
             user_addr = user_addr.wrapping_add(PAGE_SIZE);
         }
         Ok(0)
@@ -783,41 +787,41 @@ impl GupTestFile {
     /// argument cannot be copied; `ENOMEM`; the pin's errno for `PIN_LONGTERM_TEST_START`.
     pub fn ioctl(
         &self,
-        mm: &mut Mm,
+        mut mm: impl CurrentMm,
         cmd: u32,
         arg: u64,
         log: &mut dyn FnMut(&str),
         pid: u32,
     ) -> KResult<u64> {
         match cmd {
-            PIN_LONGTERM_TEST_START => return self.longterm_start(mm, arg),
+            PIN_LONGTERM_TEST_START => return self.longterm_start(&mut mm, arg),
             PIN_LONGTERM_TEST_STOP => {
                 self.longterm_stop();
                 return Ok(0);
             }
-            PIN_LONGTERM_TEST_READ => return self.longterm_read(mm, arg),
+            PIN_LONGTERM_TEST_READ => return self.longterm_read(&mut mm, arg),
             _ => {}
         }
         let cmd = GupTestCmd::from_ioctl(cmd).ok_or(Errno::EINVAL)?;
         // The second half of a fast benchmark whose lockless half the hart has run.
         if let Some(phase) = crate::percpu::take_unlocked_result::<FastPhase>() {
-            let gup = phase.finish(mm, log, pid);
-            mm.copy_to_user(arg, &gup.to_bytes())?;
+            let gup = phase.finish(&mut mm, log, pid);
+            mm.user().copy_to_user(arg, &gup.to_bytes())?;
             return Ok(0);
         }
         let mut b = [0u8; GUP_TEST_SIZE];
-        mm.copy_from_user(arg, &mut b)?;
+        mm.user().copy_from_user(arg, &mut b)?;
         let mut gup = GupTest::from_bytes(&b);
         if !cmd.needs_mmap_lock() && crate::percpu::unlocked_allowed() {
-            if let Some((phase, handle)) = FastPhase::prepare(mm, cmd, &gup) {
+            if let Some((phase, handle)) = FastPhase::prepare(&mm, cmd, &gup) {
                 crate::percpu::defer_unlocked(Box::new(move || {
                     Box::new(phase.run_unlocked(&handle))
                 }));
                 return Err(Errno::ERESTARTNOINTR);
             }
         }
-        gup_test_run(mm, cmd, &mut gup, log, pid)?;
-        mm.copy_to_user(arg, &gup.to_bytes())?;
+        gup_test_run(&mut mm, cmd, &mut gup, log, pid)?;
+        mm.user().copy_to_user(arg, &gup.to_bytes())?;
         Ok(0)
     }
 }

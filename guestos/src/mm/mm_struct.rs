@@ -17,8 +17,11 @@
 //! The `mmap_lock` is a reader/writer lock ([`crate::sync::RwLock`]), taken as Linux
 //! takes it. Readers ([`MmStruct::mmap_read_lock`], an [`MmapReadGuard`] that derefs to
 //! `&Mm`): page faults ([`MmStruct::lock_mm_and_find_vma`], then
-//! [`Mm::handle_page_fault_vma`]), GUP, `MADV_DONTNEED`, `/proc/<pid>/mem` and
-//! `process_vm_*`, and what only looks (`satp`, statistics). Every method they call
+//! [`Mm::handle_page_fault_vma`]), GUP's slow path, `MADV_DONTNEED`, `/proc/<pid>/mem`,
+//! `maps` and `pagemap`, `process_vm_*`, gup_test, `msync`'s VMA look-ups, every
+//! `copy_{to,from}_user()` ([`MmStruct::uaccess`]: `wait4`'s status, the robust-list
+//! walk at exit), and what only looks (`satp`, statistics); `get_user_pages_fast()`
+//! takes no side at all ([`MmStruct::gup_fast`]). Every method they call
 //! takes `&self`: PTEs change by atomics under the page-table locks
 //! ([`super::pgtable`]), counters are atomics, and the pending TLB flush with the frames
 //! waiting for it is a small lock of its own. Writers ([`MmStruct::mmap_write_lock`],
@@ -34,6 +37,7 @@ use std::sync::Arc;
 use crate::sync::{RwLock, RwLockWriteGuard};
 
 use super::fault::UserFaultError;
+use super::gup::GupFastMm;
 use super::{count_event, Mm, MmapReadGuard, TlbBatch, Vma};
 use crate::lockstat;
 
@@ -47,6 +51,10 @@ pub struct MmStruct {
     mm_count: AtomicU32,
     /// The identity of the address space ([`Mm::id`]), readable without the lock.
     id: u64,
+    /// What `gup_fast()` reads without the lock (`mm->pgd`, `write_protect_seq`,
+    /// `MMF_HAS_PINNED`, the GUP rules fixed when the address space was shared): valid
+    /// while there are users. Declared before `mmap_lock`, so dropped before the `Mm`.
+    gup_fast: GupFastMm,
     /// The address space behind `mm->mmap_lock`.
     mmap_lock: RwLock<Mm>,
 }
@@ -129,6 +137,12 @@ impl MmStruct {
         self
     }
 
+    /// The lockless view `get_user_pages_fast()` walks (see
+    /// [`super::gup::CurrentMm`]): no side of the `mmap_lock` is taken.
+    pub fn gup_fast(&self) -> &GupFastMm {
+        &self.gup_fast
+    }
+
     /// `mmap_read_trylock()`: the read side, if no writer holds or waits for the lock.
     pub fn mmap_read_trylock(&self) -> Option<MmapReadGuard<'_>> {
         self.mmap_lock.try_read().map(MmapReadGuard::locked)
@@ -180,6 +194,7 @@ impl MmUsers {
             mm_users: AtomicU32::new(1),
             mm_count: AtomicU32::new(1),
             id: mm.id(),
+            gup_fast: mm.gup_fast_handle(),
             mmap_lock: RwLock::new(mm),
         }))
     }

@@ -718,58 +718,8 @@ impl Mm {
     /// `MS_SYNC`, or an unaligned `start`. `ENOMEM`: the range wraps past 2^64 (a length
     /// that wraps to 0 when page-aligned is an empty range, 0), or part of it is unmapped. `EBUSY`: `MS_INVALIDATE` on `VM_LOCKED` memory. A writeback error of a
     /// file (`EIO`, `ENOSPC`).
-    pub fn msync(&mut self, start: u64, len: u64, flags: u64) -> KResult<u64> {
-        if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        if !page_aligned(start) {
-            return Err(Errno::EINVAL);
-        }
-        if flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
-            return Err(Errno::EINVAL);
-        }
-        // `(len + ~PAGE_MASK) & PAGE_MASK` wraps a length within a page of 2^64 to 0.
-        let len = len.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
-        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if end == start {
-            return Ok(0);
-        }
-        let mut unmapped = false;
-        let mut start = start;
-        loop {
-            let Some(vma) = self.vmas.find_vma(start).cloned() else {
-                return Err(Errno::ENOMEM);
-            };
-            if start < vma.start {
-                if flags == MS_ASYNC {
-                    return Err(Errno::ENOMEM);
-                }
-                start = vma.start;
-                if start >= end {
-                    return Err(Errno::ENOMEM);
-                }
-                unmapped = true;
-            }
-            if flags & MS_INVALIDATE != 0 && vma.flags.contains(VmFlags::LOCKED) {
-                return Err(Errno::EBUSY);
-            }
-            let fstart = vma.pgoff_of(start).saturating_mul(PAGE_SIZE);
-            let fend = fstart.saturating_add(end.min(vma.end) - start - 1);
-            start = vma.end;
-            if flags & (MS_SYNC | MS_ASYNC) != 0 && vma.flags.contains(VmFlags::SHARED) {
-                if let Some(file) = vma.file() {
-                    file.fsync_range(fstart, fend)?;
-                }
-            }
-            if start >= end {
-                break;
-            }
-        }
-        if unmapped {
-            Err(Errno::ENOMEM)
-        } else {
-            Ok(0)
-        }
+    pub fn msync(&self, start: u64, len: u64, flags: u64) -> KResult<u64> {
+        ksys_msync(start, len, flags, &mut |a| self.vmas.find_vma(a).cloned())
     }
 
     // ------------------------------------------------------------------------ mprotect
@@ -1547,5 +1497,84 @@ impl Mm {
         self.stack_start = start;
         self.stack_top = top;
         Ok(top)
+    }
+}
+
+impl super::MmStruct {
+    /// `msync` on a shared address space as `ksys_msync()` runs it: the read side of the
+    /// `mmap_lock` for each VMA look-up, dropped around each file's writeback
+    /// (`vfs_fsync_range()` may sleep on I/O and walks the file's reverse map), so
+    /// faults and GUP of other threads go on throughout. Same results as [`Mm::msync`].
+    ///
+    /// # Errors
+    /// As [`Mm::msync`].
+    pub fn msync(&self, start: u64, len: u64, flags: u64) -> KResult<u64> {
+        ksys_msync(start, len, flags, &mut |a| {
+            let mm = crate::lockstat::MMAP_LOCK
+                .acquire(|| self.mmap_read_trylock(), || self.mmap_read_lock());
+            mm.vmas().find_vma(a).cloned()
+        })
+    }
+}
+
+/// `ksys_msync()`'s walk (`mm/msync.c`) over `[start, start+len)`, with `find_vma(addr)`
+/// the first VMA ending above `addr` as a snapshot taken under the `mmap_lock` (the
+/// lock is not held between look-ups, so none is held across a writeback).
+fn ksys_msync(
+    start: u64,
+    len: u64,
+    flags: u64,
+    find_vma: &mut dyn FnMut(u64) -> Option<Vma>,
+) -> KResult<u64> {
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if !page_aligned(start) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // `(len + ~PAGE_MASK) & PAGE_MASK` wraps a length within a page of 2^64 to 0.
+    let len = len.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+    let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+    if end == start {
+        return Ok(0);
+    }
+    let mut unmapped = false;
+    let mut start = start;
+    loop {
+        let Some(vma) = find_vma(start) else {
+            return Err(Errno::ENOMEM);
+        };
+        if start < vma.start {
+            if flags == MS_ASYNC {
+                return Err(Errno::ENOMEM);
+            }
+            start = vma.start;
+            if start >= end {
+                return Err(Errno::ENOMEM);
+            }
+            unmapped = true;
+        }
+        if flags & MS_INVALIDATE != 0 && vma.flags.contains(VmFlags::LOCKED) {
+            return Err(Errno::EBUSY);
+        }
+        let fstart = vma.pgoff_of(start).saturating_mul(PAGE_SIZE);
+        let fend = fstart.saturating_add(end.min(vma.end) - start - 1);
+        start = vma.end;
+        if flags & (MS_SYNC | MS_ASYNC) != 0 && vma.flags.contains(VmFlags::SHARED) {
+            if let Some(file) = vma.file() {
+                file.fsync_range(fstart, fend)?;
+            }
+        }
+        if start >= end {
+            break;
+        }
+    }
+    if unmapped {
+        Err(Errno::ENOMEM)
+    } else {
+        Ok(0)
     }
 }

@@ -136,3 +136,47 @@ pub fn forced_write_lookup(mm: &mut Mm, addr: u64, race: bool) -> super::Pfn {
     g.unlock();
     pages[0]
 }
+
+/// Which side of an `mmap_lock` [`beside_mmap_lock`]'s other thread holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MmapSide {
+    /// `mmap_read_lock()`: a path that takes the write side waits for it.
+    Read,
+    /// `mmap_write_lock()`: a path that takes either side waits for it.
+    Write,
+}
+
+/// A [`beside_mmap_lock`] timeout that a path which does not wait meets on any host.
+pub const BESIDE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `f` on this thread while another thread holds `side` of `mm`'s `mmap_lock`, and
+/// returns `f`'s result and whether `f` finished while the lock was still held. A path
+/// that needs a side the holder excludes (the write side beside a reader; anything but
+/// a lockless walk beside a writer) waits for the holder, which lets go only after
+/// `timeout`: then `false`, and no hang. Assert on the flag to show which side a path
+/// takes.
+pub fn beside_mmap_lock<R>(
+    mm: &super::MmStruct,
+    side: MmapSide,
+    timeout: std::time::Duration,
+    f: impl FnOnce() -> R,
+) -> (R, bool) {
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let holder = s.spawn(move || {
+            let (read, write) = match side {
+                MmapSide::Read => (Some(mm.mmap_read_lock()), None),
+                MmapSide::Write => (None, Some(mm.mmap_write_lock())),
+            };
+            held_tx.send(()).unwrap();
+            let in_time = done_rx.recv_timeout(timeout).is_ok();
+            drop((read, write));
+            in_time
+        });
+        held_rx.recv().unwrap();
+        let r = f();
+        let _ = done_tx.send(());
+        (r, holder.join().unwrap())
+    })
+}

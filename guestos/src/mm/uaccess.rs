@@ -261,6 +261,19 @@ impl UserAccess for &MmStruct {
     }
 }
 
+/// The accesses of a kernel path to the memory of a task whose address space it holds a
+/// user reference to (`mmget()`: the caller of a kernel-served file's `read`, a
+/// `process_vm_*` caller): as `&MmStruct`'s, the read side for each access.
+impl UserAccess for super::MmUsers {
+    fn copy_from_user(&mut self, va: u64, buf: &mut [u8]) -> KResult<()> {
+        self.uaccess().copy_from_user(va, buf)
+    }
+
+    fn copy_to_user(&mut self, va: u64, data: &[u8]) -> KResult<()> {
+        self.uaccess().copy_to_user(va, data)
+    }
+}
+
 /// Runs the access `f` on `mm` under the read side of its `mmap_lock`, taken for `f`'s
 /// length (and given back and taken again if `f` grows a stack), then adds the walks
 /// it counted to `mm`'s uaccess counters.

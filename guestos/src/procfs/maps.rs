@@ -159,10 +159,11 @@ impl SeqOperations for ProcBinding {
         let KernelFileBinding { mm: Some(grab), .. } = self.get()? else {
             return None;
         };
-        // mmget_not_zero() on the address space grabbed at open, its mmap_lock for
-        // this line.
+        // mmget_not_zero() on the address space grabbed at open, the read side of its
+        // mmap_lock for this line (m_start()'s lock_vma_range(): mmap_read_lock_killable()),
+        // so the target's faults go on while it is read.
         let users = grab.mmget_not_zero()?;
-        let mm = users.mmap_write_lock();
+        let mm = users.mmap_read_lock();
         if mm.is_dead() {
             return None;
         }

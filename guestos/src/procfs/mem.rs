@@ -128,8 +128,8 @@ pub fn mem_rw(
         let chunk = page.get_mut(..this_len).unwrap_or_default();
         if write {
             let from = tasks
-                .mm_of(caller)
-                .map(|mut mm| mm.copy_from_user(buf, chunk));
+                .get_task_mm(caller)
+                .map(|mm| mm.uaccess().copy_from_user(buf, chunk));
             if !matches!(from, Some(Ok(()))) {
                 copied = Err(Errno::EFAULT);
                 break;
@@ -149,8 +149,8 @@ pub fn mem_rw(
                 // The bytes read before the stop reach the caller now; the resumed call
                 // reads on after them.
                 let piece = chunk.get(..n).unwrap_or_default();
-                if let Some(mut mm) = tasks.mm_of(caller) {
-                    let _ = mm.copy_to_user(buf, piece);
+                if let Some(mm) = tasks.get_task_mm(caller) {
+                    let _ = mm.uaccess().copy_to_user(buf, piece);
                 }
             }
             return (Err(Errno::ERESTARTNOINTR), pos);
@@ -164,8 +164,8 @@ pub fn mem_rw(
         if !write {
             let piece = chunk.get(..n).unwrap_or_default();
             let to = tasks
-                .mm_of(caller)
-                .map(|mut mm| mm.copy_to_user(buf, piece));
+                .get_task_mm(caller)
+                .map(|mm| mm.uaccess().copy_to_user(buf, piece));
             if !matches!(to, Some(Ok(()))) {
                 copied = Err(Errno::EFAULT);
                 break;

@@ -177,7 +177,9 @@ pub fn pagemap_read(
             end = end_vaddr;
         }
         let bytes: Vec<u8> = {
-            let mm = target.mmap_write_lock();
+            // pagemap_read(): mmap_read_lock_killable() around walk_page_range(); the
+            // PTEs are read under their page-table locks.
+            let mm = target.mmap_read_lock();
             if mm.is_dead() {
                 break;
             }
@@ -192,10 +194,12 @@ pub fn pagemap_read(
         start_vaddr = end;
         let len = count.min(bytes.len());
         let piece = bytes.get(..len).unwrap_or_default();
+        // copy_to_user() with the target's lock dropped (for /proc/self/pagemap they are
+        // one lock): the read side of the caller's, for the access.
         let ok = tasks
-            .mm_of(caller)
-            .map(|mut mm| mm.copy_to_user(buf, piece).is_ok());
-        if ok != Some(true) {
+            .get_task_mm(caller)
+            .is_some_and(|mm| mm.uaccess().copy_to_user(buf, piece).is_ok());
+        if !ok {
             return (Err(Errno::EFAULT), pos);
         }
         copied += len;

@@ -1146,3 +1146,173 @@ fn gup_test_is_served_by_the_same_dispatch_with_its_state_per_open() {
     );
     w.assert_clean();
 }
+
+/// The kernel-served files, `process_vm_*`, `vmsplice`, gup_test and `msync` take only
+/// the read side of an `mmap_lock` (Linux: `m_start()`, `pagemap_read()`,
+/// `access_remote_vm()` + `copy_to_user()`, `process_vm_rw_core()`,
+/// `iov_iter_get_pages2()`, `__gup_test_ioctl()`, `ksys_msync()`): each runs to the end
+/// while another thread holds the read side of the caller's address space (the target's
+/// too: they are one here). A path that still took the write side would wait for that
+/// reader, which gives up only after a timeout ([`beside_mmap_lock`]).
+#[test]
+fn kernel_served_files_gup_and_msync_run_beside_a_reader() {
+    use crate::mm::gup_test::{GupTest, GUP_BASIC_TEST, GUP_FAST_BENCHMARK};
+    use crate::mm::gup_test::{PIN_LONGTERM_TEST_START, PIN_LONGTERM_TEST_STOP};
+    use crate::mm::mmap::MS_SYNC;
+    use crate::mm::test_support::{beside_mmap_lock, MmapSide, BESIDE_TIMEOUT};
+    let mut w = World::new(GupGeneration::Modern);
+    let a = w.mmap(1, RW, ANON, 2);
+    w.poke(1, a, b"payload");
+    let users = w.p(1).mm.clone().unwrap();
+    let beside = |f: &mut dyn FnMut() -> bool, what: &str| {
+        let (ok, in_time) = beside_mmap_lock(&users, MmapSide::Read, BESIDE_TIMEOUT, f);
+        assert!(ok, "{what} failed");
+        assert!(
+            in_time,
+            "{what} waited for a reader: it took the write side"
+        );
+    };
+
+    let maps = w.open(1, "/proc/1/maps", O_RDONLY).unwrap();
+    let pagemap = w.open(1, "/proc/1/pagemap", O_RDONLY).unwrap();
+    let mem = w.open(1, "/proc/1/mem", O_RDWR).unwrap();
+    let buf = w.scratch;
+    let w = std::cell::RefCell::new(w);
+    beside(
+        &mut || {
+            let n = w
+                .borrow_mut()
+                .call(1, nr::SYS_pread64, [maps, buf, 4096, 0, 0, 0]);
+            n.is_ok_and(|n| n > 0)
+        },
+        "a read of /proc/1/maps",
+    );
+    beside(
+        &mut || {
+            let pos = a / P * pagemap::PM_ENTRY_BYTES;
+            let n = w
+                .borrow_mut()
+                .call(1, nr::SYS_pread64, [pagemap, buf, 8, pos, 0, 0]);
+            n == Ok(8)
+        },
+        "a read of /proc/1/pagemap",
+    );
+    beside(
+        &mut || {
+            let r = w
+                .borrow_mut()
+                .call(1, nr::SYS_pread64, [mem, buf, 7, a, 0, 0]);
+            let wr = w
+                .borrow_mut()
+                .call(1, nr::SYS_pwrite64, [mem, buf, 7, a + P, 0, 0]);
+            r == Ok(7) && wr == Ok(7)
+        },
+        "a read and a write of /proc/1/mem",
+    );
+    assert_eq!(w.borrow_mut().peek(1, a + P, 7), b"payload");
+    let args = pvm_args(&mut w.borrow_mut(), 1, &[(buf + 64, 7)], &[(a, 7)]);
+    beside(
+        &mut || pvm(&mut w.borrow_mut(), args, false) == Ok(7),
+        "process_vm_readv",
+    );
+    let (r, wr) = pipe(&mut w.borrow_mut(), 1);
+    let iov = w.borrow().scratch + 10 * P;
+    w.borrow_mut()
+        .poke(1, iov, &[a.to_le_bytes(), 7u64.to_le_bytes()].concat());
+    beside(
+        &mut || {
+            let mut w = w.borrow_mut();
+            let p = w.p(1);
+            let mm = p.mm.clone().unwrap();
+            sys_vmsplice(&p.fs, &mm, wr, iov, 1, 0) == Ok(7)
+        },
+        "vmsplice",
+    );
+    assert_eq!(read_pipe(&mut w.borrow_mut(), 1, r, 64), b"payload");
+
+    let gup = w
+        .borrow_mut()
+        .open(1, "/sys/kernel/debug/gup_test", O_RDWR)
+        .unwrap();
+    let arg = buf + 2 * P;
+    for cmd in [GUP_BASIC_TEST, GUP_FAST_BENCHMARK] {
+        let t = GupTest {
+            addr: a,
+            size: 2 * P,
+            nr_pages_per_call: 1,
+            ..GupTest::default()
+        };
+        w.borrow_mut().poke(1, arg, &t.to_bytes());
+        beside(
+            &mut || {
+                let call = [gup, u64::from(cmd), arg, 0, 0, 0];
+                w.borrow_mut().call(1, nr::SYS_ioctl, call) == Ok(0)
+            },
+            &format!("gup_test ioctl {cmd:#x}"),
+        );
+    }
+    let mut b = [0u8; 24];
+    b[0..8].copy_from_slice(&a.to_le_bytes());
+    b[8..16].copy_from_slice(&(2 * P).to_le_bytes());
+    w.borrow_mut().poke(1, arg, &b);
+    beside(
+        &mut || {
+            let call = [gup, u64::from(PIN_LONGTERM_TEST_START), arg, 0, 0, 0];
+            w.borrow_mut().call(1, nr::SYS_ioctl, call) == Ok(0)
+        },
+        "PIN_LONGTERM_TEST_START (pin_user_pages())",
+    );
+    let stop = [gup, u64::from(PIN_LONGTERM_TEST_STOP), 0, 0, 0, 0];
+    assert_eq!(w.borrow_mut().call(1, nr::SYS_ioctl, stop), Ok(0));
+    beside(&mut || users.msync(a, 2 * P, MS_SYNC) == Ok(0), "msync");
+    drop(users);
+    w.into_inner().assert_clean();
+}
+
+/// `get_user_pages_fast()`/`pin_user_pages_fast()` on the caller's shared address space
+/// take no `mmap_lock` at all when the lockless walk gets every page: they complete while
+/// another thread holds the write side. A page the walk cannot take goes to the slow
+/// path, which waits for the writer (the read side).
+#[test]
+fn gup_fast_of_a_shared_address_space_takes_no_mmap_lock() {
+    use crate::mm::gup::{get_user_pages_fast, pin_user_pages_fast, unpin_user_pages};
+    use crate::mm::test_support::{beside_mmap_lock, MmapSide, BESIDE_TIMEOUT};
+    use crate::mm::FollFlags;
+    let mut w = World::new(GupGeneration::Modern);
+    let a = w.mmap(1, RW, ANON, 3);
+    w.poke(1, a, &[7u8; 2 * P as usize]);
+    let users = w.p(1).mm.clone().unwrap();
+    let mm: &crate::mm::MmStruct = &users;
+    let (got, in_time) = beside_mmap_lock(mm, MmapSide::Write, BESIDE_TIMEOUT, || {
+        get_user_pages_fast(mm, a, 2, FollFlags::WRITE)
+    });
+    let got = got.unwrap();
+    assert!(
+        in_time,
+        "GUP-fast of present pages waited for the mmap_lock writer"
+    );
+    assert_eq!(got.len(), 2);
+    for pfn in got {
+        w.phys.put_page(pfn);
+    }
+    let (pins, in_time) = beside_mmap_lock(mm, MmapSide::Write, BESIDE_TIMEOUT, || {
+        pin_user_pages_fast(mm, a, 2, FollFlags::empty())
+    });
+    let pins = pins.unwrap();
+    assert!(
+        in_time,
+        "PIN-fast of present pages waited for the mmap_lock writer"
+    );
+    unpin_user_pages(&w.phys, &pins);
+    // The third page was never touched: the slow path faults it in, under the read side.
+    let brief = std::time::Duration::from_millis(200);
+    let (got, in_time) = beside_mmap_lock(mm, MmapSide::Write, brief, || {
+        get_user_pages_fast(mm, a + 2 * P, 1, FollFlags::WRITE)
+    });
+    assert!(!in_time, "the slow path runs under the mmap_lock");
+    for pfn in got.unwrap() {
+        w.phys.put_page(pfn);
+    }
+    drop(users);
+    w.assert_clean();
+}

@@ -1739,23 +1739,30 @@ pub fn get_user_path(u: &mut dyn UserAccess, va: u64) -> KResult<Vec<u8>> {
     get_path(u, va, false)
 }
 
+/// What `do_open_execat()` opened for `execve`.
+#[derive(Debug)]
+pub struct ExecFile {
+    /// The file, every link followed.
+    pub inode: Arc<Inode>,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// `d_path()` of the file's `f_path`: its absolute path with the links resolved,
+    /// what `/proc/<pid>/exe` will show.
+    pub path: Vec<u8>,
+}
+
 /// Opens the executable at `path` for `execve` (`do_open_execat`): follows links, checks
-/// it is a regular file with execute permission, and returns the resolved inode and its
-/// bytes.
+/// it is a regular file with execute permission, and returns it with its bytes and its
+/// own path, from one walk ([`Vfs::lookup_resolved`]).
 ///
 /// # Errors
 /// Lookup errors; `EACCES` for a non-regular file or one without any execute bit;
 /// `ENOEXEC` if it is larger than `max_bytes`.
-pub fn open_exec(
-    p: &ProcessFs,
-    vfs: &Vfs,
-    path: &[u8],
-    max_bytes: u64,
-) -> KResult<(Arc<Inode>, Vec<u8>)> {
+pub fn open_exec(p: &ProcessFs, vfs: &Vfs, path: &[u8], max_bytes: u64) -> KResult<ExecFile> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let inode = vfs.lookup(&p.fs.pwd(), &p.exe_path, p.cred, path, true)?;
+    let (inode, resolved) = vfs.lookup_resolved(&p.fs.pwd(), &p.exe_path, p.cred, path)?;
     if inode.file_type() != crate::fs::FileType::Regular {
         return Err(Errno::EACCES);
     }
@@ -1764,7 +1771,11 @@ pub fn open_exec(
         .read_all(max_bytes)
         .map_err(|_| Errno::ENOEXEC)?
         .ok_or(Errno::EACCES)?;
-    Ok((inode, bytes))
+    Ok(ExecFile {
+        inode,
+        bytes,
+        path: resolved,
+    })
 }
 
 #[cfg(test)]

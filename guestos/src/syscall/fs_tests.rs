@@ -1822,9 +1822,10 @@ fn open_exec_checks() {
         .write_file(b"/bin/prog", b"\x7fELF...", 0o755)
         .unwrap();
     e.create("/data", b"x");
-    let (inode, bytes) = open_exec(&e.p, &e.vfs, b"/bin/prog", 1 << 20).unwrap();
-    assert_eq!(bytes, b"\x7fELF...");
-    assert_eq!(inode.ino(), e.stat("/bin/prog", 0).unwrap().ino);
+    let exec = open_exec(&e.p, &e.vfs, b"/bin/prog", 1 << 20).unwrap();
+    assert_eq!(exec.bytes, b"\x7fELF...");
+    assert_eq!(exec.inode.ino(), e.stat("/bin/prog", 0).unwrap().ino);
+    assert_eq!(exec.path, b"/bin/prog");
     assert_eq!(
         open_exec(&e.p, &e.vfs, b"/data", 1 << 20).unwrap_err(),
         Errno::EACCES

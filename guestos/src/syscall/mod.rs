@@ -247,7 +247,9 @@ pub fn handle(
             ret(write().sys_mmap(a[0], a[1], a[2], a[3], file, a[5]))
         }
         SYS_mremap => ret(write().mremap(a[0], a[1], a[2], a[3], a[4])),
-        SYS_msync => ret(write().msync(a[0], a[1], a[2])),
+        // ksys_msync(): the read side for each VMA look-up, none across a writeback.
+        SYS_msync => ret(mm_users.msync(a[0], a[1], a[2])),
+        // mlock_fixup() changes VM_LOCKED of the VMAs: do_mlock() takes the write side.
         SYS_mlock => ret(write().mlock(a[0], a[1], true)),
         SYS_munlock => ret(write().mlock(a[0], a[1], false)),
         SYS_riscv_flush_icache => {

@@ -104,8 +104,9 @@ pub fn sys_process_vm_rw(
     if flags != 0 {
         return Err(Errno::EINVAL);
     }
-    let mut caller_mm = tasks.mm_of(caller).ok_or(Errno::ESRCH)?;
-    let local = import_iovec(&mut *caller_mm, lvec, liovcnt)?;
+    // copy_from_user() of the iovecs: the read side of the caller's mmap_lock for each.
+    let mut caller_mm = tasks.get_task_mm(caller).ok_or(Errno::ESRCH)?;
+    let local = import_iovec(&mut caller_mm, lvec, liovcnt)?;
     let mut iter = LocalIter {
         segs: local,
         seg: 0,
@@ -115,7 +116,7 @@ pub fn sys_process_vm_rw(
     if total == 0 {
         return Ok(0);
     }
-    let remote = iovec_from_user(&mut *caller_mm, rvec, riovcnt)?;
+    let remote = iovec_from_user(&mut caller_mm, rvec, riovcnt)?;
     drop(caller_mm);
     // process_vm_rw_core(): nothing to do for empty remote iovecs, before any lookup.
     if remote.iter().all(|r| r.1 == 0) {
@@ -234,7 +235,7 @@ fn rw_pages(
             };
             let pa = GuestPhysAddr(pfn.pa().0 + offset as u64);
             let chunk = buf.get_mut(..n).unwrap_or_default();
-            let mut caller_mm = tasks.mm_of(caller).ok_or(Errno::EFAULT)?;
+            let mut caller_mm = tasks.get_task_mm(caller).ok_or(Errno::EFAULT)?;
             let ok = if write {
                 caller_mm.copy_from_user(va, chunk).is_ok()
                     && phys.ram.write_bytes(pa, chunk).is_ok()

@@ -24,7 +24,7 @@ use devices::{GuestPhysAddr, PAGE_SIZE};
 use super::fs::import_iovec;
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileTarget, IoError, IoResult, Pipe, PipePage, ProcessFs};
-use crate::mm::gup::get_user_pages_fast;
+use crate::mm::gup::{get_user_pages_fast, CurrentMm};
 use crate::mm::{FollFlags, MmStruct, Pfn, PhysMem};
 use crate::uaccess::UserAccess;
 
@@ -132,7 +132,7 @@ fn vmsplice_to_pipe(
     gift: bool,
 ) -> IoResult<u64> {
     pipe.wait_for_space(nonblock)?;
-    let phys = Arc::clone(mm.mmap_read_lock().phys());
+    let phys = Arc::clone(CurrentMm::phys(&mm));
     let mut total = 0usize;
     let mut err = None;
     'segments: for &(base, len) in segs {
@@ -143,13 +143,12 @@ fn vmsplice_to_pipe(
             let npages = (start + left)
                 .div_ceil(PAGE_SIZE as usize)
                 .min(PAGES_PER_BATCH);
-            // iov_iter_get_pages2() → get_user_pages_fast(): FOLL_GET, read-only. The
-            // mmap_lock is dropped before the pages go into the pipe (pipe->mutex is
-            // taken before mmap_lock, as pipe_read()'s copy_to_user() faults under it).
-            // Deviation: the slow path runs here under the write side, for the batch
-            // only (this GUP-fast entry takes an exclusive `Mm`).
-            let got =
-                get_user_pages_fast(&mut mm.mmap_write_lock(), addr, npages, FollFlags::empty());
+            // iov_iter_get_pages2() → get_user_pages_fast(): FOLL_GET, read-only, with
+            // no mmap_lock held: the lockless walk takes none, its slow path the read
+            // side for the batch only, dropped before the pages go into the pipe
+            // (pipe->mutex is taken before mmap_lock, as pipe_read()'s copy_to_user()
+            // faults under it).
+            let got = get_user_pages_fast(mm, addr, npages, FollFlags::empty());
             let pages = match got {
                 Ok(p) if !p.is_empty() => p,
                 Ok(_) => {
