@@ -16,8 +16,16 @@
 //! | `dup`, `fcntl`, `fstat`, `newfstatat`, `statx`, `getcwd`, `umask` | always |
 //! | `getpid`, `gettid`, `getppid`, `getuid`, `geteuid`, `getgid`, `getegid`, `uname`, `clock_gettime`, `getrandom` | always |
 //!
+//! And [`futex_call`]: `futex` under the futex hash buckets' locks
+//! ([`crate::futex::FutexHash`]) — every `FUTEX_WAKE`, `FUTEX_WAKE_BITSET`,
+//! `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, and a `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` that does
+//! not sleep (`EAGAIN`, `ETIMEDOUT`, `EFAULT`, `EINVAL`, or woken between its queueing
+//! and its unqueueing); a wait that must sleep is left to the kernel lock, which puts
+//! the task to sleep. The waiters a wake took are handed back to the kernel
+//! (`wake_up_q()`, under its lock while the run queues are there).
+//!
 //! A pipe, a FIFO, a host stream (whose writes may block on the host and whose order
-//! the kernel lock keeps), a kernel-served file, futexes, signals and everything that
+//! the kernel lock keeps), a kernel-served file, a futex wait that sleeps, signals and everything that
 //! touches the scheduler or another task stay with the kernel lock: [`file_call`]
 //! answers `None` for them having done nothing, and the kernel re-issues the call
 //! under its lock. So does a task whose previous call sleeps holding its file
@@ -31,6 +39,7 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileCtx, FileTarget, IoError, IoResult, OpenFile, ProcessFs, Vfs};
+use crate::futex::{self, FutexCaller, FutexHash, FutexRet, WakeList};
 use crate::mm::MmStruct;
 use crate::process::{SignalStruct, Task};
 use crate::syscall::misc::{self, TimeSource};
@@ -175,6 +184,40 @@ pub fn file_call(
         SYS_getrandom => super::getrandom(&cur.signal, u, a),
         _ => return None,
     })
+}
+
+/// `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` (arguments `a`) of the task
+/// `cur` describes, whose address space is `mm`, without the kernel lock
+/// ([`futex::do_futex`] on the machine's table `hash`, the time from `cur`'s clock at
+/// `cpu_ns` as `clock_gettime` reads it): `Some(result)` for every outcome but a wait
+/// that must sleep, whose waiter is taken off its bucket again (`futex_unqueue()`) and
+/// `None` answered: the kernel lock re-issues the call and puts the task to sleep. (A
+/// waker that took the waiter first made it a wake: 0.) The waiters a wake or requeue
+/// took go to `wake_q`, for the kernel's `wake_up_q()`.
+pub fn futex_call(
+    cur: &Current,
+    mm: &MmStruct,
+    hash: &FutexHash,
+    cpu_ns: u64,
+    a: [u64; 6],
+    wake_q: &mut WakeList,
+) -> Option<KResult<u64>> {
+    let caller = FutexCaller {
+        mm,
+        tid: cur.tid,
+        now: cur.time.now(cpu_ns),
+    };
+    match futex::do_futex(hash, &caller, a, wake_q) {
+        Ok(FutexRet::Return(v)) => Some(Ok(v)),
+        Err(e) => Some(Err(e)),
+        Ok(FutexRet::Sleep { q, .. }) => {
+            if hash.unqueue(&q) {
+                None
+            } else {
+                Some(Ok(0))
+            }
+        }
+    }
 }
 
 /// `fput()` of a description a descriptor no longer names: dropped here for a VFS file,
