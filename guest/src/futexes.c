@@ -8,7 +8,8 @@
  * futex in a memfd page that a parent and a forked child map at different addresses and
  * pass a turn through (FUTEX_WAIT/FUTEX_WAKE without FUTEX_PRIVATE_FLAG: keyed by the
  * page, not the address); and the errors: EAGAIN, ETIMEDOUT (relative, absolute on
- * CLOCK_MONOTONIC and CLOCK_REALTIME), EINVAL, EFAULT, ENOSYS.
+ * CLOCK_MONOTONIC and CLOCK_REALTIME), EINVAL, EFAULT, ENOSYS; and a wait ended by a handled
+ * signal (EINTR, the waiter off the queue).
  *
  * argv[1]: the work per thread (default 2000). Every line printed is a count or a
  * verdict that does not depend on how the threads were scheduled; main prints them all.
@@ -19,6 +20,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -156,8 +158,11 @@ static void *locker(void *arg) {
     for (long i = 0; i < iters; i++) {
         raw_lock();
         long v = rawcount;
+        /* Hold it a while, so that lockers on other harts find it taken and wait. */
+        for (volatile int spin = 0; spin < 500; spin++)
+            ;
         if (i % 64 == 0)
-            sched_yield(); /* hold it a while: others must wait in the kernel */
+            sched_yield(); /* and now and then with the holder off its hart */
         rawcount = v + 1;
         raw_unlock();
     }
@@ -187,7 +192,7 @@ static void *timed_waiter(void *arg) {
     long n = iters / 20 + 1;
     for (long i = 0; i < n; i++) {
         struct timespec ts = {0, 200000}; /* 0.2 ms */
-        long r = futex(&tword, FUTEX_WAIT_PRIVATE, atomic_load(&tword) & 1, &ts, NULL, 0);
+        long r = futex(&tword, FUTEX_WAIT_PRIVATE, atomic_load(&tword), &ts, NULL, 0);
         if (r == 0)
             timed_ret[0]++;
         else if (errno == ETIMEDOUT)
@@ -206,8 +211,8 @@ static void test_timed(void) {
     pthread_create(&t, NULL, timed_waiter, NULL);
     long wakes = 0;
     while (!atomic_load(&timed_done)) {
-        /* The word flips between 0 and 2: the waiter's expected value (word & 1) is
-         * always 0, so a wait may sleep, be woken, time out or find nothing changed. */
+        /* The word flips between 0 and 2 under the waiter, which expects the value it
+         * just read: a wait may sleep and be woken, time out, or find the word changed. */
         atomic_fetch_xor(&tword, 2);
         futex(&tword, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
         if (++wakes % 16 == 0)
@@ -248,7 +253,7 @@ static void wait_queued(atomic_uint *w, long n) {
 }
 
 static void test_requeue(void) {
-    char b1[32], b2[32], b3[32], b4[32];
+    char b1[48], b2[48], b3[48], b4[48];
     pthread_t t[NREQ];
     for (int i = 0; i < NREQ; i++)
         pthread_create(&t[i], NULL, req_waiter, NULL);
@@ -279,7 +284,7 @@ static void *bit_waiter(void *arg) {
 }
 
 static void test_bitset(void) {
-    char b1[32], b2[32], b3[32];
+    char b1[48], b2[48], b3[48];
     pthread_t t;
     pthread_create(&t, NULL, bit_waiter, NULL);
     wait_queued(&wbits, 1);
@@ -290,6 +295,43 @@ static void test_bitset(void) {
     pthread_join(t, NULL);
     printf("wake_bitset: bit 0 wakes %s, no bits %s, bits 0-1 wake %s\n",
            res(miss, b1, sizeof b1), res(zero, b2, sizeof b2), res(hit, b3, sizeof b3));
+}
+
+/* ---- a signal ends a wait: EINTR, and the waiter is off the queue ---------------------- */
+
+static atomic_uint wsig;
+static atomic_int handled;
+static long sig_ret, sig_errno;
+static void on_usr1(int sig) {
+    (void)sig;
+    atomic_fetch_add(&handled, 1);
+}
+
+static void *sig_waiter(void *arg) {
+    (void)arg;
+    struct timespec long_ts = {30, 0};
+    sig_ret = futex(&wsig, FUTEX_WAIT_PRIVATE, 0, arg ? &long_ts : NULL, NULL, 0);
+    sig_errno = errno;
+    return NULL;
+}
+
+static void test_eintr(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1; /* no SA_RESTART: the wait returns EINTR */
+    sigaction(SIGUSR1, &sa, NULL);
+    for (long timed = 0; timed < 2; timed++) {
+        char b[48];
+        pthread_t t;
+        pthread_create(&t, NULL, sig_waiter, (void *)timed);
+        wait_queued(&wsig, 1);
+        pthread_kill(t, SIGUSR1);
+        pthread_join(t, NULL);
+        errno = (int)sig_errno;
+        printf("wait%s interrupted by a handled signal: %s, handler ran %d, left queued %ld\n",
+               timed ? " with a 30 s timeout" : "", res(sig_ret, b, sizeof b),
+               atomic_load(&handled), queued_on(&wsig));
+    }
 }
 
 /* ---- a shared futex between two processes ------------------------------------------------ */
@@ -341,7 +383,7 @@ static void test_shared(void) {
 /* ---- the errors ---------------------------------------------------------------------------- */
 
 static void test_errors(void) {
-    char b[32];
+    char b[48];
     static atomic_uint w = 5;
     struct timespec zero = {0, 0}, short_ts = {0, 2000000}, bad = {0, 1000000000};
     struct timespec now, abs_mono, abs_real;
@@ -386,6 +428,7 @@ int main(int argc, char **argv) {
     test_errors();
     test_requeue();
     test_bitset();
+    test_eintr();
     test_condvar();
     test_raw_lock();
     test_timed();
