@@ -562,19 +562,23 @@ pub struct FutexCaller<'a> {
     pub now: (u64, u64),
 }
 
+/// A `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` queued and about to sleep: it sleeps until a waker
+/// takes `q`, `deadline` passes, or a signal comes (`futex_wait_queue()`, the kernel's).
+#[derive(Debug)]
+pub struct FutexSleep {
+    /// The queued waiter.
+    pub q: Arc<FutexQ>,
+    /// When the wait times out (CLOCK_MONOTONIC ns), if it does.
+    pub deadline: Option<u64>,
+}
+
 /// What a `futex` call came to ([`do_futex`]).
 #[derive(Debug)]
 pub enum FutexRet {
     /// The call is done: its return value.
     Return(u64),
-    /// A `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` is queued on `q` and must sleep until a waker
-    /// takes it, `deadline` (CLOCK_MONOTONIC ns) passes, or a signal comes.
-    Sleep {
-        /// The queued waiter.
-        q: Arc<FutexQ>,
-        /// When the wait times out, if it does.
-        deadline: Option<u64>,
-    },
+    /// A wait is queued and must sleep.
+    Sleep(FutexSleep),
 }
 
 /// `do_futex()`: `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` of `caller`, with
@@ -629,7 +633,7 @@ pub fn do_futex(
                     Ok(FutexRet::Return(0))
                 };
             }
-            Ok(FutexRet::Sleep { q, deadline })
+            Ok(FutexRet::Sleep(FutexSleep { q, deadline }))
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
             let bitset = op.bitset(val3)?;

@@ -45,8 +45,9 @@
 //! for each copy to or from user memory), and the `futex` calls that do not sleep
 //! (`FUTEX_WAKE`, `FUTEX_WAKE_BITSET`, `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, and a
 //! `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` that returns at once: under the futex hash buckets'
-//! locks, [`crate::futex`]; a wait that sleeps is re-issued under the kernel lock, which
-//! queues it and puts the task to sleep), then
+//! locks, [`crate::futex`]; a wait that must sleep is queued on its bucket there, then
+//! handed to the kernel lock, which puts the task to sleep unless a waker took it
+//! meanwhile), then
 //! straight back to user mode, falling back to the kernel lock for a fault that fails
 //! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, for a
 //! `close`/`dup3` that took a pipe end or a kernel-served file out of the table (its
@@ -378,6 +379,18 @@ enum KernelEntry {
         va: u64,
         result: Result<(), UserFaultError>,
     },
+    /// A `futex` wait queued on its bucket without the kernel lock, which puts the task
+    /// to sleep unless a waker took it meanwhile ([`Kernel::finish_futex_sleep`]).
+    FutexSleep(futex::FutexSleep),
+}
+
+/// What [`unlocked_syscall`] did with the call.
+enum UnlockedCall {
+    /// Served: its result is in `a0`, the hart past the `ecall`.
+    Served,
+    /// A futex wait, queued, that must sleep: the kernel lock's to block (the hart still
+    /// at the `ecall`).
+    FutexSleep(futex::FutexSleep),
 }
 
 /// Runs the task live in `hart` in user mode for up to `budget` instructions (the
@@ -432,8 +445,10 @@ fn run_user(
                 let start = Instant::now();
                 let served = unlocked_syscall(hart, u, tally);
                 tally.kernel_host_ns += start.elapsed().as_nanos() as u64;
-                if served.is_none() {
-                    return KernelEntry::Exit(exit);
+                match served {
+                    None => return KernelEntry::Exit(exit),
+                    Some(UnlockedCall::FutexSleep(sleep)) => return KernelEntry::FutexSleep(sleep),
+                    Some(UnlockedCall::Served) => {}
                 }
                 let hand_back = !tally.deferred_fput.is_empty() || !tally.futex_woken.is_empty();
                 if hand_back || !may_resume(u, hart) {
@@ -497,7 +512,9 @@ fn unlocked_fault(
 /// out on the harts and the frames it freed released after it ([`flush_pending`]); the
 /// result goes to `a0` and the hart past the `ecall`. Descriptions whose release is the
 /// kernel's go to `tally.deferred_fput`. Accounted as the locked path accounts a call
-/// (trap, call count, priced kernel work) in `tally`. `None`, having done nothing, for
+/// (trap, call count, priced kernel work) in `tally`. A `futex` wait that must sleep is
+/// queued on its bucket and handed back ([`UnlockedCall::FutexSleep`]: the call is then
+/// counted under the kernel lock, which blocks the task). `None`, having done nothing, for
 /// any other call, a task under `--strace`, a kicked hart, an address space without
 /// users, or in deterministic mode: the kernel lock handles the call then. Deterministic
 /// mode promises a seeded scheduling point at every kernel entry; a call served here
@@ -508,7 +525,7 @@ fn unlocked_syscall(
     hart: &mut Hart<'_>,
     u: &mut UnlockedFaults<'_>,
     tally: &mut HartTally,
-) -> Option<()> {
+) -> Option<UnlockedCall> {
     if u.strace || u.smp.notified(hart.hart_id()) || u.config.sched == SchedMode::Deterministic {
         return None;
     }
@@ -516,19 +533,22 @@ fn unlocked_syscall(
     let mm = u.mm.mmget_not_zero()?;
     let before = u.phys.events().snapshot();
     let cpu_ns = crate::syscall::cycles_to_ns(hart.stats().cycles);
+    let mut sleep = None;
     let r = crate::syscall::mm_call(&mm, n, a).or_else(|| {
         let cur = u.current.as_mut()?;
         if n == nr::SYS_futex {
-            let r = crate::syscall::unlocked::futex_call(
-                cur,
-                &mm,
-                &u.futex,
-                cpu_ns,
-                a,
-                &mut tally.futex_woken,
-            );
-            tally.futex_calls += u64::from(r.is_some());
-            return r;
+            let woken = &mut tally.futex_woken;
+            return match crate::syscall::unlocked::futex_call(cur, &mm, &u.futex, cpu_ns, a, woken)
+            {
+                Ok(r) => {
+                    tally.futex_calls += 1;
+                    Some(r)
+                }
+                Err(s) => {
+                    sleep = Some(s);
+                    None
+                }
+            };
         }
         crate::syscall::unlocked::file_call(cur, &mm, cpu_ns, n, a, &mut tally.deferred_fput)
     });
@@ -540,15 +560,21 @@ fn unlocked_syscall(
     if let Some((asid, batch)) = mm.mmput() {
         shootdown(u.smp, hart, asid, batch);
     }
-    let r = r?;
-    hart.account_trap();
-    tally.syscalls += 1;
-    hart.x[10] = r.unwrap_or_else(Errno::as_return);
-    hart.pc = hart.pc.wrapping_add(4);
+    let served = match (r, sleep) {
+        (Some(r), _) => {
+            hart.account_trap();
+            tally.syscalls += 1;
+            hart.x[10] = r.unwrap_or_else(Errno::as_return);
+            hart.pc = hart.pc.wrapping_add(4);
+            UnlockedCall::Served
+        }
+        (None, Some(s)) => UnlockedCall::FutexSleep(s),
+        (None, None) => return None,
+    };
     let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
     tally.kernel_cycles += cycles;
     tally.kernel_events.accumulate(&work);
-    Some(())
+    Some(served)
 }
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
@@ -799,6 +825,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         let mut restart = match entry {
             KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
             KernelEntry::Fault { va, result } => k.finish_unlocked_fault(hart, tid, va, result),
+            KernelEntry::FutexSleep(sleep) => k.finish_futex_sleep(hart, tid, sleep),
         };
         // Work the call handed over to run without the kernel lock (a gup_test fast
         // benchmark's lockless walks): run it, then finish the call at once.
@@ -2472,15 +2499,65 @@ impl Kernel<'_> {
         self.futex_wake_up_q(woken);
         match r? {
             FutexRet::Return(v) => Ok(SyscallOutcome::Return(v)),
-            FutexRet::Sleep { q, .. } if q.is_woken() => Ok(SyscallOutcome::Return(0)),
-            FutexRet::Sleep { q, deadline } => {
-                self.futex_q.insert(tid, q);
-                if let Some(d) = deadline {
-                    self.timers.insert(tid, d);
-                }
-                Ok(SyscallOutcome::Block(WaitOn::Futex))
+            FutexRet::Sleep(sleep) => Ok(self
+                .futex_wait_queue(tid, sleep)
+                .map_or(SyscallOutcome::Block(WaitOn::Futex), SyscallOutcome::Return)),
+        }
+    }
+
+    /// `futex_wait_queue()`'s sleep, under the kernel lock, of task `tid` whose wait is
+    /// queued (`sleep`, with or without the kernel lock): if a waker already took the
+    /// waiter (between its queueing and now), the wait returns 0 at once; if a signal is
+    /// pending, it is unqueued and returns `EINTR` (0 if a waker took it first): these
+    /// return `Some(a0)`. Otherwise the waiter goes in [`Kernel::futex_q`] and its
+    /// deadline in `timers`, and `None` answers: the caller blocks the task
+    /// ([`WaitOn::Futex`]).
+    fn futex_wait_queue(&mut self, tid: u32, sleep: futex::FutexSleep) -> Option<u64> {
+        let futex::FutexSleep { q, deadline } = sleep;
+        if q.is_woken() {
+            return Some(0);
+        }
+        if self.signal_pending(tid) {
+            return Some(if self.futex.unqueue(&q) {
+                Errno::EINTR.as_return()
+            } else {
+                0
+            });
+        }
+        self.futex_q.insert(tid, q);
+        if let Some(d) = deadline {
+            self.timers.insert(tid, d);
+        }
+        None
+    }
+
+    /// Finishes, under the kernel lock, the `futex` wait of task `tid` that this hart
+    /// queued without it ([`unlocked_syscall`]): the call is counted, and the task sleeps
+    /// or returns as [`Kernel::futex_wait_queue`] decides, then goes back to user mode as
+    /// [`Kernel::handle_exit`]'s tail. A task killed meanwhile leaves its waiter's bucket
+    /// (`futex_unqueue()`). Returns `false` (the call never restarts).
+    fn finish_futex_sleep(
+        &mut self,
+        hart: &mut Hart<'_>,
+        tid: u32,
+        sleep: futex::FutexSleep,
+    ) -> bool {
+        if !self.reload_current(tid) {
+            self.futex.unqueue(&sleep.q);
+            return false;
+        }
+        hart.account_trap();
+        self.stats.syscalls += 1;
+        self.stats.futex_calls += 1;
+        match self.futex_wait_queue(tid, sleep) {
+            None => self.block(tid, WaitOn::Futex, hart),
+            Some(v) => {
+                hart.x[10] = v;
+                hart.pc = hart.pc.wrapping_add(4);
             }
         }
+        self.return_to_user(hart, tid, None);
+        false
     }
 
     /// `nanosleep(req, rem)` (`clk` = CLOCK_MONOTONIC, `flags` = 0) and

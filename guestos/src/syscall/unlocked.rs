@@ -19,13 +19,13 @@
 //! And [`futex_call`]: `futex` under the futex hash buckets' locks
 //! ([`crate::futex::FutexHash`]) — every `FUTEX_WAKE`, `FUTEX_WAKE_BITSET`,
 //! `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, and a `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` that does
-//! not sleep (`EAGAIN`, `ETIMEDOUT`, `EFAULT`, `EINVAL`, or woken between its queueing
-//! and its unqueueing); a wait that must sleep is left to the kernel lock, which puts
-//! the task to sleep. The waiters a wake took are handed back to the kernel
-//! (`wake_up_q()`, under its lock while the run queues are there).
+//! not sleep (`EAGAIN`, `ETIMEDOUT`, `EFAULT`, `EINVAL`); a wait that must sleep is
+//! queued on its bucket here and handed to the kernel lock, which puts the task to sleep
+//! unless a waker took the waiter meanwhile. The waiters a wake took are handed back to
+//! the kernel (`wake_up_q()`, under its lock while the run queues are there).
 //!
 //! A pipe, a FIFO, a host stream (whose writes may block on the host and whose order
-//! the kernel lock keeps), a kernel-served file, a futex wait that sleeps, signals and everything that
+//! the kernel lock keeps), a kernel-served file, a futex wait's sleep, signals and everything that
 //! touches the scheduler or another task stay with the kernel lock: [`file_call`]
 //! answers `None` for them having done nothing, and the kernel re-issues the call
 //! under its lock. So does a task whose previous call sleeps holding its file
@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileCtx, FileTarget, IoError, IoResult, OpenFile, ProcessFs, Vfs};
-use crate::futex::{self, FutexCaller, FutexHash, FutexRet, WakeList};
+use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
 use crate::mm::MmStruct;
 use crate::process::{SignalStruct, Task};
 use crate::syscall::misc::{self, TimeSource};
@@ -189,11 +189,11 @@ pub fn file_call(
 /// `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` (arguments `a`) of the task
 /// `cur` describes, whose address space is `mm`, without the kernel lock
 /// ([`futex::do_futex`] on the machine's table `hash`, the time from `cur`'s clock at
-/// `cpu_ns` as `clock_gettime` reads it): `Some(result)` for every outcome but a wait
-/// that must sleep, whose waiter is taken off its bucket again (`futex_unqueue()`) and
-/// `None` answered: the kernel lock re-issues the call and puts the task to sleep. (A
-/// waker that took the waiter first made it a wake: 0.) The waiters a wake or requeue
-/// took go to `wake_q`, for the kernel's `wake_up_q()`.
+/// `cpu_ns` as `clock_gettime` reads it). Every outcome but a sleep is the call's result
+/// (`Ok`); a wait that must sleep is queued on its bucket here and handed to the kernel
+/// lock to block (`Err`): the kernel checks the waiter's woken mark before it puts the
+/// task to sleep ([`futex`]'s *No lost wake-ups*). The waiters a wake or requeue took go
+/// to `wake_q`, for the kernel's `wake_up_q()`.
 pub fn futex_call(
     cur: &Current,
     mm: &MmStruct,
@@ -201,22 +201,16 @@ pub fn futex_call(
     cpu_ns: u64,
     a: [u64; 6],
     wake_q: &mut WakeList,
-) -> Option<KResult<u64>> {
+) -> Result<KResult<u64>, FutexSleep> {
     let caller = FutexCaller {
         mm,
         tid: cur.tid,
         now: cur.time.now(cpu_ns),
     };
     match futex::do_futex(hash, &caller, a, wake_q) {
-        Ok(FutexRet::Return(v)) => Some(Ok(v)),
-        Err(e) => Some(Err(e)),
-        Ok(FutexRet::Sleep { q, .. }) => {
-            if hash.unqueue(&q) {
-                None
-            } else {
-                Some(Ok(0))
-            }
-        }
+        Ok(FutexRet::Return(v)) => Ok(Ok(v)),
+        Err(e) => Ok(Err(e)),
+        Ok(FutexRet::Sleep(sleep)) => Err(sleep),
     }
 }
 
