@@ -696,6 +696,13 @@ mod tests {
         assert_eq!(timespec_ns(1, 5), Ok(1_000_000_005));
         assert_eq!(timespec_ns(0, 1_000_000_000), Err(Errno::EINVAL));
         assert_eq!(timespec_ns(u64::MAX, 0), Err(Errno::EINVAL));
+        // The bitset: val3 for the _BITSET commands (zero refused), all bits otherwise.
+        let op = |cmd: u32| decode_op(u64::from(cmd)).unwrap();
+        assert_eq!(op(FUTEX_WAIT).bitset(0), Ok(FUTEX_BITSET_MATCH_ANY));
+        assert_eq!(op(FUTEX_WAKE).bitset(0b10), Ok(FUTEX_BITSET_MATCH_ANY));
+        assert_eq!(op(FUTEX_WAIT_BITSET).bitset(0b10), Ok(0b10));
+        assert_eq!(op(FUTEX_WAKE_BITSET).bitset(0), Err(Errno::EINVAL));
+        assert_eq!(op(FUTEX_WAIT_BITSET).bitset(0), Err(Errno::EINVAL));
     }
 
     /// A futex word in a test: its value, how many more `read_nofault()`s fault, and

@@ -405,4 +405,82 @@ mod tests {
         assert_eq!(call(&t, &mut cur, SYS_openat, a, &mut deferred), None);
         assert_eq!(t.fs.fds.open_fds(), before);
     }
+
+    #[test]
+    fn futex_calls_are_served_here_and_a_sleeping_wait_is_handed_back_queued() {
+        use crate::futex::{FutexWord, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE};
+        let (t, s) = task();
+        let cur = Current::of(&t);
+        let mm = t.mm.clone().unwrap();
+        let hash = FutexHash::new(1);
+        let mut woken = WakeList::new();
+        let wait = u64::from(FUTEX_WAIT) | FUTEX_PRIVATE_FLAG;
+        let wake = u64::from(FUTEX_WAKE) | FUTEX_PRIVATE_FLAG;
+        let futex = |a: [u64; 6], woken: &mut WakeList| futex_call(&cur, &mm, &hash, 0, a, woken);
+        // The word is in a page never touched: the read under the bucket lock cannot
+        // fault it in, the read outside it does (a zero page), and the wait goes on.
+        assert_eq!(
+            mm.read_nofault(s),
+            None,
+            "not present: no fault under the lock"
+        );
+        assert!(matches!(
+            futex([s, wait, 1, 0, 0, 0], &mut woken),
+            Ok(Err(Errno::EAGAIN))
+        ));
+        poke(&t, s, &7u32.to_le_bytes());
+        assert_eq!(mm.read_nofault(s), Some(7));
+        // A writer holds the mmap_lock (another thread, as an munmap on another hart):
+        // the read under the bucket lock does not wait for it.
+        std::thread::scope(|sc| {
+            let (held_tx, held_rx) = std::sync::mpsc::channel();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let m = &mm;
+            sc.spawn(move || {
+                let _writer = m.mmap_write_lock();
+                held_tx.send(()).unwrap();
+                done_rx.recv().unwrap();
+            });
+            held_rx.recv().unwrap();
+            assert_eq!(mm.read_nofault(s), None, "mmap_lock taken by trylock only");
+            done_tx.send(()).unwrap();
+        });
+        // Zero timeout: the timer has fired already.
+        poke(&t, s + 64, &[0; 16]);
+        assert!(matches!(
+            futex([s, wait, 7, s + 64, 0, 0], &mut woken),
+            Ok(Err(Errno::ETIMEDOUT))
+        ));
+        assert!(matches!(
+            futex([s + 2, wait, 7, 0, 0, 0], &mut woken),
+            Ok(Err(Errno::EINVAL))
+        ));
+        assert!(matches!(
+            futex([1 << 60, wake, 1, 0, 0, 0], &mut woken),
+            Ok(Err(Errno::EFAULT))
+        ));
+        assert!(hash.is_empty(), "no outcome above left a waiter queued");
+        // A wait that must sleep comes back queued; a wake served here takes it.
+        let sleep = match futex([s, wait, 7, 0, 0, 0], &mut woken) {
+            Err(sleep) => sleep,
+            Ok(r) => panic!("the wait should sleep: {r:?}"),
+        };
+        assert_eq!(sleep.deadline, None);
+        assert!(!sleep.q.is_woken());
+        assert!(matches!(
+            futex([s, wake, 5, 0, 0, 0], &mut woken),
+            Ok(Ok(1))
+        ));
+        assert!(sleep.q.is_woken(), "futex_wake_mark()");
+        assert_eq!(woken.len(), 1);
+        assert!(
+            Arc::ptr_eq(&woken[0], &sleep.q),
+            "handed back for wake_up_q()"
+        );
+        assert!(!hash.unqueue(&sleep.q), "a woken waiter is off its bucket");
+        assert!(matches!(
+            futex([s, wake, 5, 0, 0, 0], &mut woken),
+            Ok(Ok(0))
+        ));
+    }
 }
