@@ -465,6 +465,8 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("resched stops (GUP)", k.resched_stops),
         ("unlocked page faults", k.unlocked_faults),
         ("unlocked system calls", k.unlocked_syscalls),
+        ("futex calls", k.futex_calls),
+        ("unlocked futex calls", k.unlocked_futex_calls),
         ("calls run unlocked", k.unlocked_calls),
         ("baton switches", k.baton_switches),
         ("baton lock waits", k.baton_lock_waits),

@@ -143,7 +143,8 @@ fn check_runs(name: &str, oracle: &str, runs: Vec<(String, RunOptions, (Vec<u8>,
         // time slices are host time in parallel mode, as on Linux; stress probes until
         // another thread is done, on any hart count; badargs2 kills a child that may or
         // may not have reached its pause() by then; pgrp's processes wait for each other
-        // on pipes and sleep on the host clock.
+        // on pipes and sleep on the host clock; futexes' threads and processes wait for
+        // each other and time out on the host clock.
         let n = o.report.hart.instret;
         if [
             "sigs",
@@ -160,6 +161,7 @@ fn check_runs(name: &str, oracle: &str, runs: Vec<(String, RunOptions, (Vec<u8>,
             "stress",
             "badargs2",
             "pgrp",
+            "futexes",
         ]
         .contains(&name)
             || gen_differs
@@ -216,6 +218,7 @@ image_tests!(
     starve = "starve",
     waitq = "waitq",
     pgrp = "pgrp",
+    futexes = "futexes",
 );
 
 #[test]
@@ -248,6 +251,7 @@ fn every_image_with_a_reference_is_tested() {
         "starve",
         "waitq",
         "pgrp",
+        "futexes",
     ];
     for name in images_with_expected() {
         if name.starts_with("rand_") {

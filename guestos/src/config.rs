@@ -150,6 +150,12 @@ pub struct KernelStats {
     /// they reach (the memory-map calls under the `mmap_lock`; the file and identity
     /// calls of `syscall::unlocked`; parallel mode, see `kernel.rs`).
     pub unlocked_syscalls: u64,
+    /// `futex` calls handled, with or without the kernel lock (counted in `syscalls`).
+    pub futex_calls: u64,
+    /// Of those, the ones a hart served without the kernel lock, under the futex hash
+    /// buckets' locks (`futex::FutexHash`; parallel mode, see `kernel.rs`): every call
+    /// but a wait that sleeps (queued without the kernel lock, it blocks under it).
+    pub unlocked_futex_calls: u64,
     /// Processes killed by the OOM killer (`oom_kill` in `/proc/vmstat`).
     pub oom_kills: u64,
     /// MMU events of the kernel's own user-memory accesses (copy_to/from_user).

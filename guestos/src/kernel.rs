@@ -24,12 +24,13 @@
 //! `ecall`, and the call is re-issued when what it waits on may have changed (Linux's
 //! syscall restart): a child's exit, or for a pipe, the wait queue of the file it sleeps
 //! on ([`crate::fs::WaitQueueHead`]); a futex wait or a `nanosleep` is instead completed by whoever ends it
-//! (a `FUTEX_WAKE`, the timer, a signal). Timers — sleepers' deadlines and interval timers
+//! (a `FUTEX_WAKE`, the timer, a signal: for a futex wait, whichever takes its waiter
+//! off its hash bucket first, [`crate::futex`]). Timers — sleepers' deadlines and interval timers
 //! ([`itimer`]: `setitimer`, `alarm`) — run on the guest's CLOCK_MONOTONIC; with every
 //! task asleep the kernel idles until the first deadline. When nothing can ever run
 //! again the run ends instead of hanging.
 //!
-//! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but three, which
+//! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but four, which
 //! the hart that trapped handles without it in parallel mode (`run_user`): a user page
 //! fault (`unlocked_fault`: under the read side of its address space's `mmap_lock` and
 //! the page-table locks only, so threads of one process fault at once), the
@@ -41,12 +42,19 @@
 //! `close`, `dup`, `dup3`, `fcntl`, the `stat` family, `getcwd`, `umask`, the ids,
 //! `uname`, `clock_gettime`, `getrandom`: under the descriptor table's, the
 //! description's, the inode's and the thread group's locks, and the `mmap_lock` read side
-//! for each copy to or from user memory), then
+//! for each copy to or from user memory), and the `futex` calls that do not sleep
+//! (`FUTEX_WAKE`, `FUTEX_WAKE_BITSET`, `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, and a
+//! `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` that returns at once: under the futex hash buckets'
+//! locks, [`crate::futex`]; a wait that must sleep is queued on its bucket there, then
+//! handed to the kernel lock, which puts the task to sleep unless a waker took it
+//! meanwhile), then
 //! straight back to user mode, falling back to the kernel lock for a fault that fails
-//! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, and for a
+//! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, for a
 //! `close`/`dup3` that took a pipe end or a kernel-served file out of the table (its
 //! release, which may wake the other end, runs under the kernel lock: the deferred
-//! `fput()`). Every system call copies to and from user memory under the read side of
+//! `fput()`), and for a futex call that woke waiters (they are made runnable under the
+//! kernel lock, where the run queues are: the waker hands its `wake_q` back,
+//! `Kernel::futex_wake_up_q`). Every system call copies to and from user memory under the read side of
 //! the `mmap_lock`, taken for each access ([`crate::mm::MmStruct::uaccess`]); only
 //! the calls that change the VMAs take the write side. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
@@ -68,7 +76,7 @@
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
 //! | the run queues and the scheduler's books: who runs on which hart, runtimes, slices, idle harts, the deterministic scheduler's generator | `on_hart`, `fair`, `slice_left`, `idle`, `sched_rng` | per-CPU `rq->lock` |
 //! | timers: sleepers' deadlines, interval timers, the virtual clock | `timers`, `itimers`, `vclock_cycles` | hrtimer base locks, `siglock` for itimers |
-//! | futex waiters | `futex` | the futex hash buckets' `hb->lock` |
+//! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
 //! | wait queues and sleeping calls: who sleeps on which file, the woken not yet runnable, the continuation of a sleeping `read`/`write`/`ppoll`, calls stopped at a scheduling point | `io_waits`, `wake_q`, `blocked_calls`, `resume` | each `wait_queue_head_t`'s lock; the task's own stack |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid | (through `tasks`) | RCU + `get_task_struct()` |
@@ -101,7 +109,7 @@ use crate::errno::{Errno, KResult};
 use crate::exec::{copy_exec_args, exec, ExecArgs, LoadError};
 use crate::fs::Prng;
 use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile, PollTable, WakeQ};
-use crate::futex::{self, FutexKey, FutexTable, FUTEX_BITSET_MATCH_ANY};
+use crate::futex::{self, FutexHash, FutexQ, FutexRet, WakeList, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
 use crate::mm::{
@@ -238,8 +246,12 @@ struct Kernel<'m> {
     wake_q: Arc<WakeQ>,
     /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), by tid.
     io_waits: BTreeMap<u32, PollTable>,
-    /// Futex waiters.
-    futex: FutexTable,
+    /// The futex hash table (`futex_queues`): its buckets have their own locks, and
+    /// harts reach it without the kernel lock too ([`UnlockedFaults::futex`]).
+    futex: Arc<FutexHash>,
+    /// The waiter each task sleeping in `FUTEX_WAIT` sleeps on (the `futex_q` on its
+    /// stack): a waiter a wake hands back completes the wait only if it is still this one.
+    futex_q: BTreeMap<u32, Arc<FutexQ>>,
     /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
     /// or `nanosleep`.
     timers: BTreeMap<u32, u64>,
@@ -374,6 +386,8 @@ struct UnlockedFaults<'m> {
     /// lock ([`crate::syscall::unlocked`]); `None` under `--strace` or when the task's
     /// last call sleeps holding its file (its re-issue is the kernel's).
     current: Option<crate::syscall::unlocked::Current>,
+    /// The futex hash table, for the futex calls served without the kernel lock.
+    futex: Arc<FutexHash>,
 }
 
 /// What a hart did without the kernel lock since it last held it, added to the kernel's
@@ -398,6 +412,12 @@ struct HartTally {
     /// whose release is the kernel's (a pipe end's wakes the other end): released when
     /// the hart next takes the lock, as Linux runs a final `fput()` from `task_work`.
     deferred_fput: Vec<Arc<OpenFile>>,
+    /// `futex` calls served without the kernel lock (counted in `syscalls` too).
+    futex_calls: u64,
+    /// Waiters the futex calls without the kernel lock woke (their `wake_q`): made
+    /// runnable when the hart next takes the lock ([`Kernel::futex_wake_up_q`]), which it
+    /// does at once when there are any.
+    futex_woken: WakeList,
 }
 
 /// Why a hart running a task in user mode came back to the kernel lock.
@@ -411,6 +431,18 @@ enum KernelEntry {
         va: u64,
         result: Result<(), UserFaultError>,
     },
+    /// A `futex` wait queued on its bucket without the kernel lock, which puts the task
+    /// to sleep unless a waker took it meanwhile ([`Kernel::finish_futex_sleep`]).
+    FutexSleep(futex::FutexSleep),
+}
+
+/// What [`unlocked_syscall`] did with the call.
+enum UnlockedCall {
+    /// Served: its result is in `a0`, the hart past the `ecall`.
+    Served,
+    /// A futex wait, queued, that must sleep: the kernel lock's to block (the hart still
+    /// at the `ecall`).
+    FutexSleep(futex::FutexSleep),
 }
 
 /// Runs the task live in `hart` in user mode for up to `budget` instructions (the
@@ -465,10 +497,13 @@ fn run_user(
                 let start = Instant::now();
                 let served = unlocked_syscall(hart, u, tally);
                 tally.kernel_host_ns += start.elapsed().as_nanos() as u64;
-                if served.is_none() {
-                    return KernelEntry::Exit(exit);
+                match served {
+                    None => return KernelEntry::Exit(exit),
+                    Some(UnlockedCall::FutexSleep(sleep)) => return KernelEntry::FutexSleep(sleep),
+                    Some(UnlockedCall::Served) => {}
                 }
-                if !tally.deferred_fput.is_empty() || !may_resume(u, hart) {
+                let hand_back = !tally.deferred_fput.is_empty() || !tally.futex_woken.is_empty();
+                if hand_back || !may_resume(u, hart) {
                     return KernelEntry::Fault {
                         va: 0,
                         result: Ok(()),
@@ -529,7 +564,9 @@ fn unlocked_fault(
 /// out on the harts and the frames it freed released after it ([`flush_pending`]); the
 /// result goes to `a0` and the hart past the `ecall`. Descriptions whose release is the
 /// kernel's go to `tally.deferred_fput`. Accounted as the locked path accounts a call
-/// (trap, call count, priced kernel work) in `tally`. `None`, having done nothing, for
+/// (trap, call count, priced kernel work) in `tally`. A `futex` wait that must sleep is
+/// queued on its bucket and handed back ([`UnlockedCall::FutexSleep`]: the call is then
+/// counted under the kernel lock, which blocks the task). `None`, having done nothing, for
 /// any other call, a task under `--strace`, a kicked hart, an address space without
 /// users, or in deterministic mode: the kernel lock handles the call then. Deterministic
 /// mode promises a seeded scheduling point at every kernel entry; a call served here
@@ -540,7 +577,7 @@ fn unlocked_syscall(
     hart: &mut Hart<'_>,
     u: &mut UnlockedFaults<'_>,
     tally: &mut HartTally,
-) -> Option<()> {
+) -> Option<UnlockedCall> {
     if u.strace || u.smp.notified(hart.hart_id()) || u.config.sched == SchedMode::Deterministic {
         return None;
     }
@@ -548,8 +585,23 @@ fn unlocked_syscall(
     let mm = u.mm.mmget_not_zero()?;
     let before = u.phys.events().snapshot();
     let cpu_ns = crate::syscall::cycles_to_ns(hart.stats().cycles);
+    let mut sleep = None;
     let r = crate::syscall::mm_call(&mm, n, a).or_else(|| {
         let cur = u.current.as_mut()?;
+        if n == nr::SYS_futex {
+            let woken = &mut tally.futex_woken;
+            return match crate::syscall::unlocked::futex_call(cur, &mm, &u.futex, cpu_ns, a, woken)
+            {
+                Ok(r) => {
+                    tally.futex_calls += 1;
+                    Some(r)
+                }
+                Err(s) => {
+                    sleep = Some(s);
+                    None
+                }
+            };
+        }
         crate::syscall::unlocked::file_call(cur, &mm, cpu_ns, n, a, &mut tally.deferred_fput)
     });
     if r.is_some() {
@@ -560,15 +612,21 @@ fn unlocked_syscall(
     if let Some((asid, batch)) = mm.mmput() {
         shootdown(u.smp, hart, asid, batch);
     }
-    let r = r?;
-    hart.account_trap();
-    tally.syscalls += 1;
-    hart.x[10] = r.unwrap_or_else(Errno::as_return);
-    hart.pc = hart.pc.wrapping_add(4);
+    let served = match (r, sleep) {
+        (Some(r), _) => {
+            hart.account_trap();
+            tally.syscalls += 1;
+            hart.x[10] = r.unwrap_or_else(Errno::as_return);
+            hart.pc = hart.pc.wrapping_add(4);
+            UnlockedCall::Served
+        }
+        (None, Some(s)) => UnlockedCall::FutexSleep(s),
+        (None, None) => return None,
+    };
     let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
     tally.kernel_cycles += cycles;
     tally.kernel_events.accumulate(&work);
-    Some(())
+    Some(served)
 }
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
@@ -642,7 +700,8 @@ pub fn run(
         next_asid: 2,
         wake_q: Arc::default(),
         io_waits: BTreeMap::new(),
-        futex: FutexTable::default(),
+        futex: Arc::new(FutexHash::new(nharts)),
+        futex_q: BTreeMap::new(),
         timers: BTreeMap::new(),
         itimers: BTreeMap::new(),
         blocked_calls: BTreeMap::new(),
@@ -819,6 +878,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         let mut restart = match entry {
             KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
             KernelEntry::Fault { va, result } => k.finish_unlocked_fault(hart, tid, va, result),
+            KernelEntry::FutexSleep(sleep) => k.finish_futex_sleep(hart, tid, sleep),
         };
         // Work the call handed over to run without the kernel lock (a gup_test fast
         // benchmark's lockless walks): run it, then finish the call at once.
@@ -944,6 +1004,7 @@ impl<'m> Kernel<'m> {
                 .get(&tid)
                 .filter(|t| !t.strace && !self.blocked_calls.contains_key(&tid))
                 .map(crate::syscall::unlocked::Current::of),
+            futex: Arc::clone(&self.futex),
         })
     }
 }
@@ -1202,7 +1263,9 @@ impl Kernel<'_> {
                 continue;
             }
             let value = match self.tasks.get(&tid).map(|t| t.state) {
-                Some(TaskState::Blocked(WaitOn::Futex)) => Errno::ETIMEDOUT.as_return(),
+                Some(TaskState::Blocked(WaitOn::Futex)) => {
+                    self.futex_wait_end(tid, Errno::ETIMEDOUT)
+                }
                 _ => 0,
             };
             self.complete_blocked(tid, value);
@@ -1519,8 +1582,12 @@ impl Kernel<'_> {
         self.stats.unlocked_syscalls += t.syscalls;
         self.stats.kernel_cycles += t.kernel_cycles;
         self.stats.kernel_events.accumulate(&t.kernel_events);
+        self.stats.futex_calls += t.futex_calls;
+        self.stats.unlocked_futex_calls += t.futex_calls;
         // The final fput() of what the unlocked close/dup3 took out, under the lock.
         drop(t.deferred_fput);
+        // wake_up_q() of the waiters the unlocked futex calls woke.
+        self.futex_wake_up_q(t.futex_woken);
     }
 
     /// Back in the kernel for task `tid`, which this hart was running: returns `true`
@@ -2119,8 +2186,8 @@ impl Kernel<'_> {
     /// Task `tid` is no longer on a timer, a futex queue or an I/O sleep.
     fn forget_sleeper(&mut self, tid: u32) {
         self.timers.remove(&tid);
-        if let Some(tgid) = self.group_of(tid) {
-            self.futex.remove(tgid, tid);
+        if let Some(q) = self.futex_q.remove(&tid) {
+            self.futex.unqueue(&q);
         }
         if let Some(pt) = self.io_waits.remove(&tid) {
             pt.free(tid, &self.wake_q);
@@ -2180,11 +2247,13 @@ impl Kernel<'_> {
         if ctid != 0 && user.copy_to_user(ctid, &0u32.to_le_bytes()).is_ok() {
             wake.push(ctid);
         }
+        let mut woken = WakeList::new();
         for addr in wake {
-            if let Ok(key) = self.futex_key(tid, addr, false) {
-                self.futex_wake(key, 1, FUTEX_BITSET_MATCH_ANY);
+            if let Ok(key) = futex::get_futex_key(&mm, addr, false) {
+                self.futex.wake(key, 1, FUTEX_BITSET_MATCH_ANY, &mut woken);
             }
         }
+        self.futex_wake_up_q(woken);
     }
 
     /// The process `tgid` ends (`do_group_exit()`): every task of it is killed, the
@@ -2430,156 +2499,117 @@ impl Kernel<'_> {
 
     // ---- futexes and sleeping ---------------------------------------------------------
 
-    /// `get_futex_key()`: the key of the futex word at `uaddr` in task `tid`'s address
-    /// space —
-    /// `(mm, uaddr)` when `private` or the mapping is private, `(frame, offset)` for a
-    /// `MAP_SHARED` mapping.
+    /// `wake_up_q()` for the futex waiters in `woken`, which wakes took off their buckets
+    /// (with or without the kernel lock): each one still the waiter its task sleeps on
+    /// ([`Kernel::futex_q`]) has its wait completed with 0 and becomes runnable (the
+    /// scheduler's wake path, which may preempt or wake an idle hart). One whose wait has
+    /// ended otherwise — its own check of the mark before sleeping, a timeout or a signal
+    /// that found it gone (and returned 0) — is passed over.
+    fn futex_wake_up_q(&mut self, woken: WakeList) {
+        for q in woken {
+            let tid = q.tid();
+            if self.futex_q.get(&tid).is_some_and(|c| Arc::ptr_eq(c, &q)) {
+                self.futex_q.remove(&tid);
+                self.complete_blocked(tid, 0);
+            }
+        }
+    }
+
+    /// The end of task `tid`'s `FUTEX_WAIT` by its timeout or a signal: `futex_unqueue()`
+    /// takes it off its bucket and the wait returns `err`, unless a waker took it first,
+    /// and then it returns 0 (`futex_wait()`: "if we were woken (and unqueued), we
+    /// succeeded, whatever"). Exactly one of the two ends the wait.
+    fn futex_wait_end(&mut self, tid: u32, err: Errno) -> u64 {
+        match self.futex_q.remove(&tid) {
+            Some(q) if !self.futex.unqueue(&q) => 0,
+            _ => err.as_return(),
+        }
+    }
+
+    /// `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` under the kernel lock
+    /// ([`futex::do_futex`], the same code as without it): the waiters a wake or requeue
+    /// took are made runnable at once ([`Kernel::futex_wake_up_q`]); a wait that must
+    /// sleep blocks ([`WaitOn::Futex`]) with its waiter in [`Kernel::futex_q`] and its
+    /// deadline in `timers` — unless a waker on another hart (without the kernel lock)
+    /// took the waiter between its queueing and now: then it returns 0 at once.
     ///
     /// # Errors
-    /// `EINVAL` for a misaligned address, `EFAULT` for an address outside the address
-    /// space or a shared page that cannot be faulted in.
-    fn futex_key(&mut self, tid: u32, uaddr: u64, private: bool) -> KResult<FutexKey> {
-        futex::check_uaddr(uaddr)?;
-        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mm_struct = task.mm.as_ref().ok_or(Errno::ESRCH)?;
-        // The read side: the key is looked up, nothing of the VMAs changes.
-        let mm = mm_struct.mmap_read_lock();
-        if !mm.access_ok(uaddr, 4) {
-            return Err(Errno::EFAULT);
+    /// As [`futex::do_futex`]; `ESRCH` for a task without an address space.
+    fn sys_futex(&mut self, hart: &mut Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
+        self.stats.futex_calls += 1;
+        let now = self.clock_now(hart);
+        let mut woken = WakeList::new();
+        let r = {
+            let mm = self
+                .tasks
+                .get(&tid)
+                .and_then(|t| t.mm.as_ref())
+                .ok_or(Errno::ESRCH)?;
+            let caller = futex::FutexCaller { mm, tid, now };
+            futex::do_futex(&self.futex, &caller, a, &mut woken)
+        };
+        self.futex_wake_up_q(woken);
+        match r? {
+            FutexRet::Return(v) => Ok(SyscallOutcome::Return(v)),
+            FutexRet::Sleep(sleep) => Ok(self
+                .futex_wait_queue(tid, sleep)
+                .map_or(SyscallOutcome::Block(WaitOn::Futex), SyscallOutcome::Return)),
         }
-        let shared = !private
-            && mm
-                .vmas()
-                .find_vma(uaddr)
-                .is_some_and(|v| v.start <= uaddr && v.flags.contains(crate::mm::VmFlags::SHARED));
-        if !shared {
-            return Ok(FutexKey::Private {
-                mm: mm.id(),
-                addr: uaddr,
+    }
+
+    /// `futex_wait_queue()`'s sleep, under the kernel lock, of task `tid` whose wait is
+    /// queued (`sleep`, with or without the kernel lock): if a waker already took the
+    /// waiter (between its queueing and now), the wait returns 0 at once; if a signal is
+    /// pending, it is unqueued and returns `EINTR` (0 if a waker took it first): these
+    /// return `Some(a0)`. Otherwise the waiter goes in [`Kernel::futex_q`] and its
+    /// deadline in `timers`, and `None` answers: the caller blocks the task
+    /// ([`WaitOn::Futex`]).
+    fn futex_wait_queue(&mut self, tid: u32, sleep: futex::FutexSleep) -> Option<u64> {
+        let futex::FutexSleep { q, deadline } = sleep;
+        if q.is_woken() {
+            return Some(0);
+        }
+        if self.signal_pending(tid) {
+            return Some(if self.futex.unqueue(&q) {
+                Errno::EINTR.as_return()
+            } else {
+                0
             });
         }
-        let page = uaddr & !0xfff;
-        let phys = Arc::clone(mm.phys());
-        // Taken again as GUP takes it (counted, as before): a VMA gone meanwhile is
-        // GUP's EFAULT.
-        drop(mm);
-        let mut guard = mm_struct.gup_read_lock();
-        let pfns = crate::mm::gup::get_user_pages(
-            &mut guard,
-            page,
-            1,
-            crate::mm::gup::FollFlags::empty(),
-        )?;
-        guard.unlock();
-        let pfn = *pfns.first().ok_or(Errno::EFAULT)?;
-        for &p in &pfns {
-            crate::mm::gup::put_page(&phys, p);
+        self.futex_q.insert(tid, q);
+        if let Some(d) = deadline {
+            self.timers.insert(tid, d);
         }
-        Ok(FutexKey::Shared {
-            pfn: pfn.0,
-            offset: uaddr & 0xfff,
-        })
+        None
     }
 
-    /// Wakes up to `n` waiters on `key` matching `bitset`: their waits return 0.
-    /// Returns how many were woken.
-    fn futex_wake(&mut self, key: FutexKey, n: i32, bitset: u32) -> u64 {
-        let woken = self.futex.wake(key, n, bitset);
-        for w in &woken {
-            self.complete_blocked(w.tid, 0);
+    /// Finishes, under the kernel lock, the `futex` wait of task `tid` that this hart
+    /// queued without it ([`unlocked_syscall`]): the call is counted, and the task sleeps
+    /// or returns as [`Kernel::futex_wait_queue`] decides, then goes back to user mode as
+    /// [`Kernel::handle_exit`]'s tail. A task killed meanwhile leaves its waiter's bucket
+    /// (`futex_unqueue()`). Returns `false` (the call never restarts).
+    fn finish_futex_sleep(
+        &mut self,
+        hart: &mut Hart<'_>,
+        tid: u32,
+        sleep: futex::FutexSleep,
+    ) -> bool {
+        if !self.reload_current(tid) {
+            self.futex.unqueue(&sleep.q);
+            return false;
         }
-        woken.len() as u64
-    }
-
-    /// `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` for `FUTEX_WAIT`,
-    /// `FUTEX_WAKE`, `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, `FUTEX_WAIT_BITSET`,
-    /// `FUTEX_WAKE_BITSET` (`do_futex()`), with `FUTEX_PRIVATE_FLAG` and
-    /// `FUTEX_CLOCK_REALTIME`. A wait whose word still holds `val` sleeps until woken
-    /// (returns 0), its timeout passes (`ETIMEDOUT`: relative on CLOCK_MONOTONIC for
-    /// `FUTEX_WAIT`, absolute for `FUTEX_WAIT_BITSET` on CLOCK_MONOTONIC or, with the flag,
-    /// CLOCK_REALTIME) or a signal interrupts it (`EINTR`).
-    ///
-    /// # Errors
-    /// `EAGAIN` when the word differs from `val` (or `val3` for `FUTEX_CMP_REQUEUE`),
-    /// `EINVAL` for a misaligned address, a zero bitset, a bad timeout or negative
-    /// requeue counts, `EFAULT`, `ENOSYS` for other commands, `ETIMEDOUT` for a deadline
-    /// already past.
-    fn sys_futex(&mut self, hart: &mut Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
-        let (uaddr, val, timeout, uaddr2, val3) = (a[0], a[2] as u32, a[3], a[4], a[5] as u32);
-        let op = futex::decode_op(a[1])?;
-        match op.cmd {
-            futex::FUTEX_WAIT | futex::FUTEX_WAIT_BITSET => {
-                let bitset = if op.cmd == futex::FUTEX_WAIT {
-                    FUTEX_BITSET_MATCH_ANY
-                } else {
-                    val3
-                };
-                if bitset == 0 {
-                    return Err(Errno::EINVAL);
-                }
-                let (real, mono) = self.clock_now(hart);
-                let deadline = if timeout == 0 {
-                    None
-                } else {
-                    let (sec, nsec) = self.get_timespec(tid, timeout)?;
-                    let t = futex::timespec_ns(sec, nsec)?;
-                    Some(if op.cmd == futex::FUTEX_WAIT {
-                        mono.saturating_add(t)
-                    } else if op.realtime {
-                        // An absolute CLOCK_REALTIME deadline, on the monotonic timeline.
-                        mono.saturating_add(t.saturating_sub(real))
-                    } else {
-                        t
-                    })
-                };
-                let key = self.futex_key(tid, uaddr, op.private)?;
-                if self.get_futex_word(tid, uaddr)? != val {
-                    return Err(Errno::EAGAIN);
-                }
-                if deadline.is_some_and(|d| d <= mono) {
-                    return Err(Errno::ETIMEDOUT);
-                }
-                let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
-                self.futex.enqueue(key, bitset, tgid, tid);
-                if let Some(d) = deadline {
-                    self.timers.insert(tid, d);
-                }
-                Ok(SyscallOutcome::Block(WaitOn::Futex))
-            }
-            futex::FUTEX_WAKE | futex::FUTEX_WAKE_BITSET => {
-                let bitset = if op.cmd == futex::FUTEX_WAKE {
-                    FUTEX_BITSET_MATCH_ANY
-                } else {
-                    val3
-                };
-                if bitset == 0 {
-                    return Err(Errno::EINVAL);
-                }
-                let key = self.futex_key(tid, uaddr, op.private)?;
-                Ok(SyscallOutcome::Return(
-                    self.futex_wake(key, val as i32, bitset),
-                ))
-            }
-            _ => {
-                // FUTEX_REQUEUE / FUTEX_CMP_REQUEUE: val2 is the timeout argument.
-                let (nr_wake, nr_requeue) = (val as i32, timeout as u32 as i32);
-                if nr_wake < 0 || nr_requeue < 0 {
-                    return Err(Errno::EINVAL);
-                }
-                let from = self.futex_key(tid, uaddr, op.private)?;
-                let to = self.futex_key(tid, uaddr2, op.private)?;
-                if op.cmd == futex::FUTEX_CMP_REQUEUE && self.get_futex_word(tid, uaddr)? != val3 {
-                    return Err(Errno::EAGAIN);
-                }
-                let (woken, moved) = self.futex.requeue(from, to, nr_wake, nr_requeue);
-                for w in &woken {
-                    self.complete_blocked(w.tid, 0);
-                }
-                Ok(SyscallOutcome::Return(
-                    woken.len() as u64 + u64::from(moved),
-                ))
+        hart.account_trap();
+        self.stats.syscalls += 1;
+        self.stats.futex_calls += 1;
+        match self.futex_wait_queue(tid, sleep) {
+            None => self.block(tid, WaitOn::Futex, hart),
+            Some(v) => {
+                hart.x[10] = v;
+                hart.pc = hart.pc.wrapping_add(4);
             }
         }
+        self.return_to_user(hart, tid, None);
+        false
     }
 
     /// `nanosleep(req, rem)` (`clk` = CLOCK_MONOTONIC, `flags` = 0) and
@@ -2660,18 +2690,6 @@ impl Kernel<'_> {
         let sec = mm.get_user_u64(va)?;
         let nsec = mm.get_user_u64(va.checked_add(8).ok_or(Errno::EFAULT)?)?;
         Ok((sec, nsec))
-    }
-
-    /// The futex word at `uaddr` in task `tid`'s memory (`get_futex_value_locked()`).
-    ///
-    /// # Errors
-    /// `EFAULT`; `ESRCH` for a task without an address space.
-    fn get_futex_word(&self, tid: u32, uaddr: u64) -> KResult<u32> {
-        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
-        let mut word = [0u8; 4];
-        mm.copy_from_user(uaddr, &mut word)?;
-        Ok(u32::from_le_bytes(word))
     }
 
     /// `get_robust_list(pid, head_ptr, len_ptr)`: the robust list head of task `pid`
@@ -2889,7 +2907,11 @@ impl Kernel<'_> {
                         self.write_sleep_remaining(hart, target);
                     }
                     self.poll_interrupted(hart, target);
-                    let value = self.interrupted_return(target);
+                    let value = if on == WaitOn::Futex {
+                        self.futex_wait_end(target, Errno::EINTR)
+                    } else {
+                        self.interrupted_return(target)
+                    };
                     self.complete_blocked(target, value);
                 }
             }

@@ -17,9 +17,10 @@
 //! user memory ([`MMAP_LOCK`]), the page-table locks ([`PTE_PTL`], the split lock of
 //! each PTE-table page; [`PAGE_TABLE_LOCK`], an address space's lock for its upper
 //! levels and huge PMDs), and the file locks the file system calls take with or without
-//! the kernel lock ([`FILES_LOCK`], [`F_POS_LOCK`], [`I_RWSEM`]). A finer lock (a futex hash bucket) adds its own
-//! `static` class beside them and takes its lock through the class, and its line appears
-//! in `--stats` and `dirtybit bench faults` with no other change.
+//! the kernel lock ([`FILES_LOCK`], [`F_POS_LOCK`], [`I_RWSEM`]), and the futex hash
+//! buckets' locks ([`HB_LOCK`]). A finer lock adds its own `static` class beside them and
+//! takes its lock through the class, and its line appears in `--stats` and `dirtybit
+//! bench faults` with no other change.
 //!
 //! The counters are host-process-wide, as `/proc/lock_stat` is system-wide: a run reports
 //! [`since`] its start ([`snapshot`]), which is exactly its own locking when one machine
@@ -73,6 +74,11 @@ pub static F_POS_LOCK: LockClass = LockClass::new("f_pos_lock");
 /// An inode's lock (`inode->i_rwsem`, `Inode`): its fields, a regular file's data for
 /// each piece read or written, a directory's entries.
 pub static I_RWSEM: LockClass = LockClass::new("i_rwsem");
+
+/// A futex hash bucket's lock (`hb->lock`, [`crate::futex::FutexHash`]): every wait's
+/// queueing (with the word's read), wake, requeue (two at once, in bucket order) and
+/// unqueue of a waiter on the bucket, with or without the kernel lock.
+pub static HB_LOCK: LockClass = LockClass::new("hb->lock");
 
 /// Every class taken at least once in this host process, in order of first use.
 static REGISTRY: Mutex<Vec<&'static LockClass>> = Mutex::new(Vec::new());

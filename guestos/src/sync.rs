@@ -75,6 +75,20 @@
 //!                           with no lock held (the yield point before the kernel lock)
 //!                           and under any other lock of this table (the scheduling
 //!                           point of an acquisition, a contended wait: see above).
+//!   FutexHashBucket::chain  futex.rs: a futex hash bucket's lock (hb->lock): a wait's
+//!                           queueing with the read of its word, a wake, a requeue, an
+//!                           unqueue. Taken under the kernel lock or with no lock held
+//!                           (a futex call served on the hart that trapped); never with
+//!                           the mmap_lock held: the key is looked up first (under its
+//!                           read side, and GUP for a shared futex) and that released,
+//!                           as Linux's get_futex_key() comes before futex_q_lock().
+//!     FutexHashBucket::chain  a second bucket: a requeue holds both, the lower-numbered
+//!                           first (double_lock_hb()).
+//!       MmStruct::mmap_lock (below) by trylock only, the read side: the word read with
+//!                           page faults disabled (futex_get_value_locked(): a
+//!                           hardware-walker load, no fault handled). When it fails the
+//!                           bucket lock is dropped and the word read with faults, with
+//!                           no bucket lock held, before the next try.
 //!   File::state             fs/file.rs: f_pos_lock (read, write, llseek, getdents of
 //!                           an open file description), held across the copies to and
 //!                           from user memory (the mmap_lock's read side, below).

@@ -288,7 +288,7 @@ impl Kernel<'_> {
     /// Whether task `tid` has a pending signal (its own or its group's) that its
     /// (possibly temporary) mask lets through and that is not ignored
     /// (`signal_pending()`).
-    fn signal_pending(&self, tid: u32) -> bool {
+    pub(super) fn signal_pending(&self, tid: u32) -> bool {
         self.tasks.get(&tid).is_some_and(|t| {
             let shared = t.signal.lock().shared_pending.clone();
             shared

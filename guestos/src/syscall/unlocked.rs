@@ -16,8 +16,16 @@
 //! | `dup`, `fcntl`, `fstat`, `newfstatat`, `statx`, `getcwd`, `umask` | always |
 //! | `getpid`, `gettid`, `getppid`, `getuid`, `geteuid`, `getgid`, `getegid`, `uname`, `clock_gettime`, `getrandom` | always |
 //!
+//! And [`futex_call`]: `futex` under the futex hash buckets' locks
+//! ([`crate::futex::FutexHash`]) — every `FUTEX_WAKE`, `FUTEX_WAKE_BITSET`,
+//! `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, and a `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` that does
+//! not sleep (`EAGAIN`, `ETIMEDOUT`, `EFAULT`, `EINVAL`); a wait that must sleep is
+//! queued on its bucket here and handed to the kernel lock, which puts the task to sleep
+//! unless a waker took the waiter meanwhile. The waiters a wake took are handed back to
+//! the kernel (`wake_up_q()`, under its lock while the run queues are there).
+//!
 //! A pipe, a FIFO, a host stream (whose writes may block on the host and whose order
-//! the kernel lock keeps), a kernel-served file, futexes, signals and everything that
+//! the kernel lock keeps), a kernel-served file, a futex wait's sleep, signals and everything that
 //! touches the scheduler or another task stay with the kernel lock: [`file_call`]
 //! answers `None` for them having done nothing, and the kernel re-issues the call
 //! under its lock. So does a task whose previous call sleeps holding its file
@@ -31,6 +39,7 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileCtx, FileTarget, IoError, IoResult, OpenFile, ProcessFs, Vfs};
+use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
 use crate::mm::MmStruct;
 use crate::process::{SignalStruct, Task};
 use crate::syscall::misc::{self, TimeSource};
@@ -175,6 +184,34 @@ pub fn file_call(
         SYS_getrandom => super::getrandom(&cur.signal, u, a),
         _ => return None,
     })
+}
+
+/// `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` (arguments `a`) of the task
+/// `cur` describes, whose address space is `mm`, without the kernel lock
+/// ([`futex::do_futex`] on the machine's table `hash`, the time from `cur`'s clock at
+/// `cpu_ns` as `clock_gettime` reads it). Every outcome but a sleep is the call's result
+/// (`Ok`); a wait that must sleep is queued on its bucket here and handed to the kernel
+/// lock to block (`Err`): the kernel checks the waiter's woken mark before it puts the
+/// task to sleep ([`futex`]'s *No lost wake-ups*). The waiters a wake or requeue took go
+/// to `wake_q`, for the kernel's `wake_up_q()`.
+pub fn futex_call(
+    cur: &Current,
+    mm: &MmStruct,
+    hash: &FutexHash,
+    cpu_ns: u64,
+    a: [u64; 6],
+    wake_q: &mut WakeList,
+) -> Result<KResult<u64>, FutexSleep> {
+    let caller = FutexCaller {
+        mm,
+        tid: cur.tid,
+        now: cur.time.now(cpu_ns),
+    };
+    match futex::do_futex(hash, &caller, a, wake_q) {
+        Ok(FutexRet::Return(v)) => Ok(Ok(v)),
+        Err(e) => Ok(Err(e)),
+        Ok(FutexRet::Sleep(sleep)) => Err(sleep),
+    }
 }
 
 /// `fput()` of a description a descriptor no longer names: dropped here for a VFS file,
@@ -367,5 +404,83 @@ mod tests {
         let a = [AT_FDCWD as u64, s + P, u64::from(O_RDWR), 0, 0, 0];
         assert_eq!(call(&t, &mut cur, SYS_openat, a, &mut deferred), None);
         assert_eq!(t.fs.fds.open_fds(), before);
+    }
+
+    #[test]
+    fn futex_calls_are_served_here_and_a_sleeping_wait_is_handed_back_queued() {
+        use crate::futex::{FutexWord, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE};
+        let (t, s) = task();
+        let cur = Current::of(&t);
+        let mm = t.mm.clone().unwrap();
+        let hash = FutexHash::new(1);
+        let mut woken = WakeList::new();
+        let wait = u64::from(FUTEX_WAIT) | FUTEX_PRIVATE_FLAG;
+        let wake = u64::from(FUTEX_WAKE) | FUTEX_PRIVATE_FLAG;
+        let futex = |a: [u64; 6], woken: &mut WakeList| futex_call(&cur, &mm, &hash, 0, a, woken);
+        // The word is in a page never touched: the read under the bucket lock cannot
+        // fault it in, the read outside it does (a zero page), and the wait goes on.
+        assert_eq!(
+            mm.read_nofault(s),
+            None,
+            "not present: no fault under the lock"
+        );
+        assert!(matches!(
+            futex([s, wait, 1, 0, 0, 0], &mut woken),
+            Ok(Err(Errno::EAGAIN))
+        ));
+        poke(&t, s, &7u32.to_le_bytes());
+        assert_eq!(mm.read_nofault(s), Some(7));
+        // A writer holds the mmap_lock (another thread, as an munmap on another hart):
+        // the read under the bucket lock does not wait for it.
+        std::thread::scope(|sc| {
+            let (held_tx, held_rx) = std::sync::mpsc::channel();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let m = &mm;
+            sc.spawn(move || {
+                let _writer = m.mmap_write_lock();
+                held_tx.send(()).unwrap();
+                done_rx.recv().unwrap();
+            });
+            held_rx.recv().unwrap();
+            assert_eq!(mm.read_nofault(s), None, "mmap_lock taken by trylock only");
+            done_tx.send(()).unwrap();
+        });
+        // Zero timeout: the timer has fired already.
+        poke(&t, s + 64, &[0; 16]);
+        assert!(matches!(
+            futex([s, wait, 7, s + 64, 0, 0], &mut woken),
+            Ok(Err(Errno::ETIMEDOUT))
+        ));
+        assert!(matches!(
+            futex([s + 2, wait, 7, 0, 0, 0], &mut woken),
+            Ok(Err(Errno::EINVAL))
+        ));
+        assert!(matches!(
+            futex([1 << 60, wake, 1, 0, 0, 0], &mut woken),
+            Ok(Err(Errno::EFAULT))
+        ));
+        assert!(hash.is_empty(), "no outcome above left a waiter queued");
+        // A wait that must sleep comes back queued; a wake served here takes it.
+        let sleep = match futex([s, wait, 7, 0, 0, 0], &mut woken) {
+            Err(sleep) => sleep,
+            Ok(r) => panic!("the wait should sleep: {r:?}"),
+        };
+        assert_eq!(sleep.deadline, None);
+        assert!(!sleep.q.is_woken());
+        assert!(matches!(
+            futex([s, wake, 5, 0, 0, 0], &mut woken),
+            Ok(Ok(1))
+        ));
+        assert!(sleep.q.is_woken(), "futex_wake_mark()");
+        assert_eq!(woken.len(), 1);
+        assert!(
+            Arc::ptr_eq(&woken[0], &sleep.q),
+            "handed back for wake_up_q()"
+        );
+        assert!(!hash.unqueue(&sleep.q), "a woken waiter is off its bucket");
+        assert!(matches!(
+            futex([s, wake, 5, 0, 0, 0], &mut woken),
+            Ok(Ok(0))
+        ));
     }
 }
