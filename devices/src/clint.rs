@@ -91,10 +91,15 @@ impl Clint {
     }
 
     /// Whether hart `hart`'s machine timer interrupt is pending (`mtime >= mtimecmp`).
+    /// A hart checks this at every entry to its run loop; with `mtimecmp` at
+    /// `u64::MAX` (disarmed: its reset value, and what OpenSBI's
+    /// `clint_timer_event_stop()` writes) the clock is not read, since `mtime` would reach
+    /// it only after 2^64 ticks (58,000 years at [`CLINT_MTIME_HZ`]).
     pub fn timer_pending(&self, hart: usize) -> bool {
-        self.mtimecmp
-            .get(hart)
-            .is_some_and(|c| self.mtime() >= c.load(Ordering::Acquire))
+        self.mtimecmp.get(hart).is_some_and(|c| {
+            let cmp = c.load(Ordering::Acquire);
+            cmp != u64::MAX && self.mtime() >= cmp
+        })
     }
 
     /// Whether hart `hart`'s software interrupt (`msip`) is pending. An out-of-range hart
