@@ -556,6 +556,74 @@ impl SchedHook for BatonHook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use devices::{ClockSource, GuestMemory, GuestPhysAddr};
+    use emu::HartConfig;
+
+    /// Two harts that shoot each other down at the same moment, over and over, while the
+    /// other runs guest code or is itself flushing (`flush_tlb_mm_range()` on both CPUs
+    /// of one `mm` at once), both finish every flush — neither waits for a hart that is
+    /// waiting for it: a flusher is out of user mode, so it is not waited for, and its
+    /// request waits in its mailbox — and every request posted is drained and
+    /// acknowledged, none lost, when each goes back to user mode.
+    #[test]
+    fn two_harts_shooting_each_other_down_at_once_both_complete_and_drain_all() {
+        const ROUNDS: u64 = 2000;
+        const ASID: u16 = 7;
+        let ram = GuestMemory::new(&[(GuestPhysAddr(0x8000_0000), 1 << 20)]).unwrap();
+        let clint = Clint::new(2, ClockSource::Virtual(AtomicU64::new(0)));
+        let smp = Smp::new(2, &clint);
+        let flush = TlbFlush {
+            range: TlbFlushRange::Range {
+                start: 0x1000,
+                end: 0x2000,
+            },
+            ..TlbFlush::default()
+        };
+        let start = std::sync::Barrier::new(2);
+        let stop = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            for id in 0..2 {
+                let (ram, clint, smp, start, stop) = (&ram, &clint, &smp, &start, &stop);
+                s.spawn(move || {
+                    let config = HartConfig {
+                        hart_id: id,
+                        ..HartConfig::default()
+                    };
+                    let mut hart = Hart::new(ram, Some(clint), config);
+                    smp.note_asid(id, ASID);
+                    smp.enter_user(&mut hart);
+                    start.wait();
+                    for round in 0..ROUNDS {
+                        // "User mode": the interrupt check of the run loop, answered as
+                        // run_user answers it (out of user mode, back in: the drain).
+                        for _ in 0..(round % 7) {
+                            if clint.ipi_pending(id) {
+                                smp.leave_user(&hart);
+                                smp.enter_user(&mut hart);
+                            }
+                            std::hint::spin_loop();
+                        }
+                        // A fault or madvise of this hart: out of user mode, flush.
+                        smp.leave_user(&hart);
+                        smp.flush_tlb(&mut hart, ASID, flush);
+                        smp.enter_user(&mut hart);
+                    }
+                    smp.leave_user(&hart);
+                    stop.wait();
+                    // Both are done posting: the last drain takes whatever is left.
+                    smp.drain(&mut hart);
+                });
+            }
+        });
+        assert_eq!(smp.counts().shootdowns, 2 * ROUNDS);
+        for slot in &smp.slots {
+            assert_eq!(slot.inbox.posted.load(Ordering::SeqCst), ROUNDS);
+            assert_eq!(slot.own.acked.load(Ordering::SeqCst), ROUNDS);
+            assert!(slot.inbox.mailbox.lock().is_empty());
+            assert!(!slot.own.in_user.load(Ordering::SeqCst));
+        }
+        assert!(!clint.ipi_pending(0) && !clint.ipi_pending(1));
+    }
 
     #[test]
     fn the_baton_is_held_by_one_hart_at_a_time_and_replays_with_its_seed() {
