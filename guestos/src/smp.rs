@@ -253,10 +253,14 @@ impl<'c> Smp<'c> {
         // before the drain): parked here by the deterministic scheduler, it would leave a
         // flusher waiting for its acknowledgement forever, holding the baton.
         let _nopreempt = crate::sync::preempt_disable();
-        let requests = std::mem::take(&mut *slot.inbox.mailbox.lock());
-        for r in requests {
+        // Applied under the mailbox's lock, so that the mailbox keeps its buffer: taking
+        // it out made every shootdown allocate on the flusher's thread and free on this
+        // one (glibc's cross-thread free).
+        let mut mailbox = slot.inbox.mailbox.lock();
+        for r in mailbox.drain(..) {
             flush_local(hart, r.asid, r.flush);
         }
+        drop(mailbox);
         slot.own.acked.fetch_max(posted, Ordering::SeqCst);
     }
 
