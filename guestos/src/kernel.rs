@@ -452,7 +452,7 @@ fn unlocked_fault(
     if smp.notified(hart.hart_id()) {
         return None;
     }
-    let mm = u.mm.mmget_not_zero()?;
+    let mm = u.mm.mmget_not_zero_ref()?;
     hart.account_trap();
     tally.page_faults += 1;
     let before = u.phys.events().snapshot();
