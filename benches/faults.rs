@@ -2,7 +2,8 @@
 //! page-fault workload (`guest/bin/faults`, embedded) in its two modes — `procs`: 2
 //! processes each mmap, touch 256 pages and munmap per round; `threads`: 2 threads of one
 //! process each touch their 256 pages and `MADV_DONTNEED` them per round — on 1 and 2
-//! harts in parallel mode, through [`dirtybit::bench::faults::run_once`]. Benchmark ids
+//! harts in parallel mode, each hart's host thread pinned to a host CPU of its own as
+//! `dirtybit bench faults` pins them, through [`dirtybit::bench::faults::run_once`]. Benchmark ids
 //! read `faults/MODE/HARTS`; the throughput line reads as page faults/s (the pages the
 //! workers write; the run's own start-up faults are not counted). Run:
 //! `cargo bench --bench faults` (one case: `cargo bench --bench faults -- 'faults/threads/2$'`).
@@ -30,6 +31,7 @@ fn bench_faults(c: &mut Criterion) {
         for harts in [1, 2] {
             let opts = RunOptions {
                 harts,
+                pin_harts: true,
                 ..RunOptions::default()
             };
             let id = BenchmarkId::new(workload.label(), harts);

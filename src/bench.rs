@@ -73,10 +73,34 @@ fn run_workload(
     Ok((report, bytes))
 }
 
-/// The median of `samples` (host seconds); 0 for none.
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples.get(samples.len() / 2).copied().unwrap_or(0.0)
+/// Host seconds of the samples of one bench row: the median and the spread, so that a
+/// reader of the table sees how far one figure can be trusted.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spread {
+    /// The median sample (the upper one of an even count).
+    pub median: f64,
+    /// The fastest sample.
+    pub min: f64,
+    /// The slowest sample.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `samples` (host seconds); all 0 for none.
+    pub fn of(mut samples: Vec<f64>) -> Spread {
+        samples.sort_by(f64::total_cmp);
+        let at = |i: usize| samples.get(i).copied().unwrap_or(0.0);
+        Spread {
+            median: at(samples.len() / 2),
+            min: at(0),
+            max: at(samples.len().saturating_sub(1)),
+        }
+    }
+
+    /// `min-max` with 3 decimals, for the table.
+    pub fn range(&self) -> String {
+        format!("{:.3}-{:.3}", self.min, self.max)
+    }
 }
 
 fn qemu_seconds(path: &Path) -> Option<f64> {

@@ -98,6 +98,9 @@ pub struct RunOptions {
     pub sched: String,
     /// Number of harts.
     pub harts: usize,
+    /// Pin each hart's host thread to a host CPU of its own (parallel mode; see
+    /// [`KernelConfig::pin_harts`]).
+    pub pin_harts: bool,
 }
 
 impl Default for RunOptions {
@@ -116,6 +119,7 @@ impl Default for RunOptions {
             gup: "modern".into(),
             sched: "parallel".into(),
             harts: 1,
+            pin_harts: false,
         }
     }
 }
@@ -200,6 +204,7 @@ impl RunOptions {
                 }
             },
             harts: self.harts,
+            pin_harts: self.pin_harts,
             ..KernelConfig::default()
         })
     }

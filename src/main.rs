@@ -86,6 +86,11 @@ struct MachineArgs {
     /// Number of harts (1-64). Parallel mode runs each on its own host thread.
     #[arg(long, default_value_t = 1, value_name = "N")]
     harts: usize,
+    /// Parallel mode: pin hart i's host thread to the i-th host CPU this process may use
+    /// (round robin), so that where the host scheduler puts the harts does not change the
+    /// run's speed. `bench faults` and `bench smp` always pin.
+    #[arg(long)]
+    pin_harts: bool,
 }
 
 #[derive(Args)]
@@ -108,10 +113,14 @@ enum BenchCommand {
     Pin(PinBenchArgs),
     /// Throughput of an embarrassingly parallel guest workload (guest/bin/parallel,
     /// embedded) on 1 and more harts in parallel mode, and deterministic mode's cost.
+    /// Each hart's host thread is pinned to a host CPU of its own (--pin-harts); the
+    /// table gives the median of the samples and their spread (fastest-slowest).
     Smp(SmpBenchArgs),
     /// Page-fault throughput (guest/bin/faults, embedded): processes that mmap, touch and
     /// munmap, and threads that touch and MADV_DONTNEED, on 1 and more harts in parallel
-    /// mode, with page faults handled and the kernel lock's contention (lock_stat).
+    /// mode, with page faults handled and the kernel lock's contention (lock_stat). Each
+    /// hart's host thread is pinned to a host CPU of its own (--pin-harts); the table
+    /// gives the median run and the spread of the samples (fastest-slowest).
     Faults(FaultsBenchArgs),
 }
 
@@ -194,6 +203,7 @@ impl MachineArgs {
             gup: self.gup.clone(),
             sched: self.sched.clone(),
             harts: self.harts,
+            pin_harts: self.pin_harts,
             ..RunOptions::default()
         }
     }

@@ -427,6 +427,8 @@ fn bench_faults_runs_both_workloads_on_each_hart_count() {
             "harts",
             "host",
             "s",
+            "min-max",
+            "s",
             "speedup",
             "mcycles",
             "faults",
@@ -439,7 +441,8 @@ fn bench_faults_runs_both_workloads_on_each_hart_count() {
         "{out}"
     );
     // One row per mode and hart count, in that order: workload, workers, harts, host s,
-    // speedup, modelled cycles, faults, lock acquisitions, contended, wait ms (lock
+    // the samples' fastest-slowest host s, speedup, modelled cycles, faults, lock
+    // acquisitions, contended, wait ms (lock
     // classes other than the kernel lock, indented, under their row).
     let rest: Vec<&str> = lines.collect();
     let rows: Vec<Vec<&str>> = rest
@@ -467,10 +470,14 @@ fn bench_faults_runs_both_workloads_on_each_hart_count() {
         ("threads", "3", "2"),
     ];
     for ((row, (mode, workers, harts)), mmap) in rows.iter().zip(want).zip(mmap_acq) {
-        assert_eq!(row.len(), 10, "{row:?}\n{out}");
+        assert_eq!(row.len(), 11, "{row:?}\n{out}");
         assert_eq!((row[0], row[1], row[2]), (mode, workers, harts), "{out}");
+        let mut row = row.clone();
+        let spread = row.remove(4);
         let num = |i: usize| row[i].parse::<f64>().unwrap_or_else(|_| panic!("{row:?}"));
         assert!(num(3) > 0.0, "host seconds: {row:?}");
+        // One sample: fastest, slowest and median are the same run.
+        assert_eq!(spread, format!("{}-{}", row[3], row[3]), "spread: {row:?}");
         assert!(row[4].ends_with('x'), "speedup: {row:?}");
         if harts == "1" {
             assert_eq!(row[4], "1.00x", "the 1-hart row is the baseline: {row:?}");

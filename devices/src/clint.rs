@@ -37,9 +37,18 @@ pub struct Clint {
     clock: ClockSource,
     /// Added (wrapping) to the clock: what a store to `mtime` changed.
     mtime_offset: AtomicU64,
-    msip: Vec<AtomicU32>,
+    /// One register per hart, each alone on its cache line: a hart polls its own bit
+    /// every few thousand instructions, and a neighbour's raise or clear must not pull
+    /// that line away from it.
+    msip: Vec<MsipReg>,
     mtimecmp: Vec<AtomicU64>,
 }
+
+/// One hart's `msip` register, padded to a cache line of its own (the host's: 128 bytes
+/// covers the line pairs x86 prefetches together).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct MsipReg(AtomicU32);
 
 impl Clint {
     /// A CLINT for `harts` harts with the given clock. `mtimecmp` starts at `u64::MAX`
@@ -48,7 +57,7 @@ impl Clint {
         Self {
             clock,
             mtime_offset: AtomicU64::new(0),
-            msip: (0..harts).map(|_| AtomicU32::new(0)).collect(),
+            msip: (0..harts).map(|_| MsipReg::default()).collect(),
             mtimecmp: (0..harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
         }
     }
@@ -82,10 +91,15 @@ impl Clint {
     }
 
     /// Whether hart `hart`'s machine timer interrupt is pending (`mtime >= mtimecmp`).
+    /// A hart checks this at every entry to its run loop; with `mtimecmp` at
+    /// `u64::MAX` (disarmed: its reset value, and what OpenSBI's
+    /// `clint_timer_event_stop()` writes) the clock is not read, since `mtime` would reach
+    /// it only after 2^64 ticks (58,000 years at [`CLINT_MTIME_HZ`]).
     pub fn timer_pending(&self, hart: usize) -> bool {
-        self.mtimecmp
-            .get(hart)
-            .is_some_and(|c| self.mtime() >= c.load(Ordering::Acquire))
+        self.mtimecmp.get(hart).is_some_and(|c| {
+            let cmp = c.load(Ordering::Acquire);
+            cmp != u64::MAX && self.mtime() >= cmp
+        })
     }
 
     /// Whether hart `hart`'s software interrupt (`msip`) is pending. An out-of-range hart
@@ -93,7 +107,7 @@ impl Clint {
     pub fn ipi_pending(&self, hart: usize) -> bool {
         self.msip
             .get(hart)
-            .is_some_and(|m| m.load(Ordering::Acquire) & 1 != 0)
+            .is_some_and(|m| m.0.load(Ordering::Acquire) & 1 != 0)
     }
 
     /// Raises (`pending = true`) or clears (`pending = false`) hart `hart`'s machine
@@ -121,13 +135,13 @@ impl Clint {
     pub fn set_msip(&self, hart: usize, pending: bool) -> bool {
         self.msip
             .get(hart)
-            .is_some_and(|m| m.swap(u32::from(pending), Ordering::AcqRel) & 1 != 0)
+            .is_some_and(|m| m.0.swap(u32::from(pending), Ordering::AcqRel) & 1 != 0)
     }
 
     /// Hart `hart`'s `msip` bit as an [`MsipLine`] a running hart can poll cheaply, or
     /// `None` for an out-of-range hart.
     pub fn msip_line(&self, hart: usize) -> Option<MsipLine<'_>> {
-        self.msip.get(hart).map(|bit| MsipLine { bit })
+        self.msip.get(hart).map(|m| MsipLine { bit: &m.0 })
     }
 }
 
@@ -185,7 +199,7 @@ impl BusDevice for Clint {
             Reg::Msip(h) => self
                 .msip
                 .get(h)
-                .map_or(0, |m| u64::from(m.load(Ordering::Acquire))),
+                .map_or(0, |m| u64::from(m.0.load(Ordering::Acquire))),
             Reg::Mtimecmp(h) => self
                 .mtimecmp
                 .get(h)

@@ -609,6 +609,13 @@ unsafe fn atomic_copy_in(dst: *mut u8, src: &[u8]) {
 /// # Safety
 /// `dst..dst+len` must be inside a live guest-RAM mapping.
 unsafe fn atomic_fill(dst: *mut u8, len: usize, byte: u8) {
+    #[cfg(target_arch = "x86_64")]
+    if len >= FAST_STRING_MIN_BYTES {
+        // SAFETY: in bounds per the contract (see `fill_fast_string` for why it is a fill
+        // of relaxed atomic byte stores).
+        unsafe { fill_fast_string(dst, len, byte) };
+        return;
+    }
     let mut i = 0;
     while i < len && !(dst as usize + i).is_multiple_of(8) {
         // SAFETY: in bounds per the contract.
@@ -625,6 +632,37 @@ unsafe fn atomic_fill(dst: *mut u8, len: usize, byte: u8) {
         // SAFETY: in bounds per the contract.
         unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(byte, Ordering::Relaxed);
         i += 1;
+    }
+}
+
+/// From this many bytes on, [`atomic_fill`] stores with `rep stosb`: a frame zeroed for
+/// the allocator (4 KiB at every anonymous fault) took 512 8-byte stores, 13–18% of the
+/// host time of `dirtybit bench faults` (perf annotate of `PageAlloc::alloc_page`), where
+/// the fast-string store writes whole cache lines at a time.
+#[cfg(target_arch = "x86_64")]
+const FAST_STRING_MIN_BYTES: usize = 256;
+
+/// Sets `len` bytes at `dst` to `byte` with one `rep stosb` (x86's fast-string store,
+/// `ERMSB`). Each byte is stored once by a single-copy-atomic byte store of the hardware,
+/// in no particular order: a relaxed [`AtomicU8`] store per byte, as the Rust memory model
+/// sees it — what [`atomic_fill`]'s contract promises, and what no plain `write_bytes`
+/// (a non-atomic write the compiler may split, merge or repeat) could.
+///
+/// # Safety
+/// `dst..dst+len` must be inside a live guest-RAM mapping.
+#[cfg(target_arch = "x86_64")]
+unsafe fn fill_fast_string(dst: *mut u8, len: usize, byte: u8) {
+    // SAFETY: `rep stosb` writes exactly `rcx` bytes from `rdi` upwards (the direction
+    // flag is clear at every Rust function boundary, as the SysV ABI requires), all inside
+    // the caller's range; it touches no stack and leaves the flags alone.
+    unsafe {
+        std::arch::asm!(
+            "rep stosb",
+            inout("rcx") len => _,
+            inout("rdi") dst => _,
+            in("al") byte,
+            options(nostack, preserves_flags),
+        );
     }
 }
 
@@ -757,6 +795,21 @@ mod tests {
                 let mut back = vec![0u8; data.len()];
                 m.read_bytes(pa, &mut back).unwrap();
                 prop_assert_eq!(back, data);
+            }
+        }
+
+        /// `fill` sets exactly `[off, off+len)`, short fills (byte and word stores) and
+        /// long ones (the fast-string store) alike, and nothing around it.
+        #[test]
+        fn fill_sets_exactly_its_range(off in 1u64..20_000, len in 0u64..9000, byte in 1u8..) {
+            let m = mem();
+            m.write_bytes(BASE, &[0xa5; 32 * 1024]).unwrap();
+            m.fill(GuestPhysAddr(BASE.0 + off), len, byte).unwrap();
+            let mut back = vec![0u8; 32 * 1024];
+            m.read_bytes(BASE, &mut back).unwrap();
+            for (i, b) in back.iter().enumerate() {
+                let inside = (off..off + len).contains(&(i as u64));
+                prop_assert_eq!(*b, if inside { byte } else { 0xa5 }, "byte {}", i);
             }
         }
     }

@@ -44,6 +44,12 @@ pub struct KernelConfig {
     pub quantum_insns: u64,
     /// Number of harts (`--harts`, 1 to [`MAX_HARTS`]).
     pub harts: usize,
+    /// Parallel mode: each hart runs on a host thread of its own pinned to one host CPU,
+    /// hart `i` to the `i`-th CPU the process may use, round robin (`sched_setaffinity()`;
+    /// `--pin-harts`, and always in `dirtybit bench faults`/`smp`), so that a measured
+    /// run does not depend on where the host scheduler puts the harts. Off: the host
+    /// scheduler places them (and one hart runs on the caller's thread).
+    pub pin_harts: bool,
 }
 
 /// The most harts a machine may have (`--harts`).
@@ -90,6 +96,7 @@ impl Default for KernelConfig {
             sched: SchedMode::Parallel,
             quantum_insns: 1 << 20,
             harts: 1,
+            pin_harts: false,
         }
     }
 }

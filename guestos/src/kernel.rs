@@ -539,7 +539,7 @@ fn unlocked_fault(
     if smp.notified(hart.hart_id()) {
         return None;
     }
-    let mm = u.mm.mmget_not_zero()?;
+    let mm = u.mm.mmget_not_zero_ref()?;
     hart.account_trap();
     tally.page_faults += 1;
     let before = u.phys.events().snapshot();
@@ -745,16 +745,26 @@ pub fn run(
         }
         // The first hart to leave — the run is over, or it panicked — stops the tick,
         // which the scope would otherwise wait for.
-        if let [hart] = harts.as_mut_slice() {
-            let _stop = sched::StopTick(machine.tick.as_ref());
-            hart_main(&machine, hart);
-        } else {
-            for hart in &mut harts {
-                let machine = &machine;
-                s.spawn(move || {
-                    let _stop = sched::StopTick(machine.tick.as_ref());
-                    hart_main(machine, hart)
-                });
+        let cpus = host_cpus_to_pin(config);
+        match harts.as_mut_slice() {
+            [hart] if cpus.is_empty() => {
+                let _stop = sched::StopTick(machine.tick.as_ref());
+                hart_main(&machine, hart);
+            }
+            harts => {
+                for (i, hart) in harts.iter_mut().enumerate() {
+                    let machine = &machine;
+                    let cpu = cpus.get(i % cpus.len().max(1)).copied();
+                    s.spawn(move || {
+                        // Pinning is best effort: a refused affinity leaves the thread
+                        // where the host scheduler puts it.
+                        if let Some(cpu) = cpu {
+                            let _ = core_affinity::set_for_current(cpu);
+                        }
+                        let _stop = sched::StopTick(machine.tick.as_ref());
+                        hart_main(machine, hart)
+                    });
+                }
             }
         }
     });
@@ -806,6 +816,16 @@ pub fn run(
         lock_stat: lockstat::since(&locks_before),
         host_seconds,
     })
+}
+
+/// The host CPUs the harts' threads are pinned to, in order ([`KernelConfig::pin_harts`]):
+/// those this process may run on, or none if pinning is off, the mode is deterministic
+/// (one hart runs at a time) or the host does not say.
+fn host_cpus_to_pin(config: &KernelConfig) -> Vec<core_affinity::CoreId> {
+    if !config.pin_harts || config.sched == SchedMode::Deterministic {
+        return Vec::new();
+    }
+    core_affinity::get_core_ids().unwrap_or_default()
 }
 
 /// One hart's life, on its own host thread: take the kernel lock, pick a thread, run it

@@ -18,7 +18,7 @@
 use guestos::lockstat::{LockClassStats, KERNEL_LOCK};
 use guestos::RunReport;
 
-use super::run_workload;
+use super::{run_workload, Spread};
 use crate::{Error, RunOptions};
 
 /// The page-fault workload image (`guest/src/faults.c`).
@@ -112,6 +112,8 @@ pub struct FaultsRow {
     pub harts: usize,
     /// Median host wall seconds.
     pub seconds: f64,
+    /// The runs' host seconds: median and spread.
+    pub spread: Spread,
     /// Modelled cycles of all harts (of the median run).
     pub cycles: u64,
     /// User page faults the kernel handled (of the median run).
@@ -138,6 +140,7 @@ pub fn measure(base: &RunOptions, bench: &FaultsBench) -> Result<Vec<FaultsRow>,
             let opts = RunOptions {
                 harts: h,
                 sched: "parallel".to_string(),
+                pin_harts: true,
                 ..base.clone()
             };
             let mut runs = Vec::new();
@@ -155,6 +158,7 @@ pub fn measure(base: &RunOptions, bench: &FaultsBench) -> Result<Vec<FaultsRow>,
                 }
                 runs.push(report);
             }
+            let spread = Spread::of(runs.iter().map(|r| r.host_seconds).collect());
             runs.sort_by(|a, b| a.host_seconds.total_cmp(&b.host_seconds));
             let Some(r) = runs.get(runs.len() / 2) else {
                 continue;
@@ -175,6 +179,7 @@ pub fn measure(base: &RunOptions, bench: &FaultsBench) -> Result<Vec<FaultsRow>,
                 workers,
                 harts: h,
                 seconds: r.host_seconds,
+                spread,
                 cycles: r.hart.cycles,
                 page_faults: r.kernel.page_faults,
                 kernel_lock,
@@ -200,15 +205,17 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
     } = bench;
     outln!(
         "faults workload: procs {procs} x {rounds} rounds, threads {threads} x {rounds} rounds, \
-         {PAGES_PER_ROUND} pages a round; parallel mode, median of {samples} runs, {} host CPUs",
+         {PAGES_PER_ROUND} pages a round; parallel mode, median of {samples} runs, {} host CPUs, \
+         harts pinned",
         std::thread::available_parallelism().map_or(1, usize::from)
     );
     outln!(
-        "{:<8} {:>7} {:>5} {:>9} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10}",
+        "{:<8} {:>7} {:>5} {:>9} {:>13} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10}",
         "workload",
         "workers",
         "harts",
         "host s",
+        "min-max s",
         "speedup",
         "mcycles",
         "faults",
@@ -225,11 +232,12 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
             format!("{:.2}x", o / r.seconds.max(1e-9))
         });
         outln!(
-            "{:<8} {:>7} {:>5} {:>9.3} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10.3}",
+            "{:<8} {:>7} {:>5} {:>9.3} {:>13} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10.3}",
             r.workload.label(),
             r.workers,
             r.harts,
             r.seconds,
+            r.spread.range(),
             speedup,
             r.cycles,
             r.page_faults,
@@ -239,7 +247,7 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
         );
         for l in &r.other_locks {
             outln!(
-                "{:>67} {:>10} {:>10} {:>10.3}",
+                "{:>81} {:>10} {:>10} {:>10.3}",
                 format!("lock {}", l.name),
                 l.acquisitions,
                 l.contentions,

@@ -9,7 +9,7 @@
 //! own host thread; deterministic mode runs the same harts but one host thread at a time
 //! (the seeded baton), so its cost is the serialisation plus the scheduler's choices.
 
-use super::{median, run_workload};
+use super::{run_workload, Spread};
 use crate::{Error, RunOptions};
 
 /// The parallel workload image (`guest/src/parallel.c`).
@@ -24,6 +24,8 @@ pub struct SmpRow {
     pub harts: usize,
     /// Median host wall seconds of the runs.
     pub seconds: f64,
+    /// The runs' host seconds: median and spread.
+    pub spread: Spread,
     /// Guest instructions retired by all harts (of the last run).
     pub instret: u64,
 }
@@ -53,6 +55,7 @@ pub fn measure(
         let opts = RunOptions {
             harts: h,
             sched: sched.to_string(),
+            pin_harts: true,
             ..base.clone()
         };
         let mut times = Vec::new();
@@ -80,7 +83,8 @@ pub fn measure(
         rows.push(SmpRow {
             sched,
             harts: h,
-            seconds: median(times),
+            seconds: Spread::of(times.clone()).median,
+            spread: Spread::of(times),
             instret,
         });
     }
@@ -100,15 +104,17 @@ pub fn run(
 ) -> Result<(), Error> {
     let rows = measure(base, threads, units, harts, samples)?;
     outln!(
-        "parallel workload: {threads} threads x {units} units, median of {samples} runs, {} host CPUs",
+        "parallel workload: {threads} threads x {units} units, median of {samples} runs, {} host CPUs, \
+         harts pinned",
         std::thread::available_parallelism().map_or(1, usize::from)
     );
     outln!(
-        "{:<14} {:>5} {:>14} {:>9} {:>9} {:>10}",
+        "{:<14} {:>5} {:>14} {:>9} {:>13} {:>9} {:>10}",
         "sched",
         "harts",
         "instret",
         "host s",
+        "min-max s",
         "MIPS",
         "speedup"
     );
@@ -121,11 +127,12 @@ pub fn run(
             format!("{:.2}x", o / r.seconds.max(1e-9))
         });
         outln!(
-            "{:<14} {:>5} {:>14} {:>9.3} {:>9.1} {:>10}",
+            "{:<14} {:>5} {:>14} {:>9.3} {:>13} {:>9.1} {:>10}",
             r.sched,
             r.harts,
             r.instret,
             r.seconds,
+            r.spread.range(),
             r.instret as f64 / r.seconds.max(1e-9) / 1e6,
             speedup
         );

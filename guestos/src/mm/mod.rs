@@ -71,7 +71,7 @@ use crate::sync::Mutex;
 pub use events::{EventCounter, KernelEventCounts, KernelEvents};
 pub use fault::{mm_fault_error, FaultFlags, UserFaultError, VmFault};
 pub use gup::{FastView, FollFlags, GupFastMm, GupGeneration, MmapReadGuard};
-pub use mm_struct::{MmGrab, MmStruct, MmUsers, MmapWriteLock};
+pub use mm_struct::{MmGrab, MmStruct, MmUsers, MmUsersRef, MmapWriteLock};
 pub use page_alloc::{
     Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, SplitError, ThpStats,
     GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE,
@@ -740,11 +740,14 @@ impl Mm {
             Arc::clone(&self.flushes_in_flight)
         });
         drop(pending);
+        // Most batches (a fault's) free nothing: they leave the allocator's reference
+        // count alone, which every hart's faults would otherwise bounce between them.
+        let phys = (!p.pages.is_empty() || !p.tables.is_empty()).then(|| Arc::clone(&self.phys));
         TlbBatch {
             flush: p.flush,
             pages: p.pages,
             tables: p.tables,
-            phys: Arc::clone(&self.phys),
+            phys,
             in_flight,
         }
     }
@@ -1014,7 +1017,8 @@ pub struct TlbBatch {
     pub flush: TlbFlush,
     pages: Vec<Pfn>,
     tables: Vec<Pfn>,
-    phys: Arc<PhysMem>,
+    /// Where the frames go back to; `None` when there are none.
+    phys: Option<Arc<PhysMem>>,
     /// The address space's count of batches in flight, if this one is counted there.
     in_flight: Option<Arc<AtomicU32>>,
 }
@@ -1033,11 +1037,13 @@ impl TlbBatch {
 
 impl Drop for TlbBatch {
     fn drop(&mut self) {
-        free_batch(
-            &self.phys,
-            std::mem::take(&mut self.pages),
-            std::mem::take(&mut self.tables),
-        );
+        if let Some(phys) = &self.phys {
+            free_batch(
+                phys,
+                std::mem::take(&mut self.pages),
+                std::mem::take(&mut self.tables),
+            );
+        }
         if let Some(n) = self.in_flight.take() {
             n.fetch_sub(1, Ordering::SeqCst);
         }

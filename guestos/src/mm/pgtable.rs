@@ -353,12 +353,13 @@ impl PageTable {
     }
 
     /// `pte_lockptr()` + `spin_lock()`: takes the split lock of the PTE table that holds
-    /// the entry `slot` (its `struct page`'s, [`super::Page::ptl`]). `None` only for an
+    /// the entry `slot` (its `struct page`'s, [`super::Page::ptl`]), spinning while
+    /// another hart holds it ([`crate::sync::Mutex::spin_lock`]). `None` only for an
     /// entry outside managed RAM, which no table of ours is.
     pub fn pte_lock(&self, slot: GuestPhysAddr) -> Option<PtlGuard<'_>> {
         let page = self.phys.pages.page(Pfn(slot.0 >> PAGE_SHIFT))?;
         let ptl = page.ptl();
-        Some(lockstat::PTE_PTL.acquire(|| ptl.try_lock(), || ptl.lock()))
+        Some(lockstat::PTE_PTL.acquire(|| ptl.try_lock(), || ptl.spin_lock()))
     }
 
     /// `pmd_lock()` / `spin_lock(&mm->page_table_lock)`: the address space's lock for its
@@ -366,7 +367,7 @@ impl PageTable {
     /// `USE_SPLIT_PMD_PTLOCKS`; one per address space is what it falls back to).
     pub fn pmd_lock(&self) -> PtlGuard<'_> {
         let l = &*self.page_table_lock;
-        lockstat::PAGE_TABLE_LOCK.acquire(|| l.try_lock(), || l.lock())
+        lockstat::PAGE_TABLE_LOCK.acquire(|| l.try_lock(), || l.spin_lock())
     }
 
     /// The root table's frame (`satp.PPN`).
