@@ -6,6 +6,14 @@
 //! processes at different addresses, and the errors) must print qemu-riscv64's output on
 //! 2 and 4 harts in parallel mode, on the deterministic scheduler over several seeds, and
 //! under `--strace` (every call through the kernel lock), with the page audit clean.
+//!
+//! A wake served without the kernel lock does not wait for it either: the waker queues
+//! the woken on the kernel's lock-free wake list (`ttwu_queue_wakelist()`) and only
+//! tries the lock; a holder drains the list before it lets the lock go. Every queued
+//! wake must be delivered (a lost one hangs a waiter, or turns a wake into a timeout the
+//! output would show), and the kernel entries per sleeping wait must drop from the two
+//! of the old hand-back (the wait's own entry, then the waker's, blocking on the lock)
+//! towards one.
 
 mod common;
 
@@ -57,6 +65,39 @@ fn futexes_gives_qemus_output_in_parallel_on_2_and_4_harts_mostly_without_the_ke
                 )
             });
         assert!(hb.acquisitions >= k.futex_calls, "{hb:?} for {k:?}");
+        // Wakes served without the kernel lock went on the wake list, and some were
+        // drained by the waker itself (a try of the lock that succeeded).
+        assert!(
+            k.wakelist_queued > 0
+                && k.wakelist_drained_remote <= k.wakelist_queued
+                && k.wakelist_trylocks > 0,
+            "{harts} harts: wake list: {k:?}"
+        );
+        // Kernel entries (blocking takes of the kernel lock) per futex call that took
+        // the lock (a wait that sleeps): about 2.0–2.2 when each wake that woke a
+        // sleeper went back through the kernel lock (2 harts: 14546–20499 entries for
+        // 7102–10029 sleeping waits; 4 harts: 13185–15032 for 6341–6943), about 1.05–1.1
+        // with the wake list (7503–8383 for 6962–7979; 8299–9095 for 7671–8409).
+        let sleeping = k.futex_calls - k.unlocked_futex_calls;
+        assert!(
+            k.kernel_lock_acquisitions * 10 < sleeping * 16 + 5000,
+            "{harts} harts: {} kernel entries for {sleeping} sleeping futex waits: {k:?}",
+            k.kernel_lock_acquisitions
+        );
+    }
+}
+
+#[test]
+fn futexes_never_lose_a_wake_queued_on_the_wake_list_over_repeated_runs() {
+    for (harts, runs) in [(2, 6), (4, 3)] {
+        for i in 0..runs {
+            let o = run(
+                &sched_opts("parallel", 0, harts),
+                &format!("futexes, {harts} harts, parallel, run {i}"),
+            );
+            let k = &o.report.kernel;
+            assert!(k.wakelist_queued > 0, "{harts} harts, run {i}: {k:?}");
+        }
     }
 }
 
@@ -70,6 +111,13 @@ fn futexes_gives_qemus_output_on_the_deterministic_scheduler_and_replays_bit_for
         // A kernel entry is a seeded scheduling point there: every call takes the lock.
         assert!(
             k.futex_calls > 1000 && k.unlocked_futex_calls == 0,
+            "{what}: {k:?}"
+        );
+        // Nothing goes on the wake list there: every wake is made runnable under the
+        // lock, at the seeded scheduling points of the kernel entries.
+        assert_eq!(
+            (k.wakelist_queued, k.wakelist_trylocks),
+            (0, 0),
             "{what}: {k:?}"
         );
         if seed == 1 {
@@ -91,7 +139,7 @@ fn futexes_under_strace_take_the_kernel_lock_and_give_the_same_output() {
     let o = run(&opts, "futexes, 2 harts, --strace");
     let k = &o.report.kernel;
     assert!(
-        k.futex_calls > 1000 && k.unlocked_futex_calls == 0,
+        k.futex_calls > 1000 && k.unlocked_futex_calls == 0 && k.wakelist_queued == 0,
         "--strace logs every call under the kernel lock: {k:?}"
     );
     let trace = String::from_utf8_lossy(&o.stderr);

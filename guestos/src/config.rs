@@ -163,6 +163,25 @@ pub struct KernelStats {
     /// buckets' locks (`futex::FutexHash`; parallel mode, see `kernel.rs`): every call
     /// but a wait that sleeps (queued without the kernel lock, it blocks under it).
     pub unlocked_futex_calls: u64,
+    /// Wake-ups that harts serving calls without the kernel lock queued on the wake list
+    /// (`rq->wake_list`, `ttwu_queue_wakelist()`) instead of waiting for the lock: futex
+    /// waiters a wake took off their bucket and descriptions whose final `fput()` is the
+    /// kernel's (parallel mode; see `kernel/ttwu.rs`). Each is made runnable (or
+    /// released) by whoever holds the kernel lock next: the waker itself if its try of
+    /// the lock succeeded, otherwise the holder, before it lets the lock go.
+    pub wakelist_queued: u64,
+    /// Of those, the ones a kernel-lock holder drained for another hart (the waker found
+    /// the lock held and did not wait).
+    pub wakelist_drained_remote: u64,
+    /// Times a waker (or a holder re-checking the list after its release) took the
+    /// kernel lock by a try to drain the wake list itself.
+    pub wakelist_trylocks: u64,
+    /// Times a hart took the kernel lock waiting for it if held (`Machine::lock`: every
+    /// kernel entry; not an idle hart's return from its wait, nor the tries of
+    /// `wakelist_trylocks`): this machine's own count, where the `kernel_lock` line of
+    /// `lock_stat` also counts the tries, and the takes of other machines in the same
+    /// host process.
+    pub kernel_lock_acquisitions: u64,
     /// Processes killed by the OOM killer (`oom_kill` in `/proc/vmstat`).
     pub oom_kills: u64,
     /// MMU events of the kernel's own user-memory accesses (copy_to/from_user).

@@ -22,8 +22,9 @@
 //! A waker does not make anyone runnable: it takes the woken waiters off their bucket,
 //! marks them (`lock_ptr` cleared) and adds them to its `wake_q` ([`WakeList`]); making
 //! them runnable is `wake_up_q()`'s, which the kernel runs under its lock (the run queues
-//! are there): a waker without the kernel lock hands its `wake_q` back to the kernel as
-//! it hands back a deferred `fput()` (`kernel.rs`, `run_user`). The kernel completes a
+//! are there): a waker without the kernel lock queues its `wake_q` on the kernel's
+//! lock-free wake list, as it queues a deferred `fput()`, and does not wait for the
+//! kernel lock (`kernel.rs`, `run_user`; `kernel/ttwu.rs`). The kernel completes a
 //! handed-back waiter's wait only if that [`FutexQ`] is still the one its task sleeps on
 //! (the wait may have ended meanwhile — by its own check of the mark, a timeout, a
 //! signal — and the task may even sleep in a new wait).

@@ -52,9 +52,14 @@
 //! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, for a
 //! `close`/`dup3` that took a pipe end or a kernel-served file out of the table (its
 //! release, which may wake the other end, runs under the kernel lock: the deferred
-//! `fput()`), and for a futex call that woke waiters (they are made runnable under the
-//! kernel lock, where the run queues are: the waker hands its `wake_q` back,
-//! `Kernel::futex_wake_up_q`). Every system call copies to and from user memory under the read side of
+//! `fput()`). A futex call that woke waiters, and a `close` with a deferred `fput()`,
+//! do not go back through the kernel lock: the hart queues what the kernel must do on
+//! the lock-free wake list ([`ttwu`], Linux's `ttwu_queue_wakelist()`), tries the
+//! kernel lock, drains the list itself if it gets it (the woken become runnable, an idle
+//! hart is woken for them, wake-up preemption decides as at a scheduling point) and
+//! goes back to user mode; if another hart holds the lock, it goes back at once and the
+//! holder drains the list before it lets the lock go, re-checking it after the release
+//! (`Machine::unlock`, the race [`ttwu`] documents). Every system call copies to and from user memory under the read side of
 //! the `mmap_lock`, taken for each access ([`crate::mm::MmStruct::uaccess`]); only
 //! the calls that change the VMAs take the write side. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
@@ -66,7 +71,9 @@
 //! passes it on instead of blocking ([`crate::sync`], *Scheduling points*): the unlocked
 //! fault runs there too, and a seed decides where it is parked and who runs meanwhile;
 //! system calls all go through the kernel lock there (a seeded scheduling point at
-//! every kernel entry), as they do under `--strace` (which logs under it).
+//! every kernel entry), as they do under `--strace` (which logs under it), so nothing
+//! is ever queued on the wake list there and its drains find it empty: the same seed
+//! gives the same bits.
 //!
 //! What the kernel lock still guards (`struct Kernel`, one per machine), with what
 //! takes it:
@@ -75,6 +82,7 @@
 //! |---|---|---|
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
 //! | the run queues and the scheduler's books: who runs on which hart, runtimes, slices, idle harts, the deterministic scheduler's generator | `on_hart`, `fair`, `slice_left`, `idle`, `sched_rng` | per-CPU `rq->lock` |
+//! | the wake list's receiving end: what harts without the kernel lock queued (woken futex waiters, deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel` | `ttwu` | `rq->lock` for `sched_ttwu_pending()`; `rq->wake_list` is an `llist` |
 //! | timers: sleepers' deadlines, interval timers, the virtual clock | `timers`, `itimers`, `vclock_cycles` | hrtimer base locks, `siglock` for itimers |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
 //! | wait queues and sleeping calls: who sleeps on which file, the woken not yet runnable, the continuation of a sleeping `read`/`write`/`ppoll`, calls stopped at a scheduling point | `io_waits`, `wake_q`, `blocked_calls`, `resume` | each `wait_queue_head_t`'s lock; the task's own stack |
@@ -131,6 +139,7 @@ mod itimer;
 mod pgrp;
 mod poll;
 mod sched;
+mod ttwu;
 
 /// Host-side failures that stop a run before the guest runs.
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +253,9 @@ struct Kernel<'m> {
     /// Tasks woken by a file's wait queue and not yet made runnable (`wake_q`): drained
     /// by [`Kernel::wake_up_q`].
     wake_q: Arc<WakeQ>,
+    /// The wake list's receiving end ([`ttwu`]): what harts without the kernel lock
+    /// queued for it ([`Machine::ttwu`]), drained by [`Kernel::ttwu_pending`].
+    ttwu: ttwu::TtwuPending<ttwu::Wakeup>,
     /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), by tid.
     io_waits: BTreeMap<u32, PollTable>,
     /// The futex hash table (`futex_queues`): its buckets have their own locks, and
@@ -323,7 +335,12 @@ impl IdleHarts {
 /// The machine's kernel lock and what harts waiting for work sleep on.
 struct Machine<'m> {
     kernel: CondvarMutex<Kernel<'m>>,
-    /// Idle harts wait here for runnable threads (parallel mode).
+    /// The wake list (`rq->wake_list`): harts that woke tasks without the kernel lock
+    /// queue them here and do not wait for the lock; its holder drains the list
+    /// ([`Kernel::ttwu_pending`]) before it lets the lock go ([`Machine::unlock`]).
+    ttwu: ttwu::TtwuQueue<ttwu::Wakeup>,
+    /// Idle harts wait here for runnable threads (parallel mode), a condvar of the
+    /// kernel lock.
     work: Condvar,
     /// Harts waiting to take the kernel lock.
     waiters: Arc<AtomicUsize>,
@@ -354,7 +371,60 @@ impl<'m> Machine<'m> {
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.this = id;
         k.smp.clear_notify(id);
+        k.stats.kernel_lock_acquisitions += 1;
+        // Entering the kernel, the hart reaches a scheduling decision anyway: no kick.
+        k.ttwu_pending(self, false);
         k
+    }
+
+    /// Takes the kernel lock for hart `id` if it is free, without waiting and without
+    /// clearing the hart's kicks (it may go back to user mode without a scheduling
+    /// decision, and a kick must still send it to the kernel). Counted as an
+    /// acquisition of the lock class, and in `wakelist_trylocks`.
+    fn try_lock(&self, id: usize) -> Option<CondvarMutexGuard<'_, Kernel<'m>>> {
+        let mut k = self
+            .kernel
+            .try_lock_with(|m| lockstat::KERNEL_LOCK.try_acquire(|| m.try_lock()))?;
+        self.acquisitions.fetch_add(1, Ordering::SeqCst);
+        k.this = id;
+        k.stats.wakelist_trylocks += 1;
+        Some(k)
+    }
+
+    /// Releases the kernel lock `k`: its holder first drains the wake list
+    /// ([`Kernel::ttwu_pending`]), and after the release re-checks it, taking the lock
+    /// again by a try to drain what came in between ([`ttwu::TtwuQueue::unlock`]: the
+    /// race this closes).
+    fn unlock(&self, k: CondvarMutexGuard<'_, Kernel<'m>>) {
+        let id = k.this;
+        self.ttwu
+            .unlock(k, |k| k.ttwu_pending(self, true), || self.try_lock(id));
+    }
+
+    /// `ttwu_queue_wakelist()` for hart `id`, which served a call without the kernel
+    /// lock that woke futex waiters (`woken`) or took descriptions whose final `fput()`
+    /// is the kernel's (`fputs`): queues them on the wake list, then tries the kernel
+    /// lock; if it gets it, drains the list (the woken become runnable, an idle hart is
+    /// woken for them, a running task they deserve to preempt is kicked) and releases
+    /// it; if another hart holds it, that hart drains the list before it lets the lock
+    /// go. Never waits for the lock.
+    fn ttwu_queue_wakelist(&self, id: usize, woken: WakeList, fputs: Vec<Arc<OpenFile>>) {
+        let items = woken
+            .into_iter()
+            .map(ttwu::Wakeup::Futex)
+            .chain(fputs.into_iter().map(ttwu::Wakeup::Fput));
+        if self.ttwu.queue(id, items) == 0 {
+            return;
+        }
+        match self.try_lock(id) {
+            Some(k) => self.unlock(k),
+            // The holder drains the list before it lets the lock go — unless it is a
+            // hart about to wait for work, whose wait releases the lock: the "IPI".
+            None if self.idle.any() => {
+                self.work.notify_all();
+            }
+            None => {}
+        }
     }
 
     /// The tick found the earliest timer due ([`sched::Tick::run`]): idle harts wake
@@ -409,14 +479,17 @@ struct HartTally {
     kernel_host_ns: u64,
     kernel_events: KernelEventCounts,
     /// Descriptions that `close`/`dup3` without the kernel lock took out of a table and
-    /// whose release is the kernel's (a pipe end's wakes the other end): released when
-    /// the hart next takes the lock, as Linux runs a final `fput()` from `task_work`.
+    /// whose release is the kernel's (a pipe end's wakes the other end): queued on the
+    /// wake list after the call ([`Machine::ttwu_queue_wakelist`]), or released when the
+    /// hart next takes the lock if it goes there anyway — as Linux runs a final
+    /// `fput()` from `task_work`.
     deferred_fput: Vec<Arc<OpenFile>>,
     /// `futex` calls served without the kernel lock (counted in `syscalls` too).
     futex_calls: u64,
-    /// Waiters the futex calls without the kernel lock woke (their `wake_q`): made
-    /// runnable when the hart next takes the lock ([`Kernel::futex_wake_up_q`]), which it
-    /// does at once when there are any.
+    /// Waiters the futex calls without the kernel lock woke (their `wake_q`): queued on
+    /// the wake list after the call ([`Machine::ttwu_queue_wakelist`]), or made runnable
+    /// when the hart next takes the lock if it goes there anyway
+    /// ([`Kernel::futex_wake_up_q`]).
     futex_woken: WakeList,
 }
 
@@ -502,8 +575,20 @@ fn run_user(
                     Some(UnlockedCall::FutexSleep(sleep)) => return KernelEntry::FutexSleep(sleep),
                     Some(UnlockedCall::Served) => {}
                 }
-                let hand_back = !tally.deferred_fput.is_empty() || !tally.futex_woken.is_empty();
-                if hand_back || !may_resume(u, hart) {
+                // Wake-ups for the kernel go on the wake list, without waiting for the
+                // kernel lock (its holder makes them runnable) — unless the hart goes
+                // to the kernel lock anyway (slice used up, a timer armed, kicked):
+                // then they stay in the tally, for that entry to make runnable.
+                let to_kernel = u.slice_left == 0
+                    || machine.timers_armed.load(Ordering::SeqCst)
+                    || smp.notified(hart.hart_id());
+                let wakes = !tally.deferred_fput.is_empty() || !tally.futex_woken.is_empty();
+                if wakes && !to_kernel {
+                    let woken = std::mem::take(&mut tally.futex_woken);
+                    let fputs = std::mem::take(&mut tally.deferred_fput);
+                    machine.ttwu_queue_wakelist(hart.hart_id(), woken, fputs);
+                }
+                if !may_resume(u, hart) {
                     return KernelEntry::Fault {
                         va: 0,
                         result: Ok(()),
@@ -676,6 +761,7 @@ pub fn run(
 
     let deterministic = config.sched == SchedMode::Deterministic;
     let idle = Arc::new(IdleHarts::new(nharts));
+    let (ttwu_queue, ttwu_pending) = ttwu::wake_list();
     let k = Kernel {
         config,
         phys: Arc::clone(&phys),
@@ -699,6 +785,7 @@ pub fn run(
         next_pid: INIT_PID + 1,
         next_asid: 2,
         wake_q: Arc::default(),
+        ttwu: ttwu_pending,
         io_waits: BTreeMap::new(),
         futex: Arc::new(FutexHash::new(nharts)),
         futex_q: BTreeMap::new(),
@@ -712,6 +799,7 @@ pub fn run(
     };
     let machine = Machine {
         kernel: CondvarMutex::new(k),
+        ttwu: ttwu_queue,
         work: Condvar::new(),
         waiters: Arc::new(AtomicUsize::new(0)),
         idle,
@@ -888,7 +976,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         // a fair unlock at every return to user mode costs a host context switch each.
         let clock = k.fair.clock();
         let user_from = clock.now(hart.stats().cycles);
-        drop(k);
+        machine.unlock(k);
         let entry = run_user(machine, smp, hart, budget, unlocked.as_mut(), &mut tally);
         let user_to = clock.now(hart.stats().cycles);
         k = machine.lock(id);
@@ -904,7 +992,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         // benchmark's lockless walks): run it, then finish the call at once.
         while let Some(work) = crate::percpu::take_unlocked() {
             let phys = Arc::clone(&k.phys);
-            drop(k);
+            machine.unlock(k);
             let before = phys.events().snapshot();
             let result = work();
             k = machine.lock(id);
@@ -918,7 +1006,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
             // wants it (or is about to, from user mode) the chance before the call is
             // re-issued — the time a rescheduled task spends off the CPU.
             let seen = machine.acquisitions.load(Ordering::SeqCst);
-            drop(k);
+            machine.unlock(k);
             let t0 = Instant::now();
             while machine.acquisitions.load(Ordering::SeqCst) == seen
                 && t0.elapsed() < std::time::Duration::from_micros(10)
@@ -932,7 +1020,7 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
     for h in 0..k.smp.harts() {
         k.smp.kick(h);
     }
-    drop(k);
+    machine.unlock(k);
     machine.work.notify_all();
     if let Some(b) = &machine.baton {
         crate::sync::set_sched_hook(None);
@@ -957,7 +1045,7 @@ fn idle<'a, 'm>(
         // is the last one awake and advances virtual time to the first timer.
         let smp = k.smp;
         k.idle.set(id, true);
-        drop(k);
+        machine.unlock(k);
         let woken = b.idle(id);
         k = machine.lock(id);
         k.idle.set(id, false);
@@ -983,9 +1071,20 @@ fn idle<'a, 'm>(
             let (_, now) = k.clock_now(hart);
             std::time::Duration::from_nanos(d.saturating_sub(now))
         }
-        // Another hart is running: it will wake this one (or end the run).
-        None => std::time::Duration::from_secs(1),
+        // Another hart is running: it will wake this one (or end the run); a wake-up
+        // queued in the instant before this wait is served within a tick.
+        None => ttwu::IDLE_RECHECK,
     };
+    // The doorbell's generation is read under the kernel lock, so a hart that makes a
+    // task runnable after this (it rings under the lock) ends the wait; the release
+    // drains the wake list and re-checks it ([`Machine::unlock`]): a wake-up queued
+    // while this hart held the lock rings the doorbell from there.
+    // The wake list is drained before the wait (this hart holds the lock); a wake-up
+    // queued between that drain and the wait's release of the lock finds the lock held
+    // and the waker notifies `work` (this hart may already be queued on it), and the
+    // wait is at most one scheduler tick without a deadline of its own: see `ttwu`'s
+    // module docs, *Idle harts*.
+    k.ttwu_pending(machine, false);
     let _ = k.wait_for(&machine.work, wait);
     k.this = id;
     k.idle.set(id, false);
@@ -1334,6 +1433,47 @@ impl Kernel<'_> {
                     t.state = TaskState::Runnable;
                 }
             }
+        }
+    }
+
+    /// `sched_ttwu_pending()`: drains the wake list ([`Machine::ttwu`]) that harts
+    /// without the kernel lock queued on — the futex waiters they woke complete their
+    /// waits ([`Kernel::futex_wake_up_q`]), the descriptions whose final `fput()` is
+    /// the kernel's are released (a pipe end's wakes the other end's sleepers) — then,
+    /// if anything was drained, does for the woken what a scheduling point does: places
+    /// them and lets them preempt a running task ([`Kernel::runnable`],
+    /// [`Kernel::wakeup_preempt`]: the preempted hart is kicked; this one too when it
+    /// is the one and `kick_self` says it goes back to user mode without a scheduling
+    /// decision),
+    /// wakes an idle hart for them ([`Kernel::wake_idle_harts`]) and tells the tick that
+    /// tasks wait. Counts the entries, and those another hart queued. Nothing is ever
+    /// queued in deterministic mode or under `--strace` (their calls all take the kernel
+    /// lock), so there it does nothing.
+    fn ttwu_pending(&mut self, machine: &Machine<'_>, kick_self: bool) {
+        let entries = self.ttwu.take(&machine.ttwu);
+        if entries.is_empty() {
+            return;
+        }
+        let resched = self.fair.need_resched(self.this);
+        let mut woken = WakeList::new();
+        for e in entries {
+            self.stats.wakelist_queued += 1;
+            if e.hart != self.this {
+                self.stats.wakelist_drained_remote += 1;
+            }
+            match e.what {
+                ttwu::Wakeup::Futex(q) => woken.push(q),
+                ttwu::Wakeup::Fput(f) => drop(f),
+            }
+        }
+        self.futex_wake_up_q(woken);
+        self.runnable();
+        if kick_self && !resched && self.fair.need_resched(self.this) {
+            self.smp.kick(self.this);
+        }
+        self.wake_idle_harts(machine);
+        if let Some(tick) = &machine.tick {
+            tick.set_waiting(self.fair.nr_waiting());
         }
     }
 
@@ -1974,16 +2114,16 @@ impl Kernel<'_> {
         };
         let ctx = copy_thread(hart, flags, newsp, tls);
         // kernel_clone()'s put_user() to parent_tid and schedule_tail()'s to child_tid
-        // ignore a fault: the child exists either way.
+        // ignore a fault: the child exists either way. Each is one access under the read
+        // side of its address space's mmap_lock ([`MmStruct::uaccess`]), as a fault of
+        // Linux's put_user() takes it.
         if flags & CLONE_PARENT_SETTID != 0 {
             let _ = parent_mm
-                .mmap_write_lock()
+                .uaccess()
                 .copy_to_user(ptid, &child_tid.to_le_bytes());
         }
         if flags & CLONE_CHILD_SETTID != 0 {
-            let _ = mm
-                .mmap_write_lock()
-                .copy_to_user(ctid, &child_tid.to_le_bytes());
+            let _ = mm.uaccess().copy_to_user(ctid, &child_tid.to_le_bytes());
         }
         let mut child = parent.copy_process(child_tid, share, mm, ctx, share_vm && !vfork);
         // copy_process(): CLONE_PARENT re-uses the parent's parent and the exit signal of

@@ -127,6 +127,16 @@ impl LockClass {
         guard
     }
 
+    /// Takes a lock of this class if it is free (`try_lock` its one try), counting a
+    /// success as an acquisition; a failure is neither an acquisition nor a contention
+    /// (nobody waited), as `lock_stat` counts a failed `spin_trylock()`.
+    pub fn try_acquire<G>(&'static self, try_lock: impl FnOnce() -> Option<G>) -> Option<G> {
+        self.register();
+        let guard = try_lock()?;
+        self.acquisitions.add(1);
+        Some(guard)
+    }
+
     /// [`LockClass::acquire`] for a `parking_lot::Mutex`.
     pub fn lock<'a, T>(&'static self, mutex: &'a Mutex<T>) -> MutexGuard<'a, T> {
         self.acquire(|| mutex.try_lock(), || mutex.lock())

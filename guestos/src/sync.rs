@@ -69,7 +69,14 @@
 //!
 //! ```text
 //! Machine::kernel           kernel.rs: the kernel lock (every kernel entry: system
-//!                           call, fault, trap, idle harts). A CondvarMutex.
+//!                           call, fault, trap, idle harts). A CondvarMutex. Also
+//!                           taken by try, never waiting, with no lock held: a hart
+//!                           that queued wake-ups on the wake list (kernel/ttwu.rs,
+//!                           Machine::ttwu, lock-free: a std mpsc channel, no lock of
+//!                           this table) tries it to drain the list itself, and a
+//!                           holder re-checking the list after its release tries it
+//!                           again. Its holder drains the list at every acquisition
+//!                           and release, under it alone.
 //!   Baton::state            smp.rs: the deterministic scheduler's baton (scheduling
 //!                           points, idle, wake-ups). A CondvarMutex; leaf. Also taken
 //!                           with no lock held (the yield point before the kernel lock)
@@ -663,7 +670,12 @@ impl<T> CondvarMutex<T> {
         &'a self,
         take: impl FnOnce(&'a parking_lot::Mutex<T>) -> parking_lot::MutexGuard<'a, T>,
     ) -> CondvarMutexGuard<'a, T> {
-        let raw = take(&self.raw);
+        self.held(take(&self.raw))
+    }
+
+    /// The guard of the raw lock `raw` (this mutex's, just taken): marks it held (the
+    /// order marker, preemption off).
+    fn held<'a>(&'a self, raw: parking_lot::MutexGuard<'a, T>) -> CondvarMutexGuard<'a, T> {
         CondvarMutexGuard {
             #[cfg(any(test, feature = "lockdep"))]
             order: Some(self.order.0.lock()),
@@ -672,6 +684,20 @@ impl<T> CondvarMutex<T> {
             raw,
             _preempt: PreemptDisabled::new(),
         }
+    }
+
+    /// Takes the lock through `try_take` (given the raw mutex, returns its guard if the
+    /// lock was free: e.g. a [`crate::lockstat::LockClass::try_acquire`] that counts it),
+    /// then marks it held; `None`, having waited for nothing, if it is held. Checked for
+    /// lock order as a blocking acquisition (see [`trylock`]).
+    ///
+    /// # Panics
+    /// With the checker on, when taking it now inverts the lock order.
+    pub fn try_lock_with<'a>(
+        &'a self,
+        try_take: impl FnOnce(&'a parking_lot::Mutex<T>) -> Option<parking_lot::MutexGuard<'a, T>>,
+    ) -> Option<CondvarMutexGuard<'a, T>> {
+        try_take(&self.raw).map(|raw| self.held(raw))
     }
 }
 

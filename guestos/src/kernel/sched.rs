@@ -410,6 +410,12 @@ impl Tick {
         }
     }
 
+    /// `waiting` runnable tasks wait for a hart, as a drain of the wake list found them
+    /// (`Kernel::ttwu_pending`) while the harts' slices stay armed.
+    pub(super) fn set_waiting(&self, waiting: usize) {
+        self.waiting.store(waiting, Ordering::SeqCst);
+    }
+
     /// The earliest timer is due in `in_ns` (`None`: no timer).
     pub(super) fn arm_timer(&self, in_ns: Option<u64>) {
         let when = in_ns.map_or(u64::MAX, |l| self.now_ns().saturating_add(l));
