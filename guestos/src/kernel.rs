@@ -81,7 +81,7 @@
 //! | state | fields | Linux's lock |
 //! |---|---|---|
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
-//! | the run queues and the scheduler's books: who runs on which hart, runtimes, slices, idle harts, the deterministic scheduler's generator | `on_hart`, `fair`, `slice_left`, `idle`, `sched_rng` | per-CPU `rq->lock` |
+//! | the run queues and the scheduler's books: who runs on which hart, runtimes, slices, the deterministic scheduler's generator (which harts are idle is atomic flags, [`IdleHarts`], set by each hart without the lock) | `on_hart`, `fair`, `slice_left`, `sched_rng` | per-CPU `rq->lock` |
 //! | the wake list's receiving end: what harts without the kernel lock queued (woken futex waiters, deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel` | `ttwu` | `rq->lock` for `sched_ttwu_pending()`; `rq->wake_list` is an `llist` |
 //! | timers: sleepers' deadlines, interval timers, the virtual clock | `timers`, `itimers`, `vclock_cycles` | hrtimer base locks, `siglock` for itimers |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
