@@ -73,17 +73,13 @@ fn futexes_gives_qemus_output_in_parallel_on_2_and_4_harts_mostly_without_the_ke
                 && k.wakelist_trylocks > 0,
             "{harts} harts: wake list: {k:?}"
         );
-        // Kernel entries (blocking takes of the kernel lock) per futex call that took
-        // the lock (a wait that sleeps): about 2.0–2.2 when each wake that woke a
-        // sleeper went back through the kernel lock (2 harts: 14546–20499 entries for
-        // 7102–10029 sleeping waits; 4 harts: 13185–15032 for 6341–6943), about 1.05–1.1
-        // with the wake list (7503–8383 for 6962–7979; 8299–9095 for 7671–8409).
-        let sleeping = k.futex_calls - k.unlocked_futex_calls;
-        assert!(
-            k.kernel_lock_acquisitions * 10 < sleeping * 16 + 5000,
-            "{harts} harts: {} kernel entries for {sleeping} sleeping futex waits: {k:?}",
-            k.kernel_lock_acquisitions
-        );
+        // How many kernel entries the wake list saves is a host-timing figure, not a
+        // test: blocking takes of the kernel lock per sleeping wait were about 2.0–2.2
+        // when each wake that woke a sleeper went back through the kernel lock (2 harts:
+        // 14546–20499 entries for 7102–10029 sleeping waits), about 1.05–1.1 with the
+        // wake list on a quiet machine, and up to 1.7 with the other host CPU busy (slice
+        // ends and idle wake-ups add entries): `dirtybit run --stats --harts 2
+        // guest/bin/futexes` prints them (`kernel lock entries`).
     }
 }
 
