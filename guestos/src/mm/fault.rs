@@ -256,7 +256,7 @@ impl Mm {
         match vma {
             Ok(vma) => self.handle_page_fault_vma(&vma, va, flags),
             Err(e) => {
-                super::count_event(&self.stats.bad_faults);
+                super::count_event(&self.stats.local().bad_faults);
                 Err(e)
             }
         }
@@ -298,7 +298,7 @@ impl Mm {
             Err(UserFaultError::BUS_ADRERR)
         })();
         if r.is_err() {
-            super::count_event(&self.stats.bad_faults);
+            super::count_event(&self.stats.local().bad_faults);
         }
         r
     }
@@ -361,7 +361,7 @@ impl Mm {
         if !self.vmas.set_start(vma.start, addr) {
             return Err(Errno::ENOMEM);
         }
-        super::count_event(&self.stats.stack_expansions);
+        super::count_event(&self.stats.local().stack_expansions);
         Ok(())
     }
 
@@ -395,7 +395,7 @@ impl Mm {
         {
             return VmFault::SIGSEGV;
         }
-        super::count_event(&self.stats.faults);
+        super::count_event(&self.stats.local().faults);
         let va = va & !(PAGE_SIZE - 1);
         // The PMD level first: a huge PMD there, or one to create (huge_memory.rs).
         let ret = self.handle_pmd_fault(vma, va, flags);
@@ -451,7 +451,7 @@ impl Mm {
             // on another hart): retry the access.
             return VmFault::empty();
         }
-        super::count_event(&self.stats.spurious);
+        super::count_event(&self.stats.local().spurious);
         self.flush_tlb_range(va, va + PAGE_SIZE, false);
         VmFault::empty()
     }
@@ -543,7 +543,7 @@ impl Mm {
                 mk_pte(zero, prot.difference(PteFlags::W)).with(self.svade_ad(flags, false));
             let _ptl = self.pgtable.pte_lock(slot);
             if self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
-                super::count_event(&self.stats.zero_page_maps);
+                super::count_event(&self.stats.local().zero_page_maps);
                 self.update_mmu_cache_new(va, entry);
             }
             return VmFault::empty();
@@ -559,7 +559,7 @@ impl Mm {
             entry = entry.with(PteFlags::W);
         }
         if self.set_new_pte(slot, va, pfn, entry) {
-            super::count_event(&self.stats.anon_pages);
+            super::count_event(&self.stats.local().anon_pages);
         }
         VmFault::empty()
     }
@@ -584,7 +584,7 @@ impl Mm {
         let write = flags.contains(FaultFlags::WRITE);
         let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, write));
         if self.set_new_pte(slot, va, pfn, entry) {
-            super::count_event(&self.stats.anon_pages);
+            super::count_event(&self.stats.local().anon_pages);
         }
         VmFault::empty()
     }
@@ -627,7 +627,7 @@ impl Mm {
         // shared VMA: vm_get_page_prot() gives private VMAs PAGE_COPY).
         let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, write));
         if self.set_new_pte(slot, va, pfn, entry) {
-            super::count_event(&self.stats.file_maps);
+            super::count_event(&self.stats.local().file_maps);
         }
         VmFault::empty()
     }
@@ -679,8 +679,8 @@ impl Mm {
             entry = entry.with(PteFlags::W);
         }
         if self.set_new_pte(slot, va, new, entry) {
-            super::count_event(&self.stats.file_cow);
-            super::count_event(&self.stats.anon_pages);
+            super::count_event(&self.stats.local().file_cow);
+            super::count_event(&self.stats.local().anon_pages);
         }
         VmFault::empty()
     }
@@ -723,7 +723,7 @@ impl Mm {
                 entry = entry.with(PteFlags::W);
             }
             if entry != pte && self.pgtable.ptep_cmpxchg(slot, pte, entry) {
-                super::count_event(&self.stats.wp_reuse);
+                super::count_event(&self.stats.local().wp_reuse);
                 self.flush_tlb_range(va, va + PAGE_SIZE, false);
                 return self.gup_gen.vm_fault_write();
             }
@@ -754,7 +754,7 @@ impl Mm {
                         entry = entry.with(PteFlags::W);
                     }
                     if self.pgtable.ptep_cmpxchg(slot, pte, entry) {
-                        super::count_event(&self.stats.wp_reuse);
+                        super::count_event(&self.stats.local().wp_reuse);
                         self.flush_tlb_range(va, va + PAGE_SIZE, false);
                         return self.gup_gen.vm_fault_write();
                     }
@@ -813,14 +813,14 @@ impl Mm {
             self.phys.put_page(new);
             return VmFault::empty();
         }
-        super::count_event(&self.stats.wp_copy);
+        super::count_event(&self.stats.local().wp_copy);
         if old.is_some_and(|p| {
             self.phys
                 .pages
                 .page(p)
                 .is_some_and(|m| m.test(PageFlags::PAGECACHE))
         }) {
-            super::count_event(&self.stats.file_cow);
+            super::count_event(&self.stats.local().file_cow);
         }
         let mut tlb = MmuGather::default();
         tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte) || pte_exec(entry));

@@ -134,9 +134,11 @@ impl Mm {
             child.huge_zero_ref.store(got, Ordering::Release);
         }
         self.stats
+            .local()
             .fork_wrprotected
             .fetch_add(st.wrprotected, Ordering::Relaxed);
         self.stats
+            .local()
             .fork_copies
             .fetch_add(st.copied, Ordering::Relaxed);
         let parent_tlb = std::mem::take(&mut st.parent_tlb);

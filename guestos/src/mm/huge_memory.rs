@@ -117,7 +117,7 @@ impl Mm {
         if entry != pmd && !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
             return VmFault::empty();
         }
-        super::count_event(&self.stats.spurious);
+        super::count_event(&self.stats.local().spurious);
         self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
         VmFault::empty()
     }
@@ -141,7 +141,7 @@ impl Mm {
 
     /// Counts `thp_fault_fallback` and asks for the PTE level (`VM_FAULT_FALLBACK`).
     fn thp_fallback(&self) -> VmFault {
-        super::count_event(&self.stats.thp_fault_fallback);
+        super::count_event(&self.stats.local().thp_fault_fallback);
         self.phys.pages.count_thp_event(ThpEvent::FaultFallback);
         VmFault::FALLBACK
     }
@@ -199,7 +199,7 @@ impl Mm {
             }
             self.pgtable.deposit(haddr, table);
             drop(ptl);
-            super::count_event(&self.stats.huge_zero_maps);
+            super::count_event(&self.stats.local().huge_zero_maps);
             self.phys.pages.count_thp_event(ThpEvent::HugeZeroMap);
             self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(entry));
             return VmFault::empty();
@@ -225,7 +225,7 @@ impl Mm {
         }
         self.pgtable.deposit(haddr, table);
         drop(ptl);
-        super::count_event(&self.stats.thp_fault_alloc);
+        super::count_event(&self.stats.local().thp_fault_alloc);
         self.phys.pages.count_thp_event(ThpEvent::FaultAlloc);
         self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(entry));
         VmFault::empty()
@@ -284,7 +284,7 @@ impl Mm {
         }
         let _ptl = self.pgtable.pmd_lock();
         if entry != pmd && self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
-            super::count_event(&self.stats.wp_reuse);
+            super::count_event(&self.stats.local().wp_reuse);
             self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
             return self.gup_gen.vm_fault_write();
         }
@@ -317,8 +317,8 @@ impl Mm {
             return VmFault::empty();
         }
         drop(ptl);
-        super::count_event(&self.stats.thp_fault_alloc);
-        super::count_event(&self.stats.wp_copy);
+        super::count_event(&self.stats.local().thp_fault_alloc);
+        super::count_event(&self.stats.local().wp_copy);
         self.phys.pages.count_thp_event(ThpEvent::FaultAlloc);
         self.flush_tlb_range(
             haddr,

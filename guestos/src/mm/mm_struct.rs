@@ -103,7 +103,7 @@ impl MmStruct {
             Ok(Some(vma)) => return Ok((mm, vma)),
             Ok(None) => {}
             Err(e) => {
-                count_event(&mm.counters().bad_faults);
+                count_event(&mm.counters().local().bad_faults);
                 return Err(e);
             }
         }
@@ -113,7 +113,7 @@ impl MmStruct {
         match mm.expand_stack(va) {
             Ok(vma) => Ok((MmapReadGuard::locked(RwLockWriteGuard::downgrade(mm)), vma)),
             Err(e) => {
-                count_event(&mm.counters().bad_faults);
+                count_event(&mm.counters().local().bad_faults);
                 Err(e)
             }
         }

@@ -363,19 +363,52 @@ macro_rules! mm_stats {
             $( $(#[doc = $doc])* pub $name: u64, )*
         }
 
-        /// The live counters behind [`MmStats`]: relaxed atomics, so that faults of
-        /// several harts under the read side of the `mmap_lock` count at once (as
-        /// Linux's per-mm `rss_stat` are per-CPU counters and its fault events
-        /// `count_vm_event()`s).
-        #[derive(Debug, Default)]
+        /// The live counters behind [`MmStats`]: one block of relaxed atomics per hart
+        /// (and one for threads that are no hart's), each block on cache lines of its
+        /// own, so that faults of several harts under the read side of the `mmap_lock`
+        /// count at once without pulling one line back and forth — as Linux's per-mm
+        /// `rss_stat` are per-CPU counters (6.2+) and its fault events
+        /// `count_vm_event()`s, per-CPU too. Count through [`MmCounters::local`]; a
+        /// [`MmCounters::snapshot`] adds the blocks up.
+        #[derive(Debug)]
         pub struct MmCounters {
+            cpus: Box<[MmCounterBlock]>,
+        }
+
+        /// One hart's block of [`MmCounters`].
+        #[derive(Debug, Default)]
+        #[repr(align(64))]
+        pub struct MmCounterBlock {
             $( $(#[doc = $doc])* pub $name: AtomicU64, )*
         }
 
+        impl Default for MmCounters {
+            fn default() -> Self {
+                Self {
+                    cpus: (0..=crate::config::MAX_HARTS)
+                        .map(|_| MmCounterBlock::default())
+                        .collect(),
+                }
+            }
+        }
+
         impl MmCounters {
-            /// The counts now.
+            /// The calling hart's block (`this_cpu_ptr()`); threads that are no hart's
+            /// share the last one.
+            #[inline]
+            pub fn local(&self) -> &MmCounterBlock {
+                let last = self.cpus.len() - 1;
+                let i = crate::percpu::smp_processor_id().map_or(last, |id| id.min(last));
+                &self.cpus[i]
+            }
+
+            /// The counts now: every hart's block added up (`percpu_counter_sum()`).
             pub fn snapshot(&self) -> MmStats {
-                MmStats { $( $name: self.$name.load(Ordering::Relaxed), )* }
+                let mut st = MmStats::default();
+                for b in self.cpus.iter() {
+                    $( st.$name += b.$name.load(Ordering::Relaxed); )*
+                }
+                st
             }
         }
     };

@@ -1885,3 +1885,29 @@ proptest! {
         prop_assert_eq!(a.bad_puts + a.inconsistent_frames, 0);
     }
 }
+
+#[test]
+fn mm_counters_count_on_each_harts_block_and_a_snapshot_adds_them_up() {
+    let c = super::MmCounters::default();
+    std::thread::scope(|s| {
+        for id in [Some(0), Some(1), None] {
+            let c = &c;
+            s.spawn(move || {
+                crate::percpu::set_smp_processor_id(id);
+                for _ in 0..1000 {
+                    super::count_event(&c.local().faults);
+                }
+                super::count_event(&c.local().anon_pages);
+            });
+        }
+    });
+    let st = c.snapshot();
+    assert_eq!((st.faults, st.anon_pages), (3000, 3));
+    let on = |i: usize| c.cpus[i].faults.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        (on(0), on(1), on(crate::config::MAX_HARTS)),
+        (1000, 1000, 1000)
+    );
+    // Each block on lines of its own: two harts' counting never shares one.
+    assert_eq!(std::mem::align_of::<super::MmCounterBlock>(), 64);
+}

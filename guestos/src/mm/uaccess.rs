@@ -78,7 +78,7 @@ impl Mm {
                         Ok(Some(vma)) => vma,
                         Ok(None) => return Err(UaccessFault::ExpandStack),
                         Err(_) => {
-                            super::count_event(&self.stats.bad_faults);
+                            super::count_event(&self.stats.local().bad_faults);
                             return Err(UaccessFault::Efault);
                         }
                     };
@@ -118,7 +118,7 @@ impl UaccessMm for Mm {
         match Mm::expand_stack(self, va) {
             Ok(_) => Ok(()),
             Err(_) => {
-                super::count_event(&self.stats.bad_faults);
+                super::count_event(&self.stats.local().bad_faults);
                 Err(Errno::EFAULT)
             }
         }
