@@ -70,9 +70,7 @@ impl PerCpuCounter {
     /// Adds `n` on this hart's slot (`this_cpu_add()`).
     #[inline]
     pub fn add(&self, n: u64) {
-        let i = smp_processor_id().map_or(crate::config::MAX_HARTS, |id| {
-            id.min(crate::config::MAX_HARTS)
-        });
+        let i = this_cpu_slot();
         if let Some(slot) = self.slots.get(i) {
             slot.0.fetch_add(n, Ordering::Relaxed);
         }
@@ -139,6 +137,15 @@ pub fn set_smp_processor_id(id: Option<usize>) {
 #[inline]
 pub fn smp_processor_id() -> Option<usize> {
     CPU_ID.with(Cell::get)
+}
+
+/// The slot of this thread in per-hart data of `MAX_HARTS + 1` slots (a
+/// [`PerCpuCounter`], an address space's fault counters): its hart's, or the last one,
+/// shared by threads that are no hart's and by ids out of range.
+#[inline]
+pub fn this_cpu_slot() -> usize {
+    let last = crate::config::MAX_HARTS;
+    smp_processor_id().map_or(last, |id| id.min(last))
 }
 
 /// Installs this hart's `need_resched()` (`None`: never reschedule inside a call).

@@ -397,9 +397,7 @@ macro_rules! mm_stats {
             /// share the last one.
             #[inline]
             pub fn local(&self) -> &MmCounterBlock {
-                let last = self.cpus.len() - 1;
-                let i = crate::percpu::smp_processor_id().map_or(last, |id| id.min(last));
-                &self.cpus[i]
+                &self.cpus[crate::percpu::this_cpu_slot()]
             }
 
             /// The counts now: every hart's block added up (`percpu_counter_sum()`).
