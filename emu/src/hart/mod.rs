@@ -50,10 +50,12 @@ type Step = Result<(), Exit>;
 /// An impossible VPN, marking an invalid tag.
 const NO_VPN: u64 = u64::MAX;
 /// Most instructions the hart runs between two polls of its `msip` bit. The poll happens
-/// each time execution leaves the current fetch page, and at least this often inside one
-/// page (a loop that never leaves its page), so an IPI stops even `j .` within this many
-/// instructions (tens of microseconds of host time), while the poll costs one atomic load
-/// per few thousand instructions.
+/// at every taken control transfer (the end of a basic block, where QEMU checks for
+/// interrupts at each translation block), each time execution leaves the current fetch
+/// page, and at least this often in straight-line code; one `Acquire` load of a line only
+/// an IPI writes (an L1 hit otherwise). Polling only at page changes and every 4096
+/// instructions left a TLB shootdown's initiator waiting for a hart in a tight loop for up
+/// to 4096 instructions (tens of microseconds); per basic block, the wait is one block.
 pub const IRQ_POLL_INSNS: u64 = 4096;
 
 /// Machine knobs of one hart.
@@ -299,8 +301,8 @@ impl<'m> Hart<'m> {
     /// Interrupts: on entry, a pending software interrupt (CLINT `msip`) returns
     /// [`Exit::Ipi`] and then a pending timer (`mtime >= mtimecmp`) [`Exit::Timer`], before
     /// any instruction runs. While running, the hart polls `msip` (one `Acquire` load)
-    /// each time execution leaves the current fetch page and at least every
-    /// [`IRQ_POLL_INSNS`] instructions, and stops with [`Exit::Ipi`] when it is set, also
+    /// after every taken control transfer, each time execution leaves the current fetch
+    /// page and at least every [`IRQ_POLL_INSNS`] instructions, and stops with [`Exit::Ipi`] when it is set, also
     /// in preference to [`Exit::BudgetExhausted`] when both happen at once. On that exit,
     /// `pc` is the next instruction to execute, every instruction before it has retired and
     /// been counted in `instret` and `cycles`, and none after it has. `msip` is a level: the
@@ -354,8 +356,16 @@ impl<'m> Hart<'m> {
                         match flow {
                             Flow::Next => pc = pc.wrapping_add(u64::from(inst.len)),
                             // A taken control transfer continues here; if it left the page
-                            // the slot lookup above ends the run.
-                            Flow::Jump => pc = self.pc,
+                            // the slot lookup above ends the run. It also ends a basic
+                            // block, where a pending interrupt is taken (as QEMU checks at
+                            // every translation block): the IPI of a TLB shootdown waits
+                            // one basic block, not a poll period.
+                            Flow::Jump => {
+                                pc = self.pc;
+                                if self.ipi_raised() {
+                                    break Ok(Flow::Next);
+                                }
+                            }
                             Flow::Resync => {
                                 pc = pc.wrapping_add(u64::from(inst.len));
                                 break Ok(Flow::Next);
