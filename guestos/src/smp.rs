@@ -62,7 +62,7 @@ use crate::percpu::PerCpuCounter;
 use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard, Mutex, SchedHook};
 
 /// One `sfence.vma` request for a remote hart.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Shootdown {
     /// The address space's ASID.
     pub asid: u16,
@@ -100,9 +100,60 @@ struct OwnLine {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct InboxLine {
-    mailbox: Mutex<Vec<Shootdown>>,
+    mailbox: Mutex<Mailbox>,
     /// Requests posted.
     posted: AtomicU64,
+}
+
+/// Requests a mailbox holds before it folds them into one flush of everything.
+const MAILBOX_SLOTS: usize = 4;
+
+/// A hart's pending shootdown requests, held inline beside the lock that guards them: a
+/// `Vec`'s buffer was one more cache line that every shootdown moved from the drainer to
+/// the flusher and back. Requests that do not fit become one `sfence.vma x0, x0` (every
+/// ASID) — what Linux does past `tlb_flush_all_threshold` — and the decoded-instruction
+/// cache if any of them asked for it.
+#[derive(Debug, Default)]
+struct Mailbox {
+    reqs: [Shootdown; MAILBOX_SLOTS],
+    len: usize,
+    /// Requests overflowed: `Some(icache)`, flush every ASID (and the icache if asked).
+    overflow: Option<bool>,
+}
+
+impl Mailbox {
+    fn post(&mut self, r: Shootdown) {
+        if let Some(icache) = self.overflow.as_mut() {
+            *icache |= r.flush.icache;
+        } else if let Some(slot) = self.reqs.get_mut(self.len) {
+            *slot = r;
+            self.len += 1;
+        } else {
+            let icache = self.reqs.iter().any(|q| q.flush.icache);
+            self.overflow = Some(icache || r.flush.icache);
+            self.len = 0;
+        }
+    }
+
+    /// Whether no request waits.
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.len == 0 && self.overflow.is_none()
+    }
+
+    /// Applies every request to `hart` and empties the mailbox.
+    fn apply(&mut self, hart: &mut Hart<'_>) {
+        if let Some(icache) = self.overflow.take() {
+            hart.sfence_vma(None, None);
+            if icache {
+                hart.flush_icache();
+            }
+        }
+        for r in self.reqs.iter().take(self.len) {
+            flush_local(hart, r.asid, r.flush);
+        }
+        self.len = 0;
+    }
 }
 
 /// Counts of inter-hart traffic (for `--stats`).
@@ -253,14 +304,7 @@ impl<'c> Smp<'c> {
         // before the drain): parked here by the deterministic scheduler, it would leave a
         // flusher waiting for its acknowledgement forever, holding the baton.
         let _nopreempt = crate::sync::preempt_disable();
-        // Applied under the mailbox's lock, so that the mailbox keeps its buffer: taking
-        // it out made every shootdown allocate on the flusher's thread and free on this
-        // one (glibc's cross-thread free).
-        let mut mailbox = slot.inbox.mailbox.lock();
-        for r in mailbox.drain(..) {
-            flush_local(hart, r.asid, r.flush);
-        }
-        drop(mailbox);
+        slot.inbox.mailbox.lock().apply(hart);
         slot.own.acked.fetch_max(posted, Ordering::SeqCst);
     }
 
@@ -280,7 +324,7 @@ impl<'c> Smp<'c> {
             if id == me || targets & (1u64 << (id % 64)) == 0 {
                 continue;
             }
-            slot.inbox.mailbox.lock().push(Shootdown { asid, flush });
+            slot.inbox.mailbox.lock().post(Shootdown { asid, flush });
             let ticket = slot.inbox.posted.fetch_add(1, Ordering::SeqCst) + 1;
             self.shootdowns.add(1);
             self.raise(id);
@@ -627,6 +671,46 @@ mod tests {
             assert!(!slot.own.in_user.load(Ordering::SeqCst));
         }
         assert!(!clint.ipi_pending(0) && !clint.ipi_pending(1));
+    }
+
+    /// Requests beyond the mailbox's slots fold into one flush of every ASID that keeps
+    /// an icache request of any of them; a drain empties it.
+    #[test]
+    fn a_full_mailbox_folds_its_requests_into_one_flush_of_everything() {
+        let page = |i: u64, icache: bool| Shootdown {
+            asid: i as u16,
+            flush: TlbFlush {
+                range: TlbFlushRange::Range {
+                    start: i << 12,
+                    end: (i + 1) << 12,
+                },
+                icache,
+                ..TlbFlush::default()
+            },
+        };
+        let mut m = Mailbox::default();
+        for i in 0..MAILBOX_SLOTS as u64 {
+            m.post(page(i, i == 1));
+        }
+        assert_eq!((m.len, m.overflow), (MAILBOX_SLOTS, None));
+        m.post(page(9, false));
+        assert_eq!(
+            (m.len, m.overflow),
+            (0, Some(true)),
+            "the icache request stays"
+        );
+        m.post(page(10, false));
+        assert_eq!(m.overflow, Some(true));
+        let ram = GuestMemory::new(&[(GuestPhysAddr(0x8000_0000), 1 << 20)]).unwrap();
+        let mut hart = Hart::new(&ram, None, HartConfig::default());
+        m.apply(&mut hart);
+        assert_eq!((m.len, m.overflow), (0, None));
+        m.post(page(3, false));
+        assert_eq!(
+            (m.len, m.overflow),
+            (1, None),
+            "slots are reused after a drain"
+        );
     }
 
     #[test]
