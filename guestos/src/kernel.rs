@@ -121,8 +121,8 @@ use crate::futex::{self, FutexHash, FutexQ, FutexRet, WakeList, FUTEX_BITSET_MAT
 use crate::loader::parse_elf;
 use crate::lockstat;
 use crate::mm::{
-    FaultFlags, KernelEventCounts, Mm, MmGrab, MmStruct, MmUsers, PageAllocError, PhysMem,
-    TlbFlush, TlbFlushRange, UserFaultError,
+    FaultFlags, KernelEventCounts, Mm, MmStruct, MmUsers, PageAllocError, PhysMem, TlbFlush,
+    TlbFlushRange, UserFaultError,
 };
 use crate::percpu::Resume;
 use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
@@ -444,9 +444,15 @@ impl<'m> Machine<'m> {
 struct UnlockedFaults<'m> {
     config: &'m KernelConfig,
     smp: &'m Smp<'m>,
-    /// The task's address space (`mmgrab()`: the hart does not keep its pages; a fault
-    /// takes a user reference with `mmget_not_zero()` for its length).
-    mm: MmGrab,
+    /// The task's address space, with a user reference (`mm_users`) held while the hart
+    /// runs the task, as a running Linux task keeps `current->mm` until its own
+    /// `exit_mm()`: taken when the hart leaves the kernel lock for user mode and given
+    /// back when it takes the lock again ([`Kernel::put_unlocked_mm`]), so a fault or
+    /// call served on the way takes none. Taking one per fault (`mmget_not_zero()` and
+    /// `mmput()`) bounced the count's cache line between two threads of one process
+    /// faulting on two harts at every fault. A task killed meanwhile is told by its kick
+    /// (the hart's `notify`), and the last reference's teardown runs where it is dropped.
+    mm: MmUsers,
     phys: Arc<PhysMem>,
     /// Instructions left in the task's time slice.
     slice_left: u64,
@@ -624,16 +630,10 @@ fn unlocked_fault(
     if smp.notified(hart.hart_id()) {
         return None;
     }
-    let mm = u.mm.mmget_not_zero_ref()?;
     hart.account_trap();
     tally.page_faults += 1;
     let before = u.phys.events().snapshot();
-    let r = user_fault(smp, hart, &mm, va, access);
-    // The task was killed meanwhile and this was the last user: the teardown's
-    // maintenance, as exit_mm() would have done it.
-    if let Some((asid, batch)) = mm.mmput() {
-        shootdown(smp, hart, asid, batch);
-    }
+    let r = user_fault(smp, hart, &u.mm, va, access);
     let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
     tally.kernel_cycles += cycles;
     tally.kernel_events.accumulate(&work);
@@ -667,16 +667,15 @@ fn unlocked_syscall(
         return None;
     }
     let (n, a) = crate::syscall::args(hart);
-    let mm = u.mm.mmget_not_zero()?;
+    let mm = &u.mm;
     let before = u.phys.events().snapshot();
     let cpu_ns = crate::syscall::cycles_to_ns(hart.stats().cycles);
     let mut sleep = None;
-    let r = crate::syscall::mm_call(&mm, n, a).or_else(|| {
+    let r = crate::syscall::mm_call(mm, n, a).or_else(|| {
         let cur = u.current.as_mut()?;
         if n == nr::SYS_futex {
             let woken = &mut tally.futex_woken;
-            return match crate::syscall::unlocked::futex_call(cur, &mm, &u.futex, cpu_ns, a, woken)
-            {
+            return match crate::syscall::unlocked::futex_call(cur, mm, &u.futex, cpu_ns, a, woken) {
                 Ok(r) => {
                     tally.futex_calls += 1;
                     Some(r)
@@ -687,15 +686,10 @@ fn unlocked_syscall(
                 }
             };
         }
-        crate::syscall::unlocked::file_call(cur, &mm, cpu_ns, n, a, &mut tally.deferred_fput)
+        crate::syscall::unlocked::file_call(cur, mm, cpu_ns, n, a, &mut tally.deferred_fput)
     });
     if r.is_some() {
         flush_pending(u.smp, hart, &mm.mmap_read_lock());
-    }
-    // The task was killed meanwhile and this was the last user: the teardown's
-    // maintenance, as exit_mm() would have done it.
-    if let Some((asid, batch)) = mm.mmput() {
-        shootdown(u.smp, hart, asid, batch);
     }
     let served = match (r, sleep) {
         (Some(r), _) => {
@@ -981,6 +975,9 @@ fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
         let user_to = clock.now(hart.stats().cycles);
         k = machine.lock(id);
         smp.drain(hart);
+        if let Some(u) = unlocked.take() {
+            k.put_unlocked_mm(hart, u);
+        }
         k.account_user_time(tid, user_to.saturating_sub(user_from), &tally);
         k.account_unlocked(&mut tally);
         let mut restart = match entry {
@@ -1114,7 +1111,7 @@ impl<'m> Kernel<'m> {
         Some(UnlockedFaults {
             config: self.config,
             smp: self.smp,
-            mm: mm.mmgrab(),
+            mm: mm.clone(),
             phys: Arc::clone(&self.phys),
             slice_left: self.slice_left.get(self.this).copied().unwrap_or(0),
             strace: self.tasks.get(&tid).is_some_and(|t| t.strace),
@@ -1129,6 +1126,16 @@ impl<'m> Kernel<'m> {
 }
 
 impl Kernel<'_> {
+    /// Back under the kernel lock from user mode: gives back the user reference on the
+    /// task's address space that the hart held there ([`UnlockedFaults::mm`]). If the
+    /// task was killed meanwhile and this was the last user, the teardown ran here and
+    /// its TLB maintenance is carried out now, as `exit_mm()` would have done it.
+    fn put_unlocked_mm(&mut self, hart: &mut Hart<'_>, u: UnlockedFaults<'_>) {
+        if let Some((asid, batch)) = u.mm.mmput() {
+            shootdown(self.smp, hart, asid, batch);
+        }
+    }
+
     /// The task whose registers are live in the hart in the kernel now.
     fn cur(&self) -> Option<u32> {
         self.on_hart.get(self.this).copied().flatten()

@@ -274,19 +274,6 @@ impl MmGrab {
             .then(|| MmUsers::from_counted(Arc::clone(&self.0)))
     }
 
-    /// [`MmGrab::mmget_not_zero`] for the length of a borrow of this reference (a fault
-    /// handled on the hart that runs the task): the user reference without a second
-    /// reference on the structure, which this `mmgrab()` keeps already. Every page fault
-    /// of a thread took one on its address space's `Arc`, whose count the threads of one
-    /// process on other harts bounced with it.
-    pub fn mmget_not_zero_ref(&self) -> Option<MmUsersRef<'_>> {
-        // Built only once the reference is taken: a dropped `MmUsersRef` gives one back.
-        self.try_get_user().then(|| MmUsersRef {
-            mm: &self.0,
-            counted: true,
-        })
-    }
-
     /// `atomic_inc_not_zero(&mm->mm_users)`: whether a user reference was taken.
     fn try_get_user(&self) -> bool {
         let mut n = self.0.mm_users.load(Ordering::Acquire);
@@ -309,42 +296,6 @@ impl MmGrab {
     /// The identity of the address space ([`Mm::id`]).
     pub fn id(&self) -> u64 {
         self.0.id
-    }
-}
-
-/// One `mm_users` reference taken with [`MmGrab::mmget_not_zero_ref`], living no longer
-/// than the [`MmGrab`] it came from. Dropping it is `mmput()` (the last one tears the
-/// address space down: use [`MmUsersRef::mmput`] to learn the TLB maintenance that
-/// needs), as for [`MmUsers`].
-#[derive(Debug)]
-pub struct MmUsersRef<'g> {
-    mm: &'g MmStruct,
-    /// Still holds its `mm_users` reference (not given back by [`MmUsersRef::mmput`]).
-    counted: bool,
-}
-
-impl MmUsersRef<'_> {
-    /// `mmput()`, as [`MmUsers::mmput`].
-    pub fn mmput(mut self) -> Option<(u16, TlbBatch)> {
-        self.counted = false;
-        MmUsers::put(self.mm)
-    }
-}
-
-impl Drop for MmUsersRef<'_> {
-    /// `mmput()`, as [`MmUsers`]'s drop.
-    fn drop(&mut self) {
-        if self.counted {
-            let _ = MmUsers::put(self.mm);
-        }
-    }
-}
-
-impl std::ops::Deref for MmUsersRef<'_> {
-    type Target = MmStruct;
-
-    fn deref(&self) -> &MmStruct {
-        self.mm
     }
 }
 
@@ -411,33 +362,6 @@ mod tests {
         let mut mm = grab.0.mmap_write_lock();
         assert!(mm.is_dead());
         assert!(crate::uaccess::UserAccess::copy_from_user(&mut *mm, va, &mut [0]).is_err());
-    }
-
-    /// The borrowed user reference counts and tears down as an owned one: the last
-    /// `mmput()` through it is `exit_mmap()`, and none can be taken after.
-    #[test]
-    fn a_borrowed_user_reference_counts_and_its_last_mmput_tears_down() {
-        let (phys, first, _va) = mm_with_a_page();
-        let grab = first.mmgrab();
-        let fault = grab.mmget_not_zero_ref().expect("users left");
-        assert_eq!((first.mm_users(), first.mm_count()), (2, 2));
-        assert!(first.mmput().is_none(), "the fault still uses it");
-        assert!(!fault.mmap_read_lock().is_dead());
-        let (asid, batch) = fault.mmput().expect("the last user tears down");
-        assert_eq!(asid, 1);
-        drop(batch);
-        assert!(grab.mmget_not_zero_ref().is_none());
-        assert!(grab.mmget_not_zero().is_none());
-        assert_eq!(
-            grab.0.mm_users.load(Ordering::SeqCst),
-            0,
-            "failed tries count nothing"
-        );
-        drop(grab);
-        assert!(
-            phys.pages.audit().used_frames <= 1,
-            "only the root may stay"
-        );
     }
 
     #[test]

@@ -71,7 +71,7 @@ use crate::sync::Mutex;
 pub use events::{EventCounter, KernelEventCounts, KernelEvents};
 pub use fault::{mm_fault_error, FaultFlags, UserFaultError, VmFault};
 pub use gup::{FastView, FollFlags, GupFastMm, GupGeneration, MmapReadGuard};
-pub use mm_struct::{MmGrab, MmStruct, MmUsers, MmUsersRef, MmapWriteLock};
+pub use mm_struct::{MmGrab, MmStruct, MmUsers, MmapWriteLock};
 pub use page_alloc::{
     Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, SplitError, ThpStats,
     GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE,
