@@ -4,9 +4,9 @@
 //! **TLB shootdown** (Linux's `flush_tlb_mm_range()` → `on_each_cpu_mask()`, riscv's
 //! `__flush_tlb_range()` → SBI remote fence). A kernel path that changed PTEs of an
 //! address space other harts may have cached (an ASID-tagged TLB keeps entries across
-//! context switches) posts the `sfence.vma` to every other hart's mailbox, raises its
-//! software interrupt (the CLINT's `msip`), and waits for the acknowledgement of each
-//! hart that is running guest code (spinning first, as `csd_lock_wait()` does:
+//! context switches) posts the `sfence.vma` to every other hart's mailbox and, for each
+//! hart that is running guest code, raises its software interrupt (the CLINT's `msip`)
+//! and waits for its acknowledgement (spinning first, as `csd_lock_wait()` does:
 //! [`crate::sync::spin_until`]). A hart that is not in user mode has nothing to do
 //! yet: it drains its mailbox before it next enters user mode. The handshake is the
 //! Dekker-style pair "set `in_user`, then drain" / "post, then read `in_user`" in
@@ -327,8 +327,14 @@ impl<'c> Smp<'c> {
             slot.inbox.mailbox.lock().post(Shootdown { asid, flush });
             let ticket = slot.inbox.posted.fetch_add(1, Ordering::SeqCst) + 1;
             self.shootdowns.add(1);
-            self.raise(id);
-            waits.push((id, ticket));
+            // Only a hart running guest code needs the interrupt: one out of user mode
+            // drains its mailbox before it goes back (the Dekker pair: post, then read
+            // `in_user`, against set `in_user`, then read `posted`). Raising it anyway
+            // moved the `msip` line to this hart and back for every shootdown.
+            if slot.own.in_user.load(Ordering::SeqCst) {
+                self.raise(id);
+                waits.push((id, ticket));
+            }
         }
         for (id, ticket) in waits {
             let Some(slot) = self.slots.get(id) else {
