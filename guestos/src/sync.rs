@@ -217,13 +217,26 @@
 /// `parking_lot` locks with the checker on, plain `parking_lot` locks without.
 mod imp {
     #[cfg(any(test, feature = "lockdep"))]
-    pub use tracing_mutex::parkinglot::tracing::{
-        Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
-    };
+    pub use tracing_mutex::parkinglot::tracing::{Mutex, MutexGuard};
 
     #[cfg(not(any(test, feature = "lockdep")))]
-    pub use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+    pub use parking_lot::{Mutex, MutexGuard};
+
+    /// The reader/writer lock's raw lock: per-hart reader counts
+    /// ([`super::percpu_rwsem`]), wrapped by the checker when it is on.
+    #[cfg(any(test, feature = "lockdep"))]
+    type RawRwLock = tracing_mutex::lockapi::TracingWrapper<super::percpu_rwsem::RawPercpuRwLock>;
+    #[cfg(not(any(test, feature = "lockdep")))]
+    type RawRwLock = super::percpu_rwsem::RawPercpuRwLock;
+
+    pub type RwLock<T> = lock_api::RwLock<RawRwLock, T>;
+    /// The read side of a [`super::RwLock`], held.
+    pub type RwLockReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, RawRwLock, T>;
+    /// The write side of a [`super::RwLock`], held.
+    pub type RwLockWriteGuard<'a, T> = lock_api::RwLockWriteGuard<'a, RawRwLock, T>;
 }
+
+mod percpu_rwsem;
 
 pub use imp::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 pub use parking_lot::{Condvar, WaitTimeoutResult};
@@ -484,9 +497,11 @@ impl<T: fmt::Debug> fmt::Debug for Mutex<T> {
     }
 }
 
-/// A kernel reader/writer lock (`struct rw_semaphore`, `rwlock_t`): `parking_lot`'s,
-/// checked for lock order with the checker on, and taken through this thread's
-/// scheduler if it has one ([`acquire`]).
+/// A kernel reader/writer lock (the `mmap_lock`'s `struct rw_semaphore`): per-hart
+/// reader counts and a writer flag, as Linux's `percpu_rw_semaphore`, so that readers on
+/// different harts share no written cache line (see [`percpu_rwsem`]); checked for lock
+/// order with the checker on, and taken through this thread's scheduler if it has one
+/// ([`acquire`]).
 #[derive(Default)]
 pub struct RwLock<T>(imp::RwLock<T>);
 
