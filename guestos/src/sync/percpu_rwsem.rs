@@ -33,7 +33,7 @@
 //! no `unsafe` block.
 #![allow(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use lock_api::{GuardNoSend, RawRwLock, RawRwLockDowngrade};
 
@@ -46,13 +46,21 @@ use crate::percpu::this_cpu_slot;
 #[repr(align(128))]
 struct ReadCount(AtomicU64);
 
-/// The writer's flag, on a line of its own (readers only read it).
+/// The writer's flag and how many reader counts are in use, on a line of their own
+/// (readers only read it, but for a hart's first read).
 #[derive(Debug)]
 #[repr(align(128))]
-struct Block(AtomicBool);
+struct Block {
+    block: AtomicBool,
+    /// Counts `0..used` may be non-zero: a writer scans only those (a run's harts, not
+    /// all [`MAX_HARTS`]), so a `brk`-heavy guest on 2 harts reads 3 lines per write lock,
+    /// not 65.
+    used: AtomicUsize,
+}
 
-/// `struct percpu_rw_semaphore`: a reader count per hart (and one shared by threads
-/// that are no hart's, [`this_cpu_slot`]) and the writers' `block` flag. About 8 KiB.
+/// `struct percpu_rw_semaphore`: a reader count per hart (count `i + 1` for hart `i`,
+/// count 0 for threads that are no hart's, [`this_cpu_slot`]) and the writers' `block`
+/// flag. About 8 KiB.
 #[derive(Debug)]
 pub struct RawPercpuRwLock {
     block: Block,
@@ -60,16 +68,22 @@ pub struct RawPercpuRwLock {
 }
 
 impl RawPercpuRwLock {
-    /// This thread's reader count.
+    /// This thread's reader count, made visible to writers' scans first: the widening of
+    /// `used` comes before the increment, which comes before the reader reads `block`.
     fn my_count(&self) -> &AtomicU64 {
-        let i = this_cpu_slot().min(MAX_HARTS);
+        let i = (this_cpu_slot() + 1) % (MAX_HARTS + 1);
+        if i >= self.block.used.load(Ordering::SeqCst) {
+            self.block.used.fetch_max(i + 1, Ordering::SeqCst);
+        }
         &self.read_count[i].0
     }
 
-    /// `readers_active_check()`: the readers inside, summed over the harts.
+    /// `readers_active_check()`: the readers inside, summed over the counts in use.
     fn readers(&self) -> u64 {
+        let used = self.block.used.load(Ordering::SeqCst);
         self.read_count
             .iter()
+            .take(used)
             .fold(0u64, |t, c| t.wrapping_add(c.0.load(Ordering::SeqCst)))
     }
 
@@ -85,7 +99,10 @@ impl RawPercpuRwLock {
 unsafe impl RawRwLock for RawPercpuRwLock {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: Self = Self {
-        block: Block(AtomicBool::new(false)),
+        block: Block {
+            block: AtomicBool::new(false),
+            used: AtomicUsize::new(0),
+        },
         read_count: [const { ReadCount(AtomicU64::new(0)) }; MAX_HARTS + 1],
     };
 
@@ -103,7 +120,7 @@ unsafe impl RawRwLock for RawPercpuRwLock {
     fn try_lock_shared(&self) -> bool {
         let count = self.my_count();
         count.fetch_add(1, Ordering::SeqCst);
-        if !self.block.0.load(Ordering::SeqCst) {
+        if !self.block.block.load(Ordering::SeqCst) {
             return true;
         }
         count.fetch_sub(1, Ordering::SeqCst);
@@ -121,7 +138,7 @@ unsafe impl RawRwLock for RawPercpuRwLock {
     fn lock_exclusive(&self) {
         let take = || {
             self.block
-                .0
+                .block
                 .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         };
@@ -138,7 +155,7 @@ unsafe impl RawRwLock for RawPercpuRwLock {
     fn try_lock_exclusive(&self) -> bool {
         if self
             .block
-            .0
+            .block
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
             .is_err()
         {
@@ -147,17 +164,17 @@ unsafe impl RawRwLock for RawPercpuRwLock {
         if self.readers() == 0 {
             return true;
         }
-        self.block.0.store(false, Ordering::SeqCst);
+        self.block.block.store(false, Ordering::SeqCst);
         false
     }
 
     /// `percpu_up_write()`.
     unsafe fn unlock_exclusive(&self) {
-        self.block.0.store(false, Ordering::Release);
+        self.block.block.store(false, Ordering::Release);
     }
 
     fn is_locked(&self) -> bool {
-        self.block.0.load(Ordering::SeqCst) || self.readers() != 0
+        self.block.block.load(Ordering::SeqCst) || self.readers() != 0
     }
 }
 
@@ -167,7 +184,7 @@ unsafe impl RawRwLockDowngrade for RawPercpuRwLock {
     /// `downgrade_write()`.
     unsafe fn downgrade(&self) {
         self.my_count().fetch_add(1, Ordering::SeqCst);
-        self.block.0.store(false, Ordering::Release);
+        self.block.block.store(false, Ordering::Release);
     }
 }
 
