@@ -3302,9 +3302,9 @@ fn copy_thread(hart: &Hart<'_>, flags: u64, newsp: u64, tls: u64) -> UserContext
 /// Carries out the TLB (and icache) maintenance the mm asked for — `flush_tlb_range()` /
 /// `flush_tlb_mm()` and `flush_icache_all()` — on this hart and, by IPI with
 /// acknowledgement, on the others ([`Smp::flush_tlb`]) — of what `task`'s address space
-/// has pending, then the frees that waited for it ([`flush_pending`]). The read side of
-/// the `mmap_lock` is enough: the pending batch has its own lock, and faults on other
-/// harts may go on meanwhile (a frame is freed only after every hart let go of it).
+/// has pending from this kernel path, then the frees that waited for it
+/// ([`flush_pending`]). The read side of the `mmap_lock` is enough: the gather is this
+/// path's own, and faults on other harts may go on meanwhile (a frame is freed only after every hart let go of it).
 fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, task: &Task) {
     if let Some(mm) = &task.mm {
         flush_pending(smp, hart, &mm.mmap_read_lock());
@@ -3320,15 +3320,12 @@ fn switch_mm(smp: &Smp<'_>, hart: &mut Hart<'_>, mm: &Mm) {
 }
 
 /// `tlb_finish_mmu()`'s second half for `mm` (whose `mmap_lock` the caller holds, either
-/// side): the maintenance it has pending, carried out on the harts, then the frames
-/// that waited for it freed ([`shootdown`]); then the wait for batches other harts took
-/// meanwhile ([`crate::mm::Mm::wait_tlb_flushes`]), which may hold this path's changes.
-/// Without that wait a thread read a page's old contents after its own `MADV_DONTNEED`
-/// (and a run ended in a false deadlock) in 2–7% of `tests/stress.rs`'s parallel runs on
-/// 2 and 4 harts; with it, none in 550.
+/// side): the maintenance this kernel path recorded in it (its own gather, see
+/// [`crate::mm::Mm::take_tlb_batch`]), carried out on the harts, then the frames that
+/// waited for it freed ([`shootdown`]). No path takes another's records, so none waits
+/// for another's shootdown before it returns to user mode.
 fn flush_pending(smp: &Smp<'_>, hart: &mut Hart<'_>, mm: &Mm) {
     shootdown(smp, hart, mm.asid(), mm.take_tlb_batch());
-    mm.wait_tlb_flushes();
 }
 
 /// `tlb_flush_mmu_tlbonly()` then `tlb_batch_pages_flush()`: the batch's maintenance

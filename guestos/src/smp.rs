@@ -25,9 +25,9 @@
 //!
 //! **Frames are freed after their shootdown** (Linux's `mmu_gather`: `tlb_finish_mmu()`
 //! → `tlb_flush_mmu_tlbonly()` → `tlb_batch_pages_flush()`). A path that unmaps pages
-//! or frees page tables leaves them in its address space's pending batch
-//! (`Mm::tlb_finish_mmu`); whoever carries out the flush takes the batch
-//! (`Mm::take_tlb_batch`), posts the shootdown, waits for the harts in user mode to
+//! or frees page tables leaves them in its own gather of that address space
+//! (`Mm::tlb_finish_mmu`, thread-local: the caller's `struct mmu_gather`); the same path
+//! takes it (`Mm::take_tlb_batch`), posts the shootdown, waits for the harts in user mode to
 //! acknowledge, and only then frees the frames. A hart out of user mode drains its
 //! mailbox before it enters user mode again, so once the frames are freed no hart can
 //! reach one through a stale translation, whichever path (with or without the kernel

@@ -135,16 +135,13 @@
 //!                                 populating an upper-level entry (__pte_alloc), creating,
 //!                                 changing, splitting or zapping a huge PMD. Never held
 //!                                 with a ptl.
-//!             PageTable::deposited, PageAlloc::pcp, PhysMem::pt_deferred (below),
-//!             Mm::pending (below); leaves.
+//!             PageTable::deposited, PageAlloc::pcp, PhysMem::pt_deferred (below);
+//!             leaves.
 //!           Page::ptl             mm/page_alloc.rs: the split page-table lock of one PTE
 //!                                 table (ptlock_ptr(), pte_offset_map_lock()): installing,
 //!                                 zapping, write-protecting or re-protecting its PTEs. One
 //!                                 at a time. Also under MmRmap::inner (an rmap zap or
 //!                                 mkclean of a foreign mm's PTEs).
-//!             Mm::pending         mm/mod.rs: the TLB flush and the frames waiting for it
-//!                                 (faults add to it under the read side); leaf. Also taken
-//!                                 under mmap_lock alone.
 //!             PageAlloc::deferred_split  (below; a zap's rmap removal); leaf.
 //!           Mm::uaccess_mmu       mm/mod.rs: the counters of kernel accesses to user
 //!                                 memory; leaf.

@@ -339,7 +339,7 @@ impl Mm {
     /// `vma_adjust_trans_huge()`: before a VMA is split at `start` and/or `end`, splits
     /// the huge PMDs those boundaries fall inside, so no huge PMD straddles two VMAs.
     pub(super) fn vma_adjust_trans_huge(&self, start: u64, end: u64) {
-        let mut tlb = MmuGather::default();
+        let mut tlb = self.tlb_gather_mmu();
         for a in [start, end] {
             if !a.is_multiple_of(HPAGE_PMD_SIZE) {
                 self.pgtable.split_huge_pmd_address(a, &mut tlb);

@@ -13,7 +13,10 @@
 //!   fork has just shared.
 //! - Threads of one address space faulting and zapping at once under the read side of
 //!   its `mmap_lock` (the kernel's user-fault path and `madvise(MADV_DONTNEED)`): every
-//!   page holds what its thread wrote, every fault is counted, every frame comes back.
+//!   page holds what its thread wrote, every fault is counted, every frame comes back —
+//!   also when one thread zaps the very pages the other faults in, each path taking only
+//!   its own gather; and a zapper that finds the PTEs already cleared by another whose
+//!   shootdown is pending flushes the whole address space (`mm_tlb_flush_nested()`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -232,4 +235,116 @@ fn threads_fault_and_zap_one_mm_at_once_under_the_read_side() {
         used_before,
         "every frame came back"
     );
+}
+
+/// One thread's write fault at `va` on the read side (the kernel's `user_fault()`: the
+/// fault, the hart's retried walk, the path's own flush and frees), retried as a hart
+/// retries when another thread zapped the page in between. Nothing is stored: the page
+/// may be zapped and freed right after the walk, which only a hart's TLB entry (and the
+/// shootdown waiting for it) would keep alive.
+fn fault_in(users: &MmUsers, va: u64) {
+    let store = mmu::AccessType::Store;
+    for _ in 0..1000 {
+        let (mm, vma) = users.lock_mm_and_find_vma(va).unwrap();
+        mm.handle_page_fault_vma(&vma, va, FaultFlags::for_user_access(store))
+            .unwrap();
+        let walked = super::test_support::uwalk(&mm, va, store);
+        drop(mm.take_tlb_batch());
+        if walked.is_ok() {
+            return;
+        }
+    }
+    panic!("the fault at {va:#x} never got through");
+}
+
+/// Sets its flag when dropped: a thread that ends, or panics, tells the others to stop.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+#[test]
+fn one_threads_zap_races_anothers_faults_on_the_same_pages() {
+    // The faulter installs pages the zapper takes away again, on the same addresses; each
+    // path takes only its own gather. Frames the zapper unmapped stay allocated until its
+    // own batch is dropped (its shootdown), and at the end every frame is back.
+    const ROUNDS: u64 = 200;
+    let phys = super::test_support::phys(32);
+    let used_before = clean(&phys).used_frames;
+    let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+    let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+    let users = MmUsers::new(mm);
+    let done = AtomicBool::new(false);
+    let zapped_frames = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        let (users, done, zapped_frames) = (&users, &done, &zapped_frames);
+        s.spawn(move || {
+            let mut round = 0;
+            while round < ROUNDS || !done.load(Ordering::Acquire) {
+                let mm = users.mmap_read_lock();
+                mm.madvise_read(base, PAGES * P, super::mmap::MADV_DONTNEED)
+                    .unwrap();
+                let batch = mm.take_tlb_batch();
+                // What this zapper unmapped is in its own batch, still allocated (the
+                // full audit is for a quiet allocator; the count is not).
+                let used = mm.phys().pages.audit().used_frames;
+                assert!(used >= used_before + batch.frames() as u64);
+                zapped_frames.fetch_add(batch.frames() as u64, Ordering::Relaxed);
+                drop(batch);
+                round += 1;
+            }
+        });
+        let _done = SetOnDrop(done);
+        for _ in 0..ROUNDS {
+            for i in 0..PAGES {
+                fault_in(users, base + i * P);
+            }
+        }
+    });
+    assert!(
+        zapped_frames.load(Ordering::Relaxed) > 0,
+        "the zapper never took a page"
+    );
+    assert_eq!(users.mmap_read_lock().stats().bad_faults, 0);
+    drop(users);
+    assert_eq!(
+        clean(&phys).used_frames,
+        used_before,
+        "every frame came back"
+    );
+}
+
+#[test]
+fn a_zapper_that_finds_the_ptes_cleared_by_another_flushes_the_whole_mm() {
+    // mm_tlb_flush_nested(): zapper A clears the PTEs and has not flushed yet; zapper B,
+    // on another thread, finds nothing to clear in the same range and must not return to
+    // user mode on A's stale translations, so its flush covers the whole address space.
+    let phys = super::test_support::phys(16);
+    let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+    let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+    populate(&mut mm, base);
+    let users = MmUsers::new(mm);
+    drop(users.mmap_read_lock().take_tlb_batch());
+    let dontneed = |users: &MmUsers| {
+        let mm = users.mmap_read_lock();
+        mm.madvise_read(base, PAGES * P, super::mmap::MADV_DONTNEED)
+            .unwrap();
+        mm.take_tlb_batch()
+    };
+    let a = dontneed(&users);
+    assert_eq!(a.frames(), PAGES as usize, "A took the pages");
+    assert!(users.mmap_read_lock().mm_tlb_flush_pending());
+    let b = std::thread::scope(|s| s.spawn(|| dontneed(&users).finish()).join().unwrap());
+    assert_eq!(b.range, TlbFlushRange::All, "B flushes the whole mm");
+    drop(a);
+    assert!(!users.mmap_read_lock().mm_tlb_flush_pending());
+    // With no other zapper in flight, B's empty gather flushes nothing, as Linux's
+    // tlb_finish_mmu() of an empty range does not.
+    let b = std::thread::scope(|s| s.spawn(|| dontneed(&users).finish()).join().unwrap());
+    assert_eq!(b.range, TlbFlushRange::None);
+    drop(users);
+    clean(&phys);
 }
