@@ -808,6 +808,50 @@ impl Mm {
         self.with_gather(|g| g.flush.local.add(va, va + PAGE_SIZE));
     }
 
+    /// `ptep_clear_flush()` (and `pmdp_huge_clear_flush()` for a huge PMD): clears the
+    /// entry at `slot`, which maps `[va, va + size)`, if it is still `pte`
+    /// (`pte_same()`: the caller holds its page-table lock) and flushes its translation
+    /// from every hart before it returns — the other harts acknowledged it, this one (in
+    /// the kernel) applies it before it goes back to user mode ([`TlbShootdown`]). The
+    /// caller may then make the PTE point to another page and free the old one at once:
+    /// no hart can still reach the old page through this PTE while another reaches the
+    /// new one (break-before-make; `wp_page_copy()`'s "Clear the pte entry and flush it
+    /// first, before updating the pte with the new entry, to keep TLBs on different CPUs
+    /// in sync"). Returns `None` if the PTE changed (nothing done), `Some(true)` if the
+    /// flush is complete, `Some(false)` if this thread has no shootdown (see
+    /// [`install_tlb_shootdown`]): the flush is then in the path's gather, and the old page
+    /// must wait there for it too.
+    pub(crate) fn ptep_clear_flush(
+        &self,
+        slot: devices::GuestPhysAddr,
+        va: u64,
+        size: u64,
+        pte: mmu::Pte,
+    ) -> Option<bool> {
+        if !self.pgtable.ptep_cmpxchg(slot, pte, mmu::Pte(0)) {
+            return None;
+        }
+        let flush = TlbFlush {
+            range: TlbFlushRange::Range {
+                start: va,
+                end: va + size,
+            },
+            local: TlbFlushRange::None,
+            icache: pgtable::pte_exec(pte),
+        };
+        let done = SHOOTDOWN.with(|s| match &*s.borrow() {
+            Some((me, s)) => {
+                s.flush_tlb_posted(*me, self.asid(), flush);
+                true
+            }
+            None => false,
+        });
+        if !done {
+            self.flush_tlb_range(va, va + size, flush.icache);
+        }
+        Some(done)
+    }
+
     /// Records that `[start, end)`'s translation changed (`flush_tlb_range`).
     pub(crate) fn flush_tlb_range(&self, start: u64, end: u64, exec: bool) {
         self.with_gather(|g| {
@@ -999,6 +1043,43 @@ thread_local! {
     /// batch's drop).
     static GATHER: std::cell::RefCell<Vec<(u64, TlbBatch)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+    /// The hart this thread runs and the harts' shootdown ([`install_tlb_shootdown`]).
+    static SHOOTDOWN: std::cell::RefCell<Option<(usize, Arc<dyn TlbShootdown>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The harts' TLB shootdown as the mm layer needs it where a flush must be complete
+/// before the kernel path goes on: riscv Linux's `flush_tlb_page()` (→
+/// `__flush_tlb_range()`, an IPI to every CPU of `mm_cpumask()` and the wait for each),
+/// which `ptep_clear_flush()` calls between clearing a PTE and setting it to another
+/// page. Implemented by the kernel's [`crate::smp::Smp`]; each hart thread installs it
+/// with [`install_tlb_shootdown`].
+pub trait TlbShootdown: Send + Sync {
+    /// Invalidates `flush` for `asid` on every hart that may cache it, hart `me` (the
+    /// caller's, which is out of user mode and applies it before it returns there)
+    /// included, and returns once every hart running guest code has acknowledged it:
+    /// from then on no hart translates through the entries `flush` names.
+    fn flush_tlb_posted(&self, me: usize, asid: u16, flush: TlbFlush);
+}
+
+/// Installs `shootdown` for the kernel paths of this host thread, which runs hart
+/// `me`, until the returned guard drops: each hart thread does for its run. Without one
+/// (unit tests that install none) the mm layer leaves every flush to the path's gather.
+pub fn install_tlb_shootdown(me: usize, shootdown: Arc<dyn TlbShootdown>) -> TlbShootdownInstalled {
+    SHOOTDOWN.with(|c| *c.borrow_mut() = Some((me, shootdown)));
+    TlbShootdownInstalled(std::marker::PhantomData)
+}
+
+/// This thread's [`TlbShootdown`], installed until this drops
+/// ([`install_tlb_shootdown`]).
+#[derive(Debug)]
+#[must_use = "the shootdown is removed when the guard drops"]
+pub struct TlbShootdownInstalled(std::marker::PhantomData<*const ()>);
+
+impl Drop for TlbShootdownInstalled {
+    fn drop(&mut self) {
+        SHOOTDOWN.with(|c| *c.borrow_mut() = None);
+    }
 }
 
 /// `tlb_batch_pages_flush()` + `tlb_remove_table()`'s free: drops the page references

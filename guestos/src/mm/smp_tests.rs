@@ -17,6 +17,9 @@
 //!   also when one thread zaps the very pages the other faults in, each path taking only
 //!   its own gather; and a zapper that finds the PTEs already cleared by another whose
 //!   shootdown is pending flushes the whole address space (`mm_tlb_flush_nested()`).
+//! - A COW break with another hart still translating the shared page: that hart drops
+//!   the old translation before the new PTE is set, and before the fault returns
+//!   (`wp_page_copy()`'s `ptep_clear_flush()`; the stress guest's seed 131).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -24,7 +27,7 @@ use mmu::{AdScheme, SatpMode};
 
 use super::mmap::MAP_FIXED;
 use super::page_alloc::PageFlags;
-use super::test_support::{clean, hart_write, setup_mm, ANON, P, RW};
+use super::test_support::{clean, hart, hart_read, hart_write, setup_mm, ANON, P, RW};
 use super::*;
 
 const PAGES: u64 = 64;
@@ -346,5 +349,94 @@ fn a_zapper_that_finds_the_ptes_cleared_by_another_flushes_the_whole_mm() {
     let b = std::thread::scope(|s| s.spawn(|| dontneed(&users).finish()).join().unwrap());
     assert_eq!(b.range, TlbFlushRange::None);
     drop(users);
+    clean(&phys);
+}
+
+/// A second hart for [`a_cow_break_flushes_the_old_translation_before_it_maps_the_copy`]:
+/// its TLB holds one translation of `va`, which a shootdown covering `va` drops; it
+/// notes the PTE it would walk at the moment it is told to flush.
+struct StaleHart {
+    phys: Arc<PhysMem>,
+    va: u64,
+    /// The PTE's guest-physical address.
+    slot: devices::GuestPhysAddr,
+    /// The frame its TLB still maps `va` to.
+    tlb: std::sync::Mutex<Option<Pfn>>,
+    /// The PTE in memory when each shootdown reached it.
+    pte_at_flush: std::sync::Mutex<Vec<u64>>,
+}
+
+impl TlbShootdown for StaleHart {
+    fn flush_tlb_posted(&self, _me: usize, _asid: u16, flush: TlbFlush) {
+        let covers = match flush.range {
+            TlbFlushRange::All => true,
+            TlbFlushRange::Range { start, end } => (start..end).contains(&self.va),
+            TlbFlushRange::None => false,
+        };
+        if covers {
+            let pte = self.phys.ram.read_u64(self.slot).unwrap();
+            self.pte_at_flush.lock().unwrap().push(pte);
+            *self.tlb.lock().unwrap() = None;
+        }
+    }
+}
+
+/// The seed-131 failure of the stress guest, forced: a page shared with a fork child,
+/// another hart of the parent still translating it to the shared frame, a write fault
+/// that breaks COW. When the fault returns, the other hart must no longer reach the old
+/// frame — else it reads the page's old contents while everything that walks the new PTE
+/// (this hart, the kernel's `process_vm_readv()` copy) writes the copy — and it must not
+/// have been able to walk the new PTE while it still held the old one: `wp_page_copy()`
+/// clears the PTE and flushes every hart before it sets the new one
+/// (`ptep_clear_flush()`). With the flush left in the fault's gather for after the
+/// fault, the stress guest's forker, moved to that hart, read zeros where
+/// `process_vm_readv()` had put the child's data.
+#[test]
+fn a_cow_break_flushes_the_old_translation_before_it_maps_the_copy() {
+    const OLD: u64 = 0x01d0_01d0;
+    const NEW: u64 = 0x0e_0e_0e_0e;
+    let (phys, mut mm) = setup_mm(16, SatpMode::Sv39, AdScheme::Svadu, 1);
+    let va = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    hart_write(&mut mm, va, OLD);
+    let child = mm.dup_mmap(2).unwrap();
+    let _ = mm.take_tlb_flush();
+    let slot = mm.page_table().follow_pte(va).unwrap();
+    assert!(
+        !pgtable::pte_write(slot.pte),
+        "fork write-protected the page"
+    );
+    let other = Arc::new(StaleHart {
+        phys: Arc::clone(&phys),
+        va,
+        slot: slot.addr,
+        tlb: std::sync::Mutex::new(Some(pgtable::pte_pfn(slot.pte))),
+        pte_at_flush: std::sync::Mutex::new(Vec::new()),
+    });
+    let installed = install_tlb_shootdown(0, Arc::clone(&other) as _);
+
+    hart_write(&mut mm, va, NEW);
+
+    assert_eq!(
+        *other.tlb.lock().unwrap(),
+        None,
+        "after the COW fault another hart still translates the page to the shared frame"
+    );
+    let seen = other.pte_at_flush.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|&pte| pte == 0),
+        "a hart was told to drop the old translation only after the new PTE was \
+         visible (PTEs at the flush: {seen:x?}): break before make"
+    );
+    // What the other hart reads now, through a fresh walk: the copy and what was
+    // written to it; the child still has the old contents.
+    let pa = hart(&mut mm, va, mmu::AccessType::Load).unwrap();
+    assert_eq!(phys.ram.read_u64(pa).unwrap(), NEW);
+    let mut child = child;
+    assert_eq!(hart_read(&mut child, va), OLD);
+    drop(installed);
+    let _ = mm.take_tlb_flush();
+    let _ = child.take_tlb_flush();
+    drop(child);
+    drop(mm);
     clean(&phys);
 }
