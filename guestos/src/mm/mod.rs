@@ -852,6 +852,26 @@ impl Mm {
         Some(done)
     }
 
+    /// Carries out now, through this thread's [`TlbShootdown`], what the calling path
+    /// gathered in this address space ([`Mm::take_tlb_batch`]), then frees the frames that
+    /// waited for it: for a path that changed another process's address space — a ptrace
+    /// or `/proc/<pid>/mem` write into its text (`copy_to_user_page()` →
+    /// `flush_icache_user_page()`), GUP's faults in it — whose return to user mode
+    /// flushes only its own address space's gather. Without a shootdown installed
+    /// (unit tests) the gather stays for the path's next take.
+    pub fn flush_gather_posted(&self) {
+        SHOOTDOWN.with(|s| {
+            let Some((me, s)) = &*s.borrow() else {
+                return;
+            };
+            let batch = self.take_tlb_batch();
+            if !batch.flush.is_none() {
+                s.flush_tlb_posted(*me, self.asid(), batch.flush);
+            }
+            drop(batch);
+        });
+    }
+
     /// Records that `[start, end)`'s translation changed (`flush_tlb_range`).
     pub(crate) fn flush_tlb_range(&self, start: u64, end: u64, exec: bool) {
         self.with_gather(|g| {

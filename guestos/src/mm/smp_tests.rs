@@ -19,7 +19,8 @@
 //!   shootdown is pending flushes the whole address space (`mm_tlb_flush_nested()`).
 //! - A COW break with another hart still translating the shared page: that hart drops
 //!   the old translation before the new PTE is set, and before the fault returns
-//!   (`wp_page_copy()`'s `ptep_clear_flush()`; the stress guest's seed 131).
+//!   (`wp_page_copy()`'s `ptep_clear_flush()`; the stress guest's seed 131); and a write
+//!   into another process's text flushes the icaches before it returns.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -437,6 +438,53 @@ fn a_cow_break_flushes_the_old_translation_before_it_maps_the_copy() {
     let _ = mm.take_tlb_flush();
     let _ = child.take_tlb_flush();
     drop(child);
+    drop(mm);
+    clean(&phys);
+}
+
+/// The shootdowns a kernel path carried out, for tests that check what reached the harts
+/// before the path returned.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<TlbFlush>>);
+
+impl TlbShootdown for Recorder {
+    fn flush_tlb_posted(&self, _me: usize, _asid: u16, flush: TlbFlush) {
+        self.0.lock().unwrap().push(flush);
+    }
+}
+
+/// A `/proc/<pid>/mem` or ptrace write into another process's text reaches that
+/// process's harts before it returns (`copy_to_user_page()` → `flush_icache_user_page()`):
+/// the writer's own return to user mode flushes only its own address space's gather,
+/// so an icache flush left in its gather of the target's would never reach them.
+#[test]
+fn a_remote_poke_into_text_flushes_the_icaches_before_it_returns() {
+    let (phys, mut mm) = setup_mm(16, SatpMode::Sv39, AdScheme::Svadu, 1);
+    let a = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    hart_write(&mut mm, a, 0x1313_1313);
+    mm.mprotect(a, P, super::mmap::PROT_READ | super::mmap::PROT_EXEC)
+        .unwrap();
+    let _ = mm.take_tlb_flush();
+    let harts = Arc::new(Recorder::default());
+    let installed = install_tlb_shootdown(0, Arc::clone(&harts) as _);
+    let mut ebreak = 0x0010_0073u32.to_le_bytes();
+    let n = gup::access_remote_vm(
+        &mut mm.mmap_read_lock(),
+        a,
+        &mut ebreak,
+        FollFlags::WRITE | FollFlags::FORCE,
+    );
+    assert_eq!(n, 4);
+    let flushes = harts.0.lock().unwrap().clone();
+    assert!(
+        flushes.iter().any(|f| f.icache),
+        "the text changed but no hart's icache was flushed: {flushes:?}"
+    );
+    drop(installed);
+    assert!(
+        !mm.take_tlb_flush().needs_shootdown(),
+        "nothing left behind for the target's harts"
+    );
     drop(mm);
     clean(&phys);
 }
