@@ -230,7 +230,7 @@ struct Kernel<'m> {
     /// `tgid`, its leader's entry standing for the process.
     tasks: BTreeMap<u32, Task>,
     /// The harts' shared state: TLB shootdown, kicks.
-    smp: &'m Smp<'m>,
+    smp: &'m Smp,
     /// The hart whose kernel entry holds the kernel lock now.
     this: usize,
     /// Per hart: the task (tid) whose registers are live in it, if any.
@@ -430,7 +430,7 @@ impl<'m> Machine<'m> {
     /// The tick found the earliest timer due ([`sched::Tick::run`]): idle harts wake
     /// (each one's wait ends at the deadline anyway) and every hart comes back to the
     /// kernel, whose scheduler fires the timers and lets the woken preempt.
-    fn timer_due(&self, smp: &Smp<'_>) {
+    fn timer_due(&self, smp: &Smp) {
         self.work.notify_all();
         for h in 0..smp.harts() {
             smp.kick(h);
@@ -443,7 +443,7 @@ impl<'m> Machine<'m> {
 /// the task is switched in ([`Kernel::unlocked_faults`]).
 struct UnlockedFaults<'m> {
     config: &'m KernelConfig,
-    smp: &'m Smp<'m>,
+    smp: &'m Smp,
     /// The task's address space, with a user reference (`mm_users`) held while the hart
     /// runs the task, as a running Linux task keeps `current->mm` until its own
     /// `exit_mm()`: taken when the hart leaves the kernel lock for user mode and given
@@ -534,7 +534,7 @@ enum UnlockedCall {
 /// ran in `tally`. Returns, out of user mode, what the kernel handles under its lock.
 fn run_user(
     machine: &Machine<'_>,
-    smp: &Smp<'_>,
+    smp: &Smp,
     hart: &mut Hart<'_>,
     mut budget: u64,
     mut unlocked: Option<&mut UnlockedFaults<'_>>,
@@ -727,8 +727,8 @@ pub fn run(
     let phys = Arc::new(PhysMem::new(ram)?);
     let baseline = phys.pages.audit();
     let nharts = config.harts.clamp(1, crate::config::MAX_HARTS);
-    let clint = Clint::new(nharts, ClockSource::Host(Instant::now()));
-    let smp = Smp::new(nharts, &clint);
+    let clint = Arc::new(Clint::new(nharts, ClockSource::Host(Instant::now())));
+    let smp = Arc::new(Smp::new(nharts, Arc::clone(&clint)));
     let vfs = Task::new_vfs(config, &phys);
     let fs_handle = Arc::clone(&vfs);
     for (host, guest) in &config.files {
@@ -815,7 +815,7 @@ pub fn run(
                 ad: config.ad,
                 cost: config.cost.clone(),
             };
-            Hart::new(&phys.ram, Some(&clint), hart_config)
+            Hart::new(&phys.ram, Some(&*clint), hart_config)
         })
         .collect();
     let locks_before = lockstat::snapshot();
@@ -831,11 +831,11 @@ pub fn run(
         match harts.as_mut_slice() {
             [hart] if cpus.is_empty() => {
                 let _stop = sched::StopTick(machine.tick.as_ref());
-                hart_main(&machine, hart);
+                hart_main(&machine, &smp, hart);
             }
             harts => {
                 for (i, hart) in harts.iter_mut().enumerate() {
-                    let machine = &machine;
+                    let (machine, smp) = (&machine, &smp);
                     let cpu = cpus.get(i % cpus.len().max(1)).copied();
                     s.spawn(move || {
                         // Pinning is best effort: a refused affinity leaves the thread
@@ -844,7 +844,7 @@ pub fn run(
                             let _ = core_affinity::set_for_current(cpu);
                         }
                         let _stop = sched::StopTick(machine.tick.as_ref());
-                        hart_main(machine, hart)
+                        hart_main(machine, smp, hart)
                     });
                 }
             }
@@ -913,8 +913,10 @@ fn host_cpus_to_pin(config: &KernelConfig) -> Vec<core_affinity::CoreId> {
 /// One hart's life, on its own host thread: take the kernel lock, pick a thread, run it
 /// in user mode without the lock, come back with what stopped it, handle that, repeat —
 /// until the run is over.
-fn hart_main(machine: &Machine<'_>, hart: &mut Hart<'_>) {
+fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
     let id = hart.hart_id();
+    // The synchronous shootdown of this hart's kernel paths (`ptep_clear_flush()`).
+    let _shootdown = crate::mm::install_tlb_shootdown(id, Arc::clone(smp) as _);
     // need_resched() inside a call, as if a scheduler tick had landed at a random point
     // of it: deterministic, a seeded coin (one time in four); parallel, another hart is
     // busy (it may want the kernel) and a coin from a host-seeded stream comes up (one
@@ -3302,10 +3304,10 @@ fn copy_thread(hart: &Hart<'_>, flags: u64, newsp: u64, tls: u64) -> UserContext
 /// Carries out the TLB (and icache) maintenance the mm asked for — `flush_tlb_range()` /
 /// `flush_tlb_mm()` and `flush_icache_all()` — on this hart and, by IPI with
 /// acknowledgement, on the others ([`Smp::flush_tlb`]) — of what `task`'s address space
-/// has pending, then the frees that waited for it ([`flush_pending`]). The read side of
-/// the `mmap_lock` is enough: the pending batch has its own lock, and faults on other
-/// harts may go on meanwhile (a frame is freed only after every hart let go of it).
-fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, task: &Task) {
+/// has pending from this kernel path, then the frees that waited for it
+/// ([`flush_pending`]). The read side of the `mmap_lock` is enough: the gather is this
+/// path's own, and faults on other harts may go on meanwhile (a frame is freed only after every hart let go of it).
+fn apply_flush(smp: &Smp, hart: &mut Hart<'_>, task: &Task) {
     if let Some(mm) = &task.mm {
         flush_pending(smp, hart, &mm.mmap_read_lock());
     }
@@ -3314,28 +3316,25 @@ fn apply_flush(smp: &Smp<'_>, hart: &mut Hart<'_>, task: &Task) {
 /// `switch_mm()`: loads `mm`'s `satp` on `hart`, after adding the hart to the harts that
 /// may cache its ASID (`cpumask_set_cpu(cpu, mm_cpumask(next))`), which shootdowns of
 /// that ASID go to.
-fn switch_mm(smp: &Smp<'_>, hart: &mut Hart<'_>, mm: &Mm) {
+fn switch_mm(smp: &Smp, hart: &mut Hart<'_>, mm: &Mm) {
     smp.note_asid(hart.hart_id(), mm.asid());
     hart.set_satp(mm.satp());
 }
 
 /// `tlb_finish_mmu()`'s second half for `mm` (whose `mmap_lock` the caller holds, either
-/// side): the maintenance it has pending, carried out on the harts, then the frames
-/// that waited for it freed ([`shootdown`]); then the wait for batches other harts took
-/// meanwhile ([`crate::mm::Mm::wait_tlb_flushes`]), which may hold this path's changes.
-/// Without that wait a thread read a page's old contents after its own `MADV_DONTNEED`
-/// (and a run ended in a false deadlock) in 2–7% of `tests/stress.rs`'s parallel runs on
-/// 2 and 4 harts; with it, none in 550.
-fn flush_pending(smp: &Smp<'_>, hart: &mut Hart<'_>, mm: &Mm) {
+/// side): the maintenance this kernel path recorded in it (its own gather, see
+/// [`crate::mm::Mm::take_tlb_batch`]), carried out on the harts, then the frames that
+/// waited for it freed ([`shootdown`]). No path takes another's records, so none waits
+/// for another's shootdown before it returns to user mode.
+fn flush_pending(smp: &Smp, hart: &mut Hart<'_>, mm: &Mm) {
     shootdown(smp, hart, mm.asid(), mm.take_tlb_batch());
-    mm.wait_tlb_flushes();
 }
 
 /// `tlb_flush_mmu_tlbonly()` then `tlb_batch_pages_flush()`: the batch's maintenance
 /// for `asid` on this hart and, acknowledged, on every other hart that may cache it
 /// ([`Smp::flush_tlb`]); only then are its frames freed (the batch's drop), so no hart
 /// can still reach a frame that is reused.
-fn shootdown(smp: &Smp<'_>, hart: &mut Hart<'_>, asid: u16, batch: crate::mm::TlbBatch) {
+fn shootdown(smp: &Smp, hart: &mut Hart<'_>, asid: u16, batch: crate::mm::TlbBatch) {
     smp.flush_tlb(hart, asid, batch.flush);
     drop(batch);
 }
@@ -3369,7 +3368,7 @@ fn price_kernel_work(
 /// # Errors
 /// [`UserFaultError`] when the fault cannot be resolved (`mm_fault_error()`'s cases).
 fn user_fault(
-    smp: &Smp<'_>,
+    smp: &Smp,
     hart: &mut Hart<'_>,
     mm: &MmStruct,
     va: u64,

@@ -25,13 +25,18 @@
 //!
 //! **Frames are freed after their shootdown** (Linux's `mmu_gather`: `tlb_finish_mmu()`
 //! → `tlb_flush_mmu_tlbonly()` → `tlb_batch_pages_flush()`). A path that unmaps pages
-//! or frees page tables leaves them in its address space's pending batch
-//! (`Mm::tlb_finish_mmu`); whoever carries out the flush takes the batch
-//! (`Mm::take_tlb_batch`), posts the shootdown, waits for the harts in user mode to
+//! or frees page tables leaves them in its own gather of that address space
+//! (`Mm::tlb_finish_mmu`, thread-local: the caller's `struct mmu_gather`); the same path
+//! takes it (`Mm::take_tlb_batch`), posts the shootdown, waits for the harts in user mode to
 //! acknowledge, and only then frees the frames. A hart out of user mode drains its
 //! mailbox before it enters user mode again, so once the frames are freed no hart can
 //! reach one through a stale translation, whichever path (with or without the kernel
 //! lock, in this address space or another) reuses it, on any number of harts.
+//!
+//! **Flushes that cannot wait for the end of the path** (`ptep_clear_flush()`: a COW
+//! break must drop every hart's translation of the old page before it maps the copy):
+//! the mm layer calls [`Smp::flush_tlb_posted`] through `mm::TlbShootdown`, which each
+//! hart thread installs; the caller's own hart gets the request in its own mailbox.
 //!
 //! **Kicks**: the same interrupt without a request makes a hart leave user mode at its
 //! next check (a fatal signal for a thread it runs, the end of the run):
@@ -169,8 +174,11 @@ pub struct SmpCounts {
 
 /// The harts' shared state (see the module docs).
 #[derive(Debug)]
-pub struct Smp<'c> {
-    clint: &'c Clint,
+pub struct Smp {
+    /// Shared with the harts (their `msip` polls) and, through this `Smp`, with the mm
+    /// layer's synchronous flushes ([`crate::mm::TlbShootdown`]), which hold it beyond
+    /// any borrow.
+    clint: Arc<Clint>,
     slots: Vec<HartSlot>,
     /// Per ASID: the harts that have loaded it and may cache its translations (Linux's
     /// `mm_cpumask()`), bit `i` for hart `i`. Bits are never cleared: with ASIDs a hart
@@ -183,9 +191,9 @@ pub struct Smp<'c> {
     ack_waits: PerCpuCounter,
 }
 
-impl<'c> Smp<'c> {
+impl Smp {
     /// State for `harts` harts whose interrupts are `clint`'s `msip` bits.
-    pub fn new(harts: usize, clint: &'c Clint) -> Self {
+    pub fn new(harts: usize, clint: Arc<Clint>) -> Self {
         Self {
             clint,
             slots: (0..harts).map(|_| HartSlot::default()).collect(),
@@ -316,9 +324,30 @@ impl<'c> Smp<'c> {
         if self.slots.len() < 2 || !flush.needs_shootdown() {
             return;
         }
+        self.post_and_wait(hart.hart_id(), asid, flush.remote());
+    }
+
+    /// `flush_tlb_page()` as `ptep_clear_flush()` calls it, from a kernel path that has
+    /// not its hart at hand (the mm layer, through [`crate::mm::TlbShootdown`]):
+    /// posts `flush` for `asid` to the mailbox of hart `me` (the caller's: it is out of
+    /// user mode and applies it before it goes back) and of every other hart that may
+    /// cache `asid`, then waits until each of those running guest code has acknowledged
+    /// it. On return no hart can use the old translation again, so the caller may make
+    /// the PTE point elsewhere and free what it pointed to.
+    pub fn flush_tlb_posted(&self, me: usize, asid: u16, flush: TlbFlush) {
+        if let Some(slot) = self.slots.get(me) {
+            slot.inbox.mailbox.lock().post(Shootdown { asid, flush });
+            slot.inbox.posted.fetch_add(1, Ordering::SeqCst);
+        }
+        if self.slots.len() >= 2 {
+            self.post_and_wait(me, asid, flush);
+        }
+    }
+
+    /// Posts `flush` for `asid` to every hart but `me` that may cache `asid`, raising the
+    /// interrupt of those running guest code, and waits for their acknowledgements.
+    fn post_and_wait(&self, me: usize, asid: u16, flush: TlbFlush) {
         let targets = self.flush_targets(asid, &flush);
-        let flush = flush.remote();
-        let me = hart.hart_id();
         let mut waits = Vec::new();
         for (id, slot) in self.slots.iter().enumerate() {
             if id == me || targets & (1u64 << (id % 64)) == 0 {
@@ -597,6 +626,12 @@ impl BatonHook {
     }
 }
 
+impl crate::mm::TlbShootdown for Smp {
+    fn flush_tlb_posted(&self, me: usize, asid: u16, flush: TlbFlush) {
+        Smp::flush_tlb_posted(self, me, asid, flush);
+    }
+}
+
 impl SchedHook for BatonHook {
     fn sched_point(&self) {
         self.baton.yield_point(self.me);
@@ -624,8 +659,8 @@ mod tests {
         const ROUNDS: u64 = 2000;
         const ASID: u16 = 7;
         let ram = GuestMemory::new(&[(GuestPhysAddr(0x8000_0000), 1 << 20)]).unwrap();
-        let clint = Clint::new(2, ClockSource::Virtual(AtomicU64::new(0)));
-        let smp = Smp::new(2, &clint);
+        let clint = Arc::new(Clint::new(2, ClockSource::Virtual(AtomicU64::new(0))));
+        let smp = Smp::new(2, Arc::clone(&clint));
         let flush = TlbFlush {
             range: TlbFlushRange::Range {
                 start: 0x1000,
@@ -637,7 +672,7 @@ mod tests {
         let stop = std::sync::Barrier::new(2);
         std::thread::scope(|s| {
             for id in 0..2 {
-                let (ram, clint, smp, start, stop) = (&ram, &clint, &smp, &start, &stop);
+                let (ram, clint, smp, start, stop) = (&ram, &*clint, &smp, &start, &stop);
                 s.spawn(move || {
                     let config = HartConfig {
                         hart_id: id,

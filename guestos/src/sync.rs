@@ -135,21 +135,22 @@
 //!                                 populating an upper-level entry (__pte_alloc), creating,
 //!                                 changing, splitting or zapping a huge PMD. Never held
 //!                                 with a ptl.
-//!             PageTable::deposited, PageAlloc::pcp, PhysMem::pt_deferred (below),
-//!             Mm::pending (below); leaves.
+//!             PageTable::deposited, PageAlloc::pcp, PhysMem::pt_deferred (below);
+//!             leaves. HartSlot::mailbox (below: pmdp_huge_clear_flush()).
 //!           Page::ptl             mm/page_alloc.rs: the split page-table lock of one PTE
 //!                                 table (ptlock_ptr(), pte_offset_map_lock()): installing,
 //!                                 zapping, write-protecting or re-protecting its PTEs. One
 //!                                 at a time. Also under MmRmap::inner (an rmap zap or
 //!                                 mkclean of a foreign mm's PTEs).
-//!             Mm::pending         mm/mod.rs: the TLB flush and the frames waiting for it
-//!                                 (faults add to it under the read side); leaf. Also taken
-//!                                 under mmap_lock alone.
 //!             PageAlloc::deferred_split  (below; a zap's rmap removal); leaf.
+//!             HartSlot::mailbox  (below: ptep_clear_flush() shoots the old entry
+//!                                 down before it sets the new one).
 //!           Mm::uaccess_mmu       mm/mod.rs: the counters of kernel accesses to user
 //!                                 memory; leaf.
 //!           HartSlot::mailbox     smp.rs: a hart's pending shootdowns (posted by
-//!                                 flush_tlb under the mmap_lock, drained by the hart);
+//!                                 flush_tlb under the mmap_lock, and under a ptl or
+//!                                 the page_table_lock by Mm::ptep_clear_flush, drained
+//!                                 by the hart);
 //!                                 leaf. Waiting for the acknowledgements is a lock in
 //!                                 effect, outside this tree: a hart waits only for harts in
 //!                                 user mode, which hold no kernel lock.

@@ -434,7 +434,7 @@ impl Tick {
     /// kicks a busy one: its scheduler fires the timers and preempts for the woken).
     /// A deadline or slice end is cleared once acted on; the harts re-arm them when
     /// they next leave the kernel. Returns after [`Tick::stop`].
-    pub(super) fn run(&self, smp: &Smp<'_>, timer_due: impl Fn()) {
+    pub(super) fn run(&self, smp: &Smp, timer_due: impl Fn()) {
         while !self.done.load(Ordering::SeqCst) {
             std::thread::sleep(TICK);
             let now = self.now_ns();

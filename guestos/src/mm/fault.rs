@@ -805,14 +805,21 @@ impl Mm {
             entry = entry.with(PteFlags::W);
         }
         let ptl = self.pgtable.pte_lock(slot);
-        if !self.pgtable.ptep_cmpxchg(slot, pte, entry) {
+        // Break before make: the old translation is gone from every hart before the new
+        // one can be walked, or a hart still reading the old page through its TLB would
+        // miss what others write to the new one (a thread of a forked process reading a
+        // buffer that process_vm_readv() filled on another hart's walk).
+        let Some(flushed) = self.ptep_clear_flush(slot, va, PAGE_SIZE, pte) else {
             drop(ptl);
             if let Some(page) = self.phys.pages.page(new) {
                 page.dec_mapcount();
             }
             self.phys.put_page(new);
             return VmFault::empty();
-        }
+        };
+        let installed = self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry);
+        // Under the page-table lock nothing else fills a cleared PTE.
+        debug_assert!(installed, "a cleared PTE changed under its lock");
         super::count_event(&self.stats.local().wp_copy);
         if old.is_some_and(|p| {
             self.phys
@@ -822,18 +829,30 @@ impl Mm {
         }) {
             super::count_event(&self.stats.local().file_cow);
         }
-        let mut tlb = MmuGather::default();
-        tlb.add_range(va, va + PAGE_SIZE, pte_exec(pte) || pte_exec(entry));
+        if pte_exec(entry) {
+            // The new page's code must not be decoded from the frame's earlier life.
+            self.flush_tlb_range(va, va + PAGE_SIZE, true);
+        }
         if let Some(old) = old {
             if let Some(page) = self.phys.pages.page(old) {
                 // A page of a large folio COWed away may leave it partially mapped.
                 page_remove_rmap(&self.phys, old, page);
             }
-            tlb.pages.push(old);
         }
         drop(ptl);
         debug_assert_eq!(pte_pfn(entry), new);
-        self.tlb_finish_mmu(tlb);
+        match old {
+            // Flushed everywhere: no hart reaches the old page through this PTE any more
+            // (a large folio it leaves partially mapped goes to the deferred split, as a
+            // gather's free would).
+            Some(old) if flushed => super::free_batch(&self.phys, vec![old], Vec::new()),
+            Some(old) => {
+                let mut tlb = MmuGather::default();
+                tlb.pages.push(old);
+                self.tlb_finish_mmu(tlb);
+            }
+            None => {}
+        }
         self.gup_gen.vm_fault_write()
     }
 }

@@ -1278,9 +1278,11 @@ pub fn get_user_page_vma_remote<'g>(
 /// `PEEKDATA`/`POKEDATA` and `/proc/pid/mem`): copies between `buf` and `mm`'s memory at
 /// `addr`, one [`get_user_page_vma_remote`] page at a time. With `FOLL_WRITE` in
 /// `gup_flags` `buf` is written into the process (and the page marked `PG_dirty`,
-/// `set_page_dirty_lock()`; an executable VMA also asks for an instruction-cache flush,
-/// riscv's `copy_to_user_page()` → `flush_icache_user_page()`); otherwise `buf` is
-/// filled from it. Ptrace passes `FOLL_FORCE`.
+/// `set_page_dirty_lock()`; an executable VMA also flushes the harts' instruction
+/// caches before it returns, riscv's `copy_to_user_page()` → `flush_icache_user_page()`,
+/// with the rest of the TLB maintenance the access gathered in `mm`:
+/// [`Mm::flush_gather_posted`]); otherwise `buf` is filled from it. Ptrace passes
+/// `FOLL_FORCE`.
 ///
 /// Returns the number of bytes copied: `buf.len()`, or fewer (down to 0) at the first
 /// page GUP could not take. Never fails otherwise, as Linux's. The caller holds the
@@ -1327,6 +1329,8 @@ pub fn access_remote_vm(
         }
         done += bytes;
     }
+    // The target's harts, not this path's return to user mode, need what it gathered.
+    guard.flush_gather_posted();
     done
 }
 

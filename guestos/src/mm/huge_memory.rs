@@ -311,20 +311,27 @@ impl Mm {
             entry = entry.with(PteFlags::W);
         }
         let ptl = self.pgtable.pmd_lock();
-        if !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
+        // do_huge_zero_wp_pmd()'s pmdp_huge_clear_flush(): no hart may still read the
+        // zero folio through this PMD once another can write the new folio through it
+        // (break before make, as wp_page_copy()).
+        if self
+            .ptep_clear_flush(slot, haddr, HPAGE_PMD_SIZE, pmd)
+            .is_none()
+        {
             drop(ptl);
             self.discard_new_huge_folio(head);
             return VmFault::empty();
         }
+        let installed = self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry);
+        // Under the PMD lock nothing else fills a cleared PMD.
+        debug_assert!(installed, "a cleared PMD changed under its lock");
         drop(ptl);
         super::count_event(&self.stats.local().thp_fault_alloc);
         super::count_event(&self.stats.local().wp_copy);
         self.phys.pages.count_thp_event(ThpEvent::FaultAlloc);
-        self.flush_tlb_range(
-            haddr,
-            haddr + HPAGE_PMD_SIZE,
-            pte_exec(pmd) || pte_exec(entry),
-        );
+        if pte_exec(entry) {
+            self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, true);
+        }
         self.gup_gen.vm_fault_write()
     }
 
@@ -339,7 +346,7 @@ impl Mm {
     /// `vma_adjust_trans_huge()`: before a VMA is split at `start` and/or `end`, splits
     /// the huge PMDs those boundaries fall inside, so no huge PMD straddles two VMAs.
     pub(super) fn vma_adjust_trans_huge(&self, start: u64, end: u64) {
-        let mut tlb = MmuGather::default();
+        let mut tlb = self.tlb_gather_mmu();
         for a in [start, end] {
             if !a.is_multiple_of(HPAGE_PMD_SIZE) {
                 self.pgtable.split_huge_pmd_address(a, &mut tlb);

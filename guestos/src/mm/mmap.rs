@@ -689,7 +689,7 @@ impl Mm {
         if removed.is_empty() {
             return Ok(());
         }
-        let mut tlb = MmuGather::default();
+        let mut tlb = self.tlb_gather_mmu();
         for v in &removed {
             self.pgtable.zap_pte_range(v.start, v.end, &mut tlb);
         }
@@ -772,7 +772,7 @@ impl Mm {
             }
         }
 
-        let mut tlb = MmuGather::default();
+        let mut tlb = self.tlb_gather_mmu();
         let (result, tmp) = self.walk_vma_range(start, end, first.start, |mm, vma, s, e| {
             let newflags = calc_vm_prot_bits(prot) | (vma.flags - VmFlags::ACCESS);
             // newflags >> 4 shifts VM_MAY* onto VM_*.
@@ -1077,7 +1077,7 @@ impl Mm {
     /// `zap_page_range_single()`: drops every PTE in `[start, end)` (VMAs unchanged),
     /// under the PTE tables' locks; the pages go after the shootdown.
     fn zap_range(&self, start: u64, end: u64) {
-        let mut tlb = MmuGather::default();
+        let mut tlb = self.tlb_gather_mmu();
         self.pgtable.zap_pte_range(start, end, &mut tlb);
         self.tlb_finish_mmu(tlb);
     }
@@ -1347,7 +1347,7 @@ impl Mm {
             backing: vma.backing.clone(),
             name: vma.name.clone(),
         };
-        let mut tlb = MmuGather::default();
+        let mut tlb = self.tlb_gather_mmu();
         let moved = self
             .pgtable
             .move_ptes(old_addr, old_addr + old_len, new_addr, &mut tlb);
@@ -1357,7 +1357,7 @@ impl Mm {
         }
         if let Err(e) = self.vmas.insert(new_vma) {
             // Put the PTEs back where the VMA still is.
-            let mut back = MmuGather::default();
+            let mut back = self.tlb_gather_mmu();
             let _ = self
                 .pgtable
                 .move_ptes(new_addr, new_addr + old_len, old_addr, &mut back);
@@ -1375,7 +1375,7 @@ impl Mm {
         if flags & MREMAP_DONTUNMAP == 0 {
             self.do_vmi_munmap(old_addr, old_addr + old_len)?;
         } else {
-            let mut tlb = MmuGather::default();
+            let mut tlb = self.tlb_gather_mmu();
             self.pgtable
                 .free_pgtables(old_addr, old_addr + old_len, &mut tlb);
             self.tlb_finish_mmu(tlb);

@@ -523,13 +523,12 @@ pub struct Mm {
     stack_start: u64,
     stack_top: u64,
     stack_rlimit: u64,
-    /// The TLB maintenance and the frames to free after it (`mm->tlb_flush_pending` with
-    /// the `mmu_gather` batches): a leaf lock, so that faults on several harts under the
-    /// read side of the `mmap_lock` add to it at once.
-    pending: Mutex<PendingTlb>,
-    /// Batches taken from `pending` whose shootdown has not finished yet
-    /// ([`Mm::wait_tlb_flushes`]).
-    flushes_in_flight: Arc<AtomicU32>,
+    /// `mm->tlb_flush_pending`: zappers of this address space between
+    /// [`Mm::tlb_gather_mmu`] and the end of their shootdown (the drop of the
+    /// [`TlbBatch`] that carried their gather). The maintenance itself and the frames
+    /// waiting for it belong to the kernel path that recorded them (its gather, see
+    /// [`Mm::take_tlb_batch`]): nothing here is written per fault.
+    tlb_flush_pending: Arc<AtomicU32>,
     /// Whether a hart may have loaded this address space (it was shared as an
     /// [`MmStruct`]): frames its operations unmap are then freed only after the
     /// shootdown ([`Mm::take_tlb_batch`]); before, at once.
@@ -588,8 +587,7 @@ impl Mm {
             stack_start: task_size,
             stack_top: task_size,
             stack_rlimit: DEFAULT_STACK_RLIMIT,
-            pending: Mutex::new(PendingTlb::default()),
-            flushes_in_flight: Arc::new(AtomicU32::new(0)),
+            tlb_flush_pending: Arc::new(AtomicU32::new(0)),
             defer_frees: AtomicBool::new(false),
             uaccess_mmu: Mutex::new(MmuCounters::default()),
             stats: MmCounters::default(),
@@ -702,21 +700,48 @@ impl Mm {
     /// Asks every hart that may run this address space to flush its decoded-instruction
     /// cache with the next TLB maintenance (`flush_icache_mm()`).
     pub fn request_icache_flush(&self) {
-        let mut p = self.pending.lock();
-        p.flush.icache = true;
-        self.note_recorded(&p);
+        self.with_gather(|g| g.flush.icache = true);
     }
 
-    /// This thread recorded maintenance that needs a shootdown in the pending batch `p`
-    /// (its lock held): remembered until the thread takes a batch of this address space,
-    /// so that [`Mm::wait_tlb_flushes`] knows whether another thread took it meanwhile.
-    fn note_recorded(&self, p: &PendingTlb) {
-        RECORDED.with(|r| {
-            let mut r = r.borrow_mut();
-            if !r.iter().any(|&(id, _)| id == self.id) {
-                r.push((self.id, p.gen));
-            }
-        });
+    /// Runs `f` on the calling kernel path's gather of this address space: what it
+    /// recorded since it last took a batch ([`Mm::take_tlb_batch`]). Linux keeps a
+    /// zapper's `struct mmu_gather` on its stack and the fault path flushes for itself
+    /// (`ptep_clear_flush()`, the per-CPU `update_mmu_cache()`); here the gather is
+    /// thread-local per address space, which is the caller's stack as a hart thread
+    /// serves one kernel path at a time. No other hart reads or writes it, so two harts
+    /// faulting in one address space share no cache line through it.
+    fn with_gather<R>(&self, f: impl FnOnce(&mut TlbBatch) -> R) -> R {
+        GATHER.with(|g| {
+            let mut g = g.borrow_mut();
+            let i = match g.iter().position(|(id, _)| *id == self.id) {
+                Some(i) => i,
+                None => {
+                    g.push((self.id, TlbBatch::default()));
+                    g.len() - 1
+                }
+            };
+            f(&mut g[i].1)
+        })
+    }
+
+    /// `tlb_gather_mmu()`: starts a zap, unmap or protection change of this address
+    /// space, counted in `mm->tlb_flush_pending` (`inc_tlb_flush_pending()`) until its
+    /// shootdown is done; hand the gather to [`Mm::tlb_finish_mmu`]. A concurrent zapper
+    /// that finds the PTEs already cleared by this one, and so gathers nothing to flush,
+    /// sees the count and flushes the whole address space instead
+    /// (`mm_tlb_flush_nested()`, see [`Mm::take_tlb_batch`]).
+    pub(crate) fn tlb_gather_mmu(&self) -> MmuGather {
+        self.tlb_flush_pending.fetch_add(1, Ordering::SeqCst);
+        MmuGather {
+            flush_pending: true,
+            ..MmuGather::default()
+        }
+    }
+
+    /// `mm_tlb_flush_pending()`: whether a zapper of this address space has changed PTEs
+    /// whose shootdown is not done yet.
+    pub fn mm_tlb_flush_pending(&self) -> bool {
+        self.tlb_flush_pending.load(Ordering::SeqCst) > 0
     }
 
     /// From now on a hart may load this address space (the kernel shares it as an
@@ -726,91 +751,43 @@ impl Mm {
         self.defer_frees.store(true, Ordering::Release);
     }
 
-    /// Takes the pending TLB/icache invalidation and the frames waiting for it, leaving
-    /// none: `tlb_finish_mmu()`'s second half as the kernel runs it. Carry out
+    /// Takes what the calling kernel path recorded for this address space (its gather:
+    /// TLB/icache invalidation and the frames waiting for it), leaving none:
+    /// `tlb_finish_mmu()`'s second half as the kernel runs it. Carry out
     /// [`TlbBatch::flush`] on every hart that may cache this ASID (the shootdown, waiting
     /// for the acknowledgements) and then drop the batch, which frees the pages and page
     /// tables (`tlb_flush_mmu_tlbonly()` before `tlb_batch_pages_flush()` /
-    /// `tlb_remove_table()`), so that no hart can still reach a frame that was reused.
+    /// `tlb_remove_table()`) and ends this path's `tlb_flush_pending` count, so that no
+    /// hart can still reach a frame that was reused. Only the path that recorded
+    /// maintenance takes it: each path flushes its own changes before it returns to user
+    /// mode, as Linux's do, and never waits for another's.
+    ///
+    /// If this path gathered a zap ([`Mm::tlb_gather_mmu`]) while another zapper of this
+    /// address space had its shootdown pending, the flush becomes the whole address space
+    /// (`tlb_finish_mmu()`'s `mm_tlb_flush_nested()` check): the other may have cleared
+    /// PTEs in this path's range first, leaving this one nothing to gather, and this path
+    /// must not return to user mode while its hart or another still translates them.
     ///
     /// This includes what file operations of any process (truncation, hole punching,
     /// writeback cleaning D bits) did to this address space's PTEs through its
     /// [`MmRmap`].
     pub fn take_tlb_batch(&self) -> TlbBatch {
         let (remote, remote_pages) = self.rmap.take_flush();
-        let mut pending = self.pending.lock();
-        let gen = pending.gen;
-        let mut p = std::mem::replace(
-            &mut *pending,
-            PendingTlb {
-                gen: gen.wrapping_add(1),
-                ..PendingTlb::default()
-            },
-        );
-        // What this thread recorded since its last take went into a batch another thread
-        // took if it was recorded before this batch's generation.
-        let stolen = RECORDED.with(|r| {
-            let mut r = r.borrow_mut();
-            let i = r.iter().position(|&(id, _)| id == self.id)?;
-            Some(r.swap_remove(i).1 != gen)
+        let batch = GATHER.with(|g| {
+            let mut g = g.borrow_mut();
+            let i = g.iter().position(|(id, _)| *id == self.id)?;
+            Some(g.swap_remove(i).1)
         });
-        if stolen == Some(true) {
-            STOLEN.with(|s| {
-                let mut s = s.borrow_mut();
-                if !s.contains(&self.id) {
-                    s.push(self.id);
-                }
-            });
+        if batch.is_none() && remote.is_none() && remote_pages.is_empty() {
+            return TlbBatch::default();
         }
-        p.flush.merge(remote);
-        p.pages.extend(remote_pages);
-        // Counted before the pending lock goes, so that a hart finding nothing pending
-        // afterwards knows to wait for this batch ([`Mm::wait_tlb_flushes`]).
-        let in_flight = p.flush.needs_shootdown().then(|| {
-            self.flushes_in_flight.fetch_add(1, Ordering::SeqCst);
-            Arc::clone(&self.flushes_in_flight)
-        });
-        drop(pending);
-        // Most batches (a fault's) free nothing: they leave the allocator's reference
-        // count alone, which every hart's faults would otherwise bounce between them.
-        let phys = (!p.pages.is_empty() || !p.tables.is_empty()).then(|| Arc::clone(&self.phys));
-        TlbBatch {
-            flush: p.flush,
-            pages: p.pages,
-            tables: p.tables,
-            phys,
-            in_flight,
+        let mut batch = batch.unwrap_or_default();
+        if batch.gathers > 0 && self.tlb_flush_pending.load(Ordering::SeqCst) > batch.gathers {
+            batch.flush.range = TlbFlushRange::All;
         }
-    }
-
-    /// Waits until every batch taken so far ([`Mm::take_tlb_batch`]), by any hart, has
-    /// had its shootdown carried out (the batch dropped), if another thread took what this
-    /// thread recorded. A kernel path calls it after its own shootdown, before its hart
-    /// goes back to user mode: the range it changed may have been taken, merged into
-    /// another hart's batch, by that hart — whose shootdown posts to this hart's mailbox,
-    /// drained on the way to user mode — and without the wait this hart could run user
-    /// code on a stale translation before the post (Linux's `tlb_flush_pending` check in
-    /// the fault path guards the same window). When all the thread recorded since its
-    /// previous take was in the batch it took itself (each record notes the batch
-    /// generation it went into, `note_recorded`), its own shootdown covered it and there
-    /// is nothing to wait for: waiting for the other harts' unrelated batches (every
-    /// copy-on-write fault of the `faults` threads workload has one) made two harts
-    /// faulting in one address space wait for each other at every fault (perf record of
-    /// `faults threads 2 400` on 2 harts: 14% of the host time in this wait).
-    /// A wait of the deterministic scheduler's is a scheduling point.
-    pub fn wait_tlb_flushes(&self) {
-        let stolen = STOLEN.with(|s| {
-            let mut s = s.borrow_mut();
-            let i = s.iter().position(|&id| id == self.id)?;
-            Some(s.swap_remove(i))
-        });
-        if stolen.is_none() {
-            return;
-        }
-        let done = || (self.flushes_in_flight.load(Ordering::SeqCst) == 0).then_some(());
-        crate::sync::acquire_contended(done, || {
-            crate::sync::spin_until(|| done().is_some());
-        });
+        batch.flush.merge(remote);
+        batch.add_frames(&self.phys, remote_pages, Vec::new());
+        batch
     }
 
     /// [`Mm::take_tlb_batch`] for a caller that knows no hart can still use the
@@ -828,21 +805,86 @@ impl Mm {
     /// `update_mmu_cache()` after the PTE of `va` went from none to present: only the
     /// hart that drains the flush invalidates it (see [`TlbFlush::local`]).
     pub(crate) fn update_mmu_cache(&self, va: u64) {
-        self.pending.lock().flush.local.add(va, va + PAGE_SIZE);
+        self.with_gather(|g| g.flush.local.add(va, va + PAGE_SIZE));
+    }
+
+    /// `ptep_clear_flush()` (and `pmdp_huge_clear_flush()` for a huge PMD): clears the
+    /// entry at `slot`, which maps `[va, va + size)`, if it is still `pte`
+    /// (`pte_same()`: the caller holds its page-table lock) and flushes its translation
+    /// from every hart before it returns — the other harts acknowledged it, this one (in
+    /// the kernel) applies it before it goes back to user mode ([`TlbShootdown`]). The
+    /// caller may then make the PTE point to another page and free the old one at once:
+    /// no hart can still reach the old page through this PTE while another reaches the
+    /// new one (break-before-make; `wp_page_copy()`'s "Clear the pte entry and flush it
+    /// first, before updating the pte with the new entry, to keep TLBs on different CPUs
+    /// in sync"). Returns `None` if the PTE changed (nothing done), `Some(true)` if the
+    /// flush is complete, `Some(false)` if this thread has no shootdown (see
+    /// [`install_tlb_shootdown`]): the flush is then in the path's gather, and the old page
+    /// must wait there for it too.
+    pub(crate) fn ptep_clear_flush(
+        &self,
+        slot: devices::GuestPhysAddr,
+        va: u64,
+        size: u64,
+        pte: mmu::Pte,
+    ) -> Option<bool> {
+        if !self.pgtable.ptep_cmpxchg(slot, pte, mmu::Pte(0)) {
+            return None;
+        }
+        let flush = TlbFlush {
+            range: TlbFlushRange::Range {
+                start: va,
+                end: va + size,
+            },
+            local: TlbFlushRange::None,
+            icache: pgtable::pte_exec(pte),
+        };
+        let done = SHOOTDOWN.with(|s| match &*s.borrow() {
+            Some((me, s)) => {
+                s.flush_tlb_posted(*me, self.asid(), flush);
+                true
+            }
+            None => false,
+        });
+        if !done {
+            self.flush_tlb_range(va, va + size, flush.icache);
+        }
+        Some(done)
+    }
+
+    /// Carries out now, through this thread's [`TlbShootdown`], what the calling path
+    /// gathered in this address space ([`Mm::take_tlb_batch`]), then frees the frames that
+    /// waited for it: for a path that changed another process's address space — a ptrace
+    /// or `/proc/<pid>/mem` write into its text (`copy_to_user_page()` →
+    /// `flush_icache_user_page()`), GUP's faults in it — whose return to user mode
+    /// flushes only its own address space's gather. Without a shootdown installed
+    /// (unit tests) the gather stays for the path's next take.
+    pub fn flush_gather_posted(&self) {
+        SHOOTDOWN.with(|s| {
+            let Some((me, s)) = &*s.borrow() else {
+                return;
+            };
+            let batch = self.take_tlb_batch();
+            if !batch.flush.is_none() {
+                s.flush_tlb_posted(*me, self.asid(), batch.flush);
+            }
+            drop(batch);
+        });
     }
 
     /// Records that `[start, end)`'s translation changed (`flush_tlb_range`).
     pub(crate) fn flush_tlb_range(&self, start: u64, end: u64, exec: bool) {
-        let mut p = self.pending.lock();
-        p.flush.range.add(start, end);
-        p.flush.icache |= exec;
-        self.note_recorded(&p);
+        self.with_gather(|g| {
+            g.flush.range.add(start, end);
+            g.flush.icache |= exec;
+        });
     }
 
-    /// `tlb_finish_mmu()`: folds a gather into the pending flush, with the page
-    /// references and page-table pages it collected. Once harts may run this address
-    /// space (see [`Mm::set_defer_frees`]) those wait in the pending batch until the
-    /// kernel has carried out the shootdown ([`Mm::take_tlb_batch`]), as Linux frees
+    /// `tlb_finish_mmu()`: folds a gather into the calling path's batch, with the page
+    /// references and page-table pages it collected and its `tlb_flush_pending` count.
+    /// Once harts may run this address space (see [`Mm::set_defer_frees`]) the frames
+    /// wait in the batch until the path has carried out the shootdown
+    /// ([`Mm::take_tlb_batch`]), as Linux frees
     /// only after `tlb_flush_mmu_tlbonly()`: a hart must not reach, through a translation
     /// it still caches, a frame that was freed and reused. Before that (an address space
     /// being built, a unit test) they are released at once. Large folios left partially
@@ -850,23 +892,38 @@ impl Mm {
     /// [`PageAlloc::deferred_split_scan`]; Linux runs it from a shrinker under memory
     /// pressure, this kernel at once).
     pub(crate) fn tlb_finish_mmu(&self, tlb: MmuGather) {
-        let mut p = self.pending.lock();
-        if tlb.freed_tables {
-            p.flush.range = TlbFlushRange::All;
-        } else if tlb.start < tlb.end {
-            p.flush.range.add(tlb.start, tlb.end);
+        let defer = self.defer_frees.load(Ordering::Acquire);
+        let MmuGather {
+            start,
+            end,
+            freed_tables,
+            exec,
+            pages,
+            tables,
+            flush_pending,
+        } = tlb;
+        let frames = self.with_gather(|g| {
+            if freed_tables {
+                g.flush.range = TlbFlushRange::All;
+            } else {
+                g.flush.range.add(start, end);
+            }
+            g.flush.icache |= exec;
+            if flush_pending {
+                g.gathers += 1;
+                g.flush_pending
+                    .get_or_insert_with(|| Arc::clone(&self.tlb_flush_pending));
+            }
+            if defer {
+                g.add_frames(&self.phys, pages, tables);
+                None
+            } else {
+                Some((pages, tables))
+            }
+        });
+        if let Some((pages, tables)) = frames {
+            free_batch(&self.phys, pages, tables);
         }
-        p.flush.icache |= tlb.exec;
-        if p.flush.needs_shootdown() {
-            self.note_recorded(&p);
-        }
-        if self.defer_frees.load(Ordering::Acquire) {
-            p.pages.extend(tlb.pages);
-            p.tables.extend(tlb.tables);
-            return;
-        }
-        drop(p);
-        free_batch(&self.phys, tlb.pages, tlb.tables);
     }
 
     /// `exit_mmap()` (reached from `mmput()` when the last user of the address space
@@ -928,7 +985,7 @@ impl Mm {
             })
             .map(|v| (v.start, v.end))
             .collect();
-        let mut tlb = MmuGather::default();
+        let mut tlb = self.tlb_gather_mmu();
         let reaped = ranges
             .into_iter()
             .map(|(start, end)| self.pgtable.zap_pte_range(start, end, &mut tlb))
@@ -980,7 +1037,7 @@ impl Mm {
         self.dead = true;
         // Files must not reach the page table any more once it is freed.
         self.rmap.kill();
-        let mut tlb = MmuGather::default();
+        let mut tlb = self.tlb_gather_mmu();
         self.pgtable.destroy(&mut tlb);
         self.vmas = VmaTree::new();
         self.tlb_finish_mmu(tlb);
@@ -999,26 +1056,50 @@ impl Drop for Mm {
 }
 
 thread_local! {
-    /// Per address space ([`Mm::id`]) in whose pending batch this thread recorded
-    /// maintenance since it last took a batch of it: the batch generation of its first
-    /// such record ([`Mm::wait_tlb_flushes`]).
-    static RECORDED: std::cell::RefCell<Vec<(u64, u64)>> =
+    /// The kernel path's gathers, one per address space ([`Mm::id`]) it recorded
+    /// maintenance in since it last took it ([`Mm::take_tlb_batch`]): Linux's
+    /// on-stack `struct mmu_gather` plus the fault path's own flushes. A hart thread runs
+    /// one kernel path at a time. What a thread leaves at its exit is freed then (the
+    /// batch's drop).
+    static GATHER: std::cell::RefCell<Vec<(u64, TlbBatch)>> =
         const { std::cell::RefCell::new(Vec::new()) };
-    /// Address spaces whose batch this thread took after another thread had taken what
-    /// it recorded: its next [`Mm::wait_tlb_flushes`] of that address space waits.
-    static STOLEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The hart this thread runs and the harts' shootdown ([`install_tlb_shootdown`]).
+    static SHOOTDOWN: std::cell::RefCell<Option<(usize, Arc<dyn TlbShootdown>)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// What waits in an address space for the next shootdown ([`Mm::tlb_finish_mmu`]).
-#[derive(Debug, Default)]
-struct PendingTlb {
-    /// Batches taken before this one ([`Mm::take_tlb_batch`]).
-    gen: u64,
-    flush: TlbFlush,
-    /// Page references to drop after it (`tlb_remove_page()`'s batch).
-    pages: Vec<Pfn>,
-    /// Page-table pages to free after it (`tlb_remove_table()`).
-    tables: Vec<Pfn>,
+/// The harts' TLB shootdown as the mm layer needs it where a flush must be complete
+/// before the kernel path goes on: riscv Linux's `flush_tlb_page()` (→
+/// `__flush_tlb_range()`, an IPI to every CPU of `mm_cpumask()` and the wait for each),
+/// which `ptep_clear_flush()` calls between clearing a PTE and setting it to another
+/// page. Implemented by the kernel's [`crate::smp::Smp`]; each hart thread installs it
+/// with [`install_tlb_shootdown`].
+pub trait TlbShootdown: Send + Sync {
+    /// Invalidates `flush` for `asid` on every hart that may cache it, hart `me` (the
+    /// caller's, which is out of user mode and applies it before it returns there)
+    /// included, and returns once every hart running guest code has acknowledged it:
+    /// from then on no hart translates through the entries `flush` names.
+    fn flush_tlb_posted(&self, me: usize, asid: u16, flush: TlbFlush);
+}
+
+/// Installs `shootdown` for the kernel paths of this host thread, which runs hart
+/// `me`, until the returned guard drops: each hart thread does for its run. Without one
+/// (unit tests that install none) the mm layer leaves every flush to the path's gather.
+pub fn install_tlb_shootdown(me: usize, shootdown: Arc<dyn TlbShootdown>) -> TlbShootdownInstalled {
+    SHOOTDOWN.with(|c| *c.borrow_mut() = Some((me, shootdown)));
+    TlbShootdownInstalled(std::marker::PhantomData)
+}
+
+/// This thread's [`TlbShootdown`], installed until this drops
+/// ([`install_tlb_shootdown`]).
+#[derive(Debug)]
+#[must_use = "the shootdown is removed when the guard drops"]
+pub struct TlbShootdownInstalled(std::marker::PhantomData<*const ()>);
+
+impl Drop for TlbShootdownInstalled {
+    fn drop(&mut self) {
+        SHOOTDOWN.with(|c| *c.borrow_mut() = None);
+    }
 }
 
 /// `tlb_batch_pages_flush()` + `tlb_remove_table()`'s free: drops the page references
@@ -1041,20 +1122,36 @@ fn free_batch(phys: &PhysMem, pages: Vec<Pfn>, tables: Vec<Pfn>) {
 /// `tlb_batch_pages_flush()`. Carry out [`TlbBatch::flush`] on the harts (the shootdown,
 /// acknowledged), then drop the batch or call [`TlbBatch::finish`]: that frees the
 /// frames.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[must_use = "dropping the batch frees its frames: carry out its flush first"]
 pub struct TlbBatch {
     /// What the harts must invalidate.
     pub flush: TlbFlush,
+    /// Page references to drop after it (`tlb_remove_page()`'s batch).
     pages: Vec<Pfn>,
+    /// Page-table pages to free after it (`tlb_remove_table()`).
     tables: Vec<Pfn>,
-    /// Where the frames go back to; `None` when there are none.
+    /// Where the frames go back to; `None` when there are none. Most batches (a fault's)
+    /// free nothing and leave the allocator's reference count alone, which every hart's
+    /// faults would otherwise bounce between them.
     phys: Option<Arc<PhysMem>>,
-    /// The address space's count of batches in flight, if this one is counted there.
-    in_flight: Option<Arc<AtomicU32>>,
+    /// The address space's `tlb_flush_pending`, if this batch carries counted gathers.
+    flush_pending: Option<Arc<AtomicU32>>,
+    /// Gathers ([`Mm::tlb_gather_mmu`]) counted there that end with this batch.
+    gathers: u32,
 }
 
 impl TlbBatch {
+    /// Adds frames to free after the flush.
+    fn add_frames(&mut self, phys: &Arc<PhysMem>, pages: Vec<Pfn>, tables: Vec<Pfn>) {
+        if pages.is_empty() && tables.is_empty() {
+            return;
+        }
+        self.phys.get_or_insert_with(|| Arc::clone(phys));
+        self.pages.extend(pages);
+        self.tables.extend(tables);
+    }
+
     /// Frees the frames (the flush has been carried out) and returns the flush.
     pub fn finish(self) -> TlbFlush {
         self.flush
@@ -1075,8 +1172,9 @@ impl Drop for TlbBatch {
                 std::mem::take(&mut self.tables),
             );
         }
-        if let Some(n) = self.in_flight.take() {
-            n.fetch_sub(1, Ordering::SeqCst);
+        if let Some(n) = self.flush_pending.take() {
+            // dec_tlb_flush_pending(): the shootdown of these gathers is done.
+            n.fetch_sub(self.gathers, Ordering::SeqCst);
         }
     }
 }

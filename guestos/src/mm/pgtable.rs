@@ -254,6 +254,10 @@ pub struct MmuGather {
     /// Page-table pages unlinked from their parent entry, to free once the TLBs are
     /// flushed (`tlb_remove_table()`): a hart in the middle of a walk may still read one.
     pub tables: Vec<Pfn>,
+    /// Counted in its address space's `tlb_flush_pending` (started by
+    /// `Mm::tlb_gather_mmu()`, as Linux's zappers are; the fault path's own gathers are
+    /// not, as `ptep_clear_flush()` is not).
+    pub flush_pending: bool,
 }
 
 impl MmuGather {

@@ -22,6 +22,7 @@
 //! file takes its `i_mmap` lock, then each `MmRmap`'s. Nothing here takes a file lock,
 //! and the owning `Mm` never holds its `MmRmap` lock while calling into a file.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::sync::{Mutex, MutexGuard};
@@ -83,6 +84,12 @@ struct RmapInner {
 #[derive(Debug)]
 pub struct MmRmap {
     inner: Mutex<RmapInner>,
+    /// Whether `inner` holds invalidations or pages owed to the owner: set under the lock
+    /// by the rmap operation that owes them, cleared under it by [`MmRmap::take_flush`].
+    /// The owner's every flush (each fault's) reads only this, so harts faulting in one
+    /// address space do not all write the lock's cache line when no file operation
+    /// touched it.
+    owed: AtomicBool,
 }
 
 impl MmRmap {
@@ -95,6 +102,7 @@ impl MmRmap {
                 flush: TlbFlush::default(),
                 pages: Vec::new(),
             }),
+            owed: AtomicBool::new(false),
         }
     }
 
@@ -128,7 +136,11 @@ impl MmRmap {
     /// Takes the invalidation rmap operations left for the owner, and the page
     /// references to drop once it is carried out.
     pub(crate) fn take_flush(&self) -> (TlbFlush, Vec<Pfn>) {
+        if !self.owed.load(Ordering::Acquire) {
+            return (TlbFlush::default(), Vec::new());
+        }
         let mut g = self.lock();
+        self.owed.store(false, Ordering::Relaxed);
         (std::mem::take(&mut g.flush), std::mem::take(&mut g.pages))
     }
 
@@ -170,6 +182,7 @@ impl MmRmap {
         g.flush.icache |= tlb.exec;
         // Freed with the owner's flush (Mm::take_tlb_batch): another hart may run it.
         g.pages.extend(tlb.pages);
+        self.note_owed(g);
         zapped
     }
 
@@ -193,7 +206,15 @@ impl MmRmap {
         if tlb.start < tlb.end {
             g.flush.range.add(tlb.start, tlb.end);
         }
+        self.note_owed(g);
         cleaned
+    }
+
+    /// Publishes that `g` (this handle's locked state) owes the owner something.
+    fn note_owed(&self, g: &RmapInner) {
+        if !g.flush.is_none() || !g.pages.is_empty() {
+            self.owed.store(true, Ordering::Release);
+        }
     }
 }
 

@@ -13,7 +13,14 @@
 //!   fork has just shared.
 //! - Threads of one address space faulting and zapping at once under the read side of
 //!   its `mmap_lock` (the kernel's user-fault path and `madvise(MADV_DONTNEED)`): every
-//!   page holds what its thread wrote, every fault is counted, every frame comes back.
+//!   page holds what its thread wrote, every fault is counted, every frame comes back —
+//!   also when one thread zaps the very pages the other faults in, each path taking only
+//!   its own gather; and a zapper that finds the PTEs already cleared by another whose
+//!   shootdown is pending flushes the whole address space (`mm_tlb_flush_nested()`).
+//! - A COW break with another hart still translating the shared page: that hart drops
+//!   the old translation before the new PTE is set, and before the fault returns
+//!   (`wp_page_copy()`'s `ptep_clear_flush()`; the stress guest's seed 131); and a write
+//!   into another process's text flushes the icaches before it returns.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -21,7 +28,7 @@ use mmu::{AdScheme, SatpMode};
 
 use super::mmap::MAP_FIXED;
 use super::page_alloc::PageFlags;
-use super::test_support::{clean, hart_write, setup_mm, ANON, P, RW};
+use super::test_support::{clean, hart, hart_read, hart_write, setup_mm, ANON, P, RW};
 use super::*;
 
 const PAGES: u64 = 64;
@@ -232,4 +239,252 @@ fn threads_fault_and_zap_one_mm_at_once_under_the_read_side() {
         used_before,
         "every frame came back"
     );
+}
+
+/// One thread's write fault at `va` on the read side (the kernel's `user_fault()`: the
+/// fault, the hart's retried walk, the path's own flush and frees), retried as a hart
+/// retries when another thread zapped the page in between. Nothing is stored: the page
+/// may be zapped and freed right after the walk, which only a hart's TLB entry (and the
+/// shootdown waiting for it) would keep alive.
+fn fault_in(users: &MmUsers, va: u64) {
+    let store = mmu::AccessType::Store;
+    for _ in 0..1000 {
+        let (mm, vma) = users.lock_mm_and_find_vma(va).unwrap();
+        mm.handle_page_fault_vma(&vma, va, FaultFlags::for_user_access(store))
+            .unwrap();
+        let walked = super::test_support::uwalk(&mm, va, store);
+        drop(mm.take_tlb_batch());
+        if walked.is_ok() {
+            return;
+        }
+    }
+    panic!("the fault at {va:#x} never got through");
+}
+
+/// Sets its flag when dropped: a thread that ends, or panics, tells the others to stop.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+#[test]
+fn one_threads_zap_races_anothers_faults_on_the_same_pages() {
+    // The faulter installs pages the zapper takes away again, on the same addresses; each
+    // path takes only its own gather. Frames the zapper unmapped stay allocated until its
+    // own batch is dropped (its shootdown), and at the end every frame is back.
+    const ROUNDS: u64 = 200;
+    let phys = super::test_support::phys(32);
+    let used_before = clean(&phys).used_frames;
+    let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+    let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+    let users = MmUsers::new(mm);
+    let done = AtomicBool::new(false);
+    let zapped_frames = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        let (users, done, zapped_frames) = (&users, &done, &zapped_frames);
+        s.spawn(move || {
+            let mut round = 0;
+            while round < ROUNDS || !done.load(Ordering::Acquire) {
+                let mm = users.mmap_read_lock();
+                mm.madvise_read(base, PAGES * P, super::mmap::MADV_DONTNEED)
+                    .unwrap();
+                let batch = mm.take_tlb_batch();
+                // What this zapper unmapped is in its own batch, still allocated (the
+                // full audit is for a quiet allocator; the count is not).
+                let used = mm.phys().pages.audit().used_frames;
+                assert!(used >= used_before + batch.frames() as u64);
+                zapped_frames.fetch_add(batch.frames() as u64, Ordering::Relaxed);
+                drop(batch);
+                round += 1;
+            }
+        });
+        let _done = SetOnDrop(done);
+        for _ in 0..ROUNDS {
+            for i in 0..PAGES {
+                fault_in(users, base + i * P);
+            }
+        }
+    });
+    assert!(
+        zapped_frames.load(Ordering::Relaxed) > 0,
+        "the zapper never took a page"
+    );
+    assert_eq!(users.mmap_read_lock().stats().bad_faults, 0);
+    drop(users);
+    assert_eq!(
+        clean(&phys).used_frames,
+        used_before,
+        "every frame came back"
+    );
+}
+
+#[test]
+fn a_zapper_that_finds_the_ptes_cleared_by_another_flushes_the_whole_mm() {
+    // mm_tlb_flush_nested(): zapper A clears the PTEs and has not flushed yet; zapper B,
+    // on another thread, finds nothing to clear in the same range and must not return to
+    // user mode on A's stale translations, so its flush covers the whole address space.
+    let phys = super::test_support::phys(16);
+    let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+    let base = mm.do_mmap(0, PAGES * P, RW, ANON, None, 0).unwrap();
+    populate(&mut mm, base);
+    let users = MmUsers::new(mm);
+    drop(users.mmap_read_lock().take_tlb_batch());
+    let dontneed = |users: &MmUsers| {
+        let mm = users.mmap_read_lock();
+        mm.madvise_read(base, PAGES * P, super::mmap::MADV_DONTNEED)
+            .unwrap();
+        mm.take_tlb_batch()
+    };
+    let a = dontneed(&users);
+    assert_eq!(a.frames(), PAGES as usize, "A took the pages");
+    assert!(users.mmap_read_lock().mm_tlb_flush_pending());
+    let b = std::thread::scope(|s| s.spawn(|| dontneed(&users).finish()).join().unwrap());
+    assert_eq!(b.range, TlbFlushRange::All, "B flushes the whole mm");
+    drop(a);
+    assert!(!users.mmap_read_lock().mm_tlb_flush_pending());
+    // With no other zapper in flight, B's empty gather flushes nothing, as Linux's
+    // tlb_finish_mmu() of an empty range does not.
+    let b = std::thread::scope(|s| s.spawn(|| dontneed(&users).finish()).join().unwrap());
+    assert_eq!(b.range, TlbFlushRange::None);
+    drop(users);
+    clean(&phys);
+}
+
+/// A second hart for [`a_cow_break_flushes_the_old_translation_before_it_maps_the_copy`]:
+/// its TLB holds one translation of `va`, which a shootdown covering `va` drops; it
+/// notes the PTE it would walk at the moment it is told to flush.
+struct StaleHart {
+    phys: Arc<PhysMem>,
+    va: u64,
+    /// The PTE's guest-physical address.
+    slot: devices::GuestPhysAddr,
+    /// The frame its TLB still maps `va` to.
+    tlb: std::sync::Mutex<Option<Pfn>>,
+    /// The PTE in memory when each shootdown reached it.
+    pte_at_flush: std::sync::Mutex<Vec<u64>>,
+}
+
+impl TlbShootdown for StaleHart {
+    fn flush_tlb_posted(&self, _me: usize, _asid: u16, flush: TlbFlush) {
+        let covers = match flush.range {
+            TlbFlushRange::All => true,
+            TlbFlushRange::Range { start, end } => (start..end).contains(&self.va),
+            TlbFlushRange::None => false,
+        };
+        if covers {
+            let pte = self.phys.ram.read_u64(self.slot).unwrap();
+            self.pte_at_flush.lock().unwrap().push(pte);
+            *self.tlb.lock().unwrap() = None;
+        }
+    }
+}
+
+/// The seed-131 failure of the stress guest, forced: a page shared with a fork child,
+/// another hart of the parent still translating it to the shared frame, a write fault
+/// that breaks COW. When the fault returns, the other hart must no longer reach the old
+/// frame — else it reads the page's old contents while everything that walks the new PTE
+/// (this hart, the kernel's `process_vm_readv()` copy) writes the copy — and it must not
+/// have been able to walk the new PTE while it still held the old one: `wp_page_copy()`
+/// clears the PTE and flushes every hart before it sets the new one
+/// (`ptep_clear_flush()`). With the flush left in the fault's gather for after the
+/// fault, the stress guest's forker, moved to that hart, read zeros where
+/// `process_vm_readv()` had put the child's data.
+#[test]
+fn a_cow_break_flushes_the_old_translation_before_it_maps_the_copy() {
+    const OLD: u64 = 0x01d0_01d0;
+    const NEW: u64 = 0x0e_0e_0e_0e;
+    let (phys, mut mm) = setup_mm(16, SatpMode::Sv39, AdScheme::Svadu, 1);
+    let va = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    hart_write(&mut mm, va, OLD);
+    let child = mm.dup_mmap(2).unwrap();
+    let _ = mm.take_tlb_flush();
+    let slot = mm.page_table().follow_pte(va).unwrap();
+    assert!(
+        !pgtable::pte_write(slot.pte),
+        "fork write-protected the page"
+    );
+    let other = Arc::new(StaleHart {
+        phys: Arc::clone(&phys),
+        va,
+        slot: slot.addr,
+        tlb: std::sync::Mutex::new(Some(pgtable::pte_pfn(slot.pte))),
+        pte_at_flush: std::sync::Mutex::new(Vec::new()),
+    });
+    let installed = install_tlb_shootdown(0, Arc::clone(&other) as _);
+
+    hart_write(&mut mm, va, NEW);
+
+    assert_eq!(
+        *other.tlb.lock().unwrap(),
+        None,
+        "after the COW fault another hart still translates the page to the shared frame"
+    );
+    let seen = other.pte_at_flush.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|&pte| pte == 0),
+        "a hart was told to drop the old translation only after the new PTE was \
+         visible (PTEs at the flush: {seen:x?}): break before make"
+    );
+    // What the other hart reads now, through a fresh walk: the copy and what was
+    // written to it; the child still has the old contents.
+    let pa = hart(&mut mm, va, mmu::AccessType::Load).unwrap();
+    assert_eq!(phys.ram.read_u64(pa).unwrap(), NEW);
+    let mut child = child;
+    assert_eq!(hart_read(&mut child, va), OLD);
+    drop(installed);
+    let _ = mm.take_tlb_flush();
+    let _ = child.take_tlb_flush();
+    drop(child);
+    drop(mm);
+    clean(&phys);
+}
+
+/// The shootdowns a kernel path carried out, for tests that check what reached the harts
+/// before the path returned.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<TlbFlush>>);
+
+impl TlbShootdown for Recorder {
+    fn flush_tlb_posted(&self, _me: usize, _asid: u16, flush: TlbFlush) {
+        self.0.lock().unwrap().push(flush);
+    }
+}
+
+/// A `/proc/<pid>/mem` or ptrace write into another process's text reaches that
+/// process's harts before it returns (`copy_to_user_page()` → `flush_icache_user_page()`):
+/// the writer's own return to user mode flushes only its own address space's gather,
+/// so an icache flush left in its gather of the target's would never reach them.
+#[test]
+fn a_remote_poke_into_text_flushes_the_icaches_before_it_returns() {
+    let (phys, mut mm) = setup_mm(16, SatpMode::Sv39, AdScheme::Svadu, 1);
+    let a = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+    hart_write(&mut mm, a, 0x1313_1313);
+    mm.mprotect(a, P, super::mmap::PROT_READ | super::mmap::PROT_EXEC)
+        .unwrap();
+    let _ = mm.take_tlb_flush();
+    let harts = Arc::new(Recorder::default());
+    let installed = install_tlb_shootdown(0, Arc::clone(&harts) as _);
+    let mut ebreak = 0x0010_0073u32.to_le_bytes();
+    let n = gup::access_remote_vm(
+        &mut mm.mmap_read_lock(),
+        a,
+        &mut ebreak,
+        FollFlags::WRITE | FollFlags::FORCE,
+    );
+    assert_eq!(n, 4);
+    let flushes = harts.0.lock().unwrap().clone();
+    assert!(
+        flushes.iter().any(|f| f.icache),
+        "the text changed but no hart's icache was flushed: {flushes:?}"
+    );
+    drop(installed);
+    assert!(
+        !mm.take_tlb_flush().needs_shootdown(),
+        "nothing left behind for the target's harts"
+    );
+    drop(mm);
+    clean(&phys);
 }

@@ -178,6 +178,8 @@ fn rw_single_vec(
             }
             let phys = std::sync::Arc::clone(guard.phys());
             let r = pin_user_pages_remote(&mut guard, pa, want, flags);
+            // What the faults gathered in the target is the target's harts' to drop.
+            guard.flush_gather_posted();
             guard.unlock();
             match r {
                 Ok(p) if !p.is_empty() => (p, phys),
