@@ -21,8 +21,8 @@
 //! # Waking
 //! A waker does not make anyone runnable: it takes the woken waiters off their bucket,
 //! marks them (`lock_ptr` cleared) and adds them to its `wake_q` ([`WakeList`]); making
-//! them runnable is `wake_up_q()`'s, which the kernel runs under its lock (the run queues
-//! are there): a waker without the kernel lock queues its `wake_q` on the kernel's
+//! them runnable is `wake_up_q()`'s, which the kernel runs under its lock (the waiter's task
+//! state is there): a waker without the kernel lock queues its `wake_q` on the kernel's
 //! lock-free wake list, as it queues a deferred `fput()`, and does not wait for the
 //! kernel lock (`kernel.rs`, `run_user`; `kernel/ttwu.rs`). The kernel completes a
 //! handed-back waiter's wait only if that [`FutexQ`] is still the one its task sleeps on

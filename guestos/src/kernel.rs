@@ -13,11 +13,18 @@
 //! `tgid`; its leader's entry stands for it (and stays, exited, while other threads
 //! run) until it is reaped.
 //!
-//! Scheduling: fair ([`sched`], after CFS): the runnable task that has had the least CPU
-//! time — user and kernel — runs next, for a time slice measured in time (modelled cycles
-//! in deterministic mode, host time in parallel mode); a woken task that deserves the CPU
-//! more than a running one preempts it, and a sleeper wakes at its deadline however busy
-//! the others are (a host-side tick kicks harts in parallel mode). Each address space has
+//! Scheduling: fair ([`sched`], after CFS), one run queue per hart (`struct rq`, each
+//! behind its own `rq->lock`): a task is enqueued when it becomes runnable — at fork on
+//! an idle or the least loaded hart, at wake-up on the hart it last ran on unless
+//! another is idle (`select_task_rq()`, [`Kernel::activate_task`]) — and dequeued when
+//! it blocks, exits or is pulled to another hart ([`Kernel::deactivate_task`]). Each
+//! hart runs the task of its own queue that has had the least CPU time — user and
+//! kernel — for a time slice measured in time (modelled cycles in deterministic mode,
+//! host time in parallel mode); a hart whose queue is empty pulls a waiting task from
+//! the busiest other queue before it idles (`newidle_balance()`). A woken task that
+//! deserves the CPU more than its queue's running one preempts it, and a sleeper wakes
+//! at its deadline however busy the others are (a host-side tick kicks harts in
+//! parallel mode). Each address space has
 //! its own ASID, shared by the tasks that share it, so a switch writes `satp` without
 //! flushing the TLB. A call that cannot complete (`wait4` with no
 //! zombie, a pipe read with no data) puts the task to sleep with its pc still at the
@@ -81,8 +88,9 @@
 //! | state | fields | Linux's lock |
 //! |---|---|---|
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
-//! | the run queues and the scheduler's books: who runs on which hart, runtimes, slices, the deterministic scheduler's generator (which harts are idle is atomic flags, [`IdleHarts`], set by each hart without the lock) | `on_hart`, `fair`, `slice_left`, `sched_rng` | per-CPU `rq->lock` |
-//! | the wake list's receiving end: what harts without the kernel lock queued (woken futex waiters, deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel` | `ttwu` | `rq->lock` for `sched_ttwu_pending()`; `rq->wake_list` is an `llist` |
+//! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches), and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock) | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
+//! | a task's place in the scheduler while it is not running: the queue each runnable task is on, and a sleeping task's entity (vruntime, runtime, the hart it last ran on), read and written with its state in the task table by `try_to_wake_up()`/`block()`; the thread groups' CPU time | `task_cpu`, `sleepers`, `fair` | `p->pi_lock` with the task's `rq->lock`; `siglock` |
+//! | the wake list's receiving end: what harts without the kernel lock queued (woken futex waiters, deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. A woken waiter's wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table — before it is enqueued, so its wake-up still needs the kernel lock | `ttwu` | `p->pi_lock` for the state; `rq->wake_list` is an `llist` |
 //! | timers: sleepers' deadlines, interval timers, the virtual clock | `timers`, `itimers`, `vclock_cycles` | hrtimer base locks, `siglock` for itimers |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
 //! | wait queues and sleeping calls: who sleeps on which file, the woken not yet runnable, the continuation of a sleeping `read`/`write`/`ppoll`, calls stopped at a scheduling point | `io_waits`, `wake_q`, `blocked_calls`, `resume` | each `wait_queue_head_t`'s lock; the task's own stack |
@@ -235,7 +243,15 @@ struct Kernel<'m> {
     this: usize,
     /// Per hart: the task (tid) whose registers are live in it, if any.
     on_hart: Vec<Option<u32>>,
-    /// The fair scheduler's books: runtimes, slices, preemption ([`sched`]).
+    /// The harts' run queues ([`sched::Rqs`]), each behind its own lock (`rq->lock`):
+    /// reached without the kernel lock too.
+    rqs: Arc<sched::Rqs>,
+    /// The queue each runnable task is on (`task_cpu()` of a task with `on_rq`).
+    task_cpu: BTreeMap<u32, usize>,
+    /// The sched entity of each sleeping task (`p->se` of a task off its queue), with
+    /// the hart it last ran on: its next wake-up's placement.
+    sleepers: BTreeMap<u32, sched::Sleeper>,
+    /// The thread groups' CPU time and the scheduler's clock ([`sched::Fair`]).
     fair: sched::Fair,
     /// Per hart: instructions the running thread may retire before its hart comes back
     /// to the kernel lock (its quantum; the time slice is [`Kernel::fair`]'s).
@@ -310,6 +326,11 @@ impl IdleHarts {
             .enumerate()
             .filter(|(_, f)| f.load(Ordering::SeqCst))
             .map(|(h, _)| h)
+    }
+
+    /// Whether hart `hart` waits for work (`idle_cpu()`).
+    fn is_idle(&self, hart: usize) -> bool {
+        self.0.get(hart).is_some_and(|f| f.load(Ordering::SeqCst))
     }
 
     /// Whether any hart waits for work.
@@ -762,21 +783,21 @@ pub fn run(
     let deterministic = config.sched == SchedMode::Deterministic;
     let idle = Arc::new(IdleHarts::new(nharts));
     let (ttwu_queue, ttwu_pending) = ttwu::wake_list();
-    let k = Kernel {
+    let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
         tasks: BTreeMap::from([(INIT_PID, init)]),
         smp: &smp,
         this: 0,
         on_hart: vec![None; nharts],
-        fair: sched::Fair::new(
-            nharts,
-            if deterministic {
-                sched::SchedClock::Cycles
-            } else {
-                sched::SchedClock::Host(Instant::now())
-            },
-        ),
+        rqs: Arc::new(sched::Rqs::new(nharts)),
+        task_cpu: BTreeMap::new(),
+        sleepers: BTreeMap::new(),
+        fair: sched::Fair::new(if deterministic {
+            sched::SchedClock::Cycles
+        } else {
+            sched::SchedClock::Host(Instant::now())
+        }),
         slice_left: vec![0; nharts],
         idle: Arc::clone(&idle),
         finished: None,
@@ -797,6 +818,8 @@ pub fn run(
         sched_rng: deterministic.then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
         stats: KernelStats::default(),
     };
+    // The first task: on hart 0's queue (`wake_up_new_task()` of init).
+    k.activate_task(INIT_PID);
     let machine = Machine {
         kernel: CondvarMutex::new(k),
         ttwu: ttwu_queue,
@@ -1230,35 +1253,35 @@ impl Kernel<'_> {
             _ => budget,
         };
         self.fire_timers(hart);
+        // Tasks a file's wait queue woke are enqueued (`wake_up_q()`).
+        self.wake_up_q();
         let this = self.this;
         // update_curr(): the time since the last scheduling point, user and kernel, is
         // the running task's (and its process's CPU time, which may fire its timers).
         let now = self.fair.now(hart.stats().cycles);
-        if let Some(tgid) = self.fair.update_curr(this, now) {
-            self.fire_itimers_cputime(hart, tgid);
+        let charged = self.rqs.cpu_rq(this).lock().update_curr(now);
+        if let Some(c) = charged {
+            self.fair.charge(c);
+            self.fire_itimers_cputime(hart, c.tgid);
         }
-        let runnable = self.runnable();
         // The running task keeps the hart until its time slice is used up, a wake-up
         // preempts it or it blocks (deterministic mode draws at every scheduling point).
         let keep = self.cur().filter(|&tid| {
+            let rq = self.rqs.cpu_rq(this).lock();
             self.sched_rng.is_none()
-                && self.fair.curr(this) == Some(tid)
-                && !self.fair.need_resched(this)
-                && self.fair.slice_left_ns(this, now) > 0
-                && runnable.contains(&tid)
+                && rq.curr() == Some(tid)
+                && !rq.need_resched()
+                && rq.slice_left_ns(now) > 0
         });
         let tid = match keep {
             Some(t) => t,
             None => {
-                self.fair.put_prev(this, now);
-                let Some(next) = self.fair.pick(&runnable, self.sched_rng.as_mut()) else {
-                    // Going idle: whatever this hart last ran is saved and no longer
-                    // its own, so any hart may run it once it can run again.
+                let Some(next) = self.pick_next_task(now) else {
+                    // Going idle: whatever this hart last ran is saved; its queue is
+                    // empty, so nothing of it is left here.
                     self.switch_out(hart);
                     return None;
                 };
-                let tgid = self.group_of(next).unwrap_or(next);
-                self.fair.set_next(this, next, tgid, now);
                 next
             }
         };
@@ -1279,13 +1302,11 @@ impl Kernel<'_> {
         Some((tid, budget))
     }
 
-    /// Wakes idle harts if a task no hart runs (this one included) is runnable.
+    /// Wakes idle harts if a task waits on any run queue (placed on an idle hart's
+    /// queue by [`sched::Rqs::select_task_rq`], or on a busy one's, from which an idle
+    /// hart pulls it: [`sched::Rqs::newidle_balance`]).
     fn wake_idle_harts(&mut self, machine: &Machine<'_>) {
-        if !self.idle.any() {
-            return;
-        }
-        let mine = self.cur();
-        if self.runnable().into_iter().all(|t| Some(t) == mine) {
+        if !self.idle.any() || self.rqs.nr_waiting() == 0 {
             return;
         }
         match &machine.baton {
@@ -1300,20 +1321,107 @@ impl Kernel<'_> {
         }
     }
 
-    /// A task `tid` woke (or is new): if it deserves the CPU more than a running task
-    /// and no hart is idle to take it, that task's hart reschedules
-    /// (`check_preempt_wakeup()` → `resched_curr()`), kicked out of user mode in
-    /// parallel mode (in deterministic mode every scheduling point picks anew).
-    fn wakeup_preempt(&mut self, tid: u32) {
-        if self.idle.any() {
-            return;
+    /// `pick_next_task()` on this hart at `now` (ns): the running task goes back to the
+    /// queue (`put_prev_task()`) after a periodic balance has pulled a task from a
+    /// much busier queue ([`sched::Rqs::balance`]); then the queue's pick (seeded in
+    /// deterministic mode), or — the queue empty — one pulled from the busiest other
+    /// queue ([`sched::Rqs::newidle_balance`]), becomes the hart's task
+    /// (`set_next_entity()`). `None`: nothing to run here or anywhere waiting.
+    fn pick_next_task(&mut self, now: u64) -> Option<u32> {
+        let this = self.this;
+        if let Some(t) = self.rqs.balance(this) {
+            self.task_cpu.insert(t, this);
         }
-        let Some(h) = self.fair.check_preempt_wakeup(tid) else {
-            return;
+        let (charged, mut next) = {
+            let mut rq = self.rqs.cpu_rq(this).lock();
+            let charged = rq.put_prev(now);
+            (charged, rq.pick(self.sched_rng.as_mut()))
         };
-        if h != self.this && self.sched_rng.is_none() {
-            self.smp.kick(h);
+        if let Some(c) = charged {
+            self.fair.charge(c);
         }
+        if next.is_none() {
+            let pulled = self.rqs.newidle_balance(this)?;
+            self.task_cpu.insert(pulled, this);
+            next = self.rqs.cpu_rq(this).lock().pick(self.sched_rng.as_mut());
+        }
+        let next = next?;
+        let state = self.tasks.get(&next).map(|t| t.state);
+        if state != Some(TaskState::Runnable) {
+            // A task is on a queue exactly while it is runnable (a task live in another
+            // hart is that hart's `curr`, never in a timeline): a pick against that is
+            // a bookkeeping bug. Take it off (a sleeper keeps its entity) and pick
+            // again rather than run it.
+            debug_assert!(false, "task {next} on hart {this}'s queue is {state:?}");
+            let asleep = matches!(state, Some(TaskState::Blocked(_)));
+            self.deactivate_task(next, now, asleep);
+            return self.pick_next_task(now);
+        }
+        let tgid = self.group_of(next).unwrap_or(next);
+        self.rqs.cpu_rq(this).lock().set_next(next, tgid, now);
+        Some(next)
+    }
+
+    /// `activate_task()` for task `tid`, runnable now and on no queue (new, or woken:
+    /// its entity kept in [`Kernel::sleepers`]): placed on the hart
+    /// [`sched::Rqs::select_task_rq`] gives — the hart it last ran on unless another
+    /// is idle; a new task an idle or the least loaded hart — and, if it deserves that
+    /// hart's CPU more than the running task, the hart reschedules
+    /// (`check_preempt_wakeup()` → `resched_curr()`: kicked out of user mode in
+    /// parallel mode; in deterministic mode every scheduling point picks anew). An
+    /// idle hart is woken for it at this hart's next scheduling point or release of
+    /// the lock ([`Kernel::wake_idle_harts`]).
+    fn activate_task(&mut self, tid: u32) {
+        if self.task_cpu.contains_key(&tid) {
+            return;
+        }
+        let sleeper = self.sleepers.remove(&tid);
+        let idle = &self.idle;
+        let cpu = self
+            .rqs
+            .select_task_rq(sleeper.map(|s| s.cpu), self.this, |h| idle.is_idle(h));
+        let how = sleeper.map_or(sched::Enqueue::New, sched::Enqueue::Wakeup);
+        let preempt = self.rqs.activate(cpu, tid, how);
+        self.task_cpu.insert(tid, cpu);
+        if preempt && cpu != self.this && self.sched_rng.is_none() {
+            self.smp.kick(cpu);
+        }
+    }
+
+    /// `deactivate_task()` for task `tid`: it leaves its queue, the running task
+    /// accounted up to now on the clock of a hart at `hart_cycles` modelled cycles. A
+    /// task that goes to sleep (`sleep`) keeps its entity for its wake-up
+    /// ([`Kernel::sleepers`]); one that exits loses it.
+    fn deactivate_task(&mut self, tid: u32, hart_cycles: u64, sleep: bool) {
+        if let Some(cpu) = self.task_cpu.remove(&tid) {
+            let now = self.fair.now(hart_cycles);
+            if let Some((s, charged)) = self.rqs.deactivate(cpu, tid, now) {
+                if let Some(c) = charged {
+                    self.fair.charge(c);
+                }
+                if sleep {
+                    self.sleepers.insert(tid, s);
+                }
+            }
+        }
+        if !sleep {
+            self.sleepers.remove(&tid);
+        }
+    }
+
+    /// `try_to_wake_up()` under the kernel lock: task `tid`, asleep, becomes runnable
+    /// and is enqueued ([`Kernel::activate_task`]). Returns `false`, changing nothing,
+    /// if it was not asleep (running, runnable, a zombie, gone).
+    fn try_to_wake_up(&mut self, tid: u32) -> bool {
+        let Some(t) = self.tasks.get_mut(&tid) else {
+            return false;
+        };
+        if !matches!(t.state, TaskState::Blocked(_)) {
+            return false;
+        }
+        t.state = TaskState::Runnable;
+        self.activate_task(tid);
+        true
     }
 
     /// The earliest deadline of any timer — a sleeper's, an `ITIMER_REAL` — on
@@ -1339,11 +1447,12 @@ impl Kernel<'_> {
         let cputimer = self.on_hart[self.this]
             .and_then(|tid| self.group_of(tid))
             .is_some_and(|tgid| self.cputimers_armed(tgid));
+        let slice_left = self.rqs.cpu_rq(self.this).lock().slice_left_ns(now);
         tick.arm_slice(
             self.this,
-            to_user.then(|| self.fair.slice_left_ns(self.this, now)),
+            to_user.then_some(slice_left),
             cputimer,
-            self.fair.nr_waiting(),
+            self.rqs.nr_waiting(),
         );
         let (_, mono) = self.clock_now(hart);
         tick.arm_timer(self.next_deadline().map(|d| d.saturating_sub(mono)));
@@ -1428,10 +1537,12 @@ impl Kernel<'_> {
             if let Some(pt) = self.io_waits.remove(&tid) {
                 pt.free(tid, &self.wake_q);
             }
-            if let Some(t) = self.tasks.get_mut(&tid) {
-                if t.state == TaskState::Blocked(WaitOn::Io) {
-                    t.state = TaskState::Runnable;
-                }
+            let on_io = self
+                .tasks
+                .get(&tid)
+                .is_some_and(|t| t.state == TaskState::Blocked(WaitOn::Io));
+            if on_io {
+                self.try_to_wake_up(tid);
             }
         }
     }
@@ -1440,12 +1551,10 @@ impl Kernel<'_> {
     /// without the kernel lock queued on — the futex waiters they woke complete their
     /// waits ([`Kernel::futex_wake_up_q`]), the descriptions whose final `fput()` is
     /// the kernel's are released (a pipe end's wakes the other end's sleepers) — then,
-    /// if anything was drained, does for the woken what a scheduling point does: places
-    /// them and lets them preempt a running task ([`Kernel::runnable`],
-    /// [`Kernel::wakeup_preempt`]: the preempted hart is kicked; this one too when it
-    /// is the one and `kick_self` says it goes back to user mode without a scheduling
-    /// decision),
-    /// wakes an idle hart for them ([`Kernel::wake_idle_harts`]) and tells the tick that
+    /// if anything was drained, enqueues the woken on their harts' queues and lets them
+    /// preempt a queue's running task ([`Kernel::try_to_wake_up`]: the preempted hart
+    /// is kicked; this one too when it is the one and `kick_self` says it goes back to
+    /// user mode without a scheduling decision), wakes an idle hart for them ([`Kernel::wake_idle_harts`]) and tells the tick that
     /// tasks wait. Counts the entries, and those another hart queued. Nothing is ever
     /// queued in deterministic mode or under `--strace` (their calls all take the kernel
     /// lock), so there it does nothing.
@@ -1454,7 +1563,7 @@ impl Kernel<'_> {
         if entries.is_empty() {
             return;
         }
-        let resched = self.fair.need_resched(self.this);
+        let resched = self.rqs.cpu_rq(self.this).lock().need_resched();
         let mut woken = WakeList::new();
         for e in entries {
             self.stats.wakelist_queued += 1;
@@ -1467,13 +1576,14 @@ impl Kernel<'_> {
             }
         }
         self.futex_wake_up_q(woken);
-        self.runnable();
-        if kick_self && !resched && self.fair.need_resched(self.this) {
+        self.wake_up_q();
+        let resched_now = self.rqs.cpu_rq(self.this).lock().need_resched();
+        if kick_self && !resched && resched_now {
             self.smp.kick(self.this);
         }
         self.wake_idle_harts(machine);
         if let Some(tick) = &machine.tick {
-            tick.set_waiting(self.fair.nr_waiting());
+            tick.set_waiting(self.rqs.nr_waiting());
         }
     }
 
@@ -1485,40 +1595,6 @@ impl Kernel<'_> {
         }
         pt.arm(tid, &self.wake_q);
         self.io_waits.insert(tid, pt);
-    }
-
-    /// The runnable tasks no other hart runs, by tid, after the tasks woken by wait
-    /// queues are made runnable ([`Kernel::wake_up_q`]). The scheduler sees every task's
-    /// state: the woken are placed ([`sched::Fair::scan`]) and may preempt a running
-    /// task ([`Kernel::wakeup_preempt`]).
-    fn runnable(&mut self) -> Vec<u32> {
-        self.wake_up_q();
-        let mut runnable = Vec::new();
-        for (&tid, t) in &self.tasks {
-            if t.state == TaskState::Runnable {
-                runnable.push(tid);
-            }
-        }
-        let states = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| !matches!(t.state, TaskState::Zombie(_)))
-            .map(|(&tid, t)| (tid, t.state == TaskState::Runnable));
-        let woken = self.fair.scan(states);
-        let tasks = &self.tasks;
-        self.fair.retain_groups(|g| tasks.contains_key(&g));
-        for tid in woken {
-            self.wakeup_preempt(tid);
-        }
-        let this = self.this;
-        runnable.retain(|t| {
-            !self
-                .on_hart
-                .iter()
-                .enumerate()
-                .any(|(h, o)| h != this && *o == Some(*t))
-        });
-        runnable
     }
 
     /// Context switch on this hart: save the running task's registers, load task
@@ -1566,7 +1642,7 @@ impl Kernel<'_> {
         if matches!(t.state, TaskState::Blocked(_)) {
             t.ctx.x[10] = value;
             t.ctx.pc = t.ctx.pc.wrapping_add(4);
-            t.state = TaskState::Runnable;
+            self.try_to_wake_up(tid);
         }
     }
 
@@ -2026,7 +2102,10 @@ impl Kernel<'_> {
     /// `release_task()`: the reaped process (its leader, the last of its tasks)
     /// disappears, with its `/proc/<pid>`.
     fn release_task(&mut self, tgid: u32) {
+        self.fair.forget_group(tgid);
         for tid in self.group_tids(tgid) {
+            // A zombie is on no queue; its entity goes (nothing is left of it).
+            self.deactivate_task(tid, self.vclock_cycles, false);
             if let Some(t) = self.tasks.remove(&tid) {
                 if tid == tgid {
                     t.vfs.proc_unregister(tgid);
@@ -2043,7 +2122,8 @@ impl Kernel<'_> {
     }
 
     /// Puts task `tid` (running on this hart) to sleep on `on`, its registers saved:
-    /// none are live in the hart any more.
+    /// none are live in the hart any more, and it leaves its run queue
+    /// ([`Kernel::deactivate_task`], `DEQUEUE_SLEEP`).
     fn block(&mut self, tid: u32, on: WaitOn, hart: &mut Hart<'_>) {
         let Some(t) = self.tasks.get_mut(&tid) else {
             return;
@@ -2053,14 +2133,19 @@ impl Kernel<'_> {
         if self.cur() == Some(tid) {
             self.set_cur(None);
         }
+        self.deactivate_task(tid, hart.stats().cycles, true);
     }
 
     /// Wakes every task of thread group `tgid` sleeping on `on` (its call is re-issued).
     fn wake(&mut self, tgid: u32, on: WaitOn) {
-        for t in self.tasks.values_mut().filter(|t| t.tgid == tgid) {
-            if t.state == TaskState::Blocked(on) {
-                t.state = TaskState::Runnable;
-            }
+        let sleeping: Vec<u32> = self
+            .tasks
+            .values()
+            .filter(|t| t.tgid == tgid && t.state == TaskState::Blocked(on))
+            .map(|t| t.tid)
+            .collect();
+        for tid in sleeping {
+            self.try_to_wake_up(tid);
         }
     }
 
@@ -2154,6 +2239,8 @@ impl Kernel<'_> {
             let _ = child.vfs.proc_register(child_tid);
         }
         self.tasks.insert(child_tid, child);
+        // wake_up_new_task(): on an idle or the least loaded hart.
+        self.activate_task(child_tid);
         if vfork {
             hart.x[10] = u64::from(child_tid);
             hart.pc = hart.pc.wrapping_add(4);
@@ -2271,7 +2358,13 @@ impl Kernel<'_> {
         self.zap_other_threads(hart, tid);
         self.mm_release(tid);
         if tid != tgid {
-            // The exec'ing thread takes over the leader's identity (exchange_tids()).
+            // The exec'ing thread takes over the leader's identity (exchange_tids()),
+            // on its run queue too; the old leader, a zombie, is on none.
+            self.deactivate_task(tgid, hart.stats().cycles, false);
+            if let Some(cpu) = self.task_cpu.remove(&tid) {
+                self.rqs.rename(cpu, tid, tgid);
+                self.task_cpu.insert(tgid, cpu);
+            }
             self.tasks.remove(&tgid);
             self.forget_sleeper(tid);
             self.resume.remove(&tid);
@@ -2333,6 +2426,8 @@ impl Kernel<'_> {
             shootdown(self.smp, hart, asid, batch);
         }
         self.forget_original_parent(hart, tid);
+        // It leaves its run queue for good (do_task_dead()).
+        self.deactivate_task(tid, hart.stats().cycles, false);
         let Some(task) = self.tasks.get_mut(&tid) else {
             return;
         };
@@ -2446,6 +2541,7 @@ impl Kernel<'_> {
         if live {
             self.release_thread(hart, any, status);
         }
+        self.deactivate_task(tgid, hart.stats().cycles, false);
         let Some(leader) = self.tasks.get_mut(&tgid) else {
             return;
         };

@@ -82,6 +82,14 @@
 //!                           with no lock held (the yield point before the kernel lock)
 //!                           and under any other lock of this table (the scheduling
 //!                           point of an acquisition, a contended wait: see above).
+//!   Rq::cfs                 kernel/sched.rs: a hart's run queue (rq->lock, lock class
+//!                           rq->lock): enqueue, dequeue, pick, update_curr, the
+//!                           preemption check, a migration's detach and attach. A
+//!                           leaf: nothing is taken under it, and never two at once
+//!                           (a migration detaches under the source's and attaches
+//!                           under the destination's, one after the other). Taken
+//!                           under the kernel lock (every scheduling point, wake-up,
+//!                           block and exit today) or with no lock held.
 //!   FutexHashBucket::chain  futex.rs: a futex hash bucket's lock (hb->lock): a wait's
 //!                           queueing with the read of its word, a wake, a requeue, an
 //!                           unqueue. Taken under the kernel lock or with no lock held

@@ -9,8 +9,15 @@
 //! enqueues each task under its own lock (`sched_ttwu_pending()`).
 //!
 //! # Here
-//! The run queues are behind the kernel lock (`kernel.rs`, `Machine::lock`), so its
-//! holder plays the run queue's owner. A hart that served a `futex` wake or a `close`
+//! Each hart's run queue has its own lock (`rq->lock`, `kernel/sched.rs`'s `Rq`), and
+//! enqueueing a task there needs no kernel lock; but what a futex waiter's wake-up must
+//! do before its task is enqueued does: its wait is completed in the task table (its
+//! saved `a0` and `pc`, its state), and its timer and `futex_q` entry leave the
+//! kernel's books (`Kernel::futex_wake_up_q`, `try_to_wake_up()`, which checks the
+//! task still sleeps on that waiter). Linux's woken task finishes `futex_wait()` itself,
+//! and its state is one word of `task_struct` that `try_to_wake_up()` reads under
+//! `p->pi_lock`; here both are the kernel lock's, so its holder plays the run queue's
+//! owner for these wake-ups. A hart that served a `futex` wake or a `close`
 //! without the kernel lock (`run_user`) queues what it has for the kernel — the woken
 //! waiters (`futex_q`, which the kernel matches against the wait each task sleeps on)
 //! and the descriptions whose final `fput()` is the kernel's — on [`TtwuQueue`], then
