@@ -89,8 +89,8 @@
 //! |---|---|---|
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
 //! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches), and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock) | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
-//! | a task's place in the scheduler while it is not running: the queue each runnable task is on, and a sleeping task's entity (vruntime, runtime, the hart it last ran on), read and written with its state in the task table by `try_to_wake_up()`/`block()`; the thread groups' CPU time | `task_cpu`, `sleepers`, `fair` | `p->pi_lock` with the task's `rq->lock`; `siglock` |
-//! | the wake list's receiving end: what harts without the kernel lock queued (woken futex waiters, deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. A woken waiter's wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table — before it is enqueued, so its wake-up still needs the kernel lock | `ttwu` | `p->pi_lock` for the state; `rq->wake_list` is an `llist` |
+//! | the thread groups' CPU time (what `update_curr()` charged, for the interval timers and `times`); a task's place in the scheduler — the queue it is on, a sleeper's entity — is not here but under its hashed `p->pi_lock` ([`sched::Rqs`]) | `fair` | `siglock` |
+//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu` | `rq->wake_list` is an `llist` |
 //! | timers: sleepers' deadlines, interval timers, the virtual clock | `timers`, `itimers`, `vclock_cycles` | hrtimer base locks, `siglock` for itimers |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
 //! | wait queues and sleeping calls: who sleeps on which file, the woken not yet runnable, the continuation of a sleeping `read`/`write`/`ppoll`, calls stopped at a scheduling point | `io_waits`, `wake_q`, `blocked_calls`, `resume` | each `wait_queue_head_t`'s lock; the task's own stack |
@@ -243,14 +243,10 @@ struct Kernel<'m> {
     this: usize,
     /// Per hart: the task (tid) whose registers are live in it, if any.
     on_hart: Vec<Option<u32>>,
-    /// The harts' run queues ([`sched::Rqs`]), each behind its own lock (`rq->lock`):
-    /// reached without the kernel lock too.
+    /// The harts' run queues and each task's place among them ([`sched::Rqs`]: each
+    /// queue behind its own `rq->lock`, each task's place behind its `p->pi_lock`),
+    /// reached without the kernel lock too ([`Machine::rqs`]).
     rqs: Arc<sched::Rqs>,
-    /// The queue each runnable task is on (`task_cpu()` of a task with `on_rq`).
-    task_cpu: BTreeMap<u32, usize>,
-    /// The sched entity of each sleeping task (`p->se` of a task off its queue), with
-    /// the hart it last ran on: its next wake-up's placement.
-    sleepers: BTreeMap<u32, sched::Sleeper>,
     /// The thread groups' CPU time and the scheduler's clock ([`sched::Fair`]).
     fair: sched::Fair,
     /// Per hart: instructions the running thread may retire before its hart comes back
@@ -356,6 +352,9 @@ impl IdleHarts {
 /// The machine's kernel lock and what harts waiting for work sleep on.
 struct Machine<'m> {
     kernel: CondvarMutex<Kernel<'m>>,
+    /// The run queues ([`Kernel::rqs`]: one object), which a hart that woke futex
+    /// waiters without the kernel lock enqueues them on ([`Machine::wake_up_q`]).
+    rqs: Arc<sched::Rqs>,
     /// The wake list (`rq->wake_list`): harts that woke tasks without the kernel lock
     /// queue them here and do not wait for the lock; its holder drains the list
     /// ([`Kernel::ttwu_pending`]) before it lets the lock go ([`Machine::unlock`]).
@@ -422,18 +421,50 @@ impl<'m> Machine<'m> {
             .unlock(k, |k| k.ttwu_pending(self, true), || self.try_lock(id));
     }
 
+    /// `wake_up_q()` on hart `id` without the kernel lock, for the futex waiters a call
+    /// served there woke (`woken`, each taken off its bucket by this hart alone): each
+    /// whose task has gone to sleep ([`crate::futex::FutexQ::claim_wake`]) is enqueued
+    /// on its target hart's queue by `try_to_wake_up()` ([`sched::Rqs::try_to_wake_up`],
+    /// under the task's `p->pi_lock` and that queue's `rq->lock`); that hart is kicked
+    /// if the woken should preempt its task (`resched_curr()`, this hart too), and idle
+    /// harts are woken if it is idle. The wait itself — `a0`, the timer, the waiter — is
+    /// completed when the task next runs, under the kernel lock (`pick_next_task()`,
+    /// as futex_wait() returns after schedule()). A task not asleep yet sees the claim
+    /// when it blocks and returns at once. Counts the enqueued, and those on another
+    /// hart's queue, in `tally`.
+    fn wake_up_q(&self, smp: &Smp<'_>, id: usize, woken: WakeList, tally: &mut HartTally) {
+        for q in woken {
+            let Some(seq) = q.claim_wake() else {
+                continue;
+            };
+            let placed = self
+                .rqs
+                .try_to_wake_up(q.tid(), id, |h| self.idle.is_idle(h), Some(seq));
+            let Some((cpu, preempt)) = placed else {
+                continue;
+            };
+            tally.ttwu += 1;
+            tally.ttwu_remote += u64::from(cpu != id);
+            if self.idle.is_idle(cpu) {
+                self.work.notify_all();
+            } else if preempt {
+                smp.kick(cpu);
+            }
+        }
+        if let Some(tick) = &self.tick {
+            tick.set_waiting(self.rqs.nr_waiting());
+        }
+    }
+
     /// `ttwu_queue_wakelist()` for hart `id`, which served a call without the kernel
-    /// lock that woke futex waiters (`woken`) or took descriptions whose final `fput()`
-    /// is the kernel's (`fputs`): queues them on the wake list, then tries the kernel
-    /// lock; if it gets it, drains the list (the woken become runnable, an idle hart is
-    /// woken for them, a running task they deserve to preempt is kicked) and releases
-    /// it; if another hart holds it, that hart drains the list before it lets the lock
-    /// go. Never waits for the lock.
-    fn ttwu_queue_wakelist(&self, id: usize, woken: WakeList, fputs: Vec<Arc<OpenFile>>) {
-        let items = woken
-            .into_iter()
-            .map(ttwu::Wakeup::Futex)
-            .chain(fputs.into_iter().map(ttwu::Wakeup::Fput));
+    /// lock that took descriptions whose final `fput()` is the kernel's (`fputs`: a pipe
+    /// end's release wakes the other end's sleepers): queues them on the wake list,
+    /// then tries the kernel lock; if it gets it, drains the list (releases them, the
+    /// woken become runnable, an idle hart is woken for them, a running task they
+    /// deserve to preempt is kicked) and releases it; if another hart holds it, that
+    /// hart drains the list before it lets the lock go. Never waits for the lock.
+    fn ttwu_queue_wakelist(&self, id: usize, fputs: Vec<Arc<OpenFile>>) {
+        let items = fputs.into_iter().map(ttwu::Wakeup::Fput);
         if self.ttwu.queue(id, items) == 0 {
             return;
         }
@@ -507,11 +538,15 @@ struct HartTally {
     deferred_fput: Vec<Arc<OpenFile>>,
     /// `futex` calls served without the kernel lock (counted in `syscalls` too).
     futex_calls: u64,
-    /// Waiters the futex calls without the kernel lock woke (their `wake_q`): queued on
-    /// the wake list after the call ([`Machine::ttwu_queue_wakelist`]), or made runnable
-    /// when the hart next takes the lock if it goes there anyway
+    /// Waiters the futex calls without the kernel lock woke (their `wake_q`): enqueued
+    /// on their harts' run queues after the call, without the kernel lock
+    /// ([`Machine::wake_up_q`]); any left when the hart takes the lock are woken there
     /// ([`Kernel::futex_wake_up_q`]).
     futex_woken: WakeList,
+    /// Of those, the ones enqueued on their run queue without the kernel lock
+    /// ([`Machine::wake_up_q`]), and those on another hart's queue.
+    ttwu: u64,
+    ttwu_remote: u64,
 }
 
 /// Why a hart running a task in user mode came back to the kernel lock.
@@ -596,18 +631,22 @@ fn run_user(
                     Some(UnlockedCall::FutexSleep(sleep)) => return KernelEntry::FutexSleep(sleep),
                     Some(UnlockedCall::Served) => {}
                 }
-                // Wake-ups for the kernel go on the wake list, without waiting for the
-                // kernel lock (its holder makes them runnable) — unless the hart goes
-                // to the kernel lock anyway (slice used up, a timer armed, kicked):
-                // then they stay in the tally, for that entry to make runnable.
+                // The futex waiters the call woke go straight onto their harts' run
+                // queues, without the kernel lock.
+                if !tally.futex_woken.is_empty() {
+                    let woken = std::mem::take(&mut tally.futex_woken);
+                    machine.wake_up_q(smp, hart.hart_id(), woken, tally);
+                }
+                // Final fput()s for the kernel go on the wake list, without waiting for
+                // the kernel lock (its holder releases them) — unless the hart goes to
+                // the kernel lock anyway (slice used up, a timer armed, kicked): then
+                // they stay in the tally, for that entry to release.
                 let to_kernel = u.slice_left == 0
                     || machine.timers_armed.load(Ordering::SeqCst)
                     || smp.notified(hart.hart_id());
-                let wakes = !tally.deferred_fput.is_empty() || !tally.futex_woken.is_empty();
-                if wakes && !to_kernel {
-                    let woken = std::mem::take(&mut tally.futex_woken);
+                if !tally.deferred_fput.is_empty() && !to_kernel {
                     let fputs = std::mem::take(&mut tally.deferred_fput);
-                    machine.ttwu_queue_wakelist(hart.hart_id(), woken, fputs);
+                    machine.ttwu_queue_wakelist(hart.hart_id(), fputs);
                 }
                 if !may_resume(u, hart) {
                     return KernelEntry::Fault {
@@ -791,8 +830,6 @@ pub fn run(
         this: 0,
         on_hart: vec![None; nharts],
         rqs: Arc::new(sched::Rqs::new(nharts)),
-        task_cpu: BTreeMap::new(),
-        sleepers: BTreeMap::new(),
         fair: sched::Fair::new(if deterministic {
             sched::SchedClock::Cycles
         } else {
@@ -820,7 +857,9 @@ pub fn run(
     };
     // The first task: on hart 0's queue (`wake_up_new_task()` of init).
     k.activate_task(INIT_PID);
+    let rqs = Arc::clone(&k.rqs);
     let machine = Machine {
+        rqs,
         kernel: CondvarMutex::new(k),
         ttwu: ttwu_queue,
         work: Condvar::new(),
@@ -1329,9 +1368,7 @@ impl Kernel<'_> {
     /// (`set_next_entity()`). `None`: nothing to run here or anywhere waiting.
     fn pick_next_task(&mut self, now: u64) -> Option<u32> {
         let this = self.this;
-        if let Some(t) = self.rqs.balance(this) {
-            self.task_cpu.insert(t, this);
-        }
+        self.rqs.balance(this);
         let (charged, mut next) = {
             let mut rq = self.rqs.cpu_rq(this).lock();
             let charged = rq.put_prev(now);
@@ -1341,11 +1378,18 @@ impl Kernel<'_> {
             self.fair.charge(c);
         }
         if next.is_none() {
-            let pulled = self.rqs.newidle_balance(this)?;
-            self.task_cpu.insert(pulled, this);
+            self.rqs.newidle_balance(this)?;
             next = self.rqs.cpu_rq(this).lock().pick(self.sched_rng.as_mut());
         }
         let next = next?;
+        let state = self.tasks.get(&next).map(|t| t.state);
+        if state == Some(TaskState::Blocked(WaitOn::Futex)) {
+            // A futex waiter a hart woke without the kernel lock, enqueued by it
+            // ([`Machine::wake_up_q`]): its wait ends with 0 now that it runs again,
+            // as futex_wait() returns after schedule() — its timer and waiter go, its
+            // state is running (it is on the queue already).
+            self.complete_blocked(next, 0);
+        }
         let state = self.tasks.get(&next).map(|t| t.state);
         if state != Some(TaskState::Runnable) {
             // A task is on a queue exactly while it is runnable (a task live in another
@@ -1362,51 +1406,38 @@ impl Kernel<'_> {
         Some(next)
     }
 
-    /// `activate_task()` for task `tid`, runnable now and on no queue (new, or woken:
-    /// its entity kept in [`Kernel::sleepers`]): placed on the hart
-    /// [`sched::Rqs::select_task_rq`] gives — the hart it last ran on unless another
-    /// is idle; a new task an idle or the least loaded hart — and, if it deserves that
-    /// hart's CPU more than the running task, the hart reschedules
+    /// `activate_task()` for task `tid`, runnable now (new, or woken: its entity kept
+    /// with its place, [`sched::Rqs`]) — nothing if it is on a queue already: placed on
+    /// the hart [`sched::Rqs::select_task_rq`] gives (the hart it last ran on unless
+    /// another is idle; a new task an idle or the least loaded hart) and, if it
+    /// deserves that hart's CPU more than the running task, the hart reschedules
     /// (`check_preempt_wakeup()` → `resched_curr()`: kicked out of user mode in
     /// parallel mode; in deterministic mode every scheduling point picks anew). An
     /// idle hart is woken for it at this hart's next scheduling point or release of
     /// the lock ([`Kernel::wake_idle_harts`]).
     fn activate_task(&mut self, tid: u32) {
-        if self.task_cpu.contains_key(&tid) {
-            return;
-        }
-        let sleeper = self.sleepers.remove(&tid);
         let idle = &self.idle;
-        let cpu = self
+        let placed = self
             .rqs
-            .select_task_rq(sleeper.map(|s| s.cpu), self.this, |h| idle.is_idle(h));
-        let how = sleeper.map_or(sched::Enqueue::New, sched::Enqueue::Wakeup);
-        let preempt = self.rqs.activate(cpu, tid, how);
-        self.task_cpu.insert(tid, cpu);
-        if preempt && cpu != self.this && self.sched_rng.is_none() {
-            self.smp.kick(cpu);
+            .try_to_wake_up(tid, self.this, |h| idle.is_idle(h), None);
+        if let Some((cpu, true)) = placed {
+            if cpu != self.this && self.sched_rng.is_none() {
+                self.smp.kick(cpu);
+            }
         }
     }
 
     /// `deactivate_task()` for task `tid`: it leaves its queue, the running task
     /// accounted up to now on the clock of a hart at `hart_cycles` modelled cycles. A
-    /// task that goes to sleep (`sleep`) keeps its entity for its wake-up
-    /// ([`Kernel::sleepers`]); one that exits loses it.
-    fn deactivate_task(&mut self, tid: u32, hart_cycles: u64, sleep: bool) {
-        if let Some(cpu) = self.task_cpu.remove(&tid) {
-            let now = self.fair.now(hart_cycles);
-            if let Some((s, charged)) = self.rqs.deactivate(cpu, tid, now) {
-                if let Some(c) = charged {
-                    self.fair.charge(c);
-                }
-                if sleep {
-                    self.sleepers.insert(tid, s);
-                }
-            }
+    /// task that goes to sleep (`sleep`) keeps its entity for its wake-up; one that
+    /// exits loses it. Returns the number of the sleep ([`sched::Rqs::deactivate`]).
+    fn deactivate_task(&mut self, tid: u32, hart_cycles: u64, sleep: bool) -> u64 {
+        let now = self.fair.now(hart_cycles);
+        let (charged, seq) = self.rqs.deactivate(tid, now, sleep);
+        if let Some(c) = charged {
+            self.fair.charge(c);
         }
-        if !sleep {
-            self.sleepers.remove(&tid);
-        }
+        seq
     }
 
     /// `try_to_wake_up()` under the kernel lock: task `tid`, asleep, becomes runnable
@@ -1548,14 +1579,15 @@ impl Kernel<'_> {
     }
 
     /// `sched_ttwu_pending()`: drains the wake list ([`Machine::ttwu`]) that harts
-    /// without the kernel lock queued on — the futex waiters they woke complete their
-    /// waits ([`Kernel::futex_wake_up_q`]), the descriptions whose final `fput()` is
-    /// the kernel's are released (a pipe end's wakes the other end's sleepers) — then,
-    /// if anything was drained, enqueues the woken on their harts' queues and lets them
+    /// without the kernel lock queued on — the descriptions whose final `fput()` is the
+    /// kernel's are released (a pipe end's wakes the other end's sleepers) — then, if
+    /// anything was drained, enqueues the woken on their harts' queues and lets them
     /// preempt a queue's running task ([`Kernel::try_to_wake_up`]: the preempted hart
     /// is kicked; this one too when it is the one and `kick_self` says it goes back to
-    /// user mode without a scheduling decision), wakes an idle hart for them ([`Kernel::wake_idle_harts`]) and tells the tick that
-    /// tasks wait. Counts the entries, and those another hart queued. Nothing is ever
+    /// user mode without a scheduling decision), wakes an idle hart for them
+    /// ([`Kernel::wake_idle_harts`]) and tells the tick that tasks wait. (Futex
+    /// waiters woken without the kernel lock are enqueued by their waker:
+    /// [`Machine::wake_up_q`].) Counts the entries, and those another hart queued. Nothing is ever
     /// queued in deterministic mode or under `--strace` (their calls all take the kernel
     /// lock), so there it does nothing.
     fn ttwu_pending(&mut self, machine: &Machine<'_>, kick_self: bool) {
@@ -1564,18 +1596,15 @@ impl Kernel<'_> {
             return;
         }
         let resched = self.rqs.cpu_rq(self.this).lock().need_resched();
-        let mut woken = WakeList::new();
         for e in entries {
             self.stats.wakelist_queued += 1;
             if e.hart != self.this {
                 self.stats.wakelist_drained_remote += 1;
             }
             match e.what {
-                ttwu::Wakeup::Futex(q) => woken.push(q),
                 ttwu::Wakeup::Fput(f) => drop(f),
             }
         }
-        self.futex_wake_up_q(woken);
         self.wake_up_q();
         let resched_now = self.rqs.cpu_rq(self.this).lock().need_resched();
         if kick_self && !resched && resched_now {
@@ -1820,6 +1849,8 @@ impl Kernel<'_> {
         self.stats.kernel_events.accumulate(&t.kernel_events);
         self.stats.futex_calls += t.futex_calls;
         self.stats.unlocked_futex_calls += t.futex_calls;
+        self.stats.ttwu_unlocked += t.ttwu;
+        self.stats.ttwu_unlocked_remote += t.ttwu_remote;
         // The final fput() of what the unlocked close/dup3 took out, under the lock.
         drop(t.deferred_fput);
         // wake_up_q() of the waiters the unlocked futex calls woke.
@@ -2133,7 +2164,16 @@ impl Kernel<'_> {
         if self.cur() == Some(tid) {
             self.set_cur(None);
         }
-        self.deactivate_task(tid, hart.stats().cycles, true);
+        let seq = self.deactivate_task(tid, hart.stats().cycles, true);
+        // A futex waiter sleeps only if the waker that may have taken its waiter has
+        // not claimed the wake-up yet: from now on, that waker enqueues it, on any hart
+        // ([`Machine::wake_up_q`]); if it has, the wait returns 0 at once.
+        if on == WaitOn::Futex {
+            let parked = self.futex_q.get(&tid).is_none_or(|q| q.park(seq));
+            if !parked {
+                self.complete_blocked(tid, 0);
+            }
+        }
     }
 
     /// Wakes every task of thread group `tgid` sleeping on `on` (its call is re-issued).
@@ -2361,10 +2401,7 @@ impl Kernel<'_> {
             // The exec'ing thread takes over the leader's identity (exchange_tids()),
             // on its run queue too; the old leader, a zombie, is on none.
             self.deactivate_task(tgid, hart.stats().cycles, false);
-            if let Some(cpu) = self.task_cpu.remove(&tid) {
-                self.rqs.rename(cpu, tid, tgid);
-                self.task_cpu.insert(tgid, cpu);
-            }
+            self.rqs.rename(tid, tgid);
             self.tasks.remove(&tgid);
             self.forget_sleeper(tid);
             self.resume.remove(&tid);
@@ -2764,6 +2801,10 @@ impl Kernel<'_> {
     fn futex_wake_up_q(&mut self, woken: WakeList) {
         for q in woken {
             let tid = q.tid();
+            // Not asleep yet: its block sees the claim and returns 0 instead.
+            if q.claim_wake().is_none() {
+                continue;
+            }
             if self.futex_q.get(&tid).is_some_and(|c| Arc::ptr_eq(c, &q)) {
                 self.futex_q.remove(&tid);
                 self.complete_blocked(tid, 0);

@@ -18,8 +18,10 @@
 //! vruntime, the tid breaking ties) — with `min_vruntime` and `nr_running` (waiting and
 //! running). A task is enqueued when it becomes runnable (`wake_up_new_task()` at fork,
 //! `try_to_wake_up()` → `activate_task()`) and dequeued when it blocks, exits or is
-//! pulled to another hart (`deactivate_task()`); a sleeping task's entity is kept with
-//! the task ([`Sleeper`]), not on any queue. A hart picks only from its own queue.
+//! pulled to another hart (`deactivate_task()`); a sleeping task's entity is kept off
+//! the queues ([`Sleeper`]) under the task's `p->pi_lock`, with the number of its
+//! sleep, so that a wake-up without the kernel lock ends only the sleep it was meant
+//! for. A hart picks only from its own queue.
 //!
 //! **Virtual runtime** ([`SchedEntity::vruntime`]): every task has weight 1024 (nice 0,
 //! no `setpriority`), so it advances at the rate of real runtime. The pick
@@ -60,9 +62,12 @@
 //! its queue's running task preempts it: that hart is told to reschedule
 //! (`resched_curr()`: a kick, the IPI of `smp_send_reschedule()`).
 //!
-//! **Locks**: each queue's [`CfsRq`] is behind its own [`crate::sync::Mutex`], lock class
-//! [`crate::lockstat::RQ_LOCK`] (`rq->lock`), a leaf of the lock order: nothing is taken
-//! under it, and never two at once — a migration (`newidle_balance()`, a wake-up on
+//! **Locks**: a task's place (the queue it is on, or its sleeping entity) is under its
+//! `p->pi_lock` (hashed by tid, lock class [`crate::lockstat::PI_LOCK`]), taken before a
+//! queue's lock, as Linux's `try_to_wake_up()` takes them; each queue's [`CfsRq`] is
+//! behind its own [`crate::sync::Mutex`], lock class [`crate::lockstat::RQ_LOCK`]
+//! (`rq->lock`), a leaf of the lock order: nothing is taken under it, and never two at
+//! once — a migration (`newidle_balance()`, a wake-up on
 //! another hart's queue) detaches under the source's lock and attaches under the
 //! destination's, one after the other, as Linux's `detach_tasks()`/`attach_tasks()` do
 //! with `TASK_ON_RQ_MIGRATING` in between. `nr_running` and `min_vruntime` are mirrored
@@ -74,9 +79,14 @@
 //! (`nr_running`) instead of PELT load, pulls at most one task at a time (the leftmost,
 //! where `detach_tasks()` takes from the cache-cold tail of `cfs_tasks`), and runs at
 //! scheduling points instead of from a softirq; `select_task_rq()` has no `wake_affine()`
-//! (a woken task never follows its waker). A thread group's CPU time ([`Fair`]) is kept
-//! under the kernel lock with the thread groups it counts (Linux's `signal_struct`
-//! sums under `siglock`).
+//! (a woken task never follows its waker). `p->pi_lock` is a table of locks hashed by
+//! tid, not a field of each task (the task table is still the kernel lock's). The
+//! task's run state is still the task table's, under the kernel lock: a futex waiter
+//! woken without it is on a queue while its state still says it sleeps, and its wait is
+//! completed when it is picked (Linux's woken task runs `futex_wait()`'s tail itself; a
+//! `/proc/<pid>/stat` read in between shows `S` where Linux shows `R`). A thread group's
+//! CPU time ([`Fair`]) is kept under the kernel lock with the thread groups it counts
+//! (Linux's `signal_struct` sums under `siglock`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -456,18 +466,64 @@ impl Rq {
     }
 }
 
-/// Every hart's run queue (the per-CPU `runqueues`), shared by the harts: each queue
-/// has its own lock, and none needs the kernel lock.
+/// Where a task is in the scheduler (`p->on_rq` with `task_cpu()`, and `p->se` while it
+/// is on no queue).
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// On hart `0`'s queue (waiting or running).
+    Queued(usize),
+    /// Asleep, its entity kept here for its wake-up.
+    Sleeping(Sleeper),
+}
+
+/// A task's scheduler state under its `p->pi_lock` ([`Rqs`]'s hashed `pi` locks).
+#[derive(Debug, Clone, Copy)]
+struct TaskRq {
+    place: Place,
+    /// How many times it went to sleep: a wake-up without the kernel lock names the
+    /// sleep it ends ([`Rqs::try_to_wake_up`]), so a late one cannot end a later sleep.
+    sleeps: u64,
+}
+
+/// Locks of the task-state table per hart (`p->pi_lock`, hashed by tid).
+const PI_LOCKS_PER_HART: usize = 4;
+
+/// Every hart's run queue (the per-CPU `runqueues`), shared by the harts, and each
+/// task's place among them: each queue has its own lock (`rq->lock`), each task's place
+/// is under its hashed `p->pi_lock`, taken before a queue's lock (Linux's order), and
+/// none of it needs the kernel lock — so `try_to_wake_up()` runs on any hart, with or
+/// without it.
 #[derive(Debug)]
 pub(super) struct Rqs {
     rq: Vec<Rq>,
+    /// By tid, hashed over the locks (tid modulo their number): each task's place.
+    pi: Vec<Mutex<BTreeMap<u32, TaskRq>>>,
 }
 
 impl Rqs {
-    /// Queues for `harts` harts, all empty.
+    /// Queues for `harts` harts, all empty, and no task.
     pub(super) fn new(harts: usize) -> Self {
+        let harts = harts.max(1);
         Self {
-            rq: (0..harts.max(1)).map(|_| Rq::default()).collect(),
+            rq: (0..harts).map(|_| Rq::default()).collect(),
+            pi: (0..harts * PI_LOCKS_PER_HART)
+                .map(|_| Mutex::new(BTreeMap::new()))
+                .collect(),
+        }
+    }
+
+    /// `raw_spin_lock(&p->pi_lock)` for task `tid` (class [`crate::lockstat::PI_LOCK`]).
+    fn pi_lock(&self, tid: u32) -> MutexGuard<'_, BTreeMap<u32, TaskRq>> {
+        let m = &self.pi[tid as usize % self.pi.len()];
+        crate::lockstat::PI_LOCK.acquire(|| m.try_lock(), || m.lock())
+    }
+
+    /// The hart whose queue task `tid` is on (`task_cpu()` of a task `on_rq`), if any.
+    #[cfg(test)]
+    pub(super) fn task_cpu(&self, tid: u32) -> Option<usize> {
+        match self.pi_lock(tid).get(&tid)?.place {
+            Place::Queued(cpu) => Some(cpu),
+            Place::Sleeping(_) => None,
         }
     }
 
@@ -506,11 +562,58 @@ impl Rqs {
         }
     }
 
+    /// `try_to_wake_up()`'s enqueue, from any hart, with or without the kernel lock:
+    /// task `tid`, asleep (or new: never on a queue), joins the queue of the hart
+    /// [`Rqs::select_task_rq`] gives (`this`: the waker's hart; `idle(h)`: hart `h`
+    /// waits for work), under its `p->pi_lock` and that queue's lock
+    /// (`ttwu_do_activate()`). `sleep`: the sleep the wake-up ends (a futex waker's,
+    /// [`crate::futex::FutexQ::claim_wake`]); it is a no-op if the task has slept again
+    /// since, or is gone. Returns the hart, and whether the task should preempt that
+    /// hart's running task (`check_preempt_wakeup()`: the caller kicks the hart,
+    /// `resched_curr()`, or wakes it if idle); `None` if nothing was done — the task
+    /// is on a queue already (`ttwu_runnable()`), or not the sleeper `sleep` names.
+    pub(super) fn try_to_wake_up(
+        &self,
+        tid: u32,
+        this: usize,
+        idle: impl Fn(usize) -> bool,
+        sleep: Option<u64>,
+    ) -> Option<(usize, bool)> {
+        let mut pi = self.pi_lock(tid);
+        let (how, prev, sleeps) = match pi.get(&tid).copied() {
+            None if sleep.is_none() => (Enqueue::New, None, 0),
+            None => return None,
+            Some(TaskRq {
+                place: Place::Queued(_),
+                ..
+            }) => return None,
+            Some(TaskRq {
+                place: Place::Sleeping(s),
+                sleeps,
+            }) => {
+                if sleep.is_some_and(|n| n != sleeps) {
+                    return None;
+                }
+                (Enqueue::Wakeup(s), Some(s.cpu), sleeps)
+            }
+        };
+        let cpu = self.select_task_rq(prev, this, idle);
+        let preempt = self.activate(cpu, tid, how);
+        pi.insert(
+            tid,
+            TaskRq {
+                place: Place::Queued(cpu),
+                sleeps,
+            },
+        );
+        Some((cpu, preempt))
+    }
+
     /// `activate_task()`: task `tid` joins hart `cpu`'s queue as `how` says (a waking
     /// task's vruntime carried over from the queue it left, `migrate_task_rq_fair()`).
     /// Returns whether it should preempt that hart's running task
     /// (`check_preempt_wakeup()`; the caller kicks the hart, `resched_curr()`).
-    pub(super) fn activate(&self, cpu: usize, tid: u32, how: Enqueue) -> bool {
+    fn activate(&self, cpu: usize, tid: u32, how: Enqueue) -> bool {
         let mut rq = self.cpu_rq(cpu).lock();
         let se = match how {
             Enqueue::New => SchedEntity::default(),
@@ -537,22 +640,41 @@ impl Rqs {
         }
     }
 
-    /// `deactivate_task()`: task `tid` leaves hart `cpu`'s queue (it blocks, exits or
-    /// migrates), the running task accounted up to `now` first. Returns the entity as a
-    /// [`Sleeper`] of that hart and what was charged; `None` if it was not there.
-    pub(super) fn deactivate(
-        &self,
-        cpu: usize,
-        tid: u32,
-        now: u64,
-    ) -> Option<(Sleeper, Option<Charged>)> {
-        let (se, charged) = self.cpu_rq(cpu).lock().dequeue(tid, now)?;
-        Some((Sleeper { se, cpu }, charged))
+    /// `deactivate_task()`: task `tid` leaves its queue, the running task accounted up
+    /// to `now` first, under its `p->pi_lock` and the queue's lock. A task that goes to
+    /// sleep (`sleep`) keeps its entity for its wake-up, as a new sleep; one that exits
+    /// is forgotten. Returns what was charged, and the number of the sleep (what a
+    /// futex waiter parks with, [`crate::futex::FutexQ::park`]).
+    pub(super) fn deactivate(&self, tid: u32, now: u64, sleep: bool) -> (Option<Charged>, u64) {
+        let mut pi = self.pi_lock(tid);
+        let Some(mut t) = pi.remove(&tid) else {
+            return (None, 0);
+        };
+        let mut charged = None;
+        if let Place::Queued(cpu) = t.place {
+            let dequeued = self.cpu_rq(cpu).lock().dequeue(tid, now);
+            let se = dequeued.map_or_else(SchedEntity::default, |(se, c)| {
+                charged = c;
+                se
+            });
+            t.sleeps += 1;
+            t.place = Place::Sleeping(Sleeper { se, cpu });
+        }
+        if sleep {
+            pi.insert(tid, t);
+        }
+        (charged, t.sleeps)
     }
 
-    /// Task `old` on hart `cpu`'s queue is now called `new` (`exchange_tids()`).
-    pub(super) fn rename(&self, cpu: usize, old: u32, new: u32) {
-        self.cpu_rq(cpu).lock().rename(old, new);
+    /// Task `old` is now called `new` (`exchange_tids()`), on its queue too.
+    pub(super) fn rename(&self, old: u32, new: u32) {
+        let Some(t) = self.pi_lock(old).remove(&old) else {
+            return;
+        };
+        if let Place::Queued(cpu) = t.place {
+            self.cpu_rq(cpu).lock().rename(old, new);
+        }
+        self.pi_lock(new).insert(new, t);
     }
 
     /// Tasks waiting on any queue (runnable, not running), read without the locks.
@@ -576,14 +698,22 @@ impl Rqs {
     /// (`detach_task()` under the source's lock, then `attach_task()` under the
     /// destination's: never both at once). Returns it; `None` if `src` has none waiting.
     fn pull_one(&self, src: usize, dst: usize) -> Option<u32> {
-        let (tid, sleeper) = {
+        let &(_, tid) = self.cpu_rq(src).lock().timeline.first()?;
+        // p->pi_lock before the queue's lock; then check it is still waiting there.
+        let mut pi = self.pi_lock(tid);
+        let t = pi.get_mut(&tid)?;
+        if !matches!(t.place, Place::Queued(cpu) if cpu == src) {
+            return None;
+        }
+        let se = {
             let mut rq = self.cpu_rq(src).lock();
-            let &(_, tid) = rq.timeline.first()?;
-            // Not the running task: it is not in the timeline.
-            let (se, _) = rq.dequeue(tid, 0)?;
-            (tid, Sleeper { se, cpu: src })
+            if rq.curr() == Some(tid) {
+                return None;
+            }
+            rq.dequeue(tid, 0)?.0
         };
-        self.activate_migrated(dst, tid, sleeper);
+        self.activate_migrated(dst, tid, Sleeper { se, cpu: src });
+        t.place = Place::Queued(dst);
         Some(tid)
     }
 
@@ -804,7 +934,21 @@ mod tests {
     /// `tids` new on hart 0's queue of `rqs`.
     fn spawn(rqs: &Rqs, tids: &[u32]) {
         for &t in tids {
-            rqs.activate(0, t, Enqueue::New);
+            spawn_on(rqs, 0, t);
+        }
+    }
+
+    /// Task `tid` new on hart `hart`'s queue of `rqs` (the only idle hart).
+    fn spawn_on(rqs: &Rqs, hart: usize, tid: u32) {
+        let placed = rqs.try_to_wake_up(tid, hart, |h| h == hart, None);
+        assert_eq!(placed, Some((hart, false)));
+    }
+
+    /// Sleeping task `tid`'s entity in `rqs`.
+    fn sleeper(rqs: &Rqs, tid: u32) -> Option<Sleeper> {
+        match rqs.pi_lock(tid).get(&tid)?.place {
+            Place::Sleeping(s) => Some(s),
+            Place::Queued(_) => None,
         }
     }
 
@@ -844,15 +988,48 @@ mod tests {
         let rqs = Rqs::new(1);
         spawn(&rqs, &[1, 2]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
-        // 1 blocks after 5 ms: dequeued while running, charged, its entity handed back.
-        let (s, charged) = rqs.deactivate(0, 1, 5_000_000).unwrap();
+        // 1 blocks after 5 ms: dequeued while running, charged, its entity kept.
+        let (charged, seq) = rqs.deactivate(1, 5_000_000, true);
         assert_eq!(charged.map(|c| c.delta_ns), Some(5_000_000));
+        assert_eq!(seq, 1);
+        let s = sleeper(&rqs, 1).unwrap();
         assert_eq!(s.se.vruntime, 5_000_000);
         assert_eq!(s.cpu, 0);
+        assert_eq!(rqs.task_cpu(1), None);
         assert_eq!(rqs.cpu_rq(0).nr_running(), 1);
         assert_eq!(run_next(&rqs, 0, 5_000_000, None), Some(2));
         assert_eq!(run_next(&rqs, 0, 6_000_000, None), Some(2));
-        assert!(rqs.deactivate(0, 1, 6_000_000).is_none());
+        // Exiting while asleep: forgotten.
+        assert_eq!(rqs.deactivate(1, 6_000_000, false), (None, 1));
+        assert!(sleeper(&rqs, 1).is_none());
+    }
+
+    #[test]
+    fn a_wake_up_names_the_sleep_it_ends() {
+        let rqs = Rqs::new(2);
+        spawn(&rqs, &[1]);
+        assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
+        let (_, first) = rqs.deactivate(1, 10, true);
+        // A waker of another sleep number does nothing; the right one enqueues it on
+        // the idle hart 1 (hart 0 busy), and a second wake-up finds it queued.
+        assert_eq!(rqs.try_to_wake_up(1, 0, |h| h == 1, Some(first + 1)), None);
+        assert_eq!(
+            rqs.try_to_wake_up(1, 0, |h| h == 1, Some(first)),
+            Some((1, false))
+        );
+        assert_eq!(rqs.task_cpu(1), Some(1));
+        assert_eq!(rqs.try_to_wake_up(1, 0, |_| false, None), None);
+        // It sleeps again: the first sleep's late waker cannot end the second.
+        assert_eq!(run_next(&rqs, 1, 20, None), Some(1));
+        let (_, second) = rqs.deactivate(1, 30, true);
+        assert_eq!(second, first + 1);
+        assert_eq!(rqs.try_to_wake_up(1, 0, |_| false, Some(first)), None);
+        assert_eq!(
+            rqs.try_to_wake_up(1, 0, |_| false, Some(second)),
+            Some((1, false))
+        );
+        // A task never seen is woken only as a new one (no sleep number).
+        assert_eq!(rqs.try_to_wake_up(9, 0, |_| false, Some(0)), None);
     }
 
     #[test]
@@ -861,9 +1038,9 @@ mod tests {
         spawn(&rqs, &[1, 2]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
         // 2 sleeps at once; 1 runs 100 ms.
-        let (s2, _) = rqs.deactivate(0, 2, 0).unwrap();
+        rqs.deactivate(2, 0, true);
         rqs.cpu_rq(0).lock().update_curr(100_000_000);
-        assert!(rqs.activate(0, 2, Enqueue::Wakeup(s2)));
+        assert_eq!(rqs.try_to_wake_up(2, 0, |_| false, None), Some((0, true)));
         let rq = rqs.cpu_rq(0).lock();
         let v2 = rq.entity(2).map(|e| e.vruntime);
         assert_eq!(v2, Some(100_000_000 - SCHED_LATENCY_NS / 2));
@@ -875,11 +1052,11 @@ mod tests {
         let rqs = Rqs::new(1);
         spawn(&rqs, &[1, 2]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
-        let (s2, _) = rqs.deactivate(0, 2, 0).unwrap();
+        rqs.deactivate(2, 0, true);
         rqs.cpu_rq(0)
             .lock()
             .update_curr(SCHED_WAKEUP_GRANULARITY_NS / 2);
-        assert!(!rqs.activate(0, 2, Enqueue::Wakeup(s2)));
+        assert_eq!(rqs.try_to_wake_up(2, 0, |_| false, None), Some((0, false)));
         assert!(!rqs.cpu_rq(0).lock().need_resched());
     }
 
@@ -887,13 +1064,14 @@ mod tests {
     fn an_idle_hart_pulls_the_leftmost_waiting_task_of_the_busiest_queue() {
         let rqs = Rqs::new(3);
         spawn(&rqs, &[1, 2]);
-        rqs.activate(1, 3, Enqueue::New);
-        rqs.activate(1, 4, Enqueue::New);
-        rqs.activate(1, 5, Enqueue::New);
+        for t in [3, 4, 5] {
+            spawn_on(&rqs, 1, t);
+        }
         assert_eq!(run_next(&rqs, 1, 0, None), Some(3));
         // Hart 1 has 2 waiting (4, 5), hart 0 has 2 waiting (1, 2): the tie goes to the
         // lower hart; the running task is never taken.
         assert_eq!(rqs.newidle_balance(2), Some(1));
+        assert_eq!(rqs.task_cpu(1), Some(2));
         assert_eq!(rqs.cpu_rq(2).nr_running(), 1);
         assert_eq!(rqs.cpu_rq(0).nr_running(), 1);
         assert_eq!(rqs.newidle_balance(2), Some(4));
@@ -913,7 +1091,7 @@ mod tests {
         rqs.cpu_rq(0).lock().update_curr(10_000_000);
         assert_eq!(run_next(&rqs, 0, 10_000_000, None), Some(2));
         // min_vruntime on hart 0 is 0 (task 2 has run nothing); task 1 is 10 ms right.
-        rqs.activate(1, 7, Enqueue::New);
+        spawn_on(&rqs, 1, 7);
         assert_eq!(run_next(&rqs, 1, 0, None), Some(7));
         rqs.cpu_rq(1).lock().update_curr(50_000_000);
         // Balance: hart 1 has 1 task, hart 0 has 2 — not two more: nothing moves.
@@ -935,11 +1113,11 @@ mod tests {
         // None idle: the previous hart.
         assert_eq!(rqs.select_task_rq(Some(2), 0, idle(&[])), 2);
         // A new task with none idle: the least loaded queue, this hart among equals.
-        rqs.activate(0, 1, Enqueue::New);
-        rqs.activate(1, 2, Enqueue::New);
-        rqs.activate(3, 3, Enqueue::New);
+        spawn_on(&rqs, 0, 1);
+        spawn_on(&rqs, 1, 2);
+        spawn_on(&rqs, 3, 3);
         assert_eq!(rqs.select_task_rq(None, 1, idle(&[])), 2);
-        rqs.activate(2, 4, Enqueue::New);
+        spawn_on(&rqs, 2, 4);
         assert_eq!(rqs.select_task_rq(None, 1, idle(&[])), 1);
         assert_eq!(rqs.select_task_rq(None, 1, idle(&[3])), 3);
     }
@@ -949,12 +1127,14 @@ mod tests {
         let rqs = Rqs::new(1);
         spawn(&rqs, &[5, 6]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(5));
-        rqs.rename(0, 5, 1);
-        rqs.rename(0, 6, 2);
+        rqs.rename(5, 1);
+        rqs.rename(6, 2);
         let rq = rqs.cpu_rq(0).lock();
         assert_eq!(rq.curr(), Some(1));
         assert_eq!(rq.pick(None), Some(2));
         assert!(rq.entity(5).is_none() && rq.entity(6).is_none());
+        drop(rq);
+        assert_eq!((rqs.task_cpu(1), rqs.task_cpu(5)), (Some(0), None));
     }
 
     #[test]
