@@ -699,6 +699,29 @@ mod tests {
     }
 
     #[test]
+    fn exactly_one_of_the_waiter_and_its_waker_ends_the_sleep() {
+        let q = |tid| FutexQ {
+            tid,
+            lock_ptr: AtomicUsize::new(UNQUEUED),
+            sleep: AtomicU64::new(0),
+        };
+        // The waker claims before the task sleeps: the task must not sleep.
+        let early = q(1);
+        assert_eq!(early.claim_wake(), None);
+        assert!(!early.park(7));
+        // The task sleeps first (sleep number 7): the waker gets it, once.
+        let late = q(2);
+        assert!(late.park(7));
+        assert_eq!(late.claim_wake(), Some(7));
+        assert_eq!(late.claim_wake(), None);
+        assert!(!late.park(8));
+        // Sleep number 0 is a sleep too.
+        let zero = q(3);
+        assert!(zero.park(0));
+        assert_eq!(zero.claim_wake(), Some(0));
+    }
+
+    #[test]
     fn decode_rules() {
         assert_eq!(
             decode_op(u64::from(FUTEX_WAIT) | FUTEX_PRIVATE_FLAG),

@@ -1383,7 +1383,8 @@ impl Kernel<'_> {
         }
         let next = next?;
         let state = self.tasks.get(&next).map(|t| t.state);
-        if state == Some(TaskState::Blocked(WaitOn::Futex)) {
+        let woken_waiter = self.futex_q.get(&next).is_some_and(|q| q.is_woken());
+        if state == Some(TaskState::Blocked(WaitOn::Futex)) && woken_waiter {
             // A futex waiter a hart woke without the kernel lock, enqueued by it
             // ([`Machine::wake_up_q`]): its wait ends with 0 now that it runs again,
             // as futex_wait() returns after schedule() — its timer and waiter go, its
