@@ -59,14 +59,17 @@
 //! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, for a
 //! `close`/`dup3` that took a pipe end or a kernel-served file out of the table (its
 //! release, which may wake the other end, runs under the kernel lock: the deferred
-//! `fput()`). A futex call that woke waiters, and a `close` with a deferred `fput()`,
-//! do not go back through the kernel lock: the hart queues what the kernel must do on
-//! the lock-free wake list ([`ttwu`], Linux's `ttwu_queue_wakelist()`), tries the
-//! kernel lock, drains the list itself if it gets it (the woken become runnable, an idle
-//! hart is woken for them, wake-up preemption decides as at a scheduling point) and
-//! goes back to user mode; if another hart holds the lock, it goes back at once and the
-//! holder drains the list before it lets the lock go, re-checking it after the release
-//! (`Machine::unlock`, the race [`ttwu`] documents). Every system call copies to and from user memory under the read side of
+//! `fput()`). A futex call that woke waiters does not go back through the kernel lock:
+//! the hart enqueues each woken task on its target hart's run queue itself
+//! (`try_to_wake_up()`, [`Machine::wake_up_q`]: the task's `pi_lock`, the queue's
+//! `rq->lock`), kicks that hart if the woken should preempt its task or wakes it if
+//! idle, and goes back to user mode; the woken task's wait is completed under the
+//! kernel lock when it next runs. A `close` with a deferred `fput()` does not either:
+//! the hart queues it on the lock-free wake list ([`ttwu`], Linux's
+//! `ttwu_queue_wakelist()`), tries the kernel lock, drains the list itself if it gets
+//! it and goes back to user mode; if another hart holds the lock, it goes back at once
+//! and the holder drains the list before it lets the lock go, re-checking it after the
+//! release (`Machine::unlock`, the race [`ttwu`] documents). Every system call copies to and from user memory under the read side of
 //! the `mmap_lock`, taken for each access ([`crate::mm::MmStruct::uaccess`]); only
 //! the calls that change the VMAs take the write side. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
@@ -432,6 +435,15 @@ impl<'m> Machine<'m> {
     /// as futex_wait() returns after schedule()). A task not asleep yet sees the claim
     /// when it blocks and returns at once. Counts the enqueued, and those on another
     /// hart's queue, in `tally`.
+    ///
+    /// An idle hart is woken through the `work` condvar without the kernel lock: if it
+    /// is in the instant between its last look and its wait (holding the lock) the
+    /// notification is lost, and the task waits for the next scheduling point of any
+    /// hart ([`Kernel::wake_idle_harts`], which notifies under the lock; the tick is
+    /// told a task waits, so this hart's slice ends with one) or the idle hart's own
+    /// recheck ([`ttwu::IDLE_RECHECK`]) — a pull by a hart whose queue empties takes it
+    /// sooner. The wake list's idle harts have the same bound ([`ttwu`], *Idle
+    /// harts*).
     fn wake_up_q(&self, smp: &Smp<'_>, id: usize, woken: WakeList, tally: &mut HartTally) {
         for q in woken {
             let Some(seq) = q.claim_wake() else {
