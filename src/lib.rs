@@ -472,6 +472,8 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("unlocked system calls", k.unlocked_syscalls),
         ("futex calls", k.futex_calls),
         ("unlocked futex calls", k.unlocked_futex_calls),
+        ("unlocked wake-ups", k.ttwu_unlocked),
+        ("unlocked wake-ups remote", k.ttwu_unlocked_remote),
         ("wake list queued", k.wakelist_queued),
         ("wake list for others", k.wakelist_drained_remote),
         ("wake list trylocks", k.wakelist_trylocks),

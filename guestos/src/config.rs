@@ -163,12 +163,18 @@ pub struct KernelStats {
     /// buckets' locks (`futex::FutexHash`; parallel mode, see `kernel.rs`): every call
     /// but a wait that sleeps (queued without the kernel lock, it blocks under it).
     pub unlocked_futex_calls: u64,
-    /// Wake-ups that harts serving calls without the kernel lock queued on the wake list
-    /// (`rq->wake_list`, `ttwu_queue_wakelist()`) instead of waiting for the lock: futex
-    /// waiters a wake took off their bucket and descriptions whose final `fput()` is the
-    /// kernel's (parallel mode; see `kernel/ttwu.rs`). Each is made runnable (or
-    /// released) by whoever holds the kernel lock next: the waker itself if its try of
-    /// the lock succeeded, otherwise the holder, before it lets the lock go.
+    /// Futex waiters that a hart serving a wake without the kernel lock enqueued on
+    /// their target hart's run queue itself (`try_to_wake_up()` under the task's
+    /// `pi_lock` and that queue's `rq->lock`; parallel mode, see `kernel/ttwu.rs`).
+    pub ttwu_unlocked: u64,
+    /// Of those, the ones enqueued on another hart's queue than the waker's.
+    pub ttwu_unlocked_remote: u64,
+    /// What harts serving calls without the kernel lock queued on the wake list
+    /// (`rq->wake_list`, `ttwu_queue_wakelist()`) instead of waiting for the lock:
+    /// descriptions whose final `fput()` is the kernel's (parallel mode; see
+    /// `kernel/ttwu.rs`). Each is released by whoever holds the kernel lock next: the
+    /// queuer itself if its try of the lock succeeded, otherwise the holder, before it
+    /// lets the lock go.
     pub wakelist_queued: u64,
     /// Of those, the ones a kernel-lock holder drained for another hart (the waker found
     /// the lock held and did not wait).

@@ -21,8 +21,8 @@
 //! # Waking
 //! A waker does not make anyone runnable: it takes the woken waiters off their bucket,
 //! marks them (`lock_ptr` cleared) and adds them to its `wake_q` ([`WakeList`]); making
-//! them runnable is `wake_up_q()`'s, which the kernel runs under its lock (the run queues
-//! are there): a waker without the kernel lock queues its `wake_q` on the kernel's
+//! them runnable is `wake_up_q()`'s, which the kernel runs under its lock (the waiter's task
+//! state is there): a waker without the kernel lock queues its `wake_q` on the kernel's
 //! lock-free wake list, as it queues a deferred `fput()`, and does not wait for the
 //! kernel lock (`kernel.rs`, `run_user`; `kernel/ttwu.rs`). The kernel completes a
 //! handed-back waiter's wait only if that [`FutexQ`] is still the one its task sleeps on
@@ -56,7 +56,7 @@
 //! is modelled). The key is taken before the bucket lock, under the `mmap_lock`'s read
 //! side (and GUP for a shared futex), which is released first.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use devices::GuestPhysAddr;
@@ -291,12 +291,43 @@ pub struct FutexQ {
     /// The index of the bucket it is queued on (`q->lock_ptr`), [`UNQUEUED`] once off
     /// it. Changed only under the lock of the bucket it names.
     lock_ptr: AtomicUsize,
+    /// Whether its task sleeps yet, for the waker that took it (the handshake of
+    /// `set_current_state()` against `try_to_wake_up()`'s read of `p->__state`): 0
+    /// while the task has not gone to sleep, `seq + 1` once it sleeps as its run
+    /// queue's sleep number `seq` ([`FutexQ::park`]), [`WAKE_CLAIMED`] once the waker
+    /// has claimed the wake-up ([`FutexQ::claim_wake`]).
+    sleep: AtomicU64,
 }
+
+/// [`FutexQ::sleep`]: the waker has claimed the wake-up.
+const WAKE_CLAIMED: u64 = u64::MAX;
 
 impl FutexQ {
     /// The waiting task's tid.
     pub fn tid(&self) -> u32 {
         self.tid
+    }
+
+    /// The task, queued on this waiter and now off its run queue as sleep number
+    /// `seq`, goes to sleep: `true`; or — the waker that took the waiter claimed the
+    /// wake-up before ([`FutexQ::claim_wake`]) — `false`, and the task must not sleep
+    /// (nobody would wake it): its wait returns 0 at once.
+    pub fn park(&self, seq: u64) -> bool {
+        let parked = seq.saturating_add(1).min(WAKE_CLAIMED - 1);
+        self.sleep
+            .compare_exchange(0, parked, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// For the waker that took this waiter off its bucket (exactly one does): claims
+    /// the wake-up. `Some(seq)`: the task sleeps as its run queue's sleep number `seq`
+    /// and the caller wakes it (`try_to_wake_up()`); `None`: it has not gone to sleep
+    /// yet, and [`FutexQ::park`] will tell it not to.
+    pub fn claim_wake(&self) -> Option<u64> {
+        match self.sleep.swap(WAKE_CLAIMED, Ordering::AcqRel) {
+            0 | WAKE_CLAIMED => None,
+            parked => Some(parked - 1),
+        }
     }
 
     /// Whether it is off its bucket: a waker took it (`futex_wake_mark()`), or the waiter
@@ -402,6 +433,7 @@ impl FutexHash {
             let q = Arc::new(FutexQ {
                 tid,
                 lock_ptr: AtomicUsize::new(idx),
+                sleep: AtomicU64::new(0),
             });
             chain.push(Queued {
                 key,
@@ -664,6 +696,29 @@ mod tests {
 
     fn k(addr: u64) -> FutexKey {
         FutexKey::Private { mm: 1, addr }
+    }
+
+    #[test]
+    fn exactly_one_of_the_waiter_and_its_waker_ends_the_sleep() {
+        let q = |tid| FutexQ {
+            tid,
+            lock_ptr: AtomicUsize::new(UNQUEUED),
+            sleep: AtomicU64::new(0),
+        };
+        // The waker claims before the task sleeps: the task must not sleep.
+        let early = q(1);
+        assert_eq!(early.claim_wake(), None);
+        assert!(!early.park(7));
+        // The task sleeps first (sleep number 7): the waker gets it, once.
+        let late = q(2);
+        assert!(late.park(7));
+        assert_eq!(late.claim_wake(), Some(7));
+        assert_eq!(late.claim_wake(), None);
+        assert!(!late.park(8));
+        // Sleep number 0 is a sleep too.
+        let zero = q(3);
+        assert!(zero.park(0));
+        assert_eq!(zero.claim_wake(), Some(0));
     }
 
     #[test]

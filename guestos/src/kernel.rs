@@ -13,11 +13,18 @@
 //! `tgid`; its leader's entry stands for it (and stays, exited, while other threads
 //! run) until it is reaped.
 //!
-//! Scheduling: fair ([`sched`], after CFS): the runnable task that has had the least CPU
-//! time — user and kernel — runs next, for a time slice measured in time (modelled cycles
-//! in deterministic mode, host time in parallel mode); a woken task that deserves the CPU
-//! more than a running one preempts it, and a sleeper wakes at its deadline however busy
-//! the others are (a host-side tick kicks harts in parallel mode). Each address space has
+//! Scheduling: fair ([`sched`], after CFS), one run queue per hart (`struct rq`, each
+//! behind its own `rq->lock`): a task is enqueued when it becomes runnable — at fork on
+//! an idle or the least loaded hart, at wake-up on the hart it last ran on unless
+//! another is idle (`select_task_rq()`, [`Kernel::activate_task`]) — and dequeued when
+//! it blocks, exits or is pulled to another hart ([`Kernel::deactivate_task`]). Each
+//! hart runs the task of its own queue that has had the least CPU time — user and
+//! kernel — for a time slice measured in time (modelled cycles in deterministic mode,
+//! host time in parallel mode); a hart whose queue is empty pulls a waiting task from
+//! the busiest other queue before it idles (`newidle_balance()`). A woken task that
+//! deserves the CPU more than its queue's running one preempts it, and a sleeper wakes
+//! at its deadline however busy the others are (a host-side tick kicks harts in
+//! parallel mode). Each address space has
 //! its own ASID, shared by the tasks that share it, so a switch writes `satp` without
 //! flushing the TLB. A call that cannot complete (`wait4` with no
 //! zombie, a pipe read with no data) puts the task to sleep with its pc still at the
@@ -52,14 +59,17 @@
 //! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, for a
 //! `close`/`dup3` that took a pipe end or a kernel-served file out of the table (its
 //! release, which may wake the other end, runs under the kernel lock: the deferred
-//! `fput()`). A futex call that woke waiters, and a `close` with a deferred `fput()`,
-//! do not go back through the kernel lock: the hart queues what the kernel must do on
-//! the lock-free wake list ([`ttwu`], Linux's `ttwu_queue_wakelist()`), tries the
-//! kernel lock, drains the list itself if it gets it (the woken become runnable, an idle
-//! hart is woken for them, wake-up preemption decides as at a scheduling point) and
-//! goes back to user mode; if another hart holds the lock, it goes back at once and the
-//! holder drains the list before it lets the lock go, re-checking it after the release
-//! (`Machine::unlock`, the race [`ttwu`] documents). Every system call copies to and from user memory under the read side of
+//! `fput()`). A futex call that woke waiters does not go back through the kernel lock:
+//! the hart enqueues each woken task on its target hart's run queue itself
+//! (`try_to_wake_up()`, [`Machine::wake_up_q`]: the task's `pi_lock`, the queue's
+//! `rq->lock`), kicks that hart if the woken should preempt its task or wakes it if
+//! idle, and goes back to user mode; the woken task's wait is completed under the
+//! kernel lock when it next runs. A `close` with a deferred `fput()` does not either:
+//! the hart queues it on the lock-free wake list ([`ttwu`], Linux's
+//! `ttwu_queue_wakelist()`), tries the kernel lock, drains the list itself if it gets
+//! it and goes back to user mode; if another hart holds the lock, it goes back at once
+//! and the holder drains the list before it lets the lock go, re-checking it after the
+//! release (`Machine::unlock`, the race [`ttwu`] documents). Every system call copies to and from user memory under the read side of
 //! the `mmap_lock`, taken for each access ([`crate::mm::MmStruct::uaccess`]); only
 //! the calls that change the VMAs take the write side. Under the kernel lock each
 //! shared part has its own lock already (`mmap_lock`, `files->file_lock`, `fs->lock`,
@@ -81,8 +91,9 @@
 //! | state | fields | Linux's lock |
 //! |---|---|---|
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
-//! | the run queues and the scheduler's books: who runs on which hart, runtimes, slices, the deterministic scheduler's generator (which harts are idle is atomic flags, [`IdleHarts`], set by each hart without the lock) | `on_hart`, `fair`, `slice_left`, `sched_rng` | per-CPU `rq->lock` |
-//! | the wake list's receiving end: what harts without the kernel lock queued (woken futex waiters, deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel` | `ttwu` | `rq->lock` for `sched_ttwu_pending()`; `rq->wake_list` is an `llist` |
+//! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches), and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock) | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
+//! | the thread groups' CPU time (what `update_curr()` charged, for the interval timers and `times`); a task's place in the scheduler — the queue it is on, a sleeper's entity — is not here but under its hashed `p->pi_lock` ([`sched::Rqs`]) | `fair` | `siglock` |
+//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu` | `rq->wake_list` is an `llist` |
 //! | timers: sleepers' deadlines, interval timers, the virtual clock | `timers`, `itimers`, `vclock_cycles` | hrtimer base locks, `siglock` for itimers |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
 //! | wait queues and sleeping calls: who sleeps on which file, the woken not yet runnable, the continuation of a sleeping `read`/`write`/`ppoll`, calls stopped at a scheduling point | `io_waits`, `wake_q`, `blocked_calls`, `resume` | each `wait_queue_head_t`'s lock; the task's own stack |
@@ -235,7 +246,11 @@ struct Kernel<'m> {
     this: usize,
     /// Per hart: the task (tid) whose registers are live in it, if any.
     on_hart: Vec<Option<u32>>,
-    /// The fair scheduler's books: runtimes, slices, preemption ([`sched`]).
+    /// The harts' run queues and each task's place among them ([`sched::Rqs`]: each
+    /// queue behind its own `rq->lock`, each task's place behind its `p->pi_lock`),
+    /// reached without the kernel lock too ([`Machine::rqs`]).
+    rqs: Arc<sched::Rqs>,
+    /// The thread groups' CPU time and the scheduler's clock ([`sched::Fair`]).
     fair: sched::Fair,
     /// Per hart: instructions the running thread may retire before its hart comes back
     /// to the kernel lock (its quantum; the time slice is [`Kernel::fair`]'s).
@@ -312,6 +327,11 @@ impl IdleHarts {
             .map(|(h, _)| h)
     }
 
+    /// Whether hart `hart` waits for work (`idle_cpu()`).
+    fn is_idle(&self, hart: usize) -> bool {
+        self.0.get(hart).is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
     /// Whether any hart waits for work.
     fn any(&self) -> bool {
         self.idle_harts().next().is_some()
@@ -335,6 +355,9 @@ impl IdleHarts {
 /// The machine's kernel lock and what harts waiting for work sleep on.
 struct Machine<'m> {
     kernel: CondvarMutex<Kernel<'m>>,
+    /// The run queues ([`Kernel::rqs`]: one object), which a hart that woke futex
+    /// waiters without the kernel lock enqueues them on ([`Machine::wake_up_q`]).
+    rqs: Arc<sched::Rqs>,
     /// The wake list (`rq->wake_list`): harts that woke tasks without the kernel lock
     /// queue them here and do not wait for the lock; its holder drains the list
     /// ([`Kernel::ttwu_pending`]) before it lets the lock go ([`Machine::unlock`]).
@@ -401,18 +424,59 @@ impl<'m> Machine<'m> {
             .unlock(k, |k| k.ttwu_pending(self, true), || self.try_lock(id));
     }
 
+    /// `wake_up_q()` on hart `id` without the kernel lock, for the futex waiters a call
+    /// served there woke (`woken`, each taken off its bucket by this hart alone): each
+    /// whose task has gone to sleep ([`crate::futex::FutexQ::claim_wake`]) is enqueued
+    /// on its target hart's queue by `try_to_wake_up()` ([`sched::Rqs::try_to_wake_up`],
+    /// under the task's `p->pi_lock` and that queue's `rq->lock`); that hart is kicked
+    /// if the woken should preempt its task (`resched_curr()`, this hart too), and idle
+    /// harts are woken if it is idle. The wait itself — `a0`, the timer, the waiter — is
+    /// completed when the task next runs, under the kernel lock (`pick_next_task()`,
+    /// as futex_wait() returns after schedule()). A task not asleep yet sees the claim
+    /// when it blocks and returns at once. Counts the enqueued, and those on another
+    /// hart's queue, in `tally`.
+    ///
+    /// An idle hart is woken through the `work` condvar without the kernel lock: if it
+    /// is in the instant between its last look and its wait (holding the lock) the
+    /// notification is lost, and the task waits for the next scheduling point of any
+    /// hart ([`Kernel::wake_idle_harts`], which notifies under the lock; the tick is
+    /// told a task waits, so this hart's slice ends with one) or the idle hart's own
+    /// recheck ([`ttwu::IDLE_RECHECK`]) — a pull by a hart whose queue empties takes it
+    /// sooner. The wake list's idle harts have the same bound ([`ttwu`], *Idle
+    /// harts*).
+    fn wake_up_q(&self, smp: &Smp, id: usize, woken: WakeList, tally: &mut HartTally) {
+        for q in woken {
+            let Some(seq) = q.claim_wake() else {
+                continue;
+            };
+            let placed = self
+                .rqs
+                .try_to_wake_up(q.tid(), id, |h| self.idle.is_idle(h), Some(seq));
+            let Some((cpu, preempt)) = placed else {
+                continue;
+            };
+            tally.ttwu += 1;
+            tally.ttwu_remote += u64::from(cpu != id);
+            if self.idle.is_idle(cpu) {
+                self.work.notify_all();
+            } else if preempt {
+                smp.kick(cpu);
+            }
+        }
+        if let Some(tick) = &self.tick {
+            tick.set_waiting(self.rqs.nr_waiting());
+        }
+    }
+
     /// `ttwu_queue_wakelist()` for hart `id`, which served a call without the kernel
-    /// lock that woke futex waiters (`woken`) or took descriptions whose final `fput()`
-    /// is the kernel's (`fputs`): queues them on the wake list, then tries the kernel
-    /// lock; if it gets it, drains the list (the woken become runnable, an idle hart is
-    /// woken for them, a running task they deserve to preempt is kicked) and releases
-    /// it; if another hart holds it, that hart drains the list before it lets the lock
-    /// go. Never waits for the lock.
-    fn ttwu_queue_wakelist(&self, id: usize, woken: WakeList, fputs: Vec<Arc<OpenFile>>) {
-        let items = woken
-            .into_iter()
-            .map(ttwu::Wakeup::Futex)
-            .chain(fputs.into_iter().map(ttwu::Wakeup::Fput));
+    /// lock that took descriptions whose final `fput()` is the kernel's (`fputs`: a pipe
+    /// end's release wakes the other end's sleepers): queues them on the wake list,
+    /// then tries the kernel lock; if it gets it, drains the list (releases them, the
+    /// woken become runnable, an idle hart is woken for them, a running task they
+    /// deserve to preempt is kicked) and releases it; if another hart holds it, that
+    /// hart drains the list before it lets the lock go. Never waits for the lock.
+    fn ttwu_queue_wakelist(&self, id: usize, fputs: Vec<Arc<OpenFile>>) {
+        let items = fputs.into_iter().map(ttwu::Wakeup::Fput);
         if self.ttwu.queue(id, items) == 0 {
             return;
         }
@@ -492,11 +556,15 @@ struct HartTally {
     deferred_fput: Vec<Arc<OpenFile>>,
     /// `futex` calls served without the kernel lock (counted in `syscalls` too).
     futex_calls: u64,
-    /// Waiters the futex calls without the kernel lock woke (their `wake_q`): queued on
-    /// the wake list after the call ([`Machine::ttwu_queue_wakelist`]), or made runnable
-    /// when the hart next takes the lock if it goes there anyway
+    /// Waiters the futex calls without the kernel lock woke (their `wake_q`): enqueued
+    /// on their harts' run queues after the call, without the kernel lock
+    /// ([`Machine::wake_up_q`]); any left when the hart takes the lock are woken there
     /// ([`Kernel::futex_wake_up_q`]).
     futex_woken: WakeList,
+    /// Of those, the ones enqueued on their run queue without the kernel lock
+    /// ([`Machine::wake_up_q`]), and those on another hart's queue.
+    ttwu: u64,
+    ttwu_remote: u64,
 }
 
 /// Why a hart running a task in user mode came back to the kernel lock.
@@ -581,18 +649,22 @@ fn run_user(
                     Some(UnlockedCall::FutexSleep(sleep)) => return KernelEntry::FutexSleep(sleep),
                     Some(UnlockedCall::Served) => {}
                 }
-                // Wake-ups for the kernel go on the wake list, without waiting for the
-                // kernel lock (its holder makes them runnable) — unless the hart goes
-                // to the kernel lock anyway (slice used up, a timer armed, kicked):
-                // then they stay in the tally, for that entry to make runnable.
+                // The futex waiters the call woke go straight onto their harts' run
+                // queues, without the kernel lock.
+                if !tally.futex_woken.is_empty() {
+                    let woken = std::mem::take(&mut tally.futex_woken);
+                    machine.wake_up_q(smp, hart.hart_id(), woken, tally);
+                }
+                // Final fput()s for the kernel go on the wake list, without waiting for
+                // the kernel lock (its holder releases them) — unless the hart goes to
+                // the kernel lock anyway (slice used up, a timer armed, kicked): then
+                // they stay in the tally, for that entry to release.
                 let to_kernel = u.slice_left == 0
                     || machine.timers_armed.load(Ordering::SeqCst)
                     || smp.notified(hart.hart_id());
-                let wakes = !tally.deferred_fput.is_empty() || !tally.futex_woken.is_empty();
-                if wakes && !to_kernel {
-                    let woken = std::mem::take(&mut tally.futex_woken);
+                if !tally.deferred_fput.is_empty() && !to_kernel {
                     let fputs = std::mem::take(&mut tally.deferred_fput);
-                    machine.ttwu_queue_wakelist(hart.hart_id(), woken, fputs);
+                    machine.ttwu_queue_wakelist(hart.hart_id(), fputs);
                 }
                 if !may_resume(u, hart) {
                     return KernelEntry::Fault {
@@ -756,21 +828,19 @@ pub fn run(
     let deterministic = config.sched == SchedMode::Deterministic;
     let idle = Arc::new(IdleHarts::new(nharts));
     let (ttwu_queue, ttwu_pending) = ttwu::wake_list();
-    let k = Kernel {
+    let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
         tasks: BTreeMap::from([(INIT_PID, init)]),
         smp: &smp,
         this: 0,
         on_hart: vec![None; nharts],
-        fair: sched::Fair::new(
-            nharts,
-            if deterministic {
-                sched::SchedClock::Cycles
-            } else {
-                sched::SchedClock::Host(Instant::now())
-            },
-        ),
+        rqs: Arc::new(sched::Rqs::new(nharts)),
+        fair: sched::Fair::new(if deterministic {
+            sched::SchedClock::Cycles
+        } else {
+            sched::SchedClock::Host(Instant::now())
+        }),
         slice_left: vec![0; nharts],
         idle: Arc::clone(&idle),
         finished: None,
@@ -791,7 +861,11 @@ pub fn run(
         sched_rng: deterministic.then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
         stats: KernelStats::default(),
     };
+    // The first task: on hart 0's queue (`wake_up_new_task()` of init).
+    k.activate_task(INIT_PID);
+    let rqs = Arc::clone(&k.rqs);
     let machine = Machine {
+        rqs,
         kernel: CondvarMutex::new(k),
         ttwu: ttwu_queue,
         work: Condvar::new(),
@@ -1239,35 +1313,35 @@ impl Kernel<'_> {
             _ => budget,
         };
         self.fire_timers(hart);
+        // Tasks a file's wait queue woke are enqueued (`wake_up_q()`).
+        self.wake_up_q();
         let this = self.this;
         // update_curr(): the time since the last scheduling point, user and kernel, is
         // the running task's (and its process's CPU time, which may fire its timers).
         let now = self.fair.now(hart.stats().cycles);
-        if let Some(tgid) = self.fair.update_curr(this, now) {
-            self.fire_itimers_cputime(hart, tgid);
+        let charged = self.rqs.cpu_rq(this).lock().update_curr(now);
+        if let Some(c) = charged {
+            self.fair.charge(c);
+            self.fire_itimers_cputime(hart, c.tgid);
         }
-        let runnable = self.runnable();
         // The running task keeps the hart until its time slice is used up, a wake-up
         // preempts it or it blocks (deterministic mode draws at every scheduling point).
         let keep = self.cur().filter(|&tid| {
+            let rq = self.rqs.cpu_rq(this).lock();
             self.sched_rng.is_none()
-                && self.fair.curr(this) == Some(tid)
-                && !self.fair.need_resched(this)
-                && self.fair.slice_left_ns(this, now) > 0
-                && runnable.contains(&tid)
+                && rq.curr() == Some(tid)
+                && !rq.need_resched()
+                && rq.slice_left_ns(now) > 0
         });
         let tid = match keep {
             Some(t) => t,
             None => {
-                self.fair.put_prev(this, now);
-                let Some(next) = self.fair.pick(&runnable, self.sched_rng.as_mut()) else {
-                    // Going idle: whatever this hart last ran is saved and no longer
-                    // its own, so any hart may run it once it can run again.
+                let Some(next) = self.pick_next_task(now) else {
+                    // Going idle: whatever this hart last ran is saved; its queue is
+                    // empty, so nothing of it is left here.
                     self.switch_out(hart);
                     return None;
                 };
-                let tgid = self.group_of(next).unwrap_or(next);
-                self.fair.set_next(this, next, tgid, now);
                 next
             }
         };
@@ -1288,13 +1362,11 @@ impl Kernel<'_> {
         Some((tid, budget))
     }
 
-    /// Wakes idle harts if a task no hart runs (this one included) is runnable.
+    /// Wakes idle harts if a task waits on any run queue (placed on an idle hart's
+    /// queue by [`sched::Rqs::select_task_rq`], or on a busy one's, from which an idle
+    /// hart pulls it: [`sched::Rqs::newidle_balance`]).
     fn wake_idle_harts(&mut self, machine: &Machine<'_>) {
-        if !self.idle.any() {
-            return;
-        }
-        let mine = self.cur();
-        if self.runnable().into_iter().all(|t| Some(t) == mine) {
+        if !self.idle.any() || self.rqs.nr_waiting() == 0 {
             return;
         }
         match &machine.baton {
@@ -1309,20 +1381,100 @@ impl Kernel<'_> {
         }
     }
 
-    /// A task `tid` woke (or is new): if it deserves the CPU more than a running task
-    /// and no hart is idle to take it, that task's hart reschedules
-    /// (`check_preempt_wakeup()` → `resched_curr()`), kicked out of user mode in
-    /// parallel mode (in deterministic mode every scheduling point picks anew).
-    fn wakeup_preempt(&mut self, tid: u32) {
-        if self.idle.any() {
-            return;
-        }
-        let Some(h) = self.fair.check_preempt_wakeup(tid) else {
-            return;
+    /// `pick_next_task()` on this hart at `now` (ns): the running task goes back to the
+    /// queue (`put_prev_task()`) after a periodic balance has pulled a task from a
+    /// much busier queue ([`sched::Rqs::balance`]); then the queue's pick (seeded in
+    /// deterministic mode), or — the queue empty — one pulled from the busiest other
+    /// queue ([`sched::Rqs::newidle_balance`]), becomes the hart's task
+    /// (`set_next_entity()`). `None`: nothing to run here or anywhere waiting.
+    fn pick_next_task(&mut self, now: u64) -> Option<u32> {
+        let this = self.this;
+        self.rqs.balance(this);
+        let (charged, mut next) = {
+            let mut rq = self.rqs.cpu_rq(this).lock();
+            let charged = rq.put_prev(now);
+            (charged, rq.pick(self.sched_rng.as_mut()))
         };
-        if h != self.this && self.sched_rng.is_none() {
-            self.smp.kick(h);
+        if let Some(c) = charged {
+            self.fair.charge(c);
         }
+        if next.is_none() {
+            self.rqs.newidle_balance(this)?;
+            next = self.rqs.cpu_rq(this).lock().pick(self.sched_rng.as_mut());
+        }
+        let next = next?;
+        let state = self.tasks.get(&next).map(|t| t.state);
+        let woken_waiter = self.futex_q.get(&next).is_some_and(|q| q.is_woken());
+        if state == Some(TaskState::Blocked(WaitOn::Futex)) && woken_waiter {
+            // A futex waiter a hart woke without the kernel lock, enqueued by it
+            // ([`Machine::wake_up_q`]): its wait ends with 0 now that it runs again,
+            // as futex_wait() returns after schedule() — its timer and waiter go, its
+            // state is running (it is on the queue already).
+            self.complete_blocked(next, 0);
+        }
+        let state = self.tasks.get(&next).map(|t| t.state);
+        if state != Some(TaskState::Runnable) {
+            // A task is on a queue exactly while it is runnable (a task live in another
+            // hart is that hart's `curr`, never in a timeline): a pick against that is
+            // a bookkeeping bug. Take it off (a sleeper keeps its entity) and pick
+            // again rather than run it.
+            debug_assert!(false, "task {next} on hart {this}'s queue is {state:?}");
+            let asleep = matches!(state, Some(TaskState::Blocked(_)));
+            self.deactivate_task(next, now, asleep);
+            return self.pick_next_task(now);
+        }
+        let tgid = self.group_of(next).unwrap_or(next);
+        self.rqs.cpu_rq(this).lock().set_next(next, tgid, now);
+        Some(next)
+    }
+
+    /// `activate_task()` for task `tid`, runnable now (new, or woken: its entity kept
+    /// with its place, [`sched::Rqs`]) — nothing if it is on a queue already: placed on
+    /// the hart [`sched::Rqs::select_task_rq`] gives (the hart it last ran on unless
+    /// another is idle; a new task an idle or the least loaded hart) and, if it
+    /// deserves that hart's CPU more than the running task, the hart reschedules
+    /// (`check_preempt_wakeup()` → `resched_curr()`: kicked out of user mode in
+    /// parallel mode; in deterministic mode every scheduling point picks anew). An
+    /// idle hart is woken for it at this hart's next scheduling point or release of
+    /// the lock ([`Kernel::wake_idle_harts`]).
+    fn activate_task(&mut self, tid: u32) {
+        let idle = &self.idle;
+        let placed = self
+            .rqs
+            .try_to_wake_up(tid, self.this, |h| idle.is_idle(h), None);
+        if let Some((cpu, true)) = placed {
+            if cpu != self.this && self.sched_rng.is_none() {
+                self.smp.kick(cpu);
+            }
+        }
+    }
+
+    /// `deactivate_task()` for task `tid`: it leaves its queue, the running task
+    /// accounted up to now on the clock of a hart at `hart_cycles` modelled cycles. A
+    /// task that goes to sleep (`sleep`) keeps its entity for its wake-up; one that
+    /// exits loses it. Returns the number of the sleep ([`sched::Rqs::deactivate`]).
+    fn deactivate_task(&mut self, tid: u32, hart_cycles: u64, sleep: bool) -> u64 {
+        let now = self.fair.now(hart_cycles);
+        let (charged, seq) = self.rqs.deactivate(tid, now, sleep);
+        if let Some(c) = charged {
+            self.fair.charge(c);
+        }
+        seq
+    }
+
+    /// `try_to_wake_up()` under the kernel lock: task `tid`, asleep, becomes runnable
+    /// and is enqueued ([`Kernel::activate_task`]). Returns `false`, changing nothing,
+    /// if it was not asleep (running, runnable, a zombie, gone).
+    fn try_to_wake_up(&mut self, tid: u32) -> bool {
+        let Some(t) = self.tasks.get_mut(&tid) else {
+            return false;
+        };
+        if !matches!(t.state, TaskState::Blocked(_)) {
+            return false;
+        }
+        t.state = TaskState::Runnable;
+        self.activate_task(tid);
+        true
     }
 
     /// The earliest deadline of any timer — a sleeper's, an `ITIMER_REAL` — on
@@ -1348,11 +1500,12 @@ impl Kernel<'_> {
         let cputimer = self.on_hart[self.this]
             .and_then(|tid| self.group_of(tid))
             .is_some_and(|tgid| self.cputimers_armed(tgid));
+        let slice_left = self.rqs.cpu_rq(self.this).lock().slice_left_ns(now);
         tick.arm_slice(
             self.this,
-            to_user.then(|| self.fair.slice_left_ns(self.this, now)),
+            to_user.then_some(slice_left),
             cputimer,
-            self.fair.nr_waiting(),
+            self.rqs.nr_waiting(),
         );
         let (_, mono) = self.clock_now(hart);
         tick.arm_timer(self.next_deadline().map(|d| d.saturating_sub(mono)));
@@ -1437,25 +1590,26 @@ impl Kernel<'_> {
             if let Some(pt) = self.io_waits.remove(&tid) {
                 pt.free(tid, &self.wake_q);
             }
-            if let Some(t) = self.tasks.get_mut(&tid) {
-                if t.state == TaskState::Blocked(WaitOn::Io) {
-                    t.state = TaskState::Runnable;
-                }
+            let on_io = self
+                .tasks
+                .get(&tid)
+                .is_some_and(|t| t.state == TaskState::Blocked(WaitOn::Io));
+            if on_io {
+                self.try_to_wake_up(tid);
             }
         }
     }
 
     /// `sched_ttwu_pending()`: drains the wake list ([`Machine::ttwu`]) that harts
-    /// without the kernel lock queued on — the futex waiters they woke complete their
-    /// waits ([`Kernel::futex_wake_up_q`]), the descriptions whose final `fput()` is
-    /// the kernel's are released (a pipe end's wakes the other end's sleepers) — then,
-    /// if anything was drained, does for the woken what a scheduling point does: places
-    /// them and lets them preempt a running task ([`Kernel::runnable`],
-    /// [`Kernel::wakeup_preempt`]: the preempted hart is kicked; this one too when it
-    /// is the one and `kick_self` says it goes back to user mode without a scheduling
-    /// decision),
-    /// wakes an idle hart for them ([`Kernel::wake_idle_harts`]) and tells the tick that
-    /// tasks wait. Counts the entries, and those another hart queued. Nothing is ever
+    /// without the kernel lock queued on — the descriptions whose final `fput()` is the
+    /// kernel's are released (a pipe end's wakes the other end's sleepers) — then, if
+    /// anything was drained, enqueues the woken on their harts' queues and lets them
+    /// preempt a queue's running task ([`Kernel::try_to_wake_up`]: the preempted hart
+    /// is kicked; this one too when it is the one and `kick_self` says it goes back to
+    /// user mode without a scheduling decision), wakes an idle hart for them
+    /// ([`Kernel::wake_idle_harts`]) and tells the tick that tasks wait. (Futex
+    /// waiters woken without the kernel lock are enqueued by their waker:
+    /// [`Machine::wake_up_q`].) Counts the entries, and those another hart queued. Nothing is ever
     /// queued in deterministic mode or under `--strace` (their calls all take the kernel
     /// lock), so there it does nothing.
     fn ttwu_pending(&mut self, machine: &Machine<'_>, kick_self: bool) {
@@ -1463,26 +1617,24 @@ impl Kernel<'_> {
         if entries.is_empty() {
             return;
         }
-        let resched = self.fair.need_resched(self.this);
-        let mut woken = WakeList::new();
+        let resched = self.rqs.cpu_rq(self.this).lock().need_resched();
         for e in entries {
             self.stats.wakelist_queued += 1;
             if e.hart != self.this {
                 self.stats.wakelist_drained_remote += 1;
             }
             match e.what {
-                ttwu::Wakeup::Futex(q) => woken.push(q),
                 ttwu::Wakeup::Fput(f) => drop(f),
             }
         }
-        self.futex_wake_up_q(woken);
-        self.runnable();
-        if kick_self && !resched && self.fair.need_resched(self.this) {
+        self.wake_up_q();
+        let resched_now = self.rqs.cpu_rq(self.this).lock().need_resched();
+        if kick_self && !resched && resched_now {
             self.smp.kick(self.this);
         }
         self.wake_idle_harts(machine);
         if let Some(tick) = &machine.tick {
-            tick.set_waiting(self.fair.nr_waiting());
+            tick.set_waiting(self.rqs.nr_waiting());
         }
     }
 
@@ -1494,40 +1646,6 @@ impl Kernel<'_> {
         }
         pt.arm(tid, &self.wake_q);
         self.io_waits.insert(tid, pt);
-    }
-
-    /// The runnable tasks no other hart runs, by tid, after the tasks woken by wait
-    /// queues are made runnable ([`Kernel::wake_up_q`]). The scheduler sees every task's
-    /// state: the woken are placed ([`sched::Fair::scan`]) and may preempt a running
-    /// task ([`Kernel::wakeup_preempt`]).
-    fn runnable(&mut self) -> Vec<u32> {
-        self.wake_up_q();
-        let mut runnable = Vec::new();
-        for (&tid, t) in &self.tasks {
-            if t.state == TaskState::Runnable {
-                runnable.push(tid);
-            }
-        }
-        let states = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| !matches!(t.state, TaskState::Zombie(_)))
-            .map(|(&tid, t)| (tid, t.state == TaskState::Runnable));
-        let woken = self.fair.scan(states);
-        let tasks = &self.tasks;
-        self.fair.retain_groups(|g| tasks.contains_key(&g));
-        for tid in woken {
-            self.wakeup_preempt(tid);
-        }
-        let this = self.this;
-        runnable.retain(|t| {
-            !self
-                .on_hart
-                .iter()
-                .enumerate()
-                .any(|(h, o)| h != this && *o == Some(*t))
-        });
-        runnable
     }
 
     /// Context switch on this hart: save the running task's registers, load task
@@ -1575,7 +1693,7 @@ impl Kernel<'_> {
         if matches!(t.state, TaskState::Blocked(_)) {
             t.ctx.x[10] = value;
             t.ctx.pc = t.ctx.pc.wrapping_add(4);
-            t.state = TaskState::Runnable;
+            self.try_to_wake_up(tid);
         }
     }
 
@@ -1753,6 +1871,8 @@ impl Kernel<'_> {
         self.stats.kernel_events.accumulate(&t.kernel_events);
         self.stats.futex_calls += t.futex_calls;
         self.stats.unlocked_futex_calls += t.futex_calls;
+        self.stats.ttwu_unlocked += t.ttwu;
+        self.stats.ttwu_unlocked_remote += t.ttwu_remote;
         // The final fput() of what the unlocked close/dup3 took out, under the lock.
         drop(t.deferred_fput);
         // wake_up_q() of the waiters the unlocked futex calls woke.
@@ -2035,7 +2155,10 @@ impl Kernel<'_> {
     /// `release_task()`: the reaped process (its leader, the last of its tasks)
     /// disappears, with its `/proc/<pid>`.
     fn release_task(&mut self, tgid: u32) {
+        self.fair.forget_group(tgid);
         for tid in self.group_tids(tgid) {
+            // A zombie is on no queue; its entity goes (nothing is left of it).
+            self.deactivate_task(tid, self.vclock_cycles, false);
             if let Some(t) = self.tasks.remove(&tid) {
                 if tid == tgid {
                     t.vfs.proc_unregister(tgid);
@@ -2052,7 +2175,8 @@ impl Kernel<'_> {
     }
 
     /// Puts task `tid` (running on this hart) to sleep on `on`, its registers saved:
-    /// none are live in the hart any more.
+    /// none are live in the hart any more, and it leaves its run queue
+    /// ([`Kernel::deactivate_task`], `DEQUEUE_SLEEP`).
     fn block(&mut self, tid: u32, on: WaitOn, hart: &mut Hart<'_>) {
         let Some(t) = self.tasks.get_mut(&tid) else {
             return;
@@ -2062,14 +2186,28 @@ impl Kernel<'_> {
         if self.cur() == Some(tid) {
             self.set_cur(None);
         }
+        let seq = self.deactivate_task(tid, hart.stats().cycles, true);
+        // A futex waiter sleeps only if the waker that may have taken its waiter has
+        // not claimed the wake-up yet: from now on, that waker enqueues it, on any hart
+        // ([`Machine::wake_up_q`]); if it has, the wait returns 0 at once.
+        if on == WaitOn::Futex {
+            let parked = self.futex_q.get(&tid).is_none_or(|q| q.park(seq));
+            if !parked {
+                self.complete_blocked(tid, 0);
+            }
+        }
     }
 
     /// Wakes every task of thread group `tgid` sleeping on `on` (its call is re-issued).
     fn wake(&mut self, tgid: u32, on: WaitOn) {
-        for t in self.tasks.values_mut().filter(|t| t.tgid == tgid) {
-            if t.state == TaskState::Blocked(on) {
-                t.state = TaskState::Runnable;
-            }
+        let sleeping: Vec<u32> = self
+            .tasks
+            .values()
+            .filter(|t| t.tgid == tgid && t.state == TaskState::Blocked(on))
+            .map(|t| t.tid)
+            .collect();
+        for tid in sleeping {
+            self.try_to_wake_up(tid);
         }
     }
 
@@ -2163,6 +2301,8 @@ impl Kernel<'_> {
             let _ = child.vfs.proc_register(child_tid);
         }
         self.tasks.insert(child_tid, child);
+        // wake_up_new_task(): on an idle or the least loaded hart.
+        self.activate_task(child_tid);
         if vfork {
             hart.x[10] = u64::from(child_tid);
             hart.pc = hart.pc.wrapping_add(4);
@@ -2280,7 +2420,10 @@ impl Kernel<'_> {
         self.zap_other_threads(hart, tid);
         self.mm_release(tid);
         if tid != tgid {
-            // The exec'ing thread takes over the leader's identity (exchange_tids()).
+            // The exec'ing thread takes over the leader's identity (exchange_tids()),
+            // on its run queue too; the old leader, a zombie, is on none.
+            self.deactivate_task(tgid, hart.stats().cycles, false);
+            self.rqs.rename(tid, tgid);
             self.tasks.remove(&tgid);
             self.forget_sleeper(tid);
             self.resume.remove(&tid);
@@ -2342,6 +2485,8 @@ impl Kernel<'_> {
             shootdown(self.smp, hart, asid, batch);
         }
         self.forget_original_parent(hart, tid);
+        // It leaves its run queue for good (do_task_dead()).
+        self.deactivate_task(tid, hart.stats().cycles, false);
         let Some(task) = self.tasks.get_mut(&tid) else {
             return;
         };
@@ -2455,6 +2600,7 @@ impl Kernel<'_> {
         if live {
             self.release_thread(hart, any, status);
         }
+        self.deactivate_task(tgid, hart.stats().cycles, false);
         let Some(leader) = self.tasks.get_mut(&tgid) else {
             return;
         };
@@ -2677,6 +2823,10 @@ impl Kernel<'_> {
     fn futex_wake_up_q(&mut self, woken: WakeList) {
         for q in woken {
             let tid = q.tid();
+            // Not asleep yet: its block sees the claim and returns 0 instead.
+            if q.claim_wake().is_none() {
+                continue;
+            }
             if self.futex_q.get(&tid).is_some_and(|c| Arc::ptr_eq(c, &q)) {
                 self.futex_q.remove(&tid);
                 self.complete_blocked(tid, 0);

@@ -80,6 +80,16 @@ pub static I_RWSEM: LockClass = LockClass::new("i_rwsem");
 /// unqueue of a waiter on the bucket, with or without the kernel lock.
 pub static HB_LOCK: LockClass = LockClass::new("hb->lock");
 
+/// A hart's run-queue lock (`rq->lock`, the kernel's `sched::Rq`): every enqueue,
+/// dequeue, pick and accounting of the hart's queue, and a migration's detach and attach
+/// (one queue at a time), with or without the kernel lock.
+pub static RQ_LOCK: LockClass = LockClass::new("rq->lock");
+
+/// A task's `p->pi_lock` (hashed by tid in the kernel's `sched::Rqs`): its place in
+/// the scheduler — the queue it is on, or its entity while it sleeps — read and changed
+/// by `try_to_wake_up()`, a block, an exit and a migration, before the queue's lock.
+pub static PI_LOCK: LockClass = LockClass::new("pi_lock");
+
 /// Every class taken at least once in this host process, in order of first use.
 static REGISTRY: Mutex<Vec<&'static LockClass>> = Mutex::new(Vec::new());
 

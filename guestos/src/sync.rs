@@ -82,6 +82,20 @@
 //!                           with no lock held (the yield point before the kernel lock)
 //!                           and under any other lock of this table (the scheduling
 //!                           point of an acquisition, a contended wait: see above).
+//!   Rqs::pi                 kernel/sched.rs: a task's place in the scheduler (p->pi_lock,
+//!                           hashed by tid; lock class pi_lock): the queue it is on or
+//!                           its entity while asleep. One at a time. Taken under the
+//!                           kernel lock (wake-ups, block, exit, exec's tid change) or
+//!                           with no lock held (a futex waker without the kernel lock:
+//!                           try_to_wake_up(); a hart's newidle/periodic balance).
+//!     Rq::cfs               kernel/sched.rs: a hart's run queue (rq->lock, lock class
+//!                           rq->lock): enqueue, dequeue, pick, update_curr, the
+//!                           preemption check, a migration's detach and attach. A
+//!                           leaf: nothing is taken under it, and never two at once
+//!                           (a migration detaches under the source's and attaches
+//!                           under the destination's, one after the other). Also
+//!                           taken under the kernel lock alone (the pick, the
+//!                           accounting) or with no lock held.
 //!   FutexHashBucket::chain  futex.rs: a futex hash bucket's lock (hb->lock): a wait's
 //!                           queueing with the read of its word, a wake, a requeue, an
 //!                           unqueue. Taken under the kernel lock or with no lock held

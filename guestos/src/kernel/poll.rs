@@ -35,7 +35,7 @@ use emu::Hart;
 use super::Kernel;
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileCtx, IoError, OpenFile, PollMask, PollTable, O_NONBLOCK};
-use crate::process::{Task, TaskState, WaitOn};
+use crate::process::{Task, WaitOn};
 use crate::signal::{SigInfo, SIGPIPE, SI_USER};
 use crate::syscall::misc::RLIMIT_NOFILE;
 use crate::syscall::poll::{
@@ -102,11 +102,7 @@ impl Kernel<'_> {
         if let Some(pt) = self.io_waits.remove(&tid) {
             pt.free(tid, &self.wake_q);
         }
-        if let Some(task) = self.tasks.get_mut(&tid) {
-            if matches!(task.state, TaskState::Blocked(_)) {
-                task.state = TaskState::Runnable;
-            }
-        }
+        self.try_to_wake_up(tid);
         true
     }
 

@@ -1,6 +1,9 @@
-//! The fair scheduler's books (`kernel/sched/fair.c`, simplified): per-task virtual
-//! runtime, time slices measured in time, the pick of the task that has had the least
-//! CPU, and wake-up preemption.
+//! The fair scheduler (`kernel/sched/fair.c` and `core.c`, simplified): one run queue
+//! per hart ([`Rq`], `struct rq` with its `cfs_rq`, behind its own lock `rq->lock`),
+//! per-task virtual runtime, time slices measured in time, the pick of the queue's task
+//! that has had the least CPU, placement of a woken or new task on a hart
+//! ([`Rqs::select_task_rq`]), an idle hart pulling work from the busiest queue
+//! ([`Rqs::newidle_balance`]), and wake-up preemption.
 //!
 //! **The clock** ([`SchedClock`], `rq_clock_task()`): modelled cycles of the hart in
 //! [`crate::config::SchedMode::Deterministic`] (1 cycle = 1 ns at the virtual clock's
@@ -10,45 +13,88 @@
 //! to the hart in deterministic mode; host time spent in the kernel in parallel mode) —
 //! so a thread living in system calls pays for them as Linux's `update_curr()` makes it.
 //!
+//! **Run queues** ([`CfsRq`]): each hart's queue holds the tasks placed on it — the one
+//! it runs (`curr`) and the runnable ones waiting (`tasks_timeline`, ordered by
+//! vruntime, the tid breaking ties) — with `min_vruntime` and `nr_running` (waiting and
+//! running). A task is enqueued when it becomes runnable (`wake_up_new_task()` at fork,
+//! `try_to_wake_up()` → `activate_task()`) and dequeued when it blocks, exits or is
+//! pulled to another hart (`deactivate_task()`); a sleeping task's entity is kept off
+//! the queues ([`Sleeper`]) under the task's `p->pi_lock`, with the number of its
+//! sleep, so that a wake-up without the kernel lock ends only the sleep it was meant
+//! for. A hart picks only from its own queue.
+//!
 //! **Virtual runtime** ([`SchedEntity::vruntime`]): every task has weight 1024 (nice 0,
 //! no `setpriority`), so it advances at the rate of real runtime. The pick
-//! ([`Fair::pick`]) takes the runnable task with the smallest one (CFS's leftmost
-//! entity); in deterministic mode a seeded choice among the runnable tasks within
-//! [`SCHED_MIN_GRANULARITY_NS`] of the smallest, so seeds still interleave differently
-//! while a task left behind is soon the only candidate (no starvation: each other
-//! candidate leaves the window after at most that much more runtime plus one quantum).
+//! ([`CfsRq::pick`]) takes the queue's leftmost entity; in deterministic mode a seeded
+//! choice among the queued tasks within [`SCHED_MIN_GRANULARITY_NS`] of the leftmost, so
+//! seeds still interleave differently while a task left behind is soon the only
+//! candidate (no starvation: each other candidate leaves the window after at most that
+//! much more runtime plus one quantum).
 //!
-//! **Placement** (`place_entity()`): a task first seen starts at the queue's
-//! `min_vruntime` (CFS adds a slice of debit, `START_DEBIT`; EEVDF places at the average
-//! with half a slice of lag: we give neither credit nor debit); a sleeper that wakes gets
+//! **Placement** (`place_entity()`): a new task starts at its queue's `min_vruntime`
+//! (CFS adds a slice of debit, `START_DEBIT`; EEVDF places at the average with half a
+//! slice of lag: we give neither credit nor debit); a sleeper that wakes gets
 //! `max(its own, min_vruntime - sched_latency / 2)` (`GENTLE_FAIR_SLEEPERS`), so it is
-//! ahead of the busy tasks without having banked its whole sleep.
+//! ahead of the busy tasks without having banked its whole sleep. A task that changes
+//! queue carries its vruntime relative to the old queue's `min_vruntime` over to the
+//! new one (`migrate_task_rq_fair()` of CFS before EEVDF).
 //!
-//! **Slices** ([`Fair::slice_ns`], `sched_slice()`): `sched_latency` shared among the
-//! runnable tasks per hart, at least `sched_min_granularity`. In parallel mode a hart
-//! keeps its task across traps until the slice is used up, a wake-up preempts it or it
-//! blocks; a host-side tick ([`Tick`], the scheduler tick of a `HZ=1000` kernel) kicks a
-//! hart out of user mode when its slice ends or the earliest timer is due. In
+//! **Where a task goes** ([`Rqs::select_task_rq`], `select_task_rq_fair()`): a woken task
+//! to the hart it last ran on, unless that hart is busy and another is idle
+//! (`select_idle_sibling()`); a new task to an idle hart, or else to the queue with the
+//! fewest tasks (`sched_balance_find_dst_cpu()`), this hart first among equals.
+//!
+//! **Balance**: a hart about to idle pulls the leftmost waiting task of the busiest
+//! other queue (`newidle_balance()`), so no hart idles while a task waits on another
+//! queue; at a scheduling point a hart whose queue has two tasks fewer than the busiest
+//! pulls one (the periodic `sched_balance_rq()` of the tick, here at the scheduling
+//! points, which in parallel mode the tick's end of a slice brings).
+//!
+//! **Slices** ([`CfsRq::slice_left_ns`], `sched_slice()`): `sched_latency` shared among
+//! the tasks of the hart's queue, at least `sched_min_granularity`. In parallel mode a
+//! hart keeps its task across traps until the slice is used up, a wake-up preempts it
+//! or it blocks; a host-side tick ([`Tick`], the scheduler tick of a `HZ=1000` kernel)
+//! kicks a hart out of user mode when its slice ends or the earliest timer is due. In
 //! deterministic mode every scheduling point draws again (the seeded pick above).
 //!
 //! **Wake-up preemption** (`check_preempt_wakeup()` / `wakeup_preempt_entity()`): a
 //! woken task whose vruntime is more than [`SCHED_WAKEUP_GRANULARITY_NS`] below that of
-//! a running task preempts the running task with the largest vruntime: its hart is told
-//! to reschedule (`resched_curr()`: a kick, the IPI of `smp_send_reschedule()`), unless
-//! some hart is idle (it takes the woken task, as `select_idle_sibling()` would find it).
+//! its queue's running task preempts it: that hart is told to reschedule
+//! (`resched_curr()`: a kick, the IPI of `smp_send_reschedule()`).
 //!
-//! Where it differs from Linux: one run queue for all harts under the kernel lock (no
-//! per-CPU queues, no load balancing, no affinity); no weights or groups; wake-ups are
-//! found by a scan of the task table at each scheduling point rather than at each
-//! `try_to_wake_up()` call site (a task a file's wait queue woke is made runnable there,
-//! from the kernel's `wake_q`, and preempts like any other).
+//! **Locks**: a task's place (the queue it is on, or its sleeping entity) is under its
+//! `p->pi_lock` (hashed by tid, lock class [`crate::lockstat::PI_LOCK`]), taken before a
+//! queue's lock, as Linux's `try_to_wake_up()` takes them; each queue's [`CfsRq`] is
+//! behind its own [`crate::sync::Mutex`], lock class [`crate::lockstat::RQ_LOCK`]
+//! (`rq->lock`), a leaf of the lock order: nothing is taken under it, and never two at
+//! once — a migration (`newidle_balance()`, a wake-up on
+//! another hart's queue) detaches under the source's lock and attaches under the
+//! destination's, one after the other, as Linux's `detach_tasks()`/`attach_tasks()` do
+//! with `TASK_ON_RQ_MIGRATING` in between. `nr_running` and `min_vruntime` are mirrored
+//! in atomics for readers without the lock (Linux reads `rq->nr_running` and
+//! `cfs_rq->min_vruntime` locklessly for balancing too).
+//!
+//! Where it differs from Linux: no weights or groups, no affinity masks, no scheduling
+//! domains (every hart is every other's sibling); the load balancer counts tasks
+//! (`nr_running`) instead of PELT load, pulls at most one task at a time (the leftmost,
+//! where `detach_tasks()` takes from the cache-cold tail of `cfs_tasks`), and runs at
+//! scheduling points instead of from a softirq; `select_task_rq()` has no `wake_affine()`
+//! (a woken task never follows its waker). `p->pi_lock` is a table of locks hashed by
+//! tid, not a field of each task (the task table is still the kernel lock's). The
+//! task's run state is still the task table's, under the kernel lock: a futex waiter
+//! woken without it is on a queue while its state still says it sleeps, and its wait is
+//! completed when it is picked (Linux's woken task runs `futex_wait()`'s tail itself; a
+//! `/proc/<pid>/stat` read in between shows `S` where Linux shows `R`). A thread group's
+//! CPU time ([`Fair`]) is kept under the kernel lock with the thread groups it counts
+//! (Linux's `signal_struct` sums under `siglock`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::fs::Prng;
 use crate::smp::Smp;
+use crate::sync::{Mutex, MutexGuard};
 
 /// `sysctl_sched_latency`: the period in which every runnable task runs once, in ns
 /// (Linux: 6 ms, scaled by `1 + ilog2(ncpus)`; not scaled here).
@@ -90,8 +136,37 @@ pub(super) struct SchedEntity {
     pub vruntime: u64,
     /// CPU time the task has had, user and kernel, in ns (`sum_exec_runtime`).
     pub sum_exec_runtime: u64,
-    /// Last seen not runnable: the next time it is runnable it is a wake-up.
-    sleeping: bool,
+}
+
+/// A sleeping task's entity, kept with the task while it is on no queue: its
+/// vruntime, and the hart whose queue it left (`task_cpu()`), whose `min_vruntime` that
+/// vruntime is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sleeper {
+    /// The entity as it was dequeued.
+    pub se: SchedEntity,
+    /// The hart it last ran on (`task_cpu()`, `prev_cpu` of `select_task_rq()`).
+    pub cpu: usize,
+}
+
+/// How a task comes onto a queue ([`Rqs::activate`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Enqueue {
+    /// A new task (`wake_up_new_task()`): placed at the queue's `min_vruntime`.
+    New,
+    /// A sleeper waking (`ENQUEUE_WAKEUP`): `GENTLE_FAIR_SLEEPERS` placement, after its
+    /// vruntime is carried over from the queue it left if that was another hart's.
+    Wakeup(Sleeper),
+}
+
+/// A slice of CPU time charged to the running task by `update_curr()`: its thread group
+/// (whose CPU time, kept under the kernel lock, the caller adds it to) and the ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Charged {
+    /// The thread group of the task charged.
+    pub tgid: u32,
+    /// The time charged, in ns.
+    pub delta_ns: u64,
 }
 
 /// What a hart runs and since when (`cfs_rq->curr`, `se->exec_start`).
@@ -106,38 +181,592 @@ struct Curr {
     slice_start: u64,
 }
 
-/// The run queue's books (one for all harts; see the module docs).
+/// One hart's CFS run queue (`struct cfs_rq` with the parts of `struct rq` it needs),
+/// as its lock guards it ([`Rq::lock`]).
+#[derive(Debug, Default)]
+pub(super) struct CfsRq {
+    /// `tasks_timeline`: the waiting tasks (runnable, not running) by `(vruntime, tid)`.
+    timeline: BTreeSet<(u64, u32)>,
+    /// The entities on this queue, by tid: the waiting tasks and `curr`.
+    entities: BTreeMap<u32, SchedEntity>,
+    /// The task the hart runs (`cfs_rq->curr`: on the queue, not in the timeline).
+    curr: Option<Curr>,
+    /// `TIF_NEED_RESCHED` of `curr`: a wake-up preempted it.
+    need_resched: bool,
+    /// `cfs_rq->min_vruntime`: never goes backwards.
+    min_vruntime: u64,
+}
+
+impl CfsRq {
+    /// `nr_running`: tasks on the queue, waiting and running.
+    pub(super) fn nr_running(&self) -> usize {
+        self.entities.len()
+    }
+
+    /// Tasks waiting on the queue (runnable, not running): what another hart may pull.
+    pub(super) fn nr_queued(&self) -> usize {
+        self.timeline.len()
+    }
+
+    /// The task the hart runs, if any.
+    pub(super) fn curr(&self) -> Option<u32> {
+        self.curr.map(|c| c.tid)
+    }
+
+    /// Task `tid`'s entity, if it is on this queue.
+    #[cfg(test)]
+    pub(super) fn entity(&self, tid: u32) -> Option<&SchedEntity> {
+        self.entities.get(&tid)
+    }
+
+    /// Whether the hart must give up its task at the next scheduling point: a wake-up
+    /// preempted it (`need_resched()`).
+    pub(super) fn need_resched(&self) -> bool {
+        self.need_resched
+    }
+
+    /// `update_min_vruntime()`: the smallest vruntime of `curr` and the leftmost, never
+    /// going backwards.
+    fn update_min_vruntime(&mut self) {
+        let curr = self
+            .curr
+            .and_then(|c| self.entities.get(&c.tid))
+            .map(|se| se.vruntime);
+        let left = self.timeline.first().map(|&(v, _)| v);
+        let m = match (curr, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(m) = m {
+            self.min_vruntime = self.min_vruntime.max(m);
+        }
+    }
+
+    /// `update_curr()`: charges the running task with the time since it was last
+    /// accounted (`now`, ns). Returns what was charged, if a task runs.
+    pub(super) fn update_curr(&mut self, now: u64) -> Option<Charged> {
+        let c = self.curr.as_mut()?;
+        let delta = now.saturating_sub(c.exec_start);
+        c.exec_start = now.max(c.exec_start);
+        let (tid, tgid) = (c.tid, c.tgid);
+        if let Some(se) = self.entities.get_mut(&tid) {
+            se.vruntime = se.vruntime.saturating_add(delta);
+            se.sum_exec_runtime = se.sum_exec_runtime.saturating_add(delta);
+        }
+        self.update_min_vruntime();
+        Some(Charged {
+            tgid,
+            delta_ns: delta,
+        })
+    }
+
+    /// `put_prev_task()`: the hart stops running its task (accounted up to `now`), which
+    /// goes back into the timeline. Returns what was charged.
+    pub(super) fn put_prev(&mut self, now: u64) -> Option<Charged> {
+        let charged = self.update_curr(now);
+        if let Some(c) = self.curr.take() {
+            if let Some(se) = self.entities.get(&c.tid) {
+                self.timeline.insert((se.vruntime, c.tid));
+            }
+        }
+        charged
+    }
+
+    /// `pick_next_entity()`: the leftmost waiting task (ties: the smaller tid); with
+    /// `rng` (deterministic mode), a seeded choice among those within
+    /// [`SCHED_MIN_GRANULARITY_NS`] of it, in timeline order. The pick stays queued
+    /// until [`CfsRq::set_next`].
+    pub(super) fn pick(&self, rng: Option<&mut Prng>) -> Option<u32> {
+        let &(first_vr, first) = self.timeline.first()?;
+        let Some(rng) = rng else {
+            return Some(first);
+        };
+        let window = first_vr.saturating_add(SCHED_MIN_GRANULARITY_NS);
+        let near = self
+            .timeline
+            .iter()
+            .take_while(|&&(v, _)| v < window)
+            .count();
+        let i = (rng.next_u64() % near.max(1) as u64) as usize;
+        self.timeline.iter().nth(i).map(|&(_, t)| t).or(Some(first))
+    }
+
+    /// `set_next_entity()`: the hart runs task `tid` (of group `tgid`, on this queue)
+    /// from `now`, a new slice; it leaves the timeline. `false` if it is not on the
+    /// queue (nothing changes).
+    pub(super) fn set_next(&mut self, tid: u32, tgid: u32, now: u64) -> bool {
+        let Some(se) = self.entities.get(&tid) else {
+            return false;
+        };
+        self.timeline.remove(&(se.vruntime, tid));
+        self.curr = Some(Curr {
+            tid,
+            tgid,
+            exec_start: now,
+            slice_start: now,
+        });
+        self.need_resched = false;
+        true
+    }
+
+    /// `sched_slice()`: the slice of a task when `nr_running` tasks share a hart, in ns.
+    pub(super) fn slice_ns(nr_running: usize) -> u64 {
+        (SCHED_LATENCY_NS / nr_running.max(1) as u64).max(SCHED_MIN_GRANULARITY_NS)
+    }
+
+    /// Time left in the running task's slice at `now`, in ns (0: used up or no task).
+    pub(super) fn slice_left_ns(&self, now: u64) -> u64 {
+        let Some(c) = self.curr else {
+            return 0;
+        };
+        let slice = Self::slice_ns(self.nr_running());
+        slice.saturating_sub(now.saturating_sub(c.slice_start))
+    }
+
+    /// `enqueue_entity()`: task `tid` joins the timeline with entity `se`, placed as
+    /// `how` says (`place_entity()`; for a wake-up, `se`'s vruntime is already measured
+    /// against this queue). An entity already on the queue stays as it is.
+    fn enqueue(&mut self, tid: u32, se: SchedEntity, how: Enqueue) {
+        if self.entities.contains_key(&tid) {
+            return;
+        }
+        let vruntime = match how {
+            Enqueue::New => self.min_vruntime,
+            Enqueue::Wakeup(_) => se
+                .vruntime
+                .max(self.min_vruntime.saturating_sub(SCHED_LATENCY_NS / 2)),
+        };
+        let se = SchedEntity { vruntime, ..se };
+        self.entities.insert(tid, se);
+        self.timeline.insert((vruntime, tid));
+        self.update_min_vruntime();
+    }
+
+    /// `dequeue_entity()`: task `tid` leaves the queue — the running task accounted up
+    /// to `now` first. Returns its entity, and what was charged if it ran; `None` if it
+    /// was not on the queue.
+    fn dequeue(&mut self, tid: u32, now: u64) -> Option<(SchedEntity, Option<Charged>)> {
+        let charged = if self.curr() == Some(tid) {
+            let c = self.update_curr(now);
+            self.curr = None;
+            self.need_resched = false;
+            c
+        } else {
+            None
+        };
+        let se = self.entities.remove(&tid)?;
+        self.timeline.remove(&(se.vruntime, tid));
+        self.update_min_vruntime();
+        Some((se, charged))
+    }
+
+    /// `check_preempt_wakeup()` for task `woken`, on this queue: whether its vruntime
+    /// is more than [`SCHED_WAKEUP_GRANULARITY_NS`] below the running task's; if so,
+    /// the running task is marked `need_resched` (the caller kicks the hart:
+    /// `resched_curr()`).
+    pub(super) fn check_preempt_wakeup(&mut self, woken: u32) -> bool {
+        let Some(v) = self.entities.get(&woken).map(|se| se.vruntime) else {
+            return false;
+        };
+        let Some(c) = self.curr.filter(|c| c.tid != woken) else {
+            return false;
+        };
+        let Some(curr_vr) = self.entities.get(&c.tid).map(|se| se.vruntime) else {
+            return false;
+        };
+        if v.saturating_add(SCHED_WAKEUP_GRANULARITY_NS) >= curr_vr {
+            return false;
+        }
+        self.need_resched = true;
+        true
+    }
+
+    /// Task `old` is now called `new` (`de_thread()`'s `exchange_tids()`: an `execve`
+    /// by a thread that is not its group's leader takes the leader's tid).
+    fn rename(&mut self, old: u32, new: u32) {
+        let Some(se) = self.entities.remove(&old) else {
+            return;
+        };
+        if self.timeline.remove(&(se.vruntime, old)) {
+            self.timeline.insert((se.vruntime, new));
+        }
+        self.entities.insert(new, se);
+        if let Some(c) = self.curr.as_mut().filter(|c| c.tid == old) {
+            c.tid = new;
+            c.tgid = new;
+        }
+    }
+}
+
+/// One hart's run queue (`struct rq`): its [`CfsRq`] behind its own lock (`rq->lock`),
+/// with lock-free mirrors of `nr_running`, the waiting count and `min_vruntime`
+/// for readers on other harts (balancing, placement, the tick).
+#[derive(Debug, Default)]
+pub(super) struct Rq {
+    cfs: Mutex<CfsRq>,
+    nr_running: AtomicUsize,
+    nr_queued: AtomicUsize,
+    min_vruntime: AtomicU64,
+}
+
+/// A held run-queue lock ([`Rq::lock`]): the queue's books, and on release the
+/// mirrors of its counts updated.
+pub(super) struct RqGuard<'a> {
+    rq: &'a Rq,
+    cfs: MutexGuard<'a, CfsRq>,
+}
+
+impl std::ops::Deref for RqGuard<'_> {
+    type Target = CfsRq;
+    fn deref(&self) -> &CfsRq {
+        &self.cfs
+    }
+}
+
+impl std::ops::DerefMut for RqGuard<'_> {
+    fn deref_mut(&mut self) -> &mut CfsRq {
+        &mut self.cfs
+    }
+}
+
+impl Drop for RqGuard<'_> {
+    fn drop(&mut self) {
+        self.rq
+            .nr_running
+            .store(self.cfs.nr_running(), Ordering::SeqCst);
+        self.rq
+            .nr_queued
+            .store(self.cfs.nr_queued(), Ordering::SeqCst);
+        self.rq
+            .min_vruntime
+            .store(self.cfs.min_vruntime, Ordering::SeqCst);
+    }
+}
+
+impl Rq {
+    /// `rq_lock()`: takes the queue's lock (class [`crate::lockstat::RQ_LOCK`]).
+    pub(super) fn lock(&self) -> RqGuard<'_> {
+        let cfs = crate::lockstat::RQ_LOCK.acquire(|| self.cfs.try_lock(), || self.cfs.lock());
+        RqGuard { rq: self, cfs }
+    }
+
+    /// `rq->nr_running`, read without the lock.
+    pub(super) fn nr_running(&self) -> usize {
+        self.nr_running.load(Ordering::SeqCst)
+    }
+
+    /// Tasks waiting on the queue (runnable, not running), read without the lock.
+    pub(super) fn nr_queued(&self) -> usize {
+        self.nr_queued.load(Ordering::SeqCst)
+    }
+
+    /// `cfs_rq->min_vruntime`, read without the lock.
+    fn min_vruntime(&self) -> u64 {
+        self.min_vruntime.load(Ordering::SeqCst)
+    }
+}
+
+/// Where a task is in the scheduler (`p->on_rq` with `task_cpu()`, and `p->se` while it
+/// is on no queue).
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// On hart `0`'s queue (waiting or running).
+    Queued(usize),
+    /// Asleep, its entity kept here for its wake-up.
+    Sleeping(Sleeper),
+}
+
+/// A task's scheduler state under its `p->pi_lock` ([`Rqs`]'s hashed `pi` locks).
+#[derive(Debug, Clone, Copy)]
+struct TaskRq {
+    place: Place,
+    /// How many times it went to sleep: a wake-up without the kernel lock names the
+    /// sleep it ends ([`Rqs::try_to_wake_up`]), so a late one cannot end a later sleep.
+    sleeps: u64,
+}
+
+/// Locks of the task-state table per hart (`p->pi_lock`, hashed by tid).
+const PI_LOCKS_PER_HART: usize = 4;
+
+/// Every hart's run queue (the per-CPU `runqueues`), shared by the harts, and each
+/// task's place among them: each queue has its own lock (`rq->lock`), each task's place
+/// is under its hashed `p->pi_lock`, taken before a queue's lock (Linux's order), and
+/// none of it needs the kernel lock — so `try_to_wake_up()` runs on any hart, with or
+/// without it.
+#[derive(Debug)]
+pub(super) struct Rqs {
+    rq: Vec<Rq>,
+    /// By tid, hashed over the locks (tid modulo their number): each task's place.
+    pi: Vec<Mutex<BTreeMap<u32, TaskRq>>>,
+}
+
+impl Rqs {
+    /// Queues for `harts` harts, all empty, and no task.
+    pub(super) fn new(harts: usize) -> Self {
+        let harts = harts.max(1);
+        Self {
+            rq: (0..harts).map(|_| Rq::default()).collect(),
+            pi: (0..harts * PI_LOCKS_PER_HART)
+                .map(|_| Mutex::new(BTreeMap::new()))
+                .collect(),
+        }
+    }
+
+    /// `raw_spin_lock(&p->pi_lock)` for task `tid` (class [`crate::lockstat::PI_LOCK`]).
+    fn pi_lock(&self, tid: u32) -> MutexGuard<'_, BTreeMap<u32, TaskRq>> {
+        let m = &self.pi[tid as usize % self.pi.len()];
+        crate::lockstat::PI_LOCK.acquire(|| m.try_lock(), || m.lock())
+    }
+
+    /// The hart whose queue task `tid` is on (`task_cpu()` of a task `on_rq`), if any.
+    #[cfg(test)]
+    pub(super) fn task_cpu(&self, tid: u32) -> Option<usize> {
+        match self.pi_lock(tid).get(&tid)?.place {
+            Place::Queued(cpu) => Some(cpu),
+            Place::Sleeping(_) => None,
+        }
+    }
+
+    /// Hart `hart`'s queue (`cpu_rq()`); a hart out of range gets the last one.
+    pub(super) fn cpu_rq(&self, hart: usize) -> &Rq {
+        let last = self.rq.len() - 1;
+        &self.rq[hart.min(last)]
+    }
+
+    /// The hart a task goes to (`select_task_rq_fair()`): a waking task that last ran
+    /// on `prev` (`Some`) stays there if that hart is idle or none is
+    /// (`select_idle_sibling()`: else the first idle hart after `prev`); a new task
+    /// (`None`: `SD_BALANCE_FORK`) goes to an idle hart, or else to the queue with the
+    /// fewest tasks, `this` hart first among equals. `idle(h)`: hart `h` waits for work.
+    pub(super) fn select_task_rq(
+        &self,
+        prev: Option<usize>,
+        this: usize,
+        idle: impl Fn(usize) -> bool,
+    ) -> usize {
+        let n = self.rq.len();
+        let this = this.min(n - 1);
+        let start = prev.map_or(this, |p| p.min(n - 1));
+        if idle(start) {
+            return start;
+        }
+        if let Some(h) = (1..n).map(|i| (start + i) % n).find(|&h| idle(h)) {
+            return h;
+        }
+        match prev {
+            Some(_) => start,
+            None => (0..n)
+                .map(|i| (this + i) % n)
+                .min_by_key(|&h| self.cpu_rq(h).nr_running())
+                .unwrap_or(this),
+        }
+    }
+
+    /// `try_to_wake_up()`'s enqueue, from any hart, with or without the kernel lock:
+    /// task `tid`, asleep (or new: never on a queue), joins the queue of the hart
+    /// [`Rqs::select_task_rq`] gives (`this`: the waker's hart; `idle(h)`: hart `h`
+    /// waits for work), under its `p->pi_lock` and that queue's lock
+    /// (`ttwu_do_activate()`). `sleep`: the sleep the wake-up ends (a futex waker's,
+    /// [`crate::futex::FutexQ::claim_wake`]); it is a no-op if the task has slept again
+    /// since, or is gone. Returns the hart, and whether the task should preempt that
+    /// hart's running task (`check_preempt_wakeup()`: the caller kicks the hart,
+    /// `resched_curr()`, or wakes it if idle); `None` if nothing was done — the task
+    /// is on a queue already (`ttwu_runnable()`), or not the sleeper `sleep` names.
+    pub(super) fn try_to_wake_up(
+        &self,
+        tid: u32,
+        this: usize,
+        idle: impl Fn(usize) -> bool,
+        sleep: Option<u64>,
+    ) -> Option<(usize, bool)> {
+        let mut pi = self.pi_lock(tid);
+        let (how, prev, sleeps) = match pi.get(&tid).copied() {
+            None if sleep.is_none() => (Enqueue::New, None, 0),
+            None => return None,
+            Some(TaskRq {
+                place: Place::Queued(_),
+                ..
+            }) => return None,
+            Some(TaskRq {
+                place: Place::Sleeping(s),
+                sleeps,
+            }) => {
+                if sleep.is_some_and(|n| n != sleeps) {
+                    return None;
+                }
+                (Enqueue::Wakeup(s), Some(s.cpu), sleeps)
+            }
+        };
+        let cpu = self.select_task_rq(prev, this, idle);
+        let preempt = self.activate(cpu, tid, how);
+        pi.insert(
+            tid,
+            TaskRq {
+                place: Place::Queued(cpu),
+                sleeps,
+            },
+        );
+        Some((cpu, preempt))
+    }
+
+    /// `activate_task()`: task `tid` joins hart `cpu`'s queue as `how` says (a waking
+    /// task's vruntime carried over from the queue it left, `migrate_task_rq_fair()`).
+    /// Returns whether it should preempt that hart's running task
+    /// (`check_preempt_wakeup()`; the caller kicks the hart, `resched_curr()`).
+    fn activate(&self, cpu: usize, tid: u32, how: Enqueue) -> bool {
+        let mut rq = self.cpu_rq(cpu).lock();
+        let se = match how {
+            Enqueue::New => SchedEntity::default(),
+            Enqueue::Wakeup(s) => self.carried_over(s, cpu, rq.min_vruntime),
+        };
+        rq.enqueue(tid, se, how);
+        rq.check_preempt_wakeup(tid)
+    }
+
+    /// Entity `s`, which left hart `s.cpu`'s queue, measured against hart `dst`'s queue
+    /// whose `min_vruntime` is `dst_min`: its lag behind the old queue's `min_vruntime`
+    /// (read without that queue's lock) kept against the new one's
+    /// (`migrate_task_rq_fair()`'s `vruntime -= min_vruntime` and the enqueue's `+=`).
+    fn carried_over(&self, s: Sleeper, dst: usize, dst_min: u64) -> SchedEntity {
+        if s.cpu == dst {
+            return s.se;
+        }
+        let lag =
+            s.se.vruntime
+                .saturating_sub(self.cpu_rq(s.cpu).min_vruntime());
+        SchedEntity {
+            vruntime: dst_min.saturating_add(lag),
+            ..s.se
+        }
+    }
+
+    /// `deactivate_task()`: task `tid` leaves its queue, the running task accounted up
+    /// to `now` first, under its `p->pi_lock` and the queue's lock. A task that goes to
+    /// sleep (`sleep`) keeps its entity for its wake-up, as a new sleep; one that exits
+    /// is forgotten. Returns what was charged, and the number of the sleep (what a
+    /// futex waiter parks with, [`crate::futex::FutexQ::park`]).
+    pub(super) fn deactivate(&self, tid: u32, now: u64, sleep: bool) -> (Option<Charged>, u64) {
+        let mut pi = self.pi_lock(tid);
+        let Some(mut t) = pi.remove(&tid) else {
+            return (None, 0);
+        };
+        let mut charged = None;
+        if let Place::Queued(cpu) = t.place {
+            let dequeued = self.cpu_rq(cpu).lock().dequeue(tid, now);
+            let se = dequeued.map_or_else(SchedEntity::default, |(se, c)| {
+                charged = c;
+                se
+            });
+            t.sleeps += 1;
+            t.place = Place::Sleeping(Sleeper { se, cpu });
+        }
+        if sleep {
+            pi.insert(tid, t);
+        }
+        (charged, t.sleeps)
+    }
+
+    /// Task `old` is now called `new` (`exchange_tids()`), on its queue too.
+    pub(super) fn rename(&self, old: u32, new: u32) {
+        let Some(t) = self.pi_lock(old).remove(&old) else {
+            return;
+        };
+        if let Place::Queued(cpu) = t.place {
+            self.cpu_rq(cpu).lock().rename(old, new);
+        }
+        self.pi_lock(new).insert(new, t);
+    }
+
+    /// Tasks waiting on any queue (runnable, not running), read without the locks.
+    pub(super) fn nr_waiting(&self) -> usize {
+        self.rq.iter().map(Rq::nr_queued).sum()
+    }
+
+    /// The queue other than `this`'s with the most waiting tasks (at least
+    /// `min_waiting`; ties: the lowest hart), read without the locks
+    /// (`sched_balance_find_src_rq()`).
+    fn busiest(&self, this: usize, min_waiting: usize) -> Option<usize> {
+        (0..self.rq.len())
+            .filter(|&h| h != this)
+            .map(|h| (h, self.cpu_rq(h).nr_queued()))
+            .filter(|&(_, q)| q >= min_waiting.max(1))
+            .max_by_key(|&(h, q)| (q, std::cmp::Reverse(h)))
+            .map(|(h, _)| h)
+    }
+
+    /// Moves the leftmost waiting task of hart `src`'s queue to hart `dst`'s
+    /// (`detach_task()` under the source's lock, then `attach_task()` under the
+    /// destination's: never both at once). Returns it; `None` if `src` has none waiting.
+    fn pull_one(&self, src: usize, dst: usize) -> Option<u32> {
+        let &(_, tid) = self.cpu_rq(src).lock().timeline.first()?;
+        // p->pi_lock before the queue's lock; then check it is still waiting there.
+        let mut pi = self.pi_lock(tid);
+        let t = pi.get_mut(&tid)?;
+        if !matches!(t.place, Place::Queued(cpu) if cpu == src) {
+            return None;
+        }
+        let se = {
+            let mut rq = self.cpu_rq(src).lock();
+            if rq.curr() == Some(tid) {
+                return None;
+            }
+            rq.dequeue(tid, 0)?.0
+        };
+        self.activate_migrated(dst, tid, Sleeper { se, cpu: src });
+        t.place = Place::Queued(dst);
+        Some(tid)
+    }
+
+    /// `attach_task()`: a task detached from another queue joins hart `dst`'s, its
+    /// vruntime carried over (no sleeper placement: it was runnable all along).
+    fn activate_migrated(&self, dst: usize, tid: u32, s: Sleeper) {
+        let mut rq = self.cpu_rq(dst).lock();
+        let se = self.carried_over(s, dst, rq.min_vruntime);
+        rq.entities.insert(tid, se);
+        rq.timeline.insert((se.vruntime, tid));
+        rq.update_min_vruntime();
+    }
+
+    /// `newidle_balance()` (`sched_balance_newidle()`) for hart `this`, whose queue has
+    /// no task waiting: pulls the leftmost waiting task of the busiest other queue.
+    /// Returns it (now on `this`'s queue), or `None` if no other queue has one waiting.
+    pub(super) fn newidle_balance(&self, this: usize) -> Option<u32> {
+        let src = self.busiest(this, 1)?;
+        self.pull_one(src, this)
+    }
+
+    /// The periodic balance at a scheduling point of hart `this` (`sched_balance_rq()`
+    /// of the tick): if the busiest other queue has at least two tasks more than
+    /// `this`'s and one waiting, pulls its leftmost waiting task. Returns it.
+    pub(super) fn balance(&self, this: usize) -> Option<u32> {
+        let mine = self.cpu_rq(this).nr_running();
+        let src = self.busiest(this, 1)?;
+        if self.cpu_rq(src).nr_running() < mine + 2 {
+            return None;
+        }
+        self.pull_one(src, this)
+    }
+}
+
+/// The fair scheduler's books kept under the kernel lock: the clock, and each thread
+/// group's CPU time (Linux's `signal_struct` sums: `sum_sched_runtime`, `utime`), which
+/// the interval timers ([`super::itimer`]) and `times` read.
 #[derive(Debug)]
 pub(super) struct Fair {
     clock: SchedClock,
-    /// By tid: every task the scheduler has seen (dropped when the task is gone).
-    entities: BTreeMap<u32, SchedEntity>,
     /// By tgid: CPU time of the thread group, exited threads included, in ns.
     group_runtime: BTreeMap<u32, u64>,
     /// By tgid: the part of `group_runtime` spent in user mode (`utime`), in ns.
     group_utime: BTreeMap<u32, u64>,
-    /// Per hart: the task it runs.
-    curr: Vec<Option<Curr>>,
-    /// Per hart: `TIF_NEED_RESCHED` — a wake-up preempted its task.
-    need_resched: Vec<bool>,
-    /// `cfs_rq->min_vruntime`: never goes backwards.
-    min_vruntime: u64,
-    /// Runnable tasks at the last scan (`nr_running`, all harts).
-    nr_running: usize,
 }
 
 impl Fair {
-    /// Books for `harts` harts, timed by `clock`.
-    pub(super) fn new(harts: usize, clock: SchedClock) -> Self {
+    /// Books timed by `clock`, no group yet.
+    pub(super) fn new(clock: SchedClock) -> Self {
         Self {
             clock,
-            entities: BTreeMap::new(),
             group_runtime: BTreeMap::new(),
             group_utime: BTreeMap::new(),
-            curr: vec![None; harts],
-            need_resched: vec![false; harts],
-            min_vruntime: 0,
-            nr_running: 0,
         }
     }
 
@@ -146,10 +775,9 @@ impl Fair {
         self.clock.now(hart_cycles)
     }
 
-    /// Task `tid`'s entity, if the scheduler has seen it.
-    #[cfg(test)]
-    pub(super) fn entity(&self, tid: u32) -> Option<&SchedEntity> {
-        self.entities.get(&tid)
+    /// The clock the books are kept on.
+    pub(super) fn clock(&self) -> SchedClock {
+        self.clock
     }
 
     /// CPU time of thread group `tgid` so far, in ns.
@@ -168,184 +796,16 @@ impl Fair {
         *u = u.saturating_add(user_ns);
     }
 
-    /// The clock the books are kept on.
-    pub(super) fn clock(&self) -> SchedClock {
-        self.clock
+    /// Adds what `update_curr()` charged a task to its thread group's CPU time.
+    pub(super) fn charge(&mut self, c: Charged) {
+        let g = self.group_runtime.entry(c.tgid).or_default();
+        *g = g.saturating_add(c.delta_ns);
     }
 
-    /// The task hart `hart` runs, if any.
-    pub(super) fn curr(&self, hart: usize) -> Option<u32> {
-        self.curr.get(hart).copied().flatten().map(|c| c.tid)
-    }
-
-    /// `update_curr()`: charges hart `hart`'s task with the time since it was last
-    /// accounted (`now`). Returns its thread group, if it runs one.
-    pub(super) fn update_curr(&mut self, hart: usize, now: u64) -> Option<u32> {
-        let c = self.curr.get_mut(hart)?.as_mut()?;
-        let delta = now.saturating_sub(c.exec_start);
-        c.exec_start = now.max(c.exec_start);
-        let (tid, tgid) = (c.tid, c.tgid);
-        if let Some(se) = self.entities.get_mut(&tid) {
-            se.vruntime = se.vruntime.saturating_add(delta);
-            se.sum_exec_runtime = se.sum_exec_runtime.saturating_add(delta);
-        }
-        let g = self.group_runtime.entry(tgid).or_default();
-        *g = g.saturating_add(delta);
-        Some(tgid)
-    }
-
-    /// `put_prev_task()`: hart `hart` stops running its task (accounted up to `now`).
-    pub(super) fn put_prev(&mut self, hart: usize, now: u64) {
-        self.update_curr(hart, now);
-        if let Some(c) = self.curr.get_mut(hart) {
-            *c = None;
-        }
-    }
-
-    /// `set_next_entity()`: hart `hart` runs task `tid` (of group `tgid`) from `now`, a
-    /// new slice.
-    pub(super) fn set_next(&mut self, hart: usize, tid: u32, tgid: u32, now: u64) {
-        if let Some(c) = self.curr.get_mut(hart) {
-            *c = Some(Curr {
-                tid,
-                tgid,
-                exec_start: now,
-                slice_start: now,
-            });
-        }
-        if let Some(r) = self.need_resched.get_mut(hart) {
-            *r = false;
-        }
-    }
-
-    /// `sched_slice()`: the slice of a task when `nr_running` tasks share `harts` harts,
-    /// in ns.
-    pub(super) fn slice_ns(nr_running: usize, harts: usize) -> u64 {
-        let per_hart = nr_running.div_ceil(harts.max(1)).max(1) as u64;
-        (SCHED_LATENCY_NS / per_hart).max(SCHED_MIN_GRANULARITY_NS)
-    }
-
-    /// Time left in the slice of hart `hart`'s task at `now`, in ns (0: used up or no
-    /// task).
-    pub(super) fn slice_left_ns(&self, hart: usize, now: u64) -> u64 {
-        let Some(c) = self.curr.get(hart).copied().flatten() else {
-            return 0;
-        };
-        let slice = Self::slice_ns(self.nr_running, self.curr.len());
-        slice.saturating_sub(now.saturating_sub(c.slice_start))
-    }
-
-    /// Runnable tasks that no hart runs, as of the last scan: what a slice's end would
-    /// make room for.
-    pub(super) fn nr_waiting(&self) -> usize {
-        let running = self.curr.iter().filter(|c| c.is_some()).count();
-        self.nr_running.saturating_sub(running)
-    }
-
-    /// Whether hart `hart` must give up its task at the next scheduling point: a wake-up
-    /// preempted it (`need_resched()`).
-    pub(super) fn need_resched(&self, hart: usize) -> bool {
-        self.need_resched.get(hart).copied().unwrap_or(false)
-    }
-
-    /// Notes the state of every task — `(tid, tgid, runnable)`, all of them, in any
-    /// order — at a scheduling point: places the new and the woken (`place_entity()`),
-    /// forgets the gone, advances `min_vruntime`. Returns the tasks that woke (or are
-    /// new) since the last scan, by tid.
-    pub(super) fn scan(&mut self, tasks: impl Iterator<Item = (u32, bool)>) -> Vec<u32> {
-        let mut seen = BTreeMap::new();
-        let mut woken = Vec::new();
-        let mut min_runnable: Option<u64> = None;
-        let sleeper_floor = self.min_vruntime.saturating_sub(SCHED_LATENCY_NS / 2);
-        for (tid, runnable) in tasks {
-            let se = match self.entities.remove(&tid) {
-                Some(mut se) => {
-                    if runnable && se.sleeping {
-                        se.vruntime = se.vruntime.max(sleeper_floor);
-                        woken.push(tid);
-                    }
-                    se
-                }
-                None => {
-                    if runnable {
-                        woken.push(tid);
-                    }
-                    SchedEntity {
-                        vruntime: self.min_vruntime,
-                        ..SchedEntity::default()
-                    }
-                }
-            };
-            let se = SchedEntity {
-                sleeping: !runnable,
-                ..se
-            };
-            if runnable {
-                min_runnable = Some(min_runnable.map_or(se.vruntime, |m| m.min(se.vruntime)));
-            }
-            seen.insert(tid, se);
-        }
-        self.entities = seen;
-        self.nr_running = self.entities.values().filter(|se| !se.sleeping).count();
-        if let Some(m) = min_runnable {
-            self.min_vruntime = self.min_vruntime.max(m);
-        }
-        woken
-    }
-
-    /// Forgets thread groups not in `alive` (their CPU time is no longer asked for).
-    pub(super) fn retain_groups(&mut self, alive: impl Fn(u32) -> bool) {
-        self.group_runtime.retain(|&g, _| alive(g));
-        self.group_utime.retain(|&g, _| alive(g));
-    }
-
-    /// `pick_next_entity()` among `candidates` (runnable tasks no other hart runs):
-    /// the one with the smallest vruntime (ties: the smaller tid); with `rng`
-    /// (deterministic mode), a seeded choice among those within
-    /// [`SCHED_MIN_GRANULARITY_NS`] of the smallest.
-    pub(super) fn pick(&self, candidates: &[u32], rng: Option<&mut Prng>) -> Option<u32> {
-        let vr = |t: u32| {
-            self.entities
-                .get(&t)
-                .map_or(self.min_vruntime, |se| se.vruntime)
-        };
-        let first = candidates.iter().copied().min_by_key(|&t| (vr(t), t))?;
-        let Some(rng) = rng else {
-            return Some(first);
-        };
-        let window = vr(first).saturating_add(SCHED_MIN_GRANULARITY_NS);
-        let near: Vec<u32> = candidates
-            .iter()
-            .copied()
-            .filter(|&t| vr(t) < window)
-            .collect();
-        let i = (rng.next_u64() % near.len().max(1) as u64) as usize;
-        near.get(i).copied().or(Some(first))
-    }
-
-    /// `check_preempt_wakeup()` for task `woken`: the hart whose task it should preempt
-    /// — the running task with the largest vruntime, if `woken`'s is more than
-    /// [`SCHED_WAKEUP_GRANULARITY_NS`] below it — marked `need_resched`. The caller
-    /// kicks that hart.
-    pub(super) fn check_preempt_wakeup(&mut self, woken: u32) -> Option<usize> {
-        let v = self.entities.get(&woken)?.vruntime;
-        let (hart, curr_vr) = self
-            .curr
-            .iter()
-            .enumerate()
-            .filter_map(|(h, c)| {
-                let c = (*c)?;
-                (c.tid != woken).then(|| (h, self.entities.get(&c.tid).map(|se| se.vruntime)))
-            })
-            .filter_map(|(h, v)| Some((h, v?)))
-            .max_by_key(|&(h, v)| (v, std::cmp::Reverse(h)))?;
-        if v.saturating_add(SCHED_WAKEUP_GRANULARITY_NS) >= curr_vr {
-            return None;
-        }
-        if let Some(r) = self.need_resched.get_mut(hart) {
-            *r = true;
-        }
-        Some(hart)
+    /// Forgets thread group `tgid` (reaped: its CPU time is no longer asked for).
+    pub(super) fn forget_group(&mut self, tgid: u32) {
+        self.group_runtime.remove(&tgid);
+        self.group_utime.remove(&tgid);
     }
 }
 
@@ -471,77 +931,239 @@ impl Drop for StopTick<'_> {
 mod tests {
     use super::*;
 
-    fn runnable(tids: &[u32]) -> impl Iterator<Item = (u32, bool)> + '_ {
-        tids.iter().map(|&t| (t, true))
+    /// `tids` new on hart 0's queue of `rqs`.
+    fn spawn(rqs: &Rqs, tids: &[u32]) {
+        for &t in tids {
+            spawn_on(rqs, 0, t);
+        }
+    }
+
+    /// Task `tid` new on hart `hart`'s queue of `rqs` (the only idle hart).
+    fn spawn_on(rqs: &Rqs, hart: usize, tid: u32) {
+        let placed = rqs.try_to_wake_up(tid, hart, |h| h == hart, None);
+        assert_eq!(placed, Some((hart, false)));
+    }
+
+    /// Sleeping task `tid`'s entity in `rqs`.
+    fn sleeper(rqs: &Rqs, tid: u32) -> Option<Sleeper> {
+        match rqs.pi_lock(tid).get(&tid)?.place {
+            Place::Sleeping(s) => Some(s),
+            Place::Queued(_) => None,
+        }
+    }
+
+    /// Hart `hart` of `rqs` runs its pick from `now` (deterministic with `rng`).
+    fn run_next(rqs: &Rqs, hart: usize, now: u64, rng: Option<&mut Prng>) -> Option<u32> {
+        let mut rq = rqs.cpu_rq(hart).lock();
+        rq.put_prev(now);
+        let t = rq.pick(rng)?;
+        assert!(rq.set_next(t, t, now));
+        Some(t)
     }
 
     #[test]
-    fn the_task_with_the_least_runtime_is_picked_and_charged() {
-        let mut f = Fair::new(1, SchedClock::Cycles);
-        assert_eq!(f.scan(runnable(&[1, 2, 3])), vec![1, 2, 3]);
-        assert_eq!(f.pick(&[1, 2, 3], None), Some(1));
-        f.set_next(0, 1, 1, 100);
-        f.put_prev(0, 2_100);
-        assert_eq!(f.entity(1).map(|e| e.sum_exec_runtime), Some(2_000));
-        assert_eq!(f.pick(&[1, 2, 3], None), Some(2));
-        assert_eq!(f.group_runtime(1), 2_000);
+    fn the_queue_picks_its_leftmost_and_charges_the_running_task() {
+        let rqs = Rqs::new(1);
+        spawn(&rqs, &[3, 1, 2]);
+        assert_eq!(rqs.cpu_rq(0).nr_running(), 3);
+        assert_eq!(run_next(&rqs, 0, 100, None), Some(1));
+        let charged = rqs.cpu_rq(0).lock().put_prev(2_100);
+        assert_eq!(
+            charged,
+            Some(Charged {
+                tgid: 1,
+                delta_ns: 2_000
+            })
+        );
+        let rq = rqs.cpu_rq(0).lock();
+        assert_eq!(rq.entity(1).map(|e| e.sum_exec_runtime), Some(2_000));
+        // 1 ran: 2 and 3 are left of it now, the smaller tid first.
+        assert_eq!(rq.pick(None), Some(2));
+        assert_eq!(rq.curr(), None);
+        assert_eq!(rq.nr_queued(), 3);
+    }
+
+    #[test]
+    fn a_dequeued_task_is_never_picked_and_its_entity_goes_with_it() {
+        let rqs = Rqs::new(1);
+        spawn(&rqs, &[1, 2]);
+        assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
+        // 1 blocks after 5 ms: dequeued while running, charged, its entity kept.
+        let (charged, seq) = rqs.deactivate(1, 5_000_000, true);
+        assert_eq!(charged.map(|c| c.delta_ns), Some(5_000_000));
+        assert_eq!(seq, 1);
+        let s = sleeper(&rqs, 1).unwrap();
+        assert_eq!(s.se.vruntime, 5_000_000);
+        assert_eq!(s.cpu, 0);
+        assert_eq!(rqs.task_cpu(1), None);
+        assert_eq!(rqs.cpu_rq(0).nr_running(), 1);
+        assert_eq!(run_next(&rqs, 0, 5_000_000, None), Some(2));
+        assert_eq!(run_next(&rqs, 0, 6_000_000, None), Some(2));
+        // Exiting while asleep: forgotten.
+        assert_eq!(rqs.deactivate(1, 6_000_000, false), (None, 1));
+        assert!(sleeper(&rqs, 1).is_none());
+    }
+
+    #[test]
+    fn a_wake_up_names_the_sleep_it_ends() {
+        let rqs = Rqs::new(2);
+        spawn(&rqs, &[1]);
+        assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
+        let (_, first) = rqs.deactivate(1, 10, true);
+        // A waker of another sleep number does nothing; the right one enqueues it on
+        // the idle hart 1 (hart 0 busy), and a second wake-up finds it queued.
+        assert_eq!(rqs.try_to_wake_up(1, 0, |h| h == 1, Some(first + 1)), None);
+        assert_eq!(
+            rqs.try_to_wake_up(1, 0, |h| h == 1, Some(first)),
+            Some((1, false))
+        );
+        assert_eq!(rqs.task_cpu(1), Some(1));
+        assert_eq!(rqs.try_to_wake_up(1, 0, |_| false, None), None);
+        // It sleeps again: the first sleep's late waker cannot end the second.
+        assert_eq!(run_next(&rqs, 1, 20, None), Some(1));
+        let (_, second) = rqs.deactivate(1, 30, true);
+        assert_eq!(second, first + 1);
+        assert_eq!(rqs.try_to_wake_up(1, 0, |_| false, Some(first)), None);
+        assert_eq!(
+            rqs.try_to_wake_up(1, 0, |_| false, Some(second)),
+            Some((1, false))
+        );
+        // A task never seen is woken only as a new one (no sleep number).
+        assert_eq!(rqs.try_to_wake_up(9, 0, |_| false, Some(0)), None);
     }
 
     #[test]
     fn a_woken_sleeper_is_placed_half_a_latency_behind_and_preempts() {
-        let mut f = Fair::new(1, SchedClock::Cycles);
-        f.scan([(1, true), (2, false)].into_iter());
-        // Task 1 runs 100 ms while task 2 sleeps.
-        f.set_next(0, 1, 1, 0);
-        f.update_curr(0, 100_000_000);
-        f.scan([(1, true), (2, false)].into_iter());
-        assert_eq!(f.scan([(1, true), (2, true)].into_iter()), vec![2]);
-        let v2 = f.entity(2).map(|e| e.vruntime);
+        let rqs = Rqs::new(1);
+        spawn(&rqs, &[1, 2]);
+        assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
+        // 2 sleeps at once; 1 runs 100 ms.
+        rqs.deactivate(2, 0, true);
+        rqs.cpu_rq(0).lock().update_curr(100_000_000);
+        assert_eq!(rqs.try_to_wake_up(2, 0, |_| false, None), Some((0, true)));
+        let rq = rqs.cpu_rq(0).lock();
+        let v2 = rq.entity(2).map(|e| e.vruntime);
         assert_eq!(v2, Some(100_000_000 - SCHED_LATENCY_NS / 2));
-        assert_eq!(f.check_preempt_wakeup(2), Some(0));
-        assert!(f.need_resched(0));
-        f.set_next(0, 2, 2, 100_000_000);
-        assert!(!f.need_resched(0));
+        assert!(rq.need_resched());
     }
 
     #[test]
     fn a_wakeup_within_the_granularity_does_not_preempt() {
-        let mut f = Fair::new(1, SchedClock::Cycles);
-        f.scan([(1, true), (2, false)].into_iter());
-        f.set_next(0, 1, 1, 0);
-        f.update_curr(0, SCHED_WAKEUP_GRANULARITY_NS / 2);
-        f.scan([(1, true), (2, true)].into_iter());
-        assert_eq!(f.check_preempt_wakeup(2), None);
+        let rqs = Rqs::new(1);
+        spawn(&rqs, &[1, 2]);
+        assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
+        rqs.deactivate(2, 0, true);
+        rqs.cpu_rq(0)
+            .lock()
+            .update_curr(SCHED_WAKEUP_GRANULARITY_NS / 2);
+        assert_eq!(rqs.try_to_wake_up(2, 0, |_| false, None), Some((0, false)));
+        assert!(!rqs.cpu_rq(0).lock().need_resched());
+    }
+
+    #[test]
+    fn an_idle_hart_pulls_the_leftmost_waiting_task_of_the_busiest_queue() {
+        let rqs = Rqs::new(3);
+        spawn(&rqs, &[1, 2]);
+        for t in [3, 4, 5] {
+            spawn_on(&rqs, 1, t);
+        }
+        assert_eq!(run_next(&rqs, 1, 0, None), Some(3));
+        // Hart 1 has 2 waiting (4, 5), hart 0 has 2 waiting (1, 2): the tie goes to the
+        // lower hart; the running task is never taken.
+        assert_eq!(rqs.newidle_balance(2), Some(1));
+        assert_eq!(rqs.task_cpu(1), Some(2));
+        assert_eq!(rqs.cpu_rq(2).nr_running(), 1);
+        assert_eq!(rqs.cpu_rq(0).nr_running(), 1);
+        assert_eq!(rqs.newidle_balance(2), Some(4));
+        assert_eq!(rqs.newidle_balance(2), Some(2));
+        assert_eq!(rqs.newidle_balance(2), Some(5));
+        // Only hart 1's running task is left elsewhere: nothing to pull.
+        assert_eq!(rqs.newidle_balance(2), None);
+        assert_eq!(rqs.cpu_rq(1).lock().curr(), Some(3));
+        assert_eq!(run_next(&rqs, 2, 0, None), Some(1));
+    }
+
+    #[test]
+    fn a_migrated_task_keeps_its_lag_against_the_new_queues_min_vruntime() {
+        let rqs = Rqs::new(2);
+        spawn(&rqs, &[1, 2]);
+        assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
+        rqs.cpu_rq(0).lock().update_curr(10_000_000);
+        assert_eq!(run_next(&rqs, 0, 10_000_000, None), Some(2));
+        // min_vruntime on hart 0 is 0 (task 2 has run nothing); task 1 is 10 ms right.
+        spawn_on(&rqs, 1, 7);
+        assert_eq!(run_next(&rqs, 1, 0, None), Some(7));
+        rqs.cpu_rq(1).lock().update_curr(50_000_000);
+        // Balance: hart 1 has 1 task, hart 0 has 2 — not two more: nothing moves.
+        assert_eq!(rqs.balance(1), None);
+        assert_eq!(rqs.newidle_balance(1), Some(1));
+        let v1 = rqs.cpu_rq(1).lock().entity(1).map(|e| e.vruntime);
+        assert_eq!(v1, Some(50_000_000 + 10_000_000));
+    }
+
+    #[test]
+    fn select_task_rq_prefers_the_previous_hart_then_an_idle_one() {
+        let rqs = Rqs::new(4);
+        let idle = |set: &'static [usize]| move |h: usize| set.contains(&h);
+        // Previous hart idle: it.
+        assert_eq!(rqs.select_task_rq(Some(2), 0, idle(&[1, 2])), 2);
+        // Previous hart busy, another idle: the first idle one after it.
+        assert_eq!(rqs.select_task_rq(Some(2), 0, idle(&[1, 3])), 3);
+        assert_eq!(rqs.select_task_rq(Some(3), 0, idle(&[1])), 1);
+        // None idle: the previous hart.
+        assert_eq!(rqs.select_task_rq(Some(2), 0, idle(&[])), 2);
+        // A new task with none idle: the least loaded queue, this hart among equals.
+        spawn_on(&rqs, 0, 1);
+        spawn_on(&rqs, 1, 2);
+        spawn_on(&rqs, 3, 3);
+        assert_eq!(rqs.select_task_rq(None, 1, idle(&[])), 2);
+        spawn_on(&rqs, 2, 4);
+        assert_eq!(rqs.select_task_rq(None, 1, idle(&[])), 1);
+        assert_eq!(rqs.select_task_rq(None, 1, idle(&[3])), 3);
+    }
+
+    #[test]
+    fn a_renamed_task_keeps_its_place() {
+        let rqs = Rqs::new(1);
+        spawn(&rqs, &[5, 6]);
+        assert_eq!(run_next(&rqs, 0, 0, None), Some(5));
+        rqs.rename(5, 1);
+        rqs.rename(6, 2);
+        let rq = rqs.cpu_rq(0).lock();
+        assert_eq!(rq.curr(), Some(1));
+        assert_eq!(rq.pick(None), Some(2));
+        assert!(rq.entity(5).is_none() && rq.entity(6).is_none());
+        drop(rq);
+        assert_eq!((rqs.task_cpu(1), rqs.task_cpu(5)), (Some(0), None));
     }
 
     #[test]
     fn the_seeded_pick_never_leaves_a_task_behind_for_long() {
-        let mut f = Fair::new(1, SchedClock::Cycles);
+        let rqs = Rqs::new(1);
         let tids = [1, 2, 3, 4, 5, 6, 7, 8];
-        f.scan(runnable(&tids));
+        spawn(&rqs, &tids);
         let mut rng = Prng::new(42);
         let mut now = 0;
         let mut last_run = BTreeMap::new();
         let mut longest_wait = 0;
         for _ in 0..10_000 {
-            let t = f.pick(&tids, Some(&mut rng)).unwrap();
+            let t = run_next(&rqs, 0, now, Some(&mut rng)).unwrap();
             let waited = now - last_run.get(&t).copied().unwrap_or(0);
             longest_wait = longest_wait.max(waited);
-            f.set_next(0, t, t, now);
             // A seeded quantum of up to 1 ms.
             now += 1 + rng.next_u64() % 1_000_000;
-            f.put_prev(0, now);
+            rqs.cpu_rq(0).lock().update_curr(now);
             last_run.insert(t, now);
-            f.scan(runnable(&tids));
         }
         // A task that stopped is at most granularity + a quantum past the smallest
         // vruntime; it is the only candidate once each of the 7 others has caught up
         // with it plus the granularity: at most twice that each, a quantum included.
         let bound = 7 * 2 * (SCHED_MIN_GRANULARITY_NS + 1_000_000);
         assert!(longest_wait <= bound, "{longest_wait} > {bound}");
+        let rq = rqs.cpu_rq(0).lock();
         let runtimes: Vec<u64> = tids
             .iter()
-            .map(|t| f.entity(*t).unwrap().sum_exec_runtime)
+            .map(|t| rq.entity(*t).unwrap().sum_exec_runtime)
             .collect();
         let (lo, hi) = (
             runtimes.iter().min().unwrap(),
@@ -555,8 +1177,25 @@ mod tests {
 
     #[test]
     fn slices_shrink_with_the_load_down_to_the_granularity() {
-        assert_eq!(Fair::slice_ns(1, 1), SCHED_LATENCY_NS);
-        assert_eq!(Fair::slice_ns(4, 2), SCHED_LATENCY_NS / 2);
-        assert_eq!(Fair::slice_ns(100, 1), SCHED_MIN_GRANULARITY_NS);
+        assert_eq!(CfsRq::slice_ns(1), SCHED_LATENCY_NS);
+        assert_eq!(CfsRq::slice_ns(2), SCHED_LATENCY_NS / 2);
+        assert_eq!(CfsRq::slice_ns(100), SCHED_MIN_GRANULARITY_NS);
+    }
+
+    #[test]
+    fn group_cpu_time_adds_up_what_update_curr_charged() {
+        let mut f = Fair::new(SchedClock::Cycles);
+        f.charge(Charged {
+            tgid: 4,
+            delta_ns: 10,
+        });
+        f.charge(Charged {
+            tgid: 4,
+            delta_ns: 5,
+        });
+        f.account_user(4, 7);
+        assert_eq!((f.group_runtime(4), f.group_utime(4)), (15, 7));
+        f.forget_group(4);
+        assert_eq!(f.group_runtime(4), 0);
     }
 }

@@ -1,6 +1,6 @@
 //! The wake list (`rq->wake_list`, `kernel/sched/core.c`'s `TTWU_QUEUE`): how a hart
-//! that woke tasks without the kernel lock makes them runnable without waiting for it,
-//! and the doorbell idle harts wait on.
+//! that released descriptions without the kernel lock hands their final `fput()` to it
+//! without waiting for it, and the doorbell idle harts wait on.
 //!
 //! # Linux's shape
 //! `try_to_wake_up()` with `TTWU_QUEUE` does not take a remote CPU's `rq->lock`: it adds
@@ -9,14 +9,21 @@
 //! enqueues each task under its own lock (`sched_ttwu_pending()`).
 //!
 //! # Here
-//! The run queues are behind the kernel lock (`kernel.rs`, `Machine::lock`), so its
-//! holder plays the run queue's owner. A hart that served a `futex` wake or a `close`
-//! without the kernel lock (`run_user`) queues what it has for the kernel — the woken
-//! waiters (`futex_q`, which the kernel matches against the wait each task sleeps on)
-//! and the descriptions whose final `fput()` is the kernel's — on [`TtwuQueue`], then
-//! *tries* the kernel lock: if it gets it, it drains the list itself and goes back to
-//! user mode; if another hart holds it, it goes back to user mode at once, and the
-//! holder drains the list before it lets the lock go ([`TtwuQueue::unlock`]).
+//! Each hart's run queue has its own lock (`rq->lock`, `kernel/sched.rs`'s `Rq`) and each
+//! task's place among them its own `p->pi_lock`, so a wake-up needs no kernel lock: a
+//! hart that served a `futex` wake without it enqueues each woken waiter on its target
+//! hart's queue itself (`Machine::wake_up_q`, `sched::Rqs::try_to_wake_up`: it takes the
+//! target's `rq->lock` directly, as Linux does without `TTWU_QUEUE`), and the waiter's
+//! wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state
+//! in the task table — under the kernel lock when it next runs, as Linux's woken task
+//! returns from `futex_wait()` itself. What still goes through this list is what the
+//! kernel lock alone may do: the final `fput()` of a description that `close`/`dup3`
+//! took out of a table without the lock (a pipe end's release wakes the other end's
+//! sleepers through their wait queues, whose sleeping calls are in the kernel's books).
+//! The hart queues them on [`TtwuQueue`], then *tries* the kernel lock: if it gets it,
+//! it drains the list itself and goes back to user mode; if another hart holds it, it
+//! goes back to user mode at once, and the holder drains the list before it lets the
+//! lock go ([`TtwuQueue::unlock`]).
 //!
 //! # The race, and how it is closed
 //! The waker's "queue, then try the lock" and the holder's "drain, then release" can
@@ -66,13 +73,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fs::OpenFile;
-use crate::futex::FutexQ;
 
-/// What a hart without the kernel lock hands to the kernel.
+/// What a hart without the kernel lock hands to the kernel. (Futex waiters it woke
+/// are not handed over: it enqueues them itself, `Machine::wake_up_q`.)
 pub(super) enum Wakeup {
-    /// A futex waiter that a wake took off its bucket (its `wake_q` entry): its task is
-    /// made runnable if it still sleeps on this waiter (`Kernel::futex_wake_up_q`).
-    Futex(Arc<FutexQ>),
     /// A description `close`/`dup3` took out of a table whose release is the kernel's
     /// (a pipe end's wakes the other end): the final `fput()`, dropped under the lock.
     Fput(Arc<OpenFile>),

@@ -22,7 +22,7 @@
 //! not sleep (`EAGAIN`, `ETIMEDOUT`, `EFAULT`, `EINVAL`); a wait that must sleep is
 //! queued on its bucket here and handed to the kernel lock, which puts the task to sleep
 //! unless a waker took the waiter meanwhile. The waiters a wake took are handed back to
-//! the kernel (`wake_up_q()`, under its lock while the run queues are there) through its
+//! the kernel (`wake_up_q()`, under its lock while the woken task's state is there) through its
 //! lock-free wake list, without waiting for the lock (`kernel/ttwu.rs`).
 //!
 //! A pipe, a FIFO, a host stream (whose writes may block on the host and whose order
