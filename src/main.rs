@@ -141,6 +141,11 @@ struct FaultsBenchArgs {
     /// Runs per row (the row is the median run by host time).
     #[arg(long, default_value_t = 3)]
     samples: usize,
+    /// Read each page before writing it (modes procs-read, threads-read): a zero-page
+    /// read fault, then a copy-on-write fault that shoots the old translation down on the
+    /// other harts of a multi-threaded process.
+    #[arg(long)]
+    read_first: bool,
 }
 
 #[derive(Args)]
@@ -249,6 +254,7 @@ fn main() -> ExitCode {
                 rounds: a.rounds,
                 harts: a.harts,
                 samples: a.samples,
+                read_first: a.read_first,
             };
             bench::faults::run(&machine.options(), &faults).map(|()| 0)
         }

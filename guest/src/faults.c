@@ -9,9 +9,16 @@
  *                     region, each looping ROUNDS times: write one word into each page,
  *                     check every word, madvise(MADV_DONTNEED) the region (zap: the next
  *                     round faults every page in again).
- * Before its write a worker checks the page reads as zeros (a fresh anonymous mapping and a
- * zapped private anonymous page are zero-filled), and after writing all 256 pages it reads
- * every word back: a page lost, shared between workers or left stale shows as an error.
+ *   procs-read, threads-read   the same, but each page is read before it is written: the
+ *                     read fault maps the shared zero page and the write copies it
+ *                     (do_wp_page -> wp_page_copy), which in a multi-threaded process
+ *                     shoots the old translation down on the other CPUs (ptep_clear_flush):
+ *                     two faults and an IPI round trip per page.
+ * The write is an atomic exchange (amoswap.d, one store access: one write fault), whose old
+ * value must be zero (a fresh anonymous mapping and a zapped private anonymous page are
+ * zero-filled); the -read modes check the read instead. After writing all 256 pages a
+ * worker reads every word back: a page lost, shared between workers or left stale shows as
+ * an error.
  * The value a worker writes depends only on (worker, round, page), so each mode prints one
  * line of counts and a checksum that do not depend on how the workers interleave:
  *   procs: 2 workers x 3 rounds x 256 pages: 1536 pages written, 0 errors, checksum 0x...
@@ -60,14 +67,21 @@ static inline uint64_t *slot_of(unsigned char *region, uint64_t i)
     return (uint64_t *)(region + i * PAGE_SIZE + (i % (PAGE_SIZE / 64)) * 64);
 }
 
-/* One round over a mapped region: check zeros, write, read back. */
+/* Read each page before writing it (the -read modes). */
+static int read_first;
+
+/* One round over a mapped region: write (checking the page was zero), read back. */
 static void touch_round(unsigned char *region, uint64_t w, uint64_t r, struct result *res)
 {
     for (uint64_t i = 0; i < REGION_PAGES; i++) {
         uint64_t *p = slot_of(region, i);
-        if (*(volatile uint64_t *)p != 0)
+        if (read_first) {
+            if (*(volatile uint64_t *)p != 0)
+                res->errors++;
+            *(volatile uint64_t *)p = value(w, r, i);
+        } else if (__atomic_exchange_n(p, value(w, r, i), __ATOMIC_RELAXED) != 0) {
             res->errors++;
-        *(volatile uint64_t *)p = value(w, r, i);
+        }
         res->pages++;
     }
     for (uint64_t i = 0; i < REGION_PAGES; i++) {
@@ -184,7 +198,8 @@ static long parse(const char *s, long max)
 int main(int argc, char **argv)
 {
     if (argc < 4 || (argc - 1) % 3 != 0) {
-        fprintf(stderr, "usage: faults procs|threads N ROUNDS [procs|threads N ROUNDS ...]\n");
+        fprintf(stderr, "usage: faults MODE N ROUNDS [MODE N ROUNDS ...], MODE one of procs, "
+                        "threads, procs-read, threads-read\n");
         return 2;
     }
     /* Shared between the processes of procs mode; the threads use it as ordinary memory. */
@@ -197,10 +212,12 @@ int main(int argc, char **argv)
     int status = 0;
     for (int a = 1; a + 2 < argc; a += 3) {
         const char *mode = argv[a];
-        int procs = strcmp(mode, "procs") == 0;
+        int procs = strcmp(mode, "procs") == 0 || strcmp(mode, "procs-read") == 0;
+        int threads = strcmp(mode, "threads") == 0 || strcmp(mode, "threads-read") == 0;
+        read_first = strstr(mode, "-read") != NULL;
         long n = parse(argv[a + 1], MAX_WORKERS);
         long rounds = parse(argv[a + 2], MAX_ROUNDS);
-        if ((!procs && strcmp(mode, "threads") != 0) || n < 0 || rounds < 0) {
+        if ((!procs && !threads) || n < 0 || rounds < 0) {
             fprintf(stderr, "faults: bad arguments %s %s %s (N 1-%d, ROUNDS 1-%ld)\n", mode,
                     argv[a + 1], argv[a + 2], MAX_WORKERS, MAX_ROUNDS);
             return 2;

@@ -8,6 +8,12 @@
 //! - `threads`: T threads of one process, each looping over its own 256-page region:
 //!   a write to each page, `madvise(MADV_DONTNEED)` — one `mm` shared by all.
 //!
+//! With `--read-first` the modes are `procs-read` and `threads-read`: each page is read
+//! before it is written, so a read fault maps the shared zero page and the write copies
+//! it (`wp_page_copy()`), which for threads breaks before it makes — the old translation
+//! shot down on the other harts under the page-table lock (`ptep_clear_flush()`): two
+//! faults and an IPI round trip per page.
+//!
 //! Each row runs one mode in parallel mode (one host thread per hart) `samples` times and
 //! reports the median run by host time: its host seconds, the speedup over the 1-hart
 //! row of the same mode, modelled cycles (all harts), page faults handled, and the
@@ -27,24 +33,33 @@ pub const FAULTS_IMAGE: &[u8] = include_bytes!("../../guest/bin/faults");
 /// Pages each worker faults in per round (`REGION_PAGES` of `faults.c`, 4 KiB each).
 pub const PAGES_PER_ROUND: u64 = 256;
 
-/// The two modes of the workload.
+/// The modes of the workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
     /// Processes (fork), each with its own address space: mmap, touch, munmap.
     Procs,
     /// Threads of one process, sharing its address space: touch, `MADV_DONTNEED`.
     Threads,
+    /// [`Workload::Procs`] reading each page before writing it (zero page, then COW).
+    ProcsRead,
+    /// [`Workload::Threads`] reading each page before writing it (zero page, then COW
+    /// with a shootdown).
+    ThreadsRead,
 }
 
 impl Workload {
-    /// Both modes, in the order the table lists them.
+    /// The two write-first modes, in the order the table lists them.
     pub const ALL: [Workload; 2] = [Workload::Procs, Workload::Threads];
+    /// The two read-first modes (`--read-first`).
+    pub const READ_FIRST: [Workload; 2] = [Workload::ProcsRead, Workload::ThreadsRead];
 
     /// The mode's name: the workload's first argument and the table's first column.
     pub fn label(self) -> &'static str {
         match self {
             Workload::Procs => "procs",
             Workload::Threads => "threads",
+            Workload::ProcsRead => "procs-read",
+            Workload::ThreadsRead => "threads-read",
         }
     }
 }
@@ -88,14 +103,25 @@ pub struct FaultsBench {
     pub harts: Vec<usize>,
     /// Runs per row (the row is their median by host time).
     pub samples: usize,
+    /// Run the read-first modes ([`Workload::READ_FIRST`]) instead of the write-first ones.
+    pub read_first: bool,
 }
 
 impl FaultsBench {
     /// Processes or threads of `workload`.
     pub fn workers(&self, workload: Workload) -> u32 {
         match workload {
-            Workload::Procs => self.procs,
-            Workload::Threads => self.threads,
+            Workload::Procs | Workload::ProcsRead => self.procs,
+            Workload::Threads | Workload::ThreadsRead => self.threads,
+        }
+    }
+
+    /// The modes to run.
+    pub fn workloads(&self) -> [Workload; 2] {
+        if self.read_first {
+            Workload::READ_FIRST
+        } else {
+            Workload::ALL
         }
     }
 }
@@ -133,7 +159,7 @@ pub struct FaultsRow {
 /// than its first run.
 pub fn measure(base: &RunOptions, bench: &FaultsBench) -> Result<Vec<FaultsRow>, Error> {
     let mut rows = Vec::new();
-    for workload in Workload::ALL {
+    for workload in bench.workloads() {
         let workers = bench.workers(workload);
         let mut reference: Option<Vec<u8>> = None;
         for &h in &bench.harts {
@@ -210,7 +236,7 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
         std::thread::available_parallelism().map_or(1, usize::from)
     );
     outln!(
-        "{:<8} {:>7} {:>5} {:>9} {:>13} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10}",
+        "{:<12} {:>7} {:>5} {:>9} {:>13} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10}",
         "workload",
         "workers",
         "harts",
@@ -232,7 +258,7 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
             format!("{:.2}x", o / r.seconds.max(1e-9))
         });
         outln!(
-            "{:<8} {:>7} {:>5} {:>9.3} {:>13} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10.3}",
+            "{:<12} {:>7} {:>5} {:>9.3} {:>13} {:>8} {:>14} {:>10} {:>10} {:>10} {:>10.3}",
             r.workload.label(),
             r.workers,
             r.harts,
@@ -247,7 +273,7 @@ pub fn run(base: &RunOptions, bench: &FaultsBench) -> Result<(), Error> {
         );
         for l in &r.other_locks {
             outln!(
-                "{:>81} {:>10} {:>10} {:>10.3}",
+                "{:>85} {:>10} {:>10} {:>10.3}",
                 format!("lock {}", l.name),
                 l.acquisitions,
                 l.contentions,
