@@ -127,7 +127,9 @@ use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode,
 use crate::errno::{Errno, KResult};
 use crate::exec::{copy_exec_args, exec, ExecArgs, LoadError};
 use crate::fs::Prng;
-use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile, PollTable, WakeQ};
+use crate::fs::{
+    parse_file_arg, HostStreams, ImportError, OpenFile, PollTable, TaskWaker, WaitTask,
+};
 use crate::futex::{self, FutexHash, FutexQ, FutexRet, WakeList, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
@@ -265,13 +267,14 @@ struct Kernel<'m> {
     vclock_cycles: u64,
     next_pid: u32,
     next_asid: u16,
-    /// Tasks woken by a file's wait queue and not yet made runnable (`wake_q`): drained
-    /// by [`Kernel::wake_up_q`].
-    wake_q: Arc<WakeQ>,
+    /// The wake function of every wait-queue sleep ([`SchedWaker`]): a file's wait
+    /// queue makes its sleepers runnable through it from any hart, without this lock.
+    waker: Arc<dyn TaskWaker>,
     /// The wake list's receiving end ([`ttwu`]): what harts without the kernel lock
     /// queued for it ([`Machine::ttwu`]), drained by [`Kernel::ttwu_pending`].
     ttwu: ttwu::TtwuPending<ttwu::Wakeup>,
-    /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), by tid.
+    /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), armed with its
+    /// sleep ([`WaitTask`]), by tid.
     io_waits: BTreeMap<u32, PollTable>,
     /// The futex hash table (`futex_queues`): its buckets have their own locks, and
     /// harts reach it without the kernel lock too ([`UnlockedFaults::futex`]).
@@ -363,8 +366,8 @@ struct Machine<'m> {
     /// ([`Kernel::ttwu_pending`]) before it lets the lock go ([`Machine::unlock`]).
     ttwu: ttwu::TtwuQueue<ttwu::Wakeup>,
     /// Idle harts wait here for runnable threads (parallel mode), a condvar of the
-    /// kernel lock.
-    work: Condvar,
+    /// kernel lock (shared with [`SchedWaker`], which wakes them from any hart).
+    work: Arc<Condvar>,
     /// Harts waiting to take the kernel lock.
     waiters: Arc<AtomicUsize>,
     /// The harts waiting for work, as the kernel sees them ([`Kernel::idle`]: one
@@ -498,6 +501,53 @@ impl<'m> Machine<'m> {
         self.work.notify_all();
         for h in 0..smp.harts() {
             smp.kick(h);
+        }
+    }
+}
+
+/// The kernel's wake function for wait-queue sleepers ([`TaskWaker`],
+/// `default_wake_function()` → `try_to_wake_up()`), called by a waker on any hart,
+/// with or without the kernel lock: the sleeper is enqueued on the run queue
+/// `select_task_rq()` gives ([`sched::Rqs::try_to_wake_up`], under its `p->pi_lock`
+/// and that queue's `rq->lock`), as [`Machine::wake_up_q`] enqueues a futex waiter; in
+/// parallel mode an idle target hart is woken (the `work` condvar, the IPI) and a busy
+/// one that should run it kicked (`resched_curr()`). The waker's own hart is not
+/// kicked: under the kernel lock it reaches a scheduling decision anyway, and without
+/// it the woken waits for its queue's next one (the slice's end, a block). In
+/// deterministic mode every waker holds the kernel lock, and its next scheduling point
+/// wakes idle harts through the baton ([`Kernel::wake_idle_harts`]). The task's state
+/// in the task table is still `Blocked(Io)` until it runs: [`Kernel::pick_next_task`]
+/// ends the sleep then.
+struct SchedWaker {
+    rqs: Arc<sched::Rqs>,
+    idle: Arc<IdleHarts>,
+    smp: Arc<Smp>,
+    work: Arc<Condvar>,
+    parallel: bool,
+}
+
+impl std::fmt::Debug for SchedWaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedWaker")
+            .field("parallel", &self.parallel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskWaker for SchedWaker {
+    fn try_to_wake_up(&self, tid: u32, seq: u64) {
+        let this = crate::percpu::smp_processor_id().unwrap_or(0);
+        let idle = |h| self.idle.is_idle(h);
+        let Some((cpu, preempt)) = self.rqs.try_to_wake_up(tid, this, idle, Some(seq)) else {
+            return;
+        };
+        if !self.parallel {
+            return;
+        }
+        if self.idle.is_idle(cpu) {
+            self.work.notify_all();
+        } else if preempt && cpu != this {
+            self.smp.kick(cpu);
         }
     }
 }
@@ -828,6 +878,8 @@ pub fn run(
     let deterministic = config.sched == SchedMode::Deterministic;
     let idle = Arc::new(IdleHarts::new(nharts));
     let (ttwu_queue, ttwu_pending) = ttwu::wake_list();
+    let rqs = Arc::new(sched::Rqs::new(nharts));
+    let work = Arc::new(Condvar::new());
     let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
@@ -835,7 +887,7 @@ pub fn run(
         smp: &smp,
         this: 0,
         on_hart: vec![None; nharts],
-        rqs: Arc::new(sched::Rqs::new(nharts)),
+        rqs: Arc::clone(&rqs),
         fair: sched::Fair::new(if deterministic {
             sched::SchedClock::Cycles
         } else {
@@ -848,7 +900,13 @@ pub fn run(
         vclock_cycles: 0,
         next_pid: INIT_PID + 1,
         next_asid: 2,
-        wake_q: Arc::default(),
+        waker: Arc::new(SchedWaker {
+            rqs: Arc::clone(&rqs),
+            idle: Arc::clone(&idle),
+            smp: Arc::clone(&smp),
+            work: Arc::clone(&work),
+            parallel: !deterministic,
+        }),
         ttwu: ttwu_pending,
         io_waits: BTreeMap::new(),
         futex: Arc::new(FutexHash::new(nharts)),
@@ -868,7 +926,7 @@ pub fn run(
         rqs,
         kernel: CondvarMutex::new(k),
         ttwu: ttwu_queue,
-        work: Condvar::new(),
+        work,
         waiters: Arc::new(AtomicUsize::new(0)),
         idle,
         acquisitions: AtomicU64::new(0),
@@ -1313,8 +1371,6 @@ impl Kernel<'_> {
             _ => budget,
         };
         self.fire_timers(hart);
-        // Tasks a file's wait queue woke are enqueued (`wake_up_q()`).
-        self.wake_up_q();
         let this = self.this;
         // update_curr(): the time since the last scheduling point, user and kernel, is
         // the running task's (and its process's CPU time, which may fire its timers).
@@ -1411,6 +1467,21 @@ impl Kernel<'_> {
             // as futex_wait() returns after schedule() — its timer and waiter go, its
             // state is running (it is on the queue already).
             self.complete_blocked(next, 0);
+        }
+        let woken_io = self
+            .io_waits
+            .get(&next)
+            .and_then(PollTable::task)
+            .is_some_and(|w| w.is_woken());
+        if state == Some(TaskState::Blocked(WaitOn::Io)) && woken_io {
+            // A sleeper a file's wait queue woke, enqueued by its waker on any hart
+            // ([`SchedWaker`]): it leaves its queues (`finish_wait()`), its timer goes,
+            // and its call is re-issued now that it runs (the pc is still at the ecall).
+            self.io_wait_end(next, true);
+            self.timers.remove(&next);
+            if let Some(t) = self.tasks.get_mut(&next) {
+                t.state = TaskState::Runnable;
+            }
         }
         let state = self.tasks.get(&next).map(|t| t.state);
         if state != Some(TaskState::Runnable) {
@@ -1581,25 +1652,6 @@ impl Kernel<'_> {
         true
     }
 
-    /// `wake_up_q()`: every task a file's wait queue woke ([`WaitQueueHead::wake_up`])
-    /// leaves its other queues and becomes runnable; its call is re-issued.
-    ///
-    /// [`WaitQueueHead::wake_up`]: crate::fs::WaitQueueHead::wake_up
-    fn wake_up_q(&mut self) {
-        for tid in self.wake_q.take() {
-            if let Some(pt) = self.io_waits.remove(&tid) {
-                pt.free(tid, &self.wake_q);
-            }
-            let on_io = self
-                .tasks
-                .get(&tid)
-                .is_some_and(|t| t.state == TaskState::Blocked(WaitOn::Io));
-            if on_io {
-                self.try_to_wake_up(tid);
-            }
-        }
-    }
-
     /// `sched_ttwu_pending()`: drains the wake list ([`Machine::ttwu`]) that harts
     /// without the kernel lock queued on — the descriptions whose final `fput()` is the
     /// kernel's are released (a pipe end's wakes the other end's sleepers) — then, if
@@ -1627,7 +1679,6 @@ impl Kernel<'_> {
                 ttwu::Wakeup::Fput(f) => drop(f),
             }
         }
-        self.wake_up_q();
         let resched_now = self.rqs.cpu_rq(self.this).lock().need_resched();
         if kick_self && !resched && resched_now {
             self.smp.kick(self.this);
@@ -1638,14 +1689,28 @@ impl Kernel<'_> {
         }
     }
 
-    /// Task `tid`'s call is about to sleep on I/O ([`WaitOn::Io`]): it sleeps on the wait
-    /// queues in `pt` (it leaves those of an earlier sleep first).
-    fn io_wait(&mut self, tid: u32, pt: PollTable) {
-        if let Some(old) = self.io_waits.remove(&tid) {
-            old.free(tid, &self.wake_q);
+    /// Task `tid`'s call is about to sleep on I/O ([`WaitOn::Io`]): a new sleep of it
+    /// ([`WaitTask`], woken through [`Kernel::waker`]) is queued on the wait queues in
+    /// `pt`, `exclusive`ly (a `read`/`write`: `wait_event_interruptible_exclusive()`) or
+    /// not (`ppoll`/`pselect6`'s `poll_wait()`); it leaves those of an earlier sleep
+    /// first. The caller checks its condition once more after this
+    /// (`prepare_to_wait_event()`, then the check); [`Kernel::block`] parks the sleep.
+    fn io_wait(&mut self, tid: u32, mut pt: PollTable, exclusive: bool) {
+        if let Some(mut old) = self.io_waits.remove(&tid) {
+            old.free();
         }
-        pt.arm(tid, &self.wake_q);
+        pt.arm(WaitTask::new(tid, Arc::clone(&self.waker)), exclusive);
         self.io_waits.insert(tid, pt);
+    }
+
+    /// The I/O sleep of task `tid` ends: its sleep leaves every wait queue
+    /// (`poll_freewait()`, `finish_wait()`). `acted_on`: the call will act on a
+    /// wake-up it got (it is re-issued); otherwise (a signal, a timeout, its exit) an
+    /// exclusive wake-up it got is passed on to the next sleeper.
+    fn io_wait_end(&mut self, tid: u32, acted_on: bool) {
+        if let Some(mut pt) = self.io_waits.remove(&tid) {
+            pt.finish(!acted_on);
+        }
     }
 
     /// Context switch on this hart: save the running task's registers, load task
@@ -2121,13 +2186,15 @@ impl Kernel<'_> {
             }
             SyscallOutcome::Resume => {}
             SyscallOutcome::Block(on) => {
-                if on == WaitOn::Io && !self.io_waits.contains_key(&tid) {
-                    // A call that did not say what it waits for (`vmsplice`): the
-                    // queues of the file it names.
-                    self.io_wait_on_fd(tid, a[0]);
+                // A call that did not say what it waits for (`vmsplice`): the queues of
+                // the file it names — unless, queued there, it finds the file ready.
+                let ready = on == WaitOn::Io
+                    && !self.io_waits.contains_key(&tid)
+                    && self.io_wait_on_fd(tid, a[0]);
+                // The pc stays at the ecall: the call is re-issued on wake-up (or now).
+                if !ready {
+                    self.block(tid, on, hart);
                 }
-                // The pc stays at the ecall: the call is re-issued on wake-up.
-                self.block(tid, on, hart);
             }
             SyscallOutcome::Exit(status) => {
                 if let Some(tgid) = self.group_of(tid) {
@@ -2194,6 +2261,20 @@ impl Kernel<'_> {
             let parked = self.futex_q.get(&tid).is_none_or(|q| q.park(seq));
             if !parked {
                 self.complete_blocked(tid, 0);
+            }
+        }
+        // The same handshake for a sleep on wait queues: a wake-up that came between
+        // its queueing and now ([`WaitTask::claim`]) leaves the task runnable, its call
+        // re-issued at once; from now on, a waker on any hart enqueues it.
+        if on == WaitOn::Io {
+            let parked = self
+                .io_waits
+                .get(&tid)
+                .and_then(PollTable::task)
+                .is_none_or(|w| w.park(seq));
+            if !parked {
+                self.io_wait_end(tid, true);
+                self.try_to_wake_up(tid);
             }
         }
     }
@@ -2503,9 +2584,7 @@ impl Kernel<'_> {
         if let Some(q) = self.futex_q.remove(&tid) {
             self.futex.unqueue(&q);
         }
-        if let Some(pt) = self.io_waits.remove(&tid) {
-            pt.free(tid, &self.wake_q);
-        }
+        self.io_wait_end(tid, false);
         self.blocked_calls.remove(&tid);
     }
 

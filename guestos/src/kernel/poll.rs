@@ -34,7 +34,7 @@ use emu::Hart;
 
 use super::Kernel;
 use crate::errno::{Errno, KResult};
-use crate::fs::{FileCtx, IoError, OpenFile, PollMask, PollTable, O_NONBLOCK};
+use crate::fs::{FileCtx, IoError, OpenFile, PollMask, PollTable, WaitTask, O_NONBLOCK};
 use crate::process::{Task, WaitOn};
 use crate::signal::{SigInfo, SIGPIPE, SI_USER};
 use crate::syscall::misc::RLIMIT_NOFILE;
@@ -60,6 +60,16 @@ pub(super) struct BlockedCall {
 }
 
 impl Kernel<'_> {
+    /// A poll table armed with a new, non-exclusive sleep of task `tid`: every head a
+    /// scan hands it ([`crate::fs::FileOperations::poll_wait`]) queues the task before
+    /// the scan reads the file's state (`poll_initwait()`, `__pollwait()`), so a change
+    /// after that read wakes it (`pollwake()`).
+    fn poll_table(&self, tid: u32) -> PollTable {
+        let mut pt = PollTable::default();
+        pt.arm(WaitTask::new(tid, Arc::clone(&self.waker)), false);
+        pt
+    }
+
     /// Runs `f` on task `tid` with access to its memory as the system-call layer has
     /// it: each access under the read side of the `mmap_lock` (`copy_to_user()`).
     ///
@@ -99,9 +109,7 @@ impl Kernel<'_> {
             return false;
         }
         self.timers.remove(&tid);
-        if let Some(pt) = self.io_waits.remove(&tid) {
-            pt.free(tid, &self.wake_q);
-        }
+        self.io_wait_end(tid, false);
         self.try_to_wake_up(tid);
         true
     }
@@ -140,14 +148,14 @@ impl Kernel<'_> {
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
         let (ufds, nfds) = (a[0], a[1]);
+        let mut pt = self.poll_table(tid);
         let scan = |t: &mut Task, u: &mut dyn UserAccess| {
             let limit = t.signal.lock().rlimits.get(RLIMIT_NOFILE);
             if nfds > limit.map_or(u64::MAX, |l| l.0) {
                 return Err(Errno::EINVAL);
             }
             let mut fds = read_pollfds(u, ufds, nfds)?;
-            let count = do_poll_scan(&t.fs.fds, &mut fds);
-            let mut pt = PollTable::default();
+            // Queued on every file's wait queue before the scan reads its state.
             for f in &fds {
                 if let Some(file) = u32::try_from(f.fd)
                     .ok()
@@ -156,6 +164,7 @@ impl Kernel<'_> {
                     file.poll_wait(&mut pt);
                 }
             }
+            let count = do_poll_scan(&t.fs.fds, &mut fds);
             Ok((count, nfds == 0, fds, pt))
         };
         let copy_out = |u: &mut dyn UserAccess, fds: Vec<_>| write_revents(u, ufds, &fds);
@@ -185,13 +194,13 @@ impl Kernel<'_> {
             let len_at = sig.checked_add(8).ok_or(Errno::EFAULT)?;
             Ok((u.get_user_u64(sig)?, u.get_user_u64(len_at)?))
         };
+        let mut pt = self.poll_table(tid);
         let scan = |t: &mut Task, u: &mut dyn UserAccess| {
             // An `int`: negative is EINVAL; beyond the table it is clamped.
             let nfds = u32::try_from(nfds as i32).map_err(|_| Errno::EINVAL)?;
             let nfds = nfds.min(max_fds(&t.fs.fds));
             let sets = read_fd_sets(u, nfds, ptrs)?;
-            let (count, res) = do_select_scan(&t.fs.fds, nfds, &sets)?;
-            let mut pt = PollTable::default();
+            // Queued on every file's wait queue before the scan reads its state.
             for fd in 0..nfds {
                 let named = sets.sets.iter().flatten().any(|words| {
                     words
@@ -202,6 +211,7 @@ impl Kernel<'_> {
                     file.poll_wait(&mut pt);
                 }
             }
+            let (count, res) = do_select_scan(&t.fs.fds, nfds, &sets)?;
             Ok((count, nfds == 0, res, pt))
         };
         let copy_out = |u: &mut dyn UserAccess, res| write_fd_sets(u, ptrs, &res);
@@ -337,7 +347,10 @@ impl Kernel<'_> {
         if no_fds {
             return Some(Ok(SyscallOutcome::Block(WaitOn::Signal)));
         }
-        self.io_wait(tid, pt);
+        // Armed during the scan: a wake-up since then ends the sleep at once.
+        if let Some(mut old) = self.io_waits.insert(tid, pt) {
+            old.free();
+        }
         Some(Ok(SyscallOutcome::Block(WaitOn::Io)))
     }
 
@@ -424,7 +437,8 @@ impl Kernel<'_> {
         if matches!(out, SyscallOutcome::Block(_)) {
             let mut pt = PollTable::default();
             file.poll_wait(&mut pt);
-            self.io_wait(tid, pt);
+            self.io_wait(tid, pt, true);
+            let ready = file_ready(&file, n == nr::SYS_read || n == nr::SYS_readv);
             self.blocked_calls.insert(
                 tid,
                 BlockedCall {
@@ -435,6 +449,13 @@ impl Kernel<'_> {
                     written,
                 },
             );
+            // prepare_to_wait_event(), then the condition once more: a waker on another
+            // hart (without the kernel lock) that changed it since the pass found no
+            // sleeper to wake. The call is re-issued at once, holding its file.
+            if ready {
+                self.io_wait_end(tid, true);
+                return Ok(SyscallOutcome::Restart);
+            }
         }
         Ok(out)
     }
@@ -489,16 +510,24 @@ impl Kernel<'_> {
     }
 
     /// A call of task `tid` that did not name the wait queues it sleeps on sleeps on
-    /// those of descriptor `fd` (`vmsplice` on a full pipe).
-    pub(super) fn io_wait_on_fd(&mut self, tid: u32, fd: u64) {
+    /// those of descriptor `fd` (`vmsplice` on a full pipe, exclusively as
+    /// `pipe_wait_writable()`). Returns `true` if, once queued, the file is found
+    /// writable after all (a reader on another hart made room): the call is then
+    /// re-issued instead of sleeping.
+    pub(super) fn io_wait_on_fd(&mut self, tid: u32, fd: u64) -> bool {
         let mut pt = PollTable::default();
-        if let Some(file) = u32::try_from(fd)
+        let file = u32::try_from(fd)
             .ok()
-            .and_then(|fd| self.tasks.get(&tid)?.fs.fds.get(fd).ok())
-        {
+            .and_then(|fd| self.tasks.get(&tid)?.fs.fds.get(fd).ok());
+        if let Some(file) = &file {
             file.poll_wait(&mut pt);
         }
-        self.io_wait(tid, pt);
+        self.io_wait(tid, pt, true);
+        let ready = file.is_some_and(|f| file_ready(&f, false));
+        if ready {
+            self.io_wait_end(tid, true);
+        }
+        ready
     }
 
     /// A write-side call of task `tid` ended with `EPIPE`: the task gets `SIGPIPE`
@@ -534,6 +563,18 @@ impl Kernel<'_> {
         };
         self.send_signal(hart, tgid, Some(tid), info);
     }
+}
+
+/// Whether `file` is ready for the call that would sleep on it: for reading
+/// (`read_end`) data or a hang-up (`POLLIN`, `POLLHUP`), for writing room or an error
+/// (`POLLOUT`, `POLLERR`) — `pipe_readable()`/`pipe_writable()`.
+fn file_ready(file: &OpenFile, read_end: bool) -> bool {
+    let want = if read_end {
+        PollMask::POLLIN | PollMask::POLLHUP | PollMask::POLLERR
+    } else {
+        PollMask::POLLOUT | PollMask::POLLERR
+    };
+    file.poll().intersects(want)
 }
 
 /// What one `do_poll()`/`do_select()` pass found, for [`Kernel::poll_select_wait`].
