@@ -145,6 +145,7 @@ use crate::signal::{
 };
 use crate::smp::{Baton, BatonHook, Smp};
 use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
+use crate::syscall::unlocked::IoSleep;
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
@@ -578,6 +579,9 @@ struct UnlockedFaults<'m> {
     current: Option<crate::syscall::unlocked::Current>,
     /// The futex hash table, for the futex calls served without the kernel lock.
     futex: Arc<FutexHash>,
+    /// The wake function of a pipe sleep queued without the kernel lock
+    /// ([`Kernel::waker`]).
+    waker: Arc<dyn TaskWaker>,
 }
 
 /// What a hart did without the kernel lock since it last held it, added to the kernel's
@@ -631,6 +635,10 @@ enum KernelEntry {
     /// A `futex` wait queued on its bucket without the kernel lock, which puts the task
     /// to sleep unless a waker took it meanwhile ([`Kernel::finish_futex_sleep`]).
     FutexSleep(futex::FutexSleep),
+    /// A pipe `read`/`write` queued on its pipe's wait queue without the kernel lock,
+    /// which puts the task to sleep unless the pipe changed or a waker came meanwhile
+    /// ([`Kernel::finish_io_sleep`]).
+    IoSleep(IoSleep),
 }
 
 /// What [`unlocked_syscall`] did with the call.
@@ -640,6 +648,9 @@ enum UnlockedCall {
     /// A futex wait, queued, that must sleep: the kernel lock's to block (the hart still
     /// at the `ecall`).
     FutexSleep(futex::FutexSleep),
+    /// A pipe read or write, queued on its pipe's wait queue, that must sleep: the
+    /// kernel lock's to block (the hart still at the `ecall`).
+    IoSleep(IoSleep),
 }
 
 /// Runs the task live in `hart` in user mode for up to `budget` instructions (the
@@ -697,6 +708,7 @@ fn run_user(
                 match served {
                     None => return KernelEntry::Exit(exit),
                     Some(UnlockedCall::FutexSleep(sleep)) => return KernelEntry::FutexSleep(sleep),
+                    Some(UnlockedCall::IoSleep(sleep)) => return KernelEntry::IoSleep(sleep),
                     Some(UnlockedCall::Served) => {}
                 }
                 // The futex waiters the call woke go straight onto their harts' run
@@ -793,8 +805,17 @@ fn unlocked_syscall(
     let before = u.phys.events().snapshot();
     let cpu_ns = crate::syscall::cycles_to_ns(hart.stats().cycles);
     let mut sleep = None;
+    let mut io_sleep = None;
     let r = crate::syscall::mm_call(mm, n, a).or_else(|| {
         let cur = u.current.as_mut()?;
+        match crate::syscall::unlocked::pipe_call(cur, mm, n, a, &u.waker) {
+            Some(Ok(r)) => return Some(r),
+            Some(Err(s)) => {
+                io_sleep = Some(s);
+                return None;
+            }
+            None => {}
+        }
         if n == nr::SYS_futex {
             let woken = &mut tally.futex_woken;
             return match crate::syscall::unlocked::futex_call(cur, mm, &u.futex, cpu_ns, a, woken) {
@@ -822,7 +843,10 @@ fn unlocked_syscall(
             UnlockedCall::Served
         }
         (None, Some(s)) => UnlockedCall::FutexSleep(s),
-        (None, None) => return None,
+        (None, None) => match io_sleep {
+            Some(s) => UnlockedCall::IoSleep(s),
+            None => return None,
+        },
     };
     let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
     tally.kernel_cycles += cycles;
@@ -1118,6 +1142,7 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
             KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
             KernelEntry::Fault { va, result } => k.finish_unlocked_fault(hart, tid, va, result),
             KernelEntry::FutexSleep(sleep) => k.finish_futex_sleep(hart, tid, sleep),
+            KernelEntry::IoSleep(sleep) => k.finish_io_sleep(hart, tid, sleep),
         };
         // Work the call handed over to run without the kernel lock (a gup_test fast
         // benchmark's lockless walks): run it, then finish the call at once.
@@ -1255,6 +1280,7 @@ impl<'m> Kernel<'m> {
                 .filter(|t| !t.strace && !self.blocked_calls.contains_key(&tid))
                 .map(crate::syscall::unlocked::Current::of),
             futex: Arc::clone(&self.futex),
+            waker: Arc::clone(&self.waker),
         })
     }
 }

@@ -52,6 +52,8 @@ pub use vfs::{
     parse_file_arg, Clock, Cred, FileArg, ImportError, TimeUpdate, Vfs, VfsConfig, MAY_EXEC,
     MAY_READ, MAY_WRITE, TMPFS_DEV,
 };
+#[cfg(test)]
+pub(crate) use wait::tests as wait_tests;
 pub use wait::{PollTable, TaskWaker, WaitQueueEntry, WaitQueueHead, WaitTask, WakeClaim};
 
 use crate::errno::Errno;

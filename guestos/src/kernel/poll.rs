@@ -34,7 +34,7 @@ use emu::Hart;
 
 use super::Kernel;
 use crate::errno::{Errno, KResult};
-use crate::fs::{FileCtx, IoError, OpenFile, PollMask, PollTable, WaitTask, O_NONBLOCK};
+use crate::fs::{FileCtx, IoError, OpenFile, PollMask, PollTable, WaitTask};
 use crate::process::{Task, WaitOn};
 use crate::signal::{SigInfo, SIGPIPE, SI_USER};
 use crate::syscall::misc::RLIMIT_NOFILE;
@@ -42,6 +42,7 @@ use crate::syscall::poll::{
     do_poll_scan, do_select_scan, max_fds, read_fd_sets, read_pollfds, read_sigmask, read_timeout,
     write_fd_sets, write_revents, write_timespec,
 };
+use crate::syscall::unlocked::{write_pass_sleeps, IoSleep};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
@@ -478,17 +479,8 @@ impl Kernel<'_> {
     ) -> Option<KResult<u64>> {
         let total = written.saturating_add(*r.as_ref().unwrap_or(&0));
         match r {
-            Ok(now) if now >= want => Some(Ok(total)),
-            Ok(_) => {
-                let blocking = file.flags() & O_NONBLOCK == 0;
-                let mask = file.poll();
-                let full = !mask.intersects(PollMask::POLLOUT | PollMask::POLLERR);
-                if blocking && full {
-                    None
-                } else {
-                    Some(Ok(total))
-                }
-            }
+            Ok(now) if write_pass_sleeps(file, now, want) => None,
+            Ok(_) => Some(Ok(total)),
             Err(IoError::WouldBlock(_)) => None,
             Err(IoError::Errno(e)) if written == 0 => Some(Err(e)),
             Err(IoError::Errno(e)) => {
@@ -498,6 +490,66 @@ impl Kernel<'_> {
                 Some(Ok(written))
             }
         }
+    }
+
+    /// Finishes, under the kernel lock, the pipe `read`/`write` of task `tid` that this
+    /// hart served without it up to the point where it must wait ([`IoSleep`]: queued
+    /// on its pipe's wait queue, holding its file, with the count it wrote): the call is
+    /// counted; a signal pending since ends it as a signal would have (`EINTR`, or the
+    /// count written); otherwise it keeps its file and count for its re-issue
+    /// ([`BlockedCall`]) and — the pipe still not ready (`prepare_to_wait_event()`'s
+    /// check after the queueing) — sleeps ([`Kernel::block`], whose park sees a wake-up
+    /// that came meanwhile); ready, it is re-issued at once. Then back to user mode as
+    /// [`Kernel::handle_exit`]'s tail. A task killed meanwhile leaves the queue (the
+    /// table's drop). Returns `false` (the call never restarts).
+    pub(super) fn finish_io_sleep(
+        &mut self,
+        hart: &mut Hart<'_>,
+        tid: u32,
+        sleep: IoSleep,
+    ) -> bool {
+        if !self.reload_current(tid) {
+            return false;
+        }
+        hart.account_trap();
+        self.stats.syscalls += 1;
+        let (n, a) = syscall::args(hart);
+        let IoSleep {
+            file,
+            pt,
+            written,
+            reading,
+        } = sleep;
+        if self.signal_pending(tid) {
+            hart.x[10] = if written > 0 {
+                written
+            } else {
+                Errno::EINTR.as_return()
+            };
+            hart.pc = hart.pc.wrapping_add(4);
+        } else {
+            let ready = file_ready(&file, reading);
+            self.blocked_calls.insert(
+                tid,
+                BlockedCall {
+                    nr: n,
+                    args: a,
+                    deadline: None,
+                    file: Some(file),
+                    written,
+                },
+            );
+            if let Some(mut old) = self.io_waits.insert(tid, pt) {
+                old.free();
+            }
+            if ready {
+                self.io_wait_end(tid, true);
+            } else {
+                self.block(tid, WaitOn::Io, hart);
+            }
+        }
+        self.return_to_user(hart, tid, None);
+        false
     }
 
     /// The value a sleeping call of task `tid` returns when a signal interrupts it:
