@@ -30,7 +30,9 @@
 //! zombie, a pipe read with no data) puts the task to sleep with its pc still at the
 //! `ecall`, and the call is re-issued when what it waits on may have changed (Linux's
 //! syscall restart): a child's exit, or for a pipe, the wait queue of the file it sleeps
-//! on ([`crate::fs::WaitQueueHead`]); a futex wait or a `nanosleep` is instead completed by whoever ends it
+//! on ([`crate::fs::WaitQueueHead`], whose waker — on any hart, with or without the
+//! kernel lock — enqueues the sleeper itself, [`SchedWaker`], and the sleep ends when it
+//! next runs); a futex wait or a `nanosleep` is instead completed by whoever ends it
 //! (a `FUTEX_WAKE`, the timer, a signal: for a futex wait, whichever takes its waiter
 //! off its hash bucket first, [`crate::futex`]). Timers — sleepers' deadlines and interval timers
 //! ([`itimer`]: `setitimer`, `alarm`) — run on the guest's CLOCK_MONOTONIC; with every
@@ -43,9 +45,12 @@
 //! the page-table locks only, so threads of one process fault at once), the
 //! memory-map calls `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`
 //! (`unlocked_syscall`: under the `mmap_lock` alone, the side Linux takes), and the file
-//! and identity calls that neither block nor wake another task
-//! ([`crate::syscall::unlocked`]: `read`/`write`/`pread64`/`pwrite64`/`readv`/`writev`/
-//! `lseek`/`getdents64` of a VFS file, `openat` of anything but a kernel-served file,
+//! and identity calls ([`crate::syscall::unlocked`]:
+//! `read`/`write`/`pread64`/`pwrite64`/`readv`/`writev`/
+//! `lseek`/`getdents64` of a VFS file, `read`/`write`/`readv`/`writev` of a pipe (one
+//! that must wait is queued on the pipe's wait queue there and handed to the kernel lock
+//! only to block, [`Kernel::finish_io_sleep`]; the wake-ups it makes go to the sleepers'
+//! run queues from this hart), `openat` of anything but a kernel-served file,
 //! `close`, `dup`, `dup3`, `fcntl`, the `stat` family, `getcwd`, `umask`, the ids,
 //! `uname`, `clock_gettime`, `getrandom`: under the descriptor table's, the
 //! description's, the inode's and the thread group's locks, and the `mmap_lock` read side
@@ -57,9 +62,9 @@
 //! meanwhile), then
 //! straight back to user mode, falling back to the kernel lock for a fault that fails
 //! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, for a
-//! `close`/`dup3` that took a pipe end or a kernel-served file out of the table (its
-//! release, which may wake the other end, runs under the kernel lock: the deferred
-//! `fput()`). A futex call that woke waiters does not go back through the kernel lock:
+//! `close`/`dup3` that took a kernel-served file or a host stream out of the table (its
+//! release runs under the kernel lock: the deferred `fput()`; a pipe end's release,
+//! which wakes the other end through its wait queues, runs on the hart that closed it). A futex call that woke waiters does not go back through the kernel lock:
 //! the hart enqueues each woken task on its target hart's run queue itself
 //! (`try_to_wake_up()`, [`Machine::wake_up_q`]: the task's `pi_lock`, the queue's
 //! `rq->lock`), kicks that hart if the woken should preempt its task or wakes it if
@@ -93,10 +98,10 @@
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
 //! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches), and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock) | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
 //! | the thread groups' CPU time (what `update_curr()` charged, for the interval timers and `times`); a task's place in the scheduler — the queue it is on, a sleeper's entity — is not here but under its hashed `p->pi_lock` ([`sched::Rqs`]) | `fair` | `siglock` |
-//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu` | `rq->wake_list` is an `llist` |
+//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu` | `rq->wake_list` is an `llist` |
 //! | timers: sleepers' deadlines, interval timers, the virtual clock | `timers`, `itimers`, `vclock_cycles` | hrtimer base locks, `siglock` for itimers |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
-//! | wait queues and sleeping calls: who sleeps on which file, the woken not yet runnable, the continuation of a sleeping `read`/`write`/`ppoll`, calls stopped at a scheduling point | `io_waits`, `wake_q`, `blocked_calls`, `resume` | each `wait_queue_head_t`'s lock; the task's own stack |
+//! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid | (through `tasks`) | RCU + `get_task_struct()` |
 //! | ASIDs, the instruction budget, the run's statistics and end | `next_asid`, `insns_done`, `stats`, `finished` | per-mm context ids; per-CPU counters |
@@ -473,8 +478,8 @@ impl<'m> Machine<'m> {
     }
 
     /// `ttwu_queue_wakelist()` for hart `id`, which served a call without the kernel
-    /// lock that took descriptions whose final `fput()` is the kernel's (`fputs`: a pipe
-    /// end's release wakes the other end's sleepers): queues them on the wake list,
+    /// lock that took descriptions whose final `fput()` is the kernel's (`fputs`: a
+    /// kernel-served file's, a host stream's): queues them on the wake list,
     /// then tries the kernel lock; if it gets it, drains the list (releases them, the
     /// woken become runnable, an idle hart is woken for them, a running task they
     /// deserve to preempt is kicked) and releases it; if another hart holds it, that
@@ -603,7 +608,7 @@ struct HartTally {
     kernel_host_ns: u64,
     kernel_events: KernelEventCounts,
     /// Descriptions that `close`/`dup3` without the kernel lock took out of a table and
-    /// whose release is the kernel's (a pipe end's wakes the other end): queued on the
+    /// whose release is the kernel's (a kernel-served file, a host stream): queued on the
     /// wake list after the call ([`Machine::ttwu_queue_wakelist`]), or released when the
     /// hart next takes the lock if it goes there anyway — as Linux runs a final
     /// `fput()` from `task_work`.
@@ -1680,7 +1685,7 @@ impl Kernel<'_> {
 
     /// `sched_ttwu_pending()`: drains the wake list ([`Machine::ttwu`]) that harts
     /// without the kernel lock queued on — the descriptions whose final `fput()` is the
-    /// kernel's are released (a pipe end's wakes the other end's sleepers) — then, if
+    /// kernel's are released (kernel-served files, host streams) — then, if
     /// anything was drained, enqueues the woken on their harts' queues and lets them
     /// preempt a queue's running task ([`Kernel::try_to_wake_up`]: the preempted hart
     /// is kicked; this one too when it is the one and `kick_self` says it goes back to

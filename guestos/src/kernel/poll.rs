@@ -5,7 +5,9 @@
 //!   glibc builds them on these two, `pause()` being `ppoll(NULL, 0, NULL, NULL)`). A
 //!   scan ([`crate::syscall::poll`]) that finds nothing ready puts the caller to sleep
 //!   with its deadline on the wait queues of the files it watches (`poll_wait()`, see
-//!   [`crate::fs::PollTable`]); it is re-issued when one of them wakes it
+//!   [`crate::fs::PollTable`]: queued on each, non-exclusively, before the scan reads
+//!   the file, so a change after the read wakes it); it is re-issued when one of them
+//!   wakes it — the first to wake it ends the sleep (`pollwake()`), from any hart —
 //!   ([`WaitOn::Io`]) or the deadline passes, and interrupted with `EINTR` by a signal it
 //!   does not block (Linux's `-ERESTARTNOHAND` turned into `EINTR` by the handler; a
 //!   signal without a handler is dropped or kills before it reaches a sleeper here). The
@@ -16,7 +18,14 @@
 //!   its `Arc<OpenFile>` ([`BlockedCall::file`]) and the re-issued call uses it, not the
 //!   descriptor, so a concurrent `close()` does not end it (it completes when data or end
 //!   of file arrives) and the pipe keeps its reader or writer meanwhile. The sleeper
-//!   waits on the file's wait queue (a pipe's `rd_wait` or `wr_wait`).
+//!   waits, exclusively, on the file's wait queue (a pipe's `rd_wait` or `wr_wait`),
+//!   queued before its last look at the pipe. A pipe call's first pass is served
+//!   without the kernel lock (`syscall/unlocked.rs`'s `pipe_call`), which queues a call
+//!   that must wait and hands it here only to block ([`Kernel::finish_io_sleep`]); its
+//!   re-issue when woken, with the file and count it kept, is served here. That
+//!   continuation stays under the kernel lock because the rest of the sleeping call's
+//!   state is here too: the task-table state, the `SIGPIPE` a later pass may send, the
+//!   signal that may interrupt it (`interrupted_return()`), the timers.
 //! - A blocking `write` or `writev` keeps going until all of it is written
 //!   (`pipe_write()`'s loop):
 //!   a write that filled the pipe part-way sleeps with its count

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `read`, `write`, `pread64`, `pwrite64`, `readv`, `writev`, `lseek`, `getdents64` | the descriptor is a VFS file ([`FileTarget::Inode`]: tmpfs regular files, directories, `/dev/null`, `/dev/zero`, `/dev/urandom`) |
 //! | `openat` | the path does not lead to a kernel-served file (`/proc/<pid>/mem`…, whose `->open` needs the task table): that is found out before the open has any effect, and the call is then left to the kernel lock |
-//! | `close`, `dup3` | always; the release of a description that is not a VFS file (a pipe end, whose release wakes the other end; a kernel-served file) is deferred to the kernel lock, as Linux defers the final `fput()` to `task_work` on the way back to user mode |
+//! | `close`, `dup3` | always; a VFS file's or a pipe end's release runs here (a pipe end's wakes the other end's sleepers through the pipe's wait queues, from this hart); that of a kernel-served file or a host stream is deferred to the kernel lock, as Linux defers the final `fput()` to `task_work` on the way back to user mode |
 //! | `dup`, `fcntl`, `fstat`, `newfstatat`, `statx`, `getcwd`, `umask` | always |
 //! | `getpid`, `gettid`, `getppid`, `getuid`, `geteuid`, `getgid`, `getegid`, `uname`, `clock_gettime`, `getrandom` | always |
 //!
@@ -25,7 +25,16 @@
 //! the kernel (`wake_up_q()`, under its lock while the woken task's state is there) through its
 //! lock-free wake list, without waiting for the lock (`kernel/ttwu.rs`).
 //!
-//! A pipe, a FIFO, a host stream (whose writes may block on the host and whose order
+//! And [`pipe_call`]: `read`, `write`, `readv`, `writev` of a pipe, under the pipe's
+//! lock (`pipe->mutex`); the wake-ups they make (data in an empty pipe, room in a full
+//! one, the next reader or writer) go through the pipe's wait queues straight to the
+//! sleepers' run queues ([`crate::fs::WaitQueueHead`]). One that must wait is queued,
+//! exclusively, on its pipe end's wait queue here (`prepare_to_wait_event()`) and handed
+//! to the kernel lock ([`IoSleep`]), which checks the pipe once more and blocks the task
+//! unless a wake-up came meanwhile (the handshake of [`crate::fs::WaitTask`]); a write
+//! that finds no reader is left to the kernel lock having done nothing (`SIGPIPE`).
+//!
+//! A FIFO, a host stream (whose writes may block on the host and whose order
 //! the kernel lock keeps), a kernel-served file, a futex wait's sleep, signals and everything that
 //! touches the scheduler or another task stay with the kernel lock: [`file_call`]
 //! answers `None` for them having done nothing, and the kernel re-issues the call
@@ -40,8 +49,8 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{
-    FileCtx, FileTarget, IoError, IoResult, OpenFile, PollMask, PollTable, ProcessFs, TaskWaker,
-    Vfs, WaitTask, O_NONBLOCK,
+    FileCtx, FileTarget, IoError, IoResult, OpenFile, PollTable, ProcessFs, TaskWaker, Vfs,
+    WaitTask, O_NONBLOCK,
 };
 use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
 use crate::mm::MmStruct;
@@ -246,15 +255,19 @@ pub struct IoSleep {
     pub reading: bool,
 }
 
-/// Whether one pass of a blocking `write`/`writev` that wrote `now` of the `want` bytes
-/// asked for must sleep and go on (`pipe_write()`'s loop): it is short, `file` is
-/// blocking and full (no room, `POLLOUT`, and still read, no `POLLERR`).
+/// Whether a `write`/`writev` pass that wrote `now` of the `want` bytes asked for goes
+/// on (`pipe_write()`'s loop): `file` is a blocking pipe and the pass wrote some but not
+/// all of it (a pass that could write nothing would block). It then waits for room
+/// on the pipe's wait queue — or, room made meanwhile (a reader on another hart), is
+/// re-issued at once; a pass that was short for another reason (a fault part-way, no
+/// memory, no reader left) meets it again in the next pass, which then returns the count
+/// so far. Whether the pipe is full after the pass is no answer: with readers on other
+/// harts it may have room again already, and the write would return short.
 pub(crate) fn write_pass_sleeps(file: &OpenFile, now: u64, want: u64) -> bool {
-    now < want
+    matches!(file.target(), FileTarget::Pipe(_))
+        && 0 < now
+        && now < want
         && file.flags() & O_NONBLOCK == 0
-        && !file
-            .poll()
-            .intersects(PollMask::POLLOUT | PollMask::POLLERR)
 }
 
 /// `read`, `write`, `readv`, `writev` (call `nr`, arguments `a`) on a pipe, by the task
@@ -510,6 +523,18 @@ mod tests {
         };
         assert!(!sleep.reading);
         assert_eq!(sleep.written, crate::fs::PIPE_CAPACITY as u64);
+        // A reader (on another hart) makes room before the kernel lock looks: the
+        // short write still goes on, it does not return its count (pipe_write()'s loop).
+        assert!(matches!(
+            pc(SYS_read, [rd, s + P, 8, 0, 0, 0]),
+            Some(Ok(Ok(8)))
+        ));
+        assert!(write_pass_sleeps(&sleep.file, sleep.written, big));
+        assert!(!write_pass_sleeps(&sleep.file, big, big), "complete");
+        assert!(
+            !write_pass_sleeps(&sleep.file, 0, big),
+            "nothing written: it blocks"
+        );
         // Without readers: EPIPE (and SIGPIPE) is the kernel's, and nothing is done here.
         drop(sleep);
         let mut deferred = Vec::new();
