@@ -343,7 +343,7 @@ mod tests {
     use mmu::{AdScheme, SatpMode};
 
     use super::*;
-    use crate::fs::{IoError, AT_FDCWD, O_CREAT, O_NONBLOCK, O_RDWR};
+    use crate::fs::{AT_FDCWD, O_CREAT, O_NONBLOCK, O_RDWR};
     use crate::mm::test_support::{ANON, P, RW};
     use crate::mm::Mm;
 
