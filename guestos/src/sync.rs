@@ -119,14 +119,12 @@
 //!       Pipe::inner         fs/pipe.rs: the pipe's buffers (pipe->mutex), held across
 //!                           pipe_read()'s copy_to_user() (a fault takes the mmap_lock,
 //!                           as Linux's pipe->mutex → mmap_lock).
-//!         MmStruct::mmap_lock  mm/mm_struct.rs: the address space (Mm). Write: the
-//!                           calls that change the VMAs (brk, mmap, munmap, mprotect,
-//!                           mremap, mlock, msync, madvise that changes VMAs), exec,
+//!         MmStruct::mmap_lock  mm/mm_struct.rs: the address space (Mm); per-hart
+//!                           reader counts and a writer flag (sync/percpu_rwsem.rs).
+//!                           Write: the calls that change the VMAs (brk, mmap, munmap,
+//!                           mprotect, mremap, mlock, madvise that changes VMAs), exec,
 //!                           exit, fork's dup_mmap of the parent, a fault that grows a
-//!                           stack, a vmsplice GUP batch; a target's /proc/<pid>/maps
-//!                           and pagemap, the OOM reaper; still, kernel-served files'
-//!                           copies to their caller, wait4/waitid's copies and the
-//!                           robust-list walk at exit (kernel.rs). Read: user faults,
+//!                           stack, the OOM reaper. Read: user faults,
 //!                           futex keys, every system
 //!                           call's copy_{to,from}_user() (taken for the one access,
 //!                           with no lock of this table held but those above: see
