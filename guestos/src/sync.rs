@@ -124,7 +124,7 @@
 //!                           Write: the calls that change the VMAs (brk, mmap, munmap,
 //!                           mprotect, mremap, mlock, madvise that changes VMAs), exec,
 //!                           exit, fork's dup_mmap of the parent, a fault that grows a
-//!                           stack, the OOM reaper. Read: user faults,
+//!                           stack. Read: user faults, the OOM reaper,
 //!                           futex keys, every system
 //!                           call's copy_{to,from}_user() (taken for the one access,
 //!                           with no lock of this table held but those above: see
