@@ -799,6 +799,7 @@ pub fn run(
     let phys = Arc::new(PhysMem::new(ram)?);
     let baseline = phys.pages.audit();
     let nharts = config.harts.clamp(1, crate::config::MAX_HARTS);
+    crate::percpu::set_nr_cpu_ids(nharts);
     let clint = Arc::new(Clint::new(nharts, ClockSource::Host(Instant::now())));
     let smp = Arc::new(Smp::new(nharts, Arc::clone(&clint)));
     let vfs = Task::new_vfs(config, &phys);

@@ -385,7 +385,10 @@ macro_rules! mm_stats {
         impl Default for MmCounters {
             fn default() -> Self {
                 Self {
-                    cpus: (0..=crate::config::MAX_HARTS)
+                    // One block per hart the machines of this process have (sized at
+                    // 65 for any run, they were 8 KiB an address space), and the
+                    // shared one.
+                    cpus: (0..=crate::percpu::nr_cpu_ids())
                         .map(|_| MmCounterBlock::default())
                         .collect(),
                 }
@@ -393,11 +396,12 @@ macro_rules! mm_stats {
         }
 
         impl MmCounters {
-            /// The calling hart's block (`this_cpu_ptr()`); threads that are no hart's
-            /// share the last one.
+            /// The calling hart's block (`this_cpu_ptr()`); threads that are no hart's,
+            /// and harts beyond the blocks, share the last one.
             #[inline]
             pub fn local(&self) -> &MmCounterBlock {
-                &self.cpus[crate::percpu::this_cpu_slot()]
+                let last = self.cpus.len() - 1;
+                &self.cpus[crate::percpu::this_cpu_slot().min(last)]
             }
 
             /// The counts now: every hart's block added up (`percpu_counter_sum()`).
