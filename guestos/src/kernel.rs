@@ -801,8 +801,10 @@ fn unlocked_fault(
 /// result goes to `a0` and the hart past the `ecall`. Descriptions whose release is the
 /// kernel's go to `tally.deferred_fput`. Accounted as the locked path accounts a call
 /// (trap, call count, priced kernel work) in `tally`. A `futex` wait that must sleep is
-/// queued on its bucket and handed back ([`UnlockedCall::FutexSleep`]: the call is then
-/// counted under the kernel lock, which blocks the task). `None`, having done nothing, for
+/// queued on its bucket, and a `nanosleep`/`clock_nanosleep` whose deadline is ahead has
+/// its timer armed on this hart's base, and either is handed back
+/// ([`UnlockedCall::Sleep`]: the call is then counted under the kernel lock, which
+/// blocks the task); a sleep's deadline already passed returns 0 here. `None`, having done nothing, for
 /// any other call, a task under `--strace`, a kicked hart, an address space without
 /// users, or in deterministic mode: the kernel lock handles the call then. Deterministic
 /// mode promises a seeded scheduling point at every kernel entry; a call served here
@@ -3112,7 +3114,7 @@ impl Kernel<'_> {
     /// whose timer `timer` a hart armed without it: if the timer expired meanwhile
     /// (between its arming and now), the call returns 0 at once; if a signal is
     /// pending, the timer is cancelled and the call returns `EINTR`, the time left in
-    /// its `rem` ([`Kernel::write_sleep_remaining`]): these return `Some(a0)`.
+    /// its `rem` ([`Kernel::sleep_copyout`]): these return `Some(a0)`.
     /// Otherwise the timer is booked as the task's and `None` answers: the caller
     /// blocks the task ([`WaitOn::Sleep`]).
     fn nanosleep_queue(
@@ -3128,11 +3130,8 @@ impl Kernel<'_> {
         if !self.signal_pending(tid) {
             return None;
         }
-        if let Some(t) = self.tasks.get_mut(&tid) {
-            // The call's registers, for the copy-out of what is left.
-            t.ctx = hart.save_context();
-        }
-        self.write_sleep_remaining(hart, tid);
+        // The call's registers are live in the hart.
+        self.sleep_copyout(hart, tid, &hart.x);
         // Cancelled (Timers::remove) unless it fired in between: then the sleep is over.
         let fired = self.timers.remove(&tid).is_some_and(|t| t.fired());
         Some(if fired { 0 } else { Errno::EINTR.as_return() })
@@ -3168,6 +3167,15 @@ impl Kernel<'_> {
     /// stores the time left in its `rem` (if not NULL), as `hrtimer_nanosleep_restart`'s
     /// `nanosleep_copyout()`. The call is read from the thread's saved registers.
     fn write_sleep_remaining(&mut self, hart: &Hart<'_>, tid: u32) {
+        let Some(x) = self.tasks.get(&tid).map(|t| t.ctx.x) else {
+            return;
+        };
+        self.sleep_copyout(hart, tid, &x);
+    }
+
+    /// [`Kernel::write_sleep_remaining`] for the call in registers `x` (`x[17]` the
+    /// call, `x[10..]` its arguments) of task `tid`: saved, or live in `hart`.
+    fn sleep_copyout(&self, hart: &Hart<'_>, tid: u32, x: &[u64; 32]) {
         let Some(deadline) = self.timers.get(&tid).map(|t| t.expires_ns()) else {
             return;
         };
@@ -3175,10 +3183,9 @@ impl Kernel<'_> {
         let Some(t) = self.tasks.get(&tid) else {
             return;
         };
-        let ctx = &t.ctx;
-        let rem = match ctx.x[17] {
-            nr::SYS_nanosleep => ctx.x[11],
-            nr::SYS_clock_nanosleep if ctx.x[11] & 1 == 0 => ctx.x[13],
+        let rem = match x[17] {
+            nr::SYS_nanosleep => x[11],
+            nr::SYS_clock_nanosleep if x[11] & 1 == 0 => x[13],
             _ => 0,
         };
         if rem == 0 {
