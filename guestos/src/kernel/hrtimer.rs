@@ -326,8 +326,9 @@ impl Timers {
 /// CLOCK_MONOTONIC)` of `now`, ns), else it is relative to CLOCK_MONOTONIC's now.
 ///
 /// # Errors
-/// `EINVAL` for a bad `req`, an unknown clock or CLOCK_THREAD_CPUTIME_ID;
-/// `EOPNOTSUPP` for a clock that cannot sleep; what `read_req` returns (`EFAULT`).
+/// As [`crate::syscall::misc::KClock::for_nsleep`] for the clock (`EINVAL` for an
+/// unknown one, `EOPNOTSUPP` for one that cannot sleep); then what `read_req` returns
+/// (`EFAULT`); `EINVAL` for a bad `req`.
 pub(super) fn nanosleep_deadline(
     clk: u64,
     flags: u64,
@@ -436,5 +437,67 @@ mod tests {
         assert_eq!(b.run_queues(0, 5).len(), 1);
         assert_eq!(t.claim_wake(), Some(4));
         assert_eq!(t.claim_wake(), None);
+    }
+    #[test]
+    fn the_books_keep_one_timer_per_task_and_cancel_what_they_drop() {
+        let bases = Arc::new(HrtimerBases::new(2));
+        let mut books = Timers::new(Arc::clone(&bases));
+        books.set_this(1);
+        books.insert(5, 100);
+        let first = Arc::clone(books.get(&5).unwrap());
+        assert_eq!(bases.expires_next(1), Some(100));
+        // A new timer for the same task cancels the old one.
+        books.insert(5, 300);
+        assert!(!books.is_booked(&first));
+        assert_eq!(bases.expires_next(1), Some(300));
+        // One armed elsewhere (without the kernel lock) is adopted as is.
+        let elsewhere = bases.start(0, 6, 50);
+        books.adopt(Arc::clone(&elsewhere));
+        assert!(books.is_booked(&elsewhere));
+        assert_eq!(bases.earliest(), Some(50));
+        // Dropping it from the books cancels it on its base.
+        let dropped = books.remove(&6).unwrap();
+        assert!(!dropped.fired());
+        assert_eq!(bases.expires_next(0), None);
+        assert!(books.remove(&6).is_none());
+        // A fired timer stays in the books, fired, until its task's call completes.
+        let fired = bases.run_queues(1, 300);
+        assert_eq!(fired.len(), 1);
+        assert!(books.get(&5).is_some_and(|t| t.fired()));
+    }
+
+    #[test]
+    fn nanosleep_deadlines_follow_clock_nanosleep() {
+        const REALTIME: u64 = 0;
+        const MONOTONIC: u64 = 1;
+        const NO_CLOCK: u64 = 12;
+        const ABSTIME: u64 = 1;
+        let now = (1_000_000_000_000, 5_000);
+        let req = |ts: (u64, u64)| move || Ok(ts);
+        // Relative: from CLOCK_MONOTONIC's now, whatever the clock.
+        assert_eq!(
+            nanosleep_deadline(MONOTONIC, 0, req((1, 2)), now),
+            Ok(1_000_005_002)
+        );
+        assert_eq!(nanosleep_deadline(REALTIME, 0, req((0, 7)), now), Ok(5_007));
+        // Absolute on CLOCK_MONOTONIC as is; on CLOCK_REALTIME converted.
+        assert_eq!(
+            nanosleep_deadline(MONOTONIC, ABSTIME, req((0, 9)), now),
+            Ok(9)
+        );
+        let real = nanosleep_deadline(REALTIME, ABSTIME, req((1000, 100)), now);
+        assert_eq!(real, Ok(5_100));
+        // A bad timespec; the clock is checked before the timespec is read.
+        let bad = nanosleep_deadline(MONOTONIC, 0, req((0, 1_000_000_000)), now);
+        assert_eq!(bad, Err(crate::errno::Errno::EINVAL));
+        let unread = || Err(crate::errno::Errno::EFAULT);
+        assert_eq!(
+            nanosleep_deadline(NO_CLOCK, 0, unread, now),
+            Err(crate::errno::Errno::EINVAL)
+        );
+        assert_eq!(
+            nanosleep_deadline(MONOTONIC, 0, unread, now),
+            Err(crate::errno::Errno::EFAULT)
+        );
     }
 }
