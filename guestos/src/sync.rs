@@ -96,6 +96,15 @@
 //!                           under the destination's, one after the other). Also
 //!                           taken under the kernel lock alone (the pick, the
 //!                           accounting) or with no lock held.
+//!   HrtimerCpuBase::active  kernel/hrtimer.rs: a hart's timer base
+//!                           (hrtimer_cpu_base->lock, lock class hrtimer_base): arming
+//!                           a sleeper's timer on the arming hart's base, a cancel from
+//!                           any hart, the base's expiry. A leaf, never two at once
+//!                           (the expiry wakes the sleepers after releasing it). Taken
+//!                           under the kernel lock (nanosleep, a futex or ppoll
+//!                           timeout, a signal's or exit's cancel, the scheduler's
+//!                           expiry) or with no lock held (nanosleep's arming and a
+//!                           hart's expiry of its own base, kernel.rs run_user).
 //!   FutexHashBucket::chain  futex.rs: a futex hash bucket's lock (hb->lock): a wait's
 //!                           queueing with the read of its word, a wake, a requeue, an
 //!                           unqueue. Taken under the kernel lock or with no lock held
