@@ -101,6 +101,11 @@ pub struct RunOptions {
     /// Pin each hart's host thread to a host CPU of its own (parallel mode; see
     /// [`KernelConfig::pin_harts`]).
     pub pin_harts: bool,
+    /// The guest's environment, `KEY=VALUE` strings in order; `None`: the host process's
+    /// own, as qemu-user passes it. The environment is part of a run's input: its size
+    /// moves the initial stack, and with it what a deterministic seed interleaves, so a
+    /// replay elsewhere needs the same environment (`--env-clear`, `--env`).
+    pub env: Option<Vec<String>>,
 }
 
 impl Default for RunOptions {
@@ -120,6 +125,7 @@ impl Default for RunOptions {
             sched: "parallel".into(),
             harts: 1,
             pin_harts: false,
+            env: None,
         }
     }
 }
@@ -225,14 +231,17 @@ pub fn run_image(
     let config = opts.kernel_config()?;
     let mut argv: Vec<Vec<u8>> = vec![argv0.as_bytes().to_vec()];
     argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
-    let envp: Vec<Vec<u8>> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut e = k.into_encoded_bytes();
-            e.push(b'=');
-            e.extend(v.into_encoded_bytes());
-            e
-        })
-        .collect();
+    let envp: Vec<Vec<u8>> = match &opts.env {
+        Some(env) => env.iter().map(|e| e.as_bytes().to_vec()).collect(),
+        None => std::env::vars_os()
+            .map(|(k, v)| {
+                let mut e = k.into_encoded_bytes();
+                e.push(b'=');
+                e.extend(v.into_encoded_bytes());
+                e
+            })
+            .collect(),
+    };
     // /proc/self/exe is always absolute on Linux (glibc asserts it); qemu-user reports the
     // image's absolute host path, and so do we.
     let exe_path = if argv0.starts_with('/') {

@@ -40,6 +40,15 @@ struct RunArgs {
     /// same absolute path). Repeatable.
     #[arg(long = "file", value_name = "HOST[:GUEST]")]
     files: Vec<String>,
+    /// Start the guest's environment empty instead of from the host's (as `env -i`). The
+    /// environment's size moves the initial stack and with it what a deterministic seed
+    /// interleaves: a replay on another machine needs the same environment.
+    #[arg(long)]
+    env_clear: bool,
+    /// Set KEY=VALUE in the guest's environment (after `--env-clear`, or over the host's).
+    /// Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<String>,
     /// The image to run.
     image: PathBuf,
     /// Arguments passed to the guest program.
@@ -180,6 +189,34 @@ struct PinBenchArgs {
     cost: Option<String>,
 }
 
+/// A `--env` value: `KEY=VALUE` with a non-empty key without `=` or NUL.
+fn parse_env(s: &str) -> Result<String, String> {
+    match s.split_once('=') {
+        Some((k, _)) if !k.is_empty() && !s.contains('\0') => Ok(s.to_string()),
+        _ => Err(format!("{s:?}: expected KEY=VALUE")),
+    }
+}
+
+/// The guest's environment: the host's (unless `clear`) with each of `set` replacing the
+/// variable of its name or added at the end, as `env [-i] KEY=VALUE...` builds it.
+fn guest_env(clear: bool, set: &[String]) -> Vec<String> {
+    let mut env: Vec<String> = if clear {
+        Vec::new()
+    } else {
+        std::env::vars_os()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .collect()
+    };
+    for kv in set {
+        let key = kv.split('=').next().unwrap_or_default();
+        match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
+            Some(e) => e.clone_from(kv),
+            None => env.push(kv.clone()),
+        }
+    }
+    env
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.char_indices().last() {
@@ -223,6 +260,9 @@ fn main() -> ExitCode {
             opts.stats = a.stats;
             opts.strace = a.strace;
             opts.files = a.files;
+            if a.env_clear || !a.env.is_empty() {
+                opts.env = Some(guest_env(a.env_clear, &a.env));
+            }
             run_report(&opts, &a.image, &a.args)
         }
         Some(Command::Bench(BenchArgs {

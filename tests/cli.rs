@@ -533,3 +533,47 @@ fn closed_host_stdout_kills_the_guest_with_sigpipe() {
     let o = child.wait_with_output().expect("wait for dirtybit");
     assert_eq!(o.status.code(), Some(141), "{}", stderr(&o));
 }
+
+/// `--env-clear` and `--env` build the guest's environment as `env -i KEY=VALUE…` does (a
+/// later `--env` of a name replaces the earlier), the host's is passed otherwise (as
+/// qemu-user passes it), and a value without `KEY=` is refused before anything runs.
+#[test]
+fn env_flags_set_the_guest_environment() {
+    let show = |extra: &[&str]| {
+        let exe = image("execer");
+        let mut args = vec!["run"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[exe.as_str(), "--show", "-1", "-1"]);
+        String::from_utf8_lossy(&dirtybit(&args).stdout).into_owned()
+    };
+    let out = show(&[
+        "--env-clear",
+        "--env",
+        "FOO=1",
+        "--env",
+        "BAR=2",
+        "--env",
+        "FOO=3",
+    ]);
+    assert!(
+        out.contains("new image: env \"FOO=3\"\nnew image: env \"BAR=2\"\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 environment strings, getenv(\"FOO\") = 3"),
+        "{out}"
+    );
+    // The harness runs dirtybit with PATH alone: the host's environment, plus FOO.
+    let out = show(&["--env", "FOO=x"]);
+    assert!(
+        out.contains("new image: env \"PATH=/usr/bin:/bin\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 environment strings, getenv(\"FOO\") = x"),
+        "{out}"
+    );
+    let o = dirtybit(&["run", "--env", "=x", &image("hello")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("expected KEY=VALUE"), "{}", stderr(&o));
+}

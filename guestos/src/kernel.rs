@@ -34,9 +34,13 @@
 //! kernel lock — enqueues the sleeper itself, [`SchedWaker`], and the sleep ends when it
 //! next runs); a futex wait or a `nanosleep` is instead completed by whoever ends it
 //! (a `FUTEX_WAKE`, the timer, a signal: for a futex wait, whichever takes its waiter
-//! off its hash bucket first, [`crate::futex`]). Timers — sleepers' deadlines and interval timers
-//! ([`itimer`]: `setitimer`, `alarm`) — run on the guest's CLOCK_MONOTONIC; with every
-//! task asleep the kernel idles until the first deadline. When nothing can ever run
+//! off its hash bucket first, [`crate::futex`]; for a timer, whichever of its expiry
+//! and its cancel takes it off its base first, [`hrtimer`]). Timers — sleepers'
+//! deadlines and interval timers ([`itimer`]: `setitimer`, `alarm`) — run on the guest's
+//! CLOCK_MONOTONIC; a sleeper's deadline is an hrtimer on the timer base of the hart
+//! that armed it ([`hrtimer`], one base per hart behind its own lock), an interval
+//! timer is the kernel lock's; with every task asleep the kernel idles until the first
+//! deadline. When nothing can ever run
 //! again the run ends instead of hanging.
 //!
 //! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but four, which
@@ -49,7 +53,7 @@
 //! `read`/`write`/`pread64`/`pwrite64`/`readv`/`writev`/
 //! `lseek`/`getdents64` of a VFS file, `read`/`write`/`readv`/`writev` of a pipe (one
 //! that must wait is queued on the pipe's wait queue there and handed to the kernel lock
-//! only to block, [`Kernel::finish_io_sleep`]; the wake-ups it makes go to the sleepers'
+//! only to block, [`Kernel::io_sleep_block`]; the wake-ups it makes go to the sleepers'
 //! run queues from this hart), `openat` of anything but a kernel-served file,
 //! `close`, `dup`, `dup3`, `fcntl`, the `stat` family, `getcwd`, `umask`, the ids,
 //! `uname`, `clock_gettime`, `getrandom`: under the descriptor table's, the
@@ -59,7 +63,10 @@
 //! `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` that returns at once: under the futex hash buckets'
 //! locks, [`crate::futex`]; a wait that must sleep is queued on its bucket there, then
 //! handed to the kernel lock, which puts the task to sleep unless a waker took it
-//! meanwhile), then
+//! meanwhile), and `nanosleep`/`clock_nanosleep` (the deadline computed and the timer
+//! armed on the hart's own base, a zero or past deadline returning at once; a sleep is
+//! handed to the kernel lock the same way, which blocks the task unless its timer
+//! expired meanwhile, or returns `EINTR` with `rem` written if a signal came), then
 //! straight back to user mode, falling back to the kernel lock for a fault that fails
 //! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, for a
 //! `close`/`dup3` that took a kernel-served file or a host stream out of the table (its
@@ -69,7 +76,13 @@
 //! (`try_to_wake_up()`, [`Machine::wake_up_q`]: the task's `pi_lock`, the queue's
 //! `rq->lock`), kicks that hart if the woken should preempt its task or wakes it if
 //! idle, and goes back to user mode; the woken task's wait is completed under the
-//! kernel lock when it next runs. A `close` with a deferred `fput()` does not either:
+//! kernel lock when it next runs. A hart handling a trap without the kernel lock also
+//! runs its own timer base's expired timers (`hrtimer_interrupt()`,
+//! [`Machine::hrtimer_interrupt`]) and enqueues their sleepers the same way; an
+//! expired sleeper's call — `nanosleep` 0, a futex wait `ETIMEDOUT`, a `ppoll`
+//! re-issued — is completed under the kernel lock when it next runs
+//! ([`Kernel::pick_next_task`]), because its saved registers, its state, its futex
+//! waiter and its blocked call are in the task table. A `close` with a deferred `fput()` does not either:
 //! the hart queues it on the lock-free wake list ([`ttwu`], Linux's
 //! `ttwu_queue_wakelist()`), tries the kernel lock, drains the list itself if it gets
 //! it and goes back to user mode; if another hart holds the lock, it goes back at once
@@ -99,7 +112,7 @@
 //! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches), and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock) | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
 //! | the thread groups' CPU time (what `update_curr()` charged, for the interval timers and `times`); a task's place in the scheduler — the queue it is on, a sleeper's entity — is not here but under its hashed `p->pi_lock` ([`sched::Rqs`]) | `fair` | `siglock` |
 //! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu` | `rq->wake_list` is an `llist` |
-//! | timers: sleepers' deadlines, interval timers, the virtual clock | `timers`, `itimers`, `vclock_cycles` | hrtimer base locks, `siglock` for itimers |
+//! | timers: the books of which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack), the interval timers (their expiry signals a thread group chosen through the task table: [`itimer`]), the virtual clock; the timers themselves are not here: each hart's pending ones are on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points) | `timers`, `itimers`, `vclock_cycles` | the sleeper's stack; `siglock` for itimers; `hrtimer_cpu_base->lock` for the bases |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
 //! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
@@ -154,6 +167,7 @@ use crate::syscall::unlocked::IoSleep;
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
+mod hrtimer;
 mod itimer;
 mod pgrp;
 mod poll;
@@ -288,9 +302,11 @@ struct Kernel<'m> {
     /// The waiter each task sleeping in `FUTEX_WAIT` sleeps on (the `futex_q` on its
     /// stack): a waiter a wake hands back completes the wait only if it is still this one.
     futex_q: BTreeMap<u32, Arc<FutexQ>>,
-    /// Deadlines (CLOCK_MONOTONIC ns) of sleeping threads: a futex wait with a timeout
-    /// or `nanosleep`.
-    timers: BTreeMap<u32, u64>,
+    /// The timer each sleeping task with a deadline parks on (a futex wait with a
+    /// timeout, `nanosleep`, a `ppoll` timeout), armed on the harts' timer bases
+    /// ([`hrtimer`]: each behind its own lock, reached without the kernel lock too,
+    /// [`Machine::hrtimers`]).
+    timers: hrtimer::Timers,
     /// Interval timers (`setitimer`) by process (tgid): see [`itimer`].
     itimers: BTreeMap<u32, itimer::ITimers>,
     /// Sleeping calls that are re-issued with state of their own, by task: a
@@ -383,9 +399,16 @@ struct Machine<'m> {
     acquisitions: AtomicU64,
     /// [`SchedMode::Deterministic`]: who runs.
     baton: Option<Arc<Baton>>,
-    /// Some task sleeps with a deadline (`Kernel::timers` is not empty), as of the last
-    /// time a hart dropped the kernel lock on its way to user mode or to idle: a fault
-    /// handled without the lock then goes back through it, whose scheduler fires timers.
+    /// The harts' timer bases ([`Kernel::timers`]' bases: one object): a hart without
+    /// the kernel lock arms a `nanosleep` on its own and runs its own base's expired
+    /// timers ([`Machine::hrtimer_interrupt`]).
+    hrtimers: Arc<hrtimer::HrtimerBases>,
+    /// A timer that only the kernel lock's scheduler fires is armed, as of the last time
+    /// a hart dropped the kernel lock on its way to user mode or to idle: a fault
+    /// handled without the lock then goes back through it. In deterministic mode that
+    /// is any timer (the seeded scheduling points stay where they were); in parallel
+    /// mode an `ITIMER_REAL` (its `SIGALRM` needs the task table) — a sleeper's timer
+    /// expires on its hart without the lock, and the tick kicks a base's hart when due.
     timers_armed: AtomicBool,
     /// Parallel mode: what the host-side scheduler tick watches ([`sched::Tick`]).
     tick: Option<sched::Tick>,
@@ -401,7 +424,7 @@ impl<'m> Machine<'m> {
         let mut k = self.kernel.lock_with(|m| lockstat::KERNEL_LOCK.lock(m));
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
-        k.this = id;
+        k.set_this(id);
         k.smp.clear_notify(id);
         k.stats.kernel_lock_acquisitions += 1;
         // Entering the kernel, the hart reaches a scheduling decision anyway: no kick.
@@ -418,7 +441,7 @@ impl<'m> Machine<'m> {
             .kernel
             .try_lock_with(|m| lockstat::KERNEL_LOCK.try_acquire(|| m.try_lock()))?;
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
-        k.this = id;
+        k.set_this(id);
         k.stats.wakelist_trylocks += 1;
         Some(k)
     }
@@ -455,21 +478,51 @@ impl<'m> Machine<'m> {
     /// harts*).
     fn wake_up_q(&self, smp: &Smp, id: usize, woken: WakeList, tally: &mut HartTally) {
         for q in woken {
-            let Some(seq) = q.claim_wake() else {
-                continue;
-            };
-            let placed = self
-                .rqs
-                .try_to_wake_up(q.tid(), id, |h| self.idle.is_idle(h), Some(seq));
-            let Some((cpu, preempt)) = placed else {
-                continue;
-            };
-            tally.ttwu += 1;
-            tally.ttwu_remote += u64::from(cpu != id);
-            if self.idle.is_idle(cpu) {
-                self.work.notify_all();
-            } else if preempt {
-                smp.kick(cpu);
+            if let Some(seq) = q.claim_wake() {
+                self.ttwu_sleep(smp, id, q.tid(), seq, tally);
+            }
+        }
+        if let Some(tick) = &self.tick {
+            tick.set_waiting(self.rqs.nr_waiting());
+        }
+    }
+
+    /// `try_to_wake_up()` without the kernel lock, by hart `id`, of task `tid` asleep as
+    /// its run queue's sleep number `seq` (a claimed wake-up): enqueued on its target
+    /// hart's queue, which is woken if idle or kicked if the woken should preempt its
+    /// task. Counted in `tally`.
+    fn ttwu_sleep(&self, smp: &Smp, id: usize, tid: u32, seq: u64, tally: &mut HartTally) {
+        let placed = self
+            .rqs
+            .try_to_wake_up(tid, id, |h| self.idle.is_idle(h), Some(seq));
+        let Some((cpu, preempt)) = placed else {
+            return;
+        };
+        tally.ttwu += 1;
+        tally.ttwu_remote += u64::from(cpu != id);
+        if self.idle.is_idle(cpu) {
+            self.work.notify_all();
+        } else if preempt {
+            smp.kick(cpu);
+        }
+    }
+
+    /// `hrtimer_interrupt()` on hart `id`, without the kernel lock, at CLOCK_MONOTONIC
+    /// `now_ns`: its own base's expired timers are taken off it
+    /// ([`hrtimer::HrtimerBases::run_queues`]) and each one's sleeper woken
+    /// (`hrtimer_wakeup()`: [`Machine::ttwu_sleep`] of the sleep it parked as; one not
+    /// asleep yet is refused its sleep when it parks). The woken's call — a `nanosleep`
+    /// returning 0, a futex wait `ETIMEDOUT`, a `ppoll` re-issued — is completed under
+    /// the kernel lock when it next runs ([`Kernel::pick_next_task`]): its saved
+    /// registers, its state and its futex waiter are in the task table.
+    fn hrtimer_interrupt(&self, smp: &Smp, id: usize, now_ns: u64, tally: &mut HartTally) {
+        let fired = self.hrtimers.run_queues(id, now_ns);
+        if fired.is_empty() {
+            return;
+        }
+        for t in fired {
+            if let Some(seq) = t.claim_wake() {
+                self.ttwu_sleep(smp, id, t.tid(), seq, tally);
             }
         }
         if let Some(tick) = &self.tick {
@@ -500,13 +553,20 @@ impl<'m> Machine<'m> {
         }
     }
 
-    /// The tick found the earliest timer due ([`sched::Tick::run`]): idle harts wake
-    /// (each one's wait ends at the deadline anyway) and every hart comes back to the
-    /// kernel, whose scheduler fires the timers and lets the woken preempt.
-    fn timer_due(&self, smp: &Smp) {
+    /// The tick found a timer due ([`sched::Tick::run`]): hart `hart`'s base's earliest
+    /// (`Some`), or the kernel's own (`None`: an `ITIMER_REAL`). Idle harts wake (each
+    /// one's wait ends at the deadline anyway) and that hart — for the kernel's timer,
+    /// every hart — comes back to the kernel, whose scheduler fires the timers and lets
+    /// the woken preempt.
+    fn timer_due(&self, smp: &Smp, hart: Option<usize>) {
         self.work.notify_all();
-        for h in 0..smp.harts() {
-            smp.kick(h);
+        match hart {
+            Some(h) => smp.kick(h),
+            None => {
+                for h in 0..smp.harts() {
+                    smp.kick(h);
+                }
+            }
         }
     }
 }
@@ -587,6 +647,8 @@ struct UnlockedFaults<'m> {
     /// The wake function of a pipe sleep queued without the kernel lock
     /// ([`Kernel::waker`]).
     waker: Arc<dyn TaskWaker>,
+    /// The harts' timer bases, for a `nanosleep` armed without the kernel lock.
+    hrtimers: Arc<hrtimer::HrtimerBases>,
 }
 
 /// What a hart did without the kernel lock since it last held it, added to the kernel's
@@ -637,25 +699,33 @@ enum KernelEntry {
         va: u64,
         result: Result<(), UserFaultError>,
     },
-    /// A `futex` wait queued on its bucket without the kernel lock, which puts the task
-    /// to sleep unless a waker took it meanwhile ([`Kernel::finish_futex_sleep`]).
-    FutexSleep(futex::FutexSleep),
-    /// A pipe `read`/`write` queued on its pipe's wait queue without the kernel lock,
-    /// which puts the task to sleep unless the pipe changed or a waker came meanwhile
-    /// ([`Kernel::finish_io_sleep`]).
-    IoSleep(IoSleep),
+    /// A `futex` wait queued on its bucket, a `nanosleep` whose timer is armed, or a
+    /// pipe `read`/`write` queued on its pipe's wait queue, without the kernel lock, which puts the task to sleep unless a waker or the
+    /// expiry took it meanwhile ([`Kernel::finish_unlocked_sleep`]).
+    Sleep(UnlockedSleep),
+}
+
+/// A sleep a hart began without the kernel lock, for the kernel lock to block.
+enum UnlockedSleep {
+    /// A `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` queued on its bucket.
+    Futex(futex::FutexSleep),
+    /// A `nanosleep`/`clock_nanosleep` whose timer is armed on the hart's base
+    /// (`do_nanosleep()` up to its `schedule()`).
+    Nanosleep(Arc<hrtimer::HrtimerSleeper>),
+    /// A pipe `read`/`write` queued on its pipe's wait queue, which the kernel lock
+    /// puts to sleep unless the pipe changed or a waker came meanwhile
+    /// ([`Kernel::io_sleep_block`]).
+    Io(IoSleep),
 }
 
 /// What [`unlocked_syscall`] did with the call.
 enum UnlockedCall {
     /// Served: its result is in `a0`, the hart past the `ecall`.
     Served,
-    /// A futex wait, queued, that must sleep: the kernel lock's to block (the hart still
-    /// at the `ecall`).
-    FutexSleep(futex::FutexSleep),
-    /// A pipe read or write, queued on its pipe's wait queue, that must sleep: the
+    /// A futex wait, queued, a `nanosleep`, its timer armed, or a pipe read or write,
+    /// queued on its pipe's wait queue, that must sleep: the
     /// kernel lock's to block (the hart still at the `ecall`).
-    IoSleep(IoSleep),
+    Sleep(UnlockedSleep),
 }
 
 /// Runs the task live in `hart` in user mode for up to `budget` instructions (the
@@ -686,6 +756,13 @@ fn run_user(
             return KernelEntry::Exit(exit);
         };
         u.slice_left = u.slice_left.saturating_sub(ran);
+        // hrtimer_interrupt(): this hart's own expired timers wake their sleepers,
+        // without the kernel lock (parallel mode: deterministic mode's are fired by the
+        // kernel lock's scheduler, at its seeded points).
+        if let (Some(cur), None) = (&u.current, &machine.baton) {
+            let (_, now) = cur.now(crate::syscall::cycles_to_ns(hart.stats().cycles));
+            machine.hrtimer_interrupt(smp, hart.hart_id(), now, tally);
+        }
         // Back to user mode without the kernel lock if nothing asks for it: as the
         // scheduler would keep the task (slice left, no timer to fire), and unless kicked.
         let may_resume = |u: &UnlockedFaults<'_>, hart: &mut Hart<'_>| {
@@ -712,8 +789,7 @@ fn run_user(
                 tally.kernel_host_ns += start.elapsed().as_nanos() as u64;
                 match served {
                     None => return KernelEntry::Exit(exit),
-                    Some(UnlockedCall::FutexSleep(sleep)) => return KernelEntry::FutexSleep(sleep),
-                    Some(UnlockedCall::IoSleep(sleep)) => return KernelEntry::IoSleep(sleep),
+                    Some(UnlockedCall::Sleep(sleep)) => return KernelEntry::Sleep(sleep),
                     Some(UnlockedCall::Served) => {}
                 }
                 // The futex waiters the call woke go straight onto their harts' run
@@ -789,8 +865,10 @@ fn unlocked_fault(
 /// result goes to `a0` and the hart past the `ecall`. Descriptions whose release is the
 /// kernel's go to `tally.deferred_fput`. Accounted as the locked path accounts a call
 /// (trap, call count, priced kernel work) in `tally`. A `futex` wait that must sleep is
-/// queued on its bucket and handed back ([`UnlockedCall::FutexSleep`]: the call is then
-/// counted under the kernel lock, which blocks the task). `None`, having done nothing, for
+/// queued on its bucket, and a `nanosleep`/`clock_nanosleep` whose deadline is ahead has
+/// its timer armed on this hart's base, and either is handed back
+/// ([`UnlockedCall::Sleep`]: the call is then counted under the kernel lock, which
+/// blocks the task); a sleep's deadline already passed returns 0 here. `None`, having done nothing, for
 /// any other call, a task under `--strace`, a kicked hart, an address space without
 /// users, or in deterministic mode: the kernel lock handles the call then. Deterministic
 /// mode promises a seeded scheduling point at every kernel entry; a call served here
@@ -810,16 +888,34 @@ fn unlocked_syscall(
     let before = u.phys.events().snapshot();
     let cpu_ns = crate::syscall::cycles_to_ns(hart.stats().cycles);
     let mut sleep = None;
-    let mut io_sleep = None;
     let r = crate::syscall::mm_call(mm, n, a).or_else(|| {
         let cur = u.current.as_mut()?;
         match crate::syscall::unlocked::pipe_call(cur, mm, n, a, &u.waker) {
             Some(Ok(r)) => return Some(r),
             Some(Err(s)) => {
-                io_sleep = Some(s);
+                sleep = Some(UnlockedSleep::Io(s));
                 return None;
             }
             None => {}
+        }
+        if n == nr::SYS_nanosleep || n == nr::SYS_clock_nanosleep {
+            // hrtimer_nanosleep() up to do_nanosleep()'s schedule(): the deadline, a
+            // zero or past one returning at once, the timer armed on this hart's base.
+            let (clk, flags, req) = match n {
+                nr::SYS_nanosleep => (1, 0, a[0]),
+                _ => (a[0], a[1], a[2]),
+            };
+            let now = cur.now(cpu_ns);
+            let read_req = || get_timespec(mm, req);
+            return match hrtimer::nanosleep_deadline(clk, flags, read_req, now) {
+                Ok(deadline) if deadline > now.1 => {
+                    let timer = u.hrtimers.start(hart.hart_id(), cur.tid(), deadline);
+                    sleep = Some(UnlockedSleep::Nanosleep(timer));
+                    None
+                }
+                Ok(_) => Some(Ok(0)),
+                Err(e) => Some(Err(e)),
+            };
         }
         if n == nr::SYS_futex {
             let woken = &mut tally.futex_woken;
@@ -829,7 +925,7 @@ fn unlocked_syscall(
                     Some(r)
                 }
                 Err(s) => {
-                    sleep = Some(s);
+                    sleep = Some(UnlockedSleep::Futex(s));
                     None
                 }
             };
@@ -847,16 +943,24 @@ fn unlocked_syscall(
             hart.pc = hart.pc.wrapping_add(4);
             UnlockedCall::Served
         }
-        (None, Some(s)) => UnlockedCall::FutexSleep(s),
-        (None, None) => match io_sleep {
-            Some(s) => UnlockedCall::IoSleep(s),
-            None => return None,
-        },
+        (None, Some(s)) => UnlockedCall::Sleep(s),
+        (None, None) => return None,
     };
     let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
     tally.kernel_cycles += cycles;
     tally.kernel_events.accumulate(&work);
     Some(served)
+}
+
+/// Reads a `struct timespec` (`tv_sec`, `tv_nsec`) at `va` in `mm`'s user memory.
+///
+/// # Errors
+/// `EFAULT`.
+fn get_timespec(mm: &MmStruct, va: u64) -> KResult<(u64, u64)> {
+    let mut access = mm.uaccess();
+    let sec = access.get_user_u64(va)?;
+    let nsec = access.get_user_u64(va.checked_add(8).ok_or(Errno::EFAULT)?)?;
+    Ok((sec, nsec))
 }
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
@@ -878,6 +982,7 @@ pub fn run(
     let phys = Arc::new(PhysMem::new(ram)?);
     let baseline = phys.pages.audit();
     let nharts = config.harts.clamp(1, crate::config::MAX_HARTS);
+    crate::percpu::set_nr_cpu_ids(nharts);
     let clint = Arc::new(Clint::new(nharts, ClockSource::Host(Instant::now())));
     let smp = Arc::new(Smp::new(nharts, Arc::clone(&clint)));
     let vfs = Task::new_vfs(config, &phys);
@@ -940,7 +1045,7 @@ pub fn run(
         io_waits: BTreeMap::new(),
         futex: Arc::new(FutexHash::new(nharts)),
         futex_q: BTreeMap::new(),
-        timers: BTreeMap::new(),
+        timers: hrtimer::Timers::new(Arc::new(hrtimer::HrtimerBases::new(nharts))),
         itimers: BTreeMap::new(),
         blocked_calls: BTreeMap::new(),
         resume: BTreeMap::new(),
@@ -951,8 +1056,10 @@ pub fn run(
     // The first task: on hart 0's queue (`wake_up_new_task()` of init).
     k.activate_task(INIT_PID);
     let rqs = Arc::clone(&k.rqs);
+    let hrtimers = Arc::clone(k.timers.bases());
     let machine = Machine {
         rqs,
+        hrtimers,
         kernel: CondvarMutex::new(k),
         ttwu: ttwu_queue,
         work,
@@ -984,7 +1091,7 @@ pub fn run(
     std::thread::scope(|s| {
         if let Some(tick) = &machine.tick {
             let (machine, smp) = (&machine, &smp);
-            s.spawn(move || tick.run(smp, || machine.timer_due(smp)));
+            s.spawn(move || tick.run(smp, |hart| machine.timer_due(smp, hart)));
         }
         // The first hart to leave — the run is over, or it panicked — stops the tick,
         // which the scope would otherwise wait for.
@@ -1126,7 +1233,7 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         smp.enter_user(hart);
         machine
             .timers_armed
-            .store(k.next_deadline().is_some(), Ordering::SeqCst);
+            .store(k.timers_armed(), Ordering::SeqCst);
         k.arm_tick(machine, hart, true);
         // parking_lot's mutex is eventually fair (a waiter gets it within about 0.5 ms):
         // std's barging mutex let a thread making tiny calls starve one making long ones;
@@ -1146,8 +1253,7 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         let mut restart = match entry {
             KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
             KernelEntry::Fault { va, result } => k.finish_unlocked_fault(hart, tid, va, result),
-            KernelEntry::FutexSleep(sleep) => k.finish_futex_sleep(hart, tid, sleep),
-            KernelEntry::IoSleep(sleep) => k.finish_io_sleep(hart, tid, sleep),
+            KernelEntry::Sleep(sleep) => k.finish_unlocked_sleep(hart, tid, sleep),
         };
         // Work the call handed over to run without the kernel lock (a gup_test fast
         // benchmark's lockless walks): run it, then finish the call at once.
@@ -1218,7 +1324,7 @@ fn idle<'a, 'm>(
     }
     machine
         .timers_armed
-        .store(k.next_deadline().is_some(), Ordering::SeqCst);
+        .store(k.timers_armed(), Ordering::SeqCst);
     k.arm_tick(machine, hart, false);
     let others_idle = k.idle.all_but(id);
     let deadline = k.next_deadline();
@@ -1247,13 +1353,20 @@ fn idle<'a, 'm>(
     // module docs, *Idle harts*.
     k.ttwu_pending(machine, false);
     let _ = k.wait_for(&machine.work, wait);
-    k.this = id;
+    k.set_this(id);
     k.idle.set(id, false);
     k.smp.drain(hart);
     k
 }
 
 impl<'m> Kernel<'m> {
+    /// Hart `id` holds the kernel lock now (`Kernel::this`; the timers it arms go on its
+    /// base).
+    fn set_this(&mut self, id: usize) {
+        self.this = id;
+        self.timers.set_this(id);
+    }
+
     /// What hart `self.this`, about to run task `tid` in user mode, needs to handle the
     /// task's page faults without the kernel lock ([`run_user`]), or `None` where that
     /// path is not taken: under an instruction limit (the budget is shared across harts
@@ -1286,6 +1399,7 @@ impl<'m> Kernel<'m> {
                 .map(crate::syscall::unlocked::Current::of),
             futex: Arc::clone(&self.futex),
             waker: Arc::clone(&self.waker),
+            hrtimers: Arc::clone(self.timers.bases()),
         })
     }
 }
@@ -1515,6 +1629,13 @@ impl Kernel<'_> {
             }
         }
         let state = self.tasks.get(&next).map(|t| t.state);
+        let expired = self.timers.get(&next).is_some_and(|t| t.fired());
+        if matches!(state, Some(TaskState::Blocked(_))) && expired {
+            // A sleeper whose timer expired on a hart without the kernel lock, enqueued
+            // by it ([`Machine::hrtimer_interrupt`]): its call completes now.
+            self.hrtimer_expired(next);
+        }
+        let state = self.tasks.get(&next).map(|t| t.state);
         if state != Some(TaskState::Runnable) {
             // A task is on a queue exactly while it is runnable (a task live in another
             // hart is that hart's `curr`, never in a timeline): a pick against that is
@@ -1583,7 +1704,7 @@ impl Kernel<'_> {
     /// CLOCK_MONOTONIC, in ns. Deadlines at or past [`sched::KTIME_MAX`] never fire and
     /// are not counted.
     fn next_deadline(&self) -> Option<u64> {
-        let sleepers = self.timers.values().min().copied();
+        let sleepers = self.timers.bases().earliest();
         let next = match (sleepers, self.next_itimer_real()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -1609,8 +1730,24 @@ impl Kernel<'_> {
             cputimer,
             self.rqs.nr_waiting(),
         );
+        // The clock event devices: each base's earliest (`hrtimer_reprogram()`), and
+        // the kernel's own `ITIMER_REAL`.
         let (_, mono) = self.clock_now(hart);
-        tick.arm_timer(self.next_deadline().map(|d| d.saturating_sub(mono)));
+        let in_ns = |d: u64| (d < sched::KTIME_MAX).then(|| d.saturating_sub(mono));
+        let bases = self.timers.bases();
+        for h in 0..bases.harts() {
+            tick.arm_timer(Some(h), bases.expires_next(h).and_then(in_ns));
+        }
+        tick.arm_timer(None, self.next_itimer_real().and_then(in_ns));
+    }
+
+    /// What [`Machine::timers_armed`] says as this hart leaves the kernel lock.
+    fn timers_armed(&self) -> bool {
+        if self.sched_rng.is_some() {
+            self.next_deadline().is_some()
+        } else {
+            self.next_itimer_real().is_some()
+        }
     }
 
     /// The guest's clocks now: `(CLOCK_REALTIME, CLOCK_MONOTONIC)` in ns, as
@@ -1627,32 +1764,44 @@ impl Kernel<'_> {
         time.now(syscall::cycles_to_ns(cycles))
     }
 
-    /// Completes the calls of sleepers whose deadline has passed — a futex wait returns
-    /// `ETIMEDOUT`, a `nanosleep` 0 — and fires the interval timers that are due.
+    /// Fires the interval timers that are due and runs every hart's timer base
+    /// ([`hrtimer::HrtimerBases::run_all_queues`]: under the kernel lock its holder is
+    /// the backstop of bases whose hart idles or runs user code without a kernel entry,
+    /// where Linux would have migrated their timers): the calls of sleepers whose
+    /// deadline has passed complete ([`Kernel::hrtimer_expired`]), in order of tid (as
+    /// the single table of deadlines did: the same seed, the same bits).
     fn fire_timers(&mut self, hart: &mut Hart<'_>) {
         if self.next_deadline().is_none() {
             return;
         }
         let (_, now) = self.clock_now(hart);
         self.fire_itimers_real(hart, now);
-        let due: Vec<u32> = self
-            .timers
-            .iter()
-            .filter(|(_, &d)| d <= now)
-            .map(|(&k, _)| k)
-            .collect();
-        for tid in due {
-            if self.wake_blocked_call(tid) {
-                continue;
+        let mut fired = self.timers.bases().run_all_queues(now);
+        fired.sort_by_key(|t| t.tid());
+        for t in fired {
+            // Under the kernel lock the call completes here, parked or not.
+            t.claim_wake();
+            // A timer the books no longer hold was cancelled meanwhile or is still
+            // being handed to them ([`Kernel::finish_unlocked_sleep`]: it sees it fired).
+            if self.timers.is_booked(&t) {
+                self.hrtimer_expired(t.tid());
             }
-            let value = match self.tasks.get(&tid).map(|t| t.state) {
-                Some(TaskState::Blocked(WaitOn::Futex)) => {
-                    self.futex_wait_end(tid, Errno::ETIMEDOUT)
-                }
-                _ => 0,
-            };
-            self.complete_blocked(tid, value);
         }
+    }
+
+    /// The timer task `tid` sleeps on expired (`hrtimer_wakeup()`, then the call's own
+    /// return: `do_nanosleep()`, `futex_wait()`'s `-ETIMEDOUT`, `poll`'s timeout): a
+    /// sleeping `ppoll`/`pselect6` is re-issued, a futex wait returns `ETIMEDOUT` (0 if
+    /// a waker took its waiter first), a `nanosleep` 0.
+    fn hrtimer_expired(&mut self, tid: u32) {
+        if self.wake_blocked_call(tid) {
+            return;
+        }
+        let value = match self.tasks.get(&tid).map(|t| t.state) {
+            Some(TaskState::Blocked(WaitOn::Futex)) => self.futex_wait_end(tid, Errno::ETIMEDOUT),
+            _ => 0,
+        };
+        self.complete_blocked(tid, value);
     }
 
     /// With no task runnable and the guest clocks virtual: advances time to the
@@ -2292,6 +2441,7 @@ impl Kernel<'_> {
             let parked = self.futex_q.get(&tid).is_none_or(|q| q.park(seq));
             if !parked {
                 self.complete_blocked(tid, 0);
+                return;
             }
         }
         // The same handshake for a sleep on wait queues: a wake-up that came between
@@ -2304,9 +2454,19 @@ impl Kernel<'_> {
                 .and_then(PollTable::task)
                 .is_none_or(|w| w.park(seq));
             if !parked {
+                // Its timer (a ppoll timeout) goes: the re-issued call arms it again.
+                self.timers.remove(&tid);
                 self.io_wait_end(tid, true);
                 self.try_to_wake_up(tid);
+                return;
             }
+        }
+        // Likewise a sleeper with a timer, against its expiry on a hart without the
+        // kernel lock ([`Machine::hrtimer_interrupt`]): if that claimed the wake-up
+        // first, the call completes as expired at once.
+        let parked = self.timers.get(&tid).is_none_or(|t| t.park(seq));
+        if !parked {
+            self.hrtimer_expired(tid);
         }
     }
 
@@ -3012,26 +3172,48 @@ impl Kernel<'_> {
         None
     }
 
-    /// Finishes, under the kernel lock, the `futex` wait of task `tid` that this hart
-    /// queued without it ([`unlocked_syscall`]): the call is counted, and the task sleeps
-    /// or returns as [`Kernel::futex_wait_queue`] decides, then goes back to user mode as
+    /// Finishes, under the kernel lock, the sleep of task `tid` that this hart began
+    /// without it ([`unlocked_syscall`]): the call is counted, and the task sleeps or
+    /// returns — a `futex` wait as [`Kernel::futex_wait_queue`] decides, a `nanosleep`
+    /// as [`Kernel::nanosleep_queue`] does — then goes back to user mode as
     /// [`Kernel::handle_exit`]'s tail. A task killed meanwhile leaves its waiter's bucket
-    /// (`futex_unqueue()`). Returns `false` (the call never restarts).
-    fn finish_futex_sleep(
+    /// (`futex_unqueue()`) or its timer's base (`hrtimer_cancel()`). Returns `false`
+    /// (the call never restarts).
+    fn finish_unlocked_sleep(
         &mut self,
         hart: &mut Hart<'_>,
         tid: u32,
-        sleep: futex::FutexSleep,
+        sleep: UnlockedSleep,
     ) -> bool {
         if !self.reload_current(tid) {
-            self.futex.unqueue(&sleep.q);
+            match sleep {
+                // The table's drop takes it off the pipe's wait queue.
+                UnlockedSleep::Io(_) => {}
+                UnlockedSleep::Futex(s) => {
+                    self.futex.unqueue(&s.q);
+                }
+                UnlockedSleep::Nanosleep(t) => {
+                    self.timers.bases().try_to_cancel(&t);
+                }
+            }
             return false;
         }
         hart.account_trap();
         self.stats.syscalls += 1;
-        self.stats.futex_calls += 1;
-        match self.futex_wait_queue(tid, sleep) {
-            None => self.block(tid, WaitOn::Futex, hart),
+        let (on, done) = match sleep {
+            UnlockedSleep::Futex(s) => {
+                self.stats.futex_calls += 1;
+                (WaitOn::Futex, self.futex_wait_queue(tid, s))
+            }
+            UnlockedSleep::Nanosleep(t) => (WaitOn::Sleep, self.nanosleep_queue(hart, tid, t)),
+            UnlockedSleep::Io(s) => {
+                self.io_sleep_block(hart, tid, s);
+                self.return_to_user(hart, tid, None);
+                return false;
+            }
+        };
+        match done {
+            None => self.block(tid, on, hart),
             Some(v) => {
                 hart.x[10] = v;
                 hart.pc = hart.pc.wrapping_add(4);
@@ -3039,6 +3221,33 @@ impl Kernel<'_> {
         }
         self.return_to_user(hart, tid, None);
         false
+    }
+
+    /// `do_nanosleep()`'s sleep, under the kernel lock, of task `tid` (live in `hart`)
+    /// whose timer `timer` a hart armed without it: if the timer expired meanwhile
+    /// (between its arming and now), the call returns 0 at once; if a signal is
+    /// pending, the timer is cancelled and the call returns `EINTR`, the time left in
+    /// its `rem` ([`Kernel::sleep_copyout`]): these return `Some(a0)`.
+    /// Otherwise the timer is booked as the task's and `None` answers: the caller
+    /// blocks the task ([`WaitOn::Sleep`]).
+    fn nanosleep_queue(
+        &mut self,
+        hart: &Hart<'_>,
+        tid: u32,
+        timer: Arc<hrtimer::HrtimerSleeper>,
+    ) -> Option<u64> {
+        if timer.fired() {
+            return Some(0);
+        }
+        self.timers.adopt(timer);
+        if !self.signal_pending(tid) {
+            return None;
+        }
+        // The call's registers are live in the hart.
+        self.sleep_copyout(hart, tid, &hart.x);
+        // Cancelled (Timers::remove) unless it fired in between: then the sleep is over.
+        let fired = self.timers.remove(&tid).is_some_and(|t| t.fired());
+        Some(if fired { 0 } else { Errno::EINTR.as_return() })
     }
 
     /// `nanosleep(req, rem)` (`clk` = CLOCK_MONOTONIC, `flags` = 0) and
@@ -3057,21 +3266,10 @@ impl Kernel<'_> {
         flags: u64,
         req: u64,
     ) -> KResult<SyscallOutcome> {
-        // clock_nanosleep(): the clock, then the timespec; `flags &= TIMER_ABSTIME`.
-        const TIMER_ABSTIME: u64 = 1;
-        let realtime = crate::syscall::misc::KClock::for_nsleep(clk)?;
-        let flags = flags & TIMER_ABSTIME;
-        let (sec, nsec) = self.get_timespec(tid, req)?;
-        let t = futex::timespec_ns(sec, nsec)?;
-        let (real, mono) = self.clock_now(hart);
-        let deadline = if flags & TIMER_ABSTIME == 0 {
-            mono.saturating_add(t)
-        } else if realtime {
-            mono.saturating_add(t.saturating_sub(real))
-        } else {
-            t
-        };
-        if deadline <= mono {
+        let now = self.clock_now(hart);
+        let deadline =
+            hrtimer::nanosleep_deadline(clk, flags, || self.get_timespec(tid, req), now)?;
+        if deadline <= now.1 {
             return Ok(SyscallOutcome::Return(0));
         }
         self.timers.insert(tid, deadline);
@@ -3082,17 +3280,25 @@ impl Kernel<'_> {
     /// stores the time left in its `rem` (if not NULL), as `hrtimer_nanosleep_restart`'s
     /// `nanosleep_copyout()`. The call is read from the thread's saved registers.
     fn write_sleep_remaining(&mut self, hart: &Hart<'_>, tid: u32) {
-        let Some(&deadline) = self.timers.get(&tid) else {
+        let Some(x) = self.tasks.get(&tid).map(|t| t.ctx.x) else {
+            return;
+        };
+        self.sleep_copyout(hart, tid, &x);
+    }
+
+    /// [`Kernel::write_sleep_remaining`] for the call in registers `x` (`x[17]` the
+    /// call, `x[10..]` its arguments) of task `tid`: saved, or live in `hart`.
+    fn sleep_copyout(&self, hart: &Hart<'_>, tid: u32, x: &[u64; 32]) {
+        let Some(deadline) = self.timers.get(&tid).map(|t| t.expires_ns()) else {
             return;
         };
         let (_, now) = self.clock_now(hart);
         let Some(t) = self.tasks.get(&tid) else {
             return;
         };
-        let ctx = &t.ctx;
-        let rem = match ctx.x[17] {
-            nr::SYS_nanosleep => ctx.x[11],
-            nr::SYS_clock_nanosleep if ctx.x[11] & 1 == 0 => ctx.x[13],
+        let rem = match x[17] {
+            nr::SYS_nanosleep => x[11],
+            nr::SYS_clock_nanosleep if x[11] & 1 == 0 => x[13],
             _ => 0,
         };
         if rem == 0 {
@@ -3115,10 +3321,7 @@ impl Kernel<'_> {
     /// `EFAULT`; `ESRCH` for a task without an address space.
     fn get_timespec(&self, tid: u32, va: u64) -> KResult<(u64, u64)> {
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();
-        let sec = mm.get_user_u64(va)?;
-        let nsec = mm.get_user_u64(va.checked_add(8).ok_or(Errno::EFAULT)?)?;
-        Ok((sec, nsec))
+        get_timespec(task.mm.as_ref().ok_or(Errno::ESRCH)?, va)
     }
 
     /// `get_robust_list(pid, head_ptr, len_ptr)`: the robust list head of task `pid`

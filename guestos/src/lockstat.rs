@@ -18,7 +18,8 @@
 //! each PTE-table page; [`PAGE_TABLE_LOCK`], an address space's lock for its upper
 //! levels and huge PMDs), and the file locks the file system calls take with or without
 //! the kernel lock ([`FILES_LOCK`], [`F_POS_LOCK`], [`I_RWSEM`]), and the futex hash
-//! buckets' locks ([`HB_LOCK`]). A finer lock adds its own `static` class beside them and
+//! buckets' locks ([`HB_LOCK`]), the run queues' and tasks' scheduler locks ([`RQ_LOCK`],
+//! [`PI_LOCK`]) and the harts' timer bases ([`HRTIMER_BASE`]). A finer lock adds its own `static` class beside them and
 //! takes its lock through the class, and its line appears in `--stats` and `dirtybit
 //! bench faults` with no other change.
 //!
@@ -94,6 +95,11 @@ pub static RQ_LOCK: LockClass = LockClass::new("rq->lock");
 /// the scheduler — the queue it is on, or its entity while it sleeps — read and changed
 /// by `try_to_wake_up()`, a block, an exit and a migration, before the queue's lock.
 pub static PI_LOCK: LockClass = LockClass::new("pi_lock");
+
+/// A hart's timer base lock (`hrtimer_cpu_base->lock`, the kernel's
+/// `hrtimer::HrtimerBases`): arming a sleeper's timer on the arming hart's base,
+/// cancelling it from any hart, and the base's expiry, with or without the kernel lock.
+pub static HRTIMER_BASE: LockClass = LockClass::new("hrtimer_base");
 
 /// Every class taken at least once in this host process, in order of first use.
 static REGISTRY: Mutex<Vec<&'static LockClass>> = Mutex::new(Vec::new());

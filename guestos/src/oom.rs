@@ -133,7 +133,13 @@ impl Kernel<'_> {
         self.send_signal(hart, victim, None, info);
         if let Some(mm) = self.oom_mm_of(victim) {
             let (asid, batch) = {
-                let mut mm = mm.mmap_write_lock();
+                // Linux's reaper tries the read side and retries later rather than wait
+                // behind a writer that may itself wait for memory; an allocation here
+                // never waits (it fails), so a writer always finishes and waiting for it
+                // is safe.
+                let mm = mm
+                    .mmap_read_trylock()
+                    .unwrap_or_else(|| mm.mmap_read_lock());
                 mm.oom_reap_task_mm();
                 (mm.asid(), mm.take_tlb_batch())
             };

@@ -139,6 +139,21 @@ pub fn smp_processor_id() -> Option<usize> {
     CPU_ID.with(Cell::get)
 }
 
+/// `nr_cpu_ids`: the most harts a machine of this host process has booted with (it only
+/// grows), for per-hart data allocated per object (an address space's fault counters)
+/// that need not have a slot for every possible hart: a hart beyond the slots shares the
+/// last one, as threads that are no hart's do. At least 1.
+pub fn nr_cpu_ids() -> usize {
+    NR_CPU_IDS.load(Ordering::Relaxed).max(1)
+}
+
+/// A machine boots with `n` harts ([`nr_cpu_ids`]).
+pub fn set_nr_cpu_ids(n: usize) {
+    NR_CPU_IDS.fetch_max(n.min(crate::config::MAX_HARTS), Ordering::Relaxed);
+}
+
+static NR_CPU_IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
 /// The slot of this thread in per-hart data of `MAX_HARTS + 1` slots (a
 /// [`PerCpuCounter`], an address space's fault counters): its hart's, or the last one,
 /// shared by threads that are no hart's and by ids out of range.

@@ -107,6 +107,15 @@
 //!                           under the destination's, one after the other). Also
 //!                           taken under the kernel lock alone (the pick, the
 //!                           accounting) or with no lock held.
+//!   HrtimerCpuBase::active  kernel/hrtimer.rs: a hart's timer base
+//!                           (hrtimer_cpu_base->lock, lock class hrtimer_base): arming
+//!                           a sleeper's timer on the arming hart's base, a cancel from
+//!                           any hart, the base's expiry. A leaf, never two at once
+//!                           (the expiry wakes the sleepers after releasing it). Taken
+//!                           under the kernel lock (nanosleep, a futex or ppoll
+//!                           timeout, a signal's or exit's cancel, the scheduler's
+//!                           expiry) or with no lock held (nanosleep's arming and a
+//!                           hart's expiry of its own base, kernel.rs run_user).
 //!   FutexHashBucket::chain  futex.rs: a futex hash bucket's lock (hb->lock): a wait's
 //!                           queueing with the read of its word, a wake, a requeue, an
 //!                           unqueue. Taken under the kernel lock or with no lock held
@@ -130,14 +139,12 @@
 //!       Pipe::inner         fs/pipe.rs: the pipe's buffers (pipe->mutex), held across
 //!                           pipe_read()'s copy_to_user() (a fault takes the mmap_lock,
 //!                           as Linux's pipe->mutex → mmap_lock).
-//!         MmStruct::mmap_lock  mm/mm_struct.rs: the address space (Mm). Write: the
-//!                           calls that change the VMAs (brk, mmap, munmap, mprotect,
-//!                           mremap, mlock, msync, madvise that changes VMAs), exec,
+//!         MmStruct::mmap_lock  mm/mm_struct.rs: the address space (Mm); per-hart
+//!                           reader counts and a writer flag (sync/percpu_rwsem.rs).
+//!                           Write: the calls that change the VMAs (brk, mmap, munmap,
+//!                           mprotect, mremap, mlock, madvise that changes VMAs), exec,
 //!                           exit, fork's dup_mmap of the parent, a fault that grows a
-//!                           stack, a vmsplice GUP batch; a target's /proc/<pid>/maps
-//!                           and pagemap, the OOM reaper; still, kernel-served files'
-//!                           copies to their caller, wait4/waitid's copies and the
-//!                           robust-list walk at exit (kernel.rs). Read: user faults,
+//!                           stack. Read: user faults, the OOM reaper,
 //!                           futex keys, every system
 //!                           call's copy_{to,from}_user() (taken for the one access,
 //!                           with no lock of this table held but those above: see

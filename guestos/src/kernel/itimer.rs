@@ -17,6 +17,14 @@
 //! moment. A periodic `ITIMER_REAL` is re-armed when
 //! it fires (Linux re-arms when SIGALRM is dequeued: the same period, unless the signal
 //! stays blocked).
+//!
+//! They stay under the kernel lock, not on the harts' timer bases ([`super::hrtimer`]):
+//! their expiry queues a signal on a thread group, chosen through the task table
+//! (`complete_signal()`'s choice of a thread to wake, a group exit for a default
+//! action), which is the kernel lock's; Linux's `it_real_fn()` runs from the hrtimer
+//! interrupt but takes `siglock`, which here the task table stands for. The tick
+//! watches their earliest expiry as the kernel's own clock event
+//! ([`super::sched::Tick::arm_timer`] with `None`).
 
 use emu::Hart;
 

@@ -21,7 +21,7 @@
 //!   waits, exclusively, on the file's wait queue (a pipe's `rd_wait` or `wr_wait`),
 //!   queued before its last look at the pipe. A pipe call's first pass is served
 //!   without the kernel lock (`syscall/unlocked.rs`'s `pipe_call`), which queues a call
-//!   that must wait and hands it here only to block ([`Kernel::finish_io_sleep`]); its
+//!   that must wait and hands it here only to block ([`Kernel::io_sleep_block`]); its
 //!   re-issue when woken, with the file and count it kept, is served here. That
 //!   continuation stays under the kernel lock because the rest of the sleeping call's
 //!   state is here too: the task-table state, the `SIGPIPE` a later pass may send, the
@@ -501,27 +501,16 @@ impl Kernel<'_> {
         }
     }
 
-    /// Finishes, under the kernel lock, the pipe `read`/`write` of task `tid` that this
-    /// hart served without it up to the point where it must wait ([`IoSleep`]: queued
-    /// on its pipe's wait queue, holding its file, with the count it wrote): the call is
-    /// counted; a signal pending since ends it as a signal would have (`EINTR`, or the
-    /// count written); otherwise it keeps its file and count for its re-issue
-    /// ([`BlockedCall`]) and — the pipe still not ready (`prepare_to_wait_event()`'s
-    /// check after the queueing) — sleeps ([`Kernel::block`], whose park sees a wake-up
-    /// that came meanwhile); ready, it is re-issued at once. Then back to user mode as
-    /// [`Kernel::handle_exit`]'s tail. A task killed meanwhile leaves the queue (the
-    /// table's drop). Returns `false` (the call never restarts).
-    pub(super) fn finish_io_sleep(
-        &mut self,
-        hart: &mut Hart<'_>,
-        tid: u32,
-        sleep: IoSleep,
-    ) -> bool {
-        if !self.reload_current(tid) {
-            return false;
-        }
-        hart.account_trap();
-        self.stats.syscalls += 1;
+    /// Finishes, under the kernel lock, the pipe `read`/`write` of task `tid` (live in
+    /// `hart`, the call counted: [`Kernel::finish_unlocked_sleep`]) that a hart served
+    /// without it up to the point where it must wait ([`IoSleep`]: queued on its pipe's
+    /// wait queue, holding its file, with the count it wrote): a signal pending since
+    /// ends it as a signal would have (`EINTR`, or the count written); otherwise it
+    /// keeps its file and count for its re-issue ([`BlockedCall`]) and — the pipe still
+    /// not ready (`prepare_to_wait_event()`'s check after the queueing) — sleeps
+    /// ([`Kernel::block`], whose park sees a wake-up that came meanwhile); ready, it is
+    /// re-issued at once.
+    pub(super) fn io_sleep_block(&mut self, hart: &mut Hart<'_>, tid: u32, sleep: IoSleep) {
         let (n, a) = syscall::args(hart);
         let IoSleep {
             file,
@@ -557,8 +546,6 @@ impl Kernel<'_> {
                 self.block(tid, WaitOn::Io, hart);
             }
         }
-        self.return_to_user(hart, tid, None);
-        false
     }
 
     /// The value a sleeping call of task `tid` returns when a signal interrupts it:

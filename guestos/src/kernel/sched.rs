@@ -54,8 +54,11 @@
 //! the tasks of the hart's queue, at least `sched_min_granularity`. In parallel mode a
 //! hart keeps its task across traps until the slice is used up, a wake-up preempts it
 //! or it blocks; a host-side tick ([`Tick`], the scheduler tick of a `HZ=1000` kernel)
-//! kicks a hart out of user mode when its slice ends or the earliest timer is due. In
-//! deterministic mode every scheduling point draws again (the seeded pick above).
+//! kicks a hart out of user mode when its slice ends or the earliest timer of its timer
+//! base ([`super::hrtimer`], programmed per hart as a clock event device is) is due; a
+//! hart in user mode runs its own base's expired timers at each trap it handles
+//! without the kernel lock and wakes their sleepers itself (`try_to_wake_up()` above).
+//! In deterministic mode every scheduling point draws again (the seeded pick above).
 //!
 //! **Wake-up preemption** (`check_preempt_wakeup()` / `wakeup_preempt_entity()`): a
 //! woken task whose vruntime is more than [`SCHED_WAKEUP_GRANULARITY_NS`] below that of
@@ -818,8 +821,10 @@ pub(super) struct Tick {
     start: Instant,
     /// Per hart: when its task's slice ends, while it runs one in user mode.
     resched_at: Vec<AtomicU64>,
-    /// When the earliest timer (sleeper, interval timer) is due.
-    timer_at: AtomicU64,
+    /// Per hart: when its timer base's earliest timer is due (the per-CPU clock event
+    /// device an hrtimer base programs, `hrtimer_reprogram()`); then, last, when the
+    /// kernel's own earliest timer (an `ITIMER_REAL`) is.
+    timer_at: Vec<AtomicU64>,
     /// Per hart: its task's process has a CPU-time interval timer armed
     /// (`ITIMER_VIRTUAL`/`ITIMER_PROF`), checked at every tick as Linux's
     /// `update_process_times()` → `run_posix_cpu_timers()` checks the current task's.
@@ -838,7 +843,7 @@ impl Tick {
         Self {
             start: Instant::now(),
             resched_at: (0..harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
-            timer_at: AtomicU64::new(u64::MAX),
+            timer_at: (0..=harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
             cputimer: (0..harts).map(|_| AtomicBool::new(false)).collect(),
             waiting: AtomicUsize::new(0),
             done: AtomicBool::new(false),
@@ -876,10 +881,14 @@ impl Tick {
         self.waiting.store(waiting, Ordering::SeqCst);
     }
 
-    /// The earliest timer is due in `in_ns` (`None`: no timer).
-    pub(super) fn arm_timer(&self, in_ns: Option<u64>) {
+    /// Hart `hart`'s timer base's earliest timer (`Some(hart)`), or the kernel's own
+    /// earliest (`None`), is due in `in_ns` (`None`: no timer).
+    pub(super) fn arm_timer(&self, hart: Option<usize>, in_ns: Option<u64>) {
+        let kernel = self.timer_at.len() - 1;
         let when = in_ns.map_or(u64::MAX, |l| self.now_ns().saturating_add(l));
-        self.timer_at.store(when, Ordering::SeqCst);
+        if let Some(at) = self.timer_at.get(hart.unwrap_or(kernel).min(kernel)) {
+            at.store(when, Ordering::SeqCst);
+        }
     }
 
     /// Ends [`Tick::run`].
@@ -889,12 +898,13 @@ impl Tick {
 
     /// The tick thread: every [`TICK`], kicks each hart whose slice has ended if a task
     /// waits for a hart, each hart whose process has a CPU-time timer armed (its kernel
-    /// entry accounts the process's time and fires what is due), and —
-    /// when the earliest timer is due — calls `timer_due` (which wakes an idle hart or
-    /// kicks a busy one: its scheduler fires the timers and preempts for the woken).
+    /// entry accounts the process's time and fires what is due), and — when a hart's
+    /// timer base's earliest timer is due — calls `timer_due(Some(hart))`, when the
+    /// kernel's own is, `timer_due(None)` (which wakes an idle hart or kicks a busy
+    /// one: its scheduler fires the timers and preempts for the woken).
     /// A deadline or slice end is cleared once acted on; the harts re-arm them when
     /// they next leave the kernel. Returns after [`Tick::stop`].
-    pub(super) fn run(&self, smp: &Smp, timer_due: impl Fn()) {
+    pub(super) fn run(&self, smp: &Smp, timer_due: impl Fn(Option<usize>)) {
         while !self.done.load(Ordering::SeqCst) {
             std::thread::sleep(TICK);
             let now = self.now_ns();
@@ -907,9 +917,12 @@ impl Tick {
                     smp.kick(h);
                 }
             }
-            if self.timer_at.load(Ordering::SeqCst) <= now {
-                self.timer_at.store(u64::MAX, Ordering::SeqCst);
-                timer_due();
+            let kernel = self.timer_at.len() - 1;
+            for (h, at) in self.timer_at.iter().enumerate() {
+                if at.load(Ordering::SeqCst) <= now {
+                    at.store(u64::MAX, Ordering::SeqCst);
+                    timer_due((h < kernel).then_some(h));
+                }
             }
         }
     }

@@ -328,6 +328,30 @@ mod tests {
         (phys, MmUsers::new(mm), va)
     }
 
+    /// The OOM reaper runs on the read side, beside a fault that holds it (Linux's
+    /// `oom_reap_task_mm()` under `mmap_read_trylock()`), and the VMAs stay.
+    #[test]
+    fn the_oom_reaper_runs_beside_a_reader() {
+        let (_phys, users, va) = mm_with_a_page();
+        let fault = users.mmap_read_lock();
+        let reaped = std::thread::scope(|s| {
+            s.spawn(|| {
+                let reaper = users.mmap_read_trylock().expect("readers share the lock");
+                let n = reaper.oom_reap_task_mm();
+                drop(reaper.take_tlb_batch());
+                n
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(reaped, 1, "the private page goes");
+        assert!(
+            fault.mmf_oom_skip(),
+            "MMF_OOM_SKIP, seen by the other reader"
+        );
+        assert!(fault.vmas().find_vma(va).is_some(), "the VMA stays");
+    }
+
     #[test]
     fn the_last_mmput_tears_down_and_mmget_not_zero_fails_after() {
         let (phys, first, va) = mm_with_a_page();

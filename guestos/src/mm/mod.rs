@@ -385,7 +385,10 @@ macro_rules! mm_stats {
         impl Default for MmCounters {
             fn default() -> Self {
                 Self {
-                    cpus: (0..=crate::config::MAX_HARTS)
+                    // One block per hart the machines of this process have (sized at
+                    // 65 for any run, they were 8 KiB an address space), and the
+                    // shared one.
+                    cpus: (0..=crate::percpu::nr_cpu_ids())
                         .map(|_| MmCounterBlock::default())
                         .collect(),
                 }
@@ -393,11 +396,12 @@ macro_rules! mm_stats {
         }
 
         impl MmCounters {
-            /// The calling hart's block (`this_cpu_ptr()`); threads that are no hart's
-            /// share the last one.
+            /// The calling hart's block (`this_cpu_ptr()`); threads that are no hart's,
+            /// and harts beyond the blocks, share the last one.
             #[inline]
             pub fn local(&self) -> &MmCounterBlock {
-                &self.cpus[crate::percpu::this_cpu_slot()]
+                let last = self.cpus.len() - 1;
+                &self.cpus[crate::percpu::this_cpu_slot().min(last)]
             }
 
             /// The counts now: every hart's block added up (`percpu_counter_sum()`).
@@ -550,7 +554,7 @@ pub struct Mm {
     has_file_vmas: bool,
     /// `MMF_OOM_SKIP`: the OOM reaper has taken this address space's memory
     /// ([`Mm::oom_reap_task_mm`]); the OOM killer no longer considers it.
-    oom_skip: bool,
+    oom_skip: AtomicBool,
     dead: bool,
     /// A number no other address space of this run has (see [`Mm::id`]).
     id: u64,
@@ -596,7 +600,7 @@ impl Mm {
             gup_gen: GupGeneration::default(),
             rmap,
             has_file_vmas: false,
-            oom_skip: false,
+            oom_skip: AtomicBool::new(false),
             dead: false,
             id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
@@ -961,7 +965,7 @@ impl Mm {
 
     /// `MMF_OOM_SKIP`: whether the OOM reaper already took this address space's memory.
     pub fn mmf_oom_skip(&self) -> bool {
-        self.oom_skip
+        self.oom_skip.load(Ordering::Acquire)
     }
 
     /// `__oom_reap_task_mm()` (`mm/oom_kill.c`): unmaps the memory of an OOM victim that
@@ -970,10 +974,12 @@ impl Mm {
     /// `vma_is_anonymous() || !VM_SHARED`; shared anonymous memory is shmem in Linux, so
     /// it stays) has its PTEs zapped; VMAs stay. Then sets `MMF_OOM_SKIP`. The caller
     /// drains [`Mm::take_tlb_flush`] on the harts. Returns the pages unmapped (4 KiB
-    /// units).
-    pub fn oom_reap_task_mm(&mut self) -> u64 {
-        if self.dead || self.oom_skip {
-            self.oom_skip = true;
+    /// units). Runs under the read side of the `mmap_lock`, as Linux's reaper does
+    /// (`mmap_read_trylock()`): the zap is `MADV_DONTNEED`'s, and the flag is a bit of
+    /// `mm->flags` set atomically (`set_bit(MMF_OOM_SKIP)`).
+    pub fn oom_reap_task_mm(&self) -> u64 {
+        if self.dead || self.oom_skip.load(Ordering::Acquire) {
+            self.oom_skip.store(true, Ordering::Release);
             return 0;
         }
         let ranges: Vec<(u64, u64)> = self
@@ -991,7 +997,7 @@ impl Mm {
             .map(|(start, end)| self.pgtable.zap_pte_range(start, end, &mut tlb))
             .sum();
         self.tlb_finish_mmu(tlb);
-        self.oom_skip = true;
+        self.oom_skip.store(true, Ordering::Release);
         reaped
     }
 

@@ -89,6 +89,17 @@ impl Current {
             time: task.time,
         }
     }
+
+    /// The task's tid.
+    pub fn tid(&self) -> u32 {
+        self.tid
+    }
+
+    /// The guest's clocks `(CLOCK_REALTIME, CLOCK_MONOTONIC)` in ns, as `clock_gettime`
+    /// reads them here at `cpu_ns` of its hart's modelled time.
+    pub fn now(&self, cpu_ns: u64) -> (u64, u64) {
+        self.time.now(cpu_ns)
+    }
 }
 
 /// Whether `file` is one whose `read`/`write`/`llseek`/`getdents` neither blocks nor
