@@ -30,7 +30,9 @@
 //! zombie, a pipe read with no data) puts the task to sleep with its pc still at the
 //! `ecall`, and the call is re-issued when what it waits on may have changed (Linux's
 //! syscall restart): a child's exit, or for a pipe, the wait queue of the file it sleeps
-//! on ([`crate::fs::WaitQueueHead`]); a futex wait or a `nanosleep` is instead completed by whoever ends it
+//! on ([`crate::fs::WaitQueueHead`], whose waker — on any hart, with or without the
+//! kernel lock — enqueues the sleeper itself, [`SchedWaker`], and the sleep ends when it
+//! next runs); a futex wait or a `nanosleep` is instead completed by whoever ends it
 //! (a `FUTEX_WAKE`, the timer, a signal: for a futex wait, whichever takes its waiter
 //! off its hash bucket first, [`crate::futex`]; for a timer, whichever of its expiry
 //! and its cancel takes it off its base first, [`hrtimer`]). Timers — sleepers'
@@ -47,9 +49,12 @@
 //! the page-table locks only, so threads of one process fault at once), the
 //! memory-map calls `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`
 //! (`unlocked_syscall`: under the `mmap_lock` alone, the side Linux takes), and the file
-//! and identity calls that neither block nor wake another task
-//! ([`crate::syscall::unlocked`]: `read`/`write`/`pread64`/`pwrite64`/`readv`/`writev`/
-//! `lseek`/`getdents64` of a VFS file, `openat` of anything but a kernel-served file,
+//! and identity calls ([`crate::syscall::unlocked`]:
+//! `read`/`write`/`pread64`/`pwrite64`/`readv`/`writev`/
+//! `lseek`/`getdents64` of a VFS file, `read`/`write`/`readv`/`writev` of a pipe (one
+//! that must wait is queued on the pipe's wait queue there and handed to the kernel lock
+//! only to block, [`Kernel::io_sleep_block`]; the wake-ups it makes go to the sleepers'
+//! run queues from this hart), `openat` of anything but a kernel-served file,
 //! `close`, `dup`, `dup3`, `fcntl`, the `stat` family, `getcwd`, `umask`, the ids,
 //! `uname`, `clock_gettime`, `getrandom`: under the descriptor table's, the
 //! description's, the inode's and the thread group's locks, and the `mmap_lock` read side
@@ -64,9 +69,9 @@
 //! expired meanwhile, or returns `EINTR` with `rem` written if a signal came), then
 //! straight back to user mode, falling back to the kernel lock for a fault that fails
 //! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, for a
-//! `close`/`dup3` that took a pipe end or a kernel-served file out of the table (its
-//! release, which may wake the other end, runs under the kernel lock: the deferred
-//! `fput()`). A futex call that woke waiters does not go back through the kernel lock:
+//! `close`/`dup3` that took a kernel-served file or a host stream out of the table (its
+//! release runs under the kernel lock: the deferred `fput()`; a pipe end's release,
+//! which wakes the other end through its wait queues, runs on the hart that closed it). A futex call that woke waiters does not go back through the kernel lock:
 //! the hart enqueues each woken task on its target hart's run queue itself
 //! (`try_to_wake_up()`, [`Machine::wake_up_q`]: the task's `pi_lock`, the queue's
 //! `rq->lock`), kicks that hart if the woken should preempt its task or wakes it if
@@ -106,10 +111,10 @@
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
 //! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches), and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock) | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
 //! | the thread groups' CPU time (what `update_curr()` charged, for the interval timers and `times`); a task's place in the scheduler — the queue it is on, a sleeper's entity — is not here but under its hashed `p->pi_lock` ([`sched::Rqs`]) | `fair` | `siglock` |
-//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu` | `rq->wake_list` is an `llist` |
+//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu` | `rq->wake_list` is an `llist` |
 //! | timers: the books of which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack), the interval timers (their expiry signals a thread group chosen through the task table: [`itimer`]), the virtual clock; the timers themselves are not here: each hart's pending ones are on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points) | `timers`, `itimers`, `vclock_cycles` | the sleeper's stack; `siglock` for itimers; `hrtimer_cpu_base->lock` for the bases |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
-//! | wait queues and sleeping calls: who sleeps on which file, the woken not yet runnable, the continuation of a sleeping `read`/`write`/`ppoll`, calls stopped at a scheduling point | `io_waits`, `wake_q`, `blocked_calls`, `resume` | each `wait_queue_head_t`'s lock; the task's own stack |
+//! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid | (through `tasks`) | RCU + `get_task_struct()` |
 //! | ASIDs, the instruction budget, the run's statistics and end | `next_asid`, `insns_done`, `stats`, `finished` | per-mm context ids; per-CPU counters |
@@ -140,7 +145,9 @@ use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode,
 use crate::errno::{Errno, KResult};
 use crate::exec::{copy_exec_args, exec, ExecArgs, LoadError};
 use crate::fs::Prng;
-use crate::fs::{parse_file_arg, HostStreams, ImportError, OpenFile, PollTable, WakeQ};
+use crate::fs::{
+    parse_file_arg, HostStreams, ImportError, OpenFile, PollTable, TaskWaker, WaitTask,
+};
 use crate::futex::{self, FutexHash, FutexQ, FutexRet, WakeList, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
@@ -156,6 +163,7 @@ use crate::signal::{
 };
 use crate::smp::{Baton, BatonHook, Smp};
 use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
+use crate::syscall::unlocked::IoSleep;
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
@@ -279,13 +287,14 @@ struct Kernel<'m> {
     vclock_cycles: u64,
     next_pid: u32,
     next_asid: u16,
-    /// Tasks woken by a file's wait queue and not yet made runnable (`wake_q`): drained
-    /// by [`Kernel::wake_up_q`].
-    wake_q: Arc<WakeQ>,
+    /// The wake function of every wait-queue sleep ([`SchedWaker`]): a file's wait
+    /// queue makes its sleepers runnable through it from any hart, without this lock.
+    waker: Arc<dyn TaskWaker>,
     /// The wake list's receiving end ([`ttwu`]): what harts without the kernel lock
     /// queued for it ([`Machine::ttwu`]), drained by [`Kernel::ttwu_pending`].
     ttwu: ttwu::TtwuPending<ttwu::Wakeup>,
-    /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), by tid.
+    /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), armed with its
+    /// sleep ([`WaitTask`]), by tid.
     io_waits: BTreeMap<u32, PollTable>,
     /// The futex hash table (`futex_queues`): its buckets have their own locks, and
     /// harts reach it without the kernel lock too ([`UnlockedFaults::futex`]).
@@ -379,8 +388,8 @@ struct Machine<'m> {
     /// ([`Kernel::ttwu_pending`]) before it lets the lock go ([`Machine::unlock`]).
     ttwu: ttwu::TtwuQueue<ttwu::Wakeup>,
     /// Idle harts wait here for runnable threads (parallel mode), a condvar of the
-    /// kernel lock.
-    work: Condvar,
+    /// kernel lock (shared with [`SchedWaker`], which wakes them from any hart).
+    work: Arc<Condvar>,
     /// Harts waiting to take the kernel lock.
     waiters: Arc<AtomicUsize>,
     /// The harts waiting for work, as the kernel sees them ([`Kernel::idle`]: one
@@ -522,8 +531,8 @@ impl<'m> Machine<'m> {
     }
 
     /// `ttwu_queue_wakelist()` for hart `id`, which served a call without the kernel
-    /// lock that took descriptions whose final `fput()` is the kernel's (`fputs`: a pipe
-    /// end's release wakes the other end's sleepers): queues them on the wake list,
+    /// lock that took descriptions whose final `fput()` is the kernel's (`fputs`: a
+    /// kernel-served file's, a host stream's): queues them on the wake list,
     /// then tries the kernel lock; if it gets it, drains the list (releases them, the
     /// woken become runnable, an idle hart is woken for them, a running task they
     /// deserve to preempt is kicked) and releases it; if another hart holds it, that
@@ -562,6 +571,53 @@ impl<'m> Machine<'m> {
     }
 }
 
+/// The kernel's wake function for wait-queue sleepers ([`TaskWaker`],
+/// `default_wake_function()` → `try_to_wake_up()`), called by a waker on any hart,
+/// with or without the kernel lock: the sleeper is enqueued on the run queue
+/// `select_task_rq()` gives ([`sched::Rqs::try_to_wake_up`], under its `p->pi_lock`
+/// and that queue's `rq->lock`), as [`Machine::wake_up_q`] enqueues a futex waiter; in
+/// parallel mode an idle target hart is woken (the `work` condvar, the IPI) and a busy
+/// one that should run it kicked (`resched_curr()`). The waker's own hart is not
+/// kicked: under the kernel lock it reaches a scheduling decision anyway, and without
+/// it the woken waits for its queue's next one (the slice's end, a block). In
+/// deterministic mode every waker holds the kernel lock, and its next scheduling point
+/// wakes idle harts through the baton ([`Kernel::wake_idle_harts`]). The task's state
+/// in the task table is still `Blocked(Io)` until it runs: [`Kernel::pick_next_task`]
+/// ends the sleep then.
+struct SchedWaker {
+    rqs: Arc<sched::Rqs>,
+    idle: Arc<IdleHarts>,
+    smp: Arc<Smp>,
+    work: Arc<Condvar>,
+    parallel: bool,
+}
+
+impl std::fmt::Debug for SchedWaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedWaker")
+            .field("parallel", &self.parallel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskWaker for SchedWaker {
+    fn try_to_wake_up(&self, tid: u32, seq: u64) {
+        let this = crate::percpu::smp_processor_id().unwrap_or(0);
+        let idle = |h| self.idle.is_idle(h);
+        let Some((cpu, preempt)) = self.rqs.try_to_wake_up(tid, this, idle, Some(seq)) else {
+            return;
+        };
+        if !self.parallel {
+            return;
+        }
+        if self.idle.is_idle(cpu) {
+            self.work.notify_all();
+        } else if preempt && cpu != this {
+            self.smp.kick(cpu);
+        }
+    }
+}
+
 /// What a hart keeps, while it runs a task in user mode, to handle the task's page
 /// faults without the kernel lock ([`run_user`]): captured under the kernel lock when
 /// the task is switched in ([`Kernel::unlocked_faults`]).
@@ -588,6 +644,9 @@ struct UnlockedFaults<'m> {
     current: Option<crate::syscall::unlocked::Current>,
     /// The futex hash table, for the futex calls served without the kernel lock.
     futex: Arc<FutexHash>,
+    /// The wake function of a pipe sleep queued without the kernel lock
+    /// ([`Kernel::waker`]).
+    waker: Arc<dyn TaskWaker>,
     /// The harts' timer bases, for a `nanosleep` armed without the kernel lock.
     hrtimers: Arc<hrtimer::HrtimerBases>,
 }
@@ -611,7 +670,7 @@ struct HartTally {
     kernel_host_ns: u64,
     kernel_events: KernelEventCounts,
     /// Descriptions that `close`/`dup3` without the kernel lock took out of a table and
-    /// whose release is the kernel's (a pipe end's wakes the other end): queued on the
+    /// whose release is the kernel's (a kernel-served file, a host stream): queued on the
     /// wake list after the call ([`Machine::ttwu_queue_wakelist`]), or released when the
     /// hart next takes the lock if it goes there anyway — as Linux runs a final
     /// `fput()` from `task_work`.
@@ -640,8 +699,8 @@ enum KernelEntry {
         va: u64,
         result: Result<(), UserFaultError>,
     },
-    /// A `futex` wait queued on its bucket, or a `nanosleep` whose timer is armed,
-    /// without the kernel lock, which puts the task to sleep unless a waker or the
+    /// A `futex` wait queued on its bucket, a `nanosleep` whose timer is armed, or a
+    /// pipe `read`/`write` queued on its pipe's wait queue, without the kernel lock, which puts the task to sleep unless a waker or the
     /// expiry took it meanwhile ([`Kernel::finish_unlocked_sleep`]).
     Sleep(UnlockedSleep),
 }
@@ -653,13 +712,18 @@ enum UnlockedSleep {
     /// A `nanosleep`/`clock_nanosleep` whose timer is armed on the hart's base
     /// (`do_nanosleep()` up to its `schedule()`).
     Nanosleep(Arc<hrtimer::HrtimerSleeper>),
+    /// A pipe `read`/`write` queued on its pipe's wait queue, which the kernel lock
+    /// puts to sleep unless the pipe changed or a waker came meanwhile
+    /// ([`Kernel::io_sleep_block`]).
+    Io(IoSleep),
 }
 
 /// What [`unlocked_syscall`] did with the call.
 enum UnlockedCall {
     /// Served: its result is in `a0`, the hart past the `ecall`.
     Served,
-    /// A futex wait, queued, or a `nanosleep`, its timer armed, that must sleep: the
+    /// A futex wait, queued, a `nanosleep`, its timer armed, or a pipe read or write,
+    /// queued on its pipe's wait queue, that must sleep: the
     /// kernel lock's to block (the hart still at the `ecall`).
     Sleep(UnlockedSleep),
 }
@@ -826,6 +890,14 @@ fn unlocked_syscall(
     let mut sleep = None;
     let r = crate::syscall::mm_call(mm, n, a).or_else(|| {
         let cur = u.current.as_mut()?;
+        match crate::syscall::unlocked::pipe_call(cur, mm, n, a, &u.waker) {
+            Some(Ok(r)) => return Some(r),
+            Some(Err(s)) => {
+                sleep = Some(UnlockedSleep::Io(s));
+                return None;
+            }
+            None => {}
+        }
         if n == nr::SYS_nanosleep || n == nr::SYS_clock_nanosleep {
             // hrtimer_nanosleep() up to do_nanosleep()'s schedule(): the deadline, a
             // zero or past one returning at once, the timer armed on this hart's base.
@@ -940,6 +1012,8 @@ pub fn run(
     let deterministic = config.sched == SchedMode::Deterministic;
     let idle = Arc::new(IdleHarts::new(nharts));
     let (ttwu_queue, ttwu_pending) = ttwu::wake_list();
+    let rqs = Arc::new(sched::Rqs::new(nharts));
+    let work = Arc::new(Condvar::new());
     let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
@@ -947,7 +1021,7 @@ pub fn run(
         smp: &smp,
         this: 0,
         on_hart: vec![None; nharts],
-        rqs: Arc::new(sched::Rqs::new(nharts)),
+        rqs: Arc::clone(&rqs),
         fair: sched::Fair::new(if deterministic {
             sched::SchedClock::Cycles
         } else {
@@ -960,7 +1034,13 @@ pub fn run(
         vclock_cycles: 0,
         next_pid: INIT_PID + 1,
         next_asid: 2,
-        wake_q: Arc::default(),
+        waker: Arc::new(SchedWaker {
+            rqs: Arc::clone(&rqs),
+            idle: Arc::clone(&idle),
+            smp: Arc::clone(&smp),
+            work: Arc::clone(&work),
+            parallel: !deterministic,
+        }),
         ttwu: ttwu_pending,
         io_waits: BTreeMap::new(),
         futex: Arc::new(FutexHash::new(nharts)),
@@ -982,7 +1062,7 @@ pub fn run(
         hrtimers,
         kernel: CondvarMutex::new(k),
         ttwu: ttwu_queue,
-        work: Condvar::new(),
+        work,
         waiters: Arc::new(AtomicUsize::new(0)),
         idle,
         acquisitions: AtomicU64::new(0),
@@ -1318,6 +1398,7 @@ impl<'m> Kernel<'m> {
                 .filter(|t| !t.strace && !self.blocked_calls.contains_key(&tid))
                 .map(crate::syscall::unlocked::Current::of),
             futex: Arc::clone(&self.futex),
+            waker: Arc::clone(&self.waker),
             hrtimers: Arc::clone(self.timers.bases()),
         })
     }
@@ -1435,8 +1516,6 @@ impl Kernel<'_> {
             _ => budget,
         };
         self.fire_timers(hart);
-        // Tasks a file's wait queue woke are enqueued (`wake_up_q()`).
-        self.wake_up_q();
         let this = self.this;
         // update_curr(): the time since the last scheduling point, user and kernel, is
         // the running task's (and its process's CPU time, which may fire its timers).
@@ -1533,6 +1612,21 @@ impl Kernel<'_> {
             // as futex_wait() returns after schedule() — its timer and waiter go, its
             // state is running (it is on the queue already).
             self.complete_blocked(next, 0);
+        }
+        let woken_io = self
+            .io_waits
+            .get(&next)
+            .and_then(PollTable::task)
+            .is_some_and(|w| w.is_woken());
+        if state == Some(TaskState::Blocked(WaitOn::Io)) && woken_io {
+            // A sleeper a file's wait queue woke, enqueued by its waker on any hart
+            // ([`SchedWaker`]): it leaves its queues (`finish_wait()`), its timer goes,
+            // and its call is re-issued now that it runs (the pc is still at the ecall).
+            self.io_wait_end(next, true);
+            self.timers.remove(&next);
+            if let Some(t) = self.tasks.get_mut(&next) {
+                t.state = TaskState::Runnable;
+            }
         }
         let state = self.tasks.get(&next).map(|t| t.state);
         let expired = self.timers.get(&next).is_some_and(|t| t.fired());
@@ -1738,28 +1832,9 @@ impl Kernel<'_> {
         true
     }
 
-    /// `wake_up_q()`: every task a file's wait queue woke ([`WaitQueueHead::wake_up`])
-    /// leaves its other queues and becomes runnable; its call is re-issued.
-    ///
-    /// [`WaitQueueHead::wake_up`]: crate::fs::WaitQueueHead::wake_up
-    fn wake_up_q(&mut self) {
-        for tid in self.wake_q.take() {
-            if let Some(pt) = self.io_waits.remove(&tid) {
-                pt.free(tid, &self.wake_q);
-            }
-            let on_io = self
-                .tasks
-                .get(&tid)
-                .is_some_and(|t| t.state == TaskState::Blocked(WaitOn::Io));
-            if on_io {
-                self.try_to_wake_up(tid);
-            }
-        }
-    }
-
     /// `sched_ttwu_pending()`: drains the wake list ([`Machine::ttwu`]) that harts
     /// without the kernel lock queued on — the descriptions whose final `fput()` is the
-    /// kernel's are released (a pipe end's wakes the other end's sleepers) — then, if
+    /// kernel's are released (kernel-served files, host streams) — then, if
     /// anything was drained, enqueues the woken on their harts' queues and lets them
     /// preempt a queue's running task ([`Kernel::try_to_wake_up`]: the preempted hart
     /// is kicked; this one too when it is the one and `kick_self` says it goes back to
@@ -1784,7 +1859,6 @@ impl Kernel<'_> {
                 ttwu::Wakeup::Fput(f) => drop(f),
             }
         }
-        self.wake_up_q();
         let resched_now = self.rqs.cpu_rq(self.this).lock().need_resched();
         if kick_self && !resched && resched_now {
             self.smp.kick(self.this);
@@ -1795,14 +1869,28 @@ impl Kernel<'_> {
         }
     }
 
-    /// Task `tid`'s call is about to sleep on I/O ([`WaitOn::Io`]): it sleeps on the wait
-    /// queues in `pt` (it leaves those of an earlier sleep first).
-    fn io_wait(&mut self, tid: u32, pt: PollTable) {
-        if let Some(old) = self.io_waits.remove(&tid) {
-            old.free(tid, &self.wake_q);
+    /// Task `tid`'s call is about to sleep on I/O ([`WaitOn::Io`]): a new sleep of it
+    /// ([`WaitTask`], woken through [`Kernel::waker`]) is queued on the wait queues in
+    /// `pt`, `exclusive`ly (a `read`/`write`: `wait_event_interruptible_exclusive()`) or
+    /// not (`ppoll`/`pselect6`'s `poll_wait()`); it leaves those of an earlier sleep
+    /// first. The caller checks its condition once more after this
+    /// (`prepare_to_wait_event()`, then the check); [`Kernel::block`] parks the sleep.
+    fn io_wait(&mut self, tid: u32, mut pt: PollTable, exclusive: bool) {
+        if let Some(mut old) = self.io_waits.remove(&tid) {
+            old.free();
         }
-        pt.arm(tid, &self.wake_q);
+        pt.arm(WaitTask::new(tid, Arc::clone(&self.waker)), exclusive);
         self.io_waits.insert(tid, pt);
+    }
+
+    /// The I/O sleep of task `tid` ends: its sleep leaves every wait queue
+    /// (`poll_freewait()`, `finish_wait()`). `acted_on`: the call will act on a
+    /// wake-up it got (it is re-issued); otherwise (a signal, a timeout, its exit) an
+    /// exclusive wake-up it got is passed on to the next sleeper.
+    fn io_wait_end(&mut self, tid: u32, acted_on: bool) {
+        if let Some(mut pt) = self.io_waits.remove(&tid) {
+            pt.finish(!acted_on);
+        }
     }
 
     /// Context switch on this hart: save the running task's registers, load task
@@ -2278,13 +2366,15 @@ impl Kernel<'_> {
             }
             SyscallOutcome::Resume => {}
             SyscallOutcome::Block(on) => {
-                if on == WaitOn::Io && !self.io_waits.contains_key(&tid) {
-                    // A call that did not say what it waits for (`vmsplice`): the
-                    // queues of the file it names.
-                    self.io_wait_on_fd(tid, a[0]);
+                // A call that did not say what it waits for (`vmsplice`): the queues of
+                // the file it names — unless, queued there, it finds the file ready.
+                let ready = on == WaitOn::Io
+                    && !self.io_waits.contains_key(&tid)
+                    && self.io_wait_on_fd(tid, a[0]);
+                // The pc stays at the ecall: the call is re-issued on wake-up (or now).
+                if !ready {
+                    self.block(tid, on, hart);
                 }
-                // The pc stays at the ecall: the call is re-issued on wake-up.
-                self.block(tid, on, hart);
             }
             SyscallOutcome::Exit(status) => {
                 if let Some(tgid) = self.group_of(tid) {
@@ -2351,6 +2441,23 @@ impl Kernel<'_> {
             let parked = self.futex_q.get(&tid).is_none_or(|q| q.park(seq));
             if !parked {
                 self.complete_blocked(tid, 0);
+                return;
+            }
+        }
+        // The same handshake for a sleep on wait queues: a wake-up that came between
+        // its queueing and now ([`WaitTask::claim`]) leaves the task runnable, its call
+        // re-issued at once; from now on, a waker on any hart enqueues it.
+        if on == WaitOn::Io {
+            let parked = self
+                .io_waits
+                .get(&tid)
+                .and_then(PollTable::task)
+                .is_none_or(|w| w.park(seq));
+            if !parked {
+                // Its timer (a ppoll timeout) goes: the re-issued call arms it again.
+                self.timers.remove(&tid);
+                self.io_wait_end(tid, true);
+                self.try_to_wake_up(tid);
                 return;
             }
         }
@@ -2668,9 +2775,7 @@ impl Kernel<'_> {
         if let Some(q) = self.futex_q.remove(&tid) {
             self.futex.unqueue(&q);
         }
-        if let Some(pt) = self.io_waits.remove(&tid) {
-            pt.free(tid, &self.wake_q);
-        }
+        self.io_wait_end(tid, false);
         self.blocked_calls.remove(&tid);
     }
 
@@ -3082,6 +3187,8 @@ impl Kernel<'_> {
     ) -> bool {
         if !self.reload_current(tid) {
             match sleep {
+                // The table's drop takes it off the pipe's wait queue.
+                UnlockedSleep::Io(_) => {}
                 UnlockedSleep::Futex(s) => {
                     self.futex.unqueue(&s.q);
                 }
@@ -3099,6 +3206,11 @@ impl Kernel<'_> {
                 (WaitOn::Futex, self.futex_wait_queue(tid, s))
             }
             UnlockedSleep::Nanosleep(t) => (WaitOn::Sleep, self.nanosleep_queue(hart, tid, t)),
+            UnlockedSleep::Io(s) => {
+                self.io_sleep_block(hart, tid, s);
+                self.return_to_user(hart, tid, None);
+                return false;
+            }
         };
         match done {
             None => self.block(tid, on, hart),

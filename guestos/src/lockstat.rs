@@ -81,6 +81,11 @@ pub static I_RWSEM: LockClass = LockClass::new("i_rwsem");
 /// unqueue of a waiter on the bucket, with or without the kernel lock.
 pub static HB_LOCK: LockClass = LockClass::new("hb->lock");
 
+/// A wait queue head's lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]): a sleeper's
+/// queueing and removal, and a wake-up's walk, which wakes each task under it
+/// (`try_to_wake_up()`: `p->pi_lock`, then `rq->lock`), with or without the kernel lock.
+pub static WQ_HEAD_LOCK: LockClass = LockClass::new("wq_head->lock");
+
 /// A hart's run-queue lock (`rq->lock`, the kernel's `sched::Rq`): every enqueue,
 /// dequeue, pick and accounting of the hart's queue, and a migration's detach and attach
 /// (one queue at a time), with or without the kernel lock.

@@ -82,12 +82,23 @@
 //!                           with no lock held (the yield point before the kernel lock)
 //!                           and under any other lock of this table (the scheduling
 //!                           point of an acquisition, a contended wait: see above).
+//!   WaitQueueHead::entries  fs/wait.rs: a wait queue head's lock (wq_head->lock,
+//!                           lock class wq_head->lock): a sleeper's queueing
+//!                           (prepare_to_wait_event, poll_wait) and removal
+//!                           (finish_wait, poll_freewait), a wake-up's walk. Taken
+//!                           under the kernel lock or with no lock held (a pipe read,
+//!                           write or release served on the hart that trapped); never
+//!                           under Pipe::inner (a pipe wakes after it drops its lock).
+//!                           One at a time. Held across the wake functions it calls:
+//!     Rqs::pi               (below) try_to_wake_up() of each woken sleeper, as Linux's
+//!                           __wake_up_common() under wq_head->lock takes p->pi_lock.
 //!   Rqs::pi                 kernel/sched.rs: a task's place in the scheduler (p->pi_lock,
 //!                           hashed by tid; lock class pi_lock): the queue it is on or
 //!                           its entity while asleep. One at a time. Taken under the
 //!                           kernel lock (wake-ups, block, exit, exec's tid change) or
 //!                           with no lock held (a futex waker without the kernel lock:
-//!                           try_to_wake_up(); a hart's newidle/periodic balance).
+//!                           try_to_wake_up(); a hart's newidle/periodic balance), or
+//!                           under a wait queue head's lock (a wake-up's walk).
 //!     Rq::cfs               kernel/sched.rs: a hart's run queue (rq->lock, lock class
 //!                           rq->lock): enqueue, dequeue, pick, update_curr, the
 //!                           preemption check, a migration's detach and attach. A

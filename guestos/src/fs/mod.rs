@@ -52,7 +52,9 @@ pub use vfs::{
     parse_file_arg, Clock, Cred, FileArg, ImportError, TimeUpdate, Vfs, VfsConfig, MAY_EXEC,
     MAY_READ, MAY_WRITE, TMPFS_DEV,
 };
-pub use wait::{PollTable, WaitQueueEntry, WaitQueueHead, WakeQ};
+#[cfg(test)]
+pub(crate) use wait::tests as wait_tests;
+pub use wait::{PollTable, TaskWaker, WaitQueueEntry, WaitQueueHead, WaitTask, WakeClaim};
 
 use crate::errno::Errno;
 

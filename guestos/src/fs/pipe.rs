@@ -318,7 +318,7 @@ impl Drop for PipeEnd {
         let last = *count == 0;
         drop(g);
         if last {
-            other.wake_up();
+            other.wake_up_all();
         }
     }
 }
@@ -462,10 +462,16 @@ impl Pipe {
         }
         let was_full = g.full();
         let r = g.read_bufs(max, sink);
-        // pipe_read(): a slot freed in a full pipe wakes the writers.
-        if was_full && !g.full() {
-            drop(g);
+        let (freed, left) = (was_full && !g.full(), !g.bufs.is_empty());
+        drop(g);
+        // pipe_read(): a slot freed in a full pipe wakes a writer; data left wakes the
+        // next reader (`wake_next_reader`: readers sleep exclusively, one is woken per
+        // wake-up, and it passes the wake-up on while there is something to read).
+        if freed {
             self.wr_wait.wake_up();
+        }
+        if left {
+            self.rd_wait.wake_up();
         }
         r
     }
@@ -535,10 +541,15 @@ impl Pipe {
         }
         let was_empty = g.bufs.is_empty();
         let r = g.write_bufs(self.id, len, nonblock, source);
-        // pipe_write(): data in an empty pipe wakes the readers.
-        if was_empty && !g.bufs.is_empty() {
-            drop(g);
+        let (filled, room) = (was_empty && !g.bufs.is_empty(), !g.full());
+        drop(g);
+        // pipe_write(): data in an empty pipe wakes a reader; room left wakes the next
+        // writer (`wake_next_writer`, as `wake_next_reader` above).
+        if filled {
             self.rd_wait.wake_up();
+        }
+        if room {
+            self.wr_wait.wake_up();
         }
         r
     }
@@ -789,12 +800,13 @@ mod tests {
 
     #[test]
     fn readiness_changes_wake_exactly_their_queue() {
-        use crate::fs::{WaitQueueEntry, WakeQ};
-        let k = Arc::new(WakeQ::default());
+        use crate::fs::wait::tests::{asleep, Recorder};
+        use crate::fs::WaitQueueEntry;
+        let k = Arc::new(Recorder::default());
         let sleep = |head: &WaitQueueHead, tid| {
             head.add(WaitQueueEntry {
-                tid,
-                wake_q: Arc::clone(&k),
+                task: asleep(&k, tid, 0),
+                exclusive: true,
             })
         };
         let (r, w) = pair(9);
@@ -804,25 +816,30 @@ mod tests {
         assert_eq!(w.pipe().write(b"a", true), Ok(1));
         assert_eq!(
             k.take(),
-            vec![1],
-            "data in an empty pipe wakes the reader only"
+            vec![1, 2],
+            "data in an empty pipe wakes the reader; room left wakes the next writer"
         );
         sleep(&pipe.rd_wait, 1);
+        sleep(&pipe.rd_wait, 3);
         assert_eq!(w.pipe().write(b"b", true), Ok(1));
         assert!(
             k.take().is_empty(),
-            "a pipe that was not empty wakes nobody"
+            "a pipe that was not empty wakes no reader"
         );
-        assert_eq!(read_all(&pipe, 2).unwrap(), b"ab");
-        assert!(
-            k.take().is_empty(),
-            "room in a pipe that was not full wakes nobody"
-        );
-        assert_eq!(w.pipe().write(&[0; PIPE_CAPACITY], true), Ok(PIPE_CAPACITY));
+        assert_eq!(read_all(&pipe, 1).unwrap(), b"a");
         assert_eq!(
             k.take(),
             vec![1],
-            "the emptied pipe refilled wakes the reader again"
+            "data left after a read wakes the next reader, one only"
+        );
+        assert_eq!(read_all(&pipe, 1).unwrap(), b"b");
+        assert!(k.take().is_empty(), "an emptied pipe wakes no reader");
+        sleep(&pipe.wr_wait, 2);
+        assert_eq!(w.pipe().write(&[0; PIPE_CAPACITY], true), Ok(PIPE_CAPACITY));
+        assert_eq!(
+            k.take(),
+            vec![3],
+            "the emptied pipe refilled wakes a reader; a full one no writer"
         );
         assert_eq!(read_all(&pipe, 1).unwrap().len(), 1);
         assert!(k.take().is_empty(), "a partly read buffer frees no slot");
@@ -833,15 +850,20 @@ mod tests {
             "a freed slot in a full pipe wakes the writer"
         );
         sleep(&pipe.wr_wait, 2);
+        sleep(&pipe.wr_wait, 4);
         drop(r);
-        assert_eq!(k.take(), vec![2], "the last reader gone wakes the writers");
+        assert_eq!(
+            k.take(),
+            vec![2, 4],
+            "the last reader gone wakes every writer"
+        );
         sleep(&pipe.rd_wait, 1);
         sleep(&pipe.rd_wait, 3);
         drop(w);
         assert_eq!(
             k.take(),
             vec![1, 3],
-            "the last writer gone wakes the readers"
+            "the last writer gone wakes every reader"
         );
     }
 

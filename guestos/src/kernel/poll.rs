@@ -5,7 +5,9 @@
 //!   glibc builds them on these two, `pause()` being `ppoll(NULL, 0, NULL, NULL)`). A
 //!   scan ([`crate::syscall::poll`]) that finds nothing ready puts the caller to sleep
 //!   with its deadline on the wait queues of the files it watches (`poll_wait()`, see
-//!   [`crate::fs::PollTable`]); it is re-issued when one of them wakes it
+//!   [`crate::fs::PollTable`]: queued on each, non-exclusively, before the scan reads
+//!   the file, so a change after the read wakes it); it is re-issued when one of them
+//!   wakes it — the first to wake it ends the sleep (`pollwake()`), from any hart —
 //!   ([`WaitOn::Io`]) or the deadline passes, and interrupted with `EINTR` by a signal it
 //!   does not block (Linux's `-ERESTARTNOHAND` turned into `EINTR` by the handler; a
 //!   signal without a handler is dropped or kills before it reaches a sleeper here). The
@@ -16,7 +18,14 @@
 //!   its `Arc<OpenFile>` ([`BlockedCall::file`]) and the re-issued call uses it, not the
 //!   descriptor, so a concurrent `close()` does not end it (it completes when data or end
 //!   of file arrives) and the pipe keeps its reader or writer meanwhile. The sleeper
-//!   waits on the file's wait queue (a pipe's `rd_wait` or `wr_wait`).
+//!   waits, exclusively, on the file's wait queue (a pipe's `rd_wait` or `wr_wait`),
+//!   queued before its last look at the pipe. A pipe call's first pass is served
+//!   without the kernel lock (`syscall/unlocked.rs`'s `pipe_call`), which queues a call
+//!   that must wait and hands it here only to block ([`Kernel::io_sleep_block`]); its
+//!   re-issue when woken, with the file and count it kept, is served here. That
+//!   continuation stays under the kernel lock because the rest of the sleeping call's
+//!   state is here too: the task-table state, the `SIGPIPE` a later pass may send, the
+//!   signal that may interrupt it (`interrupted_return()`), the timers.
 //! - A blocking `write` or `writev` keeps going until all of it is written
 //!   (`pipe_write()`'s loop):
 //!   a write that filled the pipe part-way sleeps with its count
@@ -34,7 +43,7 @@ use emu::Hart;
 
 use super::Kernel;
 use crate::errno::{Errno, KResult};
-use crate::fs::{FileCtx, IoError, OpenFile, PollMask, PollTable, O_NONBLOCK};
+use crate::fs::{FileCtx, IoError, OpenFile, PollMask, PollTable, WaitTask};
 use crate::process::{Task, WaitOn};
 use crate::signal::{SigInfo, SIGPIPE, SI_USER};
 use crate::syscall::misc::RLIMIT_NOFILE;
@@ -42,6 +51,7 @@ use crate::syscall::poll::{
     do_poll_scan, do_select_scan, max_fds, read_fd_sets, read_pollfds, read_sigmask, read_timeout,
     write_fd_sets, write_revents, write_timespec,
 };
+use crate::syscall::unlocked::{write_pass_sleeps, IoSleep};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 
@@ -60,6 +70,16 @@ pub(super) struct BlockedCall {
 }
 
 impl Kernel<'_> {
+    /// A poll table armed with a new, non-exclusive sleep of task `tid`: every head a
+    /// scan hands it ([`crate::fs::FileOperations::poll_wait`]) queues the task before
+    /// the scan reads the file's state (`poll_initwait()`, `__pollwait()`), so a change
+    /// after that read wakes it (`pollwake()`).
+    fn poll_table(&self, tid: u32) -> PollTable {
+        let mut pt = PollTable::default();
+        pt.arm(WaitTask::new(tid, Arc::clone(&self.waker)), false);
+        pt
+    }
+
     /// Runs `f` on task `tid` with access to its memory as the system-call layer has
     /// it: each access under the read side of the `mmap_lock` (`copy_to_user()`).
     ///
@@ -99,9 +119,7 @@ impl Kernel<'_> {
             return false;
         }
         self.timers.remove(&tid);
-        if let Some(pt) = self.io_waits.remove(&tid) {
-            pt.free(tid, &self.wake_q);
-        }
+        self.io_wait_end(tid, false);
         self.try_to_wake_up(tid);
         true
     }
@@ -140,14 +158,14 @@ impl Kernel<'_> {
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
         let (ufds, nfds) = (a[0], a[1]);
+        let mut pt = self.poll_table(tid);
         let scan = |t: &mut Task, u: &mut dyn UserAccess| {
             let limit = t.signal.lock().rlimits.get(RLIMIT_NOFILE);
             if nfds > limit.map_or(u64::MAX, |l| l.0) {
                 return Err(Errno::EINVAL);
             }
             let mut fds = read_pollfds(u, ufds, nfds)?;
-            let count = do_poll_scan(&t.fs.fds, &mut fds);
-            let mut pt = PollTable::default();
+            // Queued on every file's wait queue before the scan reads its state.
             for f in &fds {
                 if let Some(file) = u32::try_from(f.fd)
                     .ok()
@@ -156,6 +174,7 @@ impl Kernel<'_> {
                     file.poll_wait(&mut pt);
                 }
             }
+            let count = do_poll_scan(&t.fs.fds, &mut fds);
             Ok((count, nfds == 0, fds, pt))
         };
         let copy_out = |u: &mut dyn UserAccess, fds: Vec<_>| write_revents(u, ufds, &fds);
@@ -185,13 +204,13 @@ impl Kernel<'_> {
             let len_at = sig.checked_add(8).ok_or(Errno::EFAULT)?;
             Ok((u.get_user_u64(sig)?, u.get_user_u64(len_at)?))
         };
+        let mut pt = self.poll_table(tid);
         let scan = |t: &mut Task, u: &mut dyn UserAccess| {
             // An `int`: negative is EINVAL; beyond the table it is clamped.
             let nfds = u32::try_from(nfds as i32).map_err(|_| Errno::EINVAL)?;
             let nfds = nfds.min(max_fds(&t.fs.fds));
             let sets = read_fd_sets(u, nfds, ptrs)?;
-            let (count, res) = do_select_scan(&t.fs.fds, nfds, &sets)?;
-            let mut pt = PollTable::default();
+            // Queued on every file's wait queue before the scan reads its state.
             for fd in 0..nfds {
                 let named = sets.sets.iter().flatten().any(|words| {
                     words
@@ -202,6 +221,7 @@ impl Kernel<'_> {
                     file.poll_wait(&mut pt);
                 }
             }
+            let (count, res) = do_select_scan(&t.fs.fds, nfds, &sets)?;
             Ok((count, nfds == 0, res, pt))
         };
         let copy_out = |u: &mut dyn UserAccess, res| write_fd_sets(u, ptrs, &res);
@@ -337,7 +357,10 @@ impl Kernel<'_> {
         if no_fds {
             return Some(Ok(SyscallOutcome::Block(WaitOn::Signal)));
         }
-        self.io_wait(tid, pt);
+        // Armed during the scan: a wake-up since then ends the sleep at once.
+        if let Some(mut old) = self.io_waits.insert(tid, pt) {
+            old.free();
+        }
         Some(Ok(SyscallOutcome::Block(WaitOn::Io)))
     }
 
@@ -424,7 +447,8 @@ impl Kernel<'_> {
         if matches!(out, SyscallOutcome::Block(_)) {
             let mut pt = PollTable::default();
             file.poll_wait(&mut pt);
-            self.io_wait(tid, pt);
+            self.io_wait(tid, pt, true);
+            let ready = file_ready(&file, n == nr::SYS_read || n == nr::SYS_readv);
             self.blocked_calls.insert(
                 tid,
                 BlockedCall {
@@ -435,6 +459,13 @@ impl Kernel<'_> {
                     written,
                 },
             );
+            // prepare_to_wait_event(), then the condition once more: a waker on another
+            // hart (without the kernel lock) that changed it since the pass found no
+            // sleeper to wake. The call is re-issued at once, holding its file.
+            if ready {
+                self.io_wait_end(tid, true);
+                return Ok(SyscallOutcome::Restart);
+            }
         }
         Ok(out)
     }
@@ -457,17 +488,8 @@ impl Kernel<'_> {
     ) -> Option<KResult<u64>> {
         let total = written.saturating_add(*r.as_ref().unwrap_or(&0));
         match r {
-            Ok(now) if now >= want => Some(Ok(total)),
-            Ok(_) => {
-                let blocking = file.flags() & O_NONBLOCK == 0;
-                let mask = file.poll();
-                let full = !mask.intersects(PollMask::POLLOUT | PollMask::POLLERR);
-                if blocking && full {
-                    None
-                } else {
-                    Some(Ok(total))
-                }
-            }
+            Ok(now) if write_pass_sleeps(file, now, want) => None,
+            Ok(_) => Some(Ok(total)),
             Err(IoError::WouldBlock(_)) => None,
             Err(IoError::Errno(e)) if written == 0 => Some(Err(e)),
             Err(IoError::Errno(e)) => {
@@ -475,6 +497,53 @@ impl Kernel<'_> {
                     self.send_sigpipe(hart, tid);
                 }
                 Some(Ok(written))
+            }
+        }
+    }
+
+    /// Finishes, under the kernel lock, the pipe `read`/`write` of task `tid` (live in
+    /// `hart`, the call counted: [`Kernel::finish_unlocked_sleep`]) that a hart served
+    /// without it up to the point where it must wait ([`IoSleep`]: queued on its pipe's
+    /// wait queue, holding its file, with the count it wrote): a signal pending since
+    /// ends it as a signal would have (`EINTR`, or the count written); otherwise it
+    /// keeps its file and count for its re-issue ([`BlockedCall`]) and — the pipe still
+    /// not ready (`prepare_to_wait_event()`'s check after the queueing) — sleeps
+    /// ([`Kernel::block`], whose park sees a wake-up that came meanwhile); ready, it is
+    /// re-issued at once.
+    pub(super) fn io_sleep_block(&mut self, hart: &mut Hart<'_>, tid: u32, sleep: IoSleep) {
+        let (n, a) = syscall::args(hart);
+        let IoSleep {
+            file,
+            pt,
+            written,
+            reading,
+        } = sleep;
+        if self.signal_pending(tid) {
+            hart.x[10] = if written > 0 {
+                written
+            } else {
+                Errno::EINTR.as_return()
+            };
+            hart.pc = hart.pc.wrapping_add(4);
+        } else {
+            let ready = file_ready(&file, reading);
+            self.blocked_calls.insert(
+                tid,
+                BlockedCall {
+                    nr: n,
+                    args: a,
+                    deadline: None,
+                    file: Some(file),
+                    written,
+                },
+            );
+            if let Some(mut old) = self.io_waits.insert(tid, pt) {
+                old.free();
+            }
+            if ready {
+                self.io_wait_end(tid, true);
+            } else {
+                self.block(tid, WaitOn::Io, hart);
             }
         }
     }
@@ -489,16 +558,24 @@ impl Kernel<'_> {
     }
 
     /// A call of task `tid` that did not name the wait queues it sleeps on sleeps on
-    /// those of descriptor `fd` (`vmsplice` on a full pipe).
-    pub(super) fn io_wait_on_fd(&mut self, tid: u32, fd: u64) {
+    /// those of descriptor `fd` (`vmsplice` on a full pipe, exclusively as
+    /// `pipe_wait_writable()`). Returns `true` if, once queued, the file is found
+    /// writable after all (a reader on another hart made room): the call is then
+    /// re-issued instead of sleeping.
+    pub(super) fn io_wait_on_fd(&mut self, tid: u32, fd: u64) -> bool {
         let mut pt = PollTable::default();
-        if let Some(file) = u32::try_from(fd)
+        let file = u32::try_from(fd)
             .ok()
-            .and_then(|fd| self.tasks.get(&tid)?.fs.fds.get(fd).ok())
-        {
+            .and_then(|fd| self.tasks.get(&tid)?.fs.fds.get(fd).ok());
+        if let Some(file) = &file {
             file.poll_wait(&mut pt);
         }
-        self.io_wait(tid, pt);
+        self.io_wait(tid, pt, true);
+        let ready = file.is_some_and(|f| file_ready(&f, false));
+        if ready {
+            self.io_wait_end(tid, true);
+        }
+        ready
     }
 
     /// A write-side call of task `tid` ended with `EPIPE`: the task gets `SIGPIPE`
@@ -534,6 +611,18 @@ impl Kernel<'_> {
         };
         self.send_signal(hart, tgid, Some(tid), info);
     }
+}
+
+/// Whether `file` is ready for the call that would sleep on it: for reading
+/// (`read_end`) data or a hang-up (`POLLIN`, `POLLHUP`), for writing room or an error
+/// (`POLLOUT`, `POLLERR`) — `pipe_readable()`/`pipe_writable()`.
+fn file_ready(file: &OpenFile, read_end: bool) -> bool {
+    let want = if read_end {
+        PollMask::POLLIN | PollMask::POLLHUP | PollMask::POLLERR
+    } else {
+        PollMask::POLLOUT | PollMask::POLLERR
+    };
+    file.poll().intersects(want)
 }
 
 /// What one `do_poll()`/`do_select()` pass found, for [`Kernel::poll_select_wait`].

@@ -18,8 +18,10 @@
 //! in the task table — under the kernel lock when it next runs, as Linux's woken task
 //! returns from `futex_wait()` itself. What still goes through this list is what the
 //! kernel lock alone may do: the final `fput()` of a description that `close`/`dup3`
-//! took out of a table without the lock (a pipe end's release wakes the other end's
-//! sleepers through their wait queues, whose sleeping calls are in the kernel's books).
+//! took out of a table without the lock when its release is the kernel's (a
+//! kernel-served file's, a host stream's). A pipe end's is not: its release wakes the
+//! other end's sleepers through the pipe's wait queues, whose waker enqueues them from
+//! any hart (`fs/wait.rs`, `SchedWaker`), so it runs where the descriptor was closed.
 //! The hart queues them on [`TtwuQueue`], then *tries* the kernel lock: if it gets it,
 //! it drains the list itself and goes back to user mode; if another hart holds it, it
 //! goes back to user mode at once, and the holder drains the list before it lets the
@@ -78,7 +80,7 @@ use crate::fs::OpenFile;
 /// are not handed over: it enqueues them itself, `Machine::wake_up_q`.)
 pub(super) enum Wakeup {
     /// A description `close`/`dup3` took out of a table whose release is the kernel's
-    /// (a pipe end's wakes the other end): the final `fput()`, dropped under the lock.
+    /// (a kernel-served file, a host stream): the final `fput()`, dropped under the lock.
     Fput(Arc<OpenFile>),
 }
 

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `read`, `write`, `pread64`, `pwrite64`, `readv`, `writev`, `lseek`, `getdents64` | the descriptor is a VFS file ([`FileTarget::Inode`]: tmpfs regular files, directories, `/dev/null`, `/dev/zero`, `/dev/urandom`) |
 //! | `openat` | the path does not lead to a kernel-served file (`/proc/<pid>/mem`…, whose `->open` needs the task table): that is found out before the open has any effect, and the call is then left to the kernel lock |
-//! | `close`, `dup3` | always; the release of a description that is not a VFS file (a pipe end, whose release wakes the other end; a kernel-served file) is deferred to the kernel lock, as Linux defers the final `fput()` to `task_work` on the way back to user mode |
+//! | `close`, `dup3` | always; a VFS file's or a pipe end's release runs here (a pipe end's wakes the other end's sleepers through the pipe's wait queues, from this hart); that of a kernel-served file or a host stream is deferred to the kernel lock, as Linux defers the final `fput()` to `task_work` on the way back to user mode |
 //! | `dup`, `fcntl`, `fstat`, `newfstatat`, `statx`, `getcwd`, `umask` | always |
 //! | `getpid`, `gettid`, `getppid`, `getuid`, `geteuid`, `getgid`, `getegid`, `uname`, `clock_gettime`, `getrandom` | always |
 //!
@@ -25,7 +25,16 @@
 //! the kernel (`wake_up_q()`, under its lock while the woken task's state is there) through its
 //! lock-free wake list, without waiting for the lock (`kernel/ttwu.rs`).
 //!
-//! A pipe, a FIFO, a host stream (whose writes may block on the host and whose order
+//! And [`pipe_call`]: `read`, `write`, `readv`, `writev` of a pipe, under the pipe's
+//! lock (`pipe->mutex`); the wake-ups they make (data in an empty pipe, room in a full
+//! one, the next reader or writer) go through the pipe's wait queues straight to the
+//! sleepers' run queues ([`crate::fs::WaitQueueHead`]). One that must wait is queued,
+//! exclusively, on its pipe end's wait queue here (`prepare_to_wait_event()`) and handed
+//! to the kernel lock ([`IoSleep`]), which checks the pipe once more and blocks the task
+//! unless a wake-up came meanwhile (the handshake of [`crate::fs::WaitTask`]); a write
+//! that finds no reader is left to the kernel lock having done nothing (`SIGPIPE`).
+//!
+//! A FIFO, a host stream (whose writes may block on the host and whose order
 //! the kernel lock keeps), a kernel-served file, a futex wait's sleep, signals and everything that
 //! touches the scheduler or another task stay with the kernel lock: [`file_call`]
 //! answers `None` for them having done nothing, and the kernel re-issues the call
@@ -39,7 +48,10 @@
 use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
-use crate::fs::{FileCtx, FileTarget, IoError, IoResult, OpenFile, ProcessFs, Vfs};
+use crate::fs::{
+    FileCtx, FileTarget, IoError, IoResult, OpenFile, PollTable, ProcessFs, TaskWaker, Vfs,
+    WaitTask, O_NONBLOCK,
+};
 use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
 use crate::mm::MmStruct;
 use crate::process::{SignalStruct, Task};
@@ -226,13 +238,109 @@ pub fn futex_call(
     }
 }
 
-/// `fput()` of a description a descriptor no longer names: dropped here for a VFS file,
-/// whose release needs no lock of the kernel's; kept in `deferred` for the kernel lock
-/// otherwise (Linux's `task_work` fput on the way back to user mode).
+/// `fput()` of a description a descriptor no longer names: dropped here for a VFS file
+/// or a pipe end, whose release needs no lock of the kernel's (a pipe end's
+/// `pipe_release()` wakes the other end's sleepers through the pipe's wait queues, from
+/// this hart); kept in `deferred` for the kernel lock otherwise — a kernel-served file, a
+/// host stream — (Linux's `task_work` fput on the way back to user mode).
 fn fput(file: Arc<OpenFile>, deferred: &mut Vec<Arc<OpenFile>>) {
-    if !lock_free_file(&file) {
+    if !(lock_free_file(&file) || matches!(file.target(), FileTarget::Pipe(_))) {
         deferred.push(file);
     }
+}
+
+/// A pipe `read`/`write`/`readv`/`writev` served by [`pipe_call`] that must wait: its
+/// task is queued, exclusively, on the pipe end's wait queue (`pt`, armed:
+/// `prepare_to_wait_event()` in `pipe_read()`/`pipe_write()`), and the kernel lock only
+/// checks the pipe once more and blocks it (or sees a wake-up that came meanwhile).
+#[derive(Debug)]
+pub struct IoSleep {
+    /// The file `fdget()` took: the call keeps it across the sleep.
+    pub file: Arc<OpenFile>,
+    /// The pipe end's wait queue, with the task's sleep queued on it.
+    pub pt: PollTable,
+    /// Bytes a `write`/`writev` wrote before it had to wait (`pipe_write()`'s `ret`).
+    pub written: u64,
+    /// A `read`/`readv` (it waits for data or the last writer), not a write (room or
+    /// the last reader).
+    pub reading: bool,
+}
+
+/// Whether a `write`/`writev` pass that wrote `now` of the `want` bytes asked for goes
+/// on (`pipe_write()`'s loop): `file` is a blocking pipe and the pass wrote some but not
+/// all of it (a pass that could write nothing would block). It then waits for room
+/// on the pipe's wait queue — or, room made meanwhile (a reader on another hart), is
+/// re-issued at once; a pass that was short for another reason (a fault part-way, no
+/// memory, no reader left) meets it again in the next pass, which then returns the count
+/// so far. Whether the pipe is full after the pass is no answer: with readers on other
+/// harts it may have room again already, and the write would return short.
+pub(crate) fn write_pass_sleeps(file: &OpenFile, now: u64, want: u64) -> bool {
+    matches!(file.target(), FileTarget::Pipe(_))
+        && 0 < now
+        && now < want
+        && file.flags() & O_NONBLOCK == 0
+}
+
+/// `read`, `write`, `readv`, `writev` (call `nr`, arguments `a`) on a pipe, by the task
+/// `cur` describes whose address space is `mm`, without the kernel lock (under the
+/// pipe's `pipe->mutex`, the description's `f_pos_lock` and the `mmap_lock` read side
+/// for each copy): `None`, having done nothing, for another call or file, a descriptor
+/// that is not open (the kernel answers), or a write that found no reader (`EPIPE`:
+/// `SIGPIPE` is the kernel's to send, and the kernel lock redoes the call);
+/// `Some(Ok(result))` for a call that completes; `Some(Err(sleep))` for one that must
+/// wait — a read of an empty pipe, a write into a full one (after the bytes that fitted)
+/// — queued on the pipe's wait queue with a new sleep woken through `waker`, for the
+/// kernel lock to block ([`IoSleep`]). Its re-issue when woken is the kernel lock's,
+/// with the file it holds and the count it wrote (`kernel/poll.rs`).
+#[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
+pub fn pipe_call(
+    cur: &Current,
+    mm: &MmStruct,
+    nr: u64,
+    a: [u64; 6],
+    waker: &Arc<dyn TaskWaker>,
+) -> Option<Result<KResult<u64>, IoSleep>> {
+    if !matches!(nr, SYS_read | SYS_write | SYS_readv | SYS_writev) {
+        return None;
+    }
+    // An `unsigned int fd`.
+    let file = cur.fs.fds.get(a[0] as u32).ok()?;
+    if !matches!(file.target(), FileTarget::Pipe(_)) {
+        return None;
+    }
+    let mut user: &MmStruct = mm.uaccess();
+    let u: &mut dyn UserAccess = &mut user;
+    let reading = matches!(nr, SYS_read | SYS_readv);
+    // The bytes the write is asked for (0 for a vector it refuses).
+    let want = match nr {
+        SYS_write => a[2],
+        SYS_writev => fs::import_iovec(u, a[1], a[2])
+            .map_or(0, |segs| segs.iter().map(|s| s.1 as u64).sum::<u64>()),
+        _ => 0,
+    };
+    let ctx = &mut FileCtx::current(&cur.vfs, u);
+    let r = match nr {
+        SYS_read => fs::ksys_read(ctx, &file, a[1], a[2]),
+        SYS_write => fs::ksys_write(ctx, &file, a[1], a[2]),
+        SYS_readv => fs::do_readv(ctx, &file, a[1], a[2]),
+        _ => fs::do_writev(ctx, &file, a[1], a[2]),
+    };
+    let written = match r {
+        Ok(n) if reading || !write_pass_sleeps(&file, n, want) => return Some(Ok(Ok(n))),
+        Ok(n) => n,
+        Err(IoError::WouldBlock(_)) => 0,
+        Err(IoError::Errno(Errno::EPIPE)) => return None,
+        Err(IoError::Errno(e)) => return Some(Ok(Err(e))),
+    };
+    let mut pt = PollTable::default();
+    pt.arm(WaitTask::new(cur.tid, Arc::clone(waker)), true);
+    file.poll_wait(&mut pt);
+    Some(Err(IoSleep {
+        file,
+        pt,
+        written,
+        reading,
+    }))
 }
 
 #[cfg(test)]
@@ -246,7 +354,7 @@ mod tests {
     use mmu::{AdScheme, SatpMode};
 
     use super::*;
-    use crate::fs::{IoError, AT_FDCWD, O_CREAT, O_NONBLOCK, O_RDWR};
+    use crate::fs::{AT_FDCWD, O_CREAT, O_NONBLOCK, O_RDWR};
     use crate::mm::test_support::{ANON, P, RW};
     use crate::mm::Mm;
 
@@ -346,49 +454,108 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_pipe_is_left_to_the_kernel_and_its_release_deferred() {
-        let (mut t, s) = task();
-        let mut deferred = Vec::new();
+    /// A pipe made by task `t` in its scratch area `s` (`flags` for `pipe2`): its read
+    /// and write descriptors.
+    fn pipe(t: &mut Task, s: u64, flags: u32) -> (u64, u64) {
         let mm = t.mm.clone().unwrap();
-        fs::sys_pipe2(
-            &mut t.fs,
-            &t.vfs,
-            &mut mm.uaccess(),
-            s,
-            u64::from(O_NONBLOCK),
-        )
-        .unwrap();
-        let fds = peek(&t, s, 8);
+        fs::sys_pipe2(&mut t.fs, &t.vfs, &mut mm.uaccess(), s, u64::from(flags)).unwrap();
+        let fds = peek(t, s, 8);
         let rd = u64::from(u32::from_le_bytes(fds[..4].try_into().unwrap()));
         let wr = u64::from(u32::from_le_bytes(fds[4..].try_into().unwrap()));
+        (rd, wr)
+    }
+
+    #[test]
+    fn a_pipe_is_left_to_file_call_and_released_here() {
+        let (mut t, s) = task();
+        let mut deferred = Vec::new();
+        let (rd, wr) = pipe(&mut t, s, O_NONBLOCK);
         let mut cur = Current::of(&t);
         let read = [rd, s + P, 8, 0, 0, 0];
         assert_eq!(call(&t, &mut cur, SYS_read, read, &mut deferred), None);
         assert_eq!(
-            call(&t, &mut cur, SYS_write, [wr, s, 1, 0, 0, 0], &mut deferred),
-            None
-        );
-        assert_eq!(
             call(&t, &mut cur, SYS_lseek, [rd, 0, 0, 0, 0, 0], &mut deferred),
             None
         );
-        // close() of the write end here: the descriptor goes at once, the release (the
-        // reader's end of file) waits for the kernel lock.
+        // close() of the write end here: the descriptor goes, and so does the end (its
+        // release wakes the readers through the pipe's wait queue, from any hart).
         let c = [wr, 0, 0, 0, 0, 0];
         assert_eq!(call(&t, &mut cur, SYS_close, c, &mut deferred), Some(Ok(0)));
         assert_eq!(t.fs.fds.get(wr as u32).err(), Some(Errno::EBADF));
-        assert_eq!(deferred.len(), 1);
-        let mut u = mm.uaccess();
-        let r = fs::sys_read(&mut t.fs, &t.vfs, &mut u, rd, s + P, 8);
-        assert_eq!(
-            r.err(),
-            Some(IoError::Errno(Errno::EAGAIN)),
-            "a writer is left"
+        assert!(deferred.is_empty(), "a pipe end is released here");
+        let mm = t.mm.clone().unwrap();
+        let r = fs::sys_read(&mut t.fs, &t.vfs, &mut mm.uaccess(), rd, s + P, 8);
+        assert_eq!(r.ok(), Some(0), "end of file at once");
+    }
+
+    #[test]
+    fn a_pipe_read_or_write_that_must_wait_is_queued_here_and_woken_by_the_other_end() {
+        use crate::fs::wait_tests::Recorder;
+        let (mut t, s) = task();
+        let (rd, wr) = pipe(&mut t, s, 0);
+        let cur = Current::of(&t);
+        let mm = t.mm.clone().unwrap();
+        let rec = Arc::new(Recorder::default());
+        let waker: Arc<dyn TaskWaker> = rec.clone();
+        let pc = |n, a| pipe_call(&cur, &mm, n, a, &waker);
+        // Not a pipe call: left alone.
+        assert!(pc(SYS_lseek, [rd, 0, 0, 0, 0, 0]).is_none());
+        assert!(
+            pc(SYS_read, [99, s, 1, 0, 0, 0]).is_none(),
+            "EBADF: the kernel's"
         );
-        drop(std::mem::take(&mut deferred));
-        let r = fs::sys_read(&mut t.fs, &t.vfs, &mut u, rd, s + P, 8);
-        assert_eq!(r.ok(), Some(0), "end of file once released");
+        // A read of the empty pipe waits, queued on rd_wait.
+        let sleep = match pc(SYS_read, [rd, s + P, 8, 0, 0, 0]) {
+            Some(Err(sleep)) => sleep,
+            r => panic!("the read should wait: {r:?}"),
+        };
+        assert!(sleep.reading && sleep.written == 0);
+        let task = Arc::clone(sleep.pt.task().unwrap());
+        assert_eq!(task.tid(), 1);
+        assert!(task.park(5), "no wake-up yet: it sleeps as sleep 5");
+        // The writer's call is served here and wakes it.
+        poke(&t, s + 2 * P, b"hi");
+        assert!(matches!(
+            pc(SYS_write, [wr, s + 2 * P, 2, 0, 0, 0]),
+            Some(Ok(Ok(2)))
+        ));
+        assert_eq!(*rec.0.lock(), vec![(1, 5)], "try_to_wake_up() of sleep 5");
+        drop(sleep);
+        assert!(matches!(
+            pc(SYS_read, [rd, s + P, 8, 0, 0, 0]),
+            Some(Ok(Ok(2)))
+        ));
+        assert_eq!(peek(&t, s + P, 2), b"hi");
+        // A write larger than the pipe fills it and waits with its count.
+        let big = (crate::fs::PIPE_CAPACITY + 100) as u64;
+        let sleep = match pc(SYS_write, [wr, s, big, 0, 0, 0]) {
+            Some(Err(sleep)) => sleep,
+            r => panic!("the write should wait: {r:?}"),
+        };
+        assert!(!sleep.reading);
+        assert_eq!(sleep.written, crate::fs::PIPE_CAPACITY as u64);
+        // A reader (on another hart) makes room before the kernel lock looks: the
+        // short write still goes on, it does not return its count (pipe_write()'s loop).
+        assert!(matches!(
+            pc(SYS_read, [rd, s + P, 8, 0, 0, 0]),
+            Some(Ok(Ok(8)))
+        ));
+        assert!(write_pass_sleeps(&sleep.file, sleep.written, big));
+        assert!(!write_pass_sleeps(&sleep.file, big, big), "complete");
+        assert!(
+            !write_pass_sleeps(&sleep.file, 0, big),
+            "nothing written: it blocks"
+        );
+        // Without readers: EPIPE (and SIGPIPE) is the kernel's, and nothing is done here.
+        drop(sleep);
+        let mut deferred = Vec::new();
+        let mut cur2 = Current::of(&t);
+        let c = [rd, 0, 0, 0, 0, 0];
+        assert_eq!(
+            call(&t, &mut cur2, SYS_close, c, &mut deferred),
+            Some(Ok(0))
+        );
+        assert!(pc(SYS_write, [wr, s, 1, 0, 0, 0]).is_none());
     }
 
     #[test]
