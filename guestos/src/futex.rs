@@ -56,7 +56,7 @@
 //! is modelled). The key is taken before the bucket lock, under the `mmap_lock`'s read
 //! side (and GUP for a shared futex), which is released first.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use devices::GuestPhysAddr;
@@ -295,12 +295,9 @@ pub struct FutexQ {
     /// `set_current_state()` against `try_to_wake_up()`'s read of `p->__state`): 0
     /// while the task has not gone to sleep, `seq + 1` once it sleeps as its run
     /// queue's sleep number `seq` ([`FutexQ::park`]), [`WAKE_CLAIMED`] once the waker
-    /// has claimed the wake-up ([`FutexQ::claim_wake`]).
-    sleep: AtomicU64,
+    /// has claimed the wake-up ([`FutexQ::claim_wake`]): [`crate::wake`].
+    sleep: crate::wake::SleepHandshake,
 }
-
-/// [`FutexQ::sleep`]: the waker has claimed the wake-up.
-const WAKE_CLAIMED: u64 = u64::MAX;
 
 impl FutexQ {
     /// The waiting task's tid.
@@ -313,10 +310,7 @@ impl FutexQ {
     /// wake-up before ([`FutexQ::claim_wake`]) — `false`, and the task must not sleep
     /// (nobody would wake it): its wait returns 0 at once.
     pub fn park(&self, seq: u64) -> bool {
-        let parked = seq.saturating_add(1).min(WAKE_CLAIMED - 1);
-        self.sleep
-            .compare_exchange(0, parked, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.sleep.park(seq)
     }
 
     /// For the waker that took this waiter off its bucket (exactly one does): claims
@@ -324,10 +318,7 @@ impl FutexQ {
     /// and the caller wakes it (`try_to_wake_up()`); `None`: it has not gone to sleep
     /// yet, and [`FutexQ::park`] will tell it not to.
     pub fn claim_wake(&self) -> Option<u64> {
-        match self.sleep.swap(WAKE_CLAIMED, Ordering::AcqRel) {
-            0 | WAKE_CLAIMED => None,
-            parked => Some(parked - 1),
-        }
+        self.sleep.claim_sleeper()
     }
 
     /// Whether it is off its bucket: a waker took it (`futex_wake_mark()`), or the waiter
@@ -433,7 +424,7 @@ impl FutexHash {
             let q = Arc::new(FutexQ {
                 tid,
                 lock_ptr: AtomicUsize::new(idx),
-                sleep: AtomicU64::new(0),
+                sleep: crate::wake::SleepHandshake::new(),
             });
             chain.push(Queued {
                 key,
@@ -703,7 +694,7 @@ mod tests {
         let q = |tid| FutexQ {
             tid,
             lock_ptr: AtomicUsize::new(UNQUEUED),
-            sleep: AtomicU64::new(0),
+            sleep: crate::wake::SleepHandshake::new(),
         };
         // The waker claims before the task sleeps: the task must not sleep.
         let early = q(1);

@@ -23,6 +23,7 @@ pub mod smp;
 pub mod sync;
 pub mod syscall;
 pub mod uaccess;
+pub mod wake;
 
 pub use config::{
     ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, DETERMINISTIC_EPOCH_NS, MAX_HARTS,

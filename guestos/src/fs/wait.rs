@@ -40,7 +40,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::lockstat;
@@ -57,31 +57,19 @@ pub trait TaskWaker: Send + Sync + fmt::Debug {
     fn try_to_wake_up(&self, tid: u32, seq: u64);
 }
 
-/// What [`WaitTask::claim`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WakeClaim {
-    /// The task sleeps as its run queue's sleep number `seq`: the claimer wakes it.
-    Asleep(u64),
-    /// The task has not gone to sleep yet: its [`WaitTask::park`] fails, and it does not.
-    NotAsleep,
-    /// Another waker claimed it first (`try_to_wake_up()` returning 0).
-    Claimed,
-}
+pub use crate::wake::WakeClaim;
 
 /// One sleep of one task on wait queues: the task (`wq_entry->private`), its wake-up
 /// function (`wq_entry->func`: claim, then [`TaskWaker::try_to_wake_up`]) and the
-/// park/claim handshake (see the module docs). Shared by every entry the sleep queued.
+/// park/claim handshake ([`crate::wake`]). Shared by every entry the sleep queued.
 #[derive(Debug)]
 pub struct WaitTask {
     tid: u32,
     waker: Arc<dyn TaskWaker>,
     /// 0 while the task has not gone to sleep, `seq + 1` once it sleeps as sleep number
     /// `seq` ([`WaitTask::park`]), [`WAKE_CLAIMED`] once a waker claimed it.
-    sleep: AtomicU64,
+    sleep: crate::wake::SleepHandshake,
 }
-
-/// [`WaitTask::sleep`]: a waker claimed the wake-up.
-const WAKE_CLAIMED: u64 = u64::MAX;
 
 impl WaitTask {
     /// A new sleep of task `tid`, woken through `waker`.
@@ -89,7 +77,7 @@ impl WaitTask {
         Arc::new(WaitTask {
             tid,
             waker,
-            sleep: AtomicU64::new(0),
+            sleep: crate::wake::SleepHandshake::new(),
         })
     }
 
@@ -102,24 +90,17 @@ impl WaitTask {
     /// waker claimed the wake-up before — `false`, and the task must not sleep (nobody
     /// would wake it).
     pub fn park(&self, seq: u64) -> bool {
-        let parked = seq.saturating_add(1).min(WAKE_CLAIMED - 1);
-        self.sleep
-            .compare_exchange(0, parked, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.sleep.park(seq)
     }
 
     /// Claims the wake-up (exactly one caller gets anything but [`WakeClaim::Claimed`]).
     pub fn claim(&self) -> WakeClaim {
-        match self.sleep.swap(WAKE_CLAIMED, Ordering::AcqRel) {
-            0 => WakeClaim::NotAsleep,
-            WAKE_CLAIMED => WakeClaim::Claimed,
-            parked => WakeClaim::Asleep(parked - 1),
-        }
+        self.sleep.claim()
     }
 
     /// Whether a waker claimed the wake-up.
     pub fn is_woken(&self) -> bool {
-        self.sleep.load(Ordering::Acquire) == WAKE_CLAIMED
+        self.sleep.is_claimed()
     }
 
     /// `default_wake_function()`: claims the wake-up and, the task asleep, makes it

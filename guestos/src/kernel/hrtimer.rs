@@ -40,8 +40,6 @@ use crate::sync::{Mutex, MutexGuard};
 const FIRED: usize = usize::MAX;
 /// [`HrtimerSleeper::base`]: taken off its base by a cancel.
 const CANCELLED: usize = usize::MAX - 1;
-/// [`HrtimerSleeper::sleep`]: the expiry has claimed the wake-up.
-const WAKE_CLAIMED: u64 = u64::MAX;
 
 /// One armed timer of a sleeping task (`struct hrtimer_sleeper`): shared by the base it
 /// is queued on and the kernel's books of the task's sleep.
@@ -59,8 +57,8 @@ pub(super) struct HrtimerSleeper {
     /// Whether its task sleeps yet, for the expiry (as [`crate::futex::FutexQ`]'s): 0
     /// while it does not, `seq + 1` once it sleeps as its run queue's sleep number
     /// `seq` ([`HrtimerSleeper::park`]), [`WAKE_CLAIMED`] once the expiry claimed the
-    /// wake-up ([`HrtimerSleeper::claim_wake`]).
-    sleep: AtomicU64,
+    /// wake-up ([`HrtimerSleeper::claim_wake`]): [`crate::wake`].
+    sleep: crate::wake::SleepHandshake,
 }
 
 impl HrtimerSleeper {
@@ -84,10 +82,7 @@ impl HrtimerSleeper {
     /// or — the expiry claimed the wake-up before ([`HrtimerSleeper::claim_wake`]) —
     /// `false`, and the task must not sleep: its call completes at once as expired.
     pub(super) fn park(&self, seq: u64) -> bool {
-        let parked = seq.saturating_add(1).min(WAKE_CLAIMED - 1);
-        self.sleep
-            .compare_exchange(0, parked, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.sleep.park(seq)
     }
 
     /// For the expiry that took this timer off its base (exactly one does): claims the
@@ -95,10 +90,7 @@ impl HrtimerSleeper {
     /// the caller wakes it (`try_to_wake_up()`); `None`: it does not sleep yet, and
     /// [`HrtimerSleeper::park`] will tell it not to.
     pub(super) fn claim_wake(&self) -> Option<u64> {
-        match self.sleep.swap(WAKE_CLAIMED, Ordering::AcqRel) {
-            0 | WAKE_CLAIMED => None,
-            parked => Some(parked - 1),
-        }
+        self.sleep.claim_sleeper()
     }
 }
 
@@ -164,7 +156,7 @@ impl HrtimerBases {
             expires_ns,
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             base: AtomicUsize::new(hart),
-            sleep: AtomicU64::new(0),
+            sleep: crate::wake::SleepHandshake::new(),
         });
         let base = self.base(hart);
         let mut active = base.lock();
