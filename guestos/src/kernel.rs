@@ -759,7 +759,13 @@ fn run_user(
         // hrtimer_interrupt(): this hart's own expired timers wake their sleepers,
         // without the kernel lock (parallel mode: deterministic mode's are fired by the
         // kernel lock's scheduler, at its seeded points).
-        if let (Some(cur), None) = (&u.current, &machine.baton) {
+        // The clock is read only when the base has a timer: a fault of a hart with
+        // none (the common case) reads one word of its own base.
+        if let (Some(cur), None, Some(_)) = (
+            &u.current,
+            &machine.baton,
+            machine.hrtimers.expires_next(hart.hart_id()),
+        ) {
             let (_, now) = cur.now(crate::syscall::cycles_to_ns(hart.stats().cycles));
             machine.hrtimer_interrupt(smp, hart.hart_id(), now, tally);
         }
