@@ -117,7 +117,7 @@
 //! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid | (through `tasks`) | RCU + `get_task_struct()` |
-//! | ASIDs, the instruction budget, the run's statistics and end | `next_asid`, `insns_done`, `stats`, `finished` | per-mm context ids; per-CPU counters |
+//! | the instruction budget, the run's statistics and end (ASIDs are [`Smp::alloc_asid`]'s, lock-free) | `insns_done`, `stats`, `finished` | per-CPU counters |
 //!
 //! Waiting for shootdown acknowledgements is not a lock, but it is one in effect: a
 //! hart waits only for harts in user mode, which never hold a kernel lock (see
@@ -152,8 +152,7 @@ use crate::futex::{self, FutexHash, FutexQ, FutexRet, WakeList, FUTEX_BITSET_MAT
 use crate::loader::parse_elf;
 use crate::lockstat;
 use crate::mm::{
-    FaultFlags, KernelEventCounts, Mm, MmStruct, MmUsers, PageAllocError, PhysMem, TlbFlush,
-    TlbFlushRange, UserFaultError,
+    FaultFlags, KernelEventCounts, Mm, MmStruct, MmUsers, PageAllocError, PhysMem, UserFaultError,
 };
 use crate::percpu::Resume;
 use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
@@ -286,7 +285,7 @@ struct Kernel<'m> {
     /// The largest modelled cycle count any hart has reached: the virtual clock's source.
     vclock_cycles: u64,
     next_pid: u32,
-    next_asid: u16,
+
     /// The wake function of every wait-queue sleep ([`SchedWaker`]): a file's wait
     /// queue makes its sleepers runnable through it from any hart, without this lock.
     waker: Arc<dyn TaskWaker>,
@@ -1039,7 +1038,6 @@ pub fn run(
         insns_done: 0,
         vclock_cycles: 0,
         next_pid: INIT_PID + 1,
-        next_asid: 2,
         waker: Arc::new(SchedWaker {
             rqs: Arc::clone(&rqs),
             idle: Arc::clone(&idle),
@@ -1948,24 +1946,6 @@ impl Kernel<'_> {
         }
     }
 
-    fn alloc_asid(&mut self, hart: &mut Hart<'_>) -> u16 {
-        let asid = self.next_asid;
-        let all = TlbFlush {
-            range: TlbFlushRange::All,
-            ..TlbFlush::default()
-        };
-        self.next_asid = self.next_asid.checked_add(1).unwrap_or_else(|| {
-            // ASIDs wrapped: start over with clean TLBs on every hart.
-            for a in 0..=u16::MAX {
-                self.smp.flush_tlb(hart, a, all);
-            }
-            2
-        });
-        // A reused ASID may still have stale entries.
-        self.smp.flush_tlb(hart, asid, all);
-        asid
-    }
-
     /// `flush_tlb_mm_range()` for every address space a kernel path left a flush pending
     /// in (the reverse map unmaps pages of other processes; a fork write-protects the
     /// parent): on this hart and, by IPI, on the others; then the frames that waited for
@@ -2527,7 +2507,11 @@ impl Kernel<'_> {
             thread: flags & CLONE_THREAD != 0,
         };
         let share_vm = flags & CLONE_VM != 0;
-        let asid = if share_vm { 0 } else { self.alloc_asid(hart) };
+        let asid = if share_vm {
+            0
+        } else {
+            self.smp.alloc_asid(hart)
+        };
         let child_tid = self.next_pid;
         let parent = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
         let parent_mm = parent.mm.as_ref().ok_or(Errno::ESRCH)?;
@@ -2602,7 +2586,7 @@ impl Kernel<'_> {
         tid: u32,
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
-        let asid = self.alloc_asid(hart);
+        let asid = self.smp.alloc_asid(hart);
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
         let old_mm = task.mm.clone().ok_or(Errno::ESRCH)?;
         let path = syscall::fs::get_user_path(&mut old_mm.uaccess(), a[0])?;

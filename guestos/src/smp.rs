@@ -66,6 +66,9 @@ use crate::mm::{TlbFlush, TlbFlushRange};
 use crate::percpu::PerCpuCounter;
 use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard, Mutex, SchedHook};
 
+/// The first ASID [`Smp::alloc_asid`] hands out (0 and 1 are never handed out).
+pub const FIRST_ASID: u16 = 2;
+
 /// One `sfence.vma` request for a remote hart.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Shootdown {
@@ -189,6 +192,8 @@ pub struct Smp {
     shootdowns: PerCpuCounter,
     ipis: PerCpuCounter,
     ack_waits: PerCpuCounter,
+    /// The next ASID to hand out ([`Smp::alloc_asid`]).
+    next_asid: std::sync::atomic::AtomicU16,
 }
 
 impl Smp {
@@ -201,6 +206,7 @@ impl Smp {
             shootdowns: PerCpuCounter::new(),
             ipis: PerCpuCounter::new(),
             ack_waits: PerCpuCounter::new(),
+            next_asid: std::sync::atomic::AtomicU16::new(FIRST_ASID),
         }
     }
 
@@ -400,6 +406,42 @@ impl Smp {
         slot.own.notify.store(true, Ordering::SeqCst);
         self.raise(id);
         crate::sync::spin_until(|| !slot.own.in_user.load(Ordering::SeqCst));
+    }
+
+    /// A fresh ASID for a new address space (riscv's `__new_context()`,
+    /// `arch/riscv/mm/context.c`), from any hart without a lock: the next one in turn,
+    /// its stale entries shot down on every hart before it is handed out. When the
+    /// numbers wrap, the hart that takes the last one flushes every ASID on every hart
+    /// (Linux's generation rollover, `__flush_context()`) and numbering starts again at
+    /// [`FIRST_ASID`]; a number handed out meanwhile is clean anyway, by its own flush.
+    /// ASIDs 0 (threads sharing their parent's, `CLONE_VM`) and 1 (init's) are never
+    /// handed out.
+    pub fn alloc_asid(&self, hart: &mut Hart<'_>) -> u16 {
+        let all = TlbFlush {
+            range: TlbFlushRange::All,
+            ..TlbFlush::default()
+        };
+        let mut asid = self.next_asid.load(Ordering::SeqCst);
+        loop {
+            let next = asid.checked_add(1).unwrap_or(FIRST_ASID);
+            match self.next_asid.compare_exchange_weak(
+                asid,
+                next,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => break,
+                Err(now) => asid = now,
+            }
+        }
+        if asid == u16::MAX {
+            for a in 0..=u16::MAX {
+                self.flush_tlb(hart, a, all);
+            }
+        }
+        // A reused ASID may still have stale entries.
+        self.flush_tlb(hart, asid, all);
+        asid
     }
 
     /// Raises hart `id`'s software interrupt.
@@ -712,6 +754,42 @@ mod tests {
             assert!(!slot.own.in_user.load(Ordering::SeqCst));
         }
         assert!(!clint.ipi_pending(0) && !clint.ipi_pending(1));
+    }
+
+    /// ASIDs come in turn from any thread, never 0 or 1, each handed out once until the
+    /// numbers wrap back to [`FIRST_ASID`].
+    #[test]
+    fn asids_come_in_turn_and_wrap_to_the_first() {
+        let ram = GuestMemory::new(&[(GuestPhysAddr(0x8000_0000), 1 << 20)]).unwrap();
+        let clint = Arc::new(Clint::new(1, ClockSource::Virtual(AtomicU64::new(0))));
+        let smp = Smp::new(1, Arc::clone(&clint));
+        let mut hart = Hart::new(&ram, Some(&clint), HartConfig::default());
+        assert_eq!(smp.alloc_asid(&mut hart), FIRST_ASID);
+        assert_eq!(smp.alloc_asid(&mut hart), FIRST_ASID + 1);
+        let got: std::collections::BTreeSet<u16> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut hart = Hart::new(&ram, Some(&clint), HartConfig::default());
+                        (0..100)
+                            .map(|_| smp.alloc_asid(&mut hart))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        assert_eq!(got.len(), 300, "each handed out once");
+        smp.next_asid.store(u16::MAX, Ordering::SeqCst);
+        assert_eq!(smp.alloc_asid(&mut hart), u16::MAX);
+        assert_eq!(
+            smp.alloc_asid(&mut hart),
+            FIRST_ASID,
+            "wrapped, skipping 0 and 1"
+        );
     }
 
     /// Requests beyond the mailbox's slots fold into one flush of every ASID that keeps
