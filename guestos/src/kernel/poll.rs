@@ -448,22 +448,8 @@ impl Kernel<'_> {
             let mut pt = PollTable::default();
             file.poll_wait(&mut pt);
             self.io_wait(tid, pt, true);
-            let ready = file_ready(&file, n == nr::SYS_read || n == nr::SYS_readv);
-            self.blocked_calls.insert(
-                tid,
-                BlockedCall {
-                    nr: n,
-                    args: a,
-                    deadline: None,
-                    file: Some(file),
-                    written,
-                },
-            );
-            // prepare_to_wait_event(), then the condition once more: a waker on another
-            // hart (without the kernel lock) that changed it since the pass found no
-            // sleeper to wake. The call is re-issued at once, holding its file.
-            if ready {
-                self.io_wait_end(tid, true);
+            let reading = n == nr::SYS_read || n == nr::SYS_readv;
+            if self.hold_io_call(tid, (n, a), file, written, reading) {
                 return Ok(SyscallOutcome::Restart);
             }
         }
@@ -526,26 +512,45 @@ impl Kernel<'_> {
             };
             hart.pc = hart.pc.wrapping_add(4);
         } else {
-            let ready = file_ready(&file, reading);
-            self.blocked_calls.insert(
-                tid,
-                BlockedCall {
-                    nr: n,
-                    args: a,
-                    deadline: None,
-                    file: Some(file),
-                    written,
-                },
-            );
             if let Some(mut old) = self.io_waits.insert(tid, pt) {
                 old.free();
             }
-            if ready {
-                self.io_wait_end(tid, true);
-            } else {
+            if !self.hold_io_call(tid, (n, a), file, written, reading) {
                 self.block(tid, WaitOn::Io, hart);
             }
         }
+    }
+
+    /// A pipe `read`/`write` of task `tid` (call `n` with args `a`, `written` bytes in
+    /// so far), its sleep queued on the pipe ([`Kernel::io_waits`]), keeps its file and
+    /// count for its re-issue ([`BlockedCall`]); then `prepare_to_wait_event()`'s
+    /// condition once more: a waker on another hart (without the kernel lock) that
+    /// changed it since the pass found no sleeper to wake. Returns `true`, the sleep
+    /// ended, if the pipe is ready (`reading`: for a read) — the call is re-issued at
+    /// once; `false` if the task must sleep.
+    fn hold_io_call(
+        &mut self,
+        tid: u32,
+        (n, a): (u64, [u64; 6]),
+        file: Arc<OpenFile>,
+        written: u64,
+        reading: bool,
+    ) -> bool {
+        let ready = file_ready(&file, reading);
+        self.blocked_calls.insert(
+            tid,
+            BlockedCall {
+                nr: n,
+                args: a,
+                deadline: None,
+                file: Some(file),
+                written,
+            },
+        );
+        if ready {
+            self.io_wait_end(tid, true);
+        }
+        ready
     }
 
     /// The value a sleeping call of task `tid` returns when a signal interrupts it:
