@@ -499,11 +499,7 @@ impl<'m> Machine<'m> {
         };
         tally.ttwu += 1;
         tally.ttwu_remote += u64::from(cpu != id);
-        if self.idle.is_idle(cpu) {
-            self.work.notify_all();
-        } else if preempt {
-            smp.kick(cpu);
-        }
+        resched_woken(&self.idle, &self.work, smp, cpu, preempt);
     }
 
     /// `hrtimer_interrupt()` on hart `id`, without the kernel lock, at CLOCK_MONOTONIC
@@ -606,14 +602,27 @@ impl TaskWaker for SchedWaker {
         let Some((cpu, preempt)) = self.rqs.try_to_wake_up(tid, this, idle, Some(seq)) else {
             return;
         };
-        if !self.parallel {
-            return;
+        if self.parallel {
+            // No kick of the waker's own hart: it reschedules at its next point.
+            resched_woken(
+                &self.idle,
+                &self.work,
+                &self.smp,
+                cpu,
+                preempt && cpu != this,
+            );
         }
-        if self.idle.is_idle(cpu) {
-            self.work.notify_all();
-        } else if preempt && cpu != this {
-            self.smp.kick(cpu);
-        }
+    }
+}
+
+/// After `try_to_wake_up()` put a task on hart `cpu`'s run queue (parallel mode): an idle
+/// hart is woken to run it (the `work` condvar), a busy one kicked if the woken should
+/// preempt its task (`resched_curr()`: the reschedule IPI).
+fn resched_woken(idle: &IdleHarts, work: &Condvar, smp: &Smp, cpu: usize, preempt: bool) {
+    if idle.is_idle(cpu) {
+        work.notify_all();
+    } else if preempt {
+        smp.kick(cpu);
     }
 }
 
