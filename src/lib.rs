@@ -101,11 +101,15 @@ pub struct RunOptions {
     /// Pin each hart's host thread to a host CPU of its own (parallel mode; see
     /// [`KernelConfig::pin_harts`]).
     pub pin_harts: bool,
-    /// The guest's environment, `KEY=VALUE` strings in order; `None`: the host process's
-    /// own, as qemu-user passes it. The environment is part of a run's input: its size
-    /// moves the initial stack, and with it what a deterministic seed interleaves, so a
-    /// replay elsewhere needs the same environment (`--env-clear`, `--env`).
-    pub env: Option<Vec<String>>,
+    /// Start the guest's environment empty: without it, the host process's own, as
+    /// qemu-user passes it; then each of `env` (`KEY=VALUE`) replaces the variable of its
+    /// name or is added at the end, as `env [-i] KEY=VALUE…` builds it ([`guest_envp`]).
+    /// The environment is part of a run's input: its size moves the initial stack, and
+    /// with it what a deterministic seed interleaves, so a replay elsewhere needs the
+    /// same environment (`--env-clear`, `--env`).
+    pub env_clear: bool,
+    /// Variables set over the environment (see [`RunOptions::env_clear`]).
+    pub env: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -125,7 +129,8 @@ impl Default for RunOptions {
             sched: "parallel".into(),
             harts: 1,
             pin_harts: false,
-            env: None,
+            env_clear: false,
+            env: Vec::new(),
         }
     }
 }
@@ -216,8 +221,35 @@ impl RunOptions {
     }
 }
 
-/// Runs `image` with `args` (argv[1..]); argv[0] is the image path as given and the host
-/// environment is passed through, as qemu-user does.
+/// The guest's `envp` (see [`RunOptions::env_clear`]): the host's variables byte for
+/// byte unless `clear`, each of `set` replacing the variable of its name or added at the
+/// end.
+pub fn guest_envp(clear: bool, set: &[String]) -> Vec<Vec<u8>> {
+    let mut env: Vec<Vec<u8>> = if clear {
+        Vec::new()
+    } else {
+        std::env::vars_os()
+            .map(|(k, v)| {
+                let mut e = k.into_encoded_bytes();
+                e.push(b'=');
+                e.extend(v.into_encoded_bytes());
+                e
+            })
+            .collect()
+    };
+    let key = |e: &[u8]| e.split(|&b| b == b'=').next().map(<[u8]>::to_vec);
+    for kv in set {
+        let kv = kv.as_bytes();
+        match env.iter_mut().find(|e| key(e) == key(kv)) {
+            Some(e) => *e = kv.to_vec(),
+            None => env.push(kv.to_vec()),
+        }
+    }
+    env
+}
+
+/// Runs `image` with `args` (argv[1..]); argv[0] is the image path as given and the
+/// environment is [`guest_envp`]'s (the host's by default, as qemu-user passes it).
 ///
 /// # Errors
 /// See [`Error`].
@@ -231,17 +263,7 @@ pub fn run_image(
     let config = opts.kernel_config()?;
     let mut argv: Vec<Vec<u8>> = vec![argv0.as_bytes().to_vec()];
     argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
-    let envp: Vec<Vec<u8>> = match &opts.env {
-        Some(env) => env.iter().map(|e| e.as_bytes().to_vec()).collect(),
-        None => std::env::vars_os()
-            .map(|(k, v)| {
-                let mut e = k.into_encoded_bytes();
-                e.push(b'=');
-                e.extend(v.into_encoded_bytes());
-                e
-            })
-            .collect(),
-    };
+    let envp = guest_envp(opts.env_clear, &opts.env);
     // /proc/self/exe is always absolute on Linux (glibc asserts it); qemu-user reports the
     // image's absolute host path, and so do we.
     let exe_path = if argv0.starts_with('/') {

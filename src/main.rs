@@ -197,26 +197,6 @@ fn parse_env(s: &str) -> Result<String, String> {
     }
 }
 
-/// The guest's environment: the host's (unless `clear`) with each of `set` replacing the
-/// variable of its name or added at the end, as `env [-i] KEY=VALUE...` builds it.
-fn guest_env(clear: bool, set: &[String]) -> Vec<String> {
-    let mut env: Vec<String> = if clear {
-        Vec::new()
-    } else {
-        std::env::vars_os()
-            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
-            .collect()
-    };
-    for kv in set {
-        let key = kv.split('=').next().unwrap_or_default();
-        match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
-            Some(e) => e.clone_from(kv),
-            None => env.push(kv.clone()),
-        }
-    }
-    env
-}
-
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.char_indices().last() {
@@ -260,9 +240,8 @@ fn main() -> ExitCode {
             opts.stats = a.stats;
             opts.strace = a.strace;
             opts.files = a.files;
-            if a.env_clear || !a.env.is_empty() {
-                opts.env = Some(guest_env(a.env_clear, &a.env));
-            }
+            opts.env_clear = a.env_clear;
+            opts.env = a.env;
             run_report(&opts, &a.image, &a.args)
         }
         Some(Command::Bench(BenchArgs {

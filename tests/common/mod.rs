@@ -76,9 +76,10 @@ pub fn test_env() -> Vec<String> {
 
 pub fn run_bytes(opts: &RunOptions, image: &[u8], argv0: &str, args: &[String]) -> Outcome {
     let fixed;
-    let opts = if opts.env.is_none() {
+    let opts = if !opts.env_clear && opts.env.is_empty() {
         fixed = RunOptions {
-            env: Some(test_env()),
+            env_clear: true,
+            env: test_env(),
             ..opts.clone()
         };
         &fixed
