@@ -255,3 +255,53 @@ fn starve_gives_qemus_output_in_parallel_mode_within_a_hang_guard() {
         }
     }
 }
+
+#[test]
+fn file_path_identity_and_memory_calls_leave_the_kernel_lock_alone() {
+    // fileio makes every kind of file-system call once or more: the calls on its
+    // regular files and directories, the path, descriptor, identity, limit and time
+    // calls, and the memory-map calls are served on the hart without the kernel lock
+    // (syscall::unlocked, vfs_call, group_call, mm_call). The kernel lock serves only
+    // what it must: the calls on the host's streams (fds 0-2, whose order it keeps), the
+    // task's own state (set_tid_address, set_robust_list), truncation (its unmapping
+    // reaches other address spaces) and the exit. The --strace run (which puts every
+    // call through the kernel lock, to log it) lists them.
+    let strace = RunOptions {
+        strace: true,
+        ..sched_opts("parallel", 0, 1)
+    };
+    let traced = run_against("fileio", &strace, expected("fileio"), "fileio --strace");
+    let log = String::from_utf8_lossy(&traced.stderr);
+    let must_lock = |line: &str| {
+        let Some((_, call)) = line.split_once(' ') else {
+            return false;
+        };
+        let Some((name, args)) = call.split_once('(') else {
+            return false;
+        };
+        let fd = args.split(',').next().unwrap_or("");
+        let host_stream = matches!(fd, "0x0" | "0x1" | "0x2");
+        match name {
+            "read" | "write" | "readv" | "writev" | "ioctl" | "fsync" => host_stream,
+            "set_tid_address" | "set_robust_list" | "ftruncate" | "truncate" | "exit_group"
+            | "exit" => true,
+            _ => false,
+        }
+    };
+    let calls = log.lines().filter(|l| l.contains(") = ")).count() as u64;
+    let locked = log.lines().filter(|l| must_lock(l)).count() as u64;
+    assert!(calls > 200, "fileio made {calls} calls: is --strace on?");
+    let o = run_against(
+        "fileio",
+        &sched_opts("parallel", 0, 1),
+        expected("fileio"),
+        "fileio",
+    );
+    let k = &o.report.kernel;
+    assert!(
+        k.syscalls - k.unlocked_syscalls <= locked,
+        "{} of fileio's {} calls took the kernel lock, {locked} must: {k:?}",
+        k.syscalls - k.unlocked_syscalls,
+        k.syscalls
+    );
+}

@@ -47,16 +47,21 @@
 //! the hart that trapped handles without it in parallel mode (`run_user`): a user page
 //! fault (`unlocked_fault`: under the read side of its address space's `mmap_lock` and
 //! the page-table locks only, so threads of one process fault at once), the
-//! memory-map calls `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`
-//! (`unlocked_syscall`: under the `mmap_lock` alone, the side Linux takes), and the file
+//! memory-map calls `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`, `mremap`,
+//! `mlock`, `munlock` (`unlocked_syscall`: under the `mmap_lock` alone, the side Linux
+//! takes), a `sched_yield` whose task is alone on its hart's run queue (under the
+//! queue's `rq->lock`: nothing to switch to), and the file
 //! and identity calls ([`crate::syscall::unlocked`]:
 //! `read`/`write`/`pread64`/`pwrite64`/`readv`/`writev`/
-//! `lseek`/`getdents64` of a VFS file, `read`/`write`/`readv`/`writev` of a pipe (one
+//! `lseek`/`getdents64`/`mmap` of a VFS file, the path, descriptor and sync calls of
+//! [`crate::syscall::vfs_call`] (`unlinkat`, `mkdirat`, `renameat2`, `chdir`,
+//! `pipe2`, `memfd_create`, …), `read`/`write`/`readv`/`writev` of a pipe (one
 //! that must wait is queued on the pipe's wait queue there and handed to the kernel lock
 //! only to block, [`Kernel::io_sleep_block`]; the wake-ups it makes go to the sleepers'
 //! run queues from this hart), `openat` of anything but a kernel-served file,
-//! `close`, `dup`, `dup3`, `fcntl`, the `stat` family, `getcwd`, `umask`, the ids,
-//! `uname`, `clock_gettime`, `getrandom`: under the descriptor table's, the
+//! `close`, `dup3`, the identity, limit and time calls of
+//! [`crate::syscall::group_call`] (`getpid`, `prlimit64`, `clock_gettime`,
+//! `getrandom`, …): under the descriptor table's, the
 //! description's, the inode's and the thread group's locks, and the `mmap_lock` read side
 //! for each copy to or from user memory), and the `futex` calls that do not sleep
 //! (`FUTEX_WAKE`, `FUTEX_WAKE_BITSET`, `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, and a
@@ -657,6 +662,8 @@ struct UnlockedFaults<'m> {
     waker: Arc<dyn TaskWaker>,
     /// The harts' timer bases, for a `nanosleep` armed without the kernel lock.
     hrtimers: Arc<hrtimer::HrtimerBases>,
+    /// The run queues, for a `sched_yield` answered without the kernel lock.
+    rqs: Arc<sched::Rqs>,
 }
 
 /// What a hart did without the kernel lock since it last held it, added to the kernel's
@@ -902,7 +909,19 @@ fn unlocked_syscall(
     let before = u.phys.events().snapshot();
     let cpu_ns = crate::syscall::cycles_to_ns(hart.stats().cycles);
     let mut sleep = None;
-    let r = crate::syscall::mm_call(mm, n, a).or_else(|| {
+    // do_sched_yield(): yield_task_fair() does nothing for the only task of its queue and
+    // schedule() picks it again, so that answer needs only the queue's `rq->lock`; with
+    // others waiting on the queue, the switch is the kernel lock's.
+    let yield_alone = || u.rqs.cpu_rq(hart.hart_id()).lock().nr_queued() == 0;
+    if n == nr::SYS_sched_yield && !yield_alone() {
+        return None;
+    }
+    let r = if n == nr::SYS_sched_yield {
+        Some(Ok(0))
+    } else {
+        crate::syscall::mm_call(mm, n, a)
+    };
+    let r = r.or_else(|| {
         let cur = u.current.as_mut()?;
         match crate::syscall::unlocked::pipe_call(cur, mm, n, a, &u.waker) {
             Some(Ok(r)) => return Some(r),
@@ -1413,6 +1432,7 @@ impl<'m> Kernel<'m> {
             futex: Arc::clone(&self.futex),
             waker: Arc::clone(&self.waker),
             hrtimers: Arc::clone(self.timers.bases()),
+            rqs: Arc::clone(&self.rqs),
         })
     }
 }

@@ -114,10 +114,13 @@ pub(crate) fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
 }
 
 /// The memory-map calls that need nothing of the caller but its address space:
-/// `brk`, anonymous `mmap`, `munmap`, `mprotect` and `madvise`, each under the
-/// `mmap_lock` side Linux takes (the write side; the read side for `madvise()` advice
-/// that leaves the VMAs alone, `madvise_need_mmap_write()`, so that faults of other
-/// threads go on). `None` for any other call. The TLB maintenance they leave is pending
+/// `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`, `mremap`, `mlock` and
+/// `munlock`, each under the `mmap_lock` side Linux takes (the write side; the read
+/// side for `madvise()` advice that leaves the VMAs alone, `madvise_need_mmap_write()`,
+/// so that faults of other threads go on; `mlock_fixup()` changes `VM_LOCKED`, so
+/// `do_mlock()` takes the write side). `None` for any other call. Not `msync`: its
+/// `page_mkclean()` write-protects the pages in every address space that maps them,
+/// whose TLB maintenance the kernel lock's holder carries out. The TLB maintenance they leave is pending
 /// in `mm` ([`crate::mm::Mm::take_tlb_batch`]). Served by [`handle`] under the kernel
 /// lock, and by a hart without it (`kernel.rs`, the unlocked path).
 #[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
@@ -136,6 +139,147 @@ pub fn mm_call(mm: &crate::mm::MmStruct, nr: u64, a: [u64; 6]) -> Option<KResult
             .acquire(|| mm.mmap_read_trylock(), || mm.mmap_read_lock())
             .madvise_read(a[0], a[1], advice),
         SYS_madvise => write().madvise(a[0], a[1], advice),
+        SYS_mremap => write().mremap(a[0], a[1], a[2], a[3], a[4]),
+        SYS_mlock => write().mlock(a[0], a[1], true),
+        SYS_munlock => write().mlock(a[0], a[1], false),
+        _ => return None,
+    })
+}
+
+/// The file-system calls that need nothing of the caller but its descriptor table and
+/// fs information (`fsx`: `current->files`, `current->fs`, credentials), the VFS and
+/// its memory (`u`), and that neither block nor wake another task: the path calls
+/// (`unlinkat`, `mkdirat`, `renameat`/`renameat2`, `linkat`, `symlinkat`, `mknodat`,
+/// `fchmod`/`fchmodat`/`fchmodat2`, `fchown`/`fchownat`, `utimensat`, `faccessat`/
+/// `faccessat2`, `readlinkat`, `chdir`), `fstat`/`newfstatat`/`statx`, `getcwd`, `umask`,
+/// `dup`, `fcntl`, `pipe2`, `memfd_create`, `sync`, `syncfs`: under the locks of the
+/// parts they touch (the descriptor table's, `fs->lock`, each inode's and the page
+/// cache's, the `mmap_lock` read side for each user copy). `None` for any other call.
+/// Served by [`handle`] under the kernel lock, and by a hart without it
+/// ([`unlocked::file_call`]).
+///
+/// Not here: calls that may block or whose effect reaches other tasks' address spaces —
+/// `read`/`write` (a pipe, a FIFO, a host stream may block; [`unlocked::file_call`]
+/// serves them on VFS files), `truncate`/`ftruncate`/`fallocate` (they unmap the cut
+/// pages from every address space that maps them, whose TLB maintenance the kernel
+/// lock's holder carries out), `ioctl` and `fsync` (a host stream's order is the kernel
+/// lock's).
+#[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
+pub fn vfs_call(
+    fsx: &mut crate::fs::ProcessFs,
+    vfs: &crate::fs::Vfs,
+    u: &mut dyn UserAccess,
+    nr: u64,
+    a: [u64; 6],
+) -> Option<KResult<u64>> {
+    Some(match nr {
+        SYS_fstat => fs::sys_fstat(fsx, vfs, u, a[0], a[1]),
+        SYS_newfstatat => fs::sys_newfstatat(fsx, vfs, u, a[0], a[1], a[2], a[3]),
+        SYS_statx => fs::sys_statx(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4]),
+        SYS_unlinkat => fs::sys_unlinkat(fsx, vfs, u, a[0], a[1], a[2]),
+        SYS_mkdirat => fs::sys_mkdirat(fsx, vfs, u, a[0], a[1], a[2]),
+        SYS_renameat2 => fs::sys_renameat2(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4]),
+        SYS_renameat => fs::sys_renameat2(fsx, vfs, u, a[0], a[1], a[2], a[3], 0),
+        SYS_linkat => fs::sys_linkat(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4]),
+        SYS_symlinkat => fs::sys_symlinkat(fsx, vfs, u, a[0], a[1], a[2]),
+        SYS_mknodat => fs::sys_mknodat(fsx, vfs, u, a[0], a[1], a[2], a[3]),
+        SYS_fchmod => fs::sys_fchmod(fsx, vfs, a[0], a[1]),
+        SYS_fchmodat => fs::sys_fchmodat(fsx, vfs, u, a[0], a[1], a[2]),
+        SYS_fchmodat2 => fs::sys_fchmodat2(fsx, vfs, u, a[0], a[1], a[2], a[3]),
+        SYS_fchown => fs::sys_fchown(fsx, vfs, a[0], a[1], a[2]),
+        SYS_fchownat => fs::sys_fchownat(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4]),
+        SYS_utimensat => fs::sys_utimensat(fsx, vfs, u, a[0], a[1], a[2], a[3]),
+        SYS_getcwd => fs::sys_getcwd(fsx, vfs, u, a[0], a[1]),
+        SYS_chdir => fs::sys_chdir(fsx, vfs, u, a[0]),
+        SYS_fcntl => fs::sys_fcntl(fsx, a[0], a[1], a[2]),
+        SYS_dup => fs::sys_dup(fsx, a[0]),
+        SYS_pipe2 => fs::sys_pipe2(fsx, vfs, u, a[0], a[1]),
+        SYS_faccessat => fs::sys_faccessat(fsx, vfs, u, a[0], a[1], a[2]),
+        SYS_faccessat2 => fs::sys_faccessat2(fsx, vfs, u, a[0], a[1], a[2], a[3]),
+        SYS_readlinkat => fs::sys_readlinkat(fsx, vfs, u, a[0], a[1], a[2], a[3]),
+        SYS_umask => Ok(u64::from(fsx.fs.set_umask((a[0] as u32) & 0o777))),
+        SYS_sync => {
+            // ksys_sync() returns nothing: errors stay recorded on the files.
+            let _ = vfs.sync();
+            Ok(0)
+        }
+        SYS_syncfs => fs::sys_syncfs(fsx, vfs, a[0]),
+        SYS_memfd_create => fs::sys_memfd_create(fsx, vfs, u, a[0], a[1]),
+        _ => return None,
+    })
+}
+
+/// What [`group_call`]'s calls need of their caller: its thread group (`current->signal`:
+/// parent, threads, limits, `AT_RANDOM`'s generator), its ids, its clocks and its CPU
+/// time (`cpu_ns`: its hart's modelled cycles at the nominal clock, as `clock_gettime`
+/// reads them).
+#[derive(Debug)]
+pub struct GroupCaller<'a> {
+    /// The thread group.
+    pub signal: &'a crate::process::SignalStruct,
+    /// The process id.
+    pub tgid: u32,
+    /// The thread id.
+    pub tid: u32,
+    /// Where the clocks come from.
+    pub time: misc::TimeSource,
+    /// The calling thread's CPU time, in ns.
+    pub cpu_ns: u64,
+}
+
+/// The identity, limit and time calls that need nothing of the caller but what
+/// [`GroupCaller`] holds and its memory (`mm`, `u`): `getpid`, `gettid`, `getppid`, the
+/// uid/gid calls, `uname`, `prlimit64` on the caller's process, `getrlimit`,
+/// `setrlimit`, `sysinfo`, `getrusage`, `membarrier`, `clock_gettime`,
+/// `clock_getres`, `gettimeofday`, `getrandom`: under the thread group's lock (its
+/// limits, its generator) and the `mmap_lock` read side for each user copy. `None` for
+/// any other call. Served by [`handle`] under the kernel lock, and by a hart without it
+/// ([`unlocked::file_call`]).
+#[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
+pub fn group_call(
+    g: &GroupCaller<'_>,
+    mm: &crate::mm::MmStruct,
+    u: &mut dyn UserAccess,
+    nr: u64,
+    a: [u64; 6],
+) -> Option<KResult<u64>> {
+    let threads = || g.signal.threads();
+    Some(match nr {
+        SYS_getpid => Ok(u64::from(g.tgid)),
+        SYS_gettid => Ok(u64::from(g.tid)),
+        SYS_getppid => Ok(u64::from(g.signal.ppid())),
+        SYS_getuid | SYS_geteuid | SYS_getgid | SYS_getegid => Ok(0),
+        SYS_uname => misc::sys_uname(u, a[0]),
+        // The caller's process, by its pid or any of its threads' ids.
+        SYS_prlimit64
+            if a[0] != 0 && a[0] != u64::from(g.tgid) && !threads().contains(&(a[0] as u32)) =>
+        {
+            Err(Errno::ESRCH)
+        }
+        SYS_prlimit64 => prlimit64(g.signal, u, a[1], a[2], a[3]),
+        SYS_getrlimit => prlimit64(g.signal, u, a[0], 0, a[1]),
+        SYS_setrlimit => prlimit64(g.signal, u, a[0], a[1], 0),
+        SYS_sysinfo => {
+            let phys = Arc::clone(mm.mmap_read_lock().phys());
+            sys_sysinfo(u, &phys, g.time, a[0])
+        }
+        // kernel/sys.c getrusage: `who` (an int) is RUSAGE_SELF (0), RUSAGE_CHILDREN
+        // (-1) or RUSAGE_THREAD (1), checked before the copy.
+        SYS_getrusage if !matches!(a[0] as u32 as i32, -1..=1) => Err(Errno::EINVAL),
+        SYS_getrusage => u.copy_to_user(a[1], &[0u8; 144]).map(|()| 0),
+        SYS_membarrier => sys_membarrier(a[0], a[1]),
+        SYS_clock_gettime => misc::sys_clock_gettime(
+            u,
+            &g.time,
+            g.cpu_ns,
+            g.cpu_ns,
+            (g.tgid, g.tid, &threads()),
+            a[0],
+            a[1],
+        ),
+        SYS_clock_getres => misc::sys_clock_getres(u, (g.tgid, g.tid, &threads()), a[0], a[1]),
+        SYS_gettimeofday => misc::sys_gettimeofday(u, &g.time, 0, a[0], a[1]),
+        SYS_getrandom => getrandom(g.signal, u, a),
         _ => return None,
     })
 }
@@ -177,6 +321,19 @@ pub fn handle(
         &crate::fs::Vfs,
         &mut dyn UserAccess,
     ) = (&mut p.fs, &p.vfs, &mut user);
+    if let Some(r) = vfs_call(fsx, vfs, u, nr, a) {
+        return ret(r);
+    }
+    let group = GroupCaller {
+        signal: &p.signal,
+        tgid: p.tgid,
+        tid: p.tid,
+        time: p.time,
+        cpu_ns: cycles_to_ns(hart.stats().cycles),
+    };
+    if let Some(r) = group_call(&group, &mm_users, u, nr, a) {
+        return ret(r);
+    }
     match nr {
         // ---- files (syscall::fs) ----
         SYS_openat => ret(fs::sys_openat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
@@ -188,53 +345,20 @@ pub fn handle(
         SYS_pread64 => ret(fs::sys_pread64(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_pwrite64 => ret(fs::sys_pwrite64(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_lseek => ret(fs::sys_lseek(fsx, a[0], a[1], a[2])),
-        SYS_fstat => ret(fs::sys_fstat(fsx, vfs, u, a[0], a[1])),
-        SYS_newfstatat => ret(fs::sys_newfstatat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
-        SYS_statx => ret(fs::sys_statx(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4])),
-        SYS_unlinkat => ret(fs::sys_unlinkat(fsx, vfs, u, a[0], a[1], a[2])),
-        SYS_mkdirat => ret(fs::sys_mkdirat(fsx, vfs, u, a[0], a[1], a[2])),
-        SYS_renameat2 => ret(fs::sys_renameat2(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4])),
-        SYS_renameat => ret(fs::sys_renameat2(fsx, vfs, u, a[0], a[1], a[2], a[3], 0)),
-        SYS_linkat => ret(fs::sys_linkat(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4])),
-        SYS_symlinkat => ret(fs::sys_symlinkat(fsx, vfs, u, a[0], a[1], a[2])),
-        SYS_mknodat => ret(fs::sys_mknodat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
-        SYS_fchmod => ret(fs::sys_fchmod(fsx, vfs, a[0], a[1])),
-        SYS_fchmodat => ret(fs::sys_fchmodat(fsx, vfs, u, a[0], a[1], a[2])),
-        SYS_fchmodat2 => ret(fs::sys_fchmodat2(fsx, vfs, u, a[0], a[1], a[2], a[3])),
-        SYS_fchown => ret(fs::sys_fchown(fsx, vfs, a[0], a[1], a[2])),
-        SYS_fchownat => ret(fs::sys_fchownat(fsx, vfs, u, a[0], a[1], a[2], a[3], a[4])),
-        SYS_utimensat => ret(fs::sys_utimensat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_getdents64 => ret(fs::sys_getdents64(fsx, vfs, u, a[0], a[1], a[2])),
-        SYS_getcwd => ret(fs::sys_getcwd(fsx, vfs, u, a[0], a[1])),
-        SYS_chdir => ret(fs::sys_chdir(fsx, vfs, u, a[0])),
-        SYS_fcntl => ret(fs::sys_fcntl(fsx, a[0], a[1], a[2])),
-        SYS_dup => ret(fs::sys_dup(fsx, a[0])),
         SYS_dup3 => ret(fs::sys_dup3(fsx, a[0], a[1], a[2])),
-        SYS_pipe2 => ret(fs::sys_pipe2(fsx, vfs, u, a[0], a[1])),
         SYS_vmsplice => ret_io(splice::sys_vmsplice(
             &p.fs, &mm_users, a[0], a[1], a[2], a[3],
         )),
-        SYS_faccessat => ret(fs::sys_faccessat(fsx, vfs, u, a[0], a[1], a[2])),
-        SYS_faccessat2 => ret(fs::sys_faccessat2(fsx, vfs, u, a[0], a[1], a[2], a[3])),
-        SYS_readlinkat => ret(fs::sys_readlinkat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
         SYS_ftruncate => ret(fs::sys_ftruncate(fsx, vfs, a[0], a[1])),
         SYS_ioctl => ret(fs::sys_ioctl(fsx, vfs, u, a[0], a[1], a[2])),
-        SYS_umask => {
-            let old = fsx.fs.set_umask((a[0] as u32) & 0o777);
-            ret(Ok(u64::from(old)))
-        }
         SYS_fsync | SYS_fdatasync => ret(fs::sys_fsync(fsx, a[0])),
-        SYS_sync => {
-            // ksys_sync() returns nothing: errors stay recorded on the files.
-            let _ = vfs.sync();
-            ret(Ok(0))
-        }
-        SYS_syncfs => ret(fs::sys_syncfs(fsx, vfs, a[0])),
         SYS_truncate => ret(fs::sys_truncate(fsx, vfs, u, a[0], a[1])),
         SYS_fallocate => ret(fs::sys_fallocate(fsx, vfs, a[0], a[1], a[2], a[3])),
-        SYS_memfd_create => ret(fs::sys_memfd_create(fsx, vfs, u, a[0], a[1])),
 
         // ---- memory (mm::mmap) ----
+        // ksys_msync(): the read side for each VMA look-up, none across a writeback.
+        SYS_msync => ret(mm_users.msync(a[0], a[1], a[2])),
         SYS_mmap => {
             let file: Option<Arc<dyn MappedFile>> = if a[3] & MAP_ANONYMOUS == 0 {
                 match fs::mmap_file(&p.fs, a[4]) {
@@ -246,12 +370,6 @@ pub fn handle(
             };
             ret(write().sys_mmap(a[0], a[1], a[2], a[3], file, a[5]))
         }
-        SYS_mremap => ret(write().mremap(a[0], a[1], a[2], a[3], a[4])),
-        // ksys_msync(): the read side for each VMA look-up, none across a writeback.
-        SYS_msync => ret(mm_users.msync(a[0], a[1], a[2])),
-        // mlock_fixup() changes VM_LOCKED of the VMAs: do_mlock() takes the write side.
-        SYS_mlock => ret(write().mlock(a[0], a[1], true)),
-        SYS_munlock => ret(write().mlock(a[0], a[1], false)),
         SYS_riscv_flush_icache => {
             // riscv's sys_riscv_flush_icache(start, end, flags): this hart now; without
             // SYS_RISCV_FLUSH_ICACHE_LOCAL every hart that may run the address space
@@ -270,10 +388,6 @@ pub fn handle(
         // ---- process identity and exit ----
         // `exit` of one thread is the kernel's; here it ends a single-threaded caller.
         SYS_exit | SYS_exit_group => Ok(SyscallOutcome::Exit(ExitStatus::Exited(a[0] as u8))),
-        SYS_getpid => ret(Ok(u64::from(p.tgid))),
-        SYS_gettid => ret(Ok(u64::from(p.tid))),
-        SYS_getppid => ret(Ok(u64::from(p.signal.ppid()))),
-        SYS_getuid | SYS_geteuid | SYS_getgid | SYS_getegid => ret(Ok(0)),
         SYS_set_tid_address => {
             p.clear_child_tid = a[0];
             ret(Ok(u64::from(p.tid)))
@@ -285,62 +399,8 @@ pub fn handle(
             p.robust_list = (a[0], a[1]);
             ret(Ok(0))
         }
-        SYS_prlimit64 => {
-            // The caller's process, by its pid or any of its threads' ids.
-            if a[0] != 0
-                && a[0] != u64::from(p.tgid)
-                && !p.signal.threads().contains(&(a[0] as u32))
-            {
-                return ret(Err(Errno::ESRCH));
-            }
-            ret(prlimit64(&p.signal, u, a[1], a[2], a[3]))
-        }
-        SYS_getrlimit => ret(prlimit64(&p.signal, u, a[0], 0, a[1])),
-        SYS_setrlimit => ret(prlimit64(&p.signal, u, a[0], a[1], 0)),
         SYS_sched_yield => ret(Ok(0)),
-        SYS_uname => ret(misc::sys_uname(u, a[0])),
-        SYS_sysinfo => {
-            let phys = Arc::clone(mm_users.mmap_read_lock().phys());
-            ret(sys_sysinfo(u, &phys, p.time, a[0]))
-        }
-        SYS_getrusage => {
-            // kernel/sys.c getrusage: `who` (an int) is RUSAGE_SELF (0), RUSAGE_CHILDREN
-            // (-1) or RUSAGE_THREAD (1), checked before the copy.
-            if !matches!(a[0] as u32 as i32, -1..=1) {
-                return ret(Err(Errno::EINVAL));
-            }
-            u.copy_to_user(a[1], &[0u8; 144])?;
-            ret(Ok(0))
-        }
-        SYS_membarrier => ret(sys_membarrier(a[0], a[1])),
         SYS_prctl => ret(prctl::sys_prctl(p, u, a)),
-
-        // ---- time ----
-        SYS_clock_gettime => {
-            let cpu_ns = cycles_to_ns(hart.stats().cycles);
-            let threads = p.signal.threads();
-            ret(misc::sys_clock_gettime(
-                u,
-                &p.time,
-                cpu_ns,
-                cpu_ns,
-                (p.tgid, p.tid, &threads),
-                a[0],
-                a[1],
-            ))
-        }
-        SYS_clock_getres => {
-            let threads = p.signal.threads();
-            ret(misc::sys_clock_getres(
-                u,
-                (p.tgid, p.tid, &threads),
-                a[0],
-                a[1],
-            ))
-        }
-        SYS_gettimeofday => ret(misc::sys_gettimeofday(u, &p.time, 0, a[0], a[1])),
-        // nanosleep, clock_nanosleep and futex sleep in the scheduler: the kernel's.
-        SYS_getrandom => ret(getrandom(&p.signal, u, a)),
 
         // ---- signals ----
         SYS_rt_sigaction => {

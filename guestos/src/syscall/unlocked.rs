@@ -10,11 +10,12 @@
 //!
 //! | calls | served here when |
 //! |---|---|
-//! | `read`, `write`, `pread64`, `pwrite64`, `readv`, `writev`, `lseek`, `getdents64` | the descriptor is a VFS file ([`FileTarget::Inode`]: tmpfs regular files, directories, `/dev/null`, `/dev/zero`, `/dev/urandom`) |
+//! | `read`, `write`, `pread64`, `pwrite64`, `readv`, `writev`, `lseek`, `getdents64` | the descriptor is a VFS file ([`FileTarget::Inode`]: tmpfs regular files, directories, `/dev/null`, `/dev/zero`, `/dev/urandom`); `lseek` also on a pipe (`ESPIPE`) |
 //! | `openat` | the path does not lead to a kernel-served file (`/proc/<pid>/mem`…, whose `->open` needs the task table): that is found out before the open has any effect, and the call is then left to the kernel lock |
 //! | `close`, `dup3` | always; a VFS file's or a pipe end's release runs here (a pipe end's wakes the other end's sleepers through the pipe's wait queues, from this hart); that of a kernel-served file or a host stream is deferred to the kernel lock, as Linux defers the final `fput()` to `task_work` on the way back to user mode |
-//! | `dup`, `fcntl`, `fstat`, `newfstatat`, `statx`, `getcwd`, `umask` | always |
-//! | `getpid`, `gettid`, `getppid`, `getuid`, `geteuid`, `getgid`, `getegid`, `uname`, `clock_gettime`, `getrandom` | always |
+//! | `mmap` of a file | the descriptor is a VFS file (tmpfs, memfd); the anonymous one is the kernel's [`super::mm_call`], served without the kernel lock too |
+//! | the calls of [`super::vfs_call`]: the path calls (`unlinkat`, `mkdirat`, `renameat2`, `linkat`, `symlinkat`, `mknodat`, `fchmod*`, `fchown*`, `utimensat`, `faccessat*`, `readlinkat`, `chdir`), `fstat`, `newfstatat`, `statx`, `getcwd`, `umask`, `dup`, `fcntl`, `pipe2`, `memfd_create`, `sync`, `syncfs` | always |
+//! | the calls of [`super::group_call`]: `getpid`, `gettid`, `getppid`, `getuid`, `geteuid`, `getgid`, `getegid`, `uname`, `prlimit64` (the caller's process), `getrlimit`, `setrlimit`, `sysinfo`, `getrusage`, `membarrier`, `clock_gettime`, `clock_getres`, `gettimeofday`, `getrandom` | always |
 //!
 //! And [`futex_call`]: `futex` under the futex hash buckets' locks
 //! ([`crate::futex::FutexHash`]) — every `FUTEX_WAKE`, `FUTEX_WAKE_BITSET`,
@@ -53,9 +54,9 @@ use crate::fs::{
     WaitTask, O_NONBLOCK,
 };
 use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
-use crate::mm::MmStruct;
+use crate::mm::{MappedFile, MmStruct};
 use crate::process::{SignalStruct, Task};
-use crate::syscall::misc::{self, TimeSource};
+use crate::syscall::misc::TimeSource;
 use crate::syscall::{fs, nr::*};
 use crate::uaccess::UserAccess;
 
@@ -119,6 +120,12 @@ fn lock_free_fd(cur: &Current, fd: u64) -> Option<KResult<Arc<OpenFile>>> {
     }
 }
 
+/// The open description of descriptor `fd` (an `unsigned int`) if it is a pipe end.
+fn pipe_fd(fs: &ProcessFs, fd: u64) -> Option<Arc<OpenFile>> {
+    let file = fs.fds.get(fd as u32).ok()?;
+    matches!(file.target(), FileTarget::Pipe(_)).then_some(file)
+}
+
 /// A read or write's result: a VFS file never reports that it would block.
 fn io(r: IoResult<u64>) -> KResult<u64> {
     match r {
@@ -164,6 +171,10 @@ pub fn file_call(
             _ => fs::getdents64(vfs, u, &file, a[1], a[2]),
         })
     };
+    // A pipe's `llseek` (`no_llseek`: ESPIPE) has nothing to wait for either.
+    if let Some(file) = (nr == SYS_lseek).then(|| pipe_fd(&cur.fs, a[0])).flatten() {
+        return Some(file.seek(a[1] as i64, a[2] as u32));
+    }
     let p = &mut cur.fs;
     Some(match nr {
         // ksys_pread64()/ksys_pwrite64(): a negative offset is refused before the fd.
@@ -181,32 +192,30 @@ pub fn file_call(
             }
             fd
         }),
-        SYS_dup => fs::sys_dup(p, a[0]),
-        SYS_fcntl => fs::sys_fcntl(p, a[0], a[1], a[2]),
-        SYS_fstat => fs::sys_fstat(p, vfs, u, a[0], a[1]),
-        SYS_newfstatat => fs::sys_newfstatat(p, vfs, u, a[0], a[1], a[2], a[3]),
-        SYS_statx => fs::sys_statx(p, vfs, u, a[0], a[1], a[2], a[3], a[4]),
-        SYS_getcwd => fs::sys_getcwd(p, vfs, u, a[0], a[1]),
-        SYS_umask => Ok(u64::from(p.fs.set_umask((a[0] as u32) & 0o777))),
-        SYS_getpid => Ok(u64::from(cur.tgid)),
-        SYS_gettid => Ok(u64::from(cur.tid)),
-        SYS_getppid => Ok(u64::from(cur.signal.ppid())),
-        SYS_getuid | SYS_geteuid | SYS_getgid | SYS_getegid => Ok(0),
-        SYS_uname => misc::sys_uname(u, a[0]),
-        SYS_clock_gettime => {
-            let threads = cur.signal.threads();
-            misc::sys_clock_gettime(
-                u,
-                &cur.time,
-                cpu_ns,
-                cpu_ns,
-                (cur.tgid, cur.tid, &threads),
-                a[0],
-                a[1],
-            )
+        // mmap() of a VFS file (tmpfs, memfd): the file's ->mmap and the VMA under the
+        // write side; the anonymous one is the kernel's `mm_call`, served before this.
+        SYS_mmap => {
+            let file = match fs::mmap_file(p, a[4]) {
+                Ok(f) if lock_free_file(&f) => f,
+                Ok(_) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            let file: Arc<dyn MappedFile> = file;
+            crate::lockstat::MMAP_LOCK
+                .acquire(|| mm.mmap_write_trylock(), || mm.mmap_write_lock())
+                .sys_mmap(a[0], a[1], a[2], a[3], Some(file), a[5])
         }
-        SYS_getrandom => super::getrandom(&cur.signal, u, a),
-        _ => return None,
+        _ => {
+            let group = super::GroupCaller {
+                signal: &cur.signal,
+                tgid: cur.tgid,
+                tid: cur.tid,
+                time: cur.time,
+                cpu_ns,
+            };
+            return super::group_call(&group, mm, u, nr, a)
+                .or_else(|| super::vfs_call(&mut cur.fs, vfs, u, nr, a));
+        }
     })
 }
 
@@ -303,11 +312,7 @@ pub fn pipe_call(
     if !matches!(nr, SYS_read | SYS_write | SYS_readv | SYS_writev) {
         return None;
     }
-    // An `unsigned int fd`.
-    let file = cur.fs.fds.get(a[0] as u32).ok()?;
-    if !matches!(file.target(), FileTarget::Pipe(_)) {
-        return None;
-    }
+    let file = pipe_fd(&cur.fs, a[0])?;
     let mut user: &MmStruct = mm.uaccess();
     let u: &mut dyn UserAccess = &mut user;
     let reading = matches!(nr, SYS_read | SYS_readv);
@@ -473,9 +478,10 @@ mod tests {
         let mut cur = Current::of(&t);
         let read = [rd, s + P, 8, 0, 0, 0];
         assert_eq!(call(&t, &mut cur, SYS_read, read, &mut deferred), None);
+        // A pipe has no position: ESPIPE here, as under the kernel lock.
         assert_eq!(
             call(&t, &mut cur, SYS_lseek, [rd, 0, 0, 0, 0, 0], &mut deferred),
-            None
+            Some(Err(Errno::ESPIPE))
         );
         // close() of the write end here: the descriptor goes, and so does the end (its
         // release wakes the readers through the pipe's wait queue, from any hart).
