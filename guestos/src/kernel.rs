@@ -61,7 +61,9 @@
 //! run queues from this hart), `openat` of anything but a kernel-served file,
 //! `close`, `dup3`, the identity, limit and time calls of
 //! [`crate::syscall::group_call`] (`getpid`, `prlimit64`, `clock_gettime`,
-//! `getrandom`, …): under the descriptor table's, the
+//! `getrandom`, …), `rt_sigprocmask` and `rt_sigpending` (the task's own mask, one
+//! atomic cell shared with the hart, [`crate::signal::SigMask`]; a call that unblocks a
+//! queued signal goes on to the kernel lock, which delivers it): under the descriptor table's, the
 //! description's, the inode's and the thread group's locks, and the `mmap_lock` read side
 //! for each copy to or from user memory), and the `futex` calls that do not sleep
 //! (`FUTEX_WAKE`, `FUTEX_WAKE_BITSET`, `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, and a
@@ -735,8 +737,10 @@ enum UnlockedSleep {
 
 /// What [`unlocked_syscall`] did with the call.
 enum UnlockedCall {
-    /// Served: its result is in `a0`, the hart past the `ecall`.
-    Served,
+    /// Served: its result is in `a0`, the hart past the `ecall`. `sigpending`: the call
+    /// unblocked a queued signal, which the kernel lock delivers on the way back to user
+    /// mode (`TIF_SIGPENDING`).
+    Served { sigpending: bool },
     /// A futex wait, queued, a `nanosleep`, its timer armed, or a pipe read or write,
     /// queued on its pipe's wait queue, that must sleep: the
     /// kernel lock's to block (the hart still at the `ecall`).
@@ -808,11 +812,11 @@ fn run_user(
                 let start = Instant::now();
                 let served = unlocked_syscall(hart, u, tally);
                 tally.kernel_host_ns += start.elapsed().as_nanos() as u64;
-                match served {
+                let sigpending = match served {
                     None => return KernelEntry::Exit(exit),
                     Some(UnlockedCall::Sleep(sleep)) => return KernelEntry::Sleep(sleep),
-                    Some(UnlockedCall::Served) => {}
-                }
+                    Some(UnlockedCall::Served { sigpending }) => sigpending,
+                };
                 // The futex waiters the call woke go straight onto their harts' run
                 // queues, without the kernel lock.
                 if !tally.futex_woken.is_empty() {
@@ -823,14 +827,15 @@ fn run_user(
                 // the kernel lock (its holder releases them) — unless the hart goes to
                 // the kernel lock anyway (slice used up, a timer armed, kicked): then
                 // they stay in the tally, for that entry to release.
-                let to_kernel = u.slice_left == 0
+                let to_kernel = sigpending
+                    || u.slice_left == 0
                     || machine.timers_armed.load(Ordering::SeqCst)
                     || smp.notified(hart.hart_id());
                 if !tally.deferred_fput.is_empty() && !to_kernel {
                     let fputs = std::mem::take(&mut tally.deferred_fput);
                     machine.ttwu_queue_wakelist(hart.hart_id(), fputs);
                 }
-                if !may_resume(u, hart) {
+                if sigpending || !may_resume(u, hart) {
                     return KernelEntry::Fault {
                         va: 0,
                         result: Ok(()),
@@ -974,7 +979,8 @@ fn unlocked_syscall(
             tally.syscalls += 1;
             hart.x[10] = r.unwrap_or_else(Errno::as_return);
             hart.pc = hart.pc.wrapping_add(4);
-            UnlockedCall::Served
+            let sigpending = u.current.as_mut().is_some_and(|c| c.take_sigpending());
+            UnlockedCall::Served { sigpending }
         }
         (None, Some(s)) => UnlockedCall::Sleep(s),
         (None, None) => return None,
@@ -3497,7 +3503,7 @@ impl Kernel<'_> {
             k.tasks
                 .get(&t)
                 .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
-                .map(|t| t.signals.blocked)
+                .map(|t| t.signals.blocked.get())
         };
         let bit = 1u64 << info.signo.wrapping_sub(1).min(63);
         let target = match tid {
@@ -3530,14 +3536,14 @@ impl Kernel<'_> {
         // A standard signal (< 32) is pending at most once per queue; tkill/tgkill queue on
         // the task (`task->pending`), kill on the process (`signal->shared_pending`).
         // Real-time signals queue every instance.
-        let push = |queue: &mut Vec<SigInfo>| {
-            if info.signo >= 32 || !queue.iter().any(|q| q.signo == info.signo) {
-                queue.push(info);
-            }
-        };
         match tid {
-            None => push(&mut task.signal.lock().shared_pending),
-            Some(_) => push(&mut task.pending),
+            None => {
+                let queue = &mut task.signal.lock().shared_pending;
+                if info.signo >= 32 || !queue.iter().any(|q| q.signo == info.signo) {
+                    queue.push(info);
+                }
+            }
+            Some(_) => task.pending.push(info),
         }
         let state = task.state;
         // signal_wake_up() → kick_process(): a target running on another hart comes back
@@ -3601,8 +3607,8 @@ impl Kernel<'_> {
         }
         let signals = &task.signals;
         let deliverable = |s: &SigInfo| !signals.is_blocked(s.signo) || s.signo == SIGKILL;
-        let info = if let Some(i) = task.pending.iter().position(deliverable) {
-            task.pending.remove(i)
+        let info = if let Some(info) = task.pending.take_first(deliverable) {
+            info
         } else {
             let mut g = task.signal.lock();
             match g.shared_pending.iter().position(deliverable) {
@@ -3611,7 +3617,7 @@ impl Kernel<'_> {
                     drop(g);
                     // rt_sigsuspend's temporary mask ends with the call if no handler ran.
                     if let Some(m) = task.signals.saved_mask.take() {
-                        task.signals.blocked = m;
+                        task.signals.blocked.set(m);
                     }
                     return;
                 }

@@ -138,6 +138,15 @@ impl SignalStruct {
         self.inner.lock()
     }
 
+    /// The signals on the process's queue (`signal->shared_pending.signal`) as a set
+    /// (bit `signo - 1`).
+    pub fn shared_pending_set(&self) -> u64 {
+        let g = self.lock();
+        g.shared_pending
+            .iter()
+            .fold(0, |m, s| m | crate::signal::sigmask(s.signo))
+    }
+
     /// The parent's pid.
     pub fn ppid(&self) -> u32 {
         self.inner.lock().ppid
@@ -212,7 +221,7 @@ pub struct Task {
     /// Blocked mask, alternate stack, saved mask, and the handle on the handlers.
     pub signals: SignalState,
     /// Signals sent to this task (`task->pending`: tkill/tgkill, faults).
-    pub pending: Vec<SigInfo>,
+    pub pending: crate::signal::SigQueue,
     /// The thread group (`task->signal`).
     pub signal: Arc<SignalStruct>,
     /// Where clocks come from.
@@ -301,7 +310,7 @@ impl Task {
             vfs,
             stdio,
             signals: SignalState::default(),
-            pending: Vec::new(),
+            pending: crate::signal::SigQueue::default(),
             signal: Arc::new(signal),
             time: match config.sched {
                 crate::config::SchedMode::Parallel => TimeSource::Host {
@@ -394,7 +403,7 @@ impl Task {
             vfs: Arc::clone(&self.vfs),
             stdio: Arc::clone(&self.stdio),
             signals,
-            pending: Vec::new(),
+            pending: crate::signal::SigQueue::default(),
             signal,
             time: self.time,
             strace: self.strace,
@@ -473,8 +482,8 @@ mod tests {
 
     #[test]
     fn copy_process_shares_or_copies_each_part_as_the_flags_say() {
-        let mut parent = init();
-        parent.signals.blocked = 0b100;
+        let parent = init();
+        parent.signals.blocked.set(0b100);
         let ctx = UserContext::default();
         let all = CloneShare {
             files: true,
@@ -498,7 +507,7 @@ mod tests {
             2,
             "one mm, two users"
         );
-        assert_eq!(thread.signals.blocked, 0b100, "the mask is inherited");
+        assert_eq!(thread.signals.blocked.get(), 0b100, "the mask is inherited");
         assert_eq!(
             thread.signals.altstack.1, 2,
             "CLONE_VM without CLONE_VFORK: SS_DISABLE"

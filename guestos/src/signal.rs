@@ -7,6 +7,8 @@
 //! trampoline (Linux uses the vDSO's `__vdso_rt_sigreturn`; we map a one-page `[vdso]` with
 //! just that trampoline). [`restore_sigframe`] is `rt_sigreturn`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use emu::UserContext;
 
 use crate::errno::{Errno, KResult};
@@ -118,6 +120,196 @@ fn bit(signo: u8) -> u64 {
     1u64 << (signo - 1)
 }
 
+/// `sigmask(signo)`: the bit of `signo` (1..=64) in a signal set (0 for any other).
+pub fn sigmask(signo: u8) -> u64 {
+    if (1..=NSIG as u8).contains(&signo) {
+        bit(signo)
+    } else {
+        0
+    }
+}
+
+/// `rt_sigpending(uset, sigsetsize)` (`do_sigpending()`): the signals queued for the
+/// caller — on its own queue or its process's, `queued` — that it blocks (`blocked`),
+/// copied to `uset`; a smaller set gets the low bytes, only a larger one is `EINVAL`.
+///
+/// # Errors
+/// `EINVAL` for `sigsetsize > 8`; `EFAULT`.
+pub fn sys_rt_sigpending(
+    u: &mut dyn UserAccess,
+    uset: u64,
+    sigsetsize: u64,
+    blocked: u64,
+    queued: u64,
+) -> KResult<u64> {
+    if sigsetsize > 8 {
+        return Err(Errno::EINVAL);
+    }
+    let set = queued & blocked;
+    u.copy_to_user(uset, &set.to_le_bytes()[..sigsetsize as usize])?;
+    Ok(0)
+}
+
+/// A task's blocked mask (`task->blocked`), one bit per signal (bit `signo - 1`).
+///
+/// Only the task itself changes it — its `rt_sigprocmask`, `rt_sigsuspend`, signal
+/// delivery and `sigreturn`, on whichever hart runs it, with the kernel lock or without
+/// it (`rt_sigprocmask` on the unlocked path, [`crate::syscall::unlocked`]) — while a
+/// sender on any hart reads it to choose the thread a process-directed signal wakes
+/// (`complete_signal()`'s `wants_signal()`). One atomic word, shared by the task's
+/// entry in the task table and the hart running the task ([`SigMask::share`]): Linux
+/// guards it with `sighand->siglock`, and what the lock gives there — a sender that
+/// queued a signal the thread then unblocks is not missed — holds here because a
+/// sender always kicks the hart running its target, and a thread that unblocks a signal
+/// looks at its queues afterwards ([`SigQueue::summary`]). Cloning copies the mask into
+/// a cell of the clone's own (a `clone()`d thread inherits the value, not the cell).
+#[derive(Debug, Default)]
+pub struct SigMask(std::sync::Arc<AtomicU64>);
+
+impl Clone for SigMask {
+    fn clone(&self) -> Self {
+        SigMask::new(self.get())
+    }
+}
+
+impl SigMask {
+    /// A mask of its own holding `mask`.
+    pub fn new(mask: u64) -> Self {
+        SigMask(std::sync::Arc::new(AtomicU64::new(mask)))
+    }
+
+    /// The blocked signals.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Blocks exactly `mask` (SIGKILL and SIGSTOP are the caller's to leave out).
+    pub fn set(&self, mask: u64) {
+        self.0.store(mask, Ordering::SeqCst);
+    }
+
+    /// Another handle on the same mask, for the hart that runs the task.
+    pub fn share(&self) -> SigMask {
+        SigMask(std::sync::Arc::clone(&self.0))
+    }
+
+    /// Whether `signo` is blocked.
+    pub fn is_blocked(&self, signo: u8) -> bool {
+        signo >= 1 && usize::from(signo) <= NSIG && self.get() & bit(signo) != 0
+    }
+
+    /// `rt_sigprocmask(how, set, oset, sigsetsize)` (`kernel/signal.c`: `sigprocmask()`,
+    /// `__set_current_blocked()`): SIGKILL and SIGSTOP cannot be blocked. Returns the
+    /// old mask with the result: the caller checks what the change unblocked.
+    ///
+    /// # Errors
+    /// `EINVAL` for a bad `how` or `sigsetsize`; `EFAULT`.
+    pub fn sys_rt_sigprocmask(
+        &self,
+        u: &mut dyn UserAccess,
+        how: u64,
+        set: u64,
+        oset: u64,
+        setsize: u64,
+    ) -> KResult<u64> {
+        const SIG_BLOCK: u64 = 0;
+        const SIG_UNBLOCK: u64 = 1;
+        const SIG_SETMASK: u64 = 2;
+        if setsize != 8 {
+            return Err(Errno::EINVAL);
+        }
+        let old = self.get();
+        if set != 0 {
+            let s = u.get_user_u64(set)?;
+            let unblockable = bit(SIGKILL) | bit(SIGSTOP);
+            self.set(
+                match how {
+                    SIG_BLOCK => old | s,
+                    SIG_UNBLOCK => old & !s,
+                    SIG_SETMASK => s,
+                    _ => return Err(Errno::EINVAL),
+                } & !unblockable,
+            );
+        }
+        if oset != 0 {
+            u.put_user_u64(oset, old)?;
+        }
+        Ok(0)
+    }
+}
+
+/// A task's private signal queue (`task->pending`: `tkill`/`tgkill`, forced faults),
+/// changed under the kernel lock, with a lock-free summary of the signals on it
+/// (`pending.signal`, one bit per signal) that the hart running the task reads without
+/// the kernel lock, to see whether a signal it just unblocked waits
+/// (`recalc_sigpending()`). Cloning gives an empty queue of its own (a new task's
+/// pending signals are cleared, `copy_process()`'s `init_sigpending()`).
+#[derive(Debug, Default)]
+pub struct SigQueue {
+    list: Vec<SigInfo>,
+    summary: std::sync::Arc<AtomicU64>,
+}
+
+impl<'a> IntoIterator for &'a SigQueue {
+    type Item = &'a SigInfo;
+    type IntoIter = std::slice::Iter<'a, SigInfo>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+impl Clone for SigQueue {
+    fn clone(&self) -> Self {
+        SigQueue::default()
+    }
+}
+
+impl SigQueue {
+    /// Queues `info` (`__send_signal_locked()`'s `sigqueue` add): a standard signal
+    /// (< 32) is queued at most once (`legacy_queue()`), every real-time instance is.
+    pub fn push(&mut self, info: SigInfo) {
+        if info.signo >= 32 || !self.list.iter().any(|q| q.signo == info.signo) {
+            self.list.push(info);
+            self.resummarize();
+        }
+    }
+
+    /// Keeps only the signals `keep` says (`flush_sigqueue_mask()`).
+    pub fn retain(&mut self, keep: impl FnMut(&SigInfo) -> bool) {
+        self.list.retain(keep);
+        self.resummarize();
+    }
+
+    /// Takes off the first signal `pick` accepts (`dequeue_signal()`), if any.
+    pub fn take_first(&mut self, pick: impl FnMut(&SigInfo) -> bool) -> Option<SigInfo> {
+        let i = self.list.iter().position(pick)?;
+        let info = self.list.remove(i);
+        self.resummarize();
+        Some(info)
+    }
+
+    /// The queued signals, oldest first.
+    pub fn iter(&self) -> std::slice::Iter<'_, SigInfo> {
+        self.list.iter()
+    }
+
+    /// The signals on the queue as a set (bit `signo - 1`), read without the kernel lock
+    /// through [`SigQueue::summary`]'s handle.
+    pub fn set(&self) -> u64 {
+        self.summary.load(Ordering::SeqCst)
+    }
+
+    /// A handle on the summary, for the hart that runs the task.
+    pub fn summary(&self) -> std::sync::Arc<AtomicU64> {
+        std::sync::Arc::clone(&self.summary)
+    }
+
+    fn resummarize(&self) {
+        let set = self.list.iter().fold(0, |m, s| m | bit(s.signo));
+        self.summary.store(set, Ordering::SeqCst);
+    }
+}
+
 /// Pushes a signal frame for `info` and redirects `ctx` to the handler of `act`
 /// (`setup_rt_frame` + `handle_signal` in Linux). Updates the blocked mask (`sa_mask`, and
 /// the signal itself unless SA_NODEFER) and applies SA_RESETHAND.
@@ -161,7 +353,7 @@ pub fn setup_rt_frame(
     put(&mut buf, uc + 32, ss_size, 8);
     // The mask to restore at sigreturn: the one saved by rt_sigsuspend if any
     // (sigmask_to_save()), else the current one.
-    let restore_mask = state.saved_mask.take().unwrap_or(state.blocked);
+    let restore_mask = state.saved_mask.take().unwrap_or(state.blocked.get());
     put(&mut buf, uc + 40, restore_mask, 8);
     // sigcontext: user_regs_struct (pc in slot 0, x1..x31), then the D state.
     let mc = uc + UC_MCONTEXT;
@@ -185,7 +377,10 @@ pub fn setup_rt_frame(
     if act.flags & SA_NODEFER == 0 {
         block |= bit(info.signo);
     }
-    state.blocked |= block & !(bit(SIGKILL) | bit(SIGSTOP));
+    let blocked = state.blocked.get();
+    state
+        .blocked
+        .set(blocked | (block & !(bit(SIGKILL) | bit(SIGSTOP))));
     if act.flags & SA_RESETHAND != 0 {
         state.set_action(info.signo, SigAction::default());
     }
@@ -204,11 +399,11 @@ pub fn valid_signal(sig: u64) -> bool {
 /// blocks is unblocked and one it ignores gets the default action back (so it cannot be
 /// ignored), then it is queued with `SI_KERNEL`; it is delivered on the way back to user
 /// mode (a handler runs if one is installed).
-pub fn force_sig(state: &mut SignalState, thread_pending: &mut Vec<SigInfo>, signo: u8) {
+pub fn force_sig(state: &mut SignalState, thread_pending: &mut SigQueue, signo: u8) {
     let blocked = state.is_blocked(signo);
     if blocked || state.action(signo).handler == SIG_IGN {
         state.set_action(signo, SigAction::default());
-        state.blocked &= !bit(signo);
+        state.blocked.set(state.blocked.get() & !bit(signo));
     }
     thread_pending.push(SigInfo {
         signo,
@@ -256,7 +451,9 @@ pub fn restore_sigframe(
         ctx.f[r as usize] = get(mc + SC_FPREGS + 8 * r);
     }
     ctx.fcsr = (get(mc + SC_FPREGS + 256) as u32) & 0xff;
-    state.blocked = get(uc + 40) & !(bit(SIGKILL) | bit(SIGSTOP));
+    state
+        .blocked
+        .set(get(uc + 40) & !(bit(SIGKILL) | bit(SIGSTOP)));
     // restore_altstack(): do_sigaltstack() from uc_stack at the restored sp.
     let _ = state.sys_sigaltstack(u, frame + uc + 16, 0, ctx.x[2]);
     Ok(())
@@ -299,8 +496,8 @@ impl SigHand {
 #[derive(Debug, Clone)]
 pub struct SignalState {
     sighand: std::sync::Arc<SigHand>,
-    /// Blocked signals.
-    pub blocked: u64,
+    /// Blocked signals ([`SigMask`]: the hart running the task shares it).
+    pub blocked: SigMask,
     /// `sigaltstack` as `(ss_sp, ss_flags, ss_size)`.
     pub altstack: (u64, u32, u64),
     /// The mask `rt_sigsuspend` replaced, restored when the handler returns
@@ -312,7 +509,7 @@ impl Default for SignalState {
     fn default() -> Self {
         Self {
             sighand: std::sync::Arc::default(),
-            blocked: 0,
+            blocked: SigMask::default(),
             altstack: (0, SS_DISABLE, 0),
             saved_mask: None,
         }
@@ -385,7 +582,7 @@ impl SignalState {
 
     /// Whether `signo` is blocked.
     pub fn is_blocked(&self, signo: u8) -> bool {
-        signo >= 1 && usize::from(signo) <= NSIG && self.blocked & bit(signo) != 0
+        self.blocked.is_blocked(signo)
     }
 
     /// `rt_sigaction(sig, act, oact, sigsetsize)` (`kernel/signal.c`: the syscall, then
@@ -436,41 +633,6 @@ impl SignalState {
             u.put_user_u64(oact, old.handler)?;
             u.put_user_u64(oact + 8, old.flags)?;
             u.put_user_u64(oact + 16, old.mask)?;
-        }
-        Ok(0)
-    }
-
-    /// `rt_sigprocmask(how, set, oset, sigsetsize)`.
-    ///
-    /// # Errors
-    /// `EINVAL` for a bad `how` or `sigsetsize`; `EFAULT`.
-    pub fn sys_rt_sigprocmask(
-        &mut self,
-        u: &mut dyn UserAccess,
-        how: u64,
-        set: u64,
-        oset: u64,
-        setsize: u64,
-    ) -> KResult<u64> {
-        const SIG_BLOCK: u64 = 0;
-        const SIG_UNBLOCK: u64 = 1;
-        const SIG_SETMASK: u64 = 2;
-        if setsize != 8 {
-            return Err(Errno::EINVAL);
-        }
-        let old = self.blocked;
-        if set != 0 {
-            let s = u.get_user_u64(set)?;
-            let unblockable = (1u64 << (SIGKILL - 1)) | (1u64 << (SIGSTOP - 1));
-            self.blocked = match how {
-                SIG_BLOCK => old | s,
-                SIG_UNBLOCK => old & !s,
-                SIG_SETMASK => s,
-                _ => return Err(Errno::EINVAL),
-            } & !unblockable;
-        }
-        if oset != 0 {
-            u.put_user_u64(oset, old)?;
         }
         Ok(0)
     }
@@ -539,10 +701,10 @@ mod tests {
         let mut a = SignalState::default();
         // CLONE_SIGHAND: one set of handlers; the masks stay per task.
         let mut b = a.clone();
-        b.blocked = 1;
+        b.blocked.set(1);
         a.set_action(10, handler(0x1000));
         assert_eq!(b.action(10).handler, 0x1000);
-        assert_eq!(a.blocked, 0);
+        assert_eq!(a.blocked.get(), 0, "a clone's mask is a cell of its own");
         // fork (copy_sighand()): a copy, changed on its own.
         let mut c = a.clone();
         c.unshare_sighand();
@@ -637,14 +799,47 @@ mod tests {
             base: 0x1000,
             mem: vec![0; 64],
         };
-        let mut s = SignalState::default();
+        let s = SignalState::default();
         u.put_user_u64(0x1000, u64::MAX).unwrap();
-        s.sys_rt_sigprocmask(&mut u, 0, 0x1000, 0x1008, 8).unwrap();
+        s.blocked
+            .sys_rt_sigprocmask(&mut u, 0, 0x1000, 0x1008, 8)
+            .unwrap();
         assert_eq!(u.get_user_u64(0x1008).unwrap(), 0);
-        assert_eq!(s.blocked & (1 << 8), 0);
+        assert_eq!(s.blocked.get() & (1 << 8), 0, "SIGKILL stays unblocked");
+        // The hart running the task shares the cell: what it sets, the task has.
+        let shared = s.blocked.share();
+        shared.set(0b10);
+        assert_eq!(s.blocked.get(), 0b10);
         assert_eq!(
-            s.sys_rt_sigprocmask(&mut u, 7, 0x1000, 0, 8),
+            s.blocked.sys_rt_sigprocmask(&mut u, 7, 0x1000, 0, 8),
             Err(Errno::EINVAL)
         );
+    }
+
+    #[test]
+    fn a_queue_summarizes_its_signals_and_queues_a_standard_one_once() {
+        let info = |signo| SigInfo {
+            signo,
+            code: SI_KERNEL,
+            addr: 0,
+            status: 0,
+        };
+        let mut q = SigQueue::default();
+        let summary = q.summary();
+        q.push(info(10));
+        q.push(info(10));
+        q.push(info(40));
+        q.push(info(40));
+        assert_eq!(
+            q.iter().count(),
+            3,
+            "SIGUSR1 once, both real-time instances"
+        );
+        assert_eq!(summary.load(Ordering::SeqCst), (1 << 9) | (1 << 39));
+        assert_eq!(q.take_first(|s| s.signo == 40).map(|s| s.signo), Some(40));
+        assert_eq!(q.set(), (1 << 9) | (1 << 39), "one SIGRTMIN+6 still waits");
+        q.retain(|s| s.signo != 40);
+        assert_eq!(q.set(), 1 << 9);
+        assert_eq!(q.clone().set(), 0, "a new task's queue starts empty");
     }
 }

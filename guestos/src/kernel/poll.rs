@@ -288,9 +288,9 @@ impl Kernel<'_> {
                 read_timeout(u, tsp)?.map(|t| if t == 0 { 0 } else { now.saturating_add(t) });
             if let Some(mask) = read_sigmask(u, umask, sigsetsize)? {
                 if t.signals.saved_mask.is_none() {
-                    t.signals.saved_mask = Some(t.signals.blocked);
+                    t.signals.saved_mask = Some(t.signals.blocked.get());
                 }
-                t.signals.blocked = mask;
+                t.signals.blocked.set(mask);
             }
             Ok(deadline)
         })
@@ -381,7 +381,7 @@ impl Kernel<'_> {
         self.with_task_mm(tid, |t, u| {
             if r != Err(Errno::EINTR) {
                 if let Some(m) = t.signals.saved_mask.take() {
-                    t.signals.blocked = m;
+                    t.signals.blocked.set(m);
                 }
             }
             if let Some(d) = deadline.filter(|&d| d != 0) {

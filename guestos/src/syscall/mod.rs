@@ -408,23 +408,18 @@ pub fn handle(
             // kernel's (do_sigaction's flush_sigqueue_mask() over every thread).
             ret(p.signals.sys_rt_sigaction(u, a[0], a[1], a[2], a[3]))
         }
-        SYS_rt_sigprocmask => ret(p.signals.sys_rt_sigprocmask(u, a[0], a[1], a[2], a[3])),
+        SYS_rt_sigprocmask => ret(p
+            .signals
+            .blocked
+            .sys_rt_sigprocmask(u, a[0], a[1], a[2], a[3])),
         SYS_sigaltstack => ret(p.signals.sys_sigaltstack(u, a[0], a[1], hart.x[2])),
-        SYS_rt_sigpending => {
-            // do_sigpending() + copy_to_user(uset, &set, sigsetsize): a smaller set gets
-            // the low bytes; only a larger one is EINVAL.
-            if a[1] > 8 {
-                return ret(Err(Errno::EINVAL));
-            }
-            let shared = p.signal.lock().shared_pending.clone();
-            let set = shared
-                .iter()
-                .chain(&p.pending)
-                .filter(|s| p.signals.is_blocked(s.signo))
-                .fold(0u64, |m, s| m | (1u64 << (s.signo - 1)));
-            u.copy_to_user(a[0], &set.to_le_bytes()[..a[1] as usize])?;
-            ret(Ok(0))
-        }
+        SYS_rt_sigpending => ret(crate::signal::sys_rt_sigpending(
+            u,
+            a[0],
+            a[1],
+            p.signals.blocked.get(),
+            p.pending.set() | p.signal.shared_pending_set(),
+        )),
         SYS_rt_sigsuspend => {
             // Sleep with the given mask until a signal is delivered; the handler's frame
             // restores the old mask (current->saved_sigmask) and the call returns EINTR.
@@ -433,9 +428,9 @@ pub fn handle(
             }
             let mask = u.get_user_u64(a[0])? & !((1 << 8) | (1 << 18));
             if p.signals.saved_mask.is_none() {
-                p.signals.saved_mask = Some(p.signals.blocked);
+                p.signals.saved_mask = Some(p.signals.blocked.get());
             }
-            p.signals.blocked = mask;
+            p.signals.blocked.set(mask);
             let shared = p.signal.lock().shared_pending.clone();
             if shared
                 .iter()

@@ -15,6 +15,7 @@
 //! | `close`, `dup3` | always; a VFS file's or a pipe end's release runs here (a pipe end's wakes the other end's sleepers through the pipe's wait queues, from this hart); that of a kernel-served file or a host stream is deferred to the kernel lock, as Linux defers the final `fput()` to `task_work` on the way back to user mode |
 //! | `mmap` of a file | the descriptor is a VFS file (tmpfs, memfd); the anonymous one is the kernel's [`super::mm_call`], served without the kernel lock too |
 //! | the calls of [`super::vfs_call`]: the path calls (`unlinkat`, `mkdirat`, `renameat2`, `linkat`, `symlinkat`, `mknodat`, `fchmod*`, `fchown*`, `utimensat`, `faccessat*`, `readlinkat`, `chdir`), `fstat`, `newfstatat`, `statx`, `getcwd`, `umask`, `dup`, `fcntl`, `pipe2`, `memfd_create`, `sync`, `syncfs` | always |
+//! | `rt_sigprocmask`, `rt_sigpending` | always: the task's own blocked mask ([`crate::signal::SigMask`], shared with the task's entry) and the summaries of its queues; a mask that unblocks a queued signal sends the hart on to the kernel lock, which delivers it (`TIF_SIGPENDING`, [`Current::take_sigpending`]) |
 //! | the calls of [`super::group_call`]: `getpid`, `gettid`, `getppid`, `getuid`, `geteuid`, `getgid`, `getegid`, `uname`, `prlimit64` (the caller's process), `getrlimit`, `setrlimit`, `sysinfo`, `getrusage`, `membarrier`, `clock_gettime`, `clock_getres`, `gettimeofday`, `getrandom` | always |
 //!
 //! And [`futex_call`]: `futex` under the futex hash buckets' locks
@@ -46,6 +47,7 @@
 //! The results are those of the same calls under the kernel lock: the same functions
 //! of [`super::fs`] and [`super::misc`] run, on the same shared parts.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
@@ -56,6 +58,7 @@ use crate::fs::{
 use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
 use crate::mm::{MappedFile, MmStruct};
 use crate::process::{SignalStruct, Task};
+use crate::signal::SigMask;
 use crate::syscall::misc::TimeSource;
 use crate::syscall::{fs, nr::*};
 use crate::uaccess::UserAccess;
@@ -76,6 +79,15 @@ pub struct Current {
     tid: u32,
     tgid: u32,
     time: TimeSource,
+    /// The task's blocked mask (`current->blocked`: the task's own cell, shared).
+    blocked: SigMask,
+    /// The signals on the task's own queue (`current->pending.signal`), as the kernel
+    /// lock keeps them ([`crate::signal::SigQueue::summary`]).
+    queued: Arc<AtomicU64>,
+    /// `TIF_SIGPENDING` as `recalc_sigpending()` sets it: a call here unblocked a signal
+    /// that waits on a queue, and the kernel lock must deliver it on the way back to
+    /// user mode ([`Current::take_sigpending`]).
+    sigpending: bool,
 }
 
 impl Current {
@@ -88,7 +100,21 @@ impl Current {
             tid: task.tid,
             tgid: task.tgid,
             time: task.time,
+            blocked: task.signals.blocked.share(),
+            queued: task.pending.summary(),
+            sigpending: false,
         }
+    }
+
+    /// Whether a call served here unblocked a queued signal (`TIF_SIGPENDING`), which
+    /// the kernel lock then delivers; the flag is cleared.
+    pub fn take_sigpending(&mut self) -> bool {
+        std::mem::take(&mut self.sigpending)
+    }
+
+    /// The signals queued for the task, on its own queue or its process's.
+    fn queued_signals(&self) -> u64 {
+        self.queued.load(Ordering::SeqCst) | self.signal.shared_pending_set()
     }
 
     /// The task's tid.
@@ -194,6 +220,23 @@ pub fn file_call(
         }),
         // mmap() of a VFS file (tmpfs, memfd): the file's ->mmap and the VMA under the
         // write side; the anonymous one is the kernel's `mm_call`, served before this.
+        // sigprocmask() and recalc_sigpending(): the task's own mask, which only it
+        // changes. A signal the new mask unblocks that waits on a queue is the kernel
+        // lock's to deliver; one queued from now on comes with a kick of this hart (its
+        // sender reads the new mask, or finds the task running and kicks it anyway).
+        SYS_rt_sigprocmask => {
+            let old = cur.blocked.get();
+            let r = cur.blocked.sys_rt_sigprocmask(u, a[0], a[1], a[2], a[3]);
+            let unblocked = old & !cur.blocked.get();
+            if unblocked != 0 && cur.queued_signals() & unblocked != 0 {
+                cur.sigpending = true;
+            }
+            r
+        }
+        SYS_rt_sigpending => {
+            let queued = cur.queued_signals();
+            crate::signal::sys_rt_sigpending(u, a[0], a[1], cur.blocked.get(), queued)
+        }
         SYS_mmap => {
             let file = match fs::mmap_file(p, a[4]) {
                 Ok(f) if lock_free_file(&f) => f,
