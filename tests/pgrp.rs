@@ -127,3 +127,62 @@ fn pipes_filled_beyond_guest_ram_fail_with_enomem_and_free_their_frames() {
         assert_page_audit_clean(&o, &format!("{label}: after teardown"));
     }
 }
+
+/// `ITIMER_REAL` is an hrtimer on the harts' timer bases (`signal->real_timer`), expired
+/// by its hart without the kernel lock: `pgrp alarm` arms it at a 200 µs period while
+/// two threads fault 2 x 200 x 256 pages on 2 harts. The faults are handled without the
+/// kernel lock and the harts go straight back to user mode: the kernel lock is entered
+/// for a small fraction of the faults (each SIGALRM costs an entry, which its delivery
+/// needs). With the interval timer on the kernel lock, an armed alarm sent every fault
+/// back through the lock: more lock entries than faults. Deterministic mode goes
+/// through the lock with any timer armed (its seeded scheduling points): there the same
+/// seed must give the same run, SIGALRM for SIGALRM.
+#[test]
+fn an_armed_alarm_keeps_faults_off_the_kernel_lock() {
+    let want = "faults with ITIMER_REAL armed: every page held its word: yes\n\
+                SIGALRM kept coming: pause() woken 3 times: yes\n\
+                the old setting had the 200 us period: yes\n\
+                disarmed: yes\n";
+    let args = ["alarm".to_string(), "200".to_string()];
+    let opts = RunOptions {
+        harts: 2,
+        ..RunOptions::default()
+    };
+    let o = run_with(&opts, &image("pgrp"), &args);
+    let counts = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), want, "{counts}");
+    assert_eq!(o.code, 0);
+    let k = &o.report.kernel;
+    assert!(k.page_faults >= 2 * 200 * 256, "{} faults", k.page_faults);
+    assert!(
+        k.unlocked_faults * 10 >= k.page_faults * 9,
+        "{} of {} faults without the kernel lock",
+        k.unlocked_faults,
+        k.page_faults
+    );
+    assert!(
+        k.kernel_lock_acquisitions * 5 < k.page_faults,
+        "{} kernel lock entries for {} faults with the alarm armed ({counts})",
+        k.kernel_lock_acquisitions,
+        k.page_faults
+    );
+
+    let det = |seed| {
+        let opts = RunOptions {
+            harts: 2,
+            sched: "deterministic".into(),
+            seed,
+            ..RunOptions::default()
+        };
+        run_with(
+            &opts,
+            &image("pgrp"),
+            &["alarm".to_string(), "20".to_string()],
+        )
+    };
+    let (a, b) = (det(3), det(3));
+    assert_eq!(String::from_utf8_lossy(&a.stdout), want);
+    assert_eq!(a.code, 0);
+    assert_eq!(a.stderr, b.stderr, "the same seed, the same SIGALRMs");
+    assert_eq!(a.report.hart, b.report.hart, "the same seed, the same bits");
+}

@@ -11,7 +11,9 @@
  * `pgrp linux` (tests/pgrp.rs, not qemu: qemu-user cannot execve a riscv64 image without
  * binfmt_misc) adds what needs an execve or dirtybit's /proc: setpgid on a child that has
  * exec'd (EACCES), the name execve gives a task, /proc/<pid>/stat and comm. `pgrp
- * itimer`: ITIMER_VIRTUAL against ITIMER_PROF (relations only, see itimers()). */
+ * itimer`: ITIMER_VIRTUAL against ITIMER_PROF (relations only, see itimers()). `pgrp
+ * alarm [ROUNDS]`: two threads fault pages with ITIMER_REAL armed at a 200 us period
+ * (see alarm_faults()). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -559,6 +562,83 @@ static void itimers(void)
     setitimer(ITIMER_PROF, &off, NULL);
 }
 
+static volatile sig_atomic_t alrm_ticks;
+static void on_alrm(int sig)
+{
+    (void)sig;
+    alrm_ticks++;
+}
+
+#define ALARM_PAGES 256
+#define ALARM_PAGE 4096
+
+/* One faulting thread of alarm_faults(): ROUNDS times, writes a word into each of 256
+ * fresh anonymous pages (a fault per page), reads them back and zaps them
+ * (MADV_DONTNEED). Returns how many words were wrong. */
+static void *alarm_worker(void *arg)
+{
+    long rounds = (long)arg, bad = 0;
+    size_t len = (size_t)ALARM_PAGES * ALARM_PAGE;
+    char *r = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED)
+        return (void *)-1L;
+    for (long k = 0; k < rounds; k++) {
+        for (long i = 0; i < ALARM_PAGES; i++) {
+            volatile long *w = (volatile long *)(r + i * ALARM_PAGE);
+            if (*w != 0)
+                bad++;
+            *w = k * ALARM_PAGES + i + 1;
+        }
+        for (long i = 0; i < ALARM_PAGES; i++)
+            if (*(volatile long *)(r + i * ALARM_PAGE) != k * ALARM_PAGES + i + 1)
+                bad++;
+        if (madvise(r, len, MADV_DONTNEED) != 0)
+            bad++;
+    }
+    munmap(r, len);
+    return (void *)bad;
+}
+
+/* ITIMER_REAL keeps counting while the process faults (kernel/time/itimer.c: the
+ * hrtimer signal->real_timer, it_real_fn): two threads each fault ROUNDS x 256 pages
+ * with the timer armed at a 200 us period, SIGALRM counted by a handler; then the
+ * process pause()s until 3 more SIGALRMs came, and disarms. Prints relations; the
+ * counts go to stderr. tests/pgrp.rs checks in the run report that the faults stayed
+ * off dirtybit's kernel lock with the alarm armed. */
+static void alarm_faults(long rounds)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alrm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval tv = {{0, 200}, {0, 200}};
+    alrm_ticks = 0;
+    setitimer(ITIMER_REAL, &tv, NULL);
+    pthread_t t[2];
+    long bad = 0;
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, alarm_worker, (void *)rounds);
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        bad += (long)r;
+    }
+    int during = alrm_ticks;
+    while (alrm_ticks < during + 3)
+        pause();
+    struct itimerval left, off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, &left);
+    fprintf(stderr, "alarm: %ld rounds x 2 threads x %d pages, SIGALRM %d while faulting\n",
+            rounds, ALARM_PAGES, during);
+    check("faults with ITIMER_REAL armed: every page held its word", bad == 0);
+    check("SIGALRM kept coming: pause() woken 3 times", alrm_ticks >= during + 3);
+    check("the old setting had the 200 us period", left.it_interval.tv_sec == 0 &&
+                                                       left.it_interval.tv_usec == 200);
+    getitimer(ITIMER_REAL, &left);
+    check("disarmed", left.it_value.tv_sec == 0 && left.it_value.tv_usec == 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "sleeper") == 0) {
@@ -575,6 +655,10 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "itimer") == 0) {
         itimers();
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "alarm") == 0) {
+        alarm_faults(argc > 2 ? atol(argv[2]) : 200);
         return 0;
     }
     int linux_mode = argc > 1 && strcmp(argv[1], "linux") == 0;

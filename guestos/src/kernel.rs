@@ -37,11 +37,12 @@
 //! off its hash bucket first, [`crate::futex`]; for a timer, whichever of its expiry
 //! and its cancel takes it off its base first, [`hrtimer`]). Timers — sleepers'
 //! deadlines and interval timers ([`itimer`]: `setitimer`, `alarm`) — run on the guest's
-//! CLOCK_MONOTONIC; a sleeper's deadline is an hrtimer on the timer base of the hart
-//! that armed it ([`hrtimer`], one base per hart behind its own lock), an interval
-//! timer is the kernel lock's; with every task asleep the kernel idles until the first
-//! deadline. When nothing can ever run
-//! again the run ends instead of hanging.
+//! CLOCK_MONOTONIC, read by any hart without a lock ([`timekeeping`]); a sleeper's
+//! deadline and a process's `ITIMER_REAL` are hrtimers on the timer base of the hart
+//! that armed them ([`hrtimer`], one base per hart behind its own lock), the interval
+//! timers' books are the thread group's (`siglock`); with every task asleep the kernel
+//! idles until the first deadline. When nothing can ever run again the run ends
+//! instead of hanging.
 //!
 //! Locks: the kernel lock (`Machine::lock`) serialises every kernel path but four, which
 //! the hart that trapped handles without it in parallel mode (`run_user`): a user page
@@ -75,7 +76,8 @@
 //! handed to the kernel lock the same way, which blocks the task unless its timer
 //! expired meanwhile, or returns `EINTR` with `rem` written if a signal came), then
 //! straight back to user mode, falling back to the kernel lock for a fault that fails
-//! (signal, OOM), a hart that was kicked, a used-up slice or an armed timer, for a
+//! (signal, OOM), a hart that was kicked, a used-up slice or (deterministic mode) an
+//! armed timer, for a
 //! `close`/`dup3` that took a kernel-served file or a host stream out of the table (its
 //! release runs under the kernel lock: the deferred `fput()`; a pipe end's release,
 //! which wakes the other end through its wait queues, runs on the hart that closed it). A futex call that woke waiters does not go back through the kernel lock:
@@ -85,7 +87,8 @@
 //! idle, and goes back to user mode; the woken task's wait is completed under the
 //! kernel lock when it next runs. A hart handling a trap without the kernel lock also
 //! runs its own timer base's expired timers (`hrtimer_interrupt()`,
-//! [`Machine::hrtimer_interrupt`]) and enqueues their sleepers the same way; an
+//! [`Machine::hrtimer_interrupt`]) and enqueues their sleepers the same way (an expired
+//! `ITIMER_REAL` is re-armed there and its SIGALRM queued on the wake list, below); an
 //! expired sleeper's call — `nanosleep` 0, a futex wait `ETIMEDOUT`, a `ppoll`
 //! re-issued — is completed under the kernel lock when it next runs
 //! ([`Kernel::pick_next_task`]), because its saved registers, its state, its futex
@@ -118,8 +121,8 @@
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
 //! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches), and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock) | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
 //! | the thread groups' CPU time (what `update_curr()` charged, for the interval timers and `times`); a task's place in the scheduler — the queue it is on, a sleeper's entity — is not here but under its hashed `p->pi_lock` ([`sched::Rqs`]) | `fair` | `siglock` |
-//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu` | `rq->wake_list` is an `llist` |
-//! | timers: the books of which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack), the interval timers (their expiry signals a thread group chosen through the task table: [`itimer`]), the virtual clock; the timers themselves are not here: each hart's pending ones are on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points) | `timers`, `itimers`, `vclock_cycles` | the sleeper's stack; `siglock` for itimers; `hrtimer_cpu_base->lock` for the bases |
+//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
+//! | timers: the books of which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack). Not here: the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer` and the expiry's re-arm take it; sending SIGALRM is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]). `getitimer`/`setitimer` and the CPU-time timers' expiry still run under this lock for the CPU time they read (`fair`) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
 //! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
@@ -178,7 +181,10 @@ mod itimer;
 mod pgrp;
 mod poll;
 mod sched;
+mod timekeeping;
 mod ttwu;
+
+pub(crate) use itimer::ITimers;
 
 /// Host-side failures that stop a run before the guest runs.
 #[derive(Debug, thiserror::Error)]
@@ -289,8 +295,6 @@ struct Kernel<'m> {
     finished: Option<ExitStatus>,
     /// Instructions retired by all harts.
     insns_done: u64,
-    /// The largest modelled cycle count any hart has reached: the virtual clock's source.
-    vclock_cycles: u64,
     next_pid: u32,
 
     /// The wake function of every wait-queue sleep ([`SchedWaker`]): a file's wait
@@ -299,6 +303,10 @@ struct Kernel<'m> {
     /// The wake list's receiving end ([`ttwu`]): what harts without the kernel lock
     /// queued for it ([`Machine::ttwu`]), drained by [`Kernel::ttwu_pending`].
     ttwu: ttwu::TtwuPending<ttwu::Wakeup>,
+    /// Signals drained from the wake list (`kill_pid_info()` of an `ITIMER_REAL`'s
+    /// SIGALRM, [`ttwu::Wakeup::KillPidInfo`]): `(tgid, info)`, sent at this lock's next
+    /// scheduling point, where a hart is at hand ([`Kernel::fire_timers`]).
+    deferred_kills: Vec<(u32, SigInfo)>,
     /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), armed with its
     /// sleep ([`WaitTask`]), by tid.
     io_waits: BTreeMap<u32, PollTable>,
@@ -313,8 +321,6 @@ struct Kernel<'m> {
     /// ([`hrtimer`]: each behind its own lock, reached without the kernel lock too,
     /// [`Machine::hrtimers`]).
     timers: hrtimer::Timers,
-    /// Interval timers (`setitimer`) by process (tgid): see [`itimer`].
-    itimers: BTreeMap<u32, itimer::ITimers>,
     /// Sleeping calls that are re-issued with state of their own, by task: a
     /// `ppoll`/`pselect6` deadline, the file a `read`/`write` holds (see `kernel/poll.rs`).
     blocked_calls: BTreeMap<u32, poll::BlockedCall>,
@@ -411,10 +417,10 @@ struct Machine<'m> {
     hrtimers: Arc<hrtimer::HrtimerBases>,
     /// A timer that only the kernel lock's scheduler fires is armed, as of the last time
     /// a hart dropped the kernel lock on its way to user mode or to idle: a fault
-    /// handled without the lock then goes back through it. In deterministic mode that
-    /// is any timer (the seeded scheduling points stay where they were); in parallel
-    /// mode an `ITIMER_REAL` (its `SIGALRM` needs the task table) — a sleeper's timer
-    /// expires on its hart without the lock, and the tick kicks a base's hart when due.
+    /// handled without the lock then goes back through it. Only in deterministic mode,
+    /// where that is any timer (the seeded scheduling points stay where they were); in
+    /// parallel mode every timer — a sleeper's, an `ITIMER_REAL` — expires on its
+    /// base's hart without the lock, and the tick kicks that hart when it is due.
     timers_armed: AtomicBool,
     /// Parallel mode: what the host-side scheduler tick watches ([`sched::Tick`]).
     tick: Option<sched::Tick>,
@@ -511,36 +517,62 @@ impl<'m> Machine<'m> {
 
     /// `hrtimer_interrupt()` on hart `id`, without the kernel lock, at CLOCK_MONOTONIC
     /// `now_ns`: its own base's expired timers are taken off it
-    /// ([`hrtimer::HrtimerBases::run_queues`]) and each one's sleeper woken
-    /// (`hrtimer_wakeup()`: [`Machine::ttwu_sleep`] of the sleep it parked as; one not
-    /// asleep yet is refused its sleep when it parks). The woken's call — a `nanosleep`
-    /// returning 0, a futex wait `ETIMEDOUT`, a `ppoll` re-issued — is completed under
-    /// the kernel lock when it next runs ([`Kernel::pick_next_task`]): its saved
-    /// registers, its state and its futex waiter are in the task table.
+    /// ([`hrtimer::HrtimerBases::run_queues`]) and each one's function run. A
+    /// sleeper's task is woken (`hrtimer_wakeup()`: [`Machine::ttwu_sleep`] of the sleep
+    /// it parked as; one not asleep yet is refused its sleep when it parks); the woken's
+    /// call — a `nanosleep` returning 0, a futex wait `ETIMEDOUT`, a `ppoll` re-issued —
+    /// is completed under the kernel lock when it next runs ([`Kernel::pick_next_task`]):
+    /// its saved registers, its state and its futex waiter are in the task table. A
+    /// thread group's `ITIMER_REAL` is re-armed for its next period on this base
+    /// ([`itimer::it_real_fn`], under the group's `siglock`; the tick is told the base's
+    /// new earliest expiry) and its SIGALRM queued on the wake list for the kernel lock,
+    /// which sends it with the task table ([`Machine::ttwu_queue_wakelist`]).
     fn hrtimer_interrupt(&self, smp: &Smp, id: usize, now_ns: u64, tally: &mut HartTally) {
         let fired = self.hrtimers.run_queues(id, now_ns);
         if fired.is_empty() {
             return;
         }
+        let mut kills = Vec::new();
         for t in fired {
-            if let Some(seq) = t.claim_wake() {
-                self.ttwu_sleep(smp, id, t.tid(), seq, tally);
+            match t.function() {
+                hrtimer::HrtimerFunction::Wakeup => {
+                    if let Some(seq) = t.claim_wake() {
+                        self.ttwu_sleep(smp, id, t.tid(), seq, tally);
+                    }
+                }
+                hrtimer::HrtimerFunction::ItReal(_) => {
+                    kills.extend(itimer::it_real_fn(&self.hrtimers, &t, now_ns));
+                }
             }
         }
         if let Some(tick) = &self.tick {
             tick.set_waiting(self.rqs.nr_waiting());
+            if !kills.is_empty() {
+                // hrtimer_reprogram() for the periods re-armed here.
+                let next = self.hrtimers.expires_next(id);
+                let in_ns = next
+                    .filter(|&d| d < sched::KTIME_MAX)
+                    .map(|d| d.saturating_sub(now_ns));
+                tick.arm_timer(id, in_ns);
+            }
         }
+        let kills = kills.into_iter().map(|tgid| ttwu::Wakeup::KillPidInfo {
+            tgid,
+            info: itimer::sigalrm(),
+        });
+        self.ttwu_queue_wakelist(id, kills);
     }
 
-    /// `ttwu_queue_wakelist()` for hart `id`, which served a call without the kernel
-    /// lock that took descriptions whose final `fput()` is the kernel's (`fputs`: a
-    /// kernel-served file's, a host stream's): queues them on the wake list,
-    /// then tries the kernel lock; if it gets it, drains the list (releases them, the
-    /// woken become runnable, an idle hart is woken for them, a running task they
-    /// deserve to preempt is kicked) and releases it; if another hart holds it, that
-    /// hart drains the list before it lets the lock go. Never waits for the lock.
-    fn ttwu_queue_wakelist(&self, id: usize, fputs: Vec<Arc<OpenFile>>) {
-        let items = fputs.into_iter().map(ttwu::Wakeup::Fput);
+    /// `ttwu_queue_wakelist()` for hart `id`, which without the kernel lock served a
+    /// call that took descriptions whose final `fput()` is the kernel's (a kernel-served
+    /// file's, a host stream's) or expired an `ITIMER_REAL` whose SIGALRM the kernel
+    /// sends (`items`): queues them on the wake list, then tries the kernel lock; if it
+    /// gets it, drains the list (releases the descriptions, the woken become runnable,
+    /// an idle hart is woken for them, a running task they deserve to preempt is
+    /// kicked; a signal waits for this hart's next scheduling point, which the drain
+    /// brings it to) and releases it; if another hart holds it, that hart drains the
+    /// list before it lets the lock go. Never waits for the lock.
+    fn ttwu_queue_wakelist(&self, id: usize, items: impl IntoIterator<Item = ttwu::Wakeup>) {
         if self.ttwu.queue(id, items) == 0 {
             return;
         }
@@ -555,21 +587,14 @@ impl<'m> Machine<'m> {
         }
     }
 
-    /// The tick found a timer due ([`sched::Tick::run`]): hart `hart`'s base's earliest
-    /// (`Some`), or the kernel's own (`None`: an `ITIMER_REAL`). Idle harts wake (each
-    /// one's wait ends at the deadline anyway) and that hart — for the kernel's timer,
-    /// every hart — comes back to the kernel, whose scheduler fires the timers and lets
-    /// the woken preempt.
-    fn timer_due(&self, smp: &Smp, hart: Option<usize>) {
+    /// The tick found hart `hart`'s base's earliest timer due ([`sched::Tick::run`]):
+    /// idle harts wake (each one's wait ends at the deadline anyway) and that hart comes
+    /// back from user mode (a kick): its trap runs its base's expiry
+    /// ([`Machine::hrtimer_interrupt`]), and the kernel's scheduler fires the timers and
+    /// lets the woken preempt.
+    fn timer_due(&self, smp: &Smp, hart: usize) {
         self.work.notify_all();
-        match hart {
-            Some(h) => smp.kick(h),
-            None => {
-                for h in 0..smp.harts() {
-                    smp.kick(h);
-                }
-            }
-        }
+        smp.kick(hart);
     }
 }
 
@@ -674,8 +699,6 @@ struct UnlockedFaults<'m> {
 struct HartTally {
     /// Instructions retired in user mode.
     insns: u64,
-    /// The hart's modelled cycle count at its last return from user mode.
-    cycles: u64,
     /// User page faults handled without the kernel lock.
     page_faults: u64,
     /// System calls handled without the kernel lock ([`unlocked_syscall`]).
@@ -728,7 +751,7 @@ enum UnlockedSleep {
     Futex(futex::FutexSleep),
     /// A `nanosleep`/`clock_nanosleep` whose timer is armed on the hart's base
     /// (`do_nanosleep()` up to its `schedule()`).
-    Nanosleep(Arc<hrtimer::HrtimerSleeper>),
+    Nanosleep(Arc<hrtimer::Hrtimer>),
     /// A pipe `read`/`write` queued on its pipe's wait queue, which the kernel lock
     /// puts to sleep unless the pipe changed or a waker came meanwhile
     /// ([`Kernel::io_sleep_block`]).
@@ -770,22 +793,22 @@ fn run_user(
         let after = hart.stats();
         let ran = after.instret - before;
         tally.insns += ran;
-        tally.cycles = tally.cycles.max(after.cycles);
+        // The virtual clock follows the furthest hart, without a lock.
+        machine.hrtimers.clock().advance(after.cycles);
         let Some(u) = unlocked.as_deref_mut() else {
             return KernelEntry::Exit(exit);
         };
         u.slice_left = u.slice_left.saturating_sub(ran);
-        // hrtimer_interrupt(): this hart's own expired timers wake their sleepers,
-        // without the kernel lock (parallel mode: deterministic mode's are fired by the
-        // kernel lock's scheduler, at its seeded points).
-        // The clock is read only when the base has a timer: a fault of a hart with
-        // none (the common case) reads one word of its own base.
-        if let (Some(cur), None, Some(_)) = (
-            &u.current,
+        // hrtimer_interrupt(): this hart's own expired timers wake their sleepers and
+        // re-arm and signal interval timers, without the kernel lock (parallel mode:
+        // deterministic mode's are fired by the kernel lock's scheduler, at its seeded
+        // points). The clock is read (lock-free) only when the base has a timer: a fault
+        // of a hart with none (the common case) reads one word of its own base.
+        if let (None, Some(_)) = (
             &machine.baton,
             machine.hrtimers.expires_next(hart.hart_id()),
         ) {
-            let (_, now) = cur.now(crate::syscall::cycles_to_ns(hart.stats().cycles));
+            let (_, now) = machine.hrtimers.clock().now(hart.stats().cycles);
             machine.hrtimer_interrupt(smp, hart.hart_id(), now, tally);
         }
         // Back to user mode without the kernel lock if nothing asks for it: as the
@@ -833,7 +856,8 @@ fn run_user(
                     || smp.notified(hart.hart_id());
                 if !tally.deferred_fput.is_empty() && !to_kernel {
                     let fputs = std::mem::take(&mut tally.deferred_fput);
-                    machine.ttwu_queue_wakelist(hart.hart_id(), fputs);
+                    let items = fputs.into_iter().map(ttwu::Wakeup::Fput);
+                    machine.ttwu_queue_wakelist(hart.hart_id(), items);
                 }
                 if sigpending || !may_resume(u, hart) {
                     return KernelEntry::Fault {
@@ -1049,6 +1073,8 @@ pub fn run(
     exec(&mut init, image, exe_path, argv, envp)?;
 
     let deterministic = config.sched == SchedMode::Deterministic;
+    // The guest's clocks: init's time source, which every task copies.
+    let clock = timekeeping::Timekeeper::new(init.time);
     let idle = Arc::new(IdleHarts::new(nharts));
     let (ttwu_queue, ttwu_pending) = ttwu::wake_list();
     let rqs = Arc::new(sched::Rqs::new(nharts));
@@ -1070,7 +1096,6 @@ pub fn run(
         idle: Arc::clone(&idle),
         finished: None,
         insns_done: 0,
-        vclock_cycles: 0,
         next_pid: INIT_PID + 1,
         waker: Arc::new(SchedWaker {
             rqs: Arc::clone(&rqs),
@@ -1080,11 +1105,11 @@ pub fn run(
             parallel: !deterministic,
         }),
         ttwu: ttwu_pending,
+        deferred_kills: Vec::new(),
         io_waits: BTreeMap::new(),
         futex: Arc::new(FutexHash::new(nharts)),
         futex_q: BTreeMap::new(),
-        timers: hrtimer::Timers::new(Arc::new(hrtimer::HrtimerBases::new(nharts))),
-        itimers: BTreeMap::new(),
+        timers: hrtimer::Timers::new(Arc::new(hrtimer::HrtimerBases::new(nharts, clock))),
         blocked_calls: BTreeMap::new(),
         resume: BTreeMap::new(),
         // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
@@ -1390,6 +1415,12 @@ fn idle<'a, 'm>(
     // wait is at most one scheduler tick without a deadline of its own: see `ttwu`'s
     // module docs, *Idle harts*.
     k.ttwu_pending(machine, false);
+    if !k.deferred_kills.is_empty() {
+        // A signal to send (an `ITIMER_REAL`'s, drained just now): the scheduler sends
+        // it, which may make a task runnable.
+        k.idle.set(id, false);
+        return k;
+    }
     let _ = k.wait_for(&machine.work, wait);
     k.set_this(id);
     k.idle.set(id, false);
@@ -1740,14 +1771,10 @@ impl Kernel<'_> {
     }
 
     /// The earliest deadline of any timer — a sleeper's, an `ITIMER_REAL` — on
-    /// CLOCK_MONOTONIC, in ns. Deadlines at or past [`sched::KTIME_MAX`] never fire and
-    /// are not counted.
+    /// CLOCK_MONOTONIC, in ns: every one is on a hart's base. Deadlines at or past
+    /// [`sched::KTIME_MAX`] never fire and are not counted.
     fn next_deadline(&self) -> Option<u64> {
-        let sleepers = self.timers.bases().earliest();
-        let next = match (sleepers, self.next_itimer_real()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = self.timers.bases().earliest();
         next.filter(|&d| d < sched::KTIME_MAX)
     }
 
@@ -1769,55 +1796,59 @@ impl Kernel<'_> {
             cputimer,
             self.rqs.nr_waiting(),
         );
-        // The clock event devices: each base's earliest (`hrtimer_reprogram()`), and
-        // the kernel's own `ITIMER_REAL`.
+        // The clock event devices: each base's earliest (`hrtimer_reprogram()`).
         let (_, mono) = self.clock_now(hart);
         let in_ns = |d: u64| (d < sched::KTIME_MAX).then(|| d.saturating_sub(mono));
         let bases = self.timers.bases();
         for h in 0..bases.harts() {
-            tick.arm_timer(Some(h), bases.expires_next(h).and_then(in_ns));
+            tick.arm_timer(h, bases.expires_next(h).and_then(in_ns));
         }
-        tick.arm_timer(None, self.next_itimer_real().and_then(in_ns));
     }
 
-    /// What [`Machine::timers_armed`] says as this hart leaves the kernel lock.
+    /// What [`Machine::timers_armed`] says as this hart leaves the kernel lock: in
+    /// deterministic mode, whether any timer is armed; in parallel mode never (every
+    /// timer expires on its base's hart, or the tick kicks that hart).
     fn timers_armed(&self) -> bool {
-        if self.sched_rng.is_some() {
-            self.next_deadline().is_some()
-        } else {
-            self.next_itimer_real().is_some()
-        }
+        self.sched_rng.is_some() && self.next_deadline().is_some()
     }
 
     /// The guest's clocks now: `(CLOCK_REALTIME, CLOCK_MONOTONIC)` in ns, as
-    /// `clock_gettime` gives them to the guest. A virtual clock follows the furthest any
-    /// hart has got in modelled cycles, so it never runs backwards across harts.
+    /// `clock_gettime` gives them to the guest, read without a lock
+    /// ([`timekeeping::Timekeeper::now`]: a virtual clock follows the furthest any hart
+    /// has got in modelled cycles, so it never runs backwards across harts).
     fn clock_now(&self, hart: &Hart<'_>) -> (u64, u64) {
-        let time = self.tasks.get(&INIT_PID).map_or(
-            crate::syscall::misc::TimeSource::Host {
-                start: std::time::Instant::now(),
-            },
-            |t| t.time,
-        );
-        let cycles = self.vclock_cycles.max(hart.stats().cycles);
-        time.now(syscall::cycles_to_ns(cycles))
+        self.timers.bases().clock().now(hart.stats().cycles)
     }
 
-    /// Fires the interval timers that are due and runs every hart's timer base
-    /// ([`hrtimer::HrtimerBases::run_all_queues`]: under the kernel lock its holder is
-    /// the backstop of bases whose hart idles or runs user code without a kernel entry,
-    /// where Linux would have migrated their timers): the calls of sleepers whose
+    /// Sends the signals drained from the wake list ([`Kernel::deferred_kills`]), then
+    /// runs every hart's timer base ([`hrtimer::HrtimerBases::run_all_queues`]: under
+    /// the kernel lock its holder is the backstop of bases whose hart idles or runs user
+    /// code without a kernel entry, where Linux would have migrated their timers): each
+    /// expired `ITIMER_REAL` is re-armed and its SIGALRM sent
+    /// ([`itimer::it_real_fn`]), in order of tgid, then the calls of sleepers whose
     /// deadline has passed complete ([`Kernel::hrtimer_expired`]), in order of tid (as
-    /// the single table of deadlines did: the same seed, the same bits).
+    /// the single tables of interval timers and deadlines did: the same seed, the same
+    /// bits).
     fn fire_timers(&mut self, hart: &mut Hart<'_>) {
+        for (tgid, info) in std::mem::take(&mut self.deferred_kills) {
+            self.send_signal(hart, tgid, None, info);
+        }
         if self.next_deadline().is_none() {
             return;
         }
         let (_, now) = self.clock_now(hart);
-        self.fire_itimers_real(hart, now);
         let mut fired = self.timers.bases().run_all_queues(now);
-        fired.sort_by_key(|t| t.tid());
+        fired.sort_by_key(|t| {
+            let sleeper = matches!(t.function(), hrtimer::HrtimerFunction::Wakeup);
+            (sleeper, t.tid())
+        });
         for t in fired {
+            if let hrtimer::HrtimerFunction::ItReal(_) = t.function() {
+                if let Some(tgid) = itimer::it_real_fn(self.timers.bases(), &t, now) {
+                    self.send_signal(hart, tgid, None, itimer::sigalrm());
+                }
+                continue;
+            }
             // Under the kernel lock the call completes here, parked or not.
             t.claim_wake();
             // A timer the books no longer hold was cancelled meanwhile or is still
@@ -1852,20 +1883,17 @@ impl Kernel<'_> {
         };
         let (_, now) = self.clock_now(hart);
         let wait = deadline.saturating_sub(now);
-        let host = self
-            .tasks
-            .get(&INIT_PID)
-            .is_none_or(|t| matches!(t.time, crate::syscall::misc::TimeSource::Host { .. }));
-        if host {
+        let clock = self.timers.bases().clock();
+        if clock.is_host() {
             std::thread::sleep(std::time::Duration::from_nanos(wait));
         } else {
             // The hart idles from the furthest point any hart has reached.
             let cycles = hart.stats().cycles;
-            let behind = self.vclock_cycles.saturating_sub(cycles);
+            let behind = clock.cycles().saturating_sub(cycles);
             // A deadline is below KTIME_MAX: the cycle count stays far from overflow.
             let idle = behind.saturating_add(wait.max(1));
             hart.charge_cycles(idle.min(u64::MAX - cycles));
-            self.vclock_cycles = self.vclock_cycles.max(hart.stats().cycles);
+            clock.advance(hart.stats().cycles);
         }
         self.fire_timers(hart);
         true
@@ -1889,6 +1917,7 @@ impl Kernel<'_> {
             return;
         }
         let resched = self.rqs.cpu_rq(self.this).lock().need_resched();
+        let kills = self.deferred_kills.len();
         for e in entries {
             self.stats.wakelist_queued += 1;
             if e.hart != self.this {
@@ -1896,10 +1925,14 @@ impl Kernel<'_> {
             }
             match e.what {
                 ttwu::Wakeup::Fput(f) => drop(f),
+                ttwu::Wakeup::KillPidInfo { tgid, info } => self.deferred_kills.push((tgid, info)),
             }
         }
         let resched_now = self.rqs.cpu_rq(self.this).lock().need_resched();
-        if kick_self && !resched && resched_now {
+        // A signal is sent at the next scheduling point ([`Kernel::fire_timers`]): a
+        // holder going back to user mode comes back for it at once.
+        let kill = self.deferred_kills.len() > kills;
+        if kick_self && (kill || (!resched && resched_now)) {
             self.smp.kick(self.this);
         }
         self.wake_idle_harts(machine);
@@ -2128,7 +2161,6 @@ impl Kernel<'_> {
         if let Some(s) = self.slice_left.get_mut(self.this) {
             *s = s.saturating_sub(t.insns);
         }
-        self.vclock_cycles = self.vclock_cycles.max(t.cycles);
         self.stats.page_faults += t.page_faults;
         self.stats.unlocked_faults += t.page_faults;
         self.stats.syscalls += t.syscalls;
@@ -2426,7 +2458,7 @@ impl Kernel<'_> {
         self.fair.forget_group(tgid);
         for tid in self.group_tids(tgid) {
             // A zombie is on no queue; its entity goes (nothing is left of it).
-            self.deactivate_task(tid, self.vclock_cycles, false);
+            self.deactivate_task(tid, self.timers.bases().clock().cycles(), false);
             if let Some(t) = self.tasks.remove(&tid) {
                 if tid == tgid {
                     t.vfs.proc_unregister(tgid);
@@ -2905,6 +2937,7 @@ impl Kernel<'_> {
             g.group_exit = Some(status);
             g.threads.clear();
             g.shared_pending.clear();
+            g.itimers.exit_itimers(self.timers.bases());
         }
         self.notify_parent(tgid, status);
     }
@@ -3259,7 +3292,7 @@ impl Kernel<'_> {
         &mut self,
         hart: &Hart<'_>,
         tid: u32,
-        timer: Arc<hrtimer::HrtimerSleeper>,
+        timer: Arc<hrtimer::Hrtimer>,
     ) -> Option<u64> {
         if timer.fired() {
             return Some(0);

@@ -93,6 +93,8 @@ pub struct SignalInner {
     pub rlimits: Rlimits,
     /// AT_RANDOM and `getrandom` of this process.
     pub rng: Prng,
+    /// The interval timers (`real_timer`, `it_real_incr`, `it[]`): `setitimer`'s.
+    pub(crate) itimers: crate::kernel::ITimers,
 }
 
 impl Default for SignalInner {
@@ -110,6 +112,7 @@ impl Default for SignalInner {
             threads: Vec::new(),
             rlimits: Rlimits::default(),
             rng: Prng::new(0),
+            itimers: Default::default(),
         }
     }
 }

@@ -115,7 +115,9 @@
 //!                           under the kernel lock (nanosleep, a futex or ppoll
 //!                           timeout, a signal's or exit's cancel, the scheduler's
 //!                           expiry) or with no lock held (nanosleep's arming and a
-//!                           hart's expiry of its own base, kernel.rs run_user).
+//!                           hart's expiry of its own base, kernel.rs run_user), or
+//!                           under SignalStruct::inner (below: ITIMER_REAL's arming,
+//!                           cancel and re-arm).
 //!   FutexHashBucket::chain  futex.rs: a futex hash bucket's lock (hb->lock): a wait's
 //!                           queueing with the read of its word, a wake, a requeue, an
 //!                           unqueue. Taken under the kernel lock or with no lock held
@@ -194,9 +196,15 @@
 //!                                 held by each method for its own length; leaf.
 //!           FsStruct::inner       fs/fdtable.rs: cwd and umask (fs->lock); leaf.
 //!           SignalStruct::inner   process.rs: the thread group (signal->siglock: shared
-//!                                 pending, group exit, threads, rlimits, AT_RANDOM); leaf
-//!                                 (prlimit64 and getrandom copy to and from user memory
-//!                                 outside it).
+//!                                 pending, group exit, threads, rlimits, AT_RANDOM, the
+//!                                 interval timers); prlimit64 and getrandom copy to and
+//!                                 from user memory outside it. Also taken with no lock
+//!                                 held (an ITIMER_REAL's expiry on a hart without the
+//!                                 kernel lock, kernel/itimer.rs it_real_fn).
+//!             HrtimerCpuBase::active  (above) setitimer's cancel and arming of
+//!                                 ITIMER_REAL, its expiry's re-arm, as do_setitimer()
+//!                                 holds siglock across hrtimer_try_to_cancel() and
+//!                                 hrtimer_start(); a leaf.
 //!           SigHand::action       signal.rs: the handlers (sighand->siglock); leaf.
 //!           GupTest::longterm     mm/gup_test.rs: PIN_LONGTERM_BENCHMARK's pins.
 //!           AddressSpace::inner   fs/pagecache.rs: one file's page cache (the i_pages lock

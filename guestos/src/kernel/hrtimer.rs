@@ -1,11 +1,16 @@
-//! High-resolution timers of sleeping tasks (`kernel/time/hrtimer.c`): one timer base
-//! per hart (`struct hrtimer_cpu_base`), each its pending timers ordered by expiry
-//! behind its own lock (lock class [`crate::lockstat::HRTIMER_BASE`]), all in one
-//! [`HrtimerBases`] that any hart reaches without the kernel lock.
+//! High-resolution timers (`kernel/time/hrtimer.c`): one timer base per hart (`struct
+//! hrtimer_cpu_base`), each its pending timers ordered by expiry behind its own lock
+//! (lock class [`crate::lockstat::HRTIMER_BASE`]), all in one [`HrtimerBases`] that any
+//! hart reaches without the kernel lock, with the clock they run on
+//! ([`HrtimerBases::clock`], read without a lock: [`super::timekeeping`]).
 //!
-//! A timer here is an `hrtimer_sleeper`: the deadline (CLOCK_MONOTONIC ns, absolute,
-//! `HRTIMER_MODE_ABS`) of one sleeping task — a `nanosleep`/`clock_nanosleep`, a futex
-//! wait's timeout, a `ppoll`/`pselect6` timeout. It is armed on the base of the hart
+//! A timer here ([`Hrtimer`]) has a deadline (CLOCK_MONOTONIC ns, absolute,
+//! `HRTIMER_MODE_ABS`) and one of two functions ([`HrtimerFunction`], the timer's
+//! `->function`): it is an `hrtimer_sleeper` — the deadline of one sleeping task, a
+//! `nanosleep`/`clock_nanosleep`, a futex wait's timeout, a `ppoll`/`pselect6` timeout —
+//! whose expiry wakes the task (`hrtimer_wakeup()`), or a thread group's `ITIMER_REAL`
+//! (`signal->real_timer`), whose expiry re-arms its period and sends the group SIGALRM
+//! (`it_real_fn()`, [`super::itimer`]). It is armed on the base of the hart
 //! that arms it ([`HrtimerBases::start`], `hrtimer_start_range_ns()` with the
 //! `this_cpu_ptr(&hrtimer_bases)`), and cancelled from any hart
 //! ([`HrtimerBases::try_to_cancel`], `hrtimer_try_to_cancel()`): the base it is on is
@@ -13,40 +18,63 @@
 //! lock: `lock_hrtimer_base()`). A hart runs its own base's expired timers
 //! ([`HrtimerBases::run_queues`], `hrtimer_interrupt()` → `__hrtimer_run_queues()`),
 //! with or without the kernel lock; each expired timer is taken off its base and marked
-//! fired under the base's lock, and the caller then wakes its task (`hrtimer_wakeup()`
-//! → `wake_up_process()`), after the lock is released.
+//! fired under the base's lock, and the caller then runs its function — wakes its task
+//! (`hrtimer_wakeup()` → `wake_up_process()`), or re-arms the interval timer and queues
+//! its signal — after the lock is released.
 //!
 //! # No lost wake-ups
-//! A timer may fire between its arming and its task's sleep (the hart that armed it
-//! has not yet taken the task off its run queue), exactly as a futex waker may take a
-//! waiter before it sleeps. The same handshake settles it ([`crate::futex::FutexQ`]'s
-//! `park`/`claim_wake`, Linux's `set_current_state()` against `try_to_wake_up()`'s read
-//! of `p->__state`): the sleeping task parks on the timer with its run queue's sleep
-//! number ([`HrtimerSleeper::park`]), the expiry claims the wake-up
-//! ([`HrtimerSleeper::claim_wake`]); whichever comes second learns what the first did —
+//! A sleeper's timer may fire between its arming and its task's sleep (the hart that
+//! armed it has not yet taken the task off its run queue), exactly as a futex waker may
+//! take a waiter before it sleeps. The same handshake settles it
+//! ([`crate::futex::FutexQ`]'s `park`/`claim_wake`, Linux's `set_current_state()`
+//! against `try_to_wake_up()`'s read of `p->__state`): the sleeping task parks on the
+//! timer with its run queue's sleep number ([`Hrtimer::park`]), the expiry claims the
+//! wake-up ([`Hrtimer::claim_wake`]); whichever comes second learns what the first did —
 //! a claim after the park wakes that sleep (`try_to_wake_up()` of that sleep number
 //! only), a park after the claim is refused and the call returns at once.
 //!
-//! Lock order: a base's lock is a leaf, taken under the kernel lock or with no lock
-//! held, never two at once (see [`crate::sync`]'s *Lock order*).
+//! Lock order: a base's lock is a leaf, taken under the kernel lock, under a thread
+//! group's `siglock` (`setitimer` arming or cancelling `ITIMER_REAL`, its expiry
+//! re-arming it) or with no lock held, never two at once (see [`crate::sync`]'s *Lock
+//! order*).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
+use super::timekeeping::Timekeeper;
+use crate::process::SignalStruct;
 use crate::sync::{Mutex, MutexGuard};
 
-/// [`HrtimerSleeper::base`]: taken off its base by its expiry (fired).
+/// [`Hrtimer::base`]: taken off its base by its expiry (fired).
 const FIRED: usize = usize::MAX;
-/// [`HrtimerSleeper::base`]: taken off its base by a cancel.
+/// [`Hrtimer::base`]: taken off its base by a cancel.
 const CANCELLED: usize = usize::MAX - 1;
 
-/// One armed timer of a sleeping task (`struct hrtimer_sleeper`): shared by the base it
-/// is queued on and the kernel's books of the task's sleep.
+/// What a timer does when it expires (`timer->function`).
 #[derive(Debug)]
-pub(super) struct HrtimerSleeper {
-    /// The sleeping task (`sleeper->task`).
+pub(super) enum HrtimerFunction {
+    /// `hrtimer_wakeup()`: the timer is an `hrtimer_sleeper`, its task sleeps on it.
+    Wakeup,
+    /// `it_real_fn()`: the timer is the `ITIMER_REAL` of a thread group (`signal->real_timer`,
+    /// kept in the group's [`SignalStruct`], which this names without keeping it alive):
+    /// [`super::itimer::it_real_fn`].
+    ItReal(Weak<SignalStruct>),
+}
+
+/// One armed timer (`struct hrtimer`, with its `function`): a sleeping task's (`struct
+/// hrtimer_sleeper`), shared by the base it is queued on and the kernel's books of the
+/// task's sleep, or a thread group's `ITIMER_REAL`, shared by its base and the group's
+/// [`SignalStruct`].
+#[derive(Debug)]
+pub(super) struct Hrtimer {
+    /// The sleeping task (`sleeper->task`); for an `ITIMER_REAL`, the thread group's
+    /// id (tgid).
     tid: u32,
+    /// What its expiry does.
+    function: HrtimerFunction,
+    /// The hart whose base it was armed on (`ITIMER_REAL`'s period re-arms it there).
+    armed_on: usize,
     /// When it expires, CLOCK_MONOTONIC ns (`hrtimer_get_expires()`).
     expires_ns: u64,
     /// Unique among the timers of the machine: orders equal expiries by arming.
@@ -56,15 +84,25 @@ pub(super) struct HrtimerSleeper {
     base: AtomicUsize,
     /// Whether its task sleeps yet, for the expiry (as [`crate::futex::FutexQ`]'s): 0
     /// while it does not, `seq + 1` once it sleeps as its run queue's sleep number
-    /// `seq` ([`HrtimerSleeper::park`]), [`WAKE_CLAIMED`] once the expiry claimed the
-    /// wake-up ([`HrtimerSleeper::claim_wake`]): [`crate::wake`].
+    /// `seq` ([`Hrtimer::park`]), [`WAKE_CLAIMED`] once the expiry claimed the
+    /// wake-up ([`Hrtimer::claim_wake`]): [`crate::wake`].
     sleep: crate::wake::SleepHandshake,
 }
 
-impl HrtimerSleeper {
-    /// The sleeping task's tid.
+impl Hrtimer {
+    /// The sleeping task's tid (an `ITIMER_REAL`'s: its thread group's tgid).
     pub(super) fn tid(&self) -> u32 {
         self.tid
+    }
+
+    /// What its expiry does.
+    pub(super) fn function(&self) -> &HrtimerFunction {
+        &self.function
+    }
+
+    /// The hart whose base it was armed on.
+    pub(super) fn armed_on(&self) -> usize {
+        self.armed_on
     }
 
     /// When it expires, CLOCK_MONOTONIC ns.
@@ -79,7 +117,7 @@ impl HrtimerSleeper {
     }
 
     /// Its task, now off its run queue as sleep number `seq`, goes to sleep: `true`;
-    /// or — the expiry claimed the wake-up before ([`HrtimerSleeper::claim_wake`]) —
+    /// or — the expiry claimed the wake-up before ([`Hrtimer::claim_wake`]) —
     /// `false`, and the task must not sleep: its call completes at once as expired.
     pub(super) fn park(&self, seq: u64) -> bool {
         self.sleep.park(seq)
@@ -88,7 +126,7 @@ impl HrtimerSleeper {
     /// For the expiry that took this timer off its base (exactly one does): claims the
     /// wake-up. `Some(seq)`: the task sleeps as its run queue's sleep number `seq` and
     /// the caller wakes it (`try_to_wake_up()`); `None`: it does not sleep yet, and
-    /// [`HrtimerSleeper::park`] will tell it not to.
+    /// [`Hrtimer::park`] will tell it not to.
     pub(super) fn claim_wake(&self) -> Option<u64> {
         self.sleep.claim_sleeper()
     }
@@ -99,7 +137,7 @@ impl HrtimerSleeper {
 /// rbtree by expiry), under the base's lock.
 #[derive(Debug, Default)]
 struct HrtimerCpuBase {
-    active: Mutex<BTreeMap<(u64, u64), Arc<HrtimerSleeper>>>,
+    active: Mutex<BTreeMap<(u64, u64), Arc<Hrtimer>>>,
     /// The earliest expiry queued (`cpu_base->expires_next`), `u64::MAX` for none:
     /// written under the lock, read without it.
     expires_next: AtomicU64,
@@ -107,27 +145,30 @@ struct HrtimerCpuBase {
 
 impl HrtimerCpuBase {
     /// `raw_spin_lock(&cpu_base->lock)` (class [`crate::lockstat::HRTIMER_BASE`]).
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<(u64, u64), Arc<HrtimerSleeper>>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<(u64, u64), Arc<Hrtimer>>> {
         crate::lockstat::HRTIMER_BASE.acquire(|| self.active.try_lock(), || self.active.lock())
     }
 
     /// `hrtimer_update_next_event()`: publishes the earliest expiry of `active`.
-    fn update_next(&self, active: &BTreeMap<(u64, u64), Arc<HrtimerSleeper>>) {
+    fn update_next(&self, active: &BTreeMap<(u64, u64), Arc<Hrtimer>>) {
         let next = active.keys().next().map_or(u64::MAX, |&(e, _)| e);
         self.expires_next.store(next, Ordering::SeqCst);
     }
 }
 
-/// Every hart's timer base (the per-CPU `hrtimer_bases`). See the module docs.
+/// Every hart's timer base (the per-CPU `hrtimer_bases`), and the clock they run on. See
+/// the module docs.
 #[derive(Debug)]
 pub(super) struct HrtimerBases {
     bases: Vec<HrtimerCpuBase>,
     next_id: AtomicU64,
+    /// CLOCK_MONOTONIC (`hrtimer_clock_base->get_time()`), read without a lock.
+    clock: Timekeeper,
 }
 
 impl HrtimerBases {
-    /// Bases for `harts` harts, all empty.
-    pub(super) fn new(harts: usize) -> Self {
+    /// Bases for `harts` harts, all empty, on `clock`.
+    pub(super) fn new(harts: usize, clock: Timekeeper) -> Self {
         let bases = (0..harts.max(1))
             .map(|_| HrtimerCpuBase {
                 expires_next: AtomicU64::new(u64::MAX),
@@ -137,7 +178,21 @@ impl HrtimerBases {
         Self {
             bases,
             next_id: AtomicU64::new(0),
+            clock,
         }
+    }
+
+    /// Bases for `harts` harts on a virtual clock at 0 (unit tests).
+    #[cfg(test)]
+    pub(super) fn with_virtual_clock(harts: usize) -> Self {
+        let epoch = crate::syscall::misc::TimeSource::Virtual { epoch_ns: 0 };
+        Self::new(harts, Timekeeper::new(epoch))
+    }
+
+    /// The clock the timers run on: the guest's clocks, read by any hart without a
+    /// lock ([`Timekeeper::now`]).
+    pub(super) fn clock(&self) -> &Timekeeper {
+        &self.clock
     }
 
     /// Hart `hart`'s base; a hart out of range gets the last one.
@@ -146,13 +201,41 @@ impl HrtimerBases {
     }
 
     /// `hrtimer_start_range_ns(timer, expires, 0, HRTIMER_MODE_ABS)` on hart `hart`
-    /// (the arming hart): a new timer of task `tid` expiring at `expires_ns`
+    /// (the arming hart): a new sleeper's timer of task `tid` expiring at `expires_ns`
     /// (CLOCK_MONOTONIC ns), queued on that hart's base. Returns the timer, which the
     /// sleeper keeps to park on it and to cancel it.
-    pub(super) fn start(&self, hart: usize, tid: u32, expires_ns: u64) -> Arc<HrtimerSleeper> {
+    pub(super) fn start(&self, hart: usize, tid: u32, expires_ns: u64) -> Arc<Hrtimer> {
+        self.enqueue(hart, tid, HrtimerFunction::Wakeup, expires_ns)
+    }
+
+    /// `hrtimer_start(&signal->real_timer, expires, HRTIMER_MODE_ABS)` on hart `hart`:
+    /// thread group `tgid`'s `ITIMER_REAL` (its group's `signal`), expiring at
+    /// `expires_ns` (CLOCK_MONOTONIC ns), queued on that hart's base. Returns the timer,
+    /// which the group keeps to re-arm and cancel it.
+    pub(super) fn start_it_real(
+        &self,
+        hart: usize,
+        tgid: u32,
+        signal: Weak<SignalStruct>,
+        expires_ns: u64,
+    ) -> Arc<Hrtimer> {
+        self.enqueue(hart, tgid, HrtimerFunction::ItReal(signal), expires_ns)
+    }
+
+    /// A new timer (`tid`, `function`) expiring at `expires_ns`, queued on hart `hart`'s
+    /// base.
+    fn enqueue(
+        &self,
+        hart: usize,
+        tid: u32,
+        function: HrtimerFunction,
+        expires_ns: u64,
+    ) -> Arc<Hrtimer> {
         let hart = hart.min(self.bases.len() - 1);
-        let timer = Arc::new(HrtimerSleeper {
+        let timer = Arc::new(Hrtimer {
             tid,
+            function,
+            armed_on: hart,
             expires_ns,
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             base: AtomicUsize::new(hart),
@@ -169,7 +252,7 @@ impl HrtimerBases {
     /// (found through the timer, `lock_hrtimer_base()`). Returns `true` if it was armed
     /// and is now cancelled; `false` if its expiry took it first (it fired: its task is
     /// woken or told not to sleep) or it was cancelled already.
-    pub(super) fn try_to_cancel(&self, timer: &HrtimerSleeper) -> bool {
+    pub(super) fn try_to_cancel(&self, timer: &Hrtimer) -> bool {
         loop {
             let hart = timer.base.load(Ordering::Acquire);
             if hart >= self.bases.len() {
@@ -192,7 +275,7 @@ impl HrtimerBases {
     /// every timer expired by then is taken off the base, in order of expiry, and
     /// marked fired (`__run_hrtimer()`'s dequeue), under the base's lock. Returns them:
     /// the caller wakes their tasks after the lock is released (`hrtimer_wakeup()`).
-    pub(super) fn run_queues(&self, hart: usize, now_ns: u64) -> Vec<Arc<HrtimerSleeper>> {
+    pub(super) fn run_queues(&self, hart: usize, now_ns: u64) -> Vec<Arc<Hrtimer>> {
         let base = self.base(hart);
         if base.expires_next.load(Ordering::SeqCst) > now_ns {
             return Vec::new();
@@ -214,7 +297,7 @@ impl HrtimerBases {
     /// [`HrtimerBases::run_queues`] of every hart's base (the kernel lock's holder,
     /// the backstop for bases whose hart is idle or runs user code without entering
     /// the kernel: see `Kernel::fire_timers`).
-    pub(super) fn run_all_queues(&self, now_ns: u64) -> Vec<Arc<HrtimerSleeper>> {
+    pub(super) fn run_all_queues(&self, now_ns: u64) -> Vec<Arc<Hrtimer>> {
         (0..self.bases.len())
             .flat_map(|h| self.run_queues(h, now_ns))
             .collect()
@@ -248,7 +331,7 @@ impl HrtimerBases {
 #[derive(Debug)]
 pub(super) struct Timers {
     bases: Arc<HrtimerBases>,
-    armed: BTreeMap<u32, Arc<HrtimerSleeper>>,
+    armed: BTreeMap<u32, Arc<Hrtimer>>,
     /// The hart whose kernel entry holds the kernel lock: where [`Timers::insert`] arms.
     this: usize,
 }
@@ -282,20 +365,20 @@ impl Timers {
 
     /// Books `timer`, armed (by its task's hart, possibly without the kernel lock), as
     /// its task's, cancelling the one it had.
-    pub(super) fn adopt(&mut self, timer: Arc<HrtimerSleeper>) {
+    pub(super) fn adopt(&mut self, timer: Arc<Hrtimer>) {
         if let Some(old) = self.armed.insert(timer.tid(), timer) {
             self.bases.try_to_cancel(&old);
         }
     }
 
     /// Task `tid`'s timer, if it has one (armed or fired and not yet acted on).
-    pub(super) fn get(&self, tid: &u32) -> Option<&Arc<HrtimerSleeper>> {
+    pub(super) fn get(&self, tid: &u32) -> Option<&Arc<Hrtimer>> {
         self.armed.get(tid)
     }
 
     /// Whether `timer` is the one booked for its task (a fired timer that is not was
     /// cancelled by the books, or is still being handed to them).
-    pub(super) fn is_booked(&self, timer: &Arc<HrtimerSleeper>) -> bool {
+    pub(super) fn is_booked(&self, timer: &Arc<Hrtimer>) -> bool {
         self.armed
             .get(&timer.tid())
             .is_some_and(|t| Arc::ptr_eq(t, timer))
@@ -304,7 +387,7 @@ impl Timers {
     /// Task `tid` no longer sleeps on its timer: it is cancelled
     /// ([`HrtimerBases::try_to_cancel`], from whichever base it is on) and forgotten.
     /// Returns it.
-    pub(super) fn remove(&mut self, tid: &u32) -> Option<Arc<HrtimerSleeper>> {
+    pub(super) fn remove(&mut self, tid: &u32) -> Option<Arc<Hrtimer>> {
         let timer = self.armed.remove(tid)?;
         self.bases.try_to_cancel(&timer);
         Some(timer)
@@ -347,7 +430,7 @@ mod tests {
 
     #[test]
     fn expiry_runs_in_order_of_deadline_and_only_what_is_due() {
-        let b = HrtimerBases::new(2);
+        let b = HrtimerBases::with_virtual_clock(2);
         let late = b.start(0, 1, 300);
         let early = b.start(0, 2, 100);
         let mid = b.start(0, 3, 200);
@@ -367,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_timer_is_armed_on_the_arming_harts_base_and_earliest_spans_bases() {
-        let b = HrtimerBases::new(3);
+        let b = HrtimerBases::with_virtual_clock(3);
         b.start(2, 7, 500);
         b.start(1, 8, 400);
         assert_eq!(b.expires_next(0), None);
@@ -381,7 +464,7 @@ mod tests {
 
     #[test]
     fn cancel_from_another_thread_finds_the_timers_base() {
-        let b = Arc::new(HrtimerBases::new(2));
+        let b = Arc::new(HrtimerBases::with_virtual_clock(2));
         let t = b.start(1, 9, 100);
         let keep = b.start(1, 10, 150);
         let b2 = Arc::clone(&b);
@@ -404,7 +487,7 @@ mod tests {
     #[test]
     fn cancel_races_expiry_and_exactly_one_wins() {
         for _ in 0..200 {
-            let b = Arc::new(HrtimerBases::new(2));
+            let b = Arc::new(HrtimerBases::with_virtual_clock(2));
             let t = b.start(0, 1, 10);
             let b2 = Arc::clone(&b);
             let expiry = std::thread::spawn(move || b2.run_queues(0, 10).len());
@@ -417,7 +500,7 @@ mod tests {
 
     #[test]
     fn park_and_claim_settle_who_completes_the_sleep() {
-        let b = HrtimerBases::new(1);
+        let b = HrtimerBases::with_virtual_clock(1);
         // Claimed before the task sleeps: the park is refused.
         let t = b.start(0, 1, 5);
         assert_eq!(b.run_queues(0, 5).len(), 1);
@@ -432,7 +515,7 @@ mod tests {
     }
     #[test]
     fn the_books_keep_one_timer_per_task_and_cancel_what_they_drop() {
-        let bases = Arc::new(HrtimerBases::new(2));
+        let bases = Arc::new(HrtimerBases::with_virtual_clock(2));
         let mut books = Timers::new(Arc::clone(&bases));
         books.set_this(1);
         books.insert(5, 100);

@@ -1,33 +1,50 @@
 //! Interval timers (`kernel/time/itimer.c`): `setitimer`/`getitimer`, which glibc's
 //! `alarm()` and `ualarm()` are built on (riscv64 has no `alarm` system call).
 //!
-//! Each process (`signal_struct`) has three: `ITIMER_REAL` counts down on
-//! CLOCK_MONOTONIC and sends SIGALRM (`it_real_fn()`), `ITIMER_VIRTUAL` on the process's
-//! user CPU time (SIGVTALRM) and `ITIMER_PROF` on its user and system CPU time (SIGPROF)
-//! (`posix_cpu_timers`' `it[]`). They are kept by tgid: a fork does not inherit them, an
-//! `execve` keeps them, and they go with the process.
+//! Each process (`signal_struct`) has three, kept in its [`SignalStruct`](crate::process::SignalStruct) behind the
+//! thread group's lock (which stands for `siglock`: [`ITimers`]): `ITIMER_REAL` counts
+//! down on CLOCK_MONOTONIC and sends SIGALRM (`it_real_fn()`), `ITIMER_VIRTUAL` on the
+//! process's user CPU time (SIGVTALRM) and `ITIMER_PROF` on its user and system CPU time
+//! (SIGPROF) (`posix_cpu_timers`' `it[]`). They go with the thread group: a fork does
+//! not inherit them (a new group), an `execve` keeps them, and the group's exit cancels
+//! them (`do_exit()`'s `hrtimer_cancel(&sig->real_timer)` and `exit_itimers()`).
+//!
+//! `ITIMER_REAL` is an hrtimer, `signal->real_timer` ([`super::hrtimer`]): `setitimer`
+//! arms it on the base of the hart that serves the call and cancels the one before from
+//! whichever base it is on, both under `siglock`, as `do_setitimer()` does. Its expiry
+//! runs on the hart of its base without the kernel lock (`Machine::hrtimer_interrupt`),
+//! or under it at the lock holder's scheduling points for every base (deterministic
+//! mode, and the backstop of harts that do not enter the kernel): [`it_real_fn`]
+//! re-arms the period under `siglock` (`hrtimer_forward()`; Linux re-arms when SIGALRM
+//! is dequeued: the same period, unless the signal stays blocked) and names the group
+//! SIGALRM goes to. Sending it still needs the kernel lock — the thread that takes it is
+//! chosen through the task table (`complete_signal()`), a default action is a group
+//! exit, a sleeping call is interrupted, a handler's frame is set up — so a hart without
+//! the lock queues it on the wake list ([`super::ttwu::Wakeup::KillPidInfo`],
+//! `kill_pid_info(SIGALRM, SEND_SIG_PRIV, tgid)`), whose holder sends it at its next
+//! scheduling point. A process with an alarm armed therefore keeps its page faults and
+//! calls off the kernel lock; each SIGALRM costs one kernel entry, which its delivery
+//! needs anyway.
 //!
 //! `ITIMER_PROF`'s clock is the scheduler's runtime of the process
 //! ([`super::sched::Fair::group_runtime`], user and kernel time), `ITIMER_VIRTUAL`'s its
 //! user-mode part ([`super::sched::Fair::group_utime`]): the time from each return to
 //! user mode to the next kernel entry, less the kernel work done on the way without the
 //! kernel lock (faults and system calls: priced in cycles in deterministic mode, timed
-//! on the host in parallel mode). Where it differs from Linux: CPU-time expiry is checked
-//! when a hart accounts the process's runtime (each scheduling point), not at the exact
-//! moment. A periodic `ITIMER_REAL` is re-armed when
-//! it fires (Linux re-arms when SIGALRM is dequeued: the same period, unless the signal
-//! stays blocked).
-//!
-//! They stay under the kernel lock, not on the harts' timer bases ([`super::hrtimer`]):
-//! their expiry queues a signal on a thread group, chosen through the task table
-//! (`complete_signal()`'s choice of a thread to wake, a group exit for a default
-//! action), which is the kernel lock's; Linux's `it_real_fn()` runs from the hrtimer
-//! interrupt but takes `siglock`, which here the task table stands for. The tick
-//! watches their earliest expiry as the kernel's own clock event
-//! ([`super::sched::Tick::arm_timer`] with `None`).
+//! on the host in parallel mode). Those clocks are the kernel lock's (`fair`: what
+//! `update_curr()` charged), so the CPU-time timers are set, read and expired under it,
+//! where the time is charged (`check_process_timers()`), though their state is the
+//! group's; the parallel mode's tick brings the hart of a process with one armed to the
+//! kernel every tick. Where that differs from Linux: CPU-time expiry is checked when a
+//! hart accounts the process's runtime (each scheduling point), not at the exact moment.
+//! `getitimer`/`setitimer` are served under the kernel lock for all three (the calls
+//! are rare; only `ITIMER_REAL` could be served without it).
+
+use std::sync::{Arc, Weak};
 
 use emu::Hart;
 
+use super::hrtimer::{Hrtimer, HrtimerBases, HrtimerFunction};
 use super::sched::KTIME_MAX;
 use super::Kernel;
 use crate::errno::{Errno, KResult};
@@ -49,18 +66,107 @@ const SIGPROF: u8 = 27;
 const NSEC_PER_USEC: u64 = 1_000;
 const USEC_PER_SEC: u64 = 1_000_000;
 
-/// One interval timer: when it expires, on its clock, and its period, in ns.
+/// One CPU-time interval timer (`struct cpu_itimer`): when it expires on the process's
+/// CPU clock, and its period, in ns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct ITimer {
-    /// Expiry on the timer's clock (CLOCK_MONOTONIC or the process's CPU time); 0:
-    /// disarmed.
+struct CpuItimer {
+    /// Expiry on the process's CPU clock; 0: disarmed.
     expires_ns: u64,
-    /// Re-armed with this period after it fires (`it_real_incr`, `it[].incr`); 0: once.
+    /// Re-armed with this period after it fires (`it[].incr`); 0: once.
     interval_ns: u64,
 }
 
-/// A process's three interval timers, indexed by `which`.
-pub(super) type ITimers = [ITimer; 3];
+/// A thread group's interval timers (`signal_struct`'s `real_timer`, `it_real_incr` and
+/// `it[]`), in its [`SignalStruct`](crate::process::SignalStruct) behind the group's lock (`siglock`).
+#[derive(Debug, Default)]
+pub(crate) struct ITimers {
+    /// `ITIMER_REAL`: the armed timer on a hart's base (`signal->real_timer`), `None`
+    /// while disarmed.
+    real_timer: Option<Arc<Hrtimer>>,
+    /// `ITIMER_REAL`'s period, ns (`signal->it_real_incr`); 0: once.
+    it_real_incr_ns: u64,
+    /// `ITIMER_VIRTUAL` and `ITIMER_PROF` (`it[CPUCLOCK_VIRT]`, `it[CPUCLOCK_PROF]`),
+    /// indexed by `which - 1`.
+    cpu: [CpuItimer; 2],
+}
+
+impl ITimers {
+    /// `ITIMER_VIRTUAL` or `ITIMER_PROF` is armed.
+    fn cputimers_armed(&self) -> bool {
+        self.cpu.iter().any(|t| t.expires_ns != 0)
+    }
+
+    /// CPU-time timer `which` (`ITIMER_VIRTUAL`, `ITIMER_PROF`).
+    fn cpu_timer(&mut self, which: u64) -> Option<&mut CpuItimer> {
+        self.cpu.get_mut((which as usize).checked_sub(1)?)
+    }
+
+    /// The group exits (`do_exit()` with `group_dead`: `hrtimer_cancel(&sig->real_timer)`,
+    /// `exit_itimers()`): every timer is disarmed, `ITIMER_REAL` cancelled on whichever
+    /// of `bases` it is on (an expiry that took it first sends SIGALRM to a group that is
+    /// dead: nothing).
+    pub(super) fn exit_itimers(&mut self, bases: &HrtimerBases) {
+        if let Some(t) = self.real_timer.take() {
+            bases.try_to_cancel(&t);
+        }
+        *self = ITimers::default();
+    }
+}
+
+/// `hrtimer_forward()`: the first expiry after `now_ns` of a timer that expired at
+/// `expires_ns` with period `period_ns` (> 0), skipping the periods missed; at most
+/// [`KTIME_MAX`].
+fn hrtimer_forward(expires_ns: u64, now_ns: u64, period_ns: u64) -> u64 {
+    let missed = now_ns.saturating_sub(expires_ns) / period_ns + 1;
+    expires_ns
+        .saturating_add(missed.saturating_mul(period_ns))
+        .min(KTIME_MAX)
+}
+
+/// The signal an interval timer sends (`SEND_SIG_PRIV`: `si_code` `SI_KERNEL`).
+fn itimer_siginfo(signo: u8) -> SigInfo {
+    SigInfo {
+        signo,
+        code: SI_KERNEL,
+        addr: 0,
+        status: 0,
+    }
+}
+
+/// SIGALRM as `it_real_fn()` sends it: `kill_pid_info(SIGALRM, SEND_SIG_PRIV, tgid)`.
+pub(super) fn sigalrm() -> SigInfo {
+    itimer_siginfo(SIGALRM)
+}
+
+/// `it_real_fn()` for `timer`, taken off its base by an expiry at CLOCK_MONOTONIC
+/// `now_ns` (on any hart, with or without the kernel lock; `bases` are the harts'):
+/// under its group's `siglock`, if it is still the group's `ITIMER_REAL` (no
+/// `setitimer` replaced or cancelled it after it fired), its period re-arms it on the
+/// base it was armed on, the next period after `now_ns` (`hrtimer_forward()`), or it is
+/// disarmed. Returns the thread group SIGALRM goes to (the caller sends it with the task
+/// table: [`sigalrm`]) — also for a timer a `setitimer` found fired, as Linux's
+/// callback has run by the time `hrtimer_try_to_cancel()` fails — or `None` for a
+/// sleeper's timer or a group that is gone.
+pub(super) fn it_real_fn(bases: &HrtimerBases, timer: &Arc<Hrtimer>, now_ns: u64) -> Option<u32> {
+    let HrtimerFunction::ItReal(weak) = timer.function() else {
+        return None;
+    };
+    let signal = weak.upgrade()?;
+    let mut g = signal.lock();
+    let it = &mut g.itimers;
+    if it
+        .real_timer
+        .as_ref()
+        .is_some_and(|t| Arc::ptr_eq(t, timer))
+    {
+        let incr = it.it_real_incr_ns;
+        it.real_timer = (incr != 0).then(|| {
+            let next = hrtimer_forward(timer.expires_ns(), now_ns, incr);
+            bases.start_it_real(timer.armed_on(), timer.tid(), Weak::clone(weak), next)
+        });
+    }
+    Some(timer.tid())
+}
 
 /// `struct __kernel_old_itimerval`: `it_interval`, `it_value`, each a `struct
 /// __kernel_old_timeval` (`tv_sec`, `tv_usec`: two `long`s). 32 bytes.
@@ -133,9 +239,9 @@ impl Kernel<'_> {
     /// Process `tgid` has `ITIMER_VIRTUAL` or `ITIMER_PROF` armed: the parallel mode's
     /// tick then brings its hart to the kernel every tick to fire them.
     pub(super) fn cputimers_armed(&self, tgid: u32) -> bool {
-        self.itimers.get(&tgid).is_some_and(|t| {
-            t[ITIMER_VIRTUAL as usize].expires_ns != 0 || t[ITIMER_PROF as usize].expires_ns != 0
-        })
+        self.tasks
+            .get(&tgid)
+            .is_some_and(|t| t.signal.lock().itimers.cputimers_armed())
     }
 
     /// Now on the clock of interval timer `which` of process `tgid`, in ns.
@@ -154,8 +260,7 @@ impl Kernel<'_> {
     /// `EINVAL` for an unknown `which`; `EFAULT` for a bad `value`.
     pub(super) fn sys_getitimer(&mut self, hart: &Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<u64> {
         let (which, value) = (a[0], a[1]);
-        let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
-        let old = self.itimer_get(hart, tgid, which)?;
+        let old = self.do_setitimer(hart, tid, which, None)?;
         self.put_itimerval(tid, value, old)?;
         Ok(0)
     }
@@ -170,7 +275,6 @@ impl Kernel<'_> {
     /// microseconds outside `0..1_000_000`); `EFAULT` for a bad `value` or `ovalue`.
     pub(super) fn sys_setitimer(&mut self, hart: &Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<u64> {
         let (which, value, ovalue) = (a[0], a[1], a[2]);
-        let tgid = self.group_of(tid).ok_or(Errno::ESRCH)?;
         let (value_ns, interval_ns) = if value == 0 {
             (0, 0)
         } else {
@@ -180,47 +284,73 @@ impl Kernel<'_> {
             mm.uaccess().copy_from_user(value, &mut b)?;
             OldItimerval::from_bytes(&b).to_ns()?
         };
-        let old = self.itimer_get(hart, tgid, which)?;
-        let now = self.itimer_clock(hart, tgid, which);
-        let timer = ITimer {
-            // ktime_add_safe(): at most KTIME_MAX.
-            expires_ns: if value_ns == 0 {
-                0
-            } else {
-                now.saturating_add(value_ns).clamp(1, KTIME_MAX)
-            },
-            interval_ns: if value_ns == 0 { 0 } else { interval_ns },
-        };
-        let timers = self.itimers.entry(tgid).or_default();
-        if let Some(t) = timers.get_mut(which as usize) {
-            *t = timer;
-        }
+        let old = self.do_setitimer(hart, tid, which, Some((value_ns, interval_ns)))?;
         if ovalue != 0 {
             self.put_itimerval(tid, ovalue, old)?;
         }
         Ok(0)
     }
 
-    /// Interval timer `which` of process `tgid` as `getitimer` reports it.
+    /// Interval timer `which` of task `tid`'s process as `getitimer` reports it, then —
+    /// given `set`, `(value_ns, interval_ns)` — set to expire `value_ns` from now (0:
+    /// disarmed) and every `interval_ns` after, all under the group's `siglock`. An
+    /// `ITIMER_REAL` is cancelled from whichever base it is on and armed on this hart's
+    /// (`hrtimer_try_to_cancel()`, `hrtimer_start()`).
     ///
     /// # Errors
-    /// `EINVAL` for an unknown `which`.
-    fn itimer_get(&self, hart: &Hart<'_>, tgid: u32, which: u64) -> KResult<OldItimerval> {
+    /// `EINVAL` for an unknown `which`; `ESRCH` for a task that is gone.
+    fn do_setitimer(
+        &self,
+        hart: &Hart<'_>,
+        tid: u32,
+        which: u64,
+        set: Option<(u64, u64)>,
+    ) -> KResult<OldItimerval> {
         if !matches!(which, ITIMER_REAL | ITIMER_VIRTUAL | ITIMER_PROF) {
             return Err(Errno::EINVAL);
         }
-        let t = self
-            .itimers
-            .get(&tgid)
-            .and_then(|ts| ts.get(which as usize))
-            .copied()
-            .unwrap_or_default();
-        if t.expires_ns == 0 {
-            return Ok(OldItimerval::from_ns(0, t.interval_ns));
+        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
+        let now = self.itimer_clock(hart, task.tgid, which);
+        // ktime_add_safe(): at most KTIME_MAX; 0 stays disarmed.
+        let expires = |value_ns: u64| match value_ns {
+            0 => 0,
+            v => now.saturating_add(v).clamp(1, KTIME_MAX),
+        };
+        let left = |expires_ns: u64| expires_ns.saturating_sub(now).max(NSEC_PER_USEC);
+        let mut g = task.signal.lock();
+        let it = &mut g.itimers;
+        if which == ITIMER_REAL {
+            let old = match &it.real_timer {
+                Some(t) => OldItimerval::from_ns(left(t.expires_ns()), it.it_real_incr_ns),
+                None => OldItimerval::from_ns(0, it.it_real_incr_ns),
+            };
+            if let Some((value_ns, interval_ns)) = set {
+                let bases = self.timers.bases();
+                // A timer that fired already is not the group's any more: its expiry
+                // sends SIGALRM and leaves the new setting alone (it_real_fn()).
+                if let Some(t) = it.real_timer.take() {
+                    bases.try_to_cancel(&t);
+                }
+                it.it_real_incr_ns = if value_ns == 0 { 0 } else { interval_ns };
+                it.real_timer = (value_ns != 0).then(|| {
+                    let signal = Arc::downgrade(&task.signal);
+                    bases.start_it_real(self.this, task.tgid, signal, expires(value_ns))
+                });
+            }
+            return Ok(old);
         }
-        let now = self.itimer_clock(hart, tgid, which);
-        let left = t.expires_ns.saturating_sub(now).max(NSEC_PER_USEC);
-        Ok(OldItimerval::from_ns(left, t.interval_ns))
+        let t = it.cpu_timer(which).ok_or(Errno::EINVAL)?;
+        let old = match t.expires_ns {
+            0 => OldItimerval::from_ns(0, t.interval_ns),
+            e => OldItimerval::from_ns(left(e), t.interval_ns),
+        };
+        if let Some((value_ns, interval_ns)) = set {
+            *t = CpuItimer {
+                expires_ns: expires(value_ns),
+                interval_ns: if value_ns == 0 { 0 } else { interval_ns },
+            };
+        }
+        Ok(old)
     }
 
     /// Stores `v` at `va` in task `tid`'s memory.
@@ -234,86 +364,39 @@ impl Kernel<'_> {
         r
     }
 
-    /// The earliest `ITIMER_REAL` expiry of any process on CLOCK_MONOTONIC, in ns.
-    pub(super) fn next_itimer_real(&self) -> Option<u64> {
-        self.itimers
-            .values()
-            .filter_map(|ts| ts.get(ITIMER_REAL as usize))
-            .map(|t| t.expires_ns)
-            .filter(|&e| e != 0)
-            .min()
-    }
-
-    /// Fires the `ITIMER_REAL` timers due at CLOCK_MONOTONIC `now` (SIGALRM to their
-    /// process, `it_real_fn()`), re-arming the periodic ones; forgets the timers of
-    /// processes that are gone.
-    pub(super) fn fire_itimers_real(&mut self, hart: &mut Hart<'_>, now: u64) {
-        self.fire_itimers(hart, None, ITIMER_REAL, now);
-    }
-
     /// Fires the CPU-time timers (`ITIMER_VIRTUAL`, `ITIMER_PROF`) of process `tgid`
-    /// that its runtime has reached (`check_process_timers()`).
+    /// that its runtime has reached (`check_process_timers()`), re-arming the periodic
+    /// ones, under the group's `siglock`; then sends their signals.
     pub(super) fn fire_itimers_cputime(&mut self, hart: &mut Hart<'_>, tgid: u32) {
-        if !self.itimers.contains_key(&tgid) {
-            return;
-        }
-        let utime = self.fair.group_utime(tgid);
-        let cputime = self.fair.group_runtime(tgid);
-        self.fire_itimers(hart, Some(tgid), ITIMER_VIRTUAL, utime);
-        self.fire_itimers(hart, Some(tgid), ITIMER_PROF, cputime);
-    }
-
-    /// Fires timer `which` of process `only` (or of every process) if due at `now` on
-    /// its clock.
-    fn fire_itimers(&mut self, hart: &mut Hart<'_>, only: Option<u32>, which: u64, now: u64) {
-        let gone: Vec<u32> = self
-            .itimers
-            .keys()
-            .copied()
-            .filter(|&g| self.group_dead(g))
-            .collect();
-        for g in gone {
-            self.itimers.remove(&g);
-        }
-        let signo = match which {
-            ITIMER_REAL => SIGALRM,
-            ITIMER_VIRTUAL => SIGVTALRM,
-            _ => SIGPROF,
-        };
-        let due: Vec<u32> = self
-            .itimers
-            .iter()
-            .filter(|(&g, ts)| {
-                only.is_none_or(|o| o == g)
-                    && ts
-                        .get(which as usize)
-                        .is_some_and(|t| t.expires_ns != 0 && t.expires_ns <= now)
-            })
-            .map(|(&g, _)| g)
-            .collect();
-        for tgid in due {
-            if let Some(t) = self
-                .itimers
-                .get_mut(&tgid)
-                .and_then(|ts| ts.get_mut(which as usize))
-            {
-                // hrtimer_forward(): the next period after now, skipping missed ones.
-                t.expires_ns = match t.interval_ns {
-                    0 => 0,
-                    p => {
-                        let missed = (now - t.expires_ns) / p + 1;
-                        let next = t.expires_ns.saturating_add(missed.saturating_mul(p));
-                        next.min(KTIME_MAX)
-                    }
-                };
-            }
-            let info = SigInfo {
-                signo,
-                code: SI_KERNEL,
-                addr: 0,
-                status: 0,
+        let due: Vec<u8> = {
+            let Some(task) = self.tasks.get(&tgid) else {
+                return;
             };
-            self.send_signal(hart, tgid, None, info);
+            let mut g = task.signal.lock();
+            let clocks = [
+                (ITIMER_VIRTUAL, SIGVTALRM, self.fair.group_utime(tgid)),
+                (ITIMER_PROF, SIGPROF, self.fair.group_runtime(tgid)),
+            ];
+            clocks
+                .into_iter()
+                .filter(|&(which, _, now)| {
+                    let Some(t) = g.itimers.cpu_timer(which) else {
+                        return false;
+                    };
+                    if t.expires_ns == 0 || t.expires_ns > now {
+                        return false;
+                    }
+                    t.expires_ns = match t.interval_ns {
+                        0 => 0,
+                        p => hrtimer_forward(t.expires_ns, now, p),
+                    };
+                    true
+                })
+                .map(|(_, signo, _)| signo)
+                .collect()
+        };
+        for signo in due {
+            self.send_signal(hart, tgid, None, itimer_siginfo(signo));
         }
     }
 }
@@ -321,6 +404,75 @@ impl Kernel<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::SignalStruct;
+
+    #[test]
+    fn hrtimer_forward_skips_missed_periods() {
+        assert_eq!(hrtimer_forward(100, 100, 10), 110);
+        assert_eq!(hrtimer_forward(100, 135, 10), 140);
+        assert_eq!(hrtimer_forward(100, 140, 10), 150);
+        assert_eq!(hrtimer_forward(KTIME_MAX - 5, KTIME_MAX, 10), KTIME_MAX);
+    }
+
+    /// A group's `ITIMER_REAL` with a period, armed on hart 1's base of `bases`.
+    fn armed(bases: &HrtimerBases, signal: &Arc<SignalStruct>, at: u64, incr: u64) {
+        let mut g = signal.lock();
+        g.itimers.it_real_incr_ns = incr;
+        let t = bases.start_it_real(1, 7, Arc::downgrade(signal), at);
+        g.itimers.real_timer = Some(t);
+    }
+
+    /// Two harts' bases, and a thread group (tgid 7) whose `ITIMER_REAL` expires at
+    /// `at` with period `incr`, armed on hart 1's base.
+    fn group_with_alarm(at: u64, incr: u64) -> (HrtimerBases, Arc<SignalStruct>) {
+        let bases = HrtimerBases::with_virtual_clock(2);
+        let signal = Arc::new(SignalStruct::default());
+        armed(&bases, &signal, at, incr);
+        (bases, signal)
+    }
+
+    #[test]
+    fn it_real_fn_rearms_the_period_on_its_base_and_names_the_group() {
+        let (bases, signal) = group_with_alarm(1_000, 300);
+        // Fired late, at 1_700: the next period after it is 1_900, on hart 1's base.
+        let fired = bases.run_queues(1, 1_700);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(it_real_fn(&bases, &fired[0], 1_700), Some(7));
+        assert_eq!(bases.expires_next(1), Some(1_900));
+        assert_eq!(bases.expires_next(0), None);
+        let rearmed = signal.lock().itimers.real_timer.clone().unwrap();
+        assert!(!Arc::ptr_eq(&rearmed, &fired[0]));
+        // A sleeper's timer is not an interval timer.
+        let sleeper = bases.start(0, 3, 5);
+        assert_eq!(it_real_fn(&bases, &sleeper, 10), None);
+    }
+
+    #[test]
+    fn a_one_shot_is_disarmed_and_a_replaced_timer_signals_without_rearming() {
+        let (bases, signal) = group_with_alarm(1_000, 0);
+        let fired = bases.run_queues(1, 1_000);
+        assert_eq!(it_real_fn(&bases, &fired[0], 1_000), Some(7));
+        assert!(signal.lock().itimers.real_timer.is_none());
+        assert_eq!(bases.earliest(), None);
+        // Fired, then replaced by a setitimer before its expiry ran (the cancel came
+        // too late): SIGALRM is still sent, the new setting is left alone.
+        armed(&bases, &signal, 2_000, 100);
+        let fired = bases.run_queues(1, 2_000);
+        let t = signal.lock().itimers.real_timer.take().unwrap();
+        assert!(!bases.try_to_cancel(&t), "it fired: too late to cancel");
+        armed(&bases, &signal, 5_000, 0);
+        assert_eq!(it_real_fn(&bases, &fired[0], 2_000), Some(7));
+        assert_eq!(bases.earliest(), Some(5_000));
+        // The group exits: its timer is cancelled, and a late expiry of a group that
+        // is gone sends nothing.
+        signal.lock().itimers.exit_itimers(&bases);
+        assert_eq!(bases.earliest(), None);
+        armed(&bases, &signal, 6_000, 100);
+        let fired = bases.run_queues(1, 6_000);
+        drop(signal);
+        assert_eq!(it_real_fn(&bases, &fired[0], 6_000), None);
+        assert_eq!(bases.earliest(), None);
+    }
 
     #[test]
     fn itimerval_round_trips_and_is_checked_as_timeval_valid() {

@@ -822,8 +822,8 @@ pub(super) struct Tick {
     /// Per hart: when its task's slice ends, while it runs one in user mode.
     resched_at: Vec<AtomicU64>,
     /// Per hart: when its timer base's earliest timer is due (the per-CPU clock event
-    /// device an hrtimer base programs, `hrtimer_reprogram()`); then, last, when the
-    /// kernel's own earliest timer (an `ITIMER_REAL`) is.
+    /// device an hrtimer base programs, `hrtimer_reprogram()`): sleepers' timers and
+    /// `ITIMER_REAL`s alike.
     timer_at: Vec<AtomicU64>,
     /// Per hart: its task's process has a CPU-time interval timer armed
     /// (`ITIMER_VIRTUAL`/`ITIMER_PROF`), checked at every tick as Linux's
@@ -843,7 +843,7 @@ impl Tick {
         Self {
             start: Instant::now(),
             resched_at: (0..harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
-            timer_at: (0..=harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            timer_at: (0..harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
             cputimer: (0..harts).map(|_| AtomicBool::new(false)).collect(),
             waiting: AtomicUsize::new(0),
             done: AtomicBool::new(false),
@@ -881,12 +881,10 @@ impl Tick {
         self.waiting.store(waiting, Ordering::SeqCst);
     }
 
-    /// Hart `hart`'s timer base's earliest timer (`Some(hart)`), or the kernel's own
-    /// earliest (`None`), is due in `in_ns` (`None`: no timer).
-    pub(super) fn arm_timer(&self, hart: Option<usize>, in_ns: Option<u64>) {
-        let kernel = self.timer_at.len() - 1;
+    /// Hart `hart`'s timer base's earliest timer is due in `in_ns` (`None`: no timer).
+    pub(super) fn arm_timer(&self, hart: usize, in_ns: Option<u64>) {
         let when = in_ns.map_or(u64::MAX, |l| self.now_ns().saturating_add(l));
-        if let Some(at) = self.timer_at.get(hart.unwrap_or(kernel).min(kernel)) {
+        if let Some(at) = self.timer_at.get(hart) {
             at.store(when, Ordering::SeqCst);
         }
     }
@@ -899,12 +897,11 @@ impl Tick {
     /// The tick thread: every [`TICK`], kicks each hart whose slice has ended if a task
     /// waits for a hart, each hart whose process has a CPU-time timer armed (its kernel
     /// entry accounts the process's time and fires what is due), and — when a hart's
-    /// timer base's earliest timer is due — calls `timer_due(Some(hart))`, when the
-    /// kernel's own is, `timer_due(None)` (which wakes an idle hart or kicks a busy
-    /// one: its scheduler fires the timers and preempts for the woken).
+    /// timer base's earliest timer is due — calls `timer_due(hart)` (which wakes an idle
+    /// hart or kicks a busy one: it fires the timers and preempts for the woken).
     /// A deadline or slice end is cleared once acted on; the harts re-arm them when
     /// they next leave the kernel. Returns after [`Tick::stop`].
-    pub(super) fn run(&self, smp: &Smp, timer_due: impl Fn(Option<usize>)) {
+    pub(super) fn run(&self, smp: &Smp, timer_due: impl Fn(usize)) {
         while !self.done.load(Ordering::SeqCst) {
             std::thread::sleep(TICK);
             let now = self.now_ns();
@@ -917,11 +914,10 @@ impl Tick {
                     smp.kick(h);
                 }
             }
-            let kernel = self.timer_at.len() - 1;
             for (h, at) in self.timer_at.iter().enumerate() {
                 if at.load(Ordering::SeqCst) <= now {
                     at.store(u64::MAX, Ordering::SeqCst);
-                    timer_due((h < kernel).then_some(h));
+                    timer_due(h);
                 }
             }
         }

@@ -19,7 +19,11 @@
 //! returns from `futex_wait()` itself. What still goes through this list is what the
 //! kernel lock alone may do: the final `fput()` of a description that `close`/`dup3`
 //! took out of a table without the lock when its release is the kernel's (a
-//! kernel-served file's, a host stream's). A pipe end's is not: its release wakes the
+//! kernel-served file's, a host stream's), and the SIGALRM of an `ITIMER_REAL` that
+//! expired on a hart without the lock (`kill_pid_info()` chooses the thread that takes
+//! it through the task table, and may exit the group or interrupt a sleeping call; the
+//! holder sends it at its next scheduling point, where a hart is at hand: it kicks
+//! itself if it is on its way back to user mode). A pipe end's is not: its release wakes the
 //! other end's sleepers through the pipe's wait queues, whose waker enqueues them from
 //! any hart (`fs/wait.rs`, `SchedWaker`), so it runs where the descriptor was closed.
 //! The hart queues them on [`TtwuQueue`], then *tries* the kernel lock: if it gets it,
@@ -75,6 +79,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fs::OpenFile;
+use crate::signal::SigInfo;
 
 /// What a hart without the kernel lock hands to the kernel. (Futex waiters it woke
 /// are not handed over: it enqueues them itself, `Machine::wake_up_q`.)
@@ -82,6 +87,16 @@ pub(super) enum Wakeup {
     /// A description `close`/`dup3` took out of a table whose release is the kernel's
     /// (a kernel-served file, a host stream): the final `fput()`, dropped under the lock.
     Fput(Arc<OpenFile>),
+    /// `kill_pid_info(info.signo, SEND_SIG_PRIV, tgid)`: a signal for thread group
+    /// `tgid` from a timer that expired without the kernel lock (an `ITIMER_REAL`'s
+    /// SIGALRM, `it_real_fn()`), sent by the lock's holder with the task table at its
+    /// next scheduling point (`Kernel::deferred_kills`).
+    KillPidInfo {
+        /// The thread group.
+        tgid: u32,
+        /// The signal.
+        info: SigInfo,
+    },
 }
 
 /// An entry of the wake list: what, and which hart queued it.
