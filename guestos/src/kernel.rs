@@ -141,7 +141,7 @@ use std::time::Instant;
 use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};
 use emu::{Exit, Hart, HartConfig, HartStats, UserContext};
 
-use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, RAM_BASE};
+use crate::config::{ExitStatus, KernelConfig, RunReport, SchedMode, RAM_BASE};
 use crate::errno::{Errno, KResult};
 use crate::exec::{copy_exec_args, exec, ExecArgs, LoadError};
 use crate::fs::Prng;
@@ -154,7 +154,7 @@ use crate::lockstat;
 use crate::mm::{
     FaultFlags, KernelEventCounts, Mm, MmStruct, MmUsers, PageAllocError, PhysMem, UserFaultError,
 };
-use crate::percpu::Resume;
+use crate::percpu::{PerCpuVar, Resume};
 use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
 use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
@@ -165,12 +165,14 @@ use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
 use crate::syscall::unlocked::IoSleep;
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
+use stat::KernelCounters;
 
 mod hrtimer;
 mod itimer;
 mod pgrp;
 mod poll;
 mod sched;
+mod stat;
 mod ttwu;
 
 /// Host-side failures that stop a run before the guest runs.
@@ -317,7 +319,12 @@ struct Kernel<'m> {
     /// runnable thread runs next among the fair candidates, for how many instructions).
     /// `None`: the fair pick alone.
     sched_rng: Option<Prng>,
-    stats: KernelStats,
+    /// The harts' event counters ([`stat`]: each hart counts on its own, without this
+    /// lock; [`Kernel::stat`] is the holder's).
+    stats: &'m PerCpuVar<KernelCounters>,
+    /// The MMU counters of the kernel's accesses to init's user memory, taken when init
+    /// exits (its address space goes then): `--stats`' `kernel uaccess walks`.
+    init_uaccess_mmu: Option<mmu::MmuCounters>,
 }
 
 /// Which harts wait for work (Linux's `idle_cpu()`, `nohz.idle_cpus_mask`): one flag
@@ -396,6 +403,9 @@ struct Machine<'m> {
     idle: Arc<IdleHarts>,
     /// Times the kernel lock was taken (a hart that yields it waits for this to move).
     acquisitions: AtomicU64,
+    /// The harts' event counters ([`Kernel::stats`]: one object), which each hart adds
+    /// to without the kernel lock.
+    stats: &'m PerCpuVar<KernelCounters>,
     /// [`SchedMode::Deterministic`]: who runs.
     baton: Option<Arc<Baton>>,
     /// The harts' timer bases ([`Kernel::timers`]' bases: one object): a hart without
@@ -425,7 +435,7 @@ impl<'m> Machine<'m> {
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.set_this(id);
         k.smp.clear_notify(id);
-        k.stats.kernel_lock_acquisitions += 1;
+        self.stats.cpu(id).kernel_lock_acquisitions.inc();
         // Entering the kernel, the hart reaches a scheduling decision anyway: no kick.
         k.ttwu_pending(self, false);
         k
@@ -441,7 +451,7 @@ impl<'m> Machine<'m> {
             .try_lock_with(|m| lockstat::KERNEL_LOCK.try_acquire(|| m.try_lock()))?;
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.set_this(id);
-        k.stats.wakelist_trylocks += 1;
+        self.stats.cpu(id).wakelist_trylocks.inc();
         Some(k)
     }
 
@@ -465,7 +475,7 @@ impl<'m> Machine<'m> {
     /// completed when the task next runs, under the kernel lock (`pick_next_task()`,
     /// as futex_wait() returns after schedule()). A task not asleep yet sees the claim
     /// when it blocks and returns at once. Counts the enqueued, and those on another
-    /// hart's queue, in `tally`.
+    /// hart's queue, on hart `id`'s counters.
     ///
     /// An idle hart is woken through the `work` condvar without the kernel lock: if it
     /// is in the instant between its last look and its wait (holding the lock) the
@@ -475,10 +485,10 @@ impl<'m> Machine<'m> {
     /// recheck ([`ttwu::IDLE_RECHECK`]) — a pull by a hart whose queue empties takes it
     /// sooner. The wake list's idle harts have the same bound ([`ttwu`], *Idle
     /// harts*).
-    fn wake_up_q(&self, smp: &Smp, id: usize, woken: WakeList, tally: &mut HartTally) {
+    fn wake_up_q(&self, smp: &Smp, id: usize, woken: WakeList) {
         for q in woken {
             if let Some(seq) = q.claim_wake() {
-                self.ttwu_sleep(smp, id, q.tid(), seq, tally);
+                self.ttwu_sleep(smp, id, q.tid(), seq);
             }
         }
         if let Some(tick) = &self.tick {
@@ -489,16 +499,17 @@ impl<'m> Machine<'m> {
     /// `try_to_wake_up()` without the kernel lock, by hart `id`, of task `tid` asleep as
     /// its run queue's sleep number `seq` (a claimed wake-up): enqueued on its target
     /// hart's queue, which is woken if idle or kicked if the woken should preempt its
-    /// task. Counted in `tally`.
-    fn ttwu_sleep(&self, smp: &Smp, id: usize, tid: u32, seq: u64, tally: &mut HartTally) {
+    /// task. Counted on hart `id`'s counters.
+    fn ttwu_sleep(&self, smp: &Smp, id: usize, tid: u32, seq: u64) {
         let placed = self
             .rqs
             .try_to_wake_up(tid, id, |h| self.idle.is_idle(h), Some(seq));
         let Some((cpu, preempt)) = placed else {
             return;
         };
-        tally.ttwu += 1;
-        tally.ttwu_remote += u64::from(cpu != id);
+        let stat = self.stats.cpu(id);
+        stat.ttwu_unlocked.inc();
+        stat.ttwu_unlocked_remote.add(u64::from(cpu != id));
         resched_woken(&self.idle, &self.work, smp, cpu, preempt);
     }
 
@@ -510,14 +521,14 @@ impl<'m> Machine<'m> {
     /// returning 0, a futex wait `ETIMEDOUT`, a `ppoll` re-issued — is completed under
     /// the kernel lock when it next runs ([`Kernel::pick_next_task`]): its saved
     /// registers, its state and its futex waiter are in the task table.
-    fn hrtimer_interrupt(&self, smp: &Smp, id: usize, now_ns: u64, tally: &mut HartTally) {
+    fn hrtimer_interrupt(&self, smp: &Smp, id: usize, now_ns: u64) {
         let fired = self.hrtimers.run_queues(id, now_ns);
         if fired.is_empty() {
             return;
         }
         for t in fired {
             if let Some(seq) = t.claim_wake() {
-                self.ttwu_sleep(smp, id, t.tid(), seq, tally);
+                self.ttwu_sleep(smp, id, t.tid(), seq);
             }
         }
         if let Some(tick) = &self.tick {
@@ -632,6 +643,8 @@ fn resched_woken(idle: &IdleHarts, work: &Condvar, smp: &Smp, cpu: usize, preemp
 struct UnlockedFaults<'m> {
     config: &'m KernelConfig,
     smp: &'m Smp,
+    /// The hart's event counters, which the faults and calls served here count on.
+    stat: &'m KernelCounters,
     /// The task's address space, with a user reference (`mm_users`) held while the hart
     /// runs the task, as a running Linux task keeps `current->mm` until its own
     /// `exit_mm()`: taken when the hart leaves the kernel lock for user mode and given
@@ -659,41 +672,33 @@ struct UnlockedFaults<'m> {
     hrtimers: Arc<hrtimer::HrtimerBases>,
 }
 
-/// What a hart did without the kernel lock since it last held it, added to the kernel's
-/// books when it takes the lock ([`Kernel::account_unlocked`]).
+/// What a hart did without the kernel lock since it last held it that the kernel lock's
+/// scheduler and books need ([`Kernel::account_user_time`], [`Kernel::account_unlocked`]).
+/// The events it handled there are not here: the hart counts them on its own counters
+/// ([`stat`]) as it handles them.
 #[derive(Default)]
 struct HartTally {
     /// Instructions retired in user mode.
     insns: u64,
     /// The hart's modelled cycle count at its last return from user mode.
     cycles: u64,
-    /// User page faults handled without the kernel lock.
-    page_faults: u64,
-    /// System calls handled without the kernel lock ([`unlocked_syscall`]).
-    syscalls: u64,
-    /// Their kernel work, priced ([`price_kernel_work`]).
+    /// The kernel work of the faults and calls served without the kernel lock, priced
+    /// ([`account_kernel_work`]): system time for the deterministic clock.
     kernel_cycles: u64,
     /// Their kernel work in host time, ns: system time for the parallel mode's clock
     /// ([`Kernel::account_user_time`]).
     kernel_host_ns: u64,
-    kernel_events: KernelEventCounts,
     /// Descriptions that `close`/`dup3` without the kernel lock took out of a table and
     /// whose release is the kernel's (a kernel-served file, a host stream): queued on the
     /// wake list after the call ([`Machine::ttwu_queue_wakelist`]), or released when the
     /// hart next takes the lock if it goes there anyway — as Linux runs a final
     /// `fput()` from `task_work`.
     deferred_fput: Vec<Arc<OpenFile>>,
-    /// `futex` calls served without the kernel lock (counted in `syscalls` too).
-    futex_calls: u64,
     /// Waiters the futex calls without the kernel lock woke (their `wake_q`): enqueued
     /// on their harts' run queues after the call, without the kernel lock
     /// ([`Machine::wake_up_q`]); any left when the hart takes the lock are woken there
     /// ([`Kernel::futex_wake_up_q`]).
     futex_woken: WakeList,
-    /// Of those, the ones enqueued on their run queue without the kernel lock
-    /// ([`Machine::wake_up_q`]), and those on another hart's queue.
-    ttwu: u64,
-    ttwu_remote: u64,
 }
 
 /// Why a hart running a task in user mode came back to the kernel lock.
@@ -775,7 +780,7 @@ fn run_user(
             machine.hrtimers.expires_next(hart.hart_id()),
         ) {
             let (_, now) = cur.now(crate::syscall::cycles_to_ns(hart.stats().cycles));
-            machine.hrtimer_interrupt(smp, hart.hart_id(), now, tally);
+            machine.hrtimer_interrupt(smp, hart.hart_id(), now);
         }
         // Back to user mode without the kernel lock if nothing asks for it: as the
         // scheduler would keep the task (slice left, no timer to fire), and unless kicked.
@@ -810,7 +815,7 @@ fn run_user(
                 // queues, without the kernel lock.
                 if !tally.futex_woken.is_empty() {
                     let woken = std::mem::take(&mut tally.futex_woken);
-                    machine.wake_up_q(smp, hart.hart_id(), woken, tally);
+                    machine.wake_up_q(smp, hart.hart_id(), woken);
                 }
                 // Final fput()s for the kernel go on the wake list, without waiting for
                 // the kernel lock (its holder releases them) — unless the hart goes to
@@ -845,7 +850,8 @@ fn run_user(
 
 /// The user page fault at `va` (`access`) of the task live in `hart`, handled without
 /// the kernel lock ([`user_fault`]) and accounted as the locked path accounts it (trap,
-/// fault count, priced kernel work) in `tally`. `None`, having done nothing, if the
+/// fault count, priced kernel work) on the hart's counters, its kernel work in `tally`
+/// too. `None`, having done nothing, if the
 /// kernel has something for the hart (it was kicked) or the address space has no users
 /// left (the task is being killed): the kernel lock decides then.
 fn unlocked_fault(
@@ -860,12 +866,11 @@ fn unlocked_fault(
         return None;
     }
     hart.account_trap();
-    tally.page_faults += 1;
+    u.stat.page_faults.inc();
+    u.stat.unlocked_faults.inc();
     let before = u.phys.events().snapshot();
     let r = user_fault(smp, hart, &u.mm, va, access);
-    let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
-    tally.kernel_cycles += cycles;
-    tally.kernel_events.accumulate(&work);
+    tally.kernel_cycles += account_kernel_work(&u.phys, u.config, u.stat, hart, &before);
     Some(r)
 }
 
@@ -878,7 +883,8 @@ fn unlocked_fault(
 /// out on the harts and the frames it freed released after it ([`flush_pending`]); the
 /// result goes to `a0` and the hart past the `ecall`. Descriptions whose release is the
 /// kernel's go to `tally.deferred_fput`. Accounted as the locked path accounts a call
-/// (trap, call count, priced kernel work) in `tally`. A `futex` wait that must sleep is
+/// (trap, call count, priced kernel work) on the hart's counters, its kernel work in
+/// `tally` too. A `futex` wait that must sleep is
 /// queued on its bucket, and a `nanosleep`/`clock_nanosleep` whose deadline is ahead has
 /// its timer armed on this hart's base, and either is handed back
 /// ([`UnlockedCall::Sleep`]: the call is then counted under the kernel lock, which
@@ -935,7 +941,8 @@ fn unlocked_syscall(
             let woken = &mut tally.futex_woken;
             return match crate::syscall::unlocked::futex_call(cur, mm, &u.futex, cpu_ns, a, woken) {
                 Ok(r) => {
-                    tally.futex_calls += 1;
+                    u.stat.futex_calls.inc();
+                    u.stat.unlocked_futex_calls.inc();
                     Some(r)
                 }
                 Err(s) => {
@@ -952,7 +959,8 @@ fn unlocked_syscall(
     let served = match (r, sleep) {
         (Some(r), _) => {
             hart.account_trap();
-            tally.syscalls += 1;
+            u.stat.syscalls.inc();
+            u.stat.unlocked_syscalls.inc();
             hart.x[10] = r.unwrap_or_else(Errno::as_return);
             hart.pc = hart.pc.wrapping_add(4);
             UnlockedCall::Served
@@ -960,9 +968,7 @@ fn unlocked_syscall(
         (None, Some(s)) => UnlockedCall::Sleep(s),
         (None, None) => return None,
     };
-    let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
-    tally.kernel_cycles += cycles;
-    tally.kernel_events.accumulate(&work);
+    tally.kernel_cycles += account_kernel_work(&u.phys, u.config, u.stat, hart, &before);
     Some(served)
 }
 
@@ -1028,6 +1034,7 @@ pub fn run(
     let (ttwu_queue, ttwu_pending) = ttwu::wake_list();
     let rqs = Arc::new(sched::Rqs::new(nharts));
     let work = Arc::new(Condvar::new());
+    let stats = PerCpuVar::<KernelCounters>::new(nharts);
     let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
@@ -1064,7 +1071,8 @@ pub fn run(
         resume: BTreeMap::new(),
         // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
         sched_rng: deterministic.then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
-        stats: KernelStats::default(),
+        stats: &stats,
+        init_uaccess_mmu: None,
     };
     // The first task: on hart 0's queue (`wake_up_new_task()` of init).
     k.activate_task(INIT_PID);
@@ -1079,6 +1087,7 @@ pub fn run(
         waiters: Arc::new(AtomicUsize::new(0)),
         idle,
         acquisitions: AtomicU64::new(0),
+        stats: &stats,
         timers_armed: AtomicBool::new(false),
         tick: (!deterministic).then(|| sched::Tick::new(nharts)),
         baton: deterministic.then(|| {
@@ -1136,16 +1145,19 @@ pub fn run(
     let baton_lock_waits = machine.baton.as_ref().map_or(0, |b| b.lock_waits());
     let mut k = machine.kernel.into_inner();
     let status = k.finished.unwrap_or(ExitStatus::InsnLimit);
-    if let Some(mm) = k.tasks.get(&INIT_PID).and_then(|t| t.mm.as_ref()) {
-        k.stats.uaccess_mmu = mm.mmap_read_lock().uaccess_counters();
-    }
+    // The harts have stopped: their counters are final.
+    let mut kstats = stat::sum(&stats);
+    kstats.uaccess_mmu = match k.tasks.get(&INIT_PID).and_then(|t| t.mm.as_ref()) {
+        Some(mm) => mm.mmap_read_lock().uaccess_counters(),
+        None => k.init_uaccess_mmu.unwrap_or_default(),
+    };
     let counts = smp.counts();
-    k.stats.tlb_shootdowns = counts.shootdowns;
-    k.stats.ipis = counts.ipis;
-    k.stats.shootdown_ack_waits = counts.ack_waits;
-    k.stats.baton_switches = baton_switches;
-    k.stats.baton_lock_waits = baton_lock_waits;
-    k.stats.peak_frames = phys.pages.peak_used();
+    kstats.tlb_shootdowns = counts.shootdowns;
+    kstats.ipis = counts.ipis;
+    kstats.shootdown_ack_waits = counts.ack_waits;
+    kstats.baton_switches = baton_switches;
+    kstats.baton_lock_waits = baton_lock_waits;
+    kstats.peak_frames = phys.pages.peak_used();
     // Tear every process down (exit_mmap) and audit page metadata: every reference, map
     // and pin taken during the run must have been given back. The page cache is checked
     // against the frame table, written back and emptied first: its own references are
@@ -1156,16 +1168,16 @@ pub fn run(
         cache_errors = cache.audit();
         cache.shutdown();
         let st = cache.stats();
-        k.stats.page_cache_peak_pages = st.peak_pages;
-        k.stats.page_cache_read_ins = st.read_ins;
-        k.stats.page_cache_written_back = st.written_back;
-        k.stats.page_cache_evicted = st.evicted;
+        kstats.page_cache_peak_pages = st.peak_pages;
+        kstats.page_cache_read_ins = st.read_ins;
+        kstats.page_cache_written_back = st.written_back;
+        kstats.page_cache_evicted = st.evicted;
     }
     drop(fs_handle);
     let end = phys.pages.audit();
-    k.stats.frames_leaked = end.used_frames.saturating_sub(baseline.used_frames);
-    k.stats.page_audit_errors = end.inconsistent_frames + end.bad_puts + cache_errors;
-    k.stats.thp = phys.pages.thp_stats();
+    kstats.frames_leaked = end.used_frames.saturating_sub(baseline.used_frames);
+    kstats.page_audit_errors = end.inconsistent_frames + end.bad_puts + cache_errors;
+    kstats.thp = phys.pages.thp_stats();
     let per_hart: Vec<HartStats> = harts.iter().map(Hart::stats).collect();
     let mut total = HartStats::default();
     for h in &per_hart {
@@ -1175,7 +1187,7 @@ pub fn run(
         status,
         hart: total,
         per_hart,
-        kernel: k.stats,
+        kernel: kstats,
         lock_stat: lockstat::since(&locks_before),
         host_seconds,
     })
@@ -1380,6 +1392,11 @@ impl<'m> Kernel<'m> {
         self.timers.set_this(id);
     }
 
+    /// The event counters of hart `self.this`, the lock's holder (`this_cpu_ptr()`).
+    fn stat(&self) -> &'m KernelCounters {
+        self.stats.cpu(self.this)
+    }
+
     /// What hart `self.this`, about to run task `tid` in user mode, needs to handle the
     /// task's page faults without the kernel lock ([`run_user`]), or `None` where that
     /// path is not taken: under an instruction limit (the budget is shared across harts
@@ -1401,6 +1418,7 @@ impl<'m> Kernel<'m> {
         Some(UnlockedFaults {
             config: self.config,
             smp: self.smp,
+            stat: self.stat(),
             mm: mm.clone(),
             phys: Arc::clone(&self.phys),
             slice_left: self.slice_left.get(self.this).copied().unwrap_or(0),
@@ -1864,9 +1882,9 @@ impl Kernel<'_> {
         }
         let resched = self.rqs.cpu_rq(self.this).lock().need_resched();
         for e in entries {
-            self.stats.wakelist_queued += 1;
+            self.stat().wakelist_queued.inc();
             if e.hart != self.this {
-                self.stats.wakelist_drained_remote += 1;
+                self.stat().wakelist_drained_remote.inc();
             }
             match e.what {
                 ttwu::Wakeup::Fput(f) => drop(f),
@@ -1981,7 +1999,7 @@ impl Kernel<'_> {
             Exit::BudgetExhausted | Exit::Timer | Exit::Ipi | Exit::Wfi => None,
             Exit::Ecall => {
                 hart.account_trap();
-                self.stats.syscalls += 1;
+                self.stat().syscalls.inc();
                 let before = self.phys.events().snapshot();
                 restart = self.syscall(hart, tid);
                 self.charge_kernel_work(hart, &before);
@@ -1989,7 +2007,7 @@ impl Kernel<'_> {
             }
             Exit::PageFault { va, access } => {
                 hart.account_trap();
-                self.stats.page_faults += 1;
+                self.stat().page_faults.inc();
                 let before = self.phys.events().snapshot();
                 let Some(mm) = self.tasks.get(&tid).and_then(|t| t.mm.as_ref()) else {
                     return false;
@@ -2094,8 +2112,11 @@ impl Kernel<'_> {
         }
     }
 
-    /// Adds to the kernel's books what hart `self.this` did without the kernel lock
-    /// since it last held it ([`HartTally`]), and empties the tally.
+    /// Takes over what hart `self.this` left for the kernel lock while it ran without
+    /// it since it last held it ([`HartTally`]) — the quantum and the virtual clock move
+    /// on, the final `fput()`s and futex wake-ups it left are done — and empties the
+    /// tally. The faults and calls it handled there are counted already, on its own
+    /// counters ([`stat`]).
     fn account_unlocked(&mut self, tally: &mut HartTally) {
         let t = std::mem::take(tally);
         self.insns_done += t.insns;
@@ -2103,16 +2124,6 @@ impl Kernel<'_> {
             *s = s.saturating_sub(t.insns);
         }
         self.vclock_cycles = self.vclock_cycles.max(t.cycles);
-        self.stats.page_faults += t.page_faults;
-        self.stats.unlocked_faults += t.page_faults;
-        self.stats.syscalls += t.syscalls;
-        self.stats.unlocked_syscalls += t.syscalls;
-        self.stats.kernel_cycles += t.kernel_cycles;
-        self.stats.kernel_events.accumulate(&t.kernel_events);
-        self.stats.futex_calls += t.futex_calls;
-        self.stats.unlocked_futex_calls += t.futex_calls;
-        self.stats.ttwu_unlocked += t.ttwu;
-        self.stats.ttwu_unlocked_remote += t.ttwu_remote;
         // The final fput() of what the unlocked close/dup3 took out, under the lock.
         drop(t.deferred_fput);
         // wake_up_q() of the waiters the unlocked futex calls woke.
@@ -2154,12 +2165,10 @@ impl Kernel<'_> {
 
     /// Charges the kernel work done since `before` (a [`crate::mm::KernelEvents`]
     /// snapshot taken when the hart trapped) to the hart, priced by the cost model: a
-    /// guest reading `rdcycle` around an `ecall` sees it. Also adds it to the run's
-    /// kernel statistics.
+    /// guest reading `rdcycle` around an `ecall` sees it. Also counts it on this hart's
+    /// counters.
     fn charge_kernel_work(&mut self, hart: &mut Hart<'_>, before: &KernelEventCounts) {
-        let (work, cycles) = price_kernel_work(&self.phys, self.config, hart, before);
-        self.stats.kernel_events.accumulate(&work);
-        self.stats.kernel_cycles += cycles;
+        account_kernel_work(&self.phys, self.config, self.stat(), hart, before);
     }
 
     /// One system call of task `tid` (whose registers are live in the hart). Returns
@@ -2179,9 +2188,9 @@ impl Kernel<'_> {
         match crate::percpu::exit_syscall() {
             Some(r) => {
                 if crate::percpu::has_unlocked() {
-                    self.stats.unlocked_calls += 1;
+                    self.stat().unlocked_calls.inc();
                 } else {
-                    self.stats.resched_stops += 1;
+                    self.stat().resched_stops.inc();
                 }
                 self.resume.insert(tid, (n, a, r));
                 true
@@ -2855,7 +2864,7 @@ impl Kernel<'_> {
         }
         if tgid == INIT_PID {
             if let Some(mm) = self.tasks.get(&any).and_then(|t| t.mm.as_ref()) {
-                self.stats.uaccess_mmu = mm.mmap_read_lock().uaccess_counters();
+                self.init_uaccess_mmu = Some(mm.mmap_read_lock().uaccess_counters());
             }
         }
         // exit_files() and exit_mm() of the last task: closing the descriptors lets
@@ -3124,7 +3133,7 @@ impl Kernel<'_> {
     /// # Errors
     /// As [`futex::do_futex`]; `ESRCH` for a task without an address space.
     fn sys_futex(&mut self, hart: &mut Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
-        self.stats.futex_calls += 1;
+        self.stat().futex_calls.inc();
         let now = self.clock_now(hart);
         let mut woken = WakeList::new();
         let r = {
@@ -3198,10 +3207,10 @@ impl Kernel<'_> {
             return false;
         }
         hart.account_trap();
-        self.stats.syscalls += 1;
+        self.stat().syscalls.inc();
         let (on, done) = match sleep {
             UnlockedSleep::Futex(s) => {
-                self.stats.futex_calls += 1;
+                self.stat().futex_calls.inc();
                 (WaitOn::Futex, self.futex_wait_queue(tid, s))
             }
             UnlockedSleep::Nanosleep(t) => (WaitOn::Sleep, self.nanosleep_queue(hart, tid, t)),
@@ -3802,18 +3811,20 @@ fn shootdown(smp: &Smp, hart: &mut Hart<'_>, asid: u16, batch: crate::mm::TlbBat
 }
 
 /// Prices the kernel work this hart's thread did since `before` (a
-/// [`crate::mm::KernelEvents`] snapshot) with the cost model and charges it to `hart`.
-/// Returns the work and its cycles, for the run's statistics.
-fn price_kernel_work(
+/// [`crate::mm::KernelEvents`] snapshot) with the cost model, charges it to `hart` and
+/// counts it on the hart's counters `stat`. Returns its modelled cycles.
+fn account_kernel_work(
     phys: &PhysMem,
     config: &KernelConfig,
+    stat: &KernelCounters,
     hart: &mut Hart<'_>,
     before: &KernelEventCounts,
-) -> (KernelEventCounts, u64) {
+) -> u64 {
     let work = phys.events().snapshot().since(before);
     let cycles = work.cycles(&config.cost);
     hart.charge_cycles(cycles);
-    (work, cycles)
+    stat.add_kernel_work(&work, cycles);
+    cycles
 }
 
 /// A user page fault at `va` in `mm` (riscv `do_page_fault()` → `handle_mm_fault()`),
