@@ -165,8 +165,10 @@ use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
 use crate::syscall::unlocked::IoSleep;
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
+use budget::RunEnd;
 use stat::KernelCounters;
 
+mod budget;
 mod hrtimer;
 mod itimer;
 mod pgrp;
@@ -280,8 +282,9 @@ struct Kernel<'m> {
     slice_left: Vec<u64>,
     /// The harts waiting for work ([`IdleHarts`], shared with [`Machine::idle`]).
     idle: Arc<IdleHarts>,
-    /// The run is over: how it ended.
-    finished: Option<ExitStatus>,
+    /// How the run ended, once it has ([`budget`]: set once by the hart that ends it,
+    /// read without this lock; [`Machine::end`] is the same object).
+    end: &'m RunEnd,
     /// Instructions retired by all harts.
     insns_done: u64,
     /// The largest modelled cycle count any hart has reached: the virtual clock's source.
@@ -406,6 +409,9 @@ struct Machine<'m> {
     /// The harts' event counters ([`Kernel::stats`]: one object), which each hart adds
     /// to without the kernel lock.
     stats: &'m PerCpuVar<KernelCounters>,
+    /// How the run ended, once it has ([`Kernel::end`]: one object): each hart stops at
+    /// its next look, without the kernel lock ([`hart_main`]).
+    end: &'m RunEnd,
     /// [`SchedMode::Deterministic`]: who runs.
     baton: Option<Arc<Baton>>,
     /// The harts' timer bases ([`Kernel::timers`]' bases: one object): a hart without
@@ -1035,6 +1041,7 @@ pub fn run(
     let rqs = Arc::new(sched::Rqs::new(nharts));
     let work = Arc::new(Condvar::new());
     let stats = PerCpuVar::<KernelCounters>::new(nharts);
+    let end = RunEnd::default();
     let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
@@ -1050,7 +1057,7 @@ pub fn run(
         }),
         slice_left: vec![0; nharts],
         idle: Arc::clone(&idle),
-        finished: None,
+        end: &end,
         insns_done: 0,
         vclock_cycles: 0,
         next_pid: INIT_PID + 1,
@@ -1088,6 +1095,7 @@ pub fn run(
         idle,
         acquisitions: AtomicU64::new(0),
         stats: &stats,
+        end: &end,
         timers_armed: AtomicBool::new(false),
         tick: (!deterministic).then(|| sched::Tick::new(nharts)),
         baton: deterministic.then(|| {
@@ -1144,7 +1152,7 @@ pub fn run(
     let baton_switches = machine.baton.as_ref().map_or(0, |b| b.switches());
     let baton_lock_waits = machine.baton.as_ref().map_or(0, |b| b.lock_waits());
     let mut k = machine.kernel.into_inner();
-    let status = k.finished.unwrap_or(ExitStatus::InsnLimit);
+    let status = end.status().unwrap_or(ExitStatus::InsnLimit);
     // The harts have stopped: their counters are final.
     let mut kstats = stat::sum(&stats);
     kstats.uaccess_mmu = match k.tasks.get(&INIT_PID).and_then(|t| t.mm.as_ref()) {
@@ -1241,11 +1249,11 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
     let mut k = machine.lock(id);
     let mut tally = HartTally::default();
     loop {
-        if k.finished.is_some() {
+        if machine.end.is_over() {
             break;
         }
         let Some((tid, budget)) = k.schedule_next(hart) else {
-            if k.finished.is_some() {
+            if machine.end.is_over() {
                 break;
             }
             k = idle(machine, k, hart);
@@ -1499,7 +1507,7 @@ impl Kernel<'_> {
         if let Some(init) = self.tasks.get(&INIT_PID) {
             init.log("dirtybit: every process is blocked and nothing can wake them (deadlock); stopping\n");
         }
-        self.finished = Some(ExitStatus::Signaled {
+        self.end.end(ExitStatus::Signaled {
             signo: SIGKILL,
             code: signal::SI_KERNEL,
             addr: 0,
@@ -1517,13 +1525,13 @@ impl Kernel<'_> {
             .get(&INIT_PID)
             .and_then(|t| t.signal.group_exit())
         {
-            self.finished = Some(status);
+            self.end.end(status);
             return None;
         }
         let budget = match self.config.max_insns {
             Some(max) => {
                 if self.insns_done >= max {
-                    self.finished = Some(ExitStatus::InsnLimit);
+                    self.end.end(ExitStatus::InsnLimit);
                     return None;
                 }
                 // Harts running at once share what is left: one hart stops exactly at the
