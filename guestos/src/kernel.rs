@@ -165,7 +165,7 @@ use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
 use crate::syscall::unlocked::IoSleep;
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
-use budget::RunEnd;
+use budget::{Claim, InsnBudget, RunEnd};
 use stat::KernelCounters;
 
 mod budget;
@@ -285,8 +285,9 @@ struct Kernel<'m> {
     /// How the run ended, once it has ([`budget`]: set once by the hart that ends it,
     /// read without this lock; [`Machine::end`] is the same object).
     end: &'m RunEnd,
-    /// Instructions retired by all harts.
-    insns_done: u64,
+    /// The instruction budget (`--max-insns`), which each hart claims its quanta from
+    /// without this lock ([`budget`]; [`Machine::insns`] is the same object).
+    insns: &'m InsnBudget,
     /// The largest modelled cycle count any hart has reached: the virtual clock's source.
     vclock_cycles: u64,
     next_pid: u32,
@@ -412,6 +413,9 @@ struct Machine<'m> {
     /// How the run ended, once it has ([`Kernel::end`]: one object): each hart stops at
     /// its next look, without the kernel lock ([`hart_main`]).
     end: &'m RunEnd,
+    /// The instruction budget ([`Kernel::insns`]: one object), to which each hart gives
+    /// back what it did not run of its claim without the kernel lock ([`hart_main`]).
+    insns: &'m InsnBudget,
     /// [`SchedMode::Deterministic`]: who runs.
     baton: Option<Arc<Baton>>,
     /// The harts' timer bases ([`Kernel::timers`]' bases: one object): a hart without
@@ -1042,6 +1046,7 @@ pub fn run(
     let work = Arc::new(Condvar::new());
     let stats = PerCpuVar::<KernelCounters>::new(nharts);
     let end = RunEnd::default();
+    let insns = InsnBudget::new(config.max_insns, nharts);
     let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
@@ -1058,7 +1063,7 @@ pub fn run(
         slice_left: vec![0; nharts],
         idle: Arc::clone(&idle),
         end: &end,
-        insns_done: 0,
+        insns: &insns,
         vclock_cycles: 0,
         next_pid: INIT_PID + 1,
         waker: Arc::new(SchedWaker {
@@ -1096,6 +1101,7 @@ pub fn run(
         acquisitions: AtomicU64::new(0),
         stats: &stats,
         end: &end,
+        insns: &insns,
         timers_armed: AtomicBool::new(false),
         tick: (!deterministic).then(|| sched::Tick::new(nharts)),
         baton: deterministic.then(|| {
@@ -1275,6 +1281,9 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         let user_from = clock.now(hart.stats().cycles);
         machine.unlock(k);
         let entry = run_user(machine, smp, hart, budget, unlocked.as_mut(), &mut tally);
+        // The claim ends: what the task did not run of it goes back to the budget, for
+        // any hart, before this one waits for the kernel lock.
+        machine.insns.settle(budget, tally.insns);
         let user_to = clock.now(hart.stats().cycles);
         k = machine.lock(id);
         smp.drain(hart);
@@ -1406,12 +1415,12 @@ impl<'m> Kernel<'m> {
     }
 
     /// What hart `self.this`, about to run task `tid` in user mode, needs to handle the
-    /// task's page faults without the kernel lock ([`run_user`]), or `None` where that
-    /// path is not taken: under an instruction limit (the budget is shared across harts
-    /// through the kernel lock, which must see every trap to stop the run at the same
-    /// instruction), for a task without an address space. Any number of harts may take
-    /// it: frames are freed only after the shootdown that drops their translations
-    /// ([`crate::mm::Mm::take_tlb_batch`]).
+    /// task's page faults without the kernel lock ([`run_user`]), or `None` for a task
+    /// without an address space. Any number of harts may take it: frames are freed only
+    /// after the shootdown that drops their translations
+    /// ([`crate::mm::Mm::take_tlb_batch`]). An instruction limit does not stop it: the
+    /// hart goes back to user mode within its claim on the budget (its slice,
+    /// [`budget`]), so the run still stops after exactly `--max-insns` instructions.
     ///
     /// Deterministic mode takes it too: only the baton's holder runs, and every lock the
     /// fault takes is a scheduling point of the baton (`sync`'s *Scheduling points*), so
@@ -1419,9 +1428,6 @@ impl<'m> Kernel<'m> {
     /// another hart's system call runs — and that call, finding the lock held, hands the
     /// baton back instead of blocking. The interleaving is still the seed's alone.
     fn unlocked_faults(&self, tid: u32) -> Option<UnlockedFaults<'m>> {
-        if self.config.max_insns.is_some() {
-            return None;
-        }
         let mm = self.tasks.get(&tid)?.mm.as_ref()?;
         Some(UnlockedFaults {
             config: self.config,
@@ -1516,9 +1522,12 @@ impl Kernel<'_> {
     }
 
     /// The top of the scheduler loop for this hart: ends the run when init has exited or
-    /// the instruction limit is reached; otherwise fires due timers, picks the next
-    /// task (`None`: nothing to run), switches to it and delivers its pending signals
-    /// on the way to user mode. Returns the task and its quantum.
+    /// the instruction budget is spent; otherwise claims a quantum from the budget
+    /// ([`InsnBudget::claim`]: with all of it claimed by harts still running, the hart
+    /// idles as with nothing to run), fires due timers, picks the next task (`None`:
+    /// nothing to run), switches to it and delivers its pending signals on the way to
+    /// user mode. Returns the task and its quantum, a claim the caller settles
+    /// ([`InsnBudget::settle`]) when the hart comes back from user mode.
     fn schedule_next(&mut self, hart: &mut Hart<'_>) -> Option<(u32, u64)> {
         if let Some(status) = self
             .tasks
@@ -1528,20 +1537,7 @@ impl Kernel<'_> {
             self.end.end(status);
             return None;
         }
-        let budget = match self.config.max_insns {
-            Some(max) => {
-                if self.insns_done >= max {
-                    self.end.end(ExitStatus::InsnLimit);
-                    return None;
-                }
-                // Harts running at once share what is left: one hart stops exactly at the
-                // limit; with several, the others' shares in flight may pass it a little.
-                (max - self.insns_done)
-                    .div_ceil(self.on_hart.len().max(1) as u64)
-                    .min(self.config.quantum_insns)
-            }
-            None => self.config.quantum_insns,
-        };
+        let budget = self.config.quantum_insns;
         // Deterministic mode: a seeded quantum length, so preemption points move
         // with the seed (the same seed, the same points).
         let budget = match self.sched_rng.as_mut() {
@@ -1553,6 +1549,25 @@ impl Kernel<'_> {
         let budget = match (self.sched_rng.is_some(), self.next_deadline()) {
             (true, Some(d)) => budget.min(d.saturating_sub(self.clock_now(hart).1).max(1)),
             _ => budget,
+        };
+        let budget = match self.insns.claim(budget) {
+            Claim::Granted(n) => n,
+            Claim::Spent => {
+                self.end.end(ExitStatus::InsnLimit);
+                return None;
+            }
+            Claim::Wait => {
+                // All that is left is claimed by harts still running, which may give
+                // some back: this hart's task waits on its queue (another hart may pull
+                // it, and the first to schedule with a claim wakes this one for it) and
+                // the hart idles meanwhile.
+                let now = self.fair.now(hart.stats().cycles);
+                if let Some(c) = self.rqs.cpu_rq(self.this).lock().put_prev(now) {
+                    self.fair.charge(c);
+                }
+                self.switch_out(hart);
+                return None;
+            }
         };
         self.fire_timers(hart);
         let this = self.this;
@@ -1578,7 +1593,8 @@ impl Kernel<'_> {
             None => {
                 let Some(next) = self.pick_next_task(now) else {
                     // Going idle: whatever this hart last ran is saved; its queue is
-                    // empty, so nothing of it is left here.
+                    // empty, so nothing of it is left here. The claim goes back.
+                    self.insns.settle(budget, 0);
                     self.switch_out(hart);
                     return None;
                 };
@@ -1597,6 +1613,7 @@ impl Kernel<'_> {
                 .get(&tid)
                 .is_none_or(|t| t.state != TaskState::Runnable)
         {
+            self.insns.settle(budget, 0);
             return self.schedule_next(hart);
         }
         Some((tid, budget))
@@ -2127,7 +2144,6 @@ impl Kernel<'_> {
     /// counters ([`stat`]).
     fn account_unlocked(&mut self, tally: &mut HartTally) {
         let t = std::mem::take(tally);
-        self.insns_done += t.insns;
         if let Some(s) = self.slice_left.get_mut(self.this) {
             *s = s.saturating_sub(t.insns);
         }
