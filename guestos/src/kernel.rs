@@ -117,7 +117,7 @@
 //! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid | (through `tasks`) | RCU + `get_task_struct()` |
-//! | the instruction budget, the run's statistics and end (ASIDs are [`Smp::alloc_asid`]'s, lock-free) | `insns_done`, `stats`, `finished` | per-CPU counters |
+//! | what is left of the run's statistics: the MMU counters of the kernel's accesses to init's memory, kept when init exits. The rest is not here: each hart counts its own events (calls, faults, wake-ups, kernel-lock entries, priced kernel work) on counters of its own without this lock ([`stat`], summed when the run ends), the harts claim their quanta from the instruction budget and give back what they did not run with atomics ([`budget`]: a run still stops after exactly `--max-insns` instructions, in deterministic mode at the same one for a seed), and the run's end is a once cell that the hart ending it sets and every hart reads ([`budget`]); ASIDs are [`Smp::alloc_asid`]'s, lock-free | `init_uaccess_mmu` | `tasklist_lock` (init's group exit); per-CPU counters (`percpu_counter`, `this_cpu_inc()`) for the rest |
 //!
 //! Waiting for shootdown acknowledgements is not a lock, but it is one in effect: a
 //! hart waits only for harts in user mode, which never hold a kernel lock (see
@@ -995,7 +995,7 @@ fn get_timespec(mm: &MmStruct, va: u64) -> KResult<(u64, u64)> {
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
 /// runs it — and any processes it creates — until the first process exits (or the
-/// instruction limit).
+/// instruction limit: exactly `max_insns` instructions over all harts).
 ///
 /// # Errors
 /// [`KernelError`] when the machine cannot be set up or the image cannot be executed; a

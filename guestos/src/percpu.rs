@@ -440,7 +440,10 @@ mod tests {
         );
         let a = std::ptr::from_ref(p.cpu(0)) as usize;
         let b = std::ptr::from_ref(p.cpu(1)) as usize;
-        assert!(b - a >= 64 && a % 64 == 0, "slots on lines of their own");
+        assert!(
+            b - a >= 64 && a.is_multiple_of(64),
+            "slots on lines of their own"
+        );
         assert_eq!(p.cpu(7).get(), 3000, "an id past the last: the last slot");
         assert_eq!(PerCpuVar::<LocalCounter>::new(0).iter().count(), 1);
     }

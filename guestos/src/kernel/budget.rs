@@ -166,7 +166,7 @@ mod tests {
                             Claim::Granted(n) => {
                                 // Some quanta end early (a trap): the rest goes back.
                                 round += 1;
-                                let ran = if round % 3 == 0 { n / 2 } else { n };
+                                let ran = if round.is_multiple_of(3) { n / 2 } else { n };
                                 retired.fetch_add(ran, Ordering::SeqCst);
                                 b.settle(n, ran);
                             }
