@@ -25,8 +25,10 @@ pub struct KernelConfig {
     pub tlb: TlbGeometry,
     /// The cycle model.
     pub cost: CostModel,
-    /// Stop after this many retired instructions (the run ends with
-    /// [`ExitStatus::InsnLimit`]).
+    /// Stop after exactly this many retired instructions in total over the harts (the
+    /// run ends with [`ExitStatus::InsnLimit`]; in deterministic mode at the same
+    /// instruction for the same seed). Each hart claims its quanta from this budget
+    /// without the kernel lock, so faults and calls are still served on the harts.
     pub max_insns: Option<u64>,
     /// Trace system calls to the stderr stream.
     pub strace: bool,
@@ -38,9 +40,9 @@ pub struct KernelConfig {
     pub gup: GupGeneration,
     /// How threads are scheduled and what the guest clocks follow (`--sched`).
     pub sched: SchedMode,
-    /// Instructions a hart runs at most before it returns to the kernel's loop (how often
-    /// the instruction limit is checked; in deterministic mode the bound of the seeded
-    /// quantum). The time slice itself is measured in time (see [`SchedMode`]).
+    /// Instructions a hart runs at most before it returns to the kernel's loop (the most
+    /// it claims of the instruction limit at once; in deterministic mode the bound of the
+    /// seeded quantum). The time slice itself is measured in time (see [`SchedMode`]).
     pub quantum_insns: u64,
     /// Number of harts (`--harts`, 1 to [`MAX_HARTS`]).
     pub harts: usize,
@@ -143,7 +145,9 @@ impl ExitStatus {
     }
 }
 
-/// Kernel-side counters of a run.
+/// Kernel-side counters of a run. The event counts (calls, faults, wake-ups, lock
+/// entries, kernel work) are kept per hart during the run, each hart counting its own
+/// without a lock as Linux's per-CPU counters, and summed here when it ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KernelStats {
     /// System calls handled.

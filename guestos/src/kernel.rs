@@ -127,7 +127,7 @@
 //! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid | (through `tasks`) | RCU + `get_task_struct()` |
-//! | the instruction budget, the run's statistics and end (ASIDs are [`Smp::alloc_asid`]'s, lock-free) | `insns_done`, `stats`, `finished` | per-CPU counters |
+//! | what is left of the run's statistics: the MMU counters of the kernel's accesses to init's memory, kept when init exits. The rest is not here: each hart counts its own events (calls, faults, wake-ups, kernel-lock entries, priced kernel work) on counters of its own without this lock ([`stat`], summed when the run ends), the harts claim their quanta from the instruction budget and give back what they did not run with atomics ([`budget`]: a run still stops after exactly `--max-insns` instructions, in deterministic mode at the same one for a seed), and the run's end is a once cell that the hart ending it sets and every hart reads ([`budget`]); ASIDs are [`Smp::alloc_asid`]'s, lock-free | `init_uaccess_mmu` | `tasklist_lock` (init's group exit); per-CPU counters (`percpu_counter`, `this_cpu_inc()`) for the rest |
 //!
 //! Waiting for shootdown acknowledgements is not a lock, but it is one in effect: a
 //! hart waits only for harts in user mode, which never hold a kernel lock (see
@@ -151,7 +151,7 @@ use std::time::Instant;
 use devices::{Clint, ClockSource, GuestMemory, GuestPhysAddr, MemoryError};
 use emu::{Exit, Hart, HartConfig, HartStats, UserContext};
 
-use crate::config::{ExitStatus, KernelConfig, KernelStats, RunReport, SchedMode, RAM_BASE};
+use crate::config::{ExitStatus, KernelConfig, RunReport, SchedMode, RAM_BASE};
 use crate::errno::{Errno, KResult};
 use crate::exec::{copy_exec_args, exec, ExecArgs, LoadError};
 use crate::fs::Prng;
@@ -164,7 +164,7 @@ use crate::lockstat;
 use crate::mm::{
     FaultFlags, KernelEventCounts, Mm, MmStruct, MmUsers, PageAllocError, PhysMem, UserFaultError,
 };
-use crate::percpu::Resume;
+use crate::percpu::{PerCpuVar, Resume};
 use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
 use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
@@ -175,12 +175,16 @@ use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
 use crate::syscall::unlocked::IoSleep;
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
+use budget::{Claim, InsnBudget, RunEnd};
+use stat::KernelCounters;
 
+mod budget;
 mod hrtimer;
 mod itimer;
 mod pgrp;
 mod poll;
 mod sched;
+mod stat;
 mod timekeeping;
 mod ttwu;
 
@@ -291,10 +295,12 @@ struct Kernel<'m> {
     slice_left: Vec<u64>,
     /// The harts waiting for work ([`IdleHarts`], shared with [`Machine::idle`]).
     idle: Arc<IdleHarts>,
-    /// The run is over: how it ended.
-    finished: Option<ExitStatus>,
-    /// Instructions retired by all harts.
-    insns_done: u64,
+    /// How the run ended, once it has ([`budget`]: set once by the hart that ends it,
+    /// read without this lock; [`Machine::end`] is the same object).
+    end: &'m RunEnd,
+    /// The instruction budget (`--max-insns`), which each hart claims its quanta from
+    /// without this lock ([`budget`]; [`Machine::insns`] is the same object).
+    insns: &'m InsnBudget,
     next_pid: u32,
 
     /// The wake function of every wait-queue sleep ([`SchedWaker`]): a file's wait
@@ -330,7 +336,12 @@ struct Kernel<'m> {
     /// runnable thread runs next among the fair candidates, for how many instructions).
     /// `None`: the fair pick alone.
     sched_rng: Option<Prng>,
-    stats: KernelStats,
+    /// The harts' event counters ([`stat`]: each hart counts on its own, without this
+    /// lock; [`Kernel::stat`] is the holder's).
+    stats: &'m PerCpuVar<KernelCounters>,
+    /// The MMU counters of the kernel's accesses to init's user memory, taken when init
+    /// exits (its address space goes then): `--stats`' `kernel uaccess walks`.
+    init_uaccess_mmu: Option<mmu::MmuCounters>,
 }
 
 /// Which harts wait for work (Linux's `idle_cpu()`, `nohz.idle_cpus_mask`): one flag
@@ -409,6 +420,15 @@ struct Machine<'m> {
     idle: Arc<IdleHarts>,
     /// Times the kernel lock was taken (a hart that yields it waits for this to move).
     acquisitions: AtomicU64,
+    /// The harts' event counters ([`Kernel::stats`]: one object), which each hart adds
+    /// to without the kernel lock.
+    stats: &'m PerCpuVar<KernelCounters>,
+    /// How the run ended, once it has ([`Kernel::end`]: one object): each hart stops at
+    /// its next look, without the kernel lock ([`hart_main`]).
+    end: &'m RunEnd,
+    /// The instruction budget ([`Kernel::insns`]: one object), to which each hart gives
+    /// back what it did not run of its claim without the kernel lock ([`hart_main`]).
+    insns: &'m InsnBudget,
     /// [`SchedMode::Deterministic`]: who runs.
     baton: Option<Arc<Baton>>,
     /// The harts' timer bases ([`Kernel::timers`]' bases: one object): a hart without
@@ -438,7 +458,7 @@ impl<'m> Machine<'m> {
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.set_this(id);
         k.smp.clear_notify(id);
-        k.stats.kernel_lock_acquisitions += 1;
+        self.stats.cpu(id).kernel_lock_acquisitions.inc();
         // Entering the kernel, the hart reaches a scheduling decision anyway: no kick.
         k.ttwu_pending(self, false);
         k
@@ -454,7 +474,7 @@ impl<'m> Machine<'m> {
             .try_lock_with(|m| lockstat::KERNEL_LOCK.try_acquire(|| m.try_lock()))?;
         self.acquisitions.fetch_add(1, Ordering::SeqCst);
         k.set_this(id);
-        k.stats.wakelist_trylocks += 1;
+        self.stats.cpu(id).wakelist_trylocks.inc();
         Some(k)
     }
 
@@ -478,7 +498,7 @@ impl<'m> Machine<'m> {
     /// completed when the task next runs, under the kernel lock (`pick_next_task()`,
     /// as futex_wait() returns after schedule()). A task not asleep yet sees the claim
     /// when it blocks and returns at once. Counts the enqueued, and those on another
-    /// hart's queue, in `tally`.
+    /// hart's queue, on hart `id`'s counters.
     ///
     /// An idle hart is woken through the `work` condvar without the kernel lock: if it
     /// is in the instant between its last look and its wait (holding the lock) the
@@ -488,10 +508,10 @@ impl<'m> Machine<'m> {
     /// recheck ([`ttwu::IDLE_RECHECK`]) — a pull by a hart whose queue empties takes it
     /// sooner. The wake list's idle harts have the same bound ([`ttwu`], *Idle
     /// harts*).
-    fn wake_up_q(&self, smp: &Smp, id: usize, woken: WakeList, tally: &mut HartTally) {
+    fn wake_up_q(&self, smp: &Smp, id: usize, woken: WakeList) {
         for q in woken {
             if let Some(seq) = q.claim_wake() {
-                self.ttwu_sleep(smp, id, q.tid(), seq, tally);
+                self.ttwu_sleep(smp, id, q.tid(), seq);
             }
         }
         if let Some(tick) = &self.tick {
@@ -502,16 +522,17 @@ impl<'m> Machine<'m> {
     /// `try_to_wake_up()` without the kernel lock, by hart `id`, of task `tid` asleep as
     /// its run queue's sleep number `seq` (a claimed wake-up): enqueued on its target
     /// hart's queue, which is woken if idle or kicked if the woken should preempt its
-    /// task. Counted in `tally`.
-    fn ttwu_sleep(&self, smp: &Smp, id: usize, tid: u32, seq: u64, tally: &mut HartTally) {
+    /// task. Counted on hart `id`'s counters.
+    fn ttwu_sleep(&self, smp: &Smp, id: usize, tid: u32, seq: u64) {
         let placed = self
             .rqs
             .try_to_wake_up(tid, id, |h| self.idle.is_idle(h), Some(seq));
         let Some((cpu, preempt)) = placed else {
             return;
         };
-        tally.ttwu += 1;
-        tally.ttwu_remote += u64::from(cpu != id);
+        let stat = self.stats.cpu(id);
+        stat.ttwu_unlocked.inc();
+        stat.ttwu_unlocked_remote.add(u64::from(cpu != id));
         resched_woken(&self.idle, &self.work, smp, cpu, preempt);
     }
 
@@ -527,7 +548,7 @@ impl<'m> Machine<'m> {
     /// ([`itimer::it_real_fn`], under the group's `siglock`; the tick is told the base's
     /// new earliest expiry) and its SIGALRM queued on the wake list for the kernel lock,
     /// which sends it with the task table ([`Machine::ttwu_queue_wakelist`]).
-    fn hrtimer_interrupt(&self, smp: &Smp, id: usize, now_ns: u64, tally: &mut HartTally) {
+    fn hrtimer_interrupt(&self, smp: &Smp, id: usize, now_ns: u64) {
         let fired = self.hrtimers.run_queues(id, now_ns);
         if fired.is_empty() {
             return;
@@ -537,7 +558,7 @@ impl<'m> Machine<'m> {
             match t.function() {
                 hrtimer::HrtimerFunction::Wakeup => {
                     if let Some(seq) = t.claim_wake() {
-                        self.ttwu_sleep(smp, id, t.tid(), seq, tally);
+                        self.ttwu_sleep(smp, id, t.tid(), seq);
                     }
                 }
                 hrtimer::HrtimerFunction::ItReal(_) => {
@@ -664,6 +685,8 @@ fn resched_woken(idle: &IdleHarts, work: &Condvar, smp: &Smp, cpu: usize, preemp
 struct UnlockedFaults<'m> {
     config: &'m KernelConfig,
     smp: &'m Smp,
+    /// The hart's event counters, which the faults and calls served here count on.
+    stat: &'m KernelCounters,
     /// The task's address space, with a user reference (`mm_users`) held while the hart
     /// runs the task, as a running Linux task keeps `current->mm` until its own
     /// `exit_mm()`: taken when the hart leaves the kernel lock for user mode and given
@@ -693,39 +716,31 @@ struct UnlockedFaults<'m> {
     rqs: Arc<sched::Rqs>,
 }
 
-/// What a hart did without the kernel lock since it last held it, added to the kernel's
-/// books when it takes the lock ([`Kernel::account_unlocked`]).
+/// What a hart did without the kernel lock since it last held it that the kernel lock's
+/// scheduler and books need ([`Kernel::account_user_time`], [`Kernel::account_unlocked`]).
+/// The events it handled there are not here: the hart counts them on its own counters
+/// ([`stat`]) as it handles them.
 #[derive(Default)]
 struct HartTally {
     /// Instructions retired in user mode.
     insns: u64,
-    /// User page faults handled without the kernel lock.
-    page_faults: u64,
-    /// System calls handled without the kernel lock ([`unlocked_syscall`]).
-    syscalls: u64,
-    /// Their kernel work, priced ([`price_kernel_work`]).
+    /// The kernel work of the faults and calls served without the kernel lock, priced
+    /// ([`account_kernel_work`]): system time for the deterministic clock.
     kernel_cycles: u64,
     /// Their kernel work in host time, ns: system time for the parallel mode's clock
     /// ([`Kernel::account_user_time`]).
     kernel_host_ns: u64,
-    kernel_events: KernelEventCounts,
     /// Descriptions that `close`/`dup3` without the kernel lock took out of a table and
     /// whose release is the kernel's (a kernel-served file, a host stream): queued on the
     /// wake list after the call ([`Machine::ttwu_queue_wakelist`]), or released when the
     /// hart next takes the lock if it goes there anyway — as Linux runs a final
     /// `fput()` from `task_work`.
     deferred_fput: Vec<Arc<OpenFile>>,
-    /// `futex` calls served without the kernel lock (counted in `syscalls` too).
-    futex_calls: u64,
     /// Waiters the futex calls without the kernel lock woke (their `wake_q`): enqueued
     /// on their harts' run queues after the call, without the kernel lock
     /// ([`Machine::wake_up_q`]); any left when the hart takes the lock are woken there
     /// ([`Kernel::futex_wake_up_q`]).
     futex_woken: WakeList,
-    /// Of those, the ones enqueued on their run queue without the kernel lock
-    /// ([`Machine::wake_up_q`]), and those on another hart's queue.
-    ttwu: u64,
-    ttwu_remote: u64,
 }
 
 /// Why a hart running a task in user mode came back to the kernel lock.
@@ -809,7 +824,7 @@ fn run_user(
             machine.hrtimers.expires_next(hart.hart_id()),
         ) {
             let (_, now) = machine.hrtimers.clock().now(hart.stats().cycles);
-            machine.hrtimer_interrupt(smp, hart.hart_id(), now, tally);
+            machine.hrtimer_interrupt(smp, hart.hart_id(), now);
         }
         // Back to user mode without the kernel lock if nothing asks for it: as the
         // scheduler would keep the task (slice left, no timer to fire), and unless kicked.
@@ -844,7 +859,7 @@ fn run_user(
                 // queues, without the kernel lock.
                 if !tally.futex_woken.is_empty() {
                     let woken = std::mem::take(&mut tally.futex_woken);
-                    machine.wake_up_q(smp, hart.hart_id(), woken, tally);
+                    machine.wake_up_q(smp, hart.hart_id(), woken);
                 }
                 // Final fput()s for the kernel go on the wake list, without waiting for
                 // the kernel lock (its holder releases them) — unless the hart goes to
@@ -881,7 +896,8 @@ fn run_user(
 
 /// The user page fault at `va` (`access`) of the task live in `hart`, handled without
 /// the kernel lock ([`user_fault`]) and accounted as the locked path accounts it (trap,
-/// fault count, priced kernel work) in `tally`. `None`, having done nothing, if the
+/// fault count, priced kernel work) on the hart's counters, its kernel work in `tally`
+/// too. `None`, having done nothing, if the
 /// kernel has something for the hart (it was kicked) or the address space has no users
 /// left (the task is being killed): the kernel lock decides then.
 fn unlocked_fault(
@@ -896,12 +912,11 @@ fn unlocked_fault(
         return None;
     }
     hart.account_trap();
-    tally.page_faults += 1;
+    u.stat.page_faults.inc();
+    u.stat.unlocked_faults.inc();
     let before = u.phys.events().snapshot();
     let r = user_fault(smp, hart, &u.mm, va, access);
-    let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
-    tally.kernel_cycles += cycles;
-    tally.kernel_events.accumulate(&work);
+    tally.kernel_cycles += account_kernel_work(&u.phys, u.config, u.stat, hart, &before);
     Some(r)
 }
 
@@ -914,7 +929,8 @@ fn unlocked_fault(
 /// out on the harts and the frames it freed released after it ([`flush_pending`]); the
 /// result goes to `a0` and the hart past the `ecall`. Descriptions whose release is the
 /// kernel's go to `tally.deferred_fput`. Accounted as the locked path accounts a call
-/// (trap, call count, priced kernel work) in `tally`. A `futex` wait that must sleep is
+/// (trap, call count, priced kernel work) on the hart's counters, its kernel work in
+/// `tally` too. A `futex` wait that must sleep is
 /// queued on its bucket, and a `nanosleep`/`clock_nanosleep` whose deadline is ahead has
 /// its timer armed on this hart's base, and either is handed back
 /// ([`UnlockedCall::Sleep`]: the call is then counted under the kernel lock, which
@@ -983,7 +999,8 @@ fn unlocked_syscall(
             let woken = &mut tally.futex_woken;
             return match crate::syscall::unlocked::futex_call(cur, mm, &u.futex, cpu_ns, a, woken) {
                 Ok(r) => {
-                    tally.futex_calls += 1;
+                    u.stat.futex_calls.inc();
+                    u.stat.unlocked_futex_calls.inc();
                     Some(r)
                 }
                 Err(s) => {
@@ -1000,7 +1017,8 @@ fn unlocked_syscall(
     let served = match (r, sleep) {
         (Some(r), _) => {
             hart.account_trap();
-            tally.syscalls += 1;
+            u.stat.syscalls.inc();
+            u.stat.unlocked_syscalls.inc();
             hart.x[10] = r.unwrap_or_else(Errno::as_return);
             hart.pc = hart.pc.wrapping_add(4);
             let sigpending = u.current.as_mut().is_some_and(|c| c.take_sigpending());
@@ -1009,9 +1027,7 @@ fn unlocked_syscall(
         (None, Some(s)) => UnlockedCall::Sleep(s),
         (None, None) => return None,
     };
-    let (work, cycles) = price_kernel_work(&u.phys, u.config, hart, &before);
-    tally.kernel_cycles += cycles;
-    tally.kernel_events.accumulate(&work);
+    tally.kernel_cycles += account_kernel_work(&u.phys, u.config, u.stat, hart, &before);
     Some(served)
 }
 
@@ -1028,7 +1044,7 @@ fn get_timespec(mm: &MmStruct, va: u64) -> KResult<(u64, u64)> {
 
 /// Boots a machine per `config`, executes `image` as `exe_path` with `argv`/`envp`, and
 /// runs it — and any processes it creates — until the first process exits (or the
-/// instruction limit).
+/// instruction limit: exactly `max_insns` instructions over all harts).
 ///
 /// # Errors
 /// [`KernelError`] when the machine cannot be set up or the image cannot be executed; a
@@ -1079,6 +1095,9 @@ pub fn run(
     let (ttwu_queue, ttwu_pending) = ttwu::wake_list();
     let rqs = Arc::new(sched::Rqs::new(nharts));
     let work = Arc::new(Condvar::new());
+    let stats = PerCpuVar::<KernelCounters>::new(nharts);
+    let end = RunEnd::default();
+    let insns = InsnBudget::new(config.max_insns, nharts);
     let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
@@ -1094,8 +1113,8 @@ pub fn run(
         }),
         slice_left: vec![0; nharts],
         idle: Arc::clone(&idle),
-        finished: None,
-        insns_done: 0,
+        end: &end,
+        insns: &insns,
         next_pid: INIT_PID + 1,
         waker: Arc::new(SchedWaker {
             rqs: Arc::clone(&rqs),
@@ -1114,7 +1133,8 @@ pub fn run(
         resume: BTreeMap::new(),
         // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
         sched_rng: deterministic.then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
-        stats: KernelStats::default(),
+        stats: &stats,
+        init_uaccess_mmu: None,
     };
     // The first task: on hart 0's queue (`wake_up_new_task()` of init).
     k.activate_task(INIT_PID);
@@ -1129,6 +1149,9 @@ pub fn run(
         waiters: Arc::new(AtomicUsize::new(0)),
         idle,
         acquisitions: AtomicU64::new(0),
+        stats: &stats,
+        end: &end,
+        insns: &insns,
         timers_armed: AtomicBool::new(false),
         tick: (!deterministic).then(|| sched::Tick::new(nharts)),
         baton: deterministic.then(|| {
@@ -1185,17 +1208,20 @@ pub fn run(
     let baton_switches = machine.baton.as_ref().map_or(0, |b| b.switches());
     let baton_lock_waits = machine.baton.as_ref().map_or(0, |b| b.lock_waits());
     let mut k = machine.kernel.into_inner();
-    let status = k.finished.unwrap_or(ExitStatus::InsnLimit);
-    if let Some(mm) = k.tasks.get(&INIT_PID).and_then(|t| t.mm.as_ref()) {
-        k.stats.uaccess_mmu = mm.mmap_read_lock().uaccess_counters();
-    }
+    let status = end.status().unwrap_or(ExitStatus::InsnLimit);
+    // The harts have stopped: their counters are final.
+    let mut kstats = stat::sum(&stats);
+    kstats.uaccess_mmu = match k.tasks.get(&INIT_PID).and_then(|t| t.mm.as_ref()) {
+        Some(mm) => mm.mmap_read_lock().uaccess_counters(),
+        None => k.init_uaccess_mmu.unwrap_or_default(),
+    };
     let counts = smp.counts();
-    k.stats.tlb_shootdowns = counts.shootdowns;
-    k.stats.ipis = counts.ipis;
-    k.stats.shootdown_ack_waits = counts.ack_waits;
-    k.stats.baton_switches = baton_switches;
-    k.stats.baton_lock_waits = baton_lock_waits;
-    k.stats.peak_frames = phys.pages.peak_used();
+    kstats.tlb_shootdowns = counts.shootdowns;
+    kstats.ipis = counts.ipis;
+    kstats.shootdown_ack_waits = counts.ack_waits;
+    kstats.baton_switches = baton_switches;
+    kstats.baton_lock_waits = baton_lock_waits;
+    kstats.peak_frames = phys.pages.peak_used();
     // Tear every process down (exit_mmap) and audit page metadata: every reference, map
     // and pin taken during the run must have been given back. The page cache is checked
     // against the frame table, written back and emptied first: its own references are
@@ -1206,16 +1232,16 @@ pub fn run(
         cache_errors = cache.audit();
         cache.shutdown();
         let st = cache.stats();
-        k.stats.page_cache_peak_pages = st.peak_pages;
-        k.stats.page_cache_read_ins = st.read_ins;
-        k.stats.page_cache_written_back = st.written_back;
-        k.stats.page_cache_evicted = st.evicted;
+        kstats.page_cache_peak_pages = st.peak_pages;
+        kstats.page_cache_read_ins = st.read_ins;
+        kstats.page_cache_written_back = st.written_back;
+        kstats.page_cache_evicted = st.evicted;
     }
     drop(fs_handle);
     let end = phys.pages.audit();
-    k.stats.frames_leaked = end.used_frames.saturating_sub(baseline.used_frames);
-    k.stats.page_audit_errors = end.inconsistent_frames + end.bad_puts + cache_errors;
-    k.stats.thp = phys.pages.thp_stats();
+    kstats.frames_leaked = end.used_frames.saturating_sub(baseline.used_frames);
+    kstats.page_audit_errors = end.inconsistent_frames + end.bad_puts + cache_errors;
+    kstats.thp = phys.pages.thp_stats();
     let per_hart: Vec<HartStats> = harts.iter().map(Hart::stats).collect();
     let mut total = HartStats::default();
     for h in &per_hart {
@@ -1225,7 +1251,7 @@ pub fn run(
         status,
         hart: total,
         per_hart,
-        kernel: k.stats,
+        kernel: kstats,
         lock_stat: lockstat::since(&locks_before),
         host_seconds,
     })
@@ -1279,11 +1305,11 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
     let mut k = machine.lock(id);
     let mut tally = HartTally::default();
     loop {
-        if k.finished.is_some() {
+        if machine.end.is_over() {
             break;
         }
         let Some((tid, budget)) = k.schedule_next(hart) else {
-            if k.finished.is_some() {
+            if machine.end.is_over() {
                 break;
             }
             k = idle(machine, k, hart);
@@ -1305,6 +1331,9 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         let user_from = clock.now(hart.stats().cycles);
         machine.unlock(k);
         let entry = run_user(machine, smp, hart, budget, unlocked.as_mut(), &mut tally);
+        // The claim ends: what the task did not run of it goes back to the budget, for
+        // any hart, before this one waits for the kernel lock.
+        machine.insns.settle(budget, tally.insns);
         let user_to = clock.now(hart.stats().cycles);
         k = machine.lock(id);
         smp.drain(hart);
@@ -1436,13 +1465,18 @@ impl<'m> Kernel<'m> {
         self.timers.set_this(id);
     }
 
+    /// The event counters of hart `self.this`, the lock's holder (`this_cpu_ptr()`).
+    fn stat(&self) -> &'m KernelCounters {
+        self.stats.cpu(self.this)
+    }
+
     /// What hart `self.this`, about to run task `tid` in user mode, needs to handle the
-    /// task's page faults without the kernel lock ([`run_user`]), or `None` where that
-    /// path is not taken: under an instruction limit (the budget is shared across harts
-    /// through the kernel lock, which must see every trap to stop the run at the same
-    /// instruction), for a task without an address space. Any number of harts may take
-    /// it: frames are freed only after the shootdown that drops their translations
-    /// ([`crate::mm::Mm::take_tlb_batch`]).
+    /// task's page faults without the kernel lock ([`run_user`]), or `None` for a task
+    /// without an address space. Any number of harts may take it: frames are freed only
+    /// after the shootdown that drops their translations
+    /// ([`crate::mm::Mm::take_tlb_batch`]). An instruction limit does not stop it: the
+    /// hart goes back to user mode within its claim on the budget (its slice,
+    /// [`budget`]), so the run still stops after exactly `--max-insns` instructions.
     ///
     /// Deterministic mode takes it too: only the baton's holder runs, and every lock the
     /// fault takes is a scheduling point of the baton (`sync`'s *Scheduling points*), so
@@ -1450,13 +1484,11 @@ impl<'m> Kernel<'m> {
     /// another hart's system call runs — and that call, finding the lock held, hands the
     /// baton back instead of blocking. The interleaving is still the seed's alone.
     fn unlocked_faults(&self, tid: u32) -> Option<UnlockedFaults<'m>> {
-        if self.config.max_insns.is_some() {
-            return None;
-        }
         let mm = self.tasks.get(&tid)?.mm.as_ref()?;
         Some(UnlockedFaults {
             config: self.config,
             smp: self.smp,
+            stat: self.stat(),
             mm: mm.clone(),
             phys: Arc::clone(&self.phys),
             slice_left: self.slice_left.get(self.this).copied().unwrap_or(0),
@@ -1538,7 +1570,7 @@ impl Kernel<'_> {
         if let Some(init) = self.tasks.get(&INIT_PID) {
             init.log("dirtybit: every process is blocked and nothing can wake them (deadlock); stopping\n");
         }
-        self.finished = Some(ExitStatus::Signaled {
+        self.end.end(ExitStatus::Signaled {
             signo: SIGKILL,
             code: signal::SI_KERNEL,
             addr: 0,
@@ -1547,32 +1579,22 @@ impl Kernel<'_> {
     }
 
     /// The top of the scheduler loop for this hart: ends the run when init has exited or
-    /// the instruction limit is reached; otherwise fires due timers, picks the next
-    /// task (`None`: nothing to run), switches to it and delivers its pending signals
-    /// on the way to user mode. Returns the task and its quantum.
+    /// the instruction budget is spent; otherwise claims a quantum from the budget
+    /// ([`InsnBudget::claim`]: with all of it claimed by harts still running, the hart
+    /// idles as with nothing to run), fires due timers, picks the next task (`None`:
+    /// nothing to run), switches to it and delivers its pending signals on the way to
+    /// user mode. Returns the task and its quantum, a claim the caller settles
+    /// ([`InsnBudget::settle`]) when the hart comes back from user mode.
     fn schedule_next(&mut self, hart: &mut Hart<'_>) -> Option<(u32, u64)> {
         if let Some(status) = self
             .tasks
             .get(&INIT_PID)
             .and_then(|t| t.signal.group_exit())
         {
-            self.finished = Some(status);
+            self.end.end(status);
             return None;
         }
-        let budget = match self.config.max_insns {
-            Some(max) => {
-                if self.insns_done >= max {
-                    self.finished = Some(ExitStatus::InsnLimit);
-                    return None;
-                }
-                // Harts running at once share what is left: one hart stops exactly at the
-                // limit; with several, the others' shares in flight may pass it a little.
-                (max - self.insns_done)
-                    .div_ceil(self.on_hart.len().max(1) as u64)
-                    .min(self.config.quantum_insns)
-            }
-            None => self.config.quantum_insns,
-        };
+        let budget = self.config.quantum_insns;
         // Deterministic mode: a seeded quantum length, so preemption points move
         // with the seed (the same seed, the same points).
         let budget = match self.sched_rng.as_mut() {
@@ -1584,6 +1606,25 @@ impl Kernel<'_> {
         let budget = match (self.sched_rng.is_some(), self.next_deadline()) {
             (true, Some(d)) => budget.min(d.saturating_sub(self.clock_now(hart).1).max(1)),
             _ => budget,
+        };
+        let budget = match self.insns.claim(budget) {
+            Claim::Granted(n) => n,
+            Claim::Spent => {
+                self.end.end(ExitStatus::InsnLimit);
+                return None;
+            }
+            Claim::Wait => {
+                // All that is left is claimed by harts still running, which may give
+                // some back: this hart's task waits on its queue (another hart may pull
+                // it, and the first to schedule with a claim wakes this one for it) and
+                // the hart idles meanwhile.
+                let now = self.fair.now(hart.stats().cycles);
+                if let Some(c) = self.rqs.cpu_rq(self.this).lock().put_prev(now) {
+                    self.fair.charge(c);
+                }
+                self.switch_out(hart);
+                return None;
+            }
         };
         self.fire_timers(hart);
         let this = self.this;
@@ -1609,7 +1650,8 @@ impl Kernel<'_> {
             None => {
                 let Some(next) = self.pick_next_task(now) else {
                     // Going idle: whatever this hart last ran is saved; its queue is
-                    // empty, so nothing of it is left here.
+                    // empty, so nothing of it is left here. The claim goes back.
+                    self.insns.settle(budget, 0);
                     self.switch_out(hart);
                     return None;
                 };
@@ -1628,6 +1670,7 @@ impl Kernel<'_> {
                 .get(&tid)
                 .is_none_or(|t| t.state != TaskState::Runnable)
         {
+            self.insns.settle(budget, 0);
             return self.schedule_next(hart);
         }
         Some((tid, budget))
@@ -1919,9 +1962,9 @@ impl Kernel<'_> {
         let resched = self.rqs.cpu_rq(self.this).lock().need_resched();
         let kills = self.deferred_kills.len();
         for e in entries {
-            self.stats.wakelist_queued += 1;
+            self.stat().wakelist_queued.inc();
             if e.hart != self.this {
-                self.stats.wakelist_drained_remote += 1;
+                self.stat().wakelist_drained_remote.inc();
             }
             match e.what {
                 ttwu::Wakeup::Fput(f) => drop(f),
@@ -2040,7 +2083,7 @@ impl Kernel<'_> {
             Exit::BudgetExhausted | Exit::Timer | Exit::Ipi | Exit::Wfi => None,
             Exit::Ecall => {
                 hart.account_trap();
-                self.stats.syscalls += 1;
+                self.stat().syscalls.inc();
                 let before = self.phys.events().snapshot();
                 restart = self.syscall(hart, tid);
                 self.charge_kernel_work(hart, &before);
@@ -2048,7 +2091,7 @@ impl Kernel<'_> {
             }
             Exit::PageFault { va, access } => {
                 hart.account_trap();
-                self.stats.page_faults += 1;
+                self.stat().page_faults.inc();
                 let before = self.phys.events().snapshot();
                 let Some(mm) = self.tasks.get(&tid).and_then(|t| t.mm.as_ref()) else {
                     return false;
@@ -2153,24 +2196,16 @@ impl Kernel<'_> {
         }
     }
 
-    /// Adds to the kernel's books what hart `self.this` did without the kernel lock
-    /// since it last held it ([`HartTally`]), and empties the tally.
+    /// Takes over what hart `self.this` left for the kernel lock while it ran without
+    /// it since it last held it ([`HartTally`]) — the quantum and the virtual clock move
+    /// on, the final `fput()`s and futex wake-ups it left are done — and empties the
+    /// tally. The faults and calls it handled there are counted already, on its own
+    /// counters ([`stat`]).
     fn account_unlocked(&mut self, tally: &mut HartTally) {
         let t = std::mem::take(tally);
-        self.insns_done += t.insns;
         if let Some(s) = self.slice_left.get_mut(self.this) {
             *s = s.saturating_sub(t.insns);
         }
-        self.stats.page_faults += t.page_faults;
-        self.stats.unlocked_faults += t.page_faults;
-        self.stats.syscalls += t.syscalls;
-        self.stats.unlocked_syscalls += t.syscalls;
-        self.stats.kernel_cycles += t.kernel_cycles;
-        self.stats.kernel_events.accumulate(&t.kernel_events);
-        self.stats.futex_calls += t.futex_calls;
-        self.stats.unlocked_futex_calls += t.futex_calls;
-        self.stats.ttwu_unlocked += t.ttwu;
-        self.stats.ttwu_unlocked_remote += t.ttwu_remote;
         // The final fput() of what the unlocked close/dup3 took out, under the lock.
         drop(t.deferred_fput);
         // wake_up_q() of the waiters the unlocked futex calls woke.
@@ -2212,12 +2247,10 @@ impl Kernel<'_> {
 
     /// Charges the kernel work done since `before` (a [`crate::mm::KernelEvents`]
     /// snapshot taken when the hart trapped) to the hart, priced by the cost model: a
-    /// guest reading `rdcycle` around an `ecall` sees it. Also adds it to the run's
-    /// kernel statistics.
+    /// guest reading `rdcycle` around an `ecall` sees it. Also counts it on this hart's
+    /// counters.
     fn charge_kernel_work(&mut self, hart: &mut Hart<'_>, before: &KernelEventCounts) {
-        let (work, cycles) = price_kernel_work(&self.phys, self.config, hart, before);
-        self.stats.kernel_events.accumulate(&work);
-        self.stats.kernel_cycles += cycles;
+        account_kernel_work(&self.phys, self.config, self.stat(), hart, before);
     }
 
     /// One system call of task `tid` (whose registers are live in the hart). Returns
@@ -2237,9 +2270,9 @@ impl Kernel<'_> {
         match crate::percpu::exit_syscall() {
             Some(r) => {
                 if crate::percpu::has_unlocked() {
-                    self.stats.unlocked_calls += 1;
+                    self.stat().unlocked_calls.inc();
                 } else {
-                    self.stats.resched_stops += 1;
+                    self.stat().resched_stops.inc();
                 }
                 self.resume.insert(tid, (n, a, r));
                 true
@@ -2913,7 +2946,7 @@ impl Kernel<'_> {
         }
         if tgid == INIT_PID {
             if let Some(mm) = self.tasks.get(&any).and_then(|t| t.mm.as_ref()) {
-                self.stats.uaccess_mmu = mm.mmap_read_lock().uaccess_counters();
+                self.init_uaccess_mmu = Some(mm.mmap_read_lock().uaccess_counters());
             }
         }
         // exit_files() and exit_mm() of the last task: closing the descriptors lets
@@ -3183,7 +3216,7 @@ impl Kernel<'_> {
     /// # Errors
     /// As [`futex::do_futex`]; `ESRCH` for a task without an address space.
     fn sys_futex(&mut self, hart: &mut Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<SyscallOutcome> {
-        self.stats.futex_calls += 1;
+        self.stat().futex_calls.inc();
         let now = self.clock_now(hart);
         let mut woken = WakeList::new();
         let r = {
@@ -3257,10 +3290,10 @@ impl Kernel<'_> {
             return false;
         }
         hart.account_trap();
-        self.stats.syscalls += 1;
+        self.stat().syscalls.inc();
         let (on, done) = match sleep {
             UnlockedSleep::Futex(s) => {
-                self.stats.futex_calls += 1;
+                self.stat().futex_calls.inc();
                 (WaitOn::Futex, self.futex_wait_queue(tid, s))
             }
             UnlockedSleep::Nanosleep(t) => (WaitOn::Sleep, self.nanosleep_queue(hart, tid, t)),
@@ -3861,18 +3894,20 @@ fn shootdown(smp: &Smp, hart: &mut Hart<'_>, asid: u16, batch: crate::mm::TlbBat
 }
 
 /// Prices the kernel work this hart's thread did since `before` (a
-/// [`crate::mm::KernelEvents`] snapshot) with the cost model and charges it to `hart`.
-/// Returns the work and its cycles, for the run's statistics.
-fn price_kernel_work(
+/// [`crate::mm::KernelEvents`] snapshot) with the cost model, charges it to `hart` and
+/// counts it on the hart's counters `stat`. Returns its modelled cycles.
+fn account_kernel_work(
     phys: &PhysMem,
     config: &KernelConfig,
+    stat: &KernelCounters,
     hart: &mut Hart<'_>,
     before: &KernelEventCounts,
-) -> (KernelEventCounts, u64) {
+) -> u64 {
     let work = phys.events().snapshot().since(before);
     let cycles = work.cycles(&config.cost);
     hart.charge_cycles(cycles);
-    (work, cycles)
+    stat.add_kernel_work(&work, cycles);
+    cycles
 }
 
 /// A user page fault at `va` in `mm` (riscv `do_page_fault()` → `handle_mm_fault()`),

@@ -123,7 +123,7 @@ impl Kernel<'_> {
     /// not exited at once (it is the task this hart runs), `oom_reap_task_mm()` takes its
     /// private memory now and the harts drop the translations.
     fn oom_kill_process(&mut self, hart: &mut Hart<'_>, victim: u32) {
-        self.stats.oom_kills += 1;
+        self.stat().oom_kills.inc();
         let info = SigInfo {
             signo: SIGKILL,
             code: signal::SI_KERNEL,

@@ -91,6 +91,76 @@ impl Default for PerCpuCounter {
     }
 }
 
+/// Per-hart data (`DEFINE_PER_CPU`): one `T` for each hart of a machine, each on cache
+/// lines of its own, so that harts updating their own never pull a line back and forth.
+/// A hart reaches its own by its id ([`PerCpuVar::cpu`], `per_cpu_ptr(p, cpu)`; the id is
+/// explicit, as the kernel knows which hart it runs on: `smp_processor_id()`), and a
+/// reader — the end of the run, a report — goes over all of them ([`PerCpuVar::iter`],
+/// `for_each_possible_cpu()`).
+#[derive(Debug)]
+pub struct PerCpuVar<T> {
+    slots: Box<[PerCpuVarSlot<T>]>,
+}
+
+/// One hart's `T` of a [`PerCpuVar`], starting a cache line of its own.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct PerCpuVarSlot<T>(T);
+
+impl<T: Default> PerCpuVar<T> {
+    /// A default `T` for each of `nr_cpus` harts (at least one).
+    pub fn new(nr_cpus: usize) -> Self {
+        Self {
+            slots: (0..nr_cpus.max(1))
+                .map(|_| PerCpuVarSlot::default())
+                .collect(),
+        }
+    }
+}
+
+impl<T> PerCpuVar<T> {
+    /// Hart `cpu`'s `T` (`per_cpu_ptr()`); an id past the last hart gets the last one's.
+    pub fn cpu(&self, cpu: usize) -> &T {
+        let last = self.slots.len().saturating_sub(1);
+        &self.slots[cpu.min(last)].0
+    }
+
+    /// Every hart's `T`, by hart id.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().map(|s| &s.0)
+    }
+}
+
+/// A statistic of one hart that only that hart adds to (a `DEFINE_PER_CPU` counter and
+/// `this_cpu_add()`): the add is a plain load and store, not a read-modify-write —
+/// no locked instruction, no lock — because no other thread adds to it; any thread may
+/// read it ([`LocalCounter::get`]) and sees a value it passed through. Kept in a
+/// [`PerCpuVar`], one per hart, whose readers add them up (`percpu_counter_sum()`). A
+/// counter that any thread adds to is a [`PerCpuCounter`].
+#[derive(Debug, Default)]
+pub struct LocalCounter(AtomicU64);
+
+impl LocalCounter {
+    /// Adds `n` (wrapping). Only the owning hart's thread calls it.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Adds one (`this_cpu_inc()`).
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The count so far.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// `need_resched()` of this hart: asked at each scheduling point.
 pub type ReschedPolicy = Box<dyn FnMut() -> bool>;
 
@@ -347,6 +417,35 @@ mod tests {
         set_resched_policy(None);
         assert!(!cond_resched(0x1000, FollFlags::FORCE));
         assert_eq!(exit_syscall(), None);
+    }
+
+    #[test]
+    fn per_cpu_data_is_one_slot_per_hart_each_on_its_own_cache_line() {
+        let p: PerCpuVar<LocalCounter> = PerCpuVar::new(3);
+        std::thread::scope(|s| {
+            for id in 0..3 {
+                let p = &p;
+                s.spawn(move || {
+                    for _ in 0..1000 {
+                        p.cpu(id).add(id as u64 + 1);
+                    }
+                });
+            }
+        });
+        let counts: Vec<u64> = p.iter().map(LocalCounter::get).collect();
+        assert_eq!(
+            counts,
+            [1000, 2000, 3000],
+            "no add lost: one writer per slot"
+        );
+        let a = std::ptr::from_ref(p.cpu(0)) as usize;
+        let b = std::ptr::from_ref(p.cpu(1)) as usize;
+        assert!(
+            b - a >= 64 && a.is_multiple_of(64),
+            "slots on lines of their own"
+        );
+        assert_eq!(p.cpu(7).get(), 3000, "an id past the last: the last slot");
+        assert_eq!(PerCpuVar::<LocalCounter>::new(0).iter().count(), 1);
     }
 
     #[test]

@@ -112,6 +112,22 @@ macro_rules! kernel_events {
         }
 
         impl KernelEventCounts {
+            /// How many counters there are, priced and not ([`KernelEventCounts::to_array`]).
+            pub const COUNT: usize = Slot::Count as usize;
+
+            /// The counts in table order, priced then unpriced: for storage as an array
+            /// (the kernel's per-hart statistics); [`KernelEventCounts::from_array`]
+            /// turns it back.
+            pub fn to_array(&self) -> [u64; Self::COUNT] {
+                [$( self.$name, )* $( self.$uname, )*]
+            }
+
+            /// The counts of an array in [`KernelEventCounts::to_array`]'s order.
+            pub fn from_array(a: [u64; Self::COUNT]) -> Self {
+                let [$( $name, )* $( $uname, )*] = a;
+                Self { $( $name, )* $( $uname, )* }
+            }
+
             /// `self - earlier`, per counter (wrapping, so a snapshot pair always gives
             /// the events in between).
             pub fn since(&self, earlier: &KernelEventCounts) -> KernelEventCounts {
@@ -210,6 +226,8 @@ mod tests {
         acc.accumulate(&d);
         acc.accumulate(&d);
         assert_eq!(acc.pte_loads, 6);
+        assert_eq!(KernelEventCounts::from_array(acc.to_array()), acc);
+        assert_eq!(acc.to_array()[0], 6, "pte_loads first");
         let rows = d.rows(&c);
         assert_eq!(
             rows[0],
