@@ -62,7 +62,8 @@
 //! run queues from this hart), `openat` of anything but a kernel-served file,
 //! `close`, `dup3`, the identity, limit and time calls of
 //! [`crate::syscall::group_call`] (`getpid`, `prlimit64`, `clock_gettime`,
-//! `getrandom`, …), `rt_sigprocmask` and `rt_sigpending` (the task's own mask, one
+//! `getrandom`, …), `set_tid_address` and `set_robust_list` (the task's own user
+//! pointers, [`crate::process::UserPtrs`]), `rt_sigprocmask` and `rt_sigpending` (the task's own mask, one
 //! atomic cell shared with the hart, [`crate::signal::SigMask`]; a call that unblocks a
 //! queued signal goes on to the kernel lock, which delivers it): under the descriptor table's, the
 //! description's, the inode's and the thread group's locks, and the `mmap_lock` read side
@@ -2653,7 +2654,7 @@ impl Kernel<'_> {
             }
         }
         if flags & CLONE_CHILD_CLEARTID != 0 {
-            child.clear_child_tid = ctid;
+            child.user_ptrs.set_clear_child_tid(ctid);
         }
         // The parent's PTEs were write-protected for COW: flush its TLB entries now.
         apply_flush(self.smp, hart, parent);
@@ -2903,9 +2904,7 @@ impl Kernel<'_> {
         let Some(task) = self.tasks.get_mut(&tid) else {
             return;
         };
-        let (ctid, robust) = (task.clear_child_tid, task.robust_list);
-        task.clear_child_tid = 0;
-        task.robust_list = (0, 0);
+        let (ctid, robust) = task.user_ptrs.take();
         let Some(mm) = task.mm.clone() else {
             return;
         };
@@ -3429,7 +3428,7 @@ impl Kernel<'_> {
             .tasks
             .get(&target)
             .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
-            .map(|t| t.robust_list)
+            .map(|t| t.user_ptrs.robust_list())
             .ok_or(Errno::ESRCH)?;
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
         let mut mm = task.mm.as_ref().ok_or(Errno::ESRCH)?.uaccess();

@@ -8,6 +8,7 @@
 //! through its `tgid` and `signal`; no task's state ever sits in another's.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use emu::UserContext;
@@ -50,6 +51,62 @@ pub enum WaitOn {
     /// Its timeout (`nanosleep`, `clock_nanosleep`); completed by the kernel at the
     /// deadline, not re-issued.
     Sleep,
+}
+
+/// The user pointers a task registers for itself (`task->clear_child_tid`,
+/// `task->robust_list` and its length): only the task writes them — its
+/// `set_tid_address` and `set_robust_list`, on whichever hart runs it, with or without
+/// the kernel lock ([`crate::syscall::task_call`]) — and they are read at its exit
+/// (`mm_release()`, on its own hart) and by `get_robust_list` of another task. Linux
+/// needs no lock for them either (only `current` writes them). Each word is atomic; a
+/// reader on another hart sees a head and length from one call or the next.
+#[derive(Debug, Default)]
+pub struct UserPtrs {
+    clear_child_tid: AtomicU64,
+    robust_head: AtomicU64,
+    robust_len: AtomicU64,
+}
+
+impl UserPtrs {
+    /// A task's pointers at creation: `clear_child_tid` (`CLONE_CHILD_CLEARTID`'s
+    /// `ctid`, or 0), no robust list.
+    pub fn new(clear_child_tid: u64) -> Self {
+        let p = UserPtrs::default();
+        p.set_clear_child_tid(clear_child_tid);
+        p
+    }
+
+    /// `clear_child_tid`: where the task's exit stores 0 and wakes a futex waiter.
+    pub fn clear_child_tid(&self) -> u64 {
+        self.clear_child_tid.load(Ordering::SeqCst)
+    }
+
+    /// Sets `clear_child_tid` (`set_tid_address`).
+    pub fn set_clear_child_tid(&self, va: u64) {
+        self.clear_child_tid.store(va, Ordering::SeqCst);
+    }
+
+    /// The robust list's head and length (`set_robust_list`'s), `(0, 0)` if none.
+    pub fn robust_list(&self) -> (u64, u64) {
+        (
+            self.robust_head.load(Ordering::SeqCst),
+            self.robust_len.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Registers the robust list at `head`, `len` bytes (`set_robust_list`).
+    pub fn set_robust_list(&self, head: u64, len: u64) {
+        self.robust_head.store(head, Ordering::SeqCst);
+        self.robust_len.store(len, Ordering::SeqCst);
+    }
+
+    /// Takes both away (`mm_release()` at exit): what they were.
+    pub fn take(&self) -> (u64, (u64, u64)) {
+        let ctid = self.clear_child_tid.swap(0, Ordering::SeqCst);
+        let head = self.robust_head.swap(0, Ordering::SeqCst);
+        let len = self.robust_len.swap(0, Ordering::SeqCst);
+        (ctid, (head, len))
+    }
 }
 
 /// The thread group's shared state (`struct signal_struct`): shared by every thread
@@ -231,10 +288,9 @@ pub struct Task {
     pub time: TimeSource,
     /// Trace system calls.
     pub strace: bool,
-    /// `set_tid_address` / `CLONE_CHILD_CLEARTID` pointer (`clear_child_tid`).
-    pub clear_child_tid: u64,
-    /// `set_robust_list` head and length.
-    pub robust_list: (u64, u64),
+    /// The user pointers the task registers for itself: `clear_child_tid`, the robust
+    /// list ([`UserPtrs`], shared with the hart running the task).
+    pub user_ptrs: Arc<UserPtrs>,
     /// User address of the `rt_sigreturn` trampoline (the one-page `[vdso]`; Linux keeps
     /// it in `mm->context.vdso`, and the tasks sharing an address space agree on it).
     pub sigreturn_trampoline: u64,
@@ -324,8 +380,7 @@ impl Task {
                 },
             },
             strace: config.strace,
-            clear_child_tid: 0,
-            robust_list: (0, 0),
+            user_ptrs: Arc::default(),
             sigreturn_trampoline: 0,
             nr_cpus: config.harts.clamp(1, crate::config::MAX_HARTS),
             comm: [0; TASK_COMM_LEN],
@@ -410,8 +465,7 @@ impl Task {
             signal,
             time: self.time,
             strace: self.strace,
-            clear_child_tid: 0,
-            robust_list: (0, 0),
+            user_ptrs: Arc::default(),
             sigreturn_trampoline: self.sigreturn_trampoline,
             nr_cpus: self.nr_cpus,
             comm: self.comm,

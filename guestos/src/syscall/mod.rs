@@ -284,6 +284,33 @@ pub fn group_call(
     })
 }
 
+/// The calls that register the caller's own user pointers ([`crate::process::UserPtrs`]
+/// of task `tid`): `set_tid_address(tidptr)` (returns the tid) and
+/// `set_robust_list(head, len)` (`len` must be `sizeof(struct robust_list_head)`, 24:
+/// `EINVAL`). Only the task writes them, so they need no lock: served by [`handle`] under
+/// the kernel lock, and by a hart without it ([`unlocked::file_call`]). `None` for any
+/// other call.
+#[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
+pub fn task_call(
+    ptrs: &crate::process::UserPtrs,
+    tid: u32,
+    nr: u64,
+    a: [u64; 6],
+) -> Option<KResult<u64>> {
+    Some(match nr {
+        SYS_set_tid_address => {
+            ptrs.set_clear_child_tid(a[0]);
+            Ok(u64::from(tid))
+        }
+        SYS_set_robust_list if a[1] != 24 => Err(Errno::EINVAL),
+        SYS_set_robust_list => {
+            ptrs.set_robust_list(a[0], a[1]);
+            Ok(0)
+        }
+        _ => return None,
+    })
+}
+
 /// Runs system call `nr` with arguments `a` for the current task `task` — its accesses to
 /// the caller's memory under the read side of the `mmap_lock`, taken for each access
 /// (`copy_to_user()`, see `impl UserAccess for &MmStruct`), the calls that change the
@@ -332,6 +359,9 @@ pub fn handle(
         cpu_ns: cycles_to_ns(hart.stats().cycles),
     };
     if let Some(r) = group_call(&group, &mm_users, u, nr, a) {
+        return ret(r);
+    }
+    if let Some(r) = task_call(&p.user_ptrs, p.tid, nr, a) {
         return ret(r);
     }
     match nr {
@@ -388,17 +418,6 @@ pub fn handle(
         // ---- process identity and exit ----
         // `exit` of one thread is the kernel's; here it ends a single-threaded caller.
         SYS_exit | SYS_exit_group => Ok(SyscallOutcome::Exit(ExitStatus::Exited(a[0] as u8))),
-        SYS_set_tid_address => {
-            p.clear_child_tid = a[0];
-            ret(Ok(u64::from(p.tid)))
-        }
-        SYS_set_robust_list => {
-            if a[1] != 24 {
-                return ret(Err(Errno::EINVAL));
-            }
-            p.robust_list = (a[0], a[1]);
-            ret(Ok(0))
-        }
         SYS_sched_yield => ret(Ok(0)),
         SYS_prctl => ret(prctl::sys_prctl(p, u, a)),
 

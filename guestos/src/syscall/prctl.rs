@@ -101,7 +101,7 @@ pub fn sys_prctl(p: &mut Task, mm: &mut dyn UserAccess, a: [u64; 6]) -> KResult<
             }
             return Ok(u64::from(p.no_new_privs));
         }
-        PR_GET_TID_ADDRESS => mm.put_user_u64(arg2, p.clear_child_tid)?,
+        PR_GET_TID_ADDRESS => mm.put_user_u64(arg2, p.user_ptrs.clear_child_tid())?,
         _ => return Err(Errno::EINVAL),
     }
     Ok(0)

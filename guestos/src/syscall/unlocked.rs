@@ -15,6 +15,7 @@
 //! | `close`, `dup3` | always; a VFS file's or a pipe end's release runs here (a pipe end's wakes the other end's sleepers through the pipe's wait queues, from this hart); that of a kernel-served file or a host stream is deferred to the kernel lock, as Linux defers the final `fput()` to `task_work` on the way back to user mode |
 //! | `mmap` of a file | the descriptor is a VFS file (tmpfs, memfd); the anonymous one is the kernel's [`super::mm_call`], served without the kernel lock too |
 //! | the calls of [`super::vfs_call`]: the path calls (`unlinkat`, `mkdirat`, `renameat2`, `linkat`, `symlinkat`, `mknodat`, `fchmod*`, `fchown*`, `utimensat`, `faccessat*`, `readlinkat`, `chdir`), `fstat`, `newfstatat`, `statx`, `getcwd`, `umask`, `dup`, `fcntl`, `pipe2`, `memfd_create`, `sync`, `syncfs` | always |
+//! | `set_tid_address`, `set_robust_list` ([`super::task_call`]) | always: the task's own user pointers ([`crate::process::UserPtrs`], shared with its entry) |
 //! | `rt_sigprocmask`, `rt_sigpending` | always: the task's own blocked mask ([`crate::signal::SigMask`], shared with the task's entry) and the summaries of its queues; a mask that unblocks a queued signal sends the hart on to the kernel lock, which delivers it (`TIF_SIGPENDING`, [`Current::take_sigpending`]) |
 //! | the calls of [`super::group_call`]: `getpid`, `gettid`, `getppid`, `getuid`, `geteuid`, `getgid`, `getegid`, `uname`, `prlimit64` (the caller's process), `getrlimit`, `setrlimit`, `sysinfo`, `getrusage`, `membarrier`, `clock_gettime`, `clock_getres`, `gettimeofday`, `getrandom` | always |
 //!
@@ -57,7 +58,7 @@ use crate::fs::{
 };
 use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
 use crate::mm::{MappedFile, MmStruct};
-use crate::process::{SignalStruct, Task};
+use crate::process::{SignalStruct, Task, UserPtrs};
 use crate::signal::SigMask;
 use crate::syscall::misc::TimeSource;
 use crate::syscall::{fs, nr::*};
@@ -84,6 +85,8 @@ pub struct Current {
     /// The signals on the task's own queue (`current->pending.signal`), as the kernel
     /// lock keeps them ([`crate::signal::SigQueue::summary`]).
     queued: Arc<AtomicU64>,
+    /// The user pointers the task registers for itself (shared with its entry).
+    user_ptrs: Arc<UserPtrs>,
     /// `TIF_SIGPENDING` as `recalc_sigpending()` sets it: a call here unblocked a signal
     /// that waits on a queue, and the kernel lock must deliver it on the way back to
     /// user mode ([`Current::take_sigpending`]).
@@ -102,6 +105,7 @@ impl Current {
             time: task.time,
             blocked: task.signals.blocked.share(),
             queued: task.pending.summary(),
+            user_ptrs: Arc::clone(&task.user_ptrs),
             sigpending: false,
         }
     }
@@ -257,6 +261,7 @@ pub fn file_call(
                 cpu_ns,
             };
             return super::group_call(&group, mm, u, nr, a)
+                .or_else(|| super::task_call(&cur.user_ptrs, cur.tid, nr, a))
                 .or_else(|| super::vfs_call(&mut cur.fs, vfs, u, nr, a));
         }
     })
@@ -500,6 +505,48 @@ mod tests {
             call(&t, &mut cur, SYS_getpid, [0; 6], &mut deferred),
             Some(Ok(1))
         );
+    }
+
+    #[test]
+    fn the_tasks_own_pointers_and_mask_are_set_here_and_seen_by_its_entry() {
+        let (mut t, s) = task();
+        let mut deferred = Vec::new();
+        let mut cur = Current::of(&t);
+        let tid_addr = [s, 0, 0, 0, 0, 0];
+        let set_tid = call(&t, &mut cur, SYS_set_tid_address, tid_addr, &mut deferred);
+        assert_eq!(set_tid, Some(Ok(1)));
+        assert_eq!(t.user_ptrs.clear_child_tid(), s);
+        let bad = [s + 8, 16, 0, 0, 0, 0];
+        let r = call(&t, &mut cur, SYS_set_robust_list, bad, &mut deferred);
+        assert_eq!(r, Some(Err(Errno::EINVAL)));
+        let robust = [s + 8, 24, 0, 0, 0, 0];
+        let r = call(&t, &mut cur, SYS_set_robust_list, robust, &mut deferred);
+        assert_eq!(r, Some(Ok(0)));
+        assert_eq!(t.user_ptrs.robust_list(), (s + 8, 24));
+        // SIGUSR1 queued while blocked: unblocking it here sends the hart on to the
+        // kernel lock to deliver it; blocking more does not.
+        poke(&t, s + 64, &(1u64 << 9).to_le_bytes());
+        let block = [0, s + 64, 0, 8, 0, 0];
+        let r = call(&t, &mut cur, SYS_rt_sigprocmask, block, &mut deferred);
+        assert_eq!(r, Some(Ok(0)));
+        assert_eq!(t.signals.blocked.get(), 1 << 9, "the task's own cell");
+        t.pending.push(crate::signal::SigInfo {
+            signo: 10,
+            code: 0,
+            addr: 0,
+            status: 0,
+        });
+        assert!(!cur.take_sigpending());
+        let pend = [s + 72, 8, 0, 0, 0, 0];
+        let r = call(&t, &mut cur, SYS_rt_sigpending, pend, &mut deferred);
+        assert_eq!(r, Some(Ok(0)));
+        assert_eq!(peek(&t, s + 72, 8), (1u64 << 9).to_le_bytes());
+        let unblock = [1, s + 64, 0, 8, 0, 0];
+        let r = call(&t, &mut cur, SYS_rt_sigprocmask, unblock, &mut deferred);
+        assert_eq!(r, Some(Ok(0)));
+        assert_eq!(t.signals.blocked.get(), 0);
+        assert!(cur.take_sigpending(), "the unblocked SIGUSR1 waits");
+        assert!(!cur.take_sigpending(), "the flag is taken once");
     }
 
     /// A pipe made by task `t` in its scratch area `s` (`flags` for `pipe2`): its read
