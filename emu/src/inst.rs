@@ -5,8 +5,9 @@
 //! The executor matches on `op` once (one jump table), which is why integer operations are
 //! flat rather than nested.
 
-/// Every operation of RV64IMAFDC + Zicsr + Zifencei (+ the privileged instructions a
-/// full-system mode will need). Names are the mnemonics in UpperCamelCase.
+/// Every operation of RV64IMAFDC + Zicsr + Zifencei + Zimop (+ the privileged
+/// instructions a full-system mode will need, and the memory-tagging instructions of Zimt
+/// v0.1 plus dirtybit's `loadtag`). Names are the mnemonics in UpperCamelCase.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -179,10 +180,19 @@ pub enum Op {
     Mret,
     Wfi,
     SfenceVma,
+    // Zimop (`rd`; `imm` holds `rs2`'s low four bits for `MOP.RR`)
+    MopR,
+    MopRR,
+    // Zimt v0.1 (overlaying `MOP.RR.0/1`; `imm` = `imm4`) and dirtybit's `loadtag`
+    Gentag,
+    Addtag,
+    Settag,
+    Checktag,
+    Loadtag,
 }
 
 /// Every [`Op`], in discriminant order (`ALL_OPS[op as usize] == op`).
-pub const ALL_OPS: [Op; 160] = [
+pub const ALL_OPS: [Op; 167] = [
     Op::Lui,
     Op::Auipc,
     Op::Jal,
@@ -343,6 +353,13 @@ pub const ALL_OPS: [Op; 160] = [
     Op::Mret,
     Op::Wfi,
     Op::SfenceVma,
+    Op::MopR,
+    Op::MopRR,
+    Op::Gentag,
+    Op::Addtag,
+    Op::Settag,
+    Op::Checktag,
+    Op::Loadtag,
 ];
 
 /// A decoded instruction (12 bytes).

@@ -28,21 +28,23 @@
 //!   store that faults on its second page writes nothing; then the access is performed on
 //!   those pages.
 //!
-//! # Where a memory-tag check attaches
+//! # Pointer masking and memory-tag checks (Ssnpm, Zimt)
 //!
-//! A Zimt tag check (DESIGN.md: the pointer's 4-bit tag against the tag of every 16-byte
-//! granule the access touches; a mismatch is the software-check exception, cause 18,
-//! `stval` 4) needs the pointer tag (the top bits of `MemOp::va`, masked off under
-//! Ssnpm before translation), and the physical granules. It is added here in two lines
-//! and nowhere else:
+//! With `senvcfg.PMM` ≠ 0, `data_access` first applies Ssnpm's "ignore" transformation to
+//! the effective address (`MemOp::ptr` → `MemOp::va`): one well-predicted branch on the
+//! fast path while masking is off. A Zimt tag check (the pointer's 4-bit tag, bits 63:60
+//! of `MemOp::ptr`, against the tag of every 16-byte granule the access touches; see the
+//! [`crate::hart`] docs, "Memory tagging (Zimt)") is made in two places and nowhere else:
 //! 1. in [`Hart::data_pages`], after both pages are resolved and before any access is
-//!    performed: compare the tag of each granule of `[va, va + size)` on `DataPages`
-//!    with the pointer tag and return `Exit::TagCheckFault` on a mismatch — the state
-//!    is then untouched, as for any other trap;
-//! 2. in `translate_page`, where fast-path entries are installed: a page whose PTE
-//!    enables tag checks gets no read or write tag, so all its accesses take the slow
-//!    path and therefore step 1 (an entry could instead carry the page's tag storage and
-//!    check inline; the slow path keeps the fast path's cost for untagged pages at zero).
+//!    performed, when a page is a tagged-data page and the access is subject to checks:
+//!    `check_access_tags` compares the granules on `DataPages` with the pointer tag and
+//!    returns `Exit::TagCheckFault` on a synchronous mismatch — the state is then
+//!    untouched, as for any other trap;
+//! 2. in `translate_page`, where fast-path entries are installed: while checks run, a
+//!    tagged-data page gets no read or write tag, so all its accesses take the slow path
+//!    and therefore step 1 (an entry could instead carry the page's tag storage and check
+//!    inline; the slow path keeps the fast path's cost for untagged pages at zero).
+//!    Enabling or disabling tagging or checks drops the host-pointer cache.
 //!
 //! A block or JIT tier calls `data_access` with the same `MemOp` and inherits the fast
 //! path, the walker, the counters, precise faults and the tag check unchanged.
@@ -55,6 +57,7 @@ use mmu::{
     TlbEntry, WalkFault,
 };
 
+use super::tag::PageTag;
 use super::{Hart, NO_VPN};
 use crate::exit::Exit;
 
@@ -103,7 +106,7 @@ impl MemOpKind {
     /// faults (exception codes 6, 7 and 15 of *Privileged ISA, §"Machine Cause Register
     /// (mcause)"*).
     #[inline(always)]
-    fn access_type(self) -> AccessType {
+    pub(super) fn access_type(self) -> AccessType {
         match self {
             Self::Load | Self::LoadReserved => AccessType::Load,
             Self::Store(_) | Self::StoreConditional(_) | Self::Amo(..) => AccessType::Store,
@@ -121,32 +124,51 @@ impl MemOpKind {
 /// One data access as the seam sees it: what [`Hart::data_access`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MemOp {
-    /// The effective virtual address (`rs1 + imm`, or `rs1` for LR/SC/AMO).
+    /// The address translated: the effective address after pointer masking (Ssnpm; the
+    /// same as `ptr` while masking is off). Set by `data_access`.
     pub va: u64,
+    /// The effective address as the instruction computed it (`rs1 + imm`, or `rs1` for
+    /// LR/SC/AMO), pointer tag included.
+    pub ptr: u64,
     /// Width in bytes: 1, 2, 4 or 8.
     pub size: u8,
     /// What the access does.
     pub kind: MemOpKind,
+    /// The base register is `sp` (x2): Zimt exempts the access from tag checks.
+    pub sp_based: bool,
 }
 
 impl MemOp {
-    /// A load of `size` bytes at `va`.
+    /// An access of `size` bytes at effective address `ea` (not `sp`-based).
     #[inline(always)]
-    pub(crate) fn load(va: u64, size: u8) -> Self {
+    pub(crate) fn new(ea: u64, size: u8, kind: MemOpKind) -> Self {
         Self {
-            va,
+            va: ea,
+            ptr: ea,
             size,
-            kind: MemOpKind::Load,
+            kind,
+            sp_based: false,
         }
     }
 
-    /// A store of the low `size` bytes of `value` at `va`.
+    /// A load of `size` bytes at `ea`.
     #[inline(always)]
-    pub(crate) fn store(va: u64, size: u8, value: u64) -> Self {
+    pub(crate) fn load(ea: u64, size: u8) -> Self {
+        Self::new(ea, size, MemOpKind::Load)
+    }
+
+    /// A store of the low `size` bytes of `value` at `ea`.
+    #[inline(always)]
+    pub(crate) fn store(ea: u64, size: u8, value: u64) -> Self {
+        Self::new(ea, size, MemOpKind::Store(value))
+    }
+
+    /// `self`, with its base register `rs1` (for the `sp` exemption of tag checks).
+    #[inline(always)]
+    pub(crate) fn based_on(self, rs1: u8) -> Self {
         Self {
-            va,
-            size,
-            kind: MemOpKind::Store(value),
+            sp_based: rs1 == 2,
+            ..self
         }
     }
 
@@ -160,17 +182,17 @@ impl MemOp {
 /// The host pages a slow-path access touches, resolved (translated, permission-checked,
 /// A/D set) before any byte of it moves.
 #[derive(Clone, Copy)]
-struct DataPages<'m> {
+pub(super) struct DataPages<'m> {
     /// The page of `va`.
-    first: HostPage<'m>,
+    pub(super) first: HostPage<'m>,
     /// For an access that crosses into the next page: the bytes that fall in `first`, and
     /// the next page.
-    split: Option<(usize, HostPage<'m>)>,
+    pub(super) split: Option<(usize, HostPage<'m>)>,
 }
 
 impl DataPages<'_> {
     /// The guest-physical address of `op.va` (of its first byte).
-    fn pa(&self, op: &MemOp) -> GuestPhysAddr {
+    pub(super) fn pa(&self, op: &MemOp) -> GuestPhysAddr {
         GuestPhysAddr(self.first.pa().raw() | op.offset() as u64)
     }
 }
@@ -258,7 +280,9 @@ impl<'m> Hart<'m> {
 
     /// Translates the page of `va` for `access` through the TLB (filling it from the walker
     /// on a miss, and charging the walk's modelled cycles), fills the host-pointer cache
-    /// for data accesses, and returns the host page.
+    /// for data accesses, and returns the host page and what Zimt makes of it. A
+    /// tagged-data page gets no host-pointer entry while tag checks are on, so every access
+    /// to it takes the slow path and its check.
     ///
     /// # Errors
     /// [`Exit::PageFault`] when the walk or the cached permissions refuse `access`;
@@ -267,11 +291,11 @@ impl<'m> Hart<'m> {
         &mut self,
         va: u64,
         access: AccessType,
-    ) -> Result<HostPage<'m>, Exit> {
+    ) -> Result<(HostPage<'m>, PageTag), Exit> {
         let vaddr = GuestVirtAddr(va);
         let fault = |access| Exit::PageFault { va: vaddr, access };
-        let (pa, flags) = if self.mode == SatpMode::Bare {
-            (GuestPhysAddr(va), None)
+        let (pa, flags, tag) = if self.mode == SatpMode::Bare {
+            (GuestPhysAddr(va), None, self.page_tag(None))
         } else {
             let need_dirty = access == AccessType::Store;
             let hit = self
@@ -314,13 +338,19 @@ impl<'m> Hart<'m> {
             if !check_leaf_permission(t.flags(), access, self.ctx) {
                 return Err(fault(access));
             }
-            (t.pa(vaddr), Some(t.flags()))
+            let x = t.flags().contains(PteFlags::X);
+            (
+                t.pa(vaddr),
+                Some(t.flags()),
+                self.page_tag(Some((t.pte.mtag(), x))),
+            )
         };
         let page = self
             .mem
             .host_page(pa)
             .ok_or(Exit::AccessFault { va: vaddr, access })?;
-        if access != AccessType::Fetch {
+        if access != AccessType::Fetch && !(tag == PageTag::TaggedData && self.zimt.checks_active())
+        {
             let vpn = va >> 12;
             let e = &mut self.fast[(vpn as usize) & (FAST_ENTRIES - 1)];
             if e.page.is_none_or(|p| p.pa() != page.pa()) || (e.tag_r != vpn && e.tag_w != vpn) {
@@ -339,7 +369,7 @@ impl<'m> Hart<'m> {
                 e.tag_w = vpn;
             }
         }
-        Ok(page)
+        Ok((page, tag))
     }
 
     // ---- the seam ----------------------------------------------------------------------
@@ -387,9 +417,12 @@ impl<'m> Hart<'m> {
     /// for an LR/SC/AMO that is not naturally aligned, [`Exit::AccessFault`] for an atomic
     /// on an address that guest RAM refuses.
     #[inline(always)]
-    pub(crate) fn data_access(&mut self, op: MemOp) -> Result<u64, Exit> {
+    pub(crate) fn data_access(&mut self, mut op: MemOp) -> Result<u64, Exit> {
         #[cfg(test)]
         self.seam_log.push(op);
+        if self.zimt.pmlen != 0 {
+            op.va = self.pointer_mask(op.ptr);
+        }
         match op.kind {
             MemOpKind::Load => {
                 if let Some(v) = self
@@ -417,18 +450,18 @@ impl<'m> Hart<'m> {
         }
     }
 
-    /// The page of `va` for a data access, translated for `access`; a store to a page with
-    /// decoded instructions invalidates them.
-    fn data_page(&mut self, va: u64, access: AccessType) -> Result<HostPage<'m>, Exit> {
-        let page = self.translate_page(va, access)?;
+    /// The page of `va` for a data access, translated for `access`, and what Zimt makes of
+    /// it; a store to a page with decoded instructions invalidates them.
+    fn data_page(&mut self, va: u64, access: AccessType) -> Result<(HostPage<'m>, PageTag), Exit> {
+        let (page, tag) = self.translate_page(va, access)?;
         if access == AccessType::Store {
             self.code_written(page.pa().ppn());
         }
-        Ok(page)
+        Ok((page, tag))
     }
 
-    /// Resolves the pages `op` touches, in address order, before the access is performed.
-    /// (A tag check goes at the end of this function: see the module docs.)
+    /// Resolves the pages `op` touches, in address order, and checks the access's memory
+    /// tags when it is subject to a check, before the access is performed.
     fn data_pages(&mut self, op: &MemOp) -> Result<DataPages<'m>, Exit> {
         let access = op.kind.access_type();
         let size = usize::from(op.size);
@@ -438,17 +471,30 @@ impl<'m> Hart<'m> {
                 access,
             });
         }
-        let first = self.data_page(op.va, access)?;
+        let (first, mut tag) = self.data_page(op.va, access)?;
         let in_first = (PAGE_BYTES as usize - op.offset()).min(size);
         let split = if in_first < size {
             // Misaligned across a page boundary: both pages must allow the access before
             // any byte moves.
-            let next = self.data_page(op.va.wrapping_add(in_first as u64), access)?;
+            let (next, t) = self.data_page(op.va.wrapping_add(in_first as u64), access)?;
+            // Zimt rule 6: an access straddling a tagged-data page and another page is a
+            // tagged-data access on both.
+            if t == PageTag::TaggedData {
+                tag = t;
+            }
             Some((in_first, next))
         } else {
             None
         };
-        Ok(DataPages { first, split })
+        let pages = DataPages { first, split };
+        if tag == PageTag::TaggedData
+            && self.zimt.checks_active()
+            && !op.sp_based
+            && !self.zimt.fetch_exempt
+        {
+            self.check_access_tags(op, &pages)?;
+        }
+        Ok(pages)
     }
 
     #[cold]
@@ -626,7 +672,7 @@ mod tests {
     }
 
     fn op(va: u64, size: u8, kind: MemOpKind) -> MemOp {
-        MemOp { va, size, kind }
+        MemOp::new(va, size, kind)
     }
 
     #[test]
@@ -673,6 +719,30 @@ mod tests {
             "sc.d wrote A2, amoadd.w added the low word of A1"
         );
         assert_eq!(r32(D + 4), 0xdead_beef);
+    }
+
+    #[test]
+    fn tagged_pages_bypass_the_host_pointer_cache_only_while_checks_run() {
+        use crate::hart::TagCheckMode;
+        // sd a1, 0(a0); ld t3, 0(a0); ecall — under Bare, where with tagging on every page
+        // is a tagged-data page (Zimt §"Tag checks on page basis").
+        let mem = machine(&[0x00b53023, 0x00053e03, 0x00000073]);
+        let on = (0b11 << 32) | (0b10 << 34);
+        for (senvcfg, mode, fast, checks) in [
+            (0, TagCheckMode::Sync, true, 0),
+            (on, TagCheckMode::Sync, false, 2),
+            (on, TagCheckMode::Async, false, 2),
+            (on, TagCheckMode::None, true, 0),
+        ] {
+            let mut h = hart(&mem, D);
+            h.set_senvcfg(senvcfg);
+            h.set_tag_check_mode(mode);
+            assert_eq!(h.run(10), Exit::Ecall);
+            assert_eq!(h.x[28], A1);
+            assert_eq!(h.fast_read(D).is_some(), fast, "{senvcfg:#x} {mode:?}");
+            assert_eq!(h.fast_write(D).is_some(), fast, "{senvcfg:#x} {mode:?}");
+            assert_eq!(h.stats().tags.checks, checks);
+        }
     }
 
     #[test]
