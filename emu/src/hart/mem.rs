@@ -30,9 +30,14 @@
 //!
 //! # Pointer masking and memory-tag checks (Ssnpm, Zimt)
 //!
-//! With `senvcfg.PMM` ≠ 0, `data_access` first applies Ssnpm's "ignore" transformation to
-//! the effective address (`MemOp::ptr` → `MemOp::va`): one well-predicted branch on the
-//! fast path while masking is off. A Zimt tag check (the pointer's 4-bit tag, bits 63:60
+//! With `senvcfg.PMM` ≠ 0, the slow path applies Ssnpm's "ignore" transformation to the
+//! effective address (`MemOp::ptr` → `MemOp::va`) before translating it; the fast path
+//! does not mask at all. It looks the effective address up as it is, and every VPN in the
+//! host-pointer cache was installed from a masked address under the current PMLEN (the
+//! cache is dropped when `PMM` changes), so it is a fixed point of the transformation: an
+//! address that hits needed no masking, and one that would (a pointer with a non-zero
+//! tag) misses and is masked on the slow path. The fast path thus costs nothing more with
+//! masking off, at the price of tagged pointers always taking the slow path. A Zimt tag check (the pointer's 4-bit tag, bits 63:60
 //! of `MemOp::ptr`, against the tag of every 16-byte granule the access touches; see the
 //! [`crate::hart`] docs, "Memory tagging (Zimt)") is made in two places and nowhere else:
 //! 1. in [`Hart::data_pages`], after both pages are resolved and before any access is
@@ -124,8 +129,9 @@ impl MemOpKind {
 /// One data access as the seam sees it: what [`Hart::data_access`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MemOp {
-    /// The address translated: the effective address after pointer masking (Ssnpm; the
-    /// same as `ptr` while masking is off). Set by `data_access`.
+    /// The address translated: the effective address as the instruction computed it, and
+    /// on the slow path after pointer masking (Ssnpm; the same as `ptr` while masking is
+    /// off).
     pub va: u64,
     /// The effective address as the instruction computed it (`rs1 + imm`, or `rs1` for
     /// LR/SC/AMO), pointer tag included.
@@ -417,12 +423,12 @@ impl<'m> Hart<'m> {
     /// for an LR/SC/AMO that is not naturally aligned, [`Exit::AccessFault`] for an atomic
     /// on an address that guest RAM refuses.
     #[inline(always)]
-    pub(crate) fn data_access(&mut self, mut op: MemOp) -> Result<u64, Exit> {
+    pub(crate) fn data_access(&mut self, op: MemOp) -> Result<u64, Exit> {
         #[cfg(test)]
         self.seam_log.push(op);
-        if self.zimt.pmlen != 0 {
-            op.va = self.pointer_mask(op.ptr);
-        }
+        // The fast path looks the effective address up as it is: the host-pointer cache
+        // holds only addresses that pointer masking leaves unchanged (see the module
+        // docs), so a hit needs no masking; everything else is masked on the slow path.
         match op.kind {
             MemOpKind::Load => {
                 if let Some(v) = self
@@ -432,7 +438,7 @@ impl<'m> Hart<'m> {
                     self.counters.tlb_hits += 1;
                     return Ok(v);
                 }
-                self.load_slow(&op)
+                self.load_slow(&self.masked(op))
             }
             MemOpKind::Store(value) => {
                 if self
@@ -442,11 +448,20 @@ impl<'m> Hart<'m> {
                     self.counters.tlb_hits += 1;
                     return Ok(0);
                 }
-                self.store_slow(&op, value)
+                self.store_slow(&self.masked(op), value)
             }
-            MemOpKind::LoadReserved => self.load_reserved(&op),
-            MemOpKind::StoreConditional(value) => self.store_conditional(&op, value),
-            MemOpKind::Amo(amo, value) => self.amo(&op, amo, value),
+            MemOpKind::LoadReserved => self.load_reserved(&self.masked(op)),
+            MemOpKind::StoreConditional(value) => self.store_conditional(&self.masked(op), value),
+            MemOpKind::Amo(amo, value) => self.amo(&self.masked(op), amo, value),
+        }
+    }
+
+    /// `op` with Ssnpm's transformation applied to the address it translates.
+    #[inline(always)]
+    fn masked(&self, op: MemOp) -> MemOp {
+        MemOp {
+            va: self.pointer_mask(op.ptr),
+            ..op
         }
     }
 

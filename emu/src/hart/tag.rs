@@ -96,7 +96,7 @@ struct TagSpan {
 pub(super) struct Zimt {
     /// `senvcfg` as read back: only `PMM` and `MT_MODE` are implemented.
     senvcfg: u64,
-    /// PMLEN: 0 (masking off), 7 or 16. Read by every data access.
+    /// PMLEN: 0 (masking off), 7 or 16. Read by every slow-path data access.
     pub(super) pmlen: u32,
     /// `MT_MODE` = 0b10 and `PMM` ≠ 0: tagging is enabled for U-mode.
     pub(super) enabled: bool,
@@ -207,17 +207,19 @@ impl<'m> Hart<'m> {
         };
         let z = &mut self.zimt;
         z.senvcfg = (pmm << SENVCFG_PMM_SHIFT) | (mt << SENVCFG_MT_MODE_SHIFT);
-        z.pmlen = match pmm {
+        let pmlen = match pmm {
             PMM_PMLEN7 => 7,
             PMM_PMLEN16 => 16,
             _ => 0,
         };
         let enabled = mt == MT_MODE_TAG4 && pmm != 0;
-        if enabled != z.enabled {
+        if (pmlen, enabled) != (z.pmlen, z.enabled) {
+            z.pmlen = pmlen;
             z.enabled = enabled;
             self.ctx.mtag = enabled;
-            // Which pages the host-pointer cache may hold, and the fetch page's exemption,
-            // depend on it.
+            // The host-pointer cache holds only addresses the current masking leaves
+            // unchanged (see `mem.rs`), and which pages it may hold and the fetch page's
+            // exemption depend on tagging.
             self.flush_fast();
         }
     }
