@@ -761,6 +761,25 @@ mod tests {
     }
 
     #[test]
+    fn masked_pointers_take_the_slow_path_and_never_enter_the_fast_cache() {
+        // sd a1, 0(a0); ld t3, 0(a0); ecall, with a0 a pointer tagged 0xab in bits 63:56.
+        let mem = machine(&[0x00b53023, 0x00053e03, 0x00000073]);
+        let ptr = 0xab00_0000_0000_0000 | D;
+        let mut h = hart(&mem, ptr);
+        h.set_senvcfg(0b11 << 32);
+        assert_eq!(h.run(10), Exit::Ecall);
+        assert_eq!((h.x[28], mem.read_u64(GuestPhysAddr(D)).unwrap()), (A1, A1));
+        assert!(h.fast_read(ptr).is_none() && h.fast_write(ptr).is_none());
+        assert!(h.fast_read(D).is_some(), "the masked address was cached");
+        // Masking off again drops the cache; the tagged pointer is then an access fault
+        // (under Bare, beyond any physical address).
+        h.set_senvcfg(0);
+        assert!(h.fast_read(D).is_none());
+        h.pc = RAM;
+        assert!(matches!(h.run(10), Exit::AccessFault { .. }));
+    }
+
+    #[test]
     fn misaligned_amo_traps_in_the_seam_with_nothing_changed() {
         let mem = machine(&[0x00b52faf]); // amoadd.w t6, a1, (a0)
         let mut h = hart(&mem, D + 2);
