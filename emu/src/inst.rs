@@ -367,7 +367,8 @@ pub const ALL_OPS: [Op; 167] = [
 /// Field use by format: R: `rd rs1 rs2`; I: `rd rs1 imm`; S/B: `rs1 rs2 imm`; U/J: `rd imm`
 /// (U: `imm` is the already-shifted 32-bit value, sign-extended); R4: `rd rs1 rs2 rs3 rm`;
 /// FP ops with a rounding mode keep it in `rm` (7 = DYN); shifts keep the shamt in `imm`;
-/// CSR ops keep the CSR number in `imm`. Unused fields are 0. `len` is 2 (RVC) or 4.
+/// CSR ops keep the CSR number in `imm`; Zimop MOPs keep their `n` in `rs3`, and the Zimt
+/// instructions their 4-bit immediate in `imm`. Unused fields are 0. `len` is 2 (RVC) or 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Inst {
     /// The operation.
@@ -378,7 +379,7 @@ pub struct Inst {
     pub rs1: u8,
     /// Second source register.
     pub rs2: u8,
-    /// Third source register (R4 fused multiply-add).
+    /// Third source register (R4 fused multiply-add); a MOP's `n`.
     pub rs3: u8,
     /// Rounding mode (FP) or aq/rl bits (A).
     pub rm: u8,
