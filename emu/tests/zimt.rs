@@ -663,3 +663,39 @@ fn each_checked_access_costs_one_tag_load_and_untagged_pages_keep_the_fast_path(
     // The checks are the only modelled difference of a tagged page.
     assert_eq!(b.cycles, plain_on.cycles);
 }
+
+#[test]
+fn a_fence_drops_the_checked_host_pointer_entry_like_any_other() {
+    let m = Machine::new(&[ld(T0, A0, 0), ld(T1, A0, 8), ECALL]);
+    m.set_tag(TAGGED, 16, 3);
+    m.mem.write_u64(Machine::pa(TAGGED + 8), 1).unwrap();
+    let mut h = m.hart(TAGGING_ON);
+    h.x[A0 as usize] = tagged(3, TAGGED);
+    assert_eq!(h.run(10), Exit::Ecall);
+    assert_eq!(
+        h.x[T1 as usize], 1,
+        "the second ld went through the checked entry"
+    );
+    // Remap the page to PLAIN's frame (tagged-data, MTAG), tag 3 there, and fence it.
+    let f = PteFlags::V | PteFlags::U | PteFlags::R | PteFlags::W | PteFlags::A | PteFlags::D;
+    let pte = Pte::new((RAM + PLAIN) >> 12, f).0 | Pte::MTAG_BIT;
+    m.mem
+        .write_u64(GuestPhysAddr(RAM + 0x2000 + (TAGGED >> 12) * 8), pte)
+        .unwrap();
+    m.set_tag(PLAIN, 16, 3);
+    m.mem.write_u64(Machine::pa(PLAIN + 8), 2).unwrap();
+    h.sfence_vma(Some(TAGGED), None);
+    h.pc = CODE_VA;
+    assert_eq!(h.run(10), Exit::Ecall);
+    assert_eq!(h.x[T1 as usize], 2, "the new frame, through a fresh walk");
+    // And its tags are checked: retag the new frame and the same loads fault.
+    m.set_tag(PLAIN, 16, 4);
+    h.pc = CODE_VA;
+    assert_eq!(
+        h.run(10),
+        Exit::TagCheckFault {
+            va: GuestVirtAddr(tagged(3, TAGGED)),
+            access: AccessType::Load
+        }
+    );
+}

@@ -45,11 +45,13 @@
 //!    `check_access_tags` compares the granules on `DataPages` with the pointer tag and
 //!    returns `Exit::TagCheckFault` on a synchronous mismatch — the state is then
 //!    untouched, as for any other trap;
-//! 2. in `translate_page`, where fast-path entries are installed: while checks run, a
-//!    tagged-data page gets no read or write tag, so all its accesses take the slow path
-//!    and therefore step 1 (an entry could instead carry the page's tag storage and check
-//!    inline; the slow path keeps the fast path's cost for untagged pages at zero).
-//!    Enabling or disabling tagging or checks drops the host-pointer cache.
+//! 2. in `fast_masked`, the first thing the slow path of a load or store tries: while
+//!    checks run, `translate_page` installs a tagged-data page's host-pointer entry under
+//!    a VPN tag with `CHECKED_KEY` set, which the inline fast path never matches (so its
+//!    cost for untagged pages stays zero), and `fast_masked` serves it after the same
+//!    `check_access_tags` — without the TLB lookup and permission re-check of step 1.
+//!    The entry stays inclusive of the TLB like any other (its VPN is the tag without
+//!    `CHECKED_KEY`). Enabling or disabling tagging or checks drops the host-pointer cache.
 //!
 //! A block or JIT tier calls `data_access` with the same `MemOp` and inherits the fast
 //! path, the walker, the counters, precise faults and the tag check unchanged.
@@ -68,11 +70,22 @@ use crate::exit::Exit;
 
 /// Entries of the host-pointer data cache (direct-mapped on the low VPN bits).
 pub(super) const FAST_ENTRIES: usize = 256;
+/// Set in the VPN tag of a host-pointer entry for a tagged-data page while tag checks run:
+/// no `va >> 12` has it, so the inline fast path misses such an entry, and only
+/// `fast_masked`, which checks the tags, uses it.
+const CHECKED_KEY: u64 = 1 << 63;
+
+/// The VPN a host-pointer tag names, without [`CHECKED_KEY`] ([`NO_VPN`] names none).
+#[inline]
+fn key_vpn(tag: u64) -> Option<u64> {
+    (tag != NO_VPN).then_some(tag & !CHECKED_KEY)
+}
 /// Bytes per page (the host-pointer cache and the split logic work on 4 KiB pages).
 const PAGE_BYTES: u64 = 0x1000;
 
 /// One entry of the host-pointer cache: the VPN it grants loads for (`tag_r`), the VPN it
-/// grants stores for (`tag_w`), either [`NO_VPN`], and the host page they map to.
+/// grants stores for (`tag_w`), either [`NO_VPN`], and the host page they map to. For a
+/// tagged-data page under tag checks the tags carry [`CHECKED_KEY`].
 #[derive(Clone, Copy)]
 pub(super) struct FastEntry<'m> {
     tag_r: u64,
@@ -355,11 +368,15 @@ impl<'m> Hart<'m> {
             .mem
             .host_page(pa)
             .ok_or(Exit::AccessFault { va: vaddr, access })?;
-        if access != AccessType::Fetch && !(tag == PageTag::TaggedData && self.zimt.checks_active())
-        {
+        if access != AccessType::Fetch {
             let vpn = va >> 12;
+            let key = if tag == PageTag::TaggedData && self.zimt.checks_active() {
+                vpn | CHECKED_KEY
+            } else {
+                vpn
+            };
             let e = &mut self.fast[(vpn as usize) & (FAST_ENTRIES - 1)];
-            if e.page.is_none_or(|p| p.pa() != page.pa()) || (e.tag_r != vpn && e.tag_w != vpn) {
+            if e.page.is_none_or(|p| p.pa() != page.pa()) || (e.tag_r != key && e.tag_w != key) {
                 *e = FastEntry {
                     tag_r: NO_VPN,
                     tag_w: NO_VPN,
@@ -368,11 +385,11 @@ impl<'m> Hart<'m> {
             }
             let allow = |acc| flags.is_none_or(|f| check_leaf_permission(f, acc, self.ctx));
             if allow(AccessType::Load) {
-                e.tag_r = vpn;
+                e.tag_r = key;
             }
             let dirty = flags.is_none_or(|f| f.contains(PteFlags::D));
             if allow(AccessType::Store) && dirty && !self.code_ppns.contains(&page.pa().ppn()) {
-                e.tag_w = vpn;
+                e.tag_w = key;
             }
         }
         Ok((page, tag))
@@ -512,9 +529,48 @@ impl<'m> Hart<'m> {
         Ok(pages)
     }
 
+    /// The host-pointer cache for the masked address of a load or store that missed the
+    /// inline fast path: an ordinary entry serves a pointer whose tag masking removed, and
+    /// a [`CHECKED_KEY`] entry a tagged-data page, after the access's tag check (done
+    /// here, inline, instead of through the TLB). `None` when neither applies or the access
+    /// crosses the page: the caller takes the full slow path.
+    #[inline(always)]
+    fn fast_masked(&mut self, op: &MemOp) -> Option<Result<u64, Exit>> {
+        let vpn = op.va >> 12;
+        let e = &self.fast[(vpn as usize) & (FAST_ENTRIES - 1)];
+        let tag = match op.kind {
+            MemOpKind::Store(_) => e.tag_w,
+            _ => e.tag_r,
+        };
+        let page = e.page?;
+        if key_vpn(tag) != Some(vpn) || op.offset() + usize::from(op.size) > PAGE_BYTES as usize {
+            return None;
+        }
+        if tag & CHECKED_KEY != 0 && !op.sp_based && !self.zimt.fetch_exempt {
+            let pages = DataPages {
+                first: page,
+                split: None,
+            };
+            if let Err(e) = self.check_access_tags(op, &pages) {
+                return Some(Err(e));
+            }
+        }
+        self.counters.tlb_hits += 1;
+        Some(Ok(match op.kind {
+            MemOpKind::Store(value) => {
+                page_store(page, op.offset(), op.size, value);
+                0
+            }
+            _ => page_load(page, op.offset(), op.size).unwrap_or(0),
+        }))
+    }
+
     #[cold]
     #[inline(never)]
     fn load_slow(&mut self, op: &MemOp) -> Result<u64, Exit> {
+        if let Some(r) = self.fast_masked(op) {
+            return r;
+        }
         let pages = self.data_pages(op)?;
         let Some((in_first, next)) = pages.split else {
             return Ok(page_load(pages.first, op.offset(), op.size).unwrap_or(0));
@@ -530,6 +586,9 @@ impl<'m> Hart<'m> {
     #[cold]
     #[inline(never)]
     fn store_slow(&mut self, op: &MemOp, value: u64) -> Result<u64, Exit> {
+        if let Some(r) = self.fast_masked(op) {
+            return r;
+        }
         let pages = self.data_pages(op)?;
         let Some((in_first, next)) = pages.split else {
             page_store(pages.first, op.offset(), op.size, value);
@@ -616,13 +675,13 @@ impl<'m> Hart<'m> {
 fn drop_cached_copies(fast: &mut [FastEntry], fetch_vpn: &mut u64, e: &TlbEntry) {
     if e.level == 0 {
         let f = &mut fast[(e.vpn as usize) & (FAST_ENTRIES - 1)];
-        if f.tag_r == e.vpn || f.tag_w == e.vpn {
+        if key_vpn(f.tag_r) == Some(e.vpn) || key_vpn(f.tag_w) == Some(e.vpn) {
             *f = FastEntry::EMPTY;
         }
     } else {
         for f in fast.iter_mut() {
-            if (f.tag_r != NO_VPN && e.covers(f.tag_r)) || (f.tag_w != NO_VPN && e.covers(f.tag_w))
-            {
+            let covered = |t| key_vpn(t).is_some_and(|v| e.covers(v));
+            if covered(f.tag_r) || covered(f.tag_w) {
                 *f = FastEntry::EMPTY;
             }
         }
@@ -737,7 +796,7 @@ mod tests {
     }
 
     #[test]
-    fn tagged_pages_bypass_the_host_pointer_cache_only_while_checks_run() {
+    fn tagged_pages_leave_the_inline_fast_path_only_while_checks_run() {
         use crate::hart::TagCheckMode;
         // sd a1, 0(a0); ld t3, 0(a0); ecall — under Bare, where with tagging on every page
         // is a tagged-data page (Zimt §"Tag checks on page basis").

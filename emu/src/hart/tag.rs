@@ -307,14 +307,21 @@ impl<'m> Hart<'m> {
         self.cycles += u64::from(self.cost.tag_load);
         let size = u64::from(op.size);
         let start = pages.pa(op);
-        let (first_len, next) = match pages.split {
-            Some((n, p)) => (n as u64, Some(p)),
-            None => (size, None),
-        };
         let tags = self.mem.tags();
         let fault = || Exit::AccessFault {
             va: GuestVirtAddr(op.va),
             access: op.kind.access_type(),
+        };
+        // The common case, an access inside one granule: one tag.
+        if pages.split.is_none() && start.raw() % TAG_GRANULE_BYTES + size <= TAG_GRANULE_BYTES {
+            if tags.load_tag(start).map_err(|_| fault())? == tag {
+                return Ok(());
+            }
+            return self.tag_mismatch(op.ptr, op.kind.access_type());
+        }
+        let (first_len, next) = match pages.split {
+            Some((n, p)) => (n as u64, Some(p)),
+            None => (size, None),
         };
         let mut bad = tags
             .first_mismatch(start, first_len, tag)
