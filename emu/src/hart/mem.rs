@@ -299,9 +299,9 @@ impl<'m> Hart<'m> {
 
     /// Translates the page of `va` for `access` through the TLB (filling it from the walker
     /// on a miss, and charging the walk's modelled cycles), fills the host-pointer cache
-    /// for data accesses, and returns the host page and what Zimt makes of it. A
-    /// tagged-data page gets no host-pointer entry while tag checks are on, so every access
-    /// to it takes the slow path and its check.
+    /// for data accesses, and returns the host page and what Zimt makes of it. While tag
+    /// checks run, a tagged-data page's entry is filled under a [`CHECKED_KEY`] VPN tag,
+    /// which only `fast_masked` — after the tag check — uses.
     ///
     /// # Errors
     /// [`Exit::PageFault`] when the walk or the cached permissions refuse `access`;
