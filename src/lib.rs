@@ -410,7 +410,8 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         opts.paging, opts.ad, opts.tlb
     )?;
     let t = &r.kernel.thp;
-    let rows: [(&str, String); 25] = [
+    let tg = &h.tags;
+    let rows: [(&str, String); 28] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
@@ -427,6 +428,12 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("A/D updates (hw)", m.ad_updates.to_string()),
         ("page faults (hw)", m.page_faults.to_string()),
         ("page faults handled", r.kernel.page_faults.to_string()),
+        ("tag checks (hw)", tg.checks.to_string()),
+        (
+            "tag mismatches (hw)",
+            format!("{} sync, {} async", tg.sync_mismatches, tg.async_mismatches),
+        ),
+        ("settag granules", tg.settag_granules.to_string()),
         ("OOM kills", r.kernel.oom_kills.to_string()),
         ("system calls", r.kernel.syscalls.to_string()),
         (

@@ -34,8 +34,21 @@ fn default_run_is_the_demo_with_stats() {
         "TLB misses",
         "A/D updates (hw)",
         "page faults (hw)",
+        "tag checks (hw)",
+        "tag mismatches (hw)",
+        "settag granules",
     ] {
         assert!(err.contains(row), "--stats row {row:?} missing:\n{err}");
+    }
+}
+
+#[test]
+fn cost_table_lists_the_tag_memory_costs() {
+    let o = dirtybit(&["cost-table"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for row in ["tag_load = 2", "tag_store = 1"] {
+        assert!(out.contains(row), "cost-table row {row:?} missing:\n{out}");
     }
 }
 

@@ -19,6 +19,7 @@ use std::sync::atomic::{
 use memmap2::{MmapMut, MmapOptions, UncheckedAdvice};
 
 use crate::addr::{GuestPhysAddr, PAGE_SIZE};
+use crate::tags::TagMemory;
 
 /// Host failures of guest memory. Guest-visible faults are the MMU's business: these are
 /// returned when a caller asks for something outside RAM or misaligned for an atomic.
@@ -102,6 +103,7 @@ struct Slot {
 pub struct GuestMemory {
     slots: Vec<Slot>,
     size_bytes: u64,
+    tags: TagMemory,
 }
 
 // SAFETY: the raw pointers point into mappings owned by `GuestMemory` itself, valid until it
@@ -167,7 +169,19 @@ impl GuestMemory {
         }
         slots.sort_by_key(|s| s.base);
         let size_bytes = slots.iter().map(|s| s.len).sum();
-        Ok(Self { slots, size_bytes })
+        let tags = TagMemory::new(slots.iter().map(|s| (GuestPhysAddr(s.base), s.len)))?;
+        Ok(Self {
+            slots,
+            size_bytes,
+            tags,
+        })
+    }
+
+    /// The memory tags of this RAM (Zimt/MTE allocation tags, 4 bits per 16-byte granule;
+    /// see [`TagMemory`]).
+    #[inline]
+    pub fn tags(&self) -> &TagMemory {
+        &self.tags
     }
 
     /// Total guest RAM in bytes over all slots.
@@ -453,6 +467,52 @@ impl GuestMemory {
         i64,
         AtomicI64
     );
+}
+
+/// A private anonymous mapping of `len` bytes, zero-filled and committed lazily by the
+/// host (untouched pages cost no host memory), seen as a slice of [`AtomicU8`]: the
+/// backing store of [`TagMemory`]. Every access is atomic, so several host threads may
+/// share it.
+pub(crate) struct AtomicBytes {
+    ptr: NonNull<AtomicU8>,
+    len: usize,
+    _map: MmapMut,
+}
+
+// SAFETY: the pointer points into the mapping this value owns, valid until it drops, and
+// it is only ever read or written through `AtomicU8`.
+unsafe impl Send for AtomicBytes {}
+// SAFETY: as above; `&AtomicBytes` hands out only `&[AtomicU8]`.
+unsafe impl Sync for AtomicBytes {}
+
+impl AtomicBytes {
+    /// Maps `len` zero bytes (`len` > 0).
+    ///
+    /// # Errors
+    /// [`MemoryError::Map`] if the host refuses the mapping.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        let map_err = |source| MemoryError::Map {
+            len: len as u64,
+            source,
+        };
+        let mut map = MmapOptions::new().len(len).map_anon().map_err(map_err)?;
+        let ptr = NonNull::new(map.as_mut_ptr().cast::<AtomicU8>())
+            .ok_or_else(|| map_err(std::io::Error::other("the host returned a null mapping")))?;
+        Ok(Self {
+            ptr,
+            len,
+            _map: map,
+        })
+    }
+
+    /// The bytes.
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[AtomicU8] {
+        // SAFETY: `ptr..ptr+len` is the live mapping this value owns (it outlives the
+        // borrow); `AtomicU8` has the size and alignment of `u8`, and no non-atomic
+        // reference to these bytes is ever created.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
 }
 
 /// A borrowed handle on one 4 KiB page of guest RAM: the hart's host-pointer fast path
@@ -768,6 +828,14 @@ mod tests {
         let m = GuestMemory::new(&[(BASE, 8 << 30)]).unwrap();
         for gib in 0..8u64 {
             m.write_u64(GuestPhysAddr(BASE.0 + (gib << 30) + 8), gib)
+                .unwrap();
+            // Tag storage (256 MiB of it here) is as lazy: clearing untouched tags writes
+            // nothing, and a tag store commits one host page of tags.
+            m.tags()
+                .clear_page_tags(GuestPhysAddr(BASE.0 + (gib << 30)))
+                .unwrap();
+            m.tags()
+                .store_tag(GuestPhysAddr(BASE.0 + (gib << 30) + 16), 3)
                 .unwrap();
         }
         let after = rss_bytes().unwrap();

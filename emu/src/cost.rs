@@ -84,6 +84,14 @@ cost_table! {
     walk_level = 20,
     /// A hardware A/D compare-and-swap on a PTE (Svadu).
     ad_update = 25,
+    /// A tag-memory load (Zimt's `load tag` operation): charged once per tag-checked
+    /// load, store, LR/SC or AMO (the tags of the at most two granules an access touches
+    /// arrive in one load), and as the cost of `checktag` and `loadtag`. Priced as an L1D
+    /// load hit (`load`): a tag cache beside the L1, as arm64 MTE cores have.
+    tag_load = 2,
+    /// A tag-memory store (Zimt's `store tag` operation): the cost of one `settag` (its 1
+    /// to 16 granules' tags are at most 64 bits, one store), priced as `store`.
+    tag_store = 1,
     // Kernel primitives: the guest OS counts these events (guestos `mm::KernelEvents`)
     // and charges their modelled cycles to the hart that trapped, when the system call or
     // fault returns. The values assume the same U74-class core: a 32 KiB L1D with 3-cycle
@@ -199,6 +207,8 @@ impl CostModel {
             FaddS | FsubS | FmulS | FsgnjS | FsgnjnS | FsgnjxS | FminS | FmaxS | FmvXW | FeqS
             | FltS | FleS | FclassS | FmvWX | FaddD | FsubD | FmulD | FsgnjD | FsgnjnD
             | FsgnjxD | FminD | FmaxD | FmvXD | FeqD | FltD | FleD | FclassD | FmvDX => self.fp,
+            Checktag | Loadtag => self.tag_load,
+            Settag => self.tag_store,
             Ecall | Ebreak => self.trap_entry,
             Sret | Mret => self.trap_exit,
             _ => self.alu,

@@ -413,9 +413,52 @@ fn decode_32(bits: u32) -> Option<Inst> {
         },
         // SYSTEM
         0b11100 => return decode_system(bits),
+        // custom-0: dirtybit's `loadtag` (see `crate::hart` "Memory tagging (Zimt)").
+        0b00010 if f3 == 0b100 && f7 == 0 && rs2(bits) == 0 => Inst {
+            rd: rd(bits),
+            rs1: rs1(bits),
+            ..Inst::new(Op::Loadtag)
+        },
         _ => return None,
     };
     Some(inst)
+}
+
+/// Zimop's may-be-operations (*Unprivileged ISA, "Zimop"*) in SYSTEM with funct3 = 100,
+/// and the Zimt v0.1 instructions that overlay `MOP.RR.0`/`MOP.RR.1`; `None` if `bits` is
+/// not a MOP. `MOP.R.n` is `1 n[4] 00 n[3:2] 0111 n[1:0] rs1 100 rd 1110011`, `MOP.RR.n`
+/// is `1 n[2] 00 n[1:0] 1 rs2 rs1 100 rd 1110011`; `rs3` holds `n`. For the Zimt ones
+/// `rs2` is `0 ‖ imm4`, and `imm` holds `imm4`; which Zimt instruction a `MOP.RR.0/1` word is, at
+/// every `rd`/`rs1`/`imm4` (the draft's encodings overlap at `rd = 0`, `rs1 = 0`,
+/// `imm4 = 0`), is the table in the `crate::hart` docs, "Memory tagging (Zimt)".
+#[inline]
+fn decode_mop(bits: u32) -> Option<Inst> {
+    let (rd, rs1, rs2) = (rd(bits), rs1(bits), rs2(bits));
+    let (op, n) = if bits & 0xb3c0_707f == 0x81c0_4073 {
+        let n = ((bits >> 26) & 0x10) | ((bits >> 24) & 0xc) | ((bits >> 20) & 3);
+        (Op::MopR, n)
+    } else if bits & 0xb200_707f == 0x8200_4073 {
+        let n = ((bits >> 28) & 4) | ((bits >> 26) & 3);
+        let op = match (n, rs2 & 0x10 == 0, rd, rs1) {
+            (0, true, 0, _) => Op::Settag,
+            (1, true, 0, 0) => Op::MopRR,
+            (1, true, 0, _) => Op::Checktag,
+            (1, true, _, 0) if rs2 == 0 => Op::Gentag,
+            (1, true, _, _) => Op::Addtag,
+            _ => Op::MopRR,
+        };
+        (op, n)
+    } else {
+        return None;
+    };
+    Some(Inst {
+        rd,
+        rs1,
+        rs2: if op == Op::MopR { 0 } else { rs2 },
+        rs3: n as u8,
+        imm: i32::from(rs2 & 0xf),
+        ..Inst::new(op)
+    })
 }
 
 /// The A extension (Unprivileged chapter 8, table 24.2 "RV32A/RV64A").
@@ -530,9 +573,10 @@ fn decode_op_fp(bits: u32) -> Option<Inst> {
     Some(inst)
 }
 
-/// SYSTEM: Zicsr (Unprivileged chapter 9) and the privileged instructions (Privileged
-/// table 9.1 / §3.3.1–3.3.3, §4.2.1). Trap-return and `wfi` encodings are exact (every
-/// other field zero); `sfence.vma` requires `rd = 0`.
+/// SYSTEM: Zicsr (Unprivileged chapter 9), Zimop and Zimt (funct3 = 100, see
+/// `decode_mop`) and the privileged instructions (Privileged table 9.1 / §3.3.1–3.3.3,
+/// §4.2.1). Trap-return and `wfi` encodings are exact (every other field zero);
+/// `sfence.vma` requires `rd = 0`.
 #[inline]
 fn decode_system(bits: u32) -> Option<Inst> {
     let csr = |op: Op| Inst {
@@ -562,6 +606,7 @@ fn decode_system(bits: u32) -> Option<Inst> {
         1 => csr(Op::Csrrw),
         2 => csr(Op::Csrrs),
         3 => csr(Op::Csrrc),
+        4 => return decode_mop(bits),
         5 => csr(Op::Csrrwi),
         6 => csr(Op::Csrrsi),
         7 => csr(Op::Csrrci),
@@ -905,6 +950,78 @@ mod tests {
         assert_eq!(ok(0xffff_f06f), inst(Op::Jal, 0, 0, 0, -2));
         // jal x1,+0x80000 - 2... imm[19:12] only: 0x000ff0ef = +0xff000.
         assert_eq!(ok(0x000f_f0ef), inst(Op::Jal, 1, 0, 0, 0xff000));
+    }
+
+    /// `MOP.RR.n rd, rs1, rs2` (Zimop).
+    fn mop_rr(n: u32, rd: u32, rs1: u32, rs2: u32) -> u32 {
+        enc_r(0x41 | (n & 4) << 3 | (n & 3) << 1, rs2, rs1, 4, rd, 0x73)
+    }
+
+    #[test]
+    fn zimop_and_the_zimt_overlays() {
+        // rs3 holds n: MOP.RR.0 for settag, MOP.RR.1 for the others.
+        let zimt = |op, rd, rs1, rs2: u8| Inst {
+            rs3: u8::from(op != Op::Settag),
+            ..inst(op, rd, rs1, rs2, i32::from(rs2 & 0xf))
+        };
+        // The draft's encodings (as `riscv64-linux-gnu-as` assembles `.insn r 0x73, 4, …`).
+        assert_eq!(ok(0x8600_42f3), zimt(Op::Gentag, 5, 0, 0), "gentag t0");
+        assert_eq!(
+            ok(0x8632_c373),
+            zimt(Op::Addtag, 6, 5, 3),
+            "addtag t1, t0, 3"
+        );
+        assert_eq!(
+            ok(0x82f5_4073),
+            zimt(Op::Settag, 0, 10, 15),
+            "settag a0, 15"
+        );
+        assert_eq!(
+            ok(0x8615_4073),
+            zimt(Op::Checktag, 0, 10, 1),
+            "checktag a0, 1"
+        );
+        // The corners the draft leaves open (the table in the `hart` docs).
+        for (bits, op, why) in [
+            (mop_rr(1, 5, 6, 0), Op::Addtag, "rs1 != 0, imm 0: addtag"),
+            (mop_rr(1, 5, 0, 7), Op::Addtag, "rs1 = 0, imm != 0: addtag"),
+            (mop_rr(1, 0, 6, 0), Op::Checktag, "rd = 0: checktag"),
+            (mop_rr(1, 0, 0, 0), Op::MopRR, "rd = rs1 = 0: a MOP"),
+            (mop_rr(0, 0, 0, 4), Op::Settag, "settag x0: a tag store"),
+            (mop_rr(0, 5, 6, 4), Op::MopRR, "MOP.RR.0 with rd != 0"),
+            (mop_rr(1, 5, 6, 0x13), Op::MopRR, "rs2[4] = 1"),
+        ] {
+            assert_eq!(ok(bits).op, op, "{why}");
+        }
+        for n in 2..8 {
+            let i = ok(mop_rr(n, 5, 6, 7));
+            assert_eq!(
+                (i.op, i.rd, i.rs1, i.rs2, i.rs3),
+                (Op::MopRR, 5, 6, 7, n as u8)
+            );
+        }
+        // MOP.R.n: 1 n[4] 00 n[3:2] 0111 n[1:0] rs1 100 rd 1110011.
+        for n in 0..32u32 {
+            let bits = 0x81c0_4073
+                | (n >> 4) << 30
+                | ((n >> 2) & 3) << 26
+                | (n & 3) << 20
+                | 6 << 15
+                | 5 << 7;
+            let i = ok(bits);
+            assert_eq!((i.op, i.rd, i.rs1, i.rs3), (Op::MopR, 5, 6, n as u8));
+        }
+        // Neighbours that are not MOPs stay illegal.
+        illegal(0x8000_4073); // bit 25 and bits 25:22 = 0111 both clear
+        illegal(0xa200_4073); // bit 29 set
+                              // dirtybit's loadtag (custom-0); other custom-0 words are illegal.
+        assert_eq!(
+            ok(0x0005_438b),
+            inst(Op::Loadtag, 7, 10, 0, 0),
+            "loadtag t2, a0"
+        );
+        illegal(0x0015_438b); // rs2 != 0
+        illegal(0x0005_038b); // funct3 000
     }
 
     #[test]

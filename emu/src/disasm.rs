@@ -100,6 +100,16 @@ enum Form {
     Fence,
     /// `rs1,rs2` (sfence.vma).
     Rs1Rs2,
+    /// `.n` suffix, then `rd,rs1` (Zimop `mop.r.n`, binutils' syntax).
+    MopR,
+    /// `.n` suffix, then `rd,rs1,rs2` (Zimop `mop.rr.n`).
+    MopRR,
+    /// `rd` (`gentag`).
+    Rd,
+    /// `rd,rs1,imm4` (`addtag`).
+    RdRs1Imm,
+    /// `rs1,imm4` (`settag`, `checktag`).
+    Rs1Imm,
 }
 
 /// The mnemonic and operand form of `op` (Unprivileged chapter 25 "RISC-V Assembly
@@ -315,6 +325,19 @@ const fn info(op: Op) -> (&'static str, Form) {
         Op::Mret => ("mret", None),
         Op::Wfi => ("wfi", None),
         Op::SfenceVma => ("sfence.vma", Rs1Rs2),
+        Op::MopR => ("mop.r", MopR),
+        Op::MopRR => ("mop.rr", MopRR),
+        Op::Gentag => ("gentag", Rd),
+        Op::Addtag => ("addtag", RdRs1Imm),
+        Op::Settag => ("settag", Rs1Imm),
+        Op::Checktag => ("checktag", Rs1Imm),
+        Op::Loadtag => (
+            "loadtag",
+            Unary {
+                rd_fp: false,
+                rs1_fp: false,
+            },
+        ),
     }
 }
 
@@ -514,6 +537,11 @@ impl fmt::Display for Disasm {
                 }
             }
             Form::Rs1Rs2 => write!(f, "{name}\t{},{}", X(i.rs1), X(i.rs2)),
+            Form::MopR => write!(f, "{name}.{}\t{},{}", i.rs3, X(i.rd), X(i.rs1)),
+            Form::MopRR => write!(f, "{name}.{}\t{},{},{}", i.rs3, X(i.rd), X(i.rs1), X(i.rs2)),
+            Form::Rd => write!(f, "{name}\t{}", X(i.rd)),
+            Form::RdRs1Imm => write!(f, "{name}\t{},{},{}", X(i.rd), X(i.rs1), i.imm),
+            Form::Rs1Imm => write!(f, "{name}\t{},{}", X(i.rs1), i.imm),
         }
     }
 }

@@ -42,6 +42,19 @@ pub enum Exit {
         /// The instruction bits (16-bit encodings zero-extended).
         bits: u32,
     },
+    /// A memory-tag mismatch (Zimt v0.1 §"tag checks"): the software-check exception,
+    /// cause [`Exit::SOFTWARE_CHECK_CAUSE`] (18) with `stval` = [`Exit::TAG_MISMATCH_TVAL`]
+    /// (4), raised synchronously by a tag-checked load, store, LR/SC or AMO, or by
+    /// `checktag`; the access was not performed. Zimt reports no address (`stval` is the
+    /// code 4); dirtybit adds the one arm64 puts in `FAR_EL1`, which Linux reports in
+    /// `si_addr` with `SEGV_MTESERR`.
+    TagCheckFault {
+        /// The tagged address (pointer tag in bits 63:60, as the program wrote it) of the
+        /// first byte of the access that lies in a mismatching granule.
+        va: GuestVirtAddr,
+        /// Load (load, LR, `checktag`) or store (store, SC, AMO).
+        access: AccessType,
+    },
     /// `wfi` in U-mode is allowed to be treated as a hint; the hart reports it so the OS
     /// can idle.
     Wfi,
@@ -54,4 +67,12 @@ pub enum Exit {
     /// between instructions: `pc` is the next instruction to run. `msip` stays set until
     /// the OS clears it ([`devices::Clint::set_msip`]).
     Ipi,
+}
+
+impl Exit {
+    /// `scause` of the software-check exception (*Privileged ISA, "Supervisor Cause
+    /// Register"*, added with Zicfilp/Zicfiss), which Zimt raises on a tag mismatch.
+    pub const SOFTWARE_CHECK_CAUSE: u64 = 18;
+    /// `stval` of a software-check exception caused by a tag mismatch (Zimt v0.1).
+    pub const TAG_MISMATCH_TVAL: u64 = 4;
 }

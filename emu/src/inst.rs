@@ -5,8 +5,9 @@
 //! The executor matches on `op` once (one jump table), which is why integer operations are
 //! flat rather than nested.
 
-/// Every operation of RV64IMAFDC + Zicsr + Zifencei (+ the privileged instructions a
-/// full-system mode will need). Names are the mnemonics in UpperCamelCase.
+/// Every operation of RV64IMAFDC + Zicsr + Zifencei + Zimop (+ the privileged
+/// instructions a full-system mode will need, and the memory-tagging instructions of Zimt
+/// v0.1 plus dirtybit's `loadtag`). Names are the mnemonics in UpperCamelCase.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -179,10 +180,19 @@ pub enum Op {
     Mret,
     Wfi,
     SfenceVma,
+    // Zimop (`rd`; `imm` holds `rs2`'s low four bits for `MOP.RR`)
+    MopR,
+    MopRR,
+    // Zimt v0.1 (overlaying `MOP.RR.0/1`; `imm` = `imm4`) and dirtybit's `loadtag`
+    Gentag,
+    Addtag,
+    Settag,
+    Checktag,
+    Loadtag,
 }
 
 /// Every [`Op`], in discriminant order (`ALL_OPS[op as usize] == op`).
-pub const ALL_OPS: [Op; 160] = [
+pub const ALL_OPS: [Op; 167] = [
     Op::Lui,
     Op::Auipc,
     Op::Jal,
@@ -343,6 +353,13 @@ pub const ALL_OPS: [Op; 160] = [
     Op::Mret,
     Op::Wfi,
     Op::SfenceVma,
+    Op::MopR,
+    Op::MopRR,
+    Op::Gentag,
+    Op::Addtag,
+    Op::Settag,
+    Op::Checktag,
+    Op::Loadtag,
 ];
 
 /// A decoded instruction (12 bytes).
@@ -350,7 +367,8 @@ pub const ALL_OPS: [Op; 160] = [
 /// Field use by format: R: `rd rs1 rs2`; I: `rd rs1 imm`; S/B: `rs1 rs2 imm`; U/J: `rd imm`
 /// (U: `imm` is the already-shifted 32-bit value, sign-extended); R4: `rd rs1 rs2 rs3 rm`;
 /// FP ops with a rounding mode keep it in `rm` (7 = DYN); shifts keep the shamt in `imm`;
-/// CSR ops keep the CSR number in `imm`. Unused fields are 0. `len` is 2 (RVC) or 4.
+/// CSR ops keep the CSR number in `imm`; Zimop MOPs keep their `n` in `rs3`, and the Zimt
+/// instructions their 4-bit immediate in `imm`. Unused fields are 0. `len` is 2 (RVC) or 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Inst {
     /// The operation.
@@ -361,7 +379,7 @@ pub struct Inst {
     pub rs1: u8,
     /// Second source register.
     pub rs2: u8,
-    /// Third source register (R4 fused multiply-add).
+    /// Third source register (R4 fused multiply-add); a MOP's `n`.
     pub rs3: u8,
     /// Rounding mode (FP) or aq/rl bits (A).
     pub rm: u8,

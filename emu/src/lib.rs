@@ -15,5 +15,5 @@ pub mod inst;
 pub use cost::{CostModel, CostModelError};
 pub use decode::{decode, decode_compressed, DecodeError};
 pub use exit::Exit;
-pub use hart::{Hart, HartConfig, HartStats, UserContext};
+pub use hart::{Hart, HartConfig, HartStats, TagCheckMode, TagCounters, UserContext};
 pub use inst::{Inst, Op};

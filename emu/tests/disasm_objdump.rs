@@ -35,6 +35,15 @@ fn spec_legal_binutils_unknown(bits: u32, op: Op, rm: u8) -> Option<&'static str
         // conversion (their result is exact, so it only matters for legality); binutils
         // 2.40 only decodes them with rm = 000.
         Op::FcvtDS | Op::FcvtDW | Op::FcvtDWu if rm != 0 => Some("widening fcvt.d.* with rm != 0"),
+        // Zimop (ratified 2023; binutils learnt it in 2.42) and the Zimt v0.1 draft's
+        // instructions that overlay MOP.RR.0/1.
+        Op::MopR | Op::MopRR | Op::Gentag | Op::Addtag | Op::Settag | Op::Checktag
+            if opcode == 0x73 && funct3 == 4 =>
+        {
+            Some("Zimop / Zimt (binutils 2.42+ / draft)")
+        }
+        // dirtybit's own tag read in custom-0 (see the `emu::hart` docs).
+        Op::Loadtag if opcode == 0x0b => Some("dirtybit loadtag (custom-0)"),
         _ => None,
     }
 }

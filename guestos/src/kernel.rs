@@ -2106,6 +2106,10 @@ impl Kernel<'_> {
                 hart.account_trap();
                 Some((SIGSEGV, signal::SEGV_ACCERR, va.raw()))
             }
+            Exit::TagCheckFault { va, .. } => {
+                hart.account_trap();
+                Some((SIGSEGV, signal::SEGV_MTESERR, va.raw()))
+            }
             Exit::Misaligned { va, .. } => {
                 hart.account_trap();
                 Some((SIGBUS, signal::BUS_ADRALN, va.raw()))

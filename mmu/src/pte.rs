@@ -1,7 +1,15 @@
 //! Page-table entries for Sv39/Sv48 (*Priv §Sv39 "Sv39 page table entry"*, Svpbmt, Svnapot).
 //!
-//! Layout (64 bits): `N`(63) `PBMT`(62:61) reserved(60:54) `PPN`(53:10) `RSW`(9:8)
-//! `D A G U X W R V`(7:0).
+//! Layout (64 bits): `N`(63) `PBMT`(62:61) reserved(60:54, of which dirtybit gives bit 58
+//! to Zimt's `MTAG`) `PPN`(53:10) `RSW`(9:8) `D A G U X W R V`(7:0).
+//!
+//! **`PTE.MTAG` is bit 58.** The Zimt v0.1 draft (`riscv/riscv-memory-tagging`,
+//! §"Tag checks on page basis") defines the bit but leaves its position open. Of the
+//! reserved bits 60:54, 60:59 are now Svrsw60t59b's software bits, and 54 is the one a
+//! wider PPN would take first; 58 is the highest bit still reserved for standard use.
+//! When memory tagging is not enabled for the access ([`crate::PrivCtx::mtag`]), bit 58
+//! stays reserved and a leaf with it set faults exactly as before; it is reserved on
+//! non-leaf PTEs always.
 
 use bitflags::bitflags;
 
@@ -51,6 +59,11 @@ pub struct Pte(pub u64);
 impl Pte {
     /// Bits 60:54, reserved for future standard use: must be zero.
     pub const RESERVED_MASK: u64 = 0x7f << 54;
+    /// Bit 58, Zimt's `MTAG` (see the module docs): on a leaf with X=0, a "tagged-data
+    /// page" whose loads and stores are tag-checked; with X=1, a "tagcheck-exempt code
+    /// page" whose instructions' accesses are not. Reserved (a page fault) unless memory
+    /// tagging is enabled for the access.
+    pub const MTAG_BIT: u64 = 1 << 58;
     /// Bit 63, Svnapot's N.
     pub const N_BIT: u64 = 1 << 63;
     const PPN_SHIFT: u32 = 10;
@@ -89,6 +102,12 @@ impl Pte {
             2 => Pbmt::Io,
             _ => Pbmt::Reserved,
         }
+    }
+
+    /// Zimt's `MTAG` bit.
+    #[inline]
+    pub const fn mtag(self) -> bool {
+        self.0 & Self::MTAG_BIT != 0
     }
 
     /// Svnapot's N bit.

@@ -8,7 +8,7 @@
 //! |------|------|------|
 //! | 1 | `a = satp.ppn × PAGESIZE`, `i = LEVELS − 1` | [`walk`] |
 //! | 2 | load the PTE at `a + va.vpn[i] × PTESIZE`; PMA failure → access fault | acquire load |
-//! | 3 | `V=0`, `W=1 ∧ R=0`, or a reserved bit/encoding → page fault | reserved bits 60:54, N (Svnapot is not implemented), PBMT=3 (Svpbmt), and on non-leaf PTEs D/A/U and PBMT≠0 |
+//! | 3 | `V=0`, `W=1 ∧ R=0`, or a reserved bit/encoding → page fault | reserved bits 60:54 (but `MTAG`, bit 58, on a leaf when [`PrivCtx::mtag`]), N (Svnapot is not implemented), PBMT=3 (Svpbmt), and on non-leaf PTEs D/A/U, PBMT≠0 and `MTAG` |
 //! | 4 | not a leaf: `i −= 1`, `i < 0` → page fault, else descend | |
 //! | 5 | misaligned superpage → page fault | |
 //! | 6 | U bit against privilege, SUM → page fault | [`check_leaf_permission`] |
@@ -61,6 +61,10 @@ pub struct PrivCtx {
     pub sum: bool,
     /// `sstatus.MXR`: loads from executable pages succeed.
     pub mxr: bool,
+    /// Memory tagging (Zimt) is enabled for this access — `senvcfg.MT_MODE` ≠ 0 for a
+    /// U-mode access — so a leaf's `PTE.MTAG` ([`Pte::MTAG_BIT`]) is an attribute the walk
+    /// returns; otherwise it is a reserved bit and faults (*step 3*).
+    pub mtag: bool,
 }
 
 impl PrivCtx {
@@ -69,12 +73,14 @@ impl PrivCtx {
         user: true,
         sum: false,
         mxr: false,
+        mtag: false,
     };
     /// A supervisor access with SUM=1, the way a kernel's `copy_{to,from}_user` runs.
     pub const KERNEL_UACCESS: PrivCtx = PrivCtx {
         user: false,
         sum: true,
         mxr: false,
+        mtag: false,
     };
 }
 
@@ -282,9 +288,14 @@ fn walk_mode<M: PagingMode, P: PteMemory>(
         if !pte.is_valid() || (!f.contains(PteFlags::R) && f.contains(PteFlags::W)) {
             return Err(WalkFault::PageFault);
         }
-        // Bits 60:54 are reserved; N is reserved (Svnapot is not implemented); PBMT=3 is
-        // reserved (Svpbmt).
-        if pte.0 & Pte::RESERVED_MASK != 0 || pte.n() || pte.pbmt() == Pbmt::Reserved {
+        // Bits 60:54 are reserved, except Zimt's MTAG on a leaf when tagging is enabled
+        // (checked below, once the PTE is known to be a leaf); N is reserved (Svnapot is
+        // not implemented); PBMT=3 is reserved (Svpbmt).
+        let reserved = Pte::RESERVED_MASK & !Pte::MTAG_BIT;
+        if pte.0 & reserved != 0 || pte.n() || pte.pbmt() == Pbmt::Reserved {
+            return Err(WalkFault::PageFault);
+        }
+        if pte.mtag() && !(ctx.mtag && pte.is_leaf()) {
             return Err(WalkFault::PageFault);
         }
 
@@ -692,9 +703,8 @@ mod tests {
         assert!(w(
             AccessType::Load,
             PrivCtx {
-                user: true,
-                sum: false,
-                mxr: true
+                mxr: true,
+                ..PrivCtx::USER
             },
             &mut c
         ));
@@ -706,8 +716,8 @@ mod tests {
             AccessType::Load,
             PrivCtx {
                 user: false,
-                sum: false,
-                mxr: true
+                mxr: true,
+                ..PrivCtx::USER
             },
             &mut c
         ));
@@ -753,5 +763,54 @@ mod tests {
             &mut c,
         );
         assert_eq!(r, Err(WalkFault::AccessFault));
+    }
+
+    #[test]
+    fn mtag_is_reserved_unless_tagging_is_enabled_and_only_on_leaves() {
+        let (mem, satp) = setup();
+        let mut c = MmuCounters::default();
+        let flags = PteFlags::R | PteFlags::W | PteFlags::U | PteFlags::A | PteFlags::D;
+        map4k(&mem, 0x4000, RAM + 0x10_000, flags);
+        let leaf = GuestPhysAddr(RAM + 0x2000 + 4 * 8); // L0 entry of VPN 4 (see map4k)
+        let plain = mem.read_u64(leaf).unwrap();
+        mem.write_u64(leaf, plain | Pte::MTAG_BIT).unwrap();
+        let tagging = PrivCtx {
+            mtag: true,
+            ..PrivCtx::USER
+        };
+        let w = |ctx, c: &mut MmuCounters| {
+            walk(
+                &mem,
+                satp,
+                GuestVirtAddr(0x4008),
+                AccessType::Load,
+                ctx,
+                AdScheme::Svadu,
+                c,
+            )
+        };
+        assert_eq!(
+            w(PrivCtx::USER, &mut c),
+            Err(WalkFault::PageFault),
+            "off: reserved"
+        );
+        let t = w(tagging, &mut c).unwrap();
+        assert!(
+            t.pte.mtag(),
+            "on: the attribute reaches the translation (and the TLB)"
+        );
+        assert_eq!(t.pa(GuestVirtAddr(0x4008)), GuestPhysAddr(RAM + 0x10_008));
+        // Any other bit of 60:54 stays reserved with tagging on.
+        mem.write_u64(leaf, plain | Pte::MTAG_BIT | 1 << 57)
+            .unwrap();
+        assert_eq!(w(tagging, &mut c), Err(WalkFault::PageFault));
+        // On a pointer PTE, MTAG is reserved even with tagging on.
+        mem.write_u64(leaf, plain).unwrap();
+        let root = GuestPhysAddr(RAM); // the root entry of VA 0x4000
+        let ptr = mem.read_u64(root).unwrap();
+        mem.write_u64(root, ptr | Pte::MTAG_BIT).unwrap();
+        assert_eq!(w(tagging, &mut c), Err(WalkFault::PageFault));
+        mem.write_u64(root, ptr).unwrap();
+        assert!(!w(tagging, &mut c).unwrap().pte.mtag());
     }
 }

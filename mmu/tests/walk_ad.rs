@@ -192,6 +192,7 @@ fn faulting_accesses_write_nothing() {
         user: false,
         sum: false,
         mxr: false,
+        mtag: false,
     };
     let s_sum = PrivCtx::KERNEL_UACCESS;
     let user = PrivCtx::USER;

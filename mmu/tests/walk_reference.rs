@@ -568,6 +568,7 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
             user: a.user,
             sum: a.sum,
             mxr: a.mxr,
+            mtag: false,
         };
         let scheme = if a.svade {
             AdScheme::Svade

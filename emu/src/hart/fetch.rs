@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use mmu::{AccessType, GuestVirtAddr};
 
+use super::tag::PageTag;
 use super::{Hart, Step, NO_VPN};
 use crate::decode::decode;
 use crate::exit::Exit;
@@ -102,7 +103,11 @@ impl<'m> Hart<'m> {
     /// # Errors
     /// The fetch's page or access fault.
     pub(super) fn refill_fetch(&mut self, dc: &mut DecodeCache, pc: u64) -> Step {
-        let page = self.translate_page(pc, AccessType::Fetch)?;
+        let (page, tag) = self.translate_page(pc, AccessType::Fetch)?;
+        // Zimt: the accesses of instructions on a tagcheck-exempt code page are unchecked
+        // (a 32-bit instruction straddling into the next page takes this page's attribute,
+        // where the draft's rule 5 would take the other page's).
+        self.zimt.fetch_exempt = tag == PageTag::ExemptCode;
         let ppn = page.pa().ppn();
         let (slot, new) = dc.get_or_insert(ppn);
         if new {
@@ -141,7 +146,7 @@ impl<'m> Hart<'m> {
         } else {
             // A 32-bit instruction straddling two pages: fetch the upper half through its
             // own translation every time (stval names the half that faults).
-            let next = self.translate_page(pc + 2, AccessType::Fetch)?;
+            let (next, _) = self.translate_page(pc + 2, AccessType::Fetch)?;
             let hi = next.load_u16(0).unwrap_or(0);
             (u32::from(lo) | (u32::from(hi) << 16), false)
         };

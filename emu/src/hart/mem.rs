@@ -28,21 +28,30 @@
 //!   store that faults on its second page writes nothing; then the access is performed on
 //!   those pages.
 //!
-//! # Where a memory-tag check attaches
+//! # Pointer masking and memory-tag checks (Ssnpm, Zimt)
 //!
-//! A Zimt tag check (DESIGN.md: the pointer's 4-bit tag against the tag of every 16-byte
-//! granule the access touches; a mismatch is the software-check exception, cause 18,
-//! `stval` 4) needs the pointer tag (the top bits of `MemOp::va`, masked off under
-//! Ssnpm before translation), and the physical granules. It is added here in two lines
-//! and nowhere else:
+//! With `senvcfg.PMM` ≠ 0, the slow path applies Ssnpm's "ignore" transformation to the
+//! effective address (`MemOp::ptr` → `MemOp::va`) before translating it; the fast path
+//! does not mask at all. It looks the effective address up as it is, and every VPN in the
+//! host-pointer cache was installed from a masked address under the current PMLEN (the
+//! cache is dropped when `PMM` changes), so it is a fixed point of the transformation: an
+//! address that hits needed no masking, and one that would (a pointer with a non-zero
+//! tag) misses and is masked on the slow path. The fast path thus costs nothing more with
+//! masking off, at the price of tagged pointers always taking the slow path. A Zimt tag check (the pointer's 4-bit tag, bits 63:60
+//! of `MemOp::ptr`, against the tag of every 16-byte granule the access touches; see the
+//! [`crate::hart`] docs, "Memory tagging (Zimt)") is made in two places and nowhere else:
 //! 1. in [`Hart::data_pages`], after both pages are resolved and before any access is
-//!    performed: compare the tag of each granule of `[va, va + size)` on `DataPages`
-//!    with the pointer tag and return `Exit::TagCheckFault` on a mismatch — the state
-//!    is then untouched, as for any other trap;
-//! 2. in `translate_page`, where fast-path entries are installed: a page whose PTE
-//!    enables tag checks gets no read or write tag, so all its accesses take the slow
-//!    path and therefore step 1 (an entry could instead carry the page's tag storage and
-//!    check inline; the slow path keeps the fast path's cost for untagged pages at zero).
+//!    performed, when a page is a tagged-data page and the access is subject to checks:
+//!    `check_access_tags` compares the granules on `DataPages` with the pointer tag and
+//!    returns `Exit::TagCheckFault` on a synchronous mismatch — the state is then
+//!    untouched, as for any other trap;
+//! 2. in `fast_masked`, the first thing the slow path of a load or store tries: while
+//!    checks run, `translate_page` installs a tagged-data page's host-pointer entry under
+//!    a VPN tag with `CHECKED_KEY` set, which the inline fast path never matches (so its
+//!    cost for untagged pages stays zero), and `fast_masked` serves it after the same
+//!    `check_access_tags` — without the TLB lookup and permission re-check of step 1.
+//!    The entry stays inclusive of the TLB like any other (its VPN is the tag without
+//!    `CHECKED_KEY`). Enabling or disabling tagging or checks drops the host-pointer cache.
 //!
 //! A block or JIT tier calls `data_access` with the same `MemOp` and inherits the fast
 //! path, the walker, the counters, precise faults and the tag check unchanged.
@@ -55,16 +64,28 @@ use mmu::{
     TlbEntry, WalkFault,
 };
 
+use super::tag::PageTag;
 use super::{Hart, NO_VPN};
 use crate::exit::Exit;
 
 /// Entries of the host-pointer data cache (direct-mapped on the low VPN bits).
 pub(super) const FAST_ENTRIES: usize = 256;
+/// Set in the VPN tag of a host-pointer entry for a tagged-data page while tag checks run:
+/// no `va >> 12` has it, so the inline fast path misses such an entry, and only
+/// `fast_masked`, which checks the tags, uses it.
+const CHECKED_KEY: u64 = 1 << 63;
+
+/// The VPN a host-pointer tag names, without [`CHECKED_KEY`] ([`NO_VPN`] names none).
+#[inline]
+fn key_vpn(tag: u64) -> Option<u64> {
+    (tag != NO_VPN).then_some(tag & !CHECKED_KEY)
+}
 /// Bytes per page (the host-pointer cache and the split logic work on 4 KiB pages).
 const PAGE_BYTES: u64 = 0x1000;
 
 /// One entry of the host-pointer cache: the VPN it grants loads for (`tag_r`), the VPN it
-/// grants stores for (`tag_w`), either [`NO_VPN`], and the host page they map to.
+/// grants stores for (`tag_w`), either [`NO_VPN`], and the host page they map to. For a
+/// tagged-data page under tag checks the tags carry [`CHECKED_KEY`].
 #[derive(Clone, Copy)]
 pub(super) struct FastEntry<'m> {
     tag_r: u64,
@@ -103,7 +124,7 @@ impl MemOpKind {
     /// faults (exception codes 6, 7 and 15 of *Privileged ISA, §"Machine Cause Register
     /// (mcause)"*).
     #[inline(always)]
-    fn access_type(self) -> AccessType {
+    pub(super) fn access_type(self) -> AccessType {
         match self {
             Self::Load | Self::LoadReserved => AccessType::Load,
             Self::Store(_) | Self::StoreConditional(_) | Self::Amo(..) => AccessType::Store,
@@ -121,32 +142,52 @@ impl MemOpKind {
 /// One data access as the seam sees it: what [`Hart::data_access`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MemOp {
-    /// The effective virtual address (`rs1 + imm`, or `rs1` for LR/SC/AMO).
+    /// The address translated: the effective address as the instruction computed it, and
+    /// on the slow path after pointer masking (Ssnpm; the same as `ptr` while masking is
+    /// off).
     pub va: u64,
+    /// The effective address as the instruction computed it (`rs1 + imm`, or `rs1` for
+    /// LR/SC/AMO), pointer tag included.
+    pub ptr: u64,
     /// Width in bytes: 1, 2, 4 or 8.
     pub size: u8,
     /// What the access does.
     pub kind: MemOpKind,
+    /// The base register is `sp` (x2): Zimt exempts the access from tag checks.
+    pub sp_based: bool,
 }
 
 impl MemOp {
-    /// A load of `size` bytes at `va`.
+    /// An access of `size` bytes at effective address `ea` (not `sp`-based).
     #[inline(always)]
-    pub(crate) fn load(va: u64, size: u8) -> Self {
+    pub(crate) fn new(ea: u64, size: u8, kind: MemOpKind) -> Self {
         Self {
-            va,
+            va: ea,
+            ptr: ea,
             size,
-            kind: MemOpKind::Load,
+            kind,
+            sp_based: false,
         }
     }
 
-    /// A store of the low `size` bytes of `value` at `va`.
+    /// A load of `size` bytes at `ea`.
     #[inline(always)]
-    pub(crate) fn store(va: u64, size: u8, value: u64) -> Self {
+    pub(crate) fn load(ea: u64, size: u8) -> Self {
+        Self::new(ea, size, MemOpKind::Load)
+    }
+
+    /// A store of the low `size` bytes of `value` at `ea`.
+    #[inline(always)]
+    pub(crate) fn store(ea: u64, size: u8, value: u64) -> Self {
+        Self::new(ea, size, MemOpKind::Store(value))
+    }
+
+    /// `self`, with its base register `rs1` (for the `sp` exemption of tag checks).
+    #[inline(always)]
+    pub(crate) fn based_on(self, rs1: u8) -> Self {
         Self {
-            va,
-            size,
-            kind: MemOpKind::Store(value),
+            sp_based: rs1 == 2,
+            ..self
         }
     }
 
@@ -160,17 +201,17 @@ impl MemOp {
 /// The host pages a slow-path access touches, resolved (translated, permission-checked,
 /// A/D set) before any byte of it moves.
 #[derive(Clone, Copy)]
-struct DataPages<'m> {
+pub(super) struct DataPages<'m> {
     /// The page of `va`.
-    first: HostPage<'m>,
+    pub(super) first: HostPage<'m>,
     /// For an access that crosses into the next page: the bytes that fall in `first`, and
     /// the next page.
-    split: Option<(usize, HostPage<'m>)>,
+    pub(super) split: Option<(usize, HostPage<'m>)>,
 }
 
 impl DataPages<'_> {
     /// The guest-physical address of `op.va` (of its first byte).
-    fn pa(&self, op: &MemOp) -> GuestPhysAddr {
+    pub(super) fn pa(&self, op: &MemOp) -> GuestPhysAddr {
         GuestPhysAddr(self.first.pa().raw() | op.offset() as u64)
     }
 }
@@ -258,7 +299,9 @@ impl<'m> Hart<'m> {
 
     /// Translates the page of `va` for `access` through the TLB (filling it from the walker
     /// on a miss, and charging the walk's modelled cycles), fills the host-pointer cache
-    /// for data accesses, and returns the host page.
+    /// for data accesses, and returns the host page and what Zimt makes of it. While tag
+    /// checks run, a tagged-data page's entry is filled under a [`CHECKED_KEY`] VPN tag,
+    /// which only `fast_masked` — after the tag check — uses.
     ///
     /// # Errors
     /// [`Exit::PageFault`] when the walk or the cached permissions refuse `access`;
@@ -267,11 +310,11 @@ impl<'m> Hart<'m> {
         &mut self,
         va: u64,
         access: AccessType,
-    ) -> Result<HostPage<'m>, Exit> {
+    ) -> Result<(HostPage<'m>, PageTag), Exit> {
         let vaddr = GuestVirtAddr(va);
         let fault = |access| Exit::PageFault { va: vaddr, access };
-        let (pa, flags) = if self.mode == SatpMode::Bare {
-            (GuestPhysAddr(va), None)
+        let (pa, flags, tag) = if self.mode == SatpMode::Bare {
+            (GuestPhysAddr(va), None, self.page_tag(None))
         } else {
             let need_dirty = access == AccessType::Store;
             let hit = self
@@ -314,7 +357,12 @@ impl<'m> Hart<'m> {
             if !check_leaf_permission(t.flags(), access, self.ctx) {
                 return Err(fault(access));
             }
-            (t.pa(vaddr), Some(t.flags()))
+            let x = t.flags().contains(PteFlags::X);
+            (
+                t.pa(vaddr),
+                Some(t.flags()),
+                self.page_tag(Some((t.pte.mtag(), x))),
+            )
         };
         let page = self
             .mem
@@ -322,8 +370,13 @@ impl<'m> Hart<'m> {
             .ok_or(Exit::AccessFault { va: vaddr, access })?;
         if access != AccessType::Fetch {
             let vpn = va >> 12;
+            let key = if tag == PageTag::TaggedData && self.zimt.checks_active() {
+                vpn | CHECKED_KEY
+            } else {
+                vpn
+            };
             let e = &mut self.fast[(vpn as usize) & (FAST_ENTRIES - 1)];
-            if e.page.is_none_or(|p| p.pa() != page.pa()) || (e.tag_r != vpn && e.tag_w != vpn) {
+            if e.page.is_none_or(|p| p.pa() != page.pa()) || (e.tag_r != key && e.tag_w != key) {
                 *e = FastEntry {
                     tag_r: NO_VPN,
                     tag_w: NO_VPN,
@@ -332,14 +385,14 @@ impl<'m> Hart<'m> {
             }
             let allow = |acc| flags.is_none_or(|f| check_leaf_permission(f, acc, self.ctx));
             if allow(AccessType::Load) {
-                e.tag_r = vpn;
+                e.tag_r = key;
             }
             let dirty = flags.is_none_or(|f| f.contains(PteFlags::D));
             if allow(AccessType::Store) && dirty && !self.code_ppns.contains(&page.pa().ppn()) {
-                e.tag_w = vpn;
+                e.tag_w = key;
             }
         }
-        Ok(page)
+        Ok((page, tag))
     }
 
     // ---- the seam ----------------------------------------------------------------------
@@ -390,6 +443,9 @@ impl<'m> Hart<'m> {
     pub(crate) fn data_access(&mut self, op: MemOp) -> Result<u64, Exit> {
         #[cfg(test)]
         self.seam_log.push(op);
+        // The fast path looks the effective address up as it is: the host-pointer cache
+        // holds only addresses that pointer masking leaves unchanged (see the module
+        // docs), so a hit needs no masking; everything else is masked on the slow path.
         match op.kind {
             MemOpKind::Load => {
                 if let Some(v) = self
@@ -399,7 +455,7 @@ impl<'m> Hart<'m> {
                     self.counters.tlb_hits += 1;
                     return Ok(v);
                 }
-                self.load_slow(&op)
+                self.load_slow(&self.masked(op))
             }
             MemOpKind::Store(value) => {
                 if self
@@ -409,26 +465,35 @@ impl<'m> Hart<'m> {
                     self.counters.tlb_hits += 1;
                     return Ok(0);
                 }
-                self.store_slow(&op, value)
+                self.store_slow(&self.masked(op), value)
             }
-            MemOpKind::LoadReserved => self.load_reserved(&op),
-            MemOpKind::StoreConditional(value) => self.store_conditional(&op, value),
-            MemOpKind::Amo(amo, value) => self.amo(&op, amo, value),
+            MemOpKind::LoadReserved => self.load_reserved(&self.masked(op)),
+            MemOpKind::StoreConditional(value) => self.store_conditional(&self.masked(op), value),
+            MemOpKind::Amo(amo, value) => self.amo(&self.masked(op), amo, value),
         }
     }
 
-    /// The page of `va` for a data access, translated for `access`; a store to a page with
-    /// decoded instructions invalidates them.
-    fn data_page(&mut self, va: u64, access: AccessType) -> Result<HostPage<'m>, Exit> {
-        let page = self.translate_page(va, access)?;
+    /// `op` with Ssnpm's transformation applied to the address it translates.
+    #[inline(always)]
+    fn masked(&self, op: MemOp) -> MemOp {
+        MemOp {
+            va: self.pointer_mask(op.ptr),
+            ..op
+        }
+    }
+
+    /// The page of `va` for a data access, translated for `access`, and what Zimt makes of
+    /// it; a store to a page with decoded instructions invalidates them.
+    fn data_page(&mut self, va: u64, access: AccessType) -> Result<(HostPage<'m>, PageTag), Exit> {
+        let (page, tag) = self.translate_page(va, access)?;
         if access == AccessType::Store {
             self.code_written(page.pa().ppn());
         }
-        Ok(page)
+        Ok((page, tag))
     }
 
-    /// Resolves the pages `op` touches, in address order, before the access is performed.
-    /// (A tag check goes at the end of this function: see the module docs.)
+    /// Resolves the pages `op` touches, in address order, and checks the access's memory
+    /// tags when it is subject to a check, before the access is performed.
     fn data_pages(&mut self, op: &MemOp) -> Result<DataPages<'m>, Exit> {
         let access = op.kind.access_type();
         let size = usize::from(op.size);
@@ -438,22 +503,74 @@ impl<'m> Hart<'m> {
                 access,
             });
         }
-        let first = self.data_page(op.va, access)?;
+        let (first, mut tag) = self.data_page(op.va, access)?;
         let in_first = (PAGE_BYTES as usize - op.offset()).min(size);
         let split = if in_first < size {
             // Misaligned across a page boundary: both pages must allow the access before
             // any byte moves.
-            let next = self.data_page(op.va.wrapping_add(in_first as u64), access)?;
+            let (next, t) = self.data_page(op.va.wrapping_add(in_first as u64), access)?;
+            // Zimt rule 6: an access straddling a tagged-data page and another page is a
+            // tagged-data access on both.
+            if t == PageTag::TaggedData {
+                tag = t;
+            }
             Some((in_first, next))
         } else {
             None
         };
-        Ok(DataPages { first, split })
+        let pages = DataPages { first, split };
+        if tag == PageTag::TaggedData
+            && self.zimt.checks_active()
+            && !op.sp_based
+            && !self.zimt.fetch_exempt
+        {
+            self.check_access_tags(op, &pages)?;
+        }
+        Ok(pages)
+    }
+
+    /// The host-pointer cache for the masked address of a load or store that missed the
+    /// inline fast path: an ordinary entry serves a pointer whose tag masking removed, and
+    /// a [`CHECKED_KEY`] entry a tagged-data page, after the access's tag check (done
+    /// here, inline, instead of through the TLB). `None` when neither applies or the access
+    /// crosses the page: the caller takes the full slow path.
+    #[inline(always)]
+    fn fast_masked(&mut self, op: &MemOp) -> Option<Result<u64, Exit>> {
+        let vpn = op.va >> 12;
+        let e = &self.fast[(vpn as usize) & (FAST_ENTRIES - 1)];
+        let tag = match op.kind {
+            MemOpKind::Store(_) => e.tag_w,
+            _ => e.tag_r,
+        };
+        let page = e.page?;
+        if key_vpn(tag) != Some(vpn) || op.offset() + usize::from(op.size) > PAGE_BYTES as usize {
+            return None;
+        }
+        if tag & CHECKED_KEY != 0 && !op.sp_based && !self.zimt.fetch_exempt {
+            let pages = DataPages {
+                first: page,
+                split: None,
+            };
+            if let Err(e) = self.check_access_tags(op, &pages) {
+                return Some(Err(e));
+            }
+        }
+        self.counters.tlb_hits += 1;
+        Some(Ok(match op.kind {
+            MemOpKind::Store(value) => {
+                page_store(page, op.offset(), op.size, value);
+                0
+            }
+            _ => page_load(page, op.offset(), op.size).unwrap_or(0),
+        }))
     }
 
     #[cold]
     #[inline(never)]
     fn load_slow(&mut self, op: &MemOp) -> Result<u64, Exit> {
+        if let Some(r) = self.fast_masked(op) {
+            return r;
+        }
         let pages = self.data_pages(op)?;
         let Some((in_first, next)) = pages.split else {
             return Ok(page_load(pages.first, op.offset(), op.size).unwrap_or(0));
@@ -469,6 +586,9 @@ impl<'m> Hart<'m> {
     #[cold]
     #[inline(never)]
     fn store_slow(&mut self, op: &MemOp, value: u64) -> Result<u64, Exit> {
+        if let Some(r) = self.fast_masked(op) {
+            return r;
+        }
         let pages = self.data_pages(op)?;
         let Some((in_first, next)) = pages.split else {
             page_store(pages.first, op.offset(), op.size, value);
@@ -555,13 +675,13 @@ impl<'m> Hart<'m> {
 fn drop_cached_copies(fast: &mut [FastEntry], fetch_vpn: &mut u64, e: &TlbEntry) {
     if e.level == 0 {
         let f = &mut fast[(e.vpn as usize) & (FAST_ENTRIES - 1)];
-        if f.tag_r == e.vpn || f.tag_w == e.vpn {
+        if key_vpn(f.tag_r) == Some(e.vpn) || key_vpn(f.tag_w) == Some(e.vpn) {
             *f = FastEntry::EMPTY;
         }
     } else {
         for f in fast.iter_mut() {
-            if (f.tag_r != NO_VPN && e.covers(f.tag_r)) || (f.tag_w != NO_VPN && e.covers(f.tag_w))
-            {
+            let covered = |t| key_vpn(t).is_some_and(|v| e.covers(v));
+            if covered(f.tag_r) || covered(f.tag_w) {
                 *f = FastEntry::EMPTY;
             }
         }
@@ -626,7 +746,7 @@ mod tests {
     }
 
     fn op(va: u64, size: u8, kind: MemOpKind) -> MemOp {
-        MemOp { va, size, kind }
+        MemOp::new(va, size, kind)
     }
 
     #[test]
@@ -673,6 +793,49 @@ mod tests {
             "sc.d wrote A2, amoadd.w added the low word of A1"
         );
         assert_eq!(r32(D + 4), 0xdead_beef);
+    }
+
+    #[test]
+    fn tagged_pages_leave_the_inline_fast_path_only_while_checks_run() {
+        use crate::hart::TagCheckMode;
+        // sd a1, 0(a0); ld t3, 0(a0); ecall — under Bare, where with tagging on every page
+        // is a tagged-data page (Zimt §"Tag checks on page basis").
+        let mem = machine(&[0x00b53023, 0x00053e03, 0x00000073]);
+        let on = (0b11 << 32) | (0b10 << 34);
+        for (senvcfg, mode, fast, checks) in [
+            (0, TagCheckMode::Sync, true, 0),
+            (on, TagCheckMode::Sync, false, 2),
+            (on, TagCheckMode::Async, false, 2),
+            (on, TagCheckMode::None, true, 0),
+        ] {
+            let mut h = hart(&mem, D);
+            h.set_senvcfg(senvcfg);
+            h.set_tag_check_mode(mode);
+            assert_eq!(h.run(10), Exit::Ecall);
+            assert_eq!(h.x[28], A1);
+            assert_eq!(h.fast_read(D).is_some(), fast, "{senvcfg:#x} {mode:?}");
+            assert_eq!(h.fast_write(D).is_some(), fast, "{senvcfg:#x} {mode:?}");
+            assert_eq!(h.stats().tags.checks, checks);
+        }
+    }
+
+    #[test]
+    fn masked_pointers_take_the_slow_path_and_never_enter_the_fast_cache() {
+        // sd a1, 0(a0); ld t3, 0(a0); ecall, with a0 a pointer tagged 0xab in bits 63:56.
+        let mem = machine(&[0x00b53023, 0x00053e03, 0x00000073]);
+        let ptr = 0xab00_0000_0000_0000 | D;
+        let mut h = hart(&mem, ptr);
+        h.set_senvcfg(0b11 << 32);
+        assert_eq!(h.run(10), Exit::Ecall);
+        assert_eq!((h.x[28], mem.read_u64(GuestPhysAddr(D)).unwrap()), (A1, A1));
+        assert!(h.fast_read(ptr).is_none() && h.fast_write(ptr).is_none());
+        assert!(h.fast_read(D).is_some(), "the masked address was cached");
+        // Masking off again drops the cache; the tagged pointer is then an access fault
+        // (under Bare, beyond any physical address).
+        h.set_senvcfg(0);
+        assert!(h.fast_read(D).is_none());
+        h.pc = RAM;
+        assert!(matches!(h.run(10), Exit::AccessFault { .. }));
     }
 
     #[test]

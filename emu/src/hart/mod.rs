@@ -16,6 +16,7 @@
 //! - `csr` — `fcsr`, the user counters, `satp`.
 //! - `trap` — exceptions and interrupts to an [`Exit`] with precise `pc`, `instret` and
 //!   `cycles`.
+//! - `tag` — pointer masking (Ssnpm) and memory tagging (Zimt v0.1), below.
 //!
 //! Traps leave `pc` and all architectural state as they were before the trapping
 //! instruction and return an [`Exit`].
@@ -27,10 +28,63 @@
 //! are per hart, so remote TLB and icache maintenance is the OS's job (`sfence.vma` /
 //! `fence.i` on each hart, as Linux does with shootdown IPIs).
 
+//!
+//! # Memory tagging (Zimt)
+//!
+//! The hart follows the RISC-V memory-tagging draft, Zimt v0.1
+//! (`riscv/riscv-memory-tagging`, `src/mte_tag.adoc`, cited as §"…"), with pointer masking
+//! as Ssnpm (*Privileged ISA, "Pointer Masking Extensions"*):
+//! - **Enable**: [`Hart::set_senvcfg`]: `senvcfg.PMM` (bits 33:32; 0b11 = PMLEN 16,
+//!   0b10 = PMLEN 7) and `senvcfg.MT_MODE` (bits 35:34; 0b10 = on, 4-bit tags). Tagging
+//!   is on when `MT_MODE` = 0b10 and `PMM` ≠ 0 ("Pointer masking has to be enabled as a
+//!   requirement for memory tagging"). Off by default: the hart then behaves as before.
+//! - **Pointer tag**: bits 63:60 of the effective address (§"Tag placement in pointer":
+//!   "in masked bits … starting at b63"); translation sees the masked address
+//!   (sign-extended from bit 63−PMLEN; zero-extended under `satp` Bare). Fetch is
+//!   never masked.
+//! - **Pages**: `PTE.MTAG` is bit 58 ([`mmu::Pte::MTAG_BIT`]; a reserved bit, faulting,
+//!   while tagging is off). MTAG with X=0 is a tagged-data page; with X=1 a
+//!   tagcheck-exempt code page. Under `satp` Bare every page is a tagged-data page.
+//! - **Checks** (§"tag checks"): a U-mode load, store, LR/SC or AMO to a tagged-data
+//!   page is checked unless its base register is `sp`, or it was fetched from an exempt
+//!   code page; every 16-byte granule it touches must hold the pointer tag (an access
+//!   straddling a tagged-data page and another page is checked on both, rule 6). The
+//!   check is one tag-memory load ([`CostModel::tag_load`]). A mismatch in
+//!   [`TagCheckMode::Sync`] (Zimt's behaviour, the default) is the software-check
+//!   exception, cause 18, `stval` 4: [`Exit::TagCheckFault`], the access not performed.
+//!
+//! | mnemonic | encoding: `31:25 · rs2 · rs1 · 14:12 · rd · 6:0` | with tagging on | with tagging off | source, or why |
+//! |---|---|---|---|---|
+//! | `gentag rd` | `1000011 · 00000 · 00000 · 100 · rd≠0 · 1110011` (MOP.RR.1) | `rd` ← a tag drawn uniformly from the tags not in the exclusion mask ([`Hart::set_gentag_exclude`]), `<< 60`; 0 if all are excluded | `rd` ← 0 | §"Generate a tag - gentag rd" (rs1 = 00000, tag_imm4 = 0000); the mask is arm64's `GCR_EL1.Exclude`, which Linux's `PR_MTE_TAG_MASK` feeds (the draft has none) |
+//! | `addtag rd, rs1, imm4` | `1000011 · 0‖imm4 · rs1 · 100 · rd≠0 · 1110011`, rs1≠0 or imm4≠0 | `rd` ← `rs1` with bits 63:60 = (`rs1[63:60]` + imm4) mod 16 | `rd` ← 0 | §"Arithmetics on pointer tag - addtag rd, rs1, #tag_imm4". The draft wants imm4 "non-zero" and says nothing of bits 59:0: imm4 = 0 with rs1≠0 is still `addtag` (a tag-preserving copy; no other instruction claims it), and `rd` keeps `rs1`'s bits 59:0 as arm64's `ADDG` does (the draft's own example applies it to `gentag` output, whose low bits are 0) |
+//! | `checktag rs1, imm4` | `1000011 · 0‖imm4 · rs1≠0 · 100 · 00000 · 1110011` | the tags of imm4+1 granules from `rs1`'s granule against `rs1[63:60]`; a mismatch is [`Exit::TagCheckFault`] (load), whatever the pages' MTAG and [`TagCheckMode`]; a page without MTAG reads tag 0 | nothing | §"Explicit tag check". The count is zero-based as §"set tag(s)" says for `settag` (a check of no granule would be useless); always synchronous: it is an explicit check |
+//! | (no-op) | `1000011 · 0‖imm4 · 00000 · 100 · 00000 · 1110011` | nothing | nothing | rd = rs1 = x0 fits `gentag x0`, `addtag x0, x0` and `checktag x0` at once: the MOP it is (writes x0), rather than a check of address 0 |
+//! | `settag rs1, imm4` | `1000001 · 0‖imm4 · rs1 · 100 · 00000 · 1110011` (MOP.RR.0) | the tags of imm4+1 granules from `rs1 & ~0xf` ← `rs1[63:60]`; translated as a store (store page fault, A/D set), all pages before any tag moves; dropped on a page without MTAG | nothing | §"Store tag(s) for memory chunk(s): settag rs1, #chunk_count"; the drop is arm64's (tag stores to Untagged memory are ignored), tags being physical here |
+//! | `mop.r.n`, `mop.rr.n` | every other Zimop encoding: `MOP.R.0–31`, `MOP.RR.2–7`, `MOP.RR.0/1` with rs2\[4\] = 1, `MOP.RR.0` with rd ≠ 0 | `rd` ← 0 | `rd` ← 0 | Zimop: "write 0 to rd" |
+//! | `loadtag rd, rs1` | `0000000 · 00000 · rs1 · 100 · rd · 0001011` (custom-0; dirtybit's) | `rd` ← the tag (0–15) of `rs1`'s granule, 0 on a page without MTAG; translated as a load | illegal instruction | arm64's `LDG`, for `mte_loadtag()`: the draft reads tags only through "an alternate read-only mapping of tag storage", which physical tags do not have; not a MOP, so custom-0 |
+//!
+//! Departures from the draft, each deliberate:
+//! - Tags are stored **physically** beside RAM ([`devices::TagMemory`], arm64/QEMU
+//!   style), not in Svatag's virtually indexed tag table: the Linux ABI copies tags per
+//!   physical page.
+//! - **Asynchronous and no-check modes** ([`TagCheckMode`], arm64's `SCTLR_EL1.TCF0`):
+//!   in `Async` a mismatch performs the access and sets a sticky per-hart flag
+//!   ([`Hart::take_async_tag_fault`], arm64's `TFSRE0_EL1.TF0`) the OS reads at kernel
+//!   entry. Zimt dropped this mode.
+//! - [`Exit::TagCheckFault`] carries the tagged address of the first mismatching byte
+//!   (arm64's `FAR_EL1`, Linux's `si_addr`); Zimt's `stval` is only the code 4.
+//! - `MT_MODE` = 0b11 (7-bit tags) is not built (reads back 0b10, the draft's discovery
+//!   rule); the hart runs only U-mode, so `mseccfg`/`menvcfg`/`henvcfg.MT_MODE` and
+//!   `mstatus`/`hstatus.MTAG_I` do not exist; kernel accesses (`FOLL_FORCE`) never pass
+//!   the hart and are unchecked.
+//! - A 32-bit instruction straddling an exempt code page into another page takes the
+//!   first page's exemption (the draft's rule 5 would take the other page's).
+
 mod csr;
 mod execute;
 mod fetch;
 mod mem;
+mod tag;
 mod trap;
 
 use devices::{Clint, GuestMemory, GuestPhysAddr, HostPage, MsipLine};
@@ -39,6 +93,8 @@ use mmu::{AdScheme, MmuCounters, PrivCtx, Satp, SatpMode, Tlb, TlbGeometry};
 use crate::cost::CostModel;
 use crate::exit::Exit;
 use crate::inst::Op;
+
+pub use tag::{TagCheckMode, TagCounters, SENVCFG_MT_MODE_SHIFT, SENVCFG_PMM_SHIFT};
 
 use execute::Flow;
 use fetch::DecodeCache;
@@ -95,6 +151,8 @@ pub struct HartStats {
     pub traps: u64,
     /// Instructions decoded into the decoded-instruction cache.
     pub decodes: u64,
+    /// Memory-tagging counters (Zimt).
+    pub tags: TagCounters,
 }
 
 impl HartStats {
@@ -107,6 +165,7 @@ impl HartStats {
         self.mmu.accumulate(&other.mmu);
         self.traps += other.traps;
         self.decodes += other.decodes;
+        self.tags.accumulate(&other.tags);
     }
 }
 
@@ -196,6 +255,8 @@ pub struct Hart<'m> {
     inval_all: bool,
     /// The LR reservation: the physical address and the value LR loaded (see "LR/SC").
     reservation: Option<(GuestPhysAddr, u64)>,
+    /// Pointer masking and memory tagging (`tag.rs`).
+    zimt: tag::Zimt,
     /// Every access the data-memory seam performed, in order (unit tests only: they check
     /// that no data access bypasses `data_access`).
     #[cfg(test)]
@@ -245,6 +306,7 @@ impl<'m> Hart<'m> {
             inval_pages: Vec::new(),
             inval_all: false,
             reservation: None,
+            zimt: tag::Zimt::new(config.hart_id),
             #[cfg(test)]
             seam_log: Vec::new(),
         }
@@ -263,6 +325,7 @@ impl<'m> Hart<'m> {
             mmu: self.counters,
             traps: self.traps,
             decodes: self.decodes,
+            tags: self.zimt.counters,
         }
     }
 
