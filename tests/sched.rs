@@ -305,3 +305,24 @@ fn file_path_identity_and_memory_calls_leave_the_kernel_lock_alone() {
         k.syscalls
     );
 }
+
+#[test]
+fn process_vm_copies_run_without_the_kernel_lock() {
+    // procmem copies between processes with process_vm_readv/writev: the look-up of the
+    // target is the kernel lock's, the copy (pin the target's pages, copy page by page)
+    // is handed to the hart to run without it, and the re-issued call returns its result.
+    // The output is still the recorded one (procmem uses FOLL_FORCE through
+    // /proc/self/mem, which qemu-user cannot), and the page audit clean (the pins are
+    // given back).
+    let o = run_against(
+        "procmem",
+        &sched_opts("parallel", 0, 2),
+        expected_kernel("procmem", "modern"),
+        "procmem (2 harts)",
+    );
+    let k = &o.report.kernel;
+    assert!(
+        k.unlocked_calls > 0,
+        "no process_vm copy ran without the kernel lock: {k:?}"
+    );
+}

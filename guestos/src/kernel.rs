@@ -127,7 +127,7 @@
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
 //! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
-//! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid | (through `tasks`) | RCU + `get_task_struct()` |
+//! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid. Not here: a `process_vm_*` copy, which runs on its hart without this lock once the two address spaces are held ([`Kernel::sys_process_vm_rw`]), and the lockless walks of a gup_test fast benchmark | (through `tasks`) | RCU + `get_task_struct()` |
 //! | what is left of the run's statistics: the MMU counters of the kernel's accesses to init's memory, kept when init exits. The rest is not here: each hart counts its own events (calls, faults, wake-ups, kernel-lock entries, priced kernel work) on counters of its own without this lock ([`stat`], summed when the run ends), the harts claim their quanta from the instruction budget and give back what they did not run with atomics ([`budget`]: a run still stops after exactly `--max-insns` instructions, in deterministic mode at the same one for a seed), and the run's end is a once cell that the hart ending it sets and every hart reads ([`budget`]); ASIDs are [`Smp::alloc_asid`]'s, lock-free | `init_uaccess_mmu` | `tasklist_lock` (init's group exit); per-CPU counters (`percpu_counter`, `this_cpu_inc()`) for the rest |
 //!
 //! Waiting for shootdown acknowledgements is not a lock, but it is one in effect: a
@@ -2388,15 +2388,8 @@ impl Kernel<'_> {
                 self.finish(tid, n, a, r)
             }
             nr::SYS_process_vm_readv | nr::SYS_process_vm_writev => {
-                let write = n == nr::SYS_process_vm_writev;
-                let r = syscall::process_vm::sys_process_vm_rw(
-                    &mut Tasks::new(&mut self.tasks),
-                    tid,
-                    a,
-                    write,
-                )
-                .map(SyscallOutcome::Return);
-                self.finish(tid, n, a, r)
+                let r = self.sys_process_vm_rw(tid, n, a);
+                self.finish(tid, n, a, r.map(SyscallOutcome::Return))
             }
             // A call that slept holding its file goes on with it, whatever the fd is now.
             nr::SYS_read | nr::SYS_write | nr::SYS_readv | nr::SYS_writev
@@ -2479,6 +2472,29 @@ impl Kernel<'_> {
             if let Some(task) = self.tasks.get(&tid) {
                 apply_flush(self.smp, hart, task);
             }
+        }
+    }
+
+    /// `process_vm_readv`/`process_vm_writev` (call `n`, arguments `a`) of task `tid`:
+    /// the checks and the target's look-up with the task table, under this lock; the copy
+    /// — pinning the target's pages and copying them page by page, which needs only the
+    /// two address spaces, held — handed to the hart to run without the lock
+    /// ([`crate::percpu::defer_unlocked`]), as Linux runs it under no global lock; the
+    /// re-issued call returns its result. (Without a hart to hand it to, as in unit
+    /// tests, the copy runs here.)
+    fn sys_process_vm_rw(&mut self, tid: u32, n: u64, a: [u64; 6]) -> KResult<u64> {
+        use syscall::process_vm::{process_vm_prepare, ProcessVm};
+        if let Some(r) = crate::percpu::take_unlocked_result::<KResult<u64>>() {
+            return *r;
+        }
+        let write = n == nr::SYS_process_vm_writev;
+        match process_vm_prepare(&mut Tasks::new(&mut self.tasks), tid, a, write)? {
+            ProcessVm::Done(v) => Ok(v),
+            ProcessVm::Copy(copy) if crate::percpu::unlocked_allowed() => {
+                crate::percpu::defer_unlocked(Box::new(move || Box::new(copy.run())));
+                Err(Errno::ERESTARTNOINTR)
+            }
+            ProcessVm::Copy(copy) => copy.run(),
         }
     }
 

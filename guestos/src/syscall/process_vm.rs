@@ -100,6 +100,57 @@ pub fn sys_process_vm_rw(
     a: [u64; 6],
     write: bool,
 ) -> KResult<u64> {
+    match process_vm_prepare(tasks, caller, a, write)? {
+        ProcessVm::Done(n) => Ok(n),
+        ProcessVm::Copy(copy) => copy.run(),
+    }
+}
+
+/// What [`process_vm_prepare`] leaves of a `process_vm_readv`/`writev`.
+pub enum ProcessVm {
+    /// The call's result: nothing to copy.
+    Done(u64),
+    /// The copy, which needs no task table: the kernel runs it without its lock.
+    Copy(ProcessVmCopy),
+}
+
+/// A `process_vm_readv`/`writev` whose arguments passed the checks and whose address
+/// spaces are held (`mmget()` of the caller's and the target's, kept for the whole copy
+/// even if the target exits or execs meanwhile, as `process_vm_rw_core()` keeps the
+/// target's `mm_access()` reference): the copy left to do ([`ProcessVmCopy::run`]),
+/// which takes only the two address spaces' `mmap_lock`s and the pages' pins — Linux
+/// runs it under no global lock, and so does this kernel (`kernel.rs` hands it to the
+/// hart to run without the kernel lock).
+pub struct ProcessVmCopy {
+    caller_mm: MmUsers,
+    target_mm: MmUsers,
+    iter: LocalIter,
+    total: usize,
+    remote: Vec<(u64, u64)>,
+    write: bool,
+}
+
+impl std::fmt::Debug for ProcessVmCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessVmCopy")
+            .field("total", &self.total)
+            .field("remote", &self.remote)
+            .field("write", &self.write)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The first half of [`sys_process_vm_rw`], which needs the task table: the checks, the
+/// iovecs copied in, the target looked up (`find_get_task_by_vpid()` + `mm_access()`).
+///
+/// # Errors
+/// As [`sys_process_vm_rw`], for everything decided before the copy.
+pub fn process_vm_prepare(
+    tasks: &mut Tasks<'_>,
+    caller: u32,
+    a: [u64; 6],
+    write: bool,
+) -> KResult<ProcessVm> {
     let (pid, lvec, liovcnt, rvec, riovcnt, flags) = (a[0] as i32, a[1], a[2], a[3], a[4], a[5]);
     if flags != 0 {
         return Err(Errno::EINVAL);
@@ -107,48 +158,70 @@ pub fn sys_process_vm_rw(
     // copy_from_user() of the iovecs: the read side of the caller's mmap_lock for each.
     let mut caller_mm = tasks.get_task_mm(caller).ok_or(Errno::ESRCH)?;
     let local = import_iovec(&mut caller_mm, lvec, liovcnt)?;
-    let mut iter = LocalIter {
+    let iter = LocalIter {
         segs: local,
         seg: 0,
         off: 0,
     };
     let total = iter.count();
     if total == 0 {
-        return Ok(0);
+        return Ok(ProcessVm::Done(0));
     }
     let remote = iovec_from_user(&mut caller_mm, rvec, riovcnt)?;
-    drop(caller_mm);
     // process_vm_rw_core(): nothing to do for empty remote iovecs, before any lookup.
     if remote.iter().all(|r| r.1 == 0) {
-        return Ok(0);
+        return Ok(ProcessVm::Done(0));
     }
     let target = u32::try_from(pid)
         .ok()
         .filter(|&p| p > 0)
         .ok_or(Errno::ESRCH)?;
-    // find_get_task_by_vpid() + mm_access(): the target's address space, held
-    // (mmget()) for the whole call even if the target exits or execs meanwhile; a
+    // find_get_task_by_vpid() + mm_access(): the target's address space, held; a
     // zombie has none (ESRCH too).
     let target_mm = tasks.get_task_mm(target).ok_or(Errno::ESRCH)?;
-    let mut rc = Ok(());
-    for &(addr, len) in &remote {
-        if iter.count() == 0 || rc.is_err() {
-            break;
+    Ok(ProcessVm::Copy(ProcessVmCopy {
+        caller_mm,
+        target_mm,
+        iter,
+        total,
+        remote,
+        write,
+    }))
+}
+
+impl ProcessVmCopy {
+    /// `process_vm_rw_core()`'s loop over the remote iovecs: the bytes copied, or the
+    /// error if none was.
+    ///
+    /// # Errors
+    /// `EFAULT` as [`sys_process_vm_rw`] says, when nothing was copied.
+    pub fn run(mut self) -> KResult<u64> {
+        let mut rc = Ok(());
+        for &(addr, len) in &self.remote {
+            if self.iter.count() == 0 || rc.is_err() {
+                break;
+            }
+            rc = rw_single_vec(
+                &mut self.caller_mm,
+                &self.target_mm,
+                addr,
+                len,
+                &mut self.iter,
+                self.write,
+            );
         }
-        rc = rw_single_vec(tasks, caller, &target_mm, addr, len, &mut iter, write);
-    }
-    let copied = total - iter.count();
-    match rc {
-        _ if copied > 0 => Ok(copied as u64),
-        Err(e) => Err(e),
-        Ok(()) => Ok(0),
+        let copied = self.total - self.iter.count();
+        match rc {
+            _ if copied > 0 => Ok(copied as u64),
+            Err(e) => Err(e),
+            Ok(()) => Ok(0),
+        }
     }
 }
 
 /// `process_vm_rw_single_vec()`: one remote iovec, pinned a batch of pages at a time.
 fn rw_single_vec(
-    tasks: &mut Tasks<'_>,
-    caller: u32,
+    caller_mm: &mut MmUsers,
     target: &MmUsers,
     addr: u64,
     mut len: u64,
@@ -188,16 +261,7 @@ fn rw_single_vec(
         };
         let pinned = pages.len();
         let bytes = ((pinned * PAGE_SIZE as usize) - start_offset).min(len as usize);
-        let rc = rw_pages(
-            tasks,
-            caller,
-            &phys,
-            &pages,
-            start_offset,
-            bytes,
-            iter,
-            write,
-        );
+        let rc = rw_pages(caller_mm, &phys, &pages, start_offset, bytes, iter, write);
         len -= bytes as u64;
         start_offset = 0;
         nr_pages -= pinned;
@@ -215,8 +279,7 @@ fn rw_single_vec(
 /// `EFAULT` if a local piece faults while local space remains.
 #[allow(clippy::too_many_arguments)]
 fn rw_pages(
-    tasks: &mut Tasks<'_>,
-    caller: u32,
+    caller_mm: &mut MmUsers,
     phys: &crate::mm::PhysMem,
     pages: &[crate::mm::Pfn],
     mut offset: usize,
@@ -237,7 +300,6 @@ fn rw_pages(
             };
             let pa = GuestPhysAddr(pfn.pa().0 + offset as u64);
             let chunk = buf.get_mut(..n).unwrap_or_default();
-            let mut caller_mm = tasks.get_task_mm(caller).ok_or(Errno::EFAULT)?;
             let ok = if write {
                 caller_mm.copy_from_user(va, chunk).is_ok()
                     && phys.ram.write_bytes(pa, chunk).is_ok()
