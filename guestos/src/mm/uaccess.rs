@@ -170,6 +170,8 @@ fn for_each_page(
     counters: &mut mmu::MmuCounters,
     f: &mut dyn FnMut(&Mm, GuestPhysAddr, usize, usize) -> KResult<()>,
 ) -> KResult<()> {
+    // untagged_addr(): a tagged pointer of a thread that enabled the tagged-address ABI.
+    let va = m.mm().map_or(va, |mm| mm.untagged_addr(va));
     if !m.mm().is_some_and(|mm| mm.access_ok(va, len as u64)) {
         return Err(Errno::EFAULT);
     }
@@ -259,6 +261,10 @@ impl UserAccess for &MmStruct {
     fn copy_to_user(&mut self, va: u64, data: &[u8]) -> KResult<()> {
         read_locked(self, &mut |m, c| copy_to(m, va, data, c))
     }
+
+    fn untagged_addr(&self, va: u64) -> u64 {
+        MmStruct::untagged_addr(self, va)
+    }
 }
 
 /// The accesses of a kernel path to the memory of a task whose address space it holds a
@@ -271,6 +277,10 @@ impl UserAccess for super::MmUsers {
 
     fn copy_to_user(&mut self, va: u64, data: &[u8]) -> KResult<()> {
         self.uaccess().copy_to_user(va, data)
+    }
+
+    fn untagged_addr(&self, va: u64) -> u64 {
+        self.uaccess().untagged_addr(va)
     }
 }
 
