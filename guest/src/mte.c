@@ -6,7 +6,8 @@
  * child and across its COW write (both sides), zero after MADV_DONTNEED, PROT_MTE on a
  * file mapping refused (EINVAL), mprotect keeping VM_MTE, prctl round trips and errnos
  * (per thread, inherited by fork and threads, reset by execve), the include mask honoured
- * by gentag, read() into tagged memory through a correctly tagged pointer.
+ * by gentag, read() into tagged memory through a correctly tagged pointer (and EFAULT
+ * through a mismatching one).
  * Prints facts, never addresses. A dirtybit-only program: qemu-user has no Zimt. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -258,6 +259,9 @@ int main(int argc, char **argv)
     memset(rb, 0, 32);
     r = read(pfd[0], rb, 11);
     check("read() into tagged memory through its tagged pointer", r == 11 && memcmp(rb, "tagged read", 11) == 0);
+    write(pfd[1], "x", 1);
+    r = read(pfd[0], mte_addtag(rb, 1), 1);
+    printf("read() through a mismatching pointer: %s\n", r == -1 && errno == EFAULT ? "EFAULT" : r == 1 ? "read" : strerror(errno));
     close(pfd[0]);
     close(pfd[1]);
 

@@ -629,6 +629,12 @@ impl Mm {
         self.shared.set_tagged_addr_ctrl(ctrl);
     }
 
+    /// Whether kernel accesses to this address space check pointer tags against tagged
+    /// pages: its last `PR_SET_TAGGED_ADDR_CTRL` asked for sync checks.
+    pub fn uaccess_checks_tags(&self) -> bool {
+        self.shared.tagged_addr_ctrl().check_mode() == emu::TagCheckMode::Sync
+    }
+
     /// `untagged_addr_remote()`: `va` as kernel accesses to this address space see it.
     pub fn untagged_addr(&self, va: u64) -> u64 {
         self.shared.tagged_addr_ctrl().untagged_addr(va)

@@ -60,6 +60,8 @@ const PMM_PMLEN7: u64 = 0b10;
 const PMM_PMLEN16: u64 = 0b11;
 /// `senvcfg.MT_MODE` = 0b10: 4-bit tags.
 const MT_MODE_TAG4: u64 = 0b10;
+/// Bit position of the 4-bit pointer tag (Zimt: bits 63:60).
+pub const POINTER_TAG_SHIFT: u32 = 60;
 /// The PMLEN a thread gets when it turns tagging on without naming one (arm64 programs
 /// never do): 16, the width Zimt's pointer tag in bits 63:60 is specified for.
 const DEFAULT_PMLEN: u64 = 16;
