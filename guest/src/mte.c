@@ -3,7 +3,8 @@
  * PROT_MTE mapping, a one-byte overflow caught in sync mode (SEGV_MTESERR, the exact
  * tagged si_addr, the store not performed) and in async mode (SEGV_MTEAERR, si_addr 0), a
  * use-after-free caught after the free retags, tags of fresh pages zero, kept in a forked
- * child and across its COW write (both sides), zero after MADV_DONTNEED, PROT_MTE on a
+ * child and across its COW write (both sides), zero after MADV_DONTNEED, kept across a THP
+ * split, PROT_MTE on a
  * file mapping refused (EINVAL), mprotect keeping VM_MTE, prctl round trips and errnos
  * (per thread, inherited by fork and threads, reset by execve), the include mask honoured
  * by gentag, read() into tagged memory through a correctly tagged pointer (and EFAULT
@@ -324,6 +325,24 @@ int main(int argc, char **argv)
     dt[0] = 'q';
     madvise(d, PAGE, MADV_DONTNEED);
     check("tags zero after MADV_DONTNEED", mte_loadtag(d) == 0 && mte_loadtag(d + PAGE - 16) == 0 && d[0] == 0);
+
+    /* A 2 MiB folio mapped by one PMD (MADV_HUGEPAGE), tagged, then split by an
+     * mprotect of one page: every page keeps its tags, untouched ones stay zero. */
+    size_t H = 2UL << 20;
+    char *raw = mmap(NULL, 2 * H, PROT_READ | PROT_WRITE | PROT_MTE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *h = (char *)(((uintptr_t)raw + H - 1) & ~(uintptr_t)(H - 1));
+    madvise(h, H, MADV_HUGEPAGE);
+    h[0] = 1;
+    int huge_zero = 1;
+    for (unsigned pg = 0; pg < H / PAGE; pg += 37)
+        huge_zero &= mte_loadtag(h + pg * PAGE) == 0 && mte_loadtag(h + pg * PAGE + PAGE - 16) == 0;
+    mte_settag(mte_addtag(h + 5 * PAGE, 3), PAGE / MTE_GRANULE);
+    mte_settag(mte_addtag(h + 300 * PAGE, 4), PAGE / MTE_GRANULE);
+    r = mprotect(h + 100 * PAGE, PAGE, PROT_READ | PROT_MTE);
+    int kept = r == 0 && mte_loadtag(h + 5 * PAGE) == 3 && mte_loadtag(h + 5 * PAGE + PAGE - 16) == 3 &&
+               mte_loadtag(h + 300 * PAGE) == 4 && mte_loadtag(h + 7 * PAGE) == 0;
+    check("huge page: tags zero when first mapped, kept across its split", huge_zero && kept);
+    munmap(raw, 2 * H);
 
     /* Per thread: a new thread copies the mode; its change leaves ours alone. */
     long out[3];
