@@ -811,7 +811,11 @@ fn run_user(
         tally.insns += ran;
         // The virtual clock follows the furthest hart, without a lock.
         machine.hrtimers.clock().advance(after.cycles);
-        let Some(u) = unlocked.as_deref_mut() else {
+        // An asynchronous tag mismatch is reported at this kernel entry, under the lock.
+        let Some(u) = unlocked
+            .as_deref_mut()
+            .filter(|_| !hart.async_tag_fault_pending())
+        else {
             return KernelEntry::Exit(exit);
         };
         u.slice_left = u.slice_left.saturating_sub(ran);
@@ -2022,6 +2026,7 @@ impl Kernel<'_> {
                 switch_mm(self.smp, hart, &mm.mmap_read_lock());
             }
             hart.restore_context(&next.ctx);
+            crate::mm::mte::mte_thread_switch(hart, next.mte_ctrl);
             apply_flush(self.smp, hart, next);
         }
         self.set_cur(Some(tid));
@@ -2079,6 +2084,9 @@ impl Kernel<'_> {
         if !self.reload_current(tid) {
             return false;
         }
+        // arm64 check_mte_async_tcf0() at kernel entry: an asynchronous tag mismatch since
+        // the last one (the unlocked paths bring a hart with one here, see `run_user`).
+        let async_tag_fault = hart.take_async_tag_fault();
         let mut restart = false;
         let fault = match exit {
             Exit::BudgetExhausted | Exit::Timer | Exit::Ipi | Exit::Wfi => None,
@@ -2123,8 +2131,44 @@ impl Kernel<'_> {
                 Some((SIGTRAP, signal::TRAP_BRKPT, hart.pc))
             }
         };
+        let fault = if async_tag_fault {
+            self.mte_async_fault(hart, tid, fault)
+        } else {
+            fault
+        };
         self.return_to_user(hart, tid, fault);
         restart
+    }
+
+    /// `do_notify_resume()`'s `TIF_MTE_ASYNC_FAULT` for task `tid`, whose kernel entry
+    /// found an asynchronous tag mismatch: `SIGSEGV`/`SEGV_MTEAERR`, `si_addr` 0, forced
+    /// on the way out (returned as the fault to deliver) when the task goes straight back
+    /// to user mode with no other fault; queued to it otherwise (its call sleeps, or a
+    /// synchronous fault goes first).
+    fn mte_async_fault(
+        &mut self,
+        hart: &mut Hart<'_>,
+        tid: u32,
+        fault: Option<(u8, i32, u64)>,
+    ) -> Option<(u8, i32, u64)> {
+        let runs = self.is_current(tid)
+            && self
+                .tasks
+                .get(&tid)
+                .is_some_and(|t| t.state == TaskState::Runnable);
+        if fault.is_none() && runs {
+            return Some((SIGSEGV, signal::SEGV_MTEAERR, 0));
+        }
+        if let Some(tgid) = self.tasks.get(&tid).map(|t| t.tgid) {
+            let info = SigInfo {
+                signo: SIGSEGV,
+                code: signal::SEGV_MTEAERR,
+                addr: 0,
+                status: 0,
+            };
+            self.send_signal(hart, tgid, Some(tid), info);
+        }
+        fault
     }
 
     /// What a failed user fault of task `tid` at `va` leads to (`mm_fault_error()`): the
@@ -2272,6 +2316,12 @@ impl Kernel<'_> {
             .map(|(_, _, r)| r);
         crate::percpu::enter_syscall(resume);
         self.syscall_inner(hart, tid, n, a, pc);
+        // A PR_SET_TAGGED_ADDR_CTRL takes effect on the caller's hart at once.
+        if n == nr::SYS_prctl && a[0] as i32 == crate::mm::mte::PR_SET_TAGGED_ADDR_CTRL {
+            if let Some(t) = self.tasks.get(&tid) {
+                crate::mm::mte::mte_thread_switch(hart, t.mte_ctrl);
+            }
+        }
         match crate::percpu::exit_syscall() {
             Some(r) => {
                 if crate::percpu::has_unlocked() {
@@ -2767,6 +2817,8 @@ impl Kernel<'_> {
         // (`set_dumpable(SUID_DUMP_USER)`); exec() names the task after the file.
         task.forknoexec = false;
         task.signal.lock().dumpable = crate::process::SUID_DUMP_USER;
+        // arm64 mte_thread_init_user(): tagging off, checks off, the default mask.
+        task.mte_ctrl = Default::default();
         if exec(task, &image, &exe_path, &argv, &envp).is_err() {
             let pc = hart.pc;
             self.exit_process(
@@ -2786,6 +2838,7 @@ impl Kernel<'_> {
             switch_mm(self.smp, hart, &mm.mmap_read_lock());
         }
         hart.restore_context(&task.ctx);
+        crate::mm::mte::mte_thread_switch(hart, task.mte_ctrl);
         hart.flush_icache();
         let ppid = task.signal.ppid();
         self.wake(ppid, WaitOn::VforkDone(tid));
@@ -3950,6 +4003,11 @@ fn user_fault(
     access: mmu::AccessType,
 ) -> Result<(), UserFaultError> {
     let (mm, vma) = mm.lock_mm_and_find_vma(va)?;
+    if vma.flags.contains(crate::mm::VmFlags::MTE) && !crate::mm::mte::hart_tagging_on(hart) {
+        // PTE.MTAG is a reserved bit to a hart with tagging off: turn it on (the fault
+        // below finds the PTE in place and the access is retried).
+        crate::mm::mte::enable_for_tagged_vma(hart);
+    }
     let r = mm.handle_page_fault_vma(&vma, va, FaultFlags::for_user_access(access));
     flush_pending(smp, hart, &mm);
     if r.is_ok() {

@@ -307,6 +307,11 @@ pub struct Task {
     pub forknoexec: bool,
     /// `no_new_privs` (`PR_SET_NO_NEW_PRIVS`): inherited by `clone`, kept across `execve`.
     pub no_new_privs: bool,
+    /// The tagged-address control (`PR_SET_TAGGED_ADDR_CTRL`: arm64's `thread.mte_ctrl`
+    /// and `TIF_TAGGED_ADDR`, riscv's PMLEN), loaded into the hart when the task is
+    /// switched in ([`crate::mm::mte::mte_thread_switch`]). Copied by `clone`, reset by
+    /// `execve`.
+    pub mte_ctrl: crate::mm::mte::TaggedAddrCtrl,
 }
 
 impl Task {
@@ -387,6 +392,7 @@ impl Task {
             pdeath_signal: 0,
             forknoexec: false,
             no_new_privs: false,
+            mte_ctrl: Default::default(),
         }
     }
 
@@ -473,6 +479,7 @@ impl Task {
             pdeath_signal: 0,
             forknoexec: true,
             no_new_privs: self.no_new_privs,
+            mte_ctrl: self.mte_ctrl,
         }
     }
 

@@ -49,6 +49,9 @@ pub const NSIG: usize = 64;
 pub const SEGV_MAPERR: i32 = 1;
 /// `si_code` SEGV_ACCERR: invalid permissions for a mapped object.
 pub const SEGV_ACCERR: i32 = 2;
+/// `si_code` SEGV_MTEAERR: asynchronous memory-tag check fault (arm64's value), `si_addr`
+/// 0.
+pub const SEGV_MTEAERR: i32 = 8;
 /// `si_code` SEGV_MTESERR: synchronous memory-tag check fault (arm64's value).
 pub const SEGV_MTESERR: i32 = 9;
 /// `si_code` BUS_ADRALN: invalid address alignment.

@@ -22,6 +22,14 @@ pub trait UserAccess {
     /// before the bad one may have been written, as in Linux.
     fn copy_to_user(&mut self, va: u64, data: &[u8]) -> KResult<()>;
 
+    /// `untagged_addr()`: `va` without the pointer tag the caller's tagged-address ABI
+    /// lets it carry (`PR_TAGGED_ADDR_ENABLE`), for the checks a system call makes on a
+    /// pointer before it copies (`access_ok()`); the copies untag themselves. Unchanged
+    /// where nothing is tagged.
+    fn untagged_addr(&self, va: u64) -> u64 {
+        va
+    }
+
     /// Copies a NUL-terminated string of at most `max` bytes (NUL excluded) from `va`.
     ///
     /// # Errors

@@ -75,12 +75,14 @@ impl PrivCtx {
         mxr: false,
         mtag: false,
     };
-    /// A supervisor access with SUM=1, the way a kernel's `copy_{to,from}_user` runs.
+    /// A supervisor access with SUM=1, the way a kernel's `copy_{to,from}_user` runs. The
+    /// kernel knows `PTE.MTAG` (it sets it on `PROT_MTE` memory), so a tagged page is
+    /// reachable to it whatever the user thread's `senvcfg` says.
     pub const KERNEL_UACCESS: PrivCtx = PrivCtx {
         user: false,
         sum: true,
         mxr: false,
-        mtag: false,
+        mtag: true,
     };
 }
 

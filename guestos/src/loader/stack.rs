@@ -51,6 +51,8 @@ pub const AT_GID: u64 = 13;
 pub const AT_EGID: u64 = 14;
 /// `AT_HWCAP`: single-letter ISA extensions, bit `letter - 'a'`.
 pub const AT_HWCAP: u64 = 16;
+/// `AT_HWCAP2`: more capability bits (see [`crate::mm::mte::HWCAP2_MTE`]).
+pub const AT_HWCAP2: u64 = 26;
 /// `AT_CLKTCK`: `times()` frequency.
 pub const AT_CLKTCK: u64 = 17;
 /// `AT_SECURE`: setuid-like exec.
@@ -187,6 +189,8 @@ pub struct AuxFacts {
     pub entry: u64,
     /// `AT_HWCAP`, normally [`HWCAP_RV64IMAFDC`].
     pub hwcap: u64,
+    /// `AT_HWCAP2`: dirtybit's memory tagging ([`crate::mm::mte::HWCAP2_MTE`]).
+    pub hwcap2: u64,
     /// `AT_PAGESZ` in bytes (4096).
     pub page_size: u64,
     /// `AT_UID` / `AT_EUID`.
@@ -205,6 +209,7 @@ impl AuxFacts {
             phnum: u64::from(image.phnum),
             entry: image.entry.wrapping_add(bias),
             hwcap: HWCAP_RV64IMAFDC,
+            hwcap2: crate::mm::mte::HWCAP2_MTE,
             page_size: 4096,
             uid: 0,
             gid: 0,
@@ -295,10 +300,10 @@ impl StackError {
 /// The auxv entries, in Linux's order: riscv's `ARCH_DLINFO` (without `AT_SYSINFO_EHDR`,
 /// as we have no vDSO; the eight cache entries with value 0, which is what Linux reports
 /// when the device tree describes no caches, as on QEMU's virt board; `AT_MINSIGSTKSZ`),
-/// then `AT_HWCAP`, `AT_PAGESZ`, `AT_CLKTCK`, `AT_PHDR`, `AT_PHENT`, `AT_PHNUM`, `AT_BASE`
+/// then `AT_HWCAP`, `AT_HWCAP2` (arm64's place, after `AT_HWCAP`: riscv Linux has no
+/// `ELF_HWCAP2`; dirtybit reports its memory tagging there), `AT_PAGESZ`, `AT_CLKTCK`, `AT_PHDR`, `AT_PHENT`, `AT_PHNUM`, `AT_BASE`
 /// (0), `AT_FLAGS` (0), `AT_ENTRY`, `AT_UID`, `AT_EUID`, `AT_GID`, `AT_EGID`, `AT_SECURE`
-/// (0), `AT_RANDOM`, `AT_EXECFN`, `AT_NULL`. riscv has no `ELF_HWCAP2` and no
-/// `ELF_PLATFORM`; `AT_RSEQ_*` are left out because the guest OS has no `rseq`
+/// (0), `AT_RANDOM`, `AT_EXECFN`, `AT_NULL`. riscv has no `ELF_PLATFORM`; `AT_RSEQ_*` are left out because the guest OS has no `rseq`
 /// (`CONFIG_RSEQ=n`).
 ///
 /// # Errors
@@ -363,6 +368,7 @@ pub fn build_initial_stack(req: &StackRequest<'_>) -> Result<InitialStack, Stack
         (AT_L3_CACHEGEOMETRY, 0),
         (AT_MINSIGSTKSZ, RISCV_MINSIGSTKSZ),
         (AT_HWCAP, f.hwcap),
+        (AT_HWCAP2, f.hwcap2),
         (AT_PAGESZ, f.page_size),
         (AT_CLKTCK, CLOCKS_PER_SEC),
         (AT_PHDR, f.phdr),
@@ -461,6 +467,7 @@ mod tests {
             phnum: 6,
             entry: 0x10190,
             hwcap: HWCAP_RV64IMAFDC,
+            hwcap2: crate::mm::mte::HWCAP2_MTE,
             page_size: 4096,
             uid: 0,
             gid: 0,
@@ -640,8 +647,8 @@ mod tests {
         assert_eq!(
             keys,
             vec![
-                40, 41, 42, 43, 44, 45, 46, 47, 51, 16, 6, 17, 3, 4, 5, 7, 8, 9, 11, 12, 13, 14,
-                23, 25, 31, 0
+                40, 41, 42, 43, 44, 45, 46, 47, 51, 16, 26, 6, 17, 3, 4, 5, 7, 8, 9, 11, 12, 13,
+                14, 23, 25, 31, 0
             ]
         );
     }

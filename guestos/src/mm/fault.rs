@@ -794,6 +794,8 @@ impl Mm {
                 self.phys.put_page(new);
                 return VmFault::SIGBUS;
             }
+            // copy_user_highpage() → arm64 copy_highpage(): the tags go with the data.
+            super::mte::copy_highpage_tags(&self.phys, old, new);
         }
         if let Some(page) = self.phys.pages.page(new) {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);

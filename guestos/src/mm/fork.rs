@@ -75,6 +75,7 @@ impl Mm {
         child.stack_top = self.stack_top;
         child.stack_rlimit = self.stack_rlimit;
         child.gup_gen = self.gup_gen;
+        child.set_uaccess_tag_ctrl(self.shared.tagged_addr_ctrl());
 
         let vmas: Vec<Vma> = self.vmas.iter().cloned().collect();
         for vma in vmas.iter().filter(|v| {

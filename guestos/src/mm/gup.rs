@@ -1390,6 +1390,11 @@ pub struct GupFastMm {
 }
 
 impl GupFastMm {
+    /// What the address space shares with its lockless readers.
+    pub fn shared(&self) -> &MmShared {
+        &self.shared
+    }
+
     /// [`gup_fast`] through this handle: the pages taken, a prefix of the range.
     pub fn gup_fast(&self, start: u64, nr_pages: usize, flags: FollFlags) -> Vec<Pfn> {
         let mut pages = Vec::with_capacity(nr_pages.min(1024));

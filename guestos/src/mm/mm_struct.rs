@@ -63,6 +63,19 @@ pub struct MmStruct {
 pub type MmapWriteLock<'a> = RwLockWriteGuard<'a, Mm>;
 
 impl MmStruct {
+    /// `untagged_addr_remote()` without the `mmap_lock`: `va` with the pointer tag its
+    /// threads' tagged-address ABI lets system calls carry removed (see
+    /// [`super::mte::TaggedAddrCtrl::untagged_addr`]).
+    pub fn untagged_addr(&self, va: u64) -> u64 {
+        self.gup_fast.shared().tagged_addr_ctrl().untagged_addr(va)
+    }
+
+    /// Records a thread's `PR_SET_TAGGED_ADDR_CTRL` for kernel accesses to this address
+    /// space (see [`super::Mm::set_uaccess_tag_ctrl`]).
+    pub fn set_tagged_addr_ctrl(&self, ctrl: super::mte::TaggedAddrCtrl) {
+        self.gup_fast.shared().set_tagged_addr_ctrl(ctrl);
+    }
+
     /// `mmap_write_lock()`: the address space to change (see the module docs for which
     /// paths take which side).
     pub fn mmap_write_lock(&self) -> MmapWriteLock<'_> {

@@ -37,6 +37,7 @@ pub const PROT_EXEC: u64 = 0x4;
 pub const PROT_SEM: u64 = 0x8;
 /// `PROT_NONE`.
 pub const PROT_NONE: u64 = 0x0;
+pub use super::mte::PROT_MTE;
 /// `PROT_GROWSDOWN`: `mprotect` extends down to the start of a growsdown VMA.
 pub const PROT_GROWSDOWN: u64 = 0x0100_0000;
 /// `PROT_GROWSUP` (no `VM_GROWSUP` on riscv: always `EINVAL`).
@@ -163,6 +164,27 @@ pub fn vm_flags_to_prot(flags: VmFlags) -> u64 {
         prot |= PROT_EXEC;
     }
     prot
+}
+
+/// arm64's `arch_calc_vm_flag_bits()`, `arch_calc_vm_prot_bits()` and
+/// `arch_validate_flags()` for `vm_flags` of a mapping asked for with `prot`: an
+/// anonymous mapping (`MAP_ANONYMOUS`, private or shared, or `/dev/zero`'s anonymous
+/// memory: `anon`) gets `VM_MTE_ALLOWED`; `PROT_MTE` adds `VM_MTE`, which needs
+/// `VM_MTE_ALLOWED`.
+///
+/// # Errors
+/// `EINVAL` for `PROT_MTE` on a mapping without `VM_MTE_ALLOWED` (a file mapping).
+pub fn arch_mte_flags(mut vm_flags: VmFlags, prot: u64, anon: bool) -> KResult<VmFlags> {
+    if anon {
+        vm_flags |= VmFlags::MTE_ALLOWED;
+    }
+    if prot & PROT_MTE != 0 {
+        vm_flags |= VmFlags::MTE;
+    }
+    if vm_flags.contains(VmFlags::MTE) && !vm_flags.contains(VmFlags::MTE_ALLOWED) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(vm_flags)
 }
 
 /// `calc_vm_prot_bits()`: `PROT_READ/WRITE/EXEC` → `VM_READ/WRITE/EXEC`.
@@ -505,6 +527,7 @@ impl Mm {
         if flags & MAP_NORESERVE != 0 {
             vm_flags |= VmFlags::NORESERVE;
         }
+        vm_flags = arch_mte_flags(vm_flags, prot, matches!(backing, VmaBacking::Anon))?;
         self.mmap_region(addr, len, vm_flags, pgoff, backing, None)?;
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
             || vm_flags.contains(VmFlags::LOCKED)
@@ -748,7 +771,8 @@ impl Mm {
         }
         let len = page_align(len).ok_or(Errno::ENOMEM)?;
         let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
+        // arch_validate_prot(): arm64 also accepts PROT_MTE.
+        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_MTE) != 0 {
             return Err(Errno::EINVAL);
         }
         let first = self
@@ -775,6 +799,8 @@ impl Mm {
         let mut tlb = self.tlb_gather_mmu();
         let (result, tmp) = self.walk_vma_range(start, end, first.start, |mm, vma, s, e| {
             let newflags = calc_vm_prot_bits(prot) | (vma.flags - VmFlags::ACCESS);
+            // VM_MTE stays once set (arm64 keeps it: it is not in VM_ACCESS_FLAGS).
+            let newflags = arch_mte_flags(newflags, prot, false)?;
             // newflags >> 4 shifts VM_MAY* onto VM_*.
             let bits = newflags.bits();
             if (bits & !(bits >> 4)) & VmFlags::ACCESS.bits() != 0 {

@@ -39,6 +39,7 @@ pub mod gup_test;
 pub mod huge_memory;
 pub mod mm_struct;
 pub mod mmap;
+pub mod mte;
 pub mod page_alloc;
 pub mod pgtable;
 pub mod rmap;
@@ -472,6 +473,10 @@ pub struct MmShared {
     has_pinned: AtomicBool,
     /// `gup_fast()` calls that gave back their pins because a fork overlapped them.
     fork_races: AtomicU64,
+    /// The tagged-address control kernel accesses untag user pointers with (riscv's
+    /// `mm->context.pmlen`): the last `PR_SET_TAGGED_ADDR_CTRL` of a thread of this
+    /// address space, readable without the `mmap_lock`.
+    tagged_addr_ctrl: AtomicU64,
 }
 
 impl MmShared {
@@ -508,6 +513,16 @@ impl MmShared {
     /// `mm_set_has_pinned_flag()`.
     pub fn set_has_pinned(&self) {
         self.has_pinned.store(true, Ordering::Release);
+    }
+
+    /// The tagged-address control kernel accesses to this address space use.
+    pub fn tagged_addr_ctrl(&self) -> mte::TaggedAddrCtrl {
+        mte::TaggedAddrCtrl::from_raw(self.tagged_addr_ctrl.load(Ordering::Relaxed))
+    }
+
+    /// Sets it (`PR_SET_TAGGED_ADDR_CTRL`, and fork's copy).
+    pub fn set_tagged_addr_ctrl(&self, ctrl: mte::TaggedAddrCtrl) {
+        self.tagged_addr_ctrl.store(ctrl.bits(), Ordering::Relaxed);
     }
 }
 
@@ -604,6 +619,25 @@ impl Mm {
             dead: false,
             id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Records the `PR_SET_TAGGED_ADDR_CTRL` of a thread of this address space: kernel
+    /// accesses through it untag user pointers as that thread's `untagged_addr()` does.
+    /// riscv Linux keeps the PMLEN per `mm` the same way (`mm->context.pmlen`, copied by
+    /// fork); unlike riscv (`EBUSY` once locked), the last thread to set it wins.
+    pub fn set_uaccess_tag_ctrl(&self, ctrl: mte::TaggedAddrCtrl) {
+        self.shared.set_tagged_addr_ctrl(ctrl);
+    }
+
+    /// Whether kernel accesses to this address space check pointer tags against tagged
+    /// pages: its last `PR_SET_TAGGED_ADDR_CTRL` asked for sync checks.
+    pub fn uaccess_checks_tags(&self) -> bool {
+        self.shared.tagged_addr_ctrl().check_mode() == emu::TagCheckMode::Sync
+    }
+
+    /// `untagged_addr_remote()`: `va` as kernel accesses to this address space see it.
+    pub fn untagged_addr(&self, va: u64) -> u64 {
+        self.shared.tagged_addr_ctrl().untagged_addr(va)
     }
 
     /// The `satp` value that selects this address space: mode, ASID, root PPN.

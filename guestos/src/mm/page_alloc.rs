@@ -162,6 +162,9 @@ bitflags! {
         /// A tail page of a large folio (Linux: bit 0 of `page->compound_head`); its head
         /// is the frame at the `HPAGE_PMD_NR`-aligned PFN below.
         const TAIL = 1 << 8;
+        /// `PG_mte_tagged` (arm64): the frame's tags are valid — zeroed when it was first
+        /// mapped by a `PTE.MTAG` entry, or copied from a tagged frame.
+        const MTE_TAGGED = 1 << 9;
     }
 }
 

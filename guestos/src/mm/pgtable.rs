@@ -78,7 +78,14 @@ const PTE_PROT_BITS: PteFlags = PteFlags::V
     .union(PteFlags::W)
     .union(PteFlags::X)
     .union(PteFlags::U)
-    .union(PteFlags::G);
+    .union(PteFlags::G)
+    .union(PAGE_MTAG);
+
+/// Zimt's `PTE.MTAG` (bit 58, [`Pte::MTAG_BIT`]) as a protection bit: what a `VM_MTE`
+/// VMA's PTEs carry (arm64's `PTE_ATTRINDX(MT_NORMAL_TAGGED)`). `PteFlags` names only
+/// bits 7:0, so this one is retained by value; `Pte::flags()` drops it, `Pte::mtag()`
+/// reads it.
+pub const PAGE_MTAG: PteFlags = PteFlags::from_bits_retain(Pte::MTAG_BIT);
 
 /// The level of a PMD entry: a leaf there maps 2 MiB.
 pub const PMD_LEVEL: usize = 1;
@@ -105,6 +112,10 @@ pub fn vm_get_page_prot(flags: VmFlags) -> PteFlags {
     }
     if flags.contains(VmFlags::WRITE) && flags.contains(VmFlags::SHARED) {
         p |= PteFlags::W;
+    }
+    // arm64 arch_vm_get_page_prot(): VM_MTE maps Normal-Tagged memory.
+    if flags.contains(VmFlags::MTE) {
+        p |= PAGE_MTAG;
     }
     p
 }
@@ -412,9 +423,11 @@ impl PageTable {
         Pte(self.phys.ram.load_u64(slot, Ordering::Acquire).unwrap_or(0))
     }
 
-    /// `set_pte()`: a release store.
+    /// `set_pte()`: a release store. A valid tagged entry first syncs its frame's tags
+    /// (`set_pte_at()` → `mte_sync_tags()`: zeroed the first time it is mapped tagged).
     #[inline]
     pub fn set_pte(&self, slot: GuestPhysAddr, pte: Pte) {
+        self.sync_tags(pte);
         self.phys.pages.events.pte_stores.inc();
         let _ = self.phys.ram.store_u64(slot, pte.0, Ordering::Release);
     }
@@ -431,11 +444,21 @@ impl PageTable {
     /// hardware walker may have set A/D in between). Returns whether it did.
     #[inline]
     pub fn ptep_cmpxchg(&self, slot: GuestPhysAddr, old: Pte, new: Pte) -> bool {
+        self.sync_tags(new);
         self.phys.pages.events.pte_rmws.inc();
         matches!(
             self.phys.ram.compare_exchange_u64(slot, old.0, new.0),
             Ok(Ok(_))
         )
+    }
+
+    /// `mte_sync_tags()` for an entry about to be stored, before any hart can use it: a
+    /// valid leaf with `PTE.MTAG` whose frame was not yet mapped tagged gets zero tags.
+    #[inline]
+    fn sync_tags(&self, pte: Pte) {
+        if pte.mtag() && pte.is_valid() && pte.is_leaf() {
+            super::mte::mte_sync_tags(&self.phys, pte_pfn(pte));
+        }
     }
 
     fn is_table_frame(&self, pfn: Pfn) -> bool {
@@ -1380,6 +1403,7 @@ impl PageTable {
             self.phys.put_page(new);
             return Err(Errno::EFAULT);
         }
+        super::mte::copy_highpage_tags(&self.phys, src, new);
         if let Some(page) = self.phys.pages.page(new) {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE | PageFlags::DIRTY);
             page.inc_mapcount();

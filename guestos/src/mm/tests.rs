@@ -1096,10 +1096,11 @@ fn check(mm: &Mm, model: &Model) -> Result<(), TestCaseError> {
         })
         .collect();
     prop_assert_eq!(got, expected_vmas(model));
+    // Anonymous VMAs also carry VM_MTE_ALLOWED (arm64's arch_calc_vm_flag_bits()).
     for v in mm.vmas().iter() {
         prop_assert_eq!(
             v.flags - VmFlags::ACCESS - VmFlags::ACCOUNT,
-            VmFlags::MAY_ALL
+            VmFlags::MAY_ALL | VmFlags::MTE_ALLOWED
         );
     }
     // Every PTE lies in a mapped page and carries at most the model's permissions.

@@ -45,14 +45,15 @@ impl Mm {
     /// faulting the page in under either side of the `mmap_lock` as riscv
     /// `handle_page_fault()` does for a kernel-mode fault on a user address (the VMA
     /// found, [`Mm::handle_page_fault_vma`] without `FAULT_FLAG_USER`). Returns the
-    /// physical address and whether the page is executable (a kernel write there must
-    /// flush the decoded-instruction cache). Walks are counted in `counters`.
+    /// physical address, whether the page is executable (a kernel write there must
+    /// flush the decoded-instruction cache) and whether it is tagged (`PTE.MTAG`). Walks
+    /// are counted in `counters`.
     fn uaccess_translate(
         &self,
         va: u64,
         access: AccessType,
         counters: &mut mmu::MmuCounters,
-    ) -> Result<(GuestPhysAddr, bool), UaccessFault> {
+    ) -> Result<(GuestPhysAddr, bool, bool), UaccessFault> {
         let gva = GuestVirtAddr(va);
         for _ in 0..=MAX_UACCESS_FAULTS {
             let r = walk(
@@ -65,7 +66,7 @@ impl Mm {
                 counters,
             );
             match r {
-                Ok(t) => return Ok((t.pa(gva), t.flags().contains(PteFlags::X))),
+                Ok(t) => return Ok((t.pa(gva), t.flags().contains(PteFlags::X), t.pte.mtag())),
                 Err(WalkFault::AccessFault) => return Err(UaccessFault::Efault),
                 Err(WalkFault::PageFault) => {
                     counters.page_faults += 1;
@@ -170,6 +171,12 @@ fn for_each_page(
     counters: &mut mmu::MmuCounters,
     f: &mut dyn FnMut(&Mm, GuestPhysAddr, usize, usize) -> KResult<()>,
 ) -> KResult<()> {
+    // untagged_addr(): a tagged pointer of a thread that enabled the tagged-address ABI;
+    // with sync checks, the pointer's tag is checked against tagged pages (arm64's
+    // uaccess runs under the thread's TCF0: a mismatch is a fault, EFAULT here).
+    let ptr_tag = (va >> super::mte::POINTER_TAG_SHIFT) as u8;
+    let check = m.mm().is_some_and(|mm| mm.uaccess_checks_tags());
+    let va = m.mm().map_or(va, |mm| mm.untagged_addr(va));
     if !m.mm().is_some_and(|mm| mm.access_ok(va, len as u64)) {
         return Err(Errno::EFAULT);
     }
@@ -178,7 +185,7 @@ fn for_each_page(
         let addr = va + done as u64;
         let n = (len - done).min((PAGE_SIZE - addr % PAGE_SIZE) as usize);
         let mm = m.mm().ok_or(Errno::EFAULT)?;
-        let (pa, exec) = match mm.uaccess_translate(addr, access, counters) {
+        let (pa, exec, mtag) = match mm.uaccess_translate(addr, access, counters) {
             Ok(t) => t,
             Err(UaccessFault::Efault) => return Err(Errno::EFAULT),
             Err(UaccessFault::ExpandStack) => {
@@ -187,6 +194,12 @@ fn for_each_page(
             }
         };
         let mm = m.mm().ok_or(Errno::EFAULT)?;
+        if check && mtag {
+            let mismatch = mm.phys.ram.tags().first_mismatch(pa, n as u64, ptr_tag);
+            if !matches!(mismatch, Ok(None)) {
+                return Err(Errno::EFAULT);
+            }
+        }
         if exec && access == AccessType::Store {
             mm.request_icache_flush();
         }
@@ -259,6 +272,10 @@ impl UserAccess for &MmStruct {
     fn copy_to_user(&mut self, va: u64, data: &[u8]) -> KResult<()> {
         read_locked(self, &mut |m, c| copy_to(m, va, data, c))
     }
+
+    fn untagged_addr(&self, va: u64) -> u64 {
+        MmStruct::untagged_addr(self, va)
+    }
 }
 
 /// The accesses of a kernel path to the memory of a task whose address space it holds a
@@ -271,6 +288,10 @@ impl UserAccess for super::MmUsers {
 
     fn copy_to_user(&mut self, va: u64, data: &[u8]) -> KResult<()> {
         self.uaccess().copy_to_user(va, data)
+    }
+
+    fn untagged_addr(&self, va: u64) -> u64 {
+        self.uaccess().untagged_addr(va)
     }
 }
 

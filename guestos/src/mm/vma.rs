@@ -80,6 +80,12 @@ bitflags! {
         const NOHUGEPAGE = 0x4000_0000;
         /// `MADV_MERGEABLE`: KSM may merge identical pages.
         const MERGEABLE = 0x8000_0000;
+        /// `VM_MTE` (arm64 `VM_HIGH_ARCH_0`): the memory is tagged (`PROT_MTE`); every
+        /// PTE carries `PTE.MTAG`. `mprotect` cannot remove it.
+        const MTE = 0x1_0000_0000;
+        /// `VM_MTE_ALLOWED` (arm64 `VM_HIGH_ARCH_1`): `PROT_MTE` may be set (anonymous and
+        /// shmem mappings, `arch_calc_vm_flag_bits()`).
+        const MTE_ALLOWED = 0x2_0000_0000;
     }
 }
 

@@ -91,6 +91,16 @@ fn access_ok(va: u64, len: u64) -> KResult<()> {
     }
 }
 
+/// `access_ok()` of a buffer a file call copies through `ctx`: as [`access_ok`], after
+/// `untagged_addr()` for a caller that enabled the tagged-address ABI (looked at only
+/// when the pointer as given is out of range, so an untagged call pays nothing).
+fn user_access_ok(ctx: &mut FileCtx<'_, '_>, va: u64, len: u64) -> KResult<()> {
+    access_ok(va, len).or_else(|e| {
+        let va = ctx.user().map_err(|_| e)?.untagged_addr(va);
+        access_ok(va, len)
+    })
+}
+
 /// `getname_flags`: a path from user memory; empty is `ENOENT` unless `allow_empty`.
 /// A NULL pointer counts as empty when `allow_empty` (Linux 6.11+ for `*stat*`).
 fn get_path(u: &mut dyn UserAccess, va: u64, allow_empty: bool) -> KResult<Vec<u8>> {
@@ -349,7 +359,7 @@ pub fn sys_read(
 /// buffer beyond user space; the file's (`EISDIR`…; `EAGAIN` or [`IoError::WouldBlock`] on an empty pipe).
 pub fn ksys_read(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, buf: u64, count: u64) -> SysResult {
     f.may_access(false)?;
-    access_ok(buf, count)?;
+    user_access_ok(ctx, buf, count)?;
     Ok(f.read(ctx, None, buf, clamp_count(count))? as u64)
 }
 
@@ -383,7 +393,7 @@ pub fn sys_write(
 /// raise `SIGPIPE`; `EAGAIN` or [`IoError::WouldBlock`] on a full pipe).
 pub fn ksys_write(ctx: &mut FileCtx<'_, '_>, f: &OpenFile, buf: u64, count: u64) -> SysResult {
     f.may_access(true)?;
-    access_ok(buf, count)?;
+    user_access_ok(ctx, buf, count)?;
     Ok(f.write(ctx, None, WriteSource::User(buf), clamp_count(count))? as u64)
 }
 

@@ -1,9 +1,11 @@
 //! `prctl(option, arg2, arg3, arg4, arg5)` (`kernel/sys.c`): the options that name a
 //! task's own state — its name, parent-death signal, dumpable mode, `no_new_privs`,
-//! child-subreaper flag and `clear_child_tid` address. Every other option is `EINVAL`,
+//! child-subreaper flag, `clear_child_tid` address and tagged-address control (arm64's
+//! MTE ABI, [`crate::mm::mte`]). Every other option is `EINVAL`,
 //! as Linux answers an option it does not know (`default: error = -EINVAL`).
 
 use crate::errno::{Errno, KResult};
+use crate::mm::mte::{TaggedAddrCtrl, PR_GET_TAGGED_ADDR_CTRL, PR_SET_TAGGED_ADDR_CTRL};
 use crate::process::{Task, TASK_COMM_LEN};
 use crate::signal::valid_signal;
 use crate::uaccess::UserAccess;
@@ -46,11 +48,16 @@ const SUID_DUMP_DISABLE: u64 = 0;
 /// - `PR_SET_NO_NEW_PRIVS` (arg2 = 1, the rest 0)/`PR_GET_NO_NEW_PRIVS` (all 0): sticky;
 /// - `PR_SET_CHILD_SUBREAPER`/`PR_GET_CHILD_SUBREAPER` (`int *`): orphans below this
 ///   process come to it rather than to init;
-/// - `PR_GET_TID_ADDRESS` (`int **`): the `set_tid_address` pointer.
+/// - `PR_GET_TID_ADDRESS` (`int **`): the `set_tid_address` pointer;
+/// - `PR_SET_TAGGED_ADDR_CTRL` (arg2 the control word, the rest 0) /
+///   `PR_GET_TAGGED_ADDR_CTRL` (all 0): the calling thread's tagged-address ABI, MTE
+///   check mode and `gentag` include mask ([`TaggedAddrCtrl::from_prctl`]); the GET
+///   returns the word itself. The kernel loads it into the hart after the call.
 ///
 /// # Errors
 /// `EINVAL` for an unknown option, a signal above 64, a dumpable mode other than 0/1,
-/// non-zero unused arguments of the `NO_NEW_PRIVS` options; `EFAULT` for a bad pointer.
+/// non-zero unused arguments of the `NO_NEW_PRIVS` and `TAGGED_ADDR_CTRL` options, a
+/// control word [`TaggedAddrCtrl::from_prctl`] refuses; `EFAULT` for a bad pointer.
 pub fn sys_prctl(p: &mut Task, mm: &mut dyn UserAccess, a: [u64; 6]) -> KResult<u64> {
     let (option, arg2) = (a[0] as u32 as i32, a[1]);
     let put_int = |mm: &mut dyn UserAccess, v: i32| mm.copy_to_user(arg2, &v.to_le_bytes());
@@ -102,6 +109,24 @@ pub fn sys_prctl(p: &mut Task, mm: &mut dyn UserAccess, a: [u64; 6]) -> KResult<
             return Ok(u64::from(p.no_new_privs));
         }
         PR_GET_TID_ADDRESS => mm.put_user_u64(arg2, p.user_ptrs.clear_child_tid())?,
+        // kernel/sys.c: "if (arg3 || arg4 || arg5) return -EINVAL;" then
+        // SET_TAGGED_ADDR_CTRL(arg2) / GET_TAGGED_ADDR_CTRL() (arg2 too must be 0).
+        PR_SET_TAGGED_ADDR_CTRL => {
+            if a[2..5].iter().any(|&x| x != 0) {
+                return Err(Errno::EINVAL);
+            }
+            let ctrl = TaggedAddrCtrl::from_prctl(arg2)?;
+            if let Some(m) = &p.mm {
+                m.set_tagged_addr_ctrl(ctrl);
+            }
+            p.mte_ctrl = ctrl;
+        }
+        PR_GET_TAGGED_ADDR_CTRL => {
+            if a[1..5].iter().any(|&x| x != 0) {
+                return Err(Errno::EINVAL);
+            }
+            return Ok(p.mte_ctrl.bits());
+        }
         _ => return Err(Errno::EINVAL),
     }
     Ok(0)
