@@ -1058,7 +1058,9 @@ fn unlocked_fault(
 /// The system call the task live in `hart` stopped at, if it is one of
 /// [`crate::syscall::mm_call`]'s memory-map calls (`brk`, anonymous `mmap`, `munmap`,
 /// `mprotect`, `madvise`) or [`crate::syscall::unlocked::file_call`]'s file and identity
-/// calls (`read`/`write`… of a VFS file, `openat`, `close`, `fstat`, `getpid`…),
+/// calls (`read`/`write`… of a VFS file, `openat`, `close`, `fstat`, `getpid`…, the
+/// CPU-time clocks and `getrusage` after [`account_cputime`]), or `getitimer`/
+/// `setitimer` ([`itimer::itimer_call`]),
 /// handled without the kernel lock: under the caller's `mmap_lock` and the locks of the
 /// state the call reaches alone, as Linux serves them, then its TLB maintenance carried
 /// out on the harts and the frames it freed released after it ([`flush_pending`]); the
@@ -1144,17 +1146,16 @@ fn unlocked_syscall(
                 }
             };
         }
-        let mono_now_ns = u.hrtimers.clock().now(hart.stats().cycles).1;
-        let caller = itimer::ItimerCaller {
-            signal: &u.signal,
-            tgid: u.tgid,
-            bases: &u.hrtimers,
-            hart: hart.hart_id(),
-            mono_now_ns,
-        };
-        let mut user: &MmStruct = mm.uaccess();
-        if let Some(r) = itimer::itimer_call(&caller, &mut user, n, a) {
-            return Some(r);
+        if n == nr::SYS_getitimer || n == nr::SYS_setitimer {
+            let caller = itimer::ItimerCaller {
+                signal: &u.signal,
+                tgid: u.tgid,
+                bases: &u.hrtimers,
+                hart: hart.hart_id(),
+                mono_now_ns: u.hrtimers.clock().now(hart.stats().cycles).1,
+            };
+            let mut user: &MmStruct = mm.uaccess();
+            return itimer::itimer_call(&caller, &mut user, n, a);
         }
         if reads_own_cputime(n, a) {
             account_cputime(&u.rqs, hart, u.tid, tally);

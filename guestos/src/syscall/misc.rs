@@ -640,6 +640,63 @@ mod tests {
     }
 
     #[test]
+    fn cpu_clocks_and_getrusage_read_the_thread_the_group_and_the_children() {
+        let group = crate::process::SignalStruct::default();
+        let task = CputimeAtomic::default();
+        task.account_exec_runtime(3_000_000);
+        task.account_user_time(2_000_000);
+        let g = &group.cputimer;
+        g.cputime.account_exec_runtime(7_500_000);
+        g.cputime.account_user_time(5_000_000);
+        g.children.account_exec_runtime(1_000_000);
+        let me = (5, 5, &[5u32, 6][..]);
+        let cpu = OwnCpuTimes {
+            tid: 5,
+            task: &task,
+            group: &group,
+        };
+        let id = |pid: i32, which: i32, thread: bool| {
+            u64::from((!pid << 3 | which | i32::from(thread) << 2) as u32)
+        };
+        for (clk, want) in [
+            (clock::PROCESS_CPUTIME_ID, Some(7_500_000)),
+            (clock::THREAD_CPUTIME_ID, Some(3_000_000)),
+            (id(0, 1, false), Some(5_000_000)), // CPUCLOCK_VIRT: user time
+            (id(5, 0, true), Some(3_000_000)),  // CPUCLOCK_PROF of the caller
+            (id(6, 2, true), None),             // a sibling: the kernel lock's
+            (id(77, 2, false), Some(0)),        // refused by the call itself
+            (clock::MONOTONIC, Some(0)),
+        ] {
+            assert_eq!(cpu_clock_ns(&cpu, me, clk), want, "{clk:#x}");
+        }
+        let mut u = user();
+        let timeval = |u: &MockUser, at: u64| {
+            let w = |o| u.mem[o..o + 8].try_into().map(u64::from_le_bytes).unwrap();
+            (w(at as usize), w(at as usize + 8))
+        };
+        assert_eq!(sys_getrusage(&mut u, &cpu, 5, 0, 0x1000), Some(Ok(0)));
+        assert_eq!(timeval(&u, 0), (0, 5_000), "RUSAGE_SELF ru_utime");
+        assert_eq!(timeval(&u, 16), (0, 2_500), "ru_stime");
+        assert_eq!(sys_getrusage(&mut u, &cpu, 5, 1, 0x1000), Some(Ok(0)));
+        assert_eq!((timeval(&u, 0), timeval(&u, 16)), ((0, 2_000), (0, 1_000)));
+        let children = u64::from(u32::MAX); // RUSAGE_CHILDREN, an int
+        assert_eq!(
+            sys_getrusage(&mut u, &cpu, 5, children, 0x1000),
+            Some(Ok(0))
+        );
+        assert_eq!((timeval(&u, 0), timeval(&u, 16)), ((0, 0), (0, 1_000)));
+        assert_eq!(
+            sys_getrusage(&mut u, &cpu, 5, 2, 0x10),
+            Some(Err(Errno::EINVAL))
+        );
+        assert_eq!(
+            sys_getrusage(&mut u, &cpu, 5, 0, 0x10),
+            Some(Err(Errno::EFAULT))
+        );
+        assert_eq!(sys_getrusage(&mut u, &cpu, 6, 1, 0x1000), None);
+    }
+
+    #[test]
     fn prlimit() {
         let mut u = user();
         let mut r = Rlimits::default();
