@@ -208,7 +208,7 @@ impl KClock {
     /// The clock `clock_nanosleep(clk, ..)` sleeps on (`do_clock_nanosleep()`):
     /// `Ok(true)` for the realtime clock (an absolute deadline moves with it), `Ok(false)`
     /// for the monotonic ones and the caller's process CPU-time clock (slept on as
-    /// monotonic time: this kernel does not account CPU time per process).
+    /// monotonic time: there are no CPU-clock sleeps, `posix_cpu_nsleep()`, here).
     ///
     /// # Errors
     /// `EINVAL` for an unknown clock, a thread CPU-time clock of the caller
