@@ -13,7 +13,9 @@
  * exec'd (EACCES), the name execve gives a task, /proc/<pid>/stat and comm. `pgrp
  * itimer`: ITIMER_VIRTUAL against ITIMER_PROF (relations only, see itimers()). `pgrp
  * alarm [ROUNDS]`: two threads fault pages with ITIMER_REAL armed at a 200 us period
- * (see alarm_faults()). */
+ * (see alarm_faults()). `pgrp cputime [PERIOD_US [SIGPROFS]]`: two threads burn CPU
+ * with ITIMER_PROF and ITIMER_VIRTUAL armed; the process's, the threads' and the children's CPU clocks and
+ * getrusage() (relations only, see cputimes()). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -639,6 +642,126 @@ static void alarm_faults(long rounds)
     check("disarmed", left.it_value.tv_sec == 0 && left.it_value.tv_usec == 0);
 }
 
+static int burn_profs;
+
+/* One burning thread of cputimes(): user-mode arithmetic until burn_profs SIGPROFs and
+ * half as many SIGVTALRMs came, then its own CPU clock (CLOCK_THREAD_CPUTIME_ID), in
+ * ns. */
+static void *burner(void *arg)
+{
+    long long *own = arg;
+    volatile unsigned long x = 1;
+    while (prof_ticks < burn_profs || vt_ticks < burn_profs / 2)
+        for (int i = 0; i < 1000; i++)
+            x = x * 6364136223846793005ul + 1442695040888963407ul;
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    *own = t.tv_sec * 1000000000ll + t.tv_nsec;
+    return NULL;
+}
+
+static long long clock_ns(clockid_t c)
+{
+    struct timespec t;
+    if (clock_gettime(c, &t) != 0)
+        return -1;
+    return t.tv_sec * 1000000000ll + t.tv_nsec;
+}
+
+static long long tv_ns(struct timeval tv)
+{
+    return tv.tv_sec * 1000000000ll + tv.tv_usec * 1000ll;
+}
+
+/* The CPU time of a process is its threads' (kernel/sched/cputime.c
+ * thread_group_cputime(), posix-cpu-timers.c): two threads burn CPU in user mode with
+ * ITIMER_PROF and ITIMER_VIRTUAL armed at a 2 ms period (argv[2] us), counted by
+ * handlers, until 40 SIGPROFs (argv[3]) and half as many SIGVTALRMs came; the main
+ * thread reads a burner's clock on the way (pthread_getcpuclockid()) and joins them;
+ * they report their own clocks. CLOCK_PROCESS_CPUTIME_ID is at least each thread's,
+ * and about their sum (the main thread burns nothing); getrusage(RUSAGE_SELF) agrees; RUSAGE_THREAD of the
+ * main thread is small; a child that burns 20 ms shows in RUSAGE_CHILDREN once reaped.
+ * Prints relations; the times and counts go to stderr. */
+static void cputimes(long period_us, int profs)
+{
+    signal(SIGVTALRM, on_vt);
+    signal(SIGPROF, on_prof);
+    struct itimerval tv = {{period_us / 1000000, period_us % 1000000},
+                           {period_us / 1000000, period_us % 1000000}};
+    vt_ticks = prof_ticks = 0;
+    burn_profs = profs;
+    long long own[2] = {0, 0};
+    setitimer(ITIMER_PROF, &tv, NULL);
+    setitimer(ITIMER_VIRTUAL, &tv, NULL);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, burner, &own[i]);
+    clockid_t c0;
+    int cid = pthread_getcpuclockid(t[0], &c0);
+    /* The signals go to whichever thread runs (check_process_timers() sends them to the
+     * group through the current task): the burners count them and stop, the main
+     * thread sleeps once, reads a burner's clock, and waits for them. */
+    struct timespec ms = {0, 5000000};
+    nanosleep(&ms, NULL);
+    long long other = cid == 0 ? clock_ns(c0) : -1;
+    long long proc_then = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    struct itimerval left, off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_PROF, &off, &left);
+    setitimer(ITIMER_VIRTUAL, &off, NULL);
+    int prof = prof_ticks, vt = vt_ticks;
+    long long mine = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    long long proc = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    struct rusage self, thread;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_THREAD, &thread);
+    long long proc_after = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    long long mine_after = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    long long ru_self = tv_ns(self.ru_utime) + tv_ns(self.ru_stime);
+    long long ru_thread = tv_ns(thread.ru_utime) + tv_ns(thread.ru_stime);
+    long long sum = own[0] + own[1];
+    fprintf(stderr,
+            "cputime: SIGPROF %d, SIGVTALRM %d, threads %lld + %lld ns, main %lld, process "
+            "%lld, rusage self %lld (user %lld), thread %lld; a burner's clock %lld when the "
+            "process's was %lld\n",
+            prof, vt, own[0], own[1], mine, proc, ru_self, tv_ns(self.ru_utime), ru_thread,
+            other, proc_then);
+    check("ITIMER_PROF and ITIMER_VIRTUAL kept coming: 40 SIGPROF, 20 SIGVTALRM",
+          prof >= profs && vt >= profs / 2);
+    check("ITIMER_PROF still armed with its 2 ms period",
+          left.it_interval.tv_sec * 1000000 + left.it_interval.tv_usec == period_us);
+    check("a burner's clock, read by the main thread: positive, below the process's",
+          cid == 0 && other > 0 && other <= proc_then);
+    check("each burner burnt at least 20 ms", own[0] >= 20000000 && own[1] >= 20000000);
+    check("the process clock is at least each thread's", proc >= own[0] && proc >= own[1]);
+    check("the process clock is at least the threads' sum", proc >= sum + mine);
+    check("the process clock is about the threads' sum (within a quarter)",
+          4 * (proc - sum) <= sum);
+    check("getrusage(RUSAGE_SELF): between the threads' sum and the process clock after it",
+          ru_self + 1000 >= sum && ru_self <= proc_after);
+    check("getrusage(RUSAGE_SELF): mostly user time", 2 * tv_ns(self.ru_utime) >= ru_self);
+    check("getrusage(RUSAGE_THREAD) of the main thread: its own, well below the process's",
+          ru_thread <= mine_after && 4 * ru_thread < ru_self);
+    pid_t c = fork();
+    if (c == 0) {
+        volatile unsigned long x = 1;
+        while (clock_ns(CLOCK_PROCESS_CPUTIME_ID) < 20000000)
+            for (int i = 0; i < 1000; i++)
+                x = x * 6364136223846793005ul + 1442695040888963407ul;
+        _exit(0);
+    }
+    struct rusage before, after;
+    getrusage(RUSAGE_CHILDREN, &before);
+    int st;
+    waitpid(c, &st, 0);
+    getrusage(RUSAGE_CHILDREN, &after);
+    long long children = tv_ns(after.ru_utime) + tv_ns(after.ru_stime);
+    fprintf(stderr, "cputime: child reaped, RUSAGE_CHILDREN %lld ns\n", children);
+    check("RUSAGE_CHILDREN: nothing before the reap, the child's 20 ms after",
+          tv_ns(before.ru_utime) + tv_ns(before.ru_stime) == 0 && children >= 19999000);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "sleeper") == 0) {
@@ -655,6 +778,10 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "itimer") == 0) {
         itimers();
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "cputime") == 0) {
+        cputimes(argc > 2 ? atol(argv[2]) : 2000, argc > 3 ? atoi(argv[3]) : 40);
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "alarm") == 0) {

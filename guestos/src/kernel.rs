@@ -61,9 +61,12 @@
 //! only to block, [`Kernel::io_sleep_block`]; the wake-ups it makes go to the sleepers'
 //! run queues from this hart), `openat` of anything but a kernel-served file,
 //! `close`, `dup3`, the identity, limit and time calls of
-//! [`crate::syscall::group_call`] (`getpid`, `prlimit64`, `clock_gettime`,
-//! `getrandom`, …), `set_tid_address` and `set_robust_list` (the task's own user
-//! pointers, [`crate::process::UserPtrs`]), `rt_sigprocmask` and `rt_sigpending` (the task's own mask, one
+//! [`crate::syscall::group_call`] (`getpid`, `prlimit64`, `clock_gettime` — the
+//! CPU-time clocks of the caller and its process, brought up to date under the hart's
+//! `rq->lock` —, `getrusage`, `getrandom`, …), `getitimer`/`setitimer` (the thread
+//! group's `siglock`, the hart's timer base: [`itimer::itimer_call`]), `set_tid_address`
+//! and `set_robust_list` (the task's own user pointers, [`crate::process::UserPtrs`]),
+//! `rt_sigprocmask` and `rt_sigpending` (the task's own mask, one
 //! atomic cell shared with the hart, [`crate::signal::SigMask`]; a call that unblocks a
 //! queued signal goes on to the kernel lock, which delivers it): under the descriptor table's, the
 //! description's, the inode's and the thread group's locks, and the `mmap_lock` read side
@@ -89,7 +92,11 @@
 //! kernel lock when it next runs. A hart handling a trap without the kernel lock also
 //! runs its own timer base's expired timers (`hrtimer_interrupt()`,
 //! [`Machine::hrtimer_interrupt`]) and enqueues their sleepers the same way (an expired
-//! `ITIMER_REAL` is re-armed there and its SIGALRM queued on the wake list, below); an
+//! `ITIMER_REAL` is re-armed there and its SIGALRM queued on the wake list, below), and
+//! — its process having `ITIMER_PROF` or `ITIMER_VIRTUAL` armed — charges its task's
+//! CPU time and checks those timers (`update_process_times()`,
+//! [`Machine::run_posix_cpu_timers`]: the tick interrupts such a hart every tick without
+//! sending it to the kernel lock, and an expiry's signal goes on the wake list too); an
 //! expired sleeper's call — `nanosleep` 0, a futex wait `ETIMEDOUT`, a `ppoll`
 //! re-issued — is completed under the kernel lock when it next runs
 //! ([`Kernel::pick_next_task`]), because its saved registers, its state, its futex
@@ -120,10 +127,9 @@
 //! | state | fields | Linux's lock |
 //! |---|---|---|
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
-//! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches), and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock) | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
-//! | the thread groups' CPU time (what `update_curr()` charged, for the interval timers and `times`); a task's place in the scheduler — the queue it is on, a sleeper's entity — is not here but under its hashed `p->pi_lock` ([`sched::Rqs`]) | `fair` | `siglock` |
-//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
-//! | timers: the books of which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack). Not here: the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer` and the expiry's re-arm take it; sending SIGALRM is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]). `getitimer`/`setitimer` and the CPU-time timers' expiry still run under this lock for the CPU time they read (`fair`) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
+//! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches, with the scheduler's clock), a task's place in the scheduler — the queue it is on, a sleeper's entity — under its hashed `p->pi_lock`, and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock). Nor is CPU time: each task's (`se.sum_exec_runtime`, `utime`) and each thread group's with its reaped children's (`signal->cputimer`, `cutime`) are atomics in the task and its `signal_struct` ([`cputime`]), charged by the hart running the task — `update_curr()` under its `rq->lock`, with or without this lock — and read without any lock by `clock_gettime`, `getrusage`, `getitimer` and the CPU-time timers' check | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
+//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s and the SIGPROFs and SIGVTALRMs of `ITIMER_PROF`s and `ITIMER_VIRTUAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
+//! | timers: the books of which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack). Not here: the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer`, `getitimer` and the expiries' re-arms take it, on any hart with or without this lock; sending their signals is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
 //! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
 //! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
@@ -180,6 +186,7 @@ use budget::{Claim, InsnBudget, RunEnd};
 use stat::KernelCounters;
 
 mod budget;
+mod cputime;
 mod hrtimer;
 mod itimer;
 mod pgrp;
@@ -189,6 +196,7 @@ mod stat;
 mod timekeeping;
 mod ttwu;
 
+pub(crate) use cputime::{CputimeAtomic, TaskCputime, ThreadGroupCputimer};
 pub(crate) use itimer::ITimers;
 
 /// Host-side failures that stop a run before the guest runs.
@@ -289,10 +297,8 @@ struct Kernel<'m> {
     /// queue behind its own `rq->lock`, each task's place behind its `p->pi_lock`),
     /// reached without the kernel lock too ([`Machine::rqs`]).
     rqs: Arc<sched::Rqs>,
-    /// The thread groups' CPU time and the scheduler's clock ([`sched::Fair`]).
-    fair: sched::Fair,
     /// Per hart: instructions the running thread may retire before its hart comes back
-    /// to the kernel lock (its quantum; the time slice is [`Kernel::fair`]'s).
+    /// to the kernel lock (its quantum; the time slice is the run queue's).
     slice_left: Vec<u64>,
     /// The harts waiting for work ([`IdleHarts`], shared with [`Machine::idle`]).
     idle: Arc<IdleHarts>,
@@ -569,20 +575,53 @@ impl<'m> Machine<'m> {
         }
         if let Some(tick) = &self.tick {
             tick.set_waiting(self.rqs.nr_waiting());
-            if !kills.is_empty() {
-                // hrtimer_reprogram() for the periods re-armed here.
-                let next = self.hrtimers.expires_next(id);
-                let in_ns = next
-                    .filter(|&d| d < sched::KTIME_MAX)
-                    .map(|d| d.saturating_sub(now_ns));
-                tick.arm_timer(id, in_ns);
-            }
+        }
+        if !kills.is_empty() {
+            // hrtimer_reprogram() for the periods re-armed here.
+            self.hrtimer_reprogram(id, now_ns);
         }
         let kills = kills.into_iter().map(|tgid| ttwu::Wakeup::KillPidInfo {
             tgid,
             info: itimer::sigalrm(),
         });
         self.ttwu_queue_wakelist(id, kills);
+    }
+
+    /// `hrtimer_reprogram()` of hart `id`'s clock event device, without the kernel lock,
+    /// at CLOCK_MONOTONIC `now_ns`: the tick learns its base's earliest expiry, after
+    /// the hart armed a timer there (an expiry's re-arm, a `setitimer`).
+    fn hrtimer_reprogram(&self, id: usize, now_ns: u64) {
+        if let Some(tick) = &self.tick {
+            let next = self.hrtimers.expires_next(id);
+            let in_ns = next
+                .filter(|&d| d < sched::KTIME_MAX)
+                .map(|d| d.saturating_sub(now_ns));
+            tick.arm_timer(id, in_ns);
+        }
+    }
+
+    /// `update_process_times()` → `run_posix_cpu_timers()` on hart `hart`, without the
+    /// kernel lock, for the task `u` describes: if its process has a CPU-time interval
+    /// timer armed, the task's time up to now is charged to it and its group
+    /// ([`account_cputime`]) and, if the group's sums have reached a timer's expiry
+    /// (`fastpath_timer_check()`), the timers are fired under the group's `siglock`
+    /// ([`itimer::check_process_timers`]) and their signals queued on the wake list for
+    /// the kernel lock, as an `ITIMER_REAL`'s SIGALRM is. Parallel mode only: in
+    /// deterministic mode the kernel lock's scheduler charges and checks at its seeded
+    /// points.
+    fn run_posix_cpu_timers(&self, hart: &Hart<'_>, u: &UnlockedFaults<'_>, tally: &mut HartTally) {
+        if self.baton.is_some() || !u.signal.cputimer.armed() {
+            return;
+        }
+        account_cputime(&u.rqs, hart, u.tid, tally);
+        if !u.signal.cputimer.expired() {
+            return;
+        }
+        let due = itimer::check_process_timers(&u.signal);
+        let kills = due
+            .into_iter()
+            .map(|info| ttwu::Wakeup::KillPidInfo { tgid: u.tgid, info });
+        self.ttwu_queue_wakelist(hart.hart_id(), kills);
     }
 
     /// `ttwu_queue_wakelist()` for hart `id`, which without the kernel lock served a
@@ -713,23 +752,36 @@ struct UnlockedFaults<'m> {
     waker: Arc<dyn TaskWaker>,
     /// The harts' timer bases, for a `nanosleep` armed without the kernel lock.
     hrtimers: Arc<hrtimer::HrtimerBases>,
-    /// The run queues, for a `sched_yield` answered without the kernel lock.
+    /// The run queues, for a `sched_yield` answered without the kernel lock, and the
+    /// task's CPU time charged without it ([`account_cputime`]).
     rqs: Arc<sched::Rqs>,
+    /// The task's tid and thread group id.
+    tid: u32,
+    tgid: u32,
+    /// The task's thread group (`current->signal`): its CPU time and interval timers,
+    /// which `getitimer`/`setitimer` and the CPU-time timers' check reach here
+    /// ([`itimer`]).
+    signal: Arc<crate::process::SignalStruct>,
+    /// The task's own CPU time (`current->se.sum_exec_runtime`, `utime`).
+    cputime: Arc<CputimeAtomic>,
 }
 
 /// What a hart did without the kernel lock since it last held it that the kernel lock's
-/// scheduler and books need ([`Kernel::account_user_time`], [`Kernel::account_unlocked`]).
+/// scheduler and books need ([`account_user_time`], [`Kernel::account_unlocked`]).
 /// The events it handled there are not here: the hart counts them on its own counters
 /// ([`stat`]) as it handles them.
 #[derive(Default)]
 struct HartTally {
     /// Instructions retired in user mode.
     insns: u64,
+    /// The scheduler's clock when the task's time in user mode was last accounted: its
+    /// return to user mode, or the last [`account_user_time`] since.
+    user_since: u64,
     /// The kernel work of the faults and calls served without the kernel lock, priced
     /// ([`account_kernel_work`]): system time for the deterministic clock.
     kernel_cycles: u64,
     /// Their kernel work in host time, ns: system time for the parallel mode's clock
-    /// ([`Kernel::account_user_time`]).
+    /// ([`account_user_time`]).
     kernel_host_ns: u64,
     /// Descriptions that `close`/`dup3` without the kernel lock took out of a table and
     /// whose release is the kernel's (a kernel-served file, a host stream): queued on the
@@ -742,6 +794,81 @@ struct HartTally {
     /// ([`Machine::wake_up_q`]); any left when the hart takes the lock are woken there
     /// ([`Kernel::futex_wake_up_q`]).
     futex_woken: WakeList,
+}
+
+/// `account_user_time()` on hart `hart` for task `tid`, its run queue's running task:
+/// the time from `tally.user_since` to `now` (the scheduler's clock, ns), less the
+/// kernel work the hart did on the way without the kernel lock (`tally`'s: priced in
+/// cycles on the deterministic clock, one per ns; timed on the host clock), was in
+/// user mode — added to the task's and its thread group's `utime` under the queue's
+/// `rq->lock` ([`sched::CfsRq::account_user`]), with or without the kernel lock. The
+/// next user period starts at `now`.
+fn account_user_time(rqs: &sched::Rqs, hart: usize, tid: u32, now: u64, tally: &mut HartTally) {
+    let cycles = std::mem::take(&mut tally.kernel_cycles);
+    let host_ns = std::mem::take(&mut tally.kernel_host_ns);
+    let kernel_ns = match rqs.clock() {
+        sched::SchedClock::Cycles => cycles,
+        sched::SchedClock::Host(_) => host_ns,
+    };
+    let user_ns = now
+        .saturating_sub(tally.user_since)
+        .saturating_sub(kernel_ns);
+    rqs.cpu_rq(hart).lock().account_user(tid, user_ns);
+    tally.user_since = now;
+}
+
+/// `update_curr()` and `account_user_time()` on hart `hart`, with or without the kernel
+/// lock, for task `tid`, its run queue's running task: its runtime up to now on the
+/// scheduler's clock, and the user-mode part of it since `tally.user_since`
+/// ([`account_user_time`]), charged to the task and its thread group, under the
+/// queue's `rq->lock` only — as `task_sched_runtime()` brings a running task's clock up
+/// to date before a read, and as the tick accounts the running task
+/// (`update_process_times()`).
+fn account_cputime(rqs: &sched::Rqs, hart: &Hart<'_>, tid: u32, tally: &mut HartTally) {
+    let now = rqs.clock().now(hart.stats().cycles);
+    rqs.cpu_rq(hart.hart_id()).lock().update_curr(now);
+    account_user_time(rqs, hart.hart_id(), tid, now, tally);
+}
+
+/// Whether system call `nr` (arguments `a`) reads the caller's CPU time, which must be
+/// brought up to date first ([`account_cputime`]): `clock_gettime` of a CPU-time clock,
+/// `getrusage`.
+fn reads_own_cputime(nr: u64, a: [u64; 6]) -> bool {
+    use crate::syscall::misc::KClock;
+    nr == nr::SYS_getrusage
+        || (nr == nr::SYS_clock_gettime && matches!(KClock::from_id(a[0]), Ok(KClock::Cpu { .. })))
+}
+
+/// The CPU time of a caller ([`syscall::misc::OwnCpuTimes`]) and of every other
+/// thread of its group (`tgid`), found in the task table under the kernel lock.
+struct GroupCpuTimes<'a> {
+    tasks: &'a BTreeMap<u32, Task>,
+    tgid: u32,
+    own: syscall::misc::OwnCpuTimes<'a>,
+}
+
+impl std::fmt::Debug for GroupCpuTimes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCpuTimes")
+            .field("tgid", &self.tgid)
+            .field("own", &self.own)
+            .finish_non_exhaustive()
+    }
+}
+
+impl syscall::misc::CpuTimes for GroupCpuTimes<'_> {
+    fn thread(&self, tid: u32) -> Option<cputime::TaskCputime> {
+        let t = self.tasks.get(&tid).filter(|t| t.tgid == self.tgid)?;
+        Some(t.cputime.sample())
+    }
+
+    fn group(&self) -> cputime::TaskCputime {
+        self.own.group()
+    }
+
+    fn children(&self) -> cputime::TaskCputime {
+        self.own.children()
+    }
 }
 
 /// Why a hart running a task in user mode came back to the kernel lock.
@@ -831,6 +958,7 @@ fn run_user(
             let (_, now) = machine.hrtimers.clock().now(hart.stats().cycles);
             machine.hrtimer_interrupt(smp, hart.hart_id(), now);
         }
+        machine.run_posix_cpu_timers(hart, u, tally);
         // Back to user mode without the kernel lock if nothing asks for it: as the
         // scheduler would keep the task (slice left, no timer to fire), and unless kicked.
         let may_resume = |u: &UnlockedFaults<'_>, hart: &mut Hart<'_>| {
@@ -853,6 +981,7 @@ fn run_user(
             }
             Exit::Ecall => {
                 let start = Instant::now();
+                let nr = hart.x[17];
                 let served = unlocked_syscall(hart, u, tally);
                 tally.kernel_host_ns += start.elapsed().as_nanos() as u64;
                 let sigpending = match served {
@@ -860,6 +989,13 @@ fn run_user(
                     Some(UnlockedCall::Sleep(sleep)) => return KernelEntry::Sleep(sleep),
                     Some(UnlockedCall::Served { sigpending }) => sigpending,
                 };
+                if let (nr::SYS_setitimer, Some(tick)) = (nr, &machine.tick) {
+                    // The timers it armed: a CPU-time one is checked at every tick, an
+                    // ITIMER_REAL expires on this hart's base.
+                    tick.set_cputimer(hart.hart_id(), u.signal.cputimer.armed());
+                    let (_, now) = machine.hrtimers.clock().now(hart.stats().cycles);
+                    machine.hrtimer_reprogram(hart.hart_id(), now);
+                }
                 // The futex waiters the call woke go straight onto their harts' run
                 // queues, without the kernel lock.
                 if !tally.futex_woken.is_empty() {
@@ -928,7 +1064,9 @@ fn unlocked_fault(
 /// The system call the task live in `hart` stopped at, if it is one of
 /// [`crate::syscall::mm_call`]'s memory-map calls (`brk`, anonymous `mmap`, `munmap`,
 /// `mprotect`, `madvise`) or [`crate::syscall::unlocked::file_call`]'s file and identity
-/// calls (`read`/`write`… of a VFS file, `openat`, `close`, `fstat`, `getpid`…),
+/// calls (`read`/`write`… of a VFS file, `openat`, `close`, `fstat`, `getpid`…, the
+/// CPU-time clocks and `getrusage` after [`account_cputime`]), or `getitimer`/
+/// `setitimer` ([`itimer::itimer_call`]),
 /// handled without the kernel lock: under the caller's `mmap_lock` and the locks of the
 /// state the call reaches alone, as Linux serves them, then its TLB maintenance carried
 /// out on the harts and the frames it freed released after it ([`flush_pending`]); the
@@ -1014,7 +1152,27 @@ fn unlocked_syscall(
                 }
             };
         }
-        crate::syscall::unlocked::file_call(cur, mm, cpu_ns, n, a, &mut tally.deferred_fput)
+        if n == nr::SYS_getitimer || n == nr::SYS_setitimer {
+            let caller = itimer::ItimerCaller {
+                signal: &u.signal,
+                tgid: u.tgid,
+                bases: &u.hrtimers,
+                hart: hart.hart_id(),
+                mono_now_ns: u.hrtimers.clock().now(hart.stats().cycles).1,
+            };
+            let mut user: &MmStruct = mm.uaccess();
+            return itimer::itimer_call(&caller, &mut user, n, a);
+        }
+        if reads_own_cputime(n, a) {
+            account_cputime(&u.rqs, hart, u.tid, tally);
+        }
+        let cputime = crate::syscall::misc::OwnCpuTimes {
+            tid: u.tid,
+            task: &u.cputime,
+            group: &u.signal,
+        };
+        let deferred = &mut tally.deferred_fput;
+        crate::syscall::unlocked::file_call(cur, mm, cpu_ns, &cputime, n, a, deferred)
     });
     if r.is_some() {
         flush_pending(u.smp, hart, &mm.mmap_read_lock());
@@ -1098,7 +1256,14 @@ pub fn run(
     let clock = timekeeping::Timekeeper::new(init.time);
     let idle = Arc::new(IdleHarts::new(nharts));
     let (ttwu_queue, ttwu_pending) = ttwu::wake_list();
-    let rqs = Arc::new(sched::Rqs::new(nharts));
+    let rqs = Arc::new(sched::Rqs::new(
+        nharts,
+        if deterministic {
+            sched::SchedClock::Cycles
+        } else {
+            sched::SchedClock::Host(Instant::now())
+        },
+    ));
     let work = Arc::new(Condvar::new());
     let stats = PerCpuVar::<KernelCounters>::new(nharts);
     let end = RunEnd::default();
@@ -1111,11 +1276,6 @@ pub fn run(
         this: 0,
         on_hart: vec![None; nharts],
         rqs: Arc::clone(&rqs),
-        fair: sched::Fair::new(if deterministic {
-            sched::SchedClock::Cycles
-        } else {
-            sched::SchedClock::Host(Instant::now())
-        }),
         slice_left: vec![0; nharts],
         idle: Arc::clone(&idle),
         end: &end,
@@ -1332,8 +1492,8 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         // parking_lot's mutex is eventually fair (a waiter gets it within about 0.5 ms):
         // std's barging mutex let a thread making tiny calls starve one making long ones;
         // a fair unlock at every return to user mode costs a host context switch each.
-        let clock = k.fair.clock();
-        let user_from = clock.now(hart.stats().cycles);
+        let clock = k.rqs.clock();
+        tally.user_since = clock.now(hart.stats().cycles);
         machine.unlock(k);
         let entry = run_user(machine, smp, hart, budget, unlocked.as_mut(), &mut tally);
         // The claim ends: what the task did not run of it goes back to the budget, for
@@ -1345,7 +1505,7 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         if let Some(u) = unlocked.take() {
             k.put_unlocked_mm(hart, u);
         }
-        k.account_user_time(tid, user_to.saturating_sub(user_from), &tally);
+        account_user_time(&k.rqs, id, tid, user_to, &mut tally);
         k.account_unlocked(&mut tally);
         let mut restart = match entry {
             KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
@@ -1489,8 +1649,13 @@ impl<'m> Kernel<'m> {
     /// another hart's system call runs — and that call, finding the lock held, hands the
     /// baton back instead of blocking. The interleaving is still the seed's alone.
     fn unlocked_faults(&self, tid: u32) -> Option<UnlockedFaults<'m>> {
-        let mm = self.tasks.get(&tid)?.mm.as_ref()?;
+        let task = self.tasks.get(&tid)?;
+        let mm = task.mm.as_ref()?;
         Some(UnlockedFaults {
+            tid,
+            tgid: task.tgid,
+            signal: Arc::clone(&task.signal),
+            cputime: Arc::clone(&task.cputime),
             config: self.config,
             smp: self.smp,
             stat: self.stat(),
@@ -1623,10 +1788,8 @@ impl Kernel<'_> {
                 // some back: this hart's task waits on its queue (another hart may pull
                 // it, and the first to schedule with a claim wakes this one for it) and
                 // the hart idles meanwhile.
-                let now = self.fair.now(hart.stats().cycles);
-                if let Some(c) = self.rqs.cpu_rq(self.this).lock().put_prev(now) {
-                    self.fair.charge(c);
-                }
+                let now = self.rqs.clock().now(hart.stats().cycles);
+                self.rqs.cpu_rq(self.this).lock().put_prev(now);
                 self.switch_out(hart);
                 return None;
             }
@@ -1635,10 +1798,9 @@ impl Kernel<'_> {
         let this = self.this;
         // update_curr(): the time since the last scheduling point, user and kernel, is
         // the running task's (and its process's CPU time, which may fire its timers).
-        let now = self.fair.now(hart.stats().cycles);
+        let now = self.rqs.clock().now(hart.stats().cycles);
         let charged = self.rqs.cpu_rq(this).lock().update_curr(now);
         if let Some(c) = charged {
-            self.fair.charge(c);
             self.fire_itimers_cputime(hart, c.tgid);
         }
         // The running task keeps the hart until its time slice is used up, a wake-up
@@ -1709,14 +1871,11 @@ impl Kernel<'_> {
     fn pick_next_task(&mut self, now: u64) -> Option<u32> {
         let this = self.this;
         self.rqs.balance(this);
-        let (charged, mut next) = {
+        let mut next = {
             let mut rq = self.rqs.cpu_rq(this).lock();
-            let charged = rq.put_prev(now);
-            (charged, rq.pick(self.sched_rng.as_mut()))
+            rq.put_prev(now);
+            rq.pick(self.sched_rng.as_mut())
         };
-        if let Some(c) = charged {
-            self.fair.charge(c);
-        }
         if next.is_none() {
             self.rqs.newidle_balance(this)?;
             next = self.rqs.cpu_rq(this).lock().pick(self.sched_rng.as_mut());
@@ -1764,8 +1923,13 @@ impl Kernel<'_> {
             self.deactivate_task(next, now, asleep);
             return self.pick_next_task(now);
         }
-        let tgid = self.group_of(next).unwrap_or(next);
-        self.rqs.cpu_rq(this).lock().set_next(next, tgid, now);
+        let task = self.tasks.get(&next)?;
+        let acct = sched::CputimeAcct {
+            task: Arc::clone(&task.cputime),
+            group: Arc::clone(&task.signal),
+        };
+        let tgid = task.tgid;
+        self.rqs.cpu_rq(this).lock().set_next(next, tgid, acct, now);
         Some(next)
     }
 
@@ -1795,12 +1959,8 @@ impl Kernel<'_> {
     /// task that goes to sleep (`sleep`) keeps its entity for its wake-up; one that
     /// exits loses it. Returns the number of the sleep ([`sched::Rqs::deactivate`]).
     fn deactivate_task(&mut self, tid: u32, hart_cycles: u64, sleep: bool) -> u64 {
-        let now = self.fair.now(hart_cycles);
-        let (charged, seq) = self.rqs.deactivate(tid, now, sleep);
-        if let Some(c) = charged {
-            self.fair.charge(c);
-        }
-        seq
+        let now = self.rqs.clock().now(hart_cycles);
+        self.rqs.deactivate(tid, now, sleep).1
     }
 
     /// `try_to_wake_up()` under the kernel lock: task `tid`, asleep, becomes runnable
@@ -1833,10 +1993,10 @@ impl Kernel<'_> {
         let Some(tick) = &machine.tick else {
             return;
         };
-        let now = self.fair.now(hart.stats().cycles);
+        let now = self.rqs.clock().now(hart.stats().cycles);
         let cputimer = self.on_hart[self.this]
-            .and_then(|tid| self.group_of(tid))
-            .is_some_and(|tgid| self.cputimers_armed(tgid));
+            .and_then(|tid| self.tasks.get(&tid))
+            .is_some_and(|t| t.signal.cputimer.armed());
         let slice_left = self.rqs.cpu_rq(self.this).lock().slice_left_ns(now);
         tick.arm_slice(
             self.this,
@@ -2231,20 +2391,6 @@ impl Kernel<'_> {
         false
     }
 
-    /// `account_user_time()`: task `tid` was in user mode for `ran_ns` (the time since it
-    /// returned to user mode), less the kernel work `tally` counts there: priced in
-    /// cycles on the deterministic clock (one per ns), in host time on the host clock.
-    fn account_user_time(&mut self, tid: u32, ran_ns: u64, tally: &HartTally) {
-        let kernel_ns = match self.fair.clock() {
-            sched::SchedClock::Cycles => tally.kernel_cycles,
-            sched::SchedClock::Host(_) => tally.kernel_host_ns,
-        };
-        if let Some(tgid) = self.group_of(tid) {
-            self.fair
-                .account_user(tgid, ran_ns.saturating_sub(kernel_ns));
-        }
-    }
-
     /// Takes over what hart `self.this` left for the kernel lock while it ran without
     /// it since it last held it ([`HartTally`]) — the quantum and the virtual clock move
     /// on, the final `fput()`s and futex wake-ups it left are done — and empties the
@@ -2407,12 +2553,12 @@ impl Kernel<'_> {
                 }
                 self.finish(tid, n, a, r)
             }
-            nr::SYS_getitimer => {
-                let r = self.sys_getitimer(hart, tid, a).map(SyscallOutcome::Return);
-                self.finish(tid, n, a, r)
+            nr::SYS_clock_gettime | nr::SYS_getrusage => {
+                let r = self.sys_cputime_call(hart, tid, n, a);
+                self.finish(tid, n, a, r.map(SyscallOutcome::Return))
             }
-            nr::SYS_setitimer => {
-                let r = self.sys_setitimer(hart, tid, a).map(SyscallOutcome::Return);
+            nr::SYS_getitimer | nr::SYS_setitimer => {
+                let r = self.sys_itimer(hart, tid, n, a).map(SyscallOutcome::Return);
                 self.finish(tid, n, a, r)
             }
             nr::SYS_ppoll => {
@@ -2556,10 +2702,67 @@ impl Kernel<'_> {
         file.kernel_file().is_some().then_some(file)
     }
 
+    /// `clock_gettime` and `getrusage` (system call `n`, arguments `a`) of task `tid`
+    /// under the kernel lock: [`syscall::group_call`], as a hart without the lock
+    /// serves them, but with a reader of every thread of the caller's group (the task
+    /// table: a thread's CPU-time clock of another thread, `clock_getcpuclockid()`), the
+    /// caller's runtime brought up to date first (`task_sched_runtime()`).
+    ///
+    /// # Errors
+    /// As [`syscall::group_call`]; `ESRCH` for a task that is gone.
+    fn sys_cputime_call(&mut self, hart: &Hart<'_>, tid: u32, n: u64, a: [u64; 6]) -> KResult<u64> {
+        if reads_own_cputime(n, a) {
+            let now = self.rqs.clock().now(hart.stats().cycles);
+            self.rqs.cpu_rq(self.this).lock().update_curr(now);
+        }
+        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
+        let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
+        let cputime = GroupCpuTimes {
+            tasks: &self.tasks,
+            tgid: task.tgid,
+            own: syscall::misc::OwnCpuTimes {
+                tid,
+                task: &task.cputime,
+                group: &task.signal,
+            },
+        };
+        let g = syscall::GroupCaller {
+            signal: &task.signal,
+            tgid: task.tgid,
+            tid,
+            time: task.time,
+            cpu_ns: syscall::cycles_to_ns(hart.stats().cycles),
+            cputime: &cputime,
+        };
+        let mut u: &MmStruct = mm.uaccess();
+        syscall::group_call(&g, mm, &mut u, n, a).unwrap_or(Err(Errno::ENOSYS))
+    }
+
+    /// `wait_task_zombie()`'s accounting as task `tid` reaps process `cpid`: the
+    /// child's CPU time and its own reaped children's (`sig->utime + sig->cutime`, …)
+    /// are added to the reaper's process's children's times (`psig->cutime`,
+    /// `cstime`), which `getrusage(RUSAGE_CHILDREN)` reads. Returns what was added (the
+    /// child's `RUSAGE_BOTH`, for `wait4`'s `rusage`). Called once per reap.
+    fn wait_task_zombie_cputime(&self, tid: u32, cpid: u32) -> cputime::TaskCputime {
+        let Some(child) = self.tasks.get(&cpid) else {
+            return cputime::TaskCputime::default();
+        };
+        let own = child.signal.cputimer.cputime.sample();
+        let reaped = child.signal.cputimer.children.sample();
+        let both = cputime::TaskCputime {
+            utime_ns: own.utime_ns + reaped.utime_ns,
+            stime_ns: own.stime_ns + reaped.stime_ns,
+            sum_exec_runtime_ns: own.sum_exec_runtime_ns + reaped.sum_exec_runtime_ns,
+        };
+        if let Some(reaper) = self.tasks.get(&tid) {
+            reaper.signal.cputimer.children.add(both);
+        }
+        both
+    }
+
     /// `release_task()`: the reaped process (its leader, the last of its tasks)
     /// disappears, with its `/proc/<pid>`.
     fn release_task(&mut self, tgid: u32) {
-        self.fair.forget_group(tgid);
         for tid in self.group_tids(tgid) {
             // A zombie is on no queue; its entity goes (nothing is left of it).
             self.deactivate_task(tid, self.timers.bases().clock().cycles(), false);
@@ -3042,7 +3245,8 @@ impl Kernel<'_> {
             g.group_exit = Some(status);
             g.threads.clear();
             g.shared_pending.clear();
-            g.itimers.exit_itimers(self.timers.bases());
+            g.itimers
+                .exit_itimers(self.timers.bases(), &leader.signal.cputimer);
         }
         self.notify_parent(tgid, status);
     }
@@ -3171,8 +3375,10 @@ impl Kernel<'_> {
                 if wstatus != 0 {
                     user.copy_to_user(wstatus, &word.to_le_bytes())?;
                 }
+                let child_times = self.wait_task_zombie_cputime(tid, cpid);
                 if rusage != 0 {
-                    user.copy_to_user(rusage, &[0u8; 144])?;
+                    let ru = syscall::misc::rusage(child_times);
+                    user.copy_to_user(rusage, &ru)?;
                 }
                 self.release_task(cpid);
                 Ok(SyscallOutcome::Return(u64::from(cpid)))
@@ -3231,6 +3437,7 @@ impl Kernel<'_> {
                     mm.uaccess().copy_to_user(infop, &info)?;
                 }
                 if options & wait::WNOWAIT == 0 {
+                    self.wait_task_zombie_cputime(tid, cpid);
                     self.release_task(cpid);
                 }
                 Ok(SyscallOutcome::Return(0))

@@ -114,6 +114,9 @@ impl UserPtrs {
 #[derive(Debug, Default)]
 pub struct SignalStruct {
     inner: Mutex<SignalInner>,
+    /// The group's CPU time and its children's (`signal->cputimer`, `cutime`/`cstime`):
+    /// atomics, outside `siglock`, that the harts charging the time add to.
+    pub(crate) cputimer: crate::kernel::ThreadGroupCputimer,
 }
 
 /// What [`SignalStruct`] holds.
@@ -190,6 +193,7 @@ impl SignalStruct {
                 rng,
                 ..SignalInner::default()
             }),
+            cputimer: Default::default(),
         }
     }
 
@@ -284,6 +288,9 @@ pub struct Task {
     pub pending: crate::signal::SigQueue,
     /// The thread group (`task->signal`).
     pub signal: Arc<SignalStruct>,
+    /// The task's own CPU time (`se.sum_exec_runtime`, `utime`), charged by the hart
+    /// running it ([`crate::kernel::CputimeAtomic`]).
+    pub(crate) cputime: Arc<crate::kernel::CputimeAtomic>,
     /// Where clocks come from.
     pub time: TimeSource,
     /// Trace system calls.
@@ -376,6 +383,7 @@ impl Task {
             signals: SignalState::default(),
             pending: crate::signal::SigQueue::default(),
             signal: Arc::new(signal),
+            cputime: Arc::default(),
             time: match config.sched {
                 crate::config::SchedMode::Parallel => TimeSource::Host {
                     start: std::time::Instant::now(),
@@ -469,6 +477,7 @@ impl Task {
             signals,
             pending: crate::signal::SigQueue::default(),
             signal,
+            cputime: Arc::default(),
             time: self.time,
             strace: self.strace,
             user_ptrs: Arc::default(),

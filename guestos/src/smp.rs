@@ -397,6 +397,18 @@ impl Smp {
         }
     }
 
+    /// Raises hart `id`'s software interrupt if it runs guest code, without asking it to
+    /// take the kernel lock (unlike [`Smp::kick`]): it traps, does what it can without
+    /// the lock (the tick's CPU-time accounting, `update_process_times()`), and goes
+    /// back to user mode.
+    pub fn interrupt(&self, id: usize) {
+        if let Some(slot) = self.slots.get(id) {
+            if slot.own.in_user.load(Ordering::SeqCst) {
+                self.raise(id);
+            }
+        }
+    }
+
     /// Kicks hart `id` and returns once it no longer runs guest code; it will not go
     /// back to guest code before it has taken the kernel lock.
     pub fn wait_out_of_user(&self, id: usize) {

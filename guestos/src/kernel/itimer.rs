@@ -26,28 +26,47 @@
 //! calls off the kernel lock; each SIGALRM costs one kernel entry, which its delivery
 //! needs anyway.
 //!
-//! `ITIMER_PROF`'s clock is the scheduler's runtime of the process
-//! ([`super::sched::Fair::group_runtime`], user and kernel time), `ITIMER_VIRTUAL`'s its
-//! user-mode part ([`super::sched::Fair::group_utime`]): the time from each return to
-//! user mode to the next kernel entry, less the kernel work done on the way without the
-//! kernel lock (faults and system calls: priced in cycles in deterministic mode, timed
-//! on the host in parallel mode). Those clocks are the kernel lock's (`fair`: what
-//! `update_curr()` charged), so the CPU-time timers are set, read and expired under it,
-//! where the time is charged (`check_process_timers()`), though their state is the
-//! group's; the parallel mode's tick brings the hart of a process with one armed to the
-//! kernel every tick. Where that differs from Linux: CPU-time expiry is checked when a
-//! hart accounts the process's runtime (each scheduling point), not at the exact moment.
-//! `getitimer`/`setitimer` are served under the kernel lock for all three (the calls
-//! are rare; only `ITIMER_REAL` could be served without it).
+//! `ITIMER_PROF`'s clock is the process's CPU time (its threads' runtime, user and
+//! kernel, exited threads included: `signal->cputimer`'s `sum_exec_runtime`,
+//! [`super::cputime`]), `ITIMER_VIRTUAL`'s its user-mode part (`utime`): the time from
+//! each return to user mode to the next kernel entry, less the kernel work done on the
+//! way without the kernel lock (faults and system calls: priced in cycles in
+//! deterministic mode, timed on the host in parallel mode). Both are atomics that the
+//! hart running a thread adds to, and the timers' next expiries are mirrored beside
+//! them (`nextevt`), so the check is made where the time is charged, on the hart that
+//! charges it (`check_process_timers()`, [`check_process_timers`]): a lock-free
+//! comparison, and only when a timer is due the group's `siglock` to fire and re-arm
+//! it. In parallel mode the tick interrupts (without a kick) every hart whose task's
+//! process has one armed; the hart charges its task's time and checks the timers at
+//! that trap without the kernel lock (`update_process_times()` →
+//! `run_posix_cpu_timers()`, `Machine::run_posix_cpu_timers`), and queues an expiry's
+//! SIGPROF or SIGVTALRM on the wake list as `ITIMER_REAL`'s SIGALRM. In deterministic
+//! mode the kernel lock's scheduler charges and checks at its seeded scheduling points
+//! (the same seed, the same bits). `getitimer` and `setitimer` ([`itimer_call`]) read
+//! those atomics and CLOCK_MONOTONIC, take `siglock` and (`ITIMER_REAL`) a timer base's
+//! lock: a hart serves them without the kernel lock, and the kernel lock the same way.
+//!
+//! What still needs the kernel lock: sending the signals (the thread that takes one is
+//! chosen through the task table, a default action is a group exit, a handler's frame
+//! is set up), so each expiry costs one kernel entry, which its delivery needs anyway.
+//! Where it differs from Linux: the CPU-time timers are checked when a hart charges the
+//! time (each trap of a process with one armed, each tick, each scheduling point), not
+//! at the exact moment, and a hart running a sibling thread learns that a `setitimer`
+//! on another hart armed one at its next kernel-lock pass (its slice's end at the
+//! latest; meanwhile its traps still check); the signal goes to the group
+//! (`__group_send_sig_info()`), its thread chosen by the kernel lock's
+//! `complete_signal()`, not preferring the thread that ran.
 
 use std::sync::{Arc, Weak};
 
 use emu::Hart;
 
+use super::cputime::{CpuClock, ThreadGroupCputimer};
 use super::hrtimer::{Hrtimer, HrtimerBases, HrtimerFunction};
 use super::sched::KTIME_MAX;
 use super::Kernel;
 use crate::errno::{Errno, KResult};
+use crate::process::SignalStruct;
 use crate::signal::{SigInfo, SI_KERNEL};
 use crate::uaccess::UserAccess;
 
@@ -91,11 +110,6 @@ pub(crate) struct ITimers {
 }
 
 impl ITimers {
-    /// `ITIMER_VIRTUAL` or `ITIMER_PROF` is armed.
-    fn cputimers_armed(&self) -> bool {
-        self.cpu.iter().any(|t| t.expires_ns != 0)
-    }
-
     /// CPU-time timer `which` (`ITIMER_VIRTUAL`, `ITIMER_PROF`).
     fn cpu_timer(&mut self, which: u64) -> Option<&mut CpuItimer> {
         self.cpu.get_mut((which as usize).checked_sub(1)?)
@@ -104,13 +118,58 @@ impl ITimers {
     /// The group exits (`do_exit()` with `group_dead`: `hrtimer_cancel(&sig->real_timer)`,
     /// `exit_itimers()`): every timer is disarmed, `ITIMER_REAL` cancelled on whichever
     /// of `bases` it is on (an expiry that took it first sends SIGALRM to a group that is
-    /// dead: nothing).
-    pub(super) fn exit_itimers(&mut self, bases: &HrtimerBases) {
+    /// dead: nothing), the CPU-time timers' next expiries cleared in the group's
+    /// `cputimer`.
+    pub(super) fn exit_itimers(&mut self, bases: &HrtimerBases, cputimer: &ThreadGroupCputimer) {
         if let Some(t) = self.real_timer.take() {
             bases.try_to_cancel(&t);
         }
         *self = ITimers::default();
+        for clock in [CpuClock::Virt, CpuClock::Prof] {
+            cputimer.set_nextevt(clock, 0);
+        }
     }
+}
+
+/// The CPU clock of CPU-time interval timer `which`, with the signal it sends.
+fn cpu_itimer_clock(which: u64) -> Option<(CpuClock, u8)> {
+    match which {
+        ITIMER_VIRTUAL => Some((CpuClock::Virt, SIGVTALRM)),
+        ITIMER_PROF => Some((CpuClock::Prof, SIGPROF)),
+        _ => None,
+    }
+}
+
+/// `check_process_timers()` of thread group `signal`, on the hart that charged its CPU
+/// time (with or without the kernel lock): under its `siglock`, each CPU-time interval
+/// timer that the group's CPU time has reached (`check_cpu_itimer()`, `ITIMER_PROF`
+/// first, as Linux checks them) is re-armed for its next period after now
+/// (`hrtimer_forward()`-like, skipping the periods missed) or disarmed, and the next
+/// expiries the charging harts compare with are updated
+/// ([`ThreadGroupCputimer::expired`]). Returns the signals to send the group
+/// (`SIGPROF`, `SIGVTALRM`; `SEND_SIG_PRIV`: [`itimer_siginfo`]) — sent by the caller
+/// with the task table, or queued for the kernel lock on the wake list.
+pub(super) fn check_process_timers(signal: &SignalStruct) -> Vec<SigInfo> {
+    let mut g = signal.lock();
+    let cputimer = &signal.cputimer;
+    let now = cputimer.cputime.sample();
+    let mut due = Vec::new();
+    for which in [ITIMER_PROF, ITIMER_VIRTUAL] {
+        let (Some(t), Some((clock, signo))) = (g.itimers.cpu_timer(which), cpu_itimer_clock(which))
+        else {
+            continue;
+        };
+        let now = clock.of(now);
+        if t.expires_ns != 0 && t.expires_ns <= now {
+            t.expires_ns = match t.interval_ns {
+                0 => 0,
+                p => hrtimer_forward(t.expires_ns, now, p),
+            };
+            due.push(itimer_siginfo(signo));
+        }
+        cputimer.set_nextevt(clock, t.expires_ns);
+    }
+    due
 }
 
 /// `hrtimer_forward()`: the first expiry after `now_ns` of a timer that expired at
@@ -235,168 +294,172 @@ impl OldItimerval {
     }
 }
 
-impl Kernel<'_> {
-    /// Process `tgid` has `ITIMER_VIRTUAL` or `ITIMER_PROF` armed: the parallel mode's
-    /// tick then brings its hart to the kernel every tick to fire them.
-    pub(super) fn cputimers_armed(&self, tgid: u32) -> bool {
-        self.tasks
-            .get(&tgid)
-            .is_some_and(|t| t.signal.lock().itimers.cputimers_armed())
-    }
+/// Who calls `getitimer`/`setitimer` ([`itimer_call`]): the caller's thread group and
+/// its id, the harts' timer bases, the hart serving the call (an `ITIMER_REAL` is armed
+/// on its base) and CLOCK_MONOTONIC now, ns.
+pub(super) struct ItimerCaller<'a> {
+    /// The thread group (`current->signal`).
+    pub signal: &'a Arc<SignalStruct>,
+    /// Its id (SIGALRM's target).
+    pub tgid: u32,
+    /// The harts' timer bases.
+    pub bases: &'a HrtimerBases,
+    /// The hart serving the call.
+    pub hart: usize,
+    /// CLOCK_MONOTONIC now, ns.
+    pub mono_now_ns: u64,
+}
 
-    /// Now on the clock of interval timer `which` of process `tgid`, in ns.
-    fn itimer_clock(&self, hart: &Hart<'_>, tgid: u32, which: u64) -> u64 {
-        match which {
-            ITIMER_REAL => self.clock_now(hart).1,
-            ITIMER_VIRTUAL => self.fair.group_utime(tgid),
-            _ => self.fair.group_runtime(tgid),
-        }
-    }
-
-    /// `getitimer(which, value)` by task `tid` (`do_getitimer()`): the time left
-    /// (`itimer_get_remtime()`: at least 1 µs while armed) and the period.
-    ///
-    /// # Errors
-    /// `EINVAL` for an unknown `which`; `EFAULT` for a bad `value`.
-    pub(super) fn sys_getitimer(&mut self, hart: &Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<u64> {
-        let (which, value) = (a[0], a[1]);
-        let old = self.do_setitimer(hart, tid, which, None)?;
-        self.put_itimerval(tid, value, old)?;
-        Ok(0)
-    }
-
-    /// `setitimer(which, value, ovalue)` by task `tid` (`do_setitimer()`): arms interval
-    /// timer `which` of the caller's process to expire after `value.it_value` (0:
-    /// disarm) and then every `value.it_interval`, storing the old setting at `ovalue`
-    /// if not NULL. A NULL `value` disarms (Linux's deprecated "misfeature").
-    ///
-    /// # Errors
-    /// `EINVAL` for an unknown `which` or an invalid timeval (negative seconds,
-    /// microseconds outside `0..1_000_000`); `EFAULT` for a bad `value` or `ovalue`.
-    pub(super) fn sys_setitimer(&mut self, hart: &Hart<'_>, tid: u32, a: [u64; 6]) -> KResult<u64> {
-        let (which, value, ovalue) = (a[0], a[1], a[2]);
-        let (value_ns, interval_ns) = if value == 0 {
-            (0, 0)
-        } else {
-            let mut b = [0u8; OldItimerval::SIZE];
-            let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-            let mm = task.mm.as_ref().ok_or(Errno::EFAULT)?;
-            mm.uaccess().copy_from_user(value, &mut b)?;
-            OldItimerval::from_bytes(&b).to_ns()?
-        };
-        let old = self.do_setitimer(hart, tid, which, Some((value_ns, interval_ns)))?;
-        if ovalue != 0 {
-            self.put_itimerval(tid, ovalue, old)?;
-        }
-        Ok(0)
-    }
-
-    /// Interval timer `which` of task `tid`'s process as `getitimer` reports it, then —
-    /// given `set`, `(value_ns, interval_ns)` — set to expire `value_ns` from now (0:
-    /// disarmed) and every `interval_ns` after, all under the group's `siglock`. An
-    /// `ITIMER_REAL` is cancelled from whichever base it is on and armed on this hart's
-    /// (`hrtimer_try_to_cancel()`, `hrtimer_start()`).
-    ///
-    /// # Errors
-    /// `EINVAL` for an unknown `which`; `ESRCH` for a task that is gone.
-    fn do_setitimer(
-        &self,
-        hart: &Hart<'_>,
-        tid: u32,
-        which: u64,
-        set: Option<(u64, u64)>,
-    ) -> KResult<OldItimerval> {
-        if !matches!(which, ITIMER_REAL | ITIMER_VIRTUAL | ITIMER_PROF) {
-            return Err(Errno::EINVAL);
-        }
-        let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
-        let now = self.itimer_clock(hart, task.tgid, which);
-        // ktime_add_safe(): at most KTIME_MAX; 0 stays disarmed.
-        let expires = |value_ns: u64| match value_ns {
-            0 => 0,
-            v => now.saturating_add(v).clamp(1, KTIME_MAX),
-        };
-        let left = |expires_ns: u64| expires_ns.saturating_sub(now).max(NSEC_PER_USEC);
-        let mut g = task.signal.lock();
-        let it = &mut g.itimers;
-        if which == ITIMER_REAL {
-            let old = match &it.real_timer {
-                Some(t) => OldItimerval::from_ns(left(t.expires_ns()), it.it_real_incr_ns),
-                None => OldItimerval::from_ns(0, it.it_real_incr_ns),
+/// `getitimer(which, value)` and `setitimer(which, value, ovalue)` (system call `nr`,
+/// arguments `a`) of `caller`, its memory `u`, with or without the kernel lock: every
+/// clock they read is an atomic (CLOCK_MONOTONIC, the group's CPU time) and every timer
+/// they change is under the group's `siglock` or a timer base's lock. `None` for any
+/// other call.
+///
+/// `getitimer` (`do_getitimer()`) stores the time left (`itimer_get_remtime()`: at
+/// least 1 µs while armed) and the period; `setitimer` (`do_setitimer()`) arms timer
+/// `which` of the caller's process to expire after `value.it_value` (0: disarm) and
+/// then every `value.it_interval`, storing the old setting at `ovalue` if not NULL. A
+/// NULL `value` disarms (Linux's deprecated "misfeature").
+///
+/// # Errors
+/// `EINVAL` for an unknown `which` or an invalid timeval (negative seconds,
+/// microseconds outside `0..1_000_000`); `EFAULT` for a bad `value` or `ovalue`.
+#[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
+pub(super) fn itimer_call(
+    caller: &ItimerCaller<'_>,
+    u: &mut dyn UserAccess,
+    nr: u64,
+    a: [u64; 6],
+) -> Option<KResult<u64>> {
+    use crate::syscall::nr::{SYS_getitimer, SYS_setitimer};
+    let (which, value, ovalue) = (a[0], a[1], a[2]);
+    Some(match nr {
+        SYS_getitimer => do_setitimer(caller, which, None)
+            .and_then(|old| u.copy_to_user(value, &old.to_bytes()))
+            .map(|()| 0),
+        SYS_setitimer => (|| {
+            let set = if value == 0 {
+                (0, 0)
+            } else {
+                let mut b = [0u8; OldItimerval::SIZE];
+                u.copy_from_user(value, &mut b)?;
+                OldItimerval::from_bytes(&b).to_ns()?
             };
-            if let Some((value_ns, interval_ns)) = set {
-                let bases = self.timers.bases();
-                // A timer that fired already is not the group's any more: its expiry
-                // sends SIGALRM and leaves the new setting alone (it_real_fn()).
-                if let Some(t) = it.real_timer.take() {
-                    bases.try_to_cancel(&t);
-                }
-                it.it_real_incr_ns = if value_ns == 0 { 0 } else { interval_ns };
-                it.real_timer = (value_ns != 0).then(|| {
-                    let signal = Arc::downgrade(&task.signal);
-                    bases.start_it_real(self.this, task.tgid, signal, expires(value_ns))
-                });
+            let old = do_setitimer(caller, which, Some(set))?;
+            if ovalue != 0 {
+                u.copy_to_user(ovalue, &old.to_bytes())?;
             }
-            return Ok(old);
-        }
-        let t = it.cpu_timer(which).ok_or(Errno::EINVAL)?;
-        let old = match t.expires_ns {
-            0 => OldItimerval::from_ns(0, t.interval_ns),
-            e => OldItimerval::from_ns(left(e), t.interval_ns),
+            Ok(0)
+        })(),
+        _ => return None,
+    })
+}
+
+/// Interval timer `which` of `caller`'s process as `getitimer` reports it, then — given
+/// `set`, `(value_ns, interval_ns)` — set to expire `value_ns` from now on its clock (0:
+/// disarmed) and every `interval_ns` after, all under the group's `siglock`. An
+/// `ITIMER_REAL` is cancelled from whichever base it is on and armed on the caller's
+/// hart's (`hrtimer_try_to_cancel()`, `hrtimer_start()`); a CPU-time timer's expiry is
+/// published to the harts that charge the group's time (`set_process_cpu_timer()`).
+///
+/// # Errors
+/// `EINVAL` for an unknown `which`.
+fn do_setitimer(
+    caller: &ItimerCaller<'_>,
+    which: u64,
+    set: Option<(u64, u64)>,
+) -> KResult<OldItimerval> {
+    let signal = caller.signal;
+    let cpu = cpu_itimer_clock(which);
+    let now = match cpu {
+        Some((clock, _)) => clock.of(signal.cputimer.cputime.sample()),
+        None if which == ITIMER_REAL => caller.mono_now_ns,
+        None => return Err(Errno::EINVAL),
+    };
+    // ktime_add_safe(): at most KTIME_MAX; 0 stays disarmed.
+    let expires = |value_ns: u64| match value_ns {
+        0 => 0,
+        v => now.saturating_add(v).clamp(1, KTIME_MAX),
+    };
+    let left = |expires_ns: u64| expires_ns.saturating_sub(now).max(NSEC_PER_USEC);
+    let mut g = signal.lock();
+    let it = &mut g.itimers;
+    let Some((clock, _)) = cpu else {
+        let old = match &it.real_timer {
+            Some(t) => OldItimerval::from_ns(left(t.expires_ns()), it.it_real_incr_ns),
+            None => OldItimerval::from_ns(0, it.it_real_incr_ns),
         };
         if let Some((value_ns, interval_ns)) = set {
-            *t = CpuItimer {
-                expires_ns: expires(value_ns),
-                interval_ns: if value_ns == 0 { 0 } else { interval_ns },
-            };
+            let bases = caller.bases;
+            // A timer that fired already is not the group's any more: its expiry
+            // sends SIGALRM and leaves the new setting alone (it_real_fn()).
+            if let Some(t) = it.real_timer.take() {
+                bases.try_to_cancel(&t);
+            }
+            it.it_real_incr_ns = if value_ns == 0 { 0 } else { interval_ns };
+            it.real_timer = (value_ns != 0).then(|| {
+                let weak = Arc::downgrade(signal);
+                bases.start_it_real(caller.hart, caller.tgid, weak, expires(value_ns))
+            });
         }
-        Ok(old)
+        return Ok(old);
+    };
+    let t = it.cpu_timer(which).ok_or(Errno::EINVAL)?;
+    let old = match t.expires_ns {
+        0 => OldItimerval::from_ns(0, t.interval_ns),
+        e => OldItimerval::from_ns(left(e), t.interval_ns),
+    };
+    if let Some((value_ns, interval_ns)) = set {
+        *t = CpuItimer {
+            expires_ns: expires(value_ns),
+            interval_ns: if value_ns == 0 { 0 } else { interval_ns },
+        };
+        signal.cputimer.set_nextevt(clock, t.expires_ns);
     }
+    Ok(old)
+}
 
-    /// Stores `v` at `va` in task `tid`'s memory.
+impl Kernel<'_> {
+    /// `getitimer`/`setitimer` (system call `nr`, arguments `a`) by task `tid` under the
+    /// kernel lock ([`itimer_call`], which a hart without it serves the same way).
     ///
     /// # Errors
-    /// `EFAULT`.
-    fn put_itimerval(&self, tid: u32, va: u64, v: OldItimerval) -> KResult<()> {
+    /// As [`itimer_call`]; `ESRCH` for a task that is gone, `EFAULT` for one without an
+    /// address space.
+    pub(super) fn sys_itimer(
+        &mut self,
+        hart: &Hart<'_>,
+        tid: u32,
+        nr: u64,
+        a: [u64; 6],
+    ) -> KResult<u64> {
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
         let mm = task.mm.as_ref().ok_or(Errno::EFAULT)?;
-        let r = mm.uaccess().copy_to_user(va, &v.to_bytes());
-        r
+        let caller = ItimerCaller {
+            signal: &task.signal,
+            tgid: task.tgid,
+            bases: self.timers.bases(),
+            hart: self.this,
+            mono_now_ns: self.clock_now(hart).1,
+        };
+        let mut u: &crate::mm::MmStruct = mm.uaccess();
+        itimer_call(&caller, &mut u, nr, a).unwrap_or(Err(Errno::ENOSYS))
     }
 
     /// Fires the CPU-time timers (`ITIMER_VIRTUAL`, `ITIMER_PROF`) of process `tgid`
-    /// that its runtime has reached (`check_process_timers()`), re-arming the periodic
-    /// ones, under the group's `siglock`; then sends their signals.
+    /// that its CPU time has reached ([`check_process_timers`]), at a scheduling point
+    /// of the kernel lock (where the deterministic mode charges every task's time), and
+    /// sends their signals.
     pub(super) fn fire_itimers_cputime(&mut self, hart: &mut Hart<'_>, tgid: u32) {
-        let due: Vec<u8> = {
-            let Some(task) = self.tasks.get(&tgid) else {
-                return;
-            };
-            let mut g = task.signal.lock();
-            let clocks = [
-                (ITIMER_VIRTUAL, SIGVTALRM, self.fair.group_utime(tgid)),
-                (ITIMER_PROF, SIGPROF, self.fair.group_runtime(tgid)),
-            ];
-            clocks
-                .into_iter()
-                .filter(|&(which, _, now)| {
-                    let Some(t) = g.itimers.cpu_timer(which) else {
-                        return false;
-                    };
-                    if t.expires_ns == 0 || t.expires_ns > now {
-                        return false;
-                    }
-                    t.expires_ns = match t.interval_ns {
-                        0 => 0,
-                        p => hrtimer_forward(t.expires_ns, now, p),
-                    };
-                    true
-                })
-                .map(|(_, signo, _)| signo)
-                .collect()
+        let Some(task) = self.tasks.get(&tgid) else {
+            return;
         };
-        for signo in due {
-            self.send_signal(hart, tgid, None, itimer_siginfo(signo));
+        if !task.signal.cputimer.expired() {
+            return;
+        }
+        for info in check_process_timers(&task.signal) {
+            self.send_signal(hart, tgid, None, info);
         }
     }
 }
@@ -465,13 +528,65 @@ mod tests {
         assert_eq!(bases.earliest(), Some(5_000));
         // The group exits: its timer is cancelled, and a late expiry of a group that
         // is gone sends nothing.
-        signal.lock().itimers.exit_itimers(&bases);
+        signal.lock().itimers.exit_itimers(&bases, &signal.cputimer);
         assert_eq!(bases.earliest(), None);
         armed(&bases, &signal, 6_000, 100);
         let fired = bases.run_queues(1, 6_000);
         drop(signal);
         assert_eq!(it_real_fn(&bases, &fired[0], 6_000), None);
         assert_eq!(bases.earliest(), None);
+    }
+
+    #[test]
+    fn cpu_timers_fire_on_the_groups_sums_and_rearm_their_period() {
+        let bases = HrtimerBases::with_virtual_clock(2);
+        let signal = Arc::new(SignalStruct::default());
+        let caller = ItimerCaller {
+            signal: &signal,
+            tgid: 7,
+            bases: &bases,
+            hart: 1,
+            mono_now_ns: 0,
+        };
+        let cputime = &signal.cputimer.cputime;
+        cputime.account_exec_runtime(100);
+        // ITIMER_PROF in 1000 ns of runtime, then every 500; ITIMER_VIRTUAL once, in
+        // 300 ns of user time.
+        do_setitimer(&caller, ITIMER_PROF, Some((1_000, 500))).unwrap();
+        do_setitimer(&caller, ITIMER_VIRTUAL, Some((300, 0))).unwrap();
+        assert!(signal.cputimer.armed());
+        cputime.account_exec_runtime(900);
+        cputime.account_user_time(200);
+        assert!(!signal.cputimer.expired());
+        assert!(check_process_timers(&signal).is_empty());
+        // Two harts' threads charge more: 2_300 ns of runtime (the PROF expiry at
+        // 1_100 and two periods after it passed), 350 of user time.
+        cputime.account_exec_runtime(1_300);
+        cputime.account_user_time(150);
+        assert!(signal.cputimer.expired());
+        let sent: Vec<u8> = check_process_timers(&signal)
+            .iter()
+            .map(|s| s.signo)
+            .collect();
+        assert_eq!(sent, [SIGPROF, SIGVTALRM]);
+        assert!(!signal.cputimer.expired(), "re-armed past now, or disarmed");
+        let g = signal.lock();
+        assert_eq!(
+            g.itimers.cpu[1].expires_ns, 2_600,
+            "the next period after 2_300"
+        );
+        assert_eq!(
+            g.itimers.cpu[0],
+            CpuItimer::default(),
+            "a one-shot is disarmed"
+        );
+        drop(g);
+        // getitimer: 300 ns left, reported as at least 1 us; the group's exit disarms.
+        let old = do_setitimer(&caller, ITIMER_PROF, None).unwrap();
+        assert_eq!((old.value, old.interval), ((0, 1), (0, 0)));
+        signal.lock().itimers.exit_itimers(&bases, &signal.cputimer);
+        assert!(!signal.cputimer.armed());
+        assert_eq!(do_setitimer(&caller, 5, None), Err(Errno::EINVAL));
     }
 
     #[test]

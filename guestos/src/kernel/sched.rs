@@ -5,7 +5,8 @@
 //! ([`Rqs::select_task_rq`]), an idle hart pulling work from the busiest queue
 //! ([`Rqs::newidle_balance`]), and wake-up preemption.
 //!
-//! **The clock** ([`SchedClock`], `rq_clock_task()`): modelled cycles of the hart in
+//! **The clock** ([`SchedClock`], `rq_clock_task()`, kept with the queues:
+//! [`Rqs::clock`]): modelled cycles of the hart in
 //! [`crate::config::SchedMode::Deterministic`] (1 cycle = 1 ns at the virtual clock's
 //! 1 GHz, so a replay stays bit for bit), host time in parallel mode. Whatever a hart
 //! does between two readings while it runs a task is that task's: user instructions and
@@ -87,15 +88,23 @@
 //! task's run state is still the task table's, under the kernel lock: a futex waiter
 //! woken without it is on a queue while its state still says it sleeps, and its wait is
 //! completed when it is picked (Linux's woken task runs `futex_wait()`'s tail itself; a
-//! `/proc/<pid>/stat` read in between shows `S` where Linux shows `R`). A thread group's
-//! CPU time ([`Fair`]) is kept under the kernel lock with the thread groups it counts
-//! (Linux's `signal_struct` sums under `siglock`).
+//! `/proc/<pid>/stat` read in between shows `S` where Linux shows `R`).
+//!
+//! **CPU time**: `update_curr()` charges the running task's runtime to its own and its
+//! thread group's CPU time as it charges its vruntime ([`CputimeAcct`]: atomics in the
+//! task and its `signal_struct`, [`super::cputime`]), under the queue's lock only, on
+//! whichever hart runs it, with or without the kernel lock; the user-mode part
+//! ([`CfsRq::account_user`]) likewise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use super::cputime::CputimeAtomic;
 use crate::fs::Prng;
+use crate::process::SignalStruct;
 use crate::smp::Smp;
 use crate::sync::{Mutex, MutexGuard};
 
@@ -132,13 +141,32 @@ impl SchedClock {
     }
 }
 
-/// One task's scheduling state (`struct sched_entity`).
+/// One task's scheduling state (`struct sched_entity`). Its `sum_exec_runtime` is the
+/// task's [`CputimeAtomic`] ([`CputimeAcct::task`]), which readers reach without the
+/// run queue's lock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct SchedEntity {
     /// Virtual runtime in ns (weight 1024: real runtime, plus placement on wake-up).
     pub vruntime: u64,
-    /// CPU time the task has had, user and kernel, in ns (`sum_exec_runtime`).
-    pub sum_exec_runtime: u64,
+}
+
+/// Where the running task's CPU time goes as it is charged: its own
+/// (`se.sum_exec_runtime`, `utime`) and its thread group's (`signal->cputimer`), both
+/// atomics ([`super::cputime`]).
+#[derive(Debug, Clone, Default)]
+pub(super) struct CputimeAcct {
+    /// The task's own CPU time ([`crate::process::Task::cputime`]).
+    pub task: Arc<CputimeAtomic>,
+    /// Its thread group, whose [`crate::process::SignalStruct::cputimer`] sums it.
+    pub group: Arc<SignalStruct>,
+}
+
+impl CputimeAcct {
+    /// `account_group_exec_runtime()` with the task's own: `ns` more runtime.
+    fn exec_runtime(&self, ns: u64) {
+        self.task.account_exec_runtime(ns);
+        self.group.cputimer.cputime.account_exec_runtime(ns);
+    }
 }
 
 /// A sleeping task's entity, kept with the task while it is on no queue: its
@@ -162,8 +190,9 @@ pub(super) enum Enqueue {
     Wakeup(Sleeper),
 }
 
-/// A slice of CPU time charged to the running task by `update_curr()`: its thread group
-/// (whose CPU time, kept under the kernel lock, the caller adds it to) and the ns.
+/// A slice of CPU time charged to the running task by `update_curr()` (added to the
+/// task's and its group's CPU time already): its thread group, whose CPU-time timers
+/// the caller may check, and the ns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Charged {
     /// The thread group of the task charged.
@@ -173,11 +202,13 @@ pub(super) struct Charged {
 }
 
 /// What a hart runs and since when (`cfs_rq->curr`, `se->exec_start`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Curr {
     tid: u32,
     /// Its thread group, whose CPU time the runtime also counts (for `ITIMER_PROF`).
     tgid: u32,
+    /// Where its runtime is charged.
+    acct: CputimeAcct,
     /// Clock reading up to which its runtime is accounted.
     exec_start: u64,
     /// Clock reading at which it was picked: its slice runs from there.
@@ -213,7 +244,7 @@ impl CfsRq {
 
     /// The task the hart runs, if any.
     pub(super) fn curr(&self) -> Option<u32> {
-        self.curr.map(|c| c.tid)
+        self.curr.as_ref().map(|c| c.tid)
     }
 
     /// Task `tid`'s entity, if it is on this queue.
@@ -233,6 +264,7 @@ impl CfsRq {
     fn update_min_vruntime(&mut self) {
         let curr = self
             .curr
+            .as_ref()
             .and_then(|c| self.entities.get(&c.tid))
             .map(|se| se.vruntime);
         let left = self.timeline.first().map(|&(v, _)| v);
@@ -246,21 +278,36 @@ impl CfsRq {
     }
 
     /// `update_curr()`: charges the running task with the time since it was last
-    /// accounted (`now`, ns). Returns what was charged, if a task runs.
+    /// accounted (`now`, ns): its vruntime, and its own and its thread group's CPU time
+    /// (`account_group_exec_runtime()`, atomics). Returns what was charged, if a task
+    /// runs.
     pub(super) fn update_curr(&mut self, now: u64) -> Option<Charged> {
         let c = self.curr.as_mut()?;
         let delta = now.saturating_sub(c.exec_start);
         c.exec_start = now.max(c.exec_start);
+        c.acct.exec_runtime(delta);
         let (tid, tgid) = (c.tid, c.tgid);
         if let Some(se) = self.entities.get_mut(&tid) {
             se.vruntime = se.vruntime.saturating_add(delta);
-            se.sum_exec_runtime = se.sum_exec_runtime.saturating_add(delta);
         }
         self.update_min_vruntime();
         Some(Charged {
             tgid,
             delta_ns: delta,
         })
+    }
+
+    /// `account_user_time()` for the running task, if it is `tid`: `user_ns` of the
+    /// runtime charged so far (`update_curr()` at the same reading of the clock, first)
+    /// was in user mode — its own `utime` and its group's. `false` if `tid` is not the
+    /// queue's running task (nothing is charged).
+    pub(super) fn account_user(&self, tid: u32, user_ns: u64) -> bool {
+        let Some(c) = self.curr.as_ref().filter(|c| c.tid == tid) else {
+            return false;
+        };
+        c.acct.task.account_user_time(user_ns);
+        c.acct.group.cputimer.cputime.account_user_time(user_ns);
+        true
     }
 
     /// `put_prev_task()`: the hart stops running its task (accounted up to `now`), which
@@ -295,9 +342,9 @@ impl CfsRq {
     }
 
     /// `set_next_entity()`: the hart runs task `tid` (of group `tgid`, on this queue)
-    /// from `now`, a new slice; it leaves the timeline. `false` if it is not on the
-    /// queue (nothing changes).
-    pub(super) fn set_next(&mut self, tid: u32, tgid: u32, now: u64) -> bool {
+    /// from `now`, a new slice, its runtime charged to `acct`; it leaves the timeline.
+    /// `false` if it is not on the queue (nothing changes).
+    pub(super) fn set_next(&mut self, tid: u32, tgid: u32, acct: CputimeAcct, now: u64) -> bool {
         let Some(se) = self.entities.get(&tid) else {
             return false;
         };
@@ -305,6 +352,7 @@ impl CfsRq {
         self.curr = Some(Curr {
             tid,
             tgid,
+            acct,
             exec_start: now,
             slice_start: now,
         });
@@ -319,7 +367,7 @@ impl CfsRq {
 
     /// Time left in the running task's slice at `now`, in ns (0: used up or no task).
     pub(super) fn slice_left_ns(&self, now: u64) -> u64 {
-        let Some(c) = self.curr else {
+        let Some(c) = &self.curr else {
             return 0;
         };
         let slice = Self::slice_ns(self.nr_running());
@@ -339,7 +387,7 @@ impl CfsRq {
                 .vruntime
                 .max(self.min_vruntime.saturating_sub(SCHED_LATENCY_NS / 2)),
         };
-        let se = SchedEntity { vruntime, ..se };
+        let se = SchedEntity { vruntime };
         self.entities.insert(tid, se);
         self.timeline.insert((vruntime, tid));
         self.update_min_vruntime();
@@ -371,7 +419,7 @@ impl CfsRq {
         let Some(v) = self.entities.get(&woken).map(|se| se.vruntime) else {
             return false;
         };
-        let Some(c) = self.curr.filter(|c| c.tid != woken) else {
+        let Some(c) = self.curr.as_ref().filter(|c| c.tid != woken) else {
             return false;
         };
         let Some(curr_vr) = self.entities.get(&c.tid).map(|se| se.vruntime) else {
@@ -498,21 +546,29 @@ const PI_LOCKS_PER_HART: usize = 4;
 /// without it.
 #[derive(Debug)]
 pub(super) struct Rqs {
+    /// The scheduler's clock (`rq_clock_task()`), which every queue's time is kept on.
+    clock: SchedClock,
     rq: Vec<Rq>,
     /// By tid, hashed over the locks (tid modulo their number): each task's place.
     pi: Vec<Mutex<BTreeMap<u32, TaskRq>>>,
 }
 
 impl Rqs {
-    /// Queues for `harts` harts, all empty, and no task.
-    pub(super) fn new(harts: usize) -> Self {
+    /// Queues for `harts` harts timed by `clock`, all empty, and no task.
+    pub(super) fn new(harts: usize, clock: SchedClock) -> Self {
         let harts = harts.max(1);
         Self {
+            clock,
             rq: (0..harts).map(|_| Rq::default()).collect(),
             pi: (0..harts * PI_LOCKS_PER_HART)
                 .map(|_| Mutex::new(BTreeMap::new()))
                 .collect(),
         }
+    }
+
+    /// The clock the queues' time is kept on.
+    pub(super) fn clock(&self) -> SchedClock {
+        self.clock
     }
 
     /// `raw_spin_lock(&p->pi_lock)` for task `tid` (class [`crate::lockstat::PI_LOCK`]).
@@ -639,7 +695,6 @@ impl Rqs {
                 .saturating_sub(self.cpu_rq(s.cpu).min_vruntime());
         SchedEntity {
             vruntime: dst_min.saturating_add(lag),
-            ..s.se
         }
     }
 
@@ -751,67 +806,6 @@ impl Rqs {
     }
 }
 
-/// The fair scheduler's books kept under the kernel lock: the clock, and each thread
-/// group's CPU time (Linux's `signal_struct` sums: `sum_sched_runtime`, `utime`), which
-/// the interval timers ([`super::itimer`]) and `times` read.
-#[derive(Debug)]
-pub(super) struct Fair {
-    clock: SchedClock,
-    /// By tgid: CPU time of the thread group, exited threads included, in ns.
-    group_runtime: BTreeMap<u32, u64>,
-    /// By tgid: the part of `group_runtime` spent in user mode (`utime`), in ns.
-    group_utime: BTreeMap<u32, u64>,
-}
-
-impl Fair {
-    /// Books timed by `clock`, no group yet.
-    pub(super) fn new(clock: SchedClock) -> Self {
-        Self {
-            clock,
-            group_runtime: BTreeMap::new(),
-            group_utime: BTreeMap::new(),
-        }
-    }
-
-    /// The clock on a hart whose modelled cycle count is `hart_cycles`, in ns.
-    pub(super) fn now(&self, hart_cycles: u64) -> u64 {
-        self.clock.now(hart_cycles)
-    }
-
-    /// The clock the books are kept on.
-    pub(super) fn clock(&self) -> SchedClock {
-        self.clock
-    }
-
-    /// CPU time of thread group `tgid` so far, in ns.
-    pub(super) fn group_runtime(&self, tgid: u32) -> u64 {
-        self.group_runtime.get(&tgid).copied().unwrap_or(0)
-    }
-
-    /// User-mode CPU time of thread group `tgid` so far (`utime`), in ns.
-    pub(super) fn group_utime(&self, tgid: u32) -> u64 {
-        self.group_utime.get(&tgid).copied().unwrap_or(0)
-    }
-
-    /// `account_user_time()`: thread group `tgid` ran `user_ns` in user mode.
-    pub(super) fn account_user(&mut self, tgid: u32, user_ns: u64) {
-        let u = self.group_utime.entry(tgid).or_default();
-        *u = u.saturating_add(user_ns);
-    }
-
-    /// Adds what `update_curr()` charged a task to its thread group's CPU time.
-    pub(super) fn charge(&mut self, c: Charged) {
-        let g = self.group_runtime.entry(c.tgid).or_default();
-        *g = g.saturating_add(c.delta_ns);
-    }
-
-    /// Forgets thread group `tgid` (reaped: its CPU time is no longer asked for).
-    pub(super) fn forget_group(&mut self, tgid: u32) {
-        self.group_runtime.remove(&tgid);
-        self.group_utime.remove(&tgid);
-    }
-}
-
 /// The host-side scheduler tick of parallel mode: what the harts publish, lock-free, for
 /// the tick thread ([`Tick::run`]), which kicks a hart out of user mode when its slice
 /// ends or the earliest timer is due (`scheduler_tick()` → `resched_curr()`, and the
@@ -826,8 +820,10 @@ pub(super) struct Tick {
     /// `ITIMER_REAL`s alike.
     timer_at: Vec<AtomicU64>,
     /// Per hart: its task's process has a CPU-time interval timer armed
-    /// (`ITIMER_VIRTUAL`/`ITIMER_PROF`), checked at every tick as Linux's
-    /// `update_process_times()` → `run_posix_cpu_timers()` checks the current task's.
+    /// (`ITIMER_VIRTUAL`/`ITIMER_PROF`): the hart is interrupted at every tick, and
+    /// accounts its task's time and checks the timers without the kernel lock, as
+    /// Linux's `update_process_times()` → `run_posix_cpu_timers()` checks the current
+    /// task's.
     cputimer: Vec<AtomicBool>,
     /// Runnable tasks no hart runs, as of the last time a hart left the kernel lock: a
     /// slice ends with a kick only if some task waits for it (`check_preempt_tick()`
@@ -875,6 +871,14 @@ impl Tick {
         }
     }
 
+    /// Hart `hart`'s task's process has a CPU-time interval timer armed (`cputimer`), as
+    /// a call served without the kernel lock (`setitimer`) left it.
+    pub(super) fn set_cputimer(&self, hart: usize, cputimer: bool) {
+        if let Some(c) = self.cputimer.get(hart) {
+            c.store(cputimer, Ordering::SeqCst);
+        }
+    }
+
     /// `waiting` runnable tasks wait for a hart, as a drain of the wake list found them
     /// (`Kernel::ttwu_pending`) while the harts' slices stay armed.
     pub(super) fn set_waiting(&self, waiting: usize) {
@@ -895,8 +899,9 @@ impl Tick {
     }
 
     /// The tick thread: every [`TICK`], kicks each hart whose slice has ended if a task
-    /// waits for a hart, each hart whose process has a CPU-time timer armed (its kernel
-    /// entry accounts the process's time and fires what is due), and — when a hart's
+    /// waits for a hart, interrupts each hart whose process has a CPU-time timer armed
+    /// (without the kernel lock, its trap accounts the task's time and checks the
+    /// process's timers: `update_process_times()`), and — when a hart's
     /// timer base's earliest timer is due — calls `timer_due(hart)` (which wakes an idle
     /// hart or kicks a busy one: it fires the timers and preempts for the woken).
     /// A deadline or slice end is cleared once acted on; the harts re-arm them when
@@ -911,7 +916,7 @@ impl Tick {
                     at.store(u64::MAX, Ordering::SeqCst);
                     smp.kick(h);
                 } else if cputimer.load(Ordering::SeqCst) {
-                    smp.kick(h);
+                    smp.interrupt(h);
                 }
             }
             for (h, at) in self.timer_at.iter().enumerate() {
@@ -966,13 +971,13 @@ mod tests {
         let mut rq = rqs.cpu_rq(hart).lock();
         rq.put_prev(now);
         let t = rq.pick(rng)?;
-        assert!(rq.set_next(t, t, now));
+        assert!(rq.set_next(t, t, CputimeAcct::default(), now));
         Some(t)
     }
 
     #[test]
     fn the_queue_picks_its_leftmost_and_charges_the_running_task() {
-        let rqs = Rqs::new(1);
+        let rqs = Rqs::new(1, SchedClock::Cycles);
         spawn(&rqs, &[3, 1, 2]);
         assert_eq!(rqs.cpu_rq(0).nr_running(), 3);
         assert_eq!(run_next(&rqs, 0, 100, None), Some(1));
@@ -985,7 +990,6 @@ mod tests {
             })
         );
         let rq = rqs.cpu_rq(0).lock();
-        assert_eq!(rq.entity(1).map(|e| e.sum_exec_runtime), Some(2_000));
         // 1 ran: 2 and 3 are left of it now, the smaller tid first.
         assert_eq!(rq.pick(None), Some(2));
         assert_eq!(rq.curr(), None);
@@ -994,7 +998,7 @@ mod tests {
 
     #[test]
     fn a_dequeued_task_is_never_picked_and_its_entity_goes_with_it() {
-        let rqs = Rqs::new(1);
+        let rqs = Rqs::new(1, SchedClock::Cycles);
         spawn(&rqs, &[1, 2]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
         // 1 blocks after 5 ms: dequeued while running, charged, its entity kept.
@@ -1015,7 +1019,7 @@ mod tests {
 
     #[test]
     fn a_wake_up_names_the_sleep_it_ends() {
-        let rqs = Rqs::new(2);
+        let rqs = Rqs::new(2, SchedClock::Cycles);
         spawn(&rqs, &[1]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
         let (_, first) = rqs.deactivate(1, 10, true);
@@ -1043,7 +1047,7 @@ mod tests {
 
     #[test]
     fn a_woken_sleeper_is_placed_half_a_latency_behind_and_preempts() {
-        let rqs = Rqs::new(1);
+        let rqs = Rqs::new(1, SchedClock::Cycles);
         spawn(&rqs, &[1, 2]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
         // 2 sleeps at once; 1 runs 100 ms.
@@ -1058,7 +1062,7 @@ mod tests {
 
     #[test]
     fn a_wakeup_within_the_granularity_does_not_preempt() {
-        let rqs = Rqs::new(1);
+        let rqs = Rqs::new(1, SchedClock::Cycles);
         spawn(&rqs, &[1, 2]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
         rqs.deactivate(2, 0, true);
@@ -1071,7 +1075,7 @@ mod tests {
 
     #[test]
     fn an_idle_hart_pulls_the_leftmost_waiting_task_of_the_busiest_queue() {
-        let rqs = Rqs::new(3);
+        let rqs = Rqs::new(3, SchedClock::Cycles);
         spawn(&rqs, &[1, 2]);
         for t in [3, 4, 5] {
             spawn_on(&rqs, 1, t);
@@ -1094,7 +1098,7 @@ mod tests {
 
     #[test]
     fn a_migrated_task_keeps_its_lag_against_the_new_queues_min_vruntime() {
-        let rqs = Rqs::new(2);
+        let rqs = Rqs::new(2, SchedClock::Cycles);
         spawn(&rqs, &[1, 2]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(1));
         rqs.cpu_rq(0).lock().update_curr(10_000_000);
@@ -1112,7 +1116,7 @@ mod tests {
 
     #[test]
     fn select_task_rq_prefers_the_previous_hart_then_an_idle_one() {
-        let rqs = Rqs::new(4);
+        let rqs = Rqs::new(4, SchedClock::Cycles);
         let idle = |set: &'static [usize]| move |h: usize| set.contains(&h);
         // Previous hart idle: it.
         assert_eq!(rqs.select_task_rq(Some(2), 0, idle(&[1, 2])), 2);
@@ -1133,7 +1137,7 @@ mod tests {
 
     #[test]
     fn a_renamed_task_keeps_its_place() {
-        let rqs = Rqs::new(1);
+        let rqs = Rqs::new(1, SchedClock::Cycles);
         spawn(&rqs, &[5, 6]);
         assert_eq!(run_next(&rqs, 0, 0, None), Some(5));
         rqs.rename(5, 1);
@@ -1148,7 +1152,7 @@ mod tests {
 
     #[test]
     fn the_seeded_pick_never_leaves_a_task_behind_for_long() {
-        let rqs = Rqs::new(1);
+        let rqs = Rqs::new(1, SchedClock::Cycles);
         let tids = [1, 2, 3, 4, 5, 6, 7, 8];
         spawn(&rqs, &tids);
         let mut rng = Prng::new(42);
@@ -1170,9 +1174,10 @@ mod tests {
         let bound = 7 * 2 * (SCHED_MIN_GRANULARITY_NS + 1_000_000);
         assert!(longest_wait <= bound, "{longest_wait} > {bound}");
         let rq = rqs.cpu_rq(0).lock();
+        // All placed at vruntime 0 and never woken: each vruntime is its runtime.
         let runtimes: Vec<u64> = tids
             .iter()
-            .map(|t| rq.entity(*t).unwrap().sum_exec_runtime)
+            .map(|t| rq.entity(*t).unwrap().vruntime)
             .collect();
         let (lo, hi) = (
             runtimes.iter().min().unwrap(),
@@ -1192,19 +1197,50 @@ mod tests {
     }
 
     #[test]
-    fn group_cpu_time_adds_up_what_update_curr_charged() {
-        let mut f = Fair::new(SchedClock::Cycles);
-        f.charge(Charged {
-            tgid: 4,
-            delta_ns: 10,
-        });
-        f.charge(Charged {
-            tgid: 4,
-            delta_ns: 5,
-        });
-        f.account_user(4, 7);
-        assert_eq!((f.group_runtime(4), f.group_utime(4)), (15, 7));
-        f.forget_group(4);
-        assert_eq!(f.group_runtime(4), 0);
+    fn update_curr_charges_the_task_and_its_group_and_an_exited_threads_time_stays() {
+        // Threads 1 and 2 of one group, on two harts' queues.
+        let rqs = Rqs::new(2, SchedClock::Cycles);
+        let group = Arc::new(SignalStruct::default());
+        let acct = |_| CputimeAcct {
+            task: Arc::default(),
+            group: Arc::clone(&group),
+        };
+        let (a1, a2): (CputimeAcct, CputimeAcct) = (acct(1), acct(2));
+        spawn_on(&rqs, 0, 1);
+        spawn_on(&rqs, 1, 2);
+        for (hart, tid, a) in [(0, 1, &a1), (1, 2, &a2)] {
+            let mut rq = rqs.cpu_rq(hart).lock();
+            assert_eq!(rq.pick(None), Some(tid));
+            assert!(rq.set_next(tid, 1, a.clone(), 100));
+        }
+        // 1 runs 900 ns (600 in user mode), 2 runs 400 (all in user mode).
+        {
+            let mut rq = rqs.cpu_rq(0).lock();
+            assert_eq!(rq.update_curr(1_000).map(|c| c.delta_ns), Some(900));
+            assert!(rq.account_user(1, 600));
+            assert!(!rq.account_user(2, 600), "not this queue's task");
+        }
+        {
+            let mut rq = rqs.cpu_rq(1).lock();
+            rq.update_curr(500);
+            assert!(rq.account_user(2, 400));
+        }
+        let sample = |a: &CputimeAcct| a.task.sample();
+        assert_eq!(
+            (
+                sample(&a1).sum_exec_runtime_ns,
+                sample(&a1).utime_ns,
+                sample(&a1).stime_ns
+            ),
+            (900, 600, 300)
+        );
+        assert_eq!(sample(&a2).sum_exec_runtime_ns, 400);
+        let g = group.cputimer.cputime.sample();
+        assert_eq!((g.sum_exec_runtime_ns, g.utime_ns), (1_300, 1_000));
+        // 2 exits 100 ns later: charged as it leaves, its time stays the group's.
+        let (charged, _) = rqs.deactivate(2, 600, false);
+        assert_eq!(charged.map(|c| c.delta_ns), Some(100));
+        assert_eq!(group.cputimer.cputime.sample().sum_exec_runtime_ns, 1_400);
+        assert_eq!(sample(&a2).sum_exec_runtime_ns, 500);
     }
 }

@@ -4,6 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::errno::{Errno, KResult};
+use crate::kernel::{CputimeAtomic, TaskCputime};
 use crate::uaccess::UserAccess;
 
 /// `struct utsname` field length (`__NEW_UTS_LEN + 1`).
@@ -115,6 +116,9 @@ pub enum KClock {
     Cpu {
         /// The clock of one thread rather than of its process.
         thread: bool,
+        /// `CPUCLOCK_VIRT` (user time) rather than `CPUCLOCK_PROF` or `CPUCLOCK_SCHED`
+        /// (the runtime: user and system time, which are one here).
+        virt: bool,
         /// The process or thread id in the clock id; 0 for the caller.
         pid: i32,
         /// A fixed id (`CLOCK_*_CPUTIME_ID`) rather than a `pid` clock.
@@ -146,8 +150,10 @@ impl KClock {
             if id & CPUCLOCK_CLOCK_MASK == CLOCKFD {
                 return Err(Errno::EINVAL);
             }
+            const CPUCLOCK_VIRT: i32 = 1;
             return Ok(KClock::Cpu {
                 thread: id & CPUCLOCK_PERTHREAD_MASK != 0,
+                virt: id & CPUCLOCK_CLOCK_MASK == CPUCLOCK_VIRT,
                 pid: !(id >> 3),
                 fixed: false,
             });
@@ -159,6 +165,7 @@ impl KClock {
             clock::MONOTONIC_RAW | clock::MONOTONIC_COARSE => KClock::NoSleep(&KClock::Monotonic),
             clock::PROCESS_CPUTIME_ID | clock::THREAD_CPUTIME_ID => KClock::Cpu {
                 thread: clk == clock::THREAD_CPUTIME_ID,
+                virt: false,
                 pid: 0,
                 fixed: true,
             },
@@ -170,9 +177,9 @@ impl KClock {
     /// The clock `clk` as `clock_gettime`/`clock_getres` see it, for caller `tid` in
     /// thread group `tgid` whose threads are `threads` (`pid_for_clock()`): a process
     /// clock must name the caller's process (pid 0, its tgid, or for `clock_gettime` the
-    /// caller's own tid), a thread clock the caller (0) or one of its threads; this
-    /// kernel keeps CPU time for the caller only, so another process's clock is refused
-    /// like one that does not exist.
+    /// caller's own tid), a thread clock the caller (0) or one of its threads; another
+    /// process's clock is refused like one that does not exist (Linux reads it: this
+    /// kernel's readers reach the caller's thread group only).
     ///
     /// # Errors
     /// As [`KClock::from_id`]; `EINVAL` for a CPU clock of another process, an alarm clock.
@@ -201,7 +208,7 @@ impl KClock {
     /// The clock `clock_nanosleep(clk, ..)` sleeps on (`do_clock_nanosleep()`):
     /// `Ok(true)` for the realtime clock (an absolute deadline moves with it), `Ok(false)`
     /// for the monotonic ones and the caller's process CPU-time clock (slept on as
-    /// monotonic time: this kernel does not account CPU time per process).
+    /// monotonic time: there are no CPU-clock sleeps, `posix_cpu_nsleep()`, here).
     ///
     /// # Errors
     /// `EINVAL` for an unknown clock, a thread CPU-time clock of the caller
@@ -229,8 +236,114 @@ impl KClock {
     }
 }
 
-/// `clock_gettime(clk, tp)` for `caller`. `cpu_ns`
-/// is the task's CPU time (for the CPU-time clocks).
+/// What a CPU-time clock or `getrusage` reads, without a lock (the atomics of
+/// [`crate::kernel::CputimeAtomic`]): `cpu_clock_sample()` of a thread,
+/// `thread_group_cputime()` of the caller's group, its reaped children's times. The
+/// caller's own runtime is brought up to date by whoever serves the call, before the
+/// read (`task_sched_runtime()`'s `update_curr()`).
+pub(crate) trait CpuTimes: std::fmt::Debug {
+    /// Thread `tid`'s own CPU time, if this reader reaches it: the caller always; another
+    /// thread of its group only with the task table (under the kernel lock).
+    fn thread(&self, tid: u32) -> Option<TaskCputime>;
+    /// The caller's thread group's, exited threads included.
+    fn group(&self) -> TaskCputime;
+    /// The caller's thread group's reaped children's (`cutime`, `cstime`).
+    fn children(&self) -> TaskCputime;
+}
+
+/// The CPU time of one task — the caller — and its thread group ([`CpuTimes`]), which
+/// reaches no other thread.
+#[derive(Debug)]
+pub(crate) struct OwnCpuTimes<'a> {
+    /// The caller's tid.
+    pub tid: u32,
+    /// Its own CPU time.
+    pub task: &'a CputimeAtomic,
+    /// Its thread group.
+    pub group: &'a crate::process::SignalStruct,
+}
+
+impl CpuTimes for OwnCpuTimes<'_> {
+    fn thread(&self, tid: u32) -> Option<TaskCputime> {
+        (tid == self.tid).then(|| self.task.sample())
+    }
+
+    fn group(&self) -> TaskCputime {
+        self.group.cputimer.cputime.sample()
+    }
+
+    fn children(&self) -> TaskCputime {
+        self.group.cputimer.children.sample()
+    }
+}
+
+/// `cpu_clock_sample()` / `cpu_clock_sample_group()` of clock `clk` for `caller`,
+/// read through `cpu`, in ns: the named thread's or the caller's group's user time
+/// (`CPUCLOCK_VIRT`) or runtime. `Some(0)` for a clock that is not a CPU clock or that
+/// [`KClock::for_read`] refuses (the call reads or refuses it itself); `None` for a
+/// thread clock of a thread `cpu` does not reach (the call is the kernel lock's).
+pub(crate) fn cpu_clock_ns(cpu: &dyn CpuTimes, caller: Caller<'_>, clk: u64) -> Option<u64> {
+    let Ok(KClock::Cpu {
+        thread, virt, pid, ..
+    }) = KClock::for_read(clk, caller)
+    else {
+        return Some(0);
+    };
+    let t = if thread {
+        let tid = if pid == 0 { caller.1 } else { pid as u32 };
+        cpu.thread(tid)?
+    } else {
+        cpu.group()
+    };
+    Some(if virt {
+        t.utime_ns
+    } else {
+        t.sum_exec_runtime_ns
+    })
+}
+
+/// `getrusage(who, ru)` (`kernel/sys.c`): `who` (an `int`) is `RUSAGE_SELF` (0: the
+/// thread group, `thread_group_cputime_adjusted()`), `RUSAGE_THREAD` (1: the caller) or
+/// `RUSAGE_CHILDREN` (-1: the reaped children, `cutime`/`cstime`); `struct rusage` (144
+/// bytes: `ru_utime` and `ru_stime` as `struct timeval`s, then 14 `long`s, which stay 0
+/// here: no fault, rss or context-switch counts are kept per task). `None` if `cpu`
+/// does not reach the caller's own time.
+///
+/// # Errors
+/// `EINVAL` for another `who` (checked before the copy); `EFAULT` for a bad `ru`.
+pub(crate) fn sys_getrusage(
+    u: &mut dyn UserAccess,
+    cpu: &dyn CpuTimes,
+    tid: u32,
+    who: u64,
+    ru: u64,
+) -> Option<KResult<u64>> {
+    let t = match who as u32 as i32 {
+        0 => cpu.group(),
+        1 => cpu.thread(tid)?,
+        -1 => cpu.children(),
+        _ => return Some(Err(Errno::EINVAL)),
+    };
+    Some(u.copy_to_user(ru, &rusage(t)).map(|()| 0))
+}
+
+/// `struct rusage` (144 bytes) with `ru_utime`/`ru_stime` from `t` (microseconds,
+/// rounded down: `ns_to_kernel_old_timeval()`), every other field 0.
+pub(crate) fn rusage(t: TaskCputime) -> [u8; 144] {
+    let mut b = [0u8; 144];
+    let timeval = |ns: u64| {
+        let usec = ns / 1_000;
+        [usec / 1_000_000, usec % 1_000_000]
+    };
+    let words = timeval(t.utime_ns).into_iter().chain(timeval(t.stime_ns));
+    for (chunk, w) in b.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    b
+}
+
+/// `clock_gettime(clk, tp)` for `caller`. `cpu_ns` is the named CPU-time clock's
+/// reading ([`cpu_clock_ns`]).
 ///
 /// # Errors
 /// `EINVAL` for a clock [`KClock::for_read`] refuses, then `EFAULT` for a bad `tp`.
@@ -524,6 +637,63 @@ mod tests {
         sys_gettimeofday(&mut u, &t, 1_000, 0x1000, 0).unwrap();
         assert_eq!(u.get_user_u64(0x1000).unwrap(), 1_700_000_000);
         assert_eq!(u.get_user_u64(0x1008).unwrap(), 1);
+    }
+
+    #[test]
+    fn cpu_clocks_and_getrusage_read_the_thread_the_group_and_the_children() {
+        let group = crate::process::SignalStruct::default();
+        let task = CputimeAtomic::default();
+        task.account_exec_runtime(3_000_000);
+        task.account_user_time(2_000_000);
+        let g = &group.cputimer;
+        g.cputime.account_exec_runtime(7_500_000);
+        g.cputime.account_user_time(5_000_000);
+        g.children.account_exec_runtime(1_000_000);
+        let me = (5, 5, &[5u32, 6][..]);
+        let cpu = OwnCpuTimes {
+            tid: 5,
+            task: &task,
+            group: &group,
+        };
+        let id = |pid: i32, which: i32, thread: bool| {
+            u64::from((!pid << 3 | which | i32::from(thread) << 2) as u32)
+        };
+        for (clk, want) in [
+            (clock::PROCESS_CPUTIME_ID, Some(7_500_000)),
+            (clock::THREAD_CPUTIME_ID, Some(3_000_000)),
+            (id(0, 1, false), Some(5_000_000)), // CPUCLOCK_VIRT: user time
+            (id(5, 0, true), Some(3_000_000)),  // CPUCLOCK_PROF of the caller
+            (id(6, 2, true), None),             // a sibling: the kernel lock's
+            (id(77, 2, false), Some(0)),        // refused by the call itself
+            (clock::MONOTONIC, Some(0)),
+        ] {
+            assert_eq!(cpu_clock_ns(&cpu, me, clk), want, "{clk:#x}");
+        }
+        let mut u = user();
+        let timeval = |u: &MockUser, at: u64| {
+            let w = |o| u.mem[o..o + 8].try_into().map(u64::from_le_bytes).unwrap();
+            (w(at as usize), w(at as usize + 8))
+        };
+        assert_eq!(sys_getrusage(&mut u, &cpu, 5, 0, 0x1000), Some(Ok(0)));
+        assert_eq!(timeval(&u, 0), (0, 5_000), "RUSAGE_SELF ru_utime");
+        assert_eq!(timeval(&u, 16), (0, 2_500), "ru_stime");
+        assert_eq!(sys_getrusage(&mut u, &cpu, 5, 1, 0x1000), Some(Ok(0)));
+        assert_eq!((timeval(&u, 0), timeval(&u, 16)), ((0, 2_000), (0, 1_000)));
+        let children = u64::from(u32::MAX); // RUSAGE_CHILDREN, an int
+        assert_eq!(
+            sys_getrusage(&mut u, &cpu, 5, children, 0x1000),
+            Some(Ok(0))
+        );
+        assert_eq!((timeval(&u, 0), timeval(&u, 16)), ((0, 0), (0, 1_000)));
+        assert_eq!(
+            sys_getrusage(&mut u, &cpu, 5, 2, 0x10),
+            Some(Err(Errno::EINVAL))
+        );
+        assert_eq!(
+            sys_getrusage(&mut u, &cpu, 5, 0, 0x10),
+            Some(Err(Errno::EFAULT))
+        );
+        assert_eq!(sys_getrusage(&mut u, &cpu, 6, 1, 0x1000), None);
     }
 
     #[test]

@@ -210,9 +210,9 @@ pub fn vfs_call(
 }
 
 /// What [`group_call`]'s calls need of their caller: its thread group (`current->signal`:
-/// parent, threads, limits, `AT_RANDOM`'s generator), its ids, its clocks and its CPU
-/// time (`cpu_ns`: its hart's modelled cycles at the nominal clock, as `clock_gettime`
-/// reads them).
+/// parent, threads, limits, `AT_RANDOM`'s generator), its ids, its clocks (`cpu_ns`:
+/// its hart's modelled cycles at the nominal clock, which the virtual clock reads) and
+/// its CPU time and its group's (`cputime`).
 #[derive(Debug)]
 pub struct GroupCaller<'a> {
     /// The thread group.
@@ -223,8 +223,11 @@ pub struct GroupCaller<'a> {
     pub tid: u32,
     /// Where the clocks come from.
     pub time: misc::TimeSource,
-    /// The calling thread's CPU time, in ns.
+    /// The hart's modelled cycles at the nominal clock, in ns (the virtual clock's time).
     pub cpu_ns: u64,
+    /// The caller's CPU time, its group's and its children's, as `clock_gettime`'s
+    /// CPU-time clocks and `getrusage` read them.
+    pub(crate) cputime: &'a dyn misc::CpuTimes,
 }
 
 /// The identity, limit and time calls that need nothing of the caller but what
@@ -263,20 +266,14 @@ pub fn group_call(
             let phys = Arc::clone(mm.mmap_read_lock().phys());
             sys_sysinfo(u, &phys, g.time, a[0])
         }
-        // kernel/sys.c getrusage: `who` (an int) is RUSAGE_SELF (0), RUSAGE_CHILDREN
-        // (-1) or RUSAGE_THREAD (1), checked before the copy.
-        SYS_getrusage if !matches!(a[0] as u32 as i32, -1..=1) => Err(Errno::EINVAL),
-        SYS_getrusage => u.copy_to_user(a[1], &[0u8; 144]).map(|()| 0),
+        SYS_getrusage => return misc::sys_getrusage(u, g.cputime, g.tid, a[0], a[1]),
         SYS_membarrier => sys_membarrier(a[0], a[1]),
-        SYS_clock_gettime => misc::sys_clock_gettime(
-            u,
-            &g.time,
-            g.cpu_ns,
-            g.cpu_ns,
-            (g.tgid, g.tid, &threads()),
-            a[0],
-            a[1],
-        ),
+        SYS_clock_gettime => {
+            let threads = threads();
+            let caller = (g.tgid, g.tid, &threads[..]);
+            let cpu_ns = misc::cpu_clock_ns(g.cputime, caller, a[0])?;
+            misc::sys_clock_gettime(u, &g.time, g.cpu_ns, cpu_ns, caller, a[0], a[1])
+        }
         SYS_clock_getres => misc::sys_clock_getres(u, (g.tgid, g.tid, &threads()), a[0], a[1]),
         SYS_gettimeofday => misc::sys_gettimeofday(u, &g.time, 0, a[0], a[1]),
         SYS_getrandom => getrandom(g.signal, u, a),
@@ -357,6 +354,11 @@ pub fn handle(
         tid: p.tid,
         time: p.time,
         cpu_ns: cycles_to_ns(hart.stats().cycles),
+        cputime: &misc::OwnCpuTimes {
+            tid: p.tid,
+            task: &p.cputime,
+            group: &p.signal,
+        },
     };
     if let Some(r) = group_call(&group, &mm_users, u, nr, a) {
         return ret(r);

@@ -168,15 +168,17 @@ fn io(r: IoResult<u64>) -> KResult<u64> {
 /// Serves system call `nr` with arguments `a` of the task `cur` describes, whose address
 /// space is `mm`, without the kernel lock, if it is one of the calls this module serves
 /// (see the module docs): `Some(result)`. `None`, having done nothing, for any other
-/// call or file: the kernel serves it under its lock. `cpu_ns` is the calling thread's
-/// CPU time (its hart's modelled cycles at the nominal clock) for `clock_gettime`.
+/// call or file: the kernel serves it under its lock. `cpu_ns` is its hart's modelled
+/// cycles at the nominal clock (the virtual clock's time), `cputime` the caller's and
+/// its group's CPU time (for the CPU-time clocks and `getrusage`).
 /// Descriptions that `close`/`dup3` took out of the table and that are not VFS files go
 /// to `deferred_fput`, for the kernel to release under its lock.
 #[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
-pub fn file_call(
+pub(crate) fn file_call(
     cur: &mut Current,
     mm: &MmStruct,
     cpu_ns: u64,
+    cputime: &dyn super::misc::CpuTimes,
     nr: u64,
     a: [u64; 6],
     deferred_fput: &mut Vec<Arc<OpenFile>>,
@@ -259,6 +261,7 @@ pub fn file_call(
                 tid: cur.tid,
                 time: cur.time,
                 cpu_ns,
+                cputime,
             };
             return super::group_call(&group, mm, u, nr, a)
                 .or_else(|| super::task_call(&cur.user_ptrs, cur.tid, nr, a))
@@ -430,7 +433,12 @@ mod tests {
         deferred: &mut Vec<Arc<OpenFile>>,
     ) -> Option<KResult<u64>> {
         let mm = t.mm.clone().unwrap();
-        file_call(cur, &mm, 0, nr, a, deferred)
+        let cputime = super::super::misc::OwnCpuTimes {
+            tid: t.tid,
+            task: &t.cputime,
+            group: &t.signal,
+        };
+        file_call(cur, &mm, 0, &cputime, nr, a, deferred)
     }
 
     fn poke(t: &Task, va: u64, data: &[u8]) {
