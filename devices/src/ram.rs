@@ -216,6 +216,7 @@ impl GuestMemory {
         Err(MemoryError::OutOfRange { addr: pa, len })
     }
 
+    #[inline]
     fn aligned_ptr(&self, pa: GuestPhysAddr, size: u64) -> Result<*mut u8> {
         if !pa.0.is_multiple_of(size) {
             return Err(MemoryError::Misaligned { addr: pa, size });

@@ -494,6 +494,7 @@ impl<'m> Hart<'m> {
 
     /// Resolves the pages `op` touches, in address order, and checks the access's memory
     /// tags when it is subject to a check, before the access is performed.
+    #[inline(always)]
     fn data_pages(&mut self, op: &MemOp) -> Result<DataPages<'m>, Exit> {
         let access = op.kind.access_type();
         let size = usize::from(op.size);
