@@ -5,7 +5,8 @@
  * use-after-free caught after the free retags, tags of fresh pages zero, kept in a forked
  * child and across its COW write (both sides), zero after MADV_DONTNEED, kept across a THP
  * split, PROT_MTE on a
- * file mapping refused (EINVAL), mprotect keeping VM_MTE, prctl round trips and errnos
+ * file mapping refused (EINVAL) and allowed on a memfd (shmem, tags shared between its
+ * mappings), mprotect keeping VM_MTE, prctl round trips and errnos
  * (per thread, inherited by fork and threads, reset by execve), the include mask honoured
  * by gentag, read() into tagged memory through a correctly tagged pointer (and EFAULT
  * through a mismatching one).
@@ -178,6 +179,26 @@ int main(int argc, char **argv)
     printf("mprotect PROT_MTE on a file mapping: %s\n", err(r));
     close(fd);
     unlink("/tmp/mte-file");
+
+    /* A memfd is shmem's: PROT_MTE is allowed on it (arm64's shmem_file()), and a tag set
+     * through one mapping of its page is the tag seen through another. */
+    int mfd = memfd_create("mte", 0);
+    if (mfd < 0 || ftruncate(mfd, PAGE) != 0)
+        return 2;
+    char *m1 = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_MTE, MAP_SHARED, mfd, 0);
+    char *m2 = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_MTE, MAP_SHARED, mfd, 0);
+    check("PROT_MTE memfd MAP_SHARED", m1 != MAP_FAILED && m2 != MAP_FAILED);
+    if (m1 != MAP_FAILED && m2 != MAP_FAILED) {
+        char *t = mte_addtag(m1 + 2 * MTE_GRANULE, 5);
+        mte_settag(t, 1);
+        t[3] = 42;
+        check("memfd: a tag set through one mapping is seen through the other",
+              mte_loadtag(m2 + 2 * MTE_GRANULE) == 5 && mte_loadtag(m2) == 0 &&
+                  ((char *)mte_addtag(m2 + 2 * MTE_GRANULE, 5))[3] == 42);
+        munmap(m1, PAGE);
+        munmap(m2, PAGE);
+    }
+    close(mfd);
 
     /* Fresh pages: tags zero, on a read (the tagged zero page) and after a write. */
     int zero = 1;

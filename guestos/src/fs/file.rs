@@ -808,6 +808,10 @@ impl MappedFile for OpenFile {
         self.path.clone()
     }
 
+    fn is_shmem(&self) -> bool {
+        matches!(&self.target, FileTarget::Inode(i) if i.is_shmem())
+    }
+
     fn f_mode(&self) -> FMode {
         FMode {
             read: self.readable,

@@ -468,6 +468,9 @@ pub(crate) struct InodeInner {
 pub struct Inode {
     ino: u64,
     ftype: FileType,
+    /// `shmem_file()`: the inode is shmem's own (a `memfd_create` file), not a file of
+    /// the file system tree; set once, when it is made ([`Inode::mark_shmem`]).
+    shmem: std::sync::atomic::AtomicBool,
     inner: Mutex<InodeInner>,
 }
 
@@ -481,10 +484,21 @@ impl std::fmt::Debug for Inode {
 }
 
 impl Inode {
+    /// Marks the inode as shmem's (`shmem_file_setup()` made it: `memfd_create`).
+    pub(crate) fn mark_shmem(&self) {
+        self.shmem.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `shmem_file()`: whether the inode is shmem's ([`Inode::mark_shmem`]).
+    pub fn is_shmem(&self) -> bool {
+        self.shmem.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn new(ino: u64, ftype: FileType, perm: u32, now: Timespec, body: Body) -> Self {
         Inode {
             ino,
             ftype,
+            shmem: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(InodeInner {
                 perm: perm & 0o7777,
                 nlink: if ftype == FileType::Directory { 2 } else { 1 },

@@ -821,6 +821,7 @@ impl Vfs {
         let node = self.new_regular(0o777 & !exec_mask);
         set_owner(&node, cred);
         node.lock().nlink = 0;
+        node.mark_shmem();
         node
     }
 

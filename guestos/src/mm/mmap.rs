@@ -169,13 +169,14 @@ pub fn vm_flags_to_prot(flags: VmFlags) -> u64 {
 /// arm64's `arch_calc_vm_flag_bits()`, `arch_calc_vm_prot_bits()` and
 /// `arch_validate_flags()` for `vm_flags` of a mapping asked for with `prot`: an
 /// anonymous mapping (`MAP_ANONYMOUS`, private or shared, or `/dev/zero`'s anonymous
-/// memory: `anon`) gets `VM_MTE_ALLOWED`; `PROT_MTE` adds `VM_MTE`, which needs
-/// `VM_MTE_ALLOWED`.
+/// memory) or one of a shmem file (`shmem_file()`: a memfd) — `allowed` — gets
+/// `VM_MTE_ALLOWED`; `PROT_MTE` adds `VM_MTE`, which needs `VM_MTE_ALLOWED`.
 ///
 /// # Errors
-/// `EINVAL` for `PROT_MTE` on a mapping without `VM_MTE_ALLOWED` (a file mapping).
-pub fn arch_mte_flags(mut vm_flags: VmFlags, prot: u64, anon: bool) -> KResult<VmFlags> {
-    if anon {
+/// `EINVAL` for `PROT_MTE` on a mapping without `VM_MTE_ALLOWED` (a file of the file
+/// system tree).
+pub fn arch_mte_flags(mut vm_flags: VmFlags, prot: u64, allowed: bool) -> KResult<VmFlags> {
+    if allowed {
         vm_flags |= VmFlags::MTE_ALLOWED;
     }
     if prot & PROT_MTE != 0 {
@@ -527,7 +528,11 @@ impl Mm {
         if flags & MAP_NORESERVE != 0 {
             vm_flags |= VmFlags::NORESERVE;
         }
-        vm_flags = arch_mte_flags(vm_flags, prot, matches!(backing, VmaBacking::Anon))?;
+        let mte_allowed = match &backing {
+            VmaBacking::Anon => true,
+            VmaBacking::File(f) => f.is_shmem(),
+        };
+        vm_flags = arch_mte_flags(vm_flags, prot, mte_allowed)?;
         self.mmap_region(addr, len, vm_flags, pgoff, backing, None)?;
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
             || vm_flags.contains(VmFlags::LOCKED)

@@ -161,6 +161,12 @@ pub trait MappedFile: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
+    /// `shmem_file()`: the file is shmem's (a memfd), whose mappings may be tagged
+    /// (`VM_MTE_ALLOWED`, arm64's `arch_calc_vm_flag_bits()`).
+    fn is_shmem(&self) -> bool {
+        false
+    }
+
     /// `file->f_mode`: how the file was opened.
     fn f_mode(&self) -> FMode {
         FMode {
