@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -281,6 +282,18 @@ int main(int argc, char **argv)
     memset(rb, 0, 32);
     r = read(pfd[0], rb, 11);
     check("read() into tagged memory through its tagged pointer", r == 11 && memcmp(rb, "tagged read", 11) == 0);
+    /* pread()/pwrite() and readv() take tagged pointers too (tagged-address-abi.rst). */
+    int tfd = memfd_create("mte-io", 0);
+    ssize_t pw = pwrite(tfd, rb, 11, 100);
+    memset(rb, 0, 32);
+    ssize_t pr = pread(tfd, rb, 11, 100);
+    struct iovec iov = {rb + 16, 6};
+    lseek(tfd, 100, SEEK_SET);
+    ssize_t rv = readv(tfd, &iov, 1);
+    check("pwrite/pread/readv through tagged pointers",
+          pw == 11 && pr == 11 && rv == 6 && memcmp(rb, "tagged read", 11) == 0 &&
+              memcmp(rb + 16, "tagged", 6) == 0);
+    close(tfd);
     write(pfd[1], "x", 1);
     r = read(pfd[0], mte_addtag(rb, 1), 1);
     printf("read() through a mismatching pointer: %s\n", r == -1 && errno == EFAULT ? "EFAULT" : r == 1 ? "read" : strerror(errno));

@@ -432,7 +432,7 @@ pub fn ksys_pread64(
     offset: u64,
 ) -> KResult<u64> {
     positional_ok(f, offset, false)?;
-    access_ok(buf, count)?;
+    user_access_ok(ctx, buf, count)?;
     no_block(f.read(ctx, Some(offset), buf, clamp_count(count)))
 }
 
@@ -483,7 +483,7 @@ pub fn ksys_pwrite64(
     offset: u64,
 ) -> KResult<u64> {
     positional_ok(f, offset, true)?;
-    access_ok(buf, count)?;
+    user_access_ok(ctx, buf, count)?;
     no_block(f.write(
         ctx,
         Some(offset),
@@ -513,7 +513,9 @@ pub(crate) fn import_iovec(
         if (len as i64) < 0 {
             return Err(Errno::EINVAL);
         }
-        access_ok(base, len)?;
+        // access_ok() of the untagged base, as arm64's tagged-address ABI has it; the
+        // copies through it untag it again.
+        access_ok(base, len).or_else(|_| access_ok(u.untagged_addr(base), len))?;
         let len = (len as usize).min(MAX_RW_COUNT - total);
         total += len;
         out.push((base, len));
@@ -1220,7 +1222,7 @@ pub fn getdents64(
     count: u64,
 ) -> KResult<u64> {
     let count = count as u32 as u64;
-    access_ok(dirp, count)?;
+    access_ok(dirp, count).or_else(|_| access_ok(u.untagged_addr(dirp), count))?;
     let n = f.getdents(vfs, count as usize, &mut |bytes: &[u8]| {
         u.copy_to_user(dirp, bytes)
     })?;
