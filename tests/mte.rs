@@ -16,15 +16,6 @@ use dirtybit::RunOptions;
 
 const NAME: &str = "mte";
 
-fn opts(sched: &str, seed: u64, harts: usize) -> RunOptions {
-    RunOptions {
-        sched: sched.into(),
-        seed,
-        harts,
-        ..RunOptions::default()
-    }
-}
-
 /// Runs the program under `opts`: the reference, the page audit, and the tag counters —
 /// at least the four synchronous mismatches it provokes (overflow, use after free, the
 /// store after `mprotect`, the child's store), the asynchronous one, and the two whole
@@ -49,15 +40,15 @@ fn run_checked(opts: &RunOptions) -> Outcome {
 #[test]
 fn parallel_mode_on_1_and_2_harts_prints_the_reference() {
     for harts in [1, 2] {
-        run_checked(&opts("parallel", 0, harts));
+        run_checked(&sched_opts("parallel", 0, harts));
     }
 }
 
 #[test]
 fn deterministic_mode_prints_the_reference_and_replays() {
     for harts in [1, 2] {
-        let o = run_checked(&opts("deterministic", 1, harts));
-        let again = run_checked(&opts("deterministic", 1, harts));
+        let o = run_checked(&sched_opts("deterministic", 1, harts));
+        let again = run_checked(&sched_opts("deterministic", 1, harts));
         assert_eq!(
             (again.report.per_hart, again.report.hart.cycles),
             (o.report.per_hart, o.report.hart.cycles),

@@ -1100,11 +1100,10 @@ fn unlocked_syscall(
     // do_sched_yield(): yield_task_fair() does nothing for the only task of its queue and
     // schedule() picks it again, so that answer needs only the queue's `rq->lock`; with
     // others waiting on the queue, the switch is the kernel lock's.
-    let yield_alone = || u.rqs.cpu_rq(hart.hart_id()).lock().nr_queued() == 0;
-    if n == nr::SYS_sched_yield && !yield_alone() {
-        return None;
-    }
     let r = if n == nr::SYS_sched_yield {
+        if u.rqs.cpu_rq(hart.hart_id()).lock().nr_queued() != 0 {
+            return None;
+        }
         Some(Ok(0))
     } else {
         crate::syscall::mm_call(mm, n, a)
@@ -3884,7 +3883,7 @@ impl Kernel<'_> {
         match tid {
             None => {
                 let queue = &mut task.signal.lock().shared_pending;
-                if info.signo >= 32 || !queue.iter().any(|q| q.signo == info.signo) {
+                if signal::queues(queue, &info) {
                     queue.push(info);
                 }
             }

@@ -205,10 +205,7 @@ impl SignalStruct {
     /// The signals on the process's queue (`signal->shared_pending.signal`) as a set
     /// (bit `signo - 1`).
     pub fn shared_pending_set(&self) -> u64 {
-        let g = self.lock();
-        g.shared_pending
-            .iter()
-            .fold(0, |m, s| m | crate::signal::sigmask(s.signo))
+        crate::signal::sigset_of(&self.lock().shared_pending)
     }
 
     /// The parent's pid.

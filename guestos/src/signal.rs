@@ -134,6 +134,17 @@ pub fn sigmask(signo: u8) -> u64 {
     }
 }
 
+/// The signals of `queue` as a set (`sigpending.signal`: bit `signo - 1` each).
+pub fn sigset_of<'a>(queue: impl IntoIterator<Item = &'a SigInfo>) -> u64 {
+    queue.into_iter().fold(0, |m, s| m | sigmask(s.signo))
+}
+
+/// `legacy_queue()`'s answer inverted: whether `info` goes on a queue that holds
+/// `queue` — a standard signal (< 32) at most once, every real-time instance.
+pub fn queues(queue: &[SigInfo], info: &SigInfo) -> bool {
+    info.signo >= 32 || !queue.iter().any(|q| q.signo == info.signo)
+}
+
 /// `rt_sigpending(uset, sigsetsize)` (`do_sigpending()`): the signals queued for the
 /// caller — on its own queue or its process's, `queued` — that it blocks (`blocked`),
 /// copied to `uset`; a smaller set gets the low bytes, only a larger one is `EINVAL`.
@@ -273,7 +284,7 @@ impl SigQueue {
     /// Queues `info` (`__send_signal_locked()`'s `sigqueue` add): a standard signal
     /// (< 32) is queued at most once (`legacy_queue()`), every real-time instance is.
     pub fn push(&mut self, info: SigInfo) {
-        if info.signo >= 32 || !self.list.iter().any(|q| q.signo == info.signo) {
+        if queues(&self.list, &info) {
             self.list.push(info);
             self.resummarize();
         }
@@ -310,8 +321,7 @@ impl SigQueue {
     }
 
     fn resummarize(&self) {
-        let set = self.list.iter().fold(0, |m, s| m | bit(s.signo));
-        self.summary.store(set, Ordering::SeqCst);
+        self.summary.store(sigset_of(&self.list), Ordering::SeqCst);
     }
 }
 

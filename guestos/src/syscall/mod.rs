@@ -120,9 +120,10 @@ pub(crate) fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
 /// so that faults of other threads go on; `mlock_fixup()` changes `VM_LOCKED`, so
 /// `do_mlock()` takes the write side). `None` for any other call. Not `msync`: its
 /// `page_mkclean()` write-protects the pages in every address space that maps them,
-/// whose TLB maintenance the kernel lock's holder carries out. The TLB maintenance they leave is pending
-/// in `mm` ([`crate::mm::Mm::take_tlb_batch`]). Served by [`handle`] under the kernel
-/// lock, and by a hart without it (`kernel.rs`, the unlocked path).
+/// whose TLB maintenance the kernel lock's holder carries out. The TLB maintenance
+/// they leave is pending in `mm` ([`crate::mm::Mm::take_tlb_batch`]). Served by
+/// [`handle`] under the kernel lock, and by a hart without it (`kernel.rs`, the
+/// unlocked path).
 #[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
 pub fn mm_call(mm: &crate::mm::MmStruct, nr: u64, a: [u64; 6]) -> Option<KResult<u64>> {
     use crate::lockstat::MMAP_LOCK;

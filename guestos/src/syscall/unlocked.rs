@@ -224,8 +224,6 @@ pub(crate) fn file_call(
             }
             fd
         }),
-        // mmap() of a VFS file (tmpfs, memfd): the file's ->mmap and the VMA under the
-        // write side; the anonymous one is the kernel's `mm_call`, served before this.
         // sigprocmask() and recalc_sigpending(): the task's own mask, which only it
         // changes. A signal the new mask unblocks that waits on a queue is the kernel
         // lock's to deliver; one queued from now on comes with a kick of this hart (its
@@ -243,6 +241,8 @@ pub(crate) fn file_call(
             let queued = cur.queued_signals();
             crate::signal::sys_rt_sigpending(u, a[0], a[1], cur.blocked.get(), queued)
         }
+        // mmap() of a VFS file (tmpfs, memfd): the file's ->mmap and the VMA under the
+        // write side; the anonymous one is the kernel's `mm_call`, served before this.
         SYS_mmap => {
             let file = match fs::mmap_file(p, a[4]) {
                 Ok(f) if lock_free_file(&f) => f,
