@@ -191,6 +191,7 @@ mod hrtimer;
 mod itimer;
 mod pgrp;
 mod poll;
+mod ptrace;
 mod sched;
 mod stat;
 mod timekeeping;
@@ -1661,7 +1662,10 @@ impl<'m> Kernel<'m> {
             mm: mm.clone(),
             phys: Arc::clone(&self.phys),
             slice_left: self.slice_left.get(self.this).copied().unwrap_or(0),
-            strace: self.tasks.get(&tid).is_some_and(|t| t.strace),
+            strace: self
+                .tasks
+                .get(&tid)
+                .is_some_and(|t| t.strace || t.ptrace.is_traced()),
             current: self
                 .tasks
                 .get(&tid)
@@ -2459,6 +2463,10 @@ impl Kernel<'_> {
             .remove(&tid)
             .filter(|&(rn, ra, _)| rn == n && ra == a)
             .map(|(_, _, r)| r);
+        // A tracee's syscall-entry stop comes first; the call runs after its resume.
+        if self.ptrace_syscall_entry(hart, tid) {
+            return false;
+        }
         crate::percpu::enter_syscall(resume);
         self.syscall_inner(hart, tid, n, a, pc);
         // A PR_SET_TAGGED_ADDR_CTRL takes effect on the caller's hart at once.
@@ -2507,6 +2515,10 @@ impl Kernel<'_> {
                 self.finish(tid, n, a, r)
             }
             nr::SYS_sched_yield => self.finish(tid, n, a, Ok(SyscallOutcome::Return(0))),
+            nr::SYS_ptrace => {
+                let r = self.sys_ptrace(hart, tid, a).map(SyscallOutcome::Return);
+                self.finish(tid, n, a, r)
+            }
             nr::SYS_exit => {
                 // One thread ends; the group ends with its last thread.
                 let _ = self.finish(tid, n, a, Ok(SyscallOutcome::Exit(ExitStatus::Exited(0))));
@@ -2936,6 +2948,7 @@ impl Kernel<'_> {
             let _ = child.vfs.proc_register(child_tid);
         }
         self.tasks.insert(child_tid, child);
+        self.ptrace_event_fork(tid, child_tid, flags);
         // wake_up_new_task(): on an idle or the least loaded hart.
         self.activate_task(child_tid);
         if vfork {
@@ -2996,6 +3009,7 @@ impl Kernel<'_> {
         )?;
         drop(old_mm);
         parse_elf(&image).map_err(|e| e.errno())?;
+        let old_tid = tid;
         // Point of no return. de_thread(): the other threads die and the caller takes
         // the leader's id; exec_mm_release() clears its child_tid and robust list.
         let tid = self.de_thread(hart, tid);
@@ -3044,6 +3058,7 @@ impl Kernel<'_> {
         hart.flush_icache();
         let ppid = task.signal.ppid();
         self.wake(ppid, WaitOn::VforkDone(tid));
+        self.ptrace_event_exec(tid, old_tid);
         Ok(SyscallOutcome::Resume)
     }
 
@@ -3122,6 +3137,7 @@ impl Kernel<'_> {
         if let Some((asid, batch)) = mm.and_then(MmUsers::mmput) {
             shootdown(self.smp, hart, asid, batch);
         }
+        self.exit_ptrace(hart, tid);
         self.forget_original_parent(hart, tid);
         // It leaves its run queue for good (do_task_dead()).
         self.deactivate_task(tid, hart.stats().cycles, false);
@@ -3254,6 +3270,9 @@ impl Kernel<'_> {
     /// parent's waiters are woken, the exit signal is sent, and a child whose parent
     /// ignores SIGCHLD is reaped at once.
     fn notify_parent(&mut self, tgid: u32, status: ExitStatus) {
+        if self.ptrace_notify_exit(tgid, status) {
+            return;
+        }
         let Some(leader) = self.tasks.get(&tgid) else {
             return;
         };
@@ -3307,7 +3326,9 @@ impl Kernel<'_> {
                 let g = c.signal.lock();
                 (g.ppid, g.real_parent, g.pgrp)
             };
-            if ppid != tgid || (nothread && real_parent != tid) {
+            // A tracee is its tracer's child for wait (ptrace_reparented()).
+            let traced = self.traced_by_waiter(cpid, tid, tgid, nothread);
+            if !traced && (ppid != tgid || (nothread && real_parent != tid)) {
                 continue;
             }
             let eligible_pid = match which {
@@ -3321,11 +3342,14 @@ impl Kernel<'_> {
             // eligible_child(): without __WALL, a "clone" child (exit signal other than
             // SIGCHLD) is waited for with __WCLONE only, any other child without it.
             let clone_child = c.exit_signal != SIGCHLD;
-            if options & wait::WALL == 0 && clone_child != (options & wait::WCLONE != 0) {
+            if !traced && options & wait::WALL == 0 && clone_child != (options & wait::WCLONE != 0)
+            {
                 continue;
             }
             any = true;
-            if let Some(st) = c.signal.group_exit() {
+            // A child traced by another process is its tracer's to reap first.
+            let tracers = traced || !c.ptrace.is_traced();
+            if let (Some(st), true) = (c.signal.group_exit(), tracers) {
                 return Ok(Some((cpid, st)));
             }
         }
@@ -3360,7 +3384,15 @@ impl Kernel<'_> {
             0 => WaitPid::Pgid(self.pgrp_of(tid)?),
             t => WaitPid::Pid(t as u32),
         };
-        match self.find_zombie(tid, which, options)? {
+        let (stopped, tracing) = self.ptrace_wait4(tid, which, options, wstatus)?;
+        if let Some(pid) = stopped {
+            return Ok(SyscallOutcome::Return(u64::from(pid)));
+        }
+        let zombie = match self.find_zombie(tid, which, options) {
+            Err(Errno::ECHILD) if tracing => Ok(None),
+            r => r,
+        };
+        match zombie? {
             Some((cpid, st)) => {
                 // The wait status word: exit code in bits 15:8, or the killing signal.
                 let word: u32 = match child_status(st) {
@@ -3379,7 +3411,7 @@ impl Kernel<'_> {
                     let ru = syscall::misc::rusage(child_times);
                     user.copy_to_user(rusage, &ru)?;
                 }
-                self.release_task(cpid);
+                self.wait_release(cpid);
                 Ok(SyscallOutcome::Return(u64::from(cpid)))
             }
             None if options & wait::WNOHANG != 0 => Ok(SyscallOutcome::Return(0)),
@@ -3416,7 +3448,14 @@ impl Kernel<'_> {
             P_PIDFD => return Err(Errno::EBADF),
             _ => return Err(Errno::EINVAL),
         };
-        let found = self.find_zombie(tid, which, options)?;
+        let (stopped, tracing) = self.ptrace_waitid(tid, which, options, a[2])?;
+        if stopped.is_some() {
+            return Ok(SyscallOutcome::Return(0));
+        }
+        let found = match self.find_zombie(tid, which, options) {
+            Err(Errno::ECHILD) if tracing => Ok(None),
+            r => r,
+        }?;
         // The siginfo goes out with copy_to_user() (Linux's unsafe_put_user()s): under
         // the read side of the mmap_lock, for the access's length.
         let mm = self
@@ -3437,7 +3476,7 @@ impl Kernel<'_> {
                 }
                 if options & wait::WNOWAIT == 0 {
                     self.wait_task_zombie_cputime(tid, cpid);
-                    self.release_task(cpid);
+                    self.wait_release(cpid);
                 }
                 Ok(SyscallOutcome::Return(0))
             }
@@ -3868,11 +3907,14 @@ impl Kernel<'_> {
         };
         let act = task.signals.action(info.signo);
         let blocked = mask & bit != 0 && info.signo != SIGKILL;
+        // A traced task's signals go to its tracer first, ignored or fatal ones too
+        // (sig_ignored(), prepare_signal()); SIGKILL never does.
+        let traced = task.ptrace.is_traced() && info.signo != SIGKILL;
         // An ignored signal is dropped at once unless it is blocked (sig_ignored()).
-        if task.signals.is_ignored(info.signo) && !blocked && info.signo != SIGKILL {
+        if task.signals.is_ignored(info.signo) && !blocked && info.signo != SIGKILL && !traced {
             return;
         }
-        if !running && !blocked && (act.handler == SIG_DFL || info.signo == SIGKILL) {
+        if !running && !blocked && !traced && (act.handler == SIG_DFL || info.signo == SIGKILL) {
             let pc = task.ctx.pc;
             self.exit_process(hart, tgid, killed(info, pc));
             return;
@@ -3900,8 +3942,9 @@ impl Kernel<'_> {
         }
         if !blocked {
             if let TaskState::Blocked(on) = state {
-                // A vfork parent's call has already completed: nothing to interrupt.
-                if !matches!(on, WaitOn::VforkDone(_)) {
+                // A vfork parent's call has already completed: nothing to interrupt; a
+                // stopped tracee stays stopped until its tracer resumes it.
+                if !matches!(on, WaitOn::VforkDone(_) | WaitOn::Traced) {
                     // Interrupt the sleeping call: it returns EINTR (interrupted calls
                     // are not restarted, SA_RESTART or not).
                     if on == WaitOn::Sleep {
@@ -3928,6 +3971,16 @@ impl Kernel<'_> {
             return;
         };
         let act = task.signals.action(info.signo);
+        if task.ptrace.is_traced() {
+            // force_sig_info_to_task(): unblocked, and to the tracer first (deliver_pending).
+            let tracee = self.tasks.get_mut(&tid);
+            if let Some(t) = tracee {
+                let blocked = t.signals.blocked.get();
+                t.signals.blocked.set(blocked & !(1u64 << (info.signo - 1)));
+                t.pending.push(info);
+            }
+            return;
+        }
         if act.handler == SIG_DFL || act.handler == SIG_IGN || task.signals.is_blocked(info.signo) {
             let tgid = task.tgid;
             self.exit_process(hart, tgid, killed(info, hart.pc));
@@ -3949,6 +4002,12 @@ impl Kernel<'_> {
         if task.state != TaskState::Runnable {
             return;
         }
+        if self.ptrace_exit_to_user(hart, tid) {
+            return;
+        }
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
         let signals = &task.signals;
         let deliverable = |s: &SigInfo| !signals.is_blocked(s.signo) || s.signo == SIGKILL;
         let info = if let Some(info) = task.pending.take_first(deliverable) {
@@ -3966,6 +4025,22 @@ impl Kernel<'_> {
                     return;
                 }
             }
+        };
+        if self.ptrace_signal(hart, tid, info) {
+            return;
+        }
+        self.deliver_signal(hart, tid, info);
+    }
+
+    /// `get_signal()`'s action for signal `info` dequeued by task `tid` (running on
+    /// this hart): the process dies, the signal is ignored, a traced task's stop signal
+    /// stops it, or its handler runs (`handle_signal`).
+    fn deliver_signal(&mut self, hart: &mut Hart<'_>, tid: u32, info: SigInfo) {
+        if self.ptrace_group_stop(hart, tid, info) {
+            return;
+        }
+        let Some(task) = self.tasks.get(&tid) else {
+            return;
         };
         let act = task.signals.action(info.signo);
         let tgid = task.tgid;
