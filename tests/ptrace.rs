@@ -113,3 +113,8 @@ fn ministrace_sees_the_calls_strace_sees() {
         );
     }
 }
+
+#[test]
+fn ptracetest_prints_the_reference() {
+    check_everywhere("ptracetest");
+}
