@@ -118,3 +118,16 @@ fn ministrace_sees_the_calls_strace_sees() {
 fn ptracetest_prints_the_reference() {
     check_everywhere("ptracetest");
 }
+
+/// PEEK/POKEMTETAGS: full, partial (`iov_len` 3 at the end of the `VM_MTE` VMA) and
+/// failing transfers (`EIO`, `EFAULT`, `ESRCH`, `EPERM`) as arm64 Linux gives them, and the
+/// tracee reading the poked tags; the hardware's tag counters show the tracee's `settag`s
+/// and tag reads, the tracer's tag transfers going through no check.
+#[test]
+fn mtetrace_prints_the_reference() {
+    check_everywhere("mtetrace");
+    let o = run_checked("mtetrace", &sched_opts("parallel", 0, 1));
+    let t = &o.report.hart.tags;
+    assert_eq!(t.sync_mismatches + t.async_mismatches, 0, "{t:?}");
+    assert!(t.settag_granules >= 16, "{t:?}");
+}
