@@ -2454,6 +2454,10 @@ impl Kernel<'_> {
     /// One system call of task `tid` (whose registers are live in the hart). Returns
     /// whether it stopped at a scheduling point (it is re-issued and resumes).
     fn syscall(&mut self, hart: &mut Hart<'_>, tid: u32) -> bool {
+        // A tracee's syscall-entry stop comes first; the call runs after its resume.
+        if self.ptrace_syscall_entry(hart, tid) {
+            return false;
+        }
         let (n, a) = syscall::args(hart);
         let pc = hart.pc;
         // A call that stopped at a scheduling point gets its resume state back if it is
@@ -2463,10 +2467,6 @@ impl Kernel<'_> {
             .remove(&tid)
             .filter(|&(rn, ra, _)| rn == n && ra == a)
             .map(|(_, _, r)| r);
-        // A tracee's syscall-entry stop comes first; the call runs after its resume.
-        if self.ptrace_syscall_entry(hart, tid) {
-            return false;
-        }
         crate::percpu::enter_syscall(resume);
         self.syscall_inner(hart, tid, n, a, pc);
         // A PR_SET_TAGGED_ADDR_CTRL takes effect on the caller's hart at once.
@@ -3976,7 +3976,9 @@ impl Kernel<'_> {
             let tracee = self.tasks.get_mut(&tid);
             if let Some(t) = tracee {
                 let blocked = t.signals.blocked.get();
-                t.signals.blocked.set(blocked & !(1u64 << (info.signo - 1)));
+                t.signals
+                    .blocked
+                    .set(blocked & !(1u64 << info.signo.wrapping_sub(1).min(63)));
                 t.pending.push(info);
             }
             return;
