@@ -526,6 +526,52 @@ mod tests {
         assert_eq!(fpr_get(&ctx).fcsr, 0xe5);
     }
 
+    /// `__access_remote_tags()`'s results: full, partial at the end of the `VM_MTE` VMA,
+    /// `EIO` without `VM_MTE`, `EFAULT` for the tracer's buffer or a zero length; the
+    /// pages all given back.
+    #[test]
+    fn remote_tags_full_partial_and_failing() {
+        use crate::mm::mmap::{PROT_MTE, PROT_READ, PROT_WRITE};
+        use crate::mm::test_support::{clean, phys, ANON, P};
+        use crate::mm::Mm;
+        use mmu::{AdScheme, SatpMode};
+        let phys = phys(16);
+        let rw = PROT_READ | PROT_WRITE;
+        let mut tmm = Mm::new(phys.clone(), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+        let a = tmm.do_mmap(0, 3 * P, rw, ANON, None, 0).unwrap();
+        tmm.mprotect(a, 2 * P, rw | PROT_MTE).unwrap();
+        let target = MmUsers::new(tmm);
+        let mut umm = Mm::new(phys.clone(), SatpMode::Sv39, AdScheme::Svadu, 2).unwrap();
+        let buf = umm.do_mmap(0, P, rw, ANON, None, 0).unwrap();
+        let tracer = MmUsers::new(umm);
+        let mut user: &MmStruct = tracer.uaccess();
+        user.copy_to_user(buf, &[0xf1, 2, 3, 4]).unwrap();
+        let iov = |len| Iovec { base: buf, len };
+        let poke = access_remote_tags(&tracer, &target, a + 48 + 5, iov(4), TagAccess::Poke);
+        assert_eq!(poke, Ok(4));
+        user.copy_to_user(buf, &[9; 8]).unwrap();
+        let peek = access_remote_tags(&tracer, &target, a + 32, iov(6), TagAccess::Peek);
+        assert_eq!(peek, Ok(6));
+        let mut got = [0u8; 6];
+        user.copy_from_user(buf, &mut got).unwrap();
+        assert_eq!(got, [0, 1, 2, 3, 4, 0], "low nibbles, at granule 3");
+        let end = a + 2 * P - 48;
+        let partial = access_remote_tags(&tracer, &target, end, iov(10), TagAccess::Peek);
+        assert_eq!(partial, Ok(3), "the walk ends at the VMA without VM_MTE");
+        let no_mte = access_remote_tags(&tracer, &target, a + 2 * P, iov(4), TagAccess::Peek);
+        assert_eq!(no_mte, Err(Errno::EIO));
+        let unmapped = Iovec {
+            base: buf + P,
+            len: 4,
+        };
+        let bad = access_remote_tags(&tracer, &target, a, unmapped, TagAccess::Peek);
+        assert_eq!(bad, Err(Errno::EFAULT));
+        let empty = access_remote_tags(&tracer, &target, a, iov(0), TagAccess::Peek);
+        assert_eq!(empty, Err(Errno::EFAULT), "nothing copied, no tracee error");
+        drop((target, tracer));
+        clean(&phys);
+    }
+
     #[test]
     fn stop_codes_are_linuxs() {
         assert_eq!(PtraceReport::syscall(0, 3).exit_code, 5);
