@@ -6,7 +6,8 @@
  *    the word at *data; POKEDATA into .data; POKETEXT into the read-only .rodata, a
  *    FOLL_FORCE write that breaks COW: the child sees the new bytes, the tracer's own copy
  *    keeps the old), its registers (GETREGSET/SETREGSET NT_PRSTATUS and NT_PRFPREG, iov_len
- *    updated), follows it with PTRACE_SYSCALL to its getppid() and makes that call return
+ *    updated), delivers the SIGSTOP (a group-stop, reported again, GETSIGINFO EINVAL in
+ *    it), follows it with PTRACE_SYSCALL to its getppid() and makes that call return
  *    4242 by setting a0 at the syscall-exit stop; then signal-delivery-stops: a SIGUSR1
  *    suppressed (CONT 0: the handler never runs), a SIGUSR2 replaced by SIGUSR1 (the
  *    handler sees the tracer as sender), a SIGUSR1 passed on as it was (its siginfo kept).
@@ -201,6 +202,12 @@ static void part_traceme(void)
     SAY("INTERRUPT without SEIZE: %s\n", res(pt(PTRACE_INTERRUPT, c, 0, 0)));
     SAY("SETOPTIONS 0x80000000: %s\n", res(pt(PTRACE_SETOPTIONS, c, 0, 0x80000000L)));
     SAY("SETOPTIONS TRACESYSGOOD: %s\n", res(pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACESYSGOOD)));
+
+    /* The stop signal delivered: a group-stop, reported again, without siginfo. */
+    SAY("delivering the SIGSTOP\n");
+    pt(PTRACE_CONT, c, 0, SIGSTOP);
+    wait_for("tracer", c);
+    SAY("GETSIGINFO in the group-stop: %s\n", res(pt(PTRACE_GETSIGINFO, c, 0, (long)&si)));
 
     /* PTRACE_SYSCALL up to getppid(), whose result the tracer changes. */
     int in_call = 0, stops = 0;

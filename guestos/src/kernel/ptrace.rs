@@ -476,7 +476,9 @@ impl Kernel<'_> {
     /// A default-action stop signal (`SIGSTOP`, `SIGTSTP`, `SIGTTIN`, `SIGTTOU`)
     /// delivered to traced task `tid`: its group-stop, which a tracee reports to its
     /// tracer (`do_signal_stop()` → `do_jobctl_trap()`): the signal, with
-    /// `PTRACE_EVENT_STOP` for a seized tracee. Returns whether the task stopped.
+    /// `PTRACE_EVENT_STOP` for a seized tracee. Returns whether the task stopped. A
+    /// resume ends it for the tracee (no `SIGCONT` needed, there being no job control
+    /// here).
     pub(super) fn ptrace_group_stop(
         &mut self,
         hart: &mut Hart<'_>,
@@ -490,13 +492,15 @@ impl Kernel<'_> {
         if !t.ptrace.is_traced() || !default || !STOP_SIGNALS.contains(&info.signo) {
             return false;
         }
-        let event = if t.ptrace.seized {
-            PTRACE_EVENT_STOP << 8
-        } else {
-            0
-        };
+        let seized = t.ptrace.seized;
+        let event = if seized { PTRACE_EVENT_STOP << 8 } else { 0 };
         let report = PtraceReport::notify(u32::from(info.signo) | event, StopKind::Event, tid);
         self.ptrace_stop(hart, tid, report);
+        // A group-stop of a task not seized has no siginfo (`ptrace_stop(..., NULL)`):
+        // PTRACE_GETSIGINFO is EINVAL there.
+        if let (false, Some(t)) = (seized, self.tasks.get_mut(&tid)) {
+            t.ptrace.last_siginfo = None;
+        }
         true
     }
 
