@@ -20,7 +20,8 @@
  *    after an exec without TRACEEXEC.
  * 3. ATTACH (SIGSTOP, si_code SI_KERNEL), EPERM to attach twice or to oneself, ESRCH for
  *    no such task or one not traced, DETACH; SEIZE (no stop; EIO for addr or unknown
- *    options), ESRCH while it runs, INTERRUPT (PTRACE_EVENT_STOP), PTRACE_KILL;
+ *    options), ESRCH while it runs, INTERRUPT (PTRACE_EVENT_STOP), PTRACE_KILL; INTERRUPT
+ *    of a tracee asleep in pause() (it stops at once, and sleeps again after CONT);
  *    PTRACE_O_EXITKILL: a tracee whose tracer exits dies of SIGKILL.
  * Every line is printed by the process whose turn it is (the other is stopped or waited
  * for), so the output is the same for any interleaving.
@@ -359,6 +360,19 @@ static void part_attach(void)
     wait_for("tracer", l);
     kill(other, SIGKILL);
     wait_for("parent", other);
+    /* INTERRUPT of a tracee asleep in pause(): it stops, and sleeps again after CONT. */
+    pid_t p = fork();
+    if (p == 0) {
+        pause();
+        _exit(0);
+    }
+    SAY("SEIZE a child in pause(): %s\n", res(pt(PTRACE_SEIZE, p, 0, 0)));
+    SAY("INTERRUPT: %s\n", res(pt(PTRACE_INTERRUPT, p, 0, 0)));
+    wait_for("tracer", p);
+    SAY("CONT: %s\n", res(pt(PTRACE_CONT, p, 0, 0)));
+    SAY("waitpid WNOHANG (back in pause): %d\n", (int)waitpid(p, &st, WNOHANG | __WALL));
+    kill(p, SIGKILL);
+    wait_for("tracer", p);
 
     SAY("== EXITKILL ==\n");
     pid_t t = fork();

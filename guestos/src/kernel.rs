@@ -2839,7 +2839,9 @@ impl Kernel<'_> {
         let parked = self.timers.get(&tid).is_none_or(|t| t.park(seq));
         if !parked {
             self.hrtimer_expired(tid);
+            return;
         }
+        self.ptrace_wake_for_stop(tid, on);
     }
 
     /// Wakes every task of thread group `tgid` sleeping on `on` (its call is re-issued).

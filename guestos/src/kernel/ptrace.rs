@@ -18,7 +18,8 @@
 //! Departures from Linux, each for a reason written where it is made: a signal that
 //! interrupts a tracee's sleeping call makes it return `EINTR` as it does for any task
 //! here (Linux restarts the call when the tracer suppresses the signal); a
-//! `PTRACE_INTERRUPT` stops a sleeping tracee when its call ends, not at once;
+//! `PTRACE_INTERRUPT` stops a tracee asleep in a futex wait or `nanosleep` when its call
+//! ends, not at once;
 //! `PTRACE_ATTACH`/`SEIZE` of init is `EPERM` (the run's first process is its
 //! container's init: stopping it stops the run); only the thread-group leader's exit
 //! is reported to a tracer.
@@ -296,8 +297,10 @@ impl Kernel<'_> {
 
     /// `PTRACE_INTERRUPT` of seized `child`: a `PTRACE_EVENT_STOP` (`SIGTRAP`) on its
     /// way back to user mode (`JOBCTL_TRAP_STOP`), after the stop it is in if any; a
-    /// tracee running on another hart is kicked to it. A sleeping tracee stops when its
-    /// call ends (Linux wakes it and restarts the call after the stop).
+    /// tracee running on another hart is kicked to it; one asleep in a call that this
+    /// kernel re-issues (`wait4`, a pipe or poll, `pause`) is woken and its call
+    /// restarted after the stop, as Linux's `-ERESTARTSYS`. One in a futex wait or a
+    /// `nanosleep` (completed, not re-issued, here) stops when its call ends.
     ///
     /// # Errors
     /// `EIO` if `child` was not seized.
@@ -310,13 +313,34 @@ impl Kernel<'_> {
         if !t.ptrace.reports.contains(&report) {
             t.ptrace.reports.push_back(report);
         }
+        let state = t.state;
         let this = self.this;
         if let Some(h) =
             (0..self.on_hart.len()).find(|&h| h != this && self.on_hart[h] == Some(child))
         {
             self.smp.kick(h);
         }
+        if let TaskState::Blocked(on) = state {
+            self.ptrace_wake_for_stop(child, on);
+        }
         Ok(0)
+    }
+
+    /// `signal_wake_up()` of tracee `tid` asleep on `on` with a stop owed (a
+    /// `PTRACE_INTERRUPT`, also one that came while it was on its way to sleep, as
+    /// `signal_pending()` keeps Linux's interruptible sleep from sleeping): a sleep whose
+    /// call this kernel re-issues (`wait4`, a pipe or poll, `pause`/`sigsuspend`) ends
+    /// now, the call restarted after the stop. Others are left asleep.
+    pub(super) fn ptrace_wake_for_stop(&mut self, tid: u32, on: WaitOn) {
+        let owed = self
+            .tasks
+            .get(&tid)
+            .is_some_and(|t| !t.ptrace.reports.is_empty());
+        if owed && matches!(on, WaitOn::Child | WaitOn::Io | WaitOn::Signal) {
+            self.io_wait_end(tid, true);
+            self.timers.remove(&tid);
+            self.try_to_wake_up(tid);
+        }
     }
 
     /// The address space of tracee `child` while it has users (`get_task_mm()`).
