@@ -22,7 +22,8 @@
  *    no such task or one not traced, DETACH; SEIZE (no stop; EIO for addr or unknown
  *    options), ESRCH while it runs, INTERRUPT (PTRACE_EVENT_STOP), PTRACE_KILL; INTERRUPT
  *    of a tracee asleep in pause() (it stops at once, and sleeps again after CONT);
- *    PTRACE_O_EXITKILL: a tracee whose tracer exits dies of SIGKILL.
+ *    PTRACE_O_EXITKILL: a tracee whose tracer exits dies of SIGKILL; without it, the
+ *    tracee is detached (attached again by init, which has inherited it).
  * Every line is printed by the process whose turn it is (the other is stopped or waited
  * for), so the output is the same for any interleaving.
  */
@@ -384,6 +385,21 @@ static void part_attach(void)
     wait_for("init (the tracer)", t);
     /* The tracee, orphaned, is init's child now. */
     wait_for("init (the orphaned tracee)", -1);
+
+    SAY("== a tracer exits without EXITKILL ==\n");
+    t = fork();
+    if (t == 0) {
+        pid_t g = looper();
+        long ok = pt(PTRACE_SEIZE, g, 0, 0);
+        _exit(ok == 0 ? g - getpid() : 0);
+    }
+    st = wait_for("init (the tracer)", t);
+    pid_t g = t + WEXITSTATUS(st);
+    SAY("the orphaned tracee, detached, can be attached again: %s\n",
+        res(pt(PTRACE_ATTACH, g, 0, 0)));
+    wait_for("init (its new tracer)", g);
+    SAY("KILL: %s\n", res(pt(PTRACE_KILL, g, 0, 0)));
+    wait_for("init (its new tracer)", g);
 }
 
 int main(int argc, char **argv)
