@@ -131,3 +131,86 @@ fn mtetrace_prints_the_reference() {
     assert_eq!(t.sync_mismatches + t.async_mismatches, 0, "{t:?}");
     assert!(t.settag_granules >= 16, "{t:?}");
 }
+
+/// A `--strace` or `ministrace -f` line: `(pid, name, ret)`, for a call that returned or
+/// never will (`?`); `None` for other lines, and for `--strace`'s lines of a call that
+/// went to sleep or stopped at a scheduling point and was re-issued (a tracer sees the
+/// call once).
+fn pid_call_of(line: &str) -> Option<(u32, String, String)> {
+    let (pid, rest) = line.split_once(' ')?;
+    let pid = pid.parse().ok()?;
+    let (name, ret) = call_of(rest)?;
+    let reissued = ret.starts_with("(blocked") || ret.starts_with("? ERESTART");
+    (!reissued).then_some((pid, name, ret))
+}
+
+/// The calls of each process, by pid.
+fn calls_by_pid<'a>(
+    lines: impl Iterator<Item = &'a str>,
+) -> std::collections::BTreeMap<u32, Vec<(String, String)>> {
+    let mut m = std::collections::BTreeMap::<u32, Vec<(String, String)>>::new();
+    for (pid, name, ret) in lines.filter_map(pid_call_of) {
+        m.entry(pid).or_default().push((name, ret));
+    }
+    m
+}
+
+/// `ministrace -f` (PTRACE_O_TRACEFORK/VFORK/CLONE) over `forkcow` — forks, a grandchild,
+/// 8 concurrent children, pipes, a SIGSEGV and an abort() death, waits of every kind —
+/// sees each process make the calls `--strace` sees it make, in the same order, with the
+/// same results. The traced run has the tracer as pid 1, so every pid is one more: the
+/// calls returning a pid are compared so; `getppid` (0 for the first process run
+/// directly) and `execve` (`--strace` logs its return as `(resumed)`) by name only.
+#[test]
+fn ministrace_follows_forks_as_strace_f_does() {
+    let forkcow = image("forkcow").to_string_lossy().into_owned();
+    for (sched, harts) in [("parallel", 1), ("parallel", 2), ("deterministic", 2)] {
+        let base = sched_opts(sched, 7, harts);
+        let strace = RunOptions {
+            strace: true,
+            ..base.clone()
+        };
+        let direct = run_with(&strace, &image("forkcow"), &[]);
+        assert_eq!(direct.code, 0, "forkcow's status");
+        let err = String::from_utf8_lossy(&direct.stderr);
+        let want = calls_by_pid(err.lines());
+        let traced_opts = RunOptions {
+            files: vec![forkcow.clone()],
+            ..base
+        };
+        let args = vec!["-f".to_string(), forkcow.clone()];
+        let traced = run_with(&traced_opts, &image("ministrace"), &args);
+        assert_eq!(traced.code, 0, "ministrace's status");
+        assert_page_audit_clean(&traced, "ministrace -f forkcow");
+        let out = String::from_utf8_lossy(&traced.stdout);
+        assert!(out.contains("forkcow: all checks passed"), "{out}");
+        let exec = out
+            .lines()
+            .position(|l| l.starts_with("2 execve("))
+            .unwrap_or_else(|| panic!("no execve line:\n{out}"));
+        let got = calls_by_pid(out.lines().skip(exec + 1));
+        let what = format!("{sched} on {harts} harts");
+        assert!(
+            want.len() > 10,
+            "{what}: --strace saw {} processes",
+            want.len()
+        );
+        let pids: Vec<u32> = want.keys().map(|p| p + 1).collect();
+        assert_eq!(got.keys().copied().collect::<Vec<_>>(), pids, "{what}");
+        for (pid, calls) in &want {
+            let mine = &got[&(pid + 1)];
+            let names = |c: &[(String, String)]| c.iter().map(|c| c.0.clone()).collect::<Vec<_>>();
+            assert_eq!(names(mine), names(calls), "{what}: process {pid}'s calls");
+            for ((name, r), (_, w)) in mine.iter().zip(calls) {
+                let pid_returned = ["clone", "getpid", "gettid", "wait4", "set_tid_address"];
+                if pid_returned.contains(&name.as_str()) && w != "0x0" && !w.starts_with('-') {
+                    let plus_one = u64::from_str_radix(w.trim_start_matches("0x"), 16)
+                        .map(|v| format!("{:#x}", v + 1));
+                    assert_eq!(Ok(r.clone()), plus_one, "{what}: process {pid}'s {name}");
+                } else if name != "getppid" && name != "execve" {
+                    assert_eq!(r, w, "{what}: process {pid}'s {name}");
+                }
+            }
+        }
+    }
+}

@@ -3,6 +3,8 @@
  * ministrace              trace a child running a fixed workload of raw system calls
  *                         whose arguments are numbers, not addresses (the reference run)
  * ministrace IMAGE ARGS.. trace a child that execs IMAGE with ARGS (environment kept)
+ * ministrace -f IMAGE ARGS..  the same, following its forks and clones (strace -f):
+ *                         PTRACE_O_TRACEFORK/VFORK/CLONE, each line led by the pid
  *
  * The child asks to be traced (PTRACE_TRACEME) and stops itself with SIGSTOP; the tracer
  * sets PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC and resumes it with
@@ -43,7 +45,10 @@ static const struct {
     {56, "openat"}, {57, "close"}, {59, "pipe2"}, {61, "getdents64"}, {62, "lseek"},
     {63, "read"}, {64, "write"}, {65, "readv"}, {66, "writev"}, {67, "pread64"},
     {68, "pwrite64"}, {78, "readlinkat"}, {79, "newfstatat"}, {80, "fstat"},
-    {93, "exit"}, {94, "exit_group"}, {96, "set_tid_address"}, {98, "futex"},
+    {72, "pselect6"}, {73, "ppoll"}, {82, "fsync"}, {93, "exit"}, {94, "exit_group"},
+    {95, "waitid"}, {100, "get_robust_list"}, {132, "sigaltstack"}, {133, "rt_sigsuspend"},
+    {136, "rt_sigpending"}, {154, "setpgid"}, {155, "getpgid"}, {157, "setsid"},
+    {165, "getrusage"}, {169, "gettimeofday"}, {96, "set_tid_address"}, {98, "futex"},
     {99, "set_robust_list"}, {101, "nanosleep"}, {113, "clock_gettime"},
     {117, "ptrace"}, {124, "sched_yield"}, {129, "kill"}, {130, "tkill"},
     {131, "tgkill"}, {134, "rt_sigaction"}, {135, "rt_sigprocmask"},
@@ -76,6 +81,7 @@ static const char *signame(int s)
     case SIGUSR1: return "SIGUSR1";
     case SIGPIPE: return "SIGPIPE";
     case SIGABRT: return "SIGABRT";
+    case SIGBUS: return "SIGBUS";
     }
     snprintf(buf, sizeof buf, "SIG%d", s);
     return buf;
@@ -97,9 +103,56 @@ static void workload(void)
     syscall(SYS_exit_group, 3);
 }
 
+/* What the tracer keeps per tracee: whether it is inside a call (between its entry and
+ * exit stops) and that call's number and arguments. */
+struct tracee {
+    pid_t pid;
+    int in_call, started;
+    unsigned long nr, args[6];
+};
+
+static struct tracee tracees[256];
+static int follow;
+
+static struct tracee *tracee_of(pid_t pid)
+{
+    struct tracee *free_slot = NULL;
+    for (size_t i = 0; i < sizeof tracees / sizeof tracees[0]; i++) {
+        if (tracees[i].pid == pid)
+            return &tracees[i];
+        if (!tracees[i].pid && !free_slot)
+            free_slot = &tracees[i];
+    }
+    if (free_slot) {
+        memset(free_slot, 0, sizeof *free_slot);
+        free_slot->pid = pid;
+    }
+    return free_slot;
+}
+
+/* The line's start: the tracee's pid when following forks (as --strace's tid). */
+static void prefix(pid_t pid)
+{
+    if (follow)
+        printf("%d ", (int)pid);
+}
+
+static void print_call(struct tracee *t)
+{
+    char nbuf[32];
+    prefix(t->pid);
+    printf("%s(0x%lx, 0x%lx, 0x%lx, 0x%lx, 0x%lx, 0x%lx) = ", sysname(t->nr, nbuf, sizeof nbuf),
+           t->args[0], t->args[1], t->args[2], t->args[3], t->args[4], t->args[5]);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 2 && strcmp(argv[1], "-f") == 0) {
+        follow = 1;
+        argv++;
+        argc--;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         perror("fork");
@@ -122,40 +175,53 @@ int main(int argc, char **argv)
         return 1;
     }
     long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC;
+    if (follow)
+        opts |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE;
     if (ptrace(PTRACE_SETOPTIONS, pid, 0, opts) != 0) {
         printf("ministrace: PTRACE_SETOPTIONS: %s\n", errname(errno));
         return 1;
     }
-    int sig = 0, in_call = 0;
-    unsigned long nr = 0, args[6] = {0};
-    char nbuf[32];
+    tracee_of(pid)->started = 1;
+    int sig = 0;
     for (;;) {
-        if (ptrace(PTRACE_SYSCALL, pid, 0, sig) != 0) {
+        if (ptrace(PTRACE_SYSCALL, pid, 0, sig) != 0 && errno != ESRCH) {
             printf("ministrace: PTRACE_SYSCALL: %s\n", errname(errno));
             return 1;
         }
         sig = 0;
-        if (waitpid(pid, &st, __WALL) != pid) {
-            printf("ministrace: waitpid: %s\n", errname(errno));
+        pid = waitpid(-1, &st, __WALL);
+        if (pid < 0)
+            return errno == ECHILD ? 0 : 1; /* every tracee is gone */
+        struct tracee *t = tracee_of(pid);
+        if (!t) {
+            printf("ministrace: too many tracees\n");
             return 1;
         }
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
-            if (in_call)
-                printf("%s(0x%lx, 0x%lx, 0x%lx, 0x%lx, 0x%lx, 0x%lx) = ?\n",
-                       sysname(nr, nbuf, sizeof nbuf), args[0], args[1], args[2], args[3],
-                       args[4], args[5]);
+            if (t->in_call) {
+                print_call(t);
+                printf("?\n");
+            }
+            prefix(pid);
             if (WIFEXITED(st))
                 printf("+++ exited with %d +++\n", WEXITSTATUS(st));
             else
                 printf("+++ killed by %s +++\n", signame(WTERMSIG(st)));
-            return 0;
+            t->pid = 0;
+            continue;
         }
         if (!WIFSTOPPED(st))
             continue;
         int s = WSTOPSIG(st), event = st >> 16;
         if (event != 0)
-            continue; /* PTRACE_EVENT_EXEC: the exit stop of execve follows */
+            continue; /* exec, fork: the call's exit stop follows */
+        if (!t->started && s == SIGSTOP) {
+            t->started = 1; /* a new child's first stop (PTRACE_O_TRACEFORK) */
+            continue;
+        }
+        t->started = 1;
         if (s != (SIGTRAP | 0x80)) {
+            prefix(pid);
             printf("--- %s ---\n", signame(s));
             sig = s;
             continue;
@@ -166,16 +232,15 @@ int main(int argc, char **argv)
             printf("ministrace: PTRACE_GETREGSET: %s\n", errname(errno));
             return 1;
         }
-        if (!in_call) {
-            nr = regs[17];
-            memcpy(args, &regs[10], sizeof args);
-            in_call = 1;
+        if (!t->in_call) {
+            t->nr = regs[17];
+            memcpy(t->args, &regs[10], sizeof t->args);
+            t->in_call = 1;
             continue;
         }
-        in_call = 0;
+        t->in_call = 0;
         long ret = (long)regs[10];
-        printf("%s(0x%lx, 0x%lx, 0x%lx, 0x%lx, 0x%lx, 0x%lx) = ", sysname(nr, nbuf, sizeof nbuf),
-               args[0], args[1], args[2], args[3], args[4], args[5]);
+        print_call(t);
         if (ret < 0 && ret > -4096)
             printf("-1 %s\n", errname((int)-ret));
         else
