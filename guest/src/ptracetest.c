@@ -18,6 +18,9 @@
  *    event and the new child traced from its first instruction (SIGSTOP); the tracer
  *    reaps that grandchild first, then its real parent sees it exit; the legacy SIGTRAP
  *    after an exec without TRACEEXEC.
+ * 2b. A signal for the tracer that finds its tracee asleep in read(): suppressed, the
+ *    read is restarted (it sleeps again, then reads what comes); delivered to a handler,
+ *    the read returns EINTR (the tracer waits for 'S' in /proc/<pid>/stat first).
  * 3. ATTACH (SIGSTOP, si_code SI_KERNEL), EPERM to attach twice or to oneself, ESRCH for
  *    no such task or one not traced, DETACH; SEIZE (no stop; EIO for addr or unknown
  *    options), ESRCH while it runs, INTERRUPT (PTRACE_EVENT_STOP), PTRACE_KILL; INTERRUPT
@@ -30,6 +33,7 @@
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +324,72 @@ static int exec_mode(void)
     return WIFEXITED(st) ? WEXITSTATUS(st) + 10 : 98;
 }
 
+/* ---- 2b. a signal for the tracer interrupts a sleeping read -------------------------- */
+
+/* Waits until task pid sleeps ('S' in /proc/<pid>/stat). */
+static void wait_sleeping(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        char *p = strrchr(buf, ')');
+        if (p && p[1] == ' ' && p[2] == 'S')
+            return;
+        sched_yield();
+    }
+}
+
+static void part_restart(void)
+{
+    SAY("== a sleeping read and the tracer's signals ==\n");
+    int a[2], b[2], back[2];
+    if (pipe(a) != 0 || pipe(b) != 0 || pipe(back) != 0)
+        return;
+    pid_t c = fork();
+    if (c == 0) {
+        struct sigaction sa = {0};
+        sa.sa_sigaction = on_usr1;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGUSR1, &sa, NULL);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        char ch;
+        long n = read(a[0], &ch, 1);
+        SAY("child: read returned %ld (%s)\n", n, n < 0 ? errname(errno) : "restarted");
+        if (write(back[1], "k", 1) != 1)
+            _exit(1);
+        n = read(b[0], &ch, 1);
+        SAY("child: read returned %ld (%s), the handler ran %d times\n", n,
+            n < 0 ? errname(errno) : "?", usr1_count);
+        _exit(0);
+    }
+    char ch;
+    wait_sleeping(c);
+    kill(c, SIGUSR1);
+    wait_for("tracer", c);
+    SAY("suppressed: the read sleeps again\n");
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_sleeping(c);
+    if (write(a[1], "x", 1) != 1 || read(back[0], &ch, 1) != 1)
+        return;
+    /* The child has read, and sleeps in its second read now. */
+    wait_sleeping(c);
+    kill(c, SIGUSR1);
+    wait_for("tracer", c);
+    SAY("delivered: the handler runs\n");
+    pt(PTRACE_CONT, c, 0, SIGUSR1);
+    wait_for("tracer", c);
+    for (int i = 0; i < 2; i++) {
+        close(a[i]);
+        close(b[i]);
+        close(back[i]);
+    }
+}
+
 /* ---- 3. ATTACH, SEIZE, INTERRUPT, KILL, EXITKILL ---------------------------------------- */
 
 static pid_t looper(void)
@@ -410,6 +480,7 @@ int main(int argc, char **argv)
         return 9;
     part_traceme();
     part_exec();
+    part_restart();
     part_attach();
     SAY("done\n");
     return 0;

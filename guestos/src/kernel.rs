@@ -3946,8 +3946,11 @@ impl Kernel<'_> {
         if !blocked {
             if let TaskState::Blocked(on) = state {
                 // A vfork parent's call has already completed: nothing to interrupt; a
-                // stopped tracee stays stopped until its tracer resumes it.
-                if !matches!(on, WaitOn::VforkDone(_) | WaitOn::Traced) {
+                // stopped tracee stays stopped until its tracer resumes it; a tracee's
+                // call may be restarted after its stop.
+                if !matches!(on, WaitOn::VforkDone(_) | WaitOn::Traced)
+                    && !self.ptrace_restart_sleep(target, on)
+                {
                     // Interrupt the sleeping call: it returns EINTR (interrupted calls
                     // are not restarted, SA_RESTART or not).
                     if on == WaitOn::Sleep {
@@ -4054,7 +4057,10 @@ impl Kernel<'_> {
             SIG_IGN => {}
             SIG_DFL if signal::default_ignored(info.signo) => {}
             SIG_DFL => self.exit_process(hart, tgid, killed(info, hart.pc)),
-            _ => self.handle_signal(hart, tid, info, act),
+            _ => {
+                self.ptrace_handler_interrupts(hart, tid);
+                self.handle_signal(hart, tid, info, act);
+            }
         }
     }
 

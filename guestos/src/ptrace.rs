@@ -220,6 +220,11 @@ pub struct PtraceState {
     /// syscall-exit stop is still owed: the call runs when the task re-executes it
     /// (the kernel's restart), and a pc moved past it means the call returned.
     pub syscall_entry: Option<u64>,
+    /// A sleeping call was interrupted for a stop (a signal for the tracer, a
+    /// `PTRACE_INTERRUPT`) and left at its `ecall` to be re-issued: Linux's
+    /// `-ERESTARTSYS`/`-ERESTARTNOHAND`, restarted unless a handler runs first (then it
+    /// returns `EINTR`). Cleared when the task enters a call again.
+    pub restart: bool,
 }
 
 impl PtraceState {

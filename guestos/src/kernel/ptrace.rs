@@ -15,11 +15,16 @@
 //! makes it runnable again. Its tracer is told through `wait4`/`waitid`
 //! ([`Kernel::ptrace_wait_stopped`]) and `SIGCHLD` (`CLD_TRAPPED`).
 //!
-//! Departures from Linux, each for a reason written where it is made: a signal that
-//! interrupts a tracee's sleeping call makes it return `EINTR` as it does for any task
-//! here (Linux restarts the call when the tracer suppresses the signal); a
-//! `PTRACE_INTERRUPT` stops a tracee asleep in a futex wait or `nanosleep` when its call
-//! ends, not at once;
+//! A signal or `PTRACE_INTERRUPT` that finds a tracee asleep in a call this kernel
+//! re-issues leaves the call to be restarted after the stop, unless a handler runs
+//! first ([`Kernel::ptrace_restart_sleep`]): the tracer's suppression of the signal
+//! restarts it, as Linux's `-ERESTARTSYS` does.
+//!
+//! Departures from Linux, each for a reason written where it is made: a tracee asleep
+//! in a futex wait or a `nanosleep` (completed by their wakers here, not re-issued)
+//! returns `EINTR` to a signal, and a `PTRACE_INTERRUPT` stops it when its call ends;
+//! with a handler, an interrupted call returns `EINTR` even under `SA_RESTART`, as for
+//! any task here;
 //! `PTRACE_ATTACH`/`SEIZE` of init is `EPERM` (the run's first process is its
 //! container's init: stopping it stops the run); only the thread-group leader's exit
 //! is reported to a tracer.
@@ -336,11 +341,48 @@ impl Kernel<'_> {
             .tasks
             .get(&tid)
             .is_some_and(|t| !t.ptrace.reports.is_empty());
-        if owed && matches!(on, WaitOn::Child | WaitOn::Io | WaitOn::Signal) {
-            self.io_wait_end(tid, true);
-            self.timers.remove(&tid);
-            self.try_to_wake_up(tid);
+        if owed {
+            self.ptrace_restart_sleep(tid, on);
         }
+    }
+
+    /// Traced task `tid`, asleep on `on`, must stop (a signal for its tracer, an
+    /// `INTERRUPT`): a call this kernel re-issues (`wait4`, a pipe or poll sleep,
+    /// `pause`/`sigsuspend`) that has moved nothing yet leaves its sleep with its pc
+    /// still at the `ecall` (its deadline, if any, kept with the call), to be restarted
+    /// after the stop — Linux's `-ERESTARTSYS`/`-ERESTARTNOHAND`, which the
+    /// tracer's suppression of the signal turns into a restart. A handler that runs
+    /// first makes it return `EINTR` instead ([`Kernel::ptrace_handler_interrupts`]).
+    /// Returns whether it was (otherwise the call is interrupted as for any task).
+    pub(super) fn ptrace_restart_sleep(&mut self, tid: u32, on: WaitOn) -> bool {
+        let restartable = matches!(on, WaitOn::Child | WaitOn::Io | WaitOn::Signal)
+            && self.interrupted_return(tid) == Errno::EINTR.as_return();
+        let Some(t) = self.tasks.get_mut(&tid).filter(|t| t.ptrace.is_traced()) else {
+            return false;
+        };
+        if !restartable {
+            return false;
+        }
+        t.ptrace.restart = true;
+        self.io_wait_end(tid, true);
+        self.timers.remove(&tid);
+        self.try_to_wake_up(tid);
+        true
+    }
+
+    /// A handler is about to run for task `tid` (live in this hart): a call left to be
+    /// restarted ([`Kernel::ptrace_restart_sleep`]) returns `EINTR` now, as an
+    /// interrupted call does here (the time left written for a `ppoll`/`pselect6`).
+    pub(super) fn ptrace_handler_interrupts(&mut self, hart: &mut Hart<'_>, tid: u32) {
+        let Some(t) = self.tasks.get_mut(&tid).filter(|t| t.ptrace.restart) else {
+            return;
+        };
+        t.ptrace.restart = false;
+        self.poll_interrupted(hart, tid);
+        let value = self.interrupted_return(tid);
+        self.forget_sleeper(tid);
+        hart.x[10] = value;
+        hart.pc = hart.pc.wrapping_add(4);
     }
 
     /// The address space of tracee `child` while it has users (`get_task_mm()`).
@@ -539,6 +581,8 @@ impl Kernel<'_> {
             return false;
         };
         let p = &mut t.ptrace;
+        // The call left to be restarted (if any) is being re-issued.
+        p.restart = false;
         if p.tracer.is_none() {
             return false;
         }
