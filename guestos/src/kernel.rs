@@ -128,10 +128,9 @@
 //! |---|---|---|
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
 //! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches, with the scheduler's clock), a task's place in the scheduler — the queue it is on, a sleeper's entity — under its hashed `p->pi_lock`, and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock). Nor is CPU time: each task's (`se.sum_exec_runtime`, `utime`) and each thread group's with its reaped children's (`signal->cputimer`, `cutime`) are atomics in the task and its `signal_struct` ([`cputime`]), charged by the hart running the task — `update_curr()` under its `rq->lock`, with or without this lock — and read without any lock by `clock_gettime`, `getrusage`, `getitimer` and the CPU-time timers' check | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
-//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s and the SIGPROFs and SIGVTALRMs of `ITIMER_PROF`s and `ITIMER_VIRTUAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
+//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s and the SIGPROFs and SIGVTALRMs of `ITIMER_PROF`s and `ITIMER_VIRTUAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer, its `futex_q` and its state, all in the task table — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
 //! | timers: the books of which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack). Not here: the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer`, `getitimer` and the expiries' re-arms take it, on any hart with or without this lock; sending their signals is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
-//! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
-//! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
+//! | sleeping and stopped calls, each in its task ([`SleepingCall`], `Task::call`: guarded with the task, so through `tasks`): the futex waiter (`futex_q`) a task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; an I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]); the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken); the place of a call stopped at a scheduling point. Not here: the futex waiters themselves, in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock) under each bucket's own lock; the wait queues, each `wait_queue_head_t` behind its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]): a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | (through `tasks`) | the task's own kernel stack (`poll_wqueues`, the `futex_q`, the `wait_queue_entry`, the call's locals) and `restart_block`; `hb->lock` |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid. Not here: a `process_vm_*` copy, which runs on its hart without this lock once the two address spaces are held ([`Kernel::sys_process_vm_rw`]), and the lockless walks of a gup_test fast benchmark | (through `tasks`) | RCU + `get_task_struct()` |
 //! | what is left of the run's statistics: the MMU counters of the kernel's accesses to init's memory, kept when init exits. The rest is not here: each hart counts its own events (calls, faults, wake-ups, kernel-lock entries, priced kernel work) on counters of its own without this lock ([`stat`], summed when the run ends), the harts claim their quanta from the instruction budget and give back what they did not run with atomics ([`budget`]: a run still stops after exactly `--max-insns` instructions, in deterministic mode at the same one for a seed), and the run's end is a once cell that the hart ending it sets and every hart reads ([`budget`]); ASIDs are [`Smp::alloc_asid`]'s, lock-free | `init_uaccess_mmu` | `tasklist_lock` (init's group exit); per-CPU counters (`percpu_counter`, `this_cpu_inc()`) for the rest |
@@ -165,13 +164,13 @@ use crate::fs::Prng;
 use crate::fs::{
     parse_file_arg, HostStreams, ImportError, OpenFile, PollTable, TaskWaker, WaitTask,
 };
-use crate::futex::{self, FutexHash, FutexQ, FutexRet, WakeList, FUTEX_BITSET_MATCH_ANY};
+use crate::futex::{self, FutexHash, FutexRet, WakeList, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
 use crate::mm::{
     FaultFlags, KernelEventCounts, Mm, MmStruct, MmUsers, PageAllocError, PhysMem, UserFaultError,
 };
-use crate::percpu::{PerCpuVar, Resume};
+use crate::percpu::PerCpuVar;
 use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
 use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
@@ -186,6 +185,7 @@ use budget::{Claim, InsnBudget, RunEnd};
 use stat::KernelCounters;
 
 mod budget;
+mod call;
 mod cputime;
 mod hrtimer;
 mod itimer;
@@ -196,6 +196,7 @@ mod stat;
 mod timekeeping;
 mod ttwu;
 
+pub(crate) use call::SleepingCall;
 pub(crate) use cputime::{CputimeAtomic, TaskCputime, ThreadGroupCputimer};
 pub(crate) use itimer::ITimers;
 
@@ -320,25 +321,14 @@ struct Kernel<'m> {
     /// SIGALRM, [`ttwu::Wakeup::KillPidInfo`]): `(tgid, info)`, sent at this lock's next
     /// scheduling point, where a hart is at hand ([`Kernel::fire_timers`]).
     deferred_kills: Vec<(u32, SigInfo)>,
-    /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), armed with its
-    /// sleep ([`WaitTask`]), by tid.
-    io_waits: BTreeMap<u32, PollTable>,
     /// The futex hash table (`futex_queues`): its buckets have their own locks, and
     /// harts reach it without the kernel lock too ([`UnlockedFaults::futex`]).
     futex: Arc<FutexHash>,
-    /// The waiter each task sleeping in `FUTEX_WAIT` sleeps on (the `futex_q` on its
-    /// stack): a waiter a wake hands back completes the wait only if it is still this one.
-    futex_q: BTreeMap<u32, Arc<FutexQ>>,
     /// The timer each sleeping task with a deadline parks on (a futex wait with a
     /// timeout, `nanosleep`, a `ppoll` timeout), armed on the harts' timer bases
     /// ([`hrtimer`]: each behind its own lock, reached without the kernel lock too,
     /// [`Machine::hrtimers`]).
     timers: hrtimer::Timers,
-    /// Sleeping calls that are re-issued with state of their own, by task: a
-    /// `ppoll`/`pselect6` deadline, the file a `read`/`write` holds (see `kernel/poll.rs`).
-    blocked_calls: BTreeMap<u32, poll::BlockedCall>,
-    /// Calls stopped at a scheduling point, by task: `(nr, args, where to resume)`.
-    resume: BTreeMap<u32, (u64, [u64; 6], Resume)>,
     /// [`SchedMode::Deterministic`]: the seeded source of every scheduling decision (which
     /// runnable thread runs next among the fair candidates, for how many instructions).
     /// `None`: the fair pick alone.
@@ -1289,12 +1279,8 @@ pub fn run(
         }),
         ttwu: ttwu_pending,
         deferred_kills: Vec::new(),
-        io_waits: BTreeMap::new(),
         futex: Arc::new(FutexHash::new(nharts)),
-        futex_q: BTreeMap::new(),
         timers: hrtimer::Timers::new(Arc::new(hrtimer::HrtimerBases::new(nharts, clock))),
-        blocked_calls: BTreeMap::new(),
-        resume: BTreeMap::new(),
         // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
         sched_rng: deterministic.then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
         stats: &stats,
@@ -1665,7 +1651,7 @@ impl<'m> Kernel<'m> {
             current: self
                 .tasks
                 .get(&tid)
-                .filter(|t| !t.strace && !self.blocked_calls.contains_key(&tid))
+                .filter(|t| !t.strace && t.call.blocked.is_none())
                 .map(crate::syscall::unlocked::Current::of),
             futex: Arc::clone(&self.futex),
             waker: Arc::clone(&self.waker),
@@ -1881,7 +1867,10 @@ impl Kernel<'_> {
         }
         let next = next?;
         let state = self.tasks.get(&next).map(|t| t.state);
-        let woken_waiter = self.futex_q.get(&next).is_some_and(|q| q.is_woken());
+        let woken_waiter = self
+            .call(next)
+            .and_then(|c| c.futex_q.as_ref())
+            .is_some_and(|q| q.is_woken());
         if state == Some(TaskState::Blocked(WaitOn::Futex)) && woken_waiter {
             // A futex waiter a hart woke without the kernel lock, enqueued by it
             // ([`Machine::wake_up_q`]): its wait ends with 0 now that it runs again,
@@ -1890,8 +1879,8 @@ impl Kernel<'_> {
             self.complete_blocked(next, 0);
         }
         let woken_io = self
-            .io_waits
-            .get(&next)
+            .call(next)
+            .and_then(|c| c.io_wait.as_ref())
             .and_then(PollTable::task)
             .is_some_and(|w| w.is_woken());
         if state == Some(TaskState::Blocked(WaitOn::Io)) && woken_io {
@@ -2155,11 +2144,8 @@ impl Kernel<'_> {
     /// first. The caller checks its condition once more after this
     /// (`prepare_to_wait_event()`, then the check); [`Kernel::block`] parks the sleep.
     fn io_wait(&mut self, tid: u32, mut pt: PollTable, exclusive: bool) {
-        if let Some(mut old) = self.io_waits.remove(&tid) {
-            old.free();
-        }
         pt.arm(WaitTask::new(tid, Arc::clone(&self.waker)), exclusive);
-        self.io_waits.insert(tid, pt);
+        self.set_io_wait(tid, pt);
     }
 
     /// The I/O sleep of task `tid` ends: its sleep leaves every wait queue
@@ -2167,7 +2153,7 @@ impl Kernel<'_> {
     /// wake-up it got (it is re-issued); otherwise (a signal, a timeout, its exit) an
     /// exclusive wake-up it got is passed on to the next sleeper.
     fn io_wait_end(&mut self, tid: u32, acted_on: bool) {
-        if let Some(mut pt) = self.io_waits.remove(&tid) {
+        if let Some(mut pt) = self.call_mut(tid).and_then(|c| c.io_wait.take()) {
             pt.finish(!acted_on);
         }
     }
@@ -2205,6 +2191,26 @@ impl Kernel<'_> {
     /// Whether task `tid` is the one live in this hart.
     fn is_current(&self, tid: u32) -> bool {
         self.cur() == Some(tid)
+    }
+
+    /// Task `tid`'s sleeping or stopped call ([`SleepingCall`]), if the task exists.
+    fn call(&self, tid: u32) -> Option<&SleepingCall> {
+        self.tasks.get(&tid).map(|t| &t.call)
+    }
+
+    /// Task `tid`'s sleeping or stopped call, to change.
+    fn call_mut(&mut self, tid: u32) -> Option<&mut SleepingCall> {
+        self.tasks.get_mut(&tid).map(|t| &mut t.call)
+    }
+
+    /// Task `tid` sleeps on the wait queues of `pt` (armed with its sleep) from now on;
+    /// it leaves those of an earlier sleep first.
+    fn set_io_wait(&mut self, tid: u32, pt: PollTable) {
+        // A table dropped (the old one, or `pt` of a task that is gone) leaves its
+        // queues (`poll_freewait()`).
+        if let Some(c) = self.call_mut(tid) {
+            c.io_wait = Some(pt);
+        }
     }
 
     /// Completes the sleeping call of task `tid` with `value` in a0 (a futex wait woken
@@ -2455,8 +2461,8 @@ impl Kernel<'_> {
         // A call that stopped at a scheduling point gets its resume state back if it is
         // re-issued as it was (a signal handler may have run in between).
         let resume = self
-            .resume
-            .remove(&tid)
+            .call_mut(tid)
+            .and_then(|c| c.resume.take())
             .filter(|&(rn, ra, _)| rn == n && ra == a)
             .map(|(_, _, r)| r);
         crate::percpu::enter_syscall(resume);
@@ -2474,7 +2480,9 @@ impl Kernel<'_> {
                 } else {
                     self.stat().resched_stops.inc();
                 }
-                self.resume.insert(tid, (n, a, r));
+                if let Some(c) = self.call_mut(tid) {
+                    c.resume = Some((n, a, r));
+                }
                 true
             }
             None => false,
@@ -2648,7 +2656,7 @@ impl Kernel<'_> {
                 // A call that did not say what it waits for (`vmsplice`): the queues of
                 // the file it names — unless, queued there, it finds the file ready.
                 let ready = on == WaitOn::Io
-                    && !self.io_waits.contains_key(&tid)
+                    && self.call(tid).is_some_and(|c| c.io_wait.is_none())
                     && self.io_wait_on_fd(tid, a[0]);
                 // The pc stays at the ecall: the call is re-issued on wake-up (or now).
                 if !ready {
@@ -2797,7 +2805,10 @@ impl Kernel<'_> {
         // not claimed the wake-up yet: from now on, that waker enqueues it, on any hart
         // ([`Machine::wake_up_q`]); if it has, the wait returns 0 at once.
         if on == WaitOn::Futex {
-            let parked = self.futex_q.get(&tid).is_none_or(|q| q.park(seq));
+            let parked = self
+                .call(tid)
+                .and_then(|c| c.futex_q.as_ref())
+                .is_none_or(|q| q.park(seq));
             if !parked {
                 self.complete_blocked(tid, 0);
                 return;
@@ -2808,8 +2819,8 @@ impl Kernel<'_> {
         // re-issued at once; from now on, a waker on any hart enqueues it.
         if on == WaitOn::Io {
             let parked = self
-                .io_waits
-                .get(&tid)
+                .call(tid)
+                .and_then(|c| c.io_wait.as_ref())
                 .and_then(PollTable::task)
                 .is_none_or(|w| w.park(seq));
             if !parked {
@@ -3064,7 +3075,9 @@ impl Kernel<'_> {
             self.rqs.rename(tid, tgid);
             self.tasks.remove(&tgid);
             self.forget_sleeper(tid);
-            self.resume.remove(&tid);
+            if let Some(c) = self.call_mut(tid) {
+                c.resume = None;
+            }
             // Its children keep it as their parent under its new id.
             for c in self.tasks.values().filter(|c| c.tid == c.tgid) {
                 let mut g = c.signal.lock();
@@ -3138,11 +3151,9 @@ impl Kernel<'_> {
     /// Task `tid` is no longer on a timer, a futex queue or an I/O sleep.
     fn forget_sleeper(&mut self, tid: u32) {
         self.timers.remove(&tid);
-        if let Some(q) = self.futex_q.remove(&tid) {
+        if let Some(q) = self.call_mut(tid).and_then(SleepingCall::forget) {
             self.futex.unqueue(&q);
         }
-        self.io_wait_end(tid, false);
-        self.blocked_calls.remove(&tid);
     }
 
     /// `zap_other_threads()`: every task of `tid`'s group but `tid` exits. Those running
@@ -3455,7 +3466,7 @@ impl Kernel<'_> {
 
     /// `wake_up_q()` for the futex waiters in `woken`, which wakes took off their buckets
     /// (with or without the kernel lock): each one still the waiter its task sleeps on
-    /// ([`Kernel::futex_q`]) has its wait completed with 0 and becomes runnable (the
+    /// ([`SleepingCall::futex_q`]) has its wait completed with 0 and becomes runnable (the
     /// scheduler's wake path, which may preempt or wake an idle hart). One whose wait has
     /// ended otherwise — its own check of the mark before sleeping, a timeout or a signal
     /// that found it gone (and returned 0) — is passed over.
@@ -3466,8 +3477,10 @@ impl Kernel<'_> {
             if q.claim_wake().is_none() {
                 continue;
             }
-            if self.futex_q.get(&tid).is_some_and(|c| Arc::ptr_eq(c, &q)) {
-                self.futex_q.remove(&tid);
+            let call = self.call_mut(tid);
+            if let Some(c) = call.filter(|c| c.futex_q.as_ref().is_some_and(|w| Arc::ptr_eq(w, &q)))
+            {
+                c.futex_q = None;
                 self.complete_blocked(tid, 0);
             }
         }
@@ -3478,7 +3491,7 @@ impl Kernel<'_> {
     /// and then it returns 0 (`futex_wait()`: "if we were woken (and unqueued), we
     /// succeeded, whatever"). Exactly one of the two ends the wait.
     fn futex_wait_end(&mut self, tid: u32, err: Errno) -> u64 {
-        match self.futex_q.remove(&tid) {
+        match self.call_mut(tid).and_then(|c| c.futex_q.take()) {
             Some(q) if !self.futex.unqueue(&q) => 0,
             _ => err.as_return(),
         }
@@ -3487,7 +3500,7 @@ impl Kernel<'_> {
     /// `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` under the kernel lock
     /// ([`futex::do_futex`], the same code as without it): the waiters a wake or requeue
     /// took are made runnable at once ([`Kernel::futex_wake_up_q`]); a wait that must
-    /// sleep blocks ([`WaitOn::Futex`]) with its waiter in [`Kernel::futex_q`] and its
+    /// sleep blocks ([`WaitOn::Futex`]) with its waiter in [`SleepingCall::futex_q`] and its
     /// deadline in `timers` — unless a waker on another hart (without the kernel lock)
     /// took the waiter between its queueing and now: then it returns 0 at once.
     ///
@@ -3519,7 +3532,7 @@ impl Kernel<'_> {
     /// queued (`sleep`, with or without the kernel lock): if a waker already took the
     /// waiter (between its queueing and now), the wait returns 0 at once; if a signal is
     /// pending, it is unqueued and returns `EINTR` (0 if a waker took it first): these
-    /// return `Some(a0)`. Otherwise the waiter goes in [`Kernel::futex_q`] and its
+    /// return `Some(a0)`. Otherwise the waiter goes in [`SleepingCall::futex_q`] and its
     /// deadline in `timers`, and `None` answers: the caller blocks the task
     /// ([`WaitOn::Futex`]).
     fn futex_wait_queue(&mut self, tid: u32, sleep: futex::FutexSleep) -> Option<u64> {
@@ -3534,7 +3547,9 @@ impl Kernel<'_> {
                 0
             });
         }
-        self.futex_q.insert(tid, q);
+        if let Some(c) = self.call_mut(tid) {
+            c.futex_q = Some(q);
+        }
         if let Some(d) = deadline {
             self.timers.insert(tid, d);
         }

@@ -316,6 +316,11 @@ pub struct Task {
     /// switched in ([`crate::mm::mte::mte_thread_switch`]). Copied by `clone`, reset by
     /// `execve`.
     pub mte_ctrl: crate::mm::mte::TaggedAddrCtrl,
+    /// The continuation of the task's sleeping or stopped system call (what Linux keeps
+    /// on its kernel stack and in `restart_block`): its wait queues, futex waiter, a
+    /// re-issued call's state, a stopped call's place ([`crate::kernel::SleepingCall`]).
+    /// Empty for a new task: `clone` does not copy it.
+    pub(crate) call: crate::kernel::SleepingCall,
 }
 
 impl Task {
@@ -398,6 +403,7 @@ impl Task {
             forknoexec: false,
             no_new_privs: false,
             mte_ctrl: Default::default(),
+            call: Default::default(),
         }
     }
 
@@ -486,6 +492,7 @@ impl Task {
             forknoexec: true,
             no_new_privs: self.no_new_privs,
             mte_ctrl: self.mte_ctrl,
+            call: Default::default(),
         }
     }
 

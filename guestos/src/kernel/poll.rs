@@ -57,6 +57,7 @@ use crate::uaccess::UserAccess;
 
 /// A sleeping call's state kept for its re-issue (the part of Linux's kernel stack that a
 /// re-issued call here would otherwise lose).
+#[derive(Debug)]
 pub(super) struct BlockedCall {
     /// The call (`a7`) and its arguments: a re-issue must match them.
     nr: u64,
@@ -99,15 +100,22 @@ impl Kernel<'_> {
     /// The state task `tid` left when its call `(n, a)` went to sleep, if this is that
     /// call re-issued (another call discards it).
     fn take_blocked_call(&mut self, tid: u32, n: u64, a: [u64; 6]) -> Option<BlockedCall> {
-        self.blocked_calls
-            .remove(&tid)
+        self.call_mut(tid)
+            .and_then(|c| c.blocked.take())
             .filter(|b| b.nr == n && b.args == a)
+    }
+
+    /// Task `tid`'s sleeping call keeps `b` for its re-issue.
+    fn set_blocked_call(&mut self, tid: u32, b: BlockedCall) {
+        if let Some(c) = self.call_mut(tid) {
+            c.blocked = Some(b);
+        }
     }
 
     /// Whether the call `(n, a)` of task `tid` is a re-issued one that holds its file.
     pub(super) fn holds_file(&self, tid: u32, n: u64, a: [u64; 6]) -> bool {
-        self.blocked_calls
-            .get(&tid)
+        self.call(tid)
+            .and_then(|c| c.blocked.as_ref())
             .is_some_and(|b| b.nr == n && b.args == a && b.file.is_some())
     }
 
@@ -115,7 +123,7 @@ impl Kernel<'_> {
     /// and its call sees the deadline passed. Returns `false` if the task has no such
     /// call (the timer is someone else's: futex, nanosleep).
     pub(super) fn wake_blocked_call(&mut self, tid: u32) -> bool {
-        if !self.blocked_calls.contains_key(&tid) {
+        if self.call(tid).is_none_or(|c| c.blocked.is_none()) {
             return false;
         }
         self.timers.remove(&tid);
@@ -127,7 +135,7 @@ impl Kernel<'_> {
     /// A signal interrupts the sleeping `ppoll`/`pselect6` of task `tid`: the time left
     /// goes to its timeout argument (`poll_select_finish()` on `-ERESTARTNOHAND`).
     pub(super) fn poll_interrupted(&mut self, hart: &Hart<'_>, tid: u32) {
-        let Some(b) = self.blocked_calls.get(&tid) else {
+        let Some(b) = self.call(tid).and_then(|c| c.blocked.as_ref()) else {
             return;
         };
         let tsp = match b.nr {
@@ -344,7 +352,7 @@ impl Kernel<'_> {
         if let Some(d) = deadline {
             self.timers.insert(tid, d);
         }
-        self.blocked_calls.insert(
+        self.set_blocked_call(
             tid,
             BlockedCall {
                 nr: n,
@@ -358,9 +366,7 @@ impl Kernel<'_> {
             return Some(Ok(SyscallOutcome::Block(WaitOn::Signal)));
         }
         // Armed during the scan: a wake-up since then ends the sleep at once.
-        if let Some(mut old) = self.io_waits.insert(tid, pt) {
-            old.free();
-        }
+        self.set_io_wait(tid, pt);
         Some(Ok(SyscallOutcome::Block(WaitOn::Io)))
     }
 
@@ -512,9 +518,7 @@ impl Kernel<'_> {
             };
             hart.pc = hart.pc.wrapping_add(4);
         } else {
-            if let Some(mut old) = self.io_waits.insert(tid, pt) {
-                old.free();
-            }
+            self.set_io_wait(tid, pt);
             if !self.hold_io_call(tid, (n, a), file, written, reading) {
                 self.block(tid, WaitOn::Io, hart);
             }
@@ -522,7 +526,7 @@ impl Kernel<'_> {
     }
 
     /// A pipe `read`/`write` of task `tid` (call `n` with args `a`, `written` bytes in
-    /// so far), its sleep queued on the pipe ([`Kernel::io_waits`]), keeps its file and
+    /// so far), its sleep queued on the pipe ([`super::SleepingCall::io_wait`]), keeps its file and
     /// count for its re-issue ([`BlockedCall`]); then `prepare_to_wait_event()`'s
     /// condition once more: a waker on another hart (without the kernel lock) that
     /// changed it since the pass found no sleeper to wake. Returns `true`, the sleep
@@ -537,7 +541,7 @@ impl Kernel<'_> {
         reading: bool,
     ) -> bool {
         let ready = file_ready(&file, reading);
-        self.blocked_calls.insert(
+        self.set_blocked_call(
             tid,
             BlockedCall {
                 nr: n,
@@ -556,7 +560,7 @@ impl Kernel<'_> {
     /// The value a sleeping call of task `tid` returns when a signal interrupts it:
     /// the count of a `write` that wrote part of its bytes, `EINTR` otherwise.
     pub(super) fn interrupted_return(&self, tid: u32) -> u64 {
-        match self.blocked_calls.get(&tid) {
+        match self.call(tid).and_then(|c| c.blocked.as_ref()) {
             Some(b) if b.written > 0 => b.written,
             _ => Errno::EINTR.as_return(),
         }
