@@ -129,8 +129,8 @@
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
 //! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches, with the scheduler's clock), a task's place in the scheduler — the queue it is on, a sleeper's entity — under its hashed `p->pi_lock`, and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock). Nor is CPU time: each task's (`se.sum_exec_runtime`, `utime`) and each thread group's with its reaped children's (`signal->cputimer`, `cutime`) are atomics in the task and its `signal_struct` ([`cputime`]), charged by the hart running the task — `update_curr()` under its `rq->lock`, with or without this lock — and read without any lock by `clock_gettime`, `getrusage`, `getitimer` and the CPU-time timers' check | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
 //! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s and the SIGPROFs and SIGVTALRMs of `ITIMER_PROF`s and `ITIMER_VIRTUAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer, its `futex_q` and its state, all in the task table — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
-//! | timers: the books of which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack). Not here: the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer`, `getitimer` and the expiries' re-arms take it, on any hart with or without this lock; sending their signals is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
-//! | sleeping and stopped calls, each in its task ([`SleepingCall`], `Task::call`: guarded with the task, so through `tasks`): the futex waiter (`futex_q`) a task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; an I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]); the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken); the place of a call stopped at a scheduling point. Not here: the futex waiters themselves, in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock) under each bucket's own lock; the wait queues, each `wait_queue_head_t` behind its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]): a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | (through `tasks`) | the task's own kernel stack (`poll_wqueues`, the `futex_q`, the `wait_queue_entry`, the call's locals) and `restart_block`; `hb->lock` |
+//! | timers: which hart arms the holder's timers (`timers`: the bases and this hart). Not here: which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack), which is in the task with its sleeping call ([`SleepingCall`], below); the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer`, `getitimer` and the expiries' re-arms take it, on any hart with or without this lock; sending their signals is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
+//! | sleeping and stopped calls, each in its task ([`SleepingCall`], `Task::call`: guarded with the task, so through `tasks`): the futex waiter (`futex_q`) a task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; an I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]); the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken); the timer it parks on; the place of a call stopped at a scheduling point. Not here: the futex waiters themselves, in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock) under each bucket's own lock; the wait queues, each `wait_queue_head_t` behind its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]): a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | (through `tasks`) | the task's own kernel stack (`poll_wqueues`, the `futex_q`, the `wait_queue_entry`, the call's locals) and `restart_block`; `hb->lock` |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid. Not here: a `process_vm_*` copy, which runs on its hart without this lock once the two address spaces are held ([`Kernel::sys_process_vm_rw`]), and the lockless walks of a gup_test fast benchmark | (through `tasks`) | RCU + `get_task_struct()` |
 //! | what is left of the run's statistics: the MMU counters of the kernel's accesses to init's memory, kept when init exits. The rest is not here: each hart counts its own events (calls, faults, wake-ups, kernel-lock entries, priced kernel work) on counters of its own without this lock ([`stat`], summed when the run ends), the harts claim their quanta from the instruction budget and give back what they did not run with atomics ([`budget`]: a run still stops after exactly `--max-insns` instructions, in deterministic mode at the same one for a seed), and the run's end is a once cell that the hart ending it sets and every hart reads ([`budget`]); ASIDs are [`Smp::alloc_asid`]'s, lock-free | `init_uaccess_mmu` | `tasklist_lock` (init's group exit); per-CPU counters (`percpu_counter`, `this_cpu_inc()`) for the rest |
@@ -324,10 +324,10 @@ struct Kernel<'m> {
     /// The futex hash table (`futex_queues`): its buckets have their own locks, and
     /// harts reach it without the kernel lock too ([`UnlockedFaults::futex`]).
     futex: Arc<FutexHash>,
-    /// The timer each sleeping task with a deadline parks on (a futex wait with a
-    /// timeout, `nanosleep`, a `ppoll` timeout), armed on the harts' timer bases
-    /// ([`hrtimer`]: each behind its own lock, reached without the kernel lock too,
-    /// [`Machine::hrtimers`]).
+    /// The harts' timer bases ([`hrtimer`]: each behind its own lock, reached without
+    /// the kernel lock too, [`Machine::hrtimers`]) and the hart that arms the holder's
+    /// sleeper timers; which timer a sleeping task parks on is in the task
+    /// ([`SleepingCall::timer`]).
     timers: hrtimer::Timers,
     /// [`SchedMode::Deterministic`]: the seeded source of every scheduling decision (which
     /// runnable thread runs next among the fair candidates, for how many instructions).
@@ -1888,13 +1888,13 @@ impl Kernel<'_> {
             // ([`SchedWaker`]): it leaves its queues (`finish_wait()`), its timer goes,
             // and its call is re-issued now that it runs (the pc is still at the ecall).
             self.io_wait_end(next, true);
-            self.timers.remove(&next);
+            self.timer_cancel(next);
             if let Some(t) = self.tasks.get_mut(&next) {
                 t.state = TaskState::Runnable;
             }
         }
         let state = self.tasks.get(&next).map(|t| t.state);
-        let expired = self.timers.get(&next).is_some_and(|t| t.fired());
+        let expired = self.timer(next).is_some_and(|t| t.fired());
         if matches!(state, Some(TaskState::Blocked(_))) && expired {
             // A sleeper whose timer expired on a hart without the kernel lock, enqueued
             // by it ([`Machine::hrtimer_interrupt`]): its call completes now.
@@ -2049,7 +2049,7 @@ impl Kernel<'_> {
             t.claim_wake();
             // A timer the books no longer hold was cancelled meanwhile or is still
             // being handed to them ([`Kernel::finish_unlocked_sleep`]: it sees it fired).
-            if self.timers.is_booked(&t) {
+            if self.timer_is_booked(&t) {
                 self.hrtimer_expired(t.tid());
             }
         }
@@ -2191,26 +2191,6 @@ impl Kernel<'_> {
     /// Whether task `tid` is the one live in this hart.
     fn is_current(&self, tid: u32) -> bool {
         self.cur() == Some(tid)
-    }
-
-    /// Task `tid`'s sleeping or stopped call ([`SleepingCall`]), if the task exists.
-    fn call(&self, tid: u32) -> Option<&SleepingCall> {
-        self.tasks.get(&tid).map(|t| &t.call)
-    }
-
-    /// Task `tid`'s sleeping or stopped call, to change.
-    fn call_mut(&mut self, tid: u32) -> Option<&mut SleepingCall> {
-        self.tasks.get_mut(&tid).map(|t| &mut t.call)
-    }
-
-    /// Task `tid` sleeps on the wait queues of `pt` (armed with its sleep) from now on;
-    /// it leaves those of an earlier sleep first.
-    fn set_io_wait(&mut self, tid: u32, pt: PollTable) {
-        // A table dropped (the old one, or `pt` of a task that is gone) leaves its
-        // queues (`poll_freewait()`).
-        if let Some(c) = self.call_mut(tid) {
-            c.io_wait = Some(pt);
-        }
     }
 
     /// Completes the sleeping call of task `tid` with `value` in a0 (a futex wait woken
@@ -2825,7 +2805,7 @@ impl Kernel<'_> {
                 .is_none_or(|w| w.park(seq));
             if !parked {
                 // Its timer (a ppoll timeout) goes: the re-issued call arms it again.
-                self.timers.remove(&tid);
+                self.timer_cancel(tid);
                 self.io_wait_end(tid, true);
                 self.try_to_wake_up(tid);
                 return;
@@ -2834,7 +2814,7 @@ impl Kernel<'_> {
         // Likewise a sleeper with a timer, against its expiry on a hart without the
         // kernel lock ([`Machine::hrtimer_interrupt`]): if that claimed the wake-up
         // first, the call completes as expired at once.
-        let parked = self.timers.get(&tid).is_none_or(|t| t.park(seq));
+        let parked = self.timer(tid).is_none_or(|t| t.park(seq));
         if !parked {
             self.hrtimer_expired(tid);
         }
@@ -3150,7 +3130,7 @@ impl Kernel<'_> {
 
     /// Task `tid` is no longer on a timer, a futex queue or an I/O sleep.
     fn forget_sleeper(&mut self, tid: u32) {
-        self.timers.remove(&tid);
+        self.timer_cancel(tid);
         if let Some(q) = self.call_mut(tid).and_then(SleepingCall::forget) {
             self.futex.unqueue(&q);
         }
@@ -3551,7 +3531,7 @@ impl Kernel<'_> {
             c.futex_q = Some(q);
         }
         if let Some(d) = deadline {
-            self.timers.insert(tid, d);
+            self.timer_start(tid, d);
         }
         None
     }
@@ -3623,14 +3603,14 @@ impl Kernel<'_> {
         if timer.fired() {
             return Some(0);
         }
-        self.timers.adopt(timer);
+        self.timer_adopt(timer);
         if !self.signal_pending(tid) {
             return None;
         }
         // The call's registers are live in the hart.
         self.sleep_copyout(hart, tid, &hart.x);
         // Cancelled (Timers::remove) unless it fired in between: then the sleep is over.
-        let fired = self.timers.remove(&tid).is_some_and(|t| t.fired());
+        let fired = self.timer_cancel(tid).is_some_and(|t| t.fired());
         Some(if fired { 0 } else { Errno::EINTR.as_return() })
     }
 
@@ -3656,7 +3636,7 @@ impl Kernel<'_> {
         if deadline <= now.1 {
             return Ok(SyscallOutcome::Return(0));
         }
-        self.timers.insert(tid, deadline);
+        self.timer_start(tid, deadline);
         Ok(SyscallOutcome::Block(WaitOn::Sleep))
     }
 
@@ -3673,7 +3653,7 @@ impl Kernel<'_> {
     /// [`Kernel::write_sleep_remaining`] for the call in registers `x` (`x[17]` the
     /// call, `x[10..]` its arguments) of task `tid`: saved, or live in `hart`.
     fn sleep_copyout(&self, hart: &Hart<'_>, tid: u32, x: &[u64; 32]) {
-        let Some(deadline) = self.timers.get(&tid).map(|t| t.expires_ns()) else {
+        let Some(deadline) = self.timer(tid).map(|t| t.expires_ns()) else {
             return;
         };
         let (_, now) = self.clock_now(hart);

@@ -126,7 +126,7 @@ impl Kernel<'_> {
         if self.call(tid).is_none_or(|c| c.blocked.is_none()) {
             return false;
         }
-        self.timers.remove(&tid);
+        self.timer_cancel(tid);
         self.io_wait_end(tid, false);
         self.try_to_wake_up(tid);
         true
@@ -350,7 +350,7 @@ impl Kernel<'_> {
             return Some(self.poll_select_finish(hart, tid, tsp, deadline, Err(Errno::EINTR)));
         }
         if let Some(d) = deadline {
-            self.timers.insert(tid, d);
+            self.timer_start(tid, d);
         }
         self.set_blocked_call(
             tid,
@@ -383,7 +383,7 @@ impl Kernel<'_> {
         r: KResult<u64>,
     ) -> KResult<SyscallOutcome> {
         let (_, now) = self.clock_now(hart);
-        self.timers.remove(&tid);
+        self.timer_cancel(tid);
         self.with_task_mm(tid, |t, u| {
             if r != Err(Errno::EINTR) {
                 if let Some(m) = t.signals.saved_mask.take() {
