@@ -1651,7 +1651,7 @@ impl<'m> Kernel<'m> {
             current: self
                 .tasks
                 .get(&tid)
-                .filter(|t| !t.strace && t.call.blocked.is_none())
+                .filter(|t| !t.strace && t.run().call.blocked.is_none())
                 .map(crate::syscall::unlocked::Current::of),
             futex: Arc::clone(&self.futex),
             waker: Arc::clone(&self.waker),
@@ -1820,7 +1820,7 @@ impl Kernel<'_> {
             || self
                 .tasks
                 .get(&tid)
-                .is_none_or(|t| t.state != TaskState::Runnable)
+                .is_none_or(|t| t.state() != TaskState::Runnable)
         {
             self.insns.settle(budget, 0);
             return self.schedule_next(hart);
@@ -1866,11 +1866,10 @@ impl Kernel<'_> {
             next = self.rqs.cpu_rq(this).lock().pick(self.sched_rng.as_mut());
         }
         let next = next?;
-        let state = self.tasks.get(&next).map(|t| t.state);
+        let state = self.tasks.get(&next).map(Task::state);
         let woken_waiter = self
-            .call(next)
-            .and_then(|c| c.futex_q.as_ref())
-            .is_some_and(|q| q.is_woken());
+            .with_call(next, |c| c.futex_q.as_ref().is_some_and(|q| q.is_woken()))
+            == Some(true);
         if state == Some(TaskState::Blocked(WaitOn::Futex)) && woken_waiter {
             // A futex waiter a hart woke without the kernel lock, enqueued by it
             // ([`Machine::wake_up_q`]): its wait ends with 0 now that it runs again,
@@ -1878,29 +1877,30 @@ impl Kernel<'_> {
             // state is running (it is on the queue already).
             self.complete_blocked(next, 0);
         }
-        let woken_io = self
-            .call(next)
-            .and_then(|c| c.io_wait.as_ref())
-            .and_then(PollTable::task)
-            .is_some_and(|w| w.is_woken());
+        let woken_io = self.with_call(next, |c| {
+            c.io_wait
+                .as_ref()
+                .and_then(PollTable::task)
+                .is_some_and(|w| w.is_woken())
+        }) == Some(true);
         if state == Some(TaskState::Blocked(WaitOn::Io)) && woken_io {
             // A sleeper a file's wait queue woke, enqueued by its waker on any hart
             // ([`SchedWaker`]): it leaves its queues (`finish_wait()`), its timer goes,
             // and its call is re-issued now that it runs (the pc is still at the ecall).
             self.io_wait_end(next, true);
             self.timer_cancel(next);
-            if let Some(t) = self.tasks.get_mut(&next) {
-                t.state = TaskState::Runnable;
+            if let Some(t) = self.tasks.get(&next) {
+                t.set_state(TaskState::Runnable);
             }
         }
-        let state = self.tasks.get(&next).map(|t| t.state);
+        let state = self.tasks.get(&next).map(Task::state);
         let expired = self.timer(next).is_some_and(|t| t.fired());
         if matches!(state, Some(TaskState::Blocked(_))) && expired {
             // A sleeper whose timer expired on a hart without the kernel lock, enqueued
             // by it ([`Machine::hrtimer_interrupt`]): its call completes now.
             self.hrtimer_expired(next);
         }
-        let state = self.tasks.get(&next).map(|t| t.state);
+        let state = self.tasks.get(&next).map(Task::state);
         if state != Some(TaskState::Runnable) {
             // A task is on a queue exactly while it is runnable (a task live in another
             // hart is that hart's `curr`, never in a timeline): a pick against that is
@@ -1955,13 +1955,16 @@ impl Kernel<'_> {
     /// and is enqueued ([`Kernel::activate_task`]). Returns `false`, changing nothing,
     /// if it was not asleep (running, runnable, a zombie, gone).
     fn try_to_wake_up(&mut self, tid: u32) -> bool {
-        let Some(t) = self.tasks.get_mut(&tid) else {
+        let Some(t) = self.tasks.get(&tid) else {
             return false;
         };
-        if !matches!(t.state, TaskState::Blocked(_)) {
-            return false;
+        {
+            let mut run = t.run();
+            if !matches!(run.state, TaskState::Blocked(_)) {
+                return false;
+            }
+            run.state = TaskState::Runnable;
         }
-        t.state = TaskState::Runnable;
         self.activate_task(tid);
         true
     }
@@ -2063,7 +2066,7 @@ impl Kernel<'_> {
         if self.wake_blocked_call(tid) {
             return;
         }
-        let value = match self.tasks.get(&tid).map(|t| t.state) {
+        let value = match self.tasks.get(&tid).map(|t| t.state()) {
             Some(TaskState::Blocked(WaitOn::Futex)) => self.futex_wait_end(tid, Errno::ETIMEDOUT),
             _ => 0,
         };
@@ -2153,7 +2156,7 @@ impl Kernel<'_> {
     /// wake-up it got (it is re-issued); otherwise (a signal, a timeout, its exit) an
     /// exclusive wake-up it got is passed on to the next sleeper.
     fn io_wait_end(&mut self, tid: u32, acted_on: bool) {
-        if let Some(mut pt) = self.call_mut(tid).and_then(|c| c.io_wait.take()) {
+        if let Some(mut pt) = self.with_call(tid, |c| c.io_wait.take()).flatten() {
             pt.finish(!acted_on);
         }
     }
@@ -2170,7 +2173,7 @@ impl Kernel<'_> {
             if let Some(mm) = &next.mm {
                 switch_mm(self.smp, hart, &mm.mmap_read_lock());
             }
-            hart.restore_context(&next.ctx);
+            hart.restore_context(&next.run().ctx);
             crate::mm::mte::mte_thread_switch(hart, next.mte_ctrl);
             apply_flush(self.smp, hart, next);
         }
@@ -2182,7 +2185,7 @@ impl Kernel<'_> {
     fn switch_out(&mut self, hart: &Hart<'_>) {
         if let Some(tid) = self.cur() {
             if let Some(prev) = self.tasks.get_mut(&tid) {
-                prev.ctx = hart.save_context();
+                prev.run().ctx = hart.save_context();
             }
         }
         self.set_cur(None);
@@ -2198,12 +2201,19 @@ impl Kernel<'_> {
     /// Nothing happens unless the task is blocked.
     fn complete_blocked(&mut self, tid: u32, value: u64) {
         self.forget_sleeper(tid);
-        let Some(t) = self.tasks.get_mut(&tid) else {
+        let Some(t) = self.tasks.get(&tid) else {
             return;
         };
-        if matches!(t.state, TaskState::Blocked(_)) {
-            t.ctx.x[10] = value;
-            t.ctx.pc = t.ctx.pc.wrapping_add(4);
+        let blocked = {
+            let mut run = t.run();
+            let blocked = matches!(run.state, TaskState::Blocked(_));
+            if blocked {
+                run.ctx.x[10] = value;
+                run.ctx.pc = run.ctx.pc.wrapping_add(4);
+            }
+            blocked
+        };
+        if blocked {
             self.try_to_wake_up(tid);
         }
     }
@@ -2300,7 +2310,7 @@ impl Kernel<'_> {
             && self
                 .tasks
                 .get(&tid)
-                .is_some_and(|t| t.state == TaskState::Runnable);
+                .is_some_and(|t| t.state() == TaskState::Runnable);
         if fault.is_none() && runs {
             return Some((SIGSEGV, signal::SEGV_MTEAERR, 0));
         }
@@ -2401,7 +2411,7 @@ impl Kernel<'_> {
             && self
                 .tasks
                 .get(&tid)
-                .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+                .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)));
         if !alive {
             self.set_cur(None);
         }
@@ -2441,8 +2451,8 @@ impl Kernel<'_> {
         // A call that stopped at a scheduling point gets its resume state back if it is
         // re-issued as it was (a signal handler may have run in between).
         let resume = self
-            .call_mut(tid)
-            .and_then(|c| c.resume.take())
+            .with_call(tid, |c| c.resume.take())
+            .flatten()
             .filter(|&(rn, ra, _)| rn == n && ra == a)
             .map(|(_, _, r)| r);
         crate::percpu::enter_syscall(resume);
@@ -2460,9 +2470,7 @@ impl Kernel<'_> {
                 } else {
                     self.stat().resched_stops.inc();
                 }
-                if let Some(c) = self.call_mut(tid) {
-                    c.resume = Some((n, a, r));
-                }
+                self.with_call(tid, |c| c.resume = Some((n, a, r)));
                 true
             }
             None => false,
@@ -2636,7 +2644,7 @@ impl Kernel<'_> {
                 // A call that did not say what it waits for (`vmsplice`): the queues of
                 // the file it names — unless, queued there, it finds the file ready.
                 let ready = on == WaitOn::Io
-                    && self.call(tid).is_some_and(|c| c.io_wait.is_none())
+                    && self.with_call(tid, |c| c.io_wait.is_none()) == Some(true)
                     && self.io_wait_on_fd(tid, a[0]);
                 // The pc stays at the ecall: the call is re-issued on wake-up (or now).
                 if !ready {
@@ -2775,8 +2783,11 @@ impl Kernel<'_> {
         let Some(t) = self.tasks.get_mut(&tid) else {
             return;
         };
-        t.state = TaskState::Blocked(on);
-        t.ctx = hart.save_context();
+        {
+            let mut run = t.run();
+            run.state = TaskState::Blocked(on);
+            run.ctx = hart.save_context();
+        }
         if self.cur() == Some(tid) {
             self.set_cur(None);
         }
@@ -2786,9 +2797,8 @@ impl Kernel<'_> {
         // ([`Machine::wake_up_q`]); if it has, the wait returns 0 at once.
         if on == WaitOn::Futex {
             let parked = self
-                .call(tid)
-                .and_then(|c| c.futex_q.as_ref())
-                .is_none_or(|q| q.park(seq));
+                .with_call(tid, |c| c.futex_q.as_ref().is_none_or(|q| q.park(seq)))
+                .unwrap_or(true);
             if !parked {
                 self.complete_blocked(tid, 0);
                 return;
@@ -2799,10 +2809,13 @@ impl Kernel<'_> {
         // re-issued at once; from now on, a waker on any hart enqueues it.
         if on == WaitOn::Io {
             let parked = self
-                .call(tid)
-                .and_then(|c| c.io_wait.as_ref())
-                .and_then(PollTable::task)
-                .is_none_or(|w| w.park(seq));
+                .with_call(tid, |c| {
+                    c.io_wait
+                        .as_ref()
+                        .and_then(PollTable::task)
+                        .is_none_or(|w| w.park(seq))
+                })
+                .unwrap_or(true);
             if !parked {
                 // Its timer (a ppoll timeout) goes: the re-issued call arms it again.
                 self.timer_cancel(tid);
@@ -2825,7 +2838,7 @@ impl Kernel<'_> {
         let sleeping: Vec<u32> = self
             .tasks
             .values()
-            .filter(|t| t.tgid == tgid && t.state == TaskState::Blocked(on))
+            .filter(|t| t.tgid == tgid && t.state() == TaskState::Blocked(on))
             .map(|t| t.tid)
             .collect();
         for tid in sleeping {
@@ -3030,7 +3043,7 @@ impl Kernel<'_> {
         if let Some(mm) = &task.mm {
             switch_mm(self.smp, hart, &mm.mmap_read_lock());
         }
-        hart.restore_context(&task.ctx);
+        hart.restore_context(&task.run().ctx);
         crate::mm::mte::mte_thread_switch(hart, task.mte_ctrl);
         hart.flush_icache();
         let ppid = task.signal.ppid();
@@ -3055,9 +3068,7 @@ impl Kernel<'_> {
             self.rqs.rename(tid, tgid);
             self.tasks.remove(&tgid);
             self.forget_sleeper(tid);
-            if let Some(c) = self.call_mut(tid) {
-                c.resume = None;
-            }
+            self.with_call(tid, |c| c.resume = None);
             // Its children keep it as their parent under its new id.
             for c in self.tasks.values().filter(|c| c.tid == c.tgid) {
                 let mut g = c.signal.lock();
@@ -3122,7 +3133,7 @@ impl Kernel<'_> {
             return;
         };
         if tid == task.tgid {
-            task.state = TaskState::Zombie(status);
+            task.set_state(TaskState::Zombie(status));
         } else {
             self.tasks.remove(&tid);
         }
@@ -3131,8 +3142,15 @@ impl Kernel<'_> {
     /// Task `tid` is no longer on a timer, a futex queue or an I/O sleep.
     fn forget_sleeper(&mut self, tid: u32) {
         self.timer_cancel(tid);
-        if let Some(q) = self.call_mut(tid).and_then(SleepingCall::forget) {
+        // Let go of with the task's lock dropped (`SleepingCall::forget`).
+        let Some(gone) = self.with_call(tid, SleepingCall::forget) else {
+            return;
+        };
+        if let Some(q) = gone.futex_q {
             self.futex.unqueue(&q);
+        }
+        if let Some(mut pt) = gone.io_wait {
+            pt.finish(true);
         }
     }
 
@@ -3146,7 +3164,7 @@ impl Kernel<'_> {
         self.stop_other_harts_of(tgid);
         if self.is_current(tid) {
             if let Some(t) = self.tasks.get_mut(&tid) {
-                t.ctx = hart.save_context();
+                t.run().ctx = hart.save_context();
             }
         }
         for other in self.group_tids(tgid) {
@@ -3156,7 +3174,7 @@ impl Kernel<'_> {
             let live = self
                 .tasks
                 .get(&other)
-                .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+                .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)));
             if live {
                 self.release_thread(hart, other, ExitStatus::Exited(0));
             }
@@ -3221,7 +3239,7 @@ impl Kernel<'_> {
         let live = self
             .tasks
             .get(&any)
-            .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+            .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)));
         if live {
             self.release_thread(hart, any, status);
         }
@@ -3229,7 +3247,7 @@ impl Kernel<'_> {
         let Some(leader) = self.tasks.get_mut(&tgid) else {
             return;
         };
-        leader.state = TaskState::Zombie(status);
+        leader.set_state(TaskState::Zombie(status));
         {
             let mut g = leader.signal.lock();
             g.group_exit = Some(status);
@@ -3457,10 +3475,14 @@ impl Kernel<'_> {
             if q.claim_wake().is_none() {
                 continue;
             }
-            let call = self.call_mut(tid);
-            if let Some(c) = call.filter(|c| c.futex_q.as_ref().is_some_and(|w| Arc::ptr_eq(w, &q)))
-            {
-                c.futex_q = None;
+            let ours = self.with_call(tid, |c| {
+                let ours = c.futex_q.as_ref().is_some_and(|w| Arc::ptr_eq(w, &q));
+                if ours {
+                    c.futex_q = None;
+                }
+                ours
+            });
+            if ours == Some(true) {
                 self.complete_blocked(tid, 0);
             }
         }
@@ -3471,7 +3493,8 @@ impl Kernel<'_> {
     /// and then it returns 0 (`futex_wait()`: "if we were woken (and unqueued), we
     /// succeeded, whatever"). Exactly one of the two ends the wait.
     fn futex_wait_end(&mut self, tid: u32, err: Errno) -> u64 {
-        match self.call_mut(tid).and_then(|c| c.futex_q.take()) {
+        let q = self.with_call(tid, |c| c.futex_q.take()).flatten();
+        match q {
             Some(q) if !self.futex.unqueue(&q) => 0,
             _ => err.as_return(),
         }
@@ -3527,9 +3550,7 @@ impl Kernel<'_> {
                 0
             });
         }
-        if let Some(c) = self.call_mut(tid) {
-            c.futex_q = Some(q);
-        }
+        self.with_call(tid, |c| c.futex_q = Some(q));
         if let Some(d) = deadline {
             self.timer_start(tid, d);
         }
@@ -3644,7 +3665,7 @@ impl Kernel<'_> {
     /// stores the time left in its `rem` (if not NULL), as `hrtimer_nanosleep_restart`'s
     /// `nanosleep_copyout()`. The call is read from the thread's saved registers.
     fn write_sleep_remaining(&mut self, hart: &Hart<'_>, tid: u32) {
-        let Some(x) = self.tasks.get(&tid).map(|t| t.ctx.x) else {
+        let Some(x) = self.tasks.get(&tid).map(|t| t.run().ctx.x) else {
             return;
         };
         self.sleep_copyout(hart, tid, &x);
@@ -3701,7 +3722,7 @@ impl Kernel<'_> {
         let (head, len) = self
             .tasks
             .get(&target)
-            .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
+            .filter(|t| !matches!(t.state(), TaskState::Zombie(_)))
             .map(|t| t.user_ptrs.robust_list())
             .ok_or(Errno::ESRCH)?;
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
@@ -3765,7 +3786,7 @@ impl Kernel<'_> {
             let live = self
                 .tasks
                 .get(&target)
-                .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+                .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)));
             let group = self.group_of(target).filter(|_| live).ok_or(Errno::ESRCH)?;
             if tgid.is_some_and(|g| g as u32 != group) {
                 return Err(Errno::ESRCH);
@@ -3841,7 +3862,7 @@ impl Kernel<'_> {
         let mask_of = |k: &Self, t: u32| -> Option<u64> {
             k.tasks
                 .get(&t)
-                .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
+                .filter(|t| !matches!(t.state(), TaskState::Zombie(_)))
                 .map(|t| t.signals.blocked.get())
         };
         let bit = 1u64 << info.signo.wrapping_sub(1).min(63);
@@ -3868,7 +3889,7 @@ impl Kernel<'_> {
             return;
         }
         if !running && !blocked && (act.handler == SIG_DFL || info.signo == SIGKILL) {
-            let pc = task.ctx.pc;
+            let pc = task.run().ctx.pc;
             self.exit_process(hart, tgid, killed(info, pc));
             return;
         }
@@ -3884,7 +3905,7 @@ impl Kernel<'_> {
             }
             Some(_) => task.pending.push(info),
         }
-        let state = task.state;
+        let state = task.state();
         // signal_wake_up() → kick_process(): a target running on another hart comes back
         // to the kernel, which delivers it.
         let this = self.this;
@@ -3941,7 +3962,7 @@ impl Kernel<'_> {
         let Some(task) = self.tasks.get_mut(&tid) else {
             return;
         };
-        if task.state != TaskState::Runnable {
+        if task.state() != TaskState::Runnable {
             return;
         }
         let signals = &task.signals;

@@ -39,79 +39,84 @@ pub(crate) struct SleepingCall {
 }
 
 impl SleepingCall {
-    /// The task's sleeping call ends for good (it is killed, or exits): it leaves the
-    /// wait queues it sleeps on and its futex waiter is dropped (a wake-up it got goes
-    /// to no one: an exclusive wake-up is passed on, `finish_wait()`'s
-    /// `__wake_up_locked_key()` of an `abort_exclusive_wait()`). Returns the futex waiter,
-    /// which the caller takes off its bucket.
-    pub(super) fn forget(&mut self) -> Option<Arc<FutexQ>> {
-        if let Some(mut pt) = self.io_wait.take() {
-            pt.finish(true);
+    /// The task's sleeping call ends for good (it is killed, it exits, its sleep is
+    /// over): its wait queues, futex waiter and re-issue state are taken out, to be let
+    /// go by the caller once the task's lock is dropped — the poll table leaves its
+    /// queues (passing an exclusive wake-up on, `finish_wait()`), the waiter is taken
+    /// off its bucket. The timer and a stopped call's place stay.
+    pub(super) fn forget(&mut self) -> SleepingCall {
+        SleepingCall {
+            io_wait: self.io_wait.take(),
+            futex_q: self.futex_q.take(),
+            blocked: self.blocked.take(),
+            ..SleepingCall::default()
         }
-        self.blocked = None;
-        self.futex_q.take()
     }
 }
 
 impl Kernel<'_> {
-    /// Task `tid`'s sleeping or stopped call ([`SleepingCall`]), if the task exists.
-    pub(super) fn call(&self, tid: u32) -> Option<&SleepingCall> {
-        self.tasks.get(&tid).map(|t| &t.call)
-    }
-
-    /// Task `tid`'s sleeping or stopped call, to change.
-    pub(super) fn call_mut(&mut self, tid: u32) -> Option<&mut SleepingCall> {
-        self.tasks.get_mut(&tid).map(|t| &mut t.call)
+    /// Runs `f` on task `tid`'s sleeping or stopped call ([`SleepingCall`]) under the
+    /// task's lock ([`crate::process::Task::run`]), released when `f` returns; `None` if
+    /// the task is gone.
+    pub(super) fn with_call<R>(
+        &self,
+        tid: u32,
+        f: impl FnOnce(&mut SleepingCall) -> R,
+    ) -> Option<R> {
+        let t = self.tasks.get(&tid)?;
+        let mut run = t.run();
+        Some(f(&mut run.call))
     }
 
     /// Task `tid` sleeps on the wait queues of `pt` (armed with its sleep) from now on;
-    /// it leaves those of an earlier sleep first.
+    /// it leaves those of an earlier sleep first (a table dropped — the old one, or `pt`
+    /// of a task that is gone — leaves its queues: `poll_freewait()`).
     pub(super) fn set_io_wait(&mut self, tid: u32, pt: PollTable) {
-        // A table dropped (the old one, or `pt` of a task that is gone) leaves its
-        // queues (`poll_freewait()`).
-        if let Some(c) = self.call_mut(tid) {
-            c.io_wait = Some(pt);
-        }
+        let old = self.with_call(tid, |c| c.io_wait.replace(pt));
+        drop(old);
     }
 
     /// Task `tid`'s sleeper timer, if it has one (armed, or fired and not yet acted on).
-    pub(super) fn timer(&self, tid: u32) -> Option<&Arc<Hrtimer>> {
-        self.call(tid).and_then(|c| c.timer.as_ref())
+    pub(super) fn timer(&self, tid: u32) -> Option<Arc<Hrtimer>> {
+        self.with_call(tid, |c| c.timer.clone()).flatten()
     }
 
     /// Arms task `tid`'s sleeper timer at `expires_ns` (CLOCK_MONOTONIC) on this hart's
     /// base (`hrtimer_sleeper_start_expires()`), cancelling the one it had. Nothing for
     /// a task that is gone.
     pub(super) fn timer_start(&mut self, tid: u32, expires_ns: u64) {
-        if let Some(t) = self.tasks.get_mut(&tid) {
-            self.timers.start(&mut t.call.timer, tid, expires_ns);
-        }
+        let timers = &self.timers;
+        self.with_call(tid, |c| timers.start(&mut c.timer, tid, expires_ns));
     }
 
     /// Books `timer`, armed by its task's hart (possibly without the kernel lock), as
     /// its task's sleeper timer, cancelling the one it had; a timer of a task that is
     /// gone is cancelled.
     pub(super) fn timer_adopt(&mut self, timer: Arc<Hrtimer>) {
-        match self.tasks.get_mut(&timer.tid()) {
-            Some(t) => self.timers.adopt(&mut t.call.timer, timer),
-            None => {
-                self.timers.cancel(&mut Some(timer));
+        let timers = &self.timers;
+        let mut slot = Some(timer);
+        let tid = slot.as_ref().map_or(0, |t| t.tid());
+        self.with_call(tid, |c| {
+            if let Some(t) = slot.take() {
+                timers.adopt(&mut c.timer, t);
             }
-        }
+        });
+        timers.cancel(&mut slot);
     }
 
     /// Whether `timer` is the one booked for its task (a fired timer that is not was
     /// cancelled by the books, or is still being handed to them).
     pub(super) fn timer_is_booked(&self, timer: &Arc<Hrtimer>) -> bool {
         self.timer(timer.tid())
-            .is_some_and(|t| Arc::ptr_eq(t, timer))
+            .is_some_and(|t| Arc::ptr_eq(&t, timer))
     }
 
     /// Task `tid` no longer sleeps on its timer: it is cancelled
     /// ([`super::hrtimer::HrtimerBases::try_to_cancel`], from whichever base it is on)
     /// and forgotten. Returns it.
     pub(super) fn timer_cancel(&mut self, tid: u32) -> Option<Arc<Hrtimer>> {
-        let t = self.tasks.get_mut(&tid)?;
-        self.timers.cancel(&mut t.call.timer)
+        let timers = &self.timers;
+        self.with_call(tid, |c| timers.cancel(&mut c.timer))
+            .flatten()
     }
 }

@@ -100,30 +100,32 @@ impl Kernel<'_> {
     /// The state task `tid` left when its call `(n, a)` went to sleep, if this is that
     /// call re-issued (another call discards it).
     fn take_blocked_call(&mut self, tid: u32, n: u64, a: [u64; 6]) -> Option<BlockedCall> {
-        self.call_mut(tid)
-            .and_then(|c| c.blocked.take())
+        self.with_call(tid, |c| c.blocked.take())
+            .flatten()
             .filter(|b| b.nr == n && b.args == a)
     }
 
     /// Task `tid`'s sleeping call keeps `b` for its re-issue.
     fn set_blocked_call(&mut self, tid: u32, b: BlockedCall) {
-        if let Some(c) = self.call_mut(tid) {
-            c.blocked = Some(b);
-        }
+        // An older one (holding a file) is let go after the task's lock.
+        let old = self.with_call(tid, |c| c.blocked.replace(b));
+        drop(old);
     }
 
     /// Whether the call `(n, a)` of task `tid` is a re-issued one that holds its file.
     pub(super) fn holds_file(&self, tid: u32, n: u64, a: [u64; 6]) -> bool {
-        self.call(tid)
-            .and_then(|c| c.blocked.as_ref())
-            .is_some_and(|b| b.nr == n && b.args == a && b.file.is_some())
+        self.with_call(tid, |c| {
+            c.blocked
+                .as_ref()
+                .is_some_and(|b| b.nr == n && b.args == a && b.file.is_some())
+        }) == Some(true)
     }
 
     /// A timer of a task whose sleeping call is re-issued has fired: the task runs again
     /// and its call sees the deadline passed. Returns `false` if the task has no such
     /// call (the timer is someone else's: futex, nanosleep).
     pub(super) fn wake_blocked_call(&mut self, tid: u32) -> bool {
-        if self.call(tid).is_none_or(|c| c.blocked.is_none()) {
+        if self.with_call(tid, |c| c.blocked.is_none()) != Some(false) {
             return false;
         }
         self.timer_cancel(tid);
@@ -135,15 +137,16 @@ impl Kernel<'_> {
     /// A signal interrupts the sleeping `ppoll`/`pselect6` of task `tid`: the time left
     /// goes to its timeout argument (`poll_select_finish()` on `-ERESTARTNOHAND`).
     pub(super) fn poll_interrupted(&mut self, hart: &Hart<'_>, tid: u32) {
-        let Some(b) = self.call(tid).and_then(|c| c.blocked.as_ref()) else {
-            return;
-        };
-        let tsp = match b.nr {
-            nr::SYS_ppoll => b.args[2],
-            nr::SYS_pselect6 => b.args[4],
-            _ => return,
-        };
-        let Some(deadline) = b.deadline else {
+        let timeout = self.with_call(tid, |c| {
+            let b = c.blocked.as_ref()?;
+            let tsp = match b.nr {
+                nr::SYS_ppoll => b.args[2],
+                nr::SYS_pselect6 => b.args[4],
+                _ => return None,
+            };
+            Some((tsp, b.deadline?))
+        });
+        let Some((tsp, deadline)) = timeout.flatten() else {
             return;
         };
         let (_, now) = self.clock_now(hart);
@@ -560,8 +563,8 @@ impl Kernel<'_> {
     /// The value a sleeping call of task `tid` returns when a signal interrupts it:
     /// the count of a `write` that wrote part of its bytes, `EINTR` otherwise.
     pub(super) fn interrupted_return(&self, tid: u32) -> u64 {
-        match self.call(tid).and_then(|c| c.blocked.as_ref()) {
-            Some(b) if b.written > 0 => b.written,
+        match self.with_call(tid, |c| c.blocked.as_ref().map_or(0, |b| b.written)) {
+            Some(written) if written > 0 => written,
             _ => Errno::EINTR.as_return(),
         }
     }

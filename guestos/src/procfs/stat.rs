@@ -24,7 +24,7 @@ pub struct ProcStatFile {
 
 /// `task_state_array[]`'s letter for `task`.
 fn state_char(task: &Task) -> char {
-    match task.state {
+    match task.state() {
         TaskState::Runnable => 'R',
         TaskState::Blocked(_) => 'S',
         TaskState::Zombie(_) => 'Z',
