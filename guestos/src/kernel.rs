@@ -131,7 +131,7 @@
 //! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s and the SIGPROFs and SIGVTALRMs of `ITIMER_PROF`s and `ITIMER_VIRTUAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer, its `futex_q` and its state, all in the task table — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
 //! | timers: which hart arms the holder's timers (`timers`: the bases and this hart). Not here: which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack), which is in the task with its sleeping call ([`SleepingCall`], below); the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer`, `getitimer` and the expiries' re-arms take it, on any hart with or without this lock; sending their signals is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
 //! | sleeping and stopped calls, each in its task ([`SleepingCall`], `Task::call`: guarded with the task, so through `tasks`): the futex waiter (`futex_q`) a task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; an I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]); the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken); the timer it parks on; the place of a call stopped at a scheduling point. Not here: the futex waiters themselves, in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock) under each bucket's own lock; the wait queues, each `wait_queue_head_t` behind its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]): a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | (through `tasks`) | the task's own kernel stack (`poll_wqueues`, the `futex_q`, the `wait_queue_entry`, the call's locals) and `restart_block`; `hb->lock` |
-//! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone` | (through `tasks`) | `siglock`, `tasklist_lock` |
+//! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone`; `ptrace` requests and stops (each task's [`crate::ptrace::PtraceState`], `kernel/ptrace.rs`) | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid. Not here: a `process_vm_*` copy, which runs on its hart without this lock once the two address spaces are held ([`Kernel::sys_process_vm_rw`]), and the lockless walks of a gup_test fast benchmark | (through `tasks`) | RCU + `get_task_struct()` |
 //! | what is left of the run's statistics: the MMU counters of the kernel's accesses to init's memory, kept when init exits. The rest is not here: each hart counts its own events (calls, faults, wake-ups, kernel-lock entries, priced kernel work) on counters of its own without this lock ([`stat`], summed when the run ends), the harts claim their quanta from the instruction budget and give back what they did not run with atomics ([`budget`]: a run still stops after exactly `--max-insns` instructions, in deterministic mode at the same one for a seed), and the run's end is a once cell that the hart ending it sets and every hart reads ([`budget`]); ASIDs are [`Smp::alloc_asid`]'s, lock-free | `init_uaccess_mmu` | `tasklist_lock` (init's group exit); per-CPU counters (`percpu_counter`, `this_cpu_inc()`) for the rest |
 //!
@@ -191,6 +191,7 @@ mod hrtimer;
 mod itimer;
 mod pgrp;
 mod poll;
+mod ptrace;
 mod sched;
 mod stat;
 mod timekeeping;
@@ -729,7 +730,8 @@ struct UnlockedFaults<'m> {
     phys: Arc<PhysMem>,
     /// Instructions left in the task's time slice.
     slice_left: u64,
-    /// `--strace` is on for the task: its calls go through the kernel lock, which logs.
+    /// `--strace` is on for the task, or it is traced (`ptrace`): its calls go through
+    /// the kernel lock, which logs them or takes the tracee's syscall stops.
     strace: bool,
     /// The task's handles for the file and identity calls served without the kernel
     /// lock ([`crate::syscall::unlocked`]); `None` under `--strace` or when the task's
@@ -1647,7 +1649,10 @@ impl<'m> Kernel<'m> {
             mm: mm.clone(),
             phys: Arc::clone(&self.phys),
             slice_left: self.slice_left.get(self.this).copied().unwrap_or(0),
-            strace: self.tasks.get(&tid).is_some_and(|t| t.strace),
+            strace: self
+                .tasks
+                .get(&tid)
+                .is_some_and(|t| t.strace || t.ptrace.is_traced()),
             current: self
                 .tasks
                 .get(&tid)
@@ -2446,6 +2451,10 @@ impl Kernel<'_> {
     /// One system call of task `tid` (whose registers are live in the hart). Returns
     /// whether it stopped at a scheduling point (it is re-issued and resumes).
     fn syscall(&mut self, hart: &mut Hart<'_>, tid: u32) -> bool {
+        // A tracee's syscall-entry stop comes first; the call runs after its resume.
+        if self.ptrace_syscall_entry(hart, tid) {
+            return false;
+        }
         let (n, a) = syscall::args(hart);
         let pc = hart.pc;
         // A call that stopped at a scheduling point gets its resume state back if it is
@@ -2503,6 +2512,10 @@ impl Kernel<'_> {
                 self.finish(tid, n, a, r)
             }
             nr::SYS_sched_yield => self.finish(tid, n, a, Ok(SyscallOutcome::Return(0))),
+            nr::SYS_ptrace => {
+                let r = self.sys_ptrace(hart, tid, a).map(SyscallOutcome::Return);
+                self.finish(tid, n, a, r)
+            }
             nr::SYS_exit => {
                 // One thread ends; the group ends with its last thread.
                 let _ = self.finish(tid, n, a, Ok(SyscallOutcome::Exit(ExitStatus::Exited(0))));
@@ -2830,7 +2843,9 @@ impl Kernel<'_> {
         let parked = self.timer(tid).is_none_or(|t| t.park(seq));
         if !parked {
             self.hrtimer_expired(tid);
+            return;
         }
+        self.ptrace_wake_for_stop(tid, on);
     }
 
     /// Wakes every task of thread group `tgid` sleeping on `on` (its call is re-issued).
@@ -2940,6 +2955,7 @@ impl Kernel<'_> {
             let _ = child.vfs.proc_register(child_tid);
         }
         self.tasks.insert(child_tid, child);
+        self.ptrace_event_fork(tid, child_tid, flags);
         // wake_up_new_task(): on an idle or the least loaded hart.
         self.activate_task(child_tid);
         if vfork {
@@ -3000,6 +3016,7 @@ impl Kernel<'_> {
         )?;
         drop(old_mm);
         parse_elf(&image).map_err(|e| e.errno())?;
+        let old_tid = tid;
         // Point of no return. de_thread(): the other threads die and the caller takes
         // the leader's id; exec_mm_release() clears its child_tid and robust list.
         let tid = self.de_thread(hart, tid);
@@ -3048,6 +3065,7 @@ impl Kernel<'_> {
         hart.flush_icache();
         let ppid = task.signal.ppid();
         self.wake(ppid, WaitOn::VforkDone(tid));
+        self.ptrace_event_exec(tid, old_tid);
         Ok(SyscallOutcome::Resume)
     }
 
@@ -3126,6 +3144,7 @@ impl Kernel<'_> {
         if let Some((asid, batch)) = mm.and_then(MmUsers::mmput) {
             shootdown(self.smp, hart, asid, batch);
         }
+        self.exit_ptrace(hart, tid);
         self.forget_original_parent(hart, tid);
         // It leaves its run queue for good (do_task_dead()).
         self.deactivate_task(tid, hart.stats().cycles, false);
@@ -3263,6 +3282,9 @@ impl Kernel<'_> {
     /// parent's waiters are woken, the exit signal is sent, and a child whose parent
     /// ignores SIGCHLD is reaped at once.
     fn notify_parent(&mut self, tgid: u32, status: ExitStatus) {
+        if self.ptrace_notify_exit(tgid, status) {
+            return;
+        }
         let Some(leader) = self.tasks.get(&tgid) else {
             return;
         };
@@ -3316,7 +3338,9 @@ impl Kernel<'_> {
                 let g = c.signal.lock();
                 (g.ppid, g.real_parent, g.pgrp)
             };
-            if ppid != tgid || (nothread && real_parent != tid) {
+            // A tracee is its tracer's child for wait (ptrace_reparented()).
+            let traced = self.traced_by_waiter(cpid, tid, tgid, nothread);
+            if !traced && (ppid != tgid || (nothread && real_parent != tid)) {
                 continue;
             }
             let eligible_pid = match which {
@@ -3330,11 +3354,14 @@ impl Kernel<'_> {
             // eligible_child(): without __WALL, a "clone" child (exit signal other than
             // SIGCHLD) is waited for with __WCLONE only, any other child without it.
             let clone_child = c.exit_signal != SIGCHLD;
-            if options & wait::WALL == 0 && clone_child != (options & wait::WCLONE != 0) {
+            if !traced && options & wait::WALL == 0 && clone_child != (options & wait::WCLONE != 0)
+            {
                 continue;
             }
             any = true;
-            if let Some(st) = c.signal.group_exit() {
+            // A child traced by another process is its tracer's to reap first.
+            let tracers = traced || !c.ptrace.is_traced();
+            if let (Some(st), true) = (c.signal.group_exit(), tracers) {
                 return Ok(Some((cpid, st)));
             }
         }
@@ -3369,7 +3396,15 @@ impl Kernel<'_> {
             0 => WaitPid::Pgid(self.pgrp_of(tid)?),
             t => WaitPid::Pid(t as u32),
         };
-        match self.find_zombie(tid, which, options)? {
+        let (stopped, tracing) = self.ptrace_wait4(tid, which, options, wstatus)?;
+        if let Some(pid) = stopped {
+            return Ok(SyscallOutcome::Return(u64::from(pid)));
+        }
+        let zombie = match self.find_zombie(tid, which, options) {
+            Err(Errno::ECHILD) if tracing => Ok(None),
+            r => r,
+        };
+        match zombie? {
             Some((cpid, st)) => {
                 // The wait status word: exit code in bits 15:8, or the killing signal.
                 let word: u32 = match child_status(st) {
@@ -3388,7 +3423,7 @@ impl Kernel<'_> {
                     let ru = syscall::misc::rusage(child_times);
                     user.copy_to_user(rusage, &ru)?;
                 }
-                self.release_task(cpid);
+                self.wait_release(cpid);
                 Ok(SyscallOutcome::Return(u64::from(cpid)))
             }
             None if options & wait::WNOHANG != 0 => Ok(SyscallOutcome::Return(0)),
@@ -3425,7 +3460,14 @@ impl Kernel<'_> {
             P_PIDFD => return Err(Errno::EBADF),
             _ => return Err(Errno::EINVAL),
         };
-        let found = self.find_zombie(tid, which, options)?;
+        let (stopped, tracing) = self.ptrace_waitid(tid, which, options, a[2])?;
+        if stopped.is_some() {
+            return Ok(SyscallOutcome::Return(0));
+        }
+        let found = match self.find_zombie(tid, which, options) {
+            Err(Errno::ECHILD) if tracing => Ok(None),
+            r => r,
+        }?;
         // The siginfo goes out with copy_to_user() (Linux's unsafe_put_user()s): under
         // the read side of the mmap_lock, for the access's length.
         let mm = self
@@ -3446,7 +3488,7 @@ impl Kernel<'_> {
                 }
                 if options & wait::WNOWAIT == 0 {
                     self.wait_task_zombie_cputime(tid, cpid);
-                    self.release_task(cpid);
+                    self.wait_release(cpid);
                 }
                 Ok(SyscallOutcome::Return(0))
             }
@@ -3884,11 +3926,14 @@ impl Kernel<'_> {
         };
         let act = task.signals.action(info.signo);
         let blocked = mask & bit != 0 && info.signo != SIGKILL;
+        // A traced task's signals go to its tracer first, ignored or fatal ones too
+        // (sig_ignored(), prepare_signal()); SIGKILL never does.
+        let traced = task.ptrace.is_traced() && info.signo != SIGKILL;
         // An ignored signal is dropped at once unless it is blocked (sig_ignored()).
-        if task.signals.is_ignored(info.signo) && !blocked && info.signo != SIGKILL {
+        if task.signals.is_ignored(info.signo) && !blocked && info.signo != SIGKILL && !traced {
             return;
         }
-        if !running && !blocked && (act.handler == SIG_DFL || info.signo == SIGKILL) {
+        if !running && !blocked && !traced && (act.handler == SIG_DFL || info.signo == SIGKILL) {
             let pc = task.run().ctx.pc;
             self.exit_process(hart, tgid, killed(info, pc));
             return;
@@ -3916,8 +3961,9 @@ impl Kernel<'_> {
         }
         if !blocked {
             if let TaskState::Blocked(on) = state {
-                // A vfork parent's call has already completed: nothing to interrupt.
-                if !matches!(on, WaitOn::VforkDone(_)) {
+                // A vfork parent's call has already completed: nothing to interrupt; a
+                // stopped tracee stays stopped until its tracer resumes it.
+                if !matches!(on, WaitOn::VforkDone(_) | WaitOn::Traced) {
                     // Interrupt the sleeping call: it returns EINTR (interrupted calls
                     // are not restarted, SA_RESTART or not).
                     if on == WaitOn::Sleep {
@@ -3944,6 +3990,18 @@ impl Kernel<'_> {
             return;
         };
         let act = task.signals.action(info.signo);
+        if task.ptrace.is_traced() {
+            // force_sig_info_to_task(): unblocked, and to the tracer first (deliver_pending).
+            let tracee = self.tasks.get_mut(&tid);
+            if let Some(t) = tracee {
+                let blocked = t.signals.blocked.get();
+                t.signals
+                    .blocked
+                    .set(blocked & !(1u64 << info.signo.wrapping_sub(1).min(63)));
+                t.pending.push(info);
+            }
+            return;
+        }
         if act.handler == SIG_DFL || act.handler == SIG_IGN || task.signals.is_blocked(info.signo) {
             let tgid = task.tgid;
             self.exit_process(hart, tgid, killed(info, hart.pc));
@@ -3965,6 +4023,12 @@ impl Kernel<'_> {
         if task.state() != TaskState::Runnable {
             return;
         }
+        if self.ptrace_exit_to_user(hart, tid) {
+            return;
+        }
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
         let signals = &task.signals;
         let deliverable = |s: &SigInfo| !signals.is_blocked(s.signo) || s.signo == SIGKILL;
         let info = if let Some(info) = task.pending.take_first(deliverable) {
@@ -3982,6 +4046,22 @@ impl Kernel<'_> {
                     return;
                 }
             }
+        };
+        if self.ptrace_signal(hart, tid, info) {
+            return;
+        }
+        self.deliver_signal(hart, tid, info);
+    }
+
+    /// `get_signal()`'s action for signal `info` dequeued by task `tid` (running on
+    /// this hart): the process dies, the signal is ignored, a traced task's stop signal
+    /// stops it, or its handler runs (`handle_signal`).
+    fn deliver_signal(&mut self, hart: &mut Hart<'_>, tid: u32, info: SigInfo) {
+        if self.ptrace_group_stop(hart, tid, info) {
+            return;
+        }
+        let Some(task) = self.tasks.get(&tid) else {
+            return;
         };
         let act = task.signals.action(info.signo);
         let tgid = task.tgid;

@@ -18,6 +18,7 @@ pub mod mm;
 pub mod percpu;
 pub mod process;
 pub mod procfs;
+pub mod ptrace;
 pub mod signal;
 pub mod smp;
 pub mod sync;

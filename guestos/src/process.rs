@@ -51,6 +51,9 @@ pub enum WaitOn {
     /// Its timeout (`nanosleep`, `clock_nanosleep`); completed by the kernel at the
     /// deadline, not re-issued.
     Sleep,
+    /// Its tracer (`TASK_TRACED`): stopped for ptrace ([`crate::ptrace::PtraceState`]
+    /// says why), resumed by the tracer's request; signals do not interrupt it.
+    Traced,
 }
 
 /// The user pointers a task registers for itself (`task->clear_child_tid`,
@@ -311,6 +314,10 @@ pub struct Task {
     /// switched in ([`crate::mm::mte::mte_thread_switch`]). Copied by `clone`, reset by
     /// `execve`.
     pub mte_ctrl: crate::mm::mte::TaggedAddrCtrl,
+    /// Tracing state (`task->ptrace` and what goes with it): the tracer, options, the
+    /// stop the task is in or owes. Not inherited by `clone` (the kernel attaches a
+    /// traced parent's child itself for `PTRACE_O_TRACEFORK` and kin).
+    pub ptrace: crate::ptrace::PtraceState,
     /// Its state, saved registers and sleeping call, behind the task's own lock
     /// ([`TaskRun`], [`Task::run`]).
     run: Arc<Mutex<TaskRun>>,
@@ -425,6 +432,7 @@ impl Task {
             forknoexec: false,
             no_new_privs: false,
             mte_ctrl: Default::default(),
+            ptrace: Default::default(),
             run: TaskRun::runnable(UserContext::default()),
         }
     }
@@ -512,6 +520,7 @@ impl Task {
             forknoexec: true,
             no_new_privs: self.no_new_privs,
             mte_ctrl: self.mte_ctrl,
+            ptrace: Default::default(),
             run: TaskRun::runnable(ctx),
         }
     }

@@ -113,6 +113,20 @@ pub struct SigInfo {
 
 /// `sizeof(siginfo_t)`.
 const SIGINFO_SIZE: u64 = 128;
+
+impl SigInfo {
+    /// The `siginfo_t` (128 bytes) the guest sees: `si_signo`, `si_errno` (0),
+    /// `si_code`, then the union — `si_addr` (or `si_pid`/`si_uid`) at 16, `si_status`
+    /// at 24.
+    pub fn to_bytes(&self) -> [u8; SIGINFO_SIZE as usize] {
+        let mut b = [0u8; SIGINFO_SIZE as usize];
+        b[0..4].copy_from_slice(&u32::from(self.signo).to_le_bytes());
+        b[8..12].copy_from_slice(&self.code.to_le_bytes());
+        b[16..24].copy_from_slice(&self.addr.to_le_bytes());
+        b[24..28].copy_from_slice(&self.status.to_le_bytes());
+        b
+    }
+}
 /// Offset of `uc_mcontext` in `struct ucontext` (after flags, link, stack, a 1024-bit
 /// sigmask area, aligned to 16 because `__riscv_q_ext_state` is).
 const UC_MCONTEXT: u64 = 176;
@@ -351,11 +365,7 @@ pub fn setup_rt_frame(
     let put = |b: &mut [u8], off: u64, v: u64, n: usize| {
         b[off as usize..off as usize + n].copy_from_slice(&v.to_le_bytes()[..n]);
     };
-    // siginfo: si_signo, si_errno, si_code, then the union.
-    put(&mut buf, 0, u64::from(info.signo), 4);
-    put(&mut buf, 8, info.code as u32 as u64, 4);
-    put(&mut buf, 16, info.addr, 8);
-    put(&mut buf, 24, info.status as u32 as u64, 4);
+    buf[..SIGINFO_SIZE as usize].copy_from_slice(&info.to_bytes());
     // ucontext: uc_flags, uc_link, uc_stack, uc_sigmask.
     let uc = SIGINFO_SIZE;
     put(&mut buf, uc + 16, ss_sp, 8);

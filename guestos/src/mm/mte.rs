@@ -22,6 +22,7 @@ use super::page_alloc::{PageFlags, Pfn, HPAGE_PMD_NR};
 use super::vma::VmFlags;
 use super::PhysMem;
 use crate::errno::{Errno, KResult};
+use devices::GuestPhysAddr;
 
 /// `PROT_MTE` (arm64 `include/uapi/asm/mman.h`): the mapping's memory is tagged.
 pub const PROT_MTE: u64 = 0x20;
@@ -238,6 +239,43 @@ pub fn copy_highpage_tags(phys: &PhysMem, from: Pfn, to: Pfn) {
         dst.set(PageFlags::MTE_TAGGED);
     }
 }
+
+/// `mte_copy_tags_to_user()`'s read side: the tags of `tags.len()` granules from
+/// physical address `pa` (granule-aligned), one per byte (a frame outside tag memory
+/// reads as 0).
+pub fn mte_copy_tags_out(phys: &PhysMem, pa: u64, tags: &mut [u8]) {
+    for (i, t) in tags.iter_mut().enumerate() {
+        let g = GuestPhysAddr(pa + i as u64 * MTE_GRANULE_SIZE);
+        *t = phys.ram.tags().load_tag(g).unwrap_or(0);
+    }
+}
+
+/// `mte_copy_tags_from_user()`'s write side for frame `pfn`: granules from physical
+/// address `pa` (granule-aligned, in `pfn`) take the low 4 bits of each byte of `tags`;
+/// then the page is dirty (`set_page_dirty_lock()`). A frame not yet `PG_mte_tagged` is
+/// synced first ([`mte_sync_tags`]: its other tags zeroed, the flag set), so a later
+/// mapping keeps what was written.
+pub fn mte_copy_tags_in(phys: &PhysMem, pfn: Pfn, pa: u64, tags: &[u8]) {
+    if phys
+        .pages
+        .page(pfn)
+        .is_some_and(|p| !p.test(PageFlags::MTE_TAGGED))
+    {
+        mte_sync_tags(phys, pfn);
+    }
+    for (i, &t) in tags.iter().enumerate() {
+        let g = GuestPhysAddr(pa + i as u64 * MTE_GRANULE_SIZE);
+        let _ = phys.ram.tags().store_tag(g, t & 0xf);
+    }
+    if let Some(p) = phys.pages.page(pfn) {
+        if !phys.pages.is_zero_pfn(pfn) {
+            p.set(PageFlags::DIRTY);
+        }
+    }
+}
+
+/// `MTE_GRANULE_SIZE`: bytes covered by one tag.
+pub const MTE_GRANULE_SIZE: u64 = 16;
 
 #[cfg(test)]
 mod tests {

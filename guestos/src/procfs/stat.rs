@@ -26,6 +26,8 @@ pub struct ProcStatFile {
 fn state_char(task: &Task) -> char {
     match task.state() {
         TaskState::Runnable => 'R',
+        // `__TASK_TRACED`: "t (tracing stop)".
+        TaskState::Blocked(crate::process::WaitOn::Traced) => 't',
         TaskState::Blocked(_) => 'S',
         TaskState::Zombie(_) => 'Z',
     }

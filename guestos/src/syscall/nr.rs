@@ -75,6 +75,7 @@ syscalls! {
     SYS_clock_gettime = 113,
     SYS_clock_getres = 114,
     SYS_clock_nanosleep = 115,
+    SYS_ptrace = 117,
     SYS_sched_getaffinity = 123,
     SYS_sched_yield = 124,
     SYS_kill = 129,
