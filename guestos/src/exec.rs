@@ -179,9 +179,12 @@ pub fn exec(
         .map_err(map_err("the initial stack"))?;
 
     proc.fs.exec(exe_path.as_bytes().to_vec());
-    proc.ctx = emu::UserContext::default();
-    proc.ctx.pc = elf.entry;
-    proc.ctx.x[2] = stack.sp;
+    {
+        let mut run = proc.run();
+        run.ctx = emu::UserContext::default();
+        run.ctx.pc = elf.entry;
+        run.ctx.x[2] = stack.sp;
+    }
     Ok(())
 }
 

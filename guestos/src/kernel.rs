@@ -128,10 +128,9 @@
 //! |---|---|---|
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
 //! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches, with the scheduler's clock), a task's place in the scheduler — the queue it is on, a sleeper's entity — under its hashed `p->pi_lock`, and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock). Nor is CPU time: each task's (`se.sum_exec_runtime`, `utime`) and each thread group's with its reaped children's (`signal->cputimer`, `cutime`) are atomics in the task and its `signal_struct` ([`cputime`]), charged by the hart running the task — `update_curr()` under its `rq->lock`, with or without this lock — and read without any lock by `clock_gettime`, `getrusage`, `getitimer` and the CPU-time timers' check | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
-//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s and the SIGPROFs and SIGVTALRMs of `ITIMER_PROF`s and `ITIMER_VIRTUAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer and `futex_q` entry, its state in the task table, all still here — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
-//! | timers: the books of which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack). Not here: the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer`, `getitimer` and the expiries' re-arms take it, on any hart with or without this lock; sending their signals is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
-//! | futex sleepers: which waiter (`futex_q`) each task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; the waiters themselves are in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock), under each bucket's own lock | `futex_q` | the `futex_q` on the waiter's stack; `hb->lock` |
-//! | sleeping calls: each I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]), the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken), calls stopped at a scheduling point. The wait queues themselves are not here: each `wait_queue_head_t` has its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]), and a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | `io_waits`, `blocked_calls`, `resume` | the task's own stack (`poll_wqueues`, the `wait_queue_entry`, the call's locals) |
+//! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s and the SIGPROFs and SIGVTALRMs of `ITIMER_PROF`s and `ITIMER_VIRTUAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer, its `futex_q` and its state, all in the task table — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
+//! | timers: which hart arms the holder's timers (`timers`: the bases and this hart). Not here: which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack), which is in the task with its sleeping call ([`SleepingCall`], below); the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer`, `getitimer` and the expiries' re-arms take it, on any hart with or without this lock; sending their signals is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
+//! | sleeping and stopped calls, each in its task ([`SleepingCall`], `Task::call`: guarded with the task, so through `tasks`): the futex waiter (`futex_q`) a task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; an I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]); the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken); the timer it parks on; the place of a call stopped at a scheduling point. Not here: the futex waiters themselves, in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock) under each bucket's own lock; the wait queues, each `wait_queue_head_t` behind its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]): a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | (through `tasks`) | the task's own kernel stack (`poll_wqueues`, the `futex_q`, the `wait_queue_entry`, the call's locals) and `restart_block`; `hb->lock` |
 //! | signal delivery to other tasks, `kill`/`tgkill`, group exit, `execve`'s de-thread, `wait4`/`waitid`, `clone`; `ptrace` requests and stops (each task's [`crate::ptrace::PtraceState`], `kernel/ptrace.rs`) | (through `tasks`) | `siglock`, `tasklist_lock` |
 //! | kernel-served files' dispatch (`/proc/<pid>/mem`, `maps`, `pagemap`, gup_test) and `process_vm_*`: a look-up of another task by pid. Not here: a `process_vm_*` copy, which runs on its hart without this lock once the two address spaces are held ([`Kernel::sys_process_vm_rw`]), and the lockless walks of a gup_test fast benchmark | (through `tasks`) | RCU + `get_task_struct()` |
 //! | what is left of the run's statistics: the MMU counters of the kernel's accesses to init's memory, kept when init exits. The rest is not here: each hart counts its own events (calls, faults, wake-ups, kernel-lock entries, priced kernel work) on counters of its own without this lock ([`stat`], summed when the run ends), the harts claim their quanta from the instruction budget and give back what they did not run with atomics ([`budget`]: a run still stops after exactly `--max-insns` instructions, in deterministic mode at the same one for a seed), and the run's end is a once cell that the hart ending it sets and every hart reads ([`budget`]); ASIDs are [`Smp::alloc_asid`]'s, lock-free | `init_uaccess_mmu` | `tasklist_lock` (init's group exit); per-CPU counters (`percpu_counter`, `this_cpu_inc()`) for the rest |
@@ -165,13 +164,13 @@ use crate::fs::Prng;
 use crate::fs::{
     parse_file_arg, HostStreams, ImportError, OpenFile, PollTable, TaskWaker, WaitTask,
 };
-use crate::futex::{self, FutexHash, FutexQ, FutexRet, WakeList, FUTEX_BITSET_MATCH_ANY};
+use crate::futex::{self, FutexHash, FutexRet, WakeList, FUTEX_BITSET_MATCH_ANY};
 use crate::loader::parse_elf;
 use crate::lockstat;
 use crate::mm::{
     FaultFlags, KernelEventCounts, Mm, MmStruct, MmUsers, PageAllocError, PhysMem, UserFaultError,
 };
-use crate::percpu::{PerCpuVar, Resume};
+use crate::percpu::PerCpuVar;
 use crate::process::{CloneShare, Task, TaskState, Tasks, WaitOn};
 use crate::signal::{
     self, setup_rt_frame, SigAction, SigInfo, SIGBUS, SIGCHLD, SIGILL, SIGKILL, SIGSEGV, SIGTRAP,
@@ -186,6 +185,7 @@ use budget::{Claim, InsnBudget, RunEnd};
 use stat::KernelCounters;
 
 mod budget;
+mod call;
 mod cputime;
 mod hrtimer;
 mod itimer;
@@ -197,6 +197,7 @@ mod stat;
 mod timekeeping;
 mod ttwu;
 
+pub(crate) use call::SleepingCall;
 pub(crate) use cputime::{CputimeAtomic, TaskCputime, ThreadGroupCputimer};
 pub(crate) use itimer::ITimers;
 
@@ -321,25 +322,14 @@ struct Kernel<'m> {
     /// SIGALRM, [`ttwu::Wakeup::KillPidInfo`]): `(tgid, info)`, sent at this lock's next
     /// scheduling point, where a hart is at hand ([`Kernel::fire_timers`]).
     deferred_kills: Vec<(u32, SigInfo)>,
-    /// The wait queues each I/O-blocked task sleeps on (`poll_wqueues`), armed with its
-    /// sleep ([`WaitTask`]), by tid.
-    io_waits: BTreeMap<u32, PollTable>,
     /// The futex hash table (`futex_queues`): its buckets have their own locks, and
     /// harts reach it without the kernel lock too ([`UnlockedFaults::futex`]).
     futex: Arc<FutexHash>,
-    /// The waiter each task sleeping in `FUTEX_WAIT` sleeps on (the `futex_q` on its
-    /// stack): a waiter a wake hands back completes the wait only if it is still this one.
-    futex_q: BTreeMap<u32, Arc<FutexQ>>,
-    /// The timer each sleeping task with a deadline parks on (a futex wait with a
-    /// timeout, `nanosleep`, a `ppoll` timeout), armed on the harts' timer bases
-    /// ([`hrtimer`]: each behind its own lock, reached without the kernel lock too,
-    /// [`Machine::hrtimers`]).
+    /// The harts' timer bases ([`hrtimer`]: each behind its own lock, reached without
+    /// the kernel lock too, [`Machine::hrtimers`]) and the hart that arms the holder's
+    /// sleeper timers; which timer a sleeping task parks on is in the task
+    /// ([`SleepingCall::timer`]).
     timers: hrtimer::Timers,
-    /// Sleeping calls that are re-issued with state of their own, by task: a
-    /// `ppoll`/`pselect6` deadline, the file a `read`/`write` holds (see `kernel/poll.rs`).
-    blocked_calls: BTreeMap<u32, poll::BlockedCall>,
-    /// Calls stopped at a scheduling point, by task: `(nr, args, where to resume)`.
-    resume: BTreeMap<u32, (u64, [u64; 6], Resume)>,
     /// [`SchedMode::Deterministic`]: the seeded source of every scheduling decision (which
     /// runnable thread runs next among the fair candidates, for how many instructions).
     /// `None`: the fair pick alone.
@@ -1291,12 +1281,8 @@ pub fn run(
         }),
         ttwu: ttwu_pending,
         deferred_kills: Vec::new(),
-        io_waits: BTreeMap::new(),
         futex: Arc::new(FutexHash::new(nharts)),
-        futex_q: BTreeMap::new(),
         timers: hrtimer::Timers::new(Arc::new(hrtimer::HrtimerBases::new(nharts, clock))),
-        blocked_calls: BTreeMap::new(),
-        resume: BTreeMap::new(),
         // A stream of its own, so the guest's getrandom/AT_RANDOM draws stay the same.
         sched_rng: deterministic.then(|| Prng::new(config.seed ^ 0x5c4e_d0e7_5eed_0001)),
         stats: &stats,
@@ -1670,7 +1656,7 @@ impl<'m> Kernel<'m> {
             current: self
                 .tasks
                 .get(&tid)
-                .filter(|t| !t.strace && !self.blocked_calls.contains_key(&tid))
+                .filter(|t| !t.strace && t.run().call.blocked.is_none())
                 .map(crate::syscall::unlocked::Current::of),
             futex: Arc::clone(&self.futex),
             waker: Arc::clone(&self.waker),
@@ -1839,7 +1825,7 @@ impl Kernel<'_> {
             || self
                 .tasks
                 .get(&tid)
-                .is_none_or(|t| t.state != TaskState::Runnable)
+                .is_none_or(|t| t.state() != TaskState::Runnable)
         {
             self.insns.settle(budget, 0);
             return self.schedule_next(hart);
@@ -1885,8 +1871,10 @@ impl Kernel<'_> {
             next = self.rqs.cpu_rq(this).lock().pick(self.sched_rng.as_mut());
         }
         let next = next?;
-        let state = self.tasks.get(&next).map(|t| t.state);
-        let woken_waiter = self.futex_q.get(&next).is_some_and(|q| q.is_woken());
+        let state = self.tasks.get(&next).map(Task::state);
+        let woken_waiter = self
+            .with_call(next, |c| c.futex_q.as_ref().is_some_and(|q| q.is_woken()))
+            == Some(true);
         if state == Some(TaskState::Blocked(WaitOn::Futex)) && woken_waiter {
             // A futex waiter a hart woke without the kernel lock, enqueued by it
             // ([`Machine::wake_up_q`]): its wait ends with 0 now that it runs again,
@@ -1894,29 +1882,30 @@ impl Kernel<'_> {
             // state is running (it is on the queue already).
             self.complete_blocked(next, 0);
         }
-        let woken_io = self
-            .io_waits
-            .get(&next)
-            .and_then(PollTable::task)
-            .is_some_and(|w| w.is_woken());
+        let woken_io = self.with_call(next, |c| {
+            c.io_wait
+                .as_ref()
+                .and_then(PollTable::task)
+                .is_some_and(|w| w.is_woken())
+        }) == Some(true);
         if state == Some(TaskState::Blocked(WaitOn::Io)) && woken_io {
             // A sleeper a file's wait queue woke, enqueued by its waker on any hart
             // ([`SchedWaker`]): it leaves its queues (`finish_wait()`), its timer goes,
             // and its call is re-issued now that it runs (the pc is still at the ecall).
             self.io_wait_end(next, true);
-            self.timers.remove(&next);
-            if let Some(t) = self.tasks.get_mut(&next) {
-                t.state = TaskState::Runnable;
+            self.timer_cancel(next);
+            if let Some(t) = self.tasks.get(&next) {
+                t.set_state(TaskState::Runnable);
             }
         }
-        let state = self.tasks.get(&next).map(|t| t.state);
-        let expired = self.timers.get(&next).is_some_and(|t| t.fired());
+        let state = self.tasks.get(&next).map(Task::state);
+        let expired = self.timer(next).is_some_and(|t| t.fired());
         if matches!(state, Some(TaskState::Blocked(_))) && expired {
             // A sleeper whose timer expired on a hart without the kernel lock, enqueued
             // by it ([`Machine::hrtimer_interrupt`]): its call completes now.
             self.hrtimer_expired(next);
         }
-        let state = self.tasks.get(&next).map(|t| t.state);
+        let state = self.tasks.get(&next).map(Task::state);
         if state != Some(TaskState::Runnable) {
             // A task is on a queue exactly while it is runnable (a task live in another
             // hart is that hart's `curr`, never in a timeline): a pick against that is
@@ -1971,13 +1960,16 @@ impl Kernel<'_> {
     /// and is enqueued ([`Kernel::activate_task`]). Returns `false`, changing nothing,
     /// if it was not asleep (running, runnable, a zombie, gone).
     fn try_to_wake_up(&mut self, tid: u32) -> bool {
-        let Some(t) = self.tasks.get_mut(&tid) else {
+        let Some(t) = self.tasks.get(&tid) else {
             return false;
         };
-        if !matches!(t.state, TaskState::Blocked(_)) {
-            return false;
+        {
+            let mut run = t.run();
+            if !matches!(run.state, TaskState::Blocked(_)) {
+                return false;
+            }
+            run.state = TaskState::Runnable;
         }
-        t.state = TaskState::Runnable;
         self.activate_task(tid);
         true
     }
@@ -2065,7 +2057,7 @@ impl Kernel<'_> {
             t.claim_wake();
             // A timer the books no longer hold was cancelled meanwhile or is still
             // being handed to them ([`Kernel::finish_unlocked_sleep`]: it sees it fired).
-            if self.timers.is_booked(&t) {
+            if self.timer_is_booked(&t) {
                 self.hrtimer_expired(t.tid());
             }
         }
@@ -2079,7 +2071,7 @@ impl Kernel<'_> {
         if self.wake_blocked_call(tid) {
             return;
         }
-        let value = match self.tasks.get(&tid).map(|t| t.state) {
+        let value = match self.tasks.get(&tid).map(|t| t.state()) {
             Some(TaskState::Blocked(WaitOn::Futex)) => self.futex_wait_end(tid, Errno::ETIMEDOUT),
             _ => 0,
         };
@@ -2160,11 +2152,8 @@ impl Kernel<'_> {
     /// first. The caller checks its condition once more after this
     /// (`prepare_to_wait_event()`, then the check); [`Kernel::block`] parks the sleep.
     fn io_wait(&mut self, tid: u32, mut pt: PollTable, exclusive: bool) {
-        if let Some(mut old) = self.io_waits.remove(&tid) {
-            old.free();
-        }
         pt.arm(WaitTask::new(tid, Arc::clone(&self.waker)), exclusive);
-        self.io_waits.insert(tid, pt);
+        self.set_io_wait(tid, pt);
     }
 
     /// The I/O sleep of task `tid` ends: its sleep leaves every wait queue
@@ -2172,7 +2161,7 @@ impl Kernel<'_> {
     /// wake-up it got (it is re-issued); otherwise (a signal, a timeout, its exit) an
     /// exclusive wake-up it got is passed on to the next sleeper.
     fn io_wait_end(&mut self, tid: u32, acted_on: bool) {
-        if let Some(mut pt) = self.io_waits.remove(&tid) {
+        if let Some(mut pt) = self.with_call(tid, |c| c.io_wait.take()).flatten() {
             pt.finish(!acted_on);
         }
     }
@@ -2189,7 +2178,7 @@ impl Kernel<'_> {
             if let Some(mm) = &next.mm {
                 switch_mm(self.smp, hart, &mm.mmap_read_lock());
             }
-            hart.restore_context(&next.ctx);
+            hart.restore_context(&next.run().ctx);
             crate::mm::mte::mte_thread_switch(hart, next.mte_ctrl);
             apply_flush(self.smp, hart, next);
         }
@@ -2201,7 +2190,7 @@ impl Kernel<'_> {
     fn switch_out(&mut self, hart: &Hart<'_>) {
         if let Some(tid) = self.cur() {
             if let Some(prev) = self.tasks.get_mut(&tid) {
-                prev.ctx = hart.save_context();
+                prev.run().ctx = hart.save_context();
             }
         }
         self.set_cur(None);
@@ -2217,12 +2206,19 @@ impl Kernel<'_> {
     /// Nothing happens unless the task is blocked.
     fn complete_blocked(&mut self, tid: u32, value: u64) {
         self.forget_sleeper(tid);
-        let Some(t) = self.tasks.get_mut(&tid) else {
+        let Some(t) = self.tasks.get(&tid) else {
             return;
         };
-        if matches!(t.state, TaskState::Blocked(_)) {
-            t.ctx.x[10] = value;
-            t.ctx.pc = t.ctx.pc.wrapping_add(4);
+        let blocked = {
+            let mut run = t.run();
+            let blocked = matches!(run.state, TaskState::Blocked(_));
+            if blocked {
+                run.ctx.x[10] = value;
+                run.ctx.pc = run.ctx.pc.wrapping_add(4);
+            }
+            blocked
+        };
+        if blocked {
             self.try_to_wake_up(tid);
         }
     }
@@ -2319,7 +2315,7 @@ impl Kernel<'_> {
             && self
                 .tasks
                 .get(&tid)
-                .is_some_and(|t| t.state == TaskState::Runnable);
+                .is_some_and(|t| t.state() == TaskState::Runnable);
         if fault.is_none() && runs {
             return Some((SIGSEGV, signal::SEGV_MTEAERR, 0));
         }
@@ -2420,7 +2416,7 @@ impl Kernel<'_> {
             && self
                 .tasks
                 .get(&tid)
-                .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+                .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)));
         if !alive {
             self.set_cur(None);
         }
@@ -2464,8 +2460,8 @@ impl Kernel<'_> {
         // A call that stopped at a scheduling point gets its resume state back if it is
         // re-issued as it was (a signal handler may have run in between).
         let resume = self
-            .resume
-            .remove(&tid)
+            .with_call(tid, |c| c.resume.take())
+            .flatten()
             .filter(|&(rn, ra, _)| rn == n && ra == a)
             .map(|(_, _, r)| r);
         crate::percpu::enter_syscall(resume);
@@ -2483,7 +2479,7 @@ impl Kernel<'_> {
                 } else {
                     self.stat().resched_stops.inc();
                 }
-                self.resume.insert(tid, (n, a, r));
+                self.with_call(tid, |c| c.resume = Some((n, a, r)));
                 true
             }
             None => false,
@@ -2661,7 +2657,7 @@ impl Kernel<'_> {
                 // A call that did not say what it waits for (`vmsplice`): the queues of
                 // the file it names — unless, queued there, it finds the file ready.
                 let ready = on == WaitOn::Io
-                    && !self.io_waits.contains_key(&tid)
+                    && self.with_call(tid, |c| c.io_wait.is_none()) == Some(true)
                     && self.io_wait_on_fd(tid, a[0]);
                 // The pc stays at the ecall: the call is re-issued on wake-up (or now).
                 if !ready {
@@ -2800,8 +2796,11 @@ impl Kernel<'_> {
         let Some(t) = self.tasks.get_mut(&tid) else {
             return;
         };
-        t.state = TaskState::Blocked(on);
-        t.ctx = hart.save_context();
+        {
+            let mut run = t.run();
+            run.state = TaskState::Blocked(on);
+            run.ctx = hart.save_context();
+        }
         if self.cur() == Some(tid) {
             self.set_cur(None);
         }
@@ -2810,7 +2809,9 @@ impl Kernel<'_> {
         // not claimed the wake-up yet: from now on, that waker enqueues it, on any hart
         // ([`Machine::wake_up_q`]); if it has, the wait returns 0 at once.
         if on == WaitOn::Futex {
-            let parked = self.futex_q.get(&tid).is_none_or(|q| q.park(seq));
+            let parked = self
+                .with_call(tid, |c| c.futex_q.as_ref().is_none_or(|q| q.park(seq)))
+                .unwrap_or(true);
             if !parked {
                 self.complete_blocked(tid, 0);
                 return;
@@ -2821,13 +2822,16 @@ impl Kernel<'_> {
         // re-issued at once; from now on, a waker on any hart enqueues it.
         if on == WaitOn::Io {
             let parked = self
-                .io_waits
-                .get(&tid)
-                .and_then(PollTable::task)
-                .is_none_or(|w| w.park(seq));
+                .with_call(tid, |c| {
+                    c.io_wait
+                        .as_ref()
+                        .and_then(PollTable::task)
+                        .is_none_or(|w| w.park(seq))
+                })
+                .unwrap_or(true);
             if !parked {
                 // Its timer (a ppoll timeout) goes: the re-issued call arms it again.
-                self.timers.remove(&tid);
+                self.timer_cancel(tid);
                 self.io_wait_end(tid, true);
                 self.try_to_wake_up(tid);
                 return;
@@ -2836,7 +2840,7 @@ impl Kernel<'_> {
         // Likewise a sleeper with a timer, against its expiry on a hart without the
         // kernel lock ([`Machine::hrtimer_interrupt`]): if that claimed the wake-up
         // first, the call completes as expired at once.
-        let parked = self.timers.get(&tid).is_none_or(|t| t.park(seq));
+        let parked = self.timer(tid).is_none_or(|t| t.park(seq));
         if !parked {
             self.hrtimer_expired(tid);
             return;
@@ -2849,7 +2853,7 @@ impl Kernel<'_> {
         let sleeping: Vec<u32> = self
             .tasks
             .values()
-            .filter(|t| t.tgid == tgid && t.state == TaskState::Blocked(on))
+            .filter(|t| t.tgid == tgid && t.state() == TaskState::Blocked(on))
             .map(|t| t.tid)
             .collect();
         for tid in sleeping {
@@ -3056,7 +3060,7 @@ impl Kernel<'_> {
         if let Some(mm) = &task.mm {
             switch_mm(self.smp, hart, &mm.mmap_read_lock());
         }
-        hart.restore_context(&task.ctx);
+        hart.restore_context(&task.run().ctx);
         crate::mm::mte::mte_thread_switch(hart, task.mte_ctrl);
         hart.flush_icache();
         let ppid = task.signal.ppid();
@@ -3082,7 +3086,7 @@ impl Kernel<'_> {
             self.rqs.rename(tid, tgid);
             self.tasks.remove(&tgid);
             self.forget_sleeper(tid);
-            self.resume.remove(&tid);
+            self.with_call(tid, |c| c.resume = None);
             // Its children keep it as their parent under its new id.
             for c in self.tasks.values().filter(|c| c.tid == c.tgid) {
                 let mut g = c.signal.lock();
@@ -3148,7 +3152,7 @@ impl Kernel<'_> {
             return;
         };
         if tid == task.tgid {
-            task.state = TaskState::Zombie(status);
+            task.set_state(TaskState::Zombie(status));
         } else {
             self.tasks.remove(&tid);
         }
@@ -3156,12 +3160,17 @@ impl Kernel<'_> {
 
     /// Task `tid` is no longer on a timer, a futex queue or an I/O sleep.
     fn forget_sleeper(&mut self, tid: u32) {
-        self.timers.remove(&tid);
-        if let Some(q) = self.futex_q.remove(&tid) {
+        self.timer_cancel(tid);
+        // Let go of with the task's lock dropped (`SleepingCall::forget`).
+        let Some(gone) = self.with_call(tid, SleepingCall::forget) else {
+            return;
+        };
+        if let Some(q) = gone.futex_q {
             self.futex.unqueue(&q);
         }
-        self.io_wait_end(tid, false);
-        self.blocked_calls.remove(&tid);
+        if let Some(mut pt) = gone.io_wait {
+            pt.finish(true);
+        }
     }
 
     /// `zap_other_threads()`: every task of `tid`'s group but `tid` exits. Those running
@@ -3174,7 +3183,7 @@ impl Kernel<'_> {
         self.stop_other_harts_of(tgid);
         if self.is_current(tid) {
             if let Some(t) = self.tasks.get_mut(&tid) {
-                t.ctx = hart.save_context();
+                t.run().ctx = hart.save_context();
             }
         }
         for other in self.group_tids(tgid) {
@@ -3184,7 +3193,7 @@ impl Kernel<'_> {
             let live = self
                 .tasks
                 .get(&other)
-                .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+                .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)));
             if live {
                 self.release_thread(hart, other, ExitStatus::Exited(0));
             }
@@ -3249,7 +3258,7 @@ impl Kernel<'_> {
         let live = self
             .tasks
             .get(&any)
-            .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+            .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)));
         if live {
             self.release_thread(hart, any, status);
         }
@@ -3257,7 +3266,7 @@ impl Kernel<'_> {
         let Some(leader) = self.tasks.get_mut(&tgid) else {
             return;
         };
-        leader.state = TaskState::Zombie(status);
+        leader.set_state(TaskState::Zombie(status));
         {
             let mut g = leader.signal.lock();
             g.group_exit = Some(status);
@@ -3497,7 +3506,7 @@ impl Kernel<'_> {
 
     /// `wake_up_q()` for the futex waiters in `woken`, which wakes took off their buckets
     /// (with or without the kernel lock): each one still the waiter its task sleeps on
-    /// ([`Kernel::futex_q`]) has its wait completed with 0 and becomes runnable (the
+    /// ([`SleepingCall::futex_q`]) has its wait completed with 0 and becomes runnable (the
     /// scheduler's wake path, which may preempt or wake an idle hart). One whose wait has
     /// ended otherwise — its own check of the mark before sleeping, a timeout or a signal
     /// that found it gone (and returned 0) — is passed over.
@@ -3508,8 +3517,14 @@ impl Kernel<'_> {
             if q.claim_wake().is_none() {
                 continue;
             }
-            if self.futex_q.get(&tid).is_some_and(|c| Arc::ptr_eq(c, &q)) {
-                self.futex_q.remove(&tid);
+            let ours = self.with_call(tid, |c| {
+                let ours = c.futex_q.as_ref().is_some_and(|w| Arc::ptr_eq(w, &q));
+                if ours {
+                    c.futex_q = None;
+                }
+                ours
+            });
+            if ours == Some(true) {
                 self.complete_blocked(tid, 0);
             }
         }
@@ -3520,7 +3535,8 @@ impl Kernel<'_> {
     /// and then it returns 0 (`futex_wait()`: "if we were woken (and unqueued), we
     /// succeeded, whatever"). Exactly one of the two ends the wait.
     fn futex_wait_end(&mut self, tid: u32, err: Errno) -> u64 {
-        match self.futex_q.remove(&tid) {
+        let q = self.with_call(tid, |c| c.futex_q.take()).flatten();
+        match q {
             Some(q) if !self.futex.unqueue(&q) => 0,
             _ => err.as_return(),
         }
@@ -3529,7 +3545,7 @@ impl Kernel<'_> {
     /// `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` under the kernel lock
     /// ([`futex::do_futex`], the same code as without it): the waiters a wake or requeue
     /// took are made runnable at once ([`Kernel::futex_wake_up_q`]); a wait that must
-    /// sleep blocks ([`WaitOn::Futex`]) with its waiter in [`Kernel::futex_q`] and its
+    /// sleep blocks ([`WaitOn::Futex`]) with its waiter in [`SleepingCall::futex_q`] and its
     /// deadline in `timers` — unless a waker on another hart (without the kernel lock)
     /// took the waiter between its queueing and now: then it returns 0 at once.
     ///
@@ -3561,7 +3577,7 @@ impl Kernel<'_> {
     /// queued (`sleep`, with or without the kernel lock): if a waker already took the
     /// waiter (between its queueing and now), the wait returns 0 at once; if a signal is
     /// pending, it is unqueued and returns `EINTR` (0 if a waker took it first): these
-    /// return `Some(a0)`. Otherwise the waiter goes in [`Kernel::futex_q`] and its
+    /// return `Some(a0)`. Otherwise the waiter goes in [`SleepingCall::futex_q`] and its
     /// deadline in `timers`, and `None` answers: the caller blocks the task
     /// ([`WaitOn::Futex`]).
     fn futex_wait_queue(&mut self, tid: u32, sleep: futex::FutexSleep) -> Option<u64> {
@@ -3576,9 +3592,9 @@ impl Kernel<'_> {
                 0
             });
         }
-        self.futex_q.insert(tid, q);
+        self.with_call(tid, |c| c.futex_q = Some(q));
         if let Some(d) = deadline {
-            self.timers.insert(tid, d);
+            self.timer_start(tid, d);
         }
         None
     }
@@ -3650,14 +3666,14 @@ impl Kernel<'_> {
         if timer.fired() {
             return Some(0);
         }
-        self.timers.adopt(timer);
+        self.timer_adopt(timer);
         if !self.signal_pending(tid) {
             return None;
         }
         // The call's registers are live in the hart.
         self.sleep_copyout(hart, tid, &hart.x);
         // Cancelled (Timers::remove) unless it fired in between: then the sleep is over.
-        let fired = self.timers.remove(&tid).is_some_and(|t| t.fired());
+        let fired = self.timer_cancel(tid).is_some_and(|t| t.fired());
         Some(if fired { 0 } else { Errno::EINTR.as_return() })
     }
 
@@ -3683,7 +3699,7 @@ impl Kernel<'_> {
         if deadline <= now.1 {
             return Ok(SyscallOutcome::Return(0));
         }
-        self.timers.insert(tid, deadline);
+        self.timer_start(tid, deadline);
         Ok(SyscallOutcome::Block(WaitOn::Sleep))
     }
 
@@ -3691,7 +3707,7 @@ impl Kernel<'_> {
     /// stores the time left in its `rem` (if not NULL), as `hrtimer_nanosleep_restart`'s
     /// `nanosleep_copyout()`. The call is read from the thread's saved registers.
     fn write_sleep_remaining(&mut self, hart: &Hart<'_>, tid: u32) {
-        let Some(x) = self.tasks.get(&tid).map(|t| t.ctx.x) else {
+        let Some(x) = self.tasks.get(&tid).map(|t| t.run().ctx.x) else {
             return;
         };
         self.sleep_copyout(hart, tid, &x);
@@ -3700,7 +3716,7 @@ impl Kernel<'_> {
     /// [`Kernel::write_sleep_remaining`] for the call in registers `x` (`x[17]` the
     /// call, `x[10..]` its arguments) of task `tid`: saved, or live in `hart`.
     fn sleep_copyout(&self, hart: &Hart<'_>, tid: u32, x: &[u64; 32]) {
-        let Some(deadline) = self.timers.get(&tid).map(|t| t.expires_ns()) else {
+        let Some(deadline) = self.timer(tid).map(|t| t.expires_ns()) else {
             return;
         };
         let (_, now) = self.clock_now(hart);
@@ -3748,7 +3764,7 @@ impl Kernel<'_> {
         let (head, len) = self
             .tasks
             .get(&target)
-            .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
+            .filter(|t| !matches!(t.state(), TaskState::Zombie(_)))
             .map(|t| t.user_ptrs.robust_list())
             .ok_or(Errno::ESRCH)?;
         let task = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
@@ -3812,7 +3828,7 @@ impl Kernel<'_> {
             let live = self
                 .tasks
                 .get(&target)
-                .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+                .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)));
             let group = self.group_of(target).filter(|_| live).ok_or(Errno::ESRCH)?;
             if tgid.is_some_and(|g| g as u32 != group) {
                 return Err(Errno::ESRCH);
@@ -3888,7 +3904,7 @@ impl Kernel<'_> {
         let mask_of = |k: &Self, t: u32| -> Option<u64> {
             k.tasks
                 .get(&t)
-                .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
+                .filter(|t| !matches!(t.state(), TaskState::Zombie(_)))
                 .map(|t| t.signals.blocked.get())
         };
         let bit = 1u64 << info.signo.wrapping_sub(1).min(63);
@@ -3918,7 +3934,7 @@ impl Kernel<'_> {
             return;
         }
         if !running && !blocked && !traced && (act.handler == SIG_DFL || info.signo == SIGKILL) {
-            let pc = task.ctx.pc;
+            let pc = task.run().ctx.pc;
             self.exit_process(hart, tgid, killed(info, pc));
             return;
         }
@@ -3934,7 +3950,7 @@ impl Kernel<'_> {
             }
             Some(_) => task.pending.push(info),
         }
-        let state = task.state;
+        let state = task.state();
         // signal_wake_up() → kick_process(): a target running on another hart comes back
         // to the kernel, which delivers it.
         let this = self.this;
@@ -4007,7 +4023,7 @@ impl Kernel<'_> {
         let Some(task) = self.tasks.get_mut(&tid) else {
             return;
         };
-        if task.state != TaskState::Runnable {
+        if task.state() != TaskState::Runnable {
             return;
         }
         if self.ptrace_exit_to_user(hart, tid) {

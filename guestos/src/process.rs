@@ -265,17 +265,12 @@ pub struct Task {
     pub tid: u32,
     /// Thread group id: the process id (the leader's tid).
     pub tgid: u32,
-    /// Runnable, blocked, or `Zombie` once it has exited (a group leader stays in the
-    /// table until the group is reaped; other threads leave it at once).
-    pub state: TaskState,
     /// Signal sent to the parent at exit (`clone`'s CSIGNAL bits; SIGCHLD for fork; 0 for
     /// a thread).
     pub exit_signal: u8,
     /// The address space (`task->mm`): one `mm_users` reference; `None` once the task
     /// has exited (`exit_mm()`).
     pub mm: Option<MmUsers>,
-    /// Saved user registers (live in the hart while it runs).
-    pub ctx: UserContext,
     /// Handles on the descriptor table and fs information, credentials, executable.
     pub fs: ProcessFs,
     /// The file system (shared by all tasks).
@@ -323,6 +318,40 @@ pub struct Task {
     /// stop the task is in or owes. Not inherited by `clone` (the kernel attaches a
     /// traced parent's child itself for `PTRACE_O_TRACEFORK` and kin).
     pub ptrace: crate::ptrace::PtraceState,
+    /// Its state, saved registers and sleeping call, behind the task's own lock
+    /// ([`TaskRun`], [`Task::run`]).
+    run: Arc<Mutex<TaskRun>>,
+}
+
+/// What a context switch, a sleep and a wake-up read and change of a task, behind the
+/// task's own lock ([`Task::run`]): Linux's `p->__state` (which wake-ups change under
+/// `p->pi_lock`), the saved user registers (the `pt_regs` at the top of its kernel
+/// stack) and the continuation of its sleeping call. Taken one task at a time; under
+/// it, only what dropping or re-arming a part of the call takes (a wait queue head's
+/// lock, a timer base's lock: see [`crate::sync`]'s lock order).
+#[derive(Debug)]
+pub struct TaskRun {
+    /// Runnable, blocked, or `Zombie` once it has exited (a group leader stays in the
+    /// table until the group is reaped; other threads leave it at once).
+    pub state: TaskState,
+    /// Saved user registers (live in the hart while it runs).
+    pub ctx: UserContext,
+    /// The continuation of the task's sleeping or stopped system call (what Linux keeps
+    /// on its kernel stack and in `restart_block`): its wait queues, futex waiter and
+    /// timer, a re-issued call's state, a stopped call's place
+    /// ([`crate::kernel::SleepingCall`]). Empty for a new task: `clone` does not copy it.
+    pub(crate) call: crate::kernel::SleepingCall,
+}
+
+impl TaskRun {
+    /// A runnable task's, with registers `ctx` and no call in progress.
+    fn runnable(ctx: UserContext) -> Arc<Mutex<TaskRun>> {
+        Arc::new(Mutex::new(TaskRun {
+            state: TaskState::Runnable,
+            ctx,
+            call: Default::default(),
+        }))
+    }
 }
 
 impl Task {
@@ -377,10 +406,8 @@ impl Task {
         Self {
             tid: pid,
             tgid: pid,
-            state: TaskState::Runnable,
             exit_signal: 0,
             mm: Some(MmUsers::new(mm)),
-            ctx: UserContext::default(),
             fs,
             vfs,
             stdio,
@@ -406,6 +433,7 @@ impl Task {
             no_new_privs: false,
             mte_ctrl: Default::default(),
             ptrace: Default::default(),
+            run: TaskRun::runnable(UserContext::default()),
         }
     }
 
@@ -472,10 +500,8 @@ impl Task {
         Task {
             tid,
             tgid: if share.thread { self.tgid } else { tid },
-            state: TaskState::Runnable,
             exit_signal: 0,
             mm: Some(mm),
-            ctx,
             fs: self.fs.copy(share.files, share.fs),
             vfs: Arc::clone(&self.vfs),
             stdio: Arc::clone(&self.stdio),
@@ -495,7 +521,24 @@ impl Task {
             no_new_privs: self.no_new_privs,
             mte_ctrl: self.mte_ctrl,
             ptrace: Default::default(),
+            run: TaskRun::runnable(ctx),
         }
+    }
+
+    /// The task's state, saved registers and sleeping call, locked ([`TaskRun`]). The
+    /// guard must be dropped before another task's is taken.
+    pub fn run(&self) -> MutexGuard<'_, TaskRun> {
+        self.run.lock()
+    }
+
+    /// Where the task is in its life.
+    pub fn state(&self) -> TaskState {
+        self.run().state
+    }
+
+    /// The task is `state` from now on.
+    pub fn set_state(&self, state: TaskState) {
+        self.run().state = state;
     }
 
     /// Writes a kernel message (strace line, fatal-signal note) to the guest's stderr stream.

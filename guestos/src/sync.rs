@@ -82,6 +82,15 @@
 //!                           with no lock held (the yield point before the kernel lock)
 //!                           and under any other lock of this table (the scheduling
 //!                           point of an acquisition, a contended wait: see above).
+//!   Task::run               process.rs: a task's state, saved registers and sleeping
+//!                           call (TaskRun: Linux's p->__state, the pt_regs and the
+//!                           call's locals on its kernel stack). Taken under the kernel
+//!                           lock, one task at a time, for as long as a look or a
+//!                           change takes: a context switch's save and restore, a
+//!                           sleep, a wake-up's completion of the call. Under it:
+//!     HrtimerCpuBase::active  (below) arming or cancelling the sleeper's timer. What
+//!                           else leaving the call lets go (its poll table, futex
+//!                           waiter, held file) is let go after the task's lock.
 //!   WaitQueueHead::entries  fs/wait.rs: a wait queue head's lock (wq_head->lock,
 //!                           lock class wq_head->lock): a sleeper's queueing
 //!                           (prepare_to_wait_event, poll_wait) and removal

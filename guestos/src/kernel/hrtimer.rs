@@ -323,27 +323,23 @@ impl HrtimerBases {
     }
 }
 
-/// The kernel's books of its sleepers' timers (under the kernel lock): the timer each
-/// sleeping task parks on (the `hrtimer_sleeper` on its stack in Linux), by tid, with
-/// the bases they are armed on. A task has at most one: arming a new one cancels the
-/// old. The timers themselves are on the bases, which any hart reaches without the
-/// kernel lock ([`Timers::bases`]).
+/// Where the kernel lock's holder arms its sleepers' timers: the harts' bases and the
+/// hart that holds the lock. Which timer each sleeping task parks on (the
+/// `hrtimer_sleeper` on its stack in Linux) is in the task, with its sleeping call
+/// ([`super::SleepingCall::timer`]): a task has at most one, and arming a new one
+/// cancels the old. The timers themselves are on the bases, which any hart reaches
+/// without the kernel lock ([`Timers::bases`]).
 #[derive(Debug)]
 pub(super) struct Timers {
     bases: Arc<HrtimerBases>,
-    armed: BTreeMap<u32, Arc<Hrtimer>>,
-    /// The hart whose kernel entry holds the kernel lock: where [`Timers::insert`] arms.
+    /// The hart whose kernel entry holds the kernel lock: where [`Timers::start`] arms.
     this: usize,
 }
 
 impl Timers {
-    /// Books over `bases`, no timer armed.
+    /// Arming on `bases`, from hart 0 until [`Timers::set_this`].
     pub(super) fn new(bases: Arc<HrtimerBases>) -> Self {
-        Self {
-            bases,
-            armed: BTreeMap::new(),
-            this: 0,
-        }
+        Self { bases, this: 0 }
     }
 
     /// The harts' bases.
@@ -351,44 +347,31 @@ impl Timers {
         &self.bases
     }
 
-    /// Hart `hart` holds the kernel lock now: it arms what [`Timers::insert`] arms.
+    /// Hart `hart` holds the kernel lock now: it arms what [`Timers::start`] arms.
     pub(super) fn set_this(&mut self, hart: usize) {
         self.this = hart;
     }
 
-    /// Arms task `tid`'s timer at `expires_ns` (CLOCK_MONOTONIC) on this hart's base
-    /// ([`HrtimerBases::start`]), cancelling the one it had.
-    pub(super) fn insert(&mut self, tid: u32, expires_ns: u64) {
+    /// Arms task `tid`'s sleeper timer at `expires_ns` (CLOCK_MONOTONIC) on this hart's
+    /// base ([`HrtimerBases::start`]) in its task's `slot`, cancelling the one there.
+    pub(super) fn start(&self, slot: &mut Option<Arc<Hrtimer>>, tid: u32, expires_ns: u64) {
         let timer = self.bases.start(self.this, tid, expires_ns);
-        self.adopt(timer);
+        self.adopt(slot, timer);
     }
 
-    /// Books `timer`, armed (by its task's hart, possibly without the kernel lock), as
-    /// its task's, cancelling the one it had.
-    pub(super) fn adopt(&mut self, timer: Arc<Hrtimer>) {
-        if let Some(old) = self.armed.insert(timer.tid(), timer) {
+    /// Books `timer`, armed by its task's hart (possibly without the kernel lock), in
+    /// its task's `slot`, cancelling the one there.
+    pub(super) fn adopt(&self, slot: &mut Option<Arc<Hrtimer>>, timer: Arc<Hrtimer>) {
+        if let Some(old) = slot.replace(timer) {
             self.bases.try_to_cancel(&old);
         }
     }
 
-    /// Task `tid`'s timer, if it has one (armed or fired and not yet acted on).
-    pub(super) fn get(&self, tid: &u32) -> Option<&Arc<Hrtimer>> {
-        self.armed.get(tid)
-    }
-
-    /// Whether `timer` is the one booked for its task (a fired timer that is not was
-    /// cancelled by the books, or is still being handed to them).
-    pub(super) fn is_booked(&self, timer: &Arc<Hrtimer>) -> bool {
-        self.armed
-            .get(&timer.tid())
-            .is_some_and(|t| Arc::ptr_eq(t, timer))
-    }
-
-    /// Task `tid` no longer sleeps on its timer: it is cancelled
+    /// The task of `slot` no longer sleeps on its timer: it is cancelled
     /// ([`HrtimerBases::try_to_cancel`], from whichever base it is on) and forgotten.
     /// Returns it.
-    pub(super) fn remove(&mut self, tid: &u32) -> Option<Arc<Hrtimer>> {
-        let timer = self.armed.remove(tid)?;
+    pub(super) fn cancel(&self, slot: &mut Option<Arc<Hrtimer>>) -> Option<Arc<Hrtimer>> {
+        let timer = slot.take()?;
         self.bases.try_to_cancel(&timer);
         Some(timer)
     }
@@ -514,31 +497,32 @@ mod tests {
         assert_eq!(t.claim_wake(), None);
     }
     #[test]
-    fn the_books_keep_one_timer_per_task_and_cancel_what_they_drop() {
+    fn a_task_keeps_one_timer_and_the_books_cancel_what_they_drop() {
         let bases = Arc::new(HrtimerBases::with_virtual_clock(2));
         let mut books = Timers::new(Arc::clone(&bases));
         books.set_this(1);
-        books.insert(5, 100);
-        let first = Arc::clone(books.get(&5).unwrap());
+        let (mut five, mut six) = (None, None);
+        books.start(&mut five, 5, 100);
+        let first = Arc::clone(five.as_ref().unwrap());
         assert_eq!(bases.expires_next(1), Some(100));
         // A new timer for the same task cancels the old one.
-        books.insert(5, 300);
-        assert!(!books.is_booked(&first));
+        books.start(&mut five, 5, 300);
+        assert!(!five.as_ref().is_some_and(|t| Arc::ptr_eq(t, &first)));
         assert_eq!(bases.expires_next(1), Some(300));
         // One armed elsewhere (without the kernel lock) is adopted as is.
         let elsewhere = bases.start(0, 6, 50);
-        books.adopt(Arc::clone(&elsewhere));
-        assert!(books.is_booked(&elsewhere));
+        books.adopt(&mut six, Arc::clone(&elsewhere));
+        assert!(six.as_ref().is_some_and(|t| Arc::ptr_eq(t, &elsewhere)));
         assert_eq!(bases.earliest(), Some(50));
         // Dropping it from the books cancels it on its base.
-        let dropped = books.remove(&6).unwrap();
+        let dropped = books.cancel(&mut six).unwrap();
         assert!(!dropped.fired());
         assert_eq!(bases.expires_next(0), None);
-        assert!(books.remove(&6).is_none());
-        // A fired timer stays in the books, fired, until its task's call completes.
+        assert!(books.cancel(&mut six).is_none());
+        // A fired timer stays booked, fired, until its task's call completes.
         let fired = bases.run_queues(1, 300);
         assert_eq!(fired.len(), 1);
-        assert!(books.get(&5).is_some_and(|t| t.fired()));
+        assert!(five.as_ref().is_some_and(|t| t.fired()));
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl Kernel<'_> {
                 && self
                     .tasks
                     .get(&t)
-                    .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)))
+                    .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)))
         })
     }
 

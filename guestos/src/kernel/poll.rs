@@ -57,6 +57,7 @@ use crate::uaccess::UserAccess;
 
 /// A sleeping call's state kept for its re-issue (the part of Linux's kernel stack that a
 /// re-issued call here would otherwise lose).
+#[derive(Debug)]
 pub(super) struct BlockedCall {
     /// The call (`a7`) and its arguments: a re-issue must match them.
     nr: u64,
@@ -99,26 +100,35 @@ impl Kernel<'_> {
     /// The state task `tid` left when its call `(n, a)` went to sleep, if this is that
     /// call re-issued (another call discards it).
     fn take_blocked_call(&mut self, tid: u32, n: u64, a: [u64; 6]) -> Option<BlockedCall> {
-        self.blocked_calls
-            .remove(&tid)
+        self.with_call(tid, |c| c.blocked.take())
+            .flatten()
             .filter(|b| b.nr == n && b.args == a)
+    }
+
+    /// Task `tid`'s sleeping call keeps `b` for its re-issue.
+    fn set_blocked_call(&mut self, tid: u32, b: BlockedCall) {
+        // An older one (holding a file) is let go after the task's lock.
+        let old = self.with_call(tid, |c| c.blocked.replace(b));
+        drop(old);
     }
 
     /// Whether the call `(n, a)` of task `tid` is a re-issued one that holds its file.
     pub(super) fn holds_file(&self, tid: u32, n: u64, a: [u64; 6]) -> bool {
-        self.blocked_calls
-            .get(&tid)
-            .is_some_and(|b| b.nr == n && b.args == a && b.file.is_some())
+        self.with_call(tid, |c| {
+            c.blocked
+                .as_ref()
+                .is_some_and(|b| b.nr == n && b.args == a && b.file.is_some())
+        }) == Some(true)
     }
 
     /// A timer of a task whose sleeping call is re-issued has fired: the task runs again
     /// and its call sees the deadline passed. Returns `false` if the task has no such
     /// call (the timer is someone else's: futex, nanosleep).
     pub(super) fn wake_blocked_call(&mut self, tid: u32) -> bool {
-        if !self.blocked_calls.contains_key(&tid) {
+        if self.with_call(tid, |c| c.blocked.is_none()) != Some(false) {
             return false;
         }
-        self.timers.remove(&tid);
+        self.timer_cancel(tid);
         self.io_wait_end(tid, false);
         self.try_to_wake_up(tid);
         true
@@ -127,15 +137,16 @@ impl Kernel<'_> {
     /// A signal interrupts the sleeping `ppoll`/`pselect6` of task `tid`: the time left
     /// goes to its timeout argument (`poll_select_finish()` on `-ERESTARTNOHAND`).
     pub(super) fn poll_interrupted(&mut self, hart: &Hart<'_>, tid: u32) {
-        let Some(b) = self.blocked_calls.get(&tid) else {
-            return;
-        };
-        let tsp = match b.nr {
-            nr::SYS_ppoll => b.args[2],
-            nr::SYS_pselect6 => b.args[4],
-            _ => return,
-        };
-        let Some(deadline) = b.deadline else {
+        let timeout = self.with_call(tid, |c| {
+            let b = c.blocked.as_ref()?;
+            let tsp = match b.nr {
+                nr::SYS_ppoll => b.args[2],
+                nr::SYS_pselect6 => b.args[4],
+                _ => return None,
+            };
+            Some((tsp, b.deadline?))
+        });
+        let Some((tsp, deadline)) = timeout.flatten() else {
             return;
         };
         let (_, now) = self.clock_now(hart);
@@ -342,9 +353,9 @@ impl Kernel<'_> {
             return Some(self.poll_select_finish(hart, tid, tsp, deadline, Err(Errno::EINTR)));
         }
         if let Some(d) = deadline {
-            self.timers.insert(tid, d);
+            self.timer_start(tid, d);
         }
-        self.blocked_calls.insert(
+        self.set_blocked_call(
             tid,
             BlockedCall {
                 nr: n,
@@ -358,9 +369,7 @@ impl Kernel<'_> {
             return Some(Ok(SyscallOutcome::Block(WaitOn::Signal)));
         }
         // Armed during the scan: a wake-up since then ends the sleep at once.
-        if let Some(mut old) = self.io_waits.insert(tid, pt) {
-            old.free();
-        }
+        self.set_io_wait(tid, pt);
         Some(Ok(SyscallOutcome::Block(WaitOn::Io)))
     }
 
@@ -377,7 +386,7 @@ impl Kernel<'_> {
         r: KResult<u64>,
     ) -> KResult<SyscallOutcome> {
         let (_, now) = self.clock_now(hart);
-        self.timers.remove(&tid);
+        self.timer_cancel(tid);
         self.with_task_mm(tid, |t, u| {
             if r != Err(Errno::EINTR) {
                 if let Some(m) = t.signals.saved_mask.take() {
@@ -512,9 +521,7 @@ impl Kernel<'_> {
             };
             hart.pc = hart.pc.wrapping_add(4);
         } else {
-            if let Some(mut old) = self.io_waits.insert(tid, pt) {
-                old.free();
-            }
+            self.set_io_wait(tid, pt);
             if !self.hold_io_call(tid, (n, a), file, written, reading) {
                 self.block(tid, WaitOn::Io, hart);
             }
@@ -522,7 +529,7 @@ impl Kernel<'_> {
     }
 
     /// A pipe `read`/`write` of task `tid` (call `n` with args `a`, `written` bytes in
-    /// so far), its sleep queued on the pipe ([`Kernel::io_waits`]), keeps its file and
+    /// so far), its sleep queued on the pipe ([`super::SleepingCall::io_wait`]), keeps its file and
     /// count for its re-issue ([`BlockedCall`]); then `prepare_to_wait_event()`'s
     /// condition once more: a waker on another hart (without the kernel lock) that
     /// changed it since the pass found no sleeper to wake. Returns `true`, the sleep
@@ -537,7 +544,7 @@ impl Kernel<'_> {
         reading: bool,
     ) -> bool {
         let ready = file_ready(&file, reading);
-        self.blocked_calls.insert(
+        self.set_blocked_call(
             tid,
             BlockedCall {
                 nr: n,
@@ -556,8 +563,8 @@ impl Kernel<'_> {
     /// The value a sleeping call of task `tid` returns when a signal interrupts it:
     /// the count of a `write` that wrote part of its bytes, `EINTR` otherwise.
     pub(super) fn interrupted_return(&self, tid: u32) -> u64 {
-        match self.blocked_calls.get(&tid) {
-            Some(b) if b.written > 0 => b.written,
+        match self.with_call(tid, |c| c.blocked.as_ref().map_or(0, |b| b.written)) {
+            Some(written) if written > 0 => written,
             _ => Errno::EINTR.as_return(),
         }
     }

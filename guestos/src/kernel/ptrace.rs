@@ -127,7 +127,7 @@ impl Kernel<'_> {
                 let live = self
                     .tasks
                     .get(&child)
-                    .is_some_and(|t| !matches!(t.state, TaskState::Zombie(_)));
+                    .is_some_and(|t| !matches!(t.state(), TaskState::Zombie(_)));
                 if let (true, Some(tgid)) = (live, self.group_of(child)) {
                     let info = siginfo(SIGKILL, SI_USER);
                     self.send_signal(hart, tgid, Some(child), info);
@@ -219,7 +219,7 @@ impl Kernel<'_> {
         let t = self.tasks.get(&child).ok_or(Errno::ESRCH)?;
         if Some(tgid) == self.group_of(tracer)
             || tgid == INIT_PID
-            || matches!(t.state, TaskState::Zombie(_))
+            || matches!(t.state(), TaskState::Zombie(_))
             || t.ptrace.is_traced()
         {
             return Err(Errno::EPERM);
@@ -241,7 +241,7 @@ impl Kernel<'_> {
     /// `ESRCH` otherwise.
     fn ptrace_check_attach(&self, tracer: u32, child: u32, ignore_state: bool) -> KResult<()> {
         let t = self.tasks.get(&child).ok_or(Errno::ESRCH)?;
-        let stopped = t.ptrace.is_stopped() && t.state == TaskState::Blocked(WaitOn::Traced);
+        let stopped = t.ptrace.is_stopped() && t.state() == TaskState::Blocked(WaitOn::Traced);
         if t.ptrace.tracer == Some(tracer) && (ignore_state || stopped) {
             Ok(())
         } else {
@@ -318,7 +318,7 @@ impl Kernel<'_> {
         if !t.ptrace.reports.contains(&report) {
             t.ptrace.reports.push_back(report);
         }
-        let state = t.state;
+        let state = t.state();
         let this = self.this;
         if let Some(h) =
             (0..self.on_hart.len()).find(|&h| h != this && self.on_hart[h] == Some(child))
@@ -365,7 +365,7 @@ impl Kernel<'_> {
         }
         t.ptrace.restart = true;
         self.io_wait_end(tid, true);
-        self.timers.remove(&tid);
+        self.timer_cancel(tid);
         self.try_to_wake_up(tid);
         true
     }
@@ -434,25 +434,26 @@ impl Kernel<'_> {
             return Err(Errno::EINVAL);
         }
         let len = (iov.len as usize).min(size);
-        let t = self.tasks.get_mut(&child).ok_or(Errno::ESRCH)?;
+        let t = self.tasks.get(&child).ok_or(Errno::ESRCH)?;
+        // The stopped tracee's registers, copied out of its lock for the copies to and
+        // from the tracer's memory (nothing else changes them while it is stopped).
+        let mut ctx = t.run().ctx.clone();
         // A tracee at syscall entry is still at its `ecall` (see `gpr_get`).
-        let at_ecall = t.ptrace.syscall_entry == Some(t.ctx.pc);
+        let at_ecall = t.ptrace.syscall_entry == Some(ctx.pc);
         if set {
             let mut bytes = vec![0u8; len];
             user.copy_from_user(iov.base, &mut bytes)?;
             match nt {
-                NT_PRSTATUS => gpr_set(
-                    &mut t.ctx,
-                    &UserRegsStruct::from_bytes(&bytes),
-                    len,
-                    at_ecall,
-                ),
-                _ => fpr_set(&mut t.ctx, &RiscvDExtState::from_bytes(&bytes), len),
+                NT_PRSTATUS => {
+                    gpr_set(&mut ctx, &UserRegsStruct::from_bytes(&bytes), len, at_ecall)
+                }
+                _ => fpr_set(&mut ctx, &RiscvDExtState::from_bytes(&bytes), len),
             }
+            t.run().ctx = ctx;
         } else {
             let bytes = match nt {
-                NT_PRSTATUS => gpr_get(&t.ctx, at_ecall).to_bytes().to_vec(),
-                _ => fpr_get(&t.ctx).to_bytes().to_vec(),
+                NT_PRSTATUS => gpr_get(&ctx, at_ecall).to_bytes().to_vec(),
+                _ => fpr_get(&ctx).to_bytes().to_vec(),
             };
             user.copy_to_user(iov.base, bytes.get(..len).unwrap_or_default())?;
         }
@@ -863,7 +864,7 @@ impl Kernel<'_> {
             // A zombie traced by a process other than its parent is its parent's now.
             let reparented = t.signal.ppid() != self.group_of(tracer).unwrap_or(0);
             let zombie = t.signal.group_exit().filter(|_| c == tgid && reparented);
-            let live = !matches!(t.state, TaskState::Zombie(_));
+            let live = !matches!(t.state(), TaskState::Zombie(_));
             self.ptrace_resume(c, 0);
             self.ptrace_unlink(c);
             if let Some(status) = zombie {

@@ -120,7 +120,7 @@ pub fn open(
     // mm_access() + mmgrab(): a zombie has no address space.
     let mm = tasks
         .get(pid)
-        .filter(|t| !matches!(t.state, TaskState::Zombie(_)))
+        .filter(|t| !matches!(t.state(), TaskState::Zombie(_)))
         .and_then(|t| t.mm.as_ref())
         .filter(|mm| mm.mm_users() > 0)
         .map(crate::mm::MmUsers::mmgrab);

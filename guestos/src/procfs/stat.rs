@@ -24,7 +24,7 @@ pub struct ProcStatFile {
 
 /// `task_state_array[]`'s letter for `task`.
 fn state_char(task: &Task) -> char {
-    match task.state {
+    match task.state() {
         TaskState::Runnable => 'R',
         // `__TASK_TRACED`: "t (tracing stop)".
         TaskState::Blocked(crate::process::WaitOn::Traced) => 't',

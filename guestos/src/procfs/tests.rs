@@ -76,7 +76,7 @@ impl World {
     /// The task exits (`exit_files()`, `exit_mm()`): a zombie.
     fn exit(&mut self, pid: u32) {
         let p = self.p(pid);
-        p.state = TaskState::Zombie(ExitStatus::Exited(0));
+        p.set_state(TaskState::Zombie(ExitStatus::Exited(0)));
         p.fs.exit_files();
         drop(p.mm.take());
     }
