@@ -9,7 +9,7 @@
  * mappings), mprotect keeping VM_MTE, prctl round trips and errnos
  * (per thread, inherited by fork and threads, reset by execve), the include mask honoured
  * by gentag, read() into tagged memory through a correctly tagged pointer (and EFAULT
- * through a mismatching one).
+ * through a mismatching one), mt in the VmFlags of /proc/self/smaps for VM_MTE VMAs.
  * Prints facts, never addresses. A dirtybit-only program: qemu-user has no Zimt. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +43,39 @@ static void check(const char *what, int ok)
 static long get_ctrl(void)
 {
     return prctl(PR_GET_TAGGED_ADDR_CTRL, 0, 0, 0, 0);
+}
+
+/* Whether the VmFlags line of the /proc/self/smaps record of the VMA holding addr lists
+ * code (show_smap_vma_flags(): VM_MTE is "mt"); -1 without such a record. */
+static int vma_flag(const void *addr, const char *code)
+{
+    static char sm[1 << 17];
+    int fd = open("/proc/self/smaps", O_RDONLY);
+    size_t len = 0;
+    ssize_t n;
+    while (fd >= 0 && len < sizeof sm - 1 && (n = read(fd, sm + len, sizeof sm - 1 - len)) > 0)
+        len += n;
+    if (fd >= 0)
+        close(fd);
+    sm[len] = 0;
+    int inside = 0;
+    for (char *line = sm; *line;) {
+        char *nl = strchr(line, '\n');
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < (nl ? nl : line + strlen(line)))
+            inside = lo <= (unsigned long)addr && (unsigned long)addr < hi;
+        if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            char want[8];
+            snprintf(want, sizeof want, " %s ", code);
+            if (nl)
+                *nl = 0;
+            return strstr(line + 7, want) != NULL;
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return -1;
 }
 
 static const char *err(long r)
@@ -167,6 +200,7 @@ int main(int argc, char **argv)
     check("PROT_MTE anonymous private mapping", arena != MAP_FAILED);
     char *shared = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_MTE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     check("PROT_MTE anonymous shared mapping", shared != MAP_FAILED);
+    check("smaps: VmFlags of both list mt (VM_MTE)", vma_flag(arena, "mt") == 1 && vma_flag(shared, "mt") == 1);
     int fd = open("/tmp/mte-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
     char page[PAGE] = {0};
     if (fd < 0 || write(fd, page, PAGE) != (ssize_t)PAGE)
@@ -178,6 +212,7 @@ int main(int argc, char **argv)
     fm = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
     r = mprotect(fm, PAGE, PROT_READ | PROT_MTE);
     printf("mprotect PROT_MTE on a file mapping: %s\n", err(r));
+    check("smaps: no mt in the file mapping's VmFlags", vma_flag(fm, "mt") == 0);
     close(fd);
     unlink("/tmp/mte-file");
 
@@ -306,6 +341,7 @@ int main(int argc, char **argv)
     mte_settag(mt, 4);
     r = mprotect(arena + 8 * PAGE, PAGE, PROT_READ | PROT_WRITE);
     check("mprotect without PROT_MTE keeps the tags", r == 0 && mte_loadtag(m) == mte_ptrtag(mt));
+    check("and mt in smaps' VmFlags", vma_flag(m, "mt") == 1);
     seen_code = 0;
     if (sigsetjmp(jb, 1) == 0) {
         m[0] = 1;
