@@ -9,7 +9,8 @@
  * mappings), mprotect keeping VM_MTE, prctl round trips and errnos
  * (per thread, inherited by fork and threads, reset by execve), the include mask honoured
  * by gentag, read() into tagged memory through a correctly tagged pointer (and EFAULT
- * through a mismatching one), mt in the VmFlags of /proc/self/smaps for VM_MTE VMAs.
+ * through a mismatching one; the calling thread's mode decides, remote /proc/self/mem
+ * writes are unchecked), tagged path arguments of the *at calls, mt in the VmFlags of /proc/self/smaps for VM_MTE VMAs.
  * Prints facts, never addresses. A dirtybit-only program: qemu-user has no Zimt. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,6 +127,20 @@ static void *thread_main(void *arg)
     out[1] = prctl(PR_SET_TAGGED_ADDR_CTRL, 0, 0, 0, 0);
     out[2] = get_ctrl();
     return NULL;
+}
+
+/* A thread that turns checks off (keeping the tagged-address ABI) and read()s into buf. */
+static void *nocheck_thread(void *arg)
+{
+    long r = prctl(PR_SET_TAGGED_ADDR_CTRL, PR_TAGGED_ADDR_ENABLE | PR_MTE_TCF_NONE | (0xfffeUL << PR_MTE_TAG_SHIFT), 0, 0, 0);
+    int p[2];
+    if (r != 0 || pipe(p) != 0)
+        return (void *)-2L;
+    write(p[1], "t", 1);
+    r = read(p[0], arg, 1);
+    close(p[0]);
+    close(p[1]);
+    return (void *)r;
 }
 
 /* `mte bench tagged|untagged PASSES`: PASSES read-modify-write sweeps over a 64 KiB heap
@@ -422,6 +438,53 @@ int main(int argc, char **argv)
     check("thread inherits the ctrl", out[0] == get_ctrl());
     check("thread sets 0 for itself only", out[1] == 0 && out[2] == 0 &&
                                            get_ctrl() == (long)(SYNC_ALL | (16UL << PR_PMLEN_SHIFT)));
+
+    /* Kernel accesses to user memory follow the calling thread's mode (arm64 checks them
+     * under the thread's SCTLR_EL1.TCF0; memory-tagging-extension.rst: only in sync mode):
+     * a thread with checks off reads into a mismatching buffer, and its prctl does not
+     * turn this thread's checks off. */
+    char *ub = tmalloc(16);
+    void *tr;
+    pthread_create(&th, NULL, nocheck_thread, mte_addtag(ub, 1));
+    pthread_join(th, &tr);
+    check("a thread with checks off: read() through a mismatching pointer reads", (long)tr == 1);
+    int up[2];
+    pipe(up);
+    write(up[1], "u", 1);
+    r = read(up[0], mte_addtag(ub, 1), 1);
+    printf("read() through a mismatching pointer after that thread's prctl: %s\n",
+           r == -1 && errno == EFAULT ? "EFAULT" : r == 1 ? "read" : strerror(errno));
+    close(up[0]);
+    close(up[1]);
+    /* Remote accesses go through GUP with untagged addresses: never checked. */
+    int memfd = open("/proc/self/mem", O_RDWR);
+    char *ubu = (char *)((uintptr_t)ub & ~(0xfUL << MTE_TAG_SHIFT));
+    check("/proc/self/mem writes a tagged granule without a check",
+          memfd >= 0 && pwrite(memfd, "R", 1, (off_t)(uintptr_t)ubu) == 1 && ub[0] == 'R');
+    close(memfd);
+
+    /* Path arguments are user pointers too (tagged-address-abi.rst): each call below takes
+     * its path from a tagged block whose string ends a granule before memory of another
+     * tag, which must not be read. */
+    char *path = tmalloc(16), *dir = tmalloc(16), *lnk = tmalloc(16), *lbuf = tmalloc(16);
+    strcpy(path, "/tmp/mte-path");
+    strcpy(dir, "/tmp/mte-dir");
+    strcpy(lnk, "/tmp/mte-lnk");
+    struct stat stb;
+    int pf = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    printf("tagged path: openat %s", pf >= 0 ? "ok" : strerror(errno));
+    close(pf);
+    printf(", newfstatat %s", stat(path, &stb) == 0 ? "ok" : strerror(errno));
+    printf(", faccessat %s", access(path, R_OK) == 0 ? "ok" : strerror(errno));
+    printf(", truncate %s", truncate(path, 10) == 0 ? "ok" : strerror(errno));
+    printf(", mkdirat %s", mkdir(dir, 0700) == 0 ? "ok" : strerror(errno));
+    printf(", chdir %s", chdir(dir) == 0 && chdir("/") == 0 ? "ok" : strerror(errno));
+    printf(", rmdir %s", rmdir(dir) == 0 ? "ok" : strerror(errno));
+    printf(", symlinkat %s", symlink(path, lnk) == 0 ? "ok" : strerror(errno));
+    ssize_t ln = readlink(lnk, lbuf, 16);
+    printf(", readlinkat %s", ln == 13 && memcmp(lbuf, "/tmp/mte-path", 13) == 0 ? "ok" : strerror(errno));
+    printf(", unlinkat %s", unlink(lnk) == 0 && unlink(path) == 0 ? "ok" : strerror(errno));
+    printf("\n");
 
     /* execve resets it. */
     pid = fork();
