@@ -35,8 +35,9 @@
 //! - `Referenced` if the entry's `A` bit is set (`pte_young()`: what the walker, or the
 //!   Svade fault handler, wrote);
 //! - dirty if the entry's `D` bit or the page's `PG_dirty` is set;
-//! - shared or private, and the page's `Pss` share, by `smaps_account()`'s rule (Linux
-//!   ≥ 6.12): a folio whose refcount is 1 is mapped exactly once — private, its whole size
+//! - shared or private, and the page's `Pss` share, by `smaps_account()`'s rule (current
+//!   Linux, with `folio_precise_page_mapcount()`): a folio whose refcount is 1 is mapped
+//!   exactly once — private, its whole size
 //!   in `Pss`; otherwise each 4 KiB page is private when its precise mapcount (its PTE
 //!   mappings plus the PMD mappings of its folio) is below 2, and its `Pss` share is
 //!   `(4096 << PSS_SHIFT) / mapcount`, summed in Linux's fixed point ([`PSS_SHIFT`] = 12)
