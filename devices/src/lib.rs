@@ -25,4 +25,6 @@ pub use bus::{Bus, BusDevice, BusError, IrqLine};
 pub use clint::{Clint, ClockSource, MsipLine, CLINT_MTIME_HZ};
 pub use dma::{Dma, DmaEngine, DmaError};
 pub use ram::{AmoOp, GuestMemory, HostPage, MemoryError};
-pub use tags::{TagMemory, TAG_GRANULE_BYTES, TAG_MASK};
+pub use tags::{
+    page_granule_tag, PageTags, TagMemory, TAG_BYTES_PER_PAGE, TAG_GRANULE_BYTES, TAG_MASK,
+};

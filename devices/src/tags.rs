@@ -26,8 +26,22 @@ pub const TAG_GRANULE_BYTES: u64 = 16;
 pub const TAG_MASK: u8 = 0xf;
 /// Bytes of RAM per byte of tag storage (two granules per byte).
 const RAM_BYTES_PER_TAG_BYTE: u64 = 2 * TAG_GRANULE_BYTES;
-/// Bytes of tag storage per 4 KiB page.
-const TAG_BYTES_PER_PAGE: usize = (PAGE_SIZE / RAM_BYTES_PER_TAG_BYTE) as usize;
+/// Bytes of tag storage per 4 KiB page (128: 256 granules, two per byte).
+pub const TAG_BYTES_PER_PAGE: usize = (PAGE_SIZE / RAM_BYTES_PER_TAG_BYTE) as usize;
+
+/// The tag storage of one 4 KiB page ([`TagMemory::page_tags`]): byte `i` holds granule
+/// `2i` in its low nibble and `2i + 1` in its high nibble.
+pub type PageTags = [AtomicU8; TAG_BYTES_PER_PAGE];
+
+/// The tag of the granule at byte `offset` of a page whose tag storage is `tags` (only
+/// the low 12 bits of `offset` count): one relaxed load, no look-up and no bounds check
+/// — what a hart's tag check costs once it holds the page's [`PageTags`] (QEMU's arm64
+/// MTE keeps the tag-memory address in its TLB entry the same way).
+#[inline(always)]
+pub fn page_granule_tag(tags: &PageTags, offset: usize) -> u8 {
+    let g = (offset & (PAGE_SIZE as usize - 1)) / TAG_GRANULE_BYTES as usize;
+    (tags[(g / 2) & (TAG_BYTES_PER_PAGE - 1)].load(Ordering::Relaxed) >> (4 * (g % 2))) & TAG_MASK
+}
 
 /// The tag storage of one RAM slot.
 struct TagSlot {
@@ -92,6 +106,14 @@ impl TagMemory {
             }
         }
         Err(MemoryError::OutOfRange { addr: pa, len })
+    }
+
+    /// The tag storage of the 4 KiB page containing `pa`, for [`page_granule_tag`]; `None`
+    /// if the page is not guest RAM. The reference lives as long as the memory.
+    pub fn page_tags(&self, pa: GuestPhysAddr) -> Option<&PageTags> {
+        let (bytes, g) = self.locate(pa.page_base(), PAGE_SIZE).ok()?;
+        let b0 = (g / 2) as usize;
+        bytes.get(b0..b0 + TAG_BYTES_PER_PAGE)?.try_into().ok()
     }
 
     /// The tag of the granule containing `pa` (arm64 `LDG`; Zimt's `load tag` operation).
@@ -239,6 +261,26 @@ mod tests {
 
     fn mem() -> GuestMemory {
         GuestMemory::new(&[(GuestPhysAddr(A), SLOT), (GuestPhysAddr(B), SLOT)]).unwrap()
+    }
+
+    #[test]
+    fn page_tags_read_what_load_tag_reads() {
+        let m = mem();
+        let t = m.tags();
+        let page = GuestPhysAddr(B + PAGE_SIZE);
+        for (i, g) in [0u64, 1, 2, 77, 254, 255].into_iter().enumerate() {
+            t.store_tag(GuestPhysAddr(page.raw() + g * 16), i as u8 + 3)
+                .unwrap();
+        }
+        let pt = t.page_tags(GuestPhysAddr(page.raw() + 0x123)).unwrap();
+        for off in (0..PAGE_SIZE).step_by(8) {
+            let want = t.load_tag(GuestPhysAddr(page.raw() + off)).unwrap();
+            assert_eq!(page_granule_tag(pt, off as usize), want, "offset {off:#x}");
+        }
+        assert!(
+            t.page_tags(GuestPhysAddr(B + SLOT)).is_none(),
+            "past the slot"
+        );
     }
 
     #[test]

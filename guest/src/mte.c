@@ -9,7 +9,8 @@
  * mappings), mprotect keeping VM_MTE, prctl round trips and errnos
  * (per thread, inherited by fork and threads, reset by execve), the include mask honoured
  * by gentag, read() into tagged memory through a correctly tagged pointer (and EFAULT
- * through a mismatching one).
+ * through a mismatching one; the calling thread's mode decides, remote /proc/self/mem
+ * writes are unchecked), tagged path arguments of the *at calls, mt in the VmFlags of /proc/self/smaps for VM_MTE VMAs.
  * Prints facts, never addresses. A dirtybit-only program: qemu-user has no Zimt. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,6 +45,39 @@ static void check(const char *what, int ok)
 static long get_ctrl(void)
 {
     return prctl(PR_GET_TAGGED_ADDR_CTRL, 0, 0, 0, 0);
+}
+
+/* Whether the VmFlags line of the /proc/self/smaps record of the VMA holding addr lists
+ * code (show_smap_vma_flags(): VM_MTE is "mt"); -1 without such a record. */
+static int vma_flag(const void *addr, const char *code)
+{
+    static char sm[1 << 17];
+    int fd = open("/proc/self/smaps", O_RDONLY);
+    size_t len = 0;
+    ssize_t n;
+    while (fd >= 0 && len < sizeof sm - 1 && (n = read(fd, sm + len, sizeof sm - 1 - len)) > 0)
+        len += n;
+    if (fd >= 0)
+        close(fd);
+    sm[len] = 0;
+    int inside = 0;
+    for (char *line = sm; *line;) {
+        char *nl = strchr(line, '\n');
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < (nl ? nl : line + strlen(line)))
+            inside = lo <= (unsigned long)addr && (unsigned long)addr < hi;
+        if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            char want[8];
+            snprintf(want, sizeof want, " %s ", code);
+            if (nl)
+                *nl = 0;
+            return strstr(line + 7, want) != NULL;
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return -1;
 }
 
 static const char *err(long r)
@@ -92,6 +127,20 @@ static void *thread_main(void *arg)
     out[1] = prctl(PR_SET_TAGGED_ADDR_CTRL, 0, 0, 0, 0);
     out[2] = get_ctrl();
     return NULL;
+}
+
+/* A thread that turns checks off (keeping the tagged-address ABI) and read()s into buf. */
+static void *nocheck_thread(void *arg)
+{
+    long r = prctl(PR_SET_TAGGED_ADDR_CTRL, PR_TAGGED_ADDR_ENABLE | PR_MTE_TCF_NONE | (0xfffeUL << PR_MTE_TAG_SHIFT), 0, 0, 0);
+    int p[2];
+    if (r != 0 || pipe(p) != 0)
+        return (void *)-2L;
+    write(p[1], "t", 1);
+    r = read(p[0], arg, 1);
+    close(p[0]);
+    close(p[1]);
+    return (void *)r;
 }
 
 /* `mte bench tagged|untagged PASSES`: PASSES read-modify-write sweeps over a 64 KiB heap
@@ -167,6 +216,7 @@ int main(int argc, char **argv)
     check("PROT_MTE anonymous private mapping", arena != MAP_FAILED);
     char *shared = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_MTE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     check("PROT_MTE anonymous shared mapping", shared != MAP_FAILED);
+    check("smaps: VmFlags of both list mt (VM_MTE)", vma_flag(arena, "mt") == 1 && vma_flag(shared, "mt") == 1);
     int fd = open("/tmp/mte-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
     char page[PAGE] = {0};
     if (fd < 0 || write(fd, page, PAGE) != (ssize_t)PAGE)
@@ -178,6 +228,7 @@ int main(int argc, char **argv)
     fm = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
     r = mprotect(fm, PAGE, PROT_READ | PROT_MTE);
     printf("mprotect PROT_MTE on a file mapping: %s\n", err(r));
+    check("smaps: no mt in the file mapping's VmFlags", vma_flag(fm, "mt") == 0);
     close(fd);
     unlink("/tmp/mte-file");
 
@@ -306,6 +357,7 @@ int main(int argc, char **argv)
     mte_settag(mt, 4);
     r = mprotect(arena + 8 * PAGE, PAGE, PROT_READ | PROT_WRITE);
     check("mprotect without PROT_MTE keeps the tags", r == 0 && mte_loadtag(m) == mte_ptrtag(mt));
+    check("and mt in smaps' VmFlags", vma_flag(m, "mt") == 1);
     seen_code = 0;
     if (sigsetjmp(jb, 1) == 0) {
         m[0] = 1;
@@ -386,6 +438,53 @@ int main(int argc, char **argv)
     check("thread inherits the ctrl", out[0] == get_ctrl());
     check("thread sets 0 for itself only", out[1] == 0 && out[2] == 0 &&
                                            get_ctrl() == (long)(SYNC_ALL | (16UL << PR_PMLEN_SHIFT)));
+
+    /* Kernel accesses to user memory follow the calling thread's mode (arm64 checks them
+     * under the thread's SCTLR_EL1.TCF0; memory-tagging-extension.rst: only in sync mode):
+     * a thread with checks off reads into a mismatching buffer, and its prctl does not
+     * turn this thread's checks off. */
+    char *ub = tmalloc(16);
+    void *tr;
+    pthread_create(&th, NULL, nocheck_thread, mte_addtag(ub, 1));
+    pthread_join(th, &tr);
+    check("a thread with checks off: read() through a mismatching pointer reads", (long)tr == 1);
+    int up[2];
+    pipe(up);
+    write(up[1], "u", 1);
+    r = read(up[0], mte_addtag(ub, 1), 1);
+    printf("read() through a mismatching pointer after that thread's prctl: %s\n",
+           r == -1 && errno == EFAULT ? "EFAULT" : r == 1 ? "read" : strerror(errno));
+    close(up[0]);
+    close(up[1]);
+    /* Remote accesses go through GUP with untagged addresses: never checked. */
+    int memfd = open("/proc/self/mem", O_RDWR);
+    char *ubu = (char *)((uintptr_t)ub & ~(0xfUL << MTE_TAG_SHIFT));
+    check("/proc/self/mem writes a tagged granule without a check",
+          memfd >= 0 && pwrite(memfd, "R", 1, (off_t)(uintptr_t)ubu) == 1 && ub[0] == 'R');
+    close(memfd);
+
+    /* Path arguments are user pointers too (tagged-address-abi.rst): each call below takes
+     * its path from a tagged block whose string ends a granule before memory of another
+     * tag, which must not be read. */
+    char *path = tmalloc(16), *dir = tmalloc(16), *lnk = tmalloc(16), *lbuf = tmalloc(16);
+    strcpy(path, "/tmp/mte-path");
+    strcpy(dir, "/tmp/mte-dir");
+    strcpy(lnk, "/tmp/mte-lnk");
+    struct stat stb;
+    int pf = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    printf("tagged path: openat %s", pf >= 0 ? "ok" : strerror(errno));
+    close(pf);
+    printf(", newfstatat %s", stat(path, &stb) == 0 ? "ok" : strerror(errno));
+    printf(", faccessat %s", access(path, R_OK) == 0 ? "ok" : strerror(errno));
+    printf(", truncate %s", truncate(path, 10) == 0 ? "ok" : strerror(errno));
+    printf(", mkdirat %s", mkdir(dir, 0700) == 0 ? "ok" : strerror(errno));
+    printf(", chdir %s", chdir(dir) == 0 && chdir("/") == 0 ? "ok" : strerror(errno));
+    printf(", rmdir %s", rmdir(dir) == 0 ? "ok" : strerror(errno));
+    printf(", symlinkat %s", symlink(path, lnk) == 0 ? "ok" : strerror(errno));
+    ssize_t ln = readlink(lnk, lbuf, 16);
+    printf(", readlinkat %s", ln == 13 && memcmp(lbuf, "/tmp/mte-path", 13) == 0 ? "ok" : strerror(errno));
+    printf(", unlinkat %s", unlink(lnk) == 0 && unlink(path) == 0 ? "ok" : strerror(errno));
+    printf("\n");
 
     /* execve resets it. */
     pid = fork();

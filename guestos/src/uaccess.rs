@@ -7,6 +7,9 @@
 
 use crate::errno::KResult;
 
+/// Bytes per memory-tag granule (`MTE_GRANULE_SIZE`, Zimt's 16).
+const TAG_GRANULE: u64 = devices::TAG_GRANULE_BYTES;
+
 /// Access to the current task's user memory.
 pub trait UserAccess {
     /// Copies `buf.len()` bytes from user address `va`.
@@ -42,8 +45,15 @@ pub trait UserAccess {
             // Read up to the end of the page so a string ending just before an unmapped page
             // is still read (as Linux's do_strncpy_from_user does word by word).
             let to_page_end = (0x1000 - (addr & 0xfff)) as usize;
-            let n = chunk.len().min(to_page_end);
-            self.copy_from_user(addr, &mut chunk[..n])?;
+            let mut n = chunk.len().min(to_page_end);
+            if self.copy_from_user(addr, &mut chunk[..n]).is_err() {
+                // A string in tagged memory may end a granule before memory of another
+                // tag, which a sync-checked read faults on: read to the end of this
+                // 16-byte granule only (arm64's aligned word-at-a-time loop never reads
+                // past the granule holding the NUL either).
+                n = n.min((TAG_GRANULE - (addr % TAG_GRANULE)) as usize);
+                self.copy_from_user(addr, &mut chunk[..n])?;
+            }
             if let Some(z) = chunk[..n].iter().position(|&b| b == 0) {
                 out.extend_from_slice(&chunk[..z]);
                 return if out.len() > max {

@@ -58,13 +58,14 @@
 
 use std::sync::atomic::Ordering;
 
-use devices::{AmoOp, GuestMemory, GuestPhysAddr, HostPage};
+use devices::{page_granule_tag, AmoOp, GuestMemory, GuestPhysAddr, HostPage, PageTags};
 use mmu::{
     check_leaf_permission, walk, AccessType, AdScheme, GuestVirtAddr, PteFlags, SatpMode, Tlb,
     TlbEntry, WalkFault,
 };
 
-use super::tag::PageTag;
+use super::tag::{pointer_tag, PageTag};
+use super::Step;
 use super::{Hart, NO_VPN};
 use crate::exit::Exit;
 
@@ -80,6 +81,8 @@ const CHECKED_KEY: u64 = 1 << 63;
 fn key_vpn(tag: u64) -> Option<u64> {
     (tag != NO_VPN).then_some(tag & !CHECKED_KEY)
 }
+/// Bytes per memory-tag granule, as an offset width.
+const TAG_GRANULE: usize = devices::TAG_GRANULE_BYTES as usize;
 /// Bytes per page (the host-pointer cache and the split logic work on 4 KiB pages).
 const PAGE_BYTES: u64 = 0x1000;
 
@@ -395,6 +398,53 @@ impl<'m> Hart<'m> {
         Ok((page, tag))
     }
 
+    /// The tag check of a `fast_masked` access `op` through host-pointer entry `slot`
+    /// (page `page`): a one-granule access whose granule holds the pointer tag is checked
+    /// with one load from the page's tag storage kept beside the entry (`fast_tags`),
+    /// charged as `check_access_tags` charges it; a mismatch or a wider access goes
+    /// through `check_access_tags` itself. Out of line, so that `load_slow` and
+    /// `store_slow` keep the register allocation they have for untagged programs' misses.
+    #[inline(never)]
+    fn check_masked(&mut self, op: &MemOp, slot: usize, page: HostPage<'m>) -> Step {
+        let off = op.offset();
+        let in_granule = off % TAG_GRANULE + usize::from(op.size) <= TAG_GRANULE;
+        let tags = match self.fast_tags.get(slot) {
+            Some(Some((pa, t))) if *pa == page.pa().raw() => Some(*t),
+            _ => self.fill_fast_tags(slot, page.pa()),
+        };
+        match tags {
+            Some(t) if in_granule && page_granule_tag(t, off) == pointer_tag(op.ptr) => {
+                self.zimt.counters.checks += 1;
+                self.cycles += u64::from(self.cost.tag_load);
+                Ok(())
+            }
+            _ => {
+                let pages = DataPages {
+                    first: page,
+                    split: None,
+                };
+                self.check_access_tags(op, &pages)
+            }
+        }
+    }
+
+    /// The tag storage of the page at `pa`, kept in `fast_tags[slot]` for the next
+    /// access through that host-pointer entry. Filled here, on first use, rather than in
+    /// `translate_page`, which serves every TLB miss of untagged programs and whose code
+    /// any addition there disturbs (callgrind: +1 to +4 host instructions per miss).
+    #[cold]
+    #[inline(never)]
+    fn fill_fast_tags(&mut self, slot: usize, pa: GuestPhysAddr) -> Option<&'m PageTags> {
+        let tags = self.mem.tags().page_tags(pa);
+        if self.fast_tags.is_empty() {
+            self.fast_tags = vec![None; FAST_ENTRIES];
+        }
+        if let Some(e) = self.fast_tags.get_mut(slot) {
+            *e = tags.map(|t| (pa.raw(), t));
+        }
+        tags
+    }
+
     // ---- the seam ----------------------------------------------------------------------
 
     /// The host page for a load from `va`, if the host-pointer cache grants it.
@@ -548,11 +598,21 @@ impl<'m> Hart<'m> {
             return None;
         }
         if tag & CHECKED_KEY != 0 && !op.sp_based && !self.zimt.fetch_exempt {
-            let pages = DataPages {
-                first: page,
-                split: None,
+            // The common case inline: the page's tag storage kept beside the entry, a
+            // one-granule access, its granule holding the pointer tag.
+            let slot = (vpn as usize) & (FAST_ENTRIES - 1);
+            let off = op.offset();
+            let hit = match self.fast_tags.get(slot) {
+                Some(Some((pa, t))) if *pa == page.pa().raw() => {
+                    off % TAG_GRANULE + usize::from(op.size) <= TAG_GRANULE
+                        && page_granule_tag(t, off) == pointer_tag(op.ptr)
+                }
+                _ => false,
             };
-            if let Err(e) = self.check_access_tags(op, &pages) {
+            if hit {
+                self.zimt.counters.checks += 1;
+                self.cycles += u64::from(self.cost.tag_load);
+            } else if let Err(e) = self.check_masked(op, slot, page) {
                 return Some(Err(e));
             }
         }
@@ -818,6 +878,60 @@ mod tests {
             assert_eq!(h.fast_write(D).is_some(), fast, "{senvcfg:#x} {mode:?}");
             assert_eq!(h.stats().tags.checks, checks);
         }
+    }
+
+    #[test]
+    fn the_cached_tag_storage_sees_every_tag_change_and_charges_as_the_slow_check() {
+        use crate::hart::TagCheckMode;
+        // ld t3, 0(a0) three times; ecall — a pointer tagged 5 to a granule tagged 5.
+        let mem = machine(&[0x00053e03, 0x00053e03, 0x00053e03, 0x00000073]);
+        mem.write_u64(GuestPhysAddr(D + 8), A1).unwrap();
+        mem.tags().store_tag(GuestPhysAddr(D), 5).unwrap();
+        let ptr = (5 << 60) | (D + 8);
+        let run = |tag_now: u8| {
+            mem.tags().store_tag(GuestPhysAddr(D), tag_now).unwrap();
+            let mut h = hart(&mem, ptr);
+            h.set_senvcfg((0b11 << 32) | (0b10 << 34));
+            h.set_tag_check_mode(TagCheckMode::Sync);
+            let exit = h.run(10);
+            (exit, h.x[28], h.stats().tags, h.stats().cycles)
+        };
+        // The first load checks through data_pages, the second fills the tag storage
+        // beside its host-pointer entry, the third uses it: three checks.
+        let (exit, v, tags, cycles) = run(5);
+        assert_eq!(
+            (exit, v, tags.checks, tags.sync_mismatches),
+            (Exit::Ecall, A1, 3, 0)
+        );
+        // The same program with its granule retagged between the runs mismatches at once,
+        // at the exact tagged address, and a retag seen through the kept storage works
+        // the same: a hart that kept it reads the tag memory itself, never a copy.
+        let (exit, _, tags, _) = run(6);
+        assert_eq!(
+            exit,
+            Exit::TagCheckFault {
+                va: GuestVirtAddr(ptr),
+                access: AccessType::Load
+            }
+        );
+        assert_eq!((tags.checks, tags.sync_mismatches), (1, 1));
+        let mut h = hart(&mem, ptr);
+        h.set_senvcfg((0b11 << 32) | (0b10 << 34));
+        h.set_tag_check_mode(TagCheckMode::Sync);
+        mem.tags().store_tag(GuestPhysAddr(D), 5).unwrap();
+        // Two loads (the storage is kept after the second), then a retag to 7: the
+        // third load faults through the kept storage.
+        assert_eq!(h.run(2), Exit::BudgetExhausted);
+        mem.tags().store_tag(GuestPhysAddr(D), 7).unwrap();
+        assert!(matches!(h.run(10), Exit::TagCheckFault { .. }));
+        assert_eq!(h.stats().tags.checks, 3);
+        // Modelled cycles: every check costs tag_load whichever path made it.
+        let untagged_cycles = {
+            let mut h = hart(&mem, D + 8);
+            assert_eq!(h.run(10), Exit::Ecall);
+            h.stats().cycles
+        };
+        assert_eq!(cycles, untagged_cycles + 3 * u64::from(h.cost.tag_load));
     }
 
     #[test]

@@ -243,6 +243,13 @@ pub struct Hart<'m> {
     /// charges `alu` per retired instruction in bulk).
     op_extra: [u64; 256],
     fast: Box<[FastEntry<'m>; FAST_ENTRIES]>,
+    /// Beside each host-pointer entry, the guest-physical page and tag storage of the
+    /// last tagged-data page `fast_masked` checked through it, so that a one-granule
+    /// access is checked with one load instead of a tag-memory look-up (QEMU's arm64 MTE
+    /// keeps the tag memory's host address in its TLB the same way). Valid for the page
+    /// it names, whatever the entry holds now. Empty until the first such check (an
+    /// untagged program never allocates it).
+    fast_tags: Vec<Option<(u64, &'m devices::PageTags)>>,
     fetch_vpn: u64,
     fetch_slot: usize,
     fetch_page: Option<HostPage<'m>>,
@@ -298,6 +305,7 @@ impl<'m> Hart<'m> {
             cost: config.cost,
             op_extra,
             fast: Box::new([FastEntry::EMPTY; FAST_ENTRIES]),
+            fast_tags: Vec::new(),
             fetch_vpn: NO_VPN,
             fetch_slot: 0,
             fetch_page: None,

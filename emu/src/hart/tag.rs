@@ -301,6 +301,7 @@ impl<'m> Hart<'m> {
     ///
     /// # Errors
     /// [`Exit::TagCheckFault`] in [`TagCheckMode::Sync`] on a mismatch.
+    #[inline(never)]
     pub(super) fn check_access_tags(&mut self, op: &MemOp, pages: &DataPages<'m>) -> Step {
         let tag = pointer_tag(op.ptr);
         self.zimt.counters.checks += 1;

@@ -1,5 +1,5 @@
 //! Files whose operations need the kernel's process table: the per-task files of procfs
-//! (`/proc/<pid>/mem`, `maps`, `pagemap`) and the debugfs file
+//! (`/proc/<pid>/mem`, `maps`, `smaps`, `smaps_rollup`, `pagemap`) and the debugfs file
 //! `/sys/kernel/debug/gup_test`. The VFS only stores and finds them; their
 //! [`FileOperations`] reach another process's address space or the caller's, so the
 //! kernel serves every call on them with the process table (`crate::syscall::kfile`).
@@ -41,6 +41,12 @@ pub enum ProcFile {
     Mem,
     /// `/proc/<pid>/maps` (`proc_pid_maps_operations`): one line per VMA.
     Maps,
+    /// `/proc/<pid>/smaps` (`proc_pid_smaps_operations`): per VMA its `maps` line and
+    /// what its page-table entries map (see [`crate::procfs::smaps`]).
+    Smaps,
+    /// `/proc/<pid>/smaps_rollup` (`proc_pid_smaps_rollup_operations`): the sums of
+    /// `smaps` over every VMA.
+    SmapsRollup,
     /// `/proc/<pid>/pagemap` (`proc_pagemap_operations`): 8 bytes per virtual page.
     Pagemap,
     /// `/proc/<pid>/stat` (`proc_tgid_stat()`): the process's status line.
@@ -55,6 +61,8 @@ impl ProcFile {
         match self {
             ProcFile::Mem => "mem",
             ProcFile::Maps => "maps",
+            ProcFile::Smaps => "smaps",
+            ProcFile::SmapsRollup => "smaps_rollup",
             ProcFile::Pagemap => "pagemap",
             ProcFile::Stat => "stat",
             ProcFile::Comm => "comm",
@@ -62,23 +70,26 @@ impl ProcFile {
     }
 
     /// Its permission bits (`fs/proc/base.c` `tgid_base_stuff[]`: `REG("mem", S_IRUSR |
-    /// S_IWUSR, …)`, `REG("maps", S_IRUGO, …)`, `REG("pagemap", S_IRUSR, …)`,
+    /// S_IWUSR, …)`, `REG("maps", S_IRUGO, …)`, `REG("smaps", S_IRUGO, …)`,
+    /// `REG("smaps_rollup", S_IRUGO, …)`, `REG("pagemap", S_IRUSR, …)`,
     /// `ONE("stat", S_IRUGO, …)`; `comm` is `S_IRUGO|S_IWUSR` in Linux, read-only here).
     pub fn perm(self) -> u32 {
         match self {
             ProcFile::Mem => 0o600,
-            ProcFile::Maps => 0o444,
+            ProcFile::Maps | ProcFile::Smaps | ProcFile::SmapsRollup => 0o444,
             ProcFile::Pagemap => 0o400,
             ProcFile::Stat | ProcFile::Comm => 0o444,
         }
     }
 
     /// Every per-task file, in directory order.
-    pub const ALL: [ProcFile; 5] = [
+    pub const ALL: [ProcFile; 7] = [
         ProcFile::Comm,
         ProcFile::Maps,
         ProcFile::Mem,
         ProcFile::Pagemap,
+        ProcFile::Smaps,
+        ProcFile::SmapsRollup,
         ProcFile::Stat,
     ];
 }

@@ -621,21 +621,17 @@ impl Mm {
         })
     }
 
-    /// Records the `PR_SET_TAGGED_ADDR_CTRL` of a thread of this address space: kernel
-    /// accesses through it untag user pointers as that thread's `untagged_addr()` does.
-    /// riscv Linux keeps the PMLEN per `mm` the same way (`mm->context.pmlen`, copied by
-    /// fork); unlike riscv (`EBUSY` once locked), the last thread to set it wins.
+    /// Records the `PR_SET_TAGGED_ADDR_CTRL` of a thread of this address space for
+    /// [`Mm::untagged_addr`] (`untagged_addr_remote()`: an access from another process,
+    /// which has no thread of this one to ask). riscv Linux keeps the PMLEN per `mm` the
+    /// same way (`mm->context.pmlen`, copied by fork); unlike riscv (`EBUSY` once locked),
+    /// the last thread to set it wins. The caller's own accesses (`copy_{to,from}_user`)
+    /// follow the calling thread instead ([`mte::current_tagged_addr_ctrl`]).
     pub fn set_uaccess_tag_ctrl(&self, ctrl: mte::TaggedAddrCtrl) {
         self.shared.set_tagged_addr_ctrl(ctrl);
     }
 
-    /// Whether kernel accesses to this address space check pointer tags against tagged
-    /// pages: its last `PR_SET_TAGGED_ADDR_CTRL` asked for sync checks.
-    pub fn uaccess_checks_tags(&self) -> bool {
-        self.shared.tagged_addr_ctrl().check_mode() == emu::TagCheckMode::Sync
-    }
-
-    /// `untagged_addr_remote()`: `va` as kernel accesses to this address space see it.
+    /// `untagged_addr_remote()`: `va` as accesses from another process see it.
     pub fn untagged_addr(&self, va: u64) -> u64 {
         self.shared.tagged_addr_ctrl().untagged_addr(va)
     }

@@ -170,12 +170,38 @@ fn senvcfg_for(pmlen: u32) -> u64 {
 
 /// `mte_thread_switch()` (and `mte_update_sctlr_user()`/`mte_update_gcr_excl()`): loads
 /// thread `ctrl` into `hart` — pointer masking and tagging in `senvcfg`, the check mode,
-/// `gentag`'s exclude mask. A thread that asked for nothing runs with `senvcfg` = 0, as
-/// every thread did before tagging existed.
+/// `gentag`'s exclude mask — and makes it this hart's [`current_tagged_addr_ctrl`]. A
+/// thread that asked for nothing runs with `senvcfg` = 0, as every thread did before
+/// tagging existed.
 pub fn mte_thread_switch(hart: &mut Hart<'_>, ctrl: TaggedAddrCtrl) {
     hart.set_senvcfg(senvcfg_for(ctrl.pmlen()));
     hart.set_tag_check_mode(ctrl.check_mode());
     hart.set_gentag_exclude(ctrl.gentag_exclude());
+    set_current_tagged_addr_ctrl(ctrl);
+}
+
+thread_local! {
+    /// The control word of the thread this hart runs (each hart is a host thread: this
+    /// is per-CPU state, like arm64's `SCTLR_EL1.TCF0`, which `mte_thread_switch()`
+    /// loads, and `current`'s `TIF_TAGGED_ADDR`).
+    static CURRENT_CTRL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The tagged-address control of the thread this hart runs, as [`mte_thread_switch`]
+/// last loaded it (0 — no ABI, no checks — on a thread that is no hart's, like a
+/// kernel thread's). Kernel accesses to user memory follow it, as arm64's do
+/// (`Documentation/arch/arm64/memory-tagging-extension.rst`: "Kernel accesses to the
+/// user address space … are not checked if the user thread tag checking mode is
+/// `PR_MTE_TCF_NONE` or `PR_MTE_TCF_ASYNC`"; sync mode checks them; `access_ok()` untags
+/// only for a thread with `TIF_TAGGED_ADDR`): per thread, not per address space.
+pub fn current_tagged_addr_ctrl() -> TaggedAddrCtrl {
+    TaggedAddrCtrl(CURRENT_CTRL.with(std::cell::Cell::get))
+}
+
+/// Makes `ctrl` this hart's [`current_tagged_addr_ctrl`] (the register half of
+/// [`mte_thread_switch`]; unit tests without a hart call it directly).
+pub fn set_current_tagged_addr_ctrl(ctrl: TaggedAddrCtrl) {
+    CURRENT_CTRL.with(|c| c.set(ctrl.bits()));
 }
 
 /// Whether Zimt's tagging is on in `hart` (`senvcfg.MT_MODE` and `PMM` both set), so the
@@ -399,6 +425,47 @@ mod tests {
         assert_eq!(TaggedAddrCtrl::from_prctl(0).unwrap().bits(), 0);
         assert_eq!(TaggedAddrCtrl::from_prctl(1 << 20), Err(Errno::EINVAL));
         assert_eq!(TaggedAddrCtrl::from_prctl(1 << 63), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn uaccess_checks_follow_the_calling_thread_not_the_address_space() {
+        use crate::uaccess::UserAccess;
+        let phys = phys(16);
+        let mut mm = Mm::new(phys.clone(), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
+        let a = mm
+            .do_mmap(0, P, PROT_READ | PROT_WRITE | PROT_MTE, ANON, None, 0)
+            .unwrap();
+        let (pa, _) = tagged_touch(&mut mm, a, AccessType::Store);
+        // Granule 0 holds "/p\0" under tag 3; granule 1 keeps tag 0.
+        phys.ram.tags().set_tags(pa, 16, 3).unwrap();
+        phys.ram.write_bytes(pa, b"/p\0").unwrap();
+        let ptr = |tag: u64| a | (tag << POINTER_TAG_SHIFT);
+        let sync = PR_TAGGED_ADDR_ENABLE | PR_MTE_TCF_SYNC;
+        let none = PR_TAGGED_ADDR_ENABLE | PR_MTE_TCF_NONE;
+        // The address space's word (untagged_addr_remote()) says "no checks"; the
+        // calling thread's says sync: the thread's decides.
+        mm.set_uaccess_tag_ctrl(TaggedAddrCtrl::from_prctl(none).unwrap());
+        set_current_tagged_addr_ctrl(TaggedAddrCtrl::from_prctl(sync).unwrap());
+        let mut b = [0u8; 3];
+        assert_eq!(mm.copy_from_user(ptr(3), &mut b), Ok(()));
+        assert_eq!(mm.copy_from_user(ptr(5), &mut b), Err(Errno::EFAULT));
+        // A path ends a granule before tag-0 memory: read granule-wise, not past it.
+        assert_eq!(mm.strncpy_from_user(ptr(3), 4096), Ok(b"/p".to_vec()));
+        assert_eq!(
+            mm.copy_from_user(ptr(3), &mut [0u8; 32]),
+            Err(Errno::EFAULT)
+        );
+        // The other way round: the thread turned checks off, the address space's word
+        // says sync.
+        mm.set_uaccess_tag_ctrl(TaggedAddrCtrl::from_prctl(sync).unwrap());
+        set_current_tagged_addr_ctrl(TaggedAddrCtrl::from_prctl(none).unwrap());
+        assert_eq!(mm.copy_from_user(ptr(5), &mut b), Ok(()));
+        assert_eq!(&b, b"/p\0");
+        // Without the tagged-address ABI a tagged pointer is not a user address.
+        set_current_tagged_addr_ctrl(TaggedAddrCtrl::default());
+        assert_eq!(mm.copy_from_user(ptr(3), &mut b), Err(Errno::EFAULT));
+        drop(mm);
+        clean(&phys);
     }
 
     #[test]

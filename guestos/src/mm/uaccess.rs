@@ -171,12 +171,14 @@ fn for_each_page(
     counters: &mut mmu::MmuCounters,
     f: &mut dyn FnMut(&Mm, GuestPhysAddr, usize, usize) -> KResult<()>,
 ) -> KResult<()> {
-    // untagged_addr(): a tagged pointer of a thread that enabled the tagged-address ABI;
-    // with sync checks, the pointer's tag is checked against tagged pages (arm64's
-    // uaccess runs under the thread's TCF0: a mismatch is a fault, EFAULT here).
+    // untagged_addr(): a tagged pointer of a calling thread that enabled the
+    // tagged-address ABI; with its sync checks on, the pointer's tag is checked against
+    // tagged pages (arm64's uaccess runs under the current thread's TCF0: a mismatch is a
+    // fault, EFAULT here). Per thread: another thread's mode does not matter.
+    let ctrl = super::mte::current_tagged_addr_ctrl();
     let ptr_tag = (va >> super::mte::POINTER_TAG_SHIFT) as u8;
-    let check = m.mm().is_some_and(|mm| mm.uaccess_checks_tags());
-    let va = m.mm().map_or(va, |mm| mm.untagged_addr(va));
+    let check = ctrl.check_mode() == emu::TagCheckMode::Sync;
+    let va = ctrl.untagged_addr(va);
     if !m.mm().is_some_and(|mm| mm.access_ok(va, len as u64)) {
         return Err(Errno::EFAULT);
     }
@@ -254,6 +256,10 @@ impl UserAccess for Mm {
         self.uaccess_mmu.get_mut().accumulate(&c);
         r
     }
+
+    fn untagged_addr(&self, va: u64) -> u64 {
+        super::mte::current_tagged_addr_ctrl().untagged_addr(va)
+    }
 }
 
 /// The accesses of a system call to its caller's memory, as Linux's `copy_to_user()`
@@ -274,7 +280,7 @@ impl UserAccess for &MmStruct {
     }
 
     fn untagged_addr(&self, va: u64) -> u64 {
-        MmStruct::untagged_addr(self, va)
+        super::mte::current_tagged_addr_ctrl().untagged_addr(va)
     }
 }
 

@@ -25,9 +25,9 @@
 use devices::PAGE_SIZE;
 
 use super::{KernelFileBinding, ProcBinding};
-use crate::errno::KResult;
+use crate::errno::{Errno, KResult};
 use crate::fs::{
-    seq_lseek, FileCtx, FileOperations, IoResult, Kiocb, OpenFile, SeqFile, SeqOperations,
+    seq_lseek, FileCtx, FileOperations, IoResult, Kiocb, OpenFile, ProcFile, SeqFile, SeqOperations,
 };
 use crate::mm::{Mm, VmFlags, Vma, VmaBacking};
 
@@ -69,11 +69,35 @@ pub fn show_map_vma(out: &mut Vec<u8>, mm: &Mm, vma: &Vma) {
         ),
         VmaBacking::Anon => (0, (0, 0), 0, None),
     };
+    show_vma_header_prefix(out, vma.start, vma.end, flags, pgoff, dev, ino);
+    let name = match path {
+        Some(p) if !p.is_empty() => Some(p),
+        Some(_) => None,
+        None => vma_name(mm, vma),
+    };
+    if let Some(name) = name {
+        seq_pad_name(out, line_start, &name);
+    }
+    out.push(b'\n');
+}
+
+/// `show_vma_header_prefix()`: `start-end perms offset major:minor inode ` (with the
+/// trailing space), the permissions from `flags` (`VM_READ`, `VM_WRITE`, `VM_EXEC`, and
+/// `s` for `VM_MAYSHARE`, else `p`).
+pub(super) fn show_vma_header_prefix(
+    out: &mut Vec<u8>,
+    start: u64,
+    end: u64,
+    flags: VmFlags,
+    pgoff_bytes: u64,
+    dev: (u32, u32),
+    ino: u64,
+) {
     let perm = |f: VmFlags, c: char| if flags.contains(f) { c } else { '-' };
     let header = format!(
         "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
-        vma.start,
-        vma.end,
+        start,
+        end,
         perm(VmFlags::READ, 'r'),
         perm(VmFlags::WRITE, 'w'),
         perm(VmFlags::EXEC, 'x'),
@@ -82,26 +106,22 @@ pub fn show_map_vma(out: &mut Vec<u8>, mm: &Mm, vma: &Vma) {
         } else {
             'p'
         },
-        pgoff,
+        pgoff_bytes,
         dev.0,
         dev.1,
         ino
     );
     out.extend_from_slice(header.as_bytes());
-    let name = match path {
-        Some(p) if !p.is_empty() => Some(p),
-        Some(_) => None,
-        None => vma_name(mm, vma),
-    };
-    if let Some(name) = name {
-        // seq_pad(m, ' '): spaces up to the column, then one more.
-        while out.len() - line_start < NAME_COLUMN {
-            out.push(b' ');
-        }
+}
+
+/// `seq_pad(m, ' ')` + the name: spaces from the line that began at `line_start` up to
+/// the name column, one more, then `name` (no newline).
+pub(super) fn seq_pad_name(out: &mut Vec<u8>, line_start: usize, name: &[u8]) {
+    while out.len() - line_start < NAME_COLUMN {
         out.push(b' ');
-        out.extend_from_slice(&name);
     }
-    out.push(b'\n');
+    out.push(b' ');
+    out.extend_from_slice(name);
 }
 
 /// `get_vma_name()` for a VMA without a file.
@@ -129,8 +149,10 @@ fn vma_name(mm: &Mm, vma: &Vma) -> Option<Vec<u8>> {
     }
 }
 
-/// `proc_pid_maps_operations`: `seq_read_iter()` over the VMAs, `seq_lseek()`, opened
-/// by `proc_maps_open()`; no `write` (`EINVAL`).
+/// `proc_pid_maps_operations`, `proc_pid_smaps_operations` and
+/// `proc_pid_smaps_rollup_operations` (which file the binding says): `seq_read_iter()`
+/// over the VMAs (over one record for `smaps_rollup`), `seq_lseek()`, opened by
+/// `proc_maps_open()` / `smaps_rollup_open()`; no `write` (`EINVAL`).
 #[derive(Debug)]
 pub struct ProcMapsFile {
     binding: ProcBinding,
@@ -151,24 +173,36 @@ impl ProcMapsFile {
     }
 }
 
-/// `m_start()` + `show_map()` + `m_next()`: the line of the first VMA of the bound
-/// address space ending above `last_end`; the next position is that VMA's end. Nothing
-/// for a descriptor without a live address space.
+/// `m_start()` + `show_map()` (or `show_smap()`) + `m_next()`: the record of the first
+/// VMA of the bound address space ending above `last_end`; the next position is that
+/// VMA's end. For `smaps_rollup` (`single_open()`), position 0 is the one record
+/// ([`super::show_smaps_rollup`]). Nothing for a descriptor without a live address space.
 impl SeqOperations for ProcBinding {
     fn show(&self, _ctx: &mut FileCtx<'_, '_>, last_end: u64, out: &mut Vec<u8>) -> Option<u64> {
         let KernelFileBinding { mm: Some(grab), .. } = self.get()? else {
             return None;
         };
         // mmget_not_zero() on the address space grabbed at open, the read side of its
-        // mmap_lock for this line (m_start()'s lock_vma_range(): mmap_read_lock_killable()),
-        // so the target's faults go on while it is read.
+        // mmap_lock for this record (m_start()'s lock_vma_range():
+        // mmap_read_lock_killable()), so the target's faults go on while it is read.
         let users = grab.mmget_not_zero()?;
         let mm = users.mmap_read_lock();
         if mm.is_dead() {
             return None;
         }
+        if self.file == ProcFile::SmapsRollup {
+            if last_end != 0 {
+                return None;
+            }
+            super::show_smaps_rollup(out, &mm);
+            return Some(1);
+        }
         let vma = mm.vmas().find_vma(last_end)?;
-        show_map_vma(out, &mm, vma);
+        if self.file == ProcFile::Smaps {
+            super::show_smap(out, &mm, vma);
+        } else {
+            show_map_vma(out, &mm, vma);
+        }
         Some(vma.end)
     }
 }
@@ -186,6 +220,11 @@ impl FileOperations for ProcMapsFile {
         buf: u64,
         len: usize,
     ) -> IoResult<usize> {
+        // show_smaps_rollup(): a task without a live address space is ESRCH (maps and
+        // smaps read empty).
+        if self.binding.file == ProcFile::SmapsRollup && iocb.pos == 0 && !self.binding.mm_alive() {
+            return Err(Errno::ESRCH.into());
+        }
         self.seq.read(&self.binding, ctx, iocb, buf, len)
     }
 

@@ -1,30 +1,36 @@
 //! The per-task files of procfs that reach into another process's address space:
-//! `/proc/<pid>/mem` (`fs/proc/base.c`), `/proc/<pid>/maps` and `/proc/<pid>/pagemap`
-//! (`fs/proc/task_mmu.c`), also under `/proc/self` and `/proc/thread-self`; and the
-//! process-table lines `/proc/<pid>/stat` and `comm` ([`stat`]).
+//! `/proc/<pid>/mem` (`fs/proc/base.c`), `/proc/<pid>/maps`, `smaps`, `smaps_rollup`
+//! ([`smaps`]) and `/proc/<pid>/pagemap` (`fs/proc/task_mmu.c`), also under `/proc/self`
+//! and `/proc/thread-self`; and the process-table lines `/proc/<pid>/stat` and `comm`
+//! ([`stat`]).
 //!
 //! Each has its own [`FileOperations`] (`proc_mem_operations`,
-//! `proc_pid_maps_operations`, `proc_pagemap_operations`, chosen by [`file_operations`]);
+//! `proc_pid_maps_operations`, `proc_pid_smaps_operations`,
+//! `proc_pid_smaps_rollup_operations`, `proc_pagemap_operations`, chosen by
+//! [`file_operations`]);
 //! their work needs the whole process table, so the kernel serves every call on them with
 //! a [`FileCtx`] that holds it (see `fs::kfile` and [`crate::syscall::kfile`]). Their
-//! `open` (`mem_open()`, `proc_maps_open()`, `pagemap_open()`) is [`open`]; `maps` is a
-//! [`crate::fs::SeqFile`] rendered VMA by VMA from the position.
+//! `open` (`mem_open()`, `proc_maps_open()`, `pagemap_open()`) is [`open`]; `maps` and
+//! `smaps` are [`crate::fs::SeqFile`]s rendered VMA by VMA from the position,
+//! `smaps_rollup` one of a single record.
 //!
 //! What a descriptor refers to: the task and the address space it had at open
 //! (`mmgrab()`). A read or write first checks that this address space is still alive
 //! (`mmget_not_zero()`): once the task has exited (its address space is released at exit,
 //! see [`crate::mm::Mm::release`]), been reaped, or exec'd a new image, reads return 0
 //! and writes write nothing. Opening `mem` of a zombie fails with `ESRCH` (`__mem_open()`
-//! of current kernels: no mm); `maps` and `pagemap` of a zombie open and read empty.
+//! of current kernels: no mm); `maps`, `smaps` and `pagemap` of a zombie open and read
+//! empty; reading `smaps_rollup` of one fails with `ESRCH` (`show_smaps_rollup()`).
 //!
 //! Permission: Linux asks `ptrace_may_access(PTRACE_MODE_ATTACH)` for `mem` and
-//! `PTRACE_MODE_READ` for `maps`/`pagemap`, which a task of the same uid passes (with the
+//! `PTRACE_MODE_READ` for `maps`/`smaps`/`pagemap`, which a task of the same uid passes (with the
 //! default Yama scope 0). Every task here runs as uid 0, so every open is allowed;
 //! `pagemap` shows PFNs because the opener has `CAP_SYS_ADMIN`.
 
 mod maps;
 mod mem;
 mod pagemap;
+pub mod smaps;
 mod stat;
 #[cfg(test)]
 mod tests;
@@ -35,6 +41,7 @@ pub use pagemap::{
     pagemap_entry, pagemap_read, ProcPagemapFile, PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFRAME_MASK,
     PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP,
 };
+pub use smaps::{show_smap, show_smaps_rollup, MemSizeStats, PSS_SHIFT};
 pub use stat::{show_stat, ProcStatFile};
 
 use std::sync::OnceLock;
@@ -51,7 +58,9 @@ pub fn file_operations(file: ProcFile, task: ProcTask) -> Box<dyn FileOperations
     let binding = ProcBinding::new(file, task);
     match file {
         ProcFile::Mem => Box::new(ProcMemFile { binding }),
-        ProcFile::Maps => Box::new(ProcMapsFile::new(binding)),
+        ProcFile::Maps | ProcFile::Smaps | ProcFile::SmapsRollup => {
+            Box::new(ProcMapsFile::new(binding))
+        }
         ProcFile::Pagemap => Box::new(ProcPagemapFile { binding }),
         ProcFile::Stat | ProcFile::Comm => Box::new(ProcStatFile {
             comm_only: file == ProcFile::Comm,
@@ -96,6 +105,16 @@ impl ProcBinding {
     /// What the open bound the file to (`None` before the open).
     pub fn get(&self) -> Option<KernelFileBinding> {
         self.bound.get().cloned()
+    }
+
+    /// Whether the address space bound at open is still alive (`mmget_not_zero()`
+    /// succeeds and it has not been released).
+    fn mm_alive(&self) -> bool {
+        let Some(KernelFileBinding { mm: Some(grab), .. }) = self.get() else {
+            return false;
+        };
+        grab.mmget_not_zero()
+            .is_some_and(|users| !users.mmap_read_lock().is_dead())
     }
 }
 

@@ -22,6 +22,8 @@ use crate::syscall::process_vm::sys_process_vm_rw;
 use crate::syscall::splice::{sys_vmsplice, SPLICE_F_GIFT, SPLICE_F_NONBLOCK};
 use crate::uaccess::UserAccess;
 
+mod smaps;
+
 /// A kernel's worth of state without a hart: processes by pid, and a scratch area (the
 /// same address in every process, made before any fork) for paths, buffers and iovecs.
 struct World {
