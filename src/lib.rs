@@ -517,6 +517,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("wake list trylocks", k.wakelist_trylocks),
         ("kernel lock entries", k.kernel_lock_acquisitions),
         ("calls run unlocked", k.unlocked_calls),
+        ("unlocked quanta", k.unlocked_quanta),
         ("baton switches", k.baton_switches),
         ("baton lock waits", k.baton_lock_waits),
     ];

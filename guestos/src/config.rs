@@ -236,6 +236,10 @@ pub struct KernelStats {
     /// System calls that handed work to their hart to run without the kernel lock (the
     /// lockless `gup_fast()` walks of the gup_test fast benchmarks).
     pub unlocked_calls: u64,
+    /// Quanta renewed on the hart without the kernel lock: the running task's quantum
+    /// ran out with no other task waiting for a hart (`scheduler_tick()` with nothing
+    /// to switch to).
+    pub unlocked_quanta: u64,
     /// Deterministic mode: scheduling points at which another hart took over.
     pub baton_switches: u64,
     /// Deterministic mode: of those, the ones at a contended lock acquisition (the lock

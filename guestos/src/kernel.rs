@@ -615,6 +615,52 @@ impl<'m> Machine<'m> {
         self.ttwu_queue_wakelist(hart.hart_id(), kills);
     }
 
+    /// `scheduler_tick()` for the task live in `hart` (its `u`), whose quantum ran out in
+    /// user mode, without the kernel lock: if no other task waits for a hart, nothing
+    /// is due and the hart was not kicked, it keeps the task, as the kernel lock's
+    /// scheduler would ([`Kernel::schedule_next`] keeps a running task nobody preempts):
+    /// the task's runtime and user time are accounted under its `rq->lock`, the claim
+    /// on the instruction budget is settled (`claim` granted, `tally.insns` run) and a
+    /// new quantum claimed into `claim` and `u.slice_left`. Returns `false`, the claim
+    /// settled or not as it was, when the kernel lock must decide: deterministic mode
+    /// (its scheduler draws at every quantum), a timer armed, a kick, a task waiting on
+    /// any run queue (a pick or a balance is due), the running task preempted
+    /// (`need_resched`), or nothing left of the budget to claim.
+    fn renew_quantum(
+        &self,
+        smp: &Smp,
+        hart: &Hart<'_>,
+        u: &mut UnlockedFaults<'_>,
+        claim: &mut u64,
+        tally: &mut HartTally,
+    ) -> bool {
+        let id = hart.hart_id();
+        if self.baton.is_some()
+            || self.timers_armed.load(Ordering::SeqCst)
+            || smp.notified(id)
+            || self.rqs.nr_waiting() > 0
+        {
+            return false;
+        }
+        account_cputime(&self.rqs, hart, u.tid, tally);
+        {
+            let rq = self.rqs.cpu_rq(id).lock();
+            if rq.curr() != Some(u.tid) || rq.need_resched() {
+                return false;
+            }
+        }
+        // A claim of what is left only if granted: otherwise the kernel lock's
+        // scheduler settles it and waits or ends the run.
+        let Claim::Granted(n) = self.insns.claim(u.config.quantum_insns) else {
+            return false;
+        };
+        self.insns.settle(*claim, std::mem::take(&mut tally.insns));
+        *claim = n;
+        u.slice_left = n;
+        u.stat.unlocked_quanta.inc();
+        true
+    }
+
     /// `ttwu_queue_wakelist()` for hart `id`, which without the kernel lock served a
     /// call that took descriptions whose final `fput()` is the kernel's (a kernel-served
     /// file's, a host stream's) or expired an `ITIMER_REAL` whose SIGALRM the kernel
@@ -917,10 +963,11 @@ fn run_user(
     machine: &Machine<'_>,
     smp: &Smp,
     hart: &mut Hart<'_>,
-    mut budget: u64,
+    claim: &mut u64,
     mut unlocked: Option<&mut UnlockedFaults<'_>>,
     tally: &mut HartTally,
 ) -> KernelEntry {
+    let mut budget = *claim;
     loop {
         let before = hart.stats().instret;
         let exit = hart.run(budget);
@@ -1012,6 +1059,12 @@ fn run_user(
                         va: 0,
                         result: Ok(()),
                     };
+                }
+            }
+            // The quantum ran out: a new one on the hart if nothing else wants it.
+            Exit::BudgetExhausted => {
+                if !machine.renew_quantum(smp, hart, u, claim, tally) {
+                    return KernelEntry::Exit(exit);
                 }
             }
             // A shootdown's interrupt (a kick sets `notify` too, and goes to the kernel):
@@ -1482,10 +1535,18 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         let clock = k.rqs.clock();
         tally.user_since = clock.now(hart.stats().cycles);
         machine.unlock(k);
-        let entry = run_user(machine, smp, hart, budget, unlocked.as_mut(), &mut tally);
+        let mut claim = budget;
+        let entry = run_user(
+            machine,
+            smp,
+            hart,
+            &mut claim,
+            unlocked.as_mut(),
+            &mut tally,
+        );
         // The claim ends: what the task did not run of it goes back to the budget, for
         // any hart, before this one waits for the kernel lock.
-        machine.insns.settle(budget, tally.insns);
+        machine.insns.settle(claim, tally.insns);
         let user_to = clock.now(hart.stats().cycles);
         k = machine.lock(id);
         smp.drain(hart);

@@ -32,6 +32,7 @@ pub(super) struct KernelCounters {
     pub oom_kills: LocalCounter,
     pub resched_stops: LocalCounter,
     pub unlocked_calls: LocalCounter,
+    pub unlocked_quanta: LocalCounter,
     pub kernel_cycles: LocalCounter,
     /// [`KernelStats::kernel_events`], in [`KernelEventCounts::to_array`]'s order.
     kernel_events: [LocalCounter; KernelEventCounts::COUNT],
@@ -73,6 +74,7 @@ impl KernelCounters {
         add(&mut s.oom_kills, &self.oom_kills);
         add(&mut s.resched_stops, &self.resched_stops);
         add(&mut s.unlocked_calls, &self.unlocked_calls);
+        add(&mut s.unlocked_quanta, &self.unlocked_quanta);
         add(&mut s.kernel_cycles, &self.kernel_cycles);
         let events = self.kernel_events.each_ref().map(LocalCounter::get);
         s.kernel_events
