@@ -2572,7 +2572,11 @@ impl Kernel<'_> {
                 let r = self.sys_kill(hart, tid, n, a);
                 self.finish(tid, n, a, r)
             }
-            nr::SYS_sched_yield => self.finish(tid, n, a, Ok(SyscallOutcome::Return(0))),
+            nr::SYS_sched_yield => {
+                // do_sched_yield(): another task of the queue runs next, if one waits.
+                self.rqs.cpu_rq(self.this).lock().yield_curr();
+                self.finish(tid, n, a, Ok(SyscallOutcome::Return(0)))
+            }
             nr::SYS_ptrace => {
                 let r = self.sys_ptrace(hart, tid, a).map(SyscallOutcome::Return);
                 self.finish(tid, n, a, r)

@@ -229,6 +229,9 @@ pub(super) struct CfsRq {
     need_resched: bool,
     /// `cfs_rq->min_vruntime`: never goes backwards.
     min_vruntime: u64,
+    /// `cfs_rq->skip`: the task that called `sched_yield()`, which the next pick passes
+    /// over if another waits ([`CfsRq::yield_curr`]).
+    skip: Option<u32>,
 }
 
 impl CfsRq {
@@ -322,23 +325,44 @@ impl CfsRq {
         charged
     }
 
-    /// `pick_next_entity()`: the leftmost waiting task (ties: the smaller tid); with
-    /// `rng` (deterministic mode), a seeded choice among those within
-    /// [`SCHED_MIN_GRANULARITY_NS`] of it, in timeline order. The pick stays queued
-    /// until [`CfsRq::set_next`].
+    /// `pick_next_entity()`: the leftmost waiting task (ties: the smaller tid) — but
+    /// not the task that yielded (`cfs_rq->skip`) while another waits; with `rng`
+    /// (deterministic mode), a seeded choice among those within
+    /// [`SCHED_MIN_GRANULARITY_NS`] of the leftmost, in timeline order. The pick stays
+    /// queued until [`CfsRq::set_next`].
     pub(super) fn pick(&self, rng: Option<&mut Prng>) -> Option<u32> {
-        let &(first_vr, first) = self.timeline.first()?;
+        let skip = self.skip.filter(|_| self.timeline.len() > 1);
+        let mut waiting = self.timeline.iter().filter(|&&(_, t)| Some(t) != skip);
+        let &(first_vr, first) = waiting.next()?;
         let Some(rng) = rng else {
             return Some(first);
         };
         let window = first_vr.saturating_add(SCHED_MIN_GRANULARITY_NS);
-        let near = self
-            .timeline
+        let near = 1 + waiting.take_while(|&&(v, _)| v < window).count();
+        let i = (rng.next_u64() % near as u64) as usize;
+        self.timeline
             .iter()
-            .take_while(|&&(v, _)| v < window)
-            .count();
-        let i = (rng.next_u64() % near.max(1) as u64) as usize;
-        self.timeline.iter().nth(i).map(|&(_, t)| t).or(Some(first))
+            .filter(|&&(_, t)| Some(t) != skip)
+            .nth(i)
+            .map(|&(_, t)| t)
+            .or(Some(first))
+    }
+
+    /// `yield_task_fair()` for the running task, then `schedule()`'s reason: if others
+    /// wait on this queue, the running task gives up the hart at the next scheduling
+    /// point (`need_resched`) and the next pick passes it over once
+    /// (`set_skip_buddy()`), as Linux's CFS makes `sched_yield()` run another task of
+    /// the queue. Alone on the queue, nothing changes (`do_sched_yield()` then picks it
+    /// again).
+    pub(super) fn yield_curr(&mut self) {
+        let Some(tid) = self.curr() else {
+            return;
+        };
+        if self.timeline.is_empty() {
+            return;
+        }
+        self.skip = Some(tid);
+        self.need_resched = true;
     }
 
     /// `set_next_entity()`: the hart runs task `tid` (of group `tgid`, on this queue)
@@ -357,6 +381,7 @@ impl CfsRq {
             slice_start: now,
         });
         self.need_resched = false;
+        self.skip = None;
         true
     }
 
@@ -994,6 +1019,34 @@ mod tests {
         assert_eq!(rq.pick(None), Some(2));
         assert_eq!(rq.curr(), None);
         assert_eq!(rq.nr_queued(), 3);
+    }
+
+    #[test]
+    fn a_yield_lets_another_waiting_task_run_and_alone_changes_nothing() {
+        let rqs = Rqs::new(1, SchedClock::Cycles);
+        spawn(&rqs, &[1, 2]);
+        assert_eq!(run_next(&rqs, 0, 100, None), Some(1));
+        // 1 yields after 10 ns: its vruntime is still the smallest, yet 2 runs next,
+        // in either scheduler mode.
+        {
+            let mut rq = rqs.cpu_rq(0).lock();
+            rq.yield_curr();
+            assert!(rq.need_resched());
+        }
+        assert_eq!(run_next(&rqs, 0, 110, None), Some(2));
+        // 2 yields back (seeded pick or not) and 1 runs; the skip is spent with it, and
+        // the next pick goes by vruntime again: 2 (10 ns) before 1 (20 ns).
+        rqs.cpu_rq(0).lock().yield_curr();
+        let mut rng = Prng::new(7);
+        assert_eq!(run_next(&rqs, 0, 120, Some(&mut rng)), Some(1));
+        assert_eq!(run_next(&rqs, 0, 130, None), Some(2));
+        // Alone on its queue, a yield does nothing.
+        let rqs = Rqs::new(1, SchedClock::Cycles);
+        spawn(&rqs, &[5]);
+        assert_eq!(run_next(&rqs, 0, 100, None), Some(5));
+        let mut rq = rqs.cpu_rq(0).lock();
+        rq.yield_curr();
+        assert!(!rq.need_resched());
     }
 
     #[test]
