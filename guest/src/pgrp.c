@@ -19,7 +19,9 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -643,14 +645,24 @@ static void alarm_faults(long rounds)
 }
 
 static int burn_profs;
+static atomic_int burners_started;
 
 /* One burning thread of cputimes(): user-mode arithmetic until burn_profs SIGPROFs and
  * half as many SIGVTALRMs came, then its own CPU clock (CLOCK_THREAD_CPUTIME_ID), in
- * ns. */
+ * ns. It says it has started once its clock is positive: it burnt a little and read it
+ * (a read brings a running thread's clock up to date), so that the main thread's read
+ * of it is positive on any host, however late the host ran it. */
 static void *burner(void *arg)
 {
     long long *own = arg;
     volatile unsigned long x = 1;
+    struct timespec t0 = {0, 0};
+    while (t0.tv_sec == 0 && t0.tv_nsec == 0) {
+        for (int i = 0; i < 1000; i++)
+            x = x * 6364136223846793005ul + 1442695040888963407ul;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    }
+    atomic_fetch_add(&burners_started, 1);
     while (prof_ticks < burn_profs || vt_ticks < burn_profs / 2)
         for (int i = 0; i < 1000; i++)
             x = x * 6364136223846793005ul + 1442695040888963407ul;
@@ -690,6 +702,7 @@ static void cputimes(long period_us, int profs)
                            {period_us / 1000000, period_us % 1000000}};
     vt_ticks = prof_ticks = 0;
     burn_profs = profs;
+    atomic_store(&burners_started, 0);
     long long own[2] = {0, 0};
     setitimer(ITIMER_PROF, &tv, NULL);
     setitimer(ITIMER_VIRTUAL, &tv, NULL);
@@ -698,6 +711,8 @@ static void cputimes(long period_us, int profs)
         pthread_create(&t[i], NULL, burner, &own[i]);
     clockid_t c0;
     int cid = pthread_getcpuclockid(t[0], &c0);
+    while (atomic_load(&burners_started) < 2)
+        sched_yield();
     /* The signals go to whichever thread runs (check_process_timers() sends them to the
      * group through the current task): the burners count them and stop, the main
      * thread sleeps once, reads a burner's clock, and waits for them. */
