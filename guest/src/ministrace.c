@@ -8,7 +8,8 @@
  *
  * The child asks to be traced (PTRACE_TRACEME) and stops itself with SIGSTOP; the tracer
  * sets PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC and resumes it with
- * PTRACE_SYSCALL from stop to stop. At each syscall-entry stop it reads the registers
+ * PTRACE_SYSCALL from stop to stop (checking at each that PTRACE_GET_SYSCALL_INFO and
+ * PTRACE_GETEVENTMSG agree with the registers). At each syscall-entry stop it reads the registers
  * (a7 the number, a0..a5 the arguments), at the matching exit stop a0 (the return
  * value), and prints one line per call in dirtybit's --strace format without the tid:
  *   name(0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5) = 0xRET   or   = -1 ENAME
@@ -101,6 +102,41 @@ static void workload(void)
     syscall(SYS_lseek, 999, 0, 0);
     syscall(SYS_kill, 0, 0);
     syscall(SYS_exit_group, 3);
+}
+
+/* struct ptrace_syscall_info (include/uapi/linux/ptrace.h, Linux 5.3): what
+ * PTRACE_GET_SYSCALL_INFO tells of a stop. */
+struct syscall_info {
+    unsigned char op, pad[3];
+    unsigned int arch;
+    unsigned long pc, sp;
+    union {
+        struct { unsigned long nr, args[6]; } entry;
+        struct { long rval; unsigned char is_error; } exit;
+    };
+};
+
+/* PTRACE_GET_SYSCALL_INFO and PTRACE_GETEVENTMSG at a syscall stop of pid (entry or
+ * exit: `entry`) must say what the registers say (op 1 or 2, AUDIT_ARCH_RISCV64, the
+ * pc and sp, the number and arguments or the return value and its error flag; the
+ * event message PTRACE_EVENTMSG_SYSCALL_ENTRY or _EXIT). Prints a line if not. */
+static void check_syscall_info(pid_t pid, int entry, const unsigned long *regs)
+{
+    struct syscall_info si;
+    memset(&si, 0xff, sizeof si);
+    long size = ptrace(0x420e /* PTRACE_GET_SYSCALL_INFO */, pid, sizeof si, &si);
+    unsigned long msg = 0;
+    ptrace(PTRACE_GETEVENTMSG, pid, 0, &msg);
+    int ok = si.arch == 0xc00000f3u && si.pc == regs[0] && si.sp == regs[2];
+    if (entry)
+        ok = ok && size == 80 && si.op == 1 && msg == 1 && si.entry.nr == regs[17] &&
+             memcmp(si.entry.args, &regs[10], sizeof si.entry.args) == 0;
+    else
+        ok = ok && size == 33 && si.op == 2 && msg == 2 && si.exit.rval == (long)regs[10] &&
+             si.exit.is_error == ((long)regs[10] < 0 && (long)regs[10] > -4096);
+    if (!ok)
+        printf("ministrace: PTRACE_GET_SYSCALL_INFO of %d disagrees with the registers "
+               "(size %ld op %d msg %lu)\n", (int)pid, size, si.op, msg);
 }
 
 /* What the tracer keeps per tracee: whether it is inside a call (between its entry and
@@ -232,6 +268,7 @@ int main(int argc, char **argv)
             printf("ministrace: PTRACE_GETREGSET: %s\n", errname(errno));
             return 1;
         }
+        check_syscall_info(pid, !t->in_call, regs);
         if (!t->in_call) {
             t->nr = regs[17];
             memcpy(t->args, &regs[10], sizeof t->args);

@@ -27,6 +27,9 @@
  *    of a tracee asleep in pause() (it stops at once, and sleeps again after CONT);
  *    PTRACE_O_EXITKILL: a tracee whose tracer exits dies of SIGKILL; without it, the
  *    tracee is detached (attached again by init, which has inherited it).
+ * 5. GETSIGMASK (EINVAL for a size other than 8) and SETSIGMASK (SIGKILL cannot be
+ *    blocked; EFAULT from a bad buffer): the child sees the mask the tracer set;
+ *    SETSIGINFO rewrites the stop's siginfo, which GETSIGINFO then returns.
  * Every line is printed by the process whose turn it is (the other is stopped or waited
  * for), so the output is the same for any interleaving.
  */
@@ -472,6 +475,50 @@ static void part_attach(void)
     wait_for("init (its new tracer)", g);
 }
 
+/* ---- 5. GETSIGMASK/SETSIGMASK, SETSIGINFO --------------------------------------------- */
+
+static void part_sigmask(void)
+{
+    SAY("== GETSIGMASK, SETSIGMASK, SETSIGINFO ==\n");
+    pid_t c = fork();
+    if (c == 0) {
+        sigset_t set, cur;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        stop_self();
+        sigprocmask(SIG_BLOCK, NULL, &cur);
+        SAY("child: blocked now: SIGUSR1 %s, SIGUSR2 %s, SIGKILL %s\n",
+            sigismember(&cur, SIGUSR1) ? "yes" : "no", sigismember(&cur, SIGUSR2) ? "yes" : "no",
+            sigismember(&cur, SIGKILL) ? "yes" : "no");
+        _exit(0);
+    }
+    wait_for("tracer", c);
+    unsigned long mask = 0;
+    long r = pt(PTRACE_GETSIGMASK, c, 8, (long)&mask);
+    SAY("GETSIGMASK: %s, SIGUSR1 in it: %s\n", res(r),
+        mask & (1UL << (SIGUSR1 - 1)) ? "yes" : "no");
+    SAY("GETSIGMASK with a size of 4: %s\n", res(pt(PTRACE_GETSIGMASK, c, 4, (long)&mask)));
+    mask = (1UL << (SIGUSR2 - 1)) | (1UL << (SIGKILL - 1));
+    SAY("SETSIGMASK {SIGUSR2, SIGKILL}: %s\n", res(pt(PTRACE_SETSIGMASK, c, 8, (long)&mask)));
+    SAY("SETSIGMASK from a bad buffer: %s\n", res(pt(PTRACE_SETSIGMASK, c, 8, 8)));
+    siginfo_t si;
+    pt(PTRACE_GETSIGINFO, c, 0, (long)&si);
+    si.si_code = 77;
+    SAY("SETSIGINFO (si_code 77): %s\n", res(pt(PTRACE_SETSIGINFO, c, 0, (long)&si)));
+    memset(&si, 0, sizeof si);
+    pt(PTRACE_GETSIGINFO, c, 0, (long)&si);
+    SAY("GETSIGINFO after it: %s, si_code %d\n", signame(si.si_signo), si.si_code);
+    SAY("SETSIGINFO from a bad buffer: %s\n", res(pt(PTRACE_SETSIGINFO, c, 0, 8)));
+    /* The child prints next: the tracer's line comes before the resume. */
+    SAY("CONT, the SIGSTOP suppressed:\n");
+    long cont = pt(PTRACE_CONT, c, 0, 0);
+    wait_for("tracer", c);
+    if (cont != 0)
+        SAY("CONT failed: %s\n", res(cont));
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "exec") == 0)
@@ -482,6 +529,7 @@ int main(int argc, char **argv)
     part_exec();
     part_restart();
     part_attach();
+    part_sigmask();
     SAY("done\n");
     return 0;
 }

@@ -51,6 +51,8 @@ pub const PTRACE_SETOPTIONS: u64 = 0x4200;
 pub const PTRACE_GETEVENTMSG: u64 = 0x4201;
 /// `PTRACE_GETSIGINFO`.
 pub const PTRACE_GETSIGINFO: u64 = 0x4202;
+/// `PTRACE_SETSIGINFO`: the siginfo of the stop, as the tracer rewrites it.
+pub const PTRACE_SETSIGINFO: u64 = 0x4203;
 /// `PTRACE_GETREGSET`.
 pub const PTRACE_GETREGSET: u64 = 0x4204;
 /// `PTRACE_SETREGSET`.
@@ -59,6 +61,63 @@ pub const PTRACE_SETREGSET: u64 = 0x4205;
 pub const PTRACE_SEIZE: u64 = 0x4206;
 /// `PTRACE_INTERRUPT`.
 pub const PTRACE_INTERRUPT: u64 = 0x4207;
+/// `PTRACE_GETSIGMASK`: the tracee's blocked mask (`addr` = `sizeof(sigset_t)`, 8).
+pub const PTRACE_GETSIGMASK: u64 = 0x420a;
+/// `PTRACE_SETSIGMASK`.
+pub const PTRACE_SETSIGMASK: u64 = 0x420b;
+/// `PTRACE_GET_SYSCALL_INFO` (Linux 5.3): `struct ptrace_syscall_info` of the stop.
+pub const PTRACE_GET_SYSCALL_INFO: u64 = 0x420e;
+/// `ptrace_message` at a syscall-entry stop (`PTRACE_EVENTMSG_SYSCALL_ENTRY`).
+pub const PTRACE_EVENTMSG_SYSCALL_ENTRY: u64 = 1;
+/// `ptrace_message` at a syscall-exit stop (`PTRACE_EVENTMSG_SYSCALL_EXIT`).
+pub const PTRACE_EVENTMSG_SYSCALL_EXIT: u64 = 2;
+/// `AUDIT_ARCH_RISCV64` (`EM_RISCV | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`): the
+/// `arch` of a `ptrace_syscall_info`.
+pub const AUDIT_ARCH_RISCV64: u32 = 0xc000_00f3;
+
+/// `struct ptrace_syscall_info` (`include/uapi/linux/ptrace.h`) of a stop, as
+/// `ptrace_get_syscall_info()` fills it: the op (`PTRACE_SYSCALL_INFO_NONE` 0, `ENTRY`
+/// 1, `EXIT` 2), the arch, the pc and sp, then the entry's number and arguments or the
+/// exit's return value and error flag. Returns the bytes and the size Linux reports
+/// (the end of the part that applies: 24, 80 or 33), of which the tracer gets as many
+/// as its buffer holds.
+pub fn syscall_info(op: SyscallInfoOp, regs: &emu::UserContext) -> ([u8; 88], usize) {
+    let mut b = [0u8; 88];
+    b[4..8].copy_from_slice(&AUDIT_ARCH_RISCV64.to_le_bytes());
+    b[8..16].copy_from_slice(&regs.pc.to_le_bytes());
+    b[16..24].copy_from_slice(&regs.x[2].to_le_bytes());
+    let size = match op {
+        SyscallInfoOp::None => 24,
+        SyscallInfoOp::Entry => {
+            b[0] = 1;
+            b[24..32].copy_from_slice(&regs.x[17].to_le_bytes());
+            for (i, a) in regs.x[10..16].iter().enumerate() {
+                b[32 + 8 * i..40 + 8 * i].copy_from_slice(&a.to_le_bytes());
+            }
+            80
+        }
+        SyscallInfoOp::Exit => {
+            b[0] = 2;
+            let rval = regs.x[10];
+            b[24..32].copy_from_slice(&rval.to_le_bytes());
+            // IS_ERR_VALUE(): -4095..-1.
+            b[32] = u8::from(rval >= (-4095i64) as u64);
+            33
+        }
+    };
+    (b, size)
+}
+
+/// What a `ptrace_syscall_info` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyscallInfoOp {
+    /// Not a syscall stop (`PTRACE_SYSCALL_INFO_NONE`).
+    None,
+    /// A syscall-entry stop.
+    Entry,
+    /// A syscall-exit stop.
+    Exit,
+}
 
 /// `PTRACE_O_TRACESYSGOOD`: syscall stops report `SIGTRAP | 0x80`.
 pub const PTRACE_O_TRACESYSGOOD: u32 = 1;

@@ -126,6 +126,23 @@ impl SigInfo {
         b[24..28].copy_from_slice(&self.status.to_le_bytes());
         b
     }
+
+    /// The fields of a `siginfo_t` `b` this kernel keeps ([`SigInfo::to_bytes`]'s
+    /// layout; the rest of the union is not kept). `None` if `si_signo` is not a signal
+    /// number (0 or above 64) or `b` is shorter than 28 bytes.
+    pub fn from_bytes(b: &[u8]) -> Option<SigInfo> {
+        let word = |at: usize| -> Option<[u8; 4]> { b.get(at..at + 4)?.try_into().ok() };
+        let signo = u8::try_from(u32::from_le_bytes(word(0)?)).ok()?;
+        if signo == 0 || usize::from(signo) > NSIG {
+            return None;
+        }
+        Some(SigInfo {
+            signo,
+            code: i32::from_le_bytes(word(8)?),
+            addr: u64::from_le_bytes(b.get(16..24)?.try_into().ok()?),
+            status: i32::from_le_bytes(word(24)?),
+        })
+    }
 }
 /// Offset of `uc_mcontext` in `struct ucontext` (after flags, link, stack, a 1024-bit
 /// sigmask area, aligned to 16 because `__riscv_q_ext_state` is).

@@ -159,6 +159,56 @@ impl Kernel<'_> {
                 crate::uaccess::UserAccess::copy_to_user(&mut user, data, &info.to_bytes())?;
                 Ok(0)
             }
+            PTRACE_SETSIGINFO => {
+                // ptrace_setsiginfo(): the stop's siginfo, as delivered if the tracer
+                // resumes with its signal.
+                let mut b = [0u8; 128];
+                crate::uaccess::UserAccess::copy_from_user(&mut user, data, &mut b)?;
+                let t = self.tasks.get_mut(&child).ok_or(Errno::ESRCH)?;
+                if t.ptrace.last_siginfo.is_none() {
+                    return Err(Errno::EINVAL);
+                }
+                // One whose si_signo is no signal cannot be held here: the old one stays.
+                t.ptrace.last_siginfo = SigInfo::from_bytes(&b).or(t.ptrace.last_siginfo);
+                Ok(0)
+            }
+            PTRACE_GETSIGMASK | PTRACE_SETSIGMASK => {
+                if addr != 8 {
+                    return Err(Errno::EINVAL);
+                }
+                let t = self.tasks.get(&child).ok_or(Errno::ESRCH)?;
+                if request == PTRACE_GETSIGMASK {
+                    let mask = t.signals.blocked.get();
+                    crate::uaccess::UserAccess::put_user_u64(&mut user, data, mask)?;
+                } else {
+                    let mut b = [0u8; 8];
+                    crate::uaccess::UserAccess::copy_from_user(&mut user, data, &mut b)?;
+                    let never = signal::sigmask(SIGKILL) | signal::sigmask(SIGSTOP);
+                    t.signals.blocked.set(u64::from_le_bytes(b) & !never);
+                }
+                Ok(0)
+            }
+            PTRACE_GET_SYSCALL_INFO => {
+                let t = self.tasks.get(&child).ok_or(Errno::ESRCH)?;
+                let mut regs = t.run().ctx.clone();
+                let op = match &t.ptrace.stop {
+                    Some((r, _)) if r.kind == StopKind::Syscall => {
+                        if t.ptrace.syscall_entry == Some(regs.pc) {
+                            // At its entry stop the task is still at its ecall; Linux's
+                            // pc is past it (the regset shows it so too).
+                            regs.pc = regs.pc.wrapping_add(4);
+                            SyscallInfoOp::Entry
+                        } else {
+                            SyscallInfoOp::Exit
+                        }
+                    }
+                    _ => SyscallInfoOp::None,
+                };
+                let (b, size) = syscall_info(op, &regs);
+                let n = (addr as usize).min(size);
+                crate::uaccess::UserAccess::copy_to_user(&mut user, data, &b[..n])?;
+                Ok(size as u64)
+            }
             PTRACE_GETREGSET | PTRACE_SETREGSET => {
                 self.ptrace_regset(child, request == PTRACE_SETREGSET, addr, data, &caller_mm)
             }
@@ -505,6 +555,7 @@ impl Kernel<'_> {
         if p.syscall_entry.is_some_and(|e| e != hart.pc) {
             p.syscall_entry = None;
             if p.syscall_trace && p.tracer.is_some() {
+                p.event_msg = PTRACE_EVENTMSG_SYSCALL_EXIT;
                 p.reports.push_back(PtraceReport::syscall(p.options, tid));
             }
         }
@@ -598,6 +649,7 @@ impl Kernel<'_> {
             return false;
         }
         p.syscall_entry = Some(hart.pc);
+        p.event_msg = PTRACE_EVENTMSG_SYSCALL_ENTRY;
         p.reports.push_back(PtraceReport::syscall(p.options, tid));
         true
     }
