@@ -1,8 +1,8 @@
 //! Criterion bench of memory tagging at the data seam: a hart under Sv39 streaming
 //! `ld`/`sd` over one 4 KiB page, with tagging off, with tagging on but the page untagged
 //! (the host-pointer fast path), and on a `PTE.MTAG` page with synchronous checks that
-//! all pass (the slow path, one tag load per access). The throughput line reads as guest
-//! instructions per host second. Run: `cargo bench --bench zimt`.
+//! all pass (the masked loop's inline path, one tag load per access). The throughput line
+//! reads as guest instructions per host second. Run: `cargo bench --bench zimt`.
 
 use criterion::{criterion_main, Criterion, Throughput};
 use devices::{GuestMemory, GuestPhysAddr};

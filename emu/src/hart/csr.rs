@@ -52,8 +52,10 @@ impl<'m> Hart<'m> {
             0x003 => u64::from(self.fcsr & 0xff),
             // cycle, time, instret (user counters; Linux's scounteren grants them and
             // qemu-user allows them).
-            0xc00 => self.cycles,
-            0xc01 => self.clint.map_or(self.cycles, Clint::mtime),
+            0xc00 => self.modelled_cycles(),
+            0xc01 => self
+                .clint
+                .map_or_else(|| self.modelled_cycles(), Clint::mtime),
             0xc02 => self.instret,
             _ => return Err(self.illegal(i)),
         };

@@ -70,7 +70,7 @@ impl<'m> Hart<'m> {
     /// Executes `i` at `pc`. Sequential instructions do not write `self.pc` (the block loop
     /// keeps the PC in a register); control transfers write it and return [`Flow::Jump`].
     #[inline(always)]
-    pub(super) fn execute(&mut self, i: &Inst, pc: u64) -> Result<Flow, Exit> {
+    pub(super) fn execute<const MASKED: bool>(&mut self, i: &Inst, pc: u64) -> Result<Flow, Exit> {
         use Op::*;
         // Operands are read inside each arm, so an instruction pays only for what it uses.
         macro_rules! a {
@@ -121,61 +121,76 @@ impl<'m> Hart<'m> {
             Bltu => return Ok(self.branch(i, pc, a!() < b!())),
             Bgeu => return Ok(self.branch(i, pc, a!() >= b!())),
             Lb => {
-                let v =
-                    self.data_access(MemOp::load(a!().wrapping_add(imm!()), 1).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::load(a!().wrapping_add(imm!()), 1).based_on(i.rs1),
+                )?;
                 self.wx(i.rd, v as u8 as i8 as i64 as u64);
                 return Ok(self.mem_flow(i));
             }
             Lh => {
-                let v =
-                    self.data_access(MemOp::load(a!().wrapping_add(imm!()), 2).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::load(a!().wrapping_add(imm!()), 2).based_on(i.rs1),
+                )?;
                 self.wx(i.rd, v as u16 as i16 as i64 as u64);
                 return Ok(self.mem_flow(i));
             }
             Lw => {
-                let v =
-                    self.data_access(MemOp::load(a!().wrapping_add(imm!()), 4).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::load(a!().wrapping_add(imm!()), 4).based_on(i.rs1),
+                )?;
                 self.wx(i.rd, v as u32 as i32 as i64 as u64);
                 return Ok(self.mem_flow(i));
             }
             Ld => {
-                let v =
-                    self.data_access(MemOp::load(a!().wrapping_add(imm!()), 8).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::load(a!().wrapping_add(imm!()), 8).based_on(i.rs1),
+                )?;
                 self.wx(i.rd, v);
                 return Ok(self.mem_flow(i));
             }
             Lbu => {
-                let v =
-                    self.data_access(MemOp::load(a!().wrapping_add(imm!()), 1).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::load(a!().wrapping_add(imm!()), 1).based_on(i.rs1),
+                )?;
                 self.wx(i.rd, v);
                 return Ok(self.mem_flow(i));
             }
             Lhu => {
-                let v =
-                    self.data_access(MemOp::load(a!().wrapping_add(imm!()), 2).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::load(a!().wrapping_add(imm!()), 2).based_on(i.rs1),
+                )?;
                 self.wx(i.rd, v);
                 return Ok(self.mem_flow(i));
             }
             Lwu => {
-                let v =
-                    self.data_access(MemOp::load(a!().wrapping_add(imm!()), 4).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::load(a!().wrapping_add(imm!()), 4).based_on(i.rs1),
+                )?;
                 self.wx(i.rd, v);
                 return Ok(self.mem_flow(i));
             }
             Sb => {
-                self.data_access(MemOp::store(a!().wrapping_add(imm!()), 1, b!()).based_on(i.rs1))?;
+                self.data_access::<MASKED>(
+                    MemOp::store(a!().wrapping_add(imm!()), 1, b!()).based_on(i.rs1),
+                )?;
                 return Ok(self.mem_flow(i));
             }
             Sh => {
-                self.data_access(MemOp::store(a!().wrapping_add(imm!()), 2, b!()).based_on(i.rs1))?;
+                self.data_access::<MASKED>(
+                    MemOp::store(a!().wrapping_add(imm!()), 2, b!()).based_on(i.rs1),
+                )?;
                 return Ok(self.mem_flow(i));
             }
             Sw => {
-                self.data_access(MemOp::store(a!().wrapping_add(imm!()), 4, b!()).based_on(i.rs1))?;
+                self.data_access::<MASKED>(
+                    MemOp::store(a!().wrapping_add(imm!()), 4, b!()).based_on(i.rs1),
+                )?;
                 return Ok(self.mem_flow(i));
             }
             Sd => {
-                self.data_access(MemOp::store(a!().wrapping_add(imm!()), 8, b!()).based_on(i.rs1))?;
+                self.data_access::<MASKED>(
+                    MemOp::store(a!().wrapping_add(imm!()), 8, b!()).based_on(i.rs1),
+                )?;
                 return Ok(self.mem_flow(i));
             }
             Addi => self.wx(i.rd, a!().wrapping_add(imm!())),
@@ -287,14 +302,15 @@ impl<'m> Hart<'m> {
             }
             LrW | LrD => {
                 let size = if i.op == LrW { 4 } else { 8 };
-                let v = self
-                    .data_access(MemOp::new(a!(), size, MemOpKind::LoadReserved).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::new(a!(), size, MemOpKind::LoadReserved).based_on(i.rs1),
+                )?;
                 self.wx(i.rd, if size == 4 { sext32(v) } else { v });
                 return Ok(self.mem_flow(i));
             }
             ScW | ScD => {
                 let size = if i.op == ScW { 4 } else { 8 };
-                let failed = self.data_access(
+                let failed = self.data_access::<MASKED>(
                     MemOp::new(a!(), size, MemOpKind::StoreConditional(b!())).based_on(i.rs1),
                 )?;
                 self.wx(i.rd, failed);
@@ -302,7 +318,7 @@ impl<'m> Hart<'m> {
             }
             AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW
             | AmomaxuW => {
-                let old = self.data_access(
+                let old = self.data_access::<MASKED>(
                     MemOp::new(a!(), 4, MemOpKind::Amo(amo_op(i.op), b!())).based_on(i.rs1),
                 )?;
                 self.wx(i.rd, sext32(old));
@@ -310,33 +326,35 @@ impl<'m> Hart<'m> {
             }
             AmoswapD | AmoaddD | AmoxorD | AmoandD | AmoorD | AmominD | AmomaxD | AmominuD
             | AmomaxuD => {
-                let old = self.data_access(
+                let old = self.data_access::<MASKED>(
                     MemOp::new(a!(), 8, MemOpKind::Amo(amo_op(i.op), b!())).based_on(i.rs1),
                 )?;
                 self.wx(i.rd, old);
                 return Ok(self.mem_flow(i));
             }
             Flw => {
-                let v =
-                    self.data_access(MemOp::load(a!().wrapping_add(imm!()), 4).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::load(a!().wrapping_add(imm!()), 4).based_on(i.rs1),
+                )?;
                 self.f[i.rd as usize & 31] = nan_box(v as u32);
                 return Ok(self.mem_flow(i));
             }
             Fld => {
-                let v =
-                    self.data_access(MemOp::load(a!().wrapping_add(imm!()), 8).based_on(i.rs1))?;
+                let v = self.data_access::<MASKED>(
+                    MemOp::load(a!().wrapping_add(imm!()), 8).based_on(i.rs1),
+                )?;
                 self.f[i.rd as usize & 31] = v;
                 return Ok(self.mem_flow(i));
             }
             Fsw => {
-                self.data_access(
+                self.data_access::<MASKED>(
                     MemOp::store(a!().wrapping_add(imm!()), 4, self.f[i.rs2 as usize & 31])
                         .based_on(i.rs1),
                 )?;
                 return Ok(self.mem_flow(i));
             }
             Fsd => {
-                self.data_access(
+                self.data_access::<MASKED>(
                     MemOp::store(a!().wrapping_add(imm!()), 8, self.f[i.rs2 as usize & 31])
                         .based_on(i.rs1),
                 )?;

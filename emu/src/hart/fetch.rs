@@ -107,7 +107,7 @@ impl<'m> Hart<'m> {
         // Zimt: the accesses of instructions on a tagcheck-exempt code page are unchecked
         // (a 32-bit instruction straddling into the next page takes this page's attribute,
         // where the draft's rule 5 would take the other page's).
-        self.zimt.fetch_exempt = tag == PageTag::ExemptCode;
+        self.zimt.set_fetch_exempt(tag == PageTag::ExemptCode);
         let ppn = page.pa().ppn();
         let (slot, new) = dc.get_or_insert(ppn);
         if new {

@@ -31,15 +31,23 @@
 //! # Pointer masking and memory-tag checks (Ssnpm, Zimt)
 //!
 //! With `senvcfg.PMM` ≠ 0, the slow path applies Ssnpm's "ignore" transformation to the
-//! effective address (`MemOp::ptr` → `MemOp::va`) before translating it; the fast path
-//! does not mask at all. It looks the effective address up as it is, and every VPN in the
-//! host-pointer cache was installed from a masked address under the current PMLEN (the
-//! cache is dropped when `PMM` changes), so it is a fixed point of the transformation: an
-//! address that hits needed no masking, and one that would (a pointer with a non-zero
-//! tag) misses and is masked on the slow path. The fast path thus costs nothing more with
-//! masking off, at the price of tagged pointers always taking the slow path. A Zimt tag check (the pointer's 4-bit tag, bits 63:60
-//! of `MemOp::ptr`, against the tag of every 16-byte granule the access touches; see the
-//! [`crate::hart`] docs, "Memory tagging (Zimt)") is made in two places and nowhere else:
+//! effective address (`MemOp::ptr` → `MemOp::va`) before translating it. The inline fast
+//! path comes in two forms, and [`Hart::run`] picks the run loop by whether masking is on
+//! (`data_access::<MASKED>`), the way QEMU picks translated code by its TB flags:
+//! - **Unmasked** (PMLEN = 0, and every program that never enables masking): the
+//!   effective address is looked up as it is. Every VPN in the host-pointer cache was
+//!   installed from a masked address under the current PMLEN (the cache is dropped when
+//!   `PMM` changes), so it is a fixed point of the transformation: an address that hits
+//!   needed no masking. This loop is the one the hart always had; masking costs it nothing.
+//! - **Masked**: the address is masked with one AND first (`fast_masked_inline`), so a
+//!   tagged pointer hits its page's entry, and an entry of a tagged-data page serves a
+//!   naturally aligned access (one granule) whose granule holds the pointer tag, checked
+//!   inline with one load from the page's tag storage kept beside the entry
+//!   (`Hart::fast_tags`, filled by `translate_page` with every checked key).
+//!
+//! A Zimt tag check (the pointer's 4-bit tag, bits 63:60 of `MemOp::ptr`, against the tag
+//! of every 16-byte granule the access touches; see the [`crate::hart`] docs, "Memory
+//! tagging (Zimt)") is made in three places and nowhere else:
 //! 1. in [`Hart::data_pages`], after both pages are resolved and before any access is
 //!    performed, when a page is a tagged-data page and the access is subject to checks:
 //!    `check_access_tags` compares the granules on `DataPages` with the pointer tag and
@@ -47,25 +55,31 @@
 //!    untouched, as for any other trap;
 //! 2. in `fast_masked`, the first thing the slow path of a load or store tries: while
 //!    checks run, `translate_page` installs a tagged-data page's host-pointer entry under
-//!    a VPN tag with `CHECKED_KEY` set, which the inline fast path never matches (so its
+//!    a VPN tag with `CHECKED_KEY` set, which the unmasked fast path never matches (so its
 //!    cost for untagged pages stays zero), and `fast_masked` serves it after the same
 //!    `check_access_tags` — without the TLB lookup and permission re-check of step 1.
 //!    The entry stays inclusive of the TLB like any other (its VPN is the tag without
-//!    `CHECKED_KEY`). Enabling or disabling tagging or checks drops the host-pointer cache.
+//!    `CHECKED_KEY`). Enabling or disabling tagging or checks drops the host-pointer cache;
+//! 3. in the masked inline path, for the common case only: an aligned access that passes
+//!    its check there is counted in `Zimt::fast_checks` (a TLB hit, a check and its
+//!    `tag_load` cycles, which [`Hart::stats`] and the cycle CSR add in); a mismatch, a
+//!    misaligned access, an `sp`-based or exempt access goes to the slow path (1 or 2),
+//!    which counts, charges and faults exactly as before.
 //!
 //! A block or JIT tier calls `data_access` with the same `MemOp` and inherits the fast
 //! path, the walker, the counters, precise faults and the tag check unchanged.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 
-use devices::{page_granule_tag, AmoOp, GuestMemory, GuestPhysAddr, HostPage, PageTags};
+use devices::{
+    page_granule_tag, AmoOp, GuestMemory, GuestPhysAddr, HostPage, PageTags, TAG_BYTES_PER_PAGE,
+};
 use mmu::{
     check_leaf_permission, walk, AccessType, AdScheme, GuestVirtAddr, PteFlags, SatpMode, Tlb,
     TlbEntry, WalkFault,
 };
 
 use super::tag::{pointer_tag, PageTag};
-use super::Step;
 use super::{Hart, NO_VPN};
 use crate::exit::Exit;
 
@@ -74,15 +88,16 @@ pub(super) const FAST_ENTRIES: usize = 256;
 /// Set in the VPN tag of a host-pointer entry for a tagged-data page while tag checks run:
 /// no `va >> 12` has it, so the inline fast path misses such an entry, and only
 /// `fast_masked`, which checks the tags, uses it.
-const CHECKED_KEY: u64 = 1 << 63;
+pub(super) const CHECKED_KEY: u64 = 1 << 63;
 
 /// The VPN a host-pointer tag names, without [`CHECKED_KEY`] ([`NO_VPN`] names none).
 #[inline]
 fn key_vpn(tag: u64) -> Option<u64> {
     (tag != NO_VPN).then_some(tag & !CHECKED_KEY)
 }
-/// Bytes per memory-tag granule, as an offset width.
-const TAG_GRANULE: usize = devices::TAG_GRANULE_BYTES as usize;
+/// What `Hart::fast_tags` holds for an entry that has never held a checked key: never
+/// read (a checked key is installed only beside its page's tag storage).
+pub(super) static NO_PAGE_TAGS: PageTags = [const { AtomicU8::new(0) }; TAG_BYTES_PER_PAGE];
 /// Bytes per page (the host-pointer cache and the split logic work on 4 KiB pages).
 const PAGE_BYTES: u64 = 0x1000;
 
@@ -242,6 +257,16 @@ fn page_store(p: HostPage<'_>, offset: usize, size: u8, value: u64) -> bool {
     }
 }
 
+/// Performs the load or store `op` at byte `offset` of `p`: what a load yields, 0 for a
+/// store; `None` (nothing written) if it crosses the page end. LR/SC/AMOs never come here.
+#[inline(always)]
+fn page_access(p: HostPage<'_>, offset: usize, op: &MemOp) -> Option<u64> {
+    match op.kind {
+        MemOpKind::Store(value) => page_store(p, offset, op.size, value).then_some(0),
+        _ => page_load(p, offset, op.size),
+    }
+}
+
 impl<'m> Hart<'m> {
     /// The TLB (for inspection).
     pub fn tlb(&self) -> &Tlb {
@@ -373,12 +398,18 @@ impl<'m> Hart<'m> {
             .ok_or(Exit::AccessFault { va: vaddr, access })?;
         if access != AccessType::Fetch {
             let vpn = va >> 12;
+            let slot = (vpn as usize) & (FAST_ENTRIES - 1);
             let key = if tag == PageTag::TaggedData && self.zimt.checks_active() {
+                if !self.fill_fast_tags(slot, page.pa()) {
+                    // No tag storage (not reached: every RAM page has it): no entry, and
+                    // every access goes to the slow path, whose check reports it.
+                    return Ok((page, tag));
+                }
                 vpn | CHECKED_KEY
             } else {
                 vpn
             };
-            let e = &mut self.fast[(vpn as usize) & (FAST_ENTRIES - 1)];
+            let e = &mut self.fast[slot];
             if e.page.is_none_or(|p| p.pa() != page.pa()) || (e.tag_r != key && e.tag_w != key) {
                 *e = FastEntry {
                     tag_r: NO_VPN,
@@ -398,51 +429,20 @@ impl<'m> Hart<'m> {
         Ok((page, tag))
     }
 
-    /// The tag check of a `fast_masked` access `op` through host-pointer entry `slot`
-    /// (page `page`): a one-granule access whose granule holds the pointer tag is checked
-    /// with one load from the page's tag storage kept beside the entry (`fast_tags`),
-    /// charged as `check_access_tags` charges it; a mismatch or a wider access goes
-    /// through `check_access_tags` itself. Out of line, so that `load_slow` and
-    /// `store_slow` keep the register allocation they have for untagged programs' misses.
-    #[inline(never)]
-    fn check_masked(&mut self, op: &MemOp, slot: usize, page: HostPage<'m>) -> Step {
-        let off = op.offset();
-        let in_granule = off % TAG_GRANULE + usize::from(op.size) <= TAG_GRANULE;
-        let tags = match self.fast_tags.get(slot) {
-            Some(Some((pa, t))) if *pa == page.pa().raw() => Some(*t),
-            _ => self.fill_fast_tags(slot, page.pa()),
-        };
-        match tags {
-            Some(t) if in_granule && page_granule_tag(t, off) == pointer_tag(op.ptr) => {
-                self.zimt.counters.checks += 1;
-                self.cycles += u64::from(self.cost.tag_load);
-                Ok(())
-            }
-            _ => {
-                let pages = DataPages {
-                    first: page,
-                    split: None,
-                };
-                self.check_access_tags(op, &pages)
-            }
-        }
-    }
-
-    /// The tag storage of the page at `pa`, kept in `fast_tags[slot]` for the next
-    /// access through that host-pointer entry. Filled here, on first use, rather than in
-    /// `translate_page`, which serves every TLB miss of untagged programs and whose code
-    /// any addition there disturbs (callgrind: +1 to +4 host instructions per miss).
+    /// Keeps the tag storage of `pa`'s page beside host-pointer entry `slot`, which is
+    /// about to hold a [`CHECKED_KEY`] for that page (`fast_tags`); `false` if the page has
+    /// none. Out of line and cold: `translate_page` serves every TLB miss of untagged
+    /// programs, whose code this would otherwise disturb.
     #[cold]
     #[inline(never)]
-    fn fill_fast_tags(&mut self, slot: usize, pa: GuestPhysAddr) -> Option<&'m PageTags> {
-        let tags = self.mem.tags().page_tags(pa);
-        if self.fast_tags.is_empty() {
-            self.fast_tags = vec![None; FAST_ENTRIES];
+    fn fill_fast_tags(&mut self, slot: usize, pa: GuestPhysAddr) -> bool {
+        match (self.mem.tags().page_tags(pa), self.fast_tags.get_mut(slot)) {
+            (Some(tags), Some(e)) => {
+                *e = tags;
+                true
+            }
+            _ => false,
         }
-        if let Some(e) = self.fast_tags.get_mut(slot) {
-            *e = tags.map(|t| (pa.raw(), t));
-        }
-        tags
     }
 
     // ---- the seam ----------------------------------------------------------------------
@@ -469,6 +469,58 @@ impl<'m> Hart<'m> {
         }
     }
 
+    /// The inline path of a load or store (`store`) under pointer masking
+    /// (`data_access::<true>`): performs `op` on its host page and counts it if the
+    /// host-pointer cache serves it (returning what a load yields, 0 for a store), or
+    /// returns `None` for the slow path.
+    ///
+    /// The effective address is masked with one AND (`Zimt::va_mask`: Ssnpm's
+    /// transformation as a zero-extension) before the look-up. Every key in the cache was
+    /// installed from an address masked under the current PMLEN (the cache is dropped when
+    /// it changes), sign-extended from bit 63−PMLEN; a key whose masked address has that
+    /// bit clear equals the zero-extended VPN exactly when it names the same page, and one
+    /// with it set never matches, so such (kernel-half) addresses take the slow path.
+    ///
+    /// An entry with a [`CHECKED_KEY`] serves the access when it is subject to checks
+    /// (`Zimt::checked_xor` is 0 while the fetch page is exempt; the base register is not
+    /// `sp`), lies in one 16-byte granule (hence in the page), and that granule holds the
+    /// pointer tag: one load from the page's tag storage kept beside the entry
+    /// (`fast_tags`). It is counted with one increment of `Zimt::fast_checks`, which
+    /// stands for the TLB hit, the tag check and its `tag_load` modelled cycles that
+    /// `check_access_tags` would have counted and charged (see [`Hart::stats`]).
+    /// A mismatch, an access wider than its granule or an exempt access goes to the slow
+    /// path, which masks, checks and counts as before.
+    #[inline(always)]
+    fn fast_masked_inline(&mut self, op: &MemOp) -> Option<u64> {
+        let vpn = (op.va & self.zimt.va_mask) >> 12;
+        let slot = (vpn as usize) & (FAST_ENTRIES - 1);
+        let e = &self.fast[slot];
+        let key = match op.kind {
+            MemOpKind::Store(_) => e.tag_w,
+            _ => e.tag_r,
+        };
+        if key == vpn {
+            let v = page_access(e.page?, op.offset(), op)?;
+            self.counters.tlb_hits += 1;
+            return Some(v);
+        }
+        // Naturally aligned, the access lies in one granule (it is at most 8 bytes wide):
+        // one tag. The same test selects the aligned access in `page_access`, which the
+        // compiler then drops, with its page-end test: `off` is spelled with its low bits
+        // clear so that it can see that an aligned offset cannot cross the page end.
+        let size = u64::from(op.size);
+        if key ^ vpn != self.zimt.checked_xor || (op.va & (size - 1) != 0) | op.sp_based {
+            return None;
+        }
+        let off = (op.va & (PAGE_BYTES - size)) as usize;
+        if page_granule_tag(self.fast_tags[slot], off) != pointer_tag(op.ptr) {
+            return None;
+        }
+        let v = page_access(e.page?, off, op)?;
+        self.zimt.fast_checks += 1;
+        Some(v)
+    }
+
     /// Performs the data access `op` — the one seam through which every load, store, LR,
     /// SC and AMO of the hart passes (see the module docs) — and returns what it yields
     /// (see [`MemOpKind`]): the loaded value zero-extended, 0 for a store, the `rd` value
@@ -483,6 +535,13 @@ impl<'m> Hart<'m> {
     /// register allocation: inlined, the slow paths cost it 2–3 host instructions per
     /// guest instruction (measured with callgrind).
     ///
+    /// `MASKED` selects the fast path, as [`Hart::run`] selects the run loop by whether
+    /// pointer masking is on (QEMU selects translated code by its TB flags the same way,
+    /// e.g. arm64's `MTE_ACTIVE`): `false` looks the effective address up as it is, which
+    /// costs nothing for masking and serves every access while masking is off; `true`
+    /// masks it first and serves checked one-granule accesses to tagged-data pages inline
+    /// (see `fast_masked_inline`). Both are correct in either state.
+    ///
     /// # Errors
     /// The trap, with nothing written and `rd` untouched: [`Exit::PageFault`] or
     /// [`Exit::AccessFault`] from translation (`stval` is the address of the page that
@@ -490,15 +549,20 @@ impl<'m> Hart<'m> {
     /// for an LR/SC/AMO that is not naturally aligned, [`Exit::AccessFault`] for an atomic
     /// on an address that guest RAM refuses.
     #[inline(always)]
-    pub(crate) fn data_access(&mut self, op: MemOp) -> Result<u64, Exit> {
+    pub(crate) fn data_access<const MASKED: bool>(&mut self, op: MemOp) -> Result<u64, Exit> {
         #[cfg(test)]
         self.seam_log.push(op);
-        // The fast path looks the effective address up as it is: the host-pointer cache
-        // holds only addresses that pointer masking leaves unchanged (see the module
-        // docs), so a hit needs no masking; everything else is masked on the slow path.
+        // Unmasked, the fast path looks the effective address up as it is: the
+        // host-pointer cache holds only addresses that pointer masking leaves unchanged
+        // (see the module docs), so a hit needs no masking; everything else is masked on
+        // the slow path.
         match op.kind {
             MemOpKind::Load => {
-                if let Some(v) = self
+                if MASKED {
+                    if let Some(v) = self.fast_masked_inline(&op) {
+                        return Ok(v);
+                    }
+                } else if let Some(v) = self
                     .fast_read(op.va)
                     .and_then(|p| page_load(p, op.offset(), op.size))
                 {
@@ -508,7 +572,11 @@ impl<'m> Hart<'m> {
                 self.load_slow(&self.masked(op))
             }
             MemOpKind::Store(value) => {
-                if self
+                if MASKED {
+                    if let Some(v) = self.fast_masked_inline(&op) {
+                        return Ok(v);
+                    }
+                } else if self
                     .fast_write(op.va)
                     .is_some_and(|p| page_store(p, op.offset(), op.size, value))
                 {
@@ -573,7 +641,7 @@ impl<'m> Hart<'m> {
         if tag == PageTag::TaggedData
             && self.zimt.checks_active()
             && !op.sp_based
-            && !self.zimt.fetch_exempt
+            && !self.zimt.fetch_exempt()
         {
             self.check_access_tags(op, &pages)?;
         }
@@ -597,22 +665,13 @@ impl<'m> Hart<'m> {
         if key_vpn(tag) != Some(vpn) || op.offset() + usize::from(op.size) > PAGE_BYTES as usize {
             return None;
         }
-        if tag & CHECKED_KEY != 0 && !op.sp_based && !self.zimt.fetch_exempt {
-            // The common case inline: the page's tag storage kept beside the entry, a
-            // one-granule access, its granule holding the pointer tag.
-            let slot = (vpn as usize) & (FAST_ENTRIES - 1);
-            let off = op.offset();
-            let hit = match self.fast_tags.get(slot) {
-                Some(Some((pa, t))) if *pa == page.pa().raw() => {
-                    off % TAG_GRANULE + usize::from(op.size) <= TAG_GRANULE
-                        && page_granule_tag(t, off) == pointer_tag(op.ptr)
-                }
-                _ => false,
+        if tag & CHECKED_KEY != 0 && !op.sp_based && !self.zimt.fetch_exempt() {
+            // What the inline path left: a mismatch, an access wider than its granule.
+            let pages = DataPages {
+                first: page,
+                split: None,
             };
-            if hit {
-                self.zimt.counters.checks += 1;
-                self.cycles += u64::from(self.cost.tag_load);
-            } else if let Err(e) = self.check_masked(op, slot, page) {
+            if let Err(e) = self.check_access_tags(op, &pages) {
                 return Some(Err(e));
             }
         }
@@ -932,6 +991,65 @@ mod tests {
             h.stats().cycles
         };
         assert_eq!(cycles, untagged_cycles + 3 * u64::from(h.cost.tag_load));
+    }
+
+    #[test]
+    fn the_masked_inline_check_counts_charges_and_faults_as_the_slow_path() {
+        use crate::hart::TagCheckMode;
+        // a0 = a pointer tagged 5 to D + 8, whose granule (and the next) hold tag 5;
+        // sp tagged 9 to a granule of tag 0; a3 = a0 + 0x800.
+        let mem = machine(&[
+            0x00053e03, // ld t3, 0(a0)    fills the entry (slow path)
+            0x00452e83, // lw t4, 4(a0)    checked inline
+            0x00153f03, // ld t5, 1(a0)    two granules: slow path, both checked
+            0x00b53023, // sd a1, 0(a0)    checked inline
+            0x00013f83, // ld t6, 0(sp)    sp-based: exempt, unchecked (slow path)
+            0x0106be03, // ld t3, 16(a3)   a granule of tag 0: the fault, via the slow path
+            0x00000073, // ecall
+        ]);
+        mem.write_u64(GuestPhysAddr(D + 8), A2).unwrap();
+        mem.write_u64(GuestPhysAddr(D + 16), A2).unwrap();
+        mem.tags().set_tags(GuestPhysAddr(D), 32, 5).unwrap();
+        let ptr = (5 << 60) | (D + 8);
+        let run = |masked: bool| {
+            let mut h = hart(&mem, ptr);
+            h.x[2] = (9 << 60) | (D + 0x100);
+            h.set_senvcfg((0b11 << 32) | (0b10 << 34));
+            h.set_tag_check_mode(TagCheckMode::Sync);
+            let exit = h.run_loop(100, masked);
+            (exit, h.x, h.pc, h.stats(), h.zimt.fast_checks)
+        };
+        let (exit, x, pc, stats, fast) = run(true);
+        assert_eq!(
+            exit,
+            Exit::TagCheckFault {
+                va: GuestVirtAddr((5 << 60) | (D + 0x818)),
+                access: AccessType::Load
+            }
+        );
+        assert_eq!(pc, RAM + 4 * 5);
+        let lw = (A2 >> 32) as u32 as i32 as i64 as u64;
+        // ld t5 reads bytes 9..16 of A2 at D + 8 and the low byte of A2 at D + 16.
+        assert_eq!((x[28], x[29], x[30]), (A2, lw, A2.rotate_right(8)));
+        assert_eq!(mem.read_u64(GuestPhysAddr(D + 8)).unwrap(), A1);
+        assert_eq!(fast, 2, "lw and sd were checked inline");
+        assert_eq!((stats.tags.checks, stats.tags.sync_mismatches), (5, 1));
+        // The unmasked loop takes the slow path for every tagged pointer: the same exit,
+        // registers, counters and modelled cycles.
+        mem.write_u64(GuestPhysAddr(D + 8), A2).unwrap();
+        let (exit_u, x_u, pc_u, stats_u, fast_u) = run(false);
+        assert_eq!((exit_u, x_u, pc_u, stats_u), (exit, x, pc, stats));
+        assert_eq!(fast_u, 0);
+        let cycles_csr = {
+            let mut h = hart(&mem, ptr);
+            h.set_senvcfg((0b11 << 32) | (0b10 << 34));
+            h.zimt.fast_checks = 3;
+            h.modelled_cycles()
+        };
+        assert_eq!(
+            cycles_csr,
+            3 * u64::from(HartConfig::default().cost.tag_load)
+        );
     }
 
     #[test]

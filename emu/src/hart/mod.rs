@@ -243,13 +243,12 @@ pub struct Hart<'m> {
     /// charges `alu` per retired instruction in bulk).
     op_extra: [u64; 256],
     fast: Box<[FastEntry<'m>; FAST_ENTRIES]>,
-    /// Beside each host-pointer entry, the guest-physical page and tag storage of the
-    /// last tagged-data page `fast_masked` checked through it, so that a one-granule
-    /// access is checked with one load instead of a tag-memory look-up (QEMU's arm64 MTE
-    /// keeps the tag memory's host address in its TLB the same way). Valid for the page
-    /// it names, whatever the entry holds now. Empty until the first such check (an
-    /// untagged program never allocates it).
-    fast_tags: Vec<Option<(u64, &'m devices::PageTags)>>,
+    /// Beside each host-pointer entry, the tag storage of its page while the entry holds a
+    /// checked key (`mem.rs`, `CHECKED_KEY`): written by `translate_page` whenever it
+    /// installs one, so that the inline path checks a one-granule access with one load
+    /// from it (QEMU's arm64 MTE keeps the tag memory's host address in its TLB the same
+    /// way). Stale, and never read, for an entry without a checked key.
+    fast_tags: [&'m devices::PageTags; FAST_ENTRIES],
     fetch_vpn: u64,
     fetch_slot: usize,
     fetch_page: Option<HostPage<'m>>,
@@ -305,7 +304,7 @@ impl<'m> Hart<'m> {
             cost: config.cost,
             op_extra,
             fast: Box::new([FastEntry::EMPTY; FAST_ENTRIES]),
-            fast_tags: Vec::new(),
+            fast_tags: [&mem::NO_PAGE_TAGS; FAST_ENTRIES],
             fetch_vpn: NO_VPN,
             fetch_slot: 0,
             fetch_page: None,
@@ -327,14 +326,30 @@ impl<'m> Hart<'m> {
 
     /// The counters so far.
     pub fn stats(&self) -> HartStats {
+        let mut mmu = self.counters;
+        let mut tags = self.zimt.counters;
+        // The masked inline path counts a checked access once for all three.
+        mmu.tlb_hits += self.zimt.fast_checks;
+        tags.checks += self.zimt.fast_checks;
         HartStats {
             instret: self.instret,
-            cycles: self.cycles,
-            mmu: self.counters,
+            cycles: self.modelled_cycles(),
+            mmu,
             traps: self.traps,
             decodes: self.decodes,
-            tags: self.zimt.counters,
+            tags,
         }
+    }
+
+    /// Modelled cycles so far (`mcycle`): `cycles`, and `tag_load` for each checked access
+    /// the masked inline path counted in `Zimt::fast_checks` instead of charging it.
+    #[inline(always)]
+    pub(super) fn modelled_cycles(&self) -> u64 {
+        let tag_loads = self
+            .zimt
+            .fast_checks
+            .wrapping_mul(u64::from(self.cost.tag_load));
+        self.cycles.wrapping_add(tag_loads)
     }
 
     /// The cost model in use.
@@ -383,6 +398,14 @@ impl<'m> Hart<'m> {
     /// the same reason). The timer is checked only on entry; the OS bounds a quantum with
     /// `budget`.
     pub fn run(&mut self, budget: u64) -> Exit {
+        self.run_loop(budget, self.zimt.pmlen != 0)
+    }
+
+    /// [`Hart::run`] with the run loop chosen by `masked`: two loops, one per state of
+    /// pointer masking (`data_access`'s `MASKED`), so that the loop of a program without
+    /// masking is the one it always was. Either is correct in either state (the tests run
+    /// both).
+    fn run_loop(&mut self, budget: u64, masked: bool) -> Exit {
         if let Some(irq) = self.pending_interrupt() {
             return self.trap(irq);
         }
@@ -391,14 +414,30 @@ impl<'m> Hart<'m> {
         // (stores to code, fence.i) are queued and applied at the next fetch-page change,
         // which they force.
         let mut dc = std::mem::take(&mut self.dcache);
-        let exit = self.run_inner(&mut dc, budget);
+        let exit = if masked {
+            self.run_masked(&mut dc, budget)
+        } else {
+            self.run_plain(&mut dc, budget)
+        };
         self.apply_invalidations(&mut dc);
         self.dcache = dc;
         exit
     }
 
+    /// The run loop without pointer masking.
+    #[inline(never)]
+    fn run_plain(&mut self, dc: &mut DecodeCache, budget: u64) -> Exit {
+        self.run_inner::<false>(dc, budget)
+    }
+
+    /// The run loop under pointer masking.
+    #[inline(never)]
+    fn run_masked(&mut self, dc: &mut DecodeCache, budget: u64) -> Exit {
+        self.run_inner::<true>(dc, budget)
+    }
+
     #[inline(always)]
-    fn run_inner(&mut self, dc: &mut DecodeCache, budget: u64) -> Exit {
+    fn run_inner<const MASKED: bool>(&mut self, dc: &mut DecodeCache, budget: u64) -> Exit {
         let mut left = budget;
         while left > 0 {
             let mut pc = self.pc;
@@ -421,7 +460,7 @@ impl<'m> Hart<'m> {
                 let Some(Some(inst)) = page.slots.get(off) else {
                     break Ok(Flow::Next);
                 };
-                match self.execute(inst, pc) {
+                match self.execute::<MASKED>(inst, pc) {
                     Ok(flow) => {
                         countdown -= 1;
                         match flow {
@@ -465,7 +504,7 @@ impl<'m> Hart<'m> {
                             Ok(i) => i,
                             Err(e) => return self.trap(e),
                         };
-                        match self.execute(&inst, pc) {
+                        match self.execute::<MASKED>(&inst, pc) {
                             Ok(flow) => {
                                 if flow != Flow::Jump {
                                     self.pc = pc.wrapping_add(u64::from(inst.len));

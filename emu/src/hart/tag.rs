@@ -6,7 +6,7 @@
 use devices::{GuestPhysAddr, TAG_GRANULE_BYTES, TAG_MASK};
 use mmu::{AccessType, GuestVirtAddr, SatpMode};
 
-use super::mem::{DataPages, MemOp};
+use super::mem::{DataPages, MemOp, CHECKED_KEY};
 use super::{Hart, Step};
 use crate::exit::Exit;
 use crate::inst::{Inst, Op};
@@ -98,6 +98,9 @@ pub(super) struct Zimt {
     senvcfg: u64,
     /// PMLEN: 0 (masking off), 7 or 16. Read by every slow-path data access.
     pub(super) pmlen: u32,
+    /// `u64::MAX >> pmlen`: the bits of an effective address that pointer masking keeps,
+    /// for the masked inline path's look-up (`mem.rs`).
+    pub(super) va_mask: u64,
     /// `MT_MODE` = 0b10 and `PMM` ≠ 0: tagging is enabled for U-mode.
     pub(super) enabled: bool,
     /// What a mismatch does.
@@ -108,9 +111,16 @@ pub(super) struct Zimt {
     rng: u64,
     /// The sticky asynchronous-mismatch flag (arm64's `TFSRE0_EL1.TF0`).
     async_fault: bool,
-    /// The current fetch page is a tagcheck-exempt code page.
-    pub(super) fetch_exempt: bool,
+    /// `key ^ vpn` of a host-pointer entry with a checked key ([`CHECKED_KEY`]) for the
+    /// VPN: what the masked inline path compares; 0 — which that path's plain compare has
+    /// already ruled out, so it never matches — while the current fetch page is a
+    /// tagcheck-exempt code page (see [`Zimt::fetch_exempt`]).
+    pub(super) checked_xor: u64,
     pub(super) counters: TagCounters,
+    /// Checked accesses the masked inline path performed (`mem.rs`): each a TLB hit, a tag
+    /// check and its `tag_load` modelled cycles, counted here with one increment and
+    /// reported in all three by [`Hart::stats`] and [`Hart::modelled_cycles`].
+    pub(super) fast_checks: u64,
 }
 
 impl Zimt {
@@ -119,14 +129,29 @@ impl Zimt {
         Self {
             senvcfg: 0,
             pmlen: 0,
+            va_mask: u64::MAX,
             enabled: false,
             check: TagCheckMode::Sync,
             exclude: 0,
             rng: seed(hart_id as u64),
             async_fault: false,
-            fetch_exempt: false,
+            checked_xor: CHECKED_KEY,
             counters: TagCounters::default(),
+            fast_checks: 0,
         }
+    }
+
+    /// The current fetch page is a tagcheck-exempt code page: its instructions' accesses
+    /// are unchecked.
+    #[inline]
+    pub(super) fn fetch_exempt(&self) -> bool {
+        self.checked_xor == 0
+    }
+
+    /// Records whether the current fetch page is a tagcheck-exempt code page.
+    #[inline]
+    pub(super) fn set_fetch_exempt(&mut self, exempt: bool) {
+        self.checked_xor = if exempt { 0 } else { CHECKED_KEY };
     }
 
     /// Checks run: tagging enabled and a mode that checks.
@@ -215,6 +240,7 @@ impl<'m> Hart<'m> {
         let enabled = mt == MT_MODE_TAG4 && pmm != 0;
         if (pmlen, enabled) != (z.pmlen, z.enabled) {
             z.pmlen = pmlen;
+            z.va_mask = u64::MAX >> pmlen;
             z.enabled = enabled;
             self.ctx.mtag = enabled;
             // The host-pointer cache holds only addresses the current masking leaves
