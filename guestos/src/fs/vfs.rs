@@ -158,6 +158,8 @@ pub struct Vfs {
     clock: Clock,
     prng: Mutex<Prng>,
     space: Arc<SpaceAccount>,
+    /// The `flock()` locks of its files.
+    flocks: super::locks::FlockTable,
     /// The page cache in guest RAM, if the VFS has guest RAM.
     cache: Option<Arc<PageCache>>,
     /// Serialises namespace changes (create, unlink, mkdir, rmdir, rename).
@@ -192,6 +194,7 @@ impl Vfs {
             clock: config.clock,
             prng: Mutex::new(Prng::new(config.urandom_seed)),
             space: Arc::new(SpaceAccount::new(config.size_limit_bytes)),
+            flocks: Default::default(),
             cache: config.phys.map(PageCache::new),
             ns_lock: Mutex::new(()),
         };
@@ -294,6 +297,16 @@ impl Vfs {
     /// Bytes of file data held.
     pub fn used_bytes(&self) -> u64 {
         self.space.used_bytes()
+    }
+
+    /// The size limit of file data in bytes (tmpfs `size=`), which `statfs()` reports.
+    pub fn size_limit_bytes(&self) -> u64 {
+        self.space.limit_bytes()
+    }
+
+    /// The `flock()` locks of its files.
+    pub fn flocks(&self) -> &super::locks::FlockTable {
+        &self.flocks
     }
 
     pub(crate) fn namei<'a>(&'a self, exe: &'a [u8], cred: Cred) -> Namei<'a> {

@@ -1,0 +1,371 @@
+/* syscalls2: the common Linux system calls beyond the basics, as Linux answers them —
+ * the uid/gid family and getgroups (kernel/sys.c, kernel/groups.c), capget/capset
+ * (kernel/capability.c), personality, times, getcpu, the sched_* calls and
+ * getpriority/setpriority (kernel/sched/syscalls.c), fchdir, statfs/fstatfs
+ * (fs/statfs.c), fadvise64, readahead, close_range (fs/file.c), flock (fs/locks.c,
+ * with a blocked waiter), mincore (mm/mincore.c), mlock2/mlockall/munlockall
+ * (mm/mlock.c).
+ *
+ * qemu-riscv64 passes these calls to the host kernel, so only facts that do not depend
+ * on the host or on who runs the program are printed: relations between ids ("getresuid
+ * matches getuid/geteuid"), never the ids; "cpu < nprocs", never the cpu; calls any
+ * user may make (setuid to one's own uid, raising one's own nice value). */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/times.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "errname.h"
+
+/* `what: ok` or `what: ERRNO` for a call returning < 0 with errno. */
+#define SHOW(what, expr)                                                                 \
+    do {                                                                                 \
+        errno = 0;                                                                       \
+        long r_ = (long)(expr);                                                          \
+        printf("%s: %s\n", what, r_ < 0 ? errname(errno) : "ok");                        \
+    } while (0)
+
+static void check(const char *what, int ok)
+{
+    printf("%s: %s\n", what, ok ? "yes" : "no");
+}
+
+#define TMPFS_MAGIC_ 0x01021994
+#define PROC_SUPER_MAGIC_ 0x9fa0
+#define PIPEFS_MAGIC_ 0x50495045
+
+struct cap_header {
+    uint32_t version;
+    int pid;
+};
+struct cap_data {
+    uint32_t effective, permitted, inheritable;
+};
+
+static void ids(void)
+{
+    unsigned r, e, s;
+    SHOW("getresuid", syscall(SYS_getresuid, &r, &e, &s));
+    check("getresuid matches getuid/geteuid", r == getuid() && e == geteuid());
+    SHOW("getresgid", syscall(SYS_getresgid, &r, &e, &s));
+    check("getresgid matches getgid/getegid", r == getgid() && e == getegid());
+    SHOW("setresuid(-1,-1,-1)", syscall(SYS_setresuid, -1, -1, -1));
+    SHOW("setuid(getuid())", syscall(SYS_setuid, getuid()));
+    SHOW("setuid(-1)", syscall(SYS_setuid, -1));
+    SHOW("setreuid(-1,-1)", syscall(SYS_setreuid, -1, -1));
+    SHOW("setresgid(-1,-1,-1)", syscall(SYS_setresgid, -1, -1, -1));
+    SHOW("setgid(getgid())", syscall(SYS_setgid, getgid()));
+    SHOW("setgid(-1)", syscall(SYS_setgid, -1));
+    SHOW("setregid(-1,-1)", syscall(SYS_setregid, -1, -1));
+    check("setfsuid(-1) is the euid", syscall(SYS_setfsuid, -1) == (long)geteuid());
+    check("setfsgid(-1) is the egid", syscall(SYS_setfsgid, -1) == (long)getegid());
+    long n = syscall(SYS_getgroups, 0, NULL);
+    gid_t g[256];
+    check("getgroups(0) counts", n >= 0 && n <= 256);
+    check("getgroups(n, list) == n", syscall(SYS_getgroups, n, g) == n);
+    if (n > 0)
+        SHOW("getgroups(n - 1, list)", syscall(SYS_getgroups, n - 1, g));
+    else
+        printf("getgroups(n - 1, list): EINVAL\n");
+    SHOW("getgroups(-1, list)", syscall(SYS_getgroups, -1, g));
+}
+
+static void caps(void)
+{
+    struct cap_header h = { 0x20080522, 0 };
+    struct cap_data d[2];
+    SHOW("capget v3", syscall(SYS_capget, &h, d));
+    check("effective within permitted",
+          (d[0].effective & ~d[0].permitted) == 0 && (d[1].effective & ~d[1].permitted) == 0);
+    h.version = 0x12345678;
+    SHOW("capget bad version", syscall(SYS_capget, &h, d));
+    check("capget wrote version 3", h.version == 0x20080522);
+    h.version = 0x12345678;
+    SHOW("capget bad version, NULL data", syscall(SYS_capget, &h, NULL));
+    h = (struct cap_header){ 0x20080522, -1 };
+    SHOW("capget pid -1", syscall(SYS_capget, &h, d));
+    h = (struct cap_header){ 0x19980330, 0 };
+    SHOW("capget v1", syscall(SYS_capget, &h, d));
+    h = (struct cap_header){ 0x20080522, 0 };
+    syscall(SYS_capget, &h, d);
+    SHOW("capset to the same sets", syscall(SYS_capset, &h, d));
+    h.pid = getpid() + 1;
+    SHOW("capset of another pid", syscall(SYS_capset, &h, d));
+    h.pid = 0;
+    struct cap_data more[2];
+    memcpy(more, d, sizeof more);
+    more[0].effective |= ~d[0].permitted & 1; /* CAP_CHOWN effective without permitted */
+    more[0].permitted = d[0].permitted;
+    if (d[0].permitted & 1) {
+        more[0].permitted &= ~1u;
+        more[0].effective |= 1;
+    }
+    SHOW("capset effective beyond permitted", syscall(SYS_capset, &h, more));
+}
+
+static void misc(void)
+{
+    long p = syscall(SYS_personality, 0xffffffffUL);
+    check("personality domain is PER_LINUX", p >= 0 && (p & 0xff) == 0);
+    check("personality(p) returns p", syscall(SYS_personality, p) == p);
+    struct tms t;
+    clock_t c = times(&t);
+    check("times", c != (clock_t)-1 && t.tms_utime >= 0 && t.tms_stime >= 0 &&
+                       t.tms_cutime == 0 && t.tms_cstime == 0);
+    SHOW("times(NULL)", times(NULL));
+    unsigned cpu = 99999, node = 99999;
+    SHOW("getcpu", syscall(SYS_getcpu, &cpu, &node, NULL));
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    syscall(SYS_sched_getaffinity, 0, sizeof mask, &mask);
+    check("getcpu: cpu in the affinity mask", cpu < CPU_SETSIZE && CPU_ISSET(cpu, &mask));
+    check("getcpu: node 0 or more", node != 99999);
+    SHOW("getcpu(NULL, NULL)", syscall(SYS_getcpu, NULL, NULL, NULL));
+}
+
+static void sched(void)
+{
+    struct sched_param sp = { 0 };
+    printf("sched_getscheduler(0): %ld\n", syscall(SYS_sched_getscheduler, 0));
+    SHOW("sched_getscheduler(-1)", syscall(SYS_sched_getscheduler, -1));
+    SHOW("sched_getscheduler(no such pid)", syscall(SYS_sched_getscheduler, 0x3ffffff));
+    printf("priority max/min FIFO: %ld %ld\n", syscall(SYS_sched_get_priority_max, SCHED_FIFO),
+           syscall(SYS_sched_get_priority_min, SCHED_FIFO));
+    printf("priority max/min RR: %ld %ld\n", syscall(SYS_sched_get_priority_max, SCHED_RR),
+           syscall(SYS_sched_get_priority_min, SCHED_RR));
+    printf("priority max/min OTHER: %ld %ld\n", syscall(SYS_sched_get_priority_max, SCHED_OTHER),
+           syscall(SYS_sched_get_priority_min, SCHED_OTHER));
+    printf("priority max/min BATCH IDLE: %ld %ld\n", syscall(SYS_sched_get_priority_max, SCHED_BATCH),
+           syscall(SYS_sched_get_priority_min, SCHED_IDLE));
+    SHOW("sched_get_priority_max(42)", syscall(SYS_sched_get_priority_max, 42));
+    sp.sched_priority = 7;
+    SHOW("sched_getparam(0)", syscall(SYS_sched_getparam, 0, &sp));
+    printf("sched_priority: %d\n", sp.sched_priority);
+    SHOW("sched_getparam(0, NULL)", syscall(SYS_sched_getparam, 0, NULL));
+    SHOW("sched_setscheduler(0, OTHER, 0)", syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &sp));
+    SHOW("sched_setscheduler(0, BATCH, 0)", syscall(SYS_sched_setscheduler, 0, SCHED_BATCH, &sp));
+    printf("sched_getscheduler(0) after BATCH: %ld\n", syscall(SYS_sched_getscheduler, 0));
+    SHOW("sched_setparam(0, 0)", syscall(SYS_sched_setparam, 0, &sp));
+    SHOW("sched_setscheduler(0, OTHER, 0)", syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &sp));
+    SHOW("sched_setscheduler(0, FIFO, 0)", syscall(SYS_sched_setscheduler, 0, SCHED_FIFO, &sp));
+    sp.sched_priority = 100;
+    SHOW("sched_setscheduler(0, RR, 100)", syscall(SYS_sched_setscheduler, 0, SCHED_RR, &sp));
+    sp.sched_priority = 3;
+    SHOW("sched_setscheduler(0, OTHER, 3)", syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &sp));
+    SHOW("sched_setscheduler(0, 42, 0)", syscall(SYS_sched_setscheduler, 0, 42, &sp));
+    SHOW("sched_setscheduler(-1, OTHER)", syscall(SYS_sched_setscheduler, -1, SCHED_OTHER, &sp));
+    SHOW("sched_setscheduler(0, OTHER, NULL)", syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, NULL));
+    struct timespec ts;
+    SHOW("sched_rr_get_interval(0)", syscall(SYS_sched_rr_get_interval, 0, &ts));
+    SHOW("sched_rr_get_interval(-1)", syscall(SYS_sched_rr_get_interval, -1, &ts));
+
+    cpu_set_t all, one, got;
+    CPU_ZERO(&all);
+    SHOW("sched_getaffinity", syscall(SYS_sched_getaffinity, 0, sizeof all, &all));
+    int first = 0;
+    while (first < CPU_SETSIZE - 1 && !CPU_ISSET(first, &all))
+        first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    SHOW("sched_setaffinity(first allowed cpu)", syscall(SYS_sched_setaffinity, 0, sizeof one, &one));
+    CPU_ZERO(&got);
+    syscall(SYS_sched_getaffinity, 0, sizeof got, &got);
+    check("affinity is that cpu alone", CPU_COUNT(&got) == 1 && CPU_ISSET(first, &got));
+    SHOW("sched_getaffinity(len 4)", syscall(SYS_sched_getaffinity, 0, 4, &got));
+    SHOW("sched_getaffinity(len 12)", syscall(SYS_sched_getaffinity, 0, 12, &got));
+    CPU_ZERO(&one);
+    CPU_SET(1000, &one);
+    SHOW("sched_setaffinity(cpu 1000 alone)", syscall(SYS_sched_setaffinity, 0, sizeof one, &one));
+    SHOW("sched_setaffinity(restore)", syscall(SYS_sched_setaffinity, 0, sizeof all, &all));
+    CPU_ZERO(&got);
+    syscall(SYS_sched_getaffinity, 0, sizeof got, &got);
+    check("affinity restored", CPU_EQUAL(&got, &all));
+
+    errno = 0;
+    long prio = syscall(SYS_getpriority, PRIO_PROCESS, 0);
+    check("getpriority(PRIO_PROCESS, 0) in 1..40", prio >= 1 && prio <= 40);
+    int nice = 20 - (int)prio;
+    if (nice < 19) {
+        SHOW("setpriority(own nice + 1)", syscall(SYS_setpriority, PRIO_PROCESS, 0, nice + 1));
+        check("getpriority after", syscall(SYS_getpriority, PRIO_PROCESS, 0) == prio - 1);
+    } else {
+        printf("setpriority(own nice + 1): ok\ngetpriority after: yes\n");
+    }
+    SHOW("setpriority(nice 100 clamps to 19)", syscall(SYS_setpriority, PRIO_PROCESS, 0, 100));
+    check("getpriority is 1", syscall(SYS_getpriority, PRIO_PROCESS, 0) == 1);
+    SHOW("getpriority(PRIO_PGRP, 0)", syscall(SYS_getpriority, PRIO_PGRP, 0));
+    SHOW("getpriority(which 5)", syscall(SYS_getpriority, 5, 0));
+    SHOW("setpriority(no such pid)", syscall(SYS_setpriority, PRIO_PROCESS, 0x3ffffff, 19));
+    SHOW("getpriority(no such pid)", syscall(SYS_getpriority, PRIO_PROCESS, 0x3ffffff));
+}
+
+static void files(void)
+{
+    const char *dir = "/tmp/dirtybit-syscalls2";
+    char path[128], cwd[256];
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/f", dir);
+    int f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (f < 0 || write(f, "hello", 5) != 5) {
+        printf("setup failed: %s\n", errname(errno));
+        exit(1);
+    }
+    int d = open(dir, O_RDONLY | O_DIRECTORY);
+    SHOW("fchdir(dir)", syscall(SYS_fchdir, d));
+    check("getcwd is the dir", getcwd(cwd, sizeof cwd) && strcmp(cwd, dir) == 0);
+    SHOW("fchdir(file)", syscall(SYS_fchdir, f));
+    SHOW("fchdir(-1)", syscall(SYS_fchdir, -1));
+    int dp = open(dir, O_PATH);
+    chdir("/");
+    SHOW("fchdir(O_PATH dir)", syscall(SYS_fchdir, dp));
+    check("getcwd is the dir again", getcwd(cwd, sizeof cwd) && strcmp(cwd, dir) == 0);
+    chdir("/");
+
+    struct statfs sf;
+    SHOW("statfs(/proc)", statfs("/proc", &sf));
+    check("/proc is procfs", sf.f_type == PROC_SUPER_MAGIC_);
+    check("/proc namelen 255", sf.f_namelen == 255);
+    SHOW("statfs(dir)", statfs(dir, &sf));
+    check("dir namelen 255, bsize > 0, frsize == bsize",
+          sf.f_namelen == 255 && sf.f_bsize > 0 && sf.f_frsize == sf.f_bsize);
+    check("dir bfree <= blocks, bavail <= bfree", sf.f_bfree <= sf.f_blocks && sf.f_bavail <= sf.f_bfree);
+    SHOW("statfs(missing)", statfs("/tmp/dirtybit-syscalls2/missing", &sf));
+    SHOW("statfs(bad pointer)", syscall(SYS_statfs, (char *)8, &sf));
+    int p[2];
+    pipe(p);
+    SHOW("fstatfs(pipe)", fstatfs(p[0], &sf));
+    check("a pipe is on pipefs", sf.f_type == PIPEFS_MAGIC_);
+    SHOW("fstatfs(file)", fstatfs(f, &sf));
+    check("fstatfs(file) namelen 255", sf.f_namelen == 255);
+    SHOW("fstatfs(-1)", fstatfs(-1, &sf));
+
+    SHOW("fadvise64(file, WILLNEED)", syscall(SYS_fadvise64, f, 0, 0, POSIX_FADV_WILLNEED));
+    SHOW("fadvise64(file, DONTNEED)", syscall(SYS_fadvise64, f, 0, 4096, POSIX_FADV_DONTNEED));
+    SHOW("fadvise64(file, advice 9)", syscall(SYS_fadvise64, f, 0, 0, 9));
+    SHOW("fadvise64(file, len -1)", syscall(SYS_fadvise64, f, 0, -1L, POSIX_FADV_NORMAL));
+    SHOW("fadvise64(pipe)", syscall(SYS_fadvise64, p[0], 0, 0, POSIX_FADV_NORMAL));
+    SHOW("fadvise64(-1)", syscall(SYS_fadvise64, -1, 0, 0, POSIX_FADV_NORMAL));
+    SHOW("readahead(file)", syscall(SYS_readahead, f, 0, 4096));
+    SHOW("readahead(pipe)", syscall(SYS_readahead, p[0], 0, 4096));
+    SHOW("readahead(dir)", syscall(SYS_readahead, d, 0, 4096));
+    SHOW("readahead(-1)", syscall(SYS_readahead, -1, 0, 4096));
+
+    /* close_range over descriptors 100..103. */
+    for (int i = 100; i < 104; i++)
+        dup2(f, i);
+    SHOW("close_range(100, 101, CLOEXEC)", syscall(SYS_close_range, 100, 101, 4));
+    check("100 and 101 close-on-exec", fcntl(100, F_GETFD) == FD_CLOEXEC && fcntl(101, F_GETFD) == FD_CLOEXEC);
+    check("102 not close-on-exec", fcntl(102, F_GETFD) == 0);
+    SHOW("close_range(101, ~0U, 0)", syscall(SYS_close_range, 101, ~0U, 0));
+    check("100 open, 101..103 closed", fcntl(100, F_GETFD) >= 0 && fcntl(101, F_GETFD) < 0 &&
+                                           fcntl(103, F_GETFD) < 0);
+    SHOW("close_range(5, 4, 0)", syscall(SYS_close_range, 5, 4, 0));
+    SHOW("close_range(flags 8)", syscall(SYS_close_range, 100, 100, 8));
+    SHOW("close_range(100, 100, UNSHARE)", syscall(SYS_close_range, 100, 100, 2));
+    check("100 closed", fcntl(100, F_GETFD) < 0);
+
+    /* flock: two open file descriptions of one file, and a dup of the first. */
+    int a = open(path, O_RDONLY), b = open(path, O_RDONLY);
+    SHOW("flock(a, EX)", flock(a, LOCK_EX));
+    SHOW("flock(b, EX|NB)", flock(b, LOCK_EX | LOCK_NB));
+    SHOW("flock(b, SH|NB)", flock(b, LOCK_SH | LOCK_NB));
+    int a2 = dup(a);
+    SHOW("flock(dup of a, SH): converts a's lock", flock(a2, LOCK_SH));
+    SHOW("flock(b, SH|NB)", flock(b, LOCK_SH | LOCK_NB));
+    SHOW("flock(b, EX|NB)", flock(b, LOCK_EX | LOCK_NB));
+    close(a);
+    close(a2);
+    SHOW("flock(b, EX|NB) after a's last close", flock(b, LOCK_EX | LOCK_NB));
+    SHOW("flock(b, 0)", flock(b, 0));
+    SHOW("flock(b, NB alone)", flock(b, LOCK_NB));
+    SHOW("flock(-1, SH)", flock(-1, LOCK_SH));
+    int o = open(path, O_PATH);
+    SHOW("flock(O_PATH, SH)", flock(o, LOCK_SH));
+    SHOW("flock(b, UN)", flock(b, LOCK_UN));
+    SHOW("flock(b, UN) again", flock(b, LOCK_UN));
+    /* A blocked waiter: the child's LOCK_EX waits until the parent unlocks. */
+    SHOW("flock(b, EX)", flock(b, LOCK_EX));
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        int mine = open(path, O_RDONLY);
+        int r = flock(mine, LOCK_EX);
+        printf("child: flock(EX) %s after the parent unlocked\n", r ? errname(errno) : "ok");
+        fflush(stdout);
+        _exit(0);
+    }
+    for (int i = 0; i < 20; i++)
+        sched_yield();
+    printf("parent: unlocking\n");
+    fflush(stdout);
+    flock(b, LOCK_UN);
+    int st;
+    waitpid(c, &st, 0);
+    check("child exited 0", WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(b);
+    close(o);
+    close(d);
+    close(dp);
+    close(f);
+    close(p[0]);
+    close(p[1]);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void memory(void)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    unsigned char v[8];
+    char *m = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    m[0] = 1;
+    m[2 * pg] = 1;
+    memset(v, 0xee, sizeof v);
+    SHOW("mincore(4 pages)", mincore(m, 4 * pg, v));
+    printf("mincore: %d %d %d %d\n", v[0] & 1, v[1] & 1, v[2] & 1, v[3] & 1);
+    check("mincore left the rest alone", v[4] == 0xee);
+    SHOW("mincore(1 byte)", mincore(m + 2 * pg, 1, v));
+    printf("mincore: %d\n", v[0] & 1);
+    SHOW("mincore(unaligned)", mincore(m + 1, pg, v));
+    SHOW("mincore(len 0)", mincore(m, 0, v));
+    SHOW("mincore(bad vec)", mincore(m, pg, (unsigned char *)8));
+    munmap(m + 3 * pg, pg);
+    SHOW("mincore(over a hole)", mincore(m, 4 * pg, v));
+    SHOW("mincore(beyond user space)", mincore((void *)-4096L, pg, v));
+
+    SHOW("mlock2(flags 2)", syscall(SYS_mlock2, m, pg, 2));
+    SHOW("mlock2(ONFAULT)", syscall(SYS_mlock2, m + pg, pg, 1));
+    mincore(m + pg, pg, v);
+    printf("untouched ONFAULT page resident: %d\n", v[0] & 1);
+    SHOW("munlock", munlock(m + pg, pg));
+    SHOW("mlockall(0)", mlockall(0));
+    SHOW("mlockall(ONFAULT alone)", mlockall(MCL_ONFAULT));
+    SHOW("mlockall(8)", mlockall(8));
+    SHOW("munlockall", munlockall());
+    munmap(m, 3 * pg);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    ids();
+    caps();
+    misc();
+    sched();
+    files();
+    memory();
+    printf("done\n");
+    return 0;
+}
