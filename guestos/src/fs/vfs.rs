@@ -160,6 +160,8 @@ pub struct Vfs {
     space: Arc<SpaceAccount>,
     /// The `flock()` locks of its files.
     flocks: super::locks::FlockTable,
+    /// The machine's UTS namespace, which every process shares as it shares the VFS.
+    uts: crate::syscall::misc::UtsNamespace,
     /// The page cache in guest RAM, if the VFS has guest RAM.
     cache: Option<Arc<PageCache>>,
     /// Serialises namespace changes (create, unlink, mkdir, rmdir, rename).
@@ -195,6 +197,7 @@ impl Vfs {
             prng: Mutex::new(Prng::new(config.urandom_seed)),
             space: Arc::new(SpaceAccount::new(config.size_limit_bytes)),
             flocks: Default::default(),
+            uts: Default::default(),
             cache: config.phys.map(PageCache::new),
             ns_lock: Mutex::new(()),
         };
@@ -307,6 +310,11 @@ impl Vfs {
     /// The `flock()` locks of its files.
     pub fn flocks(&self) -> &super::locks::FlockTable {
         &self.flocks
+    }
+
+    /// The machine's UTS namespace (`nodename`, `domainname`).
+    pub fn uts(&self) -> &crate::syscall::misc::UtsNamespace {
+        &self.uts
     }
 
     pub(crate) fn namei<'a>(&'a self, exe: &'a [u8], cred: Cred) -> Namei<'a> {

@@ -158,7 +158,8 @@ pub fn mm_call(mm: &crate::mm::MmStruct, nr: u64, a: [u64; 6]) -> Option<KResult
 /// (`unlinkat`, `mkdirat`, `renameat`/`renameat2`, `linkat`, `symlinkat`, `mknodat`,
 /// `fchmod`/`fchmodat`/`fchmodat2`, `fchown`/`fchownat`, `utimensat`, `faccessat`/
 /// `faccessat2`, `readlinkat`, `chdir`, `fchdir`, `statfs`), `fstat`/`newfstatat`/`statx`,
-/// `fstatfs`, `fadvise64`, `readahead`, `getcwd`, `umask`,
+/// `fstatfs`, `fadvise64`, `readahead`, `uname` (the VFS holds the UTS namespace),
+/// `getcwd`, `umask`,
 /// the calls that read the caller's credentials ([`sys::cred_read_call`]: `getuid`…,
 /// `getresuid`, `getresgid`, `getgroups`),
 /// `dup`, `fcntl`, `pipe2`, `memfd_create`, `sync`, `syncfs`: under the locks of the
@@ -217,6 +218,7 @@ pub fn vfs_call(
         }
         SYS_syncfs => fs::sys_syncfs(fsx, vfs, a[0]),
         SYS_memfd_create => fs::sys_memfd_create(fsx, vfs, u, a[0], a[1]),
+        SYS_uname => misc::sys_uname(vfs.uts(), u, a[0]),
         SYS_fchdir => files::sys_fchdir(fsx, vfs, a[0]),
         SYS_statfs => files::sys_statfs(fsx, vfs, u, a[0], a[1]),
         SYS_fstatfs => files::sys_fstatfs(fsx, vfs, u, a[0], a[1]),
@@ -249,7 +251,7 @@ pub struct GroupCaller<'a> {
 
 /// The identity, limit and time calls that need nothing of the caller but what
 /// [`GroupCaller`] holds and its memory (`mm`, `u`): `getpid`, `gettid`, `getppid`,
-/// `uname`, `times`, `sched_get_priority_max`/`_min`, `prlimit64` on the caller's process, `getrlimit`,
+/// `times`, `sched_get_priority_max`/`_min`, `prlimit64` on the caller's process, `getrlimit`,
 /// `setrlimit`, `sysinfo`, `getrusage`, `membarrier`, `clock_gettime`,
 /// `clock_getres`, `gettimeofday`, `getrandom`: under the thread group's lock (its
 /// limits, its generator) and the `mmap_lock` read side for each user copy. `None` for
@@ -268,7 +270,6 @@ pub fn group_call(
         SYS_getpid => Ok(u64::from(g.tgid)),
         SYS_gettid => Ok(u64::from(g.tid)),
         SYS_getppid => Ok(u64::from(g.signal.ppid())),
-        SYS_uname => misc::sys_uname(u, a[0]),
         // The caller's process, by its pid or any of its threads' ids.
         SYS_prlimit64
             if a[0] != 0 && a[0] != u64::from(g.tgid) && !threads().contains(&(a[0] as u32)) =>
@@ -455,6 +456,14 @@ pub fn handle(
         SYS_capget => ret(sys::sys_capget(&fsx.ids, p.tid, u, a[0], a[1])),
         SYS_personality => ret(Ok(sys::sys_personality(&mut p.attrs, a[0]))),
         SYS_getcpu => ret(sys::sys_getcpu(u, hart.hart_id(), a[0], a[1])),
+        SYS_sethostname | SYS_setdomainname => ret(misc::sys_sethostname(
+            &fsx.ids,
+            vfs.uts(),
+            u,
+            nr == SYS_setdomainname,
+            a[0],
+            a[1],
+        )),
         SYS_prctl => ret(prctl::sys_prctl(p, u, a)),
 
         // ---- signals ----
