@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/times.h>
@@ -261,6 +262,51 @@ static void files(void)
     SHOW("readahead(pipe)", syscall(SYS_readahead, p[0], 0, 4096));
     SHOW("readahead(dir)", syscall(SYS_readahead, d, 0, 4096));
     SHOW("readahead(-1)", syscall(SYS_readahead, -1, 0, 4096));
+
+    /* sendfile and copy_file_range: f holds "hello". */
+    char buf[64] = { 0 };
+    off_t off = 1;
+    printf("sendfile(pipe <- file, offset 1, 3): %ld\n", (long)sendfile(p[1], f, &off, 3));
+    printf("offset now %ld, read back \"%.*s\"\n", (long)off, (int)read(p[0], buf, sizeof buf), buf);
+    lseek(f, 2, SEEK_SET);
+    printf("sendfile(pipe <- file at its position, 100): %ld\n", (long)sendfile(p[1], f, NULL, 100));
+    memset(buf, 0, sizeof buf);
+    printf("position now %ld, read back \"%.*s\"\n", (long)lseek(f, 0, SEEK_CUR),
+           (int)read(p[0], buf, sizeof buf), buf);
+    snprintf(cwd, sizeof cwd, "%s/g", dir);
+    int g = open(cwd, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    off = 0;
+    printf("sendfile(file <- file): %ld\n", (long)sendfile(g, f, &off, 5));
+    off_t oi = 1, oo = 5;
+    printf("copy_file_range(f@1 -> g@5, 10): %ld\n", (long)copy_file_range(f, &oi, g, &oo, 10, 0));
+    printf("offsets now %ld %ld\n", (long)oi, (long)oo);
+    memset(buf, 0, sizeof buf);
+    printf("g: \"%.*s\"\n", (int)pread(g, buf, sizeof buf, 0), buf);
+    printf("copy_file_range at EOF: %ld\n", (long)copy_file_range(f, &oi, g, &oo, 10, 0));
+    lseek(f, 0, SEEK_SET);
+    lseek(g, 0, SEEK_SET);
+    printf("copy_file_range(positions, 2): %ld\n", (long)copy_file_range(f, NULL, g, NULL, 2, 0));
+    printf("positions now %ld %ld\n", (long)lseek(f, 0, SEEK_CUR), (long)lseek(g, 0, SEEK_CUR));
+    SHOW("copy_file_range(flags 1)", copy_file_range(f, NULL, g, NULL, 1, 1));
+    oi = 0, oo = 2;
+    SHOW("copy_file_range(overlapping, one file)", copy_file_range(g, &oi, g, &oo, 4, 0));
+    SHOW("copy_file_range(dir)", copy_file_range(d, NULL, g, NULL, 1, 0));
+    SHOW("copy_file_range(pipe)", copy_file_range(p[0], NULL, g, NULL, 1, 0));
+    SHOW("copy_file_range(-1)", copy_file_range(-1, NULL, g, NULL, 1, 0));
+    int ga = open(cwd, O_WRONLY | O_APPEND);
+    SHOW("copy_file_range(to O_APPEND)", copy_file_range(f, NULL, ga, NULL, 1, 0));
+    SHOW("sendfile(to O_APPEND)", sendfile(ga, f, NULL, 1));
+    write(p[1], "x", 1);
+    SHOW("sendfile(from a pipe to a file)", sendfile(g, p[0], NULL, 1));
+    SHOW("sendfile(offset on a pipe)", sendfile(g, p[0], &off, 1));
+    SHOW("sendfile(-1)", sendfile(g, -1, NULL, 1));
+    char drain;
+    while (fcntl(p[0], F_SETFL, O_NONBLOCK) == 0 && read(p[0], &drain, 1) == 1)
+        ;
+    fcntl(p[0], F_SETFL, 0);
+    close(ga);
+    close(g);
+    unlink(cwd);
 
     /* close_range over descriptors 100..103. */
     for (int i = 100; i < 104; i++)

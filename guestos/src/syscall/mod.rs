@@ -2,6 +2,7 @@
 //! `-errno` in a0), dispatch, `--strace`, and the handlers that need no subsystem of their
 //! own. Unknown calls return `-ENOSYS`.
 
+pub mod copy;
 pub mod files;
 pub mod fs;
 pub mod kfile;
@@ -410,6 +411,10 @@ pub fn handle(
         SYS_fsync | SYS_fdatasync => ret(fs::sys_fsync(fsx, a[0])),
         SYS_truncate => ret(fs::sys_truncate(fsx, vfs, u, a[0], a[1])),
         SYS_fallocate => ret(fs::sys_fallocate(fsx, vfs, a[0], a[1], a[2], a[3])),
+        SYS_sendfile => ret_io(copy::sys_sendfile(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_copy_file_range => ret(copy::sys_copy_file_range(
+            fsx, vfs, u, a[0], a[1], a[2], a[3], a[4], a[5],
+        )),
         // The closed descriptions are released here, under the kernel lock (`fput()`).
         SYS_close_range => ret(files::sys_close_range(fsx, a[0], a[1], a[2]).map(|_| 0)),
         // A blocking request that conflicts waits by being re-issued at the next
