@@ -308,6 +308,46 @@ static void files(void)
     close(g);
     unlink(cwd);
 
+    /* openat2: struct open_how { flags, mode, resolve }. */
+    struct {
+        uint64_t flags, mode, resolve, extra;
+    } how = { O_RDONLY, 0, 0, 0 };
+    int o2;
+    SHOW("openat2(O_RDONLY)", o2 = syscall(SYS_openat2, AT_FDCWD, path, &how, 24));
+    memset(buf, 0, sizeof buf);
+    printf("openat2 read back \"%.*s\"\n", (int)read(o2, buf, sizeof buf), buf);
+    close(o2);
+    SHOW("openat2(size 32, zero tail)", syscall(SYS_openat2, AT_FDCWD, path, &how, 32));
+    how.extra = 1;
+    SHOW("openat2(size 32, non-zero tail)", syscall(SYS_openat2, AT_FDCWD, path, &how, 32));
+    how.extra = 0;
+    SHOW("openat2(size 16)", syscall(SYS_openat2, AT_FDCWD, path, &how, 16));
+    SHOW("openat2(size 8192)", syscall(SYS_openat2, AT_FDCWD, path, &how, 8192));
+    how.mode = 0644;
+    SHOW("openat2(mode without O_CREAT)", syscall(SYS_openat2, AT_FDCWD, path, &how, 24));
+    how.flags = O_RDWR | O_CREAT;
+    how.mode = 010000;
+    SHOW("openat2(O_CREAT, mode 010000)", syscall(SYS_openat2, AT_FDCWD, path, &how, 24));
+    how.flags = 1ULL << 40;
+    how.mode = 0;
+    SHOW("openat2(flag bit 40)", syscall(SYS_openat2, AT_FDCWD, path, &how, 24));
+    how.flags = O_PATH | O_RDWR;
+    SHOW("openat2(O_PATH|O_RDWR)", syscall(SYS_openat2, AT_FDCWD, path, &how, 24));
+    how.flags = O_RDONLY;
+    how.resolve = 0x40;
+    SHOW("openat2(resolve 0x40)", syscall(SYS_openat2, AT_FDCWD, path, &how, 24));
+    how.resolve = 0x08 | 0x10;
+    SHOW("openat2(BENEATH|IN_ROOT)", syscall(SYS_openat2, AT_FDCWD, path, &how, 24));
+    how.resolve = 0x01;
+    SHOW("openat2(NO_XDEV)", o2 = syscall(SYS_openat2, AT_FDCWD, path, &how, 24));
+    close(o2);
+    how.flags = O_RDWR | O_TRUNC;
+    how.resolve = 0x20;
+    SHOW("openat2(CACHED, O_TRUNC)", syscall(SYS_openat2, AT_FDCWD, path, &how, 24));
+    how.flags = O_RDONLY;
+    how.resolve = 0;
+    SHOW("openat2(missing)", syscall(SYS_openat2, AT_FDCWD, "/tmp/dirtybit-syscalls2/none", &how, 24));
+
     /* close_range over descriptors 100..103. */
     for (int i = 100; i < 104; i++)
         dup2(f, i);

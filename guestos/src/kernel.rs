@@ -2618,7 +2618,7 @@ impl Kernel<'_> {
                 };
                 self.finish(tid, n, a, r)
             }
-            nr::SYS_openat => {
+            nr::SYS_openat | nr::SYS_openat2 => {
                 let Some(task) = self.tasks.get_mut(&tid) else {
                     return;
                 };

@@ -1,6 +1,7 @@
 //! File calls beyond open/read/write: `fchdir` (`fs/open.c`), `statfs`/`fstatfs`
 //! (`fs/statfs.c`), `fadvise64` (`mm/fadvise.c`), `readahead` (`mm/readahead.c`),
-//! `close_range` (`fs/file.c`) and `flock` (`fs/locks.c`).
+//! `close_range` (`fs/file.c`), `flock` (`fs/locks.c`) and `openat2`'s `struct open_how`
+//! (`fs/open.c`).
 
 use std::sync::Arc;
 
@@ -19,7 +20,8 @@ pub const SYSFS_MAGIC: u64 = 0x6265_6572;
 pub const PIPEFS_MAGIC: u64 = 0x5049_5045;
 /// `NAME_MAX`: the longest name component.
 const NAME_MAX: u64 = 255;
-/// The block size tmpfs and the pseudo file systems report (`PAGE_SIZE`).
+/// The block size tmpfs and the pseudo file systems report (`PAGE_SIZE`); the most
+/// `openat2` reads of a `struct open_how`.
 const PAGE_SIZE: u64 = 4096;
 /// `ST_VALID | ST_RELATIME` (`include/linux/statfs.h`): `f_flags` of a default mount.
 const ST_FLAGS_RW: u64 = 0x20 | 0x1000;
@@ -271,4 +273,92 @@ pub fn sys_flock(p: &ProcessFs, vfs: &Vfs, fd: u64, cmd: u64) -> KResult<u64> {
 /// Whether a `flock()` command `cmd` asked not to wait.
 pub fn flock_nonblocking(cmd: u64) -> bool {
     cmd & LOCK_NB != 0
+}
+
+/// `VALID_OPEN_FLAGS` (`include/linux/fcntl.h`): every flag `openat2` accepts.
+const VALID_OPEN_FLAGS: u64 = 0o3
+    | crate::fs::O_CREAT as u64
+    | crate::fs::O_EXCL as u64
+    | crate::fs::O_NOCTTY as u64
+    | crate::fs::O_TRUNC as u64
+    | crate::fs::O_APPEND as u64
+    | crate::fs::O_NONBLOCK as u64
+    | crate::fs::O_SYNC as u64
+    | crate::fs::O_ASYNC as u64
+    | crate::fs::O_DIRECT as u64
+    | crate::fs::O_LARGEFILE as u64
+    | crate::fs::O_DIRECTORY as u64
+    | crate::fs::O_NOFOLLOW as u64
+    | crate::fs::O_NOATIME as u64
+    | crate::fs::O_CLOEXEC as u64
+    | crate::fs::O_PATH as u64
+    | crate::fs::O_TMPFILE as u64;
+/// `O_PATH_FLAGS`: what may go with `O_PATH`.
+const O_PATH_FLAGS: u64 =
+    (crate::fs::O_DIRECTORY | crate::fs::O_NOFOLLOW | crate::fs::O_PATH | crate::fs::O_CLOEXEC)
+        as u64;
+/// `RESOLVE_NO_XDEV`: no mount crossing (one file system here: always satisfied).
+const RESOLVE_NO_XDEV: u64 = 0x01;
+/// `RESOLVE_CACHED`: only what the dentry cache holds (here, every look-up); a call that
+/// would create or truncate is `EAGAIN`.
+const RESOLVE_CACHED: u64 = 0x20;
+/// `VALID_RESOLVE_FLAGS`: `RESOLVE_NO_XDEV` … `RESOLVE_CACHED`.
+const VALID_RESOLVE_FLAGS: u64 = 0x3f;
+/// `OPEN_HOW_SIZE_VER0`: `struct open_how { u64 flags, mode, resolve; }`.
+const OPEN_HOW_SIZE_VER0: u64 = 24;
+
+/// `openat2(dfd, path, how, size)`'s argument checks (`fs/open.c`: `copy_struct_from_user()`
+/// and `build_open_flags()`): the `(flags, mode)` to open with, `openat`'s.
+///
+/// `RESOLVE_NO_XDEV` (one file system) and `RESOLVE_CACHED` are honoured;
+/// `RESOLVE_NO_MAGICLINKS`, `RESOLVE_NO_SYMLINKS`, `RESOLVE_BENEATH` and `RESOLVE_IN_ROOT`
+/// need a path walk that this VFS does not offer and are refused with `EINVAL` rather
+/// than ignored.
+///
+/// # Errors
+/// `EINVAL` for a `size` below 24, unknown or conflicting flags or resolve flags, a
+/// `mode` without `O_CREAT`/`O_TMPFILE` or beyond 07777, or flags beside `O_PATH` that it
+/// does not take; `E2BIG` for a `size` above a page or non-zero bytes past the known
+/// struct; `EAGAIN` for `RESOLVE_CACHED` with `O_CREAT`, `O_TRUNC` or `O_TMPFILE`;
+/// `EFAULT`.
+pub fn openat2_how(u: &mut dyn UserAccess, how: u64, size: u64) -> KResult<(u64, u64)> {
+    if size < OPEN_HOW_SIZE_VER0 {
+        return Err(Errno::EINVAL);
+    }
+    if size > PAGE_SIZE {
+        return Err(Errno::E2BIG);
+    }
+    let mut raw = vec![0u8; size as usize];
+    u.copy_from_user(how, &mut raw)?;
+    if raw[OPEN_HOW_SIZE_VER0 as usize..].iter().any(|&b| b != 0) {
+        return Err(Errno::E2BIG);
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&raw[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (flags, mode, resolve) = (word(0), word(1), word(2));
+    if flags & !VALID_OPEN_FLAGS != 0 || resolve & !VALID_RESOLVE_FLAGS != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let creates = flags
+        & u64::from(crate::fs::O_CREAT | (crate::fs::O_TMPFILE & !crate::fs::O_DIRECTORY))
+        != 0;
+    if (creates && mode & !0o7777 != 0) || (!creates && mode != 0) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & u64::from(crate::fs::O_PATH) != 0 && flags & !O_PATH_FLAGS != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if resolve & !(RESOLVE_NO_XDEV | RESOLVE_CACHED) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let writes = u64::from(
+        crate::fs::O_TRUNC | crate::fs::O_CREAT | (crate::fs::O_TMPFILE & !crate::fs::O_DIRECTORY),
+    );
+    if resolve & RESOLVE_CACHED != 0 && flags & writes != 0 {
+        return Err(Errno::EAGAIN);
+    }
+    Ok((flags, mode))
 }

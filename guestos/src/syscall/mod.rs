@@ -393,6 +393,10 @@ pub fn handle(
     match nr {
         // ---- files (syscall::fs) ----
         SYS_openat => ret(fs::sys_openat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_openat2 => {
+            let (flags, mode) = files::openat2_how(u, a[2], a[3])?;
+            ret(fs::sys_openat(fsx, vfs, u, a[0], a[1], flags, mode))
+        }
         SYS_close => ret(fs::sys_close(fsx, a[0])),
         SYS_read => ret_io(fs::sys_read(fsx, vfs, u, a[0], a[1], a[2])),
         SYS_write => ret_io(fs::sys_write(fsx, vfs, u, a[0], a[1], a[2])),
