@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,6 +444,55 @@ static void memory(void)
     munmap(m, 3 * pg);
 }
 
+static volatile int got_code, got_int, got_pid_ok, got_count;
+
+static void on_queued(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    got_code = si->si_code;
+    got_int = si->si_value.sival_int;
+    got_pid_ok = si->si_pid == getpid() && si->si_uid == getuid() && si->si_signo == sig;
+    got_count++;
+}
+
+static void sigqueues(void)
+{
+    struct sigaction sa = { 0 };
+    sa.sa_sigaction = on_queued;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    SHOW("sigqueue(self, SIGUSR1, 42)", sigqueue(getpid(), SIGUSR1, (union sigval){ .sival_int = 42 }));
+    printf("handler: count %d, si_code SI_QUEUE %s, si_int %d, si_pid/si_uid/si_signo %s\n", got_count,
+           got_code == SI_QUEUE ? "yes" : "no", got_int, got_pid_ok ? "ok" : "wrong");
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_code = SI_QUEUE;
+    si.si_pid = getpid();
+    si.si_uid = getuid();
+    si.si_value.sival_int = 7;
+    SHOW("rt_tgsigqueueinfo(self thread, SIGUSR2)",
+         syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), SIGUSR2, &si));
+    printf("handler: count %d, si_int %d\n", got_count, got_int);
+    SHOW("rt_sigqueueinfo(signal 0)", syscall(SYS_rt_sigqueueinfo, getpid(), 0, &si));
+    SHOW("rt_sigqueueinfo(signal 99)", syscall(SYS_rt_sigqueueinfo, getpid(), 99, &si));
+    SHOW("rt_sigqueueinfo(no such pid)", syscall(SYS_rt_sigqueueinfo, 0x3ffffff, SIGUSR1, &si));
+    SHOW("rt_sigqueueinfo(bad info)", syscall(SYS_rt_sigqueueinfo, getpid(), SIGUSR1, (void *)8));
+    SHOW("rt_tgsigqueueinfo(tgid 0)", syscall(SYS_rt_tgsigqueueinfo, 0, gettid(), SIGUSR2, &si));
+    SHOW("rt_tgsigqueueinfo(no such thread)",
+         syscall(SYS_rt_tgsigqueueinfo, getpid(), 0x3ffffff, SIGUSR2, &si));
+    si.si_code = SI_USER;
+    SHOW("rt_sigqueueinfo(SI_USER, to the parent)", syscall(SYS_rt_sigqueueinfo, getppid(), 0, &si));
+    si.si_code = SI_TKILL;
+    SHOW("rt_sigqueueinfo(SI_TKILL, to the parent)", syscall(SYS_rt_sigqueueinfo, getppid(), 0, &si));
+    si.si_code = SI_USER;
+    si.si_value.sival_int = 9;
+    SHOW("rt_sigqueueinfo(SI_USER, to itself)", syscall(SYS_rt_sigqueueinfo, getpid(), SIGUSR1, &si));
+    printf("handler: count %d, si_code %d, si_int %d\n", got_count, got_code, got_int);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -452,6 +502,7 @@ int main(void)
     sched();
     files();
     memory();
+    sigqueues();
     printf("done\n");
     return 0;
 }

@@ -193,6 +193,7 @@ mod pgrp;
 mod poll;
 mod ptrace;
 mod sched;
+mod sigqueue;
 mod stat;
 mod sysattr;
 mod timekeeping;
@@ -2582,6 +2583,10 @@ impl Kernel<'_> {
             nr::SYS_setpgid | nr::SYS_getpgid | nr::SYS_setsid | nr::SYS_getsid => {
                 let r = self.sys_pgrp_call(tid, n, a).map(SyscallOutcome::Return);
                 self.finish(tid, n, a, r)
+            }
+            nr::SYS_rt_sigqueueinfo | nr::SYS_rt_tgsigqueueinfo => {
+                let r = self.sys_sigqueueinfo(hart, tid, n, a);
+                self.finish(tid, n, a, r.map(SyscallOutcome::Return))
             }
             nr::SYS_sched_setscheduler
             | nr::SYS_sched_setparam
