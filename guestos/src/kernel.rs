@@ -193,13 +193,16 @@ mod pgrp;
 mod poll;
 mod ptrace;
 mod sched;
+mod sigqueue;
 mod stat;
+mod sysattr;
 mod timekeeping;
 mod ttwu;
 
 pub(crate) use call::SleepingCall;
 pub(crate) use cputime::{CputimeAtomic, TaskCputime, ThreadGroupCputimer};
 pub(crate) use itimer::ITimers;
+pub(crate) use sysattr::fair_slice_ns;
 
 /// Host-side failures that stop a run before the guest runs.
 #[derive(Debug, thiserror::Error)]
@@ -2646,15 +2649,21 @@ impl Kernel<'_> {
                 let r = self.sys_pgrp_call(tid, n, a).map(SyscallOutcome::Return);
                 self.finish(tid, n, a, r)
             }
-            nr::SYS_sched_getaffinity => {
-                // find_process_by_pid(): 0 is the caller; any task, zombies included.
-                let pid = a[0] as u32 as i32;
-                let found = pid == 0 || (pid > 0 && self.tasks.contains_key(&(pid as u32)));
-                let r = match self.tasks.get(&tid) {
-                    Some(task) => syscall::sys_find_task_call(task, n, a, found),
-                    None => return,
-                };
-                self.finish(tid, n, a, r)
+            nr::SYS_rt_sigqueueinfo | nr::SYS_rt_tgsigqueueinfo => {
+                let r = self.sys_sigqueueinfo(hart, tid, n, a);
+                self.finish(tid, n, a, r.map(SyscallOutcome::Return))
+            }
+            nr::SYS_sched_setscheduler
+            | nr::SYS_sched_setparam
+            | nr::SYS_sched_getscheduler
+            | nr::SYS_sched_getparam
+            | nr::SYS_sched_rr_get_interval
+            | nr::SYS_sched_setaffinity
+            | nr::SYS_sched_getaffinity
+            | nr::SYS_getpriority
+            | nr::SYS_setpriority => {
+                let r = self.sys_sched_attr_call(tid, n, a);
+                self.finish(tid, n, a, r.map(SyscallOutcome::Return))
             }
             nr::SYS_process_vm_readv | nr::SYS_process_vm_writev => {
                 let r = self.sys_process_vm_rw(tid, n, a);
@@ -2679,7 +2688,7 @@ impl Kernel<'_> {
                 };
                 self.finish(tid, n, a, r)
             }
-            nr::SYS_openat => {
+            nr::SYS_openat | nr::SYS_openat2 => {
                 let Some(task) = self.tasks.get_mut(&tid) else {
                     return;
                 };

@@ -321,6 +321,9 @@ pub struct Task {
     /// Its state, saved registers and sleeping call, behind the task's own lock
     /// ([`TaskRun`], [`Task::run`]).
     run: Arc<Mutex<TaskRun>>,
+    /// Scheduling policy, priority, nice value, affinity and personality
+    /// ([`crate::syscall::sys::TaskAttrs`]): copied by `clone` as `sched_fork()` does.
+    pub attrs: crate::syscall::sys::TaskAttrs,
 }
 
 /// What a context switch, a sleep and a wake-up read and change of a task, behind the
@@ -434,6 +437,7 @@ impl Task {
             mte_ctrl: Default::default(),
             ptrace: Default::default(),
             run: TaskRun::runnable(UserContext::default()),
+            attrs: Default::default(),
         }
     }
 
@@ -522,6 +526,7 @@ impl Task {
             mte_ctrl: self.mte_ctrl,
             ptrace: Default::default(),
             run: TaskRun::runnable(ctx),
+            attrs: self.attrs.fork(),
         }
     }
 

@@ -365,6 +365,9 @@ pub struct ProcessFs {
     pub cred: Cred,
     /// The path `/proc/self/exe` points at; the exec path sets it.
     pub exe_path: Vec<u8>,
+    /// The full credentials (`current->cred`), whose fs ids `cred` mirrors; changed only
+    /// through [`ProcessFs::commit_creds`].
+    pub ids: super::cred::TaskCred,
 }
 
 impl ProcessFs {
@@ -381,6 +384,7 @@ impl ProcessFs {
             fs: Arc::new(FsStruct::new(vfs.root(), 0o022)),
             cred: Cred::default(),
             exe_path: Vec::new(),
+            ids: super::cred::TaskCred::default(),
         }
     }
 
@@ -403,7 +407,18 @@ impl ProcessFs {
             },
             cred: self.cred,
             exe_path: self.exe_path.clone(),
+            ids: self.ids.clone(),
         }
+    }
+
+    /// `commit_creds()`: `new` become the task's credentials, and their fs ids those its
+    /// permission checks use.
+    pub fn commit_creds(&mut self, new: super::cred::TaskCred) {
+        self.cred = Cred {
+            uid: new.fsuid,
+            gid: new.fsgid,
+        };
+        self.ids = new;
     }
 
     /// `copy_files` + `copy_fs` for `fork`: a new table sharing the same open file

@@ -566,6 +566,16 @@ impl Inode {
         Ok(Some(buf))
     }
 
+    /// A regular file's bytes at `offset` copied into `buf` (through its store: the page
+    /// cache): how many, 0 at or past the end; `None` for an inode that is not a regular
+    /// file. The kernel's own read (`kernel_read()`), for `sendfile`/`copy_file_range`.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Option<usize> {
+        match &self.lock().body {
+            Body::Regular(store) => Some(store.read_at(offset, buf)),
+            _ => None,
+        }
+    }
+
     /// What a kernel-served file's inode holds, `None` for every other inode.
     pub fn kernel_node(&self) -> Option<KernelNode> {
         match &self.lock().body {

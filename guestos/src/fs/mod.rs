@@ -13,6 +13,7 @@
 //! description has its own lock; namespace changes (create, unlink, rename) also take one
 //! VFS-wide lock, the role `s_vfs_rename_mutex` and the directory `i_rwsem`s play in Linux.
 
+pub mod cred;
 mod dev;
 mod fdtable;
 mod file;
@@ -20,6 +21,7 @@ mod fops;
 mod hostfile;
 mod inode;
 mod kfile;
+pub mod locks;
 pub mod pagecache;
 mod pipe;
 mod seq_file;

@@ -158,6 +158,10 @@ pub struct Vfs {
     clock: Clock,
     prng: Mutex<Prng>,
     space: Arc<SpaceAccount>,
+    /// The `flock()` locks of its files.
+    flocks: super::locks::FlockTable,
+    /// The machine's UTS namespace, which every process shares as it shares the VFS.
+    uts: crate::syscall::misc::UtsNamespace,
     /// The page cache in guest RAM, if the VFS has guest RAM.
     cache: Option<Arc<PageCache>>,
     /// Serialises namespace changes (create, unlink, mkdir, rmdir, rename).
@@ -192,6 +196,8 @@ impl Vfs {
             clock: config.clock,
             prng: Mutex::new(Prng::new(config.urandom_seed)),
             space: Arc::new(SpaceAccount::new(config.size_limit_bytes)),
+            flocks: Default::default(),
+            uts: Default::default(),
             cache: config.phys.map(PageCache::new),
             ns_lock: Mutex::new(()),
         };
@@ -294,6 +300,21 @@ impl Vfs {
     /// Bytes of file data held.
     pub fn used_bytes(&self) -> u64 {
         self.space.used_bytes()
+    }
+
+    /// The size limit of file data in bytes (tmpfs `size=`), which `statfs()` reports.
+    pub fn size_limit_bytes(&self) -> u64 {
+        self.space.limit_bytes()
+    }
+
+    /// The `flock()` locks of its files.
+    pub fn flocks(&self) -> &super::locks::FlockTable {
+        &self.flocks
+    }
+
+    /// The machine's UTS namespace (`nodename`, `domainname`).
+    pub fn uts(&self) -> &crate::syscall::misc::UtsNamespace {
+        &self.uts
     }
 
     pub(crate) fn namei<'a>(&'a self, exe: &'a [u8], cred: Cred) -> Namei<'a> {

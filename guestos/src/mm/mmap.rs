@@ -490,7 +490,8 @@ impl Mm {
             // ksys_mmap_pgoff(): MAP_HUGETLB with a file that is not on hugetlbfs.
             return Err(Errno::EINVAL);
         }
-        let mut vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VmFlags::MAY_ALL;
+        let mut vm_flags =
+            calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | self.def_flags | VmFlags::MAY_ALL;
         let addr = self.get_unmapped_area(addr, len, flags)?;
         if flags & MAP_FIXED_NOREPLACE != 0
             && self.vmas.find_vma_intersection(addr, addr + len).is_some()
@@ -534,9 +535,8 @@ impl Mm {
         };
         vm_flags = arch_mte_flags(vm_flags, prot, mte_allowed)?;
         self.mmap_region(addr, len, vm_flags, pgoff, backing, None)?;
-        if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
-            || vm_flags.contains(VmFlags::LOCKED)
-        {
+        let locked = vm_flags & (VmFlags::LOCKED | VmFlags::LOCKONFAULT);
+        if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || locked == VmFlags::LOCKED {
             self.mm_populate(addr, addr + len);
         }
         Ok(addr)
@@ -907,6 +907,33 @@ impl Mm {
     /// VMA (nothing changed), or a hole follows (the VMAs before it changed), or the
     /// map-count limit.
     pub fn mlock(&mut self, start: u64, len: u64, lock: bool) -> KResult<u64> {
+        let to_add = if lock {
+            VmFlags::LOCKED
+        } else {
+            VmFlags::empty()
+        };
+        self.do_mlock(start, len, to_add)
+    }
+
+    /// `mlock2(start, len, flags)`: as [`Mm::mlock`], with `MLOCK_ONFAULT` (1) setting
+    /// `VM_LOCKONFAULT` too, whose pages are locked as they fault in rather than now.
+    ///
+    /// # Errors
+    /// `EINVAL` for other flags; as [`Mm::mlock`].
+    pub fn mlock2(&mut self, start: u64, len: u64, flags: u64) -> KResult<u64> {
+        const MLOCK_ONFAULT: u64 = 1;
+        if flags & !MLOCK_ONFAULT != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut to_add = VmFlags::LOCKED;
+        if flags & MLOCK_ONFAULT != 0 {
+            to_add |= VmFlags::LOCKONFAULT;
+        }
+        self.do_mlock(start, len, to_add)
+    }
+
+    /// `do_mlock()`/`sys_munlock()` with the lock flags `to_add` (none: unlock).
+    fn do_mlock(&mut self, start: u64, len: u64, to_add: VmFlags) -> KResult<u64> {
         let len = len
             .wrapping_add(start & (PAGE_SIZE - 1))
             .wrapping_add(PAGE_SIZE - 1)
@@ -916,6 +943,20 @@ impl Mm {
         if end == start {
             return Ok(0);
         }
+        let result = self.apply_vma_lock_flags(start, end, to_add);
+        // __mm_populate() skips VM_LOCKONFAULT VMAs (populate_vma_page_range()).
+        if result.is_ok() && to_add == VmFlags::LOCKED {
+            self.mm_populate(start, end);
+        }
+        result
+    }
+
+    /// `apply_vma_lock_flags()`: `mlock_fixup()` of every VMA of `[start, end)` to its
+    /// flags without `VM_LOCKED_MASK`, plus `to_add`.
+    ///
+    /// # Errors
+    /// `ENOMEM` when `start` is not in a VMA or a hole follows; the map-count limit.
+    fn apply_vma_lock_flags(&mut self, start: u64, end: u64, to_add: VmFlags) -> KResult<u64> {
         let first = self
             .vmas
             .find_vma(start)
@@ -923,10 +964,7 @@ impl Mm {
             .cloned()
             .ok_or(Errno::ENOMEM)?;
         let (result, tmp) = self.walk_vma_range(start, end, first.start, |mm, vma, s, e| {
-            let mut newflags = vma.flags - (VmFlags::LOCKED | VmFlags::LOCKONFAULT);
-            if lock {
-                newflags |= VmFlags::LOCKED;
-            }
+            let newflags = (vma.flags - (VmFlags::LOCKED | VmFlags::LOCKONFAULT)) | to_add;
             let fixed = vma.flags.intersects(VmFlags::SPECIAL | VmFlags::HUGETLB);
             if newflags != vma.flags && !fixed {
                 mm.vmas.split_at_bounds(s, e)?;
@@ -937,10 +975,47 @@ impl Mm {
             Ok(())
         });
         self.vmas.merge_range(start, tmp.max(start));
-        if result.is_ok() && lock {
-            self.mm_populate(start, end);
-        }
         result
+    }
+
+    /// `mlockall(flags)` and, with `flags` 0, `munlockall()` (`apply_mlockall_flags()`):
+    /// `MCL_FUTURE` (2) makes later mappings locked (`mm->def_flags`), `MCL_CURRENT` (1)
+    /// locks every VMA now and faults them in, `MCL_ONFAULT` (4) makes either lock on
+    /// fault. The caller is root: `RLIMIT_MEMLOCK` does not apply.
+    ///
+    /// # Errors
+    /// `EINVAL` for no flag (in `mlockall`), unknown flags or `MCL_ONFAULT` alone; the
+    /// map-count limit.
+    pub fn mlockall(&mut self, flags: u64, munlockall: bool) -> KResult<u64> {
+        const MCL_CURRENT: u64 = 1;
+        const MCL_FUTURE: u64 = 2;
+        const MCL_ONFAULT: u64 = 4;
+        if !munlockall
+            && (flags == 0
+                || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0
+                || flags == MCL_ONFAULT)
+        {
+            return Err(Errno::EINVAL);
+        }
+        let lock = |on: bool| match (on, flags & MCL_ONFAULT != 0) {
+            (false, _) => VmFlags::empty(),
+            (true, false) => VmFlags::LOCKED,
+            (true, true) => VmFlags::LOCKED | VmFlags::LOCKONFAULT,
+        };
+        self.def_flags = (self.def_flags - (VmFlags::LOCKED | VmFlags::LOCKONFAULT))
+            | lock(flags & MCL_FUTURE != 0);
+        if flags & MCL_FUTURE != 0 && flags & MCL_CURRENT == 0 {
+            return Ok(0);
+        }
+        let to_add = lock(flags & MCL_CURRENT != 0);
+        let ranges: Vec<(u64, u64)> = self.vmas.iter().map(|v| (v.start, v.end)).collect();
+        for (s, e) in ranges {
+            self.apply_vma_lock_flags(s, e, to_add)?;
+        }
+        if to_add == VmFlags::LOCKED {
+            self.mm_populate(0, self.task_size);
+        }
+        Ok(0)
     }
 
     // ------------------------------------------------------------------------- madvise

@@ -37,6 +37,7 @@ pub mod fork;
 pub mod gup;
 pub mod gup_test;
 pub mod huge_memory;
+pub mod mincore;
 pub mod mm_struct;
 pub mod mmap;
 pub mod mte;
@@ -573,6 +574,10 @@ pub struct Mm {
     dead: bool,
     /// A number no other address space of this run has (see [`Mm::id`]).
     id: u64,
+    /// `mm->def_flags`: flags every new mapping gets (`VM_LOCKED`, `VM_LOCKONFAULT` after
+    /// `mlockall(MCL_FUTURE)`); not inherited by a forked address space
+    /// (`VM_INIT_DEF_MASK` keeps none of these).
+    def_flags: VmFlags,
 }
 
 /// Source of [`Mm::id`]s.
@@ -618,6 +623,7 @@ impl Mm {
             oom_skip: AtomicBool::new(false),
             dead: false,
             id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            def_flags: VmFlags::empty(),
         })
     }
 

@@ -20,16 +20,80 @@ pub const UTSNAME: [&str; 6] = [
     "(none)",
 ];
 
-/// `uname(buf)`: fills `struct new_utsname` (6 × 65 bytes).
+/// The machine's UTS namespace (`struct uts_namespace`): the `nodename` and
+/// `domainname` that `sethostname`/`setdomainname` write and `uname` reads, each at most
+/// `__NEW_UTS_LEN` (64) bytes. Every process shares the one namespace (no
+/// `CLONE_NEWUTS`); it lives with the VFS they share ([`crate::fs::Vfs::uts`]).
+#[derive(Debug)]
+pub struct UtsNamespace {
+    /// `nodename`, `domainname`: NUL-padded.
+    names: std::sync::Mutex<[[u8; UTS_LEN]; 2]>,
+}
+
+impl Default for UtsNamespace {
+    /// [`UTSNAME`]'s nodename and domainname.
+    fn default() -> Self {
+        let mut names = [[0u8; UTS_LEN]; 2];
+        for (n, s) in names.iter_mut().zip([UTSNAME[1], UTSNAME[5]]) {
+            n[..s.len()].copy_from_slice(s.as_bytes());
+        }
+        UtsNamespace {
+            names: std::sync::Mutex::new(names),
+        }
+    }
+}
+
+impl UtsNamespace {
+    fn names(&self) -> std::sync::MutexGuard<'_, [[u8; UTS_LEN]; 2]> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `uname(buf)`: fills `struct new_utsname` (6 × 65 bytes), `nodename` and `domainname`
+/// from `uts`.
 ///
 /// # Errors
 /// `EFAULT` for a bad buffer.
-pub fn sys_uname(u: &mut dyn UserAccess, buf: u64) -> KResult<u64> {
+pub fn sys_uname(uts: &UtsNamespace, u: &mut dyn UserAccess, buf: u64) -> KResult<u64> {
     let mut out = [0u8; 6 * UTS_LEN];
     for (i, s) in UTSNAME.iter().enumerate() {
         out[i * UTS_LEN..i * UTS_LEN + s.len()].copy_from_slice(s.as_bytes());
     }
+    let names = *uts.names();
+    out[UTS_LEN..2 * UTS_LEN].copy_from_slice(&names[0]);
+    out[5 * UTS_LEN..].copy_from_slice(&names[1]);
     u.copy_to_user(buf, &out)?;
+    Ok(0)
+}
+
+/// `CAP_SYS_ADMIN`.
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// `sethostname(name, len)` (`domain` false) and `setdomainname(name, len)`
+/// (`kernel/sys.c`): the first `len` bytes at `name` become the name, the rest of the
+/// field zeroed.
+///
+/// # Errors
+/// `EPERM` without `CAP_SYS_ADMIN` (checked first); `EINVAL` for `len` (an `int`)
+/// negative or above 64; `EFAULT`.
+pub fn sys_sethostname(
+    cred: &crate::fs::cred::TaskCred,
+    uts: &UtsNamespace,
+    u: &mut dyn UserAccess,
+    domain: bool,
+    name: u64,
+    len: u64,
+) -> KResult<u64> {
+    if !cred.capable(CAP_SYS_ADMIN) {
+        return Err(Errno::EPERM);
+    }
+    let len = len as u32 as i32;
+    if !(0..UTS_LEN as i32).contains(&len) {
+        return Err(Errno::EINVAL);
+    }
+    let mut field = [0u8; UTS_LEN];
+    u.copy_from_user(name, &mut field[..len as usize])?;
+    uts.names()[usize::from(domain)] = field;
     Ok(0)
 }
 
@@ -575,10 +639,43 @@ mod tests {
     #[test]
     fn uname_layout() {
         let mut u = user();
-        sys_uname(&mut u, 0x1000).unwrap();
+        let uts = UtsNamespace::default();
+        sys_uname(&uts, &mut u, 0x1000).unwrap();
         assert_eq!(&u.mem[..6], b"Linux\0");
+        assert_eq!(&u.mem[65..74], b"dirtybit\0");
         assert_eq!(&u.mem[4 * 65..4 * 65 + 8], b"riscv64\0");
-        assert_eq!(sys_uname(&mut u, 0x10), Err(Errno::EFAULT));
+        assert_eq!(&u.mem[5 * 65..5 * 65 + 7], b"(none)\0");
+        assert_eq!(sys_uname(&uts, &mut u, 0x10), Err(Errno::EFAULT));
+    }
+
+    #[test]
+    fn sethostname_and_setdomainname_need_cap_sys_admin_and_64_bytes() {
+        let mut u = user();
+        let uts = UtsNamespace::default();
+        let root = crate::fs::cred::TaskCred::default();
+        u.mem[..4].copy_from_slice(b"box1");
+        assert_eq!(
+            sys_sethostname(&root, &uts, &mut u, false, 0x1000, 65),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            sys_sethostname(&root, &uts, &mut u, false, 0x1000, u64::MAX),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            sys_sethostname(&root, &uts, &mut u, false, 0x10, 4),
+            Err(Errno::EFAULT)
+        );
+        sys_sethostname(&root, &uts, &mut u, false, 0x1000, 4).unwrap();
+        sys_sethostname(&root, &uts, &mut u, true, 0x1000, 3).unwrap();
+        sys_uname(&uts, &mut u, 0x1100).unwrap();
+        assert_eq!(&u.mem[0x100 + 65..0x100 + 70], b"box1\0");
+        assert_eq!(&u.mem[0x100 + 5 * 65..0x100 + 5 * 65 + 4], b"box\0");
+        let user = root.setresuid(1000, 1000, 1000).unwrap();
+        assert_eq!(
+            sys_sethostname(&user, &uts, &mut u, false, 0x1000, 99),
+            Err(Errno::EPERM)
+        );
     }
 
     #[test]

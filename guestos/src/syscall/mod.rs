@@ -2,6 +2,8 @@
 //! `-errno` in a0), dispatch, `--strace`, and the handlers that need no subsystem of their
 //! own. Unknown calls return `-ENOSYS`.
 
+pub mod copy;
+pub mod files;
 pub mod fs;
 pub mod kfile;
 pub mod misc;
@@ -10,6 +12,7 @@ pub mod poll;
 pub mod prctl;
 pub mod process_vm;
 pub mod splice;
+pub mod sys;
 pub mod unlocked;
 
 use emu::Hart;
@@ -114,8 +117,8 @@ pub(crate) fn ret_io(v: crate::fs::IoResult<u64>) -> KResult<SyscallOutcome> {
 }
 
 /// The memory-map calls that need nothing of the caller but its address space:
-/// `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`, `mremap`, `mlock` and
-/// `munlock`, each under the `mmap_lock` side Linux takes (the write side; the read
+/// `brk`, anonymous `mmap`, `munmap`, `mprotect`, `madvise`, `mremap`, `mlock`,
+/// `mlock2`, `munlock`, `mlockall` and `munlockall`, each under the `mmap_lock` side Linux takes (the write side; the read
 /// side for `madvise()` advice that leaves the VMAs alone, `madvise_need_mmap_write()`,
 /// so that faults of other threads go on; `mlock_fixup()` changes `VM_LOCKED`, so
 /// `do_mlock()` takes the write side). `None` for any other call. Not `msync`: its
@@ -143,6 +146,9 @@ pub fn mm_call(mm: &crate::mm::MmStruct, nr: u64, a: [u64; 6]) -> Option<KResult
         SYS_mremap => write().mremap(a[0], a[1], a[2], a[3], a[4]),
         SYS_mlock => write().mlock(a[0], a[1], true),
         SYS_munlock => write().mlock(a[0], a[1], false),
+        SYS_mlock2 => write().mlock2(a[0], a[1], a[2]),
+        SYS_mlockall => write().mlockall(a[0], false),
+        SYS_munlockall => write().mlockall(0, true),
         _ => return None,
     })
 }
@@ -152,7 +158,11 @@ pub fn mm_call(mm: &crate::mm::MmStruct, nr: u64, a: [u64; 6]) -> Option<KResult
 /// its memory (`u`), and that neither block nor wake another task: the path calls
 /// (`unlinkat`, `mkdirat`, `renameat`/`renameat2`, `linkat`, `symlinkat`, `mknodat`,
 /// `fchmod`/`fchmodat`/`fchmodat2`, `fchown`/`fchownat`, `utimensat`, `faccessat`/
-/// `faccessat2`, `readlinkat`, `chdir`), `fstat`/`newfstatat`/`statx`, `getcwd`, `umask`,
+/// `faccessat2`, `readlinkat`, `chdir`, `fchdir`, `statfs`), `fstat`/`newfstatat`/`statx`,
+/// `fstatfs`, `fadvise64`, `readahead`, `uname` (the VFS holds the UTS namespace),
+/// `getcwd`, `umask`,
+/// the calls that read the caller's credentials ([`sys::cred_read_call`]: `getuid`…,
+/// `getresuid`, `getresgid`, `getgroups`),
 /// `dup`, `fcntl`, `pipe2`, `memfd_create`, `sync`, `syncfs`: under the locks of the
 /// parts they touch (the descriptor table's, `fs->lock`, each inode's and the page
 /// cache's, the `mmap_lock` read side for each user copy). `None` for any other call.
@@ -173,6 +183,9 @@ pub fn vfs_call(
     nr: u64,
     a: [u64; 6],
 ) -> Option<KResult<u64>> {
+    if let Some(r) = sys::cred_read_call(fsx, u, nr, a) {
+        return Some(r);
+    }
     Some(match nr {
         SYS_fstat => fs::sys_fstat(fsx, vfs, u, a[0], a[1]),
         SYS_newfstatat => fs::sys_newfstatat(fsx, vfs, u, a[0], a[1], a[2], a[3]),
@@ -206,6 +219,12 @@ pub fn vfs_call(
         }
         SYS_syncfs => fs::sys_syncfs(fsx, vfs, a[0]),
         SYS_memfd_create => fs::sys_memfd_create(fsx, vfs, u, a[0], a[1]),
+        SYS_uname => misc::sys_uname(vfs.uts(), u, a[0]),
+        SYS_fchdir => files::sys_fchdir(fsx, vfs, a[0]),
+        SYS_statfs => files::sys_statfs(fsx, vfs, u, a[0], a[1]),
+        SYS_fstatfs => files::sys_fstatfs(fsx, vfs, u, a[0], a[1]),
+        SYS_fadvise64 => files::sys_fadvise64(fsx, a[0], a[2], a[3]),
+        SYS_readahead => files::sys_readahead(fsx, a[0]),
         _ => return None,
     })
 }
@@ -232,8 +251,8 @@ pub struct GroupCaller<'a> {
 }
 
 /// The identity, limit and time calls that need nothing of the caller but what
-/// [`GroupCaller`] holds and its memory (`mm`, `u`): `getpid`, `gettid`, `getppid`, the
-/// uid/gid calls, `uname`, `prlimit64` on the caller's process, `getrlimit`,
+/// [`GroupCaller`] holds and its memory (`mm`, `u`): `getpid`, `gettid`, `getppid`,
+/// `times`, `sched_get_priority_max`/`_min`, `prlimit64` on the caller's process, `getrlimit`,
 /// `setrlimit`, `sysinfo`, `getrusage`, `membarrier`, `clock_gettime`,
 /// `clock_getres`, `gettimeofday`, `getrandom`: under the thread group's lock (its
 /// limits, its generator) and the `mmap_lock` read side for each user copy. `None` for
@@ -252,8 +271,6 @@ pub fn group_call(
         SYS_getpid => Ok(u64::from(g.tgid)),
         SYS_gettid => Ok(u64::from(g.tid)),
         SYS_getppid => Ok(u64::from(g.signal.ppid())),
-        SYS_getuid | SYS_geteuid | SYS_getgid | SYS_getegid => Ok(0),
-        SYS_uname => misc::sys_uname(u, a[0]),
         // The caller's process, by its pid or any of its threads' ids.
         SYS_prlimit64
             if a[0] != 0 && a[0] != u64::from(g.tgid) && !threads().contains(&(a[0] as u32)) =>
@@ -278,6 +295,9 @@ pub fn group_call(
         SYS_clock_getres => misc::sys_clock_getres(u, (g.tgid, g.tid, &threads()), a[0], a[1]),
         SYS_gettimeofday => misc::sys_gettimeofday(u, &g.time, 0, a[0], a[1]),
         SYS_getrandom => getrandom(g.signal, u, a),
+        SYS_times => sys::sys_times(u, g.cputime, g.time.now(g.cpu_ns).1, a[0]),
+        SYS_sched_get_priority_max => sys::sched_priority_bound(a[0], true),
+        SYS_sched_get_priority_min => sys::sched_priority_bound(a[0], false),
         _ => return None,
     })
 }
@@ -367,9 +387,16 @@ pub fn handle(
     if let Some(r) = task_call(&p.user_ptrs, p.tid, nr, a) {
         return ret(r);
     }
+    if let Some(r) = sys::cred_write_call(fsx, p.tid, u, nr, a) {
+        return ret(r);
+    }
     match nr {
         // ---- files (syscall::fs) ----
         SYS_openat => ret(fs::sys_openat(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_openat2 => {
+            let (flags, mode) = files::openat2_how(u, a[2], a[3])?;
+            ret(fs::sys_openat(fsx, vfs, u, a[0], a[1], flags, mode))
+        }
         SYS_close => ret(fs::sys_close(fsx, a[0])),
         SYS_read => ret_io(fs::sys_read(fsx, vfs, u, a[0], a[1], a[2])),
         SYS_write => ret_io(fs::sys_write(fsx, vfs, u, a[0], a[1], a[2])),
@@ -388,8 +415,21 @@ pub fn handle(
         SYS_fsync | SYS_fdatasync => ret(fs::sys_fsync(fsx, a[0])),
         SYS_truncate => ret(fs::sys_truncate(fsx, vfs, u, a[0], a[1])),
         SYS_fallocate => ret(fs::sys_fallocate(fsx, vfs, a[0], a[1], a[2], a[3])),
+        SYS_sendfile => ret_io(copy::sys_sendfile(fsx, vfs, u, a[0], a[1], a[2], a[3])),
+        SYS_copy_file_range => ret(copy::sys_copy_file_range(
+            fsx, vfs, u, a[0], a[1], a[2], a[3], a[4], a[5],
+        )),
+        // The closed descriptions are released here, under the kernel lock (`fput()`).
+        SYS_close_range => ret(files::sys_close_range(fsx, a[0], a[1], a[2]).map(|_| 0)),
+        // A blocking request that conflicts waits by being re-issued at the next
+        // scheduling point (the holder runs meanwhile), not on a wait queue.
+        SYS_flock => match files::sys_flock(fsx, vfs, a[0], a[1]) {
+            Err(Errno::EAGAIN) if !files::flock_nonblocking(a[1]) => Err(Errno::ERESTARTNOINTR),
+            r => ret(r),
+        },
 
         // ---- memory (mm::mmap) ----
+        SYS_mincore => ret(mm_users.mincore(u, a[0], a[1], a[2])),
         // ksys_msync(): the read side for each VMA look-up, none across a writeback.
         SYS_msync => ret(mm_users.msync(a[0], a[1], a[2])),
         SYS_mmap => {
@@ -422,6 +462,17 @@ pub fn handle(
         // `exit` of one thread is the kernel's; here it ends a single-threaded caller.
         SYS_exit | SYS_exit_group => Ok(SyscallOutcome::Exit(ExitStatus::Exited(a[0] as u8))),
         SYS_sched_yield => ret(Ok(0)),
+        SYS_capget => ret(sys::sys_capget(&fsx.ids, p.tid, u, a[0], a[1])),
+        SYS_personality => ret(Ok(sys::sys_personality(&mut p.attrs, a[0]))),
+        SYS_getcpu => ret(sys::sys_getcpu(u, hart.hart_id(), a[0], a[1])),
+        SYS_sethostname | SYS_setdomainname => ret(misc::sys_sethostname(
+            &fsx.ids,
+            vfs.uts(),
+            u,
+            nr == SYS_setdomainname,
+            a[0],
+            a[1],
+        )),
         SYS_prctl => ret(prctl::sys_prctl(p, u, a)),
 
         // ---- signals ----
@@ -475,43 +526,6 @@ pub fn handle(
         }
         // ---- process management, futexes and sleeping are the kernel's ----
         _ => ret(Err(Errno::ENOSYS)),
-    }
-}
-
-/// The calls that name any task of the machine by its id (`find_process_by_pid()`, or
-/// `find_task_by_vpid()`: 0 is the caller, a zombie is still found), run by `task` once
-/// the kernel has looked `a[0]` up (`found`):
-/// - `sched_getaffinity(pid, len, mask)` (`kernel/sched/syscalls.c`): `len` must hold
-///   `nr_cpu_ids` bits and be a multiple of `sizeof(unsigned long)` (`EINVAL`, checked
-///   before the pid); every hart, one bit each; returns the bytes written,
-///   `min(len, cpumask_size())` = 8.
-///
-/// # Errors
-/// `EINVAL` as above; `ESRCH` when `a[0]` names no task; `EFAULT`.
-#[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
-pub fn sys_find_task_call(
-    task: &Task,
-    nr: u64,
-    a: [u64; 6],
-    found: bool,
-) -> KResult<SyscallOutcome> {
-    match nr {
-        SYS_sched_getaffinity => {
-            let nr_cpu_ids = task.nr_cpus.clamp(1, 64) as u64;
-            let len = a[1];
-            if len.saturating_mul(8) < nr_cpu_ids || !len.is_multiple_of(8) {
-                return Err(Errno::EINVAL);
-            }
-            if !found {
-                return Err(Errno::ESRCH);
-            }
-            let mm = task.mm.as_ref().ok_or(Errno::ESRCH)?;
-            let mask = u64::MAX >> (64 - nr_cpu_ids);
-            let mut user: &crate::mm::MmStruct = mm;
-            user.put_user_u64(a[2], mask)?;
-            ret(Ok(8))
-        }
-        _ => Err(Errno::ENOSYS),
     }
 }
 
