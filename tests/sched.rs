@@ -87,15 +87,22 @@ fn pthreads_gives_qemus_output_on_1_2_and_4_harts_in_both_modes() {
                 seed: 5,
                 ..deterministic(0)
             };
-            let o = run_checked("pthreads", &opts);
-            assert_eq!(o.report.per_hart.len(), harts);
-            if harts > 1 {
-                let busy = o.report.per_hart.iter().filter(|h| h.instret > 0).count();
-                assert!(
-                    busy > 1,
-                    "{harts} harts, {sched}: only one hart ran guest code"
-                );
-            }
+            // Every run must print qemu's output. That more than one hart runs guest
+            // code is the seed's doing in deterministic mode, but the host's in parallel
+            // mode: `pthreads` lasts about 30 ms, and a loaded host may not run the
+            // second hart's thread in that time. So parallel mode gets a few runs.
+            let tries = if sched == "parallel" { 5 } else { 1 };
+            let busy = (0..tries)
+                .map(|_| {
+                    let o = run_checked("pthreads", &opts);
+                    assert_eq!(o.report.per_hart.len(), harts);
+                    o.report.per_hart.iter().filter(|h| h.instret > 0).count()
+                })
+                .find(|&busy| harts == 1 || busy > 1);
+            assert!(
+                busy.is_some(),
+                "{harts} harts, {sched}: only one hart ran guest code in {tries} runs"
+            );
         }
     }
 }
