@@ -873,10 +873,11 @@ fn account_cputime(rqs: &sched::Rqs, hart: &Hart<'_>, tid: u32, tally: &mut Hart
 
 /// Whether system call `nr` (arguments `a`) reads the caller's CPU time, which must be
 /// brought up to date first ([`account_cputime`]): `clock_gettime` of a CPU-time clock,
-/// `getrusage`.
+/// `getrusage`, `times`.
 fn reads_own_cputime(nr: u64, a: [u64; 6]) -> bool {
     use crate::syscall::misc::KClock;
     nr == nr::SYS_getrusage
+        || nr == nr::SYS_times
         || (nr == nr::SYS_clock_gettime && matches!(KClock::from_id(a[0]), Ok(KClock::Cpu { .. })))
 }
 
@@ -2629,7 +2630,7 @@ impl Kernel<'_> {
                 }
                 self.finish(tid, n, a, r)
             }
-            nr::SYS_clock_gettime | nr::SYS_getrusage => {
+            nr::SYS_clock_gettime | nr::SYS_getrusage | nr::SYS_times => {
                 let r = self.sys_cputime_call(hart, tid, n, a);
                 self.finish(tid, n, a, r.map(SyscallOutcome::Return))
             }
@@ -2784,7 +2785,7 @@ impl Kernel<'_> {
         file.kernel_file().is_some().then_some(file)
     }
 
-    /// `clock_gettime` and `getrusage` (system call `n`, arguments `a`) of task `tid`
+    /// `clock_gettime`, `getrusage` and `times` (system call `n`, arguments `a`) of task `tid`
     /// under the kernel lock: [`syscall::group_call`], as a hart without the lock
     /// serves them, but with a reader of every thread of the caller's group (the task
     /// table: a thread's CPU-time clock of another thread, `clock_getcpuclockid()`), the
