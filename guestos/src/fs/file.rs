@@ -82,6 +82,8 @@ pub enum FileTarget {
     /// A file whose operations need the process table (`/proc/<pid>/mem`,
     /// `/sys/kernel/debug/gup_test`…, see `fs::kfile`).
     Kernel(KernelFile),
+    /// A file of no file system (`anon_inode_getfile()`: `eventfd`, `timerfd`).
+    Anon(super::anon_inodes::AnonFile),
 }
 
 #[derive(Debug)]
@@ -169,6 +171,7 @@ impl OpenFile {
             FileTarget::Pipe(end) => end,
             FileTarget::Host(host) => host,
             FileTarget::Kernel(k) => k.f_op(),
+            FileTarget::Anon(a) => a.f_op(),
         }
     }
 
@@ -235,6 +238,8 @@ impl OpenFile {
             FileTarget::Host(_) => return Err(Errno::ENODEV),
             // A regular file to the VFS, without a ->fallocate operation.
             FileTarget::Kernel(_) => return Err(Errno::EOPNOTSUPP),
+            // No ->fallocate on an anonymous inode.
+            FileTarget::Anon(_) => return Err(Errno::EOPNOTSUPP),
             FileTarget::Inode(i) => i,
         };
         match inode.file_type() {
@@ -541,6 +546,15 @@ impl OpenFile {
                     ..Kstat::default()
                 }
             }
+            // anon_inode_mkinode(): a 0600 inode of no file type, owned by root.
+            FileTarget::Anon(_) => Kstat {
+                dev: super::anon_inodes::ANON_INODEFS_DEV,
+                ino: super::anon_inodes::ANON_INODE_INO,
+                mode: 0o600,
+                nlink: 1,
+                blksize: 4096,
+                ..Kstat::default()
+            },
             FileTarget::Host(host) => {
                 let (streams, which) = (host.streams(), &host.which());
                 let tty = streams.is_terminal(*which);
@@ -801,6 +815,7 @@ impl MappedFile for OpenFile {
             FileTarget::Pipe(end) => end.pipe().id(),
             FileTarget::Host(host) => host.which() as u64,
             FileTarget::Kernel(k) => k.inode().ino(),
+            FileTarget::Anon(_) => super::anon_inodes::ANON_INODE_INO,
         }
     }
 

@@ -13,8 +13,10 @@
 //! description has its own lock; namespace changes (create, unlink, rename) also take one
 //! VFS-wide lock, the role `s_vfs_rename_mutex` and the directory `i_rwsem`s play in Linux.
 
+mod anon_inodes;
 pub mod cred;
 mod dev;
+mod eventfd;
 mod fdtable;
 mod file;
 mod fops;
@@ -30,7 +32,9 @@ mod stdio;
 mod vfs;
 mod wait;
 
+pub use anon_inodes::AnonFile;
 pub use dev::{CharDev, Prng};
+pub use eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE};
 pub use fdtable::{FdTable, FilesStruct, FsStruct, ProcessFs, RLIMIT_NOFILE};
 pub use file::{
     FileTarget, OpenFile, Sink, Source, FALLOC_FL_ALLOCATE_RANGE, FALLOC_FL_COLLAPSE_RANGE,
@@ -183,6 +187,10 @@ pub enum WaitOn {
     PipeReadable(u64),
     /// Waiting for room in, or the last reader to close, pipe `id`.
     PipeWritable(u64),
+    /// Waiting for an eventfd's counter to be above 0 (a read).
+    EventfdReadable,
+    /// Waiting for an eventfd's counter to take a write's value (a write).
+    EventfdWritable,
 }
 
 /// The failure of an operation that may block: a Linux errno, or "would block" for a

@@ -22,6 +22,7 @@ macro_rules! syscalls {
 
 syscalls! {
     SYS_getcwd = 17,
+    SYS_eventfd2 = 19,
     SYS_dup = 23,
     SYS_dup3 = 24,
     SYS_fcntl = 25,
