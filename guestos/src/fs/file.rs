@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::sync::Mutex;
 
+use super::eventpoll::EventPoll;
 use super::fops::{FileCtx, FileOperations, Kiocb, NoFileOps, PollMask, WriteSource};
 use super::inode::{Body, FileType, Inode, Timespec};
 use super::kfile::KernelFile;
@@ -65,6 +66,8 @@ pub(crate) const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME 
 
 /// Device of the pipe file system (pipefs), for `fstat` on pipes.
 const PIPEFS_DEV: (u32, u32) = (0, 13);
+/// Device of the anonymous-inode file system (anon_inodefs), for `fstat` on epoll files.
+const ANON_INODE_DEV: (u32, u32) = (0, 15);
 /// Device standing for the host's streams behind fds 0-2.
 const HOST_STDIO_DEV: (u32, u32) = (0, 24);
 /// `UNIX98_PTY_SLAVE_MAJOR`: a terminal host stream looks like `/dev/pts/0`.
@@ -82,6 +85,8 @@ pub enum FileTarget {
     /// A file whose operations need the process table (`/proc/<pid>/mem`,
     /// `/sys/kernel/debug/gup_test`…, see `fs::kfile`).
     Kernel(KernelFile),
+    /// An epoll instance (an anonymous inode, `[eventpoll]`).
+    Epoll(EventPoll),
 }
 
 #[derive(Debug)]
@@ -169,6 +174,7 @@ impl OpenFile {
             FileTarget::Pipe(end) => end,
             FileTarget::Host(host) => host,
             FileTarget::Kernel(k) => k.f_op(),
+            FileTarget::Epoll(ep) => ep,
         }
     }
 
@@ -232,7 +238,7 @@ impl OpenFile {
         }
         let inode = match &self.target {
             FileTarget::Pipe(_) => return Err(Errno::ESPIPE),
-            FileTarget::Host(_) => return Err(Errno::ENODEV),
+            FileTarget::Host(_) | FileTarget::Epoll(_) => return Err(Errno::ENODEV),
             // A regular file to the VFS, without a ->fallocate operation.
             FileTarget::Kernel(_) => return Err(Errno::EOPNOTSUPP),
             FileTarget::Inode(i) => i,
@@ -324,6 +330,14 @@ impl OpenFile {
     /// host streams, `gup_test`.
     pub fn is_stream(&self) -> bool {
         self.f_op().is_stream()
+    }
+
+    /// The epoll instance this describes, if it is one (`is_file_epoll()`).
+    pub fn epoll(&self) -> Option<&EventPoll> {
+        match &self.target {
+            FileTarget::Epoll(ep) => Some(ep),
+            _ => None,
+        }
     }
 
     /// The kernel-served file this describes, if it is one.
@@ -526,21 +540,12 @@ impl OpenFile {
         match &self.target {
             FileTarget::Inode(i) => vfs.stat(i),
             FileTarget::Kernel(k) => vfs.stat(k.inode()),
-            FileTarget::Pipe(end) => {
-                let t = end.pipe().created();
-                Kstat {
-                    dev: PIPEFS_DEV,
-                    ino: end.pipe().id(),
-                    mode: S_IFIFO | 0o600,
-                    nlink: 1,
-                    blksize: 4096,
-                    atime: t,
-                    mtime: t,
-                    ctime: t,
-                    btime: t,
-                    ..Kstat::default()
-                }
-            }
+            FileTarget::Pipe(end) => pseudo_stat(
+                PIPEFS_DEV,
+                end.pipe().id(),
+                S_IFIFO | 0o600,
+                end.pipe().created(),
+            ),
             FileTarget::Host(host) => {
                 let (streams, which) = (host.streams(), &host.which());
                 let tty = streams.is_terminal(*which);
@@ -563,7 +568,27 @@ impl OpenFile {
                     ..Kstat::default()
                 }
             }
+            // The anonymous inode all such files share (`anon_inode_inode`): no type
+            // bits, mode 0600.
+            FileTarget::Epoll(_) => pseudo_stat(ANON_INODE_DEV, 1, 0o600, vfs.now()),
         }
+    }
+}
+
+/// The attributes of a file of a pseudo file system (pipefs, anon_inodefs): one link,
+/// 4 KiB blocks, every time `t`.
+fn pseudo_stat(dev: (u32, u32), ino: u64, mode: u32, t: Timespec) -> Kstat {
+    Kstat {
+        dev,
+        ino,
+        mode,
+        nlink: 1,
+        blksize: 4096,
+        atime: t,
+        mtime: t,
+        ctime: t,
+        btime: t,
+        ..Kstat::default()
     }
 }
 
@@ -801,6 +826,7 @@ impl MappedFile for OpenFile {
             FileTarget::Pipe(end) => end.pipe().id(),
             FileTarget::Host(host) => host.which() as u64,
             FileTarget::Kernel(k) => k.inode().ino(),
+            FileTarget::Epoll(ep) => std::ptr::from_ref(ep) as u64,
         }
     }
 

@@ -15,6 +15,7 @@
 
 pub mod cred;
 mod dev;
+mod eventpoll;
 mod fdtable;
 mod file;
 mod fops;
@@ -31,6 +32,10 @@ mod vfs;
 mod wait;
 
 pub use dev::{CharDev, Prng};
+pub use eventpoll::{
+    EpollEvent, EventPoll, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLL_EVENT_SIZE,
+    EP_MAX_EVENTS,
+};
 pub use fdtable::{FdTable, FilesStruct, FsStruct, ProcessFs, RLIMIT_NOFILE};
 pub use file::{
     FileTarget, OpenFile, Sink, Source, FALLOC_FL_ALLOCATE_RANGE, FALLOC_FL_COLLAPSE_RANGE,
