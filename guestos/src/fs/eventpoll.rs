@@ -419,3 +419,148 @@ impl FileOperations for EventPoll {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{FileTarget, Pipe, Timespec, O_RDONLY, O_RDWR, O_WRONLY};
+
+    fn pipe() -> (Arc<OpenFile>, Arc<OpenFile>) {
+        let (r, w) = Pipe::new_pair(7, Timespec::default(), None);
+        (
+            OpenFile::new(FileTarget::Pipe(r), O_RDONLY),
+            OpenFile::new(FileTarget::Pipe(w), O_WRONLY),
+        )
+    }
+
+    fn write(w: &OpenFile) {
+        let FileTarget::Pipe(end) = w.target() else {
+            panic!("not a pipe");
+        };
+        end.pipe().write(b"x", true).unwrap();
+    }
+
+    fn read(r: &OpenFile) {
+        let FileTarget::Pipe(end) = r.target() else {
+            panic!("not a pipe");
+        };
+        end.pipe().read_with(1, true, &mut |b| Ok(b.len())).unwrap();
+    }
+
+    fn instance() -> Arc<OpenFile> {
+        OpenFile::new(FileTarget::Epoll(EventPoll::new()), O_RDWR)
+    }
+
+    fn ctl(ep: &Arc<OpenFile>, op: u32, fd: u32, f: &Arc<OpenFile>, events: u32) -> KResult<()> {
+        let ev = EpollEvent {
+            events,
+            data: u64::from(fd),
+        };
+        ep.epoll().unwrap().ctl(ep, op, fd, f, Some(ev))
+    }
+
+    /// `(data, events)` of one scan of up to `max` events.
+    fn scan(ep: &OpenFile, max: usize) -> Vec<(u64, u32)> {
+        let mut out = Vec::new();
+        ep.epoll().unwrap().send_events(max, |e| {
+            out.push((e.data, e.events));
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn event_layout_is_riscv64s() {
+        let e = EpollEvent {
+            events: EPOLLIN,
+            data: 0x1122_3344_5566_7788,
+        };
+        let b = e.to_bytes();
+        assert_eq!(&b[..8], &[1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(EpollEvent::from_bytes(b), e);
+        assert_eq!(EP_MAX_EVENTS, 134_217_727);
+    }
+
+    #[test]
+    fn level_triggered_in_ready_list_order() {
+        let ep = instance();
+        let (r, w) = pipe();
+        ctl(&ep, EPOLL_CTL_ADD, 3, &r, EPOLLIN).unwrap();
+        ctl(&ep, EPOLL_CTL_ADD, 4, &w, EPOLLOUT).unwrap();
+        assert_eq!(scan(&ep, 8), [(4, EPOLLOUT)]);
+        write(&w);
+        // The write end went back to the tail first; the read end was woken after.
+        assert_eq!(scan(&ep, 8), [(4, EPOLLOUT), (3, EPOLLIN)]);
+        assert_eq!(scan(&ep, 1), [(4, EPOLLOUT)]);
+        assert_eq!(scan(&ep, 1), [(3, EPOLLIN)]);
+        assert!(ep.poll().contains(PollMask::POLLIN));
+        read(&r);
+        ctl(&ep, EPOLL_CTL_DEL, 4, &w, 0).unwrap();
+        assert_eq!(scan(&ep, 8), []);
+        assert!(ep.poll().is_empty());
+    }
+
+    #[test]
+    fn edge_triggered_reports_each_wakeup_once() {
+        let ep = instance();
+        let (r, w) = pipe();
+        ctl(&ep, EPOLL_CTL_ADD, 3, &r, EPOLLIN | EPOLLET).unwrap();
+        write(&w);
+        assert_eq!(scan(&ep, 8), [(3, EPOLLIN)]);
+        assert_eq!(scan(&ep, 8), []);
+        read(&r);
+        write(&w);
+        assert_eq!(scan(&ep, 8), [(3, EPOLLIN)]);
+    }
+
+    #[test]
+    fn oneshot_disarms_until_mod() {
+        let ep = instance();
+        let (r, w) = pipe();
+        ctl(&ep, EPOLL_CTL_ADD, 3, &r, EPOLLIN | EPOLLONESHOT).unwrap();
+        write(&w);
+        assert_eq!(scan(&ep, 8), [(3, EPOLLIN)]);
+        write(&w);
+        assert_eq!(scan(&ep, 8), []);
+        ctl(&ep, EPOLL_CTL_MOD, 3, &r, EPOLLIN | EPOLLONESHOT).unwrap();
+        assert_eq!(scan(&ep, 8), [(3, EPOLLIN)]);
+    }
+
+    #[test]
+    fn ctl_errors_and_release() {
+        let (ep, other) = (instance(), instance());
+        let (r, w) = pipe();
+        assert_eq!(ctl(&ep, EPOLL_CTL_ADD, 5, &ep, EPOLLIN), Err(Errno::EINVAL));
+        ctl(&ep, EPOLL_CTL_ADD, 3, &r, EPOLLIN).unwrap();
+        assert_eq!(ctl(&ep, EPOLL_CTL_ADD, 3, &r, EPOLLIN), Err(Errno::EEXIST));
+        assert_eq!(ctl(&ep, EPOLL_CTL_MOD, 4, &w, EPOLLIN), Err(Errno::ENOENT));
+        assert_eq!(ctl(&ep, 9, 3, &r, EPOLLIN), Err(Errno::EINVAL));
+        let excl = EPOLLIN | EPOLLEXCLUSIVE;
+        assert_eq!(ctl(&ep, EPOLL_CTL_MOD, 3, &r, excl), Err(Errno::EINVAL));
+        assert_eq!(ctl(&ep, EPOLL_CTL_ADD, 6, &other, excl), Err(Errno::EINVAL));
+        ctl(&other, EPOLL_CTL_ADD, 5, &ep, EPOLLIN).unwrap();
+        assert_eq!(
+            ctl(&ep, EPOLL_CTL_ADD, 6, &other, EPOLLIN),
+            Err(Errno::ELOOP)
+        );
+        write(&w);
+        assert_eq!(scan(&other, 8), [(5, EPOLLIN)]);
+        // The file's last reference goes: it leaves the set.
+        drop(r);
+        assert_eq!(scan(&ep, 8), []);
+        assert_eq!(ep.epoll().unwrap().files().len(), 0);
+    }
+
+    #[test]
+    fn nesting_deeper_than_ep_max_nests_is_eloop() {
+        let chain: Vec<Arc<OpenFile>> = (0..=EP_MAX_NESTS + 1).map(|_| instance()).collect();
+        let mut r = Ok(());
+        for (i, pair) in chain.windows(2).enumerate() {
+            r = ctl(&pair[1], EPOLL_CTL_ADD, i as u32, &pair[0], EPOLLIN);
+            if r.is_err() {
+                break;
+            }
+        }
+        assert_eq!(r, Err(Errno::ELOOP));
+    }
+}
