@@ -3,7 +3,8 @@
  * re-arm by EPOLL_CTL_MOD, DEL, maxevents, timeouts (0 and 20 ms), a thread blocked in
  * epoll_wait woken by another thread's write, the errnos (EBADF, EINVAL, EEXIST, ENOENT,
  * EPERM on a regular file, ELOOP, EFAULT), a closed file vanishing from the set, an
- * epoll fd inside ppoll and inside another epoll, and epoll_pwait's temporary mask. */
+ * epoll fd inside ppoll and inside another epoll, a wait that outlives a close() of its
+ * epoll fd, and epoll_pwait's temporary mask. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -135,6 +136,16 @@ static void *writer(void *arg) {
     return arg;
 }
 
+static int close_fd;
+
+static void *closer(void *arg) {
+    msleep(10);
+    close(close_fd);
+    msleep(20);
+    write(wake_fd, "c", 1);
+    return arg;
+}
+
 static void blocking(void) {
     int ep = epoll_create1(0);
     int p[2];
@@ -155,6 +166,13 @@ static void blocking(void) {
     show("blocked until another thread writes", ep, -1);
     pthread_join(t, NULL);
     char c;
+    read(p[0], &c, 1);
+    /* The waiter keeps the instance when another thread closes its descriptor. */
+    close_fd = epoll_create1(0);
+    add(close_fd, p[0], EPOLLIN, 6);
+    pthread_create(&t, NULL, closer, NULL);
+    show("epfd closed by another thread during the wait", close_fd, 2000);
+    pthread_join(t, NULL);
     read(p[0], &c, 1);
     /* The temporary mask: SIGUSR1 pending and blocked outside, unblocked inside. */
     sigset_t block, none;

@@ -284,6 +284,7 @@ impl Kernel<'_> {
             count,
             no_fds,
             pt,
+            file: None,
         };
         if let Some(stop) = self.poll_select_wait(hart, tid, n, a, tsp, sleep) {
             return stop;
@@ -362,6 +363,7 @@ impl Kernel<'_> {
             count,
             no_fds,
             pt,
+            file,
         } = sleep;
         if count != 0 || self.timed_out(hart, deadline) {
             return None;
@@ -378,7 +380,7 @@ impl Kernel<'_> {
                 nr: n,
                 args: a,
                 deadline,
-                file: None,
+                file,
                 written: 0,
             },
         );
@@ -426,7 +428,9 @@ impl Kernel<'_> {
     /// `ep_poll()`). The temporary mask is installed first, then the instance is
     /// scanned ([`crate::fs::EventPoll::send_events`], up to `maxevents` 16-byte `struct
     /// epoll_event`s to `events`); with nothing ready the caller sleeps on the
-    /// instance's wait queue and every watched file's, and scans again when woken.
+    /// instance's wait queue and every watched file's, and scans again when woken,
+    /// holding the instance as `fdget()` does: a `close()` of `epfd` meanwhile does
+    /// not end the wait.
     ///
     /// # Errors
     /// `EINVAL` for a bad `sigsetsize` or timeout, `maxevents` <= 0 or over
@@ -441,15 +445,18 @@ impl Kernel<'_> {
         a: [u64; 6],
     ) -> KResult<SyscallOutcome> {
         let (epfd, events, maxevents) = (a[0] as i32, a[1], a[2] as i32);
-        let deadline = match self.take_blocked_call(tid, n, a) {
-            Some(b) => b.deadline,
+        let (deadline, held) = match self.take_blocked_call(tid, n, a) {
+            Some(b) => (b.deadline, b.file),
             None => {
                 let timeout = if n == nr::SYS_epoll_pwait2 {
                     Timeout::Timespec(a[3])
                 } else {
                     Timeout::Millis(a[3] as i32)
                 };
-                self.enter_poll_select(hart, tid, timeout, a[4], a[5])?
+                (
+                    self.enter_poll_select(hart, tid, timeout, a[4], a[5])?,
+                    None,
+                )
             }
         };
         let mut pt = self.poll_table(tid);
@@ -462,9 +469,15 @@ impl Kernel<'_> {
             if events.checked_add(max * EPOLL_EVENT_SIZE).is_none() {
                 return Err(Errno::EFAULT);
             }
-            let file =
-                t.fs.fds
-                    .get(u32::try_from(epfd).map_err(|_| Errno::EBADF)?)?;
+            // A re-issued wait goes on with the instance it started with, whatever
+            // the descriptor is now (fdget()'s hold across ep_poll()'s sleep).
+            let file = match held {
+                Some(f) => f,
+                None => {
+                    let fd = u32::try_from(epfd).map_err(|_| Errno::EBADF)?;
+                    t.fs.fds.get(fd)?
+                }
+            };
             let ep = file.epoll().ok_or(Errno::EINVAL)?;
             // Queued before the scan reads the files' state.
             file.poll_wait(&mut pt);
@@ -477,9 +490,9 @@ impl Kernel<'_> {
             if sent == 0 && faulted {
                 return Err(Errno::EFAULT);
             }
-            Ok((sent as u64, pt))
+            Ok((sent as u64, pt, file))
         };
-        let (count, pt) = match self.with_task_mm(tid, scan) {
+        let (count, pt, file) = match self.with_task_mm(tid, scan) {
             Ok(r) => r,
             Err(e) => return self.poll_select_finish(hart, tid, 0, deadline, Err(e)),
         };
@@ -488,6 +501,7 @@ impl Kernel<'_> {
             count,
             no_fds: false,
             pt,
+            file: Some(file),
         };
         if let Some(stop) = self.poll_select_wait(hart, tid, n, a, 0, sleep) {
             return stop;
@@ -739,4 +753,6 @@ struct PollSleep {
     no_fds: bool,
     /// The wait queues of the watched files.
     pt: PollTable,
+    /// `epoll_pwait`: the instance `fdget()` took, held across the sleep.
+    file: Option<Arc<OpenFile>>,
 }
