@@ -2646,6 +2646,10 @@ impl Kernel<'_> {
                 let r = self.sys_pselect6(hart, tid, n, a);
                 self.finish(tid, n, a, r)
             }
+            nr::SYS_epoll_pwait | nr::SYS_epoll_pwait2 => {
+                let r = self.sys_epoll_pwait(hart, tid, n, a);
+                self.finish(tid, n, a, r)
+            }
             nr::SYS_setpgid | nr::SYS_getpgid | nr::SYS_setsid | nr::SYS_getsid => {
                 let r = self.sys_pgrp_call(tid, n, a).map(SyscallOutcome::Return);
                 self.finish(tid, n, a, r)

@@ -175,6 +175,11 @@ impl FileOperations for EventFd {
         pt.poll_wait(&self.wqh);
     }
 
+    /// `eventfd_poll()` exists: an eventfd can be watched by epoll.
+    fn can_poll(&self) -> bool {
+        true
+    }
+
     /// `noop_llseek()`: the position stays where it is (0) and is returned.
     fn llseek(&self, _file: &OpenFile, _offset: i64, _whence: u32, pos: u64) -> KResult<u64> {
         Ok(pos)

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::sync::Mutex;
 
+use super::eventpoll::EventPoll;
 use super::fops::{FileCtx, FileOperations, Kiocb, NoFileOps, PollMask, WriteSource};
 use super::inode::{Body, FileType, Inode, Timespec};
 use super::kfile::KernelFile;
@@ -65,6 +66,8 @@ pub(crate) const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME 
 
 /// Device of the pipe file system (pipefs), for `fstat` on pipes.
 const PIPEFS_DEV: (u32, u32) = (0, 13);
+/// Device of the anonymous-inode file system (anon_inodefs), for `fstat` on epoll files.
+const ANON_INODE_DEV: (u32, u32) = (0, 15);
 /// Device standing for the host's streams behind fds 0-2.
 const HOST_STDIO_DEV: (u32, u32) = (0, 24);
 /// `UNIX98_PTY_SLAVE_MAJOR`: a terminal host stream looks like `/dev/pts/0`.
@@ -84,6 +87,8 @@ pub enum FileTarget {
     Kernel(KernelFile),
     /// A file of no file system (`anon_inode_getfile()`: `eventfd`, `timerfd`).
     Anon(super::anon_inodes::AnonFile),
+    /// An epoll instance (an anonymous inode, `[eventpoll]`).
+    Epoll(EventPoll),
 }
 
 #[derive(Debug)]
@@ -172,6 +177,7 @@ impl OpenFile {
             FileTarget::Host(host) => host,
             FileTarget::Kernel(k) => k.f_op(),
             FileTarget::Anon(a) => a.f_op(),
+            FileTarget::Epoll(ep) => ep,
         }
     }
 
@@ -235,7 +241,7 @@ impl OpenFile {
         }
         let inode = match &self.target {
             FileTarget::Pipe(_) => return Err(Errno::ESPIPE),
-            FileTarget::Host(_) => return Err(Errno::ENODEV),
+            FileTarget::Host(_) | FileTarget::Epoll(_) => return Err(Errno::ENODEV),
             // A regular file to the VFS, without a ->fallocate operation.
             FileTarget::Kernel(_) => return Err(Errno::EOPNOTSUPP),
             // No ->fallocate on an anonymous inode.
@@ -329,6 +335,14 @@ impl OpenFile {
     /// host streams, `gup_test`.
     pub fn is_stream(&self) -> bool {
         self.f_op().is_stream()
+    }
+
+    /// The epoll instance this describes, if it is one (`is_file_epoll()`).
+    pub fn epoll(&self) -> Option<&EventPoll> {
+        match &self.target {
+            FileTarget::Epoll(ep) => Some(ep),
+            _ => None,
+        }
     }
 
     /// The kernel-served file this describes, if it is one.
@@ -531,21 +545,12 @@ impl OpenFile {
         match &self.target {
             FileTarget::Inode(i) => vfs.stat(i),
             FileTarget::Kernel(k) => vfs.stat(k.inode()),
-            FileTarget::Pipe(end) => {
-                let t = end.pipe().created();
-                Kstat {
-                    dev: PIPEFS_DEV,
-                    ino: end.pipe().id(),
-                    mode: S_IFIFO | 0o600,
-                    nlink: 1,
-                    blksize: 4096,
-                    atime: t,
-                    mtime: t,
-                    ctime: t,
-                    btime: t,
-                    ..Kstat::default()
-                }
-            }
+            FileTarget::Pipe(end) => pseudo_stat(
+                PIPEFS_DEV,
+                end.pipe().id(),
+                S_IFIFO | 0o600,
+                end.pipe().created(),
+            ),
             // anon_inode_mkinode(): a 0600 inode of no file type, owned by root.
             FileTarget::Anon(_) => Kstat {
                 dev: super::anon_inodes::ANON_INODEFS_DEV,
@@ -577,7 +582,27 @@ impl OpenFile {
                     ..Kstat::default()
                 }
             }
+            // The anonymous inode all such files share (`anon_inode_inode`): no type
+            // bits, mode 0600.
+            FileTarget::Epoll(_) => pseudo_stat(ANON_INODE_DEV, 1, 0o600, vfs.now()),
         }
+    }
+}
+
+/// The attributes of a file of a pseudo file system (pipefs, anon_inodefs): one link,
+/// 4 KiB blocks, every time `t`.
+fn pseudo_stat(dev: (u32, u32), ino: u64, mode: u32, t: Timespec) -> Kstat {
+    Kstat {
+        dev,
+        ino,
+        mode,
+        nlink: 1,
+        blksize: 4096,
+        atime: t,
+        mtime: t,
+        ctime: t,
+        btime: t,
+        ..Kstat::default()
     }
 }
 
@@ -816,6 +841,7 @@ impl MappedFile for OpenFile {
             FileTarget::Host(host) => host.which() as u64,
             FileTarget::Kernel(k) => k.inode().ino(),
             FileTarget::Anon(_) => super::anon_inodes::ANON_INODE_INO,
+            FileTarget::Epoll(ep) => std::ptr::from_ref(ep) as u64,
         }
     }
 

@@ -459,6 +459,13 @@ pub trait FileOperations: Send + Sync + fmt::Debug {
         let _ = (file, pt);
     }
 
+    /// `file_can_poll()`: the file has a `->poll` of its own (pipes, terminals, epoll
+    /// instances); `epoll_ctl` refuses the others (regular files, directories) with
+    /// `EPERM`. The default is `false`.
+    fn can_poll(&self) -> bool {
+        false
+    }
+
     /// `->release`: the last reference to the description is gone (its last descriptor
     /// closed, its last mapping unmapped). Runs once, before the state is dropped.
     fn release(&self, file: &OpenFile) {

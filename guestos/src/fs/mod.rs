@@ -17,6 +17,7 @@ mod anon_inodes;
 pub mod cred;
 mod dev;
 mod eventfd;
+mod eventpoll;
 mod fdtable;
 mod file;
 mod fops;
@@ -35,6 +36,10 @@ mod wait;
 pub use anon_inodes::AnonFile;
 pub use dev::{CharDev, Prng};
 pub use eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE};
+pub use eventpoll::{
+    EpollEvent, EventPoll, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLL_EVENT_SIZE,
+    EP_MAX_EVENTS,
+};
 pub use fdtable::{FdTable, FilesStruct, FsStruct, ProcessFs, RLIMIT_NOFILE};
 pub use file::{
     FileTarget, OpenFile, Sink, Source, FALLOC_FL_ALLOCATE_RANGE, FALLOC_FL_COLLAPSE_RANGE,

@@ -289,6 +289,10 @@ impl FileOperations for PipeEnd {
         self.pipe.poll(!self.write)
     }
 
+    fn can_poll(&self) -> bool {
+        true
+    }
+
     /// `pipe_poll()`'s `poll_wait()`: the read end sleeps on `rd_wait`, the write end on
     /// `wr_wait`.
     fn poll_wait(&self, _file: &OpenFile, pt: &mut PollTable) {

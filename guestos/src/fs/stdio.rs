@@ -261,6 +261,10 @@ impl FileOperations for HostFile {
         }
     }
 
+    fn can_poll(&self) -> bool {
+        true
+    }
+
     fn is_stream(&self) -> bool {
         true
     }

@@ -43,7 +43,9 @@ use emu::Hart;
 
 use super::Kernel;
 use crate::errno::{Errno, KResult};
-use crate::fs::{FileCtx, IoError, OpenFile, PollMask, PollTable, WaitTask};
+use crate::fs::{
+    FileCtx, IoError, OpenFile, PollMask, PollTable, WaitTask, EPOLL_EVENT_SIZE, EP_MAX_EVENTS,
+};
 use crate::process::{Task, WaitOn};
 use crate::signal::{SigInfo, SIGPIPE, SI_USER};
 use crate::syscall::misc::RLIMIT_NOFILE;
@@ -68,6 +70,16 @@ pub(super) struct BlockedCall {
     file: Option<Arc<OpenFile>>,
     /// `write`: the bytes written before it slept (`pipe_write()`'s `ret`).
     written: u64,
+}
+
+/// How a sleeping descriptor call gives its timeout.
+#[derive(Debug, Clone, Copy)]
+enum Timeout {
+    /// A `struct timespec` at this address (NULL: none): `ppoll`, `pselect6`,
+    /// `epoll_pwait2`.
+    Timespec(u64),
+    /// Milliseconds, negative for none: `epoll_pwait`.
+    Millis(i32),
 }
 
 impl Kernel<'_> {
@@ -260,7 +272,7 @@ impl Kernel<'_> {
             Some(b) => b.deadline,
             None => {
                 let (umask, size) = self.with_task_mm(tid, |_, u| mask(u))?;
-                self.enter_poll_select(hart, tid, tsp, umask, size)?
+                self.enter_poll_select(hart, tid, Timeout::Timespec(tsp), umask, size)?
             }
         };
         let (count, no_fds, res, pt) = match self.with_task_mm(tid, scan) {
@@ -272,6 +284,7 @@ impl Kernel<'_> {
             count,
             no_fds,
             pt,
+            file: None,
         };
         if let Some(stop) = self.poll_select_wait(hart, tid, n, a, tsp, sleep) {
             return stop;
@@ -282,21 +295,26 @@ impl Kernel<'_> {
         self.poll_select_finish(hart, tid, tsp, deadline, r)
     }
 
-    /// The first issue of a `ppoll`/`pselect6`: the timeout at `tsp` becomes a deadline
-    /// (`poll_select_set_timeout()`: `None` = none, `Some(0)` = do not sleep), then the
-    /// temporary mask `(umask, sigsetsize)` is installed (`set_user_sigmask()`).
+    /// The first issue of a `ppoll`/`pselect6`/`epoll_pwait`: the timeout becomes a
+    /// deadline (`poll_select_set_timeout()`, `ep_timeout_to_timespec()`: `None` = none,
+    /// `Some(0)` = do not sleep), then the temporary mask `(umask, sigsetsize)` is
+    /// installed (`set_user_sigmask()`).
     fn enter_poll_select(
         &mut self,
         hart: &Hart<'_>,
         tid: u32,
-        tsp: u64,
+        timeout: Timeout,
         umask: u64,
         sigsetsize: u64,
     ) -> KResult<Option<u64>> {
         let (_, now) = self.clock_now(hart);
         self.with_task_mm(tid, |t, u| {
-            let deadline =
-                read_timeout(u, tsp)?.map(|t| if t == 0 { 0 } else { now.saturating_add(t) });
+            let ns = match timeout {
+                Timeout::Timespec(tsp) => read_timeout(u, tsp)?,
+                // A negative timeout waits forever.
+                Timeout::Millis(ms) => u64::try_from(ms).ok().map(|ms| ms * 1_000_000),
+            };
+            let deadline = ns.map(|t| if t == 0 { 0 } else { now.saturating_add(t) });
             if let Some(mask) = read_sigmask(u, umask, sigsetsize)? {
                 if t.signals.saved_mask.is_none() {
                     t.signals.saved_mask = Some(t.signals.blocked.get());
@@ -345,6 +363,7 @@ impl Kernel<'_> {
             count,
             no_fds,
             pt,
+            file,
         } = sleep;
         if count != 0 || self.timed_out(hart, deadline) {
             return None;
@@ -361,7 +380,7 @@ impl Kernel<'_> {
                 nr: n,
                 args: a,
                 deadline,
-                file: None,
+                file,
                 written: 0,
             },
         );
@@ -376,7 +395,7 @@ impl Kernel<'_> {
     /// `poll_select_finish()`: the call ends with `r`. Its timer is disarmed; the
     /// temporary mask is restored unless the call was interrupted (a handler runs
     /// first, its `rt_sigreturn` restores it); the time left goes to `tsp` unless the
-    /// timeout was zero or absent.
+    /// timeout was zero or absent (`tsp` 0: nowhere to write it, as `epoll_pwait`).
     fn poll_select_finish(
         &mut self,
         hart: &Hart<'_>,
@@ -393,7 +412,7 @@ impl Kernel<'_> {
                     t.signals.blocked.set(m);
                 }
             }
-            if let Some(d) = deadline.filter(|&d| d != 0) {
+            if let Some(d) = deadline.filter(|&d| d != 0 && tsp != 0) {
                 // The time left is written even after success; a fault is ignored
                 // (Linux keeps the result then too).
                 let _ = write_timespec(u, tsp, d.saturating_sub(now));
@@ -401,6 +420,93 @@ impl Kernel<'_> {
             Ok(())
         })?;
         r.map(SyscallOutcome::Return)
+    }
+
+    /// `epoll_pwait(epfd, events, maxevents, timeout, sigmask, sigsetsize)` with
+    /// `timeout` in ms (negative: forever), and `epoll_pwait2` with a `struct timespec`
+    /// pointer there (NULL: forever) (`do_epoll_pwait()` → `do_epoll_wait()` →
+    /// `ep_poll()`). The temporary mask is installed first, then the instance is
+    /// scanned ([`crate::fs::EventPoll::send_events`], up to `maxevents` 16-byte `struct
+    /// epoll_event`s to `events`); with nothing ready the caller sleeps on the
+    /// instance's wait queue and every watched file's, and scans again when woken,
+    /// holding the instance as `fdget()` does: a `close()` of `epfd` meanwhile does
+    /// not end the wait.
+    ///
+    /// # Errors
+    /// `EINVAL` for a bad `sigsetsize` or timeout, `maxevents` <= 0 or over
+    /// `EP_MAX_EVENTS`, or an `epfd` that is not an epoll instance; `EBADF`; `EFAULT`
+    /// when not even the first event can be written; `EINTR` when a signal it does not
+    /// block arrives first (never restarted).
+    pub(super) fn sys_epoll_pwait(
+        &mut self,
+        hart: &Hart<'_>,
+        tid: u32,
+        n: u64,
+        a: [u64; 6],
+    ) -> KResult<SyscallOutcome> {
+        let (epfd, events, maxevents) = (a[0] as i32, a[1], a[2] as i32);
+        let (deadline, held) = match self.take_blocked_call(tid, n, a) {
+            Some(b) => (b.deadline, b.file),
+            None => {
+                let timeout = if n == nr::SYS_epoll_pwait2 {
+                    Timeout::Timespec(a[3])
+                } else {
+                    Timeout::Millis(a[3] as i32)
+                };
+                (
+                    self.enter_poll_select(hart, tid, timeout, a[4], a[5])?,
+                    None,
+                )
+            }
+        };
+        let mut pt = self.poll_table(tid);
+        let scan = |t: &mut Task, u: &mut dyn UserAccess| {
+            let max = u64::try_from(maxevents)
+                .ok()
+                .filter(|&m| m > 0 && m <= EP_MAX_EVENTS)
+                .ok_or(Errno::EINVAL)?;
+            // access_ok() of the whole array.
+            if events.checked_add(max * EPOLL_EVENT_SIZE).is_none() {
+                return Err(Errno::EFAULT);
+            }
+            // A re-issued wait goes on with the instance it started with, whatever
+            // the descriptor is now (fdget()'s hold across ep_poll()'s sleep).
+            let file = match held {
+                Some(f) => f,
+                None => {
+                    let fd = u32::try_from(epfd).map_err(|_| Errno::EBADF)?;
+                    t.fs.fds.get(fd)?
+                }
+            };
+            let ep = file.epoll().ok_or(Errno::EINVAL)?;
+            // Queued before the scan reads the files' state.
+            file.poll_wait(&mut pt);
+            let (mut at, mut faulted) = (events, false);
+            let sent = ep.send_events(max as usize, |ev| {
+                faulted = u.copy_to_user(at, &ev.to_bytes()).is_err();
+                at += EPOLL_EVENT_SIZE;
+                !faulted
+            });
+            if sent == 0 && faulted {
+                return Err(Errno::EFAULT);
+            }
+            Ok((sent as u64, pt, file))
+        };
+        let (count, pt, file) = match self.with_task_mm(tid, scan) {
+            Ok(r) => r,
+            Err(e) => return self.poll_select_finish(hart, tid, 0, deadline, Err(e)),
+        };
+        let sleep = PollSleep {
+            deadline,
+            count,
+            no_fds: false,
+            pt,
+            file: Some(file),
+        };
+        if let Some(stop) = self.poll_select_wait(hart, tid, n, a, 0, sleep) {
+            return stop;
+        }
+        self.poll_select_finish(hart, tid, 0, deadline, Ok(count))
     }
 
     /// `read`/`write`/`readv`/`writev` of task `tid` through `fdget()`: the descriptor's
@@ -647,4 +753,6 @@ struct PollSleep {
     no_fds: bool,
     /// The wait queues of the watched files.
     pt: PollTable,
+    /// `epoll_pwait`: the instance `fdget()` took, held across the sleep.
+    file: Option<Arc<OpenFile>>,
 }

@@ -164,7 +164,8 @@ pub fn mm_call(mm: &crate::mm::MmStruct, nr: u64, a: [u64; 6]) -> Option<KResult
 /// `getcwd`, `umask`,
 /// the calls that read the caller's credentials ([`sys::cred_read_call`]: `getuid`…,
 /// `getresuid`, `getresgid`, `getgroups`),
-/// `dup`, `fcntl`, `pipe2`, `eventfd2`, `memfd_create`, `sync`, `syncfs`: under the locks of the
+/// `dup`, `fcntl`, `pipe2`, `eventfd2`, `memfd_create`, `sync`, `syncfs`, `epoll_create1`,
+/// `epoll_ctl`: under the locks of the
 /// parts they touch (the descriptor table's, `fs->lock`, each inode's and the page
 /// cache's, the `mmap_lock` read side for each user copy). `None` for any other call.
 /// Served by [`handle`] under the kernel lock, and by a hart without it
@@ -210,6 +211,8 @@ pub fn vfs_call(
         SYS_dup => fs::sys_dup(fsx, a[0]),
         SYS_pipe2 => fs::sys_pipe2(fsx, vfs, u, a[0], a[1]),
         SYS_eventfd2 => anonfd::sys_eventfd2(fsx, a[0], a[1]),
+        SYS_epoll_create1 => poll::sys_epoll_create1(fsx, a[0]),
+        SYS_epoll_ctl => poll::sys_epoll_ctl(fsx, u, a[0], a[1], a[2], a[3]),
         SYS_faccessat => fs::sys_faccessat(fsx, vfs, u, a[0], a[1], a[2]),
         SYS_faccessat2 => fs::sys_faccessat2(fsx, vfs, u, a[0], a[1], a[2], a[3]),
         SYS_readlinkat => fs::sys_readlinkat(fsx, vfs, u, a[0], a[1], a[2], a[3]),

@@ -23,6 +23,9 @@ macro_rules! syscalls {
 syscalls! {
     SYS_getcwd = 17,
     SYS_eventfd2 = 19,
+    SYS_epoll_create1 = 20,
+    SYS_epoll_ctl = 21,
+    SYS_epoll_pwait = 22,
     SYS_dup = 23,
     SYS_dup3 = 24,
     SYS_fcntl = 25,
@@ -181,5 +184,6 @@ syscalls! {
     SYS_close_range = 436,
     SYS_openat2 = 437,
     SYS_faccessat2 = 439,
+    SYS_epoll_pwait2 = 441,
     SYS_fchmodat2 = 452,
 }

@@ -4,8 +4,11 @@
 //! deadline and signals are the kernel's (`kernel/poll.rs`): a scan here never blocks.
 
 use crate::errno::{Errno, KResult};
-use crate::fs::FilesStruct;
 use crate::fs::PollMask;
+use crate::fs::{
+    EpollEvent, EventPoll, FileTarget, FilesStruct, OpenFile, ProcessFs, EPOLL_CTL_DEL,
+    EPOLL_EVENT_SIZE, O_CLOEXEC, O_RDWR,
+};
 use crate::futex::timespec_ns;
 use crate::uaccess::UserAccess;
 
@@ -253,6 +256,54 @@ pub fn read_sigmask(u: &mut dyn UserAccess, umask: u64, sigsetsize: u64) -> KRes
         return Err(Errno::EINVAL);
     }
     Ok(Some(u.get_user_u64(umask)? & !UNBLOCKABLE))
+}
+
+/// `epoll_create1(flags)` (`do_epoll_create()`): a descriptor for a new epoll instance,
+/// open for reading and writing.
+///
+/// # Errors
+/// `EINVAL` for flags other than `EPOLL_CLOEXEC` (`O_CLOEXEC`); `EMFILE`.
+pub fn sys_epoll_create1(p: &mut ProcessFs, flags: u64) -> KResult<u64> {
+    let flags = flags as i32 as u32;
+    if flags & !O_CLOEXEC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let file = OpenFile::new(FileTarget::Epoll(EventPoll::new()), O_RDWR);
+    p.fds.alloc(file, flags & O_CLOEXEC != 0, 0).map(u64::from)
+}
+
+/// `epoll_ctl(epfd, op, fd, event)` (`do_epoll_ctl()`), `event` pointing at a
+/// `struct epoll_event` (16 bytes on riscv64), read unless `op` is `EPOLL_CTL_DEL`.
+///
+/// # Errors
+/// `EFAULT` for the event; `EBADF` for either descriptor; `EPERM` for a file that cannot
+/// be polled (a regular file, a directory); `EINVAL` if `epfd` is not an epoll instance
+/// or is `fd`, for an unknown `op` or a bad `EPOLLEXCLUSIVE`; `EEXIST`, `ENOENT`,
+/// `ELOOP` (see [`EventPoll::ctl`]).
+pub fn sys_epoll_ctl(
+    p: &ProcessFs,
+    u: &mut dyn UserAccess,
+    epfd: u64,
+    op: u64,
+    fd: u64,
+    event: u64,
+) -> KResult<u64> {
+    let op = op as u32;
+    let ev = if op == EPOLL_CTL_DEL {
+        None
+    } else {
+        let mut b = [0u8; EPOLL_EVENT_SIZE as usize];
+        u.copy_from_user(event, &mut b)?;
+        Some(EpollEvent::from_bytes(b))
+    };
+    let epfile = p.fds.get(epfd as u32)?;
+    let target = p.fds.get(fd as u32)?;
+    if !target.f_op().can_poll() {
+        return Err(Errno::EPERM);
+    }
+    let ep = epfile.epoll().ok_or(Errno::EINVAL)?;
+    ep.ctl(&epfile, op, fd as u32, &target, ev)?;
+    Ok(0)
 }
 
 #[cfg(test)]
