@@ -2,7 +2,7 @@
 //! keeps on the task's kernel stack (the `poll_wqueues` of a sleeping `ppoll`, the
 //! `futex_q` of a `futex_wait()`, a `pipe_write()`'s count so far and its `fdget()`
 //! hold) and in `current->restart_block` (a `ppoll`'s deadline). It lives in the task
-//! ([`crate::process::Task::call`]), not in maps of the kernel by tid: whoever holds the
+//! ([`crate::process::TaskRun::call`], behind the task's own lock), not in maps of the kernel by tid: whoever holds the
 //! task holds its call, and a task that goes away takes its call with it
 //! ([`SleepingCall::forget`]).
 
@@ -94,8 +94,8 @@ impl Kernel<'_> {
     /// gone is cancelled.
     pub(super) fn timer_adopt(&mut self, timer: Arc<Hrtimer>) {
         let timers = &self.timers;
+        let tid = timer.tid();
         let mut slot = Some(timer);
-        let tid = slot.as_ref().map_or(0, |t| t.tid());
         self.with_call(tid, |c| {
             if let Some(t) = slot.take() {
                 timers.adopt(&mut c.timer, t);
