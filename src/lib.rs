@@ -518,6 +518,8 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("kernel lock entries", k.kernel_lock_acquisitions),
         ("calls run unlocked", k.unlocked_calls),
         ("unlocked quanta", k.unlocked_quanta),
+        ("unlocked sleeps", k.unlocked_sleeps),
+        ("unlocked switches", k.unlocked_switches),
         ("baton switches", k.baton_switches),
         ("baton lock waits", k.baton_lock_waits),
     ];

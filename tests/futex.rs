@@ -84,6 +84,39 @@ fn futexes_gives_qemus_output_in_parallel_on_2_and_4_harts_mostly_without_the_ke
     }
 }
 
+/// A `FUTEX_WAIT` that sleeps puts its task to sleep and switches the next one in on
+/// its hart without the kernel lock (`kernel/switch.rs`): on one hart every thread
+/// handing the mutex or the queue to another sleeps, and the next one is switched in
+/// from the stash. Each such sleep used to cost a kernel-lock entry at least; now most
+/// cost none.
+#[test]
+fn futex_sleeps_and_the_next_tasks_switch_in_without_the_kernel_lock() {
+    for harts in [1, 2] {
+        let o = run(
+            &sched_opts("parallel", 0, harts),
+            &format!("futexes, {harts} harts, parallel"),
+        );
+        let k = &o.report.kernel;
+        assert!(
+            k.unlocked_sleeps > 1000 && k.unlocked_switches <= k.unlocked_sleeps,
+            "{harts} harts: {k:?}"
+        );
+        assert!(
+            k.unlocked_sleeps <= k.futex_calls - k.unlocked_futex_calls,
+            "a sleep is a wait that was not served at once: {k:?}"
+        );
+        if harts == 1 {
+            // With one hart there is always a next task after a sleep (the one that
+            // will wake the sleeper), and it slept here too unless it was new.
+            assert!(
+                k.unlocked_switches * 2 > k.unlocked_sleeps
+                    && k.kernel_lock_acquisitions < k.unlocked_sleeps,
+                "1 hart: {k:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn futexes_never_lose_a_wake_enqueued_without_the_kernel_lock_over_repeated_runs() {
     for (harts, runs) in [(2, 6), (4, 3)] {
@@ -114,8 +147,14 @@ fn futexes_gives_qemus_output_on_the_deterministic_scheduler_and_replays_bit_for
         // wake is made runnable under the lock, at the seeded scheduling points of the
         // kernel entries.
         assert_eq!(
-            (k.ttwu_unlocked, k.wakelist_queued, k.wakelist_trylocks),
-            (0, 0, 0),
+            (
+                k.ttwu_unlocked,
+                k.wakelist_queued,
+                k.wakelist_trylocks,
+                k.unlocked_sleeps,
+                k.unlocked_switches
+            ),
+            (0, 0, 0, 0, 0),
             "{what}: {k:?}"
         );
         if seed == 1 {

@@ -240,6 +240,12 @@ pub struct KernelStats {
     /// ran out with no other task waiting for a hart (`scheduler_tick()` with nothing
     /// to switch to).
     pub unlocked_quanta: u64,
+    /// `FUTEX_WAIT` sleeps begun without the kernel lock: the task blocked and its hart
+    /// went on to pick the next task on its own (`kernel/switch.rs`).
+    pub unlocked_sleeps: u64,
+    /// Tasks switched in without the kernel lock: a hart whose task slept there picked
+    /// the next one from its run queue and loaded it (`kernel/switch.rs`).
+    pub unlocked_switches: u64,
     /// Deterministic mode: scheduling points at which another hart took over.
     pub baton_switches: u64,
     /// Deterministic mode: of those, the ones at a contended lock acquisition (the lock

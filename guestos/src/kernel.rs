@@ -73,9 +73,13 @@
 //! for each copy to or from user memory), and the `futex` calls that do not sleep
 //! (`FUTEX_WAKE`, `FUTEX_WAKE_BITSET`, `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, and a
 //! `FUTEX_WAIT`/`FUTEX_WAIT_BITSET` that returns at once: under the futex hash buckets'
-//! locks, [`crate::futex`]; a wait that must sleep is queued on its bucket there, then
-//! handed to the kernel lock, which puts the task to sleep unless a waker took it
-//! meanwhile), and `nanosleep`/`clock_nanosleep` (the deadline computed and the timer
+//! locks, [`crate::futex`]; a wait that must sleep is queued on its bucket there, and
+//! the task is put to sleep there too, under its own lock and its run queue's, and
+//! the next task of the hart's queue switched in without the kernel lock
+//! ([`switch`]: `schedule()` under `rq->lock`) — unless a signal, a kill, a traced
+//! task or a next task that last ran through the kernel lock needs that lock: then the
+//! wait is handed to it, which puts the task to sleep unless a waker took it
+//! meanwhile, or its scheduler picks), and `nanosleep`/`clock_nanosleep` (the deadline computed and the timer
 //! armed on the hart's own base, a zero or past deadline returning at once; a sleep is
 //! handed to the kernel lock the same way, which blocks the task unless its timer
 //! expired meanwhile, or returns `EINTR` with `rem` written if a signal came), then
@@ -127,7 +131,7 @@
 //! | state | fields | Linux's lock |
 //! |---|---|---|
 //! | the task list: every task by tid, thread groups, parent links, zombies, `/proc/<pid>` registration | `tasks`, `next_pid` | `tasklist_lock` (RCU for readers) |
-//! | which task's registers are live in which hart, each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta); the run queues themselves are not here: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches, with the scheduler's clock), a task's place in the scheduler — the queue it is on, a sleeper's entity — under its hashed `p->pi_lock`, and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock). Nor is CPU time: each task's (`se.sum_exec_runtime`, `utime`) and each thread group's with its reaped children's (`signal->cputimer`, `cutime`) are atomics in the task and its `signal_struct` ([`cputime`]), charged by the hart running the task — `update_curr()` under its `rq->lock`, with or without this lock — and read without any lock by `clock_gettime`, `getrusage`, `getitimer` and the CPU-time timers' check | `on_hart`, `slice_left`, `sched_rng` | the task's `thread_info`; per-CPU data |
+//! | each hart's instruction quantum, the deterministic scheduler's generator (the seeded pick and quanta). Not here: which task is live in which hart ([`OnHart`]: one atomic per hart, written by the hart itself with or without this lock, read by signal senders and killers), the handles of tasks put to sleep without this lock ([`SwitchStash`], behind its own lock); the run queues themselves are not here either: each hart's queue (its CFS books: the waiting tasks by vruntime, `min_vruntime`, `nr_running`, `curr`, `need_resched`) is behind its own `rq->lock` ([`sched::Rqs`], an `Arc` any hart reaches, with the scheduler's clock), a task's place in the scheduler — the queue it is on, a sleeper's entity — under its hashed `p->pi_lock`, and which harts are idle is atomic flags ([`IdleHarts`], set by each hart without the lock). Nor is CPU time: each task's (`se.sum_exec_runtime`, `utime`) and each thread group's with its reaped children's (`signal->cputimer`, `cutime`) are atomics in the task and its `signal_struct` ([`cputime`]), charged by the hart running the task — `update_curr()` under its `rq->lock`, with or without this lock — and read without any lock by `clock_gettime`, `getrusage`, `getitimer` and the CPU-time timers' check | `slice_left`, `sched_rng` | per-CPU data |
 //! | the wake list's receiving end: what harts without the kernel lock queued (deferred `fput()`s of kernel-served files and host streams; a pipe end's is not deferred: its wake-ups go through the pipe's wait queues; the SIGALRMs of `ITIMER_REAL`s and the SIGPROFs and SIGVTALRMs of `ITIMER_PROF`s and `ITIMER_VIRTUAL`s expired without the lock, sent with the task table at the holder's next scheduling point), drained by the holder at every acquisition and release ([`Kernel::ttwu_pending`]); the sending end ([`Machine::ttwu`]) is lock-free and outside `struct Kernel`. Futex waiters woken without the kernel lock do not go there: the waker enqueues them ([`Machine::wake_up_q`]) and the wait is completed — its saved `a0` and `pc`, its timer, its `futex_q` and its state, all in the task table — when the task next runs | `ttwu`, `deferred_kills` | `rq->wake_list` is an `llist` |
 //! | timers: which hart arms the holder's timers (`timers`: the bases and this hart). Not here: which timer each sleeper parks on (a futex wait's timeout, a `nanosleep`, a `ppoll` timeout: the `hrtimer_sleeper` on its stack), which is in the task with its sleeping call ([`SleepingCall`], below); the timers themselves — each hart's pending ones, sleepers' and `ITIMER_REAL`s, on its own base, ordered by expiry behind the base's lock ([`hrtimer::HrtimerBases`], an `Arc` any hart reaches: armed by the arming hart, cancelled from any, expired by their hart without the kernel lock or by the lock's holder for every base at its scheduling points); the interval timers' books (`real_timer`, `it_real_incr`, `it[]`), in each thread group's `signal_struct` behind its lock ([`itimer`]: `setitimer`, `getitimer` and the expiries' re-arms take it, on any hart with or without this lock; sending their signals is the task table's, above); the virtual clock, an atomic any hart reads and pushes forward without a lock ([`timekeeping`]) | `timers` | the sleeper's stack; `siglock` for the itimers; `hrtimer_cpu_base->lock` for the bases; the `tk_core` seqcount for the clock |
 //! | sleeping and stopped calls, each in its task ([`SleepingCall`] in `TaskRun::call`, behind the task's own lock `Task::run`, reached through `tasks`): the futex waiter (`futex_q`) a task sleeping in `FUTEX_WAIT` sleeps on, so that a wake handed back completes only the wait it ended; an I/O sleeper's poll table (the heads it is queued on, its sleep's [`WaitTask`]); the continuation of a sleeping `read`/`write`/`ppoll` (its held file, the count written, the deadline: re-issued under this lock when woken); the timer it parks on; the place of a call stopped at a scheduling point. Not here: the futex waiters themselves, in the futex hash table (`futex`, an `Arc` the harts reach without the kernel lock) under each bucket's own lock; the wait queues, each `wait_queue_head_t` behind its own lock (`wq_head->lock`, [`crate::fs::WaitQueueHead`]): a waker on any hart, without this lock, takes the sleepers off it and enqueues them ([`SchedWaker`], the park/claim handshake of [`WaitTask`]); the woken's task-table state stays `Blocked(Io)` until it runs ([`Kernel::pick_next_task`]) | (through `tasks`) | the task's own kernel stack (`poll_wqueues`, the `futex_q`, the `wait_queue_entry`, the call's locals) and `restart_block`; `hb->lock` |
@@ -183,6 +187,7 @@ use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 use budget::{Claim, InsnBudget, RunEnd};
 use stat::KernelCounters;
+use switch::{OnHart, SwitchStash};
 
 mod budget;
 mod call;
@@ -195,6 +200,7 @@ mod ptrace;
 mod sched;
 mod sigqueue;
 mod stat;
+mod switch;
 mod sysattr;
 mod timekeeping;
 mod ttwu;
@@ -296,8 +302,12 @@ struct Kernel<'m> {
     smp: &'m Smp,
     /// The hart whose kernel entry holds the kernel lock now.
     this: usize,
-    /// Per hart: the task (tid) whose registers are live in it, if any.
-    on_hart: Vec<Option<u32>>,
+    /// Per hart: the task (tid) whose registers are live in it, if any ([`OnHart`]:
+    /// atomics, written by the hart itself with or without this lock).
+    on_hart: Arc<OnHart>,
+    /// What harts that put tasks to sleep without this lock kept to switch them in
+    /// again without it ([`SwitchStash`]); [`Machine::stash`] is the same object.
+    stash: Arc<SwitchStash<'m>>,
     /// The harts' run queues and each task's place among them ([`sched::Rqs`]: each
     /// queue behind its own `rq->lock`, each task's place behind its `p->pi_lock`),
     /// reached without the kernel lock too ([`Machine::rqs`]).
@@ -445,6 +455,11 @@ struct Machine<'m> {
     timers_armed: AtomicBool,
     /// Parallel mode: what the host-side scheduler tick watches ([`sched::Tick`]).
     tick: Option<sched::Tick>,
+    /// Which task is live in which hart ([`Kernel::on_hart`]: one object).
+    on_hart: Arc<OnHart>,
+    /// The tasks put to sleep without the kernel lock, by tid, with what a hart needs to
+    /// switch them in without it ([`Kernel::stash`]: one object).
+    stash: Arc<SwitchStash<'m>>,
 }
 
 impl<'m> Machine<'m> {
@@ -805,6 +820,11 @@ struct UnlockedFaults<'m> {
     signal: Arc<crate::process::SignalStruct>,
     /// The task's own CPU time (`current->se.sum_exec_runtime`, `utime`).
     cputime: Arc<CputimeAtomic>,
+    /// The task's state, saved registers and sleeping call ([`Task::run`]), for a
+    /// sleep and a switch without the kernel lock ([`switch`]).
+    run: Arc<crate::sync::Mutex<crate::process::TaskRun>>,
+    /// Its tagged-address control, loaded when it is switched in.
+    mte_ctrl: crate::mm::mte::TaggedAddrCtrl,
 }
 
 /// What a hart did without the kernel lock since it last held it that the kernel lock's
@@ -928,6 +948,10 @@ enum KernelEntry {
     /// pipe `read`/`write` queued on its pipe's wait queue, without the kernel lock, which puts the task to sleep unless a waker or the
     /// expiry took it meanwhile ([`Kernel::finish_unlocked_sleep`]).
     Sleep(UnlockedSleep),
+    /// The hart's task went to sleep without the kernel lock and no task could be
+    /// switched in without it ([`switch`]): the hart runs nothing and its scheduler
+    /// picks.
+    Switched,
 }
 
 /// A sleep a hart began without the kernel lock, for the kernel lock to block.
@@ -1316,13 +1340,16 @@ pub fn run(
     let stats = PerCpuVar::<KernelCounters>::new(nharts);
     let end = RunEnd::default();
     let insns = InsnBudget::new(config.max_insns, nharts);
+    let on_hart = Arc::new(OnHart::new(nharts));
+    let stash = Arc::new(SwitchStash::new());
     let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
         tasks: BTreeMap::from([(INIT_PID, init)]),
         smp: &smp,
         this: 0,
-        on_hart: vec![None; nharts],
+        on_hart: Arc::clone(&on_hart),
+        stash: Arc::clone(&stash),
         rqs: Arc::clone(&rqs),
         slice_left: vec![0; nharts],
         idle: Arc::clone(&idle),
@@ -1352,6 +1379,8 @@ pub fn run(
     let machine = Machine {
         rqs,
         hrtimers,
+        on_hart,
+        stash,
         kernel: CondvarMutex::new(k),
         ttwu: ttwu_queue,
         work,
@@ -1416,6 +1445,8 @@ pub fn run(
     let host_seconds = start.elapsed().as_secs_f64();
     let baton_switches = machine.baton.as_ref().map_or(0, |b| b.switches());
     let baton_lock_waits = machine.baton.as_ref().map_or(0, |b| b.lock_waits());
+    // The stash's address-space references go before the teardown and the audit.
+    machine.stash.clear();
     let mut k = machine.kernel.into_inner();
     let status = end.status().unwrap_or(ExitStatus::InsnLimit);
     // The harts have stopped: their counters are final.
@@ -1540,17 +1571,45 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         tally.user_since = clock.now(hart.stats().cycles);
         machine.unlock(k);
         let mut claim = budget;
-        let entry = run_user(
-            machine,
-            smp,
-            hart,
-            &mut claim,
-            unlocked.as_mut(),
-            &mut tally,
-        );
-        // The claim ends: what the task did not run of it goes back to the budget, for
-        // any hart, before this one waits for the kernel lock.
-        machine.insns.settle(claim, tally.insns);
+        let mut tid = tid;
+        let entry = loop {
+            let entry = run_user(
+                machine,
+                smp,
+                hart,
+                &mut claim,
+                unlocked.as_mut(),
+                &mut tally,
+            );
+            // The claim ends: what the task did not run of it goes back to the budget,
+            // for any hart, before this one waits for the kernel lock.
+            machine.insns.settle(claim, tally.insns);
+            // A futex wait that must sleep: the task sleeps and the next one is switched
+            // in on this hart without the kernel lock, if nothing needs it ([`switch`]).
+            let KernelEntry::Sleep(sleep) = entry else {
+                break entry;
+            };
+            let Some(u) = unlocked.take() else {
+                break KernelEntry::Sleep(sleep);
+            };
+            if let Err((u, sleep)) = machine.futex_sleep_unlocked(smp, hart, u, sleep, &mut tally) {
+                unlocked = Some(u);
+                break KernelEntry::Sleep(sleep);
+            }
+            tally.insns = 0;
+            let Some(next) = machine.pick_unlocked(smp, hart) else {
+                break KernelEntry::Switched;
+            };
+            (tid, claim, unlocked) = (next.tid, next.claim, Some(next.u));
+            tally.user_since = clock.now(hart.stats().cycles);
+            if next.to_kernel || !smp.enter_user_unless_notified(hart) {
+                // Live in the hart: the kernel lock delivers its signal or takes it.
+                break KernelEntry::Fault {
+                    va: 0,
+                    result: Ok(()),
+                };
+            }
+        };
         let user_to = clock.now(hart.stats().cycles);
         k = machine.lock(id);
         smp.drain(hart);
@@ -1563,6 +1622,7 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
             KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
             KernelEntry::Fault { va, result } => k.finish_unlocked_fault(hart, tid, va, result),
             KernelEntry::Sleep(sleep) => k.finish_unlocked_sleep(hart, tid, sleep),
+            KernelEntry::Switched => false,
         };
         // Work the call handed over to run without the kernel lock (a gup_test fast
         // benchmark's lockless walks): run it, then finish the call at once.
@@ -1727,6 +1787,8 @@ impl<'m> Kernel<'m> {
             waker: Arc::clone(&self.waker),
             hrtimers: Arc::clone(self.timers.bases()),
             rqs: Arc::clone(&self.rqs),
+            run: task.run_handle(),
+            mte_ctrl: task.mte_ctrl,
         })
     }
 }
@@ -1744,13 +1806,11 @@ impl Kernel<'_> {
 
     /// The task whose registers are live in the hart in the kernel now.
     fn cur(&self) -> Option<u32> {
-        self.on_hart.get(self.this).copied().flatten()
+        self.on_hart.get(self.this)
     }
 
     fn set_cur(&mut self, t: Option<u32>) {
-        if let Some(c) = self.on_hart.get_mut(self.this) {
-            *c = t;
-        }
+        self.on_hart.set(self.this, t);
     }
 
     /// The thread group (tgid) of task `tid`, zombies included (the leader's id finds
@@ -1782,10 +1842,12 @@ impl Kernel<'_> {
     /// stopped it: see [`Kernel::handle_exit`].)
     fn stop_other_harts_of(&mut self, tgid: u32) {
         for h in 0..self.on_hart.len() {
-            let of_group = self.on_hart[h].is_some_and(|t| self.group_of(t) == Some(tgid));
-            if h != self.this && of_group {
+            let Some(t) = self.on_hart.get(h) else {
+                continue;
+            };
+            if h != self.this && self.group_of(t) == Some(tgid) {
                 self.smp.wait_out_of_user(h);
-                self.on_hart[h] = None;
+                self.on_hart.clear_if(h, t);
             }
         }
     }
@@ -1944,8 +2006,12 @@ impl Kernel<'_> {
             // A futex waiter a hart woke without the kernel lock, enqueued by it
             // ([`Machine::wake_up_q`]): its wait ends with 0 now that it runs again,
             // as futex_wait() returns after schedule() — its timer and waiter go, its
-            // state is running (it is on the queue already).
-            self.complete_blocked(next, 0);
+            // state is running (it is on the queue already): as a switch without the
+            // kernel lock completes it ([`switch::end_woken_sleep`]).
+            let gone = self.tasks.get(&next).and_then(|t| {
+                switch::end_woken_sleep(&mut t.run(), self.timers.bases(), &self.futex)
+            });
+            drop(gone);
         }
         let woken_io = self.with_call(next, |c| {
             c.io_wait
@@ -2055,7 +2121,9 @@ impl Kernel<'_> {
             return;
         };
         let now = self.rqs.clock().now(hart.stats().cycles);
-        let cputimer = self.on_hart[self.this]
+        let cputimer = self
+            .on_hart
+            .get(self.this)
             .and_then(|tid| self.tasks.get(&tid))
             .is_some_and(|t| t.signal.cputimer.armed());
         let slice_left = self.rqs.cpu_rq(self.this).lock().slice_left_ns(now);
@@ -2239,15 +2307,24 @@ impl Kernel<'_> {
             return;
         }
         self.switch_out(hart);
+        let mut stashed = None;
         if let Some(next) = self.tasks.get(&tid) {
             if let Some(mm) = &next.mm {
                 switch_mm(self.smp, hart, &mm.mmap_read_lock());
             }
-            hart.restore_context(&next.run().ctx);
+            {
+                // Its stash goes, under its lock: from now on it runs through this one.
+                let run = next.run();
+                hart.restore_context(&run.ctx);
+                stashed = self.stash.take(tid);
+            }
             crate::mm::mte::mte_thread_switch(hart, next.mte_ctrl);
             apply_flush(self.smp, hart, next);
         }
         self.set_cur(Some(tid));
+        if let Some(u) = stashed {
+            self.put_unlocked_mm(hart, u);
+        }
     }
 
     /// Saves the registers of the task live in this hart (if it still exists); none
@@ -3230,11 +3307,13 @@ impl Kernel<'_> {
         let Some(task) = self.tasks.get_mut(&tid) else {
             return;
         };
-        if tid == task.tgid {
-            task.set_state(TaskState::Zombie(status));
-        } else {
+        // A zombie under its own lock first: a hart putting it to sleep without the
+        // kernel lock then stashes nothing more, and what it stashed goes now.
+        task.set_state(TaskState::Zombie(status));
+        if tid != task.tgid {
             self.tasks.remove(&tid);
         }
+        self.unstash(hart, tid);
     }
 
     /// Task `tid` is no longer on a timer, a futex queue or an I/O sleep.
@@ -3259,6 +3338,13 @@ impl Kernel<'_> {
         let Some(tgid) = self.group_of(tid) else {
             return;
         };
+        self.zap_begin();
+        self.zap_other_threads_of(hart, tid, tgid);
+        self.zap_end();
+    }
+
+    /// [`Kernel::zap_other_threads`] of task `tid` in group `tgid`, the kill announced.
+    fn zap_other_threads_of(&mut self, hart: &mut Hart<'_>, tid: u32, tgid: u32) {
         self.stop_other_harts_of(tgid);
         if self.is_current(tid) {
             if let Some(t) = self.tasks.get_mut(&tid) {
@@ -3316,6 +3402,13 @@ impl Kernel<'_> {
     /// children are re-parented to init, and its parent is woken (and sent its exit
     /// signal).
     fn exit_process(&mut self, hart: &mut Hart<'_>, tgid: u32, status: ExitStatus) {
+        self.zap_begin();
+        self.do_group_exit(hart, tgid, status);
+        self.zap_end();
+    }
+
+    /// [`Kernel::exit_process`], the kill announced ([`Kernel::zap_begin`]).
+    fn do_group_exit(&mut self, hart: &mut Hart<'_>, tgid: u32, status: ExitStatus) {
         let Some(leader) = self.tasks.get(&tgid) else {
             return;
         };
@@ -4033,9 +4126,7 @@ impl Kernel<'_> {
         // signal_wake_up() → kick_process(): a target running on another hart comes back
         // to the kernel, which delivers it.
         let this = self.this;
-        if let Some(h) =
-            (0..self.on_hart.len()).find(|&h| h != this && self.on_hart[h] == Some(target))
-        {
+        if let Some(h) = self.on_hart.find(target, this) {
             self.smp.kick(h);
         }
         if !blocked {

@@ -536,6 +536,12 @@ impl Task {
         self.run.lock()
     }
 
+    /// A handle on the task's lock ([`Task::run`]) for a hart that sleeps and switches
+    /// the task without the kernel lock (`kernel/switch.rs`).
+    pub(crate) fn run_handle(&self) -> Arc<Mutex<TaskRun>> {
+        Arc::clone(&self.run)
+    }
+
     /// Where the task is in its life.
     pub fn state(&self) -> TaskState {
         self.run().state

@@ -87,10 +87,28 @@
 //!                           call's locals on its kernel stack). Taken under the kernel
 //!                           lock, one task at a time, for as long as a look or a
 //!                           change takes: a context switch's save and restore, a
-//!                           sleep, a wake-up's completion of the call. Under it:
+//!                           sleep, a wake-up's completion of the call. Also taken
+//!                           with no lock held, by a hart that puts its task to sleep
+//!                           in FUTEX_WAIT or switches a task in without the kernel
+//!                           lock (kernel/switch.rs): the state, the registers, the
+//!                           queue and the park handshake change together under it,
+//!                           as Linux's try_to_wake_up() and schedule() meet under
+//!                           p->pi_lock and rq->lock. Under it:
 //!     HrtimerCpuBase::active  (below) arming or cancelling the sleeper's timer. What
 //!                           else leaving the call lets go (its poll table, futex
 //!                           waiter, held file) is let go after the task's lock.
+//!     Rqs::pi, Rq::cfs      (below) the sleep's deactivate_task() and park, a woken
+//!                           sleeper's re-enqueue, the switch's set_next_entity().
+//!     FutexHashBucket::chain  (below) a timed-out waiter's futex_unqueue() at its
+//!                           switch-in.
+//!     SignalStruct::inner   (below) the look at the process's pending signals that
+//!                           decides whether the task may sleep or run without the
+//!                           kernel lock.
+//!     SwitchStash::by_tid   kernel/switch.rs: the handles of tasks put to sleep
+//!                           without the kernel lock, by tid: inserted and taken out
+//!                           for a task under its lock (so a dying task's entry
+//!                           cannot come back), taken with no lock held by a hart
+//!                           switching a task in. A leaf.
 //!   WaitQueueHead::entries  fs/wait.rs: a wait queue head's lock (wq_head->lock,
 //!                           lock class wq_head->lock): a sleeper's queueing
 //!                           (prepare_to_wait_event, poll_wait) and removal

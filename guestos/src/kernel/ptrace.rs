@@ -370,9 +370,7 @@ impl Kernel<'_> {
         }
         let state = t.state();
         let this = self.this;
-        if let Some(h) =
-            (0..self.on_hart.len()).find(|&h| h != this && self.on_hart[h] == Some(child))
-        {
+        if let Some(h) = self.on_hart.find(child, this) {
             self.smp.kick(h);
         }
         if let TaskState::Blocked(on) = state {

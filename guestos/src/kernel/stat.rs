@@ -33,6 +33,8 @@ pub(super) struct KernelCounters {
     pub resched_stops: LocalCounter,
     pub unlocked_calls: LocalCounter,
     pub unlocked_quanta: LocalCounter,
+    pub unlocked_sleeps: LocalCounter,
+    pub unlocked_switches: LocalCounter,
     pub kernel_cycles: LocalCounter,
     /// [`KernelStats::kernel_events`], in [`KernelEventCounts::to_array`]'s order.
     kernel_events: [LocalCounter; KernelEventCounts::COUNT],
@@ -75,6 +77,8 @@ impl KernelCounters {
         add(&mut s.resched_stops, &self.resched_stops);
         add(&mut s.unlocked_calls, &self.unlocked_calls);
         add(&mut s.unlocked_quanta, &self.unlocked_quanta);
+        add(&mut s.unlocked_sleeps, &self.unlocked_sleeps);
+        add(&mut s.unlocked_switches, &self.unlocked_switches);
         add(&mut s.kernel_cycles, &self.kernel_cycles);
         let events = self.kernel_events.each_ref().map(LocalCounter::get);
         s.kernel_events

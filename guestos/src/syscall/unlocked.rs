@@ -121,6 +121,15 @@ impl Current {
         self.queued.load(Ordering::SeqCst) | self.signal.shared_pending_set()
     }
 
+    /// `signal_pending()` as the task's hart sees it without the kernel lock: a signal
+    /// on its own queue or its process's that it does not block (SIGKILL is never
+    /// blocked). Ignored signals count too (the kernel lock drops them): a `true` only
+    /// sends the hart to the kernel lock.
+    pub fn signal_pending(&self) -> bool {
+        let kill = 1u64 << (crate::signal::SIGKILL - 1);
+        self.queued_signals() & !(self.blocked.get() & !kill) != 0
+    }
+
     /// The task's tid.
     pub fn tid(&self) -> u32 {
         self.tid
