@@ -520,6 +520,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("unlocked quanta", k.unlocked_quanta),
         ("unlocked sleeps", k.unlocked_sleeps),
         ("unlocked switches", k.unlocked_switches),
+        ("unlocked preemptions", k.unlocked_preemptions),
         ("baton switches", k.baton_switches),
         ("baton lock waits", k.baton_lock_waits),
     ];

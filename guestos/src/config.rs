@@ -246,6 +246,10 @@ pub struct KernelStats {
     /// Tasks switched in without the kernel lock: a hart whose task slept there picked
     /// the next one from its run queue and loaded it (`kernel/switch.rs`).
     pub unlocked_switches: u64,
+    /// Tasks whose time slice ended (or that a wake-up preempted) put back on their
+    /// run queue without the kernel lock, the hart going on to switch one in
+    /// (`kernel/switch.rs`).
+    pub unlocked_preemptions: u64,
     /// Deterministic mode: scheduling points at which another hart took over.
     pub baton_switches: u64,
     /// Deterministic mode: of those, the ones at a contended lock acquisition (the lock

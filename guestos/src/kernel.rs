@@ -1028,9 +1028,16 @@ fn run_user(
         machine.run_posix_cpu_timers(hart, u, tally);
         // Back to user mode without the kernel lock if nothing asks for it: as the
         // scheduler would keep the task (slice left, no timer to fire), and unless kicked.
+        let resched = |hart: &Hart<'_>| {
+            machine
+                .tick
+                .as_ref()
+                .is_some_and(|t| t.resched_pending(hart.hart_id()))
+        };
         let may_resume = |u: &UnlockedFaults<'_>, hart: &mut Hart<'_>| {
             u.slice_left > 0
                 && !machine.timers_armed.load(Ordering::SeqCst)
+                && !resched(hart)
                 && smp.enter_user_unless_notified(hart)
         };
         match exit {
@@ -1098,6 +1105,11 @@ fn run_user(
             // A shootdown's interrupt (a kick sets `notify` too, and goes to the kernel):
             // re-entering user mode drains the mailbox.
             Exit::Ipi => {
+                // The tick's: the slice ended with tasks waiting (`resched_curr()`).
+                let id = hart.hart_id();
+                if machine.tick.as_ref().is_some_and(|t| t.take_resched(id)) {
+                    return KernelEntry::Exit(Exit::BudgetExhausted);
+                }
                 if !may_resume(u, hart) {
                     return KernelEntry::Exit(exit);
                 }
@@ -1586,15 +1598,39 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
             machine.insns.settle(claim, tally.insns);
             // A futex wait that must sleep: the task sleeps and the next one is switched
             // in on this hart without the kernel lock, if nothing needs it ([`switch`]).
-            let KernelEntry::Sleep(sleep) = entry else {
-                break entry;
-            };
-            let Some(u) = unlocked.take() else {
-                break KernelEntry::Sleep(sleep);
-            };
-            if let Err((u, sleep)) = machine.futex_sleep_unlocked(smp, hart, u, sleep, &mut tally) {
-                unlocked = Some(u);
-                break KernelEntry::Sleep(sleep);
+            match (entry, unlocked.take()) {
+                (KernelEntry::Sleep(sleep), Some(u)) => {
+                    if let Err((u, sleep)) = machine.sleep_unlocked(smp, hart, u, sleep, &mut tally)
+                    {
+                        unlocked = Some(u);
+                        break KernelEntry::Sleep(sleep);
+                    }
+                }
+                // The quantum ran out with tasks waiting: the slice goes on, or the task
+                // is preempted, without the kernel lock if nothing needs it.
+                (KernelEntry::Exit(Exit::BudgetExhausted), Some(u)) => {
+                    match machine.tick_unlocked(smp, hart, u, &mut claim, &mut tally) {
+                        switch::Tick::Kept(u) => {
+                            unlocked = Some(u);
+                            if smp.enter_user_unless_notified(hart) {
+                                continue;
+                            }
+                            break KernelEntry::Fault {
+                                va: 0,
+                                result: Ok(()),
+                            };
+                        }
+                        switch::Tick::Preempted => {}
+                        switch::Tick::Refused(u) => {
+                            unlocked = Some(u);
+                            break KernelEntry::Exit(Exit::BudgetExhausted);
+                        }
+                    }
+                }
+                (entry, u) => {
+                    unlocked = u;
+                    break entry;
+                }
             }
             tally.insns = 0;
             let Some(next) = machine.pick_unlocked(smp, hart) else {
@@ -1603,7 +1639,9 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
             (tid, claim, unlocked) = (next.tid, next.claim, Some(next.u));
             tally.user_since = clock.now(hart.stats().cycles);
             if next.to_kernel || !smp.enter_user_unless_notified(hart) {
-                // Live in the hart: the kernel lock delivers its signal or takes it.
+                // Live in the hart: the kernel lock delivers its signal or takes it; its
+                // claim ends unused (the scheduler there claims anew).
+                machine.insns.settle(claim, 0);
                 break KernelEntry::Fault {
                     va: 0,
                     result: Ok(()),
@@ -2053,7 +2091,11 @@ impl Kernel<'_> {
             group: Arc::clone(&task.signal),
         };
         let tgid = task.tgid;
-        self.rqs.cpu_rq(this).lock().set_next(next, tgid, acct, now);
+        if !self.rqs.cpu_rq(this).lock().set_next(next, tgid, acct, now) {
+            // Pulled to another hart's queue since the pick (a balance there, without
+            // the kernel lock): that hart runs it; pick again.
+            return self.pick_next_task(now);
+        }
         Some(next)
     }
 
@@ -2331,8 +2373,11 @@ impl Kernel<'_> {
     /// are live afterwards.
     fn switch_out(&mut self, hart: &Hart<'_>) {
         if let Some(tid) = self.cur() {
-            if let Some(prev) = self.tasks.get_mut(&tid) {
-                prev.run().ctx = hart.save_context();
+            let stashed = self.stashable(tid);
+            if let Some(prev) = self.tasks.get(&tid) {
+                let mut run = prev.run();
+                run.ctx = hart.save_context();
+                self.stash_under(&run, stashed);
             }
         }
         self.set_cur(None);
@@ -2949,13 +2994,15 @@ impl Kernel<'_> {
     /// none are live in the hart any more, and it leaves its run queue
     /// ([`Kernel::deactivate_task`], `DEQUEUE_SLEEP`).
     fn block(&mut self, tid: u32, on: WaitOn, hart: &mut Hart<'_>) {
-        let Some(t) = self.tasks.get_mut(&tid) else {
+        if !self.tasks.contains_key(&tid) {
             return;
-        };
-        {
+        }
+        let stashed = self.stashable(tid);
+        if let Some(t) = self.tasks.get(&tid) {
             let mut run = t.run();
             run.state = TaskState::Blocked(on);
             run.ctx = hart.save_context();
+            self.stash_under(&run, stashed);
         }
         if self.cur() == Some(tid) {
             self.set_cur(None);
@@ -3310,10 +3357,11 @@ impl Kernel<'_> {
         // A zombie under its own lock first: a hart putting it to sleep without the
         // kernel lock then stashes nothing more, and what it stashed goes now.
         task.set_state(TaskState::Zombie(status));
-        if tid != task.tgid {
+        let leader = tid == task.tgid;
+        self.unstash(hart, tid);
+        if !leader {
             self.tasks.remove(&tid);
         }
-        self.unstash(hart, tid);
     }
 
     /// Task `tid` is no longer on a timer, a futex queue or an I/O sleep.

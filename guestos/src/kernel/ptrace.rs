@@ -277,6 +277,9 @@ impl Kernel<'_> {
         if let Some(t) = self.tasks.get_mut(&child) {
             t.ptrace = PtraceState::attach(tracer, seize, options);
         }
+        // A tracee's calls go through the kernel lock, which takes its stops: it is no
+        // longer switched in without it.
+        self.unstash(hart, child);
         if !seize {
             let info = siginfo(SIGSTOP, SI_KERNEL);
             self.send_signal(hart, tgid, Some(child), info);

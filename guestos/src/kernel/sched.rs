@@ -840,6 +840,10 @@ pub(super) struct Tick {
     start: Instant,
     /// Per hart: when its task's slice ends, while it runs one in user mode.
     resched_at: Vec<AtomicU64>,
+    /// Per hart: its slice ended while a task waits (`check_preempt_tick()`'s
+    /// `resched_curr()`): set by the tick with an interrupt, taken by the hart, which
+    /// reschedules without the kernel lock if it can ([`Tick::take_resched`]).
+    resched: Vec<AtomicBool>,
     /// Per hart: when its timer base's earliest timer is due (the per-CPU clock event
     /// device an hrtimer base programs, `hrtimer_reprogram()`): sleepers' timers and
     /// `ITIMER_REAL`s alike.
@@ -864,6 +868,7 @@ impl Tick {
         Self {
             start: Instant::now(),
             resched_at: (0..harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            resched: (0..harts).map(|_| AtomicBool::new(false)).collect(),
             timer_at: (0..harts).map(|_| AtomicU64::new(u64::MAX)).collect(),
             cputimer: (0..harts).map(|_| AtomicBool::new(false)).collect(),
             waiting: AtomicUsize::new(0),
@@ -887,6 +892,9 @@ impl Tick {
         waiting: usize,
     ) {
         self.waiting.store(waiting, Ordering::SeqCst);
+        if let Some(r) = self.resched.get(hart) {
+            r.store(false, Ordering::SeqCst);
+        }
         if let Some(at) = self.resched_at.get(hart) {
             let when = left_ns.map_or(u64::MAX, |l| self.now_ns().saturating_add(l));
             at.store(when, Ordering::SeqCst);
@@ -918,13 +926,28 @@ impl Tick {
         }
     }
 
+    /// Whether hart `hart`'s slice ended ([`Tick::run`]) and it has not yet taken it.
+    pub(super) fn resched_pending(&self, hart: usize) -> bool {
+        self.resched
+            .get(hart)
+            .is_some_and(|r| r.load(Ordering::SeqCst))
+    }
+
+    /// Takes hart `hart`'s slice end, if the tick marked one: `true` once per mark.
+    pub(super) fn take_resched(&self, hart: usize) -> bool {
+        self.resched
+            .get(hart)
+            .is_some_and(|r| r.swap(false, Ordering::SeqCst))
+    }
+
     /// Ends [`Tick::run`].
     pub(super) fn stop(&self) {
         self.done.store(true, Ordering::SeqCst);
     }
 
-    /// The tick thread: every [`TICK`], kicks each hart whose slice has ended if a task
-    /// waits for a hart, interrupts each hart whose process has a CPU-time timer armed
+    /// The tick thread: every [`TICK`], marks each hart whose slice has ended if a task
+    /// waits for a hart and interrupts it (it reschedules, without the kernel lock if it
+    /// can: [`Tick::take_resched`]), interrupts each hart whose process has a CPU-time timer armed
     /// (without the kernel lock, its trap accounts the task's time and checks the
     /// process's timers: `update_process_times()`), and — when a hart's
     /// timer base's earliest timer is due — calls `timer_due(hart)` (which wakes an idle
@@ -939,7 +962,10 @@ impl Tick {
             for (h, (at, cputimer)) in self.resched_at.iter().zip(&self.cputimer).enumerate() {
                 if waiting && at.load(Ordering::SeqCst) <= now {
                     at.store(u64::MAX, Ordering::SeqCst);
-                    smp.kick(h);
+                    if let Some(r) = self.resched.get(h) {
+                        r.store(true, Ordering::SeqCst);
+                    }
+                    smp.interrupt(h);
                 } else if cputimer.load(Ordering::SeqCst) {
                     smp.interrupt(h);
                 }

@@ -1,13 +1,15 @@
-//! Sleeping and switching tasks without the kernel lock: `futex_wait()`'s `schedule()`
-//! on the hart that trapped, as Linux's runs under the run queue's lock alone.
+//! Sleeping, preempting and switching tasks without the kernel lock: `schedule()` on
+//! the hart that trapped, under the task's lock and the run queue's, as Linux's runs
+//! under `p->pi_lock` and `rq->lock` alone.
 //!
 //! A `FUTEX_WAIT` served without the kernel lock ([`super::unlocked_syscall`]) that must
-//! sleep is queued on its hash bucket there. Before this module it then went to the
-//! kernel lock to block and to pick the next task; now the hart does both itself when
-//! nothing else is at stake ([`Machine::futex_sleep_unlocked`],
-//! [`Machine::pick_unlocked`]), and the kernel lock is taken only when the next task
-//! needs it (a signal to deliver, a call to re-issue, a task the locked scheduler
-//! switched out, an empty queue to balance or idle on).
+//! sleep is queued on its hash bucket there, and a `nanosleep` arms its timer there.
+//! Before this module either then went to the kernel lock to block and to pick the next
+//! task; now the hart does both itself when nothing else is at stake
+//! ([`Machine::sleep_unlocked`], [`Machine::pick_unlocked`]), as it does when a time
+//! slice ends ([`Machine::tick_unlocked`]), and the kernel lock is taken only when the
+//! next task needs it (a signal to deliver, a call to re-issue, an empty queue to
+//! idle on).
 //!
 //! # The sleep
 //! Under the sleeper's own lock (`Task::run`, Linux's `p->pi_lock` around `p->__state`):
@@ -23,16 +25,26 @@
 //! [`SwitchStash`] by tid, inserted under the task's lock.
 //!
 //! # The switch
-//! The hart's queue's leftmost task is taken if it has a stash (it went to sleep here,
-//! so its handles are all at hand without the task table), and under its lock it is
-//! runnable or a futex or timer sleeper whose wake-up came (its call is completed as
-//! the kernel lock's `pick_next_task()` completes it: [`end_woken_sleep`], shared).
-//! It becomes the queue's running task (`set_next_entity()`), the hart's `curr`
-//! ([`OnHart`]), its registers, `satp` and tag-check state are loaded, and the hart
-//! goes back to user mode unless it was kicked. Anything else — no stash (the task
-//! last ran through the kernel lock, which takes the stash away whenever it switches a
-//! task in), a signal pending, a thread group being killed, the budget — and the hart
-//! takes the kernel lock, whose scheduler picks as before.
+//! The hart's queue's leftmost task is taken if it has a stash entry, and under its
+//! lock it is runnable or a futex or timer sleeper whose wake-up came (its call is
+//! completed as the kernel lock's `pick_next_task()` completes it: [`end_woken_sleep`],
+//! shared). It becomes the queue's running task (`set_next_entity()`), the hart's
+//! `curr` ([`OnHart`]), its registers, `satp` and tag-check state are loaded, and the
+//! hart goes back to user mode unless it was kicked. Every task that leaves a hart has
+//! an entry — put there by this module's sleep and preemption, or by the kernel lock's
+//! switch-out and block ([`Kernel::stashable`]) — unless it is traced, under
+//! `--strace`, dying, or the mode is deterministic; whoever switches the task in takes
+//! the entry (the kernel lock's `switch_to()` drops it). Anything else — no entry, a
+//! sleep only the kernel lock ends (an I/O wait re-issues its call there), a signal
+//! pending, a thread group being killed, the budget — and the hart takes the kernel
+//! lock, whose scheduler picks as before.
+//!
+//! # Preemption
+//! In parallel mode the tick ends a slice by marking the hart and interrupting it
+//! without asking for the kernel lock ([`super::sched::Tick::take_resched`]); the hart
+//! then accounts its task, and if the slice is over or a wake-up preempted it, puts the
+//! task back on its queue (`put_prev_task()`) and switches as above
+//! ([`Machine::tick_unlocked`]).
 //!
 //! # Killers
 //! A task dies under the kernel lock: [`Kernel::zap_begin`] counts a kill in progress
@@ -128,12 +140,25 @@ impl<'m> SwitchStash<'m> {
         }
     }
 
+    /// Stashes `u`, under its task's lock.
     fn insert(&self, u: UnlockedFaults<'m>) {
         let old = self.by_tid.lock().insert(u.tid, u);
         debug_assert!(old.is_none(), "a task is stashed once");
     }
 
-    /// Takes task `tid`'s entry, if it has one.
+    /// Task `tid`'s lock ([`crate::process::Task::run`]), if it has an entry: the entry
+    /// itself is taken under that lock ([`SwitchStash::take`]).
+    fn run_handle(&self, tid: u32) -> Option<Arc<Mutex<TaskRun>>> {
+        self.by_tid.lock().get(&tid).map(|u| Arc::clone(&u.run))
+    }
+
+    /// Whether task `tid` has an entry.
+    fn contains(&self, tid: u32) -> bool {
+        self.by_tid.lock().contains_key(&tid)
+    }
+
+    /// Takes task `tid`'s entry, if it has one: under the task's lock, but when the
+    /// run is over.
     pub(super) fn take(&self, tid: u32) -> Option<UnlockedFaults<'m>> {
         self.by_tid.lock().remove(&tid)
     }
@@ -204,17 +229,29 @@ pub(super) struct SwitchedIn<'m> {
     pub(super) to_kernel: bool,
 }
 
+/// What [`Machine::tick_unlocked`] did with a task whose quantum ran out.
+pub(super) enum Tick<'m> {
+    /// It keeps the hart for a new quantum.
+    Kept(UnlockedFaults<'m>),
+    /// It went back to its queue, stashed; the hart runs nothing.
+    Preempted,
+    /// The kernel lock decides (its handles given back).
+    Refused(UnlockedFaults<'m>),
+}
+
 impl<'m> Machine<'m> {
-    /// `futex_wait_queue()`'s sleep and the first half of its `schedule()`, without the
-    /// kernel lock, for the task live in `hart` (its handles `u`), whose wait `sleep` is
-    /// queued on its bucket: see the module docs. `Ok` — the task sleeps (or its
-    /// wake-up came meanwhile and it is runnable again on a queue), its handles are in
-    /// the stash, the hart runs nothing. `Err` gives `u` and `sleep` back, nothing
-    /// changed, for the kernel lock: deterministic mode, a traced or `--strace`d task, a
-    /// kick, work the kernel lock must do for the hart (final `fput()`s, waiters to
-    /// wake), a wake-up that came already, a signal pending, a task no longer runnable.
+    /// `futex_wait_queue()`'s or `do_nanosleep()`'s sleep and the first half of its
+    /// `schedule()`, without the kernel lock, for the task live in `hart` (its handles
+    /// `u`), whose wait `sleep` is queued on its bucket or whose timer is armed: see the
+    /// module docs. `Ok` — the task sleeps (or its wake-up came meanwhile and it is
+    /// runnable again on a queue), its handles are in the stash, the hart runs nothing.
+    /// `Err` gives `u` and `sleep` back, nothing changed, for the kernel lock:
+    /// deterministic mode, a traced or `--strace`d task, a kick, work the kernel lock
+    /// must do for the hart (final `fput()`s, waiters to wake), a wake-up or an expiry
+    /// that came already, a signal pending, a task no longer runnable, a kill in
+    /// progress, an I/O sleep.
     #[allow(clippy::result_large_err)]
-    pub(super) fn futex_sleep_unlocked(
+    pub(super) fn sleep_unlocked(
         &self,
         smp: &Smp,
         hart: &mut Hart<'_>,
@@ -223,43 +260,48 @@ impl<'m> Machine<'m> {
         tally: &mut super::HartTally,
     ) -> Result<(), (UnlockedFaults<'m>, UnlockedSleep)> {
         let id = hart.hart_id();
-        let UnlockedSleep::Futex(FutexSleep { q, deadline }) = &sleep else {
-            return Err((u, sleep));
+        let (on, q, deadline, armed) = match &sleep {
+            UnlockedSleep::Futex(FutexSleep { q, deadline }) if !q.is_woken() => {
+                (WaitOn::Futex, Some(q), *deadline, None)
+            }
+            UnlockedSleep::Nanosleep(t) if !t.fired() => {
+                (WaitOn::Sleep, None, None, Some(Arc::clone(t)))
+            }
+            _ => return Err((u, sleep)),
         };
         let refuse = self.baton.is_some()
             || u.strace
             || smp.notified(id)
             || !tally.deferred_fput.is_empty()
-            || !tally.futex_woken.is_empty()
-            || q.is_woken()
-            || u.current.as_ref().is_none_or(|c| c.signal_pending());
-        if refuse {
-            return Err((u, sleep));
-        }
+            || !tally.futex_woken.is_empty();
         let now = self.rqs.clock().now(hart.stats().cycles);
         let run_handle = Arc::clone(&u.run);
-        let mut run = run_handle.lock();
+        let mut run = (!refuse).then(|| run_handle.lock());
         // Under the task's lock: a sender that queued a signal before this saw the task
-        // runnable and counts on it to look (here); one after it sees it blocked.
-        if run.state != TaskState::Runnable || u.current.as_ref().is_none_or(|c| c.signal_pending())
-        {
-            drop(run);
+        // runnable and counts on it to look (here); one after it sees it blocked. A kill
+        // announced before this is seen here; one after it finds the task asleep.
+        let may_sleep = run.as_ref().is_some_and(|r| r.state == TaskState::Runnable)
+            && !self.stash.zapping()
+            && u.current.as_ref().is_some_and(|c| !c.signal_pending());
+        let Some(mut run) = run.take().filter(|_| may_sleep) else {
             return Err((u, sleep));
-        }
+        };
+        // A futex wait's timeout is armed on this hart's base; a nanosleep's is already.
+        let timer = armed.or_else(|| deadline.map(|d| u.hrtimers.start(id, u.tid, d)));
         account_user_time(&self.rqs, id, u.tid, now, tally);
-        run.state = TaskState::Blocked(WaitOn::Futex);
+        run.state = TaskState::Blocked(on);
         run.ctx = hart.save_context();
-        run.call.futex_q = Some(Arc::clone(q));
-        if let Some(d) = *deadline {
-            let t = u.hrtimers.start(id, u.tid, d);
-            if let Some(old) = run.call.timer.replace(t) {
-                u.hrtimers.try_to_cancel(&old);
-            }
+        if let Some(q) = q {
+            run.call.futex_q = Some(Arc::clone(q));
+        }
+        if let Some(old) = std::mem::replace(&mut run.call.timer, timer) {
+            u.hrtimers.try_to_cancel(&old);
         }
         let seq = self.rqs.deactivate(u.tid, now, true).1;
         // The handshakes: a waker that took the waiter, or the expiry of the timer,
         // before the park ends the sleep here; after it, they enqueue the task.
-        let parked = q.park(seq) && run.call.timer.as_ref().is_none_or(|t| t.park(seq));
+        let parked =
+            q.is_none_or(|q| q.park(seq)) && run.call.timer.as_ref().is_none_or(|t| t.park(seq));
         let mut gone = None;
         if !parked {
             gone = end_woken_sleep(&mut run, &u.hrtimers, &u.futex);
@@ -269,9 +311,11 @@ impl<'m> Machine<'m> {
         self.on_hart.clear_if(id, u.tid);
         hart.account_trap();
         u.stat.syscalls.inc();
-        u.stat.futex_calls.inc();
+        if on == WaitOn::Futex {
+            u.stat.futex_calls.inc();
+        }
         u.stat.unlocked_sleeps.inc();
-        let armed = deadline.is_some();
+        let armed = run.call.timer.is_some();
         self.stash.insert(u);
         drop(run);
         drop(gone);
@@ -280,6 +324,75 @@ impl<'m> Machine<'m> {
             self.hrtimer_reprogram(id, mono);
         }
         Ok(())
+    }
+
+    /// `scheduler_tick()` and, if its slice is used up or a wake-up preempted it, the
+    /// first half of `schedule()` without the kernel lock for the task live in `hart`
+    /// (its handles `u`), whose quantum ran out while other tasks wait for a hart (with
+    /// none waiting, [`Machine::renew_quantum`] keeps it). The quantum's claim `claim`
+    /// is settled already. [`Tick::Kept`] — the slice goes on, a new quantum is claimed
+    /// into `claim` and `u`; [`Tick::Preempted`] —
+    /// the task goes back to its queue's timeline (`put_prev_task()`), its registers
+    /// saved and its handles stashed, and the hart runs nothing; [`Tick::Refused`], `u`
+    /// given back and nothing changed, when the kernel lock must decide (as for a
+    /// sleep, [`Machine::sleep_unlocked`], or the budget is spent).
+    pub(super) fn tick_unlocked(
+        &self,
+        smp: &Smp,
+        hart: &mut Hart<'_>,
+        mut u: UnlockedFaults<'m>,
+        claim: &mut u64,
+        tally: &mut super::HartTally,
+    ) -> Tick<'m> {
+        let id = hart.hart_id();
+        let refuse = self.baton.is_some()
+            || u.strace
+            || smp.notified(id)
+            || !tally.deferred_fput.is_empty()
+            || !tally.futex_woken.is_empty();
+        if refuse {
+            return Tick::Refused(u);
+        }
+        let now = self.rqs.clock().now(hart.stats().cycles);
+        let (keep, slice_left) = {
+            let mut rq = self.rqs.cpu_rq(id).lock();
+            rq.update_curr(now);
+            if rq.curr() != Some(u.tid) {
+                return Tick::Refused(u);
+            }
+            let left = rq.slice_left_ns(now);
+            (!rq.need_resched() && left > 0, left)
+        };
+        account_user_time(&self.rqs, id, u.tid, now, tally);
+        if keep {
+            let super::Claim::Granted(n) = self.insns.claim(u.config.quantum_insns) else {
+                return Tick::Refused(u);
+            };
+            // The old claim is settled (the caller's, after the run).
+            tally.insns = 0;
+            *claim = n;
+            u.slice_left = n;
+            u.stat.unlocked_quanta.inc();
+            // The tick ends what is left of the slice.
+            self.arm_slice(id, slice_left, &u);
+            return Tick::Kept(u);
+        }
+        let run_handle = Arc::clone(&u.run);
+        let mut run = run_handle.lock();
+        let may_switch = run.state == TaskState::Runnable
+            && !self.stash.zapping()
+            && u.current.as_ref().is_some_and(|c| !c.signal_pending());
+        if !may_switch {
+            drop(run);
+            return Tick::Refused(u);
+        }
+        run.ctx = hart.save_context();
+        self.rqs.cpu_rq(id).lock().put_prev(now);
+        self.on_hart.clear_if(id, u.tid);
+        u.stat.unlocked_preemptions.inc();
+        self.stash.insert(u);
+        drop(run);
+        Tick::Preempted
     }
 
     /// The second half of `schedule()` without the kernel lock, on `hart`, which runs
@@ -291,17 +404,26 @@ impl<'m> Machine<'m> {
         if self.baton.is_some() || smp.notified(id) || self.stash.zapping() {
             return None;
         }
-        let next = {
+        // The periodic balance, and with nothing waiting here the newidle one, as the
+        // kernel lock's pick_next_task() does them.
+        self.rqs.balance(id);
+        let pick = || {
             let rq = self.rqs.cpu_rq(id).lock();
-            if rq.curr().is_some() {
-                return None;
-            }
-            rq.pick(None)?
+            rq.curr().is_none().then(|| rq.pick(None)).flatten()
         };
+        let next = match pick() {
+            Some(t) => t,
+            None => {
+                self.rqs.newidle_balance(id)?;
+                pick()?
+            }
+        };
+        // The entry is taken under the task's lock: one there now was put there since
+        // the task last ran, and nobody switches it in meanwhile.
+        let run_handle = self.stash.run_handle(next)?;
+        let mut run = run_handle.lock();
         let mut u = self.stash.take(next)?;
         let quantum = u.config.quantum_insns;
-        let run_handle = Arc::clone(&u.run);
-        let mut run = run_handle.lock();
         let ended = end_woken_sleep(&mut run, &u.hrtimers, &u.futex);
         let claim = match ended {
             Some(_) if run.state == TaskState::Runnable => self.insns.claim(quantum),
@@ -342,21 +464,23 @@ impl<'m> Machine<'m> {
         if self.idle.any() && self.rqs.nr_waiting() > 0 {
             self.work.notify_all();
         }
-        if let Some(tick) = &self.tick {
-            let slice = self.rqs.cpu_rq(id).lock().slice_left_ns(now);
-            tick.arm_slice(
-                id,
-                Some(slice),
-                u.signal.cputimer.armed(),
-                self.rqs.nr_waiting(),
-            );
-        }
+        let slice = self.rqs.cpu_rq(id).lock().slice_left_ns(now);
+        self.arm_slice(id, slice, &u);
         Some(SwitchedIn {
             tid: next,
             u,
             claim,
             to_kernel: dying || pending,
         })
+    }
+
+    /// Tells the tick that hart `id` runs the task of `u` in user mode with `left_ns` of
+    /// its slice left, as [`Kernel::arm_tick`] does when a hart leaves the kernel lock.
+    fn arm_slice(&self, id: usize, left_ns: u64, u: &UnlockedFaults<'m>) {
+        if let Some(tick) = &self.tick {
+            let cputimer = u.signal.cputimer.armed();
+            tick.arm_slice(id, Some(left_ns), cputimer, self.rqs.nr_waiting());
+        }
     }
 
     /// Lets go of a stash entry taken but not used: its address-space reference goes
@@ -369,7 +493,7 @@ impl<'m> Machine<'m> {
     }
 }
 
-impl Kernel<'_> {
+impl<'m> Kernel<'m> {
     /// A kill of tasks is in progress under the kernel lock (`zap_other_threads()`, a
     /// group exit): harts switching tasks in without the lock leave them to it until
     /// [`Kernel::zap_end`].
@@ -380,6 +504,30 @@ impl Kernel<'_> {
     /// The kill that [`Kernel::zap_begin`] announced is done.
     pub(super) fn zap_end(&self) {
         self.stash.zapping.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// What a hart needs to switch task `tid`, live in this hart and about to leave it
+    /// under the kernel lock, in again without the lock ([`Machine::pick_unlocked`]),
+    /// if it may be: parallel mode, a task with an address space, neither traced nor
+    /// under `--strace`, not being killed. Taken before the task's lock
+    /// ([`Kernel::stash_under`] stashes it under that lock).
+    pub(super) fn stashable(&self, tid: u32) -> Option<UnlockedFaults<'m>> {
+        if self.sched_rng.is_some() || self.stash.zapping() {
+            return None;
+        }
+        self.unlocked_faults(tid).filter(|u| !u.strace)
+    }
+
+    /// Stashes `u` (from [`Kernel::stashable`]) for its task, whose lock `run` the caller
+    /// holds as the task leaves this hart, unless the task is dying or already stashed.
+    pub(super) fn stash_under(&self, run: &TaskRun, u: Option<UnlockedFaults<'m>>) {
+        let Some(u) = u else {
+            return;
+        };
+        if matches!(run.state, TaskState::Zombie(_)) || self.stash.contains(u.tid) {
+            return;
+        }
+        self.stash.insert(u);
     }
 
     /// Task `tid` will not be switched in from the stash: its entry, if any, is taken
