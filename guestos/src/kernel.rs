@@ -1448,6 +1448,8 @@ pub fn run(
                             let _ = core_affinity::set_for_current(cpu);
                         }
                         let _stop = sched::StopTick(machine.tick.as_ref());
+                        let id = hart.hart_id();
+                        let _others = StopHartsOnPanic { machine, smp, id };
                         hart_main(machine, smp, hart)
                     });
                 }
@@ -1507,6 +1509,38 @@ pub fn run(
         lock_stat: lockstat::since(&locks_before),
         host_seconds,
     })
+}
+
+/// Ends the run when dropped by a hart thread that panics, and sends every other hart
+/// to look (kicked out of user mode, woken from idle): they stop, and the panic reaches
+/// the caller through the thread scope, instead of the other harts running on forever
+/// without the task the panicked one had.
+struct StopHartsOnPanic<'a, 'm> {
+    machine: &'a Machine<'m>,
+    smp: &'a Smp,
+    /// The hart whose thread this is.
+    id: usize,
+}
+
+impl Drop for StopHartsOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        self.machine.end.end(ExitStatus::Signaled {
+            signo: SIGKILL,
+            code: signal::SI_KERNEL,
+            addr: 0,
+            pc: 0,
+        });
+        for h in 0..self.smp.harts() {
+            self.smp.kick(h);
+        }
+        self.machine.work.notify_all();
+        if let Some(b) = &self.machine.baton {
+            b.finish(self.id);
+        }
+    }
 }
 
 /// The host CPUs the harts' threads are pinned to, in order ([`KernelConfig::pin_harts`]):
@@ -2026,14 +2060,28 @@ impl Kernel<'_> {
     fn pick_next_task(&mut self, now: u64) -> Option<u32> {
         let this = self.this;
         self.rqs.balance(this);
+        // The pick becomes the queue's running task in the same hold of `rq->lock`
+        // (`set_next_entity()`): a balance on another hart, which may run without the
+        // kernel lock, cannot pull it away between the two.
+        let tasks = &self.tasks;
+        let mut rng = self.sched_rng.as_mut();
+        let mut pick_and_set = |rq: &mut sched::CfsRq| {
+            let next = rq.pick(rng.as_deref_mut())?;
+            let task = tasks.get(&next)?;
+            let acct = sched::CputimeAcct {
+                task: Arc::clone(&task.cputime),
+                group: Arc::clone(&task.signal),
+            };
+            rq.set_next(next, task.tgid, acct, now).then_some(next)
+        };
         let mut next = {
             let mut rq = self.rqs.cpu_rq(this).lock();
             rq.put_prev(now);
-            rq.pick(self.sched_rng.as_mut())
+            pick_and_set(&mut rq)
         };
         if next.is_none() {
             self.rqs.newidle_balance(this)?;
-            next = self.rqs.cpu_rq(this).lock().pick(self.sched_rng.as_mut());
+            next = pick_and_set(&mut self.rqs.cpu_rq(this).lock());
         }
         let next = next?;
         let state = self.tasks.get(&next).map(Task::state);
@@ -2083,17 +2131,6 @@ impl Kernel<'_> {
             debug_assert!(false, "task {next} on hart {this}'s queue is {state:?}");
             let asleep = matches!(state, Some(TaskState::Blocked(_)));
             self.deactivate_task(next, now, asleep);
-            return self.pick_next_task(now);
-        }
-        let task = self.tasks.get(&next)?;
-        let acct = sched::CputimeAcct {
-            task: Arc::clone(&task.cputime),
-            group: Arc::clone(&task.signal),
-        };
-        let tgid = task.tgid;
-        if !self.rqs.cpu_rq(this).lock().set_next(next, tgid, acct, now) {
-            // Pulled to another hart's queue since the pick (a balance there, without
-            // the kernel lock): that hart runs it; pick again.
             return self.pick_next_task(now);
         }
         Some(next)

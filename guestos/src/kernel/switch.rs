@@ -146,10 +146,17 @@ impl<'m> SwitchStash<'m> {
         debug_assert!(old.is_none(), "a task is stashed once");
     }
 
-    /// Task `tid`'s lock ([`crate::process::Task::run`]), if it has an entry: the entry
-    /// itself is taken under that lock ([`SwitchStash::take`]).
-    fn run_handle(&self, tid: u32) -> Option<Arc<Mutex<TaskRun>>> {
-        self.by_tid.lock().get(&tid).map(|u| Arc::clone(&u.run))
+    /// Task `tid`'s lock ([`crate::process::Task::run`]), thread group and CPU-time
+    /// accounts, if it has an entry: the entry itself is taken under that lock
+    /// ([`SwitchStash::take`]).
+    fn peek(&self, tid: u32) -> Option<(Arc<Mutex<TaskRun>>, u32, super::sched::CputimeAcct)> {
+        let by_tid = self.by_tid.lock();
+        let u = by_tid.get(&tid)?;
+        let acct = super::sched::CputimeAcct {
+            task: Arc::clone(&u.cputime),
+            group: Arc::clone(&u.signal),
+        };
+        Some((Arc::clone(&u.run), u.tgid, acct))
     }
 
     /// Whether task `tid` has an entry.
@@ -418,16 +425,22 @@ impl<'m> Machine<'m> {
                 pick()?
             }
         };
+        // The pick becomes the queue's running task first (`set_next_entity()`), so
+        // that no balance pulls it away while its sleep is ended; if it cannot be run
+        // here after all, the kernel lock's scheduler puts it back (`put_prev_task()`).
+        let (run_handle, tgid, acct) = self.stash.peek(next)?;
+        let now = self.rqs.clock().now(hart.stats().cycles);
+        if !self.rqs.cpu_rq(id).lock().set_next(next, tgid, acct, now) {
+            return None;
+        }
         // The entry is taken under the task's lock: one there now was put there since
         // the task last ran, and nobody switches it in meanwhile.
-        let run_handle = self.stash.run_handle(next)?;
         let mut run = run_handle.lock();
         let mut u = self.stash.take(next)?;
-        let quantum = u.config.quantum_insns;
         let ended = end_woken_sleep(&mut run, &u.hrtimers, &u.futex);
         let claim = match ended {
-            Some(_) if run.state == TaskState::Runnable => self.insns.claim(quantum),
-            _ => super::Claim::Wait,
+            Some(_) => self.insns.claim(u.config.quantum_insns),
+            None => super::Claim::Wait,
         };
         let super::Claim::Granted(claim) = claim else {
             drop(run);
@@ -435,19 +448,6 @@ impl<'m> Machine<'m> {
             self.drop_stashed(smp, hart, u);
             return None;
         };
-        let now = self.rqs.clock().now(hart.stats().cycles);
-        let acct = super::sched::CputimeAcct {
-            task: Arc::clone(&u.cputime),
-            group: Arc::clone(&u.signal),
-        };
-        if !self.rqs.cpu_rq(id).lock().set_next(next, u.tgid, acct, now) {
-            // Pulled by another hart meanwhile: it is that hart's to run.
-            drop(run);
-            drop(ended);
-            self.insns.settle(claim, 0);
-            self.drop_stashed(smp, hart, u);
-            return None;
-        }
         // Published before the checks: a killer either sees it here or is seen.
         self.on_hart.set(id, Some(next));
         let dying = self.stash.zapping() || run.state != TaskState::Runnable;
