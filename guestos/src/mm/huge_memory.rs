@@ -113,7 +113,7 @@ impl Mm {
             return self.do_huge_pmd_wp_page(vma, haddr, slot, pmd, flags);
         }
         // huge_pmd_set_accessed(): Svade A/D, or a stale TLB entry.
-        let entry = pmd.with(self.svade_ad(flags, write));
+        let entry = pmd.with(self.fault_young_dirty(flags, write));
         if entry != pmd && !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
             return VmFault::empty();
         }
@@ -189,7 +189,8 @@ impl Mm {
             let Some(table) = self.pgtable.alloc_deposit_table() else {
                 return VmFault::OOM;
             };
-            let entry = mk_pte(hz, prot.difference(PteFlags::W)).with(self.svade_ad(flags, false));
+            let entry =
+                mk_pte(hz, prot.difference(PteFlags::W)).with(self.fault_young_dirty(flags, false));
             // set_huge_zero_folio() under pmd_lock(), with the deposit.
             let ptl = self.pgtable.pmd_lock();
             if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
@@ -212,7 +213,7 @@ impl Mm {
             return VmFault::OOM;
         };
         self.folio_add_new_anon_rmap_pmd(head);
-        let mut entry = mk_pte(head, prot).with(self.svade_ad(flags, true));
+        let mut entry = mk_pte(head, prot).with(self.fault_young_dirty(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
@@ -278,7 +279,7 @@ impl Mm {
             return VmFault::empty();
         }
         // pmd_mkyoung(), maybe_pmd_mkwrite(pmd_mkdirty()).
-        let mut entry = pmd.with(self.svade_ad(flags, true));
+        let mut entry = pmd.with(self.fault_young_dirty(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
@@ -306,7 +307,8 @@ impl Mm {
             return self.thp_fallback();
         };
         self.folio_add_new_anon_rmap_pmd(head);
-        let mut entry = mk_pte(head, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, true));
+        let mut entry =
+            mk_pte(head, vm_get_page_prot(vma.flags)).with(self.fault_young_dirty(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }

@@ -543,7 +543,8 @@ impl Mm {
     }
 
     /// `mmap_region()`: replaces whatever is in `[addr, addr+len)` with one new VMA and
-    /// merges it with compatible neighbours. Adds `VM_ACCOUNT` to accountable mappings.
+    /// merges it with compatible neighbours. Adds `VM_ACCOUNT` to accountable mappings and
+    /// `VM_SOFTDIRTY` to every one.
     fn mmap_region(
         &mut self,
         addr: u64,
@@ -558,6 +559,11 @@ impl Mm {
         if accountable(vm_flags) {
             vm_flags |= VmFlags::ACCOUNT;
         }
+        // __mmap_complete(): "New (or expanded) vma always get soft dirty status.
+        // Otherwise user-space soft-dirty page tracker won't be able to distinguish
+        // situation when vma area unmapped, then new mapped in-place". The merge below
+        // keeps it on the merged VMA.
+        vm_flags |= VmFlags::SOFTDIRTY;
         if let VmaBacking::File(f) = &backing {
             f.i_mmap_link(&self.rmap);
         }
@@ -1203,7 +1209,7 @@ impl Mm {
     /// result). Below `start_brk`, beyond `TASK_SIZE`, too close to the next mapping (one
     /// page plus the stack guard gap if it is a stack), or out of memory: refused.
     /// Shrinking unmaps; growing maps anonymous memory
-    /// (`VM_READ|VM_WRITE|VM_MAY*|VM_ACCOUNT`), merged with the heap VMA.
+    /// (`VM_READ|VM_WRITE|VM_MAY*|VM_ACCOUNT|VM_SOFTDIRTY`), merged with the heap VMA.
     pub fn brk(&mut self, brk: u64) -> u64 {
         let origbrk = self.brk;
         if brk < self.start_brk {
@@ -1232,7 +1238,12 @@ impl Mm {
                 return origbrk;
             }
         }
-        let flags = VmFlags::READ | VmFlags::WRITE | VmFlags::MAY_ALL | VmFlags::ACCOUNT;
+        // do_brk_flags(): the (grown) heap VMA gets VM_SOFTDIRTY.
+        let flags = VmFlags::READ
+            | VmFlags::WRITE
+            | VmFlags::MAY_ALL
+            | VmFlags::ACCOUNT
+            | VmFlags::SOFTDIRTY;
         let vma = Vma::new_anon(oldbrk, newbrk, flags, None);
         if self.vmas.insert(vma).is_err() {
             return origbrk;
@@ -1318,6 +1329,8 @@ impl Mm {
                 let new_end = vma.end + delta;
                 if let Some(v) = self.vmas.get_mut(vma.start) {
                     v.end = new_end;
+                    // A grown VMA is soft-dirty, as a new one (see mmap_region()).
+                    v.flags |= VmFlags::SOFTDIRTY;
                 }
                 self.vmas.merge_range(vma.start, new_end);
                 if !vma.is_anonymous() {

@@ -31,6 +31,7 @@
 //!   which does the same and leaves a dead `Mm` ([`Mm::is_dead`]) in the task.
 //! - Exec in a forked process: drop the old `Mm` and build a new one as above.
 
+pub mod clear_refs;
 pub mod events;
 pub mod fault;
 pub mod fork;
