@@ -1,6 +1,6 @@
 //! Files whose operations need the kernel's process table: the per-task files of procfs
-//! (`/proc/<pid>/mem`, `maps`, `smaps`, `smaps_rollup`, `pagemap`, `clear_refs`) and the
-//! debugfs file
+//! (`/proc/<pid>/mem`, `maps`, `smaps`, `smaps_rollup`, `pagemap`, `clear_refs`), the
+//! sysfs attributes and the debugfs file
 //! `/sys/kernel/debug/gup_test`. The VFS only stores and finds them; their
 //! [`FileOperations`] reach another process's address space or the caller's, so the
 //! kernel serves every call on them with the process table (`crate::syscall::kfile`).
@@ -125,6 +125,8 @@ pub enum KernelNode {
     },
     /// `/sys/kernel/debug/gup_test` (`gup_test_fops`, see [`crate::mm::gup_test`]).
     GupTest,
+    /// A sysfs attribute (see [`crate::sysfs`]).
+    Sysfs(crate::sysfs::SysfsAttr),
 }
 
 impl KernelNode {
@@ -134,6 +136,7 @@ impl KernelNode {
         match self {
             KernelNode::Proc { file, task } => crate::procfs::file_operations(file, task),
             KernelNode::GupTest => crate::debugfs::gup_test::file_operations(),
+            KernelNode::Sysfs(attr) => crate::sysfs::file_operations(attr),
         }
     }
 }

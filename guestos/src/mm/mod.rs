@@ -130,6 +130,8 @@ pub struct PhysMem {
     /// (see [`PhysMem::gup_fast_begin`]).
     pt_walkers: AtomicUsize,
     pt_deferred: Mutex<Vec<Pfn>>,
+    /// The machine-wide THP policy (`/sys/kernel/mm/transparent_hugepage/`).
+    pub thp: huge_memory::ThpSettings,
 }
 
 /// A lockless page-table walk in progress ([`PhysMem::gup_fast_begin`]); ending it (drop)
@@ -179,6 +181,7 @@ impl PhysMem {
             reclaim: OnceLock::new(),
             pt_walkers: AtomicUsize::new(0),
             pt_deferred: Mutex::new(Vec::new()),
+            thp: huge_memory::ThpSettings::default(),
         })
     }
 

@@ -88,22 +88,13 @@ pub fn clear_refs_parse(bytes: &[u8]) -> KResult<ClearRefsType> {
         .rposition(|b| !is_space(b))
         .map_or(first, |i| i + 1);
     let s = s.get(first..last.max(first)).unwrap_or_default();
+    // kstrtoint() → kstrtoll(): a '-' and _kstrtoull() of the rest, or kstrtoull().
     let (negative, digits) = match s.split_first() {
         Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
         _ => (false, s),
     };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(Errno::EINVAL);
-    }
-    let mut value: i64 = 0;
-    for d in digits {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(i64::from(d - b'0')))
-            .filter(|&v| v <= i64::from(i32::MAX) + 1)
-            .ok_or(Errno::ERANGE)?;
-    }
+    let magnitude = crate::sysfs::kstrtoull(digits)?;
+    let value = i64::try_from(magnitude).map_err(|_| Errno::ERANGE)?;
     let value = if negative { -value } else { value };
     if value > i64::from(i32::MAX) || value < i64::from(i32::MIN) {
         return Err(Errno::ERANGE);
