@@ -952,13 +952,20 @@ pub(crate) fn __get_user_pages_hooked(
     let mut err = Errno::EFAULT;
     'pages: while done < nr_pages {
         if vma.as_ref().is_none_or(|v| start >= v.end) {
-            // gup_vma_lookup(): no stack expansion from GUP (6.5+).
+            // gup_vma_lookup(): no stack expansion from GUP (6.5+). MADV_POPULATE_(READ|
+            // WRITE) "wants to handle VMA lookup+error reporting differently": a hole is
+            // ENOMEM, a VMA check_vma_flags() refuses EINVAL.
+            let populate = gup_flags.contains(FollFlags::MADV_POPULATE);
             let Some(v) = guard.vma_lookup(start).cloned() else {
-                err = Errno::EFAULT;
+                err = if populate {
+                    Errno::ENOMEM
+                } else {
+                    Errno::EFAULT
+                };
                 break;
             };
             if let Err(e) = check_vma_flags(&v, gup_flags) {
-                err = e;
+                err = if populate { Errno::EINVAL } else { e };
                 break;
             }
             vma = Some(v);

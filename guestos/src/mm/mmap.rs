@@ -149,6 +149,14 @@ pub const MADV_KEEPONFORK: i32 = 19;
 pub const MADV_COLD: i32 = 20;
 /// `MADV_PAGEOUT`.
 pub const MADV_PAGEOUT: i32 = 21;
+/// `MADV_POPULATE_READ`: fault the range in readable, as a read would
+/// ([`super::madvise::madvise_populate`]).
+pub const MADV_POPULATE_READ: i32 = 22;
+/// `MADV_POPULATE_WRITE`: fault the range in writable, as a write would (breaking COW).
+pub const MADV_POPULATE_WRITE: i32 = 23;
+/// `MADV_COLLAPSE`: collapse the range's 4 KiB pages into THPs now
+/// ([`super::khugepaged`]).
+pub const MADV_COLLAPSE: i32 = 25;
 
 /// The `PROT_*` bits a VMA's `VM_READ/WRITE/EXEC` correspond to (the inverse of
 /// [`calc_vm_prot_bits`], as `/proc/pid/maps` and mprotect-style callers need it).
@@ -247,17 +255,30 @@ fn madvise_behavior_valid(advice: i32) -> bool {
             | MADV_KEEPONFORK
             | MADV_COLD
             | MADV_PAGEOUT
+            | MADV_POPULATE_READ
+            | MADV_POPULATE_WRITE
+            | MADV_COLLAPSE
     )
 }
 
 /// `madvise_need_mmap_write()`: whether `advice` changes VMAs (the write side of the
 /// `mmap_lock`) or only pages and page tables (the read side): `MADV_REMOVE`,
-/// `MADV_WILLNEED`, `MADV_DONTNEED`, `MADV_COLD`, `MADV_PAGEOUT` and `MADV_FREE` read;
-/// everything else, unknown values included, writes.
+/// `MADV_WILLNEED`, `MADV_DONTNEED`, `MADV_COLD`, `MADV_PAGEOUT`, `MADV_FREE` and
+/// `MADV_POPULATE_(READ|WRITE)` read; everything else, unknown values included, writes.
+/// `MADV_COLLAPSE` too: Linux starts it under the read side and takes the write side
+/// for each PMD it replaces (`collapse_huge_page()`); here it holds the write side
+/// throughout.
 pub fn madvise_need_mmap_write(advice: i32) -> bool {
     !matches!(
         advice,
-        MADV_REMOVE | MADV_WILLNEED | MADV_DONTNEED | MADV_COLD | MADV_PAGEOUT | MADV_FREE
+        MADV_REMOVE
+            | MADV_WILLNEED
+            | MADV_DONTNEED
+            | MADV_COLD
+            | MADV_PAGEOUT
+            | MADV_FREE
+            | MADV_POPULATE_READ
+            | MADV_POPULATE_WRITE
     )
 }
 
@@ -1034,8 +1055,10 @@ impl Mm {
     /// `DONTFORK`, `DOFORK`, `HUGEPAGE`, `NOHUGEPAGE`, `DONTDUMP`, `DODUMP`,
     /// `WIPEONFORK`, `KEEPONFORK`, `MERGEABLE`, `UNMERGEABLE`), which splits and merges VMAs
     /// like `mprotect`, and the hints `WILLNEED`, `COLD`, `PAGEOUT` (nothing to do without
-    /// swap or a page cache). Unmapped parts of the range are skipped and reported as
-    /// `ENOMEM` after the mapped parts were advised, as in Linux.
+    /// swap or a page cache), and `MADV_POPULATE_READ`/`WRITE`
+    /// ([`super::madvise::madvise_populate`], which stops at the first hole). Unmapped
+    /// parts of the range are otherwise skipped and reported as `ENOMEM` after the
+    /// mapped parts were advised, as in Linux.
     ///
     /// # Errors
     /// `EINVAL`: unknown advice, unaligned `start`, a length that wraps, or advice the VMA
@@ -1045,7 +1068,8 @@ impl Mm {
     /// VMA. `ENOMEM`: unmapped addresses, map-count limit.
     pub fn madvise(&mut self, start: u64, len_in: u64, advice: i32) -> KResult<u64> {
         if !madvise_need_mmap_write(advice) {
-            return self.madvise_read(start, len_in, advice);
+            let mut guard = self.mmap_read_lock();
+            return super::madvise::madvise_read_locked(&mut guard, start, len_in, advice);
         }
         madvise_walk(
             self,
