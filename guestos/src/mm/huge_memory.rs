@@ -462,7 +462,7 @@ impl Mm {
     /// `folio_add_new_anon_rmap(folio, vma, haddr, RMAP_EXCLUSIVE)` for a new PMD-mapped
     /// folio: `PageAnon` on every page, `PageAnonExclusive` on the head (it speaks for the
     /// PMD mapping), entire mapcount 1.
-    fn folio_add_new_anon_rmap_pmd(&self, head: Pfn) {
+    pub(super) fn folio_add_new_anon_rmap_pmd(&self, head: Pfn) {
         let pages = &self.phys.pages;
         for i in 0..HPAGE_PMD_NR {
             if let Some(p) = pages.page(Pfn(head.0 + i)) {
@@ -476,7 +476,7 @@ impl Mm {
     }
 
     /// Undoes [`Mm::folio_add_new_anon_rmap_pmd`] and frees the folio (a lost race).
-    fn discard_new_huge_folio(&self, head: Pfn) {
+    pub(super) fn discard_new_huge_folio(&self, head: Pfn) {
         if let Some(h) = self.phys.pages.page(head) {
             h.dec_entire_mapcount();
         }

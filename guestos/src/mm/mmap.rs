@@ -1055,8 +1055,9 @@ impl Mm {
     /// `DONTFORK`, `DOFORK`, `HUGEPAGE`, `NOHUGEPAGE`, `DONTDUMP`, `DODUMP`,
     /// `WIPEONFORK`, `KEEPONFORK`, `MERGEABLE`, `UNMERGEABLE`), which splits and merges VMAs
     /// like `mprotect`, and the hints `WILLNEED`, `COLD`, `PAGEOUT` (nothing to do without
-    /// swap or a page cache), and `MADV_POPULATE_READ`/`WRITE`
-    /// ([`super::madvise::madvise_populate`], which stops at the first hole). Unmapped
+    /// swap or a page cache), `MADV_POPULATE_READ`/`WRITE`
+    /// ([`super::madvise::madvise_populate`], which stops at the first hole) and
+    /// `MADV_COLLAPSE` ([`super::khugepaged`]). Unmapped
     /// parts of the range are otherwise skipped and reported as `ENOMEM` after the
     /// mapped parts were advised, as in Linux.
     ///
@@ -1154,6 +1155,9 @@ impl Mm {
     fn madvise_vma(&mut self, vma: &Vma, start: u64, end: u64, advice: i32) -> KResult<()> {
         if !madvise_need_mmap_write(advice) {
             return self.madvise_vma_read(vma, start, end, advice);
+        }
+        if advice == MADV_COLLAPSE {
+            return self.madvise_collapse(vma, start, end);
         }
         let f = vma.flags;
         let new = match advice {

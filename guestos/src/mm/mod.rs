@@ -38,6 +38,7 @@ pub mod fork;
 pub mod gup;
 pub mod gup_test;
 pub mod huge_memory;
+pub mod khugepaged;
 pub mod madvise;
 pub mod mincore;
 pub mod mm_struct;
