@@ -143,7 +143,8 @@ use super::page_alloc::{
     Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_SIZE,
 };
 use super::pgtable::{
-    pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write, PteSlot, PTE_SIZE,
+    pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_soft_dirty, pte_write,
+    PteSlot, PTE_SIZE,
 };
 use super::vma::{VmFlags, Vma, VmaBacking};
 use std::sync::Arc;
@@ -315,9 +316,11 @@ impl GupGeneration {
                     && vm_flags.contains(VmFlags::MAYWRITE)
                     && !vm_flags.contains(VmFlags::WRITE)
                     // We broke COW and could map the page writable: it is an exclusive
-                    // anonymous page (see can_change_pte_writable()). No soft-dirty or
-                    // uffd-wp here, so no write fault is required for other reasons.
+                    // anonymous page (see can_change_pte_writable()) …
                     && page.is_some_and(|p| p.test(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE))
+                    // … and a write fault isn't required for other reasons
+                    // (pte_needs_soft_dirty_wp(); no uffd-wp here).
+                    && (!vm_flags.soft_dirty_enabled() || pte_soft_dirty(pte))
             }
         }
     }

@@ -1386,6 +1386,20 @@ fn clear_refs_soft_dirty_and_young() {
     assert!(!pte_young(pte(&w, a)));
     w.peek(1, a, 1);
     assert!(pte_young(pte(&w, a)));
+    // FOLL_FORCE through /proc/self/mem into a read-only exclusive page takes the write
+    // fault while the VMA tracks soft-dirty (pte_needs_soft_dirty_wp()), which sets it.
+    w.mm(1).mprotect(a, 3 * P, PROT_READ).unwrap();
+    assert_eq!(w.pwrite(1, fd, b"4", 0), Ok(1));
+    let mem = w.open(1, "/proc/self/mem", O_RDWR).unwrap();
+    assert_eq!(w.pwrite(1, mem, b"z", a), Ok(1));
+    assert_ne!(
+        w.pagemap(1, a) & PM_SOFT_DIRTY,
+        0,
+        "the forced write faulted"
+    );
+    assert_eq!(w.pagemap(1, a) & PM_PFRAME_MASK, pfn, "on the same page");
+    assert_eq!(w.peek(1, a, 1), b"z");
+    w.call(1, nr::SYS_close, [mem, 0, 0, 0, 0, 0]).ok();
     for bad in [&b"0"[..], b"6", b"x", b""] {
         assert_eq!(w.pwrite(1, fd, bad, 0), Err(Errno::EINVAL), "{bad:?}");
     }
