@@ -35,8 +35,9 @@
 //! free, or for `FAULT_FLAG_UNSHARE`, the PMD is split into PTEs mapping the small zero
 //! page and the PTE level handles the fault, as Linux ≥ 5.8 always does.
 //!
-//! No `khugepaged`: 4 KiB pages are never collapsed into huge ones, and `MADV_HUGEPAGE`
-//! on populated memory changes only later faults.
+//! No `khugepaged` thread: 4 KiB pages are collapsed into huge ones only by
+//! `MADV_COLLAPSE` ([`super::khugepaged`]), and `MADV_HUGEPAGE` on populated memory
+//! changes only later faults.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
