@@ -10,15 +10,17 @@
  *    clear_refs 4 clears pagemap bit 55 and "sd"; a write sets the bit again on the same
  *    frame (the write-protect fault reuses the exclusive page), a read does not; fork,
  *    mprotect and an mremap move keep it (the move sets it); a new mapping made after is
- *    soft-dirty; a THP's PMD loses and regains it whole, without a split;
+ *    soft-dirty; a THP's PMD loses and regains it whole, without a split; a shared file
+ *    page is write-protected too (write-notify), through mprotect, until written;
  *  - /sys/kernel/mm/transparent_hugepage: every file's text, EINVAL for junk; "never",
  *    "always" and "madvise" in enabled change AnonHugePages of a fresh mapping;
  *    use_zero_page 0 makes a read fault allocate a THP;
  *  - MADV_COLLAPSE: a block of 4 KiB pages becomes one THP (AnonHugePages 2048 kB) with
  *    the same contents, under enabled=never too; EINVAL for an empty block, a block only
  *    read, MADV_NOHUGEPAGE memory;
- *  - MADV_POPULATE_READ/WRITE: pages present afterwards; ENOMEM for a hole, EINVAL for
- *    an access the VMA forbids or a bad address, EFAULT past the end of a file.
+ *  - MADV_POPULATE_READ/WRITE: pages present afterwards (soft-dirty after WRITE, not
+ *    after READ); ENOMEM for a hole, EINVAL for an access the VMA forbids (READ of a
+ *    PROT_WRITE-only mapping included) or a bad address, EFAULT past the end of a file.
  *
  * qemu-user cannot be the oracle: it passes /proc and /sys to the host's files of its own
  * process. The reference is recorded from dirtybit and reviewed against Linux's rules
@@ -263,6 +265,28 @@ static void section_soft_dirty(void)
     munmap(fresh, PG);
     munmap((void *)m, 4 * PG);
 
+    /* A shared file mapping: write-protected too while it tracks (write-notify). */
+    int fd = open("/tmp/softdirty-shared", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ftruncate(fd, PG) != 0) {
+        perror("shared file");
+        exit(1);
+    }
+    volatile char *f = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    f[0] = 1;
+    printf("shared file page written: soft-dirty %s", yes(sd((void *)f)));
+    clear_refs("4");
+    printf(", after clear_refs 4 %s", yes(sd((void *)f)));
+    mprotect((void *)f, PG, PROT_READ);
+    mprotect((void *)f, PG, PROT_READ | PROT_WRITE);
+    printf(", after mprotect RO then RW %s", yes(sd((void *)f)));
+    (void)f[0];
+    printf(", after a read %s", yes(sd((void *)f)));
+    f[0] = 2;
+    printf(", after a write %s\n", yes(sd((void *)f)));
+    munmap((void *)f, PG);
+    close(fd);
+    unlink("/tmp/softdirty-shared");
+
     /* A PMD-mapped THP. */
     char *h = aligned(HPAGE);
     madvise(h, HPAGE, MADV_HUGEPAGE);
@@ -383,6 +407,17 @@ static void section_populate(void)
     printf("READ on PROT_NONE: %s\n", errname(madvise(a, PG, MADV_POPULATE_READ) ? errno : 0));
     printf("unaligned: %s\n", errname(madvise(a + 1, PG, MADV_POPULATE_READ) ? errno : 0));
     munmap(a, 8 * PG);
+    char *w = mmap(NULL, 2 * PG, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    printf("PROT_WRITE only: READ %s, WRITE %s\n", errname(madvise(w, 2 * PG, MADV_POPULATE_READ) ? errno : 0),
+           errname(madvise(w, 2 * PG, MADV_POPULATE_WRITE) ? errno : 0));
+    munmap(w, 2 * PG);
+    char *s = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    clear_refs("4");
+    madvise(s, 2 * PG, MADV_POPULATE_READ);
+    printf("after clear_refs 4: POPULATE_READ soft-dirty %s", yes(sd(s)));
+    madvise(s, 2 * PG, MADV_POPULATE_WRITE);
+    printf(", POPULATE_WRITE soft-dirty %s %s\n", yes(sd(s)), yes(sd(s + PG)));
+    munmap(s, 2 * PG);
     int fd = open("/tmp/softdirty-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
     char page[PG] = {1};
     if (fd < 0 || write(fd, page, PG) != (ssize_t)PG) {
