@@ -132,8 +132,8 @@ fn check_runs(name: &str, oracle: &str, runs: Vec<(String, RunOptions, (Vec<u8>,
         // unless it reads time or counters (none of ours branch on them) — or it is
         // signal-driven: a pending signal is delivered at the next return to user mode,
         // and Svade or a tiny TLB adds returns (A/D faults), as on Linux — or it parses
-        // /proc/self/maps or smaps, whose text holds addresses as wide as the paging
-        // mode's — or
+        // /proc/self/maps or smaps (smaps, softdirty), whose text holds addresses as wide
+        // as the paging mode's — or
         // it sleeps (threadsys: threads sleep on the host clock while another spins on
         // sched_yield, so how often it spins depends on the host's speed; pollpipe and
         // waitq: threads sleep on the host clock and wait for each other on pipes;
@@ -172,6 +172,7 @@ fn check_runs(name: &str, oracle: &str, runs: Vec<(String, RunOptions, (Vec<u8>,
             "mte",
             "ptracetest",
             "smaps",
+            "softdirty",
             "eventfd",
             "epoll",
         ]

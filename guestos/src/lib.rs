@@ -23,6 +23,7 @@ pub mod signal;
 pub mod smp;
 pub mod sync;
 pub mod syscall;
+pub mod sysfs;
 pub mod uaccess;
 pub mod wake;
 

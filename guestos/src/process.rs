@@ -450,9 +450,11 @@ impl Task {
             urandom_seed: config.seed ^ 0x7572_616e_646f_6d00,
             size_limit_bytes: config.tmpfs_size_bytes(),
         });
-        // debugfs: /sys/kernel/debug/gup_test. Cannot fail on a fresh tree; an error
-        // would only leave the file missing (ENOENT, as on a kernel without it).
+        // debugfs (/sys/kernel/debug/gup_test) and sysfs (/sys/kernel/mm/…). Cannot fail
+        // on a fresh tree; an error would only leave a file missing (ENOENT, as on a
+        // kernel without it).
         let _ = crate::debugfs::register(&vfs);
+        let _ = crate::sysfs::register(&vfs);
         Arc::new(vfs)
     }
 

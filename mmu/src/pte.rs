@@ -1,7 +1,9 @@
 //! Page-table entries for Sv39/Sv48 (*Priv §Sv39 "Sv39 page table entry"*, Svpbmt, Svnapot).
 //!
-//! Layout (64 bits): `N`(63) `PBMT`(62:61) reserved(60:54, of which dirtybit gives bit 58
-//! to Zimt's `MTAG`) `PPN`(53:10) `RSW`(9:8) `D A G U X W R V`(7:0).
+//! Layout (64 bits): `N`(63) `PBMT`(62:61) Svrsw60t59b's software bits (60:59)
+//! reserved(58:54, of which dirtybit gives bit 58 to Zimt's `MTAG`) `PPN`(53:10)
+//! `RSW`(9:8) `D A G U X W R V`(7:0). The harts implement Svrsw60t59b: bits 60:59 are
+//! the supervisor's, ignored by the walker ([`Pte::SVRSW60T59B_MASK`]).
 //!
 //! **`PTE.MTAG` is bit 58.** The Zimt v0.1 draft (`riscv/riscv-memory-tagging`,
 //! §"Tag checks on page basis") defines the bit but leaves its position open. Of the
@@ -64,6 +66,12 @@ impl Pte {
     /// page" whose instructions' accesses are not. Reserved (a page fault) unless memory
     /// tagging is enabled for the access.
     pub const MTAG_BIT: u64 = 1 << 58;
+    /// Bits 60:59, Svrsw60t59b's software bits: "reserved for use by supervisor
+    /// software and ignored by the implementation" on every PTE (the walker does not
+    /// check them). Linux uses bit 59 for `_PAGE_SOFT_DIRTY` and bit 60 for
+    /// `_PAGE_UFFD_WP` when the hart has the extension (`arch/riscv/include/asm/
+    /// pgtable-bits.h`, v6.18).
+    pub const SVRSW60T59B_MASK: u64 = 3 << 59;
     /// Bit 63, Svnapot's N.
     pub const N_BIT: u64 = 1 << 63;
     const PPN_SHIFT: u32 = 10;

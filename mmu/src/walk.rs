@@ -290,10 +290,11 @@ fn walk_mode<M: PagingMode, P: PteMemory>(
         if !pte.is_valid() || (!f.contains(PteFlags::R) && f.contains(PteFlags::W)) {
             return Err(WalkFault::PageFault);
         }
-        // Bits 60:54 are reserved, except Zimt's MTAG on a leaf when tagging is enabled
-        // (checked below, once the PTE is known to be a leaf); N is reserved (Svnapot is
-        // not implemented); PBMT=3 is reserved (Svpbmt).
-        let reserved = Pte::RESERVED_MASK & !Pte::MTAG_BIT;
+        // Bits 58:54 are reserved, except Zimt's MTAG on a leaf when tagging is enabled
+        // (checked below, once the PTE is known to be a leaf); 60:59 are software bits
+        // (Svrsw60t59b: ignored); N is reserved (Svnapot is not implemented); PBMT=3 is
+        // reserved (Svpbmt).
+        let reserved = Pte::RESERVED_MASK & !Pte::MTAG_BIT & !Pte::SVRSW60T59B_MASK;
         if pte.0 & reserved != 0 || pte.n() || pte.pbmt() == Pbmt::Reserved {
             return Err(WalkFault::PageFault);
         }
@@ -765,6 +766,34 @@ mod tests {
             &mut c,
         );
         assert_eq!(r, Err(WalkFault::AccessFault));
+    }
+
+    #[test]
+    fn svrsw60t59b_bits_are_ignored_and_bit_57_is_still_reserved() {
+        let (mem, satp) = setup();
+        let mut c = MmuCounters::default();
+        let flags = PteFlags::R | PteFlags::W | PteFlags::U | PteFlags::A | PteFlags::D;
+        map4k(&mem, 0x4000, RAM + 0x10_000, flags);
+        let leaf = GuestPhysAddr(RAM + 0x2000 + 4 * 8); // L0 entry of VPN 4 (see map4k)
+        let plain = mem.read_u64(leaf).unwrap();
+        let load = |c: &mut MmuCounters| {
+            walk(
+                &mem,
+                satp,
+                GuestVirtAddr(0x4008),
+                AccessType::Load,
+                PrivCtx::USER,
+                AdScheme::Svadu,
+                c,
+            )
+        };
+        // Linux's _PAGE_SOFT_DIRTY (59) and _PAGE_UFFD_WP (60): the walk succeeds.
+        mem.write_u64(leaf, plain | Pte::SVRSW60T59B_MASK).unwrap();
+        let t = load(&mut c).unwrap();
+        assert_eq!(t.pte.ppn(), (RAM + 0x10_000) >> 12);
+        // Bit 57 stays reserved.
+        mem.write_u64(leaf, plain | (1 << 57)).unwrap();
+        assert_eq!(load(&mut c), Err(WalkFault::PageFault));
     }
 
     #[test]

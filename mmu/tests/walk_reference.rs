@@ -2,8 +2,8 @@
 //!
 //! Each case builds a random Sv39 or Sv48 page table in a real `devices::GuestMemory` —
 //! 4 KiB pages, 2 MiB / 1 GiB superpages (and 512 GiB ones under Sv48), invalid PTEs,
-//! W-without-R, reserved bits 60:54, N, every PBMT value, non-leaf PTEs with A/D/U or PBMT
-//! set, misaligned superpages, pointers outside RAM, random U/R/W/X/G/A/D/RSW bits — and
+//! W-without-R, reserved bits 58:54 and Svrsw60t59b's software bits 60:59 (ignored), N,
+//! every PBMT value, non-leaf PTEs with A/D/U or PBMT set, misaligned superpages, pointers outside RAM, random U/R/W/X/G/A/D/RSW bits — and
 //! mirrors it in a `HashMap` from PTE address to PTE value. It then runs random accesses
 //! (fetch/load/store × U/S × SUM × MXR × Svadu/Svade, some with non-canonical VAs) through
 //! both the walker (over guest RAM) and the reference (a recursive function over the
@@ -57,7 +57,7 @@ struct Fields {
     a: bool,
     d: bool,
     ppn: u64,
-    reserved_60_54: u64,
+    reserved_58_54: u64,
     pbmt: u64,
     n: bool,
 }
@@ -77,7 +77,9 @@ fn fields(raw: u64) -> Fields {
         d: bit(raw, BIT_D),
         // PPN[2..0] occupy bits 53:10 (44 bits).
         ppn: (raw << 10) >> 20,
-        reserved_60_54: (raw << 3) >> 57,
+        // Bits 60:59 are Svrsw60t59b's: "reserved for use by supervisor software and
+        // ignored by the implementation".
+        reserved_58_54: (raw >> 54) & 0x1f,
         pbmt: (raw << 1) >> 62,
         n: bit(raw, 63),
     }
@@ -158,7 +160,7 @@ fn find_leaf(
     if !p.v || (p.w && !p.r) {
         return Err(RefFault::Page);
     }
-    if p.reserved_60_54 != 0 || p.n || p.pbmt == 3 {
+    if p.reserved_58_54 != 0 || p.n || p.pbmt == 3 {
         return Err(RefFault::Page);
     }
     if p.r || p.x {
@@ -256,7 +258,7 @@ enum Defect {
     Invalid,
     /// Leaf: R=0, W=1.
     WriteWithoutRead,
-    /// Set reserved bit 54+k.
+    /// Set bit 54+k: reserved for k < 5, a software bit (ignored) for k = 5, 6.
     Reserved(u32),
     /// Set N (Svnapot, not implemented).
     Napot,
@@ -426,7 +428,7 @@ impl Builder {
             && !p.a
             && !p.d
             && !p.u
-            && p.reserved_60_54 == 0
+            && p.reserved_58_54 == 0
             && p.pbmt == 0
             && !p.n
             && Model::in_ram(p.ppn * 4096)

@@ -1,5 +1,6 @@
 //! Files whose operations need the kernel's process table: the per-task files of procfs
-//! (`/proc/<pid>/mem`, `maps`, `smaps`, `smaps_rollup`, `pagemap`) and the debugfs file
+//! (`/proc/<pid>/mem`, `maps`, `smaps`, `smaps_rollup`, `pagemap`, `clear_refs`), the
+//! sysfs attributes and the debugfs file
 //! `/sys/kernel/debug/gup_test`. The VFS only stores and finds them; their
 //! [`FileOperations`] reach another process's address space or the caller's, so the
 //! kernel serves every call on them with the process table (`crate::syscall::kfile`).
@@ -53,6 +54,10 @@ pub enum ProcFile {
     Stat,
     /// `/proc/<pid>/comm` (`comm_show()`): the task's name and a newline.
     Comm,
+    /// `/proc/<pid>/clear_refs` (`proc_clear_refs_operations`): write-only; a number
+    /// clears the accessed or soft-dirty bits of the task's pages (see
+    /// [`crate::procfs`]).
+    ClearRefs,
 }
 
 impl ProcFile {
@@ -66,24 +71,28 @@ impl ProcFile {
             ProcFile::Pagemap => "pagemap",
             ProcFile::Stat => "stat",
             ProcFile::Comm => "comm",
+            ProcFile::ClearRefs => "clear_refs",
         }
     }
 
     /// Its permission bits (`fs/proc/base.c` `tgid_base_stuff[]`: `REG("mem", S_IRUSR |
     /// S_IWUSR, …)`, `REG("maps", S_IRUGO, …)`, `REG("smaps", S_IRUGO, …)`,
     /// `REG("smaps_rollup", S_IRUGO, …)`, `REG("pagemap", S_IRUSR, …)`,
-    /// `ONE("stat", S_IRUGO, …)`; `comm` is `S_IRUGO|S_IWUSR` in Linux, read-only here).
+    /// `ONE("stat", S_IRUGO, …)`, `REG("clear_refs", S_IWUSR, …)`; `comm` is
+    /// `S_IRUGO|S_IWUSR` in Linux, read-only here).
     pub fn perm(self) -> u32 {
         match self {
             ProcFile::Mem => 0o600,
             ProcFile::Maps | ProcFile::Smaps | ProcFile::SmapsRollup => 0o444,
             ProcFile::Pagemap => 0o400,
             ProcFile::Stat | ProcFile::Comm => 0o444,
+            ProcFile::ClearRefs => 0o200,
         }
     }
 
     /// Every per-task file, in directory order.
-    pub const ALL: [ProcFile; 7] = [
+    pub const ALL: [ProcFile; 8] = [
+        ProcFile::ClearRefs,
         ProcFile::Comm,
         ProcFile::Maps,
         ProcFile::Mem,
@@ -116,6 +125,8 @@ pub enum KernelNode {
     },
     /// `/sys/kernel/debug/gup_test` (`gup_test_fops`, see [`crate::mm::gup_test`]).
     GupTest,
+    /// A sysfs attribute (see [`crate::sysfs`]).
+    Sysfs(crate::sysfs::SysfsAttr),
 }
 
 impl KernelNode {
@@ -125,6 +136,7 @@ impl KernelNode {
         match self {
             KernelNode::Proc { file, task } => crate::procfs::file_operations(file, task),
             KernelNode::GupTest => crate::debugfs::gup_test::file_operations(),
+            KernelNode::Sysfs(attr) => crate::sysfs::file_operations(attr),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! the walker faults instead, so the handler sets A, and D for a write, on the PTE it
 //! installs or finds (Linux's `pte_mkyoung()`/`pte_mkdirty()` in `handle_pte_fault()`).
 //! A fault without `FAULT_FLAG_USER` (GUP, populate, the ELF loader, the kernel's own
-//! accesses) gets A/D from the handler under both schemes ([`Mm::svade_ad`]). The fault
+//! accesses) gets A/D from the handler under both schemes ([`Mm::fault_young_dirty`]). The fault
 //! handler is the only place the kernel writes A/D, and only for the access being served.
 
 use bitflags::bitflags;
@@ -23,7 +23,7 @@ use mmu::{AccessType, AdScheme, PteFlags};
 use super::page_alloc::PageFlags;
 use super::pgtable::{
     mk_pte, page_remove_rmap, pte_exec, pte_none, pte_pfn, pte_present, pte_protnone, pte_write,
-    vm_get_page_prot,
+    vm_get_page_prot, PAGE_SOFT_DIRTY,
 };
 use super::vma::{MappedFile, VmFlags, Vma, VmaBacking};
 use super::{Mm, MmuGather, STACK_GUARD_GAP};
@@ -388,7 +388,7 @@ impl Mm {
     /// that had it. Never `VM_FAULT_FALLBACK` (consumed at the PMD level).
     ///
     /// Without `FAULT_FLAG_USER` no hart retries the access (GUP, the kernel's own
-    /// accesses), so the handler sets the PTE's A/D bits itself (see [`Mm::svade_ad`]).
+    /// accesses), so the handler sets the PTE's A/D bits itself (see [`Mm::fault_young_dirty`]).
     pub fn handle_mm_fault_vma(&self, vma: &Vma, va: u64, flags: FaultFlags) -> VmFault {
         if flags.contains(FaultFlags::UNSHARE)
             && (flags.contains(FaultFlags::WRITE) || !vma.flags.is_cow_mapping())
@@ -445,7 +445,7 @@ impl Mm {
         // used a stale TLB entry: flush it (riscv's local_flush_tlb_page in
         // update_mmu_cache / flush_tlb_fix_spurious_fault).
         let _ptl = self.pgtable.pte_lock(slot);
-        let entry = pte.with(self.svade_ad(flags, write));
+        let entry = pte.with(self.fault_young_dirty(flags, write));
         if entry != pte && !self.pgtable.ptep_cmpxchg(slot, pte, entry) {
             // Not pte_same(): the PTE changed under us (another fault, or hardware A/D
             // on another hart): retry the access.
@@ -456,8 +456,11 @@ impl Mm {
         VmFault::empty()
     }
 
-    /// The A/D bits the fault handler sets for an access: `A` (and `D` for a write) under
-    /// Svade, none under Svadu (the hardware sets them when the access retries).
+    /// The bits the fault handler sets on the entry for an access: `A` (and `D` for a
+    /// write) under Svade, none under Svadu (the hardware sets them when the access
+    /// retries); and, for a write under both, the soft-dirty bit
+    /// ([`super::pgtable::PAGE_SOFT_DIRTY`]), which riscv's `pte_mkdirty()` sets with `D`
+    /// and which no hardware sets (see [`super::pgtable`]'s "Soft-dirty").
     ///
     /// A fault without `FAULT_FLAG_USER` is different: it was not taken by a hart running
     /// user code that will retry the access — GUP's `faultin_page()` (see [`super::gup`]),
@@ -465,17 +468,22 @@ impl Mm {
     /// `A` (and `D` for a write) under either scheme, as Linux's unconditional
     /// `pte_mkyoung()`/`pte_mkdirty()` do. The `FOLL_COW` generation of GUP depends on it
     /// (`can_follow_write_pte()` tests `pte_dirty()`).
-    pub(super) fn svade_ad(&self, flags: FaultFlags, write: bool) -> PteFlags {
+    pub(super) fn fault_young_dirty(&self, flags: FaultFlags, write: bool) -> PteFlags {
+        let soft_dirty = if write {
+            PAGE_SOFT_DIRTY
+        } else {
+            PteFlags::empty()
+        };
         if !flags.contains(FaultFlags::USER) {
             return if write {
-                PteFlags::A | PteFlags::D
+                PteFlags::A | PteFlags::D | soft_dirty
             } else {
                 PteFlags::A
             };
         }
         match self.ad {
-            AdScheme::Svadu => PteFlags::empty(),
-            AdScheme::Svade if write => PteFlags::A | PteFlags::D,
+            AdScheme::Svadu => soft_dirty,
+            AdScheme::Svade if write => PteFlags::A | PteFlags::D | soft_dirty,
             AdScheme::Svade => PteFlags::A,
         }
     }
@@ -539,8 +547,8 @@ impl Mm {
         // included (the zero page is not anonymous, so GUP need not unshare it).
         if !write {
             let zero = self.phys.pages.zero_pfn();
-            let entry =
-                mk_pte(zero, prot.difference(PteFlags::W)).with(self.svade_ad(flags, false));
+            let entry = mk_pte(zero, prot.difference(PteFlags::W))
+                .with(self.fault_young_dirty(flags, false));
             let _ptl = self.pgtable.pte_lock(slot);
             if self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
                 super::count_event(&self.stats.local().zero_page_maps);
@@ -554,7 +562,7 @@ impl Mm {
         if let Some(page) = self.phys.pages.page(pfn) {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
         }
-        let mut entry = mk_pte(pfn, prot).with(self.svade_ad(flags, write));
+        let mut entry = mk_pte(pfn, prot).with(self.fault_young_dirty(flags, write));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
@@ -582,7 +590,8 @@ impl Mm {
             page.set(PageFlags::SWAPBACKED);
         }
         let write = flags.contains(FaultFlags::WRITE);
-        let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, write));
+        let entry =
+            mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.fault_young_dirty(flags, write));
         if self.set_new_pte(slot, va, pfn, entry) {
             super::count_event(&self.stats.local().anon_pages);
         }
@@ -625,7 +634,8 @@ impl Mm {
         };
         // finish_fault() → set_pte_range(): the VMA's protection (W only for a writable
         // shared VMA: vm_get_page_prot() gives private VMAs PAGE_COPY).
-        let entry = mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, write));
+        let entry =
+            mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.fault_young_dirty(flags, write));
         if self.set_new_pte(slot, va, pfn, entry) {
             super::count_event(&self.stats.local().file_maps);
         }
@@ -674,7 +684,8 @@ impl Mm {
         if let Some(page) = self.phys.pages.page(new) {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
         }
-        let mut entry = mk_pte(new, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, true));
+        let mut entry =
+            mk_pte(new, vm_get_page_prot(vma.flags)).with(self.fault_young_dirty(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
@@ -718,7 +729,7 @@ impl Mm {
             if page.is_none() {
                 return VmFault::SIGBUS;
             }
-            let mut entry = pte.with(self.svade_ad(flags, true));
+            let mut entry = pte.with(self.fault_young_dirty(flags, true));
             if vma.flags.contains(VmFlags::WRITE) {
                 entry = entry.with(PteFlags::W);
             }
@@ -749,7 +760,7 @@ impl Mm {
                         return VmFault::empty();
                     }
                     // wp_page_reuse(): maybe_mkwrite(pte_mkyoung/mkdirty(entry)).
-                    let mut entry = pte.with(self.svade_ad(flags, true));
+                    let mut entry = pte.with(self.fault_young_dirty(flags, true));
                     if vma.flags.contains(VmFlags::WRITE) {
                         entry = entry.with(PteFlags::W);
                     }
@@ -802,7 +813,7 @@ impl Mm {
             page.inc_mapcount();
         }
         let mut entry =
-            mk_pte(new, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, !unshare));
+            mk_pte(new, vm_get_page_prot(vma.flags)).with(self.fault_young_dirty(flags, !unshare));
         if !unshare && vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }

@@ -143,7 +143,8 @@ use super::page_alloc::{
     Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_SIZE,
 };
 use super::pgtable::{
-    pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_write, PteSlot, PTE_SIZE,
+    pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_soft_dirty, pte_write,
+    PteSlot, PTE_SIZE,
 };
 use super::vma::{VmFlags, Vma, VmaBacking};
 use std::sync::Arc;
@@ -315,9 +316,11 @@ impl GupGeneration {
                     && vm_flags.contains(VmFlags::MAYWRITE)
                     && !vm_flags.contains(VmFlags::WRITE)
                     // We broke COW and could map the page writable: it is an exclusive
-                    // anonymous page (see can_change_pte_writable()). No soft-dirty or
-                    // uffd-wp here, so no write fault is required for other reasons.
+                    // anonymous page (see can_change_pte_writable()) …
                     && page.is_some_and(|p| p.test(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE))
+                    // … and a write fault isn't required for other reasons
+                    // (pte_needs_soft_dirty_wp(); no uffd-wp here).
+                    && (!vm_flags.soft_dirty_enabled() || pte_soft_dirty(pte))
             }
         }
     }
@@ -952,13 +955,20 @@ pub(crate) fn __get_user_pages_hooked(
     let mut err = Errno::EFAULT;
     'pages: while done < nr_pages {
         if vma.as_ref().is_none_or(|v| start >= v.end) {
-            // gup_vma_lookup(): no stack expansion from GUP (6.5+).
+            // gup_vma_lookup(): no stack expansion from GUP (6.5+). MADV_POPULATE_(READ|
+            // WRITE) "wants to handle VMA lookup+error reporting differently": a hole is
+            // ENOMEM, a VMA check_vma_flags() refuses EINVAL.
+            let populate = gup_flags.contains(FollFlags::MADV_POPULATE);
             let Some(v) = guard.vma_lookup(start).cloned() else {
-                err = Errno::EFAULT;
+                err = if populate {
+                    Errno::ENOMEM
+                } else {
+                    Errno::EFAULT
+                };
                 break;
             };
             if let Err(e) = check_vma_flags(&v, gup_flags) {
-                err = e;
+                err = if populate { Errno::EINVAL } else { e };
                 break;
             }
             vma = Some(v);

@@ -483,9 +483,16 @@ fn generations_differ_only_in_the_four_documented_rules() {
     page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE);
     let ro = Pte::new(pfn.0, PteFlags::V | PteFlags::U | PteFlags::R);
     let ro_dirty = ro.with(PteFlags::A | PteFlags::D);
-    let vmf = VmFlags::READ | VmFlags::MAY_ALL;
+    // A VMA as mmap makes it: VM_SOFTDIRTY, so no soft-dirty write fault is needed.
+    let vmf = VmFlags::READ | VmFlags::MAY_ALL | VmFlags::SOFTDIRTY;
     let f = FollFlags::WRITE | FollFlags::FORCE;
     use GupGeneration::*;
+    // Once clear_refs 4 cleared VM_SOFTDIRTY, only a PTE with the soft-dirty bit may be
+    // followed for a forced write (pte_needs_soft_dirty_wp()).
+    let tracked = vmf - VmFlags::SOFTDIRTY;
+    assert!(!Modern.can_follow_write_pte(ro, Some(page), tracked, f));
+    let ro_sd = ro.with(crate::mm::pgtable::PAGE_SOFT_DIRTY);
+    assert!(Modern.can_follow_write_pte(ro_sd, Some(page), tracked, f));
     assert!(!DirtyCow.can_follow_write_pte(ro_dirty, Some(page), vmf, f | FollFlags::COW));
     assert!(!FollCow.can_follow_write_pte(ro, Some(page), vmf, f | FollFlags::COW));
     assert!(FollCow.can_follow_write_pte(ro_dirty, Some(page), vmf, f | FollFlags::COW));

@@ -7,16 +7,19 @@
 //! [`super::gup`].
 //!
 //! # Policy
-//! `/sys/kernel/mm/transparent_hugepage/enabled = madvise` (Debian's default) and
-//! `use_zero_page = 1`: a fault in a private anonymous VMA with `VM_HUGEPAGE`
-//! (`MADV_HUGEPAGE`) and without `VM_NOHUGEPAGE` gets a 2 MiB mapping when the aligned
+//! The machine's [`ThpSettings`], which `/sys/kernel/mm/transparent_hugepage/` shows and
+//! changes ([`crate::sysfs`]); by default `enabled = madvise` (Debian's) and
+//! `use_zero_page = 1`. Under `madvise` a fault in a private anonymous VMA with
+//! `VM_HUGEPAGE` (`MADV_HUGEPAGE`), under `always` in any private anonymous VMA, and in
+//! either case without `VM_NOHUGEPAGE`, gets a 2 MiB mapping when the aligned
 //! 2 MiB around the address lies inside the VMA (and the VMA's `vm_pgoff` is congruent
 //! with its address modulo 2 MiB, as `transhuge_vma_suitable()` requires) and the PMD is
 //! empty:
 //!
 //! - a write allocates a zeroed 2 MiB folio and maps it with one level-1 leaf
 //!   (`PageAnonExclusive` on the head), writable if `VM_WRITE`;
-//! - a read (or unshare) maps the huge zero folio read-only;
+//! - a read (or unshare) maps the huge zero folio read-only (with `use_zero_page = 0`
+//!   it allocates a THP as a write does);
 //! - no free 2 MiB block: `VM_FAULT_FALLBACK`, the fault is served with 4 KiB pages
 //!   (`thp_fault_fallback`).
 //!
@@ -32,10 +35,11 @@
 //! free, or for `FAULT_FLAG_UNSHARE`, the PMD is split into PTEs mapping the small zero
 //! page and the PTE level handles the fault, as Linux ≥ 5.8 always does.
 //!
-//! No `khugepaged`: 4 KiB pages are never collapsed into huge ones, and `MADV_HUGEPAGE`
-//! on populated memory changes only later faults.
+//! No `khugepaged` thread: 4 KiB pages are collapsed into huge ones only by
+//! `MADV_COLLAPSE` ([`super::khugepaged`]), and `MADV_HUGEPAGE` on populated memory
+//! changes only later faults.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use mmu::PteFlags;
 
@@ -51,19 +55,329 @@ use crate::errno::Errno;
 /// `VM_NO_KHUGEPAGED`: VMAs that never get transparent huge pages.
 const VM_NO_THP: VmFlags = VmFlags::SPECIAL.union(VmFlags::HUGETLB);
 
+/// One choice of a sysfs "mode" file: the words it shows (the chosen one in brackets)
+/// and accepts, in Linux's order.
+pub trait ThpMode: Copy + Eq + 'static {
+    /// Every mode, in the order the file lists them.
+    const ALL: &'static [Self];
+    /// The word for `self`.
+    fn word(self) -> &'static str;
+    /// Its index in [`ThpMode::ALL`], the value the setting's atomic holds.
+    fn index(self) -> u8 {
+        Self::ALL.iter().position(|m| *m == self).unwrap_or(0) as u8
+    }
+    /// The mode stored as `index` (the first for an index out of range).
+    fn from_index(index: u8) -> Self {
+        Self::ALL
+            .get(usize::from(index))
+            .or_else(|| Self::ALL.first())
+            .copied()
+            .unwrap_or_else(|| unreachable!("a mode list is never empty"))
+    }
+}
+
+/// `/sys/kernel/mm/transparent_hugepage/enabled` (`enabled_show()`/`enabled_store()`):
+/// which anonymous VMAs inherit PMD-sized THPs (`TRANSPARENT_HUGEPAGE_FLAG` /
+/// `TRANSPARENT_HUGEPAGE_REQ_MADV_FLAG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThpEnabled {
+    /// `always`: every large-enough anonymous VMA without `VM_NOHUGEPAGE`.
+    Always,
+    /// `madvise` (Debian's default): only `MADV_HUGEPAGE` (`VM_HUGEPAGE`) VMAs.
+    Madvise,
+    /// `never`: none (`MADV_COLLAPSE` still collapses).
+    Never,
+}
+
+impl ThpMode for ThpEnabled {
+    const ALL: &'static [Self] = &[ThpEnabled::Always, ThpEnabled::Madvise, ThpEnabled::Never];
+    fn word(self) -> &'static str {
+        match self {
+            ThpEnabled::Always => "always",
+            ThpEnabled::Madvise => "madvise",
+            ThpEnabled::Never => "never",
+        }
+    }
+}
+
+/// `hugepages-2048kB/enabled` (`thpsize_enabled_show()`/`_store()`): the PMD size's own
+/// setting (`huge_anon_orders_always/inherit/madvise`); `inherit` (the PMD order's
+/// default) defers to [`ThpEnabled`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThpSizeEnabled {
+    /// `always`.
+    Always,
+    /// `inherit`: as the top-level `enabled`.
+    Inherit,
+    /// `madvise`.
+    Madvise,
+    /// `never`.
+    Never,
+}
+
+impl ThpMode for ThpSizeEnabled {
+    const ALL: &'static [Self] = &[
+        ThpSizeEnabled::Always,
+        ThpSizeEnabled::Inherit,
+        ThpSizeEnabled::Madvise,
+        ThpSizeEnabled::Never,
+    ];
+    fn word(self) -> &'static str {
+        match self {
+            ThpSizeEnabled::Always => "always",
+            ThpSizeEnabled::Inherit => "inherit",
+            ThpSizeEnabled::Madvise => "madvise",
+            ThpSizeEnabled::Never => "never",
+        }
+    }
+}
+
+/// `defrag` (`defrag_show()`/`defrag_store()`): how hard a THP allocation may reclaim
+/// and compact. Stored and shown only: the frame allocator here never compacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThpDefrag {
+    /// `always`.
+    Always,
+    /// `defer`.
+    Defer,
+    /// `defer+madvise`.
+    DeferMadvise,
+    /// `madvise` (the default).
+    Madvise,
+    /// `never`.
+    Never,
+}
+
+impl ThpMode for ThpDefrag {
+    const ALL: &'static [Self] = &[
+        ThpDefrag::Always,
+        ThpDefrag::Defer,
+        ThpDefrag::DeferMadvise,
+        ThpDefrag::Madvise,
+        ThpDefrag::Never,
+    ];
+    fn word(self) -> &'static str {
+        match self {
+            ThpDefrag::Always => "always",
+            ThpDefrag::Defer => "defer",
+            ThpDefrag::DeferMadvise => "defer+madvise",
+            ThpDefrag::Madvise => "madvise",
+            ThpDefrag::Never => "never",
+        }
+    }
+}
+
+/// `shmem_enabled` (`shmem_enabled_show()`/`_store()`, `mm/shmem.c`): huge pages for
+/// shmem. Stored and shown only: shmem huge pages are not modelled (as with the default,
+/// `never`, nothing changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShmemEnabled {
+    /// `always`.
+    Always,
+    /// `within_size`.
+    WithinSize,
+    /// `advise`.
+    Advise,
+    /// `never` (the default).
+    Never,
+    /// `deny`.
+    Deny,
+    /// `force`.
+    Force,
+}
+
+impl ThpMode for ShmemEnabled {
+    const ALL: &'static [Self] = &[
+        ShmemEnabled::Always,
+        ShmemEnabled::WithinSize,
+        ShmemEnabled::Advise,
+        ShmemEnabled::Never,
+        ShmemEnabled::Deny,
+        ShmemEnabled::Force,
+    ];
+    fn word(self) -> &'static str {
+        match self {
+            ShmemEnabled::Always => "always",
+            ShmemEnabled::WithinSize => "within_size",
+            ShmemEnabled::Advise => "advise",
+            ShmemEnabled::Never => "never",
+            ShmemEnabled::Deny => "deny",
+            ShmemEnabled::Force => "force",
+        }
+    }
+}
+
+/// `hugepages-2048kB/shmem_enabled` (`thpsize_shmem_enabled_show()`): the PMD size's
+/// shmem setting. Stored and shown only (see [`ShmemEnabled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShmemSizeEnabled {
+    /// `always`.
+    Always,
+    /// `inherit` (the PMD size's default): as `shmem_enabled`.
+    Inherit,
+    /// `within_size`.
+    WithinSize,
+    /// `advise`.
+    Advise,
+    /// `never`.
+    Never,
+}
+
+impl ThpMode for ShmemSizeEnabled {
+    const ALL: &'static [Self] = &[
+        ShmemSizeEnabled::Always,
+        ShmemSizeEnabled::Inherit,
+        ShmemSizeEnabled::WithinSize,
+        ShmemSizeEnabled::Advise,
+        ShmemSizeEnabled::Never,
+    ];
+    fn word(self) -> &'static str {
+        match self {
+            ShmemSizeEnabled::Always => "always",
+            ShmemSizeEnabled::Inherit => "inherit",
+            ShmemSizeEnabled::WithinSize => "within_size",
+            ShmemSizeEnabled::Advise => "advise",
+            ShmemSizeEnabled::Never => "never",
+        }
+    }
+}
+
+/// A mode setting in an atomic (the index of its word).
+#[derive(Debug)]
+pub struct ModeSetting<M: ThpMode>(AtomicU8, std::marker::PhantomData<M>);
+
+impl<M: ThpMode> ModeSetting<M> {
+    fn new(mode: M) -> Self {
+        ModeSetting(AtomicU8::new(mode.index()), std::marker::PhantomData)
+    }
+
+    /// The current mode.
+    pub fn get(&self) -> M {
+        M::from_index(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Sets the mode.
+    pub fn set(&self, mode: M) {
+        self.0.store(mode.index(), Ordering::Relaxed);
+    }
+}
+
+/// The `khugepaged/` tunables (`mm/khugepaged.c`), with Linux's defaults for 4 KiB pages.
+/// Stored, validated and shown: there is no khugepaged thread here, so
+/// `pages_collapsed` and `full_scans` stay 0 (`MADV_COLLAPSE` is not khugepaged's work
+/// and does not count there either).
+#[derive(Debug)]
+pub struct KhugepagedSettings {
+    /// `defrag` (0 or 1; default 1).
+    pub defrag: AtomicBool,
+    /// `max_ptes_none` (0–511; default 511, `HPAGE_PMD_NR - 1`).
+    pub max_ptes_none: AtomicU32,
+    /// `max_ptes_swap` (0–511; default 64, `HPAGE_PMD_NR / 8`).
+    pub max_ptes_swap: AtomicU32,
+    /// `max_ptes_shared` (0–511; default 256, `HPAGE_PMD_NR / 2`).
+    pub max_ptes_shared: AtomicU32,
+    /// `pages_to_scan` (≥ 1; default 4096, `HPAGE_PMD_NR * 8`).
+    pub pages_to_scan: AtomicU32,
+    /// `scan_sleep_millisecs` (default 10000).
+    pub scan_sleep_millisecs: AtomicU32,
+    /// `alloc_sleep_millisecs` (default 60000).
+    pub alloc_sleep_millisecs: AtomicU32,
+}
+
+/// The machine-wide THP policy behind `/sys/kernel/mm/transparent_hugepage/`
+/// (`transparent_hugepage_flags`, `huge_anon_orders_*`, `shmem_huge`, khugepaged's
+/// tunables): one per machine, in [`super::PhysMem::thp`], each setting its own atomic
+/// (no lock: a fault reads a setting once, as Linux's `READ_ONCE()` of the flags). The
+/// defaults are Debian's: `enabled` = `madvise`, `defrag` = `madvise`,
+/// `use_zero_page` = 1, `shmem_enabled` = `never`, `hugepages-2048kB/enabled` =
+/// `inherit`.
+#[derive(Debug)]
+pub struct ThpSettings {
+    /// `enabled`.
+    pub enabled: ModeSetting<ThpEnabled>,
+    /// `hugepages-2048kB/enabled`.
+    pub pmd_enabled: ModeSetting<ThpSizeEnabled>,
+    /// `defrag`.
+    pub defrag: ModeSetting<ThpDefrag>,
+    /// `use_zero_page` (`TRANSPARENT_HUGEPAGE_USE_ZERO_PAGE_FLAG`): a read fault maps the
+    /// huge zero folio; without it, a read fault allocates a THP as a write would.
+    pub use_zero_page: AtomicBool,
+    /// `shmem_enabled`.
+    pub shmem_enabled: ModeSetting<ShmemEnabled>,
+    /// `hugepages-2048kB/shmem_enabled`.
+    pub pmd_shmem_enabled: ModeSetting<ShmemSizeEnabled>,
+    /// `khugepaged/`.
+    pub khugepaged: KhugepagedSettings,
+}
+
+impl Default for ThpSettings {
+    fn default() -> Self {
+        let nr = HPAGE_PMD_NR as u32;
+        ThpSettings {
+            enabled: ModeSetting::new(ThpEnabled::Madvise),
+            pmd_enabled: ModeSetting::new(ThpSizeEnabled::Inherit),
+            defrag: ModeSetting::new(ThpDefrag::Madvise),
+            use_zero_page: AtomicBool::new(true),
+            shmem_enabled: ModeSetting::new(ShmemEnabled::Never),
+            pmd_shmem_enabled: ModeSetting::new(ShmemSizeEnabled::Inherit),
+            khugepaged: KhugepagedSettings {
+                defrag: AtomicBool::new(true),
+                max_ptes_none: AtomicU32::new(nr - 1),
+                max_ptes_swap: AtomicU32::new(nr / 8),
+                max_ptes_shared: AtomicU32::new(nr / 2),
+                pages_to_scan: AtomicU32::new(nr * 8),
+                scan_sleep_millisecs: AtomicU32::new(10_000),
+                alloc_sleep_millisecs: AtomicU32::new(60_000),
+            },
+        }
+    }
+}
+
+impl ThpSettings {
+    /// `thp_vma_allowable_orders()`'s sysfs mask for an anonymous VMA and the PMD order:
+    /// whether the settings let a VMA with `vm_flags` have PMD-sized THPs. The PMD size's
+    /// `always` or `madvise` (with `VM_HUGEPAGE`) decide; `inherit` asks the top-level
+    /// `enabled` (`always`, or `madvise` with `VM_HUGEPAGE`); `never` refuses.
+    pub fn anon_pmd_allowed(&self, vm_flags: VmFlags) -> bool {
+        let advised = vm_flags.contains(VmFlags::HUGEPAGE);
+        match self.pmd_enabled.get() {
+            ThpSizeEnabled::Always => true,
+            ThpSizeEnabled::Madvise => advised,
+            ThpSizeEnabled::Never => false,
+            ThpSizeEnabled::Inherit => match self.enabled.get() {
+                ThpEnabled::Always => true,
+                ThpEnabled::Madvise => advised,
+                ThpEnabled::Never => false,
+            },
+        }
+    }
+
+    /// `transparent_hugepage_use_zero_page()`.
+    pub fn use_zero_page(&self) -> bool {
+        self.use_zero_page.load(Ordering::Relaxed)
+    }
+}
+
 impl Mm {
-    /// `thp_vma_allowable_order(vma, …, PMD_ORDER)` under the "madvise" policy, with
-    /// `transhuge_vma_suitable()`: may the fault at `haddr` (2 MiB-aligned) in `vma` get a
-    /// huge PMD? Private anonymous, `VM_HUGEPAGE` and not `VM_NOHUGEPAGE`, no
+    /// `thp_vma_allowable_order(vma, …, PMD_ORDER)` under the machine's sysfs policy
+    /// ([`ThpSettings::anon_pmd_allowed`]: `always`, or `madvise` with `VM_HUGEPAGE`),
+    /// with `transhuge_vma_suitable()`: may the fault at `haddr` (2 MiB-aligned) in `vma`
+    /// get a huge PMD? Private anonymous, not `VM_NOHUGEPAGE`, no
     /// `VM_SPECIAL`/`VM_HUGETLB`, the whole 2 MiB inside the VMA, and `vm_pgoff`
     /// congruent with `vm_start` modulo 512 pages. (Shared anonymous memory is shmem in
     /// Linux, whose huge pages are a separate knob, not modelled.)
     pub fn thp_vma_allowable(&self, vma: &Vma, haddr: u64) -> bool {
+        self.phys.thp.anon_pmd_allowed(vma.flags) && Self::thp_vma_suitable(vma, haddr)
+    }
+
+    /// The part of [`Mm::thp_vma_allowable`] that does not depend on the sysfs settings
+    /// (`vma_thp_disabled()`, `VM_NO_KHUGEPAGED`, `transhuge_vma_suitable()`): what
+    /// `MADV_COLLAPSE` (`TVA_FORCED_COLLAPSE`) asks, which ignores `enabled`.
+    pub fn thp_vma_suitable(vma: &Vma, haddr: u64) -> bool {
         vma.is_anonymous()
             && !vma
                 .flags
                 .intersects(VmFlags::SHARED | VmFlags::MAYSHARE | VM_NO_THP)
-            && vma.flags.contains(VmFlags::HUGEPAGE)
             && !vma.flags.contains(VmFlags::NOHUGEPAGE)
             && haddr.is_multiple_of(HPAGE_PMD_SIZE)
             && haddr >= vma.start
@@ -113,7 +427,7 @@ impl Mm {
             return self.do_huge_pmd_wp_page(vma, haddr, slot, pmd, flags);
         }
         // huge_pmd_set_accessed(): Svade A/D, or a stale TLB entry.
-        let entry = pmd.with(self.svade_ad(flags, write));
+        let entry = pmd.with(self.fault_young_dirty(flags, write));
         if entry != pmd && !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
             return VmFault::empty();
         }
@@ -149,7 +463,7 @@ impl Mm {
     /// `folio_add_new_anon_rmap(folio, vma, haddr, RMAP_EXCLUSIVE)` for a new PMD-mapped
     /// folio: `PageAnon` on every page, `PageAnonExclusive` on the head (it speaks for the
     /// PMD mapping), entire mapcount 1.
-    fn folio_add_new_anon_rmap_pmd(&self, head: Pfn) {
+    pub(super) fn folio_add_new_anon_rmap_pmd(&self, head: Pfn) {
         let pages = &self.phys.pages;
         for i in 0..HPAGE_PMD_NR {
             if let Some(p) = pages.page(Pfn(head.0 + i)) {
@@ -163,7 +477,7 @@ impl Mm {
     }
 
     /// Undoes [`Mm::folio_add_new_anon_rmap_pmd`] and frees the folio (a lost race).
-    fn discard_new_huge_folio(&self, head: Pfn) {
+    pub(super) fn discard_new_huge_folio(&self, head: Pfn) {
         if let Some(h) = self.phys.pages.page(head) {
             h.dec_entire_mapcount();
         }
@@ -171,8 +485,9 @@ impl Mm {
     }
 
     /// `do_huge_pmd_anonymous_page()`: first touch of a 2 MiB range. A read (or unshare)
-    /// maps the huge zero folio read-only (`set_huge_zero_folio()`); a write maps a new
-    /// zeroed THP (`__do_huge_pmd_anonymous_page()`). A page table is deposited with the
+    /// maps the huge zero folio read-only (`set_huge_zero_folio()`) if `use_zero_page`
+    /// is 1; a write, or a read with `use_zero_page` 0, maps a new zeroed THP
+    /// (`__do_huge_pmd_anonymous_page()`). A page table is deposited with the
     /// PMD. `VM_FAULT_FALLBACK` (to 4 KiB pages) when the folio cannot be allocated.
     fn do_huge_pmd_anonymous_page(
         &self,
@@ -182,14 +497,15 @@ impl Mm {
         flags: FaultFlags,
     ) -> VmFault {
         let prot = vm_get_page_prot(vma.flags);
-        if !flags.contains(FaultFlags::WRITE) {
+        if !flags.contains(FaultFlags::WRITE) && self.phys.thp.use_zero_page() {
             let Some(hz) = self.mm_get_huge_zero_folio() else {
                 return self.thp_fallback();
             };
             let Some(table) = self.pgtable.alloc_deposit_table() else {
                 return VmFault::OOM;
             };
-            let entry = mk_pte(hz, prot.difference(PteFlags::W)).with(self.svade_ad(flags, false));
+            let entry =
+                mk_pte(hz, prot.difference(PteFlags::W)).with(self.fault_young_dirty(flags, false));
             // set_huge_zero_folio() under pmd_lock(), with the deposit.
             let ptl = self.pgtable.pmd_lock();
             if !self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry) {
@@ -212,7 +528,7 @@ impl Mm {
             return VmFault::OOM;
         };
         self.folio_add_new_anon_rmap_pmd(head);
-        let mut entry = mk_pte(head, prot).with(self.svade_ad(flags, true));
+        let mut entry = mk_pte(head, prot).with(self.fault_young_dirty(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
@@ -278,7 +594,7 @@ impl Mm {
             return VmFault::empty();
         }
         // pmd_mkyoung(), maybe_pmd_mkwrite(pmd_mkdirty()).
-        let mut entry = pmd.with(self.svade_ad(flags, true));
+        let mut entry = pmd.with(self.fault_young_dirty(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
@@ -306,7 +622,8 @@ impl Mm {
             return self.thp_fallback();
         };
         self.folio_add_new_anon_rmap_pmd(head);
-        let mut entry = mk_pte(head, vm_get_page_prot(vma.flags)).with(self.svade_ad(flags, true));
+        let mut entry =
+            mk_pte(head, vm_get_page_prot(vma.flags)).with(self.fault_young_dirty(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }

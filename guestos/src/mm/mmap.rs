@@ -149,6 +149,14 @@ pub const MADV_KEEPONFORK: i32 = 19;
 pub const MADV_COLD: i32 = 20;
 /// `MADV_PAGEOUT`.
 pub const MADV_PAGEOUT: i32 = 21;
+/// `MADV_POPULATE_READ`: fault the range in readable, as a read would
+/// ([`super::madvise::madvise_populate`]).
+pub const MADV_POPULATE_READ: i32 = 22;
+/// `MADV_POPULATE_WRITE`: fault the range in writable, as a write would (breaking COW).
+pub const MADV_POPULATE_WRITE: i32 = 23;
+/// `MADV_COLLAPSE`: collapse the range's 4 KiB pages into THPs now
+/// ([`super::khugepaged`]).
+pub const MADV_COLLAPSE: i32 = 25;
 
 /// The `PROT_*` bits a VMA's `VM_READ/WRITE/EXEC` correspond to (the inverse of
 /// [`calc_vm_prot_bits`], as `/proc/pid/maps` and mprotect-style callers need it).
@@ -247,17 +255,30 @@ fn madvise_behavior_valid(advice: i32) -> bool {
             | MADV_KEEPONFORK
             | MADV_COLD
             | MADV_PAGEOUT
+            | MADV_POPULATE_READ
+            | MADV_POPULATE_WRITE
+            | MADV_COLLAPSE
     )
 }
 
 /// `madvise_need_mmap_write()`: whether `advice` changes VMAs (the write side of the
 /// `mmap_lock`) or only pages and page tables (the read side): `MADV_REMOVE`,
-/// `MADV_WILLNEED`, `MADV_DONTNEED`, `MADV_COLD`, `MADV_PAGEOUT` and `MADV_FREE` read;
-/// everything else, unknown values included, writes.
+/// `MADV_WILLNEED`, `MADV_DONTNEED`, `MADV_COLD`, `MADV_PAGEOUT`, `MADV_FREE` and
+/// `MADV_POPULATE_(READ|WRITE)` read; everything else, unknown values included, writes.
+/// `MADV_COLLAPSE` too: Linux starts it under the read side and takes the write side
+/// for each PMD it replaces (`collapse_huge_page()`); here it holds the write side
+/// throughout.
 pub fn madvise_need_mmap_write(advice: i32) -> bool {
     !matches!(
         advice,
-        MADV_REMOVE | MADV_WILLNEED | MADV_DONTNEED | MADV_COLD | MADV_PAGEOUT | MADV_FREE
+        MADV_REMOVE
+            | MADV_WILLNEED
+            | MADV_DONTNEED
+            | MADV_COLD
+            | MADV_PAGEOUT
+            | MADV_FREE
+            | MADV_POPULATE_READ
+            | MADV_POPULATE_WRITE
     )
 }
 
@@ -543,7 +564,8 @@ impl Mm {
     }
 
     /// `mmap_region()`: replaces whatever is in `[addr, addr+len)` with one new VMA and
-    /// merges it with compatible neighbours. Adds `VM_ACCOUNT` to accountable mappings.
+    /// merges it with compatible neighbours. Adds `VM_ACCOUNT` to accountable mappings and
+    /// `VM_SOFTDIRTY` to every one.
     fn mmap_region(
         &mut self,
         addr: u64,
@@ -558,6 +580,11 @@ impl Mm {
         if accountable(vm_flags) {
             vm_flags |= VmFlags::ACCOUNT;
         }
+        // __mmap_complete(): "New (or expanded) vma always get soft dirty status.
+        // Otherwise user-space soft-dirty page tracker won't be able to distinguish
+        // situation when vma area unmapped, then new mapped in-place". The merge below
+        // keeps it on the merged VMA.
+        vm_flags |= VmFlags::SOFTDIRTY;
         if let VmaBacking::File(f) = &backing {
             f.i_mmap_link(&self.rmap);
         }
@@ -1028,8 +1055,11 @@ impl Mm {
     /// `DONTFORK`, `DOFORK`, `HUGEPAGE`, `NOHUGEPAGE`, `DONTDUMP`, `DODUMP`,
     /// `WIPEONFORK`, `KEEPONFORK`, `MERGEABLE`, `UNMERGEABLE`), which splits and merges VMAs
     /// like `mprotect`, and the hints `WILLNEED`, `COLD`, `PAGEOUT` (nothing to do without
-    /// swap or a page cache). Unmapped parts of the range are skipped and reported as
-    /// `ENOMEM` after the mapped parts were advised, as in Linux.
+    /// swap or a page cache), `MADV_POPULATE_READ`/`WRITE`
+    /// ([`super::madvise::madvise_populate`], which stops at the first hole) and
+    /// `MADV_COLLAPSE` ([`super::khugepaged`]). Unmapped
+    /// parts of the range are otherwise skipped and reported as `ENOMEM` after the
+    /// mapped parts were advised, as in Linux.
     ///
     /// # Errors
     /// `EINVAL`: unknown advice, unaligned `start`, a length that wraps, or advice the VMA
@@ -1039,7 +1069,8 @@ impl Mm {
     /// VMA. `ENOMEM`: unmapped addresses, map-count limit.
     pub fn madvise(&mut self, start: u64, len_in: u64, advice: i32) -> KResult<u64> {
         if !madvise_need_mmap_write(advice) {
-            return self.madvise_read(start, len_in, advice);
+            let mut guard = self.mmap_read_lock();
+            return super::madvise::madvise_read_locked(&mut guard, start, len_in, advice);
         }
         madvise_walk(
             self,
@@ -1125,6 +1156,9 @@ impl Mm {
         if !madvise_need_mmap_write(advice) {
             return self.madvise_vma_read(vma, start, end, advice);
         }
+        if advice == MADV_COLLAPSE {
+            return self.madvise_collapse(vma, start, end);
+        }
         let f = vma.flags;
         let new = match advice {
             MADV_NORMAL => f - (VmFlags::SEQ_READ | VmFlags::RAND_READ),
@@ -1203,7 +1237,7 @@ impl Mm {
     /// result). Below `start_brk`, beyond `TASK_SIZE`, too close to the next mapping (one
     /// page plus the stack guard gap if it is a stack), or out of memory: refused.
     /// Shrinking unmaps; growing maps anonymous memory
-    /// (`VM_READ|VM_WRITE|VM_MAY*|VM_ACCOUNT`), merged with the heap VMA.
+    /// (`VM_READ|VM_WRITE|VM_MAY*|VM_ACCOUNT|VM_SOFTDIRTY`), merged with the heap VMA.
     pub fn brk(&mut self, brk: u64) -> u64 {
         let origbrk = self.brk;
         if brk < self.start_brk {
@@ -1232,7 +1266,12 @@ impl Mm {
                 return origbrk;
             }
         }
-        let flags = VmFlags::READ | VmFlags::WRITE | VmFlags::MAY_ALL | VmFlags::ACCOUNT;
+        // do_brk_flags(): the (grown) heap VMA gets VM_SOFTDIRTY.
+        let flags = VmFlags::READ
+            | VmFlags::WRITE
+            | VmFlags::MAY_ALL
+            | VmFlags::ACCOUNT
+            | VmFlags::SOFTDIRTY;
         let vma = Vma::new_anon(oldbrk, newbrk, flags, None);
         if self.vmas.insert(vma).is_err() {
             return origbrk;
@@ -1318,6 +1357,8 @@ impl Mm {
                 let new_end = vma.end + delta;
                 if let Some(v) = self.vmas.get_mut(vma.start) {
                     v.end = new_end;
+                    // A grown VMA is soft-dirty, as a new one (see mmap_region()).
+                    v.flags |= VmFlags::SOFTDIRTY;
                 }
                 self.vmas.merge_range(vma.start, new_end);
                 if !vma.is_anonymous() {

@@ -31,12 +31,15 @@
 //!   which does the same and leaves a dead `Mm` ([`Mm::is_dead`]) in the task.
 //! - Exec in a forked process: drop the old `Mm` and build a new one as above.
 
+pub mod clear_refs;
 pub mod events;
 pub mod fault;
 pub mod fork;
 pub mod gup;
 pub mod gup_test;
 pub mod huge_memory;
+pub mod khugepaged;
+pub mod madvise;
 pub mod mincore;
 pub mod mm_struct;
 pub mod mmap;
@@ -129,6 +132,8 @@ pub struct PhysMem {
     /// (see [`PhysMem::gup_fast_begin`]).
     pt_walkers: AtomicUsize,
     pt_deferred: Mutex<Vec<Pfn>>,
+    /// The machine-wide THP policy (`/sys/kernel/mm/transparent_hugepage/`).
+    pub thp: huge_memory::ThpSettings,
 }
 
 /// A lockless page-table walk in progress ([`PhysMem::gup_fast_begin`]); ending it (drop)
@@ -178,6 +183,7 @@ impl PhysMem {
             reclaim: OnceLock::new(),
             pt_walkers: AtomicUsize::new(0),
             pt_deferred: Mutex::new(Vec::new()),
+            thp: huge_memory::ThpSettings::default(),
         })
     }
 

@@ -31,6 +31,22 @@
 //! and the PFN kept, so the hardware faults while the kernel still sees a present page
 //! (`pte_present()` = `V | PROT_NONE`). User mappings are never global, so `G` is free.
 //!
+//! # Soft-dirty
+//! A software bit, [`PAGE_SOFT_DIRTY`] (riscv's `_PAGE_SOFT_DIRTY`: bit 59, one of
+//! Svrsw60t59b's two software bits, which the harts implement and the walker ignores; bit
+//! 8, RSW's first, is `_PAGE_SPECIAL`), records that the page was written since the last
+//! `clear_refs` 4 (`Documentation/admin-guide/mm/soft-dirty.rst`). riscv's `pte_mkdirty()`
+//! sets it together with D; here the fault path sets it whenever it serves a write — a
+//! new page, a reuse, a copy, a shared PTE made writable (see `fault.rs`) — whether or
+//! not it sets D itself. The hardware cannot set it: the walker sets D on a store through
+//! a *writable* PTE and knows nothing of bit 59. So tracking needs write faults:
+//! `clear_refs` 4 clears the bit **and `W`** ([`PageTable::clear_refs_range`]), no path
+//! gives `W` back without a fault while the VMA tracks (`can_change_pte_writable()`,
+//! and [`vm_get_page_prot`] maps a tracked shared VMA read-only), and the next store
+//! faults into `do_wp_page()`, which reuses an exclusive page and sets the bit. The bit
+//! lives in the PTE bits `pte_modify()` keeps, so it survives `mprotect`, a huge PMD's
+//! split, fork's copy and `mremap`'s move (which sets it, as `move_soft_dirty_pte()`).
+//!
 //! # Locks
 //! PTEs are read and changed with atomics (the hardware walker sets A/D concurrently),
 //! and, as in Linux, under page-table locks that order the kernel's multi-step updates:
@@ -87,6 +103,10 @@ const PTE_PROT_BITS: PteFlags = PteFlags::V
 /// reads it.
 pub const PAGE_MTAG: PteFlags = PteFlags::from_bits_retain(Pte::MTAG_BIT);
 
+/// `_PAGE_SOFT_DIRTY` (riscv with Svrsw60t59b: bit 59, [`mmu::Pte::SVRSW60T59B_MASK`]'s
+/// low bit), retained by value like [`PAGE_MTAG`]. See the module docs.
+pub const PAGE_SOFT_DIRTY: PteFlags = PteFlags::from_bits_retain(1 << 59);
+
 /// The level of a PMD entry: a leaf there maps 2 MiB.
 pub const PMD_LEVEL: usize = 1;
 
@@ -97,7 +117,9 @@ pub const PAGE_NONE: PteFlags = PAGE_PROT_NONE.union(PteFlags::R);
 ///
 /// Private writable mappings get **no** `W` (`PAGE_COPY`): write permission is added per
 /// PTE by the fault path (`maybe_mkwrite`) and by `change_protection()` only where the page
-/// is exclusively owned, which is what makes COW possible. `W` without `R` is reserved in
+/// is exclusively owned, which is what makes COW possible. Shared writable ones get `W`
+/// unless soft-dirty tracking is on for them (`VM_SOFTDIRTY` clear:
+/// `vma_wants_writenotify()` → `vm_page_prot` without write). `W` without `R` is reserved in
 /// RISC-V, so write implies read. A VMA with no access bits gets [`PAGE_NONE`].
 pub fn vm_get_page_prot(flags: VmFlags) -> PteFlags {
     if !flags.is_accessible() {
@@ -110,7 +132,12 @@ pub fn vm_get_page_prot(flags: VmFlags) -> PteFlags {
     if flags.contains(VmFlags::EXEC) {
         p |= PteFlags::X;
     }
-    if flags.contains(VmFlags::WRITE) && flags.contains(VmFlags::SHARED) {
+    // vma_wants_writenotify(): a tracked shared VMA (soft-dirty enabled) maps read-only,
+    // so the first store faults and sets the soft-dirty bit.
+    if flags.contains(VmFlags::WRITE)
+        && flags.contains(VmFlags::SHARED)
+        && !flags.soft_dirty_enabled()
+    {
         p |= PteFlags::W;
     }
     // arm64 arch_vm_get_page_prot(): VM_MTE maps Normal-Tagged memory.
@@ -178,6 +205,18 @@ pub fn pte_young(pte: Pte) -> bool {
 #[inline]
 pub fn pte_dirty(pte: Pte) -> bool {
     pte.flags().contains(PteFlags::D)
+}
+
+/// `pte_soft_dirty()` / `pmd_soft_dirty()`: the [`PAGE_SOFT_DIRTY`] bit.
+#[inline]
+pub fn pte_soft_dirty(pte: Pte) -> bool {
+    pte.0 & PAGE_SOFT_DIRTY.bits() != 0
+}
+
+/// `pte_clear_soft_dirty()` / `pmd_clear_soft_dirty()`.
+#[inline]
+pub fn pte_clear_soft_dirty(pte: Pte) -> Pte {
+    pte.without(PAGE_SOFT_DIRTY)
 }
 
 /// `pte_pfn()`.
@@ -288,6 +327,16 @@ impl MmuGather {
     pub fn is_empty(&self) -> bool {
         self.start >= self.end && !self.freed_tables
     }
+}
+
+/// What [`PageTable::clear_refs_range`] clears (`enum clear_refs_types`' page-table
+/// work).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClearRefs {
+    /// `CLEAR_REFS_ALL`, `CLEAR_REFS_ANON`, `CLEAR_REFS_MAPPED`: the A bits.
+    Young,
+    /// `CLEAR_REFS_SOFT_DIRTY`: the soft-dirty bits, write-protecting.
+    SoftDirty,
 }
 
 /// What `PageTable::copy_page_range()` (the fork copy, see [`super::Mm::dup_mmap`]) did.
@@ -943,6 +992,80 @@ impl PageTable {
         cleaned
     }
 
+    /// `clear_refs_pte_range()` (`fs/proc/task_mmu.c`) over `[start, end)`, one VMA with
+    /// flags `vm_flags`, under the PTE tables' locks and, for a huge PMD, the PMD lock:
+    ///
+    /// - [`ClearRefs::Young`] (`clear_refs` 1–3): `ptep_test_and_clear_young()` on every
+    ///   present PTE that maps a page (`vm_normal_folio()`: not the zero page) and on
+    ///   every huge PMD (`pmdp_test_and_clear_young()`); no `PG_referenced`/`PG_young`
+    ///   exists here to clear with them.
+    /// - [`ClearRefs::SoftDirty`] (`clear_refs` 4): `clear_soft_dirty()` — the PTE loses
+    ///   [`PAGE_SOFT_DIRTY`] **and `W`** so the next store faults
+    ///   (`ptep_modify_prot_start/commit()`); a writable PTE of a COW mapping whose folio
+    ///   may be pinned is left alone when `has_pinned` (`pte_is_pinned()`: the pinning
+    ///   device writes without faults, so write-protecting it would only break COW
+    ///   later). A huge PMD gets the same without a split (`clear_soft_dirty_pmd()`).
+    ///
+    /// Each entry changes with a compare-and-swap, so an A/D update a walker makes
+    /// meanwhile is never lost (a lost race is retried). Every changed entry's range goes
+    /// into `tlb`: a hart must re-walk (and set A, or take the write fault) after the
+    /// flush. Returns the number of entries changed.
+    pub fn clear_refs_range(
+        &self,
+        start: u64,
+        end: u64,
+        op: ClearRefs,
+        vm_flags: VmFlags,
+        has_pinned: bool,
+        tlb: &mut MmuGather,
+    ) -> u64 {
+        let mut changed = 0;
+        self.for_each_pte(start, end, WalkLock::Ptl, &mut |va, addr, _, level| {
+            let _ptl = (level > 0).then(|| self.pmd_lock());
+            loop {
+                let old = self.ptep_get(addr);
+                if !pte_present(old) || (level > 0 && !pmd_trans_huge(old)) {
+                    return Step::Next;
+                }
+                let new = match op {
+                    ClearRefs::Young => {
+                        if level == 0 && self.vm_normal_page(old).is_none() {
+                            return Step::Next;
+                        }
+                        old.without(PteFlags::A)
+                    }
+                    ClearRefs::SoftDirty => {
+                        if level == 0 && self.pte_is_pinned(vm_flags, old, has_pinned) {
+                            return Step::Next;
+                        }
+                        pte_clear_soft_dirty(old).without(PteFlags::W)
+                    }
+                };
+                if new == old {
+                    return Step::Next;
+                }
+                if self.ptep_cmpxchg(addr, old, new) {
+                    changed += 1;
+                    let size = if level > 0 { HPAGE_PMD_SIZE } else { PAGE_SIZE };
+                    tlb.add_range(va, va + size, pte_exec(old));
+                    return Step::Next;
+                }
+            }
+        });
+        changed
+    }
+
+    /// `pte_is_pinned()`: a writable PTE of a COW mapping in an address space that has
+    /// pinned pages (`MMF_HAS_PINNED`: `has_pinned`), whose folio may be pinned.
+    fn pte_is_pinned(&self, vm_flags: VmFlags, pte: Pte, has_pinned: bool) -> bool {
+        if !pte_write(pte) || !vm_flags.is_cow_mapping() || !has_pinned {
+            return false;
+        }
+        self.vm_normal_page(pte)
+            .and_then(|pfn| self.phys.pages.folio(pfn))
+            .is_some_and(|(_, folio)| folio.maybe_dma_pinned())
+    }
+
     /// `free_pgtables()`: frees the page-table pages under `[start, end)` that hold no
     /// entries any more (after a zap), clearing the entries that pointed to them. The root
     /// is never freed here. Sets `tlb.freed_tables` if anything was freed.
@@ -1043,10 +1166,15 @@ impl PageTable {
     }
 
     /// `can_change_pte_writable()`: whether a present PTE of a `VM_WRITE` VMA may get `W`
-    /// without a write fault. Private: only an anonymous page we own exclusively
-    /// (`PageAnonExclusive`); shared: only if already dirty.
+    /// without a write fault. Never a PTE without the soft-dirty bit in a VMA that tracks
+    /// it (the write must fault to set it). Private: only an anonymous page we own
+    /// exclusively (`PageAnonExclusive`); shared: only if already dirty.
     pub fn can_change_pte_writable(&self, vm_flags: VmFlags, pte: Pte) -> bool {
         if !vm_flags.contains(VmFlags::WRITE) || pte_protnone(pte) || !pte.is_valid() {
+            return false;
+        }
+        // "Do we need write faults for softdirty tracking?"
+        if vm_flags.soft_dirty_enabled() && !pte_soft_dirty(pte) {
             return false;
         }
         if !vm_flags.contains(VmFlags::SHARED) {
@@ -1072,7 +1200,8 @@ impl PageTable {
 
     /// `move_ptes()` / `move_page_tables()`: moves every entry of
     /// `[old_start, old_end)` to the same offset from `new_start` (the target range must be
-    /// empty), keeping PFN, protection and A/D: the data does not move. A huge PMD moves as
+    /// empty), keeping PFN, protection and A/D, and marking it soft-dirty
+    /// (`move_soft_dirty_pte()`): the data does not move. A huge PMD moves as
     /// one entry with its deposited table (`move_huge_pmd()`) when the range covers it and
     /// its new address is 2 MiB-aligned with an empty PMD there; otherwise it is split and
     /// its PTEs move. On `ENOMEM` for a new table, the entries already moved are moved
@@ -1143,8 +1272,15 @@ impl PageTable {
                     return Err(e);
                 }
             };
+            // move_soft_dirty_pte(): "Set soft dirty bit so we can notice in userspace
+            // the ptes were moved."
             let pte = self.ptep_get_and_clear(old_addr);
-            self.set_pte(new_addr, pte);
+            let moved_pte = if pte_present(pte) {
+                pte.with(PAGE_SOFT_DIRTY)
+            } else {
+                pte
+            };
+            self.set_pte(new_addr, moved_pte);
             let huge = (level > 0).then(|| {
                 if let Some(t) = self.withdraw(va) {
                     self.deposit(new_va, t);
@@ -1380,7 +1516,8 @@ impl PageTable {
     /// `VM_WRITE` (`maybe_mkwrite()`), `PageAnon | PageAnonExclusive`
     /// (`folio_add_new_anon_rmap(RMAP_EXCLUSIVE)`). Linux also sets `pte_mkdirty()` so
     /// reclaim keeps the unbacked copy; per this module's PTE policy the entry gets
-    /// `A = D = 0` and the page `PG_dirty` instead.
+    /// `A = D = 0` and the page `PG_dirty` instead (and the entry the soft-dirty bit
+    /// `pte_mkdirty()` would have set).
     ///
     /// # Errors
     /// `ENOMEM` if no frame is free, `EFAULT` if the copy fails (`-EHWPOISON` in Linux;
@@ -1408,7 +1545,8 @@ impl PageTable {
             page.set(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE | PageFlags::DIRTY);
             page.inc_mapcount();
         }
-        let mut pte = mk_pte(new, vm_get_page_prot(vm_flags));
+        // pte_mkdirty() sets the soft-dirty bit too.
+        let mut pte = mk_pte(new, vm_get_page_prot(vm_flags)).with(PAGE_SOFT_DIRTY);
         if vm_flags.contains(VmFlags::WRITE) {
             pte = pte.with(PteFlags::W);
         }

@@ -1096,11 +1096,12 @@ fn check(mm: &Mm, model: &Model) -> Result<(), TestCaseError> {
         })
         .collect();
     prop_assert_eq!(got, expected_vmas(model));
-    // Anonymous VMAs also carry VM_MTE_ALLOWED (arm64's arch_calc_vm_flag_bits()).
+    // Anonymous VMAs also carry VM_MTE_ALLOWED (arm64's arch_calc_vm_flag_bits()), and
+    // every VMA VM_SOFTDIRTY (new, and merged with new ones).
     for v in mm.vmas().iter() {
         prop_assert_eq!(
             v.flags - VmFlags::ACCESS - VmFlags::ACCOUNT,
-            VmFlags::MAY_ALL | VmFlags::MTE_ALLOWED
+            VmFlags::MAY_ALL | VmFlags::MTE_ALLOWED | VmFlags::SOFTDIRTY
         );
     }
     // Every PTE lies in a mapped page and carries at most the model's permissions.

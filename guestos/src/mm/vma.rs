@@ -72,6 +72,12 @@ bitflags! {
         const WIPEONFORK = 0x0200_0000;
         /// `MADV_DONTDUMP`: left out of core dumps.
         const DONTDUMP = 0x0400_0000;
+        /// `VM_SOFTDIRTY`: "not soft-dirty clean area" — every page of the VMA counts as
+        /// soft-dirty (pagemap bit 55) whatever its PTE says. Set on every new or grown
+        /// VMA (`mmap`, `brk`, `mremap` growth: a range unmapped and mapped again is new
+        /// data to a tracker), cleared by `clear_refs` 4; ignored by VMA merging
+        /// (`is_mergeable_vma()`), the merged VMA keeping it if either part had it.
+        const SOFTDIRTY = 0x0800_0000;
         /// Both `struct page` pages and raw PFNs (`vm_insert_page`, `vmf_insert_mixed`).
         const MIXEDMAP = 0x1000_0000;
         /// `MADV_HUGEPAGE`: transparent huge pages wanted.
@@ -119,6 +125,16 @@ impl VmFlags {
     #[inline]
     pub fn is_accessible(self) -> bool {
         self.intersects(VmFlags::ACCESS)
+    }
+
+    /// `vma_soft_dirty_enabled()`: soft-dirty tracking is on for the VMA's pages —
+    /// `VM_SOFTDIRTY` is clear (`clear_refs` 4 cleared it), so a write must fault to set a
+    /// PTE's soft-dirty bit: no PTE may become writable without it
+    /// (`can_change_pte_writable()`), and a shared writable VMA maps its pages read-only
+    /// first (`vma_wants_writenotify()`).
+    #[inline]
+    pub fn soft_dirty_enabled(self) -> bool {
+        !self.contains(VmFlags::SOFTDIRTY)
     }
 }
 
@@ -349,11 +365,12 @@ impl Vma {
     }
 
     /// Whether `self` (below) and `next` (above) may become one VMA: adjacent, equal
-    /// flags and name, not `VM_SPECIAL`, same backing object, contiguous `vm_pgoff`
+    /// flags (but `VM_SOFTDIRTY`) and name, not `VM_SPECIAL`, same backing object, contiguous `vm_pgoff`
     /// (Linux `can_vma_merge_after()` / `is_mergeable_vma()`).
     pub fn can_merge_with_next(&self, next: &Vma) -> bool {
         self.end == next.start
-            && self.flags == next.flags
+            && self.flags.difference(VmFlags::SOFTDIRTY)
+                == next.flags.difference(VmFlags::SOFTDIRTY)
             && !self.flags.intersects(VmFlags::SPECIAL)
             && self.name == next.name
             && self.backing.same_object(&next.backing)
@@ -590,9 +607,11 @@ impl VmaTree {
             match next {
                 Some(b) if a.can_merge_with_next(b) => {
                     let b_end = b.end;
+                    let b_soft_dirty = b.flags & VmFlags::SOFTDIRTY;
                     self.map.remove(&a_end);
                     if let Some(a) = self.map.get_mut(&k) {
                         a.end = b_end;
+                        a.flags |= b_soft_dirty;
                     }
                     // Try again from the same VMA: it may now merge with the one after.
                 }

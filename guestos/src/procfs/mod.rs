@@ -1,12 +1,13 @@
 //! The per-task files of procfs that reach into another process's address space:
 //! `/proc/<pid>/mem` (`fs/proc/base.c`), `/proc/<pid>/maps`, `smaps`, `smaps_rollup`
-//! ([`smaps`]) and `/proc/<pid>/pagemap` (`fs/proc/task_mmu.c`), also under `/proc/self`
-//! and `/proc/thread-self`; and the process-table lines `/proc/<pid>/stat` and `comm`
-//! ([`stat`]).
+//! ([`smaps`]), `/proc/<pid>/pagemap` and `/proc/<pid>/clear_refs` (`fs/proc/task_mmu.c`),
+//! also under `/proc/self` and `/proc/thread-self`; and the process-table lines
+//! `/proc/<pid>/stat` and `comm` ([`stat`]).
 //!
 //! Each has its own [`FileOperations`] (`proc_mem_operations`,
 //! `proc_pid_maps_operations`, `proc_pid_smaps_operations`,
-//! `proc_pid_smaps_rollup_operations`, `proc_pagemap_operations`, chosen by
+//! `proc_pid_smaps_rollup_operations`, `proc_pagemap_operations`,
+//! `proc_clear_refs_operations`, chosen by
 //! [`file_operations`]);
 //! their work needs the whole process table, so the kernel serves every call on them with
 //! a [`FileCtx`] that holds it (see `fs::kfile` and [`crate::syscall::kfile`]). Their
@@ -27,6 +28,7 @@
 //! default Yama scope 0). Every task here runs as uid 0, so every open is allowed;
 //! `pagemap` shows PFNs because the opener has `CAP_SYS_ADMIN`.
 
+mod clear_refs;
 mod maps;
 mod mem;
 mod pagemap;
@@ -35,6 +37,7 @@ mod stat;
 #[cfg(test)]
 mod tests;
 
+pub use clear_refs::{clear_refs_parse, clear_refs_write, ProcClearRefsFile};
 pub use maps::{show_map_vma, show_maps, ProcMapsFile};
 pub use mem::{mem_rw, ProcMemFile};
 pub use pagemap::{
@@ -62,6 +65,7 @@ pub fn file_operations(file: ProcFile, task: ProcTask) -> Box<dyn FileOperations
             Box::new(ProcMapsFile::new(binding))
         }
         ProcFile::Pagemap => Box::new(ProcPagemapFile { binding }),
+        ProcFile::ClearRefs => Box::new(ProcClearRefsFile { binding }),
         ProcFile::Stat | ProcFile::Comm => Box::new(ProcStatFile {
             comm_only: file == ProcFile::Comm,
             binding,

@@ -5,7 +5,7 @@
 //! | bits | meaning |
 //! |---|---|
 //! | 0–54 | PFN if present (shown: the reader has `CAP_SYS_ADMIN`) |
-//! | 55 | `PM_SOFT_DIRTY` (no soft-dirty tracking on riscv: always 0) |
+//! | 55 | `PM_SOFT_DIRTY`: the entry's soft-dirty bit, or the VMA's `VM_SOFTDIRTY` (holes in such a VMA included) |
 //! | 56 | `PM_MMAP_EXCLUSIVE`: the page is mapped exactly once (by a PTE or its folio's PMD) |
 //! | 57 | `PM_UFFD_WP` (no userfaultfd: 0) |
 //! | 61 | `PM_FILE`: a file page or shared anonymous (shmem) page |
@@ -14,15 +14,16 @@
 //!
 //! Only the page tables are read; nothing is faulted in. The shared zero page is present
 //! with its PFN but neither `PM_FILE` nor `PM_MMAP_EXCLUSIVE` (`vm_normal_page()` gives no
-//! page for it). Addresses outside every VMA, and pages never touched, read as 0.
+//! page for it). Addresses outside every VMA read as 0, and pages never touched as 0 or,
+//! in a `VM_SOFTDIRTY` VMA, `PM_SOFT_DIRTY` alone (`pagemap_pte_hole()`).
 
 use devices::PAGE_SIZE;
 
 use super::{mem_lseek, task_rw, ProcBinding};
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileCtx, FileOperations, IoResult, KernelFileBinding, Kiocb, OpenFile};
-use crate::mm::pgtable::pte_pfn;
-use crate::mm::{Mm, PageFlags, Pfn};
+use crate::mm::pgtable::{pte_pfn, pte_soft_dirty};
+use crate::mm::{Mm, PageFlags, Pfn, VmFlags};
 use crate::process::Tasks;
 use crate::uaccess::UserAccess;
 
@@ -45,22 +46,35 @@ pub const PM_PRESENT: u64 = 1 << 63;
 /// end on a multiple of this.
 const PAGEMAP_WALK_SIZE: u64 = 512 * PAGE_SIZE;
 
-/// The entry of the page at `addr` in `mm` (`pte_to_pagemap_entry()`, or a hole's 0).
+/// The entry of the page at `addr` in `mm` (`pte_to_pagemap_entry()` /
+/// `pagemap_pmd_range()`'s huge case, or a hole's: 0, `PM_SOFT_DIRTY` in a
+/// `VM_SOFTDIRTY` VMA).
 /// `show_pfn` is `file_ns_capable(CAP_SYS_ADMIN)` at open.
 pub fn pagemap_entry(mm: &Mm, addr: u64, show_pfn: bool) -> u64 {
-    if mm.is_dead() || mm.vmas().vma_lookup(addr).is_none() {
+    if mm.is_dead() {
         return 0;
     }
+    let Some(vma) = mm.vmas().vma_lookup(addr) else {
+        return 0;
+    };
+    let vma_soft_dirty = if vma.flags.contains(VmFlags::SOFTDIRTY) {
+        PM_SOFT_DIRTY
+    } else {
+        0
+    };
     // follow_pte() returns only present entries (PROT_NONE ones included). Swap and
     // migration entries arrive with swap support (PM_SWAP).
     let Some(slot) = mm.page_table().follow_pte(addr) else {
-        return 0;
+        return vma_soft_dirty;
     };
     // A leaf above level 0 maps a huge page: the PFN of the 4 KiB page inside it.
     let span_pages = 1u64 << (9 * slot.level.min(6));
     let pfn = Pfn(pte_pfn(slot.pte).0 + ((addr / PAGE_SIZE) & (span_pages - 1)));
     let phys = mm.phys();
-    let mut flags = PM_PRESENT;
+    let mut flags = PM_PRESENT | vma_soft_dirty;
+    if pte_soft_dirty(slot.pte) {
+        flags |= PM_SOFT_DIRTY;
+    }
     // vm_normal_page(): no page for the zero page or a frame without metadata.
     let page = (!phys.pages.is_zero_pfn(pfn))
         .then(|| phys.pages.page(pfn))

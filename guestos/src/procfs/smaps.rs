@@ -341,7 +341,7 @@ fn smaps_pte_entry(mm: &Mm, vma: &Vma, pte: mmu::Pte, locked: bool, mss: &mut Me
 
 /// The two-letter codes of `show_smap_vma_flags()` (`mnemonics[]`), in bit order, for
 /// every flag [`VmFlags`] has; `VM_MTE_ALLOWED` prints nothing, as on arm64.
-const MNEMONICS: [(VmFlags, &str); 29] = [
+const MNEMONICS: [(VmFlags, &str); 30] = [
     (VmFlags::READ, "rd"),
     (VmFlags::WRITE, "wr"),
     (VmFlags::EXEC, "ex"),
@@ -365,6 +365,7 @@ const MNEMONICS: [(VmFlags, &str); 29] = [
     (VmFlags::SYNC, "sf"),
     (VmFlags::WIPEONFORK, "wf"),
     (VmFlags::DONTDUMP, "dd"),
+    (VmFlags::SOFTDIRTY, "sd"),
     (VmFlags::MIXEDMAP, "mm"),
     (VmFlags::HUGEPAGE, "hg"),
     (VmFlags::NOHUGEPAGE, "nh"),

@@ -566,7 +566,7 @@ fn pagemap_shows_a_pmd_mapped_thp_exclusive_until_a_fork_shares_it() {
         let e = w.pagemap(1, a + off);
         assert_eq!(
             e & !PM_PFRAME_MASK,
-            PM_PRESENT | PM_MMAP_EXCLUSIVE,
+            PM_PRESENT | PM_MMAP_EXCLUSIVE | PM_SOFT_DIRTY,
             "offset {off:#x}"
         );
         assert_eq!(e & PM_PFRAME_MASK, head + off / P, "offset {off:#x}");
@@ -576,7 +576,7 @@ fn pagemap_shows_a_pmd_mapped_thp_exclusive_until_a_fork_shares_it() {
         let e = w.pagemap(pid, a + off);
         assert_eq!(
             e & !PM_PFRAME_MASK,
-            PM_PRESENT,
+            PM_PRESENT | PM_SOFT_DIRTY,
             "pid {pid} offset {off:#x}: shared"
         );
         assert_eq!(e & PM_PFRAME_MASK, head + off / P);
@@ -594,26 +594,33 @@ fn pagemap_entries_follow_pte_to_pagemap_entry() {
     let mut w = World::new(GupGeneration::Modern);
     let a = w.mmap(1, RW, ANON, 3);
     let shared = w.mmap(1, RW, MAP_SHARED | MAP_ANONYMOUS, 1);
-    assert_eq!(w.pagemap(1, a), 0, "untouched");
+    assert_eq!(
+        w.pagemap(1, a),
+        PM_SOFT_DIRTY,
+        "untouched: a hole, soft-dirty as its new VMA (VM_SOFTDIRTY)"
+    );
     assert_eq!(w.pagemap(1, 0x1000), 0, "no VMA");
     w.peek(1, a, 1);
     let zero = w.pagemap(1, a);
     assert_eq!(
         zero & !PM_PFRAME_MASK,
-        PM_PRESENT,
-        "zero page: present only"
+        PM_PRESENT | PM_SOFT_DIRTY,
+        "zero page: present only (and the VMA's soft-dirty)"
     );
     assert_eq!(zero & PM_PFRAME_MASK, w.phys.pages.zero_pfn().0);
     w.poke(1, a + P, b"x");
     let own = w.pagemap(1, a + P);
-    assert_eq!(own & !PM_PFRAME_MASK, PM_PRESENT | PM_MMAP_EXCLUSIVE);
+    assert_eq!(
+        own & !PM_PFRAME_MASK,
+        PM_PRESENT | PM_MMAP_EXCLUSIVE | PM_SOFT_DIRTY
+    );
     w.poke(1, shared, b"s");
     assert_eq!(
         w.pagemap(1, shared) & !PM_PFRAME_MASK,
-        PM_PRESENT | PM_FILE | PM_MMAP_EXCLUSIVE,
+        PM_PRESENT | PM_FILE | PM_MMAP_EXCLUSIVE | PM_SOFT_DIRTY,
         "shmem is not anonymous"
     );
-    assert_eq!(w.pagemap(1, a) & (PM_SOFT_DIRTY | PM_SWAP), 0);
+    assert_eq!(w.pagemap(1, a) & PM_SWAP, 0);
     w.fork(1, 2);
     let (e1, e2) = (w.pagemap(1, a + P), w.pagemap(2, a + P));
     assert_eq!(e1, e2, "same page, mapped twice: not exclusive");
@@ -630,7 +637,7 @@ fn pagemap_entries_follow_pte_to_pagemap_entry() {
         .chunks(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
         .collect();
-    assert_eq!(entries, vec![zero, own, 0]);
+    assert_eq!(entries, vec![zero, own, PM_SOFT_DIRTY]);
     assert_eq!(w.pread(1, fd, 8, at + 4), Err(Errno::EINVAL));
     assert_eq!(w.pread(1, fd, 12, at), Err(Errno::EINVAL));
     assert_eq!(w.pread(1, fd, 0, at), Ok(Vec::new()));
@@ -1316,5 +1323,92 @@ fn gup_fast_of_a_shared_address_space_takes_no_mmap_lock() {
         w.phys.put_page(pfn);
     }
     drop(users);
+    w.assert_clean();
+}
+
+/// `/proc/<pid>/clear_refs`: 4 clears pagemap's bit 55 and write-protects, a kernel
+/// write (a write fault) sets it again on the same page, a read does not; 1 clears A and
+/// an access sets it again; fork and `mprotect` keep the bit; bad values are `EINVAL`.
+#[test]
+fn clear_refs_soft_dirty_and_young() {
+    use crate::fs::O_WRONLY;
+    use crate::mm::pgtable::{pte_soft_dirty, pte_write, pte_young};
+    let mut w = World::new(GupGeneration::Modern);
+    let a = w.mmap(1, RW, ANON, 3);
+    w.poke(1, a, b"x");
+    w.peek(1, a + P, 1);
+    let fd = w.open(1, "/proc/self/clear_refs", O_WRONLY).unwrap();
+    assert_eq!(w.pread(1, fd, 1, 0), Err(Errno::EBADF), "opened write-only");
+    assert_eq!(w.pwrite(1, fd, b"4\n", 0), Ok(2));
+    assert!(!w
+        .mm(1)
+        .vmas()
+        .vma_lookup(a)
+        .unwrap()
+        .flags
+        .contains(VmFlags::SOFTDIRTY));
+    for off in [0, P, 2 * P] {
+        assert_eq!(w.pagemap(1, a + off) & PM_SOFT_DIRTY, 0, "{off:#x}");
+    }
+    let pte = |w: &World, va| w.mm(1).page_table().follow_pte(va).unwrap().pte;
+    assert!(
+        !pte_write(pte(&w, a)),
+        "write-protected for the next write to fault"
+    );
+    let pfn = w.pagemap(1, a) & PM_PFRAME_MASK;
+    w.peek(1, a, 1);
+    assert_eq!(w.pagemap(1, a) & PM_SOFT_DIRTY, 0, "a read does not set it");
+    w.poke(1, a, b"y");
+    let e = w.pagemap(1, a);
+    assert_ne!(e & PM_SOFT_DIRTY, 0, "the write fault set it");
+    assert_eq!(
+        e & PM_PFRAME_MASK,
+        pfn,
+        "exclusive: reused (wp_page_reuse), not copied"
+    );
+    assert!(pte_write(pte(&w, a)) && pte_soft_dirty(pte(&w, a)));
+    // mprotect keeps the bit; so does fork, in both.
+    w.mm(1).mprotect(a, 3 * P, PROT_READ).unwrap();
+    assert_ne!(w.pagemap(1, a) & PM_SOFT_DIRTY, 0);
+    w.mm(1).mprotect(a, 3 * P, RW).unwrap();
+    w.fork(1, 2);
+    assert_ne!(
+        w.pagemap(2, a) & PM_SOFT_DIRTY,
+        0,
+        "the child's copy of the PTE"
+    );
+    assert_ne!(w.pagemap(1, a) & PM_SOFT_DIRTY, 0);
+    w.exit(2);
+    w.reap(2);
+    // 1: A cleared; the next access sets it again (the kernel's access walks).
+    assert!(pte_young(pte(&w, a)));
+    assert_eq!(w.pwrite(1, fd, b"1", 0), Ok(1));
+    assert!(!pte_young(pte(&w, a)));
+    w.peek(1, a, 1);
+    assert!(pte_young(pte(&w, a)));
+    // FOLL_FORCE through /proc/self/mem into a read-only exclusive page takes the write
+    // fault while the VMA tracks soft-dirty (pte_needs_soft_dirty_wp()), which sets it.
+    w.mm(1).mprotect(a, 3 * P, PROT_READ).unwrap();
+    assert_eq!(w.pwrite(1, fd, b"4", 0), Ok(1));
+    let mem = w.open(1, "/proc/self/mem", O_RDWR).unwrap();
+    assert_eq!(w.pwrite(1, mem, b"z", a), Ok(1));
+    assert_ne!(
+        w.pagemap(1, a) & PM_SOFT_DIRTY,
+        0,
+        "the forced write faulted"
+    );
+    assert_eq!(w.pagemap(1, a) & PM_PFRAME_MASK, pfn, "on the same page");
+    assert_eq!(w.peek(1, a, 1), b"z");
+    w.call(1, nr::SYS_close, [mem, 0, 0, 0, 0, 0]).ok();
+    for bad in [&b"0"[..], b"6", b"x", b""] {
+        assert_eq!(w.pwrite(1, fd, bad, 0), Err(Errno::EINVAL), "{bad:?}");
+    }
+    assert_eq!(w.pwrite(1, fd, b"5", 0), Ok(1));
+    assert_eq!(
+        w.pwrite(1, fd, b"4                 ", 0),
+        Ok(12),
+        "at most PROC_NUMBUF - 1 bytes taken"
+    );
+    w.call(1, nr::SYS_close, [fd, 0, 0, 0, 0, 0]).ok();
     w.assert_clean();
 }

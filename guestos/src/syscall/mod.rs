@@ -140,9 +140,14 @@ pub fn mm_call(mm: &crate::mm::MmStruct, nr: u64, a: [u64; 6]) -> Option<KResult
         }
         SYS_munmap => write().do_munmap(a[0], a[1]),
         SYS_mprotect => write().mprotect(a[0], a[1], a[2]),
-        SYS_madvise if !crate::mm::mmap::madvise_need_mmap_write(advice) => MMAP_LOCK
-            .acquire(|| mm.mmap_read_trylock(), || mm.mmap_read_lock())
-            .madvise_read(a[0], a[1], advice),
+        SYS_madvise if !crate::mm::mmap::madvise_need_mmap_write(advice) => {
+            crate::mm::madvise::madvise_read_locked(
+                &mut MMAP_LOCK.acquire(|| mm.mmap_read_trylock(), || mm.mmap_read_lock()),
+                a[0],
+                a[1],
+                advice,
+            )
+        }
         SYS_madvise => write().madvise(a[0], a[1], advice),
         SYS_mremap => write().mremap(a[0], a[1], a[2], a[3], a[4]),
         SYS_mlock => write().mlock(a[0], a[1], true),

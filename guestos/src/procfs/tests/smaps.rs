@@ -96,7 +96,7 @@ fn a_record_is_the_maps_line_and_linux_fields_in_linux_layout() {
          SwapPss:               0 kB\n\
          Locked:                0 kB\n\
          THPeligible:           0\n\
-         VmFlags: rd wr mr mw me ac \n",
+         VmFlags: rd wr mr mw me ac sd \n",
         a + 4 * P
     );
     assert_eq!(text, expected);
@@ -161,7 +161,7 @@ fn a_pmd_mapped_thp_is_anon_huge_pages_and_shared_after_fork() {
     assert_eq!(field(&text, "AnonHugePages"), 2048);
     assert_eq!(field(&text, "Anonymous"), 2048);
     assert_eq!(field(&text, "THPeligible"), 1);
-    assert_eq!(vm_flags(&text), "rd wr mr mw me ac hg ");
+    assert_eq!(vm_flags(&text), "rd wr mr mw me ac sd hg ");
     // fork copies the PMD (copy_huge_pmd()): both map the whole folio, each page's
     // precise mapcount is 2.
     w.fork(1, 2);
@@ -225,7 +225,7 @@ fn file_and_shmem_pages_are_clean_or_dirty_by_pte_d_and_pg_dirty() {
     assert_eq!(field(&text, "Pss"), 2);
     assert_eq!(field(&text, "Shared_Dirty"), 4, "\n{text}");
     assert_eq!(field(&text, "Anonymous"), 0);
-    assert_eq!(vm_flags(&text), "rd wr sh mr mw me ms ");
+    assert_eq!(vm_flags(&text), "rd wr sh mr mw me ms sd ");
     // Shared anonymous memory and a PROT_MTE mapping.
     let shm = w
         .mm(1)
@@ -246,7 +246,7 @@ fn file_and_shmem_pages_are_clean_or_dirty_by_pte_d_and_pg_dirty() {
         .mm(1)
         .do_mmap(0x5000_0000, P, RW | PROT_MTE, ANON | MAP_FIXED, None, 0)
         .unwrap();
-    assert_eq!(vm_flags(&record(&w, 1, tagged)), "rd wr mr mw me ac mt ");
+    assert_eq!(vm_flags(&record(&w, 1, tagged)), "rd wr mr mw me ac sd mt ");
     // The rollup: Pss split by kind, every other value the sum over the VMAs.
     let mut out = Vec::new();
     show_smaps_rollup(&mut out, &w.mm(1));
@@ -292,7 +292,7 @@ fn every_vm_flag_has_its_linux_code_in_bit_order() {
     show_smap_vma_flags(&mut out, VmFlags::all());
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "VmFlags: rd wr ex sh mr mw me ms gd pf lo io sr rr dc de lf ac nr ht sf wf dd mm hg \
+        "VmFlags: rd wr ex sh mr mw me ms gd pf lo io sr rr dc de lf ac nr ht sf wf dd sd mm hg \
          nh mg mt \n"
     );
     let mut out = Vec::new();
