@@ -116,6 +116,8 @@ pub enum KernelNode {
     },
     /// `/sys/kernel/debug/gup_test` (`gup_test_fops`, see [`crate::mm::gup_test`]).
     GupTest,
+    /// `/proc/self/mounts` (`proc_mounts_operations`, see [`super::mount`]).
+    Mounts,
 }
 
 impl KernelNode {
@@ -125,6 +127,7 @@ impl KernelNode {
         match self {
             KernelNode::Proc { file, task } => crate::procfs::file_operations(file, task),
             KernelNode::GupTest => crate::debugfs::gup_test::file_operations(),
+            KernelNode::Mounts => Box::<crate::procfs::ProcMountsFile>::default(),
         }
     }
 }

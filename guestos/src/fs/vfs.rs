@@ -16,6 +16,7 @@ use super::inode::{
     Body, Directory, FileStore, FileType, Inode, MagicLink, PageStore, SpaceAccount, Timespec,
 };
 use super::kfile::{KernelNode, ProcFile, ProcTask};
+use super::mount::SuperBlock;
 use super::pagecache::{CachedFile, PageCache};
 use super::stat::{DirentWriter, Kstat};
 use super::{MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
@@ -204,6 +205,8 @@ impl Vfs {
         // These cannot fail on a fresh tree; an error would only leave a node missing.
         let root = Arc::clone(&vfs.root);
         if let Ok(dev) = vfs.add_dir(&root, b"dev", 0o755) {
+            dev.set_sb(SuperBlock::Devtmpfs);
+            vfs.add_mount(&dev, b"shm", 0o1777, SuperBlock::DevShm);
             for (name, d) in [
                 (&b"null"[..], CharDev::Null),
                 (b"zero", CharDev::Zero),
@@ -212,7 +215,7 @@ impl Vfs {
                 let _ = vfs.add_node(&dev, name, FileType::CharDev, 0o666, Body::CharDev(d));
             }
         }
-        let _ = vfs.add_dir(&root, b"tmp", 0o1777);
+        vfs.add_mount(&root, b"tmp", 0o1777, SuperBlock::Tmp);
         if let Ok(proc_) = vfs.add_dir(&root, b"proc", 0o555) {
             if let Ok(selfdir) = vfs.add_dir(&proc_, b"self", 0o555) {
                 let _ = vfs.add_node(
@@ -227,6 +230,9 @@ impl Vfs {
             if let Ok(thread_self) = vfs.add_dir(&proc_, b"thread-self", 0o555) {
                 vfs.add_proc_files(&thread_self, ProcTask::Opener);
             }
+            // proc_symlink("mounts", NULL, "self/mounts").
+            let link = Body::Symlink(b"self/mounts".to_vec());
+            let _ = vfs.add_node(&proc_, b"mounts", FileType::Symlink, 0o777, link);
         }
         vfs
     }
@@ -244,6 +250,9 @@ impl Vfs {
                 node,
             );
         }
+        // REG("mounts", S_IRUGO, proc_mounts_operations): the one mount namespace.
+        let mounts = Body::Kernel(KernelNode::Mounts);
+        let _ = self.add_node(dir, b"mounts", FileType::Regular, 0o444, mounts);
     }
 
     /// Creates `/proc/<pid>` with the task's kernel-served files (the kernel calls it
@@ -330,23 +339,43 @@ impl Vfs {
         Arc::new(Inode::new(self.alloc_ino(), ftype, perm, self.now(), body))
     }
 
-    /// A new regular file, not linked anywhere: its bytes in a backing store charged to
-    /// the file system's space, behind a page cache in guest RAM when the VFS has one
-    /// (`shmem_get_inode()` + `mapping_set_*`).
-    pub(crate) fn new_regular(&self, perm: u32) -> Arc<Inode> {
+    /// A new regular file on file system `sb`, not linked anywhere: its bytes in a backing
+    /// store charged to the file system's space, behind a page cache in guest RAM when the
+    /// VFS has one (`shmem_get_inode()` + `mapping_set_*`).
+    pub(crate) fn new_regular(&self, perm: u32, sb: SuperBlock) -> Arc<Inode> {
         let ino = self.alloc_ino();
         let store: Box<dyn FileStore> = Box::new(PageStore::new(Arc::clone(&self.space)));
         let store: Box<dyn FileStore> = match &self.cache {
-            Some(cache) => Box::new(CachedFile::new(cache.new_mapping(ino, store))),
+            Some(cache) => Box::new(CachedFile::new(cache.new_mapping(
+                ino,
+                store,
+                sb.is_shmem(),
+            ))),
             None => store,
         };
-        Arc::new(Inode::new(
+        let node = Arc::new(Inode::new(
             ino,
             FileType::Regular,
             perm,
             self.now(),
             Body::Regular(store),
-        ))
+        ));
+        node.set_sb(sb);
+        node
+    }
+
+    /// `shmem_kernel_file_setup()` / `shmem_zero_setup()`: the object behind a
+    /// `MAP_SHARED|MAP_ANONYMOUS` mapping of `size_bytes` bytes, a shmem file in no
+    /// directory (on `shm_mnt`), mode 0777, owned by root.
+    ///
+    /// # Errors
+    /// `ENOMEM` for a size the file system cannot hold (`EFBIG` from `i_size`).
+    pub fn shmem_zero_inode(&self, size_bytes: u64) -> KResult<Arc<Inode>> {
+        let node = self.new_regular(0o777, SuperBlock::ShmMnt);
+        node.lock().nlink = 0;
+        self.truncate(&node, size_bytes)
+            .map_err(|_| Errno::ENOMEM)?;
+        Ok(node)
     }
 
     /// The page cache, if the VFS was given guest RAM ([`VfsConfig::phys`]).
@@ -372,13 +401,22 @@ impl Vfs {
         body: Body,
     ) -> KResult<Arc<Inode>> {
         let node = self.new_inode(ftype, perm, body);
+        node.set_sb(dir.sb());
         self.link_node(dir, name, node)
     }
 
-    /// Adds a new regular file `name` to `dir` (see [`Vfs::new_regular`]).
+    /// Adds a new regular file `name` to `dir`, on `dir`'s file system (see
+    /// [`Vfs::new_regular`]).
     fn add_regular(&self, dir: &Arc<Inode>, name: &[u8], perm: u32) -> KResult<Arc<Inode>> {
-        let node = self.new_regular(perm);
+        let node = self.new_regular(perm, dir.sb());
         self.link_node(dir, name, node)
+    }
+
+    /// Adds directory `name` to `dir` as the root of mount `sb` (a tmpfs mount point).
+    fn add_mount(&self, dir: &Arc<Inode>, name: &[u8], perm: u32, sb: SuperBlock) {
+        if let Ok(d) = self.add_dir(dir, name, perm) {
+            d.set_sb(sb);
+        }
     }
 
     /// Adds an entry `name` → `node` to `dir`.
@@ -646,7 +684,8 @@ impl Vfs {
     /// never makes the link point at itself. One walk gives both.
     ///
     /// # Errors
-    /// As [`Vfs::lookup`]; `ELOOP` after 40 links (`MAXSYMLINKS`).
+    /// As [`Vfs::lookup`] (`ENOENT` for an empty path); `ELOOP` after 40 links
+    /// (`MAXSYMLINKS`).
     pub fn lookup_resolved(
         &self,
         start: &Arc<Inode>,
@@ -655,6 +694,9 @@ impl Vfs {
         path: &[u8],
     ) -> KResult<(Arc<Inode>, Vec<u8>)> {
         const MAXSYMLINKS: usize = 40;
+        if path.is_empty() {
+            return Err(Errno::ENOENT);
+        }
         let mut dir = Arc::clone(start);
         let mut path = path.to_vec();
         for _ in 0..=MAXSYMLINKS {
@@ -664,7 +706,12 @@ impl Vfs {
                 None => (&b"."[..], &path[..]),
             };
             let parent = self.lookup(&dir, exe, cred, parent, true)?;
-            let file = self.lookup(&parent, exe, cred, name, false)?;
+            // "/" or a trailing slash: the last component is the directory itself.
+            let file = if name.is_empty() {
+                Arc::clone(&parent)
+            } else {
+                self.lookup(&parent, exe, cred, name, false)?
+            };
             match self.readlink(&file, exe) {
                 Some(target) => {
                     dir = parent;
@@ -839,10 +886,9 @@ impl Vfs {
     /// directory (link count 0), mode 0777 less `exec_mask` bits, owned by `cred`. It lives
     /// as long as a descriptor or a mapping refers to it.
     pub fn memfd_inode(&self, cred: Cred, exec_mask: u32) -> Arc<Inode> {
-        let node = self.new_regular(0o777 & !exec_mask);
+        let node = self.new_regular(0o777 & !exec_mask, SuperBlock::ShmMnt);
         set_owner(&node, cred);
         node.lock().nlink = 0;
-        node.mark_shmem();
         node
     }
 
@@ -867,7 +913,7 @@ impl Vfs {
             return Err(Errno::ENOENT);
         }
         self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
-        let node = self.new_regular(perm);
+        let node = self.new_regular(perm, dir.sb());
         set_owner(&node, nd.cred);
         node.lock().nlink = 0;
         Ok(node)
@@ -1032,8 +1078,9 @@ impl Vfs {
     /// As [`Vfs::create_target`]; `EPERM` for a directory or (for other users) a file
     /// `may_linkat` refuses; `EACCES` without write and search permission on the new
     /// directory; `ENOENT` if `old` has no links left (an unlinked open file); `EXDEV`
-    /// for `/proc/self/exe` itself (procfs is another file system in Linux); `EMLINK`
-    /// at `u32::MAX` links.
+    /// for `/proc/self/exe` itself (procfs is another file system in Linux) and for a
+    /// name on another file system than `old` ([`super::mount`]); `EMLINK` at `u32::MAX`
+    /// links.
     pub(crate) fn link(
         &self,
         nd: &mut Namei<'_>,
@@ -1043,7 +1090,9 @@ impl Vfs {
     ) -> KResult<()> {
         let _ns = self.ns_lock.lock();
         let (dir, name) = self.create_target(nd, new_start, new_path)?;
-        if matches!(old.lock().body, Body::Magic(_) | Body::Kernel(_)) {
+        // do_linkat(): another mount (procfs, or another file system: a memfd's shm_mnt,
+        // a tmpfs and the root file system) → EXDEV.
+        if matches!(old.lock().body, Body::Magic(_) | Body::Kernel(_)) || old.sb() != dir.sb() {
             return Err(Errno::EXDEV);
         }
         self.may_linkat(old, nd.cred)?;
@@ -1233,7 +1282,8 @@ impl Vfs {
         Ok(())
     }
 
-    /// `do_renameat2` with flags 0 or `RENAME_NOREPLACE`.
+    /// `do_renameat2` with flags 0 or `RENAME_NOREPLACE`; `EXDEV` when the two parents lie
+    /// on different file systems ([`super::mount`]).
     pub(crate) fn rename(
         &self,
         nd: &mut Namei<'_>,
@@ -1246,6 +1296,10 @@ impl Vfs {
         let op = nd.parent(old_start, old_path)?;
         nd.links_left = MAXSYMLINKS;
         let np = nd.parent(new_start, new_path)?;
+        // do_renameat2(): "old_path.mnt != new_path.mnt" → EXDEV, before anything else.
+        if op.dir.sb() != np.dir.sb() {
+            return Err(Errno::EXDEV);
+        }
         let (Last::Name(old_name), Last::Name(new_name)) = (&op.last, &np.last) else {
             return Err(Errno::EBUSY);
         };

@@ -54,6 +54,8 @@ mod gup_test_tests;
 #[cfg(test)]
 mod gup_tests;
 #[cfg(test)]
+mod shmem_tests;
+#[cfg(test)]
 mod smp_tests;
 #[cfg(test)]
 pub(crate) mod test_support;

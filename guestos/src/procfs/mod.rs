@@ -29,6 +29,7 @@
 
 mod maps;
 mod mem;
+mod mounts;
 mod pagemap;
 pub mod smaps;
 mod stat;
@@ -37,6 +38,7 @@ mod tests;
 
 pub use maps::{show_map_vma, show_maps, ProcMapsFile};
 pub use mem::{mem_rw, ProcMemFile};
+pub use mounts::ProcMountsFile;
 pub use pagemap::{
     pagemap_entry, pagemap_read, ProcPagemapFile, PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFRAME_MASK,
     PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP,
