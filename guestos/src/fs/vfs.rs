@@ -19,9 +19,10 @@ use super::kfile::{KernelNode, ProcFile, ProcTask};
 use super::mount::SuperBlock;
 use super::pagecache::{CachedFile, PageCache};
 use super::stat::{DirentWriter, Kstat};
+use super::{FileTarget, OpenFile};
 use super::{MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
 use crate::errno::{Errno, KResult};
-use crate::mm::PhysMem;
+use crate::mm::{MappedFile, PhysMem};
 
 /// The kernel's clock for file timestamps (`current_time()`): wall-clock time, or a fixed
 /// or stepped one in tests.
@@ -152,10 +153,74 @@ pub(crate) struct Namei<'a> {
     links_left: u32,
 }
 
+/// What makes regular files — inode numbers, timestamps, the space budget and the page
+/// cache — shared by the tree and by shmem's internal mount (`shm_mnt`), which makes the
+/// objects behind shared anonymous mappings ([`crate::mm::ShmMnt`]) without a directory.
+struct InodeMaker {
+    next_ino: AtomicU64,
+    clock: Clock,
+    space: Arc<SpaceAccount>,
+    cache: Option<Arc<PageCache>>,
+}
+
+impl InodeMaker {
+    fn alloc_ino(&self) -> u64 {
+        self.next_ino.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new regular file on file system `sb`, not linked anywhere: its bytes in a backing
+    /// store charged to the file system's space, behind a page cache in guest RAM when
+    /// there is one (`shmem_get_inode()` + `mapping_set_*`).
+    fn new_regular(&self, perm: u32, sb: SuperBlock) -> Arc<Inode> {
+        let ino = self.alloc_ino();
+        let store: Box<dyn FileStore> = Box::new(PageStore::new(Arc::clone(&self.space)));
+        let store: Box<dyn FileStore> = match &self.cache {
+            Some(cache) => Box::new(CachedFile::new(cache.new_mapping(
+                ino,
+                store,
+                sb.is_shmem(),
+            ))),
+            None => store,
+        };
+        let node = Arc::new(Inode::new(
+            ino,
+            FileType::Regular,
+            perm,
+            (self.clock)(),
+            Body::Regular(store),
+        ));
+        node.set_sb(sb);
+        node
+    }
+}
+
+impl crate::mm::ShmMnt for InodeMaker {
+    /// `shmem_zero_setup()` → `shmem_kernel_file_setup("dev/zero", size)`: a shmem file on
+    /// `shm_mnt`, in no directory, mode 0777, owned by root, `size_bytes` long, opened
+    /// read-write and named `/dev/zero (deleted)` (what `/proc/<pid>/maps` shows).
+    fn shmem_zero_setup(&self, size_bytes: u64) -> KResult<Arc<dyn MappedFile>> {
+        let node = self.new_regular(0o777, SuperBlock::ShmMnt);
+        {
+            let mut g = node.lock();
+            g.nlink = 0;
+            if let Body::Regular(store) = &mut g.body {
+                store.set_len(size_bytes).map_err(|_| Errno::ENOMEM)?;
+            }
+        }
+        let file = OpenFile::new_named(
+            FileTarget::Inode(node),
+            super::O_RDWR | super::O_LARGEFILE,
+            b"/dev/zero (deleted)".to_vec(),
+        );
+        Ok(file)
+    }
+}
+
 /// The tmpfs-like file system.
 pub struct Vfs {
     root: Arc<Inode>,
-    next_ino: AtomicU64,
+    /// Makes its regular files, and `shm_mnt`'s (registered with guest RAM).
+    maker: Arc<InodeMaker>,
     clock: Clock,
     prng: Mutex<Prng>,
     space: Arc<SpaceAccount>,
@@ -191,15 +256,27 @@ impl Vfs {
             now,
             Body::Dir(Directory::new(Weak::new())),
         ));
+        let space = Arc::new(SpaceAccount::new(config.size_limit_bytes));
+        let cache = config.phys.map(PageCache::new);
+        let maker = Arc::new(InodeMaker {
+            next_ino: AtomicU64::new(2),
+            clock: Arc::clone(&config.clock),
+            space: Arc::clone(&space),
+            cache: cache.clone(),
+        });
+        if let Some(c) = &cache {
+            let shm: Arc<dyn crate::mm::ShmMnt> = maker.clone();
+            c.phys().set_shm_mnt(Arc::downgrade(&shm));
+        }
         let vfs = Vfs {
             root,
-            next_ino: AtomicU64::new(2),
+            maker: Arc::clone(&maker),
             clock: config.clock,
             prng: Mutex::new(Prng::new(config.urandom_seed)),
-            space: Arc::new(SpaceAccount::new(config.size_limit_bytes)),
+            space,
             flocks: Default::default(),
             uts: Default::default(),
-            cache: config.phys.map(PageCache::new),
+            cache,
             ns_lock: Mutex::new(()),
         };
         // These cannot fail on a fresh tree; an error would only leave a node missing.
@@ -303,7 +380,7 @@ impl Vfs {
 
     /// A fresh inode number (also used for pipes).
     pub fn alloc_ino(&self) -> u64 {
-        self.next_ino.fetch_add(1, Ordering::Relaxed)
+        self.maker.alloc_ino()
     }
 
     /// Bytes of file data held.
@@ -339,43 +416,10 @@ impl Vfs {
         Arc::new(Inode::new(self.alloc_ino(), ftype, perm, self.now(), body))
     }
 
-    /// A new regular file on file system `sb`, not linked anywhere: its bytes in a backing
-    /// store charged to the file system's space, behind a page cache in guest RAM when the
-    /// VFS has one (`shmem_get_inode()` + `mapping_set_*`).
+    /// A new regular file on file system `sb`, not linked anywhere (see
+    /// `InodeMaker::new_regular`).
     pub(crate) fn new_regular(&self, perm: u32, sb: SuperBlock) -> Arc<Inode> {
-        let ino = self.alloc_ino();
-        let store: Box<dyn FileStore> = Box::new(PageStore::new(Arc::clone(&self.space)));
-        let store: Box<dyn FileStore> = match &self.cache {
-            Some(cache) => Box::new(CachedFile::new(cache.new_mapping(
-                ino,
-                store,
-                sb.is_shmem(),
-            ))),
-            None => store,
-        };
-        let node = Arc::new(Inode::new(
-            ino,
-            FileType::Regular,
-            perm,
-            self.now(),
-            Body::Regular(store),
-        ));
-        node.set_sb(sb);
-        node
-    }
-
-    /// `shmem_kernel_file_setup()` / `shmem_zero_setup()`: the object behind a
-    /// `MAP_SHARED|MAP_ANONYMOUS` mapping of `size_bytes` bytes, a shmem file in no
-    /// directory (on `shm_mnt`), mode 0777, owned by root.
-    ///
-    /// # Errors
-    /// `ENOMEM` for a size the file system cannot hold (`EFBIG` from `i_size`).
-    pub fn shmem_zero_inode(&self, size_bytes: u64) -> KResult<Arc<Inode>> {
-        let node = self.new_regular(0o777, SuperBlock::ShmMnt);
-        node.lock().nlink = 0;
-        self.truncate(&node, size_bytes)
-            .map_err(|_| Errno::ENOMEM)?;
-        Ok(node)
+        self.maker.new_regular(perm, sb)
     }
 
     /// The page cache, if the VFS was given guest RAM ([`VfsConfig::phys`]).

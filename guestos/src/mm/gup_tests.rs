@@ -365,6 +365,7 @@ impl MappedFile for WritebackFile {
 #[test]
 fn bad_arguments_get_linux_errnos() {
     let (phys, mut mm) = setup(AdScheme::Svadu);
+    let _shm = super::test_support::shm_vfs(&phys);
     let a = mm.do_mmap(0, 2 * P, RW, ANON, None, 0).unwrap();
     let ro = mm.do_mmap(0, P, PROT_READ, ANON, None, 0).unwrap();
     let none = mm.do_mmap(0, P, PROT_NONE, ANON, None, 0).unwrap();

@@ -159,3 +159,41 @@ fn shmem_page_cache_folios_are_swap_backed_and_writeback_ones_are_not() {
         assert_eq!(page.test(PageFlags::SWAPBACKED), inode.is_shmem(), "{name}");
     }
 }
+
+#[test]
+fn shared_anonymous_memory_is_a_shmem_object_pinnable_long_term() {
+    let e = env();
+    let mut mm = e.mm();
+    let a = mm
+        .do_mmap(0, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS, None, 0)
+        .unwrap();
+    store(&mut mm, a, b's');
+    let g = mm.mmap_read_lock();
+    let vma = g.vma_lookup(a).unwrap();
+    // shmem_zero_setup(): a shared file mapping of its own shmem object.
+    assert!(!vma.is_anonymous());
+    assert!(vma
+        .file()
+        .is_some_and(|f| f.is_shmem() && !f.mapping_can_writeback()));
+    assert!(!vma_needs_dirty_tracking(vma));
+    g.unlock();
+    let fast = gup_fast(&mm, a, 1, FollFlags::PIN | LONGTERM_W);
+    assert_eq!(fast.len(), 1, "GUP-fast takes the shmem folio");
+    unpin_user_pages(&e.phys, &fast);
+    let p = pin_user_pages_fast(&mut mm, a, 2, LONGTERM_W).unwrap();
+    assert_eq!(
+        p.len(),
+        2,
+        "the slow path faults the second page in and pins it"
+    );
+    unpin_user_pages(&e.phys, &p);
+    // FOLL_ANON: shmem is not anonymous memory (check_vma_flags()).
+    let mut g = mm.mmap_read_lock();
+    assert_eq!(
+        get_user_pages(&mut g, a, 1, FollFlags::ANON).err(),
+        Some(Errno::EFAULT)
+    );
+    g.unlock();
+    drop(mm);
+    assert_eq!(e.vfs.page_cache().unwrap().audit(), 0);
+}
