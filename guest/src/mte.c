@@ -5,8 +5,8 @@
  * use-after-free caught after the free retags, tags of fresh pages zero, kept in a forked
  * child and across its COW write (both sides), zero after MADV_DONTNEED, kept across a THP
  * split, PROT_MTE on a
- * file mapping refused (EINVAL) and allowed on a memfd (shmem, tags shared between its
- * mappings), mprotect keeping VM_MTE, prctl round trips and errnos
+ * root file system file's mapping refused (EINVAL) and allowed on a memfd (shmem, tags
+ * shared between its mappings), mprotect keeping VM_MTE, prctl round trips and errnos
  * (per thread, inherited by fork and threads, reset by execve), the include mask honoured
  * by gentag, read() into tagged memory through a correctly tagged pointer (and EFAULT
  * through a mismatching one; the calling thread's mode decides, remote /proc/self/mem
@@ -217,7 +217,8 @@ int main(int argc, char **argv)
     char *shared = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_MTE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     check("PROT_MTE anonymous shared mapping", shared != MAP_FAILED);
     check("smaps: VmFlags of both list mt (VM_MTE)", vma_flag(arena, "mt") == 1 && vma_flag(shared, "mt") == 1);
-    int fd = open("/tmp/mte-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    /* Not under /tmp: a tmpfs file is shmem's, which arm64 lets be tagged. */
+    int fd = open("/mte-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
     char page[PAGE] = {0};
     if (fd < 0 || write(fd, page, PAGE) != (ssize_t)PAGE)
         return 2;
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
     printf("mprotect PROT_MTE on a file mapping: %s\n", err(r));
     check("smaps: no mt in the file mapping's VmFlags", vma_flag(fm, "mt") == 0);
     close(fd);
-    unlink("/tmp/mte-file");
+    unlink("/mte-file");
 
     /* A memfd is shmem's: PROT_MTE is allowed on it (arm64's shmem_file()), and a tag set
      * through one mapping of its page is the tag seen through another. */

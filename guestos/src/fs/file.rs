@@ -853,6 +853,15 @@ impl MappedFile for OpenFile {
         matches!(&self.target, FileTarget::Inode(i) if i.is_shmem())
     }
 
+    /// `shm_mnt`'s anonymous device `00:01` for its files (memfds, shared anonymous
+    /// memory); `00:00` for the rest.
+    fn dev(&self) -> (u32, u32) {
+        match &self.target {
+            FileTarget::Inode(i) if i.sb() == super::mount::SuperBlock::ShmMnt => (0, 1),
+            _ => (0, 0),
+        }
+    }
+
     fn f_mode(&self) -> FMode {
         FMode {
             read: self.readable,

@@ -14,6 +14,7 @@ use crate::sync::{Mutex, MutexGuard};
 
 use super::dev::CharDev;
 use super::kfile::KernelNode;
+use super::mount::SuperBlock;
 use super::{dt, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::errno::{Errno, KResult};
 
@@ -468,9 +469,9 @@ pub(crate) struct InodeInner {
 pub struct Inode {
     ino: u64,
     ftype: FileType,
-    /// `shmem_file()`: the inode is shmem's own (a `memfd_create` file), not a file of
-    /// the file system tree; set once, when it is made ([`Inode::mark_shmem`]).
-    shmem: std::sync::atomic::AtomicBool,
+    /// `i_sb`: the file system the inode lies on ([`SuperBlock::to_raw`]); set once,
+    /// when it is made ([`Inode::set_sb`]).
+    sb: std::sync::atomic::AtomicU8,
     inner: Mutex<InodeInner>,
 }
 
@@ -484,21 +485,29 @@ impl std::fmt::Debug for Inode {
 }
 
 impl Inode {
-    /// Marks the inode as shmem's (`shmem_file_setup()` made it: `memfd_create`).
-    pub(crate) fn mark_shmem(&self) {
-        self.shmem.store(true, std::sync::atomic::Ordering::Relaxed);
+    /// Places a new inode on file system `sb` (`new_inode(sb)`): the one of the
+    /// directory it is created in, or `shm_mnt` for `shmem_file_setup()`.
+    pub(crate) fn set_sb(&self, sb: SuperBlock) {
+        self.sb
+            .store(sb.to_raw(), std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// `shmem_file()`: whether the inode is shmem's ([`Inode::mark_shmem`]).
+    /// `inode->i_sb`: the file system the inode lies on.
+    pub fn sb(&self) -> SuperBlock {
+        SuperBlock::from_raw(self.sb.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// `shmem_file()` / `shmem_mapping()`: whether the inode is shmem's (a memfd, the
+    /// object behind shared anonymous memory, or a file of a tmpfs mount).
     pub fn is_shmem(&self) -> bool {
-        self.shmem.load(std::sync::atomic::Ordering::Relaxed)
+        self.sb().is_shmem()
     }
 
     pub(crate) fn new(ino: u64, ftype: FileType, perm: u32, now: Timespec, body: Body) -> Self {
         Inode {
             ino,
             ftype,
-            shmem: std::sync::atomic::AtomicBool::new(false),
+            sb: std::sync::atomic::AtomicU8::new(SuperBlock::Root.to_raw()),
             inner: Mutex::new(InodeInner {
                 perm: perm & 0o7777,
                 nlink: if ftype == FileType::Directory { 2 } else { 1 },

@@ -127,6 +127,8 @@ pub enum KernelNode {
     GupTest,
     /// A sysfs attribute (see [`crate::sysfs`]).
     Sysfs(crate::sysfs::SysfsAttr),
+    /// `/proc/self/mounts` (`proc_mounts_operations`, see [`super::mount`]).
+    Mounts,
 }
 
 impl KernelNode {
@@ -137,6 +139,7 @@ impl KernelNode {
             KernelNode::Proc { file, task } => crate::procfs::file_operations(file, task),
             KernelNode::GupTest => crate::debugfs::gup_test::file_operations(),
             KernelNode::Sysfs(attr) => crate::sysfs::file_operations(attr),
+            KernelNode::Mounts => Box::<crate::procfs::ProcMountsFile>::default(),
         }
     }
 }

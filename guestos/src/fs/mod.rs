@@ -25,6 +25,7 @@ mod hostfile;
 mod inode;
 mod kfile;
 pub mod locks;
+pub mod mount;
 pub mod pagecache;
 mod pipe;
 mod seq_file;

@@ -133,10 +133,18 @@ impl PageCache {
     }
 
     /// The page cache of a new regular file with inode number `ino`, whose data live in
-    /// `store` (the backing store).
-    pub fn new_mapping(self: &Arc<Self>, ino: u64, store: Box<dyn FileStore>) -> Arc<AddressSpace> {
+    /// `store` (the backing store); `shmem`: the file is shmem's (`shmem_mapping()`), so
+    /// its folios are swap-backed ([`PageFlags::SWAPBACKED`]) as `shmem_alloc_folio()`
+    /// makes them.
+    pub fn new_mapping(
+        self: &Arc<Self>,
+        ino: u64,
+        store: Box<dyn FileStore>,
+        shmem: bool,
+    ) -> Arc<AddressSpace> {
         let mapping = Arc::new(AddressSpace {
             ino,
+            shmem,
             cache: Arc::clone(self),
             inner: Mutex::new(AsInner {
                 store,
@@ -267,6 +275,8 @@ struct AsInner {
 /// One file's page cache (`struct address_space`): see the module docs.
 pub struct AddressSpace {
     ino: u64,
+    /// `shmem_mapping()`: a shmem file's cache (its folios are swap-backed).
+    shmem: bool,
     cache: Arc<PageCache>,
     inner: Mutex<AsInner>,
     /// The address spaces mapping this file (`i_mmap`).
@@ -404,6 +414,9 @@ impl AddressSpace {
         }
         if let Some(p) = self.phys().pages.page(pfn) {
             p.set_mapping(self.ino, index);
+            if self.shmem {
+                p.set(PageFlags::SWAPBACKED);
+            }
         }
         g.pages.insert(index, pfn);
         self.cache.page_added();

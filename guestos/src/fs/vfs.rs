@@ -16,11 +16,13 @@ use super::inode::{
     Body, Directory, FileStore, FileType, Inode, MagicLink, PageStore, SpaceAccount, Timespec,
 };
 use super::kfile::{KernelNode, ProcFile, ProcTask};
+use super::mount::SuperBlock;
 use super::pagecache::{CachedFile, PageCache};
 use super::stat::{DirentWriter, Kstat};
+use super::{FileTarget, OpenFile};
 use super::{MAXSYMLINKS, NAME_MAX, O_CREAT, O_EXCL, O_NOFOLLOW, O_PATH, PATH_MAX};
 use crate::errno::{Errno, KResult};
-use crate::mm::PhysMem;
+use crate::mm::{MappedFile, PhysMem};
 
 /// The kernel's clock for file timestamps (`current_time()`): wall-clock time, or a fixed
 /// or stepped one in tests.
@@ -151,10 +153,74 @@ pub(crate) struct Namei<'a> {
     links_left: u32,
 }
 
+/// What makes regular files — inode numbers, timestamps, the space budget and the page
+/// cache — shared by the tree and by shmem's internal mount (`shm_mnt`), which makes the
+/// objects behind shared anonymous mappings ([`crate::mm::ShmMnt`]) without a directory.
+struct InodeMaker {
+    next_ino: AtomicU64,
+    clock: Clock,
+    space: Arc<SpaceAccount>,
+    cache: Option<Arc<PageCache>>,
+}
+
+impl InodeMaker {
+    fn alloc_ino(&self) -> u64 {
+        self.next_ino.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new regular file on file system `sb`, not linked anywhere: its bytes in a backing
+    /// store charged to the file system's space, behind a page cache in guest RAM when
+    /// there is one (`shmem_get_inode()` + `mapping_set_*`).
+    fn new_regular(&self, perm: u32, sb: SuperBlock) -> Arc<Inode> {
+        let ino = self.alloc_ino();
+        let store: Box<dyn FileStore> = Box::new(PageStore::new(Arc::clone(&self.space)));
+        let store: Box<dyn FileStore> = match &self.cache {
+            Some(cache) => Box::new(CachedFile::new(cache.new_mapping(
+                ino,
+                store,
+                sb.is_shmem(),
+            ))),
+            None => store,
+        };
+        let node = Arc::new(Inode::new(
+            ino,
+            FileType::Regular,
+            perm,
+            (self.clock)(),
+            Body::Regular(store),
+        ));
+        node.set_sb(sb);
+        node
+    }
+}
+
+impl crate::mm::ShmMnt for InodeMaker {
+    /// `shmem_zero_setup()` → `shmem_kernel_file_setup("dev/zero", size)`: a shmem file on
+    /// `shm_mnt`, in no directory, mode 0777, owned by root, `size_bytes` long, opened
+    /// read-write and named `/dev/zero (deleted)` (what `/proc/<pid>/maps` shows).
+    fn shmem_zero_setup(&self, size_bytes: u64) -> KResult<Arc<dyn MappedFile>> {
+        let node = self.new_regular(0o777, SuperBlock::ShmMnt);
+        {
+            let mut g = node.lock();
+            g.nlink = 0;
+            if let Body::Regular(store) = &mut g.body {
+                store.set_len(size_bytes).map_err(|_| Errno::ENOMEM)?;
+            }
+        }
+        let file = OpenFile::new_named(
+            FileTarget::Inode(node),
+            super::O_RDWR | super::O_LARGEFILE,
+            b"/dev/zero (deleted)".to_vec(),
+        );
+        Ok(file)
+    }
+}
+
 /// The tmpfs-like file system.
 pub struct Vfs {
     root: Arc<Inode>,
-    next_ino: AtomicU64,
+    /// Makes its regular files, and `shm_mnt`'s (registered with guest RAM).
+    maker: Arc<InodeMaker>,
     clock: Clock,
     prng: Mutex<Prng>,
     space: Arc<SpaceAccount>,
@@ -190,20 +256,34 @@ impl Vfs {
             now,
             Body::Dir(Directory::new(Weak::new())),
         ));
+        let space = Arc::new(SpaceAccount::new(config.size_limit_bytes));
+        let cache = config.phys.map(PageCache::new);
+        let maker = Arc::new(InodeMaker {
+            next_ino: AtomicU64::new(2),
+            clock: Arc::clone(&config.clock),
+            space: Arc::clone(&space),
+            cache: cache.clone(),
+        });
+        if let Some(c) = &cache {
+            let shm: Arc<dyn crate::mm::ShmMnt> = maker.clone();
+            c.phys().set_shm_mnt(Arc::downgrade(&shm));
+        }
         let vfs = Vfs {
             root,
-            next_ino: AtomicU64::new(2),
+            maker: Arc::clone(&maker),
             clock: config.clock,
             prng: Mutex::new(Prng::new(config.urandom_seed)),
-            space: Arc::new(SpaceAccount::new(config.size_limit_bytes)),
+            space,
             flocks: Default::default(),
             uts: Default::default(),
-            cache: config.phys.map(PageCache::new),
+            cache,
             ns_lock: Mutex::new(()),
         };
         // These cannot fail on a fresh tree; an error would only leave a node missing.
         let root = Arc::clone(&vfs.root);
         if let Ok(dev) = vfs.add_dir(&root, b"dev", 0o755) {
+            dev.set_sb(SuperBlock::Devtmpfs);
+            vfs.add_mount(&dev, b"shm", 0o1777, SuperBlock::DevShm);
             for (name, d) in [
                 (&b"null"[..], CharDev::Null),
                 (b"zero", CharDev::Zero),
@@ -212,7 +292,7 @@ impl Vfs {
                 let _ = vfs.add_node(&dev, name, FileType::CharDev, 0o666, Body::CharDev(d));
             }
         }
-        let _ = vfs.add_dir(&root, b"tmp", 0o1777);
+        vfs.add_mount(&root, b"tmp", 0o1777, SuperBlock::Tmp);
         if let Ok(proc_) = vfs.add_dir(&root, b"proc", 0o555) {
             if let Ok(selfdir) = vfs.add_dir(&proc_, b"self", 0o555) {
                 let _ = vfs.add_node(
@@ -227,6 +307,9 @@ impl Vfs {
             if let Ok(thread_self) = vfs.add_dir(&proc_, b"thread-self", 0o555) {
                 vfs.add_proc_files(&thread_self, ProcTask::Opener);
             }
+            // proc_symlink("mounts", NULL, "self/mounts").
+            let link = Body::Symlink(b"self/mounts".to_vec());
+            let _ = vfs.add_node(&proc_, b"mounts", FileType::Symlink, 0o777, link);
         }
         vfs
     }
@@ -244,6 +327,9 @@ impl Vfs {
                 node,
             );
         }
+        // REG("mounts", S_IRUGO, proc_mounts_operations): the one mount namespace.
+        let mounts = Body::Kernel(KernelNode::Mounts);
+        let _ = self.add_node(dir, b"mounts", FileType::Regular, 0o444, mounts);
     }
 
     /// Creates `/proc/<pid>` with the task's kernel-served files (the kernel calls it
@@ -294,7 +380,7 @@ impl Vfs {
 
     /// A fresh inode number (also used for pipes).
     pub fn alloc_ino(&self) -> u64 {
-        self.next_ino.fetch_add(1, Ordering::Relaxed)
+        self.maker.alloc_ino()
     }
 
     /// Bytes of file data held.
@@ -330,23 +416,10 @@ impl Vfs {
         Arc::new(Inode::new(self.alloc_ino(), ftype, perm, self.now(), body))
     }
 
-    /// A new regular file, not linked anywhere: its bytes in a backing store charged to
-    /// the file system's space, behind a page cache in guest RAM when the VFS has one
-    /// (`shmem_get_inode()` + `mapping_set_*`).
-    pub(crate) fn new_regular(&self, perm: u32) -> Arc<Inode> {
-        let ino = self.alloc_ino();
-        let store: Box<dyn FileStore> = Box::new(PageStore::new(Arc::clone(&self.space)));
-        let store: Box<dyn FileStore> = match &self.cache {
-            Some(cache) => Box::new(CachedFile::new(cache.new_mapping(ino, store))),
-            None => store,
-        };
-        Arc::new(Inode::new(
-            ino,
-            FileType::Regular,
-            perm,
-            self.now(),
-            Body::Regular(store),
-        ))
+    /// A new regular file on file system `sb`, not linked anywhere (see
+    /// `InodeMaker::new_regular`).
+    pub(crate) fn new_regular(&self, perm: u32, sb: SuperBlock) -> Arc<Inode> {
+        self.maker.new_regular(perm, sb)
     }
 
     /// The page cache, if the VFS was given guest RAM ([`VfsConfig::phys`]).
@@ -372,13 +445,22 @@ impl Vfs {
         body: Body,
     ) -> KResult<Arc<Inode>> {
         let node = self.new_inode(ftype, perm, body);
+        node.set_sb(dir.sb());
         self.link_node(dir, name, node)
     }
 
-    /// Adds a new regular file `name` to `dir` (see [`Vfs::new_regular`]).
+    /// Adds a new regular file `name` to `dir`, on `dir`'s file system (see
+    /// [`Vfs::new_regular`]).
     fn add_regular(&self, dir: &Arc<Inode>, name: &[u8], perm: u32) -> KResult<Arc<Inode>> {
-        let node = self.new_regular(perm);
+        let node = self.new_regular(perm, dir.sb());
         self.link_node(dir, name, node)
+    }
+
+    /// Adds directory `name` to `dir` as the root of mount `sb` (a tmpfs mount point).
+    fn add_mount(&self, dir: &Arc<Inode>, name: &[u8], perm: u32, sb: SuperBlock) {
+        if let Ok(d) = self.add_dir(dir, name, perm) {
+            d.set_sb(sb);
+        }
     }
 
     /// Adds an entry `name` → `node` to `dir`.
@@ -646,7 +728,8 @@ impl Vfs {
     /// never makes the link point at itself. One walk gives both.
     ///
     /// # Errors
-    /// As [`Vfs::lookup`]; `ELOOP` after 40 links (`MAXSYMLINKS`).
+    /// As [`Vfs::lookup`] (`ENOENT` for an empty path); `ELOOP` after 40 links
+    /// (`MAXSYMLINKS`).
     pub fn lookup_resolved(
         &self,
         start: &Arc<Inode>,
@@ -655,6 +738,9 @@ impl Vfs {
         path: &[u8],
     ) -> KResult<(Arc<Inode>, Vec<u8>)> {
         const MAXSYMLINKS: usize = 40;
+        if path.is_empty() {
+            return Err(Errno::ENOENT);
+        }
         let mut dir = Arc::clone(start);
         let mut path = path.to_vec();
         for _ in 0..=MAXSYMLINKS {
@@ -664,7 +750,12 @@ impl Vfs {
                 None => (&b"."[..], &path[..]),
             };
             let parent = self.lookup(&dir, exe, cred, parent, true)?;
-            let file = self.lookup(&parent, exe, cred, name, false)?;
+            // "/" or a trailing slash: the last component is the directory itself.
+            let file = if name.is_empty() {
+                Arc::clone(&parent)
+            } else {
+                self.lookup(&parent, exe, cred, name, false)?
+            };
             match self.readlink(&file, exe) {
                 Some(target) => {
                     dir = parent;
@@ -839,10 +930,9 @@ impl Vfs {
     /// directory (link count 0), mode 0777 less `exec_mask` bits, owned by `cred`. It lives
     /// as long as a descriptor or a mapping refers to it.
     pub fn memfd_inode(&self, cred: Cred, exec_mask: u32) -> Arc<Inode> {
-        let node = self.new_regular(0o777 & !exec_mask);
+        let node = self.new_regular(0o777 & !exec_mask, SuperBlock::ShmMnt);
         set_owner(&node, cred);
         node.lock().nlink = 0;
-        node.mark_shmem();
         node
     }
 
@@ -867,7 +957,7 @@ impl Vfs {
             return Err(Errno::ENOENT);
         }
         self.check_permission(&dir, nd.cred, MAY_WRITE | MAY_EXEC)?;
-        let node = self.new_regular(perm);
+        let node = self.new_regular(perm, dir.sb());
         set_owner(&node, nd.cred);
         node.lock().nlink = 0;
         Ok(node)
@@ -1032,8 +1122,9 @@ impl Vfs {
     /// As [`Vfs::create_target`]; `EPERM` for a directory or (for other users) a file
     /// `may_linkat` refuses; `EACCES` without write and search permission on the new
     /// directory; `ENOENT` if `old` has no links left (an unlinked open file); `EXDEV`
-    /// for `/proc/self/exe` itself (procfs is another file system in Linux); `EMLINK`
-    /// at `u32::MAX` links.
+    /// for `/proc/self/exe` itself (procfs is another file system in Linux) and for a
+    /// name on another file system than `old` ([`super::mount`]); `EMLINK` at `u32::MAX`
+    /// links.
     pub(crate) fn link(
         &self,
         nd: &mut Namei<'_>,
@@ -1043,7 +1134,9 @@ impl Vfs {
     ) -> KResult<()> {
         let _ns = self.ns_lock.lock();
         let (dir, name) = self.create_target(nd, new_start, new_path)?;
-        if matches!(old.lock().body, Body::Magic(_) | Body::Kernel(_)) {
+        // do_linkat(): another mount (procfs, or another file system: a memfd's shm_mnt,
+        // a tmpfs and the root file system) → EXDEV.
+        if matches!(old.lock().body, Body::Magic(_) | Body::Kernel(_)) || old.sb() != dir.sb() {
             return Err(Errno::EXDEV);
         }
         self.may_linkat(old, nd.cred)?;
@@ -1233,7 +1326,8 @@ impl Vfs {
         Ok(())
     }
 
-    /// `do_renameat2` with flags 0 or `RENAME_NOREPLACE`.
+    /// `do_renameat2` with flags 0 or `RENAME_NOREPLACE`; `EXDEV` when the two parents lie
+    /// on different file systems ([`super::mount`]).
     pub(crate) fn rename(
         &self,
         nd: &mut Namei<'_>,
@@ -1246,6 +1340,10 @@ impl Vfs {
         let op = nd.parent(old_start, old_path)?;
         nd.links_left = MAXSYMLINKS;
         let np = nd.parent(new_start, new_path)?;
+        // do_renameat2(): "old_path.mnt != new_path.mnt" → EXDEV, before anything else.
+        if op.dir.sb() != np.dir.sb() {
+            return Err(Errno::EXDEV);
+        }
         let (Last::Name(old_name), Last::Name(new_name)) = (&op.last, &np.last) else {
             return Err(Errno::EBUSY);
         };

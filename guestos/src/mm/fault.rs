@@ -415,9 +415,6 @@ impl Mm {
 
         if pte_none(pte) {
             return match &vma.backing {
-                VmaBacking::Anon if vma.flags.contains(VmFlags::SHARED) => {
-                    self.do_shared_anon_page(vma, va, slot, flags)
-                }
                 VmaBacking::Anon => self.do_anonymous_page(vma, va, slot, flags),
                 VmaBacking::File(file) => self.do_fault(vma, file.as_ref(), va, slot, flags),
             };
@@ -566,32 +563,6 @@ impl Mm {
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
-        if self.set_new_pte(slot, va, pfn, entry) {
-            super::count_event(&self.stats.local().anon_pages);
-        }
-        VmFault::empty()
-    }
-
-    /// First touch of a `MAP_SHARED|MAP_ANONYMOUS` page. Linux serves it from shmem
-    /// (`shmem_fault()`): a real page, never the zero page, mapped with the VMA's shared
-    /// protection (writable if `VM_WRITE`). Other processes share it only through PTEs
-    /// copied at fork (see [`Mm::dup_mmap`], which populates such VMAs first).
-    pub(super) fn do_shared_anon_page(
-        &self,
-        vma: &Vma,
-        va: u64,
-        slot: devices::GuestPhysAddr,
-        flags: FaultFlags,
-    ) -> VmFault {
-        let Some(pfn) = self.phys.alloc_page(true) else {
-            return VmFault::OOM;
-        };
-        if let Some(page) = self.phys.pages.page(pfn) {
-            page.set(PageFlags::SWAPBACKED);
-        }
-        let write = flags.contains(FaultFlags::WRITE);
-        let entry =
-            mk_pte(pfn, vm_get_page_prot(vma.flags)).with(self.fault_young_dirty(flags, write));
         if self.set_new_pte(slot, va, pfn, entry) {
             super::count_event(&self.stats.local().anon_pages);
         }

@@ -227,7 +227,9 @@ fn truncate_unmaps_every_mapping_and_faults_beyond_eof_get_sigbus() {
         Err(UserFaultError::BUS_ADRERR)
     );
     let mut child = mm.dup_mmap(6).unwrap();
+    // The child faults the shared pages in itself (fork copies no shared-file PTEs).
     assert_eq!(load(&mut child, sh + 2 * P), b'c');
+    assert_eq!(load(&mut child, sh + P), b'b');
     // Truncate to 1 page + 10 bytes (from "another process": the VFS).
     let _ = mm.take_tlb_flush();
     e.vfs.truncate(&inode, P + 10).unwrap();
@@ -277,8 +279,13 @@ fn fork_shares_file_pages_and_writeback_sees_the_childs_d_bit() {
     assert_eq!(load(&mut parent, a), b'a');
     let mut child = parent.dup_mmap(6).unwrap();
     let cache0 = m.cached_page(0).unwrap();
-    assert_eq!(frame(&child, a), cache0);
     let pg = e.phys.pages.page(cache0).unwrap();
+    // vma_needs_copy(): a shared file VMA's PTEs are not copied; the child faults the
+    // page-cache page in on first touch.
+    assert!(pte(&child, a).is_none());
+    assert_eq!((pg.refcount(), pg.mapcount()), (2, 1));
+    assert_eq!(load(&mut child, a), b'a');
+    assert_eq!(frame(&child, a), cache0);
     assert_eq!((pg.refcount(), pg.mapcount()), (3, 2));
     store(&mut child, a + 1, b'K');
     assert_eq!(load(&mut parent, a + 1), b'K', "shared, not copied");

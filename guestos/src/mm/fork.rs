@@ -8,27 +8,18 @@
 //! Exit is [`Mm::exit_mmap`] (or dropping the `Mm`): every PTE drops its page's mapping
 //! and reference, so a page shared by fork is freed by whichever side unmaps it last.
 //!
-//! File VMAs are copied like the rest: a shared file VMA's PTEs map the same page-cache
-//! pages in the child (clean there: `pte_mkclean()`, the parent keeps its D bits for
-//! writeback), a private one shares the read-only page-cache pages and its anonymous COW
-//! copies copy-on-write. The child is linked into each file's `i_mmap` list.
-//!
-//! `MAP_SHARED|MAP_ANONYMOUS` memory is shared through Linux's shmem object, which this
-//! kernel does not have yet: a page that neither side had touched would be faulted in
-//! separately by each. So `dup_mmap` first populates every page of such a VMA in the
-//! parent (read-fault semantics, no data change) and then copies the PTEs, which makes
-//! the whole mapping shared as in Linux, at the cost of committing its memory at fork.
-//! `MADV_REMOVE` on such a range after fork frees the pages in one process only (Linux
-//! would punch the hole in the shared object).
+//! A private file VMA is copied like anonymous memory: the child shares the read-only
+//! page-cache pages and the anonymous COW copies copy-on-write. Shared mappings (a
+//! file's, or the shmem object behind `MAP_SHARED|MAP_ANONYMOUS`) share their object,
+//! not their PTEs: `copy_page_range()` skips them (`vma_needs_copy()`), and the child
+//! faults their pages in from the object's page cache on first touch, as Linux does;
+//! the parent keeps its D bits for writeback. The child is linked into each file's
+//! `i_mmap` list.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use devices::PAGE_SIZE;
-
-use super::fault::FaultFlags;
-use super::gup::{vm_fault_to_errno, FollFlags};
-use super::pgtable::{pte_none, ForkCopy};
+use super::pgtable::ForkCopy;
 use super::vma::{VmFlags, Vma};
 use super::{Mm, MmShared};
 use crate::errno::KResult;
@@ -41,12 +32,13 @@ impl Mm {
     /// VMAs (`vm_area_dup()`): a `VM_DONTCOPY` VMA (`MADV_DONTFORK`) is left out; the
     /// copies lose `VM_LOCKED | VM_LOCKONFAULT` (`VM_LOCKED_MASK`: mlock is not
     /// inherited); a `VM_WIPEONFORK` VMA is copied with its flags but none of its pages,
-    /// so the child reads zeros there. Every other VMA's PTEs are copied by
-    /// `copy_page_range()` (see [`super::pgtable::PageTable`]'s `copy_page_range` for the
-    /// per-entry rules: COW write-protection in both, refcount and mapcount of each shared
-    /// page, `PageAnonExclusive` cleared, possibly pinned pages copied at once when the
-    /// parent has `MMF_HAS_PINNED`, the child's entries old, and clean for shared
-    /// mappings). The child's page tables are allocated in guest RAM.
+    /// so the child reads zeros there; a shared file or shmem VMA is copied without its
+    /// PTEs (`vma_needs_copy()`: the child faults them in). Every other VMA's PTEs are
+    /// copied by `copy_page_range()` (see [`super::pgtable::PageTable`]'s
+    /// `copy_page_range` for the per-entry rules: COW write-protection in both, refcount
+    /// and mapcount of each shared page, `PageAnonExclusive` cleared, possibly pinned
+    /// pages copied at once when the parent has `MMF_HAS_PINNED`, the child's entries
+    /// old). The child's page tables are allocated in guest RAM.
     ///
     /// The parent's pending TLB flush gains every entry that lost `W`: the kernel must
     /// drain [`Mm::take_tlb_flush`] and `sfence.vma` the parent's ASID before the parent
@@ -60,8 +52,8 @@ impl Mm {
     /// ([`Mm::set_gup_generation`]) is: it stands for the kernel build.
     ///
     /// # Errors
-    /// `ENOMEM` when frames run out (page tables, a pinned page's copy, populating shared
-    /// anonymous memory) or the child's map count would exceed its limit. The partial child
+    /// `ENOMEM` when frames run out (page tables, a pinned page's copy) or the child's map
+    /// count would exceed its limit. The partial child
     /// is torn down; the parent keeps its VMAs and data, and any entry already
     /// write-protected is in its pending flush.
     pub fn dup_mmap(&mut self, new_asid: u16) -> KResult<Mm> {
@@ -78,13 +70,6 @@ impl Mm {
         child.set_uaccess_tag_ctrl(self.shared.tagged_addr_ctrl());
 
         let vmas: Vec<Vma> = self.vmas.iter().cloned().collect();
-        for vma in vmas.iter().filter(|v| {
-            v.is_anonymous()
-                && v.flags.contains(VmFlags::SHARED)
-                && !v.flags.contains(VmFlags::DONTCOPY)
-        }) {
-            self.populate_shared_anon(vma)?;
-        }
 
         let mut tree = self.vmas.clone();
         for vma in &vmas {
@@ -114,6 +99,7 @@ impl Mm {
         let r = vmas
             .iter()
             .filter(|v| !v.flags.intersects(VmFlags::DONTCOPY | VmFlags::WIPEONFORK))
+            .filter(|v| vma_needs_copy(v))
             .try_for_each(|v| {
                 self.pgtable.copy_page_range(
                     &child.pgtable,
@@ -147,26 +133,6 @@ impl Mm {
         r.map(|()| child)
     }
 
-    /// Faults in every missing page of a shared anonymous VMA (see the module docs: the
-    /// stand-in for the shmem object that would share unpopulated pages).
-    ///
-    /// # Errors
-    /// `ENOMEM`.
-    fn populate_shared_anon(&mut self, vma: &Vma) -> KResult<()> {
-        let mut va = vma.start;
-        while va < vma.end {
-            let slot = self.pgtable.pte_alloc(va)?;
-            if pte_none(self.pgtable.ptep_get(slot)) {
-                let ret = self.do_shared_anon_page(vma, va, slot, FaultFlags::empty());
-                if let Some(e) = vm_fault_to_errno(ret, FollFlags::empty()) {
-                    return Err(e);
-                }
-            }
-            va += PAGE_SIZE;
-        }
-        Ok(())
-    }
-
     /// `mm_set_has_pinned_flag()`: records that a page of this address space was pinned
     /// with `FOLL_PIN` (`MMF_HAS_PINNED`). From then on fork copies possibly pinned
     /// exclusive anonymous pages instead of sharing them (`folio_needs_cow_for_dma()`).
@@ -184,4 +150,15 @@ impl Mm {
     pub fn shared(&self) -> &Arc<MmShared> {
         &self.shared
     }
+}
+
+/// `vma_needs_copy()` (`mm/memory.c`): whether fork must copy a VMA's page-table entries.
+/// A shared mapping of a file or shmem object (no `anon_vma`: it can hold no private COW
+/// copies) without `VM_PFNMAP`/`VM_MIXEDMAP` and uffd-wp needs none — the child faults
+/// its pages in from the object. Anonymous and private file VMAs are copied (this kernel
+/// keeps no `anon_vma` to tell a private file VMA without COW copies apart).
+fn vma_needs_copy(vma: &Vma) -> bool {
+    vma.is_anonymous()
+        || !vma.flags.contains(VmFlags::SHARED)
+        || vma.flags.intersects(VmFlags::PFNMAP | VmFlags::MIXEDMAP)
 }

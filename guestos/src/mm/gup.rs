@@ -146,7 +146,7 @@ use super::pgtable::{
     pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_soft_dirty, pte_write,
     PteSlot, PTE_SIZE,
 };
-use super::vma::{VmFlags, Vma, VmaBacking};
+use super::vma::{VmFlags, Vma};
 use std::sync::Arc;
 
 use super::{FaultFlags, Mm, MmShared, PageTable, PhysMem};
@@ -530,7 +530,8 @@ pub enum FollowError {
 /// # Errors
 /// `EFAULT`: `VM_IO | VM_PFNMAP`; `FOLL_ANON` on a file VMA; a write to a non-anonymous
 /// VMA under `FOLL_PIN | FOLL_LONGTERM` that needs dirty tracking
-/// (`writable_file_mapping_allowed()`: here every shared file mapping); a write to a
+/// (`writable_file_mapping_allowed()`: a shared writable mapping of a file with
+/// writeback, see [`vma_needs_dirty_tracking`]); a write to a
 /// `!VM_WRITE` VMA without `FOLL_FORCE`, to a hugetlb VMA, or to a VMA that is not a COW
 /// mapping (`is_cow_mapping()`: shared mappings are never force-written); a read of a
 /// `!VM_READ` VMA without `FOLL_FORCE` or `VM_MAYREAD`.
@@ -568,16 +569,44 @@ pub fn check_vma_flags(vma: &Vma, gup_flags: FollFlags) -> KResult<()> {
     Ok(())
 }
 
+/// `vma_needs_dirty_tracking()` (`mm/mmap.c`): a shared writable mapping
+/// (`vma_is_shared_writable()`: `VM_SHARED | VM_WRITE`) of a file whose page cache is
+/// written back ([`MappedFile::mapping_can_writeback`]: a root file system file, not
+/// shmem). Its writeback learns what was written from the PTE D bits (collected through
+/// the reverse map into `PG_dirty`, see `fs::pagecache`), which a device writing through
+/// a pin never sets. No file here has `->page_mkwrite` (`vm_ops_needs_writenotify()`),
+/// so writeback is the only reason.
+pub fn vma_needs_dirty_tracking(vma: &Vma) -> bool {
+    if !vma.flags.contains(VmFlags::SHARED | VmFlags::WRITE) {
+        return false;
+    }
+    vma.file().is_some_and(|f| f.mapping_can_writeback())
+}
+
 /// `writable_file_mapping_allowed()`: a long-term pin for writing must not target a file
-/// mapping whose writeback needs dirty tracking (`vma_needs_dirty_tracking()`). Every
-/// shared file mapping here is written back from the page cache using the PTE D bits
-/// (see `fs::pagecache`), which a device writing through a pin never sets, so every one
-/// needs it.
+/// mapping that needs dirty tracking ([`vma_needs_dirty_tracking`]); shmem (memfd,
+/// tmpfs, shared anonymous memory) and private mappings may be pinned.
 fn writable_file_mapping_allowed(vma: &Vma, gup_flags: FollFlags) -> bool {
     if !gup_flags.contains(FollFlags::PIN | FollFlags::LONGTERM) {
         return true;
     }
-    !(matches!(vma.backing, VmaBacking::File(_)) && vma.flags.contains(VmFlags::SHARED))
+    !vma_needs_dirty_tracking(vma)
+}
+
+/// `gup_fast_folio_allowed()`: may the lockless walk take `page` (of a folio it holds a
+/// reference on) for `flags`? Only a long-term writable pin is restricted (no secretmem
+/// here): anonymous folios are allowed; a page-cache folio only if it is shmem's
+/// (`shmem_mapping()`: shmem folios are swap-backed, [`PageFlags::SWAPBACKED`], the only
+/// page-cache folios that are); a folio without a mapping (truncated meanwhile) goes to
+/// the slow path, which decides with the VMA ([`check_vma_flags`]). No hugetlb here.
+fn gup_fast_folio_allowed(page: &Page, flags: FollFlags) -> bool {
+    if !flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE) {
+        return true;
+    }
+    if page.test(PageFlags::ANON) {
+        return true;
+    }
+    page.mapping().is_some() && page.test(PageFlags::SWAPBACKED)
 }
 
 /// `try_grab_folio()` for one page: see [`try_grab_folio_refs`].
@@ -1577,8 +1606,6 @@ fn gup_fast_hooked(
     phys.pages.events.gup_calls.inc();
     let before = pages.len();
     let write = flags.contains(FollFlags::WRITE);
-    let longterm_write_pin =
-        flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE);
     // FOLL_PIN: a fork write-protecting the parent now (odd count) would share what we
     // pin with the child; the slow path, under the mmap lock, handles it.
     let seq = flags
@@ -1652,9 +1679,9 @@ fn gup_fast_hooked(
                 gup_put_folio(phys, pfn, 1, flags);
                 break 'tables;
             }
-            // gup_fast_folio_allowed(): writable long-term pins of non-anonymous pages
-            // need the VMA to rule out dirty-tracked file mappings.
-            if longterm_write_pin && !page.test(PageFlags::ANON) {
+            // gup_fast_folio_allowed(): writable long-term pins of file pages that are
+            // not shmem's go to the slow path, which refuses them by the VMA.
+            if !gup_fast_folio_allowed(page, flags) {
                 gup_put_folio(phys, pfn, 1, flags);
                 break 'tables;
             }
@@ -1686,8 +1713,8 @@ fn gup_fast_hooked(
 /// re-checks the PMD, then the unshare and long-term rules on the head page; appends them
 /// to `pages` and returns `refs`, or `None` (nothing taken) when the slow path must handle
 /// it: `PROT_NONE`, not writable for `FOLL_WRITE`, the huge zero folio (`pmd_special()`),
-/// a PMD that changed, a R/O pin that must unshare, a long-term writable pin of a
-/// non-anonymous folio.
+/// a PMD that changed, a R/O pin that must unshare, a long-term writable pin of a file
+/// folio that is not shmem's.
 fn gup_fast_pmd_leaf(
     mm: FastView<'_>,
     addr: u64,
@@ -1718,9 +1745,7 @@ fn gup_fast_pmd_leaf(
         gup_put_folio(phys, head, refs32, flags);
         return None;
     }
-    if flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE)
-        && !head_page.test(PageFlags::ANON)
-    {
+    if !gup_fast_folio_allowed(head_page, flags) {
         gup_put_folio(phys, head, refs32, flags);
         return None;
     }

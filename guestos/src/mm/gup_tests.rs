@@ -349,9 +349,23 @@ impl MappedFile for FakeFile {
     }
 }
 
+/// A file whose page cache is written back (a root file system file).
+#[derive(Debug)]
+struct WritebackFile;
+impl MappedFile for WritebackFile {
+    fn inode_id(&self) -> u64 {
+        2
+    }
+
+    fn mapping_can_writeback(&self) -> bool {
+        true
+    }
+}
+
 #[test]
 fn bad_arguments_get_linux_errnos() {
     let (phys, mut mm) = setup(AdScheme::Svadu);
+    let _shm = super::test_support::shm_vfs(&phys);
     let a = mm.do_mmap(0, 2 * P, RW, ANON, None, 0).unwrap();
     let ro = mm.do_mmap(0, P, PROT_READ, ANON, None, 0).unwrap();
     let none = mm.do_mmap(0, P, PROT_NONE, ANON, None, 0).unwrap();
@@ -466,10 +480,26 @@ fn bad_arguments_get_linux_errnos() {
     let lt = FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE;
     assert_eq!(
         check_vma_flags(&v, lt),
+        Ok(()),
+        "no page cache: no writeback"
+    );
+    v.backing = VmaBacking::File(Arc::new(WritebackFile));
+    assert_eq!(
+        check_vma_flags(&v, lt),
         Err(Errno::EFAULT),
         "needs dirty tracking"
     );
     assert_eq!(check_vma_flags(&v, lt - FollFlags::LONGTERM), Ok(()));
+    v.flags -= VmFlags::WRITE;
+    assert_eq!(
+        check_vma_flags(&v, lt | FollFlags::FORCE),
+        Err(Errno::EFAULT),
+        "not COW"
+    );
+    assert_eq!(
+        check_vma_flags(&v, FollFlags::PIN | FollFlags::LONGTERM),
+        Ok(())
+    );
     drop(mm);
     clean(&phys);
 }

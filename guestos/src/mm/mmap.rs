@@ -7,10 +7,11 @@
 //! File mappings (`MAP_PRIVATE`, `MAP_SHARED`, `MAP_SHARED_VALIDATE`) are served from the
 //! file's page cache through [`MappedFile`]; `msync` writes shared mappings back
 //! ([`Mm::msync`]). `/dev/zero` maps anonymous memory, as its `mmap_zero()` does.
-//! `MAP_SHARED|MAP_ANONYMOUS` is accepted; Linux backs it with a shmem object so that it
-//! survives fork shared. Here its pages are owned by the PTEs: it never maps the zero
-//! page, `MADV_DONTNEED` keeps its data (the shmem page cache would), `MADV_REMOVE` frees
-//! it, `MADV_FREE` is refused, and fork populates it and shares the pages (see
+//! `MAP_SHARED|MAP_ANONYMOUS` (and a shared mapping of `/dev/zero`) gets a shmem object of
+//! its own, as Linux's `shmem_zero_setup()` gives it ([`super::PhysMem::shmem_zero_setup`]):
+//! the VMA is a shared file mapping of that object, its pages live in the object's page
+//! cache (never the zero page; `MADV_DONTNEED` only drops PTEs, `MADV_REMOVE` punches the
+//! object, `MADV_FREE` is refused), and fork shares the object, not the PTEs (see
 //! [`super::fork`]).
 //!
 //! No address-space randomisation: layouts are deterministic.
@@ -527,24 +528,26 @@ impl Mm {
                     // mmap_zero(): a private mapping is anonymous memory
                     // (vma_set_anonymous(), keeping the file offset as vm_pgoff); a
                     // shared one is shared anonymous memory (shmem_zero_setup()).
-                    MmapOp::AnonZero if vm_flags.contains(VmFlags::SHARED) => (0, VmaBacking::Anon),
+                    MmapOp::AnonZero if vm_flags.contains(VmFlags::SHARED) => {
+                        (0, VmaBacking::File(self.phys.shmem_zero_setup(len)?))
+                    }
                     MmapOp::AnonZero => (pgoff, VmaBacking::Anon),
                     MmapOp::None => return Err(Errno::ENODEV),
                 }
             }
             None => {
-                let pgoff = match flags & MAP_TYPE {
+                match flags & MAP_TYPE {
                     MAP_SHARED => {
                         if vm_flags.contains(VmFlags::GROWSDOWN) {
                             return Err(Errno::EINVAL);
                         }
                         vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
-                        0
+                        // mmap_region() → shmem_zero_setup(): a shmem object of its own.
+                        (0, VmaBacking::File(self.phys.shmem_zero_setup(len)?))
                     }
-                    MAP_PRIVATE => addr / PAGE_SIZE,
+                    MAP_PRIVATE => (addr / PAGE_SIZE, VmaBacking::Anon),
                     _ => return Err(Errno::EINVAL),
-                };
-                (pgoff, VmaBacking::Anon)
+                }
             }
         };
         if flags & MAP_NORESERVE != 0 {
@@ -1117,13 +1120,10 @@ impl Mm {
                 if advice == MADV_FREE && (!vma.is_anonymous() || f.contains(VmFlags::SHARED)) {
                     return Err(Errno::EINVAL);
                 }
-                // Private memory and file pages drop their PTEs (the next access faults
-                // the file's page back in, or zeros for anonymous memory; a dirty shared
-                // file PTE hands its D bit to the page first). Shared anonymous memory
-                // keeps its PTEs: they are its only copy here (see the module docs).
-                if !f.contains(VmFlags::SHARED) || !vma.is_anonymous() {
-                    self.zap_range(start, end);
-                }
+                // The PTEs go (the next access faults the file's or shmem object's page
+                // back in, or zeros for anonymous memory; a dirty shared file PTE hands its
+                // D bit to the page first).
+                self.zap_range(start, end);
                 Ok(())
             }
             MADV_REMOVE => {
@@ -1133,15 +1133,11 @@ impl Mm {
                 if !f.contains(VmFlags::WRITE) {
                     return Err(Errno::EACCES);
                 }
-                match vma.file() {
-                    // madvise_remove(): vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file
-                    // range, which unmaps it from every mapping.
-                    Some(file) => {
-                        let offset = vma.pgoff_of(start).saturating_mul(PAGE_SIZE);
-                        file.punch_hole(offset, end - start)?;
-                    }
-                    None => self.zap_range(start, end),
-                }
+                // madvise_remove(): vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file (or
+                // shmem object) range, which unmaps it from every mapping.
+                let file = vma.file().ok_or(Errno::EINVAL)?;
+                let offset = vma.pgoff_of(start).saturating_mul(PAGE_SIZE);
+                file.punch_hole(offset, end - start)?;
                 Ok(())
             }
             MADV_WILLNEED => Ok(()),
@@ -1291,13 +1287,13 @@ impl Mm {
     /// what is there) by moving its PTEs — the data is not copied. `MREMAP_DONTUNMAP`
     /// moves the PTEs and leaves the old range mapped but empty (private anonymous memory
     /// there reads zeros afterwards). `old_len == 0` makes a second mapping of a shared
-    /// file mapping's pages (with `MREMAP_MAYMOVE`); for shared anonymous memory it is
-    /// refused, since that has no shmem object here.
+    /// mapping's object (a file, or the shmem object of shared anonymous memory), with
+    /// `MREMAP_MAYMOVE`.
     ///
     /// # Errors
     /// `EINVAL`: unknown flags, `FIXED` without `MAYMOVE`, `DONTUNMAP` without `MAYMOVE`
     /// or with a size change, unaligned `addr`/`new_addr`, `new_len == 0`, `old_len == 0`
-    /// on anything but a shared file mapping,
+    /// on anything but a shared mapping,
     /// overlapping old and new ranges, a new range beyond `TASK_SIZE`, `pgoff` overflow.
     /// `EFAULT`: `addr` not mapped, or the old range crosses the VMA's end, or the VMA is
     /// `VM_DONTEXPAND`/`VM_PFNMAP` and must grow. `ENOMEM`: cannot grow in place and may
@@ -1331,11 +1327,8 @@ impl Mm {
             return Err(Errno::EFAULT);
         };
         // "We allow a zero old-len as a special case for DOS-emu legacy (sic)": a second
-        // mapping of a shared mapping's object. Only file objects exist for that here
-        // (shared anonymous memory has no shmem object, see the module docs).
-        if old_len == 0
-            && (vma.is_anonymous() || !vma.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE))
-        {
+        // mapping of a shared mapping's object.
+        if old_len == 0 && !vma.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
             return Err(Errno::EINVAL);
         }
         if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {

@@ -57,6 +57,8 @@ mod gup_test_tests;
 #[cfg(test)]
 mod gup_tests;
 #[cfg(test)]
+mod shmem_tests;
+#[cfg(test)]
 mod smp_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -85,7 +87,7 @@ pub use pgtable::{ForkCopy, MmuGather, PageTable, PteSlot};
 pub use rmap::{FileVmaRange, MmRmap};
 pub use vma::{FMode, MappedFile, MmapOp, VmFlags, Vma, VmaBacking, VmaTree};
 
-use crate::errno::KResult;
+use crate::errno::{Errno, KResult};
 
 /// `stack_guard_gap`: 256 pages kept free below a `VM_GROWSDOWN` VMA.
 pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
@@ -120,6 +122,21 @@ pub trait Reclaim: Send + Sync {
     fn reclaim(&self, nr_pages: u64) -> u64;
 }
 
+/// Shmem's internal mount (`shm_mnt`), as mm reaches it: `shmem_zero_setup()` gives a
+/// `MAP_SHARED|MAP_ANONYMOUS` mapping (and a shared mapping of `/dev/zero`) its own shmem
+/// object, so that the mapping is a shared file mapping whose pages live in that
+/// object's page cache (faulted in by `shmem_fault()`) and survive fork shared without
+/// copying PTEs. The file system registers it ([`PhysMem::set_shm_mnt`]).
+pub trait ShmMnt: Send + Sync {
+    /// `shmem_kernel_file_setup("dev/zero", size, ...)`: a new shmem file of
+    /// `size_bytes` bytes (zeros), in no directory, shown in `/proc/<pid>/maps` as
+    /// `/dev/zero (deleted)`.
+    ///
+    /// # Errors
+    /// `ENOMEM` when it cannot be made (a size past the file system's limits).
+    fn shmem_zero_setup(&self, size_bytes: u64) -> KResult<Arc<dyn MappedFile>>;
+}
+
 /// Guest physical memory as the kernel manages it: the RAM and its frame allocator.
 pub struct PhysMem {
     /// Guest RAM (page tables, user pages and everything else live here).
@@ -128,6 +145,8 @@ pub struct PhysMem {
     pub pages: PageAlloc,
     /// Direct reclaim, registered once by the page cache ([`PhysMem::set_reclaim`]).
     reclaim: OnceLock<Weak<dyn Reclaim>>,
+    /// `shm_mnt`, registered once by the file system ([`PhysMem::set_shm_mnt`]).
+    shm_mnt: OnceLock<Weak<dyn ShmMnt>>,
     /// Lockless page-table walkers in progress and the page-table pages waiting for them
     /// (see [`PhysMem::gup_fast_begin`]).
     pt_walkers: AtomicUsize,
@@ -181,6 +200,7 @@ impl PhysMem {
             ram,
             pages,
             reclaim: OnceLock::new(),
+            shm_mnt: OnceLock::new(),
             pt_walkers: AtomicUsize::new(0),
             pt_deferred: Mutex::new(Vec::new()),
             thp: huge_memory::ThpSettings::default(),
@@ -228,6 +248,28 @@ impl PhysMem {
         for pfn in freed {
             self.pages.put_page(&self.ram, pfn);
         }
+    }
+
+    /// Registers shmem's internal mount (the file system does this when it is made with
+    /// a page cache in this memory). Only the first registration counts; returns whether
+    /// this one did.
+    pub fn set_shm_mnt(&self, m: Weak<dyn ShmMnt>) -> bool {
+        self.shm_mnt.set(m).is_ok()
+    }
+
+    /// `shmem_zero_setup()`: the shmem object of a new shared anonymous mapping of
+    /// `size_bytes` bytes ([`ShmMnt::shmem_zero_setup`]).
+    ///
+    /// # Errors
+    /// `ENOMEM` without a registered [`ShmMnt`] (no file system in this memory) or when
+    /// the object cannot be made.
+    pub fn shmem_zero_setup(&self, size_bytes: u64) -> KResult<Arc<dyn MappedFile>> {
+        let shm = self
+            .shm_mnt
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or(Errno::ENOMEM)?;
+        shm.shmem_zero_setup(size_bytes)
     }
 
     /// Registers the reclaimer [`PhysMem::alloc_page`] calls when no frame is free (the

@@ -322,7 +322,7 @@ impl Page {
     /// `page_cache_delete()`'s metadata part (`folio->mapping = NULL`): the page leaves the
     /// cache (truncation, eviction) and lives on only as long as other references do.
     pub fn clear_mapping(&self) {
-        self.clear(PageFlags::PAGECACHE | PageFlags::DIRTY);
+        self.clear(PageFlags::PAGECACHE | PageFlags::DIRTY | PageFlags::SWAPBACKED);
         self.mapping.store(0, Ordering::Release);
         self.index.store(0, Ordering::Release);
     }

@@ -29,6 +29,15 @@ pub fn phys(mib: u64) -> Arc<PhysMem> {
     Arc::new(PhysMem::new(ram).unwrap())
 }
 
+/// A file system over `phys` (its page cache, and `shm_mnt` for shared anonymous
+/// memory, which `MAP_SHARED|MAP_ANONYMOUS` needs); keep it alive while mapping.
+pub fn shm_vfs(phys: &Arc<PhysMem>) -> crate::fs::Vfs {
+    crate::fs::Vfs::new(crate::fs::VfsConfig {
+        phys: Some(Arc::clone(phys)),
+        ..crate::fs::VfsConfig::default()
+    })
+}
+
 /// An empty address space (paging `mode`, A/D scheme `ad`, `asid`) in fresh RAM of `mib`
 /// MiB.
 pub fn setup_mm(mib: u64, mode: SatpMode, ad: AdScheme, asid: u16) -> (Arc<PhysMem>, Mm) {

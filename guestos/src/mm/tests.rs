@@ -381,6 +381,7 @@ fn madvise_dontneed_zeros_and_errors() {
 #[test]
 fn shared_anonymous_never_maps_zero_page_and_survives_dontneed() {
     let (phys, mut mm) = mm();
+    let _shm = super::test_support::shm_vfs(&phys);
     let a = mm
         .do_mmap(0, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS, None, 0)
         .unwrap();
@@ -885,6 +886,7 @@ fn vm_fault_to_errno_follows_linux() {
 #[test]
 fn oom_reaper_unmaps_private_memory_and_sets_mmf_oom_skip() {
     let (phys, mut mm) = mm();
+    let _shm = super::test_support::shm_vfs(&phys);
     let a = mm.do_mmap(0, 8 * P, RW, ANON, None, 0).unwrap();
     let s = mm
         .do_mmap(0, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS, None, 0)
@@ -1227,7 +1229,12 @@ fn check_rmap(phys: &PhysMem, mms: &[&Mm]) -> Result<(), String> {
     let mut total = 0u64;
     for (&pfn, &n) in &mapped {
         let (rc, mc) = counts(phys, pfn);
-        if (rc, mc) != (n, n) {
+        // A page-cache page (a file's or a shmem object's) has the cache's reference too.
+        let cached = phys
+            .pages
+            .page(pfn)
+            .is_some_and(|p| p.test(PageFlags::PAGECACHE));
+        if (rc, mc) != (n + u32::from(cached), n) {
             return Err(format!("{pfn:?}: {n} PTEs but refcount {rc} mapcount {mc}"));
         }
         let p = phys.pages.page(pfn).unwrap();
@@ -1603,6 +1610,7 @@ fn unshare_after_fork_copies_read_only() {
 #[test]
 fn madvise_dontfork_and_wipeonfork() {
     let (phys, mut parent) = mm();
+    let _shm = super::test_support::shm_vfs(&phys);
     let base = phys.pages.audit();
     let a = parent.do_mmap(0, 6 * P, RW, ANON, None, 0).unwrap();
     for i in 0..6 {
@@ -1668,20 +1676,32 @@ fn madvise_dontfork_and_wipeonfork() {
 #[test]
 fn fork_shares_shared_anonymous_memory_both_ways() {
     let (phys, mut parent) = mm();
+    let _shm = super::test_support::shm_vfs(&phys);
     let s = parent
         .do_mmap(0, 3 * P, RW, MAP_SHARED | MAP_ANONYMOUS, None, 0)
         .unwrap();
     uwrite(&mut parent, s, 1);
+    let faults = parent.stats().faults;
     let mut child = parent.dup_mmap(2).unwrap();
-    // Populated at fork, shared, still writable in both (not a COW mapping), clean in
-    // the child (pte_mkclean).
+    // shmem_zero_setup(): one shmem object, shared by fork; vma_needs_copy() is false, so
+    // no PTE is copied and nothing is populated: each side faults its pages in from the
+    // object's page cache.
     for i in 0..3 {
-        assert_eq!(frame(&child, s + i * P), frame(&parent, s + i * P));
-        assert!(pte_write(pte_at(&child, s + i * P).unwrap()));
-        assert!(pte_write(pte_at(&parent, s + i * P).unwrap()));
+        assert!(pte_at(&child, s + i * P).is_none(), "page {i}");
     }
-    assert!(!pte_dirty(pte_at(&child, s).unwrap()));
+    assert!(
+        pte_at(&parent, s + P).is_none(),
+        "not pre-faulted in the parent"
+    );
+    assert_eq!(parent.stats().faults, faults);
     assert_eq!(parent.stats().fork_wrprotected, 0);
+    assert_eq!(
+        uread(&mut child, s),
+        1,
+        "the parent's write, through the object"
+    );
+    assert_eq!(frame(&child, s), frame(&parent, s));
+    assert!(pte_write(pte_at(&child, s).unwrap()), "not a COW mapping");
     uwrite(&mut child, s, 2);
     uwrite(&mut child, s + 2 * P, 3);
     assert_eq!(
@@ -1690,7 +1710,9 @@ fn fork_shares_shared_anonymous_memory_both_ways() {
     );
     uwrite(&mut parent, s + P, 4);
     assert_eq!(uread(&mut child, s + P), 4);
-    assert_eq!(counts(&phys, frame(&parent, s)), (2, 2));
+    assert_eq!(frame(&child, s + P), frame(&parent, s + P));
+    // The object's page cache holds one reference, each mapping one more.
+    assert_eq!(counts(&phys, frame(&parent, s)), (3, 2));
     check_rmap(&phys, &[&parent, &child]).unwrap();
 }
 

@@ -219,7 +219,8 @@ fn no_free_2mib_block_falls_back_to_4k_pages() {
 
 #[test]
 fn thp_only_where_the_vma_allows_it() {
-    let (_phys, mut mm) = setup();
+    let (phys, mut mm) = setup();
+    let _shm = super::test_support::shm_vfs(&phys);
     // Not advised: 4 KiB.
     let a = mm
         .do_mmap(BASE, 2 * H, RW, ANON | MAP_FIXED, None, 0)
@@ -248,7 +249,7 @@ fn thp_only_where_the_vma_allows_it() {
     mm.madvise(s, H, MADV_HUGEPAGE).unwrap();
     hart_write(&mut mm, s, 1);
     assert_eq!(frame(&mm, s).1, 1, "MADV_HUGEPAGE clears VM_NOHUGEPAGE");
-    // Shared anonymous memory (shmem in Linux) never gets one here.
+    // Shared anonymous memory (a shmem object) never gets one here (no shmem THP).
     let sh = mm
         .do_mmap(
             BASE + 12 * H,

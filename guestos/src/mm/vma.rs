@@ -177,10 +177,21 @@ pub trait MappedFile: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
-    /// `shmem_file()`: the file is shmem's (a memfd), whose mappings may be tagged
-    /// (`VM_MTE_ALLOWED`, arm64's `arch_calc_vm_flag_bits()`).
+    /// `shmem_file()`: the file is shmem's — a memfd, a file of a tmpfs mount (`/tmp`,
+    /// `/dev/shm`), or the object behind `MAP_SHARED|MAP_ANONYMOUS` — whose mappings may
+    /// be tagged (`VM_MTE_ALLOWED`, arm64's `arch_calc_vm_flag_bits()`) and need no dirty
+    /// tracking ([`MappedFile::mapping_can_writeback`]).
     fn is_shmem(&self) -> bool {
         false
+    }
+
+    /// `mapping_can_writeback(file->f_mapping)`: the file's page cache is written back to
+    /// a backing device, so shared writable mappings of it need dirty tracking
+    /// (`vma_needs_dirty_tracking()`, see [`super::gup`]). True for a page-cache file of
+    /// the root file system; false for shmem (`noop_backing_dev_info`: no
+    /// `BDI_CAP_WRITEBACK`) and for files without a page cache.
+    fn mapping_can_writeback(&self) -> bool {
+        self.mmap_op() == MmapOp::PageCache && !self.is_shmem()
     }
 
     /// `file->f_mode`: how the file was opened.

@@ -11,9 +11,8 @@
 //! the file's path; a special mapping's name (`[vdso]`); `[heap]` for the VMA holding the
 //! initial heap (`vma_is_initial_heap()`); `[stack]` for the one holding the initial stack
 //! (`vma_is_initial_stack()`); `[anon:NAME]` for a `PR_SET_VMA_ANON_NAME` name. A
-//! `MAP_SHARED|MAP_ANONYMOUS` mapping is a shmem file in Linux, shown as
-//! `/dev/zero (deleted)` on device `00:01`; it has no inode here, so its inode number is
-//! printed as 0 (Linux prints the shmem inode's).
+//! `MAP_SHARED|MAP_ANONYMOUS` mapping is its shmem object, shown as `/dev/zero (deleted)`
+//! on `shm_mnt`'s device `00:01` with the object's inode number.
 //!
 //! The file is a `seq_file` ([`SeqFile`]) whose records are the VMAs in address order
 //! (`m_start()`/`m_next()`/`show_map()`): the iterator position is the end address of
@@ -58,14 +57,6 @@ pub fn show_map_vma(out: &mut Vec<u8>, mm: &Mm, vma: &Vma) {
             f.dev(),
             f.inode_id(),
             Some(f.path()),
-        ),
-        // shmem_zero_setup(): a shared anonymous mapping is the file "/dev/zero" on the
-        // internal shm mount, deleted.
-        VmaBacking::Anon if flags.contains(VmFlags::MAYSHARE) => (
-            vma.pgoff.wrapping_mul(PAGE_SIZE),
-            (0, 1),
-            0,
-            Some(b"/dev/zero (deleted)".to_vec()),
         ),
         VmaBacking::Anon => (0, (0, 0), 0, None),
     };

@@ -400,7 +400,17 @@ fn maps_lines_are_show_map_vma_byte_for_byte() {
     assert_eq!(
         line(shared),
         pad(
-            format!("{:08x}-{:08x} r--s 00000000 00:01 0 ", shared, shared + P),
+            format!(
+                "{:08x}-{:08x} r--s 00000000 00:01 {} ",
+                shared,
+                shared + P,
+                mm.vmas()
+                    .vma_lookup(shared)
+                    .unwrap()
+                    .file()
+                    .unwrap()
+                    .inode_id()
+            ),
             "/dev/zero (deleted)"
         )
     );

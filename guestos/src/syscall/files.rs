@@ -7,15 +7,11 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::locks::FlockType;
+use crate::fs::mount::SuperBlock;
 use crate::fs::{FileTarget, FileType, OpenFile, ProcessFs, Vfs, MAY_EXEC};
 use crate::uaccess::UserAccess;
 
-/// `TMPFS_MAGIC` (`include/uapi/linux/magic.h`): tmpfs, and devtmpfs on `/dev`.
-pub const TMPFS_MAGIC: u64 = 0x0102_1994;
-/// `PROC_SUPER_MAGIC`: `/proc`.
-pub const PROC_SUPER_MAGIC: u64 = 0x9fa0;
-/// `SYSFS_MAGIC`: `/sys`.
-pub const SYSFS_MAGIC: u64 = 0x6265_6572;
+pub use crate::fs::mount::{EXT4_SUPER_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC, TMPFS_MAGIC};
 /// `PIPEFS_MAGIC`: a pipe's file system.
 pub const PIPEFS_MAGIC: u64 = 0x5049_5045;
 /// `NAME_MAX`: the longest name component.
@@ -53,8 +49,9 @@ pub fn sys_fchdir(p: &mut ProcessFs, vfs: &Vfs, fd: u64) -> KResult<u64> {
 /// The file system a file lies on, as `statfs()` describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Super {
-    /// The tmpfs at `/` (and `/dev`, devtmpfs).
-    Tmpfs,
+    /// A file system of the tree: the root file system (ext4 to `statfs`), devtmpfs, a
+    /// tmpfs, or `shm_mnt` (memfds), as the inode says ([`SuperBlock`]).
+    Fs(SuperBlock),
     /// procfs at `/proc`.
     Proc,
     /// sysfs at `/sys`.
@@ -63,8 +60,9 @@ enum Super {
     Pipefs,
 }
 
-/// The mount an absolute, resolved `path` lies on: its first component.
-fn super_of_path(path: &[u8]) -> Super {
+/// The mount an absolute, resolved `path` to `inode` lies on: procfs and sysfs by the
+/// first component (their nodes are plain tree nodes here), else the inode's file system.
+fn super_of_path(path: &[u8], inode: &crate::fs::Inode) -> Super {
     let first = path
         .split(|&b| b == b'/')
         .find(|c| !c.is_empty())
@@ -72,7 +70,7 @@ fn super_of_path(path: &[u8]) -> Super {
     match first {
         b"proc" => Super::Proc,
         b"sys" => Super::Sys,
-        _ => Super::Tmpfs,
+        _ => Super::Fs(inode.sb()),
     }
 }
 
@@ -80,13 +78,16 @@ fn super_of_path(path: &[u8]) -> Super {
 /// `f_bavail`, `f_files`, `f_ffree`, `f_fsid`, `f_namelen`, `f_frsize`, `f_flags`,
 /// `f_spare[4]`) of file system `sb`. tmpfs follows `shmem_statfs()`: blocks from the
 /// size limit (`size=`) and the bytes held, rounded up to pages; no inode limit (the
-/// counts are 0, as with `nr_inodes=0`). procfs and sysfs follow `simple_statfs()`.
+/// counts are 0, as with `nr_inodes=0`). The root file system reports ext4's magic
+/// (`EXT4_SUPER_MAGIC`, what a Debian root reports) with the same space figures: every
+/// file system of the tree shares one space limit. procfs and sysfs follow
+/// `simple_statfs()`.
 fn statfs_buf(vfs: &Vfs, sb: Super) -> [u8; 120] {
     let (ty, blocks, bfree, flags) = match sb {
-        Super::Tmpfs => {
+        Super::Fs(fs) => {
             let total = vfs.size_limit_bytes() / PAGE_SIZE;
             let used = vfs.used_bytes().div_ceil(PAGE_SIZE);
-            (TMPFS_MAGIC, total, total.saturating_sub(used), ST_FLAGS_RW)
+            (fs.magic(), total, total.saturating_sub(used), ST_FLAGS_RW)
         }
         Super::Proc => (PROC_SUPER_MAGIC, 0, 0, ST_FLAGS_PSEUDO),
         Super::Sys => (SYSFS_MAGIC, 0, 0, ST_FLAGS_PSEUDO),
@@ -94,7 +95,7 @@ fn statfs_buf(vfs: &Vfs, sb: Super) -> [u8; 120] {
     };
     // f_fsid: the device number, distinct per file system.
     let fsid = match sb {
-        Super::Tmpfs => 0x1a,
+        Super::Fs(fs) => fs.fsid(),
         Super::Proc => 0x16,
         Super::Sys => 0x17,
         Super::Pipefs => 0x0d,
@@ -121,15 +122,16 @@ pub fn sys_statfs(
     buf: u64,
 ) -> KResult<u64> {
     let path = super::fs::get_user_path(u, path)?;
-    let (_, resolved) = vfs.lookup_resolved(&p.fs.pwd(), &p.exe_path, p.cred, &path)?;
-    u.copy_to_user(buf, &statfs_buf(vfs, super_of_path(&resolved)))?;
+    let (inode, resolved) = vfs.lookup_resolved(&p.fs.pwd(), &p.exe_path, p.cred, &path)?;
+    u.copy_to_user(buf, &statfs_buf(vfs, super_of_path(&resolved, &inode)))?;
     Ok(0)
 }
 
 /// `fstatfs(fd, buf)`: the file system of `fd`'s file (an `O_PATH` one too): pipefs for
-/// a pipe, procfs for a kernel-served file (`/proc/<pid>/…`, debugfs), tmpfs otherwise —
-/// a descriptor of a plain directory or file under `/proc` or `/sys` (they are tmpfs
-/// nodes here) included.
+/// a pipe, procfs for a kernel-served file (`/proc/<pid>/…`, debugfs), otherwise the
+/// inode's ([`SuperBlock`]: tmpfs for a memfd or a file under `/tmp` or `/dev/shm`, ext4
+/// for the root file system's) — a descriptor of a plain directory or file under `/proc`
+/// or `/sys` (tree nodes here) included; tmpfs for anything else (anonymous inodes).
 ///
 /// # Errors
 /// `EBADF`; `EFAULT`.
@@ -145,7 +147,8 @@ pub fn sys_fstatfs(
         FileTarget::Pipe(_) => Super::Pipefs,
         FileTarget::Kernel(_) => Super::Proc,
         FileTarget::Inode(i) if i.file_type() == FileType::Fifo => Super::Pipefs,
-        _ => Super::Tmpfs,
+        FileTarget::Inode(i) => Super::Fs(i.sb()),
+        _ => Super::Fs(SuperBlock::ShmMnt),
     };
     u.copy_to_user(buf, &statfs_buf(vfs, sb))?;
     Ok(0)

@@ -1410,6 +1410,7 @@ fn linkat_permissions_for_other_users() {
     e.create("/tmp/shared", b"");
     e.chmod("/tmp/mine", 0o644, 0).unwrap();
     e.chmod("/tmp/shared", 0o666, 0).unwrap();
+    e.mkdir("/tmp/root-only", 0o755).unwrap();
     e.p.cred = Cred {
         uid: 1000,
         gid: 1000,
@@ -1418,7 +1419,12 @@ fn linkat_permissions_for_other_users() {
     assert_eq!(e.link("/tmp/mine", "/tmp/l1", 0), Err(Errno::EPERM));
     assert_eq!(e.link("/tmp/shared", "/tmp/l2", 0), Ok(0));
     // The new name's directory must be writable.
-    assert_eq!(e.link("/tmp/shared", "/l3", 0), Err(Errno::EACCES));
+    assert_eq!(
+        e.link("/tmp/shared", "/tmp/root-only/l3", 0),
+        Err(Errno::EACCES)
+    );
+    // Another file system (the root one; /tmp is a tmpfs) is EXDEV, checked first.
+    assert_eq!(e.link("/tmp/shared", "/l3", 0), Err(Errno::EXDEV));
 }
 
 #[test]
@@ -2090,4 +2096,49 @@ mod fuzz {
             prop_assert!(e.vfs.path_of(&root).is_ok());
         }
     }
+}
+
+/// `statfs()`'s `f_type`: what `gup_longterm.c` reads to decide whether a long-term
+/// writable pin of a shared mapping must work (tmpfs) or fail (ext4).
+fn f_type(e: &mut Env, path: &str) -> u64 {
+    let va = e.put_str(PATH_A, path);
+    crate::syscall::files::sys_statfs(&e.p, &e.vfs, &mut e.u, va, SMALL)
+        .unwrap_or_else(|err| panic!("{path}: {err:?}"));
+    u64::from_le_bytes(e.get(SMALL, 8).try_into().unwrap())
+}
+
+#[test]
+fn statfs_tells_tmpfs_mounts_from_the_root_file_system() {
+    use crate::fs::mount::{EXT4_SUPER_MAGIC, TMPFS_MAGIC};
+    let mut e = env();
+    e.create("/tmp/t", b"");
+    e.create("/data", b"");
+    e.mkdir("/tmp/sub", 0o755).unwrap();
+    for (path, magic) in [
+        ("/", EXT4_SUPER_MAGIC),
+        ("/data", EXT4_SUPER_MAGIC),
+        ("/tmp", TMPFS_MAGIC),
+        ("/tmp/t", TMPFS_MAGIC),
+        ("/tmp/sub", TMPFS_MAGIC),
+        ("/dev/shm", TMPFS_MAGIC),
+        ("/dev", TMPFS_MAGIC),
+    ] {
+        assert_eq!(f_type(&mut e, path), magic, "{path}");
+    }
+    // fstatfs() by the inode: a memfd is tmpfs (shm_mnt), a root file ext4.
+    let name = e.put_str(PATH_A, "m");
+    let mfd = sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, name, 0).unwrap();
+    let fd = e.open("/data", O_RDONLY, 0).unwrap();
+    for (fd, magic) in [(mfd, TMPFS_MAGIC), (fd, EXT4_SUPER_MAGIC)] {
+        crate::syscall::files::sys_fstatfs(&e.p, &e.vfs, &mut e.u, fd, SMALL).unwrap();
+        assert_eq!(
+            u64::from_le_bytes(e.get(SMALL, 8).try_into().unwrap()),
+            magic
+        );
+    }
+    // A rename between two file systems is EXDEV; within one it works.
+    assert_eq!(e.rename("/tmp/t", "/t", 0), Err(Errno::EXDEV));
+    assert_eq!(e.rename("/data", "/dev/shm/data", 0), Err(Errno::EXDEV));
+    assert_eq!(e.rename("/tmp/t", "/tmp/sub/t", 0), Ok(0));
+    assert_eq!(e.rename("/data", "/data2", 0), Ok(0));
 }

@@ -181,7 +181,9 @@ fn file_and_shmem_pages_are_clean_or_dirty_by_pte_d_and_pg_dirty() {
     let mut w = World::new(GupGeneration::Modern);
     let vfs = w.p(1).vfs.clone();
     let data = vec![b'f'; 2 * P as usize];
-    let inode = vfs.write_file(b"/tmp/smaps-file", &data, 0o644).unwrap();
+    // A root file system file: its page-cache pages are file pages (under /tmp they would
+    // be shmem's).
+    let inode = vfs.write_file(b"/smaps-file", &data, 0o644).unwrap();
     vfs.sync().unwrap();
     let file = OpenFile::new(FileTarget::Inode(inode), O_RDWR);
     let mapped = || Some(Arc::clone(&file) as Arc<dyn MappedFile>);

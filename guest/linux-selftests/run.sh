@@ -1,0 +1,82 @@
+#!/bin/sh
+# Run Linux's mm selftests (built by build.sh) under dirtybit, or under qemu-riscv64 for
+# comparison, with the arguments tools/testing/selftests/mm/run_vmtests.sh gives them by
+# default, and print one line per run: the kselftest TAP counts
+# (`ok` = pass, `ok … # SKIP` = skip, `ok … # XFAIL` = xfail, `not ok` = fail), how many
+# results the plan (`1..N`) announced, whether it bailed out, and the exit status.
+#
+#   guest/linux-selftests/run.sh [--qemu] [--gup modern|foll-cow|dirtycow] [--log DIR] [BIN]
+#
+# BIN: the directory build.sh wrote (default: bin/ beside this script). DIRTYBIT: the
+# dirtybit binary (default: target/release/dirtybit of this checkout); QEMU: the qemu
+# user emulator (default: qemu-riscv64). TIMEOUT: seconds per run (default 900). --log
+# keeps each run's whole output as DIR/<test>[_<n>].out.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+mode=dirtybit
+gup=modern
+log=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--qemu) mode=qemu; shift ;;
+	--gup) gup=$2; shift 2 ;;
+	--log) log=$2; shift 2 ;;
+	-*) echo "usage: $0 [--qemu] [--gup GEN] [--log DIR] [BIN]" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
+bin=$(cd "${1:-$here/bin}" && pwd)
+dirtybit=${DIRTYBIT:-$root/target/release/dirtybit}
+qemu=${QEMU:-qemu-riscv64}
+limit=${TIMEOUT:-900}
+[ -n "$log" ] && mkdir -p "$log"
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+
+# One run_vmtests.sh invocation per line: the image, then its arguments.
+runs='cow
+gup_longterm
+gup_test -u -n 1
+gup_test -u -n -1
+gup_test -a -n 1
+gup_test -a -n -1
+gup_test -ct -F 0x1 0 19 0x1000
+mkdirty
+madv_populate
+soft-dirty'
+
+if [ "$mode" = qemu ]; then
+	echo "# under $qemu ($($qemu --version | head -1))"
+else
+	echo "# under dirtybit run --gup $gup"
+fi
+printf '%-34s %5s %5s %5s %5s %5s  %s\n' test pass fail skip xfail plan "bail/exit"
+n=0
+echo "$runs" | while read -r image args; do
+	n=$((n + 1))
+	if [ ! -x "$bin/$image" ]; then
+		printf '%-34s not built\n' "$image $args"
+		continue
+	fi
+	status=0
+	# shellcheck disable=SC2086 # $args are words
+	if [ "$mode" = qemu ]; then
+		timeout "$limit" "$qemu" "$bin/$image" $args >"$tmp" 2>&1 || status=$?
+	else
+		timeout "$limit" "$dirtybit" run --gup "$gup" "$bin/$image" $args \
+			>"$tmp" 2>&1 || status=$?
+	fi
+	[ -n "$log" ] && cp "$tmp" "$log/${image}_$n.out"
+	pass=$(grep -Ec '^ok [0-9]+( |$)' "$tmp" | tr -d ' ' || true)
+	skip=$(grep -Ec '^ok [0-9]+ # SKIP' "$tmp" || true)
+	xfail=$(grep -Ec '^ok [0-9]+ # XFAIL' "$tmp" || true)
+	pass=$((pass - skip - xfail))
+	fail=$(grep -Ec '^not ok [0-9]+' "$tmp" || true)
+	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tmp" | head -1)
+	bail=$(grep -q '^Bail out!' "$tmp" && echo "bail, " || true)
+	[ "$status" = 124 ] && bail="timeout, "
+	printf '%-34s %5s %5s %5s %5s %5s  %s\n' "$image $args" "$pass" "$fail" "$skip" \
+		"$xfail" "${plan:--}" "${bail}exit $status"
+done
