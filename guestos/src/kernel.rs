@@ -77,12 +77,12 @@
 //! the task is put to sleep there too, under its own lock and its run queue's, and
 //! the next task of the hart's queue switched in without the kernel lock
 //! ([`switch`]: `schedule()` under `rq->lock`) — unless a signal, a kill, a traced
-//! task or a next task that last ran through the kernel lock needs that lock: then the
-//! wait is handed to it, which puts the task to sleep unless a waker took it
-//! meanwhile, or its scheduler picks), and `nanosleep`/`clock_nanosleep` (the deadline computed and the timer
-//! armed on the hart's own base, a zero or past deadline returning at once; a sleep is
-//! handed to the kernel lock the same way, which blocks the task unless its timer
-//! expired meanwhile, or returns `EINTR` with `rem` written if a signal came), then
+//! task, an I/O sleeper to re-issue or an empty queue needs that lock: then the wait is
+//! handed to it, which puts the task to sleep unless a waker took it meanwhile, or its
+//! scheduler picks), and `nanosleep`/`clock_nanosleep` (the deadline computed and the
+//! timer armed on the hart's own base, a zero or past deadline returning at once; a
+//! sleep blocks the same way, on the hart or, handed to the kernel lock, unless its
+//! timer expired meanwhile, or returns `EINTR` with `rem` written if a signal came), then
 //! straight back to user mode, falling back to the kernel lock for a fault that fails
 //! (signal, OOM), a hart that was kicked, a used-up slice or (deterministic mode) an
 //! armed timer, for a
@@ -2410,11 +2410,8 @@ impl Kernel<'_> {
     /// are live afterwards.
     fn switch_out(&mut self, hart: &Hart<'_>) {
         if let Some(tid) = self.cur() {
-            let stashed = self.stashable(tid);
             if let Some(prev) = self.tasks.get(&tid) {
-                let mut run = prev.run();
-                run.ctx = hart.save_context();
-                self.stash_under(&run, stashed);
+                prev.run().ctx = hart.save_context();
             }
         }
         self.set_cur(None);
@@ -3034,12 +3031,10 @@ impl Kernel<'_> {
         if !self.tasks.contains_key(&tid) {
             return;
         }
-        let stashed = self.stashable(tid);
         if let Some(t) = self.tasks.get(&tid) {
             let mut run = t.run();
             run.state = TaskState::Blocked(on);
             run.ctx = hart.save_context();
-            self.stash_under(&run, stashed);
         }
         if self.cur() == Some(tid) {
             self.set_cur(None);

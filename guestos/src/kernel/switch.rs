@@ -30,14 +30,14 @@
 //! completed as the kernel lock's `pick_next_task()` completes it: [`end_woken_sleep`],
 //! shared). It becomes the queue's running task (`set_next_entity()`), the hart's
 //! `curr` ([`OnHart`]), its registers, `satp` and tag-check state are loaded, and the
-//! hart goes back to user mode unless it was kicked. Every task that leaves a hart has
-//! an entry — put there by this module's sleep and preemption, or by the kernel lock's
-//! switch-out and block ([`Kernel::stashable`]) — unless it is traced, under
-//! `--strace`, dying, or the mode is deterministic; whoever switches the task in takes
-//! the entry (the kernel lock's `switch_to()` drops it). Anything else — no entry, a
-//! sleep only the kernel lock ends (an I/O wait re-issues its call there), a signal
-//! pending, a thread group being killed, the budget — and the hart takes the kernel
-//! lock, whose scheduler picks as before.
+//! hart goes back to user mode unless it was kicked. A task that left a hart through
+//! this module's sleep or preemption has an entry (unless it is traced, under
+//! `--strace`, dying, or the mode is deterministic); whoever switches the task in takes
+//! it (the kernel lock's `switch_to()` drops it). Anything else — no entry (the task
+//! last left a hart through the kernel lock), a sleep only the kernel lock ends (an I/O
+//! wait re-issues its call there), a call stopped at a scheduling point (its place is
+//! given back there), a signal pending, a thread group being killed, the budget — and
+//! the hart takes the kernel lock, whose scheduler picks as before.
 //!
 //! # Preemption
 //! In parallel mode the tick ends a slice by marking the hart and interrupting it
@@ -157,11 +157,6 @@ impl<'m> SwitchStash<'m> {
             group: Arc::clone(&u.signal),
         };
         Some((Arc::clone(&u.run), u.tgid, acct))
-    }
-
-    /// Whether task `tid` has an entry.
-    fn contains(&self, tid: u32) -> bool {
-        self.by_tid.lock().contains_key(&tid)
     }
 
     /// Takes task `tid`'s entry, if it has one: under the task's lock, but when the
@@ -437,7 +432,10 @@ impl<'m> Machine<'m> {
         // the task last ran, and nobody switches it in meanwhile.
         let mut run = run_handle.lock();
         let mut u = self.stash.take(next)?;
-        let ended = end_woken_sleep(&mut run, &u.hrtimers, &u.futex);
+        // A call stopped at a scheduling point is re-issued under the kernel lock, which
+        // gives it its place back.
+        let ended = end_woken_sleep(&mut run, &u.hrtimers, &u.futex)
+            .filter(|_| run.call.resume.is_none() && run.call.blocked.is_none());
         let claim = match ended {
             Some(_) => self.insns.claim(u.config.quantum_insns),
             None => super::Claim::Wait,
@@ -504,30 +502,6 @@ impl<'m> Kernel<'m> {
     /// The kill that [`Kernel::zap_begin`] announced is done.
     pub(super) fn zap_end(&self) {
         self.stash.zapping.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// What a hart needs to switch task `tid`, live in this hart and about to leave it
-    /// under the kernel lock, in again without the lock ([`Machine::pick_unlocked`]),
-    /// if it may be: parallel mode, a task with an address space, neither traced nor
-    /// under `--strace`, not being killed. Taken before the task's lock
-    /// ([`Kernel::stash_under`] stashes it under that lock).
-    pub(super) fn stashable(&self, tid: u32) -> Option<UnlockedFaults<'m>> {
-        if self.sched_rng.is_some() || self.stash.zapping() {
-            return None;
-        }
-        self.unlocked_faults(tid).filter(|u| !u.strace)
-    }
-
-    /// Stashes `u` (from [`Kernel::stashable`]) for its task, whose lock `run` the caller
-    /// holds as the task leaves this hart, unless the task is dying or already stashed.
-    pub(super) fn stash_under(&self, run: &TaskRun, u: Option<UnlockedFaults<'m>>) {
-        let Some(u) = u else {
-            return;
-        };
-        if matches!(run.state, TaskState::Zombie(_)) || self.stash.contains(u.tid) {
-            return;
-        }
-        self.stash.insert(u);
     }
 
     /// Task `tid` will not be switched in from the stash: its entry, if any, is taken
