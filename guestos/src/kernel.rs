@@ -2389,7 +2389,7 @@ impl Kernel<'_> {
         let mut stashed = None;
         if let Some(next) = self.tasks.get(&tid) {
             if let Some(mm) = &next.mm {
-                switch_mm(self.smp, hart, &mm.mmap_read_lock());
+                switch_mm_and_flush(self.smp, hart, mm);
             }
             {
                 // Its stash goes, under its lock: from now on it runs through this one.
@@ -2398,7 +2398,6 @@ impl Kernel<'_> {
                 stashed = self.stash.take(tid);
             }
             crate::mm::mte::mte_thread_switch(hart, next.mte_ctrl);
-            apply_flush(self.smp, hart, next);
         }
         self.set_cur(Some(tid));
         if let Some(u) = stashed {
@@ -4503,6 +4502,15 @@ fn apply_flush(smp: &Smp, hart: &mut Hart<'_>, task: &Task) {
 fn switch_mm(smp: &Smp, hart: &mut Hart<'_>, mm: &Mm) {
     smp.note_asid(hart.hart_id(), mm.asid());
     hart.set_satp(mm.satp());
+}
+
+/// A context switch's address-space half, under one hold of `mm`'s `mmap_lock` read
+/// side: `switch_mm()` to it ([`switch_mm`]), then the maintenance recorded in it carried
+/// out ([`flush_pending`]).
+fn switch_mm_and_flush(smp: &Smp, hart: &mut Hart<'_>, mm: &MmStruct) {
+    let mm = mm.mmap_read_lock();
+    switch_mm(smp, hart, &mm);
+    flush_pending(smp, hart, &mm);
 }
 
 /// `tlb_finish_mmu()`'s second half for `mm` (whose `mmap_lock` the caller holds, either

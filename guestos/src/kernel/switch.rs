@@ -63,7 +63,7 @@ use emu::Hart;
 
 use super::hrtimer::HrtimerBases;
 use super::{
-    account_user_time, flush_pending, switch_mm, Kernel, Machine, SleepingCall, UnlockedFaults,
+    account_user_time, switch_mm_and_flush, Kernel, Machine, SleepingCall, UnlockedFaults,
     UnlockedSleep,
 };
 use crate::errno::Errno;
@@ -271,23 +271,16 @@ impl<'m> Machine<'m> {
             }
             _ => return Err((u, sleep)),
         };
-        let refuse = self.baton.is_some()
-            || u.strace
-            || smp.notified(id)
-            || !tally.deferred_fput.is_empty()
-            || !tally.futex_woken.is_empty();
+        if self.kernel_lock_wanted(smp, id, &u, tally) {
+            return Err((u, sleep));
+        }
         let now = self.rqs.clock().now(hart.stats().cycles);
         let run_handle = Arc::clone(&u.run);
-        let mut run = (!refuse).then(|| run_handle.lock());
-        // Under the task's lock: a sender that queued a signal before this saw the task
-        // runnable and counts on it to look (here); one after it sees it blocked. A kill
-        // announced before this is seen here; one after it finds the task asleep.
-        let may_sleep = run.as_ref().is_some_and(|r| r.state == TaskState::Runnable)
-            && !self.stash.zapping()
-            && u.current.as_ref().is_some_and(|c| !c.signal_pending());
-        let Some(mut run) = run.take().filter(|_| may_sleep) else {
+        let mut run = run_handle.lock();
+        if !self.may_leave_hart(&run, &u) {
+            drop(run);
             return Err((u, sleep));
-        };
+        }
         // A futex wait's timeout is armed on this hart's base; a nanosleep's is already.
         let timer = armed.or_else(|| deadline.map(|d| u.hrtimers.start(id, u.tid, d)));
         account_user_time(&self.rqs, id, u.tid, now, tally);
@@ -347,12 +340,7 @@ impl<'m> Machine<'m> {
         tally: &mut super::HartTally,
     ) -> Tick<'m> {
         let id = hart.hart_id();
-        let refuse = self.baton.is_some()
-            || u.strace
-            || smp.notified(id)
-            || !tally.deferred_fput.is_empty()
-            || !tally.futex_woken.is_empty();
-        if refuse {
+        if self.kernel_lock_wanted(smp, id, &u, tally) {
             return Tick::Refused(u);
         }
         let now = self.rqs.clock().now(hart.stats().cycles);
@@ -381,10 +369,7 @@ impl<'m> Machine<'m> {
         }
         let run_handle = Arc::clone(&u.run);
         let mut run = run_handle.lock();
-        let may_switch = run.state == TaskState::Runnable
-            && !self.stash.zapping()
-            && u.current.as_ref().is_some_and(|c| !c.signal_pending());
-        if !may_switch {
+        if !self.may_leave_hart(&run, &u) {
             drop(run);
             return Tick::Refused(u);
         }
@@ -448,13 +433,13 @@ impl<'m> Machine<'m> {
         };
         // Published before the checks: a killer either sees it here or is seen.
         self.on_hart.set(id, Some(next));
-        let dying = self.stash.zapping() || run.state != TaskState::Runnable;
+        // (Its sleep ended, it is runnable: only a kill announced since can be at stake.)
+        let dying = self.stash.zapping();
         hart.restore_context(&run.ctx);
         drop(run);
         drop(ended);
-        switch_mm(smp, hart, &u.mm.mmap_read_lock());
+        switch_mm_and_flush(smp, hart, &u.mm);
         crate::mm::mte::mte_thread_switch(hart, u.mte_ctrl);
-        flush_pending(smp, hart, &u.mm.mmap_read_lock());
         u.stat = self.stats.cpu(id);
         u.slice_left = claim;
         u.stat.unlocked_switches.inc();
@@ -470,6 +455,37 @@ impl<'m> Machine<'m> {
             claim,
             to_kernel: dying || pending,
         })
+    }
+
+    /// Whether the task live in hart `id` (its handles `u`) must leave its sleep or its
+    /// preemption to the kernel lock before its lock is even looked at: deterministic
+    /// mode (every kernel entry is a seeded scheduling point there), a traced or
+    /// `--strace`d task, a kick, or work the kernel lock must do for the hart (final
+    /// `fput()`s, futex waiters to wake: `tally`).
+    fn kernel_lock_wanted(
+        &self,
+        smp: &Smp,
+        id: usize,
+        u: &UnlockedFaults<'m>,
+        tally: &super::HartTally,
+    ) -> bool {
+        self.baton.is_some()
+            || u.strace
+            || smp.notified(id)
+            || !tally.deferred_fput.is_empty()
+            || !tally.futex_woken.is_empty()
+    }
+
+    /// Under the task's lock `run` (its handles `u`): whether it may leave its hart
+    /// without the kernel lock — still runnable (a killer marks a dying task a zombie
+    /// under this lock first), no kill announced, no signal pending. A sender that
+    /// queued a signal before this lock was taken saw the task runnable and counts on
+    /// it to look here; one after it sees it blocked or queued. A kill announced before
+    /// is seen here; one after it finds the task off the hart.
+    fn may_leave_hart(&self, run: &TaskRun, u: &UnlockedFaults<'m>) -> bool {
+        run.state == TaskState::Runnable
+            && !self.stash.zapping()
+            && u.current.as_ref().is_some_and(|c| !c.signal_pending())
     }
 
     /// Tells the tick that hart `id` runs the task of `u` in user mode with `left_ns` of
