@@ -521,6 +521,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("unlocked sleeps", k.unlocked_sleeps),
         ("unlocked switches", k.unlocked_switches),
         ("unlocked preemptions", k.unlocked_preemptions),
+        ("unlocked idles", k.unlocked_idles),
         ("baton switches", k.baton_switches),
         ("baton lock waits", k.baton_lock_waits),
     ];

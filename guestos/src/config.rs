@@ -250,6 +250,10 @@ pub struct KernelStats {
     /// run queue without the kernel lock, the hart going on to switch one in
     /// (`kernel/switch.rs`).
     pub unlocked_preemptions: u64,
+    /// Idle periods of a hart without the kernel lock: its queue empty after a sleep or
+    /// a preemption there, it waited on its doorbell and picked again
+    /// (`kernel/switch.rs`, [`crate::kernel`]'s idle harts).
+    pub unlocked_idles: u64,
     /// Deterministic mode: scheduling points at which another hart took over.
     pub baton_switches: u64,
     /// Deterministic mode: of those, the ones at a contended lock acquisition (the lock

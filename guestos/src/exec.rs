@@ -177,6 +177,12 @@ pub fn exec(
     })?;
     mm.write_region(stack.base, &stack.bytes)
         .map_err(map_err("the initial stack"))?;
+    // The address space is set up: its lock goes before the task's registers are set
+    // (`start_thread()` after `load_elf_binary()`'s `mmap_write_unlock()`), so the
+    // task's lock is never taken under its `mmap_lock` — a hart switching the task in
+    // holds the task's lock and may take a futex bucket's, under which a futex wait
+    // tries the `mmap_lock` (`sync`'s lock order).
+    drop(mm);
 
     proc.fs.exec(exe_path.as_bytes().to_vec());
     {

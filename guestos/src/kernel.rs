@@ -77,9 +77,10 @@
 //! the task is put to sleep there too, under its own lock and its run queue's, and
 //! the next task of the hart's queue switched in without the kernel lock
 //! ([`switch`]: `schedule()` under `rq->lock`) — unless a signal, a kill, a traced
-//! task, an I/O sleeper to re-issue or an empty queue needs that lock: then the wait is
-//! handed to it, which puts the task to sleep unless a waker took it meanwhile, or its
-//! scheduler picks), and `nanosleep`/`clock_nanosleep` (the deadline computed and the
+//! task or an I/O sleeper to re-issue needs that lock: then the wait is handed to it,
+//! which puts the task to sleep unless a waker took it meanwhile, or its scheduler
+//! picks; with nothing to switch in, the hart idles there too, on a doorbell of its own,
+//! [`IdleHarts`], until a waker rings it), and `nanosleep`/`clock_nanosleep` (the deadline computed and the
 //! timer armed on the hart's own base, a zero or past deadline returning at once; a
 //! sleep blocks the same way, on the hart or, handed to the kernel lock, unless its
 //! timer expired meanwhile, or returns `EINTR` with `rem` written if a signal came), then
@@ -356,30 +357,48 @@ struct Kernel<'m> {
 }
 
 /// Which harts wait for work (Linux's `idle_cpu()`, `nohz.idle_cpus_mask`): one flag
-/// per hart, set and cleared by the hart itself under the kernel lock around its wait
-/// ([`idle`]). The kernel reads them under the lock — to wake idle harts for a runnable
-/// task, to skip wake-up preemption while a hart is free, to see that nothing can ever
-/// run again — and a hart's `need_resched()` policy reads them without it (another
-/// hart busy: it may want the kernel lock).
+/// per hart, set and cleared by the hart itself around its wait — under the kernel lock
+/// ([`idle`]) or without it ([`Machine::idle_unlocked`]). The kernel reads them under
+/// the lock — to wake idle harts for a runnable task, to skip wake-up preemption while a
+/// hart is free, to see that nothing can ever run again — and wakers and a hart's
+/// `need_resched()` policy read them without it (another hart busy: it may want the
+/// kernel lock).
+///
+/// With each flag, the hart's doorbell: a hart idling without the kernel lock waits on
+/// it instead of the kernel lock's `work` condvar, and whoever wakes idle harts rings
+/// it too ([`IdleHarts::wake`], the reschedule IPI that ends Linux's idle loop).
 #[derive(Debug)]
-struct IdleHarts(Vec<AtomicBool>);
+struct IdleHarts {
+    idle: Vec<AtomicBool>,
+    bells: Vec<IdleBell>,
+}
+
+/// An idle hart's doorbell ([`IdleHarts`]): rung (`true`) until the hart takes the ring.
+#[derive(Debug, Default)]
+struct IdleBell {
+    rung: CondvarMutex<bool>,
+    ring: Condvar,
+}
 
 impl IdleHarts {
     /// `nharts` harts, none idle.
     fn new(nharts: usize) -> Self {
-        IdleHarts((0..nharts).map(|_| AtomicBool::new(false)).collect())
+        IdleHarts {
+            idle: (0..nharts).map(|_| AtomicBool::new(false)).collect(),
+            bells: (0..nharts).map(|_| IdleBell::default()).collect(),
+        }
     }
 
     /// Hart `hart` starts (`true`) or stops waiting for work.
     fn set(&self, hart: usize, idle: bool) {
-        if let Some(f) = self.0.get(hart) {
+        if let Some(f) = self.idle.get(hart) {
             f.store(idle, Ordering::SeqCst);
         }
     }
 
     /// The harts waiting for work, in order.
     fn idle_harts(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0
+        self.idle
             .iter()
             .enumerate()
             .filter(|(_, f)| f.load(Ordering::SeqCst))
@@ -388,7 +407,9 @@ impl IdleHarts {
 
     /// Whether hart `hart` waits for work (`idle_cpu()`).
     fn is_idle(&self, hart: usize) -> bool {
-        self.0.get(hart).is_some_and(|f| f.load(Ordering::SeqCst))
+        self.idle
+            .get(hart)
+            .is_some_and(|f| f.load(Ordering::SeqCst))
     }
 
     /// Whether any hart waits for work.
@@ -398,7 +419,7 @@ impl IdleHarts {
 
     /// Whether every hart but `hart` waits for work.
     fn all_but(&self, hart: usize) -> bool {
-        self.0
+        self.idle
             .iter()
             .enumerate()
             .all(|(h, f)| h == hart || f.load(Ordering::SeqCst))
@@ -407,7 +428,39 @@ impl IdleHarts {
     /// How many harts do not wait for work (they run a task, in user mode or in the
     /// kernel).
     fn busy(&self) -> usize {
-        self.0.len() - self.idle_harts().count()
+        self.idle.len() - self.idle_harts().count()
+    }
+
+    /// Wakes every idle hart: those waiting under the kernel lock on `work`, and those
+    /// waiting without it on their doorbells. Every doorbell is rung, idle or not: a hart
+    /// about to idle clears its own before it sets its flag, so a ring between its last
+    /// look at its queue and its wait is not lost.
+    fn wake(&self, work: &Condvar) {
+        work.notify_all();
+        for bell in &self.bells {
+            *bell.rung.lock() = true;
+            bell.ring.notify_one();
+        }
+    }
+
+    /// Hart `hart`'s doorbell: forgets a ring from before its idle period.
+    fn clear_bell(&self, hart: usize) {
+        if let Some(bell) = self.bells.get(hart) {
+            *bell.rung.lock() = false;
+        }
+    }
+
+    /// Hart `hart` waits at most `timeout` for its doorbell to ring (at once if it rang
+    /// since [`IdleHarts::clear_bell`]), and takes the ring.
+    fn wait_bell(&self, hart: usize, timeout: std::time::Duration) {
+        let Some(bell) = self.bells.get(hart) else {
+            return;
+        };
+        let mut rung = bell.rung.lock();
+        if !*rung {
+            let _ = rung.wait_for(&bell.ring, timeout);
+        }
+        *rung = false;
     }
 }
 
@@ -697,7 +750,7 @@ impl<'m> Machine<'m> {
             // The holder drains the list before it lets the lock go — unless it is a
             // hart about to wait for work, whose wait releases the lock: the "IPI".
             None if self.idle.any() => {
-                self.work.notify_all();
+                self.idle.wake(&self.work);
             }
             None => {}
         }
@@ -709,7 +762,7 @@ impl<'m> Machine<'m> {
     /// ([`Machine::hrtimer_interrupt`]), and the kernel's scheduler fires the timers and
     /// lets the woken preempt.
     fn timer_due(&self, smp: &Smp, hart: usize) {
-        self.work.notify_all();
+        self.idle.wake(&self.work);
         smp.kick(hart);
     }
 }
@@ -764,11 +817,15 @@ impl TaskWaker for SchedWaker {
 }
 
 /// After `try_to_wake_up()` put a task on hart `cpu`'s run queue (parallel mode): an idle
-/// hart is woken to run it (the `work` condvar), a busy one kicked if the woken should
-/// preempt its task (`resched_curr()`: the reschedule IPI).
+/// hart is woken to run it (the `work` condvar, the doorbells), a busy one kicked if the
+/// woken should preempt its task (`resched_curr()`: the reschedule IPI). The full fence
+/// orders the enqueue before the look at the idle flag, as the idling hart's orders its
+/// flag before its look at its queue ([`Machine::idle_unlocked`]): one of the two sees
+/// the other.
 fn resched_woken(idle: &IdleHarts, work: &Condvar, smp: &Smp, cpu: usize, preempt: bool) {
+    std::sync::atomic::fence(Ordering::SeqCst);
     if idle.is_idle(cpu) {
-        work.notify_all();
+        idle.wake(work);
     } else if preempt {
         smp.kick(cpu);
     }
@@ -1536,7 +1593,7 @@ impl Drop for StopHartsOnPanic<'_, '_> {
         for h in 0..self.smp.harts() {
             self.smp.kick(h);
         }
-        self.machine.work.notify_all();
+        self.machine.idle.wake(&self.machine.work);
         if let Some(b) = &self.machine.baton {
             b.finish(self.id);
         }
@@ -1667,7 +1724,16 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
                 }
             }
             tally.insns = 0;
-            let Some(next) = machine.pick_unlocked(smp, hart) else {
+            // The next task, or an idle wait for one, without the kernel lock.
+            let next = loop {
+                if let Some(next) = machine.pick_unlocked(smp, hart) {
+                    break Some(next);
+                }
+                if !machine.idle_unlocked(smp, hart) {
+                    break None;
+                }
+            };
+            let Some(next) = next else {
                 break KernelEntry::Switched;
             };
             (tid, claim, unlocked) = (next.tid, next.claim, Some(next.u));
@@ -1729,7 +1795,7 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         k.smp.kick(h);
     }
     machine.unlock(k);
-    machine.work.notify_all();
+    machine.idle.wake(&machine.work);
     if let Some(b) = &machine.baton {
         crate::sync::set_sched_hook(None);
         b.finish(id);
@@ -2046,7 +2112,7 @@ impl Kernel<'_> {
                 }
             }
             None => {
-                machine.work.notify_all();
+                machine.idle.wake(&machine.work);
             }
         }
     }

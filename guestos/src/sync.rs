@@ -109,6 +109,11 @@
 //!                           for a task under its lock (so a dying task's entry
 //!                           cannot come back), taken with no lock held by a hart
 //!                           switching a task in. A leaf.
+//!   IdleBell::rung          kernel.rs: an idle hart's doorbell (IdleHarts: Linux's
+//!                           reschedule IPI to a CPU in do_idle()). A CondvarMutex;
+//!                           leaf. Taken by the idle hart with no lock held (clearing
+//!                           it, waiting on it) and by a waker under anything (the
+//!                           kernel lock, a wait queue head's lock, a timer expiry).
 //!   WaitQueueHead::entries  fs/wait.rs: a wait queue head's lock (wq_head->lock,
 //!                           lock class wq_head->lock): a sleeper's queueing
 //!                           (prepare_to_wait_event, poll_wait) and removal

@@ -8,8 +8,10 @@
 //! task; now the hart does both itself when nothing else is at stake
 //! ([`Machine::sleep_unlocked`], [`Machine::pick_unlocked`]), as it does when a time
 //! slice ends ([`Machine::tick_unlocked`]), and the kernel lock is taken only when the
-//! next task needs it (a signal to deliver, a call to re-issue, an empty queue to
-//! idle on).
+//! next task needs it (a signal to deliver, a call to re-issue). With nothing to switch
+//! in, the hart idles without the kernel lock too ([`Machine::idle_unlocked`]) and
+//! picks again when a waker rings it — unless every other hart idles as well: whether
+//! anything can ever run again is the kernel lock's verdict, with the task table.
 //!
 //! # The sleep
 //! Under the sleeper's own lock (`Task::run`, Linux's `p->pi_lock` around `p->__state`):
@@ -445,7 +447,7 @@ impl<'m> Machine<'m> {
         u.stat.unlocked_switches.inc();
         let pending = u.current.as_ref().is_none_or(|c| c.signal_pending());
         if self.idle.any() && self.rqs.nr_waiting() > 0 {
-            self.work.notify_all();
+            self.idle.wake(&self.work);
         }
         let slice = self.rqs.cpu_rq(id).lock().slice_left_ns(now);
         self.arm_slice(id, slice, &u);
@@ -486,6 +488,72 @@ impl<'m> Machine<'m> {
         run.state == TaskState::Runnable
             && !self.stash.zapping()
             && u.current.as_ref().is_some_and(|c| !c.signal_pending())
+    }
+
+    /// The idle loop without the kernel lock (`do_idle()`), once: hart `hart` found
+    /// nothing to switch in ([`Machine::pick_unlocked`]) and its queue is empty, so it
+    /// waits on its doorbell ([`super::IdleHarts`]) until a waker rings it (a task put on
+    /// its queue, a timer due, the run's end) or a scheduler tick has passed
+    /// ([`super::ttwu::IDLE_RECHECK`]: the bound on a wake-up lost in the instant
+    /// before the wait, as for the kernel lock's idle harts), or until its own base's
+    /// earliest timer, which it then fires itself ([`Machine::hrtimer_interrupt`]).
+    /// Returns `true` after the wait: the caller picks again. `false`, having waited
+    /// for nothing, when the kernel lock's idle must take over: deterministic mode, the
+    /// run's end, a kick, a kill in progress, tasks on the queue that only the kernel
+    /// lock can switch in, kernel timers armed, the wake list to drain — or every other
+    /// hart idle too, where the kernel lock's idle decides whether anything can ever run
+    /// again (the deadlock verdict) with the whole task table.
+    ///
+    /// The idle flag is set before the last look at the queue, with a full fence, and a
+    /// waker fences between its enqueue and its look at the flag ([`super::resched_woken`]):
+    /// one of the two sees the other. A ring that comes between the doorbell's clearing
+    /// and the wait is kept for the wait.
+    pub(super) fn idle_unlocked(&self, smp: &Smp, hart: &mut Hart<'_>) -> bool {
+        let id = hart.hart_id();
+        // A task on the queue, or one made its running task by a pick that then left
+        // it to the kernel lock (its claim refused, say): the kernel lock's scheduler runs
+        // it or puts it back.
+        let queued = || {
+            let rq = self.rqs.cpu_rq(id).lock();
+            rq.nr_queued() != 0 || rq.curr().is_some()
+        };
+        let kernel_wanted = || {
+            self.baton.is_some()
+                || self.end.is_over()
+                || smp.notified(id)
+                || self.stash.zapping()
+                || self.timers_armed.load(Ordering::SeqCst)
+                || self.ttwu.pending()
+        };
+        if kernel_wanted() || self.idle.all_but(id) || queued() {
+            return false;
+        }
+        if let Some(tick) = &self.tick {
+            tick.arm_slice(id, None, false, self.rqs.nr_waiting());
+        }
+        self.idle.clear_bell(id);
+        self.idle.set(id, true);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !queued() && !kernel_wanted() {
+            let now = self.hrtimers.clock().now(hart.stats().cycles).1;
+            let wait = self
+                .hrtimers
+                .expires_next(id)
+                .map_or(super::ttwu::IDLE_RECHECK, |at| {
+                    std::time::Duration::from_nanos(at.saturating_sub(now))
+                        .min(super::ttwu::IDLE_RECHECK)
+                });
+            self.idle.wait_bell(id, wait);
+        }
+        self.idle.set(id, false);
+        self.stats.cpu(id).unlocked_idles.inc();
+        // What was posted to this hart while it waited (it ran no guest code).
+        smp.drain(hart);
+        if self.hrtimers.expires_next(id).is_some() {
+            let now = self.hrtimers.clock().now(hart.stats().cycles).1;
+            self.hrtimer_interrupt(smp, id, now);
+        }
+        true
     }
 
     /// Tells the tick that hart `id` runs the task of `u` in user mode with `left_ns` of
