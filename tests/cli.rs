@@ -547,6 +547,50 @@ fn closed_host_stdout_kills_the_guest_with_sigpipe() {
     assert_eq!(o.status.code(), Some(141), "{}", stderr(&o));
 }
 
+/// A `read` of stdin waiting for the host blocks its own hart only: on 2 harts the
+/// other thread of `pollpipe stdin` computes and prints its sum while the reader waits
+/// for a line that comes only after the sum has been read (served without the kernel
+/// lock, the host read holds up nobody else; under it, every other hart's next kernel
+/// entry — the sum's `write` — waited for the host). The watchdog is a generous bound
+/// on a machine that hangs, not a timing: the sum takes well under a second.
+#[test]
+fn a_read_of_stdin_waiting_for_the_host_blocks_only_its_own_hart() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dirtybit"))
+        .args(["run", "--harts", "2", &image("pollpipe"), "stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run dirtybit");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(120));
+    if first.is_err() {
+        let _ = child.kill();
+    }
+    assert_eq!(
+        first.as_deref(),
+        Ok("sum 1250000025000000"),
+        "the sum before any input"
+    );
+    stdin.write_all(b"hi\n").expect("write stdin");
+    drop(stdin);
+    let o = child.wait_with_output().expect("wait for dirtybit");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rx.recv().as_deref(), Ok("read: hi"));
+}
+
 /// `--env-clear` and `--env` build the guest's environment as `env -i KEY=VALUE…` does (a
 /// later `--env` of a name replaces the earlier), the host's is passed otherwise (as
 /// qemu-user passes it), and a value without `KEY=` is refused before anything runs.

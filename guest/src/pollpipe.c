@@ -6,7 +6,11 @@
  * its default: status 141.
  *
  * With argument "flood": writes numbered lines to stdout until a write fails (for the
- * `| head -1` test: death by SIGPIPE, status 141). */
+ * `| head -1` test: death by SIGPIPE, status 141).
+ * With argument "stdin": a thread blocks in read() of stdin while the main thread
+ * sleeps 200 ms, sums 1..50,000,000 and prints the sum; then the main thread waits for the reader, which
+ * prints what it read. On more than one CPU the sum is printed before any input comes
+ * (the blocked read holds up nobody else). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -287,7 +291,34 @@ static void read_across_close(void) {
     }
 }
 
+static char stdin_line[64];
+
+static void *stdin_reader(void *arg) {
+    (void)arg;
+    ssize_t n = read(0, stdin_line, sizeof stdin_line - 1);
+    if (n < 0)
+        n = 0;
+    stdin_line[n] = 0;
+    return NULL;
+}
+
+static int stdin_case(void) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, stdin_reader, NULL);
+    msleep(200); /* the reader is in its read() by now */
+    unsigned long sum = 0;
+    for (unsigned long i = 1; i <= 50000000UL; i++)
+        sum += i;
+    printf("sum %lu\n", sum);
+    pthread_join(t, NULL);
+    printf("read: %s", stdin_line);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "stdin") == 0)
+        return stdin_case();
     if (argc > 1 && strcmp(argv[1], "flood") == 0) {
         for (long i = 0;; i++) {
             if (printf("line %ld\n", i) < 0)

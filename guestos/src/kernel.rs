@@ -54,7 +54,8 @@
 //! queue's `rq->lock`: nothing to switch to), and the file
 //! and identity calls ([`crate::syscall::unlocked`]:
 //! `read`/`write`/`pread64`/`pwrite64`/`readv`/`writev`/
-//! `lseek`/`getdents64`/`mmap` of a VFS file, the path, descriptor and sync calls of
+//! `lseek`/`getdents64`/`mmap` of a VFS file, `read`/`write`/`readv`/`writev` of a host
+//! stream (stdin, stdout, stderr: a read waiting for the host blocks only its hart), the path, descriptor and sync calls of
 //! [`crate::syscall::vfs_call`] (`unlinkat`, `mkdirat`, `renameat2`, `chdir`,
 //! `pipe2`, `memfd_create`, …), `read`/`write`/`readv`/`writev` of a pipe (one
 //! that must wait is queued on the pipe's wait queue there and handed to the kernel lock
@@ -912,6 +913,9 @@ struct HartTally {
     /// ([`Machine::wake_up_q`]); any left when the hart takes the lock are woken there
     /// ([`Kernel::futex_wake_up_q`]).
     futex_woken: WakeList,
+    /// A write without the kernel lock owes the hart's task `SIGPIPE` (a host stream's
+    /// reader went away): sent when the hart takes the lock, which it goes to at once.
+    sigpipe: bool,
 }
 
 /// `account_user_time()` on hart `hart` for task `tid`, its run queue's running task:
@@ -1326,7 +1330,12 @@ fn unlocked_syscall(
             hart.x[10] = r.unwrap_or_else(Errno::as_return);
             hart.pc = hart.pc.wrapping_add(4);
             let sigpending = u.current.as_mut().is_some_and(|c| c.take_sigpending());
-            UnlockedCall::Served { sigpending }
+            // SIGPIPE owed by a write to a host stream: sent under the kernel lock.
+            let sigpipe = u.current.as_mut().is_some_and(|c| c.take_sigpipe());
+            tally.sigpipe |= sigpipe;
+            UnlockedCall::Served {
+                sigpending: sigpending || sigpipe,
+            }
         }
         (None, Some(s)) => UnlockedCall::Sleep(s),
         (None, None) => return None,
@@ -1755,7 +1764,11 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
             k.put_unlocked_mm(hart, u);
         }
         account_user_time(&k.rqs, id, tid, user_to, &mut tally);
+        let sigpipe = std::mem::take(&mut tally.sigpipe);
         k.account_unlocked(&mut tally);
+        if sigpipe && k.reload_current(tid) {
+            k.send_sigpipe(hart, tid);
+        }
         let mut restart = match entry {
             KernelEntry::Exit(exit) => k.handle_exit(hart, tid, exit),
             KernelEntry::Fault { va, result } => k.finish_unlocked_fault(hart, tid, va, result),

@@ -717,7 +717,7 @@ impl Kernel<'_> {
     }
 
     /// `send_sig(SIGPIPE, current, 0)` to task `tid`: `SI_USER` from its own process.
-    fn send_sigpipe(&mut self, hart: &mut Hart<'_>, tid: u32) {
+    pub(super) fn send_sigpipe(&mut self, hart: &mut Hart<'_>, tid: u32) {
         let Some(tgid) = self.group_of(tid) else {
             return;
         };

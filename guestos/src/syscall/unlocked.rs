@@ -10,7 +10,7 @@
 //!
 //! | calls | served here when |
 //! |---|---|
-//! | `read`, `write`, `pread64`, `pwrite64`, `readv`, `writev`, `lseek`, `getdents64` | the descriptor is a VFS file ([`FileTarget::Inode`]: tmpfs regular files, directories, `/dev/null`, `/dev/zero`, `/dev/urandom`); `lseek` also on a pipe (`ESPIPE`) |
+//! | `read`, `write`, `pread64`, `pwrite64`, `readv`, `writev`, `lseek`, `getdents64` | the descriptor is a VFS file ([`FileTarget::Inode`]: tmpfs regular files, directories, `/dev/null`, `/dev/zero`, `/dev/urandom`) or a host stream ([`FileTarget::Host`]: stdin, stdout, stderr, under the stream's own lock; a host read or write may block the hart's host thread, and only it; a write that finds the host's reader gone returns `EPIPE` and the hart goes on to the kernel lock, which sends the task `SIGPIPE`); `lseek` also on a pipe (`ESPIPE`) |
 //! | `openat` | the path does not lead to a kernel-served file (`/proc/<pid>/mem`…, whose `->open` needs the task table): that is found out before the open has any effect, and the call is then left to the kernel lock |
 //! | `close`, `dup3` | always; a VFS file's or a pipe end's release runs here (a pipe end's wakes the other end's sleepers through the pipe's wait queues, from this hart); that of a kernel-served file or a host stream is deferred to the kernel lock, as Linux defers the final `fput()` to `task_work` on the way back to user mode |
 //! | `mmap` of a file | the descriptor is a VFS file (tmpfs, memfd); the anonymous one is the kernel's [`super::mm_call`], served without the kernel lock too |
@@ -37,8 +37,7 @@
 //! unless a wake-up came meanwhile (the handshake of [`crate::fs::WaitTask`]); a write
 //! that finds no reader is left to the kernel lock having done nothing (`SIGPIPE`).
 //!
-//! A FIFO, a host stream (whose writes may block on the host and whose order
-//! the kernel lock keeps), a kernel-served file, a futex wait's sleep, signals and everything that
+//! A FIFO, a kernel-served file, a host stream's `ioctl` and `poll`, a futex wait's sleep, signals and everything that
 //! touches the scheduler or another task stay with the kernel lock: [`file_call`]
 //! answers `None` for them having done nothing, and the kernel re-issues the call
 //! under its lock. So does a task whose previous call sleeps holding its file
@@ -91,6 +90,9 @@ pub struct Current {
     /// that waits on a queue, and the kernel lock must deliver it on the way back to
     /// user mode ([`Current::take_sigpending`]).
     sigpending: bool,
+    /// A write here to a host stream failed with `EPIPE`: the task is owed `SIGPIPE`,
+    /// which the kernel lock sends ([`Current::take_sigpipe`]).
+    sigpipe: bool,
 }
 
 impl Current {
@@ -107,7 +109,14 @@ impl Current {
             queued: task.pending.summary(),
             user_ptrs: Arc::clone(&task.user_ptrs),
             sigpending: false,
+            sigpipe: false,
         }
+    }
+
+    /// Whether a write served here owes the task `SIGPIPE` (a host stream's reader went
+    /// away), which the kernel lock then sends; the flag is cleared.
+    pub fn take_sigpipe(&mut self) -> bool {
+        std::mem::take(&mut self.sigpipe)
     }
 
     /// Whether a call served here unblocked a queued signal (`TIF_SIGPENDING`), which
@@ -148,12 +157,22 @@ fn lock_free_file(file: &OpenFile) -> bool {
     matches!(file.target(), FileTarget::Inode(_))
 }
 
+/// Whether `file`'s `read`/`write` (and their vectored, positioned forms, `llseek`,
+/// `getdents64`) are served without the kernel lock: a [`lock_free_file`], or a host
+/// stream — whose reads and writes go to the host under the stream's own lock and may
+/// block the hart's host thread there, as a Linux task blocks in a tty's
+/// `n_tty_read()` or a pipe's write, without stopping other CPUs (under the kernel lock
+/// a `read` of stdin waiting for the host stopped every hart's next kernel entry).
+fn lock_free_rw_file(file: &OpenFile) -> bool {
+    lock_free_file(file) || matches!(file.target(), FileTarget::Host(_))
+}
+
 /// The open description of descriptor `fd` (an `unsigned int`) if it is a
-/// [`lock_free_file`]: `Some(Ok(file))`; `Some(Err(EBADF))` for a descriptor that is
+/// [`lock_free_rw_file`]: `Some(Ok(file))`; `Some(Err(EBADF))` for a descriptor that is
 /// not open (the answer under the kernel lock too); `None` for any other file.
 fn lock_free_fd(cur: &Current, fd: u64) -> Option<KResult<Arc<OpenFile>>> {
     match cur.fs.fds.get(fd as u32) {
-        Ok(f) if lock_free_file(&f) => Some(Ok(f)),
+        Ok(f) if lock_free_rw_file(&f) => Some(Ok(f)),
         Ok(_) => None,
         Err(e) => Some(Err(e)),
     }
@@ -198,10 +217,10 @@ pub(crate) fn file_call(
     let rw = |cur: &Current, u: &mut dyn UserAccess| {
         let file = match lock_free_fd(cur, a[0])? {
             Ok(f) => f,
-            Err(e) => return Some(Err(e)),
+            Err(e) => return Some((Err(e), false)),
         };
         let ctx = &mut FileCtx::current(vfs, u);
-        Some(match nr {
+        let r = match nr {
             SYS_read => io(fs::ksys_read(ctx, &file, a[1], a[2])),
             SYS_write => io(fs::ksys_write(ctx, &file, a[1], a[2])),
             SYS_readv => io(fs::do_readv(ctx, &file, a[1], a[2])),
@@ -210,7 +229,12 @@ pub(crate) fn file_call(
             SYS_pwrite64 => fs::ksys_pwrite64(ctx, &file, a[1], a[2], a[3]),
             SYS_lseek => file.seek(a[1] as i64, a[2] as u32),
             _ => fs::getdents64(vfs, u, &file, a[1], a[2]),
-        })
+        };
+        // A write to a host stream whose reader went away: `send_sig(SIGPIPE, current)`
+        // is owed (`pipe_write()`'s), which the kernel lock sends.
+        let writes = matches!(nr, SYS_write | SYS_writev | SYS_pwrite64);
+        let sigpipe = writes && r == Err(Errno::EPIPE);
+        Some((r, sigpipe))
     };
     // A pipe's `llseek` (`no_llseek`: ESPIPE) has nothing to wait for either.
     if let Some(file) = (nr == SYS_lseek).then(|| pipe_fd(&cur.fs, a[0])).flatten() {
@@ -221,7 +245,11 @@ pub(crate) fn file_call(
         // ksys_pread64()/ksys_pwrite64(): a negative offset is refused before the fd.
         SYS_pread64 | SYS_pwrite64 if (a[3] as i64) < 0 => Err(Errno::EINVAL),
         SYS_read | SYS_write | SYS_readv | SYS_writev | SYS_pread64 | SYS_pwrite64 | SYS_lseek
-        | SYS_getdents64 => return rw(cur, u),
+        | SYS_getdents64 => {
+            let (r, sigpipe) = rw(cur, u)?;
+            cur.sigpipe |= sigpipe;
+            return Some(r);
+        }
         SYS_openat => return fs::do_openat(p, vfs, u, a[0], a[1], a[2], a[3], false),
         SYS_close => fs::close_fd(p, a[0]).map(|f| {
             fput(f, deferred_fput);
