@@ -721,12 +721,24 @@ impl<'m> Machine<'m> {
                 return false;
             }
         }
-        // A claim of what is left only if granted: otherwise the kernel lock's
-        // scheduler settles it and waits or ends the run.
+        // The old claim is settled only if a new one is granted: otherwise the kernel
+        // lock's scheduler settles it and waits or ends the run.
+        let old = *claim;
+        if !self.next_quantum(u, claim) {
+            return false;
+        }
+        self.insns.settle(old, std::mem::take(&mut tally.insns));
+        true
+    }
+
+    /// A new quantum for the task of `u`, which keeps its hart without the kernel lock:
+    /// claimed from the instruction budget into `claim` and `u.slice_left` if granted
+    /// (`false`, nothing changed, if not: the kernel lock's scheduler waits or ends the
+    /// run). Settling the old claim is the caller's.
+    fn next_quantum(&self, u: &mut UnlockedFaults<'_>, claim: &mut u64) -> bool {
         let Claim::Granted(n) = self.insns.claim(u.config.quantum_insns) else {
             return false;
         };
-        self.insns.settle(*claim, std::mem::take(&mut tally.insns));
         *claim = n;
         u.slice_left = n;
         u.stat.unlocked_quanta.inc();

@@ -357,14 +357,11 @@ impl<'m> Machine<'m> {
         };
         account_user_time(&self.rqs, id, u.tid, now, tally);
         if keep {
-            let super::Claim::Granted(n) = self.insns.claim(u.config.quantum_insns) else {
+            if !self.next_quantum(&mut u, claim) {
                 return Tick::Refused(u);
-            };
+            }
             // The old claim is settled (the caller's, after the run).
             tally.insns = 0;
-            *claim = n;
-            u.slice_left = n;
-            u.stat.unlocked_quanta.inc();
             // The tick ends what is left of the slice.
             self.arm_slice(id, slice_left, &u);
             return Tick::Kept(u);
