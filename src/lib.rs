@@ -519,6 +519,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("calls run unlocked", k.unlocked_calls),
         ("unlocked quanta", k.unlocked_quanta),
         ("unlocked sleeps", k.unlocked_sleeps),
+        ("unlocked I/O sleeps", k.unlocked_io_sleeps),
         ("unlocked switches", k.unlocked_switches),
         ("unlocked preemptions", k.unlocked_preemptions),
         ("unlocked idles", k.unlocked_idles),

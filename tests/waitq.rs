@@ -49,3 +49,27 @@ fn a_pipe_sleeper_is_issued_again_only_when_its_pipe_wakes_it() {
         );
     }
 }
+
+/// A pipe `read`/`write` that must wait sleeps on its hart without the kernel lock, and
+/// is re-issued there when woken, going on with the file it took and the bytes it wrote
+/// (`kernel/switch.rs`: `unlocked I/O sleeps` in `--stats`): the whole `waitq` guest —
+/// a 256 KiB write drained in 1000-byte reads, a write interrupted part-way, the last
+/// reader closing under a sleeping writer — gives qemu's output on 1, 2 and 4 harts,
+/// with its pipe sleeps begun there.
+#[test]
+fn pipe_sleeps_without_the_kernel_lock_keep_the_guests_output() {
+    for harts in [1, 2, 4] {
+        let what = format!("waitq, {harts} harts, parallel");
+        let o = common::run_against(
+            "waitq",
+            &common::sched_opts("parallel", 0, harts),
+            common::expected("waitq"),
+            &what,
+        );
+        let k = &o.report.kernel;
+        assert!(
+            k.unlocked_io_sleeps > 0 && k.unlocked_io_sleeps <= k.unlocked_sleeps,
+            "{what}: {k:?}"
+        );
+    }
+}

@@ -240,9 +240,13 @@ pub struct KernelStats {
     /// ran out with no other task waiting for a hart (`scheduler_tick()` with nothing
     /// to switch to).
     pub unlocked_quanta: u64,
-    /// `FUTEX_WAIT` sleeps begun without the kernel lock: the task blocked and its hart
-    /// went on to pick the next task on its own (`kernel/switch.rs`).
+    /// Sleeps begun without the kernel lock (`FUTEX_WAIT`, `nanosleep`, a pipe `read` or
+    /// `write`): the task blocked and its hart went on to pick the next task on its own
+    /// (`kernel/switch.rs`).
     pub unlocked_sleeps: u64,
+    /// Of [`KernelStats::unlocked_sleeps`], the pipe `read`/`write` sleeps (on the
+    /// pipe's wait queue; the call is re-issued on its hart when woken).
+    pub unlocked_io_sleeps: u64,
     /// Tasks switched in without the kernel lock: a hart whose task slept there picked
     /// the next one from its run queue and loaded it (`kernel/switch.rs`).
     pub unlocked_switches: u64,

@@ -58,8 +58,10 @@
 //! stream (stdin, stdout, stderr: a read waiting for the host blocks only its hart), the path, descriptor and sync calls of
 //! [`crate::syscall::vfs_call`] (`unlinkat`, `mkdirat`, `renameat2`, `chdir`,
 //! `pipe2`, `memfd_create`, …), `read`/`write`/`readv`/`writev` of a pipe (one
-//! that must wait is queued on the pipe's wait queue there and handed to the kernel lock
-//! only to block, [`Kernel::io_sleep_block`]; the wake-ups it makes go to the sleepers'
+//! that must wait is queued on the pipe's wait queue there and put to sleep there too,
+//! [`switch`], or handed to the kernel lock to block, [`Kernel::io_sleep_block`]; woken,
+//! it is re-issued on its hart with the file and count it held; the wake-ups it makes go
+//! to the sleepers'
 //! run queues from this hart), `openat` of anything but a kernel-served file,
 //! `close`, `dup3`, the identity, limit and time calls of
 //! [`crate::syscall::group_call`] (`getpid`, `prlimit64`, `clock_gettime` — the
@@ -78,7 +80,7 @@
 //! the task is put to sleep there too, under its own lock and its run queue's, and
 //! the next task of the hart's queue switched in without the kernel lock
 //! ([`switch`]: `schedule()` under `rq->lock`) — unless a signal, a kill, a traced
-//! task or an I/O sleeper to re-issue needs that lock: then the wait is handed to it,
+//! task or a `ppoll`/`epoll_wait` sleeper to re-issue needs that lock: then the wait is handed to it,
 //! which puts the task to sleep unless a waker took it meanwhile, or its scheduler
 //! picks; with nothing to switch in, the hart idles there too, on a doorbell of its own,
 //! [`IdleHarts`], until a waker rings it), and `nanosleep`/`clock_nanosleep` (the deadline computed and the
@@ -1268,7 +1270,15 @@ fn unlocked_syscall(
     };
     let r = r.or_else(|| {
         let cur = u.current.as_mut()?;
-        match crate::syscall::unlocked::pipe_call(cur, mm, n, a, &u.waker) {
+        // A call re-issued after a sleep takes back what it held; any re-issue but a
+        // pipe read's or write's is the kernel lock's (its call left as it was).
+        let held = match n {
+            nr::SYS_read | nr::SYS_write | nr::SYS_readv | nr::SYS_writev => {
+                poll::BlockedCall::take_pipe_io(&mut u.run.lock().call, n, a).ok()?
+            }
+            _ => None,
+        };
+        match crate::syscall::unlocked::pipe_call(cur, mm, n, a, &u.waker, held) {
             Some(Ok(r)) => return Some(r),
             Some(Err(s)) => {
                 sleep = Some(UnlockedSleep::Io(s));

@@ -72,6 +72,44 @@ pub(super) struct BlockedCall {
     written: u64,
 }
 
+impl BlockedCall {
+    /// The state a pipe `read`/`write` (call `nr`, arguments `args`) that must wait
+    /// keeps for its re-issue: the file it took and the bytes it wrote so far.
+    pub(super) fn pipe_io(nr: u64, args: [u64; 6], file: Arc<OpenFile>, written: u64) -> Self {
+        BlockedCall {
+            nr,
+            args,
+            deadline: None,
+            file: Some(file),
+            written,
+        }
+    }
+
+    /// The file and count a re-issued call `(nr, args)` takes back from its task's
+    /// sleeping call `call` if it is the pipe `read`/`write` that slept there
+    /// ([`BlockedCall::pipe_io`], served without the kernel lock: `fdget()`'s hold and
+    /// `pipe_write()`'s `ret`); `Err(())` for any other re-issue the call has, which
+    /// only the kernel lock serves; `Ok(None)` if it has none.
+    pub(super) fn take_pipe_io(
+        call: &mut super::SleepingCall,
+        nr: u64,
+        args: [u64; 6],
+    ) -> Result<Option<(Arc<OpenFile>, u64)>, ()> {
+        let Some(b) = &call.blocked else {
+            return Ok(None);
+        };
+        let pipe = b
+            .file
+            .as_ref()
+            .is_some_and(|f| matches!(f.target(), crate::fs::FileTarget::Pipe(_)));
+        if b.nr != nr || b.args != args || !pipe {
+            return Err(());
+        }
+        let b = call.blocked.take().ok_or(())?;
+        Ok(b.file.map(|f| (f, b.written)))
+    }
+}
+
 /// How a sleeping descriptor call gives its timeout.
 #[derive(Debug, Clone, Copy)]
 enum Timeout {
@@ -734,7 +772,7 @@ impl Kernel<'_> {
 /// Whether `file` is ready for the call that would sleep on it: for reading
 /// (`read_end`) data or a hang-up (`POLLIN`, `POLLHUP`), for writing room or an error
 /// (`POLLOUT`, `POLLERR`) — `pipe_readable()`/`pipe_writable()`.
-fn file_ready(file: &OpenFile, read_end: bool) -> bool {
+pub(super) fn file_ready(file: &OpenFile, read_end: bool) -> bool {
     let want = if read_end {
         PollMask::POLLIN | PollMask::POLLHUP | PollMask::POLLERR
     } else {

@@ -34,6 +34,7 @@ pub(super) struct KernelCounters {
     pub unlocked_calls: LocalCounter,
     pub unlocked_quanta: LocalCounter,
     pub unlocked_sleeps: LocalCounter,
+    pub unlocked_io_sleeps: LocalCounter,
     pub unlocked_switches: LocalCounter,
     pub unlocked_preemptions: LocalCounter,
     pub unlocked_idles: LocalCounter,
@@ -80,6 +81,7 @@ impl KernelCounters {
         add(&mut s.unlocked_calls, &self.unlocked_calls);
         add(&mut s.unlocked_quanta, &self.unlocked_quanta);
         add(&mut s.unlocked_sleeps, &self.unlocked_sleeps);
+        add(&mut s.unlocked_io_sleeps, &self.unlocked_io_sleeps);
         add(&mut s.unlocked_switches, &self.unlocked_switches);
         add(&mut s.unlocked_preemptions, &self.unlocked_preemptions);
         add(&mut s.unlocked_idles, &self.unlocked_idles);

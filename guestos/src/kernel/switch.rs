@@ -19,25 +19,28 @@
 //! zombie first), no signal may be pending (a sender queues its signal *before* it looks
 //! at the state under the same lock, so either the sleeper sees the signal here and
 //! leaves the sleep to the kernel lock, or the sender sees the sleeper blocked and
-//! interrupts the sleep itself), then: state `Blocked(Futex)`, registers saved, waiter
-//! and timer in the task's [`SleepingCall`], off the run queue (`deactivate_task()`,
-//! under `p->pi_lock` and `rq->lock`, below the task's lock) and the park handshake with
-//! the waker and the timer (a wake-up that came meanwhile ends the sleep at once). The
+//! interrupts the sleep itself), then: state `Blocked(Futex)` (or `Sleep`, or `Io` for a
+//! pipe `read`/`write` that must wait), registers saved, waiter, timer or wait queue
+//! entry in the task's [`SleepingCall`] — a pipe call's with what its re-issue takes
+//! back, the file it took and the bytes it wrote ([`super::poll::BlockedCall`]) — off the
+//! run queue (`deactivate_task()`, under `p->pi_lock` and `rq->lock`, below the task's
+//! lock) and the park handshake with the waker, the wait queue's waker and the timer (a
+//! wake-up that came meanwhile ends the sleep at once). The
 //! hart keeps what it needs to run the task again ([`UnlockedFaults`]) in the
 //! [`SwitchStash`] by tid, inserted under the task's lock.
 //!
 //! # The switch
 //! The hart's queue's leftmost task is taken if it has a stash entry, and under its
-//! lock it is runnable or a futex or timer sleeper whose wake-up came (its call is
+//! lock it is runnable or a futex, timer or pipe sleeper whose wake-up came (its call is
 //! completed as the kernel lock's `pick_next_task()` completes it: [`end_woken_sleep`],
-//! shared). It becomes the queue's running task (`set_next_entity()`), the hart's
+//! shared; a pipe call is re-issued, on this hart, with what it held). It becomes the queue's running task (`set_next_entity()`), the hart's
 //! `curr` ([`OnHart`]), its registers, `satp` and tag-check state are loaded, and the
 //! hart goes back to user mode unless it was kicked. A task that left a hart through
 //! this module's sleep or preemption has an entry (unless it is traced, under
 //! `--strace`, dying, or the mode is deterministic); whoever switches the task in takes
 //! it (the kernel lock's `switch_to()` drops it). Anything else — no entry (the task
-//! last left a hart through the kernel lock), a sleep only the kernel lock ends (an I/O
-//! wait re-issues its call there), a call stopped at a scheduling point (its place is
+//! last left a hart through the kernel lock), a sleep only the kernel lock ends (a
+//! `ppoll`'s, an `epoll_wait`'s), a call stopped at a scheduling point (its place is
 //! given back there), a signal pending, a thread group being killed, the budget — and
 //! the hart takes the kernel lock, whose scheduler picks as before.
 //!
@@ -69,6 +72,7 @@ use super::{
     UnlockedSleep,
 };
 use crate::errno::Errno;
+use crate::fs::PollTable;
 use crate::futex::{FutexHash, FutexSleep};
 use crate::process::{TaskRun, TaskState, WaitOn};
 use crate::smp::Smp;
@@ -211,6 +215,25 @@ pub(super) fn end_woken_sleep(
             }
         }
         TaskState::Blocked(WaitOn::Sleep) if expired => 0,
+        // A pipe read's or write's sleep a wake-up ended: it leaves its wait queue
+        // (`finish_wait()`, after the task's lock) and its call is re-issued — the pc
+        // stays at the ecall — with what it held ([`super::poll::BlockedCall`]).
+        TaskState::Blocked(WaitOn::Io) => {
+            let woken = run
+                .call
+                .io_wait
+                .as_ref()
+                .and_then(PollTable::task)
+                .is_some_and(|w| w.is_woken());
+            if !woken {
+                return None;
+            }
+            run.state = TaskState::Runnable;
+            return Some(SleepingCall {
+                io_wait: run.call.io_wait.take(),
+                ..SleepingCall::default()
+            });
+        }
         _ => return None,
     };
     if let Some(t) = run.call.timer.take() {
@@ -252,8 +275,8 @@ impl<'m> Machine<'m> {
     /// `Err` gives `u` and `sleep` back, nothing changed, for the kernel lock:
     /// deterministic mode, a traced or `--strace`d task, a kick, work the kernel lock
     /// must do for the hart (final `fput()`s, waiters to wake), a wake-up or an expiry
-    /// that came already, a signal pending, a task no longer runnable, a kill in
-    /// progress, an I/O sleep.
+    /// that came already, a pipe made ready since its pass, a signal pending, a task no
+    /// longer runnable, a kill in progress.
     #[allow(clippy::result_large_err)]
     pub(super) fn sleep_unlocked(
         &self,
@@ -266,10 +289,16 @@ impl<'m> Machine<'m> {
         let id = hart.hart_id();
         let (on, q, deadline, armed) = match &sleep {
             UnlockedSleep::Futex(FutexSleep { q, deadline }) if !q.is_woken() => {
-                (WaitOn::Futex, Some(q), *deadline, None)
+                (WaitOn::Futex, Some(Arc::clone(q)), *deadline, None)
             }
             UnlockedSleep::Nanosleep(t) if !t.fired() => {
                 (WaitOn::Sleep, None, None, Some(Arc::clone(t)))
+            }
+            // `prepare_to_wait_event()`'s check after the queueing: a pipe made ready
+            // since the pass (by a hart that found no sleeper to wake) is the kernel
+            // lock's to re-issue at once.
+            UnlockedSleep::Io(s) if !super::poll::file_ready(&s.file, s.reading) => {
+                (WaitOn::Io, None, None, None)
             }
             _ => return Err((u, sleep)),
         };
@@ -288,17 +317,36 @@ impl<'m> Machine<'m> {
         account_user_time(&self.rqs, id, u.tid, now, tally);
         run.state = TaskState::Blocked(on);
         run.ctx = hart.save_context();
-        if let Some(q) = q {
+        if let Some(q) = &q {
             run.call.futex_q = Some(Arc::clone(q));
         }
         if let Some(old) = std::mem::replace(&mut run.call.timer, timer) {
             u.hrtimers.try_to_cancel(&old);
         }
+        // A pipe call's wait queue entry, and what its re-issue takes back (the file
+        // `fdget()` took, the bytes written so far); anything older goes after the lock.
+        let mut old_io = None;
+        if let UnlockedSleep::Io(s) = sleep {
+            let (n, a) = crate::syscall::args(hart);
+            let held = super::poll::BlockedCall::pipe_io(n, a, s.file, s.written);
+            old_io = Some((
+                run.call.io_wait.replace(s.pt),
+                run.call.blocked.replace(held),
+            ));
+        }
         let seq = self.rqs.deactivate(u.tid, now, true).1;
-        // The handshakes: a waker that took the waiter, or the expiry of the timer,
-        // before the park ends the sleep here; after it, they enqueue the task.
-        let parked =
-            q.is_none_or(|q| q.park(seq)) && run.call.timer.as_ref().is_none_or(|t| t.park(seq));
+        // The handshakes: a waker that took the waiter, a wake-up of the wait queue
+        // entry, or the expiry of the timer, before the park ends the sleep here; after
+        // it, they enqueue the task.
+        let io_parked = run
+            .call
+            .io_wait
+            .as_ref()
+            .and_then(PollTable::task)
+            .is_none_or(|w| w.park(seq));
+        let parked = q.is_none_or(|q| q.park(seq))
+            && io_parked
+            && run.call.timer.as_ref().is_none_or(|t| t.park(seq));
         let mut gone = None;
         if !parked {
             gone = end_woken_sleep(&mut run, &u.hrtimers, &u.futex);
@@ -312,10 +360,14 @@ impl<'m> Machine<'m> {
             u.stat.futex_calls.inc();
         }
         u.stat.unlocked_sleeps.inc();
+        if on == WaitOn::Io {
+            u.stat.unlocked_io_sleeps.inc();
+        }
         let armed = run.call.timer.is_some();
         self.stash.insert(u);
         drop(run);
         drop(gone);
+        drop(old_io);
         if armed {
             let (_, mono) = self.hrtimers.clock().now(hart.stats().cycles);
             self.hrtimer_reprogram(id, mono);
@@ -417,9 +469,11 @@ impl<'m> Machine<'m> {
         let mut run = run_handle.lock();
         let mut u = self.stash.take(next)?;
         // A call stopped at a scheduling point is re-issued under the kernel lock, which
-        // gives it its place back.
-        let ended = end_woken_sleep(&mut run, &u.hrtimers, &u.futex)
-            .filter(|_| run.call.resume.is_none() && run.call.blocked.is_none());
+        // gives it its place back. A pipe call woken here is re-issued on this hart
+        // with what it held; any other re-issue goes to the kernel lock from there
+        // ([`super::poll::BlockedCall::take_pipe_io`]).
+        let ended =
+            end_woken_sleep(&mut run, &u.hrtimers, &u.futex).filter(|_| run.call.resume.is_none());
         let claim = match ended {
             Some(_) => self.insns.claim(u.config.quantum_insns),
             None => super::Claim::Wait,

@@ -32,17 +32,21 @@
 //! lock (`pipe->mutex`); the wake-ups they make (data in an empty pipe, room in a full
 //! one, the next reader or writer) go through the pipe's wait queues straight to the
 //! sleepers' run queues ([`crate::fs::WaitQueueHead`]). One that must wait is queued,
-//! exclusively, on its pipe end's wait queue here (`prepare_to_wait_event()`) and handed
-//! to the kernel lock ([`IoSleep`]), which checks the pipe once more and blocks the task
-//! unless a wake-up came meanwhile (the handshake of [`crate::fs::WaitTask`]); a write
-//! that finds no reader is left to the kernel lock having done nothing (`SIGPIPE`).
+//! exclusively, on its pipe end's wait queue here (`prepare_to_wait_event()`) and put to
+//! sleep on this hart too ([`IoSleep`], `kernel/switch.rs`), unless the pipe is ready by
+//! then or something else needs the kernel lock, which then blocks it; the handshake of
+//! [`crate::fs::WaitTask`] sees a wake-up that came meanwhile. Woken, the call is
+//! re-issued with the file it took and the bytes it wrote (`fdget()`'s hold,
+//! `pipe_write()`'s count). A write that finds no reader returns `EPIPE` (or its count
+//! so far) and owes `SIGPIPE`, which the kernel lock sends.
 //!
 //! A FIFO, a kernel-served file, a host stream's `ioctl` and `poll`, a futex wait's sleep, signals and everything that
 //! touches the scheduler or another task stay with the kernel lock: [`file_call`]
 //! answers `None` for them having done nothing, and the kernel re-issues the call
-//! under its lock. So does a task whose previous call sleeps holding its file
-//! (`fdget()`'s hold of a blocked `read`/`write`: the kernel's `BlockedCall`), which
-//! the caller checks when it captures [`Current`].
+//! under its lock. So does a task whose previous call sleeps holding its file under the
+//! kernel lock (`fdget()`'s hold of a blocked `read`/`write`: the kernel's
+//! `BlockedCall`), which the caller checks when it captures [`Current`], and any
+//! re-issue other than a pipe call's.
 //!
 //! The results are those of the same calls under the kernel lock: the same functions
 //! of [`super::fs`] and [`super::misc`] run, on the same shared parts.
@@ -382,47 +386,65 @@ pub(crate) fn write_pass_sleeps(file: &OpenFile, now: u64, want: u64) -> bool {
 /// `cur` describes whose address space is `mm`, without the kernel lock (under the
 /// pipe's `pipe->mutex`, the description's `f_pos_lock` and the `mmap_lock` read side
 /// for each copy): `None`, having done nothing, for another call or file, a descriptor
-/// that is not open (the kernel answers), or a write that found no reader (`EPIPE`:
-/// `SIGPIPE` is the kernel's to send, and the kernel lock redoes the call);
-/// `Some(Ok(result))` for a call that completes; `Some(Err(sleep))` for one that must
-/// wait — a read of an empty pipe, a write into a full one (after the bytes that fitted)
-/// — queued on the pipe's wait queue with a new sleep woken through `waker`, for the
-/// kernel lock to block ([`IoSleep`]). Its re-issue when woken is the kernel lock's,
-/// with the file it holds and the count it wrote (`kernel/poll.rs`).
+/// that is not open (the kernel answers); `Some(Ok(result))` for a call that completes
+/// (a write that found no reader: `EPIPE` or its count so far, and `SIGPIPE` owed,
+/// [`Current::take_sigpipe`]); `Some(Err(sleep))` for one that must wait — a read of an
+/// empty pipe, a write into a full one (after the bytes that fitted) — queued on the
+/// pipe's wait queue with a new sleep woken through `waker`, for the hart or the kernel
+/// lock to block ([`IoSleep`]). `held`: a re-issue of a call that slept, with the file
+/// it took and the count it wrote, which it goes on with.
 #[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
 pub fn pipe_call(
-    cur: &Current,
+    cur: &mut Current,
     mm: &MmStruct,
     nr: u64,
     a: [u64; 6],
     waker: &Arc<dyn TaskWaker>,
+    held: Option<(Arc<OpenFile>, u64)>,
 ) -> Option<Result<KResult<u64>, IoSleep>> {
     if !matches!(nr, SYS_read | SYS_write | SYS_readv | SYS_writev) {
         return None;
     }
-    let file = pipe_fd(&cur.fs, a[0])?;
+    // A re-issued call goes on with the file it took when it started and the bytes it
+    // wrote before it slept (`fdget()`'s hold, `pipe_write()`'s `ret`).
+    let (file, before) = match held {
+        Some(h) => h,
+        None => (pipe_fd(&cur.fs, a[0])?, 0),
+    };
     let mut user: &MmStruct = mm.uaccess();
     let u: &mut dyn UserAccess = &mut user;
     let reading = matches!(nr, SYS_read | SYS_readv);
-    // The bytes the write is asked for (0 for a vector it refuses).
+    // The bytes this pass of the write is asked for (0 for a vector it refuses).
     let want = match nr {
-        SYS_write => a[2],
+        SYS_write => a[2].saturating_sub(before),
         SYS_writev => fs::import_iovec(u, a[1], a[2])
-            .map_or(0, |segs| segs.iter().map(|s| s.1 as u64).sum::<u64>()),
+            .map_or(0, |segs| segs.iter().map(|s| s.1 as u64).sum::<u64>())
+            .saturating_sub(before),
         _ => 0,
     };
     let ctx = &mut FileCtx::current(&cur.vfs, u);
     let r = match nr {
         SYS_read => fs::ksys_read(ctx, &file, a[1], a[2]),
-        SYS_write => fs::ksys_write(ctx, &file, a[1], a[2]),
+        SYS_write => fs::ksys_write(ctx, &file, a[1].wrapping_add(before), want),
         SYS_readv => fs::do_readv(ctx, &file, a[1], a[2]),
-        _ => fs::do_writev(ctx, &file, a[1], a[2]),
+        _ => fs::do_writev_from(ctx, &file, a[1], a[2], before),
     };
     let written = match r {
-        Ok(n) if reading || !write_pass_sleeps(&file, n, want) => return Some(Ok(Ok(n))),
-        Ok(n) => n,
-        Err(IoError::WouldBlock(_)) => 0,
-        Err(IoError::Errno(Errno::EPIPE)) => return None,
+        Ok(n) if reading => return Some(Ok(Ok(n))),
+        Ok(n) if !write_pass_sleeps(&file, n, want) => return Some(Ok(Ok(before + n))),
+        Ok(n) => before + n,
+        Err(IoError::WouldBlock(_)) => before,
+        // No reader left: `SIGPIPE` is owed (sent by the kernel lock, which the hart
+        // goes to at once), and the call returns the count so far, or `EPIPE`.
+        Err(IoError::Errno(Errno::EPIPE)) => {
+            cur.sigpipe = true;
+            return Some(Ok(if before > 0 {
+                Ok(before)
+            } else {
+                Err(Errno::EPIPE)
+            }));
+        }
+        Err(IoError::Errno(_)) if before > 0 => return Some(Ok(Ok(before))),
         Err(IoError::Errno(e)) => return Some(Ok(Err(e))),
     };
     let mut pt = PollTable::default();
@@ -451,11 +473,12 @@ mod tests {
     use crate::mm::test_support::{ANON, P, RW};
     use crate::mm::Mm;
 
-    /// A task (pid 1) with a 16-page scratch area, and that area's address.
+    /// A task (pid 1) with a 24-page scratch area (more than a pipe holds), and that
+    /// area's address.
     fn task() -> (Task, u64) {
-        let phys = crate::mm::test_support::phys(32);
+        let phys = crate::mm::test_support::phys(64);
         let mut mm = Mm::new(Arc::clone(&phys), SatpMode::Sv39, AdScheme::Svadu, 1).unwrap();
-        let scratch = mm.do_mmap(0, 16 * P, RW, ANON, None, 0).unwrap();
+        let scratch = mm.do_mmap(0, 24 * P, RW, ANON, None, 0).unwrap();
         let t = crate::process::test_init(mm);
         t.vfs.proc_register(1).unwrap();
         (t, scratch)
@@ -634,19 +657,19 @@ mod tests {
         use crate::fs::wait_tests::Recorder;
         let (mut t, s) = task();
         let (rd, wr) = pipe(&mut t, s, 0);
-        let cur = Current::of(&t);
+        let mut cur = Current::of(&t);
         let mm = t.mm.clone().unwrap();
         let rec = Arc::new(Recorder::default());
         let waker: Arc<dyn TaskWaker> = rec.clone();
-        let pc = |n, a| pipe_call(&cur, &mm, n, a, &waker);
+        let pc = |cur: &mut Current, n, a, held| pipe_call(cur, &mm, n, a, &waker, held);
         // Not a pipe call: left alone.
-        assert!(pc(SYS_lseek, [rd, 0, 0, 0, 0, 0]).is_none());
+        assert!(pc(&mut cur, SYS_lseek, [rd, 0, 0, 0, 0, 0], None).is_none());
         assert!(
-            pc(SYS_read, [99, s, 1, 0, 0, 0]).is_none(),
+            pc(&mut cur, SYS_read, [99, s, 1, 0, 0, 0], None).is_none(),
             "EBADF: the kernel's"
         );
         // A read of the empty pipe waits, queued on rd_wait.
-        let sleep = match pc(SYS_read, [rd, s + P, 8, 0, 0, 0]) {
+        let sleep = match pc(&mut cur, SYS_read, [rd, s + P, 8, 0, 0, 0], None) {
             Some(Err(sleep)) => sleep,
             r => panic!("the read should wait: {r:?}"),
         };
@@ -657,19 +680,20 @@ mod tests {
         // The writer's call is served here and wakes it.
         poke(&t, s + 2 * P, b"hi");
         assert!(matches!(
-            pc(SYS_write, [wr, s + 2 * P, 2, 0, 0, 0]),
+            pc(&mut cur, SYS_write, [wr, s + 2 * P, 2, 0, 0, 0], None),
             Some(Ok(Ok(2)))
         ));
         assert_eq!(*rec.0.lock(), vec![(1, 5)], "try_to_wake_up() of sleep 5");
         drop(sleep);
         assert!(matches!(
-            pc(SYS_read, [rd, s + P, 8, 0, 0, 0]),
+            pc(&mut cur, SYS_read, [rd, s + P, 8, 0, 0, 0], None),
             Some(Ok(Ok(2)))
         ));
         assert_eq!(peek(&t, s + P, 2), b"hi");
         // A write larger than the pipe fills it and waits with its count.
         let big = (crate::fs::PIPE_CAPACITY + 100) as u64;
-        let sleep = match pc(SYS_write, [wr, s, big, 0, 0, 0]) {
+        let w = [wr, s, big, 0, 0, 0];
+        let sleep = match pc(&mut cur, SYS_write, w, None) {
             Some(Err(sleep)) => sleep,
             r => panic!("the write should wait: {r:?}"),
         };
@@ -678,7 +702,7 @@ mod tests {
         // A reader (on another hart) makes room before the kernel lock looks: the
         // short write still goes on, it does not return its count (pipe_write()'s loop).
         assert!(matches!(
-            pc(SYS_read, [rd, s + P, 8, 0, 0, 0]),
+            pc(&mut cur, SYS_read, [rd, s + P, 8, 0, 0, 0], None),
             Some(Ok(Ok(8)))
         ));
         assert!(write_pass_sleeps(&sleep.file, sleep.written, big));
@@ -687,8 +711,21 @@ mod tests {
             !write_pass_sleeps(&sleep.file, 0, big),
             "nothing written: it blocks"
         );
-        // Without readers: EPIPE (and SIGPIPE) is the kernel's, and nothing is done here.
+        // Its re-issue goes on with the file it held and its count: a page read frees a
+        // buffer (the 8 bytes did not: pipe_write() appends only to the last one), and
+        // the write's last 100 bytes go in; it returns the whole count.
+        let rest = crate::fs::PIPE_BUF as u64 - 8;
+        assert!(matches!(
+            pc(&mut cur, SYS_read, [rd, s + P, rest, 0, 0, 0], None),
+            Some(Ok(Ok(x))) if x == rest
+        ));
+        let file = Arc::clone(&sleep.file);
+        let held = Some((Arc::clone(&sleep.file), sleep.written));
         drop(sleep);
+        let r = pc(&mut cur, SYS_write, w, held);
+        assert!(matches!(r, Some(Ok(Ok(x))) if x == big), "{r:?}");
+        // Without readers: the count so far, and SIGPIPE owed (the kernel lock sends it);
+        // with nothing written, EPIPE.
         let mut deferred = Vec::new();
         let mut cur2 = Current::of(&t);
         let c = [rd, 0, 0, 0, 0, 0];
@@ -696,7 +733,12 @@ mod tests {
             call(&t, &mut cur2, SYS_close, c, &mut deferred),
             Some(Ok(0))
         );
-        assert!(pc(SYS_write, [wr, s, 1, 0, 0, 0]).is_none());
+        let r = pc(&mut cur, SYS_write, w, Some((file, 5)));
+        assert!(matches!(r, Some(Ok(Ok(5)))), "{r:?}");
+        assert!(cur.take_sigpipe() && !cur.take_sigpipe());
+        let r = pc(&mut cur, SYS_write, [wr, s, 1, 0, 0, 0], None);
+        assert!(matches!(r, Some(Ok(Err(Errno::EPIPE)))), "{r:?}");
+        assert!(cur.take_sigpipe());
     }
 
     #[test]
