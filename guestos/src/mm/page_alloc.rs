@@ -165,6 +165,11 @@ bitflags! {
         /// `PG_mte_tagged` (arm64): the frame's tags are valid — zeroed when it was first
         /// mapped by a `PTE.MTAG` entry, or copied from a tagged frame.
         const MTE_TAGGED = 1 << 9;
+        /// On a large folio's head: [`PageAlloc::split_folio`] has frozen its refcount
+        /// and is turning it into order-0 pages. A reference dropped or added meanwhile
+        /// waits for the split and then goes to the page itself (Linux's split runs on a
+        /// locked, unmapped folio, so nobody drops or adds one then).
+        const SPLITTING = 1 << 10;
     }
 }
 
@@ -1064,7 +1069,19 @@ impl PageAlloc {
         if head.test(PageFlags::RESERVED) {
             return;
         }
-        head.refcount.fetch_add(nr, Ordering::AcqRel);
+        // A folio being split (refcount frozen at 0): the reference is the page's once
+        // the split is done.
+        let frozen = |r: u32| r == 0 && head.test(PageFlags::SPLITTING);
+        if head
+            .refcount
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                (!frozen(r)).then(|| r.wrapping_add(nr))
+            })
+            .is_err()
+        {
+            self.wait_split(head);
+            return self.folio_ref_add(pfn, nr);
+        }
         self.count_ref_op(1);
     }
 
@@ -1125,10 +1142,23 @@ impl PageAlloc {
         {
             Ok(r) if r == nr => self.free_folio(head_pfn),
             Ok(_) => {}
+            // Frozen by a split of the folio on another hart: the reference is the page's
+            // once the split is done.
+            Err(_) if head.test(PageFlags::SPLITTING) => {
+                self.wait_split(head);
+                self.folio_put_refs(_ram, pfn, nr);
+            }
             Err(_) => {
                 self.bad_puts.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Waits until the split of the folio whose head is `head` (on another hart) is over
+    /// ([`PageFlags::SPLITTING`]). The split's frozen window takes no lock and passes no
+    /// scheduling point, so in deterministic mode (one hart at a time) nobody waits here.
+    fn wait_split(&self, head: &Page) {
+        crate::sync::spin_until(|| !head.test(PageFlags::SPLITTING));
     }
 
     /// `gup_put_folio(FOLL_PIN)` on a large folio: drops `refs` pins (`_pincount`) and
@@ -1402,37 +1432,61 @@ impl PageAlloc {
         if !head.is_head() || head.test(PageFlags::RESERVED) || head.entire_mapcount() != 0 {
             return Err(SplitError::Busy);
         }
-        let expected: u64 = (0..HPAGE_PMD_NR)
-            .filter_map(|i| self.page(Pfn(head_pfn.0 + i)))
-            .map(|p| u64::from(p.mapcount()))
-            .sum();
-        let expected = u32::try_from(expected).map_err(|_| SplitError::Busy)?;
+        // Each page's mapcount, read once: the references the folio must hold (one per
+        // PTE), and what each page's own refcount becomes. A mapping removed on another
+        // hart after this read drops its reference later; one added takes a reference
+        // first. Either way the freeze below fails unless the count is exactly this —
+        // and a reference dropped after it goes to the page, which counted its mapping.
+        // (Re-reading the mapcounts after the freeze lost such a reference twice: the
+        // page was freed while another process still mapped it.)
+        let mcs: Vec<u32> = (0..HPAGE_PMD_NR)
+            .map(|i| self.page(Pfn(head_pfn.0 + i)).map_or(0, Page::mapcount))
+            .collect();
+        let expected = u32::try_from(mcs.iter().map(|&m| u64::from(m)).sum::<u64>())
+            .map_err(|_| SplitError::Busy)?;
         self.count_ref_op(1);
-        if head.large_pincount.load(Ordering::Acquire) != 0
-            || head
-                .refcount
-                .compare_exchange(expected, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        if head.large_pincount.load(Ordering::Acquire) != 0 {
             self.thp.split_page_failed.fetch_add(1, Ordering::Relaxed);
             return Err(SplitError::Again);
         }
-        self.deferred_split.lock().retain(|&h| h != head_pfn);
+        // folio_ref_freeze(): from here to the thaw no lock is taken and no scheduling
+        // point passed (a put or get that finds the folio frozen waits for the thaw).
+        let nopreempt = crate::sync::preempt_disable();
+        head.set(PageFlags::SPLITTING);
+        if head
+            .refcount
+            .compare_exchange(expected, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            head.clear(PageFlags::SPLITTING);
+            self.thp.split_page_failed.fetch_add(1, Ordering::Relaxed);
+            return Err(SplitError::Again);
+        }
         let dirty = head.test(PageFlags::DIRTY);
         let mut unmapped = Vec::new();
-        for i in 0..HPAGE_PMD_NR {
-            let pfn = Pfn(head_pfn.0 + i);
+        // The tails first, each with its own count before it stops being a tail; the
+        // head last: a put that resolved a tail to the head meanwhile finds the head
+        // frozen, waits, and resolves the page again.
+        for (i, &mc) in mcs
+            .iter()
+            .enumerate()
+            .skip(1)
+            .chain(mcs.iter().enumerate().take(1))
+        {
+            let pfn = Pfn(head_pfn.0 + i as u64);
             let Some(p) = self.page(pfn) else { continue };
-            p.clear(PageFlags::HEAD | PageFlags::TAIL);
             if dirty {
                 p.set(PageFlags::DIRTY);
             }
-            let mc = p.mapcount();
             p.refcount.store(mc, Ordering::Release);
+            p.clear(PageFlags::HEAD | PageFlags::TAIL);
             if mc == 0 {
                 unmapped.push(pfn);
             }
         }
+        head.clear(PageFlags::SPLITTING);
+        drop(nopreempt);
+        self.deferred_split.lock().retain(|&h| h != head_pfn);
         self.thp.split_page.fetch_add(1, Ordering::Relaxed);
         // The folio was one allocation; its pages are now individual ones.
         self.split_allocs
