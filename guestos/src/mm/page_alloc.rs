@@ -169,7 +169,7 @@ bitflags! {
         /// and is turning it into order-0 pages. A reference dropped or added meanwhile
         /// waits for the split and then goes to the page itself (Linux's split runs on a
         /// locked, unmapped folio, so nobody drops or adds one then).
-        const SPLITTING = 1 << 10;
+        const SPLITTING = 1 << 11;
     }
 }
 
