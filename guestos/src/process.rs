@@ -51,6 +51,10 @@ pub enum WaitOn {
     /// Its timeout (`nanosleep`, `clock_nanosleep`); completed by the kernel at the
     /// deadline, not re-issued.
     Sleep,
+    /// A userfaultfd's answer to its page fault (`handle_userfault()`): woken by the
+    /// ioctl that resolves the fault, `UFFDIO_WAKE`, the file's close or a signal, it
+    /// re-executes the faulting instruction (nothing is re-issued or completed).
+    Userfault,
     /// Its tracer (`TASK_TRACED`): stopped for ptrace ([`crate::ptrace::PtraceState`]
     /// says why), resumed by the tracer's request; signals do not interrupt it.
     Traced,

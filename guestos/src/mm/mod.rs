@@ -48,6 +48,7 @@ pub mod page_alloc;
 pub mod pgtable;
 pub mod rmap;
 pub mod uaccess;
+pub mod userfaultfd;
 pub mod vma;
 
 #[cfg(test)]

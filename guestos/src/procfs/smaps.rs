@@ -341,7 +341,7 @@ fn smaps_pte_entry(mm: &Mm, vma: &Vma, pte: mmu::Pte, locked: bool, mss: &mut Me
 
 /// The two-letter codes of `show_smap_vma_flags()` (`mnemonics[]`), in bit order, for
 /// every flag [`VmFlags`] has; `VM_MTE_ALLOWED` prints nothing, as on arm64.
-const MNEMONICS: [(VmFlags, &str); 30] = [
+const MNEMONICS: [(VmFlags, &str); 32] = [
     (VmFlags::READ, "rd"),
     (VmFlags::WRITE, "wr"),
     (VmFlags::EXEC, "ex"),
@@ -351,7 +351,9 @@ const MNEMONICS: [(VmFlags, &str); 30] = [
     (VmFlags::MAYEXEC, "me"),
     (VmFlags::MAYSHARE, "ms"),
     (VmFlags::GROWSDOWN, "gd"),
+    (VmFlags::UFFD_MISSING, "um"),
     (VmFlags::PFNMAP, "pf"),
+    (VmFlags::UFFD_WP, "uw"),
     (VmFlags::LOCKED, "lo"),
     (VmFlags::IO, "io"),
     (VmFlags::SEQ_READ, "sr"),
