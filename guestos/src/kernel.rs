@@ -2420,7 +2420,13 @@ impl Kernel<'_> {
     fn switch_out(&mut self, hart: &Hart<'_>) {
         if let Some(tid) = self.cur() {
             if let Some(prev) = self.tasks.get(&tid) {
-                prev.run().ctx = hart.save_context();
+                let mut run = prev.run();
+                run.ctx = hart.save_context();
+                // __schedule()'s switch_count: a task switched out while still runnable
+                // was preempted (a sleeper left through block(), which counts nvcsw).
+                if run.state == TaskState::Runnable {
+                    run.nivcsw += 1;
+                }
             }
         }
         self.set_cur(None);
@@ -3049,6 +3055,7 @@ impl Kernel<'_> {
             let mut run = t.run();
             run.state = TaskState::Blocked(on);
             run.ctx = hart.save_context();
+            run.nvcsw += 1;
         }
         if self.cur() == Some(tid) {
             self.set_cur(None);

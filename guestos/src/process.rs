@@ -348,6 +348,12 @@ pub struct TaskRun {
     /// timer, a re-issued call's state, a stopped call's place
     /// ([`crate::kernel::SleepingCall`]). Empty for a new task: `clone` does not copy it.
     pub(crate) call: crate::kernel::SleepingCall,
+    /// `nvcsw`: the times the task left its hart to sleep (`/proc/<pid>/status`'s
+    /// `voluntary_ctxt_switches`).
+    pub nvcsw: u64,
+    /// `nivcsw`: the times it was switched out still runnable (preempted, its slice
+    /// used up: `nonvoluntary_ctxt_switches`).
+    pub nivcsw: u64,
 }
 
 impl TaskRun {
@@ -357,6 +363,8 @@ impl TaskRun {
             state: TaskState::Runnable,
             ctx,
             call: Default::default(),
+            nvcsw: 0,
+            nivcsw: 0,
         }))
     }
 }

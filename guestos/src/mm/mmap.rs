@@ -744,6 +744,10 @@ impl Mm {
 
     /// The body of munmap on a validated page-aligned range.
     pub(crate) fn do_vmi_munmap(&mut self, start: u64, end: u64) -> KResult<()> {
+        // do_vmi_align_munmap(): update_hiwater_vm() before the VMAs go (`VmPeak`).
+        if self.vmas.find_vma_intersection(start, end).is_some() {
+            self.update_hiwater_vm();
+        }
         let removed = self.vmas.remove_range(start, end)?;
         if removed.is_empty() {
             return Ok(());

@@ -102,6 +102,9 @@ pub struct MemSizeStats {
     pub file_thp: u64,
     /// `Swap`.
     pub swap: u64,
+    /// Bytes of shmem folios mapped (`/proc/<pid>/status`'s `RssShmem`, with
+    /// `MM_SHMEMPAGES`; `Rss` less this and `anonymous` is `RssFile`).
+    pub rss_shmem: u64,
     /// `Shared_Hugetlb`.
     pub shared_hugetlb: u64,
     /// `Private_Hugetlb`.
@@ -168,6 +171,9 @@ impl MemSizeStats {
             }
         }
         self.resident += size;
+        if m.kind == FolioKind::Shmem {
+            self.rss_shmem += size;
+        }
         if m.young {
             self.referenced += size;
         }
