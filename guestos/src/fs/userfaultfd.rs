@@ -41,9 +41,6 @@ use crate::mm::userfaultfd::{
 use crate::mm::{MmUsers, VmFlags};
 use crate::uaccess::UserAccess;
 
-/// `USERFAULTFD_IOC_NEW` (`_IO(0xAA, 0x00)`): `/dev/userfaultfd`'s one ioctl.
-pub const USERFAULTFD_IOC_NEW: u32 = 0xAA00;
-
 /// `_IOC(dir, 0xAA, nr, size)` of a `UFFDIO_*` command (`dir`: 3 `_IOWR`, 2 `_IOR`).
 const fn uffdio(dir: u32, nr: u32, size: u32) -> u32 {
     (dir << 30) | (size << 16) | (0xAA << 8) | nr
@@ -92,8 +89,7 @@ pub struct UserfaultfdFile {
     ctx: Arc<UserfaultfdCtx>,
 }
 
-/// `userfaultfd(flags)` (`new_userfaultfd()`), also `/dev/userfaultfd`'s
-/// `USERFAULTFD_IOC_NEW`: a new userfaultfd on the caller's address space `mm`, open
+/// `userfaultfd(flags)` (`new_userfaultfd()`): a new userfaultfd on the caller's address space `mm`, open
 /// `O_RDWR` with `flags & O_NONBLOCK`, close-on-exec with `O_CLOEXEC`. Returns the
 /// descriptor.
 ///

@@ -1168,15 +1168,25 @@ impl PageTable {
     /// `change_pte_range()` with `MM_CP_UFFD_WP` (`wp`) or `MM_CP_UFFD_WP_RESOLVE` on the
     /// present 4 KiB PTEs of `[start, end)`: `wp` sets the uffd-wp bit
     /// ([`super::userfaultfd::PAGE_UFFD_WP`]) and clears `W`; otherwise the bit is
-    /// cleared and `W` left for the next write fault to give back. Huge PMDs are left
-    /// alone (no transparent huge page is made in a registered VMA). Returns how many
-    /// entries changed; the TLB maintenance goes to `tlb`.
+    /// cleared and `W` left for the next write fault to give back. A huge PMD (a THP
+    /// made before the VMA was registered: none is made in a registered one) is split
+    /// first to protect, so its PTEs carry the bit (Linux marks the PMD itself,
+    /// `pmd_mkuffd_wp()`), and left alone to unprotect (it carries no bit). Returns how
+    /// many entries changed; the TLB maintenance goes to `tlb`.
     pub fn uffd_wp_range(&self, start: u64, end: u64, wp: bool, tlb: &mut MmuGather) -> u64 {
         use super::userfaultfd::PAGE_UFFD_WP;
         let mut changed = 0;
         self.for_each_pte(start, end, WalkLock::Ptl, &mut |va, addr, _, level| {
             if level > 0 {
-                return Step::Next;
+                if !wp {
+                    return Step::Next;
+                }
+                let haddr = va & !(HPAGE_PMD_SIZE - 1);
+                return if self.split_huge_pmd(haddr, addr, tlb) {
+                    Step::Descend
+                } else {
+                    Step::Next
+                };
             }
             loop {
                 let old = self.ptep_get(addr);

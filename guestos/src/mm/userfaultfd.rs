@@ -944,6 +944,37 @@ mod tests {
     }
 
     #[test]
+    fn uffd_wp_splits_a_thp_made_before_registration() {
+        use crate::mm::mmap::{MADV_HUGEPAGE, MAP_FIXED};
+        use crate::mm::page_alloc::HPAGE_PMD_SIZE;
+        let (_phys, mut mm) = setup_mm(32, SatpMode::Sv39, AdScheme::Svadu, 9);
+        let base = 0x4000_0000;
+        mm.do_mmap(base, HPAGE_PMD_SIZE, RW, ANON | MAP_FIXED, None, 0)
+            .unwrap();
+        mm.madvise(base, HPAGE_PMD_SIZE, MADV_HUGEPAGE).unwrap();
+        touch(&mut mm, base, AccessType::Store).unwrap();
+        assert_eq!(mm.page_table().follow_pte(base).unwrap().level, 1, "a THP");
+        let users = MmUsers::new(mm);
+        let ctx = UserfaultfdCtx::new(users.mmgrab());
+        let mut mm = users.mmap_write_lock();
+        mm.userfaultfd_register(&ctx, base, base + HPAGE_PMD_SIZE, VmFlags::UFFD_WP)
+            .unwrap();
+        mm.mwriteprotect_range(base + 5 * P, P, true).unwrap();
+        let s = mm.page_table().follow_pte(base + 5 * P).unwrap();
+        assert_eq!(s.level, 0, "split into PTEs");
+        assert!(pte_uffd_wp(s.pte) && !pte_write(s.pte));
+        assert!(
+            !pte_uffd_wp(mm.pte_at(base).unwrap()),
+            "only the range is protected"
+        );
+        assert_eq!(
+            mm.do_page_fault(base + 5 * P, AccessType::Store),
+            Err(UserFaultError::Userfault)
+        );
+        touch(&mut mm, base, AccessType::Store).unwrap();
+    }
+
+    #[test]
     fn uffd_messages_queue_in_order_and_wakes_follow_ranges() {
         let (_users, a, ctx) = setup();
         let rec = Arc::new(Recorder::default());
