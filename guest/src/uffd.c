@@ -16,7 +16,8 @@
  *  - close() of the userfaultfd wakes a thread waiting on its fault, which is then
  *    handled as a normal fault (a zero page);
  *  - UFFDIO_REGISTER_MODE_WP with UFFD_FEATURE_PAGEFAULT_FLAG_WP: UFFDIO_WRITEPROTECT makes
- *    a write fault with UFFD_PAGEFAULT_FLAG_WP|WRITE (a read does not), the monitor
+ *    a write fault with UFFD_PAGEFAULT_FLAG_WP|WRITE (a read does not) and sets pagemap's
+ *    PM_UFFD_WP (bit 57) until the page is unprotected, the monitor
  *    unprotects and the write completes; UFFDIO_COPY_MODE_WP maps a write-protected copy;
  *    UNREGISTER of a protected range lets writes through;
  *  - UFFD_FEATURE_SIGBUS: a fault is SIGBUS instead of a message; a system call reading a
@@ -411,6 +412,16 @@ static void test_signal(void)
     munmap(sig_mem, PG);
 }
 
+/* pagemap bit 57, PM_UFFD_WP, of the page at p. */
+static int pagemap_uffd_wp(void *p)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    uint64_t e = 0;
+    pread(fd, &e, sizeof(e), (uintptr_t)p / PG * 8);
+    close(fd);
+    return (int)((e >> 57) & 1);
+}
+
 /* ---- write-protect ------------------------------------------------------------------------- */
 
 static void test_wp(void)
@@ -429,7 +440,9 @@ static void test_wp(void)
     w.mode = 4;
     printf("WRITEPROTECT mode 4: %s\n", err(ioctl(fd, UFFDIO_WRITEPROTECT, &w)));
     w.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+    printf("pagemap PM_UFFD_WP before: %d\n", pagemap_uffd_wp(mem));
     printf("WRITEPROTECT: %s\n", err(ioctl(fd, UFFDIO_WRITEPROTECT, &w)));
+    printf("pagemap PM_UFFD_WP after: %d %d\n", pagemap_uffd_wp(mem), pagemap_uffd_wp(mem + PG));
     check(mem[0] == 1 && mem[PG] == 2, "reads of protected pages do not fault");
     struct uffd_msg msg;
     printf("nothing pending after the reads: %s\n", read(fd, &msg, sizeof(msg)) < 0 ? errname(errno) : "data");
@@ -442,6 +455,7 @@ static void test_wp(void)
            !!(m.flags[0] & UFFD_PAGEFAULT_FLAG_WRITE), !!(m.flags[0] & UFFD_PAGEFAULT_FLAG_WP), m.offset[0],
            (long long)m.result);
     check(mem[PG + 7] == 9 && mem[PG] == 2, "the write completes after the unprotect");
+    printf("pagemap PM_UFFD_WP after the unprotect: %d %d\n", pagemap_uffd_wp(mem), pagemap_uffd_wp(mem + PG));
 
     /* Page 0 is still protected: UNREGISTER clears it and the write goes through. */
     struct uffdio_range rg = {(unsigned long)mem, 2 * PG};
