@@ -208,6 +208,7 @@ mod switch;
 mod sysattr;
 mod timekeeping;
 mod ttwu;
+mod userfault;
 
 pub(crate) use call::SleepingCall;
 pub(crate) use cputime::{CputimeAtomic, TaskCputime, ThreadGroupCputimer};
@@ -1124,6 +1125,11 @@ fn run_user(
                 let Some(result) = result else {
                     return KernelEntry::Exit(exit);
                 };
+                // A fault for a userfaultfd sleeps: the kernel lock runs it again
+                // (handle_userfault(), `kernel/userfault.rs`).
+                if result == Err(UserFaultError::Userfault) {
+                    return KernelEntry::Exit(exit);
+                }
                 if !(result.is_ok() && may_resume(u, hart)) {
                     return KernelEntry::Fault { va, result };
                 }
@@ -2206,7 +2212,11 @@ impl Kernel<'_> {
                 .and_then(PollTable::task)
                 .is_some_and(|w| w.is_woken())
         }) == Some(true);
-        if state == Some(TaskState::Blocked(WaitOn::Io)) && woken_io {
+        let io_sleep = matches!(
+            state,
+            Some(TaskState::Blocked(WaitOn::Io | WaitOn::Userfault))
+        );
+        if io_sleep && woken_io {
             // A sleeper a file's wait queue woke, enqueued by its waker on any hart
             // ([`SchedWaker`]): it leaves its queues (`finish_wait()`), its timer goes,
             // and its call is re-issued now that it runs (the pc is still at the ecall).
@@ -2511,7 +2521,13 @@ impl Kernel<'_> {
     fn switch_out(&mut self, hart: &Hart<'_>) {
         if let Some(tid) = self.cur() {
             if let Some(prev) = self.tasks.get(&tid) {
-                prev.run().ctx = hart.save_context();
+                let mut run = prev.run();
+                run.ctx = hart.save_context();
+                // __schedule()'s switch_count: a task switched out while still runnable
+                // was preempted (a sleeper left through block(), which counts nvcsw).
+                if run.state == TaskState::Runnable {
+                    run.nivcsw += 1;
+                }
             }
         }
         self.set_cur(None);
@@ -2588,8 +2604,7 @@ impl Kernel<'_> {
                 };
                 let r = user_fault(self.smp, hart, mm, va.raw(), access);
                 self.charge_kernel_work(hart, &before);
-                r.err()
-                    .and_then(|e| self.fault_signal(hart, tid, va.raw(), e))
+                self.user_fault_result(hart, tid, va.raw(), access, r)
             }
             Exit::AccessFault { va, .. } => {
                 hart.account_trap();
@@ -2668,6 +2683,8 @@ impl Kernel<'_> {
                 self.pagefault_out_of_memory(hart, tid);
                 None
             }
+            // Handled before (`Kernel::user_fault_result`); the access is re-executed.
+            UserFaultError::Userfault => None,
         }
     }
 
@@ -2993,7 +3010,11 @@ impl Kernel<'_> {
                 // the file it names — unless, queued there, it finds the file ready.
                 let ready = on == WaitOn::Io
                     && self.with_call(tid, |c| c.io_wait.is_none()) == Some(true)
-                    && self.io_wait_on_fd(tid, a[0]);
+                    && self.io_wait_on_fd(
+                        tid,
+                        a[0],
+                        matches!(n, nr::SYS_read | nr::SYS_readv | nr::SYS_pread64),
+                    );
                 // The pc stays at the ecall: the call is re-issued on wake-up (or now).
                 if !ready {
                     self.block(tid, on, hart);
@@ -3135,6 +3156,7 @@ impl Kernel<'_> {
             let mut run = t.run();
             run.state = TaskState::Blocked(on);
             run.ctx = hart.save_context();
+            run.nvcsw += 1;
         }
         if self.cur() == Some(tid) {
             self.set_cur(None);
@@ -3155,7 +3177,7 @@ impl Kernel<'_> {
         // The same handshake for a sleep on wait queues: a wake-up that came between
         // its queueing and now ([`WaitTask::claim`]) leaves the task runnable, its call
         // re-issued at once; from now on, a waker on any hart enqueues it.
-        if on == WaitOn::Io {
+        if matches!(on, WaitOn::Io | WaitOn::Userfault) {
             let parked = self
                 .with_call(tid, |c| {
                     c.io_wait
@@ -4314,7 +4336,9 @@ impl Kernel<'_> {
                 // A vfork parent's call has already completed: nothing to interrupt; a
                 // stopped tracee stays stopped until its tracer resumes it; a tracee's
                 // call may be restarted after its stop.
-                if !matches!(on, WaitOn::VforkDone(_) | WaitOn::Traced)
+                if on == WaitOn::Userfault {
+                    self.userfault_interrupted(target);
+                } else if !matches!(on, WaitOn::VforkDone(_) | WaitOn::Traced)
                     && !self.ptrace_restart_sleep(target, on)
                 {
                     // Interrupt the sleeping call: it returns EINTR (interrupted calls

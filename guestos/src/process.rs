@@ -51,6 +51,10 @@ pub enum WaitOn {
     /// Its timeout (`nanosleep`, `clock_nanosleep`); completed by the kernel at the
     /// deadline, not re-issued.
     Sleep,
+    /// A userfaultfd's answer to its page fault (`handle_userfault()`): woken by the
+    /// ioctl that resolves the fault, `UFFDIO_WAKE`, the file's close or a signal, it
+    /// re-executes the faulting instruction (nothing is re-issued or completed).
+    Userfault,
     /// Its tracer (`TASK_TRACED`): stopped for ptrace ([`crate::ptrace::PtraceState`]
     /// says why), resumed by the tracer's request; signals do not interrupt it.
     Traced,
@@ -344,6 +348,12 @@ pub struct TaskRun {
     /// timer, a re-issued call's state, a stopped call's place
     /// ([`crate::kernel::SleepingCall`]). Empty for a new task: `clone` does not copy it.
     pub(crate) call: crate::kernel::SleepingCall,
+    /// `nvcsw`: the times the task left its hart to sleep (`/proc/<pid>/status`'s
+    /// `voluntary_ctxt_switches`).
+    pub nvcsw: u64,
+    /// `nivcsw`: the times it was switched out still runnable (preempted, its slice
+    /// used up: `nonvoluntary_ctxt_switches`).
+    pub nivcsw: u64,
 }
 
 impl TaskRun {
@@ -353,6 +363,8 @@ impl TaskRun {
             state: TaskState::Runnable,
             ctx,
             call: Default::default(),
+            nvcsw: 0,
+            nivcsw: 0,
         }))
     }
 }

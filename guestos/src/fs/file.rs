@@ -484,6 +484,12 @@ impl OpenFile {
         self.f_op().poll(self)
     }
 
+    /// Whether a blocked `read` (`reading`) or `write` of this file may go on
+    /// ([`FileOperations::io_ready`]).
+    pub fn io_ready(&self, reading: bool) -> bool {
+        self.f_op().io_ready(self, reading)
+    }
+
     /// `vfs_poll()`'s registration half: the wait queues a caller blocked on this file
     /// sleeps on go into `pt` (see [`FileOperations::poll_wait`]).
     pub fn poll_wait(&self, pt: &mut super::PollTable) {

@@ -459,6 +459,21 @@ pub trait FileOperations: Send + Sync + fmt::Debug {
         let _ = (file, pt);
     }
 
+    /// Whether a `read` (`reading`) or `write` that returned [`super::IoError::WouldBlock`]
+    /// may go on now: the condition its sleeper checks once more after queueing on
+    /// [`FileOperations::poll_wait`]'s queues (`wait_event_interruptible()`'s condition).
+    /// The default reads it from [`FileOperations::poll`] (`POLLIN`/`POLLHUP`/`POLLERR`
+    /// for a read, `POLLOUT`/`POLLERR` for a write); a file whose `poll` does not say it
+    /// (a blocking userfaultfd's is always `POLLERR`) gives its own.
+    fn io_ready(&self, file: &OpenFile, reading: bool) -> bool {
+        let want = if reading {
+            PollMask::POLLIN | PollMask::POLLHUP | PollMask::POLLERR
+        } else {
+            PollMask::POLLOUT | PollMask::POLLERR
+        };
+        self.poll(file).intersects(want)
+    }
+
     /// `file_can_poll()`: the file has a `->poll` of its own (pipes, terminals, epoll
     /// instances); `epoll_ctl` refuses the others (regular files, directories) with
     /// `EPERM`. The default is `false`.

@@ -54,6 +54,9 @@ pub enum ProcFile {
     Stat,
     /// `/proc/<pid>/comm` (`comm_show()`): the task's name and a newline.
     Comm,
+    /// `/proc/<pid>/status` (`proc_pid_status()`): the task's state, ids, memory, signals
+    /// and scheduling counts, one `Name:\tvalue` line each.
+    Status,
     /// `/proc/<pid>/clear_refs` (`proc_clear_refs_operations`): write-only; a number
     /// clears the accessed or soft-dirty bits of the task's pages (see
     /// [`crate::procfs`]).
@@ -71,6 +74,7 @@ impl ProcFile {
             ProcFile::Pagemap => "pagemap",
             ProcFile::Stat => "stat",
             ProcFile::Comm => "comm",
+            ProcFile::Status => "status",
             ProcFile::ClearRefs => "clear_refs",
         }
     }
@@ -78,20 +82,21 @@ impl ProcFile {
     /// Its permission bits (`fs/proc/base.c` `tgid_base_stuff[]`: `REG("mem", S_IRUSR |
     /// S_IWUSR, …)`, `REG("maps", S_IRUGO, …)`, `REG("smaps", S_IRUGO, …)`,
     /// `REG("smaps_rollup", S_IRUGO, …)`, `REG("pagemap", S_IRUSR, …)`,
-    /// `ONE("stat", S_IRUGO, …)`, `REG("clear_refs", S_IWUSR, …)`; `comm` is
+    /// `ONE("stat", S_IRUGO, …)`, `ONE("status", S_IRUGO, …)`, `REG("clear_refs",
+    /// S_IWUSR, …)`; `comm` is
     /// `S_IRUGO|S_IWUSR` in Linux, read-only here).
     pub fn perm(self) -> u32 {
         match self {
             ProcFile::Mem => 0o600,
             ProcFile::Maps | ProcFile::Smaps | ProcFile::SmapsRollup => 0o444,
             ProcFile::Pagemap => 0o400,
-            ProcFile::Stat | ProcFile::Comm => 0o444,
+            ProcFile::Stat | ProcFile::Comm | ProcFile::Status => 0o444,
             ProcFile::ClearRefs => 0o200,
         }
     }
 
     /// Every per-task file, in directory order.
-    pub const ALL: [ProcFile; 8] = [
+    pub const ALL: [ProcFile; 9] = [
         ProcFile::ClearRefs,
         ProcFile::Comm,
         ProcFile::Maps,
@@ -100,6 +105,7 @@ impl ProcFile {
         ProcFile::Smaps,
         ProcFile::SmapsRollup,
         ProcFile::Stat,
+        ProcFile::Status,
     ];
 }
 

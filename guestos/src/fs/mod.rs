@@ -31,6 +31,7 @@ mod pipe;
 mod seq_file;
 mod stat;
 mod stdio;
+mod userfaultfd;
 mod vfs;
 mod wait;
 
@@ -60,6 +61,7 @@ pub use stat::{
 pub use stdio::{
     CapturedOutput, HostFile, HostStreams, StdStream, TCGETS, TCSETS, TCSETSF, TCSETSW, TIOCGWINSZ,
 };
+pub use userfaultfd::{sys_userfaultfd, UserfaultfdFile};
 pub use vfs::{
     parse_file_arg, Clock, Cred, FileArg, ImportError, TimeUpdate, Vfs, VfsConfig, MAY_EXEC,
     MAY_READ, MAY_WRITE, TMPFS_DEV,
@@ -197,6 +199,8 @@ pub enum WaitOn {
     EventfdReadable,
     /// Waiting for an eventfd's counter to take a write's value (a write).
     EventfdWritable,
+    /// Waiting for a page fault to read from a userfaultfd.
+    UserfaultfdReadable,
 }
 
 /// The failure of an operation that may block: a Linux errno, or "would block" for a

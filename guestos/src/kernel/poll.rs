@@ -43,9 +43,7 @@ use emu::Hart;
 
 use super::Kernel;
 use crate::errno::{Errno, KResult};
-use crate::fs::{
-    FileCtx, IoError, OpenFile, PollMask, PollTable, WaitTask, EPOLL_EVENT_SIZE, EP_MAX_EVENTS,
-};
+use crate::fs::{FileCtx, IoError, OpenFile, PollTable, WaitTask, EPOLL_EVENT_SIZE, EP_MAX_EVENTS};
 use crate::process::{Task, WaitOn};
 use crate::signal::{SigInfo, SIGPIPE, SI_USER};
 use crate::syscall::misc::RLIMIT_NOFILE;
@@ -715,10 +713,11 @@ impl Kernel<'_> {
 
     /// A call of task `tid` that did not name the wait queues it sleeps on sleeps on
     /// those of descriptor `fd` (`vmsplice` on a full pipe, exclusively as
-    /// `pipe_wait_writable()`). Returns `true` if, once queued, the file is found
-    /// writable after all (a reader on another hart made room): the call is then
-    /// re-issued instead of sleeping.
-    pub(super) fn io_wait_on_fd(&mut self, tid: u32, fd: u64) -> bool {
+    /// `pipe_wait_writable()`; a `read` of an eventfd or a userfaultfd). Returns `true`
+    /// if, once queued, the file is found ready after all (`reading`: for a read; a
+    /// reader on another hart made room, a fault was queued): the call is then re-issued
+    /// instead of sleeping.
+    pub(super) fn io_wait_on_fd(&mut self, tid: u32, fd: u64, reading: bool) -> bool {
         let mut pt = PollTable::default();
         let file = u32::try_from(fd)
             .ok()
@@ -727,7 +726,7 @@ impl Kernel<'_> {
             file.poll_wait(&mut pt);
         }
         self.io_wait(tid, pt, true);
-        let ready = file.is_some_and(|f| file_ready(&f, false));
+        let ready = file.is_some_and(|f| file_ready(&f, reading));
         if ready {
             self.io_wait_end(tid, true);
         }
@@ -773,12 +772,7 @@ impl Kernel<'_> {
 /// (`read_end`) data or a hang-up (`POLLIN`, `POLLHUP`), for writing room or an error
 /// (`POLLOUT`, `POLLERR`) — `pipe_readable()`/`pipe_writable()`.
 pub(super) fn file_ready(file: &OpenFile, read_end: bool) -> bool {
-    let want = if read_end {
-        PollMask::POLLIN | PollMask::POLLHUP | PollMask::POLLERR
-    } else {
-        PollMask::POLLOUT | PollMask::POLLERR
-    };
-    file.poll().intersects(want)
+    file.io_ready(read_end)
 }
 
 /// What one `do_poll()`/`do_select()` pass found, for [`Kernel::poll_select_wait`].

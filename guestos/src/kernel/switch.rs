@@ -317,6 +317,7 @@ impl<'m> Machine<'m> {
         account_user_time(&self.rqs, id, u.tid, now, tally);
         run.state = TaskState::Blocked(on);
         run.ctx = hart.save_context();
+        run.nvcsw += 1;
         if let Some(q) = &q {
             run.call.futex_q = Some(Arc::clone(q));
         }
@@ -425,6 +426,7 @@ impl<'m> Machine<'m> {
             return Tick::Refused(u);
         }
         run.ctx = hart.save_context();
+        run.nivcsw += 1;
         self.rqs.cpu_rq(id).lock().put_prev(now);
         self.on_hart.clear_if(id, u.tid);
         u.stat.unlocked_preemptions.inc();

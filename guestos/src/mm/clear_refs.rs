@@ -65,8 +65,8 @@ impl Mm {
     /// - Type 4: `VM_SOFTDIRTY` cleared on every VMA (`vma_set_page_prot()` follows from
     ///   the flags here: [`super::pgtable::vm_get_page_prot`]), then
     ///   [`ClearRefs::SoftDirty`] over every VMA but `VM_PFNMAP` ones.
-    /// - Type 5: `reset_mm_hiwater_rss()` — nothing to reset: this kernel keeps no
-    ///   `hiwater_rss` (there is no `/proc/<pid>/status` `VmHWM` to show it).
+    /// - Type 5: `reset_mm_hiwater_rss()`: `/proc/<pid>/status`'s `VmHWM` drops to the
+    ///   RSS now ([`Mm::reset_hiwater_rss`]).
     ///
     /// Every changed entry is flushed from every hart with the whole address space
     /// (`flush_tlb_mm()`), for types 1–3 too: Linux ≥ 5.11 flushes only for type 4 and
@@ -78,6 +78,7 @@ impl Mm {
     pub fn clear_refs(&mut self, ty: ClearRefsType) -> ClearRefsResult {
         let mut result = ClearRefsResult::default();
         if ty == ClearRefsType::MmHiwaterRss {
+            self.reset_hiwater_rss();
             return result;
         }
         let op = if ty == ClearRefsType::SoftDirty {

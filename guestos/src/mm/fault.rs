@@ -149,6 +149,11 @@ pub enum UserFaultError {
     /// `crate::oom`), then return to user mode, which re-executes the access (or dies,
     /// if the task was the victim).
     Oom,
+    /// `VM_FAULT_RETRY` from `handle_userfault()`: the fault is one for the userfaultfd
+    /// its VMA is registered with (see [`super::userfaultfd`]); the kernel queues its
+    /// message and sleeps the task until the fault is resolved or woken, then the access
+    /// is re-executed.
+    Userfault,
 }
 
 impl UserFaultError {
@@ -286,6 +291,11 @@ impl Mm {
                 if fault.contains(VmFault::COMPLETED) {
                     return Ok(());
                 }
+                if fault.contains(VmFault::RETRY) && flags.contains(FaultFlags::USER) {
+                    // handle_userfault(): the sleep is the kernel's, outside the
+                    // mmap_lock (Linux sleeps in the handler after dropping it).
+                    return Err(UserFaultError::Userfault);
+                }
                 if fault.contains(VmFault::RETRY) {
                     flags |= FaultFlags::TRIED;
                     continue;
@@ -297,7 +307,7 @@ impl Mm {
             }
             Err(UserFaultError::BUS_ADRERR)
         })();
-        if r.is_err() {
+        if r.is_err() && r != Err(UserFaultError::Userfault) {
             super::count_event(&self.stats.local().bad_faults);
         }
         r
@@ -413,6 +423,9 @@ impl Mm {
         let pte = self.pgtable.ptep_get(slot);
         let write = flags.contains(FaultFlags::WRITE);
 
+        if let Some(fault) = self.userfault_check(vma, pte, flags) {
+            return fault;
+        }
         if pte_none(pte) {
             return match &vma.backing {
                 VmaBacking::Anon => self.do_anonymous_page(vma, va, slot, flags),
@@ -503,7 +516,7 @@ impl Mm {
     /// maintenance for `va`. If another fault filled the slot first (`!pte_none()` under the
     /// page-table lock in Linux), undoes the mapcount and drops the caller's reference on
     /// `pfn` instead. Returns whether `entry` was installed.
-    fn set_new_pte(
+    pub(super) fn set_new_pte(
         &self,
         slot: devices::GuestPhysAddr,
         va: u64,

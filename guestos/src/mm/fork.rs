@@ -77,6 +77,10 @@ impl Mm {
                 tree.remove(vma.start);
             } else if let Some(v) = tree.get_mut(vma.start) {
                 v.flags -= VmFlags::LOCKED | VmFlags::LOCKONFAULT;
+                // dup_userfaultfd() without UFFD_FEATURE_EVENT_FORK: the child's VMA is
+                // not registered (userfaultfd_reset_ctx()).
+                v.flags -= super::userfaultfd::VM_UFFD_FLAGS;
+                v.userfaultfd_ctx = None;
             }
         }
         child.vmas = tree;

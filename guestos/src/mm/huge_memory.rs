@@ -405,7 +405,12 @@ impl Mm {
         };
         let pmd = self.pgtable.ptep_get(slot);
         if pte_none(pmd) {
-            if !self.thp_vma_allowable(vma, haddr) {
+            // A VMA registered with a userfaultfd is filled page by page: its faults go
+            // to the userfaultfd at the PTE level (do_huge_pmd_anonymous_page()'s
+            // userfaultfd_missing() case, without the huge page).
+            if !self.thp_vma_allowable(vma, haddr)
+                || vma.flags.intersects(super::userfaultfd::VM_UFFD_FLAGS)
+            {
                 return VmFault::FALLBACK;
             }
             return self.do_huge_pmd_anonymous_page(vma, haddr, slot, flags);

@@ -599,6 +599,7 @@ impl Mm {
             pgoff,
             backing,
             name,
+            userfaultfd_ctx: None,
         })?;
         self.vmas.merge_range(addr, end);
         if is_file {
@@ -743,6 +744,10 @@ impl Mm {
 
     /// The body of munmap on a validated page-aligned range.
     pub(crate) fn do_vmi_munmap(&mut self, start: u64, end: u64) -> KResult<()> {
+        // do_vmi_align_munmap(): update_hiwater_vm() before the VMAs go (`VmPeak`).
+        if self.vmas.find_vma_intersection(start, end).is_some() {
+            self.update_hiwater_vm();
+        }
         let removed = self.vmas.remove_range(start, end)?;
         if removed.is_empty() {
             return Ok(());
@@ -1482,10 +1487,13 @@ impl Mm {
         let new_vma = Vma {
             start: new_addr,
             end: new_addr + new_len,
-            flags: vma.flags,
+            flags: vma.flags.difference(super::userfaultfd::VM_UFFD_FLAGS),
             pgoff: vma.pgoff_of(old_addr),
             backing: vma.backing.clone(),
             name: vma.name.clone(),
+            // mremap_userfaultfd_prep() without UFFD_FEATURE_EVENT_REMAP: the moved range
+            // is no longer registered (userfaultfd_reset_ctx()).
+            userfaultfd_ctx: None,
         };
         let mut tlb = self.tlb_gather_mmu();
         let moved = self

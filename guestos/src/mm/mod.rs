@@ -48,6 +48,7 @@ pub mod page_alloc;
 pub mod pgtable;
 pub mod rmap;
 pub mod uaccess;
+pub mod userfaultfd;
 pub mod vma;
 
 #[cfg(test)]
@@ -622,6 +623,12 @@ pub struct Mm {
     dead: bool,
     /// A number no other address space of this run has (see [`Mm::id`]).
     id: u64,
+    /// `mm->hiwater_rss`: the peak resident set in 4 KiB pages that was recorded
+    /// ([`Mm::update_hiwater_rss`]); `VmHWM` is the larger of it and the RSS now.
+    hiwater_rss: AtomicU64,
+    /// `mm->hiwater_vm`: the peak mapped size in 4 KiB pages that was recorded
+    /// ([`Mm::update_hiwater_vm`]); `VmPeak` is the larger of it and the size now.
+    hiwater_vm: AtomicU64,
     /// `mm->def_flags`: flags every new mapping gets (`VM_LOCKED`, `VM_LOCKONFAULT` after
     /// `mlockall(MCL_FUTURE)`); not inherited by a forked address space
     /// (`VM_INIT_DEF_MASK` keeps none of these).
@@ -669,6 +676,8 @@ impl Mm {
             rmap,
             has_file_vmas: false,
             oom_skip: AtomicBool::new(false),
+            hiwater_rss: AtomicU64::new(0),
+            hiwater_vm: AtomicU64::new(0),
             dead: false,
             id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             def_flags: VmFlags::empty(),
@@ -1037,6 +1046,27 @@ impl Mm {
             return 0;
         }
         self.pgtable.rss_pages()
+    }
+
+    /// `update_hiwater_rss()`: records the RSS now as the peak if it is higher. Returns
+    /// the peak (`VmHWM`, in 4 KiB pages).
+    pub fn update_hiwater_rss(&self) -> u64 {
+        let rss = self.get_mm_rss();
+        self.hiwater_rss.fetch_max(rss, Ordering::Relaxed).max(rss)
+    }
+
+    /// `reset_mm_hiwater_rss()` (`clear_refs` 5): the peak RSS becomes the RSS now.
+    pub fn reset_hiwater_rss(&self) {
+        self.hiwater_rss.store(self.get_mm_rss(), Ordering::Relaxed);
+    }
+
+    /// `update_hiwater_vm()`: records the mapped size now (`total_vm`, in 4 KiB pages)
+    /// as the peak if it is higher. Returns the peak (`VmPeak`).
+    pub fn update_hiwater_vm(&self) -> u64 {
+        let total: u64 = self.vmas.iter().map(|v| v.len() / PAGE_SIZE).sum();
+        self.hiwater_vm
+            .fetch_max(total, Ordering::Relaxed)
+            .max(total)
     }
 
     /// `mm_pgtables_bytes() / PAGE_SIZE`: page-table frames, the root included.

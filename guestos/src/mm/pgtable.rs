@@ -1165,6 +1165,52 @@ impl PageTable {
         changed
     }
 
+    /// `change_pte_range()` with `MM_CP_UFFD_WP` (`wp`) or `MM_CP_UFFD_WP_RESOLVE` on the
+    /// present 4 KiB PTEs of `[start, end)`: `wp` sets the uffd-wp bit
+    /// ([`super::userfaultfd::PAGE_UFFD_WP`]) and clears `W`; otherwise the bit is
+    /// cleared and `W` left for the next write fault to give back. A huge PMD (a THP
+    /// made before the VMA was registered: none is made in a registered one) is split
+    /// first to protect, so its PTEs carry the bit (Linux marks the PMD itself,
+    /// `pmd_mkuffd_wp()`), and left alone to unprotect (it carries no bit). Returns how
+    /// many entries changed; the TLB maintenance goes to `tlb`.
+    pub fn uffd_wp_range(&self, start: u64, end: u64, wp: bool, tlb: &mut MmuGather) -> u64 {
+        use super::userfaultfd::PAGE_UFFD_WP;
+        let mut changed = 0;
+        self.for_each_pte(start, end, WalkLock::Ptl, &mut |va, addr, _, level| {
+            if level > 0 {
+                if !wp {
+                    return Step::Next;
+                }
+                let haddr = va & !(HPAGE_PMD_SIZE - 1);
+                return if self.split_huge_pmd(haddr, addr, tlb) {
+                    Step::Descend
+                } else {
+                    Step::Next
+                };
+            }
+            loop {
+                let old = self.ptep_get(addr);
+                if !pte_present(old) {
+                    return Step::Next;
+                }
+                let new = if wp {
+                    old.with(PAGE_UFFD_WP).without(PteFlags::W)
+                } else {
+                    old.without(PAGE_UFFD_WP)
+                };
+                if new == old {
+                    return Step::Next;
+                }
+                if self.ptep_cmpxchg(addr, old, new) {
+                    changed += 1;
+                    tlb.add_range(va, va + PAGE_SIZE, false);
+                    return Step::Next;
+                }
+            }
+        });
+        changed
+    }
+
     /// `can_change_pte_writable()`: whether a present PTE of a `VM_WRITE` VMA may get `W`
     /// without a write fault. Never a PTE without the soft-dirty bit in a VMA that tracks
     /// it (the write must fault to set it). Private: only an anonymous page we own
@@ -1175,6 +1221,10 @@ impl PageTable {
         }
         // "Do we need write faults for softdirty tracking?"
         if vm_flags.soft_dirty_enabled() && !pte_soft_dirty(pte) {
+            return false;
+        }
+        // "Do we need write faults for uffd-wp tracking?"
+        if vm_flags.contains(VmFlags::UFFD_WP) && super::userfaultfd::pte_uffd_wp(pte) {
             return false;
         }
         if !vm_flags.contains(VmFlags::SHARED) {

@@ -44,8 +44,13 @@ bitflags! {
         const MAYSHARE = 0x0000_0080;
         /// A stack that grows down on faults below `vm_start` (`MAP_GROWSDOWN`).
         const GROWSDOWN = 0x0000_0100;
+        /// `VM_UFFD_MISSING`: missing-page faults are reported to the userfaultfd the
+        /// VMA is registered with ([`Vma::userfaultfd_ctx`]).
+        const UFFD_MISSING = 0x0000_0200;
         /// Page ranges managed without `struct page`, pure PFNs (`remap_pfn_range`).
         const PFNMAP = 0x0000_0400;
+        /// `VM_UFFD_WP`: writes to uffd-wp-protected PTEs are reported to the userfaultfd.
+        const UFFD_WP = 0x0000_1000;
         /// Pages are `mlock()`ed (`MAP_LOCKED`).
         const LOCKED = 0x0000_2000;
         /// Memory-mapped I/O or similar; never GUP-able.
@@ -303,6 +308,10 @@ pub struct Vma {
     /// `anon_vma_name` (`PR_SET_VMA_ANON_NAME`), or a name like `"[stack]"` set by the
     /// kernel. VMAs with different names do not merge.
     pub name: Option<Arc<str>>,
+    /// `vm_userfaultfd_ctx`: the userfaultfd the VMA is registered with (set with
+    /// `VM_UFFD_MISSING` or `VM_UFFD_WP`, see [`super::userfaultfd`]). VMAs registered with
+    /// different contexts do not merge.
+    pub userfaultfd_ctx: Option<super::userfaultfd::VmUserfaultfdCtx>,
 }
 
 impl Vma {
@@ -315,6 +324,7 @@ impl Vma {
             pgoff: start >> 12,
             backing: VmaBacking::Anon,
             name,
+            userfaultfd_ctx: None,
         }
     }
 
@@ -384,6 +394,7 @@ impl Vma {
                 == next.flags.difference(VmFlags::SOFTDIRTY)
             && !self.flags.intersects(VmFlags::SPECIAL)
             && self.name == next.name
+            && self.userfaultfd_ctx == next.userfaultfd_ctx
             && self.backing.same_object(&next.backing)
             && self.pgoff.checked_add(self.len() / PAGE_SIZE) == Some(next.pgoff)
     }

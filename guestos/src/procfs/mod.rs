@@ -2,7 +2,7 @@
 //! `/proc/<pid>/mem` (`fs/proc/base.c`), `/proc/<pid>/maps`, `smaps`, `smaps_rollup`
 //! ([`smaps`]), `/proc/<pid>/pagemap` and `/proc/<pid>/clear_refs` (`fs/proc/task_mmu.c`),
 //! also under `/proc/self` and `/proc/thread-self`; and the process-table lines
-//! `/proc/<pid>/stat` and `comm` ([`stat`]).
+//! `/proc/<pid>/stat` and `comm` ([`stat`]), and `/proc/<pid>/status` ([`status`]).
 //!
 //! Each has its own [`FileOperations`] (`proc_mem_operations`,
 //! `proc_pid_maps_operations`, `proc_pid_smaps_operations`,
@@ -35,6 +35,7 @@ mod mounts;
 mod pagemap;
 pub mod smaps;
 mod stat;
+mod status;
 #[cfg(test)]
 mod tests;
 
@@ -48,6 +49,7 @@ pub use pagemap::{
 };
 pub use smaps::{show_smap, show_smaps_rollup, MemSizeStats, PSS_SHIFT};
 pub use stat::{show_stat, ProcStatFile};
+pub use status::show_status;
 
 use std::sync::OnceLock;
 
@@ -68,8 +70,8 @@ pub fn file_operations(file: ProcFile, task: ProcTask) -> Box<dyn FileOperations
         }
         ProcFile::Pagemap => Box::new(ProcPagemapFile { binding }),
         ProcFile::ClearRefs => Box::new(ProcClearRefsFile { binding }),
-        ProcFile::Stat | ProcFile::Comm => Box::new(ProcStatFile {
-            comm_only: file == ProcFile::Comm,
+        ProcFile::Stat | ProcFile::Comm | ProcFile::Status => Box::new(ProcStatFile {
+            kind: file,
             binding,
         }),
     }

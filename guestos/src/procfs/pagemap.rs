@@ -7,7 +7,7 @@
 //! | 0–54 | PFN if present (shown: the reader has `CAP_SYS_ADMIN`) |
 //! | 55 | `PM_SOFT_DIRTY`: the entry's soft-dirty bit, or the VMA's `VM_SOFTDIRTY` (holes in such a VMA included) |
 //! | 56 | `PM_MMAP_EXCLUSIVE`: the page is mapped exactly once (by a PTE or its folio's PMD) |
-//! | 57 | `PM_UFFD_WP` (no userfaultfd: 0) |
+//! | 57 | `PM_UFFD_WP`: the entry's uffd-wp bit (`UFFDIO_WRITEPROTECT`) |
 //! | 61 | `PM_FILE`: a file page or shared anonymous (shmem) page |
 //! | 62 | `PM_SWAP` (no swap yet: 0) |
 //! | 63 | `PM_PRESENT` |
@@ -35,6 +35,8 @@ pub const PM_PFRAME_MASK: u64 = (1 << 55) - 1;
 pub const PM_SOFT_DIRTY: u64 = 1 << 55;
 /// `PM_MMAP_EXCLUSIVE`.
 pub const PM_MMAP_EXCLUSIVE: u64 = 1 << 56;
+/// `PM_UFFD_WP`.
+pub const PM_UFFD_WP: u64 = 1 << 57;
 /// `PM_FILE`.
 pub const PM_FILE: u64 = 1 << 61;
 /// `PM_SWAP`.
@@ -74,6 +76,9 @@ pub fn pagemap_entry(mm: &Mm, addr: u64, show_pfn: bool) -> u64 {
     let mut flags = PM_PRESENT | vma_soft_dirty;
     if pte_soft_dirty(slot.pte) {
         flags |= PM_SOFT_DIRTY;
+    }
+    if crate::mm::userfaultfd::pte_uffd_wp(slot.pte) {
+        flags |= PM_UFFD_WP;
     }
     // vm_normal_page(): no page for the zero page or a frame without metadata.
     let page = (!phys.pages.is_zero_pfn(pfn))

@@ -102,6 +102,9 @@ pub struct MemSizeStats {
     pub file_thp: u64,
     /// `Swap`.
     pub swap: u64,
+    /// Bytes of shmem folios mapped (`/proc/<pid>/status`'s `RssShmem`, with
+    /// `MM_SHMEMPAGES`; `Rss` less this and `anonymous` is `RssFile`).
+    pub rss_shmem: u64,
     /// `Shared_Hugetlb`.
     pub shared_hugetlb: u64,
     /// `Private_Hugetlb`.
@@ -168,6 +171,9 @@ impl MemSizeStats {
             }
         }
         self.resident += size;
+        if m.kind == FolioKind::Shmem {
+            self.rss_shmem += size;
+        }
         if m.young {
             self.referenced += size;
         }
@@ -341,7 +347,7 @@ fn smaps_pte_entry(mm: &Mm, vma: &Vma, pte: mmu::Pte, locked: bool, mss: &mut Me
 
 /// The two-letter codes of `show_smap_vma_flags()` (`mnemonics[]`), in bit order, for
 /// every flag [`VmFlags`] has; `VM_MTE_ALLOWED` prints nothing, as on arm64.
-const MNEMONICS: [(VmFlags, &str); 30] = [
+const MNEMONICS: [(VmFlags, &str); 32] = [
     (VmFlags::READ, "rd"),
     (VmFlags::WRITE, "wr"),
     (VmFlags::EXEC, "ex"),
@@ -351,7 +357,9 @@ const MNEMONICS: [(VmFlags, &str); 30] = [
     (VmFlags::MAYEXEC, "me"),
     (VmFlags::MAYSHARE, "ms"),
     (VmFlags::GROWSDOWN, "gd"),
+    (VmFlags::UFFD_MISSING, "um"),
     (VmFlags::PFNMAP, "pf"),
+    (VmFlags::UFFD_WP, "uw"),
     (VmFlags::LOCKED, "lo"),
     (VmFlags::IO, "io"),
     (VmFlags::SEQ_READ, "sr"),

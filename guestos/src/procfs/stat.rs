@@ -10,20 +10,20 @@
 
 use super::{task_rw, ProcBinding};
 use crate::errno::Errno;
-use crate::fs::{FileCtx, FileOperations, IoResult, Kiocb, OpenFile};
+use crate::fs::{FileCtx, FileOperations, IoResult, Kiocb, OpenFile, ProcFile};
 use crate::process::{Task, TaskState, Tasks};
 
-/// `proc_pid_stat` or `proc_pid_set_comm_operations`' read side: the line of the bound
-/// task, rendered at each read; no `write`.
+/// `proc_pid_stat`, `proc_pid_status` or `proc_pid_set_comm_operations`' read side: the
+/// text of the bound task, rendered at each read; no `write`.
 #[derive(Debug)]
 pub struct ProcStatFile {
     pub(super) binding: ProcBinding,
-    /// `comm` rather than `stat`.
-    pub(super) comm_only: bool,
+    /// Which line: [`ProcFile::Stat`], [`ProcFile::Comm`] or [`ProcFile::Status`].
+    pub(super) kind: ProcFile,
 }
 
 /// `task_state_array[]`'s letter for `task`.
-fn state_char(task: &Task) -> char {
+pub(super) fn state_char(task: &Task) -> char {
     match task.state() {
         TaskState::Runnable => 'R',
         // `__TASK_TRACED`: "t (tracing stop)".
@@ -74,14 +74,14 @@ impl FileOperations for ProcStatFile {
         let pid = self.binding.get().map(|b| b.pid);
         let mut text = None;
         task_rw(ctx, iocb, |tasks, _caller, pos| {
-            text = pid.and_then(|pid| {
-                if self.comm_only {
+            text = pid.and_then(|pid| match self.kind {
+                ProcFile::Comm => {
                     let mut line = tasks.get(pid)?.comm().to_vec();
                     line.push(b'\n');
                     Some(line)
-                } else {
-                    show_stat(tasks, pid)
                 }
+                ProcFile::Status => super::status::show_status(tasks, pid),
+                _ => show_stat(tasks, pid),
             });
             (Ok(0), pos)
         })?;

@@ -175,6 +175,7 @@ syscalls! {
     SYS_renameat2 = 276,
     SYS_getrandom = 278,
     SYS_memfd_create = 279,
+    SYS_userfaultfd = 282,
     SYS_membarrier = 283,
     SYS_mlock2 = 284,
     SYS_copy_file_range = 285,

@@ -294,11 +294,11 @@ fn every_vm_flag_has_its_linux_code_in_bit_order() {
     show_smap_vma_flags(&mut out, VmFlags::all());
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "VmFlags: rd wr ex sh mr mw me ms gd pf lo io sr rr dc de lf ac nr ht sf wf dd sd mm hg \
-         nh mg mt \n"
+        "VmFlags: rd wr ex sh mr mw me ms gd um pf uw lo io sr rr dc de lf ac nr ht sf wf dd sd \
+         mm hg nh mg mt \n"
     );
     let mut out = Vec::new();
-    show_smap_vma_flags(&mut out, VmFlags::from_bits_retain(1 << 9));
+    show_smap_vma_flags(&mut out, VmFlags::from_bits_retain(1 << 11));
     assert_eq!(out, b"VmFlags: ?? \n", "a bit without a code, as Linux");
 }
 
