@@ -539,6 +539,31 @@ impl HugetlbFile {
         head
     }
 
+    /// `i_size`, in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Sets `i_size` (`i_size_write()`) without touching the cache: for a size that
+    /// grows.
+    pub fn set_size(&self, size_bytes: u64) {
+        self.size.store(size_bytes, Ordering::Release);
+    }
+
+    /// `hugetlbfs_fallocate()`'s loop: puts a page in the cache for every huge-page
+    /// index of `[from, to)` that has none.
+    ///
+    /// # Errors
+    /// `ENOSPC` when the pool has no page for one (the pages added so far stay).
+    pub fn allocate(&self, from: u64, to: u64) -> KResult<()> {
+        for idx in from..to {
+            let head = self.find_or_alloc_shared(idx).map_err(|_| Errno::ENOSPC)?;
+            // The caller's reference; the cache keeps its own.
+            self.phys.put_page(head);
+        }
+        Ok(())
+    }
+
     /// Pages in the cache (`nrpages / pages_per_huge_page()`).
     pub fn nr_cached(&self) -> u64 {
         self.inner.lock().cache.len() as u64

@@ -636,6 +636,12 @@ impl Mm {
                 self.do_vmi_munmap(addr, end)?;
                 return Err(e);
             }
+            // hugetlbfs_file_mmap(): "if (vma->vm_flags & VM_WRITE && inode->i_size <
+            // len) i_size_write(inode, len)".
+            let reach = (pgoff * PAGE_SIZE).saturating_add(len);
+            if vm_flags.contains(VmFlags::WRITE) && f.size_bytes() < reach {
+                f.set_size(reach);
+            }
         }
         let locked = vm_flags & (VmFlags::LOCKED | VmFlags::LOCKONFAULT);
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || locked == VmFlags::LOCKED {

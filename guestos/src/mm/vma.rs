@@ -188,10 +188,10 @@ pub trait MappedFile: Send + Sync + fmt::Debug {
     /// `mapping_can_writeback(file->f_mapping)`: the file's page cache is written back to
     /// a backing device, so shared writable mappings of it need dirty tracking
     /// (`vma_needs_dirty_tracking()`, see [`super::gup`]). True for a page-cache file of
-    /// the root file system; false for shmem (`noop_backing_dev_info`: no
+    /// the root file system; false for shmem and hugetlbfs (`noop_backing_dev_info`: no
     /// `BDI_CAP_WRITEBACK`) and for files without a page cache.
     fn mapping_can_writeback(&self) -> bool {
-        self.mmap_op() == MmapOp::PageCache && !self.is_shmem()
+        self.mmap_op() == MmapOp::PageCache && !self.is_shmem() && self.hugetlb().is_none()
     }
 
     /// `file->f_mode`: how the file was opened.
