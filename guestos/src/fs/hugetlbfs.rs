@@ -40,10 +40,12 @@ impl HugetlbfsFile {
     /// grown to the end unless `keep_size`.
     ///
     /// # Errors
-    /// `ENOSPC` when the pool has no page for one (the pages added so far stay).
+    /// `EFBIG` past `MAX_LFS_FILESIZE`; `ENOSPC` when the pool has no page for one (the
+    /// pages added so far stay).
     pub fn fallocate(&self, offset: u64, len: u64, keep_size: bool) -> KResult<()> {
         let end = offset
             .checked_add(len)
+            .filter(|&e| e <= crate::fs::MAX_LFS_FILESIZE)
             .and_then(|e| e.checked_next_multiple_of(HPAGE_SIZE))
             .ok_or(Errno::EFBIG)?;
         self.inode.allocate(offset / HPAGE_SIZE, end / HPAGE_SIZE)?;

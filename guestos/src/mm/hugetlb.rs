@@ -217,6 +217,18 @@ impl PageAlloc {
         self.hstate.inner.lock().c.nr_overcommit_huge_pages = count;
     }
 
+    /// The most reservations [`PageAlloc::hugetlb_acct_memory`] could add now: the free
+    /// pages nobody reserved, and the surplus pages overcommit allows, at most as many as
+    /// this RAM could hold.
+    pub fn hugetlb_max_new_reservations(&self) -> u64 {
+        let c = self.hstate_counts();
+        let surplus = c
+            .nr_overcommit_huge_pages
+            .saturating_sub(c.surplus_huge_pages)
+            .min(self.nr_total() / HPAGE_NR);
+        c.free_huge_pages.saturating_sub(c.resv_huge_pages) + surplus
+    }
+
     /// `free_huge_folio()` after the folio's metadata was reset: a surplus page goes
     /// back to the buddy allocator, any other to the free list.
     pub(super) fn free_huge_folio(&self, head: Pfn) {
@@ -449,6 +461,15 @@ impl HugetlbFile {
     /// `ENOMEM` if the pool cannot cover them ([`PageAlloc::hugetlb_acct_memory`]).
     pub fn reserve_pages(&self, from: u64, to: u64, owner: Option<u64>) -> KResult<()> {
         let mut i = self.inner.lock();
+        // A mapping larger than any pool this RAM could hold fails before its indices
+        // are looked at one by one (a guest may ask for terabytes).
+        let known = match owner {
+            None => i.cache.len() + i.shared_resv.len(),
+            Some(_) => i.private_resv.len(),
+        } as u64;
+        if (to - from).saturating_sub(known) > self.phys.pages.hugetlb_max_new_reservations() {
+            return Err(Errno::ENOMEM);
+        }
         let new: Vec<u64> = (from..to)
             .filter(|idx| match owner {
                 None => !i.cache.contains_key(idx) && !i.shared_resv.contains(idx),
@@ -472,9 +493,15 @@ impl HugetlbFile {
     pub fn unreserve_private(&self, mm: u64, from: u64, to: u64) {
         let n = {
             let mut i = self.inner.lock();
-            (from..to)
-                .filter(|idx| i.private_resv.remove(&(mm, *idx)))
-                .count()
+            let mine: Vec<(u64, u64)> = i
+                .private_resv
+                .range((mm, from)..(mm, to))
+                .copied()
+                .collect();
+            for k in &mine {
+                i.private_resv.remove(k);
+            }
+            mine.len()
         };
         self.release(std::iter::empty(), n as u64);
     }

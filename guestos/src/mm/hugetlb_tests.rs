@@ -112,6 +112,14 @@ fn reservations_refuse_what_the_pool_cannot_cover_unless_noreserve() {
     let (phys, mut mm) = setup(2);
     assert_eq!(mm.do_mmap(0, 3 * H, RW, HUGE, None, 0), Err(Errno::ENOMEM));
     assert_eq!(pool(&phys), (2, 2, 0, 0));
+    // Far more than RAM could hold: refused at once, even with unlimited overcommit.
+    phys.pages.set_nr_overcommit_huge_pages(u64::MAX);
+    assert_eq!(
+        mm.do_mmap(0, 64 << 30, RW, HUGE, None, 0),
+        Err(Errno::ENOMEM)
+    );
+    phys.pages.set_nr_overcommit_huge_pages(0);
+    assert_eq!(pool(&phys), (2, 2, 0, 0));
     let a = mm.do_mmap(0, 2 * H, RW, HUGE, None, 0).unwrap();
     assert_eq!(mm.do_mmap(0, H, RW, HUGE, None, 0), Err(Errno::ENOMEM));
     // MAP_NORESERVE maps, and its fault finds no unreserved page: SIGBUS.
