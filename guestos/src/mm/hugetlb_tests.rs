@@ -83,6 +83,7 @@ fn first_touch_maps_a_zeroed_level1_leaf_and_munmap_gives_it_back() {
     assert!(pte_write(mm.page_table().follow_pte(a + H).unwrap().pte));
     assert_eq!(hart_read(&mut mm, a + H + 0x1000), 0xfeed);
     assert_eq!(mm.stats().hugetlb_faults, 1);
+    assert_eq!(mm.get_mm_rss(), 0, "hugetlb pages are not RSS");
     assert_eq!(
         mm.stats().wp_reuse,
         1,

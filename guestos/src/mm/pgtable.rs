@@ -1657,9 +1657,9 @@ impl PageTable {
     }
 
     /// `get_mm_rss()`: 4 KiB pages mapped by present user entries (a huge PMD counts
-    /// 512), the zero pages and frames without `struct page` excluded (Linux's
-    /// `MM_ANONPAGES + MM_FILEPAGES + MM_SHMEMPAGES`, which a zero-page mapping does not
-    /// increment). Walks the page table: the counters Linux keeps are not kept here.
+    /// 512), the zero pages, hugetlb pages and frames without `struct page` excluded
+    /// (Linux's `MM_ANONPAGES + MM_FILEPAGES + MM_SHMEMPAGES`, which neither a zero-page
+    /// nor a hugetlb mapping increments). Walks the page table: the counters Linux keeps are not kept here.
     pub fn rss_pages(&self) -> u64 {
         let mut rss = 0;
         self.for_each_pte(
@@ -1667,7 +1667,11 @@ impl PageTable {
             self.user_top(),
             WalkLock::None,
             &mut |_, _, pte, level| {
-                if pte_present(pte) && self.vm_normal_page(pte).is_some() {
+                // hugetlb pages are not RSS (Linux counts them in `hugetlb_usage`).
+                if pte_present(pte)
+                    && self.vm_normal_page(pte).is_some()
+                    && !(level > 0 && self.is_hugetlb_leaf(pte))
+                {
                     rss += if level == 0 { 1 } else { HPAGE_PMD_NR };
                 }
                 Step::Next
