@@ -94,8 +94,9 @@ pub const MAP_HUGE_MASK: u64 = 0x3f;
 /// default size) and 21 (`MAP_HUGE_2MB`, `MFD_HUGE_2MB`) are accepted.
 ///
 /// # Errors
-/// `EINVAL` for any other size (Linux's `hugetlb_file_setup()` fails with `ENOENT` for a
-/// size without an hstate; `ksys_mmap_pgoff()` turns a missing hstate into `EINVAL`).
+/// `EINVAL` for any other size, `ksys_mmap_pgoff()`'s answer for a size without an
+/// hstate (`memfd_create()` reaches `hugetlb_file_setup()` instead, whose answer is
+/// `ENODEV`: its caller maps the error).
 pub fn check_huge_size(flags: u64) -> KResult<()> {
     match (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK {
         0 | 21 => Ok(()),

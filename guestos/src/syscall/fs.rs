@@ -1627,9 +1627,10 @@ const MFD_NAME_MAX_LEN: usize = crate::fs::NAME_MAX - MFD_NAME_PREFIX.len();
 /// Its descriptor's path reads `/memfd:NAME (deleted)`.
 ///
 /// # Errors
-/// `EINVAL` for unknown flags, a huge page size other than 2 MiB with `MFD_HUGETLB`
-/// (which makes a hugetlbfs file, see [`crate::fs::hugetlbfs`]), both `MFD_EXEC` and
-/// `MFD_NOEXEC_SEAL`, or a name longer than 249 bytes; `EFAULT`; `EMFILE`.
+/// `EINVAL` for unknown flags (a huge page size without `MFD_HUGETLB` included), both
+/// `MFD_EXEC` and `MFD_NOEXEC_SEAL`, or a name longer than 249 bytes; `ENODEV` for
+/// `MFD_HUGETLB` (which makes a hugetlbfs file, see [`crate::fs::hugetlbfs`]) with a
+/// huge page size other than 2 MiB; `EFAULT`; `EMFILE`.
 pub fn sys_memfd_create(
     p: &mut ProcessFs,
     vfs: &Vfs,
@@ -1648,7 +1649,8 @@ pub fn sys_memfd_create(
     }
     // hugetlb_file_setup() needs the pool, which lives with guest RAM.
     let phys = if flags & MFD_HUGETLB != 0 {
-        check_huge_size(u64::from(flags))?;
+        // hugetlb_file_setup(): no hstate of that size is ENODEV.
+        check_huge_size(u64::from(flags)).map_err(|_| Errno::ENODEV)?;
         let cache = vfs.page_cache().ok_or(Errno::EINVAL)?;
         Some(Arc::clone(cache.phys()))
     } else {

@@ -1869,8 +1869,8 @@ fn memfd_tmpfile_truncate_fallocate_and_fsync() {
     assert_eq!(e.write(fd, b"hello"), Ok(5));
     assert_eq!(e.fstat(fd).unwrap().size, 10_000);
     assert_eq!(sys_fsync(&mut e.p, fd), Ok(0));
-    // MFD_HUGETLB: a hugetlbfs file, sized in huge pages only; other sizes than 2 MiB
-    // (MFD_HUGE_1GB), or a size without MFD_HUGETLB, are EINVAL.
+    // MFD_HUGETLB: a hugetlbfs file, sized in huge pages only; another size than 2 MiB
+    // (MFD_HUGE_1GB) has no hstate (ENODEV), a size without MFD_HUGETLB is EINVAL.
     let huge = sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, name, u64::from(MFD_HUGETLB)).unwrap();
     assert_eq!(
         sys_ftruncate(&mut e.p, &e.vfs, huge, 10_000),
@@ -1887,12 +1887,17 @@ fn memfd_tmpfile_truncate_fallocate_and_fsync() {
         u64::from(MFD_HUGETLB | mfd_huge_2mb)
     )
     .is_ok());
-    for bad in [
-        MFD_HUGETLB | mfd_huge_1gb,
-        mfd_huge_2mb,
-        0x100,
-        MFD_EXEC | MFD_NOEXEC_SEAL,
-    ] {
+    assert_eq!(
+        sys_memfd_create(
+            &mut e.p,
+            &e.vfs,
+            &mut e.u,
+            name,
+            u64::from(MFD_HUGETLB | mfd_huge_1gb)
+        ),
+        Err(Errno::ENODEV)
+    );
+    for bad in [mfd_huge_2mb, 0x100, MFD_EXEC | MFD_NOEXEC_SEAL] {
         assert_eq!(
             sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, name, u64::from(bad)),
             Err(Errno::EINVAL)
