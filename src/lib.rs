@@ -110,6 +110,8 @@ pub struct RunOptions {
     pub env_clear: bool,
     /// Variables set over the environment (see [`RunOptions::env_clear`]).
     pub env: Vec<String>,
+    /// hugetlb pages for the pool at boot ([`KernelConfig::hugepages`]).
+    pub hugepages: u64,
 }
 
 impl Default for RunOptions {
@@ -131,6 +133,7 @@ impl Default for RunOptions {
             pin_harts: false,
             env_clear: false,
             env: Vec::new(),
+            hugepages: 0,
         }
     }
 }
@@ -216,6 +219,7 @@ impl RunOptions {
             },
             harts: self.harts,
             pin_harts: self.pin_harts,
+            hugepages: self.hugepages,
             ..KernelConfig::default()
         })
     }

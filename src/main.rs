@@ -62,6 +62,11 @@ struct MachineArgs {
     /// guest touches, not with this value.
     #[arg(long, default_value = "1G", value_parser = parse_size)]
     mem: u64,
+    /// hugetlb pool at boot: this many 2 MiB pages, or as many as RAM holds (Linux's
+    /// `hugepages=` boot parameter; the guest may change it through
+    /// /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    hugepages: u64,
     /// Paging mode.
     #[arg(long, default_value = "sv39", value_parser = ["sv39", "sv48"])]
     paging: String,
@@ -226,6 +231,7 @@ impl MachineArgs {
             sched: self.sched.clone(),
             harts: self.harts,
             pin_harts: self.pin_harts,
+            hugepages: self.hugepages,
             ..RunOptions::default()
         }
     }

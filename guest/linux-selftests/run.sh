@@ -10,7 +10,13 @@
 # BIN: the directory build.sh wrote (default: bin/ beside this script). DIRTYBIT: the
 # dirtybit binary (default: target/release/dirtybit of this checkout); QEMU: the qemu
 # user emulator (default: qemu-riscv64). TIMEOUT: seconds per run (default 900). --log
-# keeps each run's whole output as DIR/<test>[_<n>].out.
+# keeps each run's whole output as DIR/<test>[_<n>].out. HUGEPAGES: the hugetlb pool each
+# dirtybit run boots with (default 128 pages of 2 MiB: the 256 MiB run_vmtests.sh puts in
+# /proc/sys/vm/nr_hugepages before it runs anything, needmem_KB).
+#
+# The gup_test runs with -H are run_gup_matrix()'s hugetlb runs (run_vmtests.sh -a):
+# "-H -m 256" with each command (-u, -a, -U, -b, -L), private and shared (-S), R/W and
+# R/O (-W), and the four batch sizes among them; plus the dump test on hugetlb.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +37,7 @@ bin=$(cd "${1:-$here/bin}" && pwd)
 dirtybit=${DIRTYBIT:-$root/target/release/dirtybit}
 qemu=${QEMU:-qemu-riscv64}
 limit=${TIMEOUT:-900}
+hugepages=${HUGEPAGES:-128}
 [ -n "$log" ] && mkdir -p "$log"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
@@ -43,6 +50,15 @@ gup_test -u -n -1
 gup_test -a -n 1
 gup_test -a -n -1
 gup_test -ct -F 0x1 0 19 0x1000
+gup_test -H -m 256 -u -n 1
+gup_test -H -m 256 -u -n -1
+gup_test -H -m 256 -a -n 1
+gup_test -H -m 256 -a -n -1
+gup_test -H -m 256 -U -S -n 123
+gup_test -H -m 256 -b -W -n 512
+gup_test -H -m 256 -L -w -S -n -1
+gup_test -H -m 256 -a -W -S -n 512
+gup_test -H -ct -F 0x1 0 19 0x1000
 mkdirty
 madv_populate
 soft-dirty'
@@ -65,7 +81,8 @@ echo "$runs" | while read -r image args; do
 	if [ "$mode" = qemu ]; then
 		timeout "$limit" "$qemu" "$bin/$image" $args >"$tmp" 2>&1 || status=$?
 	else
-		timeout "$limit" "$dirtybit" run --gup "$gup" "$bin/$image" $args \
+		timeout "$limit" "$dirtybit" run --gup "$gup" --hugepages "$hugepages" \
+			"$bin/$image" $args \
 			>"$tmp" 2>&1 || status=$?
 	fi
 	[ -n "$log" ] && cp "$tmp" "$log/${image}_$n.out"

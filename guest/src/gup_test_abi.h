@@ -54,6 +54,24 @@ _Static_assert(PIN_LONGTERM_TEST_START == 0x40186707u, "PIN_LONGTERM_TEST_START"
 _Static_assert(PIN_LONGTERM_TEST_STOP == 0x6708u, "PIN_LONGTERM_TEST_STOP");
 _Static_assert(PIN_LONGTERM_TEST_READ == 0x40086709u, "PIN_LONGTERM_TEST_READ");
 
+/* PIN_LONGTERM_TEST_START of [mem, mem + size) with flags through the gup_test
+ * descriptor fd, then STOP: "pinned", or the errno's name (needs errname.h). */
+#ifdef ERRNAME_H
+static inline const char *gup_longterm_pin(int fd, void *mem, uint64_t size, uint32_t flags)
+{
+    struct pin_longterm_test args = {
+        .addr = (uint64_t)(uintptr_t)mem,
+        .size = size,
+        .flags = flags,
+    };
+    if (ioctl(fd, PIN_LONGTERM_TEST_START, &args))
+        return errname(errno);
+    if (ioctl(fd, PIN_LONGTERM_TEST_STOP))
+        return "STOP failed";
+    return "pinned";
+}
+#endif
+
 /* FOLL_* (include/linux/mm_types.h): the selftest passes FOLL_WRITE by default. */
 #define FOLL_WRITE 0x01
 #define FOLL_LONGTERM 0x100

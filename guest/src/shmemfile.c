@@ -85,16 +85,7 @@ static int one_page_file(const char *path)
  * errno. */
 static const char *longterm_pin(void *mem, uint32_t flags)
 {
-    struct pin_longterm_test args = {
-        .addr = (uint64_t)(uintptr_t)mem,
-        .size = (uint64_t)PG,
-        .flags = flags,
-    };
-    if (ioctl(gup_fd, PIN_LONGTERM_TEST_START, &args))
-        return errname(errno);
-    if (ioctl(gup_fd, PIN_LONGTERM_TEST_STOP))
-        return "STOP failed";
-    return "pinned";
+    return gup_longterm_pin(gup_fd, mem, (uint64_t)PG, flags);
 }
 
 /* The four pins of one mapping, on one line. */

@@ -52,6 +52,9 @@ pub struct KernelConfig {
     /// run does not depend on where the host scheduler puts the harts. Off: the host
     /// scheduler places them (and one hart runs on the caller's thread).
     pub pin_harts: bool,
+    /// hugetlb pages (2 MiB) put in the pool at boot (`--hugepages`, the kernel's
+    /// `hugepages=` parameter): as many as guest RAM holds, at most this many.
+    pub hugepages: u64,
 }
 
 /// The most harts a machine may have (`--harts`).
@@ -99,6 +102,7 @@ impl Default for KernelConfig {
             quantum_insns: 1 << 20,
             harts: 1,
             pin_harts: false,
+            hugepages: 0,
         }
     }
 }

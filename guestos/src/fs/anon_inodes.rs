@@ -50,6 +50,11 @@ impl AnonFile {
         Arc::clone(&self.private_data).downcast::<T>().ok()
     }
 
+    /// `file->private_data` borrowed, if the file's operations are a `T`.
+    pub fn private_ref<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.private_data.downcast_ref::<T>()
+    }
+
     /// The name, as `"[eventfd]"`.
     pub fn name(&self) -> &'static str {
         self.name

@@ -181,6 +181,15 @@ impl OpenFile {
         }
     }
 
+    /// The hugetlbfs operations of a `MFD_HUGETLB` memfd (`is_file_hugepages()`), with
+    /// its object.
+    pub fn hugetlbfs(&self) -> Option<&super::hugetlbfs::HugetlbfsFile> {
+        match &self.target {
+            FileTarget::Anon(a) => a.private_ref::<super::hugetlbfs::HugetlbfsFile>(),
+            _ => None,
+        }
+    }
+
     /// The path the file was opened by (empty if unknown).
     pub fn path(&self) -> &[u8] {
         &self.path
@@ -244,8 +253,15 @@ impl OpenFile {
             FileTarget::Host(_) | FileTarget::Epoll(_) => return Err(Errno::ENODEV),
             // A regular file to the VFS, without a ->fallocate operation.
             FileTarget::Kernel(_) => return Err(Errno::EOPNOTSUPP),
-            // No ->fallocate on an anonymous inode.
-            FileTarget::Anon(_) => return Err(Errno::EOPNOTSUPP),
+            // hugetlbfs_fallocate(): allocation only (no hole punching here).
+            FileTarget::Anon(_) => {
+                let h = self.hugetlbfs().ok_or(Errno::EOPNOTSUPP)?;
+                if mode & FALLOC_FL_MODE_MASK != FALLOC_FL_ALLOCATE_RANGE {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                let keep = mode & FALLOC_FL_KEEP_SIZE != 0;
+                return h.fallocate(offset as u64, len as u64, keep);
+            }
             FileTarget::Inode(i) => i,
         };
         match inode.file_type() {
@@ -501,6 +517,12 @@ impl OpenFile {
     /// # Errors
     /// `EINVAL` unless a regular file open for writing; `EFBIG` beyond the maximum size.
     pub fn truncate(&self, vfs: &Vfs, len: u64) -> KResult<()> {
+        if let Some(h) = self.hugetlbfs() {
+            if !self.writable {
+                return Err(Errno::EINVAL);
+            }
+            return h.inode().truncate(len);
+        }
         let Some(inode) = self.inode() else {
             return Err(Errno::EINVAL);
         };
@@ -846,9 +868,16 @@ impl MappedFile for OpenFile {
             FileTarget::Pipe(end) => end.pipe().id(),
             FileTarget::Host(host) => host.which() as u64,
             FileTarget::Kernel(k) => k.inode().ino(),
-            FileTarget::Anon(_) => super::anon_inodes::ANON_INODE_INO,
+            FileTarget::Anon(_) => match self.hugetlbfs() {
+                Some(h) => h.inode().inode_id(),
+                None => super::anon_inodes::ANON_INODE_INO,
+            },
             FileTarget::Epoll(ep) => std::ptr::from_ref(ep) as u64,
         }
+    }
+
+    fn hugetlb(&self) -> Option<&crate::mm::hugetlb::HugetlbFile> {
+        self.hugetlbfs().map(|h| h.inode())
     }
 
     fn path(&self) -> Vec<u8> {

@@ -135,6 +135,8 @@ pub enum KernelNode {
     Sysfs(crate::sysfs::SysfsAttr),
     /// `/proc/self/mounts` (`proc_mounts_operations`, see [`super::mount`]).
     Mounts,
+    /// `/proc/meminfo` (see [`crate::procfs::meminfo`]).
+    Meminfo,
 }
 
 impl KernelNode {
@@ -146,6 +148,7 @@ impl KernelNode {
             KernelNode::GupTest => crate::debugfs::gup_test::file_operations(),
             KernelNode::Sysfs(attr) => crate::sysfs::file_operations(attr),
             KernelNode::Mounts => Box::<crate::procfs::ProcMountsFile>::default(),
+            KernelNode::Meminfo => Box::new(crate::procfs::ProcMeminfoFile),
         }
     }
 }

@@ -22,6 +22,7 @@ mod fdtable;
 mod file;
 mod fops;
 mod hostfile;
+pub mod hugetlbfs;
 mod inode;
 mod kfile;
 pub mod locks;

@@ -310,6 +310,9 @@ impl Vfs {
             // proc_symlink("mounts", NULL, "self/mounts").
             let link = Body::Symlink(b"self/mounts".to_vec());
             let _ = vfs.add_node(&proc_, b"mounts", FileType::Symlink, 0o777, link);
+            // proc_create_single("meminfo", 0, NULL, meminfo_proc_show).
+            let meminfo = Body::Kernel(KernelNode::Meminfo);
+            let _ = vfs.add_node(&proc_, b"meminfo", FileType::Regular, 0o444, meminfo);
         }
         vfs
     }

@@ -378,8 +378,9 @@ impl Mm {
     /// Linux's `handle_mm_fault()` proper, for a `vma` the caller has already found and
     /// checked (the GUP path checks `check_vma_flags()` instead of `access_error()`, which is
     /// how `FOLL_FORCE` writes reach read-only private mappings). Implements
-    /// `sanitize_fault_flags()`, `__handle_mm_fault()` (the PMD level, see
-    /// [`super::huge_memory`]) and `handle_pte_fault()`.
+    /// `sanitize_fault_flags()`, the `hugetlb_fault()` branch (see [`super::hugetlb`]),
+    /// `__handle_mm_fault()` (the PMD level, see [`super::huge_memory`]) and
+    /// `handle_pte_fault()`.
     ///
     /// Runs under the read side of the `mmap_lock` (or the write side): faults of several
     /// harts in one address space run at once. Each handler reads the PTE without a lock
@@ -407,6 +408,9 @@ impl Mm {
         }
         super::count_event(&self.stats.local().faults);
         let va = va & !(PAGE_SIZE - 1);
+        if vma.is_vm_hugetlb_page() {
+            return self.hugetlb_fault(vma, va, flags);
+        }
         // The PMD level first: a huge PMD there, or one to create (huge_memory.rs).
         let ret = self.handle_pmd_fault(vma, va, flags);
         if !ret.contains(VmFault::FALLBACK) {

@@ -598,12 +598,17 @@ fn writable_file_mapping_allowed(vma: &Vma, gup_flags: FollFlags) -> bool {
 /// here): anonymous folios are allowed; a page-cache folio only if it is shmem's
 /// (`shmem_mapping()`: shmem folios are swap-backed, [`PageFlags::SWAPBACKED`], the only
 /// page-cache folios that are); a folio without a mapping (truncated meanwhile) goes to
-/// the slow path, which decides with the VMA ([`check_vma_flags`]). No hugetlb here.
+/// the slow path, which decides with the VMA ([`check_vma_flags`]). A hugetlb folio (its
+/// head is what the huge-leaf case passes) is always allowed.
 fn gup_fast_folio_allowed(page: &Page, flags: FollFlags) -> bool {
     if !flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE) {
         return true;
     }
     if page.test(PageFlags::ANON) {
+        return true;
+    }
+    // "hugetlb mappings do not require dirty-tracking."
+    if page.test(PageFlags::HUGETLB) {
         return true;
     }
     page.mapping().is_some() && page.test(PageFlags::SWAPBACKED)

@@ -398,10 +398,9 @@ impl Mm {
     /// fault's result.
     pub(super) fn handle_pmd_fault(&self, vma: &Vma, va: u64, flags: FaultFlags) -> VmFault {
         let haddr = va & !(HPAGE_PMD_SIZE - 1);
-        let slot = match self.pgtable.pmd_alloc(va) {
+        let slot = match self.pmd_alloc_fault(va) {
             Ok(s) => s,
-            Err(Errno::ENOMEM) => return VmFault::OOM,
-            Err(_) => return VmFault::SIGBUS,
+            Err(fault) => return fault,
         };
         let pmd = self.pgtable.ptep_get(slot);
         if pte_none(pmd) {
@@ -431,7 +430,34 @@ impl Mm {
         if (write || flags.contains(FaultFlags::UNSHARE)) && !pte_write(pmd) {
             return self.do_huge_pmd_wp_page(vma, haddr, slot, pmd, flags);
         }
-        // huge_pmd_set_accessed(): Svade A/D, or a stale TLB entry.
+        self.huge_pmd_set_accessed(haddr, slot, pmd, flags)
+    }
+
+    /// `pmd_alloc()` (and hugetlb's `huge_pte_alloc()`) for a fault at `va`: the
+    /// address of its PMD entry, the tables above it allocated as needed.
+    ///
+    /// # Errors
+    /// `VM_FAULT_OOM` when no table can be allocated, `VM_FAULT_SIGBUS` for an address
+    /// the page table cannot map.
+    pub(super) fn pmd_alloc_fault(&self, va: u64) -> Result<devices::GuestPhysAddr, VmFault> {
+        match self.pgtable.pmd_alloc(va) {
+            Ok(s) => Ok(s),
+            Err(Errno::ENOMEM) => Err(VmFault::OOM),
+            Err(_) => Err(VmFault::SIGBUS),
+        }
+    }
+
+    /// `huge_pmd_set_accessed()` (and hugetlb's `huge_ptep_set_access_flags()`): a fault
+    /// on a huge leaf `pmd` at `haddr` that already allows the access — Svade A/D to set,
+    /// or a stale TLB entry to flush.
+    pub(super) fn huge_pmd_set_accessed(
+        &self,
+        haddr: u64,
+        slot: devices::GuestPhysAddr,
+        pmd: mmu::Pte,
+        flags: FaultFlags,
+    ) -> VmFault {
+        let write = flags.contains(FaultFlags::WRITE);
         let entry = pmd.with(self.fault_young_dirty(flags, write));
         if entry != pmd && !self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
             return VmFault::empty();
@@ -465,20 +491,9 @@ impl Mm {
         VmFault::FALLBACK
     }
 
-    /// `folio_add_new_anon_rmap(folio, vma, haddr, RMAP_EXCLUSIVE)` for a new PMD-mapped
-    /// folio: `PageAnon` on every page, `PageAnonExclusive` on the head (it speaks for the
-    /// PMD mapping), entire mapcount 1.
+    /// [`super::pgtable::folio_add_new_anon_rmap_pmd`] in this address space's memory.
     pub(super) fn folio_add_new_anon_rmap_pmd(&self, head: Pfn) {
-        let pages = &self.phys.pages;
-        for i in 0..HPAGE_PMD_NR {
-            if let Some(p) = pages.page(Pfn(head.0 + i)) {
-                p.set(PageFlags::ANON);
-            }
-        }
-        if let Some(h) = pages.page(head) {
-            h.set(PageFlags::ANON_EXCLUSIVE);
-            h.inc_entire_mapcount();
-        }
+        super::pgtable::folio_add_new_anon_rmap_pmd(&self.phys, head);
     }
 
     /// Undoes [`Mm::folio_add_new_anon_rmap_pmd`] and frees the folio (a lost race).
@@ -598,7 +613,21 @@ impl Mm {
         if unshare {
             return VmFault::empty();
         }
-        // pmd_mkyoung(), maybe_pmd_mkwrite(pmd_mkdirty()).
+        self.huge_pmd_reuse(vma, haddr, slot, pmd, flags)
+    }
+
+    /// The reuse of a huge leaf `pmd` at `haddr` this mapping owns, for a write fault
+    /// (`do_huge_pmd_wp_page()`'s `pmd_mkyoung()`, `maybe_pmd_mkwrite(pmd_mkdirty())`;
+    /// hugetlb's `set_huge_ptep_maybe_writable()`): writable if `VM_WRITE`, under the PMD
+    /// lock, if the entry is still `pmd`.
+    pub(super) fn huge_pmd_reuse(
+        &self,
+        vma: &Vma,
+        haddr: u64,
+        slot: devices::GuestPhysAddr,
+        pmd: mmu::Pte,
+        flags: FaultFlags,
+    ) -> VmFault {
         let mut entry = pmd.with(self.fault_young_dirty(flags, true));
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);

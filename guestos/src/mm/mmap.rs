@@ -21,6 +21,7 @@ use std::sync::Arc;
 use devices::PAGE_SIZE;
 
 use super::fault::FaultFlags;
+use super::hugetlb::HPAGE_SIZE;
 use super::page_alloc::{PageFlags, Pfn};
 use super::pgtable::pte_write;
 use super::rmap::FileVmaRange;
@@ -72,7 +73,7 @@ pub const MAP_POPULATE: u64 = 0x8000;
 pub const MAP_NONBLOCK: u64 = 0x1_0000;
 /// `MAP_STACK`: a thread stack (`VM_NOHUGEPAGE` since Linux 6.7).
 pub const MAP_STACK: u64 = 0x2_0000;
-/// `MAP_HUGETLB`: hugetlbfs pages (none are reserved here: `ENOMEM`).
+/// `MAP_HUGETLB`: anonymous memory in hugetlb pages (see [`super::hugetlb`]).
 pub const MAP_HUGETLB: u64 = 0x4_0000;
 /// `MAP_FIXED_NOREPLACE`: like `MAP_FIXED` but `EEXIST` instead of replacing.
 pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
@@ -229,8 +230,10 @@ pub fn calc_vm_flag_bits(flags: u64) -> VmFlags {
 }
 
 /// `accountable_mapping()`: private writable mappings without `MAP_NORESERVE` are charged.
+/// hugetlb mappings are not charged either (their pool reservations are their accounting).
 fn accountable(flags: VmFlags) -> bool {
-    flags & (VmFlags::NORESERVE | VmFlags::SHARED | VmFlags::WRITE) == VmFlags::WRITE
+    flags & (VmFlags::NORESERVE | VmFlags::SHARED | VmFlags::WRITE | VmFlags::HUGETLB)
+        == VmFlags::WRITE
 }
 
 /// `madvise_behavior_valid()` for the advice values this kernel implements.
@@ -375,6 +378,38 @@ impl Mm {
             .ok_or(Errno::ENOMEM)
     }
 
+    /// `hugetlb_get_unmapped_area()`: a free range of `len` bytes (a multiple of the huge
+    /// page size) starting on a huge page boundary: the hint rounded up to one if that is
+    /// free, else the highest aligned start in a gap found as
+    /// [`Mm::get_unmapped_area`] finds one.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unaligned `len`, or an unaligned address with `MAP_FIXED`
+    /// (`prepare_hugepage_range()`); `ENOMEM` as [`Mm::get_unmapped_area`].
+    fn hugetlb_get_unmapped_area(&self, addr: u64, len: u64, flags: u64) -> KResult<u64> {
+        let mask = HPAGE_SIZE - 1;
+        if len & mask != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MAP_FIXED != 0 {
+            if addr & mask != 0 {
+                return Err(Errno::EINVAL);
+            }
+            return self.get_unmapped_area(addr, len, flags);
+        }
+        if let Some(a) = addr
+            .checked_next_multiple_of(HPAGE_SIZE)
+            .filter(|&a| a != 0)
+        {
+            if self.range_is_free(a, len) {
+                return Ok(a);
+            }
+        }
+        let padded = len.checked_add(mask + 1 - PAGE_SIZE).ok_or(Errno::ENOMEM)?;
+        let a = self.get_unmapped_area(0, padded, flags)?;
+        Ok((a + padded - len) & !mask)
+    }
+
     /// The hint test of `generic_get_unmapped_area_topdown()`.
     fn range_is_free(&self, addr: u64, len: u64) -> bool {
         if self.task_size - len < addr || addr < self.mmap_min_addr {
@@ -461,8 +496,9 @@ impl Mm {
     /// for a file ([`Mm::mmap_file_flags`]) the `f_mode` and `MAP_TYPE` checks (`EACCES`,
     /// `EOPNOTSUPP`, `EINVAL`) and `ENODEV` for a file without `->mmap`; for anonymous
     /// memory a `MAP_TYPE` other than `MAP_SHARED` or `MAP_PRIVATE` → `EINVAL`;
-    /// `MAP_SHARED|MAP_GROWSDOWN` → `EINVAL`; anonymous `MAP_HUGETLB` → `ENOMEM` (no huge
-    /// pages reserved). `MAP_FIXED` replaces existing mappings.
+    /// `MAP_SHARED|MAP_GROWSDOWN` → `EINVAL`; `MAP_HUGETLB` with a size other than 2 MiB
+    /// or with a file not on hugetlbfs → `EINVAL`; a hugetlb mapping the pool cannot
+    /// reserve → `ENOMEM`. `MAP_FIXED` replaces existing mappings.
     /// `MAP_POPULATE` (without `MAP_NONBLOCK`) and `MAP_LOCKED` prefault the pages, as
     /// `mm_populate()` does (errors ignored).
     ///
@@ -505,16 +541,42 @@ impl Mm {
         if self.vmas.map_count() > super::vma::DEFAULT_MAX_MAP_COUNT {
             return Err(Errno::ENOMEM);
         }
+        // ksys_mmap_pgoff(): anonymous MAP_HUGETLB memory is a file of its own on the
+        // internal hugetlbfs mount (hugetlb_file_setup()); the length of any hugetlb
+        // mapping is rounded up to the huge page size. MAP_HUGETLB with another file is
+        // EINVAL.
+        let mut file = file;
+        let mut pgoff = pgoff;
+        let mut len = len;
         if file.is_none() && flags & MAP_HUGETLB != 0 {
-            return Err(Errno::ENOMEM);
+            super::hugetlb::check_huge_size(flags)?;
+            len = len
+                .checked_next_multiple_of(HPAGE_SIZE)
+                .ok_or(Errno::ENOMEM)?;
+            let f = super::hugetlb::HugetlbFile::new(Arc::clone(&self.phys), len, None);
+            file = Some(Arc::new(f));
+            pgoff = 0;
+        } else if let Some(f) = &file {
+            if f.hugetlb().is_some() {
+                len = len
+                    .checked_next_multiple_of(HPAGE_SIZE)
+                    .ok_or(Errno::ENOMEM)?;
+            } else if flags & MAP_HUGETLB != 0 {
+                return Err(Errno::EINVAL);
+            }
         }
-        if file.is_some() && flags & MAP_HUGETLB != 0 {
-            // ksys_mmap_pgoff(): MAP_HUGETLB with a file that is not on hugetlbfs.
+        let hugetlb = file.as_ref().is_some_and(|f| f.hugetlb().is_some());
+        if hugetlb && !(pgoff * PAGE_SIZE).is_multiple_of(HPAGE_SIZE) {
+            // hugetlbfs_file_mmap(): vm_pgoff must fall on a huge page.
             return Err(Errno::EINVAL);
         }
         let mut vm_flags =
             calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | self.def_flags | VmFlags::MAY_ALL;
-        let addr = self.get_unmapped_area(addr, len, flags)?;
+        let addr = if hugetlb {
+            self.hugetlb_get_unmapped_area(addr, len, flags)?
+        } else {
+            self.get_unmapped_area(addr, len, flags)?
+        };
         if flags & MAP_FIXED_NOREPLACE != 0
             && self.vmas.find_vma_intersection(addr, addr + len).is_some()
         {
@@ -558,7 +620,29 @@ impl Mm {
             VmaBacking::File(f) => f.is_shmem(),
         };
         vm_flags = arch_mte_flags(vm_flags, prot, mte_allowed)?;
+        let huge_file = match &backing {
+            VmaBacking::File(f) if f.hugetlb().is_some() => Some(Arc::clone(f)),
+            _ => None,
+        };
+        if huge_file.is_some() {
+            // hugetlbfs_file_mmap(): VM_HUGETLB | VM_DONTEXPAND, never accounted to the
+            // commit limit (the pool's reservations are the accounting).
+            vm_flags |= VmFlags::HUGETLB | VmFlags::DONTEXPAND;
+        }
         self.mmap_region(addr, len, vm_flags, pgoff, backing, None)?;
+        if let Some(f) = huge_file.as_deref().and_then(|f| f.hugetlb()) {
+            let end = addr + len;
+            if let Err(e) = self.hugetlb_reserve_pages(f, addr, end, pgoff, vm_flags) {
+                self.do_vmi_munmap(addr, end)?;
+                return Err(e);
+            }
+            // hugetlbfs_file_mmap(): "if (vma->vm_flags & VM_WRITE && inode->i_size <
+            // len) i_size_write(inode, len)".
+            let reach = (pgoff * PAGE_SIZE).saturating_add(len);
+            if vm_flags.contains(VmFlags::WRITE) && f.size_bytes() < reach {
+                f.set_size(reach);
+            }
+        }
         let locked = vm_flags & (VmFlags::LOCKED | VmFlags::LOCKONFAULT);
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || locked == VmFlags::LOCKED {
             self.mm_populate(addr, addr + len);
@@ -755,6 +839,7 @@ impl Mm {
         let mut tlb = self.tlb_gather_mmu();
         for v in &removed {
             self.pgtable.zap_pte_range(v.start, v.end, &mut tlb);
+            self.hugetlb_vm_op_close(v, v.start, v.end);
         }
         self.pgtable.free_pgtables(start, end, &mut tlb);
         self.tlb_finish_mmu(tlb);
@@ -1118,6 +1203,18 @@ impl Mm {
         let f = vma.flags;
         let lru_ok = !f.intersects(VmFlags::LOCKED | VmFlags::PFNMAP | VmFlags::HUGETLB);
         match advice {
+            MADV_DONTNEED if vma.is_vm_hugetlb_page() => {
+                // madvise_dontneed_free_valid_vma(): the start must be on a huge page;
+                // the end is rounded down to one ("avoid unexpected data loss").
+                if !start.is_multiple_of(HPAGE_SIZE) {
+                    return Err(Errno::EINVAL);
+                }
+                let end = end & !(HPAGE_SIZE - 1);
+                if start < end {
+                    self.zap_range(start, end);
+                }
+                Ok(())
+            }
             MADV_DONTNEED | MADV_FREE => {
                 if !lru_ok {
                     return Err(Errno::EINVAL);
@@ -1297,7 +1394,8 @@ impl Mm {
     ///
     /// # Errors
     /// `EINVAL`: unknown flags, `FIXED` without `MAYMOVE`, `DONTUNMAP` without `MAYMOVE`
-    /// or with a size change, unaligned `addr`/`new_addr`, `new_len == 0`, `old_len == 0`
+    /// or with a size change, a hugetlb VMA (not built here), unaligned `addr`/`new_addr`,
+    /// `new_len == 0`, `old_len == 0`
     /// on anything but a shared mapping,
     /// overlapping old and new ranges, a new range beyond `TASK_SIZE`, `pgoff` overflow.
     /// `EFAULT`: `addr` not mapped, or the old range crosses the VMA's end, or the VMA is
@@ -1331,6 +1429,10 @@ impl Mm {
         let Some(vma) = self.vmas.vma_lookup(addr) else {
             return Err(Errno::EFAULT);
         };
+        if vma.is_vm_hugetlb_page() {
+            // Not built here (see super::hugetlb): Linux moves aligned hugetlb ranges.
+            return Err(Errno::EINVAL);
+        }
         // "We allow a zero old-len as a special case for DOS-emu legacy (sic)": a second
         // mapping of a shared mapping's object.
         if old_len == 0 && !vma.flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {

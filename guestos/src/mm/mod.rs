@@ -38,6 +38,7 @@ pub mod fork;
 pub mod gup;
 pub mod gup_test;
 pub mod huge_memory;
+pub mod hugetlb;
 pub mod khugepaged;
 pub mod madvise;
 pub mod mincore;
@@ -57,6 +58,8 @@ mod filemap_tests;
 mod gup_test_tests;
 #[cfg(test)]
 mod gup_tests;
+#[cfg(test)]
+mod hugetlb_tests;
 #[cfg(test)]
 mod shmem_tests;
 #[cfg(test)]
@@ -271,6 +274,18 @@ impl PhysMem {
             .and_then(Weak::upgrade)
             .ok_or(Errno::ENOMEM)?;
         shm.shmem_zero_setup(size_bytes)
+    }
+
+    /// `copy_user_highpage()` / `copy_user_large_folio()`: copies `bytes` from frame
+    /// `src` on into the new folio `new` (counted in `page_copies`). On failure (a range
+    /// outside RAM: cannot happen for managed frames) `new` is put and `false` returned.
+    pub fn copy_to_new_folio(&self, src: Pfn, new: Pfn, bytes: u64) -> bool {
+        self.pages.events.page_copies.inc();
+        if self.ram.copy_within(src.pa(), new.pa(), bytes).is_err() {
+            self.put_page(new);
+            return false;
+        }
+        true
     }
 
     /// Registers the reclaimer [`PhysMem::alloc_page`] calls when no frame is free (the
@@ -504,6 +519,8 @@ mm_stats! {
     huge_zero_maps,
     /// Huge PMDs split into page tables in this address space (`thp_split_pmd`).
     thp_split_pmd,
+    /// hugetlb pages mapped by first-touch faults (`hugetlb_no_page()`).
+    hugetlb_faults,
 }
 
 /// Counts one event in an [`MmCounters`] field.
@@ -1159,6 +1176,11 @@ impl Mm {
         self.rmap.kill();
         let mut tlb = self.tlb_gather_mmu();
         self.pgtable.destroy(&mut tlb);
+        // exit_mmap()'s remove_vma() → vm_ops->close(): unused hugetlb reservations.
+        let vmas = std::mem::take(&mut self.vmas);
+        for v in vmas.iter().filter(|v| v.is_vm_hugetlb_page()) {
+            self.hugetlb_vm_op_close(v, v.start, v.end);
+        }
         self.vmas = VmaTree::new();
         self.tlb_finish_mmu(tlb);
         if self.huge_zero_ref.swap(false, Ordering::AcqRel) {

@@ -165,6 +165,10 @@ bitflags! {
         /// `PG_mte_tagged` (arm64): the frame's tags are valid — zeroed when it was first
         /// mapped by a `PTE.MTAG` entry, or copied from a tagged frame.
         const MTE_TAGGED = 1 << 9;
+        /// `folio_test_hugetlb()`: a large folio of a hugetlb pool (see [`super::hugetlb`]).
+        /// Set on the head only. When its last reference goes it returns to its pool
+        /// (`free_huge_folio()`), not to the free lists, and it is never split.
+        const HUGETLB = 1 << 10;
         /// On a large folio's head: [`PageAlloc::split_folio`] has frozen its refcount
         /// and is turning it into order-0 pages. A reference dropped or added meanwhile
         /// waits for the split and then goes to the page itself (Linux's split runs on a
@@ -446,7 +450,7 @@ pub enum PageAllocError {
 /// Why [`PageAlloc::split_folio`] refused (Linux `split_folio()`'s errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SplitError {
-    /// `-EBUSY`: not a splittable large folio (order 0, the huge zero folio, free), or
+    /// `-EBUSY`: not a splittable large folio (order 0, the huge zero folio, hugetlb, free), or
     /// still mapped by a PMD (Linux unmaps it first; we split only PTE-mapped folios).
     Busy,
     /// `-EAGAIN`: references beyond the mappings' (GUP references, pins): a pinned folio
@@ -510,7 +514,7 @@ pub struct PageAllocAudit {
     /// Frames on the free lists: the zone's and the harts' (`per_cpu_pages`).
     pub free_frames: u64,
     /// Frames in use: order-0 pages with a nonzero refcount (the zero page included) and
-    /// every page of a live large folio.
+    /// every page of a live large folio (in-use hugetlb folios included).
     pub used_frames: u64,
     /// Used frames flagged [`PageFlags::PGTABLE`].
     pub pgtable_frames: u64,
@@ -518,7 +522,7 @@ pub struct PageAllocAudit {
     pub anon_frames: u64,
     /// Used frames flagged [`PageFlags::PAGECACHE`] (page-cache pages).
     pub pagecache_frames: u64,
-    /// Live large folios (the huge zero folio included).
+    /// Live large folios (the huge zero folio and in-use hugetlb folios included).
     pub large_folios: u64,
     /// Sum of all mapcounts: per-page PTE mapcounts plus large folios' entire (PMD)
     /// mapcounts (the zero pages' are always zero).
@@ -528,6 +532,8 @@ pub struct PageAllocAudit {
     /// (a tail with a refcount, a tail without its head, fewer references than mappings,
     /// more pins than references). Zero on a healthy system.
     pub inconsistent_frames: u64,
+    /// Frames of free hugetlb folios: in the pool, neither free nor used.
+    pub hugetlb_free_frames: u64,
     /// `put_page` on a frame whose refcount was already zero, or a mapcount underflow.
     pub bad_puts: u64,
     /// Total successful allocations since boot (a large folio counts once).
@@ -568,6 +574,8 @@ pub struct PageAlloc {
     /// Highest number of frames in use at once (zero page included), sampled when
     /// frames leave the zone (see [`PageAlloc::peak_used`]).
     peak_used: AtomicU64,
+    /// The 2 MiB hugetlb pool (`default_hstate`, see [`super::hugetlb`]).
+    pub(super) hstate: super::hugetlb::Hstate,
 }
 
 impl PageAlloc {
@@ -653,6 +661,7 @@ impl PageAlloc {
             events: super::events::KernelEvents::default(),
             thp: ThpEvents::default(),
             peak_used: AtomicU64::new(1),
+            hstate: super::hugetlb::Hstate::default(),
         };
         let zero_pfn = {
             let mut area = this.free.lock();
@@ -1241,6 +1250,51 @@ impl PageAlloc {
         {
             self.bad_puts.fetch_add(1, Ordering::Relaxed);
         }
+        if head.test(PageFlags::HUGETLB) {
+            // free_huge_folio(): back to its pool, free and with fresh metadata.
+            for i in 0..HPAGE_PMD_NR {
+                if let Some(p) = self.page(Pfn(head_pfn.0 + i)) {
+                    self.free_one(p);
+                    let f = if i == 0 {
+                        PageFlags::HEAD | PageFlags::HUGETLB
+                    } else {
+                        PageFlags::TAIL
+                    };
+                    p.flags.store(f.bits(), Ordering::Release);
+                }
+            }
+            self.free_huge_folio(head_pfn);
+            return;
+        }
+        self.free_large_to_zone(head_pfn);
+    }
+
+    /// `update_and_free_hugetlb_folio()` of a free hugetlb folio the pool gives up
+    /// (shrunk, or a surplus page freed): its frames go back to the free lists as one
+    /// 2 MiB block.
+    pub(super) fn update_and_free_hugetlb_folio(&self, head_pfn: Pfn) {
+        if let Some(h) = self.page(head_pfn) {
+            h.clear(PageFlags::HUGETLB);
+        }
+        self.free_large_to_zone(head_pfn);
+    }
+
+    /// `alloc_fresh_hugetlb_folio()`: a 2 MiB folio from the free lists for a hugetlb
+    /// pool, flagged [`PageFlags::HUGETLB`], with refcount 0 (a free hugetlb folio's).
+    /// `None` when no whole 2 MiB block is free.
+    pub(super) fn alloc_fresh_hugetlb_folio(&self, ram: &GuestMemory) -> Option<Pfn> {
+        let head = self.alloc_large_folio(ram, false)?;
+        let Some(h) = self.page(head) else {
+            return Some(head);
+        };
+        h.set(PageFlags::HUGETLB);
+        h.refcount.store(0, Ordering::Release);
+        Some(head)
+    }
+
+    /// The frames of a large folio whose last reference went, back to the zone as one
+    /// whole 2 MiB block.
+    fn free_large_to_zone(&self, head_pfn: Pfn) {
         for i in 0..HPAGE_PMD_NR {
             let pfn = Pfn(head_pfn.0 + i);
             if let Some(p) = self.page(pfn) {
@@ -1429,7 +1483,12 @@ impl PageAlloc {
     /// (GUP references or pins: `can_split_folio()`).
     pub fn split_folio(&self, _ram: &GuestMemory, pfn: Pfn) -> Result<(), SplitError> {
         let (head_pfn, head) = self.folio(pfn).ok_or(SplitError::Busy)?;
-        if !head.is_head() || head.test(PageFlags::RESERVED) || head.entire_mapcount() != 0 {
+        if !head.is_head()
+            || head
+                .flags()
+                .intersects(PageFlags::RESERVED | PageFlags::HUGETLB)
+            || head.entire_mapcount() != 0
+        {
             return Err(SplitError::Busy);
         }
         // Each page's mapcount, read once: the references the folio must hold (one per
@@ -1566,6 +1625,17 @@ impl PageAlloc {
             huge.iter()
                 .flat_map(|h| (0..HPAGE_PMD_NR).map(move |i| Pfn(h.0 + i))),
         );
+        let mut on_pool = vec![false; self.pages.len()];
+        for head in self.hugetlb_free_heads() {
+            for i in 0..HPAGE_PMD_NR {
+                if let Some(slot) = self
+                    .meta_index(Pfn(head.0 + i))
+                    .and_then(|j| on_pool.get_mut(j))
+                {
+                    *slot = true;
+                }
+            }
+        }
         for pfn in free_lists {
             if let Some(slot) = self.meta_index(pfn).and_then(|i| on_free.get_mut(i)) {
                 // On two free lists at once (freed twice).
@@ -1580,6 +1650,14 @@ impl PageAlloc {
             let mc = p.mapcount();
             let f = p.flags();
             let free_here = on_free.get(i).copied().unwrap_or(false);
+            if on_pool.get(i).copied().unwrap_or(false) {
+                // A free hugetlb folio: no references, no mappings, never also free.
+                a.hugetlb_free_frames += 1;
+                if rc != 0 || mc != 0 || free_here {
+                    a.inconsistent_frames += 1;
+                }
+                continue;
+            }
             if free_here {
                 if rc != 0 || mc != 0 || f.intersects(PageFlags::HEAD | PageFlags::TAIL) {
                     a.inconsistent_frames += 1;

@@ -769,6 +769,14 @@ impl PageTable {
         self.split_pmds.load(Ordering::Relaxed)
     }
 
+    /// Whether the huge leaf `pmd` maps a hugetlb folio (`folio_test_hugetlb()`).
+    pub fn is_hugetlb_leaf(&self, pmd: Pte) -> bool {
+        self.phys
+            .pages
+            .page(pte_pfn(pmd))
+            .is_some_and(|p| p.test(PageFlags::HUGETLB))
+    }
+
     /// The huge PMD mapping `va`, if there is one: its entry address and value.
     pub fn huge_pmd_at(&self, va: u64) -> Option<(GuestPhysAddr, Pte)> {
         let slot = self.pmd_offset(va)?;
@@ -796,10 +804,13 @@ impl PageTable {
     /// given to every subpage. The huge zero folio is split into PTEs mapping the small
     /// zero page (`__split_huge_zero_page_pmd()`). The entry is cleared with one atomic
     /// swap first (`pmdp_invalidate()`), so an A/D bit the hardware sets meanwhile is not
-    /// lost. Returns `false` if there is no huge PMD there or no table could be found.
+    /// lost. Returns `false` if there is no huge PMD there, it maps a hugetlb page, or no
+    /// table could be found.
     pub fn split_huge_pmd(&self, haddr: u64, slot: GuestPhysAddr, tlb: &mut MmuGather) -> bool {
         let _ptl = self.pmd_lock();
-        if !pmd_trans_huge(self.ptep_get(slot)) {
+        let pmd = self.ptep_get(slot);
+        if !pmd_trans_huge(pmd) || self.is_hugetlb_leaf(pmd) {
+            // A hugetlb page is never split: its VMA's bounds never fall inside it.
             return false;
         }
         let Some(table) = self.withdraw(haddr).or_else(|| alloc_table(&self.phys)) else {
@@ -1522,6 +1533,9 @@ impl PageTable {
         if !pmd_trans_huge(pmd) {
             return Ok(true);
         }
+        if vm_flags.contains(VmFlags::HUGETLB) {
+            return self.copy_hugetlb_pmd(dst, haddr, src_slot, pmd, vm_flags, has_pinned, st);
+        }
         let table = alloc_table(&self.phys).ok_or(Errno::ENOMEM)?;
         let dst_slot = match dst.pmd_alloc(haddr) {
             Ok(s) => s,
@@ -1561,6 +1575,68 @@ impl PageTable {
         Ok(true)
     }
 
+    /// `copy_hugetlb_page_range()` for one leaf: the child shares the hugetlb page (one
+    /// more reference and entire mapcount, `hugetlb_try_dup_anon_rmap()` clearing
+    /// `PageAnonExclusive`), both entries write-protected in a COW mapping; no table is
+    /// deposited (hugetlb leaves are never split). A possibly pinned exclusive anonymous
+    /// page is copied for the child instead (`copy_user_large_folio()` into a page
+    /// without reservation, mapped as the parent's: `hugetlb_install_folio()`).
+    ///
+    /// # Errors
+    /// `ENOMEM` if the child needs a table, or the pool has no page for the copy.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_hugetlb_pmd(
+        &self,
+        dst: &PageTable,
+        haddr: u64,
+        src_slot: GuestPhysAddr,
+        pmd: Pte,
+        vm_flags: VmFlags,
+        has_pinned: bool,
+        st: &mut ForkCopy,
+    ) -> KResult<bool> {
+        let dst_slot = dst.pmd_alloc(haddr)?;
+        let head = pte_pfn(pmd);
+        let Some(page) = self.phys.pages.page(head) else {
+            return Ok(true);
+        };
+        let cow = vm_flags.is_cow_mapping();
+        if has_pinned
+            && cow
+            && page.test(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE)
+            && page.maybe_dma_pinned()
+        {
+            let new = self
+                .phys
+                .pages
+                .alloc_hugetlb_folio(&self.phys.ram, false, false)
+                .ok_or(Errno::ENOMEM)?;
+            if !self.phys.copy_to_new_folio(head, new, HPAGE_PMD_SIZE) {
+                return Err(Errno::EFAULT);
+            }
+            folio_add_new_anon_rmap_pmd(&self.phys, new);
+            let rest = pmd.0 - Pte::new(pmd.ppn(), PteFlags::empty()).0;
+            let child = Pte(rest | Pte::new(new.0, PteFlags::empty()).0);
+            dst.set_pte(dst_slot, child.without(PteFlags::A));
+            st.copied += 1;
+            st.ptes += 1;
+            return Ok(true);
+        }
+        self.phys.get_page(head);
+        page.clear(PageFlags::ANON_EXCLUSIVE);
+        page.inc_entire_mapcount();
+        let mut child = pmd;
+        if cow && pte_write(pmd) {
+            child = self.ptep_set_wrprotect(src_slot).without(PteFlags::W);
+            st.wrprotected += 1;
+            st.parent_tlb
+                .add_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(pmd));
+        }
+        dst.set_pte(dst_slot, child.without(PteFlags::A));
+        st.ptes += 1;
+        Ok(true)
+    }
+
     /// `copy_present_page()`: the child's private copy of a possibly pinned anonymous page
     /// `src`, mapped at `dst_addr` in `dst` with the VMA's protection, writable if
     /// `VM_WRITE` (`maybe_mkwrite()`), `PageAnon | PageAnonExclusive`
@@ -1580,14 +1656,7 @@ impl PageTable {
         vm_flags: VmFlags,
     ) -> KResult<()> {
         let new = self.phys.alloc_page(false).ok_or(Errno::ENOMEM)?;
-        self.phys.pages.events.page_copies.inc();
-        if self
-            .phys
-            .ram
-            .copy_within(src.pa(), new.pa(), PAGE_SIZE)
-            .is_err()
-        {
-            self.phys.put_page(new);
+        if !self.phys.copy_to_new_folio(src, new, PAGE_SIZE) {
             return Err(Errno::EFAULT);
         }
         super::mte::copy_highpage_tags(&self.phys, src, new);
@@ -1638,9 +1707,9 @@ impl PageTable {
     }
 
     /// `get_mm_rss()`: 4 KiB pages mapped by present user entries (a huge PMD counts
-    /// 512), the zero pages and frames without `struct page` excluded (Linux's
-    /// `MM_ANONPAGES + MM_FILEPAGES + MM_SHMEMPAGES`, which a zero-page mapping does not
-    /// increment). Walks the page table: the counters Linux keeps are not kept here.
+    /// 512), the zero pages, hugetlb pages and frames without `struct page` excluded
+    /// (Linux's `MM_ANONPAGES + MM_FILEPAGES + MM_SHMEMPAGES`, which neither a zero-page
+    /// nor a hugetlb mapping increments). Walks the page table: the counters Linux keeps are not kept here.
     pub fn rss_pages(&self) -> u64 {
         let mut rss = 0;
         self.for_each_pte(
@@ -1648,7 +1717,11 @@ impl PageTable {
             self.user_top(),
             WalkLock::None,
             &mut |_, _, pte, level| {
-                if pte_present(pte) && self.vm_normal_page(pte).is_some() {
+                // hugetlb pages are not RSS (Linux counts them in `hugetlb_usage`).
+                if pte_present(pte)
+                    && self.vm_normal_page(pte).is_some()
+                    && !(level > 0 && self.is_hugetlb_leaf(pte))
+                {
                     rss += if level == 0 { 1 } else { HPAGE_PMD_NR };
                 }
                 Step::Next
@@ -1692,6 +1765,21 @@ pub(crate) fn page_remove_rmap(phys: &PhysMem, pfn: Pfn, page: &super::page_allo
 }
 
 /// `pte_free()`: releases a page-table frame.
+/// `folio_add_new_anon_rmap(folio, vma, haddr, RMAP_EXCLUSIVE)` for a new PMD-mapped
+/// folio (a THP, or hugetlb's `hugetlb_add_new_anon_rmap()`): `PageAnon` on every page,
+/// `PageAnonExclusive` on the head (it speaks for the PMD mapping), entire mapcount 1.
+pub(crate) fn folio_add_new_anon_rmap_pmd(phys: &PhysMem, head: Pfn) {
+    for i in 0..HPAGE_PMD_NR {
+        if let Some(p) = phys.pages.page(Pfn(head.0 + i)) {
+            p.set(PageFlags::ANON);
+        }
+    }
+    if let Some(h) = phys.pages.page(head) {
+        h.set(PageFlags::ANON_EXCLUSIVE);
+        h.inc_entire_mapcount();
+    }
+}
+
 fn free_table(phys: &PhysMem, pfn: Pfn) {
     phys.free_pgtable(pfn);
 }

@@ -193,10 +193,10 @@ pub trait MappedFile: Send + Sync + fmt::Debug {
     /// `mapping_can_writeback(file->f_mapping)`: the file's page cache is written back to
     /// a backing device, so shared writable mappings of it need dirty tracking
     /// (`vma_needs_dirty_tracking()`, see [`super::gup`]). True for a page-cache file of
-    /// the root file system; false for shmem (`noop_backing_dev_info`: no
+    /// the root file system; false for shmem and hugetlbfs (`noop_backing_dev_info`: no
     /// `BDI_CAP_WRITEBACK`) and for files without a page cache.
     fn mapping_can_writeback(&self) -> bool {
-        self.mmap_op() == MmapOp::PageCache && !self.is_shmem()
+        self.mmap_op() == MmapOp::PageCache && !self.is_shmem() && self.hugetlb().is_none()
     }
 
     /// `file->f_mode`: how the file was opened.
@@ -261,6 +261,13 @@ pub trait MappedFile: Send + Sync + fmt::Debug {
     fn punch_hole(&self, offset: u64, len: u64) -> KResult<()> {
         let _ = (offset, len);
         Err(Errno::EOPNOTSUPP)
+    }
+
+    /// The hugetlbfs object behind the file (`is_file_hugepages()`), whose VMAs are
+    /// `VM_HUGETLB` and faulted by [`super::Mm::hugetlb_fault`]. `None` (the default) for
+    /// every other file.
+    fn hugetlb(&self) -> Option<&super::hugetlb::HugetlbFile> {
+        None
     }
 
     /// `(major, minor)` of the device holding the file (`inode->i_sb->s_dev`), as
@@ -544,13 +551,17 @@ impl VmaTree {
     /// whether a split happened.
     ///
     /// # Errors
-    /// `ENOMEM` at the map-count limit.
+    /// `ENOMEM` at the map-count limit; `EINVAL` for an address inside a huge page of a
+    /// hugetlb VMA (`hugetlb_vm_op_split()`).
     pub fn split_vma(&mut self, addr: u64) -> KResult<bool> {
         let Some(v) = self.vma_lookup(addr) else {
             return Ok(false);
         };
         if v.start == addr {
             return Ok(false);
+        }
+        if !addr.is_multiple_of(v.kernel_pagesize()) {
+            return Err(Errno::EINVAL);
         }
         if self.map.len() >= self.max_map_count {
             return Err(Errno::ENOMEM);
@@ -571,8 +582,16 @@ impl VmaTree {
     /// keeps the tree unchanged on failure).
     ///
     /// # Errors
-    /// `ENOMEM` at the map-count limit.
+    /// `ENOMEM` at the map-count limit; `EINVAL` for a bound inside a huge page of a
+    /// hugetlb VMA (checked first too).
     pub fn split_at_bounds(&mut self, start: u64, end: u64) -> KResult<()> {
+        let misaligned = |a: u64| {
+            self.vma_lookup(a)
+                .is_some_and(|v| !a.is_multiple_of(v.kernel_pagesize()))
+        };
+        if misaligned(start) || misaligned(end) {
+            return Err(Errno::EINVAL);
+        }
         let needs = |a: u64| self.vma_lookup(a).is_some_and(|v| v.start != a);
         let extra = usize::from(needs(start)) + usize::from(needs(end));
         if self.map.len() + extra > self.max_map_count {

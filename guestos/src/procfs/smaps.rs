@@ -48,9 +48,12 @@
 //!
 //! Fields this kernel has no source for print 0, which is also what Linux prints without
 //! the feature: `KSM` (no KSM merging), `LazyFree` (`MADV_FREE` frees at once here, so no
-//! anonymous page ever loses `PG_swapbacked`), `Shared_Hugetlb` / `Private_Hugetlb` (no
-//! hugetlb pages: `MAP_HUGETLB` fails with `ENOMEM`), `Swap` / `SwapPss` (no swap device).
-//! `KernelPageSize` and `MMUPageSize` are 4 kB for every VMA (they differ only for hugetlb).
+//! anonymous page ever loses `PG_swapbacked`), `Swap` / `SwapPss` (no swap device).
+//!
+//! hugetlb VMAs (`smaps_hugetlb_range()`): each mapped huge page adds 2 MiB to
+//! `Shared_Hugetlb` when its folio is mapped twice or more, else to `Private_Hugetlb`,
+//! and nothing to `Rss` or the other lines; `KernelPageSize` and `MMUPageSize` are
+//! 2048 kB there (4 kB for every other VMA).
 //!
 //! `THPeligible` is the kernel's own THP policy ([`Mm::thp_vma_allowable`]) for the last
 //! 2 MiB-aligned block the VMA holds, as `thp_vma_allowable_orders(…, TVA_SMAPS, …)`
@@ -276,6 +279,19 @@ pub fn smap_gather_stats(mm: &Mm, vma: &Vma, mss: &mut MemSizeStats) {
         // pmd_trans_huge_lock(): a huge PMD is read under the PMD lock.
         let pmd_lock = pt.pmd_lock();
         let pmd = pt.ptep_get(pmd_slot);
+        if pmd_trans_huge(pmd) && vma.is_vm_hugetlb_page() {
+            // smaps_hugetlb_range(): only the two hugetlb lines, by the folio's mapcount.
+            if let Some(folio) = pt.vm_normal_page(pmd).and_then(|pfn| pages.page(pfn)) {
+                if folio.entire_mapcount() >= 2 {
+                    mss.shared_hugetlb += HPAGE_PMD_SIZE;
+                } else {
+                    mss.private_hugetlb += HPAGE_PMD_SIZE;
+                }
+            }
+            drop(pmd_lock);
+            addr = next;
+            continue;
+        }
         if pmd_trans_huge(pmd) {
             // smaps_pmd_entry(): vm_normal_page_pmd() (none for the huge zero folio).
             let head = pt
@@ -457,9 +473,9 @@ pub fn show_smap(out: &mut Vec<u8>, mm: &Mm, vma: &Vma) {
     smap_gather_stats(mm, vma, &mut mss);
     show_map_vma(out, mm, vma);
     put_kb(out, "Size:           ", vma.len(), 8);
-    // vma_kernel_pagesize() / vma_mmu_pagesize(): the base page (no hugetlb VMAs).
-    put_kb(out, "KernelPageSize: ", PAGE_SIZE, 8);
-    put_kb(out, "MMUPageSize:    ", PAGE_SIZE, 8);
+    // vma_kernel_pagesize() / vma_mmu_pagesize(): the huge page size for hugetlb.
+    put_kb(out, "KernelPageSize: ", vma.kernel_pagesize(), 8);
+    put_kb(out, "MMUPageSize:    ", vma.kernel_pagesize(), 8);
     show_smap_stats(out, &mss, false);
     out.extend_from_slice(
         format!("THPeligible:    {:>8}\n", u8::from(thp_eligible(mm, vma))).as_bytes(),

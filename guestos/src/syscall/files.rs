@@ -9,6 +9,7 @@ use crate::errno::{Errno, KResult};
 use crate::fs::locks::FlockType;
 use crate::fs::mount::SuperBlock;
 use crate::fs::{FileTarget, FileType, OpenFile, ProcessFs, Vfs, MAY_EXEC};
+use crate::mm::hugetlb::{HPAGE_SIZE, HUGETLBFS_MAGIC};
 use crate::uaccess::UserAccess;
 
 pub use crate::fs::mount::{EXT4_SUPER_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC, TMPFS_MAGIC};
@@ -58,6 +59,8 @@ enum Super {
     Sys,
     /// A pipe's pipefs.
     Pipefs,
+    /// The internal hugetlbfs mount (`MFD_HUGETLB` memfds).
+    Hugetlbfs,
 }
 
 /// The mount an absolute, resolved `path` to `inode` lies on: procfs and sysfs by the
@@ -92,6 +95,13 @@ fn statfs_buf(vfs: &Vfs, sb: Super) -> [u8; 120] {
         Super::Proc => (PROC_SUPER_MAGIC, 0, 0, ST_FLAGS_PSEUDO),
         Super::Sys => (SYSFS_MAGIC, 0, 0, ST_FLAGS_PSEUDO),
         Super::Pipefs => (PIPEFS_MAGIC, 0, 0, ST_FLAGS_RW),
+        // hugetlbfs_statfs() of a mount without a size limit (no subpool).
+        Super::Hugetlbfs => (HUGETLBFS_MAGIC, 0, 0, ST_FLAGS_RW),
+    };
+    // f_bsize / f_frsize: the huge page size on hugetlbfs.
+    let bsize = match sb {
+        Super::Hugetlbfs => HPAGE_SIZE,
+        _ => PAGE_SIZE,
     };
     // f_fsid: the device number, distinct per file system.
     let fsid = match sb {
@@ -99,9 +109,10 @@ fn statfs_buf(vfs: &Vfs, sb: Super) -> [u8; 120] {
         Super::Proc => 0x16,
         Super::Sys => 0x17,
         Super::Pipefs => 0x0d,
+        Super::Hugetlbfs => 0x0f,
     };
     let words: [u64; 11] = [
-        ty, PAGE_SIZE, blocks, bfree, bfree, 0, 0, fsid, NAME_MAX, PAGE_SIZE, flags,
+        ty, bsize, blocks, bfree, bfree, 0, 0, fsid, NAME_MAX, bsize, flags,
     ];
     let mut b = [0u8; 120];
     for (chunk, w) in b.chunks_exact_mut(8).zip(words) {
@@ -131,7 +142,8 @@ pub fn sys_statfs(
 /// a pipe, procfs for a kernel-served file (`/proc/<pid>/…`, debugfs), otherwise the
 /// inode's ([`SuperBlock`]: tmpfs for a memfd or a file under `/tmp` or `/dev/shm`, ext4
 /// for the root file system's) — a descriptor of a plain directory or file under `/proc`
-/// or `/sys` (tree nodes here) included; tmpfs for anything else (anonymous inodes).
+/// or `/sys` (tree nodes here) included; hugetlbfs (`HUGETLBFS_MAGIC`, 2 MiB blocks) for
+/// a `MFD_HUGETLB` memfd; tmpfs for anything else (anonymous inodes).
 ///
 /// # Errors
 /// `EBADF`; `EFAULT`.
@@ -148,6 +160,7 @@ pub fn sys_fstatfs(
         FileTarget::Kernel(_) => Super::Proc,
         FileTarget::Inode(i) if i.file_type() == FileType::Fifo => Super::Pipefs,
         FileTarget::Inode(i) => Super::Fs(i.sb()),
+        FileTarget::Anon(_) if f.hugetlbfs().is_some() => Super::Hugetlbfs,
         _ => Super::Fs(SuperBlock::ShmMnt),
     };
     u.copy_to_user(buf, &statfs_buf(vfs, sb))?;

@@ -21,6 +21,8 @@
 use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
+use crate::fs::hugetlbfs::HugetlbfsFile;
+use crate::fs::AnonFile;
 use crate::fs::{
     FileCtx, FileTarget, Inode, IoError, IoResult, KernelFile, Kstat, OpenFile, Pipe, ProcessFs,
     TimeUpdate, Timespec, Vfs, WriteSource, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT,
@@ -29,6 +31,7 @@ use crate::fs::{
     O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
     S_IFMT, S_IFREG, S_IFSOCK,
 };
+use crate::mm::hugetlb::{check_huge_size, HugetlbFile, MAP_HUGE_MASK, MAP_HUGE_SHIFT};
 use crate::uaccess::UserAccess;
 
 /// Result of a system call that may block.
@@ -1624,8 +1627,10 @@ const MFD_NAME_MAX_LEN: usize = crate::fs::NAME_MAX - MFD_NAME_PREFIX.len();
 /// Its descriptor's path reads `/memfd:NAME (deleted)`.
 ///
 /// # Errors
-/// `EINVAL` for unknown flags, `MFD_HUGETLB` (no huge pages here), both `MFD_EXEC` and
-/// `MFD_NOEXEC_SEAL`, or a name longer than 249 bytes; `EFAULT`; `EMFILE`.
+/// `EINVAL` for unknown flags (a huge page size without `MFD_HUGETLB` included), both
+/// `MFD_EXEC` and `MFD_NOEXEC_SEAL`, or a name longer than 249 bytes; `ENODEV` for
+/// `MFD_HUGETLB` (which makes a hugetlbfs file, see [`crate::fs::hugetlbfs`]) with a
+/// huge page size other than 2 MiB; `EFAULT`; `EMFILE`.
 pub fn sys_memfd_create(
     p: &mut ProcessFs,
     vfs: &Vfs,
@@ -1635,9 +1640,22 @@ pub fn sys_memfd_create(
 ) -> KResult<u64> {
     let known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC;
     let flags = u32::try_from(flags).map_err(|_| Errno::EINVAL)?;
-    if flags & !known != 0 || flags & MFD_HUGETLB != 0 {
+    // MFD_HUGE_MASK << MFD_HUGE_SHIFT: the huge page size, allowed with MFD_HUGETLB only.
+    let huge_size = (MAP_HUGE_MASK << MAP_HUGE_SHIFT) as u32;
+    if flags & MFD_HUGETLB == 0 && flags & !known != 0
+        || flags & MFD_HUGETLB != 0 && flags & !(known | huge_size) != 0
+    {
         return Err(Errno::EINVAL);
     }
+    // hugetlb_file_setup() needs the pool, which lives with guest RAM.
+    let phys = if flags & MFD_HUGETLB != 0 {
+        // hugetlb_file_setup(): no hstate of that size is ENODEV.
+        check_huge_size(u64::from(flags)).map_err(|_| Errno::ENODEV)?;
+        let cache = vfs.page_cache().ok_or(Errno::EINVAL)?;
+        Some(Arc::clone(cache.phys()))
+    } else {
+        None
+    };
     if flags & MFD_EXEC != 0 && flags & MFD_NOEXEC_SEAL != 0 {
         return Err(Errno::EINVAL);
     }
@@ -1656,16 +1674,19 @@ pub fn sys_memfd_create(
     } else {
         0
     };
-    let inode = vfs.memfd_inode(p.cred, exec_mask);
     let mut shown = b"/".to_vec();
     shown.extend_from_slice(MFD_NAME_PREFIX);
     shown.extend_from_slice(&name);
     shown.extend_from_slice(b" (deleted)");
-    let file = OpenFile::new_named(
-        FileTarget::Inode(inode),
-        crate::fs::O_RDWR | O_LARGEFILE,
-        shown,
-    );
+    let target = match phys {
+        Some(phys) => {
+            let object = HugetlbFile::new(phys, 0, Some(shown.clone()));
+            let fops = Arc::new(HugetlbfsFile::new(Arc::new(object)));
+            FileTarget::Anon(AnonFile::new("[hugetlbfs]", fops))
+        }
+        None => FileTarget::Inode(vfs.memfd_inode(p.cred, exec_mask)),
+    };
+    let file = OpenFile::new_named(target, crate::fs::O_RDWR | O_LARGEFILE, shown);
     Ok(u64::from(p.fds.alloc(file, flags & MFD_CLOEXEC != 0, 0)?))
 }
 

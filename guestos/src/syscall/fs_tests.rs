@@ -1869,7 +1869,35 @@ fn memfd_tmpfile_truncate_fallocate_and_fsync() {
     assert_eq!(e.write(fd, b"hello"), Ok(5));
     assert_eq!(e.fstat(fd).unwrap().size, 10_000);
     assert_eq!(sys_fsync(&mut e.p, fd), Ok(0));
-    for bad in [MFD_HUGETLB, 0x100, MFD_EXEC | MFD_NOEXEC_SEAL] {
+    // MFD_HUGETLB: a hugetlbfs file, sized in huge pages only; another size than 2 MiB
+    // (MFD_HUGE_1GB) has no hstate (ENODEV), a size without MFD_HUGETLB is EINVAL.
+    let huge = sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, name, u64::from(MFD_HUGETLB)).unwrap();
+    assert_eq!(
+        sys_ftruncate(&mut e.p, &e.vfs, huge, 10_000),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(sys_ftruncate(&mut e.p, &e.vfs, huge, 2 << 20), Ok(0));
+    let (mfd_huge_2mb, mfd_huge_1gb) = (21 << 26, 30 << 26);
+    assert!(e.p.fds.get(huge as u32).unwrap().hugetlbfs().is_some());
+    assert!(sys_memfd_create(
+        &mut e.p,
+        &e.vfs,
+        &mut e.u,
+        name,
+        u64::from(MFD_HUGETLB | mfd_huge_2mb)
+    )
+    .is_ok());
+    assert_eq!(
+        sys_memfd_create(
+            &mut e.p,
+            &e.vfs,
+            &mut e.u,
+            name,
+            u64::from(MFD_HUGETLB | mfd_huge_1gb)
+        ),
+        Err(Errno::ENODEV)
+    );
+    for bad in [mfd_huge_2mb, 0x100, MFD_EXEC | MFD_NOEXEC_SEAL] {
         assert_eq!(
             sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, name, u64::from(bad)),
             Err(Errno::EINVAL)

@@ -25,14 +25,9 @@
 
 use std::sync::atomic::Ordering;
 
-use devices::PAGE_SIZE;
-
 use super::{kstrtoull, SysfsAttr};
 use crate::errno::{Errno, KResult};
-use crate::fs::{
-    FileCtx, FileOperations, IoResult, KernelNode, Kiocb, OpenFile, Vfs, WriteSource, SEEK_CUR,
-    SEEK_END, SEEK_SET,
-};
+use crate::fs::{KernelNode, Vfs};
 use crate::mm::huge_memory::{ThpMode, ThpSettings};
 use crate::mm::{HPAGE_PMD_NR, HPAGE_PMD_SIZE};
 
@@ -232,92 +227,6 @@ fn parse_flag(buf: &[u8]) -> KResult<bool> {
 /// `kstrtouint()`: a number that fits 32 bits, or `None`.
 fn parse_uint(buf: &[u8]) -> Option<u32> {
     kstrtoull(buf).ok().and_then(|v| u32::try_from(v).ok())
-}
-
-/// The operations of one open of a THP attribute (kernfs's `kernfs_file_fops` over a
-/// `kobj_attribute`).
-#[derive(Debug)]
-pub struct ThpAttrFile {
-    attr: ThpAttr,
-}
-
-/// The operations of one open of `attr`.
-pub fn file_operations(attr: ThpAttr) -> Box<dyn FileOperations> {
-    Box::new(ThpAttrFile { attr })
-}
-
-/// The machine's THP settings as the caller of `ctx` reaches them (through its address
-/// space's physical memory: one per machine).
-///
-/// # Errors
-/// `EIO` without the process table; `ESRCH` if the caller has no address space.
-fn with_settings<R>(ctx: &mut FileCtx<'_, '_>, f: impl FnOnce(&ThpSettings) -> R) -> KResult<R> {
-    let (tasks, caller) = ctx.tasks()?;
-    let mm = tasks.get_task_mm(caller).ok_or(Errno::ESRCH)?;
-    let phys = std::sync::Arc::clone(mm.mmap_read_lock().phys());
-    Ok(f(&phys.thp))
-}
-
-impl FileOperations for ThpAttrFile {
-    /// `sysfs_kf_seq_show()`: `show()`'s text from the position on.
-    fn read(
-        &self,
-        _file: &OpenFile,
-        ctx: &mut FileCtx<'_, '_>,
-        iocb: &mut Kiocb,
-        buf: u64,
-        len: usize,
-    ) -> IoResult<usize> {
-        let text = with_settings(ctx, |s| self.attr.show(s))?;
-        let from = usize::try_from(iocb.pos).unwrap_or(usize::MAX);
-        let piece = text.as_bytes().get(from..).unwrap_or_default();
-        let piece = piece.get(..len.min(piece.len())).unwrap_or_default();
-        if piece.is_empty() {
-            return Ok(0);
-        }
-        let n = ctx.copy_to_user(buf, piece)?;
-        iocb.pos += n as u64;
-        Ok(n)
-    }
-
-    /// `kernfs_fop_write_iter()` → `sysfs_kf_write()` → `store()`: at most a page at
-    /// once; the whole count on success.
-    fn write(
-        &self,
-        _file: &OpenFile,
-        ctx: &mut FileCtx<'_, '_>,
-        iocb: &mut Kiocb,
-        src: WriteSource<'_>,
-        len: usize,
-    ) -> IoResult<usize> {
-        if !self.attr.writable() {
-            return Err(Errno::EINVAL.into());
-        }
-        let count = len.min(PAGE_SIZE as usize);
-        if count == 0 {
-            return Ok(0);
-        }
-        let mut bytes = vec![0u8; count];
-        ctx.copy_from_source(src, 0, &mut bytes)?;
-        with_settings(ctx, |s| self.attr.store(s, &bytes))??;
-        iocb.pos += count as u64;
-        Ok(count)
-    }
-
-    /// `generic_file_llseek()` over a file of one page (kernfs's `i_size`).
-    fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
-        let base = match whence {
-            SEEK_SET => 0,
-            SEEK_CUR => pos as i64,
-            SEEK_END => PAGE_SIZE as i64,
-            _ => return Err(Errno::EINVAL),
-        };
-        u64::try_from(base.checked_add(offset).ok_or(Errno::EINVAL)?).map_err(|_| Errno::EINVAL)
-    }
-
-    fn can_write(&self) -> bool {
-        self.attr.writable()
-    }
 }
 
 /// Creates [`THP_SYSFS`] and its files in `vfs` (`hugepage_init_sysfs()`, 0755

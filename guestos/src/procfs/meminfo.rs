@@ -1,0 +1,87 @@
+//! `/proc/meminfo` (`fs/proc/meminfo.c` `meminfo_proc_show()` with `mm/hugetlb.c`
+//! `hugetlb_report_meminfo()`): the machine's memory in Linux's layout — each line a
+//! 16-column label and a value right-aligned in 8 columns with ` kB`, the `HugePages_*`
+//! counts in 5 columns without a unit.
+//!
+//! Only the lines this kernel can fill with what it knows are printed: `MemTotal` (the
+//! frames the allocator manages), `MemFree` (frames on the free lists: the hugetlb pool's
+//! free pages are not among them, as in Linux), `MemAvailable` (here the same as
+//! `MemFree`: the page cache's clean pages are not estimated), and the hugetlb lines
+//! (`HugePages_Total`, `_Free`, `_Rsvd`, `_Surp`, `Hugepagesize`, `Hugetlb`). Programs
+//! look lines up by label (`vm_util.c`'s `read_meminfo()`-style scans), so the missing
+//! ones are not needed by anything that runs here.
+
+use devices::PAGE_SIZE;
+
+use crate::errno::KResult;
+use crate::fs::{FileCtx, FileOperations, IoResult, Kiocb, OpenFile};
+use crate::mm::hugetlb::HPAGE_SIZE;
+use crate::mm::PhysMem;
+
+/// `meminfo_proc_show()`: the file's text for the machine whose memory is `phys`.
+pub fn meminfo_proc_show(phys: &PhysMem) -> String {
+    let kb = |pages: u64| pages * (PAGE_SIZE >> 10);
+    // show_val_kb(): the label padded to 16 columns by the caller's string, the value
+    // in 8.
+    let line = |label: &str, v: u64| format!("{:<16}{:>8} kB\n", format!("{label}:"), v);
+    let free = phys.pages.nr_free();
+    let h = phys.pages.hstate_counts();
+    let mut out = String::new();
+    out += &line("MemTotal", kb(phys.pages.nr_total()));
+    out += &line("MemFree", kb(free));
+    out += &line("MemAvailable", kb(free));
+    out += &format!("HugePages_Total:   {:>5}\n", h.persistent());
+    out += &format!("HugePages_Free:    {:>5}\n", h.free_huge_pages);
+    out += &format!("HugePages_Rsvd:    {:>5}\n", h.resv_huge_pages);
+    out += &format!("HugePages_Surp:    {:>5}\n", h.surplus_huge_pages);
+    out += &line("Hugepagesize", HPAGE_SIZE >> 10);
+    out += &line("Hugetlb", h.nr_huge_pages * (HPAGE_SIZE >> 10));
+    out
+}
+
+/// The operations of one open of `/proc/meminfo` (`meminfo_proc_show()` through
+/// `single_open()`): read-only; the text is rendered again at each read.
+#[derive(Debug, Default)]
+pub struct ProcMeminfoFile;
+
+impl FileOperations for ProcMeminfoFile {
+    fn read(
+        &self,
+        _file: &OpenFile,
+        ctx: &mut FileCtx<'_, '_>,
+        iocb: &mut Kiocb,
+        buf: u64,
+        len: usize,
+    ) -> IoResult<usize> {
+        let text = crate::sysfs::with_phys(ctx, meminfo_proc_show)?;
+        crate::sysfs::read_text(ctx, iocb, buf, len, text.as_bytes())
+    }
+
+    fn can_write(&self) -> bool {
+        false
+    }
+
+    fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
+        crate::fs::seq_lseek(offset, whence, pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devices::{GuestMemory, GuestPhysAddr};
+
+    #[test]
+    fn meminfo_has_linuxs_layout_and_the_pool() {
+        let ram = GuestMemory::new(&[(GuestPhysAddr(0x8000_0000), 32 << 20)]).unwrap();
+        let phys = PhysMem::new(ram).unwrap();
+        phys.pages.set_max_huge_pages(&phys.ram, 3);
+        let text = meminfo_proc_show(&phys);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "MemTotal:          32768 kB");
+        assert!(lines[1].starts_with("MemFree:        ") && lines[1].ends_with(" kB"));
+        assert!(text.contains("\nHugePages_Total:       3\nHugePages_Free:        3\n"));
+        assert!(text.contains("HugePages_Rsvd:        0\nHugePages_Surp:        0\n"));
+        assert!(text.contains("\nHugepagesize:       2048 kB\nHugetlb:            6144 kB\n"));
+    }
+}
