@@ -19,7 +19,11 @@
  *  - mremap of a whole 2 MiB region to a 2 MiB-aligned and to a misaligned address, and
  *    growing it: the data moves with it, the old range faults.
  *
- * No addresses are printed. Exit status 0 when all checks passed, else 1. */
+ * No addresses are printed. Exit status 0 when all checks passed, else 1.
+ *
+ * With arguments "fork N": the fork case alone, N times (tests/thp.rs, on several harts:
+ * child and parent copy-on-write the same forked THP at once, while partially mapped
+ * folios are split). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
@@ -283,7 +287,7 @@ static void test_mremap(void)
     munmap(target, 4 * HUGE);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     PG = sysconf(_SC_PAGESIZE);
     struct sigaction sa;
@@ -293,6 +297,12 @@ int main(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, NULL);
 
+    if (argc > 2 && strcmp(argv[1], "fork") == 0) {
+        for (int i = atoi(argv[2]); i > 0; i--)
+            test_fork();
+        printf("%s\n", failures ? "FAILED" : "all ok");
+        return failures ? 1 : 0;
+    }
     test_zero_and_fill();
     test_fork();
     test_munmap_mprotect();

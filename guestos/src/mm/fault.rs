@@ -735,10 +735,17 @@ impl Mm {
                 // refcount on modern, the page's mapcount before 5.9; see
                 // GupGeneration::wp_can_reuse_anon_page). No swap cache or KSM here. For a
                 // page of a large folio the refcount is the folio's.
+                // The folio is looked up again after the count is read: a split of it on
+                // another hart (`PageAlloc::split_folio`, of a folio this mapping only
+                // maps by PTE) may have made the page an order-0 page meanwhile, and the
+                // count read was then its former head's — one that another process may
+                // share the page with (the split stores the tails' counts before the
+                // head's, so a head count read after the split finds the page no tail).
                 let reusable = meta.test(PageFlags::ANON)
                     && (meta.test(PageFlags::ANON_EXCLUSIVE)
-                        || self.phys.pages.folio(pfn).is_some_and(|(_, folio)| {
+                        || self.phys.pages.folio(pfn).is_some_and(|(head, folio)| {
                             self.gup_gen.wp_can_reuse_anon_page(folio, meta)
+                                && self.phys.pages.folio(pfn).is_some_and(|(h, _)| h == head)
                         }));
                 if reusable {
                     if !meta.test(PageFlags::ANON_EXCLUSIVE) {

@@ -1067,31 +1067,17 @@ impl PageAlloc {
     }
 
     /// `folio_ref_add()`: takes `nr` references at once on the folio containing `pfn`
-    /// (one atomic operation). No-op for frames without metadata and the zero pages.
+    /// (one compare-and-swap). No-op for frames without metadata and the zero pages.
     pub fn folio_ref_add(&self, pfn: Pfn, nr: u32) {
         if self.is_zero_pfn(pfn) || nr == 0 {
             return;
         }
-        let Some((_, head)) = self.folio(pfn) else {
-            return;
-        };
-        if head.test(PageFlags::RESERVED) {
-            return;
-        }
-        // A folio being split (refcount frozen at 0): the reference is the page's once
-        // the split is done.
-        let frozen = |r: u32| r == 0 && head.test(PageFlags::SPLITTING);
-        if head
-            .refcount
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
-                (!frozen(r)).then(|| r.wrapping_add(nr))
-            })
-            .is_err()
+        if self
+            .folio_ref_update(pfn, |r| Some(r.wrapping_add(nr)))
+            .is_some()
         {
-            self.wait_split(head);
-            return self.folio_ref_add(pfn, nr);
+            self.count_ref_op(1);
         }
-        self.count_ref_op(1);
     }
 
     /// `folio_ref_try_add()`: adds `nr` references to the folio containing `pfn` unless
@@ -1108,16 +1094,9 @@ impl PageAlloc {
         if head.test(PageFlags::RESERVED) {
             return true;
         }
-        let ok = head
-            .refcount
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                if c == 0 {
-                    None
-                } else {
-                    c.checked_add(nr)
-                }
-            })
-            .is_ok();
+        let ok = self
+            .folio_ref_update(pfn, |c| if c == 0 { None } else { c.checked_add(nr) })
+            .is_some_and(|(_, r)| r.is_ok());
         self.count_ref_op(1);
         ok
     }
@@ -1138,27 +1117,59 @@ impl PageAlloc {
         if self.is_zero_pfn(pfn) || nr == 0 {
             return;
         }
-        let Some((head_pfn, head)) = self.folio(pfn) else {
-            return;
-        };
-        if head.test(PageFlags::RESERVED) {
+        if self
+            .folio(pfn)
+            .is_none_or(|(_, h)| h.test(PageFlags::RESERVED))
+        {
             return;
         }
         self.count_ref_op(1);
-        match head
-            .refcount
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(nr))
-        {
-            Ok(r) if r == nr => self.free_folio(head_pfn),
-            Ok(_) => {}
-            // Frozen by a split of the folio on another hart: the reference is the page's
-            // once the split is done.
-            Err(_) if head.test(PageFlags::SPLITTING) => {
-                self.wait_split(head);
-                self.folio_put_refs(_ram, pfn, nr);
-            }
-            Err(_) => {
+        match self.folio_ref_update(pfn, |r| r.checked_sub(nr)) {
+            Some((head_pfn, Ok(r))) if r == nr => self.free_folio(head_pfn),
+            Some((_, Ok(_))) | None => {}
+            Some((_, Err(_))) => {
                 self.bad_puts.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// One compare-and-swap of the refcount of the folio containing `pfn`, from `r` to
+    /// `update(r)`, as a split of that folio on another hart allows it
+    /// ([`PageAlloc::split_folio`]): the folio is looked up again whenever the swap fails
+    /// or the count was read while the page changed folios, so that a count read from a
+    /// former head never lands there (the split stores the tails' counts before the
+    /// head's: a page that is still a tail after the head's count was read was a tail
+    /// when it was read); a folio frozen for its split is waited for, then the page's own
+    /// count updated. Returns the head's PFN and `Ok(old count)`, or `Err(count)` where
+    /// `update` refused (nothing changed); `None` for a frame without metadata or a
+    /// reserved one (nothing changed).
+    fn folio_ref_update(
+        &self,
+        pfn: Pfn,
+        mut update: impl FnMut(u32) -> Option<u32>,
+    ) -> Option<(Pfn, Result<u32, u32>)> {
+        loop {
+            let (head_pfn, head) = self.folio(pfn)?;
+            if head.test(PageFlags::RESERVED) {
+                return None;
+            }
+            let r = head.refcount.load(Ordering::Acquire);
+            if r == 0 && head.test(PageFlags::SPLITTING) {
+                self.wait_split(head);
+                continue;
+            }
+            if self.folio(pfn).map(|(h, _)| h) != Some(head_pfn) {
+                continue;
+            }
+            let Some(new) = update(r) else {
+                return Some((head_pfn, Err(r)));
+            };
+            if head
+                .refcount
+                .compare_exchange(r, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Some((head_pfn, Ok(r)));
             }
         }
     }
