@@ -4,6 +4,9 @@
  *  - a write into a PROT_READ MAP_PRIVATE anonymous page lands in this process's own COW
  *    copy: a forked child sharing the page still sees the old bytes, and the mapping stays
  *    read-only;
+ *  - the same into a THP written and then made PROT_READ (the PMD young and dirty, so the
+ *    COW "fault" changes nothing: Linux's mkdirty selftest case): the write lands, the
+ *    mapping stays read-only;
  *  - a write into the program's own read-only text (gdb's breakpoint poke) works, and the
  *    patched code runs;
  *  - a write into a PROT_READ MAP_SHARED page fails with EIO; a read of an unmapped
@@ -586,6 +589,29 @@ static void pagemap(void)
     munmap(sh, PG);
 }
 
+static void force_write_read_only_thp(void)
+{
+    printf("== FOLL_FORCE write into a THP made PROT_READ ==\n");
+    size_t huge = 2UL << 20;
+    char *m = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        printf("mmap: %s\n", errname(errno));
+        return;
+    }
+    char *p = (char *)(((uintptr_t)m + huge - 1) & ~(uintptr_t)(huge - 1));
+    madvise(p, huge, MADV_HUGEPAGE);
+    memset(p, 'a', huge);
+    mprotect(p, huge, PROT_READ);
+    int fd = open("/proc/self/mem", O_RDWR);
+    check("open /proc/self/mem O_RDWR", fd >= 0);
+    printf("pwrite: %s\n", res(pwrite(fd, "X", 1, (uintptr_t)p + PG)));
+    printf("reads back: %c, its neighbour: %c\n", p[PG], p[PG + 1]);
+    load_maps("/proc/self/maps");
+    print_maps("after force write into the THP", p);
+    close(fd);
+    munmap(m, 2 * huge);
+}
+
 int main(void)
 {
     PG = sysconf(_SC_PAGESIZE);
@@ -595,6 +621,7 @@ int main(void)
         return 1;
     }
     force_write_private_anon();
+    force_write_read_only_thp();
     poke_text();
     refused();
     file_mappings();

@@ -632,8 +632,16 @@ impl Mm {
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
+        // The reuse is `VM_FAULT_WRITE` whether or not the entry changes (Linux ≤ 6.0's
+        // `ret |= VM_FAULT_WRITE` after `pmdp_set_access_flags()`): a PMD already young
+        // and dirty in a `!VM_WRITE` VMA (a THP written, then made read-only) stays as it
+        // is, and a `FOLL_FORCE` write through `/proc/<pid>/mem` must still learn that COW
+        // was broken (`FOLL_COW` on 4.9 – 5.19), or it faults for ever.
         let _ptl = self.pgtable.pmd_lock();
-        if entry != pmd && self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
+        if entry == pmd {
+            return self.gup_gen.vm_fault_write();
+        }
+        if self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
             super::count_event(&self.stats.local().wp_reuse);
             self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
             return self.gup_gen.vm_fault_write();
