@@ -106,6 +106,21 @@ static void meminfo(void)
     fclose(f);
 }
 
+/* /proc/self/status's HugetlbPages in kB (hugetlb_report_usage()), -1 if missing. */
+static long status_hugetlb_kb(void)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "HugetlbPages:", 13))
+            kb = strtol(line + 13, NULL, 10);
+    fclose(f);
+    return kb;
+}
+
 static uint64_t pagemap(const void *addr)
 {
     uint64_t e = 0;
@@ -248,6 +263,7 @@ int main(void)
            ((e0 & ((1ULL << 55) - 1)) % 512 == 0 &&
             (e511 & ((1ULL << 55) - 1)) == (e0 & ((1ULL << 55) - 1)) + 511) ? "yes" : "no");
     smaps("private", p);
+    printf("status HugetlbPages: %ld kB\n", status_hugetlb_kb());
 
     /* 3. Reservations. */
     void *big = map(4 * HPS, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1);

@@ -15,7 +15,9 @@
 //!   `VmPTE` from the page-table frames. `VmPeak` and `VmHWM` are the peaks the address
 //!   space recorded: the size at each `munmap` and read of this file, the RSS at each
 //!   read (Linux also records the RSS before each unmap; here a peak between two reads
-//!   that an unmap took away is missed). `VmPin` and `VmSwap` are 0 (no `pinned_vm`
+//!   that an unmap took away is missed). `HugetlbPages` is the hugetlb pages the address
+//!   space maps (smaps' `Shared_Hugetlb` + `Private_Hugetlb`, as `mm->hugetlb_usage`
+//!   counts them). `VmPin` and `VmSwap` are 0 (no `pinned_vm`
 //!   accounting; no swap).
 //! - `Cpus_allowed` is every hart; `Mems_allowed` one node.
 //! - `voluntary_ctxt_switches` / `nonvoluntary_ctxt_switches`: the task's sleeps and
@@ -136,7 +138,8 @@ fn task_mem(out: &mut String, mm: &Mm, exe: &[u8]) {
         ("VmLib", lib),
         ("VmPTE", pte),
         ("VmSwap", 0),
-        ("HugetlbPages", 0),
+        // hugetlb_report_usage(): the hugetlb pages this address space maps.
+        ("HugetlbPages", mss.shared_hugetlb + mss.private_hugetlb),
     ] {
         let _ = writeln!(out, "{name}:\t{:>8} kB", kb(bytes));
     }
