@@ -1,5 +1,7 @@
 /* uffd: userfaultfd(2) as Linux 6.18 behaves for private anonymous memory
  * (fs/userfaultfd.c, mm/userfaultfd.c, include/uapi/linux/userfaultfd.h):
+ *  - /dev/userfaultfd: USERFAULTFD_IOC_NEW makes a userfaultfd (flags as userfaultfd(2)'s);
+ *    its other ioctls and read() are EINVAL;
  *  - userfaultfd(flags): EINVAL for unknown flags; before UFFDIO_API every other ioctl and
  *    read() are EINVAL and poll() reports POLLERR; UFFDIO_API: EINVAL (and the struct
  *    zeroed) for a bad api, an unknown feature or a second call; the features and
@@ -80,6 +82,37 @@ static int reg(int fd, void *p, size_t len, uint64_t mode, uint64_t *ioctls)
 static const char *err(int ret)
 {
     return ret == 0 ? "OK" : errname(errno);
+}
+
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+
+/* /dev/userfaultfd (Linux 6.1): USERFAULTFD_IOC_NEW makes a userfaultfd as the system
+ * call does; the device has no other operation. */
+static void test_dev(void)
+{
+    printf("== /dev/userfaultfd\n");
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev < 0) {
+        printf("open /dev/userfaultfd: %s\n", errname(errno));
+        return;
+    }
+    char b;
+    printf("read of the device: %s\n", read(dev, &b, 1) < 0 ? errname(errno) : "data");
+    printf("UFFDIO_API on the device: %s\n", err(api(dev, 0)));
+    printf("USERFAULTFD_IOC_NEW with a bad flag: %s\n", err(ioctl(dev, USERFAULTFD_IOC_NEW, 0x1000)));
+    int fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+    printf("USERFAULTFD_IOC_NEW: %s\n", fd >= 0 ? "a new descriptor" : errname(errno));
+    if (fd >= 0) {
+        printf("its O_NONBLOCK %d, FD_CLOEXEC %d\n", !!(fcntl(fd, F_GETFL) & O_NONBLOCK),
+               !!(fcntl(fd, F_GETFD) & FD_CLOEXEC));
+        printf("UFFDIO_API on it: %s\n", err(api(fd, 0)));
+        struct uffd_msg msg;
+        printf("read with nothing pending: %s\n", read(fd, &msg, sizeof msg) < 0 ? errname(errno) : "data");
+        close(fd);
+    }
+    close(dev);
 }
 
 /* ---- a monitor thread answering one fault at a time ---------------------------------- */
@@ -540,6 +573,7 @@ int main(void)
     }
     close(probe);
     test_api();
+    test_dev();
     test_register();
     test_missing();
     test_close_wakes();

@@ -1,7 +1,7 @@
-//! Character devices (`/dev/null`, `/dev/zero`, `/dev/urandom`), their file operations
-//! (drivers/char/mem.c `null_fops`, `zero_fops`; drivers/char/random.c
-//! `urandom_fops`), and the deterministic random number generator behind `/dev/urandom`
-//! and `AT_RANDOM`.
+//! Character devices (`/dev/null`, `/dev/zero`, `/dev/urandom`, `/dev/userfaultfd`),
+//! their file operations (drivers/char/mem.c `null_fops`, `zero_fops`;
+//! drivers/char/random.c `urandom_fops`; fs/userfaultfd.c `userfaultfd_dev_fops`), and
+//! the deterministic random number generator behind `/dev/urandom` and `AT_RANDOM`.
 //!
 //! Major/minor numbers are Linux's `mem` devices (drivers/char/mem.c, `devlist`).
 
@@ -20,6 +20,13 @@ pub enum CharDev {
     /// `/dev/urandom` (1:9): reads return bytes from the VFS's seeded [`Prng`]; writes
     /// are accepted and ignored.
     Urandom,
+    /// `/dev/userfaultfd` (a misc device: major 10, a dynamic minor in Linux, 126 here):
+    /// its one operation is `USERFAULTFD_IOC_NEW` (`userfaultfd_dev_ioctl()`), a new
+    /// userfaultfd as `userfaultfd(2)` makes it, which the system-call layer serves (it
+    /// needs the caller's descriptor table and address space,
+    /// [`super::USERFAULTFD_IOC_NEW`]); every other command is `EINVAL`, and `read`/
+    /// `write` are `EINVAL` (no such operations).
+    Userfaultfd,
 }
 
 impl CharDev {
@@ -29,6 +36,7 @@ impl CharDev {
             CharDev::Null => (1, 3),
             CharDev::Zero => (1, 5),
             CharDev::Urandom => (1, 9),
+            CharDev::Userfaultfd => (10, 126),
         }
     }
 
@@ -38,6 +46,7 @@ impl CharDev {
             CharDev::Null => &CharDev::Null,
             CharDev::Zero => &CharDev::Zero,
             CharDev::Urandom => &CharDev::Urandom,
+            CharDev::Userfaultfd => &CharDev::Userfaultfd,
         }
     }
 }
@@ -52,11 +61,14 @@ impl FileOperations for CharDev {
         buf: u64,
         len: usize,
     ) -> IoResult<usize> {
+        if *self == CharDev::Userfaultfd {
+            return Err(crate::errno::Errno::EINVAL.into());
+        }
         let vfs = ctx.vfs();
         let dev = *self;
         let n = ctx.read_pieces(buf, len, &mut |_, chunk| {
             match dev {
-                CharDev::Null => return Ok(0),
+                CharDev::Null | CharDev::Userfaultfd => return Ok(0),
                 CharDev::Zero => chunk.fill(0),
                 CharDev::Urandom => vfs.fill_random(chunk),
             }
@@ -76,6 +88,9 @@ impl FileOperations for CharDev {
         _src: WriteSource<'_>,
         len: usize,
     ) -> IoResult<usize> {
+        if *self == CharDev::Userfaultfd {
+            return Err(crate::errno::Errno::EINVAL.into());
+        }
         Ok(len)
     }
 
@@ -84,7 +99,22 @@ impl FileOperations for CharDev {
     fn llseek(&self, _file: &OpenFile, _offset: i64, _whence: u32, pos: u64) -> KResult<u64> {
         Ok(match self {
             CharDev::Null | CharDev::Zero => 0,
-            CharDev::Urandom => pos,
+            CharDev::Urandom | CharDev::Userfaultfd => pos,
+        })
+    }
+
+    /// `/dev/userfaultfd`: every command but `USERFAULTFD_IOC_NEW` (served before it
+    /// comes here) is `EINVAL`; the memory devices have none (`ENOTTY`).
+    fn unlocked_ioctl(
+        &self,
+        _file: &OpenFile,
+        _ctx: &mut FileCtx<'_, '_>,
+        _cmd: u32,
+        _arg: u64,
+    ) -> KResult<u64> {
+        Err(match self {
+            CharDev::Userfaultfd => crate::errno::Errno::EINVAL,
+            _ => crate::errno::Errno::ENOTTY,
         })
     }
 
@@ -92,7 +122,7 @@ impl FileOperations for CharDev {
     fn mmap(&self, _file: &OpenFile) -> MmapOp {
         match self {
             CharDev::Zero => MmapOp::AnonZero,
-            CharDev::Null | CharDev::Urandom => MmapOp::None,
+            CharDev::Null | CharDev::Urandom | CharDev::Userfaultfd => MmapOp::None,
         }
     }
 }

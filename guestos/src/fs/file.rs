@@ -500,6 +500,18 @@ impl OpenFile {
         self.f_op().poll(self)
     }
 
+    /// The character device this description opened, if it is one (not through
+    /// `O_PATH`).
+    pub fn char_dev(&self) -> Option<super::CharDev> {
+        match &self.target {
+            FileTarget::Inode(i) if !self.is_path_only() => match &i.lock().body {
+                Body::CharDev(d) => Some(*d),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Whether a blocked `read` (`reading`) or `write` of this file may go on
     /// ([`FileOperations::io_ready`]).
     pub fn io_ready(&self, reading: bool) -> bool {

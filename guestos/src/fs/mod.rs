@@ -62,7 +62,9 @@ pub use stat::{
 pub use stdio::{
     CapturedOutput, HostFile, HostStreams, StdStream, TCGETS, TCSETS, TCSETSF, TCSETSW, TIOCGWINSZ,
 };
-pub use userfaultfd::{sys_userfaultfd, UserfaultfdFile};
+pub use userfaultfd::{
+    sys_userfaultfd, userfaultfd_dev_ioctl, UserfaultfdFile, USERFAULTFD_IOC_NEW,
+};
 pub use vfs::{
     parse_file_arg, Clock, Cred, FileArg, ImportError, TimeUpdate, Vfs, VfsConfig, MAY_EXEC,
     MAY_READ, MAY_WRITE, TMPFS_DEV,

@@ -83,6 +83,29 @@ fn put_word(u: &mut dyn UserAccess, va: u64, v: u64) -> KResult<()> {
     u.copy_to_user(va, &v.to_le_bytes())
 }
 
+/// `USERFAULTFD_IOC_NEW` (`_IO(0xAA, 0x00)`): the one ioctl of `/dev/userfaultfd`, whose
+/// argument is `userfaultfd(2)`'s flags.
+pub const USERFAULTFD_IOC_NEW: u32 = 0xAA00;
+
+/// `userfaultfd_dev_ioctl()`: an ioctl on descriptor `fd` of the caller (descriptor
+/// table `p`, address space `mm`) that is `USERFAULTFD_IOC_NEW` on `/dev/userfaultfd`
+/// makes a new userfaultfd on `mm` with flags `arg`, as [`sys_userfaultfd`] does —
+/// `Some` of its result (`EINVAL` for bad flags, `EMFILE`). `None` for any other ioctl
+/// (the device's other commands are `EINVAL` through its file operations).
+pub fn userfaultfd_dev_ioctl(
+    p: &mut ProcessFs,
+    mm: &MmUsers,
+    fd: u64,
+    cmd: u64,
+    arg: u64,
+) -> Option<KResult<u64>> {
+    let dev = p.fds.get(fd as u32).ok()?.char_dev();
+    if cmd as u32 != USERFAULTFD_IOC_NEW || dev != Some(super::CharDev::Userfaultfd) {
+        return None;
+    }
+    Some(sys_userfaultfd(p, mm, arg))
+}
+
 /// A userfaultfd's open file: its context (`file->private_data`).
 #[derive(Debug)]
 pub struct UserfaultfdFile {

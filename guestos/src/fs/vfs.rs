@@ -291,6 +291,8 @@ impl Vfs {
             ] {
                 let _ = vfs.add_node(&dev, name, FileType::CharDev, 0o666, Body::CharDev(d));
             }
+            let uffd = Body::CharDev(CharDev::Userfaultfd);
+            let _ = vfs.add_node(&dev, b"userfaultfd", FileType::CharDev, 0o600, uffd);
         }
         vfs.add_mount(&root, b"tmp", 0o1777, SuperBlock::Tmp);
         if let Ok(proc_) = vfs.add_dir(&root, b"proc", 0o555) {

@@ -421,7 +421,10 @@ pub fn handle(
             &p.fs, &mm_users, a[0], a[1], a[2], a[3],
         )),
         SYS_ftruncate => ret(fs::sys_ftruncate(fsx, vfs, a[0], a[1])),
-        SYS_ioctl => ret(fs::sys_ioctl(fsx, vfs, u, a[0], a[1], a[2])),
+        SYS_ioctl => match crate::fs::userfaultfd_dev_ioctl(fsx, &mm_users, a[0], a[1], a[2]) {
+            Some(r) => ret(r),
+            None => ret(fs::sys_ioctl(fsx, vfs, u, a[0], a[1], a[2])),
+        },
         SYS_userfaultfd => ret(crate::fs::sys_userfaultfd(fsx, &mm_users, a[0])),
         SYS_fsync | SYS_fdatasync => ret(fs::sys_fsync(fsx, a[0])),
         SYS_truncate => ret(fs::sys_truncate(fsx, vfs, u, a[0], a[1])),
