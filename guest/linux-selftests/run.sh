@@ -5,7 +5,7 @@
 # (`ok` = pass, `ok … # SKIP` = skip, `ok … # XFAIL` = xfail, `not ok` = fail), how many
 # results the plan (`1..N`) announced, whether it bailed out, and the exit status.
 #
-#   guest/linux-selftests/run.sh [--qemu] [--gup modern|foll-cow|dirtycow] [--log DIR] [BIN]
+#   guest/linux-selftests/run.sh [--qemu] [--gup modern|foll-cow|dirtycow] [--matrix] [--log DIR] [BIN]
 #
 # BIN: the directory build.sh wrote (default: bin/ beside this script). DIRTYBIT: the
 # dirtybit binary (default: target/release/dirtybit of this checkout); QEMU: the qemu
@@ -17,6 +17,9 @@
 # The gup_test runs with -H are run_gup_matrix()'s hugetlb runs (run_vmtests.sh -a):
 # "-H -m 256" with each command (-u, -a, -U, -b, -L), private and shared (-S), R/W and
 # R/O (-W), and the four batch sizes among them; plus the dump test on hugetlb.
+# --matrix adds the whole of run_gup_matrix() (run_vmtests.sh -a): gup_test with THP on
+# (-t), off (-T) and hugetlb (-H -m 256), each command (-u, -U, -a, -b, -L), R/W and R/O
+# (-w, -W), private and shared (-S), and 1, 512, 123 and all pages (-n): 240 runs.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,12 +27,14 @@ root=$(cd "$here/../.." && pwd)
 mode=dirtybit
 gup=modern
 log=
+matrix=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--qemu) mode=qemu; shift ;;
 	--gup) gup=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
-	-*) echo "usage: $0 [--qemu] [--gup GEN] [--log DIR] [BIN]" >&2; exit 2 ;;
+	--matrix) matrix=1; shift ;;
+	-*) echo "usage: $0 [--qemu] [--gup GEN] [--matrix] [--log DIR] [BIN]" >&2; exit 2 ;;
 	*) break ;;
 	esac
 done
@@ -62,6 +67,20 @@ gup_test -H -ct -F 0x1 0 19 0x1000
 mkdirty
 madv_populate
 soft-dirty'
+if [ -n "$matrix" ]; then
+	for huge in -t -T "-H -m 256"; do
+		for cmd in -u -U -a -b -L; do
+			for write in -w -W; do
+				for share in -S ""; do
+					for num in "-n 1" "-n 512" "-n 123" "-n -1"; do
+						runs="$runs
+gup_test $huge $cmd $write $share $num"
+					done
+				done
+			done
+		done
+	done
+fi
 
 if [ "$mode" = qemu ]; then
 	echo "# under $qemu ($($qemu --version | head -1))"
