@@ -496,6 +496,31 @@ impl Mm {
         super::pgtable::folio_add_new_anon_rmap_pmd(&self.phys, head);
     }
 
+    /// Replaces the 2 MiB leaf `pmd` at `haddr` (entry at `slot`) by `entry`, which maps
+    /// the new folio `new` (its rmap added), under the PMD lock, break before make (as
+    /// `wp_page_copy()`): the old leaf is cleared and flushed from every hart before the
+    /// new one can be walked. Returns whether the flush was done (`ptep_clear_flush()`'s
+    /// answer); `None` if the leaf changed meanwhile: `new` is discarded, nothing mapped.
+    pub(super) fn replace_huge_leaf(
+        &self,
+        slot: devices::GuestPhysAddr,
+        haddr: u64,
+        pmd: mmu::Pte,
+        new: Pfn,
+        entry: mmu::Pte,
+    ) -> Option<bool> {
+        let ptl = self.pgtable.pmd_lock();
+        let Some(flushed) = self.ptep_clear_flush(slot, haddr, HPAGE_PMD_SIZE, pmd) else {
+            drop(ptl);
+            self.discard_new_huge_folio(new);
+            return None;
+        };
+        let installed = self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry);
+        // Under the PMD lock nothing else fills a cleared leaf.
+        debug_assert!(installed, "a cleared huge leaf changed under its lock");
+        Some(flushed)
+    }
+
     /// Undoes [`Mm::folio_add_new_anon_rmap_pmd`] and frees the folio (a lost race).
     pub(super) fn discard_new_huge_folio(&self, head: Pfn) {
         if let Some(h) = self.phys.pages.page(head) {
@@ -669,22 +694,14 @@ impl Mm {
         if vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
-        let ptl = self.pgtable.pmd_lock();
         // do_huge_zero_wp_pmd()'s pmdp_huge_clear_flush(): no hart may still read the
-        // zero folio through this PMD once another can write the new folio through it
-        // (break before make, as wp_page_copy()).
+        // zero folio through this PMD once another can write the new folio through it.
         if self
-            .ptep_clear_flush(slot, haddr, HPAGE_PMD_SIZE, pmd)
+            .replace_huge_leaf(slot, haddr, pmd, head, entry)
             .is_none()
         {
-            drop(ptl);
-            self.discard_new_huge_folio(head);
             return VmFault::empty();
         }
-        let installed = self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry);
-        // Under the PMD lock nothing else fills a cleared PMD.
-        debug_assert!(installed, "a cleared PMD changed under its lock");
-        drop(ptl);
         super::count_event(&self.stats.local().thp_fault_alloc);
         super::count_event(&self.stats.local().wp_copy);
         self.phys.pages.count_thp_event(ThpEvent::FaultAlloc);

@@ -835,17 +835,10 @@ impl Mm {
         if !unshare && vma.flags.contains(VmFlags::WRITE) {
             entry = entry.with(PteFlags::W);
         }
-        let ptl = self.pgtable.pmd_lock();
         // huge_ptep_clear_flush() then set_huge_pte_at(): break before make.
-        let Some(flushed) = self.ptep_clear_flush(slot, haddr, HPAGE_SIZE, pmd) else {
-            drop(ptl);
-            self.discard_new_huge_folio(new);
+        let Some(flushed) = self.replace_huge_leaf(slot, haddr, pmd, new, entry) else {
             return VmFault::empty();
         };
-        let installed = self.pgtable.ptep_cmpxchg(slot, mmu::Pte(0), entry);
-        // Under the PMD lock nothing else fills a cleared leaf.
-        debug_assert!(installed, "a cleared hugetlb leaf changed under its lock");
-        drop(ptl);
         if let Some(p) = self.phys.pages.page(old) {
             if !p.dec_entire_mapcount() {
                 self.phys.pages.note_bad_put();

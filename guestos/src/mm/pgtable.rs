@@ -1562,8 +1562,36 @@ impl PageTable {
             page.inc_entire_mapcount();
         }
         dst.deposit(haddr, table);
+        self.share_huge_leaf(
+            dst,
+            dst_slot,
+            haddr,
+            src_slot,
+            pmd,
+            vm_flags.is_cow_mapping(),
+            st,
+        );
+        st.huge_pmds += 1;
+        Ok(true)
+    }
+
+    /// The child's entry for a 2 MiB leaf `pmd` it shares with the parent (the page's
+    /// reference and mapcount taken by the caller): in a COW mapping (`cow`) a writable
+    /// parent leaf is write-protected first (`pmdp_set_wrprotect()`, its flush queued in
+    /// `st`), and the child gets the same entry without `A`.
+    #[allow(clippy::too_many_arguments)]
+    fn share_huge_leaf(
+        &self,
+        dst: &PageTable,
+        dst_slot: GuestPhysAddr,
+        haddr: u64,
+        src_slot: GuestPhysAddr,
+        pmd: Pte,
+        cow: bool,
+        st: &mut ForkCopy,
+    ) {
         let mut child = pmd;
-        if vm_flags.is_cow_mapping() && pte_write(pmd) {
+        if cow && pte_write(pmd) {
             child = self.ptep_set_wrprotect(src_slot).without(PteFlags::W);
             st.wrprotected += 1;
             st.parent_tlb
@@ -1571,8 +1599,6 @@ impl PageTable {
         }
         dst.set_pte(dst_slot, child.without(PteFlags::A));
         st.ptes += 1;
-        st.huge_pmds += 1;
-        Ok(true)
     }
 
     /// `copy_hugetlb_page_range()` for one leaf: the child shares the hugetlb page (one
@@ -1625,15 +1651,7 @@ impl PageTable {
         self.phys.get_page(head);
         page.clear(PageFlags::ANON_EXCLUSIVE);
         page.inc_entire_mapcount();
-        let mut child = pmd;
-        if cow && pte_write(pmd) {
-            child = self.ptep_set_wrprotect(src_slot).without(PteFlags::W);
-            st.wrprotected += 1;
-            st.parent_tlb
-                .add_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(pmd));
-        }
-        dst.set_pte(dst_slot, child.without(PteFlags::A));
-        st.ptes += 1;
+        self.share_huge_leaf(dst, dst_slot, haddr, src_slot, pmd, cow, st);
         Ok(true)
     }
 
