@@ -186,7 +186,7 @@ use crate::signal::{
 };
 use crate::smp::{Baton, BatonHook, Smp};
 use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
-use crate::syscall::unlocked::IoSleep;
+use crate::syscall::unlocked::{Current, IoSleep};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 use budget::{Claim, InsnBudget, RunEnd};
@@ -873,7 +873,7 @@ struct UnlockedFaults<'m> {
     /// The task's handles for the file and identity calls served without the kernel
     /// lock ([`crate::syscall::unlocked`]); `None` under `--strace` or when the task's
     /// last call sleeps holding its file (its re-issue is the kernel's).
-    current: Option<crate::syscall::unlocked::Current>,
+    current: Option<Current>,
     /// The futex hash table, for the futex calls served without the kernel lock.
     futex: Arc<FutexHash>,
     /// The wake function of a pipe sleep queued without the kernel lock
@@ -928,9 +928,6 @@ struct HartTally {
     /// ([`Machine::wake_up_q`]); any left when the hart takes the lock are woken there
     /// ([`Kernel::futex_wake_up_q`]).
     futex_woken: WakeList,
-    /// A write without the kernel lock owes the hart's task `SIGPIPE` (a host stream's
-    /// reader went away): sent when the hart takes the lock, which it goes to at once.
-    sigpipe: bool,
 }
 
 /// `account_user_time()` on hart `hart` for task `tid`, its run queue's running task:
@@ -1358,9 +1355,9 @@ fn unlocked_syscall(
             hart.x[10] = r.unwrap_or_else(Errno::as_return);
             hart.pc = hart.pc.wrapping_add(4);
             let sigpending = u.current.as_mut().is_some_and(|c| c.take_sigpending());
-            // SIGPIPE owed by a write to a host stream: sent under the kernel lock.
-            let sigpipe = u.current.as_mut().is_some_and(|c| c.take_sigpipe());
-            tally.sigpipe |= sigpipe;
+            // SIGPIPE owed by a write without a reader: sent under the kernel lock, which
+            // takes it from the task's handles (`hart_main`).
+            let sigpipe = u.current.as_ref().is_some_and(Current::sigpipe_owed);
             UnlockedCall::Served {
                 sigpending: sigpending || sigpipe,
             }
@@ -1790,11 +1787,12 @@ fn hart_main(machine: &Machine<'_>, smp: &Arc<Smp>, hart: &mut Hart<'_>) {
         let user_to = clock.now(hart.stats().cycles);
         k = machine.lock(id);
         smp.drain(hart);
-        if let Some(u) = unlocked.take() {
+        let mut sigpipe = false;
+        if let Some(mut u) = unlocked.take() {
+            sigpipe = u.current.as_mut().is_some_and(Current::take_sigpipe);
             k.put_unlocked_mm(hart, u);
         }
         account_user_time(&k.rqs, id, tid, user_to, &mut tally);
-        let sigpipe = std::mem::take(&mut tally.sigpipe);
         k.account_unlocked(&mut tally);
         if sigpipe && k.reload_current(tid) {
             k.send_sigpipe(hart, tid);
@@ -1963,7 +1961,7 @@ impl<'m> Kernel<'m> {
                 .tasks
                 .get(&tid)
                 .filter(|t| !t.strace && t.run().call.blocked.is_none())
-                .map(crate::syscall::unlocked::Current::of),
+                .map(Current::of),
             futex: Arc::clone(&self.futex),
             waker: Arc::clone(&self.waker),
             hrtimers: Arc::clone(self.timers.bases()),

@@ -123,6 +123,11 @@ impl Current {
         std::mem::take(&mut self.sigpipe)
     }
 
+    /// Whether a write served here owes the task `SIGPIPE` (left set).
+    pub fn sigpipe_owed(&self) -> bool {
+        self.sigpipe
+    }
+
     /// Whether a call served here unblocked a queued signal (`TIF_SIGPENDING`), which
     /// the kernel lock then delivers; the flag is cleared.
     pub fn take_sigpending(&mut self) -> bool {
