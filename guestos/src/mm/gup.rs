@@ -68,8 +68,10 @@
 //! user sees writes made after it took its reference. The refcount rule counts that
 //! reference and copies instead.
 //!
-//! Soft-dirty and uffd-wp, which Linux's modern `can_follow_write_pte()` also consults,
-//! do not exist in this kernel, so those terms are always "no write fault required".
+//! Linux's modern `can_follow_write_pte()` also asks whether a write fault is needed for
+//! another reason, soft-dirty tracking (`pte_needs_soft_dirty_wp()`) or a userfaultfd
+//! write-protected PTE (`userfaultfd_pte_wp()`), and so does ours; the PMD lookup uses
+//! the same rules on the PMD (`can_follow_write_pmd()`).
 //!
 //! # The mmap lock
 //! Linux's GUP runs under `mmap_read_lock()`. The callers that pass `int *locked`
@@ -146,6 +148,7 @@ use super::pgtable::{
     pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_soft_dirty, pte_write,
     PteSlot, PTE_SIZE,
 };
+use super::userfaultfd::pte_uffd_wp;
 use super::vma::{VmFlags, Vma};
 use std::sync::Arc;
 
@@ -318,9 +321,11 @@ impl GupGeneration {
                     // We broke COW and could map the page writable: it is an exclusive
                     // anonymous page (see can_change_pte_writable()) …
                     && page.is_some_and(|p| p.test(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE))
-                    // … and a write fault isn't required for other reasons
-                    // (pte_needs_soft_dirty_wp(); no uffd-wp here).
+                    // … and a write fault isn't required for other reasons: soft-dirty
+                    // tracking (pte_needs_soft_dirty_wp()) or userfaultfd write
+                    // protection (userfaultfd_pte_wp(), reported rather than resolved).
                     && (!vm_flags.soft_dirty_enabled() || pte_soft_dirty(pte))
+                    && !(vm_flags.contains(VmFlags::UFFD_WP) && pte_uffd_wp(pte))
             }
         }
     }

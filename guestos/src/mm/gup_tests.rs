@@ -523,6 +523,11 @@ fn generations_differ_only_in_the_four_documented_rules() {
     assert!(!Modern.can_follow_write_pte(ro, Some(page), tracked, f));
     let ro_sd = ro.with(crate::mm::pgtable::PAGE_SOFT_DIRTY);
     assert!(Modern.can_follow_write_pte(ro_sd, Some(page), tracked, f));
+    // A PTE write-protected for userfaultfd in a VMA registered for it wants the write
+    // fault that reports it (userfaultfd_pte_wp()); the bit alone, unregistered, does not.
+    let ro_wp = ro.with(crate::mm::userfaultfd::PAGE_UFFD_WP);
+    assert!(!Modern.can_follow_write_pte(ro_wp, Some(page), vmf | VmFlags::UFFD_WP, f));
+    assert!(Modern.can_follow_write_pte(ro_wp, Some(page), vmf, f));
     assert!(!DirtyCow.can_follow_write_pte(ro_dirty, Some(page), vmf, f | FollFlags::COW));
     assert!(!FollCow.can_follow_write_pte(ro, Some(page), vmf, f | FollFlags::COW));
     assert!(FollCow.can_follow_write_pte(ro_dirty, Some(page), vmf, f | FollFlags::COW));
