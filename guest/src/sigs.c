@@ -229,8 +229,12 @@ static void segv_return(void)
 
 /* ---- sigaltstack ---- */
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31) /* include/uapi/linux/signal.h; not in glibc's headers */
+#endif
+
 static char *alt_lo, *alt_hi;
-static volatile int alt_on, alt_flag;
+static volatile int alt_on, alt_flags;
 
 static void on_alt(int sig, siginfo_t *si, void *uc)
 {
@@ -238,7 +242,7 @@ static void on_alt(int sig, siginfo_t *si, void *uc)
     alt_on = &local >= alt_lo && &local < alt_hi;
     stack_t now;
     sigaltstack(NULL, &now);
-    alt_flag = (now.ss_flags & SS_ONSTACK) != 0;
+    alt_flags = now.ss_flags;
 }
 
 static volatile int depth_reached;
@@ -281,7 +285,7 @@ static void altstack(void)
     set_handler(SIGUSR1, on_alt, SA_ONSTACK, NULL);
     raise(SIGUSR1);
     printf("SA_ONSTACK handler on the alternate stack: %s, sigaltstack says SS_ONSTACK: %s\n",
-           alt_on ? "yes" : "no", alt_flag ? "yes" : "no");
+           alt_on ? "yes" : "no", alt_flags & SS_ONSTACK ? "yes" : "no");
     set_handler(SIGUSR1, on_alt, 0, NULL);
     raise(SIGUSR1);
     printf("handler without SA_ONSTACK on the alternate stack: %s\n", alt_on ? "yes" : "no");
@@ -300,6 +304,20 @@ static void altstack(void)
                alt_on ? "yes" : "no", depth_reached > 1000 ? "yes" : "no");
     }
     signal(SIGSEGV, SIG_DFL);
+
+    /* SS_AUTODISARM: the stack is disarmed while a handler runs on it (a nested signal
+       would get a stack of its own) and armed again by the frame's uc_stack at return. */
+    ss.ss_flags = SS_AUTODISARM;
+    if (sigaltstack(&ss, NULL) != 0)
+        printf("sigaltstack(SS_AUTODISARM): %s\n", errname(errno));
+    set_handler(SIGUSR1, on_alt, SA_ONSTACK, NULL);
+    raise(SIGUSR1);
+    sigaltstack(NULL, &cur);
+    printf("SS_AUTODISARM: handler on the alternate stack: %s, disarmed inside: %s, "
+           "armed again after: %s\n",
+           alt_on ? "yes" : "no", alt_flags & SS_DISABLE ? "yes" : "no",
+           !(cur.ss_flags & SS_DISABLE) && cur.ss_sp == mem ? "yes" : "no");
+
     ss.ss_flags = SS_DISABLE;
     sigaltstack(&ss, NULL);
     sigaltstack(NULL, &cur);

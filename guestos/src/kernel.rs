@@ -1260,6 +1260,8 @@ fn unlocked_syscall(
     let before = u.phys.events().snapshot();
     let cpu_ns = crate::syscall::cycles_to_ns(hart.stats().cycles);
     let mut sleep = None;
+    // rt_sigreturn restores the registers itself: no result goes to a0.
+    let mut resumed = false;
     // do_sched_yield(): yield_task_fair() does nothing for the only task of its queue and
     // schedule() picks it again, so that answer needs only the queue's `rq->lock`; with
     // others waiting on the queue, the switch is the kernel lock's.
@@ -1267,6 +1269,17 @@ fn unlocked_syscall(
         if u.rqs.cpu_rq(hart.hart_id()).lock().nr_queued() != 0 {
             return None;
         }
+        Some(Ok(0))
+    } else if n == nr::SYS_rt_sigreturn {
+        // The frame at sp restores the registers, the mask and the alternate stack, all
+        // the task's own; a bad frame is the kernel lock's (force_sig(SIGSEGV)).
+        let cur = u.current.as_mut()?;
+        let mut ctx = hart.save_context();
+        if !cur.rt_sigreturn(mm, &mut ctx) {
+            return None;
+        }
+        hart.restore_context(&ctx);
+        resumed = true;
         Some(Ok(0))
     } else {
         crate::syscall::mm_call(mm, n, a)
@@ -1288,6 +1301,9 @@ fn unlocked_syscall(
                 return None;
             }
             None => {}
+        }
+        if n == nr::SYS_sigaltstack {
+            return Some(cur.sigaltstack(mm, a[0], a[1], hart.x[2]));
         }
         if n == nr::SYS_nanosleep || n == nr::SYS_clock_nanosleep {
             // hrtimer_nanosleep() up to do_nanosleep()'s schedule(): the deadline, a
@@ -1352,8 +1368,10 @@ fn unlocked_syscall(
             hart.account_trap();
             u.stat.syscalls.inc();
             u.stat.unlocked_syscalls.inc();
-            hart.x[10] = r.unwrap_or_else(Errno::as_return);
-            hart.pc = hart.pc.wrapping_add(4);
+            if !resumed {
+                hart.x[10] = r.unwrap_or_else(Errno::as_return);
+                hart.pc = hart.pc.wrapping_add(4);
+            }
             let sigpending = u.current.as_mut().is_some_and(|c| c.take_sigpending());
             // SIGPIPE owed by a write without a reader: sent under the kernel lock, which
             // takes it from the task's handles (`hart_main`).

@@ -487,7 +487,7 @@ impl Task {
         let mut signals = self.signals.clone();
         signals.saved_mask = None;
         if clear_altstack {
-            signals.altstack = (0, 2, 0);
+            signals.altstack.reset();
         }
         if !share.sighand {
             signals.unshare_sighand();
@@ -656,7 +656,8 @@ mod tests {
         );
         assert_eq!(thread.signals.blocked.get(), 0b100, "the mask is inherited");
         assert_eq!(
-            thread.signals.altstack.1, 2,
+            thread.signals.altstack.get().1,
+            2,
             "CLONE_VM without CLONE_VFORK: SS_DISABLE"
         );
 

@@ -370,7 +370,7 @@ pub fn setup_rt_frame(
     act: &SigAction,
     trampoline: u64,
 ) -> KResult<()> {
-    let (ss_sp, ss_flags, ss_size) = state.altstack;
+    let (ss_sp, ss_flags, ss_size) = state.altstack.get();
     let on_alt = ss_flags & SS_DISABLE == 0 && ctx.x[2].wrapping_sub(ss_sp) < ss_size;
     let mut sp = ctx.x[2];
     if act.flags & SA_ONSTACK != 0 && ss_flags & SS_DISABLE == 0 && !on_alt {
@@ -408,6 +408,11 @@ pub fn setup_rt_frame(
     }
     put(&mut buf, mc + SC_FPREGS + 256, u64::from(ctx.fcsr), 4);
     u.copy_to_user(frame, &buf)?;
+    // __save_altstack(): a stack set with SS_AUTODISARM is disarmed while the handler
+    // runs (sas_ss_reset()); the frame's uc_stack brings it back at rt_sigreturn.
+    if ss_flags & SS_AUTODISARM != 0 {
+        state.altstack.reset();
+    }
 
     ctx.x[1] = trampoline;
     ctx.x[2] = frame;
@@ -468,7 +473,8 @@ pub fn force_sig(state: &mut SignalState, thread_pending: &mut SigQueue, signo: 
 pub fn restore_sigframe(
     u: &mut dyn UserAccess,
     ctx: &mut UserContext,
-    state: &mut SignalState,
+    blocked: &SigMask,
+    altstack: &SigAltStack,
 ) -> KResult<()> {
     let frame = ctx.x[2];
     let mut buf = vec![0u8; RT_SIGFRAME_SIZE as usize];
@@ -493,11 +499,9 @@ pub fn restore_sigframe(
         ctx.f[r as usize] = get(mc + SC_FPREGS + 8 * r);
     }
     ctx.fcsr = (get(mc + SC_FPREGS + 256) as u32) & 0xff;
-    state
-        .blocked
-        .set(get(uc + 40) & !(bit(SIGKILL) | bit(SIGSTOP)));
+    blocked.set(get(uc + 40) & !(bit(SIGKILL) | bit(SIGSTOP)));
     // restore_altstack(): do_sigaltstack() from uc_stack at the restored sp.
-    let _ = state.sys_sigaltstack(u, frame + uc + 16, 0, ctx.x[2]);
+    let _ = altstack.sys_sigaltstack(u, frame + uc + 16, 0, ctx.x[2]);
     Ok(())
 }
 
@@ -529,113 +533,28 @@ impl SigHand {
             action: crate::sync::Mutex::new(*self.action.lock()),
         }
     }
-}
 
-/// A task's signal state: its own blocked mask, alternate stack and saved mask
-/// (`task->blocked`, `task->sas_ss_*`, `task->saved_sigmask`) and its handle on the
-/// shared handlers (`task->sighand`). Cloning shares the handlers (`CLONE_SIGHAND`);
-/// [`SignalState::unshare_sighand`] gives the task a copy of its own.
-#[derive(Debug, Clone)]
-pub struct SignalState {
-    sighand: std::sync::Arc<SigHand>,
-    /// Blocked signals ([`SigMask`]: the hart running the task shares it).
-    pub blocked: SigMask,
-    /// `sigaltstack` as `(ss_sp, ss_flags, ss_size)`.
-    pub altstack: (u64, u32, u64),
-    /// The mask `rt_sigsuspend` replaced, restored when the handler returns
-    /// (`current->saved_sigmask`).
-    pub saved_mask: Option<u64>,
-}
-
-impl Default for SignalState {
-    fn default() -> Self {
-        Self {
-            sighand: std::sync::Arc::default(),
-            blocked: SigMask::default(),
-            altstack: (0, SS_DISABLE, 0),
-            saved_mask: None,
-        }
-    }
-}
-
-/// `SS_ONSTACK`.
-const SS_ONSTACK: u32 = 1;
-/// `SS_DISABLE`.
-const SS_DISABLE: u32 = 2;
-/// `MINSIGSTKSZ` on riscv64.
-const MINSIGSTKSZ: u64 = 2048;
-
-impl SignalState {
-    /// The disposition of `signo` (1..=64).
+    /// The disposition of `signo` (1..=64; the default for others).
     pub fn action(&self, signo: u8) -> SigAction {
-        self.sighand
-            .action
+        self.action
             .lock()
             .get(usize::from(signo).wrapping_sub(1))
             .copied()
             .unwrap_or_default()
     }
 
-    /// The shared handlers.
-    pub fn sighand(&self) -> &std::sync::Arc<SigHand> {
-        &self.sighand
-    }
-
-    /// `copy_sighand()` without `CLONE_SIGHAND` (`fork`), or `unshare_sighand()` of
-    /// `execve` when another process still shares the handlers: this task gets a copy
-    /// of its own.
-    pub fn unshare_sighand(&mut self) {
-        if std::sync::Arc::strong_count(&self.sighand) > 1 {
-            self.sighand = std::sync::Arc::new(self.sighand.copy());
-        }
-    }
-
-    /// What `execve` does to signal state (`flush_signal_handlers`): caught signals go back
-    /// to their default action, ignored ones stay ignored; the alternate stack is cleared;
-    /// the blocked mask is kept.
-    pub fn exec_reset(&mut self) {
-        self.unshare_sighand();
-        for a in self.sighand.action.lock().iter_mut() {
-            if a.handler != SIG_IGN {
-                *a = SigAction::default();
-            }
-        }
-        self.altstack = (0, SS_DISABLE, 0);
-    }
-
-    /// Sets the disposition of `signo` (1..=64; others are ignored).
-    pub fn set_action(&mut self, signo: u8, act: SigAction) {
-        if let Some(a) = self
-            .sighand
-            .action
-            .lock()
-            .get_mut(usize::from(signo).wrapping_sub(1))
-        {
-            *a = act;
-        }
-    }
-
-    /// Whether a signal sent now would be ignored (`sig_ignored` without the blocked case:
-    /// SIG_IGN, or SIG_DFL for a default-ignored signal).
-    pub fn is_ignored(&self, signo: u8) -> bool {
-        let a = self.action(signo);
-        a.handler == SIG_IGN || (a.handler == SIG_DFL && default_ignored(signo))
-    }
-
-    /// Whether `signo` is blocked.
-    pub fn is_blocked(&self, signo: u8) -> bool {
-        self.blocked.is_blocked(signo)
-    }
-
     /// `rt_sigaction(sig, act, oact, sigsetsize)` (`kernel/signal.c`: the syscall, then
-    /// `do_sigaction()`).
+    /// `do_sigaction()` under `sighand->siglock`, here the handlers' own lock). What
+    /// `do_sigaction()` does besides — discarding the pending instances of a signal the
+    /// new action ignores, from every thread's queue — is the caller's: the queues are
+    /// not here ([`ignores`] tells when).
     ///
     /// # Errors
     /// In Linux's order: `EINVAL` for `sigsetsize != 8`; `EFAULT` for an unreadable `act`;
     /// `EINVAL` for a signal outside 1..=64 or SIGKILL/SIGSTOP with `act`; `EFAULT` for an
     /// unwritable `oact` (the new action is already set).
     pub fn sys_rt_sigaction(
-        &mut self,
+        &self,
         u: &mut dyn UserAccess,
         sig: u64,
         act: u64,
@@ -664,7 +583,7 @@ impl SignalState {
         }
         let idx = (sig - 1) as usize;
         let old = {
-            let mut actions = self.sighand.action.lock();
+            let mut actions = self.action.lock();
             let old = actions[idx];
             if let Some(n) = new {
                 actions[idx] = n;
@@ -678,26 +597,94 @@ impl SignalState {
         }
         Ok(0)
     }
+}
 
-    /// `sigaltstack(ss, old_ss)` (`stack_t` = `ss_sp`, `ss_flags` (int, padded), `ss_size`),
-    /// as `do_sigaltstack()`: `ss` is read first, then the checks in Linux's order; the
-    /// old stack is written to `old_ss` after the new one is set. `ss_flags` is 0,
-    /// `SS_ONSTACK` (accepted as 0 for old programs) or `SS_DISABLE`, with or without
-    /// `SS_AUTODISARM`.
+/// `sig_handler_ignored()`: whether handler `handler` (a `sa_handler` value) makes signal
+/// `sig` ignored — `SIG_IGN`, or `SIG_DFL` for a signal whose default is to ignore it.
+pub fn ignores(sig: u64, handler: u64) -> bool {
+    handler == SIG_IGN || (handler == SIG_DFL && u8::try_from(sig).is_ok_and(default_ignored))
+}
+
+/// A task's alternate signal stack (`task->sas_ss_sp`, `sas_ss_size`, `sas_ss_flags`):
+/// `(ss_sp, ss_flags, ss_size)`, `ss_flags` being `SS_DISABLE` or the `SS_AUTODISARM`
+/// the stack was set with. Only the task itself reads or writes it (`sigaltstack`,
+/// `rt_sigreturn`'s `restore_altstack()`, the delivery of one of its signals, its
+/// `execve`), on the hart that runs it, with or without the kernel lock — Linux's fields
+/// are plain ones of `current` — so no lock guards it; it is one cell, shared by the
+/// task's entry in the task table and the hart running the task ([`SigAltStack::share`]),
+/// of three atomics only because two places reach it. Cloning copies the value into a
+/// cell of the clone's own.
+#[derive(Debug)]
+pub struct SigAltStack(std::sync::Arc<[AtomicU64; 3]>);
+
+impl Default for SigAltStack {
+    fn default() -> Self {
+        SigAltStack::new((0, SS_DISABLE, 0))
+    }
+}
+
+impl Clone for SigAltStack {
+    fn clone(&self) -> Self {
+        SigAltStack::new(self.get())
+    }
+}
+
+impl SigAltStack {
+    /// A cell of its own holding `(ss_sp, ss_flags, ss_size)`.
+    pub fn new((sp, flags, size): (u64, u32, u64)) -> Self {
+        let cell = [
+            AtomicU64::new(sp),
+            AtomicU64::new(u64::from(flags)),
+            AtomicU64::new(size),
+        ];
+        SigAltStack(std::sync::Arc::new(cell))
+    }
+
+    /// `(ss_sp, ss_flags, ss_size)`.
+    pub fn get(&self) -> (u64, u32, u64) {
+        let [sp, flags, size] = &*self.0;
+        (
+            sp.load(Ordering::Relaxed),
+            flags.load(Ordering::Relaxed) as u32,
+            size.load(Ordering::Relaxed),
+        )
+    }
+
+    fn set(&self, (sp, flags, size): (u64, u32, u64)) {
+        let [s, f, z] = &*self.0;
+        s.store(sp, Ordering::Relaxed);
+        f.store(u64::from(flags), Ordering::Relaxed);
+        z.store(size, Ordering::Relaxed);
+    }
+
+    /// `sas_ss_reset()`: no alternate stack (`SS_DISABLE`).
+    pub fn reset(&self) {
+        self.set((0, SS_DISABLE, 0));
+    }
+
+    /// Another handle on the same cell, for the hart that runs the task.
+    pub fn share(&self) -> SigAltStack {
+        SigAltStack(std::sync::Arc::clone(&self.0))
+    }
+
+    /// `sigaltstack(ss, old_ss)` at user stack pointer `sp` (`stack_t` = `ss_sp`,
+    /// `ss_flags` (int, padded), `ss_size`), as `do_sigaltstack()`: `ss` is read first,
+    /// then the checks in Linux's order; the old stack is written to `old_ss` after the
+    /// new one is set. `ss_flags` is 0, `SS_ONSTACK` (accepted as 0 for old programs) or
+    /// `SS_DISABLE`, with or without `SS_AUTODISARM`.
     ///
     /// # Errors
     /// `EFAULT` for an unreadable `ss`; `EPERM` while running on the alternate stack;
     /// `EINVAL` for other flags; `ENOMEM` for a stack smaller than `MINSIGSTKSZ`; `EFAULT`
     /// for an unwritable `old_ss`.
     pub fn sys_sigaltstack(
-        &mut self,
+        &self,
         u: &mut dyn UserAccess,
         ss: u64,
         old: u64,
         sp: u64,
     ) -> KResult<u64> {
-        const SS_AUTODISARM: u32 = 1 << 31;
-        let (alt_sp, alt_flags, alt_size) = self.altstack;
+        let (alt_sp, alt_flags, alt_size) = self.get();
         let on_stack = alt_flags & SS_DISABLE == 0 && sp.wrapping_sub(alt_sp) < alt_size;
         if ss != 0 {
             let sp = u.get_user_u64(ss)?;
@@ -711,13 +698,13 @@ impl SignalState {
             if mode != 0 && mode != SS_ONSTACK && mode != SS_DISABLE {
                 return Err(Errno::EINVAL);
             }
-            self.altstack = if mode == SS_DISABLE {
-                (0, SS_DISABLE, 0)
+            if mode == SS_DISABLE {
+                self.reset();
             } else if size < MINSIGSTKSZ {
                 return Err(Errno::ENOMEM);
             } else {
-                (sp, flags & SS_AUTODISARM, size)
-            };
+                self.set((sp, flags & SS_AUTODISARM, size));
+            }
         }
         if old != 0 {
             let flags = if on_stack { SS_ONSTACK } else { alt_flags };
@@ -726,6 +713,89 @@ impl SignalState {
             u.put_user_u64(old + 16, alt_size)?;
         }
         Ok(0)
+    }
+}
+
+/// A task's signal state: its own blocked mask, alternate stack and saved mask
+/// (`task->blocked`, `task->sas_ss_*`, `task->saved_sigmask`) and its handle on the
+/// shared handlers (`task->sighand`). Cloning shares the handlers (`CLONE_SIGHAND`);
+/// [`SignalState::unshare_sighand`] gives the task a copy of its own.
+#[derive(Debug, Clone, Default)]
+pub struct SignalState {
+    sighand: std::sync::Arc<SigHand>,
+    /// Blocked signals ([`SigMask`]: the hart running the task shares it).
+    pub blocked: SigMask,
+    /// The alternate stack ([`SigAltStack`]: the hart running the task shares it).
+    pub altstack: SigAltStack,
+    /// The mask `rt_sigsuspend` replaced, restored when the handler returns
+    /// (`current->saved_sigmask`).
+    pub saved_mask: Option<u64>,
+}
+
+/// `SS_ONSTACK`.
+const SS_ONSTACK: u32 = 1;
+/// `SS_DISABLE`.
+const SS_DISABLE: u32 = 2;
+/// `SS_AUTODISARM`: the stack is disarmed while a handler runs on it.
+const SS_AUTODISARM: u32 = 1 << 31;
+/// `MINSIGSTKSZ` on riscv64.
+const MINSIGSTKSZ: u64 = 2048;
+
+impl SignalState {
+    /// The disposition of `signo` (1..=64).
+    pub fn action(&self, signo: u8) -> SigAction {
+        self.sighand.action(signo)
+    }
+
+    /// The shared handlers.
+    pub fn sighand(&self) -> &std::sync::Arc<SigHand> {
+        &self.sighand
+    }
+
+    /// `copy_sighand()` without `CLONE_SIGHAND` (`fork`), or `unshare_sighand()` of
+    /// `execve` when another process still shares the handlers: this task gets a copy
+    /// of its own.
+    pub fn unshare_sighand(&mut self) {
+        if std::sync::Arc::strong_count(&self.sighand) > 1 {
+            self.sighand = std::sync::Arc::new(self.sighand.copy());
+        }
+    }
+
+    /// What `execve` does to signal state (`flush_signal_handlers`): caught signals go back
+    /// to their default action, ignored ones stay ignored; the alternate stack is cleared;
+    /// the blocked mask is kept.
+    pub fn exec_reset(&mut self) {
+        self.unshare_sighand();
+        for a in self.sighand.action.lock().iter_mut() {
+            if a.handler != SIG_IGN {
+                *a = SigAction::default();
+            }
+        }
+        self.altstack.reset();
+    }
+
+    /// Sets the disposition of `signo` (1..=64; others are ignored).
+    pub fn set_action(&mut self, signo: u8, act: SigAction) {
+        if let Some(a) = self
+            .sighand
+            .action
+            .lock()
+            .get_mut(usize::from(signo).wrapping_sub(1))
+        {
+            *a = act;
+        }
+    }
+
+    /// Whether a signal sent now would be ignored (`sig_ignored` without the blocked case:
+    /// SIG_IGN, or SIG_DFL for a default-ignored signal).
+    pub fn is_ignored(&self, signo: u8) -> bool {
+        let a = self.action(signo);
+        a.handler == SIG_IGN || (a.handler == SIG_DFL && default_ignored(signo))
+    }
+
+    /// Whether `signo` is blocked.
+    pub fn is_blocked(&self, signo: u8) -> bool {
+        self.blocked.is_blocked(signo)
     }
 }
 
@@ -767,25 +837,35 @@ mod tests {
             base: 0x1000,
             mem: vec![0; 256],
         };
-        let mut s = SignalState::default();
+        let s = SignalState::default();
         u.put_user_u64(0x1000, 0x1234).unwrap();
         u.put_user_u64(0x1008, 4).unwrap();
         u.put_user_u64(0x1010, u64::MAX).unwrap();
-        s.sys_rt_sigaction(&mut u, 11, 0x1000, 0, 8).unwrap();
+        s.sighand()
+            .sys_rt_sigaction(&mut u, 11, 0x1000, 0, 8)
+            .unwrap();
         assert_eq!(s.action(11).handler, 0x1234);
         assert_eq!(
             s.action(11).mask & (1 << 8),
             0,
             "SIGKILL can never be masked"
         );
-        s.sys_rt_sigaction(&mut u, 11, 0, 0x1040, 8).unwrap();
+        s.sighand()
+            .sys_rt_sigaction(&mut u, 11, 0, 0x1040, 8)
+            .unwrap();
         assert_eq!(u.get_user_u64(0x1040).unwrap(), 0x1234);
         assert_eq!(
-            s.sys_rt_sigaction(&mut u, 9, 0x1000, 0, 8),
+            s.sighand().sys_rt_sigaction(&mut u, 9, 0x1000, 0, 8),
             Err(Errno::EINVAL)
         );
-        assert_eq!(s.sys_rt_sigaction(&mut u, 65, 0, 0, 8), Err(Errno::EINVAL));
-        assert_eq!(s.sys_rt_sigaction(&mut u, 11, 0, 0, 4), Err(Errno::EINVAL));
+        assert_eq!(
+            s.sighand().sys_rt_sigaction(&mut u, 65, 0, 0, 8),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            s.sighand().sys_rt_sigaction(&mut u, 11, 0, 0, 4),
+            Err(Errno::EINVAL)
+        );
     }
 
     #[test]
@@ -830,7 +910,7 @@ mod tests {
         assert_eq!(ctx.x[12], info_va + 128);
         assert!(s.is_blocked(SIGSEGV) && s.is_blocked(SIGBUS));
         // The handler returns through the trampoline with sp unchanged.
-        restore_sigframe(&mut u, &mut ctx, &mut s).unwrap();
+        restore_sigframe(&mut u, &mut ctx, &s.blocked, &s.altstack).unwrap();
         assert_eq!(ctx, saved);
         assert!(!s.is_blocked(SIGSEGV));
     }

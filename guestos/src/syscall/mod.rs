@@ -493,13 +493,16 @@ pub fn handle(
         SYS_rt_sigaction => {
             // Discarding the pending instances of a signal this makes ignored is the
             // kernel's (do_sigaction's flush_sigqueue_mask() over every thread).
-            ret(p.signals.sys_rt_sigaction(u, a[0], a[1], a[2], a[3]))
+            ret(p
+                .signals
+                .sighand()
+                .sys_rt_sigaction(u, a[0], a[1], a[2], a[3]))
         }
         SYS_rt_sigprocmask => ret(p
             .signals
             .blocked
             .sys_rt_sigprocmask(u, a[0], a[1], a[2], a[3])),
-        SYS_sigaltstack => ret(p.signals.sys_sigaltstack(u, a[0], a[1], hart.x[2])),
+        SYS_sigaltstack => ret(p.signals.altstack.sys_sigaltstack(u, a[0], a[1], hart.x[2])),
         SYS_rt_sigpending => ret(crate::signal::sys_rt_sigpending(
             u,
             a[0],
@@ -530,7 +533,8 @@ pub fn handle(
         }
         SYS_rt_sigreturn => {
             let mut ctx = hart.save_context();
-            if restore_sigframe(u, &mut ctx, &mut p.signals).is_err() {
+            let signals = &p.signals;
+            if restore_sigframe(u, &mut ctx, &signals.blocked, &signals.altstack).is_err() {
                 // badframe: force_sig(SIGSEGV); return 0.
                 force_sig(&mut p.signals, &mut p.pending, SIGSEGV);
                 return Ok(SyscallOutcome::Return(0));

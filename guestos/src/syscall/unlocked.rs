@@ -17,6 +17,8 @@
 //! | the calls of [`super::vfs_call`]: the path calls (`unlinkat`, `mkdirat`, `renameat2`, `linkat`, `symlinkat`, `mknodat`, `fchmod*`, `fchown*`, `utimensat`, `faccessat*`, `readlinkat`, `chdir`), `fstat`, `newfstatat`, `statx`, `getcwd`, `umask`, `dup`, `fcntl`, `pipe2`, `memfd_create`, `sync`, `syncfs`, `fchdir`, `fadvise64`, `readahead`, `statfs`, `fstatfs`, `uname`, and the credential reads (`getuid`, `geteuid`, `getgid`, `getegid`, `getresuid`, `getresgid`, `getgroups`) | always |
 //! | `set_tid_address`, `set_robust_list` ([`super::task_call`]) | always: the task's own user pointers ([`crate::process::UserPtrs`], shared with its entry) |
 //! | `rt_sigprocmask`, `rt_sigpending` | always: the task's own blocked mask ([`crate::signal::SigMask`], shared with the task's entry) and the summaries of its queues; a mask that unblocks a queued signal sends the hart on to the kernel lock, which delivers it (`TIF_SIGPENDING`, [`Current::take_sigpending`]) |
+//! | `rt_sigaction` | the new action does not ignore the signal (`sig_handler_ignored()`): the handlers ([`crate::signal::SigHand`], shared by the threads of `CLONE_SIGHAND`) behind their own lock. One that ignores it must also discard the signal's queued instances from every thread's queue (`do_sigaction()`'s `flush_sigqueue_mask()`), which only the kernel lock reaches |
+//! | `sigaltstack`, `rt_sigreturn` (in `kernel.rs`'s `unlocked_syscall`, which has the registers) | always, but a frame `rt_sigreturn` cannot read or that is malformed (the kernel lock's `badframe` path forces `SIGSEGV`): the task's own alternate stack ([`crate::signal::SigAltStack`], shared with its entry, which delivery reads) and mask, and its registers on the hart; a restored mask that leaves a queued signal open sends the hart on to the kernel lock, as above |
 //! | the calls of [`super::group_call`]: `getpid`, `gettid`, `getppid`, `times`, `sched_get_priority_max`, `sched_get_priority_min`, `prlimit64` (the caller's process), `getrlimit`, `setrlimit`, `sysinfo`, `getrusage`, `membarrier`, `clock_gettime`, `clock_getres`, `gettimeofday`, `getrandom` | always |
 //!
 //! And [`futex_call`]: `futex` under the futex hash buckets' locks
@@ -40,7 +42,7 @@
 //! `pipe_write()`'s count). A write that finds no reader returns `EPIPE` (or its count
 //! so far) and owes `SIGPIPE`, which the kernel lock sends.
 //!
-//! A FIFO, a kernel-served file, a host stream's `ioctl` and `poll`, a futex wait's sleep, signals and everything that
+//! A FIFO, a kernel-served file, a host stream's `ioctl` and `poll`, a futex wait's sleep, sending and delivering signals and everything that
 //! touches the scheduler or another task stay with the kernel lock: [`file_call`]
 //! answers `None` for them having done nothing, and the kernel re-issues the call
 //! under its lock. So does a task whose previous call sleeps holding its file under the
@@ -62,10 +64,11 @@ use crate::fs::{
 use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
 use crate::mm::{MappedFile, MmStruct};
 use crate::process::{SignalStruct, Task, UserPtrs};
-use crate::signal::SigMask;
+use crate::signal::{restore_sigframe, SigAltStack, SigHand, SigMask};
 use crate::syscall::misc::TimeSource;
 use crate::syscall::{fs, nr::*};
 use crate::uaccess::UserAccess;
+use emu::UserContext;
 
 /// What a hart keeps of the task it runs (`current`) to serve [`file_call`]'s calls:
 /// the task's handles on its shared parts, captured under the kernel lock when the task
@@ -85,6 +88,11 @@ pub struct Current {
     time: TimeSource,
     /// The task's blocked mask (`current->blocked`: the task's own cell, shared).
     blocked: SigMask,
+    /// The task's alternate signal stack (`current->sas_ss_*`: its own cell, shared).
+    altstack: SigAltStack,
+    /// The handlers (`current->sighand`), shared with the task and the threads of
+    /// `CLONE_SIGHAND`, behind their own lock (`siglock`'s part for the dispositions).
+    sighand: Arc<SigHand>,
     /// The signals on the task's own queue (`current->pending.signal`), as the kernel
     /// lock keeps them ([`crate::signal::SigQueue::summary`]).
     queued: Arc<AtomicU64>,
@@ -110,6 +118,8 @@ impl Current {
             tgid: task.tgid,
             time: task.time,
             blocked: task.signals.blocked.share(),
+            altstack: task.signals.altstack.share(),
+            sighand: Arc::clone(task.signals.sighand()),
             queued: task.pending.summary(),
             user_ptrs: Arc::clone(&task.user_ptrs),
             sigpending: false,
@@ -146,6 +156,33 @@ impl Current {
     pub fn signal_pending(&self) -> bool {
         let kill = 1u64 << (crate::signal::SIGKILL - 1);
         self.queued_signals() & !(self.blocked.get() & !kill) != 0
+    }
+
+    /// `sigaltstack(ss, old_ss)` at user stack pointer `sp`, on the task's own cell
+    /// ([`SigAltStack::sys_sigaltstack`]).
+    ///
+    /// # Errors
+    /// As [`SigAltStack::sys_sigaltstack`].
+    pub fn sigaltstack(&self, mm: &MmStruct, ss: u64, old: u64, sp: u64) -> KResult<u64> {
+        let mut user: &MmStruct = mm.uaccess();
+        self.altstack.sys_sigaltstack(&mut user, ss, old, sp)
+    }
+
+    /// `rt_sigreturn` of the task whose user registers are `ctx`
+    /// ([`crate::signal::restore_sigframe`] on the task's own mask and alternate stack):
+    /// `true`, `ctx` restored, if the frame was good; the mask it restores may unblock a
+    /// queued signal, which the kernel lock then delivers (`set_current_blocked()`'s
+    /// `recalc_sigpending()`, [`Current::take_sigpending`]). `false`, nothing changed,
+    /// for a bad frame: the kernel lock's `badframe` path forces `SIGSEGV`.
+    pub fn rt_sigreturn(&mut self, mm: &MmStruct, ctx: &mut UserContext) -> bool {
+        let mut user: &MmStruct = mm.uaccess();
+        let mut restored = ctx.clone();
+        if restore_sigframe(&mut user, &mut restored, &self.blocked, &self.altstack).is_err() {
+            return false;
+        }
+        *ctx = restored;
+        self.sigpending |= self.signal_pending();
+        true
     }
 
     /// The task's tid.
@@ -282,6 +319,16 @@ pub(crate) fn file_call(
                 cur.sigpending = true;
             }
             r
+        }
+        // do_sigaction() under the handlers' lock. An action that makes the signal
+        // ignored also discards its pending instances from every thread's queue, which
+        // only the kernel lock reaches: that call is left to it, having done nothing.
+        SYS_rt_sigaction => {
+            let handler = (a[1] != 0).then(|| u.get_user_u64(a[1]).ok()).flatten();
+            if handler.is_some_and(|h| crate::signal::ignores(a[0], h)) {
+                return None;
+            }
+            cur.sighand.sys_rt_sigaction(u, a[0], a[1], a[2], a[3])
         }
         SYS_rt_sigpending => {
             let queued = cur.queued_signals();
@@ -620,6 +667,126 @@ mod tests {
         assert_eq!(t.signals.blocked.get(), 0);
         assert!(cur.take_sigpending(), "the unblocked SIGUSR1 waits");
         assert!(!cur.take_sigpending(), "the flag is taken once");
+    }
+
+    #[test]
+    fn handlers_the_alternate_stack_and_sigreturn_are_the_tasks_own_and_served_here() {
+        use crate::signal::{setup_rt_frame, SigAction, SigInfo, SIG_IGN};
+        let (mut t, s) = task();
+        let mut cur = Current::of(&t);
+        let mut deferred = Vec::new();
+        let mm = t.mm.clone().unwrap();
+        // rt_sigaction(SIGUSR1, {handler 0x1234, SA_ONSTACK}, &old): the task's handlers,
+        // shared with its entry, change here.
+        let act = [0x1234u64, 0x0800_0000, 1 << 11];
+        poke(
+            &t,
+            s,
+            &act.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<_>>(),
+        );
+        let sa = [10, s, s + 64, 8, 0, 0];
+        assert_eq!(
+            call(&t, &mut cur, SYS_rt_sigaction, sa, &mut deferred),
+            Some(Ok(0))
+        );
+        assert_eq!(t.signals.action(10).handler, 0x1234);
+        assert_eq!(
+            peek(&t, s + 64, 8),
+            0u64.to_le_bytes(),
+            "the old one: SIG_DFL"
+        );
+        // One that ignores the signal must discard its queued instances from every
+        // thread's queue: left to the kernel lock, nothing done.
+        poke(&t, s, &SIG_IGN.to_le_bytes());
+        assert_eq!(
+            call(&t, &mut cur, SYS_rt_sigaction, sa, &mut deferred),
+            None
+        );
+        assert_eq!(t.signals.action(10).handler, 0x1234);
+        // SIG_DFL for SIGCHLD ignores it too; for SIGUSR1 it does not.
+        poke(&t, s, &0u64.to_le_bytes());
+        let chld = [17, s, 0, 8, 0, 0];
+        assert_eq!(
+            call(&t, &mut cur, SYS_rt_sigaction, chld, &mut deferred),
+            None
+        );
+        assert_eq!(
+            call(&t, &mut cur, SYS_rt_sigaction, sa, &mut deferred),
+            Some(Ok(0))
+        );
+        assert_eq!(t.signals.action(10).handler, 0);
+        // The errors are Linux's, in its order, from here too.
+        let bad = [10, s, 0, 4, 0, 0];
+        assert_eq!(
+            call(&t, &mut cur, SYS_rt_sigaction, bad, &mut deferred),
+            Some(Err(Errno::EINVAL))
+        );
+        let kill = [9, s, 0, 8, 0, 0];
+        assert_eq!(
+            call(&t, &mut cur, SYS_rt_sigaction, kill, &mut deferred),
+            Some(Err(Errno::EINVAL))
+        );
+
+        // sigaltstack: a 16 KiB stack in the scratch area, set through the hart's handle
+        // and seen by the task's entry (which signal delivery reads).
+        let (alt, size) = (s + 4 * P, 4 * P);
+        poke(
+            &t,
+            s,
+            &[alt.to_le_bytes(), 0u64.to_le_bytes(), size.to_le_bytes()].concat(),
+        );
+        let sp = s + 20 * P;
+        assert_eq!(cur.sigaltstack(&mm, s, 0, sp), Ok(0));
+        assert_eq!(t.signals.altstack.get(), (alt, 0, size));
+        poke(
+            &t,
+            s,
+            &[alt.to_le_bytes(), 0u64.to_le_bytes(), 100u64.to_le_bytes()].concat(),
+        );
+        assert_eq!(cur.sigaltstack(&mm, s, 0, sp), Err(Errno::ENOMEM));
+        assert_eq!(
+            cur.sigaltstack(&mm, s, 0, alt + 8),
+            Err(Errno::EPERM),
+            "on it"
+        );
+
+        // rt_sigreturn of a frame the kernel pushed: registers, mask and alternate stack
+        // come back; the mask it restores leaves a queued SIGUSR2 open, so the kernel
+        // lock must deliver it.
+        let mut ctx = UserContext::default();
+        ctx.x[2] = sp;
+        ctx.pc = 0x4000;
+        ctx.x[10] = 77;
+        let info = SigInfo {
+            signo: 10,
+            code: 0,
+            addr: 0,
+            status: 0,
+        };
+        let onstack = SigAction {
+            handler: 0x1234,
+            flags: 0x0800_0000,
+            mask: 1 << 11,
+        };
+        let mut user: &MmStruct = mm.uaccess();
+        setup_rt_frame(&mut user, &mut ctx, &mut t.signals, &info, &onstack, 0x7770).unwrap();
+        assert!(
+            ctx.x[2] < alt + size && ctx.x[2] >= alt,
+            "the frame is on the stack"
+        );
+        assert_eq!(t.signals.blocked.get(), (1 << 9) | (1 << 11));
+        t.pending.push(SigInfo { signo: 12, ..info });
+        assert!(cur.rt_sigreturn(&mm, &mut ctx));
+        assert_eq!((ctx.pc, ctx.x[2], ctx.x[10]), (0x4000, sp, 77));
+        assert_eq!(t.signals.blocked.get(), 0, "the mask saved in the frame");
+        assert_eq!(t.signals.altstack.get(), (alt, 0, size));
+        assert!(cur.take_sigpending(), "SIGUSR2 is open again and waits");
+        // A frame that cannot be read changes nothing: the kernel lock's badframe path.
+        let mut bad_ctx = ctx.clone();
+        bad_ctx.x[2] = 8;
+        assert!(!cur.rt_sigreturn(&mm, &mut bad_ctx));
+        assert_eq!(bad_ctx.x[2], 8);
+        assert!(!cur.take_sigpending());
     }
 
     /// A pipe made by task `t` in its scratch area `s` (`flags` for `pipe2`): its read
