@@ -527,6 +527,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ("unlocked switches", k.unlocked_switches),
         ("unlocked preemptions", k.unlocked_preemptions),
         ("unlocked idles", k.unlocked_idles),
+        ("unlocked signal deliveries", k.unlocked_signals),
         ("baton switches", k.baton_switches),
         ("baton lock waits", k.baton_lock_waits),
     ];

@@ -262,6 +262,10 @@ pub struct KernelStats {
     /// a preemption there, it waited on its doorbell and picked again
     /// (`kernel/switch.rs`, [`crate::kernel`]'s idle harts).
     pub unlocked_idles: u64,
+    /// Signals delivered to their handlers without the kernel lock: taken off the
+    /// task's queue or its process's and their frames pushed by the hart running the
+    /// task, on its way back to user mode (`syscall::unlocked`'s `deliver_handled`).
+    pub unlocked_signals: u64,
     /// Deterministic mode: scheduling points at which another hart took over.
     pub baton_switches: u64,
     /// Deterministic mode: of those, the ones at a contended lock acquisition (the lock

@@ -186,7 +186,7 @@ use crate::signal::{
 };
 use crate::smp::{Baton, BatonHook, Smp};
 use crate::sync::{Condvar, CondvarMutex, CondvarMutexGuard};
-use crate::syscall::unlocked::{Current, IoSleep};
+use crate::syscall::unlocked::{Current, Delivery, IoSleep};
 use crate::syscall::{self, nr, SyscallOutcome};
 use crate::uaccess::UserAccess;
 use budget::{Claim, InsnBudget, RunEnd};
@@ -1305,6 +1305,9 @@ fn unlocked_syscall(
         if n == nr::SYS_sigaltstack {
             return Some(cur.sigaltstack(mm, a[0], a[1], hart.x[2]));
         }
+        if matches!(n, nr::SYS_kill | nr::SYS_tkill | nr::SYS_tgkill) {
+            return cur.send_self(n, a);
+        }
         if n == nr::SYS_nanosleep || n == nr::SYS_clock_nanosleep {
             // hrtimer_nanosleep() up to do_nanosleep()'s schedule(): the deadline, a
             // zero or past one returning at once, the timer armed on this hart's base.
@@ -1372,10 +1375,13 @@ fn unlocked_syscall(
                 hart.x[10] = r.unwrap_or_else(Errno::as_return);
                 hart.pc = hart.pc.wrapping_add(4);
             }
-            let sigpending = u.current.as_mut().is_some_and(|c| c.take_sigpending());
+            let mut sigpending = u.current.as_mut().is_some_and(|c| c.take_sigpending());
             // SIGPIPE owed by a write without a reader: sent under the kernel lock, which
             // takes it from the task's handles (`hart_main`).
             let sigpipe = u.current.as_ref().is_some_and(Current::sigpipe_owed);
+            if let (true, false, Some(cur)) = (sigpending, sigpipe, u.current.as_mut()) {
+                sigpending = deliver_unlocked(hart, cur, &u.mm, u.smp, u.stat);
+            }
             UnlockedCall::Served {
                 sigpending: sigpending || sigpipe,
             }
@@ -1385,6 +1391,44 @@ fn unlocked_syscall(
     };
     tally.kernel_cycles += account_kernel_work(&u.phys, u.config, u.stat, hart, &before);
     Some(served)
+}
+
+/// The return to user mode's signal delivery (`exit_to_user_mode_loop()`: `get_signal()`
+/// and `handle_signal()` while `TIF_SIGPENDING` is set) for the task live in `hart`,
+/// whose handles are `cur`, without the kernel lock: each signal it does not block that
+/// has a handler gets its frame ([`Current::deliver_handled`]), the next on top of the
+/// last, then the maintenance the frames' writes recorded is carried out. Returns
+/// whether a signal is left that only the kernel lock delivers (no handler, a mask
+/// `rt_sigsuspend` saved, a frame that cannot be written).
+fn deliver_unlocked(
+    hart: &mut Hart<'_>,
+    cur: &mut Current,
+    mm: &MmStruct,
+    smp: &Smp,
+    stat: &KernelCounters,
+) -> bool {
+    let mut left = true;
+    // Each delivery blocks its signal in the handler's mask: at most one per signal.
+    for _ in 0..signal::NSIG {
+        if !cur.signal_pending() {
+            left = false;
+            break;
+        }
+        let mut ctx = hart.save_context();
+        match cur.deliver_handled(mm, &mut ctx) {
+            Delivery::Delivered => {
+                hart.restore_context(&ctx);
+                flush_pending(smp, hart, &mm.mmap_read_lock());
+                stat.unlocked_signals.inc();
+            }
+            Delivery::Nothing => {
+                left = false;
+                break;
+            }
+            Delivery::Kernel => break,
+        }
+    }
+    left
 }
 
 /// Reads a `struct timespec` (`tv_sec`, `tv_nsec`) at `va` in `mm`'s user memory.

@@ -67,7 +67,7 @@ impl Kernel<'_> {
         let Some(task) = self.tasks.get(&tid) else {
             return;
         };
-        let dying = task.pending.iter().any(|s| s.signo == SIGKILL)
+        let dying = task.pending.any(|s| s.signo == SIGKILL)
             || task
                 .signal
                 .lock()

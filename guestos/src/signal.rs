@@ -38,6 +38,10 @@ pub const SIGSEGV: u8 = 11;
 pub const SIGPIPE: u8 = 13;
 /// SIGTERM.
 pub const SIGTERM: u8 = 15;
+/// SIGCONT.
+pub const SIGCONT: u8 = 18;
+/// The stop signals: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU (`SIG_KERNEL_STOP_MASK`).
+pub const STOP_SIGNALS: [u8; 4] = [SIGSTOP, 20, 21, 22];
 /// SIGCHLD.
 pub const SIGCHLD: u8 = 17;
 /// SIGSTOP.
@@ -286,23 +290,21 @@ impl SigMask {
 }
 
 /// A task's private signal queue (`task->pending`: `tkill`/`tgkill`, forced faults),
-/// changed under the kernel lock, with a lock-free summary of the signals on it
-/// (`pending.signal`, one bit per signal) that the hart running the task reads without
-/// the kernel lock, to see whether a signal it just unblocked waits
-/// (`recalc_sigpending()`). Cloning gives an empty queue of its own (a new task's
-/// pending signals are cleared, `copy_process()`'s `init_sigpending()`).
+/// behind its own lock (Linux's `siglock` guards it), with a lock-free summary of the
+/// signals on it (`pending.signal`, one bit per signal) that the hart running the task
+/// reads to see whether a signal it just unblocked waits (`recalc_sigpending()`). One
+/// queue, shared by the task's entry in the task table and the hart running the task
+/// ([`SigQueue::share`]): the kernel lock queues and delivers there, the hart queues the
+/// signals the task sends itself and delivers those it handles without it. Cloning
+/// gives an empty queue of its own (a new task's pending signals are cleared,
+/// `copy_process()`'s `init_sigpending()`).
 #[derive(Debug, Default)]
-pub struct SigQueue {
-    list: Vec<SigInfo>,
-    summary: std::sync::Arc<AtomicU64>,
-}
+pub struct SigQueue(std::sync::Arc<SigQueueInner>);
 
-impl<'a> IntoIterator for &'a SigQueue {
-    type Item = &'a SigInfo;
-    type IntoIter = std::slice::Iter<'a, SigInfo>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.list.iter()
-    }
+#[derive(Debug, Default)]
+struct SigQueueInner {
+    list: crate::sync::Mutex<Vec<SigInfo>>,
+    summary: std::sync::Arc<AtomicU64>,
 }
 
 impl Clone for SigQueue {
@@ -312,47 +314,82 @@ impl Clone for SigQueue {
 }
 
 impl SigQueue {
+    /// Another handle on the same queue, for the hart that runs the task.
+    pub fn share(&self) -> SigQueue {
+        SigQueue(std::sync::Arc::clone(&self.0))
+    }
+
     /// Queues `info` (`__send_signal_locked()`'s `sigqueue` add): a standard signal
     /// (< 32) is queued at most once (`legacy_queue()`), every real-time instance is.
-    pub fn push(&mut self, info: SigInfo) {
-        if queues(&self.list, &info) {
-            self.list.push(info);
-            self.resummarize();
+    pub fn push(&self, info: SigInfo) {
+        let mut list = self.0.list.lock();
+        if queues(&list, &info) {
+            list.push(info);
+            self.resummarize(&list);
         }
     }
 
+    /// Puts `info` back at the head of the queue: a signal [`SigQueue::take_first_if`]
+    /// took whose delivery could not be completed where it was taken.
+    pub fn push_front(&self, info: SigInfo) {
+        let mut list = self.0.list.lock();
+        list.insert(0, info);
+        self.resummarize(&list);
+    }
+
     /// Keeps only the signals `keep` says (`flush_sigqueue_mask()`).
-    pub fn retain(&mut self, keep: impl FnMut(&SigInfo) -> bool) {
-        self.list.retain(keep);
-        self.resummarize();
+    pub fn retain(&self, keep: impl FnMut(&SigInfo) -> bool) {
+        let mut list = self.0.list.lock();
+        list.retain(keep);
+        self.resummarize(&list);
     }
 
     /// Takes off the first signal `pick` accepts (`dequeue_signal()`), if any.
-    pub fn take_first(&mut self, pick: impl FnMut(&SigInfo) -> bool) -> Option<SigInfo> {
-        let i = self.list.iter().position(pick)?;
-        let info = self.list.remove(i);
-        self.resummarize();
-        Some(info)
+    pub fn take_first(&self, pick: impl FnMut(&SigInfo) -> bool) -> Option<SigInfo> {
+        self.take_first_if(pick, |_| true).ok().flatten()
     }
 
-    /// The queued signals, oldest first.
-    pub fn iter(&self) -> std::slice::Iter<'_, SigInfo> {
-        self.list.iter()
+    /// Takes off the first signal `pick` accepts if `take` accepts it too: `Ok(None)`
+    /// when `pick` accepts none, `Err(info)` (left queued) when `take` refuses it.
+    pub fn take_first_if(
+        &self,
+        pick: impl FnMut(&SigInfo) -> bool,
+        take: impl FnOnce(&SigInfo) -> bool,
+    ) -> Result<Option<SigInfo>, SigInfo> {
+        let mut list = self.0.list.lock();
+        let Some(i) = list.iter().position(pick) else {
+            return Ok(None);
+        };
+        if !take(&list[i]) {
+            return Err(list[i]);
+        }
+        let info = list.remove(i);
+        self.resummarize(&list);
+        Ok(Some(info))
     }
 
-    /// The signals on the queue as a set (bit `signo - 1`), read without the kernel lock
-    /// through [`SigQueue::summary`]'s handle.
+    /// A copy of the queued signals, oldest first.
+    pub fn snapshot(&self) -> Vec<SigInfo> {
+        self.0.list.lock().clone()
+    }
+
+    /// Whether a queued signal satisfies `pred`.
+    pub fn any(&self, pred: impl FnMut(&SigInfo) -> bool) -> bool {
+        self.0.list.lock().iter().any(pred)
+    }
+
+    /// The signals on the queue as a set (bit `signo - 1`), read without its lock.
     pub fn set(&self) -> u64 {
-        self.summary.load(Ordering::SeqCst)
+        self.0.summary.load(Ordering::SeqCst)
     }
 
-    /// A handle on the summary, for the hart that runs the task.
+    /// A handle on the summary.
     pub fn summary(&self) -> std::sync::Arc<AtomicU64> {
-        std::sync::Arc::clone(&self.summary)
+        std::sync::Arc::clone(&self.0.summary)
     }
 
-    fn resummarize(&self) {
-        self.summary.store(sigset_of(&self.list), Ordering::SeqCst);
+    fn resummarize(&self, list: &[SigInfo]) {
+        self.0.summary.store(sigset_of(list), Ordering::SeqCst);
     }
 }
 
@@ -366,6 +403,45 @@ pub fn setup_rt_frame(
     u: &mut dyn UserAccess,
     ctx: &mut UserContext,
     state: &mut SignalState,
+    info: &SigInfo,
+    act: &SigAction,
+    trampoline: u64,
+) -> KResult<()> {
+    let saved_mask = state.saved_mask.take();
+    let parts = FrameState {
+        blocked: &state.blocked,
+        altstack: &state.altstack,
+        sighand: &state.sighand,
+        saved_mask,
+    };
+    push_rt_frame(u, ctx, &parts, info, act, trampoline)
+}
+
+/// What a signal's delivery reads and changes of its task besides the registers: the
+/// blocked mask, the alternate stack, the handlers (`SA_RESETHAND`) and the mask
+/// `rt_sigsuspend` saved, if any (`sigmask_to_save()`).
+#[derive(Debug)]
+pub struct FrameState<'a> {
+    /// `current->blocked`.
+    pub blocked: &'a SigMask,
+    /// `current->sas_ss_*`.
+    pub altstack: &'a SigAltStack,
+    /// `current->sighand`.
+    pub sighand: &'a SigHand,
+    /// `current->saved_sigmask` when `TIF_RESTORE_SIGMASK` is set.
+    pub saved_mask: Option<u64>,
+}
+
+/// [`setup_rt_frame`] on the parts of a task's signal state (`state`): the frame for
+/// `info` pushed, `ctx` redirected to `act`'s handler, the mask and `SA_RESETHAND`
+/// applied. Nothing changes if the frame cannot be written.
+///
+/// # Errors
+/// `EFAULT` if the frame cannot be written.
+pub fn push_rt_frame(
+    u: &mut dyn UserAccess,
+    ctx: &mut UserContext,
+    state: &FrameState<'_>,
     info: &SigInfo,
     act: &SigAction,
     trampoline: u64,
@@ -395,7 +471,7 @@ pub fn setup_rt_frame(
     put(&mut buf, uc + 32, ss_size, 8);
     // The mask to restore at sigreturn: the one saved by rt_sigsuspend if any
     // (sigmask_to_save()), else the current one.
-    let restore_mask = state.saved_mask.take().unwrap_or(state.blocked.get());
+    let restore_mask = state.saved_mask.unwrap_or(state.blocked.get());
     put(&mut buf, uc + 40, restore_mask, 8);
     // sigcontext: user_regs_struct (pc in slot 0, x1..x31), then the D state.
     let mc = uc + UC_MCONTEXT;
@@ -429,7 +505,7 @@ pub fn setup_rt_frame(
         .blocked
         .set(blocked | (block & !(bit(SIGKILL) | bit(SIGSTOP))));
     if act.flags & SA_RESETHAND != 0 {
-        state.set_action(info.signo, SigAction::default());
+        state.sighand.set_action(info.signo, SigAction::default());
     }
     Ok(())
 }
@@ -532,6 +608,22 @@ impl SigHand {
         SigHand {
             action: crate::sync::Mutex::new(*self.action.lock()),
         }
+    }
+
+    /// Sets the disposition of `signo` (1..=64; others are ignored).
+    pub fn set_action(&self, signo: u8, act: SigAction) {
+        if let Some(a) = self
+            .action
+            .lock()
+            .get_mut(usize::from(signo).wrapping_sub(1))
+        {
+            *a = act;
+        }
+    }
+
+    /// Every disposition, signal `n` at index `n - 1`: a copy taken under the lock.
+    pub fn snapshot(&self) -> [SigAction; NSIG] {
+        *self.action.lock()
     }
 
     /// The disposition of `signo` (1..=64; the default for others).
@@ -776,14 +868,7 @@ impl SignalState {
 
     /// Sets the disposition of `signo` (1..=64; others are ignored).
     pub fn set_action(&mut self, signo: u8, act: SigAction) {
-        if let Some(a) = self
-            .sighand
-            .action
-            .lock()
-            .get_mut(usize::from(signo).wrapping_sub(1))
-        {
-            *a = act;
-        }
+        self.sighand.set_action(signo, act);
     }
 
     /// Whether a signal sent now would be ignored (`sig_ignored` without the blocked case:
@@ -946,14 +1031,14 @@ mod tests {
             addr: 0,
             status: 0,
         };
-        let mut q = SigQueue::default();
+        let q = SigQueue::default();
         let summary = q.summary();
         q.push(info(10));
         q.push(info(10));
         q.push(info(40));
         q.push(info(40));
         assert_eq!(
-            q.iter().count(),
+            q.snapshot().len(),
             3,
             "SIGUSR1 once, both real-time instances"
         );

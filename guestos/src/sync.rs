@@ -237,7 +237,13 @@
 //!                                 ITIMER_REAL, its expiry's re-arm, as do_setitimer()
 //!                                 holds siglock across hrtimer_try_to_cancel() and
 //!                                 hrtimer_start(); a leaf.
-//!           SigHand::action       signal.rs: the handlers (sighand->siglock); leaf.
+//!           SigHand::action       signal.rs: the handlers (sighand->siglock); leaf. Also
+//!                                 taken with no lock held (rt_sigaction, and a delivery's
+//!                                 look, on a hart without the kernel lock).
+//!           SigQueueInner::list   signal.rs: a task's own pending signals (task->pending,
+//!                                 under siglock in Linux); leaf. Also taken with no lock
+//!                                 held (a hart queuing a signal its task sends itself, or
+//!                                 taking one it delivers, without the kernel lock).
 //!           GupTest::longterm     mm/gup_test.rs: PIN_LONGTERM_BENCHMARK's pins.
 //!           AddressSpace::inner   fs/pagecache.rs: one file's page cache (the i_pages lock
 //!                                 and i_rwsem in one): faults, read, write, truncation,

@@ -374,7 +374,7 @@ impl Kernel<'_> {
             let shared = t.signal.lock().shared_pending.clone();
             shared
                 .iter()
-                .chain(&t.pending)
+                .chain(&t.pending.snapshot())
                 .any(|s| !t.signals.is_blocked(s.signo) && !t.signals.is_ignored(s.signo))
         })
     }

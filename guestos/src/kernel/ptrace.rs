@@ -41,9 +41,6 @@ use crate::signal::{self, SigInfo, SIGCHLD, SIGKILL, SIGSTOP, SIGTRAP, SI_KERNEL
 /// `CLD_TRAPPED`: `si_code` of the tracer's SIGCHLD for a ptrace stop.
 const CLD_TRAPPED: i32 = 4;
 
-/// `SIGTSTP`, `SIGTTIN`, `SIGTTOU`: the other signals whose default action stops.
-const STOP_SIGNALS: [u8; 4] = [SIGSTOP, 20, 21, 22];
-
 impl Kernel<'_> {
     /// Whether task `tid` is traced.
     pub(super) fn ptraced(&self, tid: u32) -> bool {
@@ -608,7 +605,7 @@ impl Kernel<'_> {
             return false;
         };
         let default = t.signals.action(info.signo).handler == signal::SIG_DFL;
-        if !t.ptrace.is_traced() || !default || !STOP_SIGNALS.contains(&info.signo) {
+        if !t.ptrace.is_traced() || !default || !signal::STOP_SIGNALS.contains(&info.signo) {
             return false;
         }
         let seized = t.ptrace.seized;

@@ -38,6 +38,7 @@ pub(super) struct KernelCounters {
     pub unlocked_switches: LocalCounter,
     pub unlocked_preemptions: LocalCounter,
     pub unlocked_idles: LocalCounter,
+    pub unlocked_signals: LocalCounter,
     pub kernel_cycles: LocalCounter,
     /// [`KernelStats::kernel_events`], in [`KernelEventCounts::to_array`]'s order.
     kernel_events: [LocalCounter; KernelEventCounts::COUNT],
@@ -85,6 +86,7 @@ impl KernelCounters {
         add(&mut s.unlocked_switches, &self.unlocked_switches);
         add(&mut s.unlocked_preemptions, &self.unlocked_preemptions);
         add(&mut s.unlocked_idles, &self.unlocked_idles);
+        add(&mut s.unlocked_signals, &self.unlocked_signals);
         add(&mut s.kernel_cycles, &self.kernel_cycles);
         let events = self.kernel_events.each_ref().map(LocalCounter::get);
         s.kernel_events

@@ -196,12 +196,9 @@ pub fn show_status(tasks: &mut Tasks<'_>, pid: u32) -> Option<Vec<u8>> {
             let _ = writeln!(out, "CoreDumping:\t0\nTHP_enabled:\t1");
         }
     }
-    let pending: u64 = t
-        .pending
-        .into_iter()
-        .map(|s| sigbit(s.signo))
-        .fold(0, |a, b| a | b);
-    let queued = t.pending.into_iter().count() + t.signal.lock().shared_pending.len();
+    let own = t.pending.snapshot();
+    let pending: u64 = own.iter().map(|s| sigbit(s.signo)).fold(0, |a, b| a | b);
+    let queued = own.len() + t.signal.lock().shared_pending.len();
     let (mut ign, mut cgt) = (0u64, 0u64);
     for signo in 1..=64u8 {
         let h = t.signals.action(signo).handler;

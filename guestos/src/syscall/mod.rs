@@ -524,7 +524,7 @@ pub fn handle(
             let shared = p.signal.lock().shared_pending.clone();
             if shared
                 .iter()
-                .chain(&p.pending)
+                .chain(&p.pending.snapshot())
                 .any(|s| !p.signals.is_blocked(s.signo))
             {
                 return ret(Err(Errno::EINTR));

@@ -53,7 +53,6 @@
 //! The results are those of the same calls under the kernel lock: the same functions
 //! of [`super::fs`] and [`super::misc`] run, on the same shared parts.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
@@ -64,7 +63,7 @@ use crate::fs::{
 use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
 use crate::mm::{MappedFile, MmStruct};
 use crate::process::{SignalStruct, Task, UserPtrs};
-use crate::signal::{restore_sigframe, SigAltStack, SigHand, SigMask};
+use crate::signal::{restore_sigframe, SigAltStack, SigHand, SigMask, SigQueue};
 use crate::syscall::misc::TimeSource;
 use crate::syscall::{fs, nr::*};
 use crate::uaccess::UserAccess;
@@ -93,9 +92,14 @@ pub struct Current {
     /// The handlers (`current->sighand`), shared with the task and the threads of
     /// `CLONE_SIGHAND`, behind their own lock (`siglock`'s part for the dispositions).
     sighand: Arc<SigHand>,
-    /// The signals on the task's own queue (`current->pending.signal`), as the kernel
-    /// lock keeps them ([`crate::signal::SigQueue::summary`]).
-    queued: Arc<AtomicU64>,
+    /// The task's own signal queue (`current->pending`, shared with its entry).
+    pending: SigQueue,
+    /// `TIF_RESTORE_SIGMASK`: `rt_sigsuspend` saved a mask that the next delivery must
+    /// put in the frame (kept with the task's entry): such a delivery is the kernel
+    /// lock's.
+    saved_mask: bool,
+    /// The `rt_sigreturn` trampoline a handler returns to.
+    sigreturn_trampoline: u64,
     /// The user pointers the task registers for itself (shared with its entry).
     user_ptrs: Arc<UserPtrs>,
     /// `TIF_SIGPENDING` as `recalc_sigpending()` sets it: a call here unblocked a signal
@@ -120,7 +124,9 @@ impl Current {
             blocked: task.signals.blocked.share(),
             altstack: task.signals.altstack.share(),
             sighand: Arc::clone(task.signals.sighand()),
-            queued: task.pending.summary(),
+            pending: task.pending.share(),
+            saved_mask: task.signals.saved_mask.is_some(),
+            sigreturn_trampoline: task.sigreturn_trampoline,
             user_ptrs: Arc::clone(&task.user_ptrs),
             sigpending: false,
             sigpipe: false,
@@ -146,7 +152,7 @@ impl Current {
 
     /// The signals queued for the task, on its own queue or its process's.
     fn queued_signals(&self) -> u64 {
-        self.queued.load(Ordering::SeqCst) | self.signal.shared_pending_set()
+        self.pending.set() | self.signal.shared_pending_set()
     }
 
     /// `signal_pending()` as the task's hart sees it without the kernel lock: a signal
@@ -185,6 +191,153 @@ impl Current {
         true
     }
 
+    /// `kill`, `tkill` or `tgkill` (`nr`, arguments `a`) by which the task signals itself
+    /// or its own process, served here when the kernel lock has nothing to do for it
+    /// (`Some(result)`): the signal is dropped (ignored and not blocked, as
+    /// `sig_ignored()`), or queued — on the task's own queue for `tkill`/`tgkill`, on
+    /// the process's for `kill` (`__send_signal_locked()`, `legacy_queue()`'s rule) —
+    /// and, if the task does not block it, delivered on the way back to user mode
+    /// ([`Current::deliver_handled`], `signal_wake_up()` of `current` being nothing but
+    /// `TIF_SIGPENDING`). `None`, having done nothing, for any other target, a stop or
+    /// continue signal or `SIGKILL` (group effects), a default action that is not to
+    /// ignore (the task dies), a process-directed signal this thread blocks while others
+    /// may take it (`complete_signal()` picks one), or a group already exiting.
+    ///
+    /// # Errors
+    /// As the kernel lock's `kill`: `EINVAL` for a non-positive id of `tkill`/`tgkill`
+    /// or a bad signal number, `ESRCH` for `tgkill` naming this tid in another group.
+    #[allow(non_upper_case_globals)] // the SYS_<name> constants in patterns
+    pub fn send_self(&mut self, nr: u64, a: [u64; 6]) -> Option<KResult<u64>> {
+        use crate::signal::{SigInfo, SIGCONT, SIGKILL, SIG_DFL, SI_TKILL, SI_USER, STOP_SIGNALS};
+        let sig = match nr {
+            SYS_tgkill => a[2],
+            _ => a[1],
+        } as u32 as i32 as i64 as u64;
+        let (tid, tgid) = (self.tid as i32, self.tgid as i32);
+        let shared = match nr {
+            SYS_tkill | SYS_tgkill => {
+                let (group, target) = match nr {
+                    SYS_tkill => (None, a[0] as i64 as i32),
+                    _ => (Some(a[0] as i64 as i32), a[1] as i64 as i32),
+                };
+                if target <= 0 || group.is_some_and(|g| g <= 0) {
+                    return Some(Err(Errno::EINVAL));
+                }
+                if target != tid {
+                    return None;
+                }
+                if group.is_some_and(|g| g != tgid) {
+                    return Some(Err(Errno::ESRCH));
+                }
+                false
+            }
+            SYS_kill if a[0] as u32 as i32 == tgid || a[0] as u32 as i32 == tid => true,
+            _ => return None,
+        };
+        if self.signal.lock().group_exit.is_some() {
+            return None;
+        }
+        if !crate::signal::valid_signal(sig) {
+            return Some(Err(Errno::EINVAL));
+        }
+        if sig == 0 {
+            return Some(Ok(0));
+        }
+        let signo = sig as u8;
+        if matches!(signo, SIGKILL | SIGCONT) || STOP_SIGNALS.contains(&signo) {
+            return None;
+        }
+        let handler = self.sighand.action(signo).handler;
+        let blocked = self.blocked.is_blocked(signo);
+        if !blocked && crate::signal::ignores(sig, handler) {
+            return Some(Ok(0));
+        }
+        if !blocked && handler == SIG_DFL {
+            return None;
+        }
+        let info = SigInfo {
+            signo,
+            code: if shared { SI_USER } else { SI_TKILL },
+            addr: u64::from(self.tgid),
+            status: 0,
+        };
+        if shared {
+            let mut g = self.signal.lock();
+            if blocked && g.threads.len() > 1 {
+                return None;
+            }
+            if crate::signal::queues(&g.shared_pending, &info) {
+                g.shared_pending.push(info);
+            }
+        } else {
+            self.pending.push(info);
+        }
+        self.sigpending |= !blocked;
+        Some(Ok(0))
+    }
+
+    /// Delivers the task's first deliverable signal (`get_signal()`'s `dequeue_signal()`:
+    /// its own queue first, then its process's) to its handler, here, without the kernel
+    /// lock (`handle_signal()`: [`crate::signal::push_rt_frame`] on the task's own mask,
+    /// alternate stack and handlers, `ctx` being its user registers). Only a signal with a
+    /// handler is taken; anything else — no handler (the default action or ignoring it,
+    /// which may end the process or stop it), a mask `rt_sigsuspend` saved, a frame that
+    /// cannot be written (the signal is put back: `force_sigsegv()` is the kernel lock's)
+    /// — is left to the kernel lock ([`Delivery::Kernel`]).
+    pub fn deliver_handled(&mut self, mm: &MmStruct, ctx: &mut UserContext) -> Delivery {
+        use crate::signal::{push_rt_frame, FrameState, SigInfo, SIGKILL, SIG_DFL, SIG_IGN};
+        if self.saved_mask {
+            return Delivery::Kernel;
+        }
+        let actions = self.sighand.snapshot();
+        let blocked = self.blocked.get();
+        let bit = |s: &SigInfo| 1u64 << (s.signo.wrapping_sub(1) & 63);
+        let deliverable = |s: &SigInfo| s.signo == SIGKILL || blocked & bit(s) == 0;
+        let action = |s: &SigInfo| actions[usize::from(s.signo.wrapping_sub(1) & 63)];
+        let handled =
+            |s: &SigInfo| s.signo != SIGKILL && !matches!(action(s).handler, SIG_DFL | SIG_IGN);
+        let (info, own) = match self.pending.take_first_if(deliverable, handled) {
+            Ok(Some(info)) => (info, true),
+            Err(_) => return Delivery::Kernel,
+            Ok(None) => {
+                let mut g = self.signal.lock();
+                let Some(i) = g.shared_pending.iter().position(deliverable) else {
+                    return Delivery::Nothing;
+                };
+                if !handled(&g.shared_pending[i]) {
+                    return Delivery::Kernel;
+                }
+                (g.shared_pending.remove(i), false)
+            }
+        };
+        let state = FrameState {
+            blocked: &self.blocked,
+            altstack: &self.altstack,
+            sighand: &self.sighand,
+            saved_mask: None,
+        };
+        let mut user: &MmStruct = mm.uaccess();
+        let act = action(&info);
+        if push_rt_frame(
+            &mut user,
+            ctx,
+            &state,
+            &info,
+            &act,
+            self.sigreturn_trampoline,
+        )
+        .is_err()
+        {
+            if own {
+                self.pending.push_front(info);
+            } else {
+                self.signal.lock().shared_pending.insert(0, info);
+            }
+            return Delivery::Kernel;
+        }
+        Delivery::Delivered
+    }
+
     /// The task's tid.
     pub fn tid(&self) -> u32 {
         self.tid
@@ -195,6 +348,17 @@ impl Current {
     pub fn now(&self, cpu_ns: u64) -> (u64, u64) {
         self.time.now(cpu_ns)
     }
+}
+
+/// What [`Current::deliver_handled`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A signal's frame is pushed: the registers go to its handler.
+    Delivered,
+    /// No signal the task does not block is queued.
+    Nothing,
+    /// The first deliverable signal is the kernel lock's to deliver (left queued).
+    Kernel,
 }
 
 /// Whether `file` is one whose `read`/`write`/`llseek`/`getdents` neither blocks nor
@@ -629,7 +793,7 @@ mod tests {
 
     #[test]
     fn the_tasks_own_pointers_and_mask_are_set_here_and_seen_by_its_entry() {
-        let (mut t, s) = task();
+        let (t, s) = task();
         let mut deferred = Vec::new();
         let mut cur = Current::of(&t);
         let tid_addr = [s, 0, 0, 0, 0, 0];
@@ -787,6 +951,89 @@ mod tests {
         assert!(!cur.rt_sigreturn(&mm, &mut bad_ctx));
         assert_eq!(bad_ctx.x[2], 8);
         assert!(!cur.take_sigpending());
+    }
+
+    #[test]
+    fn a_signal_the_task_sends_itself_is_queued_and_delivered_to_its_handler_here() {
+        use crate::signal::{SigAction, SIG_IGN};
+        let (mut t, s) = task();
+        t.sigreturn_trampoline = 0x7770;
+        let mut cur = Current::of(&t);
+        let mm = t.mm.clone().unwrap();
+        let handler = |h| SigAction {
+            handler: h,
+            ..SigAction::default()
+        };
+        t.signals.set_action(10, handler(0x1000));
+        t.signals.set_action(12, handler(SIG_IGN));
+        // tgkill(1, 1, SIGUSR1): queued on the task's own queue, pending for delivery.
+        assert_eq!(cur.send_self(SYS_tgkill, [1, 1, 10, 0, 0, 0]), Some(Ok(0)));
+        assert_eq!(t.pending.set(), 1 << 9);
+        assert!(cur.take_sigpending());
+        // An ignored one is dropped; a bad number, a wrong group, another task, a
+        // default-fatal one, SIGKILL and the stop signals are not for here.
+        assert_eq!(cur.send_self(SYS_tkill, [1, 12, 0, 0, 0, 0]), Some(Ok(0)));
+        assert_eq!(t.pending.set(), 1 << 9, "SIGUSR2 dropped");
+        let einval = Some(Err(Errno::EINVAL));
+        assert_eq!(cur.send_self(SYS_tkill, [1, 65, 0, 0, 0, 0]), einval);
+        assert_eq!(cur.send_self(SYS_tkill, [0, 10, 0, 0, 0, 0]), einval);
+        let esrch = Some(Err(Errno::ESRCH));
+        assert_eq!(cur.send_self(SYS_tgkill, [2, 1, 10, 0, 0, 0]), esrch);
+        assert_eq!(cur.send_self(SYS_tkill, [2, 10, 0, 0, 0, 0]), None);
+        assert_eq!(
+            cur.send_self(SYS_tkill, [1, 15, 0, 0, 0, 0]),
+            None,
+            "SIGTERM kills"
+        );
+        assert_eq!(cur.send_self(SYS_kill, [1, 9, 0, 0, 0, 0]), None);
+        assert_eq!(
+            cur.send_self(SYS_kill, [1, 20, 0, 0, 0, 0]),
+            None,
+            "SIGTSTP"
+        );
+        assert_eq!(cur.send_self(SYS_kill, [1, 0, 0, 0, 0, 0]), Some(Ok(0)));
+        // kill(getpid(), SIGUSR1) while SIGUSR1 waits on the task's queue: the process's
+        // queue takes it too (one instance per queue).
+        assert_eq!(cur.send_self(SYS_kill, [1, 10, 0, 0, 0, 0]), Some(Ok(0)));
+        assert_eq!(t.signal.shared_pending_set(), 1 << 9);
+        assert!(!cur.saved_mask);
+
+        // Delivery: the task's own queue first, the frame on its stack, SIGUSR1 blocked
+        // in the handler; the process's instance then waits, blocked.
+        let mut ctx = UserContext::default();
+        ctx.x[2] = s + 20 * P;
+        ctx.pc = 0x4000;
+        assert_eq!(cur.deliver_handled(&mm, &mut ctx), Delivery::Delivered);
+        assert_eq!((ctx.pc, ctx.x[1], ctx.x[10]), (0x1000, 0x7770, 10));
+        assert!(ctx.x[2] < s + 20 * P);
+        assert_eq!(t.pending.set(), 0);
+        assert_eq!(t.signals.blocked.get(), 1 << 9);
+        assert!(!cur.signal_pending());
+        assert_eq!(cur.deliver_handled(&mm, &mut ctx), Delivery::Nothing);
+        // Back from the handler: the process's SIGUSR1 is open again and delivered.
+        assert!(cur.rt_sigreturn(&mm, &mut ctx));
+        assert!(cur.take_sigpending());
+        assert_eq!(cur.deliver_handled(&mm, &mut ctx), Delivery::Delivered);
+        assert_eq!(t.signal.shared_pending_set(), 0);
+        // A signal without a handler stays for the kernel lock, queued.
+        t.signals.blocked.set(0);
+        t.pending.push(crate::signal::SigInfo {
+            signo: 15,
+            code: 0,
+            addr: 0,
+            status: 0,
+        });
+        assert_eq!(cur.deliver_handled(&mm, &mut ctx), Delivery::Kernel);
+        assert_eq!(t.pending.set(), 1 << 14);
+        // Neither does a frame that cannot be written: the signal goes back, first.
+        let sp = ctx.x[2];
+        t.pending.retain(|_| false);
+        assert_eq!(cur.send_self(SYS_tkill, [1, 10, 0, 0, 0, 0]), Some(Ok(0)));
+        ctx.x[2] = 0x10;
+        assert_eq!(cur.deliver_handled(&mm, &mut ctx), Delivery::Kernel);
+        assert_eq!((t.pending.set(), ctx.x[2]), (1 << 9, 0x10));
+        ctx.x[2] = sp;
+        assert_eq!(cur.deliver_handled(&mm, &mut ctx), Delivery::Delivered);
     }
 
     /// A pipe made by task `t` in its scratch area `s` (`flags` for `pipe2`): its read
