@@ -333,3 +333,36 @@ fn process_vm_copies_run_without_the_kernel_lock() {
         "no process_vm copy ran without the kernel lock: {k:?}"
     );
 }
+
+#[test]
+fn signals_a_task_sends_itself_are_delivered_to_their_handlers_without_the_kernel_lock() {
+    // sigs raises signals at itself (raise, kill(getpid()), tgkill) with handlers
+    // installed, on and off the alternate stack, and returns from them: in parallel mode
+    // the hart queues them, pushes their frames and takes them down (rt_sigreturn)
+    // without the kernel lock, which keeps only what it must (the fatal and stop
+    // signals, the children's, wait4, clone, exit). The output is still qemu's; in
+    // deterministic mode every call goes through the kernel lock.
+    for harts in [1, 2] {
+        let o = run_against(
+            "sigs",
+            &sched_opts("parallel", 0, harts),
+            expected("sigs"),
+            "sigs",
+        );
+        let k = &o.report.kernel;
+        assert!(k.unlocked_signals > 0, "{harts} harts: {k:?}");
+        assert!(
+            k.unlocked_syscalls * 4 >= k.syscalls * 3,
+            "{harts} harts: only {} of {} calls without the kernel lock",
+            k.unlocked_syscalls,
+            k.syscalls
+        );
+    }
+    let o = run_against(
+        "sigs",
+        &sched_opts("deterministic", 7, 2),
+        expected("sigs"),
+        "sigs (deterministic)",
+    );
+    assert_eq!(o.report.kernel.unlocked_signals, 0);
+}
