@@ -1219,7 +1219,23 @@ fn unlocked_fault(
     u.stat.page_faults.inc();
     u.stat.unlocked_faults.inc();
     let before = u.phys.events().snapshot();
-    let r = user_fault(smp, hart, &u.mm, va, access);
+    let mut r = user_fault(smp, hart, &u.mm, va, access);
+    // A fault signal the task handles goes to its handler from here (force_sig_fault()).
+    if let (Err(UserFaultError::Signal { signo, code }), Some(cur)) = (r, &u.current) {
+        let info = SigInfo {
+            signo,
+            code,
+            addr: va,
+            status: 0,
+        };
+        let mut ctx = hart.save_context();
+        if cur.force_sig_fault(&u.mm, &mut ctx, &info) {
+            hart.restore_context(&ctx);
+            flush_pending(smp, hart, &u.mm.mmap_read_lock());
+            u.stat.unlocked_signals.inc();
+            r = Ok(());
+        }
+    }
     tally.kernel_cycles += account_kernel_work(&u.phys, u.config, u.stat, hart, &before);
     Some(r)
 }

@@ -285,7 +285,7 @@ impl Current {
     /// cannot be written (the signal is put back: `force_sigsegv()` is the kernel lock's)
     /// — is left to the kernel lock ([`Delivery::Kernel`]).
     pub fn deliver_handled(&mut self, mm: &MmStruct, ctx: &mut UserContext) -> Delivery {
-        use crate::signal::{push_rt_frame, FrameState, SigInfo, SIGKILL, SIG_DFL, SIG_IGN};
+        use crate::signal::{SigInfo, SIGKILL, SIG_DFL, SIG_IGN};
         if self.saved_mask {
             return Delivery::Kernel;
         }
@@ -310,24 +310,7 @@ impl Current {
                 (g.shared_pending.remove(i), false)
             }
         };
-        let state = FrameState {
-            blocked: &self.blocked,
-            altstack: &self.altstack,
-            sighand: &self.sighand,
-            saved_mask: None,
-        };
-        let mut user: &MmStruct = mm.uaccess();
-        let act = action(&info);
-        if push_rt_frame(
-            &mut user,
-            ctx,
-            &state,
-            &info,
-            &act,
-            self.sigreturn_trampoline,
-        )
-        .is_err()
-        {
+        if self.push_frame(mm, ctx, &info, &action(&info)).is_err() {
             if own {
                 self.pending.push_front(info);
             } else {
@@ -336,6 +319,49 @@ impl Current {
             return Delivery::Kernel;
         }
         Delivery::Delivered
+    }
+
+    /// `force_sig_fault()` of the signal `info` a user fault of the task raised, to its
+    /// handler, here (`handle_signal()` at once, as the kernel lock's does): `true`, its
+    /// frame pushed and `ctx` (the task's user registers) sent to the handler, if the
+    /// task has a handler for it and does not block it. `false`, nothing done, for the
+    /// kernel lock to force it (the default action, which ends the process; a blocked or
+    /// ignored fault signal, which cannot be; a frame that cannot be written).
+    pub fn force_sig_fault(
+        &self,
+        mm: &MmStruct,
+        ctx: &mut UserContext,
+        info: &crate::signal::SigInfo,
+    ) -> bool {
+        use crate::signal::{SIG_DFL, SIG_IGN};
+        let act = self.sighand.action(info.signo);
+        if matches!(act.handler, SIG_DFL | SIG_IGN) || self.blocked.is_blocked(info.signo) {
+            return false;
+        }
+        self.push_frame(mm, ctx, info, &act).is_ok()
+    }
+
+    /// `setup_rt_frame()` of `info` for handler `act` on the task's own state: the frame
+    /// on its stack, `ctx` redirected; nothing changed on error.
+    ///
+    /// # Errors
+    /// `EFAULT`: the frame cannot be written.
+    fn push_frame(
+        &self,
+        mm: &MmStruct,
+        ctx: &mut UserContext,
+        info: &crate::signal::SigInfo,
+        act: &crate::signal::SigAction,
+    ) -> KResult<()> {
+        let state = crate::signal::FrameState {
+            blocked: &self.blocked,
+            altstack: &self.altstack,
+            sighand: &self.sighand,
+            saved_mask: None,
+        };
+        let mut user: &MmStruct = mm.uaccess();
+        let tramp = self.sigreturn_trampoline;
+        crate::signal::push_rt_frame(&mut user, ctx, &state, info, act, tramp)
     }
 
     /// The task's tid.
@@ -1034,6 +1060,26 @@ mod tests {
         assert_eq!((t.pending.set(), ctx.x[2]), (1 << 9, 0x10));
         ctx.x[2] = sp;
         assert_eq!(cur.deliver_handled(&mm, &mut ctx), Delivery::Delivered);
+
+        // A fault's SIGSEGV: forced on the kernel lock's side without a handler, or
+        // blocked; to the handler from here with one, si_addr the faulting address.
+        let segv = crate::signal::SigInfo {
+            signo: 11,
+            code: crate::signal::SEGV_MAPERR,
+            addr: 0xdead_0000,
+            status: 0,
+        };
+        assert!(!cur.force_sig_fault(&mm, &mut ctx, &segv), "SIG_DFL");
+        t.signals.set_action(11, handler(0x2000));
+        t.signals.blocked.set(1 << 10);
+        assert!(!cur.force_sig_fault(&mm, &mut ctx, &segv), "blocked");
+        t.signals.blocked.set(0);
+        assert!(cur.force_sig_fault(&mm, &mut ctx, &segv));
+        assert_eq!((ctx.pc, ctx.x[10]), (0x2000, 11));
+        let mut si = [0u8; 8];
+        let mut user: &MmStruct = mm.uaccess();
+        user.copy_from_user(ctx.x[11] + 16, &mut si).unwrap();
+        assert_eq!(u64::from_le_bytes(si), 0xdead_0000, "si_addr");
     }
 
     /// A pipe made by task `t` in its scratch area `s` (`flags` for `pipe2`): its read
