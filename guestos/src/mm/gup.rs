@@ -44,6 +44,10 @@
 //! folio is "special" to GUP-fast (falls back) and, like the small zero page, makes a R/O
 //! long-term pin in a COW mapping unshare (the PMD is split and the PTE level copies).
 //! `FOLL_SPLIT_PMD` (used by uprobes) is not implemented: the huge PMD is followed as is.
+//! A 1 GiB hugetlb page (a level-2 leaf, see [`super::hugetlb`]) takes the same paths with
+//! its own size: `follow_huge_pmd` serves Linux's `follow_huge_pud()` with a `page_mask`
+//! of 262143, and GUP-fast reads the PUD first and grabs from a leaf there
+//! (`gup_fast_pud_leaf()`) before it looks for a PMD.
 //!
 //! # Kernel generations
 //! How a `FOLL_FORCE` write into a read-only private mapping is allowed changed twice, and

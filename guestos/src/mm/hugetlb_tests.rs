@@ -604,3 +604,20 @@ fn a_1gib_page_is_one_level2_leaf_copied_on_write_and_pinned_by_gup_fast() {
         0
     );
 }
+
+#[test]
+fn boot_pools_fill_the_gigantic_one_first_and_the_last_pair_of_a_size_wins() {
+    let phys = super::test_support::phys(3 << 10);
+    // hugepages=3 hugepagesz=1G hugepages=5 hugepagesz=2M hugepages=4 (and a size
+    // without a pool, ignored): the 1 GiB pool first, before 2 MiB blocks break up the
+    // free gigabytes.
+    super::hugetlb::hugetlb_init(&phys, &[(H, 3), (G, 5), (16 << 20, 1), (H, 4)]);
+    assert_eq!(gpool(&phys), (2, 2, 0, 0), "the two whole gigabytes");
+    assert_eq!(pool(&phys), (4, 4, 0, 0), "the last 2 MiB pair");
+    let heads = phys.pages.hugetlb_free_heads();
+    assert_eq!(
+        heads.iter().filter(|(_, nr)| *nr == HPAGE_PUD_NR).count(),
+        2
+    );
+    clean(&phys);
+}

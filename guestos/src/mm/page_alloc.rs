@@ -1079,8 +1079,10 @@ impl PageAlloc {
     /// the top of each zone down: allocations take the lowest frames first, so whole
     /// free gigabytes stay at the top. Linux also migrates movable pages out of a range;
     /// nothing here is movable, so a range with one used frame is skipped. `None` when
-    /// no range is whole (RAM fragmented, or too small).
-    pub(super) fn alloc_contig_pages(&self, order: u32) -> Option<Pfn> {
+    /// no range is whole (RAM fragmented, or too small). The hugetlb pools are its only
+    /// users: the folio comes with refcount 0, and goes back through
+    /// `update_and_free_hugetlb_folio()`.
+    pub fn alloc_contig_pages(&self, order: u32) -> Option<Pfn> {
         let nr = 1u64 << order;
         let blocks = usize::try_from(nr / HPAGE_PMD_NR).ok()?;
         if self.pcp_frames() > 0 {
