@@ -6,9 +6,10 @@
 //! (level-2 leaves in Sv39 and Sv48), copies one on write after fork, pins them through
 //! `gup_test`, and shrinks the pool under them.
 //!
-//! Each run zeroes (and the COW copies) whole gigabytes of guest RAM, so it touches a few
-//! GiB of host memory: two machine configurations only, the walker's two paging modes,
-//! one with Svade's A/D faults and a one-entry TLB, one on two harts.
+//! Each run copies a whole gigabyte on write (about 1 GiB of host memory; zeroing a
+//! gigabyte costs none, see `GuestMemory::discard_range`): two machine configurations
+//! only, the walker's two paging modes, one with Svade's A/D faults and a one-entry TLB,
+//! one on two harts.
 
 mod common;
 

@@ -16,7 +16,9 @@
 //! ([`super::page_alloc::MAX_PAGE_ORDER`]), found by
 //! [`PageAlloc::alloc_contig_pages`] (`alloc_gigantic_folio()`): a gigabyte whose 512
 //! blocks are all free, or none (fragmented RAM; the lowest gigabyte, which holds the
-//! kernel's first frames, never). Both are flagged [`PageFlags::HUGETLB`] (a gigantic
+//! kernel's first frames, never); a gigantic page is zeroed for a fault by handing its
+//! host memory back ([`GuestMemory::discard_range`]) rather than by a gigabyte of
+//! stores. Both are flagged [`PageFlags::HUGETLB`] (a gigantic
 //! one also [`PageFlags::GIGANTIC`]); a free one has refcount 0 and stays off the free
 //! lists, so `MemFree` does not count it. When the last reference to an in-use folio
 //! goes, `put_page()` hands it back to its pool (`free_huge_folio()`), or to the buddy
@@ -404,7 +406,15 @@ impl PageAlloc {
         };
         if zeroed {
             self.events.page_zeroes.add(h.pages_per_huge_page());
-            if ram.fill(head.pa(), h.huge_page_size(), 0).is_err() {
+            // A gigabyte is zeroed by handing its host memory back (one MADV_DONTNEED):
+            // it reads zeros at once, and costs the host only what the guest then
+            // touches, not a gigabyte of stores; a 2 MiB page is cleared as any frame.
+            let cleared = if h.hstate_is_gigantic() {
+                ram.discard_range(head.pa(), h.huge_page_size())
+            } else {
+                ram.fill(head.pa(), h.huge_page_size(), 0)
+            };
+            if cleared.is_err() {
                 // Cannot happen for pool frames; give the folio back rather than hand out
                 // garbage.
                 self.free_huge_folio(head, h.pages_per_huge_page());
