@@ -591,6 +591,22 @@ fn a_1gib_page_is_one_level2_leaf_copied_on_write_and_pinned_by_gup_fast() {
         Pfn(parent.page_table().follow_pte(a).unwrap().pte.ppn()),
         head
     );
+    // mincore: resident throughout; mprotect of the whole VMA changes the one leaf.
+    assert_eq!(parent.do_mincore(a + G - 2 * P, 2).unwrap(), vec![1, 1]);
+    assert_eq!(parent.mprotect(a, G, PROT_READ), Ok(0));
+    let s = parent.page_table().follow_pte(a + G - P).unwrap();
+    assert_eq!((s.level, pte_write(s.pte)), (2, false));
+    assert_eq!(
+        parent.do_page_fault(a + 8, AccessType::Store),
+        Err(UserFaultError::SEGV_ACCERR)
+    );
+    assert_eq!(parent.mprotect(a, G, PROT_READ | PROT_WRITE), Ok(0));
+    // MADV_DONTNEED of the whole page gives it back; the next touch gets a zeroed one.
+    assert_eq!(parent.madvise(a, G, MADV_DONTNEED), Ok(0));
+    drop(parent.take_tlb_batch());
+    assert_eq!(parent.do_mincore(a, 1).unwrap(), vec![0]);
+    assert_eq!(gpool(&phys), (2, 2, 0, 0));
+    assert_eq!(hart_read(&mut parent, a + 0x3000_0008), 0, "zeroed");
     parent.do_munmap(a, G).unwrap();
     drop(parent.take_tlb_batch());
     assert_eq!(gpool(&phys), (2, 2, 0, 0));
