@@ -12,13 +12,14 @@
 //! hugetlb pages only, of [`HPAGE_PUD_NR`] frames (order [`HPAGE_PUD_ORDER`] = 18, a
 //! *gigantic* folio mapped by one level-2 leaf, flagged [`PageFlags::GIGANTIC`] on its
 //! head; the free lists cannot hand one out, [`PageAlloc::alloc_contig_pages`] finds
-//! one). mTHP orders between 0 and 9 are not modelled. As in Linux, a large folio's state lives in its **head** page
-//! ([`PageFlags::HEAD`]): the reference count, the `_entire_mapcount` (PMD mappings) and
+//! one). mTHP orders between 0 and 9 are not modelled. As in Linux, a large folio's
+//! state lives in its **head** page ([`PageFlags::HEAD`]): the reference count, the
+//! `_entire_mapcount` (PMD mappings, or the PUD mapping of a gigantic folio) and
 //! the `_pincount`; every page keeps its own `mapcount` (PTE mappings of that subpage)
 //! and its own `PageAnonExclusive`. Tail pages ([`PageFlags::TAIL`]) have refcount 0;
-//! their head is the frame at the 2 MiB-aligned PFN below them. (Linux keeps
-//! `_entire_mapcount` and `_pincount` in the first tail page's `struct page`; here they are
-//! fields of the head's.) Folio-level flags (`PageAnon`, `PG_swapbacked`) are set on
+//! their head is the frame at the 2 MiB-aligned (gigantic: 1 GiB-aligned) PFN below
+//! them. (Linux keeps `_entire_mapcount` and `_pincount` in the first tail page's `struct
+//! page`; here they are fields of the head's.) Folio-level flags (`PageAnon`, `PG_swapbacked`) are set on
 //! every page of the folio so that a per-page test reads the folio's value, as Linux's
 //! `PageAnon(page)` does through `compound_head()`.
 //!
