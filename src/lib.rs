@@ -110,8 +110,9 @@ pub struct RunOptions {
     pub env_clear: bool,
     /// Variables set over the environment (see [`RunOptions::env_clear`]).
     pub env: Vec<String>,
-    /// hugetlb pages for the pool at boot ([`KernelConfig::hugepages`]).
-    pub hugepages: u64,
+    /// hugetlb pools at boot, `(page size in bytes, count)` pairs
+    /// ([`KernelConfig::hugepages`]).
+    pub hugepages: Vec<(u64, u64)>,
 }
 
 impl Default for RunOptions {
@@ -133,7 +134,7 @@ impl Default for RunOptions {
             pin_harts: false,
             env_clear: false,
             env: Vec::new(),
-            hugepages: 0,
+            hugepages: Vec::new(),
         }
     }
 }
@@ -219,7 +220,7 @@ impl RunOptions {
             },
             harts: self.harts,
             pin_harts: self.pin_harts,
-            hugepages: self.hugepages,
+            hugepages: self.hugepages.clone(),
             ..KernelConfig::default()
         })
     }

@@ -62,11 +62,13 @@ struct MachineArgs {
     /// guest touches, not with this value.
     #[arg(long, default_value = "1G", value_parser = parse_size)]
     mem: u64,
-    /// hugetlb pool at boot: this many 2 MiB pages, or as many as RAM holds (Linux's
-    /// `hugepages=` boot parameter; the guest may change it through
-    /// /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    hugepages: u64,
+    /// hugetlb pool at boot: N 2 MiB pages, or with a size (2M:N, 1G:N) N pages of that
+    /// size, as many as RAM holds (Linux's `hugepagesz=`/`hugepages=` boot parameters;
+    /// repeat for both sizes; the guest may change them through
+    /// /sys/kernel/mm/hugepages/hugepages-{2048,1048576}kB/nr_hugepages). A 1 GiB page
+    /// needs a free, aligned gigabyte of guest RAM: `--mem 4G --hugepages 1G:2`.
+    #[arg(long, value_name = "[SIZE:]N", value_parser = parse_hugepages)]
+    hugepages: Vec<(u64, u64)>,
     /// Paging mode.
     #[arg(long, default_value = "sv39", value_parser = ["sv39", "sv48"])]
     paging: String,
@@ -202,6 +204,25 @@ fn parse_env(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--hugepages [SIZE:]N`: `(page size in bytes, count)`; the size (2M when omitted)
+/// must be one of the pools' (2M, 1G).
+fn parse_hugepages(s: &str) -> Result<(u64, u64), String> {
+    let (size, count) = match s.split_once(':') {
+        Some((size, count)) => (parse_size(size)?, count),
+        None => (2 << 20, s),
+    };
+    if size != 2 << 20 && size != 1 << 30 {
+        return Err(format!(
+            "{s:?}: no hugetlb pool of that page size (expected 2M or 1G)"
+        ));
+    }
+    let count: u64 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: the page count is not a number"))?;
+    Ok((size, count))
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.char_indices().last() {
@@ -231,7 +252,7 @@ impl MachineArgs {
             sched: self.sched.clone(),
             harts: self.harts,
             pin_harts: self.pin_harts,
-            hugepages: self.hugepages,
+            hugepages: self.hugepages.clone(),
             ..RunOptions::default()
         }
     }

@@ -91,6 +91,22 @@ fn bad_flags_get_clear_errors() {
     assert_eq!(o.status.code(), Some(2), "clap rejects the value");
     let o = dirtybit(&["run", "--gup", "2.6", &image("hello")]);
     assert_eq!(o.status.code(), Some(2), "clap rejects the generation");
+    // --hugepages [SIZE:]N: only the pools' sizes, and a number of pages.
+    let o = dirtybit(&["run", "--hugepages", "4M:2", &image("hello")]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects the size");
+    assert!(stderr(&o).contains("expected 2M or 1G"), "{}", stderr(&o));
+    let o = dirtybit(&["run", "--hugepages", "1G:two", &image("hello")]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects the count");
+    assert!(stderr(&o).contains("not a number"), "{}", stderr(&o));
+    let o = dirtybit(&[
+        "run",
+        "--hugepages",
+        "3",
+        "--hugepages",
+        "1G:0",
+        &image("hello"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // The library checks it too (callers of run_image without clap).
     let opts = dirtybit::RunOptions {
         gup: "2.6".into(),

@@ -5,7 +5,7 @@
 # (`ok` = pass, `ok … # SKIP` = skip, `ok … # XFAIL` = xfail, `not ok` = fail), how many
 # results the plan (`1..N`) announced, whether it bailed out, and the exit status.
 #
-#   guest/linux-selftests/run.sh [--qemu] [--gup modern|foll-cow|dirtycow] [--matrix] [--log DIR] [BIN]
+#   guest/linux-selftests/run.sh [--qemu] [--gup modern|foll-cow|dirtycow] [--matrix] [--gigantic] [--log DIR] [BIN]
 #
 # BIN: the directory build.sh wrote (default: bin/ beside this script). DIRTYBIT: the
 # dirtybit binary (default: target/release/dirtybit of this checkout); QEMU: the qemu
@@ -20,6 +20,11 @@
 # --matrix adds the whole of run_gup_matrix() (run_vmtests.sh -a): gup_test with THP on
 # (-t), off (-T) and hugetlb (-H -m 256), each command (-u, -U, -a, -b, -L), R/W and R/O
 # (-w, -W), private and shared (-S), and 1, 512, 123 and all pages (-n): 240 runs.
+# --gigantic runs cow and gup_longterm alone on a machine with 1 GiB hugetlb pages as well
+# (--mem 4G, two 1 GiB pages at boot besides the 2 MiB ones: Linux's hugepagesz=1G
+# hugepages=2), so that detect_hugetlb_page_sizes() plans their hugetlb cases for
+# 1048576 kB too. Those cases write whole gigabytes: each run touches a few GiB of host
+# memory.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,13 +33,15 @@ mode=dirtybit
 gup=modern
 log=
 matrix=
+gigantic=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--qemu) mode=qemu; shift ;;
 	--gup) gup=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--matrix) matrix=1; shift ;;
-	-*) echo "usage: $0 [--qemu] [--gup GEN] [--matrix] [--log DIR] [BIN]" >&2; exit 2 ;;
+	--gigantic) gigantic=1; shift ;;
+	-*) echo "usage: $0 [--qemu] [--gup GEN] [--matrix] [--gigantic] [--log DIR] [BIN]" >&2; exit 2 ;;
 	*) break ;;
 	esac
 done
@@ -43,6 +50,7 @@ dirtybit=${DIRTYBIT:-$root/target/release/dirtybit}
 qemu=${QEMU:-qemu-riscv64}
 limit=${TIMEOUT:-900}
 hugepages=${HUGEPAGES:-128}
+machine="--hugepages $hugepages"
 [ -n "$log" ] && mkdir -p "$log"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
@@ -67,6 +75,11 @@ gup_test -H -ct -F 0x1 0 19 0x1000
 mkdirty
 madv_populate
 soft-dirty'
+if [ -n "$gigantic" ]; then
+	runs='cow
+gup_longterm'
+	machine="$machine --mem 4G --hugepages 1G:2"
+fi
 if [ -n "$matrix" ]; then
 	for huge in -t -T "-H -m 256"; do
 		for cmd in -u -U -a -b -L; do
@@ -85,7 +98,7 @@ fi
 if [ "$mode" = qemu ]; then
 	echo "# under $qemu ($($qemu --version | head -1))"
 else
-	echo "# under dirtybit run --gup $gup"
+	echo "# under dirtybit run --gup $gup $machine"
 fi
 printf '%-34s %5s %5s %5s %5s %5s  %s\n' test pass fail skip xfail plan "bail/exit"
 n=0
@@ -100,7 +113,8 @@ echo "$runs" | while read -r image args; do
 	if [ "$mode" = qemu ]; then
 		timeout "$limit" "$qemu" "$bin/$image" $args >"$tmp" 2>&1 || status=$?
 	else
-		timeout "$limit" "$dirtybit" run --gup "$gup" --hugepages "$hugepages" \
+		# shellcheck disable=SC2086 # $machine is words
+		timeout "$limit" "$dirtybit" run --gup "$gup" $machine \
 			"$bin/$image" $args \
 			>"$tmp" 2>&1 || status=$?
 	fi

@@ -39,6 +39,7 @@
 
 #include "errname.h"
 #include "gup_test_abi.h"
+#include "hugetlb_common.h"
 
 #define HPS (2UL << 20)
 #define HUGETLBFS_MAGIC_ 0x958458f6
@@ -53,34 +54,6 @@
 #define SYSFS "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 
 static long PG;
-static int gup_fd = -1;
-
-static long read_num(const char *path)
-{
-    char buf[64];
-    long v = -1;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n > 0) {
-        buf[n] = 0;
-        sscanf(buf, "%ld", &v);
-    }
-    return v;
-}
-
-static const char *write_str(const char *path, const char *s)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd < 0)
-        return errname(errno);
-    ssize_t n = write(fd, s, strlen(s));
-    int e = errno;
-    close(fd);
-    return n == (ssize_t)strlen(s) ? "OK" : errname(e);
-}
 
 /* nr/free/resv/surplus from sysfs, on one line. */
 static void pool(const char *when)
@@ -121,46 +94,6 @@ static long status_hugetlb_kb(void)
     return kb;
 }
 
-static uint64_t pagemap(const void *addr)
-{
-    uint64_t e = 0;
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    if (fd < 0)
-        return 0;
-    if (pread(fd, &e, sizeof e, (off_t)((uintptr_t)addr / PG * 8)) != sizeof e)
-        e = 0;
-    close(fd);
-    return e;
-}
-
-/* Lines of the smaps record (and the maps line) of the VMA at addr that start with one of
- * the given prefixes. */
-static void smaps(const char *what, void *addr)
-{
-    char want[32], line[512];
-    int in = 0;
-    snprintf(want, sizeof want, "%08lx-", (unsigned long)(uintptr_t)addr);
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof line, f)) {
-        if (!in) {
-            if ((in = !strncmp(line, want, strlen(want)))) {
-                char *name = strchr(line, '/');
-                printf("  %s maps name: %s", what, name ? name : "\n");
-            }
-            continue;
-        }
-        if (!strncmp(line, "Size:", 5) || !strncmp(line, "KernelPageSize:", 15) ||
-            !strncmp(line, "MMUPageSize:", 12) || !strncmp(line, "Rss:", 4) ||
-            !strncmp(line, "Shared_Hugetlb:", 15) || !strncmp(line, "Private_Hugetlb:", 16))
-            printf("  %s %s", what, line);
-        if (!strncmp(line, "VmFlags:", 8))
-            break;
-    }
-    fclose(f);
-}
-
 /* Whether the whole huge page at p reads zero. */
 static int all_zero(const char *p)
 {
@@ -169,43 +102,6 @@ static int all_zero(const char *p)
         if (w[i])
             return 0;
     return 1;
-}
-
-static void *map(size_t len, int flags, int fd)
-{
-    return mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
-}
-
-static const char *longterm_pin(void *mem, uint32_t flags)
-{
-    return gup_longterm_pin(gup_fd, mem, HPS, flags);
-}
-
-static void pins(const char *what, char *mem)
-{
-    mem[0] = 1;
-    printf("%-22s R/W %s, R/W fast %s, R/O %s, R/O fast %s\n", what,
-           longterm_pin(mem, PIN_LONGTERM_TEST_FLAG_USE_WRITE),
-           longterm_pin(mem, PIN_LONGTERM_TEST_FLAG_USE_WRITE | PIN_LONGTERM_TEST_FLAG_USE_FAST),
-           longterm_pin(mem, 0), longterm_pin(mem, PIN_LONGTERM_TEST_FLAG_USE_FAST));
-}
-
-/* Runs fn in a child and reports how it ended. */
-static void in_child(const char *what, void (*fn)(void *), void *arg)
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        fn(arg);
-        fflush(stdout);
-        _exit(0);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    if (WIFSIGNALED(st))
-        printf("%s: child killed by %s\n", what, WTERMSIG(st) == SIGBUS ? "SIGBUS" : "a signal");
-    else
-        printf("%s: child exited %d\n", what, WEXITSTATUS(st));
 }
 
 static void touch(void *p)
@@ -352,10 +248,10 @@ int main(void)
         printf("gup_test: %s\n", errname(errno));
         return 1;
     }
-    pins("private hugetlb", p);
-    pins("shared hugetlb", s);
-    pins("memfd MAP_SHARED", m1);
-    pins("memfd MAP_PRIVATE", mp);
+    pins("private hugetlb", p, HPS);
+    pins("shared hugetlb", s, HPS);
+    pins("memfd MAP_SHARED", m1, HPS);
+    pins("memfd MAP_PRIVATE", mp, HPS);
     struct gup_test gt = {
         .addr = (uint64_t)(uintptr_t)p,
         .size = HPS,

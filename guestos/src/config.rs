@@ -52,9 +52,12 @@ pub struct KernelConfig {
     /// run does not depend on where the host scheduler puts the harts. Off: the host
     /// scheduler places them (and one hart runs on the caller's thread).
     pub pin_harts: bool,
-    /// hugetlb pages (2 MiB) put in the pool at boot (`--hugepages`, the kernel's
-    /// `hugepages=` parameter): as many as guest RAM holds, at most this many.
-    pub hugepages: u64,
+    /// hugetlb pools filled at boot (`--hugepages`, the kernel's `hugepagesz=` /
+    /// `hugepages=` pairs): `(page size in bytes, count)`, each pool getting as many
+    /// pages as guest RAM holds, at most its count (see
+    /// [`crate::mm::hugetlb::hugetlb_init`]). A size without a pool is ignored, as
+    /// Linux ignores an unsupported `hugepagesz=`.
+    pub hugepages: Vec<(u64, u64)>,
 }
 
 /// The most harts a machine may have (`--harts`).
@@ -102,7 +105,7 @@ impl Default for KernelConfig {
             quantum_insns: 1 << 20,
             harts: 1,
             pin_harts: false,
-            hugepages: 0,
+            hugepages: Vec::new(),
         }
     }
 }

@@ -1475,8 +1475,8 @@ pub fn run(
 ) -> Result<RunReport, KernelError> {
     let ram = GuestMemory::new(&[(GuestPhysAddr(RAM_BASE), config.mem_bytes)])?;
     let phys = Arc::new(PhysMem::new(ram)?);
-    // hugetlb_init() with hugepages=N: the boot-time pool (hugetlb_hstate_alloc_pages()).
-    phys.pages.set_max_huge_pages(&phys.ram, config.hugepages);
+    // hugetlb_init() with hugepagesz=/hugepages=: the boot-time pools.
+    crate::mm::hugetlb::hugetlb_init(&phys, &config.hugepages);
     let baseline = phys.pages.audit();
     let nharts = config.harts.clamp(1, crate::config::MAX_HARTS);
     crate::percpu::set_nr_cpu_ids(nharts);

@@ -1,13 +1,14 @@
 //! hugetlbfs files as `memfd_create(MFD_HUGETLB)` makes them (`fs/hugetlbfs/inode.c` on
 //! the internal mount, `hugetlb_file_setup()`): an anonymous file whose object is a
-//! [`HugetlbFile`] of the 2 MiB pool. Its descriptor is an anonymous-inode file
+//! [`HugetlbFile`] of the 2 MiB or 1 GiB pool (`MFD_HUGE_2MB`, `MFD_HUGE_1GB`, or the
+//! default size). Its descriptor is an anonymous-inode file
 //! (`FileTarget::Anon`) whose operations, [`HugetlbfsFile`], carry the object; mapping it
 //! makes a `VM_HUGETLB` VMA served by [`crate::mm::Mm`]'s hugetlb fault path.
 //!
-//! What works: `ftruncate` to a multiple of 2 MiB (`hugetlbfs_setattr()`; `EINVAL`
+//! What works: `ftruncate` to a multiple of the huge page size (`hugetlbfs_setattr()`; `EINVAL`
 //! otherwise), `fallocate` mode 0 or `FALLOC_FL_KEEP_SIZE` (`hugetlbfs_fallocate()`:
 //! pages put in the cache now, `ENOSPC` when the pool has none), `mmap`,
-//! `fstatfs` (`HUGETLBFS_MAGIC`, block size 2 MiB). `read`/`write` are not built
+//! `fstatfs` (`HUGETLBFS_MAGIC`, block size the huge page size). `read`/`write` are not built
 //! (hugetlbfs has no `->write` either: `EINVAL`).
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use super::fops::FileOperations;
 use super::OpenFile;
 use crate::errno::{Errno, KResult};
-use crate::mm::hugetlb::{HugetlbFile, HPAGE_SIZE};
+use crate::mm::hugetlb::HugetlbFile;
 use crate::mm::MmapOp;
 
 /// The operations of a hugetlbfs file (`hugetlbfs_file_operations`), holding its object.
@@ -46,9 +47,10 @@ impl HugetlbfsFile {
         let end = offset
             .checked_add(len)
             .filter(|&e| e <= crate::fs::MAX_LFS_FILESIZE)
-            .and_then(|e| e.checked_next_multiple_of(HPAGE_SIZE))
+            .and_then(|e| e.checked_next_multiple_of(self.inode.huge_page_size()))
             .ok_or(Errno::EFBIG)?;
-        self.inode.allocate(offset / HPAGE_SIZE, end / HPAGE_SIZE)?;
+        let size = self.inode.huge_page_size();
+        self.inode.allocate(offset / size, end / size)?;
         if !keep_size && end > self.inode.size_bytes() {
             self.inode.set_size(end);
         }

@@ -44,6 +44,10 @@
 //! folio is "special" to GUP-fast (falls back) and, like the small zero page, makes a R/O
 //! long-term pin in a COW mapping unshare (the PMD is split and the PTE level copies).
 //! `FOLL_SPLIT_PMD` (used by uprobes) is not implemented: the huge PMD is followed as is.
+//! A 1 GiB hugetlb page (a level-2 leaf, see [`super::hugetlb`]) takes the same paths with
+//! its own size: `follow_huge_pmd` serves Linux's `follow_huge_pud()` with a `page_mask`
+//! of 262143, and GUP-fast reads the PUD first and grabs from a leaf there
+//! (`gup_fast_pud_leaf()`) before it looks for a PMD.
 //!
 //! # Kernel generations
 //! How a `FOLL_FORCE` write into a read-only private mapping is allowed changed twice, and
@@ -141,12 +145,10 @@ use bitflags::bitflags;
 use devices::{PAGE_SHIFT, PAGE_SIZE};
 
 use super::fault::VmFault;
-use super::page_alloc::{
-    Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_SIZE,
-};
+use super::page_alloc::{Page, PageFlags, Pfn, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_SIZE};
 use super::pgtable::{
-    pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_soft_dirty, pte_write,
-    PteSlot, PTE_SIZE,
+    huge_leaf_size, pmd_trans_huge, pte_dirty, pte_pfn, pte_present, pte_protnone, pte_soft_dirty,
+    pte_write, PteSlot, PMD_LEVEL, PTE_SIZE, PUD_LEVEL,
 };
 use super::userfaultfd::pte_uffd_wp;
 use super::vma::{VmFlags, Vma};
@@ -689,7 +691,8 @@ fn gup_put_folio(phys: &PhysMem, pfn: Pfn, refs: u32, flags: FollFlags) {
 /// `follow_page_mask()`: the page mapped at `address` in `vma` if its entry allows the
 /// access in `flags`, with one reference of the kind `flags` asks for taken, and the
 /// `page_mask` of the mapping: 0 for a 4 KiB PTE ([`follow_page_pte`]'s case),
-/// `HPAGE_PMD_NR - 1` for a huge PMD ([`follow_huge_pmd`]).
+/// `HPAGE_PMD_NR - 1` for a huge PMD, `HPAGE_PUD_NR - 1` for a 1 GiB hugetlb leaf
+/// ([`follow_huge_pmd`], which serves `follow_huge_pud()` too).
 ///
 /// # Errors
 /// See [`FollowError`].
@@ -708,7 +711,8 @@ pub fn follow_page_mask(
         return Err(FollowError::NoPage);
     };
     if slot.level > 0 {
-        return follow_huge_pmd(mm, vma, address, slot, flags).map(|p| (p, HPAGE_PMD_NR - 1));
+        let page_mask = huge_leaf_size(slot.level) / PAGE_SIZE - 1;
+        return follow_huge_pmd(mm, vma, address, slot, flags).map(|p| (p, page_mask));
     }
     follow_pte_slot(mm, vma, slot, flags).map(|p| (p, 0))
 }
@@ -1629,18 +1633,28 @@ fn gup_fast_hooked(
     let mut addr = start & !(PAGE_SIZE - 1);
     let mut left = nr_pages;
     'tables: while left > 0 {
-        // gup_fast_pgd_range() … gup_fast_pmd_range(): the upper levels and the PMD (one
-        // pmdp_get_lockless()), once per PMD.
-        let Some(pmd_slot) = mm.pgtable.pmd_offset(addr) else {
+        // gup_fast_pgd_range() … gup_fast_pud_range(): the upper levels and the PUD (one
+        // READ_ONCE()), once per PMD; a 1 GiB leaf is taken there (gup_fast_pud_leaf()),
+        // else gup_fast_pmd_range() reads the PMD (one pmdp_get_lockless()).
+        let Some(pud_slot) = mm.pgtable.huge_pte_offset(addr, PUD_LEVEL) else {
             break;
         };
-        let pmd = mm.pgtable.ptep_get(pmd_slot);
+        let pud = mm.pgtable.ptep_get(pud_slot);
+        let (entry_slot, pmd, level) = if pmd_trans_huge(pud) {
+            (pud_slot, pud, PUD_LEVEL)
+        } else {
+            let Some(pmd_slot) = mm.pgtable.pmd_offset_pud(pud, addr) else {
+                break;
+            };
+            (pmd_slot, mm.pgtable.ptep_get(pmd_slot), PMD_LEVEL)
+        };
         if pmd_trans_huge(pmd) {
-            // A huge PMD: gup_fast_pmd_leaf(), one grab for all its pages in range.
+            // A huge leaf: gup_fast_pmd_leaf() (or _pud_leaf()), one grab for all its
+            // pages in range.
             let leaf = PteSlot {
-                addr: pmd_slot,
+                addr: entry_slot,
                 pte: pmd,
-                level: 1,
+                level,
             };
             let Some(n) = gup_fast_pmd_leaf(mm, addr, leaf, left, flags, pages, &mut hook) else {
                 break;
@@ -1718,9 +1732,10 @@ fn gup_fast_hooked(
     pages.len() - before
 }
 
-/// `gup_fast_pmd_leaf()`: the lockless walk's huge PMD case. Takes the `refs` subpages
-/// from `addr` to the end of the PMD (at most `want`) with one `try_grab_folio_fast(refs)`,
-/// re-checks the PMD, then the unshare and long-term rules on the head page; appends them
+/// `gup_fast_pmd_leaf()` (and `gup_fast_pud_leaf()` for a 1 GiB leaf, `slot.level` 2):
+/// the lockless walk's huge leaf case. Takes the `refs` subpages from `addr` to the end
+/// of the leaf (at most `want`) with one `try_grab_folio_fast(refs)`, re-checks the
+/// leaf, then the unshare and long-term rules on the head page; appends them
 /// to `pages` and returns `refs`, or `None` (nothing taken) when the slow path must handle
 /// it: `PROT_NONE`, not writable for `FOLL_WRITE`, the huge zero folio (`pmd_special()`),
 /// a PMD that changed, a R/O pin that must unshare, a long-term writable pin of a file
@@ -1745,7 +1760,8 @@ fn gup_fast_pmd_leaf(
     let head = mm.pgtable.vm_normal_page(pmd)?;
     let head_page = phys.pages.page(head)?;
     let sub = slot.pfn_at(addr);
-    let refs = (HPAGE_PMD_NR - (sub.0 - head.0)).min(want as u64);
+    let nr = huge_leaf_size(slot.level) / PAGE_SIZE;
+    let refs = (nr - (sub.0 - head.0)).min(want as u64);
     let refs32 = u32::try_from(refs).ok()?;
     try_grab_folio_refs(phys, head, refs32, flags).ok()?;
     if let Some(h) = hook.as_deref_mut() {
@@ -1982,12 +1998,13 @@ fn gup_folio_next(phys: &PhysMem, pages: &[Pfn]) -> (Pfn, usize) {
         return (Pfn(0), 0);
     };
     let head = phys.pages.folio(first).map_or(first, |(h, _)| h);
-    let large = phys.pages.folio_nr_pages(head) > 1;
+    let nr = phys.pages.folio_nr_pages(head);
+    let large = nr > 1;
     let n = if large {
         1 + pages
             .iter()
             .skip(1)
-            .take_while(|&&p| p.0 >= head.0 && p.0 < head.0 + HPAGE_PMD_NR)
+            .take_while(|&&p| p.0 >= head.0 && p.0 < head.0 + nr)
             .count()
     } else {
         1

@@ -430,7 +430,7 @@ impl Mm {
         if (write || flags.contains(FaultFlags::UNSHARE)) && !pte_write(pmd) {
             return self.do_huge_pmd_wp_page(vma, haddr, slot, pmd, flags);
         }
-        self.huge_pmd_set_accessed(haddr, slot, pmd, flags)
+        self.huge_pmd_set_accessed(haddr, HPAGE_PMD_SIZE, slot, pmd, flags)
     }
 
     /// `pmd_alloc()` (and hugetlb's `huge_pte_alloc()`) for a fault at `va`: the
@@ -440,7 +440,21 @@ impl Mm {
     /// `VM_FAULT_OOM` when no table can be allocated, `VM_FAULT_SIGBUS` for an address
     /// the page table cannot map.
     pub(super) fn pmd_alloc_fault(&self, va: u64) -> Result<devices::GuestPhysAddr, VmFault> {
-        match self.pgtable.pmd_alloc(va) {
+        self.huge_pte_alloc_fault(va, super::pgtable::PMD_LEVEL)
+    }
+
+    /// hugetlb's `huge_pte_alloc()` for a fault at `va`: the address of its entry at
+    /// `level` (a PMD's for 2 MiB pages, a PUD's for 1 GiB), the tables above it
+    /// allocated as needed.
+    ///
+    /// # Errors
+    /// As [`Mm::pmd_alloc_fault`].
+    pub(super) fn huge_pte_alloc_fault(
+        &self,
+        va: u64,
+        level: usize,
+    ) -> Result<devices::GuestPhysAddr, VmFault> {
+        match self.pgtable.huge_pte_alloc(va, level) {
             Ok(s) => Ok(s),
             Err(Errno::ENOMEM) => Err(VmFault::OOM),
             Err(_) => Err(VmFault::SIGBUS),
@@ -448,11 +462,12 @@ impl Mm {
     }
 
     /// `huge_pmd_set_accessed()` (and hugetlb's `huge_ptep_set_access_flags()`): a fault
-    /// on a huge leaf `pmd` at `haddr` that already allows the access — Svade A/D to set,
-    /// or a stale TLB entry to flush.
+    /// on a huge leaf `pmd` of `size` bytes at `haddr` that already allows the access —
+    /// Svade A/D to set, or a stale TLB entry to flush.
     pub(super) fn huge_pmd_set_accessed(
         &self,
         haddr: u64,
+        size: u64,
         slot: devices::GuestPhysAddr,
         pmd: mmu::Pte,
         flags: FaultFlags,
@@ -463,7 +478,7 @@ impl Mm {
             return VmFault::empty();
         }
         super::count_event(&self.stats.local().spurious);
-        self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
+        self.flush_tlb_range(haddr, haddr + size, false);
         VmFault::empty()
     }
 
@@ -496,7 +511,8 @@ impl Mm {
         super::pgtable::folio_add_new_anon_rmap_pmd(&self.phys, head);
     }
 
-    /// Replaces the 2 MiB leaf `pmd` at `haddr` (entry at `slot`) by `entry`, which maps
+    /// Replaces the huge leaf `pmd` of `size` bytes at `haddr` (entry at `slot`: a 2 MiB
+    /// PMD, or a hugetlb 1 GiB PUD) by `entry`, which maps
     /// the new folio `new` (its rmap added), under the PMD lock, break before make (as
     /// `wp_page_copy()`): the old leaf is cleared and flushed from every hart before the
     /// new one can be walked. Returns whether the flush was done (`ptep_clear_flush()`'s
@@ -505,12 +521,13 @@ impl Mm {
         &self,
         slot: devices::GuestPhysAddr,
         haddr: u64,
+        size: u64,
         pmd: mmu::Pte,
         new: Pfn,
         entry: mmu::Pte,
     ) -> Option<bool> {
         let ptl = self.pgtable.pmd_lock();
-        let Some(flushed) = self.ptep_clear_flush(slot, haddr, HPAGE_PMD_SIZE, pmd) else {
+        let Some(flushed) = self.ptep_clear_flush(slot, haddr, size, pmd) else {
             drop(ptl);
             self.discard_new_huge_folio(new);
             return None;
@@ -638,10 +655,11 @@ impl Mm {
         if unshare {
             return VmFault::empty();
         }
-        self.huge_pmd_reuse(vma, haddr, slot, pmd, flags)
+        self.huge_pmd_reuse(vma, haddr, HPAGE_PMD_SIZE, slot, pmd, flags)
     }
 
-    /// The reuse of a huge leaf `pmd` at `haddr` this mapping owns, for a write fault
+    /// The reuse of a huge leaf `pmd` of `size` bytes at `haddr` this mapping owns, for a
+    /// write fault
     /// (`do_huge_pmd_wp_page()`'s `pmd_mkyoung()`, `maybe_pmd_mkwrite(pmd_mkdirty())`;
     /// hugetlb's `set_huge_ptep_maybe_writable()`): writable if `VM_WRITE`, under the PMD
     /// lock, if the entry is still `pmd`.
@@ -649,6 +667,7 @@ impl Mm {
         &self,
         vma: &Vma,
         haddr: u64,
+        size: u64,
         slot: devices::GuestPhysAddr,
         pmd: mmu::Pte,
         flags: FaultFlags,
@@ -668,7 +687,7 @@ impl Mm {
         }
         if self.pgtable.ptep_cmpxchg(slot, pmd, entry) {
             super::count_event(&self.stats.local().wp_reuse);
-            self.flush_tlb_range(haddr, haddr + HPAGE_PMD_SIZE, false);
+            self.flush_tlb_range(haddr, haddr + size, false);
             return self.gup_gen.vm_fault_write();
         }
         VmFault::empty()
@@ -697,7 +716,7 @@ impl Mm {
         // do_huge_zero_wp_pmd()'s pmdp_huge_clear_flush(): no hart may still read the
         // zero folio through this PMD once another can write the new folio through it.
         if self
-            .replace_huge_leaf(slot, haddr, pmd, head, entry)
+            .replace_huge_leaf(slot, haddr, HPAGE_PMD_SIZE, pmd, head, entry)
             .is_none()
         {
             return VmFault::empty();

@@ -1,31 +1,37 @@
 //! hugetlb tests against real guest RAM: the pool's accounting (grow, shrink,
 //! reservations, surplus pages), the fault paths (first touch, COW after fork, shared
 //! mappings, unshare for R/O pins), the VMA rules (alignment, `EINVAL` splits) and GUP on
-//! the 2 MiB leaves, each checked with the walker and the allocator's audit.
+//! the 2 MiB leaves, each checked with the walker and the allocator's audit; then the
+//! 1 GiB (gigantic) pool: whole aligned gigabytes from `alloc_contig_pages()`, its
+//! failure under fragmentation, and the level-2 leaf's fault, COW and GUP-fast paths.
 
 use std::sync::Arc;
 
 use mmu::{AccessType, AdScheme, SatpMode};
 
 use super::gup::*;
-use super::hugetlb::{HstateCounts, HPAGE_SIZE};
+use super::hugetlb::HstateCounts;
 use super::mmap::*;
 use super::pgtable::pte_write;
 use super::test_support::{clean, hart_read, hart_write, ANON, P, RW};
 use super::*;
 
-const H: u64 = HPAGE_SIZE;
+const H: u64 = HPAGE_PMD_SIZE;
 const BASE: u64 = 0x4000_0000;
 const HUGE: u64 = ANON | MAP_HUGETLB;
 
 fn setup(pool: u64) -> (Arc<PhysMem>, Mm) {
     let (phys, mm) = super::test_support::setup_mm(64, SatpMode::Sv39, AdScheme::Svadu, 5);
-    assert_eq!(phys.pages.set_max_huge_pages(&phys.ram, pool), pool);
+    assert_eq!(
+        phys.pages
+            .set_max_huge_pages(phys.pages.default_hstate(), &phys.ram, pool),
+        pool
+    );
     (phys, mm)
 }
 
 fn counts(phys: &PhysMem) -> HstateCounts {
-    phys.pages.hstate_counts()
+    phys.pages.default_hstate().counts()
 }
 
 /// `(total, free, resv, surplus)`.
@@ -43,7 +49,11 @@ fn pool(phys: &PhysMem) -> (u64, u64, u64, u64) {
 fn the_pool_grows_with_what_is_free_and_shrinks_by_its_free_pages() {
     let (phys, _mm) = setup(0);
     let free_before = phys.pages.nr_free();
-    assert_eq!(phys.pages.set_max_huge_pages(&phys.ram, 4), 4);
+    assert_eq!(
+        phys.pages
+            .set_max_huge_pages(phys.pages.default_hstate(), &phys.ram, 4),
+        4
+    );
     assert_eq!(pool(&phys), (4, 4, 0, 0));
     assert_eq!(
         phys.pages.nr_free(),
@@ -53,11 +63,21 @@ fn the_pool_grows_with_what_is_free_and_shrinks_by_its_free_pages() {
     let a = clean(&phys);
     assert_eq!(a.hugetlb_free_frames, 4 * 512);
     // More than 64 MiB holds: as many as there are whole free blocks.
-    let most = phys.pages.set_max_huge_pages(&phys.ram, 1000);
+    let most = phys
+        .pages
+        .set_max_huge_pages(phys.pages.default_hstate(), &phys.ram, 1000);
     assert!((20..32).contains(&most), "{most}");
     assert_eq!(phys.pages.nr_free_huge(), 0);
-    assert_eq!(phys.pages.set_max_huge_pages(&phys.ram, 1), 1);
-    assert_eq!(phys.pages.set_max_huge_pages(&phys.ram, 0), 0);
+    assert_eq!(
+        phys.pages
+            .set_max_huge_pages(phys.pages.default_hstate(), &phys.ram, 1),
+        1
+    );
+    assert_eq!(
+        phys.pages
+            .set_max_huge_pages(phys.pages.default_hstate(), &phys.ram, 0),
+        0
+    );
     assert_eq!(phys.pages.nr_free(), free_before, "every block back");
     assert_eq!(clean(&phys).hugetlb_free_frames, 0);
 }
@@ -114,12 +134,16 @@ fn reservations_refuse_what_the_pool_cannot_cover_unless_noreserve() {
     assert_eq!(mm.do_mmap(0, 3 * H, RW, HUGE, None, 0), Err(Errno::ENOMEM));
     assert_eq!(pool(&phys), (2, 2, 0, 0));
     // Far more than RAM could hold: refused at once, even with unlimited overcommit.
-    phys.pages.set_nr_overcommit_huge_pages(u64::MAX);
+    phys.pages
+        .set_nr_overcommit_huge_pages(phys.pages.default_hstate(), u64::MAX)
+        .unwrap();
     assert_eq!(
         mm.do_mmap(0, 64 << 30, RW, HUGE, None, 0),
         Err(Errno::ENOMEM)
     );
-    phys.pages.set_nr_overcommit_huge_pages(0);
+    phys.pages
+        .set_nr_overcommit_huge_pages(phys.pages.default_hstate(), 0)
+        .unwrap();
     assert_eq!(pool(&phys), (2, 2, 0, 0));
     let a = mm.do_mmap(0, 2 * H, RW, HUGE, None, 0).unwrap();
     assert_eq!(mm.do_mmap(0, H, RW, HUGE, None, 0), Err(Errno::ENOMEM));
@@ -134,7 +158,9 @@ fn reservations_refuse_what_the_pool_cannot_cover_unless_noreserve() {
     hart_write(&mut mm, a + H, 2);
     assert_eq!(pool(&phys), (2, 0, 0, 0));
     // Overcommit: surplus pages from the buddy allocator, freed when released.
-    phys.pages.set_nr_overcommit_huge_pages(1);
+    phys.pages
+        .set_nr_overcommit_huge_pages(phys.pages.default_hstate(), 1)
+        .unwrap();
     let s = mm.do_mmap(0, H, RW, HUGE, None, 0).unwrap();
     assert_eq!(pool(&phys), (2, 1, 1, 1));
     hart_write(&mut mm, s, 3);
@@ -146,7 +172,11 @@ fn reservations_refuse_what_the_pool_cannot_cover_unless_noreserve() {
         "the surplus page went back to the buddy"
     );
     // Shrinking below what is in use keeps the pages and counts them as surplus.
-    assert_eq!(phys.pages.set_max_huge_pages(&phys.ram, 0), 0);
+    assert_eq!(
+        phys.pages
+            .set_max_huge_pages(phys.pages.default_hstate(), &phys.ram, 0),
+        0
+    );
     assert_eq!(pool(&phys), (0, 0, 0, 2));
     mm.do_munmap(a, 2 * H).unwrap();
     mm.do_munmap(n, H).unwrap();
@@ -170,9 +200,15 @@ fn splits_inside_a_huge_page_are_einval_and_bad_sizes_too() {
         mm.do_mmap(a + P, H, RW, HUGE | MAP_FIXED, None, 0),
         Err(Errno::EINVAL)
     );
+    // MAP_HUGE_1GB has a pool (empty here: nothing to reserve); 16 MiB has none.
     let one_gib = 30 << MAP_HUGE_SHIFT_TEST;
     assert_eq!(
         mm.do_mmap(0, H, RW, HUGE | one_gib, None, 0),
+        Err(Errno::ENOMEM)
+    );
+    let sixteen_mib = 24 << MAP_HUGE_SHIFT_TEST;
+    assert_eq!(
+        mm.do_mmap(0, H, RW, HUGE | sixteen_mib, None, 0),
         Err(Errno::EINVAL)
     );
     let two_mib = 21 << MAP_HUGE_SHIFT_TEST;
@@ -337,4 +373,267 @@ fn madvise_dontneed_frees_whole_pages_and_rounds_the_end_down() {
     // The freed page is unreserved now; faulting it back takes the free page.
     assert_eq!(hart_read(&mut mm, a), 0);
     assert_eq!(pool(&phys), (2, 0, 0, 0));
+}
+
+// ------------------------------------------------------------------ 1 GiB (gigantic)
+
+/// `MAP_HUGE_1GB`.
+const HUGE_1GB: u64 = 30 << MAP_HUGE_SHIFT_TEST;
+const G: u64 = HPAGE_PUD_SIZE;
+
+/// `gib` GiB of RAM from 2 GiB up: the lowest gigabyte holds the zero page (never whole
+/// again), the others are whole and aligned.
+fn setup_gigantic(gib: u64) -> (Arc<PhysMem>, Mm) {
+    super::test_support::setup_mm(gib << 10, SatpMode::Sv39, AdScheme::Svadu, 5)
+}
+
+fn gigantic(phys: &PhysMem) -> &super::hugetlb::Hstate {
+    phys.pages.size_to_hstate(G).expect("a 1 GiB pool")
+}
+
+/// `(total, free, resv, surplus)` of the 1 GiB pool.
+fn gpool(phys: &PhysMem) -> (u64, u64, u64, u64) {
+    let c = gigantic(phys).counts();
+    (
+        c.persistent(),
+        c.free_huge_pages,
+        c.resv_huge_pages,
+        c.surplus_huge_pages,
+    )
+}
+
+#[test]
+fn the_gigantic_pool_takes_whole_aligned_gigabytes_and_refuses_surplus() {
+    let (phys, _mm) = setup_gigantic(3);
+    let h = gigantic(&phys);
+    assert!(h.hstate_is_gigantic());
+    assert_eq!(
+        (h.huge_page_order(), h.name()),
+        (18, "hugepages-1048576kB".to_string())
+    );
+    let free_before = phys.pages.nr_free();
+    // Three gigabytes, the lowest not whole: two pages, as many as alloc_contig_pages()
+    // finds.
+    assert_eq!(phys.pages.set_max_huge_pages(h, &phys.ram, 5), 2);
+    assert_eq!(gpool(&phys), (2, 2, 0, 0));
+    assert_eq!(phys.pages.nr_free(), free_before - 2 * HPAGE_PUD_NR);
+    let a = clean(&phys);
+    assert_eq!(a.hugetlb_free_frames, 2 * HPAGE_PUD_NR);
+    // Each page is a naturally aligned gigabyte, flagged gigantic.
+    let heads: Vec<Pfn> = phys
+        .pages
+        .hugetlb_free_heads()
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    for head in &heads {
+        assert_eq!(head.0 % HPAGE_PUD_NR, 0);
+        let p = phys.pages.page(*head).unwrap();
+        assert!(p.test(PageFlags::HEAD | PageFlags::GIGANTIC | PageFlags::HUGETLB));
+        assert_eq!(p.folio_nr_pages(), HPAGE_PUD_NR);
+        // A tail on a 2 MiB boundary finds the 1 GiB head.
+        assert_eq!(
+            phys.pages.folio(Pfn(head.0 + 512 * 7 + 3)).unwrap().0,
+            *head
+        );
+    }
+    // No surplus gigantic pages: nr_overcommit_hugepages is EINVAL, and a reservation
+    // beyond the free pages is ENOMEM.
+    assert_eq!(
+        phys.pages.set_nr_overcommit_huge_pages(h, 1),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        phys.pages.hugetlb_acct_memory(h, &phys.ram, 3),
+        Err(Errno::ENOMEM)
+    );
+    assert_eq!(phys.pages.hugetlb_acct_memory(h, &phys.ram, 2), Ok(()));
+    assert_eq!(gpool(&phys), (2, 2, 2, 0));
+    assert_eq!(phys.pages.hugetlb_acct_memory(h, &phys.ram, -2), Ok(()));
+    // The default pool is untouched; /proc/meminfo's Hugetlb sums both.
+    assert_eq!(phys.pages.default_hstate().counts().nr_huge_pages, 0);
+    let meminfo = crate::procfs::meminfo::meminfo_proc_show(&phys);
+    assert!(meminfo.contains("HugePages_Total:       0\n"), "{meminfo}");
+    assert!(
+        meminfo.contains("Hugepagesize:       2048 kB\nHugetlb:         2097152 kB\n"),
+        "{meminfo}"
+    );
+    // Shrinking gives a gigabyte back as 512 whole 2 MiB blocks.
+    let blocks = phys.pages.nr_free_huge();
+    assert_eq!(phys.pages.set_max_huge_pages(h, &phys.ram, 1), 1);
+    assert_eq!(phys.pages.nr_free_huge(), blocks + 512);
+    assert_eq!(phys.pages.set_max_huge_pages(h, &phys.ram, 0), 0);
+    assert_eq!(phys.pages.nr_free(), free_before, "every frame back");
+    let a = clean(&phys);
+    assert_eq!((a.hugetlb_free_frames, a.large_folios), (0, 0));
+}
+
+#[test]
+fn alloc_contig_pages_fails_while_one_frame_of_the_gigabyte_is_used() {
+    let (phys, _mm) = setup_gigantic(2);
+    let h = gigantic(&phys);
+    // Take every 2 MiB block, then give back all but one in the upper gigabyte.
+    let mut blocks = Vec::new();
+    while let Some(b) = phys.pages.alloc_large_folio(&phys.ram, false) {
+        blocks.push(b);
+    }
+    let upper = |b: &Pfn| b.pa().0 >= 0xC000_0000;
+    let kept = *blocks.iter().find(|b| upper(b)).expect("a block up there");
+    for b in blocks.iter().filter(|&&b| b != kept) {
+        phys.put_page(*b);
+    }
+    assert_eq!(
+        phys.pages.set_max_huge_pages(h, &phys.ram, 1),
+        0,
+        "fragmented: no whole gigabyte"
+    );
+    // One 4 KiB frame of the upper gigabyte is enough too.
+    phys.put_page(kept);
+    let mut small = Vec::new();
+    let inside = loop {
+        let p = phys.alloc_page(false).expect("a free frame");
+        if upper(&p) {
+            break p;
+        }
+        small.push(p);
+    };
+    assert_eq!(phys.pages.set_max_huge_pages(h, &phys.ram, 1), 0);
+    phys.put_page(inside);
+    assert_eq!(
+        phys.pages.set_max_huge_pages(h, &phys.ram, 1),
+        1,
+        "whole again once its last frame is free"
+    );
+    for p in small {
+        phys.put_page(p);
+    }
+    assert_eq!(phys.pages.set_max_huge_pages(h, &phys.ram, 0), 0);
+    clean(&phys);
+}
+
+#[test]
+fn a_1gib_page_is_one_level2_leaf_copied_on_write_and_pinned_by_gup_fast() {
+    let (phys, mut parent) = setup_gigantic(3);
+    assert_eq!(
+        phys.pages.set_max_huge_pages(gigantic(&phys), &phys.ram, 2),
+        2
+    );
+    let before = clean(&phys);
+    let a = parent.do_mmap(0, P, RW, HUGE | HUGE_1GB, None, 0).unwrap();
+    assert_eq!(a % G, 0, "aligned to 1 GiB");
+    let vma = parent.vmas().vma_lookup(a).unwrap().clone();
+    assert_eq!((vma.len(), vma.kernel_pagesize()), (G, G));
+    drop(vma);
+    assert_eq!(gpool(&phys), (2, 2, 1, 0));
+    // Inside the page, a 2 MiB boundary is no boundary.
+    assert_eq!(parent.do_munmap(a + H, H), Err(Errno::EINVAL));
+    assert_eq!(parent.madvise(a + H, H, MADV_DONTNEED), Err(Errno::EINVAL));
+    // First touch: one level-2 leaf, zeroed, writable at once for a write.
+    hart_write(&mut parent, a + 0x3000_0008, 0x51);
+    let s = parent.page_table().follow_pte(a + 0x3000_0000).unwrap();
+    assert_eq!(s.level, 2, "a PUD leaf");
+    assert!(pte_write(s.pte));
+    let head = Pfn(s.pte.ppn());
+    assert_eq!(head.0 % HPAGE_PUD_NR, 0);
+    assert_eq!(s.pfn_at(a + 0x3000_0000), Pfn(head.0 + 0x3_0000));
+    assert_eq!(hart_read(&mut parent, a + 0x1000), 0);
+    assert_eq!(gpool(&phys), (2, 1, 0, 0));
+    // GUP-fast takes the pages of the leaf with one grab; the slow path too.
+    let pins = pin_user_pages_fast(
+        &mut parent,
+        a + G - 2 * P,
+        2,
+        FollFlags::WRITE | FollFlags::LONGTERM,
+    )
+    .unwrap();
+    assert_eq!(
+        pins,
+        vec![
+            Pfn(head.0 + HPAGE_PUD_NR - 2),
+            Pfn(head.0 + HPAGE_PUD_NR - 1)
+        ]
+    );
+    let hp = phys.pages.page(head).unwrap();
+    assert_eq!((hp.pincount(), hp.refcount()), (2, 3));
+    unpin_user_pages(&phys, &pins);
+    let mut guard = parent.mmap_read_lock();
+    let got = get_user_pages(&mut guard, a + 0x3000_0000, 3, FollFlags::WRITE).unwrap();
+    guard.unlock();
+    assert_eq!(got[2], Pfn(head.0 + 0x3_0002));
+    for p in &got {
+        phys.put_page(*p);
+    }
+    // fork: shared read-only; the child's write copies the whole gigabyte.
+    let mut child = parent.dup_mmap(6).unwrap();
+    let _ = parent.take_tlb_flush();
+    assert_eq!((hp.refcount(), hp.entire_mapcount()), (2, 2));
+    assert!(!pte_write(child.page_table().follow_pte(a).unwrap().pte));
+    hart_write(&mut child, a, 7);
+    let c = child.page_table().follow_pte(a).unwrap();
+    assert_eq!(c.level, 2);
+    assert_ne!(Pfn(c.pte.ppn()), head);
+    assert_eq!(
+        hart_read(&mut child, a + 0x3000_0008),
+        0x51,
+        "the data came along"
+    );
+    assert_eq!(hart_read(&mut parent, a), 0, "isolated");
+    assert_eq!(gpool(&phys), (2, 0, 0, 0));
+    drop(child);
+    assert_eq!(
+        gpool(&phys),
+        (2, 1, 0, 0),
+        "the child's copy back in the pool"
+    );
+    // The parent's page is mapped once again: reused.
+    hart_write(&mut parent, a, 9);
+    assert_eq!(
+        Pfn(parent.page_table().follow_pte(a).unwrap().pte.ppn()),
+        head
+    );
+    // mincore: resident throughout; mprotect of the whole VMA changes the one leaf.
+    assert_eq!(parent.do_mincore(a + G - 2 * P, 2).unwrap(), vec![1, 1]);
+    assert_eq!(parent.mprotect(a, G, PROT_READ), Ok(0));
+    let s = parent.page_table().follow_pte(a + G - P).unwrap();
+    assert_eq!((s.level, pte_write(s.pte)), (2, false));
+    assert_eq!(
+        parent.do_page_fault(a + 8, AccessType::Store),
+        Err(UserFaultError::SEGV_ACCERR)
+    );
+    assert_eq!(parent.mprotect(a, G, PROT_READ | PROT_WRITE), Ok(0));
+    // MADV_DONTNEED of the whole page gives it back; the next touch gets a zeroed one.
+    assert_eq!(parent.madvise(a, G, MADV_DONTNEED), Ok(0));
+    drop(parent.take_tlb_batch());
+    assert_eq!(parent.do_mincore(a, 1).unwrap(), vec![0]);
+    assert_eq!(gpool(&phys), (2, 2, 0, 0));
+    assert_eq!(hart_read(&mut parent, a + 0x3000_0008), 0, "zeroed");
+    parent.do_munmap(a, G).unwrap();
+    drop(parent.take_tlb_batch());
+    assert_eq!(gpool(&phys), (2, 2, 0, 0));
+    let after = clean(&phys);
+    assert_eq!(
+        (after.used_frames, after.large_folios),
+        (before.used_frames, before.large_folios)
+    );
+    assert_eq!(
+        phys.pages.set_max_huge_pages(gigantic(&phys), &phys.ram, 0),
+        0
+    );
+}
+
+#[test]
+fn boot_pools_fill_the_gigantic_one_first_and_the_last_pair_of_a_size_wins() {
+    let phys = super::test_support::phys(3 << 10);
+    // hugepages=3 hugepagesz=1G hugepages=5 hugepagesz=2M hugepages=4 (and a size
+    // without a pool, ignored): the 1 GiB pool first, before 2 MiB blocks break up the
+    // free gigabytes.
+    super::hugetlb::hugetlb_init(&phys, &[(H, 3), (G, 5), (16 << 20, 1), (H, 4)]);
+    assert_eq!(gpool(&phys), (2, 2, 0, 0), "the two whole gigabytes");
+    assert_eq!(pool(&phys), (4, 4, 0, 0), "the last 2 MiB pair");
+    let heads = phys.pages.hugetlb_free_heads();
+    assert_eq!(
+        heads.iter().filter(|(_, nr)| *nr == HPAGE_PUD_NR).count(),
+        2
+    );
+    clean(&phys);
 }

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use devices::PAGE_SIZE;
 
 use super::fault::FaultFlags;
-use super::hugetlb::HPAGE_SIZE;
 use super::page_alloc::{PageFlags, Pfn};
 use super::pgtable::pte_write;
 use super::rmap::FileVmaRange;
@@ -379,15 +378,21 @@ impl Mm {
     }
 
     /// `hugetlb_get_unmapped_area()`: a free range of `len` bytes (a multiple of the huge
-    /// page size) starting on a huge page boundary: the hint rounded up to one if that is
-    /// free, else the highest aligned start in a gap found as
-    /// [`Mm::get_unmapped_area`] finds one.
+    /// page size `huge_size`, 2 MiB or 1 GiB) starting on a huge page boundary: the hint
+    /// rounded up to one if that is free, else the highest aligned start in a gap found
+    /// as [`Mm::get_unmapped_area`] finds one.
     ///
     /// # Errors
     /// `EINVAL` for an unaligned `len`, or an unaligned address with `MAP_FIXED`
     /// (`prepare_hugepage_range()`); `ENOMEM` as [`Mm::get_unmapped_area`].
-    fn hugetlb_get_unmapped_area(&self, addr: u64, len: u64, flags: u64) -> KResult<u64> {
-        let mask = HPAGE_SIZE - 1;
+    fn hugetlb_get_unmapped_area(
+        &self,
+        addr: u64,
+        len: u64,
+        flags: u64,
+        huge_size: u64,
+    ) -> KResult<u64> {
+        let mask = huge_size - 1;
         if len & mask != 0 {
             return Err(Errno::EINVAL);
         }
@@ -397,10 +402,7 @@ impl Mm {
             }
             return self.get_unmapped_area(addr, len, flags);
         }
-        if let Some(a) = addr
-            .checked_next_multiple_of(HPAGE_SIZE)
-            .filter(|&a| a != 0)
-        {
+        if let Some(a) = addr.checked_next_multiple_of(huge_size).filter(|&a| a != 0) {
             if self.range_is_free(a, len) {
                 return Ok(a);
             }
@@ -497,7 +499,7 @@ impl Mm {
     /// `EOPNOTSUPP`, `EINVAL`) and `ENODEV` for a file without `->mmap`; for anonymous
     /// memory a `MAP_TYPE` other than `MAP_SHARED` or `MAP_PRIVATE` → `EINVAL`;
     /// `MAP_SHARED|MAP_GROWSDOWN` → `EINVAL`; `MAP_HUGETLB` with a size other than 2 MiB
-    /// or with a file not on hugetlbfs → `EINVAL`; a hugetlb mapping the pool cannot
+    /// or 1 GiB or with a file not on hugetlbfs → `EINVAL`; a hugetlb mapping the pool cannot
     /// reserve → `ENOMEM`. `MAP_FIXED` replaces existing mappings.
     /// `MAP_POPULATE` (without `MAP_NONBLOCK`) and `MAP_LOCKED` prefault the pages, as
     /// `mm_populate()` does (errors ignored).
@@ -549,31 +551,39 @@ impl Mm {
         let mut pgoff = pgoff;
         let mut len = len;
         if file.is_none() && flags & MAP_HUGETLB != 0 {
-            super::hugetlb::check_huge_size(flags)?;
+            // hstate_sizelog(): MAP_HUGE_2MB, MAP_HUGE_1GB or the default size.
+            let order = self
+                .phys
+                .pages
+                .hstate_sizelog(super::hugetlb::huge_size_log(flags))
+                .ok_or(Errno::EINVAL)?
+                .huge_page_order();
             len = len
-                .checked_next_multiple_of(HPAGE_SIZE)
+                .checked_next_multiple_of(PAGE_SIZE << order)
                 .ok_or(Errno::ENOMEM)?;
-            let f = super::hugetlb::HugetlbFile::new(Arc::clone(&self.phys), len, None);
+            let f = super::hugetlb::HugetlbFile::new(Arc::clone(&self.phys), len, None, order);
             file = Some(Arc::new(f));
             pgoff = 0;
         } else if let Some(f) = &file {
-            if f.hugetlb().is_some() {
+            if let Some(h) = f.hugetlb() {
                 len = len
-                    .checked_next_multiple_of(HPAGE_SIZE)
+                    .checked_next_multiple_of(h.huge_page_size())
                     .ok_or(Errno::ENOMEM)?;
             } else if flags & MAP_HUGETLB != 0 {
                 return Err(Errno::EINVAL);
             }
         }
-        let hugetlb = file.as_ref().is_some_and(|f| f.hugetlb().is_some());
-        if hugetlb && !(pgoff * PAGE_SIZE).is_multiple_of(HPAGE_SIZE) {
+        let huge_size = file
+            .as_ref()
+            .and_then(|f| f.hugetlb().map(|h| h.huge_page_size()));
+        if huge_size.is_some_and(|size| !(pgoff * PAGE_SIZE).is_multiple_of(size)) {
             // hugetlbfs_file_mmap(): vm_pgoff must fall on a huge page.
             return Err(Errno::EINVAL);
         }
         let mut vm_flags =
             calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | self.def_flags | VmFlags::MAY_ALL;
-        let addr = if hugetlb {
-            self.hugetlb_get_unmapped_area(addr, len, flags)?
+        let addr = if let Some(size) = huge_size {
+            self.hugetlb_get_unmapped_area(addr, len, flags, size)?
         } else {
             self.get_unmapped_area(addr, len, flags)?
         };
@@ -1206,10 +1216,11 @@ impl Mm {
             MADV_DONTNEED if vma.is_vm_hugetlb_page() => {
                 // madvise_dontneed_free_valid_vma(): the start must be on a huge page;
                 // the end is rounded down to one ("avoid unexpected data loss").
-                if !start.is_multiple_of(HPAGE_SIZE) {
+                let size = vma.kernel_pagesize();
+                if !start.is_multiple_of(size) {
                     return Err(Errno::EINVAL);
                 }
-                let end = end & !(HPAGE_SIZE - 1);
+                let end = end & !(size - 1);
                 if start < end {
                     self.zap_range(start, end);
                 }

@@ -85,7 +85,8 @@ pub use gup::{FastView, FollFlags, GupFastMm, GupGeneration, MmapReadGuard};
 pub use mm_struct::{MmGrab, MmStruct, MmUsers, MmapWriteLock};
 pub use page_alloc::{
     Page, PageAlloc, PageAllocAudit, PageAllocError, PageFlags, Pfn, SplitError, ThpStats,
-    GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE,
+    GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE, HPAGE_PUD_NR,
+    HPAGE_PUD_ORDER, HPAGE_PUD_SIZE, MAX_PAGE_ORDER,
 };
 pub use pgtable::{ForkCopy, MmuGather, PageTable, PteSlot};
 pub use rmap::{FileVmaRange, MmRmap};

@@ -17,7 +17,7 @@
 use emu::hart::{SENVCFG_MT_MODE_SHIFT, SENVCFG_PMM_SHIFT};
 use emu::{Hart, TagCheckMode};
 
-use super::page_alloc::{PageFlags, Pfn, HPAGE_PMD_NR};
+use super::page_alloc::{PageFlags, Pfn};
 #[cfg(test)]
 use super::vma::VmFlags;
 use super::PhysMem;
@@ -223,12 +223,9 @@ pub fn enable_for_tagged_vma(hart: &mut Hart<'_>) {
 }
 
 /// The frames whose `PG_mte_tagged` speaks with `pfn`'s: the whole folio of a large
-/// folio's head (mapped by one PMD), else `pfn` alone.
+/// folio's head (mapped by one huge leaf), else `pfn` alone.
 fn folio_frames(phys: &PhysMem, pfn: Pfn) -> u64 {
-    match phys.pages.page(pfn) {
-        Some(p) if p.is_head() => HPAGE_PMD_NR,
-        _ => 1,
-    }
+    phys.pages.page(pfn).map_or(1, |p| p.folio_nr_pages())
 }
 
 /// `mte_sync_tags()` (called from `set_pte_at()` for a tagged PTE): the first time a

@@ -8,14 +8,18 @@
 //! # Folios
 //! A folio is either one frame (order 0) or a naturally aligned run of
 //! [`HPAGE_PMD_NR`] = 512 frames (order [`HPAGE_PMD_ORDER`] = 9, 2 MiB: a transparent huge
-//! page that one Sv39/Sv48 level-1 leaf can map). mTHP orders between the two are not
-//! modelled. As in Linux, a large folio's state lives in its **head** page
-//! ([`PageFlags::HEAD`]): the reference count, the `_entire_mapcount` (PMD mappings) and
+//! page, or a hugetlb page, that one Sv39/Sv48 level-1 leaf can map), or, for 1 GiB
+//! hugetlb pages only, of [`HPAGE_PUD_NR`] frames (order [`HPAGE_PUD_ORDER`] = 18, a
+//! *gigantic* folio mapped by one level-2 leaf, flagged [`PageFlags::GIGANTIC`] on its
+//! head; the free lists cannot hand one out, [`PageAlloc::alloc_contig_pages`] finds
+//! one). mTHP orders between 0 and 9 are not modelled. As in Linux, a large folio's
+//! state lives in its **head** page ([`PageFlags::HEAD`]): the reference count, the
+//! `_entire_mapcount` (PMD mappings, or the PUD mapping of a gigantic folio) and
 //! the `_pincount`; every page keeps its own `mapcount` (PTE mappings of that subpage)
 //! and its own `PageAnonExclusive`. Tail pages ([`PageFlags::TAIL`]) have refcount 0;
-//! their head is the frame at the 2 MiB-aligned PFN below them. (Linux keeps
-//! `_entire_mapcount` and `_pincount` in the first tail page's `struct page`; here they are
-//! fields of the head's.) Folio-level flags (`PageAnon`, `PG_swapbacked`) are set on
+//! their head is the frame at the 2 MiB-aligned (gigantic: 1 GiB-aligned) PFN below
+//! them. (Linux keeps `_entire_mapcount` and `_pincount` in the first tail page's `struct
+//! page`; here they are fields of the head's.) Folio-level flags (`PageAnon`, `PG_swapbacked`) are set on
 //! every page of the folio so that a per-page test reads the folio's value, as Linux's
 //! `PageAnon(page)` does through `compound_head()`.
 //!
@@ -128,6 +132,17 @@ pub const HPAGE_PMD_ORDER: u32 = 9;
 pub const HPAGE_PMD_NR: u64 = 1 << HPAGE_PMD_ORDER;
 /// `HPAGE_PMD_SIZE`: bytes mapped by one huge PMD (2 MiB).
 pub const HPAGE_PMD_SIZE: u64 = PAGE_SIZE << HPAGE_PMD_ORDER;
+/// `HPAGE_PUD_ORDER`: the order of a PUD-mapped folio (Sv39/Sv48: a level-2 leaf maps
+/// 2^18 pages), a gigantic hugetlb page's.
+pub const HPAGE_PUD_ORDER: u32 = 18;
+/// `HPAGE_PUD_NR`: pages in a PUD-sized folio (262144).
+pub const HPAGE_PUD_NR: u64 = 1 << HPAGE_PUD_ORDER;
+/// `HPAGE_PUD_SIZE`: bytes mapped by one PUD leaf (1 GiB).
+pub const HPAGE_PUD_SIZE: u64 = PAGE_SIZE << HPAGE_PUD_ORDER;
+/// `MAX_PAGE_ORDER`: the largest order the free lists hand out (a whole 2 MiB block, see
+/// the module docs). A folio of a higher order is *gigantic* (`order > MAX_PAGE_ORDER`:
+/// Linux's `hstate_is_gigantic()`) and comes from [`PageAlloc::alloc_contig_pages`].
+pub const MAX_PAGE_ORDER: u32 = HPAGE_PMD_ORDER;
 
 bitflags! {
     /// Per-frame flags (Linux `enum pageflags` plus the `PAGE_MAPPING_ANON` bit, which Linux
@@ -160,7 +175,8 @@ bitflags! {
         /// entire mapcount and pincount.
         const HEAD = 1 << 7;
         /// A tail page of a large folio (Linux: bit 0 of `page->compound_head`); its head
-        /// is the frame at the `HPAGE_PMD_NR`-aligned PFN below.
+        /// is the frame at the `HPAGE_PMD_NR`-aligned PFN below, or for a gigantic
+        /// folio the `HPAGE_PUD_NR`-aligned one (see [`PageAlloc::folio`]).
         const TAIL = 1 << 8;
         /// `PG_mte_tagged` (arm64): the frame's tags are valid — zeroed when it was first
         /// mapped by a `PTE.MTAG` entry, or copied from a tagged frame.
@@ -174,6 +190,10 @@ bitflags! {
         /// waits for the split and then goes to the page itself (Linux's split runs on a
         /// locked, unmapped folio, so nobody drops or adds one then).
         const SPLITTING = 1 << 11;
+        /// On a large folio's head: the folio is of order [`HPAGE_PUD_ORDER`] (1 GiB, a
+        /// gigantic hugetlb page) instead of [`HPAGE_PMD_ORDER`] (Linux keeps
+        /// `folio_order()` in the first tail page's `_flags_1`).
+        const GIGANTIC = 1 << 12;
     }
 }
 
@@ -274,6 +294,20 @@ impl Page {
     #[inline]
     pub fn is_tail(&self) -> bool {
         self.flags.load(Ordering::Acquire) & PageFlags::TAIL.bits() != 0
+    }
+
+    /// `folio_nr_pages()` read on a folio's head: [`HPAGE_PUD_NR`] for a gigantic folio,
+    /// [`HPAGE_PMD_NR`] for another large one, 1 for an order-0 page.
+    #[inline]
+    pub fn folio_nr_pages(&self) -> u64 {
+        let f = self.flags();
+        if !f.contains(PageFlags::HEAD) {
+            1
+        } else if f.contains(PageFlags::GIGANTIC) {
+            HPAGE_PUD_NR
+        } else {
+            HPAGE_PMD_NR
+        }
     }
 
     /// `page_ref_add()` on this page's own counter, not counted in
@@ -574,8 +608,9 @@ pub struct PageAlloc {
     /// Highest number of frames in use at once (zero page included), sampled when
     /// frames leave the zone (see [`PageAlloc::peak_used`]).
     peak_used: AtomicU64,
-    /// The 2 MiB hugetlb pool (`default_hstate`, see [`super::hugetlb`]).
-    pub(super) hstate: super::hugetlb::Hstate,
+    /// `hstates[]`: the hugetlb pools, one per size, the default (2 MiB) first (see
+    /// [`super::hugetlb`]).
+    pub(super) hstates: [super::hugetlb::Hstate; super::hugetlb::HUGE_MAX_HSTATE],
 }
 
 impl PageAlloc {
@@ -661,7 +696,7 @@ impl PageAlloc {
             events: super::events::KernelEvents::default(),
             thp: ThpEvents::default(),
             peak_used: AtomicU64::new(1),
-            hstate: super::hugetlb::Hstate::default(),
+            hstates: super::hugetlb::HSTATE_ORDERS.map(super::hugetlb::Hstate::new),
         };
         let zero_pfn = {
             let mut area = this.free.lock();
@@ -688,7 +723,9 @@ impl PageAlloc {
     }
 
     /// `page_folio()`: the head frame and metadata of the folio containing `pfn` (the
-    /// page itself for order 0).
+    /// page itself for order 0). A tail's head is the 2 MiB-aligned frame below it,
+    /// unless that frame is a tail too: then the tail belongs to a gigantic folio, whose
+    /// head is the 1 GiB-aligned frame below.
     #[inline]
     pub fn folio(&self, pfn: Pfn) -> Option<(Pfn, &Page)> {
         let p = self.page(pfn)?;
@@ -696,16 +733,18 @@ impl PageAlloc {
             return Some((pfn, p));
         }
         let head = Pfn(pfn.0 & !(HPAGE_PMD_NR - 1));
+        let h = self.page(head)?;
+        if !h.is_tail() {
+            return Some((head, h));
+        }
+        let head = Pfn(pfn.0 & !(HPAGE_PUD_NR - 1));
         self.page(head).map(|h| (head, h))
     }
 
     /// `folio_nr_pages()` of the folio containing `pfn` (1 for order 0 and unmanaged
     /// frames).
     pub fn folio_nr_pages(&self, pfn: Pfn) -> u64 {
-        match self.folio(pfn) {
-            Some((_, h)) if h.is_head() => HPAGE_PMD_NR,
-            _ => 1,
-        }
+        self.folio(pfn).map_or(1, |(_, h)| h.folio_nr_pages())
     }
 
     /// `my_zero_pfn()`: the shared zero page.
@@ -1010,13 +1049,19 @@ impl PageAlloc {
         if zeroed && ram.fill(head.pa(), HPAGE_PMD_SIZE, 0).is_err() {
             return None;
         }
-        for i in 0..HPAGE_PMD_NR {
+        self.prep_compound_page(head, HPAGE_PMD_NR, PageFlags::HEAD);
+        if let Some(h) = self.page(head) {
+            h.refcount.store(1, Ordering::Release);
+        }
+        Some(head)
+    }
+
+    /// `prep_compound_page()`: the metadata of a new large folio of `nr` frames at `head`
+    /// — `head_flags` on the head, [`PageFlags::TAIL`] on the others, every count 0.
+    fn prep_compound_page(&self, head: Pfn, nr: u64, head_flags: PageFlags) {
+        for i in 0..nr {
             if let Some(p) = self.page(Pfn(head.0 + i)) {
-                let f = if i == 0 {
-                    PageFlags::HEAD
-                } else {
-                    PageFlags::TAIL
-                };
+                let f = if i == 0 { head_flags } else { PageFlags::TAIL };
                 p.flags.store(f.bits(), Ordering::Release);
                 p.mapcount.store(0, Ordering::Release);
                 p.refcount.store(0, Ordering::Release);
@@ -1024,20 +1069,77 @@ impl PageAlloc {
                 p.large_pincount.store(0, Ordering::Release);
             }
         }
-        if let Some(h) = self.page(head) {
-            h.refcount.store(1, Ordering::Release);
+    }
+
+    /// `alloc_contig_pages(1 << order)` (`mm/page_alloc.c`) for a gigantic folio: a
+    /// naturally aligned run of `1 << order` frames (more than [`MAX_PAGE_ORDER`]'s)
+    /// whose 2 MiB blocks are all free, taken off the free lists at once
+    /// (`isolate_freepages_range()`), with the metadata of a large folio (head flagged
+    /// [`PageFlags::HEAD`] | [`PageFlags::GIGANTIC`], every count 0). The harts' lists
+    /// are drained and free frames merged back into blocks first. Ranges are tried from
+    /// the top of each zone down: allocations take the lowest frames first, so whole
+    /// free gigabytes stay at the top. Linux also migrates movable pages out of a range;
+    /// nothing here is movable, so a range with one used frame is skipped. `None` when
+    /// no range is whole (RAM fragmented, or too small). The hugetlb pools are its only
+    /// users: the folio comes with refcount 0, and goes back through
+    /// `update_and_free_hugetlb_folio()`.
+    pub fn alloc_contig_pages(&self, order: u32) -> Option<Pfn> {
+        let nr = 1u64 << order;
+        let blocks = usize::try_from(nr / HPAGE_PMD_NR).ok()?;
+        if self.pcp_frames() > 0 {
+            self.drain_all_pages();
         }
+        let head = {
+            let mut area = self.free.lock();
+            self.merge_free_blocks(&mut area);
+            let (head, first) = self.zones.iter().rev().find_map(|z| {
+                let end = z.first_block_pfn + z.nr_blocks * HPAGE_PMD_NR;
+                let mut start = end.checked_sub(nr)? & !(nr - 1);
+                while start >= z.first_block_pfn {
+                    let first =
+                        z.block_base + ((start - z.first_block_pfn) / HPAGE_PMD_NR) as usize;
+                    let whole = area
+                        .block_free
+                        .get(first..first + blocks)
+                        .is_some_and(|c| c.iter().all(|&c| u64::from(c) == HPAGE_PMD_NR));
+                    if whole {
+                        return Some((start, first));
+                    }
+                    start = start.checked_sub(nr)?;
+                }
+                None
+            })?;
+            for c in area.block_free.iter_mut().skip(first).take(blocks) {
+                *c = 0;
+            }
+            // After the merge every whole block is on `huge`, and only there.
+            area.huge.retain(|b| b.0 < head || b.0 >= head + nr);
+            area.allocs += 1;
+            self.note_used(Self::nr_free_locked(&area));
+            Pfn(head)
+        };
+        self.events.page_allocs.inc();
+        self.prep_compound_page(head, nr, PageFlags::HEAD | PageFlags::GIGANTIC);
         Some(head)
     }
 
     /// The deferred buddy merge: moves every block whose frames are all free from
-    /// `order0` back to `huge`. One pass over `order0`, only when a block exists.
+    /// `order0` back to `huge` (blocks already whole on `huge` stay as they are). One
+    /// pass over `order0`, only when a block exists.
     fn merge_free_blocks(&self, area: &mut FreeArea) {
-        let full: Vec<bool> = area
+        let mut full: Vec<bool> = area
             .block_free
             .iter()
             .map(|&c| u64::from(c) == HPAGE_PMD_NR)
             .collect();
+        if !full.iter().any(|&f| f) {
+            return;
+        }
+        for b in area.huge.iter().filter_map(|&h| self.block_index(h)) {
+            if let Some(f) = full.get_mut(b) {
+                *f = false;
+            }
+        }
         if !full.iter().any(|&f| f) {
             return;
         }
@@ -1261,40 +1363,47 @@ impl PageAlloc {
         {
             self.bad_puts.fetch_add(1, Ordering::Relaxed);
         }
+        let nr = head.folio_nr_pages();
         if head.test(PageFlags::HUGETLB) {
             // free_huge_folio(): back to its pool, free and with fresh metadata.
-            for i in 0..HPAGE_PMD_NR {
+            let head_flags =
+                head.flags() & (PageFlags::HEAD | PageFlags::HUGETLB | PageFlags::GIGANTIC);
+            for i in 0..nr {
                 if let Some(p) = self.page(Pfn(head_pfn.0 + i)) {
                     self.free_one(p);
-                    let f = if i == 0 {
-                        PageFlags::HEAD | PageFlags::HUGETLB
-                    } else {
-                        PageFlags::TAIL
-                    };
+                    let f = if i == 0 { head_flags } else { PageFlags::TAIL };
                     p.flags.store(f.bits(), Ordering::Release);
                 }
             }
-            self.free_huge_folio(head_pfn);
+            self.free_huge_folio(head_pfn, nr);
             return;
         }
-        self.free_large_to_zone(head_pfn);
+        self.free_large_to_zone(head_pfn, nr);
     }
 
     /// `update_and_free_hugetlb_folio()` of a free hugetlb folio the pool gives up
-    /// (shrunk, or a surplus page freed): its frames go back to the free lists as one
-    /// 2 MiB block.
+    /// (shrunk, or a surplus page freed): its frames go back to the free lists as whole
+    /// 2 MiB blocks (the 512 of a gigantic folio: Linux's `free_contig_range()`).
     pub(super) fn update_and_free_hugetlb_folio(&self, head_pfn: Pfn) {
-        if let Some(h) = self.page(head_pfn) {
-            h.clear(PageFlags::HUGETLB);
-        }
-        self.free_large_to_zone(head_pfn);
+        let Some(h) = self.page(head_pfn) else {
+            return;
+        };
+        let nr = h.folio_nr_pages();
+        h.clear(PageFlags::HUGETLB);
+        self.free_large_to_zone(head_pfn, nr);
     }
 
-    /// `alloc_fresh_hugetlb_folio()`: a 2 MiB folio from the free lists for a hugetlb
-    /// pool, flagged [`PageFlags::HUGETLB`], with refcount 0 (a free hugetlb folio's).
-    /// `None` when no whole 2 MiB block is free.
-    pub(super) fn alloc_fresh_hugetlb_folio(&self, ram: &GuestMemory) -> Option<Pfn> {
-        let head = self.alloc_large_folio(ram, false)?;
+    /// `alloc_fresh_hugetlb_folio()`: a folio of `order` for a hugetlb pool — a 2 MiB
+    /// block from the free lists, or for a gigantic order a run from
+    /// [`PageAlloc::alloc_contig_pages`] (`alloc_gigantic_folio()`) — flagged
+    /// [`PageFlags::HUGETLB`], with refcount 0 (a free hugetlb folio's). `None` when no
+    /// such run of frames is free.
+    pub(super) fn alloc_fresh_hugetlb_folio(&self, ram: &GuestMemory, order: u32) -> Option<Pfn> {
+        let head = if order > MAX_PAGE_ORDER {
+            self.alloc_contig_pages(order)?
+        } else {
+            self.alloc_large_folio(ram, false)?
+        };
         let Some(h) = self.page(head) else {
             return Some(head);
         };
@@ -1303,10 +1412,10 @@ impl PageAlloc {
         Some(head)
     }
 
-    /// The frames of a large folio whose last reference went, back to the zone as one
-    /// whole 2 MiB block.
-    fn free_large_to_zone(&self, head_pfn: Pfn) {
-        for i in 0..HPAGE_PMD_NR {
+    /// The `nr` frames of a large folio whose last reference went (or that a pool gave
+    /// up), back to the zone as whole 2 MiB blocks.
+    fn free_large_to_zone(&self, head_pfn: Pfn, nr: u64) {
+        for i in 0..nr {
             let pfn = Pfn(head_pfn.0 + i);
             if let Some(p) = self.page(pfn) {
                 self.free_one(p);
@@ -1315,18 +1424,22 @@ impl PageAlloc {
         self.deferred_split.lock().retain(|&h| h != head_pfn);
         {
             let mut area = self.free.lock();
-            match self
-                .block_index(head_pfn)
-                .and_then(|b| area.block_free.get_mut(b))
-            {
-                Some(c) => {
-                    *c = HPAGE_PMD_NR as u16;
-                    area.huge.push(head_pfn);
+            // Highest block first, so the lowest ends on top of the stack.
+            for b in (0..nr / HPAGE_PMD_NR).rev() {
+                let block = Pfn(head_pfn.0 + b * HPAGE_PMD_NR);
+                match self
+                    .block_index(block)
+                    .and_then(|b| area.block_free.get_mut(b))
+                {
+                    Some(c) => {
+                        *c = HPAGE_PMD_NR as u16;
+                        area.huge.push(block);
+                    }
+                    // Cannot happen (large folios come from whole blocks); keep the frames.
+                    None => area
+                        .order0
+                        .extend((0..HPAGE_PMD_NR).map(|i| Pfn(block.0 + i))),
                 }
-                // Cannot happen (large folios come from whole blocks); keep the frames.
-                None => area
-                    .order0
-                    .extend((0..HPAGE_PMD_NR).map(|i| Pfn(head_pfn.0 + i))),
             }
             area.frees += 1;
         }
@@ -1637,8 +1750,8 @@ impl PageAlloc {
                 .flat_map(|h| (0..HPAGE_PMD_NR).map(move |i| Pfn(h.0 + i))),
         );
         let mut on_pool = vec![false; self.pages.len()];
-        for head in self.hugetlb_free_heads() {
-            for i in 0..HPAGE_PMD_NR {
+        for (head, nr) in self.hugetlb_free_heads() {
+            for i in 0..nr {
                 if let Some(slot) = self
                     .meta_index(Pfn(head.0 + i))
                     .and_then(|j| on_pool.get_mut(j))
@@ -1725,7 +1838,7 @@ impl PageAlloc {
     fn audit_large(&self, i: usize, head: &Page) -> u64 {
         let mut bad = 0;
         let mut mapped = u64::from(head.entire_mapcount());
-        for j in 1..HPAGE_PMD_NR as usize {
+        for j in 1..head.folio_nr_pages() as usize {
             match self.pages.get(i + j) {
                 Some(t) if t.is_tail() => mapped += u64::from(t.mapcount()),
                 _ => bad += 1,

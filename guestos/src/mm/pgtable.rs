@@ -16,8 +16,12 @@
 //! first splits it into a table of 512 PTEs mapping the same pages
 //! ([`PageTable::split_huge_pmd`], Linux `__split_huge_pmd()`). As in Linux, a page-table
 //! page is allocated with every huge PMD and **deposited** (`pgtable_trans_huge_deposit()`)
-//! so that a split never fails for lack of memory; it is freed with the PMD. No leaf is
-//! ever created above level 1; one found there is skipped.
+//! so that a split never fails for lack of memory; it is freed with the PMD. Above level 1
+//! only hugetlb creates a leaf: a 1 GiB page at level 2 ([`PUD_LEVEL`], see
+//! [`super::hugetlb`]), which the walks report as they report a huge PMD (with its level:
+//! its size is [`huge_leaf_size`]) and which is never split, deposits nothing and always
+//! lies wholly inside its VMA. A leaf at level 3 (Sv48's 512 GiB) is never created; one
+//! found there is skipped.
 //!
 //! # PTE policy (deliberate)
 //! User PTEs are created with `V`, `U` and `R`/`W`/`X` from the VMA, and **`A = 0`,
@@ -109,6 +113,16 @@ pub const PAGE_SOFT_DIRTY: PteFlags = PteFlags::from_bits_retain(1 << 59);
 
 /// The level of a PMD entry: a leaf there maps 2 MiB.
 pub const PMD_LEVEL: usize = 1;
+/// The level of a PUD entry (Sv39's root, Sv48's third level): a leaf there maps 1 GiB,
+/// and only a gigantic hugetlb page is mapped so.
+pub const PUD_LEVEL: usize = 2;
+
+/// Bytes one leaf at `level` maps: 4 KiB at 0, 2 MiB at [`PMD_LEVEL`], 1 GiB at
+/// [`PUD_LEVEL`] (`PMD_SIZE`, `PUD_SIZE`).
+#[inline]
+pub const fn huge_leaf_size(level: usize) -> u64 {
+    PAGE_SIZE << (BITS_PER_LEVEL * level as u32)
+}
 
 /// `PAGE_NONE`: what a `PROT_NONE` VMA's PTEs carry.
 pub const PAGE_NONE: PteFlags = PAGE_PROT_NONE.union(PteFlags::R);
@@ -554,15 +568,33 @@ impl PageTable {
 
     /// `pmd_offset()`: the level-1 entry for `va` if all tables above it exist.
     pub fn pmd_offset(&self, va: u64) -> Option<GuestPhysAddr> {
-        if !self.is_user(va) {
+        self.huge_pte_offset(va, PMD_LEVEL)
+    }
+
+    /// `huge_pte_offset()`: the entry at `level` ([`PMD_LEVEL`] or [`PUD_LEVEL`]) for
+    /// `va` if all tables above it exist.
+    pub fn huge_pte_offset(&self, va: u64, level: usize) -> Option<GuestPhysAddr> {
+        if !self.is_user(va) || level >= self.levels {
             return None;
         }
         let mut table = self.pgd;
-        for level in (PMD_LEVEL + 1..self.levels).rev() {
-            let pte = self.ptep_get(Self::slot(table, Self::index(va, level)));
+        for l in (level + 1..self.levels).rev() {
+            let pte = self.ptep_get(Self::slot(table, Self::index(va, l)));
             table = self.child_table(pte)?;
         }
-        Some(Self::slot(table, Self::index(va, PMD_LEVEL)))
+        Some(Self::slot(table, Self::index(va, level)))
+    }
+
+    /// `pmd_offset(pud, va)`: the level-1 entry for `va` in the table the level-2 entry
+    /// `pud` (already read) points to, or `None` if `pud` is not a pointer to one of our
+    /// tables (empty, or a 1 GiB leaf): GUP-fast, which reads the PUD to tell a leaf
+    /// from a table, does not walk twice.
+    pub fn pmd_offset_pud(&self, pud: Pte, va: u64) -> Option<GuestPhysAddr> {
+        if !self.is_user(va) {
+            return None;
+        }
+        self.child_table(pud)
+            .map(|table| Self::slot(table, Self::index(va, PMD_LEVEL)))
     }
 
     /// `pte_alloc()` / `walk_alloc`: the level-0 entry for `va`, allocating missing
@@ -581,6 +613,19 @@ impl PageTable {
     /// `ENOMEM` when a table cannot be allocated; `EFAULT` for a non-user `va`.
     pub fn pmd_alloc(&self, va: u64) -> KResult<GuestPhysAddr> {
         self.walk_alloc(va, PMD_LEVEL)
+    }
+
+    /// `huge_pte_alloc()`: the entry at `level` ([`PMD_LEVEL`] for a 2 MiB hugetlb page,
+    /// [`PUD_LEVEL`] for 1 GiB) for `va`, allocating missing tables above it.
+    ///
+    /// # Errors
+    /// `ENOMEM` when a table cannot be allocated; `EFAULT` for a non-user `va` or a
+    /// level the paging mode does not have below its root.
+    pub fn huge_pte_alloc(&self, va: u64, level: usize) -> KResult<GuestPhysAddr> {
+        if level >= self.levels {
+            return Err(Errno::EFAULT);
+        }
+        self.walk_alloc(va, level)
     }
 
     fn walk_alloc(&self, va: u64, stop: usize) -> KResult<GuestPhysAddr> {
@@ -655,7 +700,8 @@ impl PageTable {
             let addr = Self::slot(table, Self::index(va, level));
             let ptl = match level {
                 0 => self.pte_lock(addr),
-                PMD_LEVEL => Some(self.pmd_lock()),
+                // huge_pte_lock(): a 1 GiB leaf is read under the page_table_lock too.
+                PMD_LEVEL | PUD_LEVEL => Some(self.pmd_lock()),
                 _ => None,
             };
             let pte = self.ptep_get(addr);
@@ -720,7 +766,7 @@ impl PageTable {
                 f(va, addr, pte, 0);
             } else if let Some(child) = self.child_table(pte) {
                 self.walk_level(child, level - 1, va, start, end, lock, f);
-            } else if level == PMD_LEVEL
+            } else if (level == PMD_LEVEL || level == PUD_LEVEL)
                 && pmd_trans_huge(pte)
                 && f(va, addr, pte, level) == Step::Descend
             {
@@ -731,10 +777,10 @@ impl PageTable {
         }
     }
 
-    /// Whether `[start, end)` covers the whole huge PMD at `haddr`.
+    /// Whether `[start, end)` covers the whole huge leaf at `haddr` of `level`.
     #[inline]
-    fn covers_pmd(haddr: u64, start: u64, end: u64) -> bool {
-        start <= haddr && haddr.saturating_add(HPAGE_PMD_SIZE) <= end
+    fn covers_pmd(haddr: u64, level: usize, start: u64, end: u64) -> bool {
+        start <= haddr && haddr.saturating_add(huge_leaf_size(level)) <= end
     }
 
     // ------------------------------------------------------------------- huge PMDs
@@ -863,10 +909,12 @@ impl PageTable {
         true
     }
 
-    /// `zap_huge_pmd()`: clears the huge PMD at `haddr`, frees its deposited table
-    /// (`zap_deposited_table()`), and for a THP drops the entire mapcount, marks the folio
-    /// `PG_dirty` if the hardware set D, and queues the PMD's reference in `tlb`.
-    fn zap_huge_pmd(&self, haddr: u64, slot: GuestPhysAddr, tlb: &mut MmuGather) {
+    /// `zap_huge_pmd()` (and, for a 1 GiB hugetlb leaf at `level` 2, `zap_huge_pud()`'s
+    /// hugetlb twin in `__unmap_hugepage_range()`): clears the huge leaf at `haddr`,
+    /// frees its deposited table (`zap_deposited_table()`), drops the entire mapcount,
+    /// marks the folio `PG_dirty` if the hardware set D, and queues the leaf's reference
+    /// in `tlb`.
+    fn zap_huge_pmd(&self, haddr: u64, level: usize, slot: GuestPhysAddr, tlb: &mut MmuGather) {
         let ptl = self.pmd_lock();
         let old = self.ptep_get_and_clear(slot);
         let deposited = self.withdraw(haddr);
@@ -877,7 +925,7 @@ impl PageTable {
         if !pmd_trans_huge(old) {
             return;
         }
-        tlb.add_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(old));
+        tlb.add_range(haddr, haddr + huge_leaf_size(level), pte_exec(old));
         let head = pte_pfn(old);
         if self.phys.pages.is_huge_zero_pfn(head) {
             return;
@@ -898,12 +946,13 @@ impl PageTable {
     fn split_if_partial(
         &self,
         haddr: u64,
+        level: usize,
         slot: GuestPhysAddr,
         start: u64,
         end: u64,
         tlb: &mut MmuGather,
     ) -> Option<Step> {
-        if Self::covers_pmd(haddr, start, end) {
+        if Self::covers_pmd(haddr, level, start, end) {
             return None;
         }
         self.split_huge_pmd(haddr, slot, tlb);
@@ -938,11 +987,11 @@ impl PageTable {
                 return Step::Next;
             }
             if level > 0 {
-                if let Some(step) = self.split_if_partial(va, addr, start, end, tlb) {
+                if let Some(step) = self.split_if_partial(va, level, addr, start, end, tlb) {
                     return step;
                 }
-                self.zap_huge_pmd(va, addr, tlb);
-                zapped += HPAGE_PMD_NR;
+                self.zap_huge_pmd(va, level, addr, tlb);
+                zapped += huge_leaf_size(level) / PAGE_SIZE;
                 return Step::Next;
             }
             let old = self.ptep_get_and_clear(addr);
@@ -996,7 +1045,7 @@ impl PageTable {
                 }
             }
             cleaned += 1;
-            let size = if level > 0 { HPAGE_PMD_SIZE } else { PAGE_SIZE };
+            let size = huge_leaf_size(level);
             tlb.add_range(va, va + size, pte_exec(old));
             Step::Next
         });
@@ -1057,7 +1106,7 @@ impl PageTable {
                 }
                 if self.ptep_cmpxchg(addr, old, new) {
                     changed += 1;
-                    let size = if level > 0 { HPAGE_PMD_SIZE } else { PAGE_SIZE };
+                    let size = huge_leaf_size(level);
                     tlb.add_range(va, va + size, pte_exec(old));
                     return Step::Next;
                 }
@@ -1144,14 +1193,12 @@ impl PageTable {
         let try_write = vm_flags.contains(VmFlags::WRITE) && !vm_flags.contains(VmFlags::SHARED);
         let mut changed = 0;
         self.for_each_pte(start, end, WalkLock::Ptl, &mut |va, addr, _, level| {
-            let size = if level > 0 {
-                if let Some(step) = self.split_if_partial(va, addr, start, end, tlb) {
+            if level > 0 {
+                if let Some(step) = self.split_if_partial(va, level, addr, start, end, tlb) {
                     return step;
                 }
-                HPAGE_PMD_SIZE
-            } else {
-                PAGE_SIZE
-            };
+            }
+            let size = huge_leaf_size(level);
             // change_huge_pmd() under pmd_lock(); a PTE's table lock the walk holds.
             let _ptl = (level > 0).then(|| self.pmd_lock());
             loop {
@@ -1192,7 +1239,7 @@ impl PageTable {
                 if !wp {
                     return Step::Next;
                 }
-                let haddr = va & !(HPAGE_PMD_SIZE - 1);
+                let haddr = va & !(huge_leaf_size(level) - 1);
                 return if self.split_huge_pmd(haddr, addr, tlb) {
                     Step::Descend
                 } else {
@@ -1286,7 +1333,10 @@ impl PageTable {
             &mut |va, addr, _, level| {
                 if level > 0 {
                     let new_va = new_start.wrapping_add(va.wrapping_sub(old_start));
-                    if Self::covers_pmd(va, old_start, old_end)
+                    // Only 2 MiB leaves move here: a 1 GiB one is hugetlb's, whose VMAs
+                    // mremap() refuses.
+                    if level == PMD_LEVEL
+                        && Self::covers_pmd(va, level, old_start, old_end)
                         && new_va.is_multiple_of(HPAGE_PMD_SIZE)
                         && self
                             .pmd_offset(new_va)
@@ -1348,8 +1398,7 @@ impl PageTable {
                 }
                 (va, new_va)
             });
-            let size = if level > 0 { HPAGE_PMD_SIZE } else { PAGE_SIZE };
-            tlb.add_range(va, va + size, pte_exec(pte));
+            tlb.add_range(va, va + huge_leaf_size(level), pte_exec(pte));
             moved.push((old_addr, new_addr, huge));
         }
         Ok(())
@@ -1415,7 +1464,7 @@ impl PageTable {
         self.for_each_pte(start, end, WalkLock::None, &mut |va, addr, _, level| {
             // A VMA never ends inside a huge PMD (the boundary splits it), but be safe.
             if level > 0 {
-                if let Some(step) = self.split_if_partial(va, addr, start, end, parent_tlb) {
+                if let Some(step) = self.split_if_partial(va, level, addr, start, end, parent_tlb) {
                     return step;
                 }
             }
@@ -1424,7 +1473,7 @@ impl PageTable {
         });
         for (va, src_addr, level) in entries {
             if level > 0 {
-                if self.copy_huge_pmd(dst, va, src_addr, vm_flags, has_pinned, st)? {
+                if self.copy_huge_pmd(dst, va, level, src_addr, vm_flags, has_pinned, st)? {
                     continue;
                 }
                 // Possibly pinned: split, and let the PTE path copy what must be copied.
@@ -1520,10 +1569,12 @@ impl PageTable {
     ///
     /// # Errors
     /// `ENOMEM` if a table for the child cannot be allocated.
+    #[allow(clippy::too_many_arguments)]
     fn copy_huge_pmd(
         &self,
         dst: &PageTable,
         haddr: u64,
+        level: usize,
         src_slot: GuestPhysAddr,
         vm_flags: VmFlags,
         has_pinned: bool,
@@ -1534,7 +1585,12 @@ impl PageTable {
             return Ok(true);
         }
         if vm_flags.contains(VmFlags::HUGETLB) {
-            return self.copy_hugetlb_pmd(dst, haddr, src_slot, pmd, vm_flags, has_pinned, st);
+            let leaf = (haddr, level, src_slot, pmd);
+            return self.copy_hugetlb_pmd(dst, leaf, vm_flags, has_pinned, st);
+        }
+        if level != PMD_LEVEL {
+            // Only hugetlb maps a leaf above the PMD.
+            return Ok(true);
         }
         let table = alloc_table(&self.phys).ok_or(Errno::ENOMEM)?;
         let dst_slot = match dst.pmd_alloc(haddr) {
@@ -1562,40 +1618,32 @@ impl PageTable {
             page.inc_entire_mapcount();
         }
         dst.deposit(haddr, table);
-        self.share_huge_leaf(
-            dst,
-            dst_slot,
-            haddr,
-            src_slot,
-            pmd,
-            vm_flags.is_cow_mapping(),
-            st,
-        );
+        let leaf = (haddr, level, src_slot, pmd);
+        self.share_huge_leaf(dst, dst_slot, leaf, vm_flags.is_cow_mapping(), st);
         st.huge_pmds += 1;
         Ok(true)
     }
 
-    /// The child's entry for a 2 MiB leaf `pmd` it shares with the parent (the page's
-    /// reference and mapcount taken by the caller): in a COW mapping (`cow`) a writable
-    /// parent leaf is write-protected first (`pmdp_set_wrprotect()`, its flush queued in
-    /// `st`), and the child gets the same entry without `A`.
-    #[allow(clippy::too_many_arguments)]
+    /// The child's entry for a huge leaf it shares with the parent — `leaf` is the
+    /// parent's `(haddr, level, slot, entry)`, a 2 MiB PMD or a 1 GiB hugetlb PUD; the
+    /// page's reference and mapcount taken by the caller: in a COW mapping (`cow`) a
+    /// writable parent leaf is write-protected first (`pmdp_set_wrprotect()`, its flush
+    /// queued in `st`), and the child gets the same entry without `A`.
     fn share_huge_leaf(
         &self,
         dst: &PageTable,
         dst_slot: GuestPhysAddr,
-        haddr: u64,
-        src_slot: GuestPhysAddr,
-        pmd: Pte,
+        leaf: (u64, usize, GuestPhysAddr, Pte),
         cow: bool,
         st: &mut ForkCopy,
     ) {
+        let (haddr, level, src_slot, pmd) = leaf;
         let mut child = pmd;
         if cow && pte_write(pmd) {
             child = self.ptep_set_wrprotect(src_slot).without(PteFlags::W);
             st.wrprotected += 1;
             st.parent_tlb
-                .add_range(haddr, haddr + HPAGE_PMD_SIZE, pte_exec(pmd));
+                .add_range(haddr, haddr + huge_leaf_size(level), pte_exec(pmd));
         }
         dst.set_pte(dst_slot, child.without(PteFlags::A));
         st.ptes += 1;
@@ -1608,20 +1656,21 @@ impl PageTable {
     /// page is copied for the child instead (`copy_user_large_folio()` into a page
     /// without reservation, mapped as the parent's: `hugetlb_install_folio()`).
     ///
+    /// `leaf` is the parent's `(haddr, level, slot, entry)`: a 2 MiB PMD or a 1 GiB PUD.
+    ///
     /// # Errors
     /// `ENOMEM` if the child needs a table, or the pool has no page for the copy.
-    #[allow(clippy::too_many_arguments)]
     fn copy_hugetlb_pmd(
         &self,
         dst: &PageTable,
-        haddr: u64,
-        src_slot: GuestPhysAddr,
-        pmd: Pte,
+        leaf: (u64, usize, GuestPhysAddr, Pte),
         vm_flags: VmFlags,
         has_pinned: bool,
         st: &mut ForkCopy,
     ) -> KResult<bool> {
-        let dst_slot = dst.pmd_alloc(haddr)?;
+        let (haddr, level, _, pmd) = leaf;
+        let size = huge_leaf_size(level);
+        let dst_slot = dst.huge_pte_alloc(haddr, level)?;
         let head = pte_pfn(pmd);
         let Some(page) = self.phys.pages.page(head) else {
             return Ok(true);
@@ -1632,12 +1681,12 @@ impl PageTable {
             && page.test(PageFlags::ANON | PageFlags::ANON_EXCLUSIVE)
             && page.maybe_dma_pinned()
         {
-            let new = self
-                .phys
-                .pages
-                .alloc_hugetlb_folio(&self.phys.ram, false, false)
+            let pages = &self.phys.pages;
+            let h = pages.folio_hstate(size / PAGE_SIZE);
+            let new = pages
+                .alloc_hugetlb_folio(h, &self.phys.ram, false, false)
                 .ok_or(Errno::ENOMEM)?;
-            if !self.phys.copy_to_new_folio(head, new, HPAGE_PMD_SIZE) {
+            if !self.phys.copy_to_new_folio(head, new, size) {
                 return Err(Errno::EFAULT);
             }
             folio_add_new_anon_rmap_pmd(&self.phys, new);
@@ -1651,7 +1700,7 @@ impl PageTable {
         self.phys.get_page(head);
         page.clear(PageFlags::ANON_EXCLUSIVE);
         page.inc_entire_mapcount();
-        self.share_huge_leaf(dst, dst_slot, haddr, src_slot, pmd, cow, st);
+        self.share_huge_leaf(dst, dst_slot, leaf, cow, st);
         Ok(true)
     }
 
@@ -1740,7 +1789,7 @@ impl PageTable {
                     && self.vm_normal_page(pte).is_some()
                     && !(level > 0 && self.is_hugetlb_leaf(pte))
                 {
-                    rss += if level == 0 { 1 } else { HPAGE_PMD_NR };
+                    rss += huge_leaf_size(level) / PAGE_SIZE;
                 }
                 Step::Next
             },
@@ -1783,11 +1832,12 @@ pub(crate) fn page_remove_rmap(phys: &PhysMem, pfn: Pfn, page: &super::page_allo
 }
 
 /// `pte_free()`: releases a page-table frame.
-/// `folio_add_new_anon_rmap(folio, vma, haddr, RMAP_EXCLUSIVE)` for a new PMD-mapped
-/// folio (a THP, or hugetlb's `hugetlb_add_new_anon_rmap()`): `PageAnon` on every page,
-/// `PageAnonExclusive` on the head (it speaks for the PMD mapping), entire mapcount 1.
+/// `folio_add_new_anon_rmap(folio, vma, haddr, RMAP_EXCLUSIVE)` for a new folio mapped
+/// whole by one huge leaf (a THP's PMD, or hugetlb's `hugetlb_add_new_anon_rmap()` for
+/// a 2 MiB or 1 GiB page): `PageAnon` on every page, `PageAnonExclusive` on the head (it
+/// speaks for the leaf's mapping), entire mapcount 1.
 pub(crate) fn folio_add_new_anon_rmap_pmd(phys: &PhysMem, head: Pfn) {
-    for i in 0..HPAGE_PMD_NR {
+    for i in 0..phys.pages.folio_nr_pages(head) {
         if let Some(p) = phys.pages.page(Pfn(head.0 + i)) {
             p.set(PageFlags::ANON);
         }

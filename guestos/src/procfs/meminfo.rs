@@ -7,7 +7,8 @@
 //! frames the allocator manages), `MemFree` (frames on the free lists: the hugetlb pool's
 //! free pages are not among them, as in Linux), `MemAvailable` (here the same as
 //! `MemFree`: the page cache's clean pages are not estimated), and the hugetlb lines
-//! (`HugePages_Total`, `_Free`, `_Rsvd`, `_Surp`, `Hugepagesize`, `Hugetlb`). Programs
+//! (`HugePages_Total`, `_Free`, `_Rsvd`, `_Surp`, `Hugepagesize`: the default 2 MiB
+//! pool's; `Hugetlb`: the memory of every pool, 1 GiB pages included). Programs
 //! look lines up by label (`vm_util.c`'s `read_meminfo()`-style scans), so the missing
 //! ones are not needed by anything that runs here.
 
@@ -15,7 +16,6 @@ use devices::PAGE_SIZE;
 
 use crate::errno::KResult;
 use crate::fs::{FileCtx, FileOperations, IoResult, Kiocb, OpenFile};
-use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::PhysMem;
 
 /// `meminfo_proc_show()`: the file's text for the machine whose memory is `phys`.
@@ -25,7 +25,14 @@ pub fn meminfo_proc_show(phys: &PhysMem) -> String {
     // in 8.
     let line = |label: &str, v: u64| format!("{:<16}{:>8} kB\n", format!("{label}:"), v);
     let free = phys.pages.nr_free();
-    let h = phys.pages.hstate_counts();
+    let h = phys.pages.default_hstate().counts();
+    // hugetlb_report_meminfo(): `Hugetlb` sums every pool, the rest is default_hstate's.
+    let hugetlb_kb: u64 = phys
+        .pages
+        .hstates()
+        .iter()
+        .map(|h| h.counts().nr_huge_pages * (h.huge_page_size() >> 10))
+        .sum();
     let mut out = String::new();
     out += &line("MemTotal", kb(phys.pages.nr_total()));
     out += &line("MemFree", kb(free));
@@ -34,8 +41,11 @@ pub fn meminfo_proc_show(phys: &PhysMem) -> String {
     out += &format!("HugePages_Free:    {:>5}\n", h.free_huge_pages);
     out += &format!("HugePages_Rsvd:    {:>5}\n", h.resv_huge_pages);
     out += &format!("HugePages_Surp:    {:>5}\n", h.surplus_huge_pages);
-    out += &line("Hugepagesize", HPAGE_SIZE >> 10);
-    out += &line("Hugetlb", h.nr_huge_pages * (HPAGE_SIZE >> 10));
+    out += &line(
+        "Hugepagesize",
+        phys.pages.default_hstate().huge_page_size() >> 10,
+    );
+    out += &line("Hugetlb", hugetlb_kb);
     out
 }
 
@@ -75,7 +85,8 @@ mod tests {
     fn meminfo_has_linuxs_layout_and_the_pool() {
         let ram = GuestMemory::new(&[(GuestPhysAddr(0x8000_0000), 32 << 20)]).unwrap();
         let phys = PhysMem::new(ram).unwrap();
-        phys.pages.set_max_huge_pages(&phys.ram, 3);
+        phys.pages
+            .set_max_huge_pages(phys.pages.default_hstate(), &phys.ram, 3);
         let text = meminfo_proc_show(&phys);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "MemTotal:          32768 kB");

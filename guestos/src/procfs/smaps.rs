@@ -267,6 +267,28 @@ pub fn smap_gather_stats(mm: &Mm, vma: &Vma, mss: &mut MemSizeStats) {
     let pt = mm.page_table();
     let pages = &mm.phys().pages;
     let locked = vma.flags.contains(VmFlags::LOCKED);
+    if vma.is_vm_hugetlb_page() {
+        // smaps_hugetlb_range(): one leaf per huge page (2 MiB or 1 GiB), read under
+        // huge_pte_lock(); only the two hugetlb lines, by the folio's mapcount.
+        let size = vma.kernel_pagesize();
+        for addr in (vma.start..vma.end).step_by(size as usize) {
+            let Some((slot, _ptl)) = pt.follow_pte_locked(addr) else {
+                continue;
+            };
+            let folio = (slot.level > 0)
+                .then(|| pt.vm_normal_page(slot.pte))
+                .flatten()
+                .and_then(|pfn| pages.page(pfn));
+            if let Some(folio) = folio {
+                if folio.entire_mapcount() >= 2 {
+                    mss.shared_hugetlb += size;
+                } else {
+                    mss.private_hugetlb += size;
+                }
+            }
+        }
+        return;
+    }
     let mut addr = vma.start;
     while addr < vma.end {
         let next = (addr & !(HPAGE_PMD_SIZE - 1))
@@ -279,19 +301,6 @@ pub fn smap_gather_stats(mm: &Mm, vma: &Vma, mss: &mut MemSizeStats) {
         // pmd_trans_huge_lock(): a huge PMD is read under the PMD lock.
         let pmd_lock = pt.pmd_lock();
         let pmd = pt.ptep_get(pmd_slot);
-        if pmd_trans_huge(pmd) && vma.is_vm_hugetlb_page() {
-            // smaps_hugetlb_range(): only the two hugetlb lines, by the folio's mapcount.
-            if let Some(folio) = pt.vm_normal_page(pmd).and_then(|pfn| pages.page(pfn)) {
-                if folio.entire_mapcount() >= 2 {
-                    mss.shared_hugetlb += HPAGE_PMD_SIZE;
-                } else {
-                    mss.private_hugetlb += HPAGE_PMD_SIZE;
-                }
-            }
-            drop(pmd_lock);
-            addr = next;
-            continue;
-        }
         if pmd_trans_huge(pmd) {
             // smaps_pmd_entry(): vm_normal_page_pmd() (none for the huge zero folio).
             let head = pt

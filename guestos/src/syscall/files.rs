@@ -9,7 +9,7 @@ use crate::errno::{Errno, KResult};
 use crate::fs::locks::FlockType;
 use crate::fs::mount::SuperBlock;
 use crate::fs::{FileTarget, FileType, OpenFile, ProcessFs, Vfs, MAY_EXEC};
-use crate::mm::hugetlb::{HPAGE_SIZE, HUGETLBFS_MAGIC};
+use crate::mm::hugetlb::HUGETLBFS_MAGIC;
 use crate::uaccess::UserAccess;
 
 pub use crate::fs::mount::{EXT4_SUPER_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC, TMPFS_MAGIC};
@@ -59,8 +59,9 @@ enum Super {
     Sys,
     /// A pipe's pipefs.
     Pipefs,
-    /// The internal hugetlbfs mount (`MFD_HUGETLB` memfds).
-    Hugetlbfs,
+    /// The internal hugetlbfs mount of one page size, in bytes (`MFD_HUGETLB` memfds:
+    /// one mount per hstate, as `hugetlbfs_vfsmount[]`).
+    Hugetlbfs(u64),
 }
 
 /// The mount an absolute, resolved `path` to `inode` lies on: procfs and sysfs by the
@@ -96,11 +97,11 @@ fn statfs_buf(vfs: &Vfs, sb: Super) -> [u8; 120] {
         Super::Sys => (SYSFS_MAGIC, 0, 0, ST_FLAGS_PSEUDO),
         Super::Pipefs => (PIPEFS_MAGIC, 0, 0, ST_FLAGS_RW),
         // hugetlbfs_statfs() of a mount without a size limit (no subpool).
-        Super::Hugetlbfs => (HUGETLBFS_MAGIC, 0, 0, ST_FLAGS_RW),
+        Super::Hugetlbfs(_) => (HUGETLBFS_MAGIC, 0, 0, ST_FLAGS_RW),
     };
     // f_bsize / f_frsize: the huge page size on hugetlbfs.
     let bsize = match sb {
-        Super::Hugetlbfs => HPAGE_SIZE,
+        Super::Hugetlbfs(size) => size,
         _ => PAGE_SIZE,
     };
     // f_fsid: the device number, distinct per file system.
@@ -109,7 +110,7 @@ fn statfs_buf(vfs: &Vfs, sb: Super) -> [u8; 120] {
         Super::Proc => 0x16,
         Super::Sys => 0x17,
         Super::Pipefs => 0x0d,
-        Super::Hugetlbfs => 0x0f,
+        Super::Hugetlbfs(_) => 0x0f,
     };
     let words: [u64; 11] = [
         ty, bsize, blocks, bfree, bfree, 0, 0, fsid, NAME_MAX, bsize, flags,
@@ -142,8 +143,8 @@ pub fn sys_statfs(
 /// a pipe, procfs for a kernel-served file (`/proc/<pid>/…`, debugfs), otherwise the
 /// inode's ([`SuperBlock`]: tmpfs for a memfd or a file under `/tmp` or `/dev/shm`, ext4
 /// for the root file system's) — a descriptor of a plain directory or file under `/proc`
-/// or `/sys` (tree nodes here) included; hugetlbfs (`HUGETLBFS_MAGIC`, 2 MiB blocks) for
-/// a `MFD_HUGETLB` memfd; tmpfs for anything else (anonymous inodes).
+/// or `/sys` (tree nodes here) included; hugetlbfs (`HUGETLBFS_MAGIC`, blocks of the
+/// file's huge page size, 2 MiB or 1 GiB) for a `MFD_HUGETLB` memfd; tmpfs for anything else (anonymous inodes).
 ///
 /// # Errors
 /// `EBADF`; `EFAULT`.
@@ -160,7 +161,10 @@ pub fn sys_fstatfs(
         FileTarget::Kernel(_) => Super::Proc,
         FileTarget::Inode(i) if i.file_type() == FileType::Fifo => Super::Pipefs,
         FileTarget::Inode(i) => Super::Fs(i.sb()),
-        FileTarget::Anon(_) if f.hugetlbfs().is_some() => Super::Hugetlbfs,
+        FileTarget::Anon(_) => match f.hugetlbfs() {
+            Some(h) => Super::Hugetlbfs(h.inode().huge_page_size()),
+            None => Super::Fs(SuperBlock::ShmMnt),
+        },
         _ => Super::Fs(SuperBlock::ShmMnt),
     };
     u.copy_to_user(buf, &statfs_buf(vfs, sb))?;

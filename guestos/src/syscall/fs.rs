@@ -31,7 +31,7 @@ use crate::fs::{
     O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY, PATH_MAX, PIPE_BUF, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
     S_IFMT, S_IFREG, S_IFSOCK,
 };
-use crate::mm::hugetlb::{check_huge_size, HugetlbFile, MAP_HUGE_MASK, MAP_HUGE_SHIFT};
+use crate::mm::hugetlb::{huge_size_log, HugetlbFile, MAP_HUGE_MASK, MAP_HUGE_SHIFT};
 use crate::uaccess::UserAccess;
 
 /// Result of a system call that may block.
@@ -1649,10 +1649,16 @@ pub fn sys_memfd_create(
     }
     // hugetlb_file_setup() needs the pool, which lives with guest RAM.
     let phys = if flags & MFD_HUGETLB != 0 {
-        // hugetlb_file_setup(): no hstate of that size is ENODEV.
-        check_huge_size(u64::from(flags)).map_err(|_| Errno::ENODEV)?;
         let cache = vfs.page_cache().ok_or(Errno::EINVAL)?;
-        Some(Arc::clone(cache.phys()))
+        let phys = Arc::clone(cache.phys());
+        // hugetlb_file_setup(): no hstate of that size (MFD_HUGE_2MB, MFD_HUGE_1GB or
+        // the default) is ENODEV.
+        let order = phys
+            .pages
+            .hstate_sizelog(huge_size_log(u64::from(flags)))
+            .ok_or(Errno::ENODEV)?
+            .huge_page_order();
+        Some((phys, order))
     } else {
         None
     };
@@ -1679,8 +1685,8 @@ pub fn sys_memfd_create(
     shown.extend_from_slice(&name);
     shown.extend_from_slice(b" (deleted)");
     let target = match phys {
-        Some(phys) => {
-            let object = HugetlbFile::new(phys, 0, Some(shown.clone()));
+        Some((phys, order)) => {
+            let object = HugetlbFile::new(phys, 0, Some(shown.clone()), order);
             let fops = Arc::new(HugetlbfsFile::new(Arc::new(object)));
             FileTarget::Anon(AnonFile::new("[hugetlbfs]", fops))
         }

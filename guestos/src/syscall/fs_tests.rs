@@ -1869,8 +1869,9 @@ fn memfd_tmpfile_truncate_fallocate_and_fsync() {
     assert_eq!(e.write(fd, b"hello"), Ok(5));
     assert_eq!(e.fstat(fd).unwrap().size, 10_000);
     assert_eq!(sys_fsync(&mut e.p, fd), Ok(0));
-    // MFD_HUGETLB: a hugetlbfs file, sized in huge pages only; another size than 2 MiB
-    // (MFD_HUGE_1GB) has no hstate (ENODEV), a size without MFD_HUGETLB is EINVAL.
+    // MFD_HUGETLB: a hugetlbfs file, sized in huge pages only; MFD_HUGE_1GB has its pool
+    // (a file in 1 GiB pages), a size without one (MFD_HUGE_16MB) is ENODEV, a size
+    // without MFD_HUGETLB is EINVAL.
     let huge = sys_memfd_create(&mut e.p, &e.vfs, &mut e.u, name, u64::from(MFD_HUGETLB)).unwrap();
     assert_eq!(
         sys_ftruncate(&mut e.p, &e.vfs, huge, 10_000),
@@ -1887,13 +1888,26 @@ fn memfd_tmpfile_truncate_fallocate_and_fsync() {
         u64::from(MFD_HUGETLB | mfd_huge_2mb)
     )
     .is_ok());
+    let giga = sys_memfd_create(
+        &mut e.p,
+        &e.vfs,
+        &mut e.u,
+        name,
+        u64::from(MFD_HUGETLB | mfd_huge_1gb),
+    )
+    .unwrap();
+    assert_eq!(
+        sys_ftruncate(&mut e.p, &e.vfs, giga, 2 << 20),
+        Err(Errno::EINVAL),
+        "1 GiB pages"
+    );
     assert_eq!(
         sys_memfd_create(
             &mut e.p,
             &e.vfs,
             &mut e.u,
             name,
-            u64::from(MFD_HUGETLB | mfd_huge_1gb)
+            u64::from(MFD_HUGETLB | (24 << 26))
         ),
         Err(Errno::ENODEV)
     );

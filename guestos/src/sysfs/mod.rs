@@ -13,7 +13,7 @@
 //! | directory | attributes | the work |
 //! |---|---|---|
 //! | `/sys/kernel/mm/transparent_hugepage/` | `enabled`, `defrag`, `use_zero_page`, `hpage_pmd_size`, `shmem_enabled`, `hugepages-2048kB/{enabled,shmem_enabled}`, `khugepaged/*` | [`transparent_hugepage`] over [`crate::mm::huge_memory::ThpSettings`] |
-//! | `/sys/kernel/mm/hugepages/hugepages-2048kB/` | `nr_hugepages`, `free_hugepages`, `resv_hugepages`, `surplus_hugepages`, `nr_overcommit_hugepages`; also `/proc/sys/vm/nr_hugepages` and `nr_overcommit_hugepages` | [`hugepages`] over the pool ([`crate::mm::hugetlb`]) |
+//! | `/sys/kernel/mm/hugepages/hugepages-{2048,1048576}kB/` | `nr_hugepages`, `free_hugepages`, `resv_hugepages`, `surplus_hugepages`, `nr_overcommit_hugepages`; also `/proc/sys/vm/nr_hugepages` and `nr_overcommit_hugepages` | [`hugepages`] over the pool ([`crate::mm::hugetlb`]) |
 //!
 //! The same attribute files serve the two `/proc/sys/vm` hugetlb sysctls: Linux's
 //! `hugetlb_sysctl_handler()` and `nr_hugepages_store()` end in the same
@@ -36,9 +36,9 @@ use crate::mm::PhysMem;
 pub enum SysfsAttr {
     /// A file of `/sys/kernel/mm/transparent_hugepage/`.
     Thp(transparent_hugepage::ThpAttr),
-    /// A file of `/sys/kernel/mm/hugepages/hugepages-2048kB/` (or its `/proc/sys/vm`
-    /// sysctl).
-    Hugepages(hugepages::HugepagesAttr),
+    /// A file of `/sys/kernel/mm/hugepages/hugepages-<size>kB/` (or its `/proc/sys/vm`
+    /// sysctl), with the order of its pool's pages.
+    Hugepages(hugepages::HugepagesAttr, u32),
 }
 
 impl SysfsAttr {
@@ -46,7 +46,7 @@ impl SysfsAttr {
     pub fn writable(self) -> bool {
         match self {
             SysfsAttr::Thp(a) => a.writable(),
-            SysfsAttr::Hugepages(a) => a.writable(),
+            SysfsAttr::Hugepages(a, _) => a.writable(),
         }
     }
 
@@ -54,7 +54,7 @@ impl SysfsAttr {
     pub fn show(self, phys: &PhysMem) -> String {
         match self {
             SysfsAttr::Thp(a) => a.show(&phys.thp),
-            SysfsAttr::Hugepages(a) => a.show(phys),
+            SysfsAttr::Hugepages(a, order) => a.show(phys, order),
         }
     }
 
@@ -65,7 +65,7 @@ impl SysfsAttr {
     pub fn store(self, phys: &PhysMem, buf: &[u8]) -> KResult<()> {
         match self {
             SysfsAttr::Thp(a) => a.store(&phys.thp, buf),
-            SysfsAttr::Hugepages(a) => a.store(phys, buf),
+            SysfsAttr::Hugepages(a, order) => a.store(phys, order, buf),
         }
     }
 }
