@@ -134,6 +134,13 @@ impl Mm {
             .fetch_add(st.copied, Ordering::Relaxed);
         let parent_tlb = std::mem::take(&mut st.parent_tlb);
         self.tlb_finish_mmu(parent_tlb);
+        // dup_mmap()'s flush_tlb_mm(oldmm) before mmap_write_unlock(oldmm): no hart may
+        // still hold a writable translation of a page just write-protected once the
+        // parent's mmap_lock is free again. Otherwise a write fault of another thread
+        // (or a FOLL_WRITE GUP) could copy the page for COW while a third thread still
+        // stores into the old copy through its stale TLB entry, and those stores would
+        // be lost (gupfastrace lost counter increments and T3's writes that way).
+        self.flush_gather_posted();
         r.map(|()| child)
     }
 

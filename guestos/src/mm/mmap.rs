@@ -945,6 +945,10 @@ impl Mm {
         });
         self.vmas.merge_range(start, tmp.max(start));
         self.tlb_finish_mmu(tlb);
+        // change_protection()'s flush before mmap_write_unlock(): a PTE made read-only
+        // is read-only on every hart before another path may copy its page (a
+        // FOLL_FORCE write's COW), as after fork (see Mm::dup_mmap).
+        self.flush_gather_posted();
         result
     }
 

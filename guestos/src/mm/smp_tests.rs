@@ -488,3 +488,45 @@ fn a_remote_poke_into_text_flushes_the_icaches_before_it_returns() {
     drop(mm);
     clean(&phys);
 }
+
+/// fork's write-protection of the parent's pages, and mprotect's, reach every hart before
+/// the `mmap_lock` is given back (`dup_mmap()`'s `flush_tlb_mm(oldmm)` before
+/// `mmap_write_unlock(oldmm)`, `change_protection()`'s flush): otherwise a thread could
+/// copy a page for COW (a write fault, a `FOLL_WRITE` GUP) while another still stores
+/// into the old copy through a writable translation it cached, and those stores would
+/// be lost (`gupfastrace` lost counter increments and writes that way when its gup_test
+/// ioctls first ran without the kernel lock).
+#[test]
+fn fork_and_mprotect_flush_their_write_protection_before_the_lock_is_free() {
+    let (phys, mut mm) = setup_mm(32, SatpMode::Sv39, AdScheme::Svadu, 1);
+    let a = mm.do_mmap(0, 2 * P, RW, ANON, None, 0).unwrap();
+    hart_write(&mut mm, a, 0x1111);
+    hart_write(&mut mm, a + P, 0x2222);
+    let _ = mm.take_tlb_flush();
+    let harts = Arc::new(Recorder::default());
+    let installed = install_tlb_shootdown(0, Arc::clone(&harts) as _);
+    let covers = |f: &TlbFlush, va: u64| match f.range {
+        TlbFlushRange::All => true,
+        TlbFlushRange::Range { start, end } => start <= va && va < end,
+        TlbFlushRange::None => false,
+    };
+    mm.mprotect(a + P, P, super::mmap::PROT_READ).unwrap();
+    assert!(
+        harts.0.lock().unwrap().iter().any(|f| covers(f, a + P)),
+        "mprotect returned with the write-protection not flushed"
+    );
+    harts.0.lock().unwrap().clear();
+    let child = mm.dup_mmap(2).unwrap();
+    assert!(
+        harts.0.lock().unwrap().iter().any(|f| covers(f, a)),
+        "fork returned with the parent's write-protection not flushed"
+    );
+    drop(installed);
+    assert!(
+        !mm.take_tlb_flush().needs_shootdown(),
+        "nothing left behind"
+    );
+    drop(child);
+    drop(mm);
+    clean(&phys);
+}
