@@ -275,6 +275,17 @@ pub fn unlocked_allowed() -> bool {
     CPU.with(|c| c.borrow().unlocked_allowed)
 }
 
+/// Runs `f`, a call this hart serves without the kernel lock already, with handing
+/// work over off ([`unlocked_allowed`] `false` for its length): what the call would
+/// hand over it runs inline.
+pub fn already_unlocked<R>(f: impl FnOnce() -> R) -> R {
+    let allowed = unlocked_allowed();
+    set_unlocked_allowed(false);
+    let r = f();
+    set_unlocked_allowed(allowed);
+    r
+}
+
 /// Hands `work` to this hart to run without the kernel lock; the caller then returns
 /// `ERESTARTNOINTR`, and is re-issued with the result ([`take_unlocked_result`]).
 pub fn defer_unlocked(work: UnlockedWork) {

@@ -4,9 +4,7 @@
 //! the kernel log going to the caller's stderr stream; `release` stops the description's
 //! long-term pin test. The work and the ABI are [`crate::mm::gup_test`]'s.
 
-use std::sync::Arc;
-
-use crate::errno::{Errno, KResult};
+use crate::errno::KResult;
 use crate::fs::{FileCtx, FileOperations, KernelNode, OpenFile, StdStream, Vfs};
 use crate::mm::gup_test::GupTestFile;
 
@@ -41,17 +39,21 @@ impl FileOperations for GupTestFops {
         cmd: u32,
         arg: u64,
     ) -> KResult<u64> {
-        let (tasks, caller) = ctx.tasks()?;
-        let p = tasks.get(caller).ok_or(Errno::ESRCH)?;
-        let stdio = Arc::clone(&p.stdio);
-        let mut log = |m: &str| {
-            let _ = stdio.write_out(StdStream::Stderr, m.as_bytes());
-        };
-        // gup_test_ioctl() on current->mm with no mmap_lock held: __gup_test_ioctl()
-        // takes the read side around the slow GUP calls (needs_mmap_lock), none for
-        // the GUP-fast ones, and the argument goes in and out by copy_{from,to}_user().
-        let mm = p.mm.clone().ok_or(Errno::ESRCH)?;
-        self.test.ioctl(&*mm, cmd, arg, &mut log, caller)
+        ctx.with_caller_parts(|caller| {
+            let mut log = |m: &str| {
+                let _ = caller.stdio.write_out(StdStream::Stderr, m.as_bytes());
+            };
+            // gup_test_ioctl() on current->mm with no mmap_lock held: __gup_test_ioctl()
+            // takes the read side around the slow GUP calls (needs_mmap_lock), none for
+            // the GUP-fast ones, and the argument goes in and out by
+            // copy_{from,to}_user().
+            self.test.ioctl(caller.mm, cmd, arg, &mut log, caller.tid)
+        })?
+    }
+
+    /// Only `current->mm`: no other task.
+    fn needs_tasks(&self) -> bool {
+        false
     }
 
     /// `gup_test_release()` → `pin_longterm_test_stop()`: the pins go.
@@ -95,6 +97,7 @@ pub fn register(vfs: &Vfs) -> KResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errno::Errno;
 
     #[test]
     fn gup_test_file_in_the_vfs() {

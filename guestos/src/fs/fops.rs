@@ -171,6 +171,25 @@ enum KernelView<'a, 'p> {
         tasks: &'a mut Tasks<'p>,
         caller: u32,
     },
+    /// The calling task's own parts, without the process table (a hart serving a
+    /// kernel-served file that needs no other task, `syscall::unlocked`).
+    Caller {
+        user: &'a mut dyn UserAccess,
+        caller: CallerParts<'a>,
+    },
+}
+
+/// What of the calling task (`current`) a kernel-served file may use without the
+/// process table: its tid, its address space (`current->mm`) and its host streams (the
+/// kernel log of `gup_test` goes to its stderr).
+#[derive(Clone, Copy)]
+pub struct CallerParts<'a> {
+    /// `current->pid`.
+    pub tid: u32,
+    /// `current->mm`.
+    pub mm: &'a crate::mm::MmStruct,
+    /// The streams behind its fds 0-2.
+    pub stdio: &'a super::HostStreams,
 }
 
 impl fmt::Debug for FileCtx<'_, '_> {
@@ -178,6 +197,7 @@ impl fmt::Debug for FileCtx<'_, '_> {
         let caller = match &self.kernel {
             KernelView::Current(_) => None,
             KernelView::Tasks { caller, .. } => Some(*caller),
+            KernelView::Caller { caller, .. } => Some(caller.tid),
         };
         f.debug_struct("FileCtx")
             .field("caller", &caller)
@@ -204,6 +224,43 @@ impl<'a, 'p> FileCtx<'a, 'p> {
         }
     }
 
+    /// A context with the calling task's own parts `caller` and its memory `user`: for
+    /// the kernel-served files whose operations reach no other task
+    /// ([`FileOperations::needs_tasks`] is `false`).
+    pub fn with_caller(
+        vfs: &'a Vfs,
+        user: &'a mut dyn UserAccess,
+        caller: CallerParts<'a>,
+    ) -> Self {
+        FileCtx {
+            vfs,
+            kernel: KernelView::Caller { user, caller },
+        }
+    }
+
+    /// Runs `f` on the caller's tid, address space (a user reference held for the call)
+    /// and host streams, found through the process table or given as the caller's own.
+    ///
+    /// # Errors
+    /// `ESRCH` if the caller is gone or has no address space; `EIO` on a path that has
+    /// neither (a plain file call).
+    pub fn with_caller_parts<R>(&mut self, f: impl FnOnce(CallerParts<'_>) -> R) -> KResult<R> {
+        match &mut self.kernel {
+            KernelView::Current(_) => Err(Errno::EIO),
+            KernelView::Caller { caller, .. } => Ok(f(*caller)),
+            KernelView::Tasks { tasks, caller } => {
+                let p = tasks.get(*caller).ok_or(Errno::ESRCH)?;
+                let stdio = std::sync::Arc::clone(&p.stdio);
+                let mm = p.mm.clone().ok_or(Errno::ESRCH)?;
+                Ok(f(CallerParts {
+                    tid: *caller,
+                    mm: &mm,
+                    stdio: &stdio,
+                }))
+            }
+        }
+    }
+
     /// The VFS (clock, random generator).
     pub fn vfs(&self) -> &'a Vfs {
         self.vfs
@@ -215,7 +272,9 @@ impl<'a, 'p> FileCtx<'a, 'p> {
     /// `EFAULT` if the caller has no address space any more.
     pub fn user(&mut self) -> KResult<UserMem<'_>> {
         match &mut self.kernel {
-            KernelView::Current(u) => Ok(UserMem::Current(&mut **u)),
+            KernelView::Current(u) | KernelView::Caller { user: u, .. } => {
+                Ok(UserMem::Current(&mut **u))
+            }
             KernelView::Tasks { tasks, caller } => tasks
                 .get_task_mm(*caller)
                 .map(UserMem::Task)
@@ -230,7 +289,7 @@ impl<'a, 'p> FileCtx<'a, 'p> {
     /// that need it with it: see `syscall::kfile`).
     pub fn tasks(&mut self) -> KResult<(&mut Tasks<'p>, u32)> {
         match &mut self.kernel {
-            KernelView::Current(_) => Err(Errno::EIO),
+            KernelView::Current(_) | KernelView::Caller { .. } => Err(Errno::EIO),
             KernelView::Tasks { tasks, caller } => Ok((&mut **tasks, *caller)),
         }
     }
@@ -420,6 +479,16 @@ pub trait FileOperations: Send + Sync + fmt::Debug {
     fn llseek(&self, file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
         let _ = (file, offset, whence, pos);
         Err(Errno::ESPIPE)
+    }
+
+    /// Whether `->read`, `->write`, `->llseek` and `->unlocked_ioctl` reach into the
+    /// process table (a procfs file: another task's state) — the kernel serves them
+    /// with it, under its lock — or need only the caller's own parts
+    /// ([`FileCtx::with_caller_parts`]: `gup_test` on `current->mm`), which the hart
+    /// running the caller serves without it. The default is `true`; only kernel-served
+    /// files are asked.
+    fn needs_tasks(&self) -> bool {
+        true
     }
 
     /// `->unlocked_ioctl`: command `cmd` with argument `arg` (the commands

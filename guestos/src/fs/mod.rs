@@ -49,7 +49,9 @@ pub use file::{
     FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_NO_HIDE_STALE, FALLOC_FL_PUNCH_HOLE,
     FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_ZERO_RANGE, MAX_RW_COUNT,
 };
-pub use fops::{FileCtx, FileOperations, Kiocb, PollMask, WriteSource, DEFAULT_POLLMASK};
+pub use fops::{
+    CallerParts, FileCtx, FileOperations, Kiocb, PollMask, WriteSource, DEFAULT_POLLMASK,
+};
 pub use hostfile::{read_host_file, HostFileError, HostInput};
 pub use inode::{FileStore, FileType, Inode, PageStore, SpaceAccount, Timespec, MAX_LFS_FILESIZE};
 pub use kfile::{KernelFile, KernelFileBinding, KernelNode, ProcFile, ProcTask};

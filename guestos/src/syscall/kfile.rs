@@ -65,7 +65,16 @@ pub fn serve(
     a: [u64; 6],
 ) -> KResult<u64> {
     let vfs = Arc::clone(&tasks.get(caller).ok_or(Errno::ESRCH)?.vfs);
-    let ctx = &mut FileCtx::with_tasks(&vfs, tasks, caller);
+    serve_in(&mut FileCtx::with_tasks(&vfs, tasks, caller), file, n, a)
+}
+
+/// [`serve`] in `ctx`: the process table's, or the caller's own parts for a file that
+/// needs no other task ([`crate::fs::FileOperations::needs_tasks`], served without the
+/// kernel lock by `syscall::unlocked`).
+///
+/// # Errors
+/// As [`serve`].
+pub fn serve_in(ctx: &mut FileCtx<'_, '_>, file: &OpenFile, n: u64, a: [u64; 6]) -> KResult<u64> {
     let r = match n {
         nr::SYS_read => ksys_read(ctx, file, a[1], a[2]),
         nr::SYS_write => ksys_write(ctx, file, a[1], a[2]),

@@ -17,6 +17,7 @@
 //! | the calls of [`super::vfs_call`]: the path calls (`unlinkat`, `mkdirat`, `renameat2`, `linkat`, `symlinkat`, `mknodat`, `fchmod*`, `fchown*`, `utimensat`, `faccessat*`, `readlinkat`, `chdir`), `fstat`, `newfstatat`, `statx`, `getcwd`, `umask`, `dup`, `fcntl`, `pipe2`, `memfd_create`, `sync`, `syncfs`, `fchdir`, `fadvise64`, `readahead`, `statfs`, `fstatfs`, `uname`, and the credential reads (`getuid`, `geteuid`, `getgid`, `getegid`, `getresuid`, `getresgid`, `getgroups`) | always |
 //! | `set_tid_address`, `set_robust_list` ([`super::task_call`]) | always: the task's own user pointers ([`crate::process::UserPtrs`], shared with its entry) |
 //! | `rt_sigprocmask`, `rt_sigpending` | always: the task's own blocked mask ([`crate::signal::SigMask`], shared with the task's entry) and the summaries of its queues; a mask that unblocks a queued signal sends the hart on to the kernel lock, which delivers it (`TIF_SIGPENDING`, [`Current::take_sigpending`]) |
+//! | `read`, `write`, `pread64`, `pwrite64`, `readv`, `writev`, `lseek`, and the file's own `ioctl` commands, of a kernel-served file ([`FileTarget::Kernel`]) | its operations need only the caller's own parts ([`crate::fs::FileOperations::needs_tasks`] `false`: `/sys/kernel/debug/gup_test`, on `current->mm`, its log to the caller's stderr; [`crate::fs::CallerParts`]): served as the kernel lock serves them ([`super::kfile::serve_in`]), a fast benchmark's lockless walks right here rather than handed to the hart ([`crate::percpu::already_unlocked`]). The procfs files reach into another task: the kernel lock's |
 //! | `rt_sigaction` | the new action does not ignore the signal (`sig_handler_ignored()`): the handlers ([`crate::signal::SigHand`], shared by the threads of `CLONE_SIGHAND`) behind their own lock. One that ignores it must also discard the signal's queued instances from every thread's queue (`do_sigaction()`'s `flush_sigqueue_mask()`), which only the kernel lock reaches |
 //! | `sigaltstack`, `rt_sigreturn` (in `kernel.rs`'s `unlocked_syscall`, which has the registers) | always, but a frame `rt_sigreturn` cannot read or that is malformed (the kernel lock's `badframe` path forces `SIGSEGV`): the task's own alternate stack ([`crate::signal::SigAltStack`], shared with its entry, which delivery reads) and mask, and its registers on the hart; a restored mask that leaves a queued signal open sends the hart on to the kernel lock, as above |
 //! | the calls of [`super::group_call`]: `getpid`, `gettid`, `getppid`, `times`, `sched_get_priority_max`, `sched_get_priority_min`, `prlimit64` (the caller's process), `getrlimit`, `setrlimit`, `sysinfo`, `getrusage`, `membarrier`, `clock_gettime`, `clock_getres`, `gettimeofday`, `getrandom` | always |
@@ -57,8 +58,8 @@ use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::{
-    FileCtx, FileTarget, IoError, IoResult, OpenFile, PollTable, ProcessFs, TaskWaker, Vfs,
-    WaitTask, O_NONBLOCK,
+    FileCtx, FileTarget, HostStreams, IoError, IoResult, OpenFile, PollTable, ProcessFs, TaskWaker,
+    Vfs, WaitTask, O_NONBLOCK,
 };
 use crate::futex::{self, FutexCaller, FutexHash, FutexRet, FutexSleep, WakeList};
 use crate::mm::{MappedFile, MmStruct};
@@ -100,6 +101,8 @@ pub struct Current {
     saved_mask: bool,
     /// The `rt_sigreturn` trampoline a handler returns to.
     sigreturn_trampoline: u64,
+    /// The host streams behind fds 0-2 (the kernel log of `gup_test` goes to stderr).
+    stdio: Arc<HostStreams>,
     /// The user pointers the task registers for itself (shared with its entry).
     user_ptrs: Arc<UserPtrs>,
     /// `TIF_SIGPENDING` as `recalc_sigpending()` sets it: a call here unblocked a signal
@@ -127,6 +130,7 @@ impl Current {
             pending: task.pending.share(),
             saved_mask: task.signals.saved_mask.is_some(),
             sigreturn_trampoline: task.sigreturn_trampoline,
+            stdio: Arc::clone(&task.stdio),
             user_ptrs: Arc::clone(&task.user_ptrs),
             sigpending: false,
             sigpipe: false,
@@ -472,6 +476,11 @@ pub(crate) fn file_call(
         let sigpipe = writes && r == Err(Errno::EPIPE);
         Some((r, sigpipe))
     };
+    // A kernel-served file whose operations need only the caller's own parts (gup_test):
+    // its read/write/llseek and its own ioctl commands, as the kernel lock serves them.
+    if let Some(r) = kernel_file_call(cur, mm, u, nr, a) {
+        return Some(r);
+    }
     // A pipe's `llseek` (`no_llseek`: ESPIPE) has nothing to wait for either.
     if let Some(file) = (nr == SYS_lseek).then(|| pipe_fd(&cur.fs, a[0])).flatten() {
         return Some(file.seek(a[1] as i64, a[2] as u32));
@@ -551,6 +560,39 @@ pub(crate) fn file_call(
                 .or_else(|| super::vfs_call(&mut cur.fs, vfs, u, nr, a));
         }
     })
+}
+
+/// System call `nr` (arguments `a`) of the task `cur` describes on a kernel-served file
+/// ([`FileTarget::Kernel`]) that needs no other task than the caller
+/// ([`crate::fs::FileOperations::needs_tasks`] `false`: `gup_test`), served as the
+/// kernel lock serves it ([`super::kfile::serve_in`]) with the caller's own parts
+/// ([`crate::fs::CallerParts`]: its address space `mm`, its host streams). `None` for
+/// any other call or file.
+fn kernel_file_call(
+    cur: &Current,
+    mm: &MmStruct,
+    u: &mut dyn UserAccess,
+    nr: u64,
+    a: [u64; 6],
+) -> Option<KResult<u64>> {
+    if !super::kfile::serves(nr, a) {
+        return None;
+    }
+    let file = cur.fs.fds.get(u32::try_from(a[0]).ok()?).ok()?;
+    if file.kernel_file()?.f_op().needs_tasks() {
+        return None;
+    }
+    let caller = crate::fs::CallerParts {
+        tid: cur.tid,
+        mm,
+        stdio: &cur.stdio,
+    };
+    let ctx = &mut FileCtx::with_caller(&cur.vfs, u, caller);
+    // A fast benchmark's lockless walks run right here (the kernel lock's dispatch
+    // hands them to the hart to run without it: `percpu::defer_unlocked`).
+    Some(crate::percpu::already_unlocked(|| {
+        super::kfile::serve_in(ctx, &file, nr, a)
+    }))
 }
 
 /// `futex(uaddr, op, val, timeout | val2, uaddr2, val3)` (arguments `a`) of the task
