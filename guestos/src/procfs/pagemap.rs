@@ -19,12 +19,11 @@
 
 use devices::PAGE_SIZE;
 
-use super::{mem_lseek, task_rw, ProcBinding};
+use super::{mem_lseek, ProcBinding};
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileCtx, FileOperations, IoResult, KernelFileBinding, Kiocb, OpenFile};
 use crate::mm::pgtable::{pte_pfn, pte_soft_dirty};
 use crate::mm::{Mm, PageFlags, Pfn, VmFlags};
-use crate::process::Tasks;
 use crate::uaccess::UserAccess;
 
 /// Bytes per entry (`PM_ENTRY_BYTES`).
@@ -124,9 +123,16 @@ impl FileOperations for ProcPagemapFile {
         len: usize,
     ) -> IoResult<usize> {
         let binding = self.binding.get();
-        task_rw(ctx, iocb, |tasks, caller, pos| {
-            pagemap_read(tasks, caller, binding, buf, len, pos)
-        })
+        let mut user = ctx.user()?;
+        let (r, pos) = pagemap_read(&mut *user, binding, buf, len, iocb.pos);
+        iocb.pos = pos;
+        Ok(r?)
+    }
+
+    /// The address space bound at open and the caller's memory: no other task, so the
+    /// caller's hart serves it without the kernel lock (`syscall::unlocked`).
+    fn needs_tasks(&self) -> bool {
+        false
     }
 
     /// No `write`.
@@ -140,7 +146,7 @@ impl FileOperations for ProcPagemapFile {
 }
 
 /// `pagemap_read()`: `count` bytes of entries from file offset `pos` into the caller's
-/// buffer at `buf`. Returns the result and the new file position.
+/// buffer at `buf` in its memory `user`. Returns the result and the new file position.
 ///
 /// The result is the bytes copied: fewer than `count` where the range reaches
 /// `TASK_SIZE`; 0 for a descriptor without a live address space or `count == 0`.
@@ -149,8 +155,7 @@ impl FileOperations for ProcPagemapFile {
 /// `EINVAL` if `pos` or `count` is not a multiple of 8; `EFAULT` if the caller's buffer
 /// faults (nothing is reported copied then, and the position does not move).
 pub fn pagemap_read(
-    tasks: &mut Tasks<'_>,
-    caller: u32,
+    user: &mut dyn UserAccess,
     binding: Option<KernelFileBinding>,
     mut buf: u64,
     mut count: usize,
@@ -215,10 +220,7 @@ pub fn pagemap_read(
         let piece = bytes.get(..len).unwrap_or_default();
         // copy_to_user() with the target's lock dropped (for /proc/self/pagemap they are
         // one lock): the read side of the caller's, for the access.
-        let ok = tasks
-            .get_task_mm(caller)
-            .is_some_and(|mm| mm.uaccess().copy_to_user(buf, piece).is_ok());
-        if !ok {
+        if user.copy_to_user(buf, piece).is_err() {
             return (Err(Errno::EFAULT), pos);
         }
         copied += len;
