@@ -18,7 +18,7 @@
 //! | `set_tid_address`, `set_robust_list` ([`super::task_call`]) | always: the task's own user pointers ([`crate::process::UserPtrs`], shared with its entry) |
 //! | `rt_sigprocmask`, `rt_sigpending` | always: the task's own blocked mask ([`crate::signal::SigMask`], shared with the task's entry) and the summaries of its queues; a mask that unblocks a queued signal sends the hart on to the kernel lock, which delivers it (`TIF_SIGPENDING`, [`Current::take_sigpending`]) |
 //! | `read`, `write`, `pread64`, `pwrite64`, `readv`, `writev`, `lseek`, and the file's own `ioctl` commands, of a kernel-served file ([`FileTarget::Kernel`]) | its operations need only the caller's own parts ([`crate::fs::FileOperations::needs_tasks`] `false`: `/sys/kernel/debug/gup_test`, on `current->mm`, its log to the caller's stderr; `/proc/<pid>/pagemap`, on the address space its open bound; [`crate::fs::CallerParts`]): served as the kernel lock serves them ([`super::kfile::serve_in`]), a fast benchmark's lockless walks right here rather than handed to the hart ([`crate::percpu::already_unlocked`]). The other procfs files look the task up at each call (`mem`'s resumable GUP, `clear_refs` on the task's current address space, `stat`): the kernel lock's |
-//! | `rt_sigaction` | the new action does not ignore the signal (`sig_handler_ignored()`): the handlers ([`crate::signal::SigHand`], shared by the threads of `CLONE_SIGHAND`) behind their own lock. One that ignores it must also discard the signal's queued instances from every thread's queue (`do_sigaction()`'s `flush_sigqueue_mask()`), which only the kernel lock reaches |
+//! | `rt_sigaction` | the handlers ([`crate::signal::SigHand`], shared by the threads of `CLONE_SIGHAND`) behind their own lock; an action that ignores the signal (`sig_handler_ignored()`) also discards its queued instances from the process's queue and every thread's (`do_sigaction()`'s `flush_sigqueue_mask()`): served when the caller is its group's only thread, else left to the kernel lock, which reaches the other threads' queues |
 //! | `sigaltstack`, `rt_sigreturn` (in `kernel.rs`'s `unlocked_syscall`, which has the registers) | always, but a frame `rt_sigreturn` cannot read or that is malformed (the kernel lock's `badframe` path forces `SIGSEGV`): the task's own alternate stack ([`crate::signal::SigAltStack`], shared with its entry, which delivery reads) and mask, and its registers on the hart; a restored mask that leaves a queued signal open sends the hart on to the kernel lock, as above |
 //! | the calls of [`super::group_call`]: `getpid`, `gettid`, `getppid`, `times`, `sched_get_priority_max`, `sched_get_priority_min`, `prlimit64` (the caller's process), `getrlimit`, `setrlimit`, `sysinfo`, `getrusage`, `membarrier`, `clock_gettime`, `clock_getres`, `gettimeofday`, `getrandom` | always |
 //!
@@ -520,14 +520,23 @@ pub(crate) fn file_call(
             r
         }
         // do_sigaction() under the handlers' lock. An action that makes the signal
-        // ignored also discards its pending instances from every thread's queue, which
-        // only the kernel lock reaches: that call is left to it, having done nothing.
+        // ignored also discards its pending instances from the process's queue and every
+        // thread's (flush_sigqueue_mask()): here when the caller is its group's only
+        // thread; the other threads' queues are the kernel lock's to reach, and that call
+        // is left to it, having done nothing.
         SYS_rt_sigaction => {
             let handler = (a[1] != 0).then(|| u.get_user_u64(a[1]).ok()).flatten();
-            if handler.is_some_and(|h| crate::signal::ignores(a[0], h)) {
+            let ignoring = handler.is_some_and(|h| crate::signal::ignores(a[0], h));
+            if ignoring && cur.signal.threads().len() > 1 {
                 return None;
             }
-            cur.sighand.sys_rt_sigaction(u, a[0], a[1], a[2], a[3])
+            let r = cur.sighand.sys_rt_sigaction(u, a[0], a[1], a[2], a[3]);
+            if ignoring && r.is_ok() {
+                let keep = |s: &crate::signal::SigInfo| u64::from(s.signo) != a[0];
+                cur.signal.lock().shared_pending.retain(keep);
+                cur.pending.retain(keep);
+            }
+            r
         }
         SYS_rt_sigpending => {
             let queued = cur.queued_signals();
@@ -927,20 +936,42 @@ mod tests {
             0u64.to_le_bytes(),
             "the old one: SIG_DFL"
         );
-        // One that ignores the signal must discard its queued instances from every
-        // thread's queue: left to the kernel lock, nothing done.
+        // One that ignores the signal discards its queued instances from the process's
+        // queue and every thread's: here for the only thread of its group, by the
+        // kernel lock (nothing done here) when there are others.
+        let usr1 = crate::signal::SigInfo {
+            signo: 10,
+            code: 0,
+            addr: 0,
+            status: 0,
+        };
+        t.pending.push(usr1);
+        t.signal.lock().shared_pending.push(usr1);
+        t.signal.lock().threads.push(2);
         poke(&t, s, &SIG_IGN.to_le_bytes());
         assert_eq!(
             call(&t, &mut cur, SYS_rt_sigaction, sa, &mut deferred),
             None
         );
         assert_eq!(t.signals.action(10).handler, 0x1234);
-        // SIG_DFL for SIGCHLD ignores it too; for SIGUSR1 it does not.
+        t.signal.lock().threads.retain(|&tid| tid != 2);
+        assert_eq!(
+            call(&t, &mut cur, SYS_rt_sigaction, sa, &mut deferred),
+            Some(Ok(0))
+        );
+        assert_eq!(t.signals.action(10).handler, SIG_IGN);
+        assert_eq!(
+            (t.pending.set(), t.signal.shared_pending_set()),
+            (0, 0),
+            "flushed"
+        );
+        // SIG_DFL for SIGCHLD ignores it too (served, nothing queued); for SIGUSR1 it
+        // does not.
         poke(&t, s, &0u64.to_le_bytes());
         let chld = [17, s, 0, 8, 0, 0];
         assert_eq!(
             call(&t, &mut cur, SYS_rt_sigaction, chld, &mut deferred),
-            None
+            Some(Ok(0))
         );
         assert_eq!(
             call(&t, &mut cur, SYS_rt_sigaction, sa, &mut deferred),
