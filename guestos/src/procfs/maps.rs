@@ -227,4 +227,11 @@ impl FileOperations for ProcMapsFile {
     fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
         seq_lseek(offset, whence, pos)
     }
+
+    /// The records come from the address space bound at open, the bytes go to the
+    /// caller's memory: no task is looked up, so the caller's hart serves the reads
+    /// without the kernel lock (`syscall::unlocked`).
+    fn needs_tasks(&self) -> bool {
+        false
+    }
 }
