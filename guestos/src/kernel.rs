@@ -1230,9 +1230,7 @@ fn unlocked_fault(
         };
         let mut ctx = hart.save_context();
         if cur.force_sig_fault(&u.mm, &mut ctx, &info) {
-            hart.restore_context(&ctx);
-            flush_pending(smp, hart, &u.mm.mmap_read_lock());
-            u.stat.unlocked_signals.inc();
+            enter_handler(hart, &ctx, &u.mm, smp, u.stat);
             r = Ok(());
         }
     }
@@ -1423,28 +1421,35 @@ fn deliver_unlocked(
     smp: &Smp,
     stat: &KernelCounters,
 ) -> bool {
-    let mut left = true;
     // Each delivery blocks its signal in the handler's mask: at most one per signal.
     for _ in 0..signal::NSIG {
         if !cur.signal_pending() {
-            left = false;
-            break;
+            return false;
         }
         let mut ctx = hart.save_context();
         match cur.deliver_handled(mm, &mut ctx) {
-            Delivery::Delivered => {
-                hart.restore_context(&ctx);
-                flush_pending(smp, hart, &mm.mmap_read_lock());
-                stat.unlocked_signals.inc();
-            }
-            Delivery::Nothing => {
-                left = false;
-                break;
-            }
-            Delivery::Kernel => break,
+            Delivery::Delivered => enter_handler(hart, &ctx, mm, smp, stat),
+            Delivery::Nothing => return false,
+            Delivery::Kernel => return true,
         }
     }
-    left
+    true
+}
+
+/// The end of a signal delivery without the kernel lock: the hart takes the registers
+/// `ctx` a frame was pushed for (the handler's), the maintenance the frame's writes
+/// recorded in `mm` is carried out, and the delivery is counted (`unlocked signal
+/// deliveries`).
+fn enter_handler(
+    hart: &mut Hart<'_>,
+    ctx: &UserContext,
+    mm: &MmStruct,
+    smp: &Smp,
+    stat: &KernelCounters,
+) {
+    hart.restore_context(ctx);
+    flush_pending(smp, hart, &mm.mmap_read_lock());
+    stat.unlocked_signals.inc();
 }
 
 /// Reads a `struct timespec` (`tv_sec`, `tv_nsec`) at `va` in `mm`'s user memory.
@@ -4395,10 +4400,7 @@ impl Kernel<'_> {
         // Real-time signals queue every instance.
         match tid {
             None => {
-                let queue = &mut task.signal.lock().shared_pending;
-                if signal::queues(queue, &info) {
-                    queue.push(info);
-                }
+                signal::queue_signal(&mut task.signal.lock().shared_pending, info);
             }
             Some(_) => task.pending.push(info),
         }
@@ -4457,7 +4459,7 @@ impl Kernel<'_> {
             }
             return;
         }
-        if act.handler == SIG_DFL || act.handler == SIG_IGN || task.signals.is_blocked(info.signo) {
+        if !act.has_handler() || task.signals.is_blocked(info.signo) {
             let tgid = task.tgid;
             self.exit_process(hart, tgid, killed(info, hart.pc));
             return;

@@ -90,6 +90,13 @@ pub struct SigAction {
     pub mask: u64,
 }
 
+impl SigAction {
+    /// Whether the disposition is a handler to run, not `SIG_DFL` or `SIG_IGN`.
+    pub fn has_handler(&self) -> bool {
+        !matches!(self.handler, SIG_DFL | SIG_IGN)
+    }
+}
+
 /// `SA_SIGINFO`.
 pub const SA_SIGINFO: u64 = 0x4;
 /// `SA_ONSTACK`.
@@ -178,6 +185,17 @@ pub fn sigset_of<'a>(queue: impl IntoIterator<Item = &'a SigInfo>) -> u64 {
 /// `queue` — a standard signal (< 32) at most once, every real-time instance.
 pub fn queues(queue: &[SigInfo], info: &SigInfo) -> bool {
     info.signo >= 32 || !queue.iter().any(|q| q.signo == info.signo)
+}
+
+/// `__send_signal_locked()`'s `sigqueue` add to `queue` (a task's own or its process's
+/// `shared_pending`): `info` joins it unless it is a standard signal already there
+/// ([`queues`]). Returns whether it was queued.
+pub fn queue_signal(queue: &mut Vec<SigInfo>, info: SigInfo) -> bool {
+    let add = queues(queue, &info);
+    if add {
+        queue.push(info);
+    }
+    add
 }
 
 /// `rt_sigpending(uset, sigsetsize)` (`do_sigpending()`): the signals queued for the
@@ -323,8 +341,7 @@ impl SigQueue {
     /// (< 32) is queued at most once (`legacy_queue()`), every real-time instance is.
     pub fn push(&self, info: SigInfo) {
         let mut list = self.0.list.lock();
-        if queues(&list, &info) {
-            list.push(info);
+        if queue_signal(&mut list, info) {
             self.resummarize(&list);
         }
     }

@@ -66,6 +66,12 @@ impl FaultFlags {
     pub const DEFAULT: FaultFlags = FaultFlags::ALLOW_RETRY
         .union(FaultFlags::KILLABLE)
         .union(FaultFlags::INTERRUPTIBLE);
+
+    /// An unshare fault (`vmf->flags & FAULT_FLAG_UNSHARE`): `UNSHARE` without `WRITE`,
+    /// a write that also asks to unshare being a write.
+    pub fn is_unshare(self) -> bool {
+        self.contains(FaultFlags::UNSHARE) && !self.contains(FaultFlags::WRITE)
+    }
 }
 
 bitflags! {
@@ -708,7 +714,7 @@ impl Mm {
         pte: mmu::Pte,
         flags: FaultFlags,
     ) -> VmFault {
-        let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
+        let unshare = flags.is_unshare();
         let page = self.pgtable.vm_normal_page(pte);
         // pte_offset_map_lock(): the reuse decisions and the upgrade under the PTE
         // table's lock; every change is a compare-and-swap against `pte` (pte_same()).
@@ -784,7 +790,7 @@ impl Mm {
         pte: mmu::Pte,
         flags: FaultFlags,
     ) -> VmFault {
-        let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
+        let unshare = flags.is_unshare();
         let old = self.pgtable.vm_normal_page(pte);
         let Some(new) = self.phys.alloc_page(old.is_none()) else {
             return VmFault::OOM;

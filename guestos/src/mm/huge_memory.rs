@@ -627,7 +627,7 @@ impl Mm {
         pmd: mmu::Pte,
         flags: FaultFlags,
     ) -> VmFault {
-        let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
+        let unshare = flags.is_unshare();
         let head = pte_pfn(pmd);
         if self.phys.pages.is_huge_zero_pfn(head) {
             if !unshare {

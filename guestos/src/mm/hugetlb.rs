@@ -975,7 +975,7 @@ impl Mm {
         pmd: mmu::Pte,
         flags: FaultFlags,
     ) -> VmFault {
-        let unshare = flags.contains(FaultFlags::UNSHARE) && !flags.contains(FaultFlags::WRITE);
+        let unshare = flags.is_unshare();
         let old = pte_pfn(pmd);
         let size = file.huge_page_size();
         let shared = vma.flags.contains(VmFlags::MAYSHARE);

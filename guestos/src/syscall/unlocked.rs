@@ -270,9 +270,7 @@ impl Current {
             if blocked && g.threads.len() > 1 {
                 return None;
             }
-            if crate::signal::queues(&g.shared_pending, &info) {
-                g.shared_pending.push(info);
-            }
+            crate::signal::queue_signal(&mut g.shared_pending, info);
         } else {
             self.pending.push(info);
         }
@@ -289,17 +287,15 @@ impl Current {
     /// cannot be written (the signal is put back: `force_sigsegv()` is the kernel lock's)
     /// — is left to the kernel lock ([`Delivery::Kernel`]).
     pub fn deliver_handled(&mut self, mm: &MmStruct, ctx: &mut UserContext) -> Delivery {
-        use crate::signal::{SigInfo, SIGKILL, SIG_DFL, SIG_IGN};
+        use crate::signal::{sigmask, SigInfo, SIGKILL};
         if self.saved_mask {
             return Delivery::Kernel;
         }
         let actions = self.sighand.snapshot();
         let blocked = self.blocked.get();
-        let bit = |s: &SigInfo| 1u64 << (s.signo.wrapping_sub(1) & 63);
-        let deliverable = |s: &SigInfo| s.signo == SIGKILL || blocked & bit(s) == 0;
+        let deliverable = |s: &SigInfo| s.signo == SIGKILL || blocked & sigmask(s.signo) == 0;
         let action = |s: &SigInfo| actions[usize::from(s.signo.wrapping_sub(1) & 63)];
-        let handled =
-            |s: &SigInfo| s.signo != SIGKILL && !matches!(action(s).handler, SIG_DFL | SIG_IGN);
+        let handled = |s: &SigInfo| s.signo != SIGKILL && action(s).has_handler();
         let (info, own) = match self.pending.take_first_if(deliverable, handled) {
             Ok(Some(info)) => (info, true),
             Err(_) => return Delivery::Kernel,
@@ -337,9 +333,8 @@ impl Current {
         ctx: &mut UserContext,
         info: &crate::signal::SigInfo,
     ) -> bool {
-        use crate::signal::{SIG_DFL, SIG_IGN};
         let act = self.sighand.action(info.signo);
-        if matches!(act.handler, SIG_DFL | SIG_IGN) || self.blocked.is_blocked(info.signo) {
+        if !act.has_handler() || self.blocked.is_blocked(info.signo) {
             return false;
         }
         self.push_frame(mm, ctx, info, &act).is_ok()
