@@ -471,11 +471,6 @@ pub(crate) fn file_call(
         let sigpipe = writes && r == Err(Errno::EPIPE);
         Some((r, sigpipe))
     };
-    // A kernel-served file whose operations need only the caller's own parts (gup_test):
-    // its read/write/llseek and its own ioctl commands, as the kernel lock serves them.
-    if let Some(r) = kernel_file_call(cur, mm, u, nr, a) {
-        return Some(r);
-    }
     // A pipe's `llseek` (`no_llseek`: ESPIPE) has nothing to wait for either.
     if let Some(file) = (nr == SYS_lseek).then(|| pipe_fd(&cur.fs, a[0])).flatten() {
         return Some(file.seek(a[1] as i64, a[2] as u32));
@@ -486,10 +481,17 @@ pub(crate) fn file_call(
         SYS_pread64 | SYS_pwrite64 if (a[3] as i64) < 0 => Err(Errno::EINVAL),
         SYS_read | SYS_write | SYS_readv | SYS_writev | SYS_pread64 | SYS_pwrite64 | SYS_lseek
         | SYS_getdents64 => {
-            let (r, sigpipe) = rw(cur, u)?;
+            // Not a VFS file or host stream: maybe a kernel-served file whose operations
+            // need only the caller's own parts (gup_test, pagemap), as the kernel lock
+            // serves it.
+            let Some((r, sigpipe)) = rw(cur, u) else {
+                return kernel_file_call(cur, mm, u, nr, a);
+            };
             cur.sigpipe |= sigpipe;
             return Some(r);
         }
+        // Only a kernel-served file's own commands are served here.
+        SYS_ioctl => return kernel_file_call(cur, mm, u, nr, a),
         SYS_openat => return fs::do_openat(p, vfs, u, a[0], a[1], a[2], a[3], false),
         SYS_close => fs::close_fd(p, a[0]).map(|f| {
             fput(f, deferred_fput);
