@@ -209,7 +209,14 @@ pub const GUP_PIN_COUNTING_BIAS: u32 = 1 << 10;
 /// folio is freed when it drops to zero. Only order-0 pages and head pages have one; tail
 /// pages read 0. `mapcount` counts page-table entries mapping this page at 4 KiB
 /// granularity (Linux stores `_mapcount` = mapcount − 1; we store the count itself).
+///
+/// One cache line per frame (64 bytes, as Linux's `struct page` on 64-bit), so that two
+/// harts updating neighbouring frames — one's refcount, the other's split page-table
+/// lock — do not bounce a line between them (48 bytes packed put two frames on most
+/// lines; `perf` showed the PGTABLE flag test of `walk_alloc` missing there with two
+/// threads faulting in one address space).
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub struct Page {
     refcount: AtomicU32,
     mapcount: AtomicU32,
