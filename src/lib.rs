@@ -113,6 +113,10 @@ pub struct RunOptions {
     /// hugetlb pools at boot, `(page size in bytes, count)` pairs
     /// ([`KernelConfig::hugepages`]).
     pub hugepages: Vec<(u64, u64)>,
+    /// Swap area size in bytes, 0 for none ([`KernelConfig::swap_bytes`]).
+    pub swap_bytes: u64,
+    /// Host file holding the swap area ([`KernelConfig::swap_file`]).
+    pub swap_file: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -135,6 +139,8 @@ impl Default for RunOptions {
             env_clear: false,
             env: Vec::new(),
             hugepages: Vec::new(),
+            swap_bytes: 0,
+            swap_file: None,
         }
     }
 }
@@ -174,6 +180,19 @@ impl RunOptions {
                 "--mem {}: guest RAM must be a multiple of 4 KiB and at least 16 MiB",
                 self.mem_bytes
             )));
+        }
+        if self.swap_bytes != 0 && (self.swap_bytes < 8192 || !self.swap_bytes.is_multiple_of(4096))
+        {
+            return Err(Error::BadFlag(format!(
+                "--swap {}: the swap area must be a multiple of 4 KiB and at least 8 KiB \
+                 (a header slot and one page)",
+                self.swap_bytes
+            )));
+        }
+        if self.swap_file.is_some() && self.swap_bytes == 0 {
+            return Err(Error::BadFlag(
+                "--swap-file needs --swap SIZE (the size of the area)".into(),
+            ));
         }
         if !(1..=guestos::MAX_HARTS).contains(&self.harts) {
             return Err(Error::BadFlag(format!(
@@ -221,6 +240,8 @@ impl RunOptions {
             harts: self.harts,
             pin_harts: self.pin_harts,
             hugepages: self.hugepages.clone(),
+            swap_bytes: self.swap_bytes,
+            swap_file: self.swap_file.clone(),
             ..KernelConfig::default()
         })
     }
@@ -416,7 +437,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
     )?;
     let t = &r.kernel.thp;
     let tg = &h.tags;
-    let rows: [(&str, String); 28] = [
+    let rows: [(&str, String); 29] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
@@ -447,6 +468,10 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         ),
         ("peak guest frames", r.kernel.peak_frames.to_string()),
         ("frames leaked at exit", r.kernel.frames_leaked.to_string()),
+        (
+            "swap slots leaked at exit",
+            r.kernel.swap_slots_leaked.to_string(),
+        ),
         (
             "page-cache peak pages",
             r.kernel.page_cache_peak_pages.to_string(),

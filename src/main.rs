@@ -69,6 +69,15 @@ struct MachineArgs {
     /// needs a free, aligned gigabyte of guest RAM: `--mem 4G --hugepages 1G:2`.
     #[arg(long, value_name = "[SIZE:]N", value_parser = parse_hugepages)]
     hugepages: Vec<(u64, u64)>,
+    /// Swap area size (bytes, or with a K/M/G suffix; 0: no swap): anonymous memory that
+    /// `MADV_PAGEOUT` pushes out goes to its 4 KiB slots (`swapon` of a swap device).
+    /// Host memory grows with the slots written.
+    #[arg(long, default_value = "0", value_parser = parse_size)]
+    swap: u64,
+    /// Keep the swap area in this host file (created, or truncated to --swap's size)
+    /// instead of anonymous host memory.
+    #[arg(long, value_name = "PATH")]
+    swap_file: Option<PathBuf>,
     /// Paging mode.
     #[arg(long, default_value = "sv39", value_parser = ["sv39", "sv48"])]
     paging: String,
@@ -253,6 +262,8 @@ impl MachineArgs {
             harts: self.harts,
             pin_harts: self.pin_harts,
             hugepages: self.hugepages.clone(),
+            swap_bytes: self.swap,
+            swap_file: self.swap_file.clone(),
             ..RunOptions::default()
         }
     }

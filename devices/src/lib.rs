@@ -18,6 +18,7 @@ mod bus;
 mod clint;
 pub mod dma;
 mod ram;
+pub mod swap;
 mod tags;
 
 pub use addr::{GuestPhysAddr, PAGE_SHIFT, PAGE_SIZE};
@@ -25,6 +26,7 @@ pub use bus::{Bus, BusDevice, BusError, IrqLine};
 pub use clint::{Clint, ClockSource, MsipLine, CLINT_MTIME_HZ};
 pub use dma::{Dma, DmaEngine, DmaError};
 pub use ram::{AmoOp, GuestMemory, HostPage, MemoryError};
+pub use swap::{SwapDevice, SwapError};
 pub use tags::{
     page_granule_tag, PageTags, TagMemory, TAG_BYTES_PER_PAGE, TAG_GRANULE_BYTES, TAG_MASK,
 };

@@ -130,6 +130,13 @@ cost_table! {
     /// `__get_user_pages()` entered): argument checks, `local_irq_save()`/`restore()`
     /// (two CSR writes of `sstatus`), the call and return.
     k_gup_call = 40,
+    /// Kernel primitive: reading one 4 KiB page from the swap device (`swap_read_folio()`
+    /// and the wait for it): 25 µs at 1 GHz, a typical NVMe 4 KiB random read (SATA SSDs
+    /// take 50–100 µs, zram about 2 µs: set it with `--cost k_swap_read=…`).
+    k_swap_read = 25000,
+    /// Kernel primitive: writing one 4 KiB page to the swap device (`swap_writepage()`,
+    /// waited for: reclaim here is synchronous): 25 µs at 1 GHz.
+    k_swap_write = 25000,
 }
 
 /// A `--cost` override that cannot be applied.

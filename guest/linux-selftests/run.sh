@@ -12,7 +12,8 @@
 # user emulator (default: qemu-riscv64). TIMEOUT: seconds per run (default 900). --log
 # keeps each run's whole output as DIR/<test>[_<n>].out. HUGEPAGES: the hugetlb pool each
 # dirtybit run boots with (default 128 pages of 2 MiB: the 256 MiB run_vmtests.sh puts in
-# /proc/sys/vm/nr_hugepages before it runs anything, needmem_KB).
+# /proc/sys/vm/nr_hugepages before it runs anything, needmem_KB). SWAP: the swap area
+# each dirtybit run boots with (default 256M; cow's swap cases skip without one).
 #
 # The gup_test runs with -H are run_gup_matrix()'s hugetlb runs (run_vmtests.sh -a):
 # "-H -m 256" with each command (-u, -a, -U, -b, -L), private and shared (-S), R/W and
@@ -50,7 +51,8 @@ dirtybit=${DIRTYBIT:-$root/target/release/dirtybit}
 qemu=${QEMU:-qemu-riscv64}
 limit=${TIMEOUT:-900}
 hugepages=${HUGEPAGES:-128}
-machine="--hugepages $hugepages"
+swap=${SWAP:-256M}
+machine="--hugepages $hugepages --swap $swap"
 [ -n "$log" ] && mkdir -p "$log"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT

@@ -58,6 +58,12 @@ pub struct KernelConfig {
     /// [`crate::mm::hugetlb::hugetlb_init`]). A size without a pool is ignored, as
     /// Linux ignores an unsupported `hugepagesz=`.
     pub hugepages: Vec<(u64, u64)>,
+    /// Size in bytes of the swap area (`--swap`; 0: no swap, as a machine without
+    /// `swapon`). Slot 0 is the header, so `bytes / 4096 - 1` pages fit.
+    pub swap_bytes: u64,
+    /// Keep the swap area in this host file (`--swap-file`, created or truncated to
+    /// [`KernelConfig::swap_bytes`]) instead of anonymous host memory.
+    pub swap_file: Option<std::path::PathBuf>,
 }
 
 /// The most harts a machine may have (`--harts`).
@@ -106,6 +112,8 @@ impl Default for KernelConfig {
             harts: 1,
             pin_harts: false,
             hugepages: Vec::new(),
+            swap_bytes: 0,
+            swap_file: None,
         }
     }
 }
@@ -214,6 +222,9 @@ pub struct KernelStats {
     /// and page-cache pages whose metadata disagree with the cache index
     /// (`PageCache::audit`).
     pub page_audit_errors: u64,
+    /// Swap slots still in use after every process was torn down (the swap-slot audit:
+    /// each swap PTE's reference must have been given back). Zero on a healthy kernel.
+    pub swap_slots_leaked: u64,
     /// The most page-cache pages (guest frames holding file data) at once.
     pub page_cache_peak_pages: u64,
     /// Page-cache pages read in from the backing store.

@@ -233,6 +233,9 @@ pub enum KernelError {
     /// A `--file` could not be copied into the guest.
     #[error("cannot copy a --file into the guest")]
     HostFile(#[from] ImportError),
+    /// The swap area (`--swap`, `--swap-file`) could not be set up.
+    #[error("cannot set up the swap area: {0}")]
+    Swap(#[from] devices::SwapError),
 }
 
 /// pid of the first process; when it exits the run ends (as a container's init).
@@ -1482,6 +1485,14 @@ pub fn run(
     let phys = Arc::new(PhysMem::new(ram)?);
     // hugetlb_init() with hugepagesz=/hugepages=: the boot-time pools.
     crate::mm::hugetlb::hugetlb_init(&phys, &config.hugepages);
+    // swapon: the area --swap describes.
+    if config.swap_bytes > 0 {
+        let dev = match &config.swap_file {
+            Some(path) => devices::SwapDevice::file(path, config.swap_bytes)?,
+            None => devices::SwapDevice::anonymous(config.swap_bytes)?,
+        };
+        phys.set_swap(Arc::new(crate::mm::swapfile::SwapInfo::new(dev)));
+    }
     let baseline = phys.pages.audit();
     let nharts = config.harts.clamp(1, crate::config::MAX_HARTS);
     crate::percpu::set_nr_cpu_ids(nharts);
@@ -1671,6 +1682,7 @@ pub fn run(
     let end = phys.pages.audit();
     kstats.frames_leaked = end.used_frames.saturating_sub(baseline.used_frames);
     kstats.page_audit_errors = end.inconsistent_frames + end.bad_puts + cache_errors;
+    kstats.swap_slots_leaked = phys.swap().map_or(0, |si| si.inuse_pages());
     kstats.thp = phys.pages.thp_stats();
     let per_hart: Vec<HartStats> = harts.iter().map(Hart::stats).collect();
     let mut total = HartStats::default();

@@ -211,10 +211,11 @@ pub fn run_against(name: &str, opts: &RunOptions, want: (Vec<u8>, u8), what: &st
 pub fn assert_page_audit_clean(o: &Outcome, what: &str) {
     let k = &o.report.kernel;
     assert!(
-        k.frames_leaked == 0 && k.page_audit_errors == 0,
-        "{what}: page audit: {} frames leaked, {} errors",
+        k.frames_leaked == 0 && k.page_audit_errors == 0 && k.swap_slots_leaked == 0,
+        "{what}: page audit: {} frames leaked, {} errors, {} swap slots leaked",
         k.frames_leaked,
-        k.page_audit_errors
+        k.page_audit_errors,
+        k.swap_slots_leaked
     );
 }
 

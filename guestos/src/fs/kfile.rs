@@ -137,6 +137,8 @@ pub enum KernelNode {
     Mounts,
     /// `/proc/meminfo` (see [`crate::procfs::meminfo`]).
     Meminfo,
+    /// `/proc/vmstat` ([`crate::procfs::vmstat_show`]).
+    Vmstat,
 }
 
 impl KernelNode {
@@ -148,7 +150,12 @@ impl KernelNode {
             KernelNode::GupTest => crate::debugfs::gup_test::file_operations(),
             KernelNode::Sysfs(attr) => crate::sysfs::file_operations(attr),
             KernelNode::Mounts => Box::<crate::procfs::ProcMountsFile>::default(),
-            KernelNode::Meminfo => Box::new(crate::procfs::ProcMeminfoFile),
+            KernelNode::Meminfo => Box::new(crate::procfs::ProcPhysShowFile(
+                crate::procfs::meminfo_proc_show,
+            )),
+            KernelNode::Vmstat => {
+                Box::new(crate::procfs::ProcPhysShowFile(crate::procfs::vmstat_show))
+            }
         }
     }
 }

@@ -315,6 +315,9 @@ impl Vfs {
             // proc_create_single("meminfo", 0, NULL, meminfo_proc_show).
             let meminfo = Body::Kernel(KernelNode::Meminfo);
             let _ = vfs.add_node(&proc_, b"meminfo", FileType::Regular, 0o444, meminfo);
+            // proc_create_seq("vmstat", 0444, NULL, &vmstat_op).
+            let vmstat = Body::Kernel(KernelNode::Vmstat);
+            let _ = vfs.add_node(&proc_, b"vmstat", FileType::Regular, 0o444, vmstat);
         }
         vfs
     }

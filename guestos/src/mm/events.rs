@@ -188,6 +188,10 @@ kernel_events! {
     /// Entries into a GUP walk (`gup_fast()`, `__get_user_pages()`): the fixed cost of a
     /// call (`local_irq_save()`/`restore()`, range checks, the call itself).
     gup_calls => k_gup_call,
+    /// Pages read from swap (`swap_read_folio()`: `pswpin`).
+    swap_ins => k_swap_read,
+    /// Pages written to swap (`swap_writepage()`: `pswpout`).
+    swap_outs => k_swap_write,
     ;
     /// Kernel warnings printed (`WARN()`: a kernel self-check failed). Not priced.
     warnings,

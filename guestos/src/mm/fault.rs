@@ -442,8 +442,10 @@ impl Mm {
                 VmaBacking::File(file) => self.do_fault(vma, file.as_ref(), va, slot, flags),
             };
         }
+        if super::swapfile::is_swap_pte(pte) {
+            return self.do_swap_page(vma, va, slot, pte, flags);
+        }
         if !pte_present(pte) {
-            // Swap and migration entries arrive with swap support.
             return VmFault::SIGBUS;
         }
         if pte_protnone(pte) && vma.flags.is_accessible() {
@@ -688,6 +690,103 @@ impl Mm {
             super::count_event(&self.stats.local().anon_pages);
         }
         VmFault::empty()
+    }
+
+    /// `do_swap_page()`: a fault on a swap PTE (`swp`). The slot is read into a new page
+    /// (a major fault: `VM_FAULT_MAJOR`, `pgmajfault`, priced `k_swap_read`), then under
+    /// the PTE table's lock, if the PTE is still `swp` (`pte_same()`: another thread may
+    /// have swapped it in meanwhile, and this page is dropped), the page is mapped and
+    /// the slot loses the PTE's reference (`swap_free()`).
+    ///
+    /// The page is exclusive (`PageAnonExclusive`, `RMAP_EXCLUSIVE`) if the swap PTE
+    /// carried the exclusive bit, or if no other PTE refers to the slot — Linux's
+    /// "fresh page that is not exposed to the swapcache → certainly exclusive" for
+    /// synchronous devices; it is the only copy then. An exclusive page is mapped
+    /// writable by a write fault (`maybe_mkwrite(pte_mkdirty())`); a shared one (fork
+    /// cleared the bit and the child still refers to the slot) is mapped read-only and a
+    /// write goes on to [`Mm::do_wp_page`], as Linux's `do_swap_page()` does. The swap
+    /// PTE's soft-dirty and uffd-wp bits come back (`pte_mksoft_dirty()`,
+    /// `pte_mkuffd_wp()`: such a PTE stays read-only).
+    ///
+    /// Returns `VM_FAULT_MAJOR` with what the rest returned; `VM_FAULT_OOM` without a
+    /// free frame; `VM_FAULT_SIGBUS` if there is no swap area or the read fails (Linux:
+    /// `VM_FAULT_SIGBUS` for an I/O error).
+    fn do_swap_page(
+        &self,
+        vma: &Vma,
+        va: u64,
+        slot: devices::GuestPhysAddr,
+        swp: mmu::Pte,
+        flags: FaultFlags,
+    ) -> VmFault {
+        use super::swapfile::{
+            pte_swp_exclusive, pte_swp_uffd_wp, pte_to_swp_entry, swap_pte_flags,
+        };
+        let Some(si) = self.phys.swap() else {
+            return VmFault::SIGBUS;
+        };
+        let entry = pte_to_swp_entry(swp);
+        let Some(pfn) = self.phys.alloc_page(false) else {
+            return VmFault::OOM;
+        };
+        if si.read_page(&self.phys.ram, pfn.pa(), entry).is_err() {
+            self.phys.put_page(pfn);
+            return VmFault::SIGBUS;
+        }
+        self.phys.pages.events.swap_ins.inc();
+        si.events
+            .pgmajfault
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        super::count_event(&self.stats.local().swap_ins);
+        let write = flags.contains(FaultFlags::WRITE);
+        let ptl = self.pgtable.pte_lock(slot);
+        if self.pgtable.ptep_get(slot) != swp {
+            drop(ptl);
+            self.phys.put_page(pfn);
+            return VmFault::MAJOR;
+        }
+        let exclusive = pte_swp_exclusive(swp) || si.swap_count(entry) == 1;
+        let Some(page) = self.phys.pages.page(pfn) else {
+            drop(ptl);
+            self.phys.put_page(pfn);
+            return VmFault::SIGBUS;
+        };
+        page.set(PageFlags::ANON);
+        if exclusive {
+            page.set(PageFlags::ANON_EXCLUSIVE);
+        }
+        let uffd_wp = pte_swp_uffd_wp(swp);
+        let mut entry_pte = mk_pte(pfn, vm_get_page_prot(vma.flags).difference(PteFlags::W))
+            .with(swap_pte_flags(swp));
+        let make_writable = write && exclusive && !uffd_wp;
+        if make_writable {
+            entry_pte = entry_pte.with(super::pgtable::PAGE_SOFT_DIRTY);
+            if vma.flags.contains(VmFlags::WRITE) {
+                entry_pte = entry_pte.with(PteFlags::W);
+            }
+        }
+        entry_pte = entry_pte.with(self.fault_young_dirty(flags, make_writable));
+        page.inc_mapcount();
+        if !self.pgtable.ptep_cmpxchg(slot, swp, entry_pte) {
+            page.dec_mapcount();
+            drop(ptl);
+            self.phys.put_page(pfn);
+            return VmFault::MAJOR;
+        }
+        if si.swap_free(entry).is_none() {
+            self.phys.pages.note_bad_put();
+        }
+        self.update_mmu_cache_new(va, entry_pte);
+        drop(ptl);
+        if uffd_wp && write {
+            // The write meets the uffd-wp PTE when the access retries (the user fault
+            // path's check: handle_userfault() for the write-protect fault).
+            return VmFault::MAJOR;
+        }
+        if (write && !make_writable) || (flags.is_unshare() && !exclusive) {
+            return VmFault::MAJOR | self.do_wp_page(vma, va, slot, entry_pte, flags);
+        }
+        VmFault::MAJOR
     }
 
     /// `do_wp_page()`: a write (or unshare) fault on a present PTE without `W`.

@@ -1161,8 +1161,9 @@ impl Mm {
     /// writable only), the flag-setting advice (`NORMAL`, `RANDOM`, `SEQUENTIAL`,
     /// `DONTFORK`, `DOFORK`, `HUGEPAGE`, `NOHUGEPAGE`, `DONTDUMP`, `DODUMP`,
     /// `WIPEONFORK`, `KEEPONFORK`, `MERGEABLE`, `UNMERGEABLE`), which splits and merges VMAs
-    /// like `mprotect`, and the hints `WILLNEED`, `COLD`, `PAGEOUT` (nothing to do without
-    /// swap or a page cache), `MADV_POPULATE_READ`/`WRITE`
+    /// like `mprotect`, the hints `WILLNEED` (nothing to do) and `COLD`/`PAGEOUT` (private
+    /// anonymous pages aged or written to swap, see [`super::vmscan`]),
+    /// `MADV_POPULATE_READ`/`WRITE`
     /// ([`super::madvise::madvise_populate`], which stops at the first hole) and
     /// `MADV_COLLAPSE` ([`super::khugepaged`]). Unmapped
     /// parts of the range are otherwise skipped and reported as `ENOMEM` after the
@@ -1258,7 +1259,14 @@ impl Mm {
                 Ok(())
             }
             MADV_WILLNEED => Ok(()),
-            MADV_COLD | MADV_PAGEOUT if lru_ok => Ok(()),
+            MADV_COLD if lru_ok => {
+                self.madvise_cold(vma, start, end);
+                Ok(())
+            }
+            MADV_PAGEOUT if lru_ok => {
+                self.madvise_pageout(vma, start, end);
+                Ok(())
+            }
             _ => Err(Errno::EINVAL),
         }
     }

@@ -48,9 +48,11 @@ pub mod mte;
 pub mod page_alloc;
 pub mod pgtable;
 pub mod rmap;
+pub mod swapfile;
 pub mod uaccess;
 pub mod userfaultfd;
 pub mod vma;
+pub mod vmscan;
 
 #[cfg(test)]
 mod filemap_tests;
@@ -158,6 +160,8 @@ pub struct PhysMem {
     pt_deferred: Mutex<Vec<Pfn>>,
     /// The machine-wide THP policy (`/sys/kernel/mm/transparent_hugepage/`).
     pub thp: huge_memory::ThpSettings,
+    /// The swap area, set once at boot by `--swap` (`swapon`); none without it.
+    swap: OnceLock<Arc<swapfile::SwapInfo>>,
 }
 
 /// A lockless page-table walk in progress ([`PhysMem::gup_fast_begin`]); ending it (drop)
@@ -209,6 +213,7 @@ impl PhysMem {
             pt_walkers: AtomicUsize::new(0),
             pt_deferred: Mutex::new(Vec::new()),
             thp: huge_memory::ThpSettings::default(),
+            swap: OnceLock::new(),
         })
     }
 
@@ -294,6 +299,17 @@ impl PhysMem {
     /// returns whether this one did.
     pub fn set_reclaim(&self, r: Weak<dyn Reclaim>) -> bool {
         self.reclaim.set(r).is_ok()
+    }
+
+    /// `swapon`: makes `si` the machine's swap area. Returns `false` (and changes
+    /// nothing) if one is set already.
+    pub fn set_swap(&self, si: Arc<swapfile::SwapInfo>) -> bool {
+        self.swap.set(si).is_ok()
+    }
+
+    /// The swap area, if the machine has one (`--swap`).
+    pub fn swap(&self) -> Option<&Arc<swapfile::SwapInfo>> {
+        self.swap.get()
     }
 
     /// `alloc_page()`, see [`PageAlloc::alloc_page`]. When no frame is free, direct
@@ -522,6 +538,11 @@ mm_stats! {
     thp_split_pmd,
     /// hugetlb pages mapped by first-touch faults (`hugetlb_no_page()`).
     hugetlb_faults,
+    /// Pages of this address space written to swap (`pswpout`).
+    swap_outs,
+    /// Faults that read a page back from swap (`do_swap_page()`: major faults,
+    /// `pgmajfault`).
+    swap_ins,
 }
 
 /// Counts one event in an [`MmCounters`] field.

@@ -78,6 +78,9 @@ use devices::{AmoOp, GuestPhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use mmu::{Pte, PteFlags, SatpMode};
 
 use super::page_alloc::{PageFlags, Pfn, ThpEvent, HPAGE_PMD_NR, HPAGE_PMD_SIZE};
+use super::swapfile::{
+    is_swap_pte, pte_to_swp_entry, PAGE_SWP_EXCLUSIVE, PAGE_SWP_SOFT_DIRTY, PAGE_SWP_UFFD_WP,
+};
 use super::vma::VmFlags;
 use super::PhysMem;
 use crate::errno::{Errno, KResult};
@@ -966,13 +969,17 @@ impl PageTable {
     /// the range covers only partly is split first. A large folio that loses some of its
     /// PTE mappings is queued for a deferred split. Returns the number of 4 KiB pages
     /// unmapped (512 for a huge PMD).
+    ///
+    /// A swap PTE is cleared and its slot's count dropped (`zap_nonpresent_ptes()` →
+    /// `free_swap_and_cache()`).
     pub fn zap_pte_range(&self, start: u64, end: u64, tlb: &mut MmuGather) -> u64 {
-        self.zap_pte_range_if(start, end, tlb, &|_| true)
+        self.zap_range(start, end, tlb, None)
     }
 
     /// [`PageTable::zap_pte_range`] limited to the present PTEs for which `want(pte)`
     /// holds (`zap_details` with a `single_folio` / `even_cows = false` filter in Linux:
-    /// a hole punched in a file unmaps its page-cache pages but keeps private COW copies).
+    /// a hole punched in a file unmaps its page-cache pages but keeps private COW copies,
+    /// swapped out ones included: `should_zap_cows()`).
     pub fn zap_pte_range_if(
         &self,
         start: u64,
@@ -980,10 +987,26 @@ impl PageTable {
         tlb: &mut MmuGather,
         want: &dyn Fn(Pte) -> bool,
     ) -> u64 {
+        self.zap_range(start, end, tlb, Some(want))
+    }
+
+    fn zap_range(
+        &self,
+        start: u64,
+        end: u64,
+        tlb: &mut MmuGather,
+        want: Option<&dyn Fn(Pte) -> bool>,
+    ) -> u64 {
         let mut zapped = 0;
         let phys = Arc::clone(&self.phys);
         self.for_each_pte(start, end, WalkLock::Ptl, &mut |va, addr, pte, level| {
-            if pte_present(pte) && !want(pte) {
+            if pte_present(pte) && want.is_some_and(|w| !w(pte)) {
+                return Step::Next;
+            }
+            if level == 0 && is_swap_pte(pte) {
+                if want.is_none() && self.ptep_cmpxchg(addr, pte, Pte(0)) {
+                    self.free_swap_entry(pte);
+                }
                 return Step::Next;
             }
             if level > 0 {
@@ -996,7 +1019,6 @@ impl PageTable {
             }
             let old = self.ptep_get_and_clear(addr);
             if !pte_present(old) {
-                // Swap entries do not exist yet; any other non-zero entry is dropped.
                 return Step::Next;
             }
             zapped += 1;
@@ -1084,6 +1106,14 @@ impl PageTable {
             let _ptl = (level > 0).then(|| self.pmd_lock());
             loop {
                 let old = self.ptep_get(addr);
+                if level == 0 && is_swap_pte(old) && matches!(op, ClearRefs::SoftDirty) {
+                    // clear_soft_dirty(): pte_swp_clear_soft_dirty(). Nothing is cached.
+                    let new = Pte(old.0 & !PAGE_SWP_SOFT_DIRTY);
+                    if new == old || self.ptep_cmpxchg(addr, old, new) {
+                        return Step::Next;
+                    }
+                    continue;
+                }
                 if !pte_present(old) || (level > 0 && !pmd_trans_huge(old)) {
                     return Step::Next;
                 }
@@ -1248,6 +1278,20 @@ impl PageTable {
             }
             loop {
                 let old = self.ptep_get(addr);
+                if is_swap_pte(old) {
+                    // pte_swp_mkuffd_wp() / pte_swp_clear_uffd_wp(): the bit comes back
+                    // with the page at swap-in.
+                    let new = Pte(if wp {
+                        old.0 | PAGE_SWP_UFFD_WP
+                    } else {
+                        old.0 & !PAGE_SWP_UFFD_WP
+                    });
+                    if new == old || self.ptep_cmpxchg(addr, old, new) {
+                        changed += u64::from(new != old);
+                        return Step::Next;
+                    }
+                    continue;
+                }
                 if !pte_present(old) {
                     return Step::Next;
                 }
@@ -1304,6 +1348,19 @@ impl PageTable {
         let pages = &self.phys.pages;
         (!pages.is_zero_pfn(pfn) && !pages.is_huge_zero_pfn(pfn) && pages.page(pfn).is_some())
             .then_some(pfn)
+    }
+
+    /// `free_swap_and_cache()` for the swap PTE `pte` just cleared from a table: its
+    /// slot loses a reference. A swap PTE without a swap area, or for a free slot, is a
+    /// bad swap entry (`print_bad_pte()`): counted as a bad put, nothing else done.
+    pub(crate) fn free_swap_entry(&self, pte: Pte) {
+        let freed = self
+            .phys
+            .swap()
+            .and_then(|si| si.swap_free(pte_to_swp_entry(pte)));
+        if freed.is_none() {
+            self.phys.pages.note_bad_put();
+        }
     }
 
     /// `move_ptes()` / `move_page_tables()`: moves every entry of
@@ -1388,6 +1445,8 @@ impl PageTable {
             let pte = self.ptep_get_and_clear(old_addr);
             let moved_pte = if pte_present(pte) {
                 pte.with(PAGE_SOFT_DIRTY)
+            } else if is_swap_pte(pte) {
+                Pte(pte.0 | PAGE_SWP_SOFT_DIRTY)
             } else {
                 pte
             };
@@ -1501,6 +1560,42 @@ impl PageTable {
         Ok(())
     }
 
+    /// `copy_nonpresent_pte()` for a swap PTE: the slot gains a reference for the child
+    /// (`swap_duplicate()`), and the page is no longer exclusive to either side — the
+    /// exclusive bit is cleared in the parent's entry and left out of the child's ("Mark
+    /// the swap entry as shared"). The child's entry drops the uffd-wp bit: its VMA is not
+    /// registered (`pte_swp_clear_uffd_wp()` without `UFFD_FEATURE_EVENT_FORK`). An entry
+    /// whose slot is not in use is a bad swap entry: counted, not copied.
+    ///
+    /// # Errors
+    /// `ENOMEM` if the child needs a table and no frame is free.
+    fn copy_swap_pte(
+        &self,
+        dst: &PageTable,
+        va: u64,
+        src_addr: GuestPhysAddr,
+        pte: Pte,
+        st: &mut ForkCopy,
+    ) -> KResult<()> {
+        let dst_addr = dst.pte_alloc(va)?;
+        let entry = pte_to_swp_entry(pte);
+        if !self.phys.swap().is_some_and(|si| si.swap_duplicate(entry)) {
+            self.phys.pages.note_bad_put();
+            return Ok(());
+        }
+        if pte.0 & PAGE_SWP_EXCLUSIVE != 0 {
+            // Non-present: no walker sets A/D in it, and fork holds the write side of
+            // the parent's mmap_lock.
+            self.set_pte(src_addr, Pte(pte.0 & !PAGE_SWP_EXCLUSIVE));
+        }
+        dst.set_pte(
+            dst_addr,
+            Pte(pte.0 & !(PAGE_SWP_EXCLUSIVE | PAGE_SWP_UFFD_WP)),
+        );
+        st.ptes += 1;
+        Ok(())
+    }
+
     /// `copy_present_pte()` for one parent entry (see [`PageTable::copy_page_range`]). For
     /// a page of a large folio the pin test reads the folio (`folio_maybe_dma_pinned()`)
     /// and `PageAnonExclusive` the page.
@@ -1514,6 +1609,9 @@ impl PageTable {
         st: &mut ForkCopy,
     ) -> KResult<()> {
         let pte = self.ptep_get(src_addr);
+        if is_swap_pte(pte) {
+            return self.copy_swap_pte(dst, va, src_addr, pte, st);
+        }
         if !pte_present(pte) {
             return Ok(());
         }

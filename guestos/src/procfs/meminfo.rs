@@ -6,7 +6,9 @@
 //! Only the lines this kernel can fill with what it knows are printed: `MemTotal` (the
 //! frames the allocator manages), `MemFree` (frames on the free lists: the hugetlb pool's
 //! free pages are not among them, as in Linux), `MemAvailable` (here the same as
-//! `MemFree`: the page cache's clean pages are not estimated), and the hugetlb lines
+//! `MemFree`: the page cache's clean pages are not estimated), `SwapCached` (0: no page
+//! stays in a swap cache here), `SwapTotal` and `SwapFree` (the `--swap` area's slots,
+//! the header excluded), and the hugetlb lines
 //! (`HugePages_Total`, `_Free`, `_Rsvd`, `_Surp`, `Hugepagesize`: the default 2 MiB
 //! pool's; `Hugetlb`: the memory of every pool, 1 GiB pages included). Programs
 //! look lines up by label (`vm_util.c`'s `read_meminfo()`-style scans), so the missing
@@ -37,6 +39,13 @@ pub fn meminfo_proc_show(phys: &PhysMem) -> String {
     out += &line("MemTotal", kb(phys.pages.nr_total()));
     out += &line("MemFree", kb(free));
     out += &line("MemAvailable", kb(free));
+    // si_swapinfo(): the swap area's slots; nothing stays in a swap cache here.
+    let (swap_total, swap_free) = phys.swap().map_or((0, 0), |si| {
+        (si.total_pages(), si.total_pages() - si.inuse_pages())
+    });
+    out += &line("SwapCached", 0);
+    out += &line("SwapTotal", kb(swap_total));
+    out += &line("SwapFree", kb(swap_free));
     out += &format!("HugePages_Total:   {:>5}\n", h.persistent());
     out += &format!("HugePages_Free:    {:>5}\n", h.free_huge_pages);
     out += &format!("HugePages_Rsvd:    {:>5}\n", h.resv_huge_pages);
@@ -49,12 +58,14 @@ pub fn meminfo_proc_show(phys: &PhysMem) -> String {
     out
 }
 
-/// The operations of one open of `/proc/meminfo` (`meminfo_proc_show()` through
-/// `single_open()`): read-only; the text is rendered again at each read.
-#[derive(Debug, Default)]
-pub struct ProcMeminfoFile;
+/// The operations of one open of a machine-wide procfs text file rendered from the
+/// machine's memory (`single_open()` with a `show` function: `/proc/meminfo` with
+/// [`meminfo_proc_show`], `/proc/vmstat` with [`vmstat_show`]): read-only; the text is
+/// rendered again at each read.
+#[derive(Debug)]
+pub struct ProcPhysShowFile(pub fn(&PhysMem) -> String);
 
-impl FileOperations for ProcMeminfoFile {
+impl FileOperations for ProcPhysShowFile {
     fn read(
         &self,
         _file: &OpenFile,
@@ -63,7 +74,7 @@ impl FileOperations for ProcMeminfoFile {
         buf: u64,
         len: usize,
     ) -> IoResult<usize> {
-        let text = crate::sysfs::with_phys(ctx, meminfo_proc_show)?;
+        let text = crate::sysfs::with_phys(ctx, self.0)?;
         crate::sysfs::read_text(ctx, iocb, buf, len, text.as_bytes())
     }
 
@@ -74,6 +85,27 @@ impl FileOperations for ProcMeminfoFile {
     fn llseek(&self, _file: &OpenFile, offset: i64, whence: u32, pos: u64) -> KResult<u64> {
         crate::fs::seq_lseek(offset, whence, pos)
     }
+}
+
+/// `vmstat_show()` (`mm/vmstat.c`): one `name value` line per counter this kernel keeps —
+/// `nr_free_pages`, and the swap events `pgmajfault` (faults that read a page from
+/// swap), `pswpin` and `pswpout` (pages read from and written to swap), all
+/// machine-wide. Programs look lines up by name, so the counters Linux has and this
+/// kernel does not are left out rather than printed as 0.
+pub fn vmstat_show(phys: &PhysMem) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (pgmajfault, pswpin, pswpout) = phys.swap().map_or((0, 0, 0), |si| {
+        let e = &si.events;
+        (
+            e.pgmajfault.load(Relaxed),
+            e.pswpin.load(Relaxed),
+            e.pswpout.load(Relaxed),
+        )
+    });
+    format!(
+        "nr_free_pages {}\npgmajfault {pgmajfault}\npswpin {pswpin}\npswpout {pswpout}\n",
+        phys.pages.nr_free()
+    )
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ mod tests;
 pub use clear_refs::{clear_refs_parse, clear_refs_write, ProcClearRefsFile};
 pub use maps::{show_map_vma, show_maps, ProcMapsFile};
 pub use mem::{mem_rw, ProcMemFile};
-pub use meminfo::{meminfo_proc_show, ProcMeminfoFile};
+pub use meminfo::{meminfo_proc_show, vmstat_show, ProcPhysShowFile};
 pub use mounts::ProcMountsFile;
 pub use pagemap::{
     pagemap_entry, pagemap_read, ProcPagemapFile, PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFRAME_MASK,

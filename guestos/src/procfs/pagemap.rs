@@ -9,7 +9,7 @@
 //! | 56 | `PM_MMAP_EXCLUSIVE`: the page is mapped exactly once (by a PTE or its folio's PMD) |
 //! | 57 | `PM_UFFD_WP`: the entry's uffd-wp bit (`UFFDIO_WRITEPROTECT`) |
 //! | 61 | `PM_FILE`: a file page or shared anonymous (shmem) page |
-//! | 62 | `PM_SWAP` (no swap yet: 0) |
+//! | 62 | `PM_SWAP`: a swap entry; bits 0–4 its type and 5–54 its offset (shown as the PFN is) |
 //! | 63 | `PM_PRESENT` |
 //!
 //! Only the page tables are read; nothing is faulted in. The shared zero page is present
@@ -23,6 +23,7 @@ use super::{mem_lseek, ProcBinding};
 use crate::errno::{Errno, KResult};
 use crate::fs::{FileCtx, FileOperations, IoResult, KernelFileBinding, Kiocb, OpenFile};
 use crate::mm::pgtable::{pte_pfn, pte_soft_dirty};
+use crate::mm::swapfile;
 use crate::mm::{Mm, PageFlags, Pfn, VmFlags};
 use crate::uaccess::UserAccess;
 
@@ -63,8 +64,26 @@ pub fn pagemap_entry(mm: &Mm, addr: u64, show_pfn: bool) -> u64 {
     } else {
         0
     };
-    // follow_pte() returns only present entries (PROT_NONE ones included). Swap and
-    // migration entries arrive with swap support (PM_SWAP).
+    // pte_to_pagemap_entry()'s is_swap_pte() case: the swap type and offset in the
+    // frame bits, the entry's soft-dirty and uffd-wp bits.
+    if let Some(swp) = mm
+        .page_table()
+        .pte_offset(addr)
+        .map(|a| mm.page_table().ptep_get(a))
+        .filter(|&p| swapfile::is_swap_pte(p))
+    {
+        let mut flags = PM_SWAP | vma_soft_dirty;
+        if swapfile::pte_swp_soft_dirty(swp) {
+            flags |= PM_SOFT_DIRTY;
+        }
+        if swapfile::pte_swp_uffd_wp(swp) {
+            flags |= PM_UFFD_WP;
+        }
+        let e = swapfile::pte_to_swp_entry(swp);
+        let frame = u64::from(e.ty) | (e.offset << swapfile::MAX_SWAPFILES_SHIFT);
+        return if show_pfn { frame & PM_PFRAME_MASK } else { 0 } | flags;
+    }
+    // follow_pte() returns only present entries (PROT_NONE ones included).
     let Some(slot) = mm.page_table().follow_pte(addr) else {
         return vma_soft_dirty;
     };

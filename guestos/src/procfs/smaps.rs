@@ -44,11 +44,13 @@
 //!   and shifted down only when printed, so the rounding is Linux's;
 //! - `Anonymous` for `PageAnon` pages; `Pss_Anon` / `Pss_Shmem` / `Pss_File` by the page's
 //!   kind (anonymous; swap-backed, i.e. shmem; page cache of a regular file);
-//! - `Locked` is the `Pss` of pages in a `VM_LOCKED` VMA.
+//! - `Locked` is the `Pss` of pages in a `VM_LOCKED` VMA;
+//! - `Swap` counts the swap entries, `SwapPss` each one's share of its slot (divided by
+//!   the swap PTEs referring to it).
 //!
 //! Fields this kernel has no source for print 0, which is also what Linux prints without
 //! the feature: `KSM` (no KSM merging), `LazyFree` (`MADV_FREE` frees at once here, so no
-//! anonymous page ever loses `PG_swapbacked`), `Swap` / `SwapPss` (no swap device).
+//! anonymous page ever loses `PG_swapbacked`).
 //!
 //! hugetlb VMAs (`smaps_hugetlb_range()`): each mapped huge page adds 2 MiB to
 //! `Shared_Hugetlb` when its folio is mapped twice or more, else to `Private_Hugetlb`,
@@ -346,8 +348,19 @@ pub fn smap_gather_stats(mm: &Mm, vma: &Vma, mss: &mut MemSizeStats) {
 }
 
 /// `smaps_pte_entry()`: a present PTE's page (`vm_normal_page()`) is accounted; holes
-/// and the zero page are not. (No swap entries exist here.)
+/// and the zero page are not. A swap entry adds a page to `Swap` and its share to
+/// `SwapPss` (the page divided by the swap PTEs referring to its slot,
+/// `swp_swapcount()`).
 fn smaps_pte_entry(mm: &Mm, vma: &Vma, pte: mmu::Pte, locked: bool, mss: &mut MemSizeStats) {
+    if crate::mm::swapfile::is_swap_pte(pte) {
+        let count = mm.phys().swap().map_or(1, |si| {
+            si.swap_count(crate::mm::swapfile::pte_to_swp_entry(pte))
+                .max(1)
+        });
+        mss.swap += PAGE_SIZE;
+        mss.swap_pss += (PAGE_SIZE << PSS_SHIFT) / u64::from(count);
+        return;
+    }
     if !pte_present(pte) {
         return;
     }

@@ -17,8 +17,8 @@
 //!   read (Linux also records the RSS before each unmap; here a peak between two reads
 //!   that an unmap took away is missed). `HugetlbPages` is the hugetlb pages the address
 //!   space maps (smaps' `Shared_Hugetlb` + `Private_Hugetlb`, as `mm->hugetlb_usage`
-//!   counts them). `VmPin` and `VmSwap` are 0 (no `pinned_vm`
-//!   accounting; no swap).
+//!   counts them). `VmSwap` is the swap entries (smaps' `Swap`, `MM_SWAPENTS`). `VmPin`
+//!   is 0 (no `pinned_vm` accounting).
 //! - `Cpus_allowed` is every hart; `Mems_allowed` one node.
 //! - `voluntary_ctxt_switches` / `nonvoluntary_ctxt_switches`: the task's sleeps and
 //!   preemptions ([`crate::process::TaskRun::nvcsw`]).
@@ -137,7 +137,7 @@ fn task_mem(out: &mut String, mm: &Mm, exe: &[u8]) {
         ("VmExe", text),
         ("VmLib", lib),
         ("VmPTE", pte),
-        ("VmSwap", 0),
+        ("VmSwap", mss.swap),
         // hugetlb_report_usage(): the hugetlb pages this address space maps.
         ("HugetlbPages", mss.shared_hugetlb + mss.private_hugetlb),
     ] {

@@ -1,0 +1,135 @@
+//! Swap, proven by a real guest: `guest/bin/swap` on machines with a swap area
+//! (`--swap 64M`), against `guest/expected-swap/` (recorded from dirtybit: qemu-user
+//! passes `MADV_PAGEOUT` to the host, whose swap is not the program's to see). The guest
+//! pages anonymous memory out with `MADV_PAGEOUT`, checks `/proc/self/pagemap`'s
+//! `PM_SWAP`, smaps `Swap:`, `VmSwap`, `/proc/meminfo` and `/proc/vmstat`, reads it back
+//! (major faults), checks that `PageAnonExclusive` survives swap, that fork shares the
+//! slots and COW gives each side its data, that mprotect/mremap keep swap entries,
+//! that `MADV_DONTNEED`, munmap and exit give slots back, that a pinned page stays and
+//! that a THP is split and swapped. Every run ends with the page audit and the swap-slot
+//! audit clean.
+
+mod common;
+
+use common::*;
+use dirtybit::RunOptions;
+
+fn opts() -> RunOptions {
+    RunOptions {
+        swap_bytes: 64 << 20,
+        ..RunOptions::default()
+    }
+}
+
+#[test]
+fn pages_go_to_swap_and_come_back_in_every_machine_configuration() {
+    let runs = [
+        ("sv39-svadu-64x4", opts()),
+        ("sv39-svadu-64x4-2harts", RunOptions { harts: 2, ..opts() }),
+        (
+            "sv48-svade-1x1",
+            RunOptions {
+                paging: "sv48".into(),
+                ad: "svade".into(),
+                tlb: "1x1".into(),
+                ..opts()
+            },
+        ),
+        (
+            "4harts-deterministic",
+            RunOptions {
+                harts: 4,
+                sched: "deterministic".into(),
+                seed: 7,
+                ..opts()
+            },
+        ),
+        (
+            "gup=dirtycow",
+            RunOptions {
+                gup: "dirtycow".into(),
+                ..opts()
+            },
+        ),
+    ];
+    for (label, o) in runs {
+        let out = run_against(
+            "swap",
+            &o,
+            expected_in("guest/expected-swap", "swap"),
+            &format!("swap [{label}]"),
+        );
+        assert_page_audit_clean(&out, &format!("swap [{label}]"));
+    }
+}
+
+#[test]
+fn a_swap_file_on_the_host_holds_the_slots() {
+    let path = std::env::temp_dir().join(format!("dirtybit-swapfile-{}", std::process::id()));
+    let o = RunOptions {
+        swap_file: Some(path.clone()),
+        ..opts()
+    };
+    let out = run_against(
+        "swap",
+        &o,
+        expected_in("guest/expected-swap", "swap"),
+        "swap [--swap-file]",
+    );
+    assert_page_audit_clean(&out, "swap [--swap-file]");
+    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(len, 64 << 20, "the file is the area's size");
+}
+
+#[test]
+fn without_swap_pageout_changes_nothing() {
+    let o = run_with(
+        &RunOptions::default(),
+        &image("swap"),
+        &["noswap".to_string()],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("MADV_PAGEOUT: 64 present, 0 swapped"), "{out}");
+    assert!(
+        out.contains("no swap: SwapTotal 0 kB, data intact"),
+        "{out}"
+    );
+    assert_eq!(o.code, 0);
+    assert_page_audit_clean(&o, "swap noswap");
+}
+
+#[test]
+fn a_full_swap_area_leaves_the_rest_in_memory() {
+    // 16 slots (15 pages after the header): the first pageout of 64 pages swaps 15,
+    // the rest stay, and the data is intact either way.
+    let o = run_with(
+        &RunOptions {
+            swap_bytes: 16 * 4096,
+            ..RunOptions::default()
+        },
+        &image("swap"),
+        &[],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("MADV_PAGEOUT: 49 present, 15 swapped"),
+        "{out}"
+    );
+    assert!(out.contains("read back: 0 bad"), "{out}");
+    assert!(!out.contains("BAD"), "{out}");
+    assert_page_audit_clean(&o, "swap on a 64 KiB area");
+}
+
+#[test]
+fn bad_swap_sizes_are_refused() {
+    for (bytes, file) in [(1000u64, None), (4096, None), (0, Some("/tmp/x".into()))] {
+        let o = RunOptions {
+            swap_bytes: bytes,
+            swap_file: file,
+            ..RunOptions::default()
+        };
+        let err = o.kernel_config().unwrap_err();
+        assert!(err.to_string().contains("--swap"), "{err}");
+    }
+}
