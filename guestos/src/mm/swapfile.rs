@@ -361,3 +361,121 @@ mod tests {
         let _ = (a, c);
     }
 }
+
+#[cfg(test)]
+mod mm_tests {
+    //! Swap through a real address space in guest RAM: the hardware walker's accesses
+    //! (faulting into `do_swap_page()`), GUP, fork and zap, with the page and slot audits.
+
+    use std::sync::Arc;
+
+    use devices::PAGE_SIZE;
+    use mmu::{AdScheme, SatpMode};
+
+    use super::super::gup::{get_user_pages, put_page, FollFlags};
+    use super::super::mmap::{MADV_DONTNEED, MADV_PAGEOUT};
+    use super::super::test_support::*;
+    use super::super::Mm;
+    use super::*;
+
+    fn swap_mm(ad: AdScheme) -> (Arc<super::super::PhysMem>, Mm) {
+        let (phys, mm) = setup_mm(64, SatpMode::Sv39, ad, 1);
+        let si = SwapInfo::new(SwapDevice::anonymous(64 * PAGE_SIZE).unwrap());
+        assert!(phys.set_swap(Arc::new(si)));
+        (phys, mm)
+    }
+
+    fn swapped(mm: &Mm, va: u64) -> bool {
+        let pt = mm.page_table();
+        pt.pte_offset(va)
+            .is_some_and(|s| is_swap_pte(pt.ptep_get(s)))
+    }
+
+    #[test]
+    fn pageout_then_access_gup_and_zap_under_both_ad_schemes() {
+        for ad in [AdScheme::Svadu, AdScheme::Svade] {
+            let (phys, mut mm) = swap_mm(ad);
+            let si = Arc::clone(phys.swap().unwrap());
+            let a = mm.do_mmap(0, 4 * P, RW, ANON, None, 0).unwrap();
+            for i in 0..4 {
+                hart_write(&mut mm, a + i * P, 0x1000 + i);
+            }
+            mm.madvise(a, 4 * P, MADV_PAGEOUT).unwrap();
+            assert!((0..4).all(|i| swapped(&mm, a + i * P)), "{ad:?}");
+            assert_eq!(si.inuse_pages(), 4);
+            // The hart's load faults the page back in (a major fault).
+            assert_eq!(hart_read(&mut mm, a), 0x1000);
+            assert!(!swapped(&mm, a));
+            // GUP (a kernel access: no hart retries) faults the second in too.
+            let pages = {
+                let mut g = mm.mmap_read_lock();
+                get_user_pages(&mut g, a + P, 1, FollFlags::WRITE).unwrap()
+            };
+            assert_eq!(phys.ram.read_u64(pages[0].pa()).unwrap(), 0x1001);
+            put_page(&phys, pages[0]);
+            // Zapping the other two gives their slots back; they read as zeros.
+            mm.madvise(a + 2 * P, 2 * P, MADV_DONTNEED).unwrap();
+            assert_eq!(si.inuse_pages(), 0);
+            assert_eq!(hart_read(&mut mm, a + 3 * P), 0);
+            drop(mm);
+            clean(&phys);
+            assert_eq!(si.inuse_pages(), 0);
+        }
+    }
+
+    #[test]
+    fn fork_shares_slots_and_each_side_gets_its_own_copy() {
+        let (phys, mut mm) = swap_mm(AdScheme::Svadu);
+        let si = Arc::clone(phys.swap().unwrap());
+        let a = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+        hart_write(&mut mm, a, 7);
+        mm.madvise(a, P, MADV_PAGEOUT).unwrap();
+        let e = pte_to_swp_entry(
+            mm.page_table()
+                .ptep_get(mm.page_table().pte_offset(a).unwrap()),
+        );
+        assert!(pte_swp_exclusive(
+            mm.page_table()
+                .ptep_get(mm.page_table().pte_offset(a).unwrap())
+        ));
+        let mut child = mm.dup_mmap(2).unwrap();
+        assert_eq!(si.swap_count(e), 2, "fork duplicated the slot");
+        let parent_swp = mm
+            .page_table()
+            .ptep_get(mm.page_table().pte_offset(a).unwrap());
+        assert!(
+            !pte_swp_exclusive(parent_swp),
+            "the parent's entry is shared now"
+        );
+        // The child writes: the parent still refers to the slot, so the page comes in
+        // shared (read-only) and the write breaks COW onto a copy of its own.
+        hart_write(&mut child, a, 9);
+        assert_eq!(si.swap_count(e), 1);
+        assert_eq!(hart_read(&mut mm, a), 7, "the parent still reads its data");
+        assert_eq!(si.swap_count(e), 0);
+        assert_eq!(hart_read(&mut child, a), 9);
+        drop(child);
+        drop(mm);
+        clean(&phys);
+        assert_eq!(si.inuse_pages(), 0);
+    }
+
+    #[test]
+    fn a_pinned_page_is_never_paged_out() {
+        let (phys, mut mm) = swap_mm(AdScheme::Svadu);
+        let a = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
+        hart_write(&mut mm, a, 1);
+        let pfn = {
+            let mut g = mm.mmap_read_lock();
+            super::super::gup::pin_user_pages(&mut g, a, 1, FollFlags::WRITE | FollFlags::LONGTERM)
+                .unwrap()[0]
+        };
+        mm.madvise(a, P, MADV_PAGEOUT).unwrap();
+        assert!(!swapped(&mm, a));
+        super::super::gup::unpin_user_page(&phys, pfn);
+        mm.madvise(a, P, MADV_PAGEOUT).unwrap();
+        assert!(swapped(&mm, a), "unpinned, it goes");
+        drop(mm);
+        clean(&phys);
+    }
+}
