@@ -10,11 +10,13 @@
  *   and each gets its own copy of the data (COW).
  *   A swapped range survives mprotect, mremap (moved), fork (the child reads it), and
  *   MADV_DONTNEED / munmap give the slots back. A page pinned through gup_test is never
- *   paged out. Without swap (argument "noswap") MADV_PAGEOUT leaves everything present.
+ *   paged out; a thread storing into pages another thread pages out loses no store.
+ *   Without swap (argument "noswap") MADV_PAGEOUT leaves everything present.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +142,40 @@ static void pageout(char *p, unsigned long n)
     }
 }
 
+/* A thread storing while another pages the same pages out: no store may be lost. */
+#define RACE_PAGES 8
+#define RACE_ROUNDS 2000
+static volatile uint64_t *race_mem;
+static volatile int race_done;
+
+static void *race_writer(void *arg)
+{
+    (void)arg;
+    for (int r = 0; r < RACE_ROUNDS; r++)
+        for (int i = 0; i < RACE_PAGES; i++)
+            race_mem[i * PAGE / 8] += 1;
+    race_done = 1;
+    return NULL;
+}
+
+static void race(void)
+{
+    race_mem = (volatile uint64_t *)map(RACE_PAGES);
+    pthread_t t;
+    pthread_create(&t, NULL, race_writer, NULL);
+    unsigned long outs = 0;
+    while (!race_done) {
+        madvise((void *)race_mem, RACE_PAGES * PAGE, MADV_PAGEOUT);
+        outs++;
+    }
+    pthread_join(t, NULL);
+    unsigned long lost = 0;
+    for (int i = 0; i < RACE_PAGES; i++)
+        lost += RACE_ROUNDS - race_mem[i * PAGE / 8];
+    printf("stores racing MADV_PAGEOUT: %lu lost\n", lost);
+    (void)outs;
+}
+
 int main(int argc, char **argv)
 {
     int noswap = argc > 1 && strcmp(argv[1], "noswap") == 0;
@@ -258,6 +294,7 @@ int main(int argc, char **argv)
     pageout(h, 512);
     count(h, 512, &sw, &pr);
     printf("THP: %lu of 512 swapped; data %s\n", sw, bad(h, 512, 6) ? "BAD" : "intact");
+    race();
     /* Exit with pages out: exit_mmap() gives their slots back (the swap-slot audit). */
     pageout(h, 512);
     return 0;
