@@ -659,6 +659,22 @@ pub fn trylock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
     m.try_lock()
 }
 
+/// [`trylock`] for the read side of an [`RwLock`] (`mmap_read_trylock()` as lockdep sees
+/// it): no lock-order dependency recorded, so direct reclaim may try the `mmap_lock` of
+/// an address space whatever the allocating caller holds — that address space's own
+/// `mmap_lock` included (a read taken again succeeds unless a writer holds or waits for
+/// it; a write held fails it).
+pub fn trylock_read<T>(rw: &RwLock<T>) -> Option<RwLockReadGuard<'_, T>> {
+    #[cfg(any(test, feature = "lockdep"))]
+    {
+        lockdep::install_cycle_handler();
+        let _nodep = lockdep::NoDep::enter();
+        rw.try_read()
+    }
+    #[cfg(not(any(test, feature = "lockdep")))]
+    rw.try_read()
+}
+
 #[cfg(any(test, feature = "lockdep"))]
 mod lockdep {
     use std::cell::Cell;

@@ -161,6 +161,12 @@ impl MmStruct {
         self.mmap_lock.try_read().map(MmapReadGuard::locked)
     }
 
+    /// [`MmStruct::mmap_read_trylock`] for direct reclaim, which may run under any lock
+    /// of the allocating caller ([`crate::sync::trylock_read`]).
+    pub(crate) fn mmap_read_trylock_reclaim(&self) -> Option<MmapReadGuard<'_>> {
+        crate::sync::trylock_read(&self.mmap_lock).map(MmapReadGuard::locked)
+    }
+
     /// `atomic_read(&mm->mm_users)`.
     pub fn mm_users(&self) -> u32 {
         self.mm_users.load(Ordering::Acquire)
@@ -203,13 +209,17 @@ impl MmUsers {
     pub fn new(mm: Mm) -> Self {
         // From now on harts may load it: frames wait for their shootdown.
         mm.set_defer_frees();
-        MmUsers::from_counted(Arc::new(MmStruct {
+        let phys = Arc::clone(mm.phys());
+        let mm = Arc::new(MmStruct {
             mm_users: AtomicU32::new(1),
             mm_count: AtomicU32::new(1),
             id: mm.id(),
             gup_fast: mm.gup_fast_handle(),
             mmap_lock: RwLock::new(mm),
-        }))
+        });
+        // lru_gen_add_mm(): reclaim walks the address spaces on this list.
+        phys.lru_gen_add_mm(Arc::downgrade(&mm));
+        MmUsers::from_counted(mm)
     }
 
     /// A handle on `mm` for a `mm_users` reference already counted.

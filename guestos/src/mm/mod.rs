@@ -162,6 +162,8 @@ pub struct PhysMem {
     pub thp: huge_memory::ThpSettings,
     /// The swap area, set once at boot by `--swap` (`swapon`); none without it.
     swap: OnceLock<Arc<swapfile::SwapInfo>>,
+    /// The address spaces reclaim walks (`lru_gen_mm_list`), see [`vmscan`].
+    mm_list: vmscan::MmList,
 }
 
 /// A lockless page-table walk in progress ([`PhysMem::gup_fast_begin`]); ending it (drop)
@@ -189,6 +191,10 @@ impl std::fmt::Debug for PhysMem {
 /// Frames direct reclaim tries to free when an allocation fails (`SWAP_CLUSTER_MAX`).
 const RECLAIM_BATCH: u64 = 32;
 
+/// Rounds of direct reclaim an allocation makes while each frees something, before it
+/// fails (`MAX_RECLAIM_RETRIES`).
+const MAX_RECLAIM_RETRIES: u32 = 16;
+
 impl PhysMem {
     /// Takes ownership of `ram` and manages all of it.
     ///
@@ -214,6 +220,7 @@ impl PhysMem {
             pt_deferred: Mutex::new(Vec::new()),
             thp: huge_memory::ThpSettings::default(),
             swap: OnceLock::new(),
+            mm_list: vmscan::MmList::default(),
         })
     }
 
@@ -314,17 +321,34 @@ impl PhysMem {
 
     /// `alloc_page()`, see [`PageAlloc::alloc_page`]. When no frame is free, direct
     /// reclaim asks the registered [`Reclaim`]er (the page cache: clean, unmapped pages
-    /// first, then dirty ones after writing them back) for a batch and tries once more,
-    /// as `__alloc_pages_slowpath()` does before giving up.
+    /// first, then dirty ones after writing them back) for a batch, and if it found none
+    /// and there is swap, pages anonymous memory out ([`PhysMem::shrink_anon`]), then
+    /// tries again — for as long as reclaim makes progress, at most
+    /// [`MAX_RECLAIM_RETRIES`] rounds — as `__alloc_pages_slowpath()` does before giving
+    /// up.
     pub fn alloc_page(&self, zeroed: bool) -> Option<Pfn> {
         if let Some(pfn) = self.pages.alloc_page(&self.ram, zeroed) {
             return Some(pfn);
         }
-        let r = self.reclaim.get().and_then(Weak::upgrade)?;
-        if r.reclaim(RECLAIM_BATCH) == 0 {
-            return None;
+        // should_reclaim_retry(): another hart may take the frames a round freed before
+        // this one gets to them, so reclaim goes on while it makes progress, at most
+        // MAX_RECLAIM_RETRIES rounds.
+        for _ in 0..MAX_RECLAIM_RETRIES {
+            // The page cache's clean pages first (cheap to drop), then anonymous pages to
+            // swap (shrink_lruvec()'s two lists, without swappiness).
+            let file = self
+                .reclaim
+                .get()
+                .and_then(Weak::upgrade)
+                .map_or(0, |r| r.reclaim(RECLAIM_BATCH));
+            if file == 0 && self.shrink_anon(RECLAIM_BATCH) == 0 {
+                return None;
+            }
+            if let Some(pfn) = self.pages.alloc_page(&self.ram, zeroed) {
+                return Some(pfn);
+            }
         }
-        self.pages.alloc_page(&self.ram, zeroed)
+        None
     }
 
     /// `get_page()`, see [`PageAlloc::get_page`].

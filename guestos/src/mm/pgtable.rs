@@ -443,6 +443,14 @@ impl PageTable {
         Some(lockstat::PTE_PTL.acquire(|| ptl.try_lock(), || ptl.spin_lock()))
     }
 
+    /// `spin_trylock()` of the split lock [`PageTable::pte_lock`] takes, for direct
+    /// reclaim ([`crate::sync::trylock`]: the allocating caller may hold it). `None` if
+    /// it is held, or for an entry outside managed RAM.
+    pub fn pte_trylock(&self, slot: GuestPhysAddr) -> Option<PtlGuard<'_>> {
+        let page = self.phys.pages.page(Pfn(slot.0 >> PAGE_SHIFT))?;
+        crate::sync::trylock(page.ptl())
+    }
+
     /// `pmd_lock()` / `spin_lock(&mm->page_table_lock)`: the address space's lock for its
     /// upper-level entries and huge PMDs (Linux splits it per PMD table with
     /// `USE_SPLIT_PMD_PTLOCKS`; one per address space is what it falls back to).

@@ -60,7 +60,7 @@ impl Mm {
         let mut va = start;
         while va < end {
             if let Some(slot) = self.pgtable.pte_offset(va) {
-                out += u64::from(self.pageout_one(si, va, slot));
+                out += u64::from(self.pageout_one(si, va, slot, false));
             }
             va += PAGE_SIZE;
         }
@@ -91,6 +91,7 @@ impl Mm {
         si: &super::swapfile::SwapInfo,
         va: u64,
         slot: devices::GuestPhysAddr,
+        reclaim: bool,
     ) -> bool {
         let pte = self.pgtable.ptep_get(slot);
         if !pte_present(pte) {
@@ -106,9 +107,13 @@ impl Mm {
         if !page.test(PageFlags::ANON) || page.test(PageFlags::MTE_TAGGED) {
             return false;
         }
-        if (page.is_head() || page.is_tail()) && pages.split_folio(&self.phys.ram, pfn).is_err() {
-            // Pinned, or references beyond its mappings: it stays.
-            return false;
+        if page.is_head() || page.is_tail() {
+            // Reclaim passes large folios over (splitting takes locks the allocating
+            // caller may hold); MADV_PAGEOUT splits them. A pinned one, or one with
+            // references beyond its mappings, stays.
+            if reclaim || pages.split_folio(&self.phys.ram, pfn).is_err() {
+                return false;
+            }
         }
         if page.mapcount() != 1 || page.maybe_dma_pinned() || page.refcount() != 1 {
             return false;
@@ -119,7 +124,17 @@ impl Mm {
         let give_back = || {
             si.swap_free(entry);
         };
-        let ptl = self.pgtable.pte_lock(slot);
+        // Direct reclaim runs under whatever the allocating caller holds: it only tries
+        // the lock (this table's may be the caller's own).
+        let ptl = if reclaim {
+            let Some(ptl) = self.pgtable.pte_trylock(slot) else {
+                give_back();
+                return false;
+            };
+            Some(ptl)
+        } else {
+            self.pgtable.pte_lock(slot)
+        };
         // ptep_clear_flush(): clear with a compare-and-swap against what is there now —
         // a walker may set A or D until the clear lands, and the clear takes them along.
         let (old, flushed) = loop {
@@ -168,5 +183,189 @@ impl Mm {
             self.tlb_finish_mmu(tlb);
         }
         true
+    }
+}
+
+/// The address spaces reclaim walks, each with where its last walk stopped
+/// (`lru_gen_mm_list` and its `mm_walk` cursor): registered when an address space is
+/// first shared ([`super::MmUsers::new`]), dropped from the list once it is gone.
+#[derive(Debug, Default)]
+pub(crate) struct MmList {
+    inner: crate::sync::Mutex<MmListInner>,
+}
+
+#[derive(Debug, Default)]
+struct MmListInner {
+    mms: Vec<(std::sync::Weak<super::MmStruct>, u64)>,
+    /// The next address space to start from (round robin).
+    next: usize,
+}
+
+/// How many pages one address space's walk looks at, at most, per page it must free
+/// (`MAX_LRU_BATCH`-like: a bound on the work of one reclaim call).
+const SCAN_PER_PAGE: u64 = 64;
+
+impl super::PhysMem {
+    /// `lru_gen_add_mm()`: `mm` joins the list reclaim walks.
+    pub(crate) fn lru_gen_add_mm(&self, mm: std::sync::Weak<super::MmStruct>) {
+        self.mm_list.inner.lock().mms.push((mm, 0));
+    }
+
+    /// Direct reclaim of anonymous memory (`shrink_lruvec()`'s anonymous lists, found the
+    /// way MGLRU ages them: by walking page tables, `walk_mm()`): frees up to `nr` frames
+    /// by writing private anonymous pages to swap. Without a swap area, nothing.
+    ///
+    /// Each address space on the list is walked from where its last walk stopped, under
+    /// the read side of its `mmap_lock` taken by trylock (`mmap_read_trylock()`: skipped
+    /// if a writer holds it — the allocating caller itself, during `mmap` or fork), each
+    /// PTE table under its lock taken by trylock. The hardware's A bit is the age: a
+    /// young PTE loses it (`ptep_test_and_clear_young()`, without a flush, as riscv's
+    /// `ptep_clear_flush_young()` does) and is passed over — a second chance; an old one
+    /// whose page may go ([`Mm::pageout_one`]'s rules: one mapping, no pin, no other
+    /// reference) is paged out. Two sweeps at most, so a working set that was all young
+    /// is paged out in the second. Huge PMDs are passed over (no THP swap-out here).
+    /// Returns the frames freed.
+    pub fn shrink_anon(&self, nr: u64) -> u64 {
+        let Some(si) = self.swap() else {
+            return 0;
+        };
+        let (mms, start) = {
+            let mut l = self.mm_list.inner.lock();
+            l.mms.retain(|(w, _)| w.strong_count() > 0);
+            let n = l.mms.len();
+            if n == 0 {
+                return 0;
+            }
+            let start = l.next % n;
+            l.next = (start + 1) % n;
+            let mms: Vec<_> = l.mms.iter().map(|(w, c)| (w.upgrade(), *c)).collect();
+            (mms, start)
+        };
+        let n = mms.len();
+        let mut freed = 0;
+        for _sweep in 0..2 {
+            for k in 0..n {
+                let (Some(mm), cursor) = &mms[(start + k) % n] else {
+                    continue;
+                };
+                if mm.mm_users() == 0 {
+                    continue;
+                }
+                let Some(guard) = mm.mmap_read_trylock_reclaim() else {
+                    continue;
+                };
+                // The second sweep starts where the first did: the PTEs the first made
+                // old are the ones to take now.
+                let (got, next) = guard.shrink_anon_mm(si, nr - freed, *cursor);
+                drop(guard);
+                self.set_mm_cursor(mm, next);
+                freed += got;
+                if freed >= nr {
+                    return freed;
+                }
+            }
+        }
+        freed
+    }
+
+    fn set_mm_cursor(&self, mm: &super::MmStruct, cursor: u64) {
+        let mut l = self.mm_list.inner.lock();
+        if let Some(e) = l.mms.iter_mut().find(|(w, _)| std::ptr::eq(w.as_ptr(), mm)) {
+            e.1 = cursor;
+        }
+    }
+}
+
+impl Mm {
+    /// One address space's part of [`super::PhysMem::shrink_anon`]: walks the private
+    /// anonymous VMAs from `cursor` (wrapping once), ageing young PTEs and paging out
+    /// old ones, until `want` frames are freed or `want * SCAN_PER_PAGE` resident pages
+    /// were looked at. Returns the frames freed and where the next walk starts.
+    fn shrink_anon_mm(&self, si: &super::swapfile::SwapInfo, want: u64, cursor: u64) -> (u64, u64) {
+        let budget = want.saturating_mul(SCAN_PER_PAGE).max(512);
+        let ranges: Vec<(u64, u64)> = self
+            .vmas
+            .iter()
+            .filter(|v| {
+                v.is_anonymous()
+                    && !v.flags.intersects(
+                        VmFlags::SHARED
+                            | VmFlags::MAYSHARE
+                            | VmFlags::LOCKED
+                            | VmFlags::HUGETLB
+                            | VmFlags::PFNMAP,
+                    )
+            })
+            .map(|v| (v.start, v.end))
+            .collect();
+        if ranges.is_empty() {
+            return (0, 0);
+        }
+        // From the VMA holding (or following) the cursor, round the list once.
+        let first = ranges.iter().position(|&(_, e)| e > cursor).unwrap_or(0);
+        let (mut freed, mut scanned) = (0, 0);
+        let mut next = cursor;
+        for i in 0..=ranges.len() {
+            let (start, end) = ranges[(first + i) % ranges.len()];
+            let mut va = if i == 0 {
+                cursor.clamp(start, end)
+            } else {
+                start
+            };
+            if i == ranges.len() {
+                // Back at the first VMA: only the part before the cursor is left.
+                if cursor <= start {
+                    break;
+                }
+                va = start;
+            }
+            let stop = if i == ranges.len() {
+                cursor.min(end)
+            } else {
+                end
+            };
+            while va < stop {
+                if freed >= want || scanned >= budget {
+                    return (freed, va);
+                }
+                let Some(slot) = self.pgtable.pte_offset(va) else {
+                    // No PTE table here: on to the next 2 MiB.
+                    va = (va | (HPAGE_PMD_SIZE - 1)).saturating_add(1);
+                    continue;
+                };
+                // Only resident pages count against the budget: a stretch already
+                // swapped out (or never touched) is passed through to the pages behind.
+                if self.pgtable.ptep_get(slot).is_valid() {
+                    scanned += 1;
+                    freed += u64::from(self.age_or_reclaim(si, va, slot));
+                }
+                va += PAGE_SIZE;
+                next = va;
+            }
+        }
+        (freed, next)
+    }
+
+    /// The PTE at `slot` (mapping `va`) in a reclaim walk: a young one loses its A bit
+    /// (`false`), an old one's page is paged out if it may go (`true` if it went).
+    fn age_or_reclaim(
+        &self,
+        si: &super::swapfile::SwapInfo,
+        va: u64,
+        slot: devices::GuestPhysAddr,
+    ) -> bool {
+        let pte = self.pgtable.ptep_get(slot);
+        if !pte.is_valid() || self.pgtable.vm_normal_page(pte).is_none() {
+            return false;
+        }
+        if super::pgtable::pte_young(pte) {
+            // ptep_test_and_clear_young(): one compare-and-swap; losing the race to a
+            // walker's D update only leaves the page young until the next sweep.
+            let _ = self
+                .pgtable
+                .ptep_cmpxchg(slot, pte, pte.without(mmu::PteFlags::A));
+            return false;
+        }
+        self.pageout_one(si, va, slot, true)
     }
 }
