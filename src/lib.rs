@@ -117,6 +117,8 @@ pub struct RunOptions {
     pub swap_bytes: u64,
     /// Host file holding the swap area ([`KernelConfig::swap_file`]).
     pub swap_file: Option<PathBuf>,
+    /// Host time each swap read or write waits ([`KernelConfig::swap_latency`]).
+    pub swap_latency: Option<std::time::Duration>,
 }
 
 impl Default for RunOptions {
@@ -141,6 +143,7 @@ impl Default for RunOptions {
             hugepages: Vec::new(),
             swap_bytes: 0,
             swap_file: None,
+            swap_latency: None,
         }
     }
 }
@@ -242,6 +245,7 @@ impl RunOptions {
             hugepages: self.hugepages.clone(),
             swap_bytes: self.swap_bytes,
             swap_file: self.swap_file.clone(),
+            swap_latency: self.swap_latency,
             ..KernelConfig::default()
         })
     }

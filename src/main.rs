@@ -78,6 +78,11 @@ struct MachineArgs {
     /// instead of anonymous host memory.
     #[arg(long, value_name = "PATH")]
     swap_file: Option<PathBuf>,
+    /// Host time each swap page read or write waits, as a device's access time (e.g.
+    /// 50us, 2ms; parallel mode only: modelled cycles price swap I/O in every mode,
+    /// `k_swap_read`/`k_swap_write`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    swap_latency: Option<std::time::Duration>,
     /// Paging mode.
     #[arg(long, default_value = "sv39", value_parser = ["sv39", "sv48"])]
     paging: String,
@@ -247,6 +252,27 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// `--swap-latency`: a number with a unit, `ns`, `us`, `ms` or `s` (`50us`, `1.5ms`).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .ok_or_else(|| format!("{s:?}: give a unit (ns, us, ms, s), e.g. 50us"))?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 50us, 2ms)"))?;
+    let scale = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        _ => return Err(format!("{s:?}: unit {unit:?} is not ns, us, ms or s")),
+    };
+    std::time::Duration::try_from_secs_f64(n * scale)
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 50us, 2ms)"))
+}
+
 impl MachineArgs {
     fn options(&self) -> RunOptions {
         RunOptions {
@@ -264,6 +290,7 @@ impl MachineArgs {
             hugepages: self.hugepages.clone(),
             swap_bytes: self.swap,
             swap_file: self.swap_file.clone(),
+            swap_latency: self.swap_latency,
             ..RunOptions::default()
         }
     }

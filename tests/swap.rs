@@ -45,6 +45,14 @@ fn pages_go_to_swap_and_come_back_in_every_machine_configuration() {
             },
         ),
         (
+            "2harts --swap-latency 20us",
+            RunOptions {
+                harts: 2,
+                swap_latency: Some(std::time::Duration::from_micros(20)),
+                ..opts()
+            },
+        ),
+        (
             "gup=dirtycow",
             RunOptions {
                 gup: "dirtycow".into(),

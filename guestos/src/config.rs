@@ -64,6 +64,10 @@ pub struct KernelConfig {
     /// Keep the swap area in this host file (`--swap-file`, created or truncated to
     /// [`KernelConfig::swap_bytes`]) instead of anonymous host memory.
     pub swap_file: Option<std::path::PathBuf>,
+    /// Host time each swap read or write waits (`--swap-latency`), parallel mode only:
+    /// deterministic mode prices swap I/O in modelled cycles alone (`k_swap_read`,
+    /// `k_swap_write`), which host time never enters.
+    pub swap_latency: Option<std::time::Duration>,
 }
 
 /// The most harts a machine may have (`--harts`).
@@ -114,6 +118,7 @@ impl Default for KernelConfig {
             hugepages: Vec::new(),
             swap_bytes: 0,
             swap_file: None,
+            swap_latency: None,
         }
     }
 }

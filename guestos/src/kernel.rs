@@ -1491,7 +1491,12 @@ pub fn run(
             Some(path) => devices::SwapDevice::file(path, config.swap_bytes)?,
             None => devices::SwapDevice::anonymous(config.swap_bytes)?,
         };
-        phys.set_swap(Arc::new(crate::mm::swapfile::SwapInfo::new(dev)));
+        let latency = config
+            .swap_latency
+            .filter(|_| config.sched == SchedMode::Parallel);
+        phys.set_swap(Arc::new(crate::mm::swapfile::SwapInfo::with_latency(
+            dev, latency,
+        )));
     }
     let baseline = phys.pages.audit();
     let nharts = config.harts.clamp(1, crate::config::MAX_HARTS);

@@ -1012,6 +1012,28 @@ impl Mm {
         Some(done)
     }
 
+    /// `flush_tlb_range()` carried out now, through this thread's [`TlbShootdown`], for
+    /// `[start, end)` of this address space, whichever path changed its PTEs (reclaim's
+    /// ageing of another address space: its own path would flush only at its next return
+    /// to user mode). Without a shootdown (unit tests) it goes to the gather.
+    pub(crate) fn flush_tlb_range_now(&self, start: u64, end: u64) {
+        let flush = TlbFlush {
+            range: TlbFlushRange::Range { start, end },
+            local: TlbFlushRange::None,
+            icache: false,
+        };
+        let done = SHOOTDOWN.with(|s| match &*s.borrow() {
+            Some((me, s)) => {
+                s.flush_tlb_posted(*me, self.asid(), flush);
+                true
+            }
+            None => false,
+        });
+        if !done {
+            self.flush_tlb_range(start, end, false);
+        }
+    }
+
     /// Carries out now, through this thread's [`TlbShootdown`], what the calling path
     /// gathered in this address space ([`Mm::take_tlb_batch`]), then frees the frames that
     /// waited for it: for a path that changed another process's address space — a ptrace

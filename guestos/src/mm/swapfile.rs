@@ -177,13 +177,23 @@ pub struct SwapInfo {
     map: Mutex<SwapMap>,
     /// The vmstat counters.
     pub events: SwapEvents,
+    /// Host time each page read or write waits (`--swap-latency`, parallel mode), so
+    /// that there is real waiting for a scheduler or an async fault to hide.
+    latency: Option<std::time::Duration>,
 }
 
 impl SwapInfo {
     /// A swap area over `dev` (`swapon`): every slot but the header free.
     pub fn new(dev: SwapDevice) -> Self {
+        Self::with_latency(dev, None)
+    }
+
+    /// [`SwapInfo::new`] whose page I/O also waits `latency` of host time (the device's
+    /// access time: `--swap-latency`).
+    pub fn with_latency(dev: SwapDevice, latency: Option<std::time::Duration>) -> Self {
         let slots = dev.slots() as usize;
         Self {
+            latency,
             dev,
             map: Mutex::new(SwapMap {
                 count: vec![0; slots],
@@ -285,6 +295,7 @@ impl SwapInfo {
     ) -> Result<(), SwapFail> {
         let mut buf = [0u8; PAGE_SIZE as usize];
         ram.read_bytes(pa, &mut buf).map_err(|_| SwapFail::Io)?;
+        self.wait();
         self.dev
             .write_slot(entry.offset, &buf)
             .map_err(|_| SwapFail::Io)?;
@@ -303,12 +314,20 @@ impl SwapInfo {
         entry: SwpEntry,
     ) -> Result<(), SwapFail> {
         let mut buf = [0u8; PAGE_SIZE as usize];
+        self.wait();
         self.dev
             .read_slot(entry.offset, &mut buf)
             .map_err(|_| SwapFail::Io)?;
         ram.write_bytes(pa, &buf).map_err(|_| SwapFail::Io)?;
         self.events.pswpin.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The device's access time, waited on the calling host thread.
+    fn wait(&self) {
+        if let Some(d) = self.latency {
+            std::thread::sleep(d);
+        }
     }
 
     /// The slot counts, for the page audit: `(offset, count)` of every slot in use.

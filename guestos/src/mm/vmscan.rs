@@ -219,8 +219,9 @@ impl super::PhysMem {
     /// the read side of its `mmap_lock` taken by trylock (`mmap_read_trylock()`: skipped
     /// if a writer holds it — the allocating caller itself, during `mmap` or fork), each
     /// PTE table under its lock taken by trylock. The hardware's A bit is the age: a
-    /// young PTE loses it (`ptep_test_and_clear_young()`, without a flush, as riscv's
-    /// `ptep_clear_flush_young()` does) and is passed over — a second chance; an old one
+    /// young PTE loses it (`ptep_test_and_clear_young()`; the walk's range is flushed
+    /// from the TLBs at its end, as arm64's `ptep_clear_flush_young()` does per page —
+    /// riscv Linux skips the flush) and is passed over — a second chance; an old one
     /// whose page may go ([`Mm::pageout_one`]'s rules: one mapping, no pin, no other
     /// reference) is paged out. Two sweeps at most, so a working set that was all young
     /// is paged out in the second. Huge PMDs are passed over (no THP swap-out here).
@@ -305,6 +306,8 @@ impl Mm {
         let first = ranges.iter().position(|&(_, e)| e > cursor).unwrap_or(0);
         let (mut freed, mut scanned) = (0, 0);
         let mut next = cursor;
+        // The range of the PTEs made old, flushed at the end (one shootdown per walk).
+        let mut aged: Option<(u64, u64)> = None;
         for i in 0..=ranges.len() {
             let (start, end) = ranges[(first + i) % ranges.len()];
             let mut va = if i == 0 {
@@ -326,6 +329,7 @@ impl Mm {
             };
             while va < stop {
                 if freed >= want || scanned >= budget {
+                    self.flush_aged(aged);
                     return (freed, va);
                 }
                 let Some(slot) = self.pgtable.pte_offset(va) else {
@@ -337,35 +341,66 @@ impl Mm {
                 // swapped out (or never touched) is passed through to the pages behind.
                 if self.pgtable.ptep_get(slot).is_valid() {
                     scanned += 1;
-                    freed += u64::from(self.age_or_reclaim(si, va, slot));
+                    match self.age_or_reclaim(si, va, slot) {
+                        Scan::Reclaimed => freed += 1,
+                        Scan::Aged => {
+                            let (lo, hi) = aged.unwrap_or((va, va + PAGE_SIZE));
+                            aged = Some((lo.min(va), hi.max(va + PAGE_SIZE)));
+                        }
+                        Scan::Kept => {}
+                    }
                 }
                 va += PAGE_SIZE;
                 next = va;
             }
         }
+        self.flush_aged(aged);
         (freed, next)
     }
 
-    /// The PTE at `slot` (mapping `va`) in a reclaim walk: a young one loses its A bit
-    /// (`false`), an old one's page is paged out if it may go (`true` if it went).
+    /// The TLB flush after ageing (`ptep_clear_flush_young()` as arm64 does it, one
+    /// range for the walk): a hart that keeps a translation cached would not set A again
+    /// on its next access, and the page would look old while in use.
+    fn flush_aged(&self, aged: Option<(u64, u64)>) {
+        if let Some((lo, hi)) = aged {
+            self.flush_tlb_range_now(lo, hi);
+        }
+    }
+
+    /// The PTE at `slot` (mapping `va`) in a reclaim walk: a young one loses its A bit,
+    /// an old one's page is paged out if it may go.
     fn age_or_reclaim(
         &self,
         si: &super::swapfile::SwapInfo,
         va: u64,
         slot: devices::GuestPhysAddr,
-    ) -> bool {
+    ) -> Scan {
         let pte = self.pgtable.ptep_get(slot);
         if !pte.is_valid() || self.pgtable.vm_normal_page(pte).is_none() {
-            return false;
+            return Scan::Kept;
         }
         if super::pgtable::pte_young(pte) {
             // ptep_test_and_clear_young(): one compare-and-swap; losing the race to a
             // walker's D update only leaves the page young until the next sweep.
-            let _ = self
+            let aged = self
                 .pgtable
                 .ptep_cmpxchg(slot, pte, pte.without(mmu::PteFlags::A));
-            return false;
+            return if aged { Scan::Aged } else { Scan::Kept };
         }
-        self.pageout_one(si, va, slot, true)
+        if self.pageout_one(si, va, slot, true) {
+            Scan::Reclaimed
+        } else {
+            Scan::Kept
+        }
     }
+}
+
+/// What a reclaim walk did with one PTE.
+enum Scan {
+    /// Young: its A bit was cleared (a flush is owed).
+    Aged,
+    /// Old, and its page went to swap.
+    Reclaimed,
+    /// Left as it was.
+    Kept,
 }
