@@ -119,6 +119,8 @@ pub struct RunOptions {
     pub swap_file: Option<PathBuf>,
     /// Host time each swap read or write waits ([`KernelConfig::swap_latency`]).
     pub swap_latency: Option<std::time::Duration>,
+    /// Asynchronous page faults ([`KernelConfig::async_pf`]).
+    pub async_pf: bool,
 }
 
 impl Default for RunOptions {
@@ -144,6 +146,7 @@ impl Default for RunOptions {
             swap_bytes: 0,
             swap_file: None,
             swap_latency: None,
+            async_pf: true,
         }
     }
 }
@@ -246,6 +249,7 @@ impl RunOptions {
             swap_bytes: self.swap_bytes,
             swap_file: self.swap_file.clone(),
             swap_latency: self.swap_latency,
+            async_pf: self.async_pf,
             ..KernelConfig::default()
         })
     }
@@ -441,7 +445,7 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
     )?;
     let t = &r.kernel.thp;
     let tg = &h.tags;
-    let rows: [(&str, String); 29] = [
+    let rows: [(&str, String); 30] = [
         ("exit status", r.status.shell_code().to_string()),
         ("instructions retired", h.instret.to_string()),
         ("modelled cycles", h.cycles.to_string()),
@@ -475,6 +479,16 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         (
             "swap slots leaked at exit",
             r.kernel.swap_slots_leaked.to_string(),
+        ),
+        (
+            "async page faults",
+            format!(
+                "{} queued, {} completed, {} synchronous fallbacks, {:.3} ms parked",
+                r.kernel.async_pf_queued,
+                r.kernel.async_pf_completed,
+                r.kernel.async_pf_sync_fallbacks,
+                r.kernel.async_pf_parked_ns as f64 / 1e6
+            ),
         ),
         (
             "page-cache peak pages",

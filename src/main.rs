@@ -83,6 +83,11 @@ struct MachineArgs {
     /// `k_swap_read`/`k_swap_write`).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     swap_latency: Option<std::time::Duration>,
+    /// Asynchronous page faults: a user fault that must read its page from swap parks
+    /// its task while a kernel worker reads it, and the hart runs another task
+    /// (parallel mode; deterministic mode faults synchronously).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    async_pf: String,
     /// Paging mode.
     #[arg(long, default_value = "sv39", value_parser = ["sv39", "sv48"])]
     paging: String,
@@ -291,6 +296,7 @@ impl MachineArgs {
             swap_bytes: self.swap,
             swap_file: self.swap_file.clone(),
             swap_latency: self.swap_latency,
+            async_pf: self.async_pf == "on",
             ..RunOptions::default()
         }
     }

@@ -225,3 +225,60 @@ fn reclaim_under_pressure_replays_by_seed() {
         "the same seed, the same run"
     );
 }
+
+/// `guest/bin/asyncpf`: a CPU-bound thread beside one that reads back 1024 swapped-out
+/// pages, on one hart. With asynchronous page faults (the default) every one of those
+/// faults is queued to a worker and its task parked; with `--async-pf off` none is; the
+/// program's output is the same, and so is the page and slot audit.
+#[test]
+fn async_page_faults_queue_swap_ins_and_change_nothing_the_guest_sees() {
+    let args = ["1024".to_string(), "2000000".to_string()];
+    let mut outs = Vec::new();
+    for (async_pf, harts) in [(true, 1), (false, 1), (true, 2)] {
+        let o = RunOptions {
+            swap_bytes: 64 << 20,
+            async_pf,
+            harts,
+            swap_latency: Some(std::time::Duration::from_micros(20)),
+            ..RunOptions::default()
+        };
+        let out = run_with(&o, &image("asyncpf"), &args);
+        let what = format!("asyncpf [async-pf {async_pf}, {harts} harts]");
+        assert_eq!(
+            out.code,
+            0,
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_page_audit_clean(&out, &what);
+        let k = &out.report.kernel;
+        if async_pf {
+            assert_eq!(k.async_pf_queued, 1024, "{what}: every swap-in queued");
+            assert_eq!(k.async_pf_completed, 1024, "{what}");
+        } else {
+            assert_eq!(k.async_pf_queued, 0, "{what}");
+        }
+        outs.push(out.stdout);
+    }
+    assert!(outs.windows(2).all(|w| w[0] == w[1]), "the same output");
+    assert!(
+        String::from_utf8_lossy(&outs[0]).contains("read back 1024 of 1024 pages intact"),
+        "{}",
+        String::from_utf8_lossy(&outs[0])
+    );
+}
+
+#[test]
+fn deterministic_mode_faults_synchronously() {
+    let o = RunOptions {
+        swap_bytes: 64 << 20,
+        sched: "deterministic".into(),
+        harts: 2,
+        seed: 4,
+        ..RunOptions::default()
+    };
+    let out = run_with(&o, &image("asyncpf"), &["256".into(), "100000".into()]);
+    assert_eq!(out.code, 0);
+    assert_eq!(out.report.kernel.async_pf_queued, 0);
+    assert_page_audit_clean(&out, "asyncpf deterministic");
+}

@@ -68,6 +68,11 @@ pub struct KernelConfig {
     /// deterministic mode prices swap I/O in modelled cycles alone (`k_swap_read`,
     /// `k_swap_write`), which host time never enters.
     pub swap_latency: Option<std::time::Duration>,
+    /// Asynchronous page faults (`--async-pf on|off`, on by default): a user fault that
+    /// must read its page from swap parks its task while a kernel worker reads it, and
+    /// the hart runs another task (`kernel/async_pf.rs`). Parallel mode only:
+    /// deterministic mode faults synchronously.
+    pub async_pf: bool,
 }
 
 /// The most harts a machine may have (`--harts`).
@@ -119,6 +124,7 @@ impl Default for KernelConfig {
             swap_bytes: 0,
             swap_file: None,
             swap_latency: None,
+            async_pf: true,
         }
     }
 }
@@ -230,6 +236,16 @@ pub struct KernelStats {
     /// Swap slots still in use after every process was torn down (the swap-slot audit:
     /// each swap PTE's reference must have been given back). Zero on a healthy kernel.
     pub swap_slots_leaked: u64,
+    /// Asynchronous page faults queued to a worker (`--async-pf on`).
+    pub async_pf_queued: u64,
+    /// Asynchronous page faults a worker completed ("page ready").
+    pub async_pf_completed: u64,
+    /// Faults that could have gone asynchronous but were handled synchronously: the hart
+    /// had `ASYNC_PF_PER_VCPU` (64) outstanding.
+    pub async_pf_sync_fallbacks: u64,
+    /// Host nanoseconds tasks spent parked on asynchronous page faults (queued to
+    /// completed, summed).
+    pub async_pf_parked_ns: u64,
     /// The most page-cache pages (guest frames holding file data) at once.
     pub page_cache_peak_pages: u64,
     /// Page-cache pages read in from the backing store.

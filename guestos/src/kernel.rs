@@ -193,6 +193,7 @@ use budget::{Claim, InsnBudget, RunEnd};
 use stat::KernelCounters;
 use switch::{OnHart, SwitchStash};
 
+mod async_pf;
 mod budget;
 mod call;
 mod cputime;
@@ -303,6 +304,8 @@ enum WaitPid {
 struct Kernel<'m> {
     config: &'m KernelConfig,
     phys: Arc<PhysMem>,
+    /// Asynchronous page faults' queue and workers (`--async-pf on`, parallel mode).
+    async_pf: Option<Arc<async_pf::AsyncPf>>,
     /// Every task by tid (`find_task_by_vpid()`); a thread group is the tasks of one
     /// `tgid`, its leader's entry standing for the process.
     tasks: BTreeMap<u32, Task>,
@@ -879,6 +882,9 @@ struct UnlockedFaults<'m> {
     current: Option<Current>,
     /// The futex hash table, for the futex calls served without the kernel lock.
     futex: Arc<FutexHash>,
+    /// A fault that must read its page from swap is handed to the kernel lock to be
+    /// queued as an async page fault (`--async-pf on`, parallel mode).
+    async_pf: bool,
     /// The wake function of a pipe sleep queued without the kernel lock
     /// ([`Kernel::waker`]).
     waker: Arc<dyn TaskWaker>,
@@ -1125,9 +1131,13 @@ fn run_user(
                 let Some(result) = result else {
                     return KernelEntry::Exit(exit);
                 };
-                // A fault for a userfaultfd sleeps: the kernel lock runs it again
-                // (handle_userfault(), `kernel/userfault.rs`).
-                if result == Err(UserFaultError::Userfault) {
+                // A fault for a userfaultfd sleeps, and so does one queued as an async
+                // page fault: the kernel lock runs it again (handle_userfault(),
+                // `kernel/userfault.rs`; kvm_setup_async_pf(), `kernel/async_pf.rs`).
+                if matches!(
+                    result,
+                    Err(UserFaultError::Userfault | UserFaultError::AsyncPf)
+                ) {
                     return KernelEntry::Exit(exit);
                 }
                 if !(result.is_ok() && may_resume(u, hart)) {
@@ -1222,7 +1232,7 @@ fn unlocked_fault(
     u.stat.page_faults.inc();
     u.stat.unlocked_faults.inc();
     let before = u.phys.events().snapshot();
-    let mut r = user_fault(smp, hart, &u.mm, va, access);
+    let mut r = user_fault(smp, hart, &u.mm, va, access, u.async_pf);
     // A fault signal the task handles goes to its handler from here (force_sig_fault()).
     if let (Err(UserFaultError::Signal { signo, code }), Some(cur)) = (r, &u.current) {
         let info = SigInfo {
@@ -1546,9 +1556,12 @@ pub fn run(
     let insns = InsnBudget::new(config.max_insns, nharts);
     let on_hart = Arc::new(OnHart::new(nharts));
     let stash = Arc::new(SwitchStash::new());
+    let async_pf = (config.async_pf && !deterministic && config.swap_bytes > 0)
+        .then(|| Arc::new(async_pf::AsyncPf::start(nharts, &smp)));
     let mut k = Kernel {
         config,
         phys: Arc::clone(&phys),
+        async_pf: async_pf.clone(),
         tasks: BTreeMap::from([(INIT_PID, init)]),
         smp: &smp,
         this: 0,
@@ -1672,6 +1685,16 @@ pub fn run(
     // and pin taken during the run must have been given back. The page cache is checked
     // against the frame table, written back and emptied first: its own references are
     // not leaks.
+    // kvm_async_pf_deinit(): every queued fault finished and its references given
+    // back before the audit.
+    if let Some(a) = &async_pf {
+        a.shutdown();
+        let st = a.stats();
+        kstats.async_pf_queued = st.queued.load(Ordering::Relaxed);
+        kstats.async_pf_completed = st.completed.load(Ordering::Relaxed);
+        kstats.async_pf_sync_fallbacks = st.sync_fallbacks.load(Ordering::Relaxed);
+        kstats.async_pf_parked_ns = st.parked_ns.load(Ordering::Relaxed);
+    }
     k.tasks.clear();
     let mut cache_errors = 0;
     if let Some(cache) = fs_handle.page_cache() {
@@ -1976,7 +1999,13 @@ fn idle<'a, 'm>(
     k.arm_tick(machine, hart, false);
     let others_idle = k.idle.all_but(id);
     let deadline = k.next_deadline();
-    if others_idle && deadline.is_none() {
+    // A fault a worker is bringing in will wake its task ("page ready"); one that it
+    // just completed has put its task on a queue (that of an idle hart, maybe, which
+    // its waker is waking): either keeps the run alive.
+    let async_pending = k.async_pf.as_ref().is_some_and(|a| {
+        a.outstanding() > 0 || (0..k.smp.harts()).any(|h| k.rqs.cpu_rq(h).nr_running() > 0)
+    });
+    if others_idle && deadline.is_none() && !async_pending {
         k.deadlock(hart);
         return k;
     }
@@ -2043,6 +2072,7 @@ impl<'m> Kernel<'m> {
         let task = self.tasks.get(&tid)?;
         let mm = task.mm.as_ref()?;
         Some(UnlockedFaults {
+            async_pf: self.async_pf.is_some(),
             tid,
             tgid: task.tgid,
             signal: Arc::clone(&task.signal),
@@ -2314,7 +2344,9 @@ impl Kernel<'_> {
         }) == Some(true);
         let io_sleep = matches!(
             state,
-            Some(TaskState::Blocked(WaitOn::Io | WaitOn::Userfault))
+            Some(TaskState::Blocked(
+                WaitOn::Io | WaitOn::Userfault | WaitOn::AsyncPf
+            ))
         );
         if io_sleep && woken_io {
             // A sleeper a file's wait queue woke, enqueued by its waker on any hart
@@ -2702,7 +2734,14 @@ impl Kernel<'_> {
                 let Some(mm) = self.tasks.get(&tid).and_then(|t| t.mm.as_ref()) else {
                     return false;
                 };
-                let r = user_fault(self.smp, hart, mm, va.raw(), access);
+                let r = user_fault(
+                    self.smp,
+                    hart,
+                    mm,
+                    va.raw(),
+                    access,
+                    self.async_pf.is_some(),
+                );
                 self.charge_kernel_work(hart, &before);
                 self.user_fault_result(hart, tid, va.raw(), access, r)
             }
@@ -2784,7 +2823,7 @@ impl Kernel<'_> {
                 None
             }
             // Handled before (`Kernel::user_fault_result`); the access is re-executed.
-            UserFaultError::Userfault => None,
+            UserFaultError::Userfault | UserFaultError::AsyncPf => None,
         }
     }
 
@@ -3277,7 +3316,7 @@ impl Kernel<'_> {
         // The same handshake for a sleep on wait queues: a wake-up that came between
         // its queueing and now ([`WaitTask::claim`]) leaves the task runnable, its call
         // re-issued at once; from now on, a waker on any hart enqueues it.
-        if matches!(on, WaitOn::Io | WaitOn::Userfault) {
+        if matches!(on, WaitOn::Io | WaitOn::Userfault | WaitOn::AsyncPf) {
             let parked = self
                 .with_call(tid, |c| {
                     c.io_wait
@@ -4433,7 +4472,7 @@ impl Kernel<'_> {
                 // A vfork parent's call has already completed: nothing to interrupt; a
                 // stopped tracee stays stopped until its tracer resumes it; a tracee's
                 // call may be restarted after its stop.
-                if on == WaitOn::Userfault {
+                if matches!(on, WaitOn::Userfault | WaitOn::AsyncPf) {
                     self.userfault_interrupted(target);
                 } else if !matches!(on, WaitOn::VforkDone(_) | WaitOn::Traced)
                     && !self.ptrace_restart_sleep(target, on)
@@ -4789,6 +4828,7 @@ fn user_fault(
     mm: &MmStruct,
     va: u64,
     access: mmu::AccessType,
+    async_pf: bool,
 ) -> Result<(), UserFaultError> {
     let (mm, vma) = mm.lock_mm_and_find_vma(va)?;
     if vma.flags.contains(crate::mm::VmFlags::MTE) && !crate::mm::mte::hart_tagging_on(hart) {
@@ -4796,7 +4836,13 @@ fn user_fault(
         // below finds the PTE in place and the access is retried).
         crate::mm::mte::enable_for_tagged_vma(hart);
     }
-    let r = mm.handle_page_fault_vma(&vma, va, FaultFlags::for_user_access(access));
+    let flags = FaultFlags::for_user_access(access);
+    // kvm_arch_setup_async_pf()'s question: does the page have to come back from swap?
+    // Then the kernel queues the fault instead (`kernel/async_pf.rs`).
+    if async_pf && mm.fault_needs_io(&vma, va, flags) {
+        return Err(UserFaultError::AsyncPf);
+    }
+    let r = mm.handle_page_fault_vma(&vma, va, flags);
     flush_pending(smp, hart, &mm);
     if r.is_ok() {
         hart.sfence_vma(Some(va), Some(mm.asid()));

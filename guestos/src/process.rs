@@ -55,6 +55,10 @@ pub enum WaitOn {
     /// ioctl that resolves the fault, `UFFDIO_WAKE`, the file's close or a signal, it
     /// re-executes the faulting instruction (nothing is re-issued or completed).
     Userfault,
+    /// A page an asynchronous page fault is bringing back from swap ("page not
+    /// present", `kernel/async_pf.rs`): woken by the worker that faulted it in ("page
+    /// ready") or a signal, it re-executes the faulting instruction.
+    AsyncPf,
     /// Its tracer (`TASK_TRACED`): stopped for ptrace ([`crate::ptrace::PtraceState`]
     /// says why), resumed by the tracer's request; signals do not interrupt it.
     Traced,

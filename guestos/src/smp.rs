@@ -345,7 +345,9 @@ impl Smp {
             slot.inbox.mailbox.lock().post(Shootdown { asid, flush });
             slot.inbox.posted.fetch_add(1, Ordering::SeqCst);
         }
-        if self.slots.len() >= 2 {
+        // Another hart may cache the translation — or, the caller being no hart (an
+        // async page fault worker), any hart may.
+        if self.slots.len() >= 2 || me >= self.slots.len() {
             self.post_and_wait(me, asid, flush);
         }
     }

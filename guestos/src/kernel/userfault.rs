@@ -97,6 +97,7 @@ impl Kernel<'_> {
         match r {
             Ok(()) => None,
             Err(UserFaultError::Userfault) => self.handle_userfault(hart, tid, va, access),
+            Err(UserFaultError::AsyncPf) => self.kvm_setup_async_pf(hart, tid, va, access),
             Err(e) => self.fault_signal(hart, tid, va, e),
         }
     }

@@ -160,6 +160,11 @@ pub enum UserFaultError {
     /// message and sleeps the task until the fault is resolved or woken, then the access
     /// is re-executed.
     Userfault,
+    /// The fault needs I/O (its PTE is a swap entry) and may be made asynchronous
+    /// (`kvm_arch_setup_async_pf()`'s "page not present"): returned only when the caller
+    /// asked ([`Mm::fault_needs_io`]); the kernel queues the swap-in for a worker and runs
+    /// another task meanwhile, then the access is re-executed.
+    AsyncPf,
 }
 
 impl UserFaultError {
@@ -379,6 +384,20 @@ impl Mm {
         }
         super::count_event(&self.stats.local().stack_expansions);
         Ok(())
+    }
+
+    /// Whether a user fault at `va` (`flags`) in `vma` would have to read its page from
+    /// swap: the VMA allows the access (`access_error()` false), it is not hugetlb, and
+    /// the PTE is a swap entry. The kernel's async page faults ask this before handling
+    /// the fault (`kvm_can_do_async_pf()` + the "page not present" check); a fault it
+    /// answers `true` for is queued instead of waited for.
+    pub fn fault_needs_io(&self, vma: &Vma, va: u64, flags: FaultFlags) -> bool {
+        !access_error(flags, vma.flags)
+            && !vma.is_vm_hugetlb_page()
+            && self
+                .pgtable
+                .pte_offset(va)
+                .is_some_and(|s| super::swapfile::is_swap_pte(self.pgtable.ptep_get(s)))
     }
 
     /// Linux's `handle_mm_fault()` proper, for a `vma` the caller has already found and
