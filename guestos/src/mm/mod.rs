@@ -991,36 +991,20 @@ impl Mm {
         if !self.pgtable.ptep_cmpxchg(slot, pte, mmu::Pte(0)) {
             return None;
         }
-        let flush = TlbFlush {
-            range: TlbFlushRange::Range {
-                start: va,
-                end: va + size,
-            },
-            local: TlbFlushRange::None,
-            icache: pgtable::pte_exec(pte),
-        };
-        let done = SHOOTDOWN.with(|s| match &*s.borrow() {
-            Some((me, s)) => {
-                s.flush_tlb_posted(*me, self.asid(), flush);
-                true
-            }
-            None => false,
-        });
-        if !done {
-            self.flush_tlb_range(va, va + size, flush.icache);
-        }
-        Some(done)
+        Some(self.flush_tlb_range_now(va, va + size, pgtable::pte_exec(pte)))
     }
 
     /// `flush_tlb_range()` carried out now, through this thread's [`TlbShootdown`], for
-    /// `[start, end)` of this address space, whichever path changed its PTEs (reclaim's
-    /// ageing of another address space: its own path would flush only at its next return
-    /// to user mode). Without a shootdown (unit tests) it goes to the gather.
-    pub(crate) fn flush_tlb_range_now(&self, start: u64, end: u64) {
+    /// `[start, end)` of this address space (`exec`: the icache too), whichever path
+    /// changed its PTEs — `ptep_clear_flush()`, or reclaim's ageing of another address
+    /// space, whose own path would flush only at its next return to user mode. Returns
+    /// `true` when the flush is complete; without a shootdown (unit tests) it goes to the
+    /// gather and `false` is returned.
+    pub(crate) fn flush_tlb_range_now(&self, start: u64, end: u64, exec: bool) -> bool {
         let flush = TlbFlush {
             range: TlbFlushRange::Range { start, end },
             local: TlbFlushRange::None,
-            icache: false,
+            icache: exec,
         };
         let done = SHOOTDOWN.with(|s| match &*s.borrow() {
             Some((me, s)) => {
@@ -1030,8 +1014,9 @@ impl Mm {
             None => false,
         });
         if !done {
-            self.flush_tlb_range(start, end, false);
+            self.flush_tlb_range(start, end, exec);
         }
+        done
     }
 
     /// Carries out now, through this thread's [`TlbShootdown`], what the calling path

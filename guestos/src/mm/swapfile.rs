@@ -329,17 +329,6 @@ impl SwapInfo {
             std::thread::sleep(d);
         }
     }
-
-    /// The slot counts, for the page audit: `(offset, count)` of every slot in use.
-    pub fn used_slots(&self) -> Vec<(u64, u32)> {
-        let m = self.map.lock();
-        m.count
-            .iter()
-            .enumerate()
-            .filter(|(_, &c)| c > 0)
-            .map(|(i, &c)| (i as u64, c))
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -404,10 +393,14 @@ mod mm_tests {
         (phys, mm)
     }
 
-    fn swapped(mm: &Mm, va: u64) -> bool {
+    /// The entry mapping `va` (zero without a table).
+    fn pte_at(mm: &Mm, va: u64) -> Pte {
         let pt = mm.page_table();
-        pt.pte_offset(va)
-            .is_some_and(|s| is_swap_pte(pt.ptep_get(s)))
+        pt.pte_offset(va).map_or(Pte(0), |s| pt.ptep_get(s))
+    }
+
+    fn swapped(mm: &Mm, va: u64) -> bool {
+        is_swap_pte(pte_at(mm, va))
     }
 
     #[test]
@@ -449,21 +442,12 @@ mod mm_tests {
         let a = mm.do_mmap(0, P, RW, ANON, None, 0).unwrap();
         hart_write(&mut mm, a, 7);
         mm.madvise(a, P, MADV_PAGEOUT).unwrap();
-        let e = pte_to_swp_entry(
-            mm.page_table()
-                .ptep_get(mm.page_table().pte_offset(a).unwrap()),
-        );
-        assert!(pte_swp_exclusive(
-            mm.page_table()
-                .ptep_get(mm.page_table().pte_offset(a).unwrap())
-        ));
+        let e = pte_to_swp_entry(pte_at(&mm, a));
+        assert!(pte_swp_exclusive(pte_at(&mm, a)));
         let mut child = mm.dup_mmap(2).unwrap();
         assert_eq!(si.swap_count(e), 2, "fork duplicated the slot");
-        let parent_swp = mm
-            .page_table()
-            .ptep_get(mm.page_table().pte_offset(a).unwrap());
         assert!(
-            !pte_swp_exclusive(parent_swp),
+            !pte_swp_exclusive(pte_at(&mm, a)),
             "the parent's entry is shared now"
         );
         // The child writes: the parent still refers to the slot, so the page comes in

@@ -363,7 +363,7 @@ impl Mm {
     /// on its next access, and the page would look old while in use.
     fn flush_aged(&self, aged: Option<(u64, u64)>) {
         if let Some((lo, hi)) = aged {
-            self.flush_tlb_range_now(lo, hi);
+            self.flush_tlb_range_now(lo, hi, false);
         }
     }
 
