@@ -483,10 +483,12 @@ pub fn write_stats(w: &mut dyn Write, opts: &RunOptions, r: &RunReport) -> std::
         (
             "async page faults",
             format!(
-                "{} queued, {} completed, {} synchronous fallbacks, {:.3} ms parked",
+                "{} queued, {} completed, {} synchronous fallbacks, {} repeated faults \
+                 synchronous, {:.3} ms parked",
                 r.kernel.async_pf_queued,
                 r.kernel.async_pf_completed,
                 r.kernel.async_pf_sync_fallbacks,
+                r.kernel.async_pf_repeated,
                 r.kernel.async_pf_parked_ns as f64 / 1e6
             ),
         ),

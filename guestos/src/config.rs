@@ -243,6 +243,9 @@ pub struct KernelStats {
     /// Faults that could have gone asynchronous but were handled synchronously: the hart
     /// had `ASYNC_PF_PER_VCPU` (64) outstanding.
     pub async_pf_sync_fallbacks: u64,
+    /// Faults handled synchronously because the task's previous asynchronous fault was
+    /// for the same page, swapped out again before the access was re-executed.
+    pub async_pf_repeated: u64,
     /// Host nanoseconds tasks spent parked on asynchronous page faults (queued to
     /// completed, summed).
     pub async_pf_parked_ns: u64,

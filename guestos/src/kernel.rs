@@ -820,19 +820,22 @@ impl std::fmt::Debug for SchedWaker {
 
 impl TaskWaker for SchedWaker {
     fn try_to_wake_up(&self, tid: u32, seq: u64) {
-        let this = crate::percpu::smp_processor_id().unwrap_or(0);
+        // The waker's hart; none for a kernel worker (an async page fault's).
+        let me = crate::percpu::smp_processor_id();
+        let this = me.unwrap_or(0);
         let idle = |h| self.idle.is_idle(h);
         let Some((cpu, preempt)) = self.rqs.try_to_wake_up(tid, this, idle, Some(seq)) else {
             return;
         };
         if self.parallel {
-            // No kick of the waker's own hart: it reschedules at its next point.
+            // No kick of the waker's own hart: it reschedules at its next point. A
+            // waker that is no hart kicks whichever hart must preempt.
             resched_woken(
                 &self.idle,
                 &self.work,
                 &self.smp,
                 cpu,
-                preempt && cpu != this,
+                preempt && me != Some(cpu),
             );
         }
     }
@@ -1693,6 +1696,7 @@ pub fn run(
         kstats.async_pf_queued = st.queued.load(Ordering::Relaxed);
         kstats.async_pf_completed = st.completed.load(Ordering::Relaxed);
         kstats.async_pf_sync_fallbacks = st.sync_fallbacks.load(Ordering::Relaxed);
+        kstats.async_pf_repeated = st.repeated.load(Ordering::Relaxed);
         kstats.async_pf_parked_ns = st.parked_ns.load(Ordering::Relaxed);
     }
     k.tasks.clear();

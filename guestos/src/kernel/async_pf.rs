@@ -69,12 +69,18 @@ pub struct AsyncPfStats {
     pub sync_fallbacks: AtomicU64,
     /// Host nanoseconds from queueing to completion, summed (the time tasks were parked).
     pub parked_ns: AtomicU64,
+    /// Faults handled synchronously because the task's previous queued fault was for
+    /// the same page (swapped out again before the task re-executed its access).
+    pub repeated: AtomicU64,
 }
 
 /// The async page fault machinery of one machine: the queue, the workers, the
 /// per-hart outstanding counts.
 pub struct AsyncPf {
     tx: StdMutex<Option<crossbeam_channel::Sender<Work>>>,
+    /// Per task, the page its last queued fault was for: the fault it takes there after
+    /// "page ready" is handled synchronously (see [`AsyncPf::setup`]).
+    last: StdMutex<std::collections::HashMap<u32, u64>>,
     workers: StdMutex<Vec<JoinHandle<()>>>,
     outstanding: Arc<[AtomicU32]>,
     stats: Arc<AsyncPfStats>,
@@ -128,6 +134,7 @@ impl AsyncPf {
             })
             .collect();
         Self {
+            last: StdMutex::new(std::collections::HashMap::new()),
             tx: StdMutex::new(Some(tx)),
             workers: StdMutex::new(workers),
             outstanding,
@@ -138,7 +145,13 @@ impl AsyncPf {
     /// `kvm_setup_async_pf()`: queues the fault of the task whose sleep is `waiter` at
     /// `va` (`write`) in `mm`, taken on hart `hart`. Returns `false` — nothing queued, the
     /// caller handles the fault synchronously — when the hart has
-    /// [`ASYNC_PF_PER_VCPU`] outstanding or the workers are gone.
+    /// [`ASYNC_PF_PER_VCPU`] outstanding, the workers are gone, or the task's previous
+    /// queued fault was for the same page: the page came in but was swapped out again
+    /// before the task re-executed its access (another thread's `MADV_PAGEOUT` in a
+    /// loop, reclaim). Going asynchronous again could repeat forever; KVM avoids it by
+    /// faulting the page in for the vCPU at "page ready" (`kvm_arch_async_page_ready()`)
+    /// and by halting on a repeated fault, and here the retry faults it in on the hart,
+    /// where the access follows the fault at once.
     pub fn setup(
         &self,
         hart: usize,
@@ -147,6 +160,15 @@ impl AsyncPf {
         va: u64,
         write: bool,
     ) -> bool {
+        let page = va & !(devices::PAGE_SIZE - 1);
+        let tid = waiter.tid();
+        if let Ok(mut last) = self.last.lock() {
+            if last.remove(&tid) == Some(page) {
+                self.stats.repeated.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            last.insert(tid, page);
+        }
         let Some(count) = self.outstanding.get(hart) else {
             return false;
         };
